@@ -1,0 +1,1 @@
+"""mytrading: a multi-process trading stack for Indian markets through OpenAlgo."""

@@ -1,0 +1,231 @@
+"""The message bus: the endpoint map and thin, measured wrappers over ZeroMQ sockets.
+
+Socket policy (each choice is deliberate; docs/architecture.md explains them):
+
+* Every daemon binds one PUB socket (``pub.<daemon>``) and publishes all its topics there.
+  Readers connect one SUB socket to every publisher they need.
+* PUB drops for a subscriber whose queue is full. Market data may be dropped under
+  overload (``MD_HWM``), and the per-topic sequence number makes the loss visible as a
+  gap. Execution and risk events must never be dropped, so their publishers use
+  ``EVENT_HWM`` = 0 (no limit): their volume is bounded by the order rate limits.
+* PUSH/PULL pipes (intents, approved orders, commands) are connected with
+  ``IMMEDIATE`` so nothing queues towards a peer that is not there, and sent with
+  ``NOBLOCK``: when the peer is down the sender learns it at once (``send`` returns
+  False) and keeps the message in its own bounded queue instead of losing it in a
+  socket buffer.
+* No ``sleep`` covers the slow-joiner problem: a daemon treats a peer as reachable only
+  after it has *received* that peer's heartbeat, which proves the subscription is live.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import zmq
+
+from mytrading import wire
+
+DAEMONS: tuple[str, ...] = ("feed", "engine", "risk", "router", "reconciler")
+PIPES: tuple[str, ...] = ("pipe.intents", "pipe.orders", "pipe.commands", "rpc.router")
+ENDPOINT_NAMES: tuple[str, ...] = tuple(f"pub.{d}" for d in DAEMONS) + PIPES
+
+MD_HWM = 100_000  # ticks queued per slow subscriber before PUB drops (gap counted)
+EVENT_HWM = 0  # execution/risk/status: never drop
+PIPE_HWM = 10_000  # intents/orders queued towards a connected peer
+
+
+@dataclass(frozen=True)
+class EndpointMap:
+    """Where every socket lives. ipc in a private directory by default; tcp on request."""
+
+    endpoints: dict[str, str]
+
+    @classmethod
+    def build(
+        cls,
+        transport: str,
+        run_dir: str,
+        host: str = "127.0.0.1",
+        base_port: int = 7100,
+        overrides: dict[str, str] | None = None,
+    ) -> EndpointMap:
+        eps: dict[str, str] = {}
+        for i, name in enumerate(ENDPOINT_NAMES):
+            if transport == "ipc":
+                eps[name] = f"ipc://{os.path.join(run_dir, name)}.sock"
+            else:
+                eps[name] = f"tcp://{host}:{base_port + i}"
+        eps.update(overrides or {})
+        unknown = set(eps) - set(ENDPOINT_NAMES)
+        if unknown:
+            raise ValueError(f"unknown bus endpoint names: {sorted(unknown)}")
+        return cls(eps)
+
+    def __getitem__(self, name: str) -> str:
+        return self.endpoints[name]
+
+    def pub(self, daemon: str) -> str:
+        return self.endpoints[f"pub.{daemon}"]
+
+
+@dataclass
+class SequenceTracker:
+    """Per (publisher, topic) sequence check: counts missing messages and restarts."""
+
+    last: dict[tuple[str, str], int] = field(default_factory=dict)
+    gaps: int = 0
+    restarts: int = 0
+
+    def check(self, src: str, topic: str, seq: int) -> int:
+        key = (src, topic)
+        prev = self.last.get(key)
+        self.last[key] = seq
+        if prev is None:
+            return 0  # first message seen from this stream: nothing to compare
+        if seq == prev + 1:
+            return 0
+        if seq <= prev:
+            self.restarts += 1  # the publisher restarted and counts from 1 again
+            return 0
+        missing = seq - prev - 1
+        self.gaps += missing
+        return missing
+
+
+class Publisher:
+    """A bound PUB socket that stamps the header of everything it sends."""
+
+    def __init__(self, ctx: zmq.Context, endpoint: str, src: str, hwm: int = EVENT_HWM) -> None:
+        self.sock = ctx.socket(zmq.PUB)
+        self.sock.setsockopt(zmq.SNDHWM, hwm)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        bind(self.sock, endpoint)
+        self.src = src
+        self._seq: dict[str, int] = {}
+        self.sent = 0
+
+    def publish(self, topic: str, msg: wire.Msg) -> None:
+        seq = self._seq.get(topic, 0) + 1
+        self._seq[topic] = seq
+        msg.src = self.src
+        msg.seq = seq
+        msg.ts = time.time_ns()
+        self.sock.send(wire.encode(topic, msg), zmq.NOBLOCK)
+        self.sent += 1
+
+    def close(self) -> None:
+        self.sock.close(0)
+
+
+class Subscriber:
+    """A SUB socket connected to many publishers, with strict decoding and gap counting."""
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        endpoints: Iterable[str],
+        prefixes: Iterable[str],
+        hwm: int = MD_HWM,
+    ) -> None:
+        self.sock = ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.RCVHWM, hwm)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        for p in prefixes:
+            self.sock.setsockopt(zmq.SUBSCRIBE, p.encode())
+        for ep in endpoints:
+            self.sock.connect(ep)
+        self.seq = SequenceTracker()
+
+    def subscribe(self, prefix: str) -> None:
+        self.sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+
+    def recv(self) -> tuple[str, wire.Msg]:
+        """One message; raises WireError on a malformed frame (the frame is consumed)."""
+        topic, msg = wire.decode(self.sock.recv(copy=True))
+        self.seq.check(msg.src, topic, msg.seq)
+        return topic, msg
+
+    def close(self) -> None:
+        self.sock.close(0)
+
+
+class Pusher:
+    """The sending end of a pipe; ``send`` never blocks and says whether it went."""
+
+    def __init__(self, ctx: zmq.Context, endpoint: str, src: str, topic: str) -> None:
+        self.sock = ctx.socket(zmq.PUSH)
+        self.sock.setsockopt(zmq.SNDHWM, PIPE_HWM)
+        self.sock.setsockopt(zmq.IMMEDIATE, 1)
+        self.sock.setsockopt(zmq.LINGER, 2000)  # flush on close, but never hang a stop
+        self.sock.connect(endpoint)
+        self.src = src
+        self.topic = topic
+        self._seq = 0
+        self.sent = 0
+
+    def send(self, msg: wire.Msg) -> bool:
+        msg.src = self.src
+        msg.seq = self._seq + 1
+        msg.ts = time.time_ns()
+        try:
+            self.sock.send(wire.encode(self.topic, msg), zmq.NOBLOCK)
+        except zmq.Again:
+            return False  # no live peer (or its queue is full): the caller keeps the message
+        self._seq += 1
+        self.sent += 1
+        return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Puller:
+    """The bound receiving end of a pipe."""
+
+    def __init__(self, ctx: zmq.Context, endpoint: str) -> None:
+        self.sock = ctx.socket(zmq.PULL)
+        self.sock.setsockopt(zmq.RCVHWM, PIPE_HWM)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        bind(self.sock, endpoint)
+        self.seq = SequenceTracker()
+
+    def recv(self) -> tuple[str, wire.Msg]:
+        topic, msg = wire.decode(self.sock.recv(copy=True))
+        self.seq.check(msg.src, topic, msg.seq)
+        return topic, msg
+
+    def close(self) -> None:
+        self.sock.close(0)
+
+
+def request(
+    ctx: zmq.Context, endpoint: str, msg: wire.Msg, timeout_ms: int = 2000
+) -> wire.Msg | None:
+    """One request/reply exchange on a fresh REQ socket (Lazy Pirate): None on timeout.
+
+    A fresh socket per call means a lost reply can never wedge the REQ state machine.
+    """
+    sock = ctx.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    try:
+        sock.send(wire.encode_body(msg))
+        if sock.poll(timeout_ms, zmq.POLLIN):
+            return wire.decode_body(sock.recv())
+        return None
+    finally:
+        sock.close(0)
+
+
+def bind(sock: zmq.Socket, endpoint: str) -> None:
+    if endpoint.startswith("ipc://"):
+        path = endpoint[len("ipc://") :]
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        # A socket file left by a killed predecessor would make bind fail or, worse,
+        # be silently shadowed; a fresh bind replaces it.
+        if os.path.exists(path):
+            os.unlink(path)
+    sock.bind(endpoint)

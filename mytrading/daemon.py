@@ -1,0 +1,291 @@
+"""The base class of every process: event loop, signals, heartbeats, peer liveness, logs.
+
+One thread, one ``zmq.Poller``: the loop blocks until a socket is readable or the next
+timer is due (busy polling ruins latency on two cores). SIGTERM/SIGINT wake the poller
+through a self-pipe, so a stop begins at once and finishes well inside 5 seconds.
+
+Every ``heartbeat_s`` the daemon publishes ``Status`` on ``sys.status.<name>``. It listens
+to the heartbeats of the other daemons and declares a peer DOWN after
+``peer_missed_beats`` missed beats; a daemon whose required peer is down reports
+``degraded``. A malformed frame or a failing handler is logged with context, counted,
+and dropped; the loop keeps running.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import structlog
+import zmq
+
+from mytrading import wire
+from mytrading.bus import DAEMONS, EVENT_HWM, Publisher, Puller, SequenceTracker, Subscriber
+from mytrading.clock import MarketClock, build_clock
+from mytrading.logsetup import setup_logging
+from mytrading.refdata import RefData, load_refdata
+from mytrading.settings import ConfigError, Settings, load_settings
+
+
+@dataclass
+class Peer:
+    name: str
+    last_seen: float = 0.0  # monotonic seconds; 0 = never
+    up: bool = False
+    status: wire.Status | None = None
+
+
+class Daemon:
+    name: str = "daemon"
+    required_peers: tuple[str, ...] = ()
+    sub_prefixes: tuple[str, ...] = ()  # topics this daemon reads besides sys.status.
+    sub_hwm: int = 100_000
+    pub_hwm: int = EVENT_HWM
+
+    def __init__(self, settings: Settings, refdata: RefData | None = None) -> None:
+        self.settings = settings
+        self.refdata = refdata or load_refdata(settings.config_dir)
+        self.clock: MarketClock = build_clock(settings, self.refdata.calendar)
+        self.endpoints = settings.endpoints()
+        self.log = structlog.get_logger(self.name)
+        self.ctx = zmq.Context()
+        self.pub = Publisher(self.ctx, self.endpoints.pub(self.name), self.name, self.pub_hwm)
+        others = [d for d in DAEMONS if d != self.name]
+        self.sub = Subscriber(
+            self.ctx,
+            [self.endpoints.pub(d) for d in others],
+            ("sys.status.", *self.sub_prefixes),
+            self.sub_hwm,
+        )
+        self.peers = {d: Peer(d) for d in others}
+        self.msgs_in = 0
+        self.errors = 0
+        self.bad_frames = 0
+        self.state = "starting"
+        self.started_ns = time.time_ns()
+        self._started_mono = time.monotonic()
+        self._lat_us: collections.deque[float] = collections.deque(maxlen=4096)
+        self._sockets: dict[Any, Callable[[], None]] = {}
+        self._timers: list[tuple[float, int, float, Callable[[], None]]] = []
+        self._timer_seq = 0
+        self._stop = False
+        self._trackers: list[SequenceTracker] = []
+        self.poller = zmq.Poller()
+        self.add_socket(self.sub.sock, self._on_sub_readable)
+
+    # ---------------------------------------------------------------- extension points
+
+    def setup(self) -> None:
+        """Create pipes and timers; called once before the loop."""
+
+    def on_message(self, topic: str, msg: wire.Msg) -> None:
+        """A decoded message from the SUB socket (other than heartbeats)."""
+
+    def on_peer_change(self, peer: Peer) -> None:
+        """A peer came up or went down."""
+
+    def detail(self) -> dict[str, Any]:
+        """Daemon-specific figures for the heartbeat."""
+        return {}
+
+    def teardown(self) -> None:
+        """Release what setup created; called once after the loop."""
+
+    # ------------------------------------------------------------------------ helpers
+
+    def add_socket(self, sock: Any, callback: Callable[[], None]) -> None:
+        self.poller.register(sock, zmq.POLLIN)
+        self._sockets[sock] = callback
+
+    def every(self, seconds: float, fn: Callable[[], None], first_in: float | None = None) -> None:
+        due = time.monotonic() + (seconds if first_in is None else first_in)
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (due, self._timer_seq, seconds, fn))
+
+    def record_latency_ns(self, ns: int) -> None:
+        self._lat_us.append(ns / 1000.0)
+
+    def peer_up(self, name: str) -> bool:
+        return self.peers[name].up
+
+    def count_error(self, what: str, **ctx: Any) -> None:
+        self.errors += 1
+        self.log.error(what, **ctx)
+
+    @property
+    def gaps(self) -> int:
+        return self.sub.seq.gaps + sum(t.gaps for t in self._trackers)
+
+    # ---------------------------------------------------------------------- internals
+
+    def add_puller(self, puller: Puller, handle: Callable[[str, wire.Msg], None]) -> None:
+        self._trackers.append(puller.seq)
+        self.add_socket(puller.sock, lambda: self.drain(puller.sock, puller.seq, handle))
+
+    def _on_sub_readable(self) -> None:
+        self.drain(self.sub.sock, self.sub.seq, self._on_sub_message)
+
+    def drain(
+        self, sock: zmq.Socket, tracker: SequenceTracker, handle: Callable[[str, wire.Msg], None]
+    ) -> None:
+        """Read what is waiting, in bounded batches so timers still run under load."""
+        for _ in range(1000):
+            try:
+                frame = sock.recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self.msgs_in += 1
+            try:
+                topic, msg = wire.decode(frame.bytes)
+            except wire.WireError as exc:
+                self.bad_frames += 1
+                self.count_error(
+                    "malformed frame dropped", topic=exc.topic, peer=_peer(frame), reason=str(exc)
+                )
+                continue
+            missing = tracker.check(msg.src, topic, msg.seq)
+            if missing:
+                self.log.warning("sequence gap", src=msg.src, topic=topic, missing=missing)
+            try:
+                handle(topic, msg)
+            except Exception:
+                self.count_error("handler failed", topic=topic, exc_info=True)
+
+    def _on_sub_message(self, topic: str, msg: wire.Msg) -> None:
+        if isinstance(msg, wire.Status):
+            self._on_status(msg)
+        else:
+            self.on_message(topic, msg)
+
+    def _on_status(self, st: wire.Status) -> None:
+        peer = self.peers.get(st.name)
+        if peer is None:
+            return
+        peer.last_seen = time.monotonic()
+        peer.status = st
+        if not peer.up:
+            peer.up = True
+            self.log.info("peer up", peer=st.name, pid=st.pid)
+            self.on_peer_change(peer)
+
+    def _check_peers(self) -> None:
+        limit = self.settings.heartbeat_s * self.settings.peer_missed_beats
+        now = time.monotonic()
+        for peer in self.peers.values():
+            if peer.up and now - peer.last_seen > limit:
+                peer.up = False
+                self.log.warning("peer down", peer=peer.name, silent_s=round(now - peer.last_seen, 2))
+                self.on_peer_change(peer)
+        if self.state in ("running", "degraded"):
+            down = [p for p in self.required_peers if not self.peers[p].up]
+            self.state = "degraded" if down else "running"
+
+    def heartbeat(self) -> None:
+        lat = np.fromiter(self._lat_us, float) if self._lat_us else None
+        st = wire.Status(
+            name=self.name,
+            pid=os.getpid(),
+            state=self.state,
+            started_ns=self.started_ns,
+            uptime_s=round(time.monotonic() - self._started_mono, 3),
+            msgs_in=self.msgs_in,
+            msgs_out=self.pub.sent + self.extra_sent(),
+            errors=self.errors,
+            gaps=self.gaps,
+            lat_p50_us=float(np.percentile(lat, 50)) if lat is not None else 0.0,
+            lat_p99_us=float(np.percentile(lat, 99)) if lat is not None else 0.0,
+            peers_down=[p for p, v in self.peers.items() if not v.up],
+            detail=self.detail(),
+        )
+        self.pub.publish(wire.status_topic(self.name), st)
+
+    def extra_sent(self) -> int:
+        """Messages sent on sockets other than the PUB (pipes), for the heartbeat."""
+        return 0
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def run(self) -> int:
+        rfd, wfd = socket.socketpair()
+        rfd.setblocking(False)
+        wfd.setblocking(False)
+        signal.set_wakeup_fd(wfd.fileno())
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+        self.poller.register(rfd.fileno(), zmq.POLLIN)
+        self.log.info("starting", pid=os.getpid(), mode=self.settings.mode)
+        try:
+            self.setup()
+            self.every(self.settings.heartbeat_s, self.heartbeat, first_in=0)
+            self.every(self.settings.heartbeat_s / 2, self._check_peers)
+            self.state = "running"
+            self._loop(rfd)
+        finally:
+            self.state = "stopping"
+            t0 = time.monotonic()
+            try:
+                self.teardown()
+                self.heartbeat()
+            except Exception:
+                self.log.exception("teardown failed")
+            signal.set_wakeup_fd(-1)
+            self.pub.close()
+            self.sub.close()
+            self.ctx.destroy(linger=1000)
+            rfd.close()
+            wfd.close()
+            self.log.info("stopped", stop_ms=round((time.monotonic() - t0) * 1000, 1))
+        return 0
+
+    def _loop(self, rfd: socket.socket) -> None:
+        while not self._stop:
+            now = time.monotonic()
+            while self._timers and self._timers[0][0] <= now:
+                due, seq, period, fn = heapq.heappop(self._timers)
+                try:
+                    fn()
+                except Exception:
+                    self.count_error("timer failed", timer=getattr(fn, "__name__", "?"), exc_info=True)
+                nxt = max(due + period, now)  # never try to catch up missed beats in a burst
+                heapq.heappush(self._timers, (nxt, seq, period, fn))
+            timeout_ms = max(0.0, (self._timers[0][0] - time.monotonic()) * 1000) if self._timers else 1000
+            for sock, _ in self.poller.poll(timeout_ms):
+                if sock == rfd.fileno():
+                    try:
+                        rfd.recv(64)
+                    except BlockingIOError:
+                        pass
+                    continue
+                try:
+                    self._sockets[sock]()
+                except Exception:
+                    self.count_error("socket handler failed", exc_info=True)
+
+
+def _peer(frame: zmq.Frame) -> str:
+    try:
+        return frame.get("Peer-Address")
+    except (zmq.ZMQError, AttributeError):
+        return "unknown"
+
+
+def main(cls: type[Daemon]) -> None:
+    """Entry point of a daemon process: exit code 2 on bad configuration."""
+    try:
+        settings = load_settings()
+        refdata = load_refdata(settings.config_dir)
+    except (ConfigError, ValueError) as exc:
+        print(f"{cls.name}: configuration error:\n{exc}", file=sys.stderr)
+        sys.exit(2)
+    setup_logging(cls.name, settings.log_dir, settings.log_level)
+    sys.exit(cls(settings, refdata).run())

@@ -1,0 +1,4 @@
+from mytrading.daemon import main
+from mytrading.engine.daemon import EngineDaemon
+
+main(EngineDaemon)

@@ -1,0 +1,90 @@
+"""Bars from ticks, aligned to the session open (09:15 IST), closed by time.
+
+A bar covers ``[start, start + tf)`` in market time, where the first bar of the day
+starts at the session open. A bar is published when a tick arrives past its end or
+when the clock passes its end (``close_due``), whichever comes first, so a quiet
+instrument still gets its bar on time. Volume is the change of the cumulative volume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from mytrading.refdata import IST, Calendar
+from mytrading.wire import Bar, Tick
+
+TIMEFRAMES: dict[str, int] = {
+    "1m": 60, "3m": 180, "5m": 300, "10m": 600, "15m": 900, "30m": 1800, "1h": 3600,
+}  # fmt: skip
+
+
+@dataclass
+class _Open:
+    start_ns: int
+    end_ns: int
+    open: float
+    high: float
+    low: float
+    close: float
+    vol_start: int
+    vol_last: int
+
+
+class BarBuilder:
+    def __init__(self, calendar: Calendar, tf: str = "1m") -> None:
+        if tf not in TIMEFRAMES:
+            raise ValueError(f"timeframe {tf!r} not in {sorted(TIMEFRAMES)}")
+        self.calendar = calendar
+        self.tf = tf
+        self.tf_ns = TIMEFRAMES[tf] * 1_000_000_000
+        self._bars: dict[tuple[str, str], _Open] = {}
+        self._anchor: dict[tuple[str, int], int] = {}  # (exchange, day ordinal) -> open ns
+
+    def _session_open_ns(self, exchange: str, t_ns: int) -> int:
+        local = datetime.fromtimestamp(t_ns / 1e9, IST)
+        key = (exchange, local.date().toordinal())
+        ns = self._anchor.get(key)
+        if ns is None:
+            opening = self.calendar.session(exchange).open
+            ns = int(datetime.combine(local.date(), opening, tzinfo=IST).timestamp()) * 1_000_000_000
+            self._anchor[key] = ns
+        return ns
+
+    def _bucket(self, exchange: str, t_ns: int) -> int:
+        base = self._session_open_ns(exchange, t_ns)
+        return base + ((t_ns - base) // self.tf_ns) * self.tf_ns
+
+    def on_tick(self, tick: Tick) -> Bar | None:
+        """Fold a tick in; return the bar it closed, if any."""
+        key = (tick.exchange, tick.symbol)
+        cur = self._bars.get(key)
+        closed = None
+        if cur is not None and tick.exch_ns >= cur.end_ns:
+            closed = self._emit(key, cur)
+            cur = None
+        if cur is None:
+            start = self._bucket(tick.exchange, tick.exch_ns)
+            self._bars[key] = _Open(
+                start, start + self.tf_ns, tick.ltp, tick.ltp, tick.ltp, tick.ltp,
+                tick.volume, tick.volume,
+            )  # fmt: skip
+        else:
+            cur.high = max(cur.high, tick.ltp)
+            cur.low = min(cur.low, tick.ltp)
+            cur.close = tick.ltp
+            cur.vol_last = tick.volume
+        return closed
+
+    def close_due(self, now_ns: int) -> list[Bar]:
+        """Every open bar whose end the clock has passed."""
+        due = [k for k, b in self._bars.items() if now_ns >= b.end_ns]
+        return [self._emit(k, self._bars[k]) for k in due]
+
+    def _emit(self, key: tuple[str, str], b: _Open) -> Bar:
+        del self._bars[key]
+        return Bar(
+            exchange=key[0], symbol=key[1], tf=self.tf, start_ns=b.start_ns,
+            open=b.open, high=b.high, low=b.low, close=b.close,
+            volume=max(0, b.vol_last - b.vol_start),
+        )  # fmt: skip

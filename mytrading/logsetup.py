@@ -1,0 +1,71 @@
+"""structlog: JSON lines to ``logs/<daemon>.log``, readable lines on the console.
+
+A redaction step removes anything that looks like a credential before either sink sees it,
+so an API key can never reach a log file, whoever logs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+_SECRET_KEYS = ("apikey", "api_key", "password", "secret", "token")
+
+
+def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    for k in list(event):
+        if any(s in k.lower() for s in _SECRET_KEYS):
+            event[k] = "***"
+    return event
+
+
+def setup_logging(name: str, log_dir: Path, level: str = "INFO", console: bool = True) -> None:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=False),
+        _redact,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(level)
+
+    fh = logging.FileHandler(log_dir / f"{name}.log", encoding="utf-8")
+    fh.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    root.addHandler(fh)
+    if console:
+        ch = logging.StreamHandler(sys.stderr)
+        ch.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                foreign_pre_chain=shared,
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.dev.ConsoleRenderer(
+                        colors=sys.stderr.isatty(),
+                        exception_formatter=structlog.dev.plain_traceback,
+                    ),
+                ],
+            )
+        )
+        root.addHandler(ch)
+    structlog.contextvars.bind_contextvars(daemon=name)

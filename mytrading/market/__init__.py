@@ -1,0 +1,1 @@
+"""The simulated market: prices for the embedded default."""

@@ -1,0 +1,114 @@
+"""A seeded simulated market: index spot, near futures and a weekly option strip.
+
+Spot follows a geometric random walk in *market* time; futures carry a cost-of-carry
+premium; options are priced by Black-Scholes with a mild smile. Each quote has a
+bid/ask spread on the tick grid and a volume. The same seed and the same sequence of
+market instants give the same prices, so tests can rely on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+import numpy as np
+
+from mytrading.market.blackscholes import bs_price
+from mytrading.refdata import IST, Instrument, RefData, future_symbol, option_symbol, round_to_tick
+from mytrading.wire import Tick
+
+RATE = 0.065
+SECONDS_PER_YEAR = 365.0 * 24 * 3600
+TRADING_SECONDS_PER_YEAR = 252 * 6.25 * 3600  # the random walk's clock: trading time only
+
+
+@dataclass
+class SimInstrument:
+    inst: Instrument
+    spot_key: str  # underlying name
+    volume: int = 0
+    last: float = 0.0
+
+
+def _years_to_expiry(expiry: date, now: datetime) -> float:
+    exp = datetime.combine(expiry, time(15, 30), tzinfo=IST)
+    return max((exp - now).total_seconds(), 0.0) / SECONDS_PER_YEAR
+
+
+class SimMarket:
+    def __init__(
+        self,
+        refdata: RefData,
+        underlyings: list[str],
+        trading_day: date,
+        strikes: int,
+        seed: int,
+    ) -> None:
+        self.refdata = refdata
+        self.rng = np.random.default_rng(seed)
+        self.spot: dict[str, float] = {}
+        self.instruments: list[SimInstrument] = []
+        self._last_ns: int | None = None
+        cal = refdata.calendar
+        for name in underlyings:
+            u = refdata.underlying(name)
+            self.spot[name] = u.sim_spot
+            self._add(refdata.instrument(u.spot_exchange, name), name)
+            fut = future_symbol(name, cal.near_future_expiry(u, trading_day))
+            self._add(refdata.instrument(u.fo_exchange, fut), name)
+            expiry = cal.near_option_expiry(u, trading_day)
+            atm = round(u.sim_spot / u.strike_step) * u.strike_step
+            for k in range(-strikes, strikes + 1):
+                strike = atm + k * u.strike_step
+                for right in ("CE", "PE"):
+                    sym = option_symbol(name, expiry, strike, right)
+                    self._add(refdata.instrument(u.fo_exchange, sym), name)
+
+    def _add(self, inst: Instrument, und: str) -> None:
+        self.instruments.append(SimInstrument(inst, und))
+
+    def step(self, now_ns: int) -> list[Tick]:
+        """Advance the walk to ``now_ns`` (market time) and quote every instrument."""
+        if self._last_ns is not None and now_ns > self._last_ns:
+            dt = (now_ns - self._last_ns) / 1e9 / TRADING_SECONDS_PER_YEAR
+            for name in self.spot:
+                vol = self.refdata.underlying(name).sim_vol
+                z = self.rng.standard_normal()
+                self.spot[name] *= math.exp(-0.5 * vol * vol * dt + vol * math.sqrt(dt) * z)
+        self._last_ns = now_ns
+        now = datetime.fromtimestamp(now_ns / 1e9, IST)
+        return [self._quote(si, now, now_ns) for si in self.instruments]
+
+    def fair_value(self, si: SimInstrument, now: datetime) -> float:
+        inst = si.inst
+        spot = self.spot[si.spot_key]
+        if inst.kind == "INDEX":
+            return spot
+        t = _years_to_expiry(inst.expiry, now)  # type: ignore[arg-type]
+        if inst.kind == "FUT":
+            return spot * (1.0 + RATE * t)
+        u = self.refdata.underlying(si.spot_key)
+        moneyness = math.log(inst.strike / spot)
+        iv = u.sim_vol * (1.0 + 2.0 * moneyness * moneyness * 100)  # a mild smile
+        return bs_price(spot, inst.strike, t, RATE, iv, inst.kind)
+
+    def _quote(self, si: SimInstrument, now: datetime, now_ns: int) -> Tick:
+        inst = si.inst
+        tick = inst.tick_size
+        ltp = max(round_to_tick(self.fair_value(si, now), tick), tick)
+        if inst.kind == "INDEX":
+            bid = ask = ltp
+            bq = aq = 0
+        else:
+            half = max(tick, round_to_tick(ltp * 0.0001, tick))
+            bid = max(round_to_tick(ltp - half, tick), tick)
+            ask = round_to_tick(ltp + half, tick)
+            lots = int(self.rng.integers(1, 40))
+            bq, aq = lots * inst.lot_size, int(self.rng.integers(1, 40)) * inst.lot_size
+            si.volume += int(self.rng.integers(0, 20)) * inst.lot_size
+        si.last = ltp
+        return Tick(
+            exchange=inst.exchange, symbol=inst.symbol, ltp=ltp, bid=bid, ask=ask,
+            bid_qty=bq, ask_qty=aq, volume=si.volume, oi=0, exch_ns=now_ns,
+        )  # fmt: skip

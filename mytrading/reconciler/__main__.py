@@ -1,0 +1,4 @@
+from mytrading.daemon import main
+from mytrading.reconciler.daemon import ReconcilerDaemon
+
+main(ReconcilerDaemon)

@@ -1,0 +1,273 @@
+"""Reference data from ``config/*.toml``: instruments, trading calendar, sessions.
+
+Symbols follow OpenAlgo's format (openalgo-protocol.md section 3): futures
+``NIFTY25NOV26FUT``, options ``NIFTY24NOV2624500CE``, indices bare (``NIFTY``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+IST = ZoneInfo("Asia/Kolkata")
+WEEKDAYS = {"MON": 0, "TUE": 1, "WED": 2, "THU": 3, "FRI": 4}
+_DERIV_RE = re.compile(r"^([A-Z]+)(\d{2}[A-Z]{3}\d{2})(?:(FUT)|(\d+(?:\.\d+)?)(CE|PE))$")
+
+
+class RefDataError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Underlying:
+    name: str
+    spot_exchange: str
+    fo_exchange: str
+    lot_size: int
+    tick_size: float
+    freeze_qty: int
+    strike_step: float
+    weekly_expiry: str
+    monthly_expiry: str
+    sim_spot: float
+    sim_vol: float
+
+
+@dataclass(frozen=True)
+class Instrument:
+    exchange: str
+    symbol: str
+    underlying: str
+    kind: str  # "INDEX" | "FUT" | "CE" | "PE"
+    lot_size: int  # 1 for an index (not tradable)
+    tick_size: float
+    freeze_qty: int
+    expiry: date | None = None
+    strike: float = 0.0
+
+    @property
+    def tradable(self) -> bool:
+        return self.kind != "INDEX"
+
+    def round_price(self, price: float) -> float:
+        return round_to_tick(price, self.tick_size)
+
+
+@dataclass(frozen=True)
+class Session:
+    pre_open: time
+    open: time
+    close: time
+    mis_squareoff: time
+    holiday_list: str
+
+
+def round_to_tick(price: float, tick: float) -> float:
+    """Nearest multiple of the tick, free of binary noise (2 decimals for paise ticks)."""
+    steps = round(price / tick)
+    return round(steps * tick, 2 if tick >= 0.01 else 4)
+
+
+def fmt_expiry(d: date) -> str:
+    """OpenAlgo's DDMMMYY, e.g. 25NOV26."""
+    return d.strftime("%d%b%y").upper()
+
+
+def future_symbol(underlying: str, expiry: date) -> str:
+    return f"{underlying}{fmt_expiry(expiry)}FUT"
+
+
+def option_symbol(underlying: str, expiry: date, strike: float, right: str) -> str:
+    s = str(int(strike)) if float(strike).is_integer() else f"{strike}"
+    return f"{underlying}{fmt_expiry(expiry)}{s}{right}"
+
+
+class Calendar:
+    """Trading days and session hours per exchange, in IST."""
+
+    def __init__(
+        self,
+        sessions: dict[str, Session],
+        holidays: dict[str, set[date]],
+        special: list[tuple[date, set[str], time, time]],
+    ) -> None:
+        self.sessions = sessions
+        self.holidays = holidays
+        self.special = special
+
+    def session(self, exchange: str) -> Session:
+        try:
+            return self.sessions[exchange]
+        except KeyError:
+            raise RefDataError(f"no session hours for exchange {exchange!r}") from None
+
+    def is_trading_day(self, exchange: str, d: date) -> bool:
+        if d.weekday() >= 5:
+            return False
+        return d not in self.holidays.get(self.session(exchange).holiday_list, set())
+
+    def hours(self, exchange: str, d: date) -> tuple[time, time] | None:
+        """Continuous-trading hours on that date, or None when the exchange is shut."""
+        for sd, exchanges, op, cl in self.special:
+            if sd == d and exchange in exchanges:
+                return op, cl
+        if not self.is_trading_day(exchange, d):
+            return None
+        s = self.session(exchange)
+        return s.open, s.close
+
+    def is_open(self, exchange: str, when: datetime) -> bool:
+        if when.tzinfo is None:
+            raise ValueError("naive datetime: every timestamp must be timezone-aware")
+        local = when.astimezone(IST)
+        hrs = self.hours(exchange, local.date())
+        return hrs is not None and hrs[0] <= local.time() < hrs[1]
+
+    def last_trading_day(self, exchange: str, on_or_before: date) -> date:
+        d = on_or_before
+        for _ in range(30):
+            if self.is_trading_day(exchange, d):
+                return d
+            d -= timedelta(days=1)
+        raise RefDataError(f"no trading day for {exchange} in the 30 days before {on_or_before}")
+
+    def _shift_back(self, exchange: str, d: date) -> date:
+        """An expiry that falls on a holiday moves to the previous trading day."""
+        return self.last_trading_day(exchange, d)
+
+    def monthly_expiry(self, u: Underlying, year: int, month: int) -> date:
+        wd = WEEKDAYS[u.monthly_expiry]
+        last = date(year, month, calendar.monthrange(year, month)[1])
+        d = last - timedelta(days=(last.weekday() - wd) % 7)
+        return self._shift_back(u.fo_exchange, d)
+
+    def near_future_expiry(self, u: Underlying, today: date) -> date:
+        e = self.monthly_expiry(u, today.year, today.month)
+        if e < today:
+            y, m = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+            e = self.monthly_expiry(u, y, m)
+        return e
+
+    def near_option_expiry(self, u: Underlying, today: date) -> date:
+        """Nearest weekly expiry on or after today, or the monthly for monthly-only indices."""
+        if not u.weekly_expiry:
+            return self.near_future_expiry(u, today)
+        wd = WEEKDAYS[u.weekly_expiry]
+        d = today + timedelta(days=(wd - today.weekday()) % 7)
+        e = self._shift_back(u.fo_exchange, d)
+        if e < today:  # the shifted expiry already passed: next week's
+            e = self._shift_back(u.fo_exchange, d + timedelta(days=7))
+        return e
+
+
+class RefData:
+    def __init__(self, underlyings: dict[str, Underlying], cal: Calendar) -> None:
+        self.underlyings = underlyings
+        self.calendar = cal
+        self._cache: dict[tuple[str, str], Instrument] = {}
+
+    def underlying(self, name: str) -> Underlying:
+        try:
+            return self.underlyings[name]
+        except KeyError:
+            raise RefDataError(f"unknown underlying {name!r}") from None
+
+    def instrument(self, exchange: str, symbol: str) -> Instrument:
+        """Resolve an OpenAlgo symbol to its contract details, or raise RefDataError."""
+        key = (exchange, symbol)
+        inst = self._cache.get(key)
+        if inst is None:
+            inst = self._parse(exchange, symbol)
+            self._cache[key] = inst
+        return inst
+
+    def _parse(self, exchange: str, symbol: str) -> Instrument:
+        u = self.underlyings.get(symbol)
+        if u is not None:
+            if exchange != u.spot_exchange:
+                raise RefDataError(f"{symbol} is quoted on {u.spot_exchange}, not {exchange}")
+            return Instrument(exchange, symbol, symbol, "INDEX", 1, u.tick_size, 0)
+        m = _DERIV_RE.match(symbol)
+        if not m:
+            raise RefDataError(f"unknown instrument {exchange}:{symbol}")
+        base, exp, fut, strike, right = m.groups()
+        u = self.underlyings.get(base)
+        if u is None:
+            raise RefDataError(f"unknown underlying {base!r} in {symbol}")
+        if exchange != u.fo_exchange:
+            raise RefDataError(f"{symbol} trades on {u.fo_exchange}, not {exchange}")
+        try:
+            expiry = datetime.strptime(exp.title(), "%d%b%y").date()
+        except ValueError:
+            raise RefDataError(f"bad expiry {exp!r} in {symbol}") from None
+        if fut:
+            return Instrument(
+                exchange, symbol, base, "FUT", u.lot_size, u.tick_size, u.freeze_qty, expiry
+            )
+        k = float(strike)
+        if not math.isclose(k / u.strike_step, round(k / u.strike_step)):
+            raise RefDataError(f"strike {strike} is not a multiple of {u.strike_step} in {symbol}")
+        return Instrument(
+            exchange, symbol, base, right, u.lot_size, u.tick_size, u.freeze_qty, expiry, k
+        )
+
+
+def _hhmm(s: str, where: str) -> time:
+    try:
+        return datetime.strptime(s, "%H:%M").time()
+    except ValueError:
+        raise RefDataError(f"{where}: {s!r} is not HH:MM") from None
+
+
+def load_refdata(config_dir: Path) -> RefData:
+    """Read and validate instruments.toml, sessions.toml and holidays.toml."""
+    try:
+        with open(config_dir / "instruments.toml", "rb") as f:
+            inst = tomllib.load(f)
+        with open(config_dir / "sessions.toml", "rb") as f:
+            sess = tomllib.load(f)
+        with open(config_dir / "holidays.toml", "rb") as f:
+            hol = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RefDataError(f"config: {exc}") from None
+
+    unds: dict[str, Underlying] = {}
+    for name, row in inst.get("underlyings", {}).items():
+        try:
+            u = Underlying(name=name, **row)
+        except TypeError as exc:
+            raise RefDataError(f"instruments.toml [{name}]: {exc}") from None
+        if u.lot_size <= 0 or u.tick_size <= 0 or u.freeze_qty < u.lot_size:
+            raise RefDataError(f"instruments.toml [{name}]: lot/tick/freeze values are invalid")
+        for wd in (u.weekly_expiry, u.monthly_expiry):
+            if wd and wd not in WEEKDAYS:
+                raise RefDataError(f"instruments.toml [{name}]: expiry day {wd!r} not in MON..FRI")
+        unds[name] = u
+
+    sessions = {
+        ex: Session(
+            _hhmm(r["pre_open"], f"sessions.toml {ex}.pre_open"),
+            _hhmm(r["open"], f"sessions.toml {ex}.open"),
+            _hhmm(r["close"], f"sessions.toml {ex}.close"),
+            _hhmm(r["mis_squareoff"], f"sessions.toml {ex}.mis_squareoff"),
+            r["holidays"],
+        )
+        for ex, r in sess.get("exchanges", {}).items()
+    }
+    holidays: dict[str, set[date]] = {}
+    for market, years in hol.items():
+        if market == "special_sessions":
+            continue
+        holidays[market] = {date.fromisoformat(d) for ds in years.values() for d in ds}
+    special = [
+        (date.fromisoformat(s["date"]), set(s["exchanges"]),
+         _hhmm(s["open"], "special open"), _hhmm(s["close"], "special close"))
+        for s in hol.get("special_sessions", [])
+    ]  # fmt: skip
+    return RefData(unds, Calendar(sessions, holidays, special))

@@ -1,0 +1,4 @@
+from mytrading.daemon import main
+from mytrading.risk.daemon import RiskDaemon
+
+main(RiskDaemon)

@@ -1,0 +1,171 @@
+"""The risk daemon: the only path from an intent to the router.
+
+Each intent from the engine is checked (``rules.check``); a rejection is published as a
+``RiskEvent`` on ``risk.event.<strategy>``, an approval becomes an ``Order`` pushed to the
+router. Approved orders wait in a bounded queue while the router is unreachable and are
+withdrawn with a RiskEvent after ``MT_RISK_WAIT_S``. The kill switch arrives as a
+``Command`` on its own pipe and is persisted, so a restarted risk daemon keeps it.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mytrading import wire
+from mytrading.bus import Puller, Pusher
+from mytrading.daemon import Daemon
+from mytrading.refdata import IST
+from mytrading.risk.rules import Limits, Rejection, RiskBook, check
+
+MAX_PENDING = 1000
+
+
+class KillSwitchStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> bool:
+        try:
+            return bool(json.loads(self.path.read_text())["on"])
+        except FileNotFoundError:
+            return False
+
+    def save(self, on: bool, reason: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"on": on, "reason": reason, "at": datetime.now(IST).isoformat()}))
+        tmp.replace(self.path)  # atomic: a crash never leaves half a file
+
+
+class RiskDaemon(Daemon):
+    name = "risk"
+    required_peers = ("router",)
+    sub_prefixes = ("exec.order.", "exec.fill.")
+
+    def setup(self) -> None:
+        s = self.settings
+        self.limits = Limits(
+            s.risk_max_order_lots, s.risk_max_position_lots, s.risk_max_orders_per_sec,
+            s.risk_any_hour,
+        )  # fmt: skip
+        self.book = RiskBook()
+        self.kill_store = KillSwitchStore(s.state_dir / "kill_switch.json")
+        self.book.kill_switch = self.kill_store.load()
+        self.intents = Puller(self.ctx, self.endpoints["pipe.intents"])
+        self.commands = Puller(self.ctx, self.endpoints["pipe.commands"])
+        self.orders = Pusher(self.ctx, self.endpoints["pipe.orders"], self.name, "order")
+        self.add_puller(self.intents, self._on_intent)
+        self.add_puller(self.commands, self._on_command)
+        self.pending: collections.deque[tuple[float, wire.Order]] = collections.deque()
+        self.approved = 0
+        self.rejected: collections.Counter[str] = collections.Counter()
+        self.every(0.02, self._flush)
+        self.log.info("risk limits", **self.limits.__dict__, kill_switch=self.book.kill_switch)
+
+    # ----------------------------------------------------------------- intents
+
+    def _on_intent(self, topic: str, msg: wire.Msg) -> None:
+        if not isinstance(msg, wire.OrderIntent):
+            self.count_error("not an intent on the intent pipe", got=type(msg).__name__, src=msg.src)
+            return
+        self.record_latency_ns(time.time_ns() - msg.ts)
+        result = check(msg, self.book, self.refdata, self.limits, self.clock.now(), time.time_ns())
+        self.book.seen_intents.add(msg.intent_id)
+        if isinstance(result, Rejection):
+            self._reject(msg.strategy, msg.intent_id, result)
+            return
+        price, trigger = result
+        order = wire.Order(
+            order_id=f"{msg.strategy}.{msg.intent_id}", intent_id=msg.intent_id,
+            strategy=msg.strategy, exchange=msg.exchange, symbol=msg.symbol,
+            action=msg.action, quantity=msg.quantity, pricetype=msg.pricetype,
+            product=msg.product, price=price, trigger_price=trigger,
+            approved_by=self.name, origin_ns=msg.origin_ns,
+        )  # fmt: skip
+        self.book.approvals[msg.strategy].append(time.time_ns())
+        signed = msg.quantity if msg.action == "BUY" else -msg.quantity
+        self.book.on_approved(order.order_id, (msg.strategy, msg.exchange, msg.symbol), signed)
+        self.approved += 1
+        if len(self.pending) >= MAX_PENDING:
+            self._withdraw(order, "risk queue to router full")
+            return
+        self.pending.append((time.monotonic(), order))
+        self._flush()
+
+    def _flush(self) -> None:
+        while self.pending:
+            queued_at, order = self.pending[0]
+            if self.peer_up("router") and self.orders.send(order):
+                self.pending.popleft()
+                continue
+            if time.monotonic() - queued_at > self.settings.risk_wait_s:
+                self.pending.popleft()
+                self._withdraw(order, f"router unavailable for {self.settings.risk_wait_s}s")
+                continue
+            break
+
+    def _withdraw(self, order: wire.Order, reason: str) -> None:
+        self.book.working.pop(order.order_id, None)
+        self._reject(order.strategy, order.intent_id, Rejection("router_unavailable", reason))
+
+    def _reject(self, strategy: str, intent_id: str, r: Rejection) -> None:
+        self.rejected[r.rule] += 1
+        self.log.warning("intent rejected", strategy=strategy, intent=intent_id, rule=r.rule, reason=r.reason)
+        self.pub.publish(
+            f"risk.event.{strategy}",
+            wire.RiskEvent(
+                strategy=strategy, kind="rejected", rule=r.rule, reason=r.reason,
+                intent_id=intent_id, threshold=r.threshold, value=r.value, action="reject",
+            ),  # fmt: skip
+        )
+
+    # ---------------------------------------------------------------- commands
+
+    def _on_command(self, topic: str, msg: wire.Msg) -> None:
+        if not isinstance(msg, wire.Command):
+            self.count_error("not a command on the command pipe", got=type(msg).__name__)
+            return
+        on = msg.value == "on"
+        if msg.value not in ("on", "off"):
+            self.count_error("bad kill switch value", value=msg.value)
+            return
+        self.kill_store.save(on, msg.reason)
+        self.book.kill_switch = on
+        self.log.warning("kill switch", on=on, reason=msg.reason, by=msg.issued_by)
+        self.pub.publish(
+            "risk.event.*",
+            wire.RiskEvent(
+                strategy="*", kind="kill_switch", rule="kill_switch",
+                reason=msg.reason or f"kill switch {msg.value}", action=msg.value,
+            ),  # fmt: skip
+        )
+        self.heartbeat()  # let watchers confirm the new state at once
+
+    # -------------------------------------------------------------- exec events
+
+    def on_message(self, topic: str, msg: wire.Msg) -> None:
+        if isinstance(msg, wire.OrderUpdate):
+            self.book.on_update(msg)
+        elif isinstance(msg, wire.Fill):
+            self.book.on_fill(msg)
+
+    def extra_sent(self) -> int:
+        return self.orders.sent
+
+    def detail(self) -> dict[str, Any]:
+        return {
+            "kill_switch": self.book.kill_switch,
+            "approved": self.approved,
+            "rejected": dict(self.rejected),
+            "pending_to_router": len(self.pending),
+        }
+
+    def teardown(self) -> None:
+        self.orders.close()
+        self.intents.close()
+        self.commands.close()

@@ -1,0 +1,139 @@
+"""Pre-trade rules: pure functions of an intent and the risk book, easy to test one by one.
+
+``check`` runs every rule in order and returns the first failure as a ``Rejection``
+(rule name, reason, threshold, value), or the approved and normalised order fields.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mytrading import wire
+from mytrading.refdata import RefData, RefDataError
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_order_lots: int
+    max_position_lots: int
+    max_orders_per_sec: int
+    any_hour: bool = False
+
+
+@dataclass(frozen=True)
+class Rejection:
+    rule: str
+    reason: str
+    threshold: float = 0.0
+    value: float = 0.0
+
+
+@dataclass
+class RiskBook:
+    """What risk knows: filled positions, quantity still working, recent approvals."""
+
+    positions: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (strat, ex, sym)
+    working: dict[str, tuple[tuple[str, str, str], int]] = field(default_factory=dict)
+    seen_intents: set[str] = field(default_factory=set)
+    approvals: dict[str, collections.deque[int]] = field(
+        default_factory=lambda: collections.defaultdict(collections.deque)
+    )
+    kill_switch: bool = False
+
+    def exposure(self, key: tuple[str, str, str]) -> tuple[int, int]:
+        """(worst long, worst short) position if every working order filled."""
+        pos = self.positions.get(key, 0)
+        buys = sum(q for k, q in self.working.values() if k == key and q > 0)
+        sells = sum(-q for k, q in self.working.values() if k == key and q < 0)
+        return pos + buys, pos - sells
+
+    def on_approved(self, order_id: str, key: tuple[str, str, str], signed_qty: int) -> None:
+        self.working[order_id] = (key, signed_qty)
+
+    def on_update(self, u: wire.OrderUpdate) -> None:
+        """Working quantity shrinks as the order fills or ends."""
+        entry = self.working.get(u.order_id)
+        if entry is None:
+            return
+        key, signed = entry
+        if u.status in wire.TERMINAL_STATUSES:
+            del self.working[u.order_id]
+        else:
+            left = abs(signed) - u.filled_qty
+            self.working[u.order_id] = (key, left if signed > 0 else -left)
+
+    def on_fill(self, f: wire.Fill) -> None:
+        key = (f.strategy, f.exchange, f.symbol)
+        signed = f.quantity if f.action == "BUY" else -f.quantity
+        self.positions[key] = self.positions.get(key, 0) + signed
+
+
+def check(
+    intent: wire.OrderIntent,
+    book: RiskBook,
+    refdata: RefData,
+    limits: Limits,
+    market_now: datetime,
+    wall_ns: int,
+) -> Rejection | tuple[float, float]:
+    """The first rule the intent breaks, or its (price, trigger) rounded to the tick."""
+    if book.kill_switch:
+        return Rejection("kill_switch", "kill switch is on: no new orders")
+    if intent.intent_id in book.seen_intents:
+        return Rejection("duplicate_intent", f"intent {intent.intent_id} was already received")
+    try:
+        inst = refdata.instrument(intent.exchange, intent.symbol)
+    except RefDataError as exc:
+        return Rejection("instrument", str(exc))
+    if not inst.tradable:
+        return Rejection("instrument", f"{intent.symbol} is an index, not a tradable contract")
+    if intent.quantity <= 0:
+        return Rejection("quantity", "quantity must be positive", 0, intent.quantity)
+    if intent.quantity % inst.lot_size:
+        return Rejection(
+            "lot_multiple",
+            f"quantity {intent.quantity} is not a multiple of the lot size {inst.lot_size}",
+            inst.lot_size, intent.quantity,
+        )  # fmt: skip
+    lots = intent.quantity // inst.lot_size
+    if lots > limits.max_order_lots:
+        return Rejection(
+            "max_order_qty", f"{lots} lots exceeds {limits.max_order_lots} per order",
+            limits.max_order_lots, lots,
+        )  # fmt: skip
+    price = inst.round_price(intent.price) if intent.price else 0.0
+    trigger = inst.round_price(intent.trigger_price) if intent.trigger_price else 0.0
+    if intent.pricetype in ("LIMIT", "SL") and price <= 0:
+        return Rejection("price", f"{intent.pricetype} needs a positive price", 0, intent.price)
+    if intent.pricetype in ("SL", "SL-M") and trigger <= 0:
+        return Rejection(
+            "price", f"{intent.pricetype} needs a positive trigger price", 0, intent.trigger_price
+        )
+    if not limits.any_hour and not refdata.calendar.is_open(intent.exchange, market_now):
+        return Rejection(
+            "market_hours",
+            f"{intent.exchange} is closed at {market_now.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+        )
+    key = (intent.strategy, intent.exchange, intent.symbol)
+    long_, short = book.exposure(key)
+    signed = intent.quantity if intent.action == "BUY" else -intent.quantity
+    after = (long_ + signed) if signed > 0 else (short + signed)
+    max_qty = limits.max_position_lots * inst.lot_size
+    if abs(after) > max_qty and abs(after) > abs(book.positions.get(key, 0)):
+        return Rejection(
+            "max_position",
+            f"position would reach {after} (limit {max_qty} = {limits.max_position_lots} lots)",
+            max_qty, abs(after),
+        )  # fmt: skip
+    window = book.approvals[intent.strategy]
+    while window and wall_ns - window[0] >= 1_000_000_000:
+        window.popleft()
+    if len(window) >= limits.max_orders_per_sec:
+        return Rejection(
+            "order_rate",
+            f"more than {limits.max_orders_per_sec} orders in one second",
+            limits.max_orders_per_sec, len(window) + 1,
+        )  # fmt: skip
+    return price, trigger

@@ -1,0 +1,55 @@
+"""The broker adapter interface the router talks to.
+
+The simulated broker implements it in-process; the OpenAlgo REST adapter (issue 3)
+implements the same calls over HTTP. Field names follow OpenAlgo's order, trade and
+position books (openalgo-protocol.md sections 1-2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from mytrading import wire
+
+
+@dataclass(frozen=True)
+class PlaceResult:
+    ok: bool
+    orderid: str = ""
+    message: str = ""
+    http_status: int = 200
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """A change of a broker order's state (OpenAlgo ``order_update``)."""
+
+    orderid: str
+    status: str  # OpenAlgo order_status: open, trigger pending, complete, cancelled, rejected
+    filled_quantity: int
+    average_price: float
+    rejection_reason: str = ""
+
+
+@dataclass(frozen=True)
+class TradeEvent:
+    orderid: str
+    tradeid: str
+    quantity: int
+    price: float
+    ts_ns: int
+
+
+class BrokerAdapter(Protocol):
+    def place_order(self, order: wire.Order) -> tuple[PlaceResult, list[OrderEvent | TradeEvent]]:
+        """Send one order; return the broker's answer and any events it caused at once."""
+        ...
+
+    def cancel_order(self, orderid: str) -> tuple[PlaceResult, list[OrderEvent | TradeEvent]]: ...
+
+    def on_tick(self, tick: wire.Tick) -> list[OrderEvent | TradeEvent]:
+        """Market data for brokers that fill locally (the simulator); live adapters ignore it."""
+        ...
+
+    def positionbook(self) -> list[wire.BrokerPosition]: ...

@@ -1,0 +1,188 @@
+"""The order router: sends risk-approved orders to the broker adapter, once each.
+
+Only ``Order`` messages that risk approved are accepted on the order pipe; anything else
+is counted and dropped. An order id it has seen before is never sent again. Broker
+events become ``OrderUpdate`` (``exec.order.<strategy>``) and ``Fill``
+(``exec.fill.<strategy>``, numbered router-wide by ``fill_no``). The router answers
+book queries on ``rpc.router`` for the reconciler and publishes position snapshots with
+mark-to-market P&L every heartbeat. In ``dry_run`` no order leaves the process.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from typing import Any
+
+import zmq
+
+from mytrading import wire
+from mytrading.bus import Puller, bind
+from mytrading.daemon import Daemon
+from mytrading.positions import Ledger
+from mytrading.router.broker import OrderEvent, TradeEvent
+from mytrading.router.simbroker import SimBroker
+
+MAX_FILLS_KEPT = 100_000
+
+
+class RouterDaemon(Daemon):
+    name = "router"
+    required_peers = ("risk",)
+    sub_prefixes = ("md.tick.",)
+
+    def setup(self) -> None:
+        self.broker = SimBroker(self.refdata, self.clock, self.settings.sim_slippage_ticks)
+        self.orders_in = Puller(self.ctx, self.endpoints["pipe.orders"])
+        self.add_puller(self.orders_in, self._on_order)
+        self.rep = self.ctx.socket(zmq.REP)
+        self.rep.setsockopt(zmq.LINGER, 0)
+        bind(self.rep, self.endpoints["rpc.router"])
+        self.add_socket(self.rep, self._on_query)
+        self.seen: dict[str, str] = {}  # our order id -> broker order id ("" if not placed)
+        self.by_broker_id: dict[str, tuple[wire.Order, int]] = {}  # -> (order, sent_ns)
+        self.ledger = Ledger()  # (strategy, exchange, symbol, product)
+        self.keys_by_symbol: dict[tuple[str, str], set[tuple[str, str, str, str]]] = (
+            collections.defaultdict(set)
+        )
+        self.fills: collections.deque[wire.Fill] = collections.deque(maxlen=MAX_FILLS_KEPT)
+        self.fill_no = 0
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.every(self.settings.heartbeat_s, self._publish_positions)
+
+    # ------------------------------------------------------------------- orders
+
+    def _on_order(self, topic: str, msg: wire.Msg) -> None:
+        if not isinstance(msg, wire.Order) or msg.approved_by != "risk" or msg.src != "risk":
+            self.counts["unapproved_dropped"] += 1
+            self.count_error("refused an order risk did not approve", got=type(msg).__name__, src=msg.src)
+            return
+        if msg.order_id in self.seen:
+            self.counts["duplicates_dropped"] += 1
+            self.count_error("duplicate order not sent", order_id=msg.order_id)
+            return
+        self.seen[msg.order_id] = ""
+        if self.settings.mode == "dry_run":
+            self.counts["dry_run"] += 1
+            self.log.info("dry run: order not sent", order_id=msg.order_id, symbol=msg.symbol)
+            self._update(msg, "rejected", reason="dry_run: order not sent")
+            return
+        sent_ns = time.time_ns()
+        result, events = self.broker.place_order(msg)
+        if msg.origin_ns:
+            self.record_latency_ns(sent_ns - msg.origin_ns)
+        if not result.ok:
+            self.counts["broker_rejected"] += 1
+            self.log.warning("broker rejected order", order_id=msg.order_id, reason=result.message)
+            self._update(msg, "rejected", reason=result.message, sent_ns=sent_ns)
+            return
+        self.counts["sent"] += 1
+        self.seen[msg.order_id] = result.orderid
+        self.by_broker_id[result.orderid] = (msg, sent_ns)
+        self.log.info(
+            "order sent", order_id=msg.order_id, broker_id=result.orderid, symbol=msg.symbol,
+            action=msg.action, qty=msg.quantity, pricetype=msg.pricetype,
+        )  # fmt: skip
+        self._on_broker_events(events)
+
+    def _on_broker_events(self, events: list[OrderEvent | TradeEvent]) -> None:
+        for ev in events:
+            entry = self.by_broker_id.get(ev.orderid)
+            if entry is None:
+                self.count_error("event for an order we did not send", broker_id=ev.orderid)
+                continue
+            order, sent_ns = entry
+            if isinstance(ev, TradeEvent):
+                self._fill(order, ev)
+            else:
+                self._update(
+                    order, ev.status, broker_id=ev.orderid, filled=ev.filled_quantity,
+                    avg=ev.average_price, reason=ev.rejection_reason, sent_ns=sent_ns,
+                )  # fmt: skip
+
+    def _update(
+        self, o: wire.Order, status: str, broker_id: str = "", filled: int = 0,
+        avg: float = 0.0, reason: str = "", sent_ns: int = 0,
+    ) -> None:  # fmt: skip
+        self.pub.publish(
+            f"exec.order.{o.strategy}",
+            wire.OrderUpdate(
+                order_id=o.order_id, intent_id=o.intent_id, strategy=o.strategy,
+                exchange=o.exchange, symbol=o.symbol, action=o.action, quantity=o.quantity,
+                status=status, broker_order_id=broker_id, filled_qty=filled, avg_price=avg,  # type: ignore[arg-type]
+                reason=reason, origin_ns=o.origin_ns, sent_ns=sent_ns,
+            ),  # fmt: skip
+        )
+
+    def _fill(self, o: wire.Order, t: TradeEvent) -> None:
+        self.fill_no += 1
+        fill = wire.Fill(
+            fill_no=self.fill_no, fill_id=t.tradeid, order_id=o.order_id,
+            broker_order_id=t.orderid, strategy=o.strategy, exchange=o.exchange,
+            symbol=o.symbol, product=o.product, action=o.action, quantity=t.quantity,
+            price=t.price, exch_ns=t.ts_ns,
+        )  # fmt: skip
+        key = (o.strategy, o.exchange, o.symbol, o.product)
+        self.ledger.apply(key, t.quantity if o.action == "BUY" else -t.quantity, t.price)
+        self.keys_by_symbol[(o.exchange, o.symbol)].add(key)
+        self.fills.append(fill)
+        self.counts["fills"] += 1
+        self.pub.publish(f"exec.fill.{o.strategy}", fill)
+        self.log.info(
+            "fill", order_id=o.order_id, symbol=o.symbol, action=o.action,
+            qty=t.quantity, price=t.price, fill_no=self.fill_no,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ market
+
+    def on_message(self, topic: str, msg: wire.Msg) -> None:
+        if isinstance(msg, wire.Tick):
+            events = self.broker.on_tick(msg)
+            if events:
+                self._on_broker_events(events)
+            for key in self.keys_by_symbol.get((msg.exchange, msg.symbol), ()):
+                self.ledger.mark(key, msg.ltp)
+
+    def _publish_positions(self) -> None:
+        for (strategy, ex, sym, prod), p in self.ledger.positions.items():
+            self.pub.publish(
+                f"exec.position.{strategy}",
+                wire.PositionSnapshot(
+                    strategy=strategy, exchange=ex, symbol=sym, product=prod,  # type: ignore[arg-type]
+                    quantity=p.qty, avg_price=round(p.avg, 2),
+                    realized_pnl=round(p.realized, 2), unrealized_pnl=round(p.unrealized(), 2),
+                    ltp=p.ltp,
+                ),  # fmt: skip
+            )
+
+    # ----------------------------------------------------------------- queries
+
+    def _on_query(self) -> None:
+        try:
+            raw = self.rep.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        self.msgs_in += 1
+        try:
+            q = wire.decode_body(raw)
+            if not isinstance(q, wire.BrokerQuery):
+                raise wire.WireError(f"expected a BrokerQuery, got {type(q).__name__}")
+        except wire.WireError as exc:
+            self.count_error("bad query", reason=str(exc))
+            self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error=str(exc))))
+            return
+        if q.kind == "positions":
+            reply = wire.BrokerReply(
+                ok=True, positions=self.broker.positionbook(), last_fill_no=self.fill_no
+            )
+        else:
+            fills = [f for f in self.fills if f.fill_no > q.since_fill_no]
+            reply = wire.BrokerReply(ok=True, fills=fills, last_fill_no=self.fill_no)
+        self.rep.send(wire.encode_body(reply))
+
+    def detail(self) -> dict[str, Any]:
+        return {"broker": "sim", "mode": self.settings.mode, **self.counts}
+
+    def teardown(self) -> None:
+        self.orders_in.close()
+        self.rep.close(0)

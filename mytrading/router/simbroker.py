@@ -1,0 +1,182 @@
+"""A simulated broker that fills against the simulated market like OpenAlgo's sandbox.
+
+Acceptance and fill rules follow openalgo-protocol.md section 7:
+
+* LIMIT and SL need price > 0; SL and SL-M need trigger > 0; NRML is refused on NSE/BSE
+  and CNC on derivative exchanges; F&O quantity must be a lot multiple; a MARKET order
+  with no quote is refused.
+* MARKET fills at once at the ask (BUY) or bid (SELL), falling back to the LTP.
+* A marketable LIMIT fills at once at the LTP; a resting LIMIT fills at its limit price
+  when the LTP crosses it.
+* SL and SL-M wait as ``trigger pending``; a BUY triggers at LTP >= trigger, a SELL at
+  LTP <= trigger. SL-M then fills at the LTP; SL fills at the LTP when its limit allows,
+  else it rests as an ``open`` limit order.
+* Every fill is a full fill. ``sim_slippage_ticks`` worsens MARKET fills by that many ticks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import datetime
+
+from mytrading import wire
+from mytrading.clock import MarketClock
+from mytrading.positions import Ledger
+from mytrading.refdata import IST, RefData, RefDataError
+from mytrading.router.broker import OrderEvent, PlaceResult, TradeEvent
+
+DERIVATIVE_EXCHANGES = frozenset({"NFO", "BFO", "CDS", "BCD", "MCX", "NCO"})
+CASH_EXCHANGES = frozenset({"NSE", "BSE"})
+
+Event = OrderEvent | TradeEvent
+
+
+@dataclass
+class SimOrder:
+    orderid: str
+    exchange: str
+    symbol: str
+    action: str
+    quantity: int
+    pricetype: str
+    product: str
+    price: float
+    trigger_price: float
+    status: str
+    filled: int = 0
+    avg: float = 0.0
+    triggered: bool = False
+
+
+class SimBroker:
+    def __init__(self, refdata: RefData, clock: MarketClock, slippage_ticks: int = 0) -> None:
+        self.refdata = refdata
+        self.clock = clock
+        self.slippage_ticks = slippage_ticks
+        self.quotes: dict[tuple[str, str], wire.Tick] = {}
+        self.orders: dict[str, SimOrder] = {}
+        self.live: dict[tuple[str, str], list[str]] = {}  # working order ids per instrument
+        self.ledger = Ledger()  # (exchange, symbol, product) -> net position
+        self.trades = 0
+        self._ids = itertools.count(1)
+
+    # ---------------------------------------------------------------- adapter API
+
+    def place_order(self, order: wire.Order) -> tuple[PlaceResult, list[Event]]:
+        err = self._validate(order)
+        if err:
+            return PlaceResult(False, message=err, http_status=400), []
+        oid = self._next_id()
+        so = SimOrder(
+            oid, order.exchange, order.symbol, order.action, order.quantity, order.pricetype,
+            order.product, order.price, order.trigger_price,
+            "trigger pending" if order.pricetype in ("SL", "SL-M") else "open",
+        )  # fmt: skip
+        self.orders[oid] = so
+        self.live.setdefault((so.exchange, so.symbol), []).append(oid)
+        events: list[Event] = [OrderEvent(oid, so.status, 0, 0.0)]
+        quote = self.quotes.get((so.exchange, so.symbol))
+        if quote is not None:
+            events += self._evaluate(so, quote, at_placement=True)
+        return PlaceResult(True, orderid=oid), events
+
+    def cancel_order(self, orderid: str) -> tuple[PlaceResult, list[Event]]:
+        so = self.orders.get(orderid)
+        if so is None:
+            return PlaceResult(False, message=f"Order {orderid} not found", http_status=404), []
+        if so.status not in ("open", "trigger pending"):
+            return PlaceResult(False, message=f"Order {orderid} is {so.status}", http_status=400), []
+        so.status = "cancelled"
+        self._unlist(so)
+        return PlaceResult(True, orderid=orderid), [OrderEvent(orderid, "cancelled", so.filled, so.avg)]
+
+    def on_tick(self, tick: wire.Tick) -> list[Event]:
+        key = (tick.exchange, tick.symbol)
+        self.quotes[key] = tick
+        ids = self.live.get(key)
+        if not ids:
+            return []
+        events: list[Event] = []
+        for oid in list(ids):
+            events += self._evaluate(self.orders[oid], tick, at_placement=False)
+        return events
+
+    def positionbook(self) -> list[wire.BrokerPosition]:
+        return [
+            wire.BrokerPosition(ex, sym, prod, p.qty, round(p.avg, 2))
+            for (ex, sym, prod), p in sorted(self.ledger.positions.items())
+        ]
+
+    # ------------------------------------------------------------------ internals
+
+    def _next_id(self) -> str:
+        # Sandbox ids: YYMMDD + a running number, 14 digits in all.
+        day = datetime.fromtimestamp(self.clock.now_ns() / 1e9, IST).strftime("%y%m%d")
+        return f"{day}{next(self._ids):08d}"
+
+    def _validate(self, o: wire.Order) -> str:
+        try:
+            inst = self.refdata.instrument(o.exchange, o.symbol)
+        except RefDataError as exc:
+            return f"Symbol '{o.symbol}' not found for exchange '{o.exchange}': {exc}"
+        if o.quantity <= 0:
+            return "Quantity must be positive"
+        if o.exchange in DERIVATIVE_EXCHANGES and o.quantity % inst.lot_size:
+            return f"Quantity must be a multiple of lot size {inst.lot_size}"
+        if o.product == "NRML" and o.exchange in CASH_EXCHANGES:
+            return "NRML product is not allowed on cash exchanges"
+        if o.product == "CNC" and o.exchange in DERIVATIVE_EXCHANGES:
+            return "CNC product is not allowed on derivative exchanges"
+        if o.pricetype in ("LIMIT", "SL") and o.price <= 0:
+            return f"Price must be greater than 0 for {o.pricetype} orders"
+        if o.pricetype in ("SL", "SL-M") and o.trigger_price <= 0:
+            return f"Trigger price must be greater than 0 for {o.pricetype} orders"
+        if o.pricetype == "MARKET" and (o.exchange, o.symbol) not in self.quotes:
+            return f"Cannot place MARKET order for {o.symbol}: unable to fetch current price"
+        return ""
+
+    def _evaluate(self, so: SimOrder, q: wire.Tick, at_placement: bool) -> list[Event]:
+        buy = so.action == "BUY"
+        if so.pricetype == "MARKET":
+            px = (q.ask if buy else q.bid) or q.ltp
+            slip = self.slippage_ticks * self.refdata.instrument(so.exchange, so.symbol).tick_size
+            return self._fill(so, px + slip if buy else px - slip, q)
+        if so.pricetype in ("SL", "SL-M") and not so.triggered:
+            if not (q.ltp >= so.trigger_price if buy else q.ltp <= so.trigger_price):
+                return []
+            so.triggered = True
+            if so.pricetype == "SL-M":
+                return self._fill(so, q.ltp, q)
+            if q.ltp <= so.price if buy else q.ltp >= so.price:
+                return self._fill(so, q.ltp, q)
+            so.status = "open"  # triggered, limit not satisfiable: rests as a limit order
+            return [OrderEvent(so.orderid, "open", 0, 0.0)]
+        # LIMIT, or a triggered SL resting as a limit
+        crossed = q.ltp <= so.price if buy else q.ltp >= so.price
+        if not crossed:
+            return []
+        return self._fill(so, q.ltp if at_placement else so.price, q)
+
+    def _fill(self, so: SimOrder, price: float, q: wire.Tick) -> list[Event]:
+        inst = self.refdata.instrument(so.exchange, so.symbol)
+        price = inst.round_price(price)
+        so.filled = so.quantity
+        so.avg = price
+        so.status = "complete"
+        self._unlist(so)
+        self._book(so, price)
+        self.trades += 1
+        return [
+            TradeEvent(so.orderid, f"T{so.orderid}", so.quantity, price, q.exch_ns),
+            OrderEvent(so.orderid, "complete", so.quantity, price),
+        ]
+
+    def _book(self, so: SimOrder, price: float) -> None:
+        signed = so.quantity if so.action == "BUY" else -so.quantity
+        self.ledger.apply((so.exchange, so.symbol, so.product), signed, price)
+
+    def _unlist(self, so: SimOrder) -> None:
+        ids = self.live.get((so.exchange, so.symbol))
+        if ids and so.orderid in ids:
+            ids.remove(so.orderid)

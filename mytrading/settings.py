@@ -1,0 +1,161 @@
+"""Run-time settings: environment variables (prefix ``MT_``) and ``.env``, via pydantic-settings.
+
+Every variable is documented in ``env_template.txt``. ``load_settings`` turns a validation
+failure into ``ConfigError`` with a message that names the variable and what is allowed,
+so the CLI can stop with exit code 2 before any process starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A bad configuration value; the message is meant for the operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- mode and broker
+    mode: Literal["live", "paper", "backtest", "dry_run"] = "paper"
+    broker: Literal["sim", "openalgo"] = "sim"
+    openalgo_host: str = "http://127.0.0.1:5000"
+    openalgo_api_key: SecretStr = SecretStr("")
+    openalgo_ws_url: str = "ws://127.0.0.1:8765"
+
+    # --- places
+    home: Path = PROJECT_ROOT
+    log_dir: Path = PROJECT_ROOT / "logs"
+    run_dir: Path | None = None  # private runtime directory; derived when unset
+    state_dir: Path = PROJECT_ROOT / "logs" / "state"
+    config_dir: Path = PROJECT_ROOT / "config"
+    strategies_dir: Path = PROJECT_ROOT / "strategies"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # --- bus
+    bus_transport: Literal["ipc", "tcp"] = "ipc"
+    bus_host: str = "127.0.0.1"
+    bus_base_port: int = Field(7100, ge=1024, le=65000)
+    bus_endpoints: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+
+    # --- liveness
+    heartbeat_s: float = Field(1.0, gt=0, le=10)
+    peer_missed_beats: int = Field(3, ge=1, le=100)
+
+    # --- simulated market (the embedded default)
+    sim_seed: int = 42
+    sim_speed: float = Field(30.0, gt=0, le=3600)
+    sim_start: str = ""  # ISO date or datetime (IST) of market time at start; "" = last trading day 09:15
+    sim_tick_hz: float = Field(4.0, gt=0, le=10_000)  # ticks per second per instrument (wall)
+    sim_strikes: int = Field(5, ge=0, le=50)  # strikes either side of ATM in the option strip
+    sim_underlyings: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["NIFTY", "BANKNIFTY", "SENSEX"]
+    )
+    sim_slippage_ticks: int = Field(0, ge=0, le=100)
+    clock_anchor_ns: int = Field(0, ge=0)  # wall instant of sim_start; the launcher sets it
+
+    # --- risk
+    risk_max_order_lots: int = Field(10, ge=1)
+    risk_max_position_lots: int = Field(20, ge=1)
+    risk_max_orders_per_sec: int = Field(5, ge=1)
+    risk_any_hour: bool = False  # trade outside exchange sessions (demo and tests only)
+    risk_wait_s: float = Field(5.0, gt=0, le=60)  # how long an intent waits for a dead risk
+
+    # --- reconciler
+    recon_interval_s: float = Field(60.0, gt=0, le=3600)
+
+    # --- strategies
+    strategies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["sma_crossover"])
+    strategy_params: Annotated[dict[str, dict[str, Any]], NoDecode] = Field(default_factory=dict)
+
+    @field_validator("sim_underlyings", "strategies", mode="before")
+    @classmethod
+    def _split_csv(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [s.strip() for s in v.split(",") if s.strip()]
+        return v
+
+    @field_validator("bus_endpoints", "strategy_params", mode="before")
+    @classmethod
+    def _parse_json(cls, v: object) -> object:
+        if isinstance(v, str):
+            if not v.strip():
+                return {}
+            try:
+                return json.loads(v)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"must be a JSON object ({exc.msg})") from exc
+        return v
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Settings:
+        if self.mode == "backtest":
+            raise ValueError(
+                "mode 'backtest' is not built yet (issue 4); allowed now: paper, dry_run"
+            )
+        if self.mode == "live" and self.broker != "openalgo":
+            raise ValueError("mode 'live' needs MT_BROKER=openalgo")
+        if self.broker == "openalgo":
+            raise ValueError(
+                "broker 'openalgo' (the live adapter) is not built yet (issue 3); allowed: sim"
+            )
+        return self
+
+    # ----------------------------------------------------------------- derived
+
+    def runtime_dir(self) -> Path:
+        """Private directory for ipc sockets: one per checkout, mode 0700."""
+        if self.run_dir is not None:
+            return self.run_dir
+        digest = hashlib.sha1(str(self.home.resolve()).encode()).hexdigest()[:10]
+        base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
+        return Path(base) / f"mytrading-{os.getuid()}-{digest}"
+
+    def endpoints(self):  # -> bus.EndpointMap (import kept local: settings loads first)
+        from mytrading.bus import EndpointMap
+
+        return EndpointMap.build(
+            self.bus_transport,
+            str(self.runtime_dir()),
+            self.bus_host,
+            self.bus_base_port,
+            self.bus_endpoints,
+        )
+
+    def params_for(self, strategy: str) -> dict[str, Any]:
+        return dict(self.strategy_params.get(strategy, {}))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate; raise ConfigError naming each bad variable and what is allowed."""
+    try:
+        s = Settings(**overrides)
+        s.endpoints()  # unknown endpoint names are a config error too
+        return s
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"] if p]
+            var = "MT_" + "_".join(loc).upper() if loc else "configuration"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{var}: {msg} (got {err.get('input')!r})" if loc else f"{var}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
+    except ValueError as exc:
+        raise ConfigError(f"MT_BUS_ENDPOINTS: {exc}") from None

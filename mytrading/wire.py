@@ -1,0 +1,306 @@
+"""The wire protocol: every message that crosses a process boundary, in one module.
+
+Each message is a msgspec Struct in one tagged union, encoded as msgpack arrays
+(``array_like``: the fastest form measured here, see shared/engineering-notes.md).
+Every message carries a header: the publishing daemon (``src``), a sequence number
+(``seq``, counted per publisher *and topic* so that a subscriber to a subset of topics
+can still see a gap) and a ``time.time_ns()`` stamp (``ts``) set when it is sent.
+
+A frame on the bus is ``topic + b" " + payload``: one ZeroMQ frame, so SUB prefix
+filtering works on the topic and a garbage frame can never desynchronise a reader.
+Decoding is strict: a frame that does not split, does not parse or does not match a
+schema raises ``WireError``; the receiving daemon counts it, logs it and drops it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+# --------------------------------------------------------------------------- enums
+
+Action = Literal["BUY", "SELL"]
+PriceType = Literal["MARKET", "LIMIT", "SL", "SL-M"]
+Product = Literal["MIS", "NRML", "CNC"]
+# OpenAlgo's statuses (openalgo-protocol.md section 2) plus our own pre-broker states.
+OrderStatus = Literal[
+    "new", "sent", "open", "trigger pending", "complete", "cancelled", "rejected", "unknown"
+]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"complete", "cancelled", "rejected"})
+
+
+class Msg(msgspec.Struct, array_like=True, gc=False, tag_field="t", kw_only=True):
+    """Header shared by every message; the publisher fills it in at send time."""
+
+    src: str = ""
+    seq: int = 0
+    ts: int = 0
+
+
+# ---------------------------------------------------------------------- market data
+
+
+class Tick(Msg, tag="tick"):
+    exchange: str
+    symbol: str
+    ltp: float
+    bid: float
+    ask: float
+    bid_qty: int
+    ask_qty: int
+    volume: int
+    oi: int = 0
+    exch_ns: int = 0  # market time of the tick (the simulated clock in the demo)
+
+
+class Bar(Msg, tag="bar"):
+    exchange: str
+    symbol: str
+    tf: str  # "1m", "5m", ...
+    start_ns: int  # market time the bar opened, aligned to the session open
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+
+
+# ------------------------------------------------------------------------ execution
+
+
+class OrderIntent(Msg, tag="intent"):
+    """What a strategy wants; nothing reaches a broker until risk turns it into an Order."""
+
+    intent_id: str  # unique per strategy run; risk refuses a repeat
+    strategy: str
+    exchange: str
+    symbol: str
+    action: Action
+    quantity: int
+    pricetype: PriceType = "MARKET"
+    product: Product = "MIS"
+    price: float = 0.0
+    trigger_price: float = 0.0
+    origin_ns: int = 0  # ts of the market event that caused it (latency tracing)
+
+
+class Order(Msg, tag="order"):
+    """An intent that risk approved: the only thing the router will send."""
+
+    order_id: str  # our deterministic client id, derived from the intent id
+    intent_id: str
+    strategy: str
+    exchange: str
+    symbol: str
+    action: Action
+    quantity: int
+    pricetype: PriceType
+    product: Product
+    price: float
+    trigger_price: float
+    approved_by: str
+    origin_ns: int = 0
+
+
+class OrderUpdate(Msg, tag="order_update"):
+    order_id: str
+    intent_id: str
+    strategy: str
+    exchange: str
+    symbol: str
+    action: Action
+    quantity: int
+    status: OrderStatus
+    broker_order_id: str = ""
+    filled_qty: int = 0
+    avg_price: float = 0.0
+    reason: str = ""
+    origin_ns: int = 0
+    sent_ns: int = 0  # when the router handed the order to the broker adapter
+
+
+class Fill(Msg, tag="fill"):
+    fill_no: int  # router-wide running number: lets a reader prove it saw every fill
+    fill_id: str
+    order_id: str
+    broker_order_id: str
+    strategy: str
+    exchange: str
+    symbol: str
+    product: Product
+    action: Action
+    quantity: int
+    price: float
+    exch_ns: int
+
+
+class PositionSnapshot(Msg, tag="position"):
+    strategy: str
+    exchange: str
+    symbol: str
+    product: Product
+    quantity: int
+    avg_price: float
+    realized_pnl: float
+    unrealized_pnl: float
+    ltp: float
+
+
+class BrokerPosition(msgspec.Struct, array_like=True, gc=False):
+    exchange: str
+    symbol: str
+    product: str
+    quantity: int
+    avg_price: float
+
+
+# ----------------------------------------------------------------- risk and control
+
+
+class RiskEvent(Msg, tag="risk_event"):
+    strategy: str
+    kind: str  # e.g. "rejected", "kill_switch"
+    rule: str  # which rule fired
+    reason: str
+    intent_id: str = ""
+    threshold: float = 0.0
+    value: float = 0.0
+    action: str = ""
+
+
+class ReconEvent(Msg, tag="recon"):
+    """A difference between what fills imply and what the broker reports."""
+
+    exchange: str
+    symbol: str
+    product: str
+    ours: int
+    broker: int
+    action: str  # "adopt_broker"
+
+
+class Status(Msg, tag="status"):
+    name: str
+    pid: int
+    state: str  # "starting" | "running" | "degraded" | "stopping"
+    started_ns: int
+    uptime_s: float
+    msgs_in: int
+    msgs_out: int
+    errors: int
+    gaps: int
+    lat_p50_us: float
+    lat_p99_us: float
+    peers_down: list[str] = msgspec.field(default_factory=list)
+    detail: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Command(Msg, tag="command"):
+    command: Literal["kill_switch"]
+    value: str  # "on" | "off"
+    reason: str = ""
+    issued_by: str = ""
+
+
+# ------------------------------------------------------------------ request / reply
+
+
+class BrokerQuery(Msg, tag="broker_query"):
+    kind: Literal["positions", "fills"]
+    since_fill_no: int = 0
+
+
+class BrokerReply(Msg, tag="broker_reply"):
+    ok: bool
+    error: str = ""
+    positions: list[BrokerPosition] = msgspec.field(default_factory=list)
+    fills: list[Fill] = msgspec.field(default_factory=list)
+    last_fill_no: int = 0
+
+
+Message = (
+    Tick
+    | Bar
+    | OrderIntent
+    | Order
+    | OrderUpdate
+    | Fill
+    | PositionSnapshot
+    | RiskEvent
+    | ReconEvent
+    | Status
+    | Command
+    | BrokerQuery
+    | BrokerReply
+)
+
+MESSAGE_TYPES: tuple[type[Msg], ...] = (
+    Tick, Bar, OrderIntent, Order, OrderUpdate, Fill, PositionSnapshot,
+    RiskEvent, ReconEvent, Status, Command, BrokerQuery, BrokerReply,
+)  # fmt: skip
+
+
+class WireError(ValueError):
+    """A frame that is not a valid message; carries the topic when it could be read."""
+
+    def __init__(self, reason: str, topic: str = "") -> None:
+        super().__init__(reason)
+        self.topic = topic
+
+
+_SEP = b" "
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Message)
+
+
+def encode(topic: str, msg: Msg) -> bytes:
+    """One frame: the topic, a space, the msgpack body."""
+    return topic.encode() + _SEP + _encoder.encode(msg)
+
+
+def decode(frame: bytes) -> tuple[str, Msg]:
+    """Split and strictly decode one frame, or raise WireError."""
+    idx = frame.find(_SEP)
+    if idx <= 0:
+        raise WireError("frame has no topic separator")
+    try:
+        topic = frame[:idx].decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise WireError("topic is not ASCII") from exc
+    try:
+        return topic, _decoder.decode(frame[idx + 1 :])
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise WireError(f"bad payload: {exc}", topic) from exc
+
+
+def encode_body(msg: Msg) -> bytes:
+    """A bare message, for request/reply sockets where there is no topic."""
+    return _encoder.encode(msg)
+
+
+def decode_body(data: bytes) -> Msg:
+    try:
+        return _decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise WireError(f"bad payload: {exc}") from exc
+
+
+# ------------------------------------------------------------------------- topics
+
+
+def tick_topic(exchange: str, symbol: str) -> str:
+    return f"md.tick.{exchange}.{symbol}"
+
+
+def bar_topic(tf: str, exchange: str, symbol: str) -> str:
+    return f"md.bar.{tf}.{exchange}.{symbol}"
+
+
+def exact(topic: str) -> str:
+    """A subscription prefix that matches this topic only (not NIFTY vs NIFTYNXT50)."""
+    return topic + " "
+
+
+def status_topic(daemon: str) -> str:
+    return f"sys.status.{daemon}"

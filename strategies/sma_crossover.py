@@ -1,0 +1,51 @@
+"""SMA crossover on an index's near-month future, always in the market (stop and reverse).
+
+Holds ``+lots`` while the fast SMA of bar closes is above the slow one and ``-lots`` while
+it is below; each crossing reverses the position with one order. It acts only on closed
+bars and never while one of its orders is still working.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from pydantic import Field
+
+from mytrading import wire
+from mytrading.engine.strategy import BaseStrategy, StrategyParams
+
+
+class SmaParams(StrategyParams):
+    underlying: str = "NIFTY"
+    timeframe: str = "1m"
+    fast: int = Field(5, ge=1)
+    slow: int = Field(20, ge=2)
+    lots: int = Field(1, ge=1)
+    product: str = "MIS"
+
+
+class SmaCrossover(BaseStrategy):
+    name = "sma_crossover"
+    Params = SmaParams
+
+    def on_start(self) -> None:
+        p: SmaParams = self.params  # type: ignore[assignment]
+        if p.fast >= p.slow:
+            raise ValueError(f"fast ({p.fast}) must be shorter than slow ({p.slow})")
+        self.exchange, self.symbol = self.near_future(p.underlying)
+        self.lot = self.lot_size(self.exchange, self.symbol)
+        self.closes: deque[float] = deque(maxlen=p.slow)  # bounded: no growth over a session
+        self.subscribe_bars(self.exchange, self.symbol, p.timeframe)
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        p: SmaParams = self.params  # type: ignore[assignment]
+        self.closes.append(bar.close)
+        if len(self.closes) < p.slow or self.has_open_orders(self.symbol):
+            return
+        closes = list(self.closes)
+        fast = sum(closes[-p.fast :]) / p.fast
+        slow = sum(closes) / p.slow
+        if fast == slow:
+            return
+        target = p.lots * self.lot * (1 if fast > slow else -1)
+        self.target_position(self.exchange, self.symbol, target, product=p.product)
