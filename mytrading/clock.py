@@ -10,7 +10,8 @@ Latency and heartbeats always use wall time (``time.time_ns``), never market tim
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, time as dtime
+from datetime import date, datetime
+from datetime import time as dtime
 
 from mytrading.refdata import IST, Calendar
 

@@ -14,6 +14,7 @@ and dropped; the loop keeps running.
 from __future__ import annotations
 
 import collections
+import contextlib
 import heapq
 import os
 import signal
@@ -183,7 +184,9 @@ class Daemon:
         for peer in self.peers.values():
             if peer.up and now - peer.last_seen > limit:
                 peer.up = False
-                self.log.warning("peer down", peer=peer.name, silent_s=round(now - peer.last_seen, 2))
+                self.log.warning(
+                    "peer down", peer=peer.name, silent_s=round(now - peer.last_seen, 2)
+                )
                 self.on_peer_change(peer)
         if self.state in ("running", "degraded"):
             down = [p for p in self.required_peers if not self.peers[p].up]
@@ -255,16 +258,18 @@ class Daemon:
                 try:
                     fn()
                 except Exception:
-                    self.count_error("timer failed", timer=getattr(fn, "__name__", "?"), exc_info=True)
+                    self.count_error(
+                        "timer failed", timer=getattr(fn, "__name__", "?"), exc_info=True
+                    )
                 nxt = max(due + period, now)  # never try to catch up missed beats in a burst
                 heapq.heappush(self._timers, (nxt, seq, period, fn))
-            timeout_ms = max(0.0, (self._timers[0][0] - time.monotonic()) * 1000) if self._timers else 1000
+            timeout_ms = (
+                max(0.0, (self._timers[0][0] - time.monotonic()) * 1000) if self._timers else 1000
+            )
             for sock, _ in self.poller.poll(timeout_ms):
                 if sock == rfd.fileno():
-                    try:
+                    with contextlib.suppress(BlockingIOError):
                         rfd.recv(64)
-                    except BlockingIOError:
-                        pass
                     continue
                 try:
                     self._sockets[sock]()

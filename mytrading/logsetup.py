@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
+
+from mytrading.refdata import IST
 
 _SECRET_KEYS = ("apikey", "api_key", "password", "secret", "token")
 
@@ -23,12 +26,17 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _timestamp(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    event["timestamp"] = datetime.now(IST).isoformat(timespec="microseconds")
+    return event
+
+
 def setup_logging(name: str, log_dir: Path, level: str = "INFO", console: bool = True) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=False),
+        _timestamp,
         _redact,
     ]
     structlog.configure(

@@ -266,8 +266,12 @@ def load_refdata(config_dir: Path) -> RefData:
             continue
         holidays[market] = {date.fromisoformat(d) for ds in years.values() for d in ds}
     special = [
-        (date.fromisoformat(s["date"]), set(s["exchanges"]),
-         _hhmm(s["open"], "special open"), _hhmm(s["close"], "special close"))
+        (
+            date.fromisoformat(s["date"]),
+            set(s["exchanges"]),
+            _hhmm(s["open"], "special open"),
+            _hhmm(s["close"], "special close"),
+        )
         for s in hol.get("special_sessions", [])
-    ]  # fmt: skip
+    ]
     return RefData(unds, Calendar(sessions, holidays, special))

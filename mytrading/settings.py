@@ -11,11 +11,10 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +26,7 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MT_",
-        env_file=".env",
+        env_file=PROJECT_ROOT / ".env",
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
@@ -62,7 +61,9 @@ class Settings(BaseSettings):
     # --- simulated market (the embedded default)
     sim_seed: int = 42
     sim_speed: float = Field(30.0, gt=0, le=3600)
-    sim_start: str = ""  # ISO date or datetime (IST) of market time at start; "" = last trading day 09:15
+    sim_start: str = (
+        ""  # ISO date or datetime (IST) of market time at start; "" = last trading day 09:15
+    )
     sim_tick_hz: float = Field(4.0, gt=0, le=10_000)  # ticks per second per instrument (wall)
     sim_strikes: int = Field(5, ge=0, le=50)  # strikes either side of ATM in the option strip
     sim_underlyings: Annotated[list[str], NoDecode] = Field(

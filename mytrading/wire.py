@@ -236,9 +236,20 @@ Message = (
 )
 
 MESSAGE_TYPES: tuple[type[Msg], ...] = (
-    Tick, Bar, OrderIntent, Order, OrderUpdate, Fill, PositionSnapshot,
-    RiskEvent, ReconEvent, Status, Command, BrokerQuery, BrokerReply,
-)  # fmt: skip
+    Tick,
+    Bar,
+    OrderIntent,
+    Order,
+    OrderUpdate,
+    Fill,
+    PositionSnapshot,
+    RiskEvent,
+    ReconEvent,
+    Status,
+    Command,
+    BrokerQuery,
+    BrokerReply,
+)
 
 
 class WireError(ValueError):

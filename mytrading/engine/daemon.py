@@ -39,10 +39,13 @@ class EngineDaemon(Daemon):
         for cls in classes:
             params = cls.Params(**self.settings.params_for(cls.name))
             strat = cls(
-                params, self.refdata, self._submit,
+                params,
+                self.refdata,
+                self._submit,
                 lambda prefix, s=cls.name: self._subscribe(s, prefix),
-                self.clock.now, run_id,
-            )  # fmt: skip
+                self.clock.now,
+                run_id,
+            )
             self.strategies[cls.name] = strat
         for name, strat in self.strategies.items():
             self._call(name, strat.on_start)
@@ -80,13 +83,21 @@ class EngineDaemon(Daemon):
 
     def _refuse(self, intent: wire.OrderIntent, reason: str) -> None:
         self.refused += 1
-        self.log.warning("intent refused", strategy=intent.strategy, intent=intent.intent_id, reason=reason)
+        self.log.warning(
+            "intent refused", strategy=intent.strategy, intent=intent.intent_id, reason=reason
+        )
         self._order_update(
             wire.OrderUpdate(
-                order_id="", intent_id=intent.intent_id, strategy=intent.strategy,
-                exchange=intent.exchange, symbol=intent.symbol, action=intent.action,
-                quantity=intent.quantity, status="rejected", reason=reason,
-            )  # fmt: skip
+                order_id="",
+                intent_id=intent.intent_id,
+                strategy=intent.strategy,
+                exchange=intent.exchange,
+                symbol=intent.symbol,
+                action=intent.action,
+                quantity=intent.quantity,
+                status="rejected",
+                reason=reason,
+            )
         )
 
     # ----------------------------------------------------------------- dispatch
@@ -109,10 +120,16 @@ class EngineDaemon(Daemon):
             if oo is not None:
                 self._order_update(
                     wire.OrderUpdate(
-                        order_id="", intent_id=msg.intent_id, strategy=msg.strategy,
-                        exchange="", symbol=oo.symbol, action=oo.action,  # type: ignore[arg-type]
-                        quantity=oo.quantity, status="rejected", reason=f"risk: {msg.reason}",
-                    )  # fmt: skip
+                        order_id="",
+                        intent_id=msg.intent_id,
+                        strategy=msg.strategy,
+                        exchange="",
+                        symbol=oo.symbol,
+                        action=oo.action,  # type: ignore[arg-type]
+                        quantity=oo.quantity,
+                        status="rejected",
+                        reason=f"risk: {msg.reason}",
+                    )
                 )
 
     def _order_update(self, u: wire.OrderUpdate) -> None:

@@ -143,10 +143,18 @@ class BaseStrategy:
     ) -> str:
         intent_id = f"{self._run_id}-{next(self._ids)}"
         intent = wire.OrderIntent(
-            intent_id=intent_id, strategy=self.name, exchange=exchange, symbol=symbol,
-            action=action, quantity=quantity, pricetype=pricetype, product=product,  # type: ignore[arg-type]
-            price=price, trigger_price=trigger_price, origin_ns=self._origin_ns,
-        )  # fmt: skip
+            intent_id=intent_id,
+            strategy=self.name,
+            exchange=exchange,
+            symbol=symbol,
+            action=action,
+            quantity=quantity,
+            pricetype=pricetype,
+            product=product,  # type: ignore[arg-type]
+            price=price,
+            trigger_price=trigger_price,
+            origin_ns=self._origin_ns,
+        )
         self.state.open_orders[intent_id] = OpenOrder(
             "", intent_id, symbol, action, quantity, "new"
         )

@@ -15,8 +15,14 @@ from mytrading.refdata import IST, Calendar
 from mytrading.wire import Bar, Tick
 
 TIMEFRAMES: dict[str, int] = {
-    "1m": 60, "3m": 180, "5m": 300, "10m": 600, "15m": 900, "30m": 1800, "1h": 3600,
-}  # fmt: skip
+    "1m": 60,
+    "3m": 180,
+    "5m": 300,
+    "10m": 600,
+    "15m": 900,
+    "30m": 1800,
+    "1h": 3600,
+}
 
 
 @dataclass
@@ -47,7 +53,9 @@ class BarBuilder:
         ns = self._anchor.get(key)
         if ns is None:
             opening = self.calendar.session(exchange).open
-            ns = int(datetime.combine(local.date(), opening, tzinfo=IST).timestamp()) * 1_000_000_000
+            ns = (
+                int(datetime.combine(local.date(), opening, tzinfo=IST).timestamp()) * 1_000_000_000
+            )
             self._anchor[key] = ns
         return ns
 
@@ -66,9 +74,15 @@ class BarBuilder:
         if cur is None:
             start = self._bucket(tick.exchange, tick.exch_ns)
             self._bars[key] = _Open(
-                start, start + self.tf_ns, tick.ltp, tick.ltp, tick.ltp, tick.ltp,
-                tick.volume, tick.volume,
-            )  # fmt: skip
+                start,
+                start + self.tf_ns,
+                tick.ltp,
+                tick.ltp,
+                tick.ltp,
+                tick.ltp,
+                tick.volume,
+                tick.volume,
+            )
         else:
             cur.high = max(cur.high, tick.ltp)
             cur.low = min(cur.low, tick.ltp)
@@ -84,7 +98,13 @@ class BarBuilder:
     def _emit(self, key: tuple[str, str], b: _Open) -> Bar:
         del self._bars[key]
         return Bar(
-            exchange=key[0], symbol=key[1], tf=self.tf, start_ns=b.start_ns,
-            open=b.open, high=b.high, low=b.low, close=b.close,
+            exchange=key[0],
+            symbol=key[1],
+            tf=self.tf,
+            start_ns=b.start_ns,
+            open=b.open,
+            high=b.high,
+            low=b.low,
+            close=b.close,
             volume=max(0, b.vol_last - b.vol_start),
-        )  # fmt: skip
+        )

@@ -9,7 +9,9 @@ def norm_cdf(x: float) -> float:
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
-def bs_price(spot: float, strike: float, t_years: float, rate: float, vol: float, right: str) -> float:
+def bs_price(
+    spot: float, strike: float, t_years: float, rate: float, vol: float, right: str
+) -> float:
     """Price of a call ("CE") or put ("PE"); at or after expiry, the intrinsic value."""
     if t_years <= 0 or vol <= 0:
         return max(0.0, spot - strike) if right == "CE" else max(0.0, strike - spot)

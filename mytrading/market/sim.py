@@ -109,6 +109,14 @@ class SimMarket:
             si.volume += int(self.rng.integers(0, 20)) * inst.lot_size
         si.last = ltp
         return Tick(
-            exchange=inst.exchange, symbol=inst.symbol, ltp=ltp, bid=bid, ask=ask,
-            bid_qty=bq, ask_qty=aq, volume=si.volume, oi=0, exch_ns=now_ns,
-        )  # fmt: skip
+            exchange=inst.exchange,
+            symbol=inst.symbol,
+            ltp=ltp,
+            bid=bid,
+            ask=ask,
+            bid_qty=bq,
+            ask_qty=aq,
+            volume=si.volume,
+            oi=0,
+            exch_ns=now_ns,
+        )

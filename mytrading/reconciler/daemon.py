@@ -48,10 +48,9 @@ class ReconcilerDaemon(Daemon):
     def _apply(self, f: wire.Fill) -> None:
         if f.fill_no <= self.seen_fill_no:
             return  # already applied (snapshot and stream overlap)
-        if f.fill_no != self.seen_fill_no + 1:
-            # A hole: fetch the missing fills before applying this one, in order.
-            if not self._catch_up(f.fill_no - 1):
-                self.count_error("missing fills could not be fetched", want=f.fill_no)
+        # A hole: fetch the missing fills before applying this one, in order.
+        if f.fill_no != self.seen_fill_no + 1 and not self._catch_up(f.fill_no - 1):
+            self.count_error("missing fills could not be fetched", want=f.fill_no)
         if f.fill_no <= self.seen_fill_no:
             return
         signed = f.quantity if f.action == "BUY" else -f.quantity
@@ -61,14 +60,17 @@ class ReconcilerDaemon(Daemon):
 
     def _catch_up(self, upto: int) -> bool:
         reply = bus.request(
-            self.ctx, self.endpoints["rpc.router"],
+            self.ctx,
+            self.endpoints["rpc.router"],
             wire.BrokerQuery(kind="fills", since_fill_no=self.seen_fill_no),
-        )  # fmt: skip
+        )
         if not isinstance(reply, wire.BrokerReply) or not reply.ok:
             return False
         if reply.last_fill_no < self.seen_fill_no:
             # The router restarted and numbers from 1 again; its book is the truth now.
-            self.log.warning("router fill numbers restarted", ours=self.seen_fill_no, router=reply.last_fill_no)
+            self.log.warning(
+                "router fill numbers restarted", ours=self.seen_fill_no, router=reply.last_fill_no
+            )
             self.seen_fill_no = 0
             self.ledger = Ledger()
             return self._catch_up(upto)
@@ -76,8 +78,9 @@ class ReconcilerDaemon(Daemon):
             if self.seen_fill_no < f.fill_no <= upto and f.fill_no == self.seen_fill_no + 1:
                 self.ledger.apply(
                     (f.exchange, f.symbol, f.product),
-                    f.quantity if f.action == "BUY" else -f.quantity, f.price,
-                )  # fmt: skip
+                    f.quantity if f.action == "BUY" else -f.quantity,
+                    f.price,
+                )
                 self.seen_fill_no = f.fill_no
                 self.applied += 1
         return True
@@ -87,7 +90,9 @@ class ReconcilerDaemon(Daemon):
             self.last_result = "skipped: router down"
             return
         t0 = time.monotonic()
-        reply = bus.request(self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="positions"))
+        reply = bus.request(
+            self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="positions")
+        )
         if not isinstance(reply, wire.BrokerReply) or not reply.ok:
             self.count_error("position book query failed", reply=getattr(reply, "error", "timeout"))
             self.last_result = "failed: no position book"
@@ -105,10 +110,14 @@ class ReconcilerDaemon(Daemon):
                 continue
             found += 1
             ex, sym, prod = key  # type: ignore[misc]
-            self.log.error("position mismatch", exchange=ex, symbol=sym, product=prod, ours=o, broker=b)
+            self.log.error(
+                "position mismatch", exchange=ex, symbol=sym, product=prod, ours=o, broker=b
+            )
             self.pub.publish(
                 "recon.mismatch",
-                wire.ReconEvent(exchange=ex, symbol=sym, product=prod, ours=o, broker=b, action="adopt_broker"),
+                wire.ReconEvent(
+                    exchange=ex, symbol=sym, product=prod, ours=o, broker=b, action="adopt_broker"
+                ),
             )
             self.ledger.set_qty(key, b, broker[key].avg_price if key in broker else 0.0)
         self.checks += 1
@@ -116,7 +125,9 @@ class ReconcilerDaemon(Daemon):
         self.last_check = datetime.now(IST).strftime("%H:%M:%S")
         self.last_result = f"{found} mismatches over {len(set(broker) | set(ours))} positions"
         self.record_latency_ns(int((time.monotonic() - t0) * 1e9))
-        self.log.info("reconciled", mismatches=found, positions=len(broker), fills=self.seen_fill_no)
+        self.log.info(
+            "reconciled", mismatches=found, positions=len(broker), fills=self.seen_fill_no
+        )
 
     def detail(self) -> dict[str, Any]:
         return {

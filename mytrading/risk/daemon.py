@@ -38,7 +38,9 @@ class KillSwitchStore:
     def save(self, on: bool, reason: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"on": on, "reason": reason, "at": datetime.now(IST).isoformat()}))
+        tmp.write_text(
+            json.dumps({"on": on, "reason": reason, "at": datetime.now(IST).isoformat()})
+        )
         tmp.replace(self.path)  # atomic: a crash never leaves half a file
 
 
@@ -50,9 +52,11 @@ class RiskDaemon(Daemon):
     def setup(self) -> None:
         s = self.settings
         self.limits = Limits(
-            s.risk_max_order_lots, s.risk_max_position_lots, s.risk_max_orders_per_sec,
+            s.risk_max_order_lots,
+            s.risk_max_position_lots,
+            s.risk_max_orders_per_sec,
             s.risk_any_hour,
-        )  # fmt: skip
+        )
         self.book = RiskBook()
         self.kill_store = KillSwitchStore(s.state_dir / "kill_switch.json")
         self.book.kill_switch = self.kill_store.load()
@@ -71,7 +75,9 @@ class RiskDaemon(Daemon):
 
     def _on_intent(self, topic: str, msg: wire.Msg) -> None:
         if not isinstance(msg, wire.OrderIntent):
-            self.count_error("not an intent on the intent pipe", got=type(msg).__name__, src=msg.src)
+            self.count_error(
+                "not an intent on the intent pipe", got=type(msg).__name__, src=msg.src
+            )
             return
         self.record_latency_ns(time.time_ns() - msg.ts)
         result = check(msg, self.book, self.refdata, self.limits, self.clock.now(), time.time_ns())
@@ -81,12 +87,20 @@ class RiskDaemon(Daemon):
             return
         price, trigger = result
         order = wire.Order(
-            order_id=f"{msg.strategy}.{msg.intent_id}", intent_id=msg.intent_id,
-            strategy=msg.strategy, exchange=msg.exchange, symbol=msg.symbol,
-            action=msg.action, quantity=msg.quantity, pricetype=msg.pricetype,
-            product=msg.product, price=price, trigger_price=trigger,
-            approved_by=self.name, origin_ns=msg.origin_ns,
-        )  # fmt: skip
+            order_id=f"{msg.strategy}.{msg.intent_id}",
+            intent_id=msg.intent_id,
+            strategy=msg.strategy,
+            exchange=msg.exchange,
+            symbol=msg.symbol,
+            action=msg.action,
+            quantity=msg.quantity,
+            pricetype=msg.pricetype,
+            product=msg.product,
+            price=price,
+            trigger_price=trigger,
+            approved_by=self.name,
+            origin_ns=msg.origin_ns,
+        )
         self.book.approvals[msg.strategy].append(time.time_ns())
         signed = msg.quantity if msg.action == "BUY" else -msg.quantity
         self.book.on_approved(order.order_id, (msg.strategy, msg.exchange, msg.symbol), signed)
@@ -115,13 +129,21 @@ class RiskDaemon(Daemon):
 
     def _reject(self, strategy: str, intent_id: str, r: Rejection) -> None:
         self.rejected[r.rule] += 1
-        self.log.warning("intent rejected", strategy=strategy, intent=intent_id, rule=r.rule, reason=r.reason)
+        self.log.warning(
+            "intent rejected", strategy=strategy, intent=intent_id, rule=r.rule, reason=r.reason
+        )
         self.pub.publish(
             f"risk.event.{strategy}",
             wire.RiskEvent(
-                strategy=strategy, kind="rejected", rule=r.rule, reason=r.reason,
-                intent_id=intent_id, threshold=r.threshold, value=r.value, action="reject",
-            ),  # fmt: skip
+                strategy=strategy,
+                kind="rejected",
+                rule=r.rule,
+                reason=r.reason,
+                intent_id=intent_id,
+                threshold=r.threshold,
+                value=r.value,
+                action="reject",
+            ),
         )
 
     # ---------------------------------------------------------------- commands
@@ -140,9 +162,12 @@ class RiskDaemon(Daemon):
         self.pub.publish(
             "risk.event.*",
             wire.RiskEvent(
-                strategy="*", kind="kill_switch", rule="kill_switch",
-                reason=msg.reason or f"kill switch {msg.value}", action=msg.value,
-            ),  # fmt: skip
+                strategy="*",
+                kind="kill_switch",
+                rule="kill_switch",
+                reason=msg.reason or f"kill switch {msg.value}",
+                action=msg.value,
+            ),
         )
         self.heartbeat()  # let watchers confirm the new state at once
 

@@ -95,14 +95,17 @@ def check(
         return Rejection(
             "lot_multiple",
             f"quantity {intent.quantity} is not a multiple of the lot size {inst.lot_size}",
-            inst.lot_size, intent.quantity,
-        )  # fmt: skip
+            inst.lot_size,
+            intent.quantity,
+        )
     lots = intent.quantity // inst.lot_size
     if lots > limits.max_order_lots:
         return Rejection(
-            "max_order_qty", f"{lots} lots exceeds {limits.max_order_lots} per order",
-            limits.max_order_lots, lots,
-        )  # fmt: skip
+            "max_order_qty",
+            f"{lots} lots exceeds {limits.max_order_lots} per order",
+            limits.max_order_lots,
+            lots,
+        )
     price = inst.round_price(intent.price) if intent.price else 0.0
     trigger = inst.round_price(intent.trigger_price) if intent.trigger_price else 0.0
     if intent.pricetype in ("LIMIT", "SL") and price <= 0:
@@ -125,8 +128,9 @@ def check(
         return Rejection(
             "max_position",
             f"position would reach {after} (limit {max_qty} = {limits.max_position_lots} lots)",
-            max_qty, abs(after),
-        )  # fmt: skip
+            max_qty,
+            abs(after),
+        )
     window = book.approvals[intent.strategy]
     while window and wall_ns - window[0] >= 1_000_000_000:
         window.popleft()
@@ -134,6 +138,7 @@ def check(
         return Rejection(
             "order_rate",
             f"more than {limits.max_orders_per_sec} orders in one second",
-            limits.max_orders_per_sec, len(window) + 1,
-        )  # fmt: skip
+            limits.max_orders_per_sec,
+            len(window) + 1,
+        )
     return price, trigger

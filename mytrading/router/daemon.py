@@ -55,7 +55,9 @@ class RouterDaemon(Daemon):
     def _on_order(self, topic: str, msg: wire.Msg) -> None:
         if not isinstance(msg, wire.Order) or msg.approved_by != "risk" or msg.src != "risk":
             self.counts["unapproved_dropped"] += 1
-            self.count_error("refused an order risk did not approve", got=type(msg).__name__, src=msg.src)
+            self.count_error(
+                "refused an order risk did not approve", got=type(msg).__name__, src=msg.src
+            )
             return
         if msg.order_id in self.seen:
             self.counts["duplicates_dropped"] += 1
@@ -80,9 +82,14 @@ class RouterDaemon(Daemon):
         self.seen[msg.order_id] = result.orderid
         self.by_broker_id[result.orderid] = (msg, sent_ns)
         self.log.info(
-            "order sent", order_id=msg.order_id, broker_id=result.orderid, symbol=msg.symbol,
-            action=msg.action, qty=msg.quantity, pricetype=msg.pricetype,
-        )  # fmt: skip
+            "order sent",
+            order_id=msg.order_id,
+            broker_id=result.orderid,
+            symbol=msg.symbol,
+            action=msg.action,
+            qty=msg.quantity,
+            pricetype=msg.pricetype,
+        )
         self._on_broker_events(events)
 
     def _on_broker_events(self, events: list[OrderEvent | TradeEvent]) -> None:
@@ -96,32 +103,61 @@ class RouterDaemon(Daemon):
                 self._fill(order, ev)
             else:
                 self._update(
-                    order, ev.status, broker_id=ev.orderid, filled=ev.filled_quantity,
-                    avg=ev.average_price, reason=ev.rejection_reason, sent_ns=sent_ns,
-                )  # fmt: skip
+                    order,
+                    ev.status,
+                    broker_id=ev.orderid,
+                    filled=ev.filled_quantity,
+                    avg=ev.average_price,
+                    reason=ev.rejection_reason,
+                    sent_ns=sent_ns,
+                )
 
     def _update(
-        self, o: wire.Order, status: str, broker_id: str = "", filled: int = 0,
-        avg: float = 0.0, reason: str = "", sent_ns: int = 0,
-    ) -> None:  # fmt: skip
+        self,
+        o: wire.Order,
+        status: str,
+        broker_id: str = "",
+        filled: int = 0,
+        avg: float = 0.0,
+        reason: str = "",
+        sent_ns: int = 0,
+    ) -> None:
         self.pub.publish(
             f"exec.order.{o.strategy}",
             wire.OrderUpdate(
-                order_id=o.order_id, intent_id=o.intent_id, strategy=o.strategy,
-                exchange=o.exchange, symbol=o.symbol, action=o.action, quantity=o.quantity,
-                status=status, broker_order_id=broker_id, filled_qty=filled, avg_price=avg,  # type: ignore[arg-type]
-                reason=reason, origin_ns=o.origin_ns, sent_ns=sent_ns,
-            ),  # fmt: skip
+                order_id=o.order_id,
+                intent_id=o.intent_id,
+                strategy=o.strategy,
+                exchange=o.exchange,
+                symbol=o.symbol,
+                action=o.action,
+                quantity=o.quantity,
+                status=status,
+                broker_order_id=broker_id,
+                filled_qty=filled,
+                avg_price=avg,  # type: ignore[arg-type]
+                reason=reason,
+                origin_ns=o.origin_ns,
+                sent_ns=sent_ns,
+            ),
         )
 
     def _fill(self, o: wire.Order, t: TradeEvent) -> None:
         self.fill_no += 1
         fill = wire.Fill(
-            fill_no=self.fill_no, fill_id=t.tradeid, order_id=o.order_id,
-            broker_order_id=t.orderid, strategy=o.strategy, exchange=o.exchange,
-            symbol=o.symbol, product=o.product, action=o.action, quantity=t.quantity,
-            price=t.price, exch_ns=t.ts_ns,
-        )  # fmt: skip
+            fill_no=self.fill_no,
+            fill_id=t.tradeid,
+            order_id=o.order_id,
+            broker_order_id=t.orderid,
+            strategy=o.strategy,
+            exchange=o.exchange,
+            symbol=o.symbol,
+            product=o.product,
+            action=o.action,
+            quantity=t.quantity,
+            price=t.price,
+            exch_ns=t.ts_ns,
+        )
         key = (o.strategy, o.exchange, o.symbol, o.product)
         self.ledger.apply(key, t.quantity if o.action == "BUY" else -t.quantity, t.price)
         self.keys_by_symbol[(o.exchange, o.symbol)].add(key)
@@ -129,9 +165,14 @@ class RouterDaemon(Daemon):
         self.counts["fills"] += 1
         self.pub.publish(f"exec.fill.{o.strategy}", fill)
         self.log.info(
-            "fill", order_id=o.order_id, symbol=o.symbol, action=o.action,
-            qty=t.quantity, price=t.price, fill_no=self.fill_no,
-        )  # fmt: skip
+            "fill",
+            order_id=o.order_id,
+            symbol=o.symbol,
+            action=o.action,
+            qty=t.quantity,
+            price=t.price,
+            fill_no=self.fill_no,
+        )
 
     # ------------------------------------------------------------------ market
 
@@ -148,11 +189,16 @@ class RouterDaemon(Daemon):
             self.pub.publish(
                 f"exec.position.{strategy}",
                 wire.PositionSnapshot(
-                    strategy=strategy, exchange=ex, symbol=sym, product=prod,  # type: ignore[arg-type]
-                    quantity=p.qty, avg_price=round(p.avg, 2),
-                    realized_pnl=round(p.realized, 2), unrealized_pnl=round(p.unrealized(), 2),
+                    strategy=strategy,
+                    exchange=ex,
+                    symbol=sym,
+                    product=prod,  # type: ignore[arg-type]
+                    quantity=p.qty,
+                    avg_price=round(p.avg, 2),
+                    realized_pnl=round(p.realized, 2),
+                    unrealized_pnl=round(p.unrealized(), 2),
                     ltp=p.ltp,
-                ),  # fmt: skip
+                ),
             )
 
     # ----------------------------------------------------------------- queries

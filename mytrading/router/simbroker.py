@@ -69,10 +69,17 @@ class SimBroker:
             return PlaceResult(False, message=err, http_status=400), []
         oid = self._next_id()
         so = SimOrder(
-            oid, order.exchange, order.symbol, order.action, order.quantity, order.pricetype,
-            order.product, order.price, order.trigger_price,
+            oid,
+            order.exchange,
+            order.symbol,
+            order.action,
+            order.quantity,
+            order.pricetype,
+            order.product,
+            order.price,
+            order.trigger_price,
             "trigger pending" if order.pricetype in ("SL", "SL-M") else "open",
-        )  # fmt: skip
+        )
         self.orders[oid] = so
         self.live.setdefault((so.exchange, so.symbol), []).append(oid)
         events: list[Event] = [OrderEvent(oid, so.status, 0, 0.0)]
@@ -86,10 +93,14 @@ class SimBroker:
         if so is None:
             return PlaceResult(False, message=f"Order {orderid} not found", http_status=404), []
         if so.status not in ("open", "trigger pending"):
-            return PlaceResult(False, message=f"Order {orderid} is {so.status}", http_status=400), []
+            return PlaceResult(
+                False, message=f"Order {orderid} is {so.status}", http_status=400
+            ), []
         so.status = "cancelled"
         self._unlist(so)
-        return PlaceResult(True, orderid=orderid), [OrderEvent(orderid, "cancelled", so.filled, so.avg)]
+        return PlaceResult(True, orderid=orderid), [
+            OrderEvent(orderid, "cancelled", so.filled, so.avg)
+        ]
 
     def on_tick(self, tick: wire.Tick) -> list[Event]:
         key = (tick.exchange, tick.symbol)

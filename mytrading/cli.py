@@ -1,0 +1,285 @@
+"""The operator's command line (``main.py`` and the ``mytrading`` console script)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+import zmq
+
+from mytrading import supervise, wire
+from mytrading.bus import DAEMONS, Pusher
+from mytrading.refdata import RefDataError, load_refdata
+from mytrading.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+config_app = typer.Typer(help="Configuration commands.")
+app.add_typer(config_app, name="config")
+
+
+def _settings() -> Settings:
+    """Validated settings and reference data, or exit 2 naming what is wrong."""
+    try:
+        s = load_settings()
+        load_refdata(s.config_dir)
+    except (ConfigError, RefDataError) as exc:
+        typer.echo(f"configuration error:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+    return s
+
+
+def _check_strategies(s: Settings) -> list[str]:
+    from mytrading.engine.loader import StrategyLoadError, discover, select
+
+    try:
+        classes = select(discover(s.strategies_dir), s.strategies)
+        for cls in classes:
+            cls.Params(**s.params_for(cls.name))
+    except StrategyLoadError as exc:
+        typer.echo(f"configuration error:\nMT_STRATEGIES: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:  # pydantic ValidationError is a ValueError
+        typer.echo(f"configuration error:\nMT_STRATEGY_PARAMS: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return [c.name for c in classes]
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate settings, reference data and strategies; exit 2 on the first problem."""
+    s = _settings()
+    names = _check_strategies(s)
+    eps = s.endpoints()
+    typer.echo(f"mode={s.mode} broker={s.broker} log_level={s.log_level}")
+    typer.echo(f"strategies: {', '.join(names)}")
+    typer.echo(f"runtime dir: {s.runtime_dir()}  logs: {s.log_dir}")
+    for name, ep in eps.endpoints.items():
+        typer.echo(f"  {name:<16} {ep}")
+    typer.echo("configuration OK")
+
+
+@app.command()
+def run() -> None:
+    """Run the whole stack in the foreground with a live status view; Ctrl-C stops it."""
+    from mytrading.status import StatusCollector
+
+    s = _settings()
+    _check_strategies(s)
+    try:
+        proc = supervise.launch(s, foreground=True)
+    except supervise.SupervisorError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    stop = {"now": False}
+
+    def _stop(*_: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    collector = StatusCollector(s)
+    tty = sys.stdout.isatty()
+    last_plain = 0.0
+    try:
+        while not stop["now"] and proc.poll() is None:
+            collector.poll(1.0)
+            view = collector.render(supervise.process_info(s))
+            if tty:
+                sys.stdout.write("\x1b[H\x1b[2J" + view + "\n\n(Ctrl-C stops every process)\n")
+                sys.stdout.flush()
+            elif time.monotonic() - last_plain > 10:
+                print(view + "\n", flush=True)
+                last_plain = time.monotonic()
+    finally:
+        collector.close()
+        typer.echo("\nstopping every process ...")
+        children = supervise.child_pids(s)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        left = [p for p in children if supervise._alive(p)]
+        typer.echo("stopped" if not left else f"still running: {left}")
+
+
+@app.command()
+def start() -> None:
+    """Start the stack in the background under supervisord."""
+    s = _settings()
+    _check_strategies(s)
+    try:
+        proc = supervise.launch(s, foreground=False)
+    except supervise.SupervisorError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    proc.wait(timeout=30)  # supervisord forks and its parent exits
+    if not supervise.wait_running(s):
+        typer.echo("not every daemon reached RUNNING; see `main.py logs`", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"started; logs in {s.log_dir}")
+
+
+@app.command()
+def stop() -> None:
+    """Stop every daemon and supervisord."""
+    s = _settings()
+    if supervise.running_pid(s) is None:
+        typer.echo("not running")
+        return
+    if supervise.shutdown(s):
+        typer.echo("stopped")
+    else:
+        typer.echo("some processes did not stop in time", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def restart(daemon: Annotated[str, typer.Argument(help="|".join(DAEMONS))]) -> None:
+    """Restart one daemon."""
+    s = _settings()
+    if daemon not in DAEMONS:
+        typer.echo(f"unknown daemon {daemon!r}; one of {', '.join(DAEMONS)}", err=True)
+        raise typer.Exit(2)
+    server = supervise.rpc(s).supervisor
+    try:
+        server.stopProcess(daemon)
+    except Exception as exc:  # not running is fine; anything else is reported below
+        typer.echo(f"stop: {exc}", err=True)
+    server.startProcess(daemon)
+    typer.echo(f"{daemon} restarted")
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One table: every daemon's state from the status topic and supervisor, then positions."""
+    from mytrading.status import StatusCollector
+
+    s = _settings()
+    c = StatusCollector(s)
+    try:
+        c.wait_for_all()
+        procs = supervise.process_info(s)
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "supervisor": {k: v.get("statename") for k, v in procs.items()},
+                        "daemons": {k: _to_builtins(v.status) for k, v in c.daemons.items()},
+                        "positions": [_to_builtins(p) for p in c.positions.values()],
+                    },
+                    indent=2,
+                )
+            )
+        else:
+            typer.echo(c.render(procs))
+    finally:
+        c.close()
+    if len(c.daemons) < len(DAEMONS):
+        raise typer.Exit(1)
+
+
+def _to_builtins(msg: wire.Msg) -> Any:
+    import msgspec
+
+    return msgspec.to_builtins(msgspec.structs.asdict(msg))
+
+
+@app.command()
+def logs(
+    daemon: Annotated[str | None, typer.Argument(help="one daemon; all when omitted")] = None,
+    follow: Annotated[bool, typer.Option("-f", "--follow")] = False,
+    lines: Annotated[int, typer.Option("-n")] = 30,
+) -> None:
+    """Show the daemons' logs, readable (the files hold JSON lines)."""
+    s = _settings()
+    names = [daemon] if daemon else list(DAEMONS)
+    files = {n: supervise.log_path(s, n) for n in names}
+    handles = {}
+    for n, path in files.items():
+        if not path.exists():
+            typer.echo(f"({path} does not exist yet)")
+            continue
+        with open(path, encoding="utf-8") as f:
+            for line in f.readlines()[-lines:]:
+                typer.echo(_pretty(line))
+        if follow:
+            handles[n] = open(path, encoding="utf-8")  # noqa: SIM115
+            handles[n].seek(0, os.SEEK_END)
+    try:
+        while follow:
+            moved = False
+            for h in handles.values():
+                for line in h.readlines():
+                    typer.echo(_pretty(line))
+                    moved = True
+            if not moved:
+                time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for h in handles.values():
+            h.close()
+
+
+def _pretty(line: str) -> str:
+    try:
+        ev = json.loads(line)
+    except json.JSONDecodeError:
+        return line.rstrip()
+    ts, level = ev.pop("timestamp", "")[:23], ev.pop("level", "?")
+    head = f"{ts} {level:<7} {ev.pop('daemon', '?'):<10} {ev.pop('event', '')}"
+    exc = ev.pop("exception", None)
+    rest = " ".join(f"{k}={v}" for k, v in ev.items())
+    return f"{head}  {rest}" + (f"\n{exc}" if exc else "")
+
+
+@app.command("kill-switch")
+def kill_switch(
+    value: Annotated[str, typer.Argument(help="on | off")],
+    reason: Annotated[str, typer.Option("--reason")] = "",
+) -> None:
+    """Turn the kill switch on (risk refuses every new order) or off; waits for confirmation."""
+    from mytrading.status import StatusCollector
+
+    if value not in ("on", "off"):
+        typer.echo("kill-switch takes 'on' or 'off'", err=True)
+        raise typer.Exit(2)
+    s = _settings()
+    collector = StatusCollector(s)
+    ctx = zmq.Context()
+    pusher = Pusher(ctx, s.endpoints()["pipe.commands"], "cli", "command")
+    want = value == "on"
+    cmd = wire.Command(
+        command="kill_switch", value=value, reason=reason, issued_by=f"cli:{os.getuid()}"
+    )
+    try:
+        deadline = time.monotonic() + 5
+        sent = False
+        while time.monotonic() < deadline:
+            sent = sent or pusher.send(cmd)
+            collector.poll(0.2)
+            risk = collector.daemons.get("risk")
+            if sent and risk and risk.status.detail.get("kill_switch") == want:
+                typer.echo(f"kill switch {value} (confirmed by risk pid {risk.status.pid})")
+                return
+        typer.echo("risk did not confirm the kill switch: is the stack running?", err=True)
+        raise typer.Exit(1)
+    finally:
+        pusher.sock.close(0)
+        ctx.term()
+        collector.close()
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def test(ctx: typer.Context) -> None:
+    """Run the full test suite (extra arguments go to pytest)."""
+    cmd = [sys.executable, "-m", "pytest", *ctx.args]
+    raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT))

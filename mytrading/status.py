@@ -1,0 +1,169 @@
+"""The status view: one table from the heartbeat topic and supervisor.
+
+It subscribes to every daemon's ``sys.status.*`` heartbeats plus position snapshots,
+risk events and reconciliation events, and renders what an operator needs at a glance.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import zmq
+
+from mytrading import wire
+from mytrading.bus import DAEMONS, Subscriber
+from mytrading.refdata import IST
+from mytrading.settings import Settings
+
+
+@dataclass
+class Seen:
+    status: wire.Status
+    at: float  # monotonic
+    rate: float = 0.0  # messages per second (in + out) between the last two beats
+
+
+@dataclass
+class StatusCollector:
+    settings: Settings
+    daemons: dict[str, Seen] = field(default_factory=dict)
+    beats: collections.Counter[str] = field(default_factory=collections.Counter)
+    positions: dict[tuple[str, str, str, str], wire.PositionSnapshot] = field(default_factory=dict)
+    events: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=6))
+    bad_frames: int = 0
+
+    def __post_init__(self) -> None:
+        self.ctx = zmq.Context()
+        eps = self.settings.endpoints()
+        self.sub = Subscriber(
+            self.ctx,
+            [eps.pub(d) for d in DAEMONS],
+            ["sys.status.", "exec.position.", "risk.event.", "recon."],
+        )
+
+    def close(self) -> None:
+        self.sub.close()
+        self.ctx.term()
+
+    def poll(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if not self.sub.sock.poll(int(left * 1000) + 1):
+                continue
+            try:
+                _, msg = self.sub.recv()
+            except wire.WireError:
+                self.bad_frames += 1
+                continue
+            self._take(msg)
+
+    def wait_for_all(self, beats: int = 2, timeout: float = 4.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(self.beats[d] < beats for d in DAEMONS):
+            self.poll(0.2)
+
+    def _take(self, msg: wire.Msg) -> None:
+        now = time.monotonic()
+        if isinstance(msg, wire.Status):
+            prev = self.daemons.get(msg.name)
+            seen = Seen(msg, now)
+            if prev is not None and msg.uptime_s > prev.status.uptime_s:
+                moved = (msg.msgs_in + msg.msgs_out) - (prev.status.msgs_in + prev.status.msgs_out)
+                seen.rate = max(0.0, moved / (msg.uptime_s - prev.status.uptime_s))
+            self.daemons[msg.name] = seen
+            self.beats[msg.name] += 1
+        elif isinstance(msg, wire.PositionSnapshot):
+            self.positions[(msg.strategy, msg.exchange, msg.symbol, msg.product)] = msg
+        elif isinstance(msg, wire.RiskEvent):
+            self.events.append(
+                f"{_hms()} risk {msg.kind} [{msg.strategy}] {msg.rule}: {msg.reason}"
+            )
+        elif isinstance(msg, wire.ReconEvent):
+            self.events.append(
+                f"{_hms()} recon mismatch {msg.exchange}:{msg.symbol}"
+                f" ours={msg.ours} broker={msg.broker}"
+            )
+
+    # --------------------------------------------------------------------- render
+
+    def render(self, procs: dict[str, dict[str, Any]]) -> str:
+        now = time.monotonic()
+        out = [
+            f"mytrading  {datetime.now(IST):%Y-%m-%d %H:%M:%S %Z}   mode={self.settings.mode}"
+            f"  broker={self.settings.broker}",
+            "",
+            f"{'DAEMON':<11}{'SUPERVISOR':<11}{'PID':>8} {'STATE':<9}{'UPTIME':>8}"
+            f"{'MSG/S':>9}{'ERRORS':>8}{'GAPS':>6}{'P50us':>8}{'P99us':>9}{'HB AGE':>8}",
+        ]
+        for d in DAEMONS:
+            proc = procs.get(d, {}).get("statename", "-")
+            seen = self.daemons.get(d)
+            if seen is None:
+                out.append(f"{d:<11}{proc:<11}{'-':>8} {'no beat':<9}")
+                continue
+            st = seen.status
+            age = now - seen.at
+            state = st.state if age <= 3 * self.settings.heartbeat_s else "DOWN"
+            out.append(
+                f"{d:<11}{proc:<11}{st.pid:>8} {state:<9}{_dur(st.uptime_s):>8}{seen.rate:>9.0f}"
+                f"{st.errors:>8}{st.gaps:>6}{st.lat_p50_us:>8.0f}{st.lat_p99_us:>9.0f}{age:>7.1f}s"
+            )
+        out += ["", *self._positions(), "", *self._risk_lines()]
+        if self.events:
+            out += ["", "recent events:", *[f"  {e}" for e in self.events]]
+        return "\n".join(out)
+
+    def _positions(self) -> list[str]:
+        if not self.positions:
+            return ["positions: none"]
+        lines = [
+            f"{'STRATEGY':<16}{'SYMBOL':<24}{'QTY':>7}{'AVG':>11}{'LTP':>11}{'REALIZED':>12}{'UNREAL.':>12}"
+        ]
+        total = 0.0
+        for (strat, _, sym, _), p in sorted(self.positions.items()):
+            total += p.realized_pnl + p.unrealized_pnl
+            lines.append(
+                f"{strat:<16}{sym:<24}{p.quantity:>7}{p.avg_price:>11.2f}{p.ltp:>11.2f}"
+                f"{p.realized_pnl:>12.2f}{p.unrealized_pnl:>12.2f}"
+            )
+        lines.append(f"{'total P&L (gross of charges)':<80}{total:>10.2f}")
+        return lines
+
+    def _risk_lines(self) -> list[str]:
+        lines = []
+        risk = self.daemons.get("risk")
+        if risk:
+            d = risk.status.detail
+            lines.append(
+                f"risk: kill switch {'ON' if d.get('kill_switch') else 'off'}, approved "
+                f"{d.get('approved', 0)}, rejected {sum(d.get('rejected', {}).values())} "
+                f"{d.get('rejected', {}) or ''}"
+            )
+        rec = self.daemons.get("reconciler")
+        if rec:
+            d = rec.status.detail
+            lines.append(
+                f"reconciler: {d.get('checks', 0)} checks, {d.get('mismatches', 0)} mismatches, "
+                f"last {d.get('last_check') or '-'}: {d.get('last_result', '')}"
+            )
+        feed = self.daemons.get("feed")
+        if feed:
+            d = feed.status.detail
+            lines.append(
+                f"feed: {d.get('source')} market, {d.get('instruments')} instruments, "
+                f"market time {d.get('market_time')}"
+            )
+        return lines
+
+
+def _dur(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _hms() -> str:
+    return datetime.now(IST).strftime("%H:%M:%S")
