@@ -30,7 +30,14 @@ OrderStatus = Literal[
 TERMINAL_STATUSES: frozenset[str] = frozenset({"complete", "cancelled", "rejected"})
 
 
-class Msg(msgspec.Struct, array_like=True, gc=False, tag_field="t", kw_only=True):
+class Msg(
+    msgspec.Struct,
+    array_like=True,
+    gc=False,
+    tag_field="t",
+    kw_only=True,
+    forbid_unknown_fields=True,
+):
     """Header shared by every message; the publisher fills it in at send time."""
 
     src: str = ""
@@ -147,7 +154,7 @@ class PositionSnapshot(Msg, tag="position"):
     ltp: float
 
 
-class BrokerPosition(msgspec.Struct, array_like=True, gc=False):
+class BrokerPosition(msgspec.Struct, array_like=True, gc=False, forbid_unknown_fields=True):
     exchange: str
     symbol: str
     product: str

@@ -1,0 +1,35 @@
+"""Shared fixtures: real reference data from config/, settings isolated in a temp dir."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mytrading.refdata import RefData, load_refdata
+from mytrading.settings import PROJECT_ROOT, Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def refdata() -> RefData:
+    return load_refdata(PROJECT_ROOT / "config")
+
+
+@pytest.fixture
+def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """MT_* variables that keep logs, sockets and state inside this test's temp dir."""
+    env = {
+        "MT_LOG_DIR": str(tmp_path / "logs"),
+        # Short: ipc socket paths are limited to ~107 bytes.
+        "MT_RUN_DIR": f"/tmp/mt-{tmp_path.name[-20:]}",
+        "MT_STATE_DIR": str(tmp_path / "state"),
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    yield env
+
+
+@pytest.fixture
+def settings(tmp_env: dict[str, str]) -> Settings:
+    return load_settings()

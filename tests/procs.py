@@ -1,0 +1,62 @@
+"""Helpers for tests that start real daemon processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import zmq
+
+from mytrading import wire
+from mytrading.bus import DAEMONS, Subscriber
+from mytrading.settings import PROJECT_ROOT, Settings
+
+
+def spawn(daemon: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    full = {
+        **os.environ,
+        **env,
+        "MT_CLOCK_ANCHOR_NS": env.get("MT_CLOCK_ANCHOR_NS", str(time.time_ns())),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", f"mytrading.{daemon}"],
+        env=full,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+class Watcher:
+    """Subscribes to every daemon's topics and waits for conditions on what it saw."""
+
+    def __init__(self, settings: Settings, prefixes: tuple[str, ...] = ("",)) -> None:
+        self.ctx = zmq.Context()
+        eps = settings.endpoints()
+        self.sub = Subscriber(self.ctx, [eps.pub(d) for d in DAEMONS], prefixes)
+        self.status: dict[str, wire.Status] = {}
+        self.seen: list[tuple[str, wire.Msg]] = []
+
+    def pump(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self.sub.sock.poll(int(left * 1000) + 1):
+                topic, msg = self.sub.recv()
+                self.seen.append((topic, msg))
+                if isinstance(msg, wire.Status):
+                    self.status[msg.name] = msg
+
+    def wait(self, cond: Callable[[], bool], timeout: float, what: str) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if cond():
+                return
+            self.pump(0.1)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    def close(self) -> None:
+        self.sub.close()
+        self.ctx.destroy(linger=0)

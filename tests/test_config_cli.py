@@ -1,0 +1,62 @@
+"""Bad configuration stops start-up with exit code 2 and a message naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mytrading.settings import PROJECT_ROOT, ConfigError, load_settings
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "main.py"), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "var, value, expect",
+    [
+        ("MT_MODE", "yolo", "MT_MODE: Input should be 'live', 'paper', 'backtest' or 'dry_run'"),
+        ("MT_SIM_SPEED", "0", "MT_SIM_SPEED: Input should be greater than 0"),
+        ("MT_RISK_MAX_ORDER_LOTS", "lots", "MT_RISK_MAX_ORDER_LOTS"),
+        ("MT_BUS_TRANSPORT", "udp", "MT_BUS_TRANSPORT: Input should be 'ipc' or 'tcp'"),
+        ("MT_STRATEGY_PARAMS", "{not json", "MT_STRATEGY_PARAMS: must be a JSON object"),
+        ("MT_BUS_ENDPOINTS", '{"pub.nope": "tcp://x:1"}', "MT_BUS_ENDPOINTS: unknown bus endpoint"),
+        ("MT_STRATEGIES", "no_such_strategy", "MT_STRATEGIES"),
+        ("MT_STRATEGY_PARAMS", '{"sma_crossover": {"fastt": 3}}', "fastt"),
+        ("MT_MODE", "backtest", "not built yet"),
+    ],
+)
+def test_bad_value_exits_2_naming_the_variable(
+    tmp_env: dict[str, str], var: str, value: str, expect: str
+) -> None:
+    for cmd in (("config", "check"), ("start",)):
+        r = cli(*cmd, env={**tmp_env, var: value})
+        assert r.returncode == 2, (cmd, r.stdout, r.stderr)
+        assert expect in r.stderr, r.stderr
+    # start refused before any process started: no supervisord pid file, no sockets
+    assert not os.path.exists(os.path.join(tmp_env["MT_RUN_DIR"], "supervisord.pid"))
+
+
+def test_good_config_passes(tmp_env: dict[str, str]) -> None:
+    r = cli("config", "check", env=tmp_env)
+    assert r.returncode == 0, r.stderr
+    assert "configuration OK" in r.stdout and "sma_crossover" in r.stdout
+
+
+def test_secret_is_never_shown(tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MT_OPENALGO_API_KEY", "sekrit-123")
+    s = load_settings()
+    assert "sekrit-123" not in repr(s) and "sekrit-123" not in str(s.model_dump())
+    monkeypatch.setenv("MT_MODE", "bad")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "sekrit-123" not in str(err.value)

@@ -1,0 +1,80 @@
+"""A real daemon process: heartbeats, bad input, peer liveness, graceful stop."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import zmq
+
+from mytrading import wire
+from mytrading.settings import Settings
+from tests.procs import Watcher, spawn
+
+
+def test_heartbeat_bad_frames_and_graceful_stop(
+    settings: Settings, tmp_env: dict[str, str]
+) -> None:
+    w = Watcher(settings, ("sys.status.",))
+    risk = spawn("risk", tmp_env)
+    try:
+        w.wait(lambda: "risk" in w.status, 15, "risk heartbeat")
+        st = w.status["risk"]
+        assert st.pid == risk.pid and st.state in ("running", "degraded")
+        assert st.errors == 0
+        # Garbage and a wrong message type on the intent pipe: counted, dropped, still alive.
+        ctx = zmq.Context()
+        push = ctx.socket(zmq.PUSH)
+        push.connect(settings.endpoints()["pipe.intents"])
+        push.send(b"intent \x01\x02garbage")
+        push.send(b"no separator at all")
+        push.send(wire.encode("intent", wire.Command(command="kill_switch", value="on")))
+        w.wait(lambda: w.status["risk"].errors >= 3, 10, "errors counted")
+        assert risk.poll() is None
+        beats_before = sum(1 for _, m in w.seen if isinstance(m, wire.Status) and m.name == "risk")
+        w.pump(1.5)
+        beats_after = sum(1 for _, m in w.seen if isinstance(m, wire.Status) and m.name == "risk")
+        assert beats_after > beats_before  # still heartbeating after the garbage
+        assert w.status["risk"].detail["kill_switch"] is False  # the misrouted command did nothing
+        push.close(0)
+        ctx.term()
+        t0 = time.monotonic()
+        risk.send_signal(signal.SIGTERM)
+        assert risk.wait(timeout=5) == 0
+        assert time.monotonic() - t0 < 5
+        log = (settings.log_dir / "risk.log").read_text()
+        assert '"event": "malformed frame dropped"' in log and '"stopped"' in log
+        assert '"timestamp": "' in log and "+05:30" in log  # IST-aware stamps
+    finally:
+        if risk.poll() is None:
+            risk.kill()
+        w.close()
+
+
+def test_peer_declared_down_after_three_missed_beats(
+    settings: Settings, tmp_env: dict[str, str]
+) -> None:
+    w = Watcher(settings, ("sys.status.",))
+    risk = spawn("risk", tmp_env)
+    router = spawn("router", tmp_env)
+    try:
+
+        def router_up_at_risk() -> bool:
+            st = w.status.get("risk")
+            return st is not None and "router" not in st.peers_down
+
+        w.wait(router_up_at_risk, 15, "router up at risk")
+        assert w.status["risk"].state == "running"
+        router.send_signal(signal.SIGKILL)
+        router.wait()
+        killed = time.monotonic()
+        w.wait(lambda: "router" in w.status["risk"].peers_down, 6, "router down at risk")
+        took = time.monotonic() - killed
+        assert 2.0 <= took <= 5.0, took  # three missed one-second beats, plus one beat of jitter
+        assert w.status["risk"].state == "degraded"
+    finally:
+        for p in (risk, router):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=5)
+        w.close()

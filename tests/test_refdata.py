@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from mytrading.refdata import (
+    IST,
+    RefData,
+    RefDataError,
+    future_symbol,
+    load_refdata,
+    option_symbol,
+    round_to_tick,
+)
+
+
+def test_symbols_follow_openalgo_format() -> None:
+    assert future_symbol("NIFTY", date(2025, 12, 30)) == "NIFTY30DEC25FUT"
+    assert option_symbol("NIFTY", date(2025, 12, 30), 26000, "CE") == "NIFTY30DEC2526000CE"
+    assert option_symbol("VEDL", date(2024, 4, 25), 292.5, "CE") == "VEDL25APR24292.5CE"
+
+
+def test_instrument_parsing(refdata: RefData) -> None:
+    fut = refdata.instrument("NFO", "NIFTY30DEC25FUT")
+    assert (fut.kind, fut.lot_size, fut.freeze_qty, fut.expiry) == (
+        "FUT",
+        65,
+        1800,
+        date(2025, 12, 30),
+    )
+    opt = refdata.instrument("BFO", "SENSEX04DEC2581000PE")
+    assert (opt.kind, opt.strike, opt.lot_size) == ("PE", 81000.0, 20)
+    idx = refdata.instrument("NSE_INDEX", "NIFTY")
+    assert idx.kind == "INDEX" and not idx.tradable
+
+
+@pytest.mark.parametrize(
+    "exchange, symbol, why",
+    [
+        ("NSE", "NIFTY30DEC25FUT", "trades on NFO"),
+        ("NFO", "NOPE30DEC25FUT", "unknown underlying"),
+        ("NFO", "NIFTY30DEC2526025CE", "not a multiple"),
+        ("NFO", "NIFTY31FEB25FUT", "bad expiry"),
+        ("NFO", "garbage", "unknown instrument"),
+        ("NFO", "NIFTY", "quoted on NSE_INDEX"),
+    ],
+)
+def test_bad_instruments(refdata: RefData, exchange: str, symbol: str, why: str) -> None:
+    with pytest.raises(RefDataError, match=why):
+        refdata.instrument(exchange, symbol)
+
+
+@pytest.mark.parametrize(
+    "price, tick, want",
+    [
+        (100.02, 0.05, 100.0),
+        (100.03, 0.05, 100.05),
+        (24500.075, 0.05, 24500.1),
+        (0.1 + 0.2, 0.05, 0.3),
+        (99.99, 0.1, 100.0),
+    ],
+)
+def test_round_to_tick(price: float, tick: float, want: float) -> None:
+    assert round_to_tick(price, tick) == want
+
+
+def test_calendar_sessions_and_holidays(refdata: RefData) -> None:
+    cal = refdata.calendar
+    assert cal.is_open("NFO", datetime(2026, 11, 23, 9, 15, tzinfo=IST))
+    assert not cal.is_open("NFO", datetime(2026, 11, 23, 9, 14, 59, tzinfo=IST))
+    assert not cal.is_open("NFO", datetime(2026, 11, 23, 15, 30, tzinfo=IST))
+    assert not cal.is_open("NFO", datetime(2026, 11, 24, 10, 0, tzinfo=IST))  # Guru Nanak Jayanti
+    assert not cal.is_open("BFO", datetime(2026, 11, 22, 10, 0, tzinfo=IST))  # Sunday
+    assert cal.is_open("NSE", datetime(2025, 10, 21, 14, 0, tzinfo=IST))  # Muhurat session
+    assert not cal.is_open("NSE", datetime(2025, 10, 21, 10, 0, tzinfo=IST))
+    with pytest.raises(ValueError, match="naive"):
+        cal.is_open("NSE", datetime(2026, 11, 23, 10, 0))
+    assert cal.last_trading_day("NSE", date(2026, 11, 22)) == date(2026, 11, 20)
+
+
+def test_expiries_move_for_holidays(refdata: RefData) -> None:
+    cal = refdata.calendar
+    nifty, sensex, bank = (refdata.underlying(n) for n in ("NIFTY", "SENSEX", "BANKNIFTY"))
+    # Last Tuesday of Nov 2026 is the 24th, a holiday: the expiry moves to Monday the 23rd.
+    assert cal.monthly_expiry(nifty, 2026, 11) == date(2026, 11, 23)
+    assert cal.near_future_expiry(nifty, date(2026, 11, 24)) == date(2026, 12, 29)
+    assert cal.near_option_expiry(nifty, date(2026, 11, 20)) == date(2026, 11, 23)
+    assert cal.near_option_expiry(nifty, date(2026, 11, 25)) == date(2026, 12, 1)
+    assert cal.near_option_expiry(sensex, date(2026, 11, 20)) == date(2026, 11, 26)
+    assert cal.near_option_expiry(bank, date(2026, 11, 2)) == date(2026, 11, 23)  # monthly only
+
+
+def test_bad_config_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "instruments.toml").write_text("[underlyings.X]\nlot_size = 1\n")
+    (tmp_path / "sessions.toml").write_text("")
+    (tmp_path / "holidays.toml").write_text("")
+    with pytest.raises(RefDataError, match=r"instruments.toml \[X\]"):
+        load_refdata(tmp_path)
+    (tmp_path / "instruments.toml").write_text("not toml [")
+    with pytest.raises(RefDataError, match="config"):
+        load_refdata(tmp_path)

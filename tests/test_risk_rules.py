@@ -1,0 +1,148 @@
+"""Each pre-trade rule at and around its threshold."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from mytrading import wire
+from mytrading.refdata import IST, RefData
+from mytrading.risk.rules import Limits, Rejection, RiskBook, check
+
+FUT = "NIFTY29DEC26FUT"  # lot 65
+OPEN = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
+LIMITS = Limits(max_order_lots=10, max_position_lots=20, max_orders_per_sec=5)
+_ids = iter(range(10**9))
+
+
+def intent(qty: int = 65, action: str = "BUY", **kw: object) -> wire.OrderIntent:
+    fields = dict(
+        intent_id=f"i{next(_ids)}",
+        strategy="s",
+        exchange="NFO",
+        symbol=FUT,
+        action=action,
+        quantity=qty,
+    )
+    fields.update(kw)
+    return wire.OrderIntent(**fields)  # type: ignore[arg-type]
+
+
+def run(
+    i: wire.OrderIntent,
+    book: RiskBook | None = None,
+    refdata: RefData | None = None,
+    limits: Limits = LIMITS,
+    when: datetime = OPEN,
+    wall_ns: int = 10**18,
+) -> Rejection | tuple:
+    return check(i, book or RiskBook(), refdata, limits, when, wall_ns)  # type: ignore[arg-type]
+
+
+def rule(result: object) -> str:
+    return result.rule if isinstance(result, Rejection) else "ok"
+
+
+def test_lot_multiple(refdata: RefData) -> None:
+    assert rule(run(intent(65), refdata=refdata)) == "ok"
+    assert rule(run(intent(64), refdata=refdata)) == "lot_multiple"
+    assert rule(run(intent(66), refdata=refdata)) == "lot_multiple"
+    assert rule(run(intent(0), refdata=refdata)) == "quantity"
+    assert rule(run(intent(-65), refdata=refdata)) == "quantity"
+
+
+def test_max_order_quantity(refdata: RefData) -> None:
+    assert rule(run(intent(65 * 10), refdata=refdata)) == "ok"
+    r = run(intent(65 * 11), refdata=refdata)
+    assert (
+        isinstance(r, Rejection)
+        and r.rule == "max_order_qty"
+        and (r.threshold, r.value) == (10, 11)
+    )
+
+
+def test_max_position_counts_fills_and_working_orders(refdata: RefData) -> None:
+    book = RiskBook()
+    book.positions[("s", "NFO", FUT)] = 65 * 15
+    assert rule(run(intent(65 * 5), book, refdata)) == "ok"  # reaches exactly 20 lots
+    book.on_approved("o1", ("s", "NFO", FUT), 65 * 5)  # working, not yet filled
+    assert rule(run(intent(65), book, refdata)) == "max_position"
+    assert rule(run(intent(65 * 10, "SELL"), book, refdata)) == "ok"  # reducing is allowed
+    book.on_update(
+        wire.OrderUpdate(
+            order_id="o1",
+            intent_id="",
+            strategy="s",
+            exchange="NFO",
+            symbol=FUT,
+            action="BUY",
+            quantity=325,
+            status="cancelled",
+        )
+    )
+    assert rule(run(intent(65 * 5), book, refdata)) == "ok"
+
+
+def test_max_position_short_side(refdata: RefData) -> None:
+    book = RiskBook()
+    book.positions[("s", "NFO", FUT)] = -65 * 20
+    assert rule(run(intent(65, "SELL"), book, refdata)) == "max_position"
+    assert rule(run(intent(65, "BUY"), book, refdata)) == "ok"
+
+
+def test_order_rate_per_strategy(refdata: RefData) -> None:
+    book = RiskBook()
+    t0 = 5 * 10**18
+    for k in range(5):
+        book.approvals["s"].append(t0 + k * 1000)
+    assert rule(run(intent(), book, refdata, wall_ns=t0 + 999_999_999)) == "order_rate"
+    assert rule(run(intent(strategy="other"), book, refdata, wall_ns=t0 + 10)) == "ok"
+    assert (
+        rule(run(intent(), book, refdata, wall_ns=t0 + 1_000_000_000)) == "ok"
+    )  # first one aged out
+
+
+@pytest.mark.parametrize(
+    "when, ok",
+    [
+        (datetime(2026, 11, 23, 9, 14, 59, tzinfo=IST), False),
+        (datetime(2026, 11, 23, 9, 15, tzinfo=IST), True),
+        (datetime(2026, 11, 23, 15, 29, 59, tzinfo=IST), True),
+        (datetime(2026, 11, 23, 15, 30, tzinfo=IST), False),
+        (datetime(2026, 11, 24, 11, 0, tzinfo=IST), False),  # holiday
+        (datetime(2026, 11, 21, 11, 0, tzinfo=IST), False),  # Saturday
+    ],
+)
+def test_market_hours(refdata: RefData, when: datetime, ok: bool) -> None:
+    assert rule(run(intent(), refdata=refdata, when=when)) == ("ok" if ok else "market_hours")
+    any_hour = Limits(10, 20, 5, any_hour=True)
+    assert rule(run(intent(), refdata=refdata, when=when, limits=any_hour)) == "ok"
+
+
+def test_kill_switch_refuses_everything(refdata: RefData) -> None:
+    book = RiskBook(kill_switch=True)
+    assert rule(run(intent(), book, refdata)) == "kill_switch"
+    assert rule(run(intent(action="SELL"), book, refdata)) == "kill_switch"
+
+
+def test_duplicate_intent(refdata: RefData) -> None:
+    book = RiskBook()
+    i = intent()
+    assert rule(run(i, book, refdata)) == "ok"
+    book.seen_intents.add(i.intent_id)
+    assert rule(run(i, book, refdata)) == "duplicate_intent"
+
+
+def test_instrument_and_price_rules_and_tick_rounding(refdata: RefData) -> None:
+    assert rule(run(intent(symbol="NOPE29DEC26FUT"), refdata=refdata)) == "instrument"
+    assert (
+        rule(run(intent(1, exchange="NSE_INDEX", symbol="NIFTY"), refdata=refdata)) == "instrument"
+    )
+    assert rule(run(intent(pricetype="LIMIT"), refdata=refdata)) == "price"
+    assert rule(run(intent(pricetype="SL-M"), refdata=refdata)) == "price"
+    assert rule(run(intent(pricetype="SL", price=100.0), refdata=refdata)) == "price"
+    assert run(intent(pricetype="SL", price=100.02, trigger_price=100.08), refdata=refdata) == (
+        100.0,
+        100.1,
+    )

@@ -1,0 +1,140 @@
+"""The whole stack under real supervisord in a temp dir: it trades, reconciles and stops clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mytrading import wire
+from mytrading.bus import DAEMONS
+from mytrading.settings import PROJECT_ROOT, load_settings
+from tests.procs import Watcher
+
+pytestmark = pytest.mark.integration
+
+
+def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "main.py"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_stack_trades_reconciles_and_stops_clean(
+    tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {
+        **os.environ,
+        **tmp_env,
+        "MT_SIM_SPEED": "60",  # one 1-minute bar per second
+        "MT_STRATEGY_PARAMS": json.dumps({"sma_crossover": {"fast": 2, "slow": 4}}),
+        "MT_RECON_INTERVAL_S": "2",
+        "MT_RISK_ANY_HOUR": "true",
+    }
+    for k, v in env.items():
+        if k.startswith("MT_"):
+            monkeypatch.setenv(k, v)
+    settings = load_settings()
+    w = Watcher(settings)
+    pids: set[int] = set()
+    started = False
+    try:
+        r = cli("start", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        started = True
+        w.wait(lambda: set(w.status) == set(DAEMONS), 20, "a heartbeat from every daemon")
+        w.pump(20)  # let it trade
+        pids = {st.pid for _, st in w.seen if isinstance(st, wire.Status)}
+
+        for d in DAEMONS:
+            st = w.status[d]
+            assert st.state == "running", (d, st.state, st.peers_down)
+            assert st.errors == 0, (d, st.errors)
+            assert st.gaps == 0, (d, st.gaps)
+
+        msgs = [m for _, m in w.seen]
+        fills = [m for m in msgs if isinstance(m, wire.Fill)]
+        updates = [m for m in msgs if isinstance(m, wire.OrderUpdate)]
+        rejections = [m for m in msgs if isinstance(m, wire.RiskEvent) and m.kind == "rejected"]
+        assert fills, "the example strategy never filled"
+        assert not rejections, rejections
+        risk = w.status["risk"].detail
+        assert risk["approved"] >= len({f.order_id for f in fills})
+        complete = {u.order_id for u in updates if u.status == "complete"}
+        assert {f.order_id for f in fills} <= complete
+        assert [f.fill_no for f in fills] == list(range(1, len(fills) + 1))  # none missed
+        assert all(f.strategy == "sma_crossover" for f in fills)
+
+        # One order per sent id: never twice.
+        sent = [u.order_id for u in updates if u.status == "open"]
+        assert len(sent) == len(set(sent))
+
+        # Positions agree: fills on the bus, the engine's view, the router's snapshot.
+        net: dict[str, int] = {}
+        for f in fills:
+            net[f.symbol] = net.get(f.symbol, 0) + (
+                f.quantity if f.action == "BUY" else -f.quantity
+            )
+        w.pump(2.5)  # fresh heartbeats and a reconciliation after the last fill we saw
+        last_fill = max(f.fill_no for _, f in w.seen if isinstance(f, wire.Fill))
+        eng = w.status["engine"].detail["strategies"]["sma_crossover"]
+        snaps = {m.symbol: m.quantity for _, m in w.seen if isinstance(m, wire.PositionSnapshot)}
+        rec = w.status["reconciler"].detail
+        assert rec["checks"] >= 3 and rec["mismatches"] == 0, rec
+        assert rec["fills_seen"] >= len(fills)
+        assert not [m for _, m in w.seen if isinstance(m, wire.ReconEvent)]
+        if last_fill == len(fills):  # no fill landed between the two samples
+            assert {k.split(":")[1]: v for k, v in eng["positions"].items()} == {
+                s: q for s, q in net.items() if q
+            }
+            assert {s: q for s, q in snaps.items() if q} == {s: q for s, q in net.items() if q}
+
+        # Operator commands against the running stack.
+        r = cli("status", env=env)
+        assert r.returncode == 0, r.stderr
+        for d in DAEMONS:
+            assert d in r.stdout
+        assert r.stdout.count("RUNNING") == len(DAEMONS)
+        assert "sma_crossover" in r.stdout
+
+        assert cli("kill-switch", "on", "--reason", "test", env=env).returncode == 0
+        old_risk = w.status["risk"].pid
+        r = cli("restart", "risk", env=env)
+        assert r.returncode == 0, r.stderr
+        w.wait(lambda: w.status["risk"].pid != old_risk, 15, "risk restarted")
+        assert w.status["risk"].detail["kill_switch"] is True  # persisted across the restart
+        assert cli("kill-switch", "off", env=env).returncode == 0
+        pids |= {st.pid for _, st in w.seen if isinstance(st, wire.Status)}
+
+        logs = cli("logs", "router", "-n", "200", env=env)
+        assert "fill" in logs.stdout and "order sent" in logs.stdout
+    finally:
+        w.close()
+        if started:
+            r = cli("stop", env=env)
+            assert r.returncode == 0, r.stdout + r.stderr
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.1)
+    assert pids and not [p for p in pids if alive(p)], "stop left processes behind"
+    assert not os.path.exists(os.path.join(tmp_env["MT_RUN_DIR"], "supervisord.pid"))
