@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import heapq
+import math
 import os
 import signal
 import socket
@@ -263,9 +264,10 @@ class Daemon:
                     )
                 nxt = max(due + period, now)  # never try to catch up missed beats in a burst
                 heapq.heappush(self._timers, (nxt, seq, period, fn))
-            timeout_ms = (
-                max(0.0, (self._timers[0][0] - time.monotonic()) * 1000) if self._timers else 1000
-            )
+            # Round up: poll() takes whole milliseconds, and a sub-millisecond wait rounded
+            # down to 0 would spin the CPU until the timer is due (ruinous on two cores).
+            wait_s = self._timers[0][0] - time.monotonic() if self._timers else 1.0
+            timeout_ms = max(0, math.ceil(wait_s * 1000))
             for sock, _ in self.poller.poll(timeout_ms):
                 if sock == rfd.fileno():
                     with contextlib.suppress(BlockingIOError):

@@ -40,7 +40,13 @@ def setup_logging(name: str, log_dir: Path, level: str = "INFO", console: bool =
         _redact,
     ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # filter_by_level first: a disabled call (an INFO per order at level WARNING) then
+        # costs one level check instead of the whole chain; the hot path logs per order.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -30,6 +30,8 @@ DERIVATIVE_EXCHANGES = frozenset({"NFO", "BFO", "CDS", "BCD", "MCX", "NCO"})
 CASH_EXCHANGES = frozenset({"NSE", "BSE"})
 
 Event = OrderEvent | TradeEvent
+DAY_NS = 86_400 * 10**9
+IST_OFFSET_NS = 19_800 * 10**9  # +05:30: India has no daylight saving
 
 
 @dataclass
@@ -60,6 +62,8 @@ class SimBroker:
         self.ledger = Ledger()  # (exchange, symbol, product) -> net position
         self.trades = 0
         self._ids = itertools.count(1)
+        self._day_no = -1
+        self._day = ""
 
     # ---------------------------------------------------------------- adapter API
 
@@ -123,8 +127,11 @@ class SimBroker:
 
     def _next_id(self) -> str:
         # Sandbox ids: YYMMDD + a running number, 14 digits in all.
-        day = datetime.fromtimestamp(self.clock.now_ns() / 1e9, IST).strftime("%y%m%d")
-        return f"{day}{next(self._ids):08d}"
+        day_no = (self.clock.now_ns() + IST_OFFSET_NS) // DAY_NS
+        if day_no != self._day_no:
+            self._day_no = day_no
+            self._day = datetime.fromtimestamp(self.clock.now_ns() / 1e9, IST).strftime("%y%m%d")
+        return f"{self._day}{next(self._ids):08d}"
 
     def _validate(self, o: wire.Order) -> str:
         try:

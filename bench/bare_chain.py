@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""The floor under bench/latency.py: four processes chained by our bus classes, no daemons.
+
+feed PUB -> engine SUB/PUSH -> risk PULL/PUSH -> router PULL, one message per tick at the
+given rate, each stage decoding and re-encoding like the real one but doing no other work
+and blocking in ``recv``. Whatever the real stack measures above this is our own cost.
+
+    .venv/bin/python bench/bare_chain.py [--rate 1000] [--count 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mytrading import wire  # noqa: E402
+from mytrading.bus import Publisher, Puller, Pusher, Subscriber  # noqa: E402
+
+
+def _tick() -> wire.Tick:
+    return wire.Tick(exchange="NFO", symbol="NIFTY29DEC26FUT", ltp=1.0, bid=1.0, ask=1.0,
+                     bid_qty=65, ask_qty=65, volume=0)  # fmt: skip
+
+
+def stage(role: str, d: str, rate: float, count: int, out: str) -> None:
+    ctx = zmq.Context()
+    if role == "feed":
+        pub = Publisher(ctx, f"ipc://{d}/pub", "feed", 100_000)
+        ready = Puller(ctx, f"ipc://{d}/ready")
+        ready.sock.poll(30_000)  # the router says the chain is connected end to end
+        period = 1.0 / rate
+        nxt = time.perf_counter()
+        for _ in range(count + 2000):
+            pub.publish("md.t", _tick())
+            nxt += period
+            if (wait := nxt - time.perf_counter()) > 0:
+                time.sleep(wait)
+        return
+    if role == "engine":
+        sub = Subscriber(ctx, [f"ipc://{d}/pub"], ["md.", "sync"])
+        push = Pusher(ctx, f"ipc://{d}/p1", "engine", "intent")
+        while True:
+            _, m = wire.decode(sub.sock.recv())
+            intent = wire.OrderIntent(intent_id="a", strategy="s", exchange="NFO",
+                                      symbol="X", action="BUY", quantity=65, origin_ns=m.ts)  # fmt: skip
+            while not push.send(intent):
+                time.sleep(0.001)
+    if role == "risk":
+        pull = Puller(ctx, f"ipc://{d}/p1")
+        push = Pusher(ctx, f"ipc://{d}/p2", "risk", "order")
+        while True:
+            _, m = wire.decode(pull.sock.recv())
+            while not push.send(m):
+                time.sleep(0.001)
+    if role == "router":
+        pull = Puller(ctx, f"ipc://{d}/p2")
+        ready = Pusher(ctx, f"ipc://{d}/ready", "router", "ready")
+        while not ready.send(wire.Command(command="kill_switch", value="off")):
+            time.sleep(0.01)
+        lat: list[int] = []
+        while len(lat) < count + 2000:
+            _, m = wire.decode(pull.sock.recv())
+            lat.append(time.time_ns() - m.origin_ns)  # type: ignore[attr-defined]
+        np.save(out, np.array(lat[2000:], dtype=np.int64))
+
+
+def run(rate: float, count: int) -> np.ndarray:
+    """Run the chain in four processes; return the latencies in microseconds."""
+    d = tempfile.mkdtemp(prefix="mtchain-")
+    out = os.path.join(d, "lat.npy")
+    args = [sys.executable, __file__, "--stage"]
+    common = ["--dir", d, "--rate", str(rate), "--count", str(count), "--out", out]
+    router = subprocess.Popen([*args, "router", *common])
+    others = [subprocess.Popen([*args, r, *common]) for r in ("risk", "engine", "feed")]
+    try:
+        router.wait(timeout=count / rate + 60)
+    finally:
+        for p in others:
+            p.kill()
+            p.wait()
+    return np.load(out) / 1000.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rate", type=float, default=1000.0)
+    ap.add_argument("--count", type=int, default=10_000)
+    ap.add_argument("--stage")
+    ap.add_argument("--dir")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    if a.stage:
+        stage(a.stage, a.dir, a.rate, a.count, a.out)
+        return 0
+    us = run(a.rate, a.count)
+    p = np.percentile(us, [50, 99, 99.9])
+    print(
+        f"bare 4-process chain at {a.rate:.0f}/s: p50 {p[0]:.1f} us, p99 {p[1]:.1f} us, p99.9 {p[2]:.1f} us"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

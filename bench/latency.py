@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Tick-to-order latency through the real daemons.
+
+Starts feed, engine, risk, router and reconciler as separate processes on ipc sockets,
+drives the simulated feed at ``--rate`` ticks per second (NIFTY spot and its future),
+and runs ``bench/strategies/tick_echo.py``, which answers every ``--every``-th tick with a
+MARKET order. For each order the router stamps ``sent_ns`` just before handing it to the
+broker adapter; the tick carries the ``ts`` stamped as it left the feed. The figure is
+``sent_ns - tick.ts``: feed PUB -> engine -> risk -> router, three hops and the work in each.
+
+    .venv/bin/python bench/latency.py [--rate 1000] [--every 1] [--seconds 20]
+
+It also runs bench/bare_chain.py, the same four-process chain with no daemon logic, so
+every run reports the floor of this machine at that moment beside the stack's figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from mytrading import wire  # noqa: E402
+from mytrading.bus import DAEMONS, Subscriber  # noqa: E402
+from mytrading.settings import load_settings  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--rate", type=float, default=1000.0, help="ticks per second from the feed")
+    ap.add_argument("--every", type=int, default=1, help="one order per this many ticks")
+    ap.add_argument("--seconds", type=float, default=20.0, help="measured duration")
+    ap.add_argument("--warmup", type=float, default=5.0, help="seconds discarded at the start")
+    ap.add_argument(
+        "--log-level", default="WARNING", help="daemon log level (INFO logs every order)"
+    )
+    ap.add_argument("--no-baseline", action="store_true", help="skip the bare-chain floor")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="mtbench-"))
+    env = {
+        **os.environ,
+        "MT_LOG_DIR": str(tmp / "logs"),
+        "MT_RUN_DIR": str(tmp / "run"),
+        "MT_STATE_DIR": str(tmp / "state"),
+        "MT_LOG_LEVEL": args.log_level,
+        "MT_SIM_SPEED": "1",
+        "MT_SIM_UNDERLYINGS": "NIFTY",
+        "MT_SIM_STRIKES": "0",
+        "MT_SIM_TICK_HZ": str(args.rate / 2),  # two instruments
+        "MT_STRATEGIES_DIR": str(ROOT / "bench" / "strategies"),
+        "MT_STRATEGIES": "tick_echo",
+        "MT_STRATEGY_PARAMS": json.dumps({"tick_echo": {"every": args.every}}),
+        "MT_RISK_MAX_ORDERS_PER_SEC": "1000000",
+        "MT_RISK_MAX_POSITION_LOTS": "1000000",
+        "MT_RISK_ANY_HOUR": "true",
+        "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
+    }
+    os.environ.update({k: v for k, v in env.items() if k.startswith("MT_")})
+    settings = load_settings()
+    ctx = zmq.Context()
+    sub = Subscriber(
+        ctx, [settings.endpoints().pub(d) for d in DAEMONS], ["exec.order.", "sys.status."]
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-m", f"mytrading.{d}"], env=env, cwd=ROOT)
+        for d in ("router", "risk", "reconciler", "engine", "feed")
+    ]
+    samples: list[int] = []
+    status: dict[str, wire.Status] = {}
+    try:
+        t_end = time.monotonic() + 30
+        while len(status) < len(DAEMONS) and time.monotonic() < t_end:
+            if sub.sock.poll(200):
+                _, m = sub.recv()
+                if isinstance(m, wire.Status):
+                    status[m.name] = m
+        if len(status) < len(DAEMONS):
+            print(f"daemons not up: {sorted(set(DAEMONS) - set(status))}", file=sys.stderr)
+            return 1
+        measure_from = time.monotonic() + args.warmup
+        stop_at = measure_from + args.seconds
+        while (now := time.monotonic()) < stop_at:
+            if not sub.sock.poll(int((stop_at - now) * 1000) + 1):
+                continue
+            _, m = sub.recv()
+            if isinstance(m, wire.Status):
+                status[m.name] = m
+            elif isinstance(m, wire.OrderUpdate) and m.status == "open" and m.origin_ns:
+                if time.monotonic() >= measure_from:
+                    samples.append(m.sent_ns - m.origin_ns)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        sub.close()
+        ctx.term()
+
+    if not samples:
+        print("no orders measured", file=sys.stderr)
+        return 1
+    us = np.array(samples, dtype=float) / 1000.0
+    feed = status.get("feed")
+    print(f"tick-to-order latency, feed -> engine -> risk -> router (ipc, {os.cpu_count()} cores)")
+    print(f"  feed rate        {args.rate:.0f} ticks/s, one order per {args.every} tick(s)")
+    print(
+        f"  orders measured  {len(us)} over {args.seconds:.0f} s (after {args.warmup:.0f} s warm-up)"
+    )
+    print(f"  p50    {np.percentile(us, 50):8.1f} us")
+    print(f"  p99    {np.percentile(us, 99):8.1f} us")
+    print(f"  p99.9  {np.percentile(us, 99.9):8.1f} us")
+    print(f"  max    {us.max():8.1f} us")
+    for n in ("engine", "risk", "router"):
+        st = status.get(n)
+        if st:
+            print(f"  {n:<7} own figure  p50 {st.lat_p50_us:7.1f} us  p99 {st.lat_p99_us:7.1f} us")
+    gaps = {n: s.gaps for n, s in status.items() if s.gaps}
+    errs = {n: s.errors for n, s in status.items() if s.errors}
+    print(
+        f"  gaps {gaps or 0}, errors {errs or 0}, feed ticks {feed.detail.get('ticks') if feed else '?'}"
+    )
+    if not args.no_baseline:
+        import bare_chain
+
+        base = bare_chain.run(args.rate, 10_000)
+        b = np.percentile(base, [50, 99, 99.9])
+        ours = np.percentile(us, [50, 99, 99.9])
+        print(f"bare 4-process chain on this machine now, {args.rate:.0f}/s (bench/bare_chain.py):")
+        print(f"  p50 {b[0]:8.1f} us   p99 {b[1]:8.1f} us   p99.9 {b[2]:8.1f} us")
+        print(f"  stack / bare:  p50 x{ours[0] / b[0]:.2f}  p99 x{ours[1] / b[1]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
