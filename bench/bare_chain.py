@@ -29,8 +29,16 @@ from mytrading.bus import Publisher, Puller, Pusher, Subscriber  # noqa: E402
 
 
 def _tick() -> wire.Tick:
-    return wire.Tick(exchange="NFO", symbol="NIFTY29DEC26FUT", ltp=1.0, bid=1.0, ask=1.0,
-                     bid_qty=65, ask_qty=65, volume=0)  # fmt: skip
+    return wire.Tick(
+        exchange="NFO",
+        symbol="NIFTY29DEC26FUT",
+        ltp=1.0,
+        bid=1.0,
+        ask=1.0,
+        bid_qty=65,
+        ask_qty=65,
+        volume=0,
+    )
 
 
 def stage(role: str, d: str, rate: float, count: int, out: str) -> None:
@@ -52,8 +60,15 @@ def stage(role: str, d: str, rate: float, count: int, out: str) -> None:
         push = Pusher(ctx, f"ipc://{d}/p1", "engine", "intent")
         while True:
             _, m = wire.decode(sub.sock.recv())
-            intent = wire.OrderIntent(intent_id="a", strategy="s", exchange="NFO",
-                                      symbol="X", action="BUY", quantity=65, origin_ns=m.ts)  # fmt: skip
+            intent = wire.OrderIntent(
+                intent_id="a",
+                strategy="s",
+                exchange="NFO",
+                symbol="X",
+                action="BUY",
+                quantity=65,
+                origin_ns=m.ts,
+            )
             while not push.send(intent):
                 time.sleep(0.001)
     if role == "risk":
@@ -106,7 +121,8 @@ def main() -> int:
     us = run(a.rate, a.count)
     p = np.percentile(us, [50, 99, 99.9])
     print(
-        f"bare 4-process chain at {a.rate:.0f}/s: p50 {p[0]:.1f} us, p99 {p[1]:.1f} us, p99.9 {p[2]:.1f} us"
+        f"bare 4-process chain at {a.rate:.0f}/s: "
+        f"p50 {p[0]:.1f} us, p99 {p[1]:.1f} us, p99.9 {p[2]:.1f} us"
     )
     return 0
 

@@ -101,9 +101,13 @@ def main() -> int:
             _, m = sub.recv()
             if isinstance(m, wire.Status):
                 status[m.name] = m
-            elif isinstance(m, wire.OrderUpdate) and m.status == "open" and m.origin_ns:
-                if time.monotonic() >= measure_from:
-                    samples.append(m.sent_ns - m.origin_ns)
+            elif (
+                isinstance(m, wire.OrderUpdate)
+                and m.status == "open"
+                and m.origin_ns
+                and time.monotonic() >= measure_from
+            ):
+                samples.append(m.sent_ns - m.origin_ns)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -123,7 +127,8 @@ def main() -> int:
     print(f"tick-to-order latency, feed -> engine -> risk -> router (ipc, {os.cpu_count()} cores)")
     print(f"  feed rate        {args.rate:.0f} ticks/s, one order per {args.every} tick(s)")
     print(
-        f"  orders measured  {len(us)} over {args.seconds:.0f} s (after {args.warmup:.0f} s warm-up)"
+        f"  orders measured  {len(us)} over {args.seconds:.0f} s"
+        f" (after {args.warmup:.0f} s warm-up)"
     )
     print(f"  p50    {np.percentile(us, 50):8.1f} us")
     print(f"  p99    {np.percentile(us, 99):8.1f} us")
@@ -136,7 +141,8 @@ def main() -> int:
     gaps = {n: s.gaps for n, s in status.items() if s.gaps}
     errs = {n: s.errors for n, s in status.items() if s.errors}
     print(
-        f"  gaps {gaps or 0}, errors {errs or 0}, feed ticks {feed.detail.get('ticks') if feed else '?'}"
+        f"  gaps {gaps or 0}, errors {errs or 0},"
+        f" feed ticks {feed.detail.get('ticks') if feed else '?'}"
     )
     if not args.no_baseline:
         import bare_chain
