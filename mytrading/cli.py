@@ -280,6 +280,10 @@ def kill_switch(
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
-    """Run the full test suite (extra arguments go to pytest)."""
+    """Lint with ruff, then run the full test suite (extra arguments go to pytest)."""
+    lint = subprocess.call([sys.executable, "-m", "ruff", "check", "."], cwd=PROJECT_ROOT)
+    if lint:
+        typer.echo("ruff found problems (see above); fix them first", err=True)
+        raise typer.Exit(lint)
     cmd = [sys.executable, "-m", "pytest", *ctx.args]
     raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT))

@@ -10,17 +10,35 @@ Latency and heartbeats always use wall time (``time.time_ns``), never market tim
 from __future__ import annotations
 
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as dtime
 
 from mytrading.refdata import IST, Calendar
 
 
 class MarketClock:
-    def __init__(self, anchor_wall_ns: int, anchor_market_ns: int, speed: float) -> None:
+    """Wall time, or (simulated) market time that advances only while an exchange is open.
+
+    With ``sessions`` given, market time runs through the continuous session of each
+    trading day in turn: after 15:30 it resumes at 09:15 of the next trading day, so a
+    long-running simulation never sits in a closed market.
+    """
+
+    def __init__(
+        self,
+        anchor_wall_ns: int,
+        anchor_market_ns: int,
+        speed: float,
+        sessions: list[tuple[int, int]] | None = None,
+    ) -> None:
         self.anchor_wall_ns = anchor_wall_ns
         self.anchor_market_ns = anchor_market_ns
         self.speed = speed
+        self.sessions = sessions  # [(open_ns, close_ns)] of consecutive trading days
+        self._start_offset = 0
+        if sessions:
+            o, c = sessions[0]
+            self._start_offset = min(max(anchor_market_ns - o, 0), c - o - 1)
 
     @classmethod
     def wall(cls) -> MarketClock:
@@ -28,7 +46,16 @@ class MarketClock:
         return cls(now, now, 1.0)
 
     def now_ns(self) -> int:
-        return self.anchor_market_ns + int((time.time_ns() - self.anchor_wall_ns) * self.speed)
+        elapsed = int((time.time_ns() - self.anchor_wall_ns) * self.speed)
+        if not self.sessions:
+            return self.anchor_market_ns + elapsed
+        t = self._start_offset + max(elapsed, 0)
+        for o, c in self.sessions:
+            if t < c - o:
+                return o + t
+            t -= c - o
+        o, c = self.sessions[-1]
+        return c - 1_000_000  # past the precomputed calendar: stay 1 ms before the close
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.now_ns() / 1e9, IST)
@@ -36,6 +63,22 @@ class MarketClock:
     def wall_seconds(self, market_seconds: float) -> float:
         """How long a span of market time lasts on the wall."""
         return market_seconds / self.speed
+
+
+def trading_sessions(
+    cal: Calendar, first: date, days: int, exchange: str = "NSE"
+) -> list[tuple[int, int]]:
+    """(open_ns, close_ns) of the next ``days`` trading days from ``first``."""
+    out: list[tuple[int, int]] = []
+    d = first
+    while len(out) < days:
+        hrs = cal.hours(exchange, d)
+        if hrs is not None and cal.is_trading_day(exchange, d):
+            o = datetime.combine(d, hrs[0], tzinfo=IST)
+            c = datetime.combine(d, hrs[1], tzinfo=IST)
+            out.append((int(o.timestamp()) * 10**9, int(c.timestamp()) * 10**9))
+        d += timedelta(days=1)
+    return out
 
 
 def sim_start(spec: str, cal: Calendar, today: date | None = None) -> datetime:
@@ -56,4 +99,5 @@ def build_clock(settings, cal: Calendar) -> MarketClock:  # settings: Settings
         return MarketClock.wall()
     start = sim_start(settings.sim_start, cal)
     anchor = settings.clock_anchor_ns or time.time_ns()
-    return MarketClock(anchor, int(start.timestamp() * 1e9), settings.sim_speed)
+    sessions = trading_sessions(cal, start.date(), 370)  # enough for a year and a half
+    return MarketClock(anchor, int(start.timestamp() * 1e9), settings.sim_speed, sessions)

@@ -189,11 +189,15 @@ class Daemon:
                     "peer down", peer=peer.name, silent_s=round(now - peer.last_seen, 2)
                 )
                 self.on_peer_change(peer)
+        self._update_state()
+
+    def _update_state(self) -> None:
         if self.state in ("running", "degraded"):
             down = [p for p in self.required_peers if not self.peers[p].up]
             self.state = "degraded" if down else "running"
 
     def heartbeat(self) -> None:
+        self._update_state()  # state and peers_down in one beat always agree
         lat = np.fromiter(self._lat_us, float) if self._lat_us else None
         st = wire.Status(
             name=self.name,

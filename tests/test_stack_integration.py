@@ -49,7 +49,6 @@ def test_stack_trades_reconciles_and_stops_clean(
         "MT_SIM_SPEED": "60",  # one 1-minute bar per second
         "MT_STRATEGY_PARAMS": json.dumps({"sma_crossover": {"fast": 2, "slow": 4}}),
         "MT_RECON_INTERVAL_S": "2",
-        "MT_RISK_ANY_HOUR": "true",
     }
     for k, v in env.items():
         if k.startswith("MT_"):
