@@ -60,3 +60,18 @@ def test_secret_is_never_shown(tmp_env: dict[str, str], monkeypatch: pytest.Monk
     with pytest.raises(ConfigError) as err:
         load_settings()
     assert "sekrit-123" not in str(err.value)
+
+
+def test_env_template_documents_every_setting_and_loads(tmp_env: dict[str, str]) -> None:
+    import re
+
+    from mytrading.settings import Settings
+
+    text = (PROJECT_ROOT / "env_template.txt").read_text()
+    documented = set(re.findall(r"^#? ?(MT_[A-Z0-9_]+)=", text, re.M))
+    fields = {f"MT_{name.upper()}" for name in Settings.model_fields}
+    assert fields - documented == set(), "settings missing from env_template.txt"
+    assert documented - fields == set(), "env_template.txt names unknown settings"
+    s = Settings(_env_file=PROJECT_ROOT / "env_template.txt")  # type: ignore[call-arg]
+    assert s.strategy_params == {"sma_crossover": {"fast": 5, "slow": 20, "lots": 1}}
+    assert s.mode == "paper" and s.broker == "sim"
