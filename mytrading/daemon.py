@@ -272,7 +272,10 @@ class Daemon:
             # down to 0 would spin the CPU until the timer is due (ruinous on two cores).
             wait_s = self._timers[0][0] - time.monotonic() if self._timers else 1.0
             timeout_ms = max(0, math.ceil(wait_s * 1000))
-            for sock, _ in self.poller.poll(timeout_ms):
+            ready = self.poller.poll(timeout_ms)
+            if len(ready) > 1:  # pipes (orders, intents, commands) before the bulk SUB stream
+                ready.sort(key=lambda r: r[0] is self.sub.sock)
+            for sock, _ in ready:
                 if sock == rfd.fileno():
                     with contextlib.suppress(BlockingIOError):
                         rfd.recv(64)

@@ -80,7 +80,8 @@ class Settings(BaseSettings):
     risk_wait_s: float = Field(5.0, gt=0, le=60)  # how long an intent waits for a dead risk
 
     # --- reconciler
-    recon_interval_s: float = Field(60.0, gt=0, le=3600)
+    # None: 60 s against a real broker, 10 s on the embedded simulated broker (the demo)
+    recon_interval_s: float | None = Field(None, gt=0, le=3600)
 
     # --- strategies
     strategies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["sma_crossover"])
@@ -139,6 +140,11 @@ class Settings(BaseSettings):
             self.bus_base_port,
             self.bus_endpoints,
         )
+
+    def recon_interval(self) -> float:
+        if self.recon_interval_s is not None:
+            return self.recon_interval_s
+        return 10.0 if self.broker == "sim" else 60.0
 
     def params_for(self, strategy: str) -> dict[str, Any]:
         return dict(self.strategy_params.get(strategy, {}))

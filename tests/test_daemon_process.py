@@ -78,3 +78,55 @@ def test_peer_declared_down_after_three_missed_beats(
                 p.send_signal(signal.SIGTERM)
                 p.wait(timeout=5)
         w.close()
+
+
+def test_router_sends_only_risk_approved_orders_and_each_once(
+    settings: Settings, tmp_env: dict[str, str]
+) -> None:
+    from mytrading.bus import Pusher
+
+    w = Watcher(settings, ("sys.status.", "exec."))
+    router = spawn("router", tmp_env)
+    ctx = zmq.Context()
+    as_risk = Pusher(ctx, settings.endpoints()["pipe.orders"], "risk", "order")
+    forger = Pusher(ctx, settings.endpoints()["pipe.orders"], "engine", "order")
+
+    def order(oid: str, approved_by: str = "risk") -> wire.Order:
+        return wire.Order(
+            order_id=oid,
+            intent_id=oid,
+            strategy="s",
+            exchange="NFO",
+            symbol="NIFTY29DEC26FUT",
+            action="BUY",
+            quantity=65,
+            pricetype="LIMIT",
+            product="MIS",
+            price=1.0,
+            trigger_price=0.0,
+            approved_by=approved_by,
+        )
+
+    def send(p: Pusher, o: wire.Order) -> None:
+        w.wait(lambda: p.send(o), 10, "pipe connected")
+
+    try:
+        w.wait(lambda: "router" in w.status, 15, "router heartbeat")
+        send(forger, order("forged-1"))  # right fields, wrong sender
+        send(as_risk, order("self-approved", approved_by="engine"))
+        send(as_risk, order("s.ok-1"))
+        send(as_risk, order("s.ok-1"))  # the same order id again
+        send(as_risk, order("s.ok-2"))
+        w.wait(lambda: w.status["router"].detail.get("duplicates_dropped") == 1, 10, "counted")
+        d = w.status["router"].detail
+        assert d["sent"] == 2 and d["unapproved_dropped"] == 2
+        opened = [m.order_id for _, m in w.seen if isinstance(m, wire.OrderUpdate)]
+        assert sorted(opened) == ["s.ok-1", "s.ok-2"]  # resting limits: one "open" each
+        assert router.poll() is None
+    finally:
+        as_risk.sock.close(0)
+        forger.sock.close(0)
+        ctx.term()
+        router.send_signal(signal.SIGTERM)
+        router.wait(timeout=5)
+        w.close()

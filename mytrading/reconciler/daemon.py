@@ -35,7 +35,7 @@ class ReconcilerDaemon(Daemon):
         self.last_check = ""
         self.last_result = "not yet run"
         self.synced = False
-        self.every(self.settings.recon_interval_s, self.reconcile)
+        self.every(self.settings.recon_interval(), self.reconcile)
 
     def on_peer_change(self, peer: Peer) -> None:
         if peer.name == "router" and peer.up and not self.synced:

@@ -1,0 +1,57 @@
+"""Nothing goes around risk: with the risk daemon down, intents are refused, none is sent."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+
+from mytrading import wire
+from mytrading.settings import Settings
+from tests.procs import Watcher, spawn
+
+
+@pytest.mark.integration
+def test_intents_wait_then_are_refused_while_risk_is_down(
+    settings: Settings, tmp_env: dict[str, str]
+) -> None:
+    env = {
+        **tmp_env,
+        "MT_SIM_SPEED": "120",  # a bar every half second
+        "MT_STRATEGY_PARAMS": json.dumps({"sma_crossover": {"fast": 2, "slow": 3}}),
+        "MT_RISK_WAIT_S": "1.5",
+    }
+    w = Watcher(settings, ("sys.status.", "exec."))
+    procs = {d: spawn(d, env) for d in ("router", "engine", "feed")}
+    try:
+        w.wait(
+            lambda: (
+                w.status.get("engine") is not None and w.status["engine"].detail["refused"] >= 1
+            ),
+            30,
+            "an intent refused",
+        )
+        eng = w.status["engine"]
+        assert "risk" in eng.peers_down and eng.state == "degraded"
+        assert w.status["router"].detail.get("sent", 0) == 0
+        assert not [m for _, m in w.seen if isinstance(m, wire.OrderUpdate | wire.Fill)]
+        log = (settings.log_dir / "engine.log").read_text()
+        assert "risk daemon unavailable" in log
+
+        # Risk comes back: the same stack now trades, every order through risk.
+        procs["risk"] = spawn("risk", env)
+        w.wait(
+            lambda: any(isinstance(m, wire.Fill) for _, m in w.seen),
+            30,
+            "a fill after risk returned",
+        )
+        w.pump(1.5)
+        assert w.status["risk"].detail["approved"] >= w.status["router"].detail["sent"] >= 1
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            p.wait(timeout=10)
+        w.close()
