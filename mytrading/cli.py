@@ -64,18 +64,23 @@ def config_check() -> None:
     typer.echo("configuration OK")
 
 
+def _launch(foreground: bool) -> tuple[Settings, subprocess.Popen[bytes]]:
+    """Validate everything, then start supervisord; exit 2 on bad config, 1 if running."""
+    s = _settings()
+    _check_strategies(s)
+    try:
+        return s, supervise.launch(s, foreground=foreground)
+    except supervise.SupervisorError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def run() -> None:
     """Run the whole stack in the foreground with a live status view; Ctrl-C stops it."""
     from mytrading.status import StatusCollector
 
-    s = _settings()
-    _check_strategies(s)
-    try:
-        proc = supervise.launch(s, foreground=True)
-    except supervise.SupervisorError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+    s, proc = _launch(foreground=True)
     stop = {"now": False}
 
     def _stop(*_: Any) -> None:
@@ -106,20 +111,14 @@ def run() -> None:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-        left = [p for p in children if supervise._alive(p)]
+        left = [p for p in children if supervise.alive(p)]
         typer.echo("stopped" if not left else f"still running: {left}")
 
 
 @app.command()
 def start() -> None:
     """Start the stack in the background under supervisord."""
-    s = _settings()
-    _check_strategies(s)
-    try:
-        proc = supervise.launch(s, foreground=False)
-    except supervise.SupervisorError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+    s, proc = _launch(foreground=False)
     proc.wait(timeout=30)  # supervisord forks and its parent exits
     if not supervise.wait_running(s):
         typer.echo("not every daemon reached RUNNING; see `main.py logs`", err=True)

@@ -111,20 +111,20 @@ def shutdown(settings: Settings, timeout: float = 20.0) -> bool:
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not any(_alive(p) for p in [pid, *children]):
+        if not any(alive(p) for p in [pid, *children]):
             return True
         time.sleep(0.1)
     return False
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """True for a live process; a zombie counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    # A zombie of ours counts as gone.
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split()[2] != "Z"

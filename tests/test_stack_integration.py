@@ -13,6 +13,7 @@ import pytest
 from mytrading import wire
 from mytrading.bus import DAEMONS
 from mytrading.settings import PROJECT_ROOT, load_settings
+from mytrading.supervise import alive
 from tests.procs import Watcher
 
 pytestmark = pytest.mark.integration
@@ -26,18 +27,6 @@ def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.Comp
         text=True,
         timeout=timeout,
     )
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def test_stack_trades_reconciles_and_stops_clean(

@@ -18,6 +18,7 @@ from mytrading.bus import Pusher
 from mytrading.daemon import Daemon
 from mytrading.engine.loader import discover, select
 from mytrading.engine.strategy import BaseStrategy
+from mytrading.outbox import Outbox
 
 MAX_PENDING = 1000
 
@@ -29,7 +30,14 @@ class EngineDaemon(Daemon):
 
     def setup(self) -> None:
         self.intents = Pusher(self.ctx, self.endpoints["pipe.intents"], self.name, "intent")
-        self.pending: collections.deque[tuple[float, wire.OrderIntent]] = collections.deque()
+        self.outbox: Outbox[wire.OrderIntent] = Outbox(
+            self.intents,
+            self._peers_ready,
+            self.settings.risk_wait_s,
+            self._refuse,
+            self._why_not_ready,
+            MAX_PENDING,
+        )
         self.refused = 0
         self.hook_errors: collections.Counter[str] = collections.Counter()
         self.by_topic: dict[str, list[BaseStrategy]] = collections.defaultdict(list)
@@ -50,7 +58,7 @@ class EngineDaemon(Daemon):
         for name, strat in self.strategies.items():
             self._call(name, strat.on_start)
         self.log.info("strategies loaded", strategies=list(self.strategies))
-        self.every(0.02, self._flush)
+        self.every(0.02, self.outbox.flush)
 
     def _subscribe(self, strategy: str, prefix: str) -> None:
         topic = prefix.rstrip(" ")
@@ -61,25 +69,14 @@ class EngineDaemon(Daemon):
     # ------------------------------------------------------------------ intents
 
     def _submit(self, intent: wire.OrderIntent) -> None:
-        if len(self.pending) >= MAX_PENDING:
+        if not self.outbox.put(intent):
             self._refuse(intent, "engine intent queue full")
-            return
-        self.pending.append((time.monotonic(), intent))
-        self._flush()
 
-    def _flush(self) -> None:
-        ready = self.peer_up("risk") and self.peer_up("router")
-        while self.pending:
-            queued_at, intent = self.pending[0]
-            if ready and self.intents.send(intent):
-                self.pending.popleft()
-                continue
-            if time.monotonic() - queued_at > self.settings.risk_wait_s:
-                self.pending.popleft()
-                who = "risk" if not self.peer_up("risk") else "router"
-                self._refuse(intent, f"{who} daemon unavailable for {self.settings.risk_wait_s}s")
-                continue
-            break
+    def _peers_ready(self) -> bool:
+        return self.peer_up("risk") and self.peer_up("router")
+
+    def _why_not_ready(self) -> str:
+        return "risk daemon unavailable" if not self.peer_up("risk") else "router unavailable"
 
     def _refuse(self, intent: wire.OrderIntent, reason: str) -> None:
         self.refused += 1
@@ -178,7 +175,7 @@ class EngineDaemon(Daemon):
                 }
                 for n, s in self.strategies.items()
             },
-            "pending_intents": len(self.pending),
+            "pending_intents": len(self.outbox),
             "refused": self.refused,
         }
 

@@ -19,6 +19,7 @@ from typing import Any
 from mytrading import wire
 from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon
+from mytrading.outbox import Outbox
 from mytrading.refdata import IST
 from mytrading.risk.rules import Limits, Rejection, RiskBook, check
 
@@ -65,10 +66,17 @@ class RiskDaemon(Daemon):
         self.orders = Pusher(self.ctx, self.endpoints["pipe.orders"], self.name, "order")
         self.add_puller(self.intents, self._on_intent)
         self.add_puller(self.commands, self._on_command)
-        self.pending: collections.deque[tuple[float, wire.Order]] = collections.deque()
+        self.outbox: Outbox[wire.Order] = Outbox(
+            self.orders,
+            lambda: self.peer_up("router"),
+            s.risk_wait_s,
+            self._withdraw,
+            lambda: "router unavailable",
+            MAX_PENDING,
+        )
         self.approved = 0
         self.rejected: collections.Counter[str] = collections.Counter()
-        self.every(0.02, self._flush)
+        self.every(0.02, self.outbox.flush)
         self.log.info("risk limits", **self.limits.__dict__, kill_switch=self.book.kill_switch)
 
     # ----------------------------------------------------------------- intents
@@ -105,23 +113,8 @@ class RiskDaemon(Daemon):
         signed = msg.quantity if msg.action == "BUY" else -msg.quantity
         self.book.on_approved(order.order_id, (msg.strategy, msg.exchange, msg.symbol), signed)
         self.approved += 1
-        if len(self.pending) >= MAX_PENDING:
+        if not self.outbox.put(order):
             self._withdraw(order, "risk queue to router full")
-            return
-        self.pending.append((time.monotonic(), order))
-        self._flush()
-
-    def _flush(self) -> None:
-        while self.pending:
-            queued_at, order = self.pending[0]
-            if self.peer_up("router") and self.orders.send(order):
-                self.pending.popleft()
-                continue
-            if time.monotonic() - queued_at > self.settings.risk_wait_s:
-                self.pending.popleft()
-                self._withdraw(order, f"router unavailable for {self.settings.risk_wait_s}s")
-                continue
-            break
 
     def _withdraw(self, order: wire.Order, reason: str) -> None:
         self.book.working.pop(order.order_id, None)
@@ -187,7 +180,7 @@ class RiskDaemon(Daemon):
             "kill_switch": self.book.kill_switch,
             "approved": self.approved,
             "rejected": dict(self.rejected),
-            "pending_to_router": len(self.pending),
+            "pending_to_router": len(self.outbox),
         }
 
     def teardown(self) -> None:

@@ -1,0 +1,65 @@
+"""A bounded queue in front of a pipe whose peer may be down.
+
+Messages go out as soon as the peer is reachable. While it is not, they wait in the
+sender's own memory (never in a socket buffer towards a dead peer) and are handed back
+through ``on_expired`` with a reason once they have waited ``wait_s``; a full queue
+refuses at once. This is how "intents wait (bounded) or are refused with a clear
+reason" works for both the engine (towards risk) and risk (towards the router).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from mytrading import wire
+from mytrading.bus import Pusher
+
+M = TypeVar("M", bound=wire.Msg)
+
+
+class Outbox(Generic[M]):
+    def __init__(
+        self,
+        pusher: Pusher,
+        ready: Callable[[], bool],
+        wait_s: float,
+        on_expired: Callable[[M, str], None],
+        why_not_ready: Callable[[], str],
+        capacity: int = 1000,
+    ) -> None:
+        self.pusher = pusher
+        self.ready = ready
+        self.wait_s = wait_s
+        self.on_expired = on_expired
+        self.why_not_ready = why_not_ready
+        self.capacity = capacity
+        self._q: collections.deque[tuple[float, M]] = collections.deque()
+
+    def __len__(self) -> int:
+        return len(self._q)
+
+    def put(self, msg: M) -> bool:
+        """Queue and try to send; False (nothing queued) when the queue is full."""
+        if len(self._q) >= self.capacity:
+            return False
+        self._q.append((time.monotonic(), msg))
+        self.flush()
+        return True
+
+    def flush(self) -> None:
+        """Send what the peer will take, in order; expire what waited too long."""
+        ready = self.ready()
+        while self._q:
+            queued_at, msg = self._q[0]
+            if ready and self.pusher.send(msg):
+                self._q.popleft()
+                continue
+            if time.monotonic() - queued_at > self.wait_s:
+                self._q.popleft()
+                why = self.why_not_ready() if not ready else "peer not accepting"
+                self.on_expired(msg, f"{why} for {self.wait_s}s")
+                continue
+            break
