@@ -302,4 +302,9 @@ def main(cls: type[Daemon]) -> None:
         print(f"{cls.name}: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(2)
     setup_logging(cls.name, settings.log_dir, settings.log_level)
-    sys.exit(cls(settings, refdata).run())
+    try:
+        code = cls(settings, refdata).run()
+    except Exception:
+        structlog.get_logger(cls.name).critical("daemon failed", exc_info=True)
+        code = 1
+    sys.exit(code)

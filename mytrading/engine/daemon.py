@@ -120,7 +120,7 @@ class EngineDaemon(Daemon):
                         order_id="",
                         intent_id=msg.intent_id,
                         strategy=msg.strategy,
-                        exchange="",
+                        exchange=oo.exchange,
                         symbol=oo.symbol,
                         action=oo.action,  # type: ignore[arg-type]
                         quantity=oo.quantity,

@@ -32,6 +32,7 @@ class StrategyParams(BaseModel):
 class OpenOrder:
     order_id: str
     intent_id: str
+    exchange: str
     symbol: str
     action: str
     quantity: int
@@ -156,7 +157,7 @@ class BaseStrategy:
             origin_ns=self._origin_ns,
         )
         self.state.open_orders[intent_id] = OpenOrder(
-            "", intent_id, symbol, action, quantity, "new"
+            "", intent_id, exchange, symbol, action, quantity, "new"
         )
         self._submit(intent)
         return intent_id

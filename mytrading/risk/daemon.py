@@ -30,11 +30,18 @@ class KillSwitchStore:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self) -> bool:
+    def load(self) -> tuple[bool, str]:
+        """(on, problem). An unreadable file fails safe: the switch is on."""
         try:
-            return bool(json.loads(self.path.read_text())["on"])
+            data = json.loads(self.path.read_text())
+            on = data["on"]
+            if not isinstance(on, bool):
+                raise ValueError(f"'on' is {on!r}, not true/false")
+            return on, ""
         except FileNotFoundError:
-            return False
+            return False, ""
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return True, f"{self.path} is unreadable ({exc}); kill switch forced ON"
 
     def save(self, on: bool, reason: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +67,9 @@ class RiskDaemon(Daemon):
         )
         self.book = RiskBook()
         self.kill_store = KillSwitchStore(s.state_dir / "kill_switch.json")
-        self.book.kill_switch = self.kill_store.load()
+        self.book.kill_switch, problem = self.kill_store.load()
+        if problem:
+            self.count_error("kill switch state unreadable", problem=problem)
         self.intents = Puller(self.ctx, self.endpoints["pipe.intents"])
         self.commands = Puller(self.ctx, self.endpoints["pipe.commands"])
         self.orders = Pusher(self.ctx, self.endpoints["pipe.orders"], self.name, "order")
