@@ -40,6 +40,9 @@ def _ensure_venv() -> None:
         print("installing mytrading and its dependencies ...", file=sys.stderr, flush=True)
         pip = [str(VPY), "-m", "pip", "--disable-pip-version-check", "-q"]
         subprocess.check_call([*pip, "install", "-e", f"{ROOT}[dev]"])
+        # The openalgo SDK compiles ~20 numba kernels on its first import (~12 s); do it
+        # now, once, rather than in the first process that talks to OpenAlgo.
+        subprocess.check_call([str(VPY), "-c", "import openalgo"])
         STAMP.write_text(want)
 
 

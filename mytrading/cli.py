@@ -277,6 +277,15 @@ def kill_switch(
         collector.close()
 
 
+@app.command()
+def sim() -> None:
+    """Run the OpenAlgo-compatible simulator server alone (REST on MT_SIM_REST_PORT)."""
+    _settings()
+    from mytrading.simserver.main import main as sim_main
+
+    sim_main()
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
     """Lint with ruff, then run the full test suite (extra arguments go to pytest)."""

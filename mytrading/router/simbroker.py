@@ -106,6 +106,48 @@ class SimBroker:
             OrderEvent(orderid, "cancelled", so.filled, so.avg)
         ]
 
+    def modify_order(
+        self, orderid: str, pricetype: str, price: float, trigger_price: float, quantity: int
+    ) -> tuple[PlaceResult, list[Event]]:
+        """Change a working order's type, prices or quantity (OpenAlgo ``modifyorder``)."""
+        so = self.orders.get(orderid)
+        if so is None:
+            return PlaceResult(False, message=f"Order {orderid} not found", http_status=404), []
+        if so.status not in ("open", "trigger pending"):
+            return PlaceResult(
+                False, message=f"Order {orderid} is {so.status}", http_status=400
+            ), []
+        probe = wire.Order(
+            order_id="",
+            intent_id="",
+            strategy="",
+            exchange=so.exchange,
+            symbol=so.symbol,
+            action=so.action,
+            quantity=quantity,
+            pricetype=pricetype,
+            product=so.product,  # type: ignore[arg-type]
+            price=price,
+            trigger_price=trigger_price,
+            approved_by="",
+        )
+        err = self._validate(probe)
+        if err:
+            return PlaceResult(False, message=err, http_status=400), []
+        so.pricetype, so.price, so.trigger_price, so.quantity = (
+            pricetype,
+            price,
+            trigger_price,
+            quantity,
+        )
+        so.triggered = False
+        so.status = "trigger pending" if pricetype in ("SL", "SL-M") else "open"
+        events: list[Event] = [OrderEvent(orderid, so.status, 0, 0.0)]
+        quote = self.quotes.get((so.exchange, so.symbol))
+        if quote is not None:
+            events += self._evaluate(so, quote, at_placement=True)
+        return PlaceResult(True, orderid=orderid), events
+
     def on_tick(self, tick: wire.Tick) -> list[Event]:
         key = (tick.exchange, tick.symbol)
         self.quotes[key] = tick
@@ -138,6 +180,8 @@ class SimBroker:
             inst = self.refdata.instrument(o.exchange, o.symbol)
         except RefDataError as exc:
             return f"Symbol '{o.symbol}' not found for exchange '{o.exchange}': {exc}"
+        if not inst.tradable:
+            return f"{o.symbol} on {o.exchange} is an index and cannot be traded"
         if o.quantity <= 0:
             return "Quantity must be positive"
         if o.exchange in DERIVATIVE_EXCHANGES and o.quantity % inst.lot_size:

@@ -1,0 +1,1 @@
+"""An OpenAlgo-compatible server on the simulated market (issue 3, first part: REST)."""

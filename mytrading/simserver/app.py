@@ -1,0 +1,188 @@
+"""The OpenAlgo-compatible REST API on aiohttp: ``POST /api/v1/<endpoint>`` with a JSON body.
+
+Order of checks, as in OpenAlgo's flask-restx resources: the per-IP, per-endpoint rate
+limit (429 with ``retry_after``), a JSON body (anything else is a 500, as on the real
+server), the schema (400; order endpoints phrase the errors as a Python repr string, data
+endpoints as a dict), then the API key (403 ``Invalid openalgo apikey``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from mytrading.simserver.exchange import Reply, SimExchange, err, ok
+from mytrading.simserver.schemas import EXCHANGES, ORDER_FAMILY, SCHEMAS, validate
+
+log = structlog.get_logger("simserver")
+
+ORDER_ENDPOINTS = frozenset({"placeorder", "modifyorder", "cancelorder", "splitorder"})
+SMART_ENDPOINTS = frozenset({"placesmartorder"})
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Requests per second per client IP and endpoint (OpenAlgo's .sample.env defaults)."""
+
+    order_per_s: int = 10
+    smart_per_s: int = 10
+    api_per_s: int = 50
+
+    def for_endpoint(self, ep: str) -> int:
+        if ep in ORDER_ENDPOINTS:
+            return self.order_per_s
+        if ep in SMART_ENDPOINTS:
+            return self.smart_per_s
+        return self.api_per_s
+
+
+class MovingWindow:
+    """Flask-Limiter's moving window: at most N hits in any 1-second span."""
+
+    def __init__(self) -> None:
+        self.hits: dict[tuple[str, str], collections.deque[float]] = collections.defaultdict(
+            collections.deque
+        )
+
+    def allow(self, key: tuple[str, str], limit: int, now: float) -> bool:
+        q = self.hits[key]
+        while q and now - q[0] >= 1.0:
+            q.popleft()
+        if len(q) >= limit:
+            return False
+        q.append(now)
+        return True
+
+
+class SimServer:
+    def __init__(self, exchange: SimExchange, api_key: str, limits: RateLimits) -> None:
+        self.ex = exchange
+        self.api_key = api_key
+        self.limits = limits
+        self.window = MovingWindow()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.handlers: dict[str, Callable[[dict[str, Any]], Reply]] = {
+            "ping": lambda f: ok(data={"message": "pong", "broker": "mytrading-sim"}),
+            "placeorder": self.ex.place,
+            "placesmartorder": self.ex.smart,
+            "splitorder": self._split,
+            "modifyorder": self.ex.modify,
+            "cancelorder": lambda f: self.ex.cancel(f["orderid"]),
+            "cancelallorder": lambda f: self.ex.cancel_all(),
+            "closeposition": lambda f: self.ex.close_all(),
+            "orderstatus": lambda f: self.ex.orderstatus(f["orderid"]),
+            "openposition": self.ex.openposition,
+            "orderbook": lambda f: self.ex.orderbook(),
+            "tradebook": lambda f: self.ex.tradebook(),
+            "positionbook": lambda f: self.ex.positionbook(),
+            "funds": lambda f: self.ex.funds(),
+            "intervals": lambda f: self.ex.intervals(),
+            "quotes": lambda f: self.ex.quotes(f["exchange"], f["symbol"]),
+            "depth": lambda f: self.ex.depth(f["exchange"], f["symbol"]),
+            "symbol": lambda f: self.ex.symbol(f["exchange"], f["symbol"]),
+            "search": lambda f: self.ex.search(f["query"], f["exchange"]),
+            "expiry": lambda f: self.ex.expiry(f["symbol"], f["exchange"], f["instrumenttype"]),
+        }
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1 << 20)
+        app.router.add_post("/api/v1/{endpoint:.+}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        ep = request.match_info["endpoint"].strip("/")
+        code, body = self.dispatch(ep, request.remote or "?", await request.read())
+        self.counts[f"{ep}:{code}"] += 1
+        return web.json_response(body, status=code)
+
+    def dispatch(self, ep: str, client: str, raw: bytes) -> Reply:
+        if ep not in self.handlers and ep != "multiquotes":
+            return err(404, f"The requested URL /api/v1/{ep} was not found on the server.")
+        if not self.window.allow((client, ep), self.limits.for_endpoint(ep), time.monotonic()):
+            return 429, {
+                "status": "error",
+                "message": "Rate limit exceeded. Please slow down your requests.",
+                "retry_after": 60,
+            }
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            log.warning("non-JSON body", endpoint=ep, client=client, size=len(raw))
+            return err(500, "An unexpected error occurred")
+        if ep == "multiquotes":
+            return self._multiquotes(body)
+        fields, errors = validate(SCHEMAS[ep], body)
+        if errors:
+            return err(400, str(errors) if ep in ORDER_FAMILY else errors)
+        if not hmac.compare_digest(str(fields["apikey"]), self.api_key):
+            return err(403, "Invalid openalgo apikey")
+        try:
+            return self.handlers[ep](fields)
+        except Exception:
+            log.exception("handler failed", endpoint=ep)
+            return err(500, "An unexpected error occurred")
+
+    def _multiquotes(self, body: Any) -> Reply:
+        if not isinstance(body, dict):
+            return err(400, {"_schema": ["Invalid input type."]})
+        unknown = {k: ["Unknown field."] for k in body if k not in ("apikey", "symbols")}
+        symbols = body.get("symbols")
+        if unknown or not isinstance(symbols, list) or "apikey" not in body:
+            errors: dict[str, list[str]] = dict(unknown)
+            if "apikey" not in body:
+                errors["apikey"] = ["Missing data for required field."]
+            if not isinstance(symbols, list):
+                errors["symbols"] = [
+                    "Missing data for required field." if symbols is None else "Not a valid list."
+                ]
+            return err(400, errors)
+        if not hmac.compare_digest(str(body["apikey"]), self.api_key):
+            return err(403, "Invalid openalgo apikey")
+        results = []
+        for item in symbols:
+            sym = item.get("symbol") if isinstance(item, dict) else None
+            exch = item.get("exchange") if isinstance(item, dict) else None
+            if not isinstance(sym, str) or exch not in EXCHANGES:
+                results.append({"symbol": sym, "exchange": exch, "error": "Invalid symbol entry"})
+                continue
+            code, q = self.ex.quotes(exch, sym)
+            if code == 200:
+                results.append({"symbol": sym, "exchange": exch, "data": q["data"]})
+            else:
+                results.append({"symbol": sym, "exchange": exch, "error": q["message"]})
+        return ok(results=results)
+
+    def _split(self, f: dict[str, Any]) -> Reply:
+        total, size = f["quantity"], f.pop("splitsize")
+        n = -(-total // size)
+        if n > 100:
+            return err(400, "Split would create more than 100 orders")
+        results = []
+        for i in range(n):
+            qty = min(size, total - i * size)
+            code, body = self.ex.place({**f, "quantity": qty})
+            row = {"order_num": i + 1, "quantity": qty, "status": body["status"]}
+            row.update(
+                {"orderid": body["orderid"]} if code == 200 else {"message": body["message"]}
+            )
+            results.append(row)
+        return ok(split_size=size, total_quantity=total, results=results)
+
+
+async def run_market(ex: SimExchange, hz: float, stop: asyncio.Event) -> None:
+    """Step the simulated market at ``hz`` so resting orders fill as prices move."""
+    period = 1.0 / hz
+    while not stop.is_set():
+        ex.step()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), period)

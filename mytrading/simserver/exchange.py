@@ -1,0 +1,477 @@
+"""The simulated exchange and account behind the OpenAlgo-compatible server.
+
+Prices come from the simulated market (``market/sim.py``), matching from the simulated
+broker (``router/simbroker.py``); this module keeps what OpenAlgo's books show (order
+rows, trade rows, positions, funds) and answers each endpoint with OpenAlgo's field
+names, lowercase statuses and error texts (openalgo-protocol.md sections 1-3). Each
+handler returns ``(http_status, body)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mytrading import wire
+from mytrading.clock import MarketClock
+from mytrading.market.sim import SimMarket
+from mytrading.positions import Ledger
+from mytrading.refdata import IST, RefData, RefDataError
+from mytrading.router.broker import OrderEvent, TradeEvent
+from mytrading.router.simbroker import SimBroker
+
+Reply = tuple[int, dict[str, Any]]
+FUT_MARGIN = 0.12  # SPAN + exposure, as a share of notional, for futures and short options
+
+
+def ok(**body: Any) -> Reply:
+    return 200, {"status": "success", **body}
+
+
+def err(code: int, message: Any) -> Reply:
+    return code, {"status": "error", "message": message}
+
+
+def _ts(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, IST).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass
+class OrderMeta:
+    strategy: str
+    placed_ns: int
+    rejection_reason: str = ""
+
+
+class SimExchange:
+    def __init__(
+        self,
+        refdata: RefData,
+        clock: MarketClock,
+        market: SimMarket,
+        capital: float = 10_000_000.0,
+        slippage_ticks: int = 0,
+    ) -> None:
+        self.refdata = refdata
+        self.clock = clock
+        self.market = market
+        self.broker = SimBroker(refdata, clock, slippage_ticks)
+        self.capital = capital
+        self.meta: dict[str, OrderMeta] = {}
+        self.trades: list[dict[str, Any]] = []
+        self.ledger = Ledger()  # (exchange, symbol, product): realized and unrealized P&L
+        self.last: dict[tuple[str, str], wire.Tick] = {}
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # order_update sinks
+        self._ids = itertools.count(1)
+
+    # ------------------------------------------------------------------ market
+
+    def step(self) -> list[wire.Tick]:
+        """Advance the market to now; match working orders; return the new quotes."""
+        ticks = self.market.step(self.clock.now_ns())
+        for t in ticks:
+            self.last[(t.exchange, t.symbol)] = t
+            self._on_events(self.broker.on_tick(t))
+            self.ledger.mark((t.exchange, t.symbol, "MIS"), t.ltp)
+            self.ledger.mark((t.exchange, t.symbol, "NRML"), t.ltp)
+        return ticks
+
+    def _quote(self, exchange: str, symbol: str) -> wire.Tick | None:
+        return self.last.get((exchange, symbol))
+
+    # ------------------------------------------------------------------ orders
+
+    def place(self, f: dict[str, Any]) -> Reply:
+        order = wire.Order(
+            order_id=f"sim-{next(self._ids)}",
+            intent_id="",
+            strategy=f["strategy"],
+            exchange=f["exchange"],
+            symbol=f["symbol"],
+            action=f["action"],
+            quantity=f["quantity"],
+            pricetype=f["pricetype"],
+            product=f["product"],
+            price=f["price"],
+            trigger_price=f["trigger_price"],
+            approved_by="openalgo",
+        )
+        if (f["exchange"], f["symbol"]) not in self.last and not self._known(order):
+            return err(400, f"Symbol '{f['symbol']}' not found for exchange '{f['exchange']}'")
+        res, events = self.broker.place_order(order)
+        if not res.ok:
+            return err(res.http_status, res.message)
+        self.meta[res.orderid] = OrderMeta(f["strategy"], self.clock.now_ns())
+        self._on_events(events)
+        return ok(orderid=res.orderid)
+
+    def _known(self, order: wire.Order) -> bool:
+        try:
+            self.refdata.instrument(order.exchange, order.symbol)
+            return True
+        except RefDataError:
+            return False
+
+    def smart(self, f: dict[str, Any]) -> Reply:
+        """Target-position semantics (section 1): trade to make the net equal position_size."""
+        key = (f["exchange"], f["symbol"], f["product"])
+        current = (
+            self.broker.ledger.positions[key].qty if key in self.broker.ledger.positions else 0
+        )
+        target = int(f["position_size"])
+        if target == current:
+            if target == 0 and f["quantity"] == 0:
+                return ok(message="No OpenPosition Found. Not placing Exit order.")
+            if target != 0 or f["quantity"] == 0:
+                return ok(message="Positions Already Matched. No Action needed.")
+        if target == 0 and current == 0:
+            action, qty = f["action"], f["quantity"]
+        elif target == 0:
+            action, qty = ("SELL" if current > 0 else "BUY"), abs(current)
+        else:
+            diff = target - current
+            action, qty = ("BUY" if diff > 0 else "SELL"), abs(diff)
+        return self.place({**f, "action": action, "quantity": qty})
+
+    def modify(self, f: dict[str, Any]) -> Reply:
+        oid = f["orderid"]
+        if oid not in self.meta:
+            return err(404, f"Order {oid} not found")
+        res, events = self.broker.modify_order(
+            oid, f["pricetype"], f["price"], f["trigger_price"], f["quantity"]
+        )
+        if not res.ok:
+            return err(res.http_status, res.message)
+        self._on_events(events)
+        return ok(orderid=oid)
+
+    def cancel(self, oid: str) -> Reply:
+        res, events = self.broker.cancel_order(oid)
+        if not res.ok:
+            return err(res.http_status, res.message)
+        self._on_events(events)
+        return ok(orderid=oid)
+
+    def cancel_all(self) -> Reply:
+        done, failed = [], []
+        for oid, so in list(self.broker.orders.items()):
+            if so.status in ("open", "trigger pending"):
+                res, events = self.broker.cancel_order(oid)
+                self._on_events(events)
+                if res.ok:
+                    done.append(oid)
+                else:
+                    failed.append({"orderid": oid, "message": res.message})
+        return ok(
+            message=f"Canceled {len(done)} orders. Failed to cancel {len(failed)} orders.",
+            canceled_orders=done,
+            failed_cancellations=failed,
+        )
+
+    def close_all(self) -> Reply:
+        closed = failed = 0
+        for (ex, sym, prod), p in list(self.broker.ledger.positions.items()):
+            if p.qty == 0:
+                continue
+            code, _ = self.place(
+                {
+                    "strategy": "CLOSE_ALL",
+                    "exchange": ex,
+                    "symbol": sym,
+                    "product": prod,
+                    "action": "SELL" if p.qty > 0 else "BUY",
+                    "quantity": abs(p.qty),
+                    "pricetype": "MARKET",
+                    "price": 0.0,
+                    "trigger_price": 0.0,
+                }
+            )
+            closed, failed = (closed + 1, failed) if code == 200 else (closed, failed + 1)
+        return ok(
+            message="All Open Positions Squared Off",
+            closed_positions=closed,
+            failed_closures=failed,
+        )
+
+    # ------------------------------------------------------------------- events
+
+    def _on_events(self, events: list[OrderEvent | TradeEvent]) -> None:
+        for ev in events:
+            so = self.broker.orders[ev.orderid]
+            if isinstance(ev, TradeEvent):
+                signed = ev.quantity if so.action == "BUY" else -ev.quantity
+                self.ledger.apply((so.exchange, so.symbol, so.product), signed, ev.price)
+                self.trades.append(
+                    {
+                        "action": so.action,
+                        "symbol": so.symbol,
+                        "exchange": so.exchange,
+                        "orderid": ev.orderid,
+                        "product": so.product,
+                        "quantity": ev.quantity,
+                        "average_price": ev.price,
+                        "price": ev.price,
+                        "timestamp": _ts(self.clock.now_ns()),
+                        "trade_value": round(ev.quantity * ev.price, 2),
+                        "tradeid": ev.tradeid,
+                        "strategy": self.meta.get(ev.orderid, OrderMeta("", 0)).strategy,
+                    }
+                )
+                continue
+            row = self._order_row(ev.orderid)
+            update = {
+                "type": "order_update",
+                "user_id": "sim",
+                "mode": "live",
+                "broker": "mytrading-sim",
+                **{
+                    k: row[k]
+                    for k in (
+                        "orderid",
+                        "symbol",
+                        "exchange",
+                        "action",
+                        "quantity",
+                        "price",
+                        "trigger_price",
+                        "pricetype",
+                        "product",
+                        "order_status",
+                        "filled_quantity",
+                        "pending_quantity",
+                        "average_price",
+                        "rejection_reason",
+                    )
+                },
+            }
+            for sink in self.listeners:
+                sink(update)
+
+    # -------------------------------------------------------------------- books
+
+    def _order_row(self, oid: str) -> dict[str, Any]:
+        so = self.broker.orders[oid]
+        meta = self.meta.get(oid, OrderMeta("", self.clock.now_ns()))
+        return {
+            "action": so.action,
+            "symbol": so.symbol,
+            "exchange": so.exchange,
+            "orderid": oid,
+            "product": so.product,
+            "quantity": so.quantity,
+            "price": 0.0 if so.pricetype == "MARKET" else round(so.price, 2),
+            "pricetype": so.pricetype,
+            "order_status": so.status,
+            "trigger_price": round(so.trigger_price, 2),
+            "timestamp": _ts(meta.placed_ns),
+            "average_price": round(so.avg, 2),
+            "filled_quantity": so.filled,
+            "pending_quantity": so.quantity - so.filled
+            if so.status in ("open", "trigger pending")
+            else 0,
+            "rejection_reason": meta.rejection_reason,
+            "strategy": meta.strategy,
+        }
+
+    def orderbook(self) -> Reply:
+        rows = [self._order_row(oid) for oid in self.broker.orders]
+        st = [r["order_status"] for r in rows]
+        return ok(
+            data={
+                "orders": rows,
+                "statistics": {
+                    "total_buy_orders": sum(r["action"] == "BUY" for r in rows),
+                    "total_sell_orders": sum(r["action"] == "SELL" for r in rows),
+                    "total_completed_orders": st.count("complete"),
+                    "total_open_orders": st.count("open"),
+                    "total_rejected_orders": st.count("rejected"),
+                    "total_trigger_pending_orders": st.count("trigger pending"),
+                },
+            }
+        )
+
+    def orderstatus(self, oid: str) -> Reply:
+        if oid not in self.broker.orders:
+            return err(404, f"Order {oid} not found")
+        r = self._order_row(oid)
+        keys = (
+            "action",
+            "average_price",
+            "exchange",
+            "order_status",
+            "orderid",
+            "price",
+            "pricetype",
+            "product",
+            "quantity",
+            "symbol",
+            "timestamp",
+            "trigger_price",
+        )
+        return ok(data={k: r[k] for k in keys})
+
+    def tradebook(self) -> Reply:
+        return ok(data=list(self.trades))
+
+    def positionbook(self) -> Reply:
+        rows = []
+        for (ex, sym, prod), p in sorted(self.ledger.positions.items()):
+            rows.append(
+                {
+                    "symbol": sym,
+                    "exchange": ex,
+                    "product": prod,
+                    "quantity": p.qty,
+                    "average_price": round(p.avg, 2),
+                    "ltp": p.ltp,
+                    "pnl": round(p.realized + p.unrealized(), 2),
+                }
+            )
+        return ok(data=rows)
+
+    def openposition(self, f: dict[str, Any]) -> Reply:
+        p = self.ledger.positions.get((f["exchange"], f["symbol"], f["product"]))
+        return ok(quantity=p.qty if p else 0)
+
+    def used_margin(self) -> float:
+        used = 0.0
+        for (ex, sym, _), p in self.ledger.positions.items():
+            if not p.qty:
+                continue
+            inst = self.refdata.instrument(ex, sym)
+            ltp = p.ltp or p.avg
+            if inst.kind in ("CE", "PE") and p.qty > 0:
+                used += p.qty * p.avg  # a long option costs its premium
+            elif inst.kind in ("CE", "PE"):
+                spot = self.market.spot[inst.underlying]
+                used += abs(p.qty) * spot * FUT_MARGIN
+            else:
+                used += abs(p.qty) * ltp * FUT_MARGIN
+        return used
+
+    def funds(self) -> Reply:
+        realized = sum(p.realized for p in self.ledger.positions.values())
+        unrealized = sum(p.unrealized() for p in self.ledger.positions.values())
+        used = self.used_margin()
+        # Live OpenAlgo sends these as strings with two decimals (section 1).
+        return ok(
+            data={
+                "availablecash": f"{self.capital + realized - used:.2f}",
+                "collateral": "0.00",
+                "m2mrealized": f"{realized:.2f}",
+                "m2munrealized": f"{unrealized:.2f}",
+                "utiliseddebits": f"{used:.2f}",
+            }
+        )
+
+    # -------------------------------------------------------------- market data
+
+    def quotes(self, exchange: str, symbol: str) -> Reply:
+        t = self._quote(exchange, symbol)
+        if t is None:
+            return err(400, f"Symbol '{symbol}' not found for exchange '{exchange}'")
+        return ok(
+            data={
+                "open": t.ltp,
+                "high": t.ltp,
+                "low": t.ltp,
+                "ltp": t.ltp,
+                "ask": t.ask,
+                "bid": t.bid,
+                "prev_close": t.ltp,
+                "volume": t.volume,
+                "oi": t.oi,
+            }
+        )
+
+    def depth(self, exchange: str, symbol: str) -> Reply:
+        code, body = self.quotes(exchange, symbol)
+        if code != 200:
+            return code, body
+        t = self._quote(exchange, symbol)
+        assert t is not None
+        tick = self.refdata.instrument(exchange, symbol).tick_size
+        bids = [{"price": round(t.bid - i * tick, 2), "quantity": t.bid_qty} for i in range(5)]
+        asks = [{"price": round(t.ask + i * tick, 2), "quantity": t.ask_qty} for i in range(5)]
+        q = body["data"]
+        return ok(
+            data={
+                **{k: q[k] for k in ("open", "high", "low", "ltp", "prev_close", "volume", "oi")},
+                "ltq": 0,
+                "totalbuyqty": 5 * t.bid_qty,
+                "totalsellqty": 5 * t.ask_qty,
+                "asks": asks,
+                "bids": bids,
+            }
+        )
+
+    def symbol_row(self, exchange: str, symbol: str) -> dict[str, Any] | None:
+        try:
+            inst = self.refdata.instrument(exchange, symbol)
+        except RefDataError:
+            return None
+        return {
+            "id": abs(hash((exchange, symbol))) % 10**8,
+            "name": inst.underlying,
+            "symbol": symbol,
+            "brsymbol": symbol,
+            "exchange": exchange,
+            "brexchange": exchange,
+            "instrumenttype": {"INDEX": "INDEX", "FUT": "FUT", "CE": "OPTIDX", "PE": "OPTIDX"}[
+                inst.kind
+            ],
+            "expiry": inst.expiry.strftime("%d-%b-%y").upper() if inst.expiry else "",
+            "strike": inst.strike if inst.kind in ("CE", "PE") else -1.0,
+            "lotsize": inst.lot_size,
+            "tick_size": inst.tick_size,
+            "token": symbol,
+            "freeze_qty": inst.freeze_qty,
+        }
+
+    def symbol(self, exchange: str, symbol: str) -> Reply:
+        row = self.symbol_row(exchange, symbol)
+        if row is None:
+            return err(404, f"Symbol '{symbol}' not found for exchange '{exchange}'")
+        return ok(data=row)
+
+    def search(self, query: str, exchange: str | None) -> Reply:
+        q = query.upper()
+        rows = [
+            row
+            for si in self.market.instruments
+            if q in si.inst.symbol
+            and (exchange is None or si.inst.exchange == exchange)
+            and (row := self.symbol_row(si.inst.exchange, si.inst.symbol)) is not None
+        ]
+        return ok(message=f"Found {len(rows)} matching symbols", data=rows)
+
+    def expiry(self, symbol: str, exchange: str, kind: str) -> Reply:
+        wanted = "FUT" if kind == "futures" else ("CE", "PE")
+        dates = sorted(
+            {
+                si.inst.expiry
+                for si in self.market.instruments
+                if si.inst.underlying == symbol
+                and si.inst.exchange == exchange
+                and si.inst.expiry is not None
+                and si.inst.kind in wanted
+            }
+        )
+        if not dates:
+            return err(404, f"No expiry dates found for {symbol} on {exchange}")
+        return ok(data=[d.strftime("%d-%b-%y").upper() for d in dates])
+
+    def intervals(self) -> Reply:
+        return ok(
+            data={
+                "seconds": [],
+                "minutes": ["1m", "3m", "5m", "10m", "15m", "30m"],
+                "hours": ["1h"],
+                "days": ["D"],
+                "weeks": [],
+                "months": [],
+            }
+        )

@@ -1,0 +1,68 @@
+"""Start the OpenAlgo-compatible simulator server (REST on loopback) until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import structlog
+from aiohttp import web
+
+from mytrading.clock import build_clock
+from mytrading.logsetup import setup_logging
+from mytrading.market.sim import SimMarket
+from mytrading.refdata import load_refdata
+from mytrading.settings import ConfigError, Settings, load_settings
+from mytrading.simserver.app import RateLimits, SimServer, run_market
+from mytrading.simserver.exchange import SimExchange
+
+
+def build(settings: Settings) -> tuple[SimServer, SimExchange]:
+    refdata = load_refdata(settings.config_dir)
+    clock = build_clock(settings, refdata.calendar)
+    market = SimMarket(
+        refdata,
+        settings.sim_underlyings,
+        clock.now().date(),
+        settings.sim_strikes,
+        settings.sim_seed,
+    )
+    ex = SimExchange(refdata, clock, market, slippage_ticks=settings.sim_slippage_ticks)
+    limits = RateLimits(
+        settings.sim_order_rate_limit, settings.sim_smart_rate_limit, settings.sim_api_rate_limit
+    )
+    key = settings.openalgo_api_key.get_secret_value() or settings.sim_api_key.get_secret_value()
+    return SimServer(ex, key, limits), ex
+
+
+async def serve(settings: Settings) -> None:
+    log = structlog.get_logger("simserver")
+    server, ex = build(settings)
+    ex.step()  # quotes exist before the first request
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(server.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.sim_server_host, settings.sim_rest_port)
+    await site.start()
+    log.info(
+        "listening", rest=f"http://{settings.sim_server_host}:{settings.sim_rest_port}/api/v1/"
+    )
+    market = asyncio.create_task(run_market(ex, settings.sim_tick_hz, stop))
+    await stop.wait()
+    await market
+    await runner.cleanup()
+    log.info("stopped", requests=sum(server.counts.values()))
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"simserver: configuration error:\n{exc}", file=sys.stderr)
+        sys.exit(2)
+    setup_logging("simserver", settings.log_dir, settings.log_level)
+    asyncio.run(serve(settings))

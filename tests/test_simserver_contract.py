@@ -1,0 +1,328 @@
+"""Contract tests: the official openalgo SDK against our simulator server, a real process.
+
+Every call goes through the SDK exactly as a user's script would make it, over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mytrading.settings import PROJECT_ROOT
+
+KEY = "contract-test-key"
+FUT = "NIFTY23NOV26FUT"  # the near future on the simulated start date below (2026-11-20)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(tmp_env: dict[str, str], **extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        **tmp_env,
+        "MT_SIM_REST_PORT": str(port),
+        "MT_OPENALGO_API_KEY": KEY,
+        "MT_SIM_START": "2026-11-20T10:00",
+        "MT_SIM_SPEED": "1",
+        "MT_SIM_TICK_HZ": "20",
+        "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
+        **extra,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mytrading.simserver"], env=env, cwd=PROJECT_ROOT
+    )
+    host = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, host
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("simulator server did not start")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    d = tmp_path_factory.mktemp("sim")
+    proc, host = start_server({"MT_LOG_DIR": str(d / "logs"), "MT_STATE_DIR": str(d / "state")})
+    yield host
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+
+
+@pytest.fixture(scope="module")
+def sdk(server: str) -> Any:
+    from openalgo import api
+
+    return api(api_key=KEY, host=server, timeout=5.0)
+
+
+def post(host: str, ep: str, body: bytes | dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(
+        f"{host}/api/v1/{ep}",
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_ping(server: str) -> None:
+    # The SDK has no ping(); the endpoint exists on the server.
+    assert post(server, "ping", {"apikey": KEY}) == (
+        200,
+        {"status": "success", "data": {"message": "pong", "broker": "mytrading-sim"}},
+    )
+
+
+def test_quotes_multiquotes_depth(sdk: Any) -> None:
+    q = sdk.quotes(symbol=FUT, exchange="NFO")
+    assert q["status"] == "success"
+    d = q["data"]
+    assert set(d) == {"open", "high", "low", "ltp", "ask", "bid", "prev_close", "volume", "oi"}
+    assert d["bid"] <= d["ltp"] <= d["ask"]
+    m = sdk.multiquotes(
+        symbols=[{"symbol": FUT, "exchange": "NFO"}, {"symbol": "NOPE", "exchange": "NFO"}]
+    )
+    assert m["status"] == "success"
+    assert m["results"][0]["data"]["ltp"] > 0 and "error" in m["results"][1]
+    dp = sdk.depth(symbol=FUT, exchange="NFO")
+    assert len(dp["data"]["bids"]) == 5 and len(dp["data"]["asks"]) == 5
+    assert dp["data"]["asks"][0]["price"] >= dp["data"]["bids"][0]["price"]
+    bad = sdk.quotes(symbol="NOPE", exchange="NFO")
+    assert bad["status"] == "error" and bad["code"] == 400 and "not found" in bad["message"]
+
+
+def test_symbol_search_expiry_intervals(sdk: Any) -> None:
+    s = sdk.symbol(symbol=FUT, exchange="NFO")["data"]
+    assert (s["lotsize"], s["tick_size"], s["freeze_qty"], s["expiry"]) == (
+        65,
+        0.05,
+        1800,
+        "23-NOV-26",
+    )
+    found = sdk.search(query="NIFTY23NOV26", exchange="NFO")
+    assert found["status"] == "success" and len(found["data"]) >= 1
+    assert found["message"] == f"Found {len(found['data'])} matching symbols"
+    assert sdk.expiry(symbol="NIFTY", exchange="NFO", instrumenttype="futures")["data"] == [
+        "23-NOV-26"
+    ]
+    assert sdk.expiry(symbol="NIFTY", exchange="NFO", instrumenttype="options")["data"] == [
+        "23-NOV-26"
+    ]
+    assert "1m" in sdk.intervals()["data"]["minutes"]
+
+
+def test_market_order_fills_and_books_agree(sdk: Any) -> None:
+    r = sdk.placeorder(
+        strategy="contract",
+        symbol=FUT,
+        action="BUY",
+        exchange="NFO",
+        price_type="MARKET",
+        product="NRML",
+        quantity=130,
+    )
+    assert r["status"] == "success" and len(r["orderid"]) == 14
+    st = sdk.orderstatus(order_id=r["orderid"], strategy="contract")
+    assert st["data"]["order_status"] == "complete" and st["data"]["average_price"] > 0
+    trades = [t for t in sdk.tradebook()["data"] if t["orderid"] == r["orderid"]]
+    assert len(trades) == 1 and trades[0]["quantity"] == 130
+    pos = sdk.openposition(strategy="contract", symbol=FUT, exchange="NFO", product="NRML")
+    assert pos["quantity"] == 130
+    row = next(
+        p for p in sdk.positionbook()["data"] if p["symbol"] == FUT and p["product"] == "NRML"
+    )
+    assert row["quantity"] == 130
+    funds = sdk.funds()["data"]
+    assert set(funds) == {
+        "availablecash",
+        "collateral",
+        "m2mrealized",
+        "m2munrealized",
+        "utiliseddebits",
+    }
+    assert float(funds["utiliseddebits"]) > 0  # strings with 2 decimals, as live OpenAlgo sends
+
+
+def test_limit_modify_cancel_and_cancel_all(sdk: Any) -> None:
+    ltp = sdk.quotes(symbol=FUT, exchange="NFO")["data"]["ltp"]
+    far = round(ltp * 0.9, 1)
+    r = sdk.placeorder(
+        strategy="contract",
+        symbol=FUT,
+        action="BUY",
+        exchange="NFO",
+        price_type="LIMIT",
+        product="MIS",
+        quantity=65,
+        price=far,
+    )
+    oid = r["orderid"]
+    assert sdk.orderstatus(order_id=oid, strategy="contract")["data"]["order_status"] == "open"
+    m = sdk.modifyorder(
+        order_id=oid,
+        strategy="contract",
+        symbol=FUT,
+        action="BUY",
+        exchange="NFO",
+        price_type="LIMIT",
+        product="MIS",
+        quantity=130,
+        price=far - 1,
+    )
+    assert m == {"status": "success", "orderid": oid}
+    row = next(o for o in sdk.orderbook()["data"]["orders"] if o["orderid"] == oid)
+    assert (row["quantity"], row["price"], row["order_status"]) == (130, round(far - 1, 2), "open")
+    assert sdk.cancelorder(order_id=oid, strategy="contract") == {
+        "status": "success",
+        "orderid": oid,
+    }
+    assert sdk.orderstatus(order_id=oid, strategy="contract")["data"]["order_status"] == "cancelled"
+    again = sdk.cancelorder(order_id=oid, strategy="contract")
+    assert again["status"] == "error" and again["code"] == 400
+    for _ in range(2):
+        sdk.placeorder(
+            strategy="contract",
+            symbol=FUT,
+            action="SELL",
+            exchange="NFO",
+            price_type="SL-M",
+            product="MIS",
+            quantity=65,
+            trigger_price=far,
+        )
+    ca = sdk.cancelallorder(strategy="contract")
+    assert ca["status"] == "success" and len(ca["canceled_orders"]) == 2  # trigger pending too
+    assert ca["message"] == "Canceled 2 orders. Failed to cancel 0 orders."
+    stats = sdk.orderbook()["data"]["statistics"]
+    assert stats["total_open_orders"] == 0 and stats["total_trigger_pending_orders"] == 0
+
+
+def test_smart_order_target_position(sdk: Any) -> None:
+    sym = "NIFTY23NOV2624500CE"
+    args = dict(strategy="contract", symbol=sym, exchange="NFO", product="MIS", price_type="MARKET")
+
+    def pos() -> int:
+        reply = sdk.openposition(strategy="contract", symbol=sym, exchange="NFO", product="MIS")
+        return reply["quantity"]
+
+    assert (
+        sdk.placesmartorder(action="BUY", quantity=65, position_size=130, **args)["status"]
+        == "success"
+    )
+    assert pos() == 130
+    same = sdk.placesmartorder(action="BUY", quantity=65, position_size=130, **args)
+    assert same == {"status": "success", "message": "Positions Already Matched. No Action needed."}
+    sdk.placesmartorder(action="SELL", quantity=65, position_size=-65, **args)
+    assert pos() == -65
+    sdk.placesmartorder(action="BUY", quantity=0, position_size=0, **args)  # close whatever is open
+    assert pos() == 0
+
+
+def test_split_and_closeposition(sdk: Any) -> None:
+    r = sdk.splitorder(
+        strategy="contract",
+        symbol=FUT,
+        action="SELL",
+        exchange="NFO",
+        quantity=65 * 5,
+        splitsize=65 * 2,
+        price_type="MARKET",
+        product="MIS",
+    )
+    assert r["status"] == "success" and r["total_quantity"] == 325
+    assert [x["quantity"] for x in r["results"]] == [130, 130, 65]
+    assert all(x["status"] == "success" for x in r["results"])
+    c = sdk.closeposition(strategy="contract")
+    assert c["status"] == "success" and c["message"] == "All Open Positions Squared Off"
+    assert all(p["quantity"] == 0 for p in sdk.positionbook()["data"])
+
+
+def test_errors_as_the_real_server_gives_them(server: str, sdk: Any) -> None:
+    from openalgo import api
+
+    bad = api(api_key="wrong", host=server, timeout=5.0).funds()
+    assert bad["code"] == 403 and "Invalid openalgo apikey" in bad["message"]
+    # Unknown fields are a 400 (issue #345); the SDK forwards extra kwargs as fields.
+    r = sdk.placeorder(
+        strategy="s", symbol=FUT, action="BUY", exchange="NFO", quantity=65, position_size=1
+    )
+    assert r["code"] == 400 and "'position_size': ['Unknown field.']" in r["message"]
+    # Order endpoints phrase errors as a Python repr; data endpoints as a dict.
+    code, body = post(server, "placeorder", {"apikey": KEY})
+    assert code == 400 and isinstance(body["message"], str)
+    assert "'quantity': ['Missing data for required field.']" in body["message"]
+    code, body = post(server, "quotes", {"apikey": KEY, "symbol": 5, "exchange": "XX"})
+    assert (
+        code == 400
+        and body["message"]
+        == {
+            "symbol": ["Not a valid string."],
+            "exchange": [body["message"]["exchange"][0]],
+        }
+        and body["message"]["exchange"][0].startswith("Must be one of")
+    )
+    code, body = post(
+        server,
+        "placeorder",
+        {
+            "apikey": KEY,
+            "strategy": "s",
+            "symbol": FUT,
+            "exchange": "NFO",
+            "action": "BUY",
+            "quantity": "1.5",
+        },
+    )
+    assert code == 400 and "Not a valid integer" in body["message"]
+    assert post(server, "placeorder", b"\x00not json")[0] == 500
+    assert post(server, "nosuchendpoint", {"apikey": KEY})[0] == 404
+    r = sdk.placeorder(strategy="s", symbol=FUT, action="BUY", exchange="NFO", quantity=64)
+    assert r["code"] == 400 and "lot size" in r["message"]
+    r = sdk.placeorder(strategy="s", symbol="NIFTY", action="BUY", exchange="NSE_INDEX", quantity=1)
+    assert r["code"] == 400 and "index" in r["message"]
+    assert sdk.orderstatus(order_id="999", strategy="s")["code"] == 404
+    assert post(server, "ping", {"apikey": KEY})[0] == 200  # and it keeps serving
+
+
+def test_rate_limit_429_with_retry_after(tmp_path: Any) -> None:
+    proc, host = start_server(
+        {"MT_LOG_DIR": str(tmp_path / "logs"), "MT_STATE_DIR": str(tmp_path / "s")},
+        MT_SIM_API_RATE_LIMIT="5",
+    )
+    try:
+        codes = [post(host, "funds", {"apikey": KEY})[0] for _ in range(8)]
+        assert codes[:5] == [200] * 5 and 429 in codes[5:]
+        code, body = post(host, "funds", {"apikey": KEY})
+        assert code == 429 and body == {
+            "status": "error",
+            "message": "Rate limit exceeded. Please slow down your requests.",
+            "retry_after": 60,
+        }
+        assert post(host, "ping", {"apikey": KEY})[0] == 200  # limits are per endpoint
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
