@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # --- the OpenAlgo-compatible simulator server (main.py sim)
     sim_server_host: str = "127.0.0.1"
     sim_rest_port: int = Field(5000, ge=1, le=65535)
+    sim_ws_port: int = Field(8765, ge=1, le=65535)
+    sim_ws_auth_grace_s: float = Field(15.0, gt=0, le=600)  # then close 4401 "auth timeout"
     sim_api_key: SecretStr = SecretStr(
         "mytrading-sim-key"
     )  # used when MT_OPENALGO_API_KEY is empty

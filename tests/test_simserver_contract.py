@@ -30,12 +30,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+WS_URL: dict[str, str] = {}  # rest host -> ws url
+
+
 def start_server(tmp_env: dict[str, str], **extra: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+    port, ws_port = free_port(), free_port()
     env = {
         **os.environ,
         **tmp_env,
         "MT_SIM_REST_PORT": str(port),
+        "MT_SIM_WS_PORT": str(ws_port),
+        "MT_SIM_WS_AUTH_GRACE_S": "1.5",
         "MT_OPENALGO_API_KEY": KEY,
         "MT_SIM_START": "2026-11-20T10:00",
         "MT_SIM_SPEED": "1",
@@ -47,6 +52,7 @@ def start_server(tmp_env: dict[str, str], **extra: str) -> tuple[subprocess.Pope
         [sys.executable, "-m", "mytrading.simserver"], env=env, cwd=PROJECT_ROOT
     )
     host = f"http://127.0.0.1:{port}"
+    WS_URL[host] = f"ws://127.0.0.1:{ws_port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

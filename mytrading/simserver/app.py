@@ -14,13 +14,14 @@ import contextlib
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from aiohttp import web
 
+from mytrading import wire
 from mytrading.simserver.exchange import Reply, SimExchange, err, ok
 from mytrading.simserver.schemas import EXCHANGES, ORDER_FAMILY, SCHEMAS, validate
 
@@ -179,10 +180,17 @@ class SimServer:
         return ok(split_size=size, total_quantity=total, results=results)
 
 
-async def run_market(ex: SimExchange, hz: float, stop: asyncio.Event) -> None:
-    """Step the simulated market at ``hz`` so resting orders fill as prices move."""
+async def run_market(
+    ex: SimExchange,
+    hz: float,
+    stop: asyncio.Event,
+    publish: Callable[[list[wire.Tick]], Awaitable[None]] | None = None,
+) -> None:
+    """Step the simulated market at ``hz``: match resting orders, stream the quotes."""
     period = 1.0 / hz
     while not stop.is_set():
-        ex.step()
+        ticks = ex.step()
+        if publish is not None:
+            await publish(ticks)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), period)

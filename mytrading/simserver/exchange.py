@@ -222,6 +222,17 @@ class SimExchange:
                 )
                 continue
             row = self._order_row(ev.orderid)
+            # The event's own state, not the order's latest: an order that filled at once
+            # must still report "open" first, as OpenAlgo's sandbox does.
+            row.update(
+                order_status=ev.status,
+                filled_quantity=ev.filled_quantity,
+                average_price=round(ev.average_price, 2),
+                pending_quantity=0
+                if ev.status in ("complete", "cancelled", "rejected")
+                else so.quantity - ev.filled_quantity,
+                rejection_reason=ev.rejection_reason,
+            )
             update = {
                 "type": "order_update",
                 "user_id": "sim",

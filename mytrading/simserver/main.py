@@ -16,9 +16,10 @@ from mytrading.refdata import load_refdata
 from mytrading.settings import ConfigError, Settings, load_settings
 from mytrading.simserver.app import RateLimits, SimServer, run_market
 from mytrading.simserver.exchange import SimExchange
+from mytrading.simserver.ws import FeedServer
 
 
-def build(settings: Settings) -> tuple[SimServer, SimExchange]:
+def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
     refdata = load_refdata(settings.config_dir)
     clock = build_clock(settings, refdata.calendar)
     market = SimMarket(
@@ -33,28 +34,34 @@ def build(settings: Settings) -> tuple[SimServer, SimExchange]:
         settings.sim_order_rate_limit, settings.sim_smart_rate_limit, settings.sim_api_rate_limit
     )
     key = settings.openalgo_api_key.get_secret_value() or settings.sim_api_key.get_secret_value()
-    return SimServer(ex, key, limits), ex
+    return SimServer(ex, key, limits), FeedServer(ex, key, settings.sim_ws_auth_grace_s), ex
 
 
 async def serve(settings: Settings) -> None:
     log = structlog.get_logger("simserver")
-    server, ex = build(settings)
+    server, feed, ex = build(settings)
     ex.step()  # quotes exist before the first request
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(server.app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.sim_server_host, settings.sim_rest_port)
-    await site.start()
+    host = settings.sim_server_host
+    runners = []
+    for app, port in ((server.app(), settings.sim_rest_port), (feed.app(), settings.sim_ws_port)):
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        runners.append(runner)
     log.info(
-        "listening", rest=f"http://{settings.sim_server_host}:{settings.sim_rest_port}/api/v1/"
+        "listening",
+        rest=f"http://{host}:{settings.sim_rest_port}/api/v1/",
+        ws=f"ws://{host}:{settings.sim_ws_port}",
     )
-    market = asyncio.create_task(run_market(ex, settings.sim_tick_hz, stop))
+    market = asyncio.create_task(run_market(ex, settings.sim_tick_hz, stop, feed.broadcast))
     await stop.wait()
     await market
-    await runner.cleanup()
+    for runner in runners:
+        await runner.cleanup()
     log.info("stopped", requests=sum(server.counts.values()))
 
 

@@ -1,0 +1,253 @@
+"""OpenAlgo's WebSocket proxy protocol (openalgo-protocol.md section 4) on aiohttp.
+
+Text frames of JSON. The action is read from ``action`` or else ``type``. A client must
+authenticate within the grace period or the socket is closed with 4401 "auth timeout".
+Errors carry no ``type``: ``{"status":"error","code":...,"message":...}``, and the socket
+stays open. Quotes go out as ``market_data`` in the mode each client subscribed with;
+order changes go to every authenticated client as ``order_update``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from mytrading import wire
+from mytrading.simserver.exchange import SimExchange
+
+log = structlog.get_logger("simserver.ws")
+BROKER = "mytrading-sim"
+MODES = {"1": 1, "2": 2, "3": 3, "LTP": 1, "QUOTE": 2, "DEPTH": 3}
+MODE_LABEL = {1: "LTP", 2: "Quote", 3: "Depth"}
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"status": "error", "code": code, "message": message}
+
+
+@dataclass(eq=False)  # identity hashing: clients live in a set
+class Client:
+    ws: web.WebSocketResponse
+    authed: bool = False
+    subs: dict[tuple[str, str], int] = field(default_factory=dict)  # (exchange, symbol) -> mode
+    sent: int = 0
+
+
+class FeedServer:
+    def __init__(self, ex: SimExchange, api_key: str, auth_grace_s: float = 15.0) -> None:
+        self.ex = ex
+        self.api_key = api_key
+        self.auth_grace_s = auth_grace_s
+        self.clients: set[Client] = set()
+        self._day_open: dict[tuple[str, str], float] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
+        ex.listeners.append(self._order_update)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/", self.handle)
+        app.router.add_get("/ws", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=20.0)
+        await ws.prepare(request)
+        client = Client(ws)
+        self.clients.add(client)
+        grace = asyncio.get_running_loop().call_later(
+            self.auth_grace_s,
+            lambda: (
+                None
+                if client.authed
+                else asyncio.ensure_future(ws.close(code=4401, message=b"auth timeout"))
+            ),
+        )
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    reply = self.on_text(client, msg.data)
+                    if reply is not None:
+                        await ws.send_json(reply)
+                elif msg.type == WSMsgType.BINARY:
+                    await ws.send_json(_error("INVALID_JSON", "Binary frames are not supported"))
+        finally:
+            grace.cancel()
+            self.clients.discard(client)
+        return ws
+
+    def on_text(self, c: Client, text: str) -> dict[str, Any] | None:
+        try:
+            msg = json.loads(text)
+        except json.JSONDecodeError:
+            return _error("INVALID_JSON", "Invalid JSON message")
+        if not isinstance(msg, dict):
+            return _error("INVALID_JSON", "Message must be a JSON object")
+        action = msg.get("action") or msg.get("type")
+        if action == "authenticate":
+            key = msg.get("api_key") or msg.get("apikey") or ""
+            if not hmac.compare_digest(str(key), self.api_key):
+                return _error("AUTHENTICATION_ERROR", "Invalid API key")
+            c.authed = True
+            return {
+                "type": "auth",
+                "status": "success",
+                "message": "Authentication successful",
+                "broker": BROKER,
+                "user_id": "sim",
+                "supported_features": {"ltp": True, "quote": True, "depth": True},
+            }
+        if action == "ping":
+            return {
+                "type": "pong",
+                "status": "success",
+                "server_timestamp": int(time.time() * 1000),
+            }
+        if not c.authed:
+            return _error("NOT_AUTHENTICATED", "Please authenticate first")
+        if action == "subscribe":
+            return self._subscribe(c, msg)
+        if action == "unsubscribe":
+            return self._unsubscribe(c, msg)
+        if action == "unsubscribe_all":
+            c.subs.clear()
+            return {"type": "unsubscribe", "status": "success", "message": "Unsubscribed from all"}
+        if action in ("subscribe_orders", "unsubscribe_orders"):
+            return {"type": action, "status": "success"}
+        if action == "get_broker_info":
+            return {"type": "broker_info", "status": "success", "broker": BROKER}
+        return _error("INVALID_ACTION", f"Unsupported action: {action}")
+
+    def _entries(self, msg: dict[str, Any]) -> list[dict[str, Any]] | None:
+        if isinstance(msg.get("symbols"), list):
+            return msg["symbols"]
+        if "symbol" in msg and "exchange" in msg:
+            return [{"symbol": msg["symbol"], "exchange": msg["exchange"]}]
+        return None
+
+    def _subscribe(self, c: Client, msg: dict[str, Any]) -> dict[str, Any]:
+        mode = MODES.get(str(msg.get("mode", 2)).upper())
+        if mode is None:
+            return _error("INVALID_MODE", f"Invalid mode: {msg.get('mode')}")
+        entries = self._entries(msg)
+        if entries is None:
+            return _error("INVALID_PARAMETERS", "symbols (or symbol and exchange) required")
+        subs, failed = [], 0
+        for e in entries:
+            sym, exch = (
+                (e.get("symbol"), e.get("exchange")) if isinstance(e, dict) else (None, None)
+            )
+            known = (exch, sym) in self.ex.last
+            if known:
+                c.subs[(exch, sym)] = max(mode, c.subs.get((exch, sym), 0))
+            failed += not known
+            subs.append(
+                {
+                    "symbol": sym,
+                    "exchange": exch,
+                    "status": "success" if known else "error",
+                    "mode": MODE_LABEL[mode],
+                    "depth": int(msg.get("depth", 5)),
+                    "broker": BROKER,
+                    **({} if known else {"message": f"Symbol {sym} not found on {exch}"}),
+                }
+            )
+        return {
+            "type": "subscribe",
+            "status": "success" if not failed else ("partial" if failed < len(subs) else "error"),
+            "subscriptions": subs,
+            "message": "Subscription processing complete",
+            "broker": BROKER,
+        }
+
+    def _unsubscribe(self, c: Client, msg: dict[str, Any]) -> dict[str, Any]:
+        entries = self._entries(msg)
+        if entries is None:
+            return _error("INVALID_PARAMETERS", "symbols (or symbol and exchange) required")
+        ok, failed = [], []
+        for e in entries:
+            key = (e.get("exchange"), e.get("symbol")) if isinstance(e, dict) else None
+            if key in c.subs:
+                del c.subs[key]  # type: ignore[arg-type]
+                ok.append({"symbol": key[1], "exchange": key[0]})  # type: ignore[index]
+            else:
+                failed.append(e)
+        status = "success" if not failed else ("partial" if ok else "error")
+        return {"type": "unsubscribe", "status": status, "successful": ok, "failed": failed}
+
+    # --------------------------------------------------------------- broadcast
+
+    def payload(self, t: wire.Tick, mode: int) -> dict[str, Any]:
+        ms = t.exch_ns // 1_000_000
+        data: dict[str, Any] = {"ltp": t.ltp, "ltt": ms, "timestamp": ms}
+        if mode >= 2:
+            o = self._day_open.setdefault((t.exchange, t.symbol), t.ltp)
+            data.update(
+                open=o,
+                high=t.ltp,
+                low=t.ltp,
+                close=o,
+                volume=t.volume,
+                last_quantity=0,
+                last_trade_quantity=0,
+                average_price=t.ltp,
+                avg_trade_price=t.ltp,
+                total_buy_quantity=t.bid_qty,
+                total_sell_quantity=t.ask_qty,
+                change=round(t.ltp - o, 2),
+                change_percent=round((t.ltp - o) / o * 100, 4),
+                bid=t.bid,
+                ask=t.ask,
+                oi=t.oi,
+            )
+        if mode == 3:
+            tick = self.ex.refdata.instrument(t.exchange, t.symbol).tick_size
+            data["depth"] = {
+                "buy": [
+                    {"price": round(t.bid - i * tick, 2), "quantity": t.bid_qty, "orders": 1}
+                    for i in range(5)
+                ],
+                "sell": [
+                    {"price": round(t.ask + i * tick, 2), "quantity": t.ask_qty, "orders": 1}
+                    for i in range(5)
+                ],
+            }
+        return {
+            "type": "market_data",
+            "symbol": t.symbol,
+            "exchange": t.exchange,
+            "mode": mode,
+            "broker": BROKER,
+            "data": data,
+        }
+
+    async def broadcast(self, ticks: list[wire.Tick]) -> None:
+        for c in list(self.clients):
+            if not c.authed or not c.subs or c.ws.closed:
+                continue
+            for t in ticks:
+                mode = c.subs.get((t.exchange, t.symbol))
+                if mode:
+                    try:
+                        await c.ws.send_str(json.dumps(self.payload(t, mode)))
+                        c.sent += 1
+                    except (ConnectionError, RuntimeError):
+                        break  # the client went away mid-send; its handler cleans up
+
+    def _order_update(self, update: dict[str, Any]) -> None:
+        for c in list(self.clients):
+            if c.authed and not c.ws.closed:
+                task = asyncio.ensure_future(self._send_quietly(c, update))
+                self._tasks.add(task)  # keep a reference until it is done
+                task.add_done_callback(self._tasks.discard)
+
+    async def _send_quietly(self, c: Client, msg: dict[str, Any]) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await c.ws.send_json(msg)

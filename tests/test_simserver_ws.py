@@ -1,0 +1,167 @@
+"""The simulator's WebSocket feed: the official SDK's feed client, then the raw protocol."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+import websocket
+
+from tests.test_simserver_contract import FUT, KEY, WS_URL, sdk, server  # noqa: F401
+
+
+def collect(cond: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not cond():
+        time.sleep(0.05)
+
+
+def test_sdk_feed_ltp_quote_depth(server: str) -> None:  # noqa: F811
+    from openalgo import api
+
+    client = api(api_key=KEY, host=server, ws_url=WS_URL[server])
+    assert client.connect() is True
+    got: dict[int, list[dict[str, Any]]] = {1: [], 2: [], 3: []}
+    inst = [{"exchange": "NFO", "symbol": FUT}]
+    idx = [{"exchange": "NSE_INDEX", "symbol": "NIFTY"}]
+    try:
+        client.subscribe_ltp(idx, on_data_received=lambda m: got[1].append(m))
+        client.subscribe_quote(inst, on_data_received=lambda m: got[2].append(m))
+        client.subscribe_depth(
+            [{"exchange": "NFO", "symbol": "NIFTY23NOV2624500CE"}],
+            on_data_received=lambda m: got[3].append(m),
+        )
+        collect(lambda: all(len(v) >= 3 for v in got.values()))
+        assert all(len(v) >= 3 for v in got.values()), {k: len(v) for k, v in got.items()}
+        assert got[1][-1]["symbol"] == "NIFTY" and got[1][-1]["data"]["ltp"] > 0
+        q = got[2][-1]["data"]
+        assert q["ltp"] > 0 and q["open"] > 0 and q["timestamp"] > 1.7e12
+        d = got[3][-1]
+        assert d["mode"] == 3
+        ltp = client.get_ltp()
+        assert ltp  # the SDK's cache filled from our messages
+    finally:
+        client.disconnect()
+
+
+class Raw:
+    """A plain websocket-client connection, reading replies on a thread."""
+
+    def __init__(self, url: str) -> None:
+        self.msgs: list[dict[str, Any]] = []
+        self.closed: tuple[int | None, str | None] | None = None
+        self.ws = websocket.WebSocketApp(
+            url,
+            on_message=lambda ws, m: self.msgs.append(json.loads(m)),
+            on_close=lambda ws, code, reason: setattr(self, "closed", (code, reason)),
+        )
+        self.t = threading.Thread(target=self.ws.run_forever, daemon=True)
+        self.t.start()
+        collect(lambda: self.ws.sock is not None and self.ws.sock.connected)
+
+    def send(self, obj: Any) -> dict[str, Any]:
+        n = len(self.msgs)
+        self.ws.send(obj if isinstance(obj, str) else json.dumps(obj))
+        collect(lambda: len(self.msgs) > n)
+        return self.msgs[n]
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def test_protocol_errors_keep_the_socket_open(server: str) -> None:  # noqa: F811
+    r = Raw(WS_URL[server])
+    try:
+        assert r.send({"action": "subscribe", "symbol": FUT, "exchange": "NFO"}) == {
+            "status": "error",
+            "code": "NOT_AUTHENTICATED",
+            "message": "Please authenticate first",
+        }
+        assert (
+            r.send({"action": "authenticate", "api_key": "wrong"})["code"] == "AUTHENTICATION_ERROR"
+        )
+        assert r.send("{not json")["code"] == "INVALID_JSON"
+        assert r.send("[1, 2]")["code"] == "INVALID_JSON"
+        pong = r.send({"action": "ping", "timestamp": 1})
+        assert pong["type"] == "pong" and pong["server_timestamp"] > 0
+        auth = r.send({"type": "authenticate", "apikey": KEY})  # 'type' and 'apikey' work too
+        assert auth["type"] == "auth" and auth["status"] == "success"
+        assert r.send({"action": "fly"})["code"] == "INVALID_ACTION"
+        assert r.send({"action": "subscribe", "symbols": [], "mode": 9})["code"] == "INVALID_MODE"
+        assert r.send({"action": "subscribe"})["code"] == "INVALID_PARAMETERS"
+        ack = r.send(
+            {
+                "action": "subscribe",
+                "mode": "LTP",
+                "symbols": [
+                    {"symbol": FUT, "exchange": "NFO"},
+                    {"symbol": "NOPE", "exchange": "NFO"},
+                ],
+            }
+        )
+        assert ack["type"] == "subscribe" and ack["status"] == "partial"
+        assert [s["status"] for s in ack["subscriptions"]] == ["success", "error"]
+        assert ack["subscriptions"][0]["mode"] == "LTP"
+        collect(lambda: any(m.get("type") == "market_data" for m in r.msgs))
+        md = next(m for m in r.msgs if m.get("type") == "market_data")
+        assert (
+            md["symbol"] == FUT
+            and md["mode"] == 1
+            and set(md["data"]) >= {"ltp", "ltt", "timestamp"}
+        )
+        un = r.send(
+            {"action": "unsubscribe", "symbols": [{"symbol": FUT, "exchange": "NFO", "mode": 1}]}
+        )
+        assert un["type"] == "unsubscribe" and un["status"] == "success"
+        assert r.closed is None  # every error above left the socket open
+    finally:
+        r.close()
+
+
+def test_no_authentication_closes_with_4401(server: str) -> None:  # noqa: F811
+    r = Raw(WS_URL[server])
+    collect(lambda: r.closed is not None, timeout=5)
+    assert r.closed is not None and r.closed[0] == 4401 and r.closed[1] == "auth timeout"
+
+
+def test_order_updates_arrive(server: str, sdk: Any) -> None:  # noqa: F811
+    r = Raw(WS_URL[server])
+    try:
+        r.send({"action": "authenticate", "api_key": KEY})
+        res = sdk.placeorder(strategy="ws", symbol=FUT, action="BUY", exchange="NFO", quantity=65)
+        oid = res["orderid"]
+        collect(
+            lambda: any(
+                m.get("order_status") == "complete" and m.get("orderid") == oid for m in r.msgs
+            )
+        )
+        ups = [m for m in r.msgs if m.get("type") == "order_update" and m["orderid"] == oid]
+        assert [u["order_status"] for u in ups] == ["open", "complete"]
+        done = ups[-1]
+        assert (
+            done["filled_quantity"] == 65
+            and done["pending_quantity"] == 0
+            and done["average_price"] > 0
+        )
+        sdk.placeorder(strategy="ws", symbol=FUT, action="SELL", exchange="NFO", quantity=65)
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize("frame", [b"\x00\xff", "x" * 100_000])
+def test_garbage_frames_do_not_kill_the_server(server: str, frame: Any) -> None:  # noqa: F811
+    r = Raw(WS_URL[server])
+    try:
+        if isinstance(frame, bytes):
+            n = len(r.msgs)
+            r.ws.send(frame, opcode=websocket.ABNF.OPCODE_BINARY)
+            collect(lambda: len(r.msgs) > n)
+            assert r.msgs[-1]["code"] == "INVALID_JSON"
+        else:
+            assert r.send(frame)["code"] == "INVALID_JSON"
+        assert r.send({"action": "ping"})["type"] == "pong"
+    finally:
+        r.close()
