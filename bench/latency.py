@@ -60,6 +60,7 @@ def main() -> int:
         "MT_STATE_DIR": str(tmp / "state"),
         "MT_LOG_LEVEL": args.log_level,
         "MT_SIM_SPEED": "1",
+        "MT_BROKER": "sim",  # the bus path alone; HTTP to a broker is another figure
         "MT_SIM_UNDERLYINGS": "NIFTY",
         "MT_SIM_STRIKES": "0",
         "MT_SIM_TICK_HZ": str(args.rate / 2),  # two instruments

@@ -95,7 +95,7 @@ def sim_start(spec: str, cal: Calendar, today: date | None = None) -> datetime:
 
 
 def build_clock(settings, cal: Calendar) -> MarketClock:  # settings: Settings
-    if settings.broker != "sim":
+    if not settings.simulated():
         return MarketClock.wall()
     start = sim_start(settings.sim_start, cal)
     anchor = settings.clock_anchor_ns or time.time_ns()

@@ -116,6 +116,9 @@ class Daemon:
     def record_latency_ns(self, ns: int) -> None:
         self._lat_us.append(ns / 1000.0)
 
+    def uptime(self) -> float:
+        return time.monotonic() - self._started_mono
+
     def peer_up(self, name: str) -> bool:
         return self.peers[name].up
 

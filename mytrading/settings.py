@@ -34,7 +34,13 @@ class Settings(BaseSettings):
 
     # --- mode and broker
     mode: Literal["live", "paper", "backtest", "dry_run"] = "paper"
-    broker: Literal["sim", "openalgo"] = "sim"
+    # openalgo: the REST adapter and WebSocket feed (against the local simulator server when
+    # sim_server is on, the default). sim: the in-process simulated broker and market, for
+    # backtests and unit tests only.
+    broker: Literal["sim", "openalgo"] = "openalgo"
+    sim_server: bool = True  # start and use the local OpenAlgo-compatible simulator server
+    openalgo_timeout_s: float = Field(5.0, gt=0, le=60)  # per REST call (the SDK's default is 120)
+    openalgo_poll_s: float = Field(1.0, gt=0, le=60)  # order-book polling for working orders
     openalgo_host: str = "http://127.0.0.1:5000"
     openalgo_api_key: SecretStr = SecretStr("")
     openalgo_ws_url: str = "ws://127.0.0.1:8765"
@@ -124,12 +130,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "mode 'backtest' is not built yet (issue 4); allowed now: paper, dry_run"
             )
-        if self.mode == "live" and self.broker != "openalgo":
-            raise ValueError("mode 'live' needs MT_BROKER=openalgo")
-        if self.broker == "openalgo":
-            raise ValueError(
-                "broker 'openalgo' (the live adapter) is not built yet (issue 3); allowed: sim"
-            )
+        if self.mode == "live" and (self.broker != "openalgo" or self.sim_server):
+            raise ValueError("mode 'live' needs MT_BROKER=openalgo and MT_SIM_SERVER=false")
+        if (
+            self.broker == "openalgo"
+            and not self.sim_server
+            and not self.openalgo_api_key.get_secret_value()
+        ):
+            raise ValueError("MT_OPENALGO_API_KEY is required for a real OpenAlgo server")
         return self
 
     # ----------------------------------------------------------------- derived
@@ -156,7 +164,25 @@ class Settings(BaseSettings):
     def recon_interval(self) -> float:
         if self.recon_interval_s is not None:
             return self.recon_interval_s
-        return 10.0 if self.broker == "sim" else 60.0
+        return 10.0 if self.simulated() else 60.0
+
+    def simulated(self) -> bool:
+        """True when the market is simulated (in-process or the local simulator server)."""
+        return self.broker == "sim" or self.sim_server
+
+    def rest_url(self) -> str:
+        if self.sim_server:
+            return f"http://{self.sim_server_host}:{self.sim_rest_port}"
+        return self.openalgo_host
+
+    def ws_url(self) -> str:
+        if self.sim_server:
+            return f"ws://{self.sim_server_host}:{self.sim_ws_port}"
+        return self.openalgo_ws_url
+
+    def api_key(self) -> str:
+        key = self.openalgo_api_key.get_secret_value()
+        return key or (self.sim_api_key.get_secret_value() if self.sim_server else "")
 
     def params_for(self, strategy: str) -> dict[str, Any]:
         return dict(self.strategy_params.get(strategy, {}))

@@ -99,6 +99,12 @@ class StatusCollector:
             f"{'DAEMON':<11}{'SUPERVISOR':<11}{'PID':>8} {'STATE':<9}{'UPTIME':>8}"
             f"{'MSG/S':>9}{'ERRORS':>8}{'GAPS':>6}{'P50us':>8}{'P99us':>9}{'HB AGE':>8}",
         ]
+        if "simserver" in procs:
+            p = procs["simserver"]
+            out.append(
+                f"{'simserver':<11}{p.get('statename', '-'):<11}{p.get('pid') or '-':>8} "
+                f"{'(OpenAlgo-compatible simulator: REST + WebSocket, no heartbeat)'}"
+            )
         for d in DAEMONS:
             proc = procs.get(d, {}).get("statename", "-")
             seen = self.daemons.get(d)
@@ -154,8 +160,9 @@ class StatusCollector:
         if feed:
             d = feed.status.detail
             lines.append(
-                f"feed: {d.get('source')} market, {d.get('instruments')} instruments, "
-                f"market time {d.get('market_time')}"
+                f"feed: {d.get('source')}, {d.get('coverage')}"
+                f"{' ALERT' if d.get('coverage_alert') else ''}, market time {d.get('market_time')}"
+                + (f", reconnects {d.get('reconnects')}" if "reconnects" in d else "")
             )
         return lines
 

@@ -33,9 +33,19 @@ def stack_env(settings: Settings, anchor_ns: int | None = None) -> dict[str, str
         MT_RUN_DIR=str(settings.runtime_dir()),
         MT_STATE_DIR=str(settings.state_dir.resolve()),
         MT_CLOCK_ANCHOR_NS=str(anchor_ns or settings.clock_anchor_ns or time.time_ns()),
+        MT_SIM_SERVER_AUTOSTART=str(uses_simserver(settings)).lower(),
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+def uses_simserver(settings: Settings) -> bool:
+    return settings.broker == "openalgo" and settings.sim_server
+
+
+def programs(settings: Settings) -> tuple[str, ...]:
+    """The supervisor programs this configuration runs."""
+    return (("simserver",) if uses_simserver(settings) else ()) + DAEMONS
 
 
 def _prepare_dirs(settings: Settings) -> None:
@@ -89,7 +99,7 @@ def wait_running(settings: Settings, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = process_info(settings)
-        if info and all(info.get(d, {}).get("statename") == "RUNNING" for d in DAEMONS):
+        if info and all(info.get(d, {}).get("statename") == "RUNNING" for d in programs(settings)):
             return True
         time.sleep(0.2)
     return False

@@ -32,9 +32,15 @@ def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.Comp
 def test_stack_trades_reconciles_and_stops_clean(
     tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tests.test_simserver_contract import free_port
+
     env = {
         **os.environ,
         **tmp_env,
+        # The default path: the simulator server under supervisord, REST + WebSocket.
+        "MT_BROKER": "openalgo",
+        "MT_SIM_REST_PORT": str(free_port()),
+        "MT_SIM_WS_PORT": str(free_port()),
         "MT_SIM_SPEED": "60",  # one 1-minute bar per second
         "MT_STRATEGY_PARAMS": json.dumps({"sma_crossover": {"fast": 2, "slow": 4}}),
         "MT_RECON_INTERVAL_S": "2",
@@ -50,9 +56,15 @@ def test_stack_trades_reconciles_and_stops_clean(
         r = cli("start", env=env)
         assert r.returncode == 0, r.stdout + r.stderr
         started = True
-        w.wait(lambda: set(w.status) == set(DAEMONS), 20, "a heartbeat from every daemon")
+        w.wait(lambda: set(w.status) == set(DAEMONS), 30, "a heartbeat from every daemon")
         w.pump(20)  # let it trade
         pids = {st.pid for _, st in w.seen if isinstance(st, wire.Status)}
+
+        # It really ran the OpenAlgo path: WebSocket market data, REST orders.
+        feed, router = w.status["feed"].detail, w.status["router"].detail
+        assert feed["source"] == "openalgo" and feed["connected"] is True, feed
+        assert not feed["coverage_alert"], feed["coverage"]
+        assert router["broker"] == "openalgo", router
 
         for d in DAEMONS:
             st = w.status[d]
@@ -102,7 +114,8 @@ def test_stack_trades_reconciles_and_stops_clean(
         assert r.returncode == 0, r.stderr
         for d in DAEMONS:
             assert d in r.stdout
-        assert r.stdout.count("RUNNING") == len(DAEMONS)
+        assert r.stdout.count("RUNNING") == len(DAEMONS) + 1  # + the simulator server
+        assert "symbols fresh within 5 s" in r.stdout
         assert "sma_crossover" in r.stdout
 
         assert cli("kill-switch", "on", "--reason", "test", env=env).returncode == 0

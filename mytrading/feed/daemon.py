@@ -1,18 +1,28 @@
 """The feed: quotes the market and publishes ticks and 1-minute bars.
 
-In the embedded default the quotes come from the simulated market (``market/sim.py``),
-stepped on the shared market clock. The live OpenAlgo WebSocket feed lands with issue 3.
+With ``MT_BROKER=openalgo`` (the default, against the local simulator server or a real
+OpenAlgo) the quotes arrive over OpenAlgo's WebSocket (``openalgo_ws.py``); with
+``MT_BROKER=sim`` they come from the in-process simulated market. Either way the feed
+publishes ticks and builds 1-minute bars, and reports its coverage in the heartbeat.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import zmq
 
 from mytrading import wire
 from mytrading.bus import MD_HWM
 from mytrading.daemon import Daemon
 from mytrading.feed.bars import BarBuilder
+from mytrading.feed.openalgo_ws import TICK_PIPE, FeedClient
 from mytrading.market.sim import SimMarket
+from mytrading.universe import universe
+
+COVERAGE_FRESH_S = 5.0
+COVERAGE_ALERT = 0.90
 
 
 class FeedDaemon(Daemon):
@@ -21,32 +31,83 @@ class FeedDaemon(Daemon):
 
     def setup(self) -> None:
         s = self.settings
-        self.market = SimMarket(
-            self.refdata, s.sim_underlyings, self.clock.now().date(), s.sim_strikes, s.sim_seed
-        )
         self.bars = BarBuilder(self.refdata.calendar, "1m")
         self.ticks_out = 0
         self.bars_out = 0
-        self._tick_topics = {
-            (si.inst.exchange, si.inst.symbol): wire.tick_topic(si.inst.exchange, si.inst.symbol)
-            for si in self.market.instruments
-        }
-        self.log.info(
-            "simulated market ready",
-            instruments=len(self.market.instruments),
-            market_time=self.clock.now().isoformat(),
-            speed=self.clock.speed,
-        )
-        self.every(1.0 / s.sim_tick_hz, self.publish_ticks, first_in=0)
+        self.client: FeedClient | None = None
+        self.market: SimMarket | None = None
+        self.last_seen: dict[tuple[str, str], float] = {}
+        self.coverage_low = False
+        if s.broker == "openalgo":
+            self._setup_openalgo()
+        else:
+            self.market = SimMarket(
+                self.refdata, s.sim_underlyings, self.clock.now().date(), s.sim_strikes, s.sim_seed
+            )
+            self.instruments = [
+                (si.inst.exchange, si.inst.symbol) for si in self.market.instruments
+            ]
+            self.every(1.0 / s.sim_tick_hz, self.publish_sim_ticks, first_in=0)
+        self._tick_topics = {k: wire.tick_topic(*k) for k in self.instruments}
         self.every(0.1, self.close_bars)
 
-    def publish_ticks(self) -> None:
+    def _setup_openalgo(self) -> None:
+        from openalgo import api  # slow, global import: only where it is needed
+
+        s = self.settings
+        sdk = api(api_key=s.api_key(), host=s.rest_url(), timeout=s.openalgo_timeout_s)
+
+        def spot_of(name: str) -> float:
+            """The index level that centres the option strip; waits for a server that is
+            still starting (supervisor starts everything at once), up to 30 s."""
+            u = self.refdata.underlying(name)
+            for attempt in range(60):
+                q = sdk.quotes(symbol=name, exchange=u.spot_exchange)
+                if q.get("status") == "success":
+                    return float(q["data"]["ltp"])
+                if attempt == 0:
+                    self.log.warning(
+                        "waiting for OpenAlgo quotes", symbol=name, reply=q.get("message")
+                    )
+                time.sleep(0.5)
+            raise ConnectionError(f"no quote for {name} from {s.rest_url()}: {q.get('message')}")
+
+        insts = universe(
+            self.refdata, s.sim_underlyings, self.clock.now().date(), s.sim_strikes, spot_of
+        )
+        self.instruments = [(i.exchange, i.symbol) for i in insts]
+        self.pull = self.ctx.socket(zmq.PULL)
+        self.pull.setsockopt(zmq.LINGER, 0)
+        self.pull.bind(TICK_PIPE)
+        self.add_socket(self.pull, self._on_ws_ticks)
+        self.client = FeedClient(self.ctx, s.ws_url(), s.api_key(), self.instruments)
+        self.client.start()
+        self.log.info("OpenAlgo feed starting", url=s.ws_url(), instruments=len(self.instruments))
+
+    def _on_ws_ticks(self) -> None:
+        for _ in range(1000):
+            try:
+                frame = self.pull.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            _, tick = wire.decode(frame)
+            assert isinstance(tick, wire.Tick)
+            self._publish_tick(tick)
+
+    def publish_sim_ticks(self) -> None:
+        assert self.market is not None
         for tick in self.market.step(self.clock.now_ns()):
-            self.pub.publish(self._tick_topics[(tick.exchange, tick.symbol)], tick)
-            self.ticks_out += 1
-            bar = self.bars.on_tick(tick)
-            if bar is not None:
-                self._publish_bar(bar)
+            self._publish_tick(tick)
+
+    def _publish_tick(self, tick: wire.Tick) -> None:
+        key = (tick.exchange, tick.symbol)
+        self.last_seen[key] = time.monotonic()
+        topic = self._tick_topics.get(key) or wire.tick_topic(*key)
+        self.pub.publish(topic, tick)
+        self.ticks_out += 1
+        bar = self.bars.on_tick(tick)
+        if bar is not None:
+            self._publish_bar(bar)
 
     def close_bars(self) -> None:
         for bar in self.bars.close_due(self.clock.now_ns()):
@@ -56,11 +117,40 @@ class FeedDaemon(Daemon):
         self.pub.publish(wire.bar_topic(bar.tf, bar.exchange, bar.symbol), bar)
         self.bars_out += 1
 
+    def coverage(self) -> tuple[int, int]:
+        now = time.monotonic()
+        fresh = sum(
+            1 for k in self.instruments if now - self.last_seen.get(k, -1e9) <= COVERAGE_FRESH_S
+        )
+        return fresh, len(self.instruments)
+
     def detail(self) -> dict[str, Any]:
-        return {
-            "source": "sim",
-            "instruments": len(self.market.instruments),
+        fresh, total = self.coverage()
+        low = total > 0 and fresh / total < COVERAGE_ALERT and self.uptime() > COVERAGE_FRESH_S
+        if low != self.coverage_low:
+            self.coverage_low = low
+            (self.log.error if low else self.log.info)(
+                "feed coverage " + ("below 90%" if low else "restored"), fresh=fresh, total=total
+            )
+        d: dict[str, Any] = {
+            "source": "openalgo" if self.client else "sim",
+            "instruments": total,
+            "coverage": f"{fresh}/{total} symbols fresh within {COVERAGE_FRESH_S:.0f} s",
+            "coverage_alert": low,
             "ticks": self.ticks_out,
             "bars": self.bars_out,
             "market_time": self.clock.now().strftime("%Y-%m-%d %H:%M:%S"),
         }
+        if self.client is not None:
+            d.update(
+                connected=self.client.authenticated,
+                reconnects=self.client.reconnects,
+                duplicates_dropped=self.client.duplicates,
+                bad_messages=self.client.bad_messages,
+                alerting=self.client.alerting,
+            )
+        return d
+
+    def teardown(self) -> None:
+        if self.client is not None:
+            self.client.stop()

@@ -15,7 +15,8 @@ from datetime import date, datetime, time
 import numpy as np
 
 from mytrading.market.blackscholes import bs_price
-from mytrading.refdata import IST, Instrument, RefData, future_symbol, option_symbol, round_to_tick
+from mytrading.refdata import IST, Instrument, RefData, round_to_tick
+from mytrading.universe import universe
 from mytrading.wire import Tick
 
 RATE = 0.065
@@ -50,20 +51,10 @@ class SimMarket:
         self.spot: dict[str, float] = {}
         self.instruments: list[SimInstrument] = []
         self._last_ns: int | None = None
-        cal = refdata.calendar
         for name in underlyings:
-            u = refdata.underlying(name)
-            self.spot[name] = u.sim_spot
-            self._add(refdata.instrument(u.spot_exchange, name), name)
-            fut = future_symbol(name, cal.near_future_expiry(u, trading_day))
-            self._add(refdata.instrument(u.fo_exchange, fut), name)
-            expiry = cal.near_option_expiry(u, trading_day)
-            atm = round(u.sim_spot / u.strike_step) * u.strike_step
-            for k in range(-strikes, strikes + 1):
-                strike = atm + k * u.strike_step
-                for right in ("CE", "PE"):
-                    sym = option_symbol(name, expiry, strike, right)
-                    self._add(refdata.instrument(u.fo_exchange, sym), name)
+            self.spot[name] = refdata.underlying(name).sim_spot
+        for inst in universe(refdata, underlyings, trading_day, strikes, self.spot.__getitem__):
+            self._add(inst, inst.underlying)
 
     def _add(self, inst: Instrument, und: str) -> None:
         self.instruments.append(SimInstrument(inst, und))

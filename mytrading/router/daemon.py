@@ -20,7 +20,8 @@ from mytrading import wire
 from mytrading.bus import Puller, bind
 from mytrading.daemon import Daemon
 from mytrading.positions import Ledger
-from mytrading.router.broker import OrderEvent, TradeEvent
+from mytrading.router.broker import BrokerAdapter, OrderEvent, TradeEvent
+from mytrading.router.openalgo_adapter import OpenAlgoAdapter
 from mytrading.router.simbroker import SimBroker
 
 MAX_FILLS_KEPT = 100_000
@@ -29,10 +30,21 @@ MAX_FILLS_KEPT = 100_000
 class RouterDaemon(Daemon):
     name = "router"
     required_peers = ("risk",)
-    sub_prefixes = ("md.tick.",)
 
     def setup(self) -> None:
-        self.broker = SimBroker(self.refdata, self.clock, self.settings.sim_slippage_ticks)
+        s = self.settings
+        self.adapter: OpenAlgoAdapter | None = None
+        if s.broker == "openalgo":
+            self.adapter = OpenAlgoAdapter(
+                s.api_key(), s.rest_url(), s.openalgo_timeout_s, lambda: self.clock.now_ns() / 1e9
+            )
+            self.broker: BrokerAdapter = self.adapter
+            self.every(s.openalgo_poll_s, self._poll)
+            self.log.info("broker: OpenAlgo", host=s.rest_url(), timeout_s=s.openalgo_timeout_s)
+        else:
+            # The in-process simulator fills against every tick.
+            self.broker = SimBroker(self.refdata, self.clock, s.sim_slippage_ticks)
+            self.sub.subscribe("md.tick.")
         self.orders_in = Puller(self.ctx, self.endpoints["pipe.orders"])
         self.add_puller(self.orders_in, self._on_order)
         self.rep = self.ctx.socket(zmq.REP)
@@ -47,6 +59,7 @@ class RouterDaemon(Daemon):
         )
         self.fills: collections.deque[wire.Fill] = collections.deque(maxlen=MAX_FILLS_KEPT)
         self.fill_no = 0
+        self.unknown_sent: dict[str, tuple[wire.Order, int]] = {}
         self.counts: collections.Counter[str] = collections.Counter()
         self.every(self.settings.heartbeat_s, self._publish_positions)
 
@@ -73,6 +86,13 @@ class RouterDaemon(Daemon):
         result, events = self.broker.place_order(msg)
         if msg.origin_ns:
             self.record_latency_ns(sent_ns - msg.origin_ns)
+        if not result.ok and result.message.startswith("unknown:"):
+            # Maybe at the broker, maybe not: never sent again; looked for on every poll.
+            self.counts["unknown"] += 1
+            self.count_error("order state unknown", order_id=msg.order_id, reason=result.message)
+            self._update(msg, "unknown", reason=result.message, sent_ns=sent_ns)
+            self.unknown_sent[msg.order_id] = (msg, sent_ns)
+            return
         if not result.ok:
             self.counts["broker_rejected"] += 1
             self.log.warning("broker rejected order", order_id=msg.order_id, reason=result.message)
@@ -160,6 +180,8 @@ class RouterDaemon(Daemon):
         )
         key = (o.strategy, o.exchange, o.symbol, o.product)
         self.ledger.apply(key, t.quantity if o.action == "BUY" else -t.quantity, t.price)
+        if not self.keys_by_symbol[(o.exchange, o.symbol)] and self.adapter is not None:
+            self.sub.subscribe(wire.exact(wire.tick_topic(o.exchange, o.symbol)))  # for marks
         self.keys_by_symbol[(o.exchange, o.symbol)].add(key)
         self.fills.append(fill)
         self.counts["fills"] += 1
@@ -173,6 +195,33 @@ class RouterDaemon(Daemon):
             price=t.price,
             fill_no=self.fill_no,
         )
+
+    # ----------------------------------------------------------------- polling
+
+    def _poll(self) -> None:
+        assert self.adapter is not None
+        events, resolved = self.adapter.poll()
+        for order, outcome, broker_id in resolved:
+            _, sent_ns = self.unknown_sent.pop(order.order_id, (order, 0))
+            if outcome == "found":
+                self.log.warning(
+                    "unknown order found at the broker",
+                    order_id=order.order_id,
+                    broker_id=broker_id,
+                )
+                self.seen[order.order_id] = broker_id
+                self.by_broker_id[broker_id] = (order, sent_ns)
+            else:
+                self.count_error(
+                    "unknown order never appeared at the broker", order_id=order.order_id
+                )
+                self._update(
+                    order,
+                    "rejected",
+                    reason="not found at the broker after a failed send; it was not sent again",
+                    sent_ns=sent_ns,
+                )
+        self._on_broker_events(events)
 
     # ------------------------------------------------------------------ market
 
@@ -218,16 +267,21 @@ class RouterDaemon(Daemon):
             self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error=str(exc))))
             return
         if q.kind == "positions":
-            reply = wire.BrokerReply(
-                ok=True, positions=self.broker.positionbook(), last_fill_no=self.fill_no
-            )
+            try:
+                book = self.broker.positionbook()
+            except ConnectionError as exc:
+                self.count_error("position book unavailable", reason=str(exc))
+                self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error=str(exc))))
+                return
+            reply = wire.BrokerReply(ok=True, positions=book, last_fill_no=self.fill_no)
         else:
             fills = [f for f in self.fills if f.fill_no > q.since_fill_no]
             reply = wire.BrokerReply(ok=True, fills=fills, last_fill_no=self.fill_no)
         self.rep.send(wire.encode_body(reply))
 
     def detail(self) -> dict[str, Any]:
-        return {"broker": "sim", "mode": self.settings.mode, **self.counts}
+        extra = self.adapter.counts if self.adapter is not None else {}
+        return {"broker": self.settings.broker, "mode": self.settings.mode, **self.counts, **extra}
 
     def teardown(self) -> None:
         self.orders_in.close()

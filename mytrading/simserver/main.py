@@ -33,7 +33,7 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
     limits = RateLimits(
         settings.sim_order_rate_limit, settings.sim_smart_rate_limit, settings.sim_api_rate_limit
     )
-    key = settings.openalgo_api_key.get_secret_value() or settings.sim_api_key.get_secret_value()
+    key = settings.api_key() or settings.sim_api_key.get_secret_value()
     return SimServer(ex, key, limits), FeedServer(ex, key, settings.sim_ws_auth_grace_s), ex
 
 

@@ -1,0 +1,286 @@
+"""The router's broker adapter for OpenAlgo, on the official ``openalgo`` SDK.
+
+* Every REST call has an explicit timeout (``MT_OPENALGO_TIMEOUT_S``), not the SDK's 120 s.
+* Replies are normalised: numbers arrive as strings or numbers, statuses in lowercase,
+  errors in two families (section 0 of openalgo-protocol.md); the SDK returns errors as
+  dicts and never raises.
+* Each failure is classified: **transient** (timeout, connection, 5xx, 429) or
+  **permanent** (400, 403, 404, a broker rejection).
+* After an ambiguous failure of ``placeorder`` (timeout, connection drop, 5xx) the order may
+  or may not exist at the broker, and OpenAlgo orders carry no client id. The adapter never
+  sends it again; it looks for it in the order book (same symbol, side, quantity, type,
+  product, placed since just before our call, not already ours). One match is adopted; no
+  match leaves the order ``unknown`` and it is looked for again on every poll until
+  ``UNKNOWN_GIVE_UP_S``; several matches stay ``unknown`` (a human must decide).
+* Order states come from polling the order book for working orders; fills are the
+  increases of filled quantity, priced from the change of the average price.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from mytrading import wire
+from mytrading.refdata import IST
+from mytrading.router.broker import OrderEvent, PlaceResult, TradeEvent
+
+log = structlog.get_logger("router.openalgo")
+
+TRANSIENT_HTTP = frozenset({429, 500, 502, 503, 504})
+AMBIGUOUS_TYPES = frozenset({"timeout_error", "connection_error", "unknown_error"})
+UNKNOWN_GIVE_UP_S = 60.0
+LOOKBACK_S = 5.0  # broker timestamps have 1 s resolution and clocks drift a little
+STATUS_MAP = {
+    "canceled": "cancelled",
+    "filled": "complete",
+    "pending": "open",
+    "expired": "cancelled",
+}
+
+
+@dataclass(frozen=True)
+class Failure:
+    transient: bool
+    ambiguous: bool  # the request may have taken effect
+    code: int
+    message: str
+
+
+def classify(reply: dict[str, Any]) -> Failure | None:
+    """None for success; otherwise what kind of failure the SDK reply describes."""
+    if reply.get("status") == "success":
+        return None
+    etype = str(reply.get("error_type", ""))
+    code = int(reply.get("code") or 0)
+    msg = str(reply.get("message", "unknown error"))
+    if etype in AMBIGUOUS_TYPES:
+        return Failure(True, True, code, msg)
+    if code in TRANSIENT_HTTP:
+        # A 429 is refused before anything happens; a 5xx may hide a placed order.
+        return Failure(True, code != 429, code, msg)
+    return Failure(False, False, code, msg)
+
+
+def num(v: Any) -> float:
+    """A broker number that may be a string, empty or missing."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def status_of(v: Any) -> str:
+    s = str(v or "").strip().lower()
+    return STATUS_MAP.get(s, s)
+
+
+def parse_ts(s: Any) -> float | None:
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%d-%b-%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S"):
+        try:
+            return datetime.strptime(str(s), fmt).replace(tzinfo=IST).timestamp()
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass
+class Tracked:
+    order: wire.Order
+    orderid: str
+    status: str = "open"
+    filled: int = 0
+    avg: float = 0.0
+
+
+@dataclass
+class Unknown:
+    order: wire.Order
+    since_s: float  # market-clock seconds when we sent it
+    first_seen: float = field(default_factory=time.monotonic)
+
+
+class OpenAlgoAdapter:
+    def __init__(self, api_key: str, host: str, timeout_s: float, now_s: Any) -> None:
+        from openalgo import api  # slow, global import: only in the process that needs it
+
+        self.sdk = api(api_key=api_key, host=host, timeout=timeout_s)
+        self.now_s = now_s  # market-clock seconds (broker timestamps are market time)
+        self.tracked: dict[str, Tracked] = {}  # broker order id -> working order
+        self.known_ids: set[str] = set()
+        self.unknown: dict[str, Unknown] = {}  # our order id -> not yet found at the broker
+        self.counts: dict[str, int] = {}
+
+    def _count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    # --------------------------------------------------------------------- orders
+
+    def place_order(self, order: wire.Order) -> tuple[PlaceResult, list[OrderEvent | TradeEvent]]:
+        sent_s = self.now_s()
+        reply = self.sdk.placeorder(
+            strategy=order.strategy,
+            symbol=order.symbol,
+            action=order.action,
+            exchange=order.exchange,
+            price_type=order.pricetype,
+            product=order.product,
+            quantity=order.quantity,
+            price=order.price,
+            trigger_price=order.trigger_price,
+        )
+        fail = classify(reply)
+        if fail is None:
+            oid = str(reply.get("orderid", ""))
+            return PlaceResult(True, orderid=oid), self._adopt(order, oid)
+        self._count("transient" if fail.transient else "permanent")
+        if not fail.ambiguous:
+            return PlaceResult(False, message=fail.message, http_status=fail.code), []
+        log.warning(
+            "placeorder ambiguous; looking in the order book",
+            order_id=order.order_id,
+            code=fail.code,
+            reason=fail.message,
+        )
+        found = self._find(order, sent_s)
+        if found is not None:
+            self._count("recovered_after_timeout")
+            return PlaceResult(True, orderid=found), self._adopt(order, found)
+        self.unknown[order.order_id] = Unknown(order, sent_s)
+        return PlaceResult(False, message=f"unknown: {fail.message}", http_status=0), []
+
+    def _adopt(self, order: wire.Order, oid: str) -> list[OrderEvent | TradeEvent]:
+        self.known_ids.add(oid)
+        self.tracked[oid] = Tracked(order, oid)
+        return [OrderEvent(oid, "open", 0, 0.0), *self._refresh_one(oid)]
+
+    def _refresh_one(self, oid: str) -> list[OrderEvent | TradeEvent]:
+        reply = self.sdk.orderstatus(order_id=oid, strategy=self.tracked[oid].order.strategy)
+        if classify(reply) is not None:
+            return []  # the next poll of the order book will see it
+        return self._apply_row(oid, reply.get("data") or {})
+
+    def cancel_order(self, orderid: str) -> tuple[PlaceResult, list[OrderEvent | TradeEvent]]:
+        reply = self.sdk.cancelorder(order_id=orderid)
+        fail = classify(reply)
+        if fail is not None:
+            return PlaceResult(False, message=fail.message, http_status=fail.code), []
+        return PlaceResult(True, orderid=orderid), self._refresh_one(
+            orderid
+        ) if orderid in self.tracked else []
+
+    def on_tick(self, tick: wire.Tick) -> list[OrderEvent | TradeEvent]:
+        return []  # the broker fills; market data plays no part here
+
+    # -------------------------------------------------------------------- polling
+
+    def poll(self) -> tuple[list[OrderEvent | TradeEvent], list[tuple[wire.Order, str, str]]]:
+        """(events for working orders, [(order, status, broker id)] for unknown orders resolved)."""
+        if not self.tracked and not self.unknown:
+            return [], []
+        reply = self.sdk.orderbook()
+        if classify(reply) is not None:
+            self._count("poll_failed")
+            return [], []
+        rows = (reply.get("data") or {}).get("orders") or []
+        events: list[OrderEvent | TradeEvent] = []
+        for row in rows:
+            oid = str(row.get("orderid", ""))
+            if oid in self.tracked:
+                events += self._apply_row(oid, row)
+        resolved = []
+        for our_id, u in list(self.unknown.items()):
+            found = self._match(rows, u.order, u.since_s)
+            if found is not None:
+                del self.unknown[our_id]
+                resolved.append((u.order, "found", found))
+                self._count("recovered_after_timeout")
+                events += self._adopt(u.order, found)
+            elif time.monotonic() - u.first_seen > UNKNOWN_GIVE_UP_S:
+                del self.unknown[our_id]
+                resolved.append((u.order, "absent", ""))
+        return events, resolved
+
+    def _apply_row(self, oid: str, row: dict[str, Any]) -> list[OrderEvent | TradeEvent]:
+        t = self.tracked[oid]
+        status = status_of(row.get("order_status"))
+        qty = int(num(row.get("quantity")) or t.order.quantity)
+        avg = num(row.get("average_price"))
+        filled = (
+            int(num(row.get("filled_quantity")))
+            if "filled_quantity" in row
+            else (qty if status == "complete" else 0)
+        )
+        events: list[OrderEvent | TradeEvent] = []
+        if filled > t.filled:
+            px = (avg * filled - t.avg * t.filled) / (filled - t.filled) if avg else avg
+            events.append(
+                TradeEvent(
+                    oid, f"{oid}-{filled}", filled - t.filled, round(px, 2), int(self.now_s() * 1e9)
+                )
+            )
+            t.filled, t.avg = filled, avg
+        if status != t.status or events:
+            t.status = status or t.status
+            events.append(
+                OrderEvent(oid, t.status, t.filled, t.avg, str(row.get("rejection_reason") or ""))
+            )
+        if t.status in ("complete", "cancelled", "rejected"):
+            del self.tracked[oid]
+        return events
+
+    def _find(self, order: wire.Order, since_s: float) -> str | None:
+        reply = self.sdk.orderbook()
+        if classify(reply) is not None:
+            return None
+        return self._match((reply.get("data") or {}).get("orders") or [], order, since_s)
+
+    def _match(self, rows: list[dict[str, Any]], order: wire.Order, since_s: float) -> str | None:
+        hits = []
+        for row in rows:
+            oid = str(row.get("orderid", ""))
+            if oid in self.known_ids:
+                continue
+            ts = parse_ts(row.get("timestamp"))
+            if ts is not None and ts < since_s - LOOKBACK_S:
+                continue
+            if (
+                row.get("symbol") == order.symbol
+                and row.get("exchange") == order.exchange
+                and str(row.get("action", "")).upper() == order.action
+                and int(num(row.get("quantity"))) == order.quantity
+                and str(row.get("pricetype", "")).upper() == order.pricetype
+                and str(row.get("product", "")).upper() == order.product
+                and row.get("strategy") in (None, order.strategy)
+            ):
+                hits.append(oid)
+        if len(hits) > 1:
+            log.error(
+                "ambiguous order-book match; leaving the order unknown",
+                order_id=order.order_id,
+                candidates=hits,
+            )
+            return None
+        return hits[0] if hits else None
+
+    # ---------------------------------------------------------------------- books
+
+    def positionbook(self) -> list[wire.BrokerPosition]:
+        reply = self.sdk.positionbook()
+        fail = classify(reply)
+        if fail is not None:
+            raise ConnectionError(f"positionbook: {fail.message}")
+        return [
+            wire.BrokerPosition(
+                str(r.get("exchange", "")),
+                str(r.get("symbol", "")),
+                str(r.get("product", "")),
+                int(num(r.get("quantity"))),
+                num(r.get("average_price")),
+            )
+            for r in reply.get("data") or []
+        ]
