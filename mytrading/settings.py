@@ -76,19 +76,19 @@ class Settings(BaseSettings):
         default_factory=lambda: ["NIFTY", "BANKNIFTY", "SENSEX"]
     )
     sim_slippage_ticks: int = Field(0, ge=0, le=100)
-    clock_anchor_ns: int = Field(0, ge=0)
+    clock_anchor_ns: int = Field(0, ge=0)  # wall instant of sim_start; the launcher sets it
 
     # --- the OpenAlgo-compatible simulator server (main.py sim)
     sim_server_host: str = "127.0.0.1"
     sim_rest_port: int = Field(5000, ge=1, le=65535)
     sim_ws_port: int = Field(8765, ge=1, le=65535)
     sim_ws_auth_grace_s: float = Field(15.0, gt=0, le=600)  # then close 4401 "auth timeout"
-    sim_api_key: SecretStr = SecretStr(
-        "mytrading-sim-key"
-    )  # used when MT_OPENALGO_API_KEY is empty
+    # The key the simulator accepts when MT_OPENALGO_API_KEY is empty
+    sim_api_key: SecretStr = SecretStr("mytrading-sim-key")
     sim_order_rate_limit: int = Field(10, ge=1)  # per second, per client IP and endpoint
     sim_smart_rate_limit: int = Field(10, ge=1)
-    sim_api_rate_limit: int = Field(50, ge=1)  # wall instant of sim_start; the launcher sets it
+    sim_api_rate_limit: int = Field(50, ge=1)
+    sim_faults: bool = False  # expose /_sim/faults to inject errors: tests only
 
     # --- risk
     risk_max_order_lots: int = Field(10, ge=1)

@@ -72,6 +72,9 @@ class SimServer:
         self.limits = limits
         self.window = MovingWindow()
         self.counts: collections.Counter[str] = collections.Counter()
+        self.faults: dict[str, list[str]] = collections.defaultdict(list)
+        self.hang_s = 10.0
+        self.on_drop_ws: Callable[[], Awaitable[None]] | None = None
         self.handlers: dict[str, Callable[[dict[str, Any]], Reply]] = {
             "ping": lambda f: ok(data={"message": "pong", "broker": "mytrading-sim"}),
             "placeorder": self.ex.place,
@@ -95,15 +98,53 @@ class SimServer:
             "expiry": lambda f: self.ex.expiry(f["symbol"], f["exchange"], f["instrumenttype"]),
         }
 
-    def app(self) -> web.Application:
+    def app(self, faults: bool = False) -> web.Application:
         app = web.Application(client_max_size=1 << 20)
         app.router.add_post("/api/v1/{endpoint:.+}", self.handle)
+        if faults:
+            app.router.add_post("/_sim/faults", self.set_faults)
+            app.router.add_get("/_sim/counts", self.get_counts)
         return app
+
+    async def set_faults(self, request: web.Request) -> web.Response:
+        """Test harness only (MT_SIM_FAULTS): queue faults for the next calls of an endpoint.
+
+        ``{"endpoint": "placeorder", "faults": ["500", "500_after", "hang_after", "429"]}``:
+        ``500``/``429`` answer without doing anything; ``500_after`` does the work and then
+        answers 500; ``hang_after`` does the work and answers only after ``hang_s``.
+        """
+        body = await request.json()
+        self.faults[body["endpoint"]].extend(body["faults"])
+        self.hang_s = float(body.get("hang_s", self.hang_s))
+        if body.get("drop_websockets") and self.on_drop_ws is not None:
+            await self.on_drop_ws()
+        return web.json_response({"status": "success"})
+
+    async def get_counts(self, request: web.Request) -> web.Response:
+        return web.json_response(dict(self.counts))
 
     async def handle(self, request: web.Request) -> web.Response:
         ep = request.match_info["endpoint"].strip("/")
-        code, body = self.dispatch(ep, request.remote or "?", await request.read())
+        raw = await request.read()
+        fault = self.faults[ep].pop(0) if self.faults.get(ep) else ""
+        self.counts[ep] += 1
+        if fault in ("500", "429"):
+            self.counts[f"{ep}:{fault}"] += 1
+            msg = (
+                "Rate limit exceeded. Please slow down your requests."
+                if fault == "429"
+                else "Internal error"
+            )
+            body: dict[str, Any] = {"status": "error", "message": msg}
+            if fault == "429":
+                body["retry_after"] = 1
+            return web.json_response(body, status=int(fault))
+        code, body = self.dispatch(ep, request.remote or "?", raw)
         self.counts[f"{ep}:{code}"] += 1
+        if fault == "500_after":
+            return web.json_response({"status": "error", "message": "Internal error"}, status=500)
+        if fault == "hang_after":
+            await asyncio.sleep(self.hang_s)
         return web.json_response(body, status=code)
 
     def dispatch(self, ep: str, client: str, raw: bytes) -> Reply:

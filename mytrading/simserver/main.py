@@ -47,7 +47,12 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     host = settings.sim_server_host
     runners = []
-    for app, port in ((server.app(), settings.sim_rest_port), (feed.app(), settings.sim_ws_port)):
+    server.on_drop_ws = feed.drop_all
+    apps = (
+        (server.app(settings.sim_faults), settings.sim_rest_port),
+        (feed.app(), settings.sim_ws_port),
+    )
+    for app, port in apps:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()

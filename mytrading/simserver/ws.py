@@ -182,6 +182,11 @@ class FeedServer:
         status = "success" if not failed else ("partial" if ok else "error")
         return {"type": "unsubscribe", "status": status, "successful": ok, "failed": failed}
 
+    async def drop_all(self) -> None:
+        """Close every client connection abruptly (fault injection for reconnect tests)."""
+        for c in list(self.clients):
+            await c.ws.close(code=1011, message=b"server dropped the connection")
+
     # --------------------------------------------------------------- broadcast
 
     def payload(self, t: wire.Tick, mode: int) -> dict[str, Any]:

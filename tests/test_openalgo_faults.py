@@ -1,0 +1,208 @@
+"""Broker faults against a real simulator process: no duplicate order, no silent loss."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+from mytrading import wire
+from mytrading.clock import MarketClock
+from mytrading.feed.openalgo_ws import TICK_PIPE, FeedClient
+from mytrading.refdata import IST
+from mytrading.router.broker import OrderEvent, TradeEvent
+from mytrading.router.openalgo_adapter import OpenAlgoAdapter
+from tests.test_simserver_contract import FUT, KEY, WS_URL, start_server
+
+START = datetime(2026, 11, 20, 10, 0, tzinfo=IST)
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, MarketClock]]:
+    d = tmp_path_factory.mktemp("faults")
+    anchor = time.time_ns()
+    proc, host = start_server(
+        {"MT_LOG_DIR": str(d / "logs"), "MT_STATE_DIR": str(d / "s")},
+        MT_SIM_FAULTS="true",
+        MT_CLOCK_ANCHOR_NS=str(anchor),
+    )
+    # The same market clock as the server's, so order-book timestamps line up.
+    yield host, MarketClock(anchor, int(START.timestamp() * 1e9), 1.0)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+
+
+def control(host: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    req = urllib.request.Request(
+        f"{host}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method="POST" if body is not None else "GET",
+    )
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def order(oid: str, qty: int = 65) -> wire.Order:
+    return wire.Order(
+        order_id=oid,
+        intent_id=oid,
+        strategy="faults",
+        exchange="NFO",
+        symbol=FUT,
+        action="BUY",
+        quantity=qty,
+        pricetype="MARKET",
+        product="NRML",
+        price=0.0,
+        trigger_price=0.0,
+        approved_by="risk",
+    )
+
+
+def adapter(host: str, clock: MarketClock) -> OpenAlgoAdapter:
+    return OpenAlgoAdapter(KEY, host, 1.0, lambda: clock.now_ns() / 1e9)
+
+
+def matching(a: OpenAlgoAdapter, qty: int) -> list[dict[str, Any]]:
+    rows = a.sdk.orderbook()["data"]["orders"]
+    return [
+        r for r in rows if r["symbol"] == FUT and r["quantity"] == qty and r["product"] == "NRML"
+    ]
+
+
+def test_timeout_after_the_broker_accepted_finds_the_order(faulty: tuple[str, MarketClock]) -> None:
+    host, clock = faulty
+    a = adapter(host, clock)
+    before = control(host, "/_sim/counts").get("placeorder", 0)
+    control(
+        host, "/_sim/faults", {"endpoint": "placeorder", "faults": ["hang_after"], "hang_s": 2.5}
+    )
+    res, events = a.place_order(order("t-1", 130))
+    assert res.ok, res.message  # found in the order book, not re-sent
+    assert control(host, "/_sim/counts")["placeorder"] == before + 1
+    assert [r["orderid"] for r in matching(a, 130)] == [res.orderid]
+    assert a.counts["recovered_after_timeout"] == 1
+    assert any(isinstance(e, TradeEvent) and e.quantity == 130 for e in events)
+    assert any(isinstance(e, OrderEvent) and e.status == "complete" for e in events)
+
+
+def test_500_after_accepting_is_found_not_resent(faulty: tuple[str, MarketClock]) -> None:
+    host, clock = faulty
+    a = adapter(host, clock)
+    before = control(host, "/_sim/counts").get("placeorder", 0)
+    control(host, "/_sim/faults", {"endpoint": "placeorder", "faults": ["500_after"]})
+    res, _ = a.place_order(order("t-2", 195))
+    assert res.ok and control(host, "/_sim/counts")["placeorder"] == before + 1
+    assert [r["orderid"] for r in matching(a, 195)] == [res.orderid]
+
+
+def test_500_without_an_order_stays_unknown_then_gives_up(faulty: tuple[str, MarketClock]) -> None:
+    host, clock = faulty
+    a = adapter(host, clock)
+    before = control(host, "/_sim/counts").get("placeorder", 0)
+    control(host, "/_sim/faults", {"endpoint": "placeorder", "faults": ["500"]})
+    res, events = a.place_order(order("t-3", 260))
+    assert not res.ok and res.message.startswith("unknown:") and events == []
+    assert "t-3" in a.unknown and matching(a, 260) == []
+    events, resolved = a.poll()
+    assert resolved == [] and "t-3" in a.unknown  # still looked for, never re-sent
+    a.unknown["t-3"].first_seen -= 61
+    events, resolved = a.poll()
+    assert [(o.order_id, outcome) for o, outcome, _ in resolved] == [("t-3", "absent")]
+    assert control(host, "/_sim/counts")["placeorder"] == before + 1  # one attempt, ever
+
+
+def test_429_is_a_refusal_not_an_unknown(faulty: tuple[str, MarketClock]) -> None:
+    host, clock = faulty
+    a = adapter(host, clock)
+    control(host, "/_sim/faults", {"endpoint": "placeorder", "faults": ["429"]})
+    res, _ = a.place_order(order("t-4", 325))
+    assert not res.ok and res.http_status == 429 and not res.message.startswith("unknown")
+    assert a.unknown == {} and matching(a, 325) == []
+    assert a.counts["transient"] == 1
+
+
+def test_poll_reports_a_resting_order_filling(faulty: tuple[str, MarketClock]) -> None:
+    host, clock = faulty
+    a = adapter(host, clock)
+    ltp = a.sdk.quotes(symbol=FUT, exchange="NFO")["data"]["ltp"]
+    o = wire.Order(
+        order_id="t-5",
+        intent_id="t-5",
+        strategy="faults",
+        exchange="NFO",
+        symbol=FUT,
+        action="SELL",
+        quantity=65,
+        pricetype="LIMIT",
+        product="NRML",
+        price=round(ltp * 1.2, 1),
+        trigger_price=0.0,
+        approved_by="risk",
+    )
+    res, events = a.place_order(o)
+    assert res.ok and [e.status for e in events if isinstance(e, OrderEvent)] == ["open"]
+    assert a.poll() == ([], [])  # nothing changed
+    a.sdk.modifyorder(
+        order_id=res.orderid,
+        strategy="faults",
+        symbol=FUT,
+        action="SELL",
+        exchange="NFO",
+        price_type="LIMIT",
+        product="NRML",
+        quantity=65,
+        price=round(ltp * 0.8, 1),
+    )  # marketable now
+    events, _ = a.poll()
+    trades = [e for e in events if isinstance(e, TradeEvent)]
+    assert len(trades) == 1 and trades[0].quantity == 65 and trades[0].price > 0
+    assert [e.status for e in events if isinstance(e, OrderEvent)][-1] == "complete"
+    assert res.orderid not in a.tracked
+    assert a.poll() == ([], [])  # the fill is reported once
+
+
+def test_feed_client_reconnects_and_resubscribes_after_a_drop(
+    faulty: tuple[str, MarketClock], tmp_path: Path
+) -> None:
+    host, _ = faulty
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    pull.bind(TICK_PIPE)
+    insts = [("NFO", FUT), ("NSE_INDEX", "NIFTY")]
+    client = FeedClient(ctx, WS_URL[host], KEY, insts, backoff_base_s=0.2)
+    client.start()
+    got: list[wire.Tick] = []
+
+    def drain(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if pull.poll(50):
+                got.append(wire.decode(pull.recv())[1])  # type: ignore[arg-type]
+
+    try:
+        drain(1.5)
+        before = len(got)
+        assert before > 5 and client.authenticated
+        control(host, "/_sim/faults", {"endpoint": "-", "faults": [], "drop_websockets": True})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and client.reconnects == 0:
+            drain(0.1)
+        assert client.reconnects >= 1
+        drain(2.0)
+        assert client.authenticated and len(got) > before + 5  # re-subscribed: ticks again
+        assert {(t.exchange, t.symbol) for t in got[before:]} == set(insts)
+        stamps = [(t.symbol, t.exch_ns) for t in got]
+        assert len(stamps) == len(set(stamps))  # no duplicate tick reached the daemon
+    finally:
+        client.stop()
+        pull.close(0)
+        ctx.term()
