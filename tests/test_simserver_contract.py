@@ -332,3 +332,161 @@ def test_rate_limit_429_with_retry_after(tmp_path: Any) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_optionsymbol_offsets(sdk: Any) -> None:
+    atm = sdk.optionsymbol(underlying="NIFTY", exchange="NSE_INDEX", offset="ATM", option_type="CE")
+    assert atm["status"] == "success" and atm["exchange"] == "NFO" and atm["lotsize"] == 65
+    strike = int(atm["symbol"][len("NIFTY23NOV26") : -2])
+    assert abs(strike - atm["underlying_ltp"]) <= 25  # the listed strike nearest the LTP
+
+    def k(offset: str, right: str) -> int:
+        r = sdk.optionsymbol(
+            underlying="NIFTY",
+            exchange="NFO",
+            offset=offset,
+            option_type=right,
+            expiry_date="23NOV26",
+        )
+        return int(r["symbol"][len("NIFTY23NOV26") : -2])
+
+    assert (k("ITM2", "CE"), k("OTM2", "CE")) == (strike - 100, strike + 100)
+    assert (k("ITM2", "PE"), k("OTM2", "PE")) == (strike + 100, strike - 100)
+    bad = sdk.optionsymbol(underlying="NIFTY", exchange="NFO", offset="ITM99", option_type="CE")
+    assert bad["code"] == 400
+
+
+def test_optionchain(sdk: Any) -> None:
+    ch = sdk.optionchain(
+        underlying="NIFTY", exchange="NSE_INDEX", expiry_date="23NOV26", strike_count=2
+    )
+    assert ch["status"] == "success" and len(ch["chain"]) == 5
+    mid = ch["chain"][2]
+    assert mid["strike"] == ch["atm_strike"] and mid["ce"]["label"] == "ATM"
+    assert ch["chain"][0]["ce"]["label"] == "ITM2" and ch["chain"][0]["pe"]["label"] == "OTM2"
+    assert mid["ce"]["ltp"] > 0 and mid["pe"]["ltp"] > 0 and mid["ce"]["lotsize"] == 65
+    assert sdk.optionchain(underlying="NIFTY", exchange="NFO")["code"] == 400  # expiry required
+
+
+def test_basketorder_buys_first(sdk: Any) -> None:
+    r = sdk.basketorder(
+        strategy="basket",
+        orders=[
+            {
+                "symbol": FUT,
+                "exchange": "NFO",
+                "action": "SELL",
+                "quantity": 65,
+                "pricetype": "MARKET",
+                "product": "MIS",
+            },
+            {
+                "symbol": FUT,
+                "exchange": "NFO",
+                "action": "BUY",
+                "quantity": 130,
+                "pricetype": "MARKET",
+                "product": "MIS",
+            },
+            {
+                "symbol": FUT,
+                "exchange": "NFO",
+                "action": "BUY",
+                "quantity": 7,
+                "pricetype": "MARKET",
+                "product": "MIS",
+            },
+        ],
+    )
+    assert r["status"] == "success"
+    assert [x["status"] for x in r["results"]] == ["success", "error", "success"]
+    book = {o["orderid"]: o for o in sdk.orderbook()["data"]["orders"]}
+    placed = [book[x["orderid"]]["action"] for x in r["results"] if "orderid" in x]
+    assert placed == ["BUY", "SELL"]
+    sdk.closeposition(strategy="basket")
+
+
+def test_margin(sdk: Any) -> None:
+    ltp = sdk.quotes(symbol=FUT, exchange="NFO")["data"]["ltp"]
+    m = sdk.margin(
+        positions=[
+            {
+                "symbol": FUT,
+                "exchange": "NFO",
+                "action": "BUY",
+                "quantity": "65",
+                "product": "NRML",
+                "pricetype": "MARKET",
+                "price": str(ltp),
+            }
+        ]
+    )
+    d = m["data"]
+    assert d["total_margin_required"] == pytest.approx(65 * ltp * 0.12, rel=1e-6)
+    assert d["span_margin"] + d["exposure_margin"] == pytest.approx(d["total_margin_required"])
+
+
+def test_instruments(sdk: Any) -> None:
+    df = sdk.instruments(exchange="NFO")
+    assert len(df) == 2 * (1 + 11 * 2)  # NIFTY and BANKNIFTY: a future and 11 strikes x CE/PE each
+    assert set(df["symbol"]) >= {FUT, "NIFTY23NOV2624500CE"}
+
+
+def test_history_from_generated_bars(tmp_path: Any) -> None:
+    from openalgo import api
+
+    proc, host = start_server(
+        {"MT_LOG_DIR": str(tmp_path / "logs"), "MT_STATE_DIR": str(tmp_path / "s")},
+        MT_SIM_SPEED="300",  # five market minutes per second
+    )
+    try:
+        time.sleep(3.5)
+        c = api(api_key=KEY, host=host, timeout=5.0)
+        one = c.history(
+            symbol=FUT,
+            exchange="NFO",
+            interval="1m",
+            start_date="2026-11-20",
+            end_date="2026-11-20",
+        )
+        assert len(one) >= 10, one
+        assert str(one.index.tz) == "Asia/Kolkata" and all(ts.second == 0 for ts in one.index)
+        steps = one.index.to_series().diff().dropna().unique()
+        assert list(steps) == [__import__("pandas").Timedelta(minutes=1)]  # no gap, no repeat
+        five = c.history(
+            symbol=FUT,
+            exchange="NFO",
+            interval="5m",
+            start_date="2026-11-20",
+            end_date="2026-11-20",
+        )
+        first = one[one.index < five.index[0] + __import__("pandas").Timedelta(minutes=5)]
+        assert (
+            five.iloc[0]["high"] == first["high"].max()
+            and five.iloc[0]["low"] == first["low"].min()
+        )
+        assert five.iloc[0]["open"] == first.iloc[0]["open"]
+        assert all(ts.minute % 5 == 0 for ts in five.index)  # 09:15-aligned five-minute buckets
+        day = c.history(
+            symbol=FUT, exchange="NFO", interval="D", start_date="2026-11-20", end_date="2026-11-20"
+        )
+        assert len(day) == 1 and day.iloc[0]["volume"] == one["volume"].sum()
+        none = c.history(
+            symbol=FUT,
+            exchange="NFO",
+            interval="1m",
+            start_date="2026-01-01",
+            end_date="2026-01-02",
+        )
+        assert isinstance(none, dict) and none["error_type"] == "no_data"
+        bad = c.history(
+            symbol=FUT,
+            exchange="NFO",
+            interval="7m",
+            start_date="2026-11-20",
+            end_date="2026-11-20",
+        )
+        assert isinstance(bad, dict) and bad["code"] == 400
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)

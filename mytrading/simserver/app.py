@@ -91,6 +91,11 @@ class SimServer:
             "positionbook": lambda f: self.ex.positionbook(),
             "funds": lambda f: self.ex.funds(),
             "intervals": lambda f: self.ex.intervals(),
+            "history": self.ex.history,
+            "optionsymbol": self.ex.optionsymbol,
+            "optionchain": self.ex.optionchain,
+            "margin": lambda f: self.ex.margin(f["positions"]),
+            "basketorder": self._basket,
             "quotes": lambda f: self.ex.quotes(f["exchange"], f["symbol"]),
             "depth": lambda f: self.ex.depth(f["exchange"], f["symbol"]),
             "symbol": lambda f: self.ex.symbol(f["exchange"], f["symbol"]),
@@ -100,6 +105,7 @@ class SimServer:
 
     def app(self, faults: bool = False) -> web.Application:
         app = web.Application(client_max_size=1 << 20)
+        app.router.add_get("/api/v1/instruments", self.instruments)
         app.router.add_post("/api/v1/{endpoint:.+}", self.handle)
         if faults:
             app.router.add_post("/_sim/faults", self.set_faults)
@@ -203,6 +209,44 @@ class SimServer:
             else:
                 results.append({"symbol": sym, "exchange": exch, "error": q["message"]})
         return ok(results=results)
+
+    def _basket(self, f: dict[str, Any]) -> Reply:
+        """Each order placed in turn, BUY legs before SELL legs (as OpenAlgo does)."""
+        legs = [o for o in f["orders"] if isinstance(o, dict)]
+        if len(legs) != len(f["orders"]) or not legs:
+            return err(400, "{'orders': ['Invalid input type.']}")
+        legs.sort(key=lambda o: str(o.get("action", "")).upper() != "BUY")
+        results = []
+        for leg in legs:
+            fields, errors = validate(
+                SCHEMAS["placeorder"], {"apikey": "", "strategy": f["strategy"], **leg}
+            )
+            if errors:
+                results.append(
+                    {"symbol": leg.get("symbol"), "status": "error", "message": str(errors)}
+                )
+                continue
+            code, body = self.ex.place(fields)
+            row = {"symbol": fields["symbol"], "status": body["status"]}
+            row.update(
+                {"orderid": body["orderid"]} if code == 200 else {"message": body["message"]}
+            )
+            results.append(row)
+        return ok(results=results)
+
+    async def instruments(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/instruments?apikey=..&exchange=..&format=json|csv``."""
+        q = request.query
+        if not hmac.compare_digest(q.get("apikey", ""), self.api_key):
+            return web.json_response(
+                {"status": "error", "message": "Invalid openalgo apikey"}, status=403
+            )
+        rows = self.ex.instruments(q.get("exchange"))
+        if q.get("format", "json") == "csv":
+            cols = list(rows[0]) if rows else []
+            lines = [",".join(cols)] + [",".join(str(r[c]) for c in cols) for r in rows]
+            return web.Response(text="\n".join(lines), content_type="text/csv")
+        return web.json_response({"status": "success", "data": rows})
 
     def _split(self, f: dict[str, Any]) -> Reply:
         total, size = f["quantity"], f.pop("splitsize")

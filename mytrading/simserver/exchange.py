@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from mytrading import wire
@@ -22,6 +22,16 @@ from mytrading.positions import Ledger
 from mytrading.refdata import IST, RefData, RefDataError
 from mytrading.router.broker import OrderEvent, TradeEvent
 from mytrading.router.simbroker import SimBroker
+from mytrading.simserver.history import SUPPORTED as HISTORY_SUPPORTED
+from mytrading.simserver.history import BarStore
+from mytrading.simserver.options import (
+    OptionError,
+    atm_strike,
+    parse_expiry,
+    strike_for,
+    symbol_for,
+    underlying_for,
+)
 
 Reply = tuple[int, dict[str, Any]]
 FUT_MARGIN = 0.12  # SPAN + exposure, as a share of notional, for futures and short options
@@ -66,14 +76,18 @@ class SimExchange:
         self.last: dict[tuple[str, str], wire.Tick] = {}
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # order_update sinks
         self._ids = itertools.count(1)
+        self.history_store = BarStore(refdata.calendar)
 
     # ------------------------------------------------------------------ market
 
     def step(self) -> list[wire.Tick]:
         """Advance the market to now; match working orders; return the new quotes."""
-        ticks = self.market.step(self.clock.now_ns())
+        now_ns = self.clock.now_ns()
+        ticks = self.market.step(now_ns)
+        self.history_store.close_due(now_ns)
         for t in ticks:
             self.last[(t.exchange, t.symbol)] = t
+            self.history_store.on_tick(t)
             self._on_events(self.broker.on_tick(t))
             self.ledger.mark((t.exchange, t.symbol, "MIS"), t.ltp)
             self.ledger.mark((t.exchange, t.symbol, "NRML"), t.ltp)
@@ -347,21 +361,51 @@ class SimExchange:
         p = self.ledger.positions.get((f["exchange"], f["symbol"], f["product"]))
         return ok(quantity=p.qty if p else 0)
 
+    def position_margin(self, exchange: str, symbol: str, qty: int, price: float) -> float:
+        """Margin for a signed quantity: premium for long options, a share of the notional
+        (of the underlying for short options) otherwise, like the sandbox's leverage rules."""
+        inst = self.refdata.instrument(exchange, symbol)
+        if inst.kind in ("CE", "PE"):
+            if qty > 0:
+                return qty * price
+            return abs(qty) * self.market.spot[inst.underlying] * FUT_MARGIN
+        if inst.kind == "INDEX":
+            return 0.0
+        return abs(qty) * price * FUT_MARGIN
+
     def used_margin(self) -> float:
-        used = 0.0
-        for (ex, sym, _), p in self.ledger.positions.items():
-            if not p.qty:
-                continue
-            inst = self.refdata.instrument(ex, sym)
-            ltp = p.ltp or p.avg
-            if inst.kind in ("CE", "PE") and p.qty > 0:
-                used += p.qty * p.avg  # a long option costs its premium
-            elif inst.kind in ("CE", "PE"):
-                spot = self.market.spot[inst.underlying]
-                used += abs(p.qty) * spot * FUT_MARGIN
-            else:
-                used += abs(p.qty) * ltp * FUT_MARGIN
-        return used
+        return sum(
+            self.position_margin(
+                ex, sym, p.qty, p.avg if sym[-2:] in ("CE", "PE") else (p.ltp or p.avg)
+            )
+            for (ex, sym, _), p in self.ledger.positions.items()
+            if p.qty
+        )
+
+    def margin(self, positions: list[Any]) -> Reply:
+        if not 1 <= len(positions) <= 50:
+            return err(400, "{'positions': ['Length must be between 1 and 50.']}")
+        total = 0.0
+        for i, pos in enumerate(positions):
+            try:
+                ex, sym = str(pos["exchange"]), str(pos["symbol"])
+                qty = int(float(pos["quantity"]))
+                side = 1 if str(pos["action"]).upper() == "BUY" else -1
+                t = self._quote(ex, sym)
+                price = float(pos.get("price") or 0) or (t.ltp if t else 0.0)
+                if price <= 0:
+                    return err(400, f"No price for {sym} on {ex}")
+                total += self.position_margin(ex, sym, side * qty, price)
+            except (KeyError, TypeError, ValueError, RefDataError) as exc:
+                return err(400, f"{{'positions': {{{i}: ['{exc}']}}}}")
+        span = round(total * 0.75, 2)
+        return ok(
+            data={
+                "total_margin_required": round(total, 2),
+                "span_margin": span,
+                "exposure_margin": round(total - span, 2),
+            }
+        )
 
     def funds(self) -> Reply:
         realized = sum(p.realized for p in self.ledger.positions.values())
@@ -474,6 +518,100 @@ class SimExchange:
         if not dates:
             return err(404, f"No expiry dates found for {symbol} on {exchange}")
         return ok(data=[d.strftime("%d-%b-%y").upper() for d in dates])
+
+    def history(self, f: dict[str, Any]) -> Reply:
+        if f["interval"] not in HISTORY_SUPPORTED:
+            return err(
+                400,
+                f"Interval '{f['interval']}' is not supported; "
+                f"supported: {', '.join(HISTORY_SUPPORTED)}",
+            )
+        if self.symbol_row(f["exchange"], f["symbol"]) is None:
+            return err(400, f"Symbol '{f['symbol']}' not found for exchange '{f['exchange']}'")
+        start, end = date.fromisoformat(f["start_date"]), date.fromisoformat(f["end_date"])
+        if end < start:
+            return err(400, "end_date is before start_date")
+        return ok(
+            data=self.history_store.history(f["exchange"], f["symbol"], f["interval"], start, end)
+        )
+
+    def optionsymbol(self, f: dict[str, Any]) -> Reply:
+        try:
+            u = underlying_for(self.refdata, f["underlying"], f["exchange"])
+            expiry = (
+                parse_expiry(f["expiry_date"])
+                if f.get("expiry_date")
+                else self.refdata.calendar.near_option_expiry(u, self.clock.now().date())
+            )
+            spot = self.market.spot.get(u.name)
+            if spot is None:
+                return err(404, f"No quote for underlying {u.name}")
+            ltp = round(spot, 2)
+            sym = symbol_for(
+                u, expiry, strike_for(u, ltp, f["offset"], f["option_type"]), f["option_type"]
+            )
+        except OptionError as exc:
+            return err(400, str(exc))
+        inst = self.refdata.instrument(u.fo_exchange, sym)
+        return ok(
+            symbol=sym,
+            exchange=u.fo_exchange,
+            lotsize=inst.lot_size,
+            tick_size=inst.tick_size,
+            freeze_qty=inst.freeze_qty,
+            underlying_ltp=ltp,
+        )
+
+    def optionchain(self, f: dict[str, Any]) -> Reply:
+        try:
+            u = underlying_for(self.refdata, f["underlying"], f["exchange"])
+            expiry = parse_expiry(f["expiry_date"])
+        except OptionError as exc:
+            return err(400, str(exc))
+        if u.name not in self.market.spot:
+            return err(404, f"No quote for underlying {u.name}")
+        ltp = round(self.market.spot[u.name], 2)
+        atm = atm_strike(u, ltp)
+        n = f.get("strike_count") or 10
+        chain = []
+        for k in range(-n, n + 1):
+            strike = atm + k * u.strike_step
+            row: dict[str, Any] = {"strike": strike}
+            for right in ("CE", "PE"):
+                sym = symbol_for(u, expiry, strike, right)
+                t = self._quote(u.fo_exchange, sym)
+                itm = (strike < atm) if right == "CE" else (strike > atm)
+                label = "ATM" if k == 0 else f"{'ITM' if itm else 'OTM'}{abs(k)}"
+                row[right.lower()] = {
+                    "symbol": sym,
+                    "label": label,
+                    "ltp": t.ltp if t else 0.0,
+                    "bid": t.bid if t else 0.0,
+                    "ask": t.ask if t else 0.0,
+                    "oi": t.oi if t else 0,
+                    "volume": t.volume if t else 0,
+                    "lotsize": u.lot_size,
+                }
+            chain.append(row)
+        return ok(
+            underlying=u.name,
+            underlying_ltp=ltp,
+            expiry_date=f["expiry_date"].upper(),
+            atm_strike=atm,
+            chain=chain,
+        )
+
+    def instruments(self, exchange: str | None) -> list[dict[str, Any]]:
+        rows = []
+        for si in self.market.instruments:
+            if exchange and si.inst.exchange != exchange:
+                continue
+            row = self.symbol_row(si.inst.exchange, si.inst.symbol)
+            if row is not None:
+                row.pop("id")
+                row.pop("freeze_qty")
+                rows.append(row)
+        return rows
 
     def intervals(self) -> Reply:
         return ok(

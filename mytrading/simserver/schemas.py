@@ -142,7 +142,61 @@ def validate(schema: dict[str, F], body: Any) -> tuple[dict[str, Any], dict[str,
     return out, errors
 
 
-STR, INT, NUM, BOOL = _string, _integer, _number, _boolean
+def _list(v: Any) -> list[Any]:
+    if not isinstance(v, list):
+        raise InvalidValueError("Not a valid list.")
+    return v
+
+
+def _date(v: Any) -> str:
+    import datetime as _dt
+
+    s = _string(v)
+    try:
+        _dt.date.fromisoformat(s)
+    except ValueError:
+        raise InvalidValueError("Not a valid date.") from None
+    return s
+
+
+def bounded(conv: Callable[[Any], Any], lo: float, hi: float) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        x = conv(v)
+        if not lo <= x <= hi:
+            raise InvalidValueError(
+                f"Must be greater than or equal to {lo} and less than or equal to {hi}."
+            )
+        return x
+
+    return check
+
+
+STR, INT, NUM, BOOL, LIST, DATE = _string, _integer, _number, _boolean, _list, _date
+HISTORY_INTERVALS = (
+    "1s",
+    "5s",
+    "10s",
+    "15s",
+    "30s",
+    "45s",
+    "1m",
+    "2m",
+    "3m",
+    "5m",
+    "10m",
+    "15m",
+    "20m",
+    "30m",
+    "1h",
+    "2h",
+    "3h",
+    "4h",
+    "D",
+    "W",
+    "M",
+    "Q",
+    "Y",
+)
 
 _ORDER_COMMON = {
     "apikey": F(STR),
@@ -208,6 +262,40 @@ SCHEMAS: dict[str, dict[str, F]] = {
         "instrumenttype": F(one_of("futures", "options", upper=False)),
     },
 }
+
+SCHEMAS.update(
+    {
+        "history": {
+            "apikey": F(STR),
+            "symbol": F(STR),
+            "exchange": F(one_of(*EXCHANGES)),
+            "interval": F(one_of(*HISTORY_INTERVALS, upper=False)),
+            "start_date": F(DATE),
+            "end_date": F(DATE),
+            "source": F(one_of("api", "db", upper=False), False, "api"),
+        },
+        "optionsymbol": {
+            "apikey": F(STR),
+            "strategy": F(STR, False),
+            "underlying": F(STR),
+            "exchange": F(one_of(*EXCHANGES)),
+            "expiry_date": F(STR, False),
+            "strike_int": F(NUM, False),
+            "offset": F(STR),
+            "option_type": F(one_of("CE", "PE")),
+        },
+        "optionchain": {
+            "apikey": F(STR),
+            "underlying": F(STR),
+            "exchange": F(one_of(*EXCHANGES)),
+            "expiry_date": F(STR),
+            "strike_count": F(bounded(INT, 1, 100), False),
+            "with_greeks": F(BOOL, False, False),
+        },
+        "basketorder": {"apikey": F(STR), "strategy": F(STR), "orders": F(LIST)},
+        "margin": {"apikey": F(STR), "positions": F(LIST)},
+    }
+)
 
 # Endpoints whose errors use the order family's Python-repr message (section 0).
 ORDER_FAMILY = frozenset(

@@ -1,0 +1,71 @@
+"""Bars for the ``history`` endpoint, from the simulator's own ticks.
+
+The simulator keeps the 1-minute bars it built (a bounded window per symbol) and derives
+longer intervals by aggregating them, aligned to the 09:15 session open like the feed's
+bars. Daily bars are stamped 00:00 UTC of the trading date, as OpenAlgo's server does.
+"""
+
+from __future__ import annotations
+
+import collections
+from datetime import UTC, date, datetime
+
+from mytrading.feed.bars import TIMEFRAMES, BarBuilder
+from mytrading.refdata import IST, Calendar
+from mytrading.wire import Bar, Tick
+
+KEEP_1M_BARS = 5 * 375  # five sessions of 1-minute bars per symbol
+SUPPORTED = (*TIMEFRAMES, "D")
+
+
+class BarStore:
+    def __init__(self, calendar: Calendar) -> None:
+        self.calendar = calendar
+        self.builder = BarBuilder(calendar, "1m")
+        self.bars: dict[tuple[str, str], collections.deque[Bar]] = collections.defaultdict(
+            lambda: collections.deque(maxlen=KEEP_1M_BARS)
+        )
+
+    def on_tick(self, tick: Tick) -> None:
+        bar = self.builder.on_tick(tick)
+        if bar is not None:
+            self.bars[(bar.exchange, bar.symbol)].append(bar)
+
+    def close_due(self, now_ns: int) -> None:
+        for bar in self.builder.close_due(now_ns):
+            self.bars[(bar.exchange, bar.symbol)].append(bar)
+
+    def history(
+        self, exchange: str, symbol: str, interval: str, start: date, end: date
+    ) -> list[dict]:
+        """Rows ``{timestamp (epoch s), open, high, low, close, volume, oi}`` in the range."""
+        src = [
+            b
+            for b in self.bars.get((exchange, symbol), ())
+            if start <= datetime.fromtimestamp(b.start_ns / 1e9, IST).date() <= end
+        ]
+        groups: dict[int, list[Bar]] = {}
+        for b in src:
+            groups.setdefault(self._key(b, interval), []).append(b)
+        return [
+            {
+                "timestamp": k,
+                "open": g[0].open,
+                "high": max(x.high for x in g),
+                "low": min(x.low for x in g),
+                "close": g[-1].close,
+                "volume": sum(x.volume for x in g),
+                "oi": 0,
+            }
+            for k, g in sorted(groups.items())
+        ]
+
+    def _key(self, b: Bar, interval: str) -> int:
+        local = datetime.fromtimestamp(b.start_ns / 1e9, IST)
+        if interval == "D":
+            return int(datetime.combine(local.date(), datetime.min.time(), tzinfo=UTC).timestamp())
+        tf = TIMEFRAMES[interval]
+        opening = datetime.combine(local.date(), self.calendar.session(b.exchange).open, tzinfo=IST)
+        base = int(opening.timestamp())
+        start = b.start_ns // 1_000_000_000
+        return base + (start - base) // tf * tf
