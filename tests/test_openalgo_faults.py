@@ -144,7 +144,7 @@ def test_poll_reports_a_resting_order_filling(faulty: tuple[str, MarketClock]) -
         quantity=65,
         pricetype="LIMIT",
         product="NRML",
-        price=round(ltp * 1.2, 1),
+        price=round(ltp * 1.1, 1),
         trigger_price=0.0,
         approved_by="risk",
     )
@@ -160,7 +160,7 @@ def test_poll_reports_a_resting_order_filling(faulty: tuple[str, MarketClock]) -
         price_type="LIMIT",
         product="NRML",
         quantity=65,
-        price=round(ltp * 0.8, 1),
+        price=round(ltp * 0.9, 1),
     )  # marketable now
     events, _ = a.poll()
     trades = [e for e in events if isinstance(e, TradeEvent)]

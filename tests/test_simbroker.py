@@ -151,3 +151,63 @@ def test_position_book_nets_fills(broker: SimBroker) -> None:
     broker.place_order(order("SELL", qty=65))
     (p,) = broker.positionbook()
     assert p.quantity == 0  # closed rows stay, with quantity 0, as in OpenAlgo
+
+
+# ------------------------------------------------------------- the realistic fill model
+
+
+@pytest.fixture
+def real(refdata: RefData) -> SimBroker:
+    b = SimBroker(refdata, MarketClock.wall(), model="realistic", partial_fills=True)
+    b.on_tick(thin(100.0, 99.95, 100.05, 65))
+    return b
+
+
+def thin(ltp: float, bid: float, ask: float, size: int) -> wire.Tick:
+    return wire.Tick(
+        exchange="NFO",
+        symbol=FUT,
+        ltp=ltp,
+        bid=bid,
+        ask=ask,
+        bid_qty=size,
+        ask_qty=size,
+        volume=0,
+        exch_ns=1,
+    )
+
+
+def test_realistic_market_walks_the_book(real: SimBroker) -> None:
+    # 4 lots against 1 lot per level: one trade per level, each a tick worse
+    res, ev = real.place_order(order("BUY", qty=260))
+    assert trades(ev) == [(65, 100.05), (65, 100.1), (65, 100.15), (65, 100.2)]
+    assert statuses(ev)[-1] == "complete"
+    assert real.orders[res.orderid].avg == pytest.approx(100.125)
+
+
+def test_realistic_marketable_limit_at_touch_partially(real: SimBroker) -> None:
+    res, ev = real.place_order(order("BUY", "LIMIT", qty=195, price=101.0))
+    assert trades(ev) == [(65, 100.05)]  # the touch price, the touch size
+    assert statuses(ev) == ["open", "open"]
+    so = real.orders[res.orderid]
+    assert (so.filled, so.status) == (65, "open")
+    # The rest now rests at its limit, so the next seller trades at the limit (maker price).
+    ev = real.on_tick(thin(100.0, 99.95, 100.05, 130))
+    assert trades(ev) == [(130, 101.0)] and statuses(ev) == ["complete"]
+    assert so.avg == pytest.approx((65 * 100.05 + 130 * 101.0) / 195)
+    (p,) = real.positionbook()
+    assert p.quantity == 195
+
+
+def test_realistic_resting_limit_fills_at_its_price_when_touched(real: SimBroker) -> None:
+    _, ev = real.place_order(order("SELL", "LIMIT", qty=65, price=100.5))
+    assert trades(ev) == []
+    assert real.on_tick(thin(100.3, 100.25, 100.35, 65)) == []  # bid below the limit
+    assert trades(real.on_tick(thin(100.6, 100.55, 100.65, 65))) == [(65, 100.5)]
+
+
+def test_realistic_sl_triggers_on_ltp_and_takes_the_touch(real: SimBroker) -> None:
+    _, ev = real.place_order(order("SELL", "SL", qty=65, price=97.0, trigger=98.0))
+    assert statuses(ev) == ["trigger pending"]
+    ev = real.on_tick(thin(97.9, 97.85, 97.95, 65))
+    assert trades(ev) == [(65, 97.85)]  # sold at the bid, above the limit

@@ -52,10 +52,21 @@ class SimOrder:
 
 
 class SimBroker:
-    def __init__(self, refdata: RefData, clock: MarketClock, slippage_ticks: int = 0) -> None:
+    def __init__(
+        self,
+        refdata: RefData,
+        clock: MarketClock,
+        slippage_ticks: int = 0,
+        model: str = "sandbox",
+        partial_fills: bool = False,
+    ) -> None:
+        if model not in ("sandbox", "realistic"):
+            raise ValueError(f"fill model {model!r}: allowed sandbox, realistic")
         self.refdata = refdata
         self.clock = clock
         self.slippage_ticks = slippage_ticks
+        self.model = model
+        self.partial_fills = partial_fills
         self.quotes: dict[tuple[str, str], wire.Tick] = {}
         self.orders: dict[str, SimOrder] = {}
         self.live: dict[tuple[str, str], list[str]] = {}  # working order ids per instrument
@@ -199,44 +210,98 @@ class SimBroker:
         return ""
 
     def _evaluate(self, so: SimOrder, q: wire.Tick, at_placement: bool) -> list[Event]:
+        if self.model == "realistic":
+            return self._evaluate_realistic(so, q, at_placement)
         buy = so.action == "BUY"
         if so.pricetype == "MARKET":
             px = (q.ask if buy else q.bid) or q.ltp
-            slip = self.slippage_ticks * self.refdata.instrument(so.exchange, so.symbol).tick_size
-            return self._fill(so, px + slip if buy else px - slip, q)
+            return self._fill(so, so.quantity - so.filled, self._slip(so, px), q)
         if so.pricetype in ("SL", "SL-M") and not so.triggered:
             if not (q.ltp >= so.trigger_price if buy else q.ltp <= so.trigger_price):
                 return []
             so.triggered = True
             if so.pricetype == "SL-M":
-                return self._fill(so, q.ltp, q)
+                return self._fill(so, so.quantity, q.ltp, q)
             if q.ltp <= so.price if buy else q.ltp >= so.price:
-                return self._fill(so, q.ltp, q)
+                return self._fill(so, so.quantity, q.ltp, q)
             so.status = "open"  # triggered, limit not satisfiable: rests as a limit order
             return [OrderEvent(so.orderid, "open", 0, 0.0)]
         # LIMIT, or a triggered SL resting as a limit
         crossed = q.ltp <= so.price if buy else q.ltp >= so.price
         if not crossed:
             return []
-        return self._fill(so, q.ltp if at_placement else so.price, q)
+        return self._fill(so, so.quantity, q.ltp if at_placement else so.price, q)
 
-    def _fill(self, so: SimOrder, price: float, q: wire.Tick) -> list[Event]:
+    def _evaluate_realistic(self, so: SimOrder, q: wire.Tick, at_placement: bool) -> list[Event]:
+        """Fills at the touch, book walking for size, partial fills on a thin touch.
+
+        MARKET (and a triggered SL-M) takes the whole quantity, walking five synthetic
+        levels of the touch size, each a tick worse, plus the configured slippage. A
+        marketable limit takes what the touch offers at the touch price; a resting limit
+        fills at its own price when the touch reaches it. With partial fills on, a limit
+        takes at most the touch quantity per quote and keeps working for the rest.
+        """
+        buy = so.action == "BUY"
+        touch = (q.ask if buy else q.bid) or q.ltp
+        if so.pricetype in ("SL", "SL-M") and not so.triggered:
+            if not (q.ltp >= so.trigger_price if buy else q.ltp <= so.trigger_price):
+                return []
+            so.triggered = True
+            at_placement = True  # on triggering it takes liquidity like a new order
+            if so.pricetype == "SL":
+                so.status = "open"
+        if so.pricetype in ("MARKET", "SL-M"):
+            events: list[Event] = []
+            for qty, price in self._walk(so, q, so.quantity - so.filled):
+                events += self._fill(so, qty, self._slip(so, price), q)
+            return events
+        crossed = touch <= so.price if buy else touch >= so.price
+        if not crossed:
+            return (
+                [OrderEvent(so.orderid, "open", 0, 0.0)]
+                if so.pricetype == "SL" and at_placement
+                else []
+            )
+        left = so.quantity - so.filled
+        avail = (q.ask_qty if buy else q.bid_qty) or left
+        qty = min(left, avail) if self.partial_fills else left
+        return self._fill(so, qty, touch if at_placement else so.price, q)
+
+    def _walk(self, so: SimOrder, q: wire.Tick, qty: int) -> list[tuple[int, float]]:
+        """(quantity, price) per level taking ``qty`` through five levels of the touch size,
+        each a tick worse; whatever is left after four levels takes the fifth."""
+        buy = so.action == "BUY"
+        touch = (q.ask if buy else q.bid) or q.ltp
+        size = (q.ask_qty if buy else q.bid_qty) or qty
+        tick = self.refdata.instrument(so.exchange, so.symbol).tick_size
+        fills, left, level = [], qty, 0
+        while left > 0:
+            take = left if level == 4 else min(left, size)
+            fills.append((take, touch + (level * tick if buy else -level * tick)))
+            left -= take
+            level += 1
+        return fills
+
+    def _slip(self, so: SimOrder, price: float) -> float:
+        slip = self.slippage_ticks * self.refdata.instrument(so.exchange, so.symbol).tick_size
+        return price + slip if so.action == "BUY" else price - slip
+
+    def _fill(self, so: SimOrder, qty: int, price: float, q: wire.Tick) -> list[Event]:
         inst = self.refdata.instrument(so.exchange, so.symbol)
         price = inst.round_price(price)
-        so.filled = so.quantity
-        so.avg = price
-        so.status = "complete"
-        self._unlist(so)
-        self._book(so, price)
+        so.avg = (so.avg * so.filled + price * qty) / (so.filled + qty)
+        so.filled += qty
+        done = so.filled == so.quantity
+        so.status = "complete" if done else "open"
+        if done:
+            self._unlist(so)
+        signed = qty if so.action == "BUY" else -qty
+        self.ledger.apply((so.exchange, so.symbol, so.product), signed, price)
         self.trades += 1
         return [
-            TradeEvent(so.orderid, f"T{so.orderid}", so.quantity, price, q.exch_ns),
-            OrderEvent(so.orderid, "complete", so.quantity, price),
+            TradeEvent(so.orderid, f"T{so.orderid}-{self.trades}", qty, price, q.exch_ns),
+            OrderEvent(so.orderid, so.status, so.filled, round(so.avg, 2)),
         ]
-
-    def _book(self, so: SimOrder, price: float) -> None:
-        signed = so.quantity if so.action == "BUY" else -so.quantity
-        self.ledger.apply((so.exchange, so.symbol, so.product), signed, price)
 
     def _unlist(self, so: SimOrder) -> None:
         ids = self.live.get((so.exchange, so.symbol))

@@ -64,11 +64,15 @@ class SimExchange:
         market: SimMarket,
         capital: float = 10_000_000.0,
         slippage_ticks: int = 0,
+        fill_model: str = "realistic",
+        partial_fills: bool = True,
+        price_band_pct: float = 20.0,
     ) -> None:
         self.refdata = refdata
         self.clock = clock
         self.market = market
-        self.broker = SimBroker(refdata, clock, slippage_ticks)
+        self.broker = SimBroker(refdata, clock, slippage_ticks, fill_model, partial_fills)
+        self.price_band = price_band_pct / 100.0
         self.capital = capital
         self.meta: dict[str, OrderMeta] = {}
         self.trades: list[dict[str, Any]] = []
@@ -115,12 +119,39 @@ class SimExchange:
         )
         if (f["exchange"], f["symbol"]) not in self.last and not self._known(order):
             return err(400, f"Symbol '{f['symbol']}' not found for exchange '{f['exchange']}'")
+        refusal = self._refusal(order)
+        if refusal:
+            return err(400, refusal)
         res, events = self.broker.place_order(order)
         if not res.ok:
             return err(res.http_status, res.message)
         self.meta[res.orderid] = OrderMeta(f["strategy"], self.clock.now_ns())
         self._on_events(events)
         return ok(orderid=res.orderid)
+
+    def _refusal(self, o: wire.Order) -> str:
+        """What OpenAlgo (or the exchange behind it) would refuse before matching."""
+        now = self.clock.now()
+        if not self.refdata.calendar.is_open(o.exchange, now):
+            return f"Market is closed for {o.exchange} at {now:%Y-%m-%d %H:%M:%S} IST"
+        t = self._quote(o.exchange, o.symbol)
+        if t is not None:
+            lo, hi = t.ltp * (1 - self.price_band), t.ltp * (1 + self.price_band)
+            for name, px in (("price", o.price), ("trigger_price", o.trigger_price)):
+                if px and not lo <= px <= hi:
+                    return f"{name} {px} is outside the price band {lo:.2f} - {hi:.2f}"
+        key = (o.exchange, o.symbol, o.product)
+        cur = self.ledger.positions[key].qty if key in self.ledger.positions else 0
+        new = cur + (o.quantity if o.action == "BUY" else -o.quantity)
+        if abs(new) > abs(cur) and t is not None:
+            price = o.price or t.ltp
+            need = self.position_margin(o.exchange, o.symbol, new, price) - self.position_margin(
+                o.exchange, o.symbol, cur, price
+            )
+            available = float(self.funds()[1]["data"]["availablecash"])
+            if need > available:
+                return f"Insufficient funds: margin required {need:.2f}, available {available:.2f}"
+        return ""
 
     def _known(self, order: wire.Order) -> bool:
         try:

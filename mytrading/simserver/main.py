@@ -29,7 +29,16 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
         settings.sim_strikes,
         settings.sim_seed,
     )
-    ex = SimExchange(refdata, clock, market, slippage_ticks=settings.sim_slippage_ticks)
+    ex = SimExchange(
+        refdata,
+        clock,
+        market,
+        capital=settings.sim_capital,
+        slippage_ticks=settings.sim_slippage_ticks,
+        fill_model=settings.sim_fill_model,
+        partial_fills=settings.sim_partial_fills,
+        price_band_pct=settings.sim_price_band_pct,
+    )
     limits = RateLimits(
         settings.sim_order_rate_limit, settings.sim_smart_rate_limit, settings.sim_api_rate_limit
     )
