@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +18,7 @@ from mytrading.feed.openalgo_ws import TICK_PIPE, FeedClient
 from mytrading.refdata import IST
 from mytrading.router.broker import OrderEvent, TradeEvent
 from mytrading.router.openalgo_adapter import OpenAlgoAdapter
-from tests.test_simserver_contract import FUT, KEY, WS_URL, start_server
+from tests.simhelpers import FUT, KEY, WS_URL, control, start_server
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=IST)
 
@@ -38,16 +36,6 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Mark
     yield host, MarketClock(anchor, int(START.timestamp() * 1e9), 1.0)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=10)
-
-
-def control(host: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    req = urllib.request.Request(
-        f"{host}{path}",
-        data=json.dumps(body).encode() if body is not None else None,
-        method="POST" if body is not None else "GET",
-    )
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return json.loads(r.read())
 
 
 def order(oid: str, qty: int = 65) -> wire.Order:

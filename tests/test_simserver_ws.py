@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import websocket
 
-from tests.test_simserver_contract import FUT, KEY, WS_URL, sdk, server  # noqa: F401
+from tests.simhelpers import FUT, KEY, WS_URL
+from tests.test_simserver_contract import sdk, server  # noqa: F401
 
 
 def collect(cond: Any, timeout: float = 5.0) -> None:

@@ -32,7 +32,7 @@ def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.Comp
 def test_stack_trades_reconciles_and_stops_clean(
     tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.test_simserver_contract import free_port
+    from tests.simhelpers import free_port
 
     env = {
         **os.environ,

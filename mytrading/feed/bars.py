@@ -63,6 +63,14 @@ class BarBuilder:
         base = self._session_open_ns(exchange, t_ns)
         return base + ((t_ns - base) // self.tf_ns) * self.tf_ns
 
+    def bucket_start(self, t_ns: int, exchange: str = "NSE") -> int:
+        """Start of the bar that contains market time ``t_ns``."""
+        return self._bucket(exchange, t_ns)
+
+    def discard_open(self) -> None:
+        """Drop every bar in progress (after a data outage it would be incomplete)."""
+        self._bars.clear()
+
     def on_tick(self, tick: Tick) -> Bar | None:
         """Fold a tick in; return the bar it closed, if any."""
         key = (tick.exchange, tick.symbol)

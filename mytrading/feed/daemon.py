@@ -22,6 +22,7 @@ from mytrading.market.sim import SimMarket
 from mytrading.universe import universe
 
 COVERAGE_FRESH_S = 5.0
+BACKFILL_CALLS_PER_S = 25  # half of OpenAlgo's default API limit (50/s per endpoint)
 COVERAGE_ALERT = 0.90
 
 
@@ -37,6 +38,7 @@ class FeedDaemon(Daemon):
         self.client: FeedClient | None = None
         self.market: SimMarket | None = None
         self.last_seen: dict[tuple[str, str], float] = {}
+        self.last_bar: dict[tuple[str, str], int] = {}  # start_ns of the last bar published
         self.coverage_low = False
         if s.broker == "openalgo":
             self._setup_openalgo()
@@ -80,11 +82,19 @@ class FeedDaemon(Daemon):
         self.pull.setsockopt(zmq.LINGER, 0)
         self.pull.bind(TICK_PIPE)
         self.add_socket(self.pull, self._on_ws_ticks)
+        self.sdk = sdk
+        self.sessions_seen = 0
+        self.backfilled = 0
         self.client = FeedClient(self.ctx, s.ws_url(), s.api_key(), self.instruments)
         self.client.start()
         self.log.info("OpenAlgo feed starting", url=s.ws_url(), instruments=len(self.instruments))
 
     def _on_ws_ticks(self) -> None:
+        assert self.client is not None
+        if self.client.sessions > 1 and self.client.sessions != self.sessions_seen:
+            self.sessions_seen = self.client.sessions
+            self._backfill()
+        self.sessions_seen = self.client.sessions
         for _ in range(1000):
             try:
                 frame = self.pull.recv(zmq.NOBLOCK)
@@ -93,6 +103,55 @@ class FeedDaemon(Daemon):
             _, tick = wire.decode(frame)
             assert isinstance(tick, wire.Tick)
             self._publish_tick(tick)
+
+    def _backfill(self) -> None:
+        """After a reconnect: publish, from ``history``, the 1-minute bars missed while
+        disconnected, in order, so strategies see neither a gap nor a repeat.
+
+        The bar that was open at the disconnect is discarded (it saw only part of its
+        minute); every bar after the last one published, up to the minute now forming,
+        comes from the server. Calls are paced under OpenAlgo's API rate limit, with a
+        heartbeat between them so peers do not take the pause for a death.
+        """
+        now_ns = self.clock.now_ns()
+        current = self.bars.bucket_start(now_ns)
+        self.bars.discard_open()
+        day = self.clock.now().date().isoformat()
+        t0 = time.monotonic()
+        for exchange, symbol in self.instruments:
+            last = self.last_bar.get((exchange, symbol))
+            if last is None:
+                continue
+            reply = self.sdk.history(
+                symbol=symbol, exchange=exchange, interval="1m", start_date=day, end_date=day
+            )
+            if isinstance(reply, dict):
+                if reply.get("error_type") != "no_data":
+                    self.count_error(
+                        "history backfill failed", symbol=symbol, reply=reply.get("message")
+                    )
+                continue
+            for ts, row in reply.iterrows():
+                start_ns = int(ts.timestamp()) * 1_000_000_000
+                if last < start_ns < current:
+                    bar = wire.Bar(
+                        exchange=exchange,
+                        symbol=symbol,
+                        tf="1m",
+                        start_ns=start_ns,
+                        open=float(row["open"]),
+                        high=float(row["high"]),
+                        low=float(row["low"]),
+                        close=float(row["close"]),
+                        volume=int(row["volume"]),
+                    )
+                    self._publish_bar(bar)
+                    self.backfilled += 1
+            if time.monotonic() - t0 > self.settings.heartbeat_s:
+                self.heartbeat()
+                t0 = time.monotonic()
+            time.sleep(1.0 / BACKFILL_CALLS_PER_S)
+        self.log.info("bars backfilled after reconnect", bars=self.backfilled)
 
     def publish_sim_ticks(self) -> None:
         assert self.market is not None
@@ -110,10 +169,16 @@ class FeedDaemon(Daemon):
             self._publish_bar(bar)
 
     def close_bars(self) -> None:
+        if self.client is not None and not self.client.authenticated:
+            return  # in an outage a bar would close incomplete; the backfill brings it whole
         for bar in self.bars.close_due(self.clock.now_ns()):
             self._publish_bar(bar)
 
     def _publish_bar(self, bar: wire.Bar) -> None:
+        key = (bar.exchange, bar.symbol)
+        if bar.start_ns <= self.last_bar.get(key, -1):
+            return  # never the same minute twice
+        self.last_bar[key] = bar.start_ns
         self.pub.publish(wire.bar_topic(bar.tf, bar.exchange, bar.symbol), bar)
         self.bars_out += 1
 
@@ -148,6 +213,7 @@ class FeedDaemon(Daemon):
                 duplicates_dropped=self.client.duplicates,
                 bad_messages=self.client.bad_messages,
                 alerting=self.client.alerting,
+                bars_backfilled=self.backfilled,
             )
         return d
 

@@ -39,11 +39,17 @@ def tick_from(msg: dict[str, Any]) -> wire.Tick | None:
     ask = float(sell[0]["price"]) if sell else float(d.get("ask") or ltp)
     ms = int(d.get("timestamp") or d.get("ltt") or 0)
     return wire.Tick(
-        exchange=str(msg.get("exchange")), symbol=str(msg.get("symbol")), ltp=ltp, bid=bid,
-        ask=ask, bid_qty=int(buy[0]["quantity"]) if buy else int(d.get("total_buy_quantity") or 0),
+        exchange=str(msg.get("exchange")),
+        symbol=str(msg.get("symbol")),
+        ltp=ltp,
+        bid=bid,
+        ask=ask,
+        bid_qty=int(buy[0]["quantity"]) if buy else int(d.get("total_buy_quantity") or 0),
         ask_qty=int(sell[0]["quantity"]) if sell else int(d.get("total_sell_quantity") or 0),
-        volume=int(d.get("volume") or 0), oi=int(d.get("oi") or 0), exch_ns=ms * 1_000_000,
-    )  # fmt: skip
+        volume=int(d.get("volume") or 0),
+        oi=int(d.get("oi") or 0),
+        exch_ns=ms * 1_000_000,
+    )
 
 
 class FeedClient:
@@ -71,6 +77,7 @@ class FeedClient:
         self.alerting = False
         self.failures_in_row = 0
         self.reconnects = 0
+        self.sessions = 0  # authenticated sessions so far: a change means "reconnected"
         self.duplicates = 0
         self.bad_messages = 0
         self.errors: list[str] = []
@@ -148,6 +155,7 @@ class FeedClient:
             self._on_market_data(msg)
         elif kind == "auth" and msg.get("status") == "success":
             self.authenticated = True
+            self.sessions += 1
             if self.alerting:
                 log.warning("market data feed recovered", after=self.failures_in_row)
             self.failures_in_row = 0

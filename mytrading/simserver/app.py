@@ -74,7 +74,7 @@ class SimServer:
         self.counts: collections.Counter[str] = collections.Counter()
         self.faults: dict[str, list[str]] = collections.defaultdict(list)
         self.hang_s = 10.0
-        self.on_drop_ws: Callable[[], Awaitable[None]] | None = None
+        self.on_drop_ws: Callable[[float], Awaitable[None]] | None = None
         self.handlers: dict[str, Callable[[dict[str, Any]], Reply]] = {
             "ping": lambda f: ok(data={"message": "pong", "broker": "mytrading-sim"}),
             "placeorder": self.ex.place,
@@ -123,7 +123,7 @@ class SimServer:
         self.faults[body["endpoint"]].extend(body["faults"])
         self.hang_s = float(body.get("hang_s", self.hang_s))
         if body.get("drop_websockets") and self.on_drop_ws is not None:
-            await self.on_drop_ws()
+            await self.on_drop_ws(float(body.get("refuse_s", 0.0)))
         return web.json_response({"status": "success"})
 
     async def get_counts(self, request: web.Request) -> web.Response:

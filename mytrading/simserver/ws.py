@@ -49,6 +49,7 @@ class FeedServer:
         self.clients: set[Client] = set()
         self._day_open: dict[tuple[str, str], float] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+        self.refuse_until = 0.0
         ex.listeners.append(self._order_update)
 
     def app(self) -> web.Application:
@@ -60,6 +61,9 @@ class FeedServer:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=20.0)
         await ws.prepare(request)
+        if time.monotonic() < self.refuse_until:  # fault injection: an outage
+            await ws.close(code=1013, message=b"try again later")
+            return ws
         client = Client(ws)
         self.clients.add(client)
         grace = asyncio.get_running_loop().call_later(
@@ -182,8 +186,9 @@ class FeedServer:
         status = "success" if not failed else ("partial" if ok else "error")
         return {"type": "unsubscribe", "status": status, "successful": ok, "failed": failed}
 
-    async def drop_all(self) -> None:
-        """Close every client connection abruptly (fault injection for reconnect tests)."""
+    async def drop_all(self, refuse_s: float = 0.0) -> None:
+        """Close every client connection, and refuse new ones for ``refuse_s`` (faults)."""
+        self.refuse_until = time.monotonic() + refuse_s
         for c in list(self.clients):
             await c.ws.close(code=1011, message=b"server dropped the connection")
 

@@ -1,0 +1,83 @@
+"""Start the simulator server as a real process on free ports, and talk to it raw."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from mytrading.settings import PROJECT_ROOT
+
+KEY = "contract-test-key"
+FUT = "NIFTY23NOV26FUT"  # the near future on the simulated start date below (2026-11-20)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+WS_URL: dict[str, str] = {}  # rest host -> ws url
+
+
+def start_server(tmp_env: dict[str, str], **extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port, ws_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        **tmp_env,
+        "MT_SIM_REST_PORT": str(port),
+        "MT_SIM_WS_PORT": str(ws_port),
+        "MT_SIM_WS_AUTH_GRACE_S": "1.5",
+        "MT_OPENALGO_API_KEY": KEY,
+        "MT_SIM_START": "2026-11-20T10:00",
+        "MT_SIM_SPEED": "1",
+        "MT_SIM_TICK_HZ": "20",
+        "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
+        **extra,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mytrading.simserver"], env=env, cwd=PROJECT_ROOT
+    )
+    host = f"http://127.0.0.1:{port}"
+    WS_URL[host] = f"ws://127.0.0.1:{ws_port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, host
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("simulator server did not start")
+
+
+def post(host: str, ep: str, body: bytes | dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(
+        f"{host}/api/v1/{ep}",
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def control(host: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    req = urllib.request.Request(
+        f"{host}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method="POST" if body is not None else "GET",
+    )
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read())

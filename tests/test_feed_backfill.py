@@ -1,0 +1,69 @@
+"""A feed outage leaves no gap and no repeat in the bars: the missed minutes come from history."""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import time
+from typing import Any
+
+from mytrading import wire
+from mytrading.settings import load_settings
+from tests.procs import Watcher, spawn
+from tests.simhelpers import FUT, KEY, WS_URL, control, start_server
+
+
+def test_outage_backfills_missed_bars_in_order(tmp_env: dict[str, str], monkeypatch: Any) -> None:
+    anchor = str(time.time_ns())
+    common = {
+        "MT_SIM_SPEED": "60",
+        "MT_CLOCK_ANCHOR_NS": anchor,
+        "MT_SIM_START": "2026-11-20T10:00",
+        "MT_SIM_UNDERLYINGS": "NIFTY",
+        "MT_SIM_STRIKES": "0",
+    }
+    server, host = start_server(tmp_env, MT_SIM_FAULTS="true", **common)
+    rest_port, ws_port = host.rsplit(":", 1)[1], WS_URL[host].rsplit(":", 1)[1]
+    env = {
+        **tmp_env,
+        **common,
+        "MT_BROKER": "openalgo",
+        "MT_OPENALGO_API_KEY": KEY,
+        "MT_SIM_REST_PORT": rest_port,
+        "MT_SIM_WS_PORT": ws_port,
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    w = Watcher(load_settings(), ("sys.status.", f"md.bar.1m.NFO.{FUT} "))
+    feed = spawn("feed", env)
+    try:
+        bars = lambda: [m for _, m in w.seen if isinstance(m, wire.Bar)]  # noqa: E731
+        w.wait(lambda: len(bars()) >= 3, 30, "bars before the outage")
+        # The server drops the feed and refuses it for 4 s: four market minutes at 60x.
+        control(
+            host,
+            "/_sim/faults",
+            {"endpoint": "-", "faults": [], "drop_websockets": True, "refuse_s": 4.0},
+        )
+        w.wait(
+            lambda: (
+                w.status.get("feed") is not None
+                and w.status["feed"].detail.get("bars_backfilled", 0) >= 3
+            ),
+            40,
+            "backfill",
+        )
+        w.pump(3.0)  # and live bars again after it
+        starts = [b.start_ns for b in bars()]
+        assert len(starts) == len(set(starts)), "a minute was published twice"
+        steps = {b - a for a, b in itertools.pairwise(starts)}
+        assert steps == {60 * 10**9}, f"gap or disorder in the bars: {sorted(steps)}"
+        st = w.status["feed"].detail
+        assert st["reconnects"] >= 1 and st["connected"] is True
+        assert len(starts) >= 3 + 3 + 2
+    finally:
+        feed.send_signal(signal.SIGTERM)
+        feed.wait(timeout=10)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+        w.close()
