@@ -17,6 +17,7 @@ import random
 import threading
 from typing import Any
 
+import msgspec
 import structlog
 import websocket
 import zmq
@@ -25,6 +26,7 @@ from mytrading import wire
 
 log = structlog.get_logger("feed.openalgo")
 TICK_PIPE = "inproc://feed.ticks"
+_json = msgspec.json.Decoder()  # strict UTF-8 and JSON, ~3x faster than json.loads
 
 
 def tick_from(msg: dict[str, Any]) -> wire.Tick | None:
@@ -112,7 +114,9 @@ class FeedClient:
                     on_close=self._on_close,
                     on_error=self._on_error,
                 )
-                self._ws.run_forever(ping_interval=20, ping_timeout=10)
+                # UTF-8 is checked by the JSON decoder anyway; websocket-client's own
+                # pure-Python check cost ~30% of the feed's CPU (bench/feed_throughput.py).
+                self._ws.run_forever(ping_interval=20, ping_timeout=10, skip_utf8_validation=True)
                 if self._stop.is_set():
                     break
                 self.failures_in_row += 1
@@ -144,10 +148,13 @@ class FeedClient:
         self.errors.append(str(error))
         del self.errors[:-5]
 
-    def _on_message(self, ws: websocket.WebSocketApp, text: str) -> None:
+    def _on_message(self, ws: websocket.WebSocketApp, text: str | bytes) -> None:
         try:
-            msg = json.loads(text)
-        except json.JSONDecodeError:
+            msg = _json.decode(text)
+        except msgspec.DecodeError:
+            self.bad_messages += 1
+            return
+        if not isinstance(msg, dict):
             self.bad_messages += 1
             return
         kind = msg.get("type")

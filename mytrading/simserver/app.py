@@ -75,6 +75,7 @@ class SimServer:
         self.faults: dict[str, list[str]] = collections.defaultdict(list)
         self.hang_s = 10.0
         self.on_drop_ws: Callable[[float], Awaitable[None]] | None = None
+        self.ws_sent: Callable[[], int] | None = None
         self.handlers: dict[str, Callable[[dict[str, Any]], Reply]] = {
             "ping": lambda f: ok(data={"message": "pong", "broker": "mytrading-sim"}),
             "placeorder": self.ex.place,
@@ -127,7 +128,10 @@ class SimServer:
         return web.json_response({"status": "success"})
 
     async def get_counts(self, request: web.Request) -> web.Response:
-        return web.json_response(dict(self.counts))
+        counts = dict(self.counts)
+        if self.ws_sent is not None:
+            counts["ws_market_data_sent"] = self.ws_sent()
+        return web.json_response(counts)
 
     async def handle(self, request: web.Request) -> web.Response:
         ep = request.match_info["endpoint"].strip("/")
@@ -273,9 +277,14 @@ async def run_market(
 ) -> None:
     """Step the simulated market at ``hz``: match resting orders, stream the quotes."""
     period = 1.0 / hz
+    loop = asyncio.get_running_loop()
+    due = loop.time()
     while not stop.is_set():
         ticks = ex.step()
         if publish is not None:
             await publish(ticks)
+        # Absolute deadlines: the rate does not sag by the time each step takes. When a
+        # step overruns, the next starts at once rather than trying to catch up.
+        due = max(due + period, loop.time())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), period)
+            await asyncio.wait_for(stop.wait(), due - loop.time())

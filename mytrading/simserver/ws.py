@@ -50,6 +50,7 @@ class FeedServer:
         self._day_open: dict[tuple[str, str], float] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self.refuse_until = 0.0
+        self.sent_total = 0
         ex.listeners.append(self._order_update)
 
     def app(self) -> web.Application:
@@ -248,6 +249,7 @@ class FeedServer:
                     try:
                         await c.ws.send_str(json.dumps(self.payload(t, mode)))
                         c.sent += 1
+                        self.sent_total += 1
                     except (ConnectionError, RuntimeError):
                         break  # the client went away mid-send; its handler cleans up
 

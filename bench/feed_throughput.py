@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Ticks per second from the simulator's WebSocket, through the feed, onto the bus, into
+the engine, with loss checked by sequence numbers.
+
+Starts the simulator server, the feed (OpenAlgo WebSocket client) and the engine (with
+``bench/strategies/tick_counter.py`` subscribed to every instrument) as real processes.
+The server quotes ``--instruments`` symbols at ``--hz`` each. Over the measured window
+it reports what the server sent, what the feed published and what the engine received,
+the engine's sequence gaps, and the CPU each process used (where the time goes).
+
+    .venv/bin/python bench/feed_throughput.py [--hz 150] [--strikes 10] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import zmq
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mytrading import wire  # noqa: E402
+from mytrading.bus import DAEMONS, Subscriber  # noqa: E402
+from mytrading.settings import load_settings  # noqa: E402
+from tests.simhelpers import free_port  # noqa: E402
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--hz", type=float, default=150.0, help="quotes per second per instrument")
+    ap.add_argument("--strikes", type=int, default=10, help="strikes either side of ATM")
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--warmup", type=float, default=5.0)
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="mtfeed-"))
+    rest, ws = free_port(), free_port()
+    env = {
+        **os.environ,
+        "MT_LOG_DIR": str(tmp / "logs"),
+        "MT_RUN_DIR": str(tmp / "run"),
+        "MT_STATE_DIR": str(tmp / "state"),
+        "MT_LOG_LEVEL": "WARNING",
+        "MT_BROKER": "openalgo",
+        "MT_SIM_SERVER": "true",
+        "MT_SIM_FAULTS": "true",
+        "MT_SIM_REST_PORT": str(rest),
+        "MT_SIM_WS_PORT": str(ws),
+        "MT_SIM_SPEED": "1",
+        "MT_SIM_START": "2026-11-20T10:00",
+        "MT_SIM_TICK_HZ": str(args.hz),
+        "MT_SIM_STRIKES": str(args.strikes),
+        "MT_STRATEGIES": "tick_counter",
+        "MT_STRATEGIES_DIR": str(ROOT / "bench" / "strategies"),
+        "MT_STRATEGY_PARAMS": json.dumps({"tick_counter": {"strikes": args.strikes}}),
+        "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
+    }
+    os.environ.update({k: v for k, v in env.items() if k.startswith("MT_")})
+    settings = load_settings()
+    ctx = zmq.Context()
+    sub = Subscriber(ctx, [settings.endpoints().pub(d) for d in DAEMONS], ["sys.status."])
+    procs = {"simserver": subprocess.Popen([sys.executable, "-m", "mytrading.simserver"], env=env)}
+    time.sleep(1.0)  # the server must listen before the feed asks it for quotes (not a bus sync)
+    for d in ("engine", "feed"):
+        procs[d] = subprocess.Popen([sys.executable, "-m", f"mytrading.{d}"], env=env)
+    status: dict[str, wire.Status] = {}
+
+    def pump(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if sub.sock.poll(int(left * 1000) + 1):
+                _, m = sub.recv()
+                if isinstance(m, wire.Status):
+                    status[m.name] = m
+
+    def server_sent() -> int:
+        with urllib.request.urlopen(f"http://127.0.0.1:{rest}/_sim/counts", timeout=5) as r:
+            return int(json.loads(r.read()).get("ws_market_data_sent", 0))
+
+    try:
+        pump(args.warmup)
+        if not {"feed", "engine"} <= set(status):
+            print("daemons not up", file=sys.stderr)
+            return 1
+        s0, f0, e0, g0 = (
+            server_sent(),
+            status["feed"].detail["ticks"],
+            status["engine"].msgs_in,
+            status["engine"].gaps,
+        )
+        c0 = {n: cpu_seconds(p.pid) for n, p in procs.items()}
+        t0 = time.monotonic()
+        pump(args.seconds)
+        dt = time.monotonic() - t0
+        s1, f1, e1 = server_sent(), status["feed"].detail["ticks"], status["engine"].msgs_in
+        c1 = {n: cpu_seconds(p.pid) for n, p in procs.items()}
+        gaps = status["engine"].gaps - g0
+        feed = status["feed"].detail
+    finally:
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        sub.close()
+        ctx.term()
+
+    instruments = feed["instruments"]
+    print(f"feed throughput: simulator WebSocket -> feed -> bus -> engine ({os.cpu_count()} cores)")
+    offered = instruments * args.hz
+    print(f"  offered      {instruments} instruments x {args.hz:.0f}/s = {offered:,.0f} ticks/s")
+    print(f"  server sent  {(s1 - s0) / dt:10,.0f} ticks/s")
+    dups = feed["duplicates_dropped"]
+    print(f"  feed out     {(f1 - f0) / dt:10,.0f} ticks/s   (duplicates dropped {dups})")
+    print(f"  engine in    {(e1 - e0) / dt:10,.0f} msgs/s    (ticks + ~4 heartbeats/s)")
+    print(f"  engine sequence gaps in the window: {gaps}")
+    print(
+        "  CPU used (share of one core):",
+        ", ".join(f"{n} {(c1[n] - c0[n]) / dt:.0%}" for n in procs),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
