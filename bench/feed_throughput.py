@@ -58,6 +58,7 @@ def main() -> int:
         "MT_LOG_DIR": str(tmp / "logs"),
         "MT_RUN_DIR": str(tmp / "run"),
         "MT_STATE_DIR": str(tmp / "state"),
+        "MT_RECORD_DB": str(tmp / "data" / "marketdata.duckdb"),
         "MT_LOG_LEVEL": "WARNING",
         "MT_BROKER": "openalgo",
         "MT_SIM_SERVER": "true",

@@ -58,6 +58,7 @@ def main() -> int:
         "MT_LOG_DIR": str(tmp / "logs"),
         "MT_RUN_DIR": str(tmp / "run"),
         "MT_STATE_DIR": str(tmp / "state"),
+        "MT_RECORD_DB": str(tmp / "data" / "marketdata.duckdb"),
         "MT_LOG_LEVEL": args.log_level,
         "MT_SIM_SPEED": "1",
         "MT_BROKER": "sim",  # the bus path alone; HTTP to a broker is another figure

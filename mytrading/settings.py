@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -94,6 +95,11 @@ class Settings(BaseSettings):
     sim_price_band_pct: float = Field(20.0, gt=0, le=100)  # limit/trigger within +-% of LTP
     sim_capital: float = Field(10_000_000.0, gt=0)  # the simulated account's starting cash
 
+    # --- market data recording (the feed writes; one writer process per file)
+    record: bool = True
+    record_db: Path = PROJECT_ROOT / "logs" / "data" / "marketdata.duckdb"
+    sim_replay: str = ""  # a recorded date (YYYY-MM-DD): the simulator replays it from record_db
+
     # --- risk
     risk_max_order_lots: int = Field(10, ge=1)
     risk_max_position_lots: int = Field(20, ge=1)
@@ -114,6 +120,16 @@ class Settings(BaseSettings):
     def _split_csv(cls, v: object) -> object:
         if isinstance(v, str):
             return [s.strip() for s in v.split(",") if s.strip()]
+        return v
+
+    @field_validator("sim_replay")
+    @classmethod
+    def _iso_date(cls, v: str) -> str:
+        if v:
+            try:
+                date.fromisoformat(v)
+            except ValueError:
+                raise ValueError("must be a date, YYYY-MM-DD") from None
         return v
 
     @field_validator("bus_endpoints", "strategy_params", mode="before")

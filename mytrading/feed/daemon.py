@@ -18,6 +18,7 @@ from mytrading.bus import MD_HWM
 from mytrading.daemon import Daemon
 from mytrading.feed.bars import BarBuilder
 from mytrading.feed.openalgo_ws import TICK_PIPE, FeedClient
+from mytrading.feed.recorder import Recorder
 from mytrading.market.sim import SimMarket
 from mytrading.universe import universe
 
@@ -39,6 +40,7 @@ class FeedDaemon(Daemon):
         self.market: SimMarket | None = None
         self.last_seen: dict[tuple[str, str], float] = {}
         self.last_bar: dict[tuple[str, str], int] = {}  # start_ns of the last bar published
+        self.recorder = Recorder(s.record_db) if s.record else None
         self.coverage_low = False
         if s.broker == "openalgo":
             self._setup_openalgo()
@@ -164,6 +166,8 @@ class FeedDaemon(Daemon):
         topic = self._tick_topics.get(key) or wire.tick_topic(*key)
         self.pub.publish(topic, tick)
         self.ticks_out += 1
+        if self.recorder is not None:
+            self.recorder.add_tick(tick)
         bar = self.bars.on_tick(tick)
         if bar is not None:
             self._publish_bar(bar)
@@ -181,6 +185,8 @@ class FeedDaemon(Daemon):
         self.last_bar[key] = bar.start_ns
         self.pub.publish(wire.bar_topic(bar.tf, bar.exchange, bar.symbol), bar)
         self.bars_out += 1
+        if self.recorder is not None:
+            self.recorder.add_bar(bar)
 
     def coverage(self) -> tuple[int, int]:
         now = time.monotonic()
@@ -206,6 +212,12 @@ class FeedDaemon(Daemon):
             "bars": self.bars_out,
             "market_time": self.clock.now().strftime("%Y-%m-%d %H:%M:%S"),
         }
+        if self.recorder is not None:
+            d.update(
+                recorded_ticks=self.recorder.ticks_written,
+                recorded_bars=self.recorder.bars_written,
+                record_errors=self.recorder.errors,
+            )
         if self.client is not None:
             d.update(
                 connected=self.client.authenticated,
@@ -220,3 +232,5 @@ class FeedDaemon(Daemon):
     def teardown(self) -> None:
         if self.client is not None:
             self.client.stop()
+        if getattr(self, "recorder", None) is not None:
+            self.recorder.close()  # flushes what is still queued

@@ -17,6 +17,7 @@ from typing import Any
 
 from mytrading import wire
 from mytrading.clock import MarketClock
+from mytrading.market.replay import ReplayMarket
 from mytrading.market.sim import SimMarket
 from mytrading.positions import Ledger
 from mytrading.refdata import IST, RefData, RefDataError
@@ -61,7 +62,7 @@ class SimExchange:
         self,
         refdata: RefData,
         clock: MarketClock,
-        market: SimMarket,
+        market: SimMarket | ReplayMarket,
         capital: float = 10_000_000.0,
         slippage_ticks: int = 0,
         fill_model: str = "realistic",

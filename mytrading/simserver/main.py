@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from datetime import date
 
 import structlog
 from aiohttp import web
 
 from mytrading.clock import build_clock
 from mytrading.logsetup import setup_logging
+from mytrading.market.replay import ReplayError, ReplayMarket
 from mytrading.market.sim import SimMarket
 from mytrading.refdata import load_refdata
 from mytrading.settings import ConfigError, Settings, load_settings
@@ -22,13 +24,14 @@ from mytrading.simserver.ws import FeedServer
 def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
     refdata = load_refdata(settings.config_dir)
     clock = build_clock(settings, refdata.calendar)
-    market = SimMarket(
-        refdata,
-        settings.sim_underlyings,
-        clock.now().date(),
-        settings.sim_strikes,
-        settings.sim_seed,
-    )
+    market: SimMarket | ReplayMarket
+    if settings.sim_replay:
+        market = ReplayMarket(refdata, settings.record_db, date.fromisoformat(settings.sim_replay))
+    else:
+        day = clock.now().date()
+        market = SimMarket(
+            refdata, settings.sim_underlyings, day, settings.sim_strikes, settings.sim_seed
+        )
     ex = SimExchange(
         refdata,
         clock,
@@ -87,4 +90,8 @@ def main() -> None:
         print(f"simserver: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(2)
     setup_logging("simserver", settings.log_dir, settings.log_level)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except ReplayError as exc:
+        structlog.get_logger("simserver").critical("cannot replay", reason=str(exc))
+        sys.exit(2)

@@ -1,0 +1,111 @@
+"""Market data recording to DuckDB: one writer (the feed process) per database file.
+
+The feed hands ticks and bars to ``Recorder.add_*`` (a list append on its hot path); a
+writer thread swaps the lists out every ``flush_s`` and inserts each batch as a DataFrame
+(DuckDB scans pandas frames natively and releases the GIL while it works). A bar is keyed
+by (tf, exchange, symbol, start): the same minute is never stored twice. DuckDB locks the
+file for its writer, so readers (``main.py data``) open it while the feed is stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import structlog
+
+from mytrading import wire
+
+log = structlog.get_logger("feed.recorder")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ticks (
+    ts TIMESTAMPTZ NOT NULL, exchange VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+    ltp DOUBLE, bid DOUBLE, ask DOUBLE, bid_qty BIGINT, ask_qty BIGINT, volume BIGINT, oi BIGINT
+);
+CREATE TABLE IF NOT EXISTS bars (
+    tf VARCHAR NOT NULL, exchange VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+    start TIMESTAMPTZ NOT NULL, open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE,
+    volume BIGINT, PRIMARY KEY (tf, exchange, symbol, start)
+);
+"""
+TICK_COLS = ["ts", "exchange", "symbol", "ltp", "bid", "ask", "bid_qty", "ask_qty", "volume", "oi"]
+BAR_COLS = ["tf", "exchange", "symbol", "start", "open", "high", "low", "close", "volume"]
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("SET TimeZone = 'Asia/Kolkata'")
+    if not read_only:
+        con.execute(SCHEMA)
+    return con
+
+
+class Recorder:
+    def __init__(self, path: Path, flush_s: float = 1.0) -> None:
+        self.path = path
+        self.flush_s = flush_s
+        self.con = connect(path)  # raises if another process holds the file: one writer only
+        self._ticks: list[tuple] = []
+        self._bars: list[tuple] = []
+        self.ticks_written = 0
+        self.bars_written = 0
+        self.errors = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
+        self._thread.start()
+
+    def add_tick(self, t: wire.Tick) -> None:
+        self._ticks.append(
+            (
+                t.exch_ns,
+                t.exchange,
+                t.symbol,
+                t.ltp,
+                t.bid,
+                t.ask,
+                t.bid_qty,
+                t.ask_qty,
+                t.volume,
+                t.oi,
+            )
+        )
+
+    def add_bar(self, b: wire.Bar) -> None:
+        self._bars.append(
+            (b.tf, b.exchange, b.symbol, b.start_ns, b.open, b.high, b.low, b.close, b.volume)
+        )
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_s):
+            self.flush()
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            ticks, self._ticks = self._ticks, []
+            bars, self._bars = self._bars, []
+            try:
+                if ticks:
+                    df = pd.DataFrame(ticks, columns=TICK_COLS)
+                    df["ts"] = pd.to_datetime(df["ts"], unit="ns", utc=True)
+                    self.con.execute("INSERT INTO ticks SELECT * FROM df")
+                    self.ticks_written += len(ticks)
+                if bars:
+                    df = pd.DataFrame(bars, columns=BAR_COLS)
+                    df["start"] = pd.to_datetime(df["start"], unit="ns", utc=True)
+                    self.con.execute("INSERT OR IGNORE INTO bars SELECT * FROM df")
+                    self.bars_written += len(bars)
+            except duckdb.Error:
+                self.errors += 1
+                log.exception("recording failed", ticks=len(ticks), bars=len(bars))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.con.close()
