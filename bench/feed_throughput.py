@@ -8,7 +8,7 @@ The server quotes ``--instruments`` symbols at ``--hz`` each. Over the measured 
 it reports what the server sent, what the feed published and what the engine received,
 the engine's sequence gaps, and the CPU each process used (where the time goes).
 
-    .venv/bin/python bench/feed_throughput.py [--hz 150] [--strikes 10] [--seconds 15]
+    .venv/bin/python bench/feed_throughput.py [--hz 250] [--strikes 10] [--seconds 15] [--no-record]
 """
 
 from __future__ import annotations
@@ -45,10 +45,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--hz", type=float, default=150.0, help="quotes per second per instrument")
+    ap.add_argument("--hz", type=float, default=250.0, help="quotes per second per instrument")
     ap.add_argument("--strikes", type=int, default=10, help="strikes either side of ATM")
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--warmup", type=float, default=5.0)
+    ap.add_argument(
+        "--no-record", action="store_true", help="turn off DuckDB recording in the feed"
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="mtfeed-"))
@@ -73,6 +76,7 @@ def main() -> int:
         "MT_STRATEGIES_DIR": str(ROOT / "bench" / "strategies"),
         "MT_STRATEGY_PARAMS": json.dumps({"tick_counter": {"strikes": args.strikes}}),
         "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
+        "MT_RECORD": "false" if args.no_record else "true",
     }
     os.environ.update({k: v for k, v in env.items() if k.startswith("MT_")})
     settings = load_settings()
@@ -127,7 +131,9 @@ def main() -> int:
         ctx.term()
 
     instruments = feed["instruments"]
+    rec = "off" if args.no_record else "on (DuckDB)"
     print(f"feed throughput: simulator WebSocket -> feed -> bus -> engine ({os.cpu_count()} cores)")
+    print(f"  recording    {rec}")
     offered = instruments * args.hz
     print(f"  offered      {instruments} instruments x {args.hz:.0f}/s = {offered:,.0f} ticks/s")
     print(f"  server sent  {(s1 - s0) / dt:10,.0f} ticks/s")

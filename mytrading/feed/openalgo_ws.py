@@ -1,8 +1,10 @@
 """OpenAlgo WebSocket market data client (websocket-client, on its own thread).
 
 The thread authenticates, subscribes every instrument in one bulk message, converts each
-``market_data`` message into a ``Tick`` and hands it to the feed daemon's poll loop over
-an inproc ZeroMQ pipe (no locks, and the daemon wakes as for any socket). When the
+``market_data`` message into a ``Tick`` and queues it for the feed daemon's loop. Ticks
+stay Python objects (same process: no encode/decode), and the daemon is woken through an
+inproc ZeroMQ pipe once per batch, not once per tick: the thread sends a wake-up only
+when the queue was empty and the daemon had not been woken yet. When the
 connection drops it reconnects with capped exponential backoff and jitter, authenticates
 and subscribes again (OpenAlgo has no session resume). After ``alert_after`` failed
 attempts in a row it raises an alert (logged; ``alerting`` in the feed's heartbeat).
@@ -12,6 +14,7 @@ fan-out sends higher-mode ticks to lower-mode subscribers too) is dropped and co
 
 from __future__ import annotations
 
+import collections
 import json
 import random
 import threading
@@ -85,6 +88,9 @@ class FeedClient:
         self.errors: list[str] = []
         self._last: dict[tuple[str, str], tuple[int, float, int]] = {}
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._queue: collections.deque[wire.Tick] = collections.deque()
+        self._woken = False
         self._ws: websocket.WebSocketApp | None = None
         self._thread = threading.Thread(target=self._run, name="openalgo-ws", daemon=True)
 
@@ -190,4 +196,17 @@ class FeedClient:
             self.duplicates += 1
             return
         self._last[key] = sig
-        self._push.send(wire.encode(wire.tick_topic(tick.exchange, tick.symbol), tick))
+        with self._lock:
+            self._queue.append(tick)
+            wake = not self._woken
+            self._woken = True
+        if wake:
+            self._push.send(b"")
+
+    def take(self) -> list[wire.Tick]:
+        """Everything queued so far, in arrival order (called by the daemon's thread)."""
+        with self._lock:
+            ticks = list(self._queue)
+            self._queue.clear()
+            self._woken = False
+        return ticks
