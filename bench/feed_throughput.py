@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,9 @@ import zmq
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import stop_all  # noqa: E402
 
 from mytrading import wire  # noqa: E402
 from mytrading.bus import DAEMONS, Subscriber  # noqa: E402
@@ -120,13 +122,7 @@ def main() -> int:
         gaps = status["engine"].gaps - g0
         feed = status["feed"].detail
     finally:
-        for p in procs.values():
-            p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs.values())
         sub.close()
         ctx.term()
 

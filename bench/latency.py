@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,8 @@ import zmq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from common import stop_all  # noqa: E402
 
 from mytrading import wire  # noqa: E402
 from mytrading.bus import DAEMONS, Subscriber  # noqa: E402
@@ -111,13 +112,7 @@ def main() -> int:
             ):
                 samples.append(m.sent_ns - m.origin_ns)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         sub.close()
         ctx.term()
 

@@ -30,6 +30,19 @@ def spawn(daemon: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``python main.py <args>`` with these MT_* variables on top of the environment."""
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "main.py"), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 class Watcher:
     """Subscribes to every daemon's topics and waits for conditions on what it saw."""
 

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from mytrading.settings import PROJECT_ROOT, ConfigError, load_settings
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "main.py"), *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.procs import run_cli
 
 
 @pytest.mark.parametrize(
@@ -39,7 +28,7 @@ def test_bad_value_exits_2_naming_the_variable(
     tmp_env: dict[str, str], var: str, value: str, expect: str
 ) -> None:
     for cmd in (("config", "check"), ("start",)):
-        r = cli(*cmd, env={**tmp_env, var: value})
+        r = run_cli(*cmd, env={**tmp_env, var: value})
         assert r.returncode == 2, (cmd, r.stdout, r.stderr)
         assert expect in r.stderr, r.stderr
     # start refused before any process started: no supervisord pid file, no sockets
@@ -47,7 +36,7 @@ def test_bad_value_exits_2_naming_the_variable(
 
 
 def test_good_config_passes(tmp_env: dict[str, str]) -> None:
-    r = cli("config", "check", env=tmp_env)
+    r = run_cli("config", "check", env=tmp_env)
     assert r.returncode == 0, r.stderr
     assert "configuration OK" in r.stdout and "sma_crossover" in r.stdout
 

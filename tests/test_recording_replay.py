@@ -13,21 +13,11 @@ from typing import Any
 import pandas as pd
 
 from mytrading.feed.recorder import connect
-from mytrading.settings import PROJECT_ROOT, load_settings
-from tests.procs import Watcher, spawn
+from mytrading.settings import load_settings
+from tests.procs import Watcher, run_cli, spawn
 from tests.simhelpers import FUT, KEY, free_port, start_server
 
 DAY = "2026-11-20"
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "main.py"), *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_record_list_export_and_replay(
@@ -69,11 +59,11 @@ def test_record_list_export_and_replay(
     assert n_ticks >= 20 and len(bars) >= 3
     assert bars["start"].diff().dropna().unique().tolist() == [pd.Timedelta(minutes=1)]
 
-    listed = cli("data", "list", env=env)
+    listed = run_cli("data", "list", env=env)
     assert listed.returncode == 0, listed.stderr
     assert FUT in listed.stdout and DAY in listed.stdout
     out = tmp_path / "bars.csv"
-    r = cli(
+    r = run_cli(
         "data",
         "export",
         "--date",
@@ -88,7 +78,7 @@ def test_record_list_export_and_replay(
     )
     assert r.returncode == 0, r.stderr
     assert len(pd.read_csv(out)) == len(bars)
-    r = cli(
+    r = run_cli(
         "data",
         "export",
         "--date",
@@ -104,7 +94,10 @@ def test_record_list_export_and_replay(
 
     in_file = duckdb.execute(f"SELECT count(*) FROM '{tmp_path / 't.parquet'}'").fetchone()[0]
     assert in_file >= n_ticks
-    assert cli("data", "export", "--date", "20-11-2026", "--out", str(out), env=env).returncode == 2
+    assert (
+        run_cli("data", "export", "--date", "20-11-2026", "--out", str(out), env=env).returncode
+        == 2
+    )
 
     # The simulator replays that day: its quotes are the recorded ones, in order.
     server, host = start_server(

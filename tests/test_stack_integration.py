@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 
 from mytrading import wire
 from mytrading.bus import DAEMONS
-from mytrading.settings import PROJECT_ROOT, load_settings
+from mytrading.settings import load_settings
 from mytrading.supervise import alive
-from tests.procs import Watcher
+from tests.procs import Watcher, run_cli
 
 pytestmark = pytest.mark.integration
-
-
-def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "main.py"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_stack_trades_reconciles_and_stops_clean(
@@ -53,7 +41,7 @@ def test_stack_trades_reconciles_and_stops_clean(
     pids: set[int] = set()
     started = False
     try:
-        r = cli("start", env=env)
+        r = run_cli("start", env=env)
         assert r.returncode == 0, r.stdout + r.stderr
         started = True
         w.wait(lambda: set(w.status) == set(DAEMONS), 30, "a heartbeat from every daemon")
@@ -110,7 +98,7 @@ def test_stack_trades_reconciles_and_stops_clean(
             assert {s: q for s, q in snaps.items() if q} == {s: q for s, q in net.items() if q}
 
         # Operator commands against the running stack.
-        r = cli("status", env=env)
+        r = run_cli("status", env=env)
         assert r.returncode == 0, r.stderr
         for d in DAEMONS:
             assert d in r.stdout
@@ -118,21 +106,21 @@ def test_stack_trades_reconciles_and_stops_clean(
         assert "symbols fresh within 5 s" in r.stdout
         assert "sma_crossover" in r.stdout
 
-        assert cli("kill-switch", "on", "--reason", "test", env=env).returncode == 0
+        assert run_cli("kill-switch", "on", "--reason", "test", env=env).returncode == 0
         old_risk = w.status["risk"].pid
-        r = cli("restart", "risk", env=env)
+        r = run_cli("restart", "risk", env=env)
         assert r.returncode == 0, r.stderr
         w.wait(lambda: w.status["risk"].pid != old_risk, 15, "risk restarted")
         assert w.status["risk"].detail["kill_switch"] is True  # persisted across the restart
-        assert cli("kill-switch", "off", env=env).returncode == 0
+        assert run_cli("kill-switch", "off", env=env).returncode == 0
         pids |= {st.pid for _, st in w.seen if isinstance(st, wire.Status)}
 
-        logs = cli("logs", "router", "-n", "200", env=env)
+        logs = run_cli("logs", "router", "-n", "200", env=env)
         assert "fill" in logs.stdout and "order sent" in logs.stdout
     finally:
         w.close()
         if started:
-            r = cli("stop", env=env)
+            r = run_cli("stop", env=env)
             assert r.returncode == 0, r.stdout + r.stderr
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(alive(p) for p in pids):

@@ -103,14 +103,19 @@ class SimBroker:
             events += self._evaluate(so, quote, at_placement=True)
         return PlaceResult(True, orderid=oid), events
 
-    def cancel_order(self, orderid: str) -> tuple[PlaceResult, list[Event]]:
+    def _working(self, orderid: str) -> SimOrder | PlaceResult:
+        """The order if it can still be changed, else the refusal OpenAlgo gives."""
         so = self.orders.get(orderid)
         if so is None:
-            return PlaceResult(False, message=f"Order {orderid} not found", http_status=404), []
+            return PlaceResult(False, message=f"Order {orderid} not found", http_status=404)
         if so.status not in ("open", "trigger pending"):
-            return PlaceResult(
-                False, message=f"Order {orderid} is {so.status}", http_status=400
-            ), []
+            return PlaceResult(False, message=f"Order {orderid} is {so.status}", http_status=400)
+        return so
+
+    def cancel_order(self, orderid: str) -> tuple[PlaceResult, list[Event]]:
+        so = self._working(orderid)
+        if isinstance(so, PlaceResult):
+            return so, []
         so.status = "cancelled"
         self._unlist(so)
         return PlaceResult(True, orderid=orderid), [
@@ -121,13 +126,9 @@ class SimBroker:
         self, orderid: str, pricetype: str, price: float, trigger_price: float, quantity: int
     ) -> tuple[PlaceResult, list[Event]]:
         """Change a working order's type, prices or quantity (OpenAlgo ``modifyorder``)."""
-        so = self.orders.get(orderid)
-        if so is None:
-            return PlaceResult(False, message=f"Order {orderid} not found", http_status=404), []
-        if so.status not in ("open", "trigger pending"):
-            return PlaceResult(
-                False, message=f"Order {orderid} is {so.status}", http_status=400
-            ), []
+        so = self._working(orderid)
+        if isinstance(so, PlaceResult):
+            return so, []
         probe = wire.Order(
             order_id="",
             intent_id="",
