@@ -98,17 +98,18 @@ def main() -> int:
                 if isinstance(m, wire.Status):
                     status[m.name] = m
 
-    def server_sent() -> int:
+    def server_counts() -> tuple[int, int]:
         with urllib.request.urlopen(f"http://127.0.0.1:{rest}/_sim/counts", timeout=5) as r:
-            return int(json.loads(r.read()).get("ws_market_data_sent", 0))
+            c = json.loads(r.read())
+        return int(c.get("ws_market_data_sent", 0)), int(c.get("ws_market_data_dropped", 0))
 
     try:
         pump(args.warmup)
         if not {"feed", "engine"} <= set(status):
             print("daemons not up", file=sys.stderr)
             return 1
-        s0, f0, e0, g0 = (
-            server_sent(),
+        (s0, d0), f0, e0, g0 = (
+            server_counts(),
             status["feed"].detail["ticks"],
             status["engine"].msgs_in,
             status["engine"].gaps,
@@ -117,7 +118,7 @@ def main() -> int:
         t0 = time.monotonic()
         pump(args.seconds)
         dt = time.monotonic() - t0
-        s1, f1, e1 = server_sent(), status["feed"].detail["ticks"], status["engine"].msgs_in
+        (s1, d1), f1, e1 = server_counts(), status["feed"].detail["ticks"], status["engine"].msgs_in
         c1 = {n: cpu_seconds(p.pid) for n, p in procs.items()}
         gaps = status["engine"].gaps - g0
         feed = status["feed"].detail
@@ -132,7 +133,7 @@ def main() -> int:
     print(f"  recording    {rec}")
     offered = instruments * args.hz
     print(f"  offered      {instruments} instruments x {args.hz:.0f}/s = {offered:,.0f} ticks/s")
-    print(f"  server sent  {(s1 - s0) / dt:10,.0f} ticks/s")
+    print(f"  server sent  {(s1 - s0) / dt:10,.0f} ticks/s   (dropped for a slow client {d1 - d0})")
     dups = feed["duplicates_dropped"]
     print(f"  feed out     {(f1 - f0) / dt:10,.0f} ticks/s   (duplicates dropped {dups})")
     print(f"  engine in    {(e1 - e0) / dt:10,.0f} msgs/s    (ticks + ~4 heartbeats/s)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -217,16 +218,15 @@ def logs(
             handles[n] = open(path, encoding="utf-8")  # noqa: SIM115
             handles[n].seek(0, os.SEEK_END)
     try:
-        while follow:
-            moved = False
-            for h in handles.values():
-                for line in h.readlines():
-                    typer.echo(_pretty(line))
-                    moved = True
-            if not moved:
-                time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a follow
+            while follow:
+                moved = False
+                for h in handles.values():
+                    for line in h.readlines():
+                        typer.echo(_pretty(line))
+                        moved = True
+                if not moved:
+                    time.sleep(0.2)
     finally:
         for h in handles.values():
             h.close()

@@ -21,7 +21,7 @@ _DERIV_RE = re.compile(r"^([A-Z]+)(\d{2}[A-Z]{3}\d{2})(?:(FUT)|(\d+(?:\.\d+)?)(C
 
 
 class RefDataError(ValueError):
-    pass
+    """Bad reference data, or a symbol it cannot resolve."""
 
 
 @dataclass(frozen=True)

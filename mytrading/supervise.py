@@ -20,7 +20,7 @@ CONF = PROJECT_ROOT / "supervisord.conf"
 
 
 class SupervisorError(RuntimeError):
-    pass
+    """supervisord cannot be started as asked (e.g. it is already running)."""
 
 
 def stack_env(settings: Settings, anchor_ns: int | None = None) -> dict[str, str]:

@@ -166,3 +166,48 @@ def test_garbage_frames_do_not_kill_the_server(server: str, frame: Any) -> None:
         assert r.send({"action": "ping"})["type"] == "pong"
     finally:
         r.close()
+
+
+def test_a_client_that_stops_reading_never_stalls_the_others(tmp_path: Any) -> None:
+    import signal
+
+    from tests.simhelpers import control, start_server
+
+    proc, host = start_server(
+        {"MT_LOG_DIR": str(tmp_path / "logs"), "MT_STATE_DIR": str(tmp_path / "s")},
+        MT_SIM_FAULTS="true",
+        MT_SIM_TICK_HZ="200",
+        MT_SIM_STRIKES="10",
+    )
+    syms = [
+        {"symbol": s, "exchange": "NFO"}
+        for s in (FUT, "NIFTY23NOV2624500CE", "NIFTY23NOV2624500PE")
+    ]
+    stuck = websocket.create_connection(WS_URL[host], timeout=5)
+    good = Raw(WS_URL[host])
+    try:
+        stuck.send(json.dumps({"action": "authenticate", "api_key": KEY}))
+        stuck.recv()  # the auth reply; after the subscribe it never reads again
+        every = control(host, f"/api/v1/instruments?apikey={KEY}")["data"]
+        everything = [{"symbol": r["symbol"], "exchange": r["exchange"]} for r in every]
+        stuck.send(json.dumps({"action": "subscribe", "mode": 3, "symbols": everything}))
+        good.send({"action": "authenticate", "api_key": KEY})
+        good.send({"action": "subscribe", "mode": 1, "symbols": syms})
+        deadline = time.monotonic() + 20
+        while (
+            time.monotonic() < deadline
+            and control(host, "/_sim/counts").get("ws_market_data_dropped", 0) == 0
+        ):
+            time.sleep(0.2)
+        assert (
+            control(host, "/_sim/counts")["ws_market_data_dropped"] > 0
+        )  # the stuck one lost ticks
+        n = sum(1 for m in good.msgs if m.get("type") == "market_data")
+        time.sleep(1.0)
+        m = sum(1 for m in good.msgs if m.get("type") == "market_data")
+        assert m - n > 100, (n, m)  # the reading client kept getting ~600 ticks/s throughout
+    finally:
+        good.close()
+        stuck.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)

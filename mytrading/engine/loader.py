@@ -11,7 +11,7 @@ from mytrading.engine.strategy import BaseStrategy
 
 
 class StrategyLoadError(Exception):
-    pass
+    """A strategy file that does not import, or two strategies with one name."""
 
 
 def discover(directory: Path) -> dict[str, type[BaseStrategy]]:

@@ -17,7 +17,7 @@ from mytrading.wire import Tick
 
 
 class ReplayError(ValueError):
-    pass
+    """No recording, or no ticks for the requested day."""
 
 
 @dataclass

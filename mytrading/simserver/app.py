@@ -75,7 +75,7 @@ class SimServer:
         self.faults: dict[str, list[str]] = collections.defaultdict(list)
         self.hang_s = 10.0
         self.on_drop_ws: Callable[[float], Awaitable[None]] | None = None
-        self.ws_sent: Callable[[], int] | None = None
+        self.ws_sent: Callable[[], tuple[int, int]] | None = None
         self.handlers: dict[str, Callable[[dict[str, Any]], Reply]] = {
             "ping": lambda f: ok(data={"message": "pong", "broker": "mytrading-sim"}),
             "placeorder": self.ex.place,
@@ -130,7 +130,7 @@ class SimServer:
     async def get_counts(self, request: web.Request) -> web.Response:
         counts = dict(self.counts)
         if self.ws_sent is not None:
-            counts["ws_market_data_sent"] = self.ws_sent()
+            counts["ws_market_data_sent"], counts["ws_market_data_dropped"] = self.ws_sent()
         return web.json_response(counts)
 
     async def handle(self, request: web.Request) -> web.Response:

@@ -60,7 +60,7 @@ async def serve(settings: Settings) -> None:
     host = settings.sim_server_host
     runners = []
     server.on_drop_ws = feed.drop_all
-    server.ws_sent = lambda: feed.sent_total
+    server.ws_sent = lambda: (feed.sent_total, feed.dropped_total)
     apps = (
         (server.app(settings.sim_faults), settings.sim_rest_port),
         (feed.app(), settings.sim_ws_port),

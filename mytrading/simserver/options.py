@@ -16,7 +16,7 @@ _OFFSET = re.compile(r"^(ATM|ITM([1-9]\d?)|OTM([1-9]\d?))$")
 
 
 class OptionError(ValueError):
-    pass
+    """An option request OpenAlgo would answer with 400."""
 
 
 def underlying_for(refdata: RefData, name: str, exchange: str) -> Underlying:

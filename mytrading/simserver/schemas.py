@@ -35,7 +35,7 @@ MISSING = "Missing data for required field."
 
 
 class InvalidValueError(ValueError):
-    pass
+    """One field's value fails its schema; the message is marshmallow's wording."""
 
 
 def _string(v: Any) -> str:

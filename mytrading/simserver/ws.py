@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import structlog
 from aiohttp import WSMsgType, web
 
@@ -27,6 +28,8 @@ log = structlog.get_logger("simserver.ws")
 BROKER = "mytrading-sim"
 MODES = {"1": 1, "2": 2, "3": 3, "LTP": 1, "QUOTE": 2, "DEPTH": 3}
 MODE_LABEL = {1: "LTP", 2: "Quote", 3: "Depth"}
+MAX_QUEUE = 1024
+_encode = msgspec.json.encode  # UTF-8 JSON bytes, several times faster than json.dumps
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -39,6 +42,10 @@ class Client:
     authed: bool = False
     subs: dict[tuple[str, str], int] = field(default_factory=dict)  # (exchange, symbol) -> mode
     sent: int = 0
+    dropped: int = 0
+    # Outgoing market data. Bounded like OpenAlgo's WS_MAX_QUEUE: a slow client loses its
+    # own oldest-undelivered ticks (counted) and never stalls the market or other clients.
+    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(MAX_QUEUE))
 
 
 class FeedServer:
@@ -51,6 +58,7 @@ class FeedServer:
         self._tasks: set[asyncio.Future[None]] = set()
         self.refuse_until = 0.0
         self.sent_total = 0
+        self.dropped_total = 0
         ex.listeners.append(self._order_update)
 
     def app(self) -> web.Application:
@@ -67,6 +75,7 @@ class FeedServer:
             return ws
         client = Client(ws)
         self.clients.add(client)
+        sender = asyncio.create_task(self._sender(client))
         grace = asyncio.get_running_loop().call_later(
             self.auth_grace_s,
             lambda: (
@@ -85,8 +94,18 @@ class FeedServer:
                     await ws.send_json(_error("INVALID_JSON", "Binary frames are not supported"))
         finally:
             grace.cancel()
+            sender.cancel()
             self.clients.discard(client)
         return ws
+
+    async def _sender(self, c: Client) -> None:
+        """Deliver one client's market data from its queue, at its own pace."""
+        with contextlib.suppress(ConnectionError, RuntimeError, asyncio.CancelledError):
+            while not c.ws.closed:
+                data = await c.queue.get()
+                await c.ws.send_frame(data, WSMsgType.TEXT)  # UTF-8 JSON, sent as text
+                c.sent += 1
+                self.sent_total += 1
 
     def on_text(self, c: Client, text: str) -> dict[str, Any] | None:
         try:
@@ -240,6 +259,7 @@ class FeedServer:
         }
 
     async def broadcast(self, ticks: list[wire.Tick]) -> None:
+        """Queue each subscribed tick for each client; never waits on a client."""
         for c in list(self.clients):
             if not c.authed or not c.subs or c.ws.closed:
                 continue
@@ -247,11 +267,11 @@ class FeedServer:
                 mode = c.subs.get((t.exchange, t.symbol))
                 if mode:
                     try:
-                        await c.ws.send_str(json.dumps(self.payload(t, mode)))
-                        c.sent += 1
-                        self.sent_total += 1
-                    except (ConnectionError, RuntimeError):
-                        break  # the client went away mid-send; its handler cleans up
+                        c.queue.put_nowait(_encode(self.payload(t, mode)))
+                    except asyncio.QueueFull:
+                        c.dropped += 1
+                        self.dropped_total += 1
+        await asyncio.sleep(0)  # let the senders run
 
     def _order_update(self, update: dict[str, Any]) -> None:
         for c in list(self.clients):
