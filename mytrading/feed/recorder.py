@@ -41,6 +41,9 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("SET TimeZone = 'Asia/Kolkata'")
     if not read_only:
+        # One thread: appending a second's batch needs no parallelism, and DuckDB's default
+        # (every core) took CPU from the latency path on two cores (bench/latency.py p99).
+        con.execute("SET threads = 1")
         con.execute(SCHEMA)
     return con
 
