@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import xmlrpc.client
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -152,12 +153,17 @@ def restart(daemon: Annotated[str, typer.Argument(help="|".join(DAEMONS))]) -> N
     if daemon not in DAEMONS:
         typer.echo(f"unknown daemon {daemon!r}; one of {', '.join(DAEMONS)}", err=True)
         raise typer.Exit(2)
-    server = supervise.rpc(s).supervisor
+    if supervise.running_pid(s) is None:
+        typer.echo("the stack is not running (start it with `main.py start`)", err=True)
+        raise typer.Exit(1)
     try:
-        server.stopProcess(daemon)
-    except Exception as exc:  # not running is fine; anything else is reported below
-        typer.echo(f"stop: {exc}", err=True)
-    server.startProcess(daemon)
+        server = supervise.rpc(s).supervisor
+        if server.getProcessInfo(daemon)["statename"] == "RUNNING":
+            server.stopProcess(daemon)
+        server.startProcess(daemon)
+    except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError) as exc:
+        typer.echo(f"restart {daemon} failed: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"{daemon} restarted")
 
 
@@ -184,6 +190,8 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             )
         else:
             typer.echo(c.render(procs))
+            if not procs:
+                typer.echo("\n(supervisord is not running for this checkout: `main.py start`)")
     finally:
         c.close()
     if len(c.daemons) < len(DAEMONS):
