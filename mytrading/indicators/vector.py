@@ -1,0 +1,191 @@
+"""Vectorised indicators over whole numpy histories (numba loops, compiled once and cached).
+
+Conventions, shared with ``stream.py`` so that both forms give identical numbers:
+
+* Seeding follows TA-Lib, so results match ``talib`` to 1e-9: SMA/EMA start at index
+  ``n-1`` (EMA seeded with the SMA of the first ``n`` values); RSI and ATR use Wilder's
+  smoothing seeded with a simple mean and start at index ``n`` (ATR has no true range on
+  the first bar); Bollinger bands use the population standard deviation.
+* Supertrend follows Pine Script v6 ``ta.supertrend`` (shared/algomirror-notes.md section
+  1), with Pine's ATR: true range on the first bar is ``high - low`` and the RMA is seeded
+  with the mean of the first ``n`` true ranges, so the first value is at index ``n-1``.
+  That is the one difference from TA-Lib's ATR (first value at ``n``, no TR on bar 0).
+* A NaN input bar is a missing bar: its output is NaN and it does not move the state.
+* Warm-up outputs are NaN. Direction: -1 bullish (line below price), +1 bearish, 0 warm-up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def sma(x: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(x.size, np.nan)
+    buf = np.zeros(n)
+    total, count, pos = 0.0, 0, 0
+    for i in range(x.size):
+        v = x[i]
+        if np.isnan(v):
+            continue
+        if count == n:
+            total -= buf[pos]
+        else:
+            count += 1
+        buf[pos] = v
+        total += v
+        pos = (pos + 1) % n
+        if count == n:
+            out[i] = total / n
+    return out
+
+
+@njit(cache=True)
+def ema(x: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(x.size, np.nan)
+    k = 2.0 / (n + 1)
+    seed, count, value = 0.0, 0, np.nan
+    for i in range(x.size):
+        v = x[i]
+        if np.isnan(v):
+            continue
+        if count < n:
+            seed += v
+            count += 1
+            if count == n:
+                value = seed / n
+                out[i] = value
+        else:
+            value = (v - value) * k + value
+            out[i] = value
+    return out
+
+
+@njit(cache=True)
+def rsi(x: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(x.size, np.nan)
+    prev = np.nan
+    gain = loss = 0.0
+    count = 0
+    for i in range(x.size):
+        v = x[i]
+        if np.isnan(v):
+            continue
+        if np.isnan(prev):
+            prev = v
+            continue
+        d = v - prev
+        prev = v
+        g = d if d > 0 else 0.0
+        lo = -d if d < 0 else 0.0
+        if count < n:
+            gain += g
+            loss += lo
+            count += 1
+            if count < n:
+                continue
+            gain /= n
+            loss /= n
+        else:
+            gain = (gain * (n - 1) + g) / n
+            loss = (loss * (n - 1) + lo) / n
+        tot = gain + loss
+        out[i] = 100.0 * gain / tot if tot != 0 else 0.0  # TA-Lib's form, to the last bit
+    return out
+
+
+@njit(cache=True)
+def atr(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int, pine: bool = False
+) -> np.ndarray:
+    """Wilder ATR. ``pine=False``: TA-Lib's seeding; ``pine=True``: Pine's ``ta.atr``."""
+    out = np.full(close.size, np.nan)
+    prev_close = np.nan
+    total, count, value = 0.0, 0, np.nan
+    for i in range(close.size):
+        h, lo, c = high[i], low[i], close[i]
+        if np.isnan(h) or np.isnan(lo) or np.isnan(c):
+            continue
+        if np.isnan(prev_close):
+            prev_close = c
+            if not pine:
+                continue  # TA-Lib: no true range on the first bar
+            tr = h - lo
+        else:
+            tr = max(h - lo, abs(h - prev_close), abs(lo - prev_close))
+            prev_close = c
+        if count < n:
+            total += tr
+            count += 1
+            if count == n:
+                value = total / n
+                out[i] = value
+        else:
+            value = (value * (n - 1) + tr) / n
+            out[i] = value
+    return out
+
+
+@njit(cache=True)
+def bbands(x: np.ndarray, n: int, k: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(upper, middle, lower): SMA +- k population standard deviations."""
+    upper = np.full(x.size, np.nan)
+    mid = np.full(x.size, np.nan)
+    lower = np.full(x.size, np.nan)
+    buf = np.zeros(n)
+    count, pos = 0, 0
+    for i in range(x.size):
+        v = x[i]
+        if np.isnan(v):
+            continue
+        buf[pos] = v
+        pos = (pos + 1) % n
+        if count < n:
+            count += 1
+        if count == n:
+            m = buf.sum() / n
+            var = ((buf - m) ** 2).sum() / n
+            sd = np.sqrt(var)
+            mid[i] = m
+            upper[i] = m + k * sd
+            lower[i] = m - k * sd
+    return upper, mid, lower
+
+
+@njit(cache=True)
+def supertrend(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int, mult: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(line, direction) per Pine v6 ``ta.supertrend(mult, n)``."""
+    a = atr(high, low, close, n, True)
+    line = np.full(close.size, np.nan)
+    direction = np.zeros(close.size)
+    fu = fl = np.nan
+    prev_close = np.nan
+    prev_st_upper = True
+    started = False
+    for i in range(close.size):
+        if np.isnan(a[i]):
+            if not np.isnan(close[i]):
+                prev_close = close[i]
+            continue
+        hl2 = (high[i] + low[i]) / 2.0
+        ub = hl2 + mult * a[i]
+        lb = hl2 - mult * a[i]
+        if not started:
+            fu, fl = ub, lb
+            d = 1.0
+        else:
+            fl = lb if (lb > fl or prev_close < fl) else fl
+            fu = ub if (ub < fu or prev_close > fu) else fu
+            if prev_st_upper:
+                d = -1.0 if close[i] > fu else 1.0
+            else:
+                d = 1.0 if close[i] < fl else -1.0
+        started = True
+        line[i] = fl if d == -1.0 else fu
+        direction[i] = d
+        prev_st_upper = d == 1.0
+        prev_close = close[i]
+    return line, direction
