@@ -60,10 +60,6 @@ class MarketClock:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.now_ns() / 1e9, IST)
 
-    def wall_seconds(self, market_seconds: float) -> float:
-        """How long a span of market time lasts on the wall."""
-        return market_seconds / self.speed
-
 
 def trading_sessions(
     cal: Calendar, first: date, days: int, exchange: str = "NSE"

@@ -71,7 +71,6 @@ class Daemon:
         self.peers = {d: Peer(d) for d in others}
         self.msgs_in = 0
         self.errors = 0
-        self.bad_frames = 0
         self.state = "starting"
         self.started_ns = time.time_ns()
         self._started_mono = time.monotonic()
@@ -152,7 +151,6 @@ class Daemon:
             try:
                 topic, msg = wire.decode(frame.bytes)
             except wire.WireError as exc:
-                self.bad_frames += 1
                 self.count_error(
                     "malformed frame dropped", topic=exc.topic, peer=_peer(frame), reason=str(exc)
                 )

@@ -121,6 +121,8 @@ class StatusCollector:
         out += ["", *self._positions(), "", *self._risk_lines()]
         if self.events:
             out += ["", "recent events:", *[f"  {e}" for e in self.events]]
+        if self.bad_frames:
+            out += ["", f"malformed frames seen by this view: {self.bad_frames}"]
         return "\n".join(out)
 
     def _positions(self) -> list[str]:

@@ -143,3 +143,40 @@ def test_replay_of_a_missing_day_is_a_clear_error(tmp_env: dict[str, str], tmp_p
         timeout=60,
     )
     assert r.returncode == 2 and "holds no ticks for 2026-01-05" in r.stderr + r.stdout
+
+
+def test_recorder_loses_no_tick_while_the_writer_flushes(tmp_path: Path) -> None:
+    from mytrading.feed.recorder import Recorder
+
+    rec = Recorder(tmp_path / "r.duckdb", flush_s=0.0005)  # flushing while we append
+    n = 100_000
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads between almost any two bytecodes
+    try:
+        ticks_in(rec, n)
+    finally:
+        sys.setswitchinterval(old)
+    rec.close()  # flushes the rest
+    assert rec.ticks_written == n and rec.errors == 0
+    con = connect(tmp_path / "r.duckdb", read_only=True)
+    assert con.execute("SELECT count(*), count(DISTINCT volume) FROM ticks").fetchone() == (n, n)
+    con.close()
+
+
+def ticks_in(rec: Any, n: int) -> None:
+    from mytrading import wire
+
+    for i in range(n):
+        rec.add_tick(
+            wire.Tick(
+                exchange="NFO",
+                symbol=FUT,
+                ltp=float(i),
+                bid=0.0,
+                ask=0.0,
+                bid_qty=0,
+                ask_qty=0,
+                volume=i,
+                exch_ns=1_763_600_000_000_000_000 + i,
+            )
+        )

@@ -1,7 +1,7 @@
 """Market data recording to DuckDB: one writer (the feed process) per database file.
 
-The feed hands ticks and bars to ``Recorder.add_*`` (a list append on its hot path); a
-writer thread swaps the lists out every ``flush_s`` and inserts each batch as a DataFrame
+The feed hands ticks and bars to ``Recorder.add_*`` (a deque append on its hot path); a
+writer thread takes what has arrived every ``flush_s`` and inserts each batch as a DataFrame
 (DuckDB scans pandas frames natively and releases the GIL while it works). A bar is keyed
 by (tf, exchange, symbol, start): the same minute is never stored twice. DuckDB locks the
 file for its writer, so readers (``main.py data``) open it while the feed is stopped.
@@ -9,6 +9,7 @@ file for its writer, so readers (``main.py data``) open it while the feed is sto
 
 from __future__ import annotations
 
+import collections
 import threading
 from pathlib import Path
 
@@ -53,12 +54,13 @@ class Recorder:
         self.path = path
         self.flush_s = flush_s
         self.con = connect(path)  # raises if another process holds the file: one writer only
-        self._ticks: list[tuple] = []
-        self._bars: list[tuple] = []
+        # deques: append and popleft are atomic, so the writer can take a batch while the
+        # feed keeps appending (swapping out a list could lose a tick appended mid-swap).
+        self._ticks: collections.deque[tuple] = collections.deque()
+        self._bars: collections.deque[tuple] = collections.deque()
         self.ticks_written = 0
         self.bars_written = 0
         self.errors = 0
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()
@@ -89,24 +91,29 @@ class Recorder:
             self.flush()
         self.flush()
 
+    @staticmethod
+    def _take(q: collections.deque[tuple]) -> list[tuple]:
+        return [q.popleft() for _ in range(len(q))]
+
     def flush(self) -> None:
-        with self._lock:
-            ticks, self._ticks = self._ticks, []
-            bars, self._bars = self._bars, []
-            try:
-                if ticks:
-                    df = pd.DataFrame(ticks, columns=TICK_COLS)
-                    df["ts"] = pd.to_datetime(df["ts"], unit="ns", utc=True)
-                    self.con.execute("INSERT INTO ticks SELECT * FROM df")
-                    self.ticks_written += len(ticks)
-                if bars:
-                    df = pd.DataFrame(bars, columns=BAR_COLS)
-                    df["start"] = pd.to_datetime(df["start"], unit="ns", utc=True)
-                    self.con.execute("INSERT OR IGNORE INTO bars SELECT * FROM df")
-                    self.bars_written += len(bars)
-            except duckdb.Error:
-                self.errors += 1
-                log.exception("recording failed", ticks=len(ticks), bars=len(bars))
+        """Write what has arrived (called by the writer thread only)."""
+        ticks, bars = self._take(self._ticks), self._take(self._bars)
+        try:
+            if ticks:
+                df = pd.DataFrame(ticks, columns=TICK_COLS)
+                df["ts"] = pd.to_datetime(df["ts"], unit="ns", utc=True)
+                self.con.execute("INSERT INTO ticks SELECT * FROM df")
+                self.ticks_written += len(ticks)
+            if bars:
+                df = pd.DataFrame(bars, columns=BAR_COLS)
+                df["start"] = pd.to_datetime(df["start"], unit="ns", utc=True)
+                self.con.execute("INSERT OR IGNORE INTO bars SELECT * FROM df")
+                self.bars_written += len(bars)
+        except duckdb.Error:
+            self.errors += 1
+            # Dropped, counted and logged: re-queueing would grow without bound while the
+            # disk stays full. The bus copy of the data was delivered either way.
+            log.exception("recording failed", ticks=len(ticks), bars=len(bars))
 
     def close(self) -> None:
         self._stop.set()

@@ -29,7 +29,6 @@ class ReconcilerDaemon(Daemon):
     def setup(self) -> None:
         self.ledger = Ledger()  # (exchange, symbol, product) -> what our fills say
         self.seen_fill_no = 0
-        self.applied = 0
         self.checks = 0
         self.mismatches = 0
         self.last_check = ""
@@ -56,7 +55,6 @@ class ReconcilerDaemon(Daemon):
         signed = f.quantity if f.action == "BUY" else -f.quantity
         self.ledger.apply((f.exchange, f.symbol, f.product), signed, f.price)
         self.seen_fill_no = f.fill_no
-        self.applied += 1
 
     def _catch_up(self, upto: int) -> bool:
         reply = bus.request(
@@ -82,7 +80,6 @@ class ReconcilerDaemon(Daemon):
                     f.price,
                 )
                 self.seen_fill_no = f.fill_no
-                self.applied += 1
         return True
 
     def reconcile(self) -> None:

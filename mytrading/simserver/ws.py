@@ -42,7 +42,6 @@ class Client:
     authed: bool = False
     subs: dict[tuple[str, str], int] = field(default_factory=dict)  # (exchange, symbol) -> mode
     sent: int = 0
-    dropped: int = 0
     # Outgoing market data. Bounded like OpenAlgo's WS_MAX_QUEUE: a slow client loses its
     # own oldest-undelivered ticks (counted) and never stalls the market or other clients.
     queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(MAX_QUEUE))
@@ -269,7 +268,6 @@ class FeedServer:
                     try:
                         c.queue.put_nowait(_encode(self.payload(t, mode)))
                     except asyncio.QueueFull:
-                        c.dropped += 1
                         self.dropped_total += 1
         await asyncio.sleep(0)  # let the senders run
 
