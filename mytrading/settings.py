@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -112,8 +113,16 @@ class Settings(BaseSettings):
     recon_interval_s: float | None = Field(None, gt=0, le=3600)
 
     # --- strategies
-    strategies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["sma_crossover"])
+    strategies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "sma_crossover",
+            "rsi_mean_reversion",
+            "supertrend_trend",
+            "nifty_short_straddle",
+        ]
+    )
     strategy_params: Annotated[dict[str, dict[str, Any]], NoDecode] = Field(default_factory=dict)
+    strategy_max_errors: int = Field(5, ge=1)
 
     @field_validator("sim_underlyings", "strategies", mode="before")
     @classmethod
@@ -205,7 +214,18 @@ class Settings(BaseSettings):
         return key or (self.sim_api_key.get_secret_value() if self.sim_server else "")
 
     def params_for(self, strategy: str) -> dict[str, Any]:
-        return dict(self.strategy_params.get(strategy, {}))
+        """Class defaults < ``config/strategies.toml`` [strategy] < ``MT_STRATEGY_PARAMS``."""
+        path = self.config_dir / "strategies.toml"
+        from_file: dict[str, Any] = {}
+        if path.exists():
+            try:
+                table = tomllib.loads(path.read_text()).get(strategy, {})
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: [{strategy}] must be a table")
+            from_file = table
+        return {**from_file, **self.strategy_params.get(strategy, {})}
 
 
 def load_settings(**overrides: Any) -> Settings:

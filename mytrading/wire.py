@@ -28,6 +28,8 @@ OrderStatus = Literal[
     "new", "sent", "open", "trigger pending", "complete", "cancelled", "rejected", "unknown"
 ]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"complete", "cancelled", "rejected"})
+# What an intent asks for: a new order, or a change to / cancellation of a working one.
+OrderOp = Literal["place", "modify", "cancel"]
 
 
 class Msg(
@@ -90,6 +92,8 @@ class OrderIntent(Msg, tag="intent"):
     price: float = 0.0
     trigger_price: float = 0.0
     origin_ns: int = 0  # ts of the market event that caused it (latency tracing)
+    op: OrderOp = "place"
+    ref_intent_id: str = ""  # modify/cancel: the intent of the working order
 
 
 class Order(Msg, tag="order"):
@@ -108,6 +112,8 @@ class Order(Msg, tag="order"):
     trigger_price: float
     approved_by: str
     origin_ns: int = 0
+    op: OrderOp = "place"
+    ref_order_id: str = ""  # modify/cancel: our id of the working order
 
 
 class OrderUpdate(Msg, tag="order_update"):

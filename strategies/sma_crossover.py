@@ -2,12 +2,12 @@
 
 Holds ``+lots`` while the fast SMA of bar closes is above the slow one and ``-lots`` while
 it is below; each crossing reverses the position with one order. It acts only on closed
-bars and never while one of its orders is still working.
+bars, warms up from history, and never trades while one of its orders is still working.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import math
 
 from pydantic import Field
 
@@ -34,18 +34,16 @@ class SmaCrossover(BaseStrategy):
             raise ValueError(f"fast ({p.fast}) must be shorter than slow ({p.slow})")
         self.exchange, self.symbol = self.near_future(p.underlying)
         self.lot = self.lot_size(self.exchange, self.symbol)
-        self.closes: deque[float] = deque(maxlen=p.slow)  # bounded: no growth over a session
-        self.subscribe_bars(self.exchange, self.symbol, p.timeframe)
+        self.add_indicator("SMA", name="fast", period=p.fast)
+        self.add_indicator("SMA", name="slow", period=p.slow)
+        self.subscribe_bars(self.exchange, self.symbol, p.timeframe, warmup=p.slow)
 
     def on_bar(self, bar: wire.Bar) -> None:
         p: SmaParams = self.params  # type: ignore[assignment]
-        self.closes.append(bar.close)
-        if len(self.closes) < p.slow or self.has_open_orders(self.symbol):
-            return
-        closes = list(self.closes)
-        fast = sum(closes[-p.fast :]) / p.fast
-        slow = sum(closes) / p.slow
-        if fast == slow:
+        fast, slow = self.get_indicator_value("fast"), self.get_indicator_value("slow")
+        if self.warming_up or math.isnan(fast) or math.isnan(slow) or fast == slow:
+            return  # NaN while warming up; equal: no side
+        if self.has_open_orders(self.symbol):
             return
         target = p.lots * self.lot * (1 if fast > slow else -1)
         self.target_position(self.exchange, self.symbol, target, product=p.product)

@@ -28,6 +28,8 @@ def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         # Process tests that start single daemons use the in-process simulated broker;
         # the full-stack test switches to the default OpenAlgo path with its own server.
         "MT_BROKER": "sim",
+        # One strategy unless a test asks for more: order counts stay predictable.
+        "MT_STRATEGIES": "sma_crossover",
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)

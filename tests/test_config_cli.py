@@ -51,7 +51,9 @@ def test_secret_is_never_shown(tmp_env: dict[str, str], monkeypatch: pytest.Monk
     assert "sekrit-123" not in str(err.value)
 
 
-def test_env_template_documents_every_setting_and_loads(tmp_env: dict[str, str]) -> None:
+def test_env_template_documents_every_setting_and_loads(
+    tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import re
 
     from mytrading.settings import Settings
@@ -61,6 +63,17 @@ def test_env_template_documents_every_setting_and_loads(tmp_env: dict[str, str])
     fields = {f"MT_{name.upper()}" for name in Settings.model_fields}
     assert fields - documented == set(), "settings missing from env_template.txt"
     assert documented - fields == set(), "env_template.txt names unknown settings"
+    monkeypatch.delenv("MT_STRATEGIES")  # the test default; the template's must show
     s = Settings(_env_file=PROJECT_ROOT / "env_template.txt")  # type: ignore[call-arg]
-    assert s.strategy_params == {"sma_crossover": {"fast": 5, "slow": 20, "lots": 1}}
+    assert s.strategies == [
+        "sma_crossover",
+        "rsi_mean_reversion",
+        "supertrend_trend",
+        "nifty_short_straddle",
+    ]
+    assert s.strategy_params == {} and s.strategy_max_errors == 5
+    # parameters come from config/strategies.toml, then MT_STRATEGY_PARAMS per key
+    assert s.params_for("sma_crossover")["slow"] == 20
+    s2 = Settings(strategy_params={"sma_crossover": {"slow": 30}})
+    assert s2.params_for("sma_crossover") == {**s.params_for("sma_crossover"), "slow": 30}
     assert s.mode == "paper" and s.broker == "sim"

@@ -1,31 +1,59 @@
 """``BaseStrategy``: the one class a strategy author subclasses.
 
-A strategy declares a ``name``, a ``Params`` model (pydantic, with defaults; overridden per
-strategy by ``MT_STRATEGY_PARAMS``), subscribes to ticks or bars in ``on_start`` and reacts
-in its hooks. Hooks take one event argument; new hooks may be added to this class later
-with a no-op default, so existing strategies keep working.
+A strategy declares a ``name`` and a ``Params`` model (pydantic, with defaults, overridden
+by ``config/strategies.toml`` and then by ``MT_STRATEGY_PARAMS``), subscribes to ticks or
+bars in ``on_start`` (or ``initialize``) and reacts in its hooks. Every hook has a no-op
+default, so hooks added later do not break existing strategies.
 
-Orders go out through ``buy``/``sell``/``target_position``; each call becomes an
-``OrderIntent`` that the risk daemon must approve before the router sees it.
+Two styles work, and can be mixed:
+
+* event hooks (freqtrade / Nautilus style): ``on_bar`` and friends call the order helpers;
+* MyTrading style: ``initialize()`` registers indicators with ``add_indicator``,
+  ``on_data(bar)`` reads them with ``get_indicator_value`` and returns
+  ``create_signal("BUY", confidence=0.8)``, which ``on_signal`` turns into an order.
+
+Every order helper makes an ``OrderIntent``; the risk daemon must approve it before the
+router sees it. The engine owns this object's state: positions and P&L come from fills,
+open orders from order updates, recent bars from a bounded ring per subscription.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
-from collections.abc import Callable
+import math
 from dataclasses import dataclass, field
-from typing import ClassVar
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal, Protocol
 
+import structlog
 from pydantic import BaseModel, ConfigDict
 
 from mytrading import wire
-from mytrading.refdata import RefData, future_symbol
+from mytrading.engine.indicator_set import Bound, make
+from mytrading.options.chain import OptionQuote, option_for, strike_for
+from mytrading.positions import Ledger
+from mytrading.refdata import RefData, future_symbol, option_symbol
+
+log = structlog.get_logger("strategy")
+
+SignalAction = Literal["BUY", "SELL", "EXIT"]
 
 
 class StrategyParams(BaseModel):
     """Base of every strategy's parameters: unknown keys are an error, not a silent typo."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What ``on_data`` returns in the MyTrading style (see ``on_signal``)."""
+
+    action: SignalAction
+    confidence: float = 1.0
+    quantity: int = 0  # 0: ``signal_lots`` lots
+    reason: str = ""
 
 
 @dataclass
@@ -37,99 +65,469 @@ class OpenOrder:
     action: str
     quantity: int
     status: str
+    pricetype: str = "MARKET"
+    price: float = 0.0
+    trigger_price: float = 0.0
+    product: str = "MIS"
     filled_qty: int = 0
+    avg_price: float = 0.0
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.filled_qty
+
+    @property
+    def signed_remaining(self) -> int:
+        return self.remaining if self.action == "BUY" else -self.remaining
+
+
+@dataclass(frozen=True)
+class PositionView:
+    exchange: str
+    symbol: str
+    quantity: int
+    avg_price: float
+    realized: float
+    unrealized: float
+    ltp: float
 
 
 @dataclass
-class StrategyState:
-    """What the engine knows about one strategy: positions from its fills, its open orders."""
+class Bracket:
+    """An entry whose protective stop (and optional target) go out as it fills."""
 
-    positions: dict[tuple[str, str], int] = field(default_factory=dict)
-    open_orders: dict[str, OpenOrder] = field(default_factory=dict)  # by intent id
-    realized: float = 0.0
-    fills: int = 0
+    exchange: str
+    symbol: str
+    exit_action: str
+    product: str
+    stop_trigger: float | None
+    stop_distance: float | None  # rupees
+    stop_pct: float | None  # fraction of the fill price
+    stop_buffer: float  # rupees
+    target: float | None
+    legs: list[tuple[str, str]] = field(default_factory=list)  # (stop intent, target intent)
+
+
+class EngineLink(Protocol):
+    """What a strategy needs from the engine that runs it."""
+
+    run_id: str
+
+    def submit(self, strategy: str, intent: wire.OrderIntent, protective: bool) -> bool:
+        """Send an intent; False if refused (a quarantined strategy may only cancel, and
+        the engine may still place and manage a bracket's protective exits)."""
+        ...
+
+    def want_ticks(self, strategy: str, exchange: str, symbol: str) -> None: ...
+
+    def want_bars(
+        self, strategy: str, exchange: str, symbol: str, tf: str, warmup: int
+    ) -> None: ...
+
+    def set_timer(self, strategy: str, name: str, every_s: float) -> None: ...
+
+    def now_ns(self) -> int: ...
+
+    def now(self) -> datetime: ...
+
+    def ltp(self, exchange: str, symbol: str) -> float: ...
 
 
 class BaseStrategy:
     name: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams
+    bar_history: ClassVar[int] = 500  # bars kept per subscription for ``bars()``
+    signal_lots: ClassVar[int] = 1  # size of a signal without a quantity
+    min_confidence: ClassVar[float] = 0.0  # signals below it are logged and ignored
+    signal_product: ClassVar[str] = "MIS"
 
-    def __init__(
-        self,
-        params: StrategyParams,
-        refdata: RefData,
-        submit: Callable[[wire.OrderIntent], None],
-        subscribe: Callable[[str], None],
-        now: Callable[[], object],
-        run_id: str,
-    ) -> None:
+    def __init__(self, params: StrategyParams, refdata: RefData, link: EngineLink) -> None:
         self.params = params
         self.refdata = refdata
-        self.state = StrategyState()
-        self._submit = submit
-        self._subscribe = subscribe
-        self._now = now
+        self.link = link
+        self.ledger = Ledger()  # (exchange, symbol) -> Position, from fills
+        self.open_orders: dict[str, OpenOrder] = {}  # by intent id
+        self.fills = 0
+        self.warming_up = False
+        self.log = log.bind(strategy=self.name)
         self._ids = itertools.count(1)
-        self._run_id = run_id
         self._origin_ns = 0  # ts of the event being handled: traced into intents
+        self._bars: dict[tuple[str, str, str], collections.deque[wire.Bar]] = {}
+        self._primary: tuple[str, str, str] | None = None
+        self._indicators: dict[str, tuple[tuple[str, str, str] | None, Bound]] = {}
+        self._brackets: dict[str, Bracket] = {}  # by entry intent id
+        self._oco: dict[str, str] = {}  # exit intent -> its sibling
+        self._amends: dict[str, tuple[str, dict[str, Any]]] = {}  # amend intent -> target
+        self.protective: set[str] = set()  # bracket exits: kept working in quarantine
+        self._engine_orders = False
 
     # ------------------------------------------------------------------ hooks
 
-    def on_start(self) -> None: ...
+    def on_start(self) -> None:
+        """Subscribe and set up. The default calls ``initialize`` (MyTrading style)."""
+        self.initialize()
+
+    def initialize(self) -> None: ...
 
     def on_tick(self, tick: wire.Tick) -> None: ...
 
     def on_bar(self, bar: wire.Bar) -> None: ...
 
+    def on_data(self, bar: wire.Bar) -> Signal | None:
+        """MyTrading style: called after ``on_bar`` with indicators updated."""
+        return None
+
     def on_order_update(self, update: wire.OrderUpdate) -> None: ...
 
     def on_fill(self, fill: wire.Fill) -> None: ...
 
+    def on_position(self, position: PositionView) -> None: ...
+
+    def on_timer(self, name: str, now: datetime) -> None: ...
+
     def on_stop(self) -> None: ...
+
+    def on_signal(self, signal: Signal, bar: wire.Bar) -> None:
+        """Turn a signal into a target position on the bar's instrument: BUY is long,
+        SELL is short, EXIT is flat (smart-order semantics; no order if already there)."""
+        if signal.confidence < self.min_confidence:
+            self.log.info("signal below min confidence", action=signal.action, c=signal.confidence)
+            return
+        qty = signal.quantity or self.signal_lots * self.lot_size(bar.exchange, bar.symbol)
+        target = {"BUY": qty, "SELL": -qty, "EXIT": 0}[signal.action]
+        self.target_position(bar.exchange, bar.symbol, target, product=self.signal_product)
 
     # -------------------------------------------------------------- subscriptions
 
     def subscribe_ticks(self, exchange: str, symbol: str) -> None:
         self.refdata.instrument(exchange, symbol)  # fail early on an unknown symbol
-        self._subscribe(wire.exact(wire.tick_topic(exchange, symbol)))
+        self.link.want_ticks(self.name, exchange, symbol)
 
-    def subscribe_bars(self, exchange: str, symbol: str, tf: str = "1m") -> None:
+    def subscribe_bars(self, exchange: str, symbol: str, tf: str = "1m", warmup: int = 0) -> None:
+        """Bars of ``tf`` (1m, 3m, 5m, 10m, 15m, 30m, 1h, D) built by the engine from ticks.
+        ``warmup`` past bars are replayed through ``on_bar`` from the broker's history
+        before live data (orders are not sent while ``warming_up``)."""
         self.refdata.instrument(exchange, symbol)
-        self._subscribe(wire.exact(wire.bar_topic(tf, exchange, symbol)))
+        key = (exchange, symbol, tf)
+        self._bars.setdefault(key, collections.deque(maxlen=max(self.bar_history, 1)))
+        if self._primary is None:
+            self._primary = key
+        self.link.want_bars(self.name, exchange, symbol, tf, warmup)
 
-    # ------------------------------------------------------------------ helpers
+    def set_timer(self, name: str, every_s: float) -> None:
+        """Call ``on_timer(name, now)`` every ``every_s`` seconds of market time."""
+        if every_s <= 0:
+            raise ValueError(f"timer {name!r}: interval must be positive, got {every_s}")
+        self.link.set_timer(self.name, name, every_s)
 
-    def now(self) -> object:
+    # ---------------------------------------------------------------- indicators
+
+    def add_indicator(
+        self,
+        kind: str,
+        name: str | None = None,
+        exchange: str | None = None,
+        symbol: str | None = None,
+        tf: str | None = None,
+        **params: Any,
+    ) -> None:
+        """Register a streaming indicator fed with every bar of one subscription (by
+        default the first ``subscribe_bars``), before ``on_bar`` runs. ``name`` defaults
+        to the kind: ``add_indicator("RSI", period=14)`` is read as ``"RSI"``."""
+        key = None
+        if exchange is not None or symbol is not None:
+            if exchange is None or symbol is None:
+                raise ValueError("give both exchange and symbol, or neither")
+            key = (exchange, symbol, tf or "1m")
+        label = name or kind.upper()
+        if label in self._indicators:
+            raise ValueError(f"indicator {label!r} is already registered")
+        self._indicators[label] = (key, make(kind, **params))
+
+    def get_indicator_value(self, name: str, output: str | None = None) -> float:
+        """The latest value (NaN while warming up); ``output`` picks one of several
+        (MACD: macd/signal/hist, BBANDS: upper/middle/lower, SUPERTREND: line/direction)."""
+        try:
+            return self._indicators[name][1].value(output)
+        except KeyError:
+            if name not in self._indicators:
+                raise KeyError(f"no indicator {name!r}; have {list(self._indicators)}") from None
+            raise
+
+    def create_signal(
+        self, action: SignalAction, confidence: float = 1.0, quantity: int = 0, reason: str = ""
+    ) -> Signal:
+        if action not in ("BUY", "SELL", "EXIT"):
+            raise ValueError(f"signal action must be BUY, SELL or EXIT, got {action!r}")
+        if not 0.0 <= confidence <= 1.0:
+            raise ValueError(f"confidence must be within 0..1, got {confidence}")
+        return Signal(action, confidence, quantity, reason)
+
+    # -------------------------------------------------------------- read access
+
+    def now(self) -> datetime:
         """Market time, timezone-aware (Asia/Kolkata)."""
-        return self._now()
+        return self.link.now()
 
-    def near_future(self, underlying: str) -> tuple[str, str]:
-        """(exchange, symbol) of the near-month future of an index."""
-        u = self.refdata.underlying(underlying)
-        expiry = self.refdata.calendar.near_future_expiry(u, self.now().date())  # type: ignore[attr-defined]
-        return u.fo_exchange, future_symbol(underlying, expiry)
+    def today(self) -> date:
+        return self.link.now().date()
+
+    def bars(self, exchange: str, symbol: str, tf: str = "1m") -> list[wire.Bar]:
+        """Recent closed bars, oldest first (at most ``bar_history``)."""
+        return list(self._bars.get((exchange, symbol, tf), ()))
+
+    def ltp(self, exchange: str, symbol: str) -> float:
+        """Last traded price the engine has seen (0.0 if none yet)."""
+        return self.link.ltp(exchange, symbol)
 
     def lot_size(self, exchange: str, symbol: str) -> int:
         return self.refdata.instrument(exchange, symbol).lot_size
 
+    def tick_size(self, exchange: str, symbol: str) -> float:
+        return self.refdata.instrument(exchange, symbol).tick_size
+
+    def round_price(self, exchange: str, symbol: str, price: float) -> float:
+        return self.refdata.instrument(exchange, symbol).round_price(price)
+
     def position(self, exchange: str, symbol: str) -> int:
-        return self.state.positions.get((exchange, symbol), 0)
+        p = self.ledger.positions.get((exchange, symbol))
+        return p.qty if p else 0
+
+    def position_view(self, exchange: str, symbol: str) -> PositionView:
+        p = self.ledger.positions.get((exchange, symbol))
+        if p is None:
+            return PositionView(exchange, symbol, 0, 0.0, 0.0, 0.0, 0.0)
+        return PositionView(exchange, symbol, p.qty, p.avg, p.realized, p.unrealized(), p.ltp)
+
+    def positions(self) -> list[PositionView]:
+        return [self.position_view(ex, sym) for (ex, sym) in self.ledger.positions]  # type: ignore[misc]
+
+    def pnl(self) -> float:
+        """Realized plus unrealized P&L in rupees, before charges."""
+        return sum(p.realized + p.unrealized() for p in self.ledger.positions.values())
 
     def has_open_orders(self, symbol: str | None = None) -> bool:
-        return any(symbol is None or o.symbol == symbol for o in self.state.open_orders.values())
+        return any(symbol is None or o.symbol == symbol for o in self.open_orders.values())
 
-    def buy(self, exchange: str, symbol: str, quantity: int, **kw: object) -> str:
+    def working(self, exchange: str, symbol: str) -> int:
+        """Signed quantity of this instrument still working in open orders."""
+        return sum(
+            o.signed_remaining
+            for o in self.open_orders.values()
+            if o.exchange == exchange and o.symbol == symbol
+        )
+
+    # ---------------------------------------------------------- symbols, options
+
+    def near_future(self, underlying: str) -> tuple[str, str]:
+        """(exchange, symbol) of the near-month future of an index."""
+        u = self.refdata.underlying(underlying)
+        expiry = self.refdata.calendar.near_future_expiry(u, self.today())
+        return u.fo_exchange, future_symbol(underlying, expiry)
+
+    def spot(self, underlying: str) -> tuple[str, str]:
+        """(exchange, symbol) of the index itself (quotes only, not tradable)."""
+        return self.refdata.underlying(underlying).spot_exchange, underlying
+
+    def option(
+        self, underlying: str, right: str, offset: str = "ATM", expiry: date | None = None
+    ) -> tuple[str, str]:
+        """(exchange, symbol) of the option ``offset`` strikes from the money (ATM, ITMn,
+        OTMn) on ``expiry`` (default: the nearest), from the index's last price."""
+        u = self.refdata.underlying(underlying)
+        spot = self.ltp(u.spot_exchange, underlying)
+        if spot <= 0:
+            raise ValueError(f"no price yet for {underlying}: subscribe to it first")
+        sym = option_for(self.refdata, underlying, spot, right, offset, expiry, self.today())
+        return u.fo_exchange, sym
+
+    def option_chain(
+        self, underlying: str, strikes: int = 5, expiry: date | None = None
+    ) -> list[OptionQuote]:
+        """CE and PE at ATM +- ``strikes`` steps with the last prices seen (0.0 if none),
+        for ``nearest_premium`` and friends."""
+        u = self.refdata.underlying(underlying)
+        spot = self.ltp(u.spot_exchange, underlying)
+        if spot <= 0:
+            raise ValueError(f"no price yet for {underlying}: subscribe to it first")
+        exp = expiry or self.refdata.calendar.near_option_expiry(u, self.today())
+        atm = strike_for(spot, u.strike_step, "CE")
+        out = []
+        for k in range(-strikes, strikes + 1):
+            strike = atm + k * u.strike_step
+            for right in ("CE", "PE"):
+                sym = option_symbol(underlying, exp, strike, right)
+                out.append(OptionQuote(sym, strike, right, self.ltp(u.fo_exchange, sym)))
+        return out
+
+    # ------------------------------------------------------------- order helpers
+
+    def buy(self, exchange: str, symbol: str, quantity: int, **kw: Any) -> str:
         return self._order("BUY", exchange, symbol, quantity, **kw)
 
-    def sell(self, exchange: str, symbol: str, quantity: int, **kw: object) -> str:
+    def sell(self, exchange: str, symbol: str, quantity: int, **kw: Any) -> str:
         return self._order("SELL", exchange, symbol, quantity, **kw)
 
-    def target_position(self, exchange: str, symbol: str, target: int, **kw: object) -> str | None:
-        """Trade the difference between the target and the current net position."""
-        diff = target - self.position(exchange, symbol)
+    def short(self, exchange: str, symbol: str, quantity: int, **kw: Any) -> str:
+        """Sell to open or add to a short; refused (ValueError) while long."""
+        if self.position(exchange, symbol) > 0:
+            raise ValueError(f"short {symbol}: the position is long; close it first")
+        return self._order("SELL", exchange, symbol, quantity, **kw)
+
+    def cover(self, exchange: str, symbol: str, quantity: int | None = None, **kw: Any) -> str:
+        """Buy back a short: all of it by default, never more than it."""
+        short = -self.position(exchange, symbol)
+        if short <= 0:
+            raise ValueError(f"cover {symbol}: there is no short position")
+        qty = short if quantity is None else quantity
+        if qty > short:
+            raise ValueError(f"cover {symbol}: {qty} is more than the short of {short}")
+        return self._order("BUY", exchange, symbol, qty, **kw)
+
+    def close(self, exchange: str, symbol: str, **kw: Any) -> str | None:
+        """Cancel this instrument's working orders and trade the position to zero."""
+        self.cancel_all(exchange, symbol)
+        pos = self.position(exchange, symbol)
+        if pos == 0:
+            return None
+        return self._order("SELL" if pos > 0 else "BUY", exchange, symbol, abs(pos), **kw)
+
+    def close_all(self, **kw: Any) -> list[str]:
+        out = []
+        for ex, sym in list(self.ledger.positions):  # type: ignore[misc]
+            oid = self.close(ex, sym, **kw)
+            if oid:
+                out.append(oid)
+        return out
+
+    def target_position(self, exchange: str, symbol: str, target: int, **kw: Any) -> str | None:
+        """Trade to a net position (OpenAlgo smart-order semantics): the difference between
+        the target and the position plus what is still working; None if nothing to do."""
+        diff = target - self.position(exchange, symbol) - self.working(exchange, symbol)
         if diff == 0:
             return None
         return self._order("BUY" if diff > 0 else "SELL", exchange, symbol, abs(diff), **kw)
+
+    def modify(
+        self,
+        intent_id: str,
+        quantity: int | None = None,
+        price: float | None = None,
+        trigger_price: float | None = None,
+        pricetype: str | None = None,
+    ) -> str:
+        """Change a working order; unchanged fields keep their values."""
+        o = self._working_order(intent_id, "modify")
+        fields = {
+            "quantity": o.quantity if quantity is None else quantity,
+            "price": o.price if price is None else price,
+            "trigger_price": o.trigger_price if trigger_price is None else trigger_price,
+            "pricetype": o.pricetype if pricetype is None else pricetype,
+        }
+        amend = self._send(
+            o.action,
+            o.exchange,
+            o.symbol,
+            product=o.product,
+            op="modify",
+            ref=intent_id,
+            **fields,
+        )
+        if amend:
+            self._amends[amend] = (intent_id, fields)
+        return amend
+
+    def cancel(self, intent_id: str) -> str:
+        o = self._working_order(intent_id, "cancel")
+        return self._send(
+            o.action,
+            o.exchange,
+            o.symbol,
+            quantity=o.quantity,
+            product=o.product,
+            op="cancel",
+            ref=intent_id,
+        )
+
+    def cancel_all(
+        self, exchange: str | None = None, symbol: str | None = None, keep_protective: bool = False
+    ) -> list[str]:
+        return [
+            self.cancel(i)
+            for i, o in list(self.open_orders.items())
+            if (symbol is None or o.symbol == symbol)
+            and (exchange is None or o.exchange == exchange)
+            and not (keep_protective and i in self.protective)
+        ]
+
+    def bracket(
+        self,
+        exchange: str,
+        symbol: str,
+        action: str,
+        quantity: int,
+        entry_trigger: float | None = None,
+        entry_buffer: float = 3.0,
+        stop_trigger: float | None = None,
+        stop_distance: float | None = None,
+        stop_pct: float | None = None,
+        stop_buffer: float = 3.0,
+        target: float | None = None,
+        units: Literal["rupees", "ticks"] = "rupees",
+        product: str = "MIS",
+    ) -> str:
+        """An entry whose protective SL-L exit goes out as soon as (each part of) the entry
+        fills.
+
+        The entry is an SL order at ``entry_trigger`` with its limit ``entry_buffer``
+        beyond it, or MARKET when no trigger is given. The exit's trigger is
+        ``stop_trigger``, or ``stop_distance`` from the fill price, or ``stop_pct`` of
+        the fill price away from it (exactly one of the three); its limit is
+        ``stop_buffer`` beyond the trigger. Buffers and the distance are in rupees or
+        ticks (``units``). With a ``target``, a LIMIT exit goes out too, and whichever
+        exit fills first cancels (or shrinks) the other: OCO.
+        """
+        given = [x for x in (stop_trigger, stop_distance, stop_pct) if x is not None]
+        if len(given) != 1:
+            raise ValueError("bracket: give exactly one of stop_trigger, stop_distance, stop_pct")
+        if action not in ("BUY", "SELL"):
+            raise ValueError(f"bracket: action must be BUY or SELL, got {action!r}")
+        scale = self.tick_size(exchange, symbol) if units == "ticks" else 1.0
+        sign = 1 if action == "BUY" else -1  # a BUY stop entry's limit sits above its trigger
+        if entry_trigger is None:
+            entry = self._order(action, exchange, symbol, quantity, product=product)
+        else:
+            entry = self._order(
+                action,
+                exchange,
+                symbol,
+                quantity,
+                pricetype="SL",
+                trigger_price=entry_trigger,
+                price=entry_trigger + sign * entry_buffer * scale,
+                product=product,
+            )
+        if entry:
+            self._brackets[entry] = Bracket(
+                exchange,
+                symbol,
+                "SELL" if action == "BUY" else "BUY",
+                product,
+                stop_trigger,
+                None if stop_distance is None else stop_distance * scale,
+                stop_pct,
+                stop_buffer * scale,
+                target,
+            )
+        return entry
+
+    # ------------------------------------------------------------------ internals
+
+    def _working_order(self, intent_id: str, what: str) -> OpenOrder:
+        o = self.open_orders.get(intent_id)
+        if o is None:
+            raise ValueError(f"{what}: no open order {intent_id}")
+        return o
 
     def _order(
         self,
@@ -142,22 +540,195 @@ class BaseStrategy:
         price: float = 0.0,
         trigger_price: float = 0.0,
     ) -> str:
-        intent_id = f"{self._run_id}-{next(self._ids)}"
+        if quantity <= 0:
+            raise ValueError(f"{action} {symbol}: quantity must be positive, got {quantity}")
+        intent_id = self._send(
+            action,
+            exchange,
+            symbol,
+            quantity=quantity,
+            pricetype=pricetype,
+            product=product,
+            price=price,
+            trigger_price=trigger_price,
+        )
+        if intent_id:
+            self.open_orders[intent_id] = OpenOrder(
+                "",
+                intent_id,
+                exchange,
+                symbol,
+                action,
+                quantity,
+                "new",
+                pricetype,
+                price,
+                trigger_price,
+                product,
+            )
+        return intent_id
+
+    def _send(
+        self,
+        action: str,
+        exchange: str,
+        symbol: str,
+        quantity: int,
+        pricetype: str = "MARKET",
+        product: str = "MIS",
+        price: float = 0.0,
+        trigger_price: float = 0.0,
+        op: str = "place",
+        ref: str = "",
+    ) -> str:
+        """Hand one intent to the engine; "" when none can go out (warm-up, quarantine)."""
+        if self.warming_up:
+            self.log.warning("order ignored during warm-up", symbol=symbol, action=action)
+            return ""
+        protective = self._engine_orders or (op != "place" and ref in self.protective)
+        intent_id = f"{self.link.run_id}-{next(self._ids)}"
         intent = wire.OrderIntent(
             intent_id=intent_id,
             strategy=self.name,
             exchange=exchange,
             symbol=symbol,
-            action=action,
+            action=action,  # type: ignore[arg-type]
             quantity=quantity,
-            pricetype=pricetype,
+            pricetype=pricetype,  # type: ignore[arg-type]
             product=product,  # type: ignore[arg-type]
             price=price,
             trigger_price=trigger_price,
             origin_ns=self._origin_ns,
+            op=op,  # type: ignore[arg-type]
+            ref_intent_id=ref,
         )
-        self.state.open_orders[intent_id] = OpenOrder(
-            "", intent_id, exchange, symbol, action, quantity, "new"
+        return intent_id if self.link.submit(self.name, intent, protective) else ""
+
+    # Called by the engine (not by authors) -------------------------------------
+
+    def _on_bar(self, bar: wire.Bar) -> None:
+        key = (bar.exchange, bar.symbol, bar.tf)
+        ring = self._bars.get(key)
+        if ring is not None:
+            ring.append(bar)
+        for bound_key, ind in self._indicators.values():
+            if (bound_key or self._primary) == key:
+                ind.update(bar)
+        self.ledger.mark((bar.exchange, bar.symbol), bar.close)
+        self.on_bar(bar)
+        if key == self._primary or not self._indicators:
+            signal = self.on_data(bar)
+            if signal is not None:
+                self.on_signal(signal, bar)
+
+    def _on_order_update(self, u: wire.OrderUpdate) -> None:
+        self._book_update(u)
+        self.on_order_update(u)
+
+    def _on_fill(self, f: wire.Fill) -> None:
+        self._book_fill(f)
+        self.on_fill(f)
+        self.on_position(self.position_view(f.exchange, f.symbol))
+
+    def _quarantine_books(self, msg: wire.OrderUpdate | wire.Fill) -> None:
+        """Books only, no author code: what a quarantined strategy still gets."""
+        if isinstance(msg, wire.Fill):
+            self._book_fill(msg)
+        else:
+            self._book_update(msg)
+
+    def _book_update(self, u: wire.OrderUpdate) -> None:
+        amend = self._amends.pop(u.intent_id, None)
+        if amend is not None and u.status == "rejected":
+            self.log.warning("amend refused", target=amend[0], reason=u.reason)
+        o = self.open_orders.get(u.intent_id)
+        if o is None:
+            return
+        o.order_id = u.order_id or o.order_id
+        o.status = u.status
+        o.quantity = u.quantity or o.quantity
+        o.filled_qty = u.filled_qty
+        o.avg_price = u.avg_price or o.avg_price
+        for a_id, (target, fields) in list(self._amends.items()):
+            if target == u.intent_id and u.status in ("open", "trigger pending"):
+                o.price, o.trigger_price = fields["price"], fields["trigger_price"]
+                o.pricetype = fields["pricetype"]
+                del self._amends[a_id]
+        if u.status in wire.TERMINAL_STATUSES:
+            del self.open_orders[u.intent_id]
+            self.protective.discard(u.intent_id)
+            self._brackets.pop(u.intent_id, None)  # its fills came first: exits are out
+            self._oco_done(u.intent_id, u.status)
+
+    def _book_fill(self, f: wire.Fill) -> None:
+        """Position from the fill, then the engine's own duties: a bracket entry's exits
+        go out, and an exit's OCO sibling shrinks or is cancelled."""
+        signed = f.quantity if f.action == "BUY" else -f.quantity
+        self.ledger.apply((f.exchange, f.symbol), signed, f.price)
+        self.fills += 1
+        intent_id = f.order_id.split(".", 1)[1] if "." in f.order_id else ""
+        self._engine_orders = True  # protective orders pass even in quarantine
+        try:
+            br = self._brackets.get(intent_id)
+            if br is not None:
+                self._protect(br, f)
+            sibling = self._oco.get(intent_id)
+            if sibling and sibling in self.open_orders:
+                left = self.open_orders[sibling].remaining - f.quantity
+                if left > 0:
+                    self.modify(sibling, quantity=left)
+                else:
+                    self.cancel(sibling)
+        finally:
+            self._engine_orders = False
+
+    def _protect(self, br: Bracket, f: wire.Fill) -> None:
+        """Place the exits for one fill of a bracket entry."""
+        inst = self.refdata.instrument(br.exchange, br.symbol)
+        up = 1 if br.exit_action == "BUY" else -1  # a BUY stop triggers above the fill
+        if br.stop_trigger is not None:
+            trig = br.stop_trigger
+        elif br.stop_distance is not None:
+            trig = f.price + up * br.stop_distance
+        else:
+            trig = f.price * (1 + up * (br.stop_pct or 0.0))
+        trig = inst.round_price(trig)
+        stop = self._order(
+            br.exit_action,
+            br.exchange,
+            br.symbol,
+            f.quantity,
+            pricetype="SL",
+            trigger_price=trig,
+            price=inst.round_price(trig + up * br.stop_buffer),
+            product=br.product,
         )
-        self._submit(intent)
-        return intent_id
+        tgt = ""
+        if br.target is not None:
+            tgt = self._order(
+                br.exit_action,
+                br.exchange,
+                br.symbol,
+                f.quantity,
+                pricetype="LIMIT",
+                price=inst.round_price(br.target),
+                product=br.product,
+            )
+        self.protective.update(x for x in (stop, tgt) if x)
+        if stop and tgt:
+            self._oco[stop], self._oco[tgt] = tgt, stop
+        br.legs.append((stop, tgt))
+        if not stop:
+            self.log.error("bracket stop could not be placed", symbol=br.symbol, qty=f.quantity)
+
+    def _oco_done(self, intent_id: str, status: str) -> None:
+        sibling = self._oco.pop(intent_id, None)
+        if sibling is None:
+            return
+        self._oco.pop(sibling, None)
+        if status == "complete" and sibling in self.open_orders:
+            self.cancel(sibling)
+
+    def _mark(self, exchange: str, symbol: str, ltp: float) -> None:
+        if not math.isnan(ltp):
+            self.ledger.mark((exchange, symbol), ltp)

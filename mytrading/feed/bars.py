@@ -1,7 +1,9 @@
 """Bars from ticks, aligned to the session open (09:15 IST), closed by time.
 
 A bar covers ``[start, start + tf)`` in market time, where the first bar of the day
-starts at the session open. A bar is published when a tick arrives past its end or
+starts at the session open; the last bar of a session ends at the session close (so a
+1h bar from 15:15 closes at 15:30), and a ``D`` bar spans the whole session. A bar is
+published when a tick arrives past its end or
 when the clock passes its end (``close_due``), whichever comes first, so a quiet
 instrument still gets its bar on time. Volume is the change of the cumulative volume.
 """
@@ -23,6 +25,7 @@ TIMEFRAMES: dict[str, int] = {
     "30m": 1800,
     "1h": 3600,
 }
+DAILY = "D"  # one bar per session
 
 
 @dataclass
@@ -39,29 +42,40 @@ class _Open:
 
 class BarBuilder:
     def __init__(self, calendar: Calendar, tf: str = "1m") -> None:
-        if tf not in TIMEFRAMES:
-            raise ValueError(f"timeframe {tf!r} not in {sorted(TIMEFRAMES)}")
+        if tf not in TIMEFRAMES and tf != DAILY:
+            raise ValueError(f"timeframe {tf!r} not in {[*TIMEFRAMES, DAILY]}")
         self.calendar = calendar
         self.tf = tf
-        self.tf_ns = TIMEFRAMES[tf] * 1_000_000_000
+        self.tf_ns = TIMEFRAMES.get(tf, 86_400) * 1_000_000_000
         self._bars: dict[tuple[str, str], _Open] = {}
-        self._anchor: dict[tuple[str, int], int] = {}  # (exchange, day ordinal) -> open ns
+        # (exchange, day ordinal) -> (open ns, close ns) of that day's session
+        self._anchor: dict[tuple[str, int], tuple[int, int]] = {}
 
-    def _session_open_ns(self, exchange: str, t_ns: int) -> int:
+    def _session_ns(self, exchange: str, t_ns: int) -> tuple[int, int]:
         local = datetime.fromtimestamp(t_ns / 1e9, IST)
         key = (exchange, local.date().toordinal())
         ns = self._anchor.get(key)
         if ns is None:
-            opening = self.calendar.session(exchange).open
-            ns = (
-                int(datetime.combine(local.date(), opening, tzinfo=IST).timestamp()) * 1_000_000_000
+            s = self.calendar.session(exchange)
+            hours = self.calendar.hours(exchange, local.date()) or (s.open, s.close)
+            ns = tuple(  # type: ignore[assignment]
+                int(datetime.combine(local.date(), t, tzinfo=IST).timestamp()) * 1_000_000_000
+                for t in hours
             )
-            self._anchor[key] = ns
-        return ns
+            self._anchor[key] = ns  # type: ignore[assignment]
+        return ns  # type: ignore[return-value]
+
+    def span(self, exchange: str, t_ns: int) -> tuple[int, int]:
+        """(start, end) of the bar that holds ``t_ns``."""
+        base, close = self._session_ns(exchange, t_ns)
+        if self.tf == DAILY:
+            return base, max(close, t_ns + 1)
+        start = base + ((t_ns - base) // self.tf_ns) * self.tf_ns
+        end = start + self.tf_ns
+        return start, close if start < close < end else end
 
     def _bucket(self, exchange: str, t_ns: int) -> int:
-        base = self._session_open_ns(exchange, t_ns)
-        return base + ((t_ns - base) // self.tf_ns) * self.tf_ns
+        return self.span(exchange, t_ns)[0]
 
     def bucket_start(self, t_ns: int, exchange: str = "NSE") -> int:
         """Start of the bar that contains market time ``t_ns``."""
@@ -80,10 +94,10 @@ class BarBuilder:
             closed = self._emit(key, cur)
             cur = None
         if cur is None:
-            start = self._bucket(tick.exchange, tick.exch_ns)
+            start, end = self.span(tick.exchange, tick.exch_ns)
             self._bars[key] = _Open(
                 start,
-                start + self.tf_ns,
+                end,
                 tick.ltp,
                 tick.ltp,
                 tick.ltp,

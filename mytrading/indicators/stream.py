@@ -187,3 +187,61 @@ class Supertrend:
         self.prev_st_upper = d == 1.0
         self.prev_close = close
         return (self.fl if d == -1.0 else self.fu), d
+
+
+class MACD:
+    """(macd, signal, histogram) with TA-Lib's seeding (see vector.macd)."""
+
+    def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
+        if not 0 < fast < slow or signal < 1:
+            raise ValueError(
+                f"MACD needs 0 < fast < slow and signal >= 1, got {fast}/{slow}/{signal}"
+            )
+        self.fast, self.slow, self.signal = fast, slow, signal
+        self.kf, self.ks, self.kg = 2.0 / (fast + 1), 2.0 / (slow + 1), 2.0 / (signal + 1)
+        self.fs = self.ss = self.gs = 0.0
+        self.f = self.s = self.g = NAN
+        self.count = 0
+
+    def update(self, v: float) -> tuple[float, float, float]:
+        if math.isnan(v):
+            return NAN, NAN, NAN
+        self.count += 1
+        if self.count <= self.slow:
+            self.ss += v
+            if self.count > self.slow - self.fast:
+                self.fs += v
+            if self.count < self.slow:
+                return NAN, NAN, NAN
+            self.f, self.s = self.fs / self.fast, self.ss / self.slow
+        else:
+            self.f = (v - self.f) * self.kf + self.f
+            self.s = (v - self.s) * self.ks + self.s
+        m = self.f - self.s
+        k = self.count - self.slow
+        if k < self.signal:
+            self.gs += m
+            if k < self.signal - 1:
+                return NAN, NAN, NAN
+            self.g = self.gs / self.signal
+        else:
+            self.g = (m - self.g) * self.kg + self.g
+        return m, self.g, m - self.g
+
+
+class VWAP:
+    """Session VWAP of (H+L+C)/3, reset when the session day changes (see vector.vwap)."""
+
+    def __init__(self) -> None:
+        self.pv = 0.0
+        self.vol = 0.0
+        self.day = -1
+
+    def update(self, high: float, low: float, close: float, volume: float, day: int) -> float:
+        if math.isnan(high) or math.isnan(low) or math.isnan(close) or math.isnan(volume):
+            return NAN
+        if day != self.day:
+            self.day, self.pv, self.vol = day, 0.0, 0.0
+        self.pv += (high + low + close) / 3.0 * volume
+        self.vol += volume
+        return self.pv / self.vol if self.vol > 0 else NAN

@@ -189,3 +189,69 @@ def supertrend(
         prev_st_upper = d == 1.0
         prev_close = close[i]
     return line, direction
+
+
+@njit(cache=True)
+def macd(
+    x: np.ndarray, fast: int, slow: int, signal: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(macd, signal, histogram) with TA-Lib's seeding: both EMAs are seeded at index
+    ``slow - 1`` (the fast one with the mean of the ``fast`` values ending there, not at
+    ``fast - 1``), the signal EMA with the mean of the first ``signal`` MACD values, and
+    every output starts at ``slow + signal - 2``."""
+    line = np.full(x.size, np.nan)
+    sig = np.full(x.size, np.nan)
+    hist = np.full(x.size, np.nan)
+    kf, ks, kg = 2.0 / (fast + 1), 2.0 / (slow + 1), 2.0 / (signal + 1)
+    fs = ss = gs = 0.0
+    f = s = g = np.nan
+    count = 0
+    for i in range(x.size):
+        v = x[i]
+        if np.isnan(v):
+            continue
+        count += 1
+        if count <= slow:
+            ss += v
+            if count > slow - fast:
+                fs += v
+            if count < slow:
+                continue
+            f, s = fs / fast, ss / slow
+        else:
+            f = (v - f) * kf + f
+            s = (v - s) * ks + s
+        m = f - s
+        k = count - slow  # 0 at the first MACD value
+        if k < signal:
+            gs += m
+            if k < signal - 1:
+                continue
+            g = gs / signal
+        else:
+            g = (m - g) * kg + g
+        line[i], sig[i], hist[i] = m, g, m - g
+    return line, sig, hist
+
+
+@njit(cache=True)
+def vwap(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, day: np.ndarray
+) -> np.ndarray:
+    """Session VWAP of the typical price (H+L+C)/3, reset when ``day`` changes (TradingView's
+    default anchor). NaN until the session has traded volume."""
+    out = np.full(close.size, np.nan)
+    pv = vol = 0.0
+    cur = -1
+    for i in range(close.size):
+        h, lo, c, v = high[i], low[i], close[i], volume[i]
+        if np.isnan(h) or np.isnan(lo) or np.isnan(c) or np.isnan(v):
+            continue
+        if day[i] != cur:
+            cur = day[i]
+            pv = vol = 0.0
+        pv += (h + lo + c) / 3.0 * v
+        vol += v
+        if vol > 0:
+            out[i] = pv / vol
+    return out

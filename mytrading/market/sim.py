@@ -14,7 +14,7 @@ from datetime import date, datetime, time
 
 import numpy as np
 
-from mytrading.market.blackscholes import bs_price
+from mytrading.options.greeks import price as bs_price
 from mytrading.refdata import IST, Instrument, RefData, round_to_tick
 from mytrading.universe import universe
 from mytrading.wire import Tick

@@ -21,7 +21,7 @@ from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon
 from mytrading.outbox import Outbox
 from mytrading.refdata import IST
-from mytrading.risk.rules import Limits, Rejection, RiskBook, check
+from mytrading.risk.rules import Limits, Rejection, RiskBook, check, ref_order_id
 
 MAX_PENDING = 1000
 
@@ -117,16 +117,25 @@ class RiskDaemon(Daemon):
             trigger_price=trigger,
             approved_by=self.name,
             origin_ns=msg.origin_ns,
+            op=msg.op,
+            ref_order_id=ref_order_id(msg),
         )
-        self.book.approvals[msg.strategy].append(time.time_ns())
+        if msg.op != "cancel":
+            self.book.approvals[msg.strategy].append(time.time_ns())
         signed = msg.quantity if msg.action == "BUY" else -msg.quantity
-        self.book.on_approved(order.order_id, (msg.strategy, msg.exchange, msg.symbol), signed)
+        if msg.op == "place":
+            self.book.on_approved(order.order_id, (msg.strategy, msg.exchange, msg.symbol), signed)
+        elif msg.op == "modify":  # the working quantity becomes the new one
+            self.book.on_approved(
+                order.ref_order_id, (msg.strategy, msg.exchange, msg.symbol), signed
+            )
         self.approved += 1
         if not self.outbox.put(order):
             self._withdraw(order, "risk queue to router full")
 
     def _withdraw(self, order: wire.Order, reason: str) -> None:
-        self.book.working.pop(order.order_id, None)
+        if order.op == "place":
+            self.book.working.pop(order.order_id, None)
         self._reject(order.strategy, order.intent_id, Rejection("router_unavailable", reason))
 
     def _reject(self, strategy: str, intent_id: str, r: Rejection) -> None:

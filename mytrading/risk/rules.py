@@ -42,11 +42,15 @@ class RiskBook:
     )
     kill_switch: bool = False
 
-    def exposure(self, key: tuple[str, str, str]) -> tuple[int, int]:
-        """(worst long, worst short) position if every working order filled."""
+    def exposure(self, key: tuple[str, str, str], exclude: str = "") -> tuple[int, int]:
+        """(worst long, worst short) position if every working order filled.
+
+        ``exclude`` leaves out one working order: the one a modify would replace.
+        """
         pos = self.positions.get(key, 0)
-        buys = sum(q for k, q in self.working.values() if k == key and q > 0)
-        sells = sum(-q for k, q in self.working.values() if k == key and q < 0)
+        rest = [(k, q) for oid, (k, q) in self.working.items() if k == key and oid != exclude]
+        buys = sum(q for _, q in rest if q > 0)
+        sells = sum(-q for _, q in rest if q < 0)
         return pos + buys, pos - sells
 
     def on_approved(self, order_id: str, key: tuple[str, str, str], signed_qty: int) -> None:
@@ -78,11 +82,21 @@ def check(
     market_now: datetime,
     wall_ns: int,
 ) -> Rejection | tuple[float, float]:
-    """The first rule the intent breaks, or its (price, trigger) rounded to the tick."""
-    if book.kill_switch:
-        return Rejection("kill_switch", "kill switch is on: no new orders")
+    """The first rule the intent breaks, or its (price, trigger) rounded to the tick.
+
+    A cancel needs only a unique id and a working order to act on: it always lowers
+    risk, so neither the kill switch nor the rate limit holds it back. A modify is
+    checked like a new order, with the order it replaces left out of the exposure.
+    """
     if intent.intent_id in book.seen_intents:
         return Rejection("duplicate_intent", f"intent {intent.intent_id} was already received")
+    ref = ref_order_id(intent)
+    if intent.op != "place" and ref not in book.working:
+        return Rejection("not_working", f"{intent.op}: no working order {ref}")
+    if intent.op == "cancel":
+        return 0.0, 0.0
+    if book.kill_switch:
+        return Rejection("kill_switch", "kill switch is on: no new orders")
     try:
         inst = refdata.instrument(intent.exchange, intent.symbol)
     except RefDataError as exc:
@@ -120,7 +134,7 @@ def check(
             f"{intent.exchange} is closed at {market_now.strftime('%Y-%m-%d %H:%M:%S %Z')}",
         )
     key = (intent.strategy, intent.exchange, intent.symbol)
-    long_, short = book.exposure(key)
+    long_, short = book.exposure(key, exclude=ref)
     signed = intent.quantity if intent.action == "BUY" else -intent.quantity
     after = (long_ + signed) if signed > 0 else (short + signed)
     max_qty = limits.max_position_lots * inst.lot_size
@@ -142,3 +156,8 @@ def check(
             len(window) + 1,
         )
     return price, trigger
+
+
+def ref_order_id(intent: wire.OrderIntent) -> str:
+    """Our order id of the working order a modify or cancel acts on ("" for a new order)."""
+    return f"{intent.strategy}.{intent.ref_intent_id}" if intent.op != "place" else ""

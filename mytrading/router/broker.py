@@ -48,6 +48,10 @@ class BrokerAdapter(Protocol):
 
     def cancel_order(self, orderid: str) -> tuple[PlaceResult, list[OrderEvent | TradeEvent]]: ...
 
+    def modify_order(
+        self, orderid: str, pricetype: str, price: float, trigger_price: float, quantity: int
+    ) -> tuple[PlaceResult, list[OrderEvent | TradeEvent]]: ...
+
     def on_tick(self, tick: wire.Tick) -> list[OrderEvent | TradeEvent]:
         """Market data for brokers that fill locally (the simulator); live adapters ignore it."""
         ...

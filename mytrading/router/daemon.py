@@ -14,6 +14,7 @@ import collections
 import time
 from typing import Any
 
+import msgspec
 import zmq
 
 from mytrading import wire
@@ -77,6 +78,9 @@ class RouterDaemon(Daemon):
             self.count_error("duplicate order not sent", order_id=msg.order_id)
             return
         self.seen[msg.order_id] = ""
+        if msg.op != "place":
+            self._amend(msg)
+            return
         if self.settings.mode == "dry_run":
             self.counts["dry_run"] += 1
             self.log.info("dry run: order not sent", order_id=msg.order_id, symbol=msg.symbol)
@@ -110,6 +114,46 @@ class RouterDaemon(Daemon):
             qty=msg.quantity,
             pricetype=msg.pricetype,
         )
+        self._on_broker_events(events)
+
+    def _amend(self, msg: wire.Order) -> None:
+        """Modify or cancel a working order. The outcome reaches the strategy as updates of
+        the working order; a refusal comes back as a rejection of the amend itself."""
+        broker_id = self.seen.get(msg.ref_order_id, "")
+        entry = self.by_broker_id.get(broker_id)
+        if entry is None:
+            self._update(msg, "rejected", reason=f"{msg.op}: {msg.ref_order_id} is not working")
+            return
+        target, sent_ns = entry
+        if self.settings.mode == "dry_run":
+            self._update(msg, "rejected", reason=f"dry_run: {msg.op} not sent")
+            return
+        if msg.op == "cancel":
+            result, events = self.broker.cancel_order(broker_id)
+        else:
+            result, events = self.broker.modify_order(
+                broker_id, msg.pricetype, msg.price, msg.trigger_price, msg.quantity
+            )
+            if result.ok:
+                self.by_broker_id[broker_id] = (
+                    msgspec.structs.replace(
+                        target,
+                        quantity=msg.quantity,
+                        pricetype=msg.pricetype,
+                        price=msg.price,
+                        trigger_price=msg.trigger_price,
+                    ),
+                    sent_ns,
+                )
+        self.counts[f"{msg.op}_{'ok' if result.ok else 'refused'}"] += 1
+        self.log.info(
+            f"{msg.op} {'done' if result.ok else 'refused'}",
+            order_id=msg.ref_order_id,
+            broker_id=broker_id,
+            reason=result.message,
+        )
+        if not result.ok:
+            self._update(msg, "rejected", reason=f"{msg.op}: {result.message}")
         self._on_broker_events(events)
 
     def _on_broker_events(self, events: list[OrderEvent | TradeEvent]) -> None:

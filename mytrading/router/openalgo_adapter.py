@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import structlog
 
 from mytrading import wire
@@ -172,6 +173,35 @@ class OpenAlgoAdapter:
         return PlaceResult(True, orderid=orderid), self._refresh_one(
             orderid
         ) if orderid in self.tracked else []
+
+    def modify_order(
+        self, orderid: str, pricetype: str, price: float, trigger_price: float, quantity: int
+    ) -> tuple[PlaceResult, list[OrderEvent | TradeEvent]]:
+        t = self.tracked.get(orderid)
+        if t is None:
+            return PlaceResult(
+                False, message=f"Order {orderid} is not working", http_status=400
+            ), []
+        o = t.order
+        reply = self.sdk.modifyorder(
+            order_id=orderid,
+            strategy=o.strategy,
+            symbol=o.symbol,
+            action=o.action,
+            exchange=o.exchange,
+            price_type=pricetype,
+            product=o.product,
+            quantity=str(quantity),
+            price=str(price),
+            trigger_price=str(trigger_price),
+        )
+        fail = classify(reply)
+        if fail is not None:
+            return PlaceResult(False, message=fail.message, http_status=fail.code), []
+        t.order = msgspec.structs.replace(
+            o, quantity=quantity, pricetype=pricetype, price=price, trigger_price=trigger_price
+        )
+        return PlaceResult(True, orderid=orderid), self._refresh_one(orderid)
 
     def on_tick(self, tick: wire.Tick) -> list[OrderEvent | TradeEvent]:
         return []  # the broker fills; market data plays no part here

@@ -1,0 +1,104 @@
+"""Past bars from OpenAlgo's ``history`` endpoint, for strategy warm-up.
+
+Plain HTTP (urllib) rather than the SDK: the SDK's import is slow and replaces
+``numba.jit`` process-wide (shared/engineering-notes.md), and the engine runs our numba
+indicators. Intraday rows are stamped with the bar's start in epoch seconds; daily rows
+with 00:00 UTC of the trading date, which becomes that day's session open here so the
+bars line up with the ones the engine builds from ticks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+from mytrading import wire
+from mytrading.feed.bars import DAILY, TIMEFRAMES, BarBuilder
+
+SESSION_MINUTES = 375
+
+HistoryFn = Callable[[str, str, str, date, date], list[wire.Bar]]
+
+
+class HistoryError(Exception):
+    """The history endpoint failed (not "no data", which is an empty list)."""
+
+
+def http_history(
+    rest_url: str, api_key: str, timeout_s: float, builder_for: Callable[[str], BarBuilder]
+) -> HistoryFn:
+    """A history function over OpenAlgo's REST API."""
+
+    def fetch(exchange: str, symbol: str, tf: str, start: date, end: date) -> list[wire.Bar]:
+        body = json.dumps(
+            {
+                "apikey": api_key,
+                "symbol": symbol,
+                "exchange": exchange,
+                "interval": tf,
+                "start_date": start.isoformat(),
+                "end_date": end.isoformat(),
+            }
+        ).encode()
+        req = urllib.request.Request(
+            f"{rest_url.rstrip('/')}/api/v1/history",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+                reply = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                reply = json.loads(exc.read())
+            except ValueError:
+                raise HistoryError(f"history {symbol}: HTTP {exc.code}") from None
+        except (OSError, ValueError) as exc:
+            raise HistoryError(f"history {symbol}: {exc}") from None
+        if reply.get("status") != "success":
+            if reply.get("error_type") == "no_data":
+                return []
+            raise HistoryError(f"history {symbol}: {reply.get('message')}")
+        return rows_to_bars(reply.get("data") or [], exchange, symbol, tf, builder_for(tf))
+
+    return fetch
+
+
+def rows_to_bars(
+    rows: list[dict], exchange: str, symbol: str, tf: str, builder: BarBuilder
+) -> list[wire.Bar]:
+    out = []
+    for r in rows:
+        ts = int(r["timestamp"])
+        if tf == DAILY:
+            day = datetime.fromtimestamp(ts, UTC).date()
+            noon = datetime(day.year, day.month, day.day, 6, 30, tzinfo=UTC)  # 12:00 IST
+            start_ns = builder.span(exchange, int(noon.timestamp()) * 1_000_000_000)[0]
+        else:
+            start_ns = ts * 1_000_000_000
+        out.append(
+            wire.Bar(
+                exchange=exchange,
+                symbol=symbol,
+                tf=tf,
+                start_ns=start_ns,
+                open=float(r["open"]),
+                high=float(r["high"]),
+                low=float(r["low"]),
+                close=float(r["close"]),
+                volume=int(r.get("volume") or 0),
+            )
+        )
+    return out
+
+
+def lookback_start(today: date, tf: str, bars: int) -> date:
+    """A start date far enough back to hold ``bars`` bars of ``tf``, allowing for weekends
+    and holidays (1.5 calendar days per trading day, plus a week)."""
+    per_day = 1 if tf == DAILY else math.ceil(SESSION_MINUTES * 60 / TIMEFRAMES[tf])
+    days = math.ceil(bars / per_day)
+    return today - timedelta(days=math.ceil(days * 1.5) + 7)

@@ -1,0 +1,354 @@
+"""Runs strategies: builds their bars, dispatches events, times hooks, isolates failures.
+
+No sockets here: the engine daemon feeds it ticks, order updates and fills from the bus
+and gives it a function that sends intents, so tests can drive it directly.
+
+* **Bars** are built from ticks per (instrument, timeframe) with ``BarBuilder`` (aligned
+  to the session open) and closed by the market clock in ``poll``.
+* **Warm-up**: after ``on_start``, each bar subscription that asked for it gets its
+  past bars from ``history`` through ``on_bar`` with ``warming_up`` set (no orders).
+  The live bar that was already forming when the engine started is partial; when it
+  closes it is replaced by the broker's complete bar when history has it.
+* **Failures**: an exception in a hook is logged with its traceback and counted; after
+  ``max_errors`` failures in a row the strategy is quarantined: its hooks stop, its
+  working orders are cancelled, and every other strategy keeps trading.
+* **Latency**: every hook call is timed per strategy and event kind (ring of 512).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from mytrading import wire
+from mytrading.engine.history import HistoryError, HistoryFn, lookback_start
+from mytrading.engine.strategy import BaseStrategy, StrategyParams
+from mytrading.feed.bars import BarBuilder
+from mytrading.refdata import RefData
+from mytrading.settings import ConfigError
+
+log = structlog.get_logger("engine")
+LATENCY_SAMPLES = 512
+
+
+@dataclass
+class Timer:
+    strategy: str
+    name: str
+    every_ns: int
+    next_ns: int
+
+
+@dataclass
+class Health:
+    errors: int = 0
+    in_a_row: int = 0
+    quarantined: str = ""  # the reason, once quarantined
+    latency: dict[str, collections.deque[int]] = field(
+        default_factory=lambda: collections.defaultdict(
+            lambda: collections.deque(maxlen=LATENCY_SAMPLES)
+        )
+    )
+
+
+class StrategyRunner:
+    def __init__(
+        self,
+        refdata: RefData,
+        now_ns: Callable[[], int],
+        now: Callable[[], datetime],
+        send: Callable[[wire.OrderIntent], None],
+        need_ticks: Callable[[str, str], None],
+        run_id: str,
+        history: HistoryFn | None = None,
+        max_errors: int = 5,
+    ) -> None:
+        self.refdata = refdata
+        self._now_ns = now_ns
+        self._now = now
+        self._send = send
+        self._need_ticks = need_ticks
+        self.run_id = run_id
+        self.history = history
+        self.max_errors = max_errors
+        self.strategies: dict[str, BaseStrategy] = {}
+        self.health: dict[str, Health] = {}
+        self.tick_subs: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
+        self.bar_subs: dict[tuple[str, str], dict[str, list[str]]] = collections.defaultdict(
+            lambda: collections.defaultdict(list)
+        )
+        self.builders: dict[str, BarBuilder] = {}
+        self.warmups: list[tuple[str, str, str, str, int]] = []
+        self.partial: set[tuple[str, str, str]] = set()  # first live bar not yet closed
+        self.timers: list[Timer] = []
+        self.last: dict[tuple[str, str], float] = {}
+        self.holders: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
+        self.watched: set[tuple[str, str]] = set()
+        self.started = False
+
+    # ---------------------------------------------------------------- set-up
+
+    def add(self, cls: type[BaseStrategy], params: dict[str, Any]) -> BaseStrategy:
+        try:
+            p: StrategyParams = cls.Params(**params)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(x) for x in e['loc']) or 'params'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ConfigError(f"strategy {cls.name}: {problems}") from None
+        strat = cls(p, self.refdata, self)
+        self.strategies[cls.name] = strat
+        self.health[cls.name] = Health()
+        return strat
+
+    def start(self) -> None:
+        """``on_start`` for every strategy, then warm-up from history."""
+        for name, strat in self.strategies.items():
+            self._call(name, "start", strat.on_start)
+        self.started = True
+        for job in self.warmups:
+            self._warm_up(*job)
+
+    def stop(self) -> None:
+        for name, strat in self.strategies.items():
+            if not self.health[name].quarantined:
+                self._call(name, "stop", strat.on_stop)
+
+    # -------------------------------------------------------- EngineLink side
+
+    def submit(self, strategy: str, intent: wire.OrderIntent, protective: bool = False) -> bool:
+        h = self.health[strategy]
+        if h.quarantined and intent.op != "cancel" and not protective:
+            log.warning("order from a quarantined strategy refused", strategy=strategy)
+            return False
+        self._send(intent)
+        return True
+
+    def want_ticks(self, strategy: str, exchange: str, symbol: str) -> None:
+        if strategy not in self.tick_subs[(exchange, symbol)]:
+            self.tick_subs[(exchange, symbol)].append(strategy)
+        self._watch(exchange, symbol)
+
+    def want_bars(self, strategy: str, exchange: str, symbol: str, tf: str, warmup: int) -> None:
+        if tf not in self.builders:
+            self.builders[tf] = BarBuilder(self.refdata.calendar, tf)
+        subs = self.bar_subs[(exchange, symbol)][tf]
+        if strategy not in subs:
+            subs.append(strategy)
+        self.partial.add((exchange, symbol, tf))
+        if warmup > 0:
+            job = (strategy, exchange, symbol, tf, warmup)
+            if self.started:
+                self._warm_up(*job)
+            else:
+                self.warmups.append(job)
+        self._watch(exchange, symbol)
+
+    def set_timer(self, strategy: str, name: str, every_s: float) -> None:
+        every = int(every_s * 1e9)
+        self.timers.append(Timer(strategy, name, every, self._now_ns() + every))
+
+    def now_ns(self) -> int:
+        return self._now_ns()
+
+    def now(self) -> datetime:
+        return self._now()
+
+    def ltp(self, exchange: str, symbol: str) -> float:
+        return self.last.get((exchange, symbol), 0.0)
+
+    def _watch(self, exchange: str, symbol: str) -> None:
+        if (exchange, symbol) not in self.watched:
+            self.watched.add((exchange, symbol))
+            self._need_ticks(exchange, symbol)
+
+    # --------------------------------------------------------------- events
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        key = (tick.exchange, tick.symbol)
+        self.last[key] = tick.ltp
+        for name in self.holders.get(key, ()):
+            self.strategies[name]._mark(tick.exchange, tick.symbol, tick.ltp)
+        for tf, names in self.bar_subs.get(key, {}).items():
+            bar = self.builders[tf].on_tick(tick)
+            if bar is not None:
+                self._deliver_bar(bar, names, tick.ts)
+        for name in self.tick_subs.get(key, ()):
+            strat = self.strategies[name]
+            strat._origin_ns = tick.ts
+            self._call(name, "tick", strat.on_tick, tick)
+            strat._origin_ns = 0
+
+    def poll(self) -> None:
+        """Close bars the clock has passed and fire due timers."""
+        now = self._now_ns()
+        for tf, builder in self.builders.items():
+            for bar in builder.close_due(now):
+                names = self.bar_subs.get((bar.exchange, bar.symbol), {}).get(tf, [])
+                self._deliver_bar(bar, names, 0)
+        for t in self.timers:
+            if now >= t.next_ns:
+                t.next_ns = now + t.every_ns
+                strat = self.strategies[t.strategy]
+                self._call(t.strategy, "timer", strat.on_timer, t.name, self._now())
+
+    def on_order_update(self, u: wire.OrderUpdate) -> None:
+        strat = self.strategies.get(u.strategy)
+        if strat is not None:
+            self._call(u.strategy, "order_update", strat._on_order_update, u)
+
+    def on_fill(self, f: wire.Fill) -> None:
+        strat = self.strategies.get(f.strategy)
+        if strat is None:
+            return
+        self.holders[(f.exchange, f.symbol)].add(f.strategy)
+        self._watch(f.exchange, f.symbol)
+        self._call(f.strategy, "fill", strat._on_fill, f)
+
+    def on_risk_reject(self, ev: wire.RiskEvent) -> None:
+        """Risk refused an intent: the strategy sees it as a rejected order update."""
+        strat = self.strategies.get(ev.strategy)
+        oo = strat.open_orders.get(ev.intent_id) if strat else None
+        amend = strat._amends.get(ev.intent_id) if strat else None
+        if strat is None or (oo is None and amend is None):
+            return
+        target = oo or strat.open_orders.get(amend[0])  # type: ignore[index]
+        self.on_order_update(
+            wire.OrderUpdate(
+                order_id="",
+                intent_id=ev.intent_id,
+                strategy=ev.strategy,
+                exchange=target.exchange if target else "",
+                symbol=target.symbol if target else "",
+                action=target.action if target else "BUY",  # type: ignore[arg-type]
+                quantity=target.quantity if target else 0,
+                status="rejected",
+                reason=f"risk: {ev.reason}",
+            )
+        )
+
+    # ---------------------------------------------------------------- bars
+
+    def _deliver_bar(self, bar: wire.Bar, names: list[str], origin_ns: int) -> None:
+        key = (bar.exchange, bar.symbol, bar.tf)
+        if key in self.partial:
+            self.partial.discard(key)
+            bar = self._complete(bar)
+        self.last.setdefault((bar.exchange, bar.symbol), bar.close)
+        for name in names:
+            strat = self.strategies[name]
+            strat._origin_ns = origin_ns
+            self._call(name, "bar", strat._on_bar, bar)
+            strat._origin_ns = 0
+
+    def _complete(self, bar: wire.Bar) -> wire.Bar:
+        """The first live bar started before the engine: take the broker's if it has it."""
+        if self.history is None:
+            return bar
+        day = self._now().date()
+        try:
+            rows = self.history(bar.exchange, bar.symbol, bar.tf, day, day)
+        except HistoryError as exc:
+            log.warning("partial first bar kept", symbol=bar.symbol, reason=str(exc))
+            return bar
+        for b in rows:
+            if b.start_ns == bar.start_ns:
+                return b
+        log.info("partial first bar kept: not in history yet", symbol=bar.symbol, tf=bar.tf)
+        return bar
+
+    def _warm_up(self, name: str, exchange: str, symbol: str, tf: str, count: int) -> None:
+        strat = self.strategies[name]
+        if self.history is None:
+            log.warning("no history source: strategy starts cold", strategy=name, symbol=symbol)
+            return
+        now = self._now_ns()
+        builder = self.builders[tf]
+        current = builder.span(exchange, now)[0]
+        today = self._now().date()
+        try:
+            bars = self.history(exchange, symbol, tf, lookback_start(today, tf, count), today)
+        except HistoryError as exc:
+            self.health[name].errors += 1
+            log.error("warm-up failed: strategy starts cold", strategy=name, reason=str(exc))
+            return
+        done = [b for b in bars if builder.span(b.exchange, b.start_ns)[1] <= now]
+        done = [b for b in done if b.start_ns < current][-count:]
+        strat.warming_up = True
+        try:
+            for b in done:
+                self._call(name, "warmup", strat._on_bar, b)
+        finally:
+            strat.warming_up = False
+        log.info("warmed up", strategy=name, symbol=symbol, tf=tf, bars=len(done), asked=count)
+
+    # ------------------------------------------------------------- dispatch
+
+    def _call(self, name: str, kind: str, fn: Callable[..., Any], *args: Any) -> None:
+        h = self.health[name]
+        if h.quarantined:
+            if kind in ("order_update", "fill"):  # keep the books right, hooks stay off
+                self.strategies[name]._quarantine_books(args[0])
+            return
+        t0 = time.perf_counter_ns()
+        try:
+            fn(*args)
+        except Exception as exc:
+            h.errors += 1
+            h.in_a_row += 1
+            log.error("strategy hook failed", strategy=name, hook=kind, exc_info=True)
+            if h.in_a_row >= self.max_errors:
+                self._quarantine(name, f"{h.in_a_row} hook failures in a row, last: {exc!r}")
+        else:
+            h.in_a_row = 0
+        h.latency[kind].append(time.perf_counter_ns() - t0)
+
+    def _quarantine(self, name: str, reason: str) -> None:
+        h = self.health[name]
+        h.quarantined = reason
+        strat = self.strategies[name]
+        log.critical(
+            "strategy quarantined: hooks off, entries cancelled, protective stops and "
+            "positions left for a human",
+            strategy=name,
+            reason=reason,
+            positions={f"{ex}:{s}": q for (ex, s), q in strat.ledger.net().items() if q},  # type: ignore[misc]
+        )
+        try:
+            strat.cancel_all(keep_protective=True)
+        except Exception:
+            log.error("cancelling a quarantined strategy's orders failed", exc_info=True)
+
+    # --------------------------------------------------------------- status
+
+    def stats(self) -> dict[str, Any]:
+        out = {}
+        for name, strat in self.strategies.items():
+            h = self.health[name]
+            lat = {}
+            for kind, samples in h.latency.items():
+                s = sorted(samples)
+                if s:
+                    lat[kind] = {
+                        "n": len(s),
+                        "p50_us": round(s[len(s) // 2] / 1000, 1),
+                        "p99_us": round(s[min(len(s) - 1, int(len(s) * 0.99))] / 1000, 1),
+                    }
+            out[name] = {
+                "positions": {f"{k[0]}:{k[1]}": q for k, q in strat.ledger.net().items() if q},  # type: ignore[index]
+                "pnl": round(strat.pnl(), 2),
+                "open_orders": len(strat.open_orders),
+                "fills": strat.fills,
+                "hook_errors": h.errors,
+                "quarantined": h.quarantined,
+                "hook_latency": lat,
+            }
+        return out

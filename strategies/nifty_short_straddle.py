@@ -1,0 +1,78 @@
+"""NIFTY weekly short straddle with per-leg SL-L stops and a strategy-level max loss.
+
+At ``entry_time`` it sells the at-the-money CE and PE of the nearest weekly expiry, one
+``bracket`` each: as each leg fills, a protective SL-L buy goes out with its trigger
+``stop_pct`` above that leg's fill price and its limit ``stop_buffer`` rupees above the
+trigger. Every second of market time it checks the strategy's mark-to-market P&L: at
+``-max_loss`` rupees or at ``exit_time`` it cancels the stops and buys everything back.
+One straddle per day.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from pydantic import Field
+
+from mytrading.engine.strategy import BaseStrategy, StrategyParams
+
+
+class StraddleParams(StrategyParams):
+    underlying: str = "NIFTY"
+    entry_time: time = time(9, 30)
+    exit_time: time = time(15, 10)
+    lots: int = Field(1, ge=1)
+    stop_pct: float = Field(0.30, gt=0, lt=5)
+    stop_buffer: float = Field(2.0, ge=0)
+    max_loss: float = Field(3000.0, gt=0)
+    product: str = "MIS"
+
+
+class NiftyShortStraddle(BaseStrategy):
+    name = "nifty_short_straddle"
+    Params = StraddleParams
+
+    def on_start(self) -> None:
+        p: StraddleParams = self.params  # type: ignore[assignment]
+        if p.entry_time >= p.exit_time:
+            raise ValueError("entry_time must be before exit_time")
+        self.index = self.spot(p.underlying)
+        self.subscribe_ticks(*self.index)
+        self.traded_on = None  # the date of today's straddle
+        self.done = False
+        self.base_pnl = 0.0
+        self.legs: list[tuple[str, str]] = []
+        self.set_timer("check", 1.0)
+
+    def on_timer(self, name: str, now: datetime) -> None:
+        p: StraddleParams = self.params  # type: ignore[assignment]
+        if self.traded_on != now.date():
+            if p.entry_time <= now.time() < p.exit_time and self.ltp(*self.index) > 0:
+                self.base_pnl = self.pnl()  # the max loss is per straddle, not all-time
+                self._enter(p)
+                self.traded_on = now.date()
+                self.done = False
+            return
+        if self.done:
+            return
+        pnl = self.pnl() - self.base_pnl
+        if pnl <= -p.max_loss or now.time() >= p.exit_time:
+            why = "max loss" if pnl <= -p.max_loss else "exit time"
+            self.log.warning("straddle exit", reason=why, pnl=round(pnl, 2), limit=p.max_loss)
+            self.close_all()
+            self.done = True
+
+    def _enter(self, p: StraddleParams) -> None:
+        self.legs = [self.option(p.underlying, right, "ATM") for right in ("CE", "PE")]
+        for exchange, symbol in self.legs:
+            self.subscribe_ticks(exchange, symbol)
+            self.bracket(
+                exchange,
+                symbol,
+                "SELL",
+                p.lots * self.lot_size(exchange, symbol),
+                stop_pct=p.stop_pct,
+                stop_buffer=p.stop_buffer,
+                product=p.product,
+            )
+        self.log.info("straddle sold", legs=[s for _, s in self.legs], spot=self.ltp(*self.index))
