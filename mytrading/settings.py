@@ -73,6 +73,7 @@ class Settings(BaseSettings):
         ""  # ISO date or datetime (IST) of market time at start; "" = last trading day 09:15
     )
     sim_tick_hz: float = Field(4.0, gt=0, le=10_000)  # ticks per second per instrument (wall)
+    sim_history_sessions: int = Field(2, ge=0, le=4)  # past sessions served by history
     sim_strikes: int = Field(5, ge=0, le=50)  # strikes either side of ATM in the option strip
     sim_underlyings: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["NIFTY", "BANKNIFTY", "SENSEX"]

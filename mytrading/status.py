@@ -118,7 +118,7 @@ class StatusCollector:
                 f"{d:<11}{proc:<11}{st.pid:>8} {state:<9}{_dur(st.uptime_s):>8}{seen.rate:>9.0f}"
                 f"{st.errors:>8}{st.gaps:>6}{st.lat_p50_us:>8.0f}{st.lat_p99_us:>9.0f}{age:>7.1f}s"
             )
-        out += ["", *self._positions(), "", *self._risk_lines()]
+        out += ["", *self._strategies(), "", *self._positions(), "", *self._risk_lines()]
         if self.events:
             out += ["", "recent events:", *[f"  {e}" for e in self.events]]
         if self.bad_frames:
@@ -129,16 +129,37 @@ class StatusCollector:
         if not self.positions:
             return ["positions: none"]
         lines = [
-            f"{'STRATEGY':<16}{'SYMBOL':<24}{'QTY':>7}{'AVG':>11}{'LTP':>11}{'REALIZED':>12}{'UNREAL.':>12}"
+            f"{'STRATEGY':<22}{'SYMBOL':<24}{'QTY':>7}{'AVG':>11}{'LTP':>11}"
+            f"{'REALIZED':>12}{'UNREAL.':>12}"
         ]
         total = 0.0
         for (strat, _, sym, _), p in sorted(self.positions.items()):
             total += p.realized_pnl + p.unrealized_pnl
             lines.append(
-                f"{strat:<16}{sym:<24}{p.quantity:>7}{p.avg_price:>11.2f}{p.ltp:>11.2f}"
+                f"{strat[:21]:<22}{sym:<24}{p.quantity:>7}{p.avg_price:>11.2f}{p.ltp:>11.2f}"
                 f"{p.realized_pnl:>12.2f}{p.unrealized_pnl:>12.2f}"
             )
-        lines.append(f"{'total P&L (gross of charges)':<80}{total:>10.2f}")
+        lines.append(f"{'total P&L (gross of charges)':<86}{total:>10.2f}")
+        return lines
+
+    def _strategies(self) -> list[str]:
+        eng = self.daemons.get("engine")
+        strategies = eng.status.detail.get("strategies", {}) if eng else {}
+        if not strategies:
+            return ["strategies: none reported"]
+        lines = [
+            f"{'STRATEGY':<22}{'FILLS':>6}{'OPEN':>6}{'P&L':>11}{'ERRORS':>8}"
+            f"{'HOOK P50us':>12}{'HOOK P99us':>12}  STATE"
+        ]
+        for name, d in sorted(strategies.items()):
+            lat = d.get("hook_latency", {})
+            main = lat.get("bar") or lat.get("tick") or lat.get("timer") or {}
+            state = f"QUARANTINED: {d['quarantined']}" if d.get("quarantined") else "trading"
+            lines.append(
+                f"{name[:21]:<22}{d.get('fills', 0):>6}{d.get('open_orders', 0):>6}"
+                f"{d.get('pnl', 0.0):>11.2f}{d.get('hook_errors', 0):>8}"
+                f"{main.get('p50_us', 0):>12}{main.get('p99_us', 0):>12}  {state}"
+            )
         return lines
 
     def _risk_lines(self) -> list[str]:

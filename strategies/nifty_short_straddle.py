@@ -3,7 +3,8 @@
 At ``entry_time`` it sells the at-the-money CE and PE of the nearest weekly expiry, one
 ``bracket`` each: as each leg fills, a protective SL-L buy goes out with its trigger
 ``stop_pct`` above that leg's fill price and its limit ``stop_buffer`` rupees above the
-trigger. Every second of market time it checks the strategy's mark-to-market P&L: at
+trigger (keep it inside the exchange's price band, or the stop is refused and the engine
+closes the leg at market). Every second of market time it checks the strategy's mark-to-market P&L: at
 ``-max_loss`` rupees or at ``exit_time`` it cancels the stops and buys everything back.
 One straddle per day.
 """
@@ -22,7 +23,7 @@ class StraddleParams(StrategyParams):
     entry_time: time = time(9, 30)
     exit_time: time = time(15, 10)
     lots: int = Field(1, ge=1)
-    stop_pct: float = Field(0.30, gt=0, lt=5)
+    stop_pct: float = Field(0.15, gt=0, lt=5)
     stop_buffer: float = Field(2.0, ge=0)
     max_loss: float = Field(3000.0, gt=0)
     product: str = "MIS"

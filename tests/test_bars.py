@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from mytrading.feed.bars import BarBuilder
 from mytrading.refdata import IST, RefData
 from mytrading.wire import Tick
@@ -56,3 +58,26 @@ def test_quiet_instrument_bar_closes_by_time(refdata: RefData) -> None:
     (bar,) = b.close_due(ns(10, 1, 0))
     assert bar.close == 50 and bar.start_ns == ns(10, 0)
     assert b.close_due(ns(10, 5, 0)) == []  # no tick, no bar: nothing is invented
+
+
+def test_longer_timeframes_align_to_the_open_and_end_at_the_close(refdata: RefData) -> None:
+    three = BarBuilder(refdata.calendar, "3m")
+    assert three.span("NFO", ns(9, 20, 5)) == (ns(9, 18), ns(9, 21))
+    hour = BarBuilder(refdata.calendar, "1h")
+    assert hour.span("NFO", ns(10, 14, 59)) == (ns(9, 15), ns(10, 15))
+    assert hour.span("NFO", ns(15, 20)) == (ns(15, 15), ns(15, 30))  # cut at the close
+    hour.on_tick(tk(ns(15, 16), 100, 10))
+    assert hour.close_due(ns(15, 29, 59)) == []
+    (bar,) = hour.close_due(ns(15, 30))
+    assert bar.start_ns == ns(15, 15) and bar.tf == "1h"
+
+
+def test_daily_bar_spans_the_session(refdata: RefData) -> None:
+    d = BarBuilder(refdata.calendar, "D")
+    assert d.span("NFO", ns(11, 0)) == (ns(9, 15), ns(15, 30))
+    for t, px, vol in ((ns(9, 15, 1), 100, 0), (ns(12, 0), 110, 50), (ns(15, 29, 59), 95, 80)):
+        assert d.on_tick(tk(t, px, vol)) is None
+    (bar,) = d.close_due(ns(15, 30))
+    assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (100, 110, 95, 95, 80)
+    with pytest.raises(ValueError, match="timeframe"):
+        BarBuilder(refdata.calendar, "2m")

@@ -149,3 +149,59 @@ def test_unreadable_kill_switch_state_fails_safe(
         risk.send_signal(signal.SIGTERM)
         risk.wait(timeout=5)
         w.close()
+
+
+def test_router_modifies_and_cancels_working_orders(
+    settings: Settings, tmp_env: dict[str, str]
+) -> None:
+    from mytrading.bus import Pusher
+
+    w = Watcher(settings, ("sys.status.", "exec."))
+    router = spawn("router", tmp_env)
+    ctx = zmq.Context()
+    as_risk = Pusher(ctx, settings.endpoints()["pipe.orders"], "risk", "order")
+
+    def order(oid: str, op: str = "place", ref: str = "", qty: int = 65, px: float = 1.0):
+        return wire.Order(
+            order_id=oid,
+            intent_id=oid.split(".", 1)[1],
+            strategy="s",
+            exchange="NFO",
+            symbol="NIFTY29DEC26FUT",
+            action="BUY",
+            quantity=qty,
+            pricetype="LIMIT",
+            product="MIS",
+            price=px,
+            trigger_price=0.0,
+            approved_by="risk",
+            op=op,  # type: ignore[arg-type]
+            ref_order_id=ref,
+        )
+
+    def updates(oid: str) -> list[wire.OrderUpdate]:
+        return [m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.order_id == oid]
+
+    try:
+        w.wait(lambda: "router" in w.status, 15, "router heartbeat")
+        w.wait(lambda: as_risk.send(order("s.e1")), 10, "pipe connected")
+        w.wait(lambda: updates("s.e1"), 10, "the entry is open")
+        as_risk.send(order("s.m1", "modify", "s.e1", qty=130, px=2.0))
+        w.wait(lambda: len(updates("s.e1")) == 2, 10, "the modified order's update")
+        assert (updates("s.e1")[-1].status, updates("s.e1")[-1].quantity) == ("open", 130)
+        as_risk.send(order("s.c1", "cancel", "s.e1"))
+        w.wait(lambda: updates("s.e1")[-1].status == "cancelled", 10, "cancelled")
+        as_risk.send(order("s.c2", "cancel", "s.e1"))  # no longer working at the broker
+        as_risk.send(order("s.c3", "cancel", "s.nothing"))  # never existed
+        w.wait(lambda: updates("s.c3"), 10, "the refusal")
+        assert updates("s.c2")[0].status == "rejected" and "Order" in updates("s.c2")[0].reason
+        assert updates("s.c3")[0].reason == "cancel: s.nothing is not working"
+        w.pump(1.2)
+        d = w.status["router"].detail
+        assert (d["modify_ok"], d["cancel_ok"], d["cancel_refused"], d["sent"]) == (1, 1, 1, 1)
+    finally:
+        as_risk.sock.close(0)
+        ctx.term()
+        router.send_signal(signal.SIGTERM)
+        router.wait(timeout=5)
+        w.close()

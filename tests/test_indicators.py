@@ -149,3 +149,82 @@ def test_streaming_equals_vectorised_ohlc(rows: list, n: int, m: float) -> None:
     line, d = V.supertrend(h, lo, c, n, m)
     same(np.array([g[0] for g in got]), line)
     assert [g[1] for g in got] == list(d)
+
+
+@pytest.mark.parametrize("fast, slow, sig", [(12, 26, 9), (3, 10, 4), (2, 3, 1), (5, 30, 12)])
+def test_macd_talib_parity(fast: int, slow: int, sig: int) -> None:
+    _, _, c = series()
+    for ours, ref in zip(V.macd(c, fast, slow, sig), talib.MACD(c, fast, slow, sig), strict=True):
+        same(ours, ref)
+
+
+def vwap_reference(h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, day: np.ndarray):
+    """Plain pandas: cumulative (typical price x volume) / cumulative volume per day."""
+    import pandas as pd
+
+    df = pd.DataFrame({"tp": (h + lo + c) / 3, "v": v, "day": day}).dropna()
+    df["pv"] = df.tp * df.v
+    g = df.groupby("day")
+    out = np.full(c.size, np.nan)
+    cum_v = g.v.cumsum()
+    vals = (g.pv.cumsum() / cum_v).where(cum_v > 0)
+    out[df.index.to_numpy()] = vals.to_numpy()
+    return out
+
+
+def test_vwap_resets_each_session_and_matches_a_pandas_reference() -> None:
+    h, lo, c = series(2000)
+    rng = np.random.default_rng(3)
+    v = rng.integers(0, 500, c.size).astype(float)
+    v[:3] = 0.0  # no volume yet: NaN, not a division by zero
+    day = np.repeat(np.arange(8), 250)
+    c[[10, 500, 501]] = np.nan
+    got = V.vwap(h, lo, c, v, day)
+    same(got, vwap_reference(h, lo, c, v, day))
+    assert np.isnan(got[:3]).all()
+    assert got[250] == pytest.approx((h[250] + lo[250] + c[250]) / 3)  # a new session restarts
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    xs=bars,
+    fast=st.integers(min_value=1, max_value=10),
+    extra=st.integers(min_value=1, max_value=15),
+    sig=st.integers(min_value=1, max_value=10),
+)
+def test_streaming_macd_and_vwap_equal_vectorised(
+    xs: list[float], fast: int, extra: int, sig: int
+) -> None:
+    x = np.array(xs, dtype=float)
+    m = S.MACD(fast, fast + extra, sig)
+    got = np.array([m.update(v) for v in xs]).reshape(-1, 3).T if xs else np.empty((3, 0))
+    for g, want in zip(got, V.macd(x, fast, fast + extra, sig), strict=True):
+        same(g, want)
+    vol = np.abs(np.nan_to_num(x, nan=1.0)) % 97
+    day = np.arange(x.size) // 37
+    w = S.VWAP()
+    streamed = [w.update(v, v, v, q, int(d)) for v, q, d in zip(x, vol, day, strict=True)]
+    same(np.array(streamed), V.vwap(x, x, x, vol, day))
+
+
+def test_talib_adapter_streams_any_function_like_the_vectorised_call() -> None:
+    from mytrading.indicators.talib_adapter import TalibStream, talib_vector
+
+    h, lo, c = series(600)
+    c[[40, 41, 300]] = np.nan  # missing bars: NaN out, state untouched, in both forms
+    for name, params in (("WILLR", {"timeperiod": 14}), ("CCI", {"timeperiod": 20})):
+        vec = talib_vector(name, high=h, low=lo, close=c, **params)
+        s = TalibStream(name, **params)
+        got = np.array([s.update(high=a, low=b, close=x) for a, b, x in zip(h, lo, c, strict=True)])
+        same(got, vec)
+        ok = ~np.isnan(c)
+        same(vec[ok], getattr(talib, name)(h[ok], lo[ok], c[ok], **params))
+    upper, mid, lower = talib_vector("BBANDS", close=c, timeperiod=5)
+    assert np.nanmax(upper - lower) > 0 and mid.shape == c.shape
+    assert TalibStream("MACD").outputs == 3
+    with pytest.raises(ValueError, match="no function"):
+        TalibStream("NOPE")
+    with pytest.raises(ValueError, match="unknown parameters"):
+        TalibStream("SMA", period=3)
+    with pytest.raises(ValueError, match="missing"):
+        talib_vector("ATR", close=c)

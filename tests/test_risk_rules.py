@@ -146,3 +146,30 @@ def test_instrument_and_price_rules_and_tick_rounding(refdata: RefData) -> None:
         100.0,
         100.1,
     )
+
+
+def test_cancel_needs_only_a_working_order_and_passes_the_kill_switch(refdata: RefData) -> None:
+    book = RiskBook(kill_switch=True)
+    assert rule(run(intent(op="cancel", ref_intent_id="e1"), book, refdata)) == "not_working"
+    book.on_approved("s.e1", ("s", "NFO", FUT), 65)
+    assert run(intent(op="cancel", ref_intent_id="e1"), book, refdata) == (0.0, 0.0)
+    # a modify is a new commitment: the kill switch holds it back
+    assert rule(run(intent(op="modify", ref_intent_id="e1"), book, refdata)) == "kill_switch"
+
+
+def test_modify_is_checked_like_an_order_without_double_counting_its_target(
+    refdata: RefData,
+) -> None:
+    book = RiskBook()
+    book.positions[("s", "NFO", FUT)] = 65 * 11
+    book.on_approved("s.e1", ("s", "NFO", FUT), 65 * 9)  # working: 20 lots if filled
+    # resizing the working order to 9 lots keeps the worst case at 20: allowed
+    assert rule(run(intent(65 * 9, op="modify", ref_intent_id="e1"), book, refdata)) == "ok"
+    # to 10 lots it would reach 21
+    r = run(intent(65 * 10, op="modify", ref_intent_id="e1"), book, refdata)
+    assert isinstance(r, Rejection) and r.rule == "max_position" and r.value == 65 * 21
+    m = run(
+        intent(65, op="modify", ref_intent_id="e1", pricetype="LIMIT", price=100.02), book, refdata
+    )
+    assert m == (100.0, 0.0)  # prices of a modify are rounded to the tick too
+    assert rule(run(intent(64, op="modify", ref_intent_id="e1"), book, refdata)) == "lot_multiple"

@@ -18,6 +18,7 @@ and gives it a function that sends intents, so tests can drive it directly.
 from __future__ import annotations
 
 import collections
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ from mytrading.settings import ConfigError
 
 log = structlog.get_logger("engine")
 LATENCY_SAMPLES = 512
+WARMUP_ATTEMPTS = 15  # history tried for ~30 s (the server may still be starting)
+WARMUP_RETRY_S = 2.0
+WARMUP_HOLD_MAX = 10_000  # live bars held per pending warm-up
 
 
 @dataclass
@@ -44,6 +48,20 @@ class Timer:
     name: str
     every_ns: int
     next_ns: int
+
+
+@dataclass
+class WarmUp:
+    """A pending warm-up: live bars wait in ``held`` until history has been delivered."""
+
+    strategy: str
+    exchange: str
+    symbol: str
+    tf: str
+    count: int
+    attempts: int = 0
+    next_try: float = 0.0  # time.monotonic()
+    held: list[wire.Bar] = field(default_factory=list)
 
 
 @dataclass
@@ -76,6 +94,7 @@ class StrategyRunner:
         self._send = send
         self._need_ticks = need_ticks
         self.run_id = run_id
+        self._intent_ids = itertools.count(1)
         self.history = history
         self.max_errors = max_errors
         self.strategies: dict[str, BaseStrategy] = {}
@@ -85,7 +104,7 @@ class StrategyRunner:
             lambda: collections.defaultdict(list)
         )
         self.builders: dict[str, BarBuilder] = {}
-        self.warmups: list[tuple[str, str, str, str, int]] = []
+        self.warmups: dict[tuple[str, str, str, str], WarmUp] = {}
         self.partial: set[tuple[str, str, str]] = set()  # first live bar not yet closed
         self.timers: list[Timer] = []
         self.last: dict[tuple[str, str], float] = {}
@@ -114,8 +133,7 @@ class StrategyRunner:
         for name, strat in self.strategies.items():
             self._call(name, "start", strat.on_start)
         self.started = True
-        for job in self.warmups:
-            self._warm_up(*job)
+        self._retry_warmups()
 
     def stop(self) -> None:
         for name, strat in self.strategies.items():
@@ -145,16 +163,21 @@ class StrategyRunner:
             subs.append(strategy)
         self.partial.add((exchange, symbol, tf))
         if warmup > 0:
-            job = (strategy, exchange, symbol, tf, warmup)
-            if self.started:
-                self._warm_up(*job)
+            if self.history is None:
+                log.warning("no history source: strategy starts cold", strategy=strategy)
             else:
-                self.warmups.append(job)
+                job = WarmUp(strategy, exchange, symbol, tf, warmup)
+                self.warmups[(strategy, exchange, symbol, tf)] = job
+                if self.started:
+                    self._retry_warmups()
         self._watch(exchange, symbol)
 
     def set_timer(self, strategy: str, name: str, every_s: float) -> None:
         every = int(every_s * 1e9)
         self.timers.append(Timer(strategy, name, every, self._now_ns() + every))
+
+    def next_intent_id(self) -> str:
+        return f"{self.run_id}-{next(self._intent_ids)}"
 
     def now_ns(self) -> int:
         return self._now_ns()
@@ -189,6 +212,8 @@ class StrategyRunner:
 
     def poll(self) -> None:
         """Close bars the clock has passed and fire due timers."""
+        if self.warmups:
+            self._retry_warmups()
         now = self._now_ns()
         for tf, builder in self.builders.items():
             for bar in builder.close_due(now):
@@ -244,6 +269,11 @@ class StrategyRunner:
             bar = self._complete(bar)
         self.last.setdefault((bar.exchange, bar.symbol), bar.close)
         for name in names:
+            job = self.warmups.get((name, bar.exchange, bar.symbol, bar.tf))
+            if job is not None:
+                if len(job.held) < WARMUP_HOLD_MAX:
+                    job.held.append(bar)
+                continue
             strat = self.strategies[name]
             strat._origin_ns = origin_ns
             self._call(name, "bar", strat._on_bar, bar)
@@ -265,30 +295,73 @@ class StrategyRunner:
         log.info("partial first bar kept: not in history yet", symbol=bar.symbol, tf=bar.tf)
         return bar
 
-    def _warm_up(self, name: str, exchange: str, symbol: str, tf: str, count: int) -> None:
-        strat = self.strategies[name]
-        if self.history is None:
-            log.warning("no history source: strategy starts cold", strategy=name, symbol=symbol)
-            return
-        now = self._now_ns()
-        builder = self.builders[tf]
-        current = builder.span(exchange, now)[0]
+    def _retry_warmups(self) -> None:
+        wall = time.monotonic()
+        for key, job in list(self.warmups.items()):
+            if wall < job.next_try:
+                continue
+            job.attempts += 1
+            try:
+                bars = self._history_for(job)
+            except HistoryError as exc:
+                if job.attempts < WARMUP_ATTEMPTS:
+                    job.next_try = wall + WARMUP_RETRY_S
+                    log.warning(
+                        "warm-up: history unavailable, retrying",
+                        strategy=job.strategy,
+                        attempt=job.attempts,
+                        reason=str(exc),
+                    )
+                    continue
+                self.health[job.strategy].errors += 1
+                log.error(
+                    "warm-up failed: strategy starts cold",
+                    strategy=job.strategy,
+                    symbol=job.symbol,
+                    attempts=job.attempts,
+                    reason=str(exc),
+                )
+                bars = []
+            del self.warmups[key]
+            self._replay(job, bars)
+
+    def _history_for(self, job: WarmUp) -> list[wire.Bar]:
+        assert self.history is not None
         today = self._now().date()
-        try:
-            bars = self.history(exchange, symbol, tf, lookback_start(today, tf, count), today)
-        except HistoryError as exc:
-            self.health[name].errors += 1
-            log.error("warm-up failed: strategy starts cold", strategy=name, reason=str(exc))
-            return
-        done = [b for b in bars if builder.span(b.exchange, b.start_ns)[1] <= now]
-        done = [b for b in done if b.start_ns < current][-count:]
+        start = lookback_start(today, job.tf, job.count)
+        return self.history(job.exchange, job.symbol, job.tf, start, today)
+
+    def _replay(self, job: WarmUp, history: list[wire.Bar]) -> None:
+        """History bars before the first live one (marked ``warming_up``), then the live
+        bars that waited; the first live bar, partial, is swapped for history's copy."""
+        strat = self.strategies[job.strategy]
+        builder = self.builders[job.tf]
+        now = self._now_ns()
+        cut = job.held[0].start_ns if job.held else builder.span(job.exchange, now)[0]
+        past = [
+            b
+            for b in history
+            if b.start_ns < cut and builder.span(b.exchange, b.start_ns)[1] <= now
+        ][-job.count :]
         strat.warming_up = True
         try:
-            for b in done:
-                self._call(name, "warmup", strat._on_bar, b)
+            for b in past:
+                self._call(job.strategy, "warmup", strat._on_bar, b)
         finally:
             strat.warming_up = False
-        log.info("warmed up", strategy=name, symbol=symbol, tf=tf, bars=len(done), asked=count)
+        log.info(
+            "warmed up",
+            strategy=job.strategy,
+            symbol=job.symbol,
+            tf=job.tf,
+            bars=len(past),
+            asked=job.count,
+            held=len(job.held),
+        )
+        by_start = {b.start_ns: b for b in history}
+        for i, b in enumerate(job.held):
+            live = by_start.get(b.start_ns, b) if i == 0 else b
+            self._call(job.strategy, "bar", strat._on_bar, live)
 
     # ------------------------------------------------------------- dispatch
 

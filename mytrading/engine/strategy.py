@@ -20,7 +20,6 @@ open orders from order updates, recent bars from a bounded ring per subscription
 from __future__ import annotations
 
 import collections
-import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -111,7 +110,9 @@ class Bracket:
 class EngineLink(Protocol):
     """What a strategy needs from the engine that runs it."""
 
-    run_id: str
+    def next_intent_id(self) -> str:
+        """Unique across every strategy of this engine run (risk refuses a repeat)."""
+        ...
 
     def submit(self, strategy: str, intent: wire.OrderIntent, protective: bool) -> bool:
         """Send an intent; False if refused (a quarantined strategy may only cancel, and
@@ -150,7 +151,6 @@ class BaseStrategy:
         self.fills = 0
         self.warming_up = False
         self.log = log.bind(strategy=self.name)
-        self._ids = itertools.count(1)
         self._origin_ns = 0  # ts of the event being handled: traced into intents
         self._bars: dict[tuple[str, str, str], collections.deque[wire.Bar]] = {}
         self._primary: tuple[str, str, str] | None = None
@@ -586,7 +586,7 @@ class BaseStrategy:
             self.log.warning("order ignored during warm-up", symbol=symbol, action=action)
             return ""
         protective = self._engine_orders or (op != "place" and ref in self.protective)
-        intent_id = f"{self.link.run_id}-{next(self._ids)}"
+        intent_id = self.link.next_intent_id()
         intent = wire.OrderIntent(
             intent_id=intent_id,
             strategy=self.name,
@@ -656,6 +656,8 @@ class BaseStrategy:
                 del self._amends[a_id]
         if u.status in wire.TERMINAL_STATUSES:
             del self.open_orders[u.intent_id]
+            if u.intent_id in self.protective and u.status == "rejected":
+                self._unprotected(o, u.reason)
             self.protective.discard(u.intent_id)
             self._brackets.pop(u.intent_id, None)  # its fills came first: exits are out
             self._oco_done(u.intent_id, u.status)
@@ -720,6 +722,25 @@ class BaseStrategy:
         br.legs.append((stop, tgt))
         if not stop:
             self.log.error("bracket stop could not be placed", symbol=br.symbol, qty=f.quantity)
+
+    def _unprotected(self, stop: OpenOrder, reason: str) -> None:
+        """A protective exit was refused: the position it guarded is open without a stop.
+        Fail safe: close that quantity at market, and say so loudly."""
+        pos = self.position(stop.exchange, stop.symbol)
+        guarded = pos < 0 if stop.action == "BUY" else pos > 0
+        qty = min(stop.remaining, abs(pos)) if guarded else 0
+        self.log.critical(
+            "protective exit rejected: closing the unprotected quantity at market",
+            symbol=stop.symbol,
+            reason=reason,
+            qty=qty,
+        )
+        if qty:
+            self._engine_orders = True
+            try:
+                self._order(stop.action, stop.exchange, stop.symbol, qty, product=stop.product)
+            finally:
+                self._engine_orders = False
 
     def _oco_done(self, intent_id: str, status: str) -> None:
         sibling = self._oco.pop(intent_id, None)

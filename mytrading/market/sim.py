@@ -17,7 +17,7 @@ import numpy as np
 from mytrading.options.greeks import price as bs_price
 from mytrading.refdata import IST, Instrument, RefData, round_to_tick
 from mytrading.universe import universe
-from mytrading.wire import Tick
+from mytrading.wire import Bar, Tick
 
 RATE = 0.065
 SECONDS_PER_YEAR = 365.0 * 24 * 3600
@@ -78,7 +78,7 @@ class SimMarket:
             return spot
         t = _years_to_expiry(inst.expiry, now)  # type: ignore[arg-type]
         if inst.kind == "FUT":
-            return spot * (1.0 + RATE * t)
+            return self._fair_at(si, spot, now)
         u = self.refdata.underlying(si.spot_key)
         moneyness = math.log(inst.strike / spot)
         iv = u.sim_vol * (1.0 + 2.0 * moneyness * moneyness * 100)  # a mild smile
@@ -111,3 +111,69 @@ class SimMarket:
             oi=0,
             exch_ns=now_ns,
         )
+
+    def past_bars(self, now_ns: int, sessions: int, seed: int) -> list[Bar]:
+        """1-minute bars of every index and future for the ``sessions`` trading days before
+        ``now_ns`` plus today's session up to now, from a random walk (its own seed: the
+        live walk is unchanged) that ends exactly at today's starting levels. The simulator
+        serves them from ``history``, so strategies warm up in the demo as they would live.
+        Options are left out: their past prices would need the past strip."""
+        cal = self.refdata.calendar
+        today = datetime.fromtimestamp(now_ns / 1e9, IST).date()
+        minutes: list[int] = []
+        d = today
+        days: list[date] = []
+        while len(days) <= sessions:
+            d = cal.last_trading_day("NSE", d)
+            days.append(d)
+            d = date.fromordinal(d.toordinal() - 1)
+        for day in reversed(days):
+            hours = cal.hours("NSE", day)
+            if hours is None:
+                continue
+            t0 = int(datetime.combine(day, hours[0], tzinfo=IST).timestamp())
+            t1 = int(datetime.combine(day, hours[1], tzinfo=IST).timestamp())
+            minutes += [
+                t * 1_000_000_000 for t in range(t0, t1, 60) if (t + 60) * 1_000_000_000 <= now_ns
+            ]
+        if not minutes:
+            return []
+        rng = np.random.default_rng(seed)
+        sub = 4  # price points per minute after the open
+        dt = 60.0 / sub / TRADING_SECONDS_PER_YEAR
+        paths: dict[str, np.ndarray] = {}
+        for name, level in self.spot.items():
+            vol = self.refdata.underlying(name).sim_vol
+            z = rng.standard_normal(len(minutes) * sub)
+            logp = np.concatenate(([0.0], np.cumsum(-0.5 * vol * vol * dt + vol * np.sqrt(dt) * z)))
+            paths[name] = level * np.exp(logp - logp[-1])  # ends at today's level
+        out: list[Bar] = []
+        for si in self.instruments:
+            if si.inst.kind not in ("INDEX", "FUT"):
+                continue
+            path = paths[si.spot_key]
+            tick = si.inst.tick_size
+            for i, start_ns in enumerate(minutes):
+                when = datetime.fromtimestamp(start_ns / 1e9, IST)
+                pts = [self._fair_at(si, float(path[i * sub + k]), when) for k in range(sub + 1)]
+                out.append(
+                    Bar(
+                        exchange=si.inst.exchange,
+                        symbol=si.inst.symbol,
+                        tf="1m",
+                        start_ns=start_ns,
+                        open=round_to_tick(pts[0], tick),
+                        high=round_to_tick(max(pts), tick),
+                        low=round_to_tick(min(pts), tick),
+                        close=round_to_tick(pts[-1], tick),
+                        volume=0
+                        if si.inst.kind == "INDEX"
+                        else int(rng.integers(20, 400)) * si.inst.lot_size,
+                    )
+                )
+        return out
+
+    def _fair_at(self, si: SimInstrument, spot: float, when: datetime) -> float:
+        if si.inst.kind == "INDEX":
+            return spot
+        return spot * (1.0 + RATE * _years_to_expiry(si.inst.expiry, when))  # type: ignore[arg-type]

@@ -26,6 +26,11 @@ class BarStore:
             lambda: collections.deque(maxlen=KEEP_1M_BARS)
         )
 
+    def preload(self, bars: list[Bar]) -> None:
+        """Bars from before the server started (oldest first per symbol)."""
+        for bar in bars:
+            self.bars[(bar.exchange, bar.symbol)].append(bar)
+
     def on_tick(self, tick: Tick) -> None:
         bar = self.builder.on_tick(tick)
         if bar is not None:

@@ -45,6 +45,10 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
     limits = RateLimits(
         settings.sim_order_rate_limit, settings.sim_smart_rate_limit, settings.sim_api_rate_limit
     )
+    if isinstance(market, SimMarket) and settings.sim_history_sessions:
+        ex.history_store.preload(
+            market.past_bars(clock.now_ns(), settings.sim_history_sessions, settings.sim_seed + 1)
+        )
     key = settings.api_key() or settings.sim_api_key.get_secret_value()
     return SimServer(ex, key, limits), FeedServer(ex, key, settings.sim_ws_auth_grace_s), ex
 

@@ -1,0 +1,95 @@
+"""The engine's and router's newer OpenAlgo paths against a real simulator process:
+warm-up history over HTTP (the preloaded past sessions included) and modify/cancel
+through the adapter."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from datetime import date, datetime
+
+import pytest
+
+from mytrading import wire
+from mytrading.engine.history import HistoryError, http_history
+from mytrading.feed.bars import BarBuilder
+from mytrading.refdata import IST, RefData
+from mytrading.router.broker import OrderEvent
+from mytrading.router.openalgo_adapter import OpenAlgoAdapter
+from tests.simhelpers import FUT, KEY, start_server
+
+DAY = date(2026, 11, 20)  # the simulator starts at 10:00 that day
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    d = tmp_path_factory.mktemp("sim")
+    proc, h = start_server({"MT_LOG_DIR": str(d / "logs"), "MT_STATE_DIR": str(d / "s")})
+    yield h
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+
+
+def ist(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, IST)
+
+
+def test_history_serves_past_sessions_for_warm_up(host: str, refdata: RefData) -> None:
+    builders = {tf: BarBuilder(refdata.calendar, tf) for tf in ("1m", "15m", "D")}
+    fetch = http_history(host, KEY, 5.0, builders.__getitem__)
+    one = fetch("NFO", FUT, "1m", date(2026, 11, 17), DAY)
+    # two full sessions before the start day (18th and 19th) and 09:15-09:59 of the 20th
+    assert len(one) >= 2 * 375 + 45
+    assert ist(one[0].start_ns) == datetime(2026, 11, 18, 9, 15, tzinfo=IST)
+    assert all(b.start_ns % 60_000_000_000 == 0 for b in one)
+    starts = [b.start_ns for b in one]
+    assert starts == sorted(set(starts))
+    quarter = fetch("NFO", FUT, "15m", DAY, DAY)
+    assert ist(quarter[0].start_ns).strftime("%H:%M") == "09:15"
+    first = [b for b in one if quarter[0].start_ns <= b.start_ns < quarter[1].start_ns]
+    assert len(first) == 15 and quarter[0].high == max(b.high for b in first)
+    daily = fetch("NFO", FUT, "D", date(2026, 11, 16), DAY)
+    # a daily row (00:00 UTC of the date) becomes that day's 09:15 open, like live D bars
+    assert [ist(b.start_ns) for b in daily[:2]] == [
+        datetime(2026, 11, 18, 9, 15, tzinfo=IST),
+        datetime(2026, 11, 19, 9, 15, tzinfo=IST),
+    ]
+    assert fetch("NFO", FUT, "1m", date(2026, 1, 1), date(2026, 1, 2)) == []  # no_data
+    with pytest.raises(HistoryError, match="Invalid|interval|7m"):
+        fetch("NFO", FUT, "7m", DAY, DAY)
+    bad_key = http_history(host, "wrong", 5.0, builders.__getitem__)
+    with pytest.raises(HistoryError):
+        bad_key("NFO", FUT, "1m", DAY, DAY)
+    dead = http_history("http://127.0.0.1:9", KEY, 1.0, builders.__getitem__)
+    with pytest.raises(HistoryError):
+        dead("NFO", FUT, "1m", DAY, DAY)
+
+
+def test_adapter_modifies_and_cancels_a_working_order(host: str) -> None:
+    ad = OpenAlgoAdapter(KEY, host, 5.0, lambda: time.time())
+    order = wire.Order(
+        order_id="s.m1",
+        intent_id="m1",
+        strategy="s",
+        exchange="NFO",
+        symbol=FUT,
+        action="BUY",
+        quantity=65,
+        pricetype="LIMIT",
+        product="MIS",
+        price=20_000.0,  # far below the market: rests
+        trigger_price=0.0,
+        approved_by="risk",
+    )
+    placed, _ = ad.place_order(order)
+    assert placed.ok
+    res, events = ad.modify_order(placed.orderid, "LIMIT", 20_100.0, 0.0, 130)
+    assert res.ok, res.message
+    book = ad.sdk.orderstatus(order_id=placed.orderid, strategy="s")["data"]
+    assert float(book["price"]) == 20_100.0 and int(float(book["quantity"])) == 130
+    assert ad.tracked[placed.orderid].order.quantity == 130
+    res, events = ad.cancel_order(placed.orderid)
+    assert res.ok and any(isinstance(e, OrderEvent) and e.status == "cancelled" for e in events)
+    res, _ = ad.modify_order(placed.orderid, "LIMIT", 20_200.0, 0.0, 65)
+    assert not res.ok and "not working" in res.message

@@ -1,0 +1,410 @@
+"""The strategy API and the runner, driven directly: bars from ticks, warm-up, order
+helpers, brackets and OCO, the MyTrading style, timers, quarantine and hook latency."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from mytrading import wire
+from mytrading.engine.runner import StrategyRunner
+from mytrading.engine.strategy import BaseStrategy, Signal, StrategyParams
+from mytrading.refdata import IST, RefData
+from mytrading.settings import ConfigError
+
+FUT = "NIFTY23NOV26FUT"
+LOT = 65
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 11, 20, 10, 0, tzinfo=IST)
+
+    def now(self) -> datetime:
+        return self.t
+
+    def now_ns(self) -> int:
+        return int(self.t.timestamp() * 1e9)
+
+    def at(self, h: int, m: int, s: float = 0) -> int:
+        self.t = datetime(2026, 11, 20, h, m, tzinfo=IST) + timedelta(seconds=s)
+        return self.now_ns()
+
+
+class Rig:
+    """A runner with a hand-driven clock; intents land in ``sent``."""
+
+    def __init__(self, refdata: RefData, history: Any = None, max_errors: int = 3) -> None:
+        self.clock = Clock()
+        self.sent: list[wire.OrderIntent] = []
+        self.watched: list[tuple[str, str]] = []
+        self.runner = StrategyRunner(
+            refdata,
+            self.clock.now_ns,
+            self.clock.now,
+            self.sent.append,
+            lambda ex, sym: self.watched.append((ex, sym)),
+            run_id="r",
+            history=history,
+            max_errors=max_errors,
+        )
+        self.fill_no = 0
+
+    def tick(self, t_ns: int, ltp: float, symbol: str = FUT, exchange: str = "NFO") -> None:
+        self.runner.on_tick(
+            wire.Tick(
+                exchange=exchange,
+                symbol=symbol,
+                ltp=ltp,
+                bid=ltp,
+                ask=ltp,
+                bid_qty=0,
+                ask_qty=0,
+                volume=0,
+                exch_ns=t_ns,
+                ts=t_ns,
+            )
+        )
+
+    def ack(self, intent: wire.OrderIntent, status: str = "open", filled: int = 0) -> None:
+        self.runner.on_order_update(
+            wire.OrderUpdate(
+                order_id=f"{intent.strategy}.{intent.intent_id}",
+                intent_id=intent.intent_id,
+                strategy=intent.strategy,
+                exchange=intent.exchange,
+                symbol=intent.symbol,
+                action=intent.action,
+                quantity=intent.quantity,
+                status=status,  # type: ignore[arg-type]
+                filled_qty=filled,
+            )
+        )
+
+    def fill(self, intent: wire.OrderIntent, qty: int, price: float, final: bool = True) -> None:
+        self.fill_no += 1
+        self.runner.on_fill(
+            wire.Fill(
+                fill_no=self.fill_no,
+                fill_id=str(self.fill_no),
+                order_id=f"{intent.strategy}.{intent.intent_id}",
+                broker_order_id="b",
+                strategy=intent.strategy,
+                exchange=intent.exchange,
+                symbol=intent.symbol,
+                product=intent.product,
+                action=intent.action,
+                quantity=qty,
+                price=price,
+                exch_ns=0,
+            )
+        )
+        if final:
+            self.ack(intent, "complete", qty)
+
+
+class Recorder(BaseStrategy):
+    """Subscribes to 3-minute bars and records what it is given."""
+
+    name = "recorder"
+
+    def on_start(self) -> None:
+        self.seen: list[wire.Bar] = []
+        self.warm: list[bool] = []
+        self.subscribe_bars("NFO", FUT, "3m", warmup=3)
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        self.seen.append(bar)
+        self.warm.append(self.warming_up)
+        self.buy("NFO", FUT, LOT)  # ignored while warming up
+
+
+def test_bars_are_built_from_ticks_and_closed_by_the_clock(refdata: RefData) -> None:
+    rig = Rig(refdata)
+    strat = rig.runner.add(Recorder, {})
+    rig.runner.start()  # no history source: starts cold, says so
+    assert ("NFO", FUT) in rig.watched
+    rig.tick(rig.clock.at(10, 0, 5), 100.0)  # the 10:00-10:03 bar (09:15 + 15 x 3m)
+    rig.tick(rig.clock.at(10, 1), 104.0)
+    rig.tick(rig.clock.at(10, 2, 59), 99.0)
+    rig.clock.at(10, 3)
+    rig.runner.poll()
+    (bar,) = strat.seen  # type: ignore[attr-defined]
+    assert (bar.tf, bar.open, bar.high, bar.low, bar.close) == ("3m", 100, 104, 99, 99)
+    assert datetime.fromtimestamp(bar.start_ns / 1e9, IST).strftime("%H:%M") == "10:00"
+    assert strat.bars("NFO", FUT, "3m") == [bar]
+    assert len(rig.sent) == 1 and rig.sent[0].quantity == LOT
+
+
+def test_warm_up_replays_history_without_orders_then_live_bars_in_order(refdata: RefData) -> None:
+    calls: list[tuple] = []
+
+    def history(ex: str, sym: str, tf: str, start: Any, end: Any) -> list[wire.Bar]:
+        calls.append((ex, sym, tf))
+        if len(calls) == 1:
+            from mytrading.engine.history import HistoryError
+
+            raise HistoryError("server still starting")  # retried, live bars are held
+        base = int(datetime(2026, 11, 20, 9, 15, tzinfo=IST).timestamp() * 1e9)
+        step = 180 * 10**9
+        return [
+            wire.Bar(
+                exchange=ex,
+                symbol=sym,
+                tf=tf,
+                start_ns=base + i * step,
+                open=1,
+                high=2,
+                low=0.5,
+                close=float(i),
+                volume=1,
+            )
+            for i in range(16)  # 09:15 .. 10:00 (the last one still forming at 10:01)
+        ]
+
+    rig = Rig(refdata, history=history)
+    strat = rig.runner.add(Recorder, {})
+    rig.clock.at(10, 1)
+    rig.runner.start()
+    assert calls and strat.seen == []  # type: ignore[attr-defined]
+    rig.tick(rig.clock.at(10, 1, 30), 500.0)  # joins the 10:00 bar late: partial
+    rig.clock.at(10, 3)
+    rig.runner.poll()  # closes the partial bar: held, the warm-up is not done
+    assert strat.seen == []  # type: ignore[attr-defined]
+    for job in rig.runner.warmups.values():
+        job.next_try = 0.0
+    rig.runner.poll()
+    closes = [b.close for b in strat.seen]  # type: ignore[attr-defined]
+    # the last 3 complete bars before the live one, then the live 10:00 bar swapped for
+    # history's complete copy of it
+    assert closes == [12.0, 13.0, 14.0, 15.0]
+    assert strat.warm == [True, True, True, False]  # type: ignore[attr-defined]
+    assert len(rig.sent) == 1  # the orders in warm-up were not sent
+
+
+class Helpers(BaseStrategy):
+    name = "helpers"
+
+
+def make(refdata: RefData, cls: type[BaseStrategy] = Helpers, **params: Any):
+    rig = Rig(refdata)
+    strat = rig.runner.add(cls, params)
+    rig.runner.start()
+    return rig, strat
+
+
+def test_order_helpers_make_the_right_intents(refdata: RefData) -> None:
+    rig, s = make(refdata)
+    buy = s.buy("NFO", FUT, LOT, pricetype="LIMIT", price=24_000.0)
+    intent = rig.sent[-1]
+    assert (intent.action, intent.quantity, intent.pricetype, intent.op) == (
+        "BUY",
+        LOT,
+        "LIMIT",
+        "place",
+    )
+    assert s.working("NFO", FUT) == LOT
+    # target_position counts what is still working: nothing more to buy for +1 lot
+    assert s.target_position("NFO", FUT, LOT) is None
+    rig.ack(intent)
+    s.modify(buy, price=24_010.0)
+    mod = rig.sent[-1]
+    assert (mod.op, mod.ref_intent_id, mod.price, mod.quantity) == ("modify", buy, 24_010.0, LOT)
+    s.cancel(buy)
+    assert (rig.sent[-1].op, rig.sent[-1].ref_intent_id) == ("cancel", buy)
+    rig.fill(intent, LOT, 24_000.0)
+    assert s.position("NFO", FUT) == LOT and not s.open_orders
+    with pytest.raises(ValueError, match="long"):
+        s.short("NFO", FUT, LOT)
+    with pytest.raises(ValueError, match="no short"):
+        s.cover("NFO", FUT)
+    s.close("NFO", FUT)
+    assert (rig.sent[-1].action, rig.sent[-1].quantity, rig.sent[-1].pricetype) == (
+        "SELL",
+        LOT,
+        "MARKET",
+    )
+    rig.fill(rig.sent[-1], LOT, 24_020.0)
+    s.short("NFO", FUT, 2 * LOT)
+    rig.fill(rig.sent[-1], 2 * LOT, 24_030.0)
+    with pytest.raises(ValueError, match="more than"):
+        s.cover("NFO", FUT, 3 * LOT)
+    s.cover("NFO", FUT)
+    assert (rig.sent[-1].action, rig.sent[-1].quantity) == ("BUY", 2 * LOT)
+    assert s.pnl() == pytest.approx(20.0 * LOT)  # realized on the round trip
+    ids = [i.intent_id for i in rig.sent]
+    assert len(set(ids)) == len(ids)  # unique across the engine run
+
+
+def test_bracket_protects_each_fill_and_oco_cancels_the_sibling(refdata: RefData) -> None:
+    rig, s = make(refdata)
+    entry = s.bracket(
+        "NFO",
+        FUT,
+        "SELL",
+        2 * LOT,
+        entry_trigger=24_000.0,
+        entry_buffer=3,
+        stop_distance=40,
+        stop_buffer=10,
+        units="ticks",
+        target=23_900.0,
+    )
+    e = rig.sent[-1]
+    assert (e.pricetype, e.trigger_price, e.price) == ("SL", 24_000.0, 24_000.0 - 3 * 0.05)
+    rig.ack(e, "trigger pending")
+    rig.fill(e, LOT, 23_999.95, final=False)  # half fills: the half is protected at once
+    stop, target = rig.sent[-2], rig.sent[-1]
+    assert (stop.action, stop.pricetype, stop.quantity) == ("BUY", "SL", LOT)
+    assert stop.trigger_price == pytest.approx(23_999.95 + 40 * 0.05)
+    assert stop.price == pytest.approx(stop.trigger_price + 10 * 0.05)
+    assert (target.pricetype, target.price, target.quantity) == ("LIMIT", 23_900.0, LOT)
+    rig.ack(stop, "trigger pending")
+    rig.ack(target)
+    rig.fill(e, LOT, 23_999.0)  # the other half: its own pair of exits
+    assert len(rig.sent) == 5
+    rig.fill(target, LOT, 23_900.0)  # the target fills: its stop is cancelled
+    assert (rig.sent[-1].op, rig.sent[-1].ref_intent_id) == ("cancel", stop.intent_id)
+    assert s.position("NFO", FUT) == -LOT
+    assert entry == e.intent_id
+    with pytest.raises(ValueError, match="exactly one"):
+        s.bracket("NFO", FUT, "BUY", LOT, stop_trigger=1.0, stop_pct=0.1)
+
+
+def test_a_rejected_protective_stop_closes_the_unprotected_position(refdata: RefData) -> None:
+    rig, s = make(refdata)
+    s.bracket("NFO", FUT, "SELL", LOT, stop_pct=0.2)
+    entry = rig.sent[-1]
+    assert entry.pricetype == "MARKET"
+    rig.fill(entry, LOT, 100.0)
+    stop = rig.sent[-1]
+    assert (stop.trigger_price, stop.price) == (120.0, 123.0)
+    rig.ack(stop, "rejected")
+    close = rig.sent[-1]
+    assert (close.action, close.quantity, close.pricetype) == ("BUY", LOT, "MARKET")
+
+
+class MyTradingStyle(BaseStrategy):
+    name = "mt_style"
+    signal_lots = 2
+
+    def initialize(self) -> None:
+        self.subscribe_bars("NFO", FUT, "1m")
+        self.add_indicator("SMA", period=3)
+        self.add_indicator("MACD", fast=2, slow=3, signal=2)
+
+    def on_data(self, data: wire.Bar) -> Signal | None:
+        sma = self.get_indicator_value("SMA")
+        if math.isnan(sma):
+            return None
+        return self.create_signal("BUY" if data.close > sma else "SELL", confidence=0.8)
+
+
+def test_mytrading_style_signals_become_target_positions(refdata: RefData) -> None:
+    rig, s = make(refdata, MyTradingStyle)
+    for i, px in enumerate((100.0, 101.0, 102.0, 110.0)):
+        rig.tick(rig.clock.at(10, i, 1), px)
+    rig.clock.at(10, 4)
+    rig.runner.poll()
+    assert s.get_indicator_value("SMA") == pytest.approx((101 + 102 + 110) / 3)
+    assert not math.isnan(s.get_indicator_value("MACD", "hist"))
+    (buy,) = rig.sent
+    assert (buy.action, buy.quantity) == ("BUY", 2 * LOT)
+    with pytest.raises(KeyError, match="no indicator"):
+        s.get_indicator_value("RSI")
+    with pytest.raises(KeyError, match="outputs"):
+        s.get_indicator_value("MACD", "nope")
+    with pytest.raises(ValueError, match="confidence"):
+        s.create_signal("BUY", confidence=2)
+    with pytest.raises(ValueError, match="already registered"):
+        s.add_indicator("SMA", period=5)
+    with pytest.raises(ValueError, match="takes"):
+        s.add_indicator("EMA", name="e", length=5)
+
+
+class Timed(BaseStrategy):
+    name = "timed"
+
+    def on_start(self) -> None:
+        self.fired: list[str] = []
+        self.set_timer("t", 60)
+
+    def on_timer(self, name: str, now: datetime) -> None:
+        self.fired.append(now.strftime("%H:%M"))
+
+
+def test_timers_run_on_market_time(refdata: RefData) -> None:
+    rig, s = make(refdata, Timed)
+    rig.clock.at(10, 0, 59)
+    rig.runner.poll()
+    assert s.fired == []  # type: ignore[attr-defined]
+    rig.clock.at(10, 1)
+    rig.runner.poll()
+    rig.runner.poll()
+    rig.clock.at(10, 2)
+    rig.runner.poll()
+    assert s.fired == ["10:01", "10:02"]  # type: ignore[attr-defined]
+
+
+class Broken(BaseStrategy):
+    name = "broken"
+
+    def on_start(self) -> None:
+        self.subscribe_ticks("NFO", FUT)
+        self.entry = self.buy("NFO", FUT, LOT, pricetype="LIMIT", price=1.0)
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        raise RuntimeError("bug in the strategy")
+
+
+class Healthy(BaseStrategy):
+    name = "healthy"
+
+    def on_start(self) -> None:
+        self.subscribe_ticks("NFO", FUT)
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        self.buy("NFO", FUT, LOT)
+
+
+def test_a_failing_strategy_is_quarantined_while_the_other_keeps_trading(
+    refdata: RefData,
+) -> None:
+    rig = Rig(refdata, max_errors=3)
+    broken = rig.runner.add(Broken, {})
+    rig.runner.add(Healthy, {})
+    rig.runner.start()
+    entry = rig.sent[0]
+    rig.ack(entry)
+    for i in range(5):
+        rig.tick(rig.clock.at(10, 0, i), 100.0)
+    stats = rig.runner.stats()
+    assert stats["broken"]["hook_errors"] == 3  # quarantined on the third, then silent
+    assert "3 hook failures in a row" in stats["broken"]["quarantined"]
+    assert stats["healthy"]["quarantined"] == "" and stats["healthy"]["hook_errors"] == 0
+    assert sum(1 for i in rig.sent if i.strategy == "healthy") == 5  # it kept trading
+    cancels = [i for i in rig.sent if i.strategy == "broken" and i.op == "cancel"]
+    assert [c.ref_intent_id for c in cancels] == [entry.intent_id]  # its entry is cancelled
+    assert broken.buy("NFO", FUT, LOT) == ""  # and it cannot place new orders
+    rig.fill(entry, LOT, 1.0)  # its books still follow fills, without its hooks
+    assert broken.position("NFO", FUT) == LOT
+    lat = stats["healthy"]["hook_latency"]["tick"]
+    assert lat["n"] == 5 and 0 < lat["p50_us"] <= lat["p99_us"]
+
+
+def test_bad_parameters_name_the_strategy(refdata: RefData) -> None:
+    class P(StrategyParams):
+        lots: int = 1
+
+    class WithParams(BaseStrategy):
+        name = "with_params"
+        Params = P
+
+    rig = Rig(refdata)
+    with pytest.raises(ConfigError, match="with_params: lotz"):
+        rig.runner.add(WithParams, {"lotz": 2})
+    with pytest.raises(ConfigError, match="with_params: lots"):
+        rig.runner.add(WithParams, {"lots": "many"})
