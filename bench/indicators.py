@@ -89,6 +89,7 @@ def main() -> int:
         ("ATR(14)", lambda: stream.ATR(14)),
         ("Supertrend(10,3)", lambda: stream.Supertrend(10, 3.0)),
         ("BBands(20,2)", lambda: stream.BBands(20, 2.0)),
+        ("MACD(12,26,9)", lambda: stream.MACD(12, 26, 9)),
     ):
         hh, ll, cc = h[:m].tolist(), lo[:m].tolist(), c[:m].tolist()
         s = make()
@@ -101,7 +102,75 @@ def main() -> int:
             for i in range(m):
                 upd(cc[i])
         print(f"  {name:<18} {(time.perf_counter() - t) / m * 1e6:6.2f} us")
+    dispatch(c)
     return 0
+
+
+def dispatch(prices: np.ndarray, strategies: int = 10, ticks: int = 100_000) -> None:
+    """Engine dispatch: the runner that the engine daemon drives, with ``strategies``
+    strategies each subscribed to the future's ticks (an EMA update per tick) and to its
+    1-minute bars (an RSI update per bar); one tick per market second. No sockets: the
+    bus's own cost is measured by bench/latency.py and bench/feed_throughput.py."""
+    from datetime import datetime
+
+    from mytrading import wire
+    from mytrading.engine.runner import StrategyRunner
+    from mytrading.engine.strategy import BaseStrategy
+    from mytrading.refdata import IST, load_refdata
+
+    fut = "NIFTY23NOV26FUT"
+
+    class Busy(BaseStrategy):
+        def on_start(self) -> None:
+            self.ema = stream.EMA(20)
+            self.add_indicator("RSI", period=14)
+            self.subscribe_ticks("NFO", fut)
+            self.subscribe_bars("NFO", fut, "1m")
+
+        def on_tick(self, tick: wire.Tick) -> None:
+            self.ema.update(tick.ltp)
+
+    t0 = int(datetime(2026, 11, 20, 9, 15, tzinfo=IST).timestamp()) * 1_000_000_000
+    now = [t0]
+    runner = StrategyRunner(
+        load_refdata(ROOT / "config"),
+        lambda: now[0],
+        lambda: datetime.fromtimestamp(now[0] / 1e9, IST),
+        lambda intent: None,
+        lambda ex, sym: None,
+        run_id="bench",
+    )
+    for i in range(strategies):
+        runner.add(type(f"Busy{i}", (Busy,), {"name": f"busy{i}"}), {})
+    runner.start()
+    tape = [
+        wire.Tick(
+            exchange="NFO",
+            symbol=fut,
+            ltp=float(p),
+            bid=float(p),
+            ask=float(p),
+            bid_qty=0,
+            ask_qty=0,
+            volume=i,
+            exch_ns=t0 + i * 1_000_000_000,
+        )
+        for i, p in enumerate(prices[:ticks])
+    ]
+    on_tick, poll = runner.on_tick, runner.poll
+    t = time.perf_counter()
+    for i, tick in enumerate(tape):
+        now[0] = tick.exch_ns
+        on_tick(tick)
+        if i % 20 == 0:
+            poll()  # the engine polls every 50 ms of wall time; here every 20 ticks
+    el = time.perf_counter() - t
+    bars = sum(len(s.bars("NFO", fut)) for s in runner.strategies.values())
+    print(f"engine dispatch, {strategies} strategies on one future's ticks and 1m bars:")
+    print(
+        f"  {ticks / el:,.0f} ticks/s = {ticks * strategies / el:,.0f} hook calls/s "
+        f"({el / ticks * 1e6:.1f} us per tick for all {strategies}; {bars:,} bars delivered)"
+    )
 
 
 if __name__ == "__main__":

@@ -96,6 +96,7 @@ class ATR:
     def __init__(self, n: int, pine: bool = False) -> None:
         self.n = n
         self.pine = pine
+        self.k1, self.k2 = (n - 1) / n, 1.0 / n
         self.prev_close = NAN
         self.total = 0.0
         self.count = 0
@@ -120,6 +121,8 @@ class ATR:
             if self.count < n:
                 return NAN
             self.value = self.total / n
+        elif self.pine:
+            self.value = self.value * self.k1 + tr * self.k2
         else:
             self.value = (self.value * (n - 1) + tr) / n
         return self.value

@@ -99,10 +99,13 @@ def rsi(x: np.ndarray, n: int) -> np.ndarray:
 def atr(
     high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int, pine: bool = False
 ) -> np.ndarray:
-    """Wilder ATR. ``pine=False``: TA-Lib's seeding; ``pine=True``: Pine's ``ta.atr``."""
+    """Wilder ATR. ``pine=False``: TA-Lib's seeding and its ``(prev * (n-1) + tr) / n``;
+    ``pine=True``: Pine's ``ta.atr`` seeding and its ``alpha * tr + (1 - alpha) * prev``
+    (the two forms differ in the last bits)."""
     out = np.full(close.size, np.nan)
     prev_close = np.nan
     total, count, value = 0.0, 0, np.nan
+    k1, k2 = (n - 1) / n, 1.0 / n
     for i in range(close.size):
         h, lo, c = high[i], low[i], close[i]
         if np.isnan(h) or np.isnan(lo) or np.isnan(c):
@@ -121,6 +124,9 @@ def atr(
             if count == n:
                 value = total / n
                 out[i] = value
+        elif pine:
+            value = value * k1 + tr * k2
+            out[i] = value
         else:
             value = (value * (n - 1) + tr) / n
             out[i] = value
@@ -157,37 +163,53 @@ def bbands(x: np.ndarray, n: int, k: float) -> tuple[np.ndarray, np.ndarray, np.
 def supertrend(
     high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int, mult: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(line, direction) per Pine v6 ``ta.supertrend(mult, n)``."""
-    a = atr(high, low, close, n, True)
-    line = np.full(close.size, np.nan)
-    direction = np.zeros(close.size)
-    fu = fl = np.nan
-    prev_close = np.nan
-    prev_st_upper = True
-    started = False
-    for i in range(close.size):
-        if np.isnan(a[i]):
-            if not np.isnan(close[i]):
-                prev_close = close[i]
+    """(line, direction) per Pine v6 ``ta.supertrend(mult, n)``.
+
+    One pass with Pine's ATR fused in (``atr(..., pine=True)`` gives the same numbers),
+    and the band and direction updates written as selects rather than short-circuit
+    branches: on a random walk those branches are unpredictable, and the mispredictions
+    cost more than the arithmetic (30 ms -> 14 ms on 1M bars here, see bench/indicators.py).
+    """
+    size = close.size
+    line = np.empty(size)
+    direction = np.zeros(size)
+    k1, k2 = (n - 1) / n, 1.0 / n  # Pine's rma: alpha * x + (1 - alpha) * previous
+    fu = fl = a = prev_close = np.nan
+    total = 0.0
+    count = 0
+    up = True
+    for i in range(size):
+        h, lo, c = high[i], low[i], close[i]
+        if np.isnan(h) or np.isnan(lo) or np.isnan(c):
+            line[i] = np.nan
             continue
-        hl2 = (high[i] + low[i]) / 2.0
-        ub = hl2 + mult * a[i]
-        lb = hl2 - mult * a[i]
-        if not started:
-            fu, fl = ub, lb
+        r2 = abs(h - prev_close)  # NaN on the first bar: TR is then high - low
+        r3 = abs(lo - prev_close)
+        tr = h - lo
+        tr = r2 if r2 > tr else tr
+        tr = r3 if r3 > tr else tr
+        hl2 = (h + lo) * 0.5
+        if count < n:
+            total += tr
+            count += 1
+            if count < n:
+                line[i] = np.nan
+                prev_close = c
+                continue
+            a = total / n
+            fu, fl = hl2 + mult * a, hl2 - mult * a
             d = 1.0
         else:
-            fl = lb if (lb > fl or prev_close < fl) else fl
-            fu = ub if (ub < fu or prev_close > fu) else fu
-            if prev_st_upper:
-                d = -1.0 if close[i] > fu else 1.0
-            else:
-                d = 1.0 if close[i] < fl else -1.0
-        started = True
+            a = a * k1 + tr * k2
+            ub, lb = hl2 + mult * a, hl2 - mult * a
+            fl = lb if (lb > fl) | (prev_close < fl) else fl
+            fu = ub if (ub < fu) | (prev_close > fu) else fu
+            bull = (up & (c > fu)) | ((not up) & (not c < fl))
+            d = -1.0 if bull else 1.0
         line[i] = fl if d == -1.0 else fu
         direction[i] = d
-        prev_st_upper = d == 1.0
-        prev_close = close[i]
+        up = d == 1.0
+        prev_close = c
     return line, direction
 
 
