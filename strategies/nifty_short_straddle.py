@@ -4,9 +4,9 @@ At ``entry_time`` it sells the at-the-money CE and PE of the nearest weekly expi
 ``bracket`` each: as each leg fills, a protective SL-L buy goes out with its trigger
 ``stop_pct`` above that leg's fill price and its limit ``stop_buffer`` rupees above the
 trigger (keep it inside the exchange's price band, or the stop is refused and the engine
-closes the leg at market). Every second of market time it checks the strategy's mark-to-market P&L: at
-``-max_loss`` rupees or at ``exit_time`` it cancels the stops and buys everything back.
-One straddle per day.
+closes the leg at market). Every second of market time it checks the straddle's
+mark-to-market P&L: at ``-max_loss`` rupees or at ``exit_time`` it cancels the stops and
+buys everything back. One straddle per day.
 """
 
 from __future__ import annotations

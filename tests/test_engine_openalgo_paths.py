@@ -56,7 +56,7 @@ def test_history_serves_past_sessions_for_warm_up(host: str, refdata: RefData) -
         datetime(2026, 11, 19, 9, 15, tzinfo=IST),
     ]
     assert fetch("NFO", FUT, "1m", date(2026, 1, 1), date(2026, 1, 2)) == []  # no_data
-    with pytest.raises(HistoryError, match="Invalid|interval|7m"):
+    with pytest.raises(HistoryError, match=r"Invalid|interval|7m"):
         fetch("NFO", FUT, "7m", DAY, DAY)
     bad_key = http_history(host, "wrong", 5.0, builders.__getitem__)
     with pytest.raises(HistoryError):
