@@ -50,8 +50,8 @@ def _check_strategies(s: Settings) -> list[str]:
     except StrategyLoadError as exc:
         typer.echo(f"configuration error:\nMT_STRATEGIES: {exc}", err=True)
         raise typer.Exit(2) from None
-    except ValueError as exc:  # pydantic ValidationError is a ValueError
-        typer.echo(f"configuration error:\nMT_STRATEGY_PARAMS: {exc}", err=True)
+    except (ValueError, ConfigError) as exc:  # pydantic ValidationError is a ValueError
+        typer.echo(f"configuration error:\nstrategy parameters: {exc}", err=True)
         raise typer.Exit(2) from None
     return [c.name for c in classes]
 

@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     sim_fill_model: Literal["sandbox", "realistic"] = "realistic"
     sim_partial_fills: bool = True  # realistic model: a limit takes at most the touch size
     sim_price_band_pct: float = Field(20.0, gt=0, le=100)  # limit/trigger within +-% of LTP
+    sim_option_price_band_pct: float = Field(50.0, gt=0, le=100)  # the same for options
     sim_capital: float = Field(10_000_000.0, gt=0)  # the simulated account's starting cash
 
     # --- market data recording (the feed writes; one writer process per file)

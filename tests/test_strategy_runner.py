@@ -408,3 +408,50 @@ def test_bad_parameters_name_the_strategy(refdata: RefData) -> None:
         rig.runner.add(WithParams, {"lotz": 2})
     with pytest.raises(ConfigError, match="with_params: lots"):
         rig.runner.add(WithParams, {"lots": "many"})
+
+
+def test_the_guides_first_example_loads_warms_up_and_trades(
+    refdata: RefData, tmp_path: Any
+) -> None:
+    """docs/strategies.md step 1, as written, through the loader and the runner."""
+    import re
+
+    from mytrading.engine.loader import discover
+    from mytrading.settings import PROJECT_ROOT
+
+    guide = (PROJECT_ROOT / "docs" / "strategies.md").read_text()
+    code = re.search(r"Step 1.*?```python\n(.*?)```", guide, re.S).group(1)  # type: ignore[union-attr]
+    (tmp_path / "breakout.py").write_text(code)
+    cls = discover(tmp_path)["breakout"]
+
+    base = int(datetime(2026, 11, 20, 9, 15, tzinfo=IST).timestamp() * 1e9)
+
+    def history(ex: str, sym: str, tf: str, start: Any, end: Any) -> list[wire.Bar]:
+        step = 300 * 10**9
+        return [
+            wire.Bar(
+                exchange=ex,
+                symbol=sym,
+                tf=tf,
+                start_ns=base + i * step,
+                open=100,
+                high=101.0 + (i % 3),
+                low=99,
+                close=100,
+                volume=1,
+            )
+            for i in range(9)  # 09:15 .. 09:55, all complete at 10:00
+        ]
+
+    rig = Rig(refdata, history=history)
+    strat = rig.runner.add(cls, {"lookback": 5})
+    rig.runner.start()
+    assert len(strat.bars("NFO", FUT, "5m")) == 5 and rig.sent == []  # warmed, no order
+    rig.tick(rig.clock.at(10, 0, 1), 102.0)
+    rig.tick(rig.clock.at(10, 4, 59), 104.0)  # closes above every high of the last 5
+    rig.clock.at(10, 5)
+    for job in rig.runner.warmups.values():
+        job.next_try = 0.0
+    rig.runner.poll()
+    (buy,) = rig.sent
+    assert (buy.strategy, buy.action, buy.quantity) == ("breakout", "BUY", LOT)

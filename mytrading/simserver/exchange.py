@@ -68,12 +68,14 @@ class SimExchange:
         fill_model: str = "realistic",
         partial_fills: bool = True,
         price_band_pct: float = 20.0,
+        option_band_pct: float = 50.0,
     ) -> None:
         self.refdata = refdata
         self.clock = clock
         self.market = market
         self.broker = SimBroker(refdata, clock, slippage_ticks, fill_model, partial_fills)
         self.price_band = price_band_pct / 100.0
+        self.option_band = option_band_pct / 100.0
         self.capital = capital
         self.meta: dict[str, OrderMeta] = {}
         self.trades: list[dict[str, Any]] = []
@@ -137,7 +139,9 @@ class SimExchange:
             return f"Market is closed for {o.exchange} at {now:%Y-%m-%d %H:%M:%S} IST"
         t = self._quote(o.exchange, o.symbol)
         if t is not None:
-            lo, hi = t.ltp * (1 - self.price_band), t.ltp * (1 + self.price_band)
+            kind = self.refdata.instrument(o.exchange, o.symbol).kind
+            band = self.option_band if kind in ("CE", "PE") else self.price_band
+            lo, hi = t.ltp * (1 - band), t.ltp * (1 + band)
             for name, px in (("price", o.price), ("trigger_price", o.trigger_price)):
                 if px and not lo <= px <= hi:
                     return f"{name} {px} is outside the price band {lo:.2f} - {hi:.2f}"

@@ -41,6 +41,7 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
         fill_model=settings.sim_fill_model,
         partial_fills=settings.sim_partial_fills,
         price_band_pct=settings.sim_price_band_pct,
+        option_band_pct=settings.sim_option_price_band_pct,
     )
     limits = RateLimits(
         settings.sim_order_rate_limit, settings.sim_smart_rate_limit, settings.sim_api_rate_limit
