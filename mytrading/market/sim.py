@@ -114,8 +114,9 @@ class SimMarket:
 
     def past_bars(self, now_ns: int, sessions: int, seed: int) -> list[Bar]:
         """1-minute bars of every index and future for the ``sessions`` trading days before
-        ``now_ns`` plus today's session up to now, from a random walk (its own seed: the
-        live walk is unchanged) that ends exactly at today's starting levels. The simulator
+        ``now_ns`` plus today's session up to now (the minute in progress included: the
+        history store merges it with the live bar of the same minute), from a random walk
+        (its own seed: the live walk is unchanged) that ends at the current levels. The simulator
         serves them from ``history``, so strategies warm up in the demo as they would live.
         Options are left out: their past prices would need the past strip."""
         cal = self.refdata.calendar
@@ -133,9 +134,7 @@ class SimMarket:
                 continue
             t0 = int(datetime.combine(day, hours[0], tzinfo=IST).timestamp())
             t1 = int(datetime.combine(day, hours[1], tzinfo=IST).timestamp())
-            minutes += [
-                t * 1_000_000_000 for t in range(t0, t1, 60) if (t + 60) * 1_000_000_000 <= now_ns
-            ]
+            minutes += [t * 1_000_000_000 for t in range(t0, t1, 60) if t * 1_000_000_000 < now_ns]
         if not minutes:
             return []
         rng = np.random.default_rng(seed)

@@ -46,10 +46,6 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
     limits = RateLimits(
         settings.sim_order_rate_limit, settings.sim_smart_rate_limit, settings.sim_api_rate_limit
     )
-    if isinstance(market, SimMarket) and settings.sim_history_sessions:
-        ex.history_store.preload(
-            market.past_bars(clock.now_ns(), settings.sim_history_sessions, settings.sim_seed + 1)
-        )
     key = settings.api_key() or settings.sim_api_key.get_secret_value()
     return SimServer(ex, key, limits), FeedServer(ex, key, settings.sim_ws_auth_grace_s), ex
 
@@ -57,6 +53,14 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
 async def serve(settings: Settings) -> None:
     log = structlog.get_logger("simserver")
     server, feed, ex = build(settings)
+    if isinstance(ex.market, SimMarket) and settings.sim_history_sessions:
+        # Past bars up to now, the current minute included, right before the first quotes:
+        # history then has no hole at the start, whatever the start cost on the clock.
+        ex.history_store.preload(
+            ex.market.past_bars(
+                ex.clock.now_ns(), settings.sim_history_sessions, settings.sim_seed + 1
+            )
+        )
     ex.step()  # quotes exist before the first request
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
