@@ -25,6 +25,8 @@ from mytrading.settings import PROJECT_ROOT, ConfigError, Settings, load_setting
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 config_app = typer.Typer(help="Configuration commands.")
 app.add_typer(config_app, name="config")
+risk_app = typer.Typer(help="Risk: trading states, limits, P&L.")
+app.add_typer(risk_app, name="risk")
 data_app = typer.Typer(help="Recorded market data (DuckDB, written by the feed).")
 app.add_typer(data_app, name="data")
 
@@ -257,20 +259,99 @@ def kill_switch(
     value: Annotated[str, typer.Argument(help="on | off")],
     reason: Annotated[str, typer.Option("--reason")] = "",
 ) -> None:
-    """Turn the kill switch on (risk refuses every new order) or off; waits for confirmation."""
-    from mytrading.status import StatusCollector
-
+    """Turn the kill switch on (the whole stack HALTED: risk refuses every new order) or off
+    (ACTIVE); waits for risk to confirm."""
     if value not in ("on", "off"):
         typer.echo("kill-switch takes 'on' or 'off'", err=True)
         raise typer.Exit(2)
+    want = value == "on"
+    _command(
+        wire.Command(command="kill_switch", value=value, reason=reason, issued_by=_who()),
+        lambda d: d.get("kill_switch") == want,
+        f"kill switch {value}",
+    )
+
+
+@risk_app.callback(invoke_without_command=True)
+def risk_show(ctx: typer.Context) -> None:
+    """Trading states, limits and their use, P&L per strategy (from the running stack)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from mytrading.status import StatusCollector
+
+    s = _settings()
+    collector = StatusCollector(s)
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and "risk" not in collector.daemons:
+            collector.poll(0.2)
+        risk = collector.daemons.get("risk")
+        if risk is None:
+            typer.echo("no heartbeat from risk: is the stack running?", err=True)
+            raise typer.Exit(1)
+        collector.poll(0.3)
+        typer.echo(render_risk(risk.status.detail, collector))
+    finally:
+        collector.close()
+
+
+def render_risk(d: dict[str, Any], collector: Any) -> str:
+    states = d.get("states", {})
+    lines = [f"stack: {states.get('stack', '?').upper()}"]
+    for name, st in sorted(states.get("strategies", {}).items()):
+        lines.append(f"  {name}: {st.upper()}")
+    lines.append("limits:")
+    for k, v in d.get("limits", {}).items():
+        lines.append(f"  {k:<24} {v}")
+    lines.append(f"approved {d.get('approved', 0)}, rejected {d.get('rejected', {}) or 0}")
+    eng = collector.daemons.get("engine")
+    strategies = eng.status.detail.get("strategies", {}) if eng else {}
+    for name, st in sorted(strategies.items()):
+        lines.append(
+            f"  {name:<22} P&L {st.get('pnl', 0.0):>11.2f}  positions {st.get('positions', {})}"
+        )
+    return "\n".join(lines)
+
+
+@risk_app.command("state")
+def risk_state(
+    value: Annotated[str, typer.Argument(help="active | reducing | halted")],
+    strategy: Annotated[str, typer.Option("--strategy", help="one strategy; default: all")] = "",
+    reason: Annotated[str, typer.Option("--reason")] = "",
+) -> None:
+    """Set the trading state of the whole stack or of one strategy; waits for risk."""
+    from mytrading.risk.state import STATES
+
+    if value not in STATES:
+        typer.echo(f"state must be one of {', '.join(STATES)}", err=True)
+        raise typer.Exit(2)
+    target = strategy or "*"
+
+    def done(d: dict[str, Any]) -> bool:
+        st = d.get("states", {})
+        if target == "*":
+            return st.get("stack") == value
+        return st.get("strategies", {}).get(target, "active") == value
+
+    _command(
+        wire.Command(command="state", value=value, reason=reason, issued_by=_who(), target=target),
+        done,
+        f"{'stack' if target == '*' else target} {value.upper()}",
+    )
+
+
+def _who() -> str:
+    return f"cli:{os.getuid()}"
+
+
+def _command(cmd: wire.Command, confirmed: Any, what: str) -> None:
+    """Push a command to risk and wait (5 s) until its heartbeat shows the result."""
+    from mytrading.status import StatusCollector
+
     s = _settings()
     collector = StatusCollector(s)
     ctx = zmq.Context()
     pusher = Pusher(ctx, s.endpoints()["pipe.commands"], "cli", "command")
-    want = value == "on"
-    cmd = wire.Command(
-        command="kill_switch", value=value, reason=reason, issued_by=f"cli:{os.getuid()}"
-    )
     try:
         deadline = time.monotonic() + 5
         sent = False
@@ -278,10 +359,10 @@ def kill_switch(
             sent = sent or pusher.send(cmd)
             collector.poll(0.2)
             risk = collector.daemons.get("risk")
-            if sent and risk and risk.status.detail.get("kill_switch") == want:
-                typer.echo(f"kill switch {value} (confirmed by risk pid {risk.status.pid})")
+            if sent and risk and confirmed(risk.status.detail):
+                typer.echo(f"{what} (confirmed by risk pid {risk.status.pid})")
                 return
-        typer.echo("risk did not confirm the kill switch: is the stack running?", err=True)
+        typer.echo(f"risk did not confirm {what}: is the stack running?", err=True)
         raise typer.Exit(1)
     finally:
         pusher.sock.close(0)

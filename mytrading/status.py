@@ -168,7 +168,13 @@ class StatusCollector:
         if risk:
             d = risk.status.detail
             lines.append(
-                f"risk: kill switch {'ON' if d.get('kill_switch') else 'off'}, approved "
+                f"risk: kill switch {'ON' if d.get('kill_switch') else 'off'}, "
+                f"stack {d.get('states', {}).get('stack', '?').upper()}"
+                + "".join(
+                    f", {k} {v.upper()}"
+                    for k, v in d.get("states", {}).get("strategies", {}).items()
+                )
+                + ", approved "
                 f"{d.get('approved', 0)}, rejected {sum(d.get('rejected', {}).values())} "
                 f"{d.get('rejected', {}) or ''}"
             )

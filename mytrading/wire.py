@@ -210,10 +210,11 @@ class Status(Msg, tag="status"):
 
 
 class Command(Msg, tag="command"):
-    command: Literal["kill_switch"]
-    value: str  # "on" | "off"
+    command: Literal["kill_switch", "state"]
+    value: str  # kill_switch: "on" | "off"; state: "active" | "reducing" | "halted"
     reason: str = ""
     issued_by: str = ""
+    target: str = ""  # state: a strategy, or "" / "*" for the whole stack
 
 
 # ------------------------------------------------------------------ request / reply

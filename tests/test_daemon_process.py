@@ -135,16 +135,16 @@ def test_router_sends_only_risk_approved_orders_and_each_once(
 def test_unreadable_kill_switch_state_fails_safe(
     settings: Settings, tmp_env: dict[str, str]
 ) -> None:
-    state = settings.state_dir / "kill_switch.json"
+    state = settings.state_dir / "risk_state.json"
     state.parent.mkdir(parents=True, exist_ok=True)
-    state.write_text('{"on": tru')  # torn write, disk trouble, a hand edit gone wrong
+    state.write_text('{"stack": "act')  # torn write, disk trouble, a hand edit gone wrong
     w = Watcher(settings, ("sys.status.",))
     risk = spawn("risk", tmp_env)
     try:
         w.wait(lambda: "risk" in w.status, 15, "risk heartbeat")
         assert w.status["risk"].detail["kill_switch"] is True
         assert w.status["risk"].errors == 1
-        assert "kill switch state unreadable" in (settings.log_dir / "risk.log").read_text()
+        assert "risk state unreadable" in (settings.log_dir / "risk.log").read_text()
     finally:
         risk.send_signal(signal.SIGTERM)
         risk.wait(timeout=5)

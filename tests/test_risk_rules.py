@@ -9,6 +9,7 @@ import pytest
 from mytrading import wire
 from mytrading.refdata import IST, RefData
 from mytrading.risk.rules import Limits, Rejection, RiskBook, check
+from mytrading.risk.state import StateStore, TradingStates
 
 FUT = "NIFTY29DEC26FUT"  # lot 65
 OPEN = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
@@ -121,7 +122,7 @@ def test_market_hours(refdata: RefData, when: datetime, ok: bool) -> None:
 
 
 def test_kill_switch_refuses_everything(refdata: RefData) -> None:
-    book = RiskBook(kill_switch=True)
+    book = RiskBook(states=TradingStates("halted"))
     assert rule(run(intent(), book, refdata)) == "kill_switch"
     assert rule(run(intent(action="SELL"), book, refdata)) == "kill_switch"
 
@@ -149,7 +150,7 @@ def test_instrument_and_price_rules_and_tick_rounding(refdata: RefData) -> None:
 
 
 def test_cancel_needs_only_a_working_order_and_passes_the_kill_switch(refdata: RefData) -> None:
-    book = RiskBook(kill_switch=True)
+    book = RiskBook(states=TradingStates("halted"))
     assert rule(run(intent(op="cancel", ref_intent_id="e1"), book, refdata)) == "not_working"
     book.on_approved("s.e1", ("s", "NFO", FUT), 65)
     assert run(intent(op="cancel", ref_intent_id="e1"), book, refdata) == (0.0, 0.0)
@@ -173,3 +174,46 @@ def test_modify_is_checked_like_an_order_without_double_counting_its_target(
     )
     assert m == (100.0, 0.0)  # prices of a modify are rounded to the tick too
     assert rule(run(intent(64, op="modify", ref_intent_id="e1"), book, refdata)) == "lot_multiple"
+
+
+def test_trading_states_halted_and_reducing(refdata: RefData) -> None:
+    book = RiskBook()
+    key = ("s", "NFO", FUT)
+    book.states.set("s", "halted")
+    r = run(intent(), book, refdata)
+    assert isinstance(r, Rejection) and r.rule == "halted" and "HALTED" in r.reason
+    assert rule(run(intent(strategy="other"), book, refdata)) == "ok"  # only that strategy
+    book.states.set("s", "reducing")
+    assert rule(run(intent(), book, refdata)) == "reducing"  # flat: nothing to reduce
+    book.positions[key] = 65 * 3
+    assert rule(run(intent(65, "BUY"), book, refdata)) == "reducing"  # adds
+    assert rule(run(intent(65 * 3, "SELL"), book, refdata)) == "ok"  # closes exactly
+    assert rule(run(intent(65 * 4, "SELL"), book, refdata)) == "reducing"  # would flip
+    book.on_approved("s.x", key, -65 * 2)  # two lots already being sold
+    r = run(intent(65 * 2, "SELL"), book, refdata)
+    assert isinstance(r, Rejection) and (r.threshold, r.value) == (65, 130)
+    assert rule(run(intent(65, "SELL"), book, refdata)) == "ok"
+    book.positions[key] = -65
+    book.working.clear()
+    assert rule(run(intent(65, "BUY"), book, refdata)) == "ok"
+    # the stack's state is the floor for every strategy; the kill switch is a halted stack
+    book.states.set("s", "active")
+    book.states.set("*", "reducing")
+    assert book.states.of("s") == "reducing" and book.states.of("z") == "reducing"
+    book.states.set("", "halted")
+    assert book.states.kill_switch and rule(run(intent(), book, refdata)) == "kill_switch"
+    with pytest.raises(ValueError, match="state must be"):
+        book.states.set("s", "paused")  # type: ignore[arg-type]
+
+
+def test_state_store_round_trip_and_fail_safe(tmp_path) -> None:
+    store = StateStore(tmp_path / "risk_state.json")
+    states, problem = store.load()
+    assert (states.stack, states.strategies, problem) == ("active", {}, "")
+    states.set("s", "reducing")
+    store.save(states, "test")
+    again, problem = store.load()
+    assert again.as_dict() == {"stack": "active", "strategies": {"s": "reducing"}} and not problem
+    (tmp_path / "risk_state.json").write_text('{"stack": "actve"}')
+    bad, problem = store.load()
+    assert bad.stack == "halted" and "unreadable" in problem

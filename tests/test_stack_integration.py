@@ -113,6 +113,14 @@ def test_stack_trades_reconciles_and_stops_clean(
         w.wait(lambda: w.status["risk"].pid != old_risk, 15, "risk restarted")
         assert w.status["risk"].detail["kill_switch"] is True  # persisted across the restart
         assert run_cli("kill-switch", "off", env=env).returncode == 0
+        r = run_cli("risk", "state", "reducing", "--strategy", "sma_crossover", env=env)
+        assert r.returncode == 0 and "sma_crossover REDUCING (confirmed" in r.stdout, r.stderr
+        r = run_cli("risk", env=env)
+        assert r.returncode == 0 and "stack: ACTIVE" in r.stdout, r.stderr
+        assert "sma_crossover: REDUCING" in r.stdout and "max_order_lots" in r.stdout
+        assert run_cli("risk", "state", "paused", env=env).returncode == 2
+        r = run_cli("risk", "state", "active", "--strategy", "sma_crossover", env=env)
+        assert r.returncode == 0, r.stderr
         pids |= {st.pid for _, st in w.seen if isinstance(st, wire.Status)}
 
         logs = run_cli("logs", "router", "-n", "200", env=env)

@@ -10,46 +10,17 @@ withdrawn with a RiskEvent after ``MT_RISK_WAIT_S``. The kill switch arrives as 
 from __future__ import annotations
 
 import collections
-import json
 import time
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from mytrading import wire
 from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon
 from mytrading.outbox import Outbox
-from mytrading.refdata import IST
 from mytrading.risk.rules import Limits, Rejection, RiskBook, check, ref_order_id
+from mytrading.risk.state import StateStore
 
 MAX_PENDING = 1000
-
-
-class KillSwitchStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def load(self) -> tuple[bool, str]:
-        """(on, problem). An unreadable file fails safe: the switch is on."""
-        try:
-            data = json.loads(self.path.read_text())
-            on = data["on"]
-            if not isinstance(on, bool):
-                raise ValueError(f"'on' is {on!r}, not true/false")
-            return on, ""
-        except FileNotFoundError:
-            return False, ""
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            return True, f"{self.path} is unreadable ({exc}); kill switch forced ON"
-
-    def save(self, on: bool, reason: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"on": on, "reason": reason, "at": datetime.now(IST).isoformat()})
-        )
-        tmp.replace(self.path)  # atomic: a crash never leaves half a file
 
 
 class RiskDaemon(Daemon):
@@ -66,10 +37,10 @@ class RiskDaemon(Daemon):
             s.risk_any_hour,
         )
         self.book = RiskBook()
-        self.kill_store = KillSwitchStore(s.state_dir / "kill_switch.json")
-        self.book.kill_switch, problem = self.kill_store.load()
+        self.state_store = StateStore(s.state_dir / "risk_state.json")
+        self.book.states, problem = self.state_store.load()
         if problem:
-            self.count_error("kill switch state unreadable", problem=problem)
+            self.count_error("risk state unreadable", problem=problem)
         self.intents = Puller(self.ctx, self.endpoints["pipe.intents"])
         self.commands = Puller(self.ctx, self.endpoints["pipe.commands"])
         self.orders = Pusher(self.ctx, self.endpoints["pipe.orders"], self.name, "order")
@@ -86,7 +57,7 @@ class RiskDaemon(Daemon):
         self.approved = 0
         self.rejected: collections.Counter[str] = collections.Counter()
         self.every(0.02, self.outbox.flush)
-        self.log.info("risk limits", **self.limits.__dict__, kill_switch=self.book.kill_switch)
+        self.log.info("risk limits", **self.limits.__dict__, states=self.book.states.as_dict())
 
     # ----------------------------------------------------------------- intents
 
@@ -163,21 +134,31 @@ class RiskDaemon(Daemon):
         if not isinstance(msg, wire.Command):
             self.count_error("not a command on the command pipe", got=type(msg).__name__)
             return
-        on = msg.value == "on"
-        if msg.value not in ("on", "off"):
-            self.count_error("bad kill switch value", value=msg.value)
+        if msg.command == "kill_switch":
+            if msg.value not in ("on", "off"):
+                self.count_error("bad kill switch value", value=msg.value)
+                return
+            target, state = "", ("halted" if msg.value == "on" else "active")
+        else:
+            target, state = msg.target, msg.value
+        try:
+            self.book.states.set(target, state)  # type: ignore[arg-type]
+        except ValueError as exc:
+            self.count_error("bad state command", reason=str(exc))
             return
-        self.kill_store.save(on, msg.reason)
-        self.book.kill_switch = on
-        self.log.warning("kill switch", on=on, reason=msg.reason, by=msg.issued_by)
+        self.state_store.save(self.book.states, msg.reason)
+        who = target if target not in ("", "*") else "*"
+        self.log.warning(
+            "trading state", target=who, state=state, reason=msg.reason, by=msg.issued_by
+        )
         self.pub.publish(
-            "risk.event.*",
+            f"risk.event.{who}",
             wire.RiskEvent(
-                strategy="*",
-                kind="kill_switch",
-                rule="kill_switch",
-                reason=msg.reason or f"kill switch {msg.value}",
-                action=msg.value,
+                strategy=who,
+                kind="kill_switch" if msg.command == "kill_switch" else "state",
+                rule="trading_state",
+                reason=msg.reason or f"{who} {state}",
+                action=state,
             ),
         )
         self.heartbeat()  # let watchers confirm the new state at once
@@ -195,7 +176,9 @@ class RiskDaemon(Daemon):
 
     def detail(self) -> dict[str, Any]:
         return {
-            "kill_switch": self.book.kill_switch,
+            "kill_switch": self.book.states.kill_switch,
+            "states": self.book.states.as_dict(),
+            "limits": self.limits.__dict__,
             "approved": self.approved,
             "rejected": dict(self.rejected),
             "pending_to_router": len(self.outbox),

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from mytrading import wire
 from mytrading.refdata import RefData, RefDataError
+from mytrading.risk.state import TradingStates
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class RiskBook:
     approvals: dict[str, collections.deque[int]] = field(
         default_factory=lambda: collections.defaultdict(collections.deque)
     )
-    kill_switch: bool = False
+    states: TradingStates = field(default_factory=TradingStates)
 
     def exposure(self, key: tuple[str, str, str], exclude: str = "") -> tuple[int, int]:
         """(worst long, worst short) position if every working order filled.
@@ -95,8 +96,11 @@ def check(
         return Rejection("not_working", f"{intent.op}: no working order {ref}")
     if intent.op == "cancel":
         return 0.0, 0.0
-    if book.kill_switch:
-        return Rejection("kill_switch", "kill switch is on: no new orders")
+    state = book.states.of(intent.strategy)
+    if state == "halted":
+        if book.states.kill_switch:
+            return Rejection("kill_switch", "kill switch is on: no new orders")
+        return Rejection("halted", f"{intent.strategy} is HALTED: no new orders")
     try:
         inst = refdata.instrument(intent.exchange, intent.symbol)
     except RefDataError as exc:
@@ -136,6 +140,23 @@ def check(
     key = (intent.strategy, intent.exchange, intent.symbol)
     long_, short = book.exposure(key, exclude=ref)
     signed = intent.quantity if intent.action == "BUY" else -intent.quantity
+    if state == "reducing":
+        # Only an order that shrinks the position, even if every working order fills.
+        pos = book.positions.get(key, 0)
+        if pos > 0 > signed:
+            room = max(0, short)  # what is left long after the working sells
+        elif pos < 0 < signed:
+            room = max(0, -long_)  # what is left short after the working buys
+        else:
+            room = 0
+        if abs(signed) > room:
+            return Rejection(
+                "reducing",
+                f"{intent.strategy} is REDUCING: only orders that shrink the position "
+                f"({pos}, {room} left to close after working orders) pass",
+                room,
+                abs(signed),
+            )
     after = (long_ + signed) if signed > 0 else (short + signed)
     max_qty = limits.max_position_lots * inst.lot_size
     if abs(after) > max_qty and abs(after) > abs(book.positions.get(key, 0)):

@@ -1,0 +1,105 @@
+"""Indian F&O charges per trade, as a contract note shows them.
+
+Rates come from ``config/charges.toml`` by trade date. Each component is computed on
+the trade's turnover and rounded to the paisa, as brokers print them:
+brokerage (flat per order; for futures capped at a fraction of turnover), STT (sell side),
+exchange
+transaction charges, SEBI turnover fee, stamp duty (buy side) and GST at 18 % on brokerage,
+exchange charges and the SEBI fee. Not included: IPFT and clearing charges, a few rupees
+per crore that some brokers show separately.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+CRORE = Decimal(10_000_000)
+PAISA = Decimal("0.01")
+
+
+def _d(x: float | str) -> Decimal:
+    return Decimal(str(x))
+
+
+def _paise(x: Decimal) -> Decimal:
+    """Half up to the paisa, as contract notes round (exact: no binary-float halves)."""
+    return x.quantize(PAISA, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Charges:
+    brokerage: float
+    stt: float
+    exchange: float
+    sebi: float
+    stamp: float
+    gst: float
+
+    @property
+    def total(self) -> float:
+        return round(
+            self.brokerage + self.stt + self.exchange + self.sebi + self.stamp + self.gst, 2
+        )
+
+    def __add__(self, o: Charges) -> Charges:
+        return Charges(
+            round(self.brokerage + o.brokerage, 2),
+            round(self.stt + o.stt, 2),
+            round(self.exchange + o.exchange, 2),
+            round(self.sebi + o.sebi, 2),
+            round(self.stamp + o.stamp, 2),
+            round(self.gst + o.gst, 2),
+        )
+
+
+ZERO = Charges(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+class ChargeTable:
+    def __init__(self, brokerage: dict[str, float], periods: list[dict]) -> None:
+        self.per_order = _d(brokerage["per_order"])
+        self.fut_pct_cap = _d(brokerage["fut_pct_cap"])
+        self.gst_rate = _d(brokerage["gst"])
+        self.sebi_rate = _d(brokerage["sebi_per_crore"]) / CRORE
+        self.periods = sorted(
+            ((date.fromisoformat(str(p["from"])), p) for p in periods), key=lambda x: x[0]
+        )
+        if not self.periods:
+            raise ValueError("charges: no [[period]] of rates")
+
+    def rates(self, day: date) -> dict:
+        current = None
+        for start, p in self.periods:
+            if start <= day:
+                current = p
+        if current is None:
+            raise ValueError(f"charges: no rates for {day} (first period {self.periods[0][0]})")
+        return current
+
+    def trade(
+        self, exchange: str, kind: str, action: str, qty: int, price: float, day: date
+    ) -> Charges:
+        """Charges of one executed order (or fill) of ``qty`` at ``price``."""
+        r = {k: _d(v) for k, v in self.rates(day).items() if k != "from"}
+        option = kind in ("CE", "PE")
+        seg = "opt" if option else "fut"
+        turnover = _d(qty) * _d(price)
+        brokerage = self.per_order if option else min(self.per_order, turnover * self.fut_pct_cap)
+        brokerage = _paise(brokerage)
+        zero = Decimal(0)
+        stt = _paise(turnover * r[f"stt_{seg}_sell"]) if action == "SELL" else zero
+        venue = "bse" if exchange == "BFO" else "nse"
+        exch = _paise(turnover * r[f"{venue}_{seg}"])
+        sebi = _paise(turnover * self.sebi_rate)
+        stamp = _paise(turnover * r[f"stamp_{seg}_buy"]) if action == "BUY" else zero
+        gst = _paise((brokerage + exch + sebi) * self.gst_rate)
+        return Charges(*(float(x) for x in (brokerage, stt, exch, sebi, stamp, gst)))
+
+
+def load_charges(config_dir: Path) -> ChargeTable:
+    data = tomllib.loads((config_dir / "charges.toml").read_text())
+    return ChargeTable(data["brokerage"], data["period"])

@@ -1,0 +1,80 @@
+"""Trading states, for the whole stack and per strategy, and where they are kept.
+
+``active``: everything risk allows passes. ``reducing``: only orders that shrink a
+position pass (an exit, never an entry or a flip). ``halted``: nothing new passes;
+cancellations still do. A strategy's effective state is the stricter of its own and the
+stack's. The kill switch is the stack's state: on = halted, off = active.
+
+The states are persisted (atomically) so a restarted risk daemon keeps them; a file that
+cannot be read fails safe, to a halted stack.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from mytrading.refdata import IST
+
+State = Literal["active", "reducing", "halted"]
+STATES: tuple[State, ...] = ("active", "reducing", "halted")
+_RANK = {s: i for i, s in enumerate(STATES)}
+
+
+class TradingStates:
+    def __init__(self, stack: State = "active", strategies: dict[str, State] | None = None):
+        self.stack: State = stack
+        self.strategies: dict[str, State] = dict(strategies or {})
+
+    def of(self, strategy: str) -> State:
+        own = self.strategies.get(strategy, "active")
+        return own if _RANK[own] > _RANK[self.stack] else self.stack
+
+    def set(self, target: str, state: State) -> None:
+        """``target`` "" or "*" is the whole stack, else one strategy."""
+        if state not in STATES:
+            raise ValueError(f"state must be one of {STATES}, got {state!r}")
+        if target in ("", "*"):
+            self.stack = state
+        elif state == "active":
+            self.strategies.pop(target, None)
+        else:
+            self.strategies[target] = state
+
+    @property
+    def kill_switch(self) -> bool:
+        return self.stack == "halted"
+
+    def as_dict(self) -> dict:
+        return {"stack": self.stack, "strategies": dict(self.strategies)}
+
+
+class StateStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> tuple[TradingStates, str]:
+        """(states, problem). An unreadable file fails safe: the stack is halted."""
+        try:
+            data = json.loads(self.path.read_text())
+            stack = data["stack"]
+            strategies = data.get("strategies", {})
+            if stack not in STATES or not isinstance(strategies, dict):
+                raise ValueError(f"bad content {data!r}")
+            for name, st in strategies.items():
+                if st not in STATES:
+                    raise ValueError(f"strategy {name}: bad state {st!r}")
+            return TradingStates(stack, strategies), ""
+        except FileNotFoundError:
+            return TradingStates(), ""
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return TradingStates("halted"), f"{self.path} is unreadable ({exc}); stack HALTED"
+
+    def save(self, states: TradingStates, reason: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        body = {**states.as_dict(), "reason": reason, "at": datetime.now(IST).isoformat()}
+        tmp.write_text(json.dumps(body))
+        tmp.replace(self.path)  # atomic: a crash never leaves half a file

@@ -1,0 +1,75 @@
+"""Charges against worked contract-note examples (arithmetic done by hand, in comments)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from mytrading.risk.charges import ZERO, load_charges
+from mytrading.settings import PROJECT_ROOT
+
+DAY = date(2026, 11, 20)
+
+
+@pytest.fixture(scope="module")
+def table():
+    return load_charges(PROJECT_ROOT / "config")
+
+
+def test_nifty_futures_round_trip(table) -> None:
+    # BUY 65 NIFTY futures @ 24,500: turnover 15,92,500
+    #   brokerage min(20, 477.75) = 20.00; exchange x 0.00173 % = 27.55; SEBI 10/cr = 1.59
+    #   stamp 0.002 % = 31.85; GST 18 % of (20 + 27.55 + 1.59) = 8.85; total 89.84
+    buy = table.trade("NFO", "FUT", "BUY", 65, 24_500.0, DAY)
+    assert (buy.brokerage, buy.stt, buy.exchange, buy.sebi, buy.stamp, buy.gst) == (
+        20.0,
+        0.0,
+        27.55,
+        1.59,
+        31.85,
+        8.85,
+    )
+    assert buy.total == 89.84
+    # SELL 65 @ 24,560: turnover 15,96,400; STT 0.05 % (from April 2026) = 798.20
+    #   exchange 27.62; SEBI 1.60; GST 18 % of 49.22 = 8.86; total 856.28
+    sell = table.trade("NFO", "FUT", "SELL", 65, 24_560.0, DAY)
+    assert (sell.stt, sell.exchange, sell.sebi, sell.stamp, sell.gst) == (
+        798.2,
+        27.62,
+        1.6,
+        0.0,
+        8.86,
+    )
+    assert sell.total == 856.28
+    both = ZERO + buy + sell
+    assert both.total == 946.12
+    assert round(60 * 65 - both.total, 2) == 2953.88  # the contract note's net
+
+
+def test_nifty_option_round_trip_and_half_paisa_rounding(table) -> None:
+    # SELL 65 NIFTY 24500 CE @ 120: premium turnover 7,800; brokerage flat 20 for options
+    #   STT 0.15 % = 11.70; exchange 0.03503 % = 2.73; SEBI 0.01; GST 18 % of 22.74 = 4.09
+    sell = table.trade("NFO", "CE", "SELL", 65, 120.0, DAY)
+    assert (sell.brokerage, sell.stt, sell.exchange, sell.sebi, sell.gst) == (
+        20.0,
+        11.7,
+        2.73,
+        0.01,
+        4.09,
+    )
+    assert sell.total == 38.53
+    # BUY back @ 100: turnover 6,500; stamp 0.003 % = 0.195 -> 0.20 (half up, exactly)
+    buy = table.trade("NFO", "CE", "BUY", 65, 100.0, DAY)
+    assert (buy.exchange, buy.stamp, buy.gst, buy.total) == (2.28, 0.2, 4.01, 26.5)
+
+
+def test_rates_by_trade_date_and_venue(table) -> None:
+    # before April 2026 the futures STT was 0.02 %
+    old = table.trade("NFO", "FUT", "SELL", 65, 24_560.0, date(2026, 3, 31))
+    assert old.stt == 319.28
+    # BSE: no transaction charge on index futures; SENSEX options 0.0325 %
+    assert table.trade("BFO", "FUT", "BUY", 20, 81_000.0, DAY).exchange == 0.0
+    assert table.trade("BFO", "PE", "BUY", 20, 200.0, DAY).exchange == 1.3
+    with pytest.raises(ValueError, match="no rates"):
+        table.trade("NFO", "FUT", "BUY", 65, 1.0, date(2020, 1, 1))
