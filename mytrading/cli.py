@@ -300,9 +300,13 @@ def render_risk(d: dict[str, Any], collector: Any) -> str:
     lines = [f"stack: {states.get('stack', '?').upper()}"]
     for name, st in sorted(states.get("strategies", {}).items()):
         lines.append(f"  {name}: {st.upper()}")
-    lines.append("limits:")
-    for k, v in d.get("limits", {}).items():
+    limits = d.get("limits", {})
+    lines.append("limits (config/risk.toml):")
+    for k, v in limits.get("defaults", {}).items():
         lines.append(f"  {k:<24} {v}")
+    for name, diff in sorted(limits.get("strategies", {}).items()):
+        lines.append(f"  {name}: {diff}")
+    lines.append(f"  stack: {limits.get('stack', {})}")
     lines.append(f"approved {d.get('approved', 0)}, rejected {d.get('rejected', {}) or 0}")
     eng = collector.daemons.get("engine")
     strategies = eng.status.detail.get("strategies", {}) if eng else {}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 import pytest
 
 from mytrading import wire
 from mytrading.refdata import IST, RefData
-from mytrading.risk.rules import Limits, Rejection, RiskBook, check
+from mytrading.risk.limits import Limits
+from mytrading.risk.rules import Rejection, RiskBook, check
 from mytrading.risk.state import StateStore, TradingStates
 
 FUT = "NIFTY29DEC26FUT"  # lot 65
@@ -116,8 +117,10 @@ def test_order_rate_per_strategy(refdata: RefData) -> None:
     ],
 )
 def test_market_hours(refdata: RefData, when: datetime, ok: bool) -> None:
-    assert rule(run(intent(), refdata=refdata, when=when)) == ("ok" if ok else "market_hours")
-    any_hour = Limits(10, 20, 5, any_hour=True)
+    all_day = LIMITS.model_copy(update={"entry_window": (time(9, 0), time(16, 0))})
+    got = rule(run(intent(product="NRML"), refdata=refdata, when=when, limits=all_day))
+    assert got == ("ok" if ok else "market_hours")
+    any_hour = LIMITS.model_copy(update={"any_hour": True})
     assert rule(run(intent(), refdata=refdata, when=when, limits=any_hour)) == "ok"
 
 
@@ -217,3 +220,99 @@ def test_state_store_round_trip_and_fail_safe(tmp_path) -> None:
     (tmp_path / "risk_state.json").write_text('{"stack": "actve"}')
     bad, problem = store.load()
     assert bad.stack == "halted" and "unreadable" in problem
+
+
+def at(h: int, m: int, s: int = 0) -> datetime:
+    return datetime(2026, 11, 23, h, m, s, tzinfo=IST)
+
+
+def test_entry_and_exit_windows_and_the_mis_cutoff(refdata: RefData) -> None:
+    book = RiskBook()
+    book.positions[("s", "NFO", FUT)] = 65
+    assert rule(run(intent(), book, refdata, when=at(15, 9, 59))) == "ok"
+    r = run(intent(), book, refdata, when=at(15, 10))
+    assert isinstance(r, Rejection) and r.rule == "entry_window" and "15:10" in r.reason
+    assert rule(run(intent(65, "SELL"), book, refdata, when=at(15, 25))) == "ok"  # an exit
+    assert rule(run(intent(130, "SELL"), book, refdata, when=at(15, 25))) == "entry_window"
+    late = LIMITS.model_copy(update={"entry_window": (time(9, 15), time(15, 30))})
+    assert rule(run(intent(), book, refdata, late, at(15, 14, 59))) == "ok"
+    r = run(intent(), book, refdata, late, at(15, 15))
+    assert isinstance(r, Rejection) and r.rule == "mis_cutoff"
+    assert rule(run(intent(product="NRML"), book, refdata, late, at(15, 15))) == "ok"
+    custom = LIMITS.model_copy(update={"exit_window": (time(9, 15), time(15, 0))})
+    assert rule(run(intent(65, "SELL"), book, refdata, custom, at(15, 0))) == "exit_window"
+
+
+def test_price_band_around_the_last_price(refdata: RefData) -> None:
+    book = RiskBook()
+    lim = intent(pricetype="LIMIT", price=26_950.0)
+    assert rule(run(lim, book, refdata)) == "ok"  # no price yet: nothing to compare with
+    book.ltp[("NFO", FUT)] = 24_500.0
+    assert rule(run(intent(pricetype="LIMIT", price=26_950.0), book, refdata)) == "ok"  # +10 %
+    r = run(intent(pricetype="LIMIT", price=26_955.0), book, refdata)
+    assert isinstance(r, Rejection) and r.rule == "price_band" and r.threshold == 10.0
+    r = run(intent(pricetype="SL", price=24_000, trigger_price=22_000.0), book, refdata)
+    assert isinstance(r, Rejection) and r.rule == "price_band" and "trigger" in r.reason
+    opt = "NIFTY24NOV2624500CE"
+    book.ltp[("NFO", opt)] = 100.0
+    assert rule(run(intent(symbol=opt, pricetype="LIMIT", price=140.0), book, refdata)) == "ok"
+    assert rule(run(intent(symbol=opt, pricetype="LIMIT", price=140.05), book, refdata)) == (
+        "price_band"
+    )
+
+
+def test_notional_cap(refdata: RefData) -> None:
+    book = RiskBook()
+    book.ltp[("NFO", FUT)] = 24_500.0
+    cap = LIMITS.model_copy(update={"max_order_notional": 65 * 3 * 24_500.0})
+    assert rule(run(intent(65 * 3), book, refdata, cap)) == "ok"  # MARKET: at the last price
+    r = run(intent(65 * 4), book, refdata, cap)
+    assert isinstance(r, Rejection) and r.rule == "max_notional" and r.value == 65 * 4 * 24_500
+    # a LIMIT is valued at its own price
+    lim = intent(65 * 3, pricetype="LIMIT", price=24_490.0)
+    assert rule(run(lim, book, refdata, cap)) == "ok"
+    assert rule(run(intent(65 * 3, pricetype="LIMIT", price=24_510.0), book, refdata, cap)) == (
+        "max_notional"
+    )
+
+
+def test_strategy_lots_and_open_positions(refdata: RefData) -> None:
+    book = RiskBook()
+    lim = LIMITS.model_copy(update={"max_strategy_lots": 12, "max_open_positions": 2})
+    book.positions[("s", "NFO", FUT)] = 65 * 5
+    book.on_approved("s.w", ("s", "NFO", "NIFTY24NOV2624500CE"), 65 * 4)  # working: counts
+    assert rule(run(intent(65 * 3), book, refdata, lim)) == "ok"  # 8 + 4 = 12 lots
+    r = run(intent(65 * 4), book, refdata, lim)
+    assert isinstance(r, Rejection) and r.rule == "max_strategy_lots" and r.value == 13
+    r = run(intent(65, symbol="NIFTY24NOV2624500PE"), book, refdata, lim)
+    assert isinstance(r, Rejection) and r.rule == "max_open_positions"
+    assert rule(run(intent(65, "SELL"), book, refdata, lim)) == "ok"  # reducing: no cap
+    assert rule(run(intent(65, strategy="t"), book, refdata, lim)) == "ok"  # per strategy
+
+
+def test_orders_per_minute(refdata: RefData) -> None:
+    book = RiskBook()
+    lim = LIMITS.model_copy(update={"max_orders_per_min": 3, "max_orders_per_sec": 5})
+    t0 = 10**18
+    book.approvals["s"].extend([t0, t0 + 2 * 10**9, t0 + 4 * 10**9])
+    r = run(intent(), book, refdata, lim, wall_ns=t0 + 59 * 10**9)
+    assert isinstance(r, Rejection) and r.rule == "order_rate_minute"
+    assert rule(run(intent(), book, refdata, lim, wall_ns=t0 + 60 * 10**9)) == "ok"
+
+
+def test_limits_file_per_strategy_and_errors(tmp_path) -> None:
+    from mytrading.risk.limits import load_limits
+    from mytrading.settings import PROJECT_ROOT, ConfigError
+
+    book = load_limits(PROJECT_ROOT / "config" / "risk.toml", {"max_order_lots": 7})
+    assert book.of("anything").max_order_lots == 7
+    rsi = book.of("rsi_mean_reversion")
+    assert (rsi.max_order_lots, rsi.max_loss, rsi.trailing_type) == (7, 2500.0, "amount")
+    assert book.of("x").entry_window == (time(9, 15), time(15, 10))
+    bad = tmp_path / "risk.toml"
+    bad.write_text("[defaults]\nmax_order_lot = 3\n")
+    with pytest.raises(ConfigError, match=r"defaults.*max_order_lot"):
+        load_limits(bad, {})
+    bad.write_text('[strategies.x]\nentry_window = "15:00-09:15"\n')
+    with pytest.raises(ConfigError, match=r"strategies.x.*ends before"):
+        load_limits(bad, {})

@@ -17,7 +17,8 @@ from mytrading import wire
 from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon
 from mytrading.outbox import Outbox
-from mytrading.risk.rules import Limits, Rejection, RiskBook, check, ref_order_id
+from mytrading.risk.limits import load_limits
+from mytrading.risk.rules import Rejection, RiskBook, check, ref_order_id
 from mytrading.risk.state import StateStore
 
 MAX_PENDING = 1000
@@ -26,16 +27,17 @@ MAX_PENDING = 1000
 class RiskDaemon(Daemon):
     name = "risk"
     required_peers = ("router",)
-    sub_prefixes = ("exec.order.", "exec.fill.")
+    sub_prefixes = ("exec.order.", "exec.fill.", "md.tick.")  # ticks: live marks
 
     def setup(self) -> None:
         s = self.settings
-        self.limits = Limits(
-            s.risk_max_order_lots,
-            s.risk_max_position_lots,
-            s.risk_max_orders_per_sec,
-            s.risk_any_hour,
-        )
+        overrides = {
+            name.removeprefix("risk_"): getattr(s, name)
+            for name in ("risk_max_order_lots", "risk_max_position_lots", "risk_max_orders_per_sec")
+            if name in s.model_fields_set
+        }
+        overrides["any_hour"] = s.risk_any_hour
+        self.limits = load_limits(s.config_dir / "risk.toml", overrides)
         self.book = RiskBook()
         self.state_store = StateStore(s.state_dir / "risk_state.json")
         self.book.states, problem = self.state_store.load()
@@ -57,7 +59,7 @@ class RiskDaemon(Daemon):
         self.approved = 0
         self.rejected: collections.Counter[str] = collections.Counter()
         self.every(0.02, self.outbox.flush)
-        self.log.info("risk limits", **self.limits.__dict__, states=self.book.states.as_dict())
+        self.log.info("risk limits", **self.limits.as_dict(), states=self.book.states.as_dict())
 
     # ----------------------------------------------------------------- intents
 
@@ -68,7 +70,8 @@ class RiskDaemon(Daemon):
             )
             return
         self.record_latency_ns(time.time_ns() - msg.ts)
-        result = check(msg, self.book, self.refdata, self.limits, self.clock.now(), time.time_ns())
+        limits = self.limits.of(msg.strategy)
+        result = check(msg, self.book, self.refdata, limits, self.clock.now(), time.time_ns())
         self.book.seen_intents.add(msg.intent_id)
         if isinstance(result, Rejection):
             self._reject(msg.strategy, msg.intent_id, result)
@@ -166,7 +169,9 @@ class RiskDaemon(Daemon):
     # -------------------------------------------------------------- exec events
 
     def on_message(self, topic: str, msg: wire.Msg) -> None:
-        if isinstance(msg, wire.OrderUpdate):
+        if isinstance(msg, wire.Tick):
+            self.book.ltp[(msg.exchange, msg.symbol)] = msg.ltp
+        elif isinstance(msg, wire.OrderUpdate):
             self.book.on_update(msg)
         elif isinstance(msg, wire.Fill):
             self.book.on_fill(msg)
@@ -178,7 +183,7 @@ class RiskDaemon(Daemon):
         return {
             "kill_switch": self.book.states.kill_switch,
             "states": self.book.states.as_dict(),
-            "limits": self.limits.__dict__,
+            "limits": self.limits.as_dict(),
             "approved": self.approved,
             "rejected": dict(self.rejected),
             "pending_to_router": len(self.outbox),

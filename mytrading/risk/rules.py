@@ -11,16 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mytrading import wire
-from mytrading.refdata import RefData, RefDataError
+from mytrading.refdata import IST, Instrument, RefData, RefDataError
+from mytrading.risk.limits import Limits
 from mytrading.risk.state import TradingStates
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_order_lots: int
-    max_position_lots: int
-    max_orders_per_sec: int
-    any_hour: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,7 +33,8 @@ class RiskBook:
     seen_intents: set[str] = field(default_factory=set)
     approvals: dict[str, collections.deque[int]] = field(
         default_factory=lambda: collections.defaultdict(collections.deque)
-    )
+    )  # wall ns of approvals in the last minute, per strategy
+    ltp: dict[tuple[str, str], float] = field(default_factory=dict)  # live marks
     states: TradingStates = field(default_factory=TradingStates)
 
     def exposure(self, key: tuple[str, str, str], exclude: str = "") -> tuple[int, int]:
@@ -107,6 +101,64 @@ def check(
         return Rejection("instrument", str(exc))
     if not inst.tradable:
         return Rejection("instrument", f"{intent.symbol} is an index, not a tradable contract")
+    bad = _quantity(intent, inst, limits)
+    if bad:
+        return bad
+    price = inst.round_price(intent.price) if intent.price else 0.0
+    trigger = inst.round_price(intent.trigger_price) if intent.trigger_price else 0.0
+    if intent.pricetype in ("LIMIT", "SL") and price <= 0:
+        return Rejection("price", f"{intent.pricetype} needs a positive price", 0, intent.price)
+    if intent.pricetype in ("SL", "SL-M") and trigger <= 0:
+        return Rejection(
+            "price", f"{intent.pricetype} needs a positive trigger price", 0, intent.trigger_price
+        )
+    last = book.ltp.get((intent.exchange, intent.symbol), 0.0)
+    bad = _price_band(inst, price, trigger, last, limits) or _notional(
+        intent, price or trigger or last, limits
+    )
+    if bad:
+        return bad
+    key = (intent.strategy, intent.exchange, intent.symbol)
+    pos = book.positions.get(key, 0)
+    signed = intent.quantity if intent.action == "BUY" else -intent.quantity
+    exit_ = (pos > 0 > signed or pos < 0 < signed) and abs(signed) <= abs(pos)
+    bad = _time(intent, refdata, limits, market_now, exit_)
+    if bad:
+        return bad
+    long_, short = book.exposure(key, exclude=ref)
+    if state == "reducing":
+        # Only an order that shrinks the position, even if every working order fills.
+        if pos > 0 > signed:
+            room = max(0, short)  # what is left long after the working sells
+        elif pos < 0 < signed:
+            room = max(0, -long_)  # what is left short after the working buys
+        else:
+            room = 0
+        if abs(signed) > room:
+            return Rejection(
+                "reducing",
+                f"{intent.strategy} is REDUCING: only orders that shrink the position "
+                f"({pos}, {room} left to close after working orders) pass",
+                room,
+                abs(signed),
+            )
+    after = (long_ + signed) if signed > 0 else (short + signed)
+    max_qty = limits.max_position_lots * inst.lot_size
+    grows = abs(after) > abs(pos)
+    if abs(after) > max_qty and grows:
+        return Rejection(
+            "max_position",
+            f"position would reach {after} (limit {max_qty} = {limits.max_position_lots} lots)",
+            max_qty,
+            abs(after),
+        )
+    bad = _strategy_caps(intent, book, refdata, limits, after, grows, ref)
+    if bad:
+        return bad
+    return _rate(intent, book, limits, wall_ns) or (price, trigger)
+
+
+def _quantity(intent: wire.OrderIntent, inst: Instrument, limits: Limits) -> Rejection | None:
     if intent.quantity <= 0:
         return Rejection("quantity", "quantity must be positive", 0, intent.quantity)
     if intent.quantity % inst.lot_size:
@@ -124,59 +176,137 @@ def check(
             limits.max_order_lots,
             lots,
         )
-    price = inst.round_price(intent.price) if intent.price else 0.0
-    trigger = inst.round_price(intent.trigger_price) if intent.trigger_price else 0.0
-    if intent.pricetype in ("LIMIT", "SL") and price <= 0:
-        return Rejection("price", f"{intent.pricetype} needs a positive price", 0, intent.price)
-    if intent.pricetype in ("SL", "SL-M") and trigger <= 0:
+    return None
+
+
+def _price_band(
+    inst: Instrument, price: float, trigger: float, last: float, limits: Limits
+) -> Rejection | None:
+    """Prices within the band around the last price (no check before the first price)."""
+    if last <= 0:
+        return None
+    pct = limits.option_price_band_pct if inst.kind in ("CE", "PE") else limits.price_band_pct
+    lo, hi = round(last * (1 - pct / 100), 2), round(last * (1 + pct / 100), 2)  # paise
+    for name, px in (("price", price), ("trigger", trigger)):
+        if px and not lo <= px <= hi:
+            return Rejection(
+                "price_band",
+                f"{name} {px} is outside {pct:g} % of the last price {last} ({lo:.2f}-{hi:.2f})",
+                pct,
+                round(abs(px / last - 1) * 100, 2),
+            )
+    return None
+
+
+def _notional(intent: wire.OrderIntent, price: float, limits: Limits) -> Rejection | None:
+    value = intent.quantity * price
+    if price > 0 and value > limits.max_order_notional:
         return Rejection(
-            "price", f"{intent.pricetype} needs a positive trigger price", 0, intent.trigger_price
+            "max_notional",
+            f"order value {value:,.0f} exceeds {limits.max_order_notional:,.0f}",
+            limits.max_order_notional,
+            value,
         )
-    if not limits.any_hour and not refdata.calendar.is_open(intent.exchange, market_now):
+    return None
+
+
+def _time(
+    intent: wire.OrderIntent,
+    refdata: RefData,
+    limits: Limits,
+    market_now: datetime,
+    exit_: bool,
+) -> Rejection | None:
+    if limits.any_hour:
+        return None
+    if not refdata.calendar.is_open(intent.exchange, market_now):
         return Rejection(
             "market_hours",
             f"{intent.exchange} is closed at {market_now.strftime('%Y-%m-%d %H:%M:%S %Z')}",
         )
-    key = (intent.strategy, intent.exchange, intent.symbol)
-    long_, short = book.exposure(key, exclude=ref)
-    signed = intent.quantity if intent.action == "BUY" else -intent.quantity
-    if state == "reducing":
-        # Only an order that shrinks the position, even if every working order fills.
-        pos = book.positions.get(key, 0)
-        if pos > 0 > signed:
-            room = max(0, short)  # what is left long after the working sells
-        elif pos < 0 < signed:
-            room = max(0, -long_)  # what is left short after the working buys
-        else:
-            room = 0
-        if abs(signed) > room:
-            return Rejection(
-                "reducing",
-                f"{intent.strategy} is REDUCING: only orders that shrink the position "
-                f"({pos}, {room} left to close after working orders) pass",
-                room,
-                abs(signed),
-            )
-    after = (long_ + signed) if signed > 0 else (short + signed)
-    max_qty = limits.max_position_lots * inst.lot_size
-    if abs(after) > max_qty and abs(after) > abs(book.positions.get(key, 0)):
+    now = market_now.astimezone(IST).time()
+    start, end = limits.exit_window if exit_ else limits.entry_window
+    if not start <= now < end:
+        kind = "exit" if exit_ else "entry"
         return Rejection(
-            "max_position",
-            f"position would reach {after} (limit {max_qty} = {limits.max_position_lots} lots)",
-            max_qty,
-            abs(after),
+            f"{kind}_window",
+            f"{kind} at {now.strftime('%H:%M:%S')} is outside {intent.strategy}'s {kind} "
+            f"window {start.strftime('%H:%M')}-{end.strftime('%H:%M')}",
         )
+    cutoff = refdata.calendar.session(intent.exchange).mis_squareoff
+    if intent.product == "MIS" and not exit_ and now >= cutoff:
+        return Rejection(
+            "mis_cutoff",
+            f"no new MIS positions after the {cutoff.strftime('%H:%M')} square-off",
+        )
+    return None
+
+
+def _strategy_caps(
+    intent: wire.OrderIntent,
+    book: RiskBook,
+    refdata: RefData,
+    limits: Limits,
+    after: int,
+    grows: bool,
+    ref: str,
+) -> Rejection | None:
+    """Lots across the strategy's symbols and the number of symbols it holds."""
+    if not grows:
+        return None
+    lots = 0.0
+    held: set[tuple[str, str]] = set()
+    keys = {k for k in book.positions if k[0] == intent.strategy}
+    keys |= {k for k, _ in book.working.values() if k[0] == intent.strategy}
+    for key in keys:
+        if key[1:] == (intent.exchange, intent.symbol):
+            continue
+        long_, short = book.exposure(key)
+        worst = max(abs(long_), abs(short))
+        if worst:
+            held.add(key[1:])
+            lots += worst / refdata.instrument(key[1], key[2]).lot_size
+    lots += abs(after) / refdata.instrument(intent.exchange, intent.symbol).lot_size
+    if lots > limits.max_strategy_lots:
+        return Rejection(
+            "max_strategy_lots",
+            f"{intent.strategy} would hold {lots:g} lots (limit {limits.max_strategy_lots})",
+            limits.max_strategy_lots,
+            lots,
+        )
+    if len(held) >= limits.max_open_positions:
+        return Rejection(
+            "max_open_positions",
+            f"{intent.strategy} already holds {len(held)} symbols "
+            f"(limit {limits.max_open_positions})",
+            limits.max_open_positions,
+            len(held) + 1,
+        )
+    return None
+
+
+def _rate(
+    intent: wire.OrderIntent, book: RiskBook, limits: Limits, wall_ns: int
+) -> Rejection | None:
     window = book.approvals[intent.strategy]
-    while window and wall_ns - window[0] >= 1_000_000_000:
+    while window and wall_ns - window[0] >= 60_000_000_000:
         window.popleft()
-    if len(window) >= limits.max_orders_per_sec:
+    last_second = sum(1 for t in window if wall_ns - t < 1_000_000_000)
+    if last_second >= limits.max_orders_per_sec:
         return Rejection(
             "order_rate",
             f"more than {limits.max_orders_per_sec} orders in one second",
             limits.max_orders_per_sec,
+            last_second + 1,
+        )
+    if len(window) >= limits.max_orders_per_min:
+        return Rejection(
+            "order_rate_minute",
+            f"more than {limits.max_orders_per_min} orders in one minute",
+            limits.max_orders_per_min,
             len(window) + 1,
         )
-    return price, trigger
+    return None
 
 
 def ref_order_id(intent: wire.OrderIntent) -> str:

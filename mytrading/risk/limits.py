@@ -1,0 +1,118 @@
+"""Risk limits per strategy and for the stack, from ``config/risk.toml``.
+
+Every strategy gets ``[defaults]``, with its own ``[strategies.<name>]`` keys on top;
+``MT_RISK_*`` settings override the defaults they name. The models forbid unknown keys,
+so a typo in the file is a configuration error (exit 2), not a limit silently missing.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mytrading.settings import ConfigError
+
+
+def _window(v: Any) -> tuple[time, time]:
+    if isinstance(v, tuple):
+        return v
+    try:
+        a, b = str(v).split("-")
+        start, end = time.fromisoformat(a.strip()), time.fromisoformat(b.strip())
+    except ValueError:
+        raise ValueError(f"window must look like 09:15-15:10, got {v!r}") from None
+    if start >= end:
+        raise ValueError(f"window {v!r} ends before it starts")
+    return start, end
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_order_lots: int = Field(10, ge=1)
+    max_order_notional: float = Field(5_000_000.0, gt=0)
+    max_position_lots: int = Field(20, ge=1)
+    max_strategy_lots: int = Field(40, ge=1)
+    max_open_positions: int = Field(6, ge=1)
+    max_orders_per_sec: int = Field(5, ge=1)
+    max_orders_per_min: int = Field(60, ge=1)
+    entry_window: tuple[time, time] = (time(9, 15), time(15, 10))
+    exit_window: tuple[time, time] = (time(9, 15), time(15, 30))
+    price_band_pct: float = Field(10.0, gt=0, le=100)
+    option_price_band_pct: float = Field(40.0, gt=0, le=100)
+    any_hour: bool = False  # ignore sessions, holidays and windows (tests and demos)
+    max_loss: float = Field(0.0, ge=0)
+    max_profit: float = Field(0.0, ge=0)
+    trailing_type: Literal["off", "pct", "points", "amount"] = "off"
+    trailing_value: float = Field(0.0, ge=0)
+    trailing_activation: float = Field(0.0, ge=0)
+
+    _parse_windows = field_validator("entry_window", "exit_window", mode="before")(
+        classmethod(lambda cls, v: _window(v))
+    )
+
+
+class StackLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    daily_loss_limit: float = Field(50_000.0, ge=0)
+    max_drawdown: float = Field(75_000.0, ge=0)
+
+
+class LimitBook:
+    """Limits by strategy name."""
+
+    def __init__(self, defaults: Limits, per: dict[str, Limits], stack: StackLimits) -> None:
+        self.defaults = defaults
+        self.per = per
+        self.stack = stack
+
+    def of(self, strategy: str) -> Limits:
+        return self.per.get(strategy, self.defaults)
+
+    def as_dict(self) -> dict[str, Any]:
+        def show(lim: Limits) -> dict[str, Any]:
+            d = lim.model_dump()
+            for w in ("entry_window", "exit_window"):
+                d[w] = "-".join(t.strftime("%H:%M") for t in d[w])
+            return d
+
+        return {
+            "defaults": show(self.defaults),
+            "strategies": {
+                n: {k: v for k, v in show(lim).items() if v != show(self.defaults)[k]}
+                for n, lim in self.per.items()
+            },
+            "stack": self.stack.model_dump(),
+        }
+
+
+def load_limits(path: Path, overrides: dict[str, Any]) -> LimitBook:
+    """Read the file; ``overrides`` (from MT_RISK_*) replace keys of [defaults]."""
+    try:
+        data = tomllib.loads(path.read_text()) if path.exists() else {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    unknown = set(data) - {"defaults", "stack", "strategies"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown tables {sorted(unknown)}")
+    where = "[defaults]"
+    try:
+        base = {**data.get("defaults", {}), **overrides}
+        defaults = Limits(**base)
+        per = {}
+        for name, table in data.get("strategies", {}).items():
+            where = f"[strategies.{name}]"
+            per[name] = Limits(**{**base, **table})
+        where = "[stack]"
+        stack = StackLimits(**data.get("stack", {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{path} {where}: {problems}") from None
+    return LimitBook(defaults, per, stack)
