@@ -317,6 +317,25 @@ def render_risk(d: dict[str, Any], collector: Any) -> str:
     return "\n".join(lines)
 
 
+@risk_app.command("events")
+def risk_events(
+    n: Annotated[int, typer.Option("-n", help="how many, newest first")] = 30,
+) -> None:
+    """Risk events from DuckDB (MT_RISK_DB): rejections, triggers, exits, state changes."""
+    from mytrading.risk.events import read_events
+
+    s = _settings()
+    if not s.risk_db.exists():
+        typer.echo(f"no risk events yet ({s.risk_db})", err=True)
+        raise typer.Exit(1)
+    for row in read_events(s.risk_db, n):
+        ts, strategy, kind, rule, thr, val, action, reason, oids = row
+        typer.echo(
+            f"{ts}  {strategy:<22} {kind:<15} {rule:<18} threshold {thr:g} value {val:g} "
+            f"{action}  {reason}" + (f"  orders {','.join(oids)}" if oids else "")
+        )
+
+
 @risk_app.command("state")
 def risk_state(
     value: Annotated[str, typer.Argument(help="active | reducing | halted")],

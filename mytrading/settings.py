@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     # --- market data recording (the feed writes; one writer process per file)
     record: bool = True
     record_db: Path = PROJECT_ROOT / "logs" / "data" / "marketdata.duckdb"
+    risk_db: Path = PROJECT_ROOT / "logs" / "data" / "risk.duckdb"  # risk events
     sim_replay: str = ""  # a recorded date (YYYY-MM-DD): the simulator replays it from record_db
 
     # --- risk

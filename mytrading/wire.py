@@ -180,6 +180,7 @@ class RiskEvent(Msg, tag="risk_event"):
     threshold: float = 0.0
     value: float = 0.0
     action: str = ""
+    order_ids: list[str] = msgspec.field(default_factory=list)
 
 
 class ReconEvent(Msg, tag="recon"):

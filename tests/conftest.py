@@ -25,6 +25,7 @@ def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         "MT_RUN_DIR": f"/tmp/mt-{tmp_path.name[-20:]}",
         "MT_STATE_DIR": str(tmp_path / "state"),
         "MT_RECORD_DB": str(tmp_path / "data" / "marketdata.duckdb"),
+        "MT_RISK_DB": str(tmp_path / "data" / "risk.duckdb"),
         # Process tests that start single daemons use the in-process simulated broker;
         # the full-stack test switches to the default OpenAlgo path with its own server.
         "MT_BROKER": "sim",

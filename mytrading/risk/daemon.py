@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import collections
 import time
+from datetime import date
 from typing import Any
 
-from mytrading import wire
+from mytrading import bus, wire
 from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon
 from mytrading.outbox import Outbox
+from mytrading.risk.charges import load_charges
+from mytrading.risk.events import EventStore
+from mytrading.risk.exits import ExitJob, ExitManager
 from mytrading.risk.limits import load_limits
+from mytrading.risk.monitor import Key, PostTrade, Trigger
 from mytrading.risk.rules import Rejection, RiskBook, check, ref_order_id
 from mytrading.risk.state import StateStore
 
@@ -58,7 +63,24 @@ class RiskDaemon(Daemon):
         )
         self.approved = 0
         self.rejected: collections.Counter[str] = collections.Counter()
+        self.triggers: collections.Counter[str] = collections.Counter()
+        self.store_errors = 0
+        self.day: date | None = None
+        self.auto_reduced: set[str] = set()  # REDUCING by a daily limit: undone next day
+        self.events = EventStore(s.risk_db, self._store_failed)
+        self.post = PostTrade(self.refdata, self.limits, load_charges(s.config_dir))
+        self.exits = ExitManager(
+            self.refdata,
+            self.post,
+            self._send_exit,
+            self._working_ids,
+            self._broker_net,
+            self._exit_event,
+            format(self.started_ns // 1_000_000, "x"),
+            lambda strategy: self.limits.of(strategy).max_order_lots,
+        )
         self.every(0.02, self.outbox.flush)
+        self.every(1.0, self._post_trade)
         self.log.info("risk limits", **self.limits.as_dict(), states=self.book.states.as_dict())
 
     # ----------------------------------------------------------------- intents
@@ -117,8 +139,7 @@ class RiskDaemon(Daemon):
         self.log.warning(
             "intent rejected", strategy=strategy, intent=intent_id, rule=r.rule, reason=r.reason
         )
-        self.pub.publish(
-            f"risk.event.{strategy}",
+        self._emit(
             wire.RiskEvent(
                 strategy=strategy,
                 kind="rejected",
@@ -154,8 +175,7 @@ class RiskDaemon(Daemon):
         self.log.warning(
             "trading state", target=who, state=state, reason=msg.reason, by=msg.issued_by
         )
-        self.pub.publish(
-            f"risk.event.{who}",
+        self._emit(
             wire.RiskEvent(
                 strategy=who,
                 kind="kill_switch" if msg.command == "kill_switch" else "state",
@@ -166,15 +186,133 @@ class RiskDaemon(Daemon):
         )
         self.heartbeat()  # let watchers confirm the new state at once
 
+    # --------------------------------------------------------------- post-trade
+
+    def _post_trade(self) -> None:
+        """Once a second: P&L on live marks against the limits; exits for breaches."""
+        now = self.clock.now()
+        if self.day is not None and now.date() != self.day:
+            self._new_day()
+        self.day = now.date()
+        for t in self.post.evaluate(now):
+            self._act(t)
+        self.exits.step()
+
+    def _new_day(self) -> None:
+        """Daily limits start again: a strategy that risk set REDUCING for one of them is
+        ACTIVE again (states an operator set, and a HALTED stack, stay as they are)."""
+        for name in sorted(self.auto_reduced):
+            if self.book.states.strategies.get(name) == "reducing":
+                self.book.states.set(name, "active")
+                self._emit(
+                    wire.RiskEvent(
+                        strategy=name,
+                        kind="state",
+                        rule="trading_state",
+                        reason="new trading day: daily limits reset",
+                        action="active",
+                    )
+                )
+        self.auto_reduced.clear()
+        self.state_store.save(self.book.states, "new trading day")
+
+    def _act(self, t: Trigger) -> None:
+        self.triggers[t.kind] += 1
+        if t.strategy == "*":  # a stack limit: nothing new anywhere, everything closed
+            self.book.states.set("*", "halted")
+            self.state_store.save(self.book.states, t.reason)
+            jobs = [(s, k) for s in list(self.post.books) for k in self.post.open_keys(s)]
+            action = "halt_and_close_all"
+        else:
+            if t.kind in ("max_loss", "max_profit", "trailing_stop"):
+                self.book.states.set(t.strategy, "reducing")  # no re-entry today
+                self.auto_reduced.add(t.strategy)
+                self.state_store.save(self.book.states, t.reason)
+            jobs = [(t.strategy, k) for k in t.keys]
+            action = {"leg_stop": "close_leg", "leg_target": "close_leg"}.get(t.kind, "close")
+        self.log.warning(
+            "risk trigger",
+            strategy=t.strategy,
+            rule=t.kind,
+            threshold=t.threshold,
+            value=t.value,
+            action=action,
+            positions=[f"{s}:{k[1]}" for s, k in jobs],
+        )
+        self._emit(
+            wire.RiskEvent(
+                strategy=t.strategy,
+                kind="trigger",
+                rule=t.kind,
+                reason=t.reason,
+                threshold=t.threshold,
+                value=t.value,
+                action=action,
+            )
+        )
+        for strategy, key in jobs:
+            self.exits.start(strategy, key, t.kind)
+
+    def _send_exit(self, order: wire.Order) -> bool:
+        if order.op == "place":
+            signed = order.quantity if order.action == "BUY" else -order.quantity
+            key = (order.strategy, order.exchange, order.symbol)
+            self.book.on_approved(order.order_id, key, signed)
+        ok = self.outbox.put(order)
+        if not ok:
+            self.book.working.pop(order.order_id, None)
+            self.count_error("exit order not queued", order_id=order.order_id)
+        return ok
+
+    def _working_ids(self, strategy: str, key: Key) -> list[str]:
+        want = (strategy, key[0], key[1])
+        return [oid for oid, (k, _) in self.book.working.items() if k == want]
+
+    def _broker_net(self, key: Key) -> int | None:
+        reply = bus.request(
+            self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="positions"), 1500
+        )
+        if not isinstance(reply, wire.BrokerReply) or not reply.ok:
+            return None
+        return sum(p.quantity for p in reply.positions if (p.exchange, p.symbol, p.product) == key)
+
+    def _exit_event(self, job: ExitJob, kind: str, reason: str) -> None:
+        level = self.log.info if kind != "exit_retry" else self.log.warning
+        level(kind, strategy=job.strategy, symbol=job.key[1], rule=job.kind, reason=reason)
+        self._emit(
+            wire.RiskEvent(
+                strategy=job.strategy,
+                kind=kind,
+                rule=job.kind,
+                reason=f"{job.key[1]}: {reason}",
+                value=float(self.post.qty(job.strategy, job.key)),
+                action="close",
+                order_ids=list(job.orders),
+            )
+        )
+
+    def _emit(self, ev: wire.RiskEvent) -> None:
+        """Publish a risk event and keep it in DuckDB (by the store's writer thread)."""
+        self.pub.publish(f"risk.event.{ev.strategy}", ev)
+        self.events.add(ev, time.time_ns(), self.clock.now())
+
+    def _store_failed(self, reason: str) -> None:
+        # From the writer thread: a log line and a counter (an int += is safe enough
+        # under the GIL for a statistic). The events themselves went out on the bus.
+        self.store_errors += 1
+        self.log.error("risk events not stored", reason=reason)
+
     # -------------------------------------------------------------- exec events
 
     def on_message(self, topic: str, msg: wire.Msg) -> None:
         if isinstance(msg, wire.Tick):
             self.book.ltp[(msg.exchange, msg.symbol)] = msg.ltp
+            self.post.mark(msg.exchange, msg.symbol, msg.ltp)
         elif isinstance(msg, wire.OrderUpdate):
             self.book.on_update(msg)
         elif isinstance(msg, wire.Fill):
             self.book.on_fill(msg)
+            self.post.on_fill(msg, self.clock.now().date())
 
     def extra_sent(self) -> int:
         return self.orders.sent
@@ -184,12 +322,18 @@ class RiskDaemon(Daemon):
             "kill_switch": self.book.states.kill_switch,
             "states": self.book.states.as_dict(),
             "limits": self.limits.as_dict(),
+            "pnl": {s: self.post.pnl(s) for s in self.post.books},
+            "triggers": dict(self.triggers),
+            "exits_open": len(self.exits.jobs),
+            "events_stored": self.events.stored,
+            "events_not_stored": self.store_errors,
             "approved": self.approved,
             "rejected": dict(self.rejected),
             "pending_to_router": len(self.outbox),
         }
 
     def teardown(self) -> None:
+        self.events.close()
         self.orders.close()
         self.intents.close()
         self.commands.close()

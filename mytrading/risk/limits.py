@@ -50,6 +50,8 @@ class Limits(BaseModel):
     trailing_type: Literal["off", "pct", "points", "amount"] = "off"
     trailing_value: float = Field(0.0, ge=0)
     trailing_activation: float = Field(0.0, ge=0)
+    leg_stop_pct: float = Field(0.0, ge=0)  # close a leg this % against its average price
+    leg_target_pct: float = Field(0.0, ge=0)  # ... or this % in its favour
 
     _parse_windows = field_validator("entry_window", "exit_window", mode="before")(
         classmethod(lambda cls, v: _window(v))

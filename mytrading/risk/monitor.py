@@ -1,0 +1,257 @@
+"""Post-trade risk: P&L on live marks, net of charges, and the exits it triggers.
+
+``PostTrade`` keeps each strategy's positions from fills (the same ``Ledger`` arithmetic
+the router and broker use), marks them with every tick, and adds each fill's charges
+(``charges.py``). ``evaluate(now)`` returns what has been breached, each once per trigger:
+
+* per strategy: ``max_loss`` / ``max_profit`` on the day's net P&L; a trailing stop on
+  that P&L (``pct`` of the peak, a rupee ``amount``, or index ``points`` times the open
+  quantity) that starts at ``trailing_activation`` and never loosens; a per-leg stop or
+  target as a % of the leg's average price;
+* for the stack: ``daily_loss_limit`` on the sum, and ``max_drawdown`` from its peak;
+* MIS positions at the exchange's square-off time (``config/sessions.toml``).
+
+The risk daemon acts on the triggers (``exits.py``): it closes the positions, sets the
+strategy REDUCING (or the stack HALTED) and reports each one as a risk event.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from mytrading import wire
+from mytrading.positions import Ledger
+from mytrading.refdata import IST, RefData
+from mytrading.risk.charges import ZERO, Charges, ChargeTable
+from mytrading.risk.limits import LimitBook
+
+Key = tuple[str, str, str]  # (exchange, symbol, product)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    kind: str  # max_loss, max_profit, trailing_stop, leg_stop, leg_target, daily_loss, ...
+    strategy: str  # "*" for the stack
+    threshold: float
+    value: float
+    keys: tuple[Key, ...]  # positions to close
+    reason: str
+
+
+@dataclass
+class Book:
+    """One strategy's day: positions, charges, and the state of its trailing stop."""
+
+    ledger: Ledger = field(default_factory=Ledger)
+    charges: Charges = ZERO
+    peak: float = float("-inf")
+    trail_level: float | None = None  # the P&L at which the trailing stop fires
+    fired: set[str] = field(default_factory=set)  # one-shot triggers fired today
+
+
+class PostTrade:
+    def __init__(self, refdata: RefData, limits: LimitBook, charges: ChargeTable) -> None:
+        self.refdata = refdata
+        self.limits = limits
+        self.charge_table = charges
+        self.books: dict[str, Book] = collections.defaultdict(Book)
+        self.day: date | None = None
+        self.stack_peak = float("-inf")
+        self.stack_fired: set[str] = set()
+
+    # ----------------------------------------------------------------- inputs
+
+    def on_fill(self, f: wire.Fill, day: date) -> None:
+        self._roll(day)
+        b = self.books[f.strategy]
+        signed = f.quantity if f.action == "BUY" else -f.quantity
+        b.ledger.apply((f.exchange, f.symbol, f.product), signed, f.price)
+        kind = self.refdata.instrument(f.exchange, f.symbol).kind
+        b.charges = b.charges + self.charge_table.trade(
+            f.exchange, kind, f.action, f.quantity, f.price, day
+        )
+
+    def mark(self, exchange: str, symbol: str, ltp: float) -> None:
+        for b in self.books.values():
+            for prod in ("MIS", "NRML", "CNC"):
+                b.ledger.mark((exchange, symbol, prod), ltp)
+
+    # ---------------------------------------------------------------- figures
+
+    def pnl(self, strategy: str) -> dict[str, float]:
+        b = self.books.get(strategy) or Book()
+        realized = sum(p.realized for p in b.ledger.positions.values())
+        unrealized = sum(p.unrealized() for p in b.ledger.positions.values())
+        charges = b.charges.total
+        return {
+            "realized": round(realized, 2),
+            "unrealized": round(unrealized, 2),
+            "charges": charges,
+            "net": round(realized + unrealized - charges, 2),
+        }
+
+    def open_keys(self, strategy: str) -> tuple[Key, ...]:
+        b = self.books.get(strategy)
+        if b is None:
+            return ()
+        return tuple(k for k, p in b.ledger.positions.items() if p.qty)  # type: ignore[misc]
+
+    def qty(self, strategy: str, key: Key) -> int:
+        b = self.books.get(strategy)
+        p = b.ledger.positions.get(key) if b else None
+        return p.qty if p else 0
+
+    # ------------------------------------------------------------- evaluation
+
+    def evaluate(self, now: datetime) -> list[Trigger]:
+        self._roll(now.astimezone(IST).date())
+        out: list[Trigger] = []
+        total = 0.0
+        for name in list(self.books):
+            net = self.pnl(name)["net"]
+            total += net
+            out += self._strategy(name, net)
+            out += self._legs(name)
+            out += self._squareoff(name, now)
+        out += self._stack(total)
+        return out
+
+    def _once(self, b: Book, kind: str, trig: Trigger) -> list[Trigger]:
+        if kind in b.fired:
+            return []
+        b.fired.add(kind)
+        return [trig]
+
+    def _strategy(self, name: str, net: float) -> list[Trigger]:
+        lim = self.limits.of(name)
+        b = self.books[name]
+        keys = self.open_keys(name)
+        if not keys:
+            return []
+        if lim.max_loss and net <= -lim.max_loss:
+            return self._once(
+                b,
+                "max_loss",
+                Trigger("max_loss", name, -lim.max_loss, net, keys, "max loss reached"),
+            )
+        if lim.max_profit and net >= lim.max_profit:
+            return self._once(
+                b,
+                "max_profit",
+                Trigger("max_profit", name, lim.max_profit, net, keys, "max profit reached"),
+            )
+        if lim.trailing_type == "off" or (net < lim.trailing_activation and b.trail_level is None):
+            return []
+        b.peak = max(b.peak, net)
+        if lim.trailing_type == "pct":
+            gap = b.peak * lim.trailing_value / 100.0
+        elif lim.trailing_type == "amount":
+            gap = lim.trailing_value
+        else:  # points of the underlying, over the open quantity
+            gap = lim.trailing_value * sum(abs(self.qty(name, k)) for k in keys)
+        level = b.peak - gap
+        b.trail_level = level if b.trail_level is None else max(b.trail_level, level)
+        if net <= b.trail_level:
+            return self._once(
+                b,
+                "trailing_stop",
+                Trigger(
+                    "trailing_stop",
+                    name,
+                    round(b.trail_level, 2),
+                    net,
+                    keys,
+                    f"trailing stop: peak {b.peak:.2f}, trail {lim.trailing_type} "
+                    f"{lim.trailing_value:g}",
+                ),
+            )
+        return []
+
+    def _legs(self, name: str) -> list[Trigger]:
+        lim = self.limits.of(name)
+        if not (lim.leg_stop_pct or lim.leg_target_pct):
+            return []
+        b = self.books[name]
+        out = []
+        for key, p in b.ledger.positions.items():
+            if not p.qty or not p.ltp or not p.avg:
+                continue
+            move = (p.ltp / p.avg - 1.0) * (1 if p.qty > 0 else -1) * 100.0  # + is a gain
+            tag = f"{key[0]}:{key[1]}"
+            if lim.leg_stop_pct and move <= -lim.leg_stop_pct:
+                out += self._once(
+                    b,
+                    f"leg_stop:{tag}:{p.avg}",
+                    Trigger(
+                        "leg_stop",
+                        name,
+                        -lim.leg_stop_pct,
+                        round(move, 2),
+                        (key,),  # type: ignore[arg-type]
+                        f"{key[1]} {move:.2f} % against the entry",
+                    ),
+                )
+            elif lim.leg_target_pct and move >= lim.leg_target_pct:
+                out += self._once(
+                    b,
+                    f"leg_target:{tag}:{p.avg}",
+                    Trigger(
+                        "leg_target",
+                        name,
+                        lim.leg_target_pct,
+                        round(move, 2),
+                        (key,),  # type: ignore[arg-type]
+                        f"{key[1]} {move:.2f} % in favour",
+                    ),
+                )
+        return out
+
+    def _squareoff(self, name: str, now: datetime) -> list[Trigger]:
+        b = self.books[name]
+        t = now.astimezone(IST).time()
+        keys = []
+        for key in self.open_keys(name):
+            cutoff = self.refdata.calendar.session(key[0]).mis_squareoff
+            if key[2] == "MIS" and t >= cutoff:
+                keys.append(key)
+        if not keys:
+            return []
+        return self._once(
+            b,
+            f"squareoff:{sorted(keys)}",
+            Trigger("mis_squareoff", name, 0.0, 0.0, tuple(keys), "MIS square-off time"),
+        )
+
+    def _stack(self, total: float) -> list[Trigger]:
+        st = self.limits.stack
+        self.stack_peak = max(self.stack_peak, total)
+        keys: tuple[Key, ...] = ()
+        out = []
+        if st.daily_loss_limit and total <= -st.daily_loss_limit:
+            kind, thr, why = "daily_loss", -st.daily_loss_limit, "daily loss limit reached"
+        elif st.max_drawdown and self.stack_peak - total >= st.max_drawdown:
+            kind, thr, why = "max_drawdown", st.max_drawdown, "drawdown from the day's peak"
+        else:
+            return []
+        if kind not in self.stack_fired:
+            self.stack_fired.add(kind)
+            value = total if kind == "daily_loss" else self.stack_peak - total
+            out.append(Trigger(kind, "*", thr, round(value, 2), keys, why))
+        return out
+
+    def _roll(self, day: date) -> None:
+        """A new trading day: limits and one-shot triggers start again; positions stay."""
+        if self.day == day:
+            return
+        if self.day is not None:
+            for b in self.books.values():
+                for p in b.ledger.positions.values():
+                    p.realized = 0.0
+                b.charges = ZERO
+                b.peak, b.trail_level = float("-inf"), None
+                b.fired.clear()
+            self.stack_peak = float("-inf")
+            self.stack_fired.clear()
+        self.day = day

@@ -1,0 +1,174 @@
+"""Post-trade rules on marks: each at and around its threshold, each firing once."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mytrading import wire
+from mytrading.refdata import IST, RefData
+from mytrading.risk.charges import load_charges
+from mytrading.risk.limits import LimitBook, Limits, StackLimits
+from mytrading.risk.monitor import PostTrade
+from mytrading.settings import PROJECT_ROOT
+
+FUT = "NIFTY29DEC26FUT"  # lot 65
+KEY = ("NFO", FUT, "MIS")
+DAY = date(2026, 11, 23)
+_n = iter(range(1, 10**6))
+
+
+def at(h: int, m: int) -> datetime:
+    return datetime(2026, 11, 23, h, m, tzinfo=IST)
+
+
+def monitor(refdata: RefData, stack: StackLimits | None = None, **lim: Any) -> PostTrade:
+    book = LimitBook(Limits(**lim), {}, stack or StackLimits(daily_loss_limit=0, max_drawdown=0))
+    return PostTrade(refdata, book, load_charges(PROJECT_ROOT / "config"))
+
+
+def fill(pt: PostTrade, action: str, qty: int, price: float, strategy: str = "s", **kw: Any):
+    n = next(_n)
+    pt.on_fill(
+        wire.Fill(
+            fill_no=n,
+            fill_id=str(n),
+            order_id=f"{strategy}.{n}",
+            broker_order_id=str(n),
+            strategy=strategy,
+            exchange=kw.get("exchange", "NFO"),
+            symbol=kw.get("symbol", FUT),
+            product=kw.get("product", "MIS"),
+            action=action,
+            quantity=qty,
+            price=price,
+            exch_ns=0,
+        ),
+        DAY,
+    )
+
+
+def kinds(pt: PostTrade, when: datetime | None = None) -> list[str]:
+    return [t.kind for t in pt.evaluate(when or at(11, 0))]
+
+
+def test_net_pnl_includes_charges(refdata: RefData) -> None:
+    pt = monitor(refdata)
+    fill(pt, "BUY", 65, 24_500.0)
+    pt.mark("NFO", FUT, 24_560.0)
+    p = pt.pnl("s")
+    assert (p["realized"], p["unrealized"], p["charges"]) == (0.0, 3900.0, 89.84)
+    assert p["net"] == 3810.16
+    fill(pt, "SELL", 65, 24_560.0)
+    p = pt.pnl("s")  # the contract-note example of test_charges: 3900 - 946.12
+    assert (p["realized"], p["unrealized"], p["net"]) == (3900.0, 0.0, 2953.88)
+
+
+def test_max_loss_and_max_profit_fire_once_at_the_threshold(refdata: RefData) -> None:
+    pt = monitor(refdata, max_loss=1000.0, max_profit=5000.0)
+    fill(pt, "BUY", 65, 24_500.0)  # charges so far 89.84
+    pt.mark("NFO", FUT, 24_500.0 - 910.16 / 65 + 0.01)  # net -999.51: not yet
+    assert kinds(pt) == []
+    pt.mark("NFO", FUT, 24_484.0)  # -1040 - 89.84
+    (t,) = pt.evaluate(at(11, 0))
+    assert (t.kind, t.threshold, t.keys) == ("max_loss", -1000.0, (KEY,))
+    assert kinds(pt) == []  # once per trigger
+    pt2 = monitor(refdata, max_profit=5000.0)
+    fill(pt2, "SELL", 65, 24_500.0, strategy="p")
+    pt2.mark("NFO", FUT, 24_420.0)  # +5200 gross, less charges ~ 880: not yet
+    assert kinds(pt2) == []
+    pt2.mark("NFO", FUT, 24_400.0)
+    assert kinds(pt2) == ["max_profit"]
+
+
+@pytest.mark.parametrize(
+    "kind, value, marks, fires_at",
+    [
+        # amount: trail 1000 rupees behind the peak once net P&L reaches 1500
+        # (net at 24,560 is 3,810.16: the level is 2,810.16, crossed between 24,544.7 and
+        # 24,540)
+        ("amount", 1000.0, [24_510, 24_530, 24_560, 24_545, 24_544.7, 24_540], 5),
+        # pct: 40 % of the peak P&L
+        # (peak 5,110.16 at 24,580: the level is 3,066.10; 24,548 nets 3,030.16)
+        ("pct", 40.0, [24_530, 24_560, 24_580, 24_560, 24_548], 4),
+        # points: 10 index points over the open quantity (65) = 650 rupees
+        ("points", 10.0, [24_560, 24_580, 24_571, 24_569.9], 3),
+    ],
+)
+def test_trailing_stop_sequences(
+    refdata: RefData, kind: str, value: float, marks: list[float], fires_at: int
+) -> None:
+    pt = monitor(refdata, trailing_type=kind, trailing_value=value, trailing_activation=1500.0)
+    fill(pt, "BUY", 65, 24_500.0)
+    fired = []
+    for i, m in enumerate(marks):
+        pt.mark("NFO", FUT, float(m))
+        if kinds(pt) == ["trailing_stop"]:
+            fired.append(i)
+    assert fired == [fires_at]
+
+
+def test_trailing_stop_never_loosens_and_waits_for_activation(refdata: RefData) -> None:
+    pt = monitor(refdata, trailing_type="amount", trailing_value=500.0, trailing_activation=2000.0)
+    fill(pt, "BUY", 65, 24_500.0)
+    pt.mark("NFO", FUT, 24_520.0)  # +1300 - 90: below activation, a fall does nothing
+    assert kinds(pt) == []
+    pt.mark("NFO", FUT, 24_480.0)
+    assert kinds(pt) == [] and pt.books["s"].trail_level is None
+    pt.mark("NFO", FUT, 24_540.0)  # net 2510: active, level 2010
+    assert kinds(pt) == [] and pt.books["s"].trail_level == pytest.approx(2010.16)
+    pt.mark("NFO", FUT, 24_535.0)  # a lower peak does not lower the level
+    assert kinds(pt) == [] and pt.books["s"].trail_level == pytest.approx(2010.16)
+    pt.mark("NFO", FUT, 24_532.0)  # net 1990.16: below the level
+    assert kinds(pt) == ["trailing_stop"]
+
+
+def test_leg_stop_and_target(refdata: RefData) -> None:
+    opt = "NIFTY24NOV2624500CE"
+    pt = monitor(refdata, leg_stop_pct=30.0, leg_target_pct=50.0)
+    fill(pt, "SELL", 65, 100.0, symbol=opt)  # a short leg loses when the price rises
+    fill(pt, "BUY", 65, 24_500.0)
+    pt.mark("NFO", opt, 129.95)
+    assert kinds(pt) == []
+    pt.mark("NFO", opt, 130.0)
+    (t,) = pt.evaluate(at(11, 0))
+    assert (t.kind, t.keys, t.value) == ("leg_stop", (("NFO", opt, "MIS"),), -30.0)
+    pt.mark("NFO", FUT, 36_750.0)
+    assert kinds(pt) == ["leg_target"]
+
+
+def test_mis_squareoff_at_the_exchange_cutoff(refdata: RefData) -> None:
+    pt = monitor(refdata)
+    fill(pt, "BUY", 65, 24_500.0)
+    fill(pt, "BUY", 65, 24_500.0, product="NRML", symbol="NIFTY26JAN27FUT")
+    assert kinds(pt, at(15, 14)) == []
+    (t,) = pt.evaluate(at(15, 15))
+    assert (t.kind, t.keys) == ("mis_squareoff", (KEY,))  # NRML is left alone
+
+
+def test_stack_daily_loss_and_drawdown(refdata: RefData) -> None:
+    pt = monitor(refdata, StackLimits(daily_loss_limit=5000.0, max_drawdown=3000.0))
+    fill(pt, "BUY", 65, 24_500.0, strategy="a")
+    fill(pt, "BUY", 65, 24_500.0, strategy="b")
+    pt.mark("NFO", FUT, 24_530.0)  # each +1950 - 89.84: the stack peaks at 3720.32
+    assert kinds(pt) == []
+    pt.mark("NFO", FUT, 24_507.0)  # 2 x (455 - 89.84) = 730.32: a 2990 drawdown
+    assert kinds(pt) == []
+    pt.mark("NFO", FUT, 24_506.9)
+    (t,) = pt.evaluate(at(11, 0))
+    assert (t.kind, t.strategy) == ("max_drawdown", "*")
+    pt.mark("NFO", FUT, 24_460.0)  # 2 x (-2600 - 89.84) = -5379.68
+    assert kinds(pt) == ["daily_loss"]
+
+
+def test_a_new_day_starts_the_limits_again(refdata: RefData, tmp_path: Path) -> None:
+    pt = monitor(refdata, max_loss=100.0)
+    fill(pt, "BUY", 65, 24_500.0)
+    pt.mark("NFO", FUT, 24_400.0)
+    assert kinds(pt) == ["max_loss"]
+    nxt = datetime(2026, 11, 25, 10, 0, tzinfo=IST)
+    assert kinds(pt, nxt) == ["max_loss"]  # the position is still losing on the new day
+    assert pt.pnl("s")["charges"] == 0.0 and pt.pnl("s")["realized"] == 0.0
