@@ -172,3 +172,51 @@ def test_a_new_day_starts_the_limits_again(refdata: RefData, tmp_path: Path) -> 
     nxt = datetime(2026, 11, 25, 10, 0, tzinfo=IST)
     assert kinds(pt, nxt) == ["max_loss"]  # the position is still losing on the new day
     assert pt.pnl("s")["charges"] == 0.0 and pt.pnl("s")["realized"] == 0.0
+
+
+def test_supertrend_exit_fires_only_on_a_closed_bar_that_turns_against_the_position(
+    refdata: RefData,
+) -> None:
+    pt = monitor(
+        refdata,
+        supertrend_exit=True,
+        supertrend_tf="1m",
+        supertrend_period=3,
+        supertrend_multiplier=1.0,
+    )
+    fill(pt, "BUY", 65, 24_500.0)
+    base = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
+
+    def tick(minute: int, second: int, px: float) -> None:
+        t = int((base.timestamp() + minute * 60 + second) * 1e9)
+        pt.on_tick(
+            wire.Tick(
+                exchange="NFO",
+                symbol=FUT,
+                ltp=px,
+                bid=px,
+                ask=px,
+                bid_qty=0,
+                ask_qty=0,
+                volume=0,
+                exch_ns=t,
+            )
+        )
+
+    def close_minute(minute: int) -> list[str]:
+        return kinds(pt, datetime.fromtimestamp(base.timestamp() + minute * 60, IST))
+
+    for m in range(6):  # a rising market: Supertrend turns up and stays up
+        tick(m, 1, 24_500.0 + 10 * m)
+        tick(m, 30, 24_505.0 + 10 * m)
+        assert close_minute(m + 1) == []
+    tick(6, 1, 24_540.0)
+    tick(6, 20, 24_400.0)  # a breach inside the bar: nothing yet
+    assert kinds(pt, datetime.fromtimestamp(base.timestamp() + 6 * 60 + 30, IST)) == []
+    tick(6, 40, 24_545.0)  # ... and it closes back up: no exit
+    assert close_minute(7) == []
+    tick(7, 1, 24_540.0)
+    tick(7, 50, 24_380.0)  # closes far below the line
+    (t,) = pt.evaluate(datetime.fromtimestamp(base.timestamp() + 8 * 60, IST))
+    assert (t.kind, t.keys) == ("supertrend_exit", (KEY,)) and "breakdown" in t.reason
+    assert close_minute(9) == []  # fires once: the flip is read once

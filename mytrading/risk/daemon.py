@@ -307,7 +307,7 @@ class RiskDaemon(Daemon):
     def on_message(self, topic: str, msg: wire.Msg) -> None:
         if isinstance(msg, wire.Tick):
             self.book.ltp[(msg.exchange, msg.symbol)] = msg.ltp
-            self.post.mark(msg.exchange, msg.symbol, msg.ltp)
+            self.post.on_tick(msg)
         elif isinstance(msg, wire.OrderUpdate):
             self.book.on_update(msg)
         elif isinstance(msg, wire.Fill):

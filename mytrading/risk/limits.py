@@ -52,6 +52,19 @@ class Limits(BaseModel):
     trailing_activation: float = Field(0.0, ge=0)
     leg_stop_pct: float = Field(0.0, ge=0)  # close a leg this % against its average price
     leg_target_pct: float = Field(0.0, ge=0)  # ... or this % in its favour
+    supertrend_exit: bool = False  # close a long on a breakdown, a short on a breakout
+    supertrend_tf: str = "3m"  # ... of Supertrend on closed bars of this timeframe
+    supertrend_period: int = Field(10, ge=1)
+    supertrend_multiplier: float = Field(3.0, gt=0)
+
+    @field_validator("supertrend_tf")
+    @classmethod
+    def _tf(cls, v: str) -> str:
+        from mytrading.feed.bars import DAILY, TIMEFRAMES
+
+        if v not in TIMEFRAMES and v != DAILY:
+            raise ValueError(f"timeframe must be one of {[*TIMEFRAMES, DAILY]}")
+        return v
 
     _parse_windows = field_validator("entry_window", "exit_window", mode="before")(
         classmethod(lambda cls, v: _window(v))

@@ -9,7 +9,11 @@ the router and broker use), marks them with every tick, and adds each fill's cha
   quantity) that starts at ``trailing_activation`` and never loosens; a per-leg stop or
   target as a % of the leg's average price;
 * for the stack: ``daily_loss_limit`` on the sum, and ``max_drawdown`` from its peak;
-* MIS positions at the exchange's square-off time (``config/sessions.toml``).
+* MIS positions at the exchange's square-off time (``config/sessions.toml``);
+* a Supertrend exit: Supertrend (Pine v6) on bars the monitor builds from live ticks; a
+  long closes when a *closed* bar turns it down (breakdown), a short when one turns it up
+  (breakout). Nothing inside a bar counts. It starts cold: the first ``period`` bars after
+  risk starts only warm it up.
 
 The risk daemon acts on the triggers (``exits.py``): it closes the positions, sets the
 strategy REDUCING (or the stack HALTED) and reports each one as a risk event.
@@ -22,10 +26,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from mytrading import wire
+from mytrading.feed.bars import BarBuilder
+from mytrading.indicators import stream
 from mytrading.positions import Ledger
 from mytrading.refdata import IST, RefData
 from mytrading.risk.charges import ZERO, Charges, ChargeTable
-from mytrading.risk.limits import LimitBook
+from mytrading.risk.limits import LimitBook, Limits
 
 Key = tuple[str, str, str]  # (exchange, symbol, product)
 
@@ -60,6 +66,10 @@ class PostTrade:
         self.day: date | None = None
         self.stack_peak = float("-inf")
         self.stack_fired: set[str] = set()
+        self.builders: dict[str, BarBuilder] = {}
+        self.supertrends: dict[tuple, stream.Supertrend] = {}
+        self.direction: dict[tuple, float] = {}  # by (exchange, symbol, tf, period, mult)
+        self.flips: list[tuple[tuple, float]] = []  # closed-bar direction changes, unread
 
     # ----------------------------------------------------------------- inputs
 
@@ -77,6 +87,47 @@ class PostTrade:
         for b in self.books.values():
             for prod in ("MIS", "NRML", "CNC"):
                 b.ledger.mark((exchange, symbol, prod), ltp)
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        """Marks, and bars for the Supertrend exits."""
+        self.mark(tick.exchange, tick.symbol, tick.ltp)
+        for builder in self._builders().values():
+            bar = builder.on_tick(tick)
+            if bar is not None:
+                self._on_bar(bar)
+
+    def _builders(self) -> dict[str, BarBuilder]:
+        """One bar builder per timeframe some strategy's Supertrend exit uses."""
+        tfs = {lim.supertrend_tf for lim in self._supertrend_limits()}
+        for tf in tfs - set(self.builders):
+            self.builders[tf] = BarBuilder(self.refdata.calendar, tf)
+        return self.builders
+
+    def _supertrend_limits(self) -> list[Limits]:
+        lims = [self.limits.defaults, *self.limits.per.values()]
+        return [lim for lim in lims if lim.supertrend_exit]
+
+    def _on_bar(self, bar: wire.Bar) -> None:
+        for lim in self._supertrend_limits():
+            if lim.supertrend_tf != bar.tf:
+                continue
+            sk = (
+                bar.exchange,
+                bar.symbol,
+                bar.tf,
+                lim.supertrend_period,
+                lim.supertrend_multiplier,
+            )
+            st = self.supertrends.get(sk)
+            if st is None:
+                st = self.supertrends[sk] = stream.Supertrend(
+                    lim.supertrend_period, lim.supertrend_multiplier
+                )
+            _, d = st.update(bar.high, bar.low, bar.close)
+            before = self.direction.get(sk, 0.0)
+            self.direction[sk] = d
+            if before and d != before:
+                self.flips.append((sk, d))
 
     # ---------------------------------------------------------------- figures
 
@@ -107,14 +158,20 @@ class PostTrade:
 
     def evaluate(self, now: datetime) -> list[Trigger]:
         self._roll(now.astimezone(IST).date())
+        now_ns = int(now.timestamp() * 1e9)
+        for builder in self._builders().values():
+            for bar in builder.close_due(now_ns):
+                self._on_bar(bar)
         out: list[Trigger] = []
         total = 0.0
+        flips, self.flips = self.flips, []
         for name in list(self.books):
             net = self.pnl(name)["net"]
             total += net
             out += self._strategy(name, net)
             out += self._legs(name)
             out += self._squareoff(name, now)
+            out += self._supertrend(name, flips)
         out += self._stack(total)
         return out
 
@@ -206,6 +263,37 @@ class PostTrade:
                         f"{key[1]} {move:.2f} % in favour",
                     ),
                 )
+        return out
+
+    def _supertrend(self, name: str, flips: list[tuple[tuple, float]]) -> list[Trigger]:
+        """A flip of direction on a closed bar against a position closes it."""
+        lim = self.limits.of(name)
+        if not lim.supertrend_exit or not flips:
+            return []
+        out = []
+        for key in self.open_keys(name):
+            sk = (
+                key[0],
+                key[1],
+                lim.supertrend_tf,
+                lim.supertrend_period,
+                lim.supertrend_multiplier,
+            )
+            qty = self.qty(name, key)
+            for fk, d in flips:
+                if fk == sk and ((qty > 0 and d == 1.0) or (qty < 0 and d == -1.0)):
+                    what = "breakdown" if qty > 0 else "breakout"  # Pine: +1 is down
+                    out.append(
+                        Trigger(
+                            "supertrend_exit",
+                            name,
+                            0.0,
+                            d,
+                            (key,),
+                            f"Supertrend {what} on a closed {lim.supertrend_tf} bar",
+                        )
+                    )
+                    break
         return out
 
     def _squareoff(self, name: str, now: datetime) -> list[Trigger]:
