@@ -94,6 +94,7 @@ class OrderIntent(Msg, tag="intent"):
     origin_ns: int = 0  # ts of the market event that caused it (latency tracing)
     op: OrderOp = "place"
     ref_intent_id: str = ""  # modify/cancel: the intent of the working order
+    sizing: str = ""  # with quantity 0: risk sizes it from margin (A/B/C, conservative, ...)
 
 
 class Order(Msg, tag="order"):
@@ -171,6 +172,15 @@ class BrokerPosition(msgspec.Struct, array_like=True, gc=False, forbid_unknown_f
 # ----------------------------------------------------------------- risk and control
 
 
+class Funds(Msg, tag="funds"):
+    """The broker's funds, polled by the router (OpenAlgo ``funds``)."""
+
+    available: float  # availablecash
+    utilised: float  # utiliseddebits
+    realized: float
+    unrealized: float
+
+
 class RiskEvent(Msg, tag="risk_event"):
     strategy: str
     kind: str  # e.g. "rejected", "kill_switch"
@@ -222,7 +232,7 @@ class Command(Msg, tag="command"):
 
 
 class BrokerQuery(Msg, tag="broker_query"):
-    kind: Literal["positions", "fills"]
+    kind: Literal["positions", "fills", "funds"]
     since_fill_no: int = 0
 
 
@@ -232,6 +242,7 @@ class BrokerReply(Msg, tag="broker_reply"):
     positions: list[BrokerPosition] = msgspec.field(default_factory=list)
     fills: list[Fill] = msgspec.field(default_factory=list)
     last_fill_no: int = 0
+    funds: Funds | None = None
 
 
 Message = (
@@ -242,6 +253,7 @@ Message = (
     | OrderUpdate
     | Fill
     | PositionSnapshot
+    | Funds
     | RiskEvent
     | ReconEvent
     | Status

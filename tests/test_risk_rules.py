@@ -9,7 +9,7 @@ import pytest
 from mytrading import wire
 from mytrading.refdata import IST, RefData
 from mytrading.risk.limits import Limits
-from mytrading.risk.rules import Rejection, RiskBook, check
+from mytrading.risk.rules import Approval, Rejection, RiskBook, check
 from mytrading.risk.state import StateStore, TradingStates
 
 FUT = "NIFTY29DEC26FUT"  # lot 65
@@ -146,17 +146,16 @@ def test_instrument_and_price_rules_and_tick_rounding(refdata: RefData) -> None:
     assert rule(run(intent(pricetype="LIMIT"), refdata=refdata)) == "price"
     assert rule(run(intent(pricetype="SL-M"), refdata=refdata)) == "price"
     assert rule(run(intent(pricetype="SL", price=100.0), refdata=refdata)) == "price"
-    assert run(intent(pricetype="SL", price=100.02, trigger_price=100.08), refdata=refdata) == (
-        100.0,
-        100.1,
-    )
+    ok = run(intent(pricetype="SL", price=100.02, trigger_price=100.08), refdata=refdata)
+    assert isinstance(ok, Approval) and (ok.price, ok.trigger) == (100.0, 100.1)
 
 
 def test_cancel_needs_only_a_working_order_and_passes_the_kill_switch(refdata: RefData) -> None:
     book = RiskBook(states=TradingStates("halted"))
     assert rule(run(intent(op="cancel", ref_intent_id="e1"), book, refdata)) == "not_working"
     book.on_approved("s.e1", ("s", "NFO", FUT), 65)
-    assert run(intent(op="cancel", ref_intent_id="e1"), book, refdata) == (0.0, 0.0)
+    approval = run(intent(op="cancel", ref_intent_id="e1"), book, refdata)
+    assert isinstance(approval, Approval) and approval.margin == 0.0
     # a modify is a new commitment: the kill switch holds it back
     assert rule(run(intent(op="modify", ref_intent_id="e1"), book, refdata)) == "kill_switch"
 
@@ -175,7 +174,7 @@ def test_modify_is_checked_like_an_order_without_double_counting_its_target(
     m = run(
         intent(65, op="modify", ref_intent_id="e1", pricetype="LIMIT", price=100.02), book, refdata
     )
-    assert m == (100.0, 0.0)  # prices of a modify are rounded to the tick too
+    assert isinstance(m, Approval) and (m.price, m.trigger) == (100.0, 0.0)  # tick-rounded
     assert rule(run(intent(64, op="modify", ref_intent_id="e1"), book, refdata)) == "lot_multiple"
 
 
@@ -316,3 +315,76 @@ def test_limits_file_per_strategy_and_errors(tmp_path) -> None:
     bad.write_text('[strategies.x]\nentry_window = "15:00-09:15"\n')
     with pytest.raises(ConfigError, match=r"strategies.x.*ends before"):
         load_limits(bad, {})
+
+
+OPT_CE = "NIFTY01DEC2624500CE"  # a weekly expiring on Tuesday 1 December 2026
+OPT_PE = "NIFTY01DEC2624500PE"
+
+
+def margin_run(i: wire.OrderIntent, book: RiskBook, refdata: RefData, when: datetime = OPEN):
+    from mytrading.risk.margin import load_margins
+    from mytrading.settings import PROJECT_ROOT
+
+    return (
+        run(i, book, refdata, when=when)
+        if False
+        else check(i, book, refdata, LIMITS, when, 10**18, load_margins(PROJECT_ROOT / "config"))
+    )
+
+
+def test_margin_by_trade_type_and_expiry_day(refdata: RefData) -> None:
+    book = RiskBook()
+    assert rule(margin_run(intent(), book, refdata)) == "margin"  # no funds figure yet
+    book.available, book.funds_ns = 1_000_000.0, 10**18
+    a = margin_run(intent(65 * 4), book, refdata)  # futures: 215k a lot
+    assert isinstance(a, Approval) and a.margin == 4 * 215_000
+    r = margin_run(intent(65 * 5), book, refdata)
+    assert isinstance(r, Rejection) and r.rule == "margin" and r.value == 5 * 215_000
+    # a short option: 250k a lot on other days, 205k on its expiry day
+    expiry_day = datetime(2026, 12, 1, 10, 0, tzinfo=IST)
+    assert margin_run(intent(65, "SELL", symbol=OPT_CE), book, refdata).margin == 250_000
+    sold = margin_run(intent(65, "SELL", symbol=OPT_CE), book, refdata, when=expiry_day)
+    assert isinstance(sold, Approval) and sold.margin == 205_000
+    # the second leg of a straddle needs only the pair's difference: 320k - 250k
+    book.on_approved("s.ce", ("s", "NFO", OPT_CE), -65)
+    assert margin_run(intent(65, "SELL", symbol=OPT_PE), book, refdata).margin == 70_000
+    # buying an option costs its premium; closing needs nothing
+    book.ltp[("NFO", OPT_PE)] = 120.0
+    assert margin_run(intent(65, symbol=OPT_PE), book, refdata).margin == 65 * 120.0
+    book.positions[("s", "NFO", FUT)] = 65 * 2
+    assert margin_run(intent(65 * 2, "SELL"), book, refdata).margin == 0.0
+    assert margin_run(intent(65 * 3, "SELL"), book, refdata).margin == 215_000  # one flips
+
+
+def test_reservations_count_until_the_broker_reports_them(refdata: RefData) -> None:
+    book = RiskBook(available=500_000.0, funds_ns=10**18)
+    book.reserved.append((10**18 + 1, 400_000.0))  # approved after the last report
+    assert book.free_margin(10**18 + 2) == 100_000.0
+    assert rule(margin_run(intent(65), book, refdata)) == "margin"
+    book.funds_ns = 10**18 + 5 * 10**9  # a newer report already includes it
+    assert book.free_margin(10**18 + 6 * 10**9) == 500_000.0
+
+
+@pytest.mark.parametrize(
+    "sizing, lots",
+    [("A", 4), ("B", 3), ("C", 1), ("conservative", 1), ("balanced", 3), ("aggressive", 3)],
+)
+def test_lot_sizing_by_grade_and_profile(refdata: RefData, sizing: str, lots: int) -> None:
+    # 10,00,000 available, futures at 2,15,000 a lot: A 95 % -> 4.4 -> 4 lots, B 65 % -> 3,
+    # C 36 % -> 1, conservative 40 % -> 1, balanced 65 % -> 3, aggressive 80 % -> 3
+    book = RiskBook(available=1_000_000.0, funds_ns=10**18)
+    a = margin_run(intent(0, sizing=sizing), book, refdata)
+    assert isinstance(a, Approval) and a.quantity == lots * 65 and a.margin == lots * 215_000
+
+
+def test_sizing_refusals(refdata: RefData) -> None:
+    book = RiskBook(available=100_000.0, funds_ns=10**18)
+    r = margin_run(intent(0, sizing="A"), book, refdata)
+    assert isinstance(r, Rejection) and r.rule == "sizing" and "not one lot" in r.reason
+    assert rule(margin_run(intent(65, sizing="A"), book, refdata)) == "sizing"  # both given
+    r = margin_run(intent(0, sizing="Z"), book, refdata)
+    assert isinstance(r, Rejection) and "sizing must be one of" in r.reason
+    # buying options: premium x lot size per lot; capped at max lots per order
+    book.ltp[("NFO", OPT_CE)] = 50.0
+    a = margin_run(intent(0, symbol=OPT_CE, sizing="A"), book, refdata)
+    assert isinstance(a, Approval) and a.quantity == LIMITS.max_order_lots * 65

@@ -14,6 +14,8 @@ import time
 from datetime import date
 from typing import Any
 
+import msgspec
+
 from mytrading import bus, wire
 from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon
@@ -22,6 +24,7 @@ from mytrading.risk.charges import load_charges
 from mytrading.risk.events import EventStore
 from mytrading.risk.exits import ExitJob, ExitManager
 from mytrading.risk.limits import load_limits
+from mytrading.risk.margin import load_margins
 from mytrading.risk.monitor import Key, PostTrade, Trigger
 from mytrading.risk.rules import Rejection, RiskBook, check, ref_order_id
 from mytrading.risk.state import StateStore
@@ -32,7 +35,8 @@ MAX_PENDING = 1000
 class RiskDaemon(Daemon):
     name = "risk"
     required_peers = ("router",)
-    sub_prefixes = ("exec.order.", "exec.fill.", "md.tick.")  # ticks: live marks
+    # ticks: live marks; funds: the broker's available margin, polled by the router
+    sub_prefixes = ("exec.order.", "exec.fill.", "exec.funds", "md.tick.")
 
     def setup(self) -> None:
         s = self.settings
@@ -68,6 +72,7 @@ class RiskDaemon(Daemon):
         self.day: date | None = None
         self.auto_reduced: set[str] = set()  # REDUCING by a daily limit: undone next day
         self.events = EventStore(s.risk_db, self._store_failed)
+        self.margins = load_margins(s.config_dir)
         self.post = PostTrade(self.refdata, self.limits, load_charges(s.config_dir))
         self.exits = ExitManager(
             self.refdata,
@@ -93,12 +98,22 @@ class RiskDaemon(Daemon):
             return
         self.record_latency_ns(time.time_ns() - msg.ts)
         limits = self.limits.of(msg.strategy)
-        result = check(msg, self.book, self.refdata, limits, self.clock.now(), time.time_ns())
+        if self.book.available is None and msg.op != "cancel":
+            self._ask_funds()  # only until the router's first report arrives
+        wall = time.time_ns()
+        result = check(msg, self.book, self.refdata, limits, self.clock.now(), wall, self.margins)
         self.book.seen_intents.add(msg.intent_id)
         if isinstance(result, Rejection):
             self._reject(msg.strategy, msg.intent_id, result)
             return
-        price, trigger = result
+        price, trigger = result.price, result.trigger
+        if result.margin:
+            self.book.reserved.append((wall, result.margin))
+        if result.quantity != msg.quantity:
+            self.log.info(
+                "sized from margin", strategy=msg.strategy, sizing=msg.sizing, qty=result.quantity
+            )
+            msg = msgspec.structs.replace(msg, quantity=result.quantity)
         order = wire.Order(
             order_id=f"{msg.strategy}.{msg.intent_id}",
             intent_id=msg.intent_id,
@@ -268,6 +283,15 @@ class RiskDaemon(Daemon):
         want = (strategy, key[0], key[1])
         return [oid for oid, (k, _) in self.book.working.items() if k == want]
 
+    def _ask_funds(self) -> None:
+        """Ask the router for the broker's funds now (a blocking request, ≤ 1.5 s) rather
+        than refuse the first orders for want of a figure."""
+        reply = bus.request(
+            self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="funds"), 1500
+        )
+        if isinstance(reply, wire.BrokerReply) and reply.ok and reply.funds is not None:
+            self.book.available, self.book.funds_ns = reply.funds.available, time.time_ns()
+
     def _broker_net(self, key: Key) -> int | None:
         reply = bus.request(
             self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="positions"), 1500
@@ -310,6 +334,8 @@ class RiskDaemon(Daemon):
             self.post.on_tick(msg)
         elif isinstance(msg, wire.OrderUpdate):
             self.book.on_update(msg)
+        elif isinstance(msg, wire.Funds):
+            self.book.available, self.book.funds_ns = msg.available, msg.ts
         elif isinstance(msg, wire.Fill):
             self.book.on_fill(msg)
             self.post.on_fill(msg, self.clock.now().date())
@@ -326,6 +352,8 @@ class RiskDaemon(Daemon):
             "triggers": dict(self.triggers),
             "exits_open": len(self.exits.jobs),
             "events_stored": self.events.stored,
+            "margin_available": self.book.available,
+            "margin_free": self.book.free_margin(time.time_ns()),
             "events_not_stored": self.store_errors,
             "approved": self.approved,
             "rejected": dict(self.rejected),

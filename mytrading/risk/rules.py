@@ -10,9 +10,12 @@ import collections
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import msgspec
+
 from mytrading import wire
 from mytrading.refdata import IST, Instrument, RefData, RefDataError
 from mytrading.risk.limits import Limits
+from mytrading.risk.margin import MarginTable
 from mytrading.risk.state import TradingStates
 
 
@@ -35,6 +38,19 @@ class RiskBook:
         default_factory=lambda: collections.defaultdict(collections.deque)
     )  # wall ns of approvals in the last minute, per strategy
     ltp: dict[tuple[str, str], float] = field(default_factory=dict)  # live marks
+    available: float | None = None  # the broker's available margin, last reported
+    funds_ns: int = 0  # wall time of that report
+    reserved: collections.deque[tuple[int, float]] = field(default_factory=collections.deque)
+
+    def free_margin(self, wall_ns: int) -> float | None:
+        """Available margin less what approvals since the broker's last report need
+        (older ones are in that report; a second of slack covers the round trip)."""
+        if self.available is None:
+            return None
+        while self.reserved and self.reserved[0][0] < self.funds_ns - 1_000_000_000:
+            self.reserved.popleft()
+        return self.available - sum(a for _, a in self.reserved)
+
     states: TradingStates = field(default_factory=TradingStates)
 
     def exposure(self, key: tuple[str, str, str], exclude: str = "") -> tuple[int, int]:
@@ -69,6 +85,14 @@ class RiskBook:
         self.positions[key] = self.positions.get(key, 0) + signed
 
 
+@dataclass(frozen=True)
+class Approval:
+    price: float  # rounded to the tick
+    trigger: float
+    quantity: int  # as asked, or as sized from margin
+    margin: float  # rupees this order needs
+
+
 def check(
     intent: wire.OrderIntent,
     book: RiskBook,
@@ -76,8 +100,10 @@ def check(
     limits: Limits,
     market_now: datetime,
     wall_ns: int,
-) -> Rejection | tuple[float, float]:
-    """The first rule the intent breaks, or its (price, trigger) rounded to the tick.
+    margins: MarginTable | None = None,
+) -> Rejection | Approval:
+    """The first rule the intent breaks, or the approved order's normalised fields.
+    ``margins`` None leaves the margin rules out (unit tests of the other rules).
 
     A cancel needs only a unique id and a working order to act on: it always lowers
     risk, so neither the kill switch nor the rate limit holds it back. A modify is
@@ -89,7 +115,7 @@ def check(
     if intent.op != "place" and ref not in book.working:
         return Rejection("not_working", f"{intent.op}: no working order {ref}")
     if intent.op == "cancel":
-        return 0.0, 0.0
+        return Approval(0.0, 0.0, intent.quantity, 0.0)
     state = book.states.of(intent.strategy)
     if state == "halted":
         if book.states.kill_switch:
@@ -101,6 +127,12 @@ def check(
         return Rejection("instrument", str(exc))
     if not inst.tradable:
         return Rejection("instrument", f"{intent.symbol} is an index, not a tradable contract")
+    last = book.ltp.get((intent.exchange, intent.symbol), 0.0)
+    if intent.sizing:
+        sized = _size(intent, inst, book, limits, margins, last, market_now, wall_ns, refdata)
+        if isinstance(sized, Rejection):
+            return sized
+        intent = msgspec.structs.replace(intent, quantity=sized)
     bad = _quantity(intent, inst, limits)
     if bad:
         return bad
@@ -112,7 +144,6 @@ def check(
         return Rejection(
             "price", f"{intent.pricetype} needs a positive trigger price", 0, intent.trigger_price
         )
-    last = book.ltp.get((intent.exchange, intent.symbol), 0.0)
     bad = _price_band(inst, price, trigger, last, limits) or _notional(
         intent, price or trigger or last, limits
     )
@@ -155,7 +186,91 @@ def check(
     bad = _strategy_caps(intent, book, refdata, limits, after, grows, ref)
     if bad:
         return bad
-    return _rate(intent, book, limits, wall_ns) or (price, trigger)
+    need = 0.0
+    if margins is not None:
+        opens = intent.quantity if pos * signed >= 0 else max(0, intent.quantity - abs(pos))
+        n = margins.need(
+            inst,
+            intent.action,
+            intent.quantity,
+            price or last,
+            opens,
+            _paired(intent, inst, book, refdata),
+            market_now.astimezone(IST).date(),
+        )
+        need = n.amount
+        free = book.free_margin(wall_ns)
+        if need > 0 and free is None:
+            return Rejection("margin", "no funds figure from the broker yet")
+        if need > 0 and need > free:  # type: ignore[operator]
+            return Rejection(
+                "margin",
+                f"{n.trade_type} needs {need:,.0f}, available {free:,.0f}",
+                round(free or 0.0, 2),
+                round(need, 2),
+            )
+    return _rate(intent, book, limits, wall_ns) or Approval(price, trigger, intent.quantity, need)
+
+
+def _paired(intent: wire.OrderIntent, inst: Instrument, book: RiskBook, refdata: RefData) -> bool:
+    """A short option whose other type (same underlying and expiry) is short already."""
+    if inst.kind not in ("CE", "PE") or intent.action != "SELL":
+        return False
+    other = "PE" if inst.kind == "CE" else "CE"
+    keys = {k for k in book.positions if k[0] == intent.strategy}
+    keys |= {k for k, _ in book.working.values() if k[0] == intent.strategy}
+    for key in keys:
+        try:
+            o = refdata.instrument(key[1], key[2])
+        except RefDataError:
+            continue
+        if o.kind == other and o.underlying == inst.underlying and o.expiry == inst.expiry:
+            _, short = book.exposure(key)
+            if short < 0:
+                return True
+    return False
+
+
+def _size(
+    intent: wire.OrderIntent,
+    inst: Instrument,
+    book: RiskBook,
+    limits: Limits,
+    margins: MarginTable | None,
+    last: float,
+    market_now: datetime,
+    wall_ns: int,
+    refdata: RefData,
+) -> int | Rejection:
+    """The quantity for a sized intent: lots from free margin, capped per order."""
+    if intent.quantity:
+        return Rejection("sizing", "give a quantity or a sizing, not both", 0, intent.quantity)
+    if margins is None:
+        return Rejection("sizing", "no margin table: sizing is off")
+    free = book.free_margin(wall_ns)
+    if free is None:
+        return Rejection("sizing", "no funds figure from the broker yet")
+    price = intent.price or last
+    if inst.kind in ("CE", "PE") and intent.action == "BUY" and price <= 0:
+        return Rejection("sizing", "no price to size an option purchase by")
+    per = margins.need(
+        inst,
+        intent.action,
+        inst.lot_size,
+        price,
+        inst.lot_size,
+        _paired(intent, inst, book, refdata),
+        market_now.astimezone(IST).date(),
+    ).per_lot
+    try:
+        lots = margins.lots_for(intent.sizing, free, per)
+    except ValueError as exc:
+        return Rejection("sizing", str(exc))
+    if lots <= 0:
+        return Rejection(
+            "sizing", f"{intent.sizing}: {free:,.0f} available is not one lot at {per:,.0f}"
+        )
+    return min(lots, limits.max_order_lots) * inst.lot_size
 
 
 def _quantity(intent: wire.OrderIntent, inst: Instrument, limits: Limits) -> Rejection | None:

@@ -26,6 +26,7 @@ from mytrading.router.openalgo_adapter import OpenAlgoAdapter
 from mytrading.router.simbroker import SimBroker
 
 MAX_FILLS_KEPT = 100_000
+FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
 
 
 class RouterDaemon(Daemon):
@@ -44,7 +45,9 @@ class RouterDaemon(Daemon):
             self.log.info("broker: OpenAlgo", host=s.rest_url(), timeout_s=s.openalgo_timeout_s)
         else:
             # The in-process simulator fills against every tick.
-            self.broker = SimBroker(self.refdata, self.clock, s.sim_slippage_ticks)
+            self.broker = SimBroker(
+                self.refdata, self.clock, s.sim_slippage_ticks, capital=s.sim_capital
+            )
             self.sub.subscribe("md.tick.")
         self.orders_in = Puller(self.ctx, self.endpoints["pipe.orders"])
         self.add_puller(self.orders_in, self._on_order)
@@ -63,6 +66,8 @@ class RouterDaemon(Daemon):
         self.unknown_sent: dict[str, tuple[wire.Order, int]] = {}
         self.counts: collections.Counter[str] = collections.Counter()
         self.every(self.settings.heartbeat_s, self._publish_positions)
+        self.funds_failing = 0
+        self.every(FUNDS_POLL_S, self._publish_funds, first_in=0)
 
     # ------------------------------------------------------------------- orders
 
@@ -277,6 +282,22 @@ class RouterDaemon(Daemon):
             for key in self.keys_by_symbol.get((msg.exchange, msg.symbol), ()):
                 self.ledger.mark(key, msg.ltp)
 
+    def _publish_funds(self) -> None:
+        """A failed poll is a warning (the broker may still be starting); three in a row
+        are an error, counted once per outage."""
+        try:
+            funds = self.broker.funds()
+        except ConnectionError as exc:
+            self.counts["funds_failures"] += 1
+            self.funds_failing += 1
+            if self.funds_failing == 3:
+                self.count_error("funds unavailable three times in a row", reason=str(exc))
+            else:
+                self.log.warning("funds unavailable", reason=str(exc))
+            return
+        self.funds_failing = 0
+        self.pub.publish("exec.funds", funds)
+
     def _publish_positions(self) -> None:
         for (strategy, ex, sym, prod), p in self.ledger.positions.items():
             self.pub.publish(
@@ -309,6 +330,15 @@ class RouterDaemon(Daemon):
         except wire.WireError as exc:
             self.count_error("bad query", reason=str(exc))
             self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error=str(exc))))
+            return
+        if q.kind == "funds":
+            try:
+                funds = self.broker.funds()
+            except ConnectionError as exc:
+                self.count_error("funds unavailable", reason=str(exc))
+                self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error=str(exc))))
+                return
+            self.rep.send(wire.encode_body(wire.BrokerReply(ok=True, funds=funds)))
             return
         if q.kind == "positions":
             try:

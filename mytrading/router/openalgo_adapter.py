@@ -299,6 +299,20 @@ class OpenAlgoAdapter:
 
     # ---------------------------------------------------------------------- books
 
+    def funds(self) -> wire.Funds:
+        """OpenAlgo ``funds``; live values are strings (coerced here)."""
+        reply = self.sdk.funds()
+        fail = classify(reply)
+        if fail is not None:
+            raise ConnectionError(f"funds: {fail.message}")
+        d = reply.get("data") or {}
+        return wire.Funds(
+            available=num(d.get("availablecash")),
+            utilised=num(d.get("utiliseddebits")),
+            realized=num(d.get("m2mrealized")),
+            unrealized=num(d.get("m2munrealized")),
+        )
+
     def positionbook(self) -> list[wire.BrokerPosition]:
         reply = self.sdk.positionbook()
         fail = classify(reply)

@@ -59,6 +59,7 @@ class SimBroker:
         slippage_ticks: int = 0,
         model: str = "sandbox",
         partial_fills: bool = False,
+        capital: float = 10_000_000.0,
     ) -> None:
         if model not in ("sandbox", "realistic"):
             raise ValueError(f"fill model {model!r}: allowed sandbox, realistic")
@@ -67,6 +68,7 @@ class SimBroker:
         self.slippage_ticks = slippage_ticks
         self.model = model
         self.partial_fills = partial_fills
+        self.capital = capital
         self.quotes: dict[tuple[str, str], wire.Tick] = {}
         self.orders: dict[str, SimOrder] = {}
         self.live: dict[tuple[str, str], list[str]] = {}  # working order ids per instrument
@@ -170,6 +172,19 @@ class SimBroker:
         for oid in list(ids):
             events += self._evaluate(self.orders[oid], tick, at_placement=False)
         return events
+
+    def funds(self) -> wire.Funds:
+        """The in-process broker keeps no cash: it reports ``capital`` plus realized P&L
+        as available (the OpenAlgo simulator server models margin use; use that path to
+        see margin limits bite)."""
+        realized = sum(p.realized for p in self.ledger.positions.values())
+        unrealized = sum(p.unrealized() for p in self.ledger.positions.values())
+        return wire.Funds(
+            available=self.capital + realized,
+            utilised=0.0,
+            realized=realized,
+            unrealized=unrealized,
+        )
 
     def positionbook(self) -> list[wire.BrokerPosition]:
         return [

@@ -1,0 +1,92 @@
+"""Margin per order from ``config/margins.toml``, and lot sizing from available margin.
+
+The trade type decides the table row: futures; a short option, alone (``sell_c_p``) or
+paired with a short of the other type on the same underlying and expiry (``sell_c_and_p``,
+whose figure covers the pair, so the second leg needs only the difference); a long
+option costs its premium. Orders that only reduce a position need no margin.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from mytrading.refdata import Instrument
+from mytrading.settings import ConfigError
+
+TYPES = ("sell_c_p", "sell_c_and_p", "futures")
+
+
+@dataclass(frozen=True)
+class Need:
+    amount: float  # rupees this order needs
+    trade_type: str  # futures, sell_c_p, sell_c_and_p (second leg), buy, reduce
+    per_lot: float  # rupees per lot of that trade type (the premium for a buy)
+
+
+class MarginTable:
+    def __init__(self, groups: dict[str, dict], sizing: dict[str, float]) -> None:
+        self.by_underlying: dict[str, dict[str, dict[str, float]]] = {}
+        for name, g in groups.items():
+            for t in TYPES:
+                if t not in g or set(g[t]) != {"expiry", "other"}:
+                    raise ConfigError(f"margins.toml [groups.{name}]: {t} needs expiry and other")
+            for u in g["underlyings"]:
+                self.by_underlying[u] = {t: {k: float(v) for k, v in g[t].items()} for t in TYPES}
+        self.sizing = {k: float(v) for k, v in sizing.items()}
+        for k, v in self.sizing.items():
+            if not 0 < v <= 1:
+                raise ConfigError(f"margins.toml [sizing]: {k} = {v} is not within (0, 1]")
+
+    def per_lot(self, inst: Instrument, trade_type: str, day: date) -> float:
+        try:
+            row = self.by_underlying[inst.underlying][trade_type]
+        except KeyError:
+            raise ConfigError(f"margins.toml has no {trade_type} for {inst.underlying}") from None
+        return row["expiry" if inst.expiry == day else "other"]
+
+    def need(
+        self,
+        inst: Instrument,
+        action: str,
+        quantity: int,
+        price: float,
+        opens: int,
+        paired: bool,
+        day: date,
+    ) -> Need:
+        """Margin for the part of an order that opens or grows a position (``opens``
+        units of ``quantity``); ``paired``: a short option whose other type is short too."""
+        if opens <= 0:
+            return Need(0.0, "reduce", 0.0)
+        lots = opens / inst.lot_size
+        if inst.kind == "FUT":
+            per = self.per_lot(inst, "futures", day)
+            return Need(lots * per, "futures", per)
+        if action == "BUY":
+            return Need(opens * price, "buy", price * inst.lot_size)
+        single = self.per_lot(inst, "sell_c_p", day)
+        if paired:
+            extra = self.per_lot(inst, "sell_c_and_p", day) - single
+            return Need(lots * extra, "sell_c_and_p", extra)
+        return Need(lots * single, "sell_c_p", single)
+
+    def lots_for(self, sizing: str, available: float, per_lot: float) -> int:
+        """floor(available x share / margin per lot); 0 if it does not stretch to one."""
+        if sizing not in self.sizing:
+            raise ValueError(f"sizing must be one of {sorted(self.sizing)}, got {sizing!r}")
+        if per_lot <= 0 or available <= 0:
+            return 0
+        return math.floor(available * self.sizing[sizing] / per_lot)
+
+
+def load_margins(config_dir: Path) -> MarginTable:
+    path = config_dir / "margins.toml"
+    try:
+        data = tomllib.loads(path.read_text())
+        return MarginTable(data["groups"], data["sizing"])
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
