@@ -115,6 +115,8 @@ class Order(Msg, tag="order"):
     origin_ns: int = 0
     op: OrderOp = "place"
     ref_order_id: str = ""  # modify/cancel: our id of the working order
+    part: int = 0  # a child of a split intent: 1..parts (0: not split)
+    parts: int = 1
 
 
 class OrderUpdate(Msg, tag="order_update"):
@@ -132,6 +134,8 @@ class OrderUpdate(Msg, tag="order_update"):
     reason: str = ""
     origin_ns: int = 0
     sent_ns: int = 0  # when the router handed the order to the broker adapter
+    part: int = 0  # of a split intent: which child (see Order)
+    parts: int = 1
 
 
 class Fill(Msg, tag="fill"):

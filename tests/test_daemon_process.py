@@ -205,3 +205,62 @@ def test_router_modifies_and_cancels_working_orders(
         router.send_signal(signal.SIGTERM)
         router.wait(timeout=5)
         w.close()
+
+
+def test_risk_splits_a_large_intent_and_cancels_every_child(
+    settings: Settings, tmp_env: dict[str, str]
+) -> None:
+    from mytrading.bus import Pusher
+
+    w = Watcher(settings, ("sys.status.", "exec.", "risk.event."))
+    env = {**tmp_env, "MT_RISK_ANY_HOUR": "true", "MT_RISK_MAX_POSITION_LOTS": "40"}
+    procs = {d: spawn(d, env) for d in ("router", "risk")}
+    ctx = zmq.Context()
+    engine = Pusher(ctx, settings.endpoints()["pipe.intents"], "engine", "intent")
+
+    def intent(iid: str, qty: int, op: str = "place", ref: str = "") -> wire.OrderIntent:
+        return wire.OrderIntent(
+            intent_id=iid,
+            strategy="s",
+            exchange="NFO",
+            symbol="NIFTY29DEC26FUT",
+            action="BUY",
+            quantity=qty,
+            pricetype="LIMIT",
+            price=3_000.0,
+            op=op,  # type: ignore[arg-type]
+            ref_intent_id=ref,
+        )
+
+    def updates() -> list[wire.OrderUpdate]:
+        return [m for _, m in w.seen if isinstance(m, wire.OrderUpdate)]
+
+    try:
+        w.wait(lambda: {"router", "risk"} <= set(w.status), 15, "heartbeats")
+        w.wait(lambda: engine.send(intent("big", 65 * 23)), 10, "pipe connected")
+        w.wait(lambda: len({u.order_id for u in updates()}) == 3, 10, "three child orders")
+        kids = sorted({(u.order_id, u.quantity, u.part, u.parts) for u in updates()})
+        assert kids == [("s.big.1", 650, 1, 3), ("s.big.2", 650, 2, 3), ("s.big.3", 195, 3, 3)]
+        engine.send(intent("stop", 65, "cancel", "big"))
+        w.wait(
+            lambda: (
+                {u.order_id for u in updates() if u.status == "cancelled"}
+                == {"s.big.1", "s.big.2", "s.big.3"}
+            ),
+            10,
+            "every child cancelled",
+        )
+        w.wait(
+            lambda: w.status["router"].detail.get("cancel_ok") == 3,
+            5,
+            "the router's count of three sent and three cancelled",
+        )
+        assert w.status["router"].detail.get("sent") == 3
+    finally:
+        engine.sock.close(0)
+        ctx.term()
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            p.wait(timeout=5)
+        w.close()

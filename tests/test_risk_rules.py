@@ -55,13 +55,37 @@ def test_lot_multiple(refdata: RefData) -> None:
 
 
 def test_max_order_quantity(refdata: RefData) -> None:
-    assert rule(run(intent(65 * 10), refdata=refdata)) == "ok"
-    r = run(intent(65 * 11), refdata=refdata)
+    lim = LIMITS.model_copy(update={"max_position_lots": 100, "max_strategy_lots": 100})
+    assert rule(run(intent(65 * 50), refdata=refdata, limits=lim)) == "ok"
+    r = run(intent(65 * 51), refdata=refdata, limits=lim)
     assert (
         isinstance(r, Rejection)
         and r.rule == "max_order_qty"
-        and (r.threshold, r.value) == (10, 11)
+        and (r.threshold, r.value) == (50, 51)
     )
+
+
+def test_freeze_split_with_a_remainder(refdata: RefData) -> None:
+    from mytrading.risk.rules import child_size, split
+
+    nifty = refdata.instrument("NFO", FUT)  # lot 65, freeze 1,800 = 27 lots (1,755)
+    assert child_size(nifty, LIMITS) == 650  # max_order_lots 10 is below the freeze
+    assert split(65 * 23, nifty, LIMITS) == [650, 650, 195]
+    assert split(650, nifty, LIMITS) == [650]
+    big = LIMITS.model_copy(update={"max_order_lots": 40})
+    assert child_size(nifty, big) == 1755  # the freeze caps it: 27 whole lots
+    assert split(65 * 60, nifty, big) == [1755, 1755, 390]
+    # a modify cannot grow one child order past the child size, nor touch a split order
+    book = RiskBook()
+    book.on_approved("s.e1", ("s", "NFO", FUT), 650)
+    assert rule(run(intent(715, op="modify", ref_intent_id="e1"), book, refdata)) == (
+        "split_modify"
+    )
+    book.on_approved("s.e2.1", ("s", "NFO", FUT), 650)
+    book.on_approved("s.e2.2", ("s", "NFO", FUT), 195)
+    assert book.children("s.e2") == ["s.e2.1", "s.e2.2"]
+    assert rule(run(intent(65, op="modify", ref_intent_id="e2"), book, refdata)) == ("split_modify")
+    assert rule(run(intent(65, op="cancel", ref_intent_id="e2"), book, refdata)) == "ok"
 
 
 def test_max_position_counts_fills_and_working_orders(refdata: RefData) -> None:
@@ -378,13 +402,32 @@ def test_lot_sizing_by_grade_and_profile(refdata: RefData, sizing: str, lots: in
 
 
 def test_sizing_refusals(refdata: RefData) -> None:
+    from mytrading.risk.margin import load_margins
+    from mytrading.settings import PROJECT_ROOT
+
     book = RiskBook(available=100_000.0, funds_ns=10**18)
     r = margin_run(intent(0, sizing="A"), book, refdata)
     assert isinstance(r, Rejection) and r.rule == "sizing" and "not one lot" in r.reason
     assert rule(margin_run(intent(65, sizing="A"), book, refdata)) == "sizing"  # both given
     r = margin_run(intent(0, sizing="Z"), book, refdata)
     assert isinstance(r, Rejection) and "sizing must be one of" in r.reason
-    # buying options: premium x lot size per lot; capped at max lots per order
-    book.ltp[("NFO", OPT_CE)] = 50.0
+    # buying options: premium x lot size per lot: 95,000 / (200 x 65) -> 7 lots
+    book.ltp[("NFO", OPT_CE)] = 200.0
     a = margin_run(intent(0, symbol=OPT_CE, sizing="A"), book, refdata)
-    assert isinstance(a, Approval) and a.quantity == LIMITS.max_order_lots * 65
+    assert isinstance(a, Approval) and a.quantity == 7 * 65
+    # never more than one intent may ask for
+    from mytrading.risk.rules import _size
+
+    book.available = 10**9
+    q = _size(
+        intent(0, sizing="A"),
+        refdata.instrument("NFO", FUT),
+        book,
+        LIMITS,
+        load_margins(PROJECT_ROOT / "config"),
+        0.0,
+        OPEN,
+        10**18,
+        refdata,
+    )
+    assert q == LIMITS.max_intent_lots * 65

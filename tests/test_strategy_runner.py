@@ -237,6 +237,10 @@ def test_order_helpers_make_the_right_intents(refdata: RefData) -> None:
     assert s.pnl() == pytest.approx(20.0 * LOT)  # realized on the round trip
     ids = [i.intent_id for i in rig.sent]
     assert len(set(ids)) == len(ids)  # unique across the engine run
+    s.buy("NFO", FUT, 0, sizing="B")  # risk sizes it from the margin available
+    assert (rig.sent[-1].quantity, rig.sent[-1].sizing) == (0, "B")
+    with pytest.raises(ValueError, match="not both"):
+        s.buy("NFO", FUT, LOT, sizing="B")
 
 
 def test_bracket_protects_each_fill_and_oco_cancels_the_sibling(refdata: RefData) -> None:
@@ -455,3 +459,39 @@ def test_the_guides_first_example_loads_warms_up_and_trades(
     rig.runner.poll()
     (buy,) = rig.sent
     assert (buy.strategy, buy.action, buy.quantity) == ("breakout", "BUY", LOT)
+
+
+def test_child_orders_of_a_split_intent_read_as_one_order(refdata: RefData) -> None:
+    rig, s = make(refdata)
+    iid = s.buy("NFO", FUT, 65 * 23, pricetype="LIMIT", price=24_000.0)
+    seen: list[tuple[str, int]] = []
+    s.on_order_update = lambda u: seen.append((u.status, u.filled_qty))  # type: ignore[method-assign]
+
+    def child(k: int, qty: int, status: str, filled: int, avg: float = 24_000.0) -> None:
+        rig.runner.on_order_update(
+            wire.OrderUpdate(
+                order_id=f"helpers.{iid}.{k}",
+                intent_id=iid,
+                strategy="helpers",
+                exchange="NFO",
+                symbol=FUT,
+                action="BUY",
+                quantity=qty,
+                status=status,
+                filled_qty=filled,
+                avg_price=avg if filled else 0.0,  # type: ignore[arg-type]
+                part=k,
+                parts=3,
+            )
+        )
+
+    child(1, 650, "open", 0)
+    child(2, 650, "open", 0)
+    child(3, 195, "open", 0)
+    child(1, 650, "complete", 650, 24_000.0)
+    child(2, 650, "complete", 650, 24_010.0)
+    assert s.open_orders[iid].filled_qty == 1300 and s.open_orders[iid].status == "open"
+    child(3, 195, "cancelled", 0)
+    assert iid not in s.open_orders  # terminal once every child is
+    assert seen[-1] == ("cancelled", 1300)
+    assert [st for st, _ in seen[:-1]] == ["open"] * 5

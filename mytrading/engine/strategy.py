@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal, Protocol
 
+import msgspec
 import structlog
 from pydantic import BaseModel, ConfigDict
 
@@ -70,6 +71,39 @@ class OpenOrder:
     product: str = "MIS"
     filled_qty: int = 0
     avg_price: float = 0.0
+    # risk split it into child orders: their latest (status, filled, avg) by order id
+    children: dict[str, tuple[str, int, float]] = field(default_factory=dict)
+    parts: int = 1
+
+    def merge(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
+        """One update of a child order -> the update of the whole order it belongs to:
+        filled quantities add up; it is terminal once every child is, ``complete`` only if
+        every child completed; otherwise ``open`` while any child rests at the broker."""
+        self.parts = u.parts
+        self.children[u.order_id] = (u.status, u.filled_qty, u.avg_price)
+        kids = self.children.values()
+        filled = sum(f for _, f, _ in kids)
+        avg = sum(f * a for _, f, a in kids) / filled if filled else 0.0
+        states = [s for s, _, _ in kids]
+        if len(states) == self.parts and all(s in wire.TERMINAL_STATUSES for s in states):
+            status = (
+                "complete"
+                if all(s == "complete" for s in states)
+                else ("cancelled" if "cancelled" in states or filled else "rejected")
+            )
+        elif "open" in states:
+            status = "open"
+        else:
+            status = next((s for s in states if s not in wire.TERMINAL_STATUSES), "open")
+        return msgspec.structs.replace(
+            u,
+            order_id=u.order_id.rsplit(".", 1)[0],
+            quantity=self.quantity,
+            status=status,
+            filled_qty=filled,
+            avg_price=round(avg, 2),
+            part=0,
+        )
 
     @property
     def remaining(self) -> int:
@@ -539,8 +573,11 @@ class BaseStrategy:
         product: str = "MIS",
         price: float = 0.0,
         trigger_price: float = 0.0,
+        sizing: str = "",
     ) -> str:
-        if quantity <= 0:
+        if sizing and quantity:
+            raise ValueError(f"{action} {symbol}: give a quantity or a sizing, not both")
+        if quantity <= 0 and not sizing:
             raise ValueError(f"{action} {symbol}: quantity must be positive, got {quantity}")
         intent_id = self._send(
             action,
@@ -551,6 +588,7 @@ class BaseStrategy:
             product=product,
             price=price,
             trigger_price=trigger_price,
+            sizing=sizing,
         )
         if intent_id:
             self.open_orders[intent_id] = OpenOrder(
@@ -580,6 +618,7 @@ class BaseStrategy:
         trigger_price: float = 0.0,
         op: str = "place",
         ref: str = "",
+        sizing: str = "",
     ) -> str:
         """Hand one intent to the engine; "" when none can go out (warm-up, quarantine)."""
         if self.warming_up:
@@ -601,6 +640,7 @@ class BaseStrategy:
             origin_ns=self._origin_ns,
             op=op,  # type: ignore[arg-type]
             ref_intent_id=ref,
+            sizing=sizing,
         )
         return intent_id if self.link.submit(self.name, intent, protective) else ""
 
@@ -622,7 +662,7 @@ class BaseStrategy:
                 self.on_signal(signal, bar)
 
     def _on_order_update(self, u: wire.OrderUpdate) -> None:
-        self._book_update(u)
+        u = self._book_update(u)
         self.on_order_update(u)
 
     def _on_fill(self, f: wire.Fill) -> None:
@@ -637,13 +677,17 @@ class BaseStrategy:
         else:
             self._book_update(msg)
 
-    def _book_update(self, u: wire.OrderUpdate) -> None:
+    def _book_update(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
+        """Keep ``open_orders`` current; returns the update as the author should see it
+        (a child order's update becomes one of the whole order)."""
         amend = self._amends.pop(u.intent_id, None)
         if amend is not None and u.status == "rejected":
             self.log.warning("amend refused", target=amend[0], reason=u.reason)
         o = self.open_orders.get(u.intent_id)
         if o is None:
-            return
+            return u
+        if u.parts > 1:
+            u = o.merge(u)
         o.order_id = u.order_id or o.order_id
         o.status = u.status
         o.quantity = u.quantity or o.quantity
@@ -661,6 +705,7 @@ class BaseStrategy:
             self.protective.discard(u.intent_id)
             self._brackets.pop(u.intent_id, None)  # its fills came first: exits are out
             self._oco_done(u.intent_id, u.status)
+        return u
 
     def _book_fill(self, f: wire.Fill) -> None:
         """Position from the fill, then the engine's own duties: a bracket entry's exits
@@ -668,7 +713,8 @@ class BaseStrategy:
         signed = f.quantity if f.action == "BUY" else -f.quantity
         self.ledger.apply((f.exchange, f.symbol), signed, f.price)
         self.fills += 1
-        intent_id = f.order_id.split(".", 1)[1] if "." in f.order_id else ""
+        parts = f.order_id.split(".")  # strategy.intent, or strategy.intent.child
+        intent_id = parts[1] if len(parts) > 1 else ""
         self._engine_orders = True  # protective orders pass even in quarantine
         try:
             br = self._brackets.get(intent_id)

@@ -26,7 +26,14 @@ from mytrading.risk.exits import ExitJob, ExitManager
 from mytrading.risk.limits import load_limits
 from mytrading.risk.margin import load_margins
 from mytrading.risk.monitor import Key, PostTrade, Trigger
-from mytrading.risk.rules import Rejection, RiskBook, check, ref_order_id
+from mytrading.risk.rules import (
+    Rejection,
+    RiskBook,
+    check,
+    child_size,
+    ref_order_id,
+    split,
+)
 from mytrading.risk.state import StateStore
 
 MAX_PENDING = 1000
@@ -82,7 +89,7 @@ class RiskDaemon(Daemon):
             self._broker_net,
             self._exit_event,
             format(self.started_ns // 1_000_000, "x"),
-            lambda strategy: self.limits.of(strategy).max_order_lots,
+            lambda strategy, inst: child_size(inst, self.limits.of(strategy)),
         )
         self.every(0.02, self.outbox.flush)
         self.every(1.0, self._post_trade)
@@ -114,7 +121,7 @@ class RiskDaemon(Daemon):
                 "sized from margin", strategy=msg.strategy, sizing=msg.sizing, qty=result.quantity
             )
             msg = msgspec.structs.replace(msg, quantity=result.quantity)
-        order = wire.Order(
+        base = wire.Order(
             order_id=f"{msg.strategy}.{msg.intent_id}",
             intent_id=msg.intent_id,
             strategy=msg.strategy,
@@ -133,16 +140,39 @@ class RiskDaemon(Daemon):
         )
         if msg.op != "cancel":
             self.book.approvals[msg.strategy].append(time.time_ns())
-        signed = msg.quantity if msg.action == "BUY" else -msg.quantity
+        key = (msg.strategy, msg.exchange, msg.symbol)
+        sign = 1 if msg.action == "BUY" else -1
         if msg.op == "place":
-            self.book.on_approved(order.order_id, (msg.strategy, msg.exchange, msg.symbol), signed)
-        elif msg.op == "modify":  # the working quantity becomes the new one
-            self.book.on_approved(
-                order.ref_order_id, (msg.strategy, msg.exchange, msg.symbol), signed
+            qtys = split(msg.quantity, self.refdata.instrument(msg.exchange, msg.symbol), limits)
+            orders = (
+                [base]
+                if len(qtys) == 1
+                else [
+                    msgspec.structs.replace(
+                        base, order_id=f"{base.order_id}.{k}", quantity=q, part=k, parts=len(qtys)
+                    )
+                    for k, q in enumerate(qtys, 1)
+                ]
             )
+            for o in orders:
+                self.book.on_approved(o.order_id, key, sign * o.quantity)
+            if len(orders) > 1:
+                self.log.info("split", intent=msg.intent_id, children=qtys)
+        elif msg.op == "modify":  # the working quantity becomes the new one
+            self.book.on_approved(base.ref_order_id, key, sign * msg.quantity)
+            orders = [base]
+        else:  # a cancel reaches every child still working
+            targets = self.book.children(base.ref_order_id)
+            orders = [
+                msgspec.structs.replace(base, order_id=f"{base.order_id}.{k}", ref_order_id=t)
+                if len(targets) > 1
+                else msgspec.structs.replace(base, ref_order_id=t)
+                for k, t in enumerate(targets, 1)
+            ]
         self.approved += 1
-        if not self.outbox.put(order):
-            self._withdraw(order, "risk queue to router full")
+        for o in orders:
+            if not self.outbox.put(o):
+                self._withdraw(o, "risk queue to router full")
 
     def _withdraw(self, order: wire.Order, reason: str) -> None:
         if order.op == "place":

@@ -1,7 +1,7 @@
 """Exits that risk itself places: closing positions when a post-trade limit is breached.
 
 An exit job per (strategy, position) cancels the strategy's working orders on that
-instrument, then sends MARKET orders (at most ``max_order_lots`` lots each) until the
+instrument, then sends MARKET orders (each at most a child order's size) until the
 fill-implied position is flat, sending again for whatever is left if an exit order ends
 without filling (retries back off from 1 s to 10 s, with a critical alert from the third).
 A job is done only when the broker's position book agrees: its net for the instrument
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from mytrading import wire
-from mytrading.refdata import RefData
+from mytrading.refdata import Instrument, RefData
 from mytrading.risk.monitor import Key, PostTrade
 
 log = structlog.get_logger("risk.exits")
@@ -46,7 +46,7 @@ class ExitManager:
         broker_net: Callable[[Key], int | None],
         event: Callable[[ExitJob, str, str], None],
         run_id: str,
-        max_lots: Callable[[str], int],
+        child: Callable[[str, Instrument], int],
     ) -> None:
         self.refdata = refdata
         self.post = post
@@ -56,7 +56,7 @@ class ExitManager:
         self._event = event
         self._ids = itertools.count(1)
         self.run_id = run_id
-        self._max_lots = max_lots
+        self._child = child  # largest order for a strategy and instrument
         self.jobs: dict[tuple[str, Key], ExitJob] = {}
 
     def start(self, strategy: str, key: Key, kind: str) -> None:
@@ -102,7 +102,7 @@ class ExitManager:
 
     def _close(self, job: ExitJob, qty: int) -> list[str]:
         inst = self.refdata.instrument(job.key[0], job.key[1])
-        chunk = self._max_lots(job.strategy) * inst.lot_size
+        chunk = self._child(job.strategy, inst)
         left = abs(qty)
         sent = []
         while left > 0:

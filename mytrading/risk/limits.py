@@ -33,7 +33,8 @@ def _window(v: Any) -> tuple[time, time]:
 class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_order_lots: int = Field(10, ge=1)
+    max_order_lots: int = Field(10, ge=1)  # per order sent: bigger intents are split
+    max_intent_lots: int = Field(50, ge=1)  # per intent: bigger ones are refused
     max_order_notional: float = Field(5_000_000.0, gt=0)
     max_position_lots: int = Field(20, ge=1)
     max_strategy_lots: int = Field(40, ge=1)

@@ -64,6 +64,11 @@ class RiskBook:
         sells = sum(-q for _, q in rest if q < 0)
         return pos + buys, pos - sells
 
+    def children(self, order_id: str) -> list[str]:
+        """The working orders behind one intent: itself, or its child orders if split."""
+        prefix = order_id + "."
+        return [o for o in self.working if o == order_id or o.startswith(prefix)]
+
     def on_approved(self, order_id: str, key: tuple[str, str, str], signed_qty: int) -> None:
         self.working[order_id] = (key, signed_qty)
 
@@ -112,8 +117,10 @@ def check(
     if intent.intent_id in book.seen_intents:
         return Rejection("duplicate_intent", f"intent {intent.intent_id} was already received")
     ref = ref_order_id(intent)
-    if intent.op != "place" and ref not in book.working:
+    if intent.op != "place" and not book.children(ref):
         return Rejection("not_working", f"{intent.op}: no working order {ref}")
+    if intent.op == "modify" and book.children(ref) != [ref]:
+        return Rejection("split_modify", f"{ref} was split into child orders: cancel it instead")
     if intent.op == "cancel":
         return Approval(0.0, 0.0, intent.quantity, 0.0)
     state = book.states.of(intent.strategy)
@@ -270,7 +277,7 @@ def _size(
         return Rejection(
             "sizing", f"{intent.sizing}: {free:,.0f} available is not one lot at {per:,.0f}"
         )
-    return min(lots, limits.max_order_lots) * inst.lot_size
+    return min(lots, limits.max_intent_lots) * inst.lot_size
 
 
 def _quantity(intent: wire.OrderIntent, inst: Instrument, limits: Limits) -> Rejection | None:
@@ -284,14 +291,35 @@ def _quantity(intent: wire.OrderIntent, inst: Instrument, limits: Limits) -> Rej
             intent.quantity,
         )
     lots = intent.quantity // inst.lot_size
-    if lots > limits.max_order_lots:
+    if lots > limits.max_intent_lots:
         return Rejection(
             "max_order_qty",
-            f"{lots} lots exceeds {limits.max_order_lots} per order",
-            limits.max_order_lots,
+            f"{lots} lots exceeds {limits.max_intent_lots} per order",
+            limits.max_intent_lots,
             lots,
         )
+    if intent.op == "modify" and intent.quantity > child_size(inst, limits):
+        return Rejection(
+            "split_modify",
+            "a modify cannot grow an order past one child order; cancel and place anew",
+            child_size(inst, limits),
+            intent.quantity,
+        )
     return None
+
+
+def child_size(inst: Instrument, limits: Limits) -> int:
+    """Largest order sent to the broker: ``max_order_lots`` lots, and never above the
+    exchange's freeze quantity (a whole number of lots)."""
+    freeze_lots = max(1, inst.freeze_qty // inst.lot_size) if inst.freeze_qty else 10**9
+    return min(limits.max_order_lots, freeze_lots) * inst.lot_size
+
+
+def split(quantity: int, inst: Instrument, limits: Limits) -> list[int]:
+    """Child quantities: full children first, the remainder last (OpenAlgo's splitorder)."""
+    size = child_size(inst, limits)
+    full, rest = divmod(quantity, size)
+    return [size] * full + ([rest] if rest else [])
 
 
 def _price_band(

@@ -208,6 +208,8 @@ class RouterDaemon(Daemon):
                 reason=reason,
                 origin_ns=o.origin_ns,
                 sent_ns=sent_ns,
+                part=o.part,
+                parts=o.parts,
             ),
         )
 
