@@ -308,11 +308,25 @@ def render_risk(d: dict[str, Any], collector: Any) -> str:
         lines.append(f"  {name}: {diff}")
     lines.append(f"  stack: {limits.get('stack', {})}")
     lines.append(f"approved {d.get('approved', 0)}, rejected {d.get('rejected', {}) or 0}")
-    eng = collector.daemons.get("engine")
-    strategies = eng.status.detail.get("strategies", {}) if eng else {}
-    for name, st in sorted(strategies.items()):
+    free = d.get("margin_free")
+    lines.append(f"margin: available {d.get('margin_available')}, free after approvals {free}")
+    defaults = limits.get("defaults", {})
+    lines.append(
+        f"{'STRATEGY':<22}{'STATE':>10}{'LOTS':>12}{'SYMBOLS':>10}{'ORD/MIN':>10}"
+        f"{'REALIZED':>12}{'UNREAL.':>11}{'CHARGES':>10}{'NET':>11}"
+    )
+    states_of = states.get("strategies", {})
+    for name in sorted(set(d.get("use", {})) | set(d.get("pnl", {}))):
+        lim = {**defaults, **limits.get("strategies", {}).get(name, {})}
+        u = d.get("use", {}).get(name, {})
+        p = d.get("pnl", {}).get(name, {})
         lines.append(
-            f"  {name:<22} P&L {st.get('pnl', 0.0):>11.2f}  positions {st.get('positions', {})}"
+            f"{name[:21]:<22}{states_of.get(name, states.get('stack', '?')).upper():>10}"
+            f"{u.get('lots', 0):>6g}/{lim.get('max_strategy_lots', '?'):<5}"
+            f"{u.get('open_positions', 0):>4}/{lim.get('max_open_positions', '?'):<5}"
+            f"{u.get('orders_last_minute', 0):>4}/{lim.get('max_orders_per_min', '?'):<5}"
+            f"{p.get('realized', 0.0):>12.2f}{p.get('unrealized', 0.0):>11.2f}"
+            f"{p.get('charges', 0.0):>10.2f}{p.get('net', 0.0):>11.2f}"
         )
     return "\n".join(lines)
 

@@ -33,6 +33,7 @@ from mytrading.risk.rules import (
     child_size,
     ref_order_id,
     split,
+    usage,
 )
 from mytrading.risk.state import StateStore
 
@@ -379,6 +380,10 @@ class RiskDaemon(Daemon):
             "states": self.book.states.as_dict(),
             "limits": self.limits.as_dict(),
             "pnl": {s: self.post.pnl(s) for s in self.post.books},
+            "use": {
+                s: usage(self.book, self.refdata, s, time.time_ns())
+                for s in sorted({k[0] for k in self.book.positions} | set(self.post.books))
+            },
             "triggers": dict(self.triggers),
             "exits_open": len(self.exits.jobs),
             "events_stored": self.events.stored,

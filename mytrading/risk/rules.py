@@ -452,6 +452,23 @@ def _rate(
     return None
 
 
+def usage(book: RiskBook, refdata: RefData, strategy: str, wall_ns: int) -> dict[str, float]:
+    """How much of its limits a strategy uses now: lots (worst case, counting working
+    orders), symbols held, orders in the last minute."""
+    keys = {k for k in book.positions if k[0] == strategy}
+    keys |= {k for k, _ in book.working.values() if k[0] == strategy}
+    lots = 0.0
+    held = 0
+    for key in keys:
+        long_, short = book.exposure(key)
+        worst = max(abs(long_), abs(short))
+        if worst:
+            held += 1
+            lots += worst / refdata.instrument(key[1], key[2]).lot_size
+    recent = sum(1 for t in book.approvals.get(strategy, ()) if wall_ns - t < 60_000_000_000)
+    return {"lots": lots, "open_positions": held, "orders_last_minute": recent}
+
+
 def ref_order_id(intent: wire.OrderIntent) -> str:
     """Our order id of the working order a modify or cancel acts on ("" for a new order)."""
     return f"{intent.strategy}.{intent.ref_intent_id}" if intent.op != "place" else ""
