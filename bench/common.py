@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterable
+from pathlib import Path
 
 
 def stop_all(procs: Iterable[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
@@ -17,3 +19,35 @@ def stop_all(procs: Iterable[subprocess.Popen[bytes]], timeout: float = 10.0) ->
             p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+def unlimited_config(into: Path) -> Path:
+    """A copy of config/ whose risk limits cannot bind (no caps, windows all day, margin
+    a rupee a lot): benchmarks measure the path, not the limits. Returns the directory."""
+    root = Path(__file__).resolve().parent.parent
+    dest = into / "config"
+    shutil.copytree(root / "config", dest)
+    (dest / "risk.toml").write_text(
+        "[defaults]\n"
+        "max_order_lots = 1000\nmax_intent_lots = 1000\nmax_order_notional = 1e15\n"
+        "max_position_lots = 1000000\nmax_strategy_lots = 1000000\nmax_open_positions = 1000\n"
+        "max_orders_per_sec = 1000000\nmax_orders_per_min = 100000000\n"
+        'entry_window = "00:00-23:59"\nexit_window = "00:00-23:59"\n'
+        "price_band_pct = 100\noption_price_band_pct = 100\n"
+        "[stack]\ndaily_loss_limit = 0\nmax_drawdown = 0\n"
+    )
+    margins = (dest / "margins.toml").read_text()
+    for n in (
+        "205000",
+        "250000",
+        "320000",
+        "215000",
+        "180000",
+        "220000",
+        "225000",
+        "290000",
+        "185000",
+    ):
+        margins = margins.replace(n, "1")
+    (dest / "margins.toml").write_text(margins)
+    return dest

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import stop_all  # noqa: E402
+from common import stop_all, unlimited_config  # noqa: E402
 
 from mytrading import wire  # noqa: E402
 from mytrading.bus import DAEMONS, Subscriber  # noqa: E402
@@ -69,8 +69,8 @@ def main() -> int:
         "MT_STRATEGIES_DIR": str(ROOT / "bench" / "strategies"),
         "MT_STRATEGIES": "tick_echo",
         "MT_STRATEGY_PARAMS": json.dumps({"tick_echo": {"every": args.every}}),
-        "MT_RISK_MAX_ORDERS_PER_SEC": "1000000",
-        "MT_RISK_MAX_POSITION_LOTS": "1000000",
+        "MT_CONFIG_DIR": str(unlimited_config(tmp)),  # limits that cannot bind
+        "MT_RISK_DB": str(tmp / "data" / "risk.duckdb"),
         "MT_RISK_ANY_HOUR": "true",
         "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
     }

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from mytrading import wire
 from mytrading.refdata import IST
@@ -36,6 +37,21 @@ CREATE TABLE IF NOT EXISTS risk_events (
     order_ids VARCHAR[]
 )
 """
+
+
+COLUMNS = [
+    "ts",
+    "market_ts",
+    "strategy",
+    "kind",
+    "rule",
+    "threshold",
+    "value",
+    "action",
+    "reason",
+    "intent_id",
+    "order_ids",
+]
 
 
 class EventStore:
@@ -73,7 +89,7 @@ class EventStore:
                 ev.action,
                 ev.reason,
                 ev.intent_id,
-                list(ev.order_ids),
+                ",".join(ev.order_ids),  # a list again in SQL (pandas cannot type [] columns)
             )
         )
 
@@ -97,9 +113,13 @@ class EventStore:
             for attempt in range(3):  # a reader may hold the file for a moment
                 try:
                     with self._connect() as con:
-                        con.executemany(
-                            "INSERT INTO risk_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            rows,
+                        # One bulk insert from a frame: executemany goes row by row, and a
+                        # flood of rejections (thousands a second) must not back up here.
+                        batch = pd.DataFrame(rows, columns=COLUMNS)  # noqa: F841 (read by SQL)
+                        con.execute(
+                            "INSERT INTO risk_events SELECT * EXCLUDE (order_ids), "
+                            "CASE WHEN order_ids = '' THEN []::VARCHAR[] "
+                            "ELSE string_split(order_ids, ',') END FROM batch"
                         )
                     self.stored += len(rows)
                     break

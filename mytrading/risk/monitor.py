@@ -66,7 +66,12 @@ class PostTrade:
         self.day: date | None = None
         self.stack_peak = float("-inf")
         self.stack_fired: set[str] = set()
-        self.builders: dict[str, BarBuilder] = {}
+        lims = [limits.defaults, *limits.per.values()]
+        self.st_limits = [lim for lim in lims if lim.supertrend_exit]  # limits are fixed
+        self.builders: dict[str, BarBuilder] = {
+            tf: BarBuilder(refdata.calendar, tf)
+            for tf in {lim.supertrend_tf for lim in self.st_limits}
+        }
         self.supertrends: dict[tuple, stream.Supertrend] = {}
         self.direction: dict[tuple, float] = {}  # by (exchange, symbol, tf, period, mult)
         self.flips: list[tuple[tuple, float]] = []  # closed-bar direction changes, unread
@@ -98,14 +103,10 @@ class PostTrade:
 
     def _builders(self) -> dict[str, BarBuilder]:
         """One bar builder per timeframe some strategy's Supertrend exit uses."""
-        tfs = {lim.supertrend_tf for lim in self._supertrend_limits()}
-        for tf in tfs - set(self.builders):
-            self.builders[tf] = BarBuilder(self.refdata.calendar, tf)
         return self.builders
 
     def _supertrend_limits(self) -> list[Limits]:
-        lims = [self.limits.defaults, *self.limits.per.values()]
-        return [lim for lim in lims if lim.supertrend_exit]
+        return self.st_limits
 
     def _on_bar(self, bar: wire.Bar) -> None:
         for lim in self._supertrend_limits():

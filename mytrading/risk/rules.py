@@ -434,7 +434,11 @@ def _rate(
     window = book.approvals[intent.strategy]
     while window and wall_ns - window[0] >= 60_000_000_000:
         window.popleft()
-    last_second = sum(1 for t in window if wall_ns - t < 1_000_000_000)
+    last_second = 0  # counted from the newest end: O(orders in the last second)
+    for t in reversed(window):
+        if wall_ns - t >= 1_000_000_000:
+            break
+        last_second += 1
     if last_second >= limits.max_orders_per_sec:
         return Rejection(
             "order_rate",
