@@ -50,7 +50,10 @@ def test_intents_wait_then_are_refused_while_risk_is_down(
         # on: a real breach (the router sending more than risk approved) would persist.
         w.wait(
             lambda: (
-                w.status["risk"].detail["approved"] >= w.status["router"].detail.get("sent", 0) >= 1
+                "risk" in w.status  # its first beat can come after the first fill
+                and w.status["risk"].detail["approved"]
+                >= w.status["router"].detail.get("sent", 0)
+                >= 1
             ),
             10,
             "risk's approvals to cover every order the router sent",
