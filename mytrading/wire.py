@@ -185,6 +185,17 @@ class Funds(Msg, tag="funds"):
     unrealized: float
 
 
+class MarginQuote(Msg, tag="margin_quote"):
+    """The broker's margin for one lot (OpenAlgo ``margin``), polled by the router for the
+    instruments it has traded; risk prefers it to its table while it is fresh."""
+
+    exchange: str
+    symbol: str
+    action: Action
+    product: Product
+    per_lot: float
+
+
 class RiskEvent(Msg, tag="risk_event"):
     strategy: str
     kind: str  # e.g. "rejected", "kill_switch"
@@ -258,6 +269,7 @@ Message = (
     | Fill
     | PositionSnapshot
     | Funds
+    | MarginQuote
     | RiskEvent
     | ReconEvent
     | Status

@@ -431,3 +431,12 @@ def test_sizing_refusals(refdata: RefData) -> None:
         refdata,
     )
     assert q == LIMITS.max_intent_lots * 65
+
+
+def test_the_brokers_margin_per_lot_wins_while_fresh(refdata: RefData) -> None:
+    book = RiskBook(available=1_000_000.0, funds_ns=10**18)
+    book.broker_margin[("NFO", FUT, "BUY")] = (190_000.0, 10**18 - 10**9)
+    a = margin_run(intent(65 * 5), book, refdata)  # 5 x 190k fits; 5 x 215k would not
+    assert isinstance(a, Approval) and a.margin == 5 * 190_000
+    book.broker_margin[("NFO", FUT, "BUY")] = (190_000.0, 10**18 - 601 * 10**9)  # stale
+    assert rule(margin_run(intent(65 * 5), book, refdata)) == "margin"

@@ -53,6 +53,8 @@ def test_stack_trades_reconciles_and_stops_clean(
         assert feed["source"] == "openalgo" and feed["connected"] is True, feed
         assert not feed["coverage_alert"], feed["coverage"]
         assert router["broker"] == "openalgo", router
+        # the broker's margin per lot (OpenAlgo ``margin``) reached risk for what was traded
+        assert any(k.startswith("NFO:NIFTY") for k in w.status["risk"].detail["broker_margin"])
 
         for d in DAEMONS:
             st = w.status[d]

@@ -43,8 +43,8 @@ MAX_PENDING = 1000
 class RiskDaemon(Daemon):
     name = "risk"
     required_peers = ("router",)
-    # ticks: live marks; funds: the broker's available margin, polled by the router
-    sub_prefixes = ("exec.order.", "exec.fill.", "exec.funds", "md.tick.")
+    # ticks: live marks; funds and margin: the broker's figures, polled by the router
+    sub_prefixes = ("exec.order.", "exec.fill.", "exec.funds", "exec.margin", "md.tick.")
 
     def setup(self) -> None:
         s = self.settings
@@ -367,6 +367,11 @@ class RiskDaemon(Daemon):
             self.book.on_update(msg)
         elif isinstance(msg, wire.Funds):
             self.book.available, self.book.funds_ns = msg.available, msg.ts
+        elif isinstance(msg, wire.MarginQuote):
+            self.book.broker_margin[(msg.exchange, msg.symbol, msg.action)] = (
+                msg.per_lot,
+                msg.ts,
+            )
         elif isinstance(msg, wire.Fill):
             self.book.on_fill(msg)
             self.post.on_fill(msg, self.clock.now().date())
@@ -388,6 +393,10 @@ class RiskDaemon(Daemon):
             "exits_open": len(self.exits.jobs),
             "events_stored": self.events.stored,
             "margin_available": self.book.available,
+            "broker_margin": {
+                f"{ex}:{sym}:{act}": per
+                for (ex, sym, act), (per, _) in self.book.broker_margin.items()
+            },
             "margin_free": self.book.free_margin(time.time_ns()),
             "events_not_stored": self.store_errors,
             "approved": self.approved,

@@ -57,14 +57,17 @@ class MarginTable:
         opens: int,
         paired: bool,
         day: date,
+        broker_per_lot: float | None = None,
     ) -> Need:
         """Margin for the part of an order that opens or grows a position (``opens``
-        units of ``quantity``); ``paired``: a short option whose other type is short too."""
+        units of ``quantity``); ``paired``: a short option whose other type is short too;
+        ``broker_per_lot``: the broker's own figure (OpenAlgo ``margin``), preferred to the
+        table for futures and a lone short option when risk has a fresh one."""
         if opens <= 0:
             return Need(0.0, "reduce", 0.0)
         lots = opens / inst.lot_size
         if inst.kind == "FUT":
-            per = self.per_lot(inst, "futures", day)
+            per = broker_per_lot or self.per_lot(inst, "futures", day)
             return Need(lots * per, "futures", per)
         if action == "BUY":
             return Need(opens * price, "buy", price * inst.lot_size)
@@ -72,6 +75,7 @@ class MarginTable:
         if paired:
             extra = self.per_lot(inst, "sell_c_and_p", day) - single
             return Need(lots * extra, "sell_c_and_p", extra)
+        single = broker_per_lot or single
         return Need(lots * single, "sell_c_p", single)
 
     def lots_for(self, sizing: str, available: float, per_lot: float) -> int:

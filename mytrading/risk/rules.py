@@ -18,6 +18,8 @@ from mytrading.risk.limits import Limits
 from mytrading.risk.margin import MarginTable
 from mytrading.risk.state import TradingStates
 
+BROKER_MARGIN_FRESH_NS = 600 * 1_000_000_000
+
 
 @dataclass(frozen=True)
 class Rejection:
@@ -41,6 +43,15 @@ class RiskBook:
     available: float | None = None  # the broker's available margin, last reported
     funds_ns: int = 0  # wall time of that report
     reserved: collections.deque[tuple[int, float]] = field(default_factory=collections.deque)
+    # the broker's margin per lot: (exchange, symbol, action) -> (rupees, wall ns)
+    broker_margin: dict[tuple[str, str, str], tuple[float, int]] = field(default_factory=dict)
+
+    def broker_per_lot(self, exchange: str, symbol: str, action: str, wall_ns: int) -> float | None:
+        """The broker's figure if it is fresh (ten minutes), else None: use the table."""
+        got = self.broker_margin.get((exchange, symbol, action))
+        if got is None or wall_ns - got[1] > BROKER_MARGIN_FRESH_NS:
+            return None
+        return got[0]
 
     def free_margin(self, wall_ns: int) -> float | None:
         """Available margin less what approvals since the broker's last report need
@@ -204,6 +215,7 @@ def check(
             opens,
             _paired(intent, inst, book, refdata),
             market_now.astimezone(IST).date(),
+            book.broker_per_lot(intent.exchange, intent.symbol, intent.action, wall_ns),
         )
         need = n.amount
         free = book.free_margin(wall_ns)
@@ -268,6 +280,7 @@ def _size(
         inst.lot_size,
         _paired(intent, inst, book, refdata),
         market_now.astimezone(IST).date(),
+        book.broker_per_lot(intent.exchange, intent.symbol, intent.action, wall_ns),
     ).per_lot
     try:
         lots = margins.lots_for(intent.sizing, free, per)

@@ -26,6 +26,8 @@ from mytrading.router.openalgo_adapter import OpenAlgoAdapter
 from mytrading.router.simbroker import SimBroker
 
 MAX_FILLS_KEPT = 100_000
+MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
+MARGIN_WATCH_MAX = 20  # instruments asked about per poll (OpenAlgo rate limits)
 FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
 
 
@@ -68,6 +70,9 @@ class RouterDaemon(Daemon):
         self.every(self.settings.heartbeat_s, self._publish_positions)
         self.funds_failing = 0
         self.every(FUNDS_POLL_S, self._publish_funds, first_in=0)
+        self.margin_watch: dict[tuple[str, str, str], None] = {}  # (ex, sym, product), LRU
+        self.margin_next = 0.0  # monotonic time of the next poll; a new instrument: now
+        self.every(FUNDS_POLL_S, self._maybe_margins)
 
     # ------------------------------------------------------------------- orders
 
@@ -108,6 +113,11 @@ class RouterDaemon(Daemon):
             self._update(msg, "rejected", reason=result.message, sent_ns=sent_ns)
             return
         self.counts["sent"] += 1
+        watched = (msg.exchange, msg.symbol, msg.product)
+        if watched not in self.margin_watch:
+            self.margin_next = 0.0  # ask about a new instrument at the next tick of the timer
+        self.margin_watch.pop(watched, None)
+        self.margin_watch[watched] = None  # most recent last
         self.seen[msg.order_id] = result.orderid
         self.by_broker_id[result.orderid] = (msg, sent_ns)
         self.log.info(
@@ -299,6 +309,34 @@ class RouterDaemon(Daemon):
             return
         self.funds_failing = 0
         self.pub.publish("exec.funds", funds)
+
+    def _maybe_margins(self) -> None:
+        if self.margin_watch and time.monotonic() >= self.margin_next:
+            self.margin_next = time.monotonic() + MARGIN_POLL_S
+            self._publish_margins()
+
+    def _publish_margins(self) -> None:
+        """Ask the broker what one lot of each recently traded instrument needs, short
+        (and long, for futures); publish each answer for risk."""
+        for ex, sym, prod in list(self.margin_watch)[-MARGIN_WATCH_MAX:]:
+            inst = self.refdata.instrument(ex, sym)
+            for action in ("SELL", "BUY") if inst.kind == "FUT" else ("SELL",):
+                try:
+                    per = self.broker.margin_per_lot(ex, sym, action, prod, inst.lot_size)
+                except ConnectionError as exc:
+                    self.log.warning("margin unavailable", symbol=sym, reason=str(exc))
+                    return
+                if per is not None:
+                    self.pub.publish(
+                        "exec.margin",
+                        wire.MarginQuote(
+                            exchange=ex,
+                            symbol=sym,
+                            action=action,  # type: ignore[arg-type]
+                            product=prod,  # type: ignore[arg-type]
+                            per_lot=round(per, 2),
+                        ),
+                    )
 
     def _publish_positions(self) -> None:
         for (strategy, ex, sym, prod), p in self.ledger.positions.items():

@@ -313,6 +313,29 @@ class OpenAlgoAdapter:
             unrealized=num(d.get("m2munrealized")),
         )
 
+    def margin_per_lot(
+        self, exchange: str, symbol: str, action: str, product: str, lot: int
+    ) -> float | None:
+        """OpenAlgo ``margin`` for one lot at market; None where it does not answer."""
+        reply = self.sdk.margin(
+            positions=[
+                {
+                    "symbol": symbol,
+                    "exchange": exchange,
+                    "action": action,
+                    "quantity": str(lot),
+                    "product": product,
+                    "pricetype": "MARKET",
+                    "price": "0",
+                }
+            ]
+        )
+        if classify(reply) is not None:
+            self._count("margin_unanswered")
+            return None
+        total = num((reply.get("data") or {}).get("total_margin_required"))
+        return total if total > 0 else None
+
     def positionbook(self) -> list[wire.BrokerPosition]:
         reply = self.sdk.positionbook()
         fail = classify(reply)

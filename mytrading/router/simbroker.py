@@ -186,6 +186,11 @@ class SimBroker:
             unrealized=unrealized,
         )
 
+    def margin_per_lot(
+        self, exchange: str, symbol: str, action: str, product: str, lot: int
+    ) -> float | None:
+        return None  # the in-process broker has no margin model: risk uses its table
+
     def positionbook(self) -> list[wire.BrokerPosition]:
         return [
             wire.BrokerPosition(ex, sym, prod, p.qty, round(p.avg, 2))
