@@ -1,0 +1,117 @@
+"""Risk's exit jobs: cancel first, close in chunks, retry what is left, confirm with the
+broker's book. The daemon's collaborators are replaced by plain functions with state."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from mytrading import wire
+from mytrading.refdata import RefData
+from mytrading.risk.charges import load_charges
+from mytrading.risk.exits import ExitManager
+from mytrading.risk.limits import LimitBook, Limits, StackLimits
+from mytrading.risk.monitor import PostTrade
+from mytrading.settings import PROJECT_ROOT
+
+FUT = "NIFTY29DEC26FUT"
+KEY = ("NFO", FUT, "MIS")
+
+
+class Harness:
+    def __init__(self, refdata: RefData, position: int) -> None:
+        self.post = PostTrade(
+            refdata,
+            LimitBook(Limits(), {}, StackLimits()),
+            load_charges(PROJECT_ROOT / "config"),
+        )
+        self.fill_no = 0
+        if position:
+            self.fill("s", position)
+        self.sent: list[wire.Order] = []
+        self.working: dict[str, int] = {"s.strategy-stop": 65}  # the strategy's own order
+        self.broker: int | None = position
+        self.events: list[tuple[str, str]] = []
+        self.em = ExitManager(
+            refdata,
+            self.post,
+            self._send,
+            lambda strategy, key: list(self.working),
+            lambda key: self.broker,
+            lambda job, kind, reason: self.events.append((kind, reason)),
+            "t",
+            lambda strategy, inst: 2 * inst.lot_size,  # chunks of two lots
+        )
+
+    def fill(self, strategy: str, signed: int) -> None:
+        self.fill_no += 1
+        self.post.on_fill(
+            wire.Fill(
+                fill_no=self.fill_no,
+                fill_id="f",
+                order_id="o",
+                broker_order_id="b",
+                strategy=strategy,
+                exchange="NFO",
+                symbol=FUT,
+                product="MIS",
+                action="BUY" if signed > 0 else "SELL",
+                quantity=abs(signed),
+                price=24_500.0,
+                exch_ns=0,
+            ),
+            date(2026, 11, 23),
+        )
+
+    def _send(self, order: wire.Order) -> bool:
+        self.sent.append(order)
+        if order.op == "place":
+            self.working[order.order_id] = order.quantity
+        else:
+            self.working.pop(order.ref_order_id, None)
+        return True
+
+
+def test_exit_cancels_closes_in_chunks_retries_and_confirms(refdata: RefData) -> None:
+    h = Harness(refdata, 65 * 5)
+    h.em.start("s", KEY, "max_loss")
+    h.em.step()
+    cancel, *closes = h.sent
+    assert (cancel.op, cancel.ref_order_id) == ("cancel", "s.strategy-stop")
+    assert [(o.action, o.quantity) for o in closes] == [("SELL", 130), ("SELL", 130), ("SELL", 65)]
+    assert h.events == [("exit", "closing 325 (attempt 1)")]
+    h.em.step()  # still working: nothing more is sent
+    assert len(h.sent) == 4
+    # two chunks fill, the third is rejected by the broker
+    h.fill("s", -260)
+    for o in closes:
+        h.working.pop(o.order_id)
+    h.em.step()  # backoff: the retry waits a second
+    assert len(h.sent) == 4
+    h.em.jobs[("s", KEY)].next_try = 0.0
+    h.em.step()
+    assert [(o.action, o.quantity) for o in h.sent[4:]] == [("SELL", 65)]
+    assert h.events[-1] == ("exit_retry", "closing 65 (attempt 2)")
+    h.fill("s", -65)
+    h.working.clear()
+    h.broker = None  # the broker's book cannot be read: not confirmed yet
+    h.em.step()
+    assert ("s", KEY) in h.em.jobs
+    h.broker = 65  # the broker still shows a position: not confirmed
+    h.em.step()
+    assert ("s", KEY) in h.em.jobs
+    h.broker = 0
+    h.em.step()
+    assert h.events[-1][0] == "exit_confirmed" and not h.em.jobs
+
+
+def test_confirmation_counts_other_strategies_on_the_same_contract(refdata: RefData) -> None:
+    h = Harness(refdata, 65)
+    h.fill("other", 130)  # another strategy is long the same future
+    h.working.clear()
+    h.em.start("s", KEY, "mis_squareoff")
+    h.em.step()
+    h.fill("s", -65)
+    h.working.clear()
+    h.broker = 130  # the broker's net: the other strategy's two lots
+    h.em.step()
+    assert h.events[-1][0] == "exit_confirmed"
