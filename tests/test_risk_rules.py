@@ -311,6 +311,14 @@ def test_strategy_lots_and_open_positions(refdata: RefData) -> None:
     assert isinstance(r, Rejection) and r.rule == "max_open_positions"
     assert rule(run(intent(65, "SELL"), book, refdata, lim)) == "ok"  # reducing: no cap
     assert rule(run(intent(65, strategy="t"), book, refdata, lim)) == "ok"  # per strategy
+    from mytrading.risk.rules import usage  # what `main.py risk` shows against the limits
+
+    book.approvals["s"].extend([10**18 - 61 * 10**9, 10**18 - 5 * 10**9])
+    assert usage(book, refdata, "s", 10**18) == {
+        "lots": 9.0,
+        "open_positions": 2,
+        "orders_last_minute": 1,
+    }
 
 
 def test_orders_per_minute(refdata: RefData) -> None:

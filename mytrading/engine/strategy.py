@@ -138,7 +138,6 @@ class Bracket:
     stop_pct: float | None  # fraction of the fill price
     stop_buffer: float  # rupees
     target: float | None
-    legs: list[tuple[str, str]] = field(default_factory=list)  # (stop intent, target intent)
 
 
 class EngineLink(Protocol):
@@ -765,7 +764,6 @@ class BaseStrategy:
         self.protective.update(x for x in (stop, tgt) if x)
         if stop and tgt:
             self._oco[stop], self._oco[tgt] = tgt, stop
-        br.legs.append((stop, tgt))
         if not stop:
             self.log.error("bracket stop could not be placed", symbol=br.symbol, qty=f.quantity)
 

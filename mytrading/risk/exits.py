@@ -29,7 +29,6 @@ class ExitJob:
     strategy: str
     key: Key
     kind: str
-    started: float = field(default_factory=time.monotonic)
     attempts: int = 0
     next_try: float = 0.0
     orders: list[str] = field(default_factory=list)

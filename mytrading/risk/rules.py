@@ -410,18 +410,7 @@ def _strategy_caps(
     """Lots across the strategy's symbols and the number of symbols it holds."""
     if not grows:
         return None
-    lots = 0.0
-    held: set[tuple[str, str]] = set()
-    keys = {k for k in book.positions if k[0] == intent.strategy}
-    keys |= {k for k, _ in book.working.values() if k[0] == intent.strategy}
-    for key in keys:
-        if key[1:] == (intent.exchange, intent.symbol):
-            continue
-        long_, short = book.exposure(key)
-        worst = max(abs(long_), abs(short))
-        if worst:
-            held.add(key[1:])
-            lots += worst / refdata.instrument(key[1], key[2]).lot_size
+    lots, held = _holdings(book, refdata, intent.strategy, skip=(intent.exchange, intent.symbol))
     lots += abs(after) / refdata.instrument(intent.exchange, intent.symbol).lot_size
     if lots > limits.max_strategy_lots:
         return Rejection(
@@ -472,18 +461,29 @@ def _rate(
 def usage(book: RiskBook, refdata: RefData, strategy: str, wall_ns: int) -> dict[str, float]:
     """How much of its limits a strategy uses now: lots (worst case, counting working
     orders), symbols held, orders in the last minute."""
+    lots, held = _holdings(book, refdata, strategy)
+    recent = sum(1 for t in book.approvals.get(strategy, ()) if wall_ns - t < 60_000_000_000)
+    return {"lots": lots, "open_positions": len(held), "orders_last_minute": recent}
+
+
+def _holdings(
+    book: RiskBook, refdata: RefData, strategy: str, skip: tuple[str, str] | None = None
+) -> tuple[float, set[tuple[str, str]]]:
+    """(lots, symbols) a strategy holds in the worst case (every working order filled),
+    leaving out ``skip``."""
     keys = {k for k in book.positions if k[0] == strategy}
     keys |= {k for k, _ in book.working.values() if k[0] == strategy}
     lots = 0.0
-    held = 0
+    held: set[tuple[str, str]] = set()
     for key in keys:
+        if key[1:] == skip:
+            continue
         long_, short = book.exposure(key)
         worst = max(abs(long_), abs(short))
         if worst:
-            held += 1
+            held.add(key[1:])
             lots += worst / refdata.instrument(key[1], key[2]).lot_size
-    recent = sum(1 for t in book.approvals.get(strategy, ()) if wall_ns - t < 60_000_000_000)
-    return {"lots": lots, "open_positions": held, "orders_last_minute": recent}
+    return lots, held
 
 
 def ref_order_id(intent: wire.OrderIntent) -> str:
