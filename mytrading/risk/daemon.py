@@ -79,6 +79,7 @@ class RiskDaemon(Daemon):
         self.store_errors = 0
         self.day: date | None = None
         self.auto_reduced: set[str] = set()  # REDUCING by a daily limit: undone next day
+        self._book_read: tuple[float, list[wire.BrokerPosition] | None] = (-1e9, None)
         self.events = EventStore(s.risk_db, self._store_failed)
         self.margins = load_margins(s.config_dir)
         self.post = PostTrade(self.refdata, self.limits, load_charges(s.config_dir))
@@ -106,7 +107,7 @@ class RiskDaemon(Daemon):
             return
         self.record_latency_ns(time.time_ns() - msg.ts)
         limits = self.limits.of(msg.strategy)
-        if self.book.available is None and msg.op != "cancel":
+        if self.book.available is None and msg.op != "cancel" and self.peer_up("router"):
             self._ask_funds()  # only until the router's first report arrives
         wall = time.time_ns()
         result = check(msg, self.book, self.refdata, limits, self.clock.now(), wall, self.margins)
@@ -324,12 +325,23 @@ class RiskDaemon(Daemon):
             self.book.available, self.book.funds_ns = reply.funds.available, time.time_ns()
 
     def _broker_net(self, key: Key) -> int | None:
-        reply = bus.request(
-            self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="positions"), 1500
-        )
-        if not isinstance(reply, wire.BrokerReply) or not reply.ok:
+        """The broker's net for one position, from one position-book read per second
+        (shared by every exit job); None while the router is down or does not answer,
+        so a dead router costs no blocking wait."""
+        now = time.monotonic()
+        if now - self._book_read[0] >= 1.0:
+            book = None
+            if self.peer_up("router"):
+                reply = bus.request(
+                    self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="positions"), 1000
+                )
+                if isinstance(reply, wire.BrokerReply) and reply.ok:
+                    book = reply.positions
+            self._book_read = (now, book)
+        positions = self._book_read[1]
+        if positions is None:
             return None
-        return sum(p.quantity for p in reply.positions if (p.exchange, p.symbol, p.product) == key)
+        return sum(p.quantity for p in positions if (p.exchange, p.symbol, p.product) == key)
 
     def _exit_event(self, job: ExitJob, kind: str, reason: str) -> None:
         level = self.log.info if kind != "exit_retry" else self.log.warning
