@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,9 @@ def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     env = {
         "MT_LOG_DIR": str(tmp_path / "logs"),
         # Short: ipc socket paths are limited to ~107 bytes.
-        "MT_RUN_DIR": f"/tmp/mt-{tmp_path.name[-20:]}",
+        # The pid keeps two test runs on one machine (a CI clone beside a working copy)
+        # from meeting on the same sockets or the same supervisord.
+        "MT_RUN_DIR": f"/tmp/mt-{os.getpid()}-{tmp_path.name[-14:]}",
         "MT_STATE_DIR": str(tmp_path / "state"),
         "MT_RECORD_DB": str(tmp_path / "data" / "marketdata.duckdb"),
         "MT_RISK_DB": str(tmp_path / "data" / "risk.duckdb"),
