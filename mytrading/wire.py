@@ -247,7 +247,7 @@ class Command(Msg, tag="command"):
 
 
 class BrokerQuery(Msg, tag="broker_query"):
-    kind: Literal["positions", "fills", "funds"]
+    kind: Literal["positions", "fills", "funds", "strategy_positions"]
     since_fill_no: int = 0
 
 
@@ -258,6 +258,7 @@ class BrokerReply(Msg, tag="broker_reply"):
     fills: list[Fill] = msgspec.field(default_factory=list)
     last_fill_no: int = 0
     funds: Funds | None = None
+    snapshots: list[PositionSnapshot] = msgspec.field(default_factory=list)
 
 
 Message = (

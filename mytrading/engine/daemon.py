@@ -21,6 +21,7 @@ from mytrading.engine.loader import discover, select
 from mytrading.engine.runner import StrategyRunner
 from mytrading.feed.bars import BarBuilder
 from mytrading.outbox import Outbox
+from mytrading.recovery import fetch_snapshot
 
 MAX_PENDING = 1000
 
@@ -60,10 +61,21 @@ class EngineDaemon(Daemon):
         classes = select(discover(s.strategies_dir), s.strategies)
         for cls in classes:
             self.runner.add(cls, s.params_for(cls.name))
+        self._restore()
         self.runner.start()
         self.log.info("strategies loaded", strategies=list(self.runner.strategies))
         self.every(0.02, self.outbox.flush)
         self.every(0.05, self.runner.poll)
+
+    def _restore(self) -> None:
+        """After a restart: strategies' positions from the router before any hook runs."""
+        snap = fetch_snapshot(self.ctx, self.endpoints["rpc.router"])
+        if snap is None:
+            self.log.warning("no position snapshot from the router: strategies start flat")
+            return
+        restored = self.runner.restore(snap.positions, snap.last_fill_no)
+        if restored:
+            self.log.info("positions restored", positions=restored, last_fill_no=snap.last_fill_no)
 
     def _builder_for(self, tf: str) -> BarBuilder:
         return self.runner.builders.get(tf) or BarBuilder(self.refdata.calendar, tf)

@@ -111,6 +111,7 @@ class StrategyRunner:
         self.holders: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
         self.watched: set[tuple[str, str]] = set()
         self.started = False
+        self.skip_fills_to = 0  # fills already in a restored snapshot
 
     # ---------------------------------------------------------------- set-up
 
@@ -230,9 +231,34 @@ class StrategyRunner:
         if strat is not None:
             self._call(u.strategy, "order_update", strat._on_order_update, u)
 
+    def restore(self, positions: list[wire.PositionSnapshot], last_fill_no: int) -> list[str]:
+        """Seed strategies' books from the router's; fills up to ``last_fill_no`` are in
+        them already and will be skipped. Returns what was restored."""
+        self.skip_fills_to = last_fill_no
+        merged: dict[tuple[str, str, str], tuple[int, float, float]] = {}
+        for p in positions:
+            if p.strategy not in self.strategies:
+                continue
+            key = (p.strategy, p.exchange, p.symbol)  # strategies see one net per symbol
+            q, cost, realized = merged.get(key, (0, 0.0, 0.0))
+            merged[key] = (
+                q + p.quantity,
+                cost + p.quantity * p.avg_price,
+                realized + p.realized_pnl,
+            )
+        out = []
+        for (name, ex, sym), (qty, cost, realized) in merged.items():
+            strat = self.strategies[name]
+            strat.ledger.set_qty((ex, sym), qty, cost / qty if qty else 0.0)
+            strat.ledger.positions[(ex, sym)].realized = realized
+            self.holders[(ex, sym)].add(name)
+            self._watch(ex, sym)
+            out.append(f"{name}:{sym}={qty}")
+        return out
+
     def on_fill(self, f: wire.Fill) -> None:
         strat = self.strategies.get(f.strategy)
-        if strat is None:
+        if strat is None or f.fill_no <= self.skip_fills_to:
             return
         self.holders[(f.exchange, f.symbol)].add(f.strategy)
         self._watch(f.exchange, f.symbol)

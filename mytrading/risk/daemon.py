@@ -20,6 +20,7 @@ from mytrading import bus, wire
 from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon
 from mytrading.outbox import Outbox
+from mytrading.recovery import fetch_snapshot
 from mytrading.risk.charges import load_charges
 from mytrading.risk.events import EventStore
 from mytrading.risk.exits import ExitJob, ExitManager
@@ -93,6 +94,8 @@ class RiskDaemon(Daemon):
             format(self.started_ns // 1_000_000, "x"),
             lambda strategy, inst: child_size(inst, self.limits.of(strategy)),
         )
+        self.skip_fills_to = 0
+        self._restore()
         self.every(0.02, self.outbox.flush)
         self.every(1.0, self._post_trade)
         self.log.info("risk limits", **self.limits.as_dict(), states=self.book.states.as_dict())
@@ -232,6 +235,28 @@ class RiskDaemon(Daemon):
             ),
         )
         self.heartbeat()  # let watchers confirm the new state at once
+
+    def _restore(self) -> None:
+        """After a restart: positions from the router (a fresh stack has none), so caps,
+        REDUCING and post-trade limits see what is held. P&L restarts from the restored
+        average price: charges and realized P&L of earlier fills are not recovered."""
+        snap = fetch_snapshot(self.ctx, self.endpoints["rpc.router"])
+        if snap is None:
+            self.log.warning("no position snapshot from the router: risk starts flat")
+            return
+        self.skip_fills_to = snap.last_fill_no
+        for p in snap.positions:
+            key = (p.strategy, p.exchange, p.symbol)
+            self.book.positions[key] = self.book.positions.get(key, 0) + p.quantity
+            self.post.restore(
+                p.strategy, (p.exchange, p.symbol, p.product), p.quantity, p.avg_price
+            )
+        if snap.positions:
+            self.log.info(
+                "positions restored",
+                positions=[f"{p.strategy}:{p.symbol}={p.quantity}" for p in snap.positions],
+                last_fill_no=snap.last_fill_no,
+            )
 
     # --------------------------------------------------------------- post-trade
 
@@ -384,7 +409,7 @@ class RiskDaemon(Daemon):
                 msg.per_lot,
                 msg.ts,
             )
-        elif isinstance(msg, wire.Fill):
+        elif isinstance(msg, wire.Fill) and msg.fill_no > self.skip_fills_to:
             self.book.on_fill(msg)
             self.post.on_fill(msg, self.clock.now().date())
 

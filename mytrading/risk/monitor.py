@@ -88,6 +88,10 @@ class PostTrade:
             f.exchange, kind, f.action, f.quantity, f.price, day
         )
 
+    def restore(self, strategy: str, key: Key, qty: int, avg: float) -> None:
+        """A position held before risk (re)started, at its average price."""
+        self.books[strategy].ledger.set_qty(key, qty, avg)
+
     def mark(self, exchange: str, symbol: str, ltp: float) -> None:
         for b in self.books.values():
             for prod in ("MIS", "NRML", "CNC"):

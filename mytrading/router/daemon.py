@@ -338,22 +338,25 @@ class RouterDaemon(Daemon):
                         ),
                     )
 
-    def _publish_positions(self) -> None:
-        for (strategy, ex, sym, prod), p in self.ledger.positions.items():
-            self.pub.publish(
-                f"exec.position.{strategy}",
-                wire.PositionSnapshot(
-                    strategy=strategy,
-                    exchange=ex,
-                    symbol=sym,
-                    product=prod,  # type: ignore[arg-type]
-                    quantity=p.qty,
-                    avg_price=round(p.avg, 2),
-                    realized_pnl=round(p.realized, 2),
-                    unrealized_pnl=round(p.unrealized(), 2),
-                    ltp=p.ltp,
-                ),
+    def _snapshots(self) -> list[wire.PositionSnapshot]:
+        return [
+            wire.PositionSnapshot(
+                strategy=strategy,
+                exchange=ex,
+                symbol=sym,
+                product=prod,  # type: ignore[arg-type]
+                quantity=p.qty,
+                avg_price=round(p.avg, 2),
+                realized_pnl=round(p.realized, 2),
+                unrealized_pnl=round(p.unrealized(), 2),
+                ltp=p.ltp,
             )
+            for (strategy, ex, sym, prod), p in self.ledger.positions.items()
+        ]
+
+    def _publish_positions(self) -> None:
+        for snap in self._snapshots():
+            self.pub.publish(f"exec.position.{snap.strategy}", snap)
 
     # ----------------------------------------------------------------- queries
 
@@ -370,6 +373,12 @@ class RouterDaemon(Daemon):
         except wire.WireError as exc:
             self.count_error("bad query", reason=str(exc))
             self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error=str(exc))))
+            return
+        if q.kind == "strategy_positions":  # a restarted engine or risk catching up
+            reply = wire.BrokerReply(
+                ok=True, snapshots=self._snapshots(), last_fill_no=self.fill_no
+            )
+            self.rep.send(wire.encode_body(reply))
             return
         if q.kind == "funds":
             try:

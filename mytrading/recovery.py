@@ -1,0 +1,30 @@
+"""Catching up after a restart: the positions every strategy holds, from the router.
+
+A daemon that restarts (engine, risk) has lost the positions it built from fills. Before
+it serves anything it asks the router for its per-strategy books and the router-wide
+number of the last fill in them; fills it then receives with a number at or below that one
+are already in the snapshot and are skipped, so none counts twice and none is missed.
+The router itself does not survive a restart with its books yet (issue 6's journal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import zmq
+
+from mytrading import bus, wire
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    positions: list[wire.PositionSnapshot]
+    last_fill_no: int
+
+
+def fetch_snapshot(ctx: zmq.Context, endpoint: str, timeout_ms: int = 2000) -> Snapshot | None:
+    """The router's per-strategy positions, or None if it does not answer in time."""
+    reply = bus.request(ctx, endpoint, wire.BrokerQuery(kind="strategy_positions"), timeout_ms)
+    if not isinstance(reply, wire.BrokerReply) or not reply.ok:
+        return None
+    return Snapshot([p for p in reply.snapshots if p.quantity], reply.last_fill_no)
