@@ -216,7 +216,7 @@ class ReconEvent(Msg, tag="recon"):
     product: str
     ours: int
     broker: int
-    action: str  # "adopt_broker"
+    action: str  # "external": the broker's difference, held apart from every strategy
 
 
 class Status(Msg, tag="status"):

@@ -62,13 +62,14 @@ def test_external_position_is_reported_and_the_broker_wins(
             "NRML",
             0,
             -130,
-            "adopt_broker",
+            "external",
         )
         checks = w.status["reconciler"].detail["checks"]
         w.wait(lambda: w.status["reconciler"].detail["checks"] >= checks + 2, 10, "two more checks")
         assert (
             len([m for _, m in w.seen if isinstance(m, wire.ReconEvent)]) == 1
-        )  # adopted: said once
+        )  # labelled external: said once
+        assert w.status["reconciler"].detail["external"] == {f"NFO:{FUT}:NRML": -130}
         assert w.status["reconciler"].detail["mismatches"] == 1
         log = (load_settings().log_dir / "reconciler.log").read_text()
         assert '"event": "position mismatch"' in log and '"broker": -130' in log

@@ -93,7 +93,7 @@ def samples() -> list[wire.Msg]:
         ),
         wire.RiskEvent(strategy="s", kind="rejected", rule="lot_multiple", reason="r"),
         wire.ReconEvent(
-            exchange="NFO", symbol="X", product="MIS", ours=0, broker=65, action="adopt_broker"
+            exchange="NFO", symbol="X", product="MIS", ours=0, broker=65, action="external"
         ),
         wire.Status(
             name="feed",

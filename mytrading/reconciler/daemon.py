@@ -6,7 +6,9 @@ Every ``MT_RECON_INTERVAL_S`` it asks for the broker's position book together wi
 router's latest ``fill_no``, fetches any fill it has not seen up to that number (so a fill
 still in flight on the bus cannot look like a mismatch), and compares net quantities per
 (exchange, symbol, product). A difference is logged and published as a ``ReconEvent``
-naming both sides; the broker wins and our figure is replaced by its figure.
+naming both sides. The broker is the truth, but no strategy made the difference: it is
+labelled *external* (a position opened by hand or by another tool), kept apart from
+every strategy's books, and counted in later comparisons, so it is reported once.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class ReconcilerDaemon(Daemon):
 
     def setup(self) -> None:
         self.ledger = Ledger()  # (exchange, symbol, product) -> what our fills say
+        self.external: dict[tuple[str, str, str], int] = {}  # the broker's rest, no strategy's
         self.seen_fill_no = 0
         self.checks = 0
         self.mismatches = 0
@@ -100,10 +103,10 @@ class ReconcilerDaemon(Daemon):
         broker = {(p.exchange, p.symbol, p.product): p for p in reply.positions}
         ours = self.ledger.net()
         found = 0
-        for key in sorted(set(broker) | set(ours)):
+        for key in sorted(set(broker) | set(ours) | set(self.external)):
             b = broker[key].quantity if key in broker else 0
             o = ours.get(key, 0)
-            if b == o:
+            if b == o + self.external.get(key, 0):
                 continue
             found += 1
             ex, sym, prod = key  # type: ignore[misc]
@@ -113,10 +116,14 @@ class ReconcilerDaemon(Daemon):
             self.pub.publish(
                 "recon.mismatch",
                 wire.ReconEvent(
-                    exchange=ex, symbol=sym, product=prod, ours=o, broker=b, action="adopt_broker"
+                    exchange=ex, symbol=sym, product=prod, ours=o, broker=b, action="external"
                 ),
             )
-            self.ledger.set_qty(key, b, broker[key].avg_price if key in broker else 0.0)
+            # The broker is the truth, but no strategy made the difference: it is held as
+            # an external position (by hand, another tool) and never adopted by a strategy.
+            self.external[key] = b - o
+            if not self.external[key]:
+                del self.external[key]
         self.checks += 1
         self.mismatches += found
         self.last_check = datetime.now(IST).strftime("%H:%M:%S")
@@ -133,4 +140,5 @@ class ReconcilerDaemon(Daemon):
             "fills_seen": self.seen_fill_no,
             "last_check": self.last_check,
             "last_result": self.last_result,
+            "external": {f"{k[0]}:{k[1]}:{k[2]}": q for k, q in self.external.items()},
         }
