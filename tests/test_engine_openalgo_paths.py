@@ -102,3 +102,22 @@ def test_adapter_reads_the_margin_for_one_lot(host: str) -> None:
     assert per == pytest.approx(65 * ltp * 0.12, rel=0.01)  # the simulator's 12 % of notional
     assert ad.margin_per_lot("NFO", "NOPE29DEC26FUT", "SELL", "MIS", 65) is None
     assert ad.counts["margin_unanswered"] == 1
+
+
+def test_a_history_server_that_hangs_costs_only_the_timeout(refdata: RefData) -> None:
+    """The engine's loop waits for history: a server that accepts and never answers must
+    turn into a HistoryError (warm-up retried, strategy cold) within the timeout."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        fetch = http_history(url, KEY, 0.5, lambda tf: BarBuilder(refdata.calendar, tf))
+        t0 = time.monotonic()
+        with pytest.raises(HistoryError):
+            fetch("NFO", FUT, "1m", DAY, DAY)
+        assert time.monotonic() - t0 < 1.5
+    finally:
+        silent.close()

@@ -24,6 +24,7 @@ from mytrading.outbox import Outbox
 from mytrading.recovery import fetch_snapshot
 
 MAX_PENDING = 1000
+HISTORY_TIMEOUT_S = 2.0  # one warm-up or first-bar history call, at most
 
 
 class EngineDaemon(Daemon):
@@ -45,8 +46,13 @@ class EngineDaemon(Daemon):
         self.refused = 0
         history = None
         if s.broker == "openalgo":
+            # The engine's loop waits for these calls: keep each under the 3 s after which
+            # peers would take the missed heartbeats for a dead engine.
             history = http_history(
-                s.rest_url(), s.api_key(), s.openalgo_timeout_s, self._builder_for
+                s.rest_url(),
+                s.api_key(),
+                min(s.openalgo_timeout_s, HISTORY_TIMEOUT_S),
+                self._builder_for,
             )
         self.runner = StrategyRunner(
             self.refdata,

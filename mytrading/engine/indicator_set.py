@@ -8,7 +8,6 @@ function through the generic adapter (``TALIB`` parameters, e.g. ``timeperiod``)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -59,10 +58,6 @@ class Bound:
             raise KeyError(
                 f"{self.kind} has outputs {list(self.outputs)}, not {output!r}"
             ) from None
-
-    @property
-    def ready(self) -> bool:
-        return not math.isnan(self.values[self.outputs[0]])
 
 
 def make(kind: str, source: str = "close", **params: Any) -> Bound:

@@ -292,7 +292,9 @@ class StrategyRunner:
         key = (bar.exchange, bar.symbol, bar.tf)
         if key in self.partial:
             self.partial.discard(key)
-            bar = self._complete(bar)
+            pending = all((n, *key) in self.warmups for n in names)
+            if not pending:  # a pending warm-up's replay swaps it with its own fetch
+                bar = self._complete(bar)
         self.last.setdefault((bar.exchange, bar.symbol), bar.close)
         for name in names:
             job = self.warmups.get((name, bar.exchange, bar.symbol, bar.tf))
