@@ -8,7 +8,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -474,3 +474,35 @@ def test_market_closed_is_refused(refdata: Any) -> None:
         }
     )
     assert code == 400 and body["message"].startswith("Market is closed for NFO")
+
+
+def test_a_stalled_market_loop_leaves_no_minute_without_a_bar(refdata: Any) -> None:
+    """The CI machine once paused the simulator for 0.4 s at 300x speed: two market minutes
+    had no quote, so ``history`` had a hole. The market now quotes every skipped half minute."""
+    from mytrading.market.sim import SimMarket
+    from mytrading.simserver.exchange import SimExchange
+
+    class Clock:
+        ns = int(datetime(2026, 11, 20, 10, 0, tzinfo=IST).timestamp() * 1e9)
+
+        def now_ns(self) -> int:
+            return self.ns
+
+        def now(self) -> datetime:
+            return datetime.fromtimestamp(self.ns / 1e9, IST)
+
+    clock = Clock()
+    ex = SimExchange(refdata, clock, SimMarket(refdata, ["NIFTY"], date(2026, 11, 20), 0, 1))  # type: ignore[arg-type]
+    ex.step()
+    clock.ns += 4 * 60 * 10**9 + 10**9  # a four-minute stall
+    ticks = ex.step()
+    assert sum(t.symbol == FUT for t in ticks) == 9  # 10:00:30 ... 10:04:00, then 10:04:01
+    clock.ns += 60 * 10**9
+    ex.step()
+    rows = ex.history_store.history("NFO", FUT, "1m", date(2026, 11, 20), date(2026, 11, 20))
+    starts = [r["timestamp"] for r in rows]
+    assert len(starts) == 5 and all(
+        b - a == 60 for a, b in __import__("itertools").pairwise(starts)
+    )
+    clock.ns += 11 * 60 * 10**9  # longer than the catch-up window: one quote, no flood
+    assert sum(t.symbol == FUT for t in ex.step()) == 1

@@ -35,6 +35,8 @@ from mytrading.simserver.options import (
 )
 
 Reply = tuple[int, dict[str, Any]]
+HALF_MINUTE_NS = 30 * 10**9
+CATCH_UP_NS = 10 * 60 * 10**9  # the longest stall the market fills in (ten market minutes)
 FUT_MARGIN = 0.12  # SPAN + exposure, as a share of notional, for futures and short options
 
 
@@ -84,12 +86,26 @@ class SimExchange:
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # order_update sinks
         self._ids = itertools.count(1)
         self.history_store = BarStore(refdata.calendar)
+        self._stepped_ns: int | None = None
 
     # ------------------------------------------------------------------ market
 
     def step(self) -> list[wire.Tick]:
-        """Advance the market to now; match working orders; return the new quotes."""
+        """Advance the market to now; match working orders; return the new quotes.
+
+        When the loop was late (a busy machine, a fast clock) the market also quotes at
+        every half minute it skipped, up to ``CATCH_UP_NS`` within one session day: a stall
+        must not leave a minute without a bar in ``history``, nor a stop unchecked on it."""
         now_ns = self.clock.now_ns()
+        last, self._stepped_ns = self._stepped_ns, now_ns
+        out: list[wire.Tick] = []
+        stalled = last is not None and HALF_MINUTE_NS < now_ns - last <= CATCH_UP_NS
+        if last is not None and stalled and _ist_date(last) == _ist_date(now_ns):
+            for t in range(last + HALF_MINUTE_NS, now_ns, HALF_MINUTE_NS):
+                out += self._step_at(t)
+        return out + self._step_at(now_ns)
+
+    def _step_at(self, now_ns: int) -> list[wire.Tick]:
         ticks = self.market.step(now_ns)
         self.history_store.close_due(now_ns)
         for t in ticks:
@@ -660,3 +676,7 @@ class SimExchange:
                 "months": [],
             }
         )
+
+
+def _ist_date(ns: int) -> date:
+    return datetime.fromtimestamp(ns / 1e9, IST).date()
