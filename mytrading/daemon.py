@@ -112,6 +112,11 @@ class Daemon:
         self._timer_seq += 1
         heapq.heappush(self._timers, (due, self._timer_seq, seconds, fn))
 
+    def after(self, seconds: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once, ``seconds`` from now."""
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (time.monotonic() + seconds, self._timer_seq, -1.0, fn))
+
     def record_latency_ns(self, ns: int) -> None:
         self._lat_us.append(ns / 1000.0)
 
@@ -267,8 +272,9 @@ class Daemon:
                     self.count_error(
                         "timer failed", timer=getattr(fn, "__name__", "?"), exc_info=True
                     )
-                nxt = max(due + period, now)  # never try to catch up missed beats in a burst
-                heapq.heappush(self._timers, (nxt, seq, period, fn))
+                if period >= 0:  # a negative period: a one-shot timer (``after``)
+                    nxt = max(due + period, now)  # never catch up missed beats in a burst
+                    heapq.heappush(self._timers, (nxt, seq, period, fn))
             # Round up: poll() takes whole milliseconds, and a sub-millisecond wait rounded
             # down to 0 would spin the CPU until the timer is due (ruinous on two cores).
             wait_s = self._timers[0][0] - time.monotonic() if self._timers else 1.0

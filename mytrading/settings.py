@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     openalgo_api_key: SecretStr = SecretStr("")
     openalgo_ws_url: str = "ws://127.0.0.1:8765"
 
+    # --- the router's execution safety (docs/execution.md)
+    journal_fsync: bool = True  # flush the order journal to the disk on every state change
+    router_orders_per_s: float = Field(10.0, gt=0, le=100)  # OpenAlgo ORDER_RATE_LIMIT
+    router_smart_orders_per_s: float = Field(1.0, gt=0, le=100)  # SMART_ORDER_RATE_LIMIT
+    router_max_attempts: int = Field(3, ge=1, le=10)  # sends of one order that surely failed
+    router_retry_backoff_s: float = Field(0.5, ge=0, le=30)  # doubled on each retry
+    router_retry_after_max_s: float = Field(60.0, ge=0, le=600)  # cap on a 429's retry_after
+    router_crash_at: str = ""  # testing only: die (exit 86) at this journal step
+
     # --- places
     home: Path = PROJECT_ROOT
     log_dir: Path = PROJECT_ROOT / "logs"

@@ -117,6 +117,7 @@ class Order(Msg, tag="order"):
     ref_order_id: str = ""  # modify/cancel: our id of the working order
     part: int = 0  # a child of a split intent: 1..parts (0: not split)
     parts: int = 1
+    exit: bool = False  # it reduces a position: the router sends it ahead of entries
 
 
 class OrderUpdate(Msg, tag="order_update"):

@@ -258,7 +258,10 @@ class StrategyRunner:
 
     def on_fill(self, f: wire.Fill) -> None:
         strat = self.strategies.get(f.strategy)
-        if strat is None or f.fill_no <= self.skip_fills_to:
+        if f.fill_no <= self.skip_fills_to:
+            return  # in the restored snapshot, or republished by a restarted router
+        self.skip_fills_to = f.fill_no
+        if strat is None:
             return
         self.holders[(f.exchange, f.symbol)].add(f.strategy)
         self._watch(f.exchange, f.symbol)

@@ -32,6 +32,7 @@ from mytrading.risk.rules import (
     RiskBook,
     check,
     child_size,
+    reduces,
     ref_order_id,
     split,
     usage,
@@ -142,6 +143,7 @@ class RiskDaemon(Daemon):
             origin_ns=msg.origin_ns,
             op=msg.op,
             ref_order_id=ref_order_id(msg),
+            exit=reduces(self.book.positions.get((msg.strategy, msg.exchange, msg.symbol), 0), msg),
         )
         if msg.op != "cancel":
             self.book.approvals[msg.strategy].append(time.time_ns())
@@ -410,6 +412,7 @@ class RiskDaemon(Daemon):
                 msg.ts,
             )
         elif isinstance(msg, wire.Fill) and msg.fill_no > self.skip_fills_to:
+            self.skip_fills_to = msg.fill_no  # a restarted router republishes its fills
             self.book.on_fill(msg)
             self.post.on_fill(msg, self.clock.now().date())
 

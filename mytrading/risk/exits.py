@@ -129,6 +129,7 @@ class ExitManager:
             approved_by="risk",
             op=op,  # type: ignore[arg-type]
             ref_order_id=ref,
+            exit=True,
         )
         if not self._send(order):
             return ""

@@ -170,7 +170,7 @@ def check(
     key = (intent.strategy, intent.exchange, intent.symbol)
     pos = book.positions.get(key, 0)
     signed = intent.quantity if intent.action == "BUY" else -intent.quantity
-    exit_ = (pos > 0 > signed or pos < 0 < signed) and abs(signed) <= abs(pos)
+    exit_ = reduces(pos, intent)
     bad = _time(intent, refdata, limits, market_now, exit_)
     if bad:
         return bad
@@ -484,6 +484,12 @@ def _holdings(
             held.add(key[1:])
             lots += worst / refdata.instrument(key[1], key[2]).lot_size
     return lots, held
+
+
+def reduces(pos: int, intent: wire.OrderIntent) -> bool:
+    """The intent shrinks the position ``pos`` without turning it round."""
+    signed = intent.quantity if intent.action == "BUY" else -intent.quantity
+    return (pos > 0 > signed or pos < 0 < signed) and abs(signed) <= abs(pos)
 
 
 def ref_order_id(intent: wire.OrderIntent) -> str:

@@ -19,6 +19,8 @@ class PlaceResult:
     orderid: str = ""
     message: str = ""
     http_status: int = 200
+    retry: bool = False  # it certainly did not reach the broker: it may be sent again
+    retry_after_s: float = 0.0  # a 429's retry_after
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,18 @@ class BrokerAdapter(Protocol):
     def positionbook(self) -> list[wire.BrokerPosition]: ...
 
     def funds(self) -> wire.Funds: ...
+
+    def recover(
+        self, order: wire.Order, broker_id: str, filled: int, avg: float, since_s: float
+    ) -> str | None:
+        """After a router restart: take up a journaled order again. With ``broker_id``, track
+        it from its journaled fill state; without one (sent, never answered), look for it at
+        the broker. Returns the broker id, or None when it cannot be matched with certainty."""
+        ...
+
+    def remember(self, broker_ids: set[str]) -> None:
+        """Broker ids already ours (from the journal): never matched to another order."""
+        ...
 
     def margin_per_lot(
         self, exchange: str, symbol: str, action: str, product: str, lot: int

@@ -11,6 +11,7 @@ mark-to-market P&L every heartbeat. In ``dry_run`` no order leaves the process.
 from __future__ import annotations
 
 import collections
+import os
 import time
 from typing import Any
 
@@ -18,17 +19,22 @@ import msgspec
 import zmq
 
 from mytrading import wire
-from mytrading.bus import Puller, bind
+from mytrading.bus import Puller, Pusher, bind
 from mytrading.daemon import Daemon
+from mytrading.outbox import Outbox
 from mytrading.positions import Ledger
 from mytrading.router.broker import BrokerAdapter, OrderEvent, TradeEvent
+from mytrading.router.journal import Journal, JournaledOrder, Record, Replay
 from mytrading.router.openalgo_adapter import OpenAlgoAdapter
 from mytrading.router.simbroker import SimBroker
+from mytrading.router.throttle import Throttle
 
 MAX_FILLS_KEPT = 100_000
 MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
 MARGIN_WATCH_MAX = 20  # instruments asked about per poll (OpenAlgo rate limits)
 FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
+HALT_WAIT_S = 24 * 3600.0  # a halt for an unknown order waits for risk as long as it takes
+CRASH_EXIT = 86  # the exit code of an injected crash (MT_ROUTER_CRASH_AT)
 
 
 class RouterDaemon(Daemon):
@@ -51,27 +57,45 @@ class RouterDaemon(Daemon):
                 self.refdata, self.clock, s.sim_slippage_ticks, capital=s.sim_capital
             )
             self.sub.subscribe("md.tick.")
+        self.margin_watch: dict[tuple[str, str, str], None] = {}  # (ex, sym, product), LRU
+        self.margin_next = 0.0  # monotonic time of the next poll; a new instrument: now
+        self.orders: dict[str, JournaledOrder] = {}  # today's, by our (client) order id
+        self.by_broker_id: dict[str, str] = {}  # broker id -> our id, orders not yet final
+        self.ledger = Ledger()  # (strategy, exchange, symbol, product)
+        self.keys_by_symbol: dict[tuple[str, str], set[tuple[str, str, str, str]]] = (
+            collections.defaultdict(set)
+        )
+        self.fills: collections.deque[wire.Fill] = collections.deque(maxlen=MAX_FILLS_KEPT)
+        self.fill_ids: set[str] = set()
+        self.fill_no = 0
+        self.unknown_ids: collections.deque[str] = collections.deque(maxlen=20)
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.throttle = Throttle(
+            {"order": s.router_orders_per_s, "smart": s.router_smart_orders_per_s},
+            time.monotonic(),
+        )
+        self._pump_due = False
+        self.halts: Outbox[wire.Command] = Outbox(
+            Pusher(self.ctx, self.endpoints["pipe.commands"], self.name, "command"),
+            lambda: self.peer_up("risk"),
+            HALT_WAIT_S,
+            lambda cmd, why: self.count_error("ALERT: a halt did not reach risk", reason=why),
+            lambda: "risk is down",
+        )
+        self.every(0.1, self.halts.flush)
+        self.journal = Journal(s.state_dir / "router" / "journal.bin", s.journal_fsync)
+        rep = self.journal.open(self.clock.now().date().isoformat(), self._carry)
+        self._recover(rep)
+        # New work only once every order in flight is settled.
         self.orders_in = Puller(self.ctx, self.endpoints["pipe.orders"])
         self.add_puller(self.orders_in, self._on_order)
         self.rep = self.ctx.socket(zmq.REP)
         self.rep.setsockopt(zmq.LINGER, 0)
         bind(self.rep, self.endpoints["rpc.router"])
         self.add_socket(self.rep, self._on_query)
-        self.seen: dict[str, str] = {}  # our order id -> broker order id ("" if not placed)
-        self.by_broker_id: dict[str, tuple[wire.Order, int]] = {}  # -> (order, sent_ns)
-        self.ledger = Ledger()  # (strategy, exchange, symbol, product)
-        self.keys_by_symbol: dict[tuple[str, str], set[tuple[str, str, str, str]]] = (
-            collections.defaultdict(set)
-        )
-        self.fills: collections.deque[wire.Fill] = collections.deque(maxlen=MAX_FILLS_KEPT)
-        self.fill_no = 0
-        self.unknown_sent: dict[str, tuple[wire.Order, int]] = {}
-        self.counts: collections.Counter[str] = collections.Counter()
         self.every(self.settings.heartbeat_s, self._publish_positions)
         self.funds_failing = 0
         self.every(FUNDS_POLL_S, self._publish_funds, first_in=0)
-        self.margin_watch: dict[tuple[str, str, str], None] = {}  # (ex, sym, product), LRU
-        self.margin_next = 0.0  # monotonic time of the next poll; a new instrument: now
         self.every(FUNDS_POLL_S, self._maybe_margins)
 
     # ------------------------------------------------------------------- orders
@@ -83,66 +107,113 @@ class RouterDaemon(Daemon):
                 "refused an order risk did not approve", got=type(msg).__name__, src=msg.src
             )
             return
-        if msg.order_id in self.seen:
+        if msg.order_id in self.orders:
             self.counts["duplicates_dropped"] += 1
             self.count_error("duplicate order not sent", order_id=msg.order_id)
             return
-        self.seen[msg.order_id] = ""
-        if msg.op != "place":
-            self._amend(msg)
-            return
+        jo = self.orders[msg.order_id] = JournaledOrder(msg, "new")
+        self._set(jo, "new", sync=False, with_order=True)
         if self.settings.mode == "dry_run":
             self.counts["dry_run"] += 1
             self.log.info("dry run: order not sent", order_id=msg.order_id, symbol=msg.symbol)
-            self._update(msg, "rejected", reason="dry_run: order not sent")
+            self._reject(jo, f"dry_run: {msg.op} not sent")
             return
-        sent_ns = time.time_ns()
-        result, events = self.broker.place_order(msg)
-        if msg.origin_ns:
-            self.record_latency_ns(sent_ns - msg.origin_ns)
-        if not result.ok and result.message.startswith("unknown:"):
-            # Maybe at the broker, maybe not: never sent again; looked for on every poll.
-            self.counts["unknown"] += 1
-            self.count_error("order state unknown", order_id=msg.order_id, reason=result.message)
-            self._update(msg, "unknown", reason=result.message, sent_ns=sent_ns)
-            self.unknown_sent[msg.order_id] = (msg, sent_ns)
+        self.throttle.push(msg.order_id, "order", msg.exit or msg.op == "cancel")
+        self._pump()
+        self.journal.sync()  # an order still queued is on the disk before we go on
+        self._crash("new")
+
+    def _pump(self) -> None:
+        """Send what the rate limits allow now; come back when the next may go."""
+        while (item := self.throttle.pop_ready(time.monotonic())) is not None:
+            jo = self.orders.get(item.key)
+            if jo is not None and jo.state == "new":
+                self._send(jo)
+        wait = self.throttle.next_in(time.monotonic())
+        if wait is not None and not self._pump_due:
+            self._pump_due = True
+            self.after(wait, self._pump_timer)
+
+    def _pump_timer(self) -> None:
+        self._pump_due = False
+        self._pump()
+
+    def _send(self, jo: JournaledOrder) -> None:
+        o = jo.order
+        if o.op != "place":
+            self._amend(jo)
             return
-        if not result.ok:
+        self._set(jo, "sent", attempt=jo.attempt + 1, sent_ns=self.clock.now_ns())
+        self._crash("sent")
+        wall = time.time_ns()
+        result, events = self.broker.place_order(o)
+        self._crash("placed")
+        if o.origin_ns and jo.attempt == 1:
+            self.record_latency_ns(wall - o.origin_ns)
+        if result.ok:
+            self._set(jo, "open", broker_id=result.orderid)
+            self.by_broker_id[result.orderid] = o.order_id
+            self._crash("open")
+            self.counts["sent"] += 1
+            self._watch_margin(o)
+            self.log.info(
+                "order sent",
+                order_id=o.order_id,
+                broker_id=result.orderid,
+                symbol=o.symbol,
+                action=o.action,
+                qty=o.quantity,
+                pricetype=o.pricetype,
+                attempt=jo.attempt,
+            )
+            self._on_broker_events(events)
+        elif result.retry and jo.attempt < self.settings.router_max_attempts:
+            self._retry_later(jo, result.message, result.retry_after_s)
+        elif result.message.startswith("unknown:"):
+            self._set(jo, "unknown", reason=result.message)
+            self._alert_unknown(jo, result.message)
+        else:
             self.counts["broker_rejected"] += 1
-            self.log.warning("broker rejected order", order_id=msg.order_id, reason=result.message)
-            self._update(msg, "rejected", reason=result.message, sent_ns=sent_ns)
-            return
-        self.counts["sent"] += 1
-        watched = (msg.exchange, msg.symbol, msg.product)
+            self.log.warning("broker rejected order", order_id=o.order_id, reason=result.message)
+            self._reject(jo, result.message)
+
+    def _retry_later(self, jo: JournaledOrder, why: str, retry_after_s: float) -> None:
+        """It certainly did not reach the broker (a 429, a refused connection): back in the
+        queue after a backoff, or the broker's ``retry_after`` when that is longer."""
+        s = self.settings
+        now = time.monotonic()
+        backoff = s.router_retry_backoff_s * 2 ** (jo.attempt - 1)
+        pause = min(retry_after_s, s.router_retry_after_max_s)
+        if pause:
+            self.throttle.pause("order", now, pause)
+        self._set(jo, "new", reason=f"attempt {jo.attempt} not sent: {why}")
+        self.throttle.push(jo.order.order_id, "order", jo.order.exit, due=now + max(backoff, pause))
+        self.counts["retries"] += 1
+        self.log.warning(
+            "order not sent; retrying",
+            order_id=jo.order.order_id,
+            attempt=jo.attempt,
+            in_s=round(max(backoff, pause), 3),
+            reason=why,
+        )
+
+    def _watch_margin(self, o: wire.Order) -> None:
+        watched = (o.exchange, o.symbol, o.product)
         if watched not in self.margin_watch:
             self.margin_next = 0.0  # ask about a new instrument at the next tick of the timer
         self.margin_watch.pop(watched, None)
         self.margin_watch[watched] = None  # most recent last
-        self.seen[msg.order_id] = result.orderid
-        self.by_broker_id[result.orderid] = (msg, sent_ns)
-        self.log.info(
-            "order sent",
-            order_id=msg.order_id,
-            broker_id=result.orderid,
-            symbol=msg.symbol,
-            action=msg.action,
-            qty=msg.quantity,
-            pricetype=msg.pricetype,
-        )
-        self._on_broker_events(events)
 
-    def _amend(self, msg: wire.Order) -> None:
+    def _amend(self, jo: JournaledOrder) -> None:
         """Modify or cancel a working order. The outcome reaches the strategy as updates of
         the working order; a refusal comes back as a rejection of the amend itself."""
-        broker_id = self.seen.get(msg.ref_order_id, "")
-        entry = self.by_broker_id.get(broker_id)
-        if entry is None:
-            self._update(msg, "rejected", reason=f"{msg.op}: {msg.ref_order_id} is not working")
+        msg = jo.order
+        target = self.orders.get(msg.ref_order_id)
+        if target is None or not target.broker_id or target.final:
+            self._reject(jo, f"{msg.op}: {msg.ref_order_id} is not working")
             return
-        target, sent_ns = entry
-        if self.settings.mode == "dry_run":
-            self._update(msg, "rejected", reason=f"dry_run: {msg.op} not sent")
-            return
+        broker_id = target.broker_id
+        self._set(jo, "sent", attempt=jo.attempt + 1, sent_ns=self.clock.now_ns())
         if msg.op == "cancel":
             result, events = self.broker.cancel_order(broker_id)
         else:
@@ -150,16 +221,14 @@ class RouterDaemon(Daemon):
                 broker_id, msg.pricetype, msg.price, msg.trigger_price, msg.quantity
             )
             if result.ok:
-                self.by_broker_id[broker_id] = (
-                    msgspec.structs.replace(
-                        target,
-                        quantity=msg.quantity,
-                        pricetype=msg.pricetype,
-                        price=msg.price,
-                        trigger_price=msg.trigger_price,
-                    ),
-                    sent_ns,
+                target.order = msgspec.structs.replace(
+                    target.order,
+                    quantity=msg.quantity,
+                    pricetype=msg.pricetype,
+                    price=msg.price,
+                    trigger_price=msg.trigger_price,
                 )
+                self._set(target, target.state, with_order=True)
         self.counts[f"{msg.op}_{'ok' if result.ok else 'refused'}"] += 1
         self.log.info(
             f"{msg.op} {'done' if result.ok else 'refused'}",
@@ -167,29 +236,110 @@ class RouterDaemon(Daemon):
             broker_id=broker_id,
             reason=result.message,
         )
-        if not result.ok:
-            self._update(msg, "rejected", reason=f"{msg.op}: {result.message}")
+        if result.ok:
+            self._set(jo, "complete")
+        else:
+            self._reject(jo, f"{msg.op}: {result.message}")
         self._on_broker_events(events)
 
     def _on_broker_events(self, events: list[OrderEvent | TradeEvent]) -> None:
         for ev in events:
-            entry = self.by_broker_id.get(ev.orderid)
-            if entry is None:
+            jo = self.orders.get(self.by_broker_id.get(ev.orderid, ""))
+            if jo is None:
                 self.count_error("event for an order we did not send", broker_id=ev.orderid)
                 continue
-            order, sent_ns = entry
             if isinstance(ev, TradeEvent):
-                self._fill(order, ev)
-            else:
-                self._update(
-                    order,
-                    ev.status,
-                    broker_id=ev.orderid,
-                    filled=ev.filled_quantity,
-                    avg=ev.average_price,
-                    reason=ev.rejection_reason,
-                    sent_ns=sent_ns,
-                )
+                self._fill(jo, ev)
+                continue
+            state = "partial" if ev.status == "open" and ev.filled_quantity else ev.status
+            self._set(
+                jo,
+                state,
+                filled=ev.filled_quantity,
+                avg=ev.average_price,
+                reason=ev.rejection_reason or jo.reason,
+            )
+            if jo.final:
+                self.by_broker_id.pop(ev.orderid, None)
+            self._publish(jo)
+
+    def _set(
+        self,
+        jo: JournaledOrder,
+        state: str,
+        *,
+        sync: bool = True,
+        with_order: bool = False,
+        **changes: Any,
+    ) -> None:
+        """Journal a change of ``jo`` (durably, unless ``sync`` is off), then keep it."""
+        for k, v in changes.items():
+            setattr(jo, k, v)
+        jo.state = state
+        self.journal.append(
+            Record(
+                "order",
+                time.time_ns(),
+                order_id=jo.order.order_id,
+                state=state,
+                order=jo.order if with_order else None,
+                broker_id=jo.broker_id,
+                filled=jo.filled,
+                avg=jo.avg,
+                reason=jo.reason,
+                attempt=jo.attempt,
+                sent_ns=jo.sent_ns,
+            ),
+            sync=sync,
+        )
+
+    def _reject(self, jo: JournaledOrder, reason: str) -> None:
+        self._set(jo, "rejected", reason=reason)
+        self._publish(jo)
+
+    def _publish(self, jo: JournaledOrder) -> None:
+        status = {"partial": "open", "sent": "open"}.get(jo.state, jo.state)
+        self._update(
+            jo.order,
+            status,
+            broker_id=jo.broker_id,
+            filled=jo.filled,
+            avg=jo.avg,
+            reason=jo.reason,
+            sent_ns=jo.sent_ns,
+        )
+
+    def _alert_unknown(self, jo: JournaledOrder, why: str) -> None:
+        """An order that may or may not be at the broker: never sent again. A human must
+        look, so the strategy is halted (through risk, the one keeper of trading states)."""
+        o = jo.order
+        self.counts["unknown"] += 1
+        self.unknown_ids.append(o.order_id)
+        self.count_error(
+            "ALERT: order state unknown; strategy halted; check the broker's order book",
+            order_id=o.order_id,
+            strategy=o.strategy,
+            symbol=o.symbol,
+            action=o.action,
+            qty=o.quantity,
+            reason=why,
+        )
+        self._publish(jo)
+        self.halts.put(
+            wire.Command(
+                command="state",
+                value="halted",
+                target=o.strategy,
+                reason=f"order {o.order_id} unknown at the broker ({why}); check its order book",
+                issued_by=self.name,
+            )
+        )
+
+    def _crash(self, point: str) -> None:
+        """Fault injection for the journal tests (``MT_ROUTER_CRASH_AT``): die like kill -9."""
+        if self.settings.router_crash_at == point:
+            self.journal.sync()  # what a real crash leaves: the page cache survives it
+            os._exit(CRASH_EXIT)
 
     def _update(
         self,
@@ -211,7 +361,7 @@ class RouterDaemon(Daemon):
                 symbol=o.symbol,
                 action=o.action,
                 quantity=o.quantity,
-                status=status,
+                status=status,  # type: ignore[arg-type]
                 broker_order_id=broker_id,
                 filled_qty=filled,
                 avg_price=avg,  # type: ignore[arg-type]
@@ -223,7 +373,12 @@ class RouterDaemon(Daemon):
             ),
         )
 
-    def _fill(self, o: wire.Order, t: TradeEvent) -> None:
+    def _fill(self, jo: JournaledOrder, t: TradeEvent) -> None:
+        if t.tradeid in self.fill_ids:
+            self.counts["fills_seen_twice"] += 1
+            self.log.warning("a fill already journaled; not counted again", fill_id=t.tradeid)
+            return
+        o = jo.order
         self.fill_no += 1
         fill = wire.Fill(
             fill_no=self.fill_no,
@@ -239,12 +394,9 @@ class RouterDaemon(Daemon):
             price=t.price,
             exch_ns=t.ts_ns,
         )
-        key = (o.strategy, o.exchange, o.symbol, o.product)
-        self.ledger.apply(key, t.quantity if o.action == "BUY" else -t.quantity, t.price)
-        if not self.keys_by_symbol[(o.exchange, o.symbol)] and self.adapter is not None:
-            self.sub.subscribe(wire.exact(wire.tick_topic(o.exchange, o.symbol)))  # for marks
-        self.keys_by_symbol[(o.exchange, o.symbol)].add(key)
-        self.fills.append(fill)
+        self.journal.append(Record("fill", time.time_ns(), order_id=o.order_id, fill=fill))
+        self._crash("fill")
+        self._book_fill(fill)
         self.counts["fills"] += 1
         self.pub.publish(f"exec.fill.{o.strategy}", fill)
         self.log.info(
@@ -257,30 +409,101 @@ class RouterDaemon(Daemon):
             fill_no=self.fill_no,
         )
 
+    def _book_fill(self, fill: wire.Fill) -> None:
+        key = (fill.strategy, fill.exchange, fill.symbol, fill.product)
+        self.ledger.apply(
+            key, fill.quantity if fill.action == "BUY" else -fill.quantity, fill.price
+        )
+        self._watch_marks(key)
+        self.fill_ids.add(fill.fill_id)
+        self.fills.append(fill)
+
+    def _watch_marks(self, key: tuple[str, str, str, str]) -> None:
+        ex, sym = key[1], key[2]
+        if not self.keys_by_symbol[(ex, sym)] and self.adapter is not None:
+            self.sub.subscribe(wire.exact(wire.tick_topic(ex, sym)))  # for marks
+        self.keys_by_symbol[(ex, sym)].add(key)
+
+    # ----------------------------------------------------------------- recovery
+
+    def _recover(self, rep: Replay) -> None:
+        """Replay the journal and settle every order in flight against the broker before
+        any new order is accepted (the order pipe is opened after this returns)."""
+        for c in rep.carried:
+            key = (c.strategy, c.exchange, c.symbol, c.product)
+            self.ledger.apply(key, c.quantity, c.avg_price)
+            self._watch_marks(key)
+        filled: dict[str, tuple[int, float]] = {}
+        for f in rep.fills:
+            self._book_fill(f)
+            q, v = filled.get(f.order_id, (0, 0.0))
+            filled[f.order_id] = (q + f.quantity, v + f.quantity * f.price)
+        self.fill_no = rep.last_fill_no
+        self.orders = rep.orders
+        self.broker.remember({jo.broker_id for jo in self.orders.values() if jo.broker_id})
+        outcome: collections.Counter[str] = collections.Counter()
+        for jo in [jo for jo in self.orders.values() if not jo.final]:
+            outcome[self._settle(jo, filled.get(jo.order.order_id, (0, 0.0)))] += 1
+        if self.adapter is not None and self.by_broker_id:
+            self._poll()  # fills and cancels that happened while we were down
+        for f in rep.fills:  # readers drop fill numbers they have (a crash may have cut one)
+            self.pub.publish(f"exec.fill.{f.strategy}", f)
+        self.log.info(
+            "journal replayed",
+            orders=len(self.orders),
+            fills=len(rep.fills),
+            carried=len(rep.carried),
+            torn_bytes=rep.torn_bytes,
+            **outcome,
+        )
+        if rep.torn_bytes:
+            self.log.warning("journal: a torn last record was cut", bytes=rep.torn_bytes)
+
+    def _settle(self, jo: JournaledOrder, fills: tuple[int, float]) -> str:
+        o = jo.order
+        if jo.state == "new":
+            self._reject(jo, "router restarted before sending it; not sent")
+            return "not_sent"
+        if o.op != "place":
+            self._reject(jo, f"{o.op}: outcome unknown after a router restart")
+            return "amend_dropped"
+        qty, value = fills
+        done, avg = max(jo.filled, qty), (value / qty if qty else jo.avg)
+        bid = self.broker.recover(o, jo.broker_id, done, avg, jo.sent_ns / 1e9)
+        if bid is None:
+            was_unknown = jo.state == "unknown"
+            self._set(jo, "unknown", reason=jo.reason or "not found at the broker after a restart")
+            if not was_unknown:
+                self._alert_unknown(jo, "not found at the broker after a router restart")
+            return "unknown"
+        state = jo.state if jo.broker_id and jo.state != "unknown" else "open"
+        self._set(jo, state, broker_id=bid, filled=done, avg=avg)
+        self.by_broker_id[bid] = o.order_id
+        self._publish(jo)
+        return "adopted" if not jo.broker_id else "resumed"
+
     # ----------------------------------------------------------------- polling
 
     def _poll(self) -> None:
         assert self.adapter is not None
         events, resolved = self.adapter.poll()
         for order, outcome, broker_id in resolved:
-            _, sent_ns = self.unknown_sent.pop(order.order_id, (order, 0))
+            jo = self.orders.get(order.order_id)
+            if jo is None:
+                continue
             if outcome == "found":
                 self.log.warning(
-                    "unknown order found at the broker",
+                    "unknown order found at the broker; its strategy stays halted until resumed",
                     order_id=order.order_id,
                     broker_id=broker_id,
                 )
-                self.seen[order.order_id] = broker_id
-                self.by_broker_id[broker_id] = (order, sent_ns)
+                self._set(jo, "open", broker_id=broker_id)
+                self.by_broker_id[broker_id] = order.order_id
             else:
                 self.count_error(
-                    "unknown order never appeared at the broker", order_id=order.order_id
-                )
-                self._update(
-                    order,
-                    "rejected",
-                    reason="not found at the broker after a failed send; it was not sent again",
-                    sent_ns=sent_ns,
+                    "ALERT: unknown order never appeared at the broker; it stays UNKNOWN "
+                    "and was not sent again",
+                    order_id=order.order_id,
                 )
         self._on_broker_events(events)
 
@@ -404,8 +627,43 @@ class RouterDaemon(Daemon):
 
     def detail(self) -> dict[str, Any]:
         extra = self.adapter.counts if self.adapter is not None else {}
-        return {"broker": self.settings.broker, "mode": self.settings.mode, **self.counts, **extra}
+        return {
+            "broker": self.settings.broker,
+            "mode": self.settings.mode,
+            "queued": len(self.throttle),
+            "working": len(self.by_broker_id),
+            "unknown_orders": list(self.unknown_ids),
+            "journal_appends": self.journal.appends,
+            **self.counts,
+            **extra,
+        }
+
+    def _carry(self, rep: Replay) -> list[wire.PositionSnapshot]:
+        """The positions a journal of an earlier day ends with: carried into today's."""
+        ledger = Ledger()
+        for c in rep.carried:
+            ledger.apply((c.strategy, c.exchange, c.symbol, c.product), c.quantity, c.avg_price)
+        for f in rep.fills:
+            key = (f.strategy, f.exchange, f.symbol, f.product)
+            ledger.apply(key, f.quantity if f.action == "BUY" else -f.quantity, f.price)
+        return [
+            wire.PositionSnapshot(
+                strategy=st,
+                exchange=ex,
+                symbol=sym,
+                product=prod,  # type: ignore[arg-type]
+                quantity=p.qty,
+                avg_price=round(p.avg, 2),
+                realized_pnl=0.0,
+                unrealized_pnl=0.0,
+                ltp=p.ltp,
+            )
+            for (st, ex, sym, prod), p in ledger.positions.items()
+            if p.qty
+        ]
 
     def teardown(self) -> None:
+        self.journal.close()
+        self.halts.pusher.close()
         self.orders_in.close()
         self.rep.close(0)

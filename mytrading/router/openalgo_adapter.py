@@ -5,7 +5,10 @@
   errors in two families (section 0 of openalgo-protocol.md); the SDK returns errors as
   dicts and never raises.
 * Each failure is classified: **transient** (timeout, connection, 5xx, 429) or
-  **permanent** (400, 403, 404, a broker rejection).
+  **permanent** (400, 403, 404, a broker rejection). Two transient failures certainly left
+  nothing at the broker and may be sent again: a 429 (refused before anything happens; its
+  ``retry_after`` is read from the body the SDK folds into the message) and a refused
+  connection (``httpx.ConnectError``: no request was written).
 * After an ambiguous failure of ``placeorder`` (timeout, connection drop, 5xx) the order may
   or may not exist at the broker, and OpenAlgo orders carry no client id. The adapter never
   sends it again; it looks for it in the order book (same symbol, side, quantity, type,
@@ -33,7 +36,8 @@ from mytrading.router.broker import OrderEvent, PlaceResult, TradeEvent
 log = structlog.get_logger("router.openalgo")
 
 TRANSIENT_HTTP = frozenset({429, 500, 502, 503, 504})
-AMBIGUOUS_TYPES = frozenset({"timeout_error", "connection_error", "unknown_error"})
+AMBIGUOUS_TYPES = frozenset({"timeout_error", "unknown_error", "http_error", "json_error"})
+NOT_SENT_TYPES = frozenset({"connection_error"})  # the SDK's name for httpx.ConnectError
 UNKNOWN_GIVE_UP_S = 60.0
 LOOKBACK_S = 5.0  # broker timestamps have 1 s resolution and clocks drift a little
 STATUS_MAP = {
@@ -50,6 +54,12 @@ class Failure:
     ambiguous: bool  # the request may have taken effect
     code: int
     message: str
+    retry_after_s: float = 0.0
+
+    @property
+    def not_sent(self) -> bool:
+        """Certainly never reached the broker: safe to send again."""
+        return self.transient and not self.ambiguous
 
 
 def classify(reply: dict[str, Any]) -> Failure | None:
@@ -59,12 +69,23 @@ def classify(reply: dict[str, Any]) -> Failure | None:
     etype = str(reply.get("error_type", ""))
     code = int(reply.get("code") or 0)
     msg = str(reply.get("message", "unknown error"))
-    if etype in AMBIGUOUS_TYPES:
-        return Failure(True, True, code, msg)
+    if etype in NOT_SENT_TYPES:
+        return Failure(True, False, code, msg)
     if code in TRANSIENT_HTTP:
         # A 429 is refused before anything happens; a 5xx may hide a placed order.
-        return Failure(True, code != 429, code, msg)
+        return Failure(True, code != 429, code, msg, retry_after(msg) if code == 429 else 0.0)
+    if etype in AMBIGUOUS_TYPES and not code:
+        return Failure(True, True, code, msg)
     return Failure(False, False, code, msg)
+
+
+def retry_after(message: str) -> float:
+    """``retry_after`` from a 429 body; the SDK passes it on as ``HTTP 429: <body>``."""
+    _, _, body = message.partition(": ")
+    try:
+        return max(0.0, float(msgspec.json.decode(body.encode()).get("retry_after", 0)))
+    except (msgspec.DecodeError, AttributeError, TypeError, ValueError):
+        return 0.0
 
 
 def num(v: Any) -> float:
@@ -140,7 +161,13 @@ class OpenAlgoAdapter:
             return PlaceResult(True, orderid=oid), self._adopt(order, oid)
         self._count("transient" if fail.transient else "permanent")
         if not fail.ambiguous:
-            return PlaceResult(False, message=fail.message, http_status=fail.code), []
+            return PlaceResult(
+                False,
+                message=fail.message,
+                http_status=fail.code,
+                retry=fail.not_sent,
+                retry_after_s=fail.retry_after_s,
+            ), []
         log.warning(
             "placeorder ambiguous; looking in the order book",
             order_id=order.order_id,
@@ -153,6 +180,20 @@ class OpenAlgoAdapter:
             return PlaceResult(True, orderid=found), self._adopt(order, found)
         self.unknown[order.order_id] = Unknown(order, sent_s)
         return PlaceResult(False, message=f"unknown: {fail.message}", http_status=0), []
+
+    def remember(self, broker_ids: set[str]) -> None:
+        self.known_ids |= broker_ids
+
+    def recover(
+        self, order: wire.Order, broker_id: str, filled: int, avg: float, since_s: float
+    ) -> str | None:
+        if not broker_id:
+            broker_id = self._find(order, since_s) or ""
+            if not broker_id:
+                return None
+        self.known_ids.add(broker_id)
+        self.tracked[broker_id] = Tracked(order, broker_id, "open", filled, avg)
+        return broker_id
 
     def _adopt(self, order: wire.Order, oid: str) -> list[OrderEvent | TradeEvent]:
         self.known_ids.add(oid)

@@ -186,6 +186,20 @@ class SimBroker:
             unrealized=unrealized,
         )
 
+    def recover(
+        self, order: wire.Order, broker_id: str, filled: int, avg: float, since_s: float
+    ) -> str | None:
+        """An in-process book dies with the router: a journaled order cannot be matched."""
+        so = self.orders.get(broker_id)
+        return broker_id if so is not None else None
+
+    def remember(self, broker_ids: set[str]) -> None:
+        """Ids end in a counter that restarts with the process: continue after the journal's
+        (a reused id would be mistaken for an order of before the restart)."""
+        nums = [int(b[-8:]) for b in broker_ids if len(b) == 14 and b.isdigit()]
+        if nums:
+            self._ids = itertools.count(max(nums) + 1)
+
     def margin_per_lot(
         self, exchange: str, symbol: str, action: str, product: str, lot: int
     ) -> float | None:

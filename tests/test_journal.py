@@ -1,0 +1,196 @@
+"""The router's write-ahead journal and its send queue, as units (the crash tests with
+real processes are in test_journal_crash.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mytrading import wire
+from mytrading.router.journal import Journal, Record, read
+from mytrading.router.throttle import Throttle
+
+FUT = "NIFTY23NOV26FUT"
+
+
+def order(oid: str, qty: int = 65, exit_: bool = False) -> wire.Order:
+    return wire.Order(
+        order_id=oid,
+        intent_id=oid,
+        strategy="s",
+        exchange="NFO",
+        symbol=FUT,
+        action="BUY",
+        quantity=qty,
+        pricetype="MARKET",
+        product="MIS",
+        price=0.0,
+        trigger_price=0.0,
+        approved_by="risk",
+        exit=exit_,
+    )
+
+
+def fill(no: int, oid: str, qty: int, price: float) -> wire.Fill:
+    return wire.Fill(
+        fill_no=no,
+        fill_id=f"{oid}-{qty}",
+        order_id=oid,
+        broker_order_id="b-" + oid,
+        strategy="s",
+        exchange="NFO",
+        symbol=FUT,
+        product="MIS",
+        action="BUY",
+        quantity=qty,
+        price=price,
+        exch_ns=1,
+    )
+
+
+def no_carry(rep: object) -> list[wire.PositionSnapshot]:
+    raise AssertionError("same day: nothing is carried")
+
+
+def test_replay_gives_each_order_its_last_state(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.bin")
+    assert j.open("2026-11-20", no_carry).orders == {}
+    j.append(Record("order", 1, order_id="a", state="new", order=order("a")), sync=False)
+    j.append(Record("order", 2, order_id="a", state="sent", attempt=1, sent_ns=5))
+    j.append(Record("order", 3, order_id="a", state="open", broker_id="b-a", attempt=1))
+    j.append(Record("fill", 4, order_id="a", fill=fill(1, "a", 65, 100.0)))
+    j.append(Record("order", 5, order_id="a", state="complete", filled=65, avg=100.0))
+    j.append(Record("order", 6, order_id="b", state="new", order=order("b", 130)))
+    j.append(Record("order", 7, order_id="b", state="sent", attempt=1, sent_ns=9))
+    j.close()
+    rep = read(tmp_path / "j.bin")
+    a, b = rep.orders["a"], rep.orders["b"]
+    assert (a.state, a.broker_id, a.filled, a.avg, a.sent_ns, a.final) == (
+        "complete",
+        "b-a",
+        65,
+        100.0,
+        5,
+        True,
+    )
+    assert (b.state, b.broker_id, b.order.quantity, b.sent_ns, b.final) == (
+        "sent",
+        "",
+        130,
+        9,
+        False,
+    )
+    assert [f.fill_no for f in rep.fills] == [1] and rep.torn_bytes == 0
+    # Compaction at the next open keeps the same picture in fewer records.
+    rep2 = Journal(tmp_path / "j.bin").open("2026-11-20", no_carry)
+    assert {k: (v.state, v.broker_id, v.sent_ns) for k, v in rep2.orders.items()} == {
+        "a": ("complete", "b-a", 5),
+        "b": ("sent", "", 9),
+    }
+    assert rep2.last_fill_no == 1
+
+
+def test_a_torn_last_record_is_cut_and_appending_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "j.bin"
+    j = Journal(path)
+    j.open("2026-11-20", no_carry)
+    j.append(Record("order", 1, order_id="a", state="new", order=order("a")))
+    j.append(Record("order", 2, order_id="a", state="sent", attempt=1))
+    j.close()
+    whole = path.read_bytes()
+    for cut in (1, 5, 9, 20):  # a crash in the middle of the last write, at several places
+        path.write_bytes(whole[:-cut])
+        rep = read(path)
+        assert rep.orders["a"].state == "new" and rep.torn_bytes > 0
+    j = Journal(path)
+    assert j.open("2026-11-20", no_carry).torn_bytes > 0
+    j.append(Record("order", 3, order_id="a", state="rejected", reason="x"))
+    j.close()
+    rep = read(path)
+    assert rep.orders["a"].state == "rejected" and rep.torn_bytes == 0
+
+
+def test_a_flipped_bit_stops_the_replay_at_the_bad_record(tmp_path: Path) -> None:
+    path = tmp_path / "j.bin"
+    j = Journal(path)
+    j.open("2026-11-20", no_carry)
+    j.append(Record("order", 1, order_id="a", state="new", order=order("a")))
+    size = path.stat().st_size
+    j.append(Record("order", 2, order_id="a", state="sent", attempt=1))
+    j.close()
+    data = bytearray(path.read_bytes())
+    data[size + 12] ^= 0x40
+    path.write_bytes(bytes(data))
+    rep = read(path)
+    assert rep.orders["a"].state == "new" and rep.torn_bytes == len(data) - size
+
+
+def test_a_new_day_keeps_open_orders_and_carries_positions(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.bin")
+    j.open("2026-11-19", no_carry)
+    j.append(Record("order", 1, order_id="a", state="complete", order=order("a"), filled=65))
+    j.append(Record("fill", 2, order_id="a", fill=fill(7, "a", 65, 100.0)))
+    j.append(Record("order", 3, order_id="b", state="open", order=order("b"), broker_id="x"))
+    j.close()
+    carried = wire.PositionSnapshot(
+        strategy="s",
+        exchange="NFO",
+        symbol=FUT,
+        product="MIS",
+        quantity=65,
+        avg_price=100.0,
+        realized_pnl=0.0,
+        unrealized_pnl=0.0,
+        ltp=0.0,
+    )
+    seen = []
+
+    def carry(rep: object) -> list[wire.PositionSnapshot]:
+        seen.append(rep)
+        return [carried]
+
+    rep = Journal(tmp_path / "j.bin").open("2026-11-20", carry)
+    assert list(rep.orders) == ["b"] and rep.fills == [] and rep.carried == [carried]
+    assert rep.last_fill_no == 7 and rep.day == "2026-11-20" and len(seen) == 1
+    again = read(tmp_path / "j.bin")  # what the rolled file says on its own
+    assert list(again.orders) == ["b"] and again.carried == [carried] and again.last_fill_no == 7
+
+
+def test_appends_are_flushed_only_when_asked(tmp_path: Path, monkeypatch: object) -> None:
+    calls: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (calls.append(fd), real(fd)))  # type: ignore[attr-defined]
+    j = Journal(tmp_path / "j.bin")
+    j.open("2026-11-20", no_carry)
+    j.append(Record("order", 1, order_id="a", state="new", order=order("a")), sync=False)
+    assert calls == [] and j.dirty
+    j.append(Record("order", 2, order_id="a", state="sent"))
+    assert len(calls) == 1 and not j.dirty
+    j.sync()
+    assert len(calls) == 1  # nothing new to flush
+
+
+def test_throttle_keeps_the_rate_and_puts_exits_first() -> None:
+    t = Throttle({"order": 10.0, "smart": 1.0}, now=0.0)
+    for i in range(12):
+        t.push(f"e{i}", "order", exit_=False)
+    t.push("x", "order", exit_=True)
+    got = []
+    while (item := t.pop_ready(0.0)) is not None:
+        got.append(item.key)
+    assert got == ["x", *[f"e{i}" for i in range(9)]]  # a burst of one second's worth
+    assert t.next_in(0.0) == 0.1 and t.pop_ready(0.05) is None
+    assert t.pop_ready(0.1).key == "e9"  # type: ignore[union-attr]
+    t.pause("order", 0.1, 1.0)  # a 429 with retry_after 1
+    assert t.pop_ready(1.0) is None and abs(t.next_in(1.0) - 0.1) < 1e-9  # type: ignore[operator]
+    assert t.pop_ready(1.1).key == "e10"  # type: ignore[union-attr]
+
+
+def test_a_retry_waiting_for_its_backoff_does_not_hold_up_the_queue() -> None:
+    t = Throttle({"order": 10.0}, now=0.0)
+    t.push("late", "order", exit_=True, due=5.0)
+    t.push("now", "order", exit_=False)
+    assert t.pop_ready(0.0).key == "now"  # type: ignore[union-attr]
+    assert t.pop_ready(1.0) is None and t.next_in(1.0) == 4.0
+    assert t.pop_ready(5.0).key == "late"  # type: ignore[union-attr]
+    assert t.next_in(5.0) is None
