@@ -34,6 +34,7 @@ MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
 MARGIN_WATCH_MAX = 20  # instruments asked about per poll (OpenAlgo rate limits)
 FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
 HALT_WAIT_S = 24 * 3600.0  # a halt for an unknown order waits for risk as long as it takes
+RECOVERY_HOLD_S = 1.0  # subscribers reconnect every 0.1 s (ZMQ_RECONNECT_IVL)
 CRASH_EXIT = 86  # the exit code of an injected crash (MT_ROUTER_CRASH_AT)
 
 
@@ -85,10 +86,11 @@ class RouterDaemon(Daemon):
         self.every(0.1, self.halts.flush)
         self.journal = Journal(s.state_dir / "router" / "journal.bin", s.journal_fsync)
         rep = self.journal.open(self.clock.now().date().isoformat(), self._carry)
+        # Until subscribers have reconnected to this new process, what it would publish
+        # is held back (a PUB drops what it sends before they are there).
+        self._held: list[tuple[str, wire.Msg]] | None = []
         self._recover(rep)
-        # New work only once every order in flight is settled.
-        self.orders_in = Puller(self.ctx, self.endpoints["pipe.orders"])
-        self.add_puller(self.orders_in, self._on_order)
+        self.after(RECOVERY_HOLD_S, lambda: self._release(rep.fills))
         self.rep = self.ctx.socket(zmq.REP)
         self.rep.setsockopt(zmq.LINGER, 0)
         bind(self.rep, self.endpoints["rpc.router"])
@@ -119,9 +121,9 @@ class RouterDaemon(Daemon):
             self._reject(jo, f"dry_run: {msg.op} not sent")
             return
         self.throttle.push(msg.order_id, "order", msg.exit or msg.op == "cancel")
+        self._crash("new")
         self._pump()
         self.journal.sync()  # an order still queued is on the disk before we go on
-        self._crash("new")
 
     def _pump(self) -> None:
         """Send what the rate limits allow now; come back when the next may go."""
@@ -351,7 +353,7 @@ class RouterDaemon(Daemon):
         reason: str = "",
         sent_ns: int = 0,
     ) -> None:
-        self.pub.publish(
+        self._out(
             f"exec.order.{o.strategy}",
             wire.OrderUpdate(
                 order_id=o.order_id,
@@ -398,7 +400,7 @@ class RouterDaemon(Daemon):
         self._crash("fill")
         self._book_fill(fill)
         self.counts["fills"] += 1
-        self.pub.publish(f"exec.fill.{o.strategy}", fill)
+        self._out(f"exec.fill.{o.strategy}", fill)
         self.log.info(
             "fill",
             order_id=o.order_id,
@@ -446,8 +448,6 @@ class RouterDaemon(Daemon):
             outcome[self._settle(jo, filled.get(jo.order.order_id, (0, 0.0)))] += 1
         if self.adapter is not None and self.by_broker_id:
             self._poll()  # fills and cancels that happened while we were down
-        for f in rep.fills:  # readers drop fill numbers they have (a crash may have cut one)
-            self.pub.publish(f"exec.fill.{f.strategy}", f)
         self.log.info(
             "journal replayed",
             orders=len(self.orders),
@@ -458,6 +458,25 @@ class RouterDaemon(Daemon):
         )
         if rep.torn_bytes:
             self.log.warning("journal: a torn last record was cut", bytes=rep.torn_bytes)
+
+    def _release(self, journaled_fills: list[wire.Fill]) -> None:
+        """Subscribers are back: publish the journal's fills (readers drop the numbers they
+        have; a crash may have cut the last one's publication), then what recovery held
+        back, in order. Only then is new work accepted."""
+        held, self._held = self._held or [], None
+        for f in journaled_fills:
+            self.pub.publish(f"exec.fill.{f.strategy}", f)
+        for topic, msg in held:
+            self.pub.publish(topic, msg)
+        self.orders_in = Puller(self.ctx, self.endpoints["pipe.orders"])
+        self.add_puller(self.orders_in, self._on_order)
+        self.log.info("accepting orders", republished_fills=len(journaled_fills), held=len(held))
+
+    def _out(self, topic: str, msg: wire.Msg) -> None:
+        if self._held is not None:
+            self._held.append((topic, msg))
+        else:
+            self.pub.publish(topic, msg)
 
     def _settle(self, jo: JournaledOrder, fills: tuple[int, float]) -> str:
         o = jo.order
@@ -665,5 +684,6 @@ class RouterDaemon(Daemon):
     def teardown(self) -> None:
         self.journal.close()
         self.halts.pusher.close()
-        self.orders_in.close()
+        if hasattr(self, "orders_in"):
+            self.orders_in.close()
         self.rep.close(0)
