@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,3 +45,30 @@ def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
 @pytest.fixture
 def settings(tmp_env: dict[str, str]) -> Settings:
     return load_settings()
+
+
+@pytest.fixture
+def sim_broker(tmp_env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
+    """A simulator server with fault injection, and the MT_* variables that point a
+    router (or any daemon) at it on the same market clock."""
+    from tests.simhelpers import KEY, start_server
+
+    anchor = str(time.time_ns())
+    proc, host = start_server(
+        {"MT_LOG_DIR": tmp_env["MT_LOG_DIR"], "MT_STATE_DIR": tmp_env["MT_STATE_DIR"] + "-sim"},
+        MT_SIM_FAULTS="true",
+        MT_CLOCK_ANCHOR_NS=anchor,
+    )
+    env = {
+        **tmp_env,
+        "MT_BROKER": "openalgo",
+        "MT_OPENALGO_API_KEY": KEY,
+        "MT_SIM_REST_PORT": host.rsplit(":", 1)[1],
+        "MT_SIM_START": "2026-11-20T10:00",
+        "MT_SIM_SPEED": "1",
+        "MT_CLOCK_ANCHOR_NS": anchor,
+        "MT_OPENALGO_POLL_S": "0.3",
+    }
+    yield host, env
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from mytrading import wire
 from mytrading.settings import PROJECT_ROOT
 
 KEY = "contract-test-key"
@@ -81,3 +82,29 @@ def control(host: str, path: str, body: dict[str, Any] | None = None) -> Any:
     )
     with urllib.request.urlopen(req, timeout=5) as r:
         return json.loads(r.read())
+
+
+def order(oid: str, qty: int) -> wire.Order:
+    """A MARKET buy of the test future as risk approves it (strategy ``s``)."""
+    return wire.Order(
+        order_id=f"s.{oid}",
+        intent_id=oid,
+        strategy="s",
+        exchange="NFO",
+        symbol=FUT,
+        action="BUY",
+        quantity=qty,
+        pricetype="MARKET",
+        product="NRML",
+        price=0.0,
+        trigger_price=0.0,
+        approved_by="risk",
+    )
+
+
+def at_broker(host: str, qty: int) -> list[dict[str, Any]]:
+    """Rows of the simulator's order book for our test future and this quantity."""
+    from openalgo import api
+
+    rows = api(api_key=KEY, host=host, timeout=5.0).orderbook()["data"]["orders"]
+    return [r for r in rows if r["symbol"] == FUT and r["quantity"] == qty]

@@ -178,12 +178,16 @@ def test_throttle_keeps_the_rate_and_puts_exits_first() -> None:
     got = []
     while (item := t.pop_ready(0.0)) is not None:
         got.append(item.key)
-    assert got == ["x", *[f"e{i}" for i in range(9)]]  # a burst of one second's worth
-    assert t.next_in(0.0) == 0.1 and t.pop_ready(0.05) is None
-    assert t.pop_ready(0.1).key == "e9"  # type: ignore[union-attr]
-    t.pause("order", 0.1, 1.0)  # a 429 with retry_after 1
-    assert t.pop_ready(1.0) is None and abs(t.next_in(1.0) - 0.1) < 1e-9  # type: ignore[operator]
-    assert t.pop_ready(1.1).key == "e10"  # type: ignore[union-attr]
+    assert got == ["x", *[f"e{i}" for i in range(9)]]  # ten in the first second
+    assert t.next_in(0.5) == 0.5 and t.pop_ready(0.99) is None  # never 11 in any second
+    assert t.pop_ready(1.0).key == "e9"  # type: ignore[union-attr]
+    t.pause("order", 1.0, 1.5)  # a 429 with retry_after 1.5
+    assert t.pop_ready(2.0) is None and t.next_in(2.0) == 0.5
+    assert t.pop_ready(2.5).key == "e10"  # type: ignore[union-attr]
+    t.push("s1", "smart", exit_=False)
+    t.push("s2", "smart", exit_=False)
+    assert t.pop_ready(2.5).key == "e11" and t.pop_ready(2.5).key == "s1"  # type: ignore[union-attr]
+    assert t.pop_ready(3.0) is None and t.pop_ready(3.5).key == "s2"  # type: ignore[union-attr]
 
 
 def test_a_retry_waiting_for_its_backoff_does_not_hold_up_the_queue() -> None:

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import zmq
@@ -18,56 +15,9 @@ from mytrading import wire
 from mytrading.bus import Pusher
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn
-from tests.simhelpers import FUT, KEY, control, start_server
+from tests.simhelpers import at_broker, control, order
 
 CRASH_EXIT = 86
-
-
-@pytest.fixture
-def sim(tmp_env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
-    anchor = str(time.time_ns())
-    proc, host = start_server(
-        {"MT_LOG_DIR": tmp_env["MT_LOG_DIR"], "MT_STATE_DIR": tmp_env["MT_STATE_DIR"] + "-sim"},
-        MT_SIM_FAULTS="true",
-        MT_CLOCK_ANCHOR_NS=anchor,
-    )
-    env = {
-        **tmp_env,
-        "MT_BROKER": "openalgo",
-        "MT_OPENALGO_API_KEY": KEY,
-        "MT_SIM_REST_PORT": host.rsplit(":", 1)[1],
-        "MT_SIM_START": "2026-11-20T10:00",
-        "MT_SIM_SPEED": "1",
-        "MT_CLOCK_ANCHOR_NS": anchor,
-        "MT_OPENALGO_POLL_S": "0.3",
-    }
-    yield host, env
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=10)
-
-
-def order(oid: str, qty: int) -> wire.Order:
-    return wire.Order(
-        order_id=f"s.{oid}",
-        intent_id=oid,
-        strategy="s",
-        exchange="NFO",
-        symbol=FUT,
-        action="BUY",
-        quantity=qty,
-        pricetype="MARKET",
-        product="NRML",
-        price=0.0,
-        trigger_price=0.0,
-        approved_by="risk",
-    )
-
-
-def at_broker(host: str, qty: int) -> list[dict[str, Any]]:
-    from openalgo import api
-
-    rows = api(api_key=KEY, host=host, timeout=5.0).orderbook()["data"]["orders"]
-    return [r for r in rows if r["symbol"] == FUT and r["quantity"] == qty]
 
 
 def start_router(env: dict[str, str], crash_at: str = "") -> subprocess.Popen[bytes]:
@@ -87,14 +37,14 @@ CASES = [
 @pytest.mark.integration
 @pytest.mark.parametrize(("point", "calls", "final", "fills"), CASES, ids=[c[0] for c in CASES])
 def test_router_recovers_from_a_crash_at_every_journal_step(
-    sim: tuple[str, dict[str, str]],
+    sim_broker: tuple[str, dict[str, str]],
     settings: Settings,
     point: str,
     calls: int,
     final: str,
     fills: int,
 ) -> None:
-    host, env = sim
+    host, env = sim_broker
     qty = 65 * (2 + [c[0] for c in CASES].index(point))  # one size per case: easy to find
     w = Watcher(settings, ("sys.status.", "exec."))
     ctx = zmq.Context()

@@ -2,8 +2,10 @@
 
 OpenAlgo limits order placement per client (``ORDER_RATE_LIMIT`` 10/s, smart orders 1/s;
 openalgo-protocol.md section 5) and answers a burst with 429 and a ``retry_after``. The
-router keeps under the limits itself with one token bucket per class (its capacity is
-one second's worth, so a burst of ten goes at once), holds a class back for
+router keeps under the limits itself with a sliding one-second window per class (at
+most ``rate`` sends in any second, the strictest reading of the server's limiter: a token
+bucket of one second's capacity would let twice the rate through in some second, and the
+simulator, like OpenAlgo, answers that with 429), holds a class back for
 ``retry_after`` after a 429, and takes the queue in priority order: cancels and orders
 that reduce a position first, then entries, each in arrival order. An item may carry a
 ``due`` time (a retry's backoff); it never holds up the items behind it.
@@ -11,32 +13,46 @@ that reduce a position first, then entries, each in arrival order. An item may c
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
+import math
 from dataclasses import dataclass, field
 
 PRIORITY_EXIT = 0
 PRIORITY_ENTRY = 1
 
 
+WINDOW_S = 1.0
+
+
 @dataclass
-class Bucket:
+class Window:
+    """At most ``rate`` sends in any ``WINDOW_S`` (a fractional rate: one per 1/rate s)."""
+
     rate: float  # per second
-    tokens: float
-    last: float
+    sent: collections.deque[float] = field(default_factory=collections.deque)
     paused_until: float = 0.0
 
-    def refill(self, now: float) -> None:
-        self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.last) * self.rate)
-        self.last = now
+    @property
+    def per_window(self) -> int:
+        return max(1, math.floor(self.rate * WINDOW_S))
+
+    @property
+    def span(self) -> float:
+        return WINDOW_S if self.rate >= 1.0 else 1.0 / self.rate
 
     def ready_in(self, now: float) -> float:
-        """Seconds until this bucket can send (0: now)."""
-        self.refill(now)
+        """Seconds until this class can send (0: now)."""
+        while self.sent and now - self.sent[0] >= self.span:
+            self.sent.popleft()
         wait = max(0.0, self.paused_until - now)
-        if self.tokens < 1.0:
-            wait = max(wait, (1.0 - self.tokens) / self.rate)
+        if len(self.sent) >= self.per_window:
+            wait = max(wait, self.sent[0] + self.span - now)
         return wait
+
+    def take(self, now: float) -> None:
+        self.sent.append(now)
 
 
 @dataclass(order=True)
@@ -50,7 +66,7 @@ class Item:
 
 class Throttle:
     def __init__(self, rates: dict[str, float], now: float) -> None:
-        self.buckets = {c: Bucket(r, max(r, 1.0), now) for c, r in rates.items()}
+        self.buckets = {c: Window(r) for c, r in rates.items()}
         self._heap: list[Item] = []
         self._seq = itertools.count()
         self.waited = 0  # items that could not go at once (for the status line)
@@ -68,13 +84,13 @@ class Throttle:
         b.paused_until = max(b.paused_until, now + seconds)
 
     def pop_ready(self, now: float) -> Item | None:
-        """The first item, in priority order, that may go now; it takes a token."""
+        """The first item, in priority order, that may go now; it counts as sent."""
         held: list[Item] = []
         found = None
         while self._heap:
             item = heapq.heappop(self._heap)
             if item.due <= now and self.buckets[item.cls].ready_in(now) == 0.0:
-                self.buckets[item.cls].tokens -= 1.0
+                self.buckets[item.cls].take(now)
                 found = item
                 break
             held.append(item)

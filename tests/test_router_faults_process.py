@@ -1,0 +1,99 @@
+"""Broker faults through the real router process and a real simulator server: 429 bursts
+(retried after ``retry_after``, at most three sends), a 500 after the broker accepted and
+a timeout after it accepted (found in the order book, never sent twice), the router's own
+rate limit (a burst of orders stays under the broker's 10/s: no 429 at all)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import msgspec
+import pytest
+import zmq
+
+from mytrading import wire
+from mytrading.bus import Pusher
+from mytrading.settings import Settings
+from tests.procs import Watcher, spawn
+from tests.simhelpers import at_broker, control, order
+
+
+@pytest.mark.integration
+def test_router_under_broker_faults(
+    sim_broker: tuple[str, dict[str, str]], settings: Settings
+) -> None:
+    host, env = sim_broker
+    env = {**env, "MT_OPENALGO_TIMEOUT_S": "1.0", "MT_ROUTER_RETRY_BACKOFF_S": "0.2"}
+    w = Watcher(settings, ("sys.status.", "exec."))
+    ctx = zmq.Context()
+    as_risk = Pusher(ctx, settings.endpoints()["pipe.orders"], "risk", "order")
+    router = spawn("router", env)
+
+    def last(oid: str) -> wire.OrderUpdate | None:
+        ups = [m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.order_id == oid]
+        return ups[-1] if ups else None
+
+    def fault(*faults: str, hang_s: float = 0.0) -> None:
+        body = {"endpoint": "placeorder", "faults": list(faults)}
+        if hang_s:
+            body["hang_s"] = hang_s  # type: ignore[assignment]
+        control(host, "/_sim/faults", body)
+
+    def counts() -> dict[str, int]:
+        return control(host, "/_sim/counts")
+
+    def done(oid: str, status: str = "complete", timeout: float = 15) -> wire.OrderUpdate:
+        w.wait(
+            lambda: (u := last(oid)) is not None and u.status == status, timeout, f"{oid} {status}"
+        )
+        return last(oid)  # type: ignore[return-value]
+
+    try:
+        w.wait(lambda: "router" in w.status, 20, "the router")
+        # Two 429s (retry_after 1 s each), then the broker takes it: sent once, ~2 s later.
+        fault("429", "429")
+        t0 = time.monotonic()
+        w.wait(lambda: as_risk.send(order("r1", 65 * 11)), 10, "the order pipe")
+        done("s.r1")
+        assert time.monotonic() - t0 >= 1.9  # the broker's retry_after was respected
+        assert counts()["placeorder:429"] == 2 and len(at_broker(host, 65 * 11)) == 1
+        # Three 429s: three sends, then refused with the reason; nothing at the broker.
+        fault("429", "429", "429")
+        as_risk.send(order("r2", 65 * 12))
+        u = done("s.r2", "rejected", 20)
+        assert "Rate limit" in u.reason and at_broker(host, 65 * 12) == []
+        assert counts()["placeorder:429"] == 5
+        # The broker placed it, then answered 500: found in the order book, not re-sent.
+        fault("500_after")
+        as_risk.send(order("r3", 65 * 13))
+        done("s.r3")
+        assert len(at_broker(host, 65 * 13)) == 1
+        # The broker placed it and went silent past our timeout: found, not re-sent.
+        fault("hang_after", hang_s=2.0)
+        as_risk.send(order("r4", 65 * 14))
+        done("s.r4")
+        assert len(at_broker(host, 65 * 14)) == 1
+        # A burst of 25 orders: our own limit keeps the broker from ever answering 429.
+        before = counts()
+        t0 = time.monotonic()
+        for i in range(25):  # buys and sells in turn: margin stays free
+            o = order(f"b{i}", 65)
+            as_risk.send(msgspec.structs.replace(o, action="SELL") if i % 2 else o)
+        for i in range(25):
+            done(f"s.b{i}", timeout=20)
+        took = time.monotonic() - t0
+        after = counts()
+        assert after.get("placeorder:429", 0) == before.get("placeorder:429", 0)
+        assert after["placeorder:200"] - before["placeorder:200"] == 25
+        assert took >= 2.0  # ten in any one second
+        w.pump(1.2)
+        d = w.status["router"].detail
+        assert d["retries"] == 4 and d.get("unknown", 0) == 0, json.dumps(d)
+    finally:
+        as_risk.sock.close(0)
+        ctx.term()
+        router.send_signal(signal.SIGTERM)
+        router.wait(timeout=10)
+        w.close()
