@@ -5,13 +5,19 @@ sender's own memory (never in a socket buffer towards a dead peer) and are hande
 through ``on_expired`` with a reason once they have waited ``wait_s``; a full queue
 refuses at once. This is how "intents wait (bounded) or are refused with a clear
 reason" works for both the engine (towards risk) and risk (towards the router).
+
+A message that went out is not yet safe: a peer killed with ``kill -9`` loses what sat
+in its socket buffer. With a ``key``, sent messages are remembered until ``ack(key)``
+(the peer's answer was seen); ``redeliver()``, called when the peer restarts, sends the
+unanswered ones again. The receivers drop what they already have (the router by its
+journal, risk by intent id), so a message is never acted on twice.
 """
 
 from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from mytrading import wire
@@ -29,6 +35,8 @@ class Outbox(Generic[M]):
         on_expired: Callable[[M, str], None],
         why_not_ready: Callable[[], str],
         capacity: int = 1000,
+        key: Callable[[M], Hashable] | None = None,
+        remember: int = 10_000,
     ) -> None:
         self.pusher = pusher
         self.ready = ready
@@ -37,6 +45,10 @@ class Outbox(Generic[M]):
         self.why_not_ready = why_not_ready
         self.capacity = capacity
         self._q: collections.deque[tuple[float, M]] = collections.deque()
+        self.key = key
+        self.remember = remember
+        self.unacked: collections.OrderedDict[Hashable, M] = collections.OrderedDict()
+        self.redelivered = 0
 
     def __len__(self) -> int:
         return len(self._q)
@@ -56,6 +68,10 @@ class Outbox(Generic[M]):
             queued_at, msg = self._q[0]
             if ready and self.pusher.send(msg):
                 self._q.popleft()
+                if self.key is not None:
+                    self.unacked[self.key(msg)] = msg
+                    if len(self.unacked) > self.remember:
+                        self.unacked.popitem(last=False)
                 continue
             if time.monotonic() - queued_at > self.wait_s:
                 self._q.popleft()
@@ -63,3 +79,17 @@ class Outbox(Generic[M]):
                 self.on_expired(msg, f"{why} for {self.wait_s}s")
                 continue
             break
+
+    def ack(self, key: Hashable) -> None:
+        """The peer answered for this message: it no longer needs redelivery."""
+        self.unacked.pop(key, None)
+
+    def redeliver(self) -> int:
+        """The peer restarted: queue again, oldest first, what it never answered."""
+        msgs = list(self.unacked.values())
+        self.unacked.clear()
+        now = time.monotonic()
+        self._q.extendleft((now, m) for m in reversed(msgs))
+        self.redelivered += len(msgs)
+        self.flush()
+        return len(msgs)

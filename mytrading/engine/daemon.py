@@ -15,7 +15,7 @@ from typing import Any
 
 from mytrading import wire
 from mytrading.bus import Pusher
-from mytrading.daemon import Daemon
+from mytrading.daemon import Daemon, Peer
 from mytrading.engine.history import http_history
 from mytrading.engine.loader import discover, select
 from mytrading.engine.runner import StrategyRunner
@@ -42,6 +42,7 @@ class EngineDaemon(Daemon):
             self._refuse,
             self._why_not_ready,
             MAX_PENDING,
+            key=lambda i: i.intent_id,
         )
         self.refused = 0
         history = None
@@ -127,11 +128,22 @@ class EngineDaemon(Daemon):
             self.record_latency_ns(time.time_ns() - msg.ts)
             self.runner.on_tick(msg)
         elif isinstance(msg, wire.OrderUpdate):
+            self.outbox.ack(msg.intent_id)
             self.runner.on_order_update(msg)
         elif isinstance(msg, wire.Fill):
             self.runner.on_fill(msg)
         elif isinstance(msg, wire.RiskEvent) and msg.intent_id:
+            self.outbox.ack(msg.intent_id)
             self.runner.on_risk_reject(msg)
+
+    def on_peer_restart(self, peer: Peer) -> None:
+        """Intents a killed risk daemon never answered go again; it refuses none of them
+        as duplicates (its memory of intent ids died with it), and the router drops an
+        order it already journaled, so none reaches the broker twice."""
+        if peer.name == "risk":
+            n = self.outbox.redeliver()
+            if n:
+                self.log.warning("intents sent again after a risk restart", intents=n)
 
     # ------------------------------------------------------------------- status
 
@@ -142,6 +154,7 @@ class EngineDaemon(Daemon):
         return {
             "strategies": self.runner.stats(),
             "pending_intents": len(self.outbox),
+            "restored_fill_no": self.runner.restored_fill_no,
             "refused": self.refused,
         }
 

@@ -111,7 +111,8 @@ class StrategyRunner:
         self.holders: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
         self.watched: set[tuple[str, str]] = set()
         self.started = False
-        self.skip_fills_to = 0  # fills already in a restored snapshot
+        self.skip_fills_to = 0  # fills already in a restored snapshot (or seen)
+        self.restored_fill_no = 0  # the snapshot's last fill: the strategies' fills follow it
 
     # ---------------------------------------------------------------- set-up
 
@@ -234,7 +235,7 @@ class StrategyRunner:
     def restore(self, positions: list[wire.PositionSnapshot], last_fill_no: int) -> list[str]:
         """Seed strategies' books from the router's; fills up to ``last_fill_no`` are in
         them already and will be skipped. Returns what was restored."""
-        self.skip_fills_to = last_fill_no
+        self.skip_fills_to = self.restored_fill_no = last_fill_no
         merged: dict[tuple[str, str, str], tuple[int, float, float]] = {}
         for p in positions:
             if p.strategy not in self.strategies:

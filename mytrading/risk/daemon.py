@@ -18,7 +18,7 @@ import msgspec
 
 from mytrading import bus, wire
 from mytrading.bus import Puller, Pusher
-from mytrading.daemon import Daemon
+from mytrading.daemon import Daemon, Peer
 from mytrading.outbox import Outbox
 from mytrading.recovery import fetch_snapshot
 from mytrading.risk.charges import load_charges
@@ -74,6 +74,7 @@ class RiskDaemon(Daemon):
             self._withdraw,
             lambda: "router unavailable",
             MAX_PENDING,
+            key=lambda o: o.order_id,
         )
         self.approved = 0
         self.rejected: collections.Counter[str] = collections.Counter()
@@ -205,6 +206,14 @@ class RiskDaemon(Daemon):
         )
 
     # ---------------------------------------------------------------- commands
+
+    def on_peer_restart(self, peer: Peer) -> None:
+        """Orders a killed router never answered go again: one lost in its socket buffer
+        was never journaled, so never sent; one it journaled is dropped as a duplicate."""
+        if peer.name == "router":
+            n = self.outbox.redeliver()
+            if n:
+                self.log.warning("orders sent again after a router restart", orders=n)
 
     def _on_command(self, topic: str, msg: wire.Msg) -> None:
         if not isinstance(msg, wire.Command):
@@ -403,6 +412,7 @@ class RiskDaemon(Daemon):
             self.book.ltp[(msg.exchange, msg.symbol)] = msg.ltp
             self.post.on_tick(msg)
         elif isinstance(msg, wire.OrderUpdate):
+            self.outbox.ack(msg.order_id)
             self.book.on_update(msg)
         elif isinstance(msg, wire.Funds):
             self.book.available, self.book.funds_ns = msg.available, msg.ts
