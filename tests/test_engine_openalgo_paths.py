@@ -97,7 +97,9 @@ def test_adapter_modifies_and_cancels_a_working_order(host: str) -> None:
 
 def test_adapter_reads_the_margin_for_one_lot(host: str) -> None:
     ad = OpenAlgoAdapter(KEY, host, 5.0, lambda: time.time())
-    ltp = ad.sdk.quotes(symbol=FUT, exchange="NFO")["data"]["ltp"]
+    from openalgo import api  # the official SDK as the reference client
+
+    ltp = api(api_key=KEY, host=host).quotes(symbol=FUT, exchange="NFO")["data"]["ltp"]
     per = ad.margin_per_lot("NFO", FUT, "SELL", "MIS", 65)
     assert per == pytest.approx(65 * ltp * 0.12, rel=0.01)  # the simulator's 12 % of notional
     assert ad.margin_per_lot("NFO", "NOPE29DEC26FUT", "SELL", "MIS", 65) is None

@@ -121,7 +121,9 @@ def test_429_is_a_refusal_not_an_unknown(faulty: tuple[str, MarketClock]) -> Non
 def test_poll_reports_a_resting_order_filling(faulty: tuple[str, MarketClock]) -> None:
     host, clock = faulty
     a = adapter(host, clock)
-    ltp = a.sdk.quotes(symbol=FUT, exchange="NFO")["data"]["ltp"]
+    from openalgo import api  # the official SDK as the reference client
+
+    ltp = api(api_key=KEY, host=host).quotes(symbol=FUT, exchange="NFO")["data"]["ltp"]
     o = wire.Order(
         order_id="t-5",
         intent_id="t-5",

@@ -16,10 +16,11 @@ import zmq
 from mytrading import wire
 from mytrading.bus import MD_HWM
 from mytrading.daemon import Daemon
+from mytrading.engine.history import HistoryError, http_history
 from mytrading.feed.bars import BarBuilder
 from mytrading.feed.openalgo_ws import TICK_PIPE, FeedClient
 from mytrading.feed.recorder import Recorder
-from mytrading.market.sim import SimMarket
+from mytrading.router.rest import OpenAlgoREST
 from mytrading.universe import universe
 
 COVERAGE_FRESH_S = 5.0
@@ -37,7 +38,7 @@ class FeedDaemon(Daemon):
         self.ticks_out = 0
         self.bars_out = 0
         self.client: FeedClient | None = None
-        self.market: SimMarket | None = None
+        self.market: Any = None  # the in-process SimMarket when the broker is "sim"
         self.last_seen: dict[tuple[str, str], float] = {}
         self.last_bar: dict[tuple[str, str], int] = {}  # start_ns of the last bar published
         self.recorder = Recorder(s.record_db) if s.record else None
@@ -45,6 +46,9 @@ class FeedDaemon(Daemon):
         if s.broker == "openalgo":
             self._setup_openalgo()
         else:
+            # Imported here: its numba kernels cost 0.2 s of every feed start otherwise.
+            from mytrading.market.sim import SimMarket
+
             self.market = SimMarket(
                 self.refdata, s.sim_underlyings, self.clock.now().date(), s.sim_strikes, s.sim_seed
             )
@@ -56,17 +60,19 @@ class FeedDaemon(Daemon):
         self.every(0.1, self.close_bars)
 
     def _setup_openalgo(self) -> None:
-        from openalgo import api  # slow, global import: only where it is needed
-
+        # Plain HTTP, not the SDK: its 1.1 s import would be most of a restart (issue 6).
         s = self.settings
-        sdk = api(api_key=s.api_key(), host=s.rest_url(), timeout=s.openalgo_timeout_s)
+        rest = OpenAlgoREST(s.api_key(), s.rest_url(), s.openalgo_timeout_s)
+        self.history = http_history(
+            s.rest_url(), s.api_key(), s.openalgo_timeout_s, lambda tf: self.bars
+        )
 
         def spot_of(name: str) -> float:
             """The index level that centres the option strip; waits for a server that is
             still starting (supervisor starts everything at once), up to 30 s."""
             u = self.refdata.underlying(name)
             for attempt in range(60):
-                q = sdk.quotes(symbol=name, exchange=u.spot_exchange)
+                q = rest.quotes(symbol=name, exchange=u.spot_exchange)
                 if q.get("status") == "success":
                     return float(q["data"]["ltp"])
                 if attempt == 0:
@@ -84,7 +90,7 @@ class FeedDaemon(Daemon):
         self.pull.setsockopt(zmq.LINGER, 0)
         self.pull.bind(TICK_PIPE)
         self.add_socket(self.pull, self._on_ws_ticks)
-        self.sdk = sdk
+        rest.close()
         self.sessions_seen = 0
         self.backfilled = 0
         self.client = FeedClient(self.ctx, s.ws_url(), s.api_key(), self.instruments)
@@ -117,35 +123,19 @@ class FeedDaemon(Daemon):
         now_ns = self.clock.now_ns()
         current = self.bars.bucket_start(now_ns)
         self.bars.discard_open()
-        day = self.clock.now().date().isoformat()
+        day = self.clock.now().date()
         t0 = time.monotonic()
         for exchange, symbol in self.instruments:
             last = self.last_bar.get((exchange, symbol))
             if last is None:
                 continue
-            reply = self.sdk.history(
-                symbol=symbol, exchange=exchange, interval="1m", start_date=day, end_date=day
-            )
-            if isinstance(reply, dict):
-                if reply.get("error_type") != "no_data":
-                    self.count_error(
-                        "history backfill failed", symbol=symbol, reply=reply.get("message")
-                    )
-                continue
-            for ts, row in reply.iterrows():
-                start_ns = int(ts.timestamp()) * 1_000_000_000
-                if last < start_ns < current:
-                    bar = wire.Bar(
-                        exchange=exchange,
-                        symbol=symbol,
-                        tf="1m",
-                        start_ns=start_ns,
-                        open=float(row["open"]),
-                        high=float(row["high"]),
-                        low=float(row["low"]),
-                        close=float(row["close"]),
-                        volume=int(row["volume"]),
-                    )
+            try:
+                bars = self.history(exchange, symbol, "1m", day, day)
+            except HistoryError as exc:
+                self.count_error("history backfill failed", symbol=symbol, reason=str(exc))
+                bars = []
+            for bar in bars:
+                if last < bar.start_ns < current:
                     self._publish_bar(bar)
                     self.backfilled += 1
             if time.monotonic() - t0 > self.settings.heartbeat_s:

@@ -1,9 +1,10 @@
-"""The router's broker adapter for OpenAlgo, on the official ``openalgo`` SDK.
+"""The router's broker adapter for OpenAlgo, on ``rest.OpenAlgoREST`` (the SDK's calls
+and reply shapes on one kept-alive connection, without the SDK's 1.1 s import).
 
 * Every REST call has an explicit timeout (``MT_OPENALGO_TIMEOUT_S``), not the SDK's 120 s.
 * Replies are normalised: numbers arrive as strings or numbers, statuses in lowercase,
-  errors in two families (section 0 of openalgo-protocol.md); the SDK returns errors as
-  dicts and never raises.
+  errors in two families (section 0 of openalgo-protocol.md); the client, like the SDK,
+  returns errors as dicts and never raises.
 * Each failure is classified: **transient** (timeout, connection, 5xx, 429) or
   **permanent** (400, 403, 404, a broker rejection). Two transient failures certainly left
   nothing at the broker and may be sent again: a 429 (refused before anything happens; its
@@ -32,6 +33,7 @@ import structlog
 from mytrading import wire
 from mytrading.refdata import IST
 from mytrading.router.broker import OrderEvent, PlaceResult, TradeEvent
+from mytrading.router.rest import OpenAlgoREST
 
 log = structlog.get_logger("router.openalgo")
 
@@ -128,9 +130,7 @@ class Unknown:
 
 class OpenAlgoAdapter:
     def __init__(self, api_key: str, host: str, timeout_s: float, now_s: Any) -> None:
-        from openalgo import api  # slow, global import: only in the process that needs it
-
-        self.sdk = api(api_key=api_key, host=host, timeout=timeout_s)
+        self.sdk = OpenAlgoREST(api_key, host, timeout_s)
         self.now_s = now_s  # market-clock seconds (broker timestamps are market time)
         self.tracked: dict[str, Tracked] = {}  # broker order id -> working order
         self.known_ids: set[str] = set()

@@ -1,0 +1,159 @@
+"""OpenAlgo's order, account and quote REST calls, on one kept-alive HTTP connection.
+
+The router used the official SDK for these calls. Two measured reasons moved it to this
+client (the SDK stays the reference in the contract tests and for everything else):
+
+* **Restart time.** Importing ``openalgo`` costs about 1.1 s on this machine (pandas and
+  the numba indicator kernels, openalgo-protocol/engineering notes), a third of the 3 s in
+  which a killed router must be back (issue 6). ``httpx`` alone imports in 0.08 s.
+* **One connection.** The SDK opens a new TCP connection for every call
+  (``httpx.post``); this client keeps one open, which halves the cost of a call on
+  loopback (``bench/recovery.py`` reports the router's orders per second).
+
+Requests and replies are the SDK's, field for field (``openalgo/orders.py``,
+``openalgo/account.py`` of 1.0.47): the same payloads with numbers as strings, and the
+same failure dicts (``status``, ``message``, ``code``, ``error_type``), so
+``openalgo_adapter.classify`` reads both alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class OpenAlgoREST:
+    def __init__(self, api_key: str, host: str, timeout: float) -> None:
+        self.api_key = api_key
+        self.client = httpx.Client(
+            base_url=f"{host.rstrip('/')}/api/v1/",
+            timeout=timeout,
+            headers={"Content-Type": "application/json"},
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _post(self, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self.client.post(endpoint, json={"apikey": self.api_key, **payload})
+        except httpx.TimeoutException:
+            return _fail("Request timed out. The server took too long to respond.", "timeout_error")
+        except httpx.ConnectError:
+            # No connection was made, so no request was written: certainly not received.
+            return _fail(
+                "Failed to connect to the server. Please check if the server is running.",
+                "connection_error",
+            )
+        except httpx.HTTPError as exc:
+            return _fail(f"HTTP error occurred: {exc}", "http_error")
+        if response.status_code != 200:
+            return _fail(
+                f"HTTP {response.status_code}: {response.text}", "http_error", response.status_code
+            )
+        try:
+            data = response.json()
+        except ValueError:
+            return _fail("Invalid JSON response from server", "json_error")
+        if not isinstance(data, dict):
+            return _fail("Invalid JSON response from server", "json_error")
+        if data.get("status") == "error":
+            return _fail(str(data.get("message", "Unknown error")), "api_error", 200)
+        return data
+
+    # ------------------------------------------------------------------ orders
+
+    def placeorder(
+        self,
+        *,
+        strategy: str,
+        symbol: str,
+        action: str,
+        exchange: str,
+        price_type: str,
+        product: str,
+        quantity: int,
+        price: float = 0.0,
+        trigger_price: float = 0.0,
+    ) -> dict[str, Any]:
+        return self._post(
+            "placeorder",
+            {
+                "strategy": strategy,
+                "symbol": symbol,
+                "action": action,
+                "exchange": exchange,
+                "pricetype": price_type,
+                "product": product,
+                "quantity": str(quantity),
+                "price": str(price),
+                "trigger_price": str(trigger_price),
+            },
+        )
+
+    def modifyorder(
+        self,
+        *,
+        order_id: str,
+        strategy: str,
+        symbol: str,
+        action: str,
+        exchange: str,
+        price_type: str,
+        product: str,
+        quantity: str,
+        price: str,
+        trigger_price: str = "0",
+    ) -> dict[str, Any]:
+        return self._post(
+            "modifyorder",
+            {
+                "orderid": order_id,
+                "strategy": strategy,
+                "symbol": symbol,
+                "action": action,
+                "exchange": exchange,
+                "pricetype": price_type,
+                "product": product,
+                "quantity": str(quantity),
+                "price": str(price),
+                "disclosed_quantity": "0",
+                "trigger_price": str(trigger_price),
+            },
+        )
+
+    def cancelorder(self, *, order_id: str, strategy: str = "Python") -> dict[str, Any]:
+        return self._post("cancelorder", {"orderid": order_id, "strategy": strategy})
+
+    def orderstatus(self, *, order_id: str, strategy: str = "Python") -> dict[str, Any]:
+        return self._post("orderstatus", {"orderid": order_id, "strategy": strategy})
+
+    # -------------------------------------------------------------------- data
+
+    def quotes(self, *, symbol: str, exchange: str) -> dict[str, Any]:
+        return self._post("quotes", {"symbol": symbol, "exchange": exchange})
+
+    # ----------------------------------------------------------------- account
+
+    def orderbook(self) -> dict[str, Any]:
+        return self._post("orderbook", {})
+
+    def tradebook(self) -> dict[str, Any]:
+        return self._post("tradebook", {})
+
+    def positionbook(self) -> dict[str, Any]:
+        return self._post("positionbook", {})
+
+    def funds(self) -> dict[str, Any]:
+        return self._post("funds", {})
+
+    def margin(self, *, positions: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._post("margin", {"positions": positions})
+
+
+def _fail(message: str, error_type: str, code: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": "error", "message": message, "error_type": error_type}
+    if code is not None:
+        out["code"] = code
+    return out
