@@ -70,12 +70,13 @@ def test_kill_9_each_daemon_during_order_flow(
             os.kill(old, signal.SIGKILL)
             killed_ns = time.time_ns()
             w.wait(lambda v=victim, o=old: w.status[v].pid != o, 15, f"{victim} back")
+            new = w.status[victim].pid
             # When the new process announced itself (its heartbeat's own send time): what
             # every peer sees, whatever this test's own backlog of messages.
             first = next(
                 m
                 for _, m in w.seen
-                if isinstance(m, wire.Status) and m.name == victim and m.pid != old
+                if isinstance(m, wire.Status) and m.name == victim and m.pid == new
             )
             back[victim] = (first.ts - killed_ns) / 1e9
             w.wait(lambda a=at: fills() > a, 30, f"orders flowing again after {victim}")

@@ -11,6 +11,7 @@ mark-to-market P&L every heartbeat. In ``dry_run`` no order leaves the process.
 from __future__ import annotations
 
 import collections
+import math
 import os
 import time
 from typing import Any
@@ -34,6 +35,8 @@ MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
 MARGIN_WATCH_MAX = 20  # instruments asked about per poll (OpenAlgo rate limits)
 FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
 HALT_WAIT_S = 24 * 3600.0  # a halt for an unknown order waits for risk as long as it takes
+JOURNAL_SYNC_S = 0.2  # the longest an answer from the broker stays unflushed
+SEND_BATCH = 16  # orders per flush; a crash mid-batch leaves the unsent ones UNKNOWN
 RECOVERY_HOLD_S = 0.5  # subscribers reconnect every 0.1 s (ZMQ_RECONNECT_IVL)
 CRASH_EXIT = 86  # the exit code of an injected crash (MT_ROUTER_CRASH_AT)
 
@@ -75,7 +78,7 @@ class RouterDaemon(Daemon):
             {"order": s.router_orders_per_s, "smart": s.router_smart_orders_per_s},
             time.monotonic(),
         )
-        self._pump_due = False
+        self._pump_at = math.inf  # monotonic time of the next scheduled send
         self.halts: Outbox[wire.Command] = Outbox(
             Pusher(self.ctx, self.endpoints["pipe.commands"], self.name, "command"),
             lambda: self.peer_up("risk"),
@@ -90,6 +93,8 @@ class RouterDaemon(Daemon):
         # is held back (a PUB drops what it sends before they are there).
         self._held: list[tuple[str, wire.Msg]] | None = []
         self._recover(rep)
+        self.journal.sync()
+        self.every(JOURNAL_SYNC_S, self.journal.sync)
         self.after(RECOVERY_HOLD_S, lambda: self._release(rep.fills))
         self.rep = self.ctx.socket(zmq.REP)
         self.rep.setsockopt(zmq.LINGER, 0)
@@ -115,7 +120,7 @@ class RouterDaemon(Daemon):
             self.log.warning("duplicate order not sent", order_id=msg.order_id)
             return
         jo = self.orders[msg.order_id] = JournaledOrder(msg, "new")
-        self._set(jo, "new", sync=False, with_order=True)
+        self._set(jo, "new", with_order=True)
         if self.settings.mode == "dry_run":
             self.counts["dry_run"] += 1
             self.log.info("dry run: order not sent", order_id=msg.order_id, symbol=msg.symbol)
@@ -123,32 +128,44 @@ class RouterDaemon(Daemon):
             return
         self.throttle.push(msg.order_id, "order", msg.exit or msg.op == "cancel")
         self._crash("new")
-        self._pump()
-        self.journal.sync()  # an order still queued is on the disk before we go on
+        self._schedule_pump(0.0)  # after this read of the pipe: one flush for all it held
+
+    def _schedule_pump(self, wait: float) -> None:
+        at = time.monotonic() + wait
+        if at < self._pump_at:
+            self._pump_at = at
+            self.after(wait, self._pump)
 
     def _pump(self) -> None:
-        """Send what the rate limits allow now; come back when the next may go."""
-        while (item := self.throttle.pop_ready(time.monotonic())) is not None:
+        """Send what the rate limits allow now (group commit: the batch's ``sent`` records
+        and every queued ``new`` reach the disk in one flush before the first broker call);
+        come back when the next may go."""
+        self._pump_at = math.inf
+        now = time.monotonic()
+        batch: list[JournaledOrder] = []
+        while len(batch) < SEND_BATCH and (item := self.throttle.pop_ready(now)) is not None:
             jo = self.orders.get(item.key)
             if jo is not None and jo.state == "new":
-                self._send(jo)
+                batch.append(jo)
+        market_now = self.clock.now_ns()
+        for jo in batch:
+            self._set(jo, "sent", sync=False, attempt=jo.attempt + 1, sent_ns=market_now)
+        self.journal.sync()
+        if batch:
+            self._crash("sent")
+        for jo in batch:
+            self._send(jo)
         wait = self.throttle.next_in(time.monotonic())
-        if wait is not None and not self._pump_due:
-            self._pump_due = True
-            self.after(wait, self._pump_timer)
-
-    def _pump_timer(self) -> None:
-        self._pump_due = False
-        self._pump()
+        if wait is not None:
+            self._schedule_pump(wait)
 
     def _send(self, jo: JournaledOrder) -> None:
+        """Hand one order, journaled as ``sent``, to the broker."""
         o = jo.order
         if o.op != "place":
             self._amend(jo)
             return
-        self._set(jo, "sent", attempt=jo.attempt + 1, sent_ns=self.clock.now_ns())
-        self._crash("sent")
-        wall = time.time_ns()
+        wall = jo.wall_sent_ns = time.time_ns()
         result, events = self.broker.place_order(o)
         self._crash("placed")
         if o.origin_ns and jo.attempt == 1:
@@ -216,7 +233,6 @@ class RouterDaemon(Daemon):
             self._reject(jo, f"{msg.op}: {msg.ref_order_id} is not working")
             return
         broker_id = target.broker_id
-        self._set(jo, "sent", attempt=jo.attempt + 1, sent_ns=self.clock.now_ns())
         if msg.op == "cancel":
             result, events = self.broker.cancel_order(broker_id)
         else:
@@ -271,11 +287,19 @@ class RouterDaemon(Daemon):
         jo: JournaledOrder,
         state: str,
         *,
-        sync: bool = True,
+        sync: bool | None = None,
         with_order: bool = False,
         **changes: Any,
     ) -> None:
-        """Journal a change of ``jo`` (durably, unless ``sync`` is off), then keep it."""
+        """Journal a change of ``jo``, then keep it.
+
+        Only ``sent`` is flushed to the disk before the call that follows it: it is the
+        write-ahead point (it covers the ``new`` before it). What the broker told us after
+        is written at once (a killed process loses none of it: the page cache keeps it) and
+        flushed within ``JOURNAL_SYNC_S``; a power cut in that window loses at most the
+        latest answers, which recovery reads again from the broker's books."""
+        if sync is None:
+            sync = state == "sent"
         for k, v in changes.items():
             setattr(jo, k, v)
         jo.state = state
@@ -309,7 +333,7 @@ class RouterDaemon(Daemon):
             filled=jo.filled,
             avg=jo.avg,
             reason=jo.reason,
-            sent_ns=jo.sent_ns,
+            sent_ns=jo.wall_sent_ns,
         )
 
     def _alert_unknown(self, jo: JournaledOrder, why: str) -> None:
@@ -397,7 +421,9 @@ class RouterDaemon(Daemon):
             price=t.price,
             exch_ns=t.ts_ns,
         )
-        self.journal.append(Record("fill", time.time_ns(), order_id=o.order_id, fill=fill))
+        self.journal.append(
+            Record("fill", time.time_ns(), order_id=o.order_id, fill=fill), sync=False
+        )
         self._crash("fill")
         self._book_fill(fill)
         self.counts["fills"] += 1

@@ -80,7 +80,8 @@ class JournaledOrder:
     avg: float = 0.0
     reason: str = ""
     attempt: int = 0
-    sent_ns: int = 0  # wall time of the last hand-over to the broker
+    sent_ns: int = 0  # market-clock time of the last hand-over (broker books use it)
+    wall_sent_ns: int = 0  # wall time of the same (latency figures; not journaled)
 
     @property
     def final(self) -> bool:
