@@ -42,7 +42,10 @@ class Settings(BaseSettings):
     broker: Literal["sim", "openalgo"] = "openalgo"
     sim_server: bool = True  # start and use the local OpenAlgo-compatible simulator server
     openalgo_timeout_s: float = Field(5.0, gt=0, le=60)  # per REST call (the SDK's default is 120)
-    openalgo_poll_s: float = Field(1.0, gt=0, le=60)  # order-book polling for working orders
+    # Order-book polling for working orders, behind the WebSocket's order updates; faster
+    # while that socket is down.
+    openalgo_poll_s: float = Field(10.0, gt=0, le=600)
+    openalgo_poll_no_ws_s: float = Field(1.0, gt=0, le=60)
     openalgo_host: str = "http://127.0.0.1:5000"
     openalgo_api_key: SecretStr = SecretStr("")
     openalgo_ws_url: str = "ws://127.0.0.1:8765"

@@ -51,7 +51,7 @@ def settings(tmp_env: dict[str, str]) -> Settings:
 def sim_broker(tmp_env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
     """A simulator server with fault injection, and the MT_* variables that point a
     router (or any daemon) at it on the same market clock."""
-    from tests.simhelpers import KEY, start_server
+    from tests.simhelpers import KEY, WS_URL, start_server
 
     anchor = str(time.time_ns())
     proc, host = start_server(
@@ -64,6 +64,7 @@ def sim_broker(tmp_env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
         "MT_BROKER": "openalgo",
         "MT_OPENALGO_API_KEY": KEY,
         "MT_SIM_REST_PORT": host.rsplit(":", 1)[1],
+        "MT_SIM_WS_PORT": WS_URL[host].rsplit(":", 1)[1],
         "MT_SIM_START": "2026-11-20T10:00",
         "MT_SIM_SPEED": "1",
         "MT_CLOCK_ANCHOR_NS": anchor,

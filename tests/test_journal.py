@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from mytrading import wire
 from mytrading.router.journal import Journal, Record, read
 from mytrading.router.throttle import Throttle
@@ -198,3 +200,13 @@ def test_a_retry_waiting_for_its_backoff_does_not_hold_up_the_queue() -> None:
     assert t.pop_ready(1.0) is None and t.next_in(1.0) == 4.0
     assert t.pop_ready(5.0).key == "late"  # type: ignore[union-attr]
     assert t.next_in(5.0) is None
+
+
+def test_a_batch_counts_from_when_its_last_request_went() -> None:
+    t = Throttle({"order": 2.0}, now=0.0)
+    for i in range(3):
+        t.push(f"o{i}", "order", exit_=False)
+    assert t.pop_ready(0.0).key == "o0" and t.pop_ready(0.0).key == "o1"  # type: ignore[union-attr]
+    t.restamp("order", 2, 0.3)  # the two HTTP calls ended at 0.3 s
+    assert t.pop_ready(1.0) is None and t.next_in(1.0) == pytest.approx(0.3)
+    assert t.pop_ready(1.3).key == "o2"  # type: ignore[union-attr]

@@ -198,3 +198,33 @@ def test_feed_client_reconnects_and_resubscribes_after_a_drop(
         client.stop()
         pull.close(0)
         ctx.term()
+
+
+def test_a_live_style_row_takes_fills_and_price_from_the_trade_book(
+    faulty: tuple[str, MarketClock],
+) -> None:
+    """Live order-book rows carry neither filled quantity nor average price (only the
+    sandbox adds them): the adapter reads both from the trade book."""
+    host, clock = faulty
+    a = adapter(host, clock)
+    o = order("t-tb", 390)
+    placed = a.sdk.placeorder(
+        strategy="faults",
+        symbol=FUT,
+        action="BUY",
+        exchange="NFO",
+        price_type="MARKET",
+        product="NRML",
+        quantity=390,
+    )
+    oid = placed["orderid"]
+    assert a.recover(o, oid, 0, 0.0, 0.0) == oid  # tracked from nothing filled
+    row = next(r for r in a.sdk.orderbook()["data"]["orders"] if r["orderid"] == oid)
+    live = {k: v for k, v in row.items() if k not in ("filled_quantity", "average_price")}
+    trades = [r for r in a.sdk.tradebook()["data"] if r["orderid"] == oid]
+    want = sum(r["quantity"] * r["average_price"] for r in trades) / 390
+    events = a._apply_row(oid, live)
+    fills = [e for e in events if isinstance(e, TradeEvent)]
+    assert [(f.quantity, f.price) for f in fills] == [(390, round(want, 2))]
+    assert [e.status for e in events if isinstance(e, OrderEvent)] == ["complete"]
+    assert a.counts["fills_from_tradebook"] == 1

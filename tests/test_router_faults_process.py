@@ -97,3 +97,49 @@ def test_router_under_broker_faults(
         router.send_signal(signal.SIGTERM)
         router.wait(timeout=10)
         w.close()
+
+
+@pytest.mark.integration
+def test_order_updates_arrive_over_the_websocket(
+    sim_broker: tuple[str, dict[str, str]], settings: Settings
+) -> None:
+    """An order cancelled outside the stack (by hand, at the broker) reaches the strategy
+    through OpenAlgo's ``order_update``, long before the 30 s order-book poll would."""
+    from openalgo import api
+
+    from tests.simhelpers import KEY
+
+    host, env = sim_broker
+    env = {**env, "MT_OPENALGO_POLL_S": "30"}
+    w = Watcher(settings, ("sys.status.", "exec."))
+    ctx = zmq.Context()
+    as_risk = Pusher(ctx, settings.endpoints()["pipe.orders"], "risk", "order")
+    router = spawn("router", env)
+    sdk = api(api_key=KEY, host=host)
+    try:
+        w.wait(lambda: "router" in w.status, 20, "the router")
+        w.pump(1.0)  # the order-update socket authenticates
+        ltp = sdk.quotes(symbol=order("x", 65).symbol, exchange="NFO")["data"]["ltp"]
+        resting = msgspec.structs.replace(
+            order("ws1", 65), pricetype="LIMIT", price=round(ltp * 0.95, 1)
+        )
+        w.wait(lambda: as_risk.send(resting), 10, "the order pipe")
+
+        def last() -> wire.OrderUpdate | None:
+            ups = [m for _, m in w.seen if isinstance(m, wire.OrderUpdate)]
+            return ups[-1] if ups else None
+
+        w.wait(lambda: (u := last()) is not None and u.status == "open", 10, "resting")
+        broker_id = last().broker_order_id  # type: ignore[union-attr]
+        assert sdk.cancelorder(order_id=broker_id, strategy="s")["status"] == "success"
+        t0 = time.monotonic()
+        w.wait(lambda: last().status == "cancelled", 5, "the cancel, pushed")  # type: ignore[union-attr]
+        assert time.monotonic() - t0 < 3.0
+        w.pump(1.2)
+        assert w.status["router"].detail["ws_updates"] >= 1
+    finally:
+        as_risk.sock.close(0)
+        ctx.term()
+        router.send_signal(signal.SIGTERM)
+        router.wait(timeout=10)
+        w.close()

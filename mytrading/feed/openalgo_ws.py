@@ -10,6 +10,10 @@ and subscribes again (OpenAlgo has no session resume). After ``alert_after`` fai
 attempts in a row it raises an alert (logged; ``alerting`` in the feed's heartbeat).
 A repeat of the last tick for a symbol (same timestamp, price and volume: the proxy's
 fan-out sends higher-mode ticks to lower-mode subscribers too) is dropped and counted.
+
+The router uses the same client with no instruments and ``order_updates`` on: OpenAlgo
+sends ``order_update`` messages to every authenticated client, and they are queued (as
+dicts) for the router's loop like ticks are for the feed's.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ class FeedClient:
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
         alert_after: int = 5,
+        pipe: str = TICK_PIPE,
+        order_updates: bool = False,
     ) -> None:
         self.ctx = ctx
         self.url = url
@@ -77,6 +83,9 @@ class FeedClient:
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.alert_after = alert_after
+        self.pipe = pipe
+        self.order_updates = order_updates
+        self.order_updates_seen = 0
         self.connected = False
         self.authenticated = False
         self.alerting = False
@@ -89,7 +98,7 @@ class FeedClient:
         self._last: dict[tuple[str, str], tuple[int, float, int]] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._queue: collections.deque[wire.Tick] = collections.deque()
+        self._queue: collections.deque[wire.Tick | dict[str, Any]] = collections.deque()
         self._woken = False
         self._ws: websocket.WebSocketApp | None = None
         self._thread = threading.Thread(target=self._run, name="openalgo-ws", daemon=True)
@@ -109,7 +118,7 @@ class FeedClient:
         push = self.ctx.socket(zmq.PUSH)
         push.setsockopt(zmq.SNDHWM, 0)  # inproc, same process: never drop a tick here
         push.setsockopt(zmq.LINGER, 0)
-        push.connect(TICK_PIPE)
+        push.connect(self.pipe)
         self._push = push
         try:
             while not self._stop.is_set():
@@ -166,6 +175,9 @@ class FeedClient:
         kind = msg.get("type")
         if kind == "market_data":
             self._on_market_data(msg)
+        elif kind == "order_update" and self.order_updates:
+            self.order_updates_seen += 1
+            self._enqueue(msg)
         elif kind == "auth" and msg.get("status") == "success":
             self.authenticated = True
             self.sessions += 1
@@ -174,9 +186,9 @@ class FeedClient:
             self.failures_in_row = 0
             self.alerting = False
             syms = [{"symbol": s, "exchange": e} for e, s in self.instruments]
-            ws.send(
-                json.dumps({"action": "subscribe", "symbols": syms, "mode": self.mode, "depth": 5})
-            )
+            if syms:
+                sub = {"action": "subscribe", "symbols": syms, "mode": self.mode, "depth": 5}
+                ws.send(json.dumps(sub))
         elif msg.get("status") == "error":
             log.error("feed server error", code=msg.get("code"), message=msg.get("message"))
             if msg.get("code") == "AUTHENTICATION_ERROR":
@@ -196,14 +208,17 @@ class FeedClient:
             self.duplicates += 1
             return
         self._last[key] = sig
+        self._enqueue(tick)
+
+    def _enqueue(self, item: wire.Tick | dict[str, Any]) -> None:
         with self._lock:
-            self._queue.append(tick)
+            self._queue.append(item)
             wake = not self._woken
             self._woken = True
         if wake:
             self._push.send(b"")
 
-    def take(self) -> list[wire.Tick]:
+    def take(self) -> list[Any]:
         """Everything queued so far, in arrival order (called by the daemon's thread)."""
         with self._lock:
             ticks = list(self._queue)

@@ -22,6 +22,7 @@ import zmq
 from mytrading import wire
 from mytrading.bus import Puller, Pusher, bind
 from mytrading.daemon import Daemon
+from mytrading.feed.openalgo_ws import FeedClient
 from mytrading.outbox import Outbox
 from mytrading.positions import Ledger
 from mytrading.router.broker import BrokerAdapter, OrderEvent, TradeEvent
@@ -35,6 +36,7 @@ MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
 MARGIN_WATCH_MAX = 20  # instruments asked about per poll (OpenAlgo rate limits)
 FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
 HALT_WAIT_S = 24 * 3600.0  # a halt for an unknown order waits for risk as long as it takes
+ORDER_UPDATE_PIPE = "inproc://router.order_updates"
 JOURNAL_SYNC_S = 0.2  # the longest an answer from the broker stays unflushed
 SEND_BATCH = 16  # orders per flush; a crash mid-batch leaves the unsent ones UNKNOWN
 RECOVERY_HOLD_S = 0.5  # subscribers reconnect every 0.1 s (ZMQ_RECONNECT_IVL)
@@ -53,7 +55,19 @@ class RouterDaemon(Daemon):
                 s.api_key(), s.rest_url(), s.openalgo_timeout_s, lambda: self.clock.now_ns() / 1e9
             )
             self.broker: BrokerAdapter = self.adapter
-            self.every(s.openalgo_poll_s, self._poll)
+            # Order changes as OpenAlgo pushes them, and the order book polled behind them
+            # (every ``openalgo_poll_s``; every ``openalgo_poll_no_ws_s`` while the socket
+            # is down).
+            self.updates_pull = self.ctx.socket(zmq.PULL)
+            self.updates_pull.setsockopt(zmq.LINGER, 0)
+            self.updates_pull.bind(ORDER_UPDATE_PIPE)
+            self.add_socket(self.updates_pull, self._on_ws_updates)
+            self.updates = FeedClient(
+                self.ctx, s.ws_url(), s.api_key(), [], pipe=ORDER_UPDATE_PIPE, order_updates=True
+            )
+            self.updates.start()
+            self.last_poll = 0.0
+            self.every(min(s.openalgo_poll_s, s.openalgo_poll_no_ws_s), self._maybe_poll)
             self.log.info("broker: OpenAlgo", host=s.rest_url(), timeout_s=s.openalgo_timeout_s)
         else:
             # The in-process simulator fills against every tick.
@@ -143,7 +157,9 @@ class RouterDaemon(Daemon):
         self._pump_at = math.inf
         now = time.monotonic()
         batch: list[JournaledOrder] = []
+        taken: collections.Counter[str] = collections.Counter()
         while len(batch) < SEND_BATCH and (item := self.throttle.pop_ready(now)) is not None:
+            taken[item.cls] += 1
             jo = self.orders.get(item.key)
             if jo is not None and jo.state == "new":
                 batch.append(jo)
@@ -155,6 +171,8 @@ class RouterDaemon(Daemon):
             self._crash("sent")
         for jo in batch:
             self._send(jo)
+        for cls, n in taken.items():
+            self.throttle.restamp(cls, n, time.monotonic())
         wait = self.throttle.next_in(time.monotonic())
         if wait is not None:
             self._schedule_pump(wait)
@@ -530,7 +548,21 @@ class RouterDaemon(Daemon):
 
     # ----------------------------------------------------------------- polling
 
+    def _on_ws_updates(self) -> None:
+        self.updates_pull.recv(zmq.NOBLOCK)
+        assert self.adapter is not None
+        for item in self.updates.take():
+            if isinstance(item, dict):
+                self._on_broker_events(self.adapter.on_order_update(item))
+
+    def _maybe_poll(self) -> None:
+        s = self.settings
+        every = s.openalgo_poll_s if self.updates.authenticated else s.openalgo_poll_no_ws_s
+        if time.monotonic() - self.last_poll >= every - 1e-3:
+            self._poll()
+
     def _poll(self) -> None:
+        self.last_poll = time.monotonic()
         assert self.adapter is not None
         events, resolved = self.adapter.poll()
         for order, outcome, broker_id in resolved:
@@ -709,6 +741,9 @@ class RouterDaemon(Daemon):
         ]
 
     def teardown(self) -> None:
+        if self.adapter is not None:
+            self.updates.stop()
+            self.updates_pull.close(0)
         self.journal.close()
         self.halts.pusher.close()
         if hasattr(self, "orders_in"):

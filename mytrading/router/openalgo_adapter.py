@@ -259,10 +259,10 @@ class OpenAlgoAdapter:
             return [], []
         rows = (reply.get("data") or {}).get("orders") or []
         events: list[OrderEvent | TradeEvent] = []
-        for row in rows:
-            oid = str(row.get("orderid", ""))
-            if oid in self.tracked:
-                events += self._apply_row(oid, row)
+        mine = [r for r in rows if str(r.get("orderid", "")) in self.tracked]
+        trades = self._trades() if any("filled_quantity" not in r for r in mine) else None
+        for row in mine:
+            events += self._apply_row(str(row.get("orderid", "")), row, trades)
         resolved = []
         for our_id, u in list(self.unknown.items()):
             found = self._match(rows, u.order, u.since_s)
@@ -276,16 +276,53 @@ class OpenAlgoAdapter:
                 resolved.append((u.order, "absent", ""))
         return events, resolved
 
-    def _apply_row(self, oid: str, row: dict[str, Any]) -> list[OrderEvent | TradeEvent]:
+    def on_order_update(self, msg: dict[str, Any]) -> list[OrderEvent | TradeEvent]:
+        """An ``order_update`` from OpenAlgo's WebSocket (same fields as an order-book row).
+        An order not tracked (yet) is left to the next poll: its placement reply may still
+        be on the way."""
+        oid = str(msg.get("orderid", ""))
+        if oid not in self.tracked:
+            self._count("ws_updates_untracked")
+            return []
+        self._count("ws_updates")
+        return self._apply_row(oid, msg)
+
+    def _trades(self) -> dict[str, tuple[int, float]]:
+        """Filled quantity and value per order id, from the trade book."""
+        reply = self.sdk.tradebook()
+        if classify(reply) is not None:
+            self._count("tradebook_failed")
+            return {}
+        out: dict[str, tuple[int, float]] = {}
+        for r in reply.get("data") or []:
+            oid = str(r.get("orderid", ""))
+            q = int(num(r.get("quantity")))
+            px = num(r.get("average_price")) or num(r.get("price"))
+            have = out.get(oid, (0, 0.0))
+            out[oid] = (have[0] + q, have[1] + q * px)
+        return out
+
+    def _apply_row(
+        self, oid: str, row: dict[str, Any], trades: dict[str, tuple[int, float]] | None = None
+    ) -> list[OrderEvent | TradeEvent]:
         t = self.tracked[oid]
         status = status_of(row.get("order_status"))
         qty = int(num(row.get("quantity")) or t.order.quantity)
         avg = num(row.get("average_price"))
-        filled = (
-            int(num(row.get("filled_quantity")))
-            if "filled_quantity" in row
-            else (qty if status == "complete" else 0)
-        )
+        if "filled_quantity" in row:
+            filled = int(num(row.get("filled_quantity")))
+        elif status in ("open", "complete", "cancelled"):
+            # A live order-book row has neither filled quantity nor average price
+            # (openalgo-protocol.md section 2): the trade book has both.
+            self._count("fills_from_tradebook")
+            q, value = (trades if trades is not None else self._trades()).get(oid, (0, 0.0))
+            filled = q if q or status != "complete" else qty
+            avg = avg or (value / q if q else 0.0)
+        else:
+            filled = 0
+        if filled > t.filled and not avg:
+            q, value = (trades if trades is not None else self._trades()).get(oid, (0, 0.0))
+            avg = value / q if q else 0.0
         events: list[OrderEvent | TradeEvent] = []
         if filled > t.filled:
             px = (avg * filled - t.avg * t.filled) / (filled - t.filled) if avg else avg

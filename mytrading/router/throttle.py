@@ -54,6 +54,12 @@ class Window:
     def take(self, now: float) -> None:
         self.sent.append(now)
 
+    def restamp(self, n: int, now: float) -> None:
+        """The last ``n`` sends went out by ``now``: count them from then (the server
+        counts when a request arrives, and a batch's requests go one after another)."""
+        for i in range(1, min(n, len(self.sent)) + 1):
+            self.sent[-i] = now
+
 
 @dataclass(order=True)
 class Item:
@@ -99,6 +105,9 @@ class Throttle:
         if found is None and held:
             self.waited += 1
         return found
+
+    def restamp(self, cls: str, n: int, now: float) -> None:
+        self.buckets[cls].restamp(n, now)
 
     def next_in(self, now: float) -> float | None:
         """Seconds until some queued item may go; None when the queue is empty."""
