@@ -4,7 +4,9 @@ A daemon that restarts (engine, risk) has lost the positions it built from fills
 it serves anything it asks the router for its per-strategy books and the router-wide
 number of the last fill in them; fills it then receives with a number at or below that one
 are already in the snapshot and are skipped, so none counts twice and none is missed.
-The router itself does not survive a restart with its books yet (issue 6's journal).
+The snapshot also holds every order not yet final (``working``), so a restarted engine
+knows what its strategies have working (``target_position`` counts it) and risk counts
+it against the caps. The router rebuilds its own books from its journal.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from mytrading import bus, wire
 class Snapshot:
     positions: list[wire.PositionSnapshot]
     last_fill_no: int
+    working: list[wire.WorkingOrder]
 
 
 def fetch_snapshot(ctx: zmq.Context, endpoint: str, timeout_ms: int = 2000) -> Snapshot | None:
@@ -27,4 +30,4 @@ def fetch_snapshot(ctx: zmq.Context, endpoint: str, timeout_ms: int = 2000) -> S
     reply = bus.request(ctx, endpoint, wire.BrokerQuery(kind="strategy_positions"), timeout_ms)
     if not isinstance(reply, wire.BrokerReply) or not reply.ok:
         return None
-    return Snapshot([p for p in reply.snapshots if p.quantity], reply.last_fill_no)
+    return Snapshot([p for p in reply.snapshots if p.quantity], reply.last_fill_no, reply.working)

@@ -252,6 +252,16 @@ class BrokerQuery(Msg, tag="broker_query"):
     since_fill_no: int = 0
 
 
+class WorkingOrder(msgspec.Struct, forbid_unknown_fields=True):
+    """An order not yet final at the router, for a daemon catching up after a restart."""
+
+    order: Order
+    status: OrderStatus
+    filled_qty: int = 0
+    avg_price: float = 0.0
+    broker_order_id: str = ""
+
+
 class BrokerReply(Msg, tag="broker_reply"):
     ok: bool
     error: str = ""
@@ -260,6 +270,7 @@ class BrokerReply(Msg, tag="broker_reply"):
     last_fill_no: int = 0
     funds: Funds | None = None
     snapshots: list[PositionSnapshot] = msgspec.field(default_factory=list)
+    working: list[WorkingOrder] = msgspec.field(default_factory=list)
 
 
 Message = (

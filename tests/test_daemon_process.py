@@ -189,6 +189,14 @@ def test_router_modifies_and_cancels_working_orders(
         as_risk.send(order("s.m1", "modify", "s.e1", qty=130, px=2.0))
         w.wait(lambda: len(updates("s.e1")) == 2, 10, "the modified order's update")
         assert (updates("s.e1")[-1].status, updates("s.e1")[-1].quantity) == ("open", 130)
+        # A daemon catching up gets the working order, as modified, in the snapshot.
+        from mytrading.recovery import fetch_snapshot
+
+        snap = fetch_snapshot(ctx, settings.endpoints()["rpc.router"])
+        assert snap is not None
+        assert [
+            (x.order.order_id, x.order.quantity, x.order.price, x.status) for x in snap.working
+        ] == [("s.e1", 130, 2.0, "open")]
         as_risk.send(order("s.c1", "cancel", "s.e1"))
         w.wait(lambda: updates("s.e1")[-1].status == "cancelled", 10, "cancelled")
         as_risk.send(order("s.c2", "cancel", "s.e1"))  # final: refused without a broker call

@@ -495,3 +495,52 @@ def test_child_orders_of_a_split_intent_read_as_one_order(refdata: RefData) -> N
     assert iid not in s.open_orders  # terminal once every child is
     assert seen[-1] == ("cancelled", 1300)
     assert [st for st, _ in seen[:-1]] == ["open"] * 5
+
+
+def test_a_restarted_engine_knows_the_orders_still_working(refdata: RefData) -> None:
+    """The router's snapshot lists the orders not yet final: they are the strategy's open
+    orders again, so ``target_position`` does not buy a second time what is working."""
+    rig, s = make(refdata)
+    name = s.name
+    order = wire.Order(
+        order_id=f"{name}.old-1",
+        intent_id="old-1",
+        strategy=name,
+        exchange="NFO",
+        symbol=FUT,
+        action="BUY",
+        quantity=2 * LOT,
+        pricetype="LIMIT",
+        product="MIS",
+        price=24_000.0,
+        trigger_price=0.0,
+        approved_by="risk",
+    )
+    rig.runner.restore(
+        [], 7, [wire.WorkingOrder(order=order, status="open", filled_qty=LOT, avg_price=24_000.0)]
+    )
+    oo = s.open_orders["old-1"]
+    assert (oo.order_id, oo.quantity, oo.filled_qty, oo.price, oo.status) == (
+        f"{name}.old-1",
+        2 * LOT,
+        LOT,
+        24_000.0,
+        "open",
+    )
+    assert s.working("NFO", FUT) == LOT  # what is left to fill
+    sent = len(rig.sent)
+    assert s.target_position("NFO", FUT, LOT) is None and len(rig.sent) == sent
+    rig.runner.on_order_update(  # its later updates are matched to it
+        wire.OrderUpdate(
+            order_id=f"{name}.old-1",
+            intent_id="old-1",
+            strategy=name,
+            exchange="NFO",
+            symbol=FUT,
+            action="BUY",
+            quantity=2 * LOT,
+            status="cancelled",
+            filled_qty=LOT,
+        )
+    )
+    assert "old-1" not in s.open_orders

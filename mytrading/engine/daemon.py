@@ -80,9 +80,14 @@ class EngineDaemon(Daemon):
         if snap is None:
             self.log.warning("no position snapshot from the router: strategies start flat")
             return
-        restored = self.runner.restore(snap.positions, snap.last_fill_no)
-        if restored:
-            self.log.info("positions restored", positions=restored, last_fill_no=snap.last_fill_no)
+        restored = self.runner.restore(snap.positions, snap.last_fill_no, snap.working)
+        if restored or snap.working:
+            self.log.info(
+                "positions restored",
+                positions=restored,
+                working=[w.order.order_id for w in snap.working],
+                last_fill_no=snap.last_fill_no,
+            )
 
     def _builder_for(self, tf: str) -> BarBuilder:
         return self.runner.builders.get(tf) or BarBuilder(self.refdata.calendar, tf)

@@ -232,10 +232,20 @@ class StrategyRunner:
         if strat is not None:
             self._call(u.strategy, "order_update", strat._on_order_update, u)
 
-    def restore(self, positions: list[wire.PositionSnapshot], last_fill_no: int) -> list[str]:
+    def restore(
+        self,
+        positions: list[wire.PositionSnapshot],
+        last_fill_no: int,
+        working: list[wire.WorkingOrder] = (),  # type: ignore[assignment]
+    ) -> list[str]:
         """Seed strategies' books from the router's; fills up to ``last_fill_no`` are in
-        them already and will be skipped. Returns what was restored."""
+        them already and will be skipped; orders still working become the strategies'
+        open orders again. Returns what was restored."""
         self.skip_fills_to = self.restored_fill_no = last_fill_no
+        for w in working:
+            strat = self.strategies.get(w.order.strategy)
+            if strat is not None:
+                strat._restore_working(w)
         merged: dict[tuple[str, str, str], tuple[int, float, float]] = {}
         for p in positions:
             if p.strategy not in self.strategies:

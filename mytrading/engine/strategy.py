@@ -660,6 +660,33 @@ class BaseStrategy:
             if signal is not None:
                 self.on_signal(signal, bar)
 
+    def _restore_working(self, w: wire.WorkingOrder) -> None:
+        """After an engine restart: an order the router still has working is open again
+        (a child of a split intent adds to its parent's). Bracket exits and OCO links of
+        the engine before the restart are not restored."""
+        o = w.order
+        oo = self.open_orders.get(o.intent_id)
+        if oo is None:
+            oo = self.open_orders[o.intent_id] = OpenOrder(
+                o.order_id if o.parts <= 1 else "",
+                o.intent_id,
+                o.exchange,
+                o.symbol,
+                o.action,
+                0,
+                w.status,
+                o.pricetype,
+                o.price,
+                o.trigger_price,
+                o.product,
+            )
+        oo.quantity += o.quantity
+        oo.filled_qty += w.filled_qty
+        oo.avg_price = w.avg_price or oo.avg_price
+        if o.parts > 1:
+            oo.parts = o.parts
+            oo.children[o.order_id] = (w.status, w.filled_qty, w.avg_price)
+
     def _on_order_update(self, u: wire.OrderUpdate) -> None:
         u = self._book_update(u)
         self.on_order_update(u)

@@ -256,6 +256,12 @@ class RiskDaemon(Daemon):
             self.log.warning("no position snapshot from the router: risk starts flat")
             return
         self.skip_fills_to = snap.last_fill_no
+        for w in snap.working:  # what may still fill counts against the caps
+            o = w.order
+            left = o.quantity - w.filled_qty
+            self.book.on_approved(
+                o.order_id, (o.strategy, o.exchange, o.symbol), left if o.action == "BUY" else -left
+            )
         for p in snap.positions:
             key = (p.strategy, p.exchange, p.symbol)
             self.book.positions[key] = self.book.positions.get(key, 0) + p.quantity

@@ -36,6 +36,7 @@ MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
 MARGIN_WATCH_MAX = 20  # instruments asked about per poll (OpenAlgo rate limits)
 FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
 HALT_WAIT_S = 24 * 3600.0  # a halt for an unknown order waits for risk as long as it takes
+PUBLISHED_STATUS = {"partial": "open", "sent": "open"}  # journal state -> OrderUpdate status
 ORDER_UPDATE_PIPE = "inproc://router.order_updates"
 JOURNAL_SYNC_S = 0.2  # the longest an answer from the broker stays unflushed
 SEND_BATCH = 16  # orders per flush; a crash mid-batch leaves the unsent ones UNKNOWN
@@ -343,7 +344,7 @@ class RouterDaemon(Daemon):
         self._publish(jo)
 
     def _publish(self, jo: JournaledOrder) -> None:
-        status = {"partial": "open", "sent": "open"}.get(jo.state, jo.state)
+        status = PUBLISHED_STATUS.get(jo.state, jo.state)
         self._update(
             jo.order,
             status,
@@ -677,7 +678,20 @@ class RouterDaemon(Daemon):
             return
         if q.kind == "strategy_positions":  # a restarted engine or risk catching up
             reply = wire.BrokerReply(
-                ok=True, snapshots=self._snapshots(), last_fill_no=self.fill_no
+                ok=True,
+                snapshots=self._snapshots(),
+                last_fill_no=self.fill_no,
+                working=[
+                    wire.WorkingOrder(
+                        order=jo.order,
+                        status=PUBLISHED_STATUS.get(jo.state, jo.state),  # type: ignore[arg-type]
+                        filled_qty=jo.filled,
+                        avg_price=jo.avg,
+                        broker_order_id=jo.broker_id,
+                    )
+                    for jo in self.orders.values()
+                    if not jo.final and jo.order.op == "place"
+                ],
             )
             self.rep.send(wire.encode_body(reply))
             return
