@@ -210,14 +210,17 @@ class RiskEvent(Msg, tag="risk_event"):
 
 
 class ReconEvent(Msg, tag="recon"):
-    """A difference between what fills imply and what the broker reports."""
+    """A difference between our books and the broker's, naming both sides."""
 
     exchange: str
     symbol: str
     product: str
-    ours: int
+    ours: int  # position: net quantity; trade: filled quantity; order: 1 if we have it
     broker: int
     action: str  # "external": the broker's difference, held apart from every strategy
+    kind: Literal["position", "order", "trade"] = "position"
+    order_id: str = ""  # the broker's order id (order and trade kinds)
+    detail: str = ""
 
 
 class Status(Msg, tag="status"):
@@ -248,7 +251,7 @@ class Command(Msg, tag="command"):
 
 
 class BrokerQuery(Msg, tag="broker_query"):
-    kind: Literal["positions", "fills", "funds", "strategy_positions"]
+    kind: Literal["positions", "fills", "funds", "strategy_positions", "orders"]
     since_fill_no: int = 0
 
 

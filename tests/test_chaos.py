@@ -45,6 +45,7 @@ def test_kill_9_each_daemon_during_order_flow(
         "MT_SIM_SPEED": "120",  # a 1m bar every half second: an order most bars
         "MT_STRATEGY_PARAMS": json.dumps({"sma_crossover": {"fast": 2, "slow": 3}}),
         "MT_OPENALGO_POLL_S": "0.5",
+        "MT_RECON_INTERVAL_S": "1",
     }
     for k, v in env.items():
         if k.startswith("MT_"):
@@ -126,6 +127,9 @@ def test_kill_9_each_daemon_during_order_flow(
         assert sum(int(r.get("filled_quantity", 0)) for r in rows) == sum(
             f.quantity for f in journal.fills
         )
+        w.pump(2.0)  # two more reconciliations on settled books
+        recon = w.status["reconciler"].detail
+        assert recon["order_mismatches"] == 0 and recon["mismatches"] == 0, recon
         slow = {k: v for k, v in back.items() if v > BACK_WITHIN_S}
         assert not slow, f"not back within {BACK_WITHIN_S}s: {slow}"
     finally:

@@ -9,6 +9,17 @@ still in flight on the bus cannot look like a mismatch), and compares net quanti
 naming both sides. The broker is the truth, but no strategy made the difference: it is
 labelled *external* (a position opened by hand or by another tool), kept apart from
 every strategy's books, and counted in later comparisons, so it is reported once.
+
+Against OpenAlgo it also compares **orders and trades**: the broker's order book and
+trade book (read directly, two calls per check) with the router's journaled orders and
+the fills it published. An order at the broker the stack never placed is *external*; an
+order final on one side and working on the other, or a filled quantity that differs, is a
+mismatch naming both sides. Either is reported only when two checks in a row agree (an
+update may be in flight on the bus for one), and once. The router's own polling corrects
+its fills and states; the reconciler reports, it does not trade.
+
+It runs 2 s after the router is first seen (at start) and then every
+``MT_RECON_INTERVAL_S``.
 """
 
 from __future__ import annotations
@@ -21,6 +32,10 @@ from mytrading import bus, wire
 from mytrading.daemon import Daemon, Peer
 from mytrading.positions import Ledger
 from mytrading.refdata import IST
+from mytrading.router.openalgo_adapter import classify, num, status_of
+from mytrading.router.rest import OpenAlgoREST
+
+Suspect = tuple[str, str, int, int]  # (kind, broker order id, ours, broker)
 
 
 class ReconcilerDaemon(Daemon):
@@ -37,11 +52,22 @@ class ReconcilerDaemon(Daemon):
         self.last_check = ""
         self.last_result = "not yet run"
         self.synced = False
-        self.every(self.settings.recon_interval(), self.reconcile)
+        self.filled_by_order: dict[str, int] = {}  # broker order id -> our fills' quantity
+        s = self.settings
+        self.rest = (
+            OpenAlgoREST(s.api_key(), s.rest_url(), s.openalgo_timeout_s)
+            if s.broker == "openalgo"
+            else None
+        )
+        self.suspects: set[Suspect] = set()  # seen at the last check
+        self.reported: set[Suspect] = set()
+        self.order_mismatches = 0
+        self.every(s.recon_interval(), self.reconcile)
 
     def on_peer_change(self, peer: Peer) -> None:
         if peer.name == "router" and peer.up and not self.synced:
             self.synced = self._catch_up(10**18)
+            self.after(2.0, self.reconcile)  # at start, not one interval later
 
     def on_message(self, topic: str, msg: wire.Msg) -> None:
         if isinstance(msg, wire.Fill):
@@ -55,8 +81,13 @@ class ReconcilerDaemon(Daemon):
             self.count_error("missing fills could not be fetched", want=f.fill_no)
         if f.fill_no <= self.seen_fill_no:
             return
+        self._book(f)
+
+    def _book(self, f: wire.Fill) -> None:
         signed = f.quantity if f.action == "BUY" else -f.quantity
         self.ledger.apply((f.exchange, f.symbol, f.product), signed, f.price)
+        bid = f.broker_order_id
+        self.filled_by_order[bid] = self.filled_by_order.get(bid, 0) + f.quantity
         self.seen_fill_no = f.fill_no
 
     def _catch_up(self, upto: int) -> bool:
@@ -74,15 +105,11 @@ class ReconcilerDaemon(Daemon):
             )
             self.seen_fill_no = 0
             self.ledger = Ledger()
+            self.filled_by_order = {}
             return self._catch_up(upto)
         for f in reply.fills:
             if self.seen_fill_no < f.fill_no <= upto and f.fill_no == self.seen_fill_no + 1:
-                self.ledger.apply(
-                    (f.exchange, f.symbol, f.product),
-                    f.quantity if f.action == "BUY" else -f.quantity,
-                    f.price,
-                )
-                self.seen_fill_no = f.fill_no
+                self._book(f)
         return True
 
     def reconcile(self) -> None:
@@ -124,6 +151,8 @@ class ReconcilerDaemon(Daemon):
             self.external[key] = b - o
             if not self.external[key]:
                 del self.external[key]
+        if self.rest is not None:
+            found += self._orders_and_trades()
         self.checks += 1
         self.mismatches += found
         self.last_check = datetime.now(IST).strftime("%H:%M:%S")
@@ -133,8 +162,73 @@ class ReconcilerDaemon(Daemon):
             "reconciled", mismatches=found, positions=len(broker), fills=self.seen_fill_no
         )
 
+    def _orders_and_trades(self) -> int:
+        """Compare the broker's order and trade books with the router's orders and our
+        fills; report what two checks in a row agree on. Returns how many it reported."""
+        assert self.rest is not None
+        book, trades = self.rest.orderbook(), self.rest.tradebook()
+        reply = bus.request(self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="orders"))
+        if classify(book) or classify(trades) or not isinstance(reply, wire.BrokerReply):
+            self.log.warning("order or trade book unavailable; orders not compared")
+            return 0
+        ours = {w.broker_order_id: w for w in reply.working if w.broker_order_id}
+        rows = {str(r.get("orderid", "")): r for r in (book.get("data") or {}).get("orders") or []}
+        broker_filled: dict[str, int] = {}
+        for t in trades.get("data") or []:
+            bid = str(t.get("orderid", ""))
+            broker_filled[bid] = broker_filled.get(bid, 0) + int(num(t.get("quantity")))
+        now: dict[Suspect, tuple[dict[str, Any], str]] = {}
+        for bid, row in rows.items():
+            w = ours.get(bid)
+            status = status_of(row.get("order_status"))
+            if w is None:
+                now[("order", bid, 0, 1)] = (row, f"{status}: not placed by this stack")
+            elif (w.status in wire.TERMINAL_STATUSES) != (status in wire.TERMINAL_STATUSES):
+                now[("order", bid, 1, 1)] = (row, f"ours {w.status}, broker {status}")
+        for bid, w in ours.items():
+            if bid not in rows and w.status not in wire.TERMINAL_STATUSES:
+                now[("order", bid, 1, 0)] = (
+                    {"symbol": w.order.symbol, "exchange": w.order.exchange},
+                    f"ours {w.status}, not in the broker's book",
+                )
+            got, have = self.filled_by_order.get(bid, 0), broker_filled.get(bid, 0)
+            if got != have:
+                now[("trade", bid, got, have)] = (
+                    {"symbol": w.order.symbol, "exchange": w.order.exchange},
+                    f"filled {got} here, {have} at the broker",
+                )
+        confirmed = [k for k in now if k in self.suspects and k not in self.reported]
+        self.suspects = set(now)
+        for key in confirmed:
+            kind, bid, o, b = key
+            row, why = now[key]
+            external = kind == "order" and o == 0
+            self.log.error(f"{kind} mismatch", broker_order_id=bid, ours=o, broker=b, detail=why)
+            self.pub.publish(
+                "recon.mismatch",
+                wire.ReconEvent(
+                    exchange=str(row.get("exchange", "")),
+                    symbol=str(row.get("symbol", "")),
+                    product=str(row.get("product", "")),
+                    ours=o,
+                    broker=b,
+                    action="external" if external else "reported",
+                    kind=kind,  # type: ignore[arg-type]
+                    order_id=bid,
+                    detail=why,
+                ),
+            )
+            self.reported.add(key)
+        self.order_mismatches += len(confirmed)
+        return len(confirmed)
+
+    def teardown(self) -> None:
+        if self.rest is not None:
+            self.rest.close()
+
     def detail(self) -> dict[str, Any]:
         return {
+            "order_mismatches": self.order_mismatches,
             "checks": self.checks,
             "mismatches": self.mismatches,
             "fills_seen": self.seen_fill_no,

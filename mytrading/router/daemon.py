@@ -676,10 +676,12 @@ class RouterDaemon(Daemon):
             self.count_error("bad query", reason=str(exc))
             self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error=str(exc))))
             return
-        if q.kind == "strategy_positions":  # a restarted engine or risk catching up
+        if q.kind in ("strategy_positions", "orders"):
+            # A restarted engine or risk catching up (orders still working), or the
+            # reconciler (every order of the day, final or not).
             reply = wire.BrokerReply(
                 ok=True,
-                snapshots=self._snapshots(),
+                snapshots=self._snapshots() if q.kind == "strategy_positions" else [],
                 last_fill_no=self.fill_no,
                 working=[
                     wire.WorkingOrder(
@@ -690,7 +692,7 @@ class RouterDaemon(Daemon):
                         broker_order_id=jo.broker_id,
                     )
                     for jo in self.orders.values()
-                    if not jo.final and jo.order.op == "place"
+                    if jo.order.op == "place" and (q.kind == "orders" or not jo.final)
                 ],
             )
             self.rep.send(wire.encode_body(reply))
