@@ -56,7 +56,7 @@ def test_external_position_is_reported_and_the_broker_wins(
         w.wait(
             lambda: any(isinstance(m, wire.ReconEvent) for _, m in w.seen), 10, "a mismatch event"
         )
-        (ev,) = [m for _, m in w.seen if isinstance(m, wire.ReconEvent)]
+        (ev,) = [m for _, m in w.seen if isinstance(m, wire.ReconEvent) and m.kind == "position"]
         assert (ev.symbol, ev.product, ev.ours, ev.broker, ev.action) == (
             FUT,
             "NRML",
@@ -66,11 +66,10 @@ def test_external_position_is_reported_and_the_broker_wins(
         )
         checks = w.status["reconciler"].detail["checks"]
         w.wait(lambda: w.status["reconciler"].detail["checks"] >= checks + 2, 10, "two more checks")
-        assert (
-            len([m for _, m in w.seen if isinstance(m, wire.ReconEvent)]) == 1
-        )  # labelled external: said once
+        kinds = [m.kind for _, m in w.seen if isinstance(m, wire.ReconEvent)]
+        assert sorted(kinds) == ["order", "position"]  # labelled external: each said once
         assert w.status["reconciler"].detail["external"] == {f"NFO:{FUT}:NRML": -130}
-        assert w.status["reconciler"].detail["mismatches"] == 1
+        assert w.status["reconciler"].detail["mismatches"] == 2
         log = (load_settings().log_dir / "reconciler.log").read_text()
         assert '"event": "position mismatch"' in log and '"broker": -130' in log
     finally:
