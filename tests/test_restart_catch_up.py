@@ -62,6 +62,32 @@ def test_engine_and_risk_restarted_with_kill_9_keep_their_positions(
             20,
             "the restarted risk daemon to see the same position",
         )
+        # Risk's charges cover every fill of the day, those before its restart included
+        # (replayed from the router), none twice.
+        from datetime import date as _date
+
+        from mytrading.refdata import load_refdata
+        from mytrading.risk.charges import ZERO, load_charges
+
+        table, ref = load_charges(settings.config_dir), load_refdata(settings.config_dir)
+
+        def expected_charges() -> float:
+            total = ZERO
+            fills = {m.fill_no: m for _, m in w.seen if isinstance(m, wire.Fill)}
+            for f in fills.values():
+                kind = ref.instrument(f.exchange, f.symbol).kind
+                day = _date.fromtimestamp(w.status["risk"].ts / 1e9)
+                total = total + table.trade(f.exchange, kind, f.action, f.quantity, f.price, day)
+            return total.total
+
+        w.wait(
+            lambda: (
+                w.status["risk"].detail["pnl"].get("sma_crossover", {}).get("charges")
+                == expected_charges()
+            ),
+            20,
+            "risk's charges to cover every fill once",
+        )
         engine_log = (settings.log_dir / "engine.log").read_text()
         risk_log = (settings.log_dir / "risk.log").read_text()
         assert "positions restored" in engine_log and "positions restored" in risk_log

@@ -249,8 +249,10 @@ class RiskDaemon(Daemon):
 
     def _restore(self) -> None:
         """After a restart: positions from the router (a fresh stack has none), so caps,
-        REDUCING and post-trade limits see what is held. P&L restarts from the restored
-        average price: charges and realized P&L of earlier fills are not recovered."""
+        REDUCING and post-trade limits see what is held; and the day's P&L and charges,
+        replayed from the day's fills (the router's journal keeps them). A position carried
+        from an earlier day starts at its average price. Trailing-stop peaks restart from
+        the P&L at the restart (marks between are not kept)."""
         snap = fetch_snapshot(self.ctx, self.endpoints["rpc.router"])
         if snap is None:
             self.log.warning("no position snapshot from the router: risk starts flat")
@@ -262,18 +264,37 @@ class RiskDaemon(Daemon):
             self.book.on_approved(
                 o.order_id, (o.strategy, o.exchange, o.symbol), left if o.action == "BUY" else -left
             )
+        day_net = self._replay_fills(snap.last_fill_no)
         for p in snap.positions:
             key = (p.strategy, p.exchange, p.symbol)
             self.book.positions[key] = self.book.positions.get(key, 0) + p.quantity
-            self.post.restore(
-                p.strategy, (p.exchange, p.symbol, p.product), p.quantity, p.avg_price
-            )
+            full = (p.exchange, p.symbol, p.product)
+            if day_net.get((p.strategy, *full), 0) != p.quantity:  # carried into the day
+                self.post.restore(p.strategy, full, p.quantity, p.avg_price)
         if snap.positions:
             self.log.info(
                 "positions restored",
                 positions=[f"{p.strategy}:{p.symbol}={p.quantity}" for p in snap.positions],
                 last_fill_no=snap.last_fill_no,
             )
+
+    def _replay_fills(self, upto: int) -> dict[tuple[str, str, str, str], int]:
+        """Today's fills up to ``upto`` into post-trade (P&L, charges); returns the net
+        they make per (strategy, exchange, symbol, product)."""
+        reply = bus.request(
+            self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="fills", since_fill_no=0)
+        )
+        net: dict[tuple[str, str, str, str], int] = {}
+        if not isinstance(reply, wire.BrokerReply) or not reply.ok:
+            self.log.warning("no fills from the router: P&L restarts from average prices")
+            return net
+        day = self.clock.now().date()
+        for f in reply.fills:
+            if f.fill_no <= upto:
+                self.post.on_fill(f, day)
+                k = (f.strategy, f.exchange, f.symbol, f.product)
+                net[k] = net.get(k, 0) + (f.quantity if f.action == "BUY" else -f.quantity)
+        return net
 
     # --------------------------------------------------------------- post-trade
 

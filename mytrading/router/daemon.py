@@ -171,7 +171,13 @@ class RouterDaemon(Daemon):
         if batch:
             self._crash("sent")
         for jo in batch:
-            self._send(jo)
+            try:
+                self._send(jo)
+            except Exception as exc:  # a bug, not a broker answer: the call may have happened
+                self.count_error("send failed", order_id=jo.order.order_id, exc_info=True)
+                if jo.state == "sent":
+                    self._set(jo, "unknown", reason=f"send failed: {exc!r}")
+                    self._alert_unknown(jo, f"send failed: {exc!r}")
         for cls, n in taken.items():
             self.throttle.restamp(cls, n, time.monotonic())
         wait = self.throttle.next_in(time.monotonic())
