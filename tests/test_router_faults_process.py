@@ -137,6 +137,23 @@ def test_order_updates_arrive_over_the_websocket(
         assert time.monotonic() - t0 < 3.0
         w.pump(1.2)
         assert w.status["router"].detail["ws_updates"] >= 1
+        # The socket drops and is refused for 4 s: the order book, polled every second
+        # meanwhile, still brings the next hand-made cancel; then the socket is back.
+        control(
+            host,
+            "/_sim/faults",
+            {"endpoint": "placeorder", "faults": [], "drop_websockets": True, "refuse_s": 4.0},
+        )
+        w.wait(lambda: not w.status["router"].detail["order_ws_up"], 5, "the socket down")
+        second = msgspec.structs.replace(resting, order_id="s.ws2", intent_id="ws2")
+        as_risk.send(second)
+        w.wait(lambda: last().order_id == "s.ws2" and last().status == "open", 10, "resting")  # type: ignore[union-attr]
+        assert sdk.cancelorder(order_id=last().broker_order_id, strategy="s")["status"] == "success"  # type: ignore[union-attr]
+        t0 = time.monotonic()
+        w.wait(lambda: last().status == "cancelled", 5, "the cancel, polled")  # type: ignore[union-attr]
+        assert time.monotonic() - t0 < 2.5
+        w.wait(lambda: w.status["router"].detail["order_ws_up"], 20, "the socket back")
+        assert w.status["router"].detail["order_ws_reconnects"] >= 1
     finally:
         as_risk.sock.close(0)
         ctx.term()

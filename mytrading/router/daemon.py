@@ -734,6 +734,14 @@ class RouterDaemon(Daemon):
             "working": len(self.by_broker_id),
             "unknown_orders": list(self.unknown_ids),
             "journal_appends": self.journal.appends,
+            **(
+                {
+                    "order_ws_up": self.updates.authenticated,
+                    "order_ws_reconnects": self.updates.reconnects,
+                }
+                if self.adapter is not None
+                else {}
+            ),
             **self.counts,
             **extra,
         }
