@@ -11,26 +11,9 @@ import pytest
 from mytrading import wire
 from mytrading.router.journal import Journal, Record, read
 from mytrading.router.throttle import Throttle
+from tests.simhelpers import order
 
 FUT = "NIFTY23NOV26FUT"
-
-
-def order(oid: str, qty: int = 65, exit_: bool = False) -> wire.Order:
-    return wire.Order(
-        order_id=oid,
-        intent_id=oid,
-        strategy="s",
-        exchange="NFO",
-        symbol=FUT,
-        action="BUY",
-        quantity=qty,
-        pricetype="MARKET",
-        product="MIS",
-        price=0.0,
-        trigger_price=0.0,
-        approved_by="risk",
-        exit=exit_,
-    )
 
 
 def fill(no: int, oid: str, qty: int, price: float) -> wire.Fill:
@@ -57,7 +40,7 @@ def no_carry(rep: object) -> list[wire.PositionSnapshot]:
 def test_replay_gives_each_order_its_last_state(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.bin")
     assert j.open("2026-11-20", no_carry).orders == {}
-    j.append(Record("order", 1, order_id="a", state="new", order=order("a")), sync=False)
+    j.append(Record("order", 1, order_id="a", state="new", order=order("a", 65)), sync=False)
     j.append(Record("order", 2, order_id="a", state="sent", attempt=1, sent_ns=5))
     j.append(Record("order", 3, order_id="a", state="open", broker_id="b-a", attempt=1))
     j.append(Record("fill", 4, order_id="a", fill=fill(1, "a", 65, 100.0)))
@@ -96,7 +79,7 @@ def test_a_torn_last_record_is_cut_and_appending_goes_on(tmp_path: Path) -> None
     path = tmp_path / "j.bin"
     j = Journal(path)
     j.open("2026-11-20", no_carry)
-    j.append(Record("order", 1, order_id="a", state="new", order=order("a")))
+    j.append(Record("order", 1, order_id="a", state="new", order=order("a", 65)))
     j.append(Record("order", 2, order_id="a", state="sent", attempt=1))
     j.close()
     whole = path.read_bytes()
@@ -116,7 +99,7 @@ def test_a_flipped_bit_stops_the_replay_at_the_bad_record(tmp_path: Path) -> Non
     path = tmp_path / "j.bin"
     j = Journal(path)
     j.open("2026-11-20", no_carry)
-    j.append(Record("order", 1, order_id="a", state="new", order=order("a")))
+    j.append(Record("order", 1, order_id="a", state="new", order=order("a", 65)))
     size = path.stat().st_size
     j.append(Record("order", 2, order_id="a", state="sent", attempt=1))
     j.close()
@@ -130,9 +113,9 @@ def test_a_flipped_bit_stops_the_replay_at_the_bad_record(tmp_path: Path) -> Non
 def test_a_new_day_keeps_open_orders_and_carries_positions(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.bin")
     j.open("2026-11-19", no_carry)
-    j.append(Record("order", 1, order_id="a", state="complete", order=order("a"), filled=65))
+    j.append(Record("order", 1, order_id="a", state="complete", order=order("a", 65), filled=65))
     j.append(Record("fill", 2, order_id="a", fill=fill(7, "a", 65, 100.0)))
-    j.append(Record("order", 3, order_id="b", state="open", order=order("b"), broker_id="x"))
+    j.append(Record("order", 3, order_id="b", state="open", order=order("b", 65), broker_id="x"))
     j.close()
     carried = wire.PositionSnapshot(
         strategy="s",
@@ -164,7 +147,7 @@ def test_appends_are_flushed_only_when_asked(tmp_path: Path, monkeypatch: object
     monkeypatch.setattr(os, "fdatasync", lambda fd: (calls.append(fd), real(fd)))  # type: ignore[attr-defined]
     j = Journal(tmp_path / "j.bin")
     j.open("2026-11-20", no_carry)
-    j.append(Record("order", 1, order_id="a", state="new", order=order("a")), sync=False)
+    j.append(Record("order", 1, order_id="a", state="new", order=order("a", 65)), sync=False)
     assert calls == [] and j.dirty
     j.append(Record("order", 2, order_id="a", state="sent"))
     assert len(calls) == 1 and not j.dirty

@@ -647,20 +647,7 @@ class RouterDaemon(Daemon):
                     )
 
     def _snapshots(self) -> list[wire.PositionSnapshot]:
-        return [
-            wire.PositionSnapshot(
-                strategy=strategy,
-                exchange=ex,
-                symbol=sym,
-                product=prod,  # type: ignore[arg-type]
-                quantity=p.qty,
-                avg_price=round(p.avg, 2),
-                realized_pnl=round(p.realized, 2),
-                unrealized_pnl=round(p.unrealized(), 2),
-                ltp=p.ltp,
-            )
-            for (strategy, ex, sym, prod), p in self.ledger.positions.items()
-        ]
+        return snapshots(self.ledger)
 
     def _publish_positions(self) -> None:
         for snap in self._snapshots():
@@ -754,21 +741,7 @@ class RouterDaemon(Daemon):
         for f in rep.fills:
             key = (f.strategy, f.exchange, f.symbol, f.product)
             ledger.apply(key, f.quantity if f.action == "BUY" else -f.quantity, f.price)
-        return [
-            wire.PositionSnapshot(
-                strategy=st,
-                exchange=ex,
-                symbol=sym,
-                product=prod,  # type: ignore[arg-type]
-                quantity=p.qty,
-                avg_price=round(p.avg, 2),
-                realized_pnl=0.0,
-                unrealized_pnl=0.0,
-                ltp=p.ltp,
-            )
-            for (st, ex, sym, prod), p in ledger.positions.items()
-            if p.qty
-        ]
+        return [s for s in snapshots(ledger) if s.quantity]
 
     def teardown(self) -> None:
         if self.adapter is not None:
@@ -779,3 +752,21 @@ class RouterDaemon(Daemon):
         if hasattr(self, "orders_in"):
             self.orders_in.close()
         self.rep.close(0)
+
+
+def snapshots(ledger: Ledger) -> list[wire.PositionSnapshot]:
+    """Each (strategy, exchange, symbol, product) position of ``ledger``, with its P&L."""
+    return [
+        wire.PositionSnapshot(
+            strategy=strategy,
+            exchange=ex,
+            symbol=sym,
+            product=prod,  # type: ignore[arg-type]
+            quantity=p.qty,
+            avg_price=round(p.avg, 2),
+            realized_pnl=round(p.realized, 2),
+            unrealized_pnl=round(p.unrealized(), 2),
+            ltp=p.ltp,
+        )
+        for (strategy, ex, sym, prod), p in ledger.positions.items()  # type: ignore[misc]
+    ]
