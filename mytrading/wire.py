@@ -78,6 +78,29 @@ class Bar(Msg, tag="bar"):
 # ------------------------------------------------------------------------ execution
 
 
+class BracketSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """The exits a bracket entry gets as it fills (``BaseStrategy.bracket``): a stop at a
+    price, a distance (rupees) or a fraction of the fill price, its limit ``stop_buffer``
+    beyond the trigger, and an optional LIMIT target."""
+
+    exit_action: Action
+    product: Product
+    stop_trigger: float | None = None
+    stop_distance: float | None = None
+    stop_pct: float | None = None
+    stop_buffer: float = 0.0
+    target: float | None = None
+
+
+class OrderLink(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """What the engine must still know of an order after its own restart: it travels with
+    the intent and the order, is journaled by the router and comes back in its snapshot."""
+
+    bracket: BracketSpec | None = None  # a bracket entry: the exits to place as it fills
+    protective: bool = False  # a bracket exit (kept working even in quarantine)
+    oco: str = ""  # the intent id of its sibling exit: one fills, the other goes
+
+
 class OrderIntent(Msg, tag="intent"):
     """What a strategy wants; nothing reaches a broker until risk turns it into an Order."""
 
@@ -95,6 +118,7 @@ class OrderIntent(Msg, tag="intent"):
     op: OrderOp = "place"
     ref_intent_id: str = ""  # modify/cancel: the intent of the working order
     sizing: str = ""  # with quantity 0: risk sizes it from margin (A/B/C, conservative, ...)
+    link: OrderLink | None = None
 
 
 class Order(Msg, tag="order"):
@@ -118,6 +142,7 @@ class Order(Msg, tag="order"):
     part: int = 0  # a child of a split intent: 1..parts (0: not split)
     parts: int = 1
     exit: bool = False  # it reduces a position: the router sends it ahead of entries
+    link: OrderLink | None = None  # the engine's, carried through unchanged
 
 
 class OrderUpdate(Msg, tag="order_update"):

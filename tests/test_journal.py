@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from mytrading import wire
@@ -115,7 +116,10 @@ def test_a_new_day_keeps_open_orders_and_carries_positions(tmp_path: Path) -> No
     j.open("2026-11-19", no_carry)
     j.append(Record("order", 1, order_id="a", state="complete", order=order("a", 65), filled=65))
     j.append(Record("fill", 2, order_id="a", fill=fill(7, "a", 65, 100.0)))
-    j.append(Record("order", 3, order_id="b", state="open", order=order("b", 65), broker_id="x"))
+    linked = msgspec.structs.replace(
+        order("b", 65), link=wire.OrderLink(protective=True, oco="s.c")
+    )  # the engine's links ride along
+    j.append(Record("order", 3, order_id="b", state="open", order=linked, broker_id="x"))
     j.close()
     carried = wire.PositionSnapshot(
         strategy="s",
@@ -139,6 +143,7 @@ def test_a_new_day_keeps_open_orders_and_carries_positions(tmp_path: Path) -> No
     assert rep.last_fill_no == 7 and rep.day == "2026-11-20" and len(seen) == 1
     again = read(tmp_path / "j.bin")  # what the rolled file says on its own
     assert list(again.orders) == ["b"] and again.carried == [carried] and again.last_fill_no == 7
+    assert again.orders["b"].order.link == wire.OrderLink(protective=True, oco="s.c")
 
 
 def test_appends_are_flushed_only_when_asked(tmp_path: Path, monkeypatch: object) -> None:

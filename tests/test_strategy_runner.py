@@ -37,7 +37,9 @@ class Clock:
 class Rig:
     """A runner with a hand-driven clock; intents land in ``sent``."""
 
-    def __init__(self, refdata: RefData, history: Any = None, max_errors: int = 3) -> None:
+    def __init__(
+        self, refdata: RefData, history: Any = None, max_errors: int = 3, run_id: str = "r"
+    ) -> None:
         self.clock = Clock()
         self.sent: list[wire.OrderIntent] = []
         self.watched: list[tuple[str, str]] = []
@@ -47,7 +49,7 @@ class Rig:
             self.clock.now,
             self.sent.append,
             lambda ex, sym: self.watched.append((ex, sym)),
-            run_id="r",
+            run_id=run_id,
             history=history,
             max_errors=max_errors,
         )
@@ -544,3 +546,67 @@ def test_a_restarted_engine_knows_the_orders_still_working(refdata: RefData) -> 
         )
     )
     assert "old-1" not in s.open_orders
+
+
+def test_brackets_and_oco_survive_an_engine_restart(refdata: RefData) -> None:
+    """The links travel with the orders (``OrderLink``) and come back in the router's
+    snapshot: a new engine protects the entry's later fills and keeps the OCO pair."""
+    rig, s = make(refdata)
+    s.bracket("NFO", FUT, "SELL", 2 * LOT, stop_distance=40.0, target=23_900.0)
+    e = rig.sent[-1]
+    assert e.link is not None and e.link.bracket is not None
+    rig.ack(e)
+    rig.fill(e, LOT, 24_000.0, final=False)
+    stop, target = rig.sent[-2], rig.sent[-1]
+    assert stop.link == wire.OrderLink(protective=True, oco=target.intent_id)
+    assert target.link == wire.OrderLink(protective=True, oco=stop.intent_id)
+
+    def working(i: wire.OrderIntent, filled: int = 0) -> wire.WorkingOrder:
+        """The intent as risk approves it and the router journals it."""
+        return wire.WorkingOrder(
+            order=wire.Order(
+                order_id=f"{i.strategy}.{i.intent_id}",
+                intent_id=i.intent_id,
+                strategy=i.strategy,
+                exchange=i.exchange,
+                symbol=i.symbol,
+                action=i.action,
+                quantity=i.quantity,
+                pricetype=i.pricetype,
+                product=i.product,
+                price=i.price,
+                trigger_price=i.trigger_price,
+                approved_by="risk",
+                link=i.link,
+            ),
+            status="open",
+            filled_qty=filled,
+        )
+
+    # The engine dies; a new one (a new run id, as a restarted engine has) starts from the
+    # router's snapshot.
+    rig2 = Rig(refdata, run_id="r2")
+    s2 = rig2.runner.add(Helpers, {})
+    rig2.runner.start()
+    snap = wire.PositionSnapshot(
+        strategy=s2.name,
+        exchange="NFO",
+        symbol=FUT,
+        product="MIS",
+        quantity=-LOT,
+        avg_price=24_000.0,
+        realized_pnl=0.0,
+        unrealized_pnl=0.0,
+        ltp=24_000.0,
+    )
+    rig2.runner.restore([snap], 1, [working(e, LOT), working(stop), working(target)])
+    rig2.fill_no = 1
+    assert s2.protective == {stop.intent_id, target.intent_id}
+    rig2.fill(e, LOT, 23_990.0)  # the entry's second half fills after the restart
+    stop2, target2 = rig2.sent[-2], rig2.sent[-1]
+    assert (stop2.action, stop2.pricetype, stop2.quantity) == ("BUY", "SL", LOT)
+    assert stop2.trigger_price == pytest.approx(23_990.0 + 40.0)
+    assert (target2.pricetype, target2.price) == ("LIMIT", 23_900.0)
+    rig2.fill(target, LOT, 23_900.0)  # the first pair's target fills: its stop goes
+    rig2.ack(target, "complete", LOT)
+    assert (rig2.sent[-1].op, rig2.sent[-1].ref_intent_id) == ("cancel", stop.intent_id)

@@ -125,21 +125,6 @@ class PositionView:
     ltp: float
 
 
-@dataclass
-class Bracket:
-    """An entry whose protective stop (and optional target) go out as it fills."""
-
-    exchange: str
-    symbol: str
-    exit_action: str
-    product: str
-    stop_trigger: float | None
-    stop_distance: float | None  # rupees
-    stop_pct: float | None  # fraction of the fill price
-    stop_buffer: float  # rupees
-    target: float | None
-
-
 class EngineLink(Protocol):
     """What a strategy needs from the engine that runs it."""
 
@@ -188,7 +173,7 @@ class BaseStrategy:
         self._bars: dict[tuple[str, str, str], collections.deque[wire.Bar]] = {}
         self._primary: tuple[str, str, str] | None = None
         self._indicators: dict[str, tuple[tuple[str, str, str] | None, Bound]] = {}
-        self._brackets: dict[str, Bracket] = {}  # by entry intent id
+        self._brackets: dict[str, wire.BracketSpec] = {}  # by entry intent id
         self._oco: dict[str, str] = {}  # exit intent -> its sibling
         self._amends: dict[str, tuple[str, dict[str, Any]]] = {}  # amend intent -> target
         self.protective: set[str] = set()  # bracket exits: kept working in quarantine
@@ -527,8 +512,18 @@ class BaseStrategy:
             raise ValueError(f"bracket: action must be BUY or SELL, got {action!r}")
         scale = self.tick_size(exchange, symbol) if units == "ticks" else 1.0
         sign = 1 if action == "BUY" else -1  # a BUY stop entry's limit sits above its trigger
+        spec = wire.BracketSpec(
+            exit_action="SELL" if action == "BUY" else "BUY",
+            product=product,  # type: ignore[arg-type]
+            stop_trigger=stop_trigger,
+            stop_distance=None if stop_distance is None else stop_distance * scale,
+            stop_pct=stop_pct,
+            stop_buffer=stop_buffer * scale,
+            target=target,
+        )
+        link = wire.OrderLink(bracket=spec)
         if entry_trigger is None:
-            entry = self._order(action, exchange, symbol, quantity, product=product)
+            entry = self._order(action, exchange, symbol, quantity, product=product, link=link)
         else:
             entry = self._order(
                 action,
@@ -539,19 +534,10 @@ class BaseStrategy:
                 trigger_price=entry_trigger,
                 price=entry_trigger + sign * entry_buffer * scale,
                 product=product,
+                link=link,
             )
         if entry:
-            self._brackets[entry] = Bracket(
-                exchange,
-                symbol,
-                "SELL" if action == "BUY" else "BUY",
-                product,
-                stop_trigger,
-                None if stop_distance is None else stop_distance * scale,
-                stop_pct,
-                stop_buffer * scale,
-                target,
-            )
+            self._brackets[entry] = spec
         return entry
 
     # ------------------------------------------------------------------ internals
@@ -573,6 +559,8 @@ class BaseStrategy:
         price: float = 0.0,
         trigger_price: float = 0.0,
         sizing: str = "",
+        link: wire.OrderLink | None = None,
+        intent_id: str = "",
     ) -> str:
         if sizing and quantity:
             raise ValueError(f"{action} {symbol}: give a quantity or a sizing, not both")
@@ -588,6 +576,8 @@ class BaseStrategy:
             price=price,
             trigger_price=trigger_price,
             sizing=sizing,
+            link=link,
+            intent_id=intent_id,
         )
         if intent_id:
             self.open_orders[intent_id] = OpenOrder(
@@ -618,13 +608,16 @@ class BaseStrategy:
         op: str = "place",
         ref: str = "",
         sizing: str = "",
+        link: wire.OrderLink | None = None,
+        intent_id: str = "",
     ) -> str:
-        """Hand one intent to the engine; "" when none can go out (warm-up, quarantine)."""
+        """Hand one intent to the engine; "" when none can go out (warm-up, quarantine).
+        ``intent_id``: one taken from the engine beforehand (an OCO pair names each other)."""
         if self.warming_up:
             self.log.warning("order ignored during warm-up", symbol=symbol, action=action)
             return ""
         protective = self._engine_orders or (op != "place" and ref in self.protective)
-        intent_id = self.link.next_intent_id()
+        intent_id = intent_id or self.link.next_intent_id()
         intent = wire.OrderIntent(
             intent_id=intent_id,
             strategy=self.name,
@@ -640,6 +633,7 @@ class BaseStrategy:
             op=op,  # type: ignore[arg-type]
             ref_intent_id=ref,
             sizing=sizing,
+            link=link,
         )
         return intent_id if self.link.submit(self.name, intent, protective) else ""
 
@@ -662,8 +656,8 @@ class BaseStrategy:
 
     def _restore_working(self, w: wire.WorkingOrder) -> None:
         """After an engine restart: an order the router still has working is open again
-        (a child of a split intent adds to its parent's). Bracket exits and OCO links of
-        the engine before the restart are not restored."""
+        (a child of a split intent adds to its parent's), with its bracket, protective
+        and OCO links (``OrderLink``), so later fills are still protected."""
         o = w.order
         oo = self.open_orders.get(o.intent_id)
         if oo is None:
@@ -686,6 +680,14 @@ class BaseStrategy:
         if o.parts > 1:
             oo.parts = o.parts
             oo.children[o.order_id] = (w.status, w.filled_qty, w.avg_price)
+        link = o.link
+        if link is not None:  # the engine's own links, as the order carried them
+            if link.bracket is not None:
+                self._brackets[o.intent_id] = link.bracket
+            if link.protective:
+                self.protective.add(o.intent_id)
+            if link.oco:
+                self._oco[o.intent_id] = link.oco
 
     def _on_order_update(self, u: wire.OrderUpdate) -> None:
         u = self._book_update(u)
@@ -756,9 +758,9 @@ class BaseStrategy:
         finally:
             self._engine_orders = False
 
-    def _protect(self, br: Bracket, f: wire.Fill) -> None:
+    def _protect(self, br: wire.BracketSpec, f: wire.Fill) -> None:
         """Place the exits for one fill of a bracket entry."""
-        inst = self.refdata.instrument(br.exchange, br.symbol)
+        inst = self.refdata.instrument(f.exchange, f.symbol)
         up = 1 if br.exit_action == "BUY" else -1  # a BUY stop triggers above the fill
         if br.stop_trigger is not None:
             trig = br.stop_trigger
@@ -767,26 +769,32 @@ class BaseStrategy:
         else:
             trig = f.price * (1 + up * (br.stop_pct or 0.0))
         trig = inst.round_price(trig)
+        stop_id = self.link.next_intent_id()
+        tgt_id = self.link.next_intent_id() if br.target is not None else ""
         stop = self._order(
             br.exit_action,
-            br.exchange,
-            br.symbol,
+            f.exchange,
+            f.symbol,
             f.quantity,
             pricetype="SL",
             trigger_price=trig,
             price=inst.round_price(trig + up * br.stop_buffer),
             product=br.product,
+            link=wire.OrderLink(protective=True, oco=tgt_id),
+            intent_id=stop_id,
         )
         tgt = ""
         if br.target is not None:
             tgt = self._order(
                 br.exit_action,
-                br.exchange,
-                br.symbol,
+                f.exchange,
+                f.symbol,
                 f.quantity,
                 pricetype="LIMIT",
                 price=inst.round_price(br.target),
                 product=br.product,
+                link=wire.OrderLink(protective=True, oco=stop),
+                intent_id=tgt_id,
             )
         self.protective.update(x for x in (stop, tgt) if x)
         if stop and tgt:

@@ -145,6 +145,7 @@ class RiskDaemon(Daemon):
             op=msg.op,
             ref_order_id=ref_order_id(msg),
             exit=reduces(self.book.positions.get((msg.strategy, msg.exchange, msg.symbol), 0), msg),
+            link=msg.link,
         )
         if msg.op != "cancel":
             self.book.approvals[msg.strategy].append(time.time_ns())
