@@ -542,16 +542,18 @@ class RouterDaemon(Daemon):
         done, avg = max(jo.filled, qty), (value / qty if qty else jo.avg)
         bid = self.broker.recover(o, jo.broker_id, done, avg, jo.sent_ns / 1e9)
         if bid is None:
-            was_unknown = jo.state == "unknown"
-            self._set(jo, "unknown", reason=jo.reason or "not found at the broker after a restart")
-            if not was_unknown:
-                self._alert_unknown(jo, "not found at the broker after a router restart")
+            if jo.state == "unknown":  # alerted (and its strategy halted) before the restart
+                return "unknown"
+            why = "not found at the broker after a router restart"
+            self._set(jo, "unknown", reason=why)
+            self._alert_unknown(jo, why)
             return "unknown"
-        state = jo.state if jo.broker_id and jo.state != "unknown" else "open"
+        adopted = not jo.broker_id
+        state = "open" if adopted or jo.state == "unknown" else jo.state
         self._set(jo, state, broker_id=bid, filled=done, avg=avg)
         self.by_broker_id[bid] = o.order_id
         self._publish(jo)
-        return "adopted" if not jo.broker_id else "resumed"
+        return "adopted" if adopted else "resumed"
 
     # ----------------------------------------------------------------- polling
 
