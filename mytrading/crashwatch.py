@@ -9,8 +9,8 @@ It also makes restarts about a second faster. supervisord's loop wakes on file a
 or once a second, and it starts a dead process one loop turn after it reaps it. The
 exchange with this listener (the state-change events, its ``RESULT``/``READY`` replies)
 is file activity, so that turn comes at once. ``bench/recovery.py`` on this machine, 3
-kills per daemon: with the listener, a median of 0.5–0.8 s from ``kill -9`` to the new
-process's first heartbeat; without it, 1.5–1.8 s.
+kills per daemon: with the listener, a median of 0.5 to 0.8 s from ``kill -9`` to the new
+process's first heartbeat; without it, 1.5 to 1.8 s.
 
 Protocol: http://supervisord.org/events.html (``READY``, a header line, a payload of
 ``len`` bytes, then ``RESULT 2\\nOK``).
