@@ -75,7 +75,6 @@ class Throttle:
         self.buckets = {c: Window(r) for c, r in rates.items()}
         self._heap: list[Item] = []
         self._seq = itertools.count()
-        self.waited = 0  # items that could not go at once (for the status line)
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -102,8 +101,6 @@ class Throttle:
             held.append(item)
         for item in held:
             heapq.heappush(self._heap, item)
-        if found is None and held:
-            self.waited += 1
         return found
 
     def restamp(self, cls: str, n: int, now: float) -> None:
