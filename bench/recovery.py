@@ -74,17 +74,7 @@ def kill_to_back(tmp: Path, rounds: int) -> dict[str, list[float]]:
         w.pump(3.0)
         for _ in range(rounds):
             for victim in VICTIMS:
-                old = w.status[victim].pid
-                os.kill(old, signal.SIGKILL)
-                killed = time.time_ns()
-                w.wait(lambda v=victim, o=old: w.status[v].pid != o, 20, f"{victim} back")
-                new = w.status[victim].pid
-                first = next(
-                    m
-                    for _, m in w.seen
-                    if isinstance(m, wire.Status) and m.name == victim and m.pid == new
-                )
-                out[victim].append((first.ts - killed) / 1e9)
+                out[victim].append(w.kill_9(victim, timeout=20))
                 w.pump(1.5)  # let it settle before the next kill
     finally:
         run_cli("stop", env=full)

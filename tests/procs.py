@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -69,6 +70,23 @@ class Watcher:
                 return
             self.pump(0.1)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    def kill_9(self, daemon: str, timeout: float = 15) -> float:
+        """``kill -9`` a daemon (its pid from its heartbeat); wait for the process that
+        replaces it. Returns the seconds from the kill to the new process's first
+        heartbeat, by that heartbeat's own send stamp: what every peer sees, whatever the
+        backlog of this watcher."""
+        old = self.status[daemon].pid
+        os.kill(old, signal.SIGKILL)
+        killed_ns = time.time_ns()
+        self.wait(lambda: self.status[daemon].pid != old, timeout, f"{daemon} back")
+        new = self.status[daemon].pid
+        first = next(
+            m
+            for _, m in self.seen
+            if isinstance(m, wire.Status) and m.name == daemon and m.pid == new
+        )
+        return (first.ts - killed_ns) / 1e9
 
     def close(self) -> None:
         self.sub.close()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import time
 
 import pytest
 
@@ -66,20 +64,8 @@ def test_kill_9_each_daemon_during_order_flow(
         w.wait(lambda: fills() >= 2, 60, "steady order flow")
         back: dict[str, float] = {}
         for victim in VICTIMS:
-            old = w.status[victim].pid
             at = fills()
-            os.kill(old, signal.SIGKILL)
-            killed_ns = time.time_ns()
-            w.wait(lambda v=victim, o=old: w.status[v].pid != o, 15, f"{victim} back")
-            new = w.status[victim].pid
-            # When the new process announced itself (its heartbeat's own send time): what
-            # every peer sees, whatever this test's own backlog of messages.
-            first = next(
-                m
-                for _, m in w.seen
-                if isinstance(m, wire.Status) and m.name == victim and m.pid == new
-            )
-            back[victim] = (first.ts - killed_ns) / 1e9
+            back[victim] = w.kill_9(victim)
             w.wait(lambda a=at: fills() > a, 30, f"orders flowing again after {victim}")
         print("back after kill -9 (s):", {k: round(v, 2) for k, v in back.items()})
         r = run_cli("kill-switch", "on", env=env)

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 import zmq
 
-from mytrading import wire
+from mytrading import bus, wire
 from mytrading.bus import Pusher
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn
@@ -88,6 +88,14 @@ def test_router_under_broker_faults(
         assert after.get("placeorder:429", 0) == before.get("placeorder:429", 0)
         assert after["placeorder:200"] - before["placeorder:200"] == 25
         assert took >= 2.0  # ten in any one second
+        # A broker book that fails behind an rpc query: a refusal with the reason, and
+        # the router answers the next one.
+        control(host, "/_sim/faults", {"endpoint": "positionbook", "faults": ["500"]})
+        rpc = settings.endpoints()["rpc.router"]
+        bad = bus.request(ctx, rpc, wire.BrokerQuery(kind="positions"), 5000)
+        assert isinstance(bad, wire.BrokerReply) and not bad.ok and "500" in bad.error
+        good = bus.request(ctx, rpc, wire.BrokerQuery(kind="positions"), 5000)
+        assert isinstance(good, wire.BrokerReply) and good.ok and good.positions
         w.pump(1.2)
         d = w.status["router"].detail
         assert d["retries"] == 4 and d.get("unknown", 0) == 0, json.dumps(d)

@@ -692,23 +692,16 @@ class RouterDaemon(Daemon):
             )
             self.rep.send(wire.encode_body(reply))
             return
-        if q.kind == "funds":
+        if q.kind in ("funds", "positions"):
             try:
-                funds = self.broker.funds()
+                if q.kind == "funds":
+                    reply = wire.BrokerReply(ok=True, funds=self.broker.funds())
+                else:
+                    book = self.broker.positionbook()
+                    reply = wire.BrokerReply(ok=True, positions=book, last_fill_no=self.fill_no)
             except ConnectionError as exc:
-                self.count_error("funds unavailable", reason=str(exc))
-                self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error=str(exc))))
-                return
-            self.rep.send(wire.encode_body(wire.BrokerReply(ok=True, funds=funds)))
-            return
-        if q.kind == "positions":
-            try:
-                book = self.broker.positionbook()
-            except ConnectionError as exc:
-                self.count_error("position book unavailable", reason=str(exc))
-                self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error=str(exc))))
-                return
-            reply = wire.BrokerReply(ok=True, positions=book, last_fill_no=self.fill_no)
+                self.count_error(f"{q.kind} unavailable", reason=str(exc))
+                reply = wire.BrokerReply(ok=False, error=str(exc))
         else:
             fills = [f for f in self.fills if f.fill_no > q.since_fill_no]
             reply = wire.BrokerReply(ok=True, fills=fills, last_fill_no=self.fill_no)
