@@ -18,6 +18,7 @@ import typer
 import zmq
 
 from mytrading import supervise, wire
+from mytrading.accounts import load_accounts
 from mytrading.bus import DAEMONS, Pusher
 from mytrading.refdata import IST, RefDataError, load_refdata
 from mytrading.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
@@ -36,6 +37,7 @@ def _settings() -> Settings:
     try:
         s = load_settings()
         load_refdata(s.config_dir)
+        load_accounts(s)
     except (ConfigError, RefDataError) as exc:
         typer.echo(f"configuration error:\n{exc}", err=True)
         raise typer.Exit(2) from None
@@ -66,6 +68,16 @@ def config_check() -> None:
     eps = s.endpoints()
     typer.echo(f"mode={s.mode} broker={s.broker} log_level={s.log_level}")
     typer.echo(f"strategies: {', '.join(names)}")
+    accounts = load_accounts(s)
+    for a in accounts.by_name.values():
+        follows = [
+            f"{st}" for st, fs in accounts.follows.items() if any(f.account == a.name for f in fs)
+        ]
+        typer.echo(
+            f"account {a.name}: {a.rest_url} {a.orders_per_s:g} orders/s"
+            + (f", follows {', '.join(follows)}" if follows else "")
+        )
+    typer.echo(f"market data: {' > '.join(accounts.data_order)}")
     typer.echo(f"runtime dir: {s.runtime_dir()}  logs: {s.log_dir}")
     for name, ep in eps.endpoints.items():
         typer.echo(f"  {name:<16} {ep}")

@@ -31,6 +31,7 @@ import structlog
 import zmq
 
 from mytrading import wire
+from mytrading.accounts import load_accounts
 from mytrading.bus import DAEMONS, EVENT_HWM, Publisher, Puller, SequenceTracker, Subscriber
 from mytrading.clock import MarketClock, build_clock
 from mytrading.logsetup import setup_logging
@@ -318,6 +319,7 @@ def main(cls: type[Daemon]) -> None:
     try:
         settings = load_settings()
         refdata = load_refdata(settings.config_dir)
+        load_accounts(settings)  # a bad accounts.toml stops every daemon at once
     except (ConfigError, ValueError) as exc:
         print(f"{cls.name}: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(2)

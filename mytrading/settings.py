@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     openalgo_host: str = "http://127.0.0.1:5000"
     openalgo_api_key: SecretStr = SecretStr("")
     openalgo_ws_url: str = "ws://127.0.0.1:8765"
+    # More accounts, and strategies that trade on them (default: config/accounts.toml)
+    accounts_file: Path | None = None
+    # Market data on a fallback account: how often the preferred ones are probed
+    feed_failback_s: float = Field(15.0, gt=0, le=3600)
 
     # --- the router's execution safety (docs/execution.md)
     journal_fsync: bool = True  # flush the order journal to the disk on every state change

@@ -143,6 +143,7 @@ class Order(Msg, tag="order"):
     parts: int = 1
     exit: bool = False  # it reduces a position: the router sends it ahead of entries
     link: OrderLink | None = None  # the engine's, carried through unchanged
+    account: str = "main"  # the OpenAlgo account it goes to (mytrading/accounts.py)
 
 
 class OrderUpdate(Msg, tag="order_update"):
@@ -162,6 +163,7 @@ class OrderUpdate(Msg, tag="order_update"):
     sent_ns: int = 0  # when the router handed the order to the broker adapter
     part: int = 0  # of a split intent: which child (see Order)
     parts: int = 1
+    account: str = "main"
 
 
 class Fill(Msg, tag="fill"):
@@ -177,6 +179,7 @@ class Fill(Msg, tag="fill"):
     quantity: int
     price: float
     exch_ns: int
+    account: str = "main"
 
 
 class PositionSnapshot(Msg, tag="position"):
@@ -189,6 +192,7 @@ class PositionSnapshot(Msg, tag="position"):
     realized_pnl: float
     unrealized_pnl: float
     ltp: float
+    account: str = "main"
 
 
 class BrokerPosition(msgspec.Struct, array_like=True, gc=False, forbid_unknown_fields=True):
@@ -209,6 +213,7 @@ class Funds(Msg, tag="funds"):
     utilised: float  # utiliseddebits
     realized: float
     unrealized: float
+    account: str = "main"
 
 
 class MarginQuote(Msg, tag="margin_quote"):
@@ -246,6 +251,7 @@ class ReconEvent(Msg, tag="recon"):
     kind: Literal["position", "order", "trade"] = "position"
     order_id: str = ""  # the broker's order id (order and trade kinds)
     detail: str = ""
+    account: str = "main"
 
 
 class Status(Msg, tag="status"):
@@ -278,6 +284,7 @@ class Command(Msg, tag="command"):
 class BrokerQuery(Msg, tag="broker_query"):
     kind: Literal["positions", "fills", "funds", "strategy_positions", "orders"]
     since_fill_no: int = 0
+    account: str = "main"  # positions and funds: whose
 
 
 class WorkingOrder(msgspec.Struct, forbid_unknown_fields=True):

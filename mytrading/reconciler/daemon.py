@@ -19,7 +19,8 @@ update may be in flight on the bus for one), and once. The router's own polling 
 its fills and states; the reconciler reports, it does not trade.
 
 It runs 2 s after the router is first seen (at start) and then every
-``MT_RECON_INTERVAL_S``.
+``MT_RECON_INTERVAL_S``, account by account (``config/accounts.toml``): each account's
+books against that account's broker, every event naming its account.
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ from datetime import datetime
 from typing import Any
 
 from mytrading import bus, wire
+from mytrading.accounts import load_accounts
 from mytrading.daemon import Daemon, Peer
 from mytrading.positions import Ledger
 from mytrading.refdata import IST
 from mytrading.router.openalgo_adapter import classify, num, status_of
 from mytrading.router.rest import OpenAlgoREST
 
-Suspect = tuple[str, str, int, int]  # (kind, broker order id, ours, broker)
+Suspect = tuple[str, str, str, int, int]  # (account, kind, broker order id, ours, broker)
+PosKey = tuple[str, str, str, str]  # (account, exchange, symbol, product)
 
 
 class ReconcilerDaemon(Daemon):
@@ -44,22 +47,24 @@ class ReconcilerDaemon(Daemon):
     sub_prefixes = ("exec.fill.",)
 
     def setup(self) -> None:
-        self.ledger = Ledger()  # (exchange, symbol, product) -> what our fills say
-        self.external: dict[tuple[str, str, str], int] = {}  # the broker's rest, no strategy's
+        self.ledger = Ledger()  # (account, exchange, symbol, product) -> what our fills say
+        self.external: dict[PosKey, int] = {}  # the broker's rest, no strategy's
         self.seen_fill_no = 0
         self.checks = 0
         self.mismatches = 0
         self.last_check = ""
         self.last_result = "not yet run"
         self.synced = False
-        self.filled_by_order: dict[str, int] = {}  # broker order id -> our fills' quantity
+        # (account, broker order id) -> our fills' quantity
+        self.filled_by_order: dict[tuple[str, str], int] = {}
         s = self.settings
-        self.rest = (
-            OpenAlgoREST(s.api_key(), s.rest_url(), s.openalgo_timeout_s)
+        self.accounts = list(load_accounts(s).by_name.values())
+        self.rest = {
+            a.name: OpenAlgoREST(a.api_key, a.rest_url, s.openalgo_timeout_s)
+            for a in self.accounts
             if s.broker == "openalgo"
-            else None
-        )
-        self.suspects: set[Suspect] = set()  # seen at the last check
+        }
+        self.suspects: dict[str, set[Suspect]] = {}  # per account, seen at its last check
         self.reported: set[Suspect] = set()
         self.order_mismatches = 0
         self.every(s.recon_interval(), self.reconcile)
@@ -85,8 +90,8 @@ class ReconcilerDaemon(Daemon):
 
     def _book(self, f: wire.Fill) -> None:
         signed = f.quantity if f.action == "BUY" else -f.quantity
-        self.ledger.apply((f.exchange, f.symbol, f.product), signed, f.price)
-        bid = f.broker_order_id
+        self.ledger.apply((f.account, f.exchange, f.symbol, f.product), signed, f.price)
+        bid = (f.account, f.broker_order_id)
         self.filled_by_order[bid] = self.filled_by_order.get(bid, 0) + f.quantity
         self.seen_fill_no = f.fill_no
 
@@ -117,33 +122,68 @@ class ReconcilerDaemon(Daemon):
             self.last_result = "skipped: router down"
             return
         t0 = time.monotonic()
+        found = compared = 0
+        for acct in self.accounts:
+            got = self._reconcile(acct.name)
+            if got is None:
+                return
+            found += got[0]
+            compared += got[1]
+        self.checks += 1
+        self.mismatches += found
+        self.last_check = datetime.now(IST).strftime("%H:%M:%S")
+        self.last_result = f"{found} mismatches over {compared} positions"
+        self.record_latency_ns(int((time.monotonic() - t0) * 1e9))
+        self.log.info("reconciled", mismatches=found, positions=compared, fills=self.seen_fill_no)
+
+    def _reconcile(self, account: str) -> tuple[int, int] | None:
+        """One account: (mismatches reported, positions compared), None when it could not."""
         reply = bus.request(
-            self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="positions")
+            self.ctx,
+            self.endpoints["rpc.router"],
+            wire.BrokerQuery(kind="positions", account=account),
         )
         if not isinstance(reply, wire.BrokerReply) or not reply.ok:
-            self.count_error("position book query failed", reply=getattr(reply, "error", "timeout"))
-            self.last_result = "failed: no position book"
-            return
+            self.count_error(
+                "position book query failed",
+                account=account,
+                reply=getattr(reply, "error", "timeout"),
+            )
+            self.last_result = f"failed: no position book for {account}"
+            return None
         if self.seen_fill_no < reply.last_fill_no and not self._catch_up(reply.last_fill_no):
             self.count_error("could not fetch fills before reconciling")
-            return
-        broker = {(p.exchange, p.symbol, p.product): p for p in reply.positions}
-        ours = self.ledger.net()
+            return None
+        broker = {(account, p.exchange, p.symbol, p.product): p for p in reply.positions}
+        ours = {k: q for k, q in self.ledger.net().items() if k[0] == account}
+        external = {k for k in self.external if k[0] == account}
         found = 0
-        for key in sorted(set(broker) | set(ours) | set(self.external)):
+        for key in sorted(set(broker) | set(ours) | external):
             b = broker[key].quantity if key in broker else 0
             o = ours.get(key, 0)
             if b == o + self.external.get(key, 0):
                 continue
             found += 1
-            ex, sym, prod = key  # type: ignore[misc]
+            _, ex, sym, prod = key  # type: ignore[misc]
             self.log.error(
-                "position mismatch", exchange=ex, symbol=sym, product=prod, ours=o, broker=b
+                "position mismatch",
+                account=account,
+                exchange=ex,
+                symbol=sym,
+                product=prod,
+                ours=o,
+                broker=b,
             )
             self.pub.publish(
                 "recon.mismatch",
                 wire.ReconEvent(
-                    exchange=ex, symbol=sym, product=prod, ours=o, broker=b, action="external"
+                    exchange=ex,
+                    symbol=sym,
+                    product=prod,
+                    ours=o,
+                    broker=b,
+                    action="external",
+                    account=account,
                 ),
             )
             # The broker is the truth, but no strategy made the difference: it is held as
@@ -151,27 +191,26 @@ class ReconcilerDaemon(Daemon):
             self.external[key] = b - o
             if not self.external[key]:
                 del self.external[key]
-        if self.rest is not None:
-            found += self._orders_and_trades()
-        self.checks += 1
-        self.mismatches += found
-        self.last_check = datetime.now(IST).strftime("%H:%M:%S")
-        self.last_result = f"{found} mismatches over {len(set(broker) | set(ours))} positions"
-        self.record_latency_ns(int((time.monotonic() - t0) * 1e9))
-        self.log.info(
-            "reconciled", mismatches=found, positions=len(broker), fills=self.seen_fill_no
-        )
+        if account in self.rest:
+            found += self._orders_and_trades(account)
+        return found, len(set(broker) | set(ours))
 
-    def _orders_and_trades(self) -> int:
-        """Compare the broker's order and trade books with the router's orders and our
+    def _orders_and_trades(self, account: str) -> int:
+        """Compare one account's order and trade books with the router's orders and our
         fills; report what two checks in a row agree on. Returns how many it reported."""
-        assert self.rest is not None
-        book, trades = self.rest.orderbook(), self.rest.tradebook()
+        rest = self.rest[account]
+        book, trades = rest.orderbook(), rest.tradebook()
         reply = bus.request(self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="orders"))
         if classify(book) or classify(trades) or not isinstance(reply, wire.BrokerReply):
-            self.log.warning("order or trade book unavailable; orders not compared")
+            self.log.warning(
+                "order or trade book unavailable; orders not compared", account=account
+            )
             return 0
-        ours = {w.broker_order_id: w for w in reply.working if w.broker_order_id}
+        ours = {
+            w.broker_order_id: w
+            for w in reply.working
+            if w.broker_order_id and w.order.account == account
+        }
         rows = {str(r.get("orderid", "")): r for r in (book.get("data") or {}).get("orders") or []}
         broker_filled: dict[str, int] = {}
         for t in trades.get("data") or []:
@@ -182,28 +221,36 @@ class ReconcilerDaemon(Daemon):
             w = ours.get(bid)
             status = status_of(row.get("order_status"))
             if w is None:
-                now[("order", bid, 0, 1)] = (row, f"{status}: not placed by this stack")
+                now[(account, "order", bid, 0, 1)] = (row, f"{status}: not placed by this stack")
             elif (w.status in wire.TERMINAL_STATUSES) != (status in wire.TERMINAL_STATUSES):
-                now[("order", bid, 1, 1)] = (row, f"ours {w.status}, broker {status}")
+                now[(account, "order", bid, 1, 1)] = (row, f"ours {w.status}, broker {status}")
         for bid, w in ours.items():
             if bid not in rows and w.status not in wire.TERMINAL_STATUSES:
-                now[("order", bid, 1, 0)] = (
+                now[(account, "order", bid, 1, 0)] = (
                     {"symbol": w.order.symbol, "exchange": w.order.exchange},
                     f"ours {w.status}, not in the broker's book",
                 )
-            got, have = self.filled_by_order.get(bid, 0), broker_filled.get(bid, 0)
+            got, have = self.filled_by_order.get((account, bid), 0), broker_filled.get(bid, 0)
             if got != have:
-                now[("trade", bid, got, have)] = (
+                now[(account, "trade", bid, got, have)] = (
                     {"symbol": w.order.symbol, "exchange": w.order.exchange},
                     f"filled {got} here, {have} at the broker",
                 )
-        confirmed = [k for k in now if k in self.suspects and k not in self.reported]
-        self.suspects = set(now)
+        seen = self.suspects.get(account, set())
+        confirmed = [k for k in now if k in seen and k not in self.reported]
+        self.suspects[account] = set(now)
         for key in confirmed:
-            kind, bid, o, b = key
+            _, kind, bid, o, b = key
             row, why = now[key]
             external = kind == "order" and o == 0
-            self.log.error(f"{kind} mismatch", broker_order_id=bid, ours=o, broker=b, detail=why)
+            self.log.error(
+                f"{kind} mismatch",
+                account=account,
+                broker_order_id=bid,
+                ours=o,
+                broker=b,
+                detail=why,
+            )
             self.pub.publish(
                 "recon.mismatch",
                 wire.ReconEvent(
@@ -216,6 +263,7 @@ class ReconcilerDaemon(Daemon):
                     kind=kind,  # type: ignore[arg-type]
                     order_id=bid,
                     detail=why,
+                    account=account,
                 ),
             )
             self.reported.add(key)
@@ -223,8 +271,8 @@ class ReconcilerDaemon(Daemon):
         return len(confirmed)
 
     def teardown(self) -> None:
-        if self.rest is not None:
-            self.rest.close()
+        for rest in self.rest.values():
+            rest.close()
 
     def detail(self) -> dict[str, Any]:
         return {
@@ -234,5 +282,9 @@ class ReconcilerDaemon(Daemon):
             "fills_seen": self.seen_fill_no,
             "last_check": self.last_check,
             "last_result": self.last_result,
-            "external": {f"{k[0]}:{k[1]}:{k[2]}": q for k, q in self.external.items()},
+            # ex:sym:product on main, account/ex:sym:product on another account
+            "external": {
+                ("" if k[0] == "main" else f"{k[0]}/") + ":".join(k[1:]): q
+                for k, q in self.external.items()
+            },
         }

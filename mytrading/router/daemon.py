@@ -6,6 +6,10 @@ events become ``OrderUpdate`` (``exec.order.<strategy>``) and ``Fill``
 (``exec.fill.<strategy>``, numbered router-wide by ``fill_no``). The router answers
 book queries on ``rpc.router`` for the reconciler and publishes position snapshots with
 mark-to-market P&L every heartbeat. In ``dry_run`` no order leaves the process.
+
+Each order goes to the account it names (``Order.account``), through that account's lane
+(``router/lanes.py``): its own rate limits, order updates and polling, and its own worker
+thread, so the orders of one fan-out reach several accounts' brokers in parallel.
 """
 
 from __future__ import annotations
@@ -20,16 +24,17 @@ import msgspec
 import zmq
 
 from mytrading import wire
+from mytrading.accounts import MAIN, Account, load_accounts
 from mytrading.bus import Puller, Pusher, bind
 from mytrading.daemon import Daemon
 from mytrading.feed.openalgo_ws import FeedClient
 from mytrading.outbox import Outbox
 from mytrading.positions import Ledger
-from mytrading.router.broker import BrokerAdapter, OrderEvent, TradeEvent
+from mytrading.router.broker import OrderEvent, TradeEvent
 from mytrading.router.journal import Journal, JournaledOrder, Record, Replay
+from mytrading.router.lanes import Call, Lane, call_all
 from mytrading.router.openalgo_adapter import OpenAlgoAdapter
 from mytrading.router.simbroker import SimBroker
-from mytrading.router.throttle import Throttle
 
 MAX_FILLS_KEPT = 100_000
 MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
@@ -50,49 +55,35 @@ class RouterDaemon(Daemon):
 
     def setup(self) -> None:
         s = self.settings
-        self.adapter: OpenAlgoAdapter | None = None
-        if s.broker == "openalgo":
-            self.adapter = OpenAlgoAdapter(
-                s.api_key(), s.rest_url(), s.openalgo_timeout_s, lambda: self.clock.now_ns() / 1e9
-            )
-            self.broker: BrokerAdapter = self.adapter
-            # Order changes as OpenAlgo pushes them, and the order book polled behind them
-            # (every ``openalgo_poll_s``; every ``openalgo_poll_no_ws_s`` while the socket
-            # is down).
-            self.updates_pull = self.ctx.socket(zmq.PULL)
-            self.updates_pull.setsockopt(zmq.LINGER, 0)
-            self.updates_pull.bind(ORDER_UPDATE_PIPE)
-            self.add_socket(self.updates_pull, self._on_ws_updates)
-            self.updates = FeedClient(
-                self.ctx, s.ws_url(), s.api_key(), [], pipe=ORDER_UPDATE_PIPE, order_updates=True
-            )
-            self.updates.start()
-            self.last_poll = 0.0
+        self.openalgo = s.broker == "openalgo"
+        accounts = load_accounts(s)
+        self.lanes: dict[str, Lane] = {}
+        if self.openalgo:
+            for acct in accounts.by_name.values():
+                self.lanes[acct.name] = self._openalgo_lane(acct)
             self.every(min(s.openalgo_poll_s, s.openalgo_poll_no_ws_s), self._maybe_poll)
-            self.log.info("broker: OpenAlgo", host=s.rest_url(), timeout_s=s.openalgo_timeout_s)
         else:
             # The in-process simulator fills against every tick.
-            self.broker = SimBroker(
+            broker = SimBroker(
                 self.refdata, self.clock, s.sim_slippage_ticks, capital=s.sim_capital
             )
+            self.lanes[MAIN] = Lane(MAIN, broker, Lane.rates(accounts.by_name[MAIN]))
             self.sub.subscribe("md.tick.")
+        self.main = self.lanes[MAIN]
         self.margin_watch: dict[tuple[str, str, str], None] = {}  # (ex, sym, product), LRU
         self.margin_next = 0.0  # monotonic time of the next poll; a new instrument: now
         self.orders: dict[str, JournaledOrder] = {}  # today's, by our (client) order id
-        self.by_broker_id: dict[str, str] = {}  # broker id -> our id, orders not yet final
-        self.ledger = Ledger()  # (strategy, exchange, symbol, product)
-        self.keys_by_symbol: dict[tuple[str, str], set[tuple[str, str, str, str]]] = (
-            collections.defaultdict(set)
+        # (account, broker id) -> our id, orders not yet final
+        self.by_broker_id: dict[tuple[str, str], str] = {}
+        self.ledger = Ledger()  # (strategy, exchange, symbol, product, account)
+        self.keys_by_symbol: dict[tuple[str, str], set[tuple[str, ...]]] = collections.defaultdict(
+            set
         )
         self.fills: collections.deque[wire.Fill] = collections.deque(maxlen=MAX_FILLS_KEPT)
-        self.fill_ids: set[str] = set()
+        self.fill_ids: set[tuple[str, str]] = set()  # (account, the broker's trade id)
         self.fill_no = 0
         self.unknown_ids: collections.deque[str] = collections.deque(maxlen=20)
         self.counts: collections.Counter[str] = collections.Counter()
-        self.throttle = Throttle(
-            {"order": s.router_orders_per_s, "smart": s.router_smart_orders_per_s},
-            time.monotonic(),
-        )
         self._pump_at = math.inf  # monotonic time of the next scheduled send
         self.halts: Outbox[wire.Command] = Outbox(
             Pusher(self.ctx, self.endpoints["pipe.commands"], self.name, "command"),
@@ -116,9 +107,36 @@ class RouterDaemon(Daemon):
         bind(self.rep, self.endpoints["rpc.router"])
         self.add_socket(self.rep, self._on_query)
         self.every(self.settings.heartbeat_s, self._publish_positions)
-        self.funds_failing = 0
         self.every(FUNDS_POLL_S, self._publish_funds, first_in=0)
         self.every(FUNDS_POLL_S, self._maybe_margins)
+
+    def _openalgo_lane(self, acct: Account) -> Lane:
+        """An OpenAlgo account: REST adapter, its rate limits, order changes as OpenAlgo
+        pushes them and the order book polled behind them (every ``openalgo_poll_s``;
+        every ``openalgo_poll_no_ws_s`` while the socket is down)."""
+        s = self.settings
+        adapter = OpenAlgoAdapter(
+            acct.api_key, acct.rest_url, s.openalgo_timeout_s, lambda: self.clock.now_ns() / 1e9
+        )
+        lane = Lane(acct.name, adapter, Lane.rates(acct), adapter=adapter)
+        pipe = f"{ORDER_UPDATE_PIPE}.{acct.name}"
+        lane.updates_pull = self.ctx.socket(zmq.PULL)
+        lane.updates_pull.setsockopt(zmq.LINGER, 0)
+        lane.updates_pull.bind(pipe)
+        self.add_socket(lane.updates_pull, lambda: self._on_ws_updates(lane))
+        lane.updates = FeedClient(
+            self.ctx, acct.ws_url, acct.api_key, [], pipe=pipe, order_updates=True
+        )
+        lane.updates.start()
+        lane.start_pool()
+        self.log.info(
+            "broker: OpenAlgo",
+            account=acct.name,
+            host=acct.rest_url,
+            orders_per_s=acct.orders_per_s,
+            timeout_s=s.openalgo_timeout_s,
+        )
+        return lane
 
     # ------------------------------------------------------------------- orders
 
@@ -136,12 +154,17 @@ class RouterDaemon(Daemon):
             return
         jo = self.orders[msg.order_id] = JournaledOrder(msg, "new")
         self._set(jo, "new", with_order=True)
+        lane = self.lanes.get(msg.account)
+        if lane is None:
+            self.count_error("order for an account not configured", account=msg.account)
+            self._reject(jo, f"no account {msg.account!r} at the router")
+            return
         if self.settings.mode == "dry_run":
             self.counts["dry_run"] += 1
             self.log.info("dry run: order not sent", order_id=msg.order_id, symbol=msg.symbol)
             self._reject(jo, f"dry_run: {msg.op} not sent")
             return
-        self.throttle.push(msg.order_id, "order", msg.exit or msg.op == "cancel")
+        lane.throttle.push(msg.order_id, "order", msg.exit or msg.op == "cancel")
         self._crash("new")
         self._schedule_pump(0.0)  # after this read of the pipe: one flush for all it held
 
@@ -153,51 +176,88 @@ class RouterDaemon(Daemon):
 
     def _pump(self) -> None:
         """Send what the rate limits allow now (group commit: the batch's ``sent`` records
-        and every queued ``new`` reach the disk in one flush before the first broker call);
-        come back when the next may go."""
+        and every queued ``new`` reach the disk in one flush before the first broker call;
+        each account's batch goes on its own lane, in parallel); come back when the next
+        may go."""
         self._pump_at = math.inf
         now = time.monotonic()
-        batch: list[JournaledOrder] = []
-        taken: collections.Counter[str] = collections.Counter()
-        while len(batch) < SEND_BATCH and (item := self.throttle.pop_ready(now)) is not None:
-            taken[item.cls] += 1
-            jo = self.orders.get(item.key)
-            if jo is not None and jo.state == "new":
-                batch.append(jo)
+        batches: dict[str, list[JournaledOrder]] = {}
+        taken: dict[str, collections.Counter[str]] = {}
+        for lane in self.lanes.values():
+            batch: list[JournaledOrder] = []
+            took = taken[lane.account] = collections.Counter()
+            while len(batch) < SEND_BATCH and (item := lane.throttle.pop_ready(now)) is not None:
+                took[item.cls] += 1
+                jo = self.orders.get(item.key)
+                if jo is not None and jo.state == "new":
+                    batch.append(jo)
+            if batch:
+                batches[lane.account] = batch
         market_now = self.clock.now_ns()
-        for jo in batch:
-            self._set(jo, "sent", sync=False, attempt=jo.attempt + 1, sent_ns=market_now)
+        for batch in batches.values():
+            for jo in batch:
+                self._set(jo, "sent", sync=False, attempt=jo.attempt + 1, sent_ns=market_now)
         self.journal.sync()
-        if batch:
+        if batches:
             self._crash("sent")
-        for jo in batch:
+        for lane, jo, call in call_all(batches, self.lanes, self._call):
             try:
-                self._send(jo)
+                self._answered(lane, jo, call)
             except Exception as exc:  # a bug, not a broker answer: the call may have happened
-                self.count_error("send failed", order_id=jo.order.order_id, exc_info=True)
+                call.error = exc
+            if call.error is not None:
+                self.count_error("send failed", order_id=jo.order.order_id, error=repr(call.error))
                 if jo.state == "sent":
-                    self._set(jo, "unknown", reason=f"send failed: {exc!r}")
-                    self._alert_unknown(jo, f"send failed: {exc!r}")
-        for cls, n in taken.items():
-            self.throttle.restamp(cls, n, time.monotonic())
-        wait = self.throttle.next_in(time.monotonic())
+                    self._set(jo, "unknown", reason=f"send failed: {call.error!r}")
+                    self._alert_unknown(jo, f"send failed: {call.error!r}")
+        waits = []
+        for lane in self.lanes.values():
+            for cls, n in taken[lane.account].items():
+                lane.throttle.restamp(cls, n, time.monotonic())
+            waits.append(lane.throttle.next_in(time.monotonic()))
+        wait = min((w for w in waits if w is not None), default=None)
         if wait is not None:
             self._schedule_pump(wait)
 
-    def _send(self, jo: JournaledOrder) -> None:
-        """Hand one order, journaled as ``sent``, to the broker."""
+    def _call(self, lane: Lane, jo: JournaledOrder) -> Call:
+        """The broker call for one order journaled as ``sent``, on its lane's thread: it
+        reads the router's books but changes nothing (the main thread waits for it)."""
         o = jo.order
-        if o.op != "place":
-            self._amend(jo)
+        wall = time.time_ns()
+        try:
+            if o.op == "place":
+                return Call(*lane.broker.place_order(o), wall)
+            target = self.orders.get(o.ref_order_id)
+            if target is None or not target.broker_id or target.final:
+                return Call(None, [], wall)
+            if o.op == "cancel":
+                return Call(*lane.broker.cancel_order(target.broker_id), wall)
+            return Call(
+                *lane.broker.modify_order(
+                    target.broker_id, o.pricetype, o.price, o.trigger_price, o.quantity
+                ),
+                wall,
+            )
+        except Exception as exc:
+            return Call(None, [], wall, error=exc)
+
+    def _answered(self, lane: Lane, jo: JournaledOrder, call: Call) -> None:
+        """Journal and publish what the broker answered for one order."""
+        o = jo.order
+        if call.error is not None:
             return
-        wall = jo.wall_sent_ns = time.time_ns()
-        result, events = self.broker.place_order(o)
+        if o.op != "place":
+            self._amended(lane, jo, call)
+            return
+        assert call.result is not None
+        result, events = call.result, call.events
+        jo.wall_sent_ns = call.wall_ns
         self._crash("placed")
         if o.origin_ns and jo.attempt == 1:
-            self.record_latency_ns(wall - o.origin_ns)
+            self.record_latency_ns(call.wall_ns - o.origin_ns)
         if result.ok:
             self._set(jo, "open", broker_id=result.orderid)
-            self.by_broker_id[result.orderid] = o.order_id
+            self.by_broker_id[(lane.account, result.orderid)] = o.order_id
             self._crash("open")
             self.counts["sent"] += 1
             self._watch_margin(o)
@@ -210,10 +270,11 @@ class RouterDaemon(Daemon):
                 qty=o.quantity,
                 pricetype=o.pricetype,
                 attempt=jo.attempt,
+                account=lane.account,
             )
-            self._on_broker_events(events)
+            self._on_broker_events(lane.account, events)
         elif result.retry and jo.attempt < self.settings.router_max_attempts:
-            self._retry_later(jo, result.message, result.retry_after_s)
+            self._retry_later(lane, jo, result.message, result.retry_after_s)
         elif result.message.startswith("unknown:"):
             self._set(jo, "unknown", reason=result.message)
             self._alert_unknown(jo, result.message)
@@ -222,7 +283,7 @@ class RouterDaemon(Daemon):
             self.log.warning("broker rejected order", order_id=o.order_id, reason=result.message)
             self._reject(jo, result.message)
 
-    def _retry_later(self, jo: JournaledOrder, why: str, retry_after_s: float) -> None:
+    def _retry_later(self, lane: Lane, jo: JournaledOrder, why: str, retry_after_s: float) -> None:
         """It certainly did not reach the broker (a 429, a refused connection): back in the
         queue after a backoff, or the broker's ``retry_after`` when that is longer."""
         s = self.settings
@@ -230,9 +291,9 @@ class RouterDaemon(Daemon):
         backoff = s.router_retry_backoff_s * 2 ** (jo.attempt - 1)
         pause = min(retry_after_s, s.router_retry_after_max_s)
         if pause:
-            self.throttle.pause("order", now, pause)
+            lane.throttle.pause("order", now, pause)
         self._set(jo, "new", reason=f"attempt {jo.attempt} not sent: {why}")
-        self.throttle.push(jo.order.order_id, "order", jo.order.exit, due=now + max(backoff, pause))
+        lane.throttle.push(jo.order.order_id, "order", jo.order.exit, due=now + max(backoff, pause))
         self.counts["retries"] += 1
         self.log.warning(
             "order not sent; retrying",
@@ -249,30 +310,26 @@ class RouterDaemon(Daemon):
         self.margin_watch.pop(watched, None)
         self.margin_watch[watched] = None  # most recent last
 
-    def _amend(self, jo: JournaledOrder) -> None:
-        """Modify or cancel a working order. The outcome reaches the strategy as updates of
-        the working order; a refusal comes back as a rejection of the amend itself."""
+    def _amended(self, lane: Lane, jo: JournaledOrder, call: Call) -> None:
+        """A modify or cancel of a working order was answered. The outcome reaches the
+        strategy as updates of the working order; a refusal comes back as a rejection of
+        the amend itself."""
         msg = jo.order
         target = self.orders.get(msg.ref_order_id)
-        if target is None or not target.broker_id or target.final:
+        if call.result is None or target is None:
             self._reject(jo, f"{msg.op}: {msg.ref_order_id} is not working")
             return
         broker_id = target.broker_id
-        if msg.op == "cancel":
-            result, events = self.broker.cancel_order(broker_id)
-        else:
-            result, events = self.broker.modify_order(
-                broker_id, msg.pricetype, msg.price, msg.trigger_price, msg.quantity
+        result, events = call.result, call.events
+        if msg.op == "modify" and result.ok:
+            target.order = msgspec.structs.replace(
+                target.order,
+                quantity=msg.quantity,
+                pricetype=msg.pricetype,
+                price=msg.price,
+                trigger_price=msg.trigger_price,
             )
-            if result.ok:
-                target.order = msgspec.structs.replace(
-                    target.order,
-                    quantity=msg.quantity,
-                    pricetype=msg.pricetype,
-                    price=msg.price,
-                    trigger_price=msg.trigger_price,
-                )
-                self._set(target, target.state, with_order=True)
+            self._set(target, target.state, with_order=True)
         self.counts[f"{msg.op}_{'ok' if result.ok else 'refused'}"] += 1
         self.log.info(
             f"{msg.op} {'done' if result.ok else 'refused'}",
@@ -284,13 +341,15 @@ class RouterDaemon(Daemon):
             self._set(jo, "complete")
         else:
             self._reject(jo, f"{msg.op}: {result.message}")
-        self._on_broker_events(events)
+        self._on_broker_events(lane.account, events)
 
-    def _on_broker_events(self, events: list[OrderEvent | TradeEvent]) -> None:
+    def _on_broker_events(self, account: str, events: list[OrderEvent | TradeEvent]) -> None:
         for ev in events:
-            jo = self.orders.get(self.by_broker_id.get(ev.orderid, ""))
+            jo = self.orders.get(self.by_broker_id.get((account, ev.orderid), ""))
             if jo is None:
-                self.count_error("event for an order we did not send", broker_id=ev.orderid)
+                self.count_error(
+                    "event for an order we did not send", broker_id=ev.orderid, account=account
+                )
                 continue
             if isinstance(ev, TradeEvent):
                 self._fill(jo, ev)
@@ -304,7 +363,7 @@ class RouterDaemon(Daemon):
                 reason=ev.rejection_reason or jo.reason,
             )
             if jo.final:
-                self.by_broker_id.pop(ev.orderid, None)
+                self.by_broker_id.pop((account, ev.orderid), None)
             self._publish(jo)
 
     def _set(
@@ -426,7 +485,7 @@ class RouterDaemon(Daemon):
         )
 
     def _fill(self, jo: JournaledOrder, t: TradeEvent) -> None:
-        if t.tradeid in self.fill_ids:
+        if (jo.order.account, t.tradeid) in self.fill_ids:
             self.counts["fills_seen_twice"] += 1
             self.log.warning("a fill already journaled; not counted again", fill_id=t.tradeid)
             return
@@ -445,6 +504,7 @@ class RouterDaemon(Daemon):
             quantity=t.quantity,
             price=t.price,
             exch_ns=t.ts_ns,
+            account=o.account,
         )
         self.journal.append(
             Record("fill", time.time_ns(), order_id=o.order_id, fill=fill), sync=False
@@ -461,20 +521,21 @@ class RouterDaemon(Daemon):
             qty=t.quantity,
             price=t.price,
             fill_no=self.fill_no,
+            account=o.account,
         )
 
     def _book_fill(self, fill: wire.Fill) -> None:
-        key = (fill.strategy, fill.exchange, fill.symbol, fill.product)
+        key = (fill.strategy, fill.exchange, fill.symbol, fill.product, fill.account)
         self.ledger.apply(
             key, fill.quantity if fill.action == "BUY" else -fill.quantity, fill.price
         )
         self._watch_marks(key)
-        self.fill_ids.add(fill.fill_id)
+        self.fill_ids.add((fill.account, fill.fill_id))
         self.fills.append(fill)
 
-    def _watch_marks(self, key: tuple[str, str, str, str]) -> None:
+    def _watch_marks(self, key: tuple[str, ...]) -> None:
         ex, sym = key[1], key[2]
-        if not self.keys_by_symbol[(ex, sym)] and self.adapter is not None:
+        if not self.keys_by_symbol[(ex, sym)] and self.openalgo:
             self.sub.subscribe(wire.exact(wire.tick_topic(ex, sym)))  # for marks
         self.keys_by_symbol[(ex, sym)].add(key)
 
@@ -484,7 +545,7 @@ class RouterDaemon(Daemon):
         """Replay the journal and settle every order in flight against the broker before
         any new order is accepted (the order pipe is opened after this returns)."""
         for c in rep.carried:
-            key = (c.strategy, c.exchange, c.symbol, c.product)
+            key = (c.strategy, c.exchange, c.symbol, c.product, c.account)
             self.ledger.apply(key, c.quantity, c.avg_price)
             self._watch_marks(key)
         filled: dict[str, tuple[int, float]] = {}
@@ -494,12 +555,19 @@ class RouterDaemon(Daemon):
             filled[f.order_id] = (q + f.quantity, v + f.quantity * f.price)
         self.fill_no = rep.last_fill_no
         self.orders = rep.orders
-        self.broker.remember({jo.broker_id for jo in self.orders.values() if jo.broker_id})
+        for lane in self.lanes.values():
+            lane.broker.remember(
+                {
+                    jo.broker_id
+                    for jo in self.orders.values()
+                    if jo.broker_id and jo.order.account == lane.account
+                }
+            )
         outcome: collections.Counter[str] = collections.Counter()
         for jo in [jo for jo in self.orders.values() if not jo.final]:
             outcome[self._settle(jo, filled.get(jo.order.order_id, (0, 0.0)))] += 1
-        if self.adapter is not None and self.by_broker_id:
-            self._poll()  # fills and cancels that happened while we were down
+        for account in {a for a, _ in self.by_broker_id} if self.openalgo else ():
+            self._poll(self.lanes[account])  # fills and cancels while we were down
         self.log.info(
             "journal replayed",
             orders=len(self.orders),
@@ -540,40 +608,50 @@ class RouterDaemon(Daemon):
             return "amend_dropped"
         qty, value = fills
         done, avg = max(jo.filled, qty), (value / qty if qty else jo.avg)
-        bid = self.broker.recover(o, jo.broker_id, done, avg, jo.sent_ns / 1e9)
+        lane = self.lanes.get(o.account)
+        bid = None
+        if lane is not None:
+            bid = lane.broker.recover(o, jo.broker_id, done, avg, jo.sent_ns / 1e9)
         if bid is None:
             if jo.state == "unknown":  # alerted (and its strategy halted) before the restart
                 return "unknown"
-            why = "not found at the broker after a router restart"
+            why = (
+                "not found at the broker after a router restart"
+                if lane is not None
+                else f"account {o.account!r} is no longer configured"
+            )
             self._set(jo, "unknown", reason=why)
             self._alert_unknown(jo, why)
             return "unknown"
         adopted = not jo.broker_id
         state = "open" if adopted or jo.state == "unknown" else jo.state
         self._set(jo, state, broker_id=bid, filled=done, avg=avg)
-        self.by_broker_id[bid] = o.order_id
+        self.by_broker_id[(o.account, bid)] = o.order_id
         self._publish(jo)
         return "adopted" if adopted else "resumed"
 
     # ----------------------------------------------------------------- polling
 
-    def _on_ws_updates(self) -> None:
-        self.updates_pull.recv(zmq.NOBLOCK)
-        assert self.adapter is not None
-        for item in self.updates.take():
+    def _on_ws_updates(self, lane: Lane) -> None:
+        lane.updates_pull.recv(zmq.NOBLOCK)
+        assert lane.adapter is not None and lane.updates is not None
+        for item in lane.updates.take():
             if isinstance(item, dict):
-                self._on_broker_events(self.adapter.on_order_update(item))
+                self._on_broker_events(lane.account, lane.adapter.on_order_update(item))
 
     def _maybe_poll(self) -> None:
         s = self.settings
-        every = s.openalgo_poll_s if self.updates.authenticated else s.openalgo_poll_no_ws_s
-        if time.monotonic() - self.last_poll >= every - 1e-3:
-            self._poll()
+        for lane in self.lanes.values():
+            assert lane.updates is not None
+            up = lane.updates.authenticated
+            every = s.openalgo_poll_s if up else s.openalgo_poll_no_ws_s
+            if time.monotonic() - lane.last_poll >= every - 1e-3:
+                self._poll(lane)
 
-    def _poll(self) -> None:
-        self.last_poll = time.monotonic()
-        assert self.adapter is not None
-        events, resolved = self.adapter.poll()
+    def _poll(self, lane: Lane) -> None:
+        lane.last_poll = time.monotonic()
+        assert lane.adapter is not None
+        events, resolved = lane.adapter.poll()
         for order, outcome, broker_id in resolved:
             jo = self.orders.get(order.order_id)
             if jo is None:
@@ -585,40 +663,50 @@ class RouterDaemon(Daemon):
                     broker_id=broker_id,
                 )
                 self._set(jo, "open", broker_id=broker_id)
-                self.by_broker_id[broker_id] = order.order_id
+                self.by_broker_id[(lane.account, broker_id)] = order.order_id
             else:
                 self.count_error(
                     "ALERT: unknown order never appeared at the broker; it stays UNKNOWN "
                     "and was not sent again",
                     order_id=order.order_id,
+                    account=lane.account,
                 )
-        self._on_broker_events(events)
+        self._on_broker_events(lane.account, events)
 
     # ------------------------------------------------------------------ market
 
     def on_message(self, topic: str, msg: wire.Msg) -> None:
         if isinstance(msg, wire.Tick):
-            events = self.broker.on_tick(msg)
+            events = self.main.broker.on_tick(msg)  # only the in-process simulator fills here
             if events:
-                self._on_broker_events(events)
+                self._on_broker_events(MAIN, events)
             for key in self.keys_by_symbol.get((msg.exchange, msg.symbol), ()):
                 self.ledger.mark(key, msg.ltp)
 
     def _publish_funds(self) -> None:
-        """A failed poll is a warning (the broker may still be starting); three in a row
-        are an error, counted once per outage."""
-        try:
-            funds = self.broker.funds()
-        except ConnectionError as exc:
-            self.counts["funds_failures"] += 1
-            self.funds_failing += 1
-            if self.funds_failing == 3:
-                self.count_error("funds unavailable three times in a row", reason=str(exc))
-            else:
-                self.log.warning("funds unavailable", reason=str(exc))
-            return
-        self.funds_failing = 0
-        self.pub.publish("exec.funds", funds)
+        """Each account's funds. A failed poll is a warning (the broker may still be
+        starting); three in a row are an error, counted once per outage."""
+        for lane in self.lanes.values():
+            try:
+                funds = self._funds(lane)
+            except ConnectionError as exc:
+                self.counts["funds_failures"] += 1
+                lane.funds_failing += 1
+                if lane.funds_failing == 3:
+                    self.count_error(
+                        "funds unavailable three times in a row",
+                        account=lane.account,
+                        reason=str(exc),
+                    )
+                else:
+                    self.log.warning("funds unavailable", account=lane.account, reason=str(exc))
+                continue
+            lane.funds_failing = 0
+            self.pub.publish("exec.funds", funds)
+
+    @staticmethod
+    def _funds(lane: Lane) -> wire.Funds:
+        return msgspec.structs.replace(lane.broker.funds(), account=lane.account)
 
     def _maybe_margins(self) -> None:
         if self.margin_watch and time.monotonic() >= self.margin_next:
@@ -632,7 +720,7 @@ class RouterDaemon(Daemon):
             inst = self.refdata.instrument(ex, sym)
             for action in ("SELL", "BUY") if inst.kind == "FUT" else ("SELL",):
                 try:
-                    per = self.broker.margin_per_lot(ex, sym, action, prod, inst.lot_size)
+                    per = self.main.broker.margin_per_lot(ex, sym, action, prod, inst.lot_size)
                 except ConnectionError as exc:
                     self.log.warning("margin unavailable", symbol=sym, reason=str(exc))
                     return
@@ -693,14 +781,17 @@ class RouterDaemon(Daemon):
             self.rep.send(wire.encode_body(reply))
             return
         if q.kind in ("funds", "positions"):
+            lane = self.lanes.get(q.account)
             try:
+                if lane is None:
+                    raise ConnectionError(f"no account {q.account!r} at the router")
                 if q.kind == "funds":
-                    reply = wire.BrokerReply(ok=True, funds=self.broker.funds())
+                    reply = wire.BrokerReply(ok=True, funds=self._funds(lane))
                 else:
-                    book = self.broker.positionbook()
+                    book = lane.broker.positionbook()
                     reply = wire.BrokerReply(ok=True, positions=book, last_fill_no=self.fill_no)
             except ConnectionError as exc:
-                self.count_error(f"{q.kind} unavailable", reason=str(exc))
+                self.count_error(f"{q.kind} unavailable", account=q.account, reason=str(exc))
                 reply = wire.BrokerReply(ok=False, error=str(exc))
         else:
             fills = [f for f in self.fills if f.fill_no > q.since_fill_no]
@@ -708,40 +799,42 @@ class RouterDaemon(Daemon):
         self.rep.send(wire.encode_body(reply))
 
     def detail(self) -> dict[str, Any]:
-        extra = self.adapter.counts if self.adapter is not None else {}
+        """The main account's figures at the top level, every account's under ``accounts``."""
+        per = {a: self._lane_detail(lane) for a, lane in self.lanes.items()}
         return {
             "broker": self.settings.broker,
             "mode": self.settings.mode,
-            "queued": len(self.throttle),
             "working": len(self.by_broker_id),
             "unknown_orders": list(self.unknown_ids),
             "journal_appends": self.journal.appends,
-            **(
-                {
-                    "order_ws_up": self.updates.authenticated,
-                    "order_ws_reconnects": self.updates.reconnects,
-                }
-                if self.adapter is not None
-                else {}
-            ),
+            **per[MAIN],
+            **({"accounts": per} if len(per) > 1 else {}),
             **self.counts,
-            **extra,
         }
+
+    @staticmethod
+    def _lane_detail(lane: Lane) -> dict[str, Any]:
+        out: dict[str, Any] = {"queued": len(lane.throttle)}
+        if lane.updates is not None and lane.adapter is not None:
+            out["order_ws_up"] = lane.updates.authenticated
+            out["order_ws_reconnects"] = lane.updates.reconnects
+            out.update(lane.adapter.counts)
+        return out
 
     def _carry(self, rep: Replay) -> list[wire.PositionSnapshot]:
         """The positions a journal of an earlier day ends with: carried into today's."""
         ledger = Ledger()
         for c in rep.carried:
-            ledger.apply((c.strategy, c.exchange, c.symbol, c.product), c.quantity, c.avg_price)
+            key = (c.strategy, c.exchange, c.symbol, c.product, c.account)
+            ledger.apply(key, c.quantity, c.avg_price)
         for f in rep.fills:
-            key = (f.strategy, f.exchange, f.symbol, f.product)
+            key = (f.strategy, f.exchange, f.symbol, f.product, f.account)
             ledger.apply(key, f.quantity if f.action == "BUY" else -f.quantity, f.price)
         return [s for s in snapshots(ledger) if s.quantity]
 
     def teardown(self) -> None:
-        if self.adapter is not None:
-            self.updates.stop()
-            self.updates_pull.close(0)
+        for lane in self.lanes.values():
+            lane.close()
         self.journal.close()
         self.halts.pusher.close()
         if hasattr(self, "orders_in"):
@@ -750,7 +843,8 @@ class RouterDaemon(Daemon):
 
 
 def snapshots(ledger: Ledger) -> list[wire.PositionSnapshot]:
-    """Each (strategy, exchange, symbol, product) position of ``ledger``, with its P&L."""
+    """Each (strategy, exchange, symbol, product, account) position of ``ledger``, with
+    its P&L."""
     return [
         wire.PositionSnapshot(
             strategy=strategy,
@@ -762,6 +856,7 @@ def snapshots(ledger: Ledger) -> list[wire.PositionSnapshot]:
             realized_pnl=round(p.realized, 2),
             unrealized_pnl=round(p.unrealized(), 2),
             ltp=p.ltp,
+            account=account,
         )
-        for (strategy, ex, sym, prod), p in ledger.positions.items()  # type: ignore[misc]
+        for (strategy, ex, sym, prod, account), p in ledger.positions.items()  # type: ignore[misc]
     ]
