@@ -36,7 +36,7 @@ class Harness:
             self.post,
             self._send,
             lambda strategy, key: list(self.working),
-            lambda key: self.broker,
+            lambda key, account: self.broker if account == "main" else None,
             lambda job, kind, reason: self.events.append((kind, reason)),
             "t",
             lambda strategy, inst: 2 * inst.lot_size,  # chunks of two lots

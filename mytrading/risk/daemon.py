@@ -5,6 +5,10 @@ Each intent from the engine is checked (``rules.check``); a rejection is publish
 router. Approved orders wait in a bounded queue while the router is unreachable and are
 withdrawn with a RiskEvent after ``MT_RISK_WAIT_S``. The kill switch arrives as a
 ``Command`` on its own pipe and is persisted, so a restarted risk daemon keeps it.
+
+A strategy that other accounts follow gets its followers' orders here too, each in the
+follower's own book and account (``risk/mirror.py``); risk's exits, limits and P&L treat
+each follower book like a strategy of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import msgspec
 
 from mytrading import bus, wire
+from mytrading.accounts import MAIN, account_of, load_accounts
 from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.outbox import Outbox
@@ -26,6 +31,7 @@ from mytrading.risk.events import EventStore
 from mytrading.risk.exits import ExitJob, ExitManager
 from mytrading.risk.limits import load_limits
 from mytrading.risk.margin import load_margins
+from mytrading.risk.mirror import Mirror
 from mytrading.risk.monitor import Key, PostTrade, Trigger
 from mytrading.risk.rules import (
     Rejection,
@@ -38,6 +44,7 @@ from mytrading.risk.rules import (
     usage,
 )
 from mytrading.risk.state import StateStore
+from mytrading.settings import ConfigError
 
 MAX_PENDING = 1000
 
@@ -82,9 +89,21 @@ class RiskDaemon(Daemon):
         self.store_errors = 0
         self.day: date | None = None
         self.auto_reduced: set[str] = set()  # REDUCING by a daily limit: undone next day
-        self._book_read: tuple[float, list[wire.BrokerPosition] | None] = (-1e9, None)
+        # per account: when its position book was last read, and what it said
+        self._book_read: dict[str, tuple[float, list[wire.BrokerPosition] | None]] = {}
         self.events = EventStore(s.risk_db, self._store_failed)
         self.margins = load_margins(s.config_dir)
+        accounts = load_accounts(s)
+        self.follower_funds: dict[str, RiskBook] = {a: RiskBook() for a in accounts.by_name}
+        self.mirror = Mirror(
+            accounts,
+            self.refdata,
+            self.margins,
+            lambda a: self.follower_funds[a].free_margin(time.time_ns()),
+        )
+        unknown = accounts.grades() - set(self.margins.sizing if self.margins else ())
+        if unknown:
+            raise ConfigError(f"accounts.toml: follower grades not in margins.toml: {unknown}")
         self.post = PostTrade(self.refdata, self.limits, load_charges(s.config_dir))
         self.exits = ExitManager(
             self.refdata,
@@ -111,6 +130,7 @@ class RiskDaemon(Daemon):
             )
             return
         self.record_latency_ns(time.time_ns() - msg.ts)
+        lead_before = self.book.net((msg.strategy, msg.exchange, msg.symbol))
         limits = self.limits.of(msg.strategy)
         if self.book.available is None and msg.op != "cancel" and self.peer_up("router"):
             self._ask_funds()  # only until the router's first report arrives
@@ -149,39 +169,48 @@ class RiskDaemon(Daemon):
         )
         if msg.op != "cancel":
             self.book.approvals[msg.strategy].append(time.time_ns())
-        key = (msg.strategy, msg.exchange, msg.symbol)
-        sign = 1 if msg.action == "BUY" else -1
-        if msg.op == "place":
-            qtys = split(msg.quantity, self.refdata.instrument(msg.exchange, msg.symbol), limits)
-            orders = (
-                [base]
-                if len(qtys) == 1
-                else [
-                    msgspec.structs.replace(
-                        base, order_id=f"{base.order_id}.{k}", quantity=q, part=k, parts=len(qtys)
-                    )
-                    for k, q in enumerate(qtys, 1)
-                ]
-            )
-            for o in orders:
-                self.book.on_approved(o.order_id, key, sign * o.quantity)
-            if len(orders) > 1:
-                self.log.info("split", intent=msg.intent_id, children=qtys)
-        elif msg.op == "modify":  # the working quantity becomes the new one
-            self.book.on_approved(base.ref_order_id, key, sign * msg.quantity)
-            orders = [base]
-        else:  # a cancel reaches every child still working
+        followers = self.mirror.plan(base, lead_before, self.book, self.clock.now().date())
+        self.approved += 1
+        for one in (base, *followers):
+            for o in self._children(one, limits):
+                if not self.outbox.put(o):
+                    self._withdraw(o, "risk queue to router full")
+
+    def _children(self, base: wire.Order, limits: Any) -> list[wire.Order]:
+        """The orders that go to the router for one approved order, counted as working:
+        a new order split at the freeze quantity, a modify as is, a cancel for every
+        child of the order it cancels. (A follower's cancels come already addressed.)"""
+        key = (base.strategy, base.exchange, base.symbol)
+        sign = 1 if base.action == "BUY" else -1
+        if base.op == "modify":  # the working quantity becomes the new one
+            self.book.on_approved(base.ref_order_id, key, sign * base.quantity)
+            return [base]
+        if base.op == "cancel":
+            if base.account != MAIN:
+                return [base]  # the mirror addressed it to one working order
             targets = self.book.children(base.ref_order_id)
-            orders = [
+            if len(targets) == 1:
+                return [msgspec.structs.replace(base, ref_order_id=targets[0])]
+            return [
                 msgspec.structs.replace(base, order_id=f"{base.order_id}.{k}", ref_order_id=t)
-                if len(targets) > 1
-                else msgspec.structs.replace(base, ref_order_id=t)
                 for k, t in enumerate(targets, 1)
             ]
-        self.approved += 1
+        qtys = split(base.quantity, self.refdata.instrument(base.exchange, base.symbol), limits)
+        orders = (
+            [base]
+            if len(qtys) == 1
+            else [
+                msgspec.structs.replace(
+                    base, order_id=f"{base.order_id}.{k}", quantity=q, part=k, parts=len(qtys)
+                )
+                for k, q in enumerate(qtys, 1)
+            ]
+        )
         for o in orders:
-            if not self.outbox.put(o):
-                self._withdraw(o, "risk queue to router full")
+            self.book.on_approved(o.order_id, key, sign * o.quantity)
+        if len(orders) > 1:
+            self.log.info("split", order=base.order_id, children=qtys)
+        return orders
 
     def _withdraw(self, order: wire.Order, reason: str) -> None:
         if order.op == "place":
@@ -365,6 +394,7 @@ class RiskDaemon(Daemon):
             self.exits.start(strategy, key, t.kind)
 
     def _send_exit(self, order: wire.Order) -> bool:
+        order = msgspec.structs.replace(order, account=account_of(order.strategy))
         if order.op == "place":
             signed = order.quantity if order.action == "BUY" else -order.quantity
             key = (order.strategy, order.exchange, order.symbol)
@@ -388,21 +418,20 @@ class RiskDaemon(Daemon):
         if isinstance(reply, wire.BrokerReply) and reply.ok and reply.funds is not None:
             self.book.available, self.book.funds_ns = reply.funds.available, time.time_ns()
 
-    def _broker_net(self, key: Key) -> int | None:
-        """The broker's net for one position, from one position-book read per second
-        (shared by every exit job); None while the router is down or does not answer,
-        so a dead router costs no blocking wait."""
+    def _broker_net(self, key: Key, account: str) -> int | None:
+        """The broker's net for one position of one account, from one position-book read
+        per second (shared by every exit job); None while the router is down or does not
+        answer, so a dead router costs no blocking wait."""
         now = time.monotonic()
-        if now - self._book_read[0] >= 1.0:
+        if now - self._book_read.get(account, (-1e9, None))[0] >= 1.0:
             book = None
             if self.peer_up("router"):
-                reply = bus.request(
-                    self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="positions"), 1000
-                )
+                q = wire.BrokerQuery(kind="positions", account=account)
+                reply = bus.request(self.ctx, self.endpoints["rpc.router"], q, 1000)
                 if isinstance(reply, wire.BrokerReply) and reply.ok:
                     book = reply.positions
-            self._book_read = (now, book)
-        positions = self._book_read[1]
+            self._book_read[account] = (now, book)
+        positions = self._book_read[account][1]
         if positions is None:
             return None
         return sum(p.quantity for p in positions if (p.exchange, p.symbol, p.product) == key)
@@ -443,7 +472,11 @@ class RiskDaemon(Daemon):
             self.outbox.ack(msg.order_id)
             self.book.on_update(msg)
         elif isinstance(msg, wire.Funds):
-            self.book.available, self.book.funds_ns = msg.available, msg.ts
+            if msg.account == MAIN:
+                self.book.available, self.book.funds_ns = msg.available, msg.ts
+            elif msg.account in self.follower_funds:
+                f = self.follower_funds[msg.account]
+                f.available, f.funds_ns = msg.available, msg.ts
         elif isinstance(msg, wire.MarginQuote):
             self.book.broker_margin[(msg.exchange, msg.symbol, msg.action)] = (
                 msg.per_lot,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from mytrading import wire
+from mytrading.accounts import account_of
 from mytrading.refdata import Instrument, RefData
 from mytrading.risk.monitor import Key, PostTrade
 
@@ -42,7 +43,7 @@ class ExitManager:
         post: PostTrade,
         send: Callable[[wire.Order], bool],
         working: Callable[[str, Key], list[str]],
-        broker_net: Callable[[Key], int | None],
+        broker_net: Callable[[Key, str], int | None],
         event: Callable[[ExitJob, str, str], None],
         run_id: str,
         child: Callable[[str, Instrument], int],
@@ -72,7 +73,7 @@ class ExitManager:
                 if ours:
                     continue
                 self._cancel(job, mine)  # anything the strategy still has working goes too
-                if self._confirmed(job.key):
+                if self._confirmed(job):
                     self._event(job, "exit_confirmed", "flat in the broker's position book")
                     del self.jobs[jk]
                 continue
@@ -137,9 +138,11 @@ class ExitManager:
             job.orders.append(order.order_id)
         return order.order_id
 
-    def _confirmed(self, key: Key) -> bool:
-        net = self._broker_net(key)
+    def _confirmed(self, job: ExitJob) -> bool:
+        """The broker's book for the job's account agrees with every book on it."""
+        account = account_of(job.strategy)
+        net = self._broker_net(job.key, account)
         if net is None:
             return False
-        ours = sum(self.post.qty(s, key) for s in list(self.post.books))
-        return net == ours
+        books = [s for s in list(self.post.books) if account_of(s) == account]
+        return net == sum(self.post.qty(s, job.key) for s in books)

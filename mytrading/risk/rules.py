@@ -75,6 +75,10 @@ class RiskBook:
         sells = sum(-q for _, q in rest if q < 0)
         return pos + buys, pos - sells
 
+    def net(self, key: tuple[str, str, str]) -> int:
+        """Position plus every working order: what the book holds once all of them fill."""
+        return self.positions.get(key, 0) + sum(q for k, q in self.working.values() if k == key)
+
     def children(self, order_id: str) -> list[str]:
         """The working orders behind one intent: itself, or its child orders if split."""
         prefix = order_id + "."

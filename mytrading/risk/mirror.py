@@ -1,0 +1,193 @@
+"""Follower accounts: each mirrors its strategy's position on main, at its own size.
+
+For every order risk approves for a strategy with followers (``config/accounts.toml``),
+each follower gets the order that brings its *exposure* (position plus working orders,
+in its own book ``<strategy>@<account>``) to its target::
+
+    target = sign(lead) * floor(|lead| * ratio / lot) * lot
+
+where ``lead`` is the strategy's exposure on main once this order is counted. ``ratio``
+is fixed when the lead opens from flat: the follower's multiple, or the lots its own free
+margin buys at its grade (``margins.toml [sizing]``) over the lead's lots. It is
+forgotten when the lead is flat again, and after a risk restart it is read back from the
+exposures (follower over lead).
+
+Because the target comes from the lead's exposure, not from the order, a follower whose
+order was refused catches up at the lead's next order, and the lead going flat takes
+every follower flat. A follower that would have to trade *against* the lead's order (it
+is ahead of its target, e.g. filled where the lead was refused) is not traded: that is
+logged as drift for the operator, and the day's square-off closes it with the rest.
+A cancel reaches the follower's orders of the same intent; a modify moves their prices
+and scales their quantity by the ratio.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+import msgspec
+import structlog
+
+from mytrading import wire
+from mytrading.accounts import Accounts, Follow, book_name
+from mytrading.refdata import RefData
+from mytrading.risk.margin import MarginTable
+from mytrading.risk.rules import RiskBook
+
+log = structlog.get_logger("risk.mirror")
+
+Key = tuple[str, str, str]  # (book, exchange, symbol)
+
+
+@dataclass
+class Mirror:
+    accounts: Accounts
+    refdata: RefData
+    margins: MarginTable | None
+    free_margin: Callable[[str], float | None]  # an account's free margin, None: no figure
+    ratios: dict[Key, float] = field(default_factory=dict)
+    drift: int = 0  # follower orders not sent because they would go against the lead's
+
+    def plan(
+        self, base: wire.Order, lead_before: int, book: RiskBook, day: date
+    ) -> list[wire.Order]:
+        """The followers' orders for one approved lead order (``base``, before any split);
+        ``lead_before``: the strategy's exposure on main before it."""
+        out: list[wire.Order] = []
+        for fol in self.accounts.followers(base.strategy):
+            fb = book_name(base.strategy, fol.account)
+            if base.op == "place":
+                o = self._place(base, fol, fb, lead_before, book, day)
+                out += [o] if o is not None else []
+            else:
+                out += self._amend(base, fol, fb, book)
+        return out
+
+    def _place(
+        self, base: wire.Order, fol: Follow, fb: str, lead_before: int, book: RiskBook, day: date
+    ) -> wire.Order | None:
+        key = (fb, base.exchange, base.symbol)
+        lot = self.refdata.instrument(base.exchange, base.symbol).lot_size
+        signed = base.quantity if base.action == "BUY" else -base.quantity
+        lead_after = lead_before + signed
+        have = book.net(key)
+        ratio = self._ratio(fol, key, base, lead_before, lead_after, have, book, day)
+        if lead_after == 0:
+            self.ratios.pop(key, None)
+        if ratio is None:
+            return None
+        target = int(
+            math.copysign(math.floor(abs(lead_after) * ratio / lot + 1e-9) * lot, lead_after)
+        )
+        delta = target - have
+        if delta == 0:
+            return None
+        if (delta > 0) != (signed > 0):
+            self.drift += 1
+            log.warning(
+                "follower ahead of its target: not traded against the lead",
+                book=fb,
+                symbol=base.symbol,
+                follower=have,
+                target=target,
+                lead_order=base.order_id,
+            )
+            return None
+        pos = book.positions.get(key, 0)
+        reducing = (pos > 0 > delta or pos < 0 < delta) and abs(delta) <= abs(pos)
+        state = book.states.of(fb)  # a follower book's own state, or the stack's
+        if state == "halted" or (state == "reducing" and not reducing):
+            log.warning("follower book not trading: not mirrored", book=fb, state=state)
+            return None
+        return msgspec.structs.replace(
+            base,
+            order_id=f"{base.order_id}@{fol.account}",
+            strategy=fb,
+            account=fol.account,
+            action="BUY" if delta > 0 else "SELL",
+            quantity=abs(delta),
+            exit=reducing,
+            link=None,
+        )
+
+    def _ratio(
+        self,
+        fol: Follow,
+        key: Key,
+        base: wire.Order,
+        lead_before: int,
+        lead_after: int,
+        have: int,
+        book: RiskBook,
+        day: date,
+    ) -> float | None:
+        """Follower quantity per lead quantity, fixed when the lead opens."""
+        if lead_before and key in self.ratios:
+            return self.ratios[key]
+        if lead_before and have and (have > 0) == (lead_before > 0):
+            ratio = abs(have) / abs(lead_before)  # after a risk restart: what it holds
+        elif fol.multiple:
+            ratio = fol.multiple
+        else:
+            lots = self._lots_from_margin(fol, base, book, day)
+            if lots is None:
+                return None
+            ratio = lots * self.refdata.instrument(base.exchange, base.symbol).lot_size
+            ratio /= abs(lead_after) or 1
+        self.ratios[key] = ratio
+        return ratio
+
+    def _lots_from_margin(
+        self, fol: Follow, base: wire.Order, book: RiskBook, day: date
+    ) -> int | None:
+        free = self.free_margin(fol.account)
+        inst = self.refdata.instrument(base.exchange, base.symbol)
+        price = base.price or book.ltp.get((base.exchange, base.symbol), 0.0)
+        if free is None or self.margins is None:
+            log.warning("follower not sized: no funds figure yet", account=fol.account)
+            return None
+        if inst.kind in ("CE", "PE") and base.action == "BUY" and price <= 0:
+            log.warning("follower not sized: no price for an option purchase", book=base.symbol)
+            return None
+        per = self.margins.need(
+            inst, base.action, inst.lot_size, price, inst.lot_size, False, day
+        ).per_lot
+        lots = self.margins.lots_for(fol.grade, free, per)
+        if lots <= 0:
+            log.warning(
+                "follower not sized: its margin is not one lot",
+                account=fol.account,
+                free=round(free),
+                per_lot=round(per),
+            )
+            return None
+        return lots
+
+    def _amend(self, base: wire.Order, fol: Follow, fb: str, book: RiskBook) -> list[wire.Order]:
+        """A cancel reaches each of the follower's orders for the intent; a modify, its one
+        working order, with the lead's prices and its quantity scaled by the ratio."""
+        ref = f"{base.ref_order_id}@{fol.account}"
+        targets = book.children(ref)
+        oid = f"{base.order_id}@{fol.account}"
+        common = {"strategy": fb, "account": fol.account, "link": None}
+        if base.op == "cancel":
+            return [
+                msgspec.structs.replace(
+                    base,
+                    order_id=f"{oid}.{k}" if len(targets) > 1 else oid,
+                    ref_order_id=t,
+                    **common,
+                )
+                for k, t in enumerate(targets, 1)
+            ]
+        ratio = self.ratios.get((fb, base.exchange, base.symbol))
+        if targets != [ref] or ratio is None:
+            return []  # nothing working there (or split): the lead's next order evens it
+        lot = self.refdata.instrument(base.exchange, base.symbol).lot_size
+        qty = max(lot, math.floor(base.quantity * ratio / lot + 1e-9) * lot)
+        return [
+            msgspec.structs.replace(base, order_id=oid, ref_order_id=ref, quantity=qty, **common)
+        ]

@@ -1,0 +1,289 @@
+"""Accounts configuration (config/accounts.toml) and the follower mirror's arithmetic."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from mytrading import wire
+from mytrading.accounts import MAIN, Follow, account_of, book_name, load_accounts
+from mytrading.refdata import RefData
+from mytrading.risk.margin import load_margins
+from mytrading.risk.mirror import Mirror
+from mytrading.risk.rules import RiskBook
+from mytrading.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
+from tests.simhelpers import FUT, order
+
+DAY = date(2026, 11, 20)
+LOT = 65
+
+
+def accounts_file(tmp_path: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    path = tmp_path / "accounts.toml"
+    path.write_text(text)
+    monkeypatch.setenv("MT_ACCOUNTS_FILE", str(path))
+    return load_settings()
+
+
+SECOND = """
+[accounts.second]
+host = "http://127.0.0.1:5001/"
+ws_url = "ws://127.0.0.1:8766"
+api_key_env = "MT_TEST_SECOND_KEY"
+orders_per_s = 5
+"""
+
+
+def test_main_alone_when_no_file_names_others(settings: Settings) -> None:
+    a = load_accounts(settings)
+    assert list(a.by_name) == [MAIN] and a.data_order == (MAIN,)
+    assert a.by_name[MAIN].orders_per_s == settings.router_orders_per_s
+    assert a.followers("sma_crossover") == ()
+
+
+def test_accounts_followers_and_data_order(
+    tmp_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MT_TEST_SECOND_KEY", "k2-secret")
+    monkeypatch.setenv("MT_BROKER", "openalgo")
+    s = accounts_file(
+        tmp_path,
+        SECOND
+        + '[strategies.s]\nfollow = { second = 2 }\n[strategies.t]\nfollow = { second = "B" }\n'
+        + '[market_data]\norder = ["second", "main"]\n',
+        monkeypatch,
+    )
+    a = load_accounts(s)
+    second = a.by_name["second"]
+    assert (second.rest_url, second.orders_per_s, second.smart_orders_per_s) == (
+        "http://127.0.0.1:5001",
+        5.0,
+        s.router_smart_orders_per_s,
+    )
+    assert "k2-secret" not in repr(second)  # a key never reaches a log line
+    assert a.followers("s") == (Follow("second", multiple=2.0),)
+    assert a.followers("t") == (Follow("second", grade="B"),)
+    assert a.data_order == ("second", "main") and a.grades() == {"B"}
+    assert book_name("s", "second") == "s@second"
+    assert (account_of("s@second"), account_of("s")) == ("second", MAIN)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            SECOND.replace('api_key_env = "MT_TEST_SECOND_KEY"', 'api_key_env = "MT_NO_SUCH"'),
+            "MT_NO_SUCH is empty",
+        ),
+        (SECOND.replace("orders_per_s = 5", "orders_per_s = 0"), "orders_per_s must be"),
+        (SECOND + "colour = 1\n", "allowed keys"),
+        (SECOND.replace("[accounts.second]", "[accounts.main]"), "'main' is set by"),
+        (SECOND.replace("[accounts.second]", "[accounts.Second]"), "a name is a-z"),
+        (SECOND + "[strategies.s]\nfollow = { third = 1 }\n", "follow.third is not an account"),
+        (SECOND + "[strategies.s]\nfollow = { main = 1 }\n", "follow.main is not an account"),
+        (SECOND + "[strategies.s]\nfollow = { second = -1 }\n", "must be positive"),
+        (SECOND + "[strategies.s]\nlead = 'second'\n", "one key, follow"),
+        (SECOND + '[market_data]\norder = ["second", "second"]\n', "distinct account names"),
+        ("[brokers]\n", "unknown tables"),
+        ("[accounts.second\n", "accounts.toml"),
+    ],
+)
+def test_bad_accounts_files_name_the_problem(
+    tmp_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    says: str,
+) -> None:
+    monkeypatch.setenv("MT_TEST_SECOND_KEY", "k2")
+    monkeypatch.setenv("MT_BROKER", "openalgo")
+    s = accounts_file(tmp_path, text, monkeypatch)
+    with pytest.raises(ConfigError, match=says.replace("(", r"\(")):
+        load_accounts(s)
+
+
+def test_in_process_broker_has_one_account(
+    tmp_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MT_TEST_SECOND_KEY", "k2")
+    s = accounts_file(tmp_path, SECOND, monkeypatch)  # tmp_env: MT_BROKER=sim
+    with pytest.raises(ConfigError, match="has one account"):
+        load_accounts(s)
+
+
+def test_the_shipped_accounts_file_loads(settings: Settings) -> None:
+    assert (PROJECT_ROOT / "config" / "accounts.toml").exists()
+    assert list(load_accounts(settings).by_name) == [MAIN]
+
+
+# ------------------------------------------------------------------- the mirror
+
+
+class Harness:
+    """Risk's book with the lead ``s`` on main and one follower; orders "fill" at once."""
+
+    def __init__(
+        self, refdata: RefData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: str
+    ) -> None:
+        monkeypatch.setenv("MT_TEST_SECOND_KEY", "k2")
+        monkeypatch.setenv("MT_BROKER", "openalgo")
+        s = accounts_file(
+            tmp_path, SECOND + f"[strategies.s]\nfollow = {{ second = {size} }}\n", monkeypatch
+        )
+        self.book = RiskBook()
+        self.free: float | None = None
+        self.mirror = Mirror(
+            load_accounts(s), refdata, load_margins(PROJECT_ROOT / "config"), lambda a: self.free
+        )
+        self.n = 0
+
+    def lead(self, action: str, lots: int, fill: bool = True) -> list[wire.Order]:
+        """The lead's order through the mirror; the orders (lead first) count as working
+        and, with ``fill``, fill at once."""
+        self.n += 1
+        base = msgspec.structs.replace(order(f"i{self.n}", lots * LOT), action=action)
+        before = self.book.net(("s", "NFO", FUT))
+        self.last_lead = base
+        out = [base, *self.mirror.plan(base, before, self.book, DAY)]
+        for o in out:
+            key = (o.strategy, o.exchange, o.symbol)
+            signed = o.quantity if o.action == "BUY" else -o.quantity
+            self.book.on_approved(o.order_id, key, signed)
+            if fill:
+                self.fill(o)
+        return out[1:]
+
+    def fill(self, o: wire.Order) -> None:
+        key = (o.strategy, o.exchange, o.symbol)
+        del self.book.working[o.order_id]
+        signed = o.quantity if o.action == "BUY" else -o.quantity
+        self.book.positions[key] = self.book.positions.get(key, 0) + signed
+
+    def follower(self) -> int:
+        return self.book.positions.get(("s@second", "NFO", FUT), 0)
+
+
+def test_a_multiple_follower_mirrors_entries_adds_and_exits(
+    refdata: RefData, tmp_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(refdata, tmp_path, monkeypatch, "2")
+    [f] = h.lead("BUY", 1)
+    assert (f.order_id, f.strategy, f.account, f.action, f.quantity, f.exit) == (
+        "s.i1@second",
+        "s@second",
+        "second",
+        "BUY",
+        2 * LOT,
+        False,
+    )
+    h.lead("BUY", 2)
+    assert h.follower() == 6 * LOT
+    [f] = h.lead("SELL", 1)  # a partial exit: the follower keeps its ratio
+    assert (f.action, f.quantity, f.exit, h.follower()) == ("SELL", 2 * LOT, True, 4 * LOT)
+    h.lead("SELL", 2)  # flat: the follower is flat too
+    assert h.follower() == 0 and h.mirror.ratios == {}
+    [f] = h.lead("SELL", 1)  # and a short mirrors as a short
+    assert (f.action, h.follower()) == ("SELL", -2 * LOT)
+    # a follower book that risk set REDUCING only mirrors what reduces it
+    h.book.states.set("s@second", "reducing")
+    assert h.lead("SELL", 1) == [] and h.follower() == -2 * LOT
+    [f] = h.lead("BUY", 2)
+    assert (f.action, f.quantity, h.follower()) == ("BUY", 2 * LOT, 0)
+    h.book.states.set("s@second", "halted")
+    assert h.lead("SELL", 1) == []
+
+
+def test_a_fractional_multiple_rounds_down_to_lots(
+    refdata: RefData, tmp_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(refdata, tmp_path, monkeypatch, "0.5")
+    assert h.lead("BUY", 1) == []  # half a lot is no lot
+    [f] = h.lead("BUY", 2)  # three lots on main: one and a half, so one
+    assert f.quantity == LOT
+    [f] = h.lead("SELL", 3)
+    assert (f.action, f.quantity, h.follower()) == ("SELL", LOT, 0)
+
+
+def test_a_follower_refused_catches_up_and_one_ahead_is_not_traded_against_the_lead(
+    refdata: RefData, tmp_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(refdata, tmp_path, monkeypatch, "2")
+    [f] = h.lead("BUY", 1, fill=False)
+    del h.book.working[f.order_id]  # the follower's broker refused it
+    h.fill(h.last_lead)
+    [f] = h.lead("BUY", 1)  # the lead's next order brings it to its target
+    assert (f.quantity, h.follower()) == (4 * LOT, 4 * LOT)
+    # the lead is closed by hand: the follower is ahead of its target when the lead opens
+    h.book.positions[("s", "NFO", FUT)] = 0
+    assert h.lead("BUY", 1) == [] and h.mirror.drift == 1  # would have to sell: left alone
+    assert h.follower() == 4 * LOT
+    assert h.lead("BUY", 1) == [] and h.mirror.drift == 1  # the lead caught up: on target
+
+
+def test_after_a_risk_restart_the_ratio_is_read_from_what_the_follower_holds(
+    refdata: RefData, tmp_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(refdata, tmp_path, monkeypatch, "2")
+    h.book.positions[("s", "NFO", FUT)] = 2 * LOT
+    h.book.positions[("s@second", "NFO", FUT)] = 6 * LOT  # opened at 3x before a change
+    [f] = h.lead("SELL", 1)
+    assert (f.quantity, h.follower()) == (3 * LOT, 3 * LOT)
+
+
+def test_a_graded_follower_is_sized_from_its_own_margin(
+    refdata: RefData, tmp_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(refdata, tmp_path, monkeypatch, '"B"')
+    assert h.lead("BUY", 1) == []  # no funds figure from its broker yet: not sized
+    h.book.positions.clear()
+    # 10,00,000 free at B (65 %): 6,50,000 over the table's futures margin a lot
+    h.free = 1_000_000.0
+    per_lot = load_margins(PROJECT_ROOT / "config").per_lot(  # type: ignore[union-attr]
+        refdata.instrument("NFO", FUT), "futures", DAY
+    )
+    lots = int(650_000 // per_lot)
+    assert lots >= 1
+    [f] = h.lead("BUY", 1)
+    assert f.quantity == lots * LOT
+    [f] = h.lead("BUY", 1)  # adding keeps the ratio fixed at the open
+    assert h.follower() == 2 * lots * LOT
+    h.free = 10.0
+    [f] = h.lead("SELL", 2)  # and exits need no margin
+    assert h.follower() == 0
+
+
+def test_cancels_and_modifies_reach_the_followers_orders(
+    refdata: RefData, tmp_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(refdata, tmp_path, monkeypatch, "2")
+    [f] = h.lead("BUY", 1, fill=False)
+    lead_id = f.order_id.removesuffix("@second")
+    modify = msgspec.structs.replace(
+        order("m", 2 * LOT),
+        order_id="s.m",
+        op="modify",
+        ref_order_id=lead_id,
+        pricetype="LIMIT",
+        price=100.0,
+    )
+    [m] = h.mirror.plan(modify, h.book.net(("s", "NFO", FUT)), h.book, DAY)
+    assert (m.order_id, m.ref_order_id, m.quantity, m.price, m.account) == (
+        "s.m@second",
+        f.order_id,
+        4 * LOT,
+        100.0,
+        "second",
+    )
+    cancel = msgspec.structs.replace(
+        order("c", 0), order_id="s.c", op="cancel", ref_order_id=lead_id
+    )
+    [c] = h.mirror.plan(cancel, 0, h.book, DAY)
+    assert (c.order_id, c.ref_order_id, c.strategy, c.op) == (
+        "s.c@second",
+        f.order_id,
+        "s@second",
+        "cancel",
+    )
