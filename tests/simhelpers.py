@@ -46,6 +46,7 @@ def start_server(tmp_env: dict[str, str], **extra: str) -> tuple[subprocess.Pope
     proc = subprocess.Popen(
         [sys.executable, "-m", "mytrading.simserver"], env=env, cwd=PROJECT_ROOT
     )
+    port, ws_port = int(env["MT_SIM_REST_PORT"]), int(env["MT_SIM_WS_PORT"])  # as given
     host = f"http://127.0.0.1:{port}"
     WS_URL[host] = f"ws://127.0.0.1:{ws_port}"
     deadline = time.monotonic() + 20

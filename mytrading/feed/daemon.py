@@ -4,6 +4,10 @@ With ``MT_BROKER=openalgo`` (the default, against the local simulator server or 
 OpenAlgo) the quotes arrive over OpenAlgo's WebSocket (``openalgo_ws.py``); with
 ``MT_BROKER=sim`` they come from the in-process simulated market. Either way the feed
 publishes ticks and builds 1-minute bars, and reports its coverage in the heartbeat.
+
+Quotes come from the first account of ``config/accounts.toml [market_data] order`` that
+answers, failing over to the next and back (``openalgo_ws.FeedClient``); the bars of a
+gap are backfilled from the history of the account then in use.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from typing import Any
 import zmq
 
 from mytrading import wire
+from mytrading.accounts import load_accounts
 from mytrading.bus import MD_HWM
 from mytrading.daemon import Daemon
 from mytrading.engine.history import HistoryError, http_history
 from mytrading.feed.bars import BarBuilder
-from mytrading.feed.openalgo_ws import TICK_PIPE, FeedClient
+from mytrading.feed.openalgo_ws import TICK_PIPE, FeedClient, Source
 from mytrading.feed.recorder import Recorder
 from mytrading.router.rest import OpenAlgoREST
 from mytrading.universe import universe
@@ -62,25 +67,30 @@ class FeedDaemon(Daemon):
     def _setup_openalgo(self) -> None:
         # Plain HTTP, not the SDK: its 1.1 s import would be most of a restart (issue 6).
         s = self.settings
-        rest = OpenAlgoREST(s.api_key(), s.rest_url(), s.openalgo_timeout_s)
-        self.history = http_history(
-            s.rest_url(), s.api_key(), s.openalgo_timeout_s, lambda tf: self.bars
-        )
+        accounts = load_accounts(s)
+        data = [accounts.by_name[n] for n in accounts.data_order]
+        rests = [OpenAlgoREST(a.api_key, a.rest_url, s.openalgo_timeout_s) for a in data]
+        self.histories = {
+            a.name: http_history(a.rest_url, a.api_key, s.openalgo_timeout_s, lambda tf: self.bars)
+            for a in data
+        }
 
         def spot_of(name: str) -> float:
-            """The index level that centres the option strip; waits for a server that is
-            still starting (supervisor starts everything at once), up to 30 s."""
+            """The index level that centres the option strip, from the first data account
+            that answers; waits for servers still starting (supervisor starts everything
+            at once), up to 30 s."""
             u = self.refdata.underlying(name)
             for attempt in range(60):
-                q = rest.quotes(symbol=name, exchange=u.spot_exchange)
-                if q.get("status") == "success":
-                    return float(q["data"]["ltp"])
+                for rest in rests:
+                    q = rest.quotes(symbol=name, exchange=u.spot_exchange)
+                    if q.get("status") == "success":
+                        return float(q["data"]["ltp"])
                 if attempt == 0:
                     self.log.warning(
                         "waiting for OpenAlgo quotes", symbol=name, reply=q.get("message")
                     )
                 time.sleep(0.5)
-            raise ConnectionError(f"no quote for {name} from {s.rest_url()}: {q.get('message')}")
+            raise ConnectionError(f"no quote for {name} from any account: {q.get('message')}")
 
         insts = universe(
             self.refdata, s.sim_underlyings, self.clock.now().date(), s.sim_strikes, spot_of
@@ -90,12 +100,27 @@ class FeedDaemon(Daemon):
         self.pull.setsockopt(zmq.LINGER, 0)
         self.pull.bind(TICK_PIPE)
         self.add_socket(self.pull, self._on_ws_ticks)
-        rest.close()
+        for rest in rests:
+            rest.close()
         self.sessions_seen = 0
         self.backfilled = 0
-        self.client = FeedClient(self.ctx, s.ws_url(), s.api_key(), self.instruments)
+        first, *rest_ = data
+        self.client = FeedClient(
+            self.ctx,
+            first.ws_url,
+            first.api_key,
+            self.instruments,
+            fallbacks=tuple(Source(a.name, a.ws_url, a.api_key) for a in rest_),
+            failback_s=s.feed_failback_s,
+            name=first.name,
+        )
         self.client.start()
-        self.log.info("OpenAlgo feed starting", url=s.ws_url(), instruments=len(self.instruments))
+        self.log.info(
+            "OpenAlgo feed starting",
+            sources=[a.name for a in data],
+            url=first.ws_url,
+            instruments=len(self.instruments),
+        )
 
     def _on_ws_ticks(self) -> None:
         assert self.client is not None
@@ -130,7 +155,8 @@ class FeedDaemon(Daemon):
             if last is None:
                 continue
             try:
-                bars = self.history(exchange, symbol, "1m", day, day)
+                assert self.client is not None
+                bars = self.histories[self.client.source.name](exchange, symbol, "1m", day, day)
             except HistoryError as exc:
                 self.count_error("history backfill failed", symbol=symbol, reason=str(exc))
                 bars = []
@@ -215,6 +241,8 @@ class FeedDaemon(Daemon):
                 bad_messages=self.client.bad_messages,
                 alerting=self.client.alerting,
                 bars_backfilled=self.backfilled,
+                data_account=self.client.source.name,
+                failovers=self.client.failovers,
             )
         return d
 

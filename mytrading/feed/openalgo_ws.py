@@ -14,6 +14,14 @@ fan-out sends higher-mode ticks to lower-mode subscribers too) is dropped and co
 The router uses the same client with no instruments and ``order_updates`` on: OpenAlgo
 sends ``order_update`` messages to every authenticated client, and they are queued (as
 dicts) for the router's loop like ticks are for the feed's.
+
+**Failover.** Given more than one source (one per account, in the order of
+``config/accounts.toml [market_data]``), the client moves to the next source after
+``failover_after`` failed attempts in a row on the current one, and while it is away from
+the first it probes the sources before the current one every ``failback_s`` (connect and
+authenticate, nothing subscribed); the first that answers becomes the source again. A
+switch is a new session, so the feed backfills the bars of the gap, as after any
+reconnect.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ import collections
 import json
 import random
 import threading
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -61,6 +71,15 @@ def tick_from(msg: dict[str, Any]) -> wire.Tick | None:
     )
 
 
+@dataclass(frozen=True)
+class Source:
+    """One account's market-data WebSocket."""
+
+    name: str
+    url: str
+    api_key: str = field(repr=False)
+
+
 class FeedClient:
     def __init__(
         self,
@@ -74,10 +93,19 @@ class FeedClient:
         alert_after: int = 5,
         pipe: str = TICK_PIPE,
         order_updates: bool = False,
+        fallbacks: tuple[Source, ...] = (),
+        failover_after: int = 2,
+        failback_s: float = 15.0,
+        name: str = "main",  # the account of url and api_key
     ) -> None:
         self.ctx = ctx
-        self.url = url
-        self.api_key = api_key
+        self.sources = (Source(name, url, api_key), *fallbacks)
+        self.active = 0  # index into sources
+        self.failover_after = failover_after
+        self.failback_s = failback_s
+        self.failovers = 0  # switches to another source, either way
+        self._tries_here = 0  # failed attempts in a row on the active source
+        self._switched = False  # the socket was closed to change source, not by a failure
         self.instruments = instruments
         self.mode = mode
         self.backoff_base_s = backoff_base_s
@@ -102,15 +130,72 @@ class FeedClient:
         self._woken = False
         self._ws: websocket.WebSocketApp | None = None
         self._thread = threading.Thread(target=self._run, name="openalgo-ws", daemon=True)
+        self._prober = threading.Thread(target=self._failback, name="ws-failback", daemon=True)
+
+    @property
+    def source(self) -> Source:
+        return self.sources[self.active]
+
+    @property
+    def url(self) -> str:
+        return self.source.url
 
     def start(self) -> None:
         self._thread.start()
+        if len(self.sources) > 1:
+            self._prober.start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._ws is not None:
             self._ws.close()
         self._thread.join(timeout=3)
+        if self._prober.is_alive():
+            self._prober.join(timeout=3)
+
+    # ---------------------------------------------------------------- failover
+
+    def _switch(self, to: int, why: str) -> None:
+        was = self.source.name
+        with self._lock:
+            self.active = to
+            self._tries_here = 0
+            self.failovers += 1
+        log.warning("market data source changed", source=self.source.name, was=was, why=why)
+
+    def _failback(self) -> None:
+        """While away from the first source, probe the ones before the current one."""
+        while not self._stop.wait(self.failback_s):
+            for i in range(self.active):
+                if self._probe(self.sources[i]):
+                    self._switch(i, "failback: a preferred source answers again")
+                    self._switched = True
+                    ws = self._ws
+                    if ws is not None:
+                        ws.close()  # run_forever returns; the loop connects to the new source
+                    break
+
+    @staticmethod
+    def _probe(src: Source, timeout_s: float = 2.0) -> bool:
+        """Connect and authenticate, subscribe nothing: does this source answer?"""
+        try:
+            ws = websocket.create_connection(src.url, timeout=timeout_s)
+        except Exception:
+            return False
+        try:
+            ws.send(json.dumps({"action": "authenticate", "api_key": src.api_key}))
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                msg = json.loads(ws.recv())
+                if isinstance(msg, dict) and msg.get("type") == "auth":
+                    return msg.get("status") == "success"
+                if isinstance(msg, dict) and msg.get("status") == "error":
+                    return False
+        except Exception:
+            return False
+        finally:
+            ws.close()
+        return False
 
     # ------------------------------------------------------------------- thread
 
@@ -134,6 +219,12 @@ class FeedClient:
                 self._ws.run_forever(ping_interval=20, ping_timeout=10, skip_utf8_validation=True)
                 if self._stop.is_set():
                     break
+                if self._switched:  # closed on purpose to fail back: connect at once
+                    self._switched = False
+                    continue
+                self._tries_here += 1
+                if len(self.sources) > 1 and self._tries_here >= self.failover_after:
+                    self._switch((self.active + 1) % len(self.sources), "failover")
                 self.failures_in_row += 1
                 self.reconnects += 1
                 if self.failures_in_row >= self.alert_after and not self.alerting:
@@ -152,7 +243,7 @@ class FeedClient:
 
     def _on_open(self, ws: websocket.WebSocketApp) -> None:
         self.connected = True
-        ws.send(json.dumps({"action": "authenticate", "api_key": self.api_key}))
+        ws.send(json.dumps({"action": "authenticate", "api_key": self.source.api_key}))
 
     def _on_close(self, ws: Any, code: Any, reason: Any) -> None:
         if self.connected:
@@ -181,6 +272,7 @@ class FeedClient:
         elif kind == "auth" and msg.get("status") == "success":
             self.authenticated = True
             self.sessions += 1
+            self._tries_here = 0
             if self.alerting:
                 log.warning("market data feed recovered", after=self.failures_in_row)
             self.failures_in_row = 0

@@ -87,6 +87,9 @@ async def serve(settings: Settings) -> None:
     market = asyncio.create_task(run_market(ex, settings.sim_tick_hz, stop, feed.broadcast))
     await stop.wait()
     await market
+    # Close the WebSocket clients first: aiohttp's cleanup would otherwise wait for their
+    # handlers (up to 60 s) and a stop would hang for as long as a feed stays connected.
+    await feed.drop_all()
     for runner in runners:
         await runner.cleanup()
     log.info("stopped", requests=sum(server.counts.values()))

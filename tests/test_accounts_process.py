@@ -1,0 +1,333 @@
+"""Two OpenAlgo accounts on real processes: two simulator servers (each its own broker),
+router, risk and reconciler. A strategy followed by the second account at twice its size:
+its orders reach both brokers in parallel, fills and positions stay apart per account,
+the lead's exit flattens both, the reconciler checks each account against its own broker,
+and risk's own exit of a follower book goes to that account and is confirmed there. And
+the feed's market data fails over to the second account and back."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+from mytrading import bus, wire
+from mytrading.bus import Pusher
+from mytrading.settings import PROJECT_ROOT, Settings
+from tests.procs import Watcher, spawn
+from tests.simhelpers import FUT, KEY, WS_URL, control, post, start_server
+
+SECOND_KEY = "second-account-key"
+LOT = 65
+
+
+def second_server(
+    env: dict[str, str], tmp_path: Path, **extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    return start_server(
+        {"MT_LOG_DIR": str(tmp_path / "logs2"), "MT_STATE_DIR": str(tmp_path / "state2")},
+        MT_OPENALGO_API_KEY=SECOND_KEY,
+        MT_CLOCK_ANCHOR_NS=env["MT_CLOCK_ANCHOR_NS"],
+        MT_SIM_FAULTS="true",
+        MT_SIM_CAPITAL="5000000",
+        **extra,
+    )
+
+
+def accounts_env(env: dict[str, str], tmp_path: Path, host2: str, follow: str) -> dict[str, str]:
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        f"""
+[accounts.second]
+host = "{host2}"
+ws_url = "{WS_URL[host2]}"
+api_key_env = "MT_TEST_SECOND_KEY"
+orders_per_s = 5
+
+[strategies.s]
+follow = {{ second = {follow} }}
+"""
+    )
+    return {**env, "MT_ACCOUNTS_FILE": str(path), "MT_TEST_SECOND_KEY": SECOND_KEY}
+
+
+def book(host: str, key: str, what: str) -> Any:
+    status, body = post(host, what, {"apikey": key})
+    assert status == 200, body
+    return body["data"]
+
+
+def net(host: str, key: str) -> int:
+    return sum(int(p["quantity"]) for p in book(host, key, "positionbook") if p["symbol"] == FUT)
+
+
+def intent(iid: str, action: str, lots: int) -> wire.OrderIntent:
+    return wire.OrderIntent(
+        intent_id=iid,
+        strategy="s",
+        exchange="NFO",
+        symbol=FUT,
+        action=action,  # type: ignore[arg-type]
+        quantity=lots * LOT,
+        product="NRML",
+    )
+
+
+@pytest.mark.integration
+def test_a_follower_account_mirrors_in_parallel_and_is_flattened_with_the_lead(
+    sim_broker: tuple[str, dict[str, str]], settings: Settings, tmp_path: Path
+) -> None:
+    host, env = sim_broker
+    proc2, host2 = second_server(env, tmp_path)
+    env = {
+        **accounts_env(env, tmp_path, host2, "2"),
+        "MT_RISK_ANY_HOUR": "true",
+        "MT_OPENALGO_TIMEOUT_S": "5",
+        "MT_RECON_INTERVAL_S": "1",
+    }
+    w = Watcher(settings, ("sys.status.", "exec.", "risk.event.", "recon."))
+    ctx = zmq.Context()
+    eps = settings.endpoints()
+    as_engine = Pusher(ctx, eps["pipe.intents"], "engine", "intent")
+    procs = {d: spawn(d, env) for d in ("router", "risk", "reconciler")}
+
+    def updates(oid: str) -> list[wire.OrderUpdate]:
+        return [m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.order_id == oid]
+
+    def fills(strategy: str) -> list[wire.Fill]:
+        return [m for _, m in w.seen if isinstance(m, wire.Fill) and m.strategy == strategy]
+
+    def filled(strategy: str) -> int:
+        return sum(f.quantity if f.action == "BUY" else -f.quantity for f in fills(strategy))
+
+    def complete(oid: str) -> wire.OrderUpdate:
+        w.wait(lambda: any(u.status == "complete" for u in updates(oid)), 20, f"{oid} complete")
+        return next(u for u in updates(oid) if u.status == "complete")
+
+    try:
+        w.wait(lambda: {"router", "risk", "reconciler"} <= set(w.status), 30, "the daemons")
+        w.wait(
+            lambda: (
+                {m.account for _, m in w.seen if isinstance(m, wire.Funds)} == {"main", "second"}
+            ),
+            10,
+            "funds from both accounts",
+        )
+        # Both brokers take two seconds to answer: the calls overlap, they do not queue.
+        for h in (host, host2):
+            control(
+                h,
+                "/_sim/faults",
+                {"endpoint": "placeorder", "faults": ["hang_after"], "hang_s": 2.0},
+            )
+        w.wait(lambda: as_engine.send(intent("e1", "BUY", 1)), 10, "the intent pipe")
+        lead, follower = complete("s.e1"), complete("s.e1@second")
+        assert (lead.quantity, follower.quantity, follower.strategy) == (LOT, 2 * LOT, "s@second")
+        assert abs(follower.sent_ns - lead.sent_ns) < 1.0e9  # sequential would be >= 2 s apart
+        w.wait(lambda: filled("s") == LOT and filled("s@second") == 2 * LOT, 10, "both fills")
+        assert {f.account for f in fills("s")} == {"main"}
+        assert {f.account for f in fills("s@second")} == {"second"}
+        assert (net(host, KEY), net(host2, SECOND_KEY)) == (LOT, 2 * LOT)
+        # each broker saw its own order once, and only its own
+        ours = [r for r in book(host, KEY, "orderbook")["orders"] if r["symbol"] == FUT]
+        theirs = [r for r in book(host2, SECOND_KEY, "orderbook")["orders"] if r["symbol"] == FUT]
+        assert [int(r["quantity"]) for r in ours] == [LOT]
+        assert [int(r["quantity"]) for r in theirs] == [2 * LOT]
+        # the router's snapshot keeps the books apart, each on its account
+        reply = bus.request(ctx, eps["rpc.router"], wire.BrokerQuery(kind="strategy_positions"))
+        assert isinstance(reply, wire.BrokerReply)
+        snaps = {(p.strategy, p.account): p.quantity for p in reply.snapshots if p.quantity}
+        assert snaps == {("s", "main"): LOT, ("s@second", "second"): 2 * LOT}
+        # the lead exits: so does the follower, with all of its position
+        as_engine.send(intent("e2", "SELL", 1))
+        assert complete("s.e2@second").quantity == 2 * LOT
+        w.wait(lambda: filled("s") == 0 and filled("s@second") == 0, 10, "both flat")
+        assert (net(host, KEY), net(host2, SECOND_KEY)) == (0, 0)
+        # the reconciler compares each account with its own broker: nothing to report
+        checks = w.status["reconciler"].detail["checks"]
+        w.wait(lambda: w.status["reconciler"].detail["checks"] >= checks + 2, 10, "two checks")
+        assert w.status["reconciler"].detail["mismatches"] == 0
+        assert not [m for _, m in w.seen if isinstance(m, wire.ReconEvent)]
+        # a hand-placed order on the second account is reported there, as external
+        status, body = post(
+            host2,
+            "placeorder",
+            {
+                "apikey": SECOND_KEY,
+                "strategy": "hand",
+                "symbol": FUT,
+                "exchange": "NFO",
+                "action": "BUY",
+                "quantity": str(LOT),
+                "pricetype": "MARKET",
+                "product": "NRML",
+            },
+        )
+        assert status == 200, body
+        w.wait(
+            lambda: any(
+                isinstance(m, wire.ReconEvent) and m.account == "second" and m.kind == "position"
+                for _, m in w.seen
+            ),
+            15,
+            "the second account's external position reported",
+        )
+        ev = next(m for _, m in w.seen if isinstance(m, wire.ReconEvent) and m.kind == "position")
+        assert (ev.account, ev.ours, ev.broker, ev.action) == ("second", 0, LOT, "external")
+        assert w.status["router"].detail["accounts"]["second"]["order_ws_up"] is True
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            p.wait(timeout=10)
+        proc2.send_signal(signal.SIGTERM)
+        proc2.wait(timeout=10)
+        as_engine.close()
+        ctx.destroy(linger=0)
+        w.close()
+
+
+@pytest.mark.integration
+def test_risk_closes_a_follower_book_on_its_own_account(
+    sim_broker: tuple[str, dict[str, str]], settings: Settings, tmp_path: Path
+) -> None:
+    """A max loss on the follower's book (its charges alone breach 1 rupee) closes it on
+    the second account, confirmed by that account's position book; the lead on main is
+    untouched, and the follower, now REDUCING, does not follow the lead's next entry."""
+    host, env = sim_broker
+    proc2, host2 = second_server(env, tmp_path)
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    with (config / "risk.toml").open("a") as f:
+        f.write('\n[strategies."s@second"]\nmax_loss = 1.0\n')
+    env = {
+        **accounts_env(env, tmp_path, host2, "2"),
+        "MT_RISK_ANY_HOUR": "true",
+        "MT_CONFIG_DIR": str(config),
+    }
+    w = Watcher(settings, ("sys.status.", "exec.", "risk.event."))
+    ctx = zmq.Context()
+    as_engine = Pusher(ctx, settings.endpoints()["pipe.intents"], "engine", "intent")
+    procs = {d: spawn(d, env) for d in ("router", "risk")}
+
+    def events(kind: str) -> list[wire.RiskEvent]:
+        return [m for _, m in w.seen if isinstance(m, wire.RiskEvent) and m.kind == kind]
+
+    try:
+        w.wait(lambda: {"router", "risk"} <= set(w.status), 30, "the daemons")
+        w.wait(lambda: as_engine.send(intent("e1", "BUY", 1)), 10, "the intent pipe")
+        w.wait(lambda: events("exit_confirmed"), 30, "the follower's exit confirmed")
+        assert [e.strategy for e in events("exit_confirmed")] == ["s@second"]
+        (trigger,) = events("trigger")
+        assert (trigger.strategy, trigger.rule) == ("s@second", "max_loss")
+        assert (net(host, KEY), net(host2, SECOND_KEY)) == (LOT, 0)
+        exits = [
+            m
+            for _, m in w.seen
+            if isinstance(m, wire.Fill) and m.order_id.startswith("s@second.risk-")
+        ]
+        assert [(f.account, f.action, f.quantity) for f in exits] == [("second", "SELL", 2 * LOT)]
+        w.pump(1.2)
+        assert w.status["risk"].detail["states"]["strategies"] == {"s@second": "reducing"}
+        as_engine.send(intent("e2", "BUY", 1))  # the lead adds; the follower stays out
+        w.wait(lambda: net(host, KEY) == 2 * LOT, 15, "the lead's second lot")
+        w.pump(1.0)
+        assert net(host2, SECOND_KEY) == 0
+        assert not [
+            m
+            for _, m in w.seen
+            if isinstance(m, wire.Order | wire.OrderUpdate) and m.order_id == "s.e2@second"
+        ]
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            p.wait(timeout=10)
+        proc2.send_signal(signal.SIGTERM)
+        proc2.wait(timeout=10)
+        as_engine.close()
+        ctx.destroy(linger=0)
+        w.close()
+
+
+@pytest.mark.integration
+def test_market_data_fails_over_to_the_next_account_and_back(
+    tmp_env: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    anchor = str(time.time_ns())
+    common = {"MT_CLOCK_ANCHOR_NS": anchor, "MT_SIM_TICK_HZ": "4"}
+    proc1, host1 = start_server(
+        {"MT_LOG_DIR": tmp_env["MT_LOG_DIR"], "MT_STATE_DIR": str(tmp_path / "s1")}, **common
+    )
+    env = {
+        **tmp_env,
+        "MT_BROKER": "openalgo",
+        "MT_OPENALGO_API_KEY": KEY,
+        "MT_SIM_REST_PORT": host1.rsplit(":", 1)[1],
+        "MT_SIM_WS_PORT": WS_URL[host1].rsplit(":", 1)[1],
+        "MT_SIM_START": "2026-11-20T10:00",
+        "MT_SIM_SPEED": "1",
+        "MT_CLOCK_ANCHOR_NS": anchor,
+        "MT_SIM_UNDERLYINGS": "NIFTY",
+        "MT_SIM_STRIKES": "1",
+        "MT_FEED_FAILBACK_S": "1",
+        "MT_RECORD": "false",
+    }
+    proc2, host2 = second_server(env, tmp_path, MT_SIM_TICK_HZ="4")
+    env = accounts_env(env, tmp_path, host2, "1")
+    w = Watcher(settings, ("sys.status.", "md.tick."))
+    feed = spawn("feed", env)
+    ticks = lambda: sum(isinstance(m, wire.Tick) for _, m in w.seen)  # noqa: E731
+    detail = lambda: w.status["feed"].detail if "feed" in w.status else {}  # noqa: E731
+    try:
+        w.wait(lambda: detail().get("connected") and ticks() > 10, 30, "ticks from main")
+        assert detail()["data_account"] == "main"
+        proc1.send_signal(signal.SIGTERM)  # the main account's server goes away
+        proc1.wait(timeout=10)
+        w.wait(lambda: detail().get("data_account") == "second", 20, "failover to second")
+        w.wait(lambda: detail().get("connected"), 10, "connected to second")
+        before = ticks()
+        w.wait(lambda: ticks() > before + 10, 10, "ticks from the second account")
+        # main comes back on the same ports: the feed goes back to it
+        proc1, _ = start_server(
+            {"MT_LOG_DIR": tmp_env["MT_LOG_DIR"], "MT_STATE_DIR": str(tmp_path / "s1")},
+            MT_SIM_REST_PORT=env["MT_SIM_REST_PORT"],
+            MT_SIM_WS_PORT=env["MT_SIM_WS_PORT"],
+            **common,
+        )
+        w.wait(lambda: detail().get("data_account") == "main", 20, "failback to main")
+        w.wait(lambda: detail().get("connected"), 10, "connected to main again")
+        before = ticks()
+        w.wait(lambda: ticks() > before + 10, 10, "ticks from main again")
+        assert detail()["failovers"] == 2
+    finally:
+        feed.send_signal(signal.SIGTERM)
+        feed.wait(timeout=10)
+        for p in (proc1, proc2):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=10)
+        w.close()
+
+
+def test_each_account_has_its_own_rate_window() -> None:
+    from mytrading.accounts import Account
+    from mytrading.router.lanes import Lane
+
+    lane = Lane("second", None, Lane.rates(Account("second", "h", "w", "k", 5, 1)))  # type: ignore[arg-type]
+    now = time.monotonic()
+    for i in range(8):
+        lane.throttle.push(f"o{i}", "order", False)
+    sent = []
+    while (item := lane.throttle.pop_ready(now)) is not None:
+        sent.append(item.key)
+    assert len(sent) == 5  # five in any one second on this account
+    assert lane.throttle.next_in(now) == pytest.approx(1.0, abs=0.01)
