@@ -4,10 +4,11 @@ The account ``main`` always exists: it is the one the ``MT_OPENALGO_*`` settings
 (the local simulator server by default). More accounts are tables of the file; each names
 the environment variable that holds its API key, so no key is ever written there.
 
-A strategy trades on the **lead** account, ``main``: its positions there are the ones the
-strategy sees. Accounts that **follow** a strategy mirror its position, each at its own
-size: a fixed multiple of the lead's quantity, or lots from that account's own margin (a
-grade of ``margins.toml [sizing]``), fixed when the position opens (risk/mirror.py).
+A strategy trades on its **lead** account (``main`` unless the file names another): its
+positions there are the ones the strategy sees. Accounts that **follow** a strategy
+mirror its position, each at its own size: a fixed multiple of the lead's quantity, or
+lots from that account's own margin (a grade of ``margins.toml [sizing]``), fixed when the
+position opens (risk/mirror.py).
 Each follower's positions are kept as a book of their own, named ``<strategy>@<account>``,
 so risk limits, P&L, exits and reconciliation apply to it as to any strategy's; the
 engine never sees it.
@@ -56,6 +57,15 @@ class Accounts:
     by_name: dict[str, Account]
     follows: dict[str, tuple[Follow, ...]] = field(default_factory=dict)
     data_order: tuple[str, ...] = (MAIN,)
+    leads: dict[str, str] = field(default_factory=dict)  # strategy -> its lead, if not main
+
+    def lead(self, strategy: str) -> str:
+        return self.leads.get(strategy, MAIN)
+
+    def account_of(self, book: str) -> str:
+        """The account a book trades on: a follower book's, or its strategy's lead."""
+        strategy, _, follower = book.partition("@")
+        return follower or self.lead(strategy)
 
     def followers(self, strategy: str) -> tuple[Follow, ...]:
         return self.follows.get(strategy, ())
@@ -69,16 +79,12 @@ def book_name(strategy: str, account: str) -> str:
     return f"{strategy}@{account}"
 
 
-def account_of(book: str) -> str:
-    """The account a book trades on: a follower's, or main for a strategy's own."""
-    return book.partition("@")[2] or MAIN
-
-
 def load_accounts(s: Settings) -> Accounts:
     """The accounts of ``s.accounts_file`` (default ``config/accounts.toml``) and ``main``.
 
     Raises ConfigError naming the table and key for anything wrong: an unknown key, a
-    missing key variable, a follower that is not an account other than ``main``."""
+    missing key variable, a lead or follower that is not an account, a lead following
+    itself."""
     main = Account(
         MAIN,
         s.rest_url(),
@@ -118,14 +124,21 @@ def load_accounts(s: Settings) -> Accounts:
     if s.broker == "sim" and len(by_name) > 1:
         raise ConfigError(f"{path}: the in-process broker (MT_BROKER=sim) has one account")
     follows: dict[str, tuple[Follow, ...]] = {}
+    leads: dict[str, str] = {}
     for strategy, t in _table(data, "strategies", path).items():
         where = f"{path} [strategies.{strategy}]"
-        if not isinstance(t, dict) or set(t) - {"follow"} or not isinstance(t.get("follow"), dict):
-            raise ConfigError(f"{where}: one key, follow = {{ <account> = <size>, ... }}")
+        if not isinstance(t, dict) or not t or set(t) - {"lead", "follow"}:
+            raise ConfigError(f"{where}: keys lead = <account>, follow = {{ <account> = <size> }}")
+        lead = t.get("lead", MAIN)
+        if lead not in by_name:
+            raise ConfigError(f"{where}: lead {lead!r} is not an account")
+        leads[strategy] = lead
+        if not isinstance(t.get("follow", {}), dict):
+            raise ConfigError(f"{where}: follow = {{ <account> = <size>, ... }}")
         fs = []
-        for acct, size in t["follow"].items():
-            if acct not in by_name or acct == MAIN:
-                raise ConfigError(f"{where}: follow.{acct} is not an account other than main")
+        for acct, size in t.get("follow", {}).items():
+            if acct not in by_name or acct == lead:
+                raise ConfigError(f"{where}: follow.{acct} is not an account other than the lead")
             if isinstance(size, bool) or not isinstance(size, int | float | str):
                 raise ConfigError(f"{where}: follow.{acct} is a multiple or a grade")
             if isinstance(size, str):
@@ -138,7 +151,7 @@ def load_accounts(s: Settings) -> Accounts:
     order = _table(data, "market_data", path).get("order", list(by_name))
     if not order or any(a not in by_name for a in order) or len(set(order)) != len(order):
         raise ConfigError(f"{path} [market_data] order: distinct account names, got {order}")
-    return Accounts(by_name, follows, tuple(order))
+    return Accounts(by_name, follows, tuple(order), leads)
 
 
 def _read(path: Path) -> dict[str, Any]:

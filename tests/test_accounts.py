@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import msgspec
 import pytest
 
 from mytrading import wire
-from mytrading.accounts import MAIN, Follow, account_of, book_name, load_accounts
+from mytrading.accounts import MAIN, Follow, book_name, load_accounts
 from mytrading.refdata import RefData
 from mytrading.risk.margin import load_margins
 from mytrading.risk.mirror import Mirror
@@ -53,6 +54,8 @@ def test_accounts_followers_and_data_order(
         tmp_path,
         SECOND
         + '[strategies.s]\nfollow = { second = 2 }\n[strategies.t]\nfollow = { second = "B" }\n'
+        + '[strategies.u]\nlead = "second"\nfollow = { main = 1 }\n'
+        + '[strategies.v]\nlead = "second"\n'
         + '[market_data]\norder = ["second", "main"]\n',
         monkeypatch,
     )
@@ -68,7 +71,16 @@ def test_accounts_followers_and_data_order(
     assert a.followers("t") == (Follow("second", grade="B"),)
     assert a.data_order == ("second", "main") and a.grades() == {"B"}
     assert book_name("s", "second") == "s@second"
-    assert (account_of("s@second"), account_of("s")) == ("second", MAIN)
+    assert (a.account_of("s@second"), a.account_of("s")) == ("second", MAIN)
+    # a strategy can lead on another account, and main can follow it
+    assert (a.lead("u"), a.lead("v"), a.lead("s"), a.lead("unmapped")) == (
+        "second",
+        "second",
+        MAIN,
+        MAIN,
+    )
+    assert a.followers("u") == (Follow(MAIN, multiple=1.0),) and a.followers("v") == ()
+    assert (a.account_of("u"), a.account_of("u@main")) == ("second", MAIN)
 
 
 @pytest.mark.parametrize(
@@ -83,9 +95,14 @@ def test_accounts_followers_and_data_order(
         (SECOND.replace("[accounts.second]", "[accounts.main]"), "'main' is set by"),
         (SECOND.replace("[accounts.second]", "[accounts.Second]"), "a name is a-z"),
         (SECOND + "[strategies.s]\nfollow = { third = 1 }\n", "follow.third is not an account"),
-        (SECOND + "[strategies.s]\nfollow = { main = 1 }\n", "follow.main is not an account"),
+        (
+            SECOND + "[strategies.s]\nlead = 'second'\nfollow = { second = 1 }\n",
+            "follow.second is not",
+        ),
+        (SECOND + "[strategies.s]\nlead = 'third'\n", "lead 'third' is not an account"),
+        (SECOND + "[strategies.s]\nfollow = 2\n", "follow = "),
         (SECOND + "[strategies.s]\nfollow = { second = -1 }\n", "must be positive"),
-        (SECOND + "[strategies.s]\nlead = 'second'\n", "one key, follow"),
+        (SECOND + "[strategies.s]\ncolour = 'red'\n", "keys lead = <account>"),
         (SECOND + '[market_data]\norder = ["second", "second"]\n', "distinct account names"),
         ("[brokers]\n", "unknown tables"),
         ("[accounts.second\n", "accounts.toml"),
@@ -134,10 +151,7 @@ class Harness:
             tmp_path, SECOND + f"[strategies.s]\nfollow = {{ second = {size} }}\n", monkeypatch
         )
         self.book = RiskBook()
-        self.free: float | None = None
-        self.mirror = Mirror(
-            load_accounts(s), refdata, load_margins(PROJECT_ROOT / "config"), lambda a: self.free
-        )
+        self.mirror = Mirror(load_accounts(s), refdata, load_margins(PROJECT_ROOT / "config"))
         self.n = 0
 
     def lead(self, action: str, lots: int, fill: bool = True) -> list[wire.Order]:
@@ -240,7 +254,7 @@ def test_a_graded_follower_is_sized_from_its_own_margin(
     assert h.lead("BUY", 1) == []  # no funds figure from its broker yet: not sized
     h.book.positions.clear()
     # 10,00,000 free at B (65 %): 6,50,000 over the table's futures margin a lot
-    h.free = 1_000_000.0
+    h.book.funds["second"].report(1_000_000.0, time.time_ns())
     per_lot = load_margins(PROJECT_ROOT / "config").per_lot(  # type: ignore[union-attr]
         refdata.instrument("NFO", FUT), "futures", DAY
     )
@@ -248,9 +262,13 @@ def test_a_graded_follower_is_sized_from_its_own_margin(
     assert lots >= 1
     [f] = h.lead("BUY", 1)
     assert f.quantity == lots * LOT
+    # what it needs is held back from the account until its broker reports again
+    free = h.book.free_margin(time.time_ns(), "second")
+    assert free == pytest.approx(1_000_000.0 - lots * per_lot)
+    assert h.book.free_margin(time.time_ns()) is None  # main's own figure is apart
     [f] = h.lead("BUY", 1)  # adding keeps the ratio fixed at the open
     assert h.follower() == 2 * lots * LOT
-    h.free = 10.0
+    h.book.funds["second"].report(10.0, time.time_ns())
     [f] = h.lead("SELL", 2)  # and exits need no margin
     assert h.follower() == 0
 

@@ -35,8 +35,7 @@ def second_server(
         MT_OPENALGO_API_KEY=SECOND_KEY,
         MT_CLOCK_ANCHOR_NS=env["MT_CLOCK_ANCHOR_NS"],
         MT_SIM_FAULTS="true",
-        MT_SIM_CAPITAL="5000000",
-        **extra,
+        **{"MT_SIM_CAPITAL": "5000000", **extra},
     )
 
 
@@ -52,6 +51,9 @@ orders_per_s = 5
 
 [strategies.s]
 follow = {{ second = {follow} }}
+
+[strategies.v]
+lead = "second"
 """
     )
     return {**env, "MT_ACCOUNTS_FILE": str(path), "MT_TEST_SECOND_KEY": SECOND_KEY}
@@ -67,10 +69,10 @@ def net(host: str, key: str) -> int:
     return sum(int(p["quantity"]) for p in book(host, key, "positionbook") if p["symbol"] == FUT)
 
 
-def intent(iid: str, action: str, lots: int) -> wire.OrderIntent:
+def intent(iid: str, action: str, lots: int, strategy: str = "s") -> wire.OrderIntent:
     return wire.OrderIntent(
         intent_id=iid,
-        strategy="s",
+        strategy=strategy,
         exchange="NFO",
         symbol=FUT,
         action=action,  # type: ignore[arg-type]
@@ -84,7 +86,7 @@ def test_a_follower_account_mirrors_in_parallel_and_is_flattened_with_the_lead(
     sim_broker: tuple[str, dict[str, str]], settings: Settings, tmp_path: Path
 ) -> None:
     host, env = sim_broker
-    proc2, host2 = second_server(env, tmp_path)
+    proc2, host2 = second_server(env, tmp_path, MT_SIM_CAPITAL="1000000")
     env = {
         **accounts_env(env, tmp_path, host2, "2"),
         "MT_RISK_ANY_HOUR": "true",
@@ -154,6 +156,24 @@ def test_a_follower_account_mirrors_in_parallel_and_is_flattened_with_the_lead(
         w.wait(lambda: w.status["reconciler"].detail["checks"] >= checks + 2, 10, "two checks")
         assert w.status["reconciler"].detail["mismatches"] == 0
         assert not [m for _, m in w.seen if isinstance(m, wire.ReconEvent)]
+        # a strategy that leads on the second account: its orders go there, and its margin
+        # is that account's (10 lakh there, 1 crore on main: five lots do not fit)
+        as_engine.send(intent("v1", "BUY", 1, strategy="v"))
+        assert complete("v.v1").account == "second"
+        w.wait(lambda: filled("v") == LOT, 10, "v's fill")
+        assert {f.account for f in fills("v")} == {"second"}
+        assert (net(host, KEY), net(host2, SECOND_KEY)) == (0, LOT)
+        as_engine.send(intent("v2", "BUY", 5, strategy="v"))
+        w.wait(
+            lambda: any(isinstance(m, wire.RiskEvent) and m.intent_id == "v2" for _, m in w.seen),
+            10,
+            "v's five lots refused",
+        )
+        refusal = next(
+            m for _, m in w.seen if isinstance(m, wire.RiskEvent) and m.intent_id == "v2"
+        )
+        assert (refusal.kind, refusal.rule) == ("rejected", "margin"), refusal
+        assert refusal.threshold < 1_000_000  # the second account's funds, not main's
         # a hand-placed order on the second account is reported there, as external
         status, body = post(
             host2,
@@ -179,7 +199,7 @@ def test_a_follower_account_mirrors_in_parallel_and_is_flattened_with_the_lead(
             "the second account's external position reported",
         )
         ev = next(m for _, m in w.seen if isinstance(m, wire.ReconEvent) and m.kind == "position")
-        assert (ev.account, ev.ours, ev.broker, ev.action) == ("second", 0, LOT, "external")
+        assert (ev.account, ev.ours, ev.broker, ev.action) == ("second", LOT, 2 * LOT, "external")
         assert w.status["router"].detail["accounts"]["second"]["order_ws_up"] is True
     finally:
         for p in procs.values():

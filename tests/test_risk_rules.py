@@ -7,6 +7,7 @@ from datetime import datetime, time
 import pytest
 
 from mytrading import wire
+from mytrading.accounts import MAIN
 from mytrading.refdata import IST, RefData
 from mytrading.risk.limits import Limits
 from mytrading.risk.rules import Approval, Rejection, RiskBook, check
@@ -40,6 +41,13 @@ def run(
     wall_ns: int = 10**18,
 ) -> Rejection | tuple:
     return check(i, book or RiskBook(), refdata, limits, when, wall_ns)  # type: ignore[arg-type]
+
+
+def funded(available: float) -> RiskBook:
+    """A book whose main account reported ``available`` at wall time 10**18."""
+    book = RiskBook()
+    book.funds[MAIN].report(available, 10**18)
+    return book
 
 
 def rule(result: object) -> str:
@@ -367,7 +375,7 @@ def margin_run(i: wire.OrderIntent, book: RiskBook, refdata: RefData, when: date
 def test_margin_by_trade_type_and_expiry_day(refdata: RefData) -> None:
     book = RiskBook()
     assert rule(margin_run(intent(), book, refdata)) == "margin"  # no funds figure yet
-    book.available, book.funds_ns = 1_000_000.0, 10**18
+    book.funds[MAIN].report(1_000_000.0, 10**18)
     a = margin_run(intent(65 * 4), book, refdata)  # futures: 215k a lot
     assert isinstance(a, Approval) and a.margin == 4 * 215_000
     r = margin_run(intent(65 * 5), book, refdata)
@@ -389,11 +397,11 @@ def test_margin_by_trade_type_and_expiry_day(refdata: RefData) -> None:
 
 
 def test_reservations_count_until_the_broker_reports_them(refdata: RefData) -> None:
-    book = RiskBook(available=500_000.0, funds_ns=10**18)
-    book.reserved.append((10**18 + 1, 400_000.0))  # approved after the last report
+    book = funded(500_000.0)
+    book.funds[MAIN].reserved.append((10**18 + 1, 400_000.0))  # approved after the last report
     assert book.free_margin(10**18 + 2) == 100_000.0
     assert rule(margin_run(intent(65), book, refdata)) == "margin"
-    book.funds_ns = 10**18 + 5 * 10**9  # a newer report already includes it
+    book.funds[MAIN].funds_ns = 10**18 + 5 * 10**9  # a newer report already includes it
     assert book.free_margin(10**18 + 6 * 10**9) == 500_000.0
 
 
@@ -404,7 +412,7 @@ def test_reservations_count_until_the_broker_reports_them(refdata: RefData) -> N
 def test_lot_sizing_by_grade_and_profile(refdata: RefData, sizing: str, lots: int) -> None:
     # 10,00,000 available, futures at 2,15,000 a lot: A 95 % -> 4.4 -> 4 lots, B 65 % -> 3,
     # C 36 % -> 1, conservative 40 % -> 1, balanced 65 % -> 3, aggressive 80 % -> 3
-    book = RiskBook(available=1_000_000.0, funds_ns=10**18)
+    book = funded(1_000_000.0)
     a = margin_run(intent(0, sizing=sizing), book, refdata)
     assert isinstance(a, Approval) and a.quantity == lots * 65 and a.margin == lots * 215_000
 
@@ -413,7 +421,7 @@ def test_sizing_refusals(refdata: RefData) -> None:
     from mytrading.risk.margin import load_margins
     from mytrading.settings import PROJECT_ROOT
 
-    book = RiskBook(available=100_000.0, funds_ns=10**18)
+    book = funded(100_000.0)
     r = margin_run(intent(0, sizing="A"), book, refdata)
     assert isinstance(r, Rejection) and r.rule == "sizing" and "not one lot" in r.reason
     assert rule(margin_run(intent(65, sizing="A"), book, refdata)) == "sizing"  # both given
@@ -426,7 +434,7 @@ def test_sizing_refusals(refdata: RefData) -> None:
     # never more than one intent may ask for
     from mytrading.risk.rules import _size
 
-    book.available = 10**9
+    book.funds[MAIN].available = 10**9
     q = _size(
         intent(0, sizing="A"),
         refdata.instrument("NFO", FUT),
@@ -442,7 +450,7 @@ def test_sizing_refusals(refdata: RefData) -> None:
 
 
 def test_the_brokers_margin_per_lot_wins_while_fresh(refdata: RefData) -> None:
-    book = RiskBook(available=1_000_000.0, funds_ns=10**18)
+    book = funded(1_000_000.0)
     book.broker_margin[("NFO", FUT, "BUY")] = (190_000.0, 10**18 - 10**9)
     a = margin_run(intent(65 * 5), book, refdata)  # 5 x 190k fits; 5 x 215k would not
     assert isinstance(a, Approval) and a.margin == 5 * 190_000

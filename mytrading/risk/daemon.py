@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from mytrading import bus, wire
-from mytrading.accounts import MAIN, account_of, load_accounts
+from mytrading.accounts import load_accounts
 from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.outbox import Outbox
@@ -93,14 +93,8 @@ class RiskDaemon(Daemon):
         self._book_read: dict[str, tuple[float, list[wire.BrokerPosition] | None]] = {}
         self.events = EventStore(s.risk_db, self._store_failed)
         self.margins = load_margins(s.config_dir)
-        accounts = load_accounts(s)
-        self.follower_funds: dict[str, RiskBook] = {a: RiskBook() for a in accounts.by_name}
-        self.mirror = Mirror(
-            accounts,
-            self.refdata,
-            self.margins,
-            lambda a: self.follower_funds[a].free_margin(time.time_ns()),
-        )
+        self.accounts = accounts = load_accounts(s)
+        self.mirror = Mirror(accounts, self.refdata, self.margins)
         unknown = accounts.grades() - set(self.margins.sizing if self.margins else ())
         if unknown:
             raise ConfigError(f"accounts.toml: follower grades not in margins.toml: {unknown}")
@@ -114,6 +108,7 @@ class RiskDaemon(Daemon):
             self._exit_event,
             format(self.started_ns // 1_000_000, "x"),
             lambda strategy, inst: child_size(inst, self.limits.of(strategy)),
+            accounts.account_of,
         )
         self.skip_fills_to = 0
         self._restore()
@@ -132,17 +127,20 @@ class RiskDaemon(Daemon):
         self.record_latency_ns(time.time_ns() - msg.ts)
         lead_before = self.book.net((msg.strategy, msg.exchange, msg.symbol))
         limits = self.limits.of(msg.strategy)
-        if self.book.available is None and msg.op != "cancel" and self.peer_up("router"):
-            self._ask_funds()  # only until the router's first report arrives
+        lead = self.accounts.lead(msg.strategy)
+        funds = self.book.funds[lead]
+        if funds.available is None and msg.op != "cancel" and self.peer_up("router"):
+            self._ask_funds(lead)  # only until the router's first report arrives
         wall = time.time_ns()
-        result = check(msg, self.book, self.refdata, limits, self.clock.now(), wall, self.margins)
+        now = self.clock.now()
+        result = check(msg, self.book, self.refdata, limits, now, wall, self.margins, lead)
         self.book.seen_intents.add(msg.intent_id)
         if isinstance(result, Rejection):
             self._reject(msg.strategy, msg.intent_id, result)
             return
         price, trigger = result.price, result.trigger
         if result.margin:
-            self.book.reserved.append((wall, result.margin))
+            funds.reserved.append((wall, result.margin))
         if result.quantity != msg.quantity:
             self.log.info(
                 "sized from margin", strategy=msg.strategy, sizing=msg.sizing, qty=result.quantity
@@ -166,6 +164,7 @@ class RiskDaemon(Daemon):
             ref_order_id=ref_order_id(msg),
             exit=reduces(self.book.positions.get((msg.strategy, msg.exchange, msg.symbol), 0), msg),
             link=msg.link,
+            account=lead,
         )
         if msg.op != "cancel":
             self.book.approvals[msg.strategy].append(time.time_ns())
@@ -186,8 +185,8 @@ class RiskDaemon(Daemon):
             self.book.on_approved(base.ref_order_id, key, sign * base.quantity)
             return [base]
         if base.op == "cancel":
-            if base.account != MAIN:
-                return [base]  # the mirror addressed it to one working order
+            if "@" in base.strategy:
+                return [base]  # a follower's: the mirror addressed it to one working order
             targets = self.book.children(base.ref_order_id)
             if len(targets) == 1:
                 return [msgspec.structs.replace(base, ref_order_id=targets[0])]
@@ -394,7 +393,7 @@ class RiskDaemon(Daemon):
             self.exits.start(strategy, key, t.kind)
 
     def _send_exit(self, order: wire.Order) -> bool:
-        order = msgspec.structs.replace(order, account=account_of(order.strategy))
+        order = msgspec.structs.replace(order, account=self.accounts.account_of(order.strategy))
         if order.op == "place":
             signed = order.quantity if order.action == "BUY" else -order.quantity
             key = (order.strategy, order.exchange, order.symbol)
@@ -409,14 +408,13 @@ class RiskDaemon(Daemon):
         want = (strategy, key[0], key[1])
         return [oid for oid, (k, _) in self.book.working.items() if k == want]
 
-    def _ask_funds(self) -> None:
-        """Ask the router for the broker's funds now (a blocking request, ≤ 1.5 s) rather
+    def _ask_funds(self, account: str) -> None:
+        """Ask the router for an account's funds now (a blocking request, ≤ 1.5 s) rather
         than refuse the first orders for want of a figure."""
-        reply = bus.request(
-            self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="funds"), 1500
-        )
+        q = wire.BrokerQuery(kind="funds", account=account)
+        reply = bus.request(self.ctx, self.endpoints["rpc.router"], q, 1500)
         if isinstance(reply, wire.BrokerReply) and reply.ok and reply.funds is not None:
-            self.book.available, self.book.funds_ns = reply.funds.available, time.time_ns()
+            self.book.funds[account].report(reply.funds.available, time.time_ns())
 
     def _broker_net(self, key: Key, account: str) -> int | None:
         """The broker's net for one position of one account, from one position-book read
@@ -472,11 +470,7 @@ class RiskDaemon(Daemon):
             self.outbox.ack(msg.order_id)
             self.book.on_update(msg)
         elif isinstance(msg, wire.Funds):
-            if msg.account == MAIN:
-                self.book.available, self.book.funds_ns = msg.available, msg.ts
-            elif msg.account in self.follower_funds:
-                f = self.follower_funds[msg.account]
-                f.available, f.funds_ns = msg.available, msg.ts
+            self.book.funds[msg.account].report(msg.available, msg.ts)
         elif isinstance(msg, wire.MarginQuote):
             self.book.broker_margin[(msg.exchange, msg.symbol, msg.action)] = (
                 msg.per_lot,
@@ -503,12 +497,13 @@ class RiskDaemon(Daemon):
             "triggers": dict(self.triggers),
             "exits_open": len(self.exits.jobs),
             "events_stored": self.events.stored,
-            "margin_available": self.book.available,
+            # per account: the broker's last figure, and what is free of it now
+            "margin_available": {a: f.available for a, f in self.book.funds.items()},
             "broker_margin": {
                 f"{ex}:{sym}:{act}": per
                 for (ex, sym, act), (per, _) in self.book.broker_margin.items()
             },
-            "margin_free": self.book.free_margin(time.time_ns()),
+            "margin_free": {a: f.free(time.time_ns()) for a, f in self.book.funds.items()},
             "events_not_stored": self.store_errors,
             "approved": self.approved,
             "rejected": dict(self.rejected),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from mytrading import wire
-from mytrading.accounts import account_of
+from mytrading.accounts import MAIN
 from mytrading.refdata import Instrument, RefData
 from mytrading.risk.monitor import Key, PostTrade
 
@@ -47,6 +47,7 @@ class ExitManager:
         event: Callable[[ExitJob, str, str], None],
         run_id: str,
         child: Callable[[str, Instrument], int],
+        account_of: Callable[[str], str] = lambda book: MAIN,
     ) -> None:
         self.refdata = refdata
         self.post = post
@@ -57,6 +58,7 @@ class ExitManager:
         self._ids = itertools.count(1)
         self.run_id = run_id
         self._child = child  # largest order for a strategy and instrument
+        self._account_of = account_of  # the account a book trades on
         self.jobs: dict[tuple[str, Key], ExitJob] = {}
 
     def start(self, strategy: str, key: Key, kind: str) -> None:
@@ -140,9 +142,9 @@ class ExitManager:
 
     def _confirmed(self, job: ExitJob) -> bool:
         """The broker's book for the job's account agrees with every book on it."""
-        account = account_of(job.strategy)
+        account = self._account_of(job.strategy)
         net = self._broker_net(job.key, account)
         if net is None:
             return False
-        books = [s for s in list(self.post.books) if account_of(s) == account]
+        books = [s for s in list(self.post.books) if self._account_of(s) == account]
         return net == sum(self.post.qty(s, job.key) for s in books)

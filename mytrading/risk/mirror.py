@@ -6,9 +6,10 @@ in its own book ``<strategy>@<account>``) to its target::
 
     target = sign(lead) * floor(|lead| * ratio / lot) * lot
 
-where ``lead`` is the strategy's exposure on main once this order is counted. ``ratio``
+where ``lead`` is the strategy's exposure on its lead account once this order is counted. ``ratio``
 is fixed when the lead opens from flat: the follower's multiple, or the lots its own free
-margin buys at its grade (``margins.toml [sizing]``) over the lead's lots. It is
+margin buys at its grade (``margins.toml [sizing]``) over the lead's lots (that margin
+is reserved on the follower's account until its broker's next funds report). It is
 forgotten when the lead is flat again, and after a risk restart it is read back from the
 exposures (follower over lead).
 
@@ -24,7 +25,7 @@ and scales their quantity by the ratio.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -47,7 +48,6 @@ class Mirror:
     accounts: Accounts
     refdata: RefData
     margins: MarginTable | None
-    free_margin: Callable[[str], float | None]  # an account's free margin, None: no figure
     ratios: dict[Key, float] = field(default_factory=dict)
     drift: int = 0  # follower orders not sent because they would go against the lead's
 
@@ -55,7 +55,7 @@ class Mirror:
         self, base: wire.Order, lead_before: int, book: RiskBook, day: date
     ) -> list[wire.Order]:
         """The followers' orders for one approved lead order (``base``, before any split);
-        ``lead_before``: the strategy's exposure on main before it."""
+        ``lead_before``: the strategy's exposure on its lead account before it."""
         out: list[wire.Order] = []
         for fol in self.accounts.followers(base.strategy):
             fb = book_name(base.strategy, fol.account)
@@ -143,7 +143,9 @@ class Mirror:
     def _lots_from_margin(
         self, fol: Follow, base: wire.Order, book: RiskBook, day: date
     ) -> int | None:
-        free = self.free_margin(fol.account)
+        wall = time.time_ns()
+        funds = book.funds[fol.account]
+        free = funds.free(wall)
         inst = self.refdata.instrument(base.exchange, base.symbol)
         price = base.price or book.ltp.get((base.exchange, base.symbol), 0.0)
         if free is None or self.margins is None:
@@ -164,6 +166,7 @@ class Mirror:
                 per_lot=round(per),
             )
             return None
+        funds.reserved.append((wall, lots * per))  # until its broker's next report
         return lots
 
     def _amend(self, base: wire.Order, fol: Follow, fb: str, book: RiskBook) -> list[wire.Order]:

@@ -13,6 +13,7 @@ from datetime import datetime
 import msgspec
 
 from mytrading import wire
+from mytrading.accounts import MAIN
 from mytrading.refdata import IST, Instrument, RefData, RefDataError
 from mytrading.risk.limits import Limits
 from mytrading.risk.margin import MarginTable
@@ -30,6 +31,27 @@ class Rejection:
 
 
 @dataclass
+class Funds:
+    """One account's margin: the broker's last report, and what approvals since need."""
+
+    available: float | None = None  # the broker's available margin, last reported
+    funds_ns: int = 0  # wall time of that report
+    reserved: collections.deque[tuple[int, float]] = field(default_factory=collections.deque)
+
+    def report(self, available: float, wall_ns: int) -> None:
+        self.available, self.funds_ns = available, wall_ns
+
+    def free(self, wall_ns: int) -> float | None:
+        """Available margin less what approvals since the broker's last report need
+        (older ones are in that report; a second of slack covers the round trip)."""
+        if self.available is None:
+            return None
+        while self.reserved and self.reserved[0][0] < self.funds_ns - 1_000_000_000:
+            self.reserved.popleft()
+        return self.available - sum(a for _, a in self.reserved)
+
+
+@dataclass
 class RiskBook:
     """What risk knows: filled positions, quantity still working, recent approvals."""
 
@@ -40,9 +62,7 @@ class RiskBook:
         default_factory=lambda: collections.defaultdict(collections.deque)
     )  # wall ns of approvals in the last minute, per strategy
     ltp: dict[tuple[str, str], float] = field(default_factory=dict)  # live marks
-    available: float | None = None  # the broker's available margin, last reported
-    funds_ns: int = 0  # wall time of that report
-    reserved: collections.deque[tuple[int, float]] = field(default_factory=collections.deque)
+    funds: dict[str, Funds] = field(default_factory=lambda: collections.defaultdict(Funds))
     # the broker's margin per lot: (exchange, symbol, action) -> (rupees, wall ns)
     broker_margin: dict[tuple[str, str, str], tuple[float, int]] = field(default_factory=dict)
 
@@ -53,14 +73,8 @@ class RiskBook:
             return None
         return got[0]
 
-    def free_margin(self, wall_ns: int) -> float | None:
-        """Available margin less what approvals since the broker's last report need
-        (older ones are in that report; a second of slack covers the round trip)."""
-        if self.available is None:
-            return None
-        while self.reserved and self.reserved[0][0] < self.funds_ns - 1_000_000_000:
-            self.reserved.popleft()
-        return self.available - sum(a for _, a in self.reserved)
+    def free_margin(self, wall_ns: int, account: str = MAIN) -> float | None:
+        return self.funds[account].free(wall_ns)
 
     states: TradingStates = field(default_factory=TradingStates)
 
@@ -121,9 +135,11 @@ def check(
     market_now: datetime,
     wall_ns: int,
     margins: MarginTable | None = None,
+    account: str = MAIN,
 ) -> Rejection | Approval:
     """The first rule the intent breaks, or the approved order's normalised fields.
-    ``margins`` None leaves the margin rules out (unit tests of the other rules).
+    ``margins`` None leaves the margin rules out (unit tests of the other rules); the
+    margin is ``account``'s, the strategy's lead account.
 
     A cancel needs only a unique id and a working order to act on: it always lowers
     risk, so neither the kill switch nor the rate limit holds it back. A modify is
@@ -151,7 +167,9 @@ def check(
         return Rejection("instrument", f"{intent.symbol} is an index, not a tradable contract")
     last = book.ltp.get((intent.exchange, intent.symbol), 0.0)
     if intent.sizing:
-        sized = _size(intent, inst, book, limits, margins, last, market_now, wall_ns, refdata)
+        sized = _size(
+            intent, inst, book, limits, margins, last, market_now, wall_ns, refdata, account
+        )
         if isinstance(sized, Rejection):
             return sized
         intent = msgspec.structs.replace(intent, quantity=sized)
@@ -222,7 +240,7 @@ def check(
             book.broker_per_lot(intent.exchange, intent.symbol, intent.action, wall_ns),
         )
         need = n.amount
-        free = book.free_margin(wall_ns)
+        free = book.free_margin(wall_ns, account)
         if need > 0 and free is None:
             return Rejection("margin", "no funds figure from the broker yet")
         if need > 0 and need > free:  # type: ignore[operator]
@@ -264,13 +282,14 @@ def _size(
     market_now: datetime,
     wall_ns: int,
     refdata: RefData,
+    account: str = MAIN,
 ) -> int | Rejection:
     """The quantity for a sized intent: lots from free margin, capped per order."""
     if intent.quantity:
         return Rejection("sizing", "give a quantity or a sizing, not both", 0, intent.quantity)
     if margins is None:
         return Rejection("sizing", "no margin table: sizing is off")
-    free = book.free_margin(wall_ns)
+    free = book.free_margin(wall_ns, account)
     if free is None:
         return Rejection("sizing", "no funds figure from the broker yet")
     price = intent.price or last

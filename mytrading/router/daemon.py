@@ -481,6 +481,7 @@ class RouterDaemon(Daemon):
                 sent_ns=sent_ns,
                 part=o.part,
                 parts=o.parts,
+                account=o.account,
             ),
         )
 
