@@ -9,6 +9,8 @@
    the simulator server, both rate limits lifted, ``--orders`` MARKET orders pushed at once
    as risk would; the figure is orders over the time until the last one is final. Run with
    the journal flushed (the default) and without flushing, to show what ``fdatasync`` costs.
+3. **Two accounts**: the same with a second simulator server as a second account and the
+   orders split between them: each account's calls run on its own lane, in parallel.
 
     .venv/bin/python bench/recovery.py [--rounds 3] [--orders 500]
 """
@@ -35,7 +37,7 @@ from mytrading import wire  # noqa: E402
 from mytrading.bus import DAEMONS, Pusher  # noqa: E402
 from mytrading.settings import load_settings  # noqa: E402
 from tests.procs import Watcher, run_cli, spawn  # noqa: E402
-from tests.simhelpers import KEY, free_port, order, start_server  # noqa: E402
+from tests.simhelpers import KEY, WS_URL, free_port, order, start_server  # noqa: E402
 
 VICTIMS = ("router", "risk", "engine", "feed", "reconciler")
 
@@ -82,20 +84,34 @@ def kill_to_back(tmp: Path, rounds: int) -> dict[str, list[float]]:
     return out
 
 
-def router_throughput(tmp: Path, n: int, fsync: bool) -> tuple[float, int]:
-    name = f"router-{'fsync' if fsync else 'nofsync'}"
+def router_throughput(tmp: Path, n: int, fsync: bool, accounts: int = 1) -> tuple[float, int]:
+    name = f"router-{'fsync' if fsync else 'nofsync'}-{accounts}"
     env = base_env(tmp, name)
     anchor = str(time.time_ns())
-    server, host = start_server(
-        {"MT_LOG_DIR": env["MT_LOG_DIR"], "MT_STATE_DIR": env["MT_STATE_DIR"] + "-sim"},
-        MT_SIM_ORDER_RATE_LIMIT="1000000",
-        MT_SIM_API_RATE_LIMIT="1000000",
-        MT_CLOCK_ANCHOR_NS=anchor,
-        MT_LOG_LEVEL="WARNING",
-    )
+    servers = []
+    for k in range(accounts):
+        servers.append(
+            start_server(
+                {"MT_LOG_DIR": env["MT_LOG_DIR"], "MT_STATE_DIR": env["MT_STATE_DIR"] + f"-sim{k}"},
+                MT_SIM_ORDER_RATE_LIMIT="1000000",
+                MT_SIM_API_RATE_LIMIT="1000000",
+                MT_CLOCK_ANCHOR_NS=anchor,
+                MT_LOG_LEVEL="WARNING",
+            )
+        )
+    host = servers[0][1]
+    if accounts > 1:
+        second = servers[1][1]
+        path = tmp / name / "accounts.toml"
+        path.write_text(
+            f'[accounts.second]\nhost = "{second}"\nws_url = "{WS_URL[second]}"\n'
+            'api_key_env = "MT_BENCH_SECOND_KEY"\norders_per_s = 100000\n'
+        )
+        env.update({"MT_ACCOUNTS_FILE": str(path), "MT_BENCH_SECOND_KEY": KEY})
     env.update(
         {
             "MT_SIM_REST_PORT": host.rsplit(":", 1)[1],
+            "MT_SIM_WS_PORT": WS_URL[host].rsplit(":", 1)[1],
             "MT_SIM_START": "2026-11-20T10:00",
             "MT_SIM_SPEED": "1",
             "MT_CLOCK_ANCHOR_NS": anchor,
@@ -115,7 +131,8 @@ def router_throughput(tmp: Path, n: int, fsync: bool) -> tuple[float, int]:
         orders = []
         for i in range(n):
             o = order(f"t{i}", 65)
-            orders.append(msgspec.structs.replace(o, action="SELL") if i % 2 else o)
+            o = msgspec.structs.replace(o, action="SELL") if i % 2 else o
+            orders.append(msgspec.structs.replace(o, account="second") if i % 4 > 1 else o)
         w.wait(lambda: pusher.send(orders[0]), 10, "the order pipe")
         t0 = time.monotonic()
         for o in orders[1:]:
@@ -135,7 +152,7 @@ def router_throughput(tmp: Path, n: int, fsync: bool) -> tuple[float, int]:
     finally:
         pusher.sock.close(0)
         ctx.term()
-        for p in (router, server):
+        for p in (router, *(s for s, _ in servers)):
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=10)
         w.close()
@@ -164,6 +181,8 @@ def main() -> int:
         rate, size = router_throughput(tmp, args.orders, fsync)
         label = "journal flushed (fdatasync)" if fsync else "journal not flushed"
         print(f"  {label:<28} {rate:7.1f} orders/s  (journal {size / 1024:.0f} KiB)")
+    rate, _ = router_throughput(tmp, args.orders, True, accounts=2)
+    print(f"  {'two accounts, half each':<28} {rate:7.1f} orders/s  (journal flushed)")
     return 0
 
 

@@ -81,6 +81,12 @@ def intent(iid: str, action: str, lots: int, strategy: str = "s") -> wire.OrderI
     )
 
 
+def risk_funded(w: Watcher) -> bool:
+    """Risk has a funds figure from both accounts' brokers (its status says so)."""
+    got = w.status["risk"].detail["margin_available"] if "risk" in w.status else {}
+    return got.get("main") is not None and got.get("second") is not None
+
+
 @pytest.mark.integration
 def test_a_follower_account_mirrors_in_parallel_and_is_flattened_with_the_lead(
     sim_broker: tuple[str, dict[str, str]], settings: Settings, tmp_path: Path
@@ -114,13 +120,7 @@ def test_a_follower_account_mirrors_in_parallel_and_is_flattened_with_the_lead(
 
     try:
         w.wait(lambda: {"router", "risk", "reconciler"} <= set(w.status), 30, "the daemons")
-        w.wait(
-            lambda: (
-                {m.account for _, m in w.seen if isinstance(m, wire.Funds)} == {"main", "second"}
-            ),
-            10,
-            "funds from both accounts",
-        )
+        w.wait(lambda: risk_funded(w), 15, "funds from both accounts, in risk")
         # Both brokers take two seconds to answer: the calls overlap, they do not queue.
         for h in (host, host2):
             control(
@@ -242,6 +242,7 @@ def test_risk_closes_a_follower_book_on_its_own_account(
 
     try:
         w.wait(lambda: {"router", "risk"} <= set(w.status), 30, "the daemons")
+        w.wait(lambda: risk_funded(w), 15, "funds from both accounts, in risk")
         w.wait(lambda: as_engine.send(intent("e1", "BUY", 1)), 10, "the intent pipe")
         w.wait(lambda: events("exit_confirmed"), 30, "the follower's exit confirmed")
         assert [e.strategy for e in events("exit_confirmed")] == ["s@second"]
