@@ -74,6 +74,7 @@ class SimServer:
         self.counts: collections.Counter[str] = collections.Counter()
         self.faults: dict[str, list[str]] = collections.defaultdict(list)
         self.hang_s = 10.0
+        self.delay_s = 0.0  # a broker's round trip, before every answer (benchmarks)
         self.on_drop_ws: Callable[[float], Awaitable[None]] | None = None
         self.ws_sent: Callable[[], tuple[int, int]] | None = None
         self.handlers: dict[str, Callable[[dict[str, Any]], Reply]] = {
@@ -155,6 +156,8 @@ class SimServer:
             return web.json_response({"status": "error", "message": "Internal error"}, status=500)
         if fault == "hang_after":
             await asyncio.sleep(self.hang_s)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         return web.json_response(body, status=code)
 
     def dispatch(self, ep: str, client: str, raw: bytes) -> Reply:

@@ -47,7 +47,9 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
         settings.sim_order_rate_limit, settings.sim_smart_rate_limit, settings.sim_api_rate_limit
     )
     key = settings.api_key() or settings.sim_api_key.get_secret_value()
-    return SimServer(ex, key, limits), FeedServer(ex, key, settings.sim_ws_auth_grace_s), ex
+    server = SimServer(ex, key, limits)
+    server.delay_s = settings.sim_rest_delay_ms / 1000.0
+    return server, FeedServer(ex, key, settings.sim_ws_auth_grace_s), ex
 
 
 async def serve(settings: Settings) -> None:
