@@ -220,3 +220,38 @@ def test_supertrend_exit_fires_only_on_a_closed_bar_that_turns_against_the_posit
     (t,) = pt.evaluate(datetime.fromtimestamp(base.timestamp() + 8 * 60, IST))
     assert (t.kind, t.keys) == ("supertrend_exit", (KEY,)) and "breakdown" in t.reason
     assert close_minute(9) == []  # fires once: the flip is read once
+
+
+def test_a_restarted_monitor_keeps_its_trailing_level_and_fired_triggers(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The day's marks survive a restart of risk (risk_marks.json): the trailing stop does
+    not loosen, a fired limit does not fire again; marks of another day are ignored."""
+    from mytrading.risk.state import MarksStore
+
+    lim = {"trailing_type": "amount", "trailing_value": 500.0, "trailing_activation": 2000.0}
+    pt = monitor(refdata, max_loss=100_000.0, **lim)
+    fill(pt, "BUY", 65, 24_500.0)
+    pt.mark("NFO", FUT, 24_540.0)  # net 2510: active, level 2010.16
+    assert kinds(pt) == []
+    pt.books["s"].fired.add("max_loss")  # as if it had fired earlier in the day
+    store = MarksStore(tmp_path / "risk_marks.json")
+    store.save(pt.day_marks())
+
+    def restarted(marks_day: date) -> PostTrade:
+        again = monitor(refdata, max_loss=100_000.0, **lim)
+        marks, problem = MarksStore(tmp_path / "risk_marks.json").load()
+        assert problem == ""
+        again.restore_marks({**marks, "day": marks_day.isoformat()}, DAY)
+        fill(again, "BUY", 65, 24_500.0)  # the day's fills, replayed from the router
+        again.mark("NFO", FUT, 24_532.0)  # net 1990.16: below the level, below activation
+        return again
+
+    kept = restarted(DAY)
+    assert kept.books["s"].trail_level == pytest.approx(2010.16)
+    assert kept.books["s"].fired == {"max_loss"}
+    assert kinds(kept) == ["trailing_stop"]
+    fresh = restarted(date(2026, 11, 20))  # yesterday's marks: a new day starts clean
+    assert fresh.books["s"].trail_level is None and kinds(fresh) == []
+    (tmp_path / "risk_marks.json").write_text("{not json")
+    assert "is unreadable" in MarksStore(tmp_path / "risk_marks.json").load()[1]

@@ -43,7 +43,7 @@ from mytrading.risk.rules import (
     split,
     usage,
 )
-from mytrading.risk.state import StateStore
+from mytrading.risk.state import MarksStore, StateStore
 from mytrading.settings import ConfigError
 
 MAX_PENDING = 1000
@@ -111,6 +111,7 @@ class RiskDaemon(Daemon):
             accounts.account_of,
         )
         self.skip_fills_to = 0
+        self.marks = MarksStore(s.state_dir / "risk_marks.json")
         self._restore()
         self.every(0.02, self.outbox.flush)
         self.every(1.0, self._post_trade)
@@ -280,8 +281,13 @@ class RiskDaemon(Daemon):
         """After a restart: positions from the router (a fresh stack has none), so caps,
         REDUCING and post-trade limits see what is held; and the day's P&L and charges,
         replayed from the day's fills (the router's journal keeps them). A position carried
-        from an earlier day starts at its average price. Trailing-stop peaks restart from
-        the P&L at the restart (marks between are not kept)."""
+        from an earlier day starts at its average price. Today's trailing-stop peaks and
+        fired one-shot triggers come back from ``risk_marks.json``."""
+        marks, problem = self.marks.load()
+        if problem:
+            self.count_error("risk marks unreadable: trailing stops restart", problem=problem)
+        if marks and self.post.restore_marks(marks, self.clock.now().date()):
+            self.log.info("day marks restored", books=sorted(marks.get("books", {})))
         snap = fetch_snapshot(self.ctx, self.endpoints["rpc.router"])
         if snap is None:
             self.log.warning("no position snapshot from the router: risk starts flat")
@@ -336,6 +342,10 @@ class RiskDaemon(Daemon):
         for t in self.post.evaluate(now):
             self._act(t)
         self.exits.step()
+        try:
+            self.marks.save(self.post.day_marks())
+        except OSError as exc:
+            self.count_error("risk marks not saved", reason=str(exc))
 
     def _new_day(self) -> None:
         """Daily limits start again: a strategy that risk set REDUCING for one of them is

@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from mytrading import wire
 from mytrading.feed.bars import BarBuilder
@@ -179,6 +180,40 @@ class PostTrade:
             out += self._supertrend(name, flips)
         out += self._stack(total)
         return out
+
+    # ------------------------------------------------------------- day marks
+
+    def day_marks(self) -> dict[str, Any]:
+        """What the day has reached that the fills cannot tell again: trailing-stop peaks
+        and levels, the stack's peak, and the one-shot triggers fired. Kept on disk so a
+        restarted risk daemon neither loosens a trailing stop nor fires a limit twice."""
+        books = {
+            name: {"peak": _finite(b.peak), "trail_level": b.trail_level, "fired": sorted(b.fired)}
+            for name, b in self.books.items()
+            if b.fired or b.trail_level is not None or b.peak != float("-inf")
+        }
+        return {
+            "day": self.day.isoformat() if self.day else None,
+            "stack_peak": _finite(self.stack_peak),
+            "stack_fired": sorted(self.stack_fired),
+            "books": books,
+        }
+
+    def restore_marks(self, marks: dict[str, Any], day: date) -> bool:
+        """Take back the marks of ``day``; those of another day are stale (False)."""
+        if marks.get("day") != day.isoformat():
+            return False
+        self._roll(day)
+        self.stack_peak = max(self.stack_peak, _unfinite(marks.get("stack_peak")))
+        self.stack_fired |= set(marks.get("stack_fired", ()))
+        for name, m in marks.get("books", {}).items():
+            b = self.books[name]
+            b.peak = max(b.peak, _unfinite(m.get("peak")))
+            level = m.get("trail_level")
+            if level is not None:
+                b.trail_level = level if b.trail_level is None else max(b.trail_level, level)
+            b.fired |= set(m.get("fired", ()))
+        return True
 
     def _once(self, b: Book, kind: str, trig: Trigger) -> list[Trigger]:
         if kind in b.fired:
@@ -348,3 +383,11 @@ class PostTrade:
             self.stack_peak = float("-inf")
             self.stack_fired.clear()
         self.day = day
+
+
+def _finite(x: float) -> float | None:
+    return None if x == float("-inf") else x
+
+
+def _unfinite(x: float | None) -> float:
+    return float("-inf") if x is None else float(x)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mytrading.refdata import IST
 
@@ -73,8 +73,39 @@ class StateStore:
             return TradingStates("halted"), f"{self.path} is unreadable ({exc}); stack HALTED"
 
     def save(self, states: TradingStates, reason: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
         body = {**states.as_dict(), "reason": reason, "at": datetime.now(IST).isoformat()}
-        tmp.write_text(json.dumps(body))
-        tmp.replace(self.path)  # atomic: a crash never leaves half a file
+        write_atomic(self.path, body)
+
+
+class MarksStore:
+    """The day's trailing-stop peaks and fired one-shot triggers (``PostTrade.day_marks``),
+    rewritten whenever they change (at most once a second)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.saved: dict[str, Any] | None = None
+
+    def load(self) -> tuple[dict[str, Any], str]:
+        """(marks, problem); no file is no marks, an unreadable one is a problem to log
+        (the marks then restart from the P&L, as before they were kept)."""
+        try:
+            data = json.loads(self.path.read_text())
+            if not isinstance(data, dict):
+                raise ValueError(f"bad content {data!r}")
+            return data, ""
+        except FileNotFoundError:
+            return {}, ""
+        except (OSError, ValueError) as exc:
+            return {}, f"{self.path} is unreadable ({exc})"
+
+    def save(self, marks: dict[str, Any]) -> None:
+        if marks != self.saved:
+            write_atomic(self.path, marks)
+            self.saved = marks
+
+
+def write_atomic(path: Path, body: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(body))
+    tmp.replace(path)  # atomic: a crash never leaves half a file
