@@ -25,6 +25,25 @@ class Snapshot:
     working: list[wire.WorkingOrder]
 
 
+@dataclass(frozen=True)
+class Day:
+    """Every order of the day (final or not, with the engine's links) and every fill up to
+    a snapshot: what a restarted engine needs to finish the duties of the one that died."""
+
+    orders: list[wire.WorkingOrder]
+    fills: list[wire.Fill]
+
+
+def fetch_day(ctx: zmq.Context, endpoint: str, upto: int, timeout_ms: int = 2000) -> Day | None:
+    """The day's orders and the fills numbered up to ``upto``, or None."""
+    orders = bus.request(ctx, endpoint, wire.BrokerQuery(kind="orders"), timeout_ms)
+    fills = bus.request(ctx, endpoint, wire.BrokerQuery(kind="fills"), timeout_ms)
+    for reply in (orders, fills):
+        if not isinstance(reply, wire.BrokerReply) or not reply.ok:
+            return None
+    return Day(orders.working, [f for f in fills.fills if f.fill_no <= upto])  # type: ignore[union-attr]
+
+
 def fetch_snapshot(ctx: zmq.Context, endpoint: str, timeout_ms: int = 2000) -> Snapshot | None:
     """The router's per-strategy positions, or None if it does not answer in time."""
     reply = bus.request(ctx, endpoint, wire.BrokerQuery(kind="strategy_positions"), timeout_ms)

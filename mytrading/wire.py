@@ -99,6 +99,7 @@ class OrderLink(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     bracket: BracketSpec | None = None  # a bracket entry: the exits to place as it fills
     protective: bool = False  # a bracket exit (kept working even in quarantine)
     oco: str = ""  # the intent id of its sibling exit: one fills, the other goes
+    protects: str = ""  # a bracket exit: the fill (fill_id) of the entry it protects
 
 
 class OrderIntent(Msg, tag="intent"):

@@ -91,6 +91,7 @@ def test_engine_and_risk_restarted_with_kill_9_keep_their_positions(
         engine_log = (settings.log_dir / "engine.log").read_text()
         risk_log = (settings.log_dir / "risk.log").read_text()
         assert "positions restored" in engine_log and "positions restored" in risk_log
+        assert "bracket exits of fills made while the engine was down" not in engine_log
         # the day's marks (trailing peaks, the stack's peak, fired triggers) came back too
         assert "day marks restored" in risk_log
         marks = json.loads((settings.state_dir / "risk_marks.json").read_text())

@@ -12,6 +12,7 @@ import pytest
 from mytrading import wire
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.strategy import BaseStrategy, Signal, StrategyParams
+from mytrading.recovery import Day
 from mytrading.refdata import IST, RefData
 from mytrading.settings import ConfigError
 
@@ -548,6 +549,89 @@ def test_a_restarted_engine_knows_the_orders_still_working(refdata: RefData) -> 
     assert "old-1" not in s.open_orders
 
 
+def journaled(i: wire.OrderIntent, filled: int = 0, status: str = "open") -> wire.WorkingOrder:
+    """The intent as risk approves it and the router journals it."""
+    return wire.WorkingOrder(
+        order=wire.Order(
+            order_id=f"{i.strategy}.{i.intent_id}",
+            intent_id=i.intent_id,
+            strategy=i.strategy,
+            exchange=i.exchange,
+            symbol=i.symbol,
+            action=i.action,
+            quantity=i.quantity,
+            pricetype=i.pricetype,
+            product=i.product,
+            price=i.price,
+            trigger_price=i.trigger_price,
+            approved_by="risk",
+            link=i.link,
+        ),
+        status=status,  # type: ignore[arg-type]
+        filled_qty=filled,
+    )
+
+
+def router_fill(i: wire.OrderIntent, n: int, qty: int, price: float) -> wire.Fill:
+    return wire.Fill(
+        fill_no=n,
+        fill_id=str(n),
+        order_id=f"{i.strategy}.{i.intent_id}",
+        broker_order_id="b",
+        strategy=i.strategy,
+        exchange=i.exchange,
+        symbol=i.symbol,
+        product=i.product,
+        action=i.action,
+        quantity=qty,
+        price=price,
+        exch_ns=0,
+    )
+
+
+def test_bracket_fills_made_while_the_engine_was_down_are_protected_once(
+    refdata: RefData,
+) -> None:
+    """The entry's second half fills while the engine is down, and the first half's
+    target fills too: the new engine never sees those fills (they are in the restored
+    position), so it protects the second half from the day's books, once, and cancels
+    the stop whose OCO sibling filled."""
+    rig, s = make(refdata)
+    s.bracket("NFO", FUT, "SELL", 2 * LOT, stop_distance=40.0, target=23_900.0)
+    e = rig.sent[-1]
+    rig.ack(e)
+    rig.fill(e, LOT, 24_000.0, final=False)  # fill 1: protected by this engine
+    stop, target = rig.sent[-2], rig.sent[-1]
+    # the engine dies; fill 2 (the entry's rest) and fill 3 (the first target) happen
+    fills = [
+        router_fill(e, 1, LOT, 24_000.0),
+        router_fill(e, 2, LOT, 23_980.0),
+        router_fill(target, 3, LOT, 23_900.0),
+    ]
+    day = [journaled(e, 2 * LOT, "complete"), journaled(stop), journaled(target, LOT, "complete")]
+
+    def restart(run_id: str, orders: list[wire.WorkingOrder]) -> Rig:
+        rig2 = Rig(refdata, run_id=run_id)
+        rig2.runner.add(Helpers, {})
+        rig2.runner.start()
+        working = [w for w in orders if w.status not in wire.TERMINAL_STATUSES]
+        rig2.runner.restore([], 3, working, Day(orders, fills))
+        return rig2
+
+    rig2 = restart("r2", day)
+    placed = [i for i in rig2.sent if i.op == "place"]
+    assert [(i.pricetype, i.action, i.quantity, i.link.protects) for i in placed] == [  # type: ignore[union-attr]
+        ("SL", "BUY", LOT, "2"),
+        ("LIMIT", "BUY", LOT, "2"),
+    ]
+    assert placed[0].trigger_price == pytest.approx(23_980.0 + 40.0)
+    cancels = [(i.op, i.ref_intent_id) for i in rig2.sent if i.op != "place"]
+    assert cancels == [("cancel", stop.intent_id)]  # its OCO sibling (the target) filled
+    # a second restart, with the new exits journaled: nothing is placed twice
+    rig3 = restart("r3", [*day, *(journaled(i) for i in placed)])
+    assert [i for i in rig3.sent if i.op == "place"] == []
+
+
 def test_brackets_and_oco_survive_an_engine_restart(refdata: RefData) -> None:
     """The links travel with the orders (``OrderLink``) and come back in the router's
     snapshot: a new engine protects the entry's later fills and keeps the OCO pair."""
@@ -558,30 +642,11 @@ def test_brackets_and_oco_survive_an_engine_restart(refdata: RefData) -> None:
     rig.ack(e)
     rig.fill(e, LOT, 24_000.0, final=False)
     stop, target = rig.sent[-2], rig.sent[-1]
-    assert stop.link == wire.OrderLink(protective=True, oco=target.intent_id)
-    assert target.link == wire.OrderLink(protective=True, oco=stop.intent_id)
+    assert stop.link == wire.OrderLink(protective=True, oco=target.intent_id, protects="1")
+    assert target.link == wire.OrderLink(protective=True, oco=stop.intent_id, protects="1")
 
     def working(i: wire.OrderIntent, filled: int = 0) -> wire.WorkingOrder:
-        """The intent as risk approves it and the router journals it."""
-        return wire.WorkingOrder(
-            order=wire.Order(
-                order_id=f"{i.strategy}.{i.intent_id}",
-                intent_id=i.intent_id,
-                strategy=i.strategy,
-                exchange=i.exchange,
-                symbol=i.symbol,
-                action=i.action,
-                quantity=i.quantity,
-                pricetype=i.pricetype,
-                product=i.product,
-                price=i.price,
-                trigger_price=i.trigger_price,
-                approved_by="risk",
-                link=i.link,
-            ),
-            status="open",
-            filled_qty=filled,
-        )
+        return journaled(i, filled)
 
     # The engine dies; a new one (a new run id, as a restarted engine has) starts from the
     # router's snapshot.

@@ -21,7 +21,7 @@ from mytrading.engine.loader import discover, select
 from mytrading.engine.runner import StrategyRunner
 from mytrading.feed.bars import BarBuilder
 from mytrading.outbox import Outbox
-from mytrading.recovery import fetch_snapshot
+from mytrading.recovery import fetch_day, fetch_snapshot
 
 MAX_PENDING = 1000
 HISTORY_TIMEOUT_S = 2.0  # one warm-up or first-bar history call, at most
@@ -80,7 +80,13 @@ class EngineDaemon(Daemon):
         if snap is None:
             self.log.warning("no position snapshot from the router: strategies start flat")
             return
-        restored = self.runner.restore(snap.positions, snap.last_fill_no, snap.working)
+        day = fetch_day(self.ctx, self.endpoints["rpc.router"], snap.last_fill_no)
+        if day is None:
+            self.count_error(
+                "ALERT: no orders or fills from the router: bracket exits of "
+                "fills made while the engine was down are not checked"
+            )
+        restored = self.runner.restore(snap.positions, snap.last_fill_no, snap.working, day)
         if restored or snap.working:
             self.log.info(
                 "positions restored",

@@ -32,6 +32,7 @@ from mytrading import wire
 from mytrading.engine.history import HistoryError, HistoryFn, lookback_start
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.feed.bars import BarBuilder
+from mytrading.recovery import Day
 from mytrading.refdata import RefData
 from mytrading.settings import ConfigError
 
@@ -237,10 +238,13 @@ class StrategyRunner:
         positions: list[wire.PositionSnapshot],
         last_fill_no: int,
         working: list[wire.WorkingOrder] = (),  # type: ignore[assignment]
+        day: Day | None = None,
     ) -> list[str]:
         """Seed strategies' books from the router's; fills up to ``last_fill_no`` are in
         them already and will be skipped; orders still working become the strategies'
-        open orders again. Returns what was restored."""
+        open orders again. With the ``day``'s orders and fills, each strategy then does
+        what the engine that died may have left undone for fills it never saw (bracket
+        exits, OCO siblings). Returns what was restored and done."""
         self.skip_fills_to = self.restored_fill_no = last_fill_no
         for w in working:
             strat = self.strategies.get(w.order.strategy)
@@ -265,6 +269,21 @@ class StrategyRunner:
             self.holders[(ex, sym)].add(name)
             self._watch(ex, sym)
             out.append(f"{name}:{sym}={qty}")
+        for name, strat in self.strategies.items() if day is not None else ():
+            mine = [w for w in day.orders if w.order.strategy == name]  # type: ignore[union-attr]
+            fills = [f for f in day.fills if f.strategy == name]  # type: ignore[union-attr]
+            try:
+                did = strat._settle_missed(mine, fills)
+            except Exception:  # its exits must not stop the engine: a human must look
+                log.critical(
+                    "ALERT: could not finish bracket duties after a restart",
+                    strategy=name,
+                    exc_info=True,
+                )
+                continue
+            for what in did:
+                log.warning("after the restart: " + what, strategy=name)
+            out += [f"{name}: {what}" for what in did]
         return out
 
     def on_fill(self, f: wire.Fill) -> None:

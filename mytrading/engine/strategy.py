@@ -689,6 +689,49 @@ class BaseStrategy:
             if link.oco:
                 self._oco[o.intent_id] = link.oco
 
+    def _settle_missed(self, orders: list[wire.WorkingOrder], fills: list[wire.Fill]) -> list[str]:
+        """After an engine restart, the duties the dead engine may not have done for fills
+        it never saw (they are in the restored positions, so they come no more):
+
+        * a fill of a bracket entry that no exit of the day protects (``OrderLink.protects``
+          names the fill) gets its exits now, once, however often the engine restarts;
+        * a working exit whose OCO sibling filled shrinks by that fill, or is cancelled.
+
+        Returns what it did, for the log."""
+        by_intent = {w.order.intent_id: w for w in orders}
+        protected = {
+            w.order.link.protects
+            for w in orders
+            if w.order.link is not None and w.order.link.protects and w.status != "rejected"
+        }
+        done: list[str] = []
+        self._engine_orders = True  # protective orders pass even in quarantine
+        try:
+            for f in fills:
+                parts = f.order_id.split(".")
+                entry = by_intent.get(parts[1] if len(parts) > 1 else "")
+                link = entry.order.link if entry is not None else None
+                if link is not None and link.bracket is not None and f.fill_id not in protected:
+                    self._protect(link.bracket, f)
+                    done.append(f"protected {f.symbol} fill {f.fill_id}")
+            sizes = {f.fill_id: f.quantity for f in fills}
+            for intent_id, sibling in list(self._oco.items()):
+                me, sib = by_intent.get(intent_id), by_intent.get(sibling)
+                oo = self.open_orders.get(intent_id)
+                if oo is None or me is None or sib is None or not sib.filled_qty:
+                    continue
+                pair = sizes.get(me.order.link.protects if me.order.link else "", me.order.quantity)
+                left = pair - sib.filled_qty - me.filled_qty
+                if left <= 0:
+                    self.cancel(intent_id)
+                    done.append(f"cancelled {intent_id}: its OCO sibling filled")
+                elif left < oo.remaining:
+                    self.modify(intent_id, quantity=left)
+                    done.append(f"shrank {intent_id} to {left}: its OCO sibling filled")
+        finally:
+            self._engine_orders = False
+        return done
+
     def _on_order_update(self, u: wire.OrderUpdate) -> None:
         u = self._book_update(u)
         self.on_order_update(u)
@@ -780,7 +823,7 @@ class BaseStrategy:
             trigger_price=trig,
             price=inst.round_price(trig + up * br.stop_buffer),
             product=br.product,
-            link=wire.OrderLink(protective=True, oco=tgt_id),
+            link=wire.OrderLink(protective=True, oco=tgt_id, protects=f.fill_id),
             intent_id=stop_id,
         )
         tgt = ""
@@ -793,7 +836,7 @@ class BaseStrategy:
                 pricetype="LIMIT",
                 price=inst.round_price(br.target),
                 product=br.product,
-                link=wire.OrderLink(protective=True, oco=stop),
+                link=wire.OrderLink(protective=True, oco=stop, protects=f.fill_id),
                 intent_id=tgt_id,
             )
         self.protective.update(x for x in (stop, tgt) if x)
