@@ -83,8 +83,9 @@ class StatusCollector:
                 f"{_hms()} risk {msg.kind} [{msg.strategy}] {msg.rule}: {msg.reason}"
             )
         elif isinstance(msg, wire.ReconEvent):
+            where = "" if msg.account == "main" else f"{msg.account}/"
             self.events.append(
-                f"{_hms()} recon mismatch {msg.exchange}:{msg.symbol}"
+                f"{_hms()} recon mismatch {where}{msg.exchange}:{msg.symbol}"
                 f" ours={msg.ours} broker={msg.broker}"
             )
 
@@ -189,9 +190,23 @@ class StatusCollector:
         if feed:
             d = feed.status.detail
             lines.append(
-                f"feed: {d.get('source')}, {d.get('coverage')}"
+                f"feed: {d.get('source')}"
+                + (f" via {d['data_account']}" if "data_account" in d else "")
+                + f", {d.get('coverage')}"
                 f"{' ALERT' if d.get('coverage_alert') else ''}, market time {d.get('market_time')}"
                 + (f", reconnects {d.get('reconnects')}" if "reconnects" in d else "")
+                + (f", failovers {d['failovers']}" if d.get("failovers") else "")
+            )
+        router = self.daemons.get("router")
+        accounts = router.status.detail.get("accounts", {}) if router else {}
+        if accounts:
+            lines.append(
+                "accounts: "
+                + "; ".join(
+                    f"{name} queued {a.get('queued', 0)}"
+                    + ("" if a.get("order_ws_up", True) else ", order updates DOWN")
+                    for name, a in accounts.items()
+                )
             )
         return lines
 

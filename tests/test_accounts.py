@@ -305,3 +305,51 @@ def test_cancels_and_modifies_reach_the_followers_orders(
         "s@second",
         "cancel",
     )
+
+
+def test_the_status_view_names_accounts(settings: Settings) -> None:
+    """Per-account lines of ``main.py status``: the data account, each lane's queue and
+    a dead order-update socket; a mismatch on another account names it."""
+    from mytrading.status import StatusCollector
+
+    def beat(name: str, **detail: object) -> wire.Status:
+        return wire.Status(
+            name=name,
+            pid=1,
+            state="running",
+            started_ns=0,
+            uptime_s=1.0,
+            msgs_in=0,
+            msgs_out=0,
+            errors=0,
+            gaps=0,
+            lat_p50_us=0.0,
+            lat_p99_us=0.0,
+            detail=detail,
+        )
+
+    view = StatusCollector(settings)
+    try:
+        view._take(beat("feed", source="openalgo", data_account="second", failovers=1))
+        accounts = {
+            "main": {"queued": 0, "order_ws_up": True},
+            "second": {"queued": 3, "order_ws_up": False},
+        }
+        view._take(beat("router", accounts=accounts))
+        view._take(
+            wire.ReconEvent(
+                exchange="NFO",
+                symbol=FUT,
+                product="NRML",
+                ours=0,
+                broker=65,
+                action="external",
+                account="second",
+            )
+        )
+        text = view.render({})
+    finally:
+        view.close()
+    assert "feed: openalgo via second" in text and "failovers 1" in text
+    assert "accounts: main queued 0; second queued 3, order updates DOWN" in text
+    assert f"recon mismatch second/NFO:{FUT} ours=0 broker=65" in text
