@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import zmq
 
@@ -79,6 +80,15 @@ def intent(iid: str, action: str, lots: int, strategy: str = "s") -> wire.OrderI
         quantity=lots * LOT,
         product="NRML",
     )
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every process still running, then wait for each."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        p.wait(timeout=10)
 
 
 def risk_funded(w: Watcher) -> bool:
@@ -156,6 +166,52 @@ def test_a_follower_account_mirrors_in_parallel_and_is_flattened_with_the_lead(
         w.wait(lambda: w.status["reconciler"].detail["checks"] >= checks + 2, 10, "two checks")
         assert w.status["reconciler"].detail["mismatches"] == 0
         assert not [m for _, m in w.seen if isinstance(m, wire.ReconEvent)]
+        # a resting LIMIT entry works on both accounts; a cancel naming the wrong account
+        # is refused without a broker call; the strategy's cancel reaches both
+        ltp = float(
+            post(host, "quotes", {"apikey": KEY, "symbol": FUT, "exchange": "NFO"})[1]["data"][
+                "ltp"
+            ]
+        )
+        rest = msgspec.structs.replace(
+            intent("l1", "BUY", 1), pricetype="LIMIT", price=round(ltp * 0.9 / 0.05) * 0.05
+        )
+        as_engine.send(rest)
+        for oid in ("s.l1", "s.l1@second"):
+            w.wait(lambda o=oid: any(u.status == "open" for u in updates(o)), 10, f"{oid} open")
+        as_risk = Pusher(ctx, eps["pipe.orders"], "risk", "order")
+        forged = wire.Order(
+            order_id="s.x1",
+            intent_id="x1",
+            strategy="s",
+            exchange="NFO",
+            symbol=FUT,
+            action="BUY",
+            quantity=LOT,
+            pricetype="MARKET",
+            product="NRML",
+            price=0.0,
+            trigger_price=0.0,
+            approved_by="risk",
+            op="cancel",
+            ref_order_id="s.l1",
+            account="second",
+        )
+        w.wait(lambda: as_risk.send(forged), 10, "the order pipe")
+        w.wait(lambda: updates("s.x1"), 10, "the forged cancel answered")
+        assert (updates("s.x1")[-1].status, updates("s.x1")[-1].reason) == (
+            "rejected",
+            "cancel: s.l1 is not working",
+        )
+        as_risk.close()
+        cancel = msgspec.structs.replace(intent("l2", "BUY", 1), op="cancel", ref_intent_id="l1")
+        as_engine.send(cancel)
+        for oid in ("s.l1", "s.l1@second"):
+            w.wait(
+                lambda o=oid: any(u.status == "cancelled" for u in updates(o)),
+                10,
+                f"{oid} cancelled",
+            )
         # a strategy that leads on the second account: its orders go there, and its margin
         # is that account's (10 lakh there, 1 crore on main: five lots do not fit)
         as_engine.send(intent("v1", "BUY", 1, strategy="v"))
@@ -202,13 +258,7 @@ def test_a_follower_account_mirrors_in_parallel_and_is_flattened_with_the_lead(
         assert (ev.account, ev.ours, ev.broker, ev.action) == ("second", LOT, 2 * LOT, "external")
         assert w.status["router"].detail["accounts"]["second"]["order_ws_up"] is True
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            p.wait(timeout=10)
-        proc2.send_signal(signal.SIGTERM)
-        proc2.wait(timeout=10)
+        stop([*procs.values(), proc2])
         as_engine.close()
         ctx.destroy(linger=0)
         w.close()
@@ -267,13 +317,7 @@ def test_risk_closes_a_follower_book_on_its_own_account(
             if isinstance(m, wire.Order | wire.OrderUpdate) and m.order_id == "s.e2@second"
         ]
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            p.wait(timeout=10)
-        proc2.send_signal(signal.SIGTERM)
-        proc2.wait(timeout=10)
+        stop([*procs.values(), proc2])
         as_engine.close()
         ctx.destroy(linger=0)
         w.close()
@@ -330,12 +374,7 @@ def test_market_data_fails_over_to_the_next_account_and_back(
         w.wait(lambda: ticks() > before + 10, 10, "ticks from main again")
         assert detail()["failovers"] == 2
     finally:
-        feed.send_signal(signal.SIGTERM)
-        feed.wait(timeout=10)
-        for p in (proc1, proc2):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                p.wait(timeout=10)
+        stop([feed, proc1, proc2])
         w.close()
 
 

@@ -89,22 +89,7 @@ class Rig:
 
     def fill(self, intent: wire.OrderIntent, qty: int, price: float, final: bool = True) -> None:
         self.fill_no += 1
-        self.runner.on_fill(
-            wire.Fill(
-                fill_no=self.fill_no,
-                fill_id=str(self.fill_no),
-                order_id=f"{intent.strategy}.{intent.intent_id}",
-                broker_order_id="b",
-                strategy=intent.strategy,
-                exchange=intent.exchange,
-                symbol=intent.symbol,
-                product=intent.product,
-                action=intent.action,
-                quantity=qty,
-                price=price,
-                exch_ns=0,
-            )
-        )
+        self.runner.on_fill(router_fill(intent, self.fill_no, qty, price))
         if final:
             self.ack(intent, "complete", qty)
 
@@ -573,6 +558,7 @@ def journaled(i: wire.OrderIntent, filled: int = 0, status: str = "open") -> wir
 
 
 def router_fill(i: wire.OrderIntent, n: int, qty: int, price: float) -> wire.Fill:
+    """Fill number ``n`` of the intent's order, as the router publishes it."""
     return wire.Fill(
         fill_no=n,
         fill_id=str(n),

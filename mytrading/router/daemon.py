@@ -228,7 +228,12 @@ class RouterDaemon(Daemon):
             if o.op == "place":
                 return Call(*lane.broker.place_order(o), wall)
             target = self.orders.get(o.ref_order_id)
-            if target is None or not target.broker_id or target.final:
+            if (
+                target is None
+                or not target.broker_id
+                or target.final
+                or target.order.account != o.account  # its broker id means nothing here
+            ):
                 return Call(None, [], wall)
             if o.op == "cancel":
                 return Call(*lane.broker.cancel_order(target.broker_id), wall)
