@@ -32,7 +32,7 @@ from mytrading.outbox import Outbox
 from mytrading.positions import Ledger
 from mytrading.router.broker import OrderEvent, TradeEvent
 from mytrading.router.journal import Journal, JournaledOrder, Record, Replay
-from mytrading.router.lanes import Call, Lane, call_all
+from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
 from mytrading.router.openalgo_adapter import OpenAlgoAdapter
 from mytrading.router.simbroker import SimBroker
 
@@ -58,6 +58,10 @@ class RouterDaemon(Daemon):
         self.openalgo = s.broker == "openalgo"
         accounts = load_accounts(s)
         self.lanes: dict[str, Lane] = {}
+        self.lanes_done = self.ctx.socket(zmq.PULL)  # a lane's worker: "my batch is answered"
+        self.lanes_done.setsockopt(zmq.LINGER, 0)
+        self.lanes_done.bind(LANES_DONE_PIPE)
+        self.add_socket(self.lanes_done, self._on_lanes_done)
         if self.openalgo:
             for acct in accounts.by_name.values():
                 self.lanes[acct.name] = self._openalgo_lane(acct)
@@ -128,7 +132,7 @@ class RouterDaemon(Daemon):
             self.ctx, acct.ws_url, acct.api_key, [], pipe=pipe, order_updates=True
         )
         lane.updates.start()
-        lane.start_pool()
+        lane.start_pool(self.ctx)
         self.log.info(
             "broker: OpenAlgo",
             account=acct.name,
@@ -175,71 +179,118 @@ class RouterDaemon(Daemon):
             self.after(wait, self._pump)
 
     def _pump(self) -> None:
-        """Send what the rate limits allow now (group commit: the batch's ``sent`` records
-        and every queued ``new`` reach the disk in one flush before the first broker call;
-        each account's batch goes on its own lane, in parallel); come back when the next
-        may go."""
+        """Send what the rate limits allow now to every idle lane (group commit: the
+        batches' ``sent`` records and every queued ``new`` reach the disk in one flush
+        before the first broker call; each lane then calls its broker on its own thread);
+        come back when the next may go. A busy lane is pumped when its answers are in."""
         self._pump_at = math.inf
         now = time.monotonic()
-        batches: dict[str, list[JournaledOrder]] = {}
-        taken: dict[str, collections.Counter[str]] = {}
+        batches: dict[str, list[tuple[JournaledOrder, str | None]]] = {}
         for lane in self.lanes.values():
-            batch: list[JournaledOrder] = []
-            took = taken[lane.account] = collections.Counter()
+            if lane.inflight is not None:
+                continue
+            batch: list[tuple[JournaledOrder, str | None]] = []
+            took: collections.Counter[str] = collections.Counter()
             while len(batch) < SEND_BATCH and (item := lane.throttle.pop_ready(now)) is not None:
                 took[item.cls] += 1
                 jo = self.orders.get(item.key)
                 if jo is not None and jo.state == "new":
-                    batch.append(jo)
+                    batch.append((jo, self._target_of(jo)))
+            lane.taken = dict(took)
             if batch:
                 batches[lane.account] = batch
+            else:
+                self._restamp(lane)
         market_now = self.clock.now_ns()
         for batch in batches.values():
-            for jo in batch:
+            for jo, _ in batch:
                 self._set(jo, "sent", sync=False, attempt=jo.attempt + 1, sent_ns=market_now)
         self.journal.sync()
         if batches:
             self._crash("sent")
-        for lane, jo, call in call_all(batches, self.lanes, self._call):
+        for account, batch in batches.items():
+            self.lanes[account].send(batch, self._call)
+        self._collect()  # a lane without a thread (the in-process simulator) is done
+
+    def _on_lanes_done(self) -> None:
+        while True:
             try:
-                self._answered(lane, jo, call)
-            except Exception as exc:  # a bug, not a broker answer: the call may have happened
-                call.error = exc
-            if call.error is not None:
-                self.count_error("send failed", order_id=jo.order.order_id, error=repr(call.error))
-                if jo.state == "sent":
-                    self._set(jo, "unknown", reason=f"send failed: {call.error!r}")
-                    self._alert_unknown(jo, f"send failed: {call.error!r}")
-        waits = []
+                self.lanes_done.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+        self._collect()
+
+    def _collect(self) -> None:
+        """Journal and publish the answers of every lane whose batch is done; then the
+        updates its broker pushed meanwhile; then pump again when the limits allow."""
         for lane in self.lanes.values():
-            for cls, n in taken[lane.account].items():
-                lane.throttle.restamp(cls, n, time.monotonic())
-            waits.append(lane.throttle.next_in(time.monotonic()))
+            answers = lane.answered()
+            if answers is None:
+                continue
+            for (jo, _), call in answers:
+                try:
+                    self._answered(lane, jo, call)
+                except Exception as exc:  # a bug, not a broker answer: it may have happened
+                    call.error = exc
+                if call.error is not None:
+                    err = repr(call.error)
+                    self.count_error("send failed", order_id=jo.order.order_id, error=err)
+                    if jo.state == "sent":
+                        self._set(jo, "unknown", reason=f"send failed: {err}")
+                        self._alert_unknown(jo, f"send failed: {err}")
+            self._restamp(lane)
+            if lane.updates is not None:
+                self._take_updates(lane)
+        now = time.monotonic()
+        waits = [
+            lane.throttle.next_in(now) for lane in self.lanes.values() if lane.inflight is None
+        ]
         wait = min((w for w in waits if w is not None), default=None)
         if wait is not None:
             self._schedule_pump(wait)
 
-    def _call(self, lane: Lane, jo: JournaledOrder) -> Call:
-        """The broker call for one order journaled as ``sent``, on its lane's thread: it
-        reads the router's books but changes nothing (the main thread waits for it)."""
+    def _quiesce(self, lane: Lane) -> None:
+        """Wait for the lane's batch in flight and journal its answers: the broker's
+        position book then agrees with our fills and ``last_fill_no`` (a reader compares
+        them)."""
+        if lane.inflight is not None:
+            lane.inflight.result()
+            self._collect()
+
+    @staticmethod
+    def _restamp(lane: Lane) -> None:
+        for cls, n in lane.taken.items():
+            lane.throttle.restamp(cls, n, time.monotonic())
+        lane.taken = {}
+
+    def _target_of(self, jo: JournaledOrder) -> str | None:
+        """The broker id an amend acts on, or None when it has nothing to act on: no such
+        order, not working, or on another account (its broker id means nothing here)."""
+        o = jo.order
+        if o.op == "place":
+            return ""
+        target = self.orders.get(o.ref_order_id)
+        if target is None or not target.broker_id or target.final:
+            return None
+        return target.broker_id if target.order.account == o.account else None
+
+    @staticmethod
+    def _call(lane: Lane, item: tuple[JournaledOrder, str | None]) -> Call:
+        """The broker call for one order journaled as ``sent``, on its lane's thread; it
+        touches nothing of the router's (the amend's target was resolved before)."""
+        jo, target = item
         o = jo.order
         wall = time.time_ns()
         try:
             if o.op == "place":
                 return Call(*lane.broker.place_order(o), wall)
-            target = self.orders.get(o.ref_order_id)
-            if (
-                target is None
-                or not target.broker_id
-                or target.final
-                or target.order.account != o.account  # its broker id means nothing here
-            ):
+            if target is None:
                 return Call(None, [], wall)
             if o.op == "cancel":
-                return Call(*lane.broker.cancel_order(target.broker_id), wall)
+                return Call(*lane.broker.cancel_order(target), wall)
             return Call(
                 *lane.broker.modify_order(
-                    target.broker_id, o.pricetype, o.price, o.trigger_price, o.quantity
+                    target, o.pricetype, o.price, o.trigger_price, o.quantity
                 ),
                 wall,
             )
@@ -640,10 +691,16 @@ class RouterDaemon(Daemon):
 
     def _on_ws_updates(self, lane: Lane) -> None:
         lane.updates_pull.recv(zmq.NOBLOCK)
+        if lane.inflight is None:  # else they wait in the client's queue (see lanes.py)
+            self._take_updates(lane)
+
+    def _take_updates(self, lane: Lane) -> None:
         assert lane.adapter is not None and lane.updates is not None
         for item in lane.updates.take():
             if isinstance(item, dict):
-                self._on_broker_events(lane.account, lane.adapter.on_order_update(item))
+                with lane.lock:
+                    events = lane.adapter.on_order_update(item)
+                self._on_broker_events(lane.account, events)
 
     def _maybe_poll(self) -> None:
         s = self.settings
@@ -651,13 +708,14 @@ class RouterDaemon(Daemon):
             assert lane.updates is not None
             up = lane.updates.authenticated
             every = s.openalgo_poll_s if up else s.openalgo_poll_no_ws_s
-            if time.monotonic() - lane.last_poll >= every - 1e-3:
+            if lane.inflight is None and time.monotonic() - lane.last_poll >= every - 1e-3:
                 self._poll(lane)
 
     def _poll(self, lane: Lane) -> None:
         lane.last_poll = time.monotonic()
         assert lane.adapter is not None
-        events, resolved = lane.adapter.poll()
+        with lane.lock:
+            events, resolved = lane.adapter.poll()
         for order, outcome, broker_id in resolved:
             jo = self.orders.get(order.order_id)
             if jo is None:
@@ -712,7 +770,9 @@ class RouterDaemon(Daemon):
 
     @staticmethod
     def _funds(lane: Lane) -> wire.Funds:
-        return msgspec.structs.replace(lane.broker.funds(), account=lane.account)
+        with lane.lock:
+            funds = lane.broker.funds()
+        return msgspec.structs.replace(funds, account=lane.account)
 
     def _maybe_margins(self) -> None:
         if self.margin_watch and time.monotonic() >= self.margin_next:
@@ -726,7 +786,8 @@ class RouterDaemon(Daemon):
             inst = self.refdata.instrument(ex, sym)
             for action in ("SELL", "BUY") if inst.kind == "FUT" else ("SELL",):
                 try:
-                    per = self.main.broker.margin_per_lot(ex, sym, action, prod, inst.lot_size)
+                    with self.main.lock:
+                        per = self.main.broker.margin_per_lot(ex, sym, action, prod, inst.lot_size)
                 except ConnectionError as exc:
                     self.log.warning("margin unavailable", symbol=sym, reason=str(exc))
                     return
@@ -794,7 +855,9 @@ class RouterDaemon(Daemon):
                 if q.kind == "funds":
                     reply = wire.BrokerReply(ok=True, funds=self._funds(lane))
                 else:
-                    book = lane.broker.positionbook()
+                    self._quiesce(lane)
+                    with lane.lock:
+                        book = lane.broker.positionbook()
                     reply = wire.BrokerReply(ok=True, positions=book, last_fill_no=self.fill_no)
             except ConnectionError as exc:
                 self.count_error(f"{q.kind} unavailable", account=q.account, reason=str(exc))
@@ -820,7 +883,7 @@ class RouterDaemon(Daemon):
 
     @staticmethod
     def _lane_detail(lane: Lane) -> dict[str, Any]:
-        out: dict[str, Any] = {"queued": len(lane.throttle)}
+        out: dict[str, Any] = {"queued": len(lane.throttle), "in_flight": lane.inflight is not None}
         if lane.updates is not None and lane.adapter is not None:
             out["order_ws_up"] = lane.updates.authenticated
             out["order_ws_reconnects"] = lane.updates.reconnects
@@ -840,7 +903,12 @@ class RouterDaemon(Daemon):
 
     def teardown(self) -> None:
         for lane in self.lanes.values():
-            lane.close()
+            lane.close()  # waits for a batch in flight
+        try:
+            self._collect()  # its answers reach the journal (else recovery finds them)
+        except Exception:
+            self.log.warning("answers at stop not journaled", exc_info=True)
+        self.lanes_done.close(0)
         self.journal.close()
         self.halts.pusher.close()
         if hasattr(self, "orders_in"):

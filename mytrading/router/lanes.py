@@ -2,20 +2,29 @@
 thread its broker calls run on.
 
 Accounts are separate brokers with separate limits: a slow or failing account must not
-hold up another's orders. Each lane's calls run on its own single worker thread, so an
-order fanned out to three accounts reaches the three brokers in parallel, while one
-account's calls stay in order (a cancel never overtakes the place it cancels). The
-router's journal, books and publications stay on its main thread: a batch's results are
-applied there once every lane has answered.
+hold up another's orders. Each lane sends its batches on its own worker thread and the
+router's loop goes on meanwhile, so an order fanned out to three accounts reaches the
+three brokers in parallel even when its copies arrive one after another, while one
+account's calls stay in order (a lane has one batch in flight at a time; a cancel never
+overtakes the place it cancels). The router's journal, books and publications stay on
+its main thread: a lane's answers are applied there when the lane wakes it.
+
+Everything else the router asks of a lane's adapter (polls, pushed updates, funds,
+position book) happens on the main thread under the lane's lock, and pushed updates and
+polls wait while a batch is in flight: an update for an order whose placement has not
+been answered yet would name a broker id the router does not know yet.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+import zmq
 
 from mytrading.accounts import Account
 from mytrading.feed.openalgo_ws import FeedClient
@@ -24,6 +33,7 @@ from mytrading.router.openalgo_adapter import OpenAlgoAdapter
 from mytrading.router.throttle import Throttle
 
 Events = list[OrderEvent | TradeEvent]
+LANES_DONE_PIPE = "inproc://router.lanes_done"
 
 
 @dataclass
@@ -47,7 +57,12 @@ class Lane:
     updates_pull: Any = None  # the zmq PULL its FeedClient wakes the router on
     last_poll: float = 0.0
     funds_failing: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    done_push: Any = None  # wakes the router's loop when a batch is answered
+    router_thread: int = 0
+    inflight: Future[list[tuple[Any, Call]]] | None = None
+    taken: dict[str, int] = field(default_factory=dict)  # sends of the batch in flight
 
     @staticmethod
     def rates(acct: Account) -> Throttle:
@@ -55,8 +70,42 @@ class Lane:
             {"order": acct.orders_per_s, "smart": acct.smart_orders_per_s}, time.monotonic()
         )
 
-    def start_pool(self) -> None:
+    def start_pool(self, ctx: zmq.Context) -> None:
+        """A worker thread, and the socket it wakes the router's loop with (created here,
+        used only by that thread from now on)."""
         self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"lane-{self.account}")
+        self.router_thread = threading.get_ident()
+        self.done_push = ctx.socket(zmq.PUSH)
+        self.done_push.setsockopt(zmq.LINGER, 0)
+        self.done_push.connect(LANES_DONE_PIPE)
+
+    def send(self, batch: list[Any], call: Callable[[Lane, Any], Call]) -> None:
+        """Make the batch's calls: inline without a worker thread (the in-process
+        simulator), else on the worker, which wakes the router when it is done."""
+        if self.pool is None:
+            done: Future[list[tuple[Any, Call]]] = Future()
+            done.set_result(self._run(batch, call))
+            self.inflight = done
+            return
+        self.inflight = self.pool.submit(self._run, batch, call)
+        # Only once the future holds the answers (a wake-up sent from inside the call could
+        # reach the router before they are there, and none would follow).
+        self.inflight.add_done_callback(self._wake)
+
+    def _run(self, batch: list[Any], call: Callable[[Lane, Any], Call]) -> list[tuple[Any, Call]]:
+        with self.lock:
+            return [(item, call(self, item)) for item in batch]
+
+    def _wake(self, _: Future[list[tuple[Any, Call]]]) -> None:
+        if threading.get_ident() != self.router_thread:  # else the router collects it next
+            self.done_push.send(b"")
+
+    def answered(self) -> list[tuple[Any, Call]] | None:
+        """The answers of the batch in flight once it is done (and the lane idle again)."""
+        if self.inflight is None or not self.inflight.done():
+            return None
+        out, self.inflight = self.inflight.result(), None
+        return out
 
     def close(self) -> None:
         if self.updates is not None:
@@ -65,20 +114,4 @@ class Lane:
             self.updates_pull.close(0)
         if self.pool is not None:
             self.pool.shutdown(wait=True)
-
-
-def call_all(
-    batches: dict[str, list[Any]],
-    lanes: dict[str, Lane],
-    call: Callable[[Lane, Any], Call],
-) -> list[tuple[Lane, Any, Call]]:
-    """Make every lane's calls, lanes in parallel (inline when only one has work), and
-    return the outcomes in the order of ``batches``."""
-
-    def run(lane: Lane, batch: list[Any]) -> list[tuple[Lane, Any, Call]]:
-        return [(lane, item, call(lane, item)) for item in batch]
-
-    if len(batches) <= 1 or any(lanes[a].pool is None for a in batches):
-        return [out for a, batch in batches.items() for out in run(lanes[a], batch)]
-    futures = [lanes[a].pool.submit(run, lanes[a], batch) for a, batch in batches.items()]  # type: ignore[union-attr]
-    return [out for f in futures for out in f.result()]
+            self.done_push.close(0)
