@@ -85,6 +85,8 @@ def stage(role: str, d: str, rate: float, count: int, out: str) -> None:
             time.sleep(0.01)
         lat: list[int] = []
         while len(lat) < count + 2000:
+            if not pull.sock.poll(10_000):  # a message lost upstream: report what came
+                break
             _, m = wire.decode(pull.sock.recv())
             lat.append(time.time_ns() - m.origin_ns)  # type: ignore[attr-defined]
         np.save(out, np.array(lat[2000:], dtype=np.int64))
@@ -101,8 +103,9 @@ def run(rate: float, count: int) -> np.ndarray:
     try:
         router.wait(timeout=count / rate + 60)
     finally:
-        for p in others:
-            p.kill()
+        for p in (*others, router):  # the router too, if it never finished: no stray process
+            if p.poll() is None:
+                p.kill()
             p.wait()
     return np.load(out) / 1000.0
 
