@@ -79,6 +79,10 @@ def book_name(strategy: str, account: str) -> str:
     return f"{strategy}@{account}"
 
 
+def is_follower_book(book: str) -> bool:
+    return "@" in book
+
+
 def load_accounts(s: Settings) -> Accounts:
     """The accounts of ``s.accounts_file`` (default ``config/accounts.toml``) and ``main``.
 

@@ -34,14 +34,23 @@ class Day:
     fills: list[wire.Fill]
 
 
+def fetch_fills(
+    ctx: zmq.Context, endpoint: str, upto: int, timeout_ms: int = 2000
+) -> list[wire.Fill] | None:
+    """The day's fills numbered up to ``upto`` (a snapshot's), or None."""
+    reply = bus.request(ctx, endpoint, wire.BrokerQuery(kind="fills"), timeout_ms)
+    if not isinstance(reply, wire.BrokerReply) or not reply.ok:
+        return None
+    return [f for f in reply.fills if f.fill_no <= upto]
+
+
 def fetch_day(ctx: zmq.Context, endpoint: str, upto: int, timeout_ms: int = 2000) -> Day | None:
     """The day's orders and the fills numbered up to ``upto``, or None."""
     orders = bus.request(ctx, endpoint, wire.BrokerQuery(kind="orders"), timeout_ms)
-    fills = bus.request(ctx, endpoint, wire.BrokerQuery(kind="fills"), timeout_ms)
-    for reply in (orders, fills):
-        if not isinstance(reply, wire.BrokerReply) or not reply.ok:
-            return None
-    return Day(orders.working, [f for f in fills.fills if f.fill_no <= upto])  # type: ignore[union-attr]
+    if not isinstance(orders, wire.BrokerReply) or not orders.ok:
+        return None
+    fills = fetch_fills(ctx, endpoint, upto, timeout_ms)
+    return None if fills is None else Day(orders.working, fills)
 
 
 def fetch_snapshot(ctx: zmq.Context, endpoint: str, timeout_ms: int = 2000) -> Snapshot | None:

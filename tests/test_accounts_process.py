@@ -22,7 +22,7 @@ from mytrading import bus, wire
 from mytrading.bus import Pusher
 from mytrading.settings import PROJECT_ROOT, Settings
 from tests.procs import Watcher, spawn
-from tests.simhelpers import FUT, KEY, WS_URL, control, post, start_server
+from tests.simhelpers import FUT, KEY, WS_URL, control, order, post, start_server
 
 SECOND_KEY = "second-account-key"
 LOT = 65
@@ -391,3 +391,59 @@ def test_each_account_has_its_own_rate_window() -> None:
         sent.append(item.key)
     assert len(sent) == 5  # five in any one second on this account
     assert lane.throttle.next_in(now) == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.integration
+def test_an_order_on_an_account_removed_across_a_restart_is_unknown_and_halts(
+    sim_broker: tuple[str, dict[str, str]], settings: Settings, tmp_path: Path
+) -> None:
+    """An order rests on the second account; the router restarts with that account gone
+    from the configuration. It cannot settle the order, so it never guesses: UNKNOWN, an
+    alert, and the strategy halted in risk."""
+    host, env = sim_broker
+    proc2, host2 = second_server(env, tmp_path)
+    env = {**accounts_env(env, tmp_path, host2, "2"), "MT_RISK_ANY_HOUR": "true"}
+    w = Watcher(settings, ("sys.status.", "exec.order."))
+    ctx = zmq.Context()
+    as_risk = Pusher(ctx, settings.endpoints()["pipe.orders"], "risk", "order")
+    procs = {d: spawn(d, env) for d in ("router", "risk")}
+
+    def last(oid: str) -> wire.OrderUpdate | None:
+        ups = [m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.order_id == oid]
+        return ups[-1] if ups else None
+
+    try:
+        w.wait(lambda: {"router", "risk"} <= set(w.status), 30, "the daemons")
+        ltp = float(
+            post(host2, "quotes", {"apikey": SECOND_KEY, "symbol": FUT, "exchange": "NFO"})[1][
+                "data"
+            ]["ltp"]
+        )
+        resting = msgspec.structs.replace(
+            order("r1", LOT), pricetype="LIMIT", price=round(ltp * 0.9 / 0.05) * 0.05
+        )
+        resting = msgspec.structs.replace(resting, account="second")
+        w.wait(lambda: as_risk.send(resting), 10, "the order pipe")
+        w.wait(lambda: (u := last("s.r1")) is not None and u.status == "open", 15, "resting")
+        old = w.status["router"].pid
+        procs["router"].send_signal(signal.SIGTERM)
+        procs["router"].wait(timeout=10)
+        (tmp_path / "none.toml").write_text("")
+        procs["router"] = spawn("router", {**env, "MT_ACCOUNTS_FILE": str(tmp_path / "none.toml")})
+        w.wait(lambda: w.status["router"].pid != old, 20, "the router back")
+        w.wait(lambda: (u := last("s.r1")) is not None and u.status == "unknown", 15, "UNKNOWN")
+        assert "account 'second' is no longer configured" in last("s.r1").reason  # type: ignore[union-attr]
+        w.wait(
+            lambda: w.status["risk"].detail["states"]["strategies"].get("s") == "halted",
+            15,
+            "the strategy halted in risk",
+        )
+        # nothing was sent again anywhere, and the order still rests where it was
+        book2 = [r for r in book(host2, SECOND_KEY, "orderbook")["orders"] if r["symbol"] == FUT]
+        assert [r["order_status"] for r in book2] == ["open"]
+        assert [r for r in book(host, KEY, "orderbook")["orders"] if r["symbol"] == FUT] == []
+    finally:
+        stop([*procs.values(), proc2])
+        as_risk.close()
+        ctx.destroy(linger=0)
+        w.close()

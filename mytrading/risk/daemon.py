@@ -21,11 +21,11 @@ from typing import Any
 import msgspec
 
 from mytrading import bus, wire
-from mytrading.accounts import load_accounts
+from mytrading.accounts import is_follower_book, load_accounts
 from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.outbox import Outbox
-from mytrading.recovery import fetch_snapshot
+from mytrading.recovery import fetch_fills, fetch_snapshot
 from mytrading.risk.charges import load_charges
 from mytrading.risk.events import EventStore
 from mytrading.risk.exits import ExitJob, ExitManager
@@ -186,7 +186,7 @@ class RiskDaemon(Daemon):
             self.book.on_approved(base.ref_order_id, key, sign * base.quantity)
             return [base]
         if base.op == "cancel":
-            if "@" in base.strategy:
+            if is_follower_book(base.strategy):
                 return [base]  # a follower's: the mirror addressed it to one working order
             targets = self.book.children(base.ref_order_id)
             if len(targets) == 1:
@@ -316,19 +316,16 @@ class RiskDaemon(Daemon):
     def _replay_fills(self, upto: int) -> dict[tuple[str, str, str, str], int]:
         """Today's fills up to ``upto`` into post-trade (P&L, charges); returns the net
         they make per (strategy, exchange, symbol, product)."""
-        reply = bus.request(
-            self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="fills", since_fill_no=0)
-        )
+        fills = fetch_fills(self.ctx, self.endpoints["rpc.router"], upto)
         net: dict[tuple[str, str, str, str], int] = {}
-        if not isinstance(reply, wire.BrokerReply) or not reply.ok:
+        if fills is None:
             self.log.warning("no fills from the router: P&L restarts from average prices")
             return net
         day = self.clock.now().date()
-        for f in reply.fills:
-            if f.fill_no <= upto:
-                self.post.on_fill(f, day)
-                k = (f.strategy, f.exchange, f.symbol, f.product)
-                net[k] = net.get(k, 0) + (f.quantity if f.action == "BUY" else -f.quantity)
+        for f in fills:
+            self.post.on_fill(f, day)
+            k = (f.strategy, f.exchange, f.symbol, f.product)
+            net[k] = net.get(k, 0) + (f.quantity if f.action == "BUY" else -f.quantity)
         return net
 
     # --------------------------------------------------------------- post-trade
