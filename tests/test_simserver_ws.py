@@ -122,6 +122,37 @@ def test_protocol_errors_keep_the_socket_open(server: str) -> None:  # noqa: F81
         r.close()
 
 
+def test_one_symbol_in_quote_and_depth_gets_both_streams(server: str) -> None:  # noqa: F811
+    """Like the real proxy (its subscriptions are per symbol *and* mode): depth for a
+    symbol already streamed as quotes adds a stream, it does not replace one; and an
+    unsubscribe ends only the mode it names."""
+    r = Raw(WS_URL[server])
+
+    def modes_since(n: int) -> set[int]:
+        return {m["mode"] for m in r.msgs[n:] if m.get("type") == "market_data"}
+
+    try:
+        r.send({"action": "authenticate", "api_key": KEY})
+        for mode in ("Quote", "Depth"):
+            ack = r.send({"action": "subscribe", "mode": mode, "symbol": FUT, "exchange": "NFO"})
+            assert ack["status"] == "success", ack
+        n = len(r.msgs)
+        collect(lambda: modes_since(n) == {2, 3})
+        assert modes_since(n) == {2, 3}
+        later = [m for m in r.msgs[n:] if m.get("type") == "market_data"]
+        assert all(("depth" in m["data"]) == (m["mode"] == 3) for m in later)
+        assert all(m["data"]["bid"] > 0 for m in later)  # a quote stream carries quote fields
+
+        un = r.send({"action": "unsubscribe", "symbols": [{"symbol": FUT, "exchange": "NFO"}]})
+        assert un["status"] == "success" and un["successful"][0]["mode"] == "Quote", un
+        time.sleep(0.3)  # ticks queued before the unsubscribe may still arrive
+        n = len(r.msgs)
+        collect(lambda: len([m for m in r.msgs[n:] if m.get("type") == "market_data"]) >= 5)
+        assert modes_since(n) == {3}  # depth goes on alone
+    finally:
+        r.close()
+
+
 def test_no_authentication_closes_with_4401(server: str) -> None:  # noqa: F811
     r = Raw(WS_URL[server])
     collect(lambda: r.closed is not None, timeout=5)

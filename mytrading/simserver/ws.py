@@ -3,8 +3,10 @@
 Text frames of JSON. The action is read from ``action`` or else ``type``. A client must
 authenticate within the grace period or the socket is closed with 4401 "auth timeout".
 Errors carry no ``type``: ``{"status":"error","code":...,"message":...}``, and the socket
-stays open. Quotes go out as ``market_data`` in the mode each client subscribed with;
-order changes go to every authenticated client as ``order_update``.
+stays open. Quotes go out as ``market_data`` in each mode a client subscribed the symbol
+with (subscribed in Quote and Depth, it gets both streams, like the real proxy, whose
+per-mode subscriptions each receive the ticks); an unsubscribe names the mode it ends
+(default Quote). Order changes go to every authenticated client as ``order_update``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def _error(code: str, message: str) -> dict[str, Any]:
 class Client:
     ws: web.WebSocketResponse
     authed: bool = False
-    subs: dict[tuple[str, str], int] = field(default_factory=dict)  # (exchange, symbol) -> mode
+    # (exchange, symbol) -> the modes subscribed (1 LTP, 2 Quote, 3 Depth)
+    subs: dict[tuple[str, str], set[int]] = field(default_factory=dict)
     sent: int = 0
     # Outgoing market data. Bounded like OpenAlgo's WS_MAX_QUEUE: a slow client loses its
     # own oldest-undelivered ticks (counted) and never stalls the market or other clients.
@@ -169,7 +172,7 @@ class FeedServer:
             )
             known = (exch, sym) in self.ex.last
             if known:
-                c.subs[(exch, sym)] = max(mode, c.subs.get((exch, sym), 0))
+                c.subs.setdefault((exch, sym), set()).add(mode)
             failed += not known
             subs.append(
                 {
@@ -197,9 +200,14 @@ class FeedServer:
         ok, failed = [], []
         for e in entries:
             key = (e.get("exchange"), e.get("symbol")) if isinstance(e, dict) else None
-            if key in c.subs:
-                del c.subs[key]  # type: ignore[arg-type]
-                ok.append({"symbol": key[1], "exchange": key[0]})  # type: ignore[index]
+            # The per-entry mode, else the message's, else Quote (the real server's default).
+            mode = MODES.get(str(e.get("mode", msg.get("mode", 2)) if key else "").upper())
+            modes = c.subs.get(key) if key else None  # type: ignore[arg-type]
+            if modes is not None and mode in modes:
+                modes.discard(mode)
+                if not modes:
+                    del c.subs[key]  # type: ignore[arg-type]
+                ok.append({"symbol": key[1], "exchange": key[0], "mode": MODE_LABEL[mode]})  # type: ignore[index]
             else:
                 failed.append(e)
         status = "success" if not failed else ("partial" if ok else "error")
@@ -263,8 +271,7 @@ class FeedServer:
             if not c.authed or not c.subs or c.ws.closed:
                 continue
             for t in ticks:
-                mode = c.subs.get((t.exchange, t.symbol))
-                if mode:
+                for mode in c.subs.get((t.exchange, t.symbol), ()):
                     try:
                         c.queue.put_nowait(_encode(self.payload(t, mode)))
                     except asyncio.QueueFull:
