@@ -54,6 +54,10 @@ def setup_logging(name: str, log_dir: Path, level: str = "INFO", console: bool =
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(level)
+    # Transport chatter (a line per HTTP request, per websocket frame) only at DEBUG: an
+    # operator tails these files for order actions and broker state changes.
+    for chatty in ("httpx", "httpcore", "websocket", "urllib3", "aiohttp.access"):
+        logging.getLogger(chatty).setLevel(level if level == "DEBUG" else "WARNING")
 
     fh = logging.FileHandler(log_dir / f"{name}.log", encoding="utf-8")
     fh.setFormatter(

@@ -27,8 +27,10 @@ reconnect.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,6 +45,25 @@ from mytrading import wire
 
 log = structlog.get_logger("feed.openalgo")
 TICK_PIPE = "inproc://feed.ticks"
+# How long a close from another thread waits for the server's close frame. The reader
+# thread usually takes that frame itself, so websocket-client's default (3 s) was spent in
+# full at every stop: the feed took 3 s to stop, and supervisord stopped nothing else
+# meanwhile.
+CLOSE_WAIT_S = 0.2
+
+
+def _close(ws: websocket.WebSocketApp) -> None:
+    """Close from another thread than the reader's, and wake the reader at once.
+
+    Closing the file descriptor does not wake a thread blocked on it in ``epoll``: a quiet
+    socket (the router's order updates) kept its reader, and the process's exit, waiting
+    3 s for the join's timeout. Shutting the read side first makes the reader see the end
+    of the stream now; the close frame can still be written."""
+    raw = getattr(getattr(ws, "sock", None), "sock", None)
+    if raw is not None:
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_RD)
+    ws.close(timeout=CLOSE_WAIT_S)
 _json = msgspec.json.Decoder()  # strict UTF-8 and JSON, ~3x faster than json.loads
 
 
@@ -148,7 +169,7 @@ class FeedClient:
     def stop(self) -> None:
         self._stop.set()
         if self._ws is not None:
-            self._ws.close()
+            _close(self._ws)
         self._thread.join(timeout=3)
         if self._prober.is_alive():
             self._prober.join(timeout=3)
@@ -172,7 +193,7 @@ class FeedClient:
                     self._switched = True
                     ws = self._ws
                     if ws is not None:
-                        ws.close()  # run_forever returns; the loop connects to the new source
+                        _close(ws)  # run_forever returns; the loop connects to the new source
                     break
 
     @staticmethod
