@@ -9,6 +9,7 @@ handler returns ``(http_status, body)``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from mytrading.market.sim import SimMarket
 from mytrading.positions import Ledger
 from mytrading.refdata import IST, RefData, RefDataError
 from mytrading.router.broker import OrderEvent, TradeEvent
-from mytrading.router.simbroker import SimBroker
+from mytrading.router.simbroker import SimBroker, SimOrder
+from mytrading.simserver.books import Books, BookStore
 from mytrading.simserver.history import SUPPORTED as HISTORY_SUPPORTED
 from mytrading.simserver.history import BarStore
 from mytrading.simserver.options import (
@@ -87,6 +89,57 @@ class SimExchange:
         self._ids = itertools.count(1)
         self.history_store = BarStore(refdata.calendar)
         self._stepped_ns: int | None = None
+        self.books: BookStore | None = None
+        self._carried: list[dict[str, Any]] = []  # positions carried into the day
+        self._seq_floor = (0, 0)  # order and trade counters of earlier days
+
+    # ------------------------------------------------------------------ the books on disk
+
+    def attach_books(self, store: BookStore) -> Books:
+        """Take up the account's books from ``store`` (the same simulated day: as they
+        were; an earlier day: rolled overnight), then write every change to it."""
+        today = self.clock.now().date().isoformat()
+        books = store.read() or Books(today, self.capital)
+        if books.day != today:
+            books = _rolled(books, today)
+        self._restore(books)
+        store.rewrite(self._snapshot(today))
+        self.books = store
+        return books
+
+    def _restore(self, b: Books) -> None:
+        self.capital = b.capital
+        self._carried = list(b.carried)
+        for p in b.carried:
+            key = (p["exchange"], p["symbol"], p["product"])
+            self.ledger.set_qty(key, p["qty"], p["avg"])
+            self.broker.ledger.set_qty(key, p["qty"], p["avg"])
+        fields = {f.name for f in dataclasses.fields(SimOrder)}
+        for oid, row in b.orders.items():
+            so = SimOrder(**{k: v for k, v in row.items() if k in fields})
+            self.broker.orders[oid] = so
+            self.meta[oid] = OrderMeta(row["strategy"], row["placed_ns"], row["rejection_reason"])
+            if so.status in ("open", "trigger pending"):
+                self.broker.live.setdefault((so.exchange, so.symbol), []).append(oid)
+        for t in b.trades:
+            self.trades.append(t)
+            key = (t["exchange"], t["symbol"], t["product"])
+            signed = t["quantity"] if t["action"] == "BUY" else -t["quantity"]
+            self.ledger.apply(key, signed, t["price"])
+            self.broker.ledger.apply(key, signed, t["price"])
+        self._seq_floor = _counters(b)
+        self.broker.trades = self._seq_floor[1]
+        self.broker._ids = itertools.count(self._seq_floor[0] + 1)
+
+    def _snapshot(self, day: str) -> Books:
+        orders = {oid: self._order_record(oid) for oid in self.broker.orders}
+        b = Books(day, self.capital, carried=self._carried, orders=orders, trades=self.trades)
+        b.order_seq, b.trade_seq = _counters(b, self._seq_floor)
+        return b
+
+    def _order_record(self, oid: str) -> dict[str, Any]:
+        meta = self.meta.get(oid, OrderMeta("", self.clock.now_ns()))
+        return {**dataclasses.asdict(self.broker.orders[oid]), **dataclasses.asdict(meta)}
 
     # ------------------------------------------------------------------ market
 
@@ -265,8 +318,12 @@ class SimExchange:
     # ------------------------------------------------------------------- events
 
     def _on_events(self, events: list[OrderEvent | TradeEvent]) -> None:
+        """Apply the broker's events to the books (and the file) and push order updates.
+        Each change is on disk before the reply or update that reports it leaves."""
         for ev in events:
             so = self.broker.orders[ev.orderid]
+            if self.books is not None and isinstance(ev, OrderEvent):
+                self.books.order(self._order_record(ev.orderid))
             if isinstance(ev, TradeEvent):
                 signed = ev.quantity if so.action == "BUY" else -ev.quantity
                 self.ledger.apply((so.exchange, so.symbol, so.product), signed, ev.price)
@@ -286,6 +343,8 @@ class SimExchange:
                         "strategy": self.meta.get(ev.orderid, OrderMeta("", 0)).strategy,
                     }
                 )
+                if self.books is not None:
+                    self.books.trade(self.trades[-1])
                 continue
             row = self._order_row(ev.orderid)
             # The event's own state, not the order's latest: an order that filled at once
@@ -676,6 +735,43 @@ class SimExchange:
                 "months": [],
             }
         )
+
+
+def _counters(b: Books, floor: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+    """The highest order and trade numbers used so far (ids end in a running number:
+    sandbox order ids in 8 digits, trade ids ``T<orderid>-<n>``), so none is reused."""
+    orders = [int(oid[-8:]) for oid in b.orders if oid[-8:].isdigit()]
+    trades = [int(t["tradeid"].rsplit("-", 1)[1]) for t in b.trades if "-" in t["tradeid"]]
+    return (
+        max([floor[0], b.order_seq, *orders]),
+        max([floor[1], b.trade_seq, *trades]),
+    )
+
+
+def _rolled(b: Books, today: str) -> Books:
+    """The books of ``b``'s day as a broker opens them on a later day: working orders and
+    open positions carried, the realized P&L settled into the capital, no trades."""
+    ledger = Ledger()
+    for p in b.carried:
+        ledger.set_qty((p["exchange"], p["symbol"], p["product"]), p["qty"], p["avg"])
+    for t in b.trades:
+        signed = t["quantity"] if t["action"] == "BUY" else -t["quantity"]
+        ledger.apply((t["exchange"], t["symbol"], t["product"]), signed, t["price"])
+    order_seq, trade_seq = _counters(b)
+    return Books(
+        day=today,
+        capital=b.capital + sum(p.realized for p in ledger.positions.values()),
+        order_seq=order_seq,
+        trade_seq=trade_seq,
+        carried=[
+            {"exchange": ex, "symbol": sym, "product": prod, "qty": p.qty, "avg": p.avg}
+            for (ex, sym, prod), p in ledger.positions.items()  # type: ignore[misc]
+            if p.qty
+        ],
+        orders={
+            oid: o for oid, o in b.orders.items() if o["status"] in ("open", "trigger pending")
+        },
+    )
 
 
 def _ist_date(ns: int) -> date:

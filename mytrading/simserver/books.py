@@ -1,0 +1,128 @@
+"""The simulated account's books on disk, so the simulator remembers like a real broker.
+
+A real broker still shows the day's orders, trades, positions and funds after our stack
+(or its own server) restarts; a simulator that forgot them would have the reconciler
+report a mismatch for every position of the first run. So the simulated exchange writes
+each change to ``<state>/sim/books.jsonl`` as it happens and reads the file back at
+start:
+
+* ``day``: the simulated trading day the file belongs to, the account's capital at the
+  start of that day, and the order and trade counters (ids never repeat);
+* ``pos``: a position carried into the day (quantity and average price);
+* ``order``: an order's whole state after a change (the last line of an id wins);
+* ``trade``: one execution, in the order it happened (positions and realized P&L are
+  rebuilt by replaying them, with the same ledger arithmetic as when they happened).
+
+Each line is written and flushed before the answer that reports it leaves the server,
+so a killed server loses nothing it told anyone about (the page cache outlives the
+process; a power loss is not something a simulator needs to survive). A torn last line is
+ignored. At start the file is compacted; on a later simulated day than the file's it
+rolls like a broker's books do overnight: working orders and open positions carry over,
+yesterday's realized P&L settles into the capital, the order and trade books start empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+BOOKS_DIR = "sim"
+BOOKS_FILE = "books.jsonl"
+
+
+@dataclass
+class Books:
+    """What the file holds, replayed."""
+
+    day: str
+    capital: float
+    order_seq: int = 0
+    trade_seq: int = 0
+    carried: list[dict[str, Any]] = field(default_factory=list)  # pos records
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # orderid -> last state
+    trades: list[dict[str, Any]] = field(default_factory=list)
+
+
+class BookStore:
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / BOOKS_DIR / BOOKS_FILE
+        self._fh: Any = None
+        self.torn_lines = 0
+
+    def read(self) -> Books | None:
+        """The books in the file, or None when there is none (a fresh account)."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        books: Books | None = None
+        for line in raw.splitlines():
+            try:
+                rec = msgspec.json.decode(line)
+            except msgspec.DecodeError:
+                self.torn_lines += 1  # a write cut short by a crash: only ever the last
+                continue
+            kind = rec.pop("k", "")
+            if kind == "day":
+                books = Books(rec["day"], rec["capital"], rec["order_seq"], rec["trade_seq"])
+            elif books is None:
+                continue
+            elif kind == "pos":
+                books.carried.append(rec)
+            elif kind == "order":
+                books.orders[rec["orderid"]] = rec
+            elif kind == "trade":
+                books.trades.append(rec)
+        return books
+
+    def rewrite(self, books: Books) -> None:
+        """Replace the file with ``books`` (atomically) and keep it open for appends."""
+        self.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        lines = [
+            {
+                "k": "day",
+                "day": books.day,
+                "capital": books.capital,
+                "order_seq": books.order_seq,
+                "trade_seq": books.trade_seq,
+            }
+        ]
+        lines += [{"k": "pos", **p} for p in books.carried]
+        lines += [{"k": "order", **o} for o in books.orders.values()]
+        lines += [{"k": "trade", **t} for t in books.trades]
+        with open(tmp, "wb") as fh:
+            fh.write(b"".join(msgspec.json.encode(r) + b"\n" for r in lines))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the server's life
+
+    def order(self, row: dict[str, Any]) -> None:
+        self._append({"k": "order", **row})
+
+    def trade(self, row: dict[str, Any]) -> None:
+        self._append({"k": "trade", **row})
+
+    def _append(self, rec: dict[str, Any]) -> None:
+        if self._fh is None:
+            return
+        self._fh.write(msgspec.json.encode(rec) + b"\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+
+    def reset(self) -> None:
+        """Forget the account: the next start is a fresh one."""
+        self.close()
+        self.path.unlink(missing_ok=True)
