@@ -9,6 +9,12 @@ to the heartbeats of the other daemons and declares a peer DOWN after
 ``peer_missed_beats`` missed beats; a daemon whose required peer is down reports
 ``degraded``. A malformed frame or a failing handler is logged with context, counted,
 and dropped; the loop keeps running.
+
+A daemon holds its checkout's lock (``instance.py``) from before it binds a socket until
+it exits, so a second copy refuses at once. Under supervisord it also stops when its
+supervisor dies (a parent-death SIGHUP, and a ``getppid()`` watch behind it): the same
+orderly stop as SIGTERM, staggered producers first (``STOP_ORDER``) so the router and
+the broker stop last, with nothing new arriving while they finish.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import numpy as np
 import structlog
 import zmq
 
-from mytrading import wire
+from mytrading import instance, wire
 from mytrading.accounts import load_accounts
 from mytrading.bus import DAEMONS, EVENT_HWM, Publisher, Puller, SequenceTracker, Subscriber
 from mytrading.clock import MarketClock, build_clock
@@ -39,6 +45,11 @@ from mytrading.refdata import RefData, load_refdata
 from mytrading.settings import ConfigError, Settings, load_settings
 
 EARLY_BEATS_S = (0.15, 0.4)
+# Who stops first when the supervisor is gone (producers first, the broker last), and the
+# gap between ranks: the last one still stops well inside the 3 s a test allows.
+STOP_ORDER: tuple[str, ...] = ("feed", "engine", "reconciler", "risk", "router", "simserver")
+STOP_STAGGER_S = 0.25
+EXIT_ALREADY_RUNNING = 3
 
 
 @dataclass
@@ -82,6 +93,9 @@ class Daemon:
         self._timers: list[tuple[float, int, float, Callable[[], None]]] = []
         self._timer_seq = 0
         self._stop = False
+        self._hangup = False  # SIGHUP: the supervisor (or the terminal) is gone
+        self._leaving = False
+        self._parent_pid: int | None = None
         self._trackers: list[SequenceTracker] = []
         self.poller = zmq.Poller()
         self.add_socket(self.sub.sock, self._on_sub_readable)
@@ -195,7 +209,23 @@ class Daemon:
             self.log.info("peer up", peer=st.name, pid=st.pid)
             self.on_peer_change(peer)
 
+    def watch_parent(self, parent_pid: int) -> None:
+        """Stop in order when ``parent_pid`` (our supervisor) is no longer our parent."""
+        self._parent_pid = parent_pid
+
+    def _leave(self, why: str) -> None:
+        """Our supervisor is gone: stop after our rank's delay, as on SIGTERM."""
+        if self._leaving:
+            return
+        self._leaving = True
+        rank = STOP_ORDER.index(self.name) if self.name in STOP_ORDER else 0
+        delay = rank * STOP_STAGGER_S
+        self.log.warning("supervisor gone, stopping", why=why, in_s=delay)
+        self.after(delay, self.stop)
+
     def _check_peers(self) -> None:
+        if self._parent_pid is not None and instance.parent_gone(self._parent_pid):
+            self._leave(f"parent {self._parent_pid} exited")
         limit = self.settings.heartbeat_s * self.settings.peer_missed_beats
         now = time.monotonic()
         for peer in self.peers.values():
@@ -246,6 +276,9 @@ class Daemon:
         signal.set_wakeup_fd(wfd.fileno())
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop())
+        # Handled in the loop, not here: scheduling a timer inside a signal handler could
+        # interleave with the loop's own use of the timer heap.
+        signal.signal(signal.SIGHUP, lambda *_: setattr(self, "_hangup", True))
         self.poller.register(rfd.fileno(), zmq.POLLIN)
         self.log.info("starting", pid=os.getpid(), mode=self.settings.mode)
         try:
@@ -277,6 +310,9 @@ class Daemon:
 
     def _loop(self, rfd: socket.socket) -> None:
         while not self._stop:
+            if self._hangup:
+                self._hangup = False
+                self._leave("SIGHUP")
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now:
                 due, seq, period, fn = heapq.heappop(self._timers)
@@ -324,9 +360,30 @@ def main(cls: type[Daemon]) -> None:
         print(f"{cls.name}: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(2)
     setup_logging(cls.name, settings.log_dir, settings.log_level)
+    lock = hold_instance_lock(cls.name, settings)
+    parent = None
+    if instance.supervised():
+        # Until run() handles it, a parent-death SIGHUP must not kill us mid-setup; the
+        # getppid() watch catches a death in that window.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        parent = instance.die_with_parent()
     try:
-        code = cls(settings, refdata).run()
+        daemon = cls(settings, refdata)
+        if parent is not None:
+            daemon.watch_parent(parent)
+        code = daemon.run()
     except Exception:
         structlog.get_logger(cls.name).critical("daemon failed", exc_info=True)
         code = 1
+    lock.release()
     sys.exit(code)
+
+
+def hold_instance_lock(name: str, settings: Settings) -> instance.InstanceLock:
+    """This checkout's lock for ``name``, or exit at once (code 3) naming its holder."""
+    try:
+        return instance.acquire(settings.state_dir, name)
+    except instance.AlreadyRunningError as exc:
+        structlog.get_logger(name).error("refused: already running", holder=exc.pid)
+        print(f"{name}: {exc}", file=sys.stderr)
+        sys.exit(EXIT_ALREADY_RUNNING)

@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from datetime import date
 
 import structlog
 from aiohttp import web
 
+from mytrading import instance
 from mytrading.clock import build_clock
+from mytrading.daemon import STOP_ORDER, STOP_STAGGER_S, hold_instance_lock
 from mytrading.logsetup import setup_logging
 from mytrading.market.replay import ReplayError, ReplayMarket
 from mytrading.market.sim import SimMarket
 from mytrading.refdata import load_refdata
 from mytrading.settings import ConfigError, Settings, load_settings
 from mytrading.simserver.app import RateLimits, SimServer, run_market
+from mytrading.simserver.books import BookStore
 from mytrading.simserver.exchange import SimExchange
 from mytrading.simserver.ws import FeedServer
 
@@ -52,9 +56,18 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
     return server, FeedServer(ex, key, settings.sim_ws_auth_grace_s), ex
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, parent: int | None = None) -> None:
     log = structlog.get_logger("simserver")
     server, feed, ex = build(settings)
+    books = ex.attach_books(BookStore(settings.state_dir))
+    log.info(
+        "books restored" if books.orders or books.carried else "fresh account",
+        day=books.day,
+        orders=len(books.orders),
+        trades=len(books.trades),
+        carried=len(books.carried),
+        capital=round(books.capital, 2),
+    )
     if isinstance(ex.market, SimMarket) and settings.sim_history_sessions:
         # Past bars up to now, the current minute included, right before the first quotes:
         # history then has no hole at the start, whatever the start cost on the clock.
@@ -68,6 +81,19 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # The supervisor is gone (parent-death SIGHUP, or the getppid() watch): stop like on
+    # SIGTERM, after the daemons that talk to us (the broker goes last).
+    delay = STOP_ORDER.index("simserver") * STOP_STAGGER_S
+
+    def leave(why: str) -> None:
+        if not leaving:
+            leaving.append(why)
+            log.warning("supervisor gone, stopping", why=why, in_s=delay)
+            loop.call_later(delay, stop.set)
+
+    leaving: list[str] = []
+    loop.add_signal_handler(signal.SIGHUP, leave, "SIGHUP")
+    watch = asyncio.create_task(_watch_parent(parent, leave)) if parent is not None else None
     host = settings.sim_server_host
     runners = []
     server.on_drop_ws = feed.drop_all
@@ -88,13 +114,23 @@ async def serve(settings: Settings) -> None:
     )
     market = asyncio.create_task(run_market(ex, settings.sim_tick_hz, stop, feed.broadcast))
     await stop.wait()
+    if watch is not None:
+        watch.cancel()
     await market
     # Close the WebSocket clients first: aiohttp's cleanup would otherwise wait for their
     # handlers (up to 60 s) and a stop would hang for as long as a feed stays connected.
     await feed.drop_all()
     for runner in runners:
         await runner.cleanup()
+    if ex.books is not None:
+        ex.books.close()
     log.info("stopped", requests=sum(server.counts.values()))
+
+
+async def _watch_parent(parent: int, leave: Callable[[str], None]) -> None:
+    while not instance.parent_gone(parent):
+        await asyncio.sleep(0.5)
+    leave(f"parent {parent} exited")
 
 
 def main() -> None:
@@ -104,8 +140,15 @@ def main() -> None:
         print(f"simserver: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(2)
     setup_logging("simserver", settings.log_dir, settings.log_level)
+    lock = hold_instance_lock("simserver", settings)  # before binding any port
+    parent = None
+    if instance.supervised():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until serve() handles it
+        parent = instance.die_with_parent()
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, parent))
     except ReplayError as exc:
         structlog.get_logger("simserver").critical("cannot replay", reason=str(exc))
         sys.exit(2)
+    finally:
+        lock.release()
