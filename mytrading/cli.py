@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +31,8 @@ risk_app = typer.Typer(help="Risk: trading states, limits, P&L.")
 app.add_typer(risk_app, name="risk")
 data_app = typer.Typer(help="Recorded market data (DuckDB, written by the feed).")
 app.add_typer(data_app, name="data")
+sim_app = typer.Typer(help="The OpenAlgo-compatible simulator server and its account.")
+app.add_typer(sim_app, name="sim")
 
 
 def _settings() -> Settings:
@@ -95,69 +98,139 @@ def _launch(foreground: bool) -> tuple[Settings, subprocess.Popen[bytes]]:
         raise typer.Exit(1) from None
 
 
+class _Output:
+    """The status view's output: a terminal or a pipe that may go away (a closed terminal,
+    a ``| tee`` killed by Ctrl-C). Once a write fails it is dead for good, and the stream
+    is pointed at /dev/null so that nothing later (an echo, the exit flush) dies on it."""
+
+    def __init__(self) -> None:
+        self.dead = False
+
+    def write(self, text: str) -> bool:
+        if self.dead:
+            return False
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return True
+        except OSError:  # BrokenPipeError (EPIPE), or EIO from a hung-up terminal
+            self.dead = True
+            _silence(sys.stdout, sys.stderr)
+            return False
+
+
+def _silence(*streams: Any) -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in streams:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+
+
+def _lifecycle_log(s: Settings) -> Any:
+    """``warn(event, **fields)``: a warning on stderr and in ``logs/cli.log``."""
+    import structlog
+
+    from mytrading.logsetup import setup_logging
+
+    setup_logging("cli", s.log_dir, s.log_level, console=False)
+    log = structlog.get_logger("cli")
+
+    def warn(event: str, **fields: Any) -> None:
+        log.warning(event, **fields)
+        with contextlib.suppress(OSError):
+            typer.echo(
+                f"warning: {event} " + " ".join(f"{k}={v}" for k, v in fields.items()), err=True
+            )
+
+    return warn
+
+
 @app.command()
 def run() -> None:
-    """Run the whole stack in the foreground with a live status view; Ctrl-C stops it."""
+    """Run the whole stack in the foreground with a live status view. Ctrl-C, a closed
+    terminal (SIGHUP) or a closed output pipe stops every process in order."""
     from mytrading.status import StatusCollector
 
+    stop = {"why": ""}
+
+    def _stop(signum: int, _: Any) -> None:
+        stop["why"] = stop["why"] or signal.Signals(signum).name
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
     s, proc = _launch(foreground=True)
-    stop = {"now": False}
-
-    def _stop(*_: Any) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    warn = _lifecycle_log(s)
+    out = _Output()
     collector = StatusCollector(s)
     tty = sys.stdout.isatty()
     last_plain = 0.0
     try:
-        while not stop["now"] and proc.poll() is None:
+        while not stop["why"] and proc.poll() is None:
             collector.poll(1.0)
             view = collector.render(supervise.process_info(s))
             if tty:
-                sys.stdout.write("\x1b[H\x1b[2J" + view + "\n\n(Ctrl-C stops every process)\n")
-                sys.stdout.flush()
+                shown = out.write("\x1b[H\x1b[2J" + view + "\n\n(Ctrl-C stops every process)\n")
             elif time.monotonic() - last_plain > 10:
-                print(view + "\n", flush=True)
+                shown = out.write(view + "\n\n")
                 last_plain = time.monotonic()
+            else:
+                shown = True
+            if not shown:
+                stop["why"] = "output gone"
     finally:
         collector.close()
-        typer.echo("\nstopping every process ...")
-        children = supervise.child_pids(s)
+        why = stop["why"] or f"supervisord exited ({proc.poll()})"
+        out.write(f"\nstopping every process ({why}) ...\n")
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        left = [p for p in children if supervise.alive(p)]
-        typer.echo("stopped" if not left else f"still running: {left}")
+            proc.send_signal(signal.SIGTERM)  # supervisord stops its programs in order
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                warn("supervisord did not stop in 30 s", pid=proc.pid)
+        left = supervise.shutdown(s, term_wait_s=s.stop_timeout_s, warn=warn)  # by the locks
+        out.write("stopped\n" if not left else f"still running: {supervise.describe(left)}\n")
+    if left:
+        raise typer.Exit(1)
 
 
 @app.command()
 def start() -> None:
     """Start the stack in the background under supervisord."""
     s, proc = _launch(foreground=False)
-    proc.wait(timeout=30)  # supervisord forks and its parent exits
-    if not supervise.wait_running(s):
-        typer.echo("not every daemon reached RUNNING; see `main.py logs`", err=True)
+    code = proc.wait(timeout=30)  # supervisord forks and its parent exits
+    if code != 0 or not supervise.wait_running(s):
+        console = s.log_dir / "supervisord.console.log"
+        tail = console.read_text(errors="replace").splitlines()[-10:] if console.exists() else []
+        typer.echo("\n".join(tail), err=True)
+        typer.echo(
+            "not every daemon reached RUNNING; see `main.py logs` and "
+            f"{s.log_dir / 'supervisord.log'}",
+            err=True,
+        )
         raise typer.Exit(1)
     typer.echo(f"started; logs in {s.log_dir}")
 
 
 @app.command()
 def stop() -> None:
-    """Stop every daemon and supervisord."""
-    s = _settings()
-    if supervise.running_pid(s) is None:
+    """Stop every process of this checkout, supervised or not (found through their locks),
+    in order; SIGKILL after a timeout, with a warning. Exit 0 only when nothing is left."""
+    try:
+        s = load_settings()
+    except ConfigError as exc:
+        typer.echo(f"configuration error:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+    live = supervise.live_processes(s)
+    if not live:
         typer.echo("not running")
         return
-    if supervise.shutdown(s):
-        typer.echo("stopped")
-    else:
-        typer.echo("some processes did not stop in time", err=True)
+    typer.echo(f"stopping {supervise.describe(live)} ...")
+    left = supervise.shutdown(s, term_wait_s=s.stop_timeout_s, warn=_lifecycle_log(s))
+    if left:
+        typer.echo(f"still running: {supervise.describe(left)}", err=True)
         raise typer.Exit(1)
+    typer.echo("stopped")
 
 
 @app.command()
@@ -497,13 +570,46 @@ def data_export(
     typer.echo(f"{n} {kind} written to {out}")
 
 
-@app.command()
-def sim() -> None:
+@sim_app.callback(invoke_without_command=True)
+def sim(ctx: typer.Context) -> None:
     """Run the OpenAlgo-compatible simulator server alone (REST on MT_SIM_REST_PORT)."""
+    if ctx.invoked_subcommand is not None:
+        return
     _settings()
     from mytrading.simserver.main import main as sim_main
 
     sim_main()
+
+
+@sim_app.command("reset")
+def sim_reset() -> None:
+    """Start a fresh simulated account: the simulator's books of the day (orders, trades,
+    positions, funds) and the stack's own record of that account (the router's journal,
+    risk's day marks) are removed. Refused while any process of this checkout runs."""
+    s = _settings()
+    if not supervise.uses_simserver(s):
+        typer.echo("the broker is not the simulator server: nothing to reset", err=True)
+        raise typer.Exit(2)
+    live = supervise.live_processes(s)
+    if live:
+        typer.echo(
+            f"stop the stack first (`python3 main.py stop`): {supervise.describe(live)}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    from mytrading.simserver.books import BOOKS_DIR
+
+    removed = []
+    for path in (s.state_dir / BOOKS_DIR, s.state_dir / "router", s.state_dir / "risk_marks.json"):
+        if path.is_dir():
+            shutil.rmtree(path)
+            removed.append(path)
+        elif path.exists():
+            path.unlink()
+            removed.append(path)
+    for path in removed:
+        typer.echo(f"removed {path}")
+    typer.echo("the simulated account starts fresh at the next start")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -1,9 +1,10 @@
 """A supervisord event listener: every process crash, restart and give-up, as JSON lines.
 
-supervisord sends it ``PROCESS_STATE`` events; each ``EXITED`` that was not expected (a
-``kill -9``, an uncaught exception) and each ``FATAL`` (supervisord gave up restarting) is
-appended to ``logs/crashes.log`` with the process name, pid, from-state and the time in
-IST. Operators tail that one file for what needs a human.
+supervisord sends it only the ``PROCESS_STATE`` events it records (``supervisord.conf``):
+each ``EXITED`` that was not expected (a ``kill -9``, an uncaught exception) and each
+``FATAL`` (supervisord gave up restarting) is appended to ``logs/crashes.log`` with the
+process name, pid, from-state and the time in IST. Operators tail that one file for what
+needs a human.
 
 It also makes restarts about a second faster. supervisord's loop wakes on file activity
 or once a second, and it starts a dead process one loop turn after it reaps it. The

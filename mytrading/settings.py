@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # --- liveness
     heartbeat_s: float = Field(1.0, gt=0, le=10)
     peer_missed_beats: int = Field(3, ge=1, le=100)
+    # `main.py stop`: how long a process has after SIGTERM before it gets SIGKILL
+    stop_timeout_s: float = Field(8.0, gt=0, le=120)
 
     # --- simulated market (the embedded default)
     sim_seed: int = 42

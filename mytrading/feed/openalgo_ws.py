@@ -64,6 +64,8 @@ def _close(ws: websocket.WebSocketApp) -> None:
         with contextlib.suppress(OSError):
             raw.shutdown(socket.SHUT_RD)
     ws.close(timeout=CLOSE_WAIT_S)
+
+
 _json = msgspec.json.Decoder()  # strict UTF-8 and JSON, ~3x faster than json.loads
 
 
