@@ -45,25 +45,26 @@ from mytrading import wire
 
 log = structlog.get_logger("feed.openalgo")
 TICK_PIPE = "inproc://feed.ticks"
-# How long a close from another thread waits for the server's close frame. The reader
-# thread usually takes that frame itself, so websocket-client's default (3 s) was spent in
-# full at every stop: the feed took 3 s to stop, and supervisord stopped nothing else
-# meanwhile.
-CLOSE_WAIT_S = 0.2
-
-
 def _close(ws: websocket.WebSocketApp) -> None:
-    """Close from another thread than the reader's, and wake the reader at once.
+    """End a socket from another thread than its reader's, and have the reader see it now.
 
-    Closing the file descriptor does not wake a thread blocked on it in ``epoll``: a quiet
-    socket (the router's order updates) kept its reader, and the process's exit, waiting
-    3 s for the join's timeout. Shutting the read side first makes the reader see the end
-    of the stream now; the close frame can still be written."""
-    raw = getattr(getattr(ws, "sock", None), "sock", None)
+    websocket-client's own ``close()`` does not do that from another thread. It waits up to
+    3 s for the server's close frame (which the reader thread takes), then closes the file
+    descriptor, which does not wake a reader blocked in ``epoll``; a reader that was busy
+    with a message at that instant then waits out its select timeout. The feed took 3 s to
+    stop, and supervisord stopped nothing else meanwhile. Here the close frame is sent
+    without waiting, and the socket is shut down (not closed): the reader finds the end of
+    the stream at its next read, whenever that is, and closes the socket itself."""
+    ws.keep_running = False
+    core = ws.sock
+    if core is None:
+        return
+    with contextlib.suppress(Exception):  # the peer may be gone already
+        core.send_close()
+    raw = core.sock
     if raw is not None:
         with contextlib.suppress(OSError):
-            raw.shutdown(socket.SHUT_RD)
-    ws.close(timeout=CLOSE_WAIT_S)
+            raw.shutdown(socket.SHUT_RDWR)
 
 
 _json = msgspec.json.Decoder()  # strict UTF-8 and JSON, ~3x faster than json.loads
