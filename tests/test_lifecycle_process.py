@@ -15,7 +15,8 @@ import sys
 import termios
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -30,8 +31,18 @@ pytestmark = pytest.mark.integration
 MAIN = str(PROJECT_ROOT / "main.py")
 
 
-def _stack_env(tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The default path (the simulator server under supervisord), fast enough to trade."""
+@dataclass
+class Rig:
+    env: dict[str, str]
+    s: Settings
+    w: Watcher
+    pids: set[int] = field(default_factory=set)  # what the test saw of the checkout
+
+
+@pytest.fixture
+def rig(tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+    """The default path (the simulator server under supervisord), fast enough to trade;
+    whatever the test leaves of the checkout is killed afterwards."""
     env = {
         **os.environ,
         **tmp_env,
@@ -45,7 +56,18 @@ def _stack_env(tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict
     for k, v in env.items():
         if k.startswith("MT_"):
             monkeypatch.setenv(k, v)
-    return env
+    s = load_settings()
+    r = Rig(env, s, Watcher(s))
+    yield r
+    r.w.close()
+    _kill_all(s, r.pids)
+
+
+def _kill_all(s: Settings, pids: Iterable[int]) -> None:
+    """Cleanup whatever happened: nothing of the checkout survives a failed test."""
+    for p in set(pids) | set(supervise.live_processes(s).values()):
+        if supervise.alive(p):
+            os.kill(p, signal.SIGKILL)
 
 
 def _checkout_pids(s: Settings, w: Watcher | None = None) -> set[int]:
@@ -66,82 +88,66 @@ def _wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
     return left
 
 
-def _kill_all(s: Settings, pids: Iterable[int]) -> None:
-    """Test cleanup whatever happened: nothing of the checkout survives a failed test."""
-    for p in set(pids) | set(supervise.live_processes(s).values()):
-        if supervise.alive(p):
-            os.kill(p, signal.SIGKILL)
+def test_crash_loop_second_copies_and_a_killed_supervisord(rig: Rig) -> None:
+    env, s, w = rig.env, rig.s, rig.w
+    r = run_cli("start", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    w.wait(lambda: set(w.status) == set(DAEMONS), 30, "a heartbeat from every daemon")
 
+    # A crash loop of one daemon: five kill -9, each restarted, each one crashes.log line,
+    # and no event discarded by supervisord (at start or since).
+    for _ in range(5):
+        w.kill_9("reconciler")
+    crashes = [json.loads(x) for x in (s.log_dir / "crashes.log").read_text().splitlines()]
+    # (a crash within startsecs of the restart before is a BACKOFF, a later one EXITED)
+    assert [c["process"] for c in crashes] == ["reconciler"] * 5, crashes
+    assert {c["event"] for c in crashes} <= {"exited", "backoff"}, crashes
+    assert "discarding event" not in (s.log_dir / "supervisord.log").read_text()
 
-def test_crash_loop_second_copies_and_a_killed_supervisord(
-    tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    env = _stack_env(tmp_env, monkeypatch)
-    s = load_settings()
-    w = Watcher(s)
-    pids: set[int] = set()
-    try:
-        r = run_cli("start", env=env)
-        assert r.returncode == 0, r.stdout + r.stderr
-        w.wait(lambda: set(w.status) == set(DAEMONS), 30, "a heartbeat from every daemon")
+    # A second copy of each program, started by hand, is refused with the holder's pid.
+    held = instance.holders(s.state_dir, supervise.ALL_PROGRAMS)
+    assert set(held) == set(supervise.ALL_PROGRAMS), held
+    rig.pids |= _checkout_pids(s, w)
+    copies = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", f"mytrading.{name}"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in held
+    }
+    for name, p in copies.items():
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == instance_exit_code(), (name, p.returncode, err)
+        assert f"pid {held[name]}" in err and "main.py stop" in err, err
+    # ... and the running ones are untouched: same holders, still beating.
+    assert instance.holders(s.state_dir, supervise.ALL_PROGRAMS) == held
+    w.seen.clear()
+    w.pump(1.5)
+    beating = {m.name: m.pid for _, m in w.seen if isinstance(m, wire.Status)}
+    assert beating == {d: held[d] for d in DAEMONS}
 
-        # A crash loop of one daemon: five kill -9, each restarted, each one crashes.log line,
-        # and no event discarded by supervisord (at start or since).
-        for _ in range(5):
-            w.kill_9("reconciler")
-        crashes = [json.loads(x) for x in (s.log_dir / "crashes.log").read_text().splitlines()]
-        # (a crash within startsecs of the restart before is a BACKOFF, a later one EXITED)
-        assert [c["process"] for c in crashes] == ["reconciler"] * 5, crashes
-        assert {c["event"] for c in crashes} <= {"exited", "backoff"}, crashes
-        assert "discarding event" not in (s.log_dir / "supervisord.log").read_text()
+    # start beside a running checkout is refused, naming every pid and the way out.
+    r = run_cli("start", env=env)
+    assert r.returncode == 1
+    assert all(f"{n} pid {p}" in r.stderr for n, p in held.items()), r.stderr
+    assert "python3 main.py stop" in r.stderr
 
-        # A second copy of each program, started by hand, is refused with the holder's pid.
-        held = instance.holders(s.state_dir, supervise.ALL_PROGRAMS)
-        assert set(held) == set(supervise.ALL_PROGRAMS), held
-        pids = _checkout_pids(s, w)
-        copies = {
-            name: subprocess.Popen(
-                [sys.executable, "-m", f"mytrading.{name}"],
-                env=env,
-                cwd=PROJECT_ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for name in held
-        }
-        for name, p in copies.items():
-            _, err = p.communicate(timeout=60)
-            assert p.returncode == instance_exit_code(), (name, p.returncode, err)
-            assert f"pid {held[name]}" in err and "main.py stop" in err, err
-        # ... and the running ones are untouched: same holders, still beating.
-        assert instance.holders(s.state_dir, supervise.ALL_PROGRAMS) == held
-        w.seen.clear()
-        w.pump(1.5)
-        beating = {m.name: m.pid for _, m in w.seen if isinstance(m, wire.Status)}
-        assert beating == {d: held[d] for d in DAEMONS}
-
-        # start beside a running checkout is refused, naming every pid and the way out.
-        r = run_cli("start", env=env)
-        assert r.returncode == 1
-        assert all(f"{n} pid {p}" in r.stderr for n, p in held.items()), r.stderr
-        assert "python3 main.py stop" in r.stderr
-
-        # kill -9 of supervisord: every daemon stops by itself, in order, within 3 s.
-        sup = supervise.running_pid(s)
-        assert sup is not None
-        pids |= _checkout_pids(s, w)
-        os.kill(sup, signal.SIGKILL)
-        left = _wait_gone(pids, 3.0)
-        assert not left, f"still alive 3 s after supervisord died: {left}"
-        for d in DAEMONS:
-            log = (s.log_dir / f"{d}.log").read_text()
-            assert '"supervisor gone, stopping"' in log and '"stopped"' in log, d
-        r = run_cli("stop", env=env)
-        assert r.returncode == 0 and "not running" in r.stdout, r.stdout + r.stderr
-    finally:
-        w.close()
-        _kill_all(s, pids)
+    # kill -9 of supervisord: every daemon stops by itself, in order, within 3 s.
+    sup = supervise.running_pid(s)
+    assert sup is not None
+    rig.pids |= _checkout_pids(s, w)
+    os.kill(sup, signal.SIGKILL)
+    left = _wait_gone(rig.pids, 3.0)
+    assert not left, f"still alive 3 s after supervisord died: {left}"
+    for d in DAEMONS:
+        log = (s.log_dir / f"{d}.log").read_text()
+        assert '"supervisor gone, stopping"' in log and '"stopped"' in log, d
+    r = run_cli("stop", env=env)
+    assert r.returncode == 0 and "not running" in r.stdout, r.stdout + r.stderr
 
 
 def instance_exit_code() -> int:
@@ -262,65 +268,59 @@ def _unanswered_sends(s: Settings) -> list[str]:
 
 
 def test_a_lost_terminal_then_a_dead_pipe_leave_nothing_and_a_second_run_reconciles(
-    tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    rig: Rig,
 ) -> None:
-    env = _stack_env(tmp_env, monkeypatch)
-    s = load_settings()
-    w = Watcher(s)
-    pids: set[int] = set()
-    try:
-        # 1. `run` in a terminal, trading; then the terminal is closed.
-        term = Terminal([sys.executable, MAIN, "run"], env)
-        w.wait(lambda: set(w.status) == set(DAEMONS), 40, "a heartbeat from every daemon")
-        w.wait(lambda: any(isinstance(m, wire.Fill) for _, m in w.seen), 60, "a fill")
-        w.pump(1.0)
-        pids = _checkout_pids(s, w)
-        assert len(pids) >= len(DAEMONS) + 3  # + supervisord, simserver, crashwatch
-        assert b"Ctrl-C stops every process" in term.screen
-        term.hang_up()
-        left = _wait_gone([*pids, term.proc.pid], 10.0)
-        assert not left, f"still alive 10 s after the terminal closed: {left}"
-        assert _unanswered_sends(s) == []
-        held = {
-            (m.symbol, m.account): m.quantity
-            for _, m in w.seen
-            if isinstance(m, wire.PositionSnapshot)
-        }
-        assert any(held.values()), "the first run ended flat: the second would prove little"
+    env, s, w = rig.env, rig.s, rig.w
+    # 1. `run` in a terminal, trading; then the terminal is closed.
+    term = Terminal([sys.executable, MAIN, "run"], env)
+    w.wait(lambda: set(w.status) == set(DAEMONS), 40, "a heartbeat from every daemon")
+    w.wait(lambda: any(isinstance(m, wire.Fill) for _, m in w.seen), 60, "a fill")
+    w.pump(1.0)
+    pids = _checkout_pids(s, w)
+    rig.pids |= pids
+    assert len(pids) >= len(DAEMONS) + 3  # + supervisord, simserver, crashwatch
+    assert b"Ctrl-C stops every process" in term.screen
+    term.hang_up()
+    left = _wait_gone([*pids, term.proc.pid], 10.0)
+    assert not left, f"still alive 10 s after the terminal closed: {left}"
+    assert _unanswered_sends(s) == []
+    held = {
+        (m.symbol, m.account): m.quantity for _, m in w.seen if isinstance(m, wire.PositionSnapshot)
+    }
+    assert any(held.values()), "the first run ended flat: the second would prove little"
 
-        # 2. `run | reader` on the same simulated day: the simulator remembers its books,
-        #    so the reconciler finds nothing to report, from its first check on.
-        w.close()  # a new watcher: the old one's socket still holds the first run's beats
-        w = Watcher(s)
-        run2 = subprocess.Popen(
-            [sys.executable, MAIN, "run"],
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert run2.stdout is not None and run2.stderr is not None
-        w.wait(
-            lambda: (
-                w.status.get("reconciler") is not None
-                and w.status["reconciler"].detail["checks"] >= 3
-            ),
-            60,
-            "three reconciliations in the second run",
-        )
-        rec = w.status["reconciler"].detail
-        assert rec["mismatches"] == 0 and rec["order_mismatches"] == 0, rec
-        assert not [m for _, m in w.seen if isinstance(m, wire.ReconEvent)]
-        pids = _checkout_pids(s, w)
-        # The reader exits (tee killed by the same Ctrl-C), then Ctrl-C reaches `run`.
-        run2.stdout.close()
-        run2.send_signal(signal.SIGINT)
-        left = _wait_gone([*pids, run2.pid], 10.0)
-        assert not left, f"still alive 10 s after Ctrl-C: {left}"
-        err = run2.stderr.read().decode(errors="replace")
-        assert run2.wait(timeout=5) == 0, err
-        assert "Traceback" not in err, err
-        assert _unanswered_sends(s) == []
-    finally:
-        w.close()
-        _kill_all(s, pids)
+    # 2. `run | reader` on the same simulated day: the simulator remembers its books,
+    #    so the reconciler finds nothing to report, from its first check on.
+    w.close()  # a new watcher: the old one's socket still holds the first run's beats
+    w = rig.w = Watcher(s)
+    run2 = subprocess.Popen(
+        [sys.executable, MAIN, "run"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert run2.stdout is not None and run2.stderr is not None
+    w.wait(
+        lambda: (
+            "reconciler" in w.status
+            and w.status["reconciler"].pid not in pids  # not a beat of the first run
+            and w.status["reconciler"].detail["checks"] >= 3
+        ),
+        60,
+        "three reconciliations in the second run",
+    )
+    rec = w.status["reconciler"].detail
+    assert rec["mismatches"] == 0 and rec["order_mismatches"] == 0, rec
+    assert not [m for _, m in w.seen if isinstance(m, wire.ReconEvent)]
+    pids = _checkout_pids(s, w)
+    rig.pids |= pids
+    # The reader exits (tee killed by the same Ctrl-C), then Ctrl-C reaches `run`.
+    run2.stdout.close()
+    run2.send_signal(signal.SIGINT)
+    left = _wait_gone([*pids, run2.pid], 10.0)
+    assert not left, f"still alive 10 s after Ctrl-C: {left}"
+    err = run2.stderr.read().decode(errors="replace")
+    assert run2.wait(timeout=5) == 0, err
+    assert "Traceback" not in err, err
+    assert _unanswered_sends(s) == []
