@@ -41,3 +41,20 @@ def test_crashes_are_logged_and_every_event_acknowledged(tmp_path: Path) -> None
         ("fatal", "engine", None),
     ]
     assert rows[0]["from_state"] == "RUNNING" and rows[0]["time"].endswith("+05:30")
+
+
+def test_the_wake_up_writes_until_supervisord_is_gone() -> None:
+    import os
+    import threading
+
+    from mytrading.crashwatch import wake
+
+    r, w = os.pipe()
+    writer = os.fdopen(w, "wb", buffering=0)
+    t = threading.Thread(target=wake, args=(writer, 0.01), daemon=True)
+    t.start()
+    first = os.read(r, 1)
+    assert first == b"."  # activity on the pipe supervisord polls
+    os.close(r)  # supervisord is gone: the next write fails and the thread ends
+    t.join(timeout=2)
+    assert not t.is_alive()
