@@ -127,6 +127,10 @@ def test_stack_trades_reconciles_and_stops_clean(
 
         logs = run_cli("logs", "router", "-n", "200", env=env)
         assert "fill" in logs.stdout and "order sent" in logs.stdout
+        # What an operator tails: order actions, not a line per HTTP request (at INFO).
+        for d in ("router", "risk", "reconciler", "feed", "engine"):
+            text = (settings.log_dir / f"{d}.log").read_text()
+            assert "HTTP Request" not in text and "httpx" not in text, d
     finally:
         w.close()
         if started:
