@@ -23,8 +23,8 @@ class StraddleParams(StrategyParams):
     entry_time: time = time(9, 30)
     exit_time: time = time(15, 10)
     lots: int = Field(1, ge=1)
-    stop_pct: float = Field(0.25, gt=0, lt=5)
-    stop_buffer: float = Field(2.0, ge=0)
+    stop_pct: float = Field(0.2, gt=0, lt=5)
+    stop_buffer: float = Field(1.0, ge=0)
     max_loss: float = Field(3000.0, gt=0)
     product: str = "MIS"
 
