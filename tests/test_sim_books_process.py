@@ -142,3 +142,21 @@ def test_sim_reset_starts_a_fresh_account_and_is_refused_while_the_server_runs(
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_an_unreadable_books_file_is_set_aside_not_overwritten(tmp_path: Path) -> None:
+    from mytrading.simserver.books import BookStore
+
+    store = BookStore(tmp_path)
+    store.path.parent.mkdir(parents=True)
+    store.path.write_bytes(b"not json at all\n")
+    assert store.read() is None
+    assert store.set_aside is not None and store.set_aside.read_bytes() == b"not json at all\n"
+    assert not store.path.exists()
+    # A torn last line (a crash mid-write) costs that line only.
+    store.path.write_bytes(
+        b'{"k":"day","day":"2026-11-20","capital":1.0,"order_seq":3,"trade_seq":2}\n{"k":"tr'
+    )
+    books = BookStore(tmp_path)
+    got = books.read()
+    assert got is not None and got.day == "2026-11-20" and books.torn_lines == 1

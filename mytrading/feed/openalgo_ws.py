@@ -45,6 +45,8 @@ from mytrading import wire
 
 log = structlog.get_logger("feed.openalgo")
 TICK_PIPE = "inproc://feed.ticks"
+
+
 def _close(ws: websocket.WebSocketApp) -> None:
     """End a socket from another thread than its reader's, and have the reader see it now.
 

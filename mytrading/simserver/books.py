@@ -53,6 +53,7 @@ class BookStore:
         self.path = state_dir / BOOKS_DIR / BOOKS_FILE
         self._fh: Any = None
         self.torn_lines = 0
+        self.set_aside: Path | None = None  # an unreadable file, kept under another name
 
     def read(self) -> Books | None:
         """The books in the file, or None when there is none (a fresh account)."""
@@ -78,6 +79,10 @@ class BookStore:
                 books.orders[rec["orderid"]] = rec
             elif kind == "trade":
                 books.trades.append(rec)
+        if books is None and raw.strip():
+            # Not ours to overwrite: keep it for a human, and start a fresh account.
+            self.set_aside = self.path.with_name(f"{self.path.name}.unreadable-{os.getpid()}")
+            os.replace(self.path, self.set_aside)
         return books
 
     def rewrite(self, books: Books) -> None:

@@ -59,7 +59,12 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
 async def serve(settings: Settings, parent: int | None = None) -> None:
     log = structlog.get_logger("simserver")
     server, feed, ex = build(settings)
-    books = ex.attach_books(BookStore(settings.state_dir))
+    store = BookStore(settings.state_dir)
+    books = ex.attach_books(store)
+    if store.set_aside is not None:
+        log.error("books file unreadable: set aside, fresh account", kept_as=str(store.set_aside))
+    if store.torn_lines:
+        log.warning("books file had a torn line (a write cut by a crash)", lines=store.torn_lines)
     log.info(
         "books restored" if books.orders or books.carried else "fresh account",
         day=books.day,
