@@ -52,6 +52,11 @@ STOP_STAGGER_S = 0.25
 EXIT_ALREADY_RUNNING = 3
 
 
+def stop_delay(name: str) -> float:
+    """How long ``name`` waits, once its supervisor is gone, before its orderly stop."""
+    return (STOP_ORDER.index(name) if name in STOP_ORDER else 0) * STOP_STAGGER_S
+
+
 @dataclass
 class Peer:
     name: str
@@ -218,8 +223,7 @@ class Daemon:
         if self._leaving:
             return
         self._leaving = True
-        rank = STOP_ORDER.index(self.name) if self.name in STOP_ORDER else 0
-        delay = rank * STOP_STAGGER_S
+        delay = stop_delay(self.name)
         self.log.warning("supervisor gone, stopping", why=why, in_s=delay)
         self.after(delay, self.stop)
 

@@ -160,3 +160,43 @@ def test_an_unreadable_books_file_is_set_aside_not_overwritten(tmp_path: Path) -
     books = BookStore(tmp_path)
     got = books.read()
     assert got is not None and got.day == "2026-11-20" and books.torn_lines == 1
+
+
+def test_a_failing_books_write_is_counted_and_the_exchange_goes_on(
+    tmp_path: Path, refdata: Any
+) -> None:
+    """A full disk (here: the file closed under the store) must not break order handling:
+    the change is logged and counted, the books in memory stay right."""
+    from datetime import datetime
+
+    from mytrading.clock import MarketClock
+    from mytrading.market.sim import SimMarket
+    from mytrading.refdata import IST
+    from mytrading.simserver.books import BookStore
+    from mytrading.simserver.exchange import SimExchange
+
+    start = datetime(2026, 11, 20, 10, 0, tzinfo=IST)
+    clock = MarketClock(0, int(start.timestamp() * 1e9), 0.0)
+    ex = SimExchange(refdata, clock, SimMarket(refdata, ["NIFTY"], start.date(), 5, 42))
+    store = BookStore(tmp_path)
+    ex.attach_books(store)
+    ex.step()
+    store._fh.close()  # every later write fails
+    code, reply = ex.place(
+        {
+            "strategy": "s",
+            "exchange": "NFO",
+            "symbol": FUT,
+            "action": "BUY",
+            "quantity": 65,
+            "pricetype": "MARKET",
+            "product": "NRML",
+            "price": 0.0,
+            "trigger_price": 0.0,
+        }
+    )
+    assert code == 200, reply
+    assert store.write_errors >= 2  # the order's rows and its trade
+    assert (
+        ex.openposition({"exchange": "NFO", "symbol": FUT, "product": "NRML"})[1]["quantity"] == 65
+    )

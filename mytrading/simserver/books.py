@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import structlog
 
 BOOKS_DIR = "sim"
 BOOKS_FILE = "books.jsonl"
+log = structlog.get_logger("simserver.books")
 
 
 @dataclass
@@ -53,6 +55,7 @@ class BookStore:
         self.path = state_dir / BOOKS_DIR / BOOKS_FILE
         self._fh: Any = None
         self.torn_lines = 0
+        self.write_errors = 0
         self.set_aside: Path | None = None  # an unreadable file, kept under another name
 
     def read(self) -> Books | None:
@@ -116,18 +119,22 @@ class BookStore:
         self._append({"k": "trade", **row})
 
     def _append(self, rec: dict[str, Any]) -> None:
+        """One line, flushed. A failing write (a full disk) is logged and counted and the
+        server goes on: the books in memory stay right and answer every request; only a
+        restart would then forget that change."""
         if self._fh is None:
             return
-        self._fh.write(msgspec.json.encode(rec) + b"\n")
-        self._fh.flush()
+        try:
+            self._fh.write(msgspec.json.encode(rec) + b"\n")
+            self._fh.flush()
+        except (OSError, ValueError) as exc:  # ValueError: the file was closed under us
+            self.write_errors += 1
+            log.error(
+                "books not written", path=str(self.path), error=str(exc), errors=self.write_errors
+            )
 
     def close(self) -> None:
         if self._fh is not None:
             with contextlib.suppress(OSError):
                 self._fh.close()
             self._fh = None
-
-    def reset(self) -> None:
-        """Forget the account: the next start is a fresh one."""
-        self.close()
-        self.path.unlink(missing_ok=True)

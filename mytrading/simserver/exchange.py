@@ -90,8 +90,6 @@ class SimExchange:
         self.history_store = BarStore(refdata.calendar)
         self._stepped_ns: int | None = None
         self.books: BookStore | None = None
-        self._carried: list[dict[str, Any]] = []  # positions carried into the day
-        self._seq_floor = (0, 0)  # order and trade counters of earlier days
 
     # ------------------------------------------------------------------ the books on disk
 
@@ -102,18 +100,16 @@ class SimExchange:
         books = store.read() or Books(today, self.capital)
         if books.day != today:
             books = _rolled(books, today)
+        books.order_seq, books.trade_seq = _counters(books)
         self._restore(books)
-        store.rewrite(self._snapshot(today))
+        store.rewrite(books)  # compacted: one line per order
         self.books = store
         return books
 
     def _restore(self, b: Books) -> None:
         self.capital = b.capital
-        self._carried = list(b.carried)
-        for p in b.carried:
-            key = (p["exchange"], p["symbol"], p["product"])
-            self.ledger.set_qty(key, p["qty"], p["avg"])
-            self.broker.ledger.set_qty(key, p["qty"], p["avg"])
+        _replay(b, self.ledger, self.broker.ledger)
+        self.trades.extend(b.trades)
         fields = {f.name for f in dataclasses.fields(SimOrder)}
         for oid, row in b.orders.items():
             so = SimOrder(**{k: v for k, v in row.items() if k in fields})
@@ -121,25 +117,13 @@ class SimExchange:
             self.meta[oid] = OrderMeta(row["strategy"], row["placed_ns"], row["rejection_reason"])
             if so.status in ("open", "trigger pending"):
                 self.broker.live.setdefault((so.exchange, so.symbol), []).append(oid)
-        for t in b.trades:
-            self.trades.append(t)
-            key = (t["exchange"], t["symbol"], t["product"])
-            signed = t["quantity"] if t["action"] == "BUY" else -t["quantity"]
-            self.ledger.apply(key, signed, t["price"])
-            self.broker.ledger.apply(key, signed, t["price"])
-        self._seq_floor = _counters(b)
-        self.broker.trades = self._seq_floor[1]
-        self.broker._ids = itertools.count(self._seq_floor[0] + 1)
-
-    def _snapshot(self, day: str) -> Books:
-        orders = {oid: self._order_record(oid) for oid in self.broker.orders}
-        b = Books(day, self.capital, carried=self._carried, orders=orders, trades=self.trades)
-        b.order_seq, b.trade_seq = _counters(b, self._seq_floor)
-        return b
+        self.broker.trades = b.trade_seq
+        self.broker._ids = itertools.count(b.order_seq + 1)
 
     def _order_record(self, oid: str) -> dict[str, Any]:
+        """An order's whole state as the file keeps it (flat fields: a shallow copy)."""
         meta = self.meta.get(oid, OrderMeta("", self.clock.now_ns()))
-        return {**dataclasses.asdict(self.broker.orders[oid]), **dataclasses.asdict(meta)}
+        return {**vars(self.broker.orders[oid]), **vars(meta)}
 
     # ------------------------------------------------------------------ market
 
@@ -737,26 +721,30 @@ class SimExchange:
         )
 
 
-def _counters(b: Books, floor: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+def _counters(b: Books) -> tuple[int, int]:
     """The highest order and trade numbers used so far (ids end in a running number:
     sandbox order ids in 8 digits, trade ids ``T<orderid>-<n>``), so none is reused."""
     orders = [int(oid[-8:]) for oid in b.orders if oid[-8:].isdigit()]
     trades = [int(t["tradeid"].rsplit("-", 1)[1]) for t in b.trades if "-" in t["tradeid"]]
-    return (
-        max([floor[0], b.order_seq, *orders]),
-        max([floor[1], b.trade_seq, *trades]),
-    )
+    return max([b.order_seq, *orders]), max([b.trade_seq, *trades])
+
+
+def _replay(b: Books, *ledgers: Ledger) -> None:
+    """The day's positions into each ledger: those carried in, then every trade, with the
+    arithmetic the trades had when they happened."""
+    for ledger in ledgers:
+        for p in b.carried:
+            ledger.set_qty((p["exchange"], p["symbol"], p["product"]), p["qty"], p["avg"])
+        for t in b.trades:
+            signed = t["quantity"] if t["action"] == "BUY" else -t["quantity"]
+            ledger.apply((t["exchange"], t["symbol"], t["product"]), signed, t["price"])
 
 
 def _rolled(b: Books, today: str) -> Books:
     """The books of ``b``'s day as a broker opens them on a later day: working orders and
     open positions carried, the realized P&L settled into the capital, no trades."""
     ledger = Ledger()
-    for p in b.carried:
-        ledger.set_qty((p["exchange"], p["symbol"], p["product"]), p["qty"], p["avg"])
-    for t in b.trades:
-        signed = t["quantity"] if t["action"] == "BUY" else -t["quantity"]
-        ledger.apply((t["exchange"], t["symbol"], t["product"]), signed, t["price"])
+    _replay(b, ledger)
     order_seq, trade_seq = _counters(b)
     return Books(
         day=today,

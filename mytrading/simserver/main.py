@@ -13,7 +13,7 @@ from aiohttp import web
 
 from mytrading import instance
 from mytrading.clock import build_clock
-from mytrading.daemon import STOP_ORDER, STOP_STAGGER_S, hold_instance_lock
+from mytrading.daemon import hold_instance_lock, stop_delay
 from mytrading.logsetup import setup_logging
 from mytrading.market.replay import ReplayError, ReplayMarket
 from mytrading.market.sim import SimMarket
@@ -88,7 +88,7 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     # The supervisor is gone (parent-death SIGHUP, or the getppid() watch): stop like on
     # SIGTERM, after the daemons that talk to us (the broker goes last).
-    delay = STOP_ORDER.index("simserver") * STOP_STAGGER_S
+    delay = stop_delay("simserver")
 
     def leave(why: str) -> None:
         if not leaving:
