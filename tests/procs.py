@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import zmq
 
@@ -42,6 +44,29 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def stack_env(tmp_env: dict[str, str], monkeypatch: Any, **overrides: str) -> dict[str, str]:
+    """The default path (the simulator server under supervisord, REST + WebSocket) in the
+    test's temp dir, fast enough to trade within seconds (one 1-minute bar per second);
+    set in this process too, so ``load_settings()`` here sees the same stack."""
+    from tests.simhelpers import free_port
+
+    env = {
+        **os.environ,
+        **tmp_env,
+        "MT_BROKER": "openalgo",
+        "MT_SIM_REST_PORT": str(free_port()),
+        "MT_SIM_WS_PORT": str(free_port()),
+        "MT_SIM_SPEED": "60",
+        "MT_STRATEGY_PARAMS": json.dumps({"sma_crossover": {"fast": 2, "slow": 4}}),
+        "MT_RECON_INTERVAL_S": "2",
+        **overrides,
+    }
+    for k, v in env.items():
+        if k.startswith("MT_"):
+            monkeypatch.setenv(k, v)
+    return env
 
 
 class Watcher:

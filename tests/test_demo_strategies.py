@@ -4,14 +4,13 @@ four strategies, warm-up from the simulator's history, no hook failure."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from mytrading import wire
 from mytrading.bus import DAEMONS
 from mytrading.settings import load_settings
-from tests.procs import Watcher, run_cli
+from tests.procs import Watcher, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
 
@@ -21,25 +20,16 @@ EXAMPLES = ("sma_crossover", "rsi_mean_reversion", "supertrend_trend", "nifty_sh
 def test_every_example_strategy_trades_in_the_demo(
     tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.simhelpers import free_port
-
-    env = {
-        **os.environ,
-        **tmp_env,
-        "MT_BROKER": "openalgo",
-        "MT_SIM_REST_PORT": str(free_port()),
-        "MT_SIM_WS_PORT": str(free_port()),
-        "MT_SIM_SPEED": "60",  # 09:15 -> 09:30 (the straddle's entry) in 15 s
-        "MT_STRATEGIES": ",".join(EXAMPLES),
+    env = stack_env(
+        tmp_env,
+        monkeypatch,
+        MT_STRATEGIES=",".join(EXAMPLES),  # 60x: 09:15 -> 09:30 (the straddle's entry) in 15 s
         # RSI bands nearer the middle so that it trades within the test's minute; the
         # other strategies run on their config/strategies.toml defaults
-        "MT_STRATEGY_PARAMS": json.dumps(
+        MT_STRATEGY_PARAMS=json.dumps(
             {"rsi_mean_reversion": {"oversold": 42, "overbought": 58, "exit_level": 50}}
         ),
-    }
-    for k, v in env.items():
-        if k.startswith("MT_"):
-            monkeypatch.setenv(k, v)
+    )
     w = Watcher(load_settings())
     started = False
     try:

@@ -24,8 +24,7 @@ from mytrading import instance, supervise, wire
 from mytrading.bus import DAEMONS
 from mytrading.router.journal import read as read_journal
 from mytrading.settings import PROJECT_ROOT, Settings, load_settings
-from tests.procs import Watcher, run_cli
-from tests.simhelpers import free_port
+from tests.procs import Watcher, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
 MAIN = str(PROJECT_ROOT / "main.py")
@@ -43,19 +42,7 @@ class Rig:
 def rig(tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     """The default path (the simulator server under supervisord), fast enough to trade;
     whatever the test leaves of the checkout is killed afterwards."""
-    env = {
-        **os.environ,
-        **tmp_env,
-        "MT_BROKER": "openalgo",
-        "MT_SIM_REST_PORT": str(free_port()),
-        "MT_SIM_WS_PORT": str(free_port()),
-        "MT_SIM_SPEED": "60",
-        "MT_STRATEGY_PARAMS": json.dumps({"sma_crossover": {"fast": 2, "slow": 4}}),
-        "MT_RECON_INTERVAL_S": "2",
-    }
-    for k, v in env.items():
-        if k.startswith("MT_"):
-            monkeypatch.setenv(k, v)
+    env = stack_env(tmp_env, monkeypatch)
     s = load_settings()
     r = Rig(env, s, Watcher(s))
     yield r

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -12,7 +11,7 @@ from mytrading import wire
 from mytrading.bus import DAEMONS
 from mytrading.settings import load_settings
 from mytrading.supervise import alive
-from tests.procs import Watcher, run_cli
+from tests.procs import Watcher, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
 
@@ -20,22 +19,7 @@ pytestmark = pytest.mark.integration
 def test_stack_trades_reconciles_and_stops_clean(
     tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.simhelpers import free_port
-
-    env = {
-        **os.environ,
-        **tmp_env,
-        # The default path: the simulator server under supervisord, REST + WebSocket.
-        "MT_BROKER": "openalgo",
-        "MT_SIM_REST_PORT": str(free_port()),
-        "MT_SIM_WS_PORT": str(free_port()),
-        "MT_SIM_SPEED": "60",  # one 1-minute bar per second
-        "MT_STRATEGY_PARAMS": json.dumps({"sma_crossover": {"fast": 2, "slow": 4}}),
-        "MT_RECON_INTERVAL_S": "2",
-    }
-    for k, v in env.items():
-        if k.startswith("MT_"):
-            monkeypatch.setenv(k, v)
+    env = stack_env(tmp_env, monkeypatch)  # the default path: the simulator server
     settings = load_settings()
     w = Watcher(settings)
     pids: set[int] = set()
