@@ -84,7 +84,7 @@ def main() -> int:
     settings = load_settings()
     ctx = zmq.Context()
     sub = Subscriber(ctx, [settings.endpoints().pub(d) for d in DAEMONS], ["sys.status."])
-    procs = {"simserver": subprocess.Popen([sys.executable, "-m", "mytrading.simserver"], env=env)}
+    procs = {"simserver": subprocess.Popen([sys.executable, "-m", "mytrading.sim.server"], env=env)}
     time.sleep(1.0)  # the server must listen before the feed asks it for quotes (not a bus sync)
     for d in ("engine", "feed"):
         procs[d] = subprocess.Popen([sys.executable, "-m", f"mytrading.{d}"], env=env)

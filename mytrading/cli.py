@@ -495,7 +495,7 @@ def _command(cmd: wire.Command, confirmed: Any, what: str) -> None:
 def _read_db(s: Settings) -> Any:
     import duckdb
 
-    from mytrading.feed.recorder import connect
+    from mytrading.recording import connect
 
     if not s.record_db.exists():
         typer.echo(f"no recording at {s.record_db}", err=True)
@@ -576,7 +576,7 @@ def sim(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     _settings()
-    from mytrading.simserver.main import main as sim_main
+    from mytrading.sim.server.main import main as sim_main
 
     sim_main()
 
@@ -597,7 +597,7 @@ def sim_reset() -> None:
             err=True,
         )
         raise typer.Exit(1)
-    from mytrading.simserver.books import BOOKS_DIR
+    from mytrading.sim.books import BOOKS_DIR
 
     removed = []
     for path in (s.state_dir / BOOKS_DIR, s.state_dir / "router", s.state_dir / "risk_marks.json"):

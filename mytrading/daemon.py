@@ -161,9 +161,22 @@ class Daemon:
 
     # ---------------------------------------------------------------------- internals
 
-    def add_puller(self, puller: Puller, handle: Callable[[str, wire.Msg], None]) -> None:
+    def add_puller(
+        self,
+        puller: Puller,
+        handle: Callable[[str, wire.Msg], None],
+        then: Callable[[], None] | None = None,
+    ) -> None:
+        """Read ``puller`` with ``handle`` per message; ``then`` after each batch read (the
+        router's group commit: one flush for every order the read brought)."""
         self._trackers.append(puller.seq)
-        self.add_socket(puller.sock, lambda: self.drain(puller.sock, puller.seq, handle))
+
+        def readable() -> None:
+            self.drain(puller.sock, puller.seq, handle)
+            if then is not None:
+                then()
+
+        self.add_socket(puller.sock, readable)
 
     def _on_sub_readable(self) -> None:
         self.drain(self.sub.sock, self.sub.seq, self._on_sub_message)

@@ -28,6 +28,10 @@ from mytrading.settings import PROJECT_ROOT, Settings
 
 CONF = PROJECT_ROOT / "supervisord.conf"
 ALL_PROGRAMS: tuple[str, ...] = ("simserver", *DAEMONS)
+# The module each program runs (``python -m``), as supervisord.conf starts it
+MODULES: dict[str, str] = {"simserver": "mytrading.sim.server"} | {
+    d: f"mytrading.{d}" for d in DAEMONS
+}
 
 
 class SupervisorError(RuntimeError):

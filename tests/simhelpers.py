@@ -44,7 +44,7 @@ def start_server(tmp_env: dict[str, str], **extra: str) -> tuple[subprocess.Pope
         **extra,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mytrading.simserver"], env=env, cwd=PROJECT_ROOT
+        [sys.executable, "-m", "mytrading.sim.server"], env=env, cwd=PROJECT_ROOT
     )
     port, ws_port = int(env["MT_SIM_REST_PORT"]), int(env["MT_SIM_WS_PORT"])  # as given
     host = f"http://127.0.0.1:{port}"

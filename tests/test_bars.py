@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from mytrading.feed.bars import BarBuilder
+from mytrading.bars import BarBuilder
 from mytrading.refdata import IST, RefData
 from mytrading.wire import Tick
 

@@ -12,11 +12,11 @@ from datetime import date, datetime
 import pytest
 
 from mytrading import wire
-from mytrading.engine.history import HistoryError, http_history
-from mytrading.feed.bars import BarBuilder
+from mytrading.bars import BarBuilder
+from mytrading.openalgo.broker import OrderEvent
+from mytrading.openalgo.history import HistoryError, http_history
+from mytrading.openalgo.orders import OpenAlgoAdapter
 from mytrading.refdata import IST, RefData
-from mytrading.router.broker import OrderEvent
-from mytrading.router.openalgo_adapter import OpenAlgoAdapter
 from tests.simhelpers import FUT, KEY, start_server
 
 DAY = date(2026, 11, 20)  # the simulator starts at 10:00 that day

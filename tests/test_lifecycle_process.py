@@ -97,7 +97,7 @@ def test_crash_loop_second_copies_and_a_killed_supervisord(rig: Rig) -> None:
     rig.pids |= _checkout_pids(s, w)
     copies = {
         name: subprocess.Popen(
-            [sys.executable, "-m", f"mytrading.{name}"],
+            [sys.executable, "-m", supervise.MODULES[name]],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,

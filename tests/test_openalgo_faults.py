@@ -14,10 +14,10 @@ import zmq
 
 from mytrading import wire
 from mytrading.clock import MarketClock
-from mytrading.feed.openalgo_ws import TICK_PIPE, FeedClient
+from mytrading.openalgo.broker import OrderEvent, TradeEvent
+from mytrading.openalgo.orders import OpenAlgoAdapter
+from mytrading.openalgo.ws import TICK_PIPE, FeedClient
 from mytrading.refdata import IST
-from mytrading.router.broker import OrderEvent, TradeEvent
-from mytrading.router.openalgo_adapter import OpenAlgoAdapter
 from tests.simhelpers import FUT, KEY, WS_URL, control, start_server
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=IST)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from mytrading.feed.recorder import connect
+from mytrading.recording import connect
 from mytrading.settings import load_settings
 from tests.procs import Watcher, run_cli, spawn
 from tests.simhelpers import FUT, KEY, free_port, start_server
@@ -129,7 +129,7 @@ def test_replay_of_a_missing_day_is_a_clear_error(tmp_env: dict[str, str], tmp_p
     db = tmp_path / "empty.duckdb"
     connect(db).close()
     r = subprocess.run(
-        [sys.executable, "-m", "mytrading.simserver"],
+        [sys.executable, "-m", "mytrading.sim.server"],
         env={
             **os.environ,
             **tmp_env,
@@ -146,7 +146,7 @@ def test_replay_of_a_missing_day_is_a_clear_error(tmp_env: dict[str, str], tmp_p
 
 
 def test_recorder_loses_no_tick_while_the_writer_flushes(tmp_path: Path) -> None:
-    from mytrading.feed.recorder import Recorder
+    from mytrading.recording import Recorder
 
     rec = Recorder(tmp_path / "r.duckdb", flush_s=0.0005)  # flushing while we append
     n = 100_000

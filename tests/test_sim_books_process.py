@@ -145,7 +145,7 @@ def test_sim_reset_starts_a_fresh_account_and_is_refused_while_the_server_runs(
 
 
 def test_an_unreadable_books_file_is_set_aside_not_overwritten(tmp_path: Path) -> None:
-    from mytrading.simserver.books import BookStore
+    from mytrading.sim.books import BookStore
 
     store = BookStore(tmp_path)
     store.path.parent.mkdir(parents=True)
@@ -170,10 +170,10 @@ def test_a_failing_books_write_is_counted_and_the_exchange_goes_on(
     from datetime import datetime
 
     from mytrading.clock import MarketClock
-    from mytrading.market.sim import SimMarket
     from mytrading.refdata import IST
-    from mytrading.simserver.books import BookStore
-    from mytrading.simserver.exchange import SimExchange
+    from mytrading.sim.books import BookStore
+    from mytrading.sim.exchange import SimExchange
+    from mytrading.sim.market import SimMarket
 
     start = datetime(2026, 11, 20, 10, 0, tzinfo=IST)
     clock = MarketClock(0, int(start.timestamp() * 1e9), 0.0)

@@ -6,9 +6,9 @@ import pytest
 
 from mytrading import wire
 from mytrading.clock import MarketClock
+from mytrading.openalgo.broker import OrderEvent, TradeEvent
 from mytrading.refdata import RefData
-from mytrading.router.broker import OrderEvent, TradeEvent
-from mytrading.router.simbroker import SimBroker
+from mytrading.sim.matching import SimBroker
 
 FUT = "NIFTY29DEC26FUT"
 

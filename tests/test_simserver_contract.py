@@ -453,8 +453,8 @@ def test_refusals_price_band_and_margin(sdk: Any) -> None:
 
 def test_market_closed_is_refused(refdata: Any) -> None:
     from mytrading.clock import MarketClock
-    from mytrading.market.sim import SimMarket
-    from mytrading.simserver.exchange import SimExchange
+    from mytrading.sim.exchange import SimExchange
+    from mytrading.sim.market import SimMarket
 
     evening = datetime(2026, 11, 20, 16, 0, tzinfo=IST)
     clock = MarketClock(time.time_ns(), int(evening.timestamp() * 1e9), 1.0)
@@ -479,8 +479,8 @@ def test_market_closed_is_refused(refdata: Any) -> None:
 def test_a_stalled_market_loop_leaves_no_minute_without_a_bar(refdata: Any) -> None:
     """The CI machine once paused the simulator for 0.4 s at 300x speed: two market minutes
     had no quote, so ``history`` had a hole. The market now quotes every skipped half minute."""
-    from mytrading.market.sim import SimMarket
-    from mytrading.simserver.exchange import SimExchange
+    from mytrading.sim.exchange import SimExchange
+    from mytrading.sim.market import SimMarket
 
     class Clock:
         ns = int(datetime(2026, 11, 20, 10, 0, tzinfo=IST).timestamp() * 1e9)

@@ -133,7 +133,7 @@ def test_warm_up_replays_history_without_orders_then_live_bars_in_order(refdata:
     def history(ex: str, sym: str, tf: str, start: Any, end: Any) -> list[wire.Bar]:
         calls.append((ex, sym, tf))
         if len(calls) == 1:
-            from mytrading.engine.history import HistoryError
+            from mytrading.openalgo.history import HistoryError
 
             raise HistoryError("server still starting")  # retried, live bars are held
         base = int(datetime(2026, 11, 20, 9, 15, tzinfo=IST).timestamp() * 1e9)

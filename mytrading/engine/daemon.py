@@ -14,12 +14,12 @@ import time
 from typing import Any
 
 from mytrading import wire
+from mytrading.bars import BarBuilder
 from mytrading.bus import Pusher
 from mytrading.daemon import Daemon, Peer
-from mytrading.engine.history import http_history
 from mytrading.engine.loader import discover, select
 from mytrading.engine.runner import StrategyRunner
-from mytrading.feed.bars import BarBuilder
+from mytrading.openalgo.history import http_history
 from mytrading.outbox import Outbox
 from mytrading.recovery import fetch_day, fetch_snapshot
 

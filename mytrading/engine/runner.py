@@ -29,9 +29,9 @@ import structlog
 from pydantic import ValidationError
 
 from mytrading import wire
-from mytrading.engine.history import HistoryError, HistoryFn, lookback_start
+from mytrading.bars import BarBuilder, lookback_start
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
-from mytrading.feed.bars import BarBuilder
+from mytrading.openalgo.history import HistoryError, HistoryFn
 from mytrading.recovery import Day
 from mytrading.refdata import RefData
 from mytrading.settings import ConfigError

@@ -17,15 +17,15 @@ from typing import Any
 
 import zmq
 
-from mytrading import wire
+from mytrading import venue, wire
 from mytrading.accounts import load_accounts
+from mytrading.bars import BarBuilder
 from mytrading.bus import MD_HWM
 from mytrading.daemon import Daemon
-from mytrading.engine.history import HistoryError, http_history
-from mytrading.feed.bars import BarBuilder
-from mytrading.feed.openalgo_ws import TICK_PIPE, FeedClient, Source
-from mytrading.feed.recorder import Recorder
-from mytrading.router.rest import OpenAlgoREST
+from mytrading.openalgo.history import HistoryError, http_history
+from mytrading.openalgo.rest import OpenAlgoREST
+from mytrading.openalgo.ws import TICK_PIPE, FeedClient, Source, tick_from_json
+from mytrading.recording import Recorder
 from mytrading.universe import universe
 
 COVERAGE_FRESH_S = 5.0
@@ -43,7 +43,8 @@ class FeedDaemon(Daemon):
         self.ticks_out = 0
         self.bars_out = 0
         self.client: FeedClient | None = None
-        self.market: Any = None  # the in-process SimMarket when the broker is "sim"
+        self.local: venue.LocalMarketData | None = None  # MT_BROKER=sim
+        self.bad_quotes = 0
         self.last_seen: dict[tuple[str, str], float] = {}
         self.last_bar: dict[tuple[str, str], int] = {}  # start_ns of the last bar published
         self.recorder = Recorder(s.record_db) if s.record else None
@@ -51,15 +52,8 @@ class FeedDaemon(Daemon):
         if s.broker == "openalgo":
             self._setup_openalgo()
         else:
-            # Imported here: its numba kernels cost 0.2 s of every feed start otherwise.
-            from mytrading.market.sim import SimMarket
-
-            self.market = SimMarket(
-                self.refdata, s.sim_underlyings, self.clock.now().date(), s.sim_strikes, s.sim_seed
-            )
-            self.instruments = [
-                (si.inst.exchange, si.inst.symbol) for si in self.market.instruments
-            ]
+            self.local = venue.local_quotes(s, self.refdata, self.clock.now().date())
+            self.instruments = self.local.instruments
             self.every(1.0 / s.sim_tick_hz, self.publish_sim_ticks, first_in=0)
         self._tick_topics = {k: wire.tick_topic(*k) for k in self.instruments}
         self.every(0.1, self.close_bars)
@@ -171,8 +165,14 @@ class FeedDaemon(Daemon):
         self.log.info("bars backfilled after reconnect", bars=self.backfilled)
 
     def publish_sim_ticks(self) -> None:
-        assert self.market is not None
-        for tick in self.market.step(self.clock.now_ns()):
+        """The in-process venue's quotes, read from OpenAlgo's ``market_data`` JSON by the
+        same parser as the WebSocket's."""
+        assert self.local is not None
+        for raw in self.local.messages(self.clock.now_ns()):
+            tick = tick_from_json(raw)
+            if tick is None:
+                self.bad_quotes += 1
+                continue
             self._publish_tick(tick)
 
     def _publish_tick(self, tick: wire.Tick) -> None:
@@ -220,6 +220,7 @@ class FeedDaemon(Daemon):
             )
         d: dict[str, Any] = {
             "source": "openalgo" if self.client else "sim",
+            **({"bad_quotes": self.bad_quotes} if self.bad_quotes else {}),
             "instruments": total,
             "coverage": f"{fresh}/{total} symbols fresh within {COVERAGE_FRESH_S:.0f} s",
             "coverage_alert": low,

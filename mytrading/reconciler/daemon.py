@@ -32,10 +32,10 @@ from typing import Any
 from mytrading import bus, wire
 from mytrading.accounts import load_accounts
 from mytrading.daemon import Daemon, Peer
+from mytrading.openalgo.replies import classify, num, status_of
+from mytrading.openalgo.rest import OpenAlgoREST
 from mytrading.positions import Ledger
 from mytrading.refdata import IST
-from mytrading.router.openalgo_adapter import classify, num, status_of
-from mytrading.router.rest import OpenAlgoREST
 
 Suspect = tuple[str, str, str, int, int]  # (account, kind, broker order id, ours, broker)
 PosKey = tuple[str, str, str, str]  # (account, exchange, symbol, product)

@@ -61,7 +61,7 @@ class Limits(BaseModel):
     @field_validator("supertrend_tf")
     @classmethod
     def _tf(cls, v: str) -> str:
-        from mytrading.feed.bars import DAILY, TIMEFRAMES
+        from mytrading.bars import DAILY, TIMEFRAMES
 
         if v not in TIMEFRAMES and v != DAILY:
             raise ValueError(f"timeframe must be one of {[*TIMEFRAMES, DAILY]}")

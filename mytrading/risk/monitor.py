@@ -27,7 +27,7 @@ from datetime import date, datetime
 from typing import Any
 
 from mytrading import wire
-from mytrading.feed.bars import BarBuilder
+from mytrading.bars import BarBuilder
 from mytrading.indicators import stream
 from mytrading.positions import Ledger
 from mytrading.refdata import IST, RefData

@@ -18,23 +18,23 @@ import collections
 import math
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import zmq
 
-from mytrading import wire
+from mytrading import venue, wire
 from mytrading.accounts import MAIN, Account, load_accounts
 from mytrading.bus import Puller, Pusher, bind
 from mytrading.daemon import Daemon
-from mytrading.feed.openalgo_ws import FeedClient
+from mytrading.openalgo.broker import OrderEvent, TradeEvent
+from mytrading.openalgo.orders import OpenAlgoAdapter
+from mytrading.openalgo.ws import FeedClient
 from mytrading.outbox import Outbox
 from mytrading.positions import Ledger
-from mytrading.router.broker import OrderEvent, TradeEvent
 from mytrading.router.journal import Journal, JournaledOrder, Record, Replay
 from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
-from mytrading.router.openalgo_adapter import OpenAlgoAdapter
-from mytrading.router.simbroker import SimBroker
 
 MAX_FILLS_KEPT = 100_000
 MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
@@ -62,17 +62,14 @@ class RouterDaemon(Daemon):
         self.lanes_done.setsockopt(zmq.LINGER, 0)
         self.lanes_done.bind(LANES_DONE_PIPE)
         self.add_socket(self.lanes_done, self._on_lanes_done)
+        self.market_tap: Callable[[wire.Tick], None] | None = None
         if self.openalgo:
             for acct in accounts.by_name.values():
                 self.lanes[acct.name] = self._openalgo_lane(acct)
-            self.every(min(s.openalgo_poll_s, s.openalgo_poll_no_ws_s), self._maybe_poll)
         else:
-            # The in-process simulator fills against every tick.
-            broker = SimBroker(
-                self.refdata, self.clock, s.sim_slippage_ticks, capital=s.sim_capital
-            )
-            self.lanes[MAIN] = Lane(MAIN, broker, Lane.rates(accounts.by_name[MAIN]))
-            self.sub.subscribe("md.tick.")
+            self.lanes[MAIN] = self._local_lane(accounts.by_name[MAIN])
+            self.sub.subscribe("md.tick.")  # the in-process venue fills against every tick
+        self.every(min(s.openalgo_poll_s, s.openalgo_poll_no_ws_s), self._maybe_poll)
         self.main = self.lanes[MAIN]
         self.margin_watch: dict[tuple[str, str, str], None] = {}  # (ex, sym, product), LRU
         self.margin_next = 0.0  # monotonic time of the next poll; a new instrument: now
@@ -89,6 +86,7 @@ class RouterDaemon(Daemon):
         self.unknown_ids: collections.deque[str] = collections.deque(maxlen=20)
         self.counts: collections.Counter[str] = collections.Counter()
         self._pump_at = math.inf  # monotonic time of the next scheduled send
+        self._pump_due = False  # orders read that the end of the read will send
         self.halts: Outbox[wire.Command] = Outbox(
             Pusher(self.ctx, self.endpoints["pipe.commands"], self.name, "command"),
             lambda: self.peer_up("risk"),
@@ -113,6 +111,26 @@ class RouterDaemon(Daemon):
         self.every(self.settings.heartbeat_s, self._publish_positions)
         self.every(FUNDS_POLL_S, self._publish_funds, first_in=0)
         self.every(FUNDS_POLL_S, self._maybe_margins)
+
+    def _local_lane(self, acct: Account) -> Lane:
+        """The simulated venue in this process (``MT_BROKER=sim``), through the same OpenAlgo
+        adapter: its REST calls go to the venue's request handling without a socket, its
+        order updates arrive as the WebSocket's JSON, and it fills against the ticks this
+        router receives. Calls run inline: there is no network to wait for."""
+        s = self.settings
+        local = venue.local_broker(s, self.refdata, self.clock)
+        adapter = OpenAlgoAdapter(
+            venue.LOCAL_KEY,
+            venue.LOCAL_URL,
+            s.openalgo_timeout_s,
+            lambda: self.clock.now_ns() / 1e9,
+            local=local.request,
+        )
+        lane = Lane(acct.name, adapter, Lane.rates(acct), adapter=adapter)
+        lane.updates = local.updates
+        self.market_tap = local.on_tick
+        self.log.info("broker: the simulated venue in this process", account=acct.name)
+        return lane
 
     def _openalgo_lane(self, acct: Account) -> Lane:
         """An OpenAlgo account: REST adapter, its rate limits, order changes as OpenAlgo
@@ -156,7 +174,7 @@ class RouterDaemon(Daemon):
             self.counts["duplicates_dropped"] += 1
             self.log.warning("duplicate order not sent", order_id=msg.order_id)
             return
-        jo = self.orders[msg.order_id] = JournaledOrder(msg, "new")
+        jo = self.orders[msg.order_id] = JournaledOrder(msg, "new", recv_ns=time.time_ns())
         self._set(jo, "new", with_order=True)
         lane = self.lanes.get(msg.account)
         if lane is None:
@@ -170,7 +188,14 @@ class RouterDaemon(Daemon):
             return
         lane.throttle.push(msg.order_id, "order", msg.exit or msg.op == "cancel")
         self._crash("new")
-        self._schedule_pump(0.0)  # after this read of the pipe: one flush for all it held
+        self._pump_due = True  # at the end of this read of the pipe: one flush for all
+
+    def _after_orders(self) -> None:
+        """The pipe's batch is read: send now, before the loop turns to ticks and timers
+        (an order waited behind a batch of ticks and a trip through the timer heap)."""
+        if self._pump_due:
+            self._pump_due = False
+            self._pump()
 
     def _schedule_pump(self, wait: float) -> None:
         at = time.monotonic() + wait
@@ -309,8 +334,8 @@ class RouterDaemon(Daemon):
         result, events = call.result, call.events
         jo.wall_sent_ns = call.wall_ns
         self._crash("placed")
-        if o.origin_ns and jo.attempt == 1:
-            self.record_latency_ns(call.wall_ns - o.origin_ns)
+        if jo.recv_ns and jo.attempt == 1:  # read off the pipe -> handed to the broker
+            self.record_latency_ns(call.wall_ns - jo.recv_ns)
         if result.ok:
             self._set(jo, "open", broker_id=result.orderid)
             self.by_broker_id[(lane.account, result.orderid)] = o.order_id
@@ -386,6 +411,7 @@ class RouterDaemon(Daemon):
                 trigger_price=msg.trigger_price,
             )
             self._set(target, target.state, with_order=True)
+            self._publish(target)  # brokers push no update for a new quantity or price
         self.counts[f"{msg.op}_{'ok' if result.ok else 'refused'}"] += 1
         self.log.info(
             f"{msg.op} {'done' if result.ok else 'refused'}",
@@ -623,7 +649,7 @@ class RouterDaemon(Daemon):
         outcome: collections.Counter[str] = collections.Counter()
         for jo in [jo for jo in self.orders.values() if not jo.final]:
             outcome[self._settle(jo, filled.get(jo.order.order_id, (0, 0.0)))] += 1
-        for account in {a for a, _ in self.by_broker_id} if self.openalgo else ():
+        for account in {a for a, _ in self.by_broker_id}:
             self._poll(self.lanes[account])  # fills and cancels while we were down
         self.log.info(
             "journal replayed",
@@ -646,7 +672,7 @@ class RouterDaemon(Daemon):
         for topic, msg in held:
             self.pub.publish(topic, msg)
         self.orders_in = Puller(self.ctx, self.endpoints["pipe.orders"])
-        self.add_puller(self.orders_in, self._on_order)
+        self.add_puller(self.orders_in, self._on_order, then=self._after_orders)
         self.log.info("accepting orders", republished_fills=len(journaled_fills), held=len(held))
 
     def _out(self, topic: str, msg: wire.Msg) -> None:
@@ -741,9 +767,10 @@ class RouterDaemon(Daemon):
 
     def on_message(self, topic: str, msg: wire.Msg) -> None:
         if isinstance(msg, wire.Tick):
-            events = self.main.broker.on_tick(msg)  # only the in-process simulator fills here
-            if events:
-                self._on_broker_events(MAIN, events)
+            if self.market_tap is not None:  # the in-process venue: its fills come back as
+                self.market_tap(msg)  # order updates, like any broker's
+                if self.main.updates and self.main.inflight is None:
+                    self._take_updates(self.main)
             for key in self.keys_by_symbol.get((msg.exchange, msg.symbol), ()):
                 self.ledger.mark(key, msg.ltp)
 

@@ -82,6 +82,7 @@ class JournaledOrder:
     attempt: int = 0
     sent_ns: int = 0  # market-clock time of the last hand-over (broker books use it)
     wall_sent_ns: int = 0  # wall time of the same (latency figures; not journaled)
+    recv_ns: int = 0  # wall time the router read it off the pipe (its own latency figure)
 
     @property
     def final(self) -> bool:

@@ -27,10 +27,10 @@ from typing import Any
 import zmq
 
 from mytrading.accounts import Account
-from mytrading.feed.openalgo_ws import FeedClient
-from mytrading.router.broker import BrokerAdapter, OrderEvent, PlaceResult, TradeEvent
-from mytrading.router.openalgo_adapter import OpenAlgoAdapter
+from mytrading.openalgo.broker import BrokerAdapter, OrderEvent, PlaceResult, TradeEvent
+from mytrading.openalgo.orders import OpenAlgoAdapter
 from mytrading.router.throttle import Throttle
+from mytrading.venue import OrderUpdates
 
 Events = list[OrderEvent | TradeEvent]
 LANES_DONE_PIPE = "inproc://router.lanes_done"
@@ -53,7 +53,7 @@ class Lane:
     broker: BrokerAdapter
     throttle: Throttle
     adapter: OpenAlgoAdapter | None = None
-    updates: FeedClient | None = None
+    updates: OrderUpdates | None = None  # a FeedClient, or the in-process venue's
     updates_pull: Any = None  # the zmq PULL its FeedClient wakes the router on
     last_poll: float = 0.0
     funds_failing: int = 0

@@ -1,7 +1,7 @@
 """The simulated exchange and account behind the OpenAlgo-compatible server.
 
-Prices come from the simulated market (``market/sim.py``), matching from the simulated
-broker (``router/simbroker.py``); this module keeps what OpenAlgo's books show (order
+Prices come from the simulated market (``sim/market.py``), matching from the simulated
+broker (``sim/matching.py``); this module keeps what OpenAlgo's books show (order
 rows, trade rows, positions, funds) and answers each endpoint with OpenAlgo's field
 names, lowercase statuses and error texts (openalgo-protocol.md sections 1-3). Each
 handler returns ``(http_status, body)``.
@@ -18,16 +18,15 @@ from typing import Any
 
 from mytrading import wire
 from mytrading.clock import MarketClock
-from mytrading.market.replay import ReplayMarket
-from mytrading.market.sim import SimMarket
+from mytrading.openalgo.broker import OrderEvent, TradeEvent
 from mytrading.positions import Ledger
 from mytrading.refdata import IST, RefData, RefDataError
-from mytrading.router.broker import OrderEvent, TradeEvent
-from mytrading.router.simbroker import SimBroker, SimOrder
-from mytrading.simserver.books import Books, BookStore
-from mytrading.simserver.history import SUPPORTED as HISTORY_SUPPORTED
-from mytrading.simserver.history import BarStore
-from mytrading.simserver.options import (
+from mytrading.sim.books import Books, BookStore
+from mytrading.sim.history import SUPPORTED as HISTORY_SUPPORTED
+from mytrading.sim.history import BarStore
+from mytrading.sim.market import SimMarket
+from mytrading.sim.matching import SimBroker, SimOrder
+from mytrading.sim.options import (
     OptionError,
     atm_strike,
     parse_expiry,
@@ -35,6 +34,7 @@ from mytrading.simserver.options import (
     symbol_for,
     underlying_for,
 )
+from mytrading.sim.replay import ReplayMarket
 
 Reply = tuple[int, dict[str, Any]]
 HALF_MINUTE_NS = 30 * 10**9
@@ -139,10 +139,11 @@ class SimExchange:
         stalled = last is not None and HALF_MINUTE_NS < now_ns - last <= CATCH_UP_NS
         if last is not None and stalled and _ist_date(last) == _ist_date(now_ns):
             for t in range(last + HALF_MINUTE_NS, now_ns, HALF_MINUTE_NS):
-                out += self._step_at(t)
-        return out + self._step_at(now_ns)
+                out += self.step_to(t)
+        return out + self.step_to(now_ns)
 
-    def _step_at(self, now_ns: int) -> list[wire.Tick]:
+    def step_to(self, now_ns: int) -> list[wire.Tick]:
+        """Take the market's quotes at ``now_ns``: bars, matching, marks."""
         ticks = self.market.step(now_ns)
         self.history_store.close_due(now_ns)
         for t in ticks:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 from datetime import UTC, date, datetime
 
-from mytrading.feed.bars import TIMEFRAMES, BarBuilder
+from mytrading.bars import TIMEFRAMES, BarBuilder
 from mytrading.refdata import IST, Calendar
 from mytrading.wire import Bar, Tick
 

@@ -15,14 +15,14 @@ from mytrading import instance
 from mytrading.clock import build_clock
 from mytrading.daemon import hold_instance_lock, stop_delay
 from mytrading.logsetup import setup_logging
-from mytrading.market.replay import ReplayError, ReplayMarket
-from mytrading.market.sim import SimMarket
 from mytrading.refdata import load_refdata
 from mytrading.settings import ConfigError, Settings, load_settings
-from mytrading.simserver.app import RateLimits, SimServer, run_market
-from mytrading.simserver.books import BookStore
-from mytrading.simserver.exchange import SimExchange
-from mytrading.simserver.ws import FeedServer
+from mytrading.sim.books import BookStore
+from mytrading.sim.exchange import SimExchange
+from mytrading.sim.market import SimMarket
+from mytrading.sim.replay import ReplayError, ReplayMarket
+from mytrading.sim.server.rest import RateLimits, SimServer, run_market
+from mytrading.sim.server.ws import FeedServer
 
 
 def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:

@@ -10,16 +10,13 @@ bars line up with the ones the engine builds from ticks.
 from __future__ import annotations
 
 import json
-import math
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from mytrading import wire
-from mytrading.feed.bars import DAILY, TIMEFRAMES, BarBuilder
-
-SESSION_MINUTES = 375
+from mytrading.bars import DAILY, BarBuilder
 
 HistoryFn = Callable[[str, str, str, date, date], list[wire.Bar]]
 
@@ -94,11 +91,3 @@ def rows_to_bars(
             )
         )
     return out
-
-
-def lookback_start(today: date, tf: str, bars: int) -> date:
-    """A start date far enough back to hold ``bars`` bars of ``tf``, allowing for weekends
-    and holidays (1.5 calendar days per trading day, plus a week)."""
-    per_day = 1 if tf == DAILY else math.ceil(SESSION_MINUTES * 60 / TIMEFRAMES[tf])
-    days = math.ceil(bars / per_day)
-    return today - timedelta(days=math.ceil(days * 1.5) + 7)

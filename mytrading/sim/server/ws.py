@@ -24,7 +24,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from mytrading import wire
-from mytrading.simserver.exchange import SimExchange
+from mytrading.sim.exchange import SimExchange
 
 log = structlog.get_logger("simserver.ws")
 BROKER = "mytrading-sim"
@@ -222,48 +222,8 @@ class FeedServer:
     # --------------------------------------------------------------- broadcast
 
     def payload(self, t: wire.Tick, mode: int) -> dict[str, Any]:
-        ms = t.exch_ns // 1_000_000
-        data: dict[str, Any] = {"ltp": t.ltp, "ltt": ms, "timestamp": ms}
-        if mode >= 2:
-            o = self._day_open.setdefault((t.exchange, t.symbol), t.ltp)
-            data.update(
-                open=o,
-                high=t.ltp,
-                low=t.ltp,
-                close=o,
-                volume=t.volume,
-                last_quantity=0,
-                last_trade_quantity=0,
-                average_price=t.ltp,
-                avg_trade_price=t.ltp,
-                total_buy_quantity=t.bid_qty,
-                total_sell_quantity=t.ask_qty,
-                change=round(t.ltp - o, 2),
-                change_percent=round((t.ltp - o) / o * 100, 4),
-                bid=t.bid,
-                ask=t.ask,
-                oi=t.oi,
-            )
-        if mode == 3:
-            tick = self.ex.refdata.instrument(t.exchange, t.symbol).tick_size
-            data["depth"] = {
-                "buy": [
-                    {"price": round(t.bid - i * tick, 2), "quantity": t.bid_qty, "orders": 1}
-                    for i in range(5)
-                ],
-                "sell": [
-                    {"price": round(t.ask + i * tick, 2), "quantity": t.ask_qty, "orders": 1}
-                    for i in range(5)
-                ],
-            }
-        return {
-            "type": "market_data",
-            "symbol": t.symbol,
-            "exchange": t.exchange,
-            "mode": mode,
-            "broker": BROKER,
-            "data": data,
-        }
+        tick = self.ex.refdata.instrument(t.exchange, t.symbol).tick_size if mode == 3 else 0.0
+        return market_data(t, mode, self._day_open, tick)
 
     async def broadcast(self, ticks: list[wire.Tick]) -> None:
         """Queue each subscribed tick for each client; never waits on a client."""
@@ -288,3 +248,51 @@ class FeedServer:
     async def _send_quietly(self, c: Client, msg: dict[str, Any]) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await c.ws.send_json(msg)
+
+
+def market_data(
+    t: wire.Tick, mode: int, day_open: dict[tuple[str, str], float], tick: float
+) -> dict[str, Any]:
+    """One ``market_data`` message as OpenAlgo sends it in ``mode`` (1 LTP, 2 quote, 3
+    depth with five levels ``tick`` apart); ``day_open`` keeps each symbol's first price."""
+    ms = t.exch_ns // 1_000_000
+    data: dict[str, Any] = {"ltp": t.ltp, "ltt": ms, "timestamp": ms}
+    if mode >= 2:
+        o = day_open.setdefault((t.exchange, t.symbol), t.ltp)
+        data.update(
+            open=o,
+            high=t.ltp,
+            low=t.ltp,
+            close=o,
+            volume=t.volume,
+            last_quantity=0,
+            last_trade_quantity=0,
+            average_price=t.ltp,
+            avg_trade_price=t.ltp,
+            total_buy_quantity=t.bid_qty,
+            total_sell_quantity=t.ask_qty,
+            change=round(t.ltp - o, 2),
+            change_percent=round((t.ltp - o) / o * 100, 4),
+            bid=t.bid,
+            ask=t.ask,
+            oi=t.oi,
+        )
+    if mode == 3:
+        data["depth"] = {
+            "buy": [
+                {"price": round(t.bid - i * tick, 2), "quantity": t.bid_qty, "orders": 1}
+                for i in range(5)
+            ],
+            "sell": [
+                {"price": round(t.ask + i * tick, 2), "quantity": t.ask_qty, "orders": 1}
+                for i in range(5)
+            ],
+        }
+    return {
+        "type": "market_data",
+        "symbol": t.symbol,
+        "exchange": t.exchange,
+        "mode": mode,
+        "broker": BROKER,
+        "data": data,
+    }

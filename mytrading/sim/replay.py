@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 
-from mytrading.feed.recorder import connect
+from mytrading.recording import connect
 from mytrading.refdata import IST, Instrument, RefData, RefDataError
 from mytrading.wire import Tick
 

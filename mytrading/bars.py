@@ -10,8 +10,9 @@ instrument still gets its bar on time. Volume is the change of the cumulative vo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from mytrading.refdata import IST, Calendar
 from mytrading.wire import Bar, Tick
@@ -130,3 +131,14 @@ class BarBuilder:
             close=b.close,
             volume=max(0, b.vol_last - b.vol_start),
         )
+
+
+SESSION_MINUTES = 375
+
+
+def lookback_start(today: date, tf: str, bars: int) -> date:
+    """A start date far enough back to hold ``bars`` bars of ``tf``, allowing for weekends
+    and holidays (1.5 calendar days per trading day, plus a week)."""
+    per_day = 1 if tf == DAILY else math.ceil(SESSION_MINUTES * 60 / TIMEFRAMES[tf])
+    days = math.ceil(bars / per_day)
+    return today - timedelta(days=math.ceil(days * 1.5) + 7)

@@ -97,6 +97,17 @@ def tick_from(msg: dict[str, Any]) -> wire.Tick | None:
     )
 
 
+def tick_from_json(raw: bytes | str) -> wire.Tick | None:
+    """A Tick from one WebSocket text frame, or None when it is not a good ``market_data``."""
+    try:
+        msg = _json.decode(raw)
+        if not isinstance(msg, dict) or msg.get("type") != "market_data":
+            return None
+        return tick_from(msg)
+    except (msgspec.DecodeError, TypeError, ValueError, KeyError, IndexError):
+        return None
+
+
 @dataclass(frozen=True)
 class Source:
     """One account's market-data WebSocket."""

@@ -22,9 +22,9 @@ from datetime import datetime
 
 from mytrading import wire
 from mytrading.clock import MarketClock
+from mytrading.openalgo.broker import OrderEvent, PlaceResult, TradeEvent
 from mytrading.positions import Ledger
 from mytrading.refdata import IST, RefData, RefDataError
-from mytrading.router.broker import OrderEvent, PlaceResult, TradeEvent
 
 DERIVATIVE_EXCHANGES = frozenset({"NFO", "BFO", "CDS", "BCD", "MCX", "NCO"})
 CASH_EXCHANGES = frozenset({"NSE", "BSE"})

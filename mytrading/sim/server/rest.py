@@ -22,8 +22,8 @@ import structlog
 from aiohttp import web
 
 from mytrading import wire
-from mytrading.simserver.exchange import Reply, SimExchange, err, ok
-from mytrading.simserver.schemas import EXCHANGES, ORDER_FAMILY, SCHEMAS, validate
+from mytrading.sim.exchange import Reply, SimExchange, err, ok
+from mytrading.sim.server.schemas import EXCHANGES, ORDER_FAMILY, SCHEMAS, validate
 
 log = structlog.get_logger("simserver")
 

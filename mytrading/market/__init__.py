@@ -1,1 +1,0 @@
-"""The simulated market: prices for the embedded default."""

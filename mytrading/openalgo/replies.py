@@ -1,0 +1,86 @@
+"""OpenAlgo's replies, read alike whatever the broker behind it: numbers that arrive as
+strings or numbers, statuses in any case and spelling, timestamps in three formats, and
+failures in two families (openalgo-protocol.md section 0), each classified as transient
+or permanent and as possibly taken effect or certainly not sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from mytrading.refdata import IST
+
+TRANSIENT_HTTP = frozenset({429, 500, 502, 503, 504})
+AMBIGUOUS_TYPES = frozenset({"timeout_error", "unknown_error", "http_error", "json_error"})
+NOT_SENT_TYPES = frozenset({"connection_error"})  # the SDK's name for httpx.ConnectError
+STATUS_MAP = {
+    "canceled": "cancelled",
+    "filled": "complete",
+    "pending": "open",
+    "expired": "cancelled",
+}
+
+
+@dataclass(frozen=True)
+class Failure:
+    transient: bool
+    ambiguous: bool  # the request may have taken effect
+    code: int
+    message: str
+    retry_after_s: float = 0.0
+
+    @property
+    def not_sent(self) -> bool:
+        """Certainly never reached the broker: safe to send again."""
+        return self.transient and not self.ambiguous
+
+
+def classify(reply: dict[str, Any]) -> Failure | None:
+    """None for success; otherwise what kind of failure the SDK reply describes."""
+    if reply.get("status") == "success":
+        return None
+    etype = str(reply.get("error_type", ""))
+    code = int(reply.get("code") or 0)
+    msg = str(reply.get("message", "unknown error"))
+    if etype in NOT_SENT_TYPES:
+        return Failure(True, False, code, msg)
+    if code in TRANSIENT_HTTP:
+        # A 429 is refused before anything happens; a 5xx may hide a placed order.
+        return Failure(True, code != 429, code, msg, retry_after(msg) if code == 429 else 0.0)
+    if etype in AMBIGUOUS_TYPES and not code:
+        return Failure(True, True, code, msg)
+    return Failure(False, False, code, msg)
+
+
+def retry_after(message: str) -> float:
+    """``retry_after`` from a 429 body; the SDK passes it on as ``HTTP 429: <body>``."""
+    _, _, body = message.partition(": ")
+    try:
+        return max(0.0, float(msgspec.json.decode(body.encode()).get("retry_after", 0)))
+    except (msgspec.DecodeError, AttributeError, TypeError, ValueError):
+        return 0.0
+
+
+def num(v: Any) -> float:
+    """A broker number that may be a string, empty or missing."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def status_of(v: Any) -> str:
+    s = str(v or "").strip().lower()
+    return STATUS_MAP.get(s, s)
+
+
+def parse_ts(s: Any) -> float | None:
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%d-%b-%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S"):
+        try:
+            return datetime.strptime(str(s), fmt).replace(tzinfo=IST).timestamp()
+        except ValueError:
+            continue
+    return None

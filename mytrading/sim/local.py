@@ -1,0 +1,155 @@
+"""The simulated venue inside the process that uses it, reached through OpenAlgo's protocol.
+
+``MT_BROKER=sim`` (unit tests of single daemons and the latency benchmark) needs a broker
+and a market without the ``simserver`` program, because an HTTP round trip per order caps
+the router near 200 orders a second. Nothing here is a second simulator: the router gets
+the same ``SimExchange`` and the same request handling (schemas, refusals, replies) the
+server runs, through an ``httpx`` transport that hands each request's bytes to
+``SimServer.dispatch`` instead of a socket, and its order updates as the JSON the
+WebSocket would carry. The feed gets ``market_data`` messages as the WebSocket would send
+them. So the daemons run their OpenAlgo code (``mytrading/openalgo``) either way, and no
+daemon imports this package: ``mytrading/venue.py`` builds what they ask for.
+
+The two halves live in two processes, as today: the feed's ``LocalQuotes`` makes the
+prices; the router's ``LocalBroker`` fills against the ticks the router receives from the
+feed over the bus (``on_tick``), which is where a real broker's exchange would be.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from mytrading import wire
+from mytrading.clock import MarketClock
+from mytrading.refdata import RefData
+from mytrading.sim.books import BookStore
+from mytrading.sim.exchange import SimExchange
+from mytrading.sim.market import SimMarket
+from mytrading.sim.server.rest import RateLimits, SimServer
+from mytrading.sim.server.ws import market_data
+
+_enc = msgspec.json.Encoder()
+
+
+class TapeMarket:
+    """Prices for an exchange whose quotes come from outside: the ticks its host process
+    receives. ``spot`` follows the index ticks, as ``SimMarket.spot`` does its walk."""
+
+    def __init__(self, refdata: RefData) -> None:
+        self.spot: dict[str, float] = {}
+        self.instruments: list[Any] = []  # nothing to list: search and expiry answer empty
+        self._index = {(u.spot_exchange, name): name for name, u in refdata.underlyings.items()}
+        self._pending: list[wire.Tick] = []
+
+    def push(self, tick: wire.Tick) -> None:
+        self._pending.append(tick)
+        name = self._index.get((tick.exchange, tick.symbol))
+        if name is not None:
+            self.spot[name] = tick.ltp
+
+    def step(self, now_ns: int) -> list[wire.Tick]:
+        out, self._pending = self._pending, []
+        return out
+
+
+class LocalUpdates:
+    """OpenAlgo's ``order_update`` messages of an in-process venue, taken like a
+    ``FeedClient``'s (the router reads both through the same calls)."""
+
+    authenticated = True  # nothing to lose: polling stays at its slow pace
+    reconnects = 0
+
+    def __init__(self) -> None:
+        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._lock = threading.Lock()
+
+    def put(self, update: dict[str, Any]) -> None:
+        with self._lock:
+            self._queue.append(msgspec.json.decode(_enc.encode(update)))  # JSON, as sent
+
+    def take(self) -> list[dict[str, Any]]:
+        with self._lock:
+            out = list(self._queue)
+            self._queue.clear()
+        return out
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class LocalBroker:
+    """One simulated OpenAlgo account in this process: REST through ``transport``, order
+    updates through ``updates``, market data through ``on_tick``."""
+
+    def __init__(
+        self,
+        api_key: str,
+        refdata: RefData,
+        clock: MarketClock,
+        capital: float,
+        slippage_ticks: int,
+        fill_model: str = "realistic",
+        partial_fills: bool = True,
+        books_at: Path | None = None,
+    ) -> None:
+        """``books_at``: a directory where the account's books are kept, so a restarted
+        router finds its orders and fills at this venue as it would at a real broker."""
+        self.clock = clock
+        self.market = TapeMarket(refdata)
+        self.exchange = SimExchange(
+            refdata,
+            clock,
+            self.market,  # type: ignore[arg-type]
+            capital=capital,
+            slippage_ticks=slippage_ticks,
+            fill_model=fill_model,
+            partial_fills=partial_fills,
+        )
+        # No rate limits of its own: the router's throttle is what is under test.
+        self.server = SimServer(self.exchange, api_key, RateLimits(10**9, 10**9, 10**9))
+        self.updates = LocalUpdates()
+        if books_at is not None:
+            self.exchange.attach_books(BookStore(books_at))
+        self.exchange.listeners.append(self.updates.put)
+
+    def request(self, endpoint: str, body: bytes) -> tuple[int, bytes]:
+        """One REST call: the JSON request body in, the status and JSON reply out."""
+        code, reply = self.server.dispatch(endpoint, "local", body)
+        return code, _enc.encode(reply)
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        self.market.push(tick)
+        self.exchange.step_to(self.clock.now_ns())
+
+
+class LocalQuotes:
+    """The simulated market's quotes as OpenAlgo's WebSocket sends them (``market_data``,
+    quote mode with bid and ask), for a feed with no server to connect to."""
+
+    MODE = 2
+
+    def __init__(
+        self, refdata: RefData, underlyings: list[str], day: date, strikes: int, seed: int
+    ) -> None:
+        self.market = SimMarket(refdata, underlyings, day, strikes, seed)
+        self.instruments = [(si.inst.exchange, si.inst.symbol) for si in self.market.instruments]
+        self._day_open: dict[tuple[str, str], float] = {}
+
+    def messages(self, now_ns: int) -> list[bytes]:
+        """Every instrument quoted at ``now_ns``, one JSON message each."""
+        return [
+            _enc.encode(market_data(t, self.MODE, self._day_open, 0.05))
+            for t in self.market.step(now_ns)
+        ]

@@ -1,0 +1,122 @@
+"""The package layout is the architecture: these rules keep it so.
+
+* A daemon package (``engine``, ``feed``, ``risk``, ``router``, ``reconciler``) imports no
+  other daemon package: what two daemons share lives in a shared module.
+* ``mytrading/openalgo`` (the broker boundary) and ``mytrading/sim`` (the simulated
+  venue) import no daemon package.
+* No daemon package imports ``mytrading.sim``: daemons reach the simulated venue through
+  OpenAlgo's protocol only (``mytrading/venue.py`` builds the in-process one).
+* ``mytrading/openalgo`` does not import ``mytrading.sim``: the live boundary never loads
+  the simulator.
+
+Imports are read from the source with ``ast``, all of them (inside functions and under
+``TYPE_CHECKING`` too), so a lazy import cannot slip past.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from mytrading.bus import DAEMONS
+from mytrading.settings import PROJECT_ROOT
+
+PKG = PROJECT_ROOT / "mytrading"
+
+
+def imported_modules(path: Path, root: Path = PROJECT_ROOT) -> set[str]:
+    """Every ``mytrading...`` module ``path`` (under ``root``) imports, by dotted name."""
+    tree = ast.parse(path.read_text(), str(path))
+    here = path.relative_to(root).with_suffix("").parts
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from the file's package upwards
+                base = ".".join(here[: len(here) - node.level])
+                mod = f"{base}.{node.module}" if node.module else base
+            else:
+                mod = node.module or ""
+            out.add(mod)
+            out.update(f"{mod}.{a.name}" for a in node.names)  # "from pkg import module"
+    return {m for m in out if m == "mytrading" or m.startswith("mytrading.")}
+
+
+def top(module: str) -> str:
+    """``mytrading.router.lanes`` -> ``router``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def violations(packages: list[str], forbidden: set[str], root: Path = PROJECT_ROOT) -> list[str]:
+    bad = []
+    for pkg in packages:
+        for f in sorted((root / "mytrading" / pkg).rglob("*.py")):
+            for m in sorted(imported_modules(f, root)):
+                if top(m) in forbidden - {pkg}:
+                    bad.append(f"{f.relative_to(root)} imports {m}")
+    return bad
+
+
+def test_the_daemon_packages_are_the_bus_daemons() -> None:
+    """The rules below name every daemon package: a new daemon is covered by them."""
+    packages = {p.name for p in PKG.iterdir() if (p / "__main__.py").exists()}
+    assert packages == set(DAEMONS)
+
+
+def test_no_daemon_imports_another_daemon() -> None:
+    assert violations(list(DAEMONS), set(DAEMONS)) == []
+
+
+@pytest.mark.parametrize("pkg", ["openalgo", "sim"])
+def test_the_venue_packages_import_no_daemon(pkg: str) -> None:
+    assert violations([pkg], set(DAEMONS)) == []
+
+
+def test_daemons_reach_the_simulator_only_through_the_protocol() -> None:
+    assert violations(list(DAEMONS), {"sim"}) == []
+
+
+def test_the_broker_boundary_never_loads_the_simulator() -> None:
+    assert violations(["openalgo"], {"sim"}) == []
+
+
+def test_the_checker_sees_every_kind_of_import(tmp_path: Path) -> None:
+    """The rules above would pass on a checker that saw nothing: it must see plain, from,
+    relative, lazy and type-only imports."""
+    (tmp_path / "mytrading" / "router").mkdir(parents=True)
+    f = tmp_path / "mytrading" / "router" / "probe.py"
+    f.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import mytrading.feed.daemon\n"
+        "from mytrading.engine import runner\n"
+        "from ..sim import market\n"
+        "def later():\n"
+        "    from mytrading.risk.rules import RiskBook\n"
+        "if TYPE_CHECKING:\n"
+        "    from mytrading.reconciler.daemon import ReconcilerDaemon\n"
+    )
+    found = {top(m) for m in imported_modules(f, tmp_path)}
+    assert {"feed", "engine", "sim", "risk", "reconciler"} <= found
+    assert len(violations(["router"], set(DAEMONS), tmp_path)) >= 4
+    assert violations(["router"], {"sim"}, tmp_path) == [
+        "mytrading/router/probe.py imports mytrading.sim",
+        "mytrading/router/probe.py imports mytrading.sim.market",
+    ]
+
+
+def test_supervisord_runs_each_program_from_its_package() -> None:
+    """``supervisord.conf`` and ``supervise.MODULES`` agree, and each module runs."""
+    import configparser
+    import importlib.util
+
+    from mytrading import supervise
+
+    conf = configparser.RawConfigParser()
+    conf.read(PROJECT_ROOT / "supervisord.conf")
+    for name, module in supervise.MODULES.items():
+        assert conf.get(f"program:{name}", "command").endswith(f" -m {module}"), name
+        assert importlib.util.find_spec(f"{module}.__main__") is not None, module
