@@ -7,6 +7,10 @@ and runs ``bench/strategies/tick_echo.py``, which answers every ``--every``-th t
 MARKET order. For each order the router stamps ``sent_ns`` just before handing it to the
 broker adapter; the tick carries the ``ts`` stamped as it left the feed. The figure is
 ``sent_ns - tick.ts``: feed PUB -> engine -> risk -> router, three hops and the work in each.
+Each daemon's own figure: engine and risk, the hop into them (message ``ts`` to receipt);
+the router, reading the order off its pipe to handing it to the broker, the journal's
+flush included (its flush alone is printed too). The broker is the simulated venue in the
+router's process (``MT_BROKER=sim``), reached through the same OpenAlgo adapter as live.
 
     .venv/bin/python bench/latency.py [--rate 1000] [--every 1] [--seconds 20]
 
@@ -73,6 +77,7 @@ def main() -> int:
         "MT_RISK_DB": str(tmp / "data" / "risk.duckdb"),
         "MT_RISK_ANY_HOUR": "true",
         "MT_ROUTER_ORDERS_PER_S": "100000",  # the broker limit is not what is measured
+        "MT_SIM_CAPITAL": "1e13",  # margin for a position that grows by a lot each order
         "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
     }
     os.environ.update({k: v for k, v in env.items() if k.startswith("MT_")})
@@ -86,6 +91,7 @@ def main() -> int:
         for d in ("router", "risk", "reconciler", "engine", "feed")
     ]
     samples: list[int] = []
+    queued: list[int] = []  # orders waiting in the router, once a second
     status: dict[str, wire.Status] = {}
     try:
         t_end = time.monotonic() + 30
@@ -105,6 +111,8 @@ def main() -> int:
             _, m = sub.recv()
             if isinstance(m, wire.Status):
                 status[m.name] = m
+                if m.name == "router" and time.monotonic() >= measure_from:
+                    queued.append(int(m.detail.get("queued", 0)))
             elif (
                 isinstance(m, wire.OrderUpdate)
                 and m.status == "open"
@@ -136,6 +144,14 @@ def main() -> int:
         st = status.get(n)
         if st:
             print(f"  {n:<7} own figure  p50 {st.lat_p50_us:7.1f} us  p99 {st.lat_p99_us:7.1f} us")
+    router = status.get("router")
+    if router is not None:
+        print(
+            "  router's journal flush (fdatasync) p50"
+            f" {router.detail.get('journal_flush_p50_us', 0.0):7.1f} us (inside its own figure)"
+        )
+    if queued:
+        print(f"  router queue, once a second: {queued} (a growing queue would not keep up)")
     gaps = {n: s.gaps for n, s in status.items() if s.gaps}
     errs = {n: s.errors for n, s in status.items() if s.errors}
     print(

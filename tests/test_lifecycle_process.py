@@ -106,6 +106,7 @@ def test_crash_loop_second_copies_and_a_killed_supervisord(rig: Rig) -> None:
         )
         for name in held
     }
+    rig.pids |= {p.pid for p in copies.values()}  # a failure below must not leave them
     for name, p in copies.items():
         _, err = p.communicate(timeout=60)
         assert p.returncode == instance_exit_code(), (name, p.returncode, err)

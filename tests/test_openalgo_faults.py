@@ -228,3 +228,31 @@ def test_a_live_style_row_takes_fills_and_price_from_the_trade_book(
     assert [(f.quantity, f.price) for f in fills] == [(390, round(want, 2))]
     assert [e.status for e in events if isinstance(e, OrderEvent)] == ["complete"]
     assert a.counts["fills_from_tradebook"] == 1
+
+
+def test_a_complete_orderstatus_with_its_average_needs_no_trade_book(
+    faulty: tuple[str, MarketClock],
+) -> None:
+    """``orderstatus`` has the average price but no filled quantity: a complete order is
+    filled in full at that average, without reading the day's trade book (which made
+    every order cost O(trades) at the router)."""
+    host, clock = faulty
+    a = adapter(host, clock)
+    o = order("t-os", 390)
+    placed = a.sdk.placeorder(
+        strategy="faults",
+        symbol=FUT,
+        action="BUY",
+        exchange="NFO",
+        price_type="MARKET",
+        product="NRML",
+        quantity=390,
+    )
+    oid = placed["orderid"]
+    assert a.recover(o, oid, 0, 0.0, 0.0) == oid
+    row = a.sdk.orderstatus(order_id=oid)["data"]
+    assert "filled_quantity" not in row and row["order_status"] == "complete"
+    events = a._apply_row(oid, row)
+    fills = [e for e in events if isinstance(e, TradeEvent)]
+    assert [(f.quantity, f.price) for f in fills] == [(390, row["average_price"])]
+    assert "fills_from_tradebook" not in a.counts

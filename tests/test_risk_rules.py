@@ -456,3 +456,22 @@ def test_the_brokers_margin_per_lot_wins_while_fresh(refdata: RefData) -> None:
     assert isinstance(a, Approval) and a.margin == 5 * 190_000
     book.broker_margin[("NFO", FUT, "BUY")] = (190_000.0, 10**18 - 601 * 10**9)  # stale
     assert rule(margin_run(intent(65 * 5), book, refdata)) == "margin"
+
+
+def test_working_orders_are_indexed_by_key() -> None:
+    """The index agrees with the orders through adds, changes and removals, so a check
+    reads one key's working orders without scanning every order."""
+    from mytrading.risk.rules import RiskBook
+
+    book = RiskBook()
+    a, b = ("s", "NFO", "A"), ("s", "NFO", "B")
+    book.on_approved("o1", a, 65)
+    book.on_approved("o2", a, -130)
+    book.on_approved("o3", b, 65)
+    assert book.working.of(a) == {"o1": 65, "o2": -130} and book.exposure(a) == (65, -130)
+    book.working["o1"] = (b, 30)  # moved (never happens, but the index must follow)
+    assert book.working.of(a) == {"o2": -130} and book.working.of(b) == {"o3": 65, "o1": 30}
+    del book.working["o2"]
+    book.working.pop("o3")
+    assert a not in book.working.by_key and dict(book.working) == {"o1": (b, 30)}
+    assert book.net(b) == 30 and book.exposure(b, exclude="o1") == (0, 0)

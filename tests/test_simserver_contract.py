@@ -93,7 +93,11 @@ def test_market_order_fills_and_books_agree(sdk: Any) -> None:
     st = sdk.orderstatus(order_id=r["orderid"], strategy="contract")
     assert st["data"]["order_status"] == "complete" and st["data"]["average_price"] > 0
     trades = [t for t in sdk.tradebook()["data"] if t["orderid"] == r["orderid"]]
-    assert len(trades) == 1 and trades[0]["quantity"] == 130
+    # One trade, or several when the quantity at the touch is smaller and the order walks
+    # the book (the realistic fill model): together they are the order, at its average.
+    assert trades and sum(t["quantity"] for t in trades) == 130
+    value = sum(t["quantity"] * t["average_price"] for t in trades)
+    assert abs(value / 130 - st["data"]["average_price"]) < 0.01
     pos = sdk.openposition(strategy="contract", symbol=FUT, exchange="NFO", product="NRML")
     assert pos["quantity"] == 130
     row = next(

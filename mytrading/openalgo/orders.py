@@ -246,6 +246,10 @@ class OpenAlgoAdapter:
         avg = num(row.get("average_price"))
         if "filled_quantity" in row:
             filled = int(num(row.get("filled_quantity")))
+        elif status == "complete" and avg:
+            # ``orderstatus`` has no filled quantity; complete is all of it, at the average
+            # it gives. Reading the day's whole trade book for it cost O(trades) an order.
+            filled = qty
         elif status in ("open", "complete", "cancelled"):
             # A live order-book row has neither filled quantity nor average price
             # (openalgo-protocol.md section 2): the trade book has both.

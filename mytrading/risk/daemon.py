@@ -412,8 +412,7 @@ class RiskDaemon(Daemon):
         return ok
 
     def _working_ids(self, strategy: str, key: Key) -> list[str]:
-        want = (strategy, key[0], key[1])
-        return [oid for oid, (k, _) in self.book.working.items() if k == want]
+        return list(self.book.working.of((strategy, key[0], key[1])))
 
     def _ask_funds(self, account: str) -> None:
         """Ask the router for an account's funds now (a blocking request, ≤ 1.5 s) rather

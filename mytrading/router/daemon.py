@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+import numpy as np
 import zmq
 
 from mytrading import venue, wire
@@ -903,6 +904,10 @@ class RouterDaemon(Daemon):
             "working": len(self.by_broker_id),
             "unknown_orders": list(self.unknown_ids),
             "journal_appends": self.journal.appends,
+            # the disk's share of the router's own latency figure (the write-ahead flush)
+            "journal_flush_p50_us": round(float(np.percentile(self.journal.flush_us, 50)), 1)
+            if self.journal.flush_us
+            else 0.0,
             **per[MAIN],
             **({"accounts": per} if len(per) > 1 else {}),
             **self.counts,

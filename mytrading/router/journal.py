@@ -20,8 +20,10 @@ bounded. The new file is renamed over the old one: a crash leaves one or the oth
 
 from __future__ import annotations
 
+import collections
 import os
 import struct
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -173,6 +175,7 @@ class Journal:
         self.fsync = fsync
         self.appends = 0
         self.dirty = False
+        self.flush_us: collections.deque[float] = collections.deque(maxlen=4096)  # fdatasync
         self._fd = -1
 
     def open(self, today: str, carry: Callable[[Replay], list[wire.PositionSnapshot]]) -> Replay:
@@ -239,7 +242,9 @@ class Journal:
 
     def sync(self) -> None:
         if self.dirty and self.fsync:
+            t0 = time.perf_counter_ns()
             os.fdatasync(self._fd)
+            self.flush_us.append((time.perf_counter_ns() - t0) / 1000)
         self.dirty = False
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ handler returns ``(http_status, body)``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +52,13 @@ def err(code: int, message: Any) -> Reply:
 
 
 def _ts(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, IST).strftime("%Y-%m-%d %H:%M:%S")
+    return _ts_of_second(ns // 1_000_000_000)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ts_of_second(s: int) -> str:
+    """Broker timestamps have whole seconds: one ``strftime`` per second, not per row."""
+    return datetime.fromtimestamp(s, IST).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @dataclass

@@ -12,12 +12,12 @@ import asyncio
 import collections
 import contextlib
 import hmac
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import structlog
 from aiohttp import web
 
@@ -170,8 +170,8 @@ class SimServer:
                 "retry_after": 60,
             }
         try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = msgspec.json.decode(raw)
+        except msgspec.DecodeError:
             log.warning("non-JSON body", endpoint=ep, client=client, size=len(raw))
             return err(500, "An unexpected error occurred")
         if ep == "multiquotes":
