@@ -32,6 +32,8 @@ from typing import Any
 import msgspec
 import structlog
 
+from mytrading.positions import Ledger
+
 BOOKS_DIR = "sim"
 BOOKS_FILE = "books.jsonl"
 log = structlog.get_logger("simserver.books")
@@ -138,3 +140,44 @@ class BookStore:
             with contextlib.suppress(OSError):
                 self._fh.close()
             self._fh = None
+
+
+def counters(b: Books) -> tuple[int, int]:
+    """The highest order and trade numbers used so far (ids end in a running number:
+    sandbox order ids in 8 digits, trade ids ``T<orderid>-<n>``), so none is reused."""
+    orders = [int(oid[-8:]) for oid in b.orders if oid[-8:].isdigit()]
+    trades = [int(t["tradeid"].rsplit("-", 1)[1]) for t in b.trades if "-" in t["tradeid"]]
+    return max([b.order_seq, *orders]), max([b.trade_seq, *trades])
+
+
+def replay(b: Books, *ledgers: Ledger) -> None:
+    """The day's positions into each ledger: those carried in, then every trade, with the
+    arithmetic the trades had when they happened."""
+    for ledger in ledgers:
+        for p in b.carried:
+            ledger.set_qty((p["exchange"], p["symbol"], p["product"]), p["qty"], p["avg"])
+        for t in b.trades:
+            signed = t["quantity"] if t["action"] == "BUY" else -t["quantity"]
+            ledger.apply((t["exchange"], t["symbol"], t["product"]), signed, t["price"])
+
+
+def rolled(b: Books, today: str) -> Books:
+    """The books of ``b``'s day as a broker opens them on a later day: working orders and
+    open positions carried, the realized P&L settled into the capital, no trades."""
+    ledger = Ledger()
+    replay(b, ledger)
+    order_seq, trade_seq = counters(b)
+    return Books(
+        day=today,
+        capital=b.capital + sum(p.realized for p in ledger.positions.values()),
+        order_seq=order_seq,
+        trade_seq=trade_seq,
+        carried=[
+            {"exchange": ex, "symbol": sym, "product": prod, "qty": p.qty, "avg": p.avg}
+            for (ex, sym, prod), p in ledger.positions.items()  # type: ignore[misc]
+            if p.qty
+        ],
+        orders={
+            oid: o for oid, o in b.orders.items() if o["status"] in ("open", "trigger pending")
+        },
+    )

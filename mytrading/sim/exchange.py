@@ -1,16 +1,17 @@
 """The simulated exchange and account behind the OpenAlgo-compatible server.
 
-Prices come from the simulated market (``sim/market.py``), matching from the simulated
-broker (``sim/matching.py``); this module keeps what OpenAlgo's books show (order
-rows, trade rows, positions, funds) and answers each endpoint with OpenAlgo's field
-names, lowercase statuses and error texts (openalgo-protocol.md sections 1-3). Each
-handler returns ``(http_status, body)``.
+Prices come from a market (``sim/market.py`` generated, ``sim/replay.py`` recorded, or
+pushed ticks in ``sim/local.py``), matching from the fill model (``sim/matching.py``).
+This module keeps what OpenAlgo's books show (order rows, trade rows, positions, funds,
+margin) and answers the order and account endpoints with OpenAlgo's field names,
+lowercase statuses and error texts (openalgo-protocol.md sections 1-3); the market-data
+endpoints are in ``sim/market_data.py``, the books on disk in ``sim/books.py``. Each
+handler returns ``(http_status, body)`` (``sim/replies.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,43 +23,17 @@ from mytrading.clock import MarketClock
 from mytrading.openalgo.broker import OrderEvent, TradeEvent
 from mytrading.positions import Ledger
 from mytrading.refdata import IST, RefData, RefDataError
-from mytrading.sim.books import Books, BookStore
-from mytrading.sim.history import SUPPORTED as HISTORY_SUPPORTED
+from mytrading.sim.books import Books, BookStore, counters, replay, rolled
 from mytrading.sim.history import BarStore
 from mytrading.sim.market import SimMarket
+from mytrading.sim.market_data import MarketData
 from mytrading.sim.matching import SimBroker, SimOrder
-from mytrading.sim.options import (
-    OptionError,
-    atm_strike,
-    parse_expiry,
-    strike_for,
-    symbol_for,
-    underlying_for,
-)
 from mytrading.sim.replay import ReplayMarket
+from mytrading.sim.replies import Reply, err, ok, ts
 
-Reply = tuple[int, dict[str, Any]]
 HALF_MINUTE_NS = 30 * 10**9
 CATCH_UP_NS = 10 * 60 * 10**9  # the longest stall the market fills in (ten market minutes)
 FUT_MARGIN = 0.12  # SPAN + exposure, as a share of notional, for futures and short options
-
-
-def ok(**body: Any) -> Reply:
-    return 200, {"status": "success", **body}
-
-
-def err(code: int, message: Any) -> Reply:
-    return code, {"status": "error", "message": message}
-
-
-def _ts(ns: int) -> str:
-    return _ts_of_second(ns // 1_000_000_000)
-
-
-@functools.lru_cache(maxsize=1024)
-def _ts_of_second(s: int) -> str:
-    """Broker timestamps have whole seconds: one ``strftime`` per second, not per row."""
-    return datetime.fromtimestamp(s, IST).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @dataclass
@@ -68,7 +43,7 @@ class OrderMeta:
     rejection_reason: str = ""
 
 
-class SimExchange:
+class SimExchange(MarketData):
     def __init__(
         self,
         refdata: RefData,
@@ -106,8 +81,8 @@ class SimExchange:
         today = self.clock.now().date().isoformat()
         books = store.read() or Books(today, self.capital)
         if books.day != today:
-            books = _rolled(books, today)
-        books.order_seq, books.trade_seq = _counters(books)
+            books = rolled(books, today)
+        books.order_seq, books.trade_seq = counters(books)
         self._restore(books)
         store.rewrite(books)  # compacted: one line per order
         self.books = store
@@ -115,7 +90,7 @@ class SimExchange:
 
     def _restore(self, b: Books) -> None:
         self.capital = b.capital
-        _replay(b, self.ledger, self.broker.ledger)
+        replay(b, self.ledger, self.broker.ledger)
         self.trades.extend(b.trades)
         fields = {f.name for f in dataclasses.fields(SimOrder)}
         for oid, row in b.orders.items():
@@ -160,9 +135,6 @@ class SimExchange:
             self.ledger.mark((t.exchange, t.symbol, "MIS"), t.ltp)
             self.ledger.mark((t.exchange, t.symbol, "NRML"), t.ltp)
         return ticks
-
-    def _quote(self, exchange: str, symbol: str) -> wire.Tick | None:
-        return self.last.get((exchange, symbol))
 
     # ------------------------------------------------------------------ orders
 
@@ -329,7 +301,7 @@ class SimExchange:
                         "quantity": ev.quantity,
                         "average_price": ev.price,
                         "price": ev.price,
-                        "timestamp": _ts(self.clock.now_ns()),
+                        "timestamp": ts(self.clock.now_ns()),
                         "trade_value": round(ev.quantity * ev.price, 2),
                         "tradeid": ev.tradeid,
                         "strategy": self.meta.get(ev.orderid, OrderMeta("", 0)).strategy,
@@ -394,7 +366,7 @@ class SimExchange:
             "pricetype": so.pricetype,
             "order_status": so.status,
             "trigger_price": round(so.trigger_price, 2),
-            "timestamp": _ts(meta.placed_ns),
+            "timestamp": ts(meta.placed_ns),
             "average_price": round(so.avg, 2),
             "filled_quantity": so.filled,
             "pending_quantity": so.quantity - so.filled
@@ -524,250 +496,6 @@ class SimExchange:
                 "utiliseddebits": f"{used:.2f}",
             }
         )
-
-    # -------------------------------------------------------------- market data
-
-    def quotes(self, exchange: str, symbol: str) -> Reply:
-        t = self._quote(exchange, symbol)
-        if t is None:
-            return err(400, f"Symbol '{symbol}' not found for exchange '{exchange}'")
-        return ok(
-            data={
-                "open": t.ltp,
-                "high": t.ltp,
-                "low": t.ltp,
-                "ltp": t.ltp,
-                "ask": t.ask,
-                "bid": t.bid,
-                "prev_close": t.ltp,
-                "volume": t.volume,
-                "oi": t.oi,
-            }
-        )
-
-    def depth(self, exchange: str, symbol: str) -> Reply:
-        code, body = self.quotes(exchange, symbol)
-        if code != 200:
-            return code, body
-        t = self._quote(exchange, symbol)
-        assert t is not None
-        tick = self.refdata.instrument(exchange, symbol).tick_size
-        bids = [{"price": round(t.bid - i * tick, 2), "quantity": t.bid_qty} for i in range(5)]
-        asks = [{"price": round(t.ask + i * tick, 2), "quantity": t.ask_qty} for i in range(5)]
-        q = body["data"]
-        return ok(
-            data={
-                **{k: q[k] for k in ("open", "high", "low", "ltp", "prev_close", "volume", "oi")},
-                "ltq": 0,
-                "totalbuyqty": 5 * t.bid_qty,
-                "totalsellqty": 5 * t.ask_qty,
-                "asks": asks,
-                "bids": bids,
-            }
-        )
-
-    def symbol_row(self, exchange: str, symbol: str) -> dict[str, Any] | None:
-        try:
-            inst = self.refdata.instrument(exchange, symbol)
-        except RefDataError:
-            return None
-        return {
-            "id": abs(hash((exchange, symbol))) % 10**8,
-            "name": inst.underlying,
-            "symbol": symbol,
-            "brsymbol": symbol,
-            "exchange": exchange,
-            "brexchange": exchange,
-            "instrumenttype": {"INDEX": "INDEX", "FUT": "FUT", "CE": "OPTIDX", "PE": "OPTIDX"}[
-                inst.kind
-            ],
-            "expiry": inst.expiry.strftime("%d-%b-%y").upper() if inst.expiry else "",
-            "strike": inst.strike if inst.kind in ("CE", "PE") else -1.0,
-            "lotsize": inst.lot_size,
-            "tick_size": inst.tick_size,
-            "token": symbol,
-            "freeze_qty": inst.freeze_qty,
-        }
-
-    def symbol(self, exchange: str, symbol: str) -> Reply:
-        row = self.symbol_row(exchange, symbol)
-        if row is None:
-            return err(404, f"Symbol '{symbol}' not found for exchange '{exchange}'")
-        return ok(data=row)
-
-    def search(self, query: str, exchange: str | None) -> Reply:
-        q = query.upper()
-        rows = [
-            row
-            for si in self.market.instruments
-            if q in si.inst.symbol
-            and (exchange is None or si.inst.exchange == exchange)
-            and (row := self.symbol_row(si.inst.exchange, si.inst.symbol)) is not None
-        ]
-        return ok(message=f"Found {len(rows)} matching symbols", data=rows)
-
-    def expiry(self, symbol: str, exchange: str, kind: str) -> Reply:
-        wanted = "FUT" if kind == "futures" else ("CE", "PE")
-        dates = sorted(
-            {
-                si.inst.expiry
-                for si in self.market.instruments
-                if si.inst.underlying == symbol
-                and si.inst.exchange == exchange
-                and si.inst.expiry is not None
-                and si.inst.kind in wanted
-            }
-        )
-        if not dates:
-            return err(404, f"No expiry dates found for {symbol} on {exchange}")
-        return ok(data=[d.strftime("%d-%b-%y").upper() for d in dates])
-
-    def history(self, f: dict[str, Any]) -> Reply:
-        if f["interval"] not in HISTORY_SUPPORTED:
-            return err(
-                400,
-                f"Interval '{f['interval']}' is not supported; "
-                f"supported: {', '.join(HISTORY_SUPPORTED)}",
-            )
-        if self.symbol_row(f["exchange"], f["symbol"]) is None:
-            return err(400, f"Symbol '{f['symbol']}' not found for exchange '{f['exchange']}'")
-        start, end = date.fromisoformat(f["start_date"]), date.fromisoformat(f["end_date"])
-        if end < start:
-            return err(400, "end_date is before start_date")
-        return ok(
-            data=self.history_store.history(f["exchange"], f["symbol"], f["interval"], start, end)
-        )
-
-    def optionsymbol(self, f: dict[str, Any]) -> Reply:
-        try:
-            u = underlying_for(self.refdata, f["underlying"], f["exchange"])
-            expiry = (
-                parse_expiry(f["expiry_date"])
-                if f.get("expiry_date")
-                else self.refdata.calendar.near_option_expiry(u, self.clock.now().date())
-            )
-            spot = self.market.spot.get(u.name)
-            if spot is None:
-                return err(404, f"No quote for underlying {u.name}")
-            ltp = round(spot, 2)
-            sym = symbol_for(
-                u, expiry, strike_for(u, ltp, f["offset"], f["option_type"]), f["option_type"]
-            )
-        except OptionError as exc:
-            return err(400, str(exc))
-        inst = self.refdata.instrument(u.fo_exchange, sym)
-        return ok(
-            symbol=sym,
-            exchange=u.fo_exchange,
-            lotsize=inst.lot_size,
-            tick_size=inst.tick_size,
-            freeze_qty=inst.freeze_qty,
-            underlying_ltp=ltp,
-        )
-
-    def optionchain(self, f: dict[str, Any]) -> Reply:
-        try:
-            u = underlying_for(self.refdata, f["underlying"], f["exchange"])
-            expiry = parse_expiry(f["expiry_date"])
-        except OptionError as exc:
-            return err(400, str(exc))
-        if u.name not in self.market.spot:
-            return err(404, f"No quote for underlying {u.name}")
-        ltp = round(self.market.spot[u.name], 2)
-        atm = atm_strike(u, ltp)
-        n = f.get("strike_count") or 10
-        chain = []
-        for k in range(-n, n + 1):
-            strike = atm + k * u.strike_step
-            row: dict[str, Any] = {"strike": strike}
-            for right in ("CE", "PE"):
-                sym = symbol_for(u, expiry, strike, right)
-                t = self._quote(u.fo_exchange, sym)
-                itm = (strike < atm) if right == "CE" else (strike > atm)
-                label = "ATM" if k == 0 else f"{'ITM' if itm else 'OTM'}{abs(k)}"
-                row[right.lower()] = {
-                    "symbol": sym,
-                    "label": label,
-                    "ltp": t.ltp if t else 0.0,
-                    "bid": t.bid if t else 0.0,
-                    "ask": t.ask if t else 0.0,
-                    "oi": t.oi if t else 0,
-                    "volume": t.volume if t else 0,
-                    "lotsize": u.lot_size,
-                }
-            chain.append(row)
-        return ok(
-            underlying=u.name,
-            underlying_ltp=ltp,
-            expiry_date=f["expiry_date"].upper(),
-            atm_strike=atm,
-            chain=chain,
-        )
-
-    def instruments(self, exchange: str | None) -> list[dict[str, Any]]:
-        rows = []
-        for si in self.market.instruments:
-            if exchange and si.inst.exchange != exchange:
-                continue
-            row = self.symbol_row(si.inst.exchange, si.inst.symbol)
-            if row is not None:
-                row.pop("id")
-                row.pop("freeze_qty")
-                rows.append(row)
-        return rows
-
-    def intervals(self) -> Reply:
-        return ok(
-            data={
-                "seconds": [],
-                "minutes": ["1m", "3m", "5m", "10m", "15m", "30m"],
-                "hours": ["1h"],
-                "days": ["D"],
-                "weeks": [],
-                "months": [],
-            }
-        )
-
-
-def _counters(b: Books) -> tuple[int, int]:
-    """The highest order and trade numbers used so far (ids end in a running number:
-    sandbox order ids in 8 digits, trade ids ``T<orderid>-<n>``), so none is reused."""
-    orders = [int(oid[-8:]) for oid in b.orders if oid[-8:].isdigit()]
-    trades = [int(t["tradeid"].rsplit("-", 1)[1]) for t in b.trades if "-" in t["tradeid"]]
-    return max([b.order_seq, *orders]), max([b.trade_seq, *trades])
-
-
-def _replay(b: Books, *ledgers: Ledger) -> None:
-    """The day's positions into each ledger: those carried in, then every trade, with the
-    arithmetic the trades had when they happened."""
-    for ledger in ledgers:
-        for p in b.carried:
-            ledger.set_qty((p["exchange"], p["symbol"], p["product"]), p["qty"], p["avg"])
-        for t in b.trades:
-            signed = t["quantity"] if t["action"] == "BUY" else -t["quantity"]
-            ledger.apply((t["exchange"], t["symbol"], t["product"]), signed, t["price"])
-
-
-def _rolled(b: Books, today: str) -> Books:
-    """The books of ``b``'s day as a broker opens them on a later day: working orders and
-    open positions carried, the realized P&L settled into the capital, no trades."""
-    ledger = Ledger()
-    _replay(b, ledger)
-    order_seq, trade_seq = _counters(b)
-    return Books(
-        day=today,
-        capital=b.capital + sum(p.realized for p in ledger.positions.values()),
-        order_seq=order_seq,
-        trade_seq=trade_seq,
-        carried=[
-            {"exchange": ex, "symbol": sym, "product": prod, "qty": p.qty, "avg": p.avg}
-            for (ex, sym, prod), p in ledger.positions.items()  # type: ignore[misc]
-            if p.qty
-        ],
-        orders={
-            oid: o for oid, o in b.orders.items() if o["status"] in ("open", "trigger pending")
-        },
-    )
 
 
 def _ist_date(ns: int) -> date:
