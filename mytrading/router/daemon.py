@@ -27,22 +27,22 @@ import zmq
 
 from mytrading import venue, wire
 from mytrading.accounts import MAIN, Account, load_accounts
-from mytrading.bus import Puller, Pusher, bind
+from mytrading.bus import Pusher, bind
 from mytrading.daemon import Daemon
 from mytrading.openalgo.broker import OrderEvent, TradeEvent
 from mytrading.openalgo.orders import OpenAlgoAdapter
 from mytrading.openalgo.ws import FeedClient
 from mytrading.outbox import Outbox
 from mytrading.positions import Ledger
-from mytrading.router.journal import Journal, JournaledOrder, Record, Replay
+from mytrading.router.books import Books
+from mytrading.router.broker_reads import BrokerReads
+from mytrading.router.journal import PUBLISHED_STATUS, Journal, JournaledOrder, Record
 from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
+from mytrading.router.recovery import Recovery
 
 MAX_FILLS_KEPT = 100_000
-MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
-MARGIN_WATCH_MAX = 20  # instruments asked about per poll (OpenAlgo rate limits)
 FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
 HALT_WAIT_S = 24 * 3600.0  # a halt for an unknown order waits for risk as long as it takes
-PUBLISHED_STATUS = {"partial": "open", "sent": "open"}  # journal state -> OrderUpdate status
 ORDER_UPDATE_PIPE = "inproc://router.order_updates"
 JOURNAL_SYNC_S = 0.2  # the longest an answer from the broker stays unflushed
 SEND_BATCH = 16  # orders per flush; a crash mid-batch leaves the unsent ones UNKNOWN
@@ -50,7 +50,7 @@ RECOVERY_HOLD_S = 0.5  # subscribers reconnect every 0.1 s (ZMQ_RECONNECT_IVL)
 CRASH_EXIT = 86  # the exit code of an injected crash (MT_ROUTER_CRASH_AT)
 
 
-class RouterDaemon(Daemon):
+class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
     name = "router"
     required_peers = ("risk",)
 
@@ -608,161 +608,13 @@ class RouterDaemon(Daemon):
             account=o.account,
         )
 
-    def _book_fill(self, fill: wire.Fill) -> None:
-        key = (fill.strategy, fill.exchange, fill.symbol, fill.product, fill.account)
-        self.ledger.apply(
-            key, fill.quantity if fill.action == "BUY" else -fill.quantity, fill.price
-        )
-        self._watch_marks(key)
-        self.fill_ids.add((fill.account, fill.fill_id))
-        self.fills.append(fill)
-
-    def _watch_marks(self, key: tuple[str, ...]) -> None:
-        ex, sym = key[1], key[2]
-        if not self.keys_by_symbol[(ex, sym)] and self.openalgo:
-            self.sub.subscribe(wire.exact(wire.tick_topic(ex, sym)))  # for marks
-        self.keys_by_symbol[(ex, sym)].add(key)
-
     # ----------------------------------------------------------------- recovery
-
-    def _recover(self, rep: Replay) -> None:
-        """Replay the journal and settle every order in flight against the broker before
-        any new order is accepted (the order pipe is opened after this returns)."""
-        for c in rep.carried:
-            key = (c.strategy, c.exchange, c.symbol, c.product, c.account)
-            self.ledger.apply(key, c.quantity, c.avg_price)
-            self._watch_marks(key)
-        filled: dict[str, tuple[int, float]] = {}
-        for f in rep.fills:
-            self._book_fill(f)
-            q, v = filled.get(f.order_id, (0, 0.0))
-            filled[f.order_id] = (q + f.quantity, v + f.quantity * f.price)
-        self.fill_no = rep.last_fill_no
-        self.orders = rep.orders
-        for lane in self.lanes.values():
-            lane.broker.remember(
-                {
-                    jo.broker_id
-                    for jo in self.orders.values()
-                    if jo.broker_id and jo.order.account == lane.account
-                }
-            )
-        outcome: collections.Counter[str] = collections.Counter()
-        for jo in [jo for jo in self.orders.values() if not jo.final]:
-            outcome[self._settle(jo, filled.get(jo.order.order_id, (0, 0.0)))] += 1
-        for account in {a for a, _ in self.by_broker_id}:
-            self._poll(self.lanes[account])  # fills and cancels while we were down
-        self.log.info(
-            "journal replayed",
-            orders=len(self.orders),
-            fills=len(rep.fills),
-            carried=len(rep.carried),
-            torn_bytes=rep.torn_bytes,
-            **outcome,
-        )
-        if rep.torn_bytes:
-            self.log.warning("journal: a torn last record was cut", bytes=rep.torn_bytes)
-
-    def _release(self, journaled_fills: list[wire.Fill]) -> None:
-        """Subscribers are back: publish the journal's fills (readers drop the numbers they
-        have; a crash may have cut the last one's publication), then what recovery held
-        back, in order. Only then is new work accepted."""
-        held, self._held = self._held or [], None
-        for f in journaled_fills:
-            self.pub.publish(f"exec.fill.{f.strategy}", f)
-        for topic, msg in held:
-            self.pub.publish(topic, msg)
-        self.orders_in = Puller(self.ctx, self.endpoints["pipe.orders"])
-        self.add_puller(self.orders_in, self._on_order, then=self._after_orders)
-        self.log.info("accepting orders", republished_fills=len(journaled_fills), held=len(held))
 
     def _out(self, topic: str, msg: wire.Msg) -> None:
         if self._held is not None:
             self._held.append((topic, msg))
         else:
             self.pub.publish(topic, msg)
-
-    def _settle(self, jo: JournaledOrder, fills: tuple[int, float]) -> str:
-        o = jo.order
-        if jo.state == "new":
-            self._reject(jo, "router restarted before sending it; not sent")
-            return "not_sent"
-        if o.op != "place":
-            self._reject(jo, f"{o.op}: outcome unknown after a router restart")
-            return "amend_dropped"
-        qty, value = fills
-        done, avg = max(jo.filled, qty), (value / qty if qty else jo.avg)
-        lane = self.lanes.get(o.account)
-        bid = None
-        if lane is not None:
-            bid = lane.broker.recover(o, jo.broker_id, done, avg, jo.sent_ns / 1e9)
-        if bid is None:
-            if jo.state == "unknown":  # alerted (and its strategy halted) before the restart
-                return "unknown"
-            why = (
-                "not found at the broker after a router restart"
-                if lane is not None
-                else f"account {o.account!r} is no longer configured"
-            )
-            self._set(jo, "unknown", reason=why)
-            self._alert_unknown(jo, why)
-            return "unknown"
-        adopted = not jo.broker_id
-        state = "open" if adopted or jo.state == "unknown" else jo.state
-        self._set(jo, state, broker_id=bid, filled=done, avg=avg)
-        self.by_broker_id[(o.account, bid)] = o.order_id
-        self._publish(jo)
-        return "adopted" if adopted else "resumed"
-
-    # ----------------------------------------------------------------- polling
-
-    def _on_ws_updates(self, lane: Lane) -> None:
-        lane.updates_pull.recv(zmq.NOBLOCK)
-        if lane.inflight is None:  # else they wait in the client's queue (see lanes.py)
-            self._take_updates(lane)
-
-    def _take_updates(self, lane: Lane) -> None:
-        assert lane.adapter is not None and lane.updates is not None
-        for item in lane.updates.take():
-            if isinstance(item, dict):
-                with lane.lock:
-                    events = lane.adapter.on_order_update(item)
-                self._on_broker_events(lane.account, events)
-
-    def _maybe_poll(self) -> None:
-        s = self.settings
-        for lane in self.lanes.values():
-            assert lane.updates is not None
-            up = lane.updates.authenticated
-            every = s.openalgo_poll_s if up else s.openalgo_poll_no_ws_s
-            if lane.inflight is None and time.monotonic() - lane.last_poll >= every - 1e-3:
-                self._poll(lane)
-
-    def _poll(self, lane: Lane) -> None:
-        lane.last_poll = time.monotonic()
-        assert lane.adapter is not None
-        with lane.lock:
-            events, resolved = lane.adapter.poll()
-        for order, outcome, broker_id in resolved:
-            jo = self.orders.get(order.order_id)
-            if jo is None:
-                continue
-            if outcome == "found":
-                self.log.warning(
-                    "unknown order found at the broker; its strategy stays halted until resumed",
-                    order_id=order.order_id,
-                    broker_id=broker_id,
-                )
-                self._set(jo, "open", broker_id=broker_id)
-                self.by_broker_id[(lane.account, broker_id)] = order.order_id
-            else:
-                self.count_error(
-                    "ALERT: unknown order never appeared at the broker; it stays UNKNOWN "
-                    "and was not sent again",
-                    order_id=order.order_id,
-                    account=lane.account,
-                )
-        self._on_broker_events(lane.account, events)
 
     # ------------------------------------------------------------------ market
 
@@ -774,126 +626,6 @@ class RouterDaemon(Daemon):
                     self._take_updates(self.main)
             for key in self.keys_by_symbol.get((msg.exchange, msg.symbol), ()):
                 self.ledger.mark(key, msg.ltp)
-
-    def _publish_funds(self) -> None:
-        """Each account's funds. A failed poll is a warning (the broker may still be
-        starting); three in a row are an error, counted once per outage."""
-        for lane in self.lanes.values():
-            try:
-                funds = self._funds(lane)
-            except ConnectionError as exc:
-                self.counts["funds_failures"] += 1
-                lane.funds_failing += 1
-                if lane.funds_failing == 3:
-                    self.count_error(
-                        "funds unavailable three times in a row",
-                        account=lane.account,
-                        reason=str(exc),
-                    )
-                else:
-                    self.log.warning("funds unavailable", account=lane.account, reason=str(exc))
-                continue
-            lane.funds_failing = 0
-            self.pub.publish("exec.funds", funds)
-
-    @staticmethod
-    def _funds(lane: Lane) -> wire.Funds:
-        with lane.lock:
-            funds = lane.broker.funds()
-        return msgspec.structs.replace(funds, account=lane.account)
-
-    def _maybe_margins(self) -> None:
-        if self.margin_watch and time.monotonic() >= self.margin_next:
-            self.margin_next = time.monotonic() + MARGIN_POLL_S
-            self._publish_margins()
-
-    def _publish_margins(self) -> None:
-        """Ask the broker what one lot of each recently traded instrument needs, short
-        (and long, for futures); publish each answer for risk."""
-        for ex, sym, prod in list(self.margin_watch)[-MARGIN_WATCH_MAX:]:
-            inst = self.refdata.instrument(ex, sym)
-            for action in ("SELL", "BUY") if inst.kind == "FUT" else ("SELL",):
-                try:
-                    with self.main.lock:
-                        per = self.main.broker.margin_per_lot(ex, sym, action, prod, inst.lot_size)
-                except ConnectionError as exc:
-                    self.log.warning("margin unavailable", symbol=sym, reason=str(exc))
-                    return
-                if per is not None:
-                    self.pub.publish(
-                        "exec.margin",
-                        wire.MarginQuote(
-                            exchange=ex,
-                            symbol=sym,
-                            action=action,  # type: ignore[arg-type]
-                            product=prod,  # type: ignore[arg-type]
-                            per_lot=round(per, 2),
-                        ),
-                    )
-
-    def _snapshots(self) -> list[wire.PositionSnapshot]:
-        return snapshots(self.ledger)
-
-    def _publish_positions(self) -> None:
-        for snap in self._snapshots():
-            self.pub.publish(f"exec.position.{snap.strategy}", snap)
-
-    # ----------------------------------------------------------------- queries
-
-    def _on_query(self) -> None:
-        try:
-            raw = self.rep.recv(zmq.NOBLOCK)
-        except zmq.Again:
-            return
-        self.msgs_in += 1
-        try:
-            q = wire.decode_body(raw)
-            if not isinstance(q, wire.BrokerQuery):
-                raise wire.WireError(f"expected a BrokerQuery, got {type(q).__name__}")
-        except wire.WireError as exc:
-            self.count_error("bad query", reason=str(exc))
-            self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error=str(exc))))
-            return
-        if q.kind in ("strategy_positions", "orders"):
-            # A restarted engine or risk catching up (orders still working), or the
-            # reconciler (every order of the day, final or not).
-            reply = wire.BrokerReply(
-                ok=True,
-                snapshots=self._snapshots() if q.kind == "strategy_positions" else [],
-                last_fill_no=self.fill_no,
-                working=[
-                    wire.WorkingOrder(
-                        order=jo.order,
-                        status=PUBLISHED_STATUS.get(jo.state, jo.state),  # type: ignore[arg-type]
-                        filled_qty=jo.filled,
-                        avg_price=jo.avg,
-                        broker_order_id=jo.broker_id,
-                    )
-                    for jo in self.orders.values()
-                    if jo.order.op == "place" and (q.kind == "orders" or not jo.final)
-                ],
-            )
-            self.rep.send(wire.encode_body(reply))
-            return
-        if q.kind in ("funds", "positions"):
-            lane = self.lanes.get(q.account)
-            try:
-                if lane is None:
-                    raise ConnectionError(f"no account {q.account!r} at the router")
-                if q.kind == "funds":
-                    reply = wire.BrokerReply(ok=True, funds=self._funds(lane))
-                else:
-                    self._quiesce(lane)
-                    with lane.lock:
-                        book = lane.broker.positionbook()
-                    reply = wire.BrokerReply(ok=True, positions=book, last_fill_no=self.fill_no)
-            except ConnectionError as exc:
-                self.count_error(f"{q.kind} unavailable", account=q.account, reason=str(exc))
-                reply = wire.BrokerReply(ok=False, error=str(exc))
-        else:
-            fills = [f for f in self.fills if f.fill_no > q.since_fill_no]
-            reply = wire.BrokerReply(ok=True, fills=fills, last_fill_no=self.fill_no)
-        self.rep.send(wire.encode_body(reply))
 
     def detail(self) -> dict[str, Any]:
         """The main account's figures at the top level, every account's under ``accounts``."""
@@ -922,17 +654,6 @@ class RouterDaemon(Daemon):
             out.update(lane.adapter.counts)
         return out
 
-    def _carry(self, rep: Replay) -> list[wire.PositionSnapshot]:
-        """The positions a journal of an earlier day ends with: carried into today's."""
-        ledger = Ledger()
-        for c in rep.carried:
-            key = (c.strategy, c.exchange, c.symbol, c.product, c.account)
-            ledger.apply(key, c.quantity, c.avg_price)
-        for f in rep.fills:
-            key = (f.strategy, f.exchange, f.symbol, f.product, f.account)
-            ledger.apply(key, f.quantity if f.action == "BUY" else -f.quantity, f.price)
-        return [s for s in snapshots(ledger) if s.quantity]
-
     def teardown(self) -> None:
         for lane in self.lanes.values():
             lane.close()  # waits for a batch in flight
@@ -946,23 +667,3 @@ class RouterDaemon(Daemon):
         if hasattr(self, "orders_in"):
             self.orders_in.close()
         self.rep.close(0)
-
-
-def snapshots(ledger: Ledger) -> list[wire.PositionSnapshot]:
-    """Each (strategy, exchange, symbol, product, account) position of ``ledger``, with
-    its P&L."""
-    return [
-        wire.PositionSnapshot(
-            strategy=strategy,
-            exchange=ex,
-            symbol=sym,
-            product=prod,  # type: ignore[arg-type]
-            quantity=p.qty,
-            avg_price=round(p.avg, 2),
-            realized_pnl=round(p.realized, 2),
-            unrealized_pnl=round(p.unrealized(), 2),
-            ltp=p.ltp,
-            account=account,
-        )
-        for (strategy, ex, sym, prod, account), p in ledger.positions.items()  # type: ignore[misc]
-    ]

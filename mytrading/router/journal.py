@@ -50,6 +50,7 @@ JournalState = Literal[
     "rejected",
     "unknown",
 ]
+PUBLISHED_STATUS = {"partial": "open", "sent": "open"}  # journal state -> OrderUpdate status
 FINAL_STATES: frozenset[str] = frozenset({"complete", "cancelled", "rejected"})
 
 

@@ -22,7 +22,8 @@ import structlog
 from aiohttp import web
 
 from mytrading import wire
-from mytrading.sim.exchange import Reply, SimExchange, err, ok
+from mytrading.sim.exchange import SimExchange
+from mytrading.sim.replies import Reply, err, ok
 from mytrading.sim.server.schemas import EXCHANGES, ORDER_FAMILY, SCHEMAS, validate
 
 log = structlog.get_logger("simserver")
