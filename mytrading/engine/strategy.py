@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import collections
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal, Protocol
 
-import msgspec
 import structlog
 from pydantic import BaseModel, ConfigDict
 
 from mytrading import wire
+from mytrading.engine.brackets import Brackets
 from mytrading.engine.indicator_set import Bound, make
+from mytrading.engine.order_book import OpenOrder, OrderBook
 from mytrading.options.chain import OptionQuote, option_for, strike_for
 from mytrading.positions import Ledger
 from mytrading.refdata import RefData, future_symbol, option_symbol
@@ -54,64 +55,6 @@ class Signal:
     confidence: float = 1.0
     quantity: int = 0  # 0: ``signal_lots`` lots
     reason: str = ""
-
-
-@dataclass
-class OpenOrder:
-    order_id: str
-    intent_id: str
-    exchange: str
-    symbol: str
-    action: str
-    quantity: int
-    status: str
-    pricetype: str = "MARKET"
-    price: float = 0.0
-    trigger_price: float = 0.0
-    product: str = "MIS"
-    filled_qty: int = 0
-    avg_price: float = 0.0
-    # risk split it into child orders: their latest (status, filled, avg) by order id
-    children: dict[str, tuple[str, int, float]] = field(default_factory=dict)
-    parts: int = 1
-
-    def merge(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
-        """One update of a child order -> the update of the whole order it belongs to:
-        filled quantities add up; it is terminal once every child is, ``complete`` only if
-        every child completed; otherwise ``open`` while any child rests at the broker."""
-        self.parts = u.parts
-        self.children[u.order_id] = (u.status, u.filled_qty, u.avg_price)
-        kids = self.children.values()
-        filled = sum(f for _, f, _ in kids)
-        avg = sum(f * a for _, f, a in kids) / filled if filled else 0.0
-        states = [s for s, _, _ in kids]
-        if len(states) == self.parts and all(s in wire.TERMINAL_STATUSES for s in states):
-            status = (
-                "complete"
-                if all(s == "complete" for s in states)
-                else ("cancelled" if "cancelled" in states or filled else "rejected")
-            )
-        elif "open" in states:
-            status = "open"
-        else:
-            status = next((s for s in states if s not in wire.TERMINAL_STATUSES), "open")
-        return msgspec.structs.replace(
-            u,
-            order_id=u.order_id.rsplit(".", 1)[0],
-            quantity=self.quantity,
-            status=status,
-            filled_qty=filled,
-            avg_price=round(avg, 2),
-            part=0,
-        )
-
-    @property
-    def remaining(self) -> int:
-        return self.quantity - self.filled_qty
-
-    @property
-    def signed_remaining(self) -> int:
-        return self.remaining if self.action == "BUY" else -self.remaining
 
 
 @dataclass(frozen=True)
@@ -152,7 +95,7 @@ class EngineLink(Protocol):
     def ltp(self, exchange: str, symbol: str) -> float: ...
 
 
-class BaseStrategy:
+class BaseStrategy(OrderBook, Brackets):
     name: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams
     bar_history: ClassVar[int] = 500  # bars kept per subscription for ``bars()``
@@ -478,75 +421,7 @@ class BaseStrategy:
             and not (keep_protective and i in self.protective)
         ]
 
-    def bracket(
-        self,
-        exchange: str,
-        symbol: str,
-        action: str,
-        quantity: int,
-        entry_trigger: float | None = None,
-        entry_buffer: float = 3.0,
-        stop_trigger: float | None = None,
-        stop_distance: float | None = None,
-        stop_pct: float | None = None,
-        stop_buffer: float = 3.0,
-        target: float | None = None,
-        units: Literal["rupees", "ticks"] = "rupees",
-        product: str = "MIS",
-    ) -> str:
-        """An entry whose protective SL-L exit goes out as soon as (each part of) the entry
-        fills.
-
-        The entry is an SL order at ``entry_trigger`` with its limit ``entry_buffer``
-        beyond it, or MARKET when no trigger is given. The exit's trigger is
-        ``stop_trigger``, or ``stop_distance`` from the fill price, or ``stop_pct`` of
-        the fill price away from it (exactly one of the three); its limit is
-        ``stop_buffer`` beyond the trigger. Buffers and the distance are in rupees or
-        ticks (``units``). With a ``target``, a LIMIT exit goes out too, and whichever
-        exit fills first cancels (or shrinks) the other: OCO.
-        """
-        given = [x for x in (stop_trigger, stop_distance, stop_pct) if x is not None]
-        if len(given) != 1:
-            raise ValueError("bracket: give exactly one of stop_trigger, stop_distance, stop_pct")
-        if action not in ("BUY", "SELL"):
-            raise ValueError(f"bracket: action must be BUY or SELL, got {action!r}")
-        scale = self.tick_size(exchange, symbol) if units == "ticks" else 1.0
-        sign = 1 if action == "BUY" else -1  # a BUY stop entry's limit sits above its trigger
-        spec = wire.BracketSpec(
-            exit_action="SELL" if action == "BUY" else "BUY",
-            product=product,  # type: ignore[arg-type]
-            stop_trigger=stop_trigger,
-            stop_distance=None if stop_distance is None else stop_distance * scale,
-            stop_pct=stop_pct,
-            stop_buffer=stop_buffer * scale,
-            target=target,
-        )
-        link = wire.OrderLink(bracket=spec)
-        if entry_trigger is None:
-            entry = self._order(action, exchange, symbol, quantity, product=product, link=link)
-        else:
-            entry = self._order(
-                action,
-                exchange,
-                symbol,
-                quantity,
-                pricetype="SL",
-                trigger_price=entry_trigger,
-                price=entry_trigger + sign * entry_buffer * scale,
-                product=product,
-                link=link,
-            )
-        if entry:
-            self._brackets[entry] = spec
-        return entry
-
     # ------------------------------------------------------------------ internals
-
-    def _working_order(self, intent_id: str, what: str) -> OpenOrder:
-        o = self.open_orders.get(intent_id)
-        if o is None:
-            raise ValueError(f"{what}: no open order {intent_id}")
-        return o
 
     def _order(
         self,
@@ -653,224 +528,6 @@ class BaseStrategy:
             signal = self.on_data(bar)
             if signal is not None:
                 self.on_signal(signal, bar)
-
-    def _restore_working(self, w: wire.WorkingOrder) -> None:
-        """After an engine restart: an order the router still has working is open again
-        (a child of a split intent adds to its parent's), with its bracket, protective
-        and OCO links (``OrderLink``), so later fills are still protected."""
-        o = w.order
-        oo = self.open_orders.get(o.intent_id)
-        if oo is None:
-            oo = self.open_orders[o.intent_id] = OpenOrder(
-                o.order_id if o.parts <= 1 else "",
-                o.intent_id,
-                o.exchange,
-                o.symbol,
-                o.action,
-                0,
-                w.status,
-                o.pricetype,
-                o.price,
-                o.trigger_price,
-                o.product,
-            )
-        oo.quantity += o.quantity
-        oo.filled_qty += w.filled_qty
-        oo.avg_price = w.avg_price or oo.avg_price
-        if o.parts > 1:
-            oo.parts = o.parts
-            oo.children[o.order_id] = (w.status, w.filled_qty, w.avg_price)
-        link = o.link
-        if link is not None:  # the engine's own links, as the order carried them
-            if link.bracket is not None:
-                self._brackets[o.intent_id] = link.bracket
-            if link.protective:
-                self.protective.add(o.intent_id)
-            if link.oco:
-                self._oco[o.intent_id] = link.oco
-
-    def _settle_missed(self, orders: list[wire.WorkingOrder], fills: list[wire.Fill]) -> list[str]:
-        """After an engine restart, the duties the dead engine may not have done for fills
-        it never saw (they are in the restored positions, so they come no more):
-
-        * a fill of a bracket entry that no exit of the day protects (``OrderLink.protects``
-          names the fill) gets its exits now, once, however often the engine restarts;
-        * a working exit whose OCO sibling filled shrinks by that fill, or is cancelled.
-
-        Returns what it did, for the log."""
-        by_intent = {w.order.intent_id: w for w in orders}
-        protected = {
-            w.order.link.protects
-            for w in orders
-            if w.order.link is not None and w.order.link.protects and w.status != "rejected"
-        }
-        done: list[str] = []
-        self._engine_orders = True  # protective orders pass even in quarantine
-        try:
-            for f in fills:
-                parts = f.order_id.split(".")
-                entry = by_intent.get(parts[1] if len(parts) > 1 else "")
-                link = entry.order.link if entry is not None else None
-                if link is not None and link.bracket is not None and f.fill_id not in protected:
-                    self._protect(link.bracket, f)
-                    done.append(f"protected {f.symbol} fill {f.fill_id}")
-            sizes = {f.fill_id: f.quantity for f in fills}
-            for intent_id, sibling in list(self._oco.items()):
-                me, sib = by_intent.get(intent_id), by_intent.get(sibling)
-                oo = self.open_orders.get(intent_id)
-                if oo is None or me is None or sib is None or not sib.filled_qty:
-                    continue
-                pair = sizes.get(me.order.link.protects if me.order.link else "", me.order.quantity)
-                left = pair - sib.filled_qty - me.filled_qty
-                if left <= 0:
-                    self.cancel(intent_id)
-                    done.append(f"cancelled {intent_id}: its OCO sibling filled")
-                elif left < oo.remaining:
-                    self.modify(intent_id, quantity=left)
-                    done.append(f"shrank {intent_id} to {left}: its OCO sibling filled")
-        finally:
-            self._engine_orders = False
-        return done
-
-    def _on_order_update(self, u: wire.OrderUpdate) -> None:
-        u = self._book_update(u)
-        self.on_order_update(u)
-
-    def _on_fill(self, f: wire.Fill) -> None:
-        self._book_fill(f)
-        self.on_fill(f)
-        self.on_position(self.position_view(f.exchange, f.symbol))
-
-    def _quarantine_books(self, msg: wire.OrderUpdate | wire.Fill) -> None:
-        """Books only, no author code: what a quarantined strategy still gets."""
-        if isinstance(msg, wire.Fill):
-            self._book_fill(msg)
-        else:
-            self._book_update(msg)
-
-    def _book_update(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
-        """Keep ``open_orders`` current; returns the update as the author should see it
-        (a child order's update becomes one of the whole order)."""
-        amend = self._amends.pop(u.intent_id, None)
-        if amend is not None and u.status == "rejected":
-            self.log.warning("amend refused", target=amend[0], reason=u.reason)
-        o = self.open_orders.get(u.intent_id)
-        if o is None:
-            return u
-        if u.parts > 1:
-            u = o.merge(u)
-        o.order_id = u.order_id or o.order_id
-        o.status = u.status
-        o.quantity = u.quantity or o.quantity
-        o.filled_qty = u.filled_qty
-        o.avg_price = u.avg_price or o.avg_price
-        for a_id, (target, fields) in list(self._amends.items()):
-            if target == u.intent_id and u.status in ("open", "trigger pending"):
-                o.price, o.trigger_price = fields["price"], fields["trigger_price"]
-                o.pricetype = fields["pricetype"]
-                del self._amends[a_id]
-        if u.status in wire.TERMINAL_STATUSES:
-            del self.open_orders[u.intent_id]
-            if u.intent_id in self.protective and u.status == "rejected":
-                self._unprotected(o, u.reason)
-            self.protective.discard(u.intent_id)
-            self._brackets.pop(u.intent_id, None)  # its fills came first: exits are out
-            self._oco_done(u.intent_id, u.status)
-        return u
-
-    def _book_fill(self, f: wire.Fill) -> None:
-        """Position from the fill, then the engine's own duties: a bracket entry's exits
-        go out, and an exit's OCO sibling shrinks or is cancelled."""
-        signed = f.quantity if f.action == "BUY" else -f.quantity
-        self.ledger.apply((f.exchange, f.symbol), signed, f.price)
-        self.fills += 1
-        parts = f.order_id.split(".")  # strategy.intent, or strategy.intent.child
-        intent_id = parts[1] if len(parts) > 1 else ""
-        self._engine_orders = True  # protective orders pass even in quarantine
-        try:
-            br = self._brackets.get(intent_id)
-            if br is not None:
-                self._protect(br, f)
-            sibling = self._oco.get(intent_id)
-            if sibling and sibling in self.open_orders:
-                left = self.open_orders[sibling].remaining - f.quantity
-                if left > 0:
-                    self.modify(sibling, quantity=left)
-                else:
-                    self.cancel(sibling)
-        finally:
-            self._engine_orders = False
-
-    def _protect(self, br: wire.BracketSpec, f: wire.Fill) -> None:
-        """Place the exits for one fill of a bracket entry."""
-        inst = self.refdata.instrument(f.exchange, f.symbol)
-        up = 1 if br.exit_action == "BUY" else -1  # a BUY stop triggers above the fill
-        if br.stop_trigger is not None:
-            trig = br.stop_trigger
-        elif br.stop_distance is not None:
-            trig = f.price + up * br.stop_distance
-        else:
-            trig = f.price * (1 + up * (br.stop_pct or 0.0))
-        trig = inst.round_price(trig)
-        stop_id = self.link.next_intent_id()
-        tgt_id = self.link.next_intent_id() if br.target is not None else ""
-        stop = self._order(
-            br.exit_action,
-            f.exchange,
-            f.symbol,
-            f.quantity,
-            pricetype="SL",
-            trigger_price=trig,
-            price=inst.round_price(trig + up * br.stop_buffer),
-            product=br.product,
-            link=wire.OrderLink(protective=True, oco=tgt_id, protects=f.fill_id),
-            intent_id=stop_id,
-        )
-        tgt = ""
-        if br.target is not None:
-            tgt = self._order(
-                br.exit_action,
-                f.exchange,
-                f.symbol,
-                f.quantity,
-                pricetype="LIMIT",
-                price=inst.round_price(br.target),
-                product=br.product,
-                link=wire.OrderLink(protective=True, oco=stop, protects=f.fill_id),
-                intent_id=tgt_id,
-            )
-        self.protective.update(x for x in (stop, tgt) if x)
-        if stop and tgt:
-            self._oco[stop], self._oco[tgt] = tgt, stop
-        if not stop:
-            self.log.error("bracket stop could not be placed", symbol=br.symbol, qty=f.quantity)
-
-    def _unprotected(self, stop: OpenOrder, reason: str) -> None:
-        """A protective exit was refused: the position it guarded is open without a stop.
-        Fail safe: close that quantity at market, and say so loudly."""
-        pos = self.position(stop.exchange, stop.symbol)
-        guarded = pos < 0 if stop.action == "BUY" else pos > 0
-        qty = min(stop.remaining, abs(pos)) if guarded else 0
-        self.log.critical(
-            "protective exit rejected: closing the unprotected quantity at market",
-            symbol=stop.symbol,
-            reason=reason,
-            qty=qty,
-        )
-        if qty:
-            self._engine_orders = True
-            try:
-                self._order(stop.action, stop.exchange, stop.symbol, qty, product=stop.product)
-            finally:
-                self._engine_orders = False
-
-    def _oco_done(self, intent_id: str, status: str) -> None:
-        sibling = self._oco.pop(intent_id, None)
-        if sibling is None:
-            return
-        self._oco.pop(sibling, None)
-        if status == "complete" and sibling in self.open_orders:
-            self.cancel(sibling)
 
     def _mark(self, exchange: str, symbol: str, ltp: float) -> None:
         if not math.isnan(ltp):

@@ -1,0 +1,183 @@
+"""A strategy's own books, kept by the engine from what the router reports: working
+orders (``OpenOrder``; a split order's children merged into one), positions from fills,
+and, after an engine restart, the working orders taken up again with their links.
+
+A mixin of ``BaseStrategy`` (``engine/strategy.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+from mytrading import wire
+
+
+@dataclass
+class OpenOrder:
+    order_id: str
+    intent_id: str
+    exchange: str
+    symbol: str
+    action: str
+    quantity: int
+    status: str
+    pricetype: str = "MARKET"
+    price: float = 0.0
+    trigger_price: float = 0.0
+    product: str = "MIS"
+    filled_qty: int = 0
+    avg_price: float = 0.0
+    # risk split it into child orders: their latest (status, filled, avg) by order id
+    children: dict[str, tuple[str, int, float]] = field(default_factory=dict)
+    parts: int = 1
+
+    def merge(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
+        """One update of a child order -> the update of the whole order it belongs to:
+        filled quantities add up; it is terminal once every child is, ``complete`` only if
+        every child completed; otherwise ``open`` while any child rests at the broker."""
+        self.parts = u.parts
+        self.children[u.order_id] = (u.status, u.filled_qty, u.avg_price)
+        kids = self.children.values()
+        filled = sum(f for _, f, _ in kids)
+        avg = sum(f * a for _, f, a in kids) / filled if filled else 0.0
+        states = [s for s, _, _ in kids]
+        if len(states) == self.parts and all(s in wire.TERMINAL_STATUSES for s in states):
+            status = (
+                "complete"
+                if all(s == "complete" for s in states)
+                else ("cancelled" if "cancelled" in states or filled else "rejected")
+            )
+        elif "open" in states:
+            status = "open"
+        else:
+            status = next((s for s in states if s not in wire.TERMINAL_STATUSES), "open")
+        return msgspec.structs.replace(
+            u,
+            order_id=u.order_id.rsplit(".", 1)[0],
+            quantity=self.quantity,
+            status=status,
+            filled_qty=filled,
+            avg_price=round(avg, 2),
+            part=0,
+        )
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.filled_qty
+
+    @property
+    def signed_remaining(self) -> int:
+        return self.remaining if self.action == "BUY" else -self.remaining
+
+
+class OrderBook:
+    def _working_order(self, intent_id: str, what: str) -> OpenOrder:
+        o = self.open_orders.get(intent_id)
+        if o is None:
+            raise ValueError(f"{what}: no open order {intent_id}")
+        return o
+
+    def _restore_working(self, w: wire.WorkingOrder) -> None:
+        """After an engine restart: an order the router still has working is open again
+        (a child of a split intent adds to its parent's), with its bracket, protective
+        and OCO links (``OrderLink``), so later fills are still protected."""
+        o = w.order
+        oo = self.open_orders.get(o.intent_id)
+        if oo is None:
+            oo = self.open_orders[o.intent_id] = OpenOrder(
+                o.order_id if o.parts <= 1 else "",
+                o.intent_id,
+                o.exchange,
+                o.symbol,
+                o.action,
+                0,
+                w.status,
+                o.pricetype,
+                o.price,
+                o.trigger_price,
+                o.product,
+            )
+        oo.quantity += o.quantity
+        oo.filled_qty += w.filled_qty
+        oo.avg_price = w.avg_price or oo.avg_price
+        if o.parts > 1:
+            oo.parts = o.parts
+            oo.children[o.order_id] = (w.status, w.filled_qty, w.avg_price)
+        link = o.link
+        if link is not None:  # the engine's own links, as the order carried them
+            if link.bracket is not None:
+                self._brackets[o.intent_id] = link.bracket
+            if link.protective:
+                self.protective.add(o.intent_id)
+            if link.oco:
+                self._oco[o.intent_id] = link.oco
+
+    def _on_order_update(self, u: wire.OrderUpdate) -> None:
+        u = self._book_update(u)
+        self.on_order_update(u)
+
+    def _on_fill(self, f: wire.Fill) -> None:
+        self._book_fill(f)
+        self.on_fill(f)
+        self.on_position(self.position_view(f.exchange, f.symbol))
+
+    def _quarantine_books(self, msg: wire.OrderUpdate | wire.Fill) -> None:
+        """Books only, no author code: what a quarantined strategy still gets."""
+        if isinstance(msg, wire.Fill):
+            self._book_fill(msg)
+        else:
+            self._book_update(msg)
+
+    def _book_update(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
+        """Keep ``open_orders`` current; returns the update as the author should see it
+        (a child order's update becomes one of the whole order)."""
+        amend = self._amends.pop(u.intent_id, None)
+        if amend is not None and u.status == "rejected":
+            self.log.warning("amend refused", target=amend[0], reason=u.reason)
+        o = self.open_orders.get(u.intent_id)
+        if o is None:
+            return u
+        if u.parts > 1:
+            u = o.merge(u)
+        o.order_id = u.order_id or o.order_id
+        o.status = u.status
+        o.quantity = u.quantity or o.quantity
+        o.filled_qty = u.filled_qty
+        o.avg_price = u.avg_price or o.avg_price
+        for a_id, (target, fields) in list(self._amends.items()):
+            if target == u.intent_id and u.status in ("open", "trigger pending"):
+                o.price, o.trigger_price = fields["price"], fields["trigger_price"]
+                o.pricetype = fields["pricetype"]
+                del self._amends[a_id]
+        if u.status in wire.TERMINAL_STATUSES:
+            del self.open_orders[u.intent_id]
+            if u.intent_id in self.protective and u.status == "rejected":
+                self._unprotected(o, u.reason)
+            self.protective.discard(u.intent_id)
+            self._brackets.pop(u.intent_id, None)  # its fills came first: exits are out
+            self._oco_done(u.intent_id, u.status)
+        return u
+
+    def _book_fill(self, f: wire.Fill) -> None:
+        """Position from the fill, then the engine's own duties: a bracket entry's exits
+        go out, and an exit's OCO sibling shrinks or is cancelled."""
+        signed = f.quantity if f.action == "BUY" else -f.quantity
+        self.ledger.apply((f.exchange, f.symbol), signed, f.price)
+        self.fills += 1
+        parts = f.order_id.split(".")  # strategy.intent, or strategy.intent.child
+        intent_id = parts[1] if len(parts) > 1 else ""
+        self._engine_orders = True  # protective orders pass even in quarantine
+        try:
+            br = self._brackets.get(intent_id)
+            if br is not None:
+                self._protect(br, f)
+            sibling = self._oco.get(intent_id)
+            if sibling and sibling in self.open_orders:
+                left = self.open_orders[sibling].remaining - f.quantity
+                if left > 0:
+                    self.modify(sibling, quantity=left)
+                else:
+                    self.cancel(sibling)
+        finally:
+            self._engine_orders = False
