@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import gc
 import heapq
 import math
 import os
@@ -300,6 +301,12 @@ class Daemon:
         self.log.info("starting", pid=os.getpid(), mode=self.settings.mode)
         try:
             self.setup()
+            # Everything alive now (imported modules: numba, numpy, pandas, duckdb; config;
+            # the journal replayed) lives as long as the process. Frozen, a full collection
+            # no longer walks it: 60-110 ms pauses of the router and the feed at 1,000
+            # orders/s became the stack's p99 (bench/latency.py).
+            gc.collect()
+            gc.freeze()
             self.every(self.settings.heartbeat_s, self.heartbeat, first_in=0)
             # Peers reconnect to a new process every 0.1 s and miss what it sends before:
             # two early beats let them see a restarted daemon within ~0.2 s, not 1 s.
@@ -317,6 +324,7 @@ class Daemon:
             except Exception:
                 self.log.exception("teardown failed")
             signal.set_wakeup_fd(-1)
+            gc.unfreeze()  # an extension's leak check at exit would take frozen objects for leaks
             self.pub.close()
             self.sub.close()
             self.ctx.destroy(linger=1000)

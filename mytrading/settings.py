@@ -37,8 +37,9 @@ class Settings(BaseSettings):
     # --- mode and broker
     mode: Literal["live", "paper", "backtest", "dry_run"] = "paper"
     # openalgo: the REST adapter and WebSocket feed (against the local simulator server when
-    # sim_server is on, the default). sim: the in-process simulated broker and market, for
-    # backtests and unit tests only.
+    # sim_server is on, the default). sim: the simulated venue inside the feed and the router
+    # (sim/local.py, through the same OpenAlgo requests and messages): unit tests of single
+    # daemons and the latency benchmark.
     broker: Literal["sim", "openalgo"] = "openalgo"
     sim_server: bool = True  # start and use the local OpenAlgo-compatible simulator server
     openalgo_timeout_s: float = Field(5.0, gt=0, le=60)  # per REST call (the SDK's default is 120)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Callable
@@ -117,8 +118,11 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
         rest=f"http://{host}:{settings.sim_rest_port}/api/v1/",
         ws=f"ws://{host}:{settings.sim_ws_port}",
     )
+    gc.collect()  # what start built lives as long as the server: no full collection walks it
+    gc.freeze()  # (daemon.py does the same for every daemon)
     market = asyncio.create_task(run_market(ex, settings.sim_tick_hz, stop, feed.broadcast))
     await stop.wait()
+    gc.unfreeze()
     if watch is not None:
         watch.cancel()
     await market
