@@ -13,6 +13,11 @@ flush included (its flush alone is printed too). The broker is the simulated ven
 router's process (``MT_BROKER=sim``), reached through the same OpenAlgo adapter as live.
 
     .venv/bin/python bench/latency.py [--rate 1000] [--every 1] [--seconds 20]
+    .venv/bin/python bench/latency.py --broker openalgo --every 100
+
+``--broker openalgo`` measures the live code path instead: the simulator server in its
+own process, the feed on its WebSocket, the router's OpenAlgo lane with its worker thread
+and REST over HTTP (the figure still ends when the router hands the order to the call).
 
 It also runs bench/bare_chain.py, the same four-process chain with no daemon logic, so
 every run reports the floor of this machine at that moment beside the stack's figure.
@@ -41,6 +46,7 @@ from common import stop_all, unlimited_config  # noqa: E402
 from mytrading import wire  # noqa: E402
 from mytrading.bus import DAEMONS, Subscriber  # noqa: E402
 from mytrading.settings import load_settings  # noqa: E402
+from tests.simhelpers import free_port  # noqa: E402
 
 
 def main() -> int:
@@ -55,6 +61,12 @@ def main() -> int:
         "--log-level", default="WARNING", help="daemon log level (INFO logs every order)"
     )
     ap.add_argument("--no-baseline", action="store_true", help="skip the bare-chain floor")
+    ap.add_argument(
+        "--broker",
+        choices=("sim", "openalgo"),
+        default="sim",
+        help="sim: the venue in the router's process; openalgo: the simulator server over HTTP",
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="mtbench-"))
@@ -80,13 +92,31 @@ def main() -> int:
         "MT_SIM_CAPITAL": "1e13",  # margin for a position that grows by a lot each order
         "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
     }
+    if args.broker == "openalgo":
+        env.update(
+            MT_BROKER="openalgo",
+            MT_SIM_SERVER="true",
+            MT_SIM_REST_PORT=str(free_port()),
+            MT_SIM_WS_PORT=str(free_port()),
+            MT_SIM_START="2026-11-20T10:00",
+            # the server's limits lifted, like the router's: the limits are not measured
+            MT_SIM_ORDER_RATE_LIMIT="100000",
+            MT_SIM_SMART_RATE_LIMIT="100000",
+            MT_SIM_API_RATE_LIMIT="100000",
+        )
     os.environ.update({k: v for k, v in env.items() if k.startswith("MT_")})
     settings = load_settings()
     ctx = zmq.Context()
     sub = Subscriber(
         ctx, [settings.endpoints().pub(d) for d in DAEMONS], ["exec.order.", "sys.status."]
     )
-    procs = [
+    procs = []
+    if args.broker == "openalgo":
+        procs.append(
+            subprocess.Popen([sys.executable, "-m", "mytrading.sim.server"], env=env, cwd=ROOT)
+        )
+        time.sleep(1.0)  # the server must listen before the feed asks it for quotes
+    procs += [
         subprocess.Popen([sys.executable, "-m", f"mytrading.{d}"], env=env, cwd=ROOT)
         for d in ("router", "risk", "reconciler", "engine", "feed")
     ]
@@ -130,7 +160,10 @@ def main() -> int:
         return 1
     us = np.array(samples, dtype=float) / 1000.0
     feed = status.get("feed")
-    print(f"tick-to-order latency, feed -> engine -> risk -> router (ipc, {os.cpu_count()} cores)")
+    print(
+        f"tick-to-order latency, feed -> engine -> risk -> router (ipc, {os.cpu_count()} cores,"
+        f" broker {args.broker})"
+    )
     print(f"  feed rate        {args.rate:.0f} ticks/s, one order per {args.every} tick(s)")
     print(
         f"  orders measured  {len(us)} over {args.seconds:.0f} s"
