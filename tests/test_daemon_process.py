@@ -278,3 +278,65 @@ def test_risk_splits_a_large_intent_and_cancels_every_child(
         for p in procs.values():
             p.wait(timeout=5)
         w.close()
+
+
+def test_the_in_process_venue_keeps_its_orders_across_a_router_kill(
+    settings: Settings, tmp_env: dict[str, str]
+) -> None:
+    """``MT_BROKER=sim``: the venue in the router's process keeps its books on disk, so a
+    router killed with a working order settles it there after the restart, as at a real
+    broker (it used to become UNKNOWN), and a cancel then reaches it."""
+    from mytrading.bus import Pusher
+    from mytrading.recovery import fetch_snapshot
+
+    w = Watcher(settings, ("sys.status.", "exec."))
+    router = spawn("router", tmp_env)
+    ctx = zmq.Context()
+    as_risk = Pusher(ctx, settings.endpoints()["pipe.orders"], "risk", "order")
+
+    def order(oid: str, op: str = "place", ref: str = "") -> wire.Order:
+        return wire.Order(
+            order_id=oid,
+            intent_id=oid.split(".", 1)[1],
+            strategy="s",
+            exchange="NFO",
+            symbol="NIFTY29DEC26FUT",
+            action="BUY",
+            quantity=65,
+            pricetype="LIMIT",
+            product="NRML",
+            price=1.0,  # far below the market: it stays working
+            trigger_price=0.0,
+            approved_by="risk",
+            op=op,  # type: ignore[arg-type]
+            ref_order_id=ref,
+        )
+
+    def updates(oid: str) -> list[wire.OrderUpdate]:
+        return [m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.order_id == oid]
+
+    try:
+        w.wait(lambda: "router" in w.status, 15, "router heartbeat")
+        w.wait(lambda: as_risk.send(order("s.e1")), 10, "pipe connected")
+        w.wait(lambda: updates("s.e1") and updates("s.e1")[-1].status == "open", 10, "open")
+        broker_id = updates("s.e1")[-1].broker_order_id
+        router.kill()  # kill -9: no orderly stop
+        router.wait(timeout=5)
+        w.status.pop("router")
+        router = spawn("router", tmp_env)
+        w.wait(lambda: "router" in w.status, 15, "the new router's heartbeat")
+        snap = fetch_snapshot(ctx, settings.endpoints()["rpc.router"])
+        assert snap is not None
+        assert [(x.order.order_id, x.status, x.broker_order_id) for x in snap.working] == [
+            ("s.e1", "open", broker_id)
+        ]
+        w.pump(1.2)
+        assert w.status["router"].detail.get("unknown", 0) == 0
+        w.wait(lambda: as_risk.send(order("s.c1", "cancel", "s.e1")), 10, "pipe connected")
+        w.wait(lambda: updates("s.e1")[-1].status == "cancelled", 10, "cancelled at the venue")
+    finally:
+        as_risk.sock.close(0)
+        ctx.term()
+        router.send_signal(signal.SIGTERM)
+        router.wait(timeout=5)
+        w.close()

@@ -1,18 +1,18 @@
 """The simulated venue inside the process that uses it, reached through OpenAlgo's protocol.
 
 ``MT_BROKER=sim`` (unit tests of single daemons and the latency benchmark) needs a broker
-and a market without the ``simserver`` program, because an HTTP round trip per order caps
-the router near 200 orders a second. Nothing here is a second simulator: the router gets
-the same ``SimExchange`` and the same request handling (schemas, refusals, replies) the
-server runs, through an ``httpx`` transport that hands each request's bytes to
-``SimServer.dispatch`` instead of a socket, and its order updates as the JSON the
-WebSocket would carry. The feed gets ``market_data`` messages as the WebSocket would send
-them. So the daemons run their OpenAlgo code (``mytrading/openalgo``) either way, and no
-daemon imports this package: ``mytrading/venue.py`` builds what they ask for.
+and a market without the ``simserver`` program: over HTTP the simulator takes about 450
+orders a second, and the benchmark sends 1,000. Nothing here is a second simulator: the
+router gets the same ``SimExchange`` and the same request handling (schemas, refusals,
+replies) the server runs. Each REST request's JSON bytes go to ``SimServer.dispatch``
+instead of a socket (``openalgo.rest.Exchange``), and order updates come back as the JSON
+the WebSocket would carry. The feed gets ``market_data`` messages as the WebSocket would
+send them. So the daemons run their OpenAlgo code (``mytrading/openalgo``) either way,
+and no daemon imports this package: ``mytrading/venue.py`` builds what they ask for.
 
-The two halves live in two processes, as today: the feed's ``LocalQuotes`` makes the
-prices; the router's ``LocalBroker`` fills against the ticks the router receives from the
-feed over the bus (``on_tick``), which is where a real broker's exchange would be.
+The two halves live in two processes: the feed's ``LocalQuotes`` makes the prices; the
+router's ``LocalBroker`` fills against the ticks the router receives from the feed over
+the bus (``on_tick``), which is where a real broker's exchange would be.
 """
 
 from __future__ import annotations
@@ -83,14 +83,14 @@ class LocalUpdates:
         return len(self._queue)
 
     def start(self) -> None:
-        pass
+        """Nothing to connect: the venue is in this process."""
 
     def stop(self) -> None:
-        pass
+        """Nothing to close."""
 
 
 class LocalBroker:
-    """One simulated OpenAlgo account in this process: REST through ``transport``, order
+    """One simulated OpenAlgo account in this process: REST through ``request``, order
     updates through ``updates``, market data through ``on_tick``."""
 
     def __init__(
@@ -150,6 +150,6 @@ class LocalQuotes:
     def messages(self, now_ns: int) -> list[bytes]:
         """Every instrument quoted at ``now_ns``, one JSON message each."""
         return [
-            _enc.encode(market_data(t, self.MODE, self._day_open, 0.05))
+            _enc.encode(market_data(t, self.MODE, self._day_open, 0.0))  # no depth in mode 2
             for t in self.market.step(now_ns)
         ]
