@@ -1,12 +1,13 @@
 """The feed: quotes the market and publishes ticks and 1-minute bars.
 
 With ``MT_BROKER=openalgo`` (the default, against the local simulator server or a real
-OpenAlgo) the quotes arrive over OpenAlgo's WebSocket (``openalgo_ws.py``); with
-``MT_BROKER=sim`` they come from the in-process simulated market. Either way the feed
-publishes ticks and builds 1-minute bars, and reports its coverage in the heartbeat.
+OpenAlgo) the quotes arrive over OpenAlgo's WebSocket (``openalgo/ws.py``); with
+``MT_BROKER=sim`` they come as the same ``market_data`` JSON from the simulated venue in
+this process (``venue.local_quotes``), read by the same parser. Either way the feed
+publishes ticks and builds 1-minute bars (``bars.py``), and reports its coverage.
 
 Quotes come from the first account of ``config/accounts.toml [market_data] order`` that
-answers, failing over to the next and back (``openalgo_ws.FeedClient``); the bars of a
+answers, failing over to the next and back (``openalgo.ws.FeedClient``); the bars of a
 gap are backfilled from the history of the account then in use.
 """
 
