@@ -64,10 +64,16 @@ class Raw:
         collect(lambda: self.ws.sock is not None and self.ws.sock.connected)
 
     def send(self, obj: Any) -> dict[str, Any]:
+        """Send ``obj`` and return the server's reply to it: the first message after it
+        that is not market data (ticks of a stream already subscribed may come first)."""
         n = len(self.msgs)
         self.ws.send(obj if isinstance(obj, str) else json.dumps(obj))
-        collect(lambda: len(self.msgs) > n)
-        return self.msgs[n]
+
+        def replies() -> list[dict[str, Any]]:
+            return [m for m in self.msgs[n:] if m.get("type") != "market_data"]
+
+        collect(lambda: bool(replies()))
+        return replies()[0]
 
     def close(self) -> None:
         self.ws.close()
