@@ -74,8 +74,11 @@ class Record(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
     fill_no: int = 0  # kind "day": the last fill number of earlier days (numbers never restart)
 
 
-@dataclass
-class JournaledOrder:
+class JournaledOrder(msgspec.Struct, gc=False):
+    """What the router knows of one order. Not tracked by the garbage collector (it holds
+    no reference cycle): the day's orders pile up, and a full collection walked each of
+    them at every pass (35-50 ms at 1,000 orders/s, collecting nothing)."""
+
     order: wire.Order
     state: str
     broker_id: str = ""
