@@ -1,0 +1,1 @@
+"""Backtest mode (issue 13), being built: so far the metrics (``metrics.py``)."""
