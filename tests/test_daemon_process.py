@@ -12,6 +12,37 @@ from mytrading.settings import Settings
 from tests.procs import Watcher, spawn
 
 
+def fut_order(
+    oid: str,
+    op: str = "place",
+    ref: str = "",
+    qty: int = 65,
+    px: float = 1.0,
+    product: str = "MIS",
+) -> wire.Order:
+    """A risk-approved LIMIT buy of the December future (``oid`` is ``strategy.intent``)."""
+    return wire.Order(
+        order_id=oid,
+        intent_id=oid.split(".", 1)[1],
+        strategy="s",
+        exchange="NFO",
+        symbol="NIFTY29DEC26FUT",
+        action="BUY",
+        quantity=qty,
+        pricetype="LIMIT",
+        product=product,  # type: ignore[arg-type]
+        price=px,
+        trigger_price=0.0,
+        approved_by="risk",
+        op=op,  # type: ignore[arg-type]
+        ref_order_id=ref,
+    )
+
+
+def updates_of(w: Watcher, oid: str) -> list[wire.OrderUpdate]:
+    return [m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.order_id == oid]
+
+
 def test_heartbeat_bad_frames_and_graceful_stop(
     settings: Settings, tmp_env: dict[str, str]
 ) -> None:
@@ -161,26 +192,10 @@ def test_router_modifies_and_cancels_working_orders(
     ctx = zmq.Context()
     as_risk = Pusher(ctx, settings.endpoints()["pipe.orders"], "risk", "order")
 
-    def order(oid: str, op: str = "place", ref: str = "", qty: int = 65, px: float = 1.0):
-        return wire.Order(
-            order_id=oid,
-            intent_id=oid.split(".", 1)[1],
-            strategy="s",
-            exchange="NFO",
-            symbol="NIFTY29DEC26FUT",
-            action="BUY",
-            quantity=qty,
-            pricetype="LIMIT",
-            product="MIS",
-            price=px,
-            trigger_price=0.0,
-            approved_by="risk",
-            op=op,  # type: ignore[arg-type]
-            ref_order_id=ref,
-        )
+    order = fut_order
 
     def updates(oid: str) -> list[wire.OrderUpdate]:
-        return [m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.order_id == oid]
+        return updates_of(w, oid)
 
     try:
         w.wait(lambda: "router" in w.status, 15, "router heartbeat")
@@ -295,25 +310,10 @@ def test_the_in_process_venue_keeps_its_orders_across_a_router_kill(
     as_risk = Pusher(ctx, settings.endpoints()["pipe.orders"], "risk", "order")
 
     def order(oid: str, op: str = "place", ref: str = "") -> wire.Order:
-        return wire.Order(
-            order_id=oid,
-            intent_id=oid.split(".", 1)[1],
-            strategy="s",
-            exchange="NFO",
-            symbol="NIFTY29DEC26FUT",
-            action="BUY",
-            quantity=65,
-            pricetype="LIMIT",
-            product="NRML",
-            price=1.0,  # far below the market: it stays working
-            trigger_price=0.0,
-            approved_by="risk",
-            op=op,  # type: ignore[arg-type]
-            ref_order_id=ref,
-        )
+        return fut_order(oid, op, ref, product="NRML")  # at 1 rupee: it stays working
 
     def updates(oid: str) -> list[wire.OrderUpdate]:
-        return [m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.order_id == oid]
+        return updates_of(w, oid)
 
     try:
         w.wait(lambda: "router" in w.status, 15, "router heartbeat")

@@ -200,14 +200,11 @@ def test_feed_client_reconnects_and_resubscribes_after_a_drop(
         ctx.term()
 
 
-def test_a_live_style_row_takes_fills_and_price_from_the_trade_book(
-    faulty: tuple[str, MarketClock],
-) -> None:
-    """Live order-book rows carry neither filled quantity nor average price (only the
-    sandbox adds them): the adapter reads both from the trade book."""
+def tracked_market_buy(faulty: tuple[str, MarketClock], name: str) -> tuple[OpenAlgoAdapter, str]:
+    """An adapter, and a 390-lot MARKET buy placed straight at the server (it fills at once)
+    that the adapter tracks from nothing filled, as after a restart."""
     host, clock = faulty
     a = adapter(host, clock)
-    o = order("t-tb", 390)
     placed = a.sdk.placeorder(
         strategy="faults",
         symbol=FUT,
@@ -218,7 +215,16 @@ def test_a_live_style_row_takes_fills_and_price_from_the_trade_book(
         quantity=390,
     )
     oid = placed["orderid"]
-    assert a.recover(o, oid, 0, 0.0, 0.0) == oid  # tracked from nothing filled
+    assert a.recover(order(name, 390), oid, 0, 0.0, 0.0) == oid
+    return a, oid
+
+
+def test_a_live_style_row_takes_fills_and_price_from_the_trade_book(
+    faulty: tuple[str, MarketClock],
+) -> None:
+    """Live order-book rows carry neither filled quantity nor average price (only the
+    sandbox adds them): the adapter reads both from the trade book."""
+    a, oid = tracked_market_buy(faulty, "t-tb")
     row = next(r for r in a.sdk.orderbook()["data"]["orders"] if r["orderid"] == oid)
     live = {k: v for k, v in row.items() if k not in ("filled_quantity", "average_price")}
     trades = [r for r in a.sdk.tradebook()["data"] if r["orderid"] == oid]
@@ -236,20 +242,7 @@ def test_a_complete_orderstatus_with_its_average_needs_no_trade_book(
     """``orderstatus`` has the average price but no filled quantity: a complete order is
     filled in full at that average, without reading the day's trade book (which made
     every order cost O(trades) at the router)."""
-    host, clock = faulty
-    a = adapter(host, clock)
-    o = order("t-os", 390)
-    placed = a.sdk.placeorder(
-        strategy="faults",
-        symbol=FUT,
-        action="BUY",
-        exchange="NFO",
-        price_type="MARKET",
-        product="NRML",
-        quantity=390,
-    )
-    oid = placed["orderid"]
-    assert a.recover(o, oid, 0, 0.0, 0.0) == oid
+    a, oid = tracked_market_buy(faulty, "t-os")
     row = a.sdk.orderstatus(order_id=oid)["data"]
     assert "filled_quantity" not in row and row["order_status"] == "complete"
     events = a._apply_row(oid, row)

@@ -248,3 +248,40 @@ def test_a_client_that_stops_reading_never_stalls_the_others(tmp_path: Any) -> N
         stuck.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_market_data_json_round_trips_and_bad_frames_give_no_tick() -> None:
+    """What the in-process venue hands the feed (``sim.server.ws.market_data``, as JSON)
+    reads back through the WebSocket's parser as the same tick, to the millisecond; a
+    frame that is not good market data gives None (the feed counts it, ``bad_quotes``)."""
+    import msgspec
+
+    from mytrading import wire
+    from mytrading.openalgo.ws import tick_from_json
+    from mytrading.sim.server.ws import market_data
+
+    t = wire.Tick(
+        exchange="NFO",
+        symbol=FUT,
+        ltp=24_010.5,
+        bid=24_010.0,
+        ask=24_011.0,
+        bid_qty=650,
+        ask_qty=325,
+        volume=1_300,
+        oi=9_750,
+        exch_ns=1_795_406_400_123_456_789,
+    )
+    for mode in (2, 3):
+        raw = msgspec.json.encode(market_data(t, mode, {}, 0.05))
+        got = tick_from_json(raw)
+        assert got == msgspec.structs.replace(t, exch_ns=1_795_406_400_123_000_000), mode
+    for bad in (
+        b"not json",
+        b"[1, 2]",
+        b'{"type": "order_update", "orderid": "1"}',
+        b'{"type": "market_data", "symbol": "X", "exchange": "NFO", "data": {}}',
+        b'{"type": "market_data", "symbol": "X", "exchange": "NFO", "data": {"ltp": "x"}}',
+        b"\xff\xfe",
+    ):
+        assert tick_from_json(bad) is None, bad

@@ -622,7 +622,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         if isinstance(msg, wire.Tick):
             if self.market_tap is not None:  # the in-process venue: its fills come back as
                 self.market_tap(msg)  # order updates, like any broker's
-                if self.main.updates and self.main.inflight is None:
+                if self.main.inflight is None:  # take() of an empty queue is one lock
                     self._take_updates(self.main)
             for key in self.keys_by_symbol.get((msg.exchange, msg.symbol), ()):
                 self.ledger.mark(key, msg.ltp)

@@ -79,9 +79,6 @@ class LocalUpdates:
             self._queue.clear()
         return out
 
-    def __len__(self) -> int:
-        return len(self._queue)
-
     def start(self) -> None:
         """Nothing to connect: the venue is in this process."""
 
