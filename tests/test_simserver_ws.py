@@ -283,5 +283,8 @@ def test_market_data_json_round_trips_and_bad_frames_give_no_tick() -> None:
         b'{"type": "market_data", "symbol": "X", "exchange": "NFO", "data": {}}',
         b'{"type": "market_data", "symbol": "X", "exchange": "NFO", "data": {"ltp": "x"}}',
         b"\xff\xfe",
+        # depth of the wrong shape (it used to raise inside the WebSocket thread)
+        b'{"type": "market_data", "symbol": "X", "exchange": "NFO",'
+        b' "data": {"ltp": 1, "depth": [1]}}',
     ):
         assert tick_from_json(bad) is None, bad

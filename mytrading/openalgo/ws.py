@@ -73,7 +73,15 @@ _json = msgspec.json.Decoder()  # strict UTF-8 and JSON, ~3x faster than json.lo
 
 
 def tick_from(msg: dict[str, Any]) -> wire.Tick | None:
-    """A Tick from one ``market_data`` message, whatever the mode and broker field names."""
+    """A Tick from one ``market_data`` message, whatever the mode and broker field names;
+    None when the message does not hold a good quote."""
+    try:
+        return _tick(msg)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+        return None
+
+
+def _tick(msg: dict[str, Any]) -> wire.Tick | None:
     d = msg.get("data")
     if not isinstance(d, dict) or "ltp" not in d:
         return None
@@ -101,11 +109,11 @@ def tick_from_json(raw: bytes | str) -> wire.Tick | None:
     """A Tick from one WebSocket text frame, or None when it is not a good ``market_data``."""
     try:
         msg = _json.decode(raw)
-        if not isinstance(msg, dict) or msg.get("type") != "market_data":
-            return None
-        return tick_from(msg)
-    except (msgspec.DecodeError, TypeError, ValueError, KeyError, IndexError):
+    except msgspec.DecodeError:
         return None
+    if not isinstance(msg, dict) or msg.get("type") != "market_data":
+        return None
+    return tick_from(msg)
 
 
 @dataclass(frozen=True)
@@ -324,10 +332,7 @@ class FeedClient:
                 ws.close()  # retry with backoff rather than sit on a useless socket
 
     def _on_market_data(self, msg: dict[str, Any]) -> None:
-        try:
-            tick = tick_from(msg)
-        except (TypeError, ValueError, KeyError, IndexError):
-            tick = None
+        tick = tick_from(msg)
         if tick is None:
             self.bad_messages += 1
             return
