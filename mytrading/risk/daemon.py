@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from mytrading import bus, wire
-from mytrading.accounts import is_follower_book, load_accounts
+from mytrading.accounts import load_accounts
 from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.outbox import Outbox
@@ -33,14 +33,12 @@ from mytrading.risk.limits import load_limits
 from mytrading.risk.margin import load_margins
 from mytrading.risk.mirror import Mirror
 from mytrading.risk.monitor import Key, PostTrade, Trigger
+from mytrading.risk.orders import approved_order, children, plan
 from mytrading.risk.rules import (
     Rejection,
     RiskBook,
     check,
     child_size,
-    reduces,
-    ref_order_id,
-    split,
     usage,
 )
 from mytrading.risk.state import MarksStore, StateStore
@@ -139,7 +137,6 @@ class RiskDaemon(Daemon):
         if isinstance(result, Rejection):
             self._reject(msg.strategy, msg.intent_id, result)
             return
-        price, trigger = result.price, result.trigger
         if result.margin:
             funds.reserved.append((wall, result.margin))
         if result.quantity != msg.quantity:
@@ -147,70 +144,15 @@ class RiskDaemon(Daemon):
                 "sized from margin", strategy=msg.strategy, sizing=msg.sizing, qty=result.quantity
             )
             msg = msgspec.structs.replace(msg, quantity=result.quantity)
-        base = wire.Order(
-            order_id=f"{msg.strategy}.{msg.intent_id}",
-            intent_id=msg.intent_id,
-            strategy=msg.strategy,
-            exchange=msg.exchange,
-            symbol=msg.symbol,
-            action=msg.action,
-            quantity=msg.quantity,
-            pricetype=msg.pricetype,
-            product=msg.product,
-            price=price,
-            trigger_price=trigger,
-            approved_by=self.name,
-            origin_ns=msg.origin_ns,
-            op=msg.op,
-            ref_order_id=ref_order_id(msg),
-            exit=reduces(self.book.positions.get((msg.strategy, msg.exchange, msg.symbol), 0), msg),
-            link=msg.link,
-            account=lead,
-        )
+        base = approved_order(msg, result, self.book, self.name, lead)
         if msg.op != "cancel":
             self.book.approvals[msg.strategy].append(time.time_ns())
         followers = self.mirror.plan(base, lead_before, self.book, self.clock.now().date())
         self.approved += 1
         for one in (base, *followers):
-            for o in self._children(one, limits):
+            for o in children(one, self.book, self.refdata, limits):
                 if not self.outbox.put(o):
                     self._withdraw(o, "risk queue to router full")
-
-    def _children(self, base: wire.Order, limits: Any) -> list[wire.Order]:
-        """The orders that go to the router for one approved order, counted as working:
-        a new order split at the freeze quantity, a modify as is, a cancel for every
-        child of the order it cancels. (A follower's cancels come already addressed.)"""
-        key = (base.strategy, base.exchange, base.symbol)
-        sign = 1 if base.action == "BUY" else -1
-        if base.op == "modify":  # the working quantity becomes the new one
-            self.book.on_approved(base.ref_order_id, key, sign * base.quantity)
-            return [base]
-        if base.op == "cancel":
-            if is_follower_book(base.strategy):
-                return [base]  # a follower's: the mirror addressed it to one working order
-            targets = self.book.children(base.ref_order_id)
-            if len(targets) == 1:
-                return [msgspec.structs.replace(base, ref_order_id=targets[0])]
-            return [
-                msgspec.structs.replace(base, order_id=f"{base.order_id}.{k}", ref_order_id=t)
-                for k, t in enumerate(targets, 1)
-            ]
-        qtys = split(base.quantity, self.refdata.instrument(base.exchange, base.symbol), limits)
-        orders = (
-            [base]
-            if len(qtys) == 1
-            else [
-                msgspec.structs.replace(
-                    base, order_id=f"{base.order_id}.{k}", quantity=q, part=k, parts=len(qtys)
-                )
-                for k, q in enumerate(qtys, 1)
-            ]
-        )
-        for o in orders:
-            self.book.on_approved(o.order_id, key, sign * o.quantity)
-        if len(orders) > 1:
-            self.log.info("split", order=base.order_id, children=qtys)
-        return orders
 
     def _withdraw(self, order: wire.Order, reason: str) -> None:
         if order.op == "place":
@@ -364,18 +306,14 @@ class RiskDaemon(Daemon):
 
     def _act(self, t: Trigger) -> None:
         self.triggers[t.kind] += 1
-        if t.strategy == "*":  # a stack limit: nothing new anywhere, everything closed
-            self.book.states.set("*", "halted")
+        p = plan(t, self.post)
+        jobs, action = p.jobs, p.action
+        if p.state is not None:
+            target, state = p.state
+            self.book.states.set(target, state)  # type: ignore[arg-type]
+            if target != "*":
+                self.auto_reduced.add(target)  # no re-entry today
             self.state_store.save(self.book.states, t.reason)
-            jobs = [(s, k) for s in list(self.post.books) for k in self.post.open_keys(s)]
-            action = "halt_and_close_all"
-        else:
-            if t.kind in ("max_loss", "max_profit", "trailing_stop"):
-                self.book.states.set(t.strategy, "reducing")  # no re-entry today
-                self.auto_reduced.add(t.strategy)
-                self.state_store.save(self.book.states, t.reason)
-            jobs = [(t.strategy, k) for k in t.keys]
-            action = {"leg_stop": "close_leg", "leg_target": "close_leg"}.get(t.kind, "close")
         self.log.warning(
             "risk trigger",
             strategy=t.strategy,

@@ -48,6 +48,7 @@ class ExitManager:
         run_id: str,
         child: Callable[[str, Instrument], int],
         account_of: Callable[[str], str] = lambda book: MAIN,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.refdata = refdata
         self.post = post
@@ -60,13 +61,14 @@ class ExitManager:
         self._child = child  # largest order for a strategy and instrument
         self._account_of = account_of  # the account a book trades on
         self.jobs: dict[tuple[str, Key], ExitJob] = {}
+        self._clock = clock  # seconds for retry back-off: market time in a backtest
 
     def start(self, strategy: str, key: Key, kind: str) -> None:
         if (strategy, key) not in self.jobs:
             self.jobs[(strategy, key)] = ExitJob(strategy, key, kind)
 
     def step(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         for jk, job in list(self.jobs.items()):
             qty = self.post.qty(job.strategy, job.key)
             mine = self._working(job.strategy, job.key)

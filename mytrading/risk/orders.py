@@ -1,0 +1,111 @@
+"""What an approval and a post-trade trigger turn into, shared by the risk daemon and the
+backtest (``backtest/risk.py``), so both send the same orders for the same decisions.
+
+* ``approved_order``: the ``Order`` for an intent that ``rules.check`` approved;
+* ``children``: the orders that go to the broker for it, each counted as working in the
+  book (a new order split at the freeze quantity, a cancel for every child);
+* ``plan``: the positions a trigger closes, the action reported, and the trading state
+  it sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+import structlog
+
+from mytrading import wire
+from mytrading.accounts import MAIN, is_follower_book
+from mytrading.refdata import RefData
+from mytrading.risk.limits import Limits
+from mytrading.risk.monitor import Key, PostTrade, Trigger
+from mytrading.risk.rules import Approval, RiskBook, reduces, ref_order_id, split
+
+log = structlog.get_logger("risk")
+
+
+def approved_order(
+    msg: wire.OrderIntent, ok: Approval, book: RiskBook, by: str, account: str = MAIN
+) -> wire.Order:
+    """The order for an approved intent, at the approved (tick-rounded) prices and size."""
+    return wire.Order(
+        order_id=f"{msg.strategy}.{msg.intent_id}",
+        intent_id=msg.intent_id,
+        strategy=msg.strategy,
+        exchange=msg.exchange,
+        symbol=msg.symbol,
+        action=msg.action,
+        quantity=ok.quantity,
+        pricetype=msg.pricetype,
+        product=msg.product,
+        price=ok.price,
+        trigger_price=ok.trigger,
+        approved_by=by,
+        origin_ns=msg.origin_ns,
+        op=msg.op,
+        ref_order_id=ref_order_id(msg),
+        exit=reduces(book.positions.get((msg.strategy, msg.exchange, msg.symbol), 0), msg),
+        link=msg.link,
+        account=account,
+    )
+
+
+def children(
+    base: wire.Order, book: RiskBook, refdata: RefData, limits: Limits
+) -> list[wire.Order]:
+    """The orders that go to the router for one approved order, counted as working:
+    a new order split at the freeze quantity, a modify as is, a cancel for every
+    child of the order it cancels. (A follower's cancels come already addressed.)"""
+    key = (base.strategy, base.exchange, base.symbol)
+    sign = 1 if base.action == "BUY" else -1
+    if base.op == "modify":  # the working quantity becomes the new one
+        book.on_approved(base.ref_order_id, key, sign * base.quantity)
+        return [base]
+    if base.op == "cancel":
+        if is_follower_book(base.strategy):
+            return [base]  # a follower's: the mirror addressed it to one working order
+        targets = book.children(base.ref_order_id)
+        if len(targets) == 1:
+            return [msgspec.structs.replace(base, ref_order_id=targets[0])]
+        return [
+            msgspec.structs.replace(base, order_id=f"{base.order_id}.{k}", ref_order_id=t)
+            for k, t in enumerate(targets, 1)
+        ]
+    qtys = split(base.quantity, refdata.instrument(base.exchange, base.symbol), limits)
+    orders = (
+        [base]
+        if len(qtys) == 1
+        else [
+            msgspec.structs.replace(
+                base, order_id=f"{base.order_id}.{k}", quantity=q, part=k, parts=len(qtys)
+            )
+            for k, q in enumerate(qtys, 1)
+        ]
+    )
+    for o in orders:
+        book.on_approved(o.order_id, key, sign * o.quantity)
+    if len(orders) > 1:
+        log.info("split", order=base.order_id, children=qtys)
+    return orders
+
+
+@dataclass(frozen=True)
+class Plan:
+    jobs: list[tuple[str, Key]]  # (book, position) to close
+    action: str  # as reported in the risk event
+    state: tuple[str, str] | None  # (target, state) to set: "*" halted, or a strategy reducing
+
+
+def plan(t: Trigger, post: PostTrade) -> Plan:
+    """A stack limit halts everything and closes every position; a strategy's P&L limit
+    sets it REDUCING (no re-entry today) and closes its positions; a leg limit closes the
+    leg; square-off and Supertrend exits close what they name."""
+    if t.strategy == "*":
+        jobs = [(s, k) for s in list(post.books) for k in post.open_keys(s)]
+        return Plan(jobs, "halt_and_close_all", ("*", "halted"))
+    state = None
+    if t.kind in ("max_loss", "max_profit", "trailing_stop"):
+        state = (t.strategy, "reducing")
+    action = {"leg_stop": "close_leg", "leg_target": "close_leg"}.get(t.kind, "close")
+    return Plan([(t.strategy, k) for k in t.keys], action, state)
