@@ -179,10 +179,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
-        if self.mode == "backtest":
-            raise ValueError(
-                "mode 'backtest' is not built yet (issue 4); allowed now: paper, dry_run"
-            )
         if self.mode == "live" and (self.broker != "openalgo" or self.sim_server):
             raise ValueError("mode 'live' needs MT_BROKER=openalgo and MT_SIM_SERVER=false")
         if (

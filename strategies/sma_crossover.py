@@ -22,6 +22,7 @@ class SmaParams(StrategyParams):
     slow: int = Field(20, ge=2)
     lots: int = Field(1, ge=1)
     product: str = "MIS"
+    contract: str = ""  # an explicit futures contract instead of the near month's
 
 
 class SmaCrossover(BaseStrategy):
@@ -32,7 +33,11 @@ class SmaCrossover(BaseStrategy):
         p: SmaParams = self.params  # type: ignore[assignment]
         if p.fast >= p.slow:
             raise ValueError(f"fast ({p.fast}) must be shorter than slow ({p.slow})")
-        self.exchange, self.symbol = self.near_future(p.underlying)
+        if p.contract:
+            self.exchange = self.refdata.underlying(p.underlying).fo_exchange
+            self.symbol = p.contract
+        else:
+            self.exchange, self.symbol = self.near_future(p.underlying)
         self.lot = self.lot_size(self.exchange, self.symbol)
         self.add_indicator("SMA", name="fast", period=p.fast)
         self.add_indicator("SMA", name="slow", period=p.slow)

@@ -64,6 +64,7 @@ class EngineDaemon(Daemon):
             run_id=format(self.started_ns // 1_000_000, "x"),  # unique per incarnation
             history=history,
             max_errors=s.strategy_max_errors,
+            mode=s.mode,
         )
         classes = select(discover(s.strategies_dir), s.strategies)
         for cls in classes:

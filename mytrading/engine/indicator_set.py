@@ -29,6 +29,13 @@ def _source(bar: wire.Bar, name: str) -> float:
     return float(getattr(bar, name))
 
 
+def _getter(name: str) -> Callable[[wire.Bar], float]:
+    """``_source`` for one name, chosen once (it runs for every bar of every indicator)."""
+    if name == "close":
+        return lambda b: b.close
+    return lambda b: _source(b, name)
+
+
 def _day(bar: wire.Bar) -> int:
     return datetime.fromtimestamp(bar.start_ns / 1e9, IST).date().toordinal()
 
@@ -45,7 +52,8 @@ class Bound:
     def update(self, bar: wire.Bar) -> None:
         out = self._step(bar)
         if not isinstance(out, tuple):
-            out = (out,)
+            self.values[self.outputs[0]] = float(out)  # one output: the common case
+            return
         for name, v in zip(self.outputs, out, strict=True):
             self.values[name] = float(v)
 
@@ -77,7 +85,8 @@ def make(kind: str, source: str = "close", **params: Any) -> Bound:
         ind = {"SMA": stream.SMA, "EMA": stream.EMA, "RSI": stream.RSI}[k](
             int(p.get("period", 14 if k == "RSI" else 20))
         )
-        return Bound(k, (k.lower(),), lambda b: ind.update(_source(b, source)))
+        get, upd = _getter(source), ind.update
+        return Bound(k, (k.lower(),), lambda b: upd(get(b)))
     if k == "ATR":
         p = take("period")
         atr = stream.ATR(int(p.get("period", 14)))

@@ -88,8 +88,10 @@ class StrategyRunner:
         run_id: str,
         history: HistoryFn | None = None,
         max_errors: int = 5,
+        mode: str = "paper",
     ) -> None:
         self.refdata = refdata
+        self.mode = mode  # live, paper, dry_run or backtest: what ``BaseStrategy.mode`` says
         self._now_ns = now_ns
         self._now = now
         self._send = send
@@ -212,6 +214,17 @@ class StrategyRunner:
             strat._origin_ns = tick.ts
             self._call(name, "tick", strat.on_tick, tick)
             strat._origin_ns = 0
+
+    def on_closed_bar(self, bar: wire.Bar) -> None:
+        """A bar that closed elsewhere (a backtest reads bars, not ticks): marks, then the
+        strategies subscribed to its timeframe. Bars reach strategies only once closed."""
+        key = (bar.exchange, bar.symbol)
+        self.last[key] = bar.close
+        for name in self.holders.get(key, ()):
+            self.strategies[name]._mark(bar.exchange, bar.symbol, bar.close)
+        names = self.bar_subs.get(key, {}).get(bar.tf)
+        if names:
+            self._deliver_bar(bar, names, bar.start_ns)
 
     def poll(self) -> None:
         """Close bars the clock has passed and fire due timers."""

@@ -94,6 +94,11 @@ class EngineLink(Protocol):
 
     def ltp(self, exchange: str, symbol: str) -> float: ...
 
+    @property
+    def mode(self) -> str:
+        """live, paper, dry_run or backtest."""
+        ...
+
 
 class BaseStrategy(OrderBook, Brackets):
     name: ClassVar[str] = ""
@@ -225,6 +230,12 @@ class BaseStrategy(OrderBook, Brackets):
         return Signal(action, confidence, quantity, reason)
 
     # -------------------------------------------------------------- read access
+
+    @property
+    def mode(self) -> str:
+        """``live``, ``paper``, ``dry_run`` or ``backtest``: the only thing that tells a
+        strategy it runs over history (everything else is the same code)."""
+        return self.link.mode
 
     def now(self) -> datetime:
         """Market time, timezone-aware (Asia/Kolkata)."""

@@ -76,6 +76,8 @@ class PostTrade:
         self.supertrends: dict[tuple, stream.Supertrend] = {}
         self.direction: dict[tuple, float] = {}  # by (exchange, symbol, tf, period, mult)
         self.flips: list[tuple[tuple, float]] = []  # closed-bar direction changes, unread
+        # the earliest MIS square-off of any exchange: before it, no square-off to check
+        self.first_squareoff = min(s.mis_squareoff for s in refdata.calendar.sessions.values())
 
     # ----------------------------------------------------------------- inputs
 
@@ -104,7 +106,7 @@ class PostTrade:
         for builder in self._builders().values():
             bar = builder.on_tick(tick)
             if bar is not None:
-                self._on_bar(bar)
+                self.on_bar(bar)
 
     def _builders(self) -> dict[str, BarBuilder]:
         """One bar builder per timeframe some strategy's Supertrend exit uses."""
@@ -113,7 +115,8 @@ class PostTrade:
     def _supertrend_limits(self) -> list[Limits]:
         return self.st_limits
 
-    def _on_bar(self, bar: wire.Bar) -> None:
+    def on_bar(self, bar: wire.Bar) -> None:
+        """A closed bar: Supertrend exits of its timeframe move on."""
         for lim in self._supertrend_limits():
             if lim.supertrend_tf != bar.tf:
                 continue
@@ -163,22 +166,38 @@ class PostTrade:
     # ------------------------------------------------------------- evaluation
 
     def evaluate(self, now: datetime) -> list[Trigger]:
-        self._roll(now.astimezone(IST).date())
-        now_ns = int(now.timestamp() * 1e9)
-        for builder in self._builders().values():
-            for bar in builder.close_due(now_ns):
-                self._on_bar(bar)
+        """Every check a strategy's limits ask for; the others are not computed (a
+        backtest evaluates after every bar, so the cost of an idle check counts)."""
+        local = now.astimezone(IST)
+        self._roll(local.date())
+        builders = self._builders()
+        if builders:
+            now_ns = int(now.timestamp() * 1e9)
+            for builder in builders.values():
+                for bar in builder.close_due(now_ns):
+                    self.on_bar(bar)
         out: list[Trigger] = []
         total = 0.0
         flips, self.flips = self.flips, []
+        st = self.limits.stack
+        stack = bool(st.daily_loss_limit or st.max_drawdown)
+        squareoff = local.time() >= self.first_squareoff
         for name in list(self.books):
-            net = self.pnl(name)["net"]
-            total += net
-            out += self._strategy(name, net)
-            out += self._legs(name)
-            out += self._squareoff(name, now)
-            out += self._supertrend(name, flips)
-        out += self._stack(total)
+            lim = self.limits.of(name)
+            pnl_limits = lim.max_loss or lim.max_profit or lim.trailing_type != "off"
+            if stack or pnl_limits:
+                net = self.pnl(name)["net"]
+                total += net
+                if pnl_limits:
+                    out += self._strategy(name, net)
+            if lim.leg_stop_pct or lim.leg_target_pct:
+                out += self._legs(name)
+            if squareoff:
+                out += self._squareoff(name, now)
+            if flips:
+                out += self._supertrend(name, flips)
+        if stack:
+            out += self._stack(total)
         return out
 
     # ------------------------------------------------------------- day marks

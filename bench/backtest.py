@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Backtest speed: SMA(20)/SMA(50) crossover, always in the market (one order reverses the
+position on each cross), one lot filled at the next bar's open, on 1,000,000 seeded
+synthetic one-minute bars, through the real path (``strategies/sma_crossover.py`` in the
+``StrategyRunner``, every pre-trade rule, post-trade checks after every bar, charges).
+
+    .venv/bin/python bench/backtest.py [--bars 1000000] [--sweep]
+
+Prints bars/s, peak RSS and the trade count, and checks every fill (side and price)
+against a plain numpy computation of the same crossovers on the same bars. Risk limits
+cannot bind here (``bench/common.unlimited_config``): the run measures the path. With
+``--sweep`` it also times 20 parameter combinations on one process and on every core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import resource
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import structlog  # noqa: E402
+from common import unlimited_config  # noqa: E402
+
+from mytrading.backtest.data import GeneratedBars, trading_days  # noqa: E402
+from mytrading.backtest.engine import Backtest, Spec  # noqa: E402
+from mytrading.engine.loader import discover  # noqa: E402
+from mytrading.refdata import load_refdata  # noqa: E402
+
+START = date(2026, 1, 1)
+CONTRACT = "NIFTY25DEC40FUT"  # far expiry: ten years of one contract's bars
+PARAMS = {"fast": 20, "slow": 50, "product": "NRML", "contract": CONTRACT, "lots": 1}
+SEED = 7
+
+
+def window(refdata, bars: int) -> date:
+    days = math.ceil(bars / 375)
+    d = START
+    got = 0
+    while True:
+        got += len(trading_days(refdata, "NFO", d, d))
+        if got >= days:
+            return d
+        d += timedelta(days=1)
+
+
+def reference(source: GeneratedBars, end: date, warm: int) -> list[tuple[str, float]]:
+    """(action, price) of every fill: a plain numpy crossover on the same closes."""
+    cols = {k: [] for k in ("start", "open", "close")}
+    for b in source.batches("NFO", CONTRACT, source.origin, end):
+        cols["start"].append(b.start_ns)
+        cols["open"].append(b.open)
+        cols["close"].append(b.close)
+    start = np.concatenate(cols["start"])
+    opens = np.concatenate(cols["open"])
+    close = np.concatenate(cols["close"])
+    first = int(np.searchsorted(start, _ns(START)))
+    # exact: prices in ticks (0.05) are integers; fast - slow has the sign of 5 S20 - 2 S50
+    ticks = np.rint(close * 20).astype(np.int64)
+    c = np.concatenate(([0], np.cumsum(ticks)))
+    s20 = np.zeros(len(close), dtype=np.int64)
+    s50 = np.zeros(len(close), dtype=np.int64)
+    s20[19:] = c[20:] - c[:-20]
+    s50[49:] = c[50:] - c[:-50]
+    side = np.sign(5 * s20 - 2 * s50)
+    side[:49] = 0
+    out = []
+    pos = 0
+    lo = first - warm  # the strategy saw ``warm`` bars before the first one
+    for t in range(max(lo, 49), len(close) - 1):
+        if t < first or side[t] == 0 or side[t] == pos:
+            continue
+        out.append(("BUY" if side[t] > 0 else "SELL", float(opens[t + 1])))
+        pos = int(side[t])
+    return out
+
+
+def _ns(d: date) -> int:
+    from datetime import datetime
+
+    from mytrading.refdata import IST
+
+    return int(datetime.combine(d, datetime.min.time(), IST).timestamp()) * 1_000_000_000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bars", type=int, default=1_000_000)
+    ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    with tempfile.TemporaryDirectory() as tmp:
+        config = unlimited_config(Path(tmp))
+        risk = config / "risk.toml"  # an order at 15:30 fills at the next open, as numpy's
+        risk.write_text(risk.read_text().replace("[defaults]\n", "[defaults]\nany_hour = true\n"))
+        refdata = load_refdata(config)
+        end = window(refdata, args.bars)
+        source = GeneratedBars(refdata, SEED, origin=START - timedelta(days=120))
+        cls = discover(ROOT / "strategies")["sma_crossover"]
+        spec = Spec([(cls, PARAMS)], START, end, capital=10_000_000.0)
+        bt = Backtest(spec, refdata, config, source)
+        t0 = time.perf_counter()
+        if args.profile:
+            import cProfile
+
+            cProfile.runctx("bt.run()", globals(), locals(), sort="tottime")
+        else:
+            bt.run()
+        dt = time.perf_counter() - t0
+        res = bt.results
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        bars = bt.progress.bars
+        got = [(f["action"], f["price"]) for f in res.fills]
+        want = reference(source, end, warm=PARAMS["slow"])
+        same = got == want
+        print(f"bars:          {bars:,} one-minute bars, {START} .. {end}")
+        print(f"time:          {dt:.2f} s")
+        print(f"bars/s:        {bars / dt:,.0f}   (goal >= 150,000)")
+        print(f"peak RSS:      {rss:,.0f} MB   (goal <= 500)")
+        print(f"fills:         {len(got):,}   round trips: {len(res.trades()):,}")
+        print(f"numpy check:   {'identical' if same else 'DIFFERENT'} ({len(want):,} expected)")
+        if not same:
+            for i, (a, b) in enumerate(zip(got, want, strict=False)):
+                if a != b:
+                    print(f"  first difference at fill {i}: got {a}, numpy {b}")
+                    break
+            sys.exit(1)
+    if args.sweep:
+        from mytrading.backtest.sweep import bench_sweep
+
+        bench_sweep()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,416 @@
+"""One backtest: the live engine's ``StrategyRunner``, risk's rules and the simulated broker
+in one process, on a clock that jumps from bar to bar.
+
+Each step of market time ``t`` (one bar of every instrument that has one at ``t``):
+
+1. the clock is at the bar's open: the broker fills what the bar reaches (``fills.py``),
+   and the fills and order updates go to risk, the results and the strategies, in that
+   order (risk must know a fill before it checks what a strategy does about it);
+2. the clock moves to the bar's close: marks, then the closed bar (and any longer bar it
+   completes) to the strategies, which decide;
+3. timers fire; risk's post-trade checks run (limits, trailing stops, Supertrend exits,
+   square-off) and may close positions; the equity curves get a point.
+
+Intents and orders are queued and handled after the hook that made them returns, as
+the bus would deliver them: a strategy never sees an update of an order before its own
+``buy`` has returned. With ``ticks`` the data are recorded ticks and the broker is the
+live simulated broker itself (fills on the next ticks, as in the paper stack).
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from mytrading import wire
+from mytrading.backtest.data import DataError, holes, trading_days
+from mytrading.backtest.fills import BarBroker
+from mytrading.backtest.resample import Resampler
+from mytrading.backtest.results import Results
+from mytrading.backtest.risk import BacktestRisk
+from mytrading.backtest.venue import BacktestVenue
+from mytrading.bars import TIMEFRAMES
+from mytrading.clock import MarketClock
+from mytrading.engine.runner import StrategyRunner
+from mytrading.engine.strategy import BaseStrategy
+from mytrading.refdata import IST, RefData
+from mytrading.risk.charges import load_charges
+from mytrading.sim.matching import SimBroker
+
+log = structlog.get_logger("backtest")
+NS = 1_000_000_000
+MINUTE_NS = 60 * NS
+WARMUP_ORIGIN_DAYS = 120  # calendar days of generated history before the first day
+
+
+class Clock(MarketClock):
+    """Market time set by the backtest loop."""
+
+    def __init__(self, t: int = 0) -> None:
+        super().__init__(0, t, 0.0)
+        self.t = t
+
+    def now_ns(self) -> int:
+        return self.t
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.t / NS, IST)
+
+
+@dataclass
+class Spec:
+    """What to run. ``params``: per strategy, over the class defaults and strategies.toml."""
+
+    strategies: list[tuple[type[BaseStrategy], dict[str, Any]]]
+    start: date
+    end: date
+    capital: float = 1_000_000.0
+    slippage_ticks: int = 0
+    allow_holes: bool = False
+    fills: str = "bars"  # bars | ticks
+
+
+@dataclass
+class Stream:
+    """One instrument's bars, a batch at a time, as Python lists (cheap to index)."""
+
+    exchange: str
+    symbol: str
+    batches: Iterator[Any]
+    cols: tuple[list, ...] = ()
+    i: int = 0
+    n: int = 0
+
+    def next_start(self) -> int | None:
+        while self.i >= self.n:
+            try:
+                b = next(self.batches)
+            except StopIteration:
+                return None
+            self.cols = (
+                b.start_ns.tolist(),
+                b.open.tolist(),
+                b.high.tolist(),
+                b.low.tolist(),
+                b.close.tolist(),
+                b.volume.tolist(),
+            )
+            self.i, self.n = 0, len(b)
+        return self.cols[0][self.i]
+
+    def take(self, tf: str) -> wire.Bar:
+        s, o, h, lo, c, v = self.cols
+        i = self.i
+        self.i = i + 1
+        return wire.Bar(
+            exchange=self.exchange,
+            symbol=self.symbol,
+            tf=tf,
+            start_ns=s[i],
+            open=o[i],
+            high=h[i],
+            low=lo[i],
+            close=c[i],
+            volume=v[i],
+        )
+
+
+@dataclass
+class Progress:
+    bars: int = 0
+    total: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+
+class Backtest:
+    def __init__(
+        self,
+        spec: Spec,
+        refdata: RefData,
+        config_dir: Path,
+        source: Any,
+        base_tf: str = "1m",
+        progress: Callable[[Progress], None] | None = None,
+        ticks: Any = None,
+    ) -> None:
+        if spec.start > spec.end:
+            raise DataError(f"empty date range: {spec.start} is after {spec.end}")
+        if not trading_days(refdata, "NFO", spec.start, spec.end):
+            raise DataError(f"no trading day between {spec.start} and {spec.end}")
+        self.spec = spec
+        self.refdata = refdata
+        self.source = source
+        self.ticks = ticks
+        self.base_tf = base_tf
+        self.base_ns = TIMEFRAMES.get(base_tf, 0) * NS
+        self._progress = progress
+        self.progress = Progress()
+        self.clock = Clock(self._session_open(spec.start))
+        charges = load_charges(config_dir)
+        self.results = Results(refdata, charges, spec.capital)
+        if spec.fills == "ticks":
+            self.broker: SimBroker = SimBroker(refdata, self.clock, spec.slippage_ticks)
+        else:
+            self.broker = BarBroker(refdata, self.clock, spec.slippage_ticks)
+        self.venue = BacktestVenue(self.broker, self._on_exec)
+        self.intents: collections.deque[wire.OrderIntent] = collections.deque()
+        self.orders: collections.deque[wire.Order] = collections.deque()
+        self.risk = BacktestRisk(
+            refdata,
+            config_dir,
+            charges,
+            spec.capital,
+            self.broker,
+            self.clock.now_ns,
+            self.clock.now,
+            self.orders.append,
+            self._on_risk_event,
+        )
+        self.runner = StrategyRunner(
+            refdata,
+            self.clock.now_ns,
+            self.clock.now,
+            self.intents.append,
+            self._need,
+            run_id="bt",
+            history=self._history,
+            mode="backtest",
+        )
+        for cls, params in spec.strategies:
+            self.runner.add(cls, params)
+            self.results.book(cls.name)
+        self.streams: dict[tuple[str, str], Stream] = {}
+        self.resamplers: dict[str, Resampler] = {}
+        self.notes: list[str] = []
+
+    # ------------------------------------------------------------------- set-up
+
+    def _session_open(self, d: date) -> int:
+        for _ in range(10):
+            hours = self.refdata.calendar.hours("NFO", d)
+            if hours is not None:
+                return int(datetime.combine(d, hours[0], tzinfo=IST).timestamp()) * NS
+            d += timedelta(days=1)
+        raise DataError(f"no session near {d}")
+
+    def _need(self, exchange: str, symbol: str) -> None:
+        """A strategy subscribed to an instrument: its bars join the stream."""
+        key = (exchange, symbol)
+        if key in self.streams or self.ticks is not None:
+            return
+        first = self.clock.now().date() if self.runner.started else self.spec.start
+        try:
+            it = self.source.batches(exchange, symbol, first, self.spec.end)
+        except DataError as exc:
+            if not self.runner.started:
+                raise
+            self.notes.append(f"no data for {exchange}:{symbol}: {exc}")
+            return
+        stream = Stream(exchange, symbol, it)
+        now = self.clock.t
+        while (s := stream.next_start()) is not None and s < now:
+            stream.i += 1  # a late subscription starts at the current bar
+        self.streams[key] = stream
+
+    def _history(self, exchange: str, symbol: str, tf: str, start: date, end: date) -> list:
+        """Warm-up bars from the same source, before the backtest's first bar."""
+        bars: list[wire.Bar] = []
+        rs = Resampler(self.refdata.calendar, tf) if tf != self.base_tf else None
+        stream = Stream(exchange, symbol, self.source.batches(exchange, symbol, start, end))
+        while (s := stream.next_start()) is not None and s < self.clock.t:
+            b = stream.take(self.base_tf)
+            bars += rs.add(b) if rs else [b]
+        return bars
+
+    def check_data(self) -> None:
+        """Every subscribed instrument has data on every trading day of the window."""
+        for (ex, sym) in self.streams:
+            have = self.source.days(ex, sym, self.spec.start, self.spec.end)
+            inst = self.refdata.instrument(ex, sym)
+            last = min(self.spec.end, inst.expiry) if inst.expiry else self.spec.end
+            missing = holes(trading_days(self.refdata, ex, self.spec.start, last), have)
+            if not have:
+                raise DataError(
+                    f"no data for {ex}:{sym} between {self.spec.start} and {self.spec.end} "
+                    f"in {getattr(self.source, 'name', self.source)}"
+                )
+            if missing and not self.spec.allow_holes:
+                shown = ", ".join(str(d) for d in missing[:20])
+                more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+                raise DataError(
+                    f"{ex}:{sym}: {len(missing)} trading day(s) without data: {shown}{more} "
+                    "(download them, or pass --allow-holes to run without them)"
+                )
+            if missing:
+                self.notes.append(f"{sym}: ran without {len(missing)} day(s) of data")
+            self.progress.total += len(have) * (375 if self.base_tf == "1m" else 1)
+
+    # --------------------------------------------------------------------- run
+
+    def run(self) -> Results:
+        self.runner.start()
+        self.runner.partial.clear()  # bars read from history are whole, never partial
+        self._drain()
+        if self.ticks is not None:
+            self._run_ticks()
+        else:
+            self.check_data()
+            for tf in {tf for subs in self.runner.bar_subs.values() for tf in subs} | (
+                self.risk.bar_tfs
+            ):
+                if tf != self.base_tf:
+                    self.resamplers[tf] = Resampler(self.refdata.calendar, tf)
+            self._run_bars()
+        self.runner.stop()
+        self._drain()
+        return self.results
+
+    def _run_bars(self) -> None:
+        clock, runner, risk, results = self.clock, self.runner, self.risk, self.results
+        broker, venue = self.broker, self.venue
+        assert isinstance(broker, BarBroker)
+        tf, span = self.base_tf, self.base_ns
+        resamplers = list(self.resamplers.values())
+        risk_tfs = risk.bar_tfs
+        risk_base = tf in risk_tfs
+        progress, report_every = self.progress, 20_000
+        heap: list[tuple[int, int, tuple[str, str]]] = []
+        order = 0
+        for key, st in self.streams.items():
+            s = st.next_start()
+            if s is not None:
+                heapq.heappush(heap, (s, order, key))
+                order += 1
+        bars: list[wire.Bar] = []
+        while heap:
+            t = heap[0][0]
+            bars.clear()
+            clock.t = t
+            while heap and heap[0][0] == t:
+                _, n, key = heapq.heappop(heap)
+                st = self.streams[key]
+                bar = st.take(tf)
+                bars.append(bar)
+                nxt = st.next_start()
+                if nxt is not None:
+                    heapq.heappush(heap, (nxt, n, key))
+                if broker.live.get(key):
+                    venue.on_events(broker.on_bar(bar))
+                    self._drain()
+                else:
+                    broker.quotes[key] = broker._quote(bar)
+            clock.t = t + span if span else self._session_close(t)
+            for bar in bars:
+                risk.mark(bar.exchange, bar.symbol, bar.close)
+                results.last[(bar.exchange, bar.symbol)] = bar.close
+                runner.on_closed_bar(bar)
+                if risk_base:
+                    risk.on_bar(bar)
+                for rs in resamplers:
+                    for longer in rs.add(bar):
+                        runner.on_closed_bar(longer)
+                        if longer.tf in risk_tfs:
+                            risk.on_bar(longer)
+            if self.intents:
+                self._drain()
+            if runner.timers:
+                runner.poll()
+                self._drain()
+            risk.step()
+            if self.orders or self.intents:
+                self._drain()
+            results.sample(clock.t)
+            progress.bars += len(bars)
+            if progress.bars >= report_every:
+                report_every += 20_000
+                if self._progress:
+                    self._progress(progress)
+            # a subscription made during this step joins the heap
+            if len(self.streams) > order:
+                for key, st in list(self.streams.items())[order:]:
+                    s = st.next_start()
+                    if s is not None:
+                        heapq.heappush(heap, (s, order, key))
+                    order += 1
+        if self._progress:
+            self._progress(progress)
+
+    def _session_close(self, t: int) -> int:
+        d = datetime.fromtimestamp(t / NS, IST).date()
+        hours = self.refdata.calendar.hours("NFO", d)
+        close = hours[1] if hours else datetime.min.time()
+        return int(datetime.combine(d, close, tzinfo=IST).timestamp()) * NS
+
+    def _run_ticks(self) -> None:
+        clock, runner, risk, results = self.clock, self.runner, self.risk, self.results
+        minute = 0
+        for tick in self.ticks:
+            clock.t = tick.exch_ns
+            runner.poll()  # bars that ended before this tick close now, as live by the clock
+            self._drain()
+            self.venue.on_events(self.broker.on_tick(tick))
+            risk.on_tick(tick)
+            results.last[(tick.exchange, tick.symbol)] = tick.ltp
+            runner.on_tick(tick)
+            self._drain()
+            risk.step()
+            self._drain()
+            self.progress.bars += 1
+            if tick.exch_ns // MINUTE_NS != minute:
+                minute = tick.exch_ns // MINUTE_NS
+                results.sample(clock.t)
+                if self._progress and self.progress.bars % 1000 == 0:
+                    self._progress(self.progress)
+        results.sample(clock.t)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _drain(self) -> None:
+        """Intents to risk, orders to the broker, until nothing is left in flight."""
+        intents, orders = self.intents, self.orders
+        while intents or orders:
+            while intents:
+                self.risk.on_intent(intents.popleft())
+            while orders:
+                o = orders.popleft()
+                self.venue.send(o)
+                self.results.on_order(o)
+
+    def _on_exec(self, msg: wire.OrderUpdate | wire.Fill) -> None:
+        now = self.clock.t
+        if isinstance(msg, wire.Fill):
+            self.risk.on_fill(msg)
+            self.results.on_fill(msg)
+            self.runner.on_fill(msg)
+        else:
+            self.risk.on_update(msg)
+            self.results.on_update(msg, now)
+            self.runner.on_order_update(msg)
+
+    def _on_risk_event(self, ev: wire.RiskEvent) -> None:
+        self.results.on_event(ev, self.clock.t)
+        if ev.kind == "rejected":
+            self.runner.on_risk_reject(ev)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "bars": self.progress.bars,
+            "seconds": round(time.perf_counter() - self.progress.started, 3),
+            "approved": self.risk.approved,
+            "rejected": dict(self.risk.rejected),
+            "triggers": dict(self.risk.triggers),
+            "venue": dict(self.venue.counts),
+            "strategies": self.runner.stats(),
+            "notes": self.notes,
+        }
+
+
+

@@ -1,0 +1,280 @@
+"""What a backtest produced: orders, fills with their charges, position changes, round-trip
+trades, risk events and the equity curve, per strategy and in total.
+
+Equity is ``capital + cash + sum(quantity x last price)`` where cash is what fills paid and
+received less charges, sampled after every bar step (the marks of that step). A round
+trip opens when a position leaves zero and closes when it returns to zero or turns round;
+its net P&L is its realized P&L less the charges of its fills (a fill that turns a position
+round shares its charges between the trade it closes and the one it opens, by quantity).
+Every strategy's curve starts at the full capital: strategies share one account, so their
+figures are read against the same money.
+"""
+
+from __future__ import annotations
+
+import array
+import collections
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+from mytrading import wire
+from mytrading.backtest.metrics import Metrics, compute
+from mytrading.positions import Ledger
+from mytrading.refdata import IST, RefData
+from mytrading.risk.charges import ZERO, Charges, ChargeTable
+
+NS = 1_000_000_000
+
+
+def ts(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / NS, IST)
+
+
+@dataclass
+class OpenTrade:
+    side: int  # +1 long, -1 short
+    entry_ns: int
+    qty: int = 0  # the largest size it reached
+    entry_value: float = 0.0  # sum of qty x price of the fills that opened it
+    entry_qty: int = 0
+    exit_value: float = 0.0
+    exit_qty: int = 0
+    realized: float = 0.0
+    charges: float = 0.0
+
+
+@dataclass
+class Book:
+    """One strategy's account in the backtest."""
+
+    ledger: Ledger = field(default_factory=Ledger)
+    cash: float = 0.0  # fills and charges, from the start
+    charges: Charges = ZERO
+    open: dict[tuple[str, str], OpenTrade] = field(default_factory=dict)
+    trades: list[dict] = field(default_factory=list)
+    equity: array.array = field(default_factory=lambda: array.array("d"))
+    in_market: array.array = field(default_factory=lambda: array.array("b"))
+
+
+class Results:
+    def __init__(self, refdata: RefData, charges: ChargeTable, capital: float) -> None:
+        self.refdata = refdata
+        self.charge_table = charges
+        self.capital = capital
+        self.books: dict[str, Book] = {}
+        self.orders: dict[str, dict] = {}  # by order id, latest state
+        self.fills: list[dict] = []
+        self.positions: list[dict] = []  # every change
+        self.events: list[dict] = []  # risk rejections and triggers
+        self.times = array.array("q")
+        self.last: dict[tuple[str, str], float] = {}
+        self.bars = 0
+
+    def book(self, strategy: str) -> Book:
+        b = self.books.get(strategy)
+        if b is None:
+            b = self.books[strategy] = Book()
+        return b
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_update(self, u: wire.OrderUpdate, now_ns: int) -> None:
+        row = self.orders.get(u.order_id)
+        if row is None:
+            row = self.orders[u.order_id] = {
+                "time": ts(now_ns),
+                "strategy": u.strategy,
+                "order_id": u.order_id,
+                "exchange": u.exchange,
+                "symbol": u.symbol,
+                "action": u.action,
+                "quantity": u.quantity,
+            }
+        row.update(status=u.status, filled=u.filled_qty, avg_price=u.avg_price, reason=u.reason)
+
+    def on_order(self, o: wire.Order) -> None:
+        row = self.orders.get(o.order_id)
+        if row is not None:
+            row.update(op=o.op, pricetype=o.pricetype, price=o.price, trigger=o.trigger_price)
+
+    def on_event(self, ev: wire.RiskEvent, now_ns: int) -> None:
+        self.events.append(
+            {
+                "time": ts(now_ns),
+                "strategy": ev.strategy,
+                "kind": ev.kind,
+                "rule": ev.rule,
+                "reason": ev.reason,
+                "action": ev.action,
+            }
+        )
+
+    def on_fill(self, f: wire.Fill) -> None:
+        b = self.book(f.strategy)
+        key = (f.exchange, f.symbol)
+        inst = self.refdata.instrument(f.exchange, f.symbol)
+        day = ts(f.exch_ns).date()
+        c = self.charge_table.trade(f.exchange, inst.kind, f.action, f.quantity, f.price, day)
+        signed = f.quantity if f.action == "BUY" else -f.quantity
+        before = b.ledger.positions.get(key)
+        q0 = before.qty if before else 0
+        r0 = before.realized if before else 0.0
+        p = b.ledger.apply(key, signed, f.price)
+        b.cash -= signed * f.price + c.total
+        b.charges = b.charges + c
+        self.last.setdefault(key, f.price)
+        self._trades(b, key, f, q0, p.qty, p.realized - r0, c.total)
+        self.fills.append(
+            {
+                "time": ts(f.exch_ns),
+                "strategy": f.strategy,
+                "order_id": f.order_id,
+                "exchange": f.exchange,
+                "symbol": f.symbol,
+                "product": f.product,
+                "action": f.action,
+                "quantity": f.quantity,
+                "price": f.price,
+                "charges": c.total,
+                "brokerage": c.brokerage,
+                "stt": c.stt,
+                "exchange_fees": c.exchange,
+                "sebi": c.sebi,
+                "stamp": c.stamp,
+                "gst": c.gst,
+            }
+        )
+        self.positions.append(
+            {
+                "time": ts(f.exch_ns),
+                "strategy": f.strategy,
+                "symbol": f.symbol,
+                "quantity": p.qty,
+                "avg_price": round(p.avg, 4),
+                "realized": round(p.realized, 2),
+            }
+        )
+
+    def mark(self, exchange: str, symbol: str, price: float) -> None:
+        self.last[(exchange, symbol)] = price
+
+    def sample(self, now_ns: int) -> None:
+        """One point of every curve, after a bar step."""
+        self.times.append(now_ns)
+        last = self.last
+        for b in self.books.values():
+            value = b.cash
+            held = 0
+            for k, p in b.ledger.positions.items():
+                if p.qty:
+                    value += p.qty * last[k]  # type: ignore[index]
+                    held = 1
+            b.equity.append(value)
+            b.in_market.append(held)
+
+    # ----------------------------------------------------------------- trades
+
+    def _trades(
+        self, b: Book, key: tuple[str, str], f: wire.Fill, q0: int, q1: int, pnl: float, c: float
+    ) -> None:
+        qty = f.quantity
+        t = b.open.get(key)
+        closing = 0 if q0 == 0 or (q0 > 0) == (q1 - q0 > 0) else min(abs(q0), qty)
+        if closing:
+            assert t is not None
+            t.exit_value += closing * f.price
+            t.exit_qty += closing
+            t.realized += pnl
+            t.charges += c * closing / qty
+            if q1 == 0 or (q1 > 0) != (q0 > 0):
+                self._close(b, key, t, f)
+                t = None
+        opening = qty - closing
+        if opening:
+            if t is None:
+                t = b.open[key] = OpenTrade(1 if q1 > 0 else -1, f.exch_ns)
+            t.entry_value += opening * f.price
+            t.entry_qty += opening
+            t.qty = max(t.qty, abs(q1))
+            t.charges += c * opening / qty
+
+    def _close(self, b: Book, key: tuple[str, str], t: OpenTrade, f: wire.Fill) -> None:
+        del b.open[key]
+        b.trades.append(
+            {
+                "strategy": f.strategy,
+                "exchange": key[0],
+                "symbol": key[1],
+                "side": "long" if t.side > 0 else "short",
+                "quantity": t.qty,
+                "entry_time": ts(t.entry_ns),
+                "entry_price": round(t.entry_value / t.entry_qty, 4),
+                "exit_time": ts(f.exch_ns),
+                "exit_price": round(t.exit_value / t.exit_qty, 4),
+                "gross_pnl": round(t.realized, 2),
+                "charges": round(t.charges, 2),
+                "net_pnl": round(t.realized - t.charges, 2),
+            }
+        )
+
+    # ---------------------------------------------------------------- figures
+
+    def equity(self, strategy: str | None = None) -> pd.Series:
+        """The curve in rupees (capital included), indexed by IST time."""
+        idx = pd.to_datetime(np.frombuffer(self.times, dtype=np.int64), utc=True).tz_convert(IST)
+        if strategy is not None:
+            vals = np.frombuffer(self.book(strategy).equity, dtype=np.float64)
+        elif self.books:
+            vals = np.sum(
+                [np.frombuffer(b.equity, dtype=np.float64) for b in self.books.values()], axis=0
+            )
+        else:
+            vals = np.zeros(len(idx))
+        return pd.Series(self.capital + vals, index=idx, name="equity")
+
+    def in_market(self, strategy: str | None = None) -> np.ndarray:
+        books = [self.book(strategy)] if strategy else list(self.books.values())
+        if not books:
+            return np.zeros(len(self.times), dtype=bool)
+        return np.any([np.frombuffer(b.in_market, dtype=np.int8) for b in books], axis=0)
+
+    def trades(self, strategy: str | None = None) -> list[dict]:
+        books = [self.book(strategy)] if strategy else list(self.books.values())
+        return sorted((t for b in books for t in b.trades), key=lambda t: t["exit_time"])
+
+    def charges(self, strategy: str | None = None) -> Charges:
+        books = [self.book(strategy)] if strategy else list(self.books.values())
+        total = ZERO
+        for b in books:
+            total = total + b.charges
+        return total
+
+    def metrics(self, strategy: str | None = None) -> Metrics:
+        return compute(
+            self.equity(strategy),
+            [t["net_pnl"] for t in self.trades(strategy)],
+            self.capital,
+            self.charges(strategy).total,
+            self.in_market(strategy),
+        )
+
+    def open_positions(self) -> list[dict]:
+        return [
+            {"strategy": s, "symbol": k[1], "quantity": p.qty, "avg_price": round(p.avg, 2)}  # type: ignore[index]
+            for s, b in self.books.items()
+            for k, p in b.ledger.positions.items()
+            if p.qty
+        ]
+
+    def days(self) -> list[date]:
+        return sorted({ts(t).date() for t in self.times[:: max(1, len(self.times) // 5000)]})
+
+    def strategies(self) -> list[str]:
+        return sorted(self.books)
+
+
+def counts(rows: list[dict], key: str) -> dict[str, int]:
+    return dict(collections.Counter(r[key] for r in rows))

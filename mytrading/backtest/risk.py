@@ -1,0 +1,205 @@
+"""Risk in a backtest: the live risk daemon's rules and decisions, driven by the backtest's
+clock instead of the bus.
+
+Each intent goes through ``rules.check`` with market time as both the market clock and
+the "wall" clock (so rate limits count orders per second of market time), then becomes
+orders through ``risk/orders.py`` as live. Post-trade, ``PostTrade.evaluate`` runs after
+every bar step (live: every second), and its triggers close positions through the same
+``ExitManager``, confirmed against the simulated broker's position book. The available
+margin is the capital plus realized P&L less charges and the margin the open positions
+hold (``margins.toml``), which is what a broker's ``funds`` would report.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+
+from mytrading import wire
+from mytrading.accounts import MAIN
+from mytrading.refdata import RefData
+from mytrading.risk.charges import ChargeTable
+from mytrading.risk.exits import ExitJob, ExitManager
+from mytrading.risk.limits import load_limits
+from mytrading.risk.margin import load_margins
+from mytrading.risk.monitor import Key, PostTrade
+from mytrading.risk.orders import approved_order, children, plan
+from mytrading.risk.rules import Rejection, RiskBook, check, child_size
+from mytrading.sim.matching import SimBroker
+
+NS = 1_000_000_000
+
+
+class BacktestRisk:
+    def __init__(
+        self,
+        refdata: RefData,
+        config_dir: Path,
+        charges: ChargeTable,
+        capital: float,
+        broker: SimBroker,
+        now_ns: Callable[[], int],
+        now: Callable[[], datetime],
+        send: Callable[[wire.Order], None],
+        event: Callable[[wire.RiskEvent], None],
+    ) -> None:
+        self.refdata = refdata
+        self.limits = load_limits(config_dir / "risk.toml", {})
+        self.margins = load_margins(config_dir)
+        self.book = RiskBook()
+        self.post = PostTrade(refdata, self.limits, charges)
+        self.capital = capital
+        self.broker = broker
+        self._now_ns = now_ns
+        self._now = now
+        self._send = send
+        self._event = event
+        self.approved = 0
+        self.rejected: collections.Counter[str] = collections.Counter()
+        self.triggers: collections.Counter[str] = collections.Counter()
+        self.auto_reduced: set[str] = set()
+        self.day: date | None = None
+        self.exits = ExitManager(
+            refdata,
+            self.post,
+            self._send_exit,
+            lambda strategy, key: list(self.book.working.of((strategy, key[0], key[1]))),
+            self._broker_net,
+            self._exit_event,
+            "bt",
+            lambda strategy, inst: child_size(inst, self.limits.of(strategy)),
+            clock=lambda: self._now_ns() / NS,
+        )
+        self.supertrend_tfs = {lim.supertrend_tf for lim in self.post.st_limits}
+
+    @property
+    def bar_tfs(self) -> set[str]:
+        """Timeframes the post-trade Supertrend exits read (fed through ``on_bar``)."""
+        return self.supertrend_tfs
+
+    # ----------------------------------------------------------------- intents
+
+    def on_intent(self, msg: wire.OrderIntent) -> None:
+        limits = self.limits.of(msg.strategy)
+        wall = self._now_ns()
+        funds = self.book.funds[MAIN]
+        funds.report(self._available(), wall)
+        result = check(msg, self.book, self.refdata, limits, self._now(), wall, self.margins)
+        self.book.seen_intents.add(msg.intent_id)
+        if isinstance(result, Rejection):
+            self.rejected[result.rule] += 1
+            self._event(
+                wire.RiskEvent(
+                    strategy=msg.strategy,
+                    kind="rejected",
+                    rule=result.rule,
+                    reason=result.reason,
+                    intent_id=msg.intent_id,
+                    threshold=result.threshold,
+                    value=result.value,
+                    action="reject",
+                )
+            )
+            return
+        if result.margin:
+            funds.reserved.append((wall, result.margin))
+        base = approved_order(msg, result, self.book, "risk")
+        if msg.op != "cancel":
+            self.book.approvals[msg.strategy].append(wall)
+        self.approved += 1
+        for o in children(base, self.book, self.refdata, limits):
+            self._send(o)
+
+    def _available(self) -> float:
+        """Capital + realized - charges - margin the open positions hold."""
+        day = self._now().date()
+        cash = self.capital
+        held = 0.0
+        for (ex, sym, _prod), p in self.broker.ledger.positions.items():  # type: ignore[misc]
+            cash += p.realized
+            if p.qty:
+                inst = self.refdata.instrument(ex, sym)
+                action = "BUY" if p.qty > 0 else "SELL"
+                held += self.margins.need(
+                    inst, action, abs(p.qty), p.avg, abs(p.qty), False, day
+                ).amount
+        charges = sum(b.charges.total for b in self.post.books.values())
+        return cash - charges - held
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_update(self, u: wire.OrderUpdate) -> None:
+        self.book.on_update(u)
+
+    def on_fill(self, f: wire.Fill) -> None:
+        self.book.on_fill(f)
+        self.post.on_fill(f, self._now().date())
+
+    def mark(self, exchange: str, symbol: str, price: float) -> None:
+        self.book.ltp[(exchange, symbol)] = price
+        self.post.mark(exchange, symbol, price)
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        """A closed bar of a timeframe a Supertrend exit reads."""
+        self.post.on_bar(bar)
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        self.book.ltp[(tick.exchange, tick.symbol)] = tick.ltp
+        self.post.on_tick(tick)
+
+    # --------------------------------------------------------------- post-trade
+
+    def step(self) -> None:
+        now = self._now()
+        if self.day is not None and now.date() != self.day:
+            self._new_day()
+        self.day = now.date()
+        for t in self.post.evaluate(now):
+            self.triggers[t.kind] += 1
+            p = plan(t, self.post)
+            if p.state is not None:
+                self.book.states.set(p.state[0], p.state[1])  # type: ignore[arg-type]
+                if p.state[0] != "*":
+                    self.auto_reduced.add(p.state[0])
+            self._event(
+                wire.RiskEvent(
+                    strategy=t.strategy,
+                    kind="trigger",
+                    rule=t.kind,
+                    reason=t.reason,
+                    threshold=t.threshold,
+                    value=t.value,
+                    action=p.action,
+                )
+            )
+            for strategy, key in p.jobs:
+                self.exits.start(strategy, key, t.kind)
+        if self.exits.jobs:
+            self.exits.step()
+
+    def _new_day(self) -> None:
+        for name in sorted(self.auto_reduced):
+            if self.book.states.strategies.get(name) == "reducing":
+                self.book.states.set(name, "active")
+        self.auto_reduced.clear()
+
+    def _send_exit(self, order: wire.Order) -> bool:
+        if order.op == "place":
+            signed = order.quantity if order.action == "BUY" else -order.quantity
+            self.book.on_approved(order.order_id, (order.strategy, order.exchange, order.symbol), signed)
+        self._send(order)
+        return True
+
+    def _broker_net(self, key: Key, account: str) -> int | None:
+        p = self.broker.ledger.positions.get(key)
+        return p.qty if p else 0
+
+    def _exit_event(self, job: ExitJob, kind: str, reason: str) -> None:
+        self._event(
+            wire.RiskEvent(
+                strategy=job.strategy, kind="exit", rule=job.kind, reason=reason, action=kind
+            )
+        )
+
