@@ -14,6 +14,11 @@ from pydantic import Field
 from mytrading import wire
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 
+# Two SMAs of prices on a 0.05 tick that differ at all differ by 0.0005 or more (for
+# periods up to 100); running sums drift by ~1e-9 over a million bars. Below EPS they are
+# equal, and an exact tie must not read as a cross.
+EPS = 1e-6
+
 
 class SmaParams(StrategyParams):
     underlying: str = "NIFTY"
@@ -46,8 +51,8 @@ class SmaCrossover(BaseStrategy):
     def on_bar(self, bar: wire.Bar) -> None:
         p: SmaParams = self.params  # type: ignore[assignment]
         fast, slow = self.get_indicator_value("fast"), self.get_indicator_value("slow")
-        if self.warming_up or math.isnan(fast) or math.isnan(slow) or fast == slow:
-            return  # NaN while warming up; equal: no side
+        if self.warming_up or math.isnan(fast) or math.isnan(slow) or abs(fast - slow) < EPS:
+            return  # NaN while warming up; equal (within the running sums' rounding): no side
         if self.has_open_orders(self.symbol):
             return
         target = p.lots * self.lot * (1 if fast > slow else -1)

@@ -20,6 +20,7 @@ live simulated broker itself (fills on the next ticks, as in the paper stack).
 from __future__ import annotations
 
 import collections
+import gc
 import heapq
 import time
 from collections.abc import Callable, Iterator
@@ -48,6 +49,7 @@ from mytrading.sim.matching import SimBroker
 log = structlog.get_logger("backtest")
 NS = 1_000_000_000
 MINUTE_NS = 60 * NS
+EPOCH = datetime.fromtimestamp(0, IST)
 WARMUP_ORIGIN_DAYS = 120  # calendar days of generated history before the first day
 
 
@@ -57,12 +59,17 @@ class Clock(MarketClock):
     def __init__(self, t: int = 0) -> None:
         super().__init__(0, t, 0.0)
         self.t = t
+        self._at = -1
+        self._dt = EPOCH
 
     def now_ns(self) -> int:
         return self.t
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self.t / NS, IST)
+        if self.t != self._at:  # asked several times per bar: made once
+            # the epoch plus a timedelta: India keeps one offset, and this is 3x cheaper
+            self._at, self._dt = self.t, EPOCH + timedelta(microseconds=self.t // 1000)
+        return self._dt
 
 
 @dataclass
@@ -88,6 +95,10 @@ class Stream:
     cols: tuple[list, ...] = ()
     i: int = 0
     n: int = 0
+    key: tuple[str, str] = ("", "")
+
+    def __post_init__(self) -> None:
+        self.key = (self.exchange, self.symbol)
 
     def next_start(self) -> int | None:
         while self.i >= self.n:
@@ -256,6 +267,19 @@ class Backtest:
     # --------------------------------------------------------------------- run
 
     def run(self) -> Results:
+        gc.collect()
+        gc.freeze()  # what set-up built is long-lived: full collections need not walk it
+        threshold = gc.get_threshold()
+        # the run appends rows it keeps to the end (orders, fills): young collections
+        # would walk them again and again; collect rarely, cycles are few
+        gc.set_threshold(100_000, 50, 1000)
+        try:
+            return self._run()
+        finally:
+            gc.set_threshold(*threshold)
+            gc.unfreeze()
+
+    def _run(self) -> Results:
         self.runner.start()
         self.runner.partial.clear()  # bars read from history are whole, never partial
         self._drain()
@@ -282,35 +306,38 @@ class Backtest:
         risk_tfs = risk.bar_tfs
         risk_base = tf in risk_tfs
         progress, report_every = self.progress, 20_000
-        heap: list[tuple[int, int, tuple[str, str]]] = []
+        heap: list[tuple[int, int, Stream]] = []
         order = 0
-        for key, st in self.streams.items():
+        for st in self.streams.values():
             s = st.next_start()
             if s is not None:
-                heapq.heappush(heap, (s, order, key))
+                heapq.heappush(heap, (s, order, st))
                 order += 1
-        bars: list[wire.Bar] = []
+        step: list[tuple[tuple[str, str], wire.Bar]] = []
+        live, quotes, last = broker.live, broker.quotes, results.last
         while heap:
             t = heap[0][0]
-            bars.clear()
+            step.clear()
             clock.t = t
             while heap and heap[0][0] == t:
-                _, n, key = heapq.heappop(heap)
-                st = self.streams[key]
+                _, n, st = heap[0]
                 bar = st.take(tf)
-                bars.append(bar)
+                key = st.key
+                step.append((key, bar))
                 nxt = st.next_start()
                 if nxt is not None:
-                    heapq.heappush(heap, (nxt, n, key))
-                if broker.live.get(key):
+                    heapq.heapreplace(heap, (nxt, n, st))
+                else:
+                    heapq.heappop(heap)
+                if live.get(key):
                     venue.on_events(broker.on_bar(bar))
                     self._drain()
-                else:
-                    broker.quotes[key] = broker._quote(bar)
+                elif key not in quotes:
+                    quotes[key] = broker._quote(bar)
             clock.t = t + span if span else self._session_close(t)
-            for bar in bars:
-                risk.mark(bar.exchange, bar.symbol, bar.close)
-                results.last[(bar.exchange, bar.symbol)] = bar.close
+            for key, bar in step:
+                risk.mark(key, bar.close)
+                last[key] = bar.close
                 runner.on_closed_bar(bar)
                 if risk_base:
                     risk.on_bar(bar)
@@ -328,17 +355,17 @@ class Backtest:
             if self.orders or self.intents:
                 self._drain()
             results.sample(clock.t)
-            progress.bars += len(bars)
+            progress.bars += len(step)
             if progress.bars >= report_every:
                 report_every += 20_000
                 if self._progress:
                     self._progress(progress)
             # a subscription made during this step joins the heap
             if len(self.streams) > order:
-                for key, st in list(self.streams.items())[order:]:
+                for st in list(self.streams.values())[order:]:
                     s = st.next_start()
                     if s is not None:
-                        heapq.heappush(heap, (s, order, key))
+                        heapq.heappush(heap, (s, order, st))
                     order += 1
         if self._progress:
             self._progress(progress)

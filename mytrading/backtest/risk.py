@@ -30,6 +30,7 @@ from mytrading.risk.rules import Rejection, RiskBook, check, child_size
 from mytrading.sim.matching import SimBroker
 
 NS = 1_000_000_000
+IST_OFFSET_S = 19_800  # +05:30, all year
 
 
 class BacktestRisk:
@@ -137,9 +138,9 @@ class BacktestRisk:
         self.book.on_fill(f)
         self.post.on_fill(f, self._now().date())
 
-    def mark(self, exchange: str, symbol: str, price: float) -> None:
-        self.book.ltp[(exchange, symbol)] = price
-        self.post.mark(exchange, symbol, price)
+    def mark(self, key: tuple[str, str], price: float) -> None:
+        self.book.ltp[key] = price
+        self.post.mark(key[0], key[1], price)
 
     def on_bar(self, bar: wire.Bar) -> None:
         """A closed bar of a timeframe a Supertrend exit reads."""
@@ -152,6 +153,9 @@ class BacktestRisk:
     # --------------------------------------------------------------- post-trade
 
     def step(self) -> None:
+        t = self._now_ns()
+        if not self.exits.jobs and self.post.quiet((t // NS + IST_OFFSET_S) % 86_400):
+            return  # nothing could fire: the checks below would find nothing
         now = self._now()
         if self.day is not None and now.date() != self.day:
             self._new_day()

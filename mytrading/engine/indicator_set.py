@@ -29,12 +29,6 @@ def _source(bar: wire.Bar, name: str) -> float:
     return float(getattr(bar, name))
 
 
-def _getter(name: str) -> Callable[[wire.Bar], float]:
-    """``_source`` for one name, chosen once (it runs for every bar of every indicator)."""
-    if name == "close":
-        return lambda b: b.close
-    return lambda b: _source(b, name)
-
 
 def _day(bar: wire.Bar) -> int:
     return datetime.fromtimestamp(bar.start_ns / 1e9, IST).date().toordinal()
@@ -43,16 +37,26 @@ def _day(bar: wire.Bar) -> int:
 class Bound:
     """One indicator instance fed with bars; ``values`` holds its outputs by name."""
 
-    def __init__(self, kind: str, outputs: tuple[str, ...], step: Callable[[wire.Bar], Any]):
+    def __init__(
+        self,
+        kind: str,
+        outputs: tuple[str, ...],
+        step: Callable[[wire.Bar], Any],
+        on_close: Callable[[float], float] | None = None,
+    ):
         self.kind = kind
         self.outputs = outputs
         self._step = step
+        self._on_close = on_close  # a one-output indicator of the close: fed directly
         self.values: dict[str, float] = dict.fromkeys(outputs, NAN)
 
     def update(self, bar: wire.Bar) -> None:
+        if self._on_close is not None:  # the common case, once per bar per indicator
+            self.values[self.outputs[0]] = self._on_close(bar.close)
+            return
         out = self._step(bar)
         if not isinstance(out, tuple):
-            self.values[self.outputs[0]] = float(out)  # one output: the common case
+            self.values[self.outputs[0]] = float(out)
             return
         for name, v in zip(self.outputs, out, strict=True):
             self.values[name] = float(v)
@@ -85,8 +89,8 @@ def make(kind: str, source: str = "close", **params: Any) -> Bound:
         ind = {"SMA": stream.SMA, "EMA": stream.EMA, "RSI": stream.RSI}[k](
             int(p.get("period", 14 if k == "RSI" else 20))
         )
-        get, upd = _getter(source), ind.update
-        return Bound(k, (k.lower(),), lambda b: upd(get(b)))
+        direct = ind.update if source == "close" else None
+        return Bound(k, (k.lower(),), lambda b: ind.update(_source(b, source)), direct)
     if k == "ATR":
         p = take("period")
         atr = stream.ATR(int(p.get("period", 14)))

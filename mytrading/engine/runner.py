@@ -220,9 +220,13 @@ class StrategyRunner:
         strategies subscribed to its timeframe. Bars reach strategies only once closed."""
         key = (bar.exchange, bar.symbol)
         self.last[key] = bar.close
-        for name in self.holders.get(key, ()):
-            self.strategies[name]._mark(bar.exchange, bar.symbol, bar.close)
-        names = self.bar_subs.get(key, {}).get(bar.tf)
+        subs = self.bar_subs.get(key)
+        names = subs.get(bar.tf) if subs else None
+        holders = self.holders.get(key)
+        if holders:
+            for name in holders:
+                if not names or name not in names:  # a subscriber marks with the bar itself
+                    self.strategies[name]._mark(bar.exchange, bar.symbol, bar.close)
         if names:
             self._deliver_bar(bar, names, bar.start_ns)
 
@@ -342,8 +346,9 @@ class StrategyRunner:
             if not pending:  # a pending warm-up's replay swaps it with its own fetch
                 bar = self._complete(bar)
         self.last.setdefault((bar.exchange, bar.symbol), bar.close)
+        warmups = self.warmups
         for name in names:
-            job = self.warmups.get((name, bar.exchange, bar.symbol, bar.tf))
+            job = warmups.get((name, bar.exchange, bar.symbol, bar.tf)) if warmups else None
             if job is not None:
                 if len(job.held) < WARMUP_HOLD_MAX:
                     job.held.append(bar)

@@ -121,6 +121,7 @@ class BaseStrategy(OrderBook, Brackets):
         self._bars: dict[tuple[str, str, str], collections.deque[wire.Bar]] = {}
         self._primary: tuple[str, str, str] | None = None
         self._indicators: dict[str, tuple[tuple[str, str, str] | None, Bound]] = {}
+        self._fed: dict[tuple[str, str, str], list[Bound]] = {}  # subscription -> indicators
         self._brackets: dict[str, wire.BracketSpec] = {}  # by entry intent id
         self._oco: dict[str, str] = {}  # exit intent -> its sibling
         self._amends: dict[str, tuple[str, dict[str, Any]]] = {}  # amend intent -> target
@@ -209,6 +210,7 @@ class BaseStrategy(OrderBook, Brackets):
         if label in self._indicators:
             raise ValueError(f"indicator {label!r} is already registered")
         self._indicators[label] = (key, make(kind, **params))
+        self._fed.clear()
 
     def get_indicator_value(self, name: str, output: str | None = None) -> float:
         """The latest value (NaN while warming up); ``output`` picks one of several
@@ -279,10 +281,14 @@ class BaseStrategy(OrderBook, Brackets):
         return sum(p.realized + p.unrealized() for p in self.ledger.positions.values())
 
     def has_open_orders(self, symbol: str | None = None) -> bool:
+        if not self.open_orders:  # asked on every bar; usually nothing is working
+            return False
         return any(symbol is None or o.symbol == symbol for o in self.open_orders.values())
 
     def working(self, exchange: str, symbol: str) -> int:
         """Signed quantity of this instrument still working in open orders."""
+        if not self.open_orders:
+            return 0
         return sum(
             o.signed_remaining
             for o in self.open_orders.values()
@@ -530,10 +536,16 @@ class BaseStrategy(OrderBook, Brackets):
         ring = self._bars.get(key)
         if ring is not None:
             ring.append(bar)
-        for bound_key, ind in self._indicators.values():
-            if (bound_key or self._primary) == key:
-                ind.update(bar)
-        self.ledger.mark((bar.exchange, bar.symbol), bar.close)
+        inds = self._fed.get(key)
+        if inds is None:  # which indicators this subscription feeds, found once
+            inds = self._fed[key] = [
+                ind for k, ind in self._indicators.values() if (k or self._primary) == key
+            ]
+        for ind in inds:
+            ind.update(bar)
+        p = self.ledger.positions.get(key[:2])
+        if p is not None:
+            p.ltp = bar.close  # Ledger.mark, inline: once per bar
         self.on_bar(bar)
         if key == self._primary or not self._indicators:
             signal = self.on_data(bar)

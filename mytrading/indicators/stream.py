@@ -22,16 +22,17 @@ class SMA:
         self.pos = 0
 
     def update(self, v: float) -> float:
-        if math.isnan(v):
+        if v != v:  # NaN (math.isnan costs a call; this runs for every bar)
             return NAN
-        if self.count == self.n:
-            self.total -= self.buf[self.pos]
+        n, pos, buf = self.n, self.pos, self.buf
+        if self.count == n:
+            self.total -= buf[pos]
         else:
             self.count += 1
-        self.buf[self.pos] = v
+        buf[pos] = v
         self.total += v
-        self.pos = (self.pos + 1) % self.n
-        return self.total / self.n if self.count == self.n else NAN
+        self.pos = pos + 1 if pos + 1 < n else 0
+        return self.total / n if self.count == n else NAN
 
 
 class EMA:

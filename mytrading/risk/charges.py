@@ -70,6 +70,8 @@ class ChargeTable:
         )
         if not self.periods:
             raise ValueError("charges: no [[period]] of rates")
+        self._recent: dict[tuple, Charges] = {}
+        self._decimal_rates: dict[date, dict[str, Decimal]] = {}
 
     def rates(self, day: date) -> dict:
         current = None
@@ -83,8 +85,24 @@ class ChargeTable:
     def trade(
         self, exchange: str, kind: str, action: str, qty: int, price: float, day: date
     ) -> Charges:
-        """Charges of one executed order (or fill) of ``qty`` at ``price``."""
-        r = {k: _d(v) for k, v in self.rates(day).items() if k != "from"}
+        """Charges of one executed order (or fill) of ``qty`` at ``price``; the last few
+        are remembered (risk and a backtest's results each ask for every fill)."""
+        args = (exchange, kind, action, qty, price, day)
+        got = self._recent.get(args)
+        if got is None:
+            got = self._recent[args] = self._trade(*args)
+            if len(self._recent) > 64:
+                del self._recent[next(iter(self._recent))]
+        return got
+
+    def _trade(
+        self, exchange: str, kind: str, action: str, qty: int, price: float, day: date
+    ) -> Charges:
+        r = self._decimal_rates.get(day)
+        if r is None:
+            r = self._decimal_rates[day] = {
+                k: _d(v) for k, v in self.rates(day).items() if k != "from"
+            }
         option = kind in ("CE", "PE")
         seg = "opt" if option else "fut"
         turnover = _d(qty) * _d(price)

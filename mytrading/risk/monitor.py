@@ -78,6 +78,20 @@ class PostTrade:
         self.flips: list[tuple[tuple, float]] = []  # closed-bar direction changes, unread
         # the earliest MIS square-off of any exchange: before it, no square-off to check
         self.first_squareoff = min(s.mis_squareoff for s in refdata.calendar.sessions.values())
+        so = self.first_squareoff
+        self.first_squareoff_s = so.hour * 3600 + so.minute * 60 + so.second
+        st = limits.stack
+        self.marks_matter = bool(st.daily_loss_limit or st.max_drawdown) or any(
+            lim.max_loss
+            or lim.max_profit
+            or lim.trailing_type != "off"
+            or lim.leg_stop_pct
+            or lim.leg_target_pct
+            for lim in lims
+        )
+        self.dirty = True  # a fill or a restored position since the last evaluation
+        self.held = 0  # open positions, every book
+        self.held_mis = 0  # ... of them MIS
 
     # ----------------------------------------------------------------- inputs
 
@@ -90,15 +104,40 @@ class PostTrade:
         b.charges = b.charges + self.charge_table.trade(
             f.exchange, kind, f.action, f.quantity, f.price, day
         )
+        self._recount()
 
     def restore(self, strategy: str, key: Key, qty: int, avg: float) -> None:
         """A position held before risk (re)started, at its average price."""
         self.books[strategy].ledger.set_qty(key, qty, avg)
+        self._recount()
+
+    def _recount(self) -> None:
+        self.dirty = True
+        self.held = self.held_mis = 0
+        for b in self.books.values():
+            for k, p in b.ledger.positions.items():
+                if p.qty:
+                    self.held += 1
+                    self.held_mis += k[2] == "MIS"  # type: ignore[index]
+
+    def quiet(self, second_of_day: int) -> bool:
+        """True when ``evaluate`` can fire nothing: no fill since it last ran, no
+        Supertrend flip waiting, and no open position whose marks a limit reads or that
+        the square-off is due to close. (A backtest asks after every bar; live risk
+        evaluates every second regardless.)"""
+        if self.dirty or self.flips:
+            return False
+        if not self.held:
+            return True
+        if self.marks_matter:
+            return False
+        return not (self.held_mis and second_of_day >= self.first_squareoff_s)
 
     def mark(self, exchange: str, symbol: str, ltp: float) -> None:
         for b in self.books.values():
-            for prod in ("MIS", "NRML", "CNC"):
-                b.ledger.mark((exchange, symbol, prod), ltp)
+            for key, p in b.ledger.positions.items():
+                if key[1] == symbol and key[0] == exchange:  # any product
+                    p.ltp = ltp
 
     def on_tick(self, tick: wire.Tick) -> None:
         """Marks, and bars for the Supertrend exits."""
@@ -198,6 +237,7 @@ class PostTrade:
                 out += self._supertrend(name, flips)
         if stack:
             out += self._stack(total)
+        self.dirty = False
         return out
 
     # ------------------------------------------------------------- day marks
