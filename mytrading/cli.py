@@ -35,6 +35,15 @@ sim_app = typer.Typer(help="The OpenAlgo-compatible simulator server and its acc
 app.add_typer(sim_app, name="sim")
 
 
+def _add_backtest() -> None:
+    from mytrading.backtest.cli import app as backtest_app
+
+    app.add_typer(backtest_app, name="backtest")
+
+
+_add_backtest()
+
+
 def _settings() -> Settings:
     """Validated settings and reference data, or exit 2 naming what is wrong."""
     try:

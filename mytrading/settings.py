@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     record: bool = True
     record_db: Path = PROJECT_ROOT / "logs" / "data" / "marketdata.duckdb"
     risk_db: Path = PROJECT_ROOT / "logs" / "data" / "risk.duckdb"  # risk events
+    history_db: Path = PROJECT_ROOT / "logs" / "data" / "history.duckdb"  # downloaded, imported
+    backtest_db: Path = PROJECT_ROOT / "logs" / "data" / "backtests.duckdb"  # runs, results
+    report_dir: Path = PROJECT_ROOT / "logs" / "backtests"  # one directory per run
     sim_replay: str = ""  # a recorded date (YYYY-MM-DD): the simulator replays it from record_db
 
     # --- risk

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mytrading import wire
 from mytrading.refdata import IST, Instrument, RefData, RefDataError
 
 NS = 1_000_000_000
@@ -212,3 +213,54 @@ def holes(wanted: list[date], have: list[date]) -> list[date]:
     """Trading days in the window with no data."""
     got = set(have)
     return [d for d in wanted if d not in got]
+
+
+class DuckTicks:
+    """Every recorded tick of a window, in time order: the stream a tick backtest replays."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.exists():
+            raise DataError(f"no recording {path}")
+        self.path = path
+
+    def count(self, start: date, end: date) -> int:
+        from mytrading.recording import connect
+
+        con = connect(self.path, read_only=True)
+        try:
+            got = con.execute(
+                "SELECT count(*) FROM ticks WHERE CAST(ts AS DATE) BETWEEN ? AND ?", [start, end]
+            ).fetchone()
+        finally:
+            con.close()
+        return int(got[0]) if got else 0
+
+    def ticks(self, start: date, end: date) -> Iterator[wire.Tick]:
+        from mytrading.recording import connect
+
+        con = connect(self.path, read_only=True)
+        try:
+            con.execute(
+                "SELECT epoch_ns(ts) AS t, exchange, symbol, ltp, bid, ask, bid_qty, ask_qty, "
+                "volume, oi FROM ticks WHERE CAST(ts AS DATE) BETWEEN ? AND ? ORDER BY ts",
+                [start, end],
+            )
+            while True:
+                rows = con.fetchmany(BATCH_VECTORS * 2048)
+                if not rows:
+                    return
+                for t, ex, sym, ltp, bid, ask, bq, aq, vol, oi in rows:
+                    yield wire.Tick(
+                        exchange=ex,
+                        symbol=sym,
+                        ltp=ltp,
+                        bid=bid or 0.0,
+                        ask=ask or 0.0,
+                        bid_qty=bq or 0,
+                        ask_qty=aq or 0,
+                        volume=vol or 0,
+                        oi=oi or 0,
+                        exch_ns=t,
+                    )
+        finally:
+            con.close()

@@ -243,7 +243,7 @@ class Backtest:
 
     def check_data(self) -> None:
         """Every subscribed instrument has data on every trading day of the window."""
-        for (ex, sym) in self.streams:
+        for ex, sym in self.streams:
             have = self.source.days(ex, sym, self.spec.start, self.spec.end)
             inst = self.refdata.instrument(ex, sym)
             last = min(self.spec.end, inst.expiry) if inst.expiry else self.spec.end
@@ -283,6 +283,11 @@ class Backtest:
         self.runner.start()
         self.runner.partial.clear()  # bars read from history are whole, never partial
         self._drain()
+        failed = [n for n, h in self.runner.health.items() if h.errors]
+        if failed:
+            raise DataError(f"on_start failed for {', '.join(failed)} (the error is logged above)")
+        if not self.streams and self.ticks is None:
+            raise DataError("the strategies subscribed to no bars: nothing to backtest")
         if self.ticks is not None:
             self._run_ticks()
         else:
@@ -438,6 +443,3 @@ class Backtest:
             "strategies": self.runner.stats(),
             "notes": self.notes,
         }
-
-
-

@@ -13,7 +13,6 @@ figures are read against the same money.
 from __future__ import annotations
 
 import array
-import collections
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -27,6 +26,8 @@ from mytrading.refdata import IST, RefData
 from mytrading.risk.charges import ZERO, Charges, ChargeTable
 
 NS = 1_000_000_000
+DAY_NS = 86_400 * NS
+IST_NS = 19_800 * NS
 
 
 def ts(ns: int) -> datetime:
@@ -72,6 +73,8 @@ class Results:
         self.times = array.array("q")
         self.last: dict[tuple[str, str], float] = {}
         self.bars = 0
+        self._day_no = -1
+        self._day = date.min
 
     def book(self, strategy: str) -> Book:
         b = self.books.get(strategy)
@@ -85,7 +88,7 @@ class Results:
         row = self.orders.get(u.order_id)
         if row is None:
             row = self.orders[u.order_id] = {
-                "time": ts(now_ns),
+                "time": now_ns,
                 "strategy": u.strategy,
                 "order_id": u.order_id,
                 "exchange": u.exchange,
@@ -103,7 +106,7 @@ class Results:
     def on_event(self, ev: wire.RiskEvent, now_ns: int) -> None:
         self.events.append(
             {
-                "time": ts(now_ns),
+                "time": now_ns,
                 "strategy": ev.strategy,
                 "kind": ev.kind,
                 "rule": ev.rule,
@@ -116,7 +119,9 @@ class Results:
         b = self.book(f.strategy)
         key = (f.exchange, f.symbol)
         inst = self.refdata.instrument(f.exchange, f.symbol)
-        day = ts(f.exch_ns).date()
+        day_no = (f.exch_ns + IST_NS) // DAY_NS  # the IST day, without a datetime per fill
+        day = ts(f.exch_ns).date() if day_no != self._day_no else self._day
+        self._day_no, self._day = day_no, day
         c = self.charge_table.trade(f.exchange, inst.kind, f.action, f.quantity, f.price, day)
         signed = f.quantity if f.action == "BUY" else -f.quantity
         before = b.ledger.positions.get(key)
@@ -129,7 +134,7 @@ class Results:
         self._trades(b, key, f, q0, p.qty, p.realized - r0, c.total)
         self.fills.append(
             {
-                "time": ts(f.exch_ns),
+                "time": f.exch_ns,
                 "strategy": f.strategy,
                 "order_id": f.order_id,
                 "exchange": f.exchange,
@@ -149,7 +154,7 @@ class Results:
         )
         self.positions.append(
             {
-                "time": ts(f.exch_ns),
+                "time": f.exch_ns,
                 "strategy": f.strategy,
                 "symbol": f.symbol,
                 "quantity": p.qty,
@@ -210,9 +215,9 @@ class Results:
                 "symbol": key[1],
                 "side": "long" if t.side > 0 else "short",
                 "quantity": t.qty,
-                "entry_time": ts(t.entry_ns),
+                "entry_time": t.entry_ns,
                 "entry_price": round(t.entry_value / t.entry_qty, 4),
-                "exit_time": ts(f.exch_ns),
+                "exit_time": f.exch_ns,
                 "exit_price": round(t.exit_value / t.exit_qty, 4),
                 "gross_pnl": round(t.realized, 2),
                 "charges": round(t.charges, 2),
@@ -269,12 +274,31 @@ class Results:
             if p.qty
         ]
 
-    def days(self) -> list[date]:
-        return sorted({ts(t).date() for t in self.times[:: max(1, len(self.times) // 5000)]})
-
     def strategies(self) -> list[str]:
         return sorted(self.books)
 
+    # ----------------------------------------------------------------- tables
 
-def counts(rows: list[dict], key: str) -> dict[str, int]:
-    return dict(collections.Counter(r[key] for r in rows))
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every result as a table, times in IST: what is stored, exported and reported."""
+        curve = pd.DataFrame({"equity": self.equity()})
+        curve["drawdown"] = curve["equity"] - curve["equity"].cummax()
+        for name in self.books if len(self.books) > 1 else ():
+            curve[f"equity_{name}"] = self.equity(name)
+        curve = curve.reset_index(names="time")
+        return {
+            "orders": _frame(list(self.orders.values()), ("time",)),
+            "fills": _frame(self.fills, ("time",)),
+            "positions": _frame(self.positions, ("time",)),
+            "trades": _frame(self.trades(), ("entry_time", "exit_time")),
+            "events": _frame(self.events, ("time",)),
+            "equity": curve,
+        }
+
+
+def _frame(rows: list[dict], times: tuple[str, ...]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for col in times:
+        if col in df:
+            df[col] = pd.to_datetime(df[col], utc=True).dt.tz_convert(IST)
+    return df

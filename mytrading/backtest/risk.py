@@ -192,7 +192,9 @@ class BacktestRisk:
     def _send_exit(self, order: wire.Order) -> bool:
         if order.op == "place":
             signed = order.quantity if order.action == "BUY" else -order.quantity
-            self.book.on_approved(order.order_id, (order.strategy, order.exchange, order.symbol), signed)
+            self.book.on_approved(
+                order.order_id, (order.strategy, order.exchange, order.symbol), signed
+            )
         self._send(order)
         return True
 
@@ -206,4 +208,3 @@ class BacktestRisk:
                 strategy=job.strategy, kind="exit", rule=job.kind, reason=reason, action=kind
             )
         )
-

@@ -1,0 +1,297 @@
+"""``main.py backtest``: run, sweep, list, show, compare and export backtests."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from mytrading.backtest import store
+from mytrading.backtest.report import metric_rows
+from mytrading.backtest.session import InputError, Request, execute, prepare
+from mytrading.refdata import RefDataError
+from mytrading.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="Backtests: the live strategies, risk and fills over history.")
+err = Console(stderr=True)
+out = Console()
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        err.print(f"configuration error:\n{exc}")
+        raise typer.Exit(2) from None
+
+
+def _date(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        err.print(f"{flag} {value!r} is not a date (YYYY-MM-DD)")
+        raise typer.Exit(2) from None
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[bold red]backtest refused:[/] {exc}")
+    return typer.Exit(2)
+
+
+@app.callback(invoke_without_command=True)
+def backtest(
+    ctx: typer.Context,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", "-s", help="NAME[,NAME...] from strategies/")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
+    params: Annotated[
+        list[str] | None, typer.Option("--params", "-p", help="key=value or strategy.key=value")
+    ] = None,
+    capital: Annotated[float, typer.Option(help="starting capital, rupees")] = 1_000_000.0,
+    timeframe: Annotated[
+        str | None, typer.Option(help="the strategies' bar timeframe (1m 3m 5m ... 1h D)")
+    ] = None,
+    data: Annotated[
+        str, typer.Option(help="generated | history | recorded | FILE.duckdb")
+    ] = "generated",
+    seed: Annotated[int, typer.Option(help="seed of the generated history")] = 42,
+    slippage: Annotated[int, typer.Option(help="ticks against MARKET and stop fills")] = 0,
+    fills: Annotated[str, typer.Option(help="bars | ticks (recorded ticks)")] = "bars",
+    allow_holes: Annotated[
+        bool, typer.Option("--allow-holes", help="run although some days have no data")
+    ] = False,
+    sweep: Annotated[
+        list[str] | None, typer.Option(help="param=start:stop:step (or a,b,c), repeatable")
+    ] = None,
+    rank: Annotated[str, typer.Option(help="sweep: the metric to rank by")] = "sharpe",
+    workers: Annotated[int, typer.Option(help="sweep: processes (0: every core)")] = 0,
+    cluster: Annotated[
+        str | None, typer.Option(help="sweep: a Dask scheduler address (tcp://host:8786)")
+    ] = None,
+) -> None:
+    """Run STRATEGY over history: progress, a summary, the report's path.
+
+    With no dates: the current futures series up to yesterday. With no data downloaded,
+    ``--data generated`` (the default) makes seeded history from the simulated market."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not strategy:
+        err.print("give --strategy NAME (see strategies/), or a subcommand: list, show, ...")
+        raise typer.Exit(2)
+    s = _settings()
+    req = Request(
+        strategies=strategy.split(","),
+        start=_date(start, "--from"),
+        end=_date(end, "--to"),
+        params=list(params or []),
+        capital=capital,
+        timeframe=timeframe,
+        data=data,
+        seed=seed,
+        slippage_ticks=slippage,
+        allow_holes=allow_holes,
+        fills=fills,
+    )
+    try:
+        prepared = prepare(s, req)
+    except (InputError, ConfigError, RefDataError) as exc:
+        raise _fail(exc) from None
+    if sweep:
+        from mytrading.backtest.sweep import run_sweep
+
+        try:
+            run_sweep(s, prepared, sweep, rank, workers, cluster, out, err)
+        except InputError as exc:
+            raise _fail(exc) from None
+        return
+    err.print(
+        f"backtest {', '.join(req.strategies)} {prepared.spec.start} .. {prepared.spec.end} "
+        f"on {prepared.data_name}"
+    )
+    with Progress(
+        TextColumn("[bold]bars"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("run", total=None, rate="")
+
+        def tick(p: Any) -> None:
+            import time
+
+            elapsed = max(time.perf_counter() - p.started, 1e-9)
+            bar.update(
+                task,
+                completed=p.bars,
+                total=max(p.total, p.bars) or None,
+                rate=f"{p.bars / elapsed:,.0f} bars/s",
+            )
+
+        try:
+            outcome = execute(s, prepared, progress=tick)
+        except InputError as exc:
+            raise _fail(exc) from None
+    _summary(outcome.metrics, outcome.run_id, outcome.stats, outcome.notes)
+    if outcome.paths:
+        out.print(f"report: {outcome.paths['html']}")
+        out.print(
+            "images: " + ", ".join(str(outcome.paths[k]) for k in ("price", "equity", "monthly"))
+        )
+
+
+def _summary(metrics: dict, run_id: str, stats: dict, notes: list[str]) -> None:
+    names = [n for n in metrics if n != "*"]
+    cols = ["*", *names] if len(names) > 1 else ["*"]
+    t = Table(title=f"backtest {run_id}: {stats['bars']:,} bars in {stats['seconds']:.1f} s")
+    t.add_column("")
+    for c in cols:
+        t.add_column("total" if c == "*" else c, justify="right")
+    rows: dict[str, list[str]] = {}
+    for c in cols:
+        for label, text in metric_rows(metrics[c]):
+            rows.setdefault(label, []).append(text)
+    for label, vals in rows.items():
+        t.add_row(label, *vals)
+    out.print(t)
+    rejected = stats.get("rejected") or {}
+    if rejected:
+        out.print("risk refused: " + ", ".join(f"{k} {v}" for k, v in sorted(rejected.items())))
+    for n in notes:
+        out.print(f"[yellow]note:[/] {n}")
+
+
+@app.command("list")
+def list_runs(n: Annotated[int, typer.Option("-n", help="most recent N")] = 30) -> None:
+    """Stored runs, newest first."""
+    s = _settings()
+    try:
+        df = store.runs(s.backtest_db, n)
+    except store.StoreError as exc:
+        err.print(str(exc))
+        raise typer.Exit(1) from None
+    t = Table(title=f"backtest runs ({s.backtest_db})")
+    for c in (
+        "run",
+        "strategies",
+        "window",
+        "bars",
+        "net P&L",
+        "return",
+        "sharpe",
+        "max DD",
+        "trades",
+        "sweep",
+    ):
+        t.add_column(
+            c, justify="left" if c in ("run", "strategies", "window", "sweep") else "right"
+        )
+    for r in df.itertuples():
+        t.add_row(
+            r.run_id,
+            r.strategies,
+            f"{r.start} .. {r.end}",
+            f"{r.bars:,}",
+            _f(r.net_pnl, "{:,.0f}"),
+            _f(r.total_return, "{:.2%}"),
+            _f(r.sharpe, "{:.2f}"),
+            _f(r.max_drawdown, "{:,.0f}"),
+            _f(r.trades, "{:.0f}"),
+            r.sweep or "",
+        )
+    out.print(t)
+
+
+def _f(v: Any, fmt: str) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+
+
+@app.command("show")
+def show(run_id: Annotated[str, typer.Argument(help="a run id (or its start)")]) -> None:
+    """One run: its settings, metrics per strategy and in total, notes and report."""
+    s = _settings()
+    try:
+        row, metrics = store.run(s.backtest_db, run_id)
+    except store.StoreError as exc:
+        err.print(str(exc))
+        raise typer.Exit(1) from None
+    out.print(f"[bold]{row['run_id']}[/]  {row['strategies']}  {row['start']} .. {row['end']}")
+    out.print(f"data: {row['data']}   fills: {row['fills']}   slippage: {row['slippage']} ticks")
+    out.print(f"capital: {row['capital']:,.0f}   bars: {row['bars']:,} in {row['seconds']:.1f} s")
+    out.print(f"params: {row['params']}")
+    out.print(_metrics_table(metrics, "metrics"))
+    for n in (row["notes"] or "").splitlines():
+        out.print(f"[yellow]note:[/] {n}")
+    if row["report"]:
+        out.print(f"report: {row['report']}")
+
+
+def _metrics_table(metrics: Any, title: str) -> Table:
+    t = Table(title=title)
+    t.add_column("metric")
+    for c in metrics.columns:
+        t.add_column("total" if c == "*" else str(c), justify="right")
+    for name, vals in metrics.iterrows():
+        t.add_row(str(name), *(_f(v, "{:,.4g}") for v in vals))
+    return t
+
+
+@app.command("compare")
+def compare(
+    runs: Annotated[list[str], typer.Argument(help="two or more run ids")],
+) -> None:
+    """Totals of several runs side by side."""
+    import pandas as pd
+
+    s = _settings()
+    if len(runs) < 2:
+        err.print("compare needs two or more run ids")
+        raise typer.Exit(2)
+    cols = {}
+    try:
+        for r in runs:
+            row, m = store.run(s.backtest_db, r)
+            cols[row["run_id"]] = m["*"]
+    except store.StoreError as exc:
+        err.print(str(exc))
+        raise typer.Exit(1) from None
+    out.print(_metrics_table(pd.DataFrame(cols), "compare (totals)"))
+
+
+@app.command("export")
+def export(
+    run_id: Annotated[str, typer.Argument()],
+    to: Annotated[Path, typer.Option("--out", help="directory")] = Path("."),
+    fmt: Annotated[str, typer.Option("--format", help="csv | parquet")] = "csv",
+) -> None:
+    """Every table of a run (orders, fills, positions, trades, events, equity, metrics)."""
+    s = _settings()
+    try:
+        row, _ = store.run(s.backtest_db, run_id)
+        files = store.export(s.backtest_db, row["run_id"], to, fmt)
+    except store.StoreError as exc:
+        err.print(str(exc))
+        raise typer.Exit(2) from None
+    for f in files:
+        out.print(str(f))

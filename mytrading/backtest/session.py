@@ -1,0 +1,278 @@
+"""From a request (what the command line says) to a stored, reported run.
+
+``prepare`` checks everything a user can get wrong before any bar is read: strategy
+names, parameters and their types, the window, the data source; each mistake is an
+``InputError`` with a message that says what to do (the command exits 2). ``execute``
+runs, stores and reports; the run appears in ``backtest list`` only once all of it exists.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from mytrading.backtest import report, store
+from mytrading.backtest.data import DataError, DuckBars, DuckTicks, GeneratedBars
+from mytrading.backtest.engine import WARMUP_ORIGIN_DAYS, Backtest, Progress, Spec
+from mytrading.backtest.metrics import Metrics
+from mytrading.backtest.results import Results
+from mytrading.engine.loader import StrategyLoadError, discover
+from mytrading.engine.strategy import BaseStrategy
+from mytrading.refdata import IST, RefData, load_refdata
+from mytrading.settings import ConfigError, Settings
+
+SOURCES = ("generated", "history", "recorded")
+
+
+class InputError(ValueError):
+    """Bad input from the user: a message, exit code 2, nothing written."""
+
+
+@dataclass
+class Request:
+    strategies: list[str]
+    start: date | None = None
+    end: date | None = None
+    params: list[str] = field(default_factory=list)  # k=v or strategy.k=v
+    capital: float = 1_000_000.0
+    timeframe: str | None = None
+    data: str = "generated"  # generated | history | recorded | a .duckdb file
+    seed: int = 42
+    slippage_ticks: int = 0
+    allow_holes: bool = False
+    fills: str = "bars"  # bars | ticks (recorded ticks)
+
+
+@dataclass
+class Prepared:
+    request: Request
+    spec: Spec
+    params: dict[str, dict[str, Any]]
+    source: Any
+    ticks: Any
+    refdata: RefData
+    data_name: str
+    config_dir: Path
+    strategies_dir: Path
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    results: Results
+    metrics: dict[str, Metrics]
+    stats: dict[str, Any]
+    paths: dict[str, Path]
+    notes: list[str]
+
+
+def default_window(refdata: RefData, today: date) -> tuple[date, date]:
+    """The current futures series up to yesterday: from the day after the last monthly
+    expiry of the first configured index (its near future is then one contract for the
+    whole window) to the last trading day before today."""
+    cal = refdata.calendar
+    end = cal.last_trading_day("NFO", today - timedelta(days=1))
+    u = next(iter(refdata.underlyings.values()))
+    y, m = end.year, end.month
+    expiry = cal.monthly_expiry(u, y, m)
+    while expiry >= end:
+        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+        expiry = cal.monthly_expiry(u, y, m)
+    start = expiry + timedelta(days=1)
+    while cal.hours("NFO", start) is None:
+        start += timedelta(days=1)
+    return start, end
+
+
+def parse_params(
+    items: list[str], classes: dict[str, type[BaseStrategy]]
+) -> dict[str, dict[str, str]]:
+    """``k=v`` for every strategy that has ``k``; ``name.k=v`` for one."""
+    out: dict[str, dict[str, str]] = {n: {} for n in classes}
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"--params {item!r}: expected key=value (or strategy.key=value)")
+        key, value = item.split("=", 1)
+        name, _, field_ = key.rpartition(".")
+        targets = (
+            [name] if name else [n for n, c in classes.items() if field_ in c.Params.model_fields]
+        )
+        if name and name not in classes:
+            raise InputError(f"--params {item!r}: {name!r} is not one of {sorted(classes)}")
+        if not targets or any(field_ not in classes[t].Params.model_fields for t in targets):
+            have = {n: sorted(c.Params.model_fields) for n, c in classes.items()}
+            raise InputError(f"--params {item!r}: no strategy has a parameter {field_!r}; {have}")
+        for t in targets:
+            out[t][field_] = value
+    return out
+
+
+def prepare(s: Settings, req: Request, today: date | None = None) -> Prepared:
+    refdata = load_refdata(s.config_dir)
+    try:
+        available = discover(s.strategies_dir)
+    except StrategyLoadError as exc:
+        raise InputError(str(exc)) from None
+    names = [n.strip() for n in req.strategies if n.strip()]
+    unknown = [n for n in names if n not in available]
+    if not names or unknown:
+        raise InputError(
+            f"unknown strategy {unknown or names}; available: {', '.join(sorted(available))}"
+        )
+    classes = {n: available[n] for n in names}
+    given = parse_params(req.params, classes)
+    if req.timeframe:
+        have_tf = [n for n, c in classes.items() if "timeframe" in c.Params.model_fields]
+        if not have_tf:
+            raise InputError("--timeframe: none of these strategies has a timeframe parameter")
+        for n in have_tf:
+            given[n].setdefault("timeframe", req.timeframe)
+    params: dict[str, dict[str, Any]] = {}
+    for n, cls in classes.items():
+        merged = {**s.params_for(n), **given[n]}
+        try:
+            checked = cls.Params(**merged)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+                for e in exc.errors()
+            )
+            raise InputError(f"strategy {n}: {problems}") from None
+        params[n] = checked.model_dump(mode="json")
+    today = today or datetime.now(IST).date()
+    start, end = req.start, req.end
+    if start is None or end is None:
+        d_start, d_end = default_window(refdata, today)
+        start, end = start or d_start, end or d_end
+    if start > end:
+        raise InputError(f"empty date range: --from {start} is after --to {end}")
+    if req.capital <= 0:
+        raise InputError(f"--capital must be positive, got {req.capital}")
+    if req.fills not in ("bars", "ticks"):
+        raise InputError(f"--fills must be bars or ticks, got {req.fills!r}")
+    source, ticks, name = _source(s, req, refdata, start)
+    spec = Spec(
+        [(classes[n], params[n]) for n in names],
+        start,
+        end,
+        req.capital,
+        req.slippage_ticks,
+        req.allow_holes,
+        req.fills,
+    )
+    return Prepared(req, spec, params, source, ticks, refdata, name, s.config_dir, s.strategies_dir)
+
+
+def _source(s: Settings, req: Request, refdata: RefData, start: date) -> tuple[Any, Any, str]:
+    ticks = None
+    try:
+        if req.fills == "ticks":
+            path = Path(req.data) if req.data not in SOURCES else s.record_db
+            if req.data not in ("recorded",) and req.data in SOURCES:
+                raise InputError("--fills ticks replays recorded ticks: use --data recorded")
+            ticks = DuckTicks(path)
+        if req.data == "generated":
+            origin = start - timedelta(days=WARMUP_ORIGIN_DAYS)
+            return GeneratedBars(refdata, req.seed, origin), ticks, f"generated (seed {req.seed})"
+        if req.data == "history":
+            return DuckBars(s.history_db, name="history"), ticks, f"history ({s.history_db})"
+        if req.data == "recorded":
+            return DuckBars(s.record_db, name="recorded"), ticks, f"recorded ({s.record_db})"
+        path = Path(req.data)
+        if path.suffix != ".duckdb":
+            raise InputError(
+                f"--data {req.data!r}: use generated, history, recorded or a .duckdb file "
+                "(import CSV or Parquet first: main.py data import)"
+            )
+        return DuckBars(path), ticks, str(path)
+    except DataError as exc:
+        raise InputError(str(exc)) from None
+
+
+def execute(
+    s: Settings,
+    p: Prepared,
+    progress: Callable[[Progress], None] | None = None,
+    write_report: bool = True,
+    sweep: str = "",
+) -> Outcome:
+    bt = Backtest(p.spec, p.refdata, s.config_dir, p.source, progress=progress, ticks=_ticks(p))
+    started = time.perf_counter()
+    try:
+        results = bt.run()
+    except (DataError, ConfigError) as exc:
+        raise InputError(str(exc)) from None
+    seconds = time.perf_counter() - started
+    stats = bt.stats()
+    notes = list(bt.notes) + _state_notes(results)
+    names = results.strategies()
+    metrics = {"*": results.metrics()}
+    for n in names:
+        metrics[n] = results.metrics(n)
+    run_id = store.new_run_id(datetime.now(IST))
+    tables = results.tables() if not sweep else {}
+    paths: dict[str, Path] = {}
+    if write_report:
+        traded = sorted({(f["exchange"], f["symbol"]) for f in results.fills})
+        prices = (
+            report.prices_from(p.source, traded, p.spec.start, p.spec.end) if not p.ticks else {}
+        )
+        paths = report.write(
+            s.report_dir / run_id,
+            report.ReportInput(
+                run_id,
+                f"Backtest {', '.join(names)}: {p.spec.start} to {p.spec.end}",
+                p.params,
+                metrics,
+                tables,
+                prices,
+                notes,
+                {n: results.equity(n) for n in names},
+            ),
+        )
+    store.save(
+        s.backtest_db,
+        store.RunRecord(
+            run_id,
+            names,
+            p.params,
+            p.spec.start,
+            p.spec.end,
+            p.spec.capital,
+            p.data_name,
+            p.spec.fills,
+            p.spec.slippage_ticks,
+            stats["bars"],
+            round(seconds, 3),
+            str(paths.get("html", "")),
+            notes,
+            sweep,
+        ),
+        metrics,
+        tables,
+    )
+    return Outcome(run_id, results, metrics, stats, paths, notes)
+
+
+def _ticks(p: Prepared) -> Any:
+    if p.ticks is None:
+        return None
+    return p.ticks.ticks(p.spec.start, p.spec.end)
+
+
+def _state_notes(results: Results) -> list[str]:
+    out = []
+    for ev in results.events:
+        if ev["kind"] == "trigger" and ev["strategy"] == "*":
+            when = datetime.fromtimestamp(ev["time"] / 1e9, IST)
+            out.append(
+                f"the stack was HALTED at {when:%Y-%m-%d %H:%M} ({ev['rule']}: {ev['reason']}); "
+                "as live, nothing new traded after it"
+            )
+    return out

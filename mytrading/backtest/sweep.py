@@ -1,0 +1,362 @@
+"""Parameter sweeps: every combination of the given values, one backtest each, on every
+core (processes) or on a Dask cluster, ranked by a metric, drawn as a heatmap.
+
+A job is plain data (directories, strategy names, parameters, the window, the data
+source), so it runs the same in a forked process on this machine and on a Dask worker
+elsewhere: each worker loads the strategies and reference data itself, once. Runs are
+stored as usual, tagged with the sweep's id, without per-run tables or reports (a sweep of
+hundreds would write hundreds of equity curves); ``backtest show RUN`` shows each one's
+metrics, and running one combination alone gives its full report.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mytrading.backtest import store
+from mytrading.backtest.session import InputError, Prepared
+from mytrading.refdata import IST
+from mytrading.settings import Settings
+
+MAX_COMBOS = 10_000
+
+
+@dataclass(frozen=True)
+class Job:
+    config_dir: str
+    strategies_dir: str
+    strategies: tuple[str, ...]
+    params: dict[str, dict[str, Any]]
+    start: date
+    end: date
+    capital: float
+    slippage: int
+    allow_holes: bool
+    source: tuple[str, str, int, date | None]  # (kind, path, seed, origin)
+    combo: dict[str, Any]
+
+
+def parse_axes(specs: list[str]) -> dict[str, list[str]]:
+    """``fast=5:30:5`` (start:stop:step, stop included) or ``fast=5,8,13``."""
+    axes: dict[str, list[str]] = {}
+    for spec in specs:
+        key, sep, values = spec.partition("=")
+        if not sep or not key or not values:
+            raise InputError(f"--sweep {spec!r}: expected param=start:stop:step or param=a,b,c")
+        if ":" in values:
+            try:
+                a, b, step = (float(x) for x in values.split(":"))
+            except ValueError:
+                raise InputError(f"--sweep {spec!r}: start:stop:step must be numbers") from None
+            if step <= 0 or b < a:
+                raise InputError(f"--sweep {spec!r}: need start <= stop and a positive step")
+            n = math.floor((b - a) / step + 1e-9) + 1
+            nums = [a + i * step for i in range(n)]
+            axes[key] = [str(int(x)) if float(x).is_integer() else str(x) for x in nums]
+        else:
+            axes[key] = [v.strip() for v in values.split(",") if v.strip()]
+    return axes
+
+
+def combos(axes: dict[str, list[str]]) -> list[dict[str, str]]:
+    keys = list(axes)
+    out = [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*axes.values())]
+    if len(out) > MAX_COMBOS:
+        raise InputError(f"{len(out)} combinations: more than {MAX_COMBOS}; narrow the sweep")
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _context(config_dir: str, strategies_dir: str) -> tuple[Any, Any]:
+    from mytrading.engine.loader import discover
+    from mytrading.refdata import load_refdata
+
+    return load_refdata(Path(config_dir)), discover(Path(strategies_dir))
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """One combination, in whatever process runs it: metrics as plain numbers."""
+    import logging
+
+    import structlog
+
+    from mytrading.backtest.data import DataError, DuckBars, GeneratedBars
+    from mytrading.backtest.engine import Backtest, Spec
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    refdata, classes = _context(job.config_dir, job.strategies_dir)
+    kind, path, seed, origin = job.source
+    source = GeneratedBars(refdata, seed, origin) if kind == "generated" else DuckBars(Path(path))
+    strategies = []
+    for name in job.strategies:
+        p = {**job.params[name]}
+        p.update({k: v for k, v in job.combo.items() if k in classes[name].Params.model_fields})
+        strategies.append((classes[name], p))
+    spec = Spec(strategies, job.start, job.end, job.capital, job.slippage, job.allow_holes)
+    bt = Backtest(spec, refdata, Path(job.config_dir), source)
+    try:
+        res = bt.run()
+    except DataError as exc:
+        return {"combo": job.combo, "error": str(exc)}
+    m = res.metrics().as_dict()
+    stats = bt.stats()
+    return {
+        "combo": job.combo,
+        "metrics": {k: store._num(v) for k, v in m.items()},
+        "bars": stats["bars"],
+        "seconds": stats["seconds"],
+        "pid": os.getpid(),
+    }
+
+
+def jobs_for(p: Prepared, axes: dict[str, list[str]]) -> list[Job]:
+    """One job per combination, each checked against the strategies' parameter models
+    before anything runs (a bad value is refused up front, not in a worker)."""
+    src = p.source
+    kind = "generated" if type(src).__name__ == "GeneratedBars" else "duck"
+    source = (
+        kind,
+        str(getattr(src, "path", "")),
+        int(getattr(src, "seed", 0)),
+        getattr(src, "origin", None),
+    )
+    classes = {cls.name: cls for cls, _ in p.spec.strategies}
+    for key in axes:
+        if not any(key in c.Params.model_fields for c in classes.values()):
+            raise InputError(f"--sweep {key}: none of {sorted(classes)} has that parameter")
+    out = []
+    for combo in combos(axes):
+        for name, cls in classes.items():
+            mine = {k: v for k, v in combo.items() if k in cls.Params.model_fields}
+            try:
+                cls.Params(**{**p.params[name], **mine})
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise InputError(
+                    f"--sweep {combo}: {name}.{first['loc'][0]}: {first['msg']}"
+                ) from None
+        out.append(
+            Job(
+                str(p.config_dir),
+                str(p.strategies_dir),
+                tuple(classes),
+                p.params,
+                p.spec.start,
+                p.spec.end,
+                p.spec.capital,
+                p.spec.slippage_ticks,
+                p.spec.allow_holes,
+                source,
+                combo,
+            )
+        )
+    return out
+
+
+def execute_jobs(
+    jobs: list[Job], workers: int, cluster: str | None, on_done: Any = None
+) -> list[dict[str, Any]]:
+    """Run every job: on a Dask cluster if given, else on ``workers`` processes."""
+    results: list[dict[str, Any]] = []
+    if cluster:
+        try:
+            from dask.distributed import Client
+            from dask.distributed import as_completed as dask_done
+        except ImportError:
+            raise InputError(
+                "--cluster needs Dask: pip install 'mytrading[cluster]' (dask[distributed])"
+            ) from None
+        with Client(cluster) as client:
+            futures = client.map(run_job, jobs, pure=False)
+            for fut in dask_done(futures):
+                results.append(fut.result())
+                if on_done:
+                    on_done(results[-1])
+        return results
+    n = workers or os.cpu_count() or 1
+    if n == 1:
+        for j in jobs:
+            results.append(run_job(j))
+            if on_done:
+                on_done(results[-1])
+        return results
+    ctx = multiprocessing.get_context("fork")  # the strategies and config are loaded once
+    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+        for fut in as_completed([pool.submit(run_job, j) for j in jobs]):
+            results.append(fut.result())
+            if on_done:
+                on_done(results[-1])
+    return results
+
+
+def run_sweep(
+    s: Settings,
+    p: Prepared,
+    specs: list[str],
+    rank: str,
+    workers: int,
+    cluster: str | None,
+    out: Console,
+    err: Console,
+) -> pd.DataFrame:
+    from mytrading.backtest.metrics import Metrics
+
+    if rank not in Metrics.__dataclass_fields__:
+        raise InputError(f"--rank {rank!r}: one of {sorted(Metrics.__dataclass_fields__)}")
+    axes = parse_axes(specs)
+    jobs = jobs_for(p, axes)
+    sweep_id = "sweep-" + store.new_run_id(datetime.now(IST))
+    where = cluster or f"{workers or os.cpu_count()} processes"
+    err.print(f"{sweep_id}: {len(jobs)} combinations of {', '.join(axes)} on {where}")
+    done: list[dict[str, Any]] = []
+    with Progress(
+        TextColumn("[bold]combinations"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    ) as bar:
+        task = bar.add_task("sweep", total=len(jobs))
+        done = execute_jobs(jobs, workers, cluster, lambda r: bar.advance(task))
+    failed = [r for r in done if "error" in r]
+    done = [r for r in done if "error" not in r]
+    for r in failed:
+        err.print(f"[yellow]{r['combo']}: not run: {r['error']}[/]")
+    if not done:
+        raise InputError("no combination could run (see above)")
+    table = pd.DataFrame(
+        [{**r["combo"], **r["metrics"], "bars": r["bars"], "seconds": r["seconds"]} for r in done]
+    )
+    table = table.sort_values(rank, ascending=False, na_position="last").reset_index(drop=True)
+    _store(s, p, sweep_id, done)
+    _print(out, table, list(axes), rank)
+    paths = heatmap(s.report_dir / sweep_id, table, list(axes), rank)
+    for path in paths:
+        out.print(f"heatmap: {path}")
+    return table
+
+
+def _store(s: Settings, p: Prepared, sweep_id: str, done: list[dict[str, Any]]) -> None:
+    from mytrading.backtest.metrics import Metrics
+
+    for r in done:
+        params = {
+            n: {**ps, **{k: v for k, v in r["combo"].items() if k in ps}}
+            for n, ps in p.params.items()
+        }
+        m = Metrics(**{k: (math.nan if v is None else v) for k, v in r["metrics"].items()})
+        store.save(
+            s.backtest_db,
+            store.RunRecord(
+                store.new_run_id(datetime.now(IST)),
+                list(p.params),
+                params,
+                p.spec.start,
+                p.spec.end,
+                p.spec.capital,
+                p.data_name,
+                "bars",
+                p.spec.slippage_ticks,
+                r["bars"],
+                r["seconds"],
+                "",
+                [f"{sweep_id}: {r['combo']}"],
+                sweep_id,
+            ),
+            {"*": m},
+            {},
+        )
+
+
+def _print(out: Console, table: pd.DataFrame, keys: list[str], rank: str) -> None:
+    t = Table(title=f"ranked by {rank} (best first, top 15)")
+    cols = [*keys, rank, "net_pnl", "total_return", "max_drawdown", "trades"]
+    cols = list(dict.fromkeys(cols))
+    for c in cols:
+        t.add_column(c, justify="right")
+    for _, row in table.head(15).iterrows():
+        t.add_row(*(_cell(row[c]) for c in cols))
+    out.print(t)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return "n/a" if math.isnan(v) else f"{v:,.4g}"
+    return str(v)
+
+
+def heatmap(out_dir: Path, table: pd.DataFrame, keys: list[str], rank: str) -> list[Path]:
+    """The ranked metric over the first two swept parameters (the best over any others),
+    as an interactive HTML heatmap and a PNG; a line for a single parameter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    df = table.copy()
+    for k in keys:
+        try:
+            df[k] = pd.to_numeric(df[k])  # numbers sort as numbers on the axes
+        except ValueError:
+            pass
+    html_path, png_path = out_dir / "heatmap.html", out_dir / "heatmap.png"
+    if len(keys) == 1:
+        line = df.groupby(keys[0])[rank].max().sort_index()
+        fig = go.Figure(go.Scatter(x=line.index, y=line.values, mode="lines+markers"))
+        fig.update_layout(title=f"{rank} by {keys[0]}", xaxis_title=keys[0], yaxis_title=rank)
+        f2, ax = plt.subplots(figsize=(8, 4.5))
+        ax.plot(line.index, line.values, marker="o")
+        ax.set_xlabel(keys[0])
+        ax.set_ylabel(rank)
+    else:
+        grid = df.pivot_table(index=keys[1], columns=keys[0], values=rank, aggfunc="max")
+        fig = go.Figure(
+            go.Heatmap(
+                z=grid.values,
+                x=[str(c) for c in grid.columns],
+                y=[str(i) for i in grid.index],
+                colorscale="RdYlGn",
+                texttemplate="%{z:.3g}",
+                colorbar={"title": rank},
+            )
+        )
+        fig.update_layout(
+            title=f"{rank} by {keys[0]} and {keys[1]}", xaxis_title=keys[0], yaxis_title=keys[1]
+        )
+        f2, ax = plt.subplots(figsize=(1.6 + 0.8 * len(grid.columns), 1.4 + 0.5 * len(grid.index)))
+        im = ax.imshow(grid.values, cmap="RdYlGn", aspect="auto", origin="lower")
+        ax.set_xticks(range(len(grid.columns)), [str(c) for c in grid.columns])
+        ax.set_yticks(range(len(grid.index)), [str(i) for i in grid.index])
+        ax.set_xlabel(keys[0])
+        ax.set_ylabel(keys[1])
+        for (i, j), v in pd.DataFrame(grid.values).stack().items():
+            ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=8)
+        f2.colorbar(im, ax=ax, label=rank)
+        ax.set_title(f"{rank} by {keys[0]} and {keys[1]}")
+    fig.write_html(html_path, include_plotlyjs="../plotly.min.js")
+    f2.tight_layout()
+    f2.savefig(png_path, dpi=110)
+    plt.close(f2)
+    js = out_dir.parent / "plotly.min.js"
+    if not js.exists():
+        from plotly.offline import get_plotlyjs
+
+        js.write_text(get_plotlyjs())
+    return [html_path, png_path]
