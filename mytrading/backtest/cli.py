@@ -38,6 +38,16 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+def _quiet(level: str) -> None:
+    """Warnings and errors on the terminal; the run's info lines would drown the progress."""
+    import logging
+
+    import structlog
+
+    n = max(logging.WARNING, logging.getLevelName(level.upper()) if level else logging.WARNING)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(n))
+
+
 def _date(value: str | None, flag: str) -> date | None:
     if value is None:
         return None
@@ -96,6 +106,7 @@ def backtest(
         err.print("give --strategy NAME (see strategies/), or a subcommand: list, show, ...")
         raise typer.Exit(2)
     s = _settings()
+    _quiet(s.log_level)
     req = Request(
         strategies=strategy.split(","),
         start=_date(start, "--from"),

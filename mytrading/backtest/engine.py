@@ -414,7 +414,7 @@ class Backtest:
             while orders:
                 o = orders.popleft()
                 self.venue.send(o)
-                self.results.on_order(o)
+                self.results.on_order(o, self.clock.t, self.venue.orders[o.order_id].status)
 
     def _on_exec(self, msg: wire.OrderUpdate | wire.Fill) -> None:
         now = self.clock.t

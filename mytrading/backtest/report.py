@@ -32,6 +32,8 @@ from mytrading.refdata import IST
 
 POINTS = 4000
 MARKERS = 1500  # entries and exits drawn per instrument (all are in the tables)
+# Market hours only on time axes: weekends and nights are not drawn as flat stretches
+BREAKS = [{"bounds": ["sat", "mon"]}, {"bounds": [15.5, 9.25], "pattern": "hour"}]
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -149,6 +151,7 @@ def _fig_price(r: ReportInput) -> go.Figure:
             )
         fig.update_xaxes(rangeslider_visible=False, row=i, col=1)
     fig.update_layout(title="Price with entries and exits", height=380 * n, template="plotly_white")
+    fig.update_xaxes(rangebreaks=BREAKS)
     return fig
 
 
@@ -178,6 +181,7 @@ def _fig_equity(eq: pd.DataFrame, per: dict[str, pd.Series]) -> go.Figure:
         col=1,
     )
     fig.update_layout(height=560, template="plotly_white", title="Equity and drawdown")
+    fig.update_xaxes(rangebreaks=BREAKS)
     return fig
 
 
@@ -234,6 +238,7 @@ def _png_equity(path: Path, eq: pd.DataFrame, per: dict[str, pd.Series]) -> None
             t = thin(s, "last")
             a1.plot(t.index, t.values, linewidth=0.8, label=name)
     a1.set_title("Equity (rupees)")
+    a1.ticklabel_format(axis="y", style="plain", useOffset=False)
     a1.legend(loc="upper left")
     a1.grid(alpha=0.3)
     a2.fill_between(e.index, e["drawdown"], 0, color="#d7191c", alpha=0.5)

@@ -98,10 +98,24 @@ class Results:
             }
         row.update(status=u.status, filled=u.filled_qty, avg_price=u.avg_price, reason=u.reason)
 
-    def on_order(self, o: wire.Order) -> None:
+    def on_order(self, o: wire.Order, now_ns: int, status: str) -> None:
+        """Every order sent, amends included, with the status the venue gave it."""
         row = self.orders.get(o.order_id)
-        if row is not None:
-            row.update(op=o.op, pricetype=o.pricetype, price=o.price, trigger=o.trigger_price)
+        if row is None:
+            row = self.orders[o.order_id] = {
+                "time": now_ns,
+                "strategy": o.strategy,
+                "order_id": o.order_id,
+                "exchange": o.exchange,
+                "symbol": o.symbol,
+                "action": o.action,
+                "quantity": o.quantity,
+                "status": status,
+                "filled": 0,
+                "avg_price": 0.0,
+                "reason": "",
+            }
+        row.update(op=o.op, pricetype=o.pricetype, price=o.price, trigger=o.trigger_price)
 
     def on_event(self, ev: wire.RiskEvent, now_ns: int) -> None:
         self.events.append(

@@ -11,6 +11,7 @@ metrics, and running one combination alone gives its full report.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -312,10 +313,8 @@ def heatmap(out_dir: Path, table: pd.DataFrame, keys: list[str], rank: str) -> l
     out_dir.mkdir(parents=True, exist_ok=True)
     df = table.copy()
     for k in keys:
-        try:
+        with contextlib.suppress(ValueError):
             df[k] = pd.to_numeric(df[k])  # numbers sort as numbers on the axes
-        except ValueError:
-            pass
     html_path, png_path = out_dir / "heatmap.html", out_dir / "heatmap.png"
     if len(keys) == 1:
         line = df.groupby(keys[0])[rank].max().sort_index()

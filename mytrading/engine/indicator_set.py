@@ -29,7 +29,6 @@ def _source(bar: wire.Bar, name: str) -> float:
     return float(getattr(bar, name))
 
 
-
 def _day(bar: wire.Bar) -> int:
     return datetime.fromtimestamp(bar.start_ns / 1e9, IST).date().toordinal()
 

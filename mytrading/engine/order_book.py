@@ -179,5 +179,8 @@ class OrderBook:
                     self.modify(sibling, quantity=left)
                 else:
                     self.cancel(sibling)
+                    # the pair is done: the exit's "complete" must not cancel it again
+                    self._oco.pop(intent_id, None)
+                    self._oco.pop(sibling, None)
         finally:
             self._engine_orders = False

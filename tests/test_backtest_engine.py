@@ -1,0 +1,162 @@
+"""The backtest engine over the live code: no lookahead (the cut-data proof), the live
+risk rules and order helpers at work, charges from the same table as risk."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from mytrading import wire
+from mytrading.backtest.data import GeneratedBars
+from mytrading.backtest.engine import Backtest, Spec
+from mytrading.backtest.results import Results
+from mytrading.engine.loader import discover
+from mytrading.engine.strategy import BaseStrategy, StrategyParams
+from mytrading.risk.charges import load_charges
+from mytrading.settings import PROJECT_ROOT
+
+CONFIG = PROJECT_ROOT / "config"
+START, END = date(2026, 10, 28), date(2026, 11, 20)
+
+
+@pytest.fixture(scope="module")
+def classes():
+    return discover(PROJECT_ROOT / "strategies")
+
+
+def run(refdata, strategies, start=START, end=END, seed=42, config=CONFIG) -> Backtest:
+    source = GeneratedBars(refdata, seed, origin=start - timedelta(days=120))
+    bt = Backtest(Spec(strategies, start, end, capital=5_000_000.0), refdata, config, source)
+    bt.run()
+    return bt
+
+
+def decisions(bt: Backtest, until_ns: int) -> list[tuple]:
+    orders = [
+        (o["time"], o["strategy"], o["symbol"], o["action"], o["quantity"], o.get("pricetype"))
+        for o in bt.results.orders.values()
+        if o["time"] < until_ns
+    ]
+    fills = [
+        (f["time"], f["strategy"], f["action"], f["quantity"], f["price"])
+        for f in bt.results.fills
+        if f["time"] < until_ns
+    ]
+    return orders + fills
+
+
+def test_a_run_on_data_cut_at_t_decides_exactly_as_the_full_run_up_to_t(refdata, classes) -> None:
+    """No lookahead: nothing after T can change a decision made before T."""
+    strategies = [
+        (classes["sma_crossover"], {"fast": 5, "slow": 20}),
+        (classes["rsi_mean_reversion"], {"period": 14}),
+    ]
+    full = run(refdata, strategies, end=date(2026, 11, 4))
+    cut = run(refdata, strategies, end=date(2026, 10, 30))
+    t = max(f["time"] for f in cut.results.fills) + 1
+    a, b = decisions(full, t), decisions(cut, t)
+    assert len(a) > 40  # both strategies traded before the cut
+    assert a == b
+    assert len(decisions(full, 2**63 - 1)) > len(a)  # and the full run went on after it
+
+
+class ProbeParams(StrategyParams):
+    tf: str = "5m"
+
+
+class Probe(BaseStrategy):
+    """Records what it sees and when; brackets one entry with a stop and a target."""
+
+    name = "probe"
+    Params = ProbeParams
+
+    def on_start(self) -> None:
+        self.seen: list[tuple[int, int]] = []
+        self.modes = {self.mode}
+        self.ex, self.sym = self.near_future("NIFTY")
+        self.subscribe_bars(self.ex, self.sym, self.params.tf)  # type: ignore[attr-defined]
+        self.entered = False
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        self.seen.append((bar.start_ns, self.link.now_ns()))
+        if not self.entered and len(self.seen) == 3:
+            self.entered = True
+            self.bracket(
+                self.ex,
+                self.sym,
+                "BUY",
+                self.lot_size(self.ex, self.sym),
+                stop_distance=15.0,
+                stop_buffer=5.0,
+                target=bar.close + 15.0,
+                product="MIS",
+            )
+
+
+def test_bars_reach_a_strategy_only_once_closed_and_brackets_work(refdata) -> None:
+    bt = run(refdata, [(Probe, {})], end=date(2026, 10, 29))
+    probe = bt.runner.strategies["probe"]
+    assert probe.modes == {"backtest"}
+    five = 5 * 60 * 1_000_000_000
+    assert probe.seen and all(now >= start + five for start, now in probe.seen)
+    # 5m bars resampled from 1m: 75 a day, aligned to 09:15 as live
+    assert len(probe.seen) == 2 * 75
+    fills = bt.results.fills
+    assert fills[0]["action"] == "BUY" and fills[0]["time"] > probe.seen[2][1] - 1
+    exits = [f for f in fills if f["action"] == "SELL"]
+    assert len(exits) == 1  # the stop or the target, never both (OCO)
+    orders = {o["order_id"]: o for o in bt.results.orders.values()}
+    placed = [o for o in orders.values() if o["op"] == "place"]
+    assert sorted(o["pricetype"] for o in placed if o["action"] == "SELL") == ["LIMIT", "SL"]
+    assert sorted(o["status"] for o in placed if o["action"] == "SELL") == [
+        "cancelled",
+        "complete",
+    ]
+    cancels = [o for o in orders.values() if o["op"] == "cancel"]
+    assert [c["status"] for c in cancels] == ["complete"]  # the sibling, cancelled once
+
+
+def test_the_live_risk_rules_apply(refdata, classes) -> None:
+    bt = run(refdata, [(classes["sma_crossover"], {"fast": 5, "slow": 20})], end=date(2026, 11, 3))
+    ev = bt.results.events
+    rules = {(e["kind"], e["rule"]) for e in ev}
+    assert ("trigger", "mis_squareoff") in rules  # 15:15 IST, by risk, every day
+    assert ("exit", "mis_squareoff") in rules
+    assert ("rejected", "entry_window") in rules  # no entries after 15:10
+    assert not bt.results.open_positions()  # MIS: flat at every close
+    # every fill is a lot multiple at a tick-rounded price
+    for f in bt.results.fills:
+        assert f["quantity"] % 65 == 0
+        assert abs(f["price"] * 20 - round(f["price"] * 20)) < 1e-6
+
+
+def test_charges_are_the_contract_notes(refdata) -> None:
+    """The worked contract note of tests/test_charges.py, through the results."""
+    res = Results(refdata, load_charges(CONFIG), 1_000_000.0)
+    res.book("s")
+    day = 1_795_680_000_000_000_000  # 2026-11-20 10:10 IST
+    for i, (action, price) in enumerate((("BUY", 24_500.0), ("SELL", 24_560.0)), 1):
+        res.on_fill(
+            wire.Fill(
+                fill_no=i,
+                fill_id=f"t{i}",
+                order_id=f"o{i}",
+                broker_order_id=f"b{i}",
+                strategy="s",
+                exchange="NFO",
+                symbol="NIFTY29DEC26FUT",
+                product="NRML",
+                action=action,
+                quantity=65,
+                price=price,
+                exch_ns=day + i * 60_000_000_000,
+            )
+        )
+    (trade,) = res.trades()
+    assert trade["gross_pnl"] == 3900.0
+    assert trade["charges"] == 946.12
+    assert trade["net_pnl"] == 2953.88
+    assert res.charges().total == 946.12
+    res.sample(day + 3 * 60_000_000_000)
+    assert res.equity().iloc[-1] == pytest.approx(1_000_000.0 + 2953.88)
