@@ -71,7 +71,7 @@ def place(broker, o):
 
 
 def test_market_fills_at_the_next_open_plus_slippage(venue) -> None:
-    broker, clock = venue
+    broker, _ = venue
     place(broker, order("BUY"))
     place(broker, order("SELL"))
     got = fills(broker.on_bar(bar(1, 102, 103, 101, 102)))
@@ -79,7 +79,7 @@ def test_market_fills_at_the_next_open_plus_slippage(venue) -> None:
 
 
 def test_limit_buy_gap_touch_and_miss(venue) -> None:
-    broker, clock = venue
+    broker, _ = venue
     gap = place(broker, order("BUY", "LIMIT", price=101.0))
     touch = place(broker, order("BUY", "LIMIT", price=99.5))
     miss = place(broker, order("BUY", "LIMIT", price=98.0))
