@@ -96,6 +96,23 @@ def config_check() -> None:
     typer.echo("configuration OK")
 
 
+def _backtest_mode() -> None:
+    """MT_MODE=backtest: no daemons; the strategies of MT_STRATEGIES over history, in this
+    process, with the backtest command's defaults."""
+    s = _settings()
+    if s.mode != "backtest":
+        return
+    _check_strategies(s)
+    from mytrading.backtest.cli import backtest
+
+    backtest(_NoSub(), strategy=",".join(s.strategies))  # type: ignore[arg-type]
+    raise typer.Exit(0)
+
+
+class _NoSub:
+    invoked_subcommand = None
+
+
 def _launch(foreground: bool) -> tuple[Settings, subprocess.Popen[bytes]]:
     """Validate everything, then start supervisord; exit 2 on bad config, 1 if running."""
     s = _settings()
@@ -166,6 +183,7 @@ def run() -> None:
     def _stop(signum: int, _: Any) -> None:
         stop["why"] = stop["why"] or signal.Signals(signum).name
 
+    _backtest_mode()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop)
     s, proc = _launch(foreground=True)
@@ -206,6 +224,7 @@ def run() -> None:
 @app.command()
 def start() -> None:
     """Start the stack in the background under supervisord."""
+    _backtest_mode()
     s, proc = _launch(foreground=False)
     code = proc.wait(timeout=30)  # supervisord forks and its parent exits
     if code != 0 or not supervise.wait_running(s):

@@ -21,7 +21,6 @@ from tests.procs import run_cli
         ("MT_BUS_ENDPOINTS", '{"pub.nope": "tcp://x:1"}', "MT_BUS_ENDPOINTS: unknown bus endpoint"),
         ("MT_STRATEGIES", "no_such_strategy", "MT_STRATEGIES"),
         ("MT_STRATEGY_PARAMS", '{"sma_crossover": {"fastt": 3}}', "fastt"),
-        ("MT_MODE", "backtest", "not built yet"),
     ],
 )
 def test_bad_value_exits_2_naming_the_variable(
@@ -32,6 +31,13 @@ def test_bad_value_exits_2_naming_the_variable(
         assert r.returncode == 2, (cmd, r.stdout, r.stderr)
         assert expect in r.stderr, r.stderr
     # start refused before any process started: no supervisord pid file, no sockets
+    assert not os.path.exists(os.path.join(tmp_env["MT_RUN_DIR"], "supervisord.pid"))
+
+
+def test_backtest_mode_runs_a_backtest_instead_of_the_daemons(tmp_env: dict[str, str]) -> None:
+    r = run_cli("run", env={**tmp_env, "MT_MODE": "backtest"})
+    assert r.returncode == 0, r.stderr
+    assert "Net P&L" in r.stdout and "report:" in r.stdout
     assert not os.path.exists(os.path.join(tmp_env["MT_RUN_DIR"], "supervisord.pid"))
 
 

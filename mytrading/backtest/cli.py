@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,8 +27,9 @@ from mytrading.refdata import RefDataError
 from mytrading.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(help="Backtests: the live strategies, risk and fills over history.")
-err = Console(stderr=True)
-out = Console()
+# paths and messages stay whole lines; a pipe or a file gets tables 200 wide, not 80
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def _settings() -> Settings:
@@ -222,7 +224,7 @@ def list_runs(n: Annotated[int, typer.Option("-n", help="most recent N")] = 30) 
         t.add_row(
             r.run_id,
             r.strategies,
-            f"{r.start} .. {r.end}",
+            f"{_day(r.start)} .. {_day(r.end)}",
             f"{r.bars:,}",
             _f(r.net_pnl, "{:,.0f}"),
             _f(r.total_return, "{:.2%}"),
@@ -232,6 +234,10 @@ def list_runs(n: Annotated[int, typer.Option("-n", help="most recent N")] = 30) 
             r.sweep or "",
         )
     out.print(t)
+
+
+def _day(v: Any) -> str:
+    return str(v)[:10]
 
 
 def _f(v: Any, fmt: str) -> str:
@@ -247,7 +253,8 @@ def show(run_id: Annotated[str, typer.Argument(help="a run id (or its start)")])
     except store.StoreError as exc:
         err.print(str(exc))
         raise typer.Exit(1) from None
-    out.print(f"[bold]{row['run_id']}[/]  {row['strategies']}  {row['start']} .. {row['end']}")
+    window = f"{_day(row['start'])} .. {_day(row['end'])}"
+    out.print(f"[bold]{row['run_id']}[/]  {row['strategies']}  {window}")
     out.print(f"data: {row['data']}   fills: {row['fills']}   slippage: {row['slippage']} ticks")
     out.print(f"capital: {row['capital']:,.0f}   bars: {row['bars']:,} in {row['seconds']:.1f} s")
     out.print(f"params: {row['params']}")

@@ -283,9 +283,9 @@ class Backtest:
         self.runner.start()
         self.runner.partial.clear()  # bars read from history are whole, never partial
         self._drain()
-        failed = [n for n, h in self.runner.health.items() if h.errors]
+        failed = [f"{n}: {h.last_error}" for n, h in self.runner.health.items() if h.errors]
         if failed:
-            raise DataError(f"on_start failed for {', '.join(failed)} (the error is logged above)")
+            raise DataError(f"a strategy failed to start: {'; '.join(failed)}")
         if not self.streams and self.ticks is None:
             raise DataError("the strategies subscribed to no bars: nothing to backtest")
         if self.ticks is not None:

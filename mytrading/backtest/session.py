@@ -202,9 +202,9 @@ def execute(
     write_report: bool = True,
     sweep: str = "",
 ) -> Outcome:
-    bt = Backtest(p.spec, p.refdata, s.config_dir, p.source, progress=progress, ticks=_ticks(p))
     started = time.perf_counter()
     try:
+        bt = Backtest(p.spec, p.refdata, s.config_dir, p.source, progress=progress, ticks=_ticks(p))
         results = bt.run()
     except (DataError, ConfigError) as exc:
         raise InputError(str(exc)) from None

@@ -70,6 +70,7 @@ class Health:
     errors: int = 0
     in_a_row: int = 0
     quarantined: str = ""  # the reason, once quarantined
+    last_error: str = ""  # the latest hook failure, for whoever reports it
     latency: dict[str, collections.deque[int]] = field(
         default_factory=lambda: collections.defaultdict(
             lambda: collections.deque(maxlen=LATENCY_SAMPLES)
@@ -456,6 +457,7 @@ class StrategyRunner:
         except Exception as exc:
             h.errors += 1
             h.in_a_row += 1
+            h.last_error = f"{kind}: {type(exc).__name__}: {exc}"
             log.error("strategy hook failed", strategy=name, hook=kind, exc_info=True)
             if h.in_a_row >= self.max_errors:
                 self._quarantine(name, f"{h.in_a_row} hook failures in a row, last: {exc!r}")
