@@ -156,7 +156,8 @@ def test_missing_days_are_listed_and_refused(tmp_env: dict[str, str], tmp_path: 
         rows,
         columns=["tf", "exchange", "symbol", "start", "open", "high", "low", "close", "volume"],
     )
-    con.execute("INSERT INTO bars SELECT * FROM df")
+    con.register("frame", df)
+    con.execute("INSERT INTO bars SELECT * FROM frame")
     con.close()
     args = ["-s", "sma_crossover", *WINDOW, "--data", str(path), "-p", "contract=NIFTY24NOV26FUT"]
     r = run_cli("backtest", *args, env=tmp_env)
