@@ -1,0 +1,48 @@
+"""Sweeps: the axes a user writes, and the same sweep on a Dask cluster (a local one, with
+worker processes) giving exactly the results of running each combination here."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import pytest
+
+from mytrading.backtest.session import InputError, Request, prepare
+from mytrading.backtest.sweep import combos, execute_jobs, jobs_for, parse_axes, run_job
+
+
+def test_axes_ranges_include_the_stop_and_lists_stay_as_given() -> None:
+    axes = parse_axes(["fast=5:30:5", "slow=20,50", "k=0.5:1.5:0.5"])
+    assert axes == {
+        "fast": ["5", "10", "15", "20", "25", "30"],
+        "slow": ["20", "50"],
+        "k": ["0.5", "1", "1.5"],
+    }
+    assert len(combos(axes)) == 6 * 2 * 3
+    for bad in ("fast", "fast=", "fast=a:b:c", "fast=5:30:0"):
+        with pytest.raises(InputError):
+            parse_axes([bad])
+
+
+def test_a_value_the_strategy_refuses_is_refused_before_anything_runs(settings) -> None:
+    p = prepare(settings, Request(["sma_crossover"], date(2026, 11, 2), date(2026, 11, 3)))
+    with pytest.raises(InputError, match="lots"):
+        jobs_for(p, {"lots": ["1", "0"]})  # lots >= 1
+    with pytest.raises(InputError, match="none of"):
+        jobs_for(p, {"nosuch": ["1"]})
+
+
+def test_the_sweep_on_a_dask_cluster_equals_the_sweep_here(settings) -> None:
+    distributed = pytest.importorskip("distributed")  # in the dev extra: CI has it
+    p = prepare(settings, Request(["sma_crossover"], date(2026, 11, 2), date(2026, 11, 3)))
+    jobs = jobs_for(p, parse_axes(["fast=5,8", "slow=20,30"]))
+    here = {tuple(j.combo.items()): run_job(j)["metrics"] for j in jobs}
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        there = execute_jobs(jobs, 0, cluster.scheduler_address)
+    assert len(there) == 4
+    assert {tuple(r["combo"].items()): r["metrics"] for r in there} == here
+    pids = {r["pid"] for r in there}
+    assert os.getpid() not in pids  # the cluster's worker processes ran it
