@@ -29,7 +29,9 @@ config_app = typer.Typer(help="Configuration commands.")
 app.add_typer(config_app, name="config")
 risk_app = typer.Typer(help="Risk: trading states, limits, P&L.")
 app.add_typer(risk_app, name="risk")
-data_app = typer.Typer(help="Recorded market data (DuckDB, written by the feed).")
+data_app = typer.Typer(
+    help="Market data: the feed's recordings; history downloaded or imported for backtests."
+)
 app.add_typer(data_app, name="data")
 sim_app = typer.Typer(help="The OpenAlgo-compatible simulator server and its account.")
 app.add_typer(sim_app, name="sim")
@@ -37,8 +39,11 @@ app.add_typer(sim_app, name="sim")
 
 def _add_backtest() -> None:
     from mytrading.backtest.cli import app as backtest_app
+    from mytrading.backtest.cli import data_download, data_import
 
     app.add_typer(backtest_app, name="backtest")
+    data_app.command("download")(data_download)
+    data_app.command("import")(data_import)
 
 
 _add_backtest()

@@ -20,11 +20,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mytrading.backtest import store
-from mytrading.backtest.report import metric_rows
-from mytrading.backtest.session import InputError, Request, execute, prepare
-from mytrading.refdata import RefDataError
 from mytrading.settings import ConfigError, Settings, load_settings
+
+# The backtest's own modules (pandas, DuckDB, plotly, matplotlib) are imported inside the
+# commands: every other command of main.py loads this file too, and must stay quick.
 
 app = typer.Typer(help="Backtests: the live strategies, risk and fills over history.")
 # paths and messages stay whole lines; a pipe or a file gets tables 200 wide, not 80
@@ -83,6 +82,9 @@ def backtest(
     data: Annotated[
         str, typer.Option(help="generated | history | recorded | FILE.duckdb")
     ] = "generated",
+    interval: Annotated[
+        str, typer.Option(help="the data's bars: 1m, or D for daily history")
+    ] = "1m",
     seed: Annotated[int, typer.Option(help="seed of the generated history")] = 42,
     slippage: Annotated[int, typer.Option(help="ticks against MARKET and stop fills")] = 0,
     fills: Annotated[str, typer.Option(help="bars | ticks (recorded ticks)")] = "bars",
@@ -107,6 +109,9 @@ def backtest(
     if not strategy:
         err.print("give --strategy NAME (see strategies/), or a subcommand: list, show, ...")
         raise typer.Exit(2)
+    from mytrading.backtest.session import InputError, Request, execute, prepare
+    from mytrading.refdata import RefDataError
+
     s = _settings()
     _quiet(s.log_level)
     req = Request(
@@ -121,6 +126,7 @@ def backtest(
         slippage_ticks=slippage,
         allow_holes=allow_holes,
         fills=fills,
+        interval=interval,
     )
     try:
         prepared = prepare(s, req)
@@ -175,6 +181,8 @@ def backtest(
 
 
 def _summary(metrics: dict, run_id: str, stats: dict, notes: list[str]) -> None:
+    from mytrading.backtest.report import metric_rows
+
     names = [n for n in metrics if n != "*"]
     cols = ["*", *names] if len(names) > 1 else ["*"]
     t = Table(title=f"backtest {run_id}: {stats['bars']:,} bars in {stats['seconds']:.1f} s")
@@ -198,6 +206,8 @@ def _summary(metrics: dict, run_id: str, stats: dict, notes: list[str]) -> None:
 @app.command("list")
 def list_runs(n: Annotated[int, typer.Option("-n", help="most recent N")] = 30) -> None:
     """Stored runs, newest first."""
+    from mytrading.backtest import store
+
     s = _settings()
     try:
         df = store.runs(s.backtest_db, n)
@@ -247,6 +257,8 @@ def _f(v: Any, fmt: str) -> str:
 @app.command("show")
 def show(run_id: Annotated[str, typer.Argument(help="a run id (or its start)")]) -> None:
     """One run: its settings, metrics per strategy and in total, notes and report."""
+    from mytrading.backtest import store
+
     s = _settings()
     try:
         row, metrics = store.run(s.backtest_db, run_id)
@@ -282,6 +294,8 @@ def compare(
     """Totals of several runs side by side."""
     import pandas as pd
 
+    from mytrading.backtest import store
+
     s = _settings()
     if len(runs) < 2:
         err.print("compare needs two or more run ids")
@@ -304,6 +318,8 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="csv | parquet")] = "csv",
 ) -> None:
     """Every table of a run (orders, fills, positions, trades, events, equity, metrics)."""
+    from mytrading.backtest import store
+
     s = _settings()
     try:
         row, _ = store.run(s.backtest_db, run_id)
@@ -313,3 +329,106 @@ def export(
         raise typer.Exit(2) from None
     for f in files:
         out.print(str(f))
+
+
+# ------------------------------------------------------------------- data commands
+
+
+def _instrument(arg: str) -> tuple[str, str]:
+    ex, sep, sym = arg.partition(":")
+    if not sep or not ex or not sym:
+        err.print(f"--symbol {arg!r}: write EXCHANGE:SYMBOL, e.g. NFO:NIFTY29DEC26FUT")
+        raise typer.Exit(2)
+    return ex, sym
+
+
+def data_download(
+    symbol: Annotated[str, typer.Option("--symbol", help="EXCHANGE:SYMBOL")],
+    interval: Annotated[str, typer.Option(help="1m 5m 15m 1h D")] = "1m",
+    start: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD (default today)")] = None,
+    retry_holes: Annotated[bool, typer.Option("--retry-holes")] = False,
+) -> None:
+    """Download OpenAlgo history into MT_HISTORY_DB; resumable; holes listed."""
+    from datetime import datetime, timedelta
+
+    from mytrading.backtest.download import HistoryInputError, download
+    from mytrading.bars import BarBuilder
+    from mytrading.openalgo.history import http_history
+    from mytrading.refdata import IST, load_refdata
+
+    s = _settings()
+    ex, sym = _instrument(symbol)
+    today = datetime.now(IST).date()
+    first = _date(start, "--from") or today - timedelta(days=7)
+    last = _date(end, "--to") or today
+    if first > last:
+        err.print(f"empty date range: --from {first} is after --to {last}")
+        raise typer.Exit(2)
+    refdata = load_refdata(s.config_dir)
+    fetch = http_history(
+        s.rest_url(), s.api_key(), 30.0, lambda tf: BarBuilder(refdata.calendar, tf)
+    )
+    err.print(f"history {ex}:{sym} {interval} {first} .. {last} from {s.rest_url()}")
+    try:
+        got = download(
+            s.history_db,
+            refdata,
+            fetch,
+            ex,
+            sym,
+            interval,
+            first,
+            last,
+            today,
+            retry_holes,
+            lambda done, total: err.print(f"  {done}/{total} days"),
+        )
+    except HistoryInputError as exc:
+        err.print(f"download refused: {exc}")
+        raise typer.Exit(2) from None
+    out.print(
+        f"{len(got.fetched)} day(s) fetched, {got.bars:,} bars stored in {s.history_db}; "
+        f"{got.skipped} day(s) already there"
+    )
+    if got.holes:
+        out.print(
+            f"holes ({len(got.holes)} trading day(s) without data): "
+            + ", ".join(str(d) for d in got.holes)
+        )
+    if got.error:
+        err.print(f"[bold red]stopped:[/] {got.error}")
+        raise typer.Exit(1)
+
+
+def data_import(
+    file: Annotated[Path, typer.Argument(help="a .csv or .parquet file of bars")],
+    symbol: Annotated[str, typer.Option("--symbol", help="EXCHANGE:SYMBOL")],
+    interval: Annotated[str, typer.Option(help="1m 5m 15m 1h D")] = "1m",
+) -> None:
+    """Import bars (time, open, high, low, close[, volume]) into MT_HISTORY_DB."""
+    from mytrading.backtest.download import (
+        HistoryInputError,
+        check_request,
+        import_bars,
+        normalise,
+        read_file,
+    )
+    from mytrading.refdata import load_refdata
+
+    s = _settings()
+    ex, sym = _instrument(symbol)
+    refdata = load_refdata(s.config_dir)
+    try:
+        check_request(refdata, ex, sym, interval)
+        df = normalise(read_file(file), refdata, ex, interval)
+    except HistoryInputError as exc:
+        err.print(f"import refused: {exc}")
+        raise typer.Exit(2) from None
+    n, days = import_bars(s.history_db, df, ex, sym, interval)
+    out.print(
+        f"{n:,} bars of {ex}:{sym} ({interval}) on {len(days)} day(s) imported into "
+        f"{s.history_db}: {days[0]} .. {days[-1]}"
+        if days
+        else "nothing to import"
+    )

@@ -38,7 +38,7 @@ from mytrading.backtest.resample import Resampler
 from mytrading.backtest.results import Results
 from mytrading.backtest.risk import BacktestRisk
 from mytrading.backtest.venue import BacktestVenue
-from mytrading.bars import TIMEFRAMES
+from mytrading.bars import DAILY, TIMEFRAMES
 from mytrading.clock import MarketClock
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.strategy import BaseStrategy
@@ -292,6 +292,11 @@ class Backtest:
             self._run_ticks()
         else:
             self.check_data()
+            wanted = {tf for subs in self.runner.bar_subs.values() for tf in subs}
+            if self.base_tf == DAILY and wanted - {DAILY}:
+                raise DataError(
+                    f"the strategies ask for {sorted(wanted - {DAILY})} bars; the data are daily"
+                )
             for tf in {tf for subs in self.runner.bar_subs.values() for tf in subs} | (
                 self.risk.bar_tfs
             ):

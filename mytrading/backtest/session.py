@@ -47,6 +47,7 @@ class Request:
     slippage_ticks: int = 0
     allow_holes: bool = False
     fills: str = "bars"  # bars | ticks (recorded ticks)
+    interval: str = "1m"  # the bars read from the data: 1m, or D (daily) for daily history
 
 
 @dataclass
@@ -154,6 +155,10 @@ def prepare(s: Settings, req: Request, today: date | None = None) -> Prepared:
         raise InputError(f"empty date range: --from {start} is after --to {end}")
     if req.capital <= 0:
         raise InputError(f"--capital must be positive, got {req.capital}")
+    if req.interval not in ("1m", "D"):
+        raise InputError(f"--interval {req.interval!r}: the data are read as 1m or D bars")
+    if req.interval != "1m" and req.data == "generated":
+        raise InputError("--interval D: the generator makes 1m bars; use history or a file")
     if req.fills not in ("bars", "ticks"):
         raise InputError(f"--fills must be bars or ticks, got {req.fills!r}")
     source, ticks, name = _source(s, req, refdata, start)
@@ -181,16 +186,18 @@ def _source(s: Settings, req: Request, refdata: RefData, start: date) -> tuple[A
             origin = start - timedelta(days=WARMUP_ORIGIN_DAYS)
             return GeneratedBars(refdata, req.seed, origin), ticks, f"generated (seed {req.seed})"
         if req.data == "history":
-            return DuckBars(s.history_db, name="history"), ticks, f"history ({s.history_db})"
+            src = DuckBars(s.history_db, req.interval, name="history")
+            return src, ticks, f"history ({s.history_db}, {req.interval})"
         if req.data == "recorded":
-            return DuckBars(s.record_db, name="recorded"), ticks, f"recorded ({s.record_db})"
+            src = DuckBars(s.record_db, req.interval, name="recorded")
+            return src, ticks, f"recorded ({s.record_db}, {req.interval})"
         path = Path(req.data)
         if path.suffix != ".duckdb":
             raise InputError(
                 f"--data {req.data!r}: use generated, history, recorded or a .duckdb file "
                 "(import CSV or Parquet first: main.py data import)"
             )
-        return DuckBars(path), ticks, str(path)
+        return DuckBars(path, req.interval), ticks, f"{path} ({req.interval})"
     except DataError as exc:
         raise InputError(str(exc)) from None
 

@@ -1,0 +1,96 @@
+"""History into the cache: downloaded from a real OpenAlgo-compatible server (the
+simulator, over HTTP), resumably, with holes listed; imported from CSV and Parquet with
+every row checked; then backtested."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from mytrading.recording import connect
+from tests.procs import run_cli
+
+FUT = "NFO:NIFTY23NOV26FUT"
+
+
+def _days(env: dict[str, str]) -> list[tuple]:
+    con = duckdb.connect(env["MT_HISTORY_DB"], read_only=True)
+    try:
+        return con.execute("SELECT CAST(day AS VARCHAR), bars FROM days ORDER BY day").fetchall()
+    finally:
+        con.close()
+
+
+def test_download_is_resumable_and_lists_holes(sim_broker) -> None:
+    _, env = sim_broker  # the simulator serves two past sessions and today up to 10:00
+    env = {**env, "MT_BROKER": "sim"}  # the CLI talks to the server's REST API itself
+    args = (
+        "data",
+        "download",
+        "--symbol",
+        FUT,
+        "--interval",
+        "1m",
+        "--from",
+        "2026-11-17",
+        "--to",
+        "2026-11-19",
+    )
+    r = run_cli(*args, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "3 day(s) fetched" in r.stdout and "0 day(s) already there" in r.stdout
+    # the simulator has no bars before its two past sessions: 2026-11-17 is a hole
+    assert "holes (1 trading day(s) without data): 2026-11-17" in r.stdout
+    days = dict(_days(env))
+    assert days["2026-11-17"] == 0 and days["2026-11-18"] == 375 and days["2026-11-19"] == 375
+    again = run_cli(*args, env=env)
+    assert "0 day(s) fetched" in again.stdout and "3 day(s) already there" in again.stdout
+    assert "2026-11-17" in again.stdout  # the hole is still reported
+    bt = run_cli(
+        "backtest",
+        "-s",
+        "sma_crossover",
+        "--from",
+        "2026-11-18",
+        "--to",
+        "2026-11-19",
+        "--data",
+        "history",
+        "-p",
+        "contract=NIFTY23NOV26FUT",
+        env=env,
+    )
+    assert bt.returncode == 0, bt.stderr
+    assert "750 bars" in bt.stdout
+    bad = run_cli("data", "download", "--symbol", "NFO:NOPE24NOV26FUT", env=env)
+    assert bad.returncode == 2 and "unknown underlying" in bad.stderr
+
+
+def test_import_checks_every_row_then_stores(tmp_env: dict[str, str], tmp_path: Path) -> None:
+    times = pd.date_range("2026-11-18 09:15", periods=375, freq="1min")  # naive: IST
+    df = pd.DataFrame(
+        {"Time": times, "Open": 100.0, "High": 101.0, "Low": 99.5, "Close": 100.5, "Volume": 10}
+    )
+    good = tmp_path / "bars.csv"
+    df.to_csv(good, index=False)
+    r = run_cli("data", "import", str(good), "--symbol", FUT, env=tmp_env)
+    assert r.returncode == 0, r.stderr
+    assert "375 bars" in r.stdout and "2026-11-18" in r.stdout
+    con = connect(Path(tmp_env["MT_HISTORY_DB"]), read_only=True)  # IST, as the feed writes
+    first = con.execute("SELECT CAST(min(start) AS VARCHAR) FROM bars").fetchone()[0]
+    con.close()
+    assert str(first).startswith("2026-11-18 09:15:00+05:30")
+    broken = df.copy()
+    broken.loc[10, "High"] = 98.0  # below the open: impossible
+    pq = tmp_path / "broken.parquet"
+    duckdb.connect().execute(f"COPY (SELECT * FROM broken) TO '{pq}' (FORMAT parquet)")
+    r2 = run_cli("data", "import", str(pq), "--symbol", FUT, env=tmp_env)
+    assert r2.returncode == 2 and "line(s) 12" in " ".join(r2.stderr.split()), r2.stderr
+    shifted = df.assign(Time=times + pd.Timedelta(seconds=30))
+    odd = tmp_path / "odd.csv"
+    shifted.to_csv(odd, index=False)
+    r3 = run_cli("data", "import", str(odd), "--symbol", FUT, env=tmp_env)
+    assert r3.returncode == 2 and "aligned to 09:15" in r3.stderr
+    assert [d for d, _ in _days(tmp_env)] == ["2026-11-18"]  # nothing from the bad files
