@@ -242,7 +242,7 @@ class DuckTicks:
         try:
             con.execute(
                 "SELECT epoch_ns(ts) AS t, exchange, symbol, ltp, bid, ask, bid_qty, ask_qty, "
-                "volume, oi FROM ticks WHERE CAST(ts AS DATE) BETWEEN ? AND ? ORDER BY ts",
+                "volume, oi FROM ticks WHERE CAST(ts AS DATE) BETWEEN ? AND ? ORDER BY ts, rowid",
                 [start, end],
             )
             while True:

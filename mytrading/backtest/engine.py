@@ -83,6 +83,8 @@ class Spec:
     slippage_ticks: int = 0
     allow_holes: bool = False
     fills: str = "bars"  # bars | ticks
+    tick_model: str = "realistic"  # ticks: the simulated broker's fill model, as in paper
+    partial_fills: bool = True  # ticks: a limit takes at most the touch size
 
 
 @dataclass
@@ -168,7 +170,9 @@ class Backtest:
         charges = load_charges(config_dir)
         self.results = Results(refdata, charges, spec.capital)
         if spec.fills == "ticks":
-            self.broker: SimBroker = SimBroker(refdata, self.clock, spec.slippage_ticks)
+            self.broker: SimBroker = SimBroker(
+                refdata, self.clock, spec.slippage_ticks, spec.tick_model, spec.partial_fills
+            )
         else:
             self.broker = BarBroker(refdata, self.clock, spec.slippage_ticks)
         self.venue = BacktestVenue(self.broker, self._on_exec)
@@ -389,9 +393,19 @@ class Backtest:
     def _run_ticks(self) -> None:
         clock, runner, risk, results = self.clock, self.runner, self.risk, self.results
         minute = 0
+        boundary = 0
         for tick in self.ticks:
+            if not boundary:
+                boundary = (tick.exch_ns // MINUTE_NS + 1) * MINUTE_NS
+            while boundary <= tick.exch_ns:  # live closes bars by the clock at their end
+                clock.t = boundary
+                runner.poll()
+                self._drain()
+                risk.step()
+                self._drain()
+                boundary += MINUTE_NS
             clock.t = tick.exch_ns
-            runner.poll()  # bars that ended before this tick close now, as live by the clock
+            runner.poll()
             self._drain()
             self.venue.on_events(self.broker.on_tick(tick))
             risk.on_tick(tick)
