@@ -8,6 +8,8 @@
   OpenAlgo's protocol only (``mytrading/venue.py`` builds the in-process one).
 * ``mytrading/openalgo`` does not import ``mytrading.sim``: the live boundary never loads
   the simulator.
+* ``mytrading/backtest`` runs the daemons' logic (the engine's runner, risk's rules), never
+  a daemon (no ``<daemon>.daemon`` module, no bus); nothing live imports the backtest.
 
 Imports are read from the source with ``ast``, all of them (inside functions and under
 ``TYPE_CHECKING`` too), so a lazy import cannot slip past.
@@ -82,6 +84,20 @@ def test_daemons_reach_the_simulator_only_through_the_protocol() -> None:
 
 def test_the_broker_boundary_never_loads_the_simulator() -> None:
     assert violations(["openalgo"], {"sim"}) == []
+
+
+def test_nothing_live_imports_the_backtest() -> None:
+    assert violations([*DAEMONS, "openalgo", "sim"], {"backtest"}) == []
+
+
+def test_the_backtest_runs_daemon_logic_not_daemons() -> None:
+    bad = [
+        f"{f.relative_to(PROJECT_ROOT)} imports {m}"
+        for f in sorted((PKG / "backtest").rglob("*.py"))
+        for m in imported_modules(f)
+        if m in {f"mytrading.{d}.daemon" for d in DAEMONS} | {"mytrading.bus", "mytrading.daemon"}
+    ]
+    assert bad == []
 
 
 def test_the_checker_sees_every_kind_of_import(tmp_path: Path) -> None:
