@@ -94,10 +94,50 @@ def _ns(d: date) -> int:
     return int(datetime.combine(d, datetime.min.time(), IST).timestamp()) * 1_000_000_000
 
 
+def sweep(bars: int) -> None:
+    """20 combinations (fast x slow), each on ``bars`` bars: one process, then every core."""
+    import os
+
+    from mytrading.backtest.sweep import Job, execute_jobs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = unlimited_config(Path(tmp))
+        refdata = load_refdata(config)
+        end = window(refdata, bars)
+        origin = START - timedelta(days=120)
+        jobs = [
+            Job(
+                str(config),
+                str(ROOT / "strategies"),
+                ("sma_crossover",),
+                {"sma_crossover": PARAMS},
+                START,
+                end,
+                10_000_000.0,
+                0,
+                False,
+                ("generated", "", SEED, origin),
+                {"fast": str(f), "slow": str(sl)},
+            )
+            for f in (5, 10, 15, 20)
+            for sl in (30, 40, 50, 60, 70)
+        ]
+        timings = {}
+        for workers in (1, os.cpu_count() or 1):
+            t0 = time.perf_counter()
+            done = execute_jobs(jobs, workers, None)
+            timings[workers] = time.perf_counter() - t0
+            assert len(done) == 20 and not any("error" in r for r in done)
+            print(f"sweep of 20 x {bars:,} bars on {workers} process(es): {timings[workers]:.1f} s")
+        n = max(timings)
+        print(f"sweep speed-up on {n} cores: {timings[1] / timings[n]:.2f}x   (goal >= 1.7x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bars", type=int, default=1_000_000)
     ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--sweep-bars", type=int, default=60_000, help="bars per combination")
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -138,9 +178,7 @@ def main() -> None:
                     break
             sys.exit(1)
     if args.sweep:
-        from mytrading.backtest.sweep import bench_sweep
-
-        bench_sweep()
+        sweep(args.sweep_bars)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,13 @@ from mytrading.risk.exits import ExitJob, ExitManager
 from mytrading.risk.limits import load_limits
 from mytrading.risk.margin import load_margins
 from mytrading.risk.monitor import Key, PostTrade
-from mytrading.risk.orders import approved_order, children, plan
+from mytrading.risk.orders import (
+    approved_order,
+    children,
+    plan,
+    rejected_event,
+    trigger_event,
+)
 from mytrading.risk.rules import Rejection, RiskBook, check, child_size
 from mytrading.sim.matching import SimBroker
 
@@ -91,18 +97,7 @@ class BacktestRisk:
         self.book.seen_intents.add(msg.intent_id)
         if isinstance(result, Rejection):
             self.rejected[result.rule] += 1
-            self._event(
-                wire.RiskEvent(
-                    strategy=msg.strategy,
-                    kind="rejected",
-                    rule=result.rule,
-                    reason=result.reason,
-                    intent_id=msg.intent_id,
-                    threshold=result.threshold,
-                    value=result.value,
-                    action="reject",
-                )
-            )
+            self._event(rejected_event(msg.strategy, msg.intent_id, result))
             return
         if result.margin:
             funds.reserved.append((wall, result.margin))
@@ -167,17 +162,7 @@ class BacktestRisk:
                 self.book.states.set(p.state[0], p.state[1])  # type: ignore[arg-type]
                 if p.state[0] != "*":
                     self.auto_reduced.add(p.state[0])
-            self._event(
-                wire.RiskEvent(
-                    strategy=t.strategy,
-                    kind="trigger",
-                    rule=t.kind,
-                    reason=t.reason,
-                    threshold=t.threshold,
-                    value=t.value,
-                    action=p.action,
-                )
-            )
+            self._event(trigger_event(t, p.action))
             for strategy, key in p.jobs:
                 self.exits.start(strategy, key, t.kind)
         if self.exits.jobs:

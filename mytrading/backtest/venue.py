@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import msgspec
 
 from mytrading import wire
-from mytrading.openalgo.broker import OrderEvent, TradeEvent
+from mytrading.openalgo.broker import OrderEvent, TradeEvent, fill_of, order_update
 from mytrading.sim.matching import SimBroker
 
 Listener = Callable[[wire.OrderUpdate | wire.Fill], None]
@@ -106,46 +106,9 @@ class BacktestVenue:
         self.on_events(events)
 
     def _fill(self, w: Working, t: TradeEvent) -> None:
-        o = w.order
         self.fill_no += 1
         self.counts["fills"] += 1
-        self._emit(
-            wire.Fill(
-                fill_no=self.fill_no,
-                fill_id=t.tradeid,
-                order_id=o.order_id,
-                broker_order_id=t.orderid,
-                strategy=o.strategy,
-                exchange=o.exchange,
-                symbol=o.symbol,
-                product=o.product,
-                action=o.action,
-                quantity=t.quantity,
-                price=t.price,
-                exch_ns=t.ts_ns,
-                account=o.account,
-            )
-        )
+        self._emit(fill_of(w.order, t, self.fill_no))
 
     def _publish(self, w: Working) -> None:
-        o = w.order
-        self._emit(
-            wire.OrderUpdate(
-                order_id=o.order_id,
-                intent_id=o.intent_id,
-                strategy=o.strategy,
-                exchange=o.exchange,
-                symbol=o.symbol,
-                action=o.action,
-                quantity=o.quantity,
-                status=w.status,  # type: ignore[arg-type]
-                broker_order_id=w.broker_id,
-                filled_qty=w.filled,
-                avg_price=w.avg,
-                reason=w.reason,
-                origin_ns=o.origin_ns,
-                part=o.part,
-                parts=o.parts,
-                account=o.account,
-            )
-        )
+        self._emit(order_update(w.order, w.status, w.broker_id, w.filled, w.avg, w.reason))

@@ -77,3 +77,53 @@ class BrokerAdapter(Protocol):
     def margin_per_lot(
         self, exchange: str, symbol: str, action: str, product: str, lot: int
     ) -> float | None: ...
+
+
+def order_update(
+    o: wire.Order,
+    status: str,
+    broker_id: str = "",
+    filled: int = 0,
+    avg: float = 0.0,
+    reason: str = "",
+    sent_ns: int = 0,
+) -> wire.OrderUpdate:
+    """The update the router publishes for one of its orders (the backtest's venue too)."""
+    return wire.OrderUpdate(
+        order_id=o.order_id,
+        intent_id=o.intent_id,
+        strategy=o.strategy,
+        exchange=o.exchange,
+        symbol=o.symbol,
+        action=o.action,
+        quantity=o.quantity,
+        status=status,  # type: ignore[arg-type]
+        broker_order_id=broker_id,
+        filled_qty=filled,
+        avg_price=avg,
+        reason=reason,
+        origin_ns=o.origin_ns,
+        sent_ns=sent_ns,
+        part=o.part,
+        parts=o.parts,
+        account=o.account,
+    )
+
+
+def fill_of(o: wire.Order, t: TradeEvent, fill_no: int) -> wire.Fill:
+    """Our fill message for a broker's trade of order ``o``."""
+    return wire.Fill(
+        fill_no=fill_no,
+        fill_id=t.tradeid,
+        order_id=o.order_id,
+        broker_order_id=t.orderid,
+        strategy=o.strategy,
+        exchange=o.exchange,
+        symbol=o.symbol,
+        product=o.product,
+        action=o.action,
+        quantity=t.quantity,
+        price=t.price,
+        exch_ns=t.ts_ns,
+        account=o.account,
+    )

@@ -33,7 +33,13 @@ from mytrading.risk.limits import load_limits
 from mytrading.risk.margin import load_margins
 from mytrading.risk.mirror import Mirror
 from mytrading.risk.monitor import Key, PostTrade, Trigger
-from mytrading.risk.orders import approved_order, children, plan
+from mytrading.risk.orders import (
+    approved_order,
+    children,
+    plan,
+    rejected_event,
+    trigger_event,
+)
 from mytrading.risk.rules import (
     Rejection,
     RiskBook,
@@ -164,18 +170,7 @@ class RiskDaemon(Daemon):
         self.log.warning(
             "intent rejected", strategy=strategy, intent=intent_id, rule=r.rule, reason=r.reason
         )
-        self._emit(
-            wire.RiskEvent(
-                strategy=strategy,
-                kind="rejected",
-                rule=r.rule,
-                reason=r.reason,
-                intent_id=intent_id,
-                threshold=r.threshold,
-                value=r.value,
-                action="reject",
-            ),
-        )
+        self._emit(rejected_event(strategy, intent_id, r))
 
     # ---------------------------------------------------------------- commands
 
@@ -323,17 +318,7 @@ class RiskDaemon(Daemon):
             action=action,
             positions=[f"{s}:{k[1]}" for s, k in jobs],
         )
-        self._emit(
-            wire.RiskEvent(
-                strategy=t.strategy,
-                kind="trigger",
-                rule=t.kind,
-                reason=t.reason,
-                threshold=t.threshold,
-                value=t.value,
-                action=action,
-            )
-        )
+        self._emit(trigger_event(t, action))
         for strategy, key in jobs:
             self.exits.start(strategy, key, t.kind)
 

@@ -20,7 +20,7 @@ from mytrading.accounts import MAIN, is_follower_book
 from mytrading.refdata import RefData
 from mytrading.risk.limits import Limits
 from mytrading.risk.monitor import Key, PostTrade, Trigger
-from mytrading.risk.rules import Approval, RiskBook, reduces, ref_order_id, split
+from mytrading.risk.rules import Approval, Rejection, RiskBook, reduces, ref_order_id, split
 
 log = structlog.get_logger("risk")
 
@@ -109,3 +109,28 @@ def plan(t: Trigger, post: PostTrade) -> Plan:
         state = (t.strategy, "reducing")
     action = {"leg_stop": "close_leg", "leg_target": "close_leg"}.get(t.kind, "close")
     return Plan([(t.strategy, k) for k in t.keys], action, state)
+
+
+def rejected_event(strategy: str, intent_id: str, r: Rejection) -> wire.RiskEvent:
+    return wire.RiskEvent(
+        strategy=strategy,
+        kind="rejected",
+        rule=r.rule,
+        reason=r.reason,
+        intent_id=intent_id,
+        threshold=r.threshold,
+        value=r.value,
+        action="reject",
+    )
+
+
+def trigger_event(t: Trigger, action: str) -> wire.RiskEvent:
+    return wire.RiskEvent(
+        strategy=t.strategy,
+        kind="trigger",
+        rule=t.kind,
+        reason=t.reason,
+        threshold=t.threshold,
+        value=t.value,
+        action=action,
+    )

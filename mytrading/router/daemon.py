@@ -29,7 +29,7 @@ from mytrading import venue, wire
 from mytrading.accounts import MAIN, Account, load_accounts
 from mytrading.bus import Pusher, bind
 from mytrading.daemon import Daemon
-from mytrading.openalgo.broker import OrderEvent, TradeEvent
+from mytrading.openalgo.broker import OrderEvent, TradeEvent, fill_of, order_update
 from mytrading.openalgo.orders import OpenAlgoAdapter
 from mytrading.openalgo.ws import FeedClient
 from mytrading.outbox import Outbox
@@ -547,25 +547,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
     ) -> None:
         self._out(
             f"exec.order.{o.strategy}",
-            wire.OrderUpdate(
-                order_id=o.order_id,
-                intent_id=o.intent_id,
-                strategy=o.strategy,
-                exchange=o.exchange,
-                symbol=o.symbol,
-                action=o.action,
-                quantity=o.quantity,
-                status=status,  # type: ignore[arg-type]
-                broker_order_id=broker_id,
-                filled_qty=filled,
-                avg_price=avg,  # type: ignore[arg-type]
-                reason=reason,
-                origin_ns=o.origin_ns,
-                sent_ns=sent_ns,
-                part=o.part,
-                parts=o.parts,
-                account=o.account,
-            ),
+            order_update(o, status, broker_id, filled, avg, reason, sent_ns),
         )
 
     def _fill(self, jo: JournaledOrder, t: TradeEvent) -> None:
@@ -575,21 +557,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             return
         o = jo.order
         self.fill_no += 1
-        fill = wire.Fill(
-            fill_no=self.fill_no,
-            fill_id=t.tradeid,
-            order_id=o.order_id,
-            broker_order_id=t.orderid,
-            strategy=o.strategy,
-            exchange=o.exchange,
-            symbol=o.symbol,
-            product=o.product,
-            action=o.action,
-            quantity=t.quantity,
-            price=t.price,
-            exch_ns=t.ts_ns,
-            account=o.account,
-        )
+        fill = fill_of(o, t, self.fill_no)
         self.journal.append(
             Record("fill", time.time_ns(), order_id=o.order_id, fill=fill), sync=False
         )
