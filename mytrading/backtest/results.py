@@ -13,6 +13,7 @@ figures are read against the same money.
 from __future__ import annotations
 
 import array
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -56,8 +57,8 @@ class Book:
     charges: Charges = ZERO
     open: dict[tuple[str, str], OpenTrade] = field(default_factory=dict)
     trades: list[dict] = field(default_factory=list)
-    equity: array.array = field(default_factory=lambda: array.array("d"))
-    in_market: array.array = field(default_factory=lambda: array.array("b"))
+    # after each fill: (the first curve point it counts in, instrument, quantity, cash)
+    changes: list[tuple[int, tuple[str, str], int, float]] = field(default_factory=list)
 
 
 class Results:
@@ -72,6 +73,7 @@ class Results:
         self.events: list[dict] = []  # risk rejections and triggers
         self.times = array.array("q")
         self.last: dict[tuple[str, str], float] = {}
+        self.marks: dict[tuple[str, str], array.array] = {}  # last price at every point
         self.bars = 0
         self._day_no = -1
         self._day = date.min
@@ -146,6 +148,7 @@ class Results:
         b.charges = b.charges + c
         self.last.setdefault(key, f.price)
         self._trades(b, key, f, q0, p.qty, p.realized - r0, c.total)
+        b.changes.append((len(self.times), key, p.qty, b.cash))
         self.fills.append(
             {
                 "time": f.exch_ns,
@@ -177,22 +180,16 @@ class Results:
             }
         )
 
-    def mark(self, exchange: str, symbol: str, price: float) -> None:
-        self.last[(exchange, symbol)] = price
-
     def sample(self, now_ns: int) -> None:
-        """One point of every curve, after a bar step."""
+        """One point of every curve, after a bar step: its time and each instrument's last
+        price (equity is worked out from them and the fills when asked, in numpy)."""
         self.times.append(now_ns)
-        last = self.last
-        for b in self.books.values():
-            value = b.cash
-            held = 0
-            for k, p in b.ledger.positions.items():
-                if p.qty:
-                    value += p.qty * last[k]  # type: ignore[index]
-                    held = 1
-            b.equity.append(value)
-            b.in_market.append(held)
+        last, marks = self.last, self.marks
+        if len(marks) != len(last):  # a new instrument: its past points have no price
+            for key in last.keys() - marks.keys():
+                marks[key] = array.array("d", [math.nan]) * (len(self.times) - 1)
+        for key, arr in marks.items():
+            arr.append(last[key])
 
     # ----------------------------------------------------------------- trades
 
@@ -241,24 +238,38 @@ class Results:
 
     # ---------------------------------------------------------------- figures
 
+    def _curve(self, b: Book) -> tuple[np.ndarray, np.ndarray]:
+        """(cash + positions at their last price, a position open) at every point."""
+        n = len(self.times)
+        value = np.zeros(n)
+        held = np.zeros(n, dtype=bool)
+        if not b.changes:
+            return value, held
+        at = np.array([c[0] for c in b.changes])
+        value += _steps(at, np.array([c[3] for c in b.changes]), n)
+        for key in {c[1] for c in b.changes}:
+            mine = [c for c in b.changes if c[1] == key]
+            qty = _steps(np.array([c[0] for c in mine]), np.array([c[2] for c in mine]), n)
+            price = np.frombuffer(self.marks[key], dtype=np.float64) if key in self.marks else 0
+            value += np.where(qty != 0, qty * price, 0.0)
+            held |= qty != 0
+        return value, held
+
     def equity(self, strategy: str | None = None) -> pd.Series:
         """The curve in rupees (capital included), indexed by IST time."""
         idx = pd.to_datetime(np.frombuffer(self.times, dtype=np.int64), utc=True).tz_convert(IST)
-        if strategy is not None:
-            vals = np.frombuffer(self.book(strategy).equity, dtype=np.float64)
-        elif self.books:
-            vals = np.sum(
-                [np.frombuffer(b.equity, dtype=np.float64) for b in self.books.values()], axis=0
-            )
-        else:
-            vals = np.zeros(len(idx))
+        books = [self.book(strategy)] if strategy else list(self.books.values())
+        vals = np.zeros(len(idx))
+        for b in books:
+            vals += self._curve(b)[0]
         return pd.Series(self.capital + vals, index=idx, name="equity")
 
     def in_market(self, strategy: str | None = None) -> np.ndarray:
         books = [self.book(strategy)] if strategy else list(self.books.values())
-        if not books:
-            return np.zeros(len(self.times), dtype=bool)
-        return np.any([np.frombuffer(b.in_market, dtype=np.int8) for b in books], axis=0)
+        held = np.zeros(len(self.times), dtype=bool)
+        for b in books:
+            held |= self._curve(b)[1]
+        return held
 
     def trades(self, strategy: str | None = None) -> list[dict]:
         books = [self.book(strategy)] if strategy else list(self.books.values())
@@ -308,6 +319,15 @@ class Results:
             "events": _frame(self.events, ("time",)),
             "equity": curve,
         }
+
+
+def _steps(at: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """A step function over ``n`` points: ``values[i]`` from point ``at[i]`` on, 0 before."""
+    out = np.zeros(n, dtype=np.float64)
+    idx = np.searchsorted(at, np.arange(n), side="right") - 1
+    ok = idx >= 0
+    out[ok] = values[idx[ok]]
+    return out
 
 
 def _frame(rows: list[dict], times: tuple[str, ...]) -> pd.DataFrame:

@@ -80,6 +80,9 @@ class BacktestRisk:
             clock=lambda: self._now_ns() / NS,
         )
         self.supertrend_tfs = {lim.supertrend_tf for lim in self.post.st_limits}
+        self._funds_key: tuple[int, date] | None = None
+        self._funds = 0.0
+        self.charges = 0.0
 
     @property
     def bar_tfs(self) -> set[str]:
@@ -109,8 +112,17 @@ class BacktestRisk:
             self._send(o)
 
     def _available(self) -> float:
-        """Capital + realized - charges - margin the open positions hold."""
+        """Capital + realized - charges - margin the open positions hold; it changes only
+        with a fill or a new day (expiry-day margins), so it is worked out once for each."""
         day = self._now().date()
+        key = (self.broker.trades, day)
+        if key == self._funds_key:
+            return self._funds
+        self._funds_key = key
+        self._funds = self._work_out_funds(day)
+        return self._funds
+
+    def _work_out_funds(self, day: date) -> float:
         cash = self.capital
         held = 0.0
         for (ex, sym, _prod), p in self.broker.ledger.positions.items():  # type: ignore[misc]
@@ -121,7 +133,7 @@ class BacktestRisk:
                 held += self.margins.need(
                     inst, action, abs(p.qty), p.avg, abs(p.qty), False, day
                 ).amount
-        charges = sum(b.charges.total for b in self.post.books.values())
+        charges = self.charges  # every fill's, since the start (risk's books reset daily)
         return cash - charges - held
 
     # ------------------------------------------------------------------ inputs
@@ -131,7 +143,12 @@ class BacktestRisk:
 
     def on_fill(self, f: wire.Fill) -> None:
         self.book.on_fill(f)
-        self.post.on_fill(f, self._now().date())
+        day = self._now().date()
+        self.post.on_fill(f, day)
+        kind = self.refdata.instrument(f.exchange, f.symbol).kind
+        self.charges += self.post.charge_table.trade(
+            f.exchange, kind, f.action, f.quantity, f.price, day
+        ).total
 
     def mark(self, key: tuple[str, str], price: float) -> None:
         self.book.ltp[key] = price

@@ -90,9 +90,11 @@ class StrategyRunner:
         history: HistoryFn | None = None,
         max_errors: int = 5,
         mode: str = "paper",
+        time_hooks: bool = True,
     ) -> None:
         self.refdata = refdata
         self.mode = mode  # live, paper, dry_run or backtest: what ``BaseStrategy.mode`` says
+        self.time_hooks = time_hooks  # hook latency rings (the status topic's figures)
         self._now_ns = now_ns
         self._now = now
         self._send = send
@@ -451,7 +453,7 @@ class StrategyRunner:
             if kind in ("order_update", "fill"):  # keep the books right, hooks stay off
                 self.strategies[name]._quarantine_books(args[0])
             return
-        t0 = time.perf_counter_ns()
+        t0 = time.perf_counter_ns() if self.time_hooks else 0
         try:
             fn(*args)
         except Exception as exc:
@@ -463,7 +465,8 @@ class StrategyRunner:
                 self._quarantine(name, f"{h.in_a_row} hook failures in a row, last: {exc!r}")
         else:
             h.in_a_row = 0
-        h.latency[kind].append(time.perf_counter_ns() - t0)
+        if t0:
+            h.latency[kind].append(time.perf_counter_ns() - t0)
 
     def _quarantine(self, name: str, reason: str) -> None:
         h = self.health[name]
