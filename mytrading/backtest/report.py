@@ -98,14 +98,15 @@ def monthly_returns(equity: pd.Series, capital: float) -> pd.DataFrame:
     return table.pivot(index="year", columns="month", values="ret").reindex(columns=range(1, 13))
 
 
-def _trade_marks(r: ReportInput, symbol: str) -> pd.DataFrame:
+def _side_marks(r: ReportInput, symbol: str, side: str) -> pd.DataFrame:
+    """One side's fills of an instrument, thinned to ``MARKERS / 2`` (each side apart: a
+    stride over alternating buys and sells would keep only one side)."""
     fills = r.tables["fills"]
     if fills.empty:
         return fills
-    f = fills[fills["symbol"] == symbol]
-    if len(f) > MARKERS:
-        f = f.iloc[:: math.ceil(len(f) / MARKERS)]
-    return f
+    f = fills[(fills["symbol"] == symbol) & (fills["action"] == side)]
+    half = MARKERS // 2
+    return f.iloc[:: math.ceil(len(f) / half)] if len(f) > half else f
 
 
 def _fig_price(r: ReportInput) -> go.Figure:
@@ -126,12 +127,11 @@ def _fig_price(r: ReportInput) -> go.Figure:
             row=i,
             col=1,
         )
-        marks = _trade_marks(r, sym)
         for side, color, symbol in (
             ("BUY", "#1a9850", "triangle-up"),
             ("SELL", "#d73027", "triangle-down"),
         ):
-            m = marks[marks["action"] == side] if not marks.empty else marks
+            m = _side_marks(r, sym, side)
             if m.empty:
                 continue
             fig.add_trace(
@@ -214,13 +214,12 @@ def _png_price(path: Path, r: ReportInput) -> None:
     for ax, (sym, px) in zip(axes[:, 0], r.prices.items(), strict=False):
         bars = thin(px, {"open": "first", "high": "max", "low": "min", "close": "last"})
         ax.plot(bars.index, bars["close"], color="#444", linewidth=0.8, label=sym)
-        marks = _trade_marks(r, sym)
         for side, color, m in (("BUY", "#1a9850", "^"), ("SELL", "#d73027", "v")):
-            f = marks[marks["action"] == side] if not marks.empty else marks
+            f = _side_marks(r, sym, side)
             if not f.empty:
                 ax.scatter(f["time"], f["price"], color=color, marker=m, s=28, label=side, zorder=3)
         ax.set_title(f"{sym}: price with entries and exits")
-        ax.legend(loc="upper left")
+        ax.legend(loc="best")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
