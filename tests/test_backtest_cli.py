@@ -129,6 +129,11 @@ def test_the_report_renders_in_a_browser(tmp_env: dict[str, str], tmp_path: Path
         (["-s", "sma_crossover", "--data", "history"], "no data file"),
         (["-s", "sma_crossover", "--from", "2026-13-01"], "is not a date"),
         (["-s", "sma_crossover", "--sweep", "fast=5:1:1"], "need start <= stop"),
+        (["-s", "sma_crossover", "--from", "2021-01-04", "--to", "2021-01-08"], "charges.toml"),
+        (
+            ["-s", "sma_crossover", "--from", "2027-01-04", "--to", "2027-01-08"],
+            "no holidays for 2027",
+        ),
     ],
 )
 def test_bad_input_exits_2_and_stores_nothing(

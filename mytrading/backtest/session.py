@@ -161,6 +161,7 @@ def prepare(s: Settings, req: Request, today: date | None = None) -> Prepared:
         raise InputError("--interval D: the generator makes 1m bars; use history or a file")
     if req.fills not in ("bars", "ticks"):
         raise InputError(f"--fills must be bars or ticks, got {req.fills!r}")
+    _check_reference(s, refdata, start, end)
     source, ticks, name = _source(s, req, refdata, start)
     spec = Spec(
         [(classes[n], params[n]) for n in names],
@@ -174,6 +175,27 @@ def prepare(s: Settings, req: Request, today: date | None = None) -> Prepared:
         s.sim_partial_fills,
     )
     return Prepared(req, spec, params, source, ticks, refdata, name, s.config_dir, s.strategies_dir)
+
+
+def _check_reference(s: Settings, refdata: RefData, start: date, end: date) -> None:
+    """Charges and holidays must cover the window: a contract note of 2021 is not one of
+    2026, and a missing holiday list would trade on exchange holidays."""
+    from mytrading.risk.charges import load_charges
+
+    try:
+        load_charges(s.config_dir).rates(start)
+    except ValueError as exc:
+        raise InputError(
+            f"{exc}: add a [[period]] with the rates of that time to config/charges.toml"
+        ) from None
+    lists = refdata.calendar.holidays
+    years = {y for days in lists.values() for y in {d.year for d in days}}
+    missing = sorted(set(range(start.year, end.year + 1)) - years)
+    if missing:
+        raise InputError(
+            f"config/holidays.toml has no holidays for {', '.join(map(str, missing))}: "
+            "add them (a backtest would trade on exchange holidays)"
+        )
 
 
 def _source(s: Settings, req: Request, refdata: RefData, start: date) -> tuple[Any, Any, str]:
