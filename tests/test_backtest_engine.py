@@ -160,3 +160,26 @@ def test_charges_are_the_contract_notes(refdata) -> None:
     assert res.charges().total == 946.12
     res.sample(day + 3 * 60_000_000_000)
     assert res.equity().iloc[-1] == pytest.approx(1_000_000.0 + 2953.88)
+
+
+def test_generated_history_is_one_walk_whatever_the_window(refdata) -> None:
+    """A date's bars do not depend on the window asked: warm-up and run read one walk."""
+    import numpy as np
+
+    origin = date(2026, 5, 1)
+    gen = GeneratedBars(refdata, 3, origin=origin)
+
+    def bars(start: date, end: date):
+        parts = list(gen.batches("NFO", "NIFTY29DEC26FUT", start, end))
+        return {k: np.concatenate([getattr(p, k) for p in parts]) for k in ("start_ns", "close")}
+
+    short = bars(date(2026, 11, 2), date(2026, 11, 6))
+    long_ = bars(date(2026, 9, 1), date(2026, 11, 20))
+    before = bars(date(2026, 1, 1), date(2026, 11, 6))  # before the origin: served from it
+    i = int(np.searchsorted(long_["start_ns"], short["start_ns"][0]))
+    assert len(short["close"]) == 5 * 375
+    assert np.array_equal(long_["close"][i : i + len(short["close"])], short["close"])
+    j = int(np.searchsorted(before["start_ns"], short["start_ns"][0]))
+    assert np.array_equal(before["close"][j:], short["close"])
+    ticks = short["close"] * 20
+    assert np.allclose(ticks, np.round(ticks))  # on the 0.05 tick

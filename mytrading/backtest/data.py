@@ -7,7 +7,7 @@ the trading days it has data for, so holes can be listed before anything runs.
 * ``GeneratedBars``: seeded history from the simulated market's model (a geometric random
   walk per index at its ``sim_vol``, futures at the index times the cost of carry), the
   default, so a fresh clone can backtest with nothing downloaded. A date's bars depend
-  only on the seed and the walk's origin (``origin`` days before the first day asked), so
+  only on the seed and the walk's origin (a year before the backtest's first day), so
   the same window always gives the same bars. It knows indices and futures, not options.
 * ``DuckBars``: the ``bars`` table of a DuckDB file: the feed's recordings, or the history
   cache that ``main.py data download`` and ``main.py data import`` fill (same schema).
@@ -104,7 +104,10 @@ class GeneratedBars:
     def batches(self, exchange: str, symbol: str, start: date, end: date) -> Iterator[Batch]:
         inst = self._inst(exchange, symbol)
         u = self.refdata.underlying(inst.underlying)
-        origin = min(self.origin or start, start)
+        # the walk always starts at its origin: asked for days before it (a long warm-up),
+        # it serves from the origin rather than start another walk
+        origin = self.origin or start
+        start = max(start, origin)
         last = min(end, inst.expiry) if inst.expiry else end
         # one walk per underlying, from its origin: an index and its futures move together
         rng = np.random.default_rng([self.seed, *inst.underlying.encode()])

@@ -50,7 +50,8 @@ log = structlog.get_logger("backtest")
 NS = 1_000_000_000
 MINUTE_NS = 60 * NS
 EPOCH = datetime.fromtimestamp(0, IST)
-WARMUP_ORIGIN_DAYS = 120  # calendar days of generated history before the first day
+WARMUP_ORIGIN_DAYS = 400  # calendar days of generated history before the first day: the
+# warm-up of a daily strategy reaches far back (200 D bars is some 290 calendar days)
 
 
 class Clock(MarketClock):
