@@ -183,3 +183,13 @@ def test_generated_history_is_one_walk_whatever_the_window(refdata) -> None:
     assert np.array_equal(before["close"][j:], short["close"])
     ticks = short["close"] * 20
     assert np.allclose(ticks, np.round(ticks))  # on the 0.05 tick
+
+
+def test_an_option_leg_without_data_is_noted_not_a_failure(refdata, classes) -> None:
+    """The straddle subscribes its legs while running; the generator has no options: the
+    run goes on, says which instruments had no data, and the strategy is not failing."""
+    bt = run(refdata, [(classes["nifty_short_straddle"], {})], end=date(2026, 10, 29))
+    (note,) = [n for n in bt.all_notes() if n.startswith("no data for")]
+    assert "instrument(s) subscribed while running" in note and "not options" in note
+    h = bt.runner.health["nifty_short_straddle"]
+    assert h.errors == 0 and not h.quarantined

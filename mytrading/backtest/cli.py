@@ -46,7 +46,19 @@ def _quiet(level: str) -> None:
     import structlog
 
     n = max(logging.WARNING, logging.getLevelName(level.upper()) if level else logging.WARNING)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(n))
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(n),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%H:%M:%S"),
+            # plain tracebacks: rich's highlighted ones took half a second each, and a
+            # strategy failing at every bar made a run ten times slower
+            structlog.dev.ConsoleRenderer(
+                colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+            ),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
 
 
 def _date(value: str | None, flag: str) -> date | None:

@@ -207,6 +207,7 @@ class Backtest:
         self.streams: dict[tuple[str, str], Stream] = {}
         self.resamplers: dict[str, Resampler] = {}
         self.notes: list[str] = []
+        self.missing: dict[str, list[str]] = {}  # why -> instruments subscribed with no data
 
     # ------------------------------------------------------------------- set-up
 
@@ -224,17 +225,22 @@ class Backtest:
         if key in self.streams or self.ticks is not None:
             return
         first = self.clock.now().date() if self.runner.started else self.spec.start
+        stream = Stream(
+            exchange, symbol, self.source.batches(exchange, symbol, first, self.spec.end)
+        )
+        now = self.clock.t
         try:
-            it = self.source.batches(exchange, symbol, first, self.spec.end)
+            while (s := stream.next_start()) is not None and s < now:
+                stream.i += 1  # a late subscription starts at the current bar
         except DataError as exc:
             if not self.runner.started:
                 raise
-            self.notes.append(f"no data for {exchange}:{symbol}: {exc}")
+            # a subscription made while running (an option leg): the strategy trades on
+            # without its bars, as live without quotes; the run says so
+            reason = str(exc).removeprefix(f"{symbol}: ")
+            self.missing.setdefault(reason, []).append(symbol)
+            self.streams[key] = Stream(exchange, symbol, iter(()))
             return
-        stream = Stream(exchange, symbol, it)
-        now = self.clock.t
-        while (s := stream.next_start()) is not None and s < now:
-            stream.i += 1  # a late subscription starts at the current bar
         self.streams[key] = stream
 
     def _history(self, exchange: str, symbol: str, tf: str, start: date, end: date) -> list:
@@ -464,3 +470,16 @@ class Backtest:
             "strategies": self.runner.stats(),
             "notes": self.notes,
         }
+
+    def all_notes(self) -> list[str]:
+        """What the run could not do, one line per kind: for the summary and the report."""
+        out = list(self.notes)
+        for why, symbols in self.missing.items():
+            shown = ", ".join(symbols[:3]) + (
+                f" and {len(symbols) - 3} more" if len(symbols) > 3 else ""
+            )
+            out.append(
+                f"no data for {len(symbols)} instrument(s) subscribed while running "
+                f"({shown}): {why}"
+            )
+        return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -288,7 +289,10 @@ def metric_rows(m: Metrics) -> list[tuple[str, str]]:
         ("Sharpe", num(m.sharpe)),
         ("Sortino", num(m.sortino)),
         ("Max drawdown", f"{rupees(m.max_drawdown)} ({pct(m.max_drawdown_pct)})"),
-        ("Max drawdown duration", str(m.max_drawdown_duration)),
+        (
+            "Max drawdown duration",
+            str(timedelta(seconds=round(m.max_drawdown_duration.total_seconds()))),
+        ),
         ("Trades", str(m.trades)),
         ("Win rate", pct(m.win_rate)),
         ("Profit factor", num(m.profit_factor)),

@@ -241,7 +241,7 @@ def execute(
         raise InputError(str(exc)) from None
     seconds = time.perf_counter() - started
     stats = bt.stats()
-    notes = list(bt.notes) + _state_notes(results)
+    notes = bt.all_notes() + _state_notes(results)
     names = results.strategies()
     metrics = {"*": results.metrics()}
     for n in names:
