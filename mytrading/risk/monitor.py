@@ -92,6 +92,7 @@ class PostTrade:
         self.dirty = True  # a fill or a restored position since the last evaluation
         self.held = 0  # open positions, every book
         self.held_mis = 0  # ... of them MIS
+        self._by_symbol: dict[tuple[str, str], list] = {}  # (exchange, symbol) -> positions
 
     # ----------------------------------------------------------------- inputs
 
@@ -112,10 +113,14 @@ class PostTrade:
         self._recount()
 
     def _recount(self) -> None:
+        """After a fill or a restore: what is held, and each instrument's positions (open
+        or flat) in every book, which every tick marks."""
         self.dirty = True
         self.held = self.held_mis = 0
+        self._by_symbol.clear()
         for b in self.books.values():
             for k, p in b.ledger.positions.items():
+                self._by_symbol.setdefault((k[0], k[1]), []).append(p)  # type: ignore[index]
                 if p.qty:
                     self.held += 1
                     self.held_mis += k[2] == "MIS"  # type: ignore[index]
@@ -134,10 +139,8 @@ class PostTrade:
         return not (self.held_mis and second_of_day >= self.first_squareoff_s)
 
     def mark(self, exchange: str, symbol: str, ltp: float) -> None:
-        for b in self.books.values():
-            for key, p in b.ledger.positions.items():
-                if key[1] == symbol and key[0] == exchange:  # any product
-                    p.ltp = ltp
+        for p in self._by_symbol.get((exchange, symbol), ()):  # every book and product
+            p.ltp = ltp
 
     def on_tick(self, tick: wire.Tick) -> None:
         """Marks, and bars for the Supertrend exits."""
