@@ -46,7 +46,14 @@ def _add_backtest() -> None:
     data_app.command("import")(data_import)
 
 
+def _add_webhook() -> None:
+    from mytrading.webhook.cli import app as webhook_app
+
+    app.add_typer(webhook_app, name="webhook")
+
+
 _add_backtest()
+_add_webhook()
 
 
 def _settings() -> Settings:

@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     history_db: Path = PROJECT_ROOT / "logs" / "data" / "history.duckdb"  # downloaded, imported
     backtest_db: Path = PROJECT_ROOT / "logs" / "data" / "backtests.duckdb"  # runs, results
     report_dir: Path = PROJECT_ROOT / "logs" / "backtests"  # one directory per run
+
+    # --- webhook signals (TradingView, Amibroker, ChartInk): the signals daemon's server
+    webhook_db: Path = PROJECT_ROOT / "logs" / "data" / "webhooks.sqlite"
+    signals_host: str = "127.0.0.1"
+    signals_port: int = Field(5100, ge=1, le=65535)
+    webhook_public_url: str = ""  # the https://... a reverse proxy serves it at, for `new`
     sim_replay: str = ""  # a recorded date (YYYY-MM-DD): the simulator replays it from record_db
 
     # --- risk

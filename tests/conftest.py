@@ -34,6 +34,7 @@ def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         "MT_HISTORY_DB": str(tmp_path / "data" / "history.duckdb"),
         "MT_BACKTEST_DB": str(tmp_path / "data" / "backtests.duckdb"),
         "MT_REPORT_DIR": str(tmp_path / "backtests"),
+        "MT_WEBHOOK_DB": str(tmp_path / "data" / "webhooks.sqlite"),
         # Process tests that start single daemons use the in-process simulated broker;
         # the full-stack test switches to the default OpenAlgo path with its own server.
         "MT_BROKER": "sim",

@@ -1,0 +1,1 @@
+"""Signals from outside (TradingView, Amibroker, ChartInk) as webhook strategies (issue 14)."""

@@ -1,0 +1,166 @@
+"""Alert bodies from TradingView, Amibroker and ChartInk, and what each means for a
+webhook strategy: an order, or a target position (OpenAlgo's smart order).
+
+Formats (one JSON object per request; the signals daemon limits its size):
+
+* **TradingView / plain** (the seed's body): ``{"symbol", "action", "position_size"}``,
+  optionally ``quantity`` (``{{strategy.order.contracts}}``) and ``passphrase``.
+  ``action`` is BUY or SELL in any case (``{{strategy.order.action}}`` gives lowercase).
+* **Amibroker**: OpenAlgo's ``placeorder`` body (``symbol, action, quantity, exchange,
+  product, pricetype``...) or ``placesmartorder`` body (the same plus ``position_size``).
+  Its ``apikey`` is accepted and ignored (never stored or logged): a webhook id is the key
+  here. The strategy's symbol mapping decides exchange and product.
+* **ChartInk**: ``{"stocks": "A,B", "trigger_prices": "1,2", "scan_name": "... BUY ..."}``;
+  the action is the first of BUY, SELL, SHORT, COVER found as a word in ``scan_name``; one
+  alert per stock.
+
+Quantities count **lots** (an equity's lot is one share). Unknown fields are refused.
+
+Meaning, per mode (openalgo-protocol.md section 6, the real module's rules):
+
+* LONG: BUY opens (an order of ``quantity``, else ``|position_size|``, else the mapping's
+  lots); SELL goes flat (target position 0). ChartInk: BUY and SELL.
+* SHORT mirrors it: SELL opens short, BUY goes flat. ChartInk: SHORT and COVER.
+* BOTH: the target position is ``position_size`` (required); BUY needs it >= 0 and SELL
+  <= 0. ChartInk in BOTH: BUY and SHORT open, SELL and COVER go flat.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mytrading.webhook.model import Mode, SymbolMap
+
+Action = Literal["BUY", "SELL", "SHORT", "COVER"]
+PLAIN_FIELDS = frozenset(
+    {
+        "symbol", "action", "quantity", "position_size", "passphrase", "strategy",
+        "exchange", "product", "pricetype", "price", "trigger_price", "disclosed_quantity",
+        "apikey", "contracts",
+    }
+)  # fmt: skip
+CHARTINK_FIELDS = frozenset(
+    {"stocks", "trigger_prices", "scan_name", "scan_url", "alert_name", "triggered_at",
+     "webhook_url", "passphrase"}
+)  # fmt: skip
+CHARTINK_WORDS = ("BUY", "SELL", "SHORT", "COVER")  # checked in this order, as the module
+
+
+class AlertError(ValueError):
+    """A body that is not an alert we can act on: the reason goes back with a 400."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    external: str  # the symbol as sent (upper case)
+    action: Action
+    quantity: int | None  # lots, if the alert gave an order size
+    position_size: int | None  # signed lots, if it gave a target
+    source: Literal["tradingview", "amibroker", "chartink"]
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """What one alert asks of one mapped contract."""
+
+    exchange: str
+    symbol: str
+    product: str
+    kind: Literal["order", "target"]
+    action: Literal["BUY", "SELL"]  # the order's side; for a target, the alert's side
+    lots: int  # an order's size, or the target's signed size
+    opens: bool  # an entry (refused outside the entry window); False: towards flat
+
+
+def parse(body: bytes) -> tuple[list[Alert], str | None]:
+    """The alerts a request carries and its passphrase, or AlertError with the reason."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AlertError(f"the body is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise AlertError("the body must be a JSON object")
+    passphrase = data.get("passphrase")
+    if passphrase is not None and not isinstance(passphrase, str):
+        raise AlertError("passphrase must be a string")
+    if "stocks" in data or "scan_name" in data:
+        return _chartink(data), passphrase
+    unknown = set(data) - PLAIN_FIELDS
+    if unknown:
+        raise AlertError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    symbol = _text(data, "symbol").upper()
+    action = _text(data, "action").upper()
+    if action not in ("BUY", "SELL"):
+        raise AlertError(f"action must be BUY or SELL, got {data.get('action')!r}")
+    quantity = _int(data, "quantity") if "quantity" in data else _int(data, "contracts")
+    if quantity is not None and quantity < 0:
+        raise AlertError(f"quantity must not be negative, got {quantity}")
+    source = "amibroker" if {"exchange", "pricetype", "apikey"} & set(data) else "tradingview"
+    return [Alert(symbol, action, quantity, _int(data, "position_size"), source)], passphrase  # type: ignore[arg-type]
+
+
+def _chartink(data: dict[str, Any]) -> list[Alert]:
+    unknown = set(data) - CHARTINK_FIELDS
+    if unknown:
+        raise AlertError(f"unknown field(s) for a ChartInk alert: {', '.join(sorted(unknown))}")
+    scan = _text(data, "scan_name").upper()
+    words = set(re.findall(r"[A-Z]+", scan))
+    action = next((w for w in CHARTINK_WORDS if w in words), None)
+    if action is None:
+        raise AlertError(f"scan_name {data['scan_name']!r} names none of {CHARTINK_WORDS}")
+    stocks = [s.strip().upper() for s in _text(data, "stocks").split(",") if s.strip()]
+    if not stocks:
+        raise AlertError("stocks is empty")
+    return [Alert(s, action, None, None, "chartink") for s in stocks]  # type: ignore[arg-type]
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    v = data.get(key)
+    if not isinstance(v, str) or not v.strip():
+        raise AlertError(f"{key} is missing or not a string")
+    return v.strip()
+
+
+def _int(data: dict[str, Any], key: str) -> int | None:
+    """A whole number, also as a string ("2", "-1.0": TradingView sends floats as text)."""
+    v = data.get(key)
+    if v is None or v == "":
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise AlertError(f"{key} must be a number, got {v!r}") from None
+    if f != int(f) or abs(f) > 1_000_000:
+        raise AlertError(f"{key} must be a whole number of lots, got {v!r}")
+    return int(f)
+
+
+def plan(alert: Alert, mode: Mode, m: SymbolMap) -> Instruction:
+    """What the alert means for the mapped contract under the strategy's mode."""
+    act = alert.action
+    if alert.source == "chartink":
+        allowed = {"LONG": ("BUY", "SELL"), "SHORT": ("SHORT", "COVER")}.get(mode, CHARTINK_WORDS)
+        if act not in allowed:
+            raise AlertError(f"{act} is not allowed for a {mode} strategy (allowed: {allowed})")
+        if act in ("BUY", "SHORT"):
+            side = "BUY" if act == "BUY" else "SELL"
+            return Instruction(m.exchange, m.symbol, m.product, "order", side, m.lots, True)
+        side = "SELL" if act == "SELL" else "BUY"
+        return Instruction(m.exchange, m.symbol, m.product, "target", side, 0, False)
+    if act not in ("BUY", "SELL"):
+        raise AlertError(f"action must be BUY or SELL, got {act}")
+    size = alert.position_size
+    if mode == "BOTH":
+        if size is None:
+            raise AlertError("position_size is required for a BOTH strategy")
+        if (act == "BUY" and size < 0) or (act == "SELL" and size > 0):
+            raise AlertError(f"{act} with position_size {size}: the signs disagree")
+        return Instruction(m.exchange, m.symbol, m.product, "target", act, size, size != 0)
+    opening = "BUY" if mode == "LONG" else "SELL"
+    if act != opening:  # the closing side: flat
+        return Instruction(m.exchange, m.symbol, m.product, "target", act, 0, False)
+    lots = alert.quantity or (abs(size) if size else 0) or m.lots
+    return Instruction(m.exchange, m.symbol, m.product, "order", act, lots, True)

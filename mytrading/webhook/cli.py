@@ -1,0 +1,345 @@
+"""``main.py webhook``: manage webhook strategies, their symbols and their audit log."""
+
+from __future__ import annotations
+
+import sys
+from datetime import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mytrading.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="Webhook strategies: TradingView, Amibroker and ChartInk alerts.")
+symbols_app = typer.Typer(help="Map an alert's symbol to the contract traded.")
+app.add_typer(symbols_app, name="symbols")
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+Opt = typer.Option
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        err.print(f"configuration error:\n{exc}")
+        raise typer.Exit(2) from None
+
+
+def _store(s: Settings) -> Any:
+    from mytrading.webhook.store import WebhookStore
+
+    return WebhookStore(s.webhook_db)
+
+
+def _refuse(exc: Exception) -> typer.Exit:
+    err.print(f"[bold red]refused:[/] {exc}")
+    return typer.Exit(2)
+
+
+def _url(s: Settings, webhook_id: str) -> str:
+    base = s.webhook_public_url.rstrip("/") or f"http://{s.signals_host}:{s.signals_port}"
+    return f"{base}/strategy/webhook/{webhook_id}"
+
+
+def _hhmm(v: str | None, flag: str) -> time | None:
+    if v is None:
+        return None
+    try:
+        return time.fromisoformat(v)
+    except ValueError:
+        err.print(f"{flag} {v!r} is not HH:MM")
+        raise typer.Exit(2) from None
+
+
+def _show_id(s: Settings, name: str, webhook_id: str) -> None:
+    out.print(f"webhook URL for {name} (shown once; `webhook rotate {name}` makes a new one):")
+    out.print(_url(s, webhook_id), highlight=False)
+
+
+@app.command("new")
+def new(
+    name: Annotated[str, typer.Argument(help="lowercase, it names the strategy in risk")],
+    mode: Annotated[str, Opt(help="LONG | SHORT | BOTH")] = "LONG",
+    positional: Annotated[bool, Opt("--positional", help="not squared off daily")] = False,
+    start: Annotated[str | None, Opt(help="entries from HH:MM IST (>= 09:15)")] = None,
+    end: Annotated[str | None, Opt(help="entries until HH:MM")] = None,
+    squareoff: Annotated[str | None, Opt(help="exits until, and square-off at, HH:MM")] = None,
+    passphrase: Annotated[str, Opt(help="a passphrase alerts must carry")] = "",
+    disabled: Annotated[bool, Opt("--disabled")] = False,
+) -> None:
+    """Create a webhook strategy and print its URL (the only time it is shown in full)."""
+    from mytrading.webhook.model import StrategyFields
+    from mytrading.webhook.store import StoreError
+
+    s = _settings()
+    given = {
+        "start": _hhmm(start, "--start"),
+        "end": _hhmm(end, "--end"),
+        "squareoff": _hhmm(squareoff, "--squareoff"),
+    }
+    try:
+        fields = StrategyFields(
+            name=name,
+            mode=mode.upper(),
+            intraday=not positional,
+            enabled=not disabled,
+            **{k: v for k, v in given.items() if v is not None},
+        )
+        rec, webhook_id = _store(s).create(fields, passphrase)
+    except (ValueError, StoreError) as exc:
+        raise _refuse(_brief(exc)) from None
+    _show_id(s, rec.name, webhook_id)
+    out.print(
+        f"next: main.py webhook symbols add {rec.name} NIFTY1! --symbol NFO:<contract> "
+        "--lots 1 --product NRML"
+    )
+
+
+@app.command("list")
+def list_() -> None:
+    """Every webhook strategy."""
+    s = _settings()
+    store = _store(s)
+    t = Table(title=f"webhook strategies ({s.webhook_db})")
+    for c in ("name", "enabled", "mode", "kind", "entries", "square-off", "symbols", "id"):
+        t.add_column(c)
+    for r in store.all():
+        f = r.fields
+        t.add_row(
+            f.name,
+            "yes" if f.enabled else "no",
+            f.mode,
+            "intraday" if f.intraday else "positional",
+            f"{f.start:%H:%M}-{f.end:%H:%M}",
+            f"{f.squareoff:%H:%M}",
+            str(len(store.symbols(f.name))),
+            f"{r.id_hint}…" + (" +passphrase" if r.has_passphrase else ""),
+        )
+    out.print(t)
+
+
+@app.command("show")
+def show(name: str) -> None:
+    """One strategy: its settings and symbol mappings (the webhook id only as a hint)."""
+    from mytrading.webhook.store import StoreError
+
+    s = _settings()
+    store = _store(s)
+    try:
+        r = store.get(name)
+        maps = store.symbols(name)
+    except StoreError as exc:
+        raise _refuse(exc) from None
+    f = r.fields
+    out.print(
+        f"[bold]{f.name}[/]  {'enabled' if f.enabled else 'DISABLED'}  {f.mode}  "
+        f"{'intraday' if f.intraday else 'positional'}"
+    )
+    out.print(
+        f"entries {f.start:%H:%M}-{f.end:%H:%M}, exits until {f.squareoff:%H:%M} IST"
+        + (f", squared off at {f.squareoff:%H:%M}" if f.intraday else "")
+    )
+    out.print(
+        f"webhook id {r.id_hint}… (passphrase: {'yes' if r.has_passphrase else 'no'}); "
+        f"created {r.created}, updated {r.updated}"
+    )
+    _symbols_table(maps)
+
+
+@app.command("edit")
+def edit(
+    name: str,
+    rename: Annotated[str | None, Opt("--name", help="a new name")] = None,
+    mode: Annotated[str | None, Opt()] = None,
+    intraday: Annotated[bool | None, Opt("--intraday/--positional")] = None,
+    start: Annotated[str | None, Opt()] = None,
+    end: Annotated[str | None, Opt()] = None,
+    squareoff: Annotated[str | None, Opt()] = None,
+    passphrase: Annotated[str | None, Opt(help='a new passphrase ("" removes it)')] = None,
+) -> None:
+    """Change a strategy's settings (checked together as a whole)."""
+    from mytrading.webhook.store import StoreError
+
+    s = _settings()
+    changes: dict[str, Any] = {
+        "name": rename,
+        "mode": mode.upper() if mode else None,
+        "intraday": intraday,
+        "start": _hhmm(start, "--start"),
+        "end": _hhmm(end, "--end"),
+        "squareoff": _hhmm(squareoff, "--squareoff"),
+    }
+    store = _store(s)
+    try:
+        rec = store.update(name, **{k: v for k, v in changes.items() if v is not None})
+        if passphrase is not None:
+            store.set_passphrase(rec.name, passphrase)
+    except StoreError as exc:
+        raise _refuse(exc) from None
+    out.print(f"{rec.name} updated")
+
+
+def _toggle(name: str, enabled: bool) -> None:
+    from mytrading.webhook.store import StoreError
+
+    try:
+        _store(_settings()).update(name, enabled=enabled)
+    except StoreError as exc:
+        raise _refuse(exc) from None
+    out.print(f"{name} {'enabled' if enabled else 'disabled'}")
+
+
+@app.command("enable")
+def enable(name: str) -> None:
+    """Accept this strategy's alerts."""
+    _toggle(name, True)
+
+
+@app.command("disable")
+def disable(name: str) -> None:
+    """Refuse this strategy's alerts (403), keeping its settings."""
+    _toggle(name, False)
+
+
+@app.command("delete")
+def delete(name: str, yes: Annotated[bool, Opt("--yes", help="no question")] = False) -> None:
+    """Delete a strategy and its mappings (its audit entries stay)."""
+    from mytrading.webhook.store import StoreError
+
+    if not yes and not typer.confirm(f"delete webhook strategy {name}?"):
+        raise typer.Exit(1)
+    try:
+        _store(_settings()).delete(name)
+    except StoreError as exc:
+        raise _refuse(exc) from None
+    out.print(f"{name} deleted")
+
+
+@app.command("rotate")
+def rotate(name: str) -> None:
+    """A new webhook id for the strategy; the old URL stops working at once."""
+    from mytrading.webhook.store import StoreError
+
+    s = _settings()
+    try:
+        webhook_id = _store(s).rotate(name)
+    except StoreError as exc:
+        raise _refuse(exc) from None
+    _show_id(s, name, webhook_id)
+
+
+@app.command("log")
+def log(
+    strategy: Annotated[str | None, Opt("--strategy")] = None,
+    n: Annotated[int, Opt("-n")] = 30,
+) -> None:
+    """The latest requests, accepted or refused, with their reason and outcome."""
+    s = _settings()
+    t = Table(title="webhook requests, newest first")
+    for c in ("time", "strategy", "id", "client", "status", "reason", "intents", "outcome"):
+        t.add_column(c)
+    for r in _store(s).audit(strategy, n):
+        t.add_row(
+            r["ts"],
+            r["strategy"] or "-",
+            f"{r['id_hint']}…",
+            r["client"],
+            str(r["status"]),
+            r["reason"],
+            ", ".join(r["intents"]),
+            r["outcome"] or "",
+        )
+    out.print(t)
+
+
+# ------------------------------------------------------------------------ symbols
+
+
+@symbols_app.command("add")
+def symbols_add(
+    name: str,
+    external: Annotated[str, typer.Argument(help="the symbol as the alert sends it")],
+    symbol: Annotated[str, Opt("--symbol", help="EXCHANGE:SYMBOL traded (OpenAlgo's)")],
+    lots: Annotated[int, Opt(help="lots per alert without a size")] = 1,
+    product: Annotated[str, Opt(help="MIS | NRML | CNC")] = "MIS",
+) -> None:
+    """Map an alert's symbol to a contract (replacing an earlier mapping of it)."""
+    from mytrading.webhook.model import SymbolMap
+    from mytrading.webhook.store import StoreError
+
+    s = _settings()
+    ex, sep, sym = symbol.partition(":")
+    if not sep:
+        raise _refuse(f"--symbol {symbol!r}: write EXCHANGE:SYMBOL, e.g. NFO:NIFTY29DEC26FUT")
+    try:
+        m = SymbolMap(
+            external=external, exchange=ex, symbol=sym, lots=lots, product=product.upper()
+        )
+        _check_contract(s, m)
+        _store(s).add_symbol(name, m)
+    except (ValueError, StoreError) as exc:
+        raise _refuse(_brief(exc)) from None
+    out.print(f"{name}: {m.external} -> {m.exchange}:{m.symbol}, {m.lots} lot(s) {m.product}")
+
+
+def _check_contract(s: Settings, m: Any) -> None:
+    """The contract must exist in the reference data, be tradable, and take the product."""
+    from mytrading.refdata import load_refdata
+
+    inst = load_refdata(s.config_dir).instrument(m.exchange, m.symbol)  # RefDataError
+    if not inst.tradable:
+        raise ValueError(f"{m.symbol} is an index: map its future or an option")
+    derivative = inst.kind in ("FUT", "CE", "PE")
+    if m.product == "NRML" and not derivative:
+        raise ValueError("NRML is for derivatives; use CNC or MIS on NSE/BSE")
+    if m.product == "CNC" and derivative:
+        raise ValueError("CNC is for delivery equity; use NRML or MIS on F&O")
+
+
+@symbols_app.command("remove")
+def symbols_remove(name: str, external: str) -> None:
+    """Remove one mapping."""
+    from mytrading.webhook.store import StoreError
+
+    try:
+        _store(_settings()).remove_symbol(name, external)
+    except StoreError as exc:
+        raise _refuse(exc) from None
+    out.print(f"{name}: {external.upper()} removed")
+
+
+@symbols_app.command("list")
+def symbols_list(name: str) -> None:
+    """A strategy's mappings."""
+    from mytrading.webhook.store import StoreError
+
+    try:
+        maps = _store(_settings()).symbols(name)
+    except StoreError as exc:
+        raise _refuse(exc) from None
+    _symbols_table(maps)
+
+
+def _symbols_table(maps: dict[str, Any]) -> None:
+    t = Table(title="symbols")
+    for c in ("alert symbol", "exchange", "symbol", "lots", "product"):
+        t.add_column(c)
+    for m in maps.values():
+        t.add_row(m.external, m.exchange, m.symbol, str(m.lots), m.product)
+    out.print(t if maps else "no symbols mapped yet (webhook symbols add ...)")
+
+
+def _brief(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return "; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or 'value'}: {e['msg']}".replace(
+                "Value error, ", ""
+            )
+            for e in errors()
+        )
+    return str(exc)

@@ -1,0 +1,127 @@
+"""Webhook strategies in SQLite: validation, ids shown once and stored hashed, rotation,
+passphrases, symbol mappings, the audit, migrations, and a reopened file keeping it all."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from mytrading.webhook.model import StrategyFields, SymbolMap
+from mytrading.webhook.store import SCHEMA_VERSION, StoreError, WebhookStore, hash_id
+from tests.procs import run_cli
+
+
+def test_times_and_names_are_validated() -> None:
+    StrategyFields(name="tv_nifty", start=time(9, 15), end=time(15, 30), squareoff=time(15, 30))
+    bad = [
+        {"name": "TV"},  # upper case
+        {"name": "x"},  # too short
+        {"name": "ok_name", "start": time(9, 0)},
+        {"name": "ok_name", "end": time(15, 31), "squareoff": time(15, 31)},
+        {"name": "ok_name", "start": time(10, 0), "end": time(10, 0)},
+        {"name": "ok_name", "end": time(15, 20), "squareoff": time(15, 10)},
+        {"name": "ok_name", "mode": "SIDEWAYS"},
+        {"name": "ok_name", "color": "red"},  # unknown field
+    ]
+    for b in bad:
+        with pytest.raises(ValueError):
+            StrategyFields(**b)
+
+
+def test_the_id_is_shown_once_stored_hashed_and_rotates(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite"
+    store = WebhookStore(path)
+    rec, wid = store.create(StrategyFields(name="tv_nifty", mode="BOTH"), passphrase="pw")
+    assert len(wid) == 22 and rec.id_hint == wid[:6]  # 128 random bits, URL-safe
+    raw = path.read_bytes() + (tmp_path / "w.sqlite-wal").read_bytes()
+    assert wid.encode() not in raw and hash_id(wid).encode() in raw  # only the hash kept
+    assert store.by_webhook_id(wid).name == "tv_nifty"  # type: ignore[union-attr]
+    assert store.by_webhook_id(wid[:-1] + ("A" if wid[-1] != "A" else "B")) is None
+    assert store.passphrase_ok(rec, "pw") and not store.passphrase_ok(rec, "nope")
+    assert not store.passphrase_ok(rec, None)
+    new = store.rotate("tv_nifty")
+    assert store.by_webhook_id(wid) is None and store.by_webhook_id(new) is not None
+    with pytest.raises(StoreError, match="exists already"):
+        store.create(StrategyFields(name="tv_nifty"))
+    with pytest.raises(StoreError, match="square-off"):
+        store.update("tv_nifty", end=time(15, 20), squareoff=time(15, 10))
+    assert store.update("tv_nifty", enabled=False).fields.enabled is False
+
+
+def test_mappings_and_audit_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite"
+    store = WebhookStore(path)
+    store.create(StrategyFields(name="ci_scan", mode="LONG"))
+    m = SymbolMap(
+        external="nifty1!", exchange="NFO", symbol="NIFTY29DEC26FUT", lots=2, product="NRML"
+    )
+    store.add_symbol("ci_scan", m)
+    assert m.external == "NIFTY1!"
+    audit_id = store.log_request("ci_scan", "abc123", "127.0.0.1", 200, "queued", b"{}", ["i-1"])
+    store.set_outcome(audit_id, "filled")
+    store.close()
+    again = WebhookStore(path)
+    assert again.symbols("ci_scan") == {"NIFTY1!": m}
+    (row,) = again.audit("ci_scan")
+    assert row["intents"] == ["i-1"] and row["outcome"] == "filled" and row["status"] == 200
+    again.remove_symbol("ci_scan", "NIFTY1!")
+    assert again.symbols("ci_scan") == {}
+    with pytest.raises(StoreError):
+        again.remove_symbol("ci_scan", "NIFTY1!")
+    again.delete("ci_scan")
+    assert again.all() == [] and len(again.audit()) == 1  # the audit outlives it
+
+
+def test_migrations_version_the_file_and_a_newer_one_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite"
+    WebhookStore(path).close()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    con.close()
+    with pytest.raises(StoreError, match="newer than this program"):
+        WebhookStore(path)
+
+
+def test_the_cli_manages_strategies(tmp_env: dict[str, str]) -> None:
+    r = run_cli("webhook", "new", "tv_nifty", "--mode", "both", "--passphrase", "pw", env=tmp_env)
+    assert r.returncode == 0, r.stderr
+    url = next(line for line in r.stdout.splitlines() if "/strategy/webhook/" in line)
+    assert (
+        url.startswith("http://127.0.0.1:5100/strategy/webhook/") and len(url.split("/")[-1]) == 22
+    )
+    add = run_cli(
+        "webhook",
+        "symbols",
+        "add",
+        "tv_nifty",
+        "NIFTY1!",
+        "--symbol",
+        "NFO:NIFTY29DEC26FUT",
+        "--lots",
+        "2",
+        "--product",
+        "NRML",
+        env=tmp_env,
+    )
+    assert add.returncode == 0, add.stderr
+    for bad, why in (
+        (["NFO:NIFTY"], "quoted on NSE_INDEX"),
+        (["NSE_INDEX:NIFTY"], "is an index"),
+        (["NFO:NIFTY29DEC26FUT", "--product", "CNC"], "CNC is for delivery"),
+    ):
+        r2 = run_cli("webhook", "symbols", "add", "tv_nifty", "X", "--symbol", *bad, env=tmp_env)
+        assert r2.returncode == 2 and why in r2.stderr, r2.stderr
+    shown = run_cli("webhook", "show", "tv_nifty", env=tmp_env)
+    assert "NIFTY29DEC26FUT" in shown.stdout and url.split("/")[-1] not in shown.stdout
+    assert run_cli("webhook", "new", "late", "--start", "09:00", env=tmp_env).returncode == 2
+    assert run_cli("webhook", "disable", "tv_nifty", env=tmp_env).returncode == 0
+    listed = run_cli("webhook", "list", env=tmp_env)
+    assert "tv_nifty" in listed.stdout and "no" in listed.stdout and "+passphrase" in listed.stdout
+    rot = run_cli("webhook", "rotate", "tv_nifty", env=tmp_env)
+    assert rot.returncode == 0 and url not in rot.stdout
+    assert run_cli("webhook", "delete", "tv_nifty", "--yes", env=tmp_env).returncode == 0
+    assert run_cli("webhook", "show", "tv_nifty", env=tmp_env).returncode == 2
