@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -61,6 +62,7 @@ CREATE TABLE IF NOT EXISTS equity (
     run_id VARCHAR, time TIMESTAMPTZ, equity DOUBLE, drawdown DOUBLE
 );
 """
+LOCK_WAIT_S = 60.0  # a run's results wait this long for another run's write to finish
 TABLES = ("orders", "fills", "positions", "trades", "events", "equity")
 
 
@@ -94,7 +96,15 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     if read_only and not path.exists():
         raise StoreError(f"no backtest runs yet ({path} does not exist)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:  # another run writing holds the file for a moment: wait for it
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise StoreError(f"{path} is locked by another process") from None
+            time.sleep(0.2)
     con.execute("SET TimeZone = 'Asia/Kolkata'")
     if not read_only:
         con.execute(SCHEMA)
