@@ -209,3 +209,76 @@ def test_a_sweep_uses_every_worker_and_stores_each_run(tmp_env: dict[str, str]) 
     shown = [float(x[2].replace(",", "")) for x in ranked]
     assert shown == sorted(shown, reverse=True)  # best first
     assert sorted(pnl, reverse=True)[0] == pytest.approx(shown[0], rel=1e-3)
+
+
+def test_recorded_ticks_replay_from_the_command_line(tmp_env: dict[str, str]) -> None:
+    """--data recorded --fills ticks: the simulated broker fills on the recorded ticks."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    t0 = datetime(2026, 11, 20, 9, 15, 5, tzinfo=IST)
+    n = 4 * 90  # a tick every 15 s for 90 minutes
+    prices = np.round((24_600 + np.cumsum(rng.normal(0, 4, n))) * 20) / 20
+    rows = [
+        (
+            t0 + pd.Timedelta(seconds=15 * i),
+            "NFO",
+            "NIFTY23NOV26FUT",
+            float(p),
+            float(p) - 0.05,
+            float(p) + 0.05,
+            650,
+            650,
+            1000 + i,
+            0,
+        )
+        for i, p in enumerate(prices)
+    ]
+    con = connect(Path(tmp_env["MT_RECORD_DB"]))
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "ts",
+            "exchange",
+            "symbol",
+            "ltp",
+            "bid",
+            "ask",
+            "bid_qty",
+            "ask_qty",
+            "volume",
+            "oi",
+        ],
+    )
+    con.register("frame", frame)
+    con.execute("INSERT INTO ticks SELECT * FROM frame")
+    con.close()
+    r = run_cli(
+        "backtest",
+        "-s",
+        "sma_crossover",
+        "--from",
+        "2026-11-20",
+        "--to",
+        "2026-11-20",
+        "--data",
+        "recorded",
+        "--fills",
+        "ticks",
+        "-p",
+        "fast=2",
+        "-p",
+        "slow=4",
+        env=tmp_env,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    run_id = _run_id(r.stdout)
+    con = duckdb.connect(tmp_env["MT_BACKTEST_DB"], read_only=True)
+    fills = con.execute(
+        "SELECT action, price FROM fills WHERE run_id = ? ORDER BY time", [run_id]
+    ).fetchall()
+    con.close()
+    assert len(fills) >= 3
+    tick_prices = {round(p - 0.05, 2) for p in prices} | {round(p + 0.05, 2) for p in prices}
+    assert all(round(price, 2) in tick_prices for _, price in fills)  # at a recorded touch

@@ -164,7 +164,7 @@ class DuckBars:
     """Bars from a DuckDB file with the recordings' ``bars`` schema (read-only)."""
 
     def __init__(self, path: Path, tf: str = "1m", name: str = "") -> None:
-        if not path.exists():
+        if not path.is_file():
             raise DataError(f"no data file {path}")
         self.path = path
         self.tf = tf
@@ -222,7 +222,7 @@ class DuckTicks:
     """Every recorded tick of a window, in time order: the stream a tick backtest replays."""
 
     def __init__(self, path: Path) -> None:
-        if not path.exists():
+        if not path.is_file():
             raise DataError(f"no recording {path}")
         self.path = path
 
