@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,23 +19,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mytrading.settings import ConfigError, Settings, load_settings
+from mytrading.consoles import err, out, settings_or_exit
+from mytrading.settings import ConfigError, Settings
 
 # The backtest's own modules (pandas, DuckDB, plotly, matplotlib) are imported inside the
 # commands: every other command of main.py loads this file too, and must stay quick.
 
 app = typer.Typer(help="Backtests: the live strategies, risk and fills over history.")
-# paths and messages stay whole lines; a pipe or a file gets tables 200 wide, not 80
-err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        err.print(f"configuration error:\n{exc}")
-        raise typer.Exit(2) from None
+    return settings_or_exit()
 
 
 def _quiet(level: str) -> None:

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import time
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from mytrading.settings import ConfigError, Settings, load_settings
+from mytrading.consoles import err, out, settings_or_exit
+from mytrading.settings import Settings
 
 app = typer.Typer(help="Webhook strategies: TradingView, Amibroker and ChartInk alerts.")
 symbols_app = typer.Typer(help="Map an alert's symbol to the contract traded.")
 app.add_typer(symbols_app, name="symbols")
-err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 Opt = typer.Option
 
 
 def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        err.print(f"configuration error:\n{exc}")
-        raise typer.Exit(2) from None
+    return settings_or_exit()
 
 
 def _store(s: Settings) -> Any:
