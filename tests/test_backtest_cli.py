@@ -282,3 +282,17 @@ def test_recorded_ticks_replay_from_the_command_line(tmp_env: dict[str, str]) ->
     assert len(fills) >= 3
     tick_prices = {round(p - 0.05, 2) for p in prices} | {round(p + 0.05, 2) for p in prices}
     assert all(round(price, 2) in tick_prices for _, price in fills)  # at a recorded touch
+
+
+def test_a_run_that_cannot_be_stored_leaves_no_report(
+    tmp_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The results file unusable (here a directory): exit 1 saying so, no report kept."""
+    bad = tmp_path / "not-a-file.duckdb"
+    bad.mkdir()
+    env = {**tmp_env, "MT_BACKTEST_DB": str(bad)}
+    r = run_cli("backtest", "-s", "sma_crossover", *WINDOW, env=env, timeout=120)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "the run was not stored" in r.stderr and "Is a directory" in r.stderr
+    reports = Path(tmp_env["MT_REPORT_DIR"])
+    assert not [p for p in reports.glob("*") if p.is_dir()]  # plotly.min.js may stay

@@ -4,6 +4,7 @@ an AlertError, never another exception."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -154,10 +155,8 @@ json_values = st.one_of(
     st.sampled_from(["LONG", "SHORT", "BOTH"]),
 )
 def test_any_body_is_an_alert_or_a_reason(raw: bytes, mode: str) -> None:
-    try:
+    with contextlib.suppress(AlertError):  # a reason is a right answer too
         alerts, _ = parse(raw)
         for a in alerts:
             i = plan(a, mode, FUT)  # type: ignore[arg-type]
             assert i.kind in ("order", "target") and (i.kind == "target" or i.lots > 0)
-    except AlertError:
-        pass

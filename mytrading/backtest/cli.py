@@ -173,10 +173,15 @@ def backtest(
                 rate=f"{p.bars / elapsed:,.0f} bars/s",
             )
 
+        from mytrading.backtest.store import StoreError
+
         try:
             outcome = execute(s, prepared, progress=tick)
         except InputError as exc:
             raise _fail(exc) from None
+        except StoreError as exc:
+            err.print(f"[bold red]the run was not stored (nor its report kept):[/] {exc}")
+            raise typer.Exit(1) from None
     _summary(outcome.metrics, outcome.run_id, outcome.stats, outcome.notes)
     if outcome.paths:
         out.print(f"report: {outcome.paths['html']}")

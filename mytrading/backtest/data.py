@@ -226,18 +226,6 @@ class DuckTicks:
             raise DataError(f"no recording {path}")
         self.path = path
 
-    def count(self, start: date, end: date) -> int:
-        from mytrading.recording import connect
-
-        con = connect(self.path, read_only=True)
-        try:
-            got = con.execute(
-                "SELECT count(*) FROM ticks WHERE CAST(ts AS DATE) BETWEEN ? AND ?", [start, end]
-            ).fetchone()
-        finally:
-            con.close()
-        return int(got[0]) if got else 0
-
     def ticks(self, start: date, end: date) -> Iterator[wire.Tick]:
         from mytrading.recording import connect
 

@@ -468,7 +468,7 @@ class Backtest:
             "triggers": dict(self.risk.triggers),
             "venue": dict(self.venue.counts),
             "strategies": self.runner.stats(),
-            "notes": self.notes,
+            "notes": self.all_notes(),
         }
 
     def all_notes(self) -> list[str]:

@@ -86,38 +86,35 @@ class Results:
 
     # ------------------------------------------------------------------ inputs
 
-    def on_update(self, u: wire.OrderUpdate, now_ns: int) -> None:
-        row = self.orders.get(u.order_id)
+    def _order_row(self, m: wire.OrderUpdate | wire.Order, now_ns: int) -> dict:
+        """An order's row, made by whichever of its order or first update comes first."""
+        row = self.orders.get(m.order_id)
         if row is None:
-            row = self.orders[u.order_id] = {
+            row = self.orders[m.order_id] = {
                 "time": now_ns,
-                "strategy": u.strategy,
-                "order_id": u.order_id,
-                "exchange": u.exchange,
-                "symbol": u.symbol,
-                "action": u.action,
-                "quantity": u.quantity,
-            }
-        row.update(status=u.status, filled=u.filled_qty, avg_price=u.avg_price, reason=u.reason)
-
-    def on_order(self, o: wire.Order, now_ns: int, status: str) -> None:
-        """Every order sent, amends included, with the status the venue gave it."""
-        row = self.orders.get(o.order_id)
-        if row is None:
-            row = self.orders[o.order_id] = {
-                "time": now_ns,
-                "strategy": o.strategy,
-                "order_id": o.order_id,
-                "exchange": o.exchange,
-                "symbol": o.symbol,
-                "action": o.action,
-                "quantity": o.quantity,
-                "status": status,
+                "strategy": m.strategy,
+                "order_id": m.order_id,
+                "exchange": m.exchange,
+                "symbol": m.symbol,
+                "action": m.action,
+                "quantity": m.quantity,
+                "status": "new",
                 "filled": 0,
                 "avg_price": 0.0,
                 "reason": "",
             }
-        row.update(op=o.op, pricetype=o.pricetype, price=o.price, trigger=o.trigger_price)
+        return row
+
+    def on_update(self, u: wire.OrderUpdate, now_ns: int) -> None:
+        row = self._order_row(u, now_ns)
+        row.update(status=u.status, filled=u.filled_qty, avg_price=u.avg_price, reason=u.reason)
+
+    def on_order(self, o: wire.Order, now_ns: int, status: str) -> None:
+        """Every order sent, amends included, with the status the venue gave it."""
+        row = self._order_row(o, now_ns)
+        row.update(
+            status=status, op=o.op, pricetype=o.pricetype, price=o.price, trigger=o.trigger_price
+        )
 
     def on_event(self, ev: wire.RiskEvent, now_ns: int) -> None:
         self.events.append(

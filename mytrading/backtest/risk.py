@@ -79,15 +79,11 @@ class BacktestRisk:
             lambda strategy, inst: child_size(inst, self.limits.of(strategy)),
             clock=lambda: self._now_ns() / NS,
         )
-        self.supertrend_tfs = {lim.supertrend_tf for lim in self.post.st_limits}
+        # timeframes the post-trade Supertrend exits read (fed through ``on_bar``)
+        self.bar_tfs = {lim.supertrend_tf for lim in self.post.st_limits}
         self._funds_key: tuple[int, date] | None = None
         self._funds = 0.0
         self.charges = 0.0
-
-    @property
-    def bar_tfs(self) -> set[str]:
-        """Timeframes the post-trade Supertrend exits read (fed through ``on_bar``)."""
-        return self.supertrend_tfs
 
     # ----------------------------------------------------------------- intents
 

@@ -8,6 +8,7 @@ runs, stores and reports; the run appears in ``backtest list`` only once all of 
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -267,27 +268,28 @@ def execute(
                 {n: results.equity(n) for n in names},
             ),
         )
-    store.save(
-        s.backtest_db,
-        store.RunRecord(
-            run_id,
-            names,
-            p.params,
-            p.spec.start,
-            p.spec.end,
-            p.spec.capital,
-            p.data_name,
-            p.spec.fills,
-            p.spec.slippage_ticks,
-            stats["bars"],
-            round(seconds, 3),
-            str(paths.get("html", "")),
-            notes,
-            sweep,
-        ),
-        metrics,
-        tables,
+    record = store.RunRecord(
+        run_id,
+        names,
+        p.params,
+        p.spec.start,
+        p.spec.end,
+        p.spec.capital,
+        p.data_name,
+        p.spec.fills,
+        p.spec.slippage_ticks,
+        stats["bars"],
+        round(seconds, 3),
+        str(paths.get("html", "")),
+        notes,
+        sweep,
     )
+    try:
+        store.save(s.backtest_db, record, metrics, tables)
+    except Exception:
+        # not stored: no report left behind that looks like a finished run's
+        shutil.rmtree(s.report_dir / run_id, ignore_errors=True)
+        raise
     return Outcome(run_id, results, metrics, stats, paths, notes)
 
 

@@ -67,7 +67,7 @@ TABLES = ("orders", "fills", "positions", "trades", "events", "equity")
 
 
 class StoreError(RuntimeError):
-    pass
+    """No such run, a locked or unreadable file: said plainly, the command exits."""
 
 
 @dataclass
@@ -101,7 +101,9 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         try:
             con = duckdb.connect(str(path), read_only=read_only)
             break
-        except duckdb.IOException:
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise StoreError(f"{path}: {exc}") from None
             if time.monotonic() > deadline:
                 raise StoreError(f"{path} is locked by another process") from None
             time.sleep(0.2)
