@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from mytrading.webhook.alerts import AlertError, Instruction, parse, plan
 from mytrading.webhook.model import SymbolMap
+from tests.fuzz import alert_bodies
 
 FUT = SymbolMap(
     external="NIFTY1!", exchange="NFO", symbol="NIFTY29DEC26FUT", lots=2, product="NRML"
@@ -120,38 +121,9 @@ def test_bad_bodies_say_why(raw: bytes, why: str) -> None:
         parse(raw)
 
 
-json_values = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.floats(),
-    st.text(max_size=12),
-    st.lists(st.text(max_size=4), max_size=3),
-)
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.one_of(
-        st.binary(max_size=200),
-        st.dictionaries(
-            st.sampled_from(
-                [
-                    "symbol",
-                    "action",
-                    "quantity",
-                    "position_size",
-                    "stocks",
-                    "scan_name",
-                    "passphrase",
-                    "exchange",
-                    "x",
-                ]
-            ),
-            json_values,
-            max_size=6,
-        ).map(lambda d: json.dumps(d).encode()),
-    ),
+    alert_bodies(200),
     st.sampled_from(["LONG", "SHORT", "BOTH"]),
 )
 def test_any_body_is_an_alert_or_a_reason(raw: bytes, mode: str) -> None:

@@ -89,3 +89,19 @@ def test_the_same_alert_twice_within_the_window_is_a_duplicate() -> None:
     assert not d.seen(k, 0)
     assert d.seen(k, 10)  # TradingView's retry
     assert not d.seen(k, 31)  # a new alert after the window
+
+
+def test_a_signal_that_repeats_after_another_is_not_a_retry() -> None:
+    d = Duplicates(window_s=30)
+    buy = Duplicates.key("tv", b'{"symbol": "X", "action": "BUY"}')
+    sell = Duplicates.key("tv", b'{"symbol": "X", "action": "SELL"}')
+    other = Duplicates.key("tv", b'{"symbol": "Y", "action": "BUY"}')
+    assert not d.seen(buy, 0, "tv|X")
+    assert not d.seen(other, 1, "tv|Y")  # another symbol between: still a retry below
+    assert d.seen(buy, 2, "tv|X")
+    assert not d.seen(sell, 3, "tv|X")
+    assert not d.seen(buy, 4, "tv|X")  # BUY, SELL, BUY: three signals
+    d.forget("tv|X")
+    assert not d.seen(buy, 5, "tv|X")  # a refused (503) alert's retry counts
+    never = Duplicates(window_s=0)
+    assert not never.seen(buy, 0) and not never.seen(buy, 0)

@@ -4,13 +4,19 @@ passphrases, symbol mappings, the audit, migrations, and a reopened file keeping
 from __future__ import annotations
 
 import sqlite3
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 
 import pytest
 
 from mytrading.webhook.model import StrategyFields, SymbolMap
-from mytrading.webhook.store import SCHEMA_VERSION, StoreError, WebhookStore, hash_id
+from mytrading.webhook.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    StoreError,
+    WebhookStore,
+    hash_id,
+)
 from tests.procs import run_cli
 
 
@@ -86,13 +92,32 @@ def test_migrations_version_the_file_and_a_newer_one_is_refused(tmp_path: Path) 
         WebhookStore(path)
 
 
+def test_a_file_of_an_older_version_is_migrated_keeping_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite"
+    con = sqlite3.connect(path)  # what version 1 of this program left
+    con.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    con.close()
+    v1 = WebhookStore.__new__(WebhookStore)  # write a strategy through the v1 tables only
+    v1.path, v1.con = path, sqlite3.connect(path, isolation_level=None)
+    v1.con.row_factory = sqlite3.Row
+    _, wid = v1.create(StrategyFields(name="old_one"))
+    v1.con.close()
+    store = WebhookStore(path)  # migrates to the current version
+    assert store.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store.by_webhook_id(wid).name == "old_one"
+    assert store.squared_off_on("old_one") is None
+    store.mark_squared_off("old_one", date(2026, 11, 20))
+    store.close()
+    assert WebhookStore(path).squared_off_on("old_one") == date(2026, 11, 20)
+
+
 def test_the_cli_manages_strategies(tmp_env: dict[str, str]) -> None:
     r = run_cli("webhook", "new", "tv_nifty", "--mode", "both", "--passphrase", "pw", env=tmp_env)
     assert r.returncode == 0, r.stderr
     url = next(line for line in r.stdout.splitlines() if "/strategy/webhook/" in line)
-    assert (
-        url.startswith("http://127.0.0.1:5100/strategy/webhook/") and len(url.split("/")[-1]) == 22
-    )
+    port = tmp_env["MT_SIGNALS_PORT"]
+    assert url.startswith(f"http://127.0.0.1:{port}/strategy/webhook/")
+    assert len(url.split("/")[-1]) == 22
     add = run_cli(
         "webhook",
         "symbols",
@@ -118,6 +143,13 @@ def test_the_cli_manages_strategies(tmp_env: dict[str, str]) -> None:
     shown = run_cli("webhook", "show", "tv_nifty", env=tmp_env)
     assert "NIFTY29DEC26FUT" in shown.stdout and url.split("/")[-1] not in shown.stdout
     assert run_cli("webhook", "new", "late", "--start", "09:00", env=tmp_env).returncode == 2
+    one = run_cli("webhook", "new", "tv_one", "--map", "NIFTY1!=NFO:NIFTY29DEC26FUT", env=tmp_env)
+    assert one.returncode == 0 and "curl -s -X POST" in one.stdout, one.stdout + one.stderr
+    assert "NIFTY1! -> NFO:NIFTY29DEC26FUT, 1 lot(s) MIS" in one.stdout
+    bad = run_cli("webhook", "new", "tv_two", "--map", "NIFTY1!=NFO:NIFTY", env=tmp_env)
+    assert bad.returncode == 2 and "tv_two" not in run_cli("webhook", "list", env=tmp_env).stdout
+    clash = run_cli("webhook", "new", "sma_crossover", env=tmp_env)  # a Python strategy's name
+    assert clash.returncode == 2 and "name of a Python strategy" in clash.stderr, clash.stderr
     assert run_cli("webhook", "disable", "tv_nifty", env=tmp_env).returncode == 0
     listed = run_cli("webhook", "list", env=tmp_env)
     assert "tv_nifty" in listed.stdout and "no" in listed.stdout and "+passphrase" in listed.stdout

@@ -2,8 +2,9 @@
 
 * ``RateLimit``: a moving window per client (OpenAlgo's webhook limit is 100 a minute per
   client IP); a refusal says how long until the oldest request leaves the window.
-* ``Duplicates``: the same alert body for the same strategy inside a window (TradingView
-  sends an alert again when our answer is slow) is recognised, so it trades once.
+* ``Duplicates``: the same alert body again for the same strategy and symbols inside a
+  window (TradingView sends an alert again when our answer is slow) is recognised, so it
+  trades once.
 
 Both keep bounded memory: old entries are dropped as time passes, and the number of
 clients or bodies remembered is capped (the oldest go first).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import json
 import math
 from collections import OrderedDict
 
@@ -51,30 +53,42 @@ class RateLimit:
 
 
 class Duplicates:
+    """A retry is the same content as the last alert of its *stream* (a strategy and the
+    symbols it names) within the window. BUY, SELL, BUY on one symbol is three signals,
+    not a retry: the second BUY follows a different alert of its stream."""
+
     def __init__(self, window_s: float = 60.0) -> None:
         self.window_s = window_s
-        self._seen: OrderedDict[str, float] = OrderedDict()  # key -> first seen
+        self._last: OrderedDict[str, tuple[str, float]] = OrderedDict()  # stream -> (key, at)
 
     @staticmethod
     def key(strategy: str, body: bytes) -> str:
         """Whitespace and key order do not make an alert new; its content does."""
-        import json
-
         try:
             canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
         except (ValueError, UnicodeDecodeError):
             canonical = body.decode("utf-8", "replace")
         return hashlib.sha256(f"{strategy}\n{canonical}".encode()).hexdigest()
 
-    def seen(self, key: str, now: float) -> bool:
-        """True if the same key came within the window (not counted again); else remember it."""
-        while self._seen:
-            oldest, at = next(iter(self._seen.items()))
-            if at > now - self.window_s and len(self._seen) <= MAX_BODIES:
+    def seen(self, key: str, now: float, stream: str = "") -> bool:
+        """True if ``key`` is the last content of ``stream`` (default: the key itself) and
+        came within the window; else it becomes the stream's last. A window of 0 never
+        sees a duplicate."""
+        if self.window_s <= 0:
+            return False
+        stream = stream or key
+        while self._last:
+            oldest, (_, at) = next(iter(self._last.items()))
+            if at > now - self.window_s and len(self._last) <= MAX_BODIES:
                 break
-            del self._seen[oldest]
-        at = self._seen.get(key)
-        if at is not None and at > now - self.window_s:
+            del self._last[oldest]
+        last = self._last.get(stream)
+        if last is not None and last[0] == key and last[1] > now - self.window_s:
             return True
-        self._seen[key] = now
+        self._last.pop(stream, None)
+        self._last[stream] = (key, now)  # at the end: the oldest stay first
         return False
+
+    def forget(self, stream: str) -> None:
+        """The alert was not taken after all (a full queue): its retry must count."""
+        self._last.pop(stream, None)

@@ -21,7 +21,7 @@ import json
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,11 @@ MIGRATIONS = [
         outcome TEXT
     );
     CREATE INDEX audit_strategy ON audit (strategy, id);
+    """,
+    # 2: the day each intraday strategy was last squared off (confirmed flat), so a
+    # restart past square-off time does it once, and not again the same day
+    """
+    CREATE TABLE squareoffs (strategy TEXT PRIMARY KEY, day TEXT NOT NULL, ts TEXT NOT NULL);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -85,6 +90,10 @@ class WebhookStore:
         self.con = sqlite3.connect(str(path), timeout=5.0, isolation_level=None)
         self.con.row_factory = sqlite3.Row
         self.con.execute("PRAGMA journal_mode = WAL")
+        # WAL with NORMAL: a commit survives this process dying, not the machine losing
+        # power (the last commits may go). For an audit and settings that is the right
+        # trade: a full fsync per request would cost milliseconds on the request's path.
+        self.con.execute("PRAGMA synchronous = NORMAL")
         self.con.execute("PRAGMA foreign_keys = ON")
         self._migrate()
 
@@ -291,9 +300,34 @@ class WebhookStore:
             )
         return int(cur.lastrowid or 0)
 
-    def set_outcome(self, audit_id: int, outcome: str) -> None:
+    def set_outcome(self, audit_id: int, outcome: str, intents: list[str] | None = None) -> None:
         with self._tx():
-            self.con.execute("UPDATE audit SET outcome = ? WHERE id = ?", (outcome, audit_id))
+            if intents is None:
+                self.con.execute("UPDATE audit SET outcome = ? WHERE id = ?", (outcome, audit_id))
+            else:
+                self.con.execute(
+                    "UPDATE audit SET outcome = ?, intents = ? WHERE id = ?",
+                    (outcome, json.dumps(intents), audit_id),
+                )
+
+    def set_status(self, audit_id: int, status: int, reason: str) -> None:
+        with self._tx():
+            self.con.execute(
+                "UPDATE audit SET status = ?, reason = ? WHERE id = ?", (status, reason, audit_id)
+            )
+
+    # -------------------------------------------------------------- square-off
+
+    def squared_off_on(self, name: str) -> date | None:
+        row = self.con.execute("SELECT day FROM squareoffs WHERE strategy = ?", (name,)).fetchone()
+        return date.fromisoformat(row["day"]) if row else None
+
+    def mark_squared_off(self, name: str, day: date) -> None:
+        with self._tx():
+            self.con.execute(
+                "INSERT OR REPLACE INTO squareoffs VALUES (?, ?, ?)",
+                (name, day.isoformat(), _now()),
+            )
 
     def audit(self, strategy: str | None = None, n: int = 50) -> list[dict[str, Any]]:
         if strategy:

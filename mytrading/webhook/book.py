@@ -1,0 +1,131 @@
+"""What each webhook strategy holds and has working, kept by the signals daemon from the
+router's reports, so a target position (OpenAlgo's smart order) is computed against the
+truth and two alerts in quick succession never both buy.
+
+* Positions come from fills (``exec.fill.<strategy>``), seeded after a restart from the
+  router's per-strategy snapshot; a fill numbered at or below the snapshot's last one is
+  already in it and skipped.
+* An intent counts as working from the moment it is sent to risk, at its full size, until
+  risk refuses it or every order it became is final; meanwhile what has filled of it moves
+  from working to the position. The router publishes a fill before the update that
+  completes its order, on one socket, so nothing is ever counted in both or in neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mytrading import wire
+from mytrading.positions import Ledger
+
+Key = tuple[str, str, str, str]  # (strategy, exchange, symbol, product)
+
+
+@dataclass
+class Working:
+    """One intent's order, or the child orders risk split it into."""
+
+    key: Key
+    action: str
+    quantity: int
+    fills_seen: int = 0  # quantity of fills booked against it
+    parts: int = 1
+    states: dict[str, str] = field(default_factory=dict)  # order id -> its latest status
+
+    def update(self, u: wire.OrderUpdate) -> bool:
+        """True once every order of the intent is final."""
+        self.parts = max(self.parts, u.parts)
+        self.states[u.order_id] = u.status
+        if u.parts <= 1 and u.quantity:
+            self.quantity = u.quantity  # risk may size an order differently
+        return len(self.states) >= self.parts and all(
+            s in wire.TERMINAL_STATUSES for s in self.states.values()
+        )
+
+
+class StrategyBook:
+    def __init__(self) -> None:
+        self.ledger = Ledger()
+        self.working: dict[str, Working] = {}  # intent id -> its order(s)
+        self.last_fill_no = 0
+        self.fills_by: dict[str, int] = {}  # strategy -> fills booked
+
+    # ------------------------------------------------------------------ reads
+
+    def position(self, key: Key) -> int:
+        p = self.ledger.positions.get(key)
+        return p.qty if p else 0
+
+    def working_qty(self, key: Key) -> int:
+        """Signed quantity still to fill in ``key`` (intents in flight included)."""
+        total = 0
+        for w in self.working.values():
+            if w.key == key:
+                left = max(0, w.quantity - w.fills_seen)
+                total += left if w.action == "BUY" else -left
+        return total
+
+    def positions_of(self, strategy: str) -> dict[Key, int]:
+        return {k: p.qty for k, p in self.ledger.positions.items() if k[0] == strategy and p.qty}
+
+    def working_of(self, strategy: str) -> list[str]:
+        return [i for i, w in self.working.items() if w.key[0] == strategy]
+
+    def realized(self, strategy: str) -> float:
+        return sum(p.realized for k, p in self.ledger.positions.items() if k[0] == strategy)
+
+    # ---------------------------------------------------------------- changes
+
+    def restore(
+        self,
+        snapshot: list[wire.PositionSnapshot],
+        last_fill_no: int,
+        working: list[wire.WorkingOrder],
+    ) -> None:
+        for p in snapshot:
+            self.ledger.set_qty(
+                (p.strategy, p.exchange, p.symbol, p.product), p.quantity, p.avg_price
+            )
+        self.last_fill_no = last_fill_no
+        for w in working:
+            o = w.order
+            k: Key = (o.strategy, o.exchange, o.symbol, o.product)
+            entry = self.working.get(o.intent_id)
+            if entry is None:
+                entry = self.working[o.intent_id] = Working(k, o.action, 0, parts=o.parts)
+            entry.quantity += o.quantity
+            entry.fills_seen += w.filled_qty
+            entry.states[o.order_id] = w.status
+
+    def sent(self, intent: wire.OrderIntent) -> None:
+        """An intent went to risk: it is working at its full size from now."""
+        if intent.op != "place":
+            return
+        k: Key = (intent.strategy, intent.exchange, intent.symbol, intent.product)
+        self.working[intent.intent_id] = Working(k, intent.action, intent.quantity)
+
+    def refused(self, intent_id: str) -> bool:
+        """Risk (or the wait for it) refused the intent: nothing of it will fill."""
+        return self.working.pop(intent_id, None) is not None
+
+    def on_update(self, u: wire.OrderUpdate) -> bool:
+        """True once the intent's orders are all final (it no longer counts as working)."""
+        w = self.working.get(u.intent_id)
+        if w is None or not w.update(u):
+            return False
+        del self.working[u.intent_id]
+        return True
+
+    def on_fill(self, f: wire.Fill) -> bool:
+        """Book a fill; False if the snapshot already held it."""
+        if f.fill_no and f.fill_no <= self.last_fill_no:
+            return False
+        self.last_fill_no = max(self.last_fill_no, f.fill_no)
+        signed = f.quantity if f.action == "BUY" else -f.quantity
+        self.ledger.apply((f.strategy, f.exchange, f.symbol, f.product), signed, f.price)
+        self.fills_by[f.strategy] = self.fills_by.get(f.strategy, 0) + 1
+        parts = f.order_id.split(".")  # strategy.intent, or strategy.intent.child
+        w = self.working.get(parts[1]) if len(parts) > 1 else None
+        if w is not None:
+            w.fills_seen += f.quantity
+        return True
