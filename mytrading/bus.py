@@ -28,9 +28,14 @@ import zmq
 
 from mytrading import wire
 
-DAEMONS: tuple[str, ...] = ("feed", "engine", "risk", "router", "reconciler")
+DAEMONS: tuple[str, ...] = ("feed", "engine", "risk", "router", "reconciler", "signals")
 PIPES: tuple[str, ...] = ("pipe.intents", "pipe.orders", "pipe.commands", "rpc.router")
-ENDPOINT_NAMES: tuple[str, ...] = tuple(f"pub.{d}" for d in DAEMONS) + PIPES
+# pub.signals came later: last, so with tcp every other endpoint keeps its port number
+ENDPOINT_NAMES: tuple[str, ...] = (
+    *(f"pub.{d}" for d in DAEMONS if d != "signals"),
+    *PIPES,
+    "pub.signals",
+)
 
 MD_HWM = 100_000  # ticks queued per slow subscriber before PUB drops (gap counted)
 EVENT_HWM = 0  # execution/risk/status: never drop

@@ -48,7 +48,15 @@ from mytrading.settings import ConfigError, Settings, load_settings
 EARLY_BEATS_S = (0.15, 0.4)
 # Who stops first when the supervisor is gone (producers first, the broker last), and the
 # gap between ranks: the last one still stops well inside the 3 s a test allows.
-STOP_ORDER: tuple[str, ...] = ("feed", "engine", "reconciler", "risk", "router", "simserver")
+STOP_ORDER: tuple[str, ...] = (
+    "feed",
+    "signals",
+    "engine",
+    "reconciler",
+    "risk",
+    "router",
+    "simserver",
+)
 STOP_STAGGER_S = 0.25
 EXIT_ALREADY_RUNNING = 3
 

@@ -132,6 +132,14 @@ class Settings(BaseSettings):
     signals_host: str = "127.0.0.1"
     signals_port: int = Field(5100, ge=1, le=65535)
     webhook_public_url: str = ""  # the https://... a reverse proxy serves it at, for `new`
+    # Listening on anything but loopback exposes order entry: only on purpose (docs/webhooks.md)
+    signals_allow_remote: bool = False
+    # Behind a reverse proxy every request comes from the proxy: rate-limit by the client
+    # address it appends to X-Forwarded-For instead (only set this behind your own proxy)
+    signals_trust_proxy: bool = False
+    webhook_rate_per_min: int = Field(100, ge=1, le=100_000)  # per client (OpenAlgo's default)
+    webhook_dup_window_s: float = Field(60.0, ge=0, le=86_400)  # the same alert again: ignored
+    webhook_queue: int = Field(1000, ge=1, le=100_000)  # alerts accepted, not yet processed
     sim_replay: str = ""  # a recorded date (YYYY-MM-DD): the simulator replays it from record_db
 
     # --- risk
@@ -196,6 +204,12 @@ class Settings(BaseSettings):
             and not self.openalgo_api_key.get_secret_value()
         ):
             raise ValueError("MT_OPENALGO_API_KEY is required for a real OpenAlgo server")
+        if not _loopback(self.signals_host) and not self.signals_allow_remote:
+            raise ValueError(
+                f"MT_SIGNALS_HOST={self.signals_host} would take orders from the network: "
+                "set MT_SIGNALS_ALLOW_REMOTE=true to mean it, or serve it through a reverse "
+                "proxy with TLS (docs/webhooks.md)"
+            )
         return self
 
     # ----------------------------------------------------------------- derived
@@ -255,6 +269,17 @@ class Settings(BaseSettings):
                 raise ConfigError(f"{path}: [{strategy}] must be a table")
             from_file = table
         return {**from_file, **self.strategy_params.get(strategy, {})}
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -145,7 +145,10 @@ class StatusCollector:
 
     def _strategies(self) -> list[str]:
         eng = self.daemons.get("engine")
-        strategies = eng.status.detail.get("strategies", {}) if eng else {}
+        strategies = dict(eng.status.detail.get("strategies", {})) if eng else {}
+        sig = self.daemons.get("signals")
+        hooks = sig.status.detail.get("strategies", {}) if sig else {}
+        strategies.update(hooks)
         if not strategies:
             return ["strategies: none reported"]
         lines = [
@@ -155,11 +158,25 @@ class StatusCollector:
         for name, d in sorted(strategies.items()):
             lat = d.get("hook_latency", {})
             main = lat.get("bar") or lat.get("tick") or lat.get("timer") or {}
-            state = f"QUARANTINED: {d['quarantined']}" if d.get("quarantined") else "trading"
+            if d.get("kind") == "webhook":
+                state = (
+                    "webhook"
+                    + ("" if d.get("enabled") else ", DISABLED")
+                    + (f", squared off {d['squared_off']}" if d.get("squared_off") else "")
+                )
+            else:
+                state = f"QUARANTINED: {d['quarantined']}" if d.get("quarantined") else "trading"
             lines.append(
                 f"{name[:21]:<22}{d.get('fills', 0):>6}{d.get('open_orders', 0):>6}"
                 f"{d.get('pnl', 0.0):>11.2f}{d.get('hook_errors', 0):>8}"
-                f"{main.get('p50_us', 0):>12}{main.get('p99_us', 0):>12}  {state}"
+                f"{main.get('p50_us', '-'):>12}{main.get('p99_us', '-'):>12}  {state}"
+            )
+        if sig:
+            d = sig.status.detail
+            lines.append(
+                f"signals: {d.get('http', '?')}, answered {d.get('answered', {}) or 0}, "
+                f"intents {d.get('intents', 0)}, refused {d.get('refused', 0)}, "
+                f"queued {d.get('queued_jobs', 0)}"
             )
         return lines
 

@@ -1,7 +1,8 @@
 """The package layout is the architecture: these rules keep it so.
 
-* A daemon package (``engine``, ``feed``, ``risk``, ``router``, ``reconciler``) imports no
-  other daemon package: what two daemons share lives in a shared module.
+* A daemon package (``engine``, ``feed``, ``risk``, ``router``, ``reconciler``,
+  ``signals``) imports no other daemon package: what two daemons share lives in a shared
+  module.
 * ``mytrading/openalgo`` (the broker boundary) and ``mytrading/sim`` (the simulated
   venue) import no daemon package.
 * No daemon package imports ``mytrading.sim``: daemons reach the simulated venue through

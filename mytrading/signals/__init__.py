@@ -1,0 +1,1 @@
+"""The signals daemon: webhook alerts (TradingView, Amibroker, ChartInk) to intents."""

@@ -1,0 +1,4 @@
+from mytrading.daemon import main
+from mytrading.signals.daemon import SignalsDaemon
+
+main(SignalsDaemon)

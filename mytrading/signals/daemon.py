@@ -1,0 +1,419 @@
+"""The signals daemon: webhook alerts from TradingView, Amibroker and ChartInk become
+intents to risk, exactly as a Python strategy's do.
+
+Two threads. The HTTP thread (``signals/http.py``) checks each request (``webhook/gate.py``)
+and answers at once; an accepted alert waits as a ``Job`` on a bounded queue, and a byte
+on a socket pair wakes this loop. The loop turns jobs into intents against the strategy's
+book (``webhook/book.py``: what it holds and has working), sends them to risk through the
+same bounded, acknowledged outbox the engine uses (risk down: they wait, then are refused
+with the reason), and writes each alert's outcome into the audit as the router reports.
+
+Intraday strategies are squared off here at their square-off time: every open position
+flattened through risk, then the router's own book is asked whether the strategy is flat
+before the day is marked done in the database. A restart past the time finds the day not
+done and does it then; it is never done twice in a day.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import socket
+import time
+from datetime import date
+from typing import Any
+
+from mytrading import wire
+from mytrading.bus import Pusher
+from mytrading.daemon import Daemon, Peer
+from mytrading.outbox import Outbox
+from mytrading.recovery import fetch_snapshot
+from mytrading.refdata import IST, RefDataError
+from mytrading.signals.http import WebhookServer
+from mytrading.webhook.book import Key, StrategyBook
+from mytrading.webhook.gate import Gate, Job
+from mytrading.webhook.guards import Duplicates, RateLimit
+from mytrading.webhook.intents import flatten, refusal, squareoff_due, to_intents
+from mytrading.webhook.store import Record, WebhookStore
+
+MAX_PENDING = 1000
+SQUAREOFF_RETRY_S = 5.0
+SQUAREOFF_CANCEL_AFTER_S = 10.0  # working orders still open then are cancelled
+RETRY_HTTP_S = 5.0
+
+
+class SignalsDaemon(Daemon):
+    name = "signals"
+    required_peers = ("risk", "router")
+    sub_prefixes = ("exec.order.", "exec.fill.", "exec.position.", "risk.event.")
+
+    def setup(self) -> None:
+        s = self.settings
+        self.store = WebhookStore(s.webhook_db)
+        self.book = StrategyBook()
+        self.jobs: queue.Queue[Job] = queue.Queue(maxsize=s.webhook_queue)
+        self.intents = Pusher(self.ctx, self.endpoints["pipe.intents"], self.name, "intent")
+        self.outbox: Outbox[wire.OrderIntent] = Outbox(
+            self.intents,
+            lambda: self.peer_up("risk") and self.peer_up("router"),
+            s.risk_wait_s,
+            self._expired,
+            lambda: "risk daemon unavailable" if not self.peer_up("risk") else "router unavailable",
+            MAX_PENDING,
+            key=lambda i: i.intent_id,
+        )
+        self.run_id = format(self.started_ns // 1_000_000, "x")
+        self._seq = 0
+        self.counts = {"jobs": 0, "intents": 0, "refused": 0, "squareoffs": 0}
+        self.outcomes: dict[str, tuple[int, str]] = {}  # intent id -> (audit id, symbol)
+        self.results: dict[int, dict[str, str]] = {}  # audit id -> symbol/intent -> state
+        self.notes: dict[int, list[str]] = {}  # audit id -> what was not sent, and why
+        self.pnl: dict[Key, float] = {}  # the router's P&L per position (exec.position)
+        self.squaring: dict[str, dict[str, Any]] = {}  # strategy -> this attempt's state
+        self.squared: dict[str, str] = {}  # strategy -> day confirmed flat
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.add_socket(self._wake_r.fileno(), self._drain_jobs)
+        self._restore()
+        self.http = self._server()
+        self.http.start()
+        if not self.http.listening:
+            self._http_failed()
+        self.every(0.02, self.outbox.flush)
+        self.every(1.0, self._squareoff_tick, first_in=0.5)
+
+    # ------------------------------------------------------------------- startup
+
+    def _python_names(self) -> frozenset[str]:
+        """The Python strategies the engine runs (its heartbeat names them): a webhook
+        strategy of the same name would share their book. (`webhook new` and `edit`
+        refuse every Python strategy's name, running or not.)"""
+        eng = self.peers["engine"].status
+        return frozenset(eng.detail.get("strategies", {})) if eng is not None else frozenset()
+
+    def _restore(self) -> None:
+        snap = fetch_snapshot(self.ctx, self.endpoints["rpc.router"])
+        if snap is None:
+            self.log.warning("no position snapshot from the router: webhook strategies start flat")
+            return
+        self.book.restore(snap.positions, snap.last_fill_no, snap.working)
+        self.log.info(
+            "positions restored", positions=len(snap.positions), working=len(snap.working)
+        )
+
+    def _server(self) -> WebhookServer:
+        s = self.settings
+
+        def make_gate() -> Gate:
+            return Gate(
+                WebhookStore(s.webhook_db),
+                self.clock.now,
+                self._submit,
+                self._python_names,
+                RateLimit(s.webhook_rate_per_min, 60.0),
+                Duplicates(s.webhook_dup_window_s),
+            )
+
+        return WebhookServer(s.signals_host, s.signals_port, make_gate, s.signals_trust_proxy)
+
+    def _http_failed(self) -> None:
+        """The port is taken (or the host wrong): say so, stay up, try again."""
+        self.count_error(
+            "webhook server not listening; retrying",
+            host=self.settings.signals_host,
+            port=self.settings.signals_port,
+            why=self.http.error,
+        )
+        self.after(RETRY_HTTP_S, self._retry_http)
+
+    def _retry_http(self) -> None:
+        error = self.http.error
+        self.http = self._server()
+        self.http.start()
+        if self.http.listening:
+            self.log.info("webhook server listening", after=error)
+        else:
+            self._http_failed()
+
+    # ---------------------------------------------------------------------- jobs
+
+    def _submit(self, job: Job) -> bool:
+        """On the HTTP thread: queue the job and wake the loop; False when the queue is full."""
+        try:
+            self.jobs.put_nowait(job)
+        except queue.Full:
+            return False
+        with contextlib.suppress(BlockingIOError):  # a full pipe: the loop is awake anyway
+            self._wake_w.send(b"\0")
+        return True
+
+    def _drain_jobs(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self._wake_r.recv(4096):
+                pass
+        for _ in range(1000):
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._process(job)
+            except Exception as exc:
+                self.count_error("alert not processed", audit=job.audit_id, exc_info=True)
+                self._outcome_note(job.audit_id, f"not processed: {type(exc).__name__}")
+
+    def _next_id(self) -> str:
+        self._seq += 1
+        return f"wh{self.run_id}-{self._seq}"
+
+    def _process(self, job: Job) -> None:
+        self.counts["jobs"] += 1
+        self.record_latency_ns(time.time_ns() - job.received_ns)  # request in -> taken here
+        now = self.clock.now()
+        sent: list[str] = []
+        notes: list[str] = []
+        for instr in job.instructions:
+            key: Key = (job.strategy, instr.exchange, instr.symbol, instr.product)
+            try:
+                lot = self.refdata.instrument(instr.exchange, instr.symbol).lot_size
+            except RefDataError as exc:
+                notes.append(f"{instr.symbol}: refused: {exc}")
+                continue
+            intents, opens = to_intents(
+                job.strategy,
+                instr,
+                lot,
+                self.book.position(key),
+                self.book.working_qty(key),
+                self._next_id,
+                job.received_ns,
+            )
+            why = refusal(job.fields, opens, now)
+            if why:
+                notes.append(f"{instr.symbol}: refused: {why}")
+            elif not intents:
+                notes.append(f"{instr.symbol}: already at the target ({instr.lots} lots)")
+            for intent in [] if why else intents:
+                self._send(intent, job.audit_id)
+                sent.append(intent.intent_id)
+        self.notes[job.audit_id] = notes
+        self.results.setdefault(job.audit_id, {})
+        self._write_outcome(job.audit_id, sent)
+        if sent or notes:
+            self.log.info(
+                "alert", strategy=job.strategy, audit=job.audit_id, intents=sent, notes=notes
+            )
+
+    def _send(self, intent: wire.OrderIntent, audit_id: int) -> None:
+        self.counts["intents"] += 1
+        self.outcomes[intent.intent_id] = (audit_id, intent.symbol)
+        self.results.setdefault(audit_id, {})[intent.intent_id] = f"{intent.symbol} sent to risk"
+        self.book.sent(intent)
+        if not self.outbox.put(intent):
+            self._expired(intent, "signals intent queue full")
+
+    def _expired(self, intent: wire.OrderIntent, reason: str) -> None:
+        """Risk never took it (down past the wait, or our queue full): refused, not lost."""
+        self.counts["refused"] += 1
+        self.book.refused(intent.intent_id)
+        self.log.warning(
+            "intent refused", strategy=intent.strategy, intent=intent.intent_id, reason=reason
+        )
+        self._result(intent.intent_id, f"refused: {reason}", final=True)
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _result(self, intent_id: str, state: str, final: bool) -> None:
+        entry = self.outcomes.get(intent_id)
+        if entry is None:
+            return
+        audit_id, symbol = entry
+        self.results.setdefault(audit_id, {})[intent_id] = f"{symbol} {state}"
+        if final:
+            del self.outcomes[intent_id]
+        self._write_outcome(audit_id)
+        if not any(a == audit_id for a, _ in self.outcomes.values()):
+            self.results.pop(audit_id, None)
+            self.notes.pop(audit_id, None)
+
+    def _write_outcome(self, audit_id: int, intents: list[str] | None = None) -> None:
+        parts = [*self.results.get(audit_id, {}).values(), *self.notes.get(audit_id, [])]
+        try:
+            self.store.set_outcome(audit_id, "; ".join(parts), intents)
+        except Exception as exc:  # the database is busy or failing: say so
+            self.count_error("audit outcome not written", audit=audit_id, why=str(exc))
+
+    def _outcome_note(self, audit_id: int, note: str) -> None:
+        self.notes.setdefault(audit_id, []).append(note)
+        self._write_outcome(audit_id)
+
+    # ----------------------------------------------------------------- dispatch
+
+    def on_message(self, topic: str, msg: wire.Msg) -> None:
+        if isinstance(msg, wire.OrderUpdate):
+            self.outbox.ack(msg.intent_id)
+            done = self.book.on_update(msg)
+            if msg.intent_id in self.outcomes:
+                state = (
+                    msg.status
+                    + (f" {msg.filled_qty}@{msg.avg_price:g}" if msg.filled_qty else "")
+                    + (f": {msg.reason}" if msg.reason and msg.status != "complete" else "")
+                )
+                self._result(msg.intent_id, state, done)
+        elif isinstance(msg, wire.Fill):
+            self.book.on_fill(msg)
+        elif isinstance(msg, wire.PositionSnapshot):
+            key = (msg.strategy, msg.exchange, msg.symbol, msg.product)
+            self.pnl[key] = msg.realized_pnl + msg.unrealized_pnl
+        elif isinstance(msg, wire.RiskEvent) and msg.intent_id:
+            self.outbox.ack(msg.intent_id)
+            if msg.kind == "rejected" and self.book.refused(msg.intent_id):
+                self._result(msg.intent_id, f"rejected by risk ({msg.rule}): {msg.reason}", True)
+
+    def on_peer_restart(self, peer: Peer) -> None:
+        """As the engine: what a killed risk daemon never answered goes again (risk and the
+        router drop what they already have, so nothing is acted on twice)."""
+        if peer.name == "risk":
+            n = self.outbox.redeliver()
+            if n:
+                self.log.warning("intents sent again after a risk restart", intents=n)
+
+    # ---------------------------------------------------------------- square-off
+
+    def _records(self) -> list[Record]:
+        try:
+            return self.store.all()
+        except Exception as exc:  # a locked or broken file: next tick
+            self.count_error("webhook strategies unreadable", why=str(exc))
+            return []
+
+    def _squareoff_tick(self) -> None:
+        now = self.clock.now()
+        today = now.astimezone(IST).date()
+        for rec in self._records():
+            name = rec.name
+            if not rec.fields.intraday or self.squared.get(name) == today.isoformat():
+                continue
+            if squareoff_due(rec.fields, now, self.store.squared_off_on(name)):
+                self._square(name, today)
+            elif name in self.squared:
+                del self.squared[name]
+
+    def _square(self, name: str, today: date) -> None:
+        """One step of the square-off: wait for working orders (cancel them if they rest),
+        flatten what is held, and once nothing is, confirm with the router's book."""
+        st = self.squaring.setdefault(name, {"since": time.monotonic(), "next": 0.0, "n": 0})
+        mono = time.monotonic()
+        if mono < st["next"]:
+            return
+        working = self.book.working_of(name)
+        if working:
+            if mono - st["since"] > SQUAREOFF_CANCEL_AFTER_S and not st.get("cancelled"):
+                st["cancelled"] = True
+                for intent_id in working:
+                    self._cancel(name, intent_id)
+            return
+        held = self.book.positions_of(name)
+        if held:
+            st["n"] += 1
+            st["next"] = mono + SQUAREOFF_RETRY_S
+            if st["n"] > 1:
+                self.count_error(
+                    "ALERT: square-off not flat yet; trying again",
+                    strategy=name,
+                    attempt=st["n"],
+                    held={f"{k[1]}:{k[2]}": q for k, q in held.items()},
+                )
+            flats = flatten(name, {k[1:]: q for k, q in held.items()}, self._next_id)  # type: ignore[misc]
+            audit_id = self._squareoff_audit(name, flats)
+            for intent in flats:
+                self._send(intent, audit_id)
+            self._write_outcome(audit_id, [i.intent_id for i in flats])
+            return
+        snap = fetch_snapshot(self.ctx, self.endpoints["rpc.router"])
+        if snap is None:
+            st["next"] = mono + SQUAREOFF_RETRY_S
+            self.log.warning(
+                "square-off: the router's book unreadable; asking again", strategy=name
+            )
+            return
+        still = [p for p in snap.positions if p.strategy == name and p.quantity]
+        if still:  # our book missed something: take the router's and flatten that
+            self.book.restore(still, self.book.last_fill_no, [])
+            return
+        self.store.mark_squared_off(name, today)
+        self.squared[name] = today.isoformat()
+        self.squaring.pop(name, None)
+        self.counts["squareoffs"] += 1
+        self.log.info(
+            "squared off, confirmed flat by the router's book", strategy=name, day=today.isoformat()
+        )
+
+    def _squareoff_audit(self, name: str, flats: list[wire.OrderIntent]) -> int:
+        return self.store.log_request(
+            name, "", "square-off", 200, f"daily square-off: {len(flats)} position(s) to close"
+        )
+
+    def _cancel(self, name: str, intent_id: str) -> None:
+        w = self.book.working[intent_id]
+        self._send(
+            wire.OrderIntent(
+                intent_id=self._next_id(),
+                strategy=name,
+                exchange=w.key[1],
+                symbol=w.key[2],
+                action=w.action,  # type: ignore[arg-type]
+                quantity=0,
+                product=w.key[3],  # type: ignore[arg-type]
+                op="cancel",
+                ref_intent_id=intent_id,
+            ),
+            self.store.log_request(name, "", "square-off", 200, f"cancel {intent_id}"),
+        )
+
+    # -------------------------------------------------------------------- status
+
+    def _update_state(self) -> None:
+        """Not listening (the port taken) is degraded, like a required peer down."""
+        super()._update_state()
+        http = getattr(self, "http", None)
+        if self.state == "running" and http is not None and not http.listening:
+            self.state = "degraded"
+
+    def extra_sent(self) -> int:
+        return self.intents.sent
+
+    def detail(self) -> dict[str, Any]:
+        strategies: dict[str, Any] = {}
+        gate = self.http.gate
+        for rec in self._records():
+            n = rec.name
+            strategies[n] = {
+                "kind": "webhook",
+                "enabled": rec.fields.enabled,
+                "fills": self.book.fills_by.get(n, 0),
+                "open_orders": len(self.book.working_of(n)),
+                "positions": len(self.book.positions_of(n)),
+                "pnl": round(sum(v for k, v in self.pnl.items() if k[0] == n), 2),
+                "squared_off": self.squared.get(n, ""),
+            }
+        return {
+            "http": (
+                f"listening {self.settings.signals_host}:{self.settings.signals_port}"
+                if self.http.listening
+                else f"DOWN: {self.http.error}"
+            ),
+            "strategies": strategies,
+            "answered": {str(k): v for k, v in (gate.answered if gate else {}).items()},
+            "queued_jobs": self.jobs.qsize(),
+            "pending_intents": len(self.outbox),
+            **self.counts,
+        }
+
+    def teardown(self) -> None:
+        self.http.stop()
+        self.intents.close()
+        self.store.close()
+        self._wake_r.close()
+        self._wake_w.close()
