@@ -7,6 +7,7 @@ import signal
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 def stop_all(procs: Iterable[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
@@ -51,3 +52,22 @@ def unlimited_config(into: Path) -> Path:
         margins = margins.replace(n, "1")
     (dest / "margins.toml").write_text(margins)
     return dest
+
+
+def pump(sub: Any, status: dict[str, Any], seconds: float) -> list[Any]:
+    """Read ``sub`` for ``seconds``: heartbeats go into ``status`` by daemon, every other
+    message is returned in order."""
+    import time
+
+    from mytrading import wire
+
+    out = []
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if sub.sock.poll(int(left * 1000) + 1):
+            _, m = sub.recv()
+            if isinstance(m, wire.Status):
+                status[m.name] = m
+            else:
+                out.append(m)
+    return out

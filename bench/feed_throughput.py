@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import pump as pump_bus  # noqa: E402
 from common import stop_all  # noqa: E402
 
 from mytrading import wire  # noqa: E402
@@ -91,12 +92,7 @@ def main() -> int:
     status: dict[str, wire.Status] = {}
 
     def pump(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            if sub.sock.poll(int(left * 1000) + 1):
-                _, m = sub.recv()
-                if isinstance(m, wire.Status):
-                    status[m.name] = m
+        pump_bus(sub, status, seconds)
 
     def server_counts() -> tuple[int, int]:
         with urllib.request.urlopen(f"http://127.0.0.1:{rest}/_sim/counts", timeout=5) as r:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import time
 from typing import Annotated, Any
 
@@ -63,8 +64,15 @@ def new(
     squareoff: Annotated[str | None, Opt(help="exits until, and square-off at, HH:MM")] = None,
     passphrase: Annotated[str, Opt(help="a passphrase alerts must carry")] = "",
     disabled: Annotated[bool, Opt("--disabled")] = False,
+    maps: Annotated[
+        list[str] | None,
+        Opt("--map", help='ALERT_SYMBOL=EXCHANGE:SYMBOL, e.g. "NIFTY1!=NFO:NIFTY23NOV26FUT"'),
+    ] = None,
+    lots: Annotated[int, Opt(help="lots per alert without a size, for each --map")] = 1,
+    product: Annotated[str, Opt(help="MIS | NRML | CNC, for each --map")] = "MIS",
 ) -> None:
-    """Create a webhook strategy and print its URL (the only time it is shown in full)."""
+    """Create a webhook strategy and print its URL (the only time it is shown in full);
+    with --map, its symbols too: one command to a strategy that trades."""
     from mytrading.webhook.model import StrategyFields
     from mytrading.webhook.store import StoreError
 
@@ -82,14 +90,77 @@ def new(
             enabled=not disabled,
             **{k: v for k, v in given.items() if v is not None},
         )
-        rec, webhook_id = _store(s).create(fields, passphrase)
+        _not_python(s, fields.name)
+        mappings = [_map_arg(s, m, lots, product) for m in maps or []]
+        store = _store(s)
+        rec, webhook_id = store.create(fields, passphrase)
+        for m in mappings:
+            store.add_symbol(rec.name, m)
     except (ValueError, StoreError) as exc:
         raise _refuse(_brief(exc)) from None
     _show_id(s, rec.name, webhook_id)
+    if not mappings:
+        out.print(
+            f"next: main.py webhook symbols add {rec.name} NIFTY1! --symbol "
+            f"NFO:{_near_future(s)} --lots 1 --product NRML",
+            highlight=False,
+        )
+        return
+    for m in mappings:
+        out.print(f"  {m.external} -> {m.exchange}:{m.symbol}, {m.lots} lot(s) {m.product}")
+    body = {"symbol": mappings[0].external, "action": "buy", "contracts": "1"}
+    if passphrase:
+        body["passphrase"] = "<your passphrase>"
+    out.print("try it (the stack running):", highlight=False)
     out.print(
-        f"next: main.py webhook symbols add {rec.name} NIFTY1! --symbol NFO:<contract> "
-        "--lots 1 --product NRML"
+        f"curl -s -X POST -H 'Content-Type: application/json' -d '{json.dumps(body)}' "
+        f"{_url(s, webhook_id)}",
+        highlight=False,
+        soft_wrap=True,
     )
+
+
+def _map_arg(s: Settings, arg: str, lots: int, product: str) -> Any:
+    """``ALERT_SYMBOL=EXCHANGE:SYMBOL`` -> a checked mapping."""
+    external, sep, contract = arg.rpartition("=")
+    if not sep or not external:
+        raise ValueError(f"--map {arg!r}: write ALERT_SYMBOL=EXCHANGE:SYMBOL")
+    return _mapping(s, external, contract, lots, product)
+
+
+def _mapping(s: Settings, external: str, contract: str, lots: int, product: str) -> Any:
+    from mytrading.webhook.model import SymbolMap
+
+    ex, sep, sym = contract.partition(":")
+    if not sep:
+        raise ValueError(f"{contract!r}: write EXCHANGE:SYMBOL, e.g. NFO:NIFTY29DEC26FUT")
+    m = SymbolMap(external=external, exchange=ex, symbol=sym, lots=lots, product=product.upper())
+    _check_contract(s, m)
+    return m
+
+
+def _not_python(s: Settings, name: str) -> None:
+    """A webhook strategy may not take a Python strategy's name: they would share one
+    book in risk, the router and P&L."""
+    from mytrading.engine.loader import StrategyLoadError, discover
+
+    try:
+        python = discover(s.strategies_dir)
+    except StrategyLoadError:
+        return  # `config check` reports that; the daemon refuses a clash it can see
+    if name in python:
+        raise ValueError(f"{name} is the name of a Python strategy ({s.strategies_dir})")
+
+
+def _near_future(s: Settings) -> str:
+    """NIFTY's near-month future today: a real contract for the example."""
+    from datetime import datetime
+
+    from mytrading.refdata import IST, future_symbol, load_refdata
+
+    ref = load_refdata(s.config_dir)
+    u = ref.underlying("NIFTY")
+    return future_symbol("NIFTY", ref.calendar.near_future_expiry(u, datetime.now(IST).date()))
 
 
 @app.command("list")
@@ -168,10 +239,12 @@ def edit(
     }
     store = _store(s)
     try:
+        if rename:
+            _not_python(s, rename)
         rec = store.update(name, **{k: v for k, v in changes.items() if v is not None})
         if passphrase is not None:
             store.set_passphrase(rec.name, passphrase)
-    except StoreError as exc:
+    except (ValueError, StoreError) as exc:
         raise _refuse(exc) from None
     out.print(f"{rec.name} updated")
 
@@ -261,18 +334,11 @@ def symbols_add(
     product: Annotated[str, Opt(help="MIS | NRML | CNC")] = "MIS",
 ) -> None:
     """Map an alert's symbol to a contract (replacing an earlier mapping of it)."""
-    from mytrading.webhook.model import SymbolMap
     from mytrading.webhook.store import StoreError
 
     s = _settings()
-    ex, sep, sym = symbol.partition(":")
-    if not sep:
-        raise _refuse(f"--symbol {symbol!r}: write EXCHANGE:SYMBOL, e.g. NFO:NIFTY29DEC26FUT")
     try:
-        m = SymbolMap(
-            external=external, exchange=ex, symbol=sym, lots=lots, product=product.upper()
-        )
-        _check_contract(s, m)
+        m = _mapping(s, external, symbol, lots, product)
         _store(s).add_symbol(name, m)
     except (ValueError, StoreError) as exc:
         raise _refuse(_brief(exc)) from None
