@@ -163,6 +163,7 @@ class StatusCollector:
                     "webhook"
                     + ("" if d.get("enabled") else ", DISABLED")
                     + (f", squared off {d['squared_off']}" if d.get("squared_off") else "")
+                    + (", NAME CLASH with a Python strategy" if d.get("name_clash") else "")
                 )
             else:
                 state = f"QUARANTINED: {d['quarantined']}" if d.get("quarantined") else "trading"

@@ -200,6 +200,9 @@ class SignalsDaemon(Daemon):
         self.notes[job.audit_id] = notes
         self.results.setdefault(job.audit_id, {})
         self._write_outcome(job.audit_id, sent)
+        if not sent:  # nothing to follow: the outcome is final now
+            self.notes.pop(job.audit_id, None)
+            self.results.pop(job.audit_id, None)
         if sent or notes:
             self.log.info(
                 "alert", strategy=job.strategy, audit=job.audit_id, intents=sent, notes=notes
@@ -291,9 +294,17 @@ class SignalsDaemon(Daemon):
     def _squareoff_tick(self) -> None:
         now = self.clock.now()
         today = now.astimezone(IST).date()
+        python = self._python_names()
         for rec in self._records():
             name = rec.name
             if not rec.fields.intraday or self.squared.get(name) == today.isoformat():
+                continue
+            if name in python:  # its book is a Python strategy's too: not ours to close
+                if self.squared.get(name) != "clash":
+                    self.squared[name] = "clash"
+                    self.count_error(
+                        "ALERT: no square-off: a Python strategy has this name", strategy=name
+                    )
                 continue
             if squareoff_due(rec.fields, now, self.store.squared_off_on(name)):
                 self._square(name, today)
@@ -396,7 +407,8 @@ class SignalsDaemon(Daemon):
                 "open_orders": len(self.book.working_of(n)),
                 "positions": len(self.book.positions_of(n)),
                 "pnl": round(sum(v for k, v in self.pnl.items() if k[0] == n), 2),
-                "squared_off": self.squared.get(n, ""),
+                "squared_off": self.squared.get(n, "").replace("clash", ""),
+                "name_clash": self.squared.get(n) == "clash",
             }
         return {
             "http": (
@@ -405,7 +417,8 @@ class SignalsDaemon(Daemon):
                 else f"DOWN: {self.http.error}"
             ),
             "strategies": strategies,
-            "answered": {str(k): v for k, v in (gate.answered if gate else {}).items()},
+            # a copy first: the HTTP thread adds to it (dict.copy holds the GIL throughout)
+            "answered": {str(k): v for k, v in (gate.answered.copy() if gate else {}).items()},
             "queued_jobs": self.jobs.qsize(),
             "pending_intents": len(self.outbox),
             **self.counts,
