@@ -71,6 +71,7 @@ class SignalsDaemon(Daemon):
         self.pnl: dict[Key, float] = {}  # the router's P&L per position (exec.position)
         self.squaring: dict[str, dict[str, Any]] = {}  # strategy -> this attempt's state
         self.squared: dict[str, str] = {}  # strategy -> day confirmed flat
+        self._processing = 0  # the audit id of the alert being turned into intents
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -173,6 +174,7 @@ class SignalsDaemon(Daemon):
         now = self.clock.now()
         sent: list[str] = []
         notes: list[str] = []
+        self._processing = job.audit_id  # its outcome is being written: keep it whole
         for instr in job.instructions:
             key: Key = (job.strategy, instr.exchange, instr.symbol, instr.product)
             try:
@@ -197,10 +199,11 @@ class SignalsDaemon(Daemon):
             for intent in [] if why else intents:
                 self._send(intent, job.audit_id)
                 sent.append(intent.intent_id)
+        self._processing = 0
         self.notes[job.audit_id] = notes
         self.results.setdefault(job.audit_id, {})
         self._write_outcome(job.audit_id, sent)
-        if not sent:  # nothing to follow: the outcome is final now
+        if not any(a == job.audit_id for a, _ in self.outcomes.values()):  # all final now
             self.notes.pop(job.audit_id, None)
             self.results.pop(job.audit_id, None)
         if sent or notes:
@@ -236,7 +239,9 @@ class SignalsDaemon(Daemon):
         if final:
             del self.outcomes[intent_id]
         self._write_outcome(audit_id)
-        if not any(a == audit_id for a, _ in self.outcomes.values()):
+        if audit_id != self._processing and not any(
+            a == audit_id for a, _ in self.outcomes.values()
+        ):
             self.results.pop(audit_id, None)
             self.notes.pop(audit_id, None)
 
@@ -256,10 +261,13 @@ class SignalsDaemon(Daemon):
     def on_message(self, topic: str, msg: wire.Msg) -> None:
         if isinstance(msg, wire.OrderUpdate):
             self.outbox.ack(msg.intent_id)
-            done = self.book.on_update(msg)
+            done = self.book.on_update(msg) or (  # a cancel is not working: final when it is
+                msg.intent_id not in self.book.working and msg.status in wire.TERMINAL_STATUSES
+            )
             if msg.intent_id in self.outcomes:
                 state = (
-                    msg.status
+                    (f"part {msg.part}/{msg.parts} " if msg.parts > 1 else "")
+                    + msg.status
                     + (f" {msg.filled_qty}@{msg.avg_price:g}" if msg.filled_qty else "")
                     + (f": {msg.reason}" if msg.reason and msg.status != "complete" else "")
                 )
@@ -271,7 +279,8 @@ class SignalsDaemon(Daemon):
             self.pnl[key] = msg.realized_pnl + msg.unrealized_pnl
         elif isinstance(msg, wire.RiskEvent) and msg.intent_id:
             self.outbox.ack(msg.intent_id)
-            if msg.kind == "rejected" and self.book.refused(msg.intent_id):
+            if msg.kind == "rejected" and msg.intent_id in self.outcomes:
+                self.book.refused(msg.intent_id)
                 self._result(msg.intent_id, f"rejected by risk ({msg.rule}): {msg.reason}", True)
 
     def on_peer_restart(self, peer: Peer) -> None:
