@@ -52,8 +52,15 @@ def _add_webhook() -> None:
     app.add_typer(webhook_app, name="webhook")
 
 
+def _add_instruments() -> None:
+    from mytrading.master.cli import app as instruments_app
+
+    app.add_typer(instruments_app, name="instruments")
+
+
 _add_backtest()
 _add_webhook()
+_add_instruments()
 
 
 def _settings() -> Settings:

@@ -126,6 +126,7 @@ class Settings(BaseSettings):
     history_db: Path = PROJECT_ROOT / "logs" / "data" / "history.duckdb"  # downloaded, imported
     backtest_db: Path = PROJECT_ROOT / "logs" / "data" / "backtests.duckdb"  # runs, results
     report_dir: Path = PROJECT_ROOT / "logs" / "backtests"  # one directory per run
+    instruments_db: Path = PROJECT_ROOT / "logs" / "data" / "instruments.duckdb"  # master contract
 
     # --- webhook signals (TradingView, Amibroker, ChartInk): the signals daemon's server
     webhook_db: Path = PROJECT_ROOT / "logs" / "data" / "webhooks.sqlite"

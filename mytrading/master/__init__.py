@@ -1,0 +1,1 @@
+"""The broker's master contract: lot sizes, tick sizes, expiries and strikes from the source."""

@@ -1,0 +1,169 @@
+"""The broker's master contract: every instrument type parsed; a file in paise converted;
+a broken, swapped, shrunken or wildly different file refused with the one in force kept;
+a real sync from the simulator server over HTTP; the CLI."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from mytrading.master.check import compare
+from mytrading.master.contract import MasterError, normalize
+from mytrading.master.store import MasterIndex, MasterStore
+from mytrading.master.sync import sync, sync_rows
+from mytrading.master.synthetic import master_rows
+from tests.procs import run_cli
+
+DAY = date(2026, 11, 20)
+
+
+def row(
+    ex: str,
+    sym: str,
+    itype: str,
+    lot: object = 1,
+    tick: object = 0.05,
+    expiry: str = "",
+    strike: object = -1,
+    name: str = "",
+) -> dict:
+    return {
+        "exchange": ex,
+        "symbol": sym,
+        "name": name or sym,
+        "instrumenttype": itype,
+        "lotsize": lot,
+        "tick_size": tick,
+        "expiry": expiry,
+        "strike": strike,
+        "token": sym,
+    }
+
+
+EVERY_TYPE = [
+    row("NSE", "RELIANCE", "EQ", tick=0.1),
+    row("NSE", "NIFTYBEES", "", tick=0.01),  # an ETF, no type given
+    row("BSE", "SBIN", "EQ"),
+    row("NSE_INDEX", "NIFTY", "INDEX"),
+    row("BSE_INDEX", "SENSEX", ""),
+    row("NFO", "NIFTY23NOV26FUT", "FUTIDX", 65, expiry="23-NOV-26", name="NIFTY"),
+    row("NFO", "SBIN24NOV26FUT", "FUTSTK", 750, expiry="24-NOV-26", name="SBIN"),
+    row("NFO", "NIFTY23NOV2624500CE", "OPTIDX", 65, expiry="23-NOV-26", strike=24500, name="NIFTY"),
+    row("NFO", "SBIN24NOV26800PE", "OPTSTK", 750, expiry="24-NOV-26", strike="800.0", name="SBIN"),
+    row("BFO", "SENSEX26NOV2681000CE", "CE", 20, expiry="26-NOV-26", strike=81000, name="SENSEX"),
+    row("MCX", "CRUDEOIL19DEC26FUT", "FUTCOM", 100, expiry="19-DEC-26", name="CRUDEOIL"),
+    row("NSE", "GSEC2030", "GS"),  # a type we do not trade: skipped, counted
+]
+
+
+def test_every_instrument_type_is_read() -> None:
+    p = normalize(EVERY_TYPE)
+    f = p.frame.set_index("symbol")
+    assert f.loc["RELIANCE", "kind"] == "EQ" and f.loc["NIFTYBEES", "kind"] == "EQ"
+    assert f.loc["NIFTY", "kind"] == "INDEX" and f.loc["SENSEX", "kind"] == "INDEX"
+    assert f.loc["SBIN24NOV26FUT", "kind"] == "FUT" and f.loc["SBIN24NOV26FUT", "lot"] == 750
+    assert f.loc["SBIN24NOV26FUT", "expiry"] == date(2026, 11, 24)
+    assert f.loc["SBIN24NOV26800PE", "kind"] == "PE" and f.loc["SBIN24NOV26800PE", "strike"] == 800
+    assert f.loc["SENSEX26NOV2681000CE", "kind"] == "CE"
+    assert f.loc["CRUDEOIL19DEC26FUT", "kind"] == "FUT"
+    assert f.loc["RELIANCE", "strike"] == 0 and f.loc["RELIANCE", "expiry"] is None
+    assert p.skipped == {"GS": 1} and not p.in_paise and len(f) == len(EVERY_TYPE) - 1
+
+
+def test_a_file_in_paise_is_converted_and_said() -> None:
+    paise = [dict(r, tick_size=float(r["tick_size"]) * 100) for r in EVERY_TYPE]
+    p = normalize(paise)
+    assert p.in_paise and set(p.frame["tick"]) <= {0.05, 0.1, 0.01}
+
+
+@pytest.mark.parametrize(
+    ("rows", "why"),
+    [
+        ([], "empty"),
+        ([{"exchange": "NSE", "symbol": "X"}], "lacks columns"),
+        (
+            [row("NFO", "NIFTY23NOV26FUT", "FUTIDX", lot=0.05, tick=65, expiry="23-NOV-26")],
+            "lot and tick swapped",
+        ),
+        ([row("NSE", "X", "EQ", tick=0)], "no positive tick"),
+        ([row("NFO", "NIFTY23NOV26FUT", "FUTIDX", 65, expiry="sometime")], "no readable expiry"),
+    ],
+)
+def test_a_broken_file_says_why(rows: list, why: str) -> None:
+    with pytest.raises(MasterError, match=why):
+        normalize(rows)
+
+
+def test_a_refused_sync_keeps_the_file_in_force(tmp_path: Path) -> None:
+    store = MasterStore(tmp_path / "m.duckdb")
+    good = master_rows(stocks=20, nse_equities=200, bse_equities=100, strikes=10)
+    assert sync_rows(store, good, DAY, "t").accepted
+    in_force = store.current()
+    swapped = copy.deepcopy(good)
+    for r in swapped:
+        if r["instrumenttype"] in ("FUTSTK", "OPTSTK"):
+            r["lotsize"], r["tick_size"] = 5, float(r["lotsize"])  # whole-number "lot"
+    bad = {
+        "half": good[: len(good) // 3],
+        "swapped": swapped,
+        "ticks": [dict(r, tick_size=0.25) for r in good],
+        "lots": [
+            dict(r, lotsize=int(r["lotsize"]) * 2) if r["exchange"] == "NFO" else r for r in good
+        ],
+        "broken": [dict(r, lotsize="x") for r in good],
+    }
+    for name, rows in bad.items():
+        r = sync_rows(store, rows, DAY, name)
+        assert not r.accepted and r.verdict.reasons, name
+        assert store.current().equals(in_force), name
+    reasons = {src: rep for _, _, src, ok, _, rep in store.history(20) if not ok}
+    assert "under half" in reasons["half"] and "swapped" in reasons["swapped"]
+    assert "tick size changed" in reasons["ticks"] and "lot size changed" in reasons["lots"]
+    assert "whole number" in reasons["broken"]
+    forced = sync_rows(store, bad["lots"], DAY, "forced", force=True)
+    assert forced.accepted and "accepted by --force" in " ".join(forced.verdict.notes)
+    assert store.last_accepted_day() == DAY
+
+
+def test_a_lot_revision_in_a_few_contracts_is_accepted_and_listed() -> None:
+    old = normalize(master_rows(stocks=20, nse_equities=200, bse_equities=100, strikes=10)).frame
+    new = old.copy()
+    sbin = new["name"] == "STOCK0003"
+    new.loc[sbin, "lot"] = new.loc[sbin, "lot"] + 25
+    v = compare(new, old)
+    assert v.ok and "STOCK0003" in v.notes[0]
+
+
+def test_sync_from_the_simulator_server_and_an_index_lookup(
+    tmp_env: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.simhelpers import KEY, start_server
+
+    proc, host = start_server(tmp_env)
+    try:
+        r = sync(tmp_path / "m.duckdb", host, KEY, DAY)
+        assert r.accepted and r.per_exchange["NFO"] > 10 and r.per_exchange["NSE_INDEX"] >= 1
+        idx = MasterIndex.load(tmp_path / "m.duckdb")
+        fut = idx.get("NFO", "NIFTY23NOV26FUT")
+        assert (fut.kind, fut.lot, fut.tick, fut.expiry) == ("FUT", 65, 0.05, date(2026, 11, 23))
+        wrong = sync(tmp_path / "m.duckdb", host, "not-the-key", DAY)
+        assert not wrong.accepted and "HTTP 403" in wrong.verdict.reasons[0]
+        assert "not-the-key" not in str(wrong.verdict)
+        assert MasterIndex.load(tmp_path / "m.duckdb").get("NFO", "NIFTY23NOV26FUT") == fut
+        # the CLI against the same server
+        env = {**tmp_env, "MT_SIM_REST_PORT": host.rsplit(":", 1)[1], "MT_SIM_API_KEY": KEY}
+        out = run_cli("instruments", "sync", env=env)
+        assert out.returncode == 0 and "master contract in force" in out.stdout, out.stderr
+        found = run_cli("instruments", "search", "banknifty", "-n", "3", env=env)
+        assert "BANKNIFTY" in found.stdout and found.returncode == 0
+        shown = run_cli("instruments", "show", "NFO:NIFTY23NOV26FUT", env=env)
+        assert '"lot": 65' in shown.stdout and "instruments.toml: FUT lot 65" in shown.stdout
+        refused = run_cli("instruments", "sync", env={**env, "MT_SIM_API_KEY": "nope"})
+        assert refused.returncode == 1 and "ALERT: master contract refused" in refused.stderr
+        assert "REFUSED" in run_cli("instruments", "history", env=env).stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
