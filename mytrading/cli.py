@@ -91,6 +91,37 @@ def _check_strategies(s: Settings) -> list[str]:
     return [c.name for c in classes]
 
 
+def _refdata_report(s: Settings) -> list[str]:
+    """Where lot and tick sizes come from; every place instruments.toml disagrees with the
+    master contract, and every explicit override."""
+    from mytrading.refdata import future_symbol, load_refdata
+
+    ref = load_refdata(s.config_dir, s.instruments_db)
+    if ref.master is None:
+        lines = [
+            f"reference data: config/instruments.toml (no master contract in {s.instruments_db}"
+            "; main.py instruments sync)"
+        ]
+    else:
+        lines = [
+            f"reference data: master contract, {len(ref.master)} contracts "
+            f"({s.instruments_db}), with instruments.toml for freeze quantities"
+        ]
+        today = datetime.now(IST).date()
+        for name, u in ref.underlyings.items():
+            fut = ref.master.get(
+                u.fo_exchange, future_symbol(name, ref.calendar.near_future_expiry(u, today))
+            )
+            if fut is not None and (fut.lot, fut.tick) != (u.lot_size, u.tick_size):
+                lines.append(
+                    f"  {name}: instruments.toml says lot {u.lot_size} tick {u.tick_size}, the "
+                    f"master contract lot {fut.lot} tick {fut.tick}: the master's is used"
+                )
+    for (ex, sym), o in sorted(ref.overrides.items()):
+        lines.append(f"  override {ex}:{sym} {o} (instruments.toml [overrides])")
+    return lines
+
+
 @config_app.command("check")
 def config_check() -> None:
     """Validate settings, reference data and strategies; exit 2 on the first problem."""
@@ -109,6 +140,8 @@ def config_check() -> None:
             + (f", follows {', '.join(follows)}" if follows else "")
         )
     typer.echo(f"market data: {' > '.join(accounts.data_order)}")
+    for line in _refdata_report(s):
+        typer.echo(line)
     typer.echo(f"runtime dir: {s.runtime_dir()}  logs: {s.log_dir}")
     for name, ep in eps.endpoints.items():
         typer.echo(f"  {name:<16} {ep}")

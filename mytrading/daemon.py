@@ -83,7 +83,7 @@ class Daemon:
 
     def __init__(self, settings: Settings, refdata: RefData | None = None) -> None:
         self.settings = settings
-        self.refdata = refdata or load_refdata(settings.config_dir)
+        self.refdata = refdata or load_refdata(settings.config_dir, settings.instruments_db)
         self.clock: MarketClock = build_clock(settings, self.refdata.calendar)
         self.endpoints = settings.endpoints()
         self.log = structlog.get_logger(self.name)
@@ -387,7 +387,7 @@ def main(cls: type[Daemon]) -> None:
     """Entry point of a daemon process: exit code 2 on bad configuration."""
     try:
         settings = load_settings()
-        refdata = load_refdata(settings.config_dir)
+        refdata = load_refdata(settings.config_dir, settings.instruments_db)
         load_accounts(settings)  # a bad accounts.toml stops every daemon at once
     except (ConfigError, ValueError) as exc:
         print(f"{cls.name}: configuration error:\n{exc}", file=sys.stderr)

@@ -10,9 +10,10 @@ import calendar
 import math
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -167,9 +168,23 @@ class Calendar:
 
 
 class RefData:
-    def __init__(self, underlyings: dict[str, Underlying], cal: Calendar) -> None:
+    """Contracts by (exchange, symbol). With a synced master contract (``master``), lot
+    size, tick size, expiry, strike and type come from it, and ``instruments.toml`` adds
+    what it lacks (freeze quantities); ``overrides`` (``[overrides."EX:SYMBOL"]`` in
+    instruments.toml) win over both. Without one, or for a symbol it lacks (the
+    simulator's own contracts), the symbol is read against ``instruments.toml``."""
+
+    def __init__(
+        self,
+        underlyings: dict[str, Underlying],
+        cal: Calendar,
+        master: Any = None,  # master.store.MasterIndex
+        overrides: dict[tuple[str, str], dict[str, Any]] | None = None,
+    ) -> None:
         self.underlyings = underlyings
         self.calendar = cal
+        self.master = master
+        self.overrides = overrides or {}
         self._cache: dict[tuple[str, str], Instrument] = {}
 
     def underlying(self, name: str) -> Underlying:
@@ -183,9 +198,34 @@ class RefData:
         key = (exchange, symbol)
         inst = self._cache.get(key)
         if inst is None:
-            inst = self._parse(exchange, symbol)
+            c = self.master.get(exchange, symbol) if self.master is not None else None
+            inst = self._from_master(c) if c is not None else self._parse(exchange, symbol)
+            o = self.overrides.get(key)
+            if o:
+                inst = replace(
+                    inst,
+                    lot_size=int(o.get("lot", inst.lot_size)),
+                    tick_size=float(o.get("tick", inst.tick_size)),
+                    freeze_qty=int(o.get("freeze", inst.freeze_qty)),
+                )
             self._cache[key] = inst
         return inst
+
+    def source(self, exchange: str, symbol: str) -> str:
+        """Where a contract's figures come from, for people."""
+        found = self.master is not None and self.master.get(exchange, symbol) is not None
+        src = "master contract" if found else "config/instruments.toml"
+        return src + (" + override" if (exchange, symbol) in self.overrides else "")
+
+    def _from_master(self, c: Any) -> Instrument:
+        if c.kind == "INDEX":
+            return Instrument(c.exchange, c.symbol, c.symbol, "INDEX", 1, c.tick, 0)
+        u = self.underlyings.get(c.name)
+        # The master contract has no freeze quantity: instruments.toml's, else none (10^9)
+        freeze = max(u.freeze_qty, c.lot) if u is not None and c.kind != "EQ" else 10**9
+        return Instrument(
+            c.exchange, c.symbol, c.name, c.kind, c.lot, c.tick, freeze, c.expiry, c.strike
+        )
 
     def _parse(self, exchange: str, symbol: str) -> Instrument:
         u = self.underlyings.get(symbol)
@@ -225,8 +265,9 @@ def _hhmm(s: str, where: str) -> time:
         raise RefDataError(f"{where}: {s!r} is not HH:MM") from None
 
 
-def load_refdata(config_dir: Path) -> RefData:
-    """Read and validate instruments.toml, sessions.toml and holidays.toml."""
+def load_refdata(config_dir: Path, master_db: Path | None = None) -> RefData:
+    """Read and validate instruments.toml, sessions.toml and holidays.toml, and the synced
+    master contract in ``master_db`` if there is one."""
     try:
         with open(config_dir / "instruments.toml", "rb") as f:
             inst = tomllib.load(f)
@@ -274,4 +315,19 @@ def load_refdata(config_dir: Path) -> RefData:
         )
         for s in hol.get("special_sessions", [])
     ]
-    return RefData(unds, Calendar(sessions, holidays, special))
+    overrides: dict[tuple[str, str], dict[str, Any]] = {}
+    for key, o in inst.get("overrides", {}).items():
+        ex, sep, sym = key.partition(":")
+        bad = set(o) - {"lot", "tick", "freeze"}
+        if not sep or bad:
+            raise RefDataError(
+                f'instruments.toml [overrides.{key!r}]: want "EX:SYMBOL" with lot, tick, '
+                f"freeze (got {sorted(bad) or key})"
+            )
+        overrides[(ex, sym)] = o
+    master = None
+    if master_db is not None:
+        from mytrading.master.store import MasterIndex
+
+        master = MasterIndex.load(master_db)
+    return RefData(unds, Calendar(sessions, holidays, special), master, overrides)

@@ -167,3 +167,54 @@ def test_sync_from_the_simulator_server_and_an_index_lookup(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_master_contract_is_the_source_and_overrides_win(
+    tmp_env: dict[str, str], tmp_path: Path
+) -> None:
+    import shutil
+    from datetime import datetime
+
+    from mytrading.refdata import IST, future_symbol, load_refdata
+    from mytrading.settings import PROJECT_ROOT
+
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    plain = load_refdata(config)
+    u = plain.underlying("NIFTY")
+    fut = future_symbol("NIFTY", plain.calendar.near_future_expiry(u, datetime.now(IST).date()))
+    expiry = plain.instrument("NFO", fut).expiry.strftime("%d-%b-%y").upper()
+    db = tmp_path / "m.duckdb"
+    rows = [
+        row("NFO", fut, "FUTIDX", 75, expiry=expiry, name="NIFTY"),  # a revised lot
+        row("NSE", "RELIANCE", "EQ", tick=0.1),
+        row("NSE_INDEX", "NIFTY", "INDEX"),
+    ]
+    store = MasterStore(db)
+    assert sync_rows(store, rows, DAY, "t").accepted
+    store.close()
+
+    ref = load_refdata(config, db)
+    f = ref.instrument("NFO", fut)
+    assert (f.kind, f.lot_size, f.freeze_qty) == ("FUT", 75, 1800)  # freeze from the toml
+    assert ref.source("NFO", fut) == "master contract"
+    eq = ref.instrument("NSE", "RELIANCE")
+    assert (eq.kind, eq.lot_size, eq.tick_size, eq.tradable) == ("EQ", 1, 0.1, True)
+    strip = f"{fut[:-3]}24500CE"  # not in this master: read against instruments.toml
+    assert ref.instrument("NFO", strip).lot_size == 65
+    assert ref.source("NFO", strip) == "config/instruments.toml"
+
+    with open(config / "instruments.toml", "a") as fh:
+        fh.write(f'\n[overrides."NFO:{fut}"]\nfreeze = 900\n')
+    ref = load_refdata(config, db)
+    assert ref.instrument("NFO", fut).freeze_qty == 900
+    assert ref.source("NFO", fut) == "master contract + override"
+    out = run_cli(
+        "config",
+        "check",
+        env={**tmp_env, "MT_CONFIG_DIR": str(config), "MT_INSTRUMENTS_DB": str(db)},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "reference data: master contract, 3 contracts" in out.stdout
+    assert "NIFTY: instruments.toml says lot 65 tick 0.05, the master contract lot 75" in out.stdout
+    assert f"override NFO:{fut} {{'freeze': 900}}" in out.stdout

@@ -98,6 +98,13 @@ def show(symbol: Annotated[str, typer.Argument(help="EXCHANGE:SYMBOL")]) -> None
         if c is None:
             err.print(f"unknown: {exc}")
             raise typer.Exit(1) from None
+    ref = load_refdata(s.config_dir, s.instruments_db)
+    used = ref.instrument(ex, sym)
+    out.print(
+        f"the stack uses ({ref.source(ex, sym)}): {used.kind} lot {used.lot_size} "
+        f"tick {used.tick_size} freeze {used.freeze_qty} expiry {used.expiry or '-'}"
+        + (f" strike {used.strike:g}" if used.strike else "")
+    )
 
 
 @app.command("history")

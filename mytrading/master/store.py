@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import structlog
 
 from mytrading.master.check import Verdict
 from mytrading.master.contract import COLUMNS, Contract
@@ -130,10 +131,16 @@ class MasterIndex:
         """The contracts in force in ``path``, or None when there is no file or no sync."""
         if not path.exists():
             return None
-        store = MasterStore(path, read_only=True)
+        try:
+            store = MasterStore(path, read_only=True)
+        except duckdb.Error as exc:  # a sync holds the file: the next start will read it
+            structlog.get_logger("refdata").warning(
+                "master contract unreadable: instruments.toml only", path=str(path), why=str(exc)
+            )
+            return None
         try:
             frame = store.current()
-        except duckdb.Error:
+        except duckdb.Error:  # a file with no sync yet
             return None
         finally:
             store.close()
