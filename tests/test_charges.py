@@ -73,3 +73,66 @@ def test_rates_by_trade_date_and_venue(table) -> None:
     assert table.trade("BFO", "PE", "BUY", 20, 200.0, DAY).exchange == 1.3
     with pytest.raises(ValueError, match="no rates"):
         table.trade("NFO", "FUT", "BUY", 65, 1.0, date(2020, 1, 1))
+
+
+def test_equity_delivery_round_trip_with_the_dp_charge(table) -> None:
+    # BUY 100 RELIANCE @ 2,500 CNC on NSE: turnover 2,50,000
+    #   brokerage 0 (delivery); STT 0.1 % = 250 (equity STT to the rupee); exchange
+    #   0.00297 % = 7.425 -> 7.43; SEBI 10/cr = 0.25; stamp 0.015 % = 37.50;
+    #   GST 18 % of (0 + 7.43 + 0.25) = 1.3824 -> 1.38; total 296.56
+    dp_days: dict = {}
+    buy = table.fill("s", "NSE", "RELIANCE", "EQ", "BUY", 100, 2_500.0, DAY, "CNC", dp_days)
+    assert (buy.brokerage, buy.stt, buy.exchange, buy.sebi, buy.stamp, buy.gst, buy.dp) == (
+        0.0,
+        250.0,
+        7.43,
+        0.25,
+        37.5,
+        1.38,
+        0.0,
+    )
+    assert buy.total == 296.56
+    # SELL 100 @ 2,550 the next trading day, from the holding: turnover 2,55,000
+    #   STT 255; exchange 7.5735 -> 7.57; SEBI 0.255 -> 0.26; no stamp; DP 13.50 once for
+    #   the scrip that day; GST 18 % of (7.57 + 0.26) = 1.41 and of 13.50 = 2.43: 3.84
+    #   total 280.17
+    sell_day = date(2026, 11, 23)
+    sell = table.fill("s", "NSE", "RELIANCE", "EQ", "SELL", 100, 2_550.0, sell_day, "CNC", dp_days)
+    assert (sell.stt, sell.exchange, sell.sebi, sell.stamp, sell.dp, sell.gst) == (
+        255.0,
+        7.57,
+        0.26,
+        0.0,
+        13.5,
+        3.84,
+    )
+    assert sell.total == 280.17
+    # a second sell of the scrip the same day: no second DP charge; another book: its own
+    again = table.fill("s", "NSE", "RELIANCE", "EQ", "SELL", 10, 2_550.0, sell_day, "CNC", dp_days)
+    assert again.dp == 0.0
+    other = table.fill("t", "NSE", "RELIANCE", "EQ", "SELL", 10, 2_550.0, sell_day, "CNC", dp_days)
+    assert other.dp == 13.5
+    assert round(50 * 100 - buy.total - sell.total, 2) == 4423.27  # the contract notes' net
+
+
+def test_equity_intraday_round_trip(table) -> None:
+    # BUY 100 SBIN @ 800 MIS: turnover 80,000: brokerage min(20, 0.03 % = 24) = 20;
+    #   no STT on the buy; exchange 2.376 -> 2.38; SEBI 0.08; stamp 0.003 % = 2.40;
+    #   GST 18 % of 22.46 = 4.04; total 28.90
+    dp_days: dict = {}
+    buy = table.fill("s", "NSE", "SBIN", "EQ", "BUY", 100, 800.0, DAY, "MIS", dp_days)
+    assert (buy.brokerage, buy.stt, buy.exchange, buy.sebi, buy.stamp, buy.gst) == (
+        20.0,
+        0.0,
+        2.38,
+        0.08,
+        2.4,
+        4.04,
+    )
+    assert buy.total == 28.9
+    # SELL 100 @ 805 MIS: turnover 80,500: STT 0.025 % = 20.125 -> 20; exchange 2.39;
+    #   SEBI 0.08; GST 18 % of 22.47 = 4.04; no DP intraday; total 46.51
+    sell = table.fill("s", "NSE", "SBIN", "EQ", "SELL", 100, 805.0, DAY, "MIS", dp_days)
+    assert (sell.stt, sell.exchange, sell.dp, sell.total) == (20.0, 2.39, 0.0, 46.51)
+    # BSE equity: 0.00375 %
+    assert table.trade("BSE", "EQ", "BUY", 100, 800.0, DAY, "MIS").exchange == 3.0

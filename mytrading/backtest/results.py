@@ -65,6 +65,7 @@ class Results:
     def __init__(self, refdata: RefData, charges: ChargeTable, capital: float) -> None:
         self.refdata = refdata
         self.charge_table = charges
+        self._dp_days: dict[tuple[str, str, str], date] = {}  # DP charged: (book, ex, sym)
         self.capital = capital
         self.books: dict[str, Book] = {}
         self.orders: dict[str, dict] = {}  # by order id, latest state
@@ -135,7 +136,17 @@ class Results:
         day_no = (f.exch_ns + IST_NS) // DAY_NS  # the IST day, without a datetime per fill
         day = ts(f.exch_ns).date() if day_no != self._day_no else self._day
         self._day_no, self._day = day_no, day
-        c = self.charge_table.trade(f.exchange, inst.kind, f.action, f.quantity, f.price, day)
+        c = self.charge_table.fill(
+            f.strategy,
+            f.exchange,
+            f.symbol,
+            inst.kind,
+            f.action,
+            f.quantity,
+            f.price,
+            day,
+            f.product,
+        )
         signed = f.quantity if f.action == "BUY" else -f.quantity
         before = b.ledger.positions.get(key)
         q0 = before.qty if before else 0

@@ -140,11 +140,7 @@ class BacktestRisk:
     def on_fill(self, f: wire.Fill) -> None:
         self.book.on_fill(f)
         day = self._now().date()
-        self.post.on_fill(f, day)
-        kind = self.refdata.instrument(f.exchange, f.symbol).kind
-        self.charges += self.post.charge_table.trade(
-            f.exchange, kind, f.action, f.quantity, f.price, day
-        ).total
+        self.charges += self.post.on_fill(f, day).total
 
     def mark(self, key: tuple[str, str], price: float) -> None:
         self.book.ltp[key] = price

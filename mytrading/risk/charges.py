@@ -1,12 +1,15 @@
-"""Indian F&O charges per trade, as a contract note shows them.
+"""Indian F&O and equity charges per trade, as a contract note shows them.
 
 Rates come from ``config/charges.toml`` by trade date. Each component is computed on
 the trade's turnover and rounded to the paisa, as brokers print them:
 brokerage (flat per order; for futures capped at a fraction of turnover), STT (sell side),
 exchange
 transaction charges, SEBI turnover fee, stamp duty (buy side) and GST at 18 % on brokerage,
-exchange charges and the SEBI fee. Not included: IPFT and clearing charges, a few rupees
-per crore that some brokers show separately.
+exchange charges and the SEBI fee. Equity splits delivery (CNC: STT on both sides,
+stamp 0.015 %) from intraday (MIS: STT on the sell, stamp 0.003 %), rounds STT to the rupee
+as equity contract notes do, and adds the depository (DP) charge once per scrip per day
+on which a delivery sell is made (``fill``). Not included: IPFT and clearing charges, a few
+rupees per crore that some brokers show separately.
 """
 
 from __future__ import annotations
@@ -38,11 +41,13 @@ class Charges:
     sebi: float
     stamp: float
     gst: float
+    dp: float = 0.0  # the depository charge of a delivery sell (equity)
 
     @property
     def total(self) -> float:
         return round(
-            self.brokerage + self.stt + self.exchange + self.sebi + self.stamp + self.gst, 2
+            self.brokerage + self.stt + self.exchange + self.sebi + self.stamp + self.gst + self.dp,
+            2,
         )
 
     def __add__(self, o: Charges) -> Charges:
@@ -53,6 +58,7 @@ class Charges:
             round(self.sebi + o.sebi, 2),
             round(self.stamp + o.stamp, 2),
             round(self.gst + o.gst, 2),
+            round(self.dp + o.dp, 2),
         )
 
 
@@ -65,6 +71,9 @@ class ChargeTable:
         self.fut_pct_cap = _d(brokerage["fut_pct_cap"])
         self.gst_rate = _d(brokerage["gst"])
         self.sebi_rate = _d(brokerage["sebi_per_crore"]) / CRORE
+        self.eq_delivery = _d(brokerage.get("eq_delivery_per_order", 0))
+        self.eq_intraday_cap = _d(brokerage.get("eq_intraday_pct_cap", brokerage["fut_pct_cap"]))
+        self.dp_per_sell = _d(brokerage.get("dp_per_scrip_sell", 0))
         self.periods = sorted(
             ((date.fromisoformat(str(p["from"])), p) for p in periods), key=lambda x: x[0]
         )
@@ -82,12 +91,46 @@ class ChargeTable:
             raise ValueError(f"charges: no rates for {day} (first period {self.periods[0][0]})")
         return current
 
+    def fill(
+        self,
+        book: str,
+        exchange: str,
+        symbol: str,
+        kind: str,
+        action: str,
+        qty: int,
+        price: float,
+        day: date,
+        product: str,
+        dp_days: dict[tuple[str, str, str], date],
+    ) -> Charges:
+        """``trade``, plus the DP charge on ``book``'s first delivery sell of ``symbol``
+        that day (the depository debits it once per scrip per day, whatever the fills).
+        ``dp_days`` is the caller's record of the days it was charged: each ledger keeps
+        its own (risk's books and a backtest's results both ask about the same fills)."""
+        c = self.trade(exchange, kind, action, qty, price, day, product)
+        if kind == "EQ" and product == "CNC" and action == "SELL" and self.dp_per_sell:
+            key = (book, exchange, symbol)
+            if dp_days.get(key) != day:
+                dp_days[key] = day
+                dp = _paise(self.dp_per_sell)
+                gst = float(_paise(dp * self.gst_rate))
+                c = c + Charges(0.0, 0.0, 0.0, 0.0, 0.0, gst, float(dp))
+        return c
+
     def trade(
-        self, exchange: str, kind: str, action: str, qty: int, price: float, day: date
+        self,
+        exchange: str,
+        kind: str,
+        action: str,
+        qty: int,
+        price: float,
+        day: date,
+        product: str = "MIS",
     ) -> Charges:
         """Charges of one executed order (or fill) of ``qty`` at ``price``; the last few
         are remembered (risk and a backtest's results each ask for every fill)."""
-        args = (exchange, kind, action, qty, price, day)
+        args = (exchange, kind, action, qty, price, day, product)
         got = self._recent.get(args)
         if got is None:
             got = self._recent[args] = self._trade(*args)
@@ -96,16 +139,25 @@ class ChargeTable:
         return got
 
     def _trade(
-        self, exchange: str, kind: str, action: str, qty: int, price: float, day: date
+        self,
+        exchange: str,
+        kind: str,
+        action: str,
+        qty: int,
+        price: float,
+        day: date,
+        product: str,
     ) -> Charges:
         r = self._decimal_rates.get(day)
         if r is None:
             r = self._decimal_rates[day] = {
                 k: _d(v) for k, v in self.rates(day).items() if k != "from"
             }
+        turnover = _d(qty) * _d(price)
+        if kind == "EQ":
+            return self._equity(exchange, action, turnover, r, product == "CNC")
         option = kind in ("CE", "PE")
         seg = "opt" if option else "fut"
-        turnover = _d(qty) * _d(price)
         brokerage = self.per_order if option else min(self.per_order, turnover * self.fut_pct_cap)
         brokerage = _paise(brokerage)
         zero = Decimal(0)
@@ -116,6 +168,32 @@ class ChargeTable:
         stamp = _paise(turnover * r[f"stamp_{seg}_buy"]) if action == "BUY" else zero
         gst = _paise((brokerage + exch + sebi) * self.gst_rate)
         return Charges(*(float(x) for x in (brokerage, stt, exch, sebi, stamp, gst)))
+
+    def _equity(
+        self,
+        exchange: str,
+        action: str,
+        turnover: Decimal,
+        r: dict[str, Decimal],
+        delivery: bool,
+    ) -> Charges:
+        zero = Decimal(0)
+        if delivery:
+            brokerage = _paise(self.eq_delivery)
+            stt = _rupee(turnover * r["stt_eq_delivery"])
+            stamp = _paise(turnover * r["stamp_eq_delivery_buy"]) if action == "BUY" else zero
+        else:
+            brokerage = _paise(min(self.per_order, turnover * self.eq_intraday_cap))
+            stt = _rupee(turnover * r["stt_eq_intraday_sell"]) if action == "SELL" else zero
+            stamp = _paise(turnover * r["stamp_eq_intraday_buy"]) if action == "BUY" else zero
+        exch = _paise(turnover * r["bse_eq" if exchange == "BSE" else "nse_eq"])
+        sebi = _paise(turnover * self.sebi_rate)
+        gst = _paise((brokerage + exch + sebi) * self.gst_rate)
+        return Charges(*(float(x) for x in (brokerage, stt, exch, sebi, stamp, gst)))
+
+
+def _rupee(x: Decimal) -> Decimal:
+    return x.quantize(Decimal(1), rounding=ROUND_HALF_UP)
 
 
 def load_charges(config_dir: Path) -> ChargeTable:

@@ -63,6 +63,7 @@ class PostTrade:
         self.refdata = refdata
         self.limits = limits
         self.charge_table = charges
+        self._dp_days: dict[tuple[str, str, str], date] = {}  # DP charged: (book, ex, sym)
         self.books: dict[str, Book] = collections.defaultdict(Book)
         self.day: date | None = None
         self.stack_peak = float("-inf")
@@ -96,16 +97,28 @@ class PostTrade:
 
     # ----------------------------------------------------------------- inputs
 
-    def on_fill(self, f: wire.Fill, day: date) -> None:
+    def on_fill(self, f: wire.Fill, day: date) -> Charges:
+        """Book the fill; returns its charges (a delivery sell's DP charge included)."""
         self._roll(day)
         b = self.books[f.strategy]
         signed = f.quantity if f.action == "BUY" else -f.quantity
         b.ledger.apply((f.exchange, f.symbol, f.product), signed, f.price)
         kind = self.refdata.instrument(f.exchange, f.symbol).kind
-        b.charges = b.charges + self.charge_table.trade(
-            f.exchange, kind, f.action, f.quantity, f.price, day
+        c = self.charge_table.fill(
+            f.strategy,
+            f.exchange,
+            f.symbol,
+            kind,
+            f.action,
+            f.quantity,
+            f.price,
+            day,
+            f.product,
+            self._dp_days,
         )
+        b.charges = b.charges + c
         self._recount()
+        return c
 
     def restore(self, strategy: str, key: Key, qty: int, avg: float) -> None:
         """A position held before risk (re)started, at its average price."""
