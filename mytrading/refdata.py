@@ -38,6 +38,13 @@ class Underlying:
     monthly_expiry: str
     sim_spot: float
     sim_vol: float
+    kind: str = "INDEX"  # "INDEX" | "STOCK" (config/stocks.toml: an equity, maybe with F&O)
+    eq_tick: float = 0.0  # a stock's own price step on NSE/BSE
+    band_pct: float = 0.0  # a stock's daily price band, %
+    fno: bool = True  # has futures and options (an ETF: no)
+
+
+EQUITY_EXCHANGES = ("NSE", "BSE")
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ class Instrument:
     exchange: str
     symbol: str
     underlying: str
-    kind: str  # "INDEX" | "FUT" | "CE" | "PE"
+    kind: str  # "INDEX" | "EQ" | "FUT" | "CE" | "PE"
     lot_size: int  # 1 for an index (not tradable)
     tick_size: float
     freeze_qty: int
@@ -185,6 +192,7 @@ class RefData:
         self.calendar = cal
         self.master = master
         self.overrides = overrides or {}
+        self.universes: dict[str, tuple[str, ...]] = {}  # config/stocks.toml [universes]
         self._cache: dict[tuple[str, str], Instrument] = {}
 
     def underlying(self, name: str) -> Underlying:
@@ -229,6 +237,10 @@ class RefData:
 
     def _parse(self, exchange: str, symbol: str) -> Instrument:
         u = self.underlyings.get(symbol)
+        if u is not None and u.kind == "STOCK":
+            if exchange not in EQUITY_EXCHANGES:
+                raise RefDataError(f"{symbol} is an equity on NSE or BSE, not {exchange}")
+            return Instrument(exchange, symbol, symbol, "EQ", 1, u.eq_tick, 10**9)
         if u is not None:
             if exchange != u.spot_exchange:
                 raise RefDataError(f"{symbol} is quoted on {u.spot_exchange}, not {exchange}")
@@ -240,6 +252,8 @@ class RefData:
         u = self.underlyings.get(base)
         if u is None:
             raise RefDataError(f"unknown underlying {base!r} in {symbol}")
+        if not u.fno:
+            raise RefDataError(f"{base} has no futures or options")
         if exchange != u.fo_exchange:
             raise RefDataError(f"{symbol} trades on {u.fo_exchange}, not {exchange}")
         try:
@@ -263,6 +277,58 @@ def _hhmm(s: str, where: str) -> time:
         return datetime.strptime(s, "%H:%M").time()
     except ValueError:
         raise RefDataError(f"{where}: {s!r} is not HH:MM") from None
+
+
+def _stocks(
+    path: Path, indices: set[str]
+) -> tuple[dict[str, Underlying], dict[str, tuple[str, ...]]]:
+    """config/stocks.toml (optional): each stock an underlying of kind STOCK, its equity on
+    NSE/BSE and, with ``fno``, monthly futures and options on NFO; and named universes
+    (lists of its stocks) for strategies that trade many."""
+    if not path.exists():
+        return {}, {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RefDataError(f"config: {exc}") from None
+    defaults = data.get("defaults", {})
+    out: dict[str, Underlying] = {}
+    for name, row in data.get("stocks", {}).items():
+        r = {**defaults, **row}
+        where = f"stocks.toml [stocks.{name}]"
+        if name in indices:
+            raise RefDataError(f"{where}: {name} is an index in instruments.toml too")
+        try:
+            lot = int(r["lot_size"])
+            u = Underlying(
+                name=name,
+                spot_exchange="NSE",
+                fo_exchange="NFO" if r["fno"] else "",
+                lot_size=lot,
+                tick_size=float(r["tick_size"]),
+                freeze_qty=int(r.get("freeze_qty", lot * 50)),
+                strike_step=float(r["strike_step"]),
+                weekly_expiry="",
+                monthly_expiry="TUE",
+                sim_spot=float(r["sim_spot"]),
+                sim_vol=float(r["sim_vol"]),
+                kind="STOCK",
+                eq_tick=float(r["eq_tick"]),
+                band_pct=float(r["band_pct"]),
+                fno=bool(r["fno"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RefDataError(f"{where}: {exc!r}") from None
+        if lot <= 0 or u.tick_size <= 0 or u.eq_tick <= 0 or u.band_pct not in (2, 5, 10, 20):
+            raise RefDataError(f"{where}: lot, ticks must be positive, band_pct 2/5/10/20")
+        out[name] = u
+    universes: dict[str, tuple[str, ...]] = {}
+    for uname, names in data.get("universes", {}).items():
+        unknown = [n for n in names if n not in out]
+        if unknown:
+            raise RefDataError(f"stocks.toml [universes] {uname}: not stocks here: {unknown}")
+        universes[uname] = tuple(names)
+    return out, universes
 
 
 def load_refdata(config_dir: Path, master_db: Path | None = None) -> RefData:
@@ -290,6 +356,8 @@ def load_refdata(config_dir: Path, master_db: Path | None = None) -> RefData:
             if wd and wd not in WEEKDAYS:
                 raise RefDataError(f"instruments.toml [{name}]: expiry day {wd!r} not in MON..FRI")
         unds[name] = u
+    stocks, universes = _stocks(config_dir / "stocks.toml", set(unds))
+    unds.update(stocks)
 
     sessions = {
         ex: Session(
@@ -330,4 +398,6 @@ def load_refdata(config_dir: Path, master_db: Path | None = None) -> RefData:
         from mytrading.master.store import MasterIndex
 
         master = MasterIndex.load(master_db)
-    return RefData(unds, Calendar(sessions, holidays, special), master, overrides)
+    ref = RefData(unds, Calendar(sessions, holidays, special), master, overrides)
+    ref.universes = universes
+    return ref

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     sim_underlyings: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["NIFTY", "BANKNIFTY", "SENSEX"]
     )
+    # the stocks quoted (config/stocks.toml; "*": all of them, "": none), with their near
+    # futures; options strikes either side of ATM for stocks (-1: no stock options)
+    sim_stocks: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    sim_stock_strikes: int = Field(-1, ge=-1, le=20)
     sim_slippage_ticks: int = Field(0, ge=0, le=100)
     clock_anchor_ns: int = Field(0, ge=0)  # wall instant of sim_start; the launcher sets it
 
@@ -161,12 +165,14 @@ class Settings(BaseSettings):
             "rsi_mean_reversion",
             "supertrend_trend",
             "nifty_short_straddle",
+            "equity_momentum",
+            "stock_futures_trend",
         ]
     )
     strategy_params: Annotated[dict[str, dict[str, Any]], NoDecode] = Field(default_factory=dict)
     strategy_max_errors: int = Field(5, ge=1)
 
-    @field_validator("sim_underlyings", "strategies", mode="before")
+    @field_validator("sim_underlyings", "sim_stocks", "strategies", mode="before")
     @classmethod
     def _split_csv(cls, v: object) -> object:
         if isinstance(v, str):

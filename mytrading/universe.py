@@ -1,4 +1,5 @@
-"""Which instruments the stack quotes: each index, its near future, and an option strip.
+"""Which instruments the stack quotes: each index, its near future, and an option strip;
+each stock (config/stocks.toml), its near future and, if asked, an option strip.
 
 The simulated market generates prices for exactly this list, and the live feed subscribes
 to exactly this list, so the engine sees the same symbols either way.
@@ -11,6 +12,19 @@ from datetime import date
 
 from mytrading.refdata import Instrument, RefData, future_symbol, option_symbol
 
+ALL = "*"
+
+
+def quoted(refdata: RefData, underlyings: list[str], stocks: list[str]) -> list[str]:
+    """The names to quote: the indices asked for, then the stocks (``*``: every stock in
+    config/stocks.toml)."""
+    every = [n for n, u in refdata.underlyings.items() if u.kind == "STOCK"]
+    wanted = every if ALL in stocks else [s for s in stocks if s]
+    for s in wanted:
+        if refdata.underlying(s).kind != "STOCK":  # RefDataError for an unknown name
+            raise ValueError(f"{s} is not a stock in config/stocks.toml")
+    return [*underlyings, *[s for s in wanted if s not in underlyings]]
+
 
 def universe(
     refdata: RefData,
@@ -18,22 +32,29 @@ def universe(
     day: date,
     strikes: int,
     spot_of: Callable[[str], float],
+    stock_strikes: int = -1,
 ) -> list[Instrument]:
-    """Spot, near-month future, and CE/PE at ATM +- ``strikes`` for the nearest expiry.
+    """Spot (an index, or a stock's equity), near-month future, and CE/PE at ATM +-
+    ``strikes`` (``stock_strikes`` for a stock; -1: none) for the nearest expiry.
 
-    ``spot_of(name)`` gives the index level that decides the ATM strike (the simulated
-    market's start level, or a live quote).
+    ``spot_of(name)`` gives the level that decides the ATM strike (the simulated market's
+    start level, or a live quote).
     """
     cal = refdata.calendar
     out: list[Instrument] = []
     for name in underlyings:
         u = refdata.underlying(name)
         out.append(refdata.instrument(u.spot_exchange, name))
+        if not u.fno:
+            continue
         fut = future_symbol(name, cal.near_future_expiry(u, day))
         out.append(refdata.instrument(u.fo_exchange, fut))
+        n = stock_strikes if u.kind == "STOCK" else strikes  # a stock's -1: no options
+        if n < 0:
+            continue
         expiry = cal.near_option_expiry(u, day)
         atm = round(spot_of(name) / u.strike_step) * u.strike_step
-        for k in range(-strikes, strikes + 1):
+        for k in range(-n, n + 1):
             for right in ("CE", "PE"):
                 sym = option_symbol(name, expiry, atm + k * u.strike_step, right)
                 out.append(refdata.instrument(u.fo_exchange, sym))

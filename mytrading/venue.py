@@ -18,6 +18,7 @@ from mytrading import wire
 from mytrading.clock import MarketClock
 from mytrading.refdata import RefData
 from mytrading.settings import Settings
+from mytrading.universe import quoted
 
 LOCAL_URL = "http://local-sim"  # what the in-process venue's REST client is addressed as
 LOCAL_KEY = "local-sim"  # its one account's key (it guards nothing: no socket reaches it)
@@ -78,5 +79,10 @@ def local_quotes(settings: Settings, refdata: RefData, day: date) -> LocalMarket
     from mytrading.sim.local import LocalQuotes
 
     return LocalQuotes(
-        refdata, settings.sim_underlyings, day, settings.sim_strikes, settings.sim_seed
+        refdata,
+        quoted(refdata, settings.sim_underlyings, settings.sim_stocks),
+        day,
+        settings.sim_strikes,
+        settings.sim_seed,
+        settings.sim_stock_strikes,
     )

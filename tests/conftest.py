@@ -43,6 +43,8 @@ def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         "MT_BROKER": "sim",
         # One strategy unless a test asks for more: order counts stay predictable.
         "MT_STRATEGIES": "sma_crossover",
+        # Indices only unless a test asks for stocks: 40 fewer symbols to quote on 2 cores
+        "MT_SIM_STOCKS": "",
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -1,5 +1,6 @@
 """Every example strategy trades in the demo: the default stack under supervisord with all
-four strategies, warm-up from the simulator's history, no hook failure."""
+six strategies (indices, an equity strategy on ten stocks, a stock future), warm-up from
+the simulator's history, no hook failure."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from tests.procs import Watcher, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = ("sma_crossover", "rsi_mean_reversion", "supertrend_trend", "nifty_short_straddle")
+EXAMPLES = (
+    "sma_crossover",
+    "rsi_mean_reversion",
+    "supertrend_trend",
+    "nifty_short_straddle",
+    "equity_momentum",
+    "stock_futures_trend",
+)
 
 
 def test_every_example_strategy_trades_in_the_demo(
@@ -24,6 +32,7 @@ def test_every_example_strategy_trades_in_the_demo(
         tmp_env,
         monkeypatch,
         MT_STRATEGIES=",".join(EXAMPLES),  # 60x: 09:15 -> 09:30 (the straddle's entry) in 15 s
+        MT_SIM_STOCKS="*",  # the demo's stocks and their futures
         # RSI bands nearer the middle so that it trades within the test's minute; the
         # other strategies run on their config/strategies.toml defaults
         MT_STRATEGY_PARAMS=json.dumps(
@@ -50,6 +59,17 @@ def test_every_example_strategy_trades_in_the_demo(
         log = (load_settings().log_dir / "engine.log").read_text()
         for name in ("sma_crossover", "rsi_mean_reversion", "supertrend_trend"):
             assert f'"strategy": "{name}"' in log and "warmed up" in log
+        # ten stocks traded intraday (MIS), the stock future in lots of its own (SBIN 750)
+        fills = [m for _, m in w.seen if isinstance(m, wire.Fill)]
+        equities = {f.symbol for f in fills if f.strategy == "equity_momentum"}
+        assert all(
+            f.exchange == "NSE" and f.product == "MIS"
+            for f in fills
+            if f.strategy == "equity_momentum"
+        )
+        assert len(equities) >= 3, equities  # several of its ten stocks within the minute
+        sbin = [f for f in fills if f.strategy == "stock_futures_trend"]
+        assert all(f.symbol.startswith("SBIN") and f.quantity % 750 == 0 for f in sbin), sbin
         warm = [ln for ln in log.splitlines() if "warmed up" in ln]
         assert all('"bars": 0' not in ln for ln in warm), warm  # history had past sessions
         # The straddle sold both legs, and each fill got its protective SL-L buy.

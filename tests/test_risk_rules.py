@@ -475,3 +475,30 @@ def test_working_orders_are_indexed_by_key() -> None:
     book.working.pop("o3")
     assert a not in book.working.by_key and dict(book.working) == {"o1": (b, 30)}
     assert book.net(b) == 30 and book.exposure(b, exclude="o1") == (0, 0)
+
+
+def test_equities_have_no_lots_a_value_cap_and_margin_by_product(refdata: RefData) -> None:
+    from mytrading.risk.margin import load_margins
+    from mytrading.risk.rules import child_size
+    from mytrading.settings import PROJECT_ROOT
+
+    rel = refdata.instrument("NSE", "RELIANCE")  # config/stocks.toml: an equity, lot 1
+    assert (rel.kind, rel.lot_size, rel.tradable) == ("EQ", 1, True)
+    assert child_size(rel, LIMITS) > 10**6  # never split into "10-lot" children of 10 shares
+    book = funded(10_000_000)
+    book.ltp[("NSE", "RELIANCE")] = 1_500.0
+    margins = load_margins(PROJECT_ROOT / "config")
+
+    def eq(qty: int, product: str, **kw: object) -> Rejection | tuple:
+        i = intent(qty, exchange="NSE", symbol="RELIANCE", product=product, **kw)
+        return check(i, book, refdata, LIMITS, OPEN, 10**18, margins)
+
+    ok = eq(1_000, "CNC")  # 1,000 shares: far above any lot cap, 15 lakh of value
+    assert isinstance(ok, Approval) and ok.quantity == 1_000 and ok.margin == 1_500_000.0
+    mis = eq(1_000, "MIS")
+    assert isinstance(mis, Approval) and mis.margin == 300_000.0  # 20 % intraday
+    too_big = eq(1_400, "MIS")  # 21 lakh > max_equity_position_value 20 lakh
+    assert rule(too_big) == "max_position" and "rupees" in too_big.reason
+    fut = refdata.instrument("NFO", "SBIN24NOV26FUT")  # a stock future: lot 750
+    need = margins.need(fut, "BUY", 750, 940.0, 750, False, OPEN.date())
+    assert need.trade_type == "futures" and need.amount == 750 * 940.0 * 0.2

@@ -661,3 +661,35 @@ def test_brackets_and_oco_survive_an_engine_restart(refdata: RefData) -> None:
     rig2.fill(target, LOT, 23_900.0)  # the first pair's target fills: its stop goes
     rig2.ack(target, "complete", LOT)
     assert (rig2.sent[-1].op, rig2.sent[-1].ref_intent_id) == ("cancel", stop.intent_id)
+
+
+def test_stocks_equities_futures_options_and_universes(refdata: RefData) -> None:
+    """The strategy API for stocks as for indices (config/stocks.toml): the equity, the
+    near / next / far month futures with the stock's lot, options from the options helpers
+    around its last price, and named universes."""
+    rig, s = make(refdata)
+    assert s.equity("RELIANCE") == ("NSE", "RELIANCE")
+    assert s.equity("RELIANCE", "BSE") == ("BSE", "RELIANCE")
+    with pytest.raises(ValueError, match="not an equity"):
+        s.equity("NIFTY", "NSE_INDEX")
+    # 2026-11-20: SBIN's November expiry, the last Tuesday (24th) is a holiday: the 23rd
+    assert s.future("SBIN") == ("NFO", "SBIN23NOV26FUT")
+    assert s.future("SBIN", "next") == ("NFO", "SBIN29DEC26FUT")
+    # (config/holidays.toml stops at 2026: January 2027's Republic Day is not in it yet)
+    assert s.future("SBIN", "far")[1].endswith("JAN27FUT")
+    assert s.lot_size(*s.future("SBIN")) == 750
+    with pytest.raises(ValueError, match="which must be"):
+        s.future("SBIN", "later")
+    assert s.future("NIFTY") == s.near_future("NIFTY")
+    s.subscribe_ticks("NSE", "SBIN")
+    rig.tick(rig.clock.now_ns(), 942.35, symbol="SBIN", exchange="NSE")
+    assert s.option("SBIN", "CE") == ("NFO", "SBIN23NOV26940CE")  # strike step 10
+    assert s.option("SBIN", "PE", "OTM2") == ("NFO", "SBIN23NOV26920PE")
+    chain = s.option_chain("SBIN", strikes=1)
+    assert [(q.strike, q.right) for q in chain][:2] == [(930.0, "CE"), (930.0, "PE")]
+    assert refdata.instrument("NFO", chain[0].symbol).lot_size == 750
+    assert s.universe("banks") == ["HDFCBANK", "ICICIBANK", "SBIN", "AXISBANK", "KOTAKBANK"]
+    with pytest.raises(ValueError, match="no universe"):
+        s.universe("nifty500")
+    bees = refdata.instrument("NSE", "NIFTYBEES")  # an ETF: an equity without F&O
+    assert bees.kind == "EQ" and not refdata.underlying("NIFTYBEES").fno

@@ -121,13 +121,13 @@ class BacktestRisk:
     def _work_out_funds(self, day: date) -> float:
         cash = self.capital
         held = 0.0
-        for (ex, sym, _prod), p in self.broker.ledger.positions.items():  # type: ignore[misc]
+        for (ex, sym, prod), p in self.broker.ledger.positions.items():  # type: ignore[misc]
             cash += p.realized
             if p.qty:
                 inst = self.refdata.instrument(ex, sym)
                 action = "BUY" if p.qty > 0 else "SELL"
                 held += self.margins.need(
-                    inst, action, abs(p.qty), p.avg, abs(p.qty), False, day
+                    inst, action, abs(p.qty), p.avg, abs(p.qty), False, day, product=prod
                 ).amount
         charges = self.charges  # every fill's, since the start (risk's books reset daily)
         return cash - charges - held

@@ -6,12 +6,31 @@ import importlib.util
 import inspect
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from mytrading.engine.strategy import BaseStrategy
 
 
 class StrategyLoadError(Exception):
     """A strategy file that does not import, or two strategies with one name."""
+
+
+def sibling(path: str | Path, stem: str) -> ModuleType:
+    """The strategy module ``stem`` beside ``path`` (a strategy file), as ``discover``
+    loads it: a strategy that builds on another's class imports it this way, since
+    ``strategies/`` is a directory of files, not a package."""
+    name = f"mt_strategies.{stem}"
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    file = Path(path).with_name(f"{stem}.py")
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise StrategyLoadError(f"{file}: not a strategy module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def discover(directory: Path) -> dict[str, type[BaseStrategy]]:

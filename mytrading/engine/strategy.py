@@ -22,7 +22,7 @@ from __future__ import annotations
 import collections
 import math
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Literal, Protocol
 
 import structlog
@@ -302,6 +302,35 @@ class BaseStrategy(OrderBook, Brackets):
         u = self.refdata.underlying(underlying)
         expiry = self.refdata.calendar.near_future_expiry(u, self.today())
         return u.fo_exchange, future_symbol(underlying, expiry)
+
+    def future(self, underlying: str, which: str = "near") -> tuple[str, str]:
+        """(exchange, symbol) of an index's or a stock's monthly future: ``near``, ``next``
+        or ``far`` (the three listed months; expiries moved back for holidays)."""
+        months = {"near": 0, "next": 1, "far": 2}
+        if which not in months:
+            raise ValueError(f"which must be one of {list(months)}, got {which!r}")
+        u = self.refdata.underlying(underlying)
+        expiry = self.refdata.calendar.near_future_expiry(u, self.today())
+        for _ in range(months[which]):
+            expiry = self.refdata.calendar.near_future_expiry(u, expiry + timedelta(days=1))
+        return u.fo_exchange, future_symbol(underlying, expiry)
+
+    def equity(self, name: str, exchange: str = "NSE") -> tuple[str, str]:
+        """(exchange, symbol) of a stock or ETF (config/stocks.toml, or the master
+        contract): trade it with product CNC (delivery) or MIS (intraday)."""
+        inst = self.refdata.instrument(exchange, name)
+        if inst.kind != "EQ":
+            raise ValueError(f"{exchange}:{name} is not an equity ({inst.kind})")
+        return exchange, name
+
+    def universe(self, name: str) -> list[str]:
+        """The stocks of a named universe (``[universes]`` in config/stocks.toml)."""
+        try:
+            return list(self.refdata.universes[name])
+        except KeyError:
+            raise ValueError(
+                f"no universe {name!r}; config/stocks.toml has {sorted(self.refdata.universes)}"
+            ) from None
 
     def spot(self, underlying: str) -> tuple[str, str]:
         """(exchange, symbol) of the index itself (quotes only, not tradable)."""

@@ -27,7 +27,7 @@ from mytrading.openalgo.history import HistoryError, http_history
 from mytrading.openalgo.rest import OpenAlgoREST
 from mytrading.openalgo.ws import TICK_PIPE, FeedClient, Source, tick_from_json
 from mytrading.recording import Recorder
-from mytrading.universe import universe
+from mytrading.universe import quoted, universe
 
 COVERAGE_FRESH_S = 5.0
 BACKFILL_CALLS_PER_S = 25  # half of OpenAlgo's default API limit (50/s per endpoint)
@@ -88,7 +88,12 @@ class FeedDaemon(Daemon):
             raise ConnectionError(f"no quote for {name} from any account: {q.get('message')}")
 
         insts = universe(
-            self.refdata, s.sim_underlyings, self.clock.now().date(), s.sim_strikes, spot_of
+            self.refdata,
+            quoted(self.refdata, s.sim_underlyings, s.sim_stocks),
+            self.clock.now().date(),
+            s.sim_strikes,
+            spot_of,
+            s.sim_stock_strikes,
         )
         self.instruments = [(i.exchange, i.symbol) for i in insts]
         self.pull = self.ctx.socket(zmq.PULL)

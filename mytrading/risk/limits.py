@@ -37,6 +37,9 @@ class Limits(BaseModel):
     max_intent_lots: int = Field(50, ge=1)  # per intent: bigger ones are refused
     max_order_notional: float = Field(5_000_000.0, gt=0)
     max_position_lots: int = Field(20, ge=1)
+    # Equities have no lots: lot caps leave them out; this caps a (strategy, stock)
+    # position's value (the order's value is max_order_notional's)
+    max_equity_position_value: float = Field(2_000_000.0, gt=0)
     max_strategy_lots: int = Field(40, ge=1)
     max_open_positions: int = Field(6, ge=1)
     max_orders_per_sec: int = Field(5, ge=1)

@@ -28,7 +28,13 @@ class Need:
 
 
 class MarginTable:
-    def __init__(self, groups: dict[str, dict], sizing: dict[str, float]) -> None:
+    def __init__(
+        self,
+        groups: dict[str, dict],
+        sizing: dict[str, float],
+        equity: dict[str, float] | None = None,
+        stock_fno: dict[str, float] | None = None,
+    ) -> None:
         self.by_underlying: dict[str, dict[str, dict[str, float]]] = {}
         for name, g in groups.items():
             for t in TYPES:
@@ -36,6 +42,13 @@ class MarginTable:
                     raise ConfigError(f"margins.toml [groups.{name}]: {t} needs expiry and other")
             for u in g["underlyings"]:
                 self.by_underlying[u] = {t: {k: float(v) for k, v in g[t].items()} for t in TYPES}
+        eq = {"cnc": 1.0, "mis": 0.2, **(equity or {})}
+        fno = {"futures": 0.2, "short_options": 0.2, **(stock_fno or {})}
+        self.equity = {k.upper(): float(v) for k, v in eq.items()}  # product -> share
+        self.stock_fno = {k: float(v) for k, v in fno.items()}
+        for k, v in [*self.equity.items(), *self.stock_fno.items()]:
+            if not 0 < v <= 1:
+                raise ConfigError(f"margins.toml: {k} = {v} is not within (0, 1]")
         self.sizing = {k: float(v) for k, v in sizing.items()}
         for k, v in self.sizing.items():
             if not 0 < v <= 1:
@@ -58,14 +71,24 @@ class MarginTable:
         paired: bool,
         day: date,
         broker_per_lot: float | None = None,
+        product: str = "NRML",
     ) -> Need:
         """Margin for the part of an order that opens or grows a position (``opens``
         units of ``quantity``); ``paired``: a short option whose other type is short too;
         ``broker_per_lot``: the broker's own figure (OpenAlgo ``margin``), preferred to the
-        table for futures and a lone short option when risk has a fresh one."""
+        table for futures and a lone short option when risk has a fresh one.
+
+        An equity blocks a share of its value by product (``[equity]``: CNC in full, MIS
+        at the intraday leverage); a stock's futures and short options, whose margins the
+        per-lot index table cannot hold, a share of the contract's value (``[stock_fno]``)."""
         if opens <= 0:
             return Need(0.0, "reduce", 0.0)
+        if inst.kind == "EQ":
+            share = self.equity.get(product, 1.0)
+            return Need(opens * price * share, f"equity {product}", price * share)
         lots = opens / inst.lot_size
+        if inst.underlying not in self.by_underlying and inst.kind != "INDEX":
+            return self._stock(inst, action, opens, lots, price, broker_per_lot)
         if inst.kind == "FUT":
             per = broker_per_lot or self.per_lot(inst, "futures", day)
             return Need(lots * per, "futures", per)
@@ -77,6 +100,23 @@ class MarginTable:
             return Need(lots * extra, "sell_c_and_p", extra)
         single = broker_per_lot or single
         return Need(lots * single, "sell_c_p", single)
+
+    def _stock(
+        self,
+        inst: Instrument,
+        action: str,
+        opens: int,
+        lots: float,
+        price: float,
+        broker_per_lot: float | None,
+    ) -> Need:
+        if inst.kind == "FUT":
+            per = broker_per_lot or price * inst.lot_size * self.stock_fno["futures"]
+            return Need(lots * per, "futures", per)
+        if action == "BUY":
+            return Need(opens * price, "buy", price * inst.lot_size)
+        per = broker_per_lot or inst.strike * inst.lot_size * self.stock_fno["short_options"]
+        return Need(lots * per, "sell_c_p", per)
 
     def lots_for(self, sizing: str, available: float, per_lot: float) -> int:
         """floor(available x share / margin per lot); 0 if it does not stretch to one."""
@@ -91,6 +131,8 @@ def load_margins(config_dir: Path) -> MarginTable:
     path = config_dir / "margins.toml"
     try:
         data = tomllib.loads(path.read_text())
-        return MarginTable(data["groups"], data["sizing"])
+        return MarginTable(
+            data["groups"], data["sizing"], data.get("equity"), data.get("stock_fno")
+        )
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}") from None

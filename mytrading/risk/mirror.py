@@ -155,7 +155,14 @@ class Mirror:
             log.warning("follower not sized: no price for an option purchase", book=base.symbol)
             return None
         per = self.margins.need(
-            inst, base.action, inst.lot_size, price, inst.lot_size, False, day
+            inst,
+            base.action,
+            inst.lot_size,
+            price,
+            inst.lot_size,
+            False,
+            day,
+            product=base.product,
         ).per_lot
         lots = self.margins.lots_for(fol.grade, free, per)
         if lots <= 0:

@@ -255,15 +255,10 @@ def check(
                 abs(signed),
             )
     after = (long_ + signed) if signed > 0 else (short + signed)
-    max_qty = limits.max_position_lots * inst.lot_size
     grows = abs(after) > abs(pos)
-    if abs(after) > max_qty and grows:
-        return Rejection(
-            "max_position",
-            f"position would reach {after} (limit {max_qty} = {limits.max_position_lots} lots)",
-            max_qty,
-            abs(after),
-        )
+    bad = _position_cap(intent, inst, book, limits, after, grows)
+    if bad:
+        return bad
     bad = _strategy_caps(intent, book, refdata, limits, after, grows, ref)
     if bad:
         return bad
@@ -279,6 +274,7 @@ def check(
             _paired(intent, inst, book, refdata),
             market_now.astimezone(IST).date(),
             book.broker_per_lot(intent.exchange, intent.symbol, intent.action, wall_ns),
+            intent.product,
         )
         need = n.amount
         free = book.free_margin(wall_ns, account)
@@ -292,6 +288,40 @@ def check(
                 round(need, 2),
             )
     return _rate(intent, book, limits, wall_ns) or Approval(price, trigger, intent.quantity, need)
+
+
+def _position_cap(
+    intent: wire.OrderIntent,
+    inst: Instrument,
+    book: RiskBook,
+    limits: Limits,
+    after: int,
+    grows: bool,
+) -> Rejection | None:
+    """Lots per (strategy, symbol); an equity, which has no lots, by value."""
+    if not grows:
+        return None
+    if inst.kind == "EQ":
+        price = intent.price or book.ltp.get((intent.exchange, intent.symbol), 0.0)
+        value = abs(after) * price
+        if value > limits.max_equity_position_value:
+            return Rejection(
+                "max_position",
+                f"position would reach {after} shares, {value:,.0f} rupees (limit "
+                f"{limits.max_equity_position_value:,.0f})",
+                limits.max_equity_position_value,
+                round(value, 2),
+            )
+        return None
+    max_qty = limits.max_position_lots * inst.lot_size
+    if abs(after) > max_qty:
+        return Rejection(
+            "max_position",
+            f"position would reach {after} (limit {max_qty} = {limits.max_position_lots} lots)",
+            max_qty,
+            abs(after),
+        )
+    return None
 
 
 def _paired(intent: wire.OrderIntent, inst: Instrument, book: RiskBook, refdata: RefData) -> bool:
@@ -345,6 +375,7 @@ def _size(
         _paired(intent, inst, book, refdata),
         market_now.astimezone(IST).date(),
         book.broker_per_lot(intent.exchange, intent.symbol, intent.action, wall_ns),
+        intent.product,
     ).per_lot
     try:
         lots = margins.lots_for(intent.sizing, free, per)
@@ -368,7 +399,7 @@ def _quantity(intent: wire.OrderIntent, inst: Instrument, limits: Limits) -> Rej
             intent.quantity,
         )
     lots = intent.quantity // inst.lot_size
-    if lots > limits.max_intent_lots:
+    if lots > limits.max_intent_lots and inst.kind != "EQ":
         return Rejection(
             "max_order_qty",
             f"{lots} lots exceeds {limits.max_intent_lots} per order",
@@ -388,6 +419,8 @@ def _quantity(intent: wire.OrderIntent, inst: Instrument, limits: Limits) -> Rej
 def child_size(inst: Instrument, limits: Limits) -> int:
     """Largest order sent to the broker: ``max_order_lots`` lots, and never above the
     exchange's freeze quantity (a whole number of lots)."""
+    if inst.kind == "EQ":
+        return 10**9  # no lots, no freeze: an equity order goes whole (its value is capped)
     freeze_lots = max(1, inst.freeze_qty // inst.lot_size) if inst.freeze_qty else 10**9
     return min(limits.max_order_lots, freeze_lots) * inst.lot_size
 
@@ -475,7 +508,7 @@ def _strategy_caps(
     if not grows:
         return None
     lots, held = _holdings(book, refdata, intent.strategy, skip=(intent.exchange, intent.symbol))
-    lots += abs(after) / refdata.instrument(intent.exchange, intent.symbol).lot_size
+    lots += _lots(refdata.instrument(intent.exchange, intent.symbol), abs(after))
     if lots > limits.max_strategy_lots:
         return Rejection(
             "max_strategy_lots",
@@ -546,8 +579,13 @@ def _holdings(
         worst = max(abs(long_), abs(short))
         if worst:
             held.add(key[1:])
-            lots += worst / refdata.instrument(key[1], key[2]).lot_size
+            lots += _lots(refdata.instrument(key[1], key[2]), worst)
     return lots, held
+
+
+def _lots(inst: Instrument, qty: int) -> float:
+    """Lots for the strategy-wide lot cap; an equity has none (it counts as a symbol)."""
+    return 0.0 if inst.kind == "EQ" else qty / inst.lot_size
 
 
 def reduces(pos: int, intent: wire.OrderIntent) -> bool:

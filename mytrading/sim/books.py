@@ -48,6 +48,9 @@ class Books:
     order_seq: int = 0
     trade_seq: int = 0
     carried: list[dict[str, Any]] = field(default_factory=list)  # pos records
+    # settled delivery shares (exchange, symbol, qty, avg): CNC buys move here at the
+    # overnight roll (T+1), CNC sells of earlier days come out of them
+    holdings: list[dict[str, Any]] = field(default_factory=list)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # orderid -> last state
     trades: list[dict[str, Any]] = field(default_factory=list)
 
@@ -80,6 +83,8 @@ class BookStore:
                 continue
             elif kind == "pos":
                 books.carried.append(rec)
+            elif kind == "hold":
+                books.holdings.append(rec)
             elif kind == "order":
                 books.orders[rec["orderid"]] = rec
             elif kind == "trade":
@@ -105,6 +110,7 @@ class BookStore:
             }
         ]
         lines += [{"k": "pos", **p} for p in books.carried]
+        lines += [{"k": "hold", **h} for h in books.holdings]
         lines += [{"k": "order", **o} for o in books.orders.values()]
         lines += [{"k": "trade", **t} for t in books.trades]
         with open(tmp, "wb") as fh:
@@ -163,10 +169,19 @@ def replay(b: Books, *ledgers: Ledger) -> None:
 
 def rolled(b: Books, today: str) -> Books:
     """The books of ``b``'s day as a broker opens them on a later day: working orders and
-    open positions carried, the realized P&L settled into the capital, no trades."""
+    open F&O and intraday positions carried, the day's delivery (CNC) trades settled into
+    the holdings (T+1), the realized P&L settled into the capital, no trades."""
     ledger = Ledger()
     replay(b, ledger)
     order_seq, trade_seq = counters(b)
+    held = {(h["exchange"], h["symbol"]): (h["qty"], h["avg"]) for h in b.holdings}
+    for (ex, sym, prod), p in ledger.positions.items():  # type: ignore[misc]
+        if prod != "CNC" or not p.qty:
+            continue
+        q0, a0 = held.get((ex, sym), (0, 0.0))
+        q = q0 + p.qty
+        avg = (q0 * a0 + p.qty * p.avg) / q if p.qty > 0 and q else a0  # a sale keeps it
+        held[(ex, sym)] = (q, avg)
     return Books(
         day=today,
         capital=b.capital + sum(p.realized for p in ledger.positions.values()),
@@ -175,7 +190,12 @@ def rolled(b: Books, today: str) -> Books:
         carried=[
             {"exchange": ex, "symbol": sym, "product": prod, "qty": p.qty, "avg": p.avg}
             for (ex, sym, prod), p in ledger.positions.items()  # type: ignore[misc]
-            if p.qty
+            if p.qty and prod != "CNC"
+        ],
+        holdings=[
+            {"exchange": ex, "symbol": sym, "qty": q, "avg": round(a, 4)}
+            for (ex, sym), (q, a) in sorted(held.items())
+            if q > 0
         ],
         orders={
             oid: o for oid, o in b.orders.items() if o["status"] in ("open", "trigger pending")

@@ -66,6 +66,7 @@ class SimExchange(MarketData):
         self.meta: dict[str, OrderMeta] = {}
         self.trades: list[dict[str, Any]] = []
         self.ledger = Ledger()  # (exchange, symbol, product): realized and unrealized P&L
+        self.holdings: dict[tuple[str, str], tuple[int, float]] = {}  # settled CNC: qty, avg
         self.last: dict[tuple[str, str], wire.Tick] = {}
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # order_update sinks
         self._ids = itertools.count(1)
@@ -90,6 +91,7 @@ class SimExchange(MarketData):
 
     def _restore(self, b: Books) -> None:
         self.capital = b.capital
+        self.holdings = {(h["exchange"], h["symbol"]): (h["qty"], h["avg"]) for h in b.holdings}
         replay(b, self.ledger, self.broker.ledger)
         self.trades.extend(b.trades)
         fields = {f.name for f in dataclasses.fields(SimOrder)}
@@ -134,6 +136,7 @@ class SimExchange(MarketData):
             self._on_events(self.broker.on_tick(t))
             self.ledger.mark((t.exchange, t.symbol, "MIS"), t.ltp)
             self.ledger.mark((t.exchange, t.symbol, "NRML"), t.ltp)
+            self.ledger.mark((t.exchange, t.symbol, "CNC"), t.ltp)
         return ticks
 
     # ------------------------------------------------------------------ orders
@@ -180,6 +183,9 @@ class SimExchange(MarketData):
                     return f"{name} {px} is outside the price band {lo:.2f} - {hi:.2f}"
         key = (o.exchange, o.symbol, o.product)
         cur = self.ledger.positions[key].qty if key in self.ledger.positions else 0
+        why = self._product_refusal(o, cur)
+        if why:
+            return why
         new = cur + (o.quantity if o.action == "BUY" else -o.quantity)
         if abs(new) > abs(cur) and t is not None:
             price = o.price or t.ltp
@@ -190,6 +196,53 @@ class SimExchange(MarketData):
             if need > available:
                 return f"Insufficient funds: margin required {need:.2f}, available {available:.2f}"
         return ""
+
+    def _product_refusal(self, o: wire.Order, cur: int) -> str:
+        """The sandbox's product rules: NRML not on NSE/BSE, CNC only there; a CNC sell
+        needs the day's delivery position plus settled holdings."""
+        equity = o.exchange in ("NSE", "BSE")
+        if o.product == "NRML" and equity:
+            return f"NRML is not allowed on {o.exchange}: use CNC or MIS"
+        if o.product == "CNC" and not equity:
+            return f"CNC is not allowed on {o.exchange}: use NRML or MIS"
+        if o.product == "CNC" and o.action == "SELL":
+            held = self.holdings.get((o.exchange, o.symbol), (0, 0.0))[0]
+            if o.quantity > held + cur:
+                return (
+                    f"Insufficient holdings: {o.symbol} has {held} in holdings and {cur} "
+                    f"bought today for delivery; cannot sell {o.quantity}"
+                )
+        return ""
+
+    def holdings_book(self) -> Reply:
+        """OpenAlgo's ``holdings``: settled delivery shares at today's prices."""
+        rows, value, cost = [], 0.0, 0.0
+        for (ex, sym), (qty, avg) in sorted(self.holdings.items()):
+            t = self._quote(ex, sym)
+            ltp = t.ltp if t is not None else avg
+            pnl = (ltp - avg) * qty
+            value, cost = value + ltp * qty, cost + avg * qty
+            rows.append(
+                {
+                    "symbol": sym,
+                    "exchange": ex,
+                    "product": "CNC",
+                    "quantity": qty,
+                    "pnl": round(pnl, 2),
+                    "pnlpercent": round(pnl / (avg * qty) * 100, 2),
+                }
+            )
+        return ok(
+            data={
+                "holdings": rows,
+                "statistics": {
+                    "totalholdingvalue": round(value, 2),
+                    "totalinvvalue": round(cost, 2),
+                    "totalprofitandloss": round(value - cost, 2),
+                    "totalpnlpercentage": round((value - cost) / cost * 100, 2) if cost else 0.0,
+                },
+            }
+        )
 
     def _known(self, order: wire.Order) -> bool:
         try:

@@ -138,9 +138,15 @@ class LocalQuotes:
     MODE = 2
 
     def __init__(
-        self, refdata: RefData, underlyings: list[str], day: date, strikes: int, seed: int
+        self,
+        refdata: RefData,
+        underlyings: list[str],
+        day: date,
+        strikes: int,
+        seed: int,
+        stock_strikes: int = -1,
     ) -> None:
-        self.market = SimMarket(refdata, underlyings, day, strikes, seed)
+        self.market = SimMarket(refdata, underlyings, day, strikes, seed, stock_strikes)
         self.instruments = [(si.inst.exchange, si.inst.symbol) for si in self.market.instruments]
         self._day_open: dict[tuple[str, str], float] = {}
 

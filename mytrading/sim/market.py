@@ -45,6 +45,7 @@ class SimMarket:
         trading_day: date,
         strikes: int,
         seed: int,
+        stock_strikes: int = -1,
     ) -> None:
         self.refdata = refdata
         self.rng = np.random.default_rng(seed)
@@ -53,7 +54,9 @@ class SimMarket:
         self._last_ns: int | None = None
         for name in underlyings:
             self.spot[name] = refdata.underlying(name).sim_spot
-        for inst in universe(refdata, underlyings, trading_day, strikes, self.spot.__getitem__):
+        for inst in universe(
+            refdata, underlyings, trading_day, strikes, self.spot.__getitem__, stock_strikes
+        ):
             self._add(inst, inst.underlying)
 
     def _add(self, inst: Instrument, und: str) -> None:
@@ -74,7 +77,7 @@ class SimMarket:
     def fair_value(self, si: SimInstrument, now: datetime) -> float:
         inst = si.inst
         spot = self.spot[si.spot_key]
-        if inst.kind == "INDEX":
+        if inst.kind in ("INDEX", "EQ"):
             return spot
         t = _years_to_expiry(inst.expiry, now)  # type: ignore[arg-type]
         if inst.kind == "FUT":
@@ -95,9 +98,10 @@ class SimMarket:
             half = max(tick, round_to_tick(ltp * 0.0001, tick))
             bid = max(round_to_tick(ltp - half, tick), tick)
             ask = round_to_tick(ltp + half, tick)
+            size = inst.lot_size if inst.kind != "EQ" else 100  # an equity: round lots of 100
             lots = int(self.rng.integers(1, 40))
-            bq, aq = lots * inst.lot_size, int(self.rng.integers(1, 40)) * inst.lot_size
-            si.volume += int(self.rng.integers(0, 20)) * inst.lot_size
+            bq, aq = lots * size, int(self.rng.integers(1, 40)) * size
+            si.volume += int(self.rng.integers(0, 20)) * size
         si.last = ltp
         return Tick(
             exchange=inst.exchange,
@@ -148,7 +152,7 @@ class SimMarket:
             paths[name] = level * np.exp(logp - logp[-1])  # ends at today's level
         out: list[Bar] = []
         for si in self.instruments:
-            if si.inst.kind not in ("INDEX", "FUT"):
+            if si.inst.kind not in ("INDEX", "EQ", "FUT"):
                 continue
             path = paths[si.spot_key]
             tick = si.inst.tick_size
@@ -167,12 +171,12 @@ class SimMarket:
                         close=round_to_tick(pts[-1], tick),
                         volume=0
                         if si.inst.kind == "INDEX"
-                        else int(rng.integers(20, 400)) * si.inst.lot_size,
+                        else int(rng.integers(20, 400)) * max(si.inst.lot_size, 100),
                     )
                 )
         return out
 
     def _fair_at(self, si: SimInstrument, spot: float, when: datetime) -> float:
-        if si.inst.kind == "INDEX":
+        if si.inst.kind in ("INDEX", "EQ"):
             return spot
         return spot * (1.0 + RATE * _years_to_expiry(si.inst.expiry, when))  # type: ignore[arg-type]

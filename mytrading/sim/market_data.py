@@ -10,7 +10,7 @@ from typing import Any
 
 from mytrading import wire
 from mytrading.clock import MarketClock
-from mytrading.refdata import RefData, RefDataError
+from mytrading.refdata import Instrument, RefData, RefDataError
 from mytrading.sim.history import SUPPORTED as HISTORY_SUPPORTED
 from mytrading.sim.history import BarStore
 from mytrading.sim.market import SimMarket
@@ -87,9 +87,7 @@ class MarketData:
             "brsymbol": symbol,
             "exchange": exchange,
             "brexchange": exchange,
-            "instrumenttype": {"INDEX": "INDEX", "FUT": "FUT", "CE": "OPTIDX", "PE": "OPTIDX"}[
-                inst.kind
-            ],
+            "instrumenttype": _itype(inst, self.refdata),
             "expiry": inst.expiry.strftime("%d-%b-%y").upper() if inst.expiry else "",
             "strike": inst.strike if inst.kind in ("CE", "PE") else -1.0,
             "lotsize": inst.lot_size,
@@ -236,3 +234,16 @@ class MarketData:
                 "months": [],
             }
         )
+
+
+def _itype(inst: Instrument, refdata: RefData) -> str:
+    """OpenAlgo's instrument types: an index's derivatives are FUTIDX / OPTIDX, a stock's
+    FUTSTK / OPTSTK; an equity EQ."""
+    if inst.kind in ("INDEX", "EQ"):
+        return inst.kind
+    stock = refdata.underlying(inst.underlying).kind == "STOCK"
+    return (
+        ("FUTSTK" if stock else "FUTIDX")
+        if inst.kind == "FUT"
+        else ("OPTSTK" if stock else "OPTIDX")
+    )

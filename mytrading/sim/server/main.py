@@ -24,6 +24,7 @@ from mytrading.sim.market import SimMarket
 from mytrading.sim.replay import ReplayError, ReplayMarket
 from mytrading.sim.server.rest import RateLimits, SimServer, run_market
 from mytrading.sim.server.ws import FeedServer
+from mytrading.universe import quoted
 
 
 def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
@@ -35,7 +36,12 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
     else:
         day = clock.now().date()
         market = SimMarket(
-            refdata, settings.sim_underlyings, day, settings.sim_strikes, settings.sim_seed
+            refdata,
+            quoted(refdata, settings.sim_underlyings, settings.sim_stocks),
+            day,
+            settings.sim_strikes,
+            settings.sim_seed,
+            settings.sim_stock_strikes,
         )
     ex = SimExchange(
         refdata,

@@ -92,6 +92,7 @@ class SimServer:
             "orderbook": lambda f: self.ex.orderbook(),
             "tradebook": lambda f: self.ex.tradebook(),
             "positionbook": lambda f: self.ex.positionbook(),
+            "holdings": lambda f: self.ex.holdings_book(),
             "funds": lambda f: self.ex.funds(),
             "intervals": lambda f: self.ex.intervals(),
             "history": self.ex.history,

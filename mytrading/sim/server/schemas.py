@@ -249,6 +249,7 @@ SCHEMAS: dict[str, dict[str, F]] = {
     "orderbook": {"apikey": F(STR)},
     "tradebook": {"apikey": F(STR)},
     "positionbook": {"apikey": F(STR)},
+    "holdings": {"apikey": F(STR)},
     "funds": {"apikey": F(STR)},
     "intervals": {"apikey": F(STR)},
     "quotes": {"apikey": F(STR), "symbol": F(STR), "exchange": F(one_of(*EXCHANGES))},
