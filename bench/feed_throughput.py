@@ -9,6 +9,7 @@ it reports what the server sent, what the feed published and what the engine rec
 the engine's sequence gaps, and the CPU each process used (where the time goes).
 
     .venv/bin/python bench/feed_throughput.py [--hz 250] [--strikes 10] [--seconds 15] [--no-record]
+    .venv/bin/python bench/feed_throughput.py --stocks '*' --strikes 12 --hz 102   # ~200 symbols
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def main() -> int:
     )
     ap.add_argument("--hz", type=float, default=250.0, help="quotes per second per instrument")
     ap.add_argument("--strikes", type=int, default=10, help="strikes either side of ATM")
+    ap.add_argument("--stocks", default="", help='stocks quoted too: "" none, "*" all 21')
+    ap.add_argument("--stock-strikes", type=int, default=-1, help="-1: no stock options")
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument(
@@ -77,7 +80,17 @@ def main() -> int:
         "MT_SIM_STRIKES": str(args.strikes),
         "MT_STRATEGIES": "tick_counter",
         "MT_STRATEGIES_DIR": str(ROOT / "bench" / "strategies"),
-        "MT_STRATEGY_PARAMS": json.dumps({"tick_counter": {"strikes": args.strikes}}),
+        "MT_SIM_STOCKS": args.stocks,
+        "MT_SIM_STOCK_STRIKES": str(args.stock_strikes),
+        "MT_STRATEGY_PARAMS": json.dumps(
+            {
+                "tick_counter": {
+                    "strikes": args.strikes,
+                    "stocks": [x for x in args.stocks.split(",") if x],
+                    "stock_strikes": args.stock_strikes,
+                }
+            }
+        ),
         "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
         "MT_RECORD": "false" if args.no_record else "true",
     }

@@ -109,6 +109,8 @@ def _refdata_report(s: Settings) -> list[str]:
         ]
         today = datetime.now(IST).date()
         for name, u in ref.underlyings.items():
+            if not u.fno:
+                continue
             fut = ref.master.get(
                 u.fo_exchange, future_symbol(name, ref.calendar.near_future_expiry(u, today))
             )

@@ -1,7 +1,7 @@
 """Equities at the simulator server, over its REST API as OpenAlgo's sandbox behaves: a
 stock and its future quoted and in the master contract; CNC only on NSE/BSE and NRML only
 on F&O; a CNC buy settles into the holdings overnight (T+1); a CNC sell needs the day's
-delivery position plus holdings, and is refused beyond them."""
+delivery position plus holdings, and is refused beyond them; a stock's price band."""
 
 from __future__ import annotations
 
@@ -61,6 +61,10 @@ def test_cnc_buy_settles_overnight_and_a_sell_needs_holdings(tmp_env: dict[str, 
         assert "CNC is not allowed on NFO" in post(host, "placeorder", fut)[1]["message"]
         holdings = post(host, "holdings", {"apikey": KEY})[1]["data"]
         assert holdings["holdings"] == []  # T+1: nothing settled yet
+        # RELIANCE's band is 20 % (config/stocks.toml) of the day's reference, 1,480
+        far = {**order("RELIANCE", "BUY", 1, "MIS"), "pricetype": "LIMIT", "price": "1800"}
+        code, body = post(host, "placeorder", far)
+        assert code == 400 and "outside RELIANCE's price band 1184.00 - 1776.00" in body["message"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -80,3 +84,17 @@ def test_cnc_buy_settles_overnight_and_a_sell_needs_holdings(tmp_env: dict[str, 
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_stock_never_leaves_its_price_band(refdata) -> None:
+    from datetime import date
+
+    from mytrading.sim.market import SimMarket
+
+    m = SimMarket(refdata, ["RELIANCE", "SBIN"], date(2026, 11, 20), 0, 1)
+    lo, hi = m.bands["RELIANCE"]
+    assert (round(lo, 2), round(hi, 2)) == (1184.0, 1776.0)  # 1,480 +- 20 %
+    m.step(1_000_000_000)
+    m.spot["RELIANCE"] = 5_000.0  # a jump the exchange would halt at the upper band
+    m.step(2_000_000_000)
+    assert m.spot["RELIANCE"] == hi

@@ -370,8 +370,12 @@ def test_margin(sdk: Any) -> None:
 
 def test_instruments(sdk: Any) -> None:
     df = sdk.instruments(exchange="NFO")
-    assert len(df) == 2 * (1 + 11 * 2)  # NIFTY and BANKNIFTY: a future and 11 strikes x CE/PE each
-    assert set(df["symbol"]) >= {FUT, "NIFTY23NOV2624500CE"}
+    index = df[df["instrumenttype"].isin(["FUTIDX", "OPTIDX"])]
+    assert len(index) == 2 * (1 + 11 * 2)  # NIFTY, BANKNIFTY: a future, 11 strikes x CE/PE
+    stocks = df[df["instrumenttype"] == "FUTSTK"]  # config/stocks.toml: 20 with F&O
+    assert len(stocks) == 20 and len(df) == len(index) + len(stocks)
+    assert set(df["symbol"]) >= {FUT, "NIFTY23NOV2624500CE", "SBIN23NOV26FUT"}
+    assert int(stocks.set_index("symbol").loc["SBIN23NOV26FUT", "lotsize"]) == 750
 
 
 def test_history_from_generated_bars(tmp_path: Any) -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from mytrading import wire
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
-from mytrading.universe import universe
+from mytrading.universe import quoted, universe
 
 
 class CounterParams(StrategyParams):
     underlyings: list[str] = ["NIFTY", "BANKNIFTY", "SENSEX"]
     strikes: int = 10
+    stocks: list[str] = []  # config/stocks.toml names, or ["*"] for all
+    stock_strikes: int = -1
 
 
 class TickCounter(BaseStrategy):
@@ -22,9 +24,10 @@ class TickCounter(BaseStrategy):
 
     def on_start(self) -> None:
         p: CounterParams = self.params  # type: ignore[assignment]
-        spots = {n: self.refdata.underlying(n).sim_spot for n in p.underlyings}
+        names = quoted(self.refdata, p.underlyings, p.stocks)
+        spots = {n: self.refdata.underlying(n).sim_spot for n in names}
         for inst in universe(
-            self.refdata, p.underlyings, self.now().date(), p.strikes, spots.__getitem__
+            self.refdata, names, self.now().date(), p.strikes, spots.__getitem__, p.stock_strikes
         ):  # type: ignore[attr-defined]
             self.subscribe_ticks(inst.exchange, inst.symbol)
         self.ticks = 0

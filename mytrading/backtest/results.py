@@ -146,6 +146,7 @@ class Results:
             f.price,
             day,
             f.product,
+            self._dp_days,
         )
         signed = f.quantity if f.action == "BUY" else -f.quantity
         before = b.ledger.positions.get(key)

@@ -173,6 +173,14 @@ class SimExchange(MarketData):
         now = self.clock.now()
         if not self.refdata.calendar.is_open(o.exchange, now):
             return f"Market is closed for {o.exchange} at {now:%Y-%m-%d %H:%M:%S} IST"
+        band = getattr(self.market, "bands", {}).get(o.symbol)
+        if band is not None and o.exchange in ("NSE", "BSE"):
+            for name, px in (("price", o.price), ("trigger_price", o.trigger_price)):
+                if px and not band[0] <= px <= band[1]:
+                    return (
+                        f"{name} {px} is outside {o.symbol}'s price band "
+                        f"{band[0]:.2f} - {band[1]:.2f} for the day"
+                    )
         t = self._quote(o.exchange, o.symbol)
         if t is not None:
             kind = self.refdata.instrument(o.exchange, o.symbol).kind

@@ -54,6 +54,14 @@ class SimMarket:
         self._last_ns: int | None = None
         for name in underlyings:
             self.spot[name] = refdata.underlying(name).sim_spot
+        # A stock moves inside its daily price band (2/5/10/20 % of the day's reference
+        # price: here its level at the start), as the exchange's circuit limits hold it.
+        self.bands: dict[str, tuple[float, float]] = {}
+        for name in underlyings:
+            u = refdata.underlying(name)
+            if u.kind == "STOCK" and u.band_pct:
+                ref, b = self.spot[name], u.band_pct / 100.0
+                self.bands[name] = (ref * (1 - b), ref * (1 + b))
         for inst in universe(
             refdata, underlyings, trading_day, strikes, self.spot.__getitem__, stock_strikes
         ):
@@ -70,6 +78,9 @@ class SimMarket:
                 vol = self.refdata.underlying(name).sim_vol
                 z = self.rng.standard_normal()
                 self.spot[name] *= math.exp(-0.5 * vol * vol * dt + vol * math.sqrt(dt) * z)
+                band = self.bands.get(name)
+                if band is not None:
+                    self.spot[name] = min(max(self.spot[name], band[0]), band[1])
         self._last_ns = now_ns
         now = datetime.fromtimestamp(now_ns / 1e9, IST)
         return [self._quote(si, now, now_ns) for si in self.instruments]
