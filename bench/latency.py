@@ -78,6 +78,7 @@ def main() -> int:
         "MT_RECORD_DB": str(tmp / "data" / "marketdata.duckdb"),
         "MT_LOG_LEVEL": args.log_level,
         "MT_SIM_SPEED": "1",
+        "MT_SIM_STOCKS": "",  # the indices only, as these figures were first measured
         "MT_BROKER": "sim",  # the bus path alone; HTTP to a broker is another figure
         "MT_SIM_UNDERLYINGS": "NIFTY",
         "MT_SIM_STRIKES": "0",

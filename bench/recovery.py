@@ -53,6 +53,7 @@ def base_env(tmp: Path, name: str) -> dict[str, str]:
         "MT_RECORD_DB": str(tmp / name / "md.duckdb"),
         "MT_RISK_DB": str(tmp / name / "risk.duckdb"),
         "MT_LOG_LEVEL": "WARNING",
+        "MT_SIM_STOCKS": "",  # the indices only, as these figures were first measured
         "MT_BROKER": "openalgo",
         "MT_OPENALGO_API_KEY": KEY,
     }

@@ -78,6 +78,7 @@ def main() -> int:
         "MT_RISK_DB": str(tmp / "data" / "risk.duckdb"),
         "MT_WEBHOOK_DB": str(tmp / "data" / "webhooks.sqlite"),
         "MT_LOG_LEVEL": "WARNING",
+        "MT_SIM_STOCKS": "",  # the indices only, as these figures were first measured
         "MT_BROKER": "sim",
         "MT_SIM_START": "2026-11-20T10:00",
         "MT_SIM_SPEED": "1",
