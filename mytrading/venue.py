@@ -18,7 +18,6 @@ from mytrading import wire
 from mytrading.clock import MarketClock
 from mytrading.refdata import RefData
 from mytrading.settings import Settings
-from mytrading.universe import quoted
 
 LOCAL_URL = "http://local-sim"  # what the in-process venue's REST client is addressed as
 LOCAL_KEY = "local-sim"  # its one account's key (it guards nothing: no socket reaches it)
@@ -77,12 +76,6 @@ def local_broker(settings: Settings, refdata: RefData, clock: MarketClock) -> Lo
 def local_quotes(settings: Settings, refdata: RefData, day: date) -> LocalMarketData:
     """The feed's in-process market data (``MT_BROKER=sim``)."""
     from mytrading.sim.local import LocalQuotes
+    from mytrading.sim.market import configured_market
 
-    return LocalQuotes(
-        refdata,
-        quoted(refdata, settings.sim_underlyings, settings.sim_stocks),
-        day,
-        settings.sim_strikes,
-        settings.sim_seed,
-        settings.sim_stock_strikes,
-    )
+    return LocalQuotes(configured_market(settings, refdata, day))

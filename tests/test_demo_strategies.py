@@ -10,19 +10,13 @@ import pytest
 
 from mytrading import wire
 from mytrading.bus import DAEMONS
-from mytrading.settings import load_settings
+from mytrading.engine.loader import discover
+from mytrading.settings import PROJECT_ROOT, Settings, load_settings
 from tests.procs import Watcher, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = (
-    "sma_crossover",
-    "rsi_mean_reversion",
-    "supertrend_trend",
-    "nifty_short_straddle",
-    "equity_momentum",
-    "stock_futures_trend",
-)
+EXAMPLES = tuple(sorted(discover(PROJECT_ROOT / "strategies")))  # every strategy there
 
 
 def test_every_example_strategy_trades_in_the_demo(
@@ -39,6 +33,8 @@ def test_every_example_strategy_trades_in_the_demo(
             {"rsi_mean_reversion": {"oversold": 42, "overbought": 58, "exit_level": 50}}
         ),
     )
+    default = Settings.model_fields["strategies"].default_factory()  # type: ignore[misc]
+    assert set(default) == set(EXAMPLES)  # `run` starts every example
     w = Watcher(load_settings())
     started = False
     try:
@@ -74,7 +70,9 @@ def test_every_example_strategy_trades_in_the_demo(
         assert all('"bars": 0' not in ln for ln in warm), warm  # history had past sessions
         # The straddle sold both legs, and each fill got its protective SL-L buy.
         straddle = [
-            m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.strategy == EXAMPLES[3]
+            m
+            for _, m in w.seen
+            if isinstance(m, wire.OrderUpdate) and m.strategy == "nifty_short_straddle"
         ]
         assert "protective exit rejected" not in log
         sells = {m.symbol for m in straddle if m.action == "SELL" and m.status == "complete"}

@@ -136,18 +136,7 @@ class Results:
         day_no = (f.exch_ns + IST_NS) // DAY_NS  # the IST day, without a datetime per fill
         day = ts(f.exch_ns).date() if day_no != self._day_no else self._day
         self._day_no, self._day = day_no, day
-        c = self.charge_table.fill(
-            f.strategy,
-            f.exchange,
-            f.symbol,
-            inst.kind,
-            f.action,
-            f.quantity,
-            f.price,
-            day,
-            f.product,
-            self._dp_days,
-        )
+        c = self.charge_table.of_fill(f, inst.kind, day, self._dp_days)
         signed = f.quantity if f.action == "BUY" else -f.quantity
         before = b.ledger.positions.get(key)
         q0 = before.qty if before else 0

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 CRORE = Decimal(10_000_000)
 PAISA = Decimal("0.01")
@@ -117,6 +118,23 @@ class ChargeTable:
                 gst = float(_paise(dp * self.gst_rate))
                 c = c + Charges(0.0, 0.0, 0.0, 0.0, 0.0, gst, float(dp))
         return c
+
+    def of_fill(
+        self, f: Any, kind: str, day: date, dp_days: dict[tuple[str, str, str], date]
+    ) -> Charges:
+        """``fill`` for a ``wire.Fill`` of an instrument of ``kind``, booked by its strategy."""
+        return self.fill(
+            f.strategy,
+            f.exchange,
+            f.symbol,
+            kind,
+            f.action,
+            f.quantity,
+            f.price,
+            day,
+            f.product,
+            dp_days,
+        )
 
     def trade(
         self,

@@ -104,18 +104,7 @@ class PostTrade:
         signed = f.quantity if f.action == "BUY" else -f.quantity
         b.ledger.apply((f.exchange, f.symbol, f.product), signed, f.price)
         kind = self.refdata.instrument(f.exchange, f.symbol).kind
-        c = self.charge_table.fill(
-            f.strategy,
-            f.exchange,
-            f.symbol,
-            kind,
-            f.action,
-            f.quantity,
-            f.price,
-            day,
-            f.product,
-            self._dp_days,
-        )
+        c = self.charge_table.of_fill(f, kind, day, self._dp_days)
         b.charges = b.charges + c
         self._recount()
         return c

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import threading
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -137,16 +136,8 @@ class LocalQuotes:
 
     MODE = 2
 
-    def __init__(
-        self,
-        refdata: RefData,
-        underlyings: list[str],
-        day: date,
-        strikes: int,
-        seed: int,
-        stock_strikes: int = -1,
-    ) -> None:
-        self.market = SimMarket(refdata, underlyings, day, strikes, seed, stock_strikes)
+    def __init__(self, market: SimMarket) -> None:
+        self.market = market
         self.instruments = [(si.inst.exchange, si.inst.symbol) for si in self.market.instruments]
         self._day_open: dict[tuple[str, str], float] = {}
 

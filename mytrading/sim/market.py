@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import Any
 
 import numpy as np
 
 from mytrading.options.greeks import price as bs_price
 from mytrading.refdata import IST, Instrument, RefData, round_to_tick
-from mytrading.universe import universe
+from mytrading.universe import quoted, universe
 from mytrading.wire import Bar, Tick
 
 RATE = 0.065
@@ -35,6 +36,19 @@ class SimInstrument:
 def _years_to_expiry(expiry: date, now: datetime) -> float:
     exp = datetime.combine(expiry, time(15, 30), tzinfo=IST)
     return max((exp - now).total_seconds(), 0.0) / SECONDS_PER_YEAR
+
+
+def configured_market(settings: Any, refdata: RefData, day: date) -> SimMarket:
+    """The market the settings ask for (``MT_SIM_UNDERLYINGS``, ``MT_SIM_STOCKS``, strikes,
+    seed): what the simulator server and the in-process venue both quote."""
+    return SimMarket(
+        refdata,
+        quoted(refdata, settings.sim_underlyings, settings.sim_stocks),
+        day,
+        settings.sim_strikes,
+        settings.sim_seed,
+        settings.sim_stock_strikes,
+    )
 
 
 class SimMarket:

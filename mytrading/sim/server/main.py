@@ -20,11 +20,10 @@ from mytrading.refdata import load_refdata
 from mytrading.settings import ConfigError, Settings, load_settings
 from mytrading.sim.books import BookStore
 from mytrading.sim.exchange import SimExchange
-from mytrading.sim.market import SimMarket
+from mytrading.sim.market import SimMarket, configured_market
 from mytrading.sim.replay import ReplayError, ReplayMarket
 from mytrading.sim.server.rest import RateLimits, SimServer, run_market
 from mytrading.sim.server.ws import FeedServer
-from mytrading.universe import quoted
 
 
 def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
@@ -35,14 +34,7 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
         market = ReplayMarket(refdata, settings.record_db, date.fromisoformat(settings.sim_replay))
     else:
         day = clock.now().date()
-        market = SimMarket(
-            refdata,
-            quoted(refdata, settings.sim_underlyings, settings.sim_stocks),
-            day,
-            settings.sim_strikes,
-            settings.sim_seed,
-            settings.sim_stock_strikes,
-        )
+        market = configured_market(settings, refdata, day)
     ex = SimExchange(
         refdata,
         clock,
