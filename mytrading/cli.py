@@ -171,6 +171,10 @@ def _launch(foreground: bool) -> tuple[Settings, subprocess.Popen[bytes]]:
     """Validate everything, then start supervisord; exit 2 on bad config, 1 if running."""
     s = _settings()
     _check_strategies(s)
+    from mytrading.master.sync import daily
+
+    line = daily(s, datetime.now(IST).date())
+    typer.echo(line, err=line.startswith("ALERT"))
     try:
         return s, supervise.launch(s, foreground=foreground)
     except supervise.SupervisorError as exc:

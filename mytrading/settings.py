@@ -131,6 +131,7 @@ class Settings(BaseSettings):
     backtest_db: Path = PROJECT_ROOT / "logs" / "data" / "backtests.duckdb"  # runs, results
     report_dir: Path = PROJECT_ROOT / "logs" / "backtests"  # one directory per run
     instruments_db: Path = PROJECT_ROOT / "logs" / "data" / "instruments.duckdb"  # master contract
+    instruments_sync_at_start: bool = True  # start/run sync it once a trading day (real OpenAlgo)
 
     # --- webhook signals (TradingView, Amibroker, ChartInk): the signals daemon's server
     webhook_db: Path = PROJECT_ROOT / "logs" / "data" / "webhooks.sqlite"

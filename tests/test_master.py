@@ -218,3 +218,35 @@ def test_the_master_contract_is_the_source_and_overrides_win(
     assert "reference data: master contract, 3 contracts" in out.stdout
     assert "NIFTY: instruments.toml says lot 65 tick 0.05, the master contract lot 75" in out.stdout
     assert f"override NFO:{fut} {{'freeze': 900}}" in out.stdout
+
+
+def test_the_daily_sync_at_start_runs_once_a_day_and_never_stops_a_start(
+    tmp_env: dict[str, str], tmp_path: Path
+) -> None:
+    from mytrading.master.sync import daily
+    from mytrading.settings import load_settings
+    from tests.simhelpers import KEY, start_server
+
+    proc, host = start_server(tmp_env)
+    try:
+        live = load_settings(
+            broker="openalgo",
+            sim_server=False,
+            openalgo_host=host,
+            openalgo_api_key=KEY,
+            instruments_db=tmp_path / "m.duckdb",
+        )
+        assert "contracts synced" in daily(live, DAY)
+        assert "synced today already" in daily(live, DAY)
+        assert MasterIndex.load(tmp_path / "m.duckdb").get("NFO", "NIFTY23NOV26FUT").lot == 65
+        wrong = live.model_copy(update={"openalgo_api_key": live.openalgo_api_key.__class__("x")})
+        line = daily(wrong, date(2026, 11, 23))  # the next day, a bad key: refused, kept
+        assert line.startswith("ALERT: master contract sync refused") and "403" in line
+        assert MasterIndex.load(tmp_path / "m.duckdb").get("NFO", "NIFTY23NOV26FUT") is not None
+        sim = load_settings(instruments_db=tmp_path / "m.duckdb")  # the embedded default
+        assert "come from config/" in daily(sim, DAY)
+        off = live.model_copy(update={"instruments_sync_at_start": False})
+        assert "off" in daily(off, date(2026, 11, 24))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

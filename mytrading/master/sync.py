@@ -123,3 +123,29 @@ def sync(
         return sync_rows(store, rows, day, host, force)
     finally:
         store.close()
+
+
+def daily(settings: Any, today: date) -> str:
+    """The sync ``start`` and ``run`` do before the daemons load their reference data:
+    once per trading day, against a real OpenAlgo (the simulator's contracts are
+    config/'s). Never stops a start: a refused or failed sync leaves the file in force (or
+    instruments.toml alone) and says so. Returns the line to show."""
+    if not settings.instruments_sync_at_start:
+        return "master contract: sync at start is off (MT_INSTRUMENTS_SYNC_AT_START)"
+    if settings.broker != "openalgo" or settings.sim_server:
+        return "master contract: the simulator's contracts come from config/ (no sync)"
+    if settings.instruments_db.exists():
+        store = MasterStore(settings.instruments_db, read_only=True)
+        try:
+            last = store.last_accepted_day()
+        finally:
+            store.close()
+        if last == today:
+            return f"master contract: synced today already ({settings.instruments_db})"
+    r = sync(settings.instruments_db, settings.rest_url(), settings.api_key(), today)
+    if r.accepted:
+        return f"master contract: {r.rows} contracts synced in {r.seconds:.1f} s"
+    return (
+        "ALERT: master contract sync refused, the file in force (or instruments.toml) "
+        f"stays: {'; '.join(r.verdict.reasons)}"
+    )
