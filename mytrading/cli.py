@@ -65,12 +65,19 @@ _add_instruments()
 
 def _settings() -> Settings:
     """Validated settings and reference data, or exit 2 naming what is wrong."""
+    from mytrading.universe import quoted
+
     try:
         s = load_settings()
-        load_refdata(s.config_dir)
+        ref = load_refdata(s.config_dir)
         load_accounts(s)
     except (ConfigError, RefDataError) as exc:
         typer.echo(f"configuration error:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        quoted(ref, s.sim_underlyings, s.sim_stocks)
+    except ValueError as exc:  # RefDataError too: an unknown name
+        typer.echo(f"configuration error:\nMT_SIM_UNDERLYINGS / MT_SIM_STOCKS: {exc}", err=True)
         raise typer.Exit(2) from None
     return s
 

@@ -83,3 +83,11 @@ def test_env_template_documents_every_setting_and_loads(
     s2 = Settings(strategy_params={"sma_crossover": {"slow": 30}})
     assert s2.params_for("sma_crossover") == {**s.params_for("sma_crossover"), "slow": 30}
     assert s.mode == "paper" and s.broker == "sim"
+
+
+def test_an_unknown_stock_to_quote_is_a_config_error(tmp_env: dict[str, str]) -> None:
+    from tests.procs import run_cli
+
+    for bad, why in (("NOPE", "unknown underlying 'NOPE'"), ("NIFTY", "not a stock")):
+        r = run_cli("config", "check", env={**tmp_env, "MT_SIM_STOCKS": bad})
+        assert r.returncode == 2 and "MT_SIM_STOCKS" in r.stderr and why in r.stderr, r.stderr
