@@ -40,6 +40,7 @@ def start_server(tmp_env: dict[str, str], **extra: str) -> tuple[subprocess.Pope
         "MT_SIM_START": "2026-11-20T10:00",
         "MT_SIM_SPEED": "1",
         "MT_SIM_TICK_HZ": "20",
+        "MT_SIM_STOCKS": "",  # the indices only unless a test asks (``MT_SIM_STOCKS="*"``)
         "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
         **extra,
     }

@@ -20,7 +20,9 @@ from tests.simhelpers import FUT, KEY, post, start_server
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     d = tmp_path_factory.mktemp("sim")
-    proc, host = start_server({"MT_LOG_DIR": str(d / "logs"), "MT_STATE_DIR": str(d / "state")})
+    proc, host = start_server(
+        {"MT_LOG_DIR": str(d / "logs"), "MT_STATE_DIR": str(d / "state")}, MT_SIM_STOCKS="*"
+    )
     yield host
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
