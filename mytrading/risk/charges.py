@@ -151,21 +151,14 @@ class ChargeTable:
         args = (exchange, kind, action, qty, price, day, product)
         got = self._recent.get(args)
         if got is None:
-            got = self._recent[args] = self._trade(*args)
+            got = self._recent[args] = self._trade(args)
             if len(self._recent) > 64:
                 del self._recent[next(iter(self._recent))]
         return got
 
-    def _trade(
-        self,
-        exchange: str,
-        kind: str,
-        action: str,
-        qty: int,
-        price: float,
-        day: date,
-        product: str,
-    ) -> Charges:
+    def _trade(self, args: tuple[str, str, str, int, float, date, str]) -> Charges:
+        """``trade``'s arguments, as it caches them."""
+        exchange, kind, action, qty, price, day, product = args
         r = self._decimal_rates.get(day)
         if r is None:
             r = self._decimal_rates[day] = {
