@@ -499,6 +499,16 @@ def test_equities_have_no_lots_a_value_cap_and_margin_by_product(refdata: RefDat
     assert isinstance(mis, Approval) and mis.margin == 300_000.0  # 20 % intraday
     too_big = eq(1_400, "MIS")  # 21 lakh > max_equity_position_value 20 lakh
     assert rule(too_big) == "max_position" and "rupees" in too_big.reason
+    unpriced = check(
+        intent(10_000, exchange="NSE", symbol="SBIN", product="MIS"),
+        book,
+        refdata,
+        LIMITS,
+        OPEN,
+        10**18,
+        margins,
+    )  # no tick of SBIN yet: nothing would bound a MARKET order's value or its margin
+    assert rule(unpriced) == "price" and "no price yet" in unpriced.reason
     fut = refdata.instrument("NFO", "SBIN24NOV26FUT")  # a stock future: lot 750
     need = margins.need(fut, "BUY", 750, 940.0, 750, False, OPEN.date())
     assert need.trade_type == "futures" and need.amount == 750 * 940.0 * 0.2

@@ -173,3 +173,11 @@ def test_listening_beyond_loopback_needs_an_explicit_setting() -> None:
         load_settings(signals_host="0.0.0.0")
     assert load_settings(signals_host="0.0.0.0", signals_allow_remote=True).signals_host
     assert load_settings(signals_host="::1").signals_host == "::1"  # loopback
+
+
+def test_a_failing_database_is_a_500_not_a_crash(tmp_path: Path) -> None:
+    r = Rig(tmp_path)
+    r.store.close()  # the file gone from under the server: every query raises
+    status, answer = r.send("tv", BUY)
+    assert status == 500 and answer["message"].startswith("internal error")
+    assert r.jobs == [] and r.gate.answered == {500: 1}

@@ -303,6 +303,8 @@ def _position_cap(
         return None
     if inst.kind == "EQ":
         price = intent.price or book.ltp.get((intent.exchange, intent.symbol), 0.0)
+        if price <= 0:  # no lots bound it: an equity order must be valued before it grows
+            return Rejection("price", f"no price yet to value {intent.symbol} by (no tick seen)")
         value = abs(after) * price
         if value > limits.max_equity_position_value:
             return Rejection(

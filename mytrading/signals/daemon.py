@@ -150,9 +150,11 @@ class SignalsDaemon(Daemon):
         return True
 
     def _drain_jobs(self) -> None:
+        """Take the queued jobs, a bounded batch at a time so timers and the bus still run;
+        what a batch leaves is taken on the next turn of the loop (its wake-ups were read)."""
         with contextlib.suppress(BlockingIOError):
             while self._wake_r.recv(4096):
-                pass
+                continue  # every wake-up byte: the queue, not the bytes, says what to do
         for _ in range(1000):
             try:
                 job = self.jobs.get_nowait()
@@ -163,6 +165,9 @@ class SignalsDaemon(Daemon):
             except Exception as exc:
                 self.count_error("alert not processed", audit=job.audit_id, exc_info=True)
                 self._outcome_note(job.audit_id, f"not processed: {type(exc).__name__}")
+            finally:
+                self._processing = 0
+        self.after(0, self._drain_jobs)  # more than a batch waiting
 
     def _next_id(self) -> str:
         self._seq += 1

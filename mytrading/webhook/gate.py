@@ -129,7 +129,7 @@ class Gate:
             return _error(400, str(exc), **named)
         if not self.store.passphrase_ok(rec, passphrase):
             return _error(401, "wrong or missing passphrase", **named)
-        maps = self.store.symbols(rec.name)
+        maps = self.store.symbols_of(rec)
         instructions = []
         for a in alerts:
             m = maps.get(a.external)

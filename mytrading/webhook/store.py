@@ -254,7 +254,10 @@ class WebhookStore:
             raise StoreError(f"{name} maps no symbol {external!r}")
 
     def symbols(self, name: str) -> dict[str, SymbolMap]:
-        rec = self.get(name)
+        return self.symbols_of(self.get(name))
+
+    def symbols_of(self, rec: Record) -> dict[str, SymbolMap]:
+        """The mappings of a record already read (the server's path: one query, not two)."""
         rows = self.con.execute(
             "SELECT * FROM symbols WHERE strategy_id = ? ORDER BY external", (rec.id,)
         ).fetchall()
