@@ -137,6 +137,16 @@ class Calendar:
         hrs = self.hours(exchange, local.date())
         return hrs is not None and hrs[0] <= local.time() < hrs[1]
 
+    def trading_days_left(self, exchange: str, today: date, expiry: date) -> int:
+        """Trading days after ``today`` up to and including ``expiry`` (0 on expiry day):
+        how far a future is from its expiry, for the roll (``engine/rolls.py``)."""
+        n, d = 0, today
+        while d < expiry:
+            d += timedelta(days=1)
+            if self.is_trading_day(exchange, d):
+                n += 1
+        return n
+
     def last_trading_day(self, exchange: str, on_or_before: date) -> date:
         d = on_or_before
         for _ in range(30):

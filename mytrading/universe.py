@@ -1,5 +1,6 @@
-"""Which instruments the stack quotes: each index, its near future, and an option strip;
-each stock (config/stocks.toml), its near future and, if asked, an option strip.
+"""Which instruments the stack quotes: each index, its near and next futures (the next
+is what a roll opens), and an option strip; each stock (config/stocks.toml), its near and
+next futures and, if asked, an option strip.
 
 The simulated market generates prices for exactly this list, and the live feed subscribes
 to exactly this list, so the engine sees the same symbols either way.
@@ -8,7 +9,7 @@ to exactly this list, so the engine sees the same symbols either way.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 from mytrading.refdata import Instrument, RefData, future_symbol, option_symbol
 
@@ -34,7 +35,7 @@ def universe(
     spot_of: Callable[[str], float],
     stock_strikes: int = -1,
 ) -> list[Instrument]:
-    """Spot (an index, or a stock's equity), near-month future, and CE/PE at ATM +-
+    """Spot (an index, or a stock's equity), near- and next-month futures, and CE/PE at ATM +-
     ``strikes`` (``stock_strikes`` for a stock; -1: none) for the nearest expiry.
 
     ``spot_of(name)`` gives the level that decides the ATM strike (the simulated market's
@@ -47,8 +48,9 @@ def universe(
         out.append(refdata.instrument(u.spot_exchange, name))
         if not u.fno:
             continue
-        fut = future_symbol(name, cal.near_future_expiry(u, day))
-        out.append(refdata.instrument(u.fo_exchange, fut))
+        near = cal.near_future_expiry(u, day)
+        for expiry in (near, cal.near_future_expiry(u, near + timedelta(days=1))):
+            out.append(refdata.instrument(u.fo_exchange, future_symbol(name, expiry)))
         n = stock_strikes if u.kind == "STOCK" else strikes  # a stock's -1: no options
         if n < 0:
             continue

@@ -75,6 +75,27 @@ class Bar(Msg, tag="bar"):
     volume: int
 
 
+class Depth(Msg, tag="depth"):
+    """Five levels a side (OpenAlgo's depth mode), for instruments a strategy asked depth
+    of (``BaseStrategy.subscribe_depth``); best first."""
+
+    exchange: str
+    symbol: str
+    bids: list[float]
+    bid_qtys: list[int]
+    asks: list[float]
+    ask_qtys: list[int]
+    exch_ns: int = 0
+
+
+class Interest(Msg, tag="interest"):
+    """What one daemon needs quoted, whole: the feed subscribes the union of every
+    daemon's latest set, each instrument at the highest mode asked (``interest.py``).
+    Sent every few seconds and when it changes, so a restarted feed catches up."""
+
+    wants: list[str]  # "EXCHANGE:SYMBOL:MODE", MODE one of ltp, quote, depth
+
+
 # ------------------------------------------------------------------------ execution
 
 
@@ -100,6 +121,7 @@ class OrderLink(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     protective: bool = False  # a bracket exit (kept working even in quarantine)
     oco: str = ""  # the intent id of its sibling exit: one fills, the other goes
     protects: str = ""  # a bracket exit: the fill (fill_id) of the entry it protects
+    roll: str = ""  # a leg of a futures roll: "OLD>NEW" (risk/roll.py)
 
 
 class OrderIntent(Msg, tag="intent"):
@@ -120,6 +142,9 @@ class OrderIntent(Msg, tag="intent"):
     ref_intent_id: str = ""  # modify/cancel: the intent of the working order
     sizing: str = ""  # with quantity 0: risk sizes it from margin (A/B/C, conservative, ...)
     link: OrderLink | None = None
+    # a futures roll: close this position (``symbol``, ``action``, ``quantity``) and open
+    # the same lots in ``roll_to``; risk approves or refuses the pair as one (risk/roll.py)
+    roll_to: str = ""
 
 
 class Order(Msg, tag="order"):
@@ -312,6 +337,8 @@ class BrokerReply(Msg, tag="broker_reply"):
 Message = (
     Tick
     | Bar
+    | Depth
+    | Interest
     | OrderIntent
     | Order
     | OrderUpdate
@@ -330,6 +357,8 @@ Message = (
 MESSAGE_TYPES: tuple[type[Msg], ...] = (
     Tick,
     Bar,
+    Depth,
+    Interest,
     OrderIntent,
     Order,
     OrderUpdate,
@@ -403,6 +432,14 @@ def bar_topic(tf: str, exchange: str, symbol: str) -> str:
 def exact(topic: str) -> str:
     """A subscription prefix that matches this topic only (not NIFTY vs NIFTYNXT50)."""
     return topic + " "
+
+
+def depth_topic(exchange: str, symbol: str) -> str:
+    return f"md.depth.{exchange}.{symbol}"
+
+
+def interest_topic(daemon: str) -> str:
+    return f"ctl.interest.{daemon}"
 
 
 def status_topic(daemon: str) -> str:

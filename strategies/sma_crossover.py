@@ -48,6 +48,12 @@ class SmaCrossover(BaseStrategy):
         self.add_indicator("SMA", name="slow", period=p.slow)
         self.subscribe_bars(self.exchange, self.symbol, p.timeframe, warmup=p.slow)
 
+    def on_roll(self, old: tuple[str, str], new: tuple[str, str], ok: bool) -> None:
+        """With ``roll_days``: the bars and the SMAs moved to the new month; trade it."""
+        if old == (self.exchange, self.symbol):
+            self.exchange, self.symbol = new
+            self.lot = self.lot_size(*new)
+
     def on_bar(self, bar: wire.Bar) -> None:
         p: SmaParams = self.params  # type: ignore[assignment]
         fast, slow = self.get_indicator_value("fast"), self.get_indicator_value("slow")

@@ -149,6 +149,18 @@ def test_mis_squareoff_at_the_exchange_cutoff(refdata: RefData) -> None:
     assert (t.kind, t.keys) == ("mis_squareoff", (KEY,))  # NRML is left alone
 
 
+def test_equity_mis_is_squared_off_and_delivery_kept(refdata: RefData) -> None:
+    pt = monitor(refdata)
+    fill(pt, "BUY", 10, 1_400.0, exchange="NSE", symbol="RELIANCE", product="MIS")
+    fill(pt, "BUY", 5, 800.0, exchange="NSE", symbol="SBIN", product="CNC")
+    fill(pt, "SELL", 20, 120.0, exchange="BSE", symbol="ITC", product="MIS")
+    cutoff = refdata.calendar.session("NSE").mis_squareoff
+    assert kinds(pt, at(cutoff.hour, cutoff.minute - 1)) == []
+    (t,) = pt.evaluate(at(cutoff.hour, cutoff.minute))
+    assert t.kind == "mis_squareoff"
+    assert sorted(t.keys) == [("BSE", "ITC", "MIS"), ("NSE", "RELIANCE", "MIS")]  # not CNC
+
+
 def test_stack_daily_loss_and_drawdown(refdata: RefData) -> None:
     pt = monitor(refdata, StackLimits(daily_loss_limit=5000.0, max_drawdown=3000.0))
     fill(pt, "BUY", 65, 24_500.0, strategy="a")

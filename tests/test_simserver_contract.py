@@ -73,7 +73,8 @@ def test_symbol_search_expiry_intervals(sdk: Any) -> None:
     assert found["status"] == "success" and len(found["data"]) >= 1
     assert found["message"] == f"Found {len(found['data'])} matching symbols"
     assert sdk.expiry(symbol="NIFTY", exchange="NFO", instrumenttype="futures")["data"] == [
-        "23-NOV-26"
+        "23-NOV-26",
+        "29-DEC-26",  # the next month too: what a roll opens
     ]
     assert sdk.expiry(symbol="NIFTY", exchange="NFO", instrumenttype="options")["data"] == [
         "23-NOV-26"
@@ -373,10 +374,10 @@ def test_margin(sdk: Any) -> None:
 def test_instruments(sdk: Any) -> None:
     df = sdk.instruments(exchange="NFO")
     index = df[df["instrumenttype"].isin(["FUTIDX", "OPTIDX"])]
-    assert len(index) == 2 * (1 + 11 * 2)  # NIFTY, BANKNIFTY: a future, 11 strikes x CE/PE
-    stocks = df[df["instrumenttype"] == "FUTSTK"]  # config/stocks.toml: 20 with F&O
-    assert len(stocks) == 20 and len(df) == len(index) + len(stocks)
-    assert set(df["symbol"]) >= {FUT, "NIFTY23NOV2624500CE", "SBIN23NOV26FUT"}
+    assert len(index) == 2 * (2 + 11 * 2)  # NIFTY, BANKNIFTY: 2 futures, 11 strikes x CE/PE
+    stocks = df[df["instrumenttype"] == "FUTSTK"]  # config/stocks.toml: 20 with F&O, 2 months
+    assert len(stocks) == 2 * 20 and len(df) == len(index) + len(stocks)
+    assert set(df["symbol"]) >= {FUT, "NIFTY23NOV2624500CE", "SBIN23NOV26FUT", "SBIN29DEC26FUT"}
     assert int(stocks.set_index("symbol").loc["SBIN23NOV26FUT", "lotsize"]) == 750
 
 

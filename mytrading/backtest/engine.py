@@ -370,7 +370,7 @@ class Backtest:
                             risk.on_bar(longer)
             if self.intents:
                 self._drain()
-            if runner.timers:
+            if runner.timers or runner.rolling:
                 runner.poll()
                 self._drain()
             risk.step()

@@ -324,6 +324,7 @@ def _page(r: ReportInput, charts: str) -> str:
         for s, p in r.params.items()
     )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in r.notes) or "<li>none</li>"
+    rolls = _rolls(r.tables.get("events"))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{html.escape(r.title)}</title>
@@ -341,9 +342,29 @@ bar; charts thinned to {POINTS:,} points.</p>
 <table id="metrics"><tr><th></th>{head}</tr>{body}</table>
 <h2>Parameters</h2><ul>{params}</ul>
 <h2>Notes</h2><ul id="notes">{notes}</ul>
+{rolls}
 {charts}
 </body></html>
 """
+
+
+def _rolls(events: pd.DataFrame | None) -> str:
+    """The futures rolls of the run (``roll_days``): when, whose, and how each ended."""
+    if events is None or events.empty:
+        return ""
+    done = events[(events["kind"] == "roll") & (events["action"] != "approved")]
+    if done.empty:
+        return ""
+    rows = "".join(
+        f"<tr><td>{pd.Timestamp(e.time).tz_convert(IST):%Y-%m-%d %H:%M}</td>"
+        f"<td>{html.escape(e.strategy)}</td><td>{html.escape(e.action)}</td>"
+        f"<td style='text-align:left'>{html.escape(e.reason)}</td></tr>"
+        for e in done.itertuples()
+    )
+    return (
+        "<h2>Futures rolls</h2><table id='rolls'><tr><th>time</th><th>strategy</th>"
+        f"<th>outcome</th><th>what</th></tr>{rows}</table>"
+    )
 
 
 def prices_from(source: Any, symbols: list[tuple[str, str]], start: Any, end: Any) -> dict:

@@ -72,6 +72,7 @@ class Results:
         self.fills: list[dict] = []
         self.positions: list[dict] = []  # every change
         self.events: list[dict] = []  # risk rejections and triggers
+        self.roll_orders: set[str] = set()  # legs of futures rolls: their trades say so
         self.times = array.array("q")
         self.last: dict[tuple[str, str], float] = {}
         self.marks: dict[tuple[str, str], array.array] = {}  # last price at every point
@@ -116,6 +117,9 @@ class Results:
         row.update(
             status=status, op=o.op, pricetype=o.pricetype, price=o.price, trigger=o.trigger_price
         )
+        if o.link is not None and o.link.roll:
+            row["roll"] = o.link.roll
+            self.roll_orders.add(o.order_id)
 
     def on_event(self, ev: wire.RiskEvent, now_ns: int) -> None:
         self.events.append(
@@ -228,6 +232,7 @@ class Results:
                 "entry_price": round(t.entry_value / t.entry_qty, 4),
                 "exit_time": f.exch_ns,
                 "exit_price": round(t.exit_value / t.exit_qty, 4),
+                "exit_by": "roll" if f.order_id in self.roll_orders else "",
                 "gross_pnl": round(t.realized, 2),
                 "charges": round(t.charges, 2),
                 "net_pnl": round(t.realized - t.charges, 2),

@@ -28,11 +28,14 @@ from mytrading.risk.monitor import Key, PostTrade
 from mytrading.risk.orders import (
     approved_order,
     children,
+    decide,
     plan,
     rejected_event,
+    roll_children,
     trigger_event,
 )
-from mytrading.risk.rules import Rejection, RiskBook, check, child_size
+from mytrading.risk.roll import RollApproval, RollWatch
+from mytrading.risk.rules import Rejection, RiskBook, child_size
 from mytrading.sim.matching import SimBroker
 
 NS = 1_000_000_000
@@ -79,6 +82,12 @@ class BacktestRisk:
             lambda strategy, inst: child_size(inst, self.limits.of(strategy)),
             clock=lambda: self._now_ns() / NS,
         )
+        self.rolls = RollWatch(
+            self._broker_net,
+            lambda key, account: sum(self.post.qty(s, key) for s in list(self.post.books)),
+            event,
+            lambda strategy, key: self.exits.start(strategy, key, "roll"),
+        )
         # timeframes the post-trade Supertrend exits read (fed through ``on_bar``)
         self.bar_tfs = {lim.supertrend_tf for lim in self.post.st_limits}
         self._funds_key: tuple[int, date] | None = None
@@ -92,7 +101,7 @@ class BacktestRisk:
         wall = self._now_ns()
         funds = self.book.funds[MAIN]
         funds.report(self._available(), wall)
-        result = check(msg, self.book, self.refdata, limits, self._now(), wall, self.margins)
+        result = decide(msg, self.book, self.refdata, limits, self._now(), wall, self.margins)
         self.book.seen_intents.add(msg.intent_id)
         if isinstance(result, Rejection):
             self.rejected[result.rule] += 1
@@ -100,6 +109,16 @@ class BacktestRisk:
             return
         if result.margin:
             funds.reserved.append((wall, result.margin))
+        if isinstance(result, RollApproval):
+            close, open_, out1, out2 = roll_children(
+                msg, result, self.book, self.refdata, limits, "risk"
+            )
+            self.book.approvals[msg.strategy].append(wall)
+            self.approved += 1
+            self.rolls.start(msg, close, open_, (len(out1), len(out2)))
+            for o in (*out1, *out2):
+                self._send(o)
+            return
         base = approved_order(msg, result, self.book, "risk")
         if msg.op != "cancel":
             self.book.approvals[msg.strategy].append(wall)
@@ -136,9 +155,11 @@ class BacktestRisk:
 
     def on_update(self, u: wire.OrderUpdate) -> None:
         self.book.on_update(u)
+        self.rolls.on_update(u)
 
     def on_fill(self, f: wire.Fill) -> None:
         self.book.on_fill(f)
+        self.rolls.on_fill(f)
         day = self._now().date()
         self.charges += self.post.on_fill(f, day).total
 
@@ -157,6 +178,8 @@ class BacktestRisk:
     # --------------------------------------------------------------- post-trade
 
     def step(self) -> None:
+        if self.rolls.pending:
+            self.rolls.step()
         t = self._now_ns()
         if not self.exits.jobs and self.post.quiet((t // NS + IST_OFFSET_S) % 86_400):
             return  # nothing could fire: the checks below would find nothing

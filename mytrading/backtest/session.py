@@ -308,4 +308,9 @@ def _state_notes(results: Results) -> list[str]:
                 f"the stack was HALTED at {when:%Y-%m-%d %H:%M} ({ev['rule']}: {ev['reason']}); "
                 "as live, nothing new traded after it"
             )
+        elif ev["kind"] == "roll" and ev["action"] != "approved":
+            when = datetime.fromtimestamp(ev["time"] / 1e9, IST)
+            out.append(
+                f"{ev['strategy']}: roll {ev['action']} at {when:%Y-%m-%d %H:%M}: {ev['reason']}"
+            )
     return out

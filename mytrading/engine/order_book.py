@@ -116,6 +116,8 @@ class OrderBook:
     def _on_order_update(self, u: wire.OrderUpdate) -> None:
         u = self._book_update(u)
         self.on_order_update(u)
+        while self._rolls_ended:
+            self.link.roll_ended(self.name, self._rolls_ended.pop(0))
 
     def _on_fill(self, f: wire.Fill) -> None:
         self._book_fill(f)
@@ -135,6 +137,16 @@ class OrderBook:
         amend = self._amends.pop(u.intent_id, None)
         if amend is not None and u.status == "rejected":
             self.log.warning("amend refused", target=amend[0], reason=u.reason)
+        if u.status == "rejected" and u.intent_id in self._rolls:  # refused as a pair
+            self.log.warning("roll refused", intent=u.intent_id, reason=u.reason)
+            for leg in self._roll_refused(u.intent_id):
+                o = self.open_orders[leg]
+                self._book_update(
+                    msgspec.structs.replace(
+                        u, intent_id=leg, symbol=o.symbol, action=o.action, quantity=o.quantity
+                    )
+                )
+            return u
         o = self.open_orders.get(u.intent_id)
         if o is None:
             return u
@@ -157,6 +169,8 @@ class OrderBook:
             self.protective.discard(u.intent_id)
             self._brackets.pop(u.intent_id, None)  # its fills came first: exits are out
             self._oco_done(u.intent_id, u.status)
+            if self._rolls:
+                self._roll_leg_ended(u.intent_id, u.status)
         return u
 
     def _book_fill(self, f: wire.Fill) -> None:
@@ -164,6 +178,7 @@ class OrderBook:
         go out, and an exit's OCO sibling shrinks or is cancelled."""
         signed = f.quantity if f.action == "BUY" else -f.quantity
         self.ledger.apply((f.exchange, f.symbol), signed, f.price)
+        self._products[(f.exchange, f.symbol)] = f.product
         self.fills += 1
         parts = f.order_id.split(".")  # strategy.intent, or strategy.intent.child
         intent_id = parts[1] if len(parts) > 1 else ""

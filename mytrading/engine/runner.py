@@ -30,6 +30,8 @@ from pydantic import ValidationError
 
 from mytrading import wire
 from mytrading.bars import BarBuilder, lookback_start
+from mytrading.engine.continuous import continuous
+from mytrading.engine.rolls import CHECK_S, RETRY_S, PendingRoll, due, next_contract
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.openalgo.history import HistoryError, HistoryFn
 from mytrading.recovery import Day
@@ -91,6 +93,7 @@ class StrategyRunner:
         max_errors: int = 5,
         mode: str = "paper",
         time_hooks: bool = True,
+        need_depth: Callable[[str, str], None] | None = None,
     ) -> None:
         self.refdata = refdata
         self.mode = mode  # live, paper, dry_run or backtest: what ``BaseStrategy.mode`` says
@@ -99,6 +102,8 @@ class StrategyRunner:
         self._now = now
         self._send = send
         self._need_ticks = need_ticks
+        self._need_depth = need_depth  # None: no depth here (a backtest has none)
+        self.depth_subs: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
         self.run_id = run_id
         self._intent_ids = itertools.count(1)
         self.history = history
@@ -119,6 +124,9 @@ class StrategyRunner:
         self.started = False
         self.skip_fills_to = 0  # fills already in a restored snapshot (or seen)
         self.restored_fill_no = 0  # the snapshot's last fill: the strategies' fills follow it
+        self.rolling: list[str] = []  # strategies with ``roll_days``
+        self._roll_check_ns = 0  # market time of the next roll check
+        self._roll_tried: dict[tuple[str, str, str], int] = {}  # (strategy, ex, sym) -> ns
 
     # ---------------------------------------------------------------- set-up
 
@@ -134,6 +142,8 @@ class StrategyRunner:
         strat = cls(p, self.refdata, self)
         self.strategies[cls.name] = strat
         self.health[cls.name] = Health()
+        if p.roll_days:
+            self.rolling.append(cls.name)
         return strat
 
     def start(self) -> None:
@@ -163,13 +173,22 @@ class StrategyRunner:
             self.tick_subs[(exchange, symbol)].append(strategy)
         self._watch(exchange, symbol)
 
+    def want_depth(self, strategy: str, exchange: str, symbol: str) -> None:
+        subs = self.depth_subs[(exchange, symbol)]
+        if strategy not in subs:
+            subs.append(strategy)
+            if len(subs) == 1 and self._need_depth is not None:
+                self._need_depth(exchange, symbol)
+        self._watch(exchange, symbol)
+
     def want_bars(self, strategy: str, exchange: str, symbol: str, tf: str, warmup: int) -> None:
         if tf not in self.builders:
             self.builders[tf] = BarBuilder(self.refdata.calendar, tf)
         subs = self.bar_subs[(exchange, symbol)][tf]
         if strategy not in subs:
             subs.append(strategy)
-        self.partial.add((exchange, symbol, tf))
+        if not (self.started and self.mode == "backtest"):  # a backtest's bars are whole
+            self.partial.add((exchange, symbol, tf))
         if warmup > 0:
             if self.history is None:
                 log.warning("no history source: strategy starts cold", strategy=strategy)
@@ -218,6 +237,10 @@ class StrategyRunner:
             self._call(name, "tick", strat.on_tick, tick)
             strat._origin_ns = 0
 
+    def on_depth(self, depth: wire.Depth) -> None:
+        for name in self.depth_subs.get((depth.exchange, depth.symbol), ()):
+            self._call(name, "depth", self.strategies[name].on_depth, depth)
+
     def on_closed_bar(self, bar: wire.Bar) -> None:
         """A bar that closed elsewhere (a backtest reads bars, not ticks): marks, then the
         strategies subscribed to its timeframe. Bars reach strategies only once closed."""
@@ -242,11 +265,78 @@ class StrategyRunner:
             for bar in builder.close_due(now):
                 names = self.bar_subs.get((bar.exchange, bar.symbol), {}).get(tf, [])
                 self._deliver_bar(bar, names, 0)
+        if self.rolling and now >= self._roll_check_ns:
+            self._roll_check_ns = now + CHECK_S * 1_000_000_000
+            self._check_rolls(now)
         for t in self.timers:
             if now >= t.next_ns:
                 t.next_ns = now + t.every_ns
                 strat = self.strategies[t.strategy]
                 self._call(t.strategy, "timer", strat.on_timer, t.name, self._now())
+
+    # ---------------------------------------------------------------- rolls
+
+    def _check_rolls(self, now: int) -> None:
+        """Every future a rolling strategy holds or watches that is due: a position
+        rolls, a watched contract with none moves (see ``engine/rolls.py``)."""
+        today = self._now().date()
+        for name in self.rolling:
+            strat = self.strategies[name]
+            if self.health[name].quarantined or strat.warming_up:
+                continue
+            n = strat.params.roll_days
+            watched = {k for k, subs in self.bar_subs.items() for v in subs.values() if name in v}
+            watched |= {k for k, v in self.tick_subs.items() if name in v}
+            held = {k for k, p in strat.ledger.positions.items() if p.qty}  # type: ignore[misc]
+            for ex, sym in sorted(held | watched):
+                if not due(self.refdata, ex, sym, today, n) or strat.working(ex, sym):
+                    continue
+                new = next_contract(self.refdata, ex, sym, today, n)
+                if strat.position(ex, sym) == 0:
+                    self._call(name, "roll", self._move, name, (ex, sym), (ex, new), True)
+                    continue
+                tried = self._roll_tried.get((name, ex, sym), -(10**19))
+                if now - tried < RETRY_S * 1_000_000_000 or strat.working(ex, new):
+                    continue
+                if self.ltp(ex, new) <= 0:  # risk must be able to value the new leg
+                    self._watch(ex, new)
+                    continue
+                self._roll_tried[(name, ex, sym)] = now
+                self._call(name, "roll", strat.roll, ex, sym, new)
+
+    def roll_ended(self, strategy: str, roll: PendingRoll) -> None:
+        strat = self.strategies[strategy]
+        ok = all(s == "complete" for s in roll.ended.values())
+        moved = strat.position(*roll.old) == 0 or strat.position(*roll.new) != 0
+        (log.info if ok else log.warning)(
+            "roll " + ("done" if ok else "not completed"),
+            strategy=strategy,
+            old=roll.old[1],
+            new=roll.new[1],
+            legs=roll.ended,
+            position_old=strat.position(*roll.old),
+            position_new=strat.position(*roll.new),
+        )
+        if moved:
+            self._move(strategy, roll.old, roll.new, ok)
+
+    def _move(self, name: str, old: tuple[str, str], new: tuple[str, str], ok: bool) -> None:
+        """A strategy's subscriptions on ``old`` follow ``new``, then ``on_roll``."""
+        strat = self.strategies[name]
+        ticks = self.tick_subs.get(old)
+        if ticks and name in ticks:
+            ticks.remove(name)
+            self.want_ticks(name, *new)
+        depth = self.depth_subs.get(old)
+        if depth and name in depth:
+            depth.remove(name)
+            self.want_depth(name, *new)
+        for tf, names in list(self.bar_subs.get(old, {}).items()):
+            if name in names:
+                names.remove(name)
+                self.warmups.pop((name, *old, tf), None)
+                self.want_bars(name, *new, tf, strat._moved_bars(old, new, tf))
+        strat.on_roll(old, new, ok)
 
     def on_order_update(self, u: wire.OrderUpdate) -> None:
         strat = self.strategies.get(u.strategy)
@@ -282,6 +372,9 @@ class StrategyRunner:
                 realized + p.realized_pnl,
             )
         out = []
+        for p in positions:
+            if p.strategy in self.strategies and p.quantity:
+                self.strategies[p.strategy]._products[(p.exchange, p.symbol)] = p.product
         for (name, ex, sym), (qty, cost, realized) in merged.items():
             strat = self.strategies[name]
             strat.ledger.set_qty((ex, sym), qty, cost / qty if qty else 0.0)
@@ -322,9 +415,9 @@ class StrategyRunner:
         strat = self.strategies.get(ev.strategy)
         oo = strat.open_orders.get(ev.intent_id) if strat else None
         amend = strat._amends.get(ev.intent_id) if strat else None
-        if strat is None or (oo is None and amend is None):
+        if strat is None or (oo is None and amend is None and ev.intent_id not in strat._rolls):
             return
-        target = oo or strat.open_orders.get(amend[0])  # type: ignore[index]
+        target = oo or (strat.open_orders.get(amend[0]) if amend else None)  # a roll: neither
         self.on_order_update(
             wire.OrderUpdate(
                 order_id="",
@@ -411,6 +504,19 @@ class StrategyRunner:
         assert self.history is not None
         today = self._now().date()
         start = lookback_start(today, job.tf, job.count)
+        p = self.strategies[job.strategy].params
+        if p.roll_days and self.refdata.instrument(job.exchange, job.symbol).kind == "FUT":
+            return continuous(
+                self.history,
+                self.refdata,
+                job.exchange,
+                job.symbol,
+                job.tf,
+                start,
+                today,
+                p.roll_days,
+                p.roll_adjust,
+            )
         return self.history(job.exchange, job.symbol, job.tf, start, today)
 
     def _replay(self, job: WarmUp, history: list[wire.Bar]) -> None:

@@ -26,12 +26,13 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Literal, Protocol
 
 import structlog
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from mytrading import wire
 from mytrading.engine.brackets import Brackets
 from mytrading.engine.indicator_set import Bound, make
 from mytrading.engine.order_book import OpenOrder, OrderBook
+from mytrading.engine.rolls import PendingRoll, Rolls, due, next_contract
 from mytrading.options.chain import OptionQuote, option_for, strike_for
 from mytrading.positions import Ledger
 from mytrading.refdata import RefData, future_symbol, option_symbol
@@ -42,9 +43,17 @@ SignalAction = Literal["BUY", "SELL", "EXIT"]
 
 
 class StrategyParams(BaseModel):
-    """Base of every strategy's parameters: unknown keys are an error, not a silent typo."""
+    """Base of every strategy's parameters: unknown keys are an error, not a silent typo.
+
+    Two belong to every strategy: ``roll_days`` rolls a future it holds (or watches) to
+    the next month this many trading days before expiry (0: never, the default; see
+    ``engine/rolls.py``), and ``roll_adjust`` says whether warm-up history stitched
+    across rolls is back-adjusted (``back``) or left as traded (``none``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    roll_days: int = Field(0, ge=0, le=20)
+    roll_adjust: Literal["none", "back"] = "none"
 
 
 @dataclass(frozen=True)
@@ -82,11 +91,17 @@ class EngineLink(Protocol):
 
     def want_ticks(self, strategy: str, exchange: str, symbol: str) -> None: ...
 
+    def want_depth(self, strategy: str, exchange: str, symbol: str) -> None: ...
+
     def want_bars(
         self, strategy: str, exchange: str, symbol: str, tf: str, warmup: int
     ) -> None: ...
 
     def set_timer(self, strategy: str, name: str, every_s: float) -> None: ...
+
+    def roll_ended(self, strategy: str, roll: PendingRoll) -> None:
+        """Both orders of a roll are final: move the strategy's data, call ``on_roll``."""
+        ...
 
     def now_ns(self) -> int: ...
 
@@ -100,7 +115,7 @@ class EngineLink(Protocol):
         ...
 
 
-class BaseStrategy(OrderBook, Brackets):
+class BaseStrategy(OrderBook, Brackets, Rolls):
     name: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams
     bar_history: ClassVar[int] = 500  # bars kept per subscription for ``bars()``
@@ -127,6 +142,11 @@ class BaseStrategy(OrderBook, Brackets):
         self._amends: dict[str, tuple[str, dict[str, Any]]] = {}  # amend intent -> target
         self.protective: set[str] = set()  # bracket exits: kept working in quarantine
         self._engine_orders = False
+        self._products: dict[tuple[str, str], str] = {}  # the product each position is in
+        self._rolls: dict[str, PendingRoll] = {}  # rolls in flight, by intent id
+        self._rolls_ended: list[PendingRoll] = []  # both legs final: on_roll is due
+        self._warmup_of: dict[tuple[str, str, str], int] = {}  # subscription -> warm-up
+        self._indicator_specs: dict[str, tuple[str, dict[str, Any]]] = {}  # to rebuild
 
     # ------------------------------------------------------------------ hooks
 
@@ -140,6 +160,10 @@ class BaseStrategy(OrderBook, Brackets):
 
     def on_bar(self, bar: wire.Bar) -> None: ...
 
+    def on_depth(self, depth: wire.Depth) -> None:
+        """Five levels a side of an instrument given to ``subscribe_depth`` (live and
+        paper; a backtest has no depth)."""
+
     def on_data(self, bar: wire.Bar) -> Signal | None:
         """MyTrading style: called after ``on_bar`` with indicators updated."""
         return None
@@ -151,6 +175,12 @@ class BaseStrategy(OrderBook, Brackets):
     def on_position(self, position: PositionView) -> None: ...
 
     def on_timer(self, name: str, now: datetime) -> None: ...
+
+    def on_roll(self, old: tuple[str, str], new: tuple[str, str], ok: bool) -> None:
+        """A future this strategy held or watched rolled (``roll_days``): its bar and tick
+        subscriptions on ``old`` now follow ``new`` (indicators rebuilt from the new
+        contract's history); move any reference of your own. ``ok``: both orders filled
+        (False: risk refused the pair, or one leg failed; see the risk events)."""
 
     def on_stop(self) -> None: ...
 
@@ -170,6 +200,13 @@ class BaseStrategy(OrderBook, Brackets):
         self.refdata.instrument(exchange, symbol)  # fail early on an unknown symbol
         self.link.want_ticks(self.name, exchange, symbol)
 
+    def subscribe_depth(self, exchange: str, symbol: str) -> None:
+        """Market depth (five levels a side) through ``on_depth``, and ticks as with
+        ``subscribe_ticks``: the feed subscribes this instrument in depth mode."""
+        self.refdata.instrument(exchange, symbol)
+        self.link.want_ticks(self.name, exchange, symbol)
+        self.link.want_depth(self.name, exchange, symbol)
+
     def subscribe_bars(self, exchange: str, symbol: str, tf: str = "1m", warmup: int = 0) -> None:
         """Bars of ``tf`` (1m, 3m, 5m, 10m, 15m, 30m, 1h, D) built by the engine from ticks.
         ``warmup`` past bars are replayed through ``on_bar`` from the broker's history
@@ -177,6 +214,7 @@ class BaseStrategy(OrderBook, Brackets):
         self.refdata.instrument(exchange, symbol)
         key = (exchange, symbol, tf)
         self._bars.setdefault(key, collections.deque(maxlen=max(self.bar_history, 1)))
+        self._warmup_of[key] = warmup
         if self._primary is None:
             self._primary = key
         self.link.want_bars(self.name, exchange, symbol, tf, warmup)
@@ -210,6 +248,7 @@ class BaseStrategy(OrderBook, Brackets):
         if label in self._indicators:
             raise ValueError(f"indicator {label!r} is already registered")
         self._indicators[label] = (key, make(kind, **params))
+        self._indicator_specs[label] = (kind, params)
         self._fed.clear()
 
     def get_indicator_value(self, name: str, output: str | None = None) -> float:
@@ -298,19 +337,25 @@ class BaseStrategy(OrderBook, Brackets):
     # ---------------------------------------------------------- symbols, options
 
     def near_future(self, underlying: str) -> tuple[str, str]:
-        """(exchange, symbol) of the near-month future of an index."""
-        u = self.refdata.underlying(underlying)
-        expiry = self.refdata.calendar.near_future_expiry(u, self.today())
-        return u.fo_exchange, future_symbol(underlying, expiry)
+        """(exchange, symbol) of the near-month future of an index (see ``future``)."""
+        return self.future(underlying, "near")
 
     def future(self, underlying: str, which: str = "near") -> tuple[str, str]:
         """(exchange, symbol) of an index's or a stock's monthly future: ``near``, ``next``
-        or ``far`` (the three listed months; expiries moved back for holidays)."""
+        or ``far`` (the three listed months; expiries moved back for holidays). With
+        ``roll_days``, a month inside its roll window is skipped: ``near`` is the month
+        this strategy would hold after the roll."""
         months = {"near": 0, "next": 1, "far": 2}
         if which not in months:
             raise ValueError(f"which must be one of {list(months)}, got {which!r}")
         u = self.refdata.underlying(underlying)
         expiry = self.refdata.calendar.near_future_expiry(u, self.today())
+        near = future_symbol(underlying, expiry)
+        if due(self.refdata, u.fo_exchange, near, self.today(), self.params.roll_days):
+            near = next_contract(
+                self.refdata, u.fo_exchange, near, self.today(), self.params.roll_days
+            )
+            expiry = self.refdata.instrument(u.fo_exchange, near).expiry  # type: ignore[assignment]
         for _ in range(months[which]):
             expiry = self.refdata.calendar.near_future_expiry(u, expiry + timedelta(days=1))
         return u.fo_exchange, future_symbol(underlying, expiry)
@@ -531,6 +576,7 @@ class BaseStrategy(OrderBook, Brackets):
         sizing: str = "",
         link: wire.OrderLink | None = None,
         intent_id: str = "",
+        roll_to: str = "",
     ) -> str:
         """Hand one intent to the engine; "" when none can go out (warm-up, quarantine).
         ``intent_id``: one taken from the engine beforehand (an OCO pair names each other)."""
@@ -555,6 +601,7 @@ class BaseStrategy(OrderBook, Brackets):
             ref_intent_id=ref,
             sizing=sizing,
             link=link,
+            roll_to=roll_to,
         )
         return intent_id if self.link.submit(self.name, intent, protective) else ""
 
@@ -580,6 +627,23 @@ class BaseStrategy(OrderBook, Brackets):
             signal = self.on_data(bar)
             if signal is not None:
                 self.on_signal(signal, bar)
+
+    def _moved_bars(self, old: tuple[str, str], new: tuple[str, str], tf: str) -> int:
+        """A bar subscription moves to another contract (a roll): a fresh ring, the
+        indicators it fed rebuilt empty (the warm-up refills both); returns the warm-up
+        the subscription asked for."""
+        okey, nkey = (*old, tf), (*new, tf)
+        self._bars.pop(okey, None)
+        self._bars[nkey] = collections.deque(maxlen=max(self.bar_history, 1))
+        primary = self._primary
+        if primary == okey:
+            self._primary = nkey  # type: ignore[assignment]
+        for label, (k, _) in list(self._indicators.items()):
+            if (k or primary) == okey:
+                kind, params = self._indicator_specs[label]
+                self._indicators[label] = (nkey if k else None, make(kind, **params))  # type: ignore[assignment]
+        self._fed.clear()
+        return self._warmup_of.pop(okey, 0)  # type: ignore[arg-type]
 
     def _mark(self, exchange: str, symbol: str, ltp: float) -> None:
         if not math.isnan(ltp):

@@ -24,26 +24,29 @@ from mytrading import bus, wire
 from mytrading.accounts import load_accounts
 from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon, Peer
+from mytrading.interest import Declarer, entry
 from mytrading.outbox import Outbox
 from mytrading.recovery import fetch_fills, fetch_snapshot
 from mytrading.risk.charges import load_charges
 from mytrading.risk.events import EventStore
 from mytrading.risk.exits import ExitJob, ExitManager
-from mytrading.risk.limits import load_limits
+from mytrading.risk.limits import Limits, load_limits
 from mytrading.risk.margin import load_margins
 from mytrading.risk.mirror import Mirror
 from mytrading.risk.monitor import Key, PostTrade, Trigger
 from mytrading.risk.orders import (
     approved_order,
     children,
+    decide,
     plan,
     rejected_event,
+    roll_children,
     trigger_event,
 )
+from mytrading.risk.roll import RollApproval, RollWatch
 from mytrading.risk.rules import (
     Rejection,
     RiskBook,
-    check,
     child_size,
     usage,
 )
@@ -114,11 +117,19 @@ class RiskDaemon(Daemon):
             lambda strategy, inst: child_size(inst, self.limits.of(strategy)),
             accounts.account_of,
         )
+        self.rolls = RollWatch(
+            self._broker_net,
+            self._account_net,
+            self._emit,
+            lambda strategy, key: self.exits.start(strategy, key, "roll"),
+        )
         self.skip_fills_to = 0
         self.marks = MarksStore(s.state_dir / "risk_marks.json")
         self._restore()
+        self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
         self.every(0.02, self.outbox.flush)
         self.every(1.0, self._post_trade)
+        self.every(0.5, self._declare, first_in=0)
         self.log.info("risk limits", **self.limits.as_dict(), states=self.book.states.as_dict())
 
     # ----------------------------------------------------------------- intents
@@ -138,13 +149,16 @@ class RiskDaemon(Daemon):
             self._ask_funds(lead)  # only until the router's first report arrives
         wall = time.time_ns()
         now = self.clock.now()
-        result = check(msg, self.book, self.refdata, limits, now, wall, self.margins, lead)
+        result = decide(msg, self.book, self.refdata, limits, now, wall, self.margins, lead)
         self.book.seen_intents.add(msg.intent_id)
         if isinstance(result, Rejection):
             self._reject(msg.strategy, msg.intent_id, result)
             return
         if result.margin:
             funds.reserved.append((wall, result.margin))
+        if isinstance(result, RollApproval):
+            self._roll(msg, result, lead, limits)
+            return
         if result.quantity != msg.quantity:
             self.log.info(
                 "sized from margin", strategy=msg.strategy, sizing=msg.sizing, qty=result.quantity
@@ -160,9 +174,46 @@ class RiskDaemon(Daemon):
                 if not self.outbox.put(o):
                     self._withdraw(o, "risk queue to router full")
 
+    def _roll(self, msg: wire.OrderIntent, ok: RollApproval, lead: str, limits: Limits) -> None:
+        """An approved roll: its two orders (the close first), followers' likewise, and
+        the watch that reports its outcome. Neither leg is queued unless both can be."""
+        day = self.clock.now().date()
+        before = {
+            s: self.book.net((msg.strategy, msg.exchange, s)) for s in (msg.symbol, msg.roll_to)
+        }
+        close, open_, out1, out2 = roll_children(
+            msg, ok, self.book, self.refdata, limits, self.name, lead
+        )
+        followers = [
+            *self.mirror.plan(close, before[msg.symbol], self.book, day),
+            *self.mirror.plan(open_, before[msg.roll_to], self.book, day),
+        ]
+        for f in followers:
+            out2 += children(f, self.book, self.refdata, self.limits.of(f.strategy))
+        self.approved += 1
+        self.book.approvals[msg.strategy].append(time.time_ns())
+        if len(self.outbox) + len(out1) + len(out2) > MAX_PENDING:
+            for o in (*out1, *out2):
+                self.book.working.pop(o.order_id, None)
+            full = Rejection("router_unavailable", "risk queue to router full")
+            self._reject(msg.strategy, msg.intent_id, full)
+            return
+        self.rolls.start(msg, close, open_, (len(out1), len(out2)))
+        self.log.warning(
+            "roll approved",
+            strategy=msg.strategy,
+            old=msg.symbol,
+            new=msg.roll_to,
+            qty=ok.quantity,
+            orders=[o.order_id for o in (*out1, *out2)],
+        )
+        for o in (*out1, *out2):
+            self.outbox.put(o)
+
     def _withdraw(self, order: wire.Order, reason: str) -> None:
         if order.op == "place":
             self.book.working.pop(order.order_id, None)
+            self.rolls.ended(order.order_id)
         self._reject(order.strategy, order.intent_id, Rejection("router_unavailable", reason))
 
     def _reject(self, strategy: str, intent_id: str, r: Rejection) -> None:
@@ -276,10 +327,18 @@ class RiskDaemon(Daemon):
         for t in self.post.evaluate(now):
             self._act(t)
         self.exits.step()
+        self.rolls.step()
         try:
             self.marks.save(self.post.day_marks())
         except OSError as exc:
             self.count_error("risk marks not saved", reason=str(exc))
+
+    def _declare(self) -> None:
+        """Every instrument held or working, in any book (webhook strategies' too): the
+        feed must quote them for the marks, the exits and the post-trade limits."""
+        held = {(ex, sym) for (_, ex, sym), q in self.book.positions.items() if q}
+        held |= {(ex, sym) for (_, ex, sym) in self.book.working.by_key}
+        self.declarer.declare([entry(ex, sym) for ex, sym in held])
 
     def _new_day(self) -> None:
         """Daily limits start again: a strategy that risk set REDUCING for one of them is
@@ -333,6 +392,14 @@ class RiskDaemon(Daemon):
             self.book.working.pop(order.order_id, None)
             self.count_error("exit order not queued", order_id=order.order_id)
         return ok
+
+    def _account_net(self, key: Key, account: str) -> int:
+        """Our net of one position over every book that trades on ``account``."""
+        return sum(
+            self.post.qty(s, key)
+            for s in list(self.post.books)
+            if self.accounts.account_of(s) == account
+        )
 
     def _working_ids(self, strategy: str, key: Key) -> list[str]:
         return list(self.book.working.of((strategy, key[0], key[1])))
@@ -398,6 +465,7 @@ class RiskDaemon(Daemon):
         elif isinstance(msg, wire.OrderUpdate):
             self.outbox.ack(msg.order_id)
             self.book.on_update(msg)
+            self.rolls.on_update(msg)
         elif isinstance(msg, wire.Funds):
             self.book.funds[msg.account].report(msg.available, msg.ts)
         elif isinstance(msg, wire.MarginQuote):
@@ -409,6 +477,7 @@ class RiskDaemon(Daemon):
             self.skip_fills_to = msg.fill_no  # a restarted router republishes its fills
             self.book.on_fill(msg)
             self.post.on_fill(msg, self.clock.now().date())
+            self.rolls.on_fill(msg)
 
     def extra_sent(self) -> int:
         return self.orders.sent
@@ -425,6 +494,8 @@ class RiskDaemon(Daemon):
             },
             "triggers": dict(self.triggers),
             "exits_open": len(self.exits.jobs),
+            "rolls_open": len(self.rolls.rolls),
+            "rolls": dict(self.rolls.outcomes),
             "events_stored": self.events.stored,
             # per account: the broker's last figure, and what is free of it now
             "margin_available": {a: f.available for a, f in self.book.funds.items()},

@@ -11,6 +11,7 @@ backtest (``backtest/risk.py``), so both send the same orders for the same decis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import msgspec
 import structlog
@@ -19,8 +20,18 @@ from mytrading import wire
 from mytrading.accounts import MAIN, is_follower_book
 from mytrading.refdata import RefData
 from mytrading.risk.limits import Limits
+from mytrading.risk.margin import MarginTable
 from mytrading.risk.monitor import Key, PostTrade, Trigger
-from mytrading.risk.rules import Approval, Rejection, RiskBook, reduces, ref_order_id, split
+from mytrading.risk.roll import RollApproval, check_roll, roll_orders
+from mytrading.risk.rules import (
+    Approval,
+    Rejection,
+    RiskBook,
+    check,
+    reduces,
+    ref_order_id,
+    split,
+)
 
 log = structlog.get_logger("risk")
 
@@ -88,6 +99,41 @@ def children(
     if len(orders) > 1:
         log.info("split", order=base.order_id, children=qtys)
     return orders
+
+
+def decide(
+    msg: wire.OrderIntent,
+    book: RiskBook,
+    refdata: RefData,
+    limits: Limits,
+    market_now: datetime,
+    wall_ns: int,
+    margins: MarginTable | None,
+    account: str = MAIN,
+) -> Rejection | Approval:
+    """The rules for one intent: a roll's pair rules (``risk/roll.py``), else ``check``."""
+    rules = check_roll if msg.roll_to else check
+    return rules(msg, book, refdata, limits, market_now, wall_ns, margins, account)
+
+
+def roll_children(
+    msg: wire.OrderIntent,
+    ok: RollApproval,
+    book: RiskBook,
+    refdata: RefData,
+    limits: Limits,
+    by: str,
+    account: str = MAIN,
+) -> tuple[wire.Order, wire.Order, list[wire.Order], list[wire.Order]]:
+    """An approved roll's two orders, and the orders that go out for each (split at the
+    freeze quantity like any order, and counted as working)."""
+    close, open_ = roll_orders(msg, ok, by, account)
+    return (
+        close,
+        open_,
+        children(close, book, refdata, limits),
+        children(open_, book, refdata, limits),
+    )
 
 
 @dataclass(frozen=True)

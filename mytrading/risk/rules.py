@@ -234,7 +234,7 @@ def check(
     pos = book.positions.get(key, 0)
     signed = intent.quantity if intent.action == "BUY" else -intent.quantity
     exit_ = reduces(pos, intent)
-    bad = _time(intent, refdata, limits, market_now, exit_)
+    bad = trading_time(intent, refdata, limits, market_now, exit_)
     if bad:
         return bad
     long_, short = book.exposure(key, exclude=ref)
@@ -256,7 +256,7 @@ def check(
             )
     after = (long_ + signed) if signed > 0 else (short + signed)
     grows = abs(after) > abs(pos)
-    bad = _position_cap(intent, inst, book, limits, after, grows)
+    bad = position_cap(intent, inst, book, limits, after, grows)
     if bad:
         return bad
     bad = _strategy_caps(intent, book, refdata, limits, after, grows, ref)
@@ -287,10 +287,12 @@ def check(
                 round(free or 0.0, 2),
                 round(need, 2),
             )
-    return _rate(intent, book, limits, wall_ns) or Approval(price, trigger, intent.quantity, need)
+    return rate_limit(intent, book, limits, wall_ns) or Approval(
+        price, trigger, intent.quantity, need
+    )
 
 
-def _position_cap(
+def position_cap(
     intent: wire.OrderIntent,
     inst: Instrument,
     book: RiskBook,
@@ -465,7 +467,7 @@ def _notional(intent: wire.OrderIntent, price: float, limits: Limits) -> Rejecti
     return None
 
 
-def _time(
+def trading_time(
     intent: wire.OrderIntent,
     refdata: RefData,
     limits: Limits,
@@ -529,7 +531,7 @@ def _strategy_caps(
     return None
 
 
-def _rate(
+def rate_limit(
     intent: wire.OrderIntent, book: RiskBook, limits: Limits, wall_ns: int
 ) -> Rejection | None:
     window = book.approvals[intent.strategy]
