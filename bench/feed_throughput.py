@@ -9,7 +9,7 @@ it reports what the server sent, what the feed published and what the engine rec
 the engine's sequence gaps, and the CPU each process used (where the time goes).
 
     .venv/bin/python bench/feed_throughput.py [--hz 250] [--strikes 10] [--seconds 15] [--no-record]
-    .venv/bin/python bench/feed_throughput.py --stocks '*' --strikes 12 --hz 102   # ~200 symbols
+    .venv/bin/python bench/feed_throughput.py --stocks '*' --strikes 11 --hz 100   # 208 symbols
 """
 
 from __future__ import annotations

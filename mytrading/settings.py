@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     accounts_file: Path | None = None
     # Market data on a fallback account: how often the preferred ones are probed
     feed_failback_s: float = Field(15.0, gt=0, le=3600)
+    # what the feed subscribes: what the daemons declare (and the indices), or the whole
+    # quoted universe besides (interest.py)
+    feed_subscribe: Literal["declared", "universe"] = "declared"
 
     # --- the router's execution safety (docs/execution.md)
     journal_fsync: bool = True  # flush the order journal to the disk on every state change

@@ -52,8 +52,9 @@ class LocalAccount(Protocol):
 class LocalMarketData(Protocol):
     instruments: list[tuple[str, str]]
 
-    def messages(self, now_ns: int) -> list[bytes]:
-        """Every instrument's ``market_data`` message at ``now_ns``, as JSON."""
+    def messages(self, now_ns: int, modes: dict[tuple[str, str], int]) -> list[tuple[bytes, int]]:
+        """The ``market_data`` message of each instrument in ``modes`` at ``now_ns``, as
+        JSON in its mode, with the mode."""
         ...
 
 

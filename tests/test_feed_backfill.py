@@ -21,6 +21,7 @@ def test_outage_backfills_missed_bars_in_order(tmp_env: dict[str, str], monkeypa
         "MT_SIM_START": "2026-11-20T10:00",
         "MT_SIM_UNDERLYINGS": "NIFTY",
         "MT_SIM_STRIKES": "0",
+        "MT_FEED_SUBSCRIBE": "universe",  # no engine here declares what to quote
     }
     server, host = start_server(tmp_env, MT_SIM_FAULTS="true", **common)
     rest_port, ws_port = host.rsplit(":", 1)[1], WS_URL[host].rsplit(":", 1)[1]

@@ -30,6 +30,7 @@ def test_record_list_export_and_replay(
         "MT_SIM_UNDERLYINGS": "NIFTY",
         "MT_SIM_STRIKES": "1",
         "MT_SIM_TICK_HZ": "10",
+        "MT_FEED_SUBSCRIBE": "universe",  # no engine here declares what to quote
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -19,6 +19,7 @@ from mytrading.bus import Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.engine.loader import discover, select
 from mytrading.engine.runner import StrategyRunner
+from mytrading.interest import Declarer, entry
 from mytrading.openalgo.history import http_history
 from mytrading.outbox import Outbox
 from mytrading.recovery import fetch_day, fetch_snapshot
@@ -65,7 +66,9 @@ class EngineDaemon(Daemon):
             history=history,
             max_errors=s.strategy_max_errors,
             mode=s.mode,
+            need_depth=self._need_depth,
         )
+        self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
         classes = select(discover(s.strategies_dir), s.strategies)
         for cls in classes:
             self.runner.add(cls, s.params_for(cls.name))
@@ -74,6 +77,7 @@ class EngineDaemon(Daemon):
         self.log.info("strategies loaded", strategies=list(self.runner.strategies))
         self.every(0.02, self.outbox.flush)
         self.every(0.05, self.runner.poll)
+        self.every(0.25, self._declare, first_in=0)
 
     def _restore(self) -> None:
         """After a restart: strategies' positions from the router before any hook runs."""
@@ -101,6 +105,16 @@ class EngineDaemon(Daemon):
 
     def _need_ticks(self, exchange: str, symbol: str) -> None:
         self.sub.subscribe(wire.exact(wire.tick_topic(exchange, symbol)))
+
+    def _need_depth(self, exchange: str, symbol: str) -> None:
+        self.sub.subscribe(wire.exact(wire.depth_topic(exchange, symbol)))
+
+    def _declare(self) -> None:
+        """What the strategies watch, for the feed to subscribe (depth where asked)."""
+        depth = self.runner.depth_subs
+        self.declarer.declare(
+            [entry(ex, sym, 3 if depth.get((ex, sym)) else 2) for ex, sym in self.runner.watched]
+        )
 
     # ------------------------------------------------------------------ intents
 
@@ -139,6 +153,8 @@ class EngineDaemon(Daemon):
         if isinstance(msg, wire.Tick):
             self.record_latency_ns(time.time_ns() - msg.ts)
             self.runner.on_tick(msg)
+        elif isinstance(msg, wire.Depth):
+            self.runner.on_depth(msg)
         elif isinstance(msg, wire.OrderUpdate):
             self.outbox.ack(msg.intent_id)
             self.runner.on_order_update(msg)

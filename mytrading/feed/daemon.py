@@ -6,6 +6,12 @@ OpenAlgo) the quotes arrive over OpenAlgo's WebSocket (``openalgo/ws.py``); with
 this process (``venue.local_quotes``), read by the same parser. Either way the feed
 publishes ticks and builds 1-minute bars (``bars.py``), and reports its coverage.
 
+What it subscribes is what the other daemons declare (``interest.py``): the engine's
+strategies' instruments, each in the mode asked (a strategy may ask for depth, published
+as ``Depth`` on ``md.depth.*``), risk's positions and working orders, the webhook
+strategies' symbols; plus the indices (``MT_FEED_SUBSCRIBE=universe``: the whole
+universe as well).
+
 Quotes come from the first account of ``config/accounts.toml [market_data] order`` that
 answers, failing over to the next and back (``openalgo.ws.FeedClient``); the bars of a
 gap are backfilled from the history of the account then in use.
@@ -13,6 +19,7 @@ gap are backfilled from the history of the account then in use.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -23,9 +30,10 @@ from mytrading.accounts import load_accounts
 from mytrading.bars import BarBuilder
 from mytrading.bus import MD_HWM
 from mytrading.daemon import Daemon
+from mytrading.interest import Interests
 from mytrading.openalgo.history import HistoryError, http_history
 from mytrading.openalgo.rest import OpenAlgoREST
-from mytrading.openalgo.ws import TICK_PIPE, FeedClient, Source, tick_from_json
+from mytrading.openalgo.ws import TICK_PIPE, FeedClient, Source, depth_from, tick_from_json
 from mytrading.recording import Recorder
 from mytrading.universe import quoted, universe
 
@@ -37,6 +45,7 @@ COVERAGE_ALERT = 0.90
 class FeedDaemon(Daemon):
     name = "feed"
     pub_hwm = MD_HWM  # a slow reader loses ticks, never stalls the feed; gaps show it
+    sub_prefixes = ("ctl.interest.",)
 
     def setup(self) -> None:
         s = self.settings
@@ -50,14 +59,48 @@ class FeedDaemon(Daemon):
         self.last_bar: dict[tuple[str, str], int] = {}  # start_ns of the last bar published
         self.recorder = Recorder(s.record_db) if s.record else None
         self.coverage_low = False
+        self.depth_out = 0
+        self.local_modes: dict[tuple[str, str], int] = {}
         if s.broker == "openalgo":
             self._setup_openalgo()
         else:
             self.local = venue.local_quotes(s, self.refdata, self.clock.now().date())
-            self.instruments = self.local.instruments
+            self.universe = self.local.instruments
             self.every(1.0 / s.sim_tick_hz, self.publish_sim_ticks, first_in=0)
-        self._tick_topics = {k: wire.tick_topic(*k) for k in self.instruments}
+        base = dict.fromkeys(self.universe if s.feed_subscribe == "universe" else (), 2)
+        for name in s.sim_underlyings:  # the indices: always quoted
+            u = self.refdata.underlying(name)
+            if u.kind == "INDEX":
+                base[(u.spot_exchange, name)] = max(base.get((u.spot_exchange, name), 0), 2)
+        self.interests = Interests(self.refdata, base, s.state_dir / "feed_interest.json")
+        restored = self.interests.load()
+        if restored:
+            self.log.info("subscriptions restored from the last run", instruments=restored)
+        self._tick_topics: dict[tuple[str, str], str] = {}
+        self._apply_interest()
+        self.every(5.0, self._expire_interest)
         self.every(0.1, self.close_bars)
+
+    # --------------------------------------------------------------- interest
+
+    def on_message(self, topic: str, msg: wire.Msg) -> None:
+        if isinstance(msg, wire.Interest) and self.interests.update(msg.src, msg.wants):
+            self._apply_interest()
+
+    def _expire_interest(self) -> None:
+        if self.interests.expire():
+            self._apply_interest()
+
+    def _apply_interest(self) -> None:
+        wanted = self.interests.wanted()
+        self.instruments = list(wanted)
+        for k in wanted:
+            if k not in self._tick_topics:
+                self._tick_topics[k] = wire.tick_topic(*k)
+        if self.client is not None:
+            self.client.set_wanted(wanted)
+        else:
+            self.local_modes = wanted
 
     def _setup_openalgo(self) -> None:
         # Plain HTTP, not the SDK: its 1.1 s import would be most of a restart (issue 6).
@@ -87,15 +130,17 @@ class FeedDaemon(Daemon):
                 time.sleep(0.5)
             raise ConnectionError(f"no quote for {name} from any account: {q.get('message')}")
 
-        insts = universe(
-            self.refdata,
-            quoted(self.refdata, s.sim_underlyings, s.sim_stocks),
-            self.clock.now().date(),
-            s.sim_strikes,
-            spot_of,
-            s.sim_stock_strikes,
-        )
-        self.instruments = [(i.exchange, i.symbol) for i in insts]
+        self.universe: list[tuple[str, str]] = []
+        if s.feed_subscribe == "universe":  # the option strips need the indices' levels
+            insts = universe(
+                self.refdata,
+                quoted(self.refdata, s.sim_underlyings, s.sim_stocks),
+                self.clock.now().date(),
+                s.sim_strikes,
+                spot_of,
+                s.sim_stock_strikes,
+            )
+            self.universe = [(i.exchange, i.symbol) for i in insts]
         self.pull = self.ctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.LINGER, 0)
         self.pull.bind(TICK_PIPE)
@@ -109,7 +154,7 @@ class FeedDaemon(Daemon):
             self.ctx,
             first.ws_url,
             first.api_key,
-            self.instruments,
+            [],  # what to subscribe comes from the interest, once set up
             fallbacks=tuple(Source(a.name, a.ws_url, a.api_key) for a in rest_),
             failback_s=s.feed_failback_s,
             name=first.name,
@@ -119,7 +164,6 @@ class FeedDaemon(Daemon):
             "OpenAlgo feed starting",
             sources=[a.name for a in data],
             url=first.ws_url,
-            instruments=len(self.instruments),
         )
 
     def _on_ws_ticks(self) -> None:
@@ -133,8 +177,11 @@ class FeedDaemon(Daemon):
                 self.pull.recv(zmq.NOBLOCK)
             except zmq.Again:
                 break
-        for tick in self.client.take():
-            self._publish_tick(tick)
+        for item in self.client.take():
+            if isinstance(item, wire.Tick):
+                self._publish_tick(item)
+            else:
+                self._publish_depth(item)
 
     def _backfill(self) -> None:
         """After a reconnect: publish, from ``history``, the 1-minute bars missed while
@@ -174,12 +221,20 @@ class FeedDaemon(Daemon):
         """The in-process venue's quotes, read from OpenAlgo's ``market_data`` JSON by the
         same parser as the WebSocket's."""
         assert self.local is not None
-        for raw in self.local.messages(self.clock.now_ns()):
+        for raw, mode in self.local.messages(self.clock.now_ns(), self.local_modes):
             tick = tick_from_json(raw)
             if tick is None:
                 self.bad_quotes += 1
                 continue
             self._publish_tick(tick)
+            if mode == 3:
+                depth = depth_from(json.loads(raw))
+                if depth is not None:
+                    self._publish_depth(depth)
+
+    def _publish_depth(self, depth: wire.Depth) -> None:
+        self.pub.publish(wire.depth_topic(depth.exchange, depth.symbol), depth)
+        self.depth_out += 1
 
     def _publish_tick(self, tick: wire.Tick) -> None:
         key = (tick.exchange, tick.symbol)
@@ -228,6 +283,10 @@ class FeedDaemon(Daemon):
             "source": "openalgo" if self.client else "sim",
             **({"bad_quotes": self.bad_quotes} if self.bad_quotes else {}),
             "instruments": total,
+            "subscribe": self.settings.feed_subscribe,
+            "declared_by": sorted(self.interests.by_src),
+            "interest_refused": self.interests.refused,
+            "depth": self.depth_out,
             "coverage": f"{fresh}/{total} symbols fresh within {COVERAGE_FRESH_S:.0f} s",
             "coverage_alert": low,
             "ticks": self.ticks_out,

@@ -105,6 +105,27 @@ def _tick(msg: dict[str, Any]) -> wire.Tick | None:
     )
 
 
+def depth_from(msg: dict[str, Any]) -> wire.Depth | None:
+    """The levels of a depth-mode ``market_data`` message; None if it has none."""
+    try:
+        d = msg["data"]
+        book = d.get("depth") or {}
+        buy, sell = book.get("buy") or [], book.get("sell") or []
+        if not buy and not sell:
+            return None
+        return wire.Depth(
+            exchange=str(msg.get("exchange")),
+            symbol=str(msg.get("symbol")),
+            bids=[float(x["price"]) for x in buy],
+            bid_qtys=[int(x["quantity"]) for x in buy],
+            asks=[float(x["price"]) for x in sell],
+            ask_qtys=[int(x["quantity"]) for x in sell],
+            exch_ns=int(d.get("timestamp") or d.get("ltt") or 0) * 1_000_000,
+        )
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+
+
 def tick_from_json(raw: bytes | str) -> wire.Tick | None:
     """A Tick from one WebSocket text frame, or None when it is not a good ``market_data``."""
     try:
@@ -151,8 +172,11 @@ class FeedClient:
         self.failovers = 0  # switches to another source, either way
         self._tries_here = 0  # failed attempts in a row on the active source
         self._switched = False  # the socket was closed to change source, not by a failure
-        self.instruments = instruments
         self.mode = mode
+        # what to subscribe, (exchange, symbol) -> mode; what this session has subscribed
+        self.wanted: dict[tuple[str, str], int] = dict.fromkeys(instruments, mode)
+        self._subscribed: dict[tuple[str, str], int] = {}
+        self._sub_lock = threading.Lock()
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.alert_after = alert_after
@@ -171,11 +195,55 @@ class FeedClient:
         self._last: dict[tuple[str, str], tuple[int, float, int]] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._queue: collections.deque[wire.Tick | dict[str, Any]] = collections.deque()
+        self._queue: collections.deque[wire.Tick | wire.Depth | dict[str, Any]] = (
+            collections.deque()
+        )
         self._woken = False
         self._ws: websocket.WebSocketApp | None = None
         self._thread = threading.Thread(target=self._run, name="openalgo-ws", daemon=True)
         self._prober = threading.Thread(target=self._failback, name="ws-failback", daemon=True)
+
+    @property
+    def instruments(self) -> list[tuple[str, str]]:
+        return list(self.wanted)
+
+    def set_wanted(self, wanted: dict[tuple[str, str], int]) -> None:
+        """Subscribe exactly these, each in its mode (1 LTP, 2 quote, 3 depth): what is
+        new is subscribed and what is gone unsubscribed now, on the live session; every
+        new session subscribes the whole set."""
+        self.wanted = dict(wanted)
+        ws = self._ws
+        if ws is not None and self.authenticated:
+            self._sync(ws)
+
+    def _sync(self, ws: websocket.WebSocketApp) -> None:
+        with self._sub_lock:
+            want = dict(self.wanted)
+            had = self._subscribed
+            gone = [k for k, m in had.items() if want.get(k) != m]
+            new: dict[int, list[tuple[str, str]]] = {}
+            for k, m in want.items():
+                if had.get(k) != m:
+                    new.setdefault(m, []).append(k)
+            try:
+                if gone:
+                    syms = [{"symbol": s, "exchange": e, "mode": had[(e, s)]} for e, s in gone]
+                    ws.send(json.dumps({"action": "unsubscribe", "symbols": syms}))
+                for mode, keys in sorted(new.items()):
+                    syms = [{"symbol": s, "exchange": e} for e, s in keys]
+                    sub = {"action": "subscribe", "symbols": syms, "mode": mode, "depth": 5}
+                    ws.send(json.dumps(sub))
+            except Exception as exc:  # the session is ending: the next one subscribes all
+                log.warning("subscription change not sent", reason=str(exc))
+                return
+            self._subscribed = want
+            if gone or new:
+                log.info(
+                    "subscriptions",
+                    total=len(want),
+                    added=sum(len(v) for v in new.values()),
+                    removed=len(gone),
+                )
 
     @property
     def source(self) -> Source:
@@ -322,10 +390,9 @@ class FeedClient:
                 log.warning("market data feed recovered", after=self.failures_in_row)
             self.failures_in_row = 0
             self.alerting = False
-            syms = [{"symbol": s, "exchange": e} for e, s in self.instruments]
-            if syms:
-                sub = {"action": "subscribe", "symbols": syms, "mode": self.mode, "depth": 5}
-                ws.send(json.dumps(sub))
+            with self._sub_lock:
+                self._subscribed = {}  # a new session has nothing subscribed
+            self._sync(ws)
         elif msg.get("status") == "error":
             log.error("feed server error", code=msg.get("code"), message=msg.get("message"))
             if msg.get("code") == "AUTHENTICATION_ERROR":
@@ -343,8 +410,12 @@ class FeedClient:
             return
         self._last[key] = sig
         self._enqueue(tick)
+        if self.wanted.get(key) == 3:
+            depth = depth_from(msg)
+            if depth is not None:
+                self._enqueue(depth)
 
-    def _enqueue(self, item: wire.Tick | dict[str, Any]) -> None:
+    def _enqueue(self, item: wire.Tick | wire.Depth | dict[str, Any]) -> None:
         with self._lock:
             self._queue.append(item)
             wake = not self._woken

@@ -26,6 +26,7 @@ from typing import Any
 from mytrading import wire
 from mytrading.bus import Pusher
 from mytrading.daemon import Daemon, Peer
+from mytrading.interest import Declarer, entry
 from mytrading.outbox import Outbox
 from mytrading.recovery import fetch_snapshot
 from mytrading.refdata import IST, RefDataError
@@ -83,6 +84,8 @@ class SignalsDaemon(Daemon):
             self._http_failed()
         self.every(0.02, self.outbox.flush)
         self.every(1.0, self._squareoff_tick, first_in=0.5)
+        self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
+        self.every(2.0, self._declare, first_in=0.2)
 
     # ------------------------------------------------------------------- startup
 
@@ -297,6 +300,20 @@ class SignalsDaemon(Daemon):
                 self.log.warning("intents sent again after a risk restart", intents=n)
 
     # ---------------------------------------------------------------- square-off
+
+    def _declare(self) -> None:
+        """The symbols active webhook strategies may trade: risk prices an alert's order
+        from their quotes (an equity with none is refused), so the feed must have them."""
+        wants = []
+        for rec in self._records():
+            if rec.fields.enabled:
+                try:
+                    maps = self.store.symbols_of(rec)
+                except Exception as exc:  # a locked or broken file: next time
+                    self.count_error("webhook mappings unreadable", why=str(exc))
+                    return
+                wants += [entry(m.exchange, m.symbol) for m in maps.values()]
+        self.declarer.declare(wants)
 
     def _records(self) -> list[Record]:
         try:

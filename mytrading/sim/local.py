@@ -131,19 +131,24 @@ class LocalBroker:
 
 
 class LocalQuotes:
-    """The simulated market's quotes as OpenAlgo's WebSocket sends them (``market_data``,
-    quote mode with bid and ask), for a feed with no server to connect to."""
-
-    MODE = 2
+    """The simulated market's quotes as OpenAlgo's WebSocket sends them (``market_data``
+    in the mode each instrument is subscribed in), for a feed with no server to connect
+    to."""
 
     def __init__(self, market: SimMarket) -> None:
         self.market = market
+        self.refdata = market.refdata
         self.instruments = [(si.inst.exchange, si.inst.symbol) for si in self.market.instruments]
         self._day_open: dict[tuple[str, str], float] = {}
 
-    def messages(self, now_ns: int) -> list[bytes]:
-        """Every instrument quoted at ``now_ns``, one JSON message each."""
-        return [
-            _enc.encode(market_data(t, self.MODE, self._day_open, 0.0))  # no depth in mode 2
-            for t in self.market.step(now_ns)
-        ]
+    def messages(self, now_ns: int, modes: dict[tuple[str, str], int]) -> list[tuple[bytes, int]]:
+        """The instruments in ``modes`` quoted at ``now_ns``: one JSON message each, in
+        its mode (1 LTP, 2 quote, 3 depth, five levels a side), with the mode. The market
+        moves every instrument, subscribed or not, as the real one does."""
+        out = []
+        for t in self.market.step(now_ns):
+            mode = modes.get((t.exchange, t.symbol))
+            if mode:
+                tick = self.refdata.instrument(t.exchange, t.symbol).tick_size if mode == 3 else 0
+                out.append((_enc.encode(market_data(t, mode, self._day_open, tick)), mode))
+        return out
