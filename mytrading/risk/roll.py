@@ -34,6 +34,7 @@ from mytrading.risk.rules import (
     Approval,
     Rejection,
     RiskBook,
+    duplicate,
     position_cap,
     rate_limit,
     trading_time,
@@ -58,8 +59,9 @@ def check_roll(
     account: str = MAIN,
 ) -> Rejection | RollApproval:
     """The first rule the roll breaks, or its approval (see the module's docstring)."""
-    if intent.intent_id in book.seen_intents:
-        return Rejection("duplicate_intent", f"intent {intent.intent_id} was already received")
+    dup = duplicate(intent, book)
+    if dup:
+        return dup
     if intent.op != "place" or intent.pricetype != "MARKET" or intent.sizing:
         return Rejection("roll", "a roll is a plain MARKET place of the whole position")
     state = book.states.of(intent.strategy)

@@ -186,8 +186,9 @@ def check(
     risk, so neither the kill switch nor the rate limit holds it back. A modify is
     checked like a new order, with the order it replaces left out of the exposure.
     """
-    if intent.intent_id in book.seen_intents:
-        return Rejection("duplicate_intent", f"intent {intent.intent_id} was already received")
+    dup = duplicate(intent, book)
+    if dup:
+        return dup
     ref = ref_order_id(intent)
     if intent.op != "place" and not book.children(ref):
         return Rejection("not_working", f"{intent.op}: no working order {ref}")
@@ -290,6 +291,13 @@ def check(
     return rate_limit(intent, book, limits, wall_ns) or Approval(
         price, trigger, intent.quantity, need
     )
+
+
+def duplicate(intent: wire.OrderIntent, book: RiskBook) -> Rejection | None:
+    """An intent id risk has seen: a repeat is refused, never sent twice."""
+    if intent.intent_id in book.seen_intents:
+        return Rejection("duplicate_intent", f"intent {intent.intent_id} was already received")
+    return None
 
 
 def position_cap(
