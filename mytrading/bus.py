@@ -28,13 +28,24 @@ import zmq
 
 from mytrading import wire
 
-DAEMONS: tuple[str, ...] = ("feed", "engine", "risk", "router", "reconciler", "signals")
+DAEMONS: tuple[str, ...] = (
+    "feed",
+    "engine",
+    "risk",
+    "router",
+    "reconciler",
+    "signals",
+    "monitor",
+)
 PIPES: tuple[str, ...] = ("pipe.intents", "pipe.orders", "pipe.commands", "rpc.router")
-# pub.signals came later: last, so with tcp every other endpoint keeps its port number
+# pub.signals and pub.monitor came later: last, so with tcp every other endpoint keeps
+# its port number
+LATER = ("signals", "monitor")
 ENDPOINT_NAMES: tuple[str, ...] = (
-    *(f"pub.{d}" for d in DAEMONS if d != "signals"),
+    *(f"pub.{d}" for d in DAEMONS if d not in LATER),
     *PIPES,
-    "pub.signals",
+    *(f"pub.{d}" for d in LATER),
+    "pipe.interest",  # to the feed: what a tool (the chain view) wants quoted
 )
 
 MD_HWM = 100_000  # ticks queued per slow subscriber before PUB drops (gap counted)

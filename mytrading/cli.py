@@ -58,9 +58,16 @@ def _add_instruments() -> None:
     app.add_typer(instruments_app, name="instruments")
 
 
+def _add_monitor() -> None:
+    from mytrading.monitor.cli import app as alerts_app
+
+    app.add_typer(alerts_app, name="alerts")
+
+
 _add_backtest()
 _add_webhook()
 _add_instruments()
+_add_monitor()
 
 
 def _settings() -> Settings:
@@ -430,6 +437,28 @@ def _pretty(line: str) -> str:
     exc = ev.pop("exception", None)
     rest = " ".join(f"{k}={v}" for k, v in ev.items())
     return f"{head}  {rest}" + (f"\n{exc}" if exc else "")
+
+
+@app.command()
+def chain(
+    underlying: Annotated[str, typer.Argument(help="an index or a stock with options")] = "NIFTY",
+    expiry: Annotated[str, typer.Option(help="YYYY-MM-DD; default: the nearest")] = "",
+    strikes: Annotated[int, typer.Option(min=1, max=50, help="strikes each side of ATM")] = 10,
+    hz: Annotated[float, typer.Option(min=0.5, max=10, help="redraws per second")] = 10.0,
+) -> None:
+    """A live option chain from the bus (the running stack's feed): LTP, bid/ask, OI and
+    its change, IV and Greeks per strike, ATM highlighted, PCR and max pain."""
+    from mytrading import chainview
+
+    s = _settings()
+    try:
+        refdata = load_refdata(s.config_dir, s.instruments_db)
+        refdata.underlying(underlying)
+        day = datetime.strptime(expiry, "%Y-%m-%d").date() if expiry else None
+    except (RefDataError, ValueError) as exc:
+        typer.echo(f"chain: {exc}", err=True)
+        raise typer.Exit(2) from None
+    chainview.run(s, refdata, underlying, day, strikes, hz)
 
 
 @app.command("kill-switch")

@@ -41,6 +41,7 @@ from mytrading import instance, wire
 from mytrading.accounts import load_accounts
 from mytrading.bus import DAEMONS, EVENT_HWM, Publisher, Puller, SequenceTracker, Subscriber
 from mytrading.clock import MarketClock, build_clock
+from mytrading.health import ProcessHealth
 from mytrading.logsetup import setup_logging
 from mytrading.refdata import RefData, load_refdata
 from mytrading.settings import ConfigError, Settings, load_settings
@@ -49,6 +50,7 @@ EARLY_BEATS_S = (0.15, 0.4)
 # Who stops first when the supervisor is gone (producers first, the broker last), and the
 # gap between ranks: the last one still stops well inside the 3 s a test allows.
 STOP_ORDER: tuple[str, ...] = (
+    "monitor",
     "feed",
     "signals",
     "engine",
@@ -113,6 +115,7 @@ class Daemon:
         self._trackers: list[SequenceTracker] = []
         self.poller = zmq.Poller()
         self.add_socket(self.sub.sock, self._on_sub_readable)
+        self.health = ProcessHealth()  # CPU, RSS, files, loop lag, GC pauses: each beat
 
     # ---------------------------------------------------------------- extension points
 
@@ -284,7 +287,7 @@ class Daemon:
             lat_p50_us=float(np.percentile(lat, 50)) if lat is not None else 0.0,
             lat_p99_us=float(np.percentile(lat, 99)) if lat is not None else 0.0,
             peers_down=[p for p, v in self.peers.items() if not v.up],
-            detail=self.detail(),
+            detail={**self.detail(), "health": self.health.sample()},
         )
         self.pub.publish(wire.status_topic(self.name), st)
 
@@ -333,6 +336,7 @@ class Daemon:
                 self.log.exception("teardown failed")
             signal.set_wakeup_fd(-1)
             gc.unfreeze()  # an extension's leak check at exit would take frozen objects for leaks
+            self.health.close()
             self.pub.close()
             self.sub.close()
             self.ctx.destroy(linger=1000)
@@ -349,6 +353,7 @@ class Daemon:
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now:
                 due, seq, period, fn = heapq.heappop(self._timers)
+                self.health.lag(now - due)
                 try:
                     fn()
                 except Exception:

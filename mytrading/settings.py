@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     instruments_db: Path = PROJECT_ROOT / "logs" / "data" / "instruments.duckdb"  # master contract
     instruments_sync_at_start: bool = True  # start/run sync it once a trading day (real OpenAlgo)
 
+    # --- the monitor: Prometheus metrics, the dashboard, alerts (docs/monitoring.md)
+    monitor_host: str = "127.0.0.1"
+    monitor_port: int = Field(9108, ge=1, le=65535)
+    alerts_db: Path = PROJECT_ROOT / "logs" / "data" / "alerts.sqlite"
+
     # --- webhook signals (TradingView, Amibroker, ChartInk): the signals daemon's server
     webhook_db: Path = PROJECT_ROOT / "logs" / "data" / "webhooks.sqlite"
     signals_host: str = "127.0.0.1"

@@ -40,7 +40,8 @@ def test_record_list_export_and_replay(
         w.wait(
             lambda: (
                 w.status.get("feed") is not None
-                and w.status["feed"].detail.get("recorded_bars", 0) >= 3 * 6
+                # 3 bars of each of 9: the index, 2 futures, 3 strikes x CE/PE
+                and w.status["feed"].detail.get("recorded_bars", 0) >= 3 * 9
             ),
             30,
             "recording",

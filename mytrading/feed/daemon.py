@@ -28,7 +28,7 @@ import zmq
 from mytrading import venue, wire
 from mytrading.accounts import load_accounts
 from mytrading.bars import BarBuilder
-from mytrading.bus import MD_HWM
+from mytrading.bus import MD_HWM, Puller
 from mytrading.daemon import Daemon
 from mytrading.interest import Interests
 from mytrading.openalgo.history import HistoryError, http_history
@@ -77,6 +77,9 @@ class FeedDaemon(Daemon):
         if restored:
             self.log.info("subscriptions restored from the last run", instruments=restored)
         self._tick_topics: dict[tuple[str, str], str] = {}
+        # tools (the chain view) ask on a pipe, daemons on their PUB: one handler
+        self.asks = Puller(self.ctx, self.endpoints["pipe.interest"])
+        self.add_puller(self.asks, self.on_message)
         self._apply_interest()
         self.every(5.0, self._expire_interest)
         self.every(0.1, self.close_bars)
@@ -313,6 +316,7 @@ class FeedDaemon(Daemon):
         return d
 
     def teardown(self) -> None:
+        self.asks.close()
         if self.client is not None:
             self.client.stop()
         if getattr(self, "recorder", None) is not None:

@@ -31,6 +31,7 @@ class SimInstrument:
     spot_key: str  # underlying name
     volume: int = 0
     last: float = 0.0
+    oi: int = -1  # open interest of a future or option (-1: not set yet)
 
 
 def _years_to_expiry(expiry: date, now: datetime) -> float:
@@ -63,6 +64,7 @@ class SimMarket:
     ) -> None:
         self.refdata = refdata
         self.rng = np.random.default_rng(seed)
+        self.oi_rng = np.random.default_rng(seed + 1)  # its own: prices stay as they were
         self.spot: dict[str, float] = {}
         self.instruments: list[SimInstrument] = []
         self._last_ns: int | None = None
@@ -127,6 +129,7 @@ class SimMarket:
             lots = int(self.rng.integers(1, 40))
             bq, aq = lots * size, int(self.rng.integers(1, 40)) * size
             si.volume += int(self.rng.integers(0, 20)) * size
+        oi = self._open_interest(si) if inst.kind in ("FUT", "CE", "PE") else 0
         si.last = ltp
         return Tick(
             exchange=inst.exchange,
@@ -137,9 +140,27 @@ class SimMarket:
             bid_qty=bq,
             ask_qty=aq,
             volume=si.volume,
-            oi=0,
+            oi=oi,
             exch_ns=now_ns,
         )
+
+    def _open_interest(self, si: SimInstrument) -> int:
+        """Open interest in whole lots: an option's piles up out of the money (calls above
+        the index, puts below, as writers sell them), a future's is large; then it drifts
+        a few lots a quote. Enough for a chain's PCR and max pain to mean something."""
+        inst = si.inst
+        if si.oi < 0:
+            lots = 60_000.0
+            if inst.kind in ("CE", "PE"):
+                u = self.refdata.underlying(si.spot_key)
+                steps = (inst.strike - self.spot[si.spot_key]) / u.strike_step
+                otm = steps if inst.kind == "CE" else -steps
+                lots = 30_000.0 * math.exp(-((otm - 3.0) ** 2) / 18.0) + 500.0
+            si.oi = int(lots * float(self.oi_rng.uniform(0.8, 1.2))) * inst.lot_size
+        else:
+            drift = int(self.oi_rng.integers(-3, 4)) * inst.lot_size
+            si.oi = max(0, si.oi + drift)
+        return si.oi
 
     def past_bars(self, now_ns: int, sessions: int, seed: int) -> list[Bar]:
         """1-minute bars of every index and future for the ``sessions`` trading days before

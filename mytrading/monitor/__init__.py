@@ -1,0 +1,1 @@
+"""The monitor daemon: alerts, Prometheus metrics and the dashboard (docs/monitoring.md)."""

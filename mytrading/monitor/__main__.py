@@ -1,0 +1,4 @@
+from mytrading.daemon import main
+from mytrading.monitor.daemon import MonitorDaemon
+
+main(MonitorDaemon)

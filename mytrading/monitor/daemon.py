@@ -1,0 +1,117 @@
+"""The monitor daemon: watches the stack through the bus and tells people about it.
+
+It reads every heartbeat, order update, fill, position, funds report, risk and
+reconciliation event (``view.py``); twice a second it runs the alert rules
+(``rules.py``), queues what they call for (``alerting.py``, into ``store.py``), and a
+sender thread delivers it to each channel (``sender.py``, ``channels.py``). An HTTP
+thread serves Prometheus metrics, the dashboard and its event stream (``web.py``) from a
+snapshot the loop makes each half second.
+
+It trades nothing and nothing waits for it: no daemon requires it, and its channels and
+HTTP run on their own threads, so a slow Telegram or a scraping Prometheus costs the
+trading path nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from mytrading import wire
+from mytrading.bus import DAEMONS
+from mytrading.daemon import Daemon
+from mytrading.monitor.alerting import Alerter
+from mytrading.monitor.channels import build_channels
+from mytrading.monitor.config import load_alerts
+from mytrading.monitor.metrics import registry
+from mytrading.monitor.rules import Watch
+from mytrading.monitor.sender import Sender
+from mytrading.monitor.snapshot import snapshot
+from mytrading.monitor.store import AlertStore
+from mytrading.monitor.view import View
+from mytrading.monitor.web import MonitorServer
+
+ALERTS_SHOWN = 20
+
+
+class MonitorDaemon(Daemon):
+    name = "monitor"
+    sub_prefixes = ("exec.", "risk.event.", "recon.")
+
+    def setup(self) -> None:
+        s = self.settings
+        self.cfg = load_alerts(s.config_dir / "alerts.toml")
+        self.store = AlertStore(s.alerts_db)
+        channels, problems = build_channels(self.cfg, s)
+        for p in problems:
+            self.count_error("alert channel not usable", problem=p)
+        self.channel_names = [c.name for c in channels]
+        self.view = View(tuple(d for d in DAEMONS if d != self.name))
+        self.watch = Watch(self.cfg)
+        self.alerter = Alerter(self.cfg, self.store, self.channel_names)
+        self.sender = Sender(AlertStore(s.alerts_db), channels)
+        self.sender.start()
+        self.down_after_s = s.heartbeat_s * s.peer_missed_beats
+        self._snap: dict[str, Any] = {}
+        self.registry, self.latency = registry(lambda: self._snap)
+        self.http = MonitorServer(s.monitor_host, s.monitor_port, lambda: self._snap, self.registry)
+        self.http.start()
+        if self.http.error:
+            self.count_error("monitor HTTP not listening: metrics and dashboard off",
+                             reason=self.http.error)  # fmt: skip
+        else:
+            self.log.info("monitor listening", url=f"http://{s.monitor_host}:{s.monitor_port}/")
+        self.log.info("alert channels", channels=self.channel_names or "none configured")
+        self.every(0.5, self._evaluate, first_in=0.5)
+        self.every(0.5, self._refresh, first_in=0)
+
+    # ----------------------------------------------------------------- inputs
+
+    def _on_status(self, st: wire.Status) -> None:
+        super()._on_status(st)
+        self.view.on_status(st)
+
+    def on_message(self, topic: str, msg: wire.Msg) -> None:
+        latency = self.view.on_message(msg)
+        if latency is not None:
+            self.latency.observe(latency)
+
+    # ------------------------------------------------------------------ work
+
+    def _evaluate(self) -> None:
+        said = self.alerter.step(self.watch.findings(self.view), time.time())
+        for a in said:
+            self.log.warning("alert", rule=a.rule, key=a.key, kind=a.kind, text=a.text)
+        if said:
+            self.sender.wake()
+
+    def _refresh(self) -> None:
+        self.view.sample_curve()
+        snap = snapshot(
+            self.view, self.store.log(ALERTS_SHOWN), self.store.pending(), self.down_after_s
+        )
+        snap["alert_counts"] = [[r, k, n] for (r, k), n in sorted(self.store.counts().items())]
+        self._snap = snap  # swapped whole: the HTTP thread reads one or the other
+
+    # ----------------------------------------------------------------- status
+
+    def detail(self) -> dict[str, Any]:
+        return {
+            "http": (
+                f"listening {self.settings.monitor_host}:{self.settings.monitor_port}"
+                if self.http.listening
+                else f"DOWN: {self.http.error}"
+            ),
+            "channels": self.channel_names,
+            "alerts_active": len(self.alerter.active),
+            "alerts_sent": self.sender.sent,
+            "alert_failures": self.sender.failures,
+            "alerts_pending": self._snap.get("alerts_pending", 0),
+            "alerts_suppressed": dict(self.alerter.suppressed),
+            "dashboard_clients": self.http.clients,
+        }
+
+    def teardown(self) -> None:
+        self.sender.stop()
+        self.http.stop()
+        self.store.close()

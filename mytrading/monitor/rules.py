@@ -1,0 +1,210 @@
+"""The alert rules: what is wrong now (conditions) and what just happened (events), read
+from the monitor's ``View``. Pure reading: ``alerting.py`` decides what is said when.
+
+Conditions stay on while true and clear with a recovery message: a daemon DOWN, an order
+in UNKNOWN state, a reconciliation mismatch (one in the last ``window_s``), feed coverage
+under ``threshold``, a burst of risk rejections or webhook refusals (``threshold`` within
+``window_s``), the day's loss at ``threshold`` of its limit (the stack's, and each
+strategy's ``max_loss``), the kill switch on. Events are said once each: a daemon
+restarted, the feed failed over to another account, a risk trigger fired.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import time
+from dataclasses import dataclass
+
+from mytrading.monitor.config import AlertConfig
+from mytrading.monitor.view import View
+
+_COVERAGE = re.compile(r"(\d+)/(\d+)")
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    key: str  # the subject: a daemon, an order, a strategy; "*" for the whole stack
+    text: str
+    event: bool = False  # said once, never "recovered"
+
+
+class Watch:
+    def __init__(self, cfg: AlertConfig, started: float | None = None) -> None:
+        self.cfg = cfg
+        self.started = time.monotonic() if started is None else started
+        self._restarts_seen = 0.0  # monotonic time of the last restart reported
+        self._risk_seen = 0.0  # wall time of the last risk event read
+        self._failovers: int | None = None
+        self._refusals: collections.deque[tuple[float, int]] = collections.deque()
+
+    def findings(
+        self, view: View, now: float | None = None, wall: float | None = None
+    ) -> list[Finding]:
+        now = time.monotonic() if now is None else now
+        wall = time.time() if wall is None else wall
+        out: list[Finding] = []
+        for name, fn in (
+            ("daemon_down", self._down),
+            ("daemon_restart", self._restarts),
+            ("unknown_order", self._unknown),
+            ("recon_mismatch", self._recon),
+            ("coverage_low", self._coverage),
+            ("feed_failover", self._failover),
+            ("risk_trigger", self._triggers),
+            ("rejection_burst", self._rejections),
+            ("daily_loss", self._daily_loss),
+            ("kill_switch", self._kill_switch),
+            ("webhook_refusals", self._refused),
+        ):
+            if self.cfg.rule(name).enabled:
+                out += fn(name, view, now, wall)
+        return out
+
+    # ------------------------------------------------------------ conditions
+
+    def _down(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        limit = self.cfg.rule(rule).threshold or 3.0
+        out = []
+        for d in view.daemons:
+            silent = view.silent_s(d, now)
+            if silent is None:
+                silent = now - self.started  # never heard since the monitor started
+                if silent <= max(limit, 10.0):
+                    continue
+                out.append(Finding(rule, d, f"{d} is DOWN: never heard since the monitor started"))
+            elif silent > limit:
+                out.append(Finding(rule, d, f"{d} is DOWN: no heartbeat for {silent:.0f} s"))
+        return out
+
+    def _unknown(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        return [
+            Finding(
+                rule,
+                oid,
+                f"order {oid} ({u.strategy} {u.action} {u.quantity} {u.symbol}) is UNKNOWN: "
+                f"the broker would not say its state ({u.reason or 'no reason'})",
+            )
+            for oid, u in view.unknown.items()
+        ]
+
+    def _recon(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        window = self.cfg.rule(rule).window_s
+        latest: dict[str, str] = {}
+        for t, ev in view.recon_events:
+            if wall - t <= window:
+                where = "" if ev.account == "main" else f"{ev.account}/"
+                key = f"{where}{ev.exchange}:{ev.symbol}"
+                latest[key] = f"{key}: ours {ev.ours}, broker {ev.broker}"
+        return [Finding(rule, k, f"reconciliation mismatch {t}") for k, t in latest.items()]
+
+    def _coverage(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        seen = view.beats.get("feed")
+        if seen is None or seen.status.uptime_s < 10:
+            return []
+        m = _COVERAGE.match(str(seen.status.detail.get("coverage", "")))
+        if not m or int(m.group(2)) == 0:
+            return []
+        fresh, total = int(m.group(1)), int(m.group(2))
+        floor = self.cfg.rule(rule).threshold or 0.9
+        if fresh / total >= floor:
+            return []
+        return [
+            Finding(rule, "feed", f"feed coverage {fresh}/{total} symbols fresh, under {floor:.0%}")
+        ]
+
+    def _rejections(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        r = self.cfg.rule(rule)
+        n = sum(1 for t, ev in view.risk_events if ev.kind == "rejected" and wall - t <= r.window_s)
+        if n < (r.threshold or 10):
+            return []
+        return [Finding(rule, "*", f"{n} orders refused by risk in the last {r.window_s:.0f} s")]
+
+    def _daily_loss(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        risk = view.detail("risk")
+        share = self.cfg.rule(rule).threshold or 0.8
+        pnl = risk.get("pnl", {})
+        limits = risk.get("limits", {})
+        out = []
+        stack_limit = float(limits.get("stack", {}).get("daily_loss_limit", 0.0))
+        net = sum(float(p.get("net", 0.0)) for p in pnl.values())
+        if stack_limit > 0 and -net >= share * stack_limit:
+            out.append(
+                Finding(
+                    rule,
+                    "*",
+                    f"the day's loss {-net:,.0f} is {-net / stack_limit:.0%} of the stack's "
+                    f"daily limit {stack_limit:,.0f}",
+                )
+            )
+        default = float(limits.get("defaults", {}).get("max_loss", 0.0))
+        for name, p in pnl.items():
+            cap = float(limits.get("strategies", {}).get(name, {}).get("max_loss", default))
+            loss = -float(p.get("net", 0.0))
+            if cap > 0 and loss >= share * cap:
+                out.append(
+                    Finding(
+                        rule,
+                        name,
+                        f"{name}: the day's loss {loss:,.0f} is {loss / cap:.0%} of its "
+                        f"max_loss {cap:,.0f}",
+                    )
+                )
+        return out
+
+    def _kill_switch(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        if view.detail("risk").get("kill_switch"):
+            return [Finding(rule, "*", "the kill switch is ON: no new orders")]
+        return []
+
+    def _refused(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        r = self.cfg.rule(rule)
+        answered = view.detail("signals").get("answered", {})
+        total = sum(int(v) for k, v in answered.items() if str(k) != "200")
+        q = self._refusals
+        q.append((now, total))
+        while len(q) > 1 and now - q[0][0] > r.window_s:
+            q.popleft()
+        n = total - q[0][1] if total >= q[0][1] else total  # a restarted daemon counts anew
+        if n < (r.threshold or 10):
+            return []
+        return [Finding(rule, "*", f"{n} webhook requests refused in the last {r.window_s:.0f} s")]
+
+    # ---------------------------------------------------------------- events
+
+    def _restarts(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        out = []
+        for t, name, pid in view.restarts:
+            if t > self._restarts_seen:
+                out.append(Finding(rule, name, f"{name} restarted (now pid {pid})", event=True))
+        if view.restarts:
+            self._restarts_seen = max(self._restarts_seen, view.restarts[-1][0])
+        return out
+
+    def _failover(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        feed = view.detail("feed")
+        n = feed.get("failovers")
+        if n is None:
+            return []
+        before, self._failovers = self._failovers, int(n)
+        if before is None or int(n) <= before:
+            return []
+        account = feed.get("data_account", "?")
+        return [Finding(rule, "feed", f"market data failed over: now from {account}", event=True)]
+
+    def _triggers(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        out = []
+        for t, ev in view.risk_events:
+            if t > self._risk_seen and ev.kind == "trigger":
+                out.append(
+                    Finding(
+                        rule,
+                        f"{ev.strategy}:{ev.rule}",
+                        f"risk {ev.rule} on {ev.strategy}: {ev.reason} ({ev.action})",
+                        event=True,
+                    )
+                )
+        if view.risk_events:
+            self._risk_seen = max(self._risk_seen, view.risk_events[-1][0])
+        return out
