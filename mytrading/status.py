@@ -98,7 +98,8 @@ class StatusCollector:
             f"  broker={self.settings.broker}",
             "",
             f"{'DAEMON':<11}{'SUPERVISOR':<11}{'PID':>8} {'STATE':<9}{'UPTIME':>8}"
-            f"{'MSG/S':>9}{'ERRORS':>8}{'GAPS':>6}{'P50us':>8}{'P99us':>9}{'HB AGE':>8}",
+            f"{'MSG/S':>9}{'ERRORS':>8}{'GAPS':>6}{'P50us':>8}{'P99us':>9}{'HB AGE':>8}"
+            f"{'CPU%':>7}{'RSS MB':>8}{'FDS':>5}{'LAG ms':>8}{'GC ms':>7}",
         ]
         if "simserver" in procs:
             p = procs["simserver"]
@@ -115,9 +116,18 @@ class StatusCollector:
             st = seen.status
             age = now - seen.at
             state = st.state if age <= 3 * self.settings.heartbeat_s else "DOWN"
+            h = st.detail.get("health") or {}
+            health = (
+                f"{h.get('cpu_pct', 0):>7.1f}{h.get('rss_mb', 0):>8.0f}{h.get('fds', 0):>5}"
+                f"{h.get('loop_lag_max_ms', 0):>8.1f}{h.get('gc_pause_max_ms', 0):>7.1f}"
+                + ("  RSS GROWING" if h.get("rss_growing") else "")
+                if h
+                else ""
+            )
             out.append(
                 f"{d:<11}{proc:<11}{st.pid:>8} {state:<9}{_dur(st.uptime_s):>8}{seen.rate:>9.0f}"
                 f"{st.errors:>8}{st.gaps:>6}{st.lat_p50_us:>8.0f}{st.lat_p99_us:>9.0f}{age:>7.1f}s"
+                + health
             )
         out += ["", *self._strategies(), "", *self._positions(), "", *self._risk_lines()]
         if self.events:

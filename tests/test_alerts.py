@@ -286,6 +286,24 @@ def test_a_channel_that_is_down_is_retried_with_backoff_and_loses_nothing(
     assert sender_mod.backoff(1) == 0.05 and sender_mod.backoff(30) == sender_mod.BACKOFF_CAP_S
 
 
+def test_what_a_dead_monitor_left_pending_is_sent_by_the_next_once(
+    sink: Sink, tmp_path: Path
+) -> None:
+    path = tmp_path / "a.sqlite"
+    store = AlertStore(path)
+    hook = Webhook(f"{sink.url}/hook")
+    sink.fail["hook"] = 503
+    aid = store.add(time.time(), "daemon_down", "router", "critical", "fire", "down", ["webhook"])
+    Sender(store, [hook]).deliver_due()  # fails; then this monitor dies
+    store.close()
+    sink.fail["hook"] = 0
+    again = AlertStore(path)  # the restarted monitor, its own sender
+    again.con.execute("UPDATE deliveries SET next_try = 0")  # its backoff has run out
+    s = Sender(again, [hook])
+    assert s.deliver_due() == 1 and s.deliver_due() == 0
+    assert [m["id"] for m in sink.got["hook"]] == [aid]
+
+
 def test_telegrams_retry_after_is_respected(sink: Sink, tmp_path: Path) -> None:
     store = AlertStore(tmp_path / "a.sqlite")
     bot = TelegramBot(sink.url, TOKEN, "42")

@@ -141,6 +141,11 @@ def test_the_live_view_in_a_terminal_asks_the_feed_for_its_strikes(
         assert atm, shown
         # the feed quotes the chain because the view asked: the options have prices
         assert atm[0].count("-") < 12, shown
+        title = re.search(r"spot ([\d,.]+)\s+ATM ([\d,]+)", shown)
+        assert title, shown
+        spot, strike = (float(x.replace(",", "")) for x in title.groups())
+        assert strike == round(spot / 50) * 50  # the right ATM for the index's level
+        assert f"{strike:,.0f} ATM" in atm[0]  # and that row is the highlighted one
         w.wait(
             lambda: any(s.startswith("chain-") for s in w.status["feed"].detail["declared_by"]),
             5,

@@ -122,6 +122,12 @@ def test_monitor_alerts_metrics_and_dashboard(
         assert families["mytrading_fills"].type == "counter"
         assert families["mytrading_order_latency_seconds"].type == "histogram"
 
+        # -- each process's health in `status` (CPU, RSS, files, loop lag, GC)
+        text = run_cli("status", env=env).stdout
+        assert "CPU%" in text and "RSS MB" in text and "LAG ms" in text, text
+        feed_line = next(ln for ln in text.splitlines() if ln.startswith("feed "))
+        assert float(feed_line.split()[-4]) > 20, feed_line  # the feed's RSS, in MB
+
         # -- the dashboard in Chromium: live numbers that match status --json
         browser = chromium()
         if browser is not None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,13 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from mytrading.httpthread import HttpThread
+
 PAGE = Path(__file__).with_name("dashboard.html")
 PUSH_EVERY_S = 1.0
 
 
-class MonitorServer:
+class MonitorServer(HttpThread):
     def __init__(
         self,
         host: str,
@@ -32,50 +33,18 @@ class MonitorServer:
         snap: Callable[[], dict[str, Any]],
         registry: CollectorRegistry,
     ) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port, "monitor-http")
         self._snap = snap
         self._registry = registry
-        self.listening = False
-        self.error = ""
         self.clients = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="monitor-http", daemon=True)
 
-    def start(self, timeout: float = 5.0) -> None:
-        self._thread.start()
-        self._started.wait(timeout)
-
-    def stop(self) -> None:
-        loop = self._loop
-        if loop is not None and loop.is_running():
-            loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        runner: web.AppRunner | None = None
-        try:
-            app = web.Application()
-            app.router.add_get("/", self._page)
-            app.router.add_get("/events", self._events)
-            app.router.add_get("/api/state", self._state)
-            app.router.add_get("/metrics", self._metrics)
-            runner = web.AppRunner(app, access_log=None)
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.TCPSite(runner, self.host, self.port).start())
-            self.listening = True
-        except Exception as exc:  # reported through the daemon's status
-            self.error = f"{type(exc).__name__}: {exc}"
-        finally:
-            self._started.set()
-        if self.listening:
-            loop.run_forever()
-        if runner is not None:
-            loop.run_until_complete(runner.cleanup())
-        loop.close()
-        self.listening = False
+    def make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/", self._page)
+        app.router.add_get("/events", self._events)
+        app.router.add_get("/api/state", self._state)
+        app.router.add_get("/metrics", self._metrics)
+        return app
 
     async def _page(self, request: web.Request) -> web.Response:
         return web.Response(text=PAGE.read_text(), content_type="text/html")

@@ -9,19 +9,18 @@ id in full. The gate's audit names a request by the id's first six characters.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable
 
 import structlog
 from aiohttp import web
 
+from mytrading.httpthread import HttpThread
 from mytrading.webhook.gate import MAX_BODY, Answer, Gate
 
 ROUTE = "/strategy/webhook/{webhook_id}"
 
 
-class WebhookServer:
+class WebhookServer(HttpThread):
     def __init__(
         self,
         host: str,
@@ -29,55 +28,22 @@ class WebhookServer:
         make_gate: Callable[[], Gate],
         trust_proxy: bool = False,
     ) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port, "webhook-http")
         self.make_gate = make_gate  # called on the server's thread: SQLite stays on it
         self.trust_proxy = trust_proxy
         self.gate: Gate | None = None
-        self.listening = False
-        self.error = ""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="webhook-http", daemon=True)
         self.log = structlog.get_logger("signals")
 
-    def start(self, timeout: float = 5.0) -> None:
-        """Start the thread and wait until it listens or has failed (``error``)."""
-        self._thread.start()
-        self._started.wait(timeout)
+    def make_app(self) -> web.Application:
+        self.gate = self.make_gate()
+        app = web.Application(client_max_size=MAX_BODY + 1)
+        app.router.add_post(ROUTE, self._webhook)
+        app.router.add_get("/health", self._health)
+        return app
 
-    def stop(self) -> None:
-        loop = self._loop
-        if loop is not None and loop.is_running():
-            loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(timeout=5)
-
-    # ----------------------------------------------------------------- thread
-
-    def _run(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        runner: web.AppRunner | None = None
-        try:
-            self.gate = self.make_gate()
-            app = web.Application(client_max_size=MAX_BODY + 1)
-            app.router.add_post(ROUTE, self._webhook)
-            app.router.add_get("/health", self._health)
-            runner = web.AppRunner(app, access_log=None)
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.TCPSite(runner, self.host, self.port).start())
-            self.listening = True
-        except Exception as exc:  # reported through the daemon's status
-            self.error = f"{type(exc).__name__}: {exc}"
-        finally:
-            self._started.set()
-        if self.listening:
-            loop.run_forever()
-        if runner is not None:
-            loop.run_until_complete(runner.cleanup())
+    def closed(self) -> None:
         if self.gate is not None:
             self.gate.store.close()
-        loop.close()
-        self.listening = False
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
