@@ -29,7 +29,19 @@ def test_stack_trades_reconciles_and_stops_clean(
         assert r.returncode == 0, r.stdout + r.stderr
         started = True
         w.wait(lambda: set(w.status) == set(DAEMONS), 30, "a heartbeat from every daemon")
-        w.pump(20)  # let it trade
+        # let it trade: a few fills, and the broker's margin per lot polled for them
+        w.wait(
+            lambda: (
+                sum(1 for _, m in w.seen if isinstance(m, wire.Fill)) >= 3
+                and any(
+                    k.startswith("NFO:NIFTY")
+                    for k in w.status["risk"].detail.get("broker_margin", {})
+                )
+            ),
+            25,
+            "three fills and the broker's margin for them",
+        )
+        w.pump(1.5)  # every daemon's next heartbeat counts what was seen so far
         pids = {st.pid for _, st in w.seen if isinstance(st, wire.Status)}
 
         # It really ran the OpenAlgo path: WebSocket market data, REST orders.
@@ -52,8 +64,10 @@ def test_stack_trades_reconciles_and_stops_clean(
         rejections = [m for m in msgs if isinstance(m, wire.RiskEvent) and m.kind == "rejected"]
         assert fills, "the example strategy never filled"
         assert not rejections, rejections
-        risk = w.status["risk"].detail
-        assert risk["approved"] >= len({f.order_id for f in fills})
+        risk_beat = w.status["risk"]
+        risk = risk_beat.detail
+        # every fill published before risk's last heartbeat was approved before it
+        assert risk["approved"] >= len({f.order_id for f in fills if f.ts < risk_beat.ts})
         complete = {u.order_id for u in updates if u.status == "complete"}
         assert {f.order_id for f in fills} <= complete
         assert [f.fill_no for f in fills] == list(range(1, len(fills) + 1))  # none missed
