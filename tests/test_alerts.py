@@ -129,6 +129,11 @@ def test_a_daemon_down_fires_once_and_recovers_once(tmp_path: Path) -> None:
             lambda r: r.view.risk_events.clear(),
         ),
         (
+            "memory_growth",
+            lambda r: r.beat("feed", health={"rss_growing": True, "rss_mb": 900.0}),
+            lambda r: r.beat("feed", health={"rss_growing": False, "rss_mb": 150.0}),
+        ),
+        (
             "webhook_refusals",
             lambda r: (
                 r.beat("signals", answered={"200": 3, "401": 0}),

@@ -257,6 +257,8 @@ def test_a_held_future_rolls_once_as_one_pair_and_the_strategy_follows(refdata: 
     assert s.get_indicator_value("sma") == pytest.approx(24_150.0 + 3.0)  # the last 3: +2..+4
     assert "holder" in desk.runner.bar_subs[("NFO", DEC)]["1m"]
     assert "holder" not in desk.runner.bar_subs[("NFO", NOV)]["1m"]
+    # nobody uses November any more: the engine stops declaring it to the feed
+    assert ("NFO", NOV) not in desk.runner.watched and ("NFO", DEC) in desk.runner.watched
     for _ in range(5):  # later checks find nothing to roll
         desk.advance(31)
     assert sum(1 for e in desk.events if e.kind == "roll") == 2

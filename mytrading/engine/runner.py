@@ -336,7 +336,19 @@ class StrategyRunner:
                 names.remove(name)
                 self.warmups.pop((name, *old, tf), None)
                 self.want_bars(name, *new, tf, strat._moved_bars(old, new, tf))
+        self._unwatch_if_unused(old)
         strat.on_roll(old, new, ok)
+
+    def _unwatch_if_unused(self, key: tuple[str, str]) -> None:
+        """Nobody subscribes to or holds ``key`` any more: the engine stops declaring it,
+        so the feed stops quoting it (an expiring month after its roll)."""
+        if self.tick_subs.get(key) or self.depth_subs.get(key):
+            return
+        if any(self.bar_subs.get(key, {}).values()):
+            return
+        if any(self.strategies[n].position(*key) for n in self.holders.get(key, ())):
+            return
+        self.watched.discard(key)
 
     def on_order_update(self, u: wire.OrderUpdate) -> None:
         strat = self.strategies.get(u.strategy)

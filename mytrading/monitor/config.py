@@ -36,6 +36,7 @@ RULES = (
     "daily_loss",
     "kill_switch",
     "webhook_refusals",
+    "memory_growth",
 )
 
 

@@ -5,8 +5,9 @@ Conditions stay on while true and clear with a recovery message: a daemon DOWN, 
 in UNKNOWN state, a reconciliation mismatch (one in the last ``window_s``), feed coverage
 under ``threshold``, a burst of risk rejections or webhook refusals (``threshold`` within
 ``window_s``), the day's loss at ``threshold`` of its limit (the stack's, and each
-strategy's ``max_loss``), the kill switch on. Events are said once each: a daemon
-restarted, the feed failed over to another account, a risk trigger fired.
+strategy's ``max_loss``), the kill switch on, a daemon's memory growing for an hour.
+Events are said once each: a daemon restarted, the feed failed over to another account,
+a risk trigger fired.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Watch:
             ("daily_loss", self._daily_loss),
             ("kill_switch", self._kill_switch),
             ("webhook_refusals", self._refused),
+            ("memory_growth", self._memory),
         ):
             if self.cfg.rule(name).enabled:
                 out += fn(name, view, now, wall)
@@ -170,6 +172,21 @@ class Watch:
         if n < (r.threshold or 10):
             return []
         return [Finding(rule, "*", f"{n} webhook requests refused in the last {r.window_s:.0f} s")]
+
+    def _memory(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        out = []
+        for d in view.daemons:
+            h = view.detail(d).get("health") or {}
+            if h.get("rss_growing"):
+                out.append(
+                    Finding(
+                        rule,
+                        d,
+                        f"{d}: resident memory grew steadily for an hour, now "
+                        f"{h.get('rss_mb', 0):,.0f} MB (a leak?)",
+                    )
+                )
+        return out
 
     # ---------------------------------------------------------------- events
 
