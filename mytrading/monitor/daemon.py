@@ -49,7 +49,7 @@ class MonitorDaemon(Daemon):
         self.view = View(tuple(d for d in DAEMONS if d != self.name))
         self.watch = Watch(self.cfg)
         self.alerter = Alerter(self.cfg, self.store, self.channel_names)
-        self.sender = Sender(AlertStore(s.alerts_db), channels)
+        self.sender = Sender(self.store, channels)  # the store's connections are per thread
         self.sender.start()
         self.down_after_s = s.heartbeat_s * s.peer_missed_beats
         self._snap: dict[str, Any] = {}
