@@ -258,7 +258,7 @@ def run(
                 if now >= next_draw:
                     live.update(render(model, clock.now()), refresh=True)
                     next_draw = now + 1.0 / hz
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C: the way out of the view
         pass
     finally:
         ask.send(wire.Interest(wants=[]))  # nothing more is wanted by this view

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from abc import ABC, abstractmethod
 
 from aiohttp import web
 
 
-class HttpThread:
+class HttpThread(ABC):
     def __init__(self, host: str, port: int, thread_name: str) -> None:
         self.host, self.port = host, port
         self.listening = False
@@ -22,11 +23,12 @@ class HttpThread:
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
 
+    @abstractmethod
     def make_app(self) -> web.Application:
-        raise NotImplementedError
+        """The application to serve, built on the server's thread."""
 
-    def closed(self) -> None:
-        """After the server stopped, on its thread."""
+    def closed(self) -> None:  # noqa: B027 - an optional hook: most servers hold nothing
+        """After the server stopped, on its thread: release what ``make_app`` made."""
 
     def start(self, timeout: float = 5.0) -> None:
         """Start the thread and wait until it listens or has failed (``error``)."""

@@ -53,6 +53,8 @@ class MonitorDaemon(Daemon):
         self.sender.start()
         self.down_after_s = s.heartbeat_s * s.peer_missed_beats
         self._snap: dict[str, Any] = {}
+        self._alerts_version: tuple[int, int, int] | None = None
+        self._alerts: tuple[list[dict], int, list[list[Any]]] = ([], 0, [])
         self.registry, self.latency = registry(lambda: self._snap)
         self.http = MonitorServer(s.monitor_host, s.monitor_port, lambda: self._snap, self.registry)
         self.http.start()
@@ -87,10 +89,19 @@ class MonitorDaemon(Daemon):
 
     def _refresh(self) -> None:
         self.view.sample_curve()
-        snap = snapshot(
-            self.view, self.store.log(ALERTS_SHOWN), self.store.pending(), self.down_after_s
-        )
-        snap["alert_counts"] = [[r, k, n] for (r, k), n in sorted(self.store.counts().items())]
+        # the alerts file changes when something is said, sent or fails (or `alerts test`
+        # adds a row): one query to know, the full read only then
+        version = (self.store.last_id(), self.sender.sent, self.sender.failures)
+        if version != self._alerts_version:
+            self._alerts_version = version
+            self._alerts = (
+                self.store.log(ALERTS_SHOWN),
+                self.store.pending(),
+                [[r, k, n] for (r, k), n in sorted(self.store.counts().items())],
+            )
+        shown, pending, counts = self._alerts
+        snap = snapshot(self.view, shown, pending, self.down_after_s)
+        snap["alert_counts"] = counts
         self._snap = snap  # swapped whole: the HTTP thread reads one or the other
 
     # ----------------------------------------------------------------- status

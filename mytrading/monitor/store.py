@@ -149,6 +149,9 @@ class AlertStore:
             (error[:300], alert_id, channel),
         )
 
+    def last_id(self) -> int:
+        return int(self.con.execute("SELECT coalesce(max(id), 0) FROM alerts").fetchone()[0])
+
     def pending(self) -> int:
         return int(
             self.con.execute("SELECT count(*) FROM deliveries WHERE state = 'pending'").fetchone()[

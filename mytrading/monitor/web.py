@@ -69,7 +69,7 @@ class MonitorServer(HttpThread):
                 await resp.write(f"data: {json.dumps(self._snap())}\n\n".encode())
                 await asyncio.sleep(PUSH_EVERY_S)
         except (ConnectionResetError, asyncio.CancelledError):
-            pass
+            pass  # the browser went away: nothing to clean up but the count
         finally:
             self.clients -= 1
         return resp

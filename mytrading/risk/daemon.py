@@ -188,16 +188,16 @@ class RiskDaemon(Daemon):
             *self.mirror.plan(close, before[msg.symbol], self.book, day),
             *self.mirror.plan(open_, before[msg.roll_to], self.book, day),
         ]
-        for f in followers:
-            out2 += children(f, self.book, self.refdata, self.limits.of(f.strategy))
-        self.approved += 1
-        self.book.approvals[msg.strategy].append(time.time_ns())
+        for f in followers:  # split by the lead's limits, as ``_on_intent`` does
+            out2 += children(f, self.book, self.refdata, limits)
         if len(self.outbox) + len(out1) + len(out2) > MAX_PENDING:
             for o in (*out1, *out2):
                 self.book.working.pop(o.order_id, None)
             full = Rejection("router_unavailable", "risk queue to router full")
             self._reject(msg.strategy, msg.intent_id, full)
             return
+        self.approved += 1  # only once both legs can go
+        self.book.approvals[msg.strategy].append(time.time_ns())
         self.rolls.start(msg, close, open_, (len(out1), len(out2)))
         self.log.warning(
             "roll approved",
