@@ -38,7 +38,7 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
         tmp_env,
         monkeypatch,
         MT_SIM_START="2026-11-20T09:15",
-        MT_SIM_SPEED="40",  # a bar every 1.5 s
+        MT_SIM_SPEED="30",  # a bar every 2 s
         MT_SIM_TICK_HZ="2",
         MT_SIM_HISTORY_SESSIONS="0",  # no past: the engine starts cold, as the replay does
         MT_SIM_UNDERLYINGS="NIFTY",
@@ -54,7 +54,7 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
         assert r.returncode == 0, r.stdout + r.stderr
         w.wait(lambda: set(w.status) == set(DAEMONS), 30, "a heartbeat from every daemon")
         up_ns = w.status["engine"].ts
-        w.pump(35)  # about 23 bars
+        w.pump(46)  # about 23 bars
     finally:
         w.close()
         assert run_cli("stop", env=env).returncode == 0
