@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mytrading.names import bad_name
 from mytrading.settings import ConfigError, Settings
 
 MAIN = "main"
@@ -131,6 +132,9 @@ def load_accounts(s: Settings) -> Accounts:
     leads: dict[str, str] = {}
     for strategy, t in _table(data, "strategies", path).items():
         where = f"{path} [strategies.{strategy}]"
+        why = bad_name(strategy)
+        if why:
+            raise ConfigError(f"{path} [strategies]: {why}")
         if not isinstance(t, dict) or not t or set(t) - {"lead", "follow"}:
             raise ConfigError(f"{where}: keys lead = <account>, follow = {{ <account> = <size> }}")
         lead = t.get("lead", MAIN)

@@ -188,6 +188,30 @@ class Settings(BaseSettings):
             return [s.strip() for s in v.split(",") if s.strip()]
         return v
 
+    @field_validator("strategies")
+    @classmethod
+    def _strategy_names(cls, v: list[str]) -> list[str]:
+        from mytrading.names import bad_name
+
+        for name in v:
+            why = bad_name(name)
+            if why:
+                raise ValueError(why)
+        return v
+
+    @field_validator("strategy_params")
+    @classmethod
+    def _params_names(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from mytrading.names import bad_name
+
+        for name, table in v.items():
+            why = bad_name(name)
+            if why:
+                raise ValueError(why)
+            if not isinstance(table, dict):
+                raise ValueError(f"{name}: parameters are a JSON object")
+        return v
+
     @field_validator("sim_replay")
     @classmethod
     def _iso_date(cls, v: str) -> str:
@@ -271,6 +295,18 @@ class Settings(BaseSettings):
     def api_key(self) -> str:
         key = self.openalgo_api_key.get_secret_value()
         return key or (self.sim_api_key.get_secret_value() if self.sim_server else "")
+
+    def check_strategy_tables(self) -> None:
+        """Every table of ``config/strategies.toml`` names a strategy by the one rule."""
+        from mytrading.names import check_names
+
+        path = self.config_dir / "strategies.toml"
+        if path.exists():
+            try:
+                tables = tomllib.loads(path.read_text())
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+            check_names(list(tables), str(path))
 
     def params_for(self, strategy: str) -> dict[str, Any]:
         """Class defaults < ``config/strategies.toml`` [strategy] < ``MT_STRATEGY_PARAMS``."""

@@ -387,8 +387,12 @@ _decoder = msgspec.msgpack.Decoder(Message)
 
 
 def encode(topic: str, msg: Msg) -> bytes:
-    """One frame: the topic, a space, the msgpack body."""
-    return topic.encode() + _SEP + _encoder.encode(msg)
+    """One frame: the topic, a space, the msgpack body. A topic holding a space would be
+    split there by every reader (names follow ``names.IDENT`` so none should): refused."""
+    head = topic.encode()
+    if _SEP in head:
+        raise WireError(f"a topic cannot hold a space: {topic!r}")
+    return head + _SEP + _encoder.encode(msg)
 
 
 def decode(frame: bytes) -> tuple[str, Msg]:

@@ -24,7 +24,9 @@ def test_times_and_names_are_validated() -> None:
     StrategyFields(name="tv_nifty", start=time(9, 15), end=time(15, 30), squareoff=time(15, 30))
     bad = [
         {"name": "TV"},  # upper case
-        {"name": "x"},  # too short
+        {"name": "nifty scalper"},  # a space: it would split its bus topics
+        {"name": "a" * 33},  # too long
+        {"name": ""},
         {"name": "ok_name", "start": time(9, 0)},
         {"name": "ok_name", "end": time(15, 31), "squareoff": time(15, 31)},
         {"name": "ok_name", "start": time(10, 0), "end": time(10, 0)},

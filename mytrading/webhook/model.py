@@ -8,16 +8,16 @@ until ``squareoff``; an intraday strategy is squared off by the stack at ``squar
 
 from __future__ import annotations
 
-import re
 from datetime import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mytrading.names import bad_name
+
 Mode = Literal["LONG", "SHORT", "BOTH"]
 Product = Literal["MIS", "NRML", "CNC"]
 OPEN, CLOSE = time(9, 15), time(15, 30)
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 
 class StrategyFields(BaseModel):
@@ -36,11 +36,9 @@ class StrategyFields(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
-            raise ValueError(
-                "2-40 characters: lowercase letters, digits and _, starting with a letter "
-                "(it names the strategy in risk, status and P&L)"
-            )
+        why = bad_name(v)
+        if why:
+            raise ValueError(f"{why}: it names the strategy in risk, status and P&L")
         return v
 
     @model_validator(mode="after")

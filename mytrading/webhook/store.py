@@ -19,12 +19,14 @@ import hashlib
 import hmac
 import json
 import secrets
+import shlex
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from mytrading.names import bad_name
 from mytrading.refdata import IST
 from mytrading.webhook.model import StrategyFields, SymbolMap
 
@@ -84,7 +86,7 @@ def _now() -> str:
 
 
 class WebhookStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, check_names: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.con = sqlite3.connect(str(path), timeout=5.0, isolation_level=None)
@@ -96,6 +98,17 @@ class WebhookStore:
         self.con.execute("PRAGMA synchronous = NORMAL")
         self.con.execute("PRAGMA foreign_keys = ON")
         self._migrate()
+        bad = self.bad_names()
+        if bad and check_names:
+            raise StoreError(
+                f"{path}: webhook strategy {bad_name(bad[0])} (rename it: "
+                f"main.py webhook edit {shlex.quote(bad[0])} --name NEW)"
+            )
+
+    def bad_names(self) -> list[str]:
+        """Names stored before the naming rule that break it."""
+        rows = self.con.execute("SELECT name FROM strategies ORDER BY name").fetchall()
+        return [n for (n,) in rows if bad_name(n)]
 
     def close(self) -> None:
         self.con.close()
@@ -174,8 +187,12 @@ class WebhookStore:
         return [_record(r) for r in rows]
 
     def update(self, name: str, **changes: Any) -> Record:
-        """Change fields (validated together, as a whole strategy)."""
-        old = self.get(name)
+        """Change fields (validated together, as a whole strategy). A strategy stored
+        under a name that breaks today's rule can be renamed here."""
+        row = self.con.execute("SELECT * FROM strategies WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise StoreError(f"no webhook strategy {name!r} (see: main.py webhook list)")
+        old = _record(row, trusted=True)
         try:
             fields = StrategyFields(**{**old.fields.model_dump(), **changes})
         except ValueError as exc:
@@ -353,8 +370,10 @@ def _digest(salt: str, passphrase: str) -> str:
     return hashlib.sha256((salt + passphrase).encode()).hexdigest()
 
 
-def _record(row: sqlite3.Row) -> Record:
-    fields = StrategyFields(
+def _record(row: sqlite3.Row, trusted: bool = False) -> Record:
+    """A stored strategy; ``trusted``: as stored, unchecked (to rename a legacy name)."""
+    make = StrategyFields.model_construct if trusted else StrategyFields
+    fields = make(
         name=row["name"],
         enabled=bool(row["enabled"]),
         intraday=bool(row["intraday"]),
