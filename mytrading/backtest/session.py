@@ -23,7 +23,7 @@ from mytrading.backtest.data import DataError, DuckBars, DuckTicks, GeneratedBar
 from mytrading.backtest.engine import WARMUP_ORIGIN_DAYS, Backtest, Progress, Spec
 from mytrading.backtest.metrics import Metrics
 from mytrading.backtest.results import Results
-from mytrading.engine.loader import StrategyLoadError, discover
+from mytrading.engine.loader import StrategyLoadError, declared, discover
 from mytrading.engine.strategy import BaseStrategy
 from mytrading.refdata import IST, RefData, load_refdata
 from mytrading.settings import ConfigError, Settings
@@ -117,17 +117,17 @@ def parse_params(
 
 def prepare(s: Settings, req: Request, today: date | None = None) -> Prepared:
     refdata = load_refdata(s.config_dir)
-    try:
-        available = discover(s.strategies_dir)
-    except StrategyLoadError as exc:
-        raise InputError(str(exc)) from None
     names = [n.strip() for n in req.strategies if n.strip()]
-    unknown = [n for n in names if n not in available]
+    declared_names = declared(s.strategies_dir)[0]
+    unknown = [n for n in names if n not in declared_names]
     if not names or unknown:
         raise InputError(
-            f"unknown strategy {unknown or names}; available: {', '.join(sorted(available))}"
+            f"unknown strategy {unknown or names}; available: {', '.join(sorted(declared_names))}"
         )
-    classes = {n: available[n] for n in names}
+    try:
+        classes = discover(s.strategies_dir, names)
+    except StrategyLoadError as exc:
+        raise InputError(str(exc)) from None
     given = parse_params(req.params, classes)
     if req.timeframe:
         have_tf = [n for n, c in classes.items() if "timeframe" in c.Params.model_fields]

@@ -17,12 +17,13 @@ from mytrading import wire
 from mytrading.bars import BarBuilder
 from mytrading.bus import Pusher
 from mytrading.daemon import Daemon, Peer
-from mytrading.engine.loader import discover, select
+from mytrading.engine.loader import load, placeholder
 from mytrading.engine.runner import StrategyRunner
 from mytrading.interest import Declarer, entry
 from mytrading.openalgo.history import http_history
 from mytrading.outbox import Outbox
 from mytrading.recovery import fetch_day, fetch_snapshot
+from mytrading.settings import ConfigError
 
 MAX_PENDING = 1000
 HISTORY_TIMEOUT_S = 2.0  # one warm-up or first-bar history call, at most
@@ -69,12 +70,27 @@ class EngineDaemon(Daemon):
             need_depth=self._need_depth,
         )
         self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
-        classes = select(discover(s.strategies_dir), s.strategies)
-        for cls in classes:
-            self.runner.add(cls, s.params_for(cls.name))
+        loaded = load(s.strategies_dir, s.strategies)
+        for path, why in loaded.unreadable.items():
+            self.log.warning("a file in strategies/ was not read (no enabled strategy in it)",
+                             file=path, reason=why)  # fmt: skip
+        for cls in loaded.classes:
+            try:
+                self.runner.add(cls, s.params_for(cls.name))
+            except ConfigError as exc:
+                loaded.broken[cls.name] = str(exc)
+        for name in loaded.broken:
+            # Its positions and working orders are still the engine's to keep: a stand-in
+            # holds them, quarantined from the start (protective exits kept, entries off).
+            self.runner.add(placeholder(name), {})
         self._restore()
+        for name, why in loaded.broken.items():
+            self.count_error("ALERT: enabled strategy does not load: quarantined",
+                             strategy=name, traceback=why)  # fmt: skip
+            self.runner.quarantine(name, f"does not load: {why}")
         self.runner.start()
-        self.log.info("strategies loaded", strategies=list(self.runner.strategies))
+        self.log.info("strategies loaded", strategies=list(self.runner.strategies),
+                      quarantined=sorted(loaded.broken))  # fmt: skip
         self.every(0.02, self.outbox.flush)
         self.every(0.05, self.runner.poll)
         self.every(0.25, self._declare, first_in=0)

@@ -1,23 +1,51 @@
-"""Finds ``BaseStrategy`` subclasses in the strategies directory."""
+"""Finds the enabled ``BaseStrategy`` subclasses in the strategies directory.
+
+Only the files that define an enabled strategy are imported. Which file that is comes
+from reading each file's source (``ast``), not from running it: a strategy class declares
+its name as a string literal (``name = "sma_crossover"``), and that is all the loader
+needs. So a file someone is still writing, or an old experiment with a syntax error, can
+sit in ``strategies/`` without stopping anything; only what ``MT_STRATEGIES`` names runs.
+
+An enabled strategy whose file fails to import is not fatal either: ``load`` reports it
+with its traceback as *broken*, and the engine quarantines it while the others trade
+(``engine/daemon.py``). ``config check`` and ``start`` treat a broken enabled strategy as a
+configuration error (exit 2): nothing starts with one.
+"""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
 import sys
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 from mytrading.engine.strategy import BaseStrategy
+from mytrading.names import RULE, bad_name
 
 
 class StrategyLoadError(Exception):
-    """A strategy file that does not import, or two strategies with one name."""
+    """An enabled strategy that no file declares, a name two files declare, or a name
+    that breaks the naming rule."""
+
+
+@dataclass
+class Loaded:
+    """What ``load`` found: the enabled strategies' classes, the enabled strategies whose
+    file did not import (name -> traceback), and files it could not read (path -> why),
+    which matter only if they held an enabled strategy."""
+
+    classes: list[type[BaseStrategy]] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
 
 
 def sibling(path: str | Path, stem: str) -> ModuleType:
-    """The strategy module ``stem`` beside ``path`` (a strategy file), as ``discover``
-    loads it: a strategy that builds on another's class imports it this way, since
+    """The strategy module ``stem`` beside ``path`` (a strategy file), as ``load``
+    imports it: a strategy that builds on another's class imports it this way, since
     ``strategies/`` is a directory of files, not a package."""
     name = f"mt_strategies.{stem}"
     module = sys.modules.get(name)
@@ -33,42 +61,157 @@ def sibling(path: str | Path, stem: str) -> ModuleType:
     return module
 
 
-def discover(directory: Path) -> dict[str, type[BaseStrategy]]:
-    """Import every ``*.py`` in the directory; map each strategy's ``name`` to its class.
-
-    A file that fails to import is reported with its path; two classes claiming one
-    name are an error, since the name keys configuration and orders.
-    """
-    found: dict[str, type[BaseStrategy]] = {}
+def declared(directory: Path) -> tuple[dict[str, list[Path]], dict[str, str]]:
+    """Strategy name -> the files whose classes declare it (``name = "..."`` in a class
+    body), read without running anything; and the files that could not be read."""
+    names: dict[str, list[Path]] = {}
+    unreadable: dict[str, str] = {}
     for path in sorted(directory.glob("*.py")):
         if path.name.startswith("_"):
             continue
-        mod_name = f"mt_strategies.{path.stem}"
-        spec = importlib.util.spec_from_file_location(mod_name, path)
-        if spec is None or spec.loader is None:
-            continue
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
         try:
-            spec.loader.exec_module(module)
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError, OSError) as exc:
+            unreadable[str(path)] = f"{type(exc).__name__}: {exc}"
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for stmt in node.body:
+                value = _name_literal(stmt)
+                if value:
+                    names.setdefault(value, []).append(path)
+    return names, unreadable
+
+
+def _name_literal(stmt: ast.stmt) -> str:
+    """The string of ``name = "..."`` (or ``name: ... = "..."``) in a class body."""
+    if isinstance(stmt, ast.Assign):
+        named = any(isinstance(t, ast.Name) and t.id == "name" for t in stmt.targets)
+    elif isinstance(stmt, ast.AnnAssign):
+        named = isinstance(stmt.target, ast.Name) and stmt.target.id == "name"
+    else:
+        return ""
+    value = stmt.value
+    if named and isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return value.value
+    return ""
+
+
+def load(directory: Path, enabled: list[str]) -> Loaded:
+    """Import the files of the enabled strategies and return their classes in the order
+    asked. Raises ``StrategyLoadError`` for what no running could fix (a name no file
+    declares, a name in two files, a bad name); a file that fails to import is reported
+    in ``broken`` with its traceback."""
+    for name in enabled:
+        why = bad_name(name)
+        if why:
+            raise StrategyLoadError(f"MT_STRATEGIES: {why}")
+    where, unreadable = declared(directory)
+    for name, paths in sorted(where.items()):
+        why = bad_name(name)
+        if why:  # read, not run: a bad name is said even in a file nobody enabled
+            raise StrategyLoadError(f"{paths[0]}: declares a strategy named {why}")
+    out = Loaded(unreadable=unreadable)
+    for name in enabled:
+        paths = where.get(name, [])
+        if len(paths) > 1:
+            raise StrategyLoadError(
+                f"two files declare a strategy named {name!r}: {', '.join(map(str, paths))}"
+            )
+        if not paths:
+            hint = (
+                f"; files that could not be read: {', '.join(sorted(unreadable))}"
+                if unreadable
+                else ""
+            )
+            raise StrategyLoadError(
+                f"MT_STRATEGIES names {name!r}, which no file in {directory} declares "
+                f'(a strategy class sets name = "{name}"){hint}; declared: {sorted(where)}'
+            )
+        path = paths[0]
+        try:
+            module = _import(path)
         except Exception as exc:
-            raise StrategyLoadError(f"{path}: {type(exc).__name__}: {exc}") from exc
-        for _, obj in inspect.getmembers(module, inspect.isclass):
-            if issubclass(obj, BaseStrategy) and obj is not BaseStrategy and obj.name:
-                if obj.__module__ != mod_name:
-                    continue  # imported from elsewhere, not defined here
-                if obj.name in found and found[obj.name] is not obj:
-                    raise StrategyLoadError(f"two strategies are named {obj.name!r}")
-                found[obj.name] = obj
-    return found
+            lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+            out.broken[name] = f"{path}: " + "".join(lines[-6:]).strip()
+            continue
+        cls = _find(module, name)
+        if cls is None:
+            out.broken[name] = (
+                f"{path}: no BaseStrategy subclass named {name!r} in it (the name is declared "
+                "on a class that is not a strategy)"
+            )
+            continue
+        out.classes.append(cls)
+    return out
 
 
-def select(
-    available: dict[str, type[BaseStrategy]], enabled: list[str]
-) -> list[type[BaseStrategy]]:
-    missing = [n for n in enabled if n not in available]
-    if missing:
+def _import(path: Path) -> ModuleType:
+    mod_name = f"mt_strategies.{path.stem}"
+    module = sys.modules.get(mod_name)
+    if module is not None:
+        return module
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[mod_name]
+        raise
+    return module
+
+
+def _find(module: ModuleType, name: str) -> type[BaseStrategy] | None:
+    for _, obj in inspect.getmembers(module, inspect.isclass):
+        if (
+            issubclass(obj, BaseStrategy)
+            and obj is not BaseStrategy
+            and obj.name == name
+            and obj.__module__ == module.__name__
+        ):
+            return obj
+    return None
+
+
+def check(directory: Path, enabled: list[str]) -> list[type[BaseStrategy]]:
+    """For ``config check`` and ``start``: the enabled classes, or ``StrategyLoadError``
+    naming every broken one with its traceback (nothing starts with one)."""
+    got = load(directory, enabled)
+    if got.broken:
         raise StrategyLoadError(
-            f"MT_STRATEGIES names {missing}, not found; available: {sorted(available)}"
+            "\n".join(f"strategy {n} does not load: {tb}" for n, tb in got.broken.items())
         )
-    return [available[n] for n in enabled]
+    return got.classes
+
+
+def placeholder(name: str) -> type[BaseStrategy]:
+    """A strategy of ``name`` that does nothing: it stands in for one whose file does not
+    load, so the engine still keeps that strategy's books (positions, working orders,
+    bracket exits) while it is quarantined."""
+    return type(f"Broken_{name}", (BaseStrategy,), {"name": name, "__module__": __name__})
+
+
+def discover(directory: Path, names: list[str] | None = None) -> dict[str, type[BaseStrategy]]:
+    """Name -> class for ``names`` (default: every strategy the directory declares),
+    imported; ``StrategyLoadError`` if one does not load. For backtests and tools that
+    run strategies in their own process (the engine uses ``load``)."""
+    if names is None:
+        names = sorted(declared(directory)[0])
+    return {c.name: c for c in check(directory, list(names))}
+
+
+__all__ = [
+    "RULE",
+    "Loaded",
+    "StrategyLoadError",
+    "check",
+    "declared",
+    "discover",
+    "load",
+    "placeholder",
+    "sibling",
+]

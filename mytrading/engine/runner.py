@@ -586,6 +586,10 @@ class StrategyRunner:
         if t0:
             h.latency[kind].append(time.perf_counter_ns() - t0)
 
+    def quarantine(self, name: str, reason: str) -> None:
+        """Quarantine a strategy from outside its hooks (one that does not load)."""
+        self._quarantine(name, reason)
+
     def _quarantine(self, name: str, reason: str) -> None:
         h = self.health[name]
         h.quarantined = reason
