@@ -15,9 +15,11 @@ bot token nor a webhook URL (which may hold a secret) is ever part of it.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Protocol
 
@@ -28,15 +30,36 @@ TIMEOUT_S = 5.0
 
 
 class ChannelError(RuntimeError):
-    def __init__(self, reason: str, retry_after: float = 0.0) -> None:
+    """A delivery that failed; ``fatal``: it cannot succeed as configured (the channel is
+    disabled until the monitor restarts with a fixed setting)."""
+
+    def __init__(self, reason: str, retry_after: float = 0.0, fatal: bool = False) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.fatal = fatal
 
 
 class Channel(Protocol):
     name: str
 
     def send(self, alert_id: int, severity: str, text: str) -> None: ...
+
+
+def url_problem(url: str) -> str:
+    """Why ``url`` cannot be POSTed to ("" when it can): http(s) with a host. The URL
+    itself is never part of the answer (it may hold a secret)."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+    except ValueError:
+        return "not a URL"
+    if parts.scheme not in ("http", "https"):
+        got = f"'{parts.scheme}:'" if parts.scheme else "no scheme"
+        return f"must start with https:// or http:// ({got})"
+    if not parts.hostname:
+        return "has no host"
+    if any(c.isspace() for c in url.strip()):
+        return "holds a space"
+    return ""
 
 
 def _post(url: str, body: dict[str, Any], what: str) -> tuple[int, Any]:
@@ -55,6 +78,8 @@ def _post(url: str, body: dict[str, Any], what: str) -> tuple[int, Any]:
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         reason = getattr(e, "reason", e)
         raise ChannelError(f"{what}: unreachable ({type(e).__name__}: {reason})") from None
+    except (ValueError, http.client.HTTPException) as e:  # a URL urllib cannot use
+        raise ChannelError(f"{what}: bad request ({type(e).__name__})", fatal=True) from None
     try:
         return status, json.loads(raw) if raw else None
     except ValueError:
@@ -120,23 +145,32 @@ def build_channels(cfg: AlertConfig, settings: Settings) -> tuple[list[Channel],
     problems: list[str] = []
     c = cfg.channels
     if c.openalgo_telegram.enabled:
+        host = c.openalgo_telegram.host or settings.rest_url()
         if not c.openalgo_telegram.username:
             problems.append("openalgo_telegram: no username")
         elif not settings.api_key():
             problems.append("openalgo_telegram: no OpenAlgo API key (MT_OPENALGO_API_KEY)")
+        elif url_problem(host):
+            problems.append(f"openalgo_telegram: host {url_problem(host)}")
         else:
-            host = c.openalgo_telegram.host or settings.rest_url()
             out.append(OpenAlgoTelegram(host, settings.api_key(), c.openalgo_telegram.username))
     if c.telegram_bot.enabled:
         token = os.environ.get(c.telegram_bot.token_env, "")
         if not token or not c.telegram_bot.chat_id:
             problems.append(f"telegram_bot: no token in {c.telegram_bot.token_env} or no chat_id")
+        elif url_problem(c.telegram_bot.api):
+            problems.append(f"telegram_bot: api {url_problem(c.telegram_bot.api)}")
+        elif any(ch.isspace() or ch == "/" for ch in token):
+            problems.append(f"telegram_bot: the token in {c.telegram_bot.token_env} is malformed")
         else:
             out.append(TelegramBot(c.telegram_bot.api, token, c.telegram_bot.chat_id))
     if c.webhook.enabled:
+        source = c.webhook.url_env or "url"
         url = os.environ.get(c.webhook.url_env, "") if c.webhook.url_env else c.webhook.url
         if not url:
-            problems.append("webhook: no url")
+            problems.append(f"webhook: no url ({source} is empty)")
+        elif url_problem(url):
+            problems.append(f"webhook: the url in {source} {url_problem(url)}")
         else:
             out.append(Webhook(url))
     return out, problems

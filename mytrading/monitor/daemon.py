@@ -43,8 +43,11 @@ class MonitorDaemon(Daemon):
         self.cfg = load_alerts(s.config_dir / "alerts.toml")
         self.store = AlertStore(s.alerts_db)
         channels, problems = build_channels(self.cfg, s)
+        self.channel_problems: dict[str, str] = {}
         for p in problems:
             self.count_error("alert channel not usable", problem=p)
+            name, _, why = p.partition(": ")
+            self.channel_problems[name] = f"DISABLED: {why}"
         self.channel_names = [c.name for c in channels]
         self.view = View(tuple(d for d in DAEMONS if d != self.name))
         self.watch = Watch(self.cfg)
@@ -114,6 +117,8 @@ class MonitorDaemon(Daemon):
                 else f"DOWN: {self.http.error}"
             ),
             "channels": self.channel_names,
+            # each channel: ok, retrying, or DISABLED with why (and those never enabled)
+            "channel_state": {**self.channel_problems, **self.sender.states()},
             "alerts_active": len(self.alerter.active),
             "alerts_sent": self.sender.sent,
             "alert_failures": self.sender.failures,

@@ -1,6 +1,11 @@
 """Delivery: a thread that sends what the store holds pending, channel by channel, and
 retries a channel that fails with capped exponential backoff, so a channel that is down
 delays its messages and loses none, and never holds up another channel or the monitor.
+
+Nothing a channel does can stop the thread: a failure that is not the receiver's answer
+(a bug, a URL the HTTP library refuses) is caught like any other, logged by its type only
+(its text may hold the URL, and the URL a secret), and a channel that cannot work as
+configured is disabled with the reason in the monitor's status while the others go on.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ class Sender:
         self.last_error = ""
         self._fails: dict[str, int] = {}  # failures in a row, per channel
         self._blocked: dict[str, float] = {}  # channel -> wall time of its next try
+        self.disabled: dict[str, str] = {}  # channel -> why it cannot work as configured
+        self.loop_errors = 0  # turns of the thread that failed (and were survived)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alert-sender", daemon=True)
@@ -54,11 +61,31 @@ class Sender:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                self.deliver_due()
+                try:
+                    self.deliver_due()
+                except Exception as exc:  # the store, a bug: never the end of delivery
+                    self.loop_errors += 1
+                    self.last_error = f"sender: {type(exc).__name__}"
+                    log.error("alert sender turn failed; going on", error=type(exc).__name__)
+                    self._stop.wait(1.0)
                 self._wake.wait(POLL_S)
                 self._wake.clear()
         finally:
             self.store.close()  # this thread's connection
+
+    def states(self) -> dict[str, str]:
+        """Each channel's state for status: ok, retrying (and why), or DISABLED (and why)."""
+        now = time.time()
+        out = {}
+        for name in self.channels:
+            if name in self.disabled:
+                out[name] = f"DISABLED: {self.disabled[name]}"
+            elif self._fails.get(name):
+                wait = max(0.0, self._blocked.get(name, now) - now)
+                out[name] = f"retrying: {self._fails[name]} failures, next in {wait:.0f}s"
+            else:
+                out[name] = "ok"
+        return out
 
     def deliver_due(self) -> int:
         """Send every delivery that is due, oldest first; returns how many went. A channel
@@ -68,11 +95,23 @@ class Sender:
         now = time.time()
         for d in self.store.due(now):
             ch = self.channels.get(d.channel)
-            if ch is None or self._blocked.get(d.channel, 0.0) > now:
+            if ch is None or d.channel in self.disabled or self._blocked.get(d.channel, 0) > now:
                 continue
             try:
                 ch.send(d.alert_id, d.severity, f"#{d.alert_id} {d.text}")
-            except ChannelError as exc:
+            except Exception as raw:
+                exc = (
+                    raw
+                    if isinstance(raw, ChannelError)
+                    else ChannelError(f"{d.channel}: failed ({type(raw).__name__})")
+                )
+                if exc.fatal:
+                    self.disabled[d.channel] = str(exc)
+                    self.failures += 1
+                    self.last_error = str(exc)
+                    log.error("alert channel disabled: fix its setting and restart the monitor",
+                              channel=d.channel, reason=str(exc))  # fmt: skip
+                    continue
                 fails = self._fails[d.channel] = self._fails.get(d.channel, 0) + 1
                 self.failures += 1
                 self.last_error = str(exc)
