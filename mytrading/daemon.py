@@ -37,7 +37,7 @@ import numpy as np
 import structlog
 import zmq
 
-from mytrading import instance, wire
+from mytrading import instance, startguard, wire
 from mytrading.accounts import load_accounts
 from mytrading.bus import DAEMONS, EVENT_HWM, Publisher, Puller, SequenceTracker, Subscriber
 from mytrading.clock import MarketClock, build_clock
@@ -102,6 +102,7 @@ class Daemon:
         self.msgs_in = 0
         self.errors = 0
         self.state = "starting"
+        self.set_up = False  # setup() done: a failure after it is a crash, not a failed start
         self.started_ns = time.time_ns()
         self._started_mono = time.monotonic()
         self._lat_us: collections.deque[float] = collections.deque(maxlen=4096)
@@ -312,6 +313,8 @@ class Daemon:
         self.log.info("starting", pid=os.getpid(), mode=self.settings.mode)
         try:
             self.setup()
+            self.set_up = True
+            startguard.clear(self.name, self.settings.state_dir / "startfail")
             # Everything alive now (imported modules: numba, numpy, pandas, duckdb; config;
             # the journal replayed) lives as long as the process. Frozen, a full collection
             # no longer walks it: 60-110 ms pauses of the router and the feed at 1,000
@@ -405,14 +408,22 @@ def main(cls: type[Daemon]) -> None:
         # getppid() watch catches a death in that window.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         parent = instance.die_with_parent()
+    daemon: Daemon | None = None
     try:
         daemon = cls(settings, refdata)
         if parent is not None:
             daemon.watch_parent(parent)
         code = daemon.run()
-    except Exception:
+    except Exception as exc:
         structlog.get_logger(cls.name).critical("daemon failed", exc_info=True)
         code = 1
+        if daemon is None or not daemon.set_up:
+            n = startguard.record_failure(
+                cls.name, f"{type(exc).__name__}: {exc}", settings.state_dir / "startfail"
+            )
+            structlog.get_logger(cls.name).critical(
+                "failed at start", failed_starts=n, gives_up_after=startguard.MAX_FAILED_STARTS
+            )
     lock.release()
     sys.exit(code)
 

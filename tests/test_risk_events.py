@@ -1,5 +1,5 @@
 """The risk-event store: events reach DuckDB in order, readers can read while risk runs,
-and a file held by another process is a counted, logged failure, never a stall."""
+and a file held by another process delays events in the outbox, never risk."""
 
 from __future__ import annotations
 
@@ -32,32 +32,78 @@ def test_events_are_stored_and_readable_while_the_store_is_open(tmp_path: Path) 
     store.close()
 
 
-def test_a_file_held_elsewhere_is_a_counted_failure(tmp_path: Path) -> None:
+def test_a_reader_holding_the_file_delays_events_and_loses_none(tmp_path: Path) -> None:
+    """A read-only session elsewhere (a notebook) holds the DuckDB file: risk's store
+    starts anyway, events wait in the outbox (and are read from there), and reach DuckDB
+    once the reader is gone, each once."""
     path = tmp_path / "risk.duckdb"
+    first = EventStore(path, lambda _: None)
+    first.add(ev(0, []), time.time_ns(), datetime.now(IST))
+    first.close()  # the file exists now, as it does on a second day
     errors: list[str] = []
-    store = EventStore(path, errors.append)
+    held: list[str] = []
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); "
-            "time.sleep(4)",
+            f"import duckdb, sys; c = duckdb.connect({str(path)!r}, read_only=True); "
+            "print('held', flush=True); sys.stdin.readline()",
         ],
         stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        store = EventStore(path, errors.append, held.append)  # a start while it is held
         t0 = time.monotonic()
-        store.add(ev(0, []), time.time_ns(), datetime.now(IST))
+        for i in (1, 2):
+            store.add(ev(i, ["x"]), time.time_ns(), datetime.now(IST))
         assert time.monotonic() - t0 < 0.05  # the caller never waits for the disk
         deadline = time.monotonic() + 5
-        while not errors and time.monotonic() < deadline:
+        while not held and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert errors and "1 risk events not stored" in errors[0]
+        assert held and "cannot be written" in held[0] and store.pending == 2
+        assert store.stored == 0 and not errors
     finally:
-        holder.kill()
-        holder.wait()
-    store.add(ev(1, []), time.time_ns(), datetime.now(IST))  # and it recovers
+        assert holder.stdin is not None
+        holder.stdin.close()  # the reader goes away
+        holder.wait(timeout=10)
+    # read while they still wait: from the outbox
+    assert [r[3] for r in read_events(path)][:2] == ["r2", "r1"]
+    deadline = time.monotonic() + 10
+    while store.stored < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert store.stored == 2 and store.pending == 0 and store.held == ""
     store.close()
-    assert [r[3] for r in read_events(path)] == ["r1"]
+    assert [r[3] for r in read_events(path)] == ["r2", "r1", "r0"]  # each once
+
+
+def test_a_move_cut_short_inserts_nothing_twice(tmp_path: Path) -> None:
+    """The outbox rows of a move whose delete never ran (a crash) are there again at the
+    next start: the DuckDB insert leaves out the ids it has."""
+    import sqlite3
+
+    from mytrading.risk.events import outbox_path
+
+    path = tmp_path / "risk.duckdb"
+    store = EventStore(path, lambda _: None)
+    store.add(ev(0, []), time.time_ns(), datetime.now(IST))
+    store.close()
+    assert store.stored == 1
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    (eid,) = con.execute("SELECT id FROM risk_events").fetchone()
+    con.close()
+    box = sqlite3.connect(outbox_path(path))
+    box.execute(
+        "INSERT INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (eid, time.time_ns(), time.time_ns(), "s", "rejected", "r0", 0, 0, "", "why", "", ""),
+    )
+    box.commit()
+    box.close()
+    again = EventStore(path, lambda _: None)
+    again.add(ev(1, []), time.time_ns(), datetime.now(IST))
+    again.close()
+    assert [r[3] for r in read_events(path)] == ["r1", "r0"]

@@ -1,4 +1,8 @@
-from mytrading.daemon import main
-from mytrading.reconciler.daemon import ReconcilerDaemon
+from mytrading.startguard import gate
+
+gate("reconciler")  # before the imports: a daemon that keeps failing at start exits at once
+
+from mytrading.daemon import main  # noqa: E402
+from mytrading.reconciler.daemon import ReconcilerDaemon  # noqa: E402
 
 main(ReconcilerDaemon)

@@ -1,4 +1,8 @@
-from mytrading.daemon import main
-from mytrading.risk.daemon import RiskDaemon
+from mytrading.startguard import gate
+
+gate("risk")  # before the imports: a daemon that keeps failing at start exits at once
+
+from mytrading.daemon import main  # noqa: E402
+from mytrading.risk.daemon import RiskDaemon  # noqa: E402
 
 main(RiskDaemon)

@@ -1,20 +1,28 @@
 """Risk events in DuckDB: every rejection, trigger, exit and state change, queryable later.
 
-The risk daemon is the file's only writer. Volumes are small (events, not ticks), so each
-event is inserted as it happens, on a connection opened for it: DuckDB lets one process
-hold a file, and this way `main.py risk events` can read it while the stack runs. A failed
-insert (the file held by a reader at that instant, a full disk) is logged and counted by
-the caller; the event is still on the bus.
+No reader can stop risk. DuckDB lets one process at a time write a file, and any other
+process holding it (a notebook's read-only session is enough) makes every open fail with
+"Could not set lock": risk used to open the file in its set-up and crash-looped while a
+reader held it. Now the risk loop only queues an event; a writer thread appends each
+batch to an **outbox** (``<risk_db stem>.outbox.sqlite``, SQLite in WAL mode, which
+readers never block), and moves what the outbox holds into ``risk.duckdb`` whenever it
+can open the file, retrying every few seconds while it cannot. Each event has an id
+(its wall time in ns, unique within the process), so a move cut by a crash between the
+DuckDB insert and the outbox delete inserts nothing twice. ``main.py risk events`` reads
+both files, so what waits in the outbox is shown too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -33,10 +41,18 @@ CREATE TABLE IF NOT EXISTS risk_events (
     action VARCHAR,
     reason VARCHAR,
     intent_id VARCHAR,
-    order_ids VARCHAR[]
+    order_ids VARCHAR[],
+    id BIGINT               -- the event's id in the outbox (NULL: stored before outboxes)
 )
 """
 
+OUTBOX_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY,  -- the event's id: its wall time in ns, unique in the process
+    ts_ns INTEGER, market_ns INTEGER, strategy TEXT, kind TEXT, rule TEXT,
+    threshold REAL, value REAL, action TEXT, reason TEXT, intent_id TEXT, order_ids TEXT
+)
+"""
 
 COLUMNS = [
     "ts",
@@ -50,36 +66,45 @@ COLUMNS = [
     "reason",
     "intent_id",
     "order_ids",
+    "id",
 ]
+RETRY_S = 3.0  # while the DuckDB file cannot be opened, a try this often
+MOVE_BATCH = 5000
+
+
+def outbox_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.outbox.sqlite")
 
 
 class EventStore:
-    """Events go to a writer thread, which inserts each batch on a connection it opens and
-    closes again, so a reader can open the file between batches and the risk loop never
-    waits for the disk (an open-insert-close costs ~20 ms here)."""
+    """The risk loop calls ``add`` (a queue put); the writer thread does the rest."""
 
-    def __init__(self, path: Path, on_error: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        on_error: Callable[[str], None],
+        on_held: Callable[[str], None] | None = None,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.on_error = on_error
-        self.stored = 0
-        with self._connect() as con:
-            con.execute(SCHEMA)
+        self.outbox = outbox_path(path)
+        self.on_error = on_error  # an event could not even reach the outbox
+        self.on_held = on_held or (lambda _reason: None)  # the DuckDB file is held: said once
+        self.stored = 0  # moved into DuckDB
+        self.pending = 0  # in the outbox, waiting for the DuckDB file
+        self.held = ""  # why the DuckDB file cannot be written now ("" when it can)
+        self._last_id = 0
         self._q: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="risk-events", daemon=True)
         self._thread.start()
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(str(self.path))
-        con.execute("SET TimeZone = 'Asia/Kolkata'")
-        con.execute("SET threads = 1")
-        return con
-
     def add(self, ev: wire.RiskEvent, wall_ns: int, market: datetime) -> None:
+        self._last_id = eid = max(wall_ns, self._last_id + 1)
         self._q.put(
             (
-                datetime.fromtimestamp(wall_ns / 1e9, IST),
-                market,
+                eid,
+                wall_ns,
+                int(market.timestamp() * 1e9),
                 ev.strategy,
                 ev.kind,
                 ev.rule,
@@ -88,7 +113,7 @@ class EventStore:
                 ev.action,
                 ev.reason,
                 ev.intent_id,
-                ",".join(ev.order_ids),  # a list again in SQL (pandas cannot type [] columns)
+                ",".join(ev.order_ids),
             )
         )
 
@@ -96,49 +121,149 @@ class EventStore:
         self._q.put(None)
         self._thread.join(timeout)
 
-    def _run(self) -> None:
-        import pandas as pd  # in the writer thread: 0.25 s off the risk daemon's start
+    # ------------------------------------------------------------ writer thread
 
+    def _run(self) -> None:
+        try:
+            self._serve()
+        except Exception as exc:  # the outbox itself failed (disk): events stay on the bus
+            self.on_error(f"risk events writer stopped: {type(exc).__name__}: {exc}")
+
+    def _serve(self) -> None:
+        con = _outbox(self.outbox)
+        self.pending = con.execute("SELECT count(*) FROM pending").fetchone()[0]
+        next_move = 0.0
         done = False
         while not done:
-            rows = [self._q.get()]
+            try:
+                first = self._q.get(timeout=RETRY_S if self.pending else None)
+            except queue.Empty:
+                first = ()
+            rows = [first] if first else []
+            done = first is None
             while True:
                 try:
-                    rows.append(self._q.get_nowait())
+                    item = self._q.get_nowait()
                 except queue.Empty:
                     break
-            done = None in rows
-            rows = [r for r in rows if r is not None]
-            if not rows:
-                continue
-            for attempt in range(3):  # a reader may hold the file for a moment
+                if item is None:
+                    done = True
+                else:
+                    rows.append(item)
+            if rows:
                 try:
-                    with self._connect() as con:
-                        # One bulk insert from a frame: executemany goes row by row, and a
-                        # flood of rejections (thousands a second) must not back up here.
-                        batch = pd.DataFrame(rows, columns=COLUMNS)  # noqa: F841 (read by SQL)
-                        con.execute(
-                            "INSERT INTO risk_events SELECT * EXCLUDE (order_ids), "
-                            "CASE WHEN order_ids = '' THEN []::VARCHAR[] "
-                            "ELSE string_split(order_ids, ',') END FROM batch"
+                    with con:
+                        con.executemany(
+                            "INSERT OR IGNORE INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows
                         )
-                    self.stored += len(rows)
-                    break
-                except duckdb.Error as exc:
-                    if attempt == 2:
-                        self.on_error(f"{len(rows)} risk events not stored: {exc}")
-                    else:
-                        time.sleep(0.2)
-
-
-def read_events(path: Path, limit: int = 50) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        con.execute("SET TimeZone = 'Asia/Kolkata'")
-        return con.execute(
-            "SELECT strftime(market_ts, '%Y-%m-%d %H:%M:%S'), strategy, kind, rule, threshold, "
-            "value, action, reason, order_ids FROM risk_events ORDER BY ts DESC LIMIT ?",
-            [limit],
-        ).fetchall()
-    finally:
+                    self.pending += len(rows)
+                except sqlite3.Error as exc:
+                    self.on_error(f"{len(rows)} risk events not stored: {exc}")
+            due = self.pending and (time.monotonic() >= next_move or done)
+            if due and not self._move(con):
+                next_move = time.monotonic() + RETRY_S
         con.close()
+
+    def _move(self, con: sqlite3.Connection) -> bool:
+        """Everything in the outbox into DuckDB; False while the file cannot be opened."""
+        import pandas as pd  # in the writer thread: 0.25 s off the risk daemon's start
+
+        while self.pending:
+            rows = con.execute(
+                "SELECT * FROM pending ORDER BY id LIMIT ?", (MOVE_BATCH,)
+            ).fetchall()
+            if not rows:
+                self.pending = 0
+                return True
+            batch = pd.DataFrame(  # noqa: F841 (read by SQL below)
+                [
+                    (
+                        datetime.fromtimestamp(r[1] / 1e9, IST),
+                        datetime.fromtimestamp(r[2] / 1e9, IST),
+                        *r[3:],
+                        r[0],
+                    )
+                    for r in rows
+                ],
+                columns=COLUMNS,
+            )
+            try:
+                with contextlib.closing(duckdb.connect(str(self.path))) as db:
+                    db.execute("SET TimeZone = 'Asia/Kolkata'")
+                    db.execute("SET threads = 1")
+                    db.execute(SCHEMA)
+                    db.execute("ALTER TABLE risk_events ADD COLUMN IF NOT EXISTS id BIGINT")
+                    # One bulk insert from the frame (executemany goes row by row); rows
+                    # already there from a move a crash cut short are left out.
+                    db.execute(
+                        "INSERT INTO risk_events SELECT b.* EXCLUDE (order_ids, id), "
+                        "CASE WHEN b.order_ids = '' THEN []::VARCHAR[] "
+                        "ELSE string_split(b.order_ids, ',') END, b.id FROM batch b "
+                        "WHERE NOT EXISTS (SELECT 1 FROM risk_events r WHERE r.id = b.id "
+                        "AND r.id >= (SELECT min(id) FROM batch))"
+                    )
+            except duckdb.Error as exc:
+                if not self.held:
+                    self.on_held(
+                        f"{self.path} cannot be written ({type(exc).__name__}: {exc}); "
+                        f"{self.pending} events wait in {self.outbox.name}"
+                    )
+                self.held = str(exc)
+                return False
+            with con:
+                con.execute("DELETE FROM pending WHERE id <= ?", (rows[-1][0],))
+            self.stored += len(rows)
+            self.pending = max(0, self.pending - len(rows))
+            self.held = ""
+        return True
+
+
+def _outbox(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, timeout=5.0)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute(OUTBOX_SCHEMA)
+    return con
+
+
+def read_events(path: Path, limit: int = 50, attempts: int = 10) -> list[tuple[Any, ...]]:
+    """The newest ``limit`` events, from DuckDB and from the outbox (what waits there
+    to be written). The DuckDB file is read even while risk runs: its writer holds it only
+    for a moment at a time, so a busy file is tried again for up to ~2 s."""
+    rows: list[tuple[Any, ...]] = []
+    if path.exists():
+        for attempt in range(attempts):
+            try:
+                con = duckdb.connect(str(path), read_only=True)
+            except duckdb.IOException:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.2)
+                continue
+            try:
+                con.execute("SET TimeZone = 'Asia/Kolkata'")
+                rows = con.execute(
+                    "SELECT epoch_ms(ts), strftime(market_ts, '%Y-%m-%d %H:%M:%S'), strategy, "
+                    "kind, rule, threshold, value, action, reason, order_ids FROM risk_events "
+                    "ORDER BY ts DESC LIMIT ?",
+                    [limit],
+                ).fetchall()
+            finally:
+                con.close()
+            break
+    box = outbox_path(path)
+    if box.exists():
+        con2 = sqlite3.connect(f"file:{box}?mode=ro", uri=True, timeout=5.0)
+        try:
+            for r in con2.execute(
+                "SELECT * FROM pending ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall():
+                market = datetime.fromtimestamp(r[2] / 1e9, IST).strftime("%Y-%m-%d %H:%M:%S")
+                oids = [o for o in (r[11] or "").split(",") if o]
+                rows.append((r[1] // 1_000_000, market, *r[3:10], oids))
+        except sqlite3.OperationalError:
+            pass  # no table yet: the writer has not run
+        finally:
+            con2.close()
+    rows.sort(key=lambda r: r[0], reverse=True)
+    return [r[1:] for r in rows[:limit]]

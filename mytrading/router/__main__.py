@@ -1,4 +1,8 @@
-from mytrading.daemon import main
-from mytrading.router.daemon import RouterDaemon
+from mytrading.startguard import gate
+
+gate("router")  # before the imports: a daemon that keeps failing at start exits at once
+
+from mytrading.daemon import main  # noqa: E402
+from mytrading.router.daemon import RouterDaemon  # noqa: E402
 
 main(RouterDaemon)

@@ -1,4 +1,8 @@
-from mytrading.daemon import main
-from mytrading.signals.daemon import SignalsDaemon
+from mytrading.startguard import gate
+
+gate("signals")  # before the imports: a daemon that keeps failing at start exits at once
+
+from mytrading.daemon import main  # noqa: E402
+from mytrading.signals.daemon import SignalsDaemon  # noqa: E402
 
 main(SignalsDaemon)
