@@ -96,7 +96,7 @@ def test_a_torn_last_record_is_cut_and_appending_goes_on(tmp_path: Path) -> None
     assert rep.orders["a"].state == "rejected" and rep.torn_bytes == 0
 
 
-def test_a_flipped_bit_stops_the_replay_at_the_bad_record(tmp_path: Path) -> None:
+def test_a_flipped_bit_in_the_last_record_is_a_torn_tail(tmp_path: Path) -> None:
     path = tmp_path / "j.bin"
     j = Journal(path)
     j.open("2026-11-20", no_carry)
@@ -109,6 +109,41 @@ def test_a_flipped_bit_stops_the_replay_at_the_bad_record(tmp_path: Path) -> Non
     path.write_bytes(bytes(data))
     rep = read(path)
     assert rep.orders["a"].state == "new" and rep.torn_bytes == len(data) - size
+    assert rep.damaged == []  # nothing good after it: a torn tail, not damage
+
+
+def test_a_flipped_byte_mid_file_loses_one_record_and_keeps_the_rest(tmp_path: Path) -> None:
+    """Resync on the next good frame: every record whose checksum holds is replayed; the
+    order whose first record was lost survives as an orphan (its later changes), to be
+    settled against the broker; the damaged file is kept aside, and the compacted file
+    replays the same picture."""
+    path = tmp_path / "j.bin"
+    j = Journal(path)
+    j.open("2026-11-20", no_carry)
+    offsets = {}
+    for k in "abcde":
+        offsets[k] = path.stat().st_size
+        j.append(Record("order", 1, order_id=k, state="new", order=order(k, 65)))
+        j.append(Record("order", 2, order_id=k, state="sent", attempt=1, sent_ns=7))
+        j.append(Record("order", 3, order_id=k, state="open", broker_id=f"b-{k}", attempt=1))
+    j.append(Record("fill", 4, order_id="e", fill=fill(1, "e", 65, 101.0)))
+    j.close()
+    data = bytearray(path.read_bytes())
+    data[offsets["b"] + 20] ^= 0xFF  # inside b's first record (its order)
+    path.write_bytes(bytes(data))
+    rep = read(path)
+    assert sorted(rep.orders) == ["a", "c", "d", "e"]  # every other order, whole
+    assert all(rep.orders[k].state == "open" for k in "acde")
+    assert list(rep.orphans) == ["b"] and rep.orphans["b"].broker_id == "b-b"
+    assert len(rep.damaged) == 1 and rep.damaged[0][0] == offsets["b"]
+    assert rep.torn_bytes == 0 and [f.fill_no for f in rep.fills] == [1]
+    rep2 = Journal(path).open("2026-11-20", no_carry)
+    assert rep2.kept_at and Path(rep2.kept_at).read_bytes() == bytes(data)
+    assert oct(Path(rep2.kept_at).stat().st_mode & 0o777) == "0o600"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # compaction keeps it private
+    rep3 = read(path)  # compacted: the same picture, the orphan kept for settling
+    assert sorted(rep3.orders) == ["a", "c", "d", "e"] and list(rep3.orphans) == ["b"]
+    assert rep3.damaged == []
 
 
 def test_a_new_day_keeps_open_orders_and_carries_positions(tmp_path: Path) -> None:

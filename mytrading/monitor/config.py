@@ -37,6 +37,7 @@ RULES = (
     "kill_switch",
     "webhook_refusals",
     "memory_growth",
+    "journal_damage",
 )
 
 

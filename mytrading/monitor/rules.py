@@ -5,7 +5,8 @@ Conditions stay on while true and clear with a recovery message: a daemon DOWN, 
 in UNKNOWN state, a reconciliation mismatch (one in the last ``window_s``), feed coverage
 under ``threshold``, a burst of risk rejections or webhook refusals (``threshold`` within
 ``window_s``), the day's loss at ``threshold`` of its limit (the stack's, and each
-strategy's ``max_loss``), the kill switch on, a daemon's memory growing for an hour.
+strategy's ``max_loss``), the kill switch on, a daemon's memory growing for an hour, the
+router's journal damaged.
 Events are said once each: a daemon restarted, the feed failed over to another account,
 a risk trigger fired.
 """
@@ -59,6 +60,7 @@ class Watch:
             ("kill_switch", self._kill_switch),
             ("webhook_refusals", self._refused),
             ("memory_growth", self._memory),
+            ("journal_damage", self._journal),
         ):
             if self.cfg.rule(name).enabled:
                 out += fn(name, view, now, wall)
@@ -157,7 +159,10 @@ class Watch:
 
     def _kill_switch(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
         if view.detail("risk").get("kill_switch"):
-            return [Finding(rule, "*", "the kill switch is ON: no new orders")]
+            if view.detail("risk").get("kill_mode") == "flatten":
+                return [Finding(rule, "*", "the kill switch is at FLATTEN: no entries, every "
+                                "position being closed")]  # fmt: skip
+            return [Finding(rule, "*", "the kill switch is ON: no new entries (exits pass)")]
         return []
 
     def _refused(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
@@ -172,6 +177,23 @@ class Watch:
         if n < (r.threshold or 10):
             return []
         return [Finding(rule, "*", f"{n} webhook requests refused in the last {r.window_s:.0f} s")]
+
+    def _journal(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        d = view.detail("router").get("journal_damage")
+        if not d:
+            return []
+        return [
+            Finding(
+                rule,
+                "router",
+                f"the router's order journal was damaged: {d.get('lost_bytes')} bytes "
+                f"unreadable (kept at {d.get('kept_at')}); rebuilt from the broker: "
+                f"{len(d.get('rebuilt_from_broker', []))} orders, "
+                f"{d.get('fills_from_broker', 0)} fills; lost: "
+                f"{', '.join(d.get('lost_orders', [])) or 'none'}; at the broker, "
+                f"unaccounted for: {', '.join(d.get('at_broker_unaccounted', [])) or 'none'}",
+            )
+        ]
 
     def _memory(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
         out = []

@@ -7,10 +7,14 @@ of. OpenAlgo orders carry no client id, so this file is the only memory of what 
 stack may have sent (openalgo-protocol.md section 2).
 
 Format: a sequence of frames ``<u32 length><u32 crc32><msgpack record>``. A crash in the
-middle of a write leaves a torn last frame; replay stops at the first frame whose length
-or checksum does not hold, reports it, and the file is cut back to the last good frame
-before anything new is appended. Each append is one ``write`` and one ``fdatasync``
-(about 0.2 ms here), so several records written together cost one flush.
+middle of a write leaves a torn last frame: bytes at the end with no good frame after
+them, cut before anything new is appended. Damage anywhere else (a flipped byte, a bad
+sector) is not the end of the file: replay resynchronises on the next offset where a
+whole frame's length, checksum and record hold, and goes on, so one bad frame costs one
+record, not every record after it. The damaged file is kept aside, the lost byte ranges
+are reported, and the router settles what it can no longer account for against the
+broker's books (``router/recovery.py``). Each append is one ``write`` and one
+``fdatasync`` (about 0.2 ms here), so several records written together cost one flush.
 
 At start the router compacts the file: each order once with its latest state, and the
 fills. On the first start of a new trading day it keeps only the orders not yet final and
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import os
+import shutil
 import struct
 import time
 import zlib
@@ -105,6 +110,16 @@ class Replay:
     good_bytes: int = 0
     day: str = ""
     base_fill_no: int = 0
+    # byte ranges that held no good frame, with good frames after them (not a torn tail)
+    damaged: list[tuple[int, int]] = field(default_factory=list)
+    kept_at: str = ""  # where the damaged file was copied before compaction
+    # changes of orders whose first record (the order itself) was lost: by order id, the
+    # latest state, broker id and fills they say; settled against the broker's books
+    orphans: dict[str, JournaledOrder] = field(default_factory=dict)
+
+    @property
+    def damaged_bytes(self) -> int:
+        return sum(b - a for a, b in self.damaged)
 
     @property
     def last_fill_no(self) -> int:
@@ -124,8 +139,14 @@ class Replay:
         jo = self.orders.get(r.order_id)
         if jo is None:
             if r.order is None:
-                return  # a change of an order whose first record a compaction dropped
-            jo = self.orders[r.order_id] = JournaledOrder(r.order, r.state)
+                # Its first record is gone (damage): keep what the change says, to settle
+                # against the broker. (A compaction writes every order whole.)
+                jo = self.orphans.get(r.order_id)
+                if jo is None:
+                    jo = self.orphans[r.order_id] = JournaledOrder(_ORPHAN, r.state)
+            else:
+                jo = self.orders[r.order_id] = JournaledOrder(r.order, r.state)
+                self.orphans.pop(r.order_id, None)
         elif r.order is not None:
             jo.order = r.order  # a modify changed its price or quantity
         jo.state = r.state
@@ -139,6 +160,21 @@ class Replay:
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(Record)
+# The stand-in order of an orphan (its real one was in a lost record): never sent.
+_ORPHAN = wire.Order(
+    order_id="",
+    intent_id="",
+    strategy="",
+    exchange="",
+    symbol="",
+    action="BUY",
+    quantity=0,
+    pricetype="MARKET",
+    product="MIS",
+    price=0.0,
+    trigger_price=0.0,
+    approved_by="",
+)
 
 
 def frame(r: Record) -> bytes:
@@ -146,27 +182,49 @@ def frame(r: Record) -> bytes:
     return HEADER.pack(len(body), zlib.crc32(body)) + body
 
 
+def _frame_at(data: bytes, pos: int) -> tuple[Record, int] | None:
+    """The record of a whole, good frame at ``pos`` and the offset after it, or None."""
+    if pos + HEADER.size > len(data):
+        return None
+    size, crc = HEADER.unpack_from(data, pos)
+    end = pos + HEADER.size + size
+    if size > MAX_RECORD or end > len(data):
+        return None
+    body = data[pos + HEADER.size : end]
+    if zlib.crc32(body) != crc:
+        return None
+    try:
+        return _dec.decode(body), end
+    except msgspec.DecodeError:
+        return None
+
+
 def read(path: Path) -> Replay:
-    """Replay a journal file; a missing file is an empty journal."""
+    """Replay a journal file; a missing file is an empty journal. A bad frame is skipped
+    by resynchronising on the next good one (``damaged``); bad bytes with no good frame
+    after them are a torn tail (``torn_bytes``)."""
     rep = Replay()
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return rep
-    pos = 0
+    pos = good_end = 0
+    bad_from: int | None = None
     while pos + HEADER.size <= len(data):
-        size, crc = HEADER.unpack_from(data, pos)
-        body = data[pos + HEADER.size : pos + HEADER.size + size]
-        if size > MAX_RECORD or len(body) != size or zlib.crc32(body) != crc:
-            break
-        try:
-            rec = _dec.decode(body)
-        except msgspec.DecodeError:
-            break
+        got = _frame_at(data, pos)
+        if got is None:
+            if bad_from is None:
+                bad_from = pos
+            pos += 1
+            continue
+        if bad_from is not None:
+            rep.damaged.append((bad_from, pos))
+            bad_from = None
+        rec, pos = got
         rep.apply(rec)
-        pos += HEADER.size + size
-    rep.good_bytes = pos
-    rep.torn_bytes = len(data) - pos
+        good_end = pos
+    rep.good_bytes = good_end
+    rep.torn_bytes = len(data) - good_end
     return rep
 
 
@@ -188,12 +246,21 @@ class Journal:
         open it for appending. Returns the replay as compacted."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         rep = read(self.path)
+        if rep.damaged:  # kept as it was, for a human, before compaction rewrites it
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+            shutil.copy2(self.path, aside)
+            os.chmod(aside, 0o600)
+            rep.kept_at = str(aside)
         if rep.day and rep.day != today:
             rolled = Replay(
                 day=today,
                 carried=carry(rep),
                 torn_bytes=rep.torn_bytes,
                 base_fill_no=rep.last_fill_no,
+                damaged=rep.damaged,
+                kept_at=rep.kept_at,
+                orphans=rep.orphans,
             )
             rolled.orders = {k: v for k, v in rep.orders.items() if not v.final}
             rep = rolled
@@ -222,8 +289,24 @@ class Journal:
                     sent_ns=jo.sent_ns,
                 )
             )
+        for oid, jo in rep.orphans.items():  # kept as changes, until settled
+            records.append(
+                Record(
+                    "order",
+                    0,
+                    order_id=oid,
+                    state=jo.state,
+                    broker_id=jo.broker_id,
+                    filled=jo.filled,
+                    avg=jo.avg,
+                    reason=jo.reason,
+                    attempt=jo.attempt,
+                    sent_ns=jo.sent_ns,
+                )
+            )
         records += [Record("fill", 0, order_id=f.order_id, fill=f) for f in rep.fills]
-        with open(tmp, "wb") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(b"".join(frame(r) for r in records))
             fh.flush()
             os.fsync(fh.fileno())

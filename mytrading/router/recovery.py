@@ -2,14 +2,25 @@
 against its broker before any new order is accepted; publish what recovery found once
 subscribers are back; carry a finished day's positions into the next.
 
+A damaged journal (``router/journal.py``: bytes in the middle of the file that hold no
+good frame) is settled against each account's order and trade books before anything
+else: an order whose first record was lost is rebuilt from the broker's row of its broker
+id (its later records survived), every trade of our orders the journal lacks becomes a
+fill, and orders at the broker nothing accounts for are named in an alert (the
+reconciler reports them too). Nothing of it is sent again.
+
 A mixin of ``RouterDaemon`` (``router/daemon.py``), which owns the state it works on."""
 
 from __future__ import annotations
 
 import collections
+import time
+from typing import Any
 
 from mytrading import wire
 from mytrading.bus import Puller
+from mytrading.openalgo.broker import TradeEvent
+from mytrading.openalgo.replies import classify, num, status_of
 from mytrading.positions import Ledger
 from mytrading.router.books import snapshots
 from mytrading.router.journal import JournaledOrder, Replay
@@ -30,6 +41,8 @@ class Recovery:
             filled[f.order_id] = (q + f.quantity, v + f.quantity * f.price)
         self.fill_no = rep.last_fill_no
         self.orders = rep.orders
+        if rep.damaged or rep.orphans:
+            self._settle_damage(rep, filled)
         for lane in self.lanes.values():
             lane.broker.remember(
                 {
@@ -53,6 +66,81 @@ class Recovery:
         )
         if rep.torn_bytes:
             self.log.warning("journal: a torn last record was cut", bytes=rep.torn_bytes)
+
+    def _settle_damage(self, rep: Replay, filled: dict[str, tuple[int, float]]) -> None:
+        """Settle what a damaged journal cannot account for against every account's order
+        and trade books (see the module's doc); ``filled`` (journaled fills per order id)
+        gains the fills found. Then an alert says what was lost and what was done."""
+        books: dict[str, tuple[dict[str, dict[str, Any]], dict[str, tuple[int, float]]]] = {}
+        unread = []
+        for account, lane in self.lanes.items():
+            assert lane.adapter is not None
+            with lane.lock:
+                ob, tb = lane.adapter.sdk.orderbook(), lane.adapter.sdk.tradebook()
+            if classify(ob) is not None or classify(tb) is not None:
+                unread.append(account)
+                continue
+            rows = {
+                str(r.get("orderid", "")): r for r in (ob.get("data") or {}).get("orders") or []
+            }
+            trades: dict[str, tuple[int, float]] = {}
+            for t in tb.get("data") or []:
+                bid, q = str(t.get("orderid", "")), int(num(t.get("quantity")))
+                px = num(t.get("average_price")) or num(t.get("price"))
+                have = trades.get(bid, (0, 0.0))
+                trades[bid] = (have[0] + q, have[1] + q * px)
+            books[account] = (rows, trades)
+        rebuilt, lost = [], []
+        for oid, part in rep.orphans.items():
+            hit = [(a, b[0][part.broker_id]) for a, b in books.items() if part.broker_id in b[0]]
+            if not part.broker_id or not hit:
+                lost.append(f"{oid} ({part.state})")
+                continue
+            account, row = hit[0]
+            jo = JournaledOrder(_order_from_row(oid, account, row), "open", part.broker_id)
+            jo.filled, jo.avg, jo.attempt, jo.sent_ns = part.filled, part.avg, 1, part.sent_ns
+            self.orders[oid] = jo
+            self._set(jo, status_of(row.get("order_status")) or "open", with_order=True)
+            rebuilt.append(oid)
+        rep.orphans.clear()
+        found_fills = 0
+        for jo in list(self.orders.values()):
+            account, bid = jo.order.account, jo.broker_id
+            if not bid or account not in books or jo.order.op != "place":
+                continue
+            got_q, got_v = books[account][1].get(bid, (0, 0.0))
+            have_q, have_v = filled.get(jo.order.order_id, (0, 0.0))
+            if got_q > have_q:
+                px = round((got_v - have_v) / (got_q - have_q), 2)
+                trade = TradeEvent(bid, f"{bid}-{got_q}", got_q - have_q, px, time.time_ns())
+                self._fill(jo, trade)
+                filled[jo.order.order_id] = (got_q, got_v)
+                found_fills += 1
+                if got_q > jo.filled:
+                    self._set(jo, jo.state, filled=got_q, avg=round(got_v / got_q, 2))
+        known = {(jo.order.account, jo.broker_id) for jo in self.orders.values() if jo.broker_id}
+        unaccounted = [
+            f"{a}/{bid} {r.get('action')} {r.get('quantity')} {r.get('symbol')} "
+            f"{status_of(r.get('order_status'))}"
+            for a, (rows, _) in books.items()
+            for bid, r in rows.items()
+            if (a, bid) not in known
+        ]
+        self.journal_damage = {
+            "lost_bytes": rep.damaged_bytes,
+            "ranges": [list(r) for r in rep.damaged],
+            "kept_at": rep.kept_at,
+            "rebuilt_from_broker": rebuilt,
+            "fills_from_broker": found_fills,
+            "lost_orders": lost,
+            "at_broker_unaccounted": unaccounted,
+            "books_unread": unread,
+        }
+        self.count_error(
+            "ALERT: order journal damaged; recovered every record whose checksum holds and "
+            "settled the rest against the broker's books",
+            **self.journal_damage,
+        )
 
     def _release(self, journaled_fills: list[wire.Fill]) -> None:
         """Subscribers are back: publish the journal's fills (readers drop the numbers they
@@ -109,3 +197,28 @@ class Recovery:
             key = (f.strategy, f.exchange, f.symbol, f.product, f.account)
             ledger.apply(key, f.quantity if f.action == "BUY" else -f.quantity, f.price)
         return [s for s in snapshots(ledger) if s.quantity]
+
+
+def _order_from_row(order_id: str, account: str, row: dict[str, Any]) -> wire.Order:
+    """Our order rebuilt from the broker's row of its broker id, for an order whose first
+    journal record was lost. Its strategy is the order id's head (``<strategy>.<intent>``;
+    a follower's ``<strategy>.<intent>@<account>`` is in the book ``<strategy>@<account>``)."""
+    head, _, intent = order_id.partition(".")
+    book = f"{head}@{account}" if "@" in intent else head
+    pricetype = str(row.get("pricetype") or row.get("price_type") or "MARKET").upper()
+    product = str(row.get("product") or "MIS").upper()
+    return wire.Order(
+        order_id=order_id,
+        intent_id=intent,
+        strategy=book,
+        exchange=str(row.get("exchange", "")),
+        symbol=str(row.get("symbol", "")),
+        action="SELL" if str(row.get("action", "")).upper() == "SELL" else "BUY",
+        quantity=int(num(row.get("quantity"))),
+        pricetype=pricetype if pricetype in ("MARKET", "LIMIT", "SL", "SL-M") else "MARKET",  # type: ignore[arg-type]
+        product=product if product in ("MIS", "NRML", "CNC") else "MIS",  # type: ignore[arg-type]
+        price=num(row.get("price")),
+        trigger_price=num(row.get("trigger_price")),
+        approved_by="risk",
+        account=account,
+    )
