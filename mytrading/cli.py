@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 import zmq
 
-from mytrading import supervise, wire
+from mytrading import startguard, supervise, wire
 from mytrading.accounts import load_accounts
 from mytrading.bus import DAEMONS, Pusher
 from mytrading.refdata import IST, RefDataError, load_refdata
@@ -90,10 +90,11 @@ def _settings() -> Settings:
 
 
 def _check_strategies(s: Settings) -> list[str]:
-    from mytrading.engine.loader import StrategyLoadError, discover, select
+    from mytrading.engine.loader import StrategyLoadError, check
 
     try:
-        classes = select(discover(s.strategies_dir), s.strategies)
+        s.check_strategy_tables()
+        classes = check(s.strategies_dir, s.strategies)
         for cls in classes:
             cls.Params(**s.params_for(cls.name))
     except StrategyLoadError as exc:
@@ -102,7 +103,32 @@ def _check_strategies(s: Settings) -> list[str]:
     except (ValueError, ConfigError) as exc:  # pydantic ValidationError is a ValueError
         typer.echo(f"configuration error:\nstrategy parameters: {exc}", err=True)
         raise typer.Exit(2) from None
+    if s.webhook_db.exists():
+        from mytrading.webhook.store import StoreError, WebhookStore
+
+        try:
+            WebhookStore(s.webhook_db).close()
+        except StoreError as exc:
+            typer.echo(f"configuration error:\n{exc}", err=True)
+            raise typer.Exit(2) from None
     return [c.name for c in classes]
+
+
+def _check_alerts(s: Settings) -> list[str]:
+    """``config/alerts.toml``: rules and channels, each enabled channel usable (its
+    secret present, its URL a URL). A problem stops the command with exit 2."""
+    from mytrading.monitor.channels import build_channels
+    from mytrading.monitor.config import load_alerts
+
+    try:
+        channels, problems = build_channels(load_alerts(s.config_dir / "alerts.toml"), s)
+    except ConfigError as exc:
+        typer.echo(f"configuration error:\nconfig/alerts.toml: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if problems:
+        typer.echo("configuration error:\nconfig/alerts.toml: " + "; ".join(problems), err=True)
+        raise typer.Exit(2)
+    return [c.name for c in channels]
 
 
 def _refdata_report(s: Settings) -> list[str]:
@@ -143,9 +169,11 @@ def config_check() -> None:
     """Validate settings, reference data and strategies; exit 2 on the first problem."""
     s = _settings()
     names = _check_strategies(s)
+    channels = _check_alerts(s)
     eps = s.endpoints()
     typer.echo(f"mode={s.mode} broker={s.broker} log_level={s.log_level}")
     typer.echo(f"strategies: {', '.join(names)}")
+    typer.echo(f"alert channels: {', '.join(channels) or 'none enabled (config/alerts.toml)'}")
     accounts = load_accounts(s)
     for a in accounts.by_name.values():
         follows = [
@@ -185,10 +213,12 @@ def _launch(foreground: bool) -> tuple[Settings, subprocess.Popen[bytes]]:
     """Validate everything, then start supervisord; exit 2 on bad config, 1 if running."""
     s = _settings()
     _check_strategies(s)
+    _check_alerts(s)
     from mytrading.master.sync import daily
 
     line = daily(s, datetime.now(IST).date())
     typer.echo(line, err=line.startswith("ALERT"))
+    startguard.clear_all(s.state_dir)  # an operator's start: failed starts count anew
     try:
         return s, supervise.launch(s, foreground=foreground)
     except supervise.SupervisorError as exc:
@@ -343,6 +373,7 @@ def restart(daemon: Annotated[str, typer.Argument(help="|".join(DAEMONS))]) -> N
     if supervise.running_pid(s) is None:
         typer.echo("the stack is not running (start it with `main.py start`)", err=True)
         raise typer.Exit(1)
+    startguard.clear(daemon, s.state_dir / "startfail")  # asked for: try it again
     try:
         server = supervise.rpc(s).supervisor
         if server.getProcessInfo(daemon)["statename"] == "RUNNING":
@@ -463,20 +494,51 @@ def chain(
 
 @app.command("kill-switch")
 def kill_switch(
-    value: Annotated[str, typer.Argument(help="on | off")],
+    value: Annotated[str, typer.Argument(help="on | flatten | off")],
     reason: Annotated[str, typer.Option("--reason")] = "",
 ) -> None:
-    """Turn the kill switch on (the whole stack HALTED: risk refuses every new order) or off
-    (ACTIVE); waits for risk to confirm."""
-    if value not in ("on", "off"):
-        typer.echo("kill-switch takes 'on' or 'off'", err=True)
+    """on: the whole stack HALTED: no new entry from any source (strategies, webhooks,
+    followers), every working entry order cancelled at every account; exits that only
+    reduce a position still pass, so protective stops are placed and kept. flatten: on,
+    and every position is closed through risk's exits until the broker's book agrees.
+    off: ACTIVE. Waits for risk to confirm (and for the entries' cancels, up to 15 s)."""
+    if value not in ("on", "off", "flatten"):
+        typer.echo("kill-switch takes 'on', 'flatten' or 'off'", err=True)
         raise typer.Exit(2)
-    want = value == "on"
-    _command(
+    detail = _command(
         wire.Command(command="kill_switch", value=value, reason=reason, issued_by=_who()),
-        lambda d: d.get("kill_switch") == want,
+        lambda d: d.get("kill_mode") == value,
         f"kill switch {value}",
     )
+    if value == "off":
+        return
+    if detail.get("entries_halted"):
+        from mytrading.status import StatusCollector
+
+        s = _settings()
+        collector = StatusCollector(s)
+        try:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                collector.poll(0.3)
+                risk = collector.daemons.get("risk")
+                if risk is not None and not risk.status.detail.get("entries_halted"):
+                    detail = risk.status.detail
+                    break
+        finally:
+            collector.close()
+    left = detail.get("entries_halted", 0)
+    typer.echo(
+        "every working entry order is cancelled at its broker"
+        if not left
+        else f"{left} entry orders still working: cancels sent, not yet confirmed "
+        "(see `main.py status`)"
+    )
+    if value == "flatten":
+        typer.echo(
+            f"closing {detail.get('positions_open', 0)} positions through risk's exits; "
+            "`main.py status` shows them go"
+        )
 
 
 @risk_app.callback(invoke_without_command=True)
@@ -543,13 +605,20 @@ def risk_events(
     n: Annotated[int, typer.Option("-n", help="how many, newest first")] = 30,
 ) -> None:
     """Risk events from DuckDB (MT_RISK_DB): rejections, triggers, exits, state changes."""
-    from mytrading.risk.events import read_events
+    import duckdb
+
+    from mytrading.risk.events import outbox_path, read_events
 
     s = _settings()
-    if not s.risk_db.exists():
+    if not s.risk_db.exists() and not outbox_path(s.risk_db).exists():
         typer.echo(f"no risk events yet ({s.risk_db})", err=True)
         raise typer.Exit(1)
-    for row in read_events(s.risk_db, n):
+    try:
+        rows = read_events(s.risk_db, n)
+    except duckdb.Error as exc:
+        typer.echo(f"{s.risk_db} cannot be read now: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for row in rows:
         ts, strategy, kind, rule, thr, val, action, reason, oids = row
         typer.echo(
             f"{ts}  {strategy:<22} {kind:<15} {rule:<18} threshold {thr:g} value {val:g} "
@@ -588,8 +657,9 @@ def _who() -> str:
     return f"cli:{os.getuid()}"
 
 
-def _command(cmd: wire.Command, confirmed: Any, what: str) -> None:
-    """Push a command to risk and wait (5 s) until its heartbeat shows the result."""
+def _command(cmd: wire.Command, confirmed: Any, what: str) -> dict[str, Any]:
+    """Push a command to risk and wait (5 s) until its heartbeat shows the result;
+    returns risk's detail then."""
     from mytrading.status import StatusCollector
 
     s = _settings()
@@ -605,7 +675,7 @@ def _command(cmd: wire.Command, confirmed: Any, what: str) -> None:
             risk = collector.daemons.get("risk")
             if sent and risk and confirmed(risk.status.detail):
                 typer.echo(f"{what} (confirmed by risk pid {risk.status.pid})")
-                return
+                return risk.status.detail
         typer.echo(f"risk did not confirm {what}: is the stack running?", err=True)
         raise typer.Exit(1)
     finally:

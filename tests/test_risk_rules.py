@@ -235,7 +235,15 @@ def test_trading_states_halted_and_reducing(refdata: RefData) -> None:
     book.states.set("*", "reducing")
     assert book.states.of("s") == "reducing" and book.states.of("z") == "reducing"
     book.states.set("", "halted")
-    assert book.states.kill_switch and rule(run(intent(), book, refdata)) == "kill_switch"
+    # the kill switch: no entry from anyone; an order that only reduces still passes
+    assert book.states.kill_switch and rule(run(intent(65, "SELL"), book, refdata)) == (
+        "kill_switch"
+    )
+    assert rule(run(intent(65 * 2, "BUY"), book, refdata)) == "kill_switch"  # would flip
+    assert rule(run(intent(strategy="other"), book, refdata)) == "kill_switch"  # flat: entry
+    assert rule(run(intent(65, "BUY"), book, refdata)) == "ok"  # closes the short: passes
+    stop = intent(65, "BUY", pricetype="SL-M", trigger_price=101.0)
+    assert rule(run(stop, book, refdata)) == "ok"  # a protective stop of it too
     with pytest.raises(ValueError, match="state must be"):
         book.states.set("s", "paused")  # type: ignore[arg-type]
 
@@ -247,7 +255,17 @@ def test_state_store_round_trip_and_fail_safe(tmp_path) -> None:
     states.set("s", "reducing")
     store.save(states, "test")
     again, problem = store.load()
-    assert again.as_dict() == {"stack": "active", "strategies": {"s": "reducing"}} and not problem
+    assert again.as_dict() == {
+        "stack": "active",
+        "strategies": {"s": "reducing"},
+        "flatten": False,
+    } and not problem
+    again.set("*", "halted")
+    again.flatten = True  # kill-switch flatten survives a restart of risk
+    store.save(again, "test")
+    assert store.load()[0].kill_mode == "flatten"
+    again.set("*", "active")
+    assert again.kill_mode == "off" and not again.flatten
     (tmp_path / "risk_state.json").write_text('{"stack": "actve"}')
     bad, problem = store.load()
     assert bad.stack == "halted" and "unreadable" in problem

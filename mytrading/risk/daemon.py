@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import collections
 import time
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import msgspec
@@ -47,6 +47,7 @@ from mytrading.risk.roll import RollApproval, RollWatch
 from mytrading.risk.rules import (
     Rejection,
     RiskBook,
+    check,
     child_size,
     usage,
 )
@@ -54,6 +55,8 @@ from mytrading.risk.state import MarksStore, StateStore
 from mytrading.settings import ConfigError
 
 MAX_PENDING = 1000
+HALT_CANCEL_RETRY_S = 5.0  # a halted book's entry still working: cancelled again after this
+HALT_CANCEL_TRIES = 5
 
 
 class RiskDaemon(Daemon):
@@ -98,7 +101,7 @@ class RiskDaemon(Daemon):
         self.auto_reduced: set[str] = set()  # REDUCING by a daily limit: undone next day
         # per account: when its position book was last read, and what it said
         self._book_read: dict[str, tuple[float, list[wire.BrokerPosition] | None]] = {}
-        self.events = EventStore(s.risk_db, self._store_failed)
+        self.events = EventStore(s.risk_db, self._store_failed, self._store_held)
         self.margins = load_margins(s.config_dir)
         self.accounts = accounts = load_accounts(s)
         self.mirror = Mirror(accounts, self.refdata, self.margins)
@@ -124,6 +127,9 @@ class RiskDaemon(Daemon):
             lambda strategy, key: self.exits.start(strategy, key, "roll"),
         )
         self.skip_fills_to = 0
+        self.halt_cancels: dict[str, tuple[float, int]] = {}  # entry id -> (last try, tries)
+        self.cancel_seq = 0
+        self.entries_halted = 0  # working entries of halted books, cancels asked
         self.marks = MarksStore(s.state_dir / "risk_marks.json")
         self._restore()
         self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
@@ -170,9 +176,43 @@ class RiskDaemon(Daemon):
         followers = self.mirror.plan(base, lead_before, self.book, self.clock.now().date())
         self.approved += 1
         for one in (base, *followers):
+            if one is not base and one.op == "place" and not self._follower_passes(one, now):
+                continue
             for o in children(one, self.book, self.refdata, limits):
                 if not self.outbox.put(o):
                     self._withdraw(o, "risk queue to router full")
+
+    def _follower_passes(self, o: wire.Order, now: datetime) -> bool:
+        """A follower book's new order passes the same rules as the lead's (position,
+        notional, lots, windows, trading state, margin) against its own book, limits
+        (its strategy's unless risk.toml gives the book its own) and account's funds.
+        Refused, it is a risk event of the follower book; the lead's order stands, and
+        the follower catches up at the lead's next order if the rules then allow."""
+        if self.book.funds[o.account].available is None and self.peer_up("router"):
+            self._ask_funds(o.account)
+        intent = wire.OrderIntent(
+            intent_id=o.intent_id + "@" + o.account,
+            strategy=o.strategy,
+            exchange=o.exchange,
+            symbol=o.symbol,
+            action=o.action,
+            quantity=o.quantity,
+            pricetype=o.pricetype,
+            product=o.product,
+            price=o.price,
+            trigger_price=o.trigger_price,
+        )
+        wall = time.time_ns()
+        limits = self.limits.of(o.strategy)
+        got = check(intent, self.book, self.refdata, limits, now, wall, self.margins, o.account)
+        self.book.seen_intents.add(intent.intent_id)
+        if isinstance(got, Rejection):
+            self._reject(o.strategy, intent.intent_id, got)
+            return False
+        if got.margin:
+            self.book.funds[o.account].reserved.append((wall, got.margin))
+        self.book.approvals[o.strategy].append(wall)
+        return True
 
     def _roll(self, msg: wire.OrderIntent, ok: RollApproval, lead: str, limits: Limits) -> None:
         """An approved roll: its two orders (the close first), followers' likewise, and
@@ -192,7 +232,7 @@ class RiskDaemon(Daemon):
             out2 += children(f, self.book, self.refdata, limits)
         if len(self.outbox) + len(out1) + len(out2) > MAX_PENDING:
             for o in (*out1, *out2):
-                self.book.working.pop(o.order_id, None)
+                self.book.forget(o.order_id)
             full = Rejection("router_unavailable", "risk queue to router full")
             self._reject(msg.strategy, msg.intent_id, full)
             return
@@ -212,7 +252,7 @@ class RiskDaemon(Daemon):
 
     def _withdraw(self, order: wire.Order, reason: str) -> None:
         if order.op == "place":
-            self.book.working.pop(order.order_id, None)
+            self.book.forget(order.order_id)
             self.rolls.ended(order.order_id)
         self._reject(order.strategy, order.intent_id, Rejection("router_unavailable", reason))
 
@@ -238,10 +278,10 @@ class RiskDaemon(Daemon):
             self.count_error("not a command on the command pipe", got=type(msg).__name__)
             return
         if msg.command == "kill_switch":
-            if msg.value not in ("on", "off"):
+            if msg.value not in ("on", "off", "flatten"):
                 self.count_error("bad kill switch value", value=msg.value)
                 return
-            target, state = "", ("halted" if msg.value == "on" else "active")
+            target, state = "", ("active" if msg.value == "off" else "halted")
         else:
             target, state = msg.target, msg.value
         try:
@@ -249,21 +289,88 @@ class RiskDaemon(Daemon):
         except ValueError as exc:
             self.count_error("bad state command", reason=str(exc))
             return
+        if msg.command == "kill_switch":
+            self.book.states.flatten = msg.value == "flatten"
         self.state_store.save(self.book.states, msg.reason)
         who = target if target not in ("", "*") else "*"
+        action = self.book.states.kill_mode if msg.command == "kill_switch" else state
         self.log.warning(
-            "trading state", target=who, state=state, reason=msg.reason, by=msg.issued_by
+            "trading state", target=who, state=action, reason=msg.reason, by=msg.issued_by
         )
         self._emit(
             wire.RiskEvent(
                 strategy=who,
                 kind="kill_switch" if msg.command == "kill_switch" else "state",
                 rule="trading_state",
-                reason=msg.reason or f"{who} {state}",
-                action=state,
+                reason=msg.reason or f"{who} {action}",
+                action=action if msg.command == "kill_switch" else state,
             ),
         )
+        self._enforce_halt()  # entries cancelled (and positions closed) now, not in a second
         self.heartbeat()  # let watchers confirm the new state at once
+
+    def _enforce_halt(self) -> None:
+        """HALTED books keep no working entry: each is cancelled at its broker (again after
+        ``HALT_CANCEL_RETRY_S`` while the broker has not confirmed it). With the kill
+        switch at ``flatten``, every position the broker confirms is closed by an exit
+        job, including one an entry filled after the switch."""
+        now = time.monotonic()
+        states = self.book.states
+        halted = 0
+        for oid in list(self.book.entries):
+            got = self.book.working.get(oid)
+            if got is None:
+                self.book.entries.discard(oid)
+                continue
+            if states.of(got[0][0]) != "halted":
+                continue
+            halted += 1
+            sent, tries = self.halt_cancels.get(oid, (-1e9, 0))
+            if now - sent < HALT_CANCEL_RETRY_S:
+                continue
+            if tries >= HALT_CANCEL_TRIES:
+                if tries == HALT_CANCEL_TRIES:
+                    self.count_error(
+                        "ALERT: a halted book's entry is still working after repeated cancels",
+                        order_id=oid,
+                    )
+                    self.halt_cancels[oid] = (now, tries + 1)
+                continue
+            self.halt_cancels[oid] = (now, tries + 1)
+            self._cancel(oid, got[0], got[1])
+        self.entries_halted = halted
+        for oid in [o for o in self.halt_cancels if o not in self.book.entries]:
+            del self.halt_cancels[oid]
+        if states.flatten:
+            for strategy in list(self.post.books):
+                for key in self.post.open_keys(strategy):
+                    self.exits.start(strategy, key, "flatten")
+
+    def _cancel(self, oid: str, key: tuple[str, str, str], signed: int) -> None:
+        """Risk's own cancel of one working order (its id is risk's, like its exits')."""
+        self.cancel_seq += 1
+        intent = f"risk-{self.exits.run_id}-c{self.cancel_seq}"
+        strategy, exchange, symbol = key
+        self.log.warning("halted: cancelling a working entry", order_id=oid, strategy=strategy)
+        self._send_exit(
+            wire.Order(
+                order_id=f"{strategy}.{intent}",
+                intent_id=intent,
+                strategy=strategy,
+                exchange=exchange,
+                symbol=symbol,
+                action="BUY" if signed > 0 else "SELL",
+                quantity=abs(signed),
+                pricetype="MARKET",
+                product="MIS",  # a cancel acts on the order it names: its product stands
+                price=0.0,
+                trigger_price=0.0,
+                approved_by=self.name,
+                op="cancel",
+                ref_order_id=oid,
+                exit=True,
+            )
+        )
 
     def _restore(self) -> None:
         """After a restart: positions from the router (a fresh stack has none), so caps,
@@ -285,7 +392,10 @@ class RiskDaemon(Daemon):
             o = w.order
             left = o.quantity - w.filled_qty
             self.book.on_approved(
-                o.order_id, (o.strategy, o.exchange, o.symbol), left if o.action == "BUY" else -left
+                o.order_id,
+                (o.strategy, o.exchange, o.symbol),
+                left if o.action == "BUY" else -left,
+                entry=not o.exit,
             )
         day_net = self._replay_fills(snap.last_fill_no)
         for p in snap.positions:
@@ -326,6 +436,7 @@ class RiskDaemon(Daemon):
         self.day = now.date()
         for t in self.post.evaluate(now):
             self._act(t)
+        self._enforce_halt()
         self.exits.step()
         self.rolls.step()
         try:
@@ -389,7 +500,7 @@ class RiskDaemon(Daemon):
             self.book.on_approved(order.order_id, key, signed)
         ok = self.outbox.put(order)
         if not ok:
-            self.book.working.pop(order.order_id, None)
+            self.book.forget(order.order_id)
             self.count_error("exit order not queued", order_id=order.order_id)
         return ok
 
@@ -450,6 +561,10 @@ class RiskDaemon(Daemon):
         self.pub.publish(f"risk.event.{ev.strategy}", ev)
         self.events.add(ev, time.time_ns(), self.clock.now())
 
+    def _store_held(self, reason: str) -> None:
+        # From the writer thread, once per outage: the events wait in the outbox.
+        self.log.warning("risk events wait in the outbox: the DuckDB file is held", reason=reason)
+
     def _store_failed(self, reason: str) -> None:
         # From the writer thread: a log line and a counter (an int += is safe enough
         # under the GIL for a statistic). The events themselves went out on the bus.
@@ -485,6 +600,9 @@ class RiskDaemon(Daemon):
     def detail(self) -> dict[str, Any]:
         return {
             "kill_switch": self.book.states.kill_switch,
+            "kill_mode": self.book.states.kill_mode,  # off | on | flatten
+            "entries_halted": self.entries_halted,  # working entries of halted books
+            "positions_open": sum(len(self.post.open_keys(b)) for b in list(self.post.books)),
             "states": self.book.states.as_dict(),
             "limits": self.limits.as_dict(),
             "pnl": {s: self.post.pnl(s) for s in self.post.books},
@@ -497,6 +615,8 @@ class RiskDaemon(Daemon):
             "rolls_open": len(self.rolls.rolls),
             "rolls": dict(self.rolls.outcomes),
             "events_stored": self.events.stored,
+            "events_pending": self.events.pending,  # in the outbox: the DuckDB file is held
+            "events_store_held": bool(self.events.held),
             # per account: the broker's last figure, and what is free of it now
             "margin_available": {a: f.available for a, f in self.book.funds.items()},
             "broker_margin": {

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mytrading.names import bad_name
 from mytrading.settings import ConfigError
 
 
@@ -90,8 +91,13 @@ class LimitBook:
         self.per = per
         self.stack = stack
 
-    def of(self, strategy: str) -> Limits:
-        return self.per.get(strategy, self.defaults)
+    def of(self, book: str) -> Limits:
+        """A strategy's limits; a follower book (``strategy@account``) has its own table
+        if the file gives one, else its strategy's: a follower obeys the lead's caps."""
+        got = self.per.get(book)
+        if got is None and "@" in book:
+            got = self.per.get(book.partition("@")[0])
+        return got or self.defaults
 
     def as_dict(self) -> dict[str, Any]:
         def show(lim: Limits) -> dict[str, Any]:
@@ -126,6 +132,10 @@ def load_limits(path: Path, overrides: dict[str, Any]) -> LimitBook:
         per = {}
         for name, table in data.get("strategies", {}).items():
             where = f"[strategies.{name}]"
+            strategy, _, account = name.partition("@")  # a follower book: strategy@account
+            why = bad_name(strategy) or (bad_name(account) if account else "")
+            if why:
+                raise ConfigError(f"{path} [strategies]: {why}")
             per[name] = Limits(**{**base, **table})
         where = "[stack]"
         stack = StackLimits(**data.get("stack", {}))

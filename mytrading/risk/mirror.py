@@ -99,7 +99,8 @@ class Mirror:
         pos = book.positions.get(key, 0)
         reducing = (pos > 0 > delta or pos < 0 < delta) and abs(delta) <= abs(pos)
         state = book.states.of(fb)  # a follower book's own state, or the stack's
-        if state == "halted" or (state == "reducing" and not reducing):
+        if state in ("halted", "reducing") and not reducing:
+            # no entry while HALTED or REDUCING; an order that only reduces still goes
             log.warning("follower book not trading: not mirrored", book=fb, state=state)
             return None
         return msgspec.structs.replace(

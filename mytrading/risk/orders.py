@@ -95,7 +95,7 @@ def children(
         ]
     )
     for o in orders:
-        book.on_approved(o.order_id, key, sign * o.quantity)
+        book.on_approved(o.order_id, key, sign * o.quantity, entry=not o.exit)
     if len(orders) > 1:
         log.info("split", order=base.order_id, children=qtys)
     return orders

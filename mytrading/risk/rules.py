@@ -98,6 +98,8 @@ class RiskBook:
 
     positions: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (strat, ex, sym)
     working: WorkingOrders = field(default_factory=WorkingOrders)
+    # working orders that open or grow a position (not exits): what a halt cancels
+    entries: set[str] = field(default_factory=set)
     seen_intents: set[str] = field(default_factory=set)
     approvals: dict[str, collections.deque[int]] = field(
         default_factory=lambda: collections.defaultdict(collections.deque)
@@ -139,8 +141,17 @@ class RiskBook:
         prefix = order_id + "."
         return [o for o in self.working if o == order_id or o.startswith(prefix)]
 
-    def on_approved(self, order_id: str, key: tuple[str, str, str], signed_qty: int) -> None:
+    def on_approved(
+        self, order_id: str, key: tuple[str, str, str], signed_qty: int, entry: bool = False
+    ) -> None:
         self.working[order_id] = (key, signed_qty)
+        if entry:
+            self.entries.add(order_id)
+
+    def forget(self, order_id: str) -> None:
+        """An order that will never be working (withdrawn before it left)."""
+        self.working.pop(order_id, None)
+        self.entries.discard(order_id)
 
     def on_update(self, u: wire.OrderUpdate) -> None:
         """Working quantity shrinks as the order fills or ends."""
@@ -150,6 +161,7 @@ class RiskBook:
         key, signed = entry
         if u.status in wire.TERMINAL_STATUSES:
             del self.working[u.order_id]
+            self.entries.discard(u.order_id)
         else:
             left = abs(signed) - u.filled_qty
             self.working[u.order_id] = (key, left if signed > 0 else -left)
@@ -197,10 +209,15 @@ def check(
     if intent.op == "cancel":
         return Approval(0.0, 0.0, intent.quantity, 0.0)
     state = book.states.of(intent.strategy)
-    if state == "halted":
+    if state == "halted" and not reduces(
+        book.positions.get((intent.strategy, intent.exchange, intent.symbol), 0), intent
+    ):
+        # HALTED (the kill switch, or one strategy): no entry, from any source. An order
+        # that only shrinks a position still passes: a protective stop, a target, an
+        # exit. A halted stack is never left holding a position it cannot protect.
         if book.states.kill_switch:
-            return Rejection("kill_switch", "kill switch is on: no new orders")
-        return Rejection("halted", f"{intent.strategy} is HALTED: no new orders")
+            return Rejection("kill_switch", "kill switch is on: no new entries (exits pass)")
+        return Rejection("halted", f"{intent.strategy} is HALTED: no new entries (exits pass)")
     try:
         inst = refdata.instrument(intent.exchange, intent.symbol)
     except RefDataError as exc:

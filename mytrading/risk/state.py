@@ -1,9 +1,13 @@
 """Trading states, for the whole stack and per strategy, and where they are kept.
 
 ``active``: everything risk allows passes. ``reducing``: only orders that shrink a
-position pass (an exit, never an entry or a flip). ``halted``: nothing new passes;
-cancellations still do. A strategy's effective state is the stricter of its own and the
-stack's. The kill switch is the stack's state: on = halted, off = active.
+position pass (an exit, never an entry or a flip), counting what is working. ``halted``:
+no entry passes from any source, and every working entry order of the books it covers is
+cancelled at its broker; an order that only reduces a position still passes (protective
+stops, targets, exits), as do cancellations. A strategy's effective state is the stricter
+of its own and the stack's. The kill switch is the stack's state: on = halted, off =
+active; ``flatten`` is on and also closes every position through risk's exits until the
+broker's position book agrees they are flat (docs/risk.md, "Kill switch").
 
 The states are persisted (atomically) so a restarted risk daemon keeps them; a file that
 cannot be read fails safe, to a halted stack.
@@ -24,9 +28,15 @@ _RANK = {s: i for i, s in enumerate(STATES)}
 
 
 class TradingStates:
-    def __init__(self, stack: State = "active", strategies: dict[str, State] | None = None):
+    def __init__(
+        self,
+        stack: State = "active",
+        strategies: dict[str, State] | None = None,
+        flatten: bool = False,
+    ):
         self.stack: State = stack
         self.strategies: dict[str, State] = dict(strategies or {})
+        self.flatten = flatten and stack == "halted"  # kill-switch flatten in force
 
     def of(self, strategy: str) -> State:
         own = self.strategies.get(strategy, "active")
@@ -38,6 +48,8 @@ class TradingStates:
             raise ValueError(f"state must be one of {STATES}, got {state!r}")
         if target in ("", "*"):
             self.stack = state
+            if state != "halted":
+                self.flatten = False
         elif state == "active":
             self.strategies.pop(target, None)
         else:
@@ -47,8 +59,13 @@ class TradingStates:
     def kill_switch(self) -> bool:
         return self.stack == "halted"
 
+    @property
+    def kill_mode(self) -> str:
+        """off, on, or flatten."""
+        return "flatten" if self.flatten else "on" if self.stack == "halted" else "off"
+
     def as_dict(self) -> dict:
-        return {"stack": self.stack, "strategies": dict(self.strategies)}
+        return {"stack": self.stack, "strategies": dict(self.strategies), "flatten": self.flatten}
 
 
 class StateStore:
@@ -66,7 +83,7 @@ class StateStore:
             for name, st in strategies.items():
                 if st not in STATES:
                     raise ValueError(f"strategy {name}: bad state {st!r}")
-            return TradingStates(stack, strategies), ""
+            return TradingStates(stack, strategies, bool(data.get("flatten", False))), ""
         except FileNotFoundError:
             return TradingStates(), ""
         except (OSError, ValueError, KeyError, TypeError) as exc:

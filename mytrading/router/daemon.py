@@ -85,6 +85,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         self.fill_ids: set[tuple[str, str]] = set()  # (account, the broker's trade id)
         self.fill_no = 0
         self.unknown_ids: collections.deque[str] = collections.deque(maxlen=20)
+        self.journal_damage: dict[str, Any] = {}  # what a damaged journal lost, if it was
         self.counts: collections.Counter[str] = collections.Counter()
         self._pump_at = math.inf  # monotonic time of the next scheduled send
         self._pump_due = False  # orders read that the end of the read will send
@@ -181,6 +182,16 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         if lane is None:
             self.count_error("order for an account not configured", account=msg.account)
             self._reject(jo, f"no account {msg.account!r} at the router")
+            return
+        target = self.orders.get(msg.ref_order_id) if msg.op == "cancel" else None
+        if target is not None and target.state == "new":
+            # Still queued here, never handed to its broker (cancels go ahead of entries,
+            # so the broker would otherwise get the entry after its cancel): it ends here.
+            self._set(target, "cancelled", reason=f"cancelled before it was sent by {msg.order_id}")
+            self._publish(target)
+            self._set(jo, "complete")
+            self.counts["cancelled_unsent"] += 1
+            self.log.info("cancelled before sending", order_id=target.order.order_id)
             return
         if self.settings.mode == "dry_run":
             self.counts["dry_run"] += 1
@@ -603,6 +614,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             "mode": self.settings.mode,
             "working": len(self.by_broker_id),
             "unknown_orders": list(self.unknown_ids),
+            **({"journal_damage": self.journal_damage} if self.journal_damage else {}),
             "journal_appends": self.journal.appends,
             # the disk's share of the router's own latency figure (the write-ahead flush)
             "journal_flush_p50_us": round(float(np.percentile(self.journal.flush_us, 50)), 1)
