@@ -19,9 +19,11 @@ failover to the next and back (``feed/daemon.py``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +100,9 @@ def load_accounts(s: Settings) -> Accounts:
         s.router_orders_per_s,
         s.router_smart_orders_per_s,
     )
+    if s.broker == "openalgo" and not s.sim_server:
+        check_url(main.rest_url, "http", s, "MT_OPENALGO_HOST")
+        check_url(main.ws_url, "ws", s, "MT_OPENALGO_WS_URL")
     path = s.accounts_file or s.config_dir / "accounts.toml"
     data = _read(path)
     unknown = set(data) - {"accounts", "strategies", "market_data"}
@@ -115,6 +120,8 @@ def load_accounts(s: Settings) -> Accounts:
         for k in ("host", "ws_url", "api_key_env"):
             if not isinstance(t.get(k), str) or not t[k]:
                 raise ConfigError(f"{where}: {k} is required (a string)")
+        check_url(t["host"], "http", s, f"{where} host")
+        check_url(t["ws_url"], "ws", s, f"{where} ws_url")
         key = os.environ.get(t["api_key_env"], "")
         if not key:
             raise ConfigError(f"{where}: the environment variable {t['api_key_env']} is empty")
@@ -160,6 +167,36 @@ def load_accounts(s: Settings) -> Accounts:
     if not order or any(a not in by_name for a in order) or len(set(order)) != len(order):
         raise ConfigError(f"{path} [market_data] order: distinct account names, got {order}")
     return Accounts(by_name, follows, tuple(order), leads)
+
+
+def check_url(url: str, kind: str, s: Settings, where: str) -> None:
+    """An OpenAlgo address: ``http(s)://host[:port]`` (``kind`` "http") or ``ws(s)://...``
+    ("ws"). A host other than this machine must use TLS (https, wss): the API key is in
+    every request. ``MT_OPENALGO_PLAIN_HTTP_HOSTS`` names the hosts allowed without it."""
+    secure = kind + "s"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {url!r} is not a URL ({exc})") from None
+    if parts.scheme not in (kind, secure) or not host or any(c.isspace() for c in url):
+        raise ConfigError(f"{where}: {url!r} must look like {secure}://host[:port]")
+    if parts.scheme == kind and not is_loopback(host) and host not in s.openalgo_plain_http_hosts:
+        raise ConfigError(
+            f"{where}: {url} is plain {kind} to another machine: the API key would cross the "
+            f"network in clear. Use {secure}://, or allow this host by name: "
+            f"MT_OPENALGO_PLAIN_HTTP_HOSTS={host}"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _read(path: Path) -> dict[str, Any]:

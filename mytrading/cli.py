@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 import zmq
 
-from mytrading import startguard, supervise, wire
+from mytrading import live, startguard, supervise, venue, wire
 from mytrading.accounts import load_accounts
 from mytrading.bus import DAEMONS, Pusher
 from mytrading.refdata import IST, RefDataError, load_refdata
@@ -172,6 +172,12 @@ def config_check() -> None:
     channels = _check_alerts(s)
     eps = s.endpoints()
     typer.echo(f"mode={s.mode} broker={s.broker} log_level={s.log_level}")
+    typer.echo(f"orders: {venue.current(s).banner()}")
+    if s.mode == "live":
+        typer.echo(
+            "  (live starts only with `start --live` / `run --live`, or LIVE typed at start)"
+        )
+    typer.echo(f"state: {venue.current(s).dir}")
     typer.echo(f"strategies: {', '.join(names)}")
     typer.echo(f"alert channels: {', '.join(channels) or 'none enabled (config/alerts.toml)'}")
     accounts = load_accounts(s)
@@ -209,11 +215,75 @@ class _NoSub:
     invoked_subcommand = None
 
 
-def _launch(foreground: bool) -> tuple[Settings, subprocess.Popen[bytes]]:
-    """Validate everything, then start supervisord; exit 2 on bad config, 1 if running."""
+LiveFlag = Annotated[
+    bool,
+    typer.Option(
+        "--live",
+        help="confirm MT_MODE=live: real orders to the configured OpenAlgo accounts "
+        "(without it, live asks you to type LIVE in a terminal, or refuses)",
+    ),
+]
+
+
+def _where_orders_go(s: Settings, live_flag: bool) -> None:
+    """Say where orders will go; for live, take the operator's confirmation (the flag or
+    typed) and write it for the stack (``live.py``); refuse (exit 2) without one."""
+    accounts = load_accounts(s)
+    if s.mode != "live":
+        if live_flag:
+            typer.echo(
+                f"--live given, but MT_MODE={s.mode}: nothing real would trade. "
+                "Set MT_MODE=live to mean it.",
+                err=True,
+            )
+            raise typer.Exit(2)
+        typer.echo(f"orders: {venue.current(s, accounts).banner()}")
+        return
+    typer.echo("MT_MODE=live: asking each account's OpenAlgo who it is ...")
+    found = live.identify(s, accounts)
+    for name, a in found.items():
+        typer.echo(f"  {name}: REAL ORDERS to {a['host']} ({a['label']})")
+        if a["problem"]:
+            typer.echo(f"    could not read: {a['problem']}", err=True)
+    unreachable = [n for n, a in found.items() if not a["broker"]]
+    if unreachable:
+        typer.echo(
+            f"refused: {', '.join(unreachable)} did not answer as an OpenAlgo account "
+            "(ping); live starts only against brokers that answer",
+            err=True,
+        )
+        raise typer.Exit(1)
+    if not live_flag:
+        if not sys.stdin.isatty():
+            typer.echo(
+                "refused: MT_MODE=live needs the operator's confirmation: --live, or type "
+                "LIVE when asked in a terminal",
+                err=True,
+            )
+            raise typer.Exit(2)
+        answer = input("Type LIVE to send real orders to these accounts (anything else stops): ")
+        if answer.strip() != "LIVE":
+            typer.echo("not confirmed: nothing started", err=True)
+            raise typer.Exit(2)
+    os.environ[live.TOKEN_ENV] = live.confirm(s, found, _who())
+    reported = live.reported(live.confirmed(s, accounts))
+    typer.echo(f"orders: {venue.current(s, accounts, reported).banner()}")
+
+
+def _launch(foreground: bool, live_flag: bool = False) -> tuple[Settings, subprocess.Popen[bytes]]:
+    """Validate everything, say where orders go (live: confirmed), then start supervisord;
+    exit 2 on bad config or an unconfirmed live start, 1 if running."""
     s = _settings()
     _check_strategies(s)
     _check_alerts(s)
+    if supervise.live_processes(s):
+        typer.echo(
+            f"this checkout is already running: {supervise.describe(supervise.live_processes(s))}"
+            "; stop every one of them with `python3 main.py stop`",
+            err=True,
+        )
+        raise typer.Exit(1)
+    _where_orders_go(s, live_flag)
     from mytrading.master.sync import daily
 
     line = daily(s, datetime.now(IST).date())
@@ -275,7 +345,7 @@ def _lifecycle_log(s: Settings) -> Any:
 
 
 @app.command()
-def run() -> None:
+def run(live_flag: LiveFlag = False) -> None:
     """Run the whole stack in the foreground with a live status view. Ctrl-C, a closed
     terminal (SIGHUP) or a closed output pipe stops every process in order."""
     from mytrading.status import StatusCollector
@@ -288,7 +358,7 @@ def run() -> None:
     _backtest_mode()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop)
-    s, proc = _launch(foreground=True)
+    s, proc = _launch(foreground=True, live_flag=live_flag)
     warn = _lifecycle_log(s)
     out = _Output()
     collector = StatusCollector(s)
@@ -318,16 +388,18 @@ def run() -> None:
             except subprocess.TimeoutExpired:
                 warn("supervisord did not stop in 30 s", pid=proc.pid)
         left = supervise.shutdown(s, term_wait_s=s.stop_timeout_s, warn=warn)  # by the locks
+        if not left:
+            live.revoke(s)  # the next start asks again
         out.write("stopped\n" if not left else f"still running: {supervise.describe(left)}\n")
     if left:
         raise typer.Exit(1)
 
 
 @app.command()
-def start() -> None:
+def start(live_flag: LiveFlag = False) -> None:
     """Start the stack in the background under supervisord."""
     _backtest_mode()
-    s, proc = _launch(foreground=False)
+    s, proc = _launch(foreground=False, live_flag=live_flag)
     code = proc.wait(timeout=30)  # supervisord forks and its parent exits
     if code != 0 or not supervise.wait_running(s):
         console = s.log_dir / "supervisord.console.log"
@@ -351,15 +423,17 @@ def stop() -> None:
     except ConfigError as exc:
         typer.echo(f"configuration error:\n{exc}", err=True)
         raise typer.Exit(2) from None
-    live = supervise.live_processes(s)
-    if not live:
+    procs = supervise.live_processes(s)
+    if not procs:
+        live.revoke(s)
         typer.echo("not running")
         return
-    typer.echo(f"stopping {supervise.describe(live)} ...")
+    typer.echo(f"stopping {supervise.describe(procs)} ...")
     left = supervise.shutdown(s, term_wait_s=s.stop_timeout_s, warn=_lifecycle_log(s))
     if left:
         typer.echo(f"still running: {supervise.describe(left)}", err=True)
         raise typer.Exit(1)
+    live.revoke(s)  # the next start asks again
     typer.echo("stopped")
 
 
@@ -792,7 +866,12 @@ def sim_reset() -> None:
     from mytrading.sim.books import BOOKS_DIR
 
     removed = []
-    for path in (s.state_dir / BOOKS_DIR, s.state_dir / "router", s.state_dir / "risk_marks.json"):
+    # the stack's record of the simulator's account: every venue on it (paper and dry run);
+    # its trading states (a kill switch) stay
+    venues = sorted((s.state_dir / "venues").glob("*-sim-*"))
+    paths = [s.state_dir / BOOKS_DIR]
+    paths += [p for v in venues for p in (v / "router", v / "risk_marks.json", v / "books")]
+    for path in paths:
         if path.is_dir():
             shutil.rmtree(path)
             removed.append(path)

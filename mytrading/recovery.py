@@ -23,6 +23,14 @@ class Snapshot:
     positions: list[wire.PositionSnapshot]
     last_fill_no: int
     working: list[wire.WorkingOrder]
+    # (account, exchange, symbol, product) the broker did not confirm at the router's
+    # start: left out of ``positions`` and of the fills a reader replays; nothing acts on
+    # them (the reconciler reports them)
+    unconfirmed: frozenset[tuple[str, ...]] = frozenset()
+
+    def confirmed(self, f: wire.Fill) -> bool:
+        """A fill of a position the broker confirmed (one to replay)."""
+        return (f.account, f.exchange, f.symbol, f.product) not in self.unconfirmed
 
 
 @dataclass(frozen=True)
@@ -53,9 +61,20 @@ def fetch_day(ctx: zmq.Context, endpoint: str, upto: int, timeout_ms: int = 2000
     return None if fills is None else Day(orders.working, fills)
 
 
-def fetch_snapshot(ctx: zmq.Context, endpoint: str, timeout_ms: int = 2000) -> Snapshot | None:
-    """The router's per-strategy positions, or None if it does not answer in time."""
+def fetch_snapshot(
+    ctx: zmq.Context, endpoint: str, timeout_ms: int = 2000, everything: bool = False
+) -> Snapshot | None:
+    """The router's per-strategy positions, or None if it does not answer in time. Those
+    the broker did not confirm at the router's start are left out (named in
+    ``unconfirmed``) unless ``everything`` (the reconciler compares them)."""
     reply = bus.request(ctx, endpoint, wire.BrokerQuery(kind="strategy_positions"), timeout_ms)
     if not isinstance(reply, wire.BrokerReply) or not reply.ok:
         return None
-    return Snapshot([p for p in reply.snapshots if p.quantity], reply.last_fill_no, reply.working)
+    unconfirmed = frozenset(tuple(k.split("|")) for k in reply.unconfirmed)
+    positions = [
+        p
+        for p in reply.snapshots
+        if p.quantity
+        and (everything or (p.account, p.exchange, p.symbol, p.product) not in unconfirmed)
+    ]
+    return Snapshot(positions, reply.last_fill_no, reply.working, unconfirmed)

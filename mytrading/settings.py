@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     openalgo_host: str = "http://127.0.0.1:5000"
     openalgo_api_key: SecretStr = SecretStr("")
     openalgo_ws_url: str = "ws://127.0.0.1:8765"
+    # Hosts allowed plain http:// and ws:// though not on this machine (the API key then
+    # crosses the network in clear): named one by one, on purpose. Default: none.
+    openalgo_plain_http_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # More accounts, and strategies that trade on them (default: config/accounts.toml)
     accounts_file: Path | None = None
     # Market data on a fallback account: how often the preferred ones are probed
@@ -181,7 +184,9 @@ class Settings(BaseSettings):
     strategy_params: Annotated[dict[str, dict[str, Any]], NoDecode] = Field(default_factory=dict)
     strategy_max_errors: int = Field(5, ge=1)
 
-    @field_validator("sim_underlyings", "sim_stocks", "strategies", mode="before")
+    @field_validator(
+        "sim_underlyings", "sim_stocks", "strategies", "openalgo_plain_http_hosts", mode="before"
+    )
     @classmethod
     def _split_csv(cls, v: object) -> object:
         if isinstance(v, str):
@@ -238,6 +243,11 @@ class Settings(BaseSettings):
     def _check_combinations(self) -> Settings:
         if self.mode == "live" and (self.broker != "openalgo" or self.sim_server):
             raise ValueError("mode 'live' needs MT_BROKER=openalgo and MT_SIM_SERVER=false")
+        if self.mode == "live" and self.sim_start:
+            raise ValueError(
+                "MT_SIM_START makes market time simulated: not with MT_MODE=live "
+                "(live runs on the wall clock)"
+            )
         if (
             self.broker == "openalgo"
             and not self.sim_server
@@ -279,8 +289,10 @@ class Settings(BaseSettings):
         return 10.0 if self.simulated() else 60.0
 
     def simulated(self) -> bool:
-        """True when the market is simulated (in-process or the local simulator server)."""
-        return self.broker == "sim" or self.sim_server
+        """True when market time is simulated: the embedded simulator server, the
+        in-process venue, or an explicit ``MT_SIM_START`` (a simulator standing in for an
+        OpenAlgo: tests, the real-OpenAlgo harness). Never live: live runs on wall time."""
+        return self.broker == "sim" or self.sim_server or bool(self.sim_start)
 
     def rest_url(self) -> str:
         if self.sim_server:

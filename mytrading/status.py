@@ -96,6 +96,7 @@ class StatusCollector:
         out = [
             f"mytrading  {datetime.now(IST):%Y-%m-%d %H:%M:%S %Z}   mode={self.settings.mode}"
             f"  broker={self.settings.broker}",
+            *self._orders_line(),
             "",
             f"{'DAEMON':<11}{'SUPERVISOR':<11}{'PID':>8} {'STATE':<9}{'UPTIME':>8}"
             f"{'MSG/S':>9}{'ERRORS':>8}{'GAPS':>6}{'P50us':>8}{'P99us':>9}{'HB AGE':>8}"
@@ -135,6 +136,31 @@ class StatusCollector:
         if self.bad_frames:
             out += ["", f"malformed frames seen by this view: {self.bad_frames}"]
         return "\n".join(out)
+
+    def _orders_line(self) -> list[str]:
+        """Where orders go, as the running router says (LIVE can not be missed), and the
+        kill switch when it is on."""
+        router = self.daemons.get("router")
+        v = router.status.detail.get("venue", {}) if router else {}
+        lines = []
+        if v.get("live"):
+            lines.append(f"!!! {v.get('banner')} !!!")
+        elif v:
+            lines.append(f"orders: {v.get('banner')}")
+        risk = self.daemons.get("risk")
+        mode = risk.status.detail.get("kill_mode", "off") if risk else "off"
+        if mode != "off":
+            d = risk.status.detail if risk else {}
+            lines.append(
+                f"KILL SWITCH {mode.upper()}: no new entries, exits pass; "
+                f"{d.get('entries_halted', 0)} entries being cancelled"
+                + (
+                    f"; {d.get('positions_open', 0)} positions being closed"
+                    if mode == "flatten"
+                    else ""
+                )
+            )
+        return lines
 
     def _positions(self) -> list[str]:
         if not self.positions:
@@ -197,7 +223,7 @@ class StatusCollector:
         if risk:
             d = risk.status.detail
             lines.append(
-                f"risk: kill switch {'ON' if d.get('kill_switch') else 'off'}, "
+                f"risk: kill switch {d.get('kill_mode', 'off').upper()}, "
                 f"stack {d.get('states', {}).get('stack', '?').upper()}"
                 + "".join(
                     f", {k} {v.upper()}"

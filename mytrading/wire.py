@@ -332,6 +332,9 @@ class BrokerReply(Msg, tag="broker_reply"):
     funds: Funds | None = None
     snapshots: list[PositionSnapshot] = msgspec.field(default_factory=list)
     working: list[WorkingOrder] = msgspec.field(default_factory=list)
+    # strategy_positions: positions the broker's book did not confirm at the router's
+    # start, "<account>|<exchange>|<symbol>|<product>": nothing acts on them (recovery.py)
+    unconfirmed: list[str] = msgspec.field(default_factory=list)
 
 
 Message = (

@@ -69,6 +69,43 @@ def stack_env(tmp_env: dict[str, str], monkeypatch: Any, **overrides: str) -> di
     return env
 
 
+def confirm_live(env: dict[str, str]) -> dict[str, str]:
+    """What ``main.py start --live`` does, for tests that start daemons themselves: ask
+    each account's OpenAlgo (here a simulator server standing in for a real one) who it
+    is, write the confirmation, and return ``env`` with its token. ``env`` must already
+    say ``MT_MODE=live`` and name the accounts."""
+    from mytrading import live
+    from mytrading.accounts import load_accounts
+    from mytrading.settings import load_settings
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        s = load_settings()
+        accounts = load_accounts(s)
+        token = live.confirm(s, live.identify(s, accounts), "test")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return {**env, live.TOKEN_ENV: token}
+
+
+def live_on(env: dict[str, str], host: str) -> dict[str, str]:
+    """``env`` made live against the OpenAlgo-compatible server at ``host`` as the main
+    account (a simulator standing in for a real OpenAlgo), confirmed."""
+    from tests.simhelpers import WS_URL
+
+    return confirm_live(
+        {
+            **env,
+            "MT_MODE": "live",
+            "MT_SIM_SERVER": "false",
+            "MT_OPENALGO_HOST": host,
+            "MT_OPENALGO_WS_URL": WS_URL[host],
+        }
+    )
+
+
 class Watcher:
     """Subscribes to every daemon's topics and waits for conditions on what it saw."""
 

@@ -1,5 +1,6 @@
-"""Two OpenAlgo accounts on real processes: two simulator servers (each its own broker),
-router, risk and reconciler. A strategy followed by the second account at twice its size:
+"""Two OpenAlgo accounts on real processes: two simulator servers (each its own broker,
+standing in for real OpenAlgo servers, so the stack runs live, confirmed), router, risk
+and reconciler. A strategy followed by the second account at twice its size:
 its orders reach both brokers in parallel, fills and positions stay apart per account,
 the lead's exit flattens both, the reconciler checks each account against its own broker,
 and risk's own exit of a follower book goes to that account and is confirmed there. And
@@ -21,7 +22,7 @@ import zmq
 from mytrading import bus, wire
 from mytrading.bus import Pusher
 from mytrading.settings import PROJECT_ROOT, Settings
-from tests.procs import Watcher, spawn
+from tests.procs import Watcher, confirm_live, live_on, spawn
 from tests.simhelpers import FUT, KEY, WS_URL, control, order, post, start_server
 
 SECOND_KEY = "second-account-key"
@@ -109,6 +110,7 @@ def test_a_follower_account_mirrors_in_parallel_and_is_flattened_with_the_lead(
         "MT_OPENALGO_TIMEOUT_S": "5",
         "MT_RECON_INTERVAL_S": "1",
     }
+    env = live_on(env, host)  # paper would fill both in the router: these are "real"
     w = Watcher(settings, ("sys.status.", "exec.", "risk.event.", "recon."))
     ctx = zmq.Context()
     eps = settings.endpoints()
@@ -282,6 +284,7 @@ def test_risk_closes_a_follower_book_on_its_own_account(
         "MT_RISK_ANY_HOUR": "true",
         "MT_CONFIG_DIR": str(config),
     }
+    env = live_on(env, host)
     w = Watcher(settings, ("sys.status.", "exec.", "risk.event."))
     ctx = zmq.Context()
     as_engine = Pusher(ctx, settings.endpoints()["pipe.intents"], "engine", "intent")
@@ -402,7 +405,7 @@ def test_an_order_on_an_account_removed_across_a_restart_is_unknown_and_halts(
     alert, and the strategy halted in risk."""
     host, env = sim_broker
     proc2, host2 = second_server(env, tmp_path)
-    env = {**accounts_env(env, tmp_path, host2, "2"), "MT_RISK_ANY_HOUR": "true"}
+    env = live_on({**accounts_env(env, tmp_path, host2, "2"), "MT_RISK_ANY_HOUR": "true"}, host)
     w = Watcher(settings, ("sys.status.", "exec.order."))
     ctx = zmq.Context()
     as_risk = Pusher(ctx, settings.endpoints()["pipe.orders"], "risk", "order")
@@ -429,7 +432,8 @@ def test_an_order_on_an_account_removed_across_a_restart_is_unknown_and_halts(
         procs["router"].send_signal(signal.SIGTERM)
         procs["router"].wait(timeout=10)
         (tmp_path / "none.toml").write_text("")
-        procs["router"] = spawn("router", {**env, "MT_ACCOUNTS_FILE": str(tmp_path / "none.toml")})
+        fewer = confirm_live({**env, "MT_ACCOUNTS_FILE": str(tmp_path / "none.toml")})
+        procs["router"] = spawn("router", fewer)  # confirmed again: the accounts changed
         w.wait(lambda: w.status["router"].pid != old, 20, "the router back")
         w.wait(lambda: (u := last("s.r1")) is not None and u.status == "unknown", 15, "UNKNOWN")
         assert "account 'second' is no longer configured" in last("s.r1").reason  # type: ignore[union-attr]

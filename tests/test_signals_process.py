@@ -21,7 +21,7 @@ import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 
-from mytrading import wire
+from mytrading import venue, wire
 from mytrading.bus import Pusher
 from mytrading.clock import build_clock
 from mytrading.refdata import load_refdata
@@ -82,6 +82,7 @@ class Stack:
         self.settings: Settings = load_settings()
         self.port = self.settings.signals_port
         self.store = WebhookStore(self.settings.webhook_db)
+        self.venue = venue.current(self.settings).id  # square-offs are kept per venue
         self.procs: dict[str, Any] = {}
         self.w = Watcher(self.settings, ("sys.status.", "exec.", "risk.event."))
 
@@ -330,7 +331,7 @@ def test_square_off_at_its_time_and_after_a_restart_past_it_once(tmp_env: dict[s
             10,
             "the router's book to confirm early flat",
         )
-        assert s.store.squared_off_on("early").isoformat() == "2026-11-20"
+        assert s.store.squared_off_on("early", s.venue).isoformat() == "2026-11-20"
         assert s.orders("early")[1].action == "SELL" and s.orders("early")[1].quantity == 65
         # the daemon is down at "late"'s time; it squares "late" off when it is back, once
         s.stop("signals")
@@ -340,7 +341,7 @@ def test_square_off_at_its_time_and_after_a_restart_past_it_once(tmp_env: dict[s
         assert len(s.orders("late")) == 1  # nobody squared it off meanwhile
         s.up("signals")
         s.w.wait(lambda: len(s.orders("late")) == 2, 20, "late squared off after the restart")
-        s.w.wait(lambda: s.store.squared_off_on("late") is not None, 10, "late confirmed")
+        s.w.wait(lambda: s.store.squared_off_on("late", s.venue) is not None, 10, "late confirmed")
         s.stop("signals")
         s.up("signals")  # and again: the day is done, nothing more
         s.w.pump(2.0)

@@ -107,10 +107,12 @@ def test_a_file_of_an_older_version_is_migrated_keeping_its_data(tmp_path: Path)
     store = WebhookStore(path)  # migrates to the current version
     assert store.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert store.by_webhook_id(wid).name == "old_one"
-    assert store.squared_off_on("old_one") is None
-    store.mark_squared_off("old_one", date(2026, 11, 20))
+    assert store.squared_off_on("old_one", "paper-sim") is None
+    store.mark_squared_off("old_one", date(2026, 11, 20), "paper-sim")
     store.close()
-    assert WebhookStore(path).squared_off_on("old_one") == date(2026, 11, 20)
+    again = WebhookStore(path)
+    assert again.squared_off_on("old_one", "paper-sim") == date(2026, 11, 20)
+    assert again.squared_off_on("old_one", "live-x") is None  # a square-off is one venue's
 
 
 def test_the_cli_manages_strategies(tmp_env: dict[str, str]) -> None:

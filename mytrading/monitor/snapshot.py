@@ -65,8 +65,11 @@ def snapshot(
     risk = view.detail("risk")
     recon = view.detail("reconciler")
     feed = view.detail("feed")
+    where = view.detail("router").get("venue", {})
     return {
         "generated": time.time(),
+        # where orders go, as the router says: LIVE is shown on every view
+        "venue": {"live": bool(where.get("live")), "banner": where.get("banner", "")},
         "daemons": daemons,
         "strategies": strategies,
         "positions": [
@@ -87,6 +90,8 @@ def snapshot(
         "curve": [[t, v] for t, v in view.curve],
         "risk": {
             "kill_switch": bool(risk.get("kill_switch")),
+            "kill_mode": risk.get("kill_mode", "off"),
+            "entries_halted": risk.get("entries_halted", 0),
             "states": risk.get("states", {}),
             "approved": risk.get("approved", 0),
             "rejected": risk.get("rejected", {}),

@@ -1,7 +1,8 @@
 """The reconciler: compares the positions our fills imply with the broker's position book.
 
-It subscribes to fills first, then takes the fills it missed as a snapshot from the
-router (late joiner: snapshot plus sequenced updates, de-duplicated by ``fill_no``).
+It subscribes to fills first, then starts from the router's books: every position it
+holds, those carried from earlier days included, as of a fill number, then the fills
+after it (late joiner: snapshot plus sequenced updates, de-duplicated by ``fill_no``).
 Every ``MT_RECON_INTERVAL_S`` it asks for the broker's position book together with the
 router's latest ``fill_no``, fetches any fill it has not seen up to that number (so a fill
 still in flight on the bus cannot look like a mismatch), and compares net quantities per
@@ -29,12 +30,13 @@ import time
 from datetime import datetime
 from typing import Any
 
-from mytrading import bus, wire
+from mytrading import bus, venue, wire
 from mytrading.accounts import load_accounts
 from mytrading.daemon import Daemon, Peer
 from mytrading.openalgo.replies import classify, num, status_of
 from mytrading.openalgo.rest import OpenAlgoREST
 from mytrading.positions import Ledger
+from mytrading.recovery import fetch_fills, fetch_snapshot
 from mytrading.refdata import IST
 
 Suspect = tuple[str, str, str, int, int]  # (account, kind, broker order id, ours, broker)
@@ -58,11 +60,16 @@ class ReconcilerDaemon(Daemon):
         # (account, broker order id) -> our fills' quantity
         self.filled_by_order: dict[tuple[str, str], int] = {}
         s = self.settings
-        self.accounts = list(load_accounts(s).by_name.values())
+        accounts = load_accounts(s)
+        self.accounts = list(accounts.by_name.values())
+        routes = venue.routes(s, accounts)
+        # Order and trade books are read from an account's OpenAlgo only where its orders
+        # go there: a paper account's books are the router's in-process venue's (its
+        # positions still come through the router).
         self.rest = {
             a.name: OpenAlgoREST(a.api_key, a.rest_url, s.openalgo_timeout_s)
             for a in self.accounts
-            if s.broker == "openalgo"
+            if routes[a.name].kind in ("real", "simserver", "dry")
         }
         self.suspects: dict[str, set[Suspect]] = {}  # per account, seen at its last check
         self.reported: set[Suspect] = set()
@@ -71,8 +78,29 @@ class ReconcilerDaemon(Daemon):
 
     def on_peer_change(self, peer: Peer) -> None:
         if peer.name == "router" and peer.up and not self.synced:
-            self.synced = self._catch_up(10**18)
+            self.synced = self._sync()
             self.after(2.0, self.reconcile)  # at start, not one interval later
+
+    def _sync(self) -> bool:
+        """Start from the router's books: every position it holds (those carried from
+        earlier days and those the broker did not confirm included: the broker's book is
+        compared with all of them) as of its last fill, and the day's fills per order for
+        the trade-book comparison. Later fills are applied on top, in number order."""
+        snap = fetch_snapshot(self.ctx, self.endpoints["rpc.router"], everything=True)
+        if snap is None:
+            return False
+        fills = fetch_fills(self.ctx, self.endpoints["rpc.router"], snap.last_fill_no)
+        if fills is None:
+            return False
+        self.ledger = Ledger()
+        self.filled_by_order = {}
+        for p in snap.positions:
+            self.ledger.apply((p.account, p.exchange, p.symbol, p.product), p.quantity, p.avg_price)
+        for f in fills:
+            bid = (f.account, f.broker_order_id)
+            self.filled_by_order[bid] = self.filled_by_order.get(bid, 0) + f.quantity
+        self.seen_fill_no = snap.last_fill_no
+        return self._catch_up(10**18)
 
     def on_message(self, topic: str, msg: wire.Msg) -> None:
         if isinstance(msg, wire.Fill):
@@ -104,14 +132,12 @@ class ReconcilerDaemon(Daemon):
         if not isinstance(reply, wire.BrokerReply) or not reply.ok:
             return False
         if reply.last_fill_no < self.seen_fill_no:
-            # The router restarted and numbers from 1 again; its book is the truth now.
+            # The router's numbers went back (its journal started over): its books are the
+            # truth now.
             self.log.warning(
                 "router fill numbers restarted", ours=self.seen_fill_no, router=reply.last_fill_no
             )
-            self.seen_fill_no = 0
-            self.ledger = Ledger()
-            self.filled_by_order = {}
-            return self._catch_up(upto)
+            return self._sync()
         for f in reply.fills:
             if self.seen_fill_no < f.fill_no <= upto and f.fill_no == self.seen_fill_no + 1:
                 self._book(f)

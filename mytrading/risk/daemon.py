@@ -20,13 +20,13 @@ from typing import Any
 
 import msgspec
 
-from mytrading import bus, wire
+from mytrading import bus, venue, wire
 from mytrading.accounts import load_accounts
 from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.interest import Declarer, entry
 from mytrading.outbox import Outbox
-from mytrading.recovery import fetch_fills, fetch_snapshot
+from mytrading.recovery import Snapshot, fetch_fills, fetch_snapshot
 from mytrading.risk.charges import load_charges
 from mytrading.risk.events import EventStore
 from mytrading.risk.exits import ExitJob, ExitManager
@@ -75,7 +75,10 @@ class RiskDaemon(Daemon):
         overrides["any_hour"] = s.risk_any_hour
         self.limits = load_limits(s.config_dir / "risk.toml", overrides)
         self.book = RiskBook()
-        self.state_store = StateStore(s.state_dir / "risk_state.json")
+        self.accounts = accounts = load_accounts(s)
+        self.venue = venue.for_daemon(s, accounts)  # its states and marks are this venue's
+        venue.carry_legacy_states(s.state_dir, self.venue.dir)
+        self.state_store = StateStore(self.venue.dir / "risk_state.json")
         self.book.states, problem = self.state_store.load()
         if problem:
             self.count_error("risk state unreadable", problem=problem)
@@ -103,7 +106,6 @@ class RiskDaemon(Daemon):
         self._book_read: dict[str, tuple[float, list[wire.BrokerPosition] | None]] = {}
         self.events = EventStore(s.risk_db, self._store_failed, self._store_held)
         self.margins = load_margins(s.config_dir)
-        self.accounts = accounts = load_accounts(s)
         self.mirror = Mirror(accounts, self.refdata, self.margins)
         unknown = accounts.grades() - set(self.margins.sizing if self.margins else ())
         if unknown:
@@ -130,7 +132,7 @@ class RiskDaemon(Daemon):
         self.halt_cancels: dict[str, tuple[float, int]] = {}  # entry id -> (last try, tries)
         self.cancel_seq = 0
         self.entries_halted = 0  # working entries of halted books, cancels asked
-        self.marks = MarksStore(s.state_dir / "risk_marks.json")
+        self.marks = MarksStore(self.venue.dir / "risk_marks.json")
         self._restore()
         self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
         self.every(0.02, self.outbox.flush)
@@ -397,7 +399,12 @@ class RiskDaemon(Daemon):
                 left if o.action == "BUY" else -left,
                 entry=not o.exit,
             )
-        day_net = self._replay_fills(snap.last_fill_no)
+        if snap.unconfirmed:
+            self.count_error(
+                "positions the broker does not confirm: risk does not act on them",
+                positions=["/".join(k) for k in sorted(snap.unconfirmed)],
+            )
+        day_net = self._replay_fills(snap)
         for p in snap.positions:
             key = (p.strategy, p.exchange, p.symbol)
             self.book.positions[key] = self.book.positions.get(key, 0) + p.quantity
@@ -411,10 +418,12 @@ class RiskDaemon(Daemon):
                 last_fill_no=snap.last_fill_no,
             )
 
-    def _replay_fills(self, upto: int) -> dict[tuple[str, str, str, str], int]:
-        """Today's fills up to ``upto`` into post-trade (P&L, charges); returns the net
-        they make per (strategy, exchange, symbol, product)."""
-        fills = fetch_fills(self.ctx, self.endpoints["rpc.router"], upto)
+    def _replay_fills(self, snap: Snapshot) -> dict[tuple[str, str, str, str], int]:
+        """Today's fills up to the snapshot's into post-trade (P&L, charges), those of
+        positions the broker did not confirm left out; returns the net they make per
+        (strategy, exchange, symbol, product)."""
+        got = fetch_fills(self.ctx, self.endpoints["rpc.router"], snap.last_fill_no)
+        fills = None if got is None else [f for f in got if snap.confirmed(f)]
         net: dict[tuple[str, str, str, str], int] = {}
         if fills is None:
             self.log.warning("no fills from the router: P&L restarts from average prices")

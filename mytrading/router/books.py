@@ -27,7 +27,7 @@ class Books:
 
     def _watch_marks(self, key: tuple[str, ...]) -> None:
         ex, sym = key[1], key[2]
-        if not self.keys_by_symbol[(ex, sym)] and self.openalgo:
+        if not self.keys_by_symbol[(ex, sym)] and not self.market_taps:
             self.sub.subscribe(wire.exact(wire.tick_topic(ex, sym)))  # for marks
         self.keys_by_symbol[(ex, sym)].add(key)
 
@@ -70,6 +70,7 @@ class Books:
                     for jo in self.orders.values()
                     if jo.order.op == "place" and (q.kind == "orders" or not jo.final)
                 ],
+                unconfirmed=sorted("|".join(k) for k in self.unconfirmed),
             )
             self.rep.send(wire.encode_body(reply))
             return

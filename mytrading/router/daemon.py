@@ -25,12 +25,13 @@ import msgspec
 import numpy as np
 import zmq
 
-from mytrading import venue, wire
+from mytrading import live, venue, wire
 from mytrading.accounts import MAIN, Account, load_accounts
 from mytrading.bus import Pusher, bind
 from mytrading.daemon import Daemon
 from mytrading.openalgo.broker import OrderEvent, TradeEvent, fill_of, order_update
 from mytrading.openalgo.orders import OpenAlgoAdapter
+from mytrading.openalgo.rest import OpenAlgoREST
 from mytrading.openalgo.ws import FeedClient
 from mytrading.outbox import Outbox
 from mytrading.positions import Ledger
@@ -58,18 +59,34 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         s = self.settings
         self.openalgo = s.broker == "openalgo"
         accounts = load_accounts(s)
+        confirmation = live.confirmed(s, accounts) if s.mode == "live" else None
+        self.venue = venue.current(
+            s, accounts, live.reported(confirmation) if confirmation else None
+        )
+        if confirmation is not None:
+            self._check_identities(accounts, confirmation)
+        legacy = venue.set_aside_legacy(s.state_dir, self.venue.dir)
+        if legacy is not None:
+            self.count_error(
+                "ALERT: state kept before it was kept per venue is not restored (its venue "
+                "is unknown); trading states were carried over, the rest kept aside",
+                kept_in=str(legacy),
+            )
+        self.log.warning("orders: " + self.venue.banner(), venue=self.venue.id)
         self.lanes: dict[str, Lane] = {}
         self.lanes_done = self.ctx.socket(zmq.PULL)  # a lane's worker: "my batch is answered"
         self.lanes_done.setsockopt(zmq.LINGER, 0)
         self.lanes_done.bind(LANES_DONE_PIPE)
         self.add_socket(self.lanes_done, self._on_lanes_done)
-        self.market_tap: Callable[[wire.Tick], None] | None = None
-        if self.openalgo:
-            for acct in accounts.by_name.values():
-                self.lanes[acct.name] = self._openalgo_lane(acct)
-        else:
-            self.lanes[MAIN] = self._local_lane(accounts.by_name[MAIN])
-            self.sub.subscribe("md.tick.")  # the in-process venue fills against every tick
+        self.market_taps: list[tuple[Lane, Callable[[wire.Tick], None]]] = []
+        for acct in accounts.by_name.values():
+            route = self.venue.routes[acct.name]
+            if route.kind in ("local", "paper"):
+                self.lanes[acct.name] = self._local_lane(acct, route)
+            else:
+                self.lanes[acct.name] = self._openalgo_lane(acct, route)
+        if self.market_taps:
+            self.sub.subscribe("md.tick.")  # the in-process venues fill against every tick
         self.every(min(s.openalgo_poll_s, s.openalgo_poll_no_ws_s), self._maybe_poll)
         self.main = self.lanes[MAIN]
         self.margin_watch: dict[tuple[str, str, str], None] = {}  # (ex, sym, product), LRU
@@ -86,6 +103,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         self.fill_no = 0
         self.unknown_ids: collections.deque[str] = collections.deque(maxlen=20)
         self.journal_damage: dict[str, Any] = {}  # what a damaged journal lost, if it was
+        self.unconfirmed: set[tuple[str, str, str, str]] = set()  # see recovery.py
         self.counts: collections.Counter[str] = collections.Counter()
         self._pump_at = math.inf  # monotonic time of the next scheduled send
         self._pump_due = False  # orders read that the end of the read will send
@@ -97,8 +115,20 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             lambda: "risk is down",
         )
         self.every(0.1, self.halts.flush)
-        self.journal = Journal(s.state_dir / "router" / "journal.bin", s.journal_fsync)
-        rep = self.journal.open(self.clock.now().date().isoformat(), self._carry)
+        self.journal = Journal(self.venue.dir / "router" / "journal.bin", s.journal_fsync)
+        identities = {a: r.identity for a, r in self.venue.routes.items()}
+        rep = self.journal.open(self.clock.now().date().isoformat(), self._carry, identities)
+        if rep.new_file:
+            self.log.warning(
+                "no state of this venue here: starting clean", venue=self.venue.id,
+                banner=self.venue.banner(),
+            )  # fmt: skip
+        for account, why in rep.set_aside.items():
+            self.count_error(
+                "ALERT: an account's journal records belong to another venue: not restored",
+                account=account,
+                why=why,
+            )
         # Until subscribers have reconnected to this new process, what it would publish
         # is held back (a PUB drops what it sends before they are there).
         self._held: list[tuple[str, wire.Msg]] | None = []
@@ -114,13 +144,16 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         self.every(FUNDS_POLL_S, self._publish_funds, first_in=0)
         self.every(FUNDS_POLL_S, self._maybe_margins)
 
-    def _local_lane(self, acct: Account) -> Lane:
-        """The simulated venue in this process (``MT_BROKER=sim``), through the same OpenAlgo
-        adapter: its REST calls go to the venue's request handling without a socket, its
-        order updates arrive as the WebSocket's JSON, and it fills against the ticks this
-        router receives. Calls run inline: there is no network to wait for."""
+    def _local_lane(self, acct: Account, route: venue.Route) -> Lane:
+        """A simulated venue in this process (``MT_BROKER=sim``, or a paper account),
+        through the same OpenAlgo adapter: its REST calls go to the venue's request
+        handling without a socket, its order updates arrive as the WebSocket's JSON, and it
+        fills against the ticks this router receives (a paper account's are the live quotes
+        of its OpenAlgo, published by the feed). Calls run inline: no network to wait for.
+        Its books are kept in the venue's directory."""
         s = self.settings
-        local = venue.local_broker(s, self.refdata, self.clock)
+        books = self.venue.dir / "books" / acct.name
+        local = venue.local_broker(s, self.refdata, self.clock, books)
         adapter = OpenAlgoAdapter(
             venue.LOCAL_KEY,
             venue.LOCAL_URL,
@@ -128,13 +161,33 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             lambda: self.clock.now_ns() / 1e9,
             local=local.request,
         )
-        lane = Lane(acct.name, adapter, Lane.rates(acct), adapter=adapter)
+        lane = Lane(acct.name, adapter, Lane.rates(acct), adapter=adapter, route=route)
         lane.updates = local.updates
-        self.market_tap = local.on_tick
-        self.log.info("broker: the simulated venue in this process", account=acct.name)
+        self.market_taps.append((lane, local.on_tick))
+        self.log.info("broker: " + route.describe(), account=acct.name)
         return lane
 
-    def _openalgo_lane(self, acct: Account) -> Lane:
+    def _check_identities(self, accounts: Any, confirmation: dict[str, Any]) -> None:
+        """Live: each account's OpenAlgo must still be the broker account the operator
+        confirmed. One that does not answer now is let be (it may be restarting); one
+        that answers as another broker is refused: its orders would go elsewhere."""
+        for name, acct in accounts.by_name.items():
+            want = (confirmation.get("accounts") or {}).get(name) or {}
+            rest = OpenAlgoREST(acct.api_key, acct.rest_url, self.settings.openalgo_timeout_s)
+            try:
+                reply = rest._post("ping", {})
+            finally:
+                rest.close()
+            broker = str((reply.get("data") or {}).get("broker", "")) if "data" in reply else ""
+            if not broker:
+                self.log.warning("live: account not answering at start", account=name)
+            elif want.get("broker") and broker != want["broker"]:
+                raise live.NotConfirmedError(
+                    f"account {name}: {acct.rest_url} now answers as broker {broker!r}, "
+                    f"confirmed as {want['broker']!r}: confirm again with --live"
+                )
+
+    def _openalgo_lane(self, acct: Account, route: venue.Route) -> Lane:
         """An OpenAlgo account: REST adapter, its rate limits, order changes as OpenAlgo
         pushes them and the order book polled behind them (every ``openalgo_poll_s``;
         every ``openalgo_poll_no_ws_s`` while the socket is down)."""
@@ -142,7 +195,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         adapter = OpenAlgoAdapter(
             acct.api_key, acct.rest_url, s.openalgo_timeout_s, lambda: self.clock.now_ns() / 1e9
         )
-        lane = Lane(acct.name, adapter, Lane.rates(acct), adapter=adapter)
+        lane = Lane(acct.name, adapter, Lane.rates(acct), adapter=adapter, route=route)
         pipe = f"{ORDER_UPDATE_PIPE}.{acct.name}"
         lane.updates_pull = self.ctx.socket(zmq.PULL)
         lane.updates_pull.setsockopt(zmq.LINGER, 0)
@@ -154,9 +207,8 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         lane.updates.start()
         lane.start_pool(self.ctx)
         self.log.info(
-            "broker: OpenAlgo",
+            "broker: " + route.describe(),
             account=acct.name,
-            host=acct.rest_url,
             orders_per_s=acct.orders_per_s,
             timeout_s=s.openalgo_timeout_s,
         )
@@ -193,7 +245,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             self.counts["cancelled_unsent"] += 1
             self.log.info("cancelled before sending", order_id=target.order.order_id)
             return
-        if self.settings.mode == "dry_run":
+        if lane.route is None or not lane.route.sends:
             self.counts["dry_run"] += 1
             self.log.info("dry run: order not sent", order_id=msg.order_id, symbol=msg.symbol)
             self._reject(jo, f"dry_run: {msg.op} not sent")
@@ -599,10 +651,10 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
 
     def on_message(self, topic: str, msg: wire.Msg) -> None:
         if isinstance(msg, wire.Tick):
-            if self.market_tap is not None:  # the in-process venue: its fills come back as
-                self.market_tap(msg)  # order updates, like any broker's
-                if self.main.inflight is None:  # take() of an empty queue is one lock
-                    self._take_updates(self.main)
+            for lane, tap in self.market_taps:  # in-process venues: their fills come back
+                tap(msg)  # as order updates, like any broker's
+                if lane.inflight is None:  # take() of an empty queue is one lock
+                    self._take_updates(lane)
             for key in self.keys_by_symbol.get((msg.exchange, msg.symbol), ()):
                 self.ledger.mark(key, msg.ltp)
 
@@ -612,9 +664,18 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         return {
             "broker": self.settings.broker,
             "mode": self.settings.mode,
+            # where orders go, for status and the dashboard (LIVE said plainly)
+            "venue": {
+                "id": self.venue.id,
+                "live": self.venue.live,
+                "banner": self.venue.banner(),
+                "routes": {a: r.describe() for a, r in self.venue.routes.items()},
+            },
             "working": len(self.by_broker_id),
             "unknown_orders": list(self.unknown_ids),
             **({"journal_damage": self.journal_damage} if self.journal_damage else {}),
+            # positions the broker did not confirm at start: nothing acts on them
+            "unconfirmed": sorted("/".join(k) for k in self.unconfirmed),
             "journal_appends": self.journal.appends,
             # the disk's share of the router's own latency figure (the write-ahead flush)
             "journal_flush_p50_us": round(float(np.percentile(self.journal.flush_us, 50)), 1)

@@ -77,6 +77,8 @@ class Record(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
     carry: wire.PositionSnapshot | None = None
     day: str = ""  # kind "day": the trading date (ISO) the file belongs to
     fill_no: int = 0  # kind "day": the last fill number of earlier days (numbers never restart)
+    # kind "day": each account's identity (venue.Route.identity) its records belong to
+    accounts: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class JournaledOrder(msgspec.Struct, gc=False):
@@ -116,6 +118,11 @@ class Replay:
     # changes of orders whose first record (the order itself) was lost: by order id, the
     # latest state, broker id and fills they say; settled against the broker's books
     orphans: dict[str, JournaledOrder] = field(default_factory=dict)
+    accounts: dict[str, str] = field(default_factory=dict)  # identities the file was kept for
+    new_file: bool = False  # there was no journal: a venue with no state here yet
+    # accounts whose records were not restored because the account is another one now:
+    # account -> "was <identity>, now <identity>"
+    set_aside: dict[str, str] = field(default_factory=dict)
 
     @property
     def damaged_bytes(self) -> int:
@@ -128,7 +135,7 @@ class Replay:
     def apply(self, r: Record) -> None:
         self.records += 1
         if r.kind == "day":
-            self.day, self.base_fill_no = r.day, r.fill_no
+            self.day, self.base_fill_no, self.accounts = r.day, r.fill_no, dict(r.accounts)
             return
         if r.kind == "fill" and r.fill is not None:
             self.fills.append(r.fill)
@@ -207,6 +214,7 @@ def read(path: Path) -> Replay:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
+        rep.new_file = True
         return rep
     pos = good_end = 0
     bad_from: int | None = None
@@ -240,18 +248,37 @@ class Journal:
         self.flush_us: collections.deque[float] = collections.deque(maxlen=4096)  # fdatasync
         self._fd = -1
 
-    def open(self, today: str, carry: Callable[[Replay], list[wire.PositionSnapshot]]) -> Replay:
+    def open(
+        self,
+        today: str,
+        carry: Callable[[Replay], list[wire.PositionSnapshot]],
+        accounts: dict[str, str] | None = None,
+    ) -> Replay:
         """Replay the file, cut a torn tail, compact (rolling to ``today`` if the file is
         from an earlier day: ``carry`` turns its replay into the positions carried), and
-        open it for appending. Returns the replay as compacted."""
+        open it for appending. Returns the replay as compacted.
+
+        ``accounts``: each account's identity now (``venue.Route.identity``). Records of an
+        account the file was kept for under another identity (another broker account,
+        another host) are not restored: they belong to a venue this is not. The file is
+        kept aside whole for a human either way."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         rep = read(self.path)
         if rep.damaged:  # kept as it was, for a human, before compaction rewrites it
-            stamp = time.strftime("%Y%m%dT%H%M%S")
-            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
-            shutil.copy2(self.path, aside)
-            os.chmod(aside, 0o600)
-            rep.kept_at = str(aside)
+            rep.kept_at = self._keep_aside("damaged")
+        if accounts is not None:
+            changed = {
+                a: f"was {was}, now {accounts[a]}"
+                for a, was in rep.accounts.items()
+                if a in accounts and was != accounts[a]
+            }
+            if changed:
+                aside = self._keep_aside("accounts")
+                _drop_accounts(rep, set(changed))
+                rep.set_aside = {
+                    a: f"{why} (records kept in {aside})" for a, why in changed.items()
+                }
+            rep.accounts = {**rep.accounts, **accounts}
         if rep.day and rep.day != today:
             rolled = Replay(
                 day=today,
@@ -261,6 +288,8 @@ class Journal:
                 damaged=rep.damaged,
                 kept_at=rep.kept_at,
                 orphans=rep.orphans,
+                accounts=rep.accounts,
+                set_aside=rep.set_aside,
             )
             rolled.orders = {k: v for k, v in rep.orders.items() if not v.final}
             rep = rolled
@@ -269,9 +298,15 @@ class Journal:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return rep
 
+    def _keep_aside(self, why: str) -> str:
+        aside = self.path.with_name(f"{self.path.name}.{why}-{time.strftime('%Y%m%dT%H%M%S')}")
+        shutil.copy2(self.path, aside)
+        os.chmod(aside, 0o600)
+        return str(aside)
+
     def _compact(self, rep: Replay) -> None:
         tmp = self.path.with_suffix(".compact")
-        records = [Record("day", 0, day=rep.day, fill_no=rep.base_fill_no)]
+        records = [Record("day", 0, day=rep.day, fill_no=rep.base_fill_no, accounts=rep.accounts)]
         records += [Record("carry", 0, carry=c) for c in rep.carried]
         for oid, jo in rep.orders.items():
             records.append(
@@ -338,3 +373,12 @@ class Journal:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _drop_accounts(rep: Replay, accounts: set[str]) -> None:
+    """Leave the records of ``accounts`` out of the replay (fill numbers go on from the
+    highest one the file held: readers skip numbers they have seen)."""
+    rep.base_fill_no = rep.last_fill_no
+    rep.orders = {k: v for k, v in rep.orders.items() if v.order.account not in accounts}
+    rep.fills = [f for f in rep.fills if f.account not in accounts]
+    rep.carried = [c for c in rep.carried if c.account not in accounts]

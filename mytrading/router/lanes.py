@@ -30,7 +30,7 @@ from mytrading.accounts import Account
 from mytrading.openalgo.broker import BrokerAdapter, OrderEvent, PlaceResult, TradeEvent
 from mytrading.openalgo.orders import OpenAlgoAdapter
 from mytrading.router.throttle import Throttle
-from mytrading.venue import OrderUpdates
+from mytrading.venue import OrderUpdates, Route
 
 Events = list[OrderEvent | TradeEvent]
 LANES_DONE_PIPE = "inproc://router.lanes_done"
@@ -53,6 +53,7 @@ class Lane:
     broker: BrokerAdapter
     throttle: Throttle
     adapter: OpenAlgoAdapter | None = None
+    route: Route | None = None  # where its orders go (venue.py); None only in unit tests
     updates: OrderUpdates | None = None  # a FeedClient, or the in-process venue's
     updates_pull: Any = None  # the zmq PULL its FeedClient wakes the router on
     last_poll: float = 0.0

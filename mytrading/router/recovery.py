@@ -56,6 +56,7 @@ class Recovery:
             outcome[self._settle(jo, filled.get(jo.order.order_id, (0, 0.0)))] += 1
         for account in {a for a, _ in self.by_broker_id}:
             self._poll(self.lanes[account])  # fills and cancels while we were down
+        self.unconfirmed = self._confirm_positions()
         self.log.info(
             "journal replayed",
             orders=len(self.orders),
@@ -66,6 +67,45 @@ class Recovery:
         )
         if rep.torn_bytes:
             self.log.warning("journal: a torn last record was cut", bytes=rep.torn_bytes)
+
+    def _confirm_positions(self) -> set[tuple[str, str, str, str]]:
+        """The positions the journal says we hold, against each account's position book:
+        one the broker does not hold (at least as much, on the same side) is not ours to
+        act on. It is reported loudly, kept out of what risk, the engine and the webhook
+        books restore (``strategy_positions`` names it), and so never closed by an order:
+        the reconciler reports the difference until a human settles it. A position book
+        that cannot be read confirms nothing."""
+        ours: dict[tuple[str, str, str, str], int] = {}
+        for (_, ex, sym, prod, account), q in self.ledger.net().items():  # type: ignore[misc]
+            k = (account, ex, sym, prod)
+            ours[k] = ours.get(k, 0) + q
+        out: set[tuple[str, str, str, str]] = set()
+        for account in sorted({k[0] for k, q in ours.items() if q}):
+            lane = self.lanes.get(account)
+            book: list[wire.BrokerPosition] | None = None
+            if lane is not None:
+                try:
+                    with lane.lock:
+                        book = lane.broker.positionbook()
+                except ConnectionError as exc:
+                    self.log.warning(
+                        "position book unread at start", account=account, error=str(exc)
+                    )
+            net: dict[tuple[str, str, str, str], int] = {}
+            for p in book or []:
+                k = (account, p.exchange, p.symbol, p.product)
+                net[k] = net.get(k, 0) + p.quantity
+            for k, q in ours.items():
+                b = net.get(k, 0)
+                if k[0] == account and q and (book is None or b * q <= 0 or abs(b) < abs(q)):
+                    out.add(k)
+        if out:
+            self.count_error(
+                "ALERT: positions in the journal that the broker's book does not confirm: not "
+                "restored to risk, strategies or webhook books, and never closed by an order",
+                positions=[f"{a}/{e}:{s}:{p} ours {ours[(a, e, s, p)]}" for a, e, s, p in out],
+            )
+        return out
 
     def _settle_damage(self, rep: Replay, filled: dict[str, tuple[int, float]]) -> None:
         """Settle what a damaged journal cannot account for against every account's order

@@ -23,7 +23,8 @@ import time
 from datetime import date
 from typing import Any
 
-from mytrading import wire
+from mytrading import venue, wire
+from mytrading.accounts import load_accounts
 from mytrading.bus import Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.interest import Declarer, entry
@@ -50,6 +51,7 @@ class SignalsDaemon(Daemon):
 
     def setup(self) -> None:
         s = self.settings
+        self.venue = venue.for_daemon(s, load_accounts(s))  # square-offs are this venue's
         self.store = WebhookStore(s.webhook_db)
         self.book = StrategyBook()
         self.jobs: queue.Queue[Job] = queue.Queue(maxsize=s.webhook_queue)
@@ -337,7 +339,7 @@ class SignalsDaemon(Daemon):
                         "ALERT: no square-off: a Python strategy has this name", strategy=name
                     )
                 continue
-            if squareoff_due(rec.fields, now, self.store.squared_off_on(name)):
+            if squareoff_due(rec.fields, now, self.store.squared_off_on(name, self.venue.id)):
                 self._square(name, today)
             elif name in self.squared:
                 del self.squared[name]
@@ -384,7 +386,7 @@ class SignalsDaemon(Daemon):
         if still:  # our book missed something: take the router's and flatten that
             self.book.restore(still, self.book.last_fill_no, [])
             return
-        self.store.mark_squared_off(name, today)
+        self.store.mark_squared_off(name, today, self.venue.id)
         self.squared[name] = today.isoformat()
         self.squaring.pop(name, None)
         self.counts["squareoffs"] += 1

@@ -22,7 +22,7 @@ import secrets
 import shlex
 import sqlite3
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,17 @@ MIGRATIONS = [
     # restart past square-off time does it once, and not again the same day
     """
     CREATE TABLE squareoffs (strategy TEXT PRIMARY KEY, day TEXT NOT NULL, ts TEXT NOT NULL);
+    """,
+    # 3: a square-off is of one venue (venue.py): done in paper, it is not done live.
+    # Rows from before have no venue ('') and match none.
+    """
+    CREATE TABLE squareoffs_v3 (
+        venue TEXT NOT NULL, strategy TEXT NOT NULL, day TEXT NOT NULL, ts TEXT NOT NULL,
+        PRIMARY KEY (venue, strategy)
+    );
+    INSERT INTO squareoffs_v3 SELECT '', strategy, day, ts FROM squareoffs;
+    DROP TABLE squareoffs;
+    ALTER TABLE squareoffs_v3 RENAME TO squareoffs;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -338,15 +349,18 @@ class WebhookStore:
 
     # -------------------------------------------------------------- square-off
 
-    def squared_off_on(self, name: str) -> date | None:
-        row = self.con.execute("SELECT day FROM squareoffs WHERE strategy = ?", (name,)).fetchone()
+    def squared_off_on(self, name: str, venue: str) -> date | None:
+        """The day ``name`` was last squared off on ``venue`` (venue.Venue.id)."""
+        row = self.con.execute(
+            "SELECT day FROM squareoffs WHERE venue = ? AND strategy = ?", (venue, name)
+        ).fetchone()
         return date.fromisoformat(row["day"]) if row else None
 
-    def mark_squared_off(self, name: str, day: date) -> None:
+    def mark_squared_off(self, name: str, day: date, venue: str) -> None:
         with self._tx():
             self.con.execute(
-                "INSERT OR REPLACE INTO squareoffs VALUES (?, ?, ?)",
-                (name, day.isoformat(), _now()),
+                "INSERT OR REPLACE INTO squareoffs VALUES (?, ?, ?, ?)",
+                (venue, name, day.isoformat(), _now()),
             )
 
     def audit(self, strategy: str | None = None, n: int = 50) -> list[dict[str, Any]]:
@@ -378,9 +392,9 @@ def _record(row: sqlite3.Row, trusted: bool = False) -> Record:
         enabled=bool(row["enabled"]),
         intraday=bool(row["intraday"]),
         mode=row["mode"],
-        start=row["start"],
-        end=row["end"],
-        squareoff=row["squareoff"],
+        start=time.fromisoformat(row["start"]),
+        end=time.fromisoformat(row["end"]),
+        squareoff=time.fromisoformat(row["squareoff"]),
     )
     return Record(
         row["id"],
