@@ -36,6 +36,7 @@ def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         "MT_BACKTEST_DB": str(tmp_path / "data" / "backtests.duckdb"),
         "MT_REPORT_DIR": str(tmp_path / "backtests"),
         "MT_WEBHOOK_DB": str(tmp_path / "data" / "webhooks.sqlite"),
+        "MT_ALERTS_DB": str(tmp_path / "data" / "alerts.sqlite"),
         "MT_INSTRUMENTS_DB": str(tmp_path / "data" / "instruments.duckdb"),
         "MT_SIGNALS_PORT": str(free_port()),  # tests run beside a user's stack on 5100
         # Process tests that start single daemons use the in-process simulated broker;

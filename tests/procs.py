@@ -69,6 +69,19 @@ def stack_env(tmp_env: dict[str, str], monkeypatch: Any, **overrides: str) -> di
     return env
 
 
+def settings_of(env: dict[str, str]) -> Settings:
+    """The settings a process started with ``env`` loads."""
+    from mytrading.settings import load_settings
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        return load_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def confirm_live(env: dict[str, str]) -> dict[str, str]:
     """What ``main.py start --live`` does, for tests that start daemons themselves: ask
     each account's OpenAlgo (here a simulator server standing in for a real one) who it
@@ -76,13 +89,12 @@ def confirm_live(env: dict[str, str]) -> dict[str, str]:
     say ``MT_MODE=live`` and name the accounts."""
     from mytrading import live
     from mytrading.accounts import load_accounts
-    from mytrading.settings import load_settings
 
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        s = load_settings()
-        accounts = load_accounts(s)
+        s = settings_of(env)
+        accounts = load_accounts(s)  # reads the accounts' key variables from the environment
         token = live.confirm(s, live.identify(s, accounts), "test")
     finally:
         os.environ.clear()
@@ -100,6 +112,7 @@ def live_on(env: dict[str, str], host: str) -> dict[str, str]:
             **env,
             "MT_MODE": "live",
             "MT_SIM_SERVER": "false",
+            "MT_SIM_START": "",  # live runs on the wall clock
             "MT_OPENALGO_HOST": host,
             "MT_OPENALGO_WS_URL": WS_URL[host],
         }

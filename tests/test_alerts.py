@@ -5,6 +5,7 @@ servers that speak it); a channel that is down is retried with backoff and loses
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,14 @@ def test_a_daemon_down_fires_once_and_recovers_once(tmp_path: Path) -> None:
             "memory_growth",
             lambda r: r.beat("feed", health={"rss_growing": True, "rss_mb": 900.0}),
             lambda r: r.beat("feed", health={"rss_growing": False, "rss_mb": 150.0}),
+        ),
+        (
+            "journal_damage",
+            lambda r: r.beat(
+                "router",
+                journal_damage={"lost_bytes": 40, "kept_at": "j.damaged", "lost_orders": []},
+            ),
+            lambda r: r.beat("router"),  # a router started with a whole journal
         ),
         (
             "webhook_refusals",
@@ -307,6 +316,49 @@ def test_what_a_dead_monitor_left_pending_is_sent_by_the_next_once(
     s = Sender(again, [hook])
     assert s.deliver_due() == 1 and s.deliver_due() == 0
     assert [m["id"] for m in sink.got["hook"]] == [aid]
+
+
+def test_a_channel_that_raises_never_stops_the_others(
+    sink: Sink, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A channel that raises what no receiver answers (urllib's ValueError for a URL with
+    no scheme, its text holding the URL) is retried like a failure, logged without its
+    text; one that cannot work is disabled with its reason; the sender thread lives on and
+    the other channel delivers every message."""
+    from mytrading.monitor.channels import ChannelError
+
+    class Broken:
+        name = "webhook"
+
+        def send(self, alert_id: int, severity: str, text: str) -> None:
+            raise ValueError("unknown url type: 'hooks.example/T0KEN-SECRET'")
+
+    class Hopeless:
+        name = "openalgo_telegram"
+
+        def send(self, alert_id: int, severity: str, text: str) -> None:
+            raise ChannelError("openalgo_telegram: bad request (ValueError)", fatal=True)
+
+    store = AlertStore(tmp_path / "a.sqlite")
+    bot = TelegramBot(sink.url, TOKEN, "42")
+    names = ["webhook", "openalgo_telegram", bot.name]
+    for i in range(3):
+        store.add(time.time(), "kill_switch", str(i), "critical", "fire", f"k{i}", names)
+    s = Sender(store, [Broken(), Hopeless(), bot])  # type: ignore[list-item]
+    s.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(sink.got["bot"]) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [m["text"].split(" ", 1)[1] for m in sink.got["bot"]] == ["k0", "k1", "k2"]
+        assert s._thread.is_alive()
+        states = s.states()
+        assert states["webhook"].startswith("retrying") and states[bot.name] == "ok"
+        assert states["openalgo_telegram"].startswith("DISABLED")
+        assert "SECRET" not in s.last_error and "SECRET" not in caplog.text
+        assert "SECRET" not in json.dumps(store.log())
+    finally:
+        s.stop()
 
 
 def test_telegrams_retry_after_is_respected(sink: Sink, tmp_path: Path) -> None:

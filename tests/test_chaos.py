@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from mytrading import wire
+from mytrading import venue, wire
 from mytrading.bus import DAEMONS
 from mytrading.router.journal import read
 from mytrading.settings import load_settings
@@ -100,7 +100,7 @@ def test_kill_9_each_daemon_during_order_flow(
         )
         # No duplicate and no stranger at the broker: each of its orders is one of ours.
         rows = sdk.orderbook()["data"]["orders"]
-        journal = read(settings.state_dir / "router" / "journal.bin")
+        journal = read(venue.current(settings).dir / "router" / "journal.bin")
         ours = [jo.broker_id for jo in journal.orders.values() if jo.broker_id]
         assert len(ours) == len(set(ours))
         assert sorted(r["orderid"] for r in rows) == sorted(ours)

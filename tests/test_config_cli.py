@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +23,7 @@ from tests.procs import run_cli
         ("MT_BUS_ENDPOINTS", '{"pub.nope": "tcp://x:1"}', "MT_BUS_ENDPOINTS: unknown bus endpoint"),
         ("MT_STRATEGIES", "no_such_strategy", "MT_STRATEGIES"),
         ("MT_STRATEGY_PARAMS", '{"sma_crossover": {"fastt": 3}}', "fastt"),
+        ("MT_STRATEGIES", "nifty scalper", "MT_STRATEGIES: 'nifty scalper' is not a valid name"),
     ],
 )
 def test_bad_value_exits_2_naming_the_variable(
@@ -91,3 +94,64 @@ def test_an_unknown_stock_to_quote_is_a_config_error(tmp_env: dict[str, str]) ->
     for bad, why in (("NOPE", "unknown underlying 'NOPE'"), ("NIFTY", "not a stock")):
         r = run_cli("config", "check", env={**tmp_env, "MT_SIM_STOCKS": bad})
         assert r.returncode == 2 and "MT_SIM_STOCKS" in r.stderr and why in r.stderr, r.stderr
+
+
+def test_names_follow_one_rule_and_a_broken_file_nobody_enabled_stops_nothing(
+    tmp_env: dict[str, str], tmp_path: Path
+) -> None:
+    strategies = tmp_path / "strategies"
+    strategies.mkdir()
+    shutil.copy(PROJECT_ROOT / "strategies" / "sma_crossover.py", strategies)
+    (strategies / "draft.py").write_text("class Draft(BaseStrategy:\n    name = 'draft'\n")
+    env = {**tmp_env, "MT_STRATEGIES_DIR": str(strategies)}
+    r = run_cli("config", "check", env=env)
+    assert r.returncode == 0 and "configuration OK" in r.stdout, r.stderr
+    (strategies / "scalper.py").write_text(
+        "from mytrading.engine.strategy import BaseStrategy\n\n\n"
+        "class Scalper(BaseStrategy):\n    name = 'nifty scalper'\n"
+    )
+    r = run_cli("config", "check", env=env)
+    assert r.returncode == 2
+    assert f"{strategies / 'scalper.py'}: declares a strategy named 'nifty scalper'" in r.stderr
+    assert "lowercase letters, digits and _, 1-32 characters" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "table, expect",
+    [
+        ("[strategies.'nifty scalper']\nlead = 'main'\n", "'nifty scalper' is not a valid name"),
+        ("[strategies.Scalper]\nlead = 'main'\n", "'Scalper' is not a valid name"),
+    ],
+)
+def test_accounts_and_risk_files_name_strategies_by_the_rule(
+    tmp_env: dict[str, str], tmp_path: Path, table: str, expect: str
+) -> None:
+    from mytrading.accounts import load_accounts
+    from mytrading.risk.limits import load_limits
+
+    path = tmp_path / "accounts.toml"
+    path.write_text(table)
+    with pytest.raises(ConfigError, match=expect):
+        load_accounts(load_settings(accounts_file=path))
+    risk = tmp_path / "risk.toml"
+    risk.write_text(table.replace("lead = 'main'", "max_loss = 5"))
+    with pytest.raises(ConfigError, match=expect):
+        load_limits(risk, {})
+
+
+def test_a_remote_openalgo_must_use_tls_unless_named(tmp_env: dict[str, str]) -> None:
+    from mytrading.accounts import load_accounts
+
+    real = {"broker": "openalgo", "sim_server": False, "openalgo_api_key": "k"}
+    remote = {"openalgo_host": "http://10.1.2.3:5000", "openalgo_ws_url": "wss://10.1.2.3/ws"}
+    with pytest.raises(ConfigError, match="plain http to another machine"):
+        load_accounts(load_settings(**real, **remote))
+    load_accounts(load_settings(**real, **remote, openalgo_plain_http_hosts=["10.1.2.3"]))
+    tls = {"openalgo_host": "https://algo.example.in", "openalgo_ws_url": "wss://algo.example.in"}
+    assert load_accounts(load_settings(**real, **tls)).by_name["main"].rest_url.startswith("https")
+    local = {"openalgo_host": "http://127.0.0.1:5000", "openalgo_ws_url": "ws://localhost:8765"}
+    load_accounts(load_settings(**real, **local))  # loopback needs nothing
+    with pytest.raises(ConfigError, match="must look like wss://"):
+        load_accounts(load_settings(**real, openalgo_host="https://a.in", openalgo_ws_url="a.in"))
+    with pytest.raises(ConfigError, match="MT_OPENALGO_HOST: 'bad host' must look like"):
+        load_accounts(load_settings(**real, openalgo_host="bad host"))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 import zmq
 
-from mytrading import wire
-from mytrading.settings import Settings
+from mytrading import venue, wire
+from mytrading.settings import PROJECT_ROOT, Settings
 from tests.procs import Watcher, spawn
 
 
@@ -166,7 +169,7 @@ def test_router_sends_only_risk_approved_orders_and_each_once(
 def test_unreadable_kill_switch_state_fails_safe(
     settings: Settings, tmp_env: dict[str, str]
 ) -> None:
-    state = settings.state_dir / "risk_state.json"
+    state = venue.current(settings).dir / "risk_state.json"  # the venue's states
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text('{"stack": "act')  # torn write, disk trouble, a hand edit gone wrong
     w = Watcher(settings, ("sys.status.",))
@@ -340,3 +343,83 @@ def test_the_in_process_venue_keeps_its_orders_across_a_router_kill(
         router.send_signal(signal.SIGTERM)
         router.wait(timeout=5)
         w.close()
+
+
+def test_a_daemon_failing_at_start_ends_fatal_in_supervisord(
+    tmp_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A router that cannot start (MT_MODE=live, nobody confirmed it) under a real
+    supervisord: it fails its set-up three times, then exits at once at each start
+    (startguard), so supervisord gives up: FATAL, in crashes.log, instead of a loop."""
+    import sys
+    import xmlrpc.client
+
+    from supervisor.xmlrpc import SupervisorTransport
+
+    from mytrading import startguard
+
+    run = Path(tmp_env["MT_RUN_DIR"])
+    run.mkdir(parents=True, exist_ok=True)
+    logs = Path(tmp_env["MT_LOG_DIR"])
+    logs.mkdir(parents=True, exist_ok=True)
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(
+        f"""[unix_http_server]
+file={run}/s.sock
+[supervisord]
+logfile={logs}/supervisord.log
+pidfile={run}/s.pid
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[program:router]
+command={sys.executable} -m mytrading.router
+directory={PROJECT_ROOT}
+autorestart=true
+startsecs=1
+startretries=2
+stdout_logfile={logs}/router.console.log
+redirect_stderr=true
+[eventlistener:crashwatch]
+command={sys.executable} -m mytrading.crashwatch
+events=PROCESS_STATE_EXITED,PROCESS_STATE_FATAL,PROCESS_STATE_BACKOFF
+buffer_size=100
+directory={PROJECT_ROOT}
+stderr_logfile=NONE
+"""
+    )
+    env = {
+        **os.environ,
+        **tmp_env,
+        "MT_MODE": "live",
+        "MT_BROKER": "openalgo",
+        "MT_SIM_SERVER": "false",
+        "MT_OPENALGO_API_KEY": "k",
+    }
+    sup = subprocess.Popen(
+        [sys.executable, "-m", "supervisor.supervisord", "-c", str(conf), "-n"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = xmlrpc.client.ServerProxy(
+        "http://127.0.0.1", transport=SupervisorTransport(None, None, f"unix://{run}/s.sock")
+    )
+    try:
+        deadline = time.monotonic() + 60
+        state = ""
+        while time.monotonic() < deadline and state != "FATAL":
+            time.sleep(0.5)
+            try:
+                state = server.supervisor.getProcessInfo("router")["statename"]
+            except OSError:
+                continue
+        assert state == "FATAL"
+        fails = startguard.failures("router", Path(tmp_env["MT_STATE_DIR"]) / "startfail")
+        assert fails["count"] == startguard.MAX_FAILED_STARTS
+        assert "operator's confirmation" in str(fails["error"])
+        assert "not starting again" in (logs / "router.console.log").read_text()
+        crashes = (logs / "crashes.log").read_text()
+        assert '"event": "fatal"' in crashes and '"process": "router"' in crashes
+    finally:
+        sup.send_signal(signal.SIGTERM)
+        sup.wait(timeout=20)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from mytrading import instance, supervise, wire
+from mytrading import instance, supervise, venue, wire
 from mytrading.bus import DAEMONS
 from mytrading.router.journal import read as read_journal
 from mytrading.settings import PROJECT_ROOT, Settings, load_settings
@@ -251,7 +251,7 @@ class Terminal:
 
 
 def _unanswered_sends(s: Settings) -> list[str]:
-    rep = read_journal(s.state_dir / "router" / "journal.bin")
+    rep = read_journal(venue.current(s).dir / "router" / "journal.bin")
     return [oid for oid, jo in rep.orders.items() if jo.state == "sent"]
 
 

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from mytrading import wire
+from mytrading import venue, wire
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn
 
@@ -94,7 +94,7 @@ def test_engine_and_risk_restarted_with_kill_9_keep_their_positions(
         assert "bracket exits of fills made while the engine was down" not in engine_log
         # the day's marks (trailing peaks, the stack's peak, fired triggers) came back too
         assert "day marks restored" in risk_log
-        marks = json.loads((settings.state_dir / "risk_marks.json").read_text())
+        marks = json.loads((venue.current(settings).dir / "risk_marks.json").read_text())
         assert marks["day"] and marks["stack_peak"] is not None
     finally:
         for p in procs.values():

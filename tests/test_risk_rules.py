@@ -255,11 +255,15 @@ def test_state_store_round_trip_and_fail_safe(tmp_path) -> None:
     states.set("s", "reducing")
     store.save(states, "test")
     again, problem = store.load()
-    assert again.as_dict() == {
-        "stack": "active",
-        "strategies": {"s": "reducing"},
-        "flatten": False,
-    } and not problem
+    assert (
+        again.as_dict()
+        == {
+            "stack": "active",
+            "strategies": {"s": "reducing"},
+            "flatten": False,
+        }
+        and not problem
+    )
     again.set("*", "halted")
     again.flatten = True  # kill-switch flatten survives a restart of risk
     store.save(again, "test")

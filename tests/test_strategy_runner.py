@@ -693,3 +693,53 @@ def test_stocks_equities_futures_options_and_universes(refdata: RefData) -> None
         s.universe("nifty500")
     bees = refdata.instrument("NSE", "NIFTYBEES")  # an ETF: an equity without F&O
     assert bees.kind == "EQ" and not refdata.underlying("NIFTYBEES").fno
+
+
+def test_only_enabled_strategies_are_imported_and_a_broken_one_is_reported(
+    tmp_path: Any,
+) -> None:
+    """The loader reads the files to find each enabled strategy and imports only those:
+    a file with a syntax error nobody enabled is named as unreadable and harms nothing, a
+    disabled file that would raise is never run, an enabled one that raises is reported
+    with its traceback (the engine quarantines it)."""
+    import sys
+
+    from mytrading.engine.loader import StrategyLoadError, load, placeholder
+    from mytrading.settings import PROJECT_ROOT
+
+    (tmp_path / "sma_crossover.py").write_text(
+        (PROJECT_ROOT / "strategies" / "sma_crossover.py").read_text()
+    )
+    (tmp_path / "draft.py").write_text("class Draft(BaseStrategy:\n    name = 'draft'\n")
+    boom = (
+        "from mytrading.engine.strategy import BaseStrategy\n\n{}\n\n\n"
+        "class B(BaseStrategy):\n    name = '{}'\n"
+    )
+    (tmp_path / "off_one.py").write_text(boom.format("raise SystemExit('ran')", "off_one"))
+    (tmp_path / "bad_one.py").write_text(boom.format("1 / 0", "bad_one"))
+    got = load(tmp_path, ["sma_crossover", "bad_one"])
+    assert [c.name for c in got.classes] == ["sma_crossover"]
+    assert "ZeroDivisionError" in got.broken["bad_one"] and "bad_one.py" in got.broken["bad_one"]
+    assert list(got.unreadable) == [str(tmp_path / "draft.py")]
+    assert "mt_strategies.off_one" not in sys.modules  # never run
+    assert placeholder("bad_one").name == "bad_one"
+    with pytest.raises(StrategyLoadError, match=r"no file in .* declares"):
+        load(tmp_path, ["nope"])
+    (tmp_path / "twin.py").write_text(boom.format("", "bad_one"))
+    with pytest.raises(StrategyLoadError, match="two files declare"):
+        load(tmp_path, ["bad_one"])
+
+
+def test_a_start_that_keeps_failing_is_given_up(tmp_path: Any, monkeypatch: Any) -> None:
+    from mytrading import startguard
+
+    monkeypatch.setenv("MT_STATE_DIR", str(tmp_path))
+    d = tmp_path / "startfail"
+    for n in (1, 2):
+        assert startguard.record_failure("risk", "IOException: lock", d) == n
+        startguard.gate("risk")  # not yet
+    startguard.record_failure("risk", "IOException: lock", d)
+    with pytest.raises(SystemExit):
+        startguard.gate("risk")
+    startguard.clear_all(tmp_path)  # an operator's start
+    startguard.gate("risk")

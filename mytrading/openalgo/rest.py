@@ -156,6 +156,10 @@ class OpenAlgoREST:
     def funds(self) -> dict[str, Any]:
         return self._post("funds", {})
 
+    def ping(self) -> dict[str, Any]:
+        """OpenAlgo's ``ping``: ``data.broker`` names the broker behind the key."""
+        return self._post("ping", {})
+
     def margin(self, *, positions: list[dict[str, Any]]) -> dict[str, Any]:
         return self._post("margin", {"positions": positions})
 

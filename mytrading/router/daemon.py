@@ -175,7 +175,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             want = (confirmation.get("accounts") or {}).get(name) or {}
             rest = OpenAlgoREST(acct.api_key, acct.rest_url, self.settings.openalgo_timeout_s)
             try:
-                reply = rest._post("ping", {})
+                reply = rest.ping()
             finally:
                 rest.close()
             broker = str((reply.get("data") or {}).get("broker", "")) if "data" in reply else ""
