@@ -566,11 +566,9 @@ def test_a_broken_strategy_file_and_a_held_risk_store_stop_nothing(
         w.wait(lambda: w.status["risk"].detail["events_store_held"], 15, "risk's store held")
         assert w.status["risk"].detail["events_pending"] >= 1
         assert "draft" not in strategies_seen  # never imported
-    finally:
         assert holder.stdin is not None
-        holder.stdin.close()
+        holder.stdin.close()  # the reader goes away
         holder.wait(timeout=10)
-    try:
         w.wait(
             lambda: (
                 w.status["risk"].detail["events_pending"] == 0
@@ -581,6 +579,9 @@ def test_a_broken_strategy_file_and_a_held_risk_store_stop_nothing(
         )
         assert w.status["risk"].detail["events_stored"] > 0
     finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=10)
         stop(procs)
         w.close()
 
@@ -660,12 +661,13 @@ def test_live_refuses_to_start_without_the_operators_confirmation(
         "MT_OPENALGO_WS_URL": WS_URL[host],
         "MT_OPENALGO_API_KEY": KEY,
     }
+    routers: list[subprocess.Popen[bytes] | None] = [None]
     try:
         r = run_cli("start", env=env)
         assert r.returncode == 2, r.stdout + r.stderr
         assert "needs the operator's confirmation" in r.stderr
         assert "REAL ORDERS to " + host in r.stdout  # what it would have done, said first
-        router = spawn("router", env)
+        router = routers[0] = spawn("router", env)
         router.communicate(timeout=30)
         assert router.returncode != 0
         assert (
@@ -677,10 +679,12 @@ def test_live_refuses_to_start_without_the_operators_confirmation(
         # a confirmation for other accounts does not do either
         confirmed = confirm_live(env)
         other = {**confirmed, "MT_OPENALGO_HOST": host.replace("127.0.0.1", "localhost")}
-        router = spawn("router", other)
+        router = routers[0] = spawn("router", other)
         router.communicate(timeout=30)
         assert router.returncode != 0
         assert rows_at(host) == []
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        for p in (*routers, proc):
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=10)
