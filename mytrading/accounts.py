@@ -19,7 +19,6 @@ failover to the next and back (``feed/daemon.py``).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import tomllib
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mytrading.names import bad_name
-from mytrading.settings import ConfigError, Settings
+from mytrading.settings import ConfigError, Settings, is_loopback
 
 MAIN = "main"
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -188,15 +187,6 @@ def check_url(url: str, kind: str, s: Settings, where: str) -> None:
             f"network in clear. Use {secure}://, or allow this host by name: "
             f"MT_OPENALGO_PLAIN_HTTP_HOSTS={host}"
         )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _read(path: Path) -> dict[str, Any]:

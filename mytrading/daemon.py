@@ -333,7 +333,8 @@ class Daemon:
             self.state = "stopping"
             t0 = time.monotonic()
             try:
-                self.teardown()
+                if self.set_up:  # a set-up that failed half-way has nothing whole to tear down
+                    self.teardown()
                 self.heartbeat()
             except Exception:
                 self.log.exception("teardown failed")

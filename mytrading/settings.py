@@ -254,7 +254,7 @@ class Settings(BaseSettings):
             and not self.openalgo_api_key.get_secret_value()
         ):
             raise ValueError("MT_OPENALGO_API_KEY is required for a real OpenAlgo server")
-        if not _loopback(self.signals_host) and not self.signals_allow_remote:
+        if not is_loopback(self.signals_host) and not self.signals_allow_remote:
             raise ValueError(
                 f"MT_SIGNALS_HOST={self.signals_host} would take orders from the network: "
                 "set MT_SIGNALS_ALLOW_REMOTE=true to mean it, or serve it through a reverse "
@@ -335,7 +335,8 @@ class Settings(BaseSettings):
         return {**from_file, **self.strategy_params.get(strategy, {})}
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address: this machine only."""
     import ipaddress
 
     if host == "localhost":

@@ -46,6 +46,19 @@ def run_cli(
     )
 
 
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``main.py <args>`` in this process (typer's runner) with these MT_* variables: the
+    same commands as ``run_cli`` without a Python start-up each (about 1.2 s here), for
+    commands that start no process of the stack. Returns what ``run_cli`` returns."""
+    from typer.testing import CliRunner
+
+    from mytrading.cli import app
+
+    mt = {k: v for k, v in env.items() if k.startswith("MT_") or k.isupper()}
+    result = CliRunner().invoke(app, list(args), env=mt, catch_exceptions=False)
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
 def stack_env(tmp_env: dict[str, str], monkeypatch: Any, **overrides: str) -> dict[str, str]:
     """The default path (the simulator server under supervisord, REST + WebSocket) in the
     test's temp dir, fast enough to trade within seconds (one 1-minute bar per second);

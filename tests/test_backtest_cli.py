@@ -17,7 +17,7 @@ import pytest
 
 from mytrading.recording import connect
 from mytrading.refdata import IST
-from tests.procs import run_cli
+from tests.procs import cli
 
 WINDOW = ("--from", "2026-11-02", "--to", "2026-11-04")
 
@@ -29,7 +29,7 @@ def _run_id(stdout: str) -> str:
 
 
 def test_the_demo_runs_stores_reports_and_exports(tmp_env: dict[str, str], tmp_path: Path) -> None:
-    r = run_cli("backtest", "--strategy", "sma_crossover", env=tmp_env, timeout=120)
+    r = cli("backtest", "--strategy", "sma_crossover", env=tmp_env)
     assert r.returncode == 0, r.stderr
     assert "bars/s" in r.stderr  # the progress bar
     for label in ("Net P&L (after charges)", "Charges", "Sharpe", "Max drawdown", "Trades"):
@@ -42,20 +42,18 @@ def test_the_demo_runs_stores_reports_and_exports(tmp_env: dict[str, str], tmp_p
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000  # a drawn chart
     assert (report.parent.parent / "plotly.min.js").stat().st_size > 1_000_000
     # a second run (another seed) to compare with
-    r2 = run_cli(
-        "backtest", "-s", "sma_crossover", "--seed", "7", *WINDOW, "-p", "fast=8", env=tmp_env
-    )
+    r2 = cli("backtest", "-s", "sma_crossover", "--seed", "7", *WINDOW, "-p", "fast=8", env=tmp_env)
     assert r2.returncode == 0, r2.stderr
     second = _run_id(r2.stdout)
-    listed = run_cli("backtest", "list", env=tmp_env)
+    listed = cli("backtest", "list", env=tmp_env)
     assert first in listed.stdout and second in listed.stdout, listed.stdout
-    shown = run_cli("backtest", "show", first, env=tmp_env)
+    shown = cli("backtest", "show", first, env=tmp_env)
     assert shown.returncode == 0 and "sharpe" in shown.stdout and "report:" in shown.stdout
-    cmp = run_cli("backtest", "compare", first, second, env=tmp_env)
+    cmp = cli("backtest", "compare", first, second, env=tmp_env)
     assert cmp.returncode == 0 and first in cmp.stdout and second in cmp.stdout
     for fmt in ("csv", "parquet"):
         out = tmp_path / fmt
-        ex = run_cli("backtest", "export", first, "--out", str(out), "--format", fmt, env=tmp_env)
+        ex = cli("backtest", "export", first, "--out", str(out), "--format", fmt, env=tmp_env)
         assert ex.returncode == 0, ex.stderr
         fills = out / f"{first}-fills.{fmt}"
         rows = duckdb.connect().execute(f"SELECT count(*) FROM '{fills}'").fetchone()[0]
@@ -89,7 +87,7 @@ def test_the_report_renders_in_a_browser(tmp_env: dict[str, str], tmp_path: Path
     chromium = _browser()
     if chromium is None:
         pytest.skip("chromium is not installed (CI installs it; see .ci/run)")
-    r = run_cli("backtest", "-s", "sma_crossover", *WINDOW, env=tmp_env, timeout=120)
+    r = cli("backtest", "-s", "sma_crossover", *WINDOW, env=tmp_env)
     assert r.returncode == 0, r.stderr
     report = Path(re.search(r"report: (\S+)", r.stdout).group(1))  # type: ignore[union-attr]
     flags = [*CHROME_FLAGS, f"--user-data-dir={tmp_path / 'chrome'}", "--window-size=1300,2400"]
@@ -97,7 +95,6 @@ def test_the_report_renders_in_a_browser(tmp_env: dict[str, str], tmp_path: Path
         [chromium, *flags, "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
         capture_output=True,
         text=True,
-        timeout=90,
     ).stdout
     # plotly drew every chart (its SVG exists only once the script ran in the page)
     assert dom.count('class="main-svg"') >= 6, dom[:500]
@@ -107,7 +104,6 @@ def test_the_report_renders_in_a_browser(tmp_env: dict[str, str], tmp_path: Path
     subprocess.run(
         [chromium, *flags, f"--screenshot={shot}", report.as_uri()],
         capture_output=True,
-        timeout=90,
     )
     import matplotlib.image as mpimg
 
@@ -139,7 +135,7 @@ def test_the_report_renders_in_a_browser(tmp_env: dict[str, str], tmp_path: Path
 def test_bad_input_exits_2_and_stores_nothing(
     tmp_env: dict[str, str], args: list[str], expect: str
 ) -> None:
-    r = run_cli("backtest", *args, env=tmp_env)
+    r = cli("backtest", *args, env=tmp_env)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert expect in " ".join(r.stderr.split()), r.stderr
     assert not Path(tmp_env["MT_BACKTEST_DB"]).exists()
@@ -165,17 +161,17 @@ def test_missing_days_are_listed_and_refused(tmp_env: dict[str, str], tmp_path: 
     con.execute("INSERT INTO bars SELECT * FROM frame")
     con.close()
     args = ["-s", "sma_crossover", *WINDOW, "--data", str(path), "-p", "contract=NIFTY24NOV26FUT"]
-    r = run_cli("backtest", *args, env=tmp_env)
+    r = cli("backtest", *args, env=tmp_env)
     assert r.returncode == 2, r.stdout
     assert "1 trading day(s) without data: 2026-11-03" in " ".join(r.stderr.split())
     assert not Path(tmp_env["MT_BACKTEST_DB"]).exists()
-    ok = run_cli("backtest", *args, "--allow-holes", env=tmp_env)
+    ok = cli("backtest", *args, "--allow-holes", env=tmp_env)
     assert ok.returncode == 0, ok.stderr
     assert "ran without 1 day(s) of data" in ok.stdout
 
 
 def test_a_sweep_uses_every_worker_and_stores_each_run(tmp_env: dict[str, str]) -> None:
-    r = run_cli(
+    r = cli(
         "backtest",
         "-s",
         "sma_crossover",
@@ -253,7 +249,7 @@ def test_recorded_ticks_replay_from_the_command_line(tmp_env: dict[str, str]) ->
     con.register("frame", frame)
     con.execute("INSERT INTO ticks SELECT * FROM frame")
     con.close()
-    r = run_cli(
+    r = cli(
         "backtest",
         "-s",
         "sma_crossover",
@@ -270,7 +266,6 @@ def test_recorded_ticks_replay_from_the_command_line(tmp_env: dict[str, str]) ->
         "-p",
         "slow=4",
         env=tmp_env,
-        timeout=120,
     )
     assert r.returncode == 0, r.stderr
     run_id = _run_id(r.stdout)
@@ -291,7 +286,7 @@ def test_a_run_that_cannot_be_stored_leaves_no_report(
     bad = tmp_path / "not-a-file.duckdb"
     bad.mkdir()
     env = {**tmp_env, "MT_BACKTEST_DB": str(bad)}
-    r = run_cli("backtest", "-s", "sma_crossover", *WINDOW, env=env, timeout=120)
+    r = cli("backtest", "-s", "sma_crossover", *WINDOW, env=env)
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "the run was not stored" in r.stderr and "Is a directory" in r.stderr
     reports = Path(tmp_env["MT_REPORT_DIR"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mytrading.settings import PROJECT_ROOT, ConfigError, load_settings
-from tests.procs import run_cli
+from tests.procs import cli
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ def test_bad_value_exits_2_naming_the_variable(
     tmp_env: dict[str, str], var: str, value: str, expect: str
 ) -> None:
     for cmd in (("config", "check"), ("start",)):
-        r = run_cli(*cmd, env={**tmp_env, var: value})
+        r = cli(*cmd, env={**tmp_env, var: value})
         assert r.returncode == 2, (cmd, r.stdout, r.stderr)
         assert expect in r.stderr, r.stderr
     # start refused before any process started: no supervisord pid file, no sockets
@@ -38,14 +38,14 @@ def test_bad_value_exits_2_naming_the_variable(
 
 
 def test_backtest_mode_runs_a_backtest_instead_of_the_daemons(tmp_env: dict[str, str]) -> None:
-    r = run_cli("run", env={**tmp_env, "MT_MODE": "backtest"})
+    r = cli("run", env={**tmp_env, "MT_MODE": "backtest"})
     assert r.returncode == 0, r.stderr
     assert "Net P&L" in r.stdout and "report:" in r.stdout
     assert not os.path.exists(os.path.join(tmp_env["MT_RUN_DIR"], "supervisord.pid"))
 
 
 def test_good_config_passes(tmp_env: dict[str, str]) -> None:
-    r = run_cli("config", "check", env=tmp_env)
+    r = cli("config", "check", env=tmp_env)
     assert r.returncode == 0, r.stderr
     assert "configuration OK" in r.stdout and "sma_crossover" in r.stdout
 
@@ -89,10 +89,10 @@ def test_env_template_documents_every_setting_and_loads(
 
 
 def test_an_unknown_stock_to_quote_is_a_config_error(tmp_env: dict[str, str]) -> None:
-    from tests.procs import run_cli
+    from tests.procs import cli
 
     for bad, why in (("NOPE", "unknown underlying 'NOPE'"), ("NIFTY", "not a stock")):
-        r = run_cli("config", "check", env={**tmp_env, "MT_SIM_STOCKS": bad})
+        r = cli("config", "check", env={**tmp_env, "MT_SIM_STOCKS": bad})
         assert r.returncode == 2 and "MT_SIM_STOCKS" in r.stderr and why in r.stderr, r.stderr
 
 
@@ -104,13 +104,13 @@ def test_names_follow_one_rule_and_a_broken_file_nobody_enabled_stops_nothing(
     shutil.copy(PROJECT_ROOT / "strategies" / "sma_crossover.py", strategies)
     (strategies / "draft.py").write_text("class Draft(BaseStrategy:\n    name = 'draft'\n")
     env = {**tmp_env, "MT_STRATEGIES_DIR": str(strategies)}
-    r = run_cli("config", "check", env=env)
+    r = cli("config", "check", env=env)
     assert r.returncode == 0 and "configuration OK" in r.stdout, r.stderr
     (strategies / "scalper.py").write_text(
         "from mytrading.engine.strategy import BaseStrategy\n\n\n"
         "class Scalper(BaseStrategy):\n    name = 'nifty scalper'\n"
     )
-    r = run_cli("config", "check", env=env)
+    r = cli("config", "check", env=env)
     assert r.returncode == 2
     assert f"{strategies / 'scalper.py'}: declares a strategy named 'nifty scalper'" in r.stderr
     assert "lowercase letters, digits and _, 1-32 characters" in r.stderr

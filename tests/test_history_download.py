@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 
 from mytrading.recording import connect
-from tests.procs import run_cli
+from tests.procs import cli
 
 FUT = "NFO:NIFTY23NOV26FUT"
 
@@ -38,17 +38,17 @@ def test_download_is_resumable_and_lists_holes(sim_broker) -> None:
         "--to",
         "2026-11-19",
     )
-    r = run_cli(*args, env=env)
+    r = cli(*args, env=env)
     assert r.returncode == 0, r.stderr
     assert "3 day(s) fetched" in r.stdout and "0 day(s) already there" in r.stdout
     # the simulator has no bars before its two past sessions: 2026-11-17 is a hole
     assert "holes (1 trading day(s) without data): 2026-11-17" in r.stdout
     days = dict(_days(env))
     assert days["2026-11-17"] == 0 and days["2026-11-18"] == 375 and days["2026-11-19"] == 375
-    again = run_cli(*args, env=env)
+    again = cli(*args, env=env)
     assert "0 day(s) fetched" in again.stdout and "3 day(s) already there" in again.stdout
     assert "2026-11-17" in again.stdout  # the hole is still reported
-    bt = run_cli(
+    bt = cli(
         "backtest",
         "-s",
         "sma_crossover",
@@ -64,7 +64,7 @@ def test_download_is_resumable_and_lists_holes(sim_broker) -> None:
     )
     assert bt.returncode == 0, bt.stderr
     assert "750 bars" in bt.stdout
-    bad = run_cli("data", "download", "--symbol", "NFO:NOPE24NOV26FUT", env=env)
+    bad = cli("data", "download", "--symbol", "NFO:NOPE24NOV26FUT", env=env)
     assert bad.returncode == 2 and "unknown underlying" in bad.stderr
 
 
@@ -75,7 +75,7 @@ def test_import_checks_every_row_then_stores(tmp_env: dict[str, str], tmp_path: 
     )
     good = tmp_path / "bars.csv"
     df.to_csv(good, index=False)
-    r = run_cli("data", "import", str(good), "--symbol", FUT, env=tmp_env)
+    r = cli("data", "import", str(good), "--symbol", FUT, env=tmp_env)
     assert r.returncode == 0, r.stderr
     assert "375 bars" in r.stdout and "2026-11-18" in r.stdout
     con = connect(Path(tmp_env["MT_HISTORY_DB"]), read_only=True)  # IST, as the feed writes
@@ -86,11 +86,11 @@ def test_import_checks_every_row_then_stores(tmp_env: dict[str, str], tmp_path: 
     broken.loc[10, "High"] = 98.0  # below the open: impossible
     pq = tmp_path / "broken.parquet"
     duckdb.connect().execute(f"COPY (SELECT * FROM broken) TO '{pq}' (FORMAT parquet)")
-    r2 = run_cli("data", "import", str(pq), "--symbol", FUT, env=tmp_env)
+    r2 = cli("data", "import", str(pq), "--symbol", FUT, env=tmp_env)
     assert r2.returncode == 2 and "line(s) 12" in " ".join(r2.stderr.split()), r2.stderr
     shifted = df.assign(Time=times + pd.Timedelta(seconds=30))
     odd = tmp_path / "odd.csv"
     shifted.to_csv(odd, index=False)
-    r3 = run_cli("data", "import", str(odd), "--symbol", FUT, env=tmp_env)
+    r3 = cli("data", "import", str(odd), "--symbol", FUT, env=tmp_env)
     assert r3.returncode == 2 and "aligned to 09:15" in r3.stderr
     assert [d for d, _ in _days(tmp_env)] == ["2026-11-18"]  # nothing from the bad files

@@ -15,7 +15,7 @@ from mytrading.master.contract import MasterError, normalize
 from mytrading.master.store import MasterIndex, MasterStore
 from mytrading.master.sync import sync, sync_rows
 from mytrading.master.synthetic import master_rows
-from tests.procs import run_cli
+from tests.procs import cli
 
 DAY = date(2026, 11, 20)
 
@@ -155,15 +155,15 @@ def test_sync_from_the_simulator_server_and_an_index_lookup(
         assert MasterIndex.load(tmp_path / "m.duckdb").get("NFO", "NIFTY23NOV26FUT") == fut
         # the CLI against the same server
         env = {**tmp_env, "MT_SIM_REST_PORT": host.rsplit(":", 1)[1], "MT_SIM_API_KEY": KEY}
-        out = run_cli("instruments", "sync", env=env)
+        out = cli("instruments", "sync", env=env)
         assert out.returncode == 0 and "master contract in force" in out.stdout, out.stderr
-        found = run_cli("instruments", "search", "banknifty", "-n", "3", env=env)
+        found = cli("instruments", "search", "banknifty", "-n", "3", env=env)
         assert "BANKNIFTY" in found.stdout and found.returncode == 0
-        shown = run_cli("instruments", "show", "NFO:NIFTY23NOV26FUT", env=env)
+        shown = cli("instruments", "show", "NFO:NIFTY23NOV26FUT", env=env)
         assert '"lot": 65' in shown.stdout and "instruments.toml: FUT lot 65" in shown.stdout
-        refused = run_cli("instruments", "sync", env={**env, "MT_SIM_API_KEY": "nope"})
+        refused = cli("instruments", "sync", env={**env, "MT_SIM_API_KEY": "nope"})
         assert refused.returncode == 1 and "ALERT: master contract refused" in refused.stderr
-        assert "REFUSED" in run_cli("instruments", "history", env=env).stdout
+        assert "REFUSED" in cli("instruments", "history", env=env).stdout
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -209,7 +209,7 @@ def test_the_master_contract_is_the_source_and_overrides_win(
     ref = load_refdata(config, db)
     assert ref.instrument("NFO", fut).freeze_qty == 900
     assert ref.source("NFO", fut) == "master contract + override"
-    out = run_cli(
+    out = cli(
         "config",
         "check",
         env={**tmp_env, "MT_CONFIG_DIR": str(config), "MT_INSTRUMENTS_DB": str(db)},

@@ -14,7 +14,7 @@ import pandas as pd
 
 from mytrading.recording import connect
 from mytrading.settings import load_settings
-from tests.procs import Watcher, run_cli, spawn
+from tests.procs import Watcher, cli, spawn
 from tests.simhelpers import FUT, KEY, free_port, start_server
 
 DAY = "2026-11-20"
@@ -61,11 +61,11 @@ def test_record_list_export_and_replay(
     assert n_ticks >= 20 and len(bars) >= 3
     assert bars["start"].diff().dropna().unique().tolist() == [pd.Timedelta(minutes=1)]
 
-    listed = run_cli("data", "list", env=env)
+    listed = cli("data", "list", env=env)
     assert listed.returncode == 0, listed.stderr
     assert FUT in listed.stdout and DAY in listed.stdout
     out = tmp_path / "bars.csv"
-    r = run_cli(
+    r = cli(
         "data",
         "export",
         "--date",
@@ -80,7 +80,7 @@ def test_record_list_export_and_replay(
     )
     assert r.returncode == 0, r.stderr
     assert len(pd.read_csv(out)) == len(bars)
-    r = run_cli(
+    r = cli(
         "data",
         "export",
         "--date",
@@ -96,10 +96,7 @@ def test_record_list_export_and_replay(
 
     in_file = duckdb.execute(f"SELECT count(*) FROM '{tmp_path / 't.parquet'}'").fetchone()[0]
     assert in_file >= n_ticks
-    assert (
-        run_cli("data", "export", "--date", "20-11-2026", "--out", str(out), env=env).returncode
-        == 2
-    )
+    assert cli("data", "export", "--date", "20-11-2026", "--out", str(out), env=env).returncode == 2
 
     # The simulator replays that day: its quotes are the recorded ones, in order.
     server, host = start_server(

@@ -156,9 +156,9 @@ def test_market_hours(refdata: RefData, when: datetime, ok: bool) -> None:
     assert rule(run(intent(), refdata=refdata, when=when, limits=any_hour)) == "ok"
 
 
-def test_kill_switch_refuses_everything(refdata: RefData) -> None:
+def test_kill_switch_refuses_every_entry(refdata: RefData) -> None:
     book = RiskBook(states=TradingStates("halted"))
-    assert rule(run(intent(), book, refdata)) == "kill_switch"
+    assert rule(run(intent(), book, refdata)) == "kill_switch"  # flat: both sides are entries
     assert rule(run(intent(action="SELL"), book, refdata)) == "kill_switch"
 
 

@@ -17,7 +17,7 @@ from mytrading.webhook.store import (
     WebhookStore,
     hash_id,
 )
-from tests.procs import run_cli
+from tests.procs import cli
 
 
 def test_times_and_names_are_validated() -> None:
@@ -116,13 +116,13 @@ def test_a_file_of_an_older_version_is_migrated_keeping_its_data(tmp_path: Path)
 
 
 def test_the_cli_manages_strategies(tmp_env: dict[str, str]) -> None:
-    r = run_cli("webhook", "new", "tv_nifty", "--mode", "both", "--passphrase", "pw", env=tmp_env)
+    r = cli("webhook", "new", "tv_nifty", "--mode", "both", "--passphrase", "pw", env=tmp_env)
     assert r.returncode == 0, r.stderr
     url = next(line for line in r.stdout.splitlines() if "/strategy/webhook/" in line)
     port = tmp_env["MT_SIGNALS_PORT"]
     assert url.startswith(f"http://127.0.0.1:{port}/strategy/webhook/")
     assert len(url.split("/")[-1]) == 22
-    add = run_cli(
+    add = cli(
         "webhook",
         "symbols",
         "add",
@@ -142,22 +142,22 @@ def test_the_cli_manages_strategies(tmp_env: dict[str, str]) -> None:
         (["NSE_INDEX:NIFTY"], "is an index"),
         (["NFO:NIFTY29DEC26FUT", "--product", "CNC"], "CNC is for delivery"),
     ):
-        r2 = run_cli("webhook", "symbols", "add", "tv_nifty", "X", "--symbol", *bad, env=tmp_env)
+        r2 = cli("webhook", "symbols", "add", "tv_nifty", "X", "--symbol", *bad, env=tmp_env)
         assert r2.returncode == 2 and why in r2.stderr, r2.stderr
-    shown = run_cli("webhook", "show", "tv_nifty", env=tmp_env)
+    shown = cli("webhook", "show", "tv_nifty", env=tmp_env)
     assert "NIFTY29DEC26FUT" in shown.stdout and url.split("/")[-1] not in shown.stdout
-    assert run_cli("webhook", "new", "late", "--start", "09:00", env=tmp_env).returncode == 2
-    one = run_cli("webhook", "new", "tv_one", "--map", "NIFTY1!=NFO:NIFTY29DEC26FUT", env=tmp_env)
+    assert cli("webhook", "new", "late", "--start", "09:00", env=tmp_env).returncode == 2
+    one = cli("webhook", "new", "tv_one", "--map", "NIFTY1!=NFO:NIFTY29DEC26FUT", env=tmp_env)
     assert one.returncode == 0 and "curl -s -X POST" in one.stdout, one.stdout + one.stderr
     assert "NIFTY1! -> NFO:NIFTY29DEC26FUT, 1 lot(s) MIS" in one.stdout
-    bad = run_cli("webhook", "new", "tv_two", "--map", "NIFTY1!=NFO:NIFTY", env=tmp_env)
-    assert bad.returncode == 2 and "tv_two" not in run_cli("webhook", "list", env=tmp_env).stdout
-    clash = run_cli("webhook", "new", "sma_crossover", env=tmp_env)  # a Python strategy's name
+    bad = cli("webhook", "new", "tv_two", "--map", "NIFTY1!=NFO:NIFTY", env=tmp_env)
+    assert bad.returncode == 2 and "tv_two" not in cli("webhook", "list", env=tmp_env).stdout
+    clash = cli("webhook", "new", "sma_crossover", env=tmp_env)  # a Python strategy's name
     assert clash.returncode == 2 and "name of a Python strategy" in clash.stderr, clash.stderr
-    assert run_cli("webhook", "disable", "tv_nifty", env=tmp_env).returncode == 0
-    listed = run_cli("webhook", "list", env=tmp_env)
+    assert cli("webhook", "disable", "tv_nifty", env=tmp_env).returncode == 0
+    listed = cli("webhook", "list", env=tmp_env)
     assert "tv_nifty" in listed.stdout and "no" in listed.stdout and "+passphrase" in listed.stdout
-    rot = run_cli("webhook", "rotate", "tv_nifty", env=tmp_env)
+    rot = cli("webhook", "rotate", "tv_nifty", env=tmp_env)
     assert rot.returncode == 0 and url not in rot.stdout
-    assert run_cli("webhook", "delete", "tv_nifty", "--yes", env=tmp_env).returncode == 0
-    assert run_cli("webhook", "show", "tv_nifty", env=tmp_env).returncode == 2
+    assert cli("webhook", "delete", "tv_nifty", "--yes", env=tmp_env).returncode == 0
+    assert cli("webhook", "show", "tv_nifty", env=tmp_env).returncode == 2

@@ -150,8 +150,8 @@ def load(directory: Path, enabled: list[str]) -> Loaded:
 def _import(path: Path) -> ModuleType:
     mod_name = f"mt_strategies.{path.stem}"
     module = sys.modules.get(mod_name)
-    if module is not None:
-        return module
+    if module is not None and getattr(module, "__file__", None) == str(path):
+        return module  # a file of another directory with the same name is imported anew
     spec = importlib.util.spec_from_file_location(mod_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"{path}: not a Python module")

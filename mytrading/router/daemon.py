@@ -37,7 +37,13 @@ from mytrading.outbox import Outbox
 from mytrading.positions import Ledger
 from mytrading.router.books import Books
 from mytrading.router.broker_reads import BrokerReads
-from mytrading.router.journal import PUBLISHED_STATUS, Journal, JournaledOrder, Record
+from mytrading.router.journal import (
+    PUBLISHED_STATUS,
+    Journal,
+    JournaledOrder,
+    Record,
+    order_record,
+)
 from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
 from mytrading.router.recovery import Recovery
 
@@ -533,22 +539,10 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         for k, v in changes.items():
             setattr(jo, k, v)
         jo.state = state
-        self.journal.append(
-            Record(
-                "order",
-                time.time_ns(),
-                order_id=jo.order.order_id,
-                state=state,
-                order=jo.order if with_order else None,
-                broker_id=jo.broker_id,
-                filled=jo.filled,
-                avg=jo.avg,
-                reason=jo.reason,
-                attempt=jo.attempt,
-                sent_ns=jo.sent_ns,
-            ),
-            sync=sync,
+        record = order_record(
+            jo.order.order_id, jo, jo.order if with_order else None, time.time_ns()
         )
+        self.journal.append(record, sync=sync)
 
     def _reject(self, jo: JournaledOrder, reason: str) -> None:
         self._set(jo, "rejected", reason=reason)

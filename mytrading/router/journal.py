@@ -308,37 +308,9 @@ class Journal:
         tmp = self.path.with_suffix(".compact")
         records = [Record("day", 0, day=rep.day, fill_no=rep.base_fill_no, accounts=rep.accounts)]
         records += [Record("carry", 0, carry=c) for c in rep.carried]
-        for oid, jo in rep.orders.items():
-            records.append(
-                Record(
-                    "order",
-                    0,
-                    order_id=oid,
-                    state=jo.state,
-                    order=jo.order,
-                    broker_id=jo.broker_id,
-                    filled=jo.filled,
-                    avg=jo.avg,
-                    reason=jo.reason,
-                    attempt=jo.attempt,
-                    sent_ns=jo.sent_ns,
-                )
-            )
-        for oid, jo in rep.orphans.items():  # kept as changes, until settled
-            records.append(
-                Record(
-                    "order",
-                    0,
-                    order_id=oid,
-                    state=jo.state,
-                    broker_id=jo.broker_id,
-                    filled=jo.filled,
-                    avg=jo.avg,
-                    reason=jo.reason,
-                    attempt=jo.attempt,
-                    sent_ns=jo.sent_ns,
-                )
-            )
+        # each order whole; an orphan (its first record lost) as a change, until settled
+        records += [order_record(oid, jo, jo.order) for oid, jo in rep.orders.items()]
+        records += [order_record(oid, jo, None) for oid, jo in rep.orphans.items()]
         records += [Record("fill", 0, order_id=f.order_id, fill=f) for f in rep.fills]
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
@@ -382,3 +354,23 @@ def _drop_accounts(rep: Replay, accounts: set[str]) -> None:
     rep.orders = {k: v for k, v in rep.orders.items() if v.order.account not in accounts}
     rep.fills = [f for f in rep.fills if f.account not in accounts]
     rep.carried = [c for c in rep.carried if c.account not in accounts]
+
+
+def order_record(
+    order_id: str, jo: JournaledOrder, order: wire.Order | None, ts_ns: int = 0
+) -> Record:
+    """A record of all the journal knows of an order now (the order itself too, unless
+    ``order`` is None: a change of it)."""
+    return Record(
+        "order",
+        ts_ns,
+        order_id=order_id,
+        state=jo.state,
+        order=order,
+        broker_id=jo.broker_id,
+        filled=jo.filled,
+        avg=jo.avg,
+        reason=jo.reason,
+        attempt=jo.attempt,
+        sent_ns=jo.sent_ns,
+    )
