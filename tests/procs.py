@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 import zmq
 
 from mytrading import wire
@@ -55,7 +57,17 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     from mytrading.cli import app
 
     mt = {k: v for k, v in env.items() if k.startswith("MT_") or k.isupper()}
-    result = CliRunner().invoke(app, list(args), env=mt, catch_exceptions=False)
+    # A command may set up logging on the runner's own streams, closed once it returns:
+    # what this process logged with before comes back after.
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        result = CliRunner().invoke(app, list(args), env=mt, catch_exceptions=False)
+    finally:
+        structlog.configure(**saved)
+        root.handlers[:] = handlers
+        root.setLevel(level)
     return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
