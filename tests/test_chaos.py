@@ -17,7 +17,7 @@ from mytrading import venue, wire
 from mytrading.bus import DAEMONS
 from mytrading.router.journal import read
 from mytrading.settings import load_settings
-from tests.procs import Watcher, run_cli
+from tests.procs import Watcher, cli, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,7 @@ def test_kill_9_each_daemon_during_order_flow(
             back[victim] = w.kill_9(victim)
             w.wait(lambda a=at: fills() > a, 30, f"orders flowing again after {victim}")
         print("back after kill -9 (s):", {k: round(v, 2) for k, v in back.items()})
-        r = run_cli("kill-switch", "on", env=env)
+        r = cli("kill-switch", "on", env=env)
         assert r.returncode == 0, r.stdout + r.stderr
         w.pump(3.0)  # MARKET orders fill at once; polls and snapshots catch up
 

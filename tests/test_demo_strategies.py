@@ -12,7 +12,7 @@ from mytrading import wire
 from mytrading.bus import DAEMONS
 from mytrading.engine.loader import discover
 from mytrading.settings import PROJECT_ROOT, Settings, load_settings
-from tests.procs import Watcher, run_cli, stack_env
+from tests.procs import Watcher, cli, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,7 @@ def test_every_example_strategy_trades_in_the_demo(
         stops = {m.symbol for m in straddle if m.action == "BUY" and m.status != "rejected"}
         assert {s[-2:] for s in sells} == {"CE", "PE"}
         assert stops == sells, (sells, stops)
-        r = run_cli("status", env=env)
+        r = cli("status", env=env)
         for name in EXAMPLES:
             assert name in r.stdout
     finally:

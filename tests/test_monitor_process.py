@@ -21,7 +21,7 @@ from mytrading import supervise
 from mytrading.bus import DAEMONS
 from mytrading.settings import PROJECT_ROOT, load_settings
 from tests.alertsinks import Sink, alerts_toml
-from tests.procs import run_cli, stack_env
+from tests.procs import cli, run_cli, stack_env
 from tests.simhelpers import free_port
 
 pytestmark = pytest.mark.integration
@@ -123,7 +123,7 @@ def test_monitor_alerts_metrics_and_dashboard(
         assert families["mytrading_order_latency_seconds"].type == "histogram"
 
         # -- each process's health in `status` (CPU, RSS, files, loop lag, GC)
-        text = run_cli("status", env=env).stdout
+        text = cli("status", env=env).stdout
         assert "CPU%" in text and "RSS MB" in text and "LAG ms" in text, text
         feed_line = next(ln for ln in text.splitlines() if ln.startswith("feed "))
         assert float(feed_line.split()[-4]) > 20, feed_line  # the feed's RSS, in MB
@@ -147,7 +147,7 @@ def test_monitor_alerts_metrics_and_dashboard(
         downs = [t for t in sink.texts("hook") if "router is DOWN" in t]
         assert downs[0].split(" ", 1)[1].startswith("[CRITICAL] mytrading daemon_down")
         assert len(downs) == 1, sink.texts("hook")  # once, not at every evaluation
-        log = run_cli("alerts", "log", "--json", env=env)
+        log = cli("alerts", "log", "--json", env=env)
         rows = json.loads(log.stdout)
         router = [a for a in rows if a["key"] == "router"]
         assert {a["kind"] for a in router} == {"fire", "recover"}
@@ -177,7 +177,7 @@ def check_dashboard(browser: str, base: str, env: dict[str, str], tmp_path: Path
         # a strategy's fills on the page, and in status --json, agree (they may move)
         deadline = time.monotonic() + 20
         while True:
-            st = json.loads(run_cli("status", "--json", env=env).stdout)
+            st = json.loads(cli("status", "--json", env=env).stdout)
             fills = st["daemons"]["engine"]["detail"]["strategies"]["sma_crossover"]["fills"]
             row = page.locator("#strategies tr", has_text="sma_crossover").inner_text()
             shown = int(row.split("\t")[2])

@@ -11,7 +11,7 @@ from mytrading import wire
 from mytrading.bus import DAEMONS
 from mytrading.settings import load_settings
 from mytrading.supervise import alive
-from tests.procs import Watcher, run_cli, stack_env
+from tests.procs import Watcher, cli, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +98,7 @@ def test_stack_trades_reconciles_and_stops_clean(
             assert {s: q for s, q in snaps.items() if q} == {s: q for s, q in net.items() if q}
 
         # Operator commands against the running stack.
-        r = run_cli("status", env=env)
+        r = cli("status", env=env)
         assert r.returncode == 0, r.stderr
         for d in DAEMONS:
             assert d in r.stdout
@@ -106,24 +106,24 @@ def test_stack_trades_reconciles_and_stops_clean(
         assert "symbols fresh within 5 s" in r.stdout
         assert "sma_crossover" in r.stdout
 
-        assert run_cli("kill-switch", "on", "--reason", "test", env=env).returncode == 0
+        assert cli("kill-switch", "on", "--reason", "test", env=env).returncode == 0
         old_risk = w.status["risk"].pid
-        r = run_cli("restart", "risk", env=env)
+        r = cli("restart", "risk", env=env)
         assert r.returncode == 0, r.stderr
         w.wait(lambda: w.status["risk"].pid != old_risk, 15, "risk restarted")
         assert w.status["risk"].detail["kill_switch"] is True  # persisted across the restart
-        assert run_cli("kill-switch", "off", env=env).returncode == 0
-        r = run_cli("risk", "state", "reducing", "--strategy", "sma_crossover", env=env)
+        assert cli("kill-switch", "off", env=env).returncode == 0
+        r = cli("risk", "state", "reducing", "--strategy", "sma_crossover", env=env)
         assert r.returncode == 0 and "sma_crossover REDUCING (confirmed" in r.stdout, r.stderr
-        r = run_cli("risk", env=env)
+        r = cli("risk", env=env)
         assert r.returncode == 0 and "stack: ACTIVE" in r.stdout, r.stderr
         assert "sma_crossover: REDUCING" in r.stdout and "max_order_lots" in r.stdout
-        assert run_cli("risk", "state", "paused", env=env).returncode == 2
-        r = run_cli("risk", "state", "active", "--strategy", "sma_crossover", env=env)
+        assert cli("risk", "state", "paused", env=env).returncode == 2
+        r = cli("risk", "state", "active", "--strategy", "sma_crossover", env=env)
         assert r.returncode == 0, r.stderr
         pids |= {st.pid for _, st in w.seen if isinstance(st, wire.Status)}
 
-        logs = run_cli("logs", "router", "-n", "200", env=env)
+        logs = cli("logs", "router", "-n", "200", env=env)
         assert "fill" in logs.stdout and "order sent" in logs.stdout
         # What an operator tails: order actions, not a line per HTTP request (at INFO).
         for d in ("router", "risk", "reconciler", "feed", "engine"):
