@@ -177,7 +177,12 @@ def config_check() -> None:
         typer.echo(
             "  (live starts only with `start --live` / `run --live`, or LIVE typed at start)"
         )
-    typer.echo(f"state: {venue.current(s).dir}")
+    typer.echo(
+        f"state: {venue.current(s).dir}"
+        if s.mode != "live"
+        else f"state: {s.state_dir / 'venues'}/live-... (named at start by the broker account "
+        "each OpenAlgo reports)"
+    )
     typer.echo(f"strategies: {', '.join(names)}")
     typer.echo(f"alert channels: {', '.join(channels) or 'none enabled (config/alerts.toml)'}")
     accounts = load_accounts(s)
