@@ -57,6 +57,11 @@ class OrderUpdates(Protocol):
     authenticated: bool
     reconnects: int
 
+    @property
+    def pushing(self) -> bool:
+        """Order updates arrive as they happen (the subscription confirmed)."""
+        ...
+
     def take(self) -> list[Any]: ...
 
     def start(self) -> None: ...

@@ -104,7 +104,7 @@ def test_a_refused_sync_keeps_the_file_in_force(tmp_path: Path) -> None:
     in_force = store.current()
     swapped = copy.deepcopy(good)
     for r in swapped:
-        if r["instrumenttype"] in ("FUTSTK", "OPTSTK"):
+        if r["exchange"] == "NFO" and r["name"].startswith("STOCK"):
             r["lotsize"], r["tick_size"] = 5, float(r["lotsize"])  # whole-number "lot"
     bad = {
         "half": good[: len(good) // 3],

@@ -249,3 +249,27 @@ def test_a_complete_orderstatus_with_its_average_needs_no_trade_book(
     fills = [e for e in events if isinstance(e, TradeEvent)]
     assert [(f.quantity, f.price) for f in fills] == [(390, row["average_price"])]
     assert "fills_from_tradebook" not in a.counts
+
+
+@pytest.mark.parametrize(
+    "reply, wait",
+    [
+        ({"code": 429, "message": 'HTTP 429: {"message": "10 per 1 second"}'}, 1.0),
+        ({"code": 429, "message": 'HTTP 429: {"message": "40 per 1 minute"}'}, 60.0),
+        ({"code": 429, "message": 'HTTP 429: {"message": "10 per second;40 per minute"}'}, 1.0),
+        ({"code": 429, "message": 'HTTP 429: {"status": "error", "retry_after": 60}'}, 60.0),
+        ({"code": 429, "message": "HTTP 429: <html>Too Many Requests</html>"}, 0.0),
+        (
+            {"code": 429, "message": 'HTTP 429: {"message": "5 per 1 second"}', "retry_after": 3},
+            3.0,
+        ),
+    ],
+)
+def test_a_429_is_waited_out_whatever_its_body(reply: dict, wait: float) -> None:
+    """The real /api/v1 body names the limit (no retry_after): wait out its window; a
+    Retry-After header (kept as ``retry_after`` by the client) or body field wins; a body
+    that says nothing leaves the router's own backoff."""
+    from mytrading.openalgo.replies import classify
+
+    f = classify({"status": "error", "error_type": "http_error", **reply})
+    assert f is not None and f.not_sent and f.retry_after_s == wait

@@ -5,8 +5,11 @@ Every call goes through the SDK exactly as a user's script would make it, over H
 
 from __future__ import annotations
 
+import json
 import signal
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
@@ -259,7 +262,12 @@ def test_errors_as_the_real_server_gives_them(server: str, sdk: Any) -> None:
     assert post(server, "ping", {"apikey": KEY})[0] == 200  # and it keeps serving
 
 
-def test_rate_limit_429_with_retry_after(tmp_path: Any) -> None:
+def test_rate_limit_429_as_the_real_server_answers_it(tmp_path: Any) -> None:
+    """``/api/v1`` answers flask-limiter's text and nothing else (no status, no
+    retry_after, no Retry-After header), and our reading of it waits out the window."""
+    from mytrading.openalgo.replies import classify
+    from mytrading.openalgo.rest import OpenAlgoREST
+
     proc, host = start_server(
         {"MT_LOG_DIR": str(tmp_path / "logs"), "MT_STATE_DIR": str(tmp_path / "s")},
         MT_SIM_API_RATE_LIMIT="5",
@@ -268,12 +276,22 @@ def test_rate_limit_429_with_retry_after(tmp_path: Any) -> None:
         codes = [post(host, "funds", {"apikey": KEY})[0] for _ in range(8)]
         assert codes[:5] == [200] * 5 and 429 in codes[5:]
         code, body = post(host, "funds", {"apikey": KEY})
-        assert code == 429 and body == {
-            "status": "error",
-            "message": "Rate limit exceeded. Please slow down your requests.",
-            "retry_after": 60,
-        }
+        assert code == 429 and body == {"message": "5 per 1 second"}
+        req = urllib.request.Request(
+            f"{host}/api/v1/funds", data=json.dumps({"apikey": KEY}).encode(), method="POST"
+        )
+        try:
+            urllib.request.urlopen(req, timeout=5)
+        except urllib.error.HTTPError as e:
+            assert e.code == 429 and e.headers.get("Retry-After") is None
         assert post(host, "ping", {"apikey": KEY})[0] == 200  # limits are per endpoint
+        rest = OpenAlgoREST(KEY, host, 5.0)
+        fail = None
+        for _ in range(8):
+            fail = classify(rest.funds()) or fail
+        rest.close()
+        assert fail is not None and fail.code == 429 and fail.not_sent
+        assert fail.retry_after_s == 1.0  # "5 per 1 second": a second
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
@@ -371,12 +389,27 @@ def test_margin(sdk: Any) -> None:
     assert d["span_margin"] + d["exposure_margin"] == pytest.approx(d["total_margin_required"])
 
 
-def test_instruments(sdk: Any) -> None:
+def test_instruments_as_openalgos_plugins_store_them(sdk: Any) -> None:
+    """Types as the broker plugins store them (options CE / PE, futures FUT), which
+    OpenAlgo's option lookups depend on; the SDK's optionsymbol and our own master-contract
+    reader both work with them."""
+    from mytrading.master.contract import normalize
+
     df = sdk.instruments(exchange="NFO")
-    index = df[df["instrumenttype"].isin(["FUTIDX", "OPTIDX"])]
-    assert len(index) == 2 * (2 + 11 * 2)  # NIFTY, BANKNIFTY: 2 futures, 11 strikes x CE/PE
-    stocks = df[df["instrumenttype"] == "FUTSTK"]  # config/stocks.toml: 20 with F&O, 2 months
-    assert len(stocks) == 2 * 20 and len(df) == len(index) + len(stocks)
+    assert set(df["instrumenttype"]) == {"FUT", "CE", "PE"}
+    opts = df[df["instrumenttype"].isin(["CE", "PE"])]
+    assert all(opts["symbol"].str[-2:] == opts["instrumenttype"])
+    futs = df[df["instrumenttype"] == "FUT"]
+    index = futs[futs["name"].isin(["NIFTY", "BANKNIFTY"])]
+    assert len(index) + len(opts) == 2 * (2 + 11 * 2)  # NIFTY, BANKNIFTY: 2 futures, 11 x CE/PE
+    stocks = futs[~futs["name"].isin(["NIFTY", "BANKNIFTY"])]  # stocks.toml: 20 F&O, 2 months
+    assert len(stocks) == 2 * 20 and len(df) == len(index) + len(opts) + len(stocks)
+    atm = sdk.optionsymbol(underlying="NIFTY", exchange="NSE_INDEX", offset="ATM", option_type="PE")
+    assert atm["status"] == "success" and atm["symbol"].endswith("PE")
+    row = sdk.symbol(symbol=atm["symbol"], exchange="NFO")["data"]
+    assert row["instrumenttype"] == "PE"
+    parsed = normalize(df.to_dict("records"))  # a sync from it: every row understood
+    assert parsed.skipped == {} and len(parsed.frame) == len(df)
     assert set(df["symbol"]) >= {FUT, "NIFTY23NOV2624500CE", "SBIN23NOV26FUT", "SBIN29DEC26FUT"}
     assert int(stocks.set_index("symbol").loc["SBIN23NOV26FUT", "lotsize"]) == 750
 

@@ -165,10 +165,25 @@ def test_no_authentication_closes_with_4401(server: str) -> None:  # noqa: F811
     assert r.closed is not None and r.closed[0] == 4401 and r.closed[1] == "auth timeout"
 
 
-def test_order_updates_arrive(server: str, sdk: Any) -> None:  # noqa: F811
+def test_order_updates_arrive_only_after_subscribe_orders(server: str, sdk: Any) -> None:  # noqa: F811
+    """As the real proxy (websocket_proxy/server.py, subscribe_orders_client): an
+    authenticated client that did not subscribe hears of no order; one that did gets each
+    change, and the subscription is confirmed."""
     r = Raw(WS_URL[server])
     try:
         r.send({"action": "authenticate", "api_key": KEY})
+        first = sdk.placeorder(strategy="ws", symbol=FUT, action="BUY", exchange="NFO", quantity=65)
+        time.sleep(0.5)
+        assert not [m for m in r.msgs if m.get("type") == "order_update"]
+        sdk.placeorder(strategy="ws", symbol=FUT, action="SELL", exchange="NFO", quantity=65)
+        ack = r.send({"action": "subscribe_orders", "request_id": "o1"})
+        assert ack == {
+            "type": "subscribe_orders",
+            "status": "success",
+            "message": "Subscribed to order updates",
+            "request_id": "o1",
+        }, ack
+        assert first["status"] == "success"
         res = sdk.placeorder(strategy="ws", symbol=FUT, action="BUY", exchange="NFO", quantity=65)
         oid = res["orderid"]
         collect(

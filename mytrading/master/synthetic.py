@@ -1,6 +1,7 @@
 """A master contract of a real file's size and shape, for the benchmark and the tests.
 
-Rows as OpenAlgo's ``instruments`` returns them (strings where the server sends strings):
+Rows as OpenAlgo's ``instruments`` returns them (strings where the server sends strings;
+instrument types as its broker plugins store them: ``FUT``, ``CE``, ``PE``, ``EQ``, ``INDEX``):
 NSE and BSE equities and ETFs, index and stock futures (three monthly expiries), index
 options (weekly and monthly) and stock options, SENSEX on BFO, and the indices. With the
 defaults it is some 100,000 rows, about what NSE+NFO+BSE+BFO hold.
@@ -90,9 +91,7 @@ def master_rows(
             if e in monthly:
                 token += 1
                 rows.append(
-                    _row(
-                        ex, f"{name}{_code(e)}FUT", name, "FUTIDX", _expiry(e), -1, lot, 0.05, token
-                    )
+                    _row(ex, f"{name}{_code(e)}FUT", name, "FUT", _expiry(e), -1, lot, 0.05, token)
                 )
             atm = round(spot / step) * step
             for k in range(-strikes, strikes + 1):
@@ -104,7 +103,7 @@ def master_rows(
                             ex,
                             f"{name}{_code(e)}{strike}{right}",
                             name,
-                            "OPTIDX",
+                            right,
                             _expiry(e),
                             float(strike),
                             lot,
@@ -128,7 +127,7 @@ def master_rows(
                         "NFO",
                         f"{name}{_code(e)}FUT",
                         name,
-                        "FUTSTK",
+                        "FUT",
                         _expiry(e),
                         -1,
                         lot,
@@ -148,7 +147,7 @@ def master_rows(
                                 "NFO",
                                 f"{name}{_code(e)}{strike}{right}",
                                 name,
-                                "OPTSTK",
+                                right,
                                 _expiry(e),
                                 float(strike),
                                 lot,

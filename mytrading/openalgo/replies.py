@@ -5,6 +5,7 @@ or permanent and as possibly taken effect or certainly not sent."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,19 +50,41 @@ def classify(reply: dict[str, Any]) -> Failure | None:
         return Failure(True, False, code, msg)
     if code in TRANSIENT_HTTP:
         # A 429 is refused before anything happens; a 5xx may hide a placed order.
-        return Failure(True, code != 429, code, msg, retry_after(msg) if code == 429 else 0.0)
+        wait = 0.0
+        if code == 429:
+            wait = float(reply.get("retry_after") or 0.0) or retry_after(msg)
+        return Failure(True, code != 429, code, msg, wait)
     if etype in AMBIGUOUS_TYPES and not code:
         return Failure(True, True, code, msg)
     return Failure(False, False, code, msg)
 
 
+_LIMIT = re.compile(r"(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day)s?", re.I)
+_UNIT_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+
+
 def retry_after(message: str) -> float:
-    """``retry_after`` from a 429 body; the SDK passes it on as ``HTTP 429: <body>``."""
+    """Seconds to wait after a 429, from its body (the SDK passes it on as
+    ``HTTP 429: <body>``): its ``retry_after`` if it has one (OpenAlgo's own handler),
+    else the window of the limit it names (``/api/v1`` answers flask-limiter's
+    ``{"message": "10 per 1 second"}``: wait out that second), else 0 (the caller's
+    backoff decides)."""
     _, _, body = message.partition(": ")
     try:
-        return max(0.0, float(msgspec.json.decode(body.encode()).get("retry_after", 0)))
-    except (msgspec.DecodeError, AttributeError, TypeError, ValueError):
+        data = msgspec.json.decode(body.encode())
+    except msgspec.DecodeError:
+        data = {"message": body}
+    if not isinstance(data, dict):
         return 0.0
+    try:
+        if data.get("retry_after") is not None:
+            return max(0.0, float(data["retry_after"]))
+    except (TypeError, ValueError):
+        pass  # not a number: the limit's text below
+    m = _LIMIT.search(str(data.get("message", "")))
+    if m is None:
+        return 0.0
+    return float(m.group(2) or 1) * _UNIT_S[m.group(3).lower()]
 
 
 def num(v: Any) -> float:

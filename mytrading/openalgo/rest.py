@@ -18,6 +18,7 @@ same failure dicts (``status``, ``message``, ``code``, ``error_type``), so
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -68,7 +69,12 @@ class OpenAlgoREST:
             )
         except httpx.HTTPError as exc:
             return _fail(f"HTTP error occurred: {exc}", "http_error")
-        return _reply(response.status_code, response.content)
+        reply = _reply(response.status_code, response.content)
+        wait = response.headers.get("Retry-After")
+        if response.status_code == 429 and wait:
+            with contextlib.suppress(ValueError):  # an HTTP date: the body's limit decides
+                reply["retry_after"] = max(0.0, float(wait))
+        return reply
 
     # ------------------------------------------------------------------ orders
 

@@ -11,9 +11,11 @@ attempts in a row it raises an alert (logged; ``alerting`` in the feed's heartbe
 A repeat of the last tick for a symbol (same timestamp, price and volume: the proxy's
 fan-out sends higher-mode ticks to lower-mode subscribers too) is dropped and counted.
 
-The router uses the same client with no instruments and ``order_updates`` on: OpenAlgo
-sends ``order_update`` messages to every authenticated client, and they are queued (as
-dicts) for the router's loop like ticks are for the feed's.
+The router uses the same client with no instruments and ``order_updates`` on: on every
+session it sends ``{"action": "subscribe_orders"}`` after authenticating (OpenAlgo sends
+``order_update`` only to clients that did, ``websocket_proxy/server.py``), and
+``pushing`` is true once the server confirmed it. The updates are queued (as dicts) for
+the router's loop like ticks are for the feed's.
 
 **Failover.** Given more than one source (one per account, in the order of
 ``config/accounts.toml [market_data]``), the client moves to the next source after
@@ -183,6 +185,7 @@ class FeedClient:
         self.pipe = pipe
         self.order_updates = order_updates
         self.order_updates_seen = 0
+        self.orders_subscribed = False  # this session's subscribe_orders was confirmed
         self.connected = False
         self.authenticated = False
         self.alerting = False
@@ -206,6 +209,12 @@ class FeedClient:
     @property
     def instruments(self) -> list[tuple[str, str]]:
         return list(self.wanted)
+
+    @property
+    def pushing(self) -> bool:
+        """Order updates arrive as they happen (authenticated and, for order updates,
+        the subscription confirmed): polling can then slow down to a repair."""
+        return self.authenticated and (self.orders_subscribed or not self.order_updates)
 
     def set_wanted(self, wanted: dict[tuple[str, str], int]) -> None:
         """Subscribe exactly these, each in its mode (1 LTP, 2 quote, 3 depth): what is
@@ -361,7 +370,7 @@ class FeedClient:
     def _on_close(self, ws: Any, code: Any, reason: Any) -> None:
         if self.connected:
             log.warning("market data socket closed", code=code, reason=reason)
-        self.connected = self.authenticated = False
+        self.connected = self.authenticated = self.orders_subscribed = False
 
     def _on_error(self, ws: Any, error: Any) -> None:
         self.errors.append(str(error))
@@ -382,8 +391,14 @@ class FeedClient:
         elif kind == "order_update" and self.order_updates:
             self.order_updates_seen += 1
             self._enqueue(msg)
+        elif kind == "subscribe_orders":
+            self.orders_subscribed = msg.get("status") == "success"
+            if not self.orders_subscribed:
+                log.error("order updates not subscribed", message=msg.get("message"))
         elif kind == "auth" and msg.get("status") == "success":
             self.authenticated = True
+            if self.order_updates:  # the real proxy pushes orders only to subscribers
+                ws.send(json.dumps({"action": "subscribe_orders"}))
             self.sessions += 1
             self._tries_here = 0
             if self.alerting:

@@ -36,7 +36,7 @@ class BrokerReads:
         s = self.settings
         for lane in self.lanes.values():
             assert lane.updates is not None
-            up = lane.updates.authenticated
+            up = lane.updates.pushing  # subscribed and confirmed: the poll is a repair
             every = s.openalgo_poll_s if up else s.openalgo_poll_no_ws_s
             if lane.inflight is None and time.monotonic() - lane.last_poll >= every - 1e-3:
                 self._poll(lane)

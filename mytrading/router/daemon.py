@@ -684,7 +684,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
     def _lane_detail(lane: Lane) -> dict[str, Any]:
         out: dict[str, Any] = {"queued": len(lane.throttle), "in_flight": lane.inflight is not None}
         if lane.updates is not None and lane.adapter is not None:
-            out["order_ws_up"] = lane.updates.authenticated
+            out["order_ws_up"] = lane.updates.pushing
             out["order_ws_reconnects"] = lane.updates.reconnects
             out.update(lane.adapter.counts)
         return out

@@ -62,6 +62,7 @@ class LocalUpdates:
     ``FeedClient``'s (the router reads both through the same calls)."""
 
     authenticated = True  # nothing to lose: polling stays at its slow pace
+    pushing = True
     reconnects = 0
 
     def __init__(self) -> None:

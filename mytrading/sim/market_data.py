@@ -237,13 +237,8 @@ class MarketData:
 
 
 def _itype(inst: Instrument, refdata: RefData) -> str:
-    """OpenAlgo's instrument types: an index's derivatives are FUTIDX / OPTIDX, a stock's
-    FUTSTK / OPTSTK; an equity EQ."""
-    if inst.kind in ("INDEX", "EQ"):
-        return inst.kind
-    stock = refdata.underlying(inst.underlying).kind == "STOCK"
-    return (
-        ("FUTSTK" if stock else "FUTIDX")
-        if inst.kind == "FUT"
-        else ("OPTSTK" if stock else "OPTIDX")
-    )
+    """The instrument type as OpenAlgo's broker plugins store it in their master contract
+    (e.g. ``broker/zerodha/database/master_contract_db.py``, ``broker/angel/...``): options
+    ``CE`` / ``PE``, futures ``FUT``, equities ``EQ``; an index ``INDEX``. OpenAlgo's option
+    lookups (``optionsymbol``, the option chain) find strikes by ``CE`` / ``PE``."""
+    return inst.kind

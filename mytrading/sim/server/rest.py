@@ -1,7 +1,8 @@
 """The OpenAlgo-compatible REST API on aiohttp: ``POST /api/v1/<endpoint>`` with a JSON body.
 
 Order of checks, as in OpenAlgo's flask-restx resources: the per-IP, per-endpoint rate
-limit (429 with ``retry_after``), a JSON body (anything else is a 500, as on the real
+limit (429 with flask-limiter's body, ``{"message": "10 per 1 second"}``: no ``status``,
+no ``retry_after``, no ``Retry-After`` header), a JSON body (anything else is a 500, as on the real
 server), the schema (400; order endpoints phrase the errors as a Python repr string, data
 endpoints as a dict), then the API key (403 ``Invalid openalgo apikey``).
 """
@@ -46,6 +47,12 @@ class RateLimits:
         if ep in SMART_ENDPOINTS:
             return self.smart_per_s
         return self.api_per_s
+
+
+def limited(per_s: int) -> dict[str, Any]:
+    """OpenAlgo's 429 on ``/api/v1``: flask-limiter's description of the limit that was
+    hit, and nothing else (the ``retry_after`` handler of ``app.py`` is not reached)."""
+    return {"message": f"{per_s} per 1 second"}
 
 
 class MovingWindow:
@@ -143,15 +150,10 @@ class SimServer:
         self.counts[ep] += 1
         if fault in ("500", "429"):
             self.counts[f"{ep}:{fault}"] += 1
-            msg = (
-                "Rate limit exceeded. Please slow down your requests."
-                if fault == "429"
-                else "Internal error"
-            )
-            body: dict[str, Any] = {"status": "error", "message": msg}
             if fault == "429":
-                body["retry_after"] = 1
-            return web.json_response(body, status=int(fault))
+                return web.json_response(limited(self.limits.for_endpoint(ep)), status=429)
+            body = {"status": "error", "message": "Internal error"}
+            return web.json_response(body, status=500)
         code, body = self.dispatch(ep, request.remote or "?", raw)
         self.counts[f"{ep}:{code}"] += 1
         if fault == "500_after":
@@ -166,11 +168,7 @@ class SimServer:
         if ep not in self.handlers and ep != "multiquotes":
             return err(404, f"The requested URL /api/v1/{ep} was not found on the server.")
         if not self.window.allow((client, ep), self.limits.for_endpoint(ep), time.monotonic()):
-            return 429, {
-                "status": "error",
-                "message": "Rate limit exceeded. Please slow down your requests.",
-                "retry_after": 60,
-            }
+            return 429, limited(self.limits.for_endpoint(ep))
         try:
             body = msgspec.json.decode(raw)
         except msgspec.DecodeError:

@@ -6,7 +6,10 @@ Errors carry no ``type``: ``{"status":"error","code":...,"message":...}``, and t
 stays open. Quotes go out as ``market_data`` in each mode a client subscribed the symbol
 with (subscribed in Quote and Depth, it gets both streams, like the real proxy, whose
 per-mode subscriptions each receive the ticks); an unsubscribe names the mode it ends
-(default Quote). Order changes go to every authenticated client as ``order_update``.
+(default Quote). Order changes go as ``order_update`` only to the clients that sent
+``{"action": "subscribe_orders"}`` (answered ``{"type": "subscribe_orders", "status":
+"success"}``), as the real proxy sends them (``websocket_proxy/server.py``,
+``subscribe_orders_client``): a client that forgets to subscribe hears of no order.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def _error(code: str, message: str) -> dict[str, Any]:
 class Client:
     ws: web.WebSocketResponse
     authed: bool = False
+    orders: bool = False  # subscribed to order updates (subscribe_orders)
     # (exchange, symbol) -> the modes subscribed (1 LTP, 2 Quote, 3 Depth)
     subs: dict[tuple[str, str], set[int]] = field(default_factory=dict)
     sent: int = 0
@@ -146,7 +150,17 @@ class FeedServer:
             c.subs.clear()
             return {"type": "unsubscribe", "status": "success", "message": "Unsubscribed from all"}
         if action in ("subscribe_orders", "unsubscribe_orders"):
-            return {"type": action, "status": "success"}
+            c.orders = action == "subscribe_orders"
+            reply = {
+                "type": action,
+                "status": "success",
+                "message": "Subscribed to order updates"
+                if c.orders
+                else "Unsubscribed from order updates",
+            }
+            if msg.get("request_id") is not None:
+                reply["request_id"] = msg["request_id"]
+            return reply
         if action == "get_broker_info":
             return {"type": "broker_info", "status": "success", "broker": BROKER}
         return _error("INVALID_ACTION", f"Unsupported action: {action}")
@@ -240,7 +254,7 @@ class FeedServer:
 
     def _order_update(self, update: dict[str, Any]) -> None:
         for c in list(self.clients):
-            if c.authed and not c.ws.closed:
+            if c.authed and c.orders and not c.ws.closed:
                 task = asyncio.ensure_future(self._send_quietly(c, update))
                 self._tasks.add(task)  # keep a reference until it is done
                 task.add_done_callback(self._tasks.discard)
