@@ -123,6 +123,7 @@ class Settings(BaseSettings):
     sim_api_rate_limit: int = Field(50, ge=1)
     sim_faults: bool = False  # expose /_sim/faults to inject errors: tests only
     sim_rest_delay_ms: float = Field(0.0, ge=0, le=10_000)  # a broker's round trip (benchmarks)
+    sim_history_spacing_ms: float = Field(350.0, ge=0, le=10_000)  # OpenAlgo's history pacing
     sim_fill_model: Literal["sandbox", "realistic"] = "realistic"
     sim_partial_fills: bool = True  # realistic model: a limit takes at most the touch size
     sim_price_band_pct: float = Field(20.0, gt=0, le=100)  # limit/trigger within +-% of LTP

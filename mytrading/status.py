@@ -203,6 +203,8 @@ class StatusCollector:
                 )
             else:
                 state = f"QUARANTINED: {d['quarantined']}" if d.get("quarantined") else "trading"
+                if d.get("warming") and not d.get("quarantined"):
+                    state = f"warming up: history on the way for {', '.join(d['warming'])}"
             lines.append(
                 f"{name[:21]:<22}{d.get('fills', 0):>6}{d.get('open_orders', 0):>6}"
                 f"{d.get('pnl', 0.0):>11.2f}{d.get('hook_errors', 0):>8}"

@@ -1,4 +1,6 @@
-"""A feed outage leaves no gap and no repeat in the bars: the missed minutes come from history."""
+"""A feed outage leaves no gap and no repeat in the bars: the missed minutes come from
+history, asked off the feed's loop at OpenAlgo's pace (one call per 0.35 s), so the feed
+keeps its heartbeat while some twenty symbols are backfilled."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ def test_outage_backfills_missed_bars_in_order(tmp_env: dict[str, str], monkeypa
         "MT_SIM_START": "2026-11-20T10:00",
         "MT_SIM_UNDERLYINGS": "NIFTY",
         "MT_SIM_STRIKES": "0",
+        "MT_SIM_STOCKS": "RELIANCE,HDFCBANK,ICICIBANK,INFY,TCS,SBIN",  # ~20 symbols in all
         "MT_FEED_SUBSCRIBE": "universe",  # no engine here declares what to quote
     }
     server, host = start_server(tmp_env, MT_SIM_FAULTS="true", **common)
@@ -50,11 +53,16 @@ def test_outage_backfills_missed_bars_in_order(tmp_env: dict[str, str], monkeypa
             lambda: (
                 w.status.get("feed") is not None
                 and w.status["feed"].detail.get("bars_backfilled", 0) >= 3
+                and w.status["feed"].detail.get("backfilling") == 0
             ),
             40,
             "backfill",
         )
         w.pump(3.0)  # and live bars again after it
+        beats = [m.ts for _, m in w.seen if isinstance(m, wire.Status) and m.name == "feed"]
+        gap = max(b - a for a, b in itertools.pairwise(beats)) / 1e9
+        assert gap < 2.0, f"the feed missed heartbeats: {gap:.2f} s between two"
+        assert w.status["feed"].detail["backfilling"] == 0
         starts = [b.start_ns for b in bars()]
         assert len(starts) == len(set(starts)), "a minute was published twice"
         steps = {b - a for a, b in itertools.pairwise(starts)}
@@ -62,6 +70,7 @@ def test_outage_backfills_missed_bars_in_order(tmp_env: dict[str, str], monkeypa
         st = w.status["feed"].detail
         assert st["reconnects"] >= 1 and st["connected"] is True
         assert len(starts) >= 3 + 3 + 2
+        assert w.status["feed"].detail["instruments"] >= 18
     finally:
         feed.send_signal(signal.SIGTERM)
         feed.wait(timeout=10)

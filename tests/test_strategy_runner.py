@@ -3,8 +3,11 @@ helpers, brackets and OCO, the MyTrading style, timers, quarantine and hook late
 
 from __future__ import annotations
 
+import itertools
 import math
-from datetime import datetime, timedelta
+import threading
+import time
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ import pytest
 from mytrading import wire
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.strategy import BaseStrategy, Signal, StrategyParams
+from mytrading.openalgo.paced import PacedFetcher
 from mytrading.recovery import Day
 from mytrading.refdata import IST, RefData
 from mytrading.settings import ConfigError
@@ -171,6 +175,72 @@ def test_warm_up_replays_history_without_orders_then_live_bars_in_order(refdata:
     assert closes == [12.0, 13.0, 14.0, 15.0]
     assert strat.warm == [True, True, True, False]  # type: ignore[attr-defined]
     assert len(rig.sent) == 1  # the orders in warm-up were not sent
+
+
+def test_with_a_fetcher_history_never_holds_the_loop(refdata: RefData) -> None:
+    """History asked for on the fetcher's thread: the loop's ``poll`` returns while a call
+    hangs, ``stats`` says the strategy is warming, and the bars come when it answers; the
+    partial first live bar waits for history's complete copy the same way."""
+    gate = threading.Event()
+    calls: list[tuple] = []
+    base = int(datetime(2026, 11, 20, 9, 15, tzinfo=IST).timestamp() * 1e9)
+
+    def history(ex: str, sym: str, tf: str, start: Any, end: Any) -> list[wire.Bar]:
+        calls.append((ex, sym, tf, start))
+        gate.wait(10)
+        n = 16 if len(calls) == 1 else 17  # the second call: 10:00 has closed since
+        return [
+            wire.Bar(ex, sym, tf, base + i * 180 * 10**9, 1, 2, 0.5, float(i), 1) for i in range(n)
+        ]
+
+    fetcher = PacedFetcher(spacing_s=0.0)
+    rig = Rig(refdata, history=history)
+    rig.runner.fetcher = fetcher
+    strat = rig.runner.add(Recorder, {})
+    rig.clock.at(10, 1)
+    t0 = time.monotonic()
+    rig.runner.start()
+    rig.runner.poll()
+    assert time.monotonic() - t0 < 0.5  # the call hangs on its thread, not here
+    assert rig.runner.stats()["recorder"]["warming"] == [f"NFO:{FUT} 3m"]
+    gate.set()
+    end = time.monotonic() + 5
+    while rig.runner.warmups and time.monotonic() < end:
+        time.sleep(0.01)
+        rig.runner.poll()
+    assert [b.close for b in strat.seen] == [12.0, 13.0, 14.0]  # type: ignore[attr-defined]
+    assert rig.runner.stats()["recorder"]["warming"] == []
+    rig.tick(rig.clock.at(10, 4), 500.0)  # joins the 10:03 bar late: partial
+    rig.clock.at(10, 6)
+    rig.runner.poll()  # closes it: it waits for the broker's copy, asked off the loop
+    end = time.monotonic() + 5
+    while rig.runner.warmups and time.monotonic() < end:
+        time.sleep(0.01)
+        rig.runner.poll()
+    assert len(calls) == 2 and calls[1][3] == date(2026, 11, 20)  # today's bars only
+    assert [b.close for b in strat.seen][-1] == 16.0  # type: ignore[attr-defined]
+    assert strat.warm[-1] is False  # type: ignore[attr-defined]
+    fetcher.close()
+
+
+def test_the_fetcher_paces_its_calls_and_asks_once_per_key() -> None:
+    fetcher = PacedFetcher(spacing_s=0.1)
+    stamps: list[float] = []
+
+    def call(i: int) -> int:
+        stamps.append(time.monotonic())
+        return i
+
+    futs = [fetcher.submit(i, lambda i=i: call(i)) for i in range(4)]
+    again = fetcher.submit(3, lambda: call(99))  # queued already: the same future
+    assert again is futs[3]
+    assert [f.result(timeout=5) for f in futs] == [0, 1, 2, 3]
+    assert all(b - a >= 0.095 for a, b in itertools.pairwise(stamps)), stamps
+    failing = fetcher.submit("x", lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing.result(timeout=5)
+    assert fetcher.submit(5, lambda: 5).result(timeout=5) == 5  # the thread lives on
+    fetcher.close()
 
 
 class Helpers(BaseStrategy):

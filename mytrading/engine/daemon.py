@@ -21,12 +21,12 @@ from mytrading.engine.loader import load, placeholder
 from mytrading.engine.runner import StrategyRunner
 from mytrading.interest import Declarer, entry
 from mytrading.openalgo.history import http_history
+from mytrading.openalgo.paced import PacedFetcher
 from mytrading.outbox import Outbox
 from mytrading.recovery import fetch_day, fetch_snapshot
 from mytrading.settings import ConfigError
 
 MAX_PENDING = 1000
-HISTORY_TIMEOUT_S = 2.0  # one warm-up or first-bar history call, at most
 
 
 class EngineDaemon(Daemon):
@@ -48,15 +48,13 @@ class EngineDaemon(Daemon):
         )
         self.refused = 0
         history = None
+        self.fetcher: PacedFetcher | None = None
         if s.broker == "openalgo":
-            # The engine's loop waits for these calls: keep each under the 3 s after which
-            # peers would take the missed heartbeats for a dead engine.
+            # OpenAlgo answers history ~3 calls a second: asked off the loop, one at a time
             history = http_history(
-                s.rest_url(),
-                s.api_key(),
-                min(s.openalgo_timeout_s, HISTORY_TIMEOUT_S),
-                self._builder_for,
+                s.rest_url(), s.api_key(), s.openalgo_timeout_s, self._builder_for
             )
+            self.fetcher = PacedFetcher(name="engine-history")
         self.runner = StrategyRunner(
             self.refdata,
             self.clock.now_ns,
@@ -68,6 +66,7 @@ class EngineDaemon(Daemon):
             max_errors=s.strategy_max_errors,
             mode=s.mode,
             need_depth=self._need_depth,
+            fetcher=self.fetcher,
         )
         self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
         loaded = load(s.strategies_dir, s.strategies)
@@ -204,4 +203,6 @@ class EngineDaemon(Daemon):
 
     def teardown(self) -> None:
         self.runner.stop()
+        if self.fetcher is not None:
+            self.fetcher.close()
         self.intents.close()

@@ -8,7 +8,10 @@ and gives it a function that sends intents, so tests can drive it directly.
 * **Warm-up**: after ``on_start``, each bar subscription that asked for it gets its
   past bars from ``history`` through ``on_bar`` with ``warming_up`` set (no orders).
   The live bar that was already forming when the engine started is partial; when it
-  closes it is replaced by the broker's complete bar when history has it.
+  closes it is replaced by the broker's complete bar when history has it. With a
+  ``fetcher`` (the engine's, ``openalgo/paced.py``) the calls run off the loop, paced as
+  OpenAlgo paces them: a strategy's live bars wait while its history is on the way, and
+  ``stats`` says it is still warming.
 * **Failures**: an exception in a hook is logged with its traceback and counted; after
   ``max_errors`` failures in a row the strategy is quarantined: its hooks stop, its
   working orders are cancelled, and every other strategy keeps trading.
@@ -20,7 +23,8 @@ from __future__ import annotations
 import collections
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,6 +38,7 @@ from mytrading.engine.continuous import continuous
 from mytrading.engine.rolls import CHECK_S, RETRY_S, PendingRoll, due, next_contract
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.openalgo.history import HistoryError, HistoryFn
+from mytrading.openalgo.paced import PacedFetcher
 from mytrading.recovery import Day
 from mytrading.refdata import RefData
 from mytrading.settings import ConfigError
@@ -55,7 +60,10 @@ class Timer:
 
 @dataclass
 class WarmUp:
-    """A pending warm-up: live bars wait in ``held`` until history has been delivered."""
+    """A pending warm-up: live bars wait in ``held`` until history has been delivered.
+
+    ``count`` 0 is no warm-up but the first live bar, partial, waiting for the broker's
+    complete copy (asked once: if it does not come, the partial bar goes on)."""
 
     strategy: str
     exchange: str
@@ -65,6 +73,7 @@ class WarmUp:
     attempts: int = 0
     next_try: float = 0.0  # time.monotonic()
     held: list[wire.Bar] = field(default_factory=list)
+    future: Future[list[wire.Bar]] | None = None  # the fetcher's call under way
 
 
 @dataclass
@@ -94,6 +103,7 @@ class StrategyRunner:
         mode: str = "paper",
         time_hooks: bool = True,
         need_depth: Callable[[str, str], None] | None = None,
+        fetcher: PacedFetcher | None = None,
     ) -> None:
         self.refdata = refdata
         self.mode = mode  # live, paper, dry_run or backtest: what ``BaseStrategy.mode`` says
@@ -107,6 +117,7 @@ class StrategyRunner:
         self.run_id = run_id
         self._intent_ids = itertools.count(1)
         self.history = history
+        self.fetcher = fetcher  # None: history is asked for in the loop (backtests, tests)
         self.max_errors = max_errors
         self.strategies: dict[str, BaseStrategy] = {}
         self.health: dict[str, Health] = {}
@@ -450,9 +461,11 @@ class StrategyRunner:
         key = (bar.exchange, bar.symbol, bar.tf)
         if key in self.partial:
             self.partial.discard(key)
-            pending = all((n, *key) in self.warmups for n in names)
-            if not pending:  # a pending warm-up's replay swaps it with its own fetch
-                bar = self._complete(bar)
+            if self.fetcher is not None and self.history is not None:
+                for n in names:  # the bar waits for the broker's copy, off the loop
+                    self.warmups.setdefault((n, *key), WarmUp(n, *key, 0))
+            elif not all((n, *key) in self.warmups for n in names):
+                bar = self._complete(bar)  # a pending warm-up's replay swaps it itself
         self.last.setdefault((bar.exchange, bar.symbol), bar.close)
         warmups = self.warmups
         for name in names:
@@ -485,51 +498,74 @@ class StrategyRunner:
     def _retry_warmups(self) -> None:
         wall = time.monotonic()
         for key, job in list(self.warmups.items()):
-            if wall < job.next_try:
-                continue
-            job.attempts += 1
-            try:
-                bars = self._history_for(job)
-            except HistoryError as exc:
-                if job.attempts < WARMUP_ATTEMPTS:
-                    job.next_try = wall + WARMUP_RETRY_S
-                    log.warning(
-                        "warm-up: history unavailable, retrying",
-                        strategy=job.strategy,
-                        attempt=job.attempts,
-                        reason=str(exc),
-                    )
+            if job.future is not None:
+                if not job.future.done():
                     continue
-                self.health[job.strategy].errors += 1
-                log.error(
-                    "warm-up failed: strategy starts cold",
-                    strategy=job.strategy,
-                    symbol=job.symbol,
-                    attempts=job.attempts,
-                    reason=str(exc),
-                )
-                bars = []
+                fut, job.future = job.future, None
+                try:
+                    bars = fut.result()
+                except Exception as exc:
+                    if not self._failed(job, exc, wall):
+                        continue
+                    bars = []
+            elif wall < job.next_try:
+                continue
+            else:
+                job.attempts += 1
+                call_key, call = self._history_call(job)
+                if self.fetcher is not None:
+                    job.future = self.fetcher.submit(call_key, call)
+                    continue
+                try:
+                    bars = call()
+                except HistoryError as exc:
+                    if not self._failed(job, exc, wall):
+                        continue
+                    bars = []
             del self.warmups[key]
             self._replay(job, bars)
 
-    def _history_for(self, job: WarmUp) -> list[wire.Bar]:
-        assert self.history is not None
-        today = self._now().date()
-        start = lookback_start(today, job.tf, job.count)
-        p = self.strategies[job.strategy].params
-        if p.roll_days and self.refdata.instrument(job.exchange, job.symbol).kind == "FUT":
-            return continuous(
-                self.history,
-                self.refdata,
-                job.exchange,
-                job.symbol,
-                job.tf,
-                start,
-                today,
-                p.roll_days,
-                p.roll_adjust,
+    def _failed(self, job: WarmUp, exc: Exception, wall: float) -> bool:
+        """A history call failed: True when the job gives up (and goes on without)."""
+        if not isinstance(exc, HistoryError):
+            log.error("warm-up: history call raised", strategy=job.strategy, exc_info=exc)
+        if job.count == 0:
+            log.warning("partial first bar kept", symbol=job.symbol, reason=str(exc))
+            return True
+        if job.attempts < WARMUP_ATTEMPTS:
+            job.next_try = wall + WARMUP_RETRY_S
+            log.warning(
+                "warm-up: history unavailable, retrying",
+                strategy=job.strategy,
+                attempt=job.attempts,
+                reason=str(exc),
             )
-        return self.history(job.exchange, job.symbol, job.tf, start, today)
+            return False
+        self.health[job.strategy].errors += 1
+        log.error(
+            "warm-up failed: strategy starts cold",
+            strategy=job.strategy,
+            symbol=job.symbol,
+            attempts=job.attempts,
+            reason=str(exc),
+        )
+        return True
+
+    def _history_call(self, job: WarmUp) -> tuple[Hashable, Callable[[], list[wire.Bar]]]:
+        """The history call a job needs, with its arguments fixed now (in the loop): a
+        key naming it, so that two jobs asking the same share one call."""
+        history = self.history
+        assert history is not None
+        today = self._now().date()
+        ex, sym, tf = job.exchange, job.symbol, job.tf
+        start = lookback_start(today, tf, job.count) if job.count else today
+        p = self.strategies[job.strategy].params
+        if job.count and p.roll_days and self.refdata.instrument(ex, sym).kind == "FUT":
+            days, adjust = p.roll_days, p.roll_adjust
+            return ("continuous", ex, sym, tf, start, today, days, adjust), lambda: continuous(
+                history, self.refdata, ex, sym, tf, start, today, days, adjust
+            )
+        return (ex, sym, tf, start, today), lambda: history(ex, sym, tf, start, today)
 
     def _replay(self, job: WarmUp, history: list[wire.Bar]) -> None:
         """History bars before the first live one (marked ``warming_up``), then the live
@@ -538,11 +574,15 @@ class StrategyRunner:
         builder = self.builders[job.tf]
         now = self._now_ns()
         cut = job.held[0].start_ns if job.held else builder.span(job.exchange, now)[0]
-        past = [
-            b
-            for b in history
-            if b.start_ns < cut and builder.span(b.exchange, b.start_ns)[1] <= now
-        ][-job.count :]
+        past = (
+            [
+                b
+                for b in history
+                if b.start_ns < cut and builder.span(b.exchange, b.start_ns)[1] <= now
+            ][-job.count :]
+            if job.count
+            else []
+        )
         strat.warming_up = True
         try:
             for b in past:
@@ -550,7 +590,7 @@ class StrategyRunner:
         finally:
             strat.warming_up = False
         log.info(
-            "warmed up",
+            "warmed up" if job.count else "first bar completed from history",
             strategy=job.strategy,
             symbol=job.symbol,
             tf=job.tf,
@@ -628,6 +668,11 @@ class StrategyRunner:
                 "fills": strat.fills,
                 "hook_errors": h.errors,
                 "quarantined": h.quarantined,
+                "warming": sorted(
+                    f"{j.exchange}:{j.symbol} {j.tf}"
+                    for j in self.warmups.values()
+                    if j.strategy == name and j.count
+                ),
                 "hook_latency": lat,
             }
         return out

@@ -19,8 +19,11 @@ gap are backfilled from the history of the account then in use.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
@@ -31,15 +34,25 @@ from mytrading.bars import BarBuilder
 from mytrading.bus import MD_HWM, Puller
 from mytrading.daemon import Daemon
 from mytrading.interest import Interests
-from mytrading.openalgo.history import HistoryError, http_history
+from mytrading.openalgo.history import http_history
+from mytrading.openalgo.paced import PacedFetcher
 from mytrading.openalgo.rest import OpenAlgoREST
 from mytrading.openalgo.ws import TICK_PIPE, FeedClient, Source, depth_from, tick_from_json
 from mytrading.recording import Recorder
 from mytrading.universe import quoted, universe
 
 COVERAGE_FRESH_S = 5.0
-BACKFILL_CALLS_PER_S = 25  # half of OpenAlgo's default API limit (50/s per endpoint)
 COVERAGE_ALERT = 0.90
+
+
+@dataclass
+class Backfill:
+    """One symbol's gap being filled: its live bars wait in ``held`` meanwhile."""
+
+    future: Future[list[wire.Bar]]
+    last: int  # start_ns of the last bar published before the gap
+    current: int  # start_ns of the minute forming at the reconnect
+    held: list[wire.Bar] = field(default_factory=list)
 
 
 class FeedDaemon(Daemon):
@@ -58,6 +71,8 @@ class FeedDaemon(Daemon):
         self.last_seen: dict[tuple[str, str], float] = {}
         self.last_bar: dict[tuple[str, str], int] = {}  # start_ns of the last bar published
         self.recorder = Recorder(s.record_db) if s.record else None
+        self.backfilling: dict[tuple[str, str], Backfill] = {}
+        self.fetcher: PacedFetcher | None = None
         self.coverage_low = False
         self.depth_out = 0
         self.local_modes: dict[tuple[str, str], int] = {}
@@ -152,6 +167,7 @@ class FeedDaemon(Daemon):
             rest.close()
         self.sessions_seen = 0
         self.backfilled = 0
+        self.fetcher = PacedFetcher(name="feed-backfill")
         first, *rest_ = data
         self.client = FeedClient(
             self.ctx,
@@ -192,33 +208,46 @@ class FeedDaemon(Daemon):
 
         The bar that was open at the disconnect is discarded (it saw only part of its
         minute); every bar after the last one published, up to the minute now forming,
-        comes from the server. Calls are paced under OpenAlgo's API rate limit, with a
-        heartbeat between them so peers do not take the pause for a death.
+        comes from the server. The calls run off the loop, paced as OpenAlgo paces
+        history (``openalgo/paced.py``); a symbol's live bars wait until its backfill
+        has been published (``_collect_backfills``).
         """
-        now_ns = self.clock.now_ns()
-        current = self.bars.bucket_start(now_ns)
+        assert self.client is not None and self.fetcher is not None
+        current = self.bars.bucket_start(self.clock.now_ns())
         self.bars.discard_open()
         day = self.clock.now().date()
-        t0 = time.monotonic()
+        fetch = self.histories[self.client.source.name]
         for exchange, symbol in self.instruments:
-            last = self.last_bar.get((exchange, symbol))
+            key = (exchange, symbol)
+            last = self.last_bar.get(key)
             if last is None:
                 continue
+            earlier = self.backfilling.pop(key, None)
+            call = functools.partial(fetch, exchange, symbol, "1m", day, day)
+            fut = self.fetcher.submit((exchange, symbol, current), call)
+            self.backfilling[key] = Backfill(fut, last, current, earlier.held if earlier else [])
+        self.log.info("backfilling bars after reconnect", symbols=len(self.backfilling))
+
+    def _collect_backfills(self) -> None:
+        for key, job in list(self.backfilling.items()):
+            if not job.future.done():
+                continue
+            del self.backfilling[key]
             try:
-                assert self.client is not None
-                bars = self.histories[self.client.source.name](exchange, symbol, "1m", day, day)
-            except HistoryError as exc:
-                self.count_error("history backfill failed", symbol=symbol, reason=str(exc))
+                bars = job.future.result()
+            except Exception as exc:  # HistoryError, or whatever else the call raised
+                self.count_error("history backfill failed", symbol=key[1], reason=str(exc))
                 bars = []
+            n = 0
             for bar in bars:
-                if last < bar.start_ns < current:
+                if job.last < bar.start_ns < job.current:
                     self._publish_bar(bar)
-                    self.backfilled += 1
-            if time.monotonic() - t0 > self.settings.heartbeat_s:
-                self.heartbeat()
-                t0 = time.monotonic()
-            time.sleep(1.0 / BACKFILL_CALLS_PER_S)
-        self.log.info("bars backfilled after reconnect", bars=self.backfilled)
+                    n += 1
+            for bar in job.held:
+                self._publish_bar(bar)
+            self.backfilled += n
+            if not self.backfilling:
+                self.log.info("bars backfilled after reconnect", bars=self.backfilled)
 
     def publish_sim_ticks(self) -> None:
         """The in-process venue's quotes, read from OpenAlgo's ``market_data`` JSON by the
@@ -252,6 +281,8 @@ class FeedDaemon(Daemon):
             self._publish_bar(bar)
 
     def close_bars(self) -> None:
+        if self.backfilling:
+            self._collect_backfills()
         if self.client is not None and not self.client.authenticated:
             return  # in an outage a bar would close incomplete; the backfill brings it whole
         for bar in self.bars.close_due(self.clock.now_ns()):
@@ -259,6 +290,9 @@ class FeedDaemon(Daemon):
 
     def _publish_bar(self, bar: wire.Bar) -> None:
         key = (bar.exchange, bar.symbol)
+        if key in self.backfilling:  # after the bars history brings for the gap
+            self.backfilling[key].held.append(bar)
+            return
         if bar.start_ns <= self.last_bar.get(key, -1):
             return  # never the same minute twice
         self.last_bar[key] = bar.start_ns
@@ -310,6 +344,7 @@ class FeedDaemon(Daemon):
                 bad_messages=self.client.bad_messages,
                 alerting=self.client.alerting,
                 bars_backfilled=self.backfilled,
+                backfilling=len(self.backfilling),
                 data_account=self.client.source.name,
                 failovers=self.client.failovers,
             )
@@ -319,5 +354,7 @@ class FeedDaemon(Daemon):
         self.asks.close()
         if self.client is not None:
             self.client.stop()
+        if self.fetcher is not None:
+            self.fetcher.close()
         if getattr(self, "recorder", None) is not None:
             self.recorder.close()  # flushes what is still queued

@@ -55,6 +55,7 @@ def snapshot(
                 "open_orders": e.get("open_orders", 0),
                 "positions": e.get("positions", {}),
                 "quarantined": e.get("quarantined", ""),
+                "warming": e.get("warming", []),
                 "pnl_gross": e.get("pnl", 0.0),
                 "pnl_net": p.get("net"),
                 "realized": p.get("realized"),

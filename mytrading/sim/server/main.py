@@ -52,6 +52,7 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
     key = settings.api_key() or settings.sim_api_key.get_secret_value()
     server = SimServer(ex, key, limits)
     server.delay_s = settings.sim_rest_delay_ms / 1000.0
+    server.history_spacing_s = settings.sim_history_spacing_ms / 1000.0
     return server, FeedServer(ex, key, settings.sim_ws_auth_grace_s), ex
 
 

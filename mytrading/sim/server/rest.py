@@ -83,6 +83,11 @@ class SimServer:
         self.faults: dict[str, list[str]] = collections.defaultdict(list)
         self.hang_s = 10.0
         self.delay_s = 0.0  # a broker's round trip, before every answer (benchmarks)
+        # OpenAlgo spaces history calls process-wide (services/history_service.py)
+        self.history_spacing_s = 0.0
+        self._history_lock = asyncio.Lock()
+        self._history_last = 0.0
+        self.session_expired = False  # every call then answers 403, as after OpenAlgo's logout
         self.on_drop_ws: Callable[[float], Awaitable[None]] | None = None
         self.ws_sent: Callable[[], tuple[int, int]] | None = None
         self.handlers: dict[str, Callable[[dict[str, Any]], Reply]] = {
@@ -121,6 +126,7 @@ class SimServer:
         if faults:
             app.router.add_post("/_sim/faults", self.set_faults)
             app.router.add_get("/_sim/counts", self.get_counts)
+            app.router.add_post("/_sim/session", self.set_session)
         return app
 
     async def set_faults(self, request: web.Request) -> web.Response:
@@ -136,6 +142,15 @@ class SimServer:
         if body.get("drop_websockets") and self.on_drop_ws is not None:
             await self.on_drop_ws(float(body.get("refuse_s", 0.0)))
         return web.json_response({"status": "success"})
+
+    async def set_session(self, request: web.Request) -> web.Response:
+        """Test harness only: ``{"expired": true}`` makes every call answer as OpenAlgo does
+        once the broker session is revoked (its daily 03:00 expiry, or a logout): 403
+        ``Invalid openalgo apikey``; ``{"expired": false}`` is the next login."""
+        body = await request.json()
+        self.session_expired = bool(body["expired"])
+        log.warning("session " + ("expired" if self.session_expired else "restored"))
+        return web.json_response({"status": "success", "expired": self.session_expired})
 
     async def get_counts(self, request: web.Request) -> web.Response:
         counts = dict(self.counts)
@@ -154,7 +169,15 @@ class SimServer:
                 return web.json_response(limited(self.limits.for_endpoint(ep)), status=429)
             body = {"status": "error", "message": "Internal error"}
             return web.json_response(body, status=500)
-        code, body = self.dispatch(ep, request.remote or "?", raw)
+        if ep == "history" and self.history_spacing_s:
+            async with self._history_lock:
+                wait = self._history_last + self.history_spacing_s - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._history_last = time.monotonic()
+                code, body = self.dispatch(ep, request.remote or "?", raw)
+        else:
+            code, body = self.dispatch(ep, request.remote or "?", raw)
         self.counts[f"{ep}:{code}"] += 1
         if fault == "500_after":
             return web.json_response({"status": "error", "message": "Internal error"}, status=500)
@@ -179,7 +202,7 @@ class SimServer:
         fields, errors = validate(SCHEMAS[ep], body)
         if errors:
             return err(400, str(errors) if ep in ORDER_FAMILY else errors)
-        if not hmac.compare_digest(str(fields["apikey"]), self.api_key):
+        if self.session_expired or not hmac.compare_digest(str(fields["apikey"]), self.api_key):
             return err(403, "Invalid openalgo apikey")
         try:
             return self.handlers[ep](fields)
