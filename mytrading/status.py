@@ -147,6 +147,12 @@ class StatusCollector:
             lines.append(f"!!! {v.get('banner')} !!!")
         elif v:
             lines.append(f"orders: {v.get('banner')}")
+        expired = router.status.detail.get("sessions_expired", {}) if router else {}
+        for account, d in sorted(expired.items()):
+            lines.append(
+                f"BROKER SESSION EXPIRED for {account}: its orders are refused until you log "
+                f"in to OpenAlgo again ({d.get('probes', 0)} probes so far)"
+            )
         risk = self.daemons.get("risk")
         mode = risk.status.detail.get("kill_mode", "off") if risk else "off"
         if mode != "off":

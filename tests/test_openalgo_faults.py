@@ -236,19 +236,40 @@ def test_a_live_style_row_takes_fills_and_price_from_the_trade_book(
     assert a.counts["fills_from_tradebook"] == 1
 
 
-def test_a_complete_orderstatus_with_its_average_needs_no_trade_book(
+def test_an_order_filled_in_two_trades_is_priced_at_its_true_average(
     faulty: tuple[str, MarketClock],
 ) -> None:
-    """``orderstatus`` has the average price but no filled quantity: a complete order is
-    filled in full at that average, without reading the day's trade book (which made
-    every order cost O(trades) at the router)."""
-    a, oid = tracked_market_buy(faulty, "t-os")
+    """``orderstatus`` answers as OpenAlgo does against a live broker: no filled quantity,
+    and the *first* trade's price as the average of a complete order. The adapter prices
+    the fill from the trade book: the average of every trade, weighted by quantity."""
+    a, oid = tracked_market_buy(faulty, "t-os")  # 390 lots sweep several levels
+    trades = [r for r in a.sdk.tradebook()["data"] if r["orderid"] == oid]
+    assert len(trades) >= 2 and len({r["average_price"] for r in trades}) >= 2, trades
+    true_avg = sum(r["quantity"] * r["average_price"] for r in trades) / 390
     row = a.sdk.orderstatus(order_id=oid)["data"]
     assert "filled_quantity" not in row and row["order_status"] == "complete"
+    assert row["average_price"] == trades[0]["average_price"] != round(true_avg, 2)
     events = a._apply_row(oid, row)
     fills = [e for e in events if isinstance(e, TradeEvent)]
-    assert [(f.quantity, f.price) for f in fills] == [(390, row["average_price"])]
-    assert "fills_from_tradebook" not in a.counts
+    assert [(f.quantity, f.price) for f in fills] == [(390, round(true_avg, 2))]
+    assert [e.average_price for e in events if isinstance(e, OrderEvent)] == [true_avg]
+
+
+def test_a_push_before_the_placement_reply_is_the_orders_first_state(
+    faulty: tuple[str, MarketClock],
+) -> None:
+    """An ``order_update`` for an order whose placement reply is still on the way is kept,
+    and is what the order starts as when the reply comes (no assumed "open"); with updates
+    pushed, a new order's state is not asked for at all."""
+    host, clock = faulty
+    a = adapter(host, clock)
+    a.pushing = lambda: True
+    push = {"orderid": "77", "order_status": "trigger pending", "quantity": 65}
+    assert a.on_order_update(push) == []  # not tracked yet: kept
+    events = a._adopt(order("t-early", 65), "77")
+    assert [(e.status, e.filled_quantity) for e in events] == [("trigger pending", 0)]
+    assert a._adopt(order("t-quiet", 65), "78") == []  # the push will say
+    assert a.tracked["78"].status == ""
 
 
 @pytest.mark.parametrize(

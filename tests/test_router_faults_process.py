@@ -52,7 +52,7 @@ def test_router_under_broker_faults(
 
     try:
         w.wait(lambda: "router" in w.status, 20, "the router")
-        # Two 429s (retry_after 1 s each), then the broker takes it: sent once, ~2 s later.
+        # Two 429s ("10 per 1 second": each waits the second out), then the broker takes it.
         fault("429", "429")
         t0 = time.monotonic()
         w.wait(lambda: as_risk.send(order("r1", 65 * 11)), 10, "the order pipe")
@@ -63,7 +63,7 @@ def test_router_under_broker_faults(
         fault("429", "429", "429")
         as_risk.send(order("r2", 65 * 12))
         u = done("s.r2", "rejected", 20)
-        assert "Rate limit" in u.reason and at_broker(host, 65 * 12) == []
+        assert "429" in u.reason and at_broker(host, 65 * 12) == []
         assert counts()["placeorder:429"] == 5
         # The broker placed it, then answered 500: found in the order book, not re-sent.
         fault("500_after")

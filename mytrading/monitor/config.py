@@ -38,6 +38,7 @@ RULES = (
     "webhook_refusals",
     "memory_growth",
     "journal_damage",
+    "session_expired",
 )
 
 

@@ -6,7 +6,7 @@ in UNKNOWN state, a reconciliation mismatch (one in the last ``window_s``), feed
 under ``threshold``, a burst of risk rejections or webhook refusals (``threshold`` within
 ``window_s``), the day's loss at ``threshold`` of its limit (the stack's, and each
 strategy's ``max_loss``), the kill switch on, a daemon's memory growing for an hour, the
-router's journal damaged.
+router's journal damaged, an account's broker session expired.
 Events are said once each: a daemon restarted, the feed failed over to another account,
 a risk trigger fired.
 """
@@ -61,6 +61,7 @@ class Watch:
             ("webhook_refusals", self._refused),
             ("memory_growth", self._memory),
             ("journal_damage", self._journal),
+            ("session_expired", self._session),
         ):
             if self.cfg.rule(name).enabled:
                 out += fn(name, view, now, wall)
@@ -194,6 +195,21 @@ class Watch:
                 f"unaccounted for: {', '.join(d.get('at_broker_unaccounted', [])) or 'none'}",
             )
         ]
+
+    def _session(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        out = []
+        for account, d in (view.detail("router").get("sessions_expired") or {}).items():
+            out.append(
+                Finding(
+                    rule,
+                    account,
+                    f"account {account}: broker session EXPIRED (OpenAlgo answers "
+                    f"'Invalid openalgo apikey'): its orders are refused until you log in "
+                    f"to OpenAlgo again; working orders left as they are; "
+                    f"{d.get('probes', 0)} probes so far",
+                )
+            )
+        return out
 
     def _memory(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
         out = []

@@ -71,6 +71,7 @@ def snapshot(
         "generated": time.time(),
         # where orders go, as the router says: LIVE is shown on every view
         "venue": {"live": bool(where.get("live")), "banner": where.get("banner", "")},
+        "sessions_expired": sorted(view.detail("router").get("sessions_expired") or {}),
         "daemons": daemons,
         "strategies": strategies,
         "positions": [

@@ -16,13 +16,20 @@ and reply shapes on one kept-alive connection, without the SDK's 1.1 s import).
   product, placed since just before our call, not already ours). One match is adopted; no
   match leaves the order ``unknown`` and it is looked for again on every poll until
   ``UNKNOWN_GIVE_UP_S``; several matches stay ``unknown`` (a human must decide).
-* Order states come from polling the order book for working orders; fills are the
-  increases of filled quantity, priced from the change of the average price.
+* Order states come first from the ``order_update`` pushes (``on_order_update``), then
+  from polling the order book for working orders, which repairs what a push missed.
+  Fills are the increases of filled quantity, priced from the change of the average
+  price. An order's first state is what the broker said: while updates are pushed the
+  push brings it, else ``orderstatus`` is asked; nothing is assumed in between.
+* ``orderstatus`` against a live broker has no filled quantity and the average price of
+  the order's *first* trade; a complete order read from it (or from any row without a
+  filled quantity) is priced from the trade book, which has every trade.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +44,7 @@ from mytrading.openalgo.rest import Exchange, OpenAlgoREST
 log = structlog.get_logger("router.openalgo")
 
 UNKNOWN_GIVE_UP_S = 60.0
+EARLY_MAX = 1000  # pushes for orders whose placement reply is still on the way
 LOOKBACK_S = 5.0  # broker timestamps have 1 s resolution and clocks drift a little
 
 
@@ -44,7 +52,7 @@ LOOKBACK_S = 5.0  # broker timestamps have 1 s resolution and clocks drift a lit
 class Tracked:
     order: wire.Order
     orderid: str
-    status: str = "open"
+    status: str = ""  # none until the broker says
     filled: int = 0
     avg: float = 0.0
 
@@ -71,6 +79,10 @@ class OpenAlgoAdapter:
         self.known_ids: set[str] = set()
         self.unknown: dict[str, Unknown] = {}  # our order id -> not yet found at the broker
         self.counts: dict[str, int] = {}
+        self.early: dict[str, dict[str, Any]] = {}  # order id -> a push before its reply
+        # True while the broker's order updates are pushed to us (subscribed, confirmed):
+        # a new order's state then comes from the push, not from a call of our own
+        self.pushing: Callable[[], bool] = lambda: False
 
     def _count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
@@ -131,9 +143,16 @@ class OpenAlgoAdapter:
         return broker_id
 
     def _adopt(self, order: wire.Order, oid: str) -> list[OrderEvent | TradeEvent]:
+        """Track an order the broker took. Its first state is the broker's: a push that
+        came before this reply, else (updates not pushed) its ``orderstatus``."""
         self.known_ids.add(oid)
         self.tracked[oid] = Tracked(order, oid)
-        return [OrderEvent(oid, "open", 0, 0.0), *self._refresh_one(oid)]
+        early = self.early.pop(oid, None)
+        if early is not None:
+            return self._apply_row(oid, early)
+        if self.pushing():
+            return []  # the push brings it, the poll repairs a push missed
+        return self._refresh_one(oid)
 
     def _refresh_one(self, oid: str) -> list[OrderEvent | TradeEvent]:
         reply = self.sdk.orderstatus(order_id=oid, strategy=self.tracked[oid].order.strategy)
@@ -217,7 +236,12 @@ class OpenAlgoAdapter:
         be on the way."""
         oid = str(msg.get("orderid", ""))
         if oid not in self.tracked:
+            if oid in self.known_ids:
+                return []  # finished already (a repeat or a late push)
             self._count("ws_updates_untracked")
+            if len(self.early) >= EARLY_MAX:  # not ours, most likely: the oldest goes
+                del self.early[next(iter(self.early))]
+            self.early[oid] = msg  # the placement's reply may still be on the way
             return []
         self._count("ws_updates")
         return self._apply_row(oid, msg)
@@ -246,17 +270,14 @@ class OpenAlgoAdapter:
         avg = num(row.get("average_price"))
         if "filled_quantity" in row:
             filled = int(num(row.get("filled_quantity")))
-        elif status == "complete" and avg:
-            # ``orderstatus`` has no filled quantity; complete is all of it, at the average
-            # it gives. Reading the day's whole trade book for it cost O(trades) an order.
-            filled = qty
         elif status in ("open", "complete", "cancelled"):
-            # A live order-book row has neither filled quantity nor average price
-            # (openalgo-protocol.md section 2): the trade book has both.
+            # A live order-book row has neither filled quantity nor average price, and
+            # ``orderstatus`` gives the first trade's price (openalgo-protocol.md): the
+            # trade book has every trade of the order, so its true average.
             self._count("fills_from_tradebook")
             q, value = (trades if trades is not None else self._trades()).get(oid, (0, 0.0))
             filled = q if q or status != "complete" else qty
-            avg = avg or (value / q if q else 0.0)
+            avg = value / q if q else avg
         else:
             filled = 0
         if filled > t.filled and not avg:
@@ -300,7 +321,8 @@ class OpenAlgoAdapter:
                 and row.get("exchange") == order.exchange
                 and str(row.get("action", "")).upper() == order.action
                 and int(num(row.get("quantity"))) == order.quantity
-                and str(row.get("pricetype", "")).upper() == order.pricetype
+                and str(row.get("pricetype") or row.get("price_type") or "").upper()
+                == order.pricetype
                 and str(row.get("product", "")).upper() == order.product
                 and row.get("strategy") in (None, order.strategy)
             ):

@@ -33,7 +33,7 @@ from typing import Any
 from mytrading import bus, venue, wire
 from mytrading.accounts import load_accounts
 from mytrading.daemon import Daemon, Peer
-from mytrading.openalgo.replies import classify, num, status_of
+from mytrading.openalgo.replies import SESSION_EXPIRED, classify, num, status_of
 from mytrading.openalgo.rest import OpenAlgoREST
 from mytrading.positions import Ledger
 from mytrading.recovery import fetch_fills, fetch_snapshot
@@ -169,6 +169,11 @@ class ReconcilerDaemon(Daemon):
             self.endpoints["rpc.router"],
             wire.BrokerQuery(kind="positions", account=account),
         )
+        if isinstance(reply, wire.BrokerReply) and reply.error.startswith(SESSION_EXPIRED):
+            # the router says it once, as an alert; nothing can be compared meanwhile
+            self.log.warning("reconciliation paused: broker session expired", account=account)
+            self.last_result = f"paused: broker session expired for {account}"
+            return None
         if not isinstance(reply, wire.BrokerReply) or not reply.ok:
             self.count_error(
                 "position book query failed",

@@ -13,6 +13,7 @@ import zmq
 from mytrading import wire
 from mytrading.positions import Ledger
 from mytrading.router.journal import PUBLISHED_STATUS
+from mytrading.router.session import SESSION_EXPIRED, expired_reply
 
 
 class Books:
@@ -79,6 +80,10 @@ class Books:
             try:
                 if lane is None:
                     raise ConnectionError(f"no account {q.account!r} at the router")
+                if lane.session.expired:
+                    reply = wire.BrokerReply(ok=False, error=f"{SESSION_EXPIRED}: {q.account}")
+                    self.rep.send(wire.encode_body(reply))
+                    return
                 if q.kind == "funds":
                     reply = wire.BrokerReply(ok=True, funds=self._funds(lane))
                 else:
@@ -87,6 +92,11 @@ class Books:
                         book = lane.broker.positionbook()
                     reply = wire.BrokerReply(ok=True, positions=book, last_fill_no=self.fill_no)
             except ConnectionError as exc:
+                if lane is not None and expired_reply(403, str(exc)):
+                    self._session_expired(lane, str(exc))
+                    reply = wire.BrokerReply(ok=False, error=f"{SESSION_EXPIRED}: {q.account}")
+                    self.rep.send(wire.encode_body(reply))
+                    return
                 self.count_error(f"{q.kind} unavailable", account=q.account, reason=str(exc))
                 reply = wire.BrokerReply(ok=False, error=str(exc))
         else:

@@ -13,6 +13,7 @@ import zmq
 
 from mytrading import wire
 from mytrading.router.lanes import Lane
+from mytrading.router.session import expired_reply
 
 MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
 MARGIN_WATCH_MAX = 20  # instruments asked about per poll (OpenAlgo rate limits)
@@ -38,6 +39,8 @@ class BrokerReads:
             assert lane.updates is not None
             up = lane.updates.pushing  # subscribed and confirmed: the poll is a repair
             every = s.openalgo_poll_s if up else s.openalgo_poll_no_ws_s
+            if lane.session.expired:
+                continue  # every call would be refused: the session probe comes first
             if lane.inflight is None and time.monotonic() - lane.last_poll >= every - 1e-3:
                 self._poll(lane)
 
@@ -71,9 +74,14 @@ class BrokerReads:
         """Each account's funds. A failed poll is a warning (the broker may still be
         starting); three in a row are an error, counted once per outage."""
         for lane in self.lanes.values():
+            if lane.session.expired:
+                continue
             try:
                 funds = self._funds(lane)
             except ConnectionError as exc:
+                if expired_reply(403, str(exc)):
+                    self._session_expired(lane, str(exc))
+                    continue
                 self.counts["funds_failures"] += 1
                 lane.funds_failing += 1
                 if lane.funds_failing == 3:
@@ -95,6 +103,8 @@ class BrokerReads:
         return msgspec.structs.replace(funds, account=lane.account)
 
     def _maybe_margins(self) -> None:
+        if self.main.session.expired:
+            return
         if self.margin_watch and time.monotonic() >= self.margin_next:
             self.margin_next = time.monotonic() + MARGIN_POLL_S
             self._publish_margins()

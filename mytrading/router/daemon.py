@@ -31,6 +31,7 @@ from mytrading.bus import Pusher, bind
 from mytrading.daemon import Daemon
 from mytrading.openalgo.broker import OrderEvent, TradeEvent, fill_of, order_update
 from mytrading.openalgo.orders import OpenAlgoAdapter
+from mytrading.openalgo.replies import classify
 from mytrading.openalgo.rest import OpenAlgoREST
 from mytrading.openalgo.ws import FeedClient
 from mytrading.outbox import Outbox
@@ -46,6 +47,7 @@ from mytrading.router.journal import (
 )
 from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
 from mytrading.router.recovery import Recovery
+from mytrading.router.session import SESSION_EXPIRED, expired_reply
 
 MAX_FILLS_KEPT = 100_000
 FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
@@ -149,6 +151,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         self.every(self.settings.heartbeat_s, self._publish_positions)
         self.every(FUNDS_POLL_S, self._publish_funds, first_in=0)
         self.every(FUNDS_POLL_S, self._maybe_margins)
+        self.every(1.0, self._probe_sessions)
 
     def _local_lane(self, acct: Account, route: venue.Route) -> Lane:
         """A simulated venue in this process (``MT_BROKER=sim``, or a paper account),
@@ -169,6 +172,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         )
         lane = Lane(acct.name, adapter, Lane.rates(acct), adapter=adapter, route=route)
         lane.updates = local.updates
+        adapter.pushing = lambda: local.updates.pushing
         self.market_taps.append((lane, local.on_tick))
         self.log.info("broker: " + route.describe(), account=acct.name)
         return lane
@@ -207,10 +211,10 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         lane.updates_pull.setsockopt(zmq.LINGER, 0)
         lane.updates_pull.bind(pipe)
         self.add_socket(lane.updates_pull, lambda: self._on_ws_updates(lane))
-        lane.updates = FeedClient(
-            self.ctx, acct.ws_url, acct.api_key, [], pipe=pipe, order_updates=True
-        )
-        lane.updates.start()
+        updates = FeedClient(self.ctx, acct.ws_url, acct.api_key, [], pipe=pipe, order_updates=True)
+        lane.updates = updates
+        adapter.pushing = lambda: updates.pushing
+        updates.start()
         lane.start_pool(self.ctx)
         self.log.info(
             "broker: " + route.describe(),
@@ -256,6 +260,9 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             self.log.info("dry run: order not sent", order_id=msg.order_id, symbol=msg.symbol)
             self._reject(jo, f"dry_run: {msg.op} not sent")
             return
+        if lane.session.expired:
+            self._refuse_expired(lane, jo)
+            return
         lane.throttle.push(msg.order_id, "order", msg.exit or msg.op == "cancel")
         self._crash("new")
         self._pump_due = True  # at the end of this read of the pipe: one flush for all
@@ -290,6 +297,9 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
                 took[item.cls] += 1
                 jo = self.orders.get(item.key)
                 if jo is not None and jo.state == "new":
+                    if lane.session.expired:  # queued before the session expired
+                        self._refuse_expired(lane, jo)
+                        continue
                     batch.append((jo, self._target_of(jo)))
             lane.taken = dict(took)
             if batch:
@@ -424,6 +434,9 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
                 account=lane.account,
             )
             self._on_broker_events(lane.account, events)
+        elif expired_reply(result.http_status, result.message):
+            self._session_expired(lane, result.message)
+            self._refuse_expired(lane, jo)
         elif result.retry and jo.attempt < self.settings.router_max_attempts:
             self._retry_later(lane, jo, result.message, result.retry_after_s)
         elif result.message.startswith("unknown:"):
@@ -433,6 +446,37 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             self.counts["broker_rejected"] += 1
             self.log.warning("broker rejected order", order_id=o.order_id, reason=result.message)
             self._reject(jo, result.message)
+
+    def _refuse_expired(self, lane: Lane, jo: JournaledOrder) -> None:
+        """Not sent: the account's broker session has expired (not a broker rejection)."""
+        self.counts["session_refused"] += 1
+        self._reject(jo, f"{SESSION_EXPIRED}: {jo.order.op} not sent to {lane.account}")
+
+    def _session_expired(self, lane: Lane, why: str) -> None:
+        if lane.session.expire(why):
+            self.count_error(
+                "ALERT: broker session expired: orders for this account are refused until "
+                "it is logged in again (working orders left as they are)",
+                account=lane.account,
+                reason=why,
+            )
+
+    def _probe_sessions(self) -> None:
+        """``ping`` each expired account on its backoff; resume it when it answers."""
+        now = time.monotonic()
+        for lane in self.lanes.values():
+            if not lane.session.probe_due(now) or lane.adapter is None:
+                continue
+            with lane.lock:
+                reply = lane.adapter.sdk.ping()
+            fail = classify(reply)
+            if lane.session.probed(fail is None, time.monotonic()):
+                self.log.critical(
+                    "ALERT: broker session restored: orders flow again", account=lane.account
+                )
+                self.margin_next = 0.0
+            elif fail is not None and not expired_reply(fail.code, fail.message):
+                self.log.warning("session probe failed", account=lane.account, reason=fail.message)
 
     def _retry_later(self, lane: Lane, jo: JournaledOrder, why: str, retry_after_s: float) -> None:
         """It certainly did not reach the broker (a 429, a refused connection): back in the
@@ -482,6 +526,10 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             )
             self._set(target, target.state, with_order=True)
             self._publish(target)  # brokers push no update for a new quantity or price
+        if not result.ok and expired_reply(result.http_status, result.message):
+            self._session_expired(lane, result.message)
+            self._refuse_expired(lane, jo)
+            return
         self.counts[f"{msg.op}_{'ok' if result.ok else 'refused'}"] += 1
         self.log.info(
             f"{msg.op} {'done' if result.ok else 'refused'}",
@@ -667,6 +715,10 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             },
             "working": len(self.by_broker_id),
             "unknown_orders": list(self.unknown_ids),
+            # accounts whose broker session has expired: their orders are refused
+            "sessions_expired": {
+                a: lane.session.detail() for a, lane in self.lanes.items() if lane.session.expired
+            },
             **({"journal_damage": self.journal_damage} if self.journal_damage else {}),
             # positions the broker did not confirm at start: nothing acts on them
             "unconfirmed": sorted("/".join(k) for k in self.unconfirmed),
@@ -682,7 +734,11 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
 
     @staticmethod
     def _lane_detail(lane: Lane) -> dict[str, Any]:
-        out: dict[str, Any] = {"queued": len(lane.throttle), "in_flight": lane.inflight is not None}
+        out: dict[str, Any] = {
+            "queued": len(lane.throttle),
+            "in_flight": lane.inflight is not None,
+            "session": lane.session.detail(),
+        }
         if lane.updates is not None and lane.adapter is not None:
             out["order_ws_up"] = lane.updates.pushing
             out["order_ws_reconnects"] = lane.updates.reconnects

@@ -29,6 +29,7 @@ import zmq
 from mytrading.accounts import Account
 from mytrading.openalgo.broker import BrokerAdapter, OrderEvent, PlaceResult, TradeEvent
 from mytrading.openalgo.orders import OpenAlgoAdapter
+from mytrading.router.session import BrokerSession
 from mytrading.router.throttle import Throttle
 from mytrading.venue import OrderUpdates, Route
 
@@ -58,6 +59,7 @@ class Lane:
     updates_pull: Any = None  # the zmq PULL its FeedClient wakes the router on
     last_poll: float = 0.0
     funds_failing: int = 0
+    session: BrokerSession = field(default_factory=BrokerSession)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     pool: ThreadPoolExecutor | None = field(default=None, repr=False)
     done_push: Any = None  # wakes the router's loop when a batch is answered

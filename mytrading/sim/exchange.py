@@ -65,6 +65,7 @@ class SimExchange(MarketData):
         self.capital = capital
         self.meta: dict[str, OrderMeta] = {}
         self.trades: list[dict[str, Any]] = []
+        self.first_price: dict[str, float] = {}  # order id -> its first trade's price
         self.ledger = Ledger()  # (exchange, symbol, product): realized and unrealized P&L
         self.holdings: dict[tuple[str, str], tuple[int, float]] = {}  # settled CNC: qty, avg
         self.last: dict[tuple[str, str], wire.Tick] = {}
@@ -94,6 +95,8 @@ class SimExchange(MarketData):
         self.holdings = {(h["exchange"], h["symbol"]): (h["qty"], h["avg"]) for h in b.holdings}
         replay(b, self.ledger, self.broker.ledger)
         self.trades.extend(b.trades)
+        for t in b.trades:
+            self.first_price.setdefault(str(t["orderid"]), float(t["average_price"]))
         fields = {f.name for f in dataclasses.fields(SimOrder)}
         for oid, row in b.orders.items():
             so = SimOrder(**{k: v for k, v in row.items() if k in fields})
@@ -368,6 +371,7 @@ class SimExchange(MarketData):
                         "strategy": self.meta.get(ev.orderid, OrderMeta("", 0)).strategy,
                     }
                 )
+                self.first_price.setdefault(ev.orderid, ev.price)
                 if self.books is not None:
                     self.books.trade(self.trades[-1])
                 continue
@@ -455,12 +459,16 @@ class SimExchange(MarketData):
         )
 
     def orderstatus(self, oid: str) -> Reply:
+        """As OpenAlgo answers it against a live broker (``services/orderstatus_service.py``):
+        the order-book row without filled or pending quantity or rejection reason, and an
+        ``average_price`` that is the *first* matching trade's once the order is complete
+        (0.0 before): an order filled in several trades reads at its first trade's price
+        here; only the trade book, or a pushed ``order_update``, has the true average."""
         if oid not in self.broker.orders:
             return err(404, f"Order {oid} not found")
         r = self._order_row(oid)
         keys = (
             "action",
-            "average_price",
             "exchange",
             "order_status",
             "orderid",
@@ -472,7 +480,10 @@ class SimExchange(MarketData):
             "timestamp",
             "trigger_price",
         )
-        return ok(data={k: r[k] for k in keys})
+        row: dict[str, Any] = {k: r[k] for k in keys}
+        complete = r["order_status"] == "complete"
+        row["average_price"] = round(self.first_price.get(oid, 0.0), 2) if complete else 0.0
+        return ok(data=row)
 
     def tradebook(self) -> Reply:
         return ok(data=list(self.trades))

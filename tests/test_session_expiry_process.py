@@ -1,0 +1,139 @@
+"""A broker session that expires mid-run (OpenAlgo's daily expiry, or a logout: every call
+answers 403 "Invalid openalgo apikey"), through the real daemons and a simulator server
+standing in for OpenAlgo: one CRITICAL alert, intents refused as "broker session expired"
+(never as broker rejections, never sent), working orders left alone, the reconciler
+paused rather than failing; when the session is back, one recovery and orders flow."""
+
+from __future__ import annotations
+
+import signal
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from mytrading import wire
+from tests.procs import Watcher, settings_of, spawn
+from tests.simhelpers import control
+
+STRATEGY = '''
+from datetime import datetime
+
+from mytrading.engine.strategy import BaseStrategy
+
+
+class Pinger(BaseStrategy):
+    """One lot of the near future bought or sold every second, at market; and, once, a
+    buy limit far under the market that rests all along."""
+
+    name = "pinger"
+
+    def on_start(self) -> None:
+        self.fut = self.near_future("NIFTY")
+        self.subscribe_ticks(*self.fut)
+        self.set_timer("go", 1.0)
+        self.rested = False
+        self.n = 0
+
+    def on_timer(self, name: str, now: datetime) -> None:
+        ltp = self.ltp(*self.fut)
+        if ltp <= 0:
+            return
+        lot = self.lot_size(*self.fut)
+        if not self.rested:
+            self.rested = True
+            self.buy(*self.fut, lot, pricetype="LIMIT",
+                     price=self.round_price(*self.fut, ltp * 0.9), product="NRML")
+        self.n += 1
+        (self.buy if self.n % 2 else self.sell)(*self.fut, lot, product="NRML")
+'''
+
+
+def _updates(w: Watcher) -> list[wire.OrderUpdate]:
+    return [m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.strategy == "pinger"]
+
+
+@pytest.mark.integration
+def test_a_session_expired_mid_run_is_a_state_not_a_stream_of_rejections(
+    sim_broker: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    host, env = sim_broker
+    strategies = tmp_path / "strats"
+    strategies.mkdir()
+    (strategies / "pinger.py").write_text(textwrap.dedent(STRATEGY))
+    env = {
+        **env,
+        "MT_STRATEGIES_DIR": str(strategies),
+        "MT_STRATEGIES": "pinger",
+        "MT_RISK_ANY_HOUR": "true",
+        "MT_RECON_INTERVAL_S": "2",
+    }
+    w = Watcher(settings_of(env), ("sys.status.", "exec."))
+    procs = {
+        d: spawn(d, env) for d in ("router", "risk", "feed", "engine", "reconciler", "monitor")
+    }
+
+    def router() -> dict:
+        return w.status["router"].detail if "router" in w.status else {}
+
+    def placed() -> int:
+        return int(control(host, "/_sim/counts").get("placeorder:200", 0))
+
+    try:
+        w.wait(lambda: len([u for u in _updates(w) if u.status == "complete"]) >= 3, 60, "fills")
+        resting = [u for u in _updates(w) if u.status == "open" and u.filled_qty == 0]
+        assert resting, "the resting limit order"
+        control(host, "/_sim/session", {"expired": True})
+        expired_at = time.monotonic()
+        w.wait(lambda: bool(router().get("sessions_expired")), 15, "the session seen expired")
+        seen_after_s = time.monotonic() - expired_at
+        sent_then = placed()
+        w.seen.clear()
+        w.wait(
+            lambda: len([u for u in _updates(w) if "broker session expired" in u.reason]) >= 3,
+            20,
+            "intents refused as session expired",
+        )
+        w.wait(
+            lambda: (w.status["reconciler"].detail.get("last_result") or "").startswith(
+                "paused: broker session expired"
+            ),
+            15,
+            "the reconciler paused",
+        )
+        refused = [u for u in _updates(w) if u.status == "rejected"]
+        assert refused and all("broker session expired" in u.reason for u in refused), refused
+        assert placed() == sent_then  # nothing more reached the broker
+        assert router().get("broker_rejected", 0) == 0
+        assert router()["sessions_expired"]["main"]["state"] == "expired"
+        assert not [u for u in _updates(w) if u.status == "cancelled"]  # working orders kept
+        # the session is back: the probe finds it, orders flow again
+        control(host, "/_sim/session", {"expired": False})
+        w.wait(lambda: not router().get("sessions_expired"), 70, "the session restored")
+        w.seen.clear()
+        w.wait(lambda: any(u.status == "complete" for u in _updates(w)), 20, "fills again")
+        assert placed() > sent_then
+        w.pump(3.0)  # the monitor's recovery message
+    finally:
+        monitor = procs.pop("monitor")
+        monitor.send_signal(signal.SIGTERM)
+        monitor.wait(timeout=10)
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(timeout=10)
+            except Exception:
+                p.kill()
+        w.close()
+    logs = Path(env["MT_LOG_DIR"])
+    router_log = (logs / "router.log").read_text()
+    assert router_log.count("ALERT: broker session expired") == 1
+    assert router_log.count("ALERT: broker session restored") == 1
+    monitor_log = (logs / "monitor.log").read_text()
+    said = [x for x in monitor_log.splitlines() if '"rule": "session_expired"' in x]
+    fired = [x for x in said if '"kind": "fire"' in x]
+    assert len(fired) == 1 and "[CRITICAL]" in fired[0], said  # one alert, not a stream
+    assert any('"kind": "recover"' in x and "restored" in x for x in said), said
+    print(f"session expiry seen by the router {seen_after_s:.1f} s after it happened")
