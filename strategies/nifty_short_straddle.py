@@ -6,7 +6,8 @@ At ``entry_time`` it sells the at-the-money CE and PE of the nearest weekly expi
 trigger (keep it inside the exchange's price band, or the stop is refused and the engine
 closes the leg at market). Every second of market time it checks the straddle's
 mark-to-market P&L: at ``-max_loss`` rupees or at ``exit_time`` it cancels the stops and
-buys everything back. One straddle per day.
+buys everything back. One straddle per day: after an engine restart, a straddle still
+open (positions or working orders given back before ``on_start``) is today's.
 """
 
 from __future__ import annotations
@@ -43,16 +44,27 @@ class NiftyShortStraddle(BaseStrategy):
         self.done = False
         self.base_pnl = 0.0
         self.legs: list[tuple[str, str]] = []
+        self.legs_day = self.today()  # the day the legs were chosen on
         self.set_timer("check", 1.0)
+        # A restarted engine gives back the positions and working orders (stops included)
+        # before this hook: a straddle still open is today's, watched, never sold again.
+        held = [
+            (v.exchange, v.symbol)
+            for v in self.positions()
+            if v.quantity and v.symbol.startswith(p.underlying) and v.symbol[-2:] in ("CE", "PE")
+        ]
+        if held or self.has_open_orders():
+            self.traded_on = self.today()
+            self.legs = held
+            for leg in held:
+                self.subscribe_ticks(*leg)
+            self.log.info("straddle already open: watching it", legs=[s for _, s in held])
 
     def on_timer(self, name: str, now: datetime) -> None:
         p: StraddleParams = self.params  # type: ignore[assignment]
         if self.traded_on != now.date():
             if p.entry_time <= now.time() < p.exit_time and self.ltp(*self.index) > 0:
-                self.base_pnl = self.pnl()  # the max loss is per straddle, not all-time
                 self._enter(p)
-                self.traded_on = now.date()
-                self.done = False
             return
         if self.done:
             return
@@ -64,9 +76,17 @@ class NiftyShortStraddle(BaseStrategy):
             self.done = True
 
     def _enter(self, p: StraddleParams) -> None:
-        self.legs = [self.option(p.underlying, right, "ATM") for right in ("CE", "PE")]
+        """Choose the ATM legs and watch them; sell both once each has a price (a market
+        order for an option nobody has quoted yet is refused by the broker)."""
+        if not self.legs or self.legs_day != self.today():
+            self.legs = [self.option(p.underlying, right, "ATM") for right in ("CE", "PE")]
+            self.legs_day = self.today()
+            for leg in self.legs:
+                self.subscribe_ticks(*leg)
+        if any(self.ltp(*leg) <= 0 for leg in self.legs):
+            return
+        self.base_pnl = self.pnl()  # the max loss is per straddle, not all-time
         for exchange, symbol in self.legs:
-            self.subscribe_ticks(exchange, symbol)
             self.bracket(
                 exchange,
                 symbol,
@@ -76,4 +96,6 @@ class NiftyShortStraddle(BaseStrategy):
                 stop_buffer=p.stop_buffer,
                 product=p.product,
             )
+        self.traded_on = self.today()
+        self.done = False
         self.log.info("straddle sold", legs=[s for _, s in self.legs], spot=self.ltp(*self.index))

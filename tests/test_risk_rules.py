@@ -312,6 +312,13 @@ def test_price_band_around_the_last_price(refdata: RefData) -> None:
     assert rule(run(intent(symbol=opt, pricetype="LIMIT", price=140.05), book, refdata)) == (
         "price_band"
     )
+    # an expiring option at 0.05: 40 % of it is 0.02, narrower than a tick; the band is
+    # 40 ticks (2.00) either side at least, so its protective stop is not "too far"
+    book.ltp[("NFO", opt)] = 0.05
+    stop = intent(symbol=opt, pricetype="SL", trigger_price=0.10, price=1.10)
+    assert rule(run(stop, book, refdata)) == "ok"
+    far = run(intent(symbol=opt, pricetype="SL", trigger_price=0.10, price=2.10), book, refdata)
+    assert isinstance(far, Rejection) and far.rule == "price_band" and "40 ticks" in far.reason
 
 
 def test_notional_cap(refdata: RefData) -> None:

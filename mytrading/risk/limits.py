@@ -49,6 +49,9 @@ class Limits(BaseModel):
     exit_window: tuple[time, time] = (time(9, 15), time(15, 30))
     price_band_pct: float = Field(10.0, gt=0, le=100)
     option_price_band_pct: float = Field(40.0, gt=0, le=100)
+    # the band is never narrower than this many ticks either side: a percentage of a
+    # 0.05 option leaves no room for a protective stop
+    price_band_min_ticks: int = Field(40, ge=0, le=10_000)
     any_hour: bool = False  # ignore sessions, holidays and windows (tests and demos)
     max_loss: float = Field(0.0, ge=0)
     max_profit: float = Field(0.0, ge=0)

@@ -464,16 +464,19 @@ def split(quantity: int, inst: Instrument, limits: Limits) -> list[int]:
 def _price_band(
     inst: Instrument, price: float, trigger: float, last: float, limits: Limits
 ) -> Rejection | None:
-    """Prices within the band around the last price (no check before the first price)."""
+    """Prices within the band around the last price (no check before the first price):
+    ``pct`` of it either side, and never fewer than ``price_band_min_ticks`` ticks."""
     if last <= 0:
         return None
     pct = limits.option_price_band_pct if inst.kind in ("CE", "PE") else limits.price_band_pct
-    lo, hi = round(last * (1 - pct / 100), 2), round(last * (1 + pct / 100), 2)  # paise
+    half = max(last * pct / 100, limits.price_band_min_ticks * inst.tick_size)
+    lo, hi = round(max(last - half, 0.0), 2), round(last + half, 2)  # paise
     for name, px in (("price", price), ("trigger", trigger)):
         if px and not lo <= px <= hi:
             return Rejection(
                 "price_band",
-                f"{name} {px} is outside {pct:g} % of the last price {last} ({lo:.2f}-{hi:.2f})",
+                f"{name} {px} is outside the band around the last price {last} "
+                f"({lo:.2f}-{hi:.2f}: {pct:g} %, at least {limits.price_band_min_ticks} ticks)",
                 pct,
                 round(abs(px / last - 1) * 100, 2),
             )

@@ -43,6 +43,9 @@ class OrderMeta:
     rejection_reason: str = ""
 
 
+BAND_MIN_TICKS = 40  # a band of a cheap option is never narrower than this, in ticks
+
+
 class SimExchange(MarketData):
     def __init__(
         self,
@@ -186,9 +189,10 @@ class SimExchange(MarketData):
                     )
         t = self._quote(o.exchange, o.symbol)
         if t is not None:
-            kind = self.refdata.instrument(o.exchange, o.symbol).kind
-            band = self.option_band if kind in ("CE", "PE") else self.price_band
-            lo, hi = t.ltp * (1 - band), t.ltp * (1 + band)
+            inst = self.refdata.instrument(o.exchange, o.symbol)
+            band = self.option_band if inst.kind in ("CE", "PE") else self.price_band
+            half = max(t.ltp * band, BAND_MIN_TICKS * inst.tick_size)
+            lo, hi = max(t.ltp - half, 0.0), t.ltp + half
             for name, px in (("price", o.price), ("trigger_price", o.trigger_price)):
                 if px and not lo <= px <= hi:
                     return f"{name} {px} is outside the price band {lo:.2f} - {hi:.2f}"
