@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -69,6 +70,7 @@ class SimExchange(MarketData):
         self.meta: dict[str, OrderMeta] = {}
         self.trades: list[dict[str, Any]] = []
         self.first_price: dict[str, float] = {}  # order id -> its first trade's price
+        self.trade_wall_ns: dict[str, int] = {}  # order id -> wall time of its last trade
         self.ledger = Ledger()  # (exchange, symbol, product): realized and unrealized P&L
         self.holdings: dict[tuple[str, str], tuple[int, float]] = {}  # settled CNC: qty, avg
         self.last: dict[tuple[str, str], wire.Tick] = {}
@@ -376,6 +378,7 @@ class SimExchange(MarketData):
                     }
                 )
                 self.first_price.setdefault(ev.orderid, ev.price)
+                self.trade_wall_ns[ev.orderid] = time.time_ns()  # for bench/fill_latency.py
                 if self.books is not None:
                     self.books.trade(self.trades[-1])
                 continue

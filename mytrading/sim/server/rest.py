@@ -127,6 +127,7 @@ class SimServer:
             app.router.add_post("/_sim/faults", self.set_faults)
             app.router.add_get("/_sim/counts", self.get_counts)
             app.router.add_post("/_sim/session", self.set_session)
+            app.router.add_get("/_sim/trades_wall", self.get_trades_wall)
         return app
 
     async def set_faults(self, request: web.Request) -> web.Response:
@@ -151,6 +152,11 @@ class SimServer:
         self.session_expired = bool(body["expired"])
         log.warning("session " + ("expired" if self.session_expired else "restored"))
         return web.json_response({"status": "success", "expired": self.session_expired})
+
+    async def get_trades_wall(self, request: web.Request) -> web.Response:
+        """Test harness only: the wall time (ns) of each order's latest trade, the start of
+        the fill latency ``bench/fill_latency.py`` measures."""
+        return web.json_response(self.ex.trade_wall_ns)
 
     async def get_counts(self, request: web.Request) -> web.Response:
         counts = dict(self.counts)
