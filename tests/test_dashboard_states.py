@@ -1,0 +1,78 @@
+"""The dashboard drawn from a snapshot of real status messages, in headless Chromium: an
+expired broker session is a red banner under the orders line, a strategy whose history is
+still on the way says "warming up". The picture is looked at for the banner's red."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mytrading import wire
+from mytrading.monitor.snapshot import snapshot
+from mytrading.monitor.view import View
+from mytrading.settings import PROJECT_ROOT
+from tests.test_monitor_process import chromium
+
+DAEMONS = ["feed", "engine", "risk", "router", "reconciler", "signals", "monitor"]
+
+
+def status(name: str, detail: dict) -> wire.Status:
+    return wire.Status(
+        name=name, pid=100, state="running", started_ns=0, uptime_s=60, msgs_in=1,
+        msgs_out=1, errors=0, gaps=0, lat_p50_us=1, lat_p99_us=2, detail=detail,
+    )  # fmt: skip
+
+
+def test_an_expired_session_and_a_warming_strategy_are_shown(tmp_path: Path) -> None:
+    browser = chromium()
+    if browser is None:
+        pytest.skip("no chromium here")
+    from playwright.sync_api import sync_playwright
+
+    view = View(DAEMONS)
+    view.on_status(status("router", {
+        "venue": {"live": True, "banner": "LIVE: REAL ORDERS to http://127.0.0.1:15000 for main"},
+        "sessions_expired": {"main": {"state": "expired", "probes": 3}},
+    }))  # fmt: skip
+    strategies = {
+        "sma_crossover": {"fills": 4, "pnl": 120.0, "warming": []},
+        "warm_many": {"fills": 0, "pnl": 0.0, "warming": ["NSE:INFY 1m"]},
+    }
+    view.on_status(status("engine", {"strategies": strategies}))
+    for d in ("feed", "risk", "reconciler", "signals", "monitor"):
+        view.on_status(status(d, {}))
+    snap = snapshot(view, [], 0, 3.0)
+    html = (PROJECT_ROOT / "mytrading" / "monitor" / "dashboard.html").read_text()
+    stream = 'const source = new EventSource("/events");'
+    assert stream in html
+    page_file = tmp_path / "dashboard.html"
+    listen = "source.onmessage = ev => render(JSON.parse(ev.data));"
+    page_file.write_text(
+        html.replace(stream, f"render({json.dumps(snap)});", 1).replace(listen, "")
+    )
+    shot = tmp_path / "dashboard.png"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-gpu"])
+        page = b.new_page(viewport={"width": 1300, "height": 700})
+        page.goto(page_file.as_uri())
+        assert page.is_visible("#session")
+        assert "BROKER SESSION EXPIRED for main" in page.inner_text("#session")
+        row = page.locator("#strategies tr", has_text="warm_many").inner_text()
+        assert "warming up" in row
+        assert (
+            "warming" not in page.locator("#strategies tr", has_text="sma_crossover").inner_text()
+        )
+        box = page.locator("#session").bounding_box()
+        page.screenshot(path=str(shot))
+        b.close()
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(shot)
+    assert box is not None
+    y, x = int(box["y"] + box["height"] / 2), int(box["x"])
+    r, g, bl = img[y, x : x + 2, :3].mean(axis=0)  # the banner's 2-px left border: red
+    assert r > 0.6 and g < 0.3 and bl < 0.3, (r, g, bl)
+    r, g, bl = img[y, x + 6, :3]  # inside it: the light red fill
+    assert r > 0.95 and 0.8 < g < 0.95, (r, g, bl)
