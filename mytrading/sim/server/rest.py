@@ -307,10 +307,21 @@ async def run_market(
     stop: asyncio.Event,
     publish: Callable[[list[wire.Tick]], Awaitable[None]] | None = None,
 ) -> None:
-    """Step the simulated market at ``hz``: match resting orders, stream the quotes."""
+    """Step the simulated market at ``hz``: match resting orders, stream the quotes.
+
+    The steps keep a fixed phase to the market clock's anchor, half a period off its
+    grid: the same start gives ticks at the same market times run after run (at the
+    default 30x and 4/s, 3.75 s after each minute, never on a bar's boundary, where a
+    tick's arrival and the clock would race to close the bar)."""
     period = 1.0 / hz
     loop = asyncio.get_running_loop()
     due = loop.time()
+    anchor = getattr(getattr(ex, "clock", None), "anchor_wall_ns", 0)
+    if anchor:
+        since = (time.time_ns() - anchor) / 1e9
+        due += (period / 2 - since) % period
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), due - loop.time())
     while not stop.is_set():
         ticks = ex.step()
         if publish is not None:
