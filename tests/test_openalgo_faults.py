@@ -294,6 +294,15 @@ def test_a_push_before_the_placement_reply_is_the_orders_first_state(
             {"code": 429, "message": 'HTTP 429: {"message": "5 per 1 second"}', "retry_after": 3},
             3.0,
         ),
+        # a retry_after that is no number is no answer: the limit's text decides
+        (
+            {"code": 429, "message": 'HTTP 429: {"message": "5 per 1 second"}', "retry_after": "x"},
+            1.0,
+        ),
+        (
+            {"code": 429, "message": 'HTTP 429: {"retry_after": "soon", "message": "1/minute"}'},
+            60.0,
+        ),
     ],
 )
 def test_a_429_is_waited_out_whatever_its_body(reply: dict, wait: float) -> None:

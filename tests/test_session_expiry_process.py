@@ -11,11 +11,15 @@ import textwrap
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
+import zmq
 
 from mytrading import wire
+from mytrading.bus import Pusher
+from mytrading.settings import Settings
 from tests.procs import Watcher, settings_of, spawn
-from tests.simhelpers import control
+from tests.simhelpers import FUT, KEY, control, order, post
 
 STRATEGY = '''
 from datetime import datetime
@@ -137,3 +141,58 @@ def test_a_session_expired_mid_run_is_a_state_not_a_stream_of_rejections(
     assert len(fired) == 1 and "[CRITICAL]" in fired[0], said  # one alert, not a stream
     assert any('"kind": "recover"' in x and "restored" in x for x in said), said
     print(f"session expiry seen by the router {seen_after_s:.1f} s after it happened")
+
+
+@pytest.mark.integration
+def test_an_amend_while_the_session_is_expired_is_refused_and_the_order_kept(
+    sim_broker: tuple[str, dict[str, str]], settings: Settings
+) -> None:
+    """The router alone, as risk sends to it: a cancel sent the moment the session expires
+    (answered 403 by the broker, or refused before sending once the router knows) is
+    refused as "broker session expired", the working order stays working at the broker,
+    a new order is not sent. (Resuming is the mid-run test's.)"""
+    host, env = sim_broker
+    w = Watcher(settings, ("sys.status.", "exec."))
+    ctx = zmq.Context()
+    as_risk = Pusher(ctx, settings.endpoints()["pipe.orders"], "risk", "order")
+    router = spawn("router", env)
+
+    def last(oid: str) -> wire.OrderUpdate | None:
+        ups = [m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.order_id == oid]
+        return ups[-1] if ups else None
+
+    def placed() -> int:
+        return int(control(host, "/_sim/counts").get("placeorder", 0))
+
+    try:
+        w.wait(lambda: "router" in w.status, 20, "the router")
+        ltp = post(host, "quotes", {"apikey": KEY, "symbol": FUT, "exchange": "NFO"})[1]
+        price = round(ltp["data"]["ltp"] * 0.9 / 0.05) * 0.05  # far under: it rests
+        rest = msgspec.structs.replace(order("a", 65), pricetype="LIMIT", price=round(price, 2))
+        w.wait(lambda: as_risk.send(rest), 10, "the order pipe")
+        w.wait(lambda: (u := last("s.a")) is not None and u.status == "open", 15, "resting")
+        cancel = msgspec.structs.replace(
+            order("c", 65), order_id="s.c", op="cancel", ref_order_id="s.a"
+        )
+        control(host, "/_sim/session", {"expired": True})
+        sent_then = placed()
+        as_risk.send(cancel)
+        w.wait(lambda: (u := last("s.c")) is not None and u.status == "rejected", 15, "refused")
+        assert "broker session expired" in last("s.c").reason  # type: ignore[union-attr]
+        as_risk.send(order("n", 65))
+        w.wait(lambda: (u := last("s.n")) is not None and u.status == "rejected", 15, "refused")
+        assert "broker session expired" in last("s.n").reason  # type: ignore[union-attr]
+        assert placed() == sent_then
+        assert last("s.a").status == "open"  # type: ignore[union-attr]
+        code, reply = post(host, "orderbook", {"apikey": KEY})  # expired for everyone
+        assert (code, reply.get("message")) == (403, "Invalid openalgo apikey")
+        control(host, "/_sim/session", {"expired": False})
+        rows = post(host, "orderbook", {"apikey": KEY})[1]["data"]["orders"]
+        assert [r["order_status"] for r in rows if r["price"] == round(price, 2)] == ["open"]
+        assert w.status["router"].detail.get("broker_rejected", 0) == 0
+    finally:
+        as_risk.sock.close(0)
+        ctx.term()
+        router.send_signal(signal.SIGTERM)
+        router.wait(timeout=10)
+        w.close()

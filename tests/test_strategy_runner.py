@@ -241,6 +241,15 @@ def test_the_fetcher_paces_its_calls_and_asks_once_per_key() -> None:
         failing.result(timeout=5)
     assert fetcher.submit(5, lambda: 5).result(timeout=5) == 5  # the thread lives on
     fetcher.close()
+    # a stopping daemon does not wait out the queue: what is still queued is cancelled
+    slow = PacedFetcher(spacing_s=1.0)
+    first = slow.submit("a", lambda: "a")
+    assert first.result(timeout=1) == "a"
+    queued = [slow.submit(i, lambda i=i: i) for i in range(20)]  # 20 s of pacing
+    t0 = time.monotonic()
+    slow.close()
+    assert time.monotonic() - t0 < 2.5
+    assert all(f.cancelled() for f in queued[1:])  # the first may be under way
 
 
 class Helpers(BaseStrategy):

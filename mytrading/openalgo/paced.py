@@ -53,6 +53,17 @@ class PacedFetcher:
             return len(self._queued)
 
     def close(self) -> None:
+        """Stop: calls still queued are cancelled (their futures say so), the one under
+        way is waited for, up to 2 s (a stopping daemon does not wait out the queue)."""
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[2].cancel()
+                with self._lock:
+                    self._queued.pop(job[0], None)
         self._jobs.put(None)
         self._thread.join(timeout=2.0)
 

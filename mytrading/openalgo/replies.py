@@ -61,7 +61,7 @@ def classify(reply: dict[str, Any]) -> Failure | None:
         # A 429 is refused before anything happens; a 5xx may hide a placed order.
         wait = 0.0
         if code == 429:
-            wait = float(reply.get("retry_after") or 0.0) or retry_after(msg)
+            wait = num(reply.get("retry_after")) or retry_after(msg)  # a header, or the body
         return Failure(True, code != 429, code, msg, wait)
     if etype in AMBIGUOUS_TYPES and not code:
         return Failure(True, True, code, msg)
@@ -85,11 +85,9 @@ def retry_after(message: str) -> float:
         data = {"message": body}
     if not isinstance(data, dict):
         return 0.0
-    try:
-        if data.get("retry_after") is not None:
-            return max(0.0, float(data["retry_after"]))
-    except (TypeError, ValueError):
-        pass  # not a number: the limit's text below
+    given = num(data.get("retry_after"))  # 0.0 when absent or not a number
+    if given > 0:
+        return given
     m = _LIMIT.search(str(data.get("message", "")))
     if m is None:
         return 0.0

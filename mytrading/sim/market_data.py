@@ -10,7 +10,7 @@ from typing import Any
 
 from mytrading import wire
 from mytrading.clock import MarketClock
-from mytrading.refdata import Instrument, RefData, RefDataError
+from mytrading.refdata import RefData, RefDataError
 from mytrading.sim.history import SUPPORTED as HISTORY_SUPPORTED
 from mytrading.sim.history import BarStore
 from mytrading.sim.market import SimMarket
@@ -87,7 +87,10 @@ class MarketData:
             "brsymbol": symbol,
             "exchange": exchange,
             "brexchange": exchange,
-            "instrumenttype": _itype(inst, self.refdata),
+            # as OpenAlgo's broker plugins store it (e.g. broker/zerodha/database/
+            # master_contract_db.py): CE / PE, FUT, EQ, INDEX; its option lookups
+            # (optionsymbol, the chain) find strikes by CE / PE
+            "instrumenttype": inst.kind,
             "expiry": inst.expiry.strftime("%d-%b-%y").upper() if inst.expiry else "",
             "strike": inst.strike if inst.kind in ("CE", "PE") else -1.0,
             "lotsize": inst.lot_size,
@@ -234,11 +237,3 @@ class MarketData:
                 "months": [],
             }
         )
-
-
-def _itype(inst: Instrument, refdata: RefData) -> str:
-    """The instrument type as OpenAlgo's broker plugins store it in their master contract
-    (e.g. ``broker/zerodha/database/master_contract_db.py``, ``broker/angel/...``): options
-    ``CE`` / ``PE``, futures ``FUT``, equities ``EQ``; an index ``INDEX``. OpenAlgo's option
-    lookups (``optionsymbol``, the option chain) find strikes by ``CE`` / ``PE``."""
-    return inst.kind
