@@ -52,6 +52,7 @@ if __name__ == "__main__":
     if not _in_venv():
         _ensure_venv()
         os.execv(str(VPY), [str(VPY), str(Path(__file__).resolve()), *sys.argv[1:]])
+    os.umask(0o077)  # every file the stack writes is private (docs/security.md)
     from mytrading.cli import app
 
     app()

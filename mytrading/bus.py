@@ -13,6 +13,11 @@ Socket policy (each choice is deliberate; docs/architecture.md explains them):
   ``NOBLOCK``: when the peer is down the sender learns it at once (``send`` returns
   False) and keeps the message in its own bounded queue instead of losing it in a
   socket buffer.
+* Every receiving socket has a maximum message size (``MAXMSGSIZE``) suited to what it
+  carries: ZeroMQ drops a larger frame (and the connection that sent it) before
+  allocating it, so one 300 MB frame cannot grow a daemon by 300 MB.
+* Over tcp every socket uses CURVE (``buscurve.py``): encrypted, and a ZAP handler
+  admits only the stack's own keys, each only where it has business (``use_curve``).
 * No ``sleep`` covers the slow-joiner problem: a daemon treats a peer as reachable only
   after it has *received* that peer's heartbeat, which proves the subscription is live.
 """
@@ -23,6 +28,8 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 import zmq
 
@@ -51,6 +58,34 @@ ENDPOINT_NAMES: tuple[str, ...] = (
 MD_HWM = 100_000  # ticks queued per slow subscriber before PUB drops (gap counted)
 EVENT_HWM = 0  # execution/risk/status: never drop
 PIPE_HWM = 10_000  # intents/orders queued towards a connected peer
+# Largest frame each kind of receiving socket accepts (bytes)
+SUB_MAX_MSG = 8 << 20  # ticks, bars, statuses, position snapshots
+PIPE_MAX_MSG = 4 << 20  # intents, orders, commands, interest lists
+RPC_REQUEST_MAX_MSG = 64 << 10  # a query to the router
+RPC_REPLY_MAX_MSG = 256 << 20  # the router's answer: a whole day of fills at most
+
+
+class Security(Protocol):
+    """What ``bind`` and ``connect`` ask of the bus's security (``buscurve.CurveBus``)."""
+
+    def server(self, sock: zmq.Socket, endpoint: str) -> None: ...
+    def client(self, sock: zmq.Socket, endpoint: str) -> None: ...
+    def stop(self, ctx: zmq.Context) -> None: ...
+
+
+_security: Security | None = None
+
+
+def use_curve(security: Security | None) -> None:
+    """From now on, this process's tcp sockets use ``security`` (None: plain)."""
+    global _security
+    _security = security
+
+
+def stop_security(ctx: zmq.Context) -> None:
+    """Before a context is destroyed: stop its ZAP handler (it holds a socket)."""
+    if _security is not None:
+        _security.stop(ctx)
 
 
 @dataclass(frozen=True)
@@ -149,10 +184,11 @@ class Subscriber:
         self.sock = ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.RCVHWM, hwm)
         self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, SUB_MAX_MSG)
         for p in prefixes:
             self.sock.setsockopt(zmq.SUBSCRIBE, p.encode())
         for ep in endpoints:
-            self.sock.connect(ep)
+            connect(self.sock, ep)
         self.seq = SequenceTracker()
 
     def subscribe(self, prefix: str) -> None:
@@ -176,7 +212,7 @@ class Pusher:
         self.sock.setsockopt(zmq.SNDHWM, PIPE_HWM)
         self.sock.setsockopt(zmq.IMMEDIATE, 1)
         self.sock.setsockopt(zmq.LINGER, 2000)  # flush on close, but never hang a stop
-        self.sock.connect(endpoint)
+        connect(self.sock, endpoint)
         self.src = src
         self.topic = topic
         self._seq = 0
@@ -205,6 +241,7 @@ class Puller:
         self.sock = ctx.socket(zmq.PULL)
         self.sock.setsockopt(zmq.RCVHWM, PIPE_HWM)
         self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, PIPE_MAX_MSG)
         bind(self.sock, endpoint)
         self.seq = SequenceTracker()
 
@@ -226,7 +263,8 @@ def request(
     """
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(endpoint)
+    sock.setsockopt(zmq.MAXMSGSIZE, RPC_REPLY_MAX_MSG)
+    connect(sock, endpoint)
     try:
         sock.send(wire.encode_body(msg))
         if sock.poll(timeout_ms, zmq.POLLIN):
@@ -237,11 +275,23 @@ def request(
 
 
 def bind(sock: zmq.Socket, endpoint: str) -> None:
+    """Bind, as a CURVE server when the bus uses CURVE (tcp)."""
     if endpoint.startswith("ipc://"):
         path = endpoint[len("ipc://") :]
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        from mytrading.rundir import ensure_private_dir
+
+        ensure_private_dir(Path(os.path.dirname(path)))
         # A socket file left by a killed predecessor would make bind fail or, worse,
         # be silently shadowed; a fresh bind replaces it.
         if os.path.exists(path):
             os.unlink(path)
+    elif _security is not None and not endpoint.startswith("inproc://"):
+        _security.server(sock, endpoint)
     sock.bind(endpoint)
+
+
+def connect(sock: zmq.Socket, endpoint: str) -> None:
+    """Connect, as a CURVE client of the endpoint's owner when the bus uses CURVE."""
+    if _security is not None and not endpoint.startswith(("ipc://", "inproc://")):
+        _security.client(sock, endpoint)
+    sock.connect(endpoint)

@@ -30,6 +30,7 @@ from rich.text import Text
 
 from mytrading import wire
 from mytrading.bus import Pusher, Subscriber
+from mytrading.buscurve import TOOLS, secure_bus
 from mytrading.interest import EVERY_S, entry
 from mytrading.options.chain import atm_strike
 from mytrading.options.greeks import greeks, iv
@@ -228,6 +229,7 @@ def run(
     clock = build_clock(s, refdata.calendar)
     model = ChainModel.build(refdata, underlying, expiry, strikes, clock.now().date())
     eps = s.endpoints()  # type: ignore[attr-defined]
+    secure_bus(s, TOOLS, lambda *_a, **_k: None)  # type: ignore[arg-type]
     ctx = zmq.Context()
     ask = Pusher(ctx, eps["pipe.interest"], f"chain-{os.getpid()}", "interest")
     sub = Subscriber(ctx, [eps.pub("feed")], ("md.tick.",))

@@ -35,6 +35,8 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 sim_app = typer.Typer(help="The OpenAlgo-compatible simulator server and its account.")
 app.add_typer(sim_app, name="sim")
+keys_app = typer.Typer(help="The bus's CURVE keys (the tcp bus: docs/security.md).")
+app.add_typer(keys_app, name="keys")
 
 
 def _add_backtest() -> None:
@@ -171,6 +173,7 @@ def config_check() -> None:
     names = _check_strategies(s)
     channels = _check_alerts(s)
     eps = s.endpoints()
+    bus_line = _check_bus(s)
     typer.echo(f"mode={s.mode} broker={s.broker} log_level={s.log_level}")
     typer.echo(f"orders: {venue.current(s).banner()}")
     if s.mode == "live":
@@ -198,6 +201,7 @@ def config_check() -> None:
     for line in _refdata_report(s):
         typer.echo(line)
     typer.echo(f"runtime dir: {s.runtime_dir()}  logs: {s.log_dir}")
+    typer.echo(bus_line)
     for name, ep in eps.endpoints.items():
         typer.echo(f"  {name:<16} {ep}")
     typer.echo("configuration OK")
@@ -275,12 +279,66 @@ def _where_orders_go(s: Settings, live_flag: bool) -> None:
     typer.echo(f"orders: {venue.current(s, accounts, reported).banner()}")
 
 
+def _check_bus(s: Settings) -> str:
+    """The tcp bus's keys (every daemon this host runs, and the operator's) and the private
+    runtime directory; exit 2 naming each problem. Returns a line for `config check`."""
+    from mytrading.buscurve import TOOLS, check_keys
+    from mytrading.rundir import RunDirError, ensure_private_dir
+
+    try:
+        ensure_private_dir(s.runtime_dir())
+    except RunDirError as exc:
+        typer.echo(f"configuration error:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+    if not s.bus_curve_on():
+        return f"bus: {s.bus_transport}" + (
+            " without CURVE (loopback only; not allowed live)" if s.bus_transport == "tcp" else ""
+        )
+    problems = check_keys(s.bus_keys_dir, (*s.daemons, TOOLS))
+    if problems:
+        typer.echo("configuration error:\n" + "\n".join(problems), err=True)
+        raise typer.Exit(2)
+    return f"bus: tcp with CURVE, keys in {s.bus_keys_dir} (daemons here: {', '.join(s.daemons)})"
+
+
+@keys_app.command("init")
+def keys_init(
+    force: Annotated[bool, typer.Option("--force", help="replace existing keys")] = False,
+) -> None:
+    """Write a CURVE key pair for every daemon and for the operator's tools (0600)."""
+    from mytrading.buscurve import BusKeyError, init_keys
+
+    s = _settings()
+    try:
+        written = init_keys(s.bus_keys_dir, force=force)
+    except BusKeyError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"{len(written)} key files in {s.bus_keys_dir} (0600). Another host needs every "
+        "*.key (public) and the *.key_secret of the daemons it runs, plus cli.key_secret "
+        "(docs/deployment.md)"
+    )
+
+
+def _make_private(s: Settings) -> None:
+    """Files an older version wrote 0644 become 0600 (directories 0700) at start."""
+    from mytrading.rundir import make_private
+
+    dbs = {p.parent for p in (s.record_db, s.risk_db, s.history_db, s.backtest_db)}
+    dbs |= {p.parent for p in (s.instruments_db, s.alerts_db, s.webhook_db)}
+    n = make_private(s.log_dir, s.state_dir, s.report_dir, *sorted(dbs))
+    if n:
+        typer.echo(f"made {n} files and directories private (0600/0700)")
+
+
 def _launch(foreground: bool, live_flag: bool = False) -> tuple[Settings, subprocess.Popen[bytes]]:
     """Validate everything, say where orders go (live: confirmed), then start supervisord;
     exit 2 on bad config or an unconfirmed live start, 1 if running."""
     s = _settings()
     _check_strategies(s)
     _check_alerts(s)
+    _check_bus(s)
     if supervise.live_processes(s):
         typer.echo(
             f"this checkout is already running: {supervise.describe(supervise.live_processes(s))}"
@@ -294,6 +352,7 @@ def _launch(foreground: bool, live_flag: bool = False) -> tuple[Settings, subpro
     line = daily(s, datetime.now(IST).date())
     typer.echo(line, err=line.startswith("ALERT"))
     startguard.clear_all(s.state_dir)  # an operator's start: failed starts count anew
+    _make_private(s)
     try:
         return s, supervise.launch(s, foreground=foreground)
     except supervise.SupervisorError as exc:
@@ -744,7 +803,8 @@ def _command(cmd: wire.Command, confirmed: Any, what: str) -> dict[str, Any]:
     s = _settings()
     collector = StatusCollector(s)
     ctx = zmq.Context()
-    pusher = Pusher(ctx, s.endpoints()["pipe.commands"], "cli", "command")
+    pusher = Pusher(ctx, s.endpoints()["pipe.commands"], "cli", "command")  # after collector:
+    # the collector made this process's tcp sockets CURVE clients with the operator's key
     try:
         deadline = time.monotonic() + 5
         sent = False

@@ -39,11 +39,21 @@ import zmq
 
 from mytrading import instance, startguard, wire
 from mytrading.accounts import load_accounts
-from mytrading.bus import DAEMONS, EVENT_HWM, Publisher, Puller, SequenceTracker, Subscriber
+from mytrading.bus import (
+    DAEMONS,
+    EVENT_HWM,
+    Publisher,
+    Puller,
+    SequenceTracker,
+    Subscriber,
+    stop_security,
+)
+from mytrading.buscurve import secure_bus
 from mytrading.clock import MarketClock, build_clock
 from mytrading.health import ProcessHealth
 from mytrading.logsetup import setup_logging
 from mytrading.refdata import RefData, load_refdata
+from mytrading.rundir import private_umask
 from mytrading.settings import ConfigError, Settings, load_settings
 
 EARLY_BEATS_S = (0.15, 0.4)
@@ -90,6 +100,8 @@ class Daemon:
         self.endpoints = settings.endpoints()
         self.log = structlog.get_logger(self.name)
         self.ctx = zmq.Context()
+        # tcp: CURVE, this daemon's key (a missing or loose key stops the start: ConfigError)
+        self.curve = secure_bus(settings, self.name, self.log.warning)
         self.pub = Publisher(self.ctx, self.endpoints.pub(self.name), self.name, self.pub_hwm)
         others = [d for d in DAEMONS if d != self.name]
         self.sub = Subscriber(
@@ -288,9 +300,13 @@ class Daemon:
             lat_p50_us=float(np.percentile(lat, 50)) if lat is not None else 0.0,
             lat_p99_us=float(np.percentile(lat, 99)) if lat is not None else 0.0,
             peers_down=[p for p, v in self.peers.items() if not v.up],
-            detail={**self.detail(), "health": self.health.sample()},
+            detail={**self.detail(), "health": self.health.sample(), **self._bus_detail()},
         )
         self.pub.publish(wire.status_topic(self.name), st)
+
+    def _bus_detail(self) -> dict[str, Any]:
+        """Connections the bus's ZAP handler refused (tcp with CURVE only)."""
+        return {"bus_refused": self.curve.admit.refused} if self.curve is not None else {}
 
     def extra_sent(self) -> int:
         """Messages sent on sockets other than the PUB (pipes), for the heartbeat."""
@@ -343,6 +359,7 @@ class Daemon:
             self.health.close()
             self.pub.close()
             self.sub.close()
+            stop_security(self.ctx)
             self.ctx.destroy(linger=1000)
             rfd.close()
             wfd.close()
@@ -394,6 +411,7 @@ def _peer(frame: zmq.Frame) -> str:
 
 def main(cls: type[Daemon]) -> None:
     """Entry point of a daemon process: exit code 2 on bad configuration."""
+    private_umask()
     try:
         settings = load_settings()
         refdata = load_refdata(settings.config_dir, settings.instruments_db)

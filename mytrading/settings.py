@@ -85,6 +85,22 @@ class Settings(BaseSettings):
     bus_host: str = "127.0.0.1"
     bus_base_port: int = Field(7100, ge=1024, le=65000)
     bus_endpoints: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # CURVE (encryption and the stack's own keys only) on the tcp bus: None = on with tcp.
+    # Off is allowed only with every endpoint on loopback (docs/security.md).
+    bus_curve: bool | None = None
+    bus_keys_dir: Path = PROJECT_ROOT / "keys"  # `main.py keys init` writes them here
+    # The daemons this host runs (the others run on another host: docs/deployment.md)
+    daemons: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "feed",
+            "engine",
+            "risk",
+            "router",
+            "reconciler",
+            "signals",
+            "monitor",
+        ]
+    )
 
     # --- liveness
     heartbeat_s: float = Field(1.0, gt=0, le=10)
@@ -113,6 +129,7 @@ class Settings(BaseSettings):
 
     # --- the OpenAlgo-compatible simulator server (main.py sim)
     sim_server_host: str = "127.0.0.1"
+    sim_server_allow_remote: bool = False  # the simulator beyond this machine (a lab)
     sim_rest_port: int = Field(5000, ge=1, le=65535)
     sim_ws_port: int = Field(8765, ge=1, le=65535)
     sim_ws_auth_grace_s: float = Field(15.0, gt=0, le=600)  # then close 4401 "auth timeout"
@@ -143,6 +160,9 @@ class Settings(BaseSettings):
     # --- the monitor: Prometheus metrics, the dashboard, alerts (docs/monitoring.md)
     monitor_host: str = "127.0.0.1"
     monitor_port: int = Field(9108, ge=1, le=65535)
+    # The dashboard and /metrics beyond this machine: on purpose, and with a token
+    monitor_allow_remote: bool = False
+    monitor_token: SecretStr = SecretStr("")  # Bearer <token>, or basic auth's password
     alerts_db: Path = PROJECT_ROOT / "logs" / "data" / "alerts.sqlite"
 
     # --- webhook signals (TradingView, Amibroker, ChartInk): the signals daemon's server
@@ -150,6 +170,9 @@ class Settings(BaseSettings):
     signals_host: str = "127.0.0.1"
     signals_port: int = Field(5100, ge=1, le=65535)
     webhook_public_url: str = ""  # the https://... a reverse proxy serves it at, for `new`
+    # More names our HTTP servers answer to (the Host header), besides loopback names, the
+    # bind address and the webhook URL's host: what a reverse proxy forwards
+    http_hostnames: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Listening on anything but loopback exposes order entry: only on purpose (docs/webhooks.md)
     signals_allow_remote: bool = False
     # Behind a reverse proxy every request comes from the proxy: rate-limit by the client
@@ -186,12 +209,45 @@ class Settings(BaseSettings):
     strategy_max_errors: int = Field(5, ge=1)
 
     @field_validator(
-        "sim_underlyings", "sim_stocks", "strategies", "openalgo_plain_http_hosts", mode="before"
+        "sim_underlyings",
+        "sim_stocks",
+        "strategies",
+        "openalgo_plain_http_hosts",
+        "daemons",
+        "http_hostnames",
+        mode="before",
     )
     @classmethod
     def _split_csv(cls, v: object) -> object:
         if isinstance(v, str):
             return [s.strip() for s in v.split(",") if s.strip()]
+        return v
+
+    @field_validator("bus_host", "monitor_host", "sim_server_host", "signals_host")
+    @classmethod
+    def _a_host(cls, v: str) -> str:
+        why = bad_host(v)
+        if why:
+            raise ValueError(why)
+        return v
+
+    @field_validator("http_hostnames", "openalgo_plain_http_hosts")
+    @classmethod
+    def _hosts(cls, v: list[str]) -> list[str]:
+        for h in v:
+            why = bad_host(h)
+            if why:
+                raise ValueError(why)
+        return v
+
+    @field_validator("daemons")
+    @classmethod
+    def _daemon_names(cls, v: list[str]) -> list[str]:
+        from mytrading.bus import DAEMONS
+
+        bad = [d for d in v if d not in DAEMONS]
+        if bad or not v or len(set(v)) != len(v):
+            raise ValueError(f"distinct names from {', '.join(DAEMONS)}; got {v}")
         return v
 
     @field_validator("strategies")
@@ -255,6 +311,35 @@ class Settings(BaseSettings):
             and not self.openalgo_api_key.get_secret_value()
         ):
             raise ValueError("MT_OPENALGO_API_KEY is required for a real OpenAlgo server")
+        if self.mode == "live":
+            tests_only = self.tests_only_settings()
+            if tests_only:
+                raise ValueError(
+                    "MT_MODE=live refuses settings meant for tests and demos only: "
+                    + "; ".join(tests_only)
+                )
+        for host, allow, var in (
+            (self.monitor_host, self.monitor_allow_remote, "MONITOR"),
+            (self.sim_server_host, self.sim_server_allow_remote, "SIM_SERVER"),
+        ):
+            if not is_loopback(host) and not allow:
+                raise ValueError(
+                    f"MT_{var}_HOST={host} would serve it to the network: set "
+                    f"MT_{var}_ALLOW_REMOTE=true to mean it (docs/security.md)"
+                )
+        if not is_loopback(self.monitor_host) and len(self.monitor_token.get_secret_value()) < 16:
+            raise ValueError(
+                f"MT_MONITOR_HOST={self.monitor_host} needs MT_MONITOR_TOKEN (16+ characters): "
+                "the dashboard and /metrics show positions and P&L"
+            )
+        if self.bus_transport == "tcp" and self.bus_curve is False:
+            wide = [a for a in self.endpoints().endpoints.values() if not _loopback_url(a)]
+            if wide:
+                raise ValueError(
+                    f"the tcp bus reaches beyond this machine ({wide[0]}) without CURVE: "
+                    "leave MT_BUS_CURVE unset (CURVE is the default on tcp) and run "
+                    "`python3 main.py keys init`"
+                )
         if not is_loopback(self.signals_host) and not self.signals_allow_remote:
             raise ValueError(
                 f"MT_SIGNALS_HOST={self.signals_host} would take orders from the network: "
@@ -272,6 +357,25 @@ class Settings(BaseSettings):
         digest = hashlib.sha1(str(self.home.resolve()).encode()).hexdigest()[:10]
         base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
         return Path(base) / f"mytrading-{os.getuid()}-{digest}"
+
+    def bus_curve_on(self) -> bool:
+        """The tcp bus uses CURVE unless switched off (then loopback only)."""
+        return self.bus_transport == "tcp" and self.bus_curve is not False
+
+    def tests_only_settings(self) -> list[str]:
+        """The settings made for tests and demos that are set: each named, with why."""
+        found = []
+        if not self.journal_fsync:
+            found.append("MT_JOURNAL_FSYNC=false (an order could be lost in a power cut)")
+        if self.router_crash_at:
+            found.append(f"MT_ROUTER_CRASH_AT={self.router_crash_at} (kills the router)")
+        if self.risk_any_hour:
+            found.append("MT_RISK_ANY_HOUR=true (orders outside the exchange's sessions)")
+        if self.sim_faults:
+            found.append("MT_SIM_FAULTS=true (a simulator's fault injection)")
+        if self.bus_curve is False:
+            found.append("MT_BUS_CURVE=false (an unauthenticated bus)")
+        return found
 
     def endpoints(self):  # -> bus.EndpointMap (import kept local: settings loads first)
         from mytrading.bus import EndpointMap
@@ -334,6 +438,30 @@ class Settings(BaseSettings):
                 raise ConfigError(f"{path}: [{strategy}] must be a table")
             from_file = table
         return {**from_file, **self.strategy_params.get(strategy, {})}
+
+
+def _loopback_url(address: str) -> bool:
+    """A bus address on this machine only: ipc, inproc, or tcp to a loopback host."""
+    if not address.startswith("tcp://"):
+        return True
+    host = address[len("tcp://") :].rsplit(":", 1)[0].strip("[]")
+    return is_loopback(host)
+
+
+def bad_host(host: str) -> str | None:
+    """Why ``host`` is not a host name or an IP address (None when it is one)."""
+    import ipaddress
+    import re
+
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    label = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+    if len(host) <= 253 and re.fullmatch(rf"{label}(\.{label})*\.?", host):
+        return None
+    return f"{host!r} is not a host name or an IP address"
 
 
 def is_loopback(host: str) -> bool:

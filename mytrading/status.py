@@ -37,6 +37,9 @@ class StatusCollector:
     bad_frames: int = 0
 
     def __post_init__(self) -> None:
+        from mytrading.buscurve import TOOLS, secure_bus
+
+        secure_bus(self.settings, TOOLS, lambda *_a, **_k: None)  # tcp: the operator's key
         self.ctx = zmq.Context()
         eps = self.settings.endpoints()
         self.sub = Subscriber(

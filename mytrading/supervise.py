@@ -24,6 +24,7 @@ from supervisor.xmlrpc import SupervisorTransport
 from mytrading import instance
 from mytrading.bus import DAEMONS
 from mytrading.daemon import STOP_ORDER
+from mytrading.rundir import ensure_private_dir
 from mytrading.settings import PROJECT_ROOT, Settings
 
 CONF = PROJECT_ROOT / "supervisord.conf"
@@ -49,25 +50,27 @@ def stack_env(settings: Settings, anchor_ns: int | None = None) -> dict[str, str
         MT_STATE_DIR=str(settings.state_dir.resolve()),
         MT_CLOCK_ANCHOR_NS=str(anchor_ns or settings.clock_anchor_ns or time.time_ns()),
         MT_SIM_SERVER_AUTOSTART=str(uses_simserver(settings)).lower(),
+        **{f"MT_{d.upper()}_AUTOSTART": str(d in settings.daemons).lower() for d in DAEMONS},
         PYTHONUNBUFFERED="1",
     )
     return env
 
 
 def uses_simserver(settings: Settings) -> bool:
-    return settings.broker == "openalgo" and settings.sim_server
+    """The embedded simulator runs beside the router: on the host whose MT_DAEMONS has it
+    (another host reaches it at MT_SIM_SERVER_HOST: docs/deployment.md)."""
+    return settings.broker == "openalgo" and settings.sim_server and "router" in settings.daemons
 
 
 def programs(settings: Settings) -> tuple[str, ...]:
     """The supervisor programs this configuration runs."""
-    return (("simserver",) if uses_simserver(settings) else ()) + DAEMONS
+    here = tuple(d for d in DAEMONS if d in settings.daemons)
+    return (("simserver",) if uses_simserver(settings) else ()) + here
 
 
 def _prepare_dirs(settings: Settings) -> None:
     settings.log_dir.mkdir(parents=True, exist_ok=True)
-    run = settings.runtime_dir()
-    run.mkdir(parents=True, exist_ok=True)
-    os.chmod(run, 0o700)
+    ensure_private_dir(settings.runtime_dir())
 
 
 def live_processes(settings: Settings) -> dict[str, int]:

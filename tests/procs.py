@@ -148,6 +148,9 @@ class Watcher:
     """Subscribes to every daemon's topics and waits for conditions on what it saw."""
 
     def __init__(self, settings: Settings, prefixes: tuple[str, ...] = ("",)) -> None:
+        from mytrading.buscurve import TOOLS, secure_bus
+
+        secure_bus(settings, TOOLS, lambda *_a, **_k: None)  # tcp: as the operator's tools
         self.ctx = zmq.Context()
         eps = settings.endpoints()
         self.sub = Subscriber(self.ctx, [eps.pub(d) for d in DAEMONS], prefixes)

@@ -27,7 +27,7 @@ import zmq
 
 from mytrading import live, venue, wire
 from mytrading.accounts import MAIN, Account, load_accounts
-from mytrading.bus import Pusher, bind
+from mytrading.bus import RPC_REQUEST_MAX_MSG, Pusher, bind
 from mytrading.daemon import Daemon
 from mytrading.openalgo.broker import OrderEvent, TradeEvent, fill_of, order_update
 from mytrading.openalgo.orders import OpenAlgoAdapter
@@ -146,6 +146,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         self.after(RECOVERY_HOLD_S, lambda: self._release(rep.fills))
         self.rep = self.ctx.socket(zmq.REP)
         self.rep.setsockopt(zmq.LINGER, 0)
+        self.rep.setsockopt(zmq.MAXMSGSIZE, RPC_REQUEST_MAX_MSG)
         bind(self.rep, self.endpoints["rpc.router"])
         self.add_socket(self.rep, self._on_query)
         self.every(self.settings.heartbeat_s, self._publish_positions)

@@ -17,6 +17,7 @@ from mytrading.clock import build_clock
 from mytrading.daemon import hold_instance_lock, stop_delay
 from mytrading.logsetup import setup_logging
 from mytrading.refdata import load_refdata
+from mytrading.rundir import private_umask
 from mytrading.settings import ConfigError, Settings, load_settings
 from mytrading.sim.books import BookStore
 from mytrading.sim.exchange import SimExchange
@@ -142,6 +143,7 @@ async def _watch_parent(parent: int, leave: Callable[[str], None]) -> None:
 
 
 def main() -> None:
+    private_umask()
     try:
         settings = load_settings()
     except ConfigError as exc:
