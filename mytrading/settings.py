@@ -358,6 +358,15 @@ class Settings(BaseSettings):
         base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
         return Path(base) / f"mytrading-{os.getuid()}-{digest}"
 
+    def http_names(self, bind_host: str) -> frozenset[str]:
+        """The Host names an HTTP server bound to ``bind_host`` answers to."""
+        import urllib.parse
+
+        from mytrading.httpguard import host_names
+
+        public = urllib.parse.urlsplit(self.webhook_public_url).hostname or ""
+        return host_names(bind_host, [*self.http_hostnames, public])
+
     def bus_curve_on(self) -> bool:
         """The tcp bus uses CURVE unless switched off (then loopback only)."""
         return self.bus_transport == "tcp" and self.bus_curve is not False

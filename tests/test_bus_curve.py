@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import zmq
 
+from mytrading.bus import PIPE_MAX_MSG
 from mytrading.buscurve import (
     ALLOWED,
     KEY_NAMES,
@@ -19,7 +20,6 @@ from mytrading.buscurve import (
     init_keys,
     load_ring,
 )
-from mytrading.bus import PIPE_MAX_MSG
 from tests.simhelpers import free_port
 
 

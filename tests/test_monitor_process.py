@@ -168,9 +168,13 @@ def check_dashboard(browser: str, base: str, env: dict[str, str], tmp_path: Path
         )
         page = b.new_page(viewport={"width": 1300, "height": 1100})
         page.goto(base + "/")
-        page.wait_for_function("document.querySelectorAll('#daemons tr').length >= 7")
+        # (no wait_for_function: the page's CSP forbids the eval it relies on, as it should)
+        page.locator("#daemons tr").nth(6).wait_for()
         first = page.inner_text("#updated")
-        page.wait_for_function(f"document.getElementById('updated').innerText !== '{first}'")
+        deadline = time.monotonic() + 10
+        while page.inner_text("#updated") == first and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert page.inner_text("#updated") != first, "the page never updated itself"
         for el in ("#daemons", "#strategies", "#pnl-chart", "#risk-events", "#recon-summary"):
             assert page.is_visible(el), el
         page.wait_for_selector("#pnl-line", timeout=15_000)  # the curve: a point every 5 s

@@ -89,9 +89,7 @@ def test_two_hosts_trade_over_curve_and_a_forger_gets_nowhere(
             assert r.returncode == 0, r.stdout + r.stderr
             started.append(env)
         w.wait(lambda: set(w.status) == set(DAEMONS), 40, "a heartbeat from every daemon")
-        w.wait(
-            lambda: any(isinstance(m, wire.Fill) for _, m in w.seen), 40, "a fill of B's engine"
-        )
+        w.wait(lambda: any(isinstance(m, wire.Fill) for _, m in w.seen), 40, "a fill of B's engine")
         assert w.status["engine"].pid != w.status["router"].pid
         assert (b_dir / "logs" / "engine.log").exists()
         assert not (Path(env_a["MT_LOG_DIR"]) / "engine.log").exists()

@@ -59,7 +59,14 @@ class MonitorDaemon(Daemon):
         self._alerts_version: tuple[int, int, int] | None = None
         self._alerts: tuple[list[dict], int, list[list[Any]]] = ([], 0, [])
         self.registry, self.latency = registry(lambda: self._snap)
-        self.http = MonitorServer(s.monitor_host, s.monitor_port, lambda: self._snap, self.registry)
+        self.http = MonitorServer(
+            s.monitor_host,
+            s.monitor_port,
+            lambda: self._snap,
+            self.registry,
+            s.http_names(s.monitor_host),
+            s.monitor_token.get_secret_value(),
+        )
         self.http.start()
         if self.http.error:
             self.count_error("monitor HTTP not listening: metrics and dashboard off",

@@ -5,7 +5,10 @@
 * ``/events``: server-sent events, the latest snapshot as JSON once a second;
 * ``/api/state``: the same snapshot once, for scripts and tests.
 
-Nothing here changes anything: there is no POST route.
+Nothing here changes anything: there is no POST route. Every request passes
+``httpguard``: its Host must be one of the monitor's names, and with a token (required
+off loopback) it must carry it; every answer carries a CSP (the page's own inline script
+and style by hash, nothing from elsewhere) and may not be framed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from mytrading.httpguard import API_CSP, page_csp, protect
 from mytrading.httpthread import HttpThread
 
 PAGE = Path(__file__).with_name("dashboard.html")
@@ -32,11 +36,16 @@ class MonitorServer(HttpThread):
         port: int,
         snap: Callable[[], dict[str, Any]],
         registry: CollectorRegistry,
+        names: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"}),
+        token: str = "",
     ) -> None:
         super().__init__(host, port, "monitor-http")
         self._snap = snap
         self._registry = registry
+        self._names, self._token = names, token
+        self._page_csp = page_csp(PAGE.read_text())
         self.clients = 0
+        self.refused = 0
 
     def make_app(self) -> web.Application:
         app = web.Application()
@@ -44,7 +53,16 @@ class MonitorServer(HttpThread):
         app.router.add_get("/events", self._events)
         app.router.add_get("/api/state", self._state)
         app.router.add_get("/metrics", self._metrics)
-        return app
+        return protect(
+            app,
+            self._names,
+            self._token,
+            csp=lambda r: self._page_csp if r.path == "/" else API_CSP,
+            refused=self._refuse,
+        )
+
+    def _refuse(self, _why: str) -> None:
+        self.refused += 1
 
     async def _page(self, request: web.Request) -> web.Response:
         return web.Response(text=PAGE.read_text(), content_type="text/html")

@@ -121,7 +121,13 @@ class SignalsDaemon(Daemon):
                 Duplicates(s.webhook_dup_window_s),
             )
 
-        return WebhookServer(s.signals_host, s.signals_port, make_gate, s.signals_trust_proxy)
+        return WebhookServer(
+            s.signals_host,
+            s.signals_port,
+            make_gate,
+            s.signals_trust_proxy,
+            s.http_names(s.signals_host),
+        )
 
     def _http_failed(self) -> None:
         """The port is taken (or the host wrong): say so, stay up, try again."""

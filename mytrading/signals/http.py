@@ -14,6 +14,7 @@ from collections.abc import Callable
 import structlog
 from aiohttp import web
 
+from mytrading.httpguard import LOOPBACK_NAMES, protect
 from mytrading.httpthread import HttpThread
 from mytrading.webhook.gate import MAX_BODY, Answer, Gate
 
@@ -27,8 +28,10 @@ class WebhookServer(HttpThread):
         port: int,
         make_gate: Callable[[], Gate],
         trust_proxy: bool = False,
+        names: frozenset[str] = LOOPBACK_NAMES,
     ) -> None:
         super().__init__(host, port, "webhook-http")
+        self.names = names  # the Host names it answers to (httpguard)
         self.make_gate = make_gate  # called on the server's thread: SQLite stays on it
         self.trust_proxy = trust_proxy
         self.gate: Gate | None = None
@@ -39,7 +42,7 @@ class WebhookServer(HttpThread):
         app = web.Application(client_max_size=MAX_BODY + 1)
         app.router.add_post(ROUTE, self._webhook)
         app.router.add_get("/health", self._health)
-        return app
+        return protect(app, self.names)
 
     def closed(self) -> None:
         if self.gate is not None:

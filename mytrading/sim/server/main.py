@@ -15,6 +15,7 @@ from aiohttp import web
 from mytrading import instance
 from mytrading.clock import build_clock
 from mytrading.daemon import hold_instance_lock, stop_delay
+from mytrading.httpguard import protect
 from mytrading.logsetup import setup_logging
 from mytrading.refdata import load_refdata
 from mytrading.rundir import private_umask
@@ -108,8 +109,9 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
         (server.app(settings.sim_faults), settings.sim_rest_port),
         (feed.app(), settings.sim_ws_port),
     )
+    names = settings.http_names(host)
     for app, port in apps:
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(protect(app, names), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         runners.append(runner)
