@@ -5,6 +5,7 @@ a real sync from the simulator server over HTTP; the CLI."""
 from __future__ import annotations
 
 import copy
+import json
 from datetime import date
 from pathlib import Path
 
@@ -250,3 +251,34 @@ def test_the_daily_sync_at_start_runs_once_a_day_and_never_stops_a_start(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_junk_rows_are_refused_one_by_one_and_listed(tmp_path: Path) -> None:
+    """Each kind of junk a broker's file has carried: the row is refused and counted by
+    reason, the rest synced (no traceback, no -9223372036854775808 lot)."""
+    good = master_rows(stocks=20, nse_equities=200, bse_equities=100, strikes=10)
+    fut, opt = "NIFTY23NOV26FUT", "NIFTY23NOV2624500CE"
+    junk = [
+        row("NFO", "J1" + fut, "FUTIDX", lot="inf", expiry="23-NOV-26", name="NIFTY"),
+        row("NFO", "J2" + fut, "FUTIDX", lot="1e30", expiry="23-NOV-26", name="NIFTY"),
+        row("NFO", "J3" + fut, "FUTIDX", lot=2.5, expiry="23-NOV-26", name="NIFTY"),
+        row("NFO", "J4" + fut, "FUTIDX", lot=65, tick="inf", expiry="23-NOV-26", name="NIFTY"),
+        row("NSE", "J5", "EQ", tick="nan"),
+        row("NFO", "J6" + opt, "OPTIDX", 65, expiry="23-NOV-26", strike="inf", name="NIFTY"),
+        row("NFO", "J7" + opt, "OPTIDX", 65, expiry="23-NOV-26", strike=-5, name="NIFTY"),
+        row("NFO", "J8" + fut, "FUTIDX", 65, expiry="31-DEC-99", name="NIFTY"),
+        row("NFO", "J9" + fut, "FUTIDX", 65, expiry="garbage", name="NIFTY"),
+    ]
+    store = MasterStore(tmp_path / "m.duckdb")
+    r = sync_rows(store, good + junk, DAY, "junk")
+    assert r.accepted, r.verdict.reasons
+    cur = store.current()
+    assert not cur["symbol"].str.startswith("J").any()
+    assert cur["lot"].min() >= 1 and cur["tick"].max() <= 1000
+    (report,) = [rep for *_, rep in store.history(1)]
+    notes = " ".join(json.loads(report)["notes"])
+    assert "rows refused" in notes
+    assert "'lot size that is not a whole number in [1, 1000000]': 3" in notes
+    assert "'no positive tick size (or not finite, or above 1000)': 2" in notes
+    assert "'option strike that is not a finite number in (0, 10000000]': 2" in notes
+    assert "'no readable expiry (from 2000 on)': 2" in notes

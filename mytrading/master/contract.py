@@ -11,7 +11,11 @@ OpenAlgo passes on each broker's file with light mapping (openalgo-protocol.md s
 * **Tick sizes in paise** (issues #915, #1450): some brokers send 5 for 0.05. A file is in
   paise when its index derivatives (whose tick is 0.05 everywhere) say so; then every tick
   is divided by 100, and the sync reports it.
-* **Lot and tick swapped** (#1450): a lot that is not a whole number >= 1 refuses the file.
+* **Row by row**: a lot that is not a whole number in [1, 1,000,000], a tick that is not
+  finite in (0, 1000], an option strike that is not finite in (0, 10,000,000], a
+  derivative without a readable expiry from 2000 on: the row is refused and counted by
+  reason (``instruments history`` lists them), never a traceback. When more than
+  ``REFUSE_SHARE`` of the rows are refused the file is (lot and tick swapped, #1450).
 
 The result is one pandas frame with fixed columns, built with vectorised operations: a
 real NSE+NFO+BSE+BFO file has some 100,000 rows.
@@ -19,7 +23,7 @@ real NSE+NFO+BSE+BFO file has some 100,000 rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -33,6 +37,15 @@ EQ_TYPES = {"EQ", "", "ETF", "BE"}
 INDEX_EXCHANGES = {"NSE_INDEX", "BSE_INDEX"}
 EQUITY_EXCHANGES = {"NSE", "BSE"}
 INDEX_DERIVATIVE_TICK = 0.05  # NIFTY, BANKNIFTY, SENSEX... futures and options
+MAX_LOT = 1_000_000
+MAX_TICK = 1_000.0
+MAX_STRIKE = 10_000_000.0
+FIRST_EXPIRY_YEAR = 2000
+REFUSE_SHARE = 0.10  # more rows refused than this: the whole file is wrong
+BAD_LOT = "lot size that is not a whole number in [1, 1000000]"
+BAD_TICK = "no positive tick size (or not finite, or above 1000)"
+BAD_STRIKE = "option strike that is not a finite number in (0, 10000000]"
+BAD_EXPIRY = "no readable expiry (from 2000 on)"
 
 
 class MasterError(ValueError):
@@ -57,6 +70,8 @@ class Parsed:
     frame: pd.DataFrame
     skipped: dict[str, int]  # instrument type -> rows skipped
     in_paise: bool  # ticks were divided by 100
+    refused: dict[str, int] = field(default_factory=dict)  # reason -> rows refused
+    examples: list[str] = field(default_factory=list)  # the first few refused rows
 
 
 def normalize(rows: list[dict[str, Any]] | pd.DataFrame) -> Parsed:
@@ -81,18 +96,8 @@ def normalize(rows: list[dict[str, Any]] | pd.DataFrame) -> Parsed:
     known = kind != ""
     skipped = itype[~known].replace("", "(none)").value_counts().to_dict()
 
-    lot = pd.to_numeric(raw["lotsize"], errors="coerce")
-    tick = pd.to_numeric(raw["tick_size"], errors="coerce")
-    bad_lot = known & ~((lot >= 1) & (lot == np.floor(lot)))
-    if bad_lot.any():
-        r = raw[bad_lot].iloc[0]
-        raise MasterError(
-            f"{int(bad_lot.sum())} rows have a lot size that is not a whole number >= 1 "
-            f"(first {r['exchange']}:{r['symbol']} lot {r['lotsize']!r}, tick "
-            f"{r['tick_size']!r}): lot and tick swapped?"
-        )
-    if (known & ~(tick > 0)).any():
-        raise MasterError(f"{int((known & ~(tick > 0)).sum())} rows have no positive tick size")
+    lot = _number(raw["lotsize"])
+    tick = _number(raw["tick_size"])
     index_deriv = (
         known
         & kind.isin(["FUT", "CE", "PE"])
@@ -101,7 +106,8 @@ def normalize(rows: list[dict[str, Any]] | pd.DataFrame) -> Parsed:
         .str.upper()
         .isin(["NIFTY", "BANKNIFTY", "SENSEX", "FINNIFTY", "MIDCPNIFTY"])
     )
-    in_paise = bool(index_deriv.any() and tick[index_deriv].median() >= 1)
+    sane_ticks = tick[index_deriv & np.isfinite(tick)]
+    in_paise = bool(len(sane_ticks) and sane_ticks.median() >= 1)
     if in_paise:
         tick = tick / 100.0
 
@@ -110,16 +116,35 @@ def normalize(rows: list[dict[str, Any]] | pd.DataFrame) -> Parsed:
         format="%d-%b-%y",
         errors="coerce",
     ).dt.date
-    strike = pd.to_numeric(raw.get("strike", 0), errors="coerce").fillna(0.0)
-    strike = strike.where(kind.isin(["CE", "PE"]), 0.0).clip(lower=0.0)
+    strike = _number(raw.get("strike", pd.Series(0, index=raw.index)))
+    option = kind.isin(["CE", "PE"])
     deriv = kind.isin(["FUT", "CE", "PE"])
-    no_expiry = known & deriv & expiry.isna()
-    if no_expiry.any():
-        r = raw[no_expiry].iloc[0]
-        raise MasterError(
-            f"{int(no_expiry.sum())} derivatives have no readable expiry "
-            f"(first {r['exchange']}:{r['symbol']} expiry {r.get('expiry')!r})"
+    year = pd.Series([0 if pd.isna(d) else d.year for d in expiry], index=raw.index)
+    why = pd.Series("", index=raw.index, dtype=object)
+    for bad, reason in (
+        (~(np.isfinite(lot) & (lot >= 1) & (lot <= MAX_LOT) & (lot == np.floor(lot))), BAD_LOT),
+        (~(np.isfinite(tick) & (tick > 0) & (tick <= MAX_TICK)), BAD_TICK),
+        (option & ~(np.isfinite(strike) & (strike > 0) & (strike <= MAX_STRIKE)), BAD_STRIKE),
+        (deriv & (year < FIRST_EXPIRY_YEAR), BAD_EXPIRY),
+    ):
+        why[known & bad & (why == "")] = reason
+    refused_rows = why != ""
+    examples = [
+        f"{r['exchange']}:{r['symbol']} lot {r['lotsize']!r} tick {r['tick_size']!r} "
+        f"strike {r.get('strike')!r} expiry {r.get('expiry')!r}: {w}"
+        for (_, r), w in zip(
+            raw[refused_rows].head(3).iterrows(), why[refused_rows].head(3), strict=True
         )
+    ]
+    refused = why[refused_rows].value_counts().to_dict()
+    if refused and refused_rows.sum() > REFUSE_SHARE * known.sum():
+        worst = max(refused, key=refused.get)  # type: ignore[arg-type]
+        raise MasterError(
+            f"{int(refused_rows.sum())} of {int(known.sum())} rows refused, most for a {worst}"
+            f" (first {examples[0]})" + (": lot and tick swapped?" if worst == BAD_LOT else "")
+        )
+    known = known & ~refused_rows
+    strike = strike.where(option, 0.0).fillna(0.0).clip(lower=0.0)
     frame = pd.DataFrame(
         {
             "exchange": ex,
@@ -128,7 +153,7 @@ def normalize(rows: list[dict[str, Any]] | pd.DataFrame) -> Parsed:
             "kind": kind,
             "expiry": expiry.where(deriv, None),
             "strike": strike.round(4),
-            "lot": lot.fillna(1).astype("int64"),
+            "lot": lot.where(known, 1).fillna(1).astype("int64"),
             "tick": tick.round(4),
             "token": raw.get("token", sym).fillna("").astype(str),
         }
@@ -137,4 +162,9 @@ def normalize(rows: list[dict[str, Any]] | pd.DataFrame) -> Parsed:
     if dup.any():
         frame = frame[~dup]
         skipped["(duplicate symbol)"] = int(dup.sum())
-    return Parsed(frame.reset_index(drop=True), skipped, in_paise)
+    return Parsed(frame.reset_index(drop=True), skipped, in_paise, refused, examples)
+
+
+def _number(col: pd.Series) -> pd.Series:
+    """A column as floats: anything that is not a number is NaN ("inf" stays inf)."""
+    return pd.to_numeric(col, errors="coerce").astype("float64")

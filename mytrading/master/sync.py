@@ -79,6 +79,10 @@ def sync_rows(
         verdict.notes.append("tick sizes were in paise: divided by 100")
     if parsed.skipped:
         verdict.notes.append(f"rows skipped by instrument type: {parsed.skipped}")
+    if parsed.refused:
+        verdict.notes.append(
+            f"rows refused: {parsed.refused} (first: {'; '.join(parsed.examples)})"
+        )
     if force and not verdict.ok:
         verdict.notes.append(f"accepted by --force despite: {'; '.join(verdict.reasons)}")
         verdict.ok, verdict.reasons = True, []
@@ -142,7 +146,13 @@ def daily(settings: Any, today: date) -> str:
             store.close()
         if last == today:
             return f"master contract: synced today already ({settings.instruments_db})"
-    r = sync(settings.instruments_db, settings.rest_url(), settings.api_key(), today)
+    try:
+        r = sync(settings.instruments_db, settings.rest_url(), settings.api_key(), today)
+    except Exception as exc:  # never stops a start: the file in force stays
+        return (
+            "ALERT: master contract sync failed, the file in force (or instruments.toml) "
+            f"stays: {type(exc).__name__}: {exc}"
+        )
     if r.accepted:
         return f"master contract: {r.rows} contracts synced in {r.seconds:.1f} s"
     return (
