@@ -178,7 +178,12 @@ class Settings(BaseSettings):
     # Behind a reverse proxy every request comes from the proxy: rate-limit by the client
     # address it appends to X-Forwarded-For instead (only set this behind your own proxy)
     signals_trust_proxy: bool = False
-    webhook_rate_per_min: int = Field(100, ge=1, le=100_000)  # per client (OpenAlgo's default)
+    # The proxies whose X-Forwarded-For is believed (addresses or networks); with
+    # MT_SIGNALS_TRUST_PROXY and none named: a proxy on this machine (loopback)
+    signals_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhook_rate_per_min: int = Field(100, ge=1, le=100_000)  # per webhook id
+    webhook_unknown_per_min: int = Field(30, ge=1, le=100_000)  # unknown ids, per client
+    webhook_audit_days: int = Field(90, ge=1, le=3650)  # the audit is pruned past this age
     webhook_dup_window_s: float = Field(60.0, ge=0, le=86_400)  # the same alert again: ignored
     webhook_queue: int = Field(1000, ge=1, le=100_000)  # alerts accepted, not yet processed
     sim_replay: str = ""  # a recorded date (YYYY-MM-DD): the simulator replays it from record_db
@@ -215,6 +220,7 @@ class Settings(BaseSettings):
         "openalgo_plain_http_hosts",
         "daemons",
         "http_hostnames",
+        "signals_trusted_proxies",
         mode="before",
     )
     @classmethod
@@ -239,6 +245,24 @@ class Settings(BaseSettings):
             if why:
                 raise ValueError(why)
         return v
+
+    @field_validator("signals_trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for n in v:
+            try:
+                ipaddress.ip_network(n, strict=False)
+            except ValueError:
+                raise ValueError(f"{n!r} is not an IP address or network") from None
+        return v
+
+    def trusted_proxies(self) -> list[str]:
+        """Whose X-Forwarded-For the webhook server believes (none unless told)."""
+        if self.signals_trusted_proxies:
+            return self.signals_trusted_proxies
+        return ["127.0.0.0/8", "::1"] if self.signals_trust_proxy else []
 
     @field_validator("daemons")
     @classmethod

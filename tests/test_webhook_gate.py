@@ -83,9 +83,13 @@ def test_each_refusal_has_its_status_and_reason(tmp_path: Path) -> None:
         assert why in answer["message"], answer
     assert r.jobs == []
     log = r.store.audit(n=100)
-    assert [row["status"] for row in reversed(log)] == [c[2] for c in cases]
+    rows = [c for c in cases if c[2] not in (404, 413)]  # floods: counted, not rows
+    assert [row["status"] for row in reversed(log)] == [c[2] for c in rows]
     # a person can tell the ids apart; the log cannot replay them
-    assert [row["id_hint"] for row in reversed(log)] == [r.ids.get(c[0], c[0])[:6] for c in cases]
+    assert [row["id_hint"] for row in reversed(log)] == [r.ids.get(c[0], c[0])[:6] for c in rows]
+    r.gate.housekeep(force=True)
+    counted = {(c["status"], c["reason"]): c["n"] for c in r.store.refused_counts()}
+    assert counted == {(413, "the body is over 16384 bytes"): 1, (404, "unknown webhook id"): 1}
     flat = json.dumps(log)
     assert not any(wid in flat for wid in r.ids.values())
     ok, answer = r.send("pw", b'{"symbol":"NIFTY1!","action":"buy","passphrase":"s3cret"}')
@@ -116,13 +120,60 @@ def test_a_full_queue_is_503_and_the_retry_is_taken_later(tmp_path: Path) -> Non
     assert status == 200 and len(r.jobs) == 1
 
 
-def test_rate_limit_per_client_with_retry_after(tmp_path: Path) -> None:
+def test_a_flood_of_bad_ids_cannot_starve_a_known_id(tmp_path: Path) -> None:
+    """3,000 guessed ids from the proxy's one address: limited per client (30 a minute
+    answered 404, the rest 429 with retry_after) while the real strategy's alerts from the
+    same address keep trading; the audit grows by a few counts, not 3,000 rows."""
     r = Rig(tmp_path)
-    for _ in range(5):
-        assert r.send("nosuch", BUY, client="9.9.9.9")[0] == 404
-    status, answer = r.send("tv", BUY, client="9.9.9.9")
+    proxy = "10.0.0.1"
+    statuses = [r.send(f"guess{i:05d}" + "x" * 12, BUY, client=proxy)[0] for i in range(3000)]
+    assert statuses.count(404) == 30 and statuses.count(429) == 2970
+    status, answer = r.send("nosuch", BUY, client=proxy)
     assert status == 429 and answer["retry_after"] >= 1 and "Rate limit" in answer["message"]
-    assert r.send("tv", BUY, client="8.8.8.8")[0] == 200  # another client is not held up
+    for n in range(1, 6):  # the known id, from the same address, within its own limit
+        body = json.dumps({"symbol": "NIFTY1!", "action": "buy", "contracts": str(n)}).encode()
+        assert r.send("tv", body, client=proxy)[0] == 200
+    assert len(r.jobs) == 5
+    status, answer = r.send("tv", BUY, client="8.8.8.8")  # its own limit: per id, any client
+    assert status == 429 and answer["retry_after"] >= 1
+    r.gate.housekeep(force=True)
+    assert len(r.store.audit(n=10_000)) == 5  # the five alerts
+    counts = r.store.refused_counts(100)
+    assert len(counts) <= 6  # per minute, status, strategy, client and reason
+    assert sum(c["n"] for c in counts) == 3002
+    assert {c["strategy"] for c in counts} == {"", "tv"}
+
+
+def test_the_audit_is_pruned_by_age(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    r = Rig(tmp_path)
+    r.send("tv", BUY)
+    old = (datetime.now(IST) - timedelta(days=91)).isoformat(timespec="seconds")
+    r.store.con.execute("UPDATE audit SET ts = ?", (old,))
+    r.store.count_refused({(old[:16], 404, "", "1.2.3.4", "unknown webhook id"): 7})
+    r.send("tv", b'{"symbol":"NIFTY1!","action":"sell"}')
+    assert r.store.prune(90) == 2
+    assert [a["status"] for a in r.store.audit(n=10)] == [200]
+    assert r.store.refused_counts() == []
+
+
+def test_only_a_trusted_proxy_names_the_client() -> None:
+    import ipaddress
+
+    from mytrading.signals.http import client_address
+
+    proxy = [ipaddress.ip_network("127.0.0.0/8")]
+    # no trusted proxy: the header is the client's own words
+    assert client_address("203.0.113.9", "1.1.1.1", []) == "203.0.113.9"
+    # a connection not from the proxy cannot name a client either
+    assert client_address("203.0.113.9", "1.1.1.1", proxy) == "203.0.113.9"
+    # through the proxy: the right-most hop it did not add is the client; a rotating
+    # value the client wrote itself sits to its left and changes nothing
+    assert client_address("127.0.0.1", "6.6.6.6, 198.51.100.7", proxy) == "198.51.100.7"
+    assert client_address("127.0.0.1", "7.7.7.7, 198.51.100.7", proxy) == "198.51.100.7"
+    assert client_address("127.0.0.1", "198.51.100.7, 127.0.0.5", proxy) == "198.51.100.7"
+    assert client_address("127.0.0.1", "", proxy) == "127.0.0.1"
 
 
 def test_the_window_where_the_alert_alone_decides_it(tmp_path: Path) -> None:
@@ -149,7 +200,7 @@ def test_fuzzed_requests_are_answered_never_raised_never_queued(
 ) -> None:
     r = _fuzz_rig(tmp_path_factory)
     before = len(r.jobs)
-    status, answer = r.send(name, body, client=f"fuzz{next(_CLIENTS)}")  # no rate limit
+    status, answer = r.send(name, body, client=f"fuzz{next(_CLIENTS)}")
     assert status in (400, 401) and answer["status"] == "error" and answer["message"]
     assert len(r.jobs) == before
 
@@ -163,6 +214,7 @@ def _fuzz_rig(factory) -> Rig:  # one rig for every example: an example costs mi
     if key not in _RIGS:
         _RIGS.clear()
         _RIGS[key] = Rig(factory.mktemp("fuzz"))
+        _RIGS[key].gate.rate = RateLimit(1_000_000, 60.0)  # the limit is tested elsewhere
     return _RIGS[key]
 
 

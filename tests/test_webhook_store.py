@@ -116,7 +116,11 @@ def test_a_file_of_an_older_version_is_migrated_keeping_its_data(tmp_path: Path)
 
 
 def test_the_cli_manages_strategies(tmp_env: dict[str, str]) -> None:
-    r = cli("webhook", "new", "tv_nifty", "--mode", "both", "--passphrase", "pw", env=tmp_env)
+    # the passphrase never on the command line: from the environment (or a prompt)
+    on_argv = cli("webhook", "new", "tv_x", "--passphrase", "pw", env=tmp_env)
+    assert on_argv.returncode == 2 and "unexpected extra argument" in on_argv.stderr.lower()
+    pw_env = {**tmp_env, "MT_WEBHOOK_PASSPHRASE": "pw"}
+    r = cli("webhook", "new", "tv_nifty", "--mode", "both", "--passphrase", env=pw_env)
     assert r.returncode == 0, r.stderr
     url = next(line for line in r.stdout.splitlines() if "/strategy/webhook/" in line)
     port = tmp_env["MT_SIGNALS_PORT"]

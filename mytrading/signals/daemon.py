@@ -119,13 +119,15 @@ class SignalsDaemon(Daemon):
                 self._python_names,
                 RateLimit(s.webhook_rate_per_min, 60.0),
                 Duplicates(s.webhook_dup_window_s),
+                RateLimit(s.webhook_unknown_per_min, 60.0),
+                s.webhook_audit_days,
             )
 
         return WebhookServer(
             s.signals_host,
             s.signals_port,
             make_gate,
-            s.signals_trust_proxy,
+            s.trusted_proxies(),
             s.http_names(s.signals_host),
         )
 

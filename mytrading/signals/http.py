@@ -9,16 +9,19 @@ id in full. The gate's audit names a request by the id's first six characters.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import ipaddress
+from collections.abc import AsyncIterator, Callable
 
 import structlog
 from aiohttp import web
 
 from mytrading.httpguard import LOOPBACK_NAMES, protect
 from mytrading.httpthread import HttpThread
-from mytrading.webhook.gate import MAX_BODY, Answer, Gate
+from mytrading.webhook.gate import FLUSH_S, MAX_BODY, Answer, Gate
 
 ROUTE = "/strategy/webhook/{webhook_id}"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class WebhookServer(HttpThread):
@@ -27,13 +30,13 @@ class WebhookServer(HttpThread):
         host: str,
         port: int,
         make_gate: Callable[[], Gate],
-        trust_proxy: bool = False,
+        trusted_proxies: list[str] | None = None,
         names: frozenset[str] = LOOPBACK_NAMES,
     ) -> None:
         super().__init__(host, port, "webhook-http")
         self.names = names  # the Host names it answers to (httpguard)
         self.make_gate = make_gate  # called on the server's thread: SQLite stays on it
-        self.trust_proxy = trust_proxy
+        self.trusted = [ipaddress.ip_network(n, strict=False) for n in trusted_proxies or []]
         self.gate: Gate | None = None
         self.log = structlog.get_logger("signals")
 
@@ -42,10 +45,25 @@ class WebhookServer(HttpThread):
         app = web.Application(client_max_size=MAX_BODY + 1)
         app.router.add_post(ROUTE, self._webhook)
         app.router.add_get("/health", self._health)
+        app.cleanup_ctx.append(self._housekeeping)
         return protect(app, self.names)
+
+    async def _housekeeping(self, app: web.Application) -> AsyncIterator[None]:
+        """Counted refusals reach the audit within a second even when requests stop."""
+
+        async def every_second() -> None:
+            while True:
+                await asyncio.sleep(FLUSH_S)
+                if self.gate is not None:
+                    self.gate.housekeep()
+
+        task = asyncio.create_task(every_second())
+        yield
+        task.cancel()
 
     def closed(self) -> None:
         if self.gate is not None:
+            self.gate.housekeep(force=True)
             self.gate.store.close()
 
     async def _health(self, request: web.Request) -> web.Response:
@@ -72,11 +90,30 @@ class WebhookServer(HttpThread):
         return _respond(answer)
 
     def _client(self, request: web.Request) -> str:
-        if self.trust_proxy:
-            forwarded = request.headers.get("X-Forwarded-For", "")
-            if forwarded:
-                return forwarded.rsplit(",", 1)[-1].strip()  # the address our proxy saw
-        return request.remote or "?"
+        return client_address(
+            request.remote or "?", request.headers.get("X-Forwarded-For", ""), self.trusted
+        )
+
+
+def client_address(remote: str, forwarded: str, trusted: list[IPNetwork]) -> str:
+    """Who sent the request. ``X-Forwarded-For`` counts only when the connection comes
+    from a trusted proxy; then the right-most hop that is not a trusted proxy is the
+    client (what a client writes itself is on the left, where nobody believes it)."""
+    if not _trusted(remote, trusted):
+        return remote
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else remote
+
+
+def _trusted(address: str, trusted: list[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in n for n in trusted)
 
 
 async def _read_at_most(request: web.Request, limit: int) -> bytes:

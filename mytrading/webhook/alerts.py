@@ -28,6 +28,7 @@ Meaning, per mode (openalgo-protocol.md section 6, the real module's rules):
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -78,7 +79,9 @@ class Instruction:
 def parse(body: bytes) -> tuple[list[Alert], str | None]:
     """The alerts a request carries and its passphrase, or AlertError with the reason."""
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_no_constant)
+    except RecursionError:
+        raise AlertError("the body nests too deeply to be an alert") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise AlertError(f"the body is not JSON ({exc})") from None
     if not isinstance(data, dict):
@@ -117,6 +120,11 @@ def _chartink(data: dict[str, Any]) -> list[Alert]:
     return [Alert(s, action, None, None, "chartink") for s in stocks]  # type: ignore[arg-type]
 
 
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (Python's parser takes them): refused."""
+    raise ValueError(f"{name} is not a number an alert may carry")
+
+
 def _text(data: dict[str, Any], key: str) -> str:
     v = data.get(key)
     if not isinstance(v, str) or not v.strip():
@@ -133,7 +141,7 @@ def _int(data: dict[str, Any], key: str) -> int | None:
         f = float(v)
     except (TypeError, ValueError):
         raise AlertError(f"{key} must be a number, got {v!r}") from None
-    if f != int(f) or abs(f) > 1_000_000:
+    if not math.isfinite(f) or f != int(f) or abs(f) > 1_000_000:
         raise AlertError(f"{key} must be a whole number of lots, got {v!r}")
     return int(f)
 

@@ -52,6 +52,21 @@ def _hhmm(v: str | None, flag: str) -> time | None:
         raise typer.Exit(2) from None
 
 
+PASS_ENV = "MT_WEBHOOK_PASSPHRASE"
+
+
+def _read_passphrase() -> str:
+    """The passphrase from the environment, else typed twice (not echoed)."""
+    import os
+
+    got = os.environ.get(PASS_ENV, "")
+    if not got:
+        got = typer.prompt("passphrase", hide_input=True, confirmation_prompt=True)
+    if not got.strip():
+        raise _refuse(ValueError("an empty passphrase: leave out --passphrase for none"))
+    return got
+
+
 def _show_id(s: Settings, name: str, webhook_id: str) -> None:
     out.print(f"webhook URL for {name} (shown once; `webhook rotate {name}` makes a new one):")
     out.print(_url(s, webhook_id), highlight=False)
@@ -65,7 +80,14 @@ def new(
     start: Annotated[str | None, Opt(help="entries from HH:MM IST (>= 09:15)")] = None,
     end: Annotated[str | None, Opt(help="entries until HH:MM")] = None,
     squareoff: Annotated[str | None, Opt(help="exits until, and square-off at, HH:MM")] = None,
-    passphrase: Annotated[str, Opt(help="a passphrase alerts must carry")] = "",
+    ask_passphrase: Annotated[
+        bool,
+        Opt(
+            "--passphrase",
+            help=f"alerts must carry a passphrase: read from ${PASS_ENV}, else asked for "
+            "(never on the command line: shell history and `ps` would keep it)",
+        ),
+    ] = False,
     disabled: Annotated[bool, Opt("--disabled")] = False,
     maps: Annotated[
         list[str] | None,
@@ -80,6 +102,7 @@ def new(
     from mytrading.webhook.store import StoreError
 
     s = _settings()
+    passphrase = _read_passphrase() if ask_passphrase else ""
     given = {
         "start": _hhmm(start, "--start"),
         "end": _hhmm(end, "--end"),
@@ -222,12 +245,19 @@ def edit(
     start: Annotated[str | None, Opt()] = None,
     end: Annotated[str | None, Opt()] = None,
     squareoff: Annotated[str | None, Opt()] = None,
-    passphrase: Annotated[str | None, Opt(help='a new passphrase ("" removes it)')] = None,
+    ask_passphrase: Annotated[
+        bool,
+        Opt("--passphrase", help=f"set a new passphrase (from ${PASS_ENV}, else asked for)"),
+    ] = False,
+    no_passphrase: Annotated[bool, Opt("--no-passphrase", help="remove the passphrase")] = False,
 ) -> None:
     """Change a strategy's settings (checked together as a whole)."""
     from mytrading.webhook.store import StoreError
 
     s = _settings()
+    if ask_passphrase and no_passphrase:
+        raise _refuse(ValueError("--passphrase and --no-passphrase together: which one?"))
+    passphrase = _read_passphrase() if ask_passphrase else ("" if no_passphrase else None)
     changes: dict[str, Any] = {
         "name": rename,
         "mode": mode.upper() if mode else None,

@@ -1,17 +1,24 @@
 """One webhook request, from its bytes to an answer: the checks the signals server runs
 before anything is queued, apart from HTTP so they are tested alone.
 
-In order: size, rate limit (before any lookup, so guessing ids costs the guesser), the
-webhook id (one indexed lookup of its hash), a name clash with a Python strategy, enabled,
-the body, the passphrase, the symbol mappings and the mode's rules, the time window where
-the alert alone decides it, then duplicates. What passes becomes a ``Job`` on a bounded
-queue; a full queue is a 503 and the alert is not remembered as seen, so a retry can
-still trade. Every request is written to the audit with its answer; the full webhook id
-never is (its first six characters identify it to people).
+In order: size, the webhook id (one indexed lookup of its hash), the rate limit (per
+webhook id for a known one; per client for unknown ids, so a flood of guessed ids from a
+shared proxy address cannot starve a real strategy's alerts), a name clash with a Python
+strategy, enabled, the body, the passphrase, the symbol mappings and the mode's rules, the
+time window where the alert alone decides it, then duplicates. What passes becomes a
+``Job`` on a bounded queue; a full queue is a 503 and the alert is not remembered as seen,
+so a retry can still trade.
+
+Every request a known strategy's id made is written to the audit with its answer; the
+refusals a flood is made of (unknown ids, rate limits, oversized bodies) are counted per
+minute, client and reason instead (``FLOODS``), so 3,000 guessed ids add a few rows, not
+3,000. The audit is pruned by age (``audit_days``). The full webhook id is never stored
+(its first six characters identify it to people).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import time
 from collections.abc import Callable
@@ -19,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mytrading.refdata import IST
 from mytrading.webhook.alerts import AlertError, Instruction, parse, plan
 from mytrading.webhook.guards import Duplicates, RateLimit
 from mytrading.webhook.intents import refusal
@@ -26,6 +34,9 @@ from mytrading.webhook.model import StrategyFields
 from mytrading.webhook.store import WebhookStore
 
 MAX_BODY = 16 * 1024
+FLOODS = (404, 413, 429)  # counted per minute, not written a row each
+FLUSH_S = 1.0  # counts reach the database at most this late
+PRUNE_EVERY_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -62,14 +73,22 @@ class Gate:
         reserved: Callable[[], frozenset[str]] = frozenset,
         rate: RateLimit | None = None,
         dups: Duplicates | None = None,
+        unknown_rate: RateLimit | None = None,
+        audit_days: int = 90,
     ) -> None:
         self.store = store
         self.market_now = market_now
         self.submit = submit
         self.reserved = reserved  # the names of Python strategies now: a webhook may not use one
-        self.rate = rate or RateLimit()
+        self.rate = rate or RateLimit()  # per webhook id (its strategy)
+        self.unknown_rate = unknown_rate or RateLimit(30, 60.0)  # unknown ids, per client
         self.dups = dups or Duplicates()
+        self.audit_days = audit_days
         self.answered: dict[int, int] = {}  # status -> count, for the heartbeat
+        self._floods: collections.Counter[tuple[str, int, str, str, str]] = collections.Counter()
+        self._flushed = time.monotonic()
+        self._pruned = -PRUNE_EVERY_S
+        self.pruned = 0
 
     def handle(self, webhook_id: str, body: bytes, client: str, size: int = -1) -> Answer:
         """The answer to one request; ``size`` is the body's length where it was too long
@@ -81,6 +100,13 @@ class Gate:
         try:
             answer = self._check(webhook_id, body, client, max(size, len(body)))
             strategy = answer.job.strategy if answer.job else answer.body.pop("_strategy", None)
+            if answer.status in FLOODS:
+                minute = datetime.now(IST).strftime("%Y-%m-%dT%H:%M")
+                why = _reason(answer).split(" (")[0]  # "(16385)": one count for every size
+                self._floods[(minute, answer.status, strategy or "", client, why)] += 1
+                self.housekeep()
+                self.answered[answer.status] = self.answered.get(answer.status, 0) + 1
+                return answer
             audit_id = self.store.log_request(
                 strategy, hint, client, answer.status, _reason(answer), body
             )
@@ -98,22 +124,38 @@ class Gate:
                 with contextlib.suppress(Exception):  # the database itself is failing
                     self.store.log_request(strategy, hint, client, 500, str(exc)[:200], body)
         self.answered[answer.status] = self.answered.get(answer.status, 0) + 1
+        self.housekeep()
         return answer
+
+    def housekeep(self, force: bool = False) -> None:
+        """Counted refusals to the database (about once a second), the audit pruned (hourly)."""
+        now = time.monotonic()
+        if self._floods and (force or now - self._flushed >= FLUSH_S):
+            counts, self._floods = dict(self._floods), collections.Counter()
+            self._flushed = now
+            with contextlib.suppress(Exception):  # counted next time if the file is busy
+                self.store.count_refused(counts)
+                counts = {}
+            self._floods.update(counts)
+        if now - self._pruned >= PRUNE_EVERY_S:
+            self._pruned = now
+            with contextlib.suppress(Exception):
+                self.pruned += self.store.prune(self.audit_days)
 
     def _check(self, webhook_id: str, body: bytes, client: str, size: int) -> Answer:
         if size > MAX_BODY:
             return _error(413, f"the body is over {MAX_BODY} bytes ({size})")
-        wait = self.rate.check(client, time.monotonic())
-        if wait:
-            return _error(
-                429,
-                "Rate limit exceeded. Please slow down your requests.",
-                retry_after=RateLimit.retry_after(wait),
-            )
         rec = self.store.by_webhook_id(webhook_id)
+        now = time.monotonic()
         if rec is None:
+            wait = self.unknown_rate.check(client, now)
+            if wait:
+                return _limited(wait)
             return _error(404, "unknown webhook id")
         named = {"_strategy": rec.name}
+        wait = self.rate.check(rec.name, now)
+        if wait:
+            return _limited(wait, **named)
         if rec.name in self.reserved():
             return _error(
                 409,
@@ -164,6 +206,15 @@ class Gate:
         return Answer(
             200, {"status": "success", "message": f"Order queued successfully for {rec.name}"}, job
         )
+
+
+def _limited(wait: float, **extra: Any) -> Answer:
+    return _error(
+        429,
+        "Rate limit exceeded. Please slow down your requests.",
+        retry_after=RateLimit.retry_after(wait),
+        **extra,
+    )
 
 
 def _reason(a: Answer) -> str:

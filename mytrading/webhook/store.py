@@ -22,7 +22,7 @@ import secrets
 import shlex
 import sqlite3
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,16 @@ MIGRATIONS = [
     INSERT INTO squareoffs_v3 SELECT '', strategy, day, ts FROM squareoffs;
     DROP TABLE squareoffs;
     ALTER TABLE squareoffs_v3 RENAME TO squareoffs;
+    """,
+    # 4: refused floods (unknown ids, rate limits, oversized bodies) as counts per minute
+    # instead of a row each; the audit pruned by age (its ts indexed for that)
+    """
+    CREATE TABLE refused (
+        minute TEXT NOT NULL, status INTEGER NOT NULL, strategy TEXT NOT NULL,
+        client TEXT NOT NULL, reason TEXT NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (minute, status, strategy, client, reason)
+    );
+    CREATE INDEX audit_ts ON audit (ts);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -330,6 +340,30 @@ class WebhookStore:
                 ),
             )
         return int(cur.lastrowid or 0)
+
+    def count_refused(self, counts: dict[tuple[str, int, str, str, str], int]) -> None:
+        """Add ``(minute, status, strategy, client, reason) -> n`` to the per-minute counts."""
+        if not counts:
+            return
+        with self._tx():
+            self.con.executemany(
+                "INSERT INTO refused VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
+                "SET n = n + excluded.n",
+                [(*k, n) for k, n in counts.items()],
+            )
+
+    def refused_counts(self, n: int = 30) -> list[sqlite3.Row]:
+        return self.con.execute(
+            "SELECT * FROM refused ORDER BY minute DESC, n DESC LIMIT ?", (n,)
+        ).fetchall()
+
+    def prune(self, days: int, now: datetime | None = None) -> int:
+        """Drop audit rows and refusal counts older than ``days``; how many went."""
+        cutoff = ((now or datetime.now(IST)) - timedelta(days=days)).isoformat(timespec="seconds")
+        with self._tx():
+            a = self.con.execute("DELETE FROM audit WHERE ts < ?", (cutoff,)).rowcount
+            r = self.con.execute("DELETE FROM refused WHERE minute < ?", (cutoff,)).rowcount
+        return a + r
 
     def set_outcome(self, audit_id: int, outcome: str, intents: list[str] | None = None) -> None:
         with self._tx():
