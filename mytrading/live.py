@@ -22,6 +22,7 @@ from typing import Any
 
 from mytrading.accounts import Accounts
 from mytrading.refdata import IST
+from mytrading.rundir import ensure_private_dir
 from mytrading.settings import ConfigError, Settings
 
 FILE = "live.json"
@@ -67,7 +68,7 @@ def confirm(settings: Settings, found: dict[str, Any], by: str) -> str:
         "accounts": found,
     }
     p = path(settings)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(p.parent)  # ours, 0700: nobody else may plant a confirmation
     tmp = p.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -127,11 +127,49 @@ def confirm_live(env: dict[str, str]) -> dict[str, str]:
     return {**env, live.TOKEN_ENV: token}
 
 
+def all_day_config(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with a configuration whose markets are open all day today, yesterday and
+    tomorrow (IST, weekends too): special sessions 00:00-23:59, and risk's entry and exit
+    windows as wide. Live refuses MT_RISK_ANY_HOUR (a test-only setting); a live test run
+    at night trades on this instead, through the same calendar code as production."""
+    import re
+    import shutil
+    from datetime import datetime, timedelta
+    from pathlib import Path
+
+    from mytrading.refdata import IST
+
+    base = Path(env.get("MT_CONFIG_DIR") or PROJECT_ROOT / "config")
+    out = Path(env["MT_STATE_DIR"]).parent / "config-allday"
+    shutil.copytree(base, out, dirs_exist_ok=True)
+    today = datetime.now(IST).date()
+    exchanges = '["NSE", "NFO", "BSE", "BFO", "NSE_INDEX", "BSE_INDEX"]'
+    days = "".join(
+        f'\n[[special_sessions]]\ndate = "{today + timedelta(days=d)}"\n'
+        f'exchanges = {exchanges}\nopen = "00:00"\nclose = "23:59"\n'
+        for d in (-1, 0, 1)
+    )
+    hol = out / "holidays.toml"
+    hol.write_text(hol.read_text() + days)
+    sess = out / "sessions.toml"
+    sess.write_text(
+        re.sub(r'mis_squareoff = "[0-9:]+"', 'mis_squareoff = "23:59"', sess.read_text())
+    )
+    risk = out / "risk.toml"
+    risk.write_text(
+        re.sub(r'(entry|exit)_window = "[0-9:-]+"', r'\1_window = "00:00-23:59"', risk.read_text())
+    )
+    return {**env, "MT_CONFIG_DIR": str(out)}
+
+
 def live_on(env: dict[str, str], host: str) -> dict[str, str]:
     """``env`` made live against the OpenAlgo-compatible server at ``host`` as the main
-    account (a simulator standing in for a real OpenAlgo), confirmed."""
+    account (a simulator standing in for a real OpenAlgo), confirmed. MT_RISK_ANY_HOUR
+    (refused live) becomes a configuration open all day (``all_day_config``)."""
     from tests.simhelpers import WS_URL
 
+    if env.get("MT_RISK_ANY_HOUR", "").lower() == "true":
+        env = all_day_config({k: v for k, v in env.items() if k != "MT_RISK_ANY_HOUR"})
     return confirm_live(
         {
             **env,
@@ -194,3 +232,22 @@ class Watcher:
     def close(self) -> None:
         self.sub.close()
         self.ctx.destroy(linger=0)
+
+
+def loose_files(*roots: Any) -> list[str]:
+    """Every file under ``roots`` readable by anyone but its owner, or a directory others
+    may enter (sockets aside: their directory guards them), as "mode path"."""
+    import stat as st
+    from pathlib import Path
+
+    loose = []
+    for root in map(Path, roots):
+        if not root.exists():
+            continue
+        for p in [root, *root.rglob("*")]:
+            mode = p.lstat().st_mode
+            if st.S_ISSOCK(mode) or st.S_ISLNK(mode):
+                continue
+            if mode & 0o077:
+                loose.append(f"{oct(mode & 0o777)} {p}")
+    return loose

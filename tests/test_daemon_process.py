@@ -361,7 +361,7 @@ def test_a_daemon_failing_at_start_ends_fatal_in_supervisord(
     from mytrading import startguard
 
     run = Path(tmp_env["MT_RUN_DIR"])
-    run.mkdir(parents=True, exist_ok=True)
+    run.mkdir(mode=0o700, parents=True, exist_ok=True)  # private, as the stack makes it
     logs = Path(tmp_env["MT_LOG_DIR"])
     logs.mkdir(parents=True, exist_ok=True)
     conf = tmp_path / "supervisord.conf"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,7 @@ from mytrading import wire
 from mytrading.bus import DAEMONS
 from mytrading.settings import load_settings
 from mytrading.supervise import alive
-from tests.procs import Watcher, cli, run_cli, stack_env
+from tests.procs import Watcher, cli, loose_files, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
 
@@ -112,6 +113,9 @@ def test_stack_trades_reconciles_and_stops_clean(
         assert r.returncode == 0, r.stderr
         w.wait(lambda: w.status["risk"].pid != old_risk, 15, "risk restarted")
         assert w.status["risk"].detail["kill_switch"] is True  # persisted across the restart
+        old_router = w.status["router"].pid
+        assert cli("restart", "router", env=env).returncode == 0  # its journal is compacted
+        w.wait(lambda: w.status["router"].pid != old_router, 15, "router restarted")
         assert cli("kill-switch", "off", env=env).returncode == 0
         r = cli("risk", "state", "reducing", "--strategy", "sma_crossover", env=env)
         assert r.returncode == 0 and "sma_crossover REDUCING (confirmed" in r.stdout, r.stderr
@@ -138,4 +142,8 @@ def test_stack_trades_reconciles_and_stops_clean(
     while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.1)
     assert pids and not [p for p in pids if alive(p)], "stop left processes behind"
+    # everything the run wrote (state, journal through a compaction, databases, logs) is
+    # the user's alone: files 0600, directories 0700
+    tmp = Path(tmp_env["MT_STATE_DIR"]).parent
+    assert loose_files(tmp / "state", tmp / "logs", tmp / "data", tmp_env["MT_RUN_DIR"]) == []
     assert not os.path.exists(os.path.join(tmp_env["MT_RUN_DIR"], "supervisord.pid"))
