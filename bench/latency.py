@@ -19,6 +19,11 @@ router's process (``MT_BROKER=sim``), reached through the same OpenAlgo adapter 
 own process, the feed on its WebSocket, the router's OpenAlgo lane with its worker thread
 and REST over HTTP (the figure still ends when the router hands the order to the call).
 
+``--bus tcp-curve`` runs the same chain twice in one invocation, on ipc and then on tcp
+with CURVE (encrypted, every connection authenticated by the ZAP handler: the bus between
+hosts, docs/security.md), and prints the CURVE p50 against ipc's (``--bus tcp``: tcp
+without CURVE, loopback only, for comparison).
+
 It also runs bench/bare_chain.py, the same four-process chain with no daemon logic, so
 every run reports the floor of this machine at that moment beside the stack's figure.
 """
@@ -44,9 +49,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import stop_all, unlimited_config  # noqa: E402
 
 from mytrading import wire  # noqa: E402
-from mytrading.bus import DAEMONS, Subscriber  # noqa: E402
+from mytrading.bus import Subscriber  # noqa: E402
+from mytrading.buscurve import TOOLS, init_keys, secure_bus  # noqa: E402
 from mytrading.settings import load_settings  # noqa: E402
 from tests.simhelpers import free_port  # noqa: E402
+
+STARTED = ("router", "risk", "reconciler", "engine", "feed")
 
 
 def main() -> int:
@@ -67,8 +75,44 @@ def main() -> int:
         default="sim",
         help="sim: the venue in the router's process; openalgo: the simulator server over HTTP",
     )
+    ap.add_argument(
+        "--bus",
+        choices=("ipc", "tcp", "tcp-curve"),
+        default="ipc",
+        help="tcp / tcp-curve: run on ipc first, then on that bus, and compare the two",
+    )
     args = ap.parse_args()
+    buses = ["ipc"] if args.bus == "ipc" else ["ipc", args.bus]
+    results = {}
+    for bus in buses:
+        got = run_chain(args, bus)
+        if got is None:
+            return 1
+        results[bus] = got
+        report(args, bus, *got)
+    if len(buses) == 2:
+        p50 = {b: float(np.percentile(results[b][0], 50)) for b in buses}
+        print(
+            f"{args.bus} against ipc, same run: p50 {p50[args.bus]:.1f} us vs {p50['ipc']:.1f} us"
+            f" = x{p50[args.bus] / p50['ipc']:.2f} (the goal: within x1.3)"
+        )
+    if not args.no_baseline:
+        import bare_chain
 
+        us = results["ipc"][0]
+        base = bare_chain.run(args.rate, 10_000)
+        b = np.percentile(base, [50, 99, 99.9])
+        ours = np.percentile(us, [50, 99, 99.9])
+        print(f"bare 4-process chain on this machine now, {args.rate:.0f}/s (bench/bare_chain.py):")
+        print(f"  p50 {b[0]:8.1f} us   p99 {b[1]:8.1f} us   p99.9 {b[2]:8.1f} us")
+        print(f"  ipc stack / bare:  p50 x{ours[0] / b[0]:.2f}  p99 x{ours[1] / b[1]:.2f}")
+    return 0
+
+
+def run_chain(
+    args: argparse.Namespace, bus: str
+) -> tuple[np.ndarray, dict[str, wire.Status], list[int]] | None:
+    """One run of the chain on ``bus``: the latencies (us), the last statuses, the queue."""
     tmp = Path(tempfile.mkdtemp(prefix="mtbench-"))
     env = {
         **os.environ,
@@ -92,7 +136,13 @@ def main() -> int:
         "MT_ROUTER_ORDERS_PER_S": "100000",  # the broker limit is not what is measured
         "MT_SIM_CAPITAL": "1e13",  # margin for a position that grows by a lot each order
         "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
+        "MT_BUS_TRANSPORT": "ipc" if bus == "ipc" else "tcp",
+        "MT_BUS_CURVE": "" if bus != "tcp" else "false",
+        "MT_BUS_BASE_PORT": str(20000 + (os.getpid() * 16) % 40000),
+        "MT_BUS_KEYS_DIR": str(tmp / "keys"),
     }
+    if bus == "tcp-curve":
+        init_keys(tmp / "keys")
     if args.broker == "openalgo":
         env.update(
             MT_BROKER="openalgo",
@@ -106,10 +156,14 @@ def main() -> int:
             MT_SIM_API_RATE_LIMIT="100000",
         )
     os.environ.update({k: v for k, v in env.items() if k.startswith("MT_")})
+    for k in [k for k, v in env.items() if k.startswith("MT_") and v == ""]:
+        os.environ.pop(k, None)
+        env.pop(k)
     settings = load_settings()
+    secure_bus(settings, TOOLS, lambda *_a, **_k: None)
     ctx = zmq.Context()
     sub = Subscriber(
-        ctx, [settings.endpoints().pub(d) for d in DAEMONS], ["exec.order.", "sys.status."]
+        ctx, [settings.endpoints().pub(d) for d in STARTED], ["exec.order.", "sys.status."]
     )
     procs = []
     if args.broker == "openalgo":
@@ -119,21 +173,21 @@ def main() -> int:
         time.sleep(1.0)  # the server must listen before the feed asks it for quotes
     procs += [
         subprocess.Popen([sys.executable, "-m", f"mytrading.{d}"], env=env, cwd=ROOT)
-        for d in ("router", "risk", "reconciler", "engine", "feed")
+        for d in STARTED
     ]
     samples: list[int] = []
     queued: list[int] = []  # orders waiting in the router, once a second
     status: dict[str, wire.Status] = {}
     try:
         t_end = time.monotonic() + 30
-        while len(status) < len(DAEMONS) and time.monotonic() < t_end:
+        while not set(STARTED) <= set(status) and time.monotonic() < t_end:
             if sub.sock.poll(200):
                 _, m = sub.recv()
                 if isinstance(m, wire.Status):
                     status[m.name] = m
-        if len(status) < len(DAEMONS):
-            print(f"daemons not up: {sorted(set(DAEMONS) - set(status))}", file=sys.stderr)
-            return 1
+        if not set(STARTED) <= set(status):
+            print(f"daemons not up: {sorted(set(STARTED) - set(status))}", file=sys.stderr)
+            return None
         measure_from = time.monotonic() + args.warmup
         stop_at = measure_from + args.seconds
         while (now := time.monotonic()) < stop_at:
@@ -155,15 +209,23 @@ def main() -> int:
         stop_all(procs)
         sub.close()
         ctx.term()
-
     if not samples:
         print("no orders measured", file=sys.stderr)
-        return 1
-    us = np.array(samples, dtype=float) / 1000.0
+        return None
+    return np.array(samples, dtype=float) / 1000.0, status, queued
+
+
+def report(
+    args: argparse.Namespace,
+    bus: str,
+    us: np.ndarray,
+    status: dict[str, wire.Status],
+    queued: list[int],
+) -> None:
     feed = status.get("feed")
     print(
-        f"tick-to-order latency, feed -> engine -> risk -> router (ipc, {os.cpu_count()} cores,"
-        f" broker {args.broker})"
+        f"tick-to-order latency, feed -> engine -> risk -> router ({bus}, {os.cpu_count()} "
+        f"cores, broker {args.broker})"
     )
     print(f"  feed rate        {args.rate:.0f} ticks/s, one order per {args.every} tick(s)")
     print(
@@ -192,16 +254,6 @@ def main() -> int:
         f"  gaps {gaps or 0}, errors {errs or 0},"
         f" feed ticks {feed.detail.get('ticks') if feed else '?'}"
     )
-    if not args.no_baseline:
-        import bare_chain
-
-        base = bare_chain.run(args.rate, 10_000)
-        b = np.percentile(base, [50, 99, 99.9])
-        ours = np.percentile(us, [50, 99, 99.9])
-        print(f"bare 4-process chain on this machine now, {args.rate:.0f}/s (bench/bare_chain.py):")
-        print(f"  p50 {b[0]:8.1f} us   p99 {b[1]:8.1f} us   p99.9 {b[2]:8.1f} us")
-        print(f"  stack / bare:  p50 x{ours[0] / b[0]:.2f}  p99 x{ours[1] / b[1]:.2f}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pytest
 
 from mytrading.recording import connect
 from tests.procs import cli
@@ -94,3 +95,24 @@ def test_import_checks_every_row_then_stores(tmp_env: dict[str, str], tmp_path: 
     r3 = cli("data", "import", str(odd), "--symbol", FUT, env=tmp_env)
     assert r3.returncode == 2 and "aligned to 09:15" in r3.stderr
     assert [d for d, _ in _days(tmp_env)] == ["2026-11-18"]  # nothing from the bad files
+
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("Volume", 1e30), ("Volume", -5), ("Volume", 2.5), ("Volume", "lots"), ("Close", "inf")],
+)
+def test_import_refuses_values_that_do_not_fit_their_column(
+    tmp_env: dict[str, str], tmp_path: Path, column: str, value: object
+) -> None:
+    """A volume of 1e30 was stored as -9.2e18; now the row is named and nothing imported."""
+    times = pd.date_range("2026-11-18 09:15", periods=20, freq="1min")
+    df = pd.DataFrame(
+        {"Time": times, "Open": 100.0, "High": 101.0, "Low": 99.5, "Close": 100.5, "Volume": 10}
+    ).astype({column: object})
+    df.loc[3, column] = value
+    f = tmp_path / "bars.csv"
+    df.to_csv(f, index=False)
+    r = cli("data", "import", str(f), "--symbol", FUT, env=tmp_env)
+    assert r.returncode == 2 and "line(s) 5" in " ".join(r.stderr.split()), r.stderr
+    assert not Path(tmp_env["MT_HISTORY_DB"]).exists() or _days(tmp_env) == []

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from mytrading import wire
@@ -178,6 +179,10 @@ def read_file(path: Path) -> pd.DataFrame:
         raise HistoryInputError(f"{path}: {exc}") from None
 
 
+MAX_PRICE = 1e9  # rupees: no instrument is quoted above it; a larger one is a broken row
+MAX_VOLUME = float(2**53)  # every whole number below it is exact in a float and a BIGINT
+
+
 def normalise(df: pd.DataFrame, refdata: RefData, exchange: str, interval: str) -> pd.DataFrame:
     """Columns time/open/high/low/close[/volume] (any case); naive times are IST; epoch
     seconds or milliseconds are accepted. Every row is checked; the first bad ones are
@@ -198,21 +203,35 @@ def normalise(df: pd.DataFrame, refdata: RefData, exchange: str, interval: str) 
         times = pd.to_datetime(t, errors="coerce")
         if getattr(times.dt, "tz", None) is None:
             times = times.dt.tz_localize(IST)
+    if "volume" in cols:
+        raw_vol = df[cols["volume"]]
+        vol = pd.to_numeric(raw_vol, errors="coerce").astype("float64")
+        # a volume must fit its BIGINT column exactly: whole, >= 0, below 2**53 (a float
+        # holds every integer up to there); blank is 0, text or 1e30 is a bad row
+        bad_vol = (raw_vol.notna() & vol.isna()) | ~(
+            vol.isna() | (np.isfinite(vol) & (vol >= 0) & (vol < MAX_VOLUME) & (vol % 1 == 0))
+        )
+        vol = vol.where(~bad_vol & vol.notna(), 0.0)
+    else:
+        vol = pd.Series(0.0, index=df.index)
+        bad_vol = pd.Series(False, index=df.index)
     out = pd.DataFrame(
         {
             "start": times.dt.tz_convert(IST),
-            "open": pd.to_numeric(df[cols["open"]], errors="coerce"),
-            "high": pd.to_numeric(df[cols["high"]], errors="coerce"),
-            "low": pd.to_numeric(df[cols["low"]], errors="coerce"),
-            "close": pd.to_numeric(df[cols["close"]], errors="coerce"),
-            "volume": pd.to_numeric(df[cols["volume"]], errors="coerce").fillna(0).astype("int64")
-            if "volume" in cols
-            else 0,
+            "open": pd.to_numeric(df[cols["open"]], errors="coerce").astype("float64"),
+            "high": pd.to_numeric(df[cols["high"]], errors="coerce").astype("float64"),
+            "low": pd.to_numeric(df[cols["low"]], errors="coerce").astype("float64"),
+            "close": pd.to_numeric(df[cols["close"]], errors="coerce").astype("float64"),
+            "volume": vol.astype("int64"),
         }
     )
+    prices = out[["open", "high", "low", "close"]]
     bad = (
         out[["start", "open", "high", "low", "close"]].isna().any(axis=1)
-        | (out[["open", "high", "low", "close"]] <= 0).any(axis=1)
+        | (prices <= 0).any(axis=1)
+        | ~np.isfinite(prices).all(axis=1)
+        | (prices > MAX_PRICE).any(axis=1)
+        | bad_vol
         | (out["high"] < out[["open", "close", "low"]].max(axis=1))
         | (out["low"] > out[["open", "close", "high"]].min(axis=1))
     )
@@ -222,8 +241,10 @@ def normalise(df: pd.DataFrame, refdata: RefData, exchange: str, interval: str) 
         lines = [str(i + 2) for i in out.index[problems][:5]]  # + header, 1-based
         kind = "duplicate times" if dup.any() and not bad.any() else "bad rows"
         raise HistoryInputError(
-            f"{int(problems.sum())} {kind} (a price missing or <= 0, high below or low above "
-            f"the others, or a time twice); first at line(s) {', '.join(lines)}; nothing imported"
+            f"{int(problems.sum())} {kind} (a price missing, <= 0, not finite or above "
+            f"{MAX_PRICE:.0e}, a volume that is not a whole number in [0, 2**53), high below "
+            f"or low above the others, or a time twice); first at line(s) {', '.join(lines)}; "
+            "nothing imported"
         )
     if interval == DAILY:
         days = out["start"].dt.date
