@@ -17,7 +17,7 @@ import zmq
 from mytrading import wire
 from mytrading.bus import DAEMONS, Subscriber
 from mytrading.refdata import IST
-from mytrading.settings import Settings
+from mytrading.settings import ConfigError, Settings
 
 
 @dataclass
@@ -39,7 +39,10 @@ class StatusCollector:
     def __post_init__(self) -> None:
         from mytrading.buscurve import TOOLS, secure_bus
 
-        secure_bus(self.settings, TOOLS, lambda *_a, **_k: None)  # tcp: the operator's key
+        try:
+            secure_bus(self.settings, TOOLS, lambda *_a, **_k: None)  # tcp: the operator's key
+        except ConfigError as exc:  # a missing or loose key: said, not a traceback
+            raise SystemExit(f"configuration error:\n{exc}") from None
         self.ctx = zmq.Context()
         eps = self.settings.endpoints()
         self.sub = Subscriber(

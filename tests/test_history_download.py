@@ -97,7 +97,6 @@ def test_import_checks_every_row_then_stores(tmp_env: dict[str, str], tmp_path: 
     assert [d for d, _ in _days(tmp_env)] == ["2026-11-18"]  # nothing from the bad files
 
 
-
 @pytest.mark.parametrize(
     ("column", "value"),
     [("Volume", 1e30), ("Volume", -5), ("Volume", 2.5), ("Volume", "lots"), ("Close", "inf")],

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mytrading import wire
-from mytrading.bus import DAEMONS, ENDPOINT_NAMES
+from mytrading.bus import DAEMONS, ENDPOINT_NAMES, use_curve
 from mytrading.buscurve import init_keys
 from mytrading.settings import PROJECT_ROOT
 from tests.procs import Watcher, run_cli, settings_of, stack_env
@@ -117,5 +117,6 @@ def test_two_hosts_trade_over_curve_and_a_forger_gets_nowhere(
         assert w.status["risk"].detail["bus_refused"] >= 3  # commands x2, intents, pub
     finally:
         w.close()
+        use_curve(None)  # this test process's later sockets are plain again
         for env in reversed(started):
             run_cli("stop", env=env, timeout=90)
