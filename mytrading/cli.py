@@ -21,6 +21,7 @@ import zmq
 from mytrading import live, startguard, supervise, venue, wire
 from mytrading.accounts import load_accounts
 from mytrading.bus import DAEMONS, Pusher
+from mytrading.master.store import MasterIndex
 from mytrading.refdata import IST, RefDataError, load_refdata
 from mytrading.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
 
@@ -138,7 +139,7 @@ def _refdata_report(s: Settings) -> list[str]:
     master contract, and every explicit override."""
     from mytrading.refdata import future_symbol, load_refdata
 
-    ref = load_refdata(s.config_dir, s.instruments_db)
+    ref = load_refdata(s.config_dir, MasterIndex.load(s.instruments_db))
     if ref.master is None:
         lines = [
             f"reference data: config/instruments.toml (no master contract in {s.instruments_db}"
@@ -621,7 +622,7 @@ def chain(
 
     s = _settings()
     try:
-        refdata = load_refdata(s.config_dir, s.instruments_db)
+        refdata = load_refdata(s.config_dir, MasterIndex.load(s.instruments_db))
         refdata.underlying(underlying)
         day = datetime.strptime(expiry, "%Y-%m-%d").date() if expiry else None
     except (RefDataError, ValueError) as exc:

@@ -52,6 +52,7 @@ from mytrading.buscurve import secure_bus
 from mytrading.clock import MarketClock, build_clock
 from mytrading.health import ProcessHealth
 from mytrading.logsetup import setup_logging
+from mytrading.master.store import MasterIndex
 from mytrading.refdata import RefData, load_refdata
 from mytrading.rundir import private_umask
 from mytrading.settings import ConfigError, Settings, load_settings
@@ -95,7 +96,9 @@ class Daemon:
 
     def __init__(self, settings: Settings, refdata: RefData | None = None) -> None:
         self.settings = settings
-        self.refdata = refdata or load_refdata(settings.config_dir, settings.instruments_db)
+        self.refdata = refdata or load_refdata(
+            settings.config_dir, MasterIndex.load(settings.instruments_db)
+        )
         self.clock: MarketClock = build_clock(settings, self.refdata.calendar)
         self.endpoints = settings.endpoints()
         self.log = structlog.get_logger(self.name)
@@ -414,7 +417,7 @@ def main(cls: type[Daemon]) -> None:
     private_umask()
     try:
         settings = load_settings()
-        refdata = load_refdata(settings.config_dir, settings.instruments_db)
+        refdata = load_refdata(settings.config_dir, MasterIndex.load(settings.instruments_db))
         load_accounts(settings)  # a bad accounts.toml stops every daemon at once
     except (ConfigError, ValueError) as exc:
         print(f"{cls.name}: configuration error:\n{exc}", file=sys.stderr)

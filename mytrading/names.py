@@ -29,7 +29,7 @@ def bad_name(name: object) -> str:
 
 def check_names(names: list[str] | set[str] | tuple[str, ...], where: str) -> None:
     """Raise ``ConfigError`` naming ``where`` for the first name that breaks the rule."""
-    from mytrading.settings import ConfigError
+    from mytrading.errors import ConfigError
 
     for name in names:
         why = bad_name(name)

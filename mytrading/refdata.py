@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -184,6 +184,34 @@ class Calendar:
         return e
 
 
+class MasterContract(Protocol):
+    """One row of a broker's master contract, as ``master/contract.py`` keeps it."""
+
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def lot(self) -> int: ...
+    @property
+    def tick(self) -> float: ...
+    @property
+    def expiry(self) -> date | None: ...
+    @property
+    def strike(self) -> float: ...
+
+
+class MasterLookup(Protocol):
+    """The synced master contract (``master.store.MasterIndex``): refdata reads it
+    through this, so that it depends on no package above it."""
+
+    def get(self, exchange: str, symbol: str) -> MasterContract | None: ...
+
+
 class RefData:
     """Contracts by (exchange, symbol). With a synced master contract (``master``), lot
     size, tick size, expiry, strike and type come from it, and ``instruments.toml`` adds
@@ -195,7 +223,7 @@ class RefData:
         self,
         underlyings: dict[str, Underlying],
         cal: Calendar,
-        master: Any = None,  # master.store.MasterIndex
+        master: MasterLookup | None = None,
         overrides: dict[tuple[str, str], dict[str, Any]] | None = None,
     ) -> None:
         self.underlyings = underlyings
@@ -235,7 +263,7 @@ class RefData:
         src = "master contract" if found else "config/instruments.toml"
         return src + (" + override" if (exchange, symbol) in self.overrides else "")
 
-    def _from_master(self, c: Any) -> Instrument:
+    def _from_master(self, c: MasterContract) -> Instrument:
         if c.kind == "INDEX":
             return Instrument(c.exchange, c.symbol, c.symbol, "INDEX", 1, c.tick, 0)
         u = self.underlyings.get(c.name)
@@ -341,9 +369,9 @@ def _stocks(
     return out, universes
 
 
-def load_refdata(config_dir: Path, master_db: Path | None = None) -> RefData:
-    """Read and validate instruments.toml, sessions.toml and holidays.toml, and the synced
-    master contract in ``master_db`` if there is one."""
+def load_refdata(config_dir: Path, master: MasterLookup | None = None) -> RefData:
+    """Read and validate instruments.toml, sessions.toml and holidays.toml; contracts come
+    from ``master`` first where given (``MasterIndex.load(settings.instruments_db)``)."""
     try:
         with open(config_dir / "instruments.toml", "rb") as f:
             inst = tomllib.load(f)
@@ -403,11 +431,6 @@ def load_refdata(config_dir: Path, master_db: Path | None = None) -> RefData:
                 f"freeze (got {sorted(bad) or key})"
             )
         overrides[(ex, sym)] = o
-    master = None
-    if master_db is not None:
-        from mytrading.master.store import MasterIndex
-
-        master = MasterIndex.load(master_db)
     ref = RefData(unds, Calendar(sessions, holidays, special), master, overrides)
     ref.universes = universes
     return ref

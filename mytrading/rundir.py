@@ -14,7 +14,7 @@ import os
 import stat
 from pathlib import Path
 
-from mytrading.settings import ConfigError
+from mytrading.errors import ConfigError
 
 
 class RunDirError(ConfigError):

@@ -18,11 +18,11 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mytrading.errors import ConfigError
+
+__all__ = ["PROJECT_ROOT", "ConfigError", "Settings", "load_settings"]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class ConfigError(Exception):
-    """A bad configuration value; the message is meant for the operator."""
 
 
 class Settings(BaseSettings):

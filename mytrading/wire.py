@@ -14,7 +14,7 @@ schema raises ``WireError``; the receiving daemon counts it, logs it and drops i
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -357,23 +357,8 @@ Message = (
     | BrokerReply
 )
 
-MESSAGE_TYPES: tuple[type[Msg], ...] = (
-    Tick,
-    Bar,
-    Depth,
-    Interest,
-    OrderIntent,
-    Order,
-    OrderUpdate,
-    Fill,
-    PositionSnapshot,
-    RiskEvent,
-    ReconEvent,
-    Status,
-    Command,
-    BrokerQuery,
-    BrokerReply,
-)
+# every message type, read from the union itself so that a new one cannot be left out
+MESSAGE_TYPES: tuple[type[Msg], ...] = get_args(Message)
 
 
 class WireError(ValueError):

@@ -11,6 +11,8 @@
   the simulator.
 * ``mytrading/backtest`` runs the daemons' logic (the engine's runner, risk's rules), never
   a daemon (no ``<daemon>.daemon`` module, no bus); nothing live imports the backtest.
+* No two modules import each other, directly or through others: each dependency goes
+  one way.
 
 Imports are read from the source with ``ast``, all of them (inside functions and under
 ``TYPE_CHECKING`` too), so a lazy import cannot slip past.
@@ -123,6 +125,72 @@ def test_the_checker_sees_every_kind_of_import(tmp_path: Path) -> None:
         "mytrading/router/probe.py imports mytrading.sim",
         "mytrading/router/probe.py imports mytrading.sim.market",
     ]
+
+
+def module_name(path: Path, root: Path = PROJECT_ROOT) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_cycles(root: Path = PROJECT_ROOT) -> list[list[str]]:
+    """Every strongly connected group of more than one module in the import graph (of
+    modules, not packages: ``from mytrading import wire`` is an edge to ``wire``)."""
+    files = {module_name(f, root): f for f in (root / "mytrading").rglob("*.py")}
+    graph = {
+        m: sorted(
+            d for d in imported_modules(f, root) if d in files and d != m and d != "mytrading"
+        )
+        for m, f in files.items()
+    }
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's algorithm
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for m in sorted(graph):
+        if m not in index:
+            visit(m)
+    return out
+
+
+def test_no_import_cycles() -> None:
+    assert import_cycles() == []
+
+
+def test_the_cycle_finder_finds_one(tmp_path: Path) -> None:
+    pkg = tmp_path / "mytrading" / "a"
+    pkg.mkdir(parents=True)
+    (tmp_path / "mytrading" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "x.py").write_text("from mytrading.a import y\n")
+    (pkg / "y.py").write_text("def f():\n    from mytrading.a.z import g\n")
+    (pkg / "z.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import mytrading.a.x\n"
+    )
+    (pkg / "w.py").write_text("import mytrading.a.x\n")
+    assert import_cycles(tmp_path) == [["mytrading.a.x", "mytrading.a.y", "mytrading.a.z"]]
 
 
 def test_supervisord_runs_each_program_from_its_package() -> None:

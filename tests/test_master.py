@@ -195,7 +195,7 @@ def test_the_master_contract_is_the_source_and_overrides_win(
     assert sync_rows(store, rows, DAY, "t").accepted
     store.close()
 
-    ref = load_refdata(config, db)
+    ref = load_refdata(config, MasterIndex.load(db))
     f = ref.instrument("NFO", fut)
     assert (f.kind, f.lot_size, f.freeze_qty) == ("FUT", 75, 1800)  # freeze from the toml
     assert ref.source("NFO", fut) == "master contract"
@@ -207,7 +207,7 @@ def test_the_master_contract_is_the_source_and_overrides_win(
 
     with open(config / "instruments.toml", "a") as fh:
         fh.write(f'\n[overrides."NFO:{fut}"]\nfreeze = 900\n')
-    ref = load_refdata(config, db)
+    ref = load_refdata(config, MasterIndex.load(db))
     assert ref.instrument("NFO", fut).freeze_qty == 900
     assert ref.source("NFO", fut) == "master contract + override"
     out = cli(

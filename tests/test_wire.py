@@ -91,6 +91,10 @@ def samples() -> list[wire.Msg]:
             unrealized_pnl=3.0,
             ltp=1.1,
         ),
+        wire.Funds(available=1e6, utilised=2.5e5, realized=-120.5, unrealized=30.0, account="b"),
+        wire.MarginQuote(
+            exchange="NFO", symbol="X", action="SELL", product="NRML", per_lot=150_000.0
+        ),
         wire.RiskEvent(strategy="s", kind="rejected", rule="lot_multiple", reason="r"),
         wire.ReconEvent(
             exchange="NFO", symbol="X", product="MIS", ours=0, broker=65, action="external"

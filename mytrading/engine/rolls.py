@@ -23,13 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 from mytrading.engine.order_book import OpenOrder
 from mytrading.refdata import RefData, RefDataError, future_symbol
-
-if TYPE_CHECKING:
-    from mytrading.engine.strategy import BaseStrategy
 
 NS = 1_000_000_000
 CHECK_S = 30  # market seconds between checks
@@ -74,9 +70,11 @@ def next_contract(refdata: RefData, exchange: str, symbol: str, today: date, rol
 
 
 class Rolls:
-    """The strategy's side (a mixin of ``BaseStrategy``): ``roll`` and the legs' fate."""
+    """The strategy's side (a mixin of ``BaseStrategy``, like ``Brackets``: it uses the
+    strategy's ``position``, ``working``, ``_send`` and order book, and names no type
+    above it): ``roll`` and the legs' fate."""
 
-    def roll(self: BaseStrategy, exchange: str, symbol: str, to: str = "") -> str:
+    def roll(self, exchange: str, symbol: str, to: str = "") -> str:
         """Roll the whole position in the future ``symbol`` into ``to`` (default: the
         next month outside the roll window): one intent, approved or refused by risk as
         a pair; the same lots, the same direction, the position's product. Returns the
@@ -107,7 +105,7 @@ class Rolls:
         self.log.info("roll sent", old=symbol, new=new, qty=pos, intent=rid)
         return rid
 
-    def _roll_leg_ended(self: BaseStrategy, intent_id: str, status: str) -> None:
+    def _roll_leg_ended(self, intent_id: str, status: str) -> None:
         rid = intent_id.rsplit(".", 1)[0]
         r = self._rolls.get(rid)
         if r is None or intent_id not in r.legs:
@@ -117,7 +115,7 @@ class Rolls:
             del self._rolls[rid]
             self._rolls_ended.append(r)
 
-    def _roll_refused(self: BaseStrategy, rid: str) -> list[str]:
+    def _roll_refused(self, rid: str) -> list[str]:
         """Risk (or the engine) refused the roll as a whole: both legs end, unsent."""
         r = self._rolls.get(rid)
         return [leg for leg in r.legs if leg in self.open_orders] if r else []

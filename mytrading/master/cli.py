@@ -98,7 +98,7 @@ def show(symbol: Annotated[str, typer.Argument(help="EXCHANGE:SYMBOL")]) -> None
         if c is None:
             err.print(f"unknown: {exc}")
             raise typer.Exit(1) from None
-    ref = load_refdata(s.config_dir, s.instruments_db)
+    ref = load_refdata(s.config_dir, master)
     used = ref.instrument(ex, sym)
     out.print(
         f"the stack uses ({ref.source(ex, sym)}): {used.kind} lot {used.lot_size} "

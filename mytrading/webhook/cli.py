@@ -376,9 +376,11 @@ def symbols_add(
 
 def _check_contract(s: Settings, m: Any) -> None:
     """The contract must exist in the reference data, be tradable, and take the product."""
+    from mytrading.master.store import MasterIndex
     from mytrading.refdata import load_refdata
 
-    inst = load_refdata(s.config_dir, s.instruments_db).instrument(m.exchange, m.symbol)
+    ref = load_refdata(s.config_dir, MasterIndex.load(s.instruments_db))
+    inst = ref.instrument(m.exchange, m.symbol)
     if not inst.tradable:
         raise ValueError(f"{m.symbol} is an index: map its future or an option")
     derivative = inst.kind in ("FUT", "CE", "PE")
