@@ -193,3 +193,39 @@ def test_an_option_leg_without_data_is_noted_not_a_failure(refdata, classes) -> 
     assert "instrument(s) subscribed while running" in note and "not options" in note
     h = bt.runner.health["nifty_short_straddle"]
     assert h.errors == 0 and not h.quarantined
+
+
+def test_a_late_reversal_closes_the_old_position(refdata, classes) -> None:
+    """Always in the market on NRML: a reversal after the 15:10 entry window is not
+    refused whole (which held the old position overnight); its closing part goes."""
+    params = {"fast": 5, "slow": 20, "product": "NRML"}
+    bt = run(refdata, [(classes["sma_crossover"], params)], end=date(2026, 11, 6))
+    late = [e for e in bt.results.events if e["kind"] == "part_rejected"]
+    assert late and all(e["rule"] == "entry_window" for e in late)
+    fills = sorted(bt.results.fills, key=lambda f: f["time"])
+    for e in late:
+        pos = 0
+        for f in fills:
+            pos += f["quantity"] if f["action"] == "BUY" else -f["quantity"]
+            if f["time"] >= e["time"]:  # the first fill after risk's word: the close
+                assert pos == 0, e
+                break
+        else:
+            raise AssertionError(f"no fill after {e}")
+
+
+def test_risk_overrides_bind_in_a_backtest(refdata, classes) -> None:
+    """``MT_RISK_ANY_HOUR`` (``Spec.risk_overrides``) lifts sessions and windows here as
+    live: no refusal for the hour."""
+    source = GeneratedBars(refdata, 42, origin=START - timedelta(days=120))
+    spec = Spec(
+        [(classes["sma_crossover"], {"fast": 5, "slow": 20})],
+        START,
+        date(2026, 11, 3),
+        capital=5_000_000.0,
+        risk_overrides={"any_hour": True},
+    )
+    bt = Backtest(spec, refdata, CONFIG, source)
+    bt.run()
+    hours = {"market_hours", "entry_window", "exit_window", "mis_cutoff"}
+    assert bt.results.orders and not [e for e in bt.results.events if e["rule"] in hours]

@@ -86,6 +86,8 @@ class Spec:
     fills: str = "bars"  # bars | ticks
     tick_model: str = "realistic"  # ticks: the simulated broker's fill model, as in paper
     partial_fills: bool = True  # ticks: a limit takes at most the touch size
+    # MT_RISK_* given to this run (``risk.limits.env_overrides``): they bind as live
+    risk_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -189,6 +191,7 @@ class Backtest:
             self.clock.now,
             self.orders.append,
             self._on_risk_event,
+            spec.risk_overrides,
         )
         self.runner = StrategyRunner(
             refdata,
@@ -456,8 +459,8 @@ class Backtest:
 
     def _on_risk_event(self, ev: wire.RiskEvent) -> None:
         self.results.on_event(ev, self.clock.t)
-        if ev.kind == "rejected":
-            self.runner.on_risk_reject(ev)
+        if ev.intent_id:
+            self.runner.on_risk_event(ev)
 
     def stats(self) -> dict[str, Any]:
         return {

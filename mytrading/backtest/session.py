@@ -26,6 +26,7 @@ from mytrading.backtest.results import Results
 from mytrading.engine.loader import StrategyLoadError, declared, discover
 from mytrading.engine.strategy import BaseStrategy
 from mytrading.refdata import IST, RefData, load_refdata
+from mytrading.risk.limits import env_overrides
 from mytrading.settings import ConfigError, Settings
 
 SOURCES = ("generated", "history", "recorded")
@@ -174,6 +175,7 @@ def prepare(s: Settings, req: Request, today: date | None = None) -> Prepared:
         req.fills,
         s.sim_fill_model,  # with recorded ticks, the paper stack's own fill model
         s.sim_partial_fills,
+        env_overrides(s),
     )
     return Prepared(req, spec, params, source, ticks, refdata, name, s.config_dir, s.strategies_dir)
 

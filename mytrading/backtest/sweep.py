@@ -50,6 +50,7 @@ class Job:
     allow_holes: bool
     source: tuple[str, str, int, date | None]  # (kind, path, seed, origin)
     combo: dict[str, Any]
+    risk_overrides: dict[str, Any]
 
 
 def parse_axes(specs: list[str]) -> dict[str, list[str]]:
@@ -108,7 +109,15 @@ def run_job(job: Job) -> dict[str, Any]:
         p = {**job.params[name]}
         p.update({k: v for k, v in job.combo.items() if k in classes[name].Params.model_fields})
         strategies.append((classes[name], p))
-    spec = Spec(strategies, job.start, job.end, job.capital, job.slippage, job.allow_holes)
+    spec = Spec(
+        strategies,
+        job.start,
+        job.end,
+        job.capital,
+        job.slippage,
+        job.allow_holes,
+        risk_overrides=job.risk_overrides,
+    )
     bt = Backtest(spec, refdata, Path(job.config_dir), source)
     try:
         res = bt.run()
@@ -164,6 +173,7 @@ def jobs_for(p: Prepared, axes: dict[str, list[str]]) -> list[Job]:
                 p.spec.allow_holes,
                 source,
                 combo,
+                p.spec.risk_overrides,
             )
         )
     return out

@@ -177,7 +177,7 @@ class EngineDaemon(Daemon):
             self.runner.on_fill(msg)
         elif isinstance(msg, wire.RiskEvent) and msg.intent_id:
             self.outbox.ack(msg.intent_id)
-            self.runner.on_risk_reject(msg)
+            self.runner.on_risk_event(msg)
 
     def on_peer_restart(self, peer: Peer) -> None:
         """Intents a killed risk daemon never answered go again; it refuses none of them

@@ -433,6 +433,20 @@ class StrategyRunner:
         self._watch(f.exchange, f.symbol)
         self._call(f.strategy, "fill", strat._on_fill, f)
 
+    def on_risk_event(self, ev: wire.RiskEvent) -> None:
+        """Risk's word on one of a strategy's intents: refused (``rejected``), or only its
+        closing part approved (``part_rejected``: a reversal whose opening part broke a
+        rule; the order is that much smaller, and the strategy's log says why)."""
+        if ev.kind == "rejected":
+            self.on_risk_reject(ev)
+        elif ev.kind == "part_rejected":
+            strat = self.strategies.get(ev.strategy)
+            oo = strat.open_orders.get(ev.intent_id) if strat else None
+            if strat is None or oo is None:
+                return
+            oo.quantity = int(ev.value)
+            strat.log.warning("order reduced by risk", intent=ev.intent_id, reason=ev.reason)
+
     def on_risk_reject(self, ev: wire.RiskEvent) -> None:
         """Risk refused an intent: the strategy sees it as a rejected order update."""
         strat = self.strategies.get(ev.strategy)

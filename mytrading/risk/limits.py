@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mytrading.names import bad_name
-from mytrading.settings import ConfigError
+from mytrading.settings import ConfigError, Settings
 
 
 def _window(v: Any) -> tuple[time, time]:
@@ -148,3 +148,29 @@ def load_limits(path: Path, overrides: dict[str, Any]) -> LimitBook:
         )
         raise ConfigError(f"{path} {where}: {problems}") from None
     return LimitBook(defaults, per, stack)
+
+
+RISK_SETTINGS = ("max_order_lots", "max_position_lots", "max_orders_per_sec", "any_hour")
+
+
+def env_overrides(s: Settings) -> dict[str, Any]:
+    """The ``MT_RISK_*`` settings given (environment or ``.env``): each replaces its key
+    of ``[defaults]``, live and in a backtest alike."""
+    return {
+        name: getattr(s, f"risk_{name}")
+        for name in RISK_SETTINGS
+        if f"risk_{name}" in s.model_fields_set
+    }
+
+
+def limits_for(s: Settings) -> LimitBook:
+    """``config/risk.toml`` with the ``MT_RISK_*`` overrides. Live refuses ``any_hour``
+    from the file as it refuses ``MT_RISK_ANY_HOUR``: orders outside the sessions are for
+    tests and demos."""
+    path = s.config_dir / "risk.toml"
+    book = load_limits(path, env_overrides(s))
+    if s.mode == "live":
+        lax = [n for n, lim in [("defaults", book.defaults), *book.per.items()] if lim.any_hour]
+        if lax:
+            raise ConfigError(f"{path}: any_hour = true in {lax}: live trades only in session")
+    return book

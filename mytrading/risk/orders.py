@@ -10,6 +10,7 @@ backtest (``backtest/risk.py``), so both send the same orders for the same decis
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -111,9 +112,57 @@ def decide(
     margins: MarginTable | None,
     account: str = MAIN,
 ) -> Rejection | Approval:
-    """The rules for one intent: a roll's pair rules (``risk/roll.py``), else ``check``."""
-    rules = check_roll if msg.roll_to else check
-    return rules(msg, book, refdata, limits, market_now, wall_ns, margins, account)
+    """The rules for one intent: a roll's pair rules (``risk/roll.py``), else ``check``.
+
+    An order that turns a position round is two orders to risk: the closing part is an
+    exit, the opening part an entry. Both pass: one order goes, as asked. The opening
+    part refused (after the entry window, over a cap, without the margin, with the book
+    REDUCING or HALTED): the closing part alone is judged, as an exit, and goes if it
+    passes (the approval names the refusal in ``refused_open``). A position is never
+    held overnight because its reversal came after the entry window."""
+    if msg.roll_to:
+        return check_roll(msg, book, refdata, limits, market_now, wall_ns, margins, account)
+    got = check(msg, book, refdata, limits, market_now, wall_ns, margins, account)
+    if isinstance(got, Approval) or got.rule in WHOLE_ONLY:
+        return got
+    close = closing_part(msg, book.positions.get((msg.strategy, msg.exchange, msg.symbol), 0))
+    if close is None:
+        return got
+    alone = check(close, book, refdata, limits, market_now, wall_ns, margins, account)
+    if isinstance(alone, Rejection):
+        return got  # the whole intent's reason: the closing part was not the problem
+    return dataclasses.replace(alone, refused_open=got)
+
+
+WHOLE_ONLY = frozenset({"duplicate_intent", "not_working", "split_modify"})
+
+
+def closing_part(msg: wire.OrderIntent, pos: int) -> wire.OrderIntent | None:
+    """The part of a new order that closes ``pos`` when the order turns it round (a
+    sell of 130 against a long 65: a sell of 65); None for any other intent."""
+    if msg.op != "place" or msg.sizing or msg.roll_to or not pos:
+        return None
+    signed = msg.quantity if msg.action == "BUY" else -msg.quantity
+    if pos * signed >= 0 or abs(signed) <= abs(pos):
+        return None
+    return msgspec.structs.replace(msg, quantity=abs(pos))
+
+
+def part_rejected_event(msg: wire.OrderIntent, ok: Approval, r: Rejection) -> wire.RiskEvent:
+    """The opening part of a reversal refused; its closing part (``value``) goes."""
+    return wire.RiskEvent(
+        strategy=msg.strategy,
+        kind="part_rejected",
+        rule=r.rule,
+        reason=(
+            f"the opening {msg.quantity - ok.quantity} of a reversal: {r.reason}; "
+            f"the closing {ok.quantity} goes"
+        ),
+        intent_id=msg.intent_id,
+        threshold=r.threshold,
+        value=float(ok.quantity),
+        action="close_only",
+    )
 
 
 def roll_children(

@@ -162,7 +162,7 @@ def check_roll(
                 round(need, 2),
             )
     return rate_limit(intent, book, limits, wall_ns) or RollApproval(
-        0.0, 0.0, intent.quantity, need, opens
+        0.0, 0.0, intent.quantity, need, open_quantity=opens
     )
 
 

@@ -178,6 +178,8 @@ class Approval:
     trigger: float
     quantity: int  # as asked, or as sized from margin
     margin: float  # rupees this order needs
+    # a reversal whose opening part was refused: only its closing part is approved
+    refused_open: Rejection | None = field(default=None, kw_only=True)
 
 
 def check(

@@ -56,6 +56,11 @@ class TradingStates:
             self.strategies[target] = state
 
     @property
+    def any_halted(self) -> bool:
+        """The stack or any one book is HALTED (its working entries must be cancelled)."""
+        return self.stack == "halted" or "halted" in self.strategies.values()
+
+    @property
     def kill_switch(self) -> bool:
         return self.stack == "halted"
 

@@ -300,6 +300,8 @@ class SignalsDaemon(Daemon):
             if msg.kind == "rejected" and msg.intent_id in self.outcomes:
                 self.book.refused(msg.intent_id)
                 self._result(msg.intent_id, f"rejected by risk ({msg.rule}): {msg.reason}", True)
+            elif msg.kind == "part_rejected" and msg.intent_id in self.outcomes:
+                self._result(msg.intent_id, f"reduced by risk ({msg.rule}): {msg.reason}", False)
 
     def on_peer_restart(self, peer: Peer) -> None:
         """As the engine: what a killed risk daemon never answered goes again (risk and the

@@ -1,0 +1,521 @@
+"""Risk's core, without sockets: one ``RiskEngine`` that the risk daemon and the backtest
+both drive, so that an intent, a fill or a tick means the same thing in either.
+
+It owns the books (``RiskBook``: positions, working orders, funds), the post-trade checks
+(``PostTrade``), risk's own exits (``ExitManager``), rolls in flight (``RollWatch``), the
+follower accounts (``Mirror``) and the trading states. What it cannot do itself it asks
+its shell through ``RiskPorts``: queue an order for the router, publish an event, save
+the trading states, read the broker's position book, fetch an account's funds. The
+daemon's ports are the outbox, the bus and DuckDB; the backtest's are its simulated
+broker and results.
+
+Inputs: ``on_intent``, ``on_command``, ``on_update``, ``on_fill``, ``on_tick``,
+``on_bar``, ``on_funds``, ``on_margin_quote``, ``restore`` (after a restart) and
+``step`` (the post-trade pass: live once a second, in a backtest after every bar).
+The wall clock (rate limits, the freshness of the broker's figures) and the market clock
+(sessions, windows, the trading day) are given to it, so a backtest runs it on market
+time.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+
+import msgspec
+import structlog
+
+from mytrading import wire
+from mytrading.accounts import Accounts
+from mytrading.refdata import RefData
+from mytrading.risk.charges import ChargeTable
+from mytrading.risk.exits import ExitJob, ExitManager
+from mytrading.risk.limits import LimitBook
+from mytrading.risk.margin import MarginTable
+from mytrading.risk.mirror import Mirror
+from mytrading.risk.monitor import Key, PostTrade, Trigger
+from mytrading.risk.orders import (
+    approved_order,
+    children,
+    decide,
+    part_rejected_event,
+    plan,
+    rejected_event,
+    roll_children,
+    trigger_event,
+)
+from mytrading.risk.roll import RollApproval, RollWatch
+from mytrading.risk.rules import Approval, Rejection, RiskBook, check, child_size, usage
+from mytrading.risk.state import TradingStates
+
+log = structlog.get_logger("risk")
+
+MAX_PENDING = 1000  # orders the shell may hold for the router (a roll needs room for both)
+HALT_CANCEL_RETRY_S = 5.0  # a halted book's entry still working: cancelled again after this
+HALT_CANCEL_TRIES = 5
+
+
+class RiskPorts(Protocol):
+    """What the core asks of its shell."""
+
+    def send(self, order: wire.Order) -> bool:
+        """Queue ``order`` for the router; False when it cannot be queued."""
+
+    def emit(self, event: wire.RiskEvent) -> None:
+        """Publish (and keep) a risk event."""
+
+    def save_states(self, states: TradingStates, reason: str) -> None:
+        """The trading states changed: keep them across a restart."""
+
+    def broker_net(self, key: Key, account: str) -> int | None:
+        """The broker's net quantity of one position of one account (None: unknown)."""
+
+    def want_funds(self, account: str) -> None:
+        """No funds figure yet for ``account``: fetch one (``on_funds``) if possible."""
+
+    def room(self) -> int:
+        """How many more orders the queue to the router takes now."""
+
+    def error(self, what: str, **ctx: object) -> None:
+        """Something an operator must see (logged and counted by the shell)."""
+
+
+@dataclass
+class Counts:
+    approved: int = 0
+    rejected: collections.Counter[str] = field(default_factory=collections.Counter)
+    triggers: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+class RiskEngine:
+    def __init__(
+        self,
+        refdata: RefData,
+        limits: LimitBook,
+        margins: MarginTable | None,
+        charges: ChargeTable,
+        accounts: Accounts,
+        ports: RiskPorts,
+        market_now: Callable[[], datetime],
+        wall_ns: Callable[[], int] = time.time_ns,
+        monotonic: Callable[[], float] = time.monotonic,
+        run_id: str = "",
+        states: TradingStates | None = None,
+        by: str = "risk",
+    ) -> None:
+        self.refdata = refdata
+        self.limits = limits
+        self.margins = margins
+        self.accounts = accounts
+        self.ports = ports
+        self.market_now = market_now
+        self.wall_ns = wall_ns
+        self.monotonic = monotonic
+        self.by = by  # who approved: the orders' ``approved_by``
+        self.book = RiskBook()
+        if states is not None:
+            self.book.states = states
+        self.post = PostTrade(refdata, limits, charges)
+        self.mirror = Mirror(accounts, refdata, margins)
+        self.exits = ExitManager(
+            refdata,
+            self.post,
+            self._send_exit,
+            self._working_ids,
+            ports.broker_net,
+            self._exit_event,
+            run_id,
+            lambda strategy, inst: child_size(inst, self.limits.of(strategy)),
+            accounts.account_of,
+            clock=monotonic,
+        )
+        self.rolls = RollWatch(
+            ports.broker_net,
+            self._account_net,
+            ports.emit,
+            lambda strategy, key: self.exits.start(strategy, key, "roll"),
+        )
+        self.counts = Counts()
+        self.day: date | None = None
+        self.auto_reduced: set[str] = set()  # REDUCING by a daily limit: undone next day
+        self.halt_cancels: dict[str, tuple[float, int]] = {}  # entry id -> (last try, tries)
+        self.cancel_seq = 0
+        self.entries_halted = 0  # working entries of halted books, cancels asked
+
+    # ----------------------------------------------------------------- intents
+
+    def on_intent(self, msg: wire.OrderIntent) -> None:
+        """Judge one intent; approved, its orders (and its followers') go to the shell."""
+        lead_before = self.book.net((msg.strategy, msg.exchange, msg.symbol))
+        limits = self.limits.of(msg.strategy)
+        lead = self.accounts.lead(msg.strategy)
+        funds = self.book.funds[lead]
+        if funds.available is None and msg.op != "cancel":
+            self.ports.want_funds(lead)  # only until the broker's first figure arrives
+        wall = self.wall_ns()
+        now = self.market_now()
+        result = decide(msg, self.book, self.refdata, limits, now, wall, self.margins, lead)
+        self.book.seen_intents.add(msg.intent_id)
+        if isinstance(result, Rejection):
+            self._reject(msg.strategy, msg.intent_id, result)
+            return
+        if result.margin:
+            funds.reserved.append((wall, result.margin))
+        if isinstance(result, RollApproval):
+            self._roll(msg, result, lead)
+            return
+        if result.refused_open is not None:
+            self._part_rejected(msg, result, result.refused_open)
+            msg = msgspec.structs.replace(msg, quantity=result.quantity)
+        elif result.quantity != msg.quantity:
+            log.info(
+                "sized from margin", strategy=msg.strategy, sizing=msg.sizing, qty=result.quantity
+            )
+            msg = msgspec.structs.replace(msg, quantity=result.quantity)
+        base = approved_order(msg, result, self.book, self.by, lead)
+        if msg.op != "cancel":
+            self.book.approvals[msg.strategy].append(wall)
+        followers = self.mirror.plan(base, lead_before, self.book, now.date())
+        self.counts.approved += 1
+        for one in (base, *followers):
+            if one is not base and one.op == "place" and not self._follower_passes(one, now):
+                continue
+            for o in children(one, self.book, self.refdata, limits):
+                if not self.ports.send(o):
+                    self.withdraw(o, "risk queue to router full")
+
+    def _follower_passes(self, o: wire.Order, now: datetime) -> bool:
+        """A follower book's new order passes the same rules as the lead's (position,
+        notional, lots, windows, trading state, margin) against its own book, limits
+        (its strategy's unless risk.toml gives the book its own) and account's funds.
+        Refused, it is a risk event of the follower book; the lead's order stands, and
+        the follower catches up at the lead's next order if the rules then allow."""
+        if self.book.funds[o.account].available is None:
+            self.ports.want_funds(o.account)
+        intent = wire.OrderIntent(
+            intent_id=o.intent_id + "@" + o.account,
+            strategy=o.strategy,
+            exchange=o.exchange,
+            symbol=o.symbol,
+            action=o.action,
+            quantity=o.quantity,
+            pricetype=o.pricetype,
+            product=o.product,
+            price=o.price,
+            trigger_price=o.trigger_price,
+        )
+        wall = self.wall_ns()
+        limits = self.limits.of(o.strategy)
+        got = check(intent, self.book, self.refdata, limits, now, wall, self.margins, o.account)
+        self.book.seen_intents.add(intent.intent_id)
+        if isinstance(got, Rejection):
+            self._reject(o.strategy, intent.intent_id, got)
+            return False
+        if got.margin:
+            self.book.funds[o.account].reserved.append((wall, got.margin))
+        self.book.approvals[o.strategy].append(wall)
+        return True
+
+    def _roll(self, msg: wire.OrderIntent, ok: RollApproval, lead: str) -> None:
+        """An approved roll: its two orders (the close first), followers' likewise, and
+        the watch that reports its outcome. Neither leg is queued unless both can be."""
+        lim = self.limits.of(msg.strategy)
+        day = self.market_now().date()
+        before = {
+            s: self.book.net((msg.strategy, msg.exchange, s)) for s in (msg.symbol, msg.roll_to)
+        }
+        close, open_, out1, out2 = roll_children(
+            msg, ok, self.book, self.refdata, lim, self.by, lead
+        )
+        followers = [
+            *self.mirror.plan(close, before[msg.symbol], self.book, day),
+            *self.mirror.plan(open_, before[msg.roll_to], self.book, day),
+        ]
+        for f in followers:  # split by the lead's limits, as ``on_intent`` does
+            out2 += children(f, self.book, self.refdata, lim)
+        if len(out1) + len(out2) > self.ports.room():
+            for o in (*out1, *out2):
+                self.book.forget(o.order_id)
+            full = Rejection("router_unavailable", "risk queue to router full")
+            self._reject(msg.strategy, msg.intent_id, full)
+            return
+        self.counts.approved += 1  # only once both legs can go
+        self.book.approvals[msg.strategy].append(self.wall_ns())
+        self.rolls.start(msg, close, open_, (len(out1), len(out2)))
+        log.warning(
+            "roll approved",
+            strategy=msg.strategy,
+            old=msg.symbol,
+            new=msg.roll_to,
+            qty=ok.quantity,
+            orders=[o.order_id for o in (*out1, *out2)],
+        )
+        for o in (*out1, *out2):
+            self.ports.send(o)
+
+    def withdraw(self, order: wire.Order, reason: str) -> None:
+        """An approved order that will never reach the router: forgotten, and refused."""
+        if order.op == "place":
+            self.book.forget(order.order_id)
+            self.rolls.ended(order.order_id)
+        self._reject(order.strategy, order.intent_id, Rejection("router_unavailable", reason))
+
+    def _reject(self, strategy: str, intent_id: str, r: Rejection) -> None:
+        self.counts.rejected[r.rule] += 1
+        log.warning(
+            "intent rejected", strategy=strategy, intent=intent_id, rule=r.rule, reason=r.reason
+        )
+        self.ports.emit(rejected_event(strategy, intent_id, r))
+
+    def _part_rejected(self, msg: wire.OrderIntent, ok: Approval, r: Rejection) -> None:
+        self.counts.rejected[r.rule] += 1
+        ev = part_rejected_event(msg, ok, r)
+        log.warning(
+            "reversal: only its closing part goes",
+            strategy=msg.strategy,
+            intent=msg.intent_id,
+            rule=r.rule,
+            reason=ev.reason,
+        )
+        self.ports.emit(ev)
+
+    # ---------------------------------------------------------------- commands
+
+    def on_command(self, msg: wire.Command) -> None:
+        """The kill switch (on, off, flatten) or one book's trading state; a bad value
+        raises ValueError and changes nothing."""
+        if msg.command == "kill_switch":
+            if msg.value not in ("on", "off", "flatten"):
+                raise ValueError(f"bad kill switch value {msg.value!r}")
+            target, state = "", ("active" if msg.value == "off" else "halted")
+        else:
+            target, state = msg.target, msg.value
+        self.book.states.set(target, state)  # type: ignore[arg-type]
+        if msg.command == "kill_switch":
+            self.book.states.flatten = msg.value == "flatten"
+        self.ports.save_states(self.book.states, msg.reason)
+        who = target if target not in ("", "*") else "*"
+        action = self.book.states.kill_mode if msg.command == "kill_switch" else state
+        log.warning("trading state", target=who, state=action, reason=msg.reason, by=msg.issued_by)
+        self.ports.emit(
+            wire.RiskEvent(
+                strategy=who,
+                kind="kill_switch" if msg.command == "kill_switch" else "state",
+                rule="trading_state",
+                reason=msg.reason or f"{who} {action}",
+                action=action if msg.command == "kill_switch" else state,
+            ),
+        )
+        self.enforce_halt()  # entries cancelled (and positions closed) now, not in a second
+
+    def enforce_halt(self) -> None:
+        """HALTED books keep no working entry: each is cancelled at its broker (again after
+        ``HALT_CANCEL_RETRY_S`` while the broker has not confirmed it). With the kill
+        switch at ``flatten``, every position the broker confirms is closed by an exit
+        job, including one an entry filled after the switch."""
+        now = self.monotonic()
+        states = self.book.states
+        halted = 0
+        for oid in list(self.book.entries):
+            got = self.book.working.get(oid)
+            if got is None:
+                self.book.entries.discard(oid)
+                continue
+            if states.of(got[0][0]) != "halted":
+                continue
+            halted += 1
+            sent, tries = self.halt_cancels.get(oid, (-1e18, 0))
+            if now - sent < HALT_CANCEL_RETRY_S:
+                continue
+            if tries >= HALT_CANCEL_TRIES:
+                if tries == HALT_CANCEL_TRIES:
+                    self.ports.error(
+                        "ALERT: a halted book's entry is still working after repeated cancels",
+                        order_id=oid,
+                    )
+                    self.halt_cancels[oid] = (now, tries + 1)
+                continue
+            self.halt_cancels[oid] = (now, tries + 1)
+            self._cancel(oid, got[0], got[1])
+        self.entries_halted = halted
+        for oid in [o for o in self.halt_cancels if o not in self.book.entries]:
+            del self.halt_cancels[oid]
+        if states.flatten:
+            for strategy in list(self.post.books):
+                for key in self.post.open_keys(strategy):
+                    self.exits.start(strategy, key, "flatten")
+
+    def _cancel(self, oid: str, key: tuple[str, str, str], signed: int) -> None:
+        """Risk's own cancel of one working order (its id is risk's, like its exits')."""
+        self.cancel_seq += 1
+        intent = f"risk-{self.exits.run_id}-c{self.cancel_seq}"
+        strategy, exchange, symbol = key
+        log.warning("halted: cancelling a working entry", order_id=oid, strategy=strategy)
+        self._send_exit(
+            wire.Order(
+                order_id=f"{strategy}.{intent}",
+                intent_id=intent,
+                strategy=strategy,
+                exchange=exchange,
+                symbol=symbol,
+                action="BUY" if signed > 0 else "SELL",
+                quantity=abs(signed),
+                pricetype="MARKET",
+                product="MIS",  # a cancel acts on the order it names: its product stands
+                price=0.0,
+                trigger_price=0.0,
+                approved_by=self.by,
+                op="cancel",
+                ref_order_id=oid,
+                exit=True,
+            )
+        )
+
+    # ----------------------------------------------------------------- inputs
+
+    def on_update(self, u: wire.OrderUpdate) -> None:
+        self.book.on_update(u)
+        self.rolls.on_update(u)
+
+    def on_fill(self, f: wire.Fill) -> float:
+        """A fill into the books and P&L; returns its charges (rupees)."""
+        self.book.on_fill(f)
+        self.rolls.on_fill(f)
+        return self.post.on_fill(f, self.market_now().date()).total
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        self.book.ltp[(tick.exchange, tick.symbol)] = tick.ltp
+        self.post.on_tick(tick)
+
+    def mark(self, exchange: str, symbol: str, price: float) -> None:
+        """A price without a tick (a backtest's bar close)."""
+        self.book.ltp[(exchange, symbol)] = price
+        self.post.mark(exchange, symbol, price)
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        """A closed bar of a timeframe a Supertrend exit reads."""
+        self.post.on_bar(bar)
+
+    def on_funds(self, account: str, available: float, ts_ns: int) -> None:
+        self.book.funds[account].report(available, ts_ns)
+
+    def on_margin_quote(self, q: wire.MarginQuote) -> None:
+        self.book.broker_margin[(q.exchange, q.symbol, q.action)] = (q.per_lot, q.ts)
+
+    def restore_position(self, strategy: str, key: Key, qty: int, avg: float) -> None:
+        """A position carried into the day (after a restart): P&L from its average."""
+        self.post.restore(strategy, key, qty, avg)
+
+    # --------------------------------------------------------------- post-trade
+
+    def step(self, quiet_ok: bool = False) -> None:
+        """The post-trade pass: a new day resets the daily limits; P&L on the marks against
+        the limits, and exits for breaches; halted books' entries cancelled; exits and
+        rolls moved on. ``quiet_ok``: skip the checks when nothing could fire now (the
+        backtest, which steps after every bar; its wall clock is the market's, which the
+        test for quiet reads)."""
+        if quiet_ok:
+            if self.rolls.pending:
+                self.rolls.step()
+            sod = (self.wall_ns() // 1_000_000_000 + 19_800) % 86_400  # IST second of day
+            halting = self.book.entries and self.book.states.any_halted
+            if not self.exits.jobs and not halting and self.post.quiet(sod):
+                return
+        now = self.market_now()
+        if self.day is not None and now.date() != self.day:
+            self._new_day()
+        self.day = now.date()
+        for t in self.post.evaluate(now):
+            self._act(t)
+        self.enforce_halt()
+        self.exits.step()
+        if not quiet_ok:
+            self.rolls.step()
+
+    def _new_day(self) -> None:
+        """Daily limits start again: a strategy that risk set REDUCING for one of them is
+        ACTIVE again (states an operator set, and a HALTED stack, stay as they are)."""
+        for name in sorted(self.auto_reduced):
+            if self.book.states.strategies.get(name) == "reducing":
+                self.book.states.set(name, "active")
+                self.ports.emit(
+                    wire.RiskEvent(
+                        strategy=name,
+                        kind="state",
+                        rule="trading_state",
+                        reason="new trading day: daily limits reset",
+                        action="active",
+                    )
+                )
+        self.auto_reduced.clear()
+        self.ports.save_states(self.book.states, "new trading day")
+
+    def _act(self, t: Trigger) -> None:
+        self.counts.triggers[t.kind] += 1
+        p = plan(t, self.post)
+        if p.state is not None:
+            target, state = p.state
+            self.book.states.set(target, state)  # type: ignore[arg-type]
+            if target != "*":
+                self.auto_reduced.add(target)  # no re-entry today
+            self.ports.save_states(self.book.states, t.reason)
+        log.warning(
+            "risk trigger",
+            strategy=t.strategy,
+            rule=t.kind,
+            threshold=t.threshold,
+            value=t.value,
+            action=p.action,
+            positions=[f"{s}:{k[1]}" for s, k in p.jobs],
+        )
+        self.ports.emit(trigger_event(t, p.action))
+        for strategy, key in p.jobs:
+            self.exits.start(strategy, key, t.kind)
+
+    def _send_exit(self, order: wire.Order) -> bool:
+        order = msgspec.structs.replace(order, account=self.accounts.account_of(order.strategy))
+        if order.op == "place":
+            signed = order.quantity if order.action == "BUY" else -order.quantity
+            key = (order.strategy, order.exchange, order.symbol)
+            self.book.on_approved(order.order_id, key, signed)
+        ok = self.ports.send(order)
+        if not ok:
+            self.book.forget(order.order_id)
+            self.ports.error("exit order not queued", order_id=order.order_id)
+        return ok
+
+    def _account_net(self, key: Key, account: str) -> int:
+        """Our net of one position over every book that trades on ``account``."""
+        return sum(
+            self.post.qty(s, key)
+            for s in list(self.post.books)
+            if self.accounts.account_of(s) == account
+        )
+
+    def _working_ids(self, strategy: str, key: Key) -> list[str]:
+        return list(self.book.working.of((strategy, key[0], key[1])))
+
+    def _exit_event(self, job: ExitJob, kind: str, reason: str) -> None:
+        level = log.info if kind != "exit_retry" else log.warning
+        level(kind, strategy=job.strategy, symbol=job.key[1], rule=job.kind, reason=reason)
+        self.ports.emit(
+            wire.RiskEvent(
+                strategy=job.strategy,
+                kind=kind,
+                rule=job.kind,
+                reason=f"{job.key[1]}: {reason}",
+                value=float(self.post.qty(job.strategy, job.key)),
+                action="close",
+                order_ids=list(job.orders),
+            )
+        )
+
+    # ------------------------------------------------------------------ status
+
+    def usage(self) -> dict[str, dict[str, float]]:
+        books = {k[0] for k in self.book.positions} | set(self.post.books)
+        return {s: usage(self.book, self.refdata, s, self.wall_ns()) for s in sorted(books)}

@@ -1,0 +1,321 @@
+"""Risk's core (``risk/engine.py``) as its two shells drive it.
+
+The parity test feeds one stream of intents, order updates, fills and ticks over two
+trading days to the core as the risk daemon builds it (``risk.daemon.build_core``: the
+configuration, the ``MT_RISK_*`` overrides, the accounts) and to the backtest's shell
+(``backtest.risk.BacktestRisk``), and asserts they send the same orders and publish the
+same events: approvals split by an override, a reversal after the entry window (its
+closing part goes), a daily loss limit (REDUCING, risk's exit, confirmed flat), and the
+next day's reset to ACTIVE.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from mytrading import wire
+from mytrading.accounts import Accounts
+from mytrading.backtest.risk import BacktestRisk
+from mytrading.positions import Ledger
+from mytrading.refdata import RefData
+from mytrading.risk.charges import load_charges
+from mytrading.risk.daemon import build_core
+from mytrading.risk.engine import RiskEngine
+from mytrading.risk.limits import env_overrides, limits_for
+from mytrading.risk.monitor import Key
+from mytrading.risk.orders import closing_part, decide
+from mytrading.risk.rules import Approval, Rejection, RiskBook
+from mytrading.risk.state import TradingStates
+from mytrading.settings import PROJECT_ROOT, load_settings
+from tests.test_risk_rules import LIMITS, at, intent
+
+FUT = "NIFTY29DEC26FUT"  # lot 65
+NS = 1_000_000_000
+
+
+# ------------------------------------------------------------ the reversal rule
+
+
+def test_a_reversal_after_the_entry_window_still_closes(refdata: RefData) -> None:
+    book = RiskBook()
+    book.positions[("s", "NFO", FUT)] = 65
+    late = at(15, 12)
+    got = decide(intent(130, "SELL", product="NRML"), book, refdata, LIMITS, late, 0, None)
+    assert isinstance(got, Approval) and got.quantity == 65  # the closing part, as an exit
+    assert got.refused_open is not None and got.refused_open.rule == "entry_window"
+    whole = decide(intent(130, "SELL"), book, refdata, LIMITS, at(11, 0), 0, None)
+    assert isinstance(whole, Approval) and whole.quantity == 130 and whole.refused_open is None
+    # an entry that is not a reversal is refused whole, as before
+    more = decide(intent(65, "BUY", product="NRML"), book, refdata, LIMITS, late, 0, None)
+    assert isinstance(more, Rejection) and more.rule == "entry_window"
+
+
+def test_a_halted_or_capped_book_reverses_only_as_far_as_flat(refdata: RefData) -> None:
+    book = RiskBook()
+    book.positions[("s", "NFO", FUT)] = -65
+    book.states = TradingStates("halted")
+    got = decide(intent(195, "BUY"), book, refdata, LIMITS, at(10, 0), 0, None)
+    assert isinstance(got, Approval) and got.quantity == 65
+    assert got.refused_open is not None and got.refused_open.rule == "kill_switch"
+    book.states = TradingStates()
+    capped = LIMITS.model_copy(update={"max_position_lots": 1})
+    got = decide(intent(195, "BUY"), book, refdata, capped, at(10, 0), 0, None)
+    assert isinstance(got, Approval) and got.quantity == 65
+    assert got.refused_open is not None and got.refused_open.rule == "max_position"
+
+
+def test_what_is_never_cut_to_its_closing_part(refdata: RefData) -> None:
+    book = RiskBook()
+    book.positions[("s", "NFO", FUT)] = 65
+    twice = intent(130, "SELL")
+    book.seen_intents.add(twice.intent_id)
+    got = decide(twice, book, refdata, LIMITS, at(15, 12), 0, None)
+    assert isinstance(got, Rejection) and got.rule == "duplicate_intent"
+    # the closing part itself refused (outside the exit window too): the whole reason
+    got = decide(intent(130, "SELL"), book, refdata, LIMITS, at(15, 45), 0, None)
+    assert isinstance(got, Rejection) and got.rule in ("market_hours", "exit_window")
+    assert closing_part(intent(65, "SELL"), 65) is None  # an exit, not a reversal
+    assert closing_part(intent(65, "SELL"), 0) is None  # an entry from flat
+    assert closing_part(intent(130, "SELL", sizing="margin:0.5"), 65) is None
+    assert closing_part(intent(130, "SELL", op="cancel"), 65) is None
+    part = closing_part(intent(130, "SELL"), 65)
+    assert part is not None and part.quantity == 65 and part.action == "SELL"
+
+
+# ------------------------------------------------------------------ the parity
+
+
+@dataclass
+class Broker:
+    """Fills every order in full at the last price; cancels what it names."""
+
+    ledger: Ledger = field(default_factory=Ledger)
+    trades: int = 0
+    ltp: dict[str, float] = field(default_factory=dict)
+    fill_no: int = 0
+
+    def net(self, key: Key) -> int:
+        p = self.ledger.positions.get(key)
+        return p.qty if p else 0
+
+    def execute(self, o: wire.Order, t: datetime) -> list[wire.Msg]:
+        base = dict(
+            order_id=o.order_id,
+            intent_id=o.intent_id,
+            strategy=o.strategy,
+            exchange=o.exchange,
+            symbol=o.symbol,
+            action=o.action,
+            quantity=o.quantity,
+            part=o.part,
+            parts=o.parts,
+        )
+        if o.op != "place":
+            return [wire.OrderUpdate(**base, status="complete")]  # type: ignore[arg-type]
+        price = self.ltp[o.symbol]
+        signed = o.quantity if o.action == "BUY" else -o.quantity
+        self.ledger.apply((o.exchange, o.symbol, o.product), signed, price)
+        self.trades += 1
+        self.fill_no += 1
+        fill = wire.Fill(
+            fill_no=self.fill_no,
+            fill_id=f"T{self.fill_no}",
+            order_id=o.order_id,
+            broker_order_id=f"B{self.fill_no}",
+            strategy=o.strategy,
+            exchange=o.exchange,
+            symbol=o.symbol,
+            product=o.product,
+            action=o.action,
+            quantity=o.quantity,
+            price=price,
+            exch_ns=int(t.timestamp() * NS),
+        )
+        done = wire.OrderUpdate(
+            **base,  # type: ignore[arg-type]
+            status="complete",
+            filled_qty=o.quantity,
+            avg_price=price,
+        )
+        return [fill, done]
+
+
+class LivePorts:
+    """What the daemon's ports do, into lists: the outbox, the bus, the state file."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.orders: list[wire.Order] = []
+        self.events: list[wire.RiskEvent] = []
+        self.saved: list[str] = []
+
+    def send(self, order: wire.Order) -> bool:
+        self.orders.append(order)
+        return True
+
+    def emit(self, event: wire.RiskEvent) -> None:
+        self.events.append(event)
+
+    def save_states(self, states: TradingStates, reason: str) -> None:
+        self.saved.append(reason)
+
+    def broker_net(self, key: Key, account: str) -> int | None:
+        return self.broker.net(key)
+
+    def want_funds(self, account: str) -> None:
+        raise AssertionError("funds are reported before every intent here")
+
+    def room(self) -> int:
+        return 1000
+
+    def error(self, what: str, **ctx: object) -> None:
+        raise AssertionError(what)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """The repository's configuration with a daily loss limit for strategy ``loser``."""
+    cfg = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", cfg)
+    risk = cfg / "risk.toml"
+    risk.write_text(risk.read_text() + "\n[strategies.loser]\nmax_loss = 20000.0\n")
+    return cfg
+
+
+def test_the_daemon_and_the_backtest_drive_risk_alike(
+    refdata: RefData, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MT_RISK_MAX_ORDER_LOTS", "1")  # an override: children of one lot
+    monkeypatch.setenv("MT_CONFIG_DIR", str(config))
+    s = load_settings()
+    assert env_overrides(s) == {"max_order_lots": 1}
+    t = [at(10, 0).replace(day=23)]  # Monday 2026-11-23
+    now = lambda: t[0]  # noqa: E731
+    now_ns = lambda: int(t[0].timestamp() * NS)  # noqa: E731
+    broker = Broker()
+    ports = LivePorts(broker)
+    live = build_core(  # both clocks on market time, as the backtest runs
+        s, refdata, Accounts(by_name={}), ports, now, "bt", None, now_ns, lambda: now_ns() / NS
+    )
+    bt_orders: list[wire.Order] = []
+    bt_events: list[wire.RiskEvent] = []
+    bt = BacktestRisk(
+        refdata,
+        config,
+        load_charges(config),
+        10_000_000.0,
+        broker,  # type: ignore[arg-type]
+        now_ns,
+        now,
+        bt_orders.append,
+        bt_events.append,
+        env_overrides(s),
+    )
+    assert bt.limits.as_dict() == live.limits.as_dict() == limits_for(s).as_dict()
+
+    def tick(price: float) -> None:
+        broker.ltp[FUT] = price
+        tk = wire.Tick(
+            exchange="NFO", symbol=FUT, ltp=price, bid=price, ask=price, bid_qty=1, ask_qty=1,
+            volume=1, exch_ns=now_ns(),
+        )  # fmt: skip
+        live.on_tick(tk)
+        bt.on_tick(tk)
+
+    def send(i: wire.OrderIntent) -> None:
+        live.on_funds("main", bt._available(), now_ns())  # what the broker would report
+        live.on_intent(i)
+        bt.on_intent(i)
+        settle()
+
+    sent: list[wire.Order] = []
+
+    def settle() -> None:
+        """Orders both sent (the same ones) to the broker; its answers to both."""
+        while ports.orders or bt_orders:
+            assert ports.orders == bt_orders
+            out = list(ports.orders)
+            sent.extend(out)
+            ports.orders.clear()
+            bt_orders.clear()
+            for o in out:
+                for m in broker.execute(o, t[0]):
+                    if isinstance(m, wire.Fill):
+                        live.on_fill(m)
+                        bt.on_fill(m)
+                    else:
+                        live.on_update(m)  # type: ignore[arg-type]
+                        bt.on_update(m)  # type: ignore[arg-type]
+
+    def step(h: int, m: int, day: int = 23) -> None:
+        t[0] = at(h, m).replace(day=day)
+        live.step()
+        bt.step()
+        settle()
+
+    tick(24_000.0)
+    send(intent(130, "BUY", strategy="loser", product="NRML"))  # 2 children of 1 lot
+    send(intent(65, "BUY", strategy="rev", product="NRML"))
+    step(10, 1)
+    tick(23_800.0)  # loser: -26,000 < -20,000: REDUCING, closed by risk
+    step(10, 2)
+    step(10, 3)  # the exit confirmed flat in the broker's book
+    t[0] = at(15, 12).replace(day=23)
+    send(intent(130, "SELL", strategy="rev", product="NRML"))  # a reversal, too late
+    assert broker.net(("NFO", FUT, "NRML")) == 0
+    step(9, 20, day=24)  # a new day: loser is ACTIVE again
+
+    assert ports.events == bt_events
+    assert [(o.strategy, o.action, o.quantity, o.exit) for o in sent] == [
+        ("loser", "BUY", 65, False),  # 130 in children of one lot: MT_RISK_MAX_ORDER_LOTS
+        ("loser", "BUY", 65, False),
+        ("rev", "BUY", 65, False),
+        ("loser", "SELL", 65, True),  # risk's exit, split the same way
+        ("loser", "SELL", 65, True),
+        ("rev", "SELL", 65, True),  # the reversal's closing part, as an exit
+    ]
+    kinds = [(e.strategy, e.kind, e.rule, e.action) for e in ports.events]
+    assert kinds == [
+        ("loser", "trigger", "max_loss", "close"),
+        ("loser", "exit", "max_loss", "close"),
+        ("loser", "exit_confirmed", "max_loss", "close"),
+        ("rev", "part_rejected", "entry_window", "close_only"),
+        ("loser", "state", "trading_state", "active"),
+    ]
+    assert live.counts == bt.core.counts
+    assert live.book.states.as_dict() == bt.book.states.as_dict()
+    assert (
+        live.book.positions
+        == bt.book.positions
+        == {
+            ("loser", "NFO", FUT): 0,
+            ("rev", "NFO", FUT): 0,
+        }
+    )
+
+
+def test_the_core_is_the_backtests(refdata: RefData, config: Path) -> None:
+    """The backtest's shell holds a ``RiskEngine``, not logic of its own."""
+    bt = BacktestRisk(
+        refdata,
+        config,
+        load_charges(config),
+        1e6,
+        Broker(),  # type: ignore[arg-type]
+        lambda: 0,
+        lambda: at(10, 0),
+        lambda o: None,
+        lambda e: None,
+    )
+    assert isinstance(bt.core, RiskEngine) and bt.book is bt.core.book
+    own = {n for n, v in vars(BacktestRisk).items() if callable(v) and not n.startswith("__")}
+    assert own <= {
+        *("send", "emit", "save_states", "broker_net", "want_funds", "room", "error"),
+        *("on_intent", "on_update", "on_fill", "mark", "on_bar", "on_tick", "step"),
+        *("_available", "_work_out_funds"),
+    }
