@@ -39,6 +39,9 @@ def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         "MT_ALERTS_DB": str(tmp_path / "data" / "alerts.sqlite"),
         "MT_INSTRUMENTS_DB": str(tmp_path / "data" / "instruments.duckdb"),
         "MT_SIGNALS_PORT": str(free_port()),  # tests run beside a user's stack on 5100
+        # ... and its dashboard on 9108: one test's monitor still closing, or a stack of
+        # another test run at once, would hold the port and count an error
+        "MT_MONITOR_PORT": str(free_port()),
         # Process tests that start single daemons use the in-process simulated broker;
         # the full-stack test switches to the default OpenAlgo path with its own server.
         "MT_BROKER": "sim",

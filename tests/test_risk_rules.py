@@ -541,3 +541,113 @@ def test_equities_have_no_lots_a_value_cap_and_margin_by_product(refdata: RefDat
     fut = refdata.instrument("NFO", "SBIN24NOV26FUT")  # a stock future: lot 750
     need = margins.need(fut, "BUY", 750, 940.0, 750, False, OPEN.date())
     assert need.trade_type == "futures" and need.amount == 750 * 940.0 * 0.2
+
+
+# ------------------------------------------------------ each rule of PRE_TRADE alone
+
+
+def _alone(refdata: RefData, case: str) -> tuple[object, object]:
+    """(the rule, an Ask that it alone refuses), the Ask prepared by the rules before it
+    (as ``check`` would have run them)."""
+    from mytrading.risk import rules as r
+    from mytrading.risk.margin import load_margins
+    from mytrading.settings import PROJECT_ROOT
+
+    book = RiskBook()
+    book.positions[("s", "NFO", FUT)] = 65
+    book.ltp[("NFO", FUT)] = 24_000.0
+    i = intent()
+    when, limits, margins = OPEN, LIMITS, None
+    rule = {  # the rule each case is about
+        "duplicate_intent": r.duplicate_intent,
+        "not_working": r.working_target,
+        "kill_switch": r.trading_state,
+        "instrument": r.tradable,
+        "sizing": r.sizing,
+        "lot_multiple": r.quantity,
+        "price": r.prices,
+        "price_band": r.price_band,
+        "max_notional": r.notional,
+        "entry_window": r.trading_hours,
+        "reducing": r.reducing,
+        "max_position": r.max_position,
+        "max_strategy_lots": r.strategy_caps,
+        "margin": r.margin,
+        "order_rate": r.order_rate,
+    }[case]
+    if case == "duplicate_intent":
+        book.seen_intents.add(i.intent_id)
+    elif case == "not_working":
+        i = intent(op="cancel", ref_intent_id="nope")
+    elif case == "kill_switch":
+        book.states = TradingStates("halted")
+    elif case == "instrument":
+        i = intent(symbol="NIFTY")  # the index
+    elif case == "sizing":
+        i = intent(0, sizing="margin:0.5")  # no margin table here
+    elif case == "lot_multiple":
+        i = intent(64)
+    elif case == "price":
+        i = intent(pricetype="LIMIT")
+    elif case == "price_band":
+        i = intent(pricetype="LIMIT", price=30_000.0)
+    elif case == "max_notional":
+        limits = LIMITS.model_copy(update={"max_order_notional": 1_000_000.0})
+    elif case == "entry_window":
+        when = at(15, 20)
+    elif case == "reducing":
+        book.states = TradingStates(strategies={"s": "reducing"})
+    elif case == "max_position":
+        i = intent(65 * 20)
+        limits = LIMITS.model_copy(update={"max_order_notional": 1e9})
+    elif case == "max_strategy_lots":
+        limits = LIMITS.model_copy(update={"max_strategy_lots": 1})
+    elif case == "margin":
+        margins = load_margins(PROJECT_ROOT / "config")
+        book.funds["main"].report(1_000.0, 10**18)
+    elif case == "order_rate":
+        book.approvals["s"].extend([10**18 - 1] * 5)
+    a = r.Ask(i, book, refdata, limits, when, 10**18, margins, "main")
+    for earlier in r.PRE_TRADE[: r.PRE_TRADE.index(rule)]:
+        assert earlier(a) is None, (case, earlier.__name__)
+    return rule, a
+
+
+CASES = [
+    "duplicate_intent",
+    "not_working",
+    "kill_switch",
+    "instrument",
+    "sizing",
+    "lot_multiple",
+    "price",
+    "price_band",
+    "max_notional",
+    "entry_window",
+    "reducing",
+    "max_position",
+    "max_strategy_lots",
+    "margin",
+    "order_rate",
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_rule_refuses_its_own_case(refdata: RefData, case: str) -> None:
+    rule, a = _alone(refdata, case)
+    got = rule(a)  # type: ignore[operator]
+    assert isinstance(got, Rejection) and got.rule == case, got
+    # ... and check() reports that rule: none after it runs first
+    whole = check(a.intent, a.book, a.refdata, a.limits, a.market_now, a.wall_ns, a.margins)  # type: ignore[attr-defined]
+    assert isinstance(whole, Rejection) and whole.rule == case
+
+
+def test_every_rule_is_in_the_declared_order_once() -> None:
+    from mytrading.risk import rules as r
+
+    names = [f.__name__ for f in r.PRE_TRADE]
+    assert len(set(names)) == len(names) == 15
+    assert r.PRE_TRADE[:2] == r.FOR_CANCEL  # a cancel: a unique id and a working order
+    assert names.index("trading_state") < names.index("tradable")  # halted: said first
+    assert names.index("sizing") < names.index("quantity") < names.index("margin")
+    assert names[-1] == "order_rate"  # only an order that passes everything is counted

@@ -51,6 +51,8 @@ class ReconcilerDaemon(Daemon):
     def setup(self) -> None:
         self.ledger = Ledger()  # (account, exchange, symbol, product) -> what our fills say
         self.external: dict[PosKey, int] = {}  # the broker's rest, no strategy's
+        # a difference seen at one check, (broker, ours): reported when the next agrees
+        self.unsettled: dict[PosKey, tuple[int, int]] = {}
         self.seen_fill_no = 0
         self.checks = 0
         self.mismatches = 0
@@ -189,11 +191,21 @@ class ReconcilerDaemon(Daemon):
         ours = {k: q for k, q in self.ledger.net().items() if k[0] == account}
         external = {k for k in self.external if k[0] == account}
         found = 0
-        for key in sorted(set(broker) | set(ours) | external):
+        for key in sorted(set(broker) | set(ours) | external | set(self.unsettled)):
+            if key[0] != account:
+                continue
             b = broker[key].quantity if key in broker else 0
             o = ours.get(key, 0)
             if b == o + self.external.get(key, 0):
+                self.unsettled.pop(key, None)
                 continue
+            # The broker's book can run ahead of the fills the router has recorded (an
+            # order filled while its placeorder call has not returned): a difference is
+            # reported only when the next check finds the same one.
+            if self.unsettled.get(key) != (b, o):
+                self.unsettled[key] = (b, o)
+                continue
+            del self.unsettled[key]
             found += 1
             _, ex, sym, prod = key  # type: ignore[misc]
             self.log.error(

@@ -1,13 +1,15 @@
-"""Pre-trade rules: pure functions of an intent and the risk book, easy to test one by one.
+"""Pre-trade rules: small functions of one intent (``Ask``) and the risk book, declared in
+order in ``PRE_TRADE``, each testable alone.
 
-``check`` runs every rule in order and returns the first failure as a ``Rejection``
-(rule name, reason, threshold, value), or the approved and normalised order fields.
+``check`` runs them in that order and returns the first failure as a ``Rejection`` (rule
+name, reason, threshold, value), or the approved and normalised order fields. The book
+(``RiskBook``: positions, working orders, funds, recent approvals) lives here too.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -182,6 +184,265 @@ class Approval:
     refused_open: Rejection | None = field(default=None, kw_only=True)
 
 
+class Ask:
+    """One intent under the pre-trade rules, and what they work out about it on the way
+    (the contract, its last price, the tick-rounded prices, the margin it needs)."""
+
+    def __init__(
+        self,
+        intent: wire.OrderIntent,
+        book: RiskBook,
+        refdata: RefData,
+        limits: Limits,
+        market_now: datetime,
+        wall_ns: int,
+        margins: MarginTable | None,
+        account: str,
+    ) -> None:
+        self.intent = intent
+        self.book = book
+        self.refdata = refdata
+        self.limits = limits
+        self.market_now = market_now
+        self.wall_ns = wall_ns
+        self.margins = margins
+        self.account = account
+        self.ref = ref_order_id(intent)  # the working order a modify or cancel acts on
+        self.key = (intent.strategy, intent.exchange, intent.symbol)
+        self.inst: Instrument | None = None  # set by ``tradable``
+        self.last = 0.0
+        self.price = 0.0
+        self.trigger = 0.0
+        self.need = 0.0  # rupees of margin, set by ``margin``
+        self._exposure: tuple[int, int] | None = None
+
+    @property
+    def pos(self) -> int:
+        return self.book.positions.get(self.key, 0)
+
+    @property
+    def signed(self) -> int:
+        return self.intent.quantity if self.intent.action == "BUY" else -self.intent.quantity
+
+    @property
+    def exit(self) -> bool:
+        """It shrinks the position without turning it round."""
+        return reduces(self.pos, self.intent)
+
+    @property
+    def exposure(self) -> tuple[int, int]:
+        """(long, short): the position once every other working order fills each way."""
+        if self._exposure is None:
+            self._exposure = self.book.exposure(self.key, exclude=self.ref)
+        return self._exposure
+
+    @property
+    def after(self) -> int:
+        long_, short = self.exposure
+        return (long_ + self.signed) if self.signed > 0 else (short + self.signed)
+
+    @property
+    def grows(self) -> bool:
+        return abs(self.after) > abs(self.pos)
+
+
+Rule = Callable[[Ask], Rejection | None]
+
+
+def duplicate_intent(a: Ask) -> Rejection | None:
+    """An intent id risk has seen: a repeat is refused, never sent twice."""
+    return duplicate(a.intent, a.book)
+
+
+def working_target(a: Ask) -> Rejection | None:
+    """A modify or cancel needs a working order to act on; a modify, one not split."""
+    if a.intent.op == "place":
+        return None
+    kids = a.book.children(a.ref)
+    if not kids:
+        return Rejection("not_working", f"{a.intent.op}: no working order {a.ref}")
+    if a.intent.op == "modify" and kids != [a.ref]:
+        return Rejection("split_modify", f"{a.ref} was split into child orders: cancel it instead")
+    return None
+
+
+def trading_state(a: Ask) -> Rejection | None:
+    """HALTED (the kill switch, or one strategy): no entry, from any source. An order that
+    only shrinks a position still passes: a protective stop, a target, an exit. A halted
+    stack is never left holding a position it cannot protect."""
+    if a.book.states.of(a.intent.strategy) != "halted" or a.exit:
+        return None
+    if a.book.states.kill_switch:
+        return Rejection("kill_switch", "kill switch is on: no new entries (exits pass)")
+    return Rejection("halted", f"{a.intent.strategy} is HALTED: no new entries (exits pass)")
+
+
+def tradable(a: Ask) -> Rejection | None:
+    """A contract the reference data knows, and not an index."""
+    try:
+        a.inst = a.refdata.instrument(a.intent.exchange, a.intent.symbol)
+    except RefDataError as exc:
+        return Rejection("instrument", str(exc))
+    if not a.inst.tradable:
+        return Rejection("instrument", f"{a.intent.symbol} is an index, not a tradable contract")
+    a.last = a.book.ltp.get((a.intent.exchange, a.intent.symbol), 0.0)
+    return None
+
+
+def sizing(a: Ask) -> Rejection | None:
+    """A sized intent (``sizing``, no quantity) gets its lots from the free margin."""
+    if not a.intent.sizing:
+        return None
+    assert a.inst is not None
+    sized = _size(
+        a.intent,
+        a.inst,
+        a.book,
+        a.limits,
+        a.margins,
+        a.last,
+        a.market_now,
+        a.wall_ns,
+        a.refdata,
+        a.account,
+    )
+    if isinstance(sized, Rejection):
+        return sized
+    a.intent = msgspec.structs.replace(a.intent, quantity=sized)
+    return None
+
+
+def quantity(a: Ask) -> Rejection | None:
+    """Positive, whole lots, at most ``max_intent_lots``; a modify within one child."""
+    assert a.inst is not None
+    return _quantity(a.intent, a.inst, a.limits)
+
+
+def prices(a: Ask) -> Rejection | None:
+    """Prices rounded to the tick; a LIMIT or SL needs a price, an SL a trigger."""
+    assert a.inst is not None
+    i = a.intent
+    a.price = a.inst.round_price(i.price) if i.price else 0.0
+    a.trigger = a.inst.round_price(i.trigger_price) if i.trigger_price else 0.0
+    if i.pricetype in ("LIMIT", "SL") and a.price <= 0:
+        return Rejection("price", f"{i.pricetype} needs a positive price", 0, i.price)
+    if i.pricetype in ("SL", "SL-M") and a.trigger <= 0:
+        return Rejection(
+            "price", f"{i.pricetype} needs a positive trigger price", 0, i.trigger_price
+        )
+    return None
+
+
+def price_band(a: Ask) -> Rejection | None:
+    assert a.inst is not None
+    return _price_band(a.inst, a.price, a.trigger, a.last, a.limits)
+
+
+def notional(a: Ask) -> Rejection | None:
+    return _notional(a.intent, a.price or a.trigger or a.last, a.limits)
+
+
+def trading_hours(a: Ask) -> Rejection | None:
+    """The session, then the entry or exit window, then the MIS cut-off."""
+    return trading_time(a.intent, a.refdata, a.limits, a.market_now, a.exit)
+
+
+def reducing(a: Ask) -> Rejection | None:
+    """REDUCING: only an order that shrinks the position, even if every working order
+    fills."""
+    if a.book.states.of(a.intent.strategy) != "reducing":
+        return None
+    pos, signed = a.pos, a.signed
+    long_, short = a.exposure
+    if pos > 0 > signed:
+        room = max(0, short)  # what is left long after the working sells
+    elif pos < 0 < signed:
+        room = max(0, -long_)  # what is left short after the working buys
+    else:
+        room = 0
+    if abs(signed) <= room:
+        return None
+    return Rejection(
+        "reducing",
+        f"{a.intent.strategy} is REDUCING: only orders that shrink the position "
+        f"({pos}, {room} left to close after working orders) pass",
+        room,
+        abs(signed),
+    )
+
+
+def max_position(a: Ask) -> Rejection | None:
+    assert a.inst is not None
+    return position_cap(a.intent, a.inst, a.book, a.limits, a.after, a.grows)
+
+
+def strategy_caps(a: Ask) -> Rejection | None:
+    return _strategy_caps(a.intent, a.book, a.refdata, a.limits, a.after, a.grows, a.ref)
+
+
+def margin(a: Ask) -> Rejection | None:
+    """The margin the order needs (``margins.toml``, or the broker's per-lot figure while
+    fresh) within the account's free margin; only what it opens needs any."""
+    if a.margins is None:
+        return None
+    assert a.inst is not None
+    i, pos = a.intent, a.pos
+    opens = i.quantity if pos * a.signed >= 0 else max(0, i.quantity - abs(pos))
+    n = a.margins.need(
+        a.inst,
+        i.action,
+        i.quantity,
+        a.price or a.last,
+        opens,
+        _paired(i, a.inst, a.book, a.refdata),
+        a.market_now.astimezone(IST).date(),
+        a.book.broker_per_lot(i.exchange, i.symbol, i.action, a.wall_ns),
+        i.product,
+    )
+    a.need = n.amount
+    if a.need <= 0:
+        return None
+    free = a.book.free_margin(a.wall_ns, a.account)
+    if free is None:
+        return Rejection("margin", "no funds figure from the broker yet")
+    if a.need > free:
+        return Rejection(
+            "margin",
+            f"{n.trade_type} needs {a.need:,.0f}, available {free:,.0f}",
+            round(free, 2),
+            round(a.need, 2),
+        )
+    return None
+
+
+def order_rate(a: Ask) -> Rejection | None:
+    return rate_limit(a.intent, a.book, a.limits, a.wall_ns)
+
+
+# The pre-trade rules, in the order they run: the first that refuses decides. A cancel
+# needs only a unique id and a working order to act on (it always lowers risk, so
+# neither the kill switch nor the rate limit holds it back); a modify is checked like a
+# new order, with the order it replaces left out of the exposure.
+FOR_CANCEL: tuple[Rule, ...] = (duplicate_intent, working_target)
+PRE_TRADE: tuple[Rule, ...] = (
+    duplicate_intent,
+    working_target,
+    trading_state,
+    tradable,
+    sizing,
+    quantity,
+    prices,
+    price_band,
+    notional,
+    trading_hours,
+    reducing,
+    max_position,
+    strategy_caps,
+    margin,
+    order_rate,
+)
+
+
 def check(
     intent: wire.OrderIntent,
     book: RiskBook,
@@ -192,124 +453,17 @@ def check(
     margins: MarginTable | None = None,
     account: str = MAIN,
 ) -> Rejection | Approval:
-    """The first rule the intent breaks, or the approved order's normalised fields.
-    ``margins`` None leaves the margin rules out (unit tests of the other rules); the
-    margin is ``account``'s, the strategy's lead account.
-
-    A cancel needs only a unique id and a working order to act on: it always lowers
-    risk, so neither the kill switch nor the rate limit holds it back. A modify is
-    checked like a new order, with the order it replaces left out of the exposure.
-    """
-    dup = duplicate(intent, book)
-    if dup:
-        return dup
-    ref = ref_order_id(intent)
-    if intent.op != "place" and not book.children(ref):
-        return Rejection("not_working", f"{intent.op}: no working order {ref}")
-    if intent.op == "modify" and book.children(ref) != [ref]:
-        return Rejection("split_modify", f"{ref} was split into child orders: cancel it instead")
+    """The first rule of ``PRE_TRADE`` the intent breaks, or the approved order's
+    normalised fields. ``margins`` None leaves the margin rule out (unit tests of the
+    other rules); the margin is ``account``'s, the strategy's lead account."""
+    a = Ask(intent, book, refdata, limits, market_now, wall_ns, margins, account)
+    for rule in FOR_CANCEL if intent.op == "cancel" else PRE_TRADE:
+        refused = rule(a)
+        if refused is not None:
+            return refused
     if intent.op == "cancel":
         return Approval(0.0, 0.0, intent.quantity, 0.0)
-    state = book.states.of(intent.strategy)
-    if state == "halted" and not reduces(
-        book.positions.get((intent.strategy, intent.exchange, intent.symbol), 0), intent
-    ):
-        # HALTED (the kill switch, or one strategy): no entry, from any source. An order
-        # that only shrinks a position still passes: a protective stop, a target, an
-        # exit. A halted stack is never left holding a position it cannot protect.
-        if book.states.kill_switch:
-            return Rejection("kill_switch", "kill switch is on: no new entries (exits pass)")
-        return Rejection("halted", f"{intent.strategy} is HALTED: no new entries (exits pass)")
-    try:
-        inst = refdata.instrument(intent.exchange, intent.symbol)
-    except RefDataError as exc:
-        return Rejection("instrument", str(exc))
-    if not inst.tradable:
-        return Rejection("instrument", f"{intent.symbol} is an index, not a tradable contract")
-    last = book.ltp.get((intent.exchange, intent.symbol), 0.0)
-    if intent.sizing:
-        sized = _size(
-            intent, inst, book, limits, margins, last, market_now, wall_ns, refdata, account
-        )
-        if isinstance(sized, Rejection):
-            return sized
-        intent = msgspec.structs.replace(intent, quantity=sized)
-    bad = _quantity(intent, inst, limits)
-    if bad:
-        return bad
-    price = inst.round_price(intent.price) if intent.price else 0.0
-    trigger = inst.round_price(intent.trigger_price) if intent.trigger_price else 0.0
-    if intent.pricetype in ("LIMIT", "SL") and price <= 0:
-        return Rejection("price", f"{intent.pricetype} needs a positive price", 0, intent.price)
-    if intent.pricetype in ("SL", "SL-M") and trigger <= 0:
-        return Rejection(
-            "price", f"{intent.pricetype} needs a positive trigger price", 0, intent.trigger_price
-        )
-    bad = _price_band(inst, price, trigger, last, limits) or _notional(
-        intent, price or trigger or last, limits
-    )
-    if bad:
-        return bad
-    key = (intent.strategy, intent.exchange, intent.symbol)
-    pos = book.positions.get(key, 0)
-    signed = intent.quantity if intent.action == "BUY" else -intent.quantity
-    exit_ = reduces(pos, intent)
-    bad = trading_time(intent, refdata, limits, market_now, exit_)
-    if bad:
-        return bad
-    long_, short = book.exposure(key, exclude=ref)
-    if state == "reducing":
-        # Only an order that shrinks the position, even if every working order fills.
-        if pos > 0 > signed:
-            room = max(0, short)  # what is left long after the working sells
-        elif pos < 0 < signed:
-            room = max(0, -long_)  # what is left short after the working buys
-        else:
-            room = 0
-        if abs(signed) > room:
-            return Rejection(
-                "reducing",
-                f"{intent.strategy} is REDUCING: only orders that shrink the position "
-                f"({pos}, {room} left to close after working orders) pass",
-                room,
-                abs(signed),
-            )
-    after = (long_ + signed) if signed > 0 else (short + signed)
-    grows = abs(after) > abs(pos)
-    bad = position_cap(intent, inst, book, limits, after, grows)
-    if bad:
-        return bad
-    bad = _strategy_caps(intent, book, refdata, limits, after, grows, ref)
-    if bad:
-        return bad
-    need = 0.0
-    if margins is not None:
-        opens = intent.quantity if pos * signed >= 0 else max(0, intent.quantity - abs(pos))
-        n = margins.need(
-            inst,
-            intent.action,
-            intent.quantity,
-            price or last,
-            opens,
-            _paired(intent, inst, book, refdata),
-            market_now.astimezone(IST).date(),
-            book.broker_per_lot(intent.exchange, intent.symbol, intent.action, wall_ns),
-            intent.product,
-        )
-        need = n.amount
-        free = book.free_margin(wall_ns, account)
-        if need > 0 and free is None:
-            return Rejection("margin", "no funds figure from the broker yet")
-        if need > 0 and need > free:  # type: ignore[operator]
-            return Rejection(
-                "margin",
-                f"{n.trade_type} needs {need:,.0f}, available {free:,.0f}",
-                round(free or 0.0, 2),
-                round(need, 2),
-            )
-    return rate_limit(intent, book, limits, wall_ns) or Approval(
-        price, trigger, intent.quantity, need
-    )
+    return Approval(a.price, a.trigger, a.intent.quantity, a.need)
 
 
 def duplicate(intent: wire.OrderIntent, book: RiskBook) -> Rejection | None:
