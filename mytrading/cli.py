@@ -134,6 +134,34 @@ def _check_alerts(s: Settings) -> list[str]:
     return [c.name for c in channels]
 
 
+def _check_risk(s: Settings) -> str:
+    """``risk.toml`` (with the ``MT_RISK_*`` overrides; live refuses ``any_hour``),
+    ``margins.toml`` with the follower grades it must size, and ``charges.toml``: what
+    the risk daemon loads at its start, checked before any process starts."""
+    from mytrading.risk.charges import load_charges
+    from mytrading.risk.limits import env_overrides, limits_for
+    from mytrading.risk.margin import load_margins
+
+    try:
+        limits = limits_for(s)
+        margins = load_margins(s.config_dir)
+        unknown = load_accounts(s).grades() - set(margins.sizing if margins else ())
+        if unknown:
+            raise ConfigError(f"accounts.toml: follower grades not in margins.toml: {unknown}")
+        try:
+            load_charges(s.config_dir)
+        except (KeyError, TypeError, ValueError, OSError) as exc:
+            raise ConfigError(f"{s.config_dir / 'charges.toml'}: {exc!r}") from None
+    except (ConfigError, ValueError) as exc:
+        typer.echo(f"configuration error:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+    given = env_overrides(s)
+    return (
+        f"risk: {s.config_dir / 'risk.toml'}, {len(limits.per)} strategies with their own limits"
+        + (f"; from the environment: {given}" if given else "")
+    )
+
+
 def _refdata_report(s: Settings) -> list[str]:
     """Where lot and tick sizes come from; every place instruments.toml disagrees with the
     master contract, and every explicit override."""
@@ -173,6 +201,7 @@ def config_check() -> None:
     s = _settings()
     names = _check_strategies(s)
     channels = _check_alerts(s)
+    risk_line = _check_risk(s)
     eps = s.endpoints()
     bus_line = _check_bus(s)
     typer.echo(f"mode={s.mode} broker={s.broker} log_level={s.log_level}")
@@ -189,6 +218,7 @@ def config_check() -> None:
     )
     typer.echo(f"strategies: {', '.join(names)}")
     typer.echo(f"alert channels: {', '.join(channels) or 'none enabled (config/alerts.toml)'}")
+    typer.echo(risk_line)
     accounts = load_accounts(s)
     for a in accounts.by_name.values():
         follows = [
@@ -951,10 +981,16 @@ def sim_reset() -> None:
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
-    """Lint with ruff, then run the full test suite (extra arguments go to pytest)."""
+    """Lint with ruff, type-check the cores with mypy (``[tool.mypy]`` in pyproject.toml),
+    then run the full test suite (extra arguments go to pytest: ``-m "not integration"``
+    is the fast suite)."""
     lint = subprocess.call([sys.executable, "-m", "ruff", "check", "."], cwd=PROJECT_ROOT)
     if lint:
         typer.echo("ruff found problems (see above); fix them first", err=True)
         raise typer.Exit(lint)
+    types = subprocess.call([sys.executable, "-m", "mypy"], cwd=PROJECT_ROOT)
+    if types:
+        typer.echo("mypy found problems (see above); fix them first", err=True)
+        raise typer.Exit(types)
     cmd = [sys.executable, "-m", "pytest", *ctx.args]
     raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT))

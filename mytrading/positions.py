@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)  # what a ledger keys its positions by
 
 
 @dataclass
@@ -23,11 +26,11 @@ class Position:
         return (self.ltp - self.avg) * self.qty if self.qty and self.ltp else 0.0
 
 
-class Ledger:
+class Ledger(Generic[K]):
     def __init__(self) -> None:
-        self.positions: dict[Hashable, Position] = {}
+        self.positions: dict[K, Position] = {}
 
-    def apply(self, key: Hashable, signed_qty: int, price: float) -> Position:
+    def apply(self, key: K, signed_qty: int, price: float) -> Position:
         p = self.positions.setdefault(key, Position())
         q = p.qty
         new = q + signed_qty
@@ -43,15 +46,15 @@ class Ledger:
         p.qty = new
         return p
 
-    def set_qty(self, key: Hashable, qty: int, avg: float) -> None:
+    def set_qty(self, key: K, qty: int, avg: float) -> None:
         """Adopt a quantity from outside (the broker is the truth in reconciliation)."""
         p = self.positions.setdefault(key, Position())
         p.qty, p.avg = qty, avg
 
-    def mark(self, key: Hashable, ltp: float) -> None:
+    def mark(self, key: K, ltp: float) -> None:
         p = self.positions.get(key)
         if p is not None:
             p.ltp = ltp
 
-    def net(self) -> dict[Hashable, int]:
+    def net(self) -> dict[K, int]:
         return {k: p.qty for k, p in self.positions.items()}

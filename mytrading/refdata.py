@@ -211,6 +211,8 @@ class MasterLookup(Protocol):
 
     def get(self, exchange: str, symbol: str) -> MasterContract | None: ...
 
+    def __len__(self) -> int: ...
+
 
 class RefData:
     """Contracts by (exchange, symbol). With a synced master contract (``master``), lot

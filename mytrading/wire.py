@@ -371,7 +371,7 @@ class WireError(ValueError):
 
 _SEP = b" "
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(Message)
+_decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(Message)
 
 
 def encode(topic: str, msg: Msg) -> bytes:

@@ -155,3 +155,25 @@ def test_a_remote_openalgo_must_use_tls_unless_named(tmp_env: dict[str, str]) ->
         load_accounts(load_settings(**real, openalgo_host="https://a.in", openalgo_ws_url="a.in"))
     with pytest.raises(ConfigError, match="MT_OPENALGO_HOST: 'bad host' must look like"):
         load_accounts(load_settings(**real, openalgo_host="bad host"))
+
+
+@pytest.mark.parametrize(
+    "file, append, expect",
+    [
+        ("risk.toml", "\n[strategies.x]\nmax_loss = -5\n", "risk.toml [strategies.x]: max_loss"),
+        ("risk.toml", "\n[limits]\n", "unknown tables ['limits']"),
+        ("margins.toml", "\nthis is = not toml\n", "margins.toml"),
+        ("charges.toml", "\n[brokerage]\nper_order = 'x'\n", "charges.toml"),
+    ],
+)
+def test_config_check_loads_what_risk_loads(
+    tmp_env: dict[str, str], tmp_path: Path, file: str, append: str, expect: str
+) -> None:
+    """A mistake in risk.toml, margins.toml or charges.toml stops `config check` (exit 2,
+    naming the file) instead of the risk daemon at its start."""
+    cfg = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", cfg)
+    (cfg / file).write_text((cfg / file).read_text() + append)
+    r = cli("config", "check", env={**tmp_env, "MT_CONFIG_DIR": str(cfg)})
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert expect in r.stderr and "Traceback" not in r.stderr, r.stderr

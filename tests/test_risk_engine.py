@@ -319,3 +319,16 @@ def test_the_core_is_the_backtests(refdata: RefData, config: Path) -> None:
         *("on_intent", "on_update", "on_fill", "mark", "on_bar", "on_tick", "step"),
         *("_available", "_work_out_funds"),
     }
+
+
+def test_live_refuses_any_hour_from_the_file(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mytrading.settings import ConfigError
+
+    risk = config / "risk.toml"
+    risk.write_text(risk.read_text() + "\n[strategies.night]\nany_hour = true\n")
+    monkeypatch.setenv("MT_CONFIG_DIR", str(config))
+    assert limits_for(load_settings()).of("night").any_hour  # paper: a demo may
+    with pytest.raises(ConfigError, match=r"any_hour = true in \['night'\]"):
+        limits_for(
+            load_settings(mode="live", broker="openalgo", sim_server=False, openalgo_api_key="k")
+        )

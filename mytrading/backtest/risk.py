@@ -155,7 +155,7 @@ class BacktestRisk:
     def _work_out_funds(self, day: date) -> float:
         cash = self.capital
         held = 0.0
-        for (ex, sym, prod), p in self.broker.ledger.positions.items():  # type: ignore[misc]
+        for (ex, sym, prod), p in self.broker.ledger.positions.items():
             cash += p.realized
             if p.qty:
                 inst = self.refdata.instrument(ex, sym)

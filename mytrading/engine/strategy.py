@@ -127,7 +127,8 @@ class BaseStrategy(OrderBook, Brackets, Rolls):
         self.params = params
         self.refdata = refdata
         self.link = link
-        self.ledger = Ledger()  # (exchange, symbol) -> Position, from fills
+        # (exchange, symbol) -> Position, from fills
+        self.ledger: Ledger[tuple[str, str]] = Ledger()
         self.open_orders: dict[str, OpenOrder] = {}  # by intent id
         self.fills = 0
         self.warming_up = False
@@ -313,7 +314,7 @@ class BaseStrategy(OrderBook, Brackets, Rolls):
         return PositionView(exchange, symbol, p.qty, p.avg, p.realized, p.unrealized(), p.ltp)
 
     def positions(self) -> list[PositionView]:
-        return [self.position_view(ex, sym) for (ex, sym) in self.ledger.positions]  # type: ignore[misc]
+        return [self.position_view(ex, sym) for (ex, sym) in self.ledger.positions]
 
     def pnl(self) -> float:
         """Realized plus unrealized P&L in rupees, before charges."""
@@ -446,7 +447,7 @@ class BaseStrategy(OrderBook, Brackets, Rolls):
 
     def close_all(self, **kw: Any) -> list[str]:
         out = []
-        for ex, sym in list(self.ledger.positions):  # type: ignore[misc]
+        for ex, sym in list(self.ledger.positions):
             oid = self.close(ex, sym, **kw)
             if oid:
                 out.append(oid)

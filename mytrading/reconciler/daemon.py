@@ -49,7 +49,8 @@ class ReconcilerDaemon(Daemon):
     sub_prefixes = ("exec.fill.",)
 
     def setup(self) -> None:
-        self.ledger = Ledger()  # (account, exchange, symbol, product) -> what our fills say
+        # (account, exchange, symbol, product) -> what our fills say
+        self.ledger: Ledger[PosKey] = Ledger()
         self.external: dict[PosKey, int] = {}  # the broker's rest, no strategy's
         # a difference seen at one check, (broker, ours): reported when the next agrees
         self.unsettled: dict[PosKey, tuple[int, int]] = {}
@@ -94,7 +95,7 @@ class ReconcilerDaemon(Daemon):
         fills = fetch_fills(self.ctx, self.endpoints["rpc.router"], snap.last_fill_no)
         if fills is None:
             return False
-        self.ledger = Ledger()
+        self.ledger: Ledger[PosKey] = Ledger()
         self.filled_by_order = {}
         for p in snap.positions:
             self.ledger.apply((p.account, p.exchange, p.symbol, p.product), p.quantity, p.avg_price)

@@ -67,7 +67,7 @@ ZERO = Charges(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 class ChargeTable:
-    def __init__(self, brokerage: dict[str, float], periods: list[dict]) -> None:
+    def __init__(self, brokerage: dict[str, float], periods: list[dict[str, Any]]) -> None:
         self.per_order = _d(brokerage["per_order"])
         self.fut_pct_cap = _d(brokerage["fut_pct_cap"])
         self.gst_rate = _d(brokerage["gst"])
@@ -80,10 +80,10 @@ class ChargeTable:
         )
         if not self.periods:
             raise ValueError("charges: no [[period]] of rates")
-        self._recent: dict[tuple, Charges] = {}
+        self._recent: dict[tuple[str, str, str, int, float, date, str], Charges] = {}
         self._decimal_rates: dict[date, dict[str, Decimal]] = {}
 
-    def rates(self, day: date) -> dict:
+    def rates(self, day: date) -> dict[str, Any]:
         current = None
         for start, p in self.periods:
             if start <= day:

@@ -94,7 +94,7 @@ class EventStore:
         self.pending = 0  # in the outbox, waiting for the DuckDB file
         self.held = ""  # why the DuckDB file cannot be written now ("" when it can)
         self._last_id = 0
-        self._q: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
+        self._q: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="risk-events", daemon=True)
         self._thread.start()
 

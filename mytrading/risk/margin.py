@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from mytrading.refdata import Instrument
 from mytrading.settings import ConfigError
@@ -30,7 +31,7 @@ class Need:
 class MarginTable:
     def __init__(
         self,
-        groups: dict[str, dict],
+        groups: dict[str, dict[str, Any]],
         sizing: dict[str, float],
         equity: dict[str, float] | None = None,
         stock_fno: dict[str, float] | None = None,

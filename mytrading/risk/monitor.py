@@ -29,12 +29,13 @@ from typing import Any
 from mytrading import wire
 from mytrading.bars import BarBuilder
 from mytrading.indicators import stream
-from mytrading.positions import Ledger
+from mytrading.positions import Ledger, Position
 from mytrading.refdata import IST, RefData
 from mytrading.risk.charges import ZERO, Charges, ChargeTable
 from mytrading.risk.limits import LimitBook, Limits
 
 Key = tuple[str, str, str]  # (exchange, symbol, product)
+StKey = tuple[str, str, str, int, float]  # a Supertrend: (exchange, symbol, tf, period, mult)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Trigger:
 class Book:
     """One strategy's day: positions, charges, and the state of its trailing stop."""
 
-    ledger: Ledger = field(default_factory=Ledger)
+    ledger: Ledger[Key] = field(default_factory=Ledger)
     charges: Charges = ZERO
     peak: float = float("-inf")
     trail_level: float | None = None  # the P&L at which the trailing stop fires
@@ -74,9 +75,9 @@ class PostTrade:
             tf: BarBuilder(refdata.calendar, tf)
             for tf in {lim.supertrend_tf for lim in self.st_limits}
         }
-        self.supertrends: dict[tuple, stream.Supertrend] = {}
-        self.direction: dict[tuple, float] = {}  # by (exchange, symbol, tf, period, mult)
-        self.flips: list[tuple[tuple, float]] = []  # closed-bar direction changes, unread
+        self.supertrends: dict[StKey, stream.Supertrend] = {}
+        self.direction: dict[StKey, float] = {}  # by (exchange, symbol, tf, period, mult)
+        self.flips: list[tuple[StKey, float]] = []  # closed-bar direction changes, unread
         # the earliest MIS square-off of any exchange: before it, no square-off to check
         self.first_squareoff = min(s.mis_squareoff for s in refdata.calendar.sessions.values())
         so = self.first_squareoff
@@ -93,7 +94,7 @@ class PostTrade:
         self.dirty = True  # a fill or a restored position since the last evaluation
         self.held = 0  # open positions, every book
         self.held_mis = 0  # ... of them MIS
-        self._by_symbol: dict[tuple[str, str], list] = {}  # (exchange, symbol) -> positions
+        self._by_symbol: dict[tuple[str, str], list[Position]] = {}  # (exchange, symbol)
 
     # ----------------------------------------------------------------- inputs
 
@@ -122,10 +123,10 @@ class PostTrade:
         self._by_symbol.clear()
         for b in self.books.values():
             for k, p in b.ledger.positions.items():
-                self._by_symbol.setdefault((k[0], k[1]), []).append(p)  # type: ignore[index]
+                self._by_symbol.setdefault((k[0], k[1]), []).append(p)
                 if p.qty:
                     self.held += 1
-                    self.held_mis += k[2] == "MIS"  # type: ignore[index]
+                    self.held_mis += k[2] == "MIS"
 
     def quiet(self, second_of_day: int) -> bool:
         """True when ``evaluate`` can fire nothing: no fill since it last ran, no
@@ -200,7 +201,7 @@ class PostTrade:
         b = self.books.get(strategy)
         if b is None:
             return ()
-        return tuple(k for k, p in b.ledger.positions.items() if p.qty)  # type: ignore[misc]
+        return tuple(k for k, p in b.ledger.positions.items() if p.qty)
 
     def qty(self, strategy: str, key: Key) -> int:
         b = self.books.get(strategy)
@@ -350,7 +351,7 @@ class PostTrade:
                         name,
                         -lim.leg_stop_pct,
                         round(move, 2),
-                        (key,),  # type: ignore[arg-type]
+                        (key,),
                         f"{key[1]} {move:.2f} % against the entry",
                     ),
                 )
@@ -363,13 +364,13 @@ class PostTrade:
                         name,
                         lim.leg_target_pct,
                         round(move, 2),
-                        (key,),  # type: ignore[arg-type]
+                        (key,),
                         f"{key[1]} {move:.2f} % in favour",
                     ),
                 )
         return out
 
-    def _supertrend(self, name: str, flips: list[tuple[tuple, float]]) -> list[Trigger]:
+    def _supertrend(self, name: str, flips: list[tuple[StKey, float]]) -> list[Trigger]:
         """A flip of direction on a closed bar against a position closes it."""
         lim = self.limits.of(name)
         if not lim.supertrend_exit or not flips:

@@ -69,7 +69,7 @@ class TradingStates:
         """off, on, or flatten."""
         return "flatten" if self.flatten else "on" if self.stack == "halted" else "off"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"stack": self.stack, "strategies": dict(self.strategies), "flatten": self.flatten}
 
 

@@ -102,7 +102,8 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         self.orders: dict[str, JournaledOrder] = {}  # today's, by our (client) order id
         # (account, broker id) -> our id, orders not yet final
         self.by_broker_id: dict[tuple[str, str], str] = {}
-        self.ledger = Ledger()  # (strategy, exchange, symbol, product, account)
+        # (strategy, exchange, symbol, product, account)
+        self.ledger: Ledger[tuple[str, str, str, str, str]] = Ledger()
         self.keys_by_symbol: dict[tuple[str, str], set[tuple[str, ...]]] = collections.defaultdict(
             set
         )

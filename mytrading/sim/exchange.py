@@ -71,7 +71,8 @@ class SimExchange(MarketData):
         self.trades: list[dict[str, Any]] = []
         self.first_price: dict[str, float] = {}  # order id -> its first trade's price
         self.trade_wall_ns: dict[str, int] = {}  # order id -> wall time of its last trade
-        self.ledger = Ledger()  # (exchange, symbol, product): realized and unrealized P&L
+        # (exchange, symbol, product): realized and unrealized P&L
+        self.ledger: Ledger[tuple[str, str, str]] = Ledger()
         self.holdings: dict[tuple[str, str], tuple[int, float]] = {}  # settled CNC: qty, avg
         self.last: dict[tuple[str, str], wire.Tick] = {}
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # order_update sinks

@@ -72,7 +72,8 @@ class SimBroker:
         self.quotes: dict[tuple[str, str], wire.Tick] = {}
         self.orders: dict[str, SimOrder] = {}
         self.live: dict[tuple[str, str], list[str]] = {}  # working order ids per instrument
-        self.ledger = Ledger()  # (exchange, symbol, product) -> net position
+        # (exchange, symbol, product) -> net position
+        self.ledger: Ledger[tuple[str, str, str]] = Ledger()
         self.trades = 0
         self._ids = itertools.count(1)
         self._day_no = -1

@@ -45,7 +45,7 @@ class Working:
 
 class StrategyBook:
     def __init__(self) -> None:
-        self.ledger = Ledger()
+        self.ledger: Ledger[tuple[str, str, str, str]] = Ledger()
         self.working: dict[str, Working] = {}  # intent id -> its order(s)
         self.last_fill_no = 0
         self.fills_by: dict[str, int] = {}  # strategy -> fills booked
