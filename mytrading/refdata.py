@@ -1,6 +1,6 @@
 """Reference data from ``config/*.toml``: instruments, trading calendar, sessions.
 
-Symbols follow OpenAlgo's format (openalgo-protocol.md section 3): futures
+Symbols follow OpenAlgo's format (docs/openalgo.md §3): futures
 ``NIFTY25NOV26FUT``, options ``NIFTY24NOV2624500CE``, indices bare (``NIFTY``).
 """
 

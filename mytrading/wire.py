@@ -1,7 +1,7 @@
 """The wire protocol: every message that crosses a process boundary, in one module.
 
 Each message is a msgspec Struct in one tagged union, encoded as msgpack arrays
-(``array_like``: the fastest form measured here, see shared/engineering-notes.md).
+(``array_like``: the fastest of msgspec's forms for these small structs on this machine).
 Every message carries a header: the publishing daemon (``src``), a sequence number
 (``seq``, counted per publisher *and topic* so that a subscriber to a subset of topics
 can still see a gap) and a ``time.time_ns()`` stamp (``ts``) set when it is sent.
@@ -23,7 +23,7 @@ import msgspec
 Action = Literal["BUY", "SELL"]
 PriceType = Literal["MARKET", "LIMIT", "SL", "SL-M"]
 Product = Literal["MIS", "NRML", "CNC"]
-# OpenAlgo's statuses (openalgo-protocol.md section 2) plus our own pre-broker states.
+# OpenAlgo's statuses (docs/openalgo.md §2) plus our own pre-broker states.
 OrderStatus = Literal[
     "new", "sent", "open", "trigger pending", "complete", "cancelled", "rejected", "unknown"
 ]

@@ -43,7 +43,7 @@ def test_talib_parity(n: int) -> None:
 
 
 def pine_supertrend_reference(h: list, lo: list, c: list, n: int, m: float) -> tuple[list, list]:
-    """Pine v6 ta.supertrend written out plainly from its rules (algomirror-notes section 1)."""
+    """Pine v6 ta.supertrend written out plainly from its rules (TradingView's reference)."""
     tr = [h[0] - lo[0]] + [
         max(h[i] - lo[i], abs(h[i] - c[i - 1]), abs(lo[i] - c[i - 1])) for i in range(1, len(c))
     ]

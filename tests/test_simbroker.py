@@ -1,4 +1,4 @@
-"""The simulated broker's acceptance and fill rules (openalgo-protocol.md section 7)."""
+"""The simulated broker's acceptance and fill rules (docs/openalgo.md §7)."""
 
 from __future__ import annotations
 

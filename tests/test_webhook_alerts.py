@@ -1,5 +1,5 @@
 """Alert bodies of TradingView, Amibroker and ChartInk, and their meaning per mode (the
-real module's rules, openalgo-protocol.md section 6); any body at all gives an alert or
+real module's rules, docs/openalgo.md §6); any body at all gives an alert or
 an AlertError, never another exception."""
 
 from __future__ import annotations

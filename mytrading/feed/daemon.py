@@ -121,7 +121,7 @@ class FeedDaemon(Daemon):
             self.local_modes = wanted
 
     def _setup_openalgo(self) -> None:
-        # Plain HTTP, not the SDK: its 1.1 s import would be most of a restart (issue 6).
+        # Plain HTTP, not the SDK: its 1.1 s import would be most of a restart.
         s = self.settings
         accounts = load_accounts(s)
         data = [accounts.by_name[n] for n in accounts.data_order]

@@ -6,8 +6,8 @@ Conventions, shared with ``stream.py`` so that both forms give identical numbers
   ``n-1`` (EMA seeded with the SMA of the first ``n`` values); RSI and ATR use Wilder's
   smoothing seeded with a simple mean and start at index ``n`` (ATR has no true range on
   the first bar); Bollinger bands use the population standard deviation.
-* Supertrend follows Pine Script v6 ``ta.supertrend`` (shared/algomirror-notes.md section
-  1), with Pine's ATR: true range on the first bar is ``high - low`` and the RMA is seeded
+* Supertrend follows Pine Script v6 ``ta.supertrend`` (TradingView's Pine Script v6
+  reference), with Pine's ATR: true range on the first bar is ``high - low`` and the RMA is seeded
   with the mean of the first ``n`` true ranges, so the first value is at index ``n-1``.
   That is the one difference from TA-Lib's ATR (first value at ``n``, no TR on bar 0).
 * A NaN input bar is a missing bar: its output is NaN and it does not move the state.

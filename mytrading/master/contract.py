@@ -1,7 +1,7 @@
 """The broker's master contract as OpenAlgo's ``instruments`` returns it, normalized.
 
-OpenAlgo passes on each broker's file with light mapping (openalgo-protocol.md sections 2,
-3 and the master-contract quirks in section 8), so rows are read defensively:
+OpenAlgo passes on each broker's file with light mapping (docs/openalgo.md §2-3: types
+and tick units vary by broker), so rows are read defensively:
 
 * ``instrumenttype`` varies by broker: ``FUT``/``FUTIDX``/``FUTSTK`` are futures;
   ``OPTIDX``/``OPTSTK``/``CE``/``PE`` options (the right from the symbol's suffix); ``EQ``

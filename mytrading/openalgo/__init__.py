@@ -5,4 +5,4 @@
 adapter on top of them), ``broker.py`` (the adapter interface and its events),
 ``ws.py`` (the WebSocket: market data and order updates, with failover) and
 ``history.py`` (past bars). It imports no daemon; every daemon that talks to a broker
-imports it (openalgo-protocol.md is the reference for every field and quirk)."""
+imports it (docs/openalgo.md is the reference for every field and quirk it relies on)."""

@@ -1,8 +1,8 @@
 """The broker adapter interface the router talks to.
 
-The simulated broker implements it in-process; the OpenAlgo REST adapter (issue 3)
+The simulated broker implements it in-process; the OpenAlgo REST adapter
 implements the same calls over HTTP. Field names follow OpenAlgo's order, trade and
-position books (openalgo-protocol.md sections 1-2).
+position books (docs/openalgo.md §1-2).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Past bars from OpenAlgo's ``history`` endpoint, for strategy warm-up.
 
 Plain HTTP (urllib) rather than the SDK: the SDK's import is slow and replaces
-``numba.jit`` process-wide (shared/engineering-notes.md), and the engine runs our numba
+``numba.jit`` process-wide (docs/openalgo.md §5), and the engine runs our numba
 indicators. Intraday rows are stamped with the bar's start in epoch seconds; daily rows
 with 00:00 UTC of the trading date, which becomes that day's session open here so the
 bars line up with the ones the engine builds from ticks.

@@ -3,7 +3,7 @@
 OpenAlgo has no REST call that names the user: ``ping`` answers the broker
 (``{"data": {"message": "pong", "broker": "zerodha"}}``), ``analyzer`` whether the server
 is in Analyzer (sandbox) mode, and the WebSocket's authentication reply carries
-``user_id`` and ``broker`` (openalgo-protocol.md sections 1 and 4). Together they tell
+``user_id`` and ``broker`` (docs/openalgo.md §1-4). Together they tell
 one broker account from another, which is what the stack's state is kept by
 (``venue.py``): a day traded on one account is never restored against another.
 """

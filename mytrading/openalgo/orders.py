@@ -3,7 +3,7 @@ and reply shapes on one kept-alive connection, without the SDK's 1.1 s import).
 
 * Every REST call has an explicit timeout (``MT_OPENALGO_TIMEOUT_S``), not the SDK's 120 s.
 * Replies are normalised: numbers arrive as strings or numbers, statuses in lowercase,
-  errors in two families (section 0 of openalgo-protocol.md); the client, like the SDK,
+  errors in two families (docs/openalgo.md §0); the client, like the SDK,
   returns errors as dicts and never raises.
 * Each failure is classified: **transient** (timeout, connection, 5xx, 429) or
   **permanent** (400, 403, 404, a broker rejection). Two transient failures certainly left
@@ -272,7 +272,7 @@ class OpenAlgoAdapter:
             filled = int(num(row.get("filled_quantity")))
         elif status in ("open", "complete", "cancelled"):
             # A live order-book row has neither filled quantity nor average price, and
-            # ``orderstatus`` gives the first trade's price (openalgo-protocol.md): the
+            # ``orderstatus`` gives the first trade's price (docs/openalgo.md §1): the
             # trade book has every trade of the order, so its true average.
             self._count("fills_from_tradebook")
             q, value = (trades if trades is not None else self._trades()).get(oid, (0, 0.0))

@@ -1,6 +1,6 @@
 """OpenAlgo's replies, read alike whatever the broker behind it: numbers that arrive as
 strings or numbers, statuses in any case and spelling, timestamps in three formats, and
-failures in two families (openalgo-protocol.md section 0), each classified as transient
+failures in two families (docs/openalgo.md §0), each classified as transient
 or permanent and as possibly taken effect or certainly not sent."""
 
 from __future__ import annotations

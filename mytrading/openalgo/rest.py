@@ -4,8 +4,8 @@ The router used the official SDK for these calls. Two measured reasons moved it 
 client (the SDK stays the reference in the contract tests and for everything else):
 
 * **Restart time.** Importing ``openalgo`` costs about 1.1 s on this machine (pandas and
-  the numba indicator kernels, openalgo-protocol/engineering notes), a third of the 3 s in
-  which a killed router must be back (issue 6). ``httpx`` alone imports in 0.08 s.
+  the numba indicator kernels, docs/openalgo.md §5), a third of the 3 s in which a
+  killed router must be back (``bench/recovery.py``). ``httpx`` alone imports in 0.08 s.
 * **One connection.** The SDK opens a new TCP connection for every call
   (``httpx.post``); this client keeps one open, which halves the cost of a call on
   loopback (``bench/recovery.py`` reports the router's orders per second).

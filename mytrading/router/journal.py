@@ -4,7 +4,7 @@ Every order is written here, and flushed to the disk, before the broker hears of
 change of its state and every fill is written before anyone else hears of it. After a
 crash the router replays the file and knows, for each order, the last thing it was sure
 of. OpenAlgo orders carry no client id, so this file is the only memory of what the
-stack may have sent (openalgo-protocol.md section 2).
+stack may have sent (docs/openalgo.md §2).
 
 Format: a sequence of frames ``<u32 length><u32 crc32><msgpack record>``. A crash in the
 middle of a write leaves a torn last frame: bytes at the end with no good frame after

@@ -1,7 +1,7 @@
 """The router's send queue: rate limits per request class, exits ahead of entries.
 
 OpenAlgo limits order placement per client (``ORDER_RATE_LIMIT`` 10/s, smart orders 1/s;
-openalgo-protocol.md section 5) and answers a burst with 429 and a ``retry_after``. The
+docs/openalgo.md §5) and answers a burst with 429 and a ``retry_after``. The
 router keeps under the limits itself with a sliding one-second window per class (at
 most ``rate`` sends in any second, the strictest reading of the server's limiter: a token
 bucket of one second's capacity would let twice the rate through in some second, and the

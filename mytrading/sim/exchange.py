@@ -4,7 +4,7 @@ Prices come from a market (``sim/market.py`` generated, ``sim/replay.py`` record
 pushed ticks in ``sim/local.py``), matching from the fill model (``sim/matching.py``).
 This module keeps what OpenAlgo's books show (order rows, trade rows, positions, funds,
 margin) and answers the order and account endpoints with OpenAlgo's field names,
-lowercase statuses and error texts (openalgo-protocol.md sections 1-3); the market-data
+lowercase statuses and error texts (docs/openalgo.md §1-3); the market-data
 endpoints are in ``sim/market_data.py``, the books on disk in ``sim/books.py``. Each
 handler returns ``(http_status, body)`` (``sim/replies.py``).
 """

@@ -1,6 +1,6 @@
 """The market-data and reference endpoints of the simulated OpenAlgo: quotes, depth,
 symbols, search, expiries, history, option symbols and chains, instruments, intervals
-(openalgo-protocol.md section 2). A mixin of ``SimExchange``: the quotes it keeps and
+(docs/openalgo.md §2). A mixin of ``SimExchange``: the quotes it keeps and
 the market it quotes are the exchange's."""
 
 from __future__ import annotations

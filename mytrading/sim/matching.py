@@ -1,6 +1,6 @@
 """A simulated broker that fills against the simulated market like OpenAlgo's sandbox.
 
-Acceptance and fill rules follow openalgo-protocol.md section 7:
+Acceptance and fill rules follow docs/openalgo.md §7:
 
 * LIMIT and SL need price > 0; SL and SL-M need trigger > 0; NRML is refused on NSE/BSE
   and CNC on derivative exchanges; F&O quantity must be a lot multiple; a MARKET order

@@ -16,7 +16,7 @@ Formats (one JSON object per request; the signals daemon limits its size):
 
 Quantities count **lots** (an equity's lot is one share). Unknown fields are refused.
 
-Meaning, per mode (openalgo-protocol.md section 6, the real module's rules):
+Meaning, per mode (docs/openalgo.md §6, the real module's rules):
 
 * LONG: BUY opens (an order of ``quantity``, else ``|position_size|``, else the mapping's
   lots); SELL goes flat (target position 0). ChartInk: BUY and SELL.

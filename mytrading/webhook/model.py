@@ -1,5 +1,5 @@
 """A webhook strategy and its symbol mappings, validated as OpenAlgo's strategy module
-validates them (openalgo-protocol.md section 6), and stricter where it is loose.
+validates them (docs/openalgo.md §6), and stricter where it is loose.
 
 Times are IST wall-clock times: entries are taken between ``start`` and ``end``, exits
 until ``squareoff``; an intraday strategy is squared off by the stack at ``squareoff``.

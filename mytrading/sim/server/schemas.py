@@ -2,7 +2,7 @@
 
 OpenAlgo rejects unknown fields (marshmallow's default RAISE), accepts numbers sent as
 strings (the SDK always sends strings), and reports problems as ``{field: [message]}``
-(openalgo-protocol.md section 0). The messages below are marshmallow's own wording, so a
+(docs/openalgo.md §0). The messages below are marshmallow's own wording, so a
 client that parses them sees what it would see from the real server.
 """
 

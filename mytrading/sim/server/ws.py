@@ -1,4 +1,4 @@
-"""OpenAlgo's WebSocket proxy protocol (openalgo-protocol.md section 4) on aiohttp.
+"""OpenAlgo's WebSocket proxy protocol (docs/openalgo.md §4) on aiohttp.
 
 Text frames of JSON. The action is read from ``action`` or else ``type``. A client must
 authenticate within the grace period or the socket is closed with 4401 "auth timeout".
