@@ -982,8 +982,8 @@ def sim_reset() -> None:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
     """Lint with ruff, type-check the cores with mypy (``[tool.mypy]`` in pyproject.toml),
-    then run the full test suite (extra arguments go to pytest: ``-m "not integration"``
-    is the fast suite)."""
+    then run the full test suite in two pytest-xdist workers (extra arguments go to
+    pytest: ``-m "not integration"`` is the fast suite, ``-n 0`` runs in one process)."""
     lint = subprocess.call([sys.executable, "-m", "ruff", "check", "."], cwd=PROJECT_ROOT)
     if lint:
         typer.echo("ruff found problems (see above); fix them first", err=True)
@@ -992,5 +992,6 @@ def test(ctx: typer.Context) -> None:
     if types:
         typer.echo("mypy found problems (see above); fix them first", err=True)
         raise typer.Exit(types)
-    cmd = [sys.executable, "-m", "pytest", *ctx.args]
+    workers = [] if any(a.startswith(("-n", "--numprocesses")) for a in ctx.args) else ["-n", "2"]
+    cmd = [sys.executable, "-m", "pytest", *workers, *ctx.args]  # two workers: see README
     raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT))

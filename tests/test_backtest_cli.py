@@ -19,6 +19,8 @@ from mytrading.recording import connect
 from mytrading.refdata import IST
 from tests.procs import cli
 
+pytestmark = pytest.mark.integration  # real processes or servers
+
 WINDOW = ("--from", "2026-11-02", "--to", "2026-11-04")
 
 

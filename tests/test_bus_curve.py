@@ -22,6 +22,8 @@ from mytrading.buscurve import (
 )
 from tests.simhelpers import free_port
 
+pytestmark = pytest.mark.integration  # real processes or servers
+
 
 def _bus(keys: Path, me: str, names: dict[str, str]) -> CurveBus:
     return CurveBus(load_ring(keys, me), names, lambda *_a, **_k: None)

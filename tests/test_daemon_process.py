@@ -8,11 +8,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import zmq
 
 from mytrading import venue, wire
 from mytrading.settings import PROJECT_ROOT, Settings
 from tests.procs import Watcher, spawn
+
+pytestmark = pytest.mark.integration  # real processes or servers
 
 
 def fut_order(

@@ -19,6 +19,8 @@ from mytrading.openalgo.orders import OpenAlgoAdapter
 from mytrading.refdata import IST, RefData
 from tests.simhelpers import FUT, KEY, start_server
 
+pytestmark = pytest.mark.integration  # real processes or servers
+
 DAY = date(2026, 11, 20)  # the simulator starts at 10:00 that day
 
 

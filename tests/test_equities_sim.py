@@ -9,7 +9,11 @@ import json
 import time
 import urllib.request
 
+import pytest
+
 from tests.simhelpers import KEY, post, start_server
+
+pytestmark = pytest.mark.integration  # real processes or servers
 
 
 def order(symbol: str, action: str, qty: int, product: str, exchange: str = "NSE") -> dict:

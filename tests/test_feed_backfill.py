@@ -9,10 +9,14 @@ import signal
 import time
 from typing import Any
 
+import pytest
+
 from mytrading import wire
 from mytrading.settings import load_settings
 from tests.procs import Watcher, spawn
 from tests.simhelpers import FUT, KEY, WS_URL, control, start_server
+
+pytestmark = pytest.mark.integration  # real processes or servers
 
 
 def test_outage_backfills_missed_bars_in_order(tmp_env: dict[str, str], monkeypatch: Any) -> None:

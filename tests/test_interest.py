@@ -17,6 +17,8 @@ from mytrading.openalgo.ws import TICK_PIPE, FeedClient
 from mytrading.refdata import RefData
 from tests.simhelpers import FUT, KEY, WS_URL, start_server
 
+pytestmark = pytest.mark.integration  # real processes or servers
+
 SPOT = ("NSE_INDEX", "NIFTY")
 
 

@@ -20,6 +20,8 @@ from mytrading.openalgo.ws import TICK_PIPE, FeedClient
 from mytrading.refdata import IST
 from tests.simhelpers import FUT, KEY, WS_URL, control, start_server
 
+pytestmark = pytest.mark.integration  # real processes or servers
+
 START = datetime(2026, 11, 20, 10, 0, tzinfo=IST)
 
 

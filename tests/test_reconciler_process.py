@@ -6,10 +6,14 @@ import signal
 import time
 from typing import Any
 
+import pytest
+
 from mytrading import wire
 from mytrading.settings import load_settings
 from tests.procs import Watcher, spawn
 from tests.simhelpers import FUT, KEY, WS_URL, start_server
+
+pytestmark = pytest.mark.integration  # real processes or servers
 
 
 def test_external_position_is_reported_and_the_broker_wins(

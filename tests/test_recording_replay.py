@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from mytrading.recording import connect
 from mytrading.settings import load_settings
 from tests.procs import Watcher, cli, spawn
 from tests.simhelpers import FUT, KEY, free_port, start_server
+
+pytestmark = pytest.mark.integration  # real processes or servers
 
 DAY = "2026-11-20"
 

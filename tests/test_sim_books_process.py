@@ -9,8 +9,12 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.procs import run_cli
 from tests.simhelpers import FUT, KEY, post, start_server
+
+pytestmark = pytest.mark.integration  # real processes or servers
 
 CE = "NIFTY23NOV2624500CE"
 

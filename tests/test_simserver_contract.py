@@ -19,6 +19,8 @@ import pytest
 from mytrading.refdata import IST
 from tests.simhelpers import FUT, KEY, post, start_server
 
+pytestmark = pytest.mark.integration  # real processes or servers
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

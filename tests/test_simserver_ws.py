@@ -13,6 +13,8 @@ import websocket
 from tests.simhelpers import FUT, KEY, WS_URL
 from tests.test_simserver_contract import sdk, server  # noqa: F401
 
+pytestmark = pytest.mark.integration  # real processes or servers
+
 
 def collect(cond: Any, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
