@@ -316,7 +316,7 @@ def test_the_core_is_the_backtests(refdata: RefData, config: Path) -> None:
     own = {n for n, v in vars(BacktestRisk).items() if callable(v) and not n.startswith("__")}
     assert own <= {
         *("send", "emit", "save_states", "broker_net", "want_funds", "room", "error"),
-        *("on_intent", "on_update", "on_fill", "mark", "on_bar", "on_tick", "step"),
+        *("on_intent", "on_update", "on_fill", "on_bar", "on_tick"),
         *("_available", "_work_out_funds"),
     }
 

@@ -12,6 +12,7 @@ would report; it is given to the core before every intent.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -76,6 +77,9 @@ class BacktestRisk:
         self._funds_key: tuple[int, date] | None = None
         self._funds = 0.0
         self.charges = 0.0
+        # called once per bar: straight to the core, without a call of this shell's between
+        self.mark: Callable[[tuple[str, str], float], None] = self.core.mark
+        self.step: Callable[[], None] = functools.partial(self.core.step, True)
 
     # ------------------------------------------------------- the core's ports
 
@@ -114,18 +118,12 @@ class BacktestRisk:
     def on_fill(self, f: wire.Fill) -> None:
         self.charges += self.core.on_fill(f)
 
-    def mark(self, key: tuple[str, str], price: float) -> None:
-        self.core.mark(key[0], key[1], price)
-
     def on_bar(self, bar: wire.Bar) -> None:
         """A closed bar of a timeframe a Supertrend exit reads."""
         self.core.on_bar(bar)
 
     def on_tick(self, tick: wire.Tick) -> None:
         self.core.on_tick(tick)
-
-    def step(self) -> None:
-        self.core.step(quiet_ok=True)
 
     @property
     def approved(self) -> int:

@@ -391,10 +391,10 @@ class RiskEngine:
         self.book.ltp[(tick.exchange, tick.symbol)] = tick.ltp
         self.post.on_tick(tick)
 
-    def mark(self, exchange: str, symbol: str, price: float) -> None:
-        """A price without a tick (a backtest's bar close)."""
-        self.book.ltp[(exchange, symbol)] = price
-        self.post.mark(exchange, symbol, price)
+    def mark(self, key: tuple[str, str], price: float) -> None:
+        """A price without a tick (a backtest's bar close) for (exchange, symbol)."""
+        self.book.ltp[key] = price
+        self.post.mark(key[0], key[1], price)
 
     def on_bar(self, bar: wire.Bar) -> None:
         """A closed bar of a timeframe a Supertrend exit reads."""
@@ -421,10 +421,12 @@ class RiskEngine:
         if quiet_ok:
             if self.rolls.pending:
                 self.rolls.step()
-            sod = (self.wall_ns() // 1_000_000_000 + 19_800) % 86_400  # IST second of day
-            halting = self.book.entries and self.book.states.any_halted
-            if not self.exits.jobs and not halting and self.post.quiet(sod):
-                return
+            if (
+                not self.exits.jobs
+                and self.post.quiet((self.wall_ns() // 1_000_000_000 + 19_800) % 86_400)
+                and not (self.book.entries and self.book.states.any_halted)
+            ):
+                return  # 19,800: IST's offset; quiet() takes the second of the IST day
         now = self.market_now()
         if self.day is not None and now.date() != self.day:
             self._new_day()

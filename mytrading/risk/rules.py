@@ -188,6 +188,12 @@ class Ask:
     """One intent under the pre-trade rules, and what they work out about it on the way
     (the contract, its last price, the tick-rounded prices, the margin it needs)."""
 
+    __slots__ = (
+        *("intent", "book", "refdata", "limits", "market_now", "wall_ns", "margins"),
+        *("account", "ref", "key", "inst", "last", "price", "trigger", "need"),
+        *("pos", "signed", "_exposure"),
+    )
+
     def __init__(
         self,
         intent: wire.OrderIntent,
@@ -214,15 +220,9 @@ class Ask:
         self.price = 0.0
         self.trigger = 0.0
         self.need = 0.0  # rupees of margin, set by ``margin``
+        self.pos = book.positions.get(self.key, 0)  # the book does not move during a check
+        self.signed = intent.quantity if intent.action == "BUY" else -intent.quantity
         self._exposure: tuple[int, int] | None = None
-
-    @property
-    def pos(self) -> int:
-        return self.book.positions.get(self.key, 0)
-
-    @property
-    def signed(self) -> int:
-        return self.intent.quantity if self.intent.action == "BUY" else -self.intent.quantity
 
     @property
     def exit(self) -> bool:
@@ -309,6 +309,7 @@ def sizing(a: Ask) -> Rejection | None:
     if isinstance(sized, Rejection):
         return sized
     a.intent = msgspec.structs.replace(a.intent, quantity=sized)
+    a.signed = sized if a.intent.action == "BUY" else -sized
     return None
 
 
