@@ -27,8 +27,9 @@ books against that account's broker, every event naming its account.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from mytrading import bus, venue, wire
 from mytrading.accounts import load_accounts
@@ -43,6 +44,24 @@ Suspect = tuple[str, str, str, int, int]  # (account, kind, broker order id, our
 PosKey = tuple[str, str, str, str]  # (account, exchange, symbol, product)
 
 
+T = TypeVar("T", bound=tuple[Any, ...])
+
+
+class TwoChecks(Generic[T]):
+    """What two checks in a row agree on, per account. A broker's books can run ahead of
+    what the stack has recorded for a moment (an order in flight): only a difference that
+    the next check finds again is reported, for orders, trades and positions alike."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, set[T]] = {}
+
+    def confirm(self, account: str, now: Iterable[T]) -> list[T]:
+        """The differences of this check that the account's previous check found too."""
+        found = set(now)
+        before, self.seen[account] = self.seen.get(account, set()), found
+        return sorted(found & before)
+
+
 class ReconcilerDaemon(Daemon):
     name = "reconciler"
     required_peers = ("router",)
@@ -52,8 +71,8 @@ class ReconcilerDaemon(Daemon):
         # (account, exchange, symbol, product) -> what our fills say
         self.ledger: Ledger[PosKey] = Ledger()
         self.external: dict[PosKey, int] = {}  # the broker's rest, no strategy's
-        # a difference seen at one check, (broker, ours): reported when the next agrees
-        self.unsettled: dict[PosKey, tuple[int, int]] = {}
+        # a position difference (key, broker, ours) is reported when two checks agree
+        self.positions_agreed: TwoChecks[tuple[PosKey, int, int]] = TwoChecks()
         self.seen_fill_no = 0
         self.checks = 0
         self.mismatches = 0
@@ -74,7 +93,7 @@ class ReconcilerDaemon(Daemon):
             for a in self.accounts
             if routes[a.name].kind in ("real", "simserver", "dry")
         }
-        self.suspects: dict[str, set[Suspect]] = {}  # per account, seen at its last check
+        self.orders_agreed: TwoChecks[Suspect] = TwoChecks()
         self.reported: set[Suspect] = set()
         self.order_mismatches = 0
         self.every(s.recon_interval(), self.reconcile)
@@ -192,21 +211,16 @@ class ReconcilerDaemon(Daemon):
         ours = {k: q for k, q in self.ledger.net().items() if k[0] == account}
         external = {k for k in self.external if k[0] == account}
         found = 0
-        for key in sorted(set(broker) | set(ours) | external | set(self.unsettled)):
-            if key[0] != account:
-                continue
+        differ: set[tuple[PosKey, int, int]] = set()
+        for key in set(broker) | set(ours) | external:
             b = broker[key].quantity if key in broker else 0
             o = ours.get(key, 0)
-            if b == o + self.external.get(key, 0):
-                self.unsettled.pop(key, None)
-                continue
-            # The broker's book can run ahead of the fills the router has recorded (an
-            # order filled while its placeorder call has not returned): a difference is
-            # reported only when the next check finds the same one.
-            if self.unsettled.get(key) != (b, o):
-                self.unsettled[key] = (b, o)
-                continue
-            del self.unsettled[key]
+            if b != o + self.external.get(key, 0):
+                differ.add((key, b, o))
+        # The broker's book can run ahead of the fills the router has recorded (an order
+        # filled while its placeorder call has not returned): a difference is reported
+        # only when the next check finds the same one.
+        for key, b, o in self.positions_agreed.confirm(account, differ):
             found += 1
             _, ex, sym, prod = key  # type: ignore[misc]
             self.log.error(
@@ -280,9 +294,7 @@ class ReconcilerDaemon(Daemon):
                     {"symbol": w.order.symbol, "exchange": w.order.exchange},
                     f"filled {got} here, {have} at the broker",
                 )
-        seen = self.suspects.get(account, set())
-        confirmed = [k for k in now if k in seen and k not in self.reported]
-        self.suspects[account] = set(now)
+        confirmed = [k for k in self.orders_agreed.confirm(account, now) if k not in self.reported]
         for key in confirmed:
             _, kind, bid, o, b = key
             row, why = now[key]

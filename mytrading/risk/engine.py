@@ -265,22 +265,16 @@ class RiskEngine:
         self._reject(order.strategy, order.intent_id, Rejection("router_unavailable", reason))
 
     def _reject(self, strategy: str, intent_id: str, r: Rejection) -> None:
-        self.counts.rejected[r.rule] += 1
-        log.warning(
-            "intent rejected", strategy=strategy, intent=intent_id, rule=r.rule, reason=r.reason
-        )
-        self.ports.emit(rejected_event(strategy, intent_id, r))
+        self._refused(r, rejected_event(strategy, intent_id, r), "intent rejected")
 
     def _part_rejected(self, msg: wire.OrderIntent, ok: Approval, r: Rejection) -> None:
-        self.counts.rejected[r.rule] += 1
         ev = part_rejected_event(msg, ok, r)
-        log.warning(
-            "reversal: only its closing part goes",
-            strategy=msg.strategy,
-            intent=msg.intent_id,
-            rule=r.rule,
-            reason=ev.reason,
-        )
+        self._refused(r, ev, "reversal: only its closing part goes")
+
+    def _refused(self, r: Rejection, ev: wire.RiskEvent, what: str) -> None:
+        """A refusal (whole or of a reversal's opening part): counted, logged, published."""
+        self.counts.rejected[r.rule] += 1
+        log.warning(what, strategy=ev.strategy, intent=ev.intent_id, rule=r.rule, reason=ev.reason)
         self.ports.emit(ev)
 
     # ---------------------------------------------------------------- commands
@@ -405,10 +399,6 @@ class RiskEngine:
 
     def on_margin_quote(self, q: wire.MarginQuote) -> None:
         self.book.broker_margin[(q.exchange, q.symbol, q.action)] = (q.per_lot, q.ts)
-
-    def restore_position(self, strategy: str, key: Key, qty: int, avg: float) -> None:
-        """A position carried into the day (after a restart): P&L from its average."""
-        self.post.restore(strategy, key, qty, avg)
 
     # --------------------------------------------------------------- post-trade
 
