@@ -423,10 +423,10 @@ def test_history_from_generated_bars(tmp_path: Any) -> None:
 
     proc, host = start_server(
         {"MT_LOG_DIR": str(tmp_path / "logs"), "MT_STATE_DIR": str(tmp_path / "s")},
-        MT_SIM_SPEED="300",  # five market minutes per second
+        MT_SIM_SPEED="150",  # 2.5 market minutes a second: a 0.3 s stall skips no minute
     )
     try:
-        time.sleep(3.5)
+        time.sleep(5.0)
         c = api(api_key=KEY, host=host, timeout=5.0)
         one = c.history(
             symbol=FUT,
