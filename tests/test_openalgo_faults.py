@@ -14,7 +14,7 @@ import zmq
 
 from mytrading import wire
 from mytrading.clock import MarketClock
-from mytrading.openalgo.broker import OrderEvent, TradeEvent
+from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent
 from mytrading.openalgo.orders import OpenAlgoAdapter
 from mytrading.openalgo.ws import TICK_PIPE, FeedClient
 from mytrading.refdata import IST
@@ -100,7 +100,7 @@ def test_500_without_an_order_stays_unknown_then_gives_up(faulty: tuple[str, Mar
     before = control(host, "/_sim/counts").get("placeorder", 0)
     control(host, "/_sim/faults", {"endpoint": "placeorder", "faults": ["500"]})
     res, events = a.place_order(order("t-3", 260))
-    assert not res.ok and res.message.startswith("unknown:") and events == []
+    assert res.outcome is Outcome.UNKNOWN and events == []
     assert "t-3" in a.unknown and matching(a, 260) == []
     events, resolved = a.poll()
     assert resolved == [] and "t-3" in a.unknown  # still looked for, never re-sent
@@ -115,7 +115,7 @@ def test_429_is_a_refusal_not_an_unknown(faulty: tuple[str, MarketClock]) -> Non
     a = adapter(host, clock)
     control(host, "/_sim/faults", {"endpoint": "placeorder", "faults": ["429"]})
     res, _ = a.place_order(order("t-4", 325))
-    assert not res.ok and res.http_status == 429 and not res.message.startswith("unknown")
+    assert res.outcome is Outcome.RETRY and res.http_status == 429 and res.retry_after_s >= 0
     assert a.unknown == {} and matching(a, 325) == []
     assert a.counts["transient"] == 1
 

@@ -1,26 +1,51 @@
-"""The broker adapter interface the router talks to.
+"""What the router needs from a broker: the adapter Protocol, and the values it answers
+with.
 
-The simulated broker implements it in-process; the OpenAlgo REST adapter
-implements the same calls over HTTP. Field names follow OpenAlgo's order, trade and
-position books (docs/openalgo.md §1-2).
+``OpenAlgoAdapter`` (``openalgo/orders.py``) implements it over OpenAlgo's REST API and
+is what every lane of the router holds, the in-process simulator's included (its REST
+calls go to the simulated venue without a socket). ``sim/matching.py`` and the backtest's
+fills answer the three order calls with the same ``PlaceResult``. Field names follow
+OpenAlgo's order, trade and position books (docs/openalgo.md §1-2).
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from mytrading import wire
+from mytrading.openalgo.replies import Failure
+
+
+class Outcome(enum.Enum):
+    """What became of one order call, which decides what the router does next."""
+
+    ACCEPTED = "accepted"  # the broker took it (``orderid`` names it)
+    REJECTED = "rejected"  # the broker refused it: final, nothing to look for
+    RETRY = "retry"  # it certainly never reached the broker: it may be sent again
+    UNKNOWN = "unknown"  # it may or may not be at the broker: never sent again
 
 
 @dataclass(frozen=True)
 class PlaceResult:
-    ok: bool
+    outcome: Outcome
     orderid: str = ""
     message: str = ""
     http_status: int = 200
-    retry: bool = False  # it certainly did not reach the broker: it may be sent again
-    retry_after_s: float = 0.0  # a 429's retry_after
+    retry_after_s: float = 0.0  # a 429's retry_after (``RETRY`` only)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.ACCEPTED
+
+    @classmethod
+    def accepted(cls, orderid: str) -> PlaceResult:
+        return cls(Outcome.ACCEPTED, orderid=orderid)
+
+    @classmethod
+    def rejected(cls, message: str, http_status: int = 400) -> PlaceResult:
+        return cls(Outcome.REJECTED, message=message, http_status=http_status)
 
 
 @dataclass(frozen=True)
@@ -43,24 +68,75 @@ class TradeEvent:
     ts_ns: int
 
 
+Events = list[OrderEvent | TradeEvent]
+
+
 class BrokerAdapter(Protocol):
-    def place_order(self, order: wire.Order) -> tuple[PlaceResult, list[OrderEvent | TradeEvent]]:
+    """Everything a router lane asks of one account's broker.
+
+    ==================  ========  ===========================================================
+    call                required  what the router relies on
+    ==================  ========  ===========================================================
+    place_order         yes       one call, never repeated by the adapter; ``UNKNOWN`` when
+                                  it may have reached the broker and was not found there
+    cancel_order        yes       by broker id; ``REJECTED`` when the order is not working
+    modify_order        yes       by broker id, new type/price/trigger/quantity
+    poll                yes       events of tracked orders from the order book, and the
+                                  unknown orders it found or gave up on
+    on_order_update     yes       one pushed ``order_update``; an order not tracked yet is
+                                  kept until its placement is answered
+    recover / remember  yes       after a restart: take up journaled orders, never adopt
+                                  a broker id already ours
+    positionbook        yes       raises ``ConnectionError`` when it cannot be read
+    funds               yes       raises ``ConnectionError`` when it cannot be read
+    ping                yes       the session probe: None when the broker answers
+    order_rows          yes       order and trade books, for settling a damaged journal;
+                                  None when either cannot be read
+    counts              yes       the adapter's own counters, shown in the router's status
+    margin_per_lot      optional  None where the broker does not answer margin queries
+    on_tick             optional  only a venue that fills locally uses market data;
+                                  others return ``[]``
+    ==================  ========  ===========================================================
+
+    Calls are made with the lane's lock held, from the lane's worker thread (the three
+    order calls) or the router's thread (everything else), never two at once.
+    """
+
+    counts: dict[str, int]
+
+    def place_order(self, order: wire.Order) -> tuple[PlaceResult, Events]:
         """Send one order; return the broker's answer and any events it caused at once."""
         ...
 
-    def cancel_order(self, orderid: str) -> tuple[PlaceResult, list[OrderEvent | TradeEvent]]: ...
+    def cancel_order(self, orderid: str) -> tuple[PlaceResult, Events]: ...
 
     def modify_order(
         self, orderid: str, pricetype: str, price: float, trigger_price: float, quantity: int
-    ) -> tuple[PlaceResult, list[OrderEvent | TradeEvent]]: ...
+    ) -> tuple[PlaceResult, Events]: ...
 
-    def on_tick(self, tick: wire.Tick) -> list[OrderEvent | TradeEvent]:
+    def poll(self) -> tuple[Events, list[tuple[wire.Order, str, str]]]:
+        """(events of tracked orders, [(order, "found" | "absent", broker id)] for the
+        unknown orders resolved)."""
+        ...
+
+    def on_order_update(self, msg: dict[str, Any]) -> Events: ...
+
+    def on_tick(self, tick: wire.Tick) -> Events:
         """Market data for brokers that fill locally (the simulator); live adapters ignore it."""
         ...
 
     def positionbook(self) -> list[wire.BrokerPosition]: ...
 
     def funds(self) -> wire.Funds: ...
+
+    def ping(self) -> Failure | None: ...
+
+    def order_rows(
+        self,
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[int, float]]] | None:
+        """(order-book rows by broker id, (filled quantity, value) by broker id from the
+        trade book), or None when either book cannot be read."""
+        ...
 
     def recover(
         self, order: wire.Order, broker_id: str, filled: int, avg: float, since_s: float
@@ -77,7 +153,6 @@ class BrokerAdapter(Protocol):
     def margin_per_lot(
         self, exchange: str, symbol: str, action: str, product: str, lot: int
     ) -> float | None: ...
-
 
 def order_update(
     o: wire.Order,

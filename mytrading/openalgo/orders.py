@@ -37,8 +37,8 @@ import msgspec
 import structlog
 
 from mytrading import wire
-from mytrading.openalgo.broker import OrderEvent, PlaceResult, TradeEvent
-from mytrading.openalgo.replies import classify, num, parse_ts, status_of
+from mytrading.openalgo.broker import Events, OrderEvent, Outcome, PlaceResult, TradeEvent
+from mytrading.openalgo.replies import Failure, classify, num, parse_ts, status_of
 from mytrading.openalgo.rest import Exchange, OpenAlgoREST
 
 log = structlog.get_logger("router.openalgo")
@@ -89,7 +89,7 @@ class OpenAlgoAdapter:
 
     # --------------------------------------------------------------------- orders
 
-    def place_order(self, order: wire.Order) -> tuple[PlaceResult, list[OrderEvent | TradeEvent]]:
+    def place_order(self, order: wire.Order) -> tuple[PlaceResult, Events]:
         sent_s = self.now_s()
         reply = self.sdk.placeorder(
             strategy=order.strategy,
@@ -105,14 +105,13 @@ class OpenAlgoAdapter:
         fail = classify(reply)
         if fail is None:
             oid = str(reply.get("orderid", ""))
-            return PlaceResult(True, orderid=oid), self._adopt(order, oid)
+            return PlaceResult.accepted(oid), self._adopt(order, oid)
         self._count("transient" if fail.transient else "permanent")
         if not fail.ambiguous:
             return PlaceResult(
-                False,
+                Outcome.RETRY if fail.not_sent else Outcome.REJECTED,
                 message=fail.message,
                 http_status=fail.code,
-                retry=fail.not_sent,
                 retry_after_s=fail.retry_after_s,
             ), []
         log.warning(
@@ -124,9 +123,9 @@ class OpenAlgoAdapter:
         found = self._find(order, sent_s)
         if found is not None:
             self._count("recovered_after_timeout")
-            return PlaceResult(True, orderid=found), self._adopt(order, found)
+            return PlaceResult.accepted(found), self._adopt(order, found)
         self.unknown[order.order_id] = Unknown(order, sent_s)
-        return PlaceResult(False, message=f"unknown: {fail.message}", http_status=0), []
+        return PlaceResult(Outcome.UNKNOWN, message=fail.message, http_status=0), []
 
     def remember(self, broker_ids: set[str]) -> None:
         self.known_ids |= broker_ids
@@ -142,7 +141,7 @@ class OpenAlgoAdapter:
         self.tracked[broker_id] = Tracked(order, broker_id, "open", filled, avg)
         return broker_id
 
-    def _adopt(self, order: wire.Order, oid: str) -> list[OrderEvent | TradeEvent]:
+    def _adopt(self, order: wire.Order, oid: str) -> Events:
         """Track an order the broker took. Its first state is the broker's: a push that
         came before this reply, else (updates not pushed) its ``orderstatus``."""
         self.known_ids.add(oid)
@@ -154,29 +153,27 @@ class OpenAlgoAdapter:
             return []  # the push brings it, the poll repairs a push missed
         return self._refresh_one(oid)
 
-    def _refresh_one(self, oid: str) -> list[OrderEvent | TradeEvent]:
+    def _refresh_one(self, oid: str) -> Events:
         reply = self.sdk.orderstatus(order_id=oid, strategy=self.tracked[oid].order.strategy)
         if classify(reply) is not None:
             return []  # the next poll of the order book will see it
         return self._apply_row(oid, reply.get("data") or {})
 
-    def cancel_order(self, orderid: str) -> tuple[PlaceResult, list[OrderEvent | TradeEvent]]:
+    def cancel_order(self, orderid: str) -> tuple[PlaceResult, Events]:
         reply = self.sdk.cancelorder(order_id=orderid)
         fail = classify(reply)
         if fail is not None:
-            return PlaceResult(False, message=fail.message, http_status=fail.code), []
-        return PlaceResult(True, orderid=orderid), self._refresh_one(
+            return PlaceResult.rejected(fail.message, fail.code), []
+        return PlaceResult.accepted(orderid), self._refresh_one(
             orderid
         ) if orderid in self.tracked else []
 
     def modify_order(
         self, orderid: str, pricetype: str, price: float, trigger_price: float, quantity: int
-    ) -> tuple[PlaceResult, list[OrderEvent | TradeEvent]]:
+    ) -> tuple[PlaceResult, Events]:
         t = self.tracked.get(orderid)
         if t is None:
-            return PlaceResult(
-                False, message=f"Order {orderid} is not working", http_status=400
-            ), []
+            return PlaceResult.rejected(f"Order {orderid} is not working"), []
         o = t.order
         reply = self.sdk.modifyorder(
             order_id=orderid,
@@ -192,18 +189,18 @@ class OpenAlgoAdapter:
         )
         fail = classify(reply)
         if fail is not None:
-            return PlaceResult(False, message=fail.message, http_status=fail.code), []
+            return PlaceResult.rejected(fail.message, fail.code), []
         t.order = msgspec.structs.replace(
             o, quantity=quantity, pricetype=pricetype, price=price, trigger_price=trigger_price
         )
-        return PlaceResult(True, orderid=orderid), self._refresh_one(orderid)
+        return PlaceResult.accepted(orderid), self._refresh_one(orderid)
 
-    def on_tick(self, tick: wire.Tick) -> list[OrderEvent | TradeEvent]:
+    def on_tick(self, tick: wire.Tick) -> Events:
         return []  # the broker fills; market data plays no part here
 
     # -------------------------------------------------------------------- polling
 
-    def poll(self) -> tuple[list[OrderEvent | TradeEvent], list[tuple[wire.Order, str, str]]]:
+    def poll(self) -> tuple[Events, list[tuple[wire.Order, str, str]]]:
         """(events for working orders, [(order, status, broker id)] for unknown orders resolved)."""
         if not self.tracked and not self.unknown:
             return [], []
@@ -212,7 +209,7 @@ class OpenAlgoAdapter:
             self._count("poll_failed")
             return [], []
         rows = (reply.get("data") or {}).get("orders") or []
-        events: list[OrderEvent | TradeEvent] = []
+        events: Events = []
         mine = [r for r in rows if str(r.get("orderid", "")) in self.tracked]
         trades = self._trades() if any("filled_quantity" not in r for r in mine) else None
         for row in mine:
@@ -230,7 +227,7 @@ class OpenAlgoAdapter:
                 resolved.append((u.order, "absent", ""))
         return events, resolved
 
-    def on_order_update(self, msg: dict[str, Any]) -> list[OrderEvent | TradeEvent]:
+    def on_order_update(self, msg: dict[str, Any]) -> Events:
         """An ``order_update`` from OpenAlgo's WebSocket (same fields as an order-book row).
         An order not tracked (yet) is left to the next poll: its placement reply may still
         be on the way."""
@@ -247,11 +244,17 @@ class OpenAlgoAdapter:
         return self._apply_row(oid, msg)
 
     def _trades(self) -> dict[str, tuple[int, float]]:
-        """Filled quantity and value per order id, from the trade book."""
+        """Filled quantity and value per order id, from the trade book ({} when it
+        cannot be read: the next poll asks again)."""
+        got = self._trade_book()
+        if got is None:
+            self._count("tradebook_failed")
+        return got or {}
+
+    def _trade_book(self) -> dict[str, tuple[int, float]] | None:
         reply = self.sdk.tradebook()
         if classify(reply) is not None:
-            self._count("tradebook_failed")
-            return {}
+            return None
         out: dict[str, tuple[int, float]] = {}
         for r in reply.get("data") or []:
             oid = str(r.get("orderid", ""))
@@ -263,7 +266,7 @@ class OpenAlgoAdapter:
 
     def _apply_row(
         self, oid: str, row: dict[str, Any], trades: dict[str, tuple[int, float]] | None = None
-    ) -> list[OrderEvent | TradeEvent]:
+    ) -> Events:
         t = self.tracked[oid]
         status = status_of(row.get("order_status"))
         qty = int(num(row.get("quantity")) or t.order.quantity)
@@ -283,7 +286,7 @@ class OpenAlgoAdapter:
         if filled > t.filled and not avg:
             q, value = (trades if trades is not None else self._trades()).get(oid, (0, 0.0))
             avg = value / q if q else 0.0
-        events: list[OrderEvent | TradeEvent] = []
+        events: Events = []
         if filled > t.filled:
             px = (avg * filled - t.avg * t.filled) / (filled - t.filled) if avg else avg
             events.append(
@@ -337,6 +340,19 @@ class OpenAlgoAdapter:
         return hits[0] if hits else None
 
     # ---------------------------------------------------------------------- books
+
+    def ping(self) -> Failure | None:
+        return classify(self.sdk.ping())
+
+    def order_rows(
+        self,
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[int, float]]] | None:
+        ob = self.sdk.orderbook()
+        trades = self._trade_book()
+        if classify(ob) is not None or trades is None:
+            return None
+        rows = ob.get("data") or {}
+        return {str(r.get("orderid", "")): r for r in rows.get("orders") or []}, trades
 
     def funds(self) -> wire.Funds:
         """OpenAlgo ``funds``; live values are strings (coerced here)."""

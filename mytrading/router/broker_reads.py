@@ -2,7 +2,8 @@
 order updates pushed on the WebSocket, the order book polled behind them, funds for
 risk's margin checks, and the broker's margin per lot of the instruments traded.
 
-A mixin of ``RouterDaemon`` (``router/daemon.py``), which owns the lanes it reads."""
+Part of the router's shell (``RouterDaemon``, ``router/daemon.py``): it reads each lane's
+broker and hands what it finds to the shell's order table and publications."""
 
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ class BrokerReads:
             self._take_updates(lane)
 
     def _take_updates(self, lane: Lane) -> None:
-        assert lane.adapter is not None and lane.updates is not None
+        assert lane.updates is not None
         for item in lane.updates.take():
             if isinstance(item, dict):
                 with lane.lock:
-                    events = lane.adapter.on_order_update(item)
+                    events = lane.broker.on_order_update(item)
                 self._on_broker_events(lane.account, events)
 
     def _maybe_poll(self) -> None:
@@ -46,11 +47,10 @@ class BrokerReads:
 
     def _poll(self, lane: Lane) -> None:
         lane.last_poll = time.monotonic()
-        assert lane.adapter is not None
         with lane.lock:
-            events, resolved = lane.adapter.poll()
+            events, resolved = lane.broker.poll()
         for order, outcome, broker_id in resolved:
-            jo = self.orders.get(order.order_id)
+            jo = self.table.get(order.order_id)
             if jo is None:
                 continue
             if outcome == "found":
@@ -59,8 +59,7 @@ class BrokerReads:
                     order_id=order.order_id,
                     broker_id=broker_id,
                 )
-                self._set(jo, "open", broker_id=broker_id)
-                self.by_broker_id[(lane.account, broker_id)] = order.order_id
+                self.table.at_broker(jo, broker_id)
             else:
                 self.count_error(
                     "ALERT: unknown order never appeared at the broker; it stays UNKNOWN "

@@ -29,27 +29,19 @@ from mytrading import live, venue, wire
 from mytrading.accounts import MAIN, Account, load_accounts
 from mytrading.bus import RPC_REQUEST_MAX_MSG, Pusher, bind
 from mytrading.daemon import Daemon
-from mytrading.openalgo.broker import OrderEvent, TradeEvent, fill_of, order_update
+from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent, order_update
 from mytrading.openalgo.orders import OpenAlgoAdapter
-from mytrading.openalgo.replies import classify
 from mytrading.openalgo.rest import OpenAlgoREST
 from mytrading.openalgo.ws import FeedClient
 from mytrading.outbox import Outbox
-from mytrading.positions import Ledger
 from mytrading.router.books import Books
 from mytrading.router.broker_reads import BrokerReads
-from mytrading.router.journal import (
-    PUBLISHED_STATUS,
-    Journal,
-    JournaledOrder,
-    Record,
-    order_record,
-)
+from mytrading.router.journal import PUBLISHED_STATUS, Journal, JournaledOrder
 from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
 from mytrading.router.recovery import Recovery
 from mytrading.router.session import SESSION_EXPIRED, expired_reply
+from mytrading.router.table import OrderTable
 
-MAX_FILLS_KEPT = 100_000
 FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
 HALT_WAIT_S = 24 * 3600.0  # a halt for an unknown order waits for risk as long as it takes
 ORDER_UPDATE_PIPE = "inproc://router.order_updates"
@@ -59,7 +51,12 @@ RECOVERY_HOLD_S = 0.5  # subscribers reconnect every 0.1 s (ZMQ_RECONNECT_IVL)
 CRASH_EXIT = 86  # the exit code of an injected crash (MT_ROUTER_CRASH_AT)
 
 
-class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
+class RouterDaemon(Recovery, BrokerReads, Daemon):
+    """The router's shell: sockets, lanes, timers, publications and status, around two
+    cores it composes: ``OrderTable`` (journal, order states, broker-id index) and
+    ``Books`` (positions, fills, marks). ``Recovery`` and ``BrokerReads`` are the shell's
+    start-up and broker-reading parts, kept in their own modules."""
+
     name = "router"
     required_peers = ("risk",)
 
@@ -99,17 +96,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         self.main = self.lanes[MAIN]
         self.margin_watch: dict[tuple[str, str, str], None] = {}  # (ex, sym, product), LRU
         self.margin_next = 0.0  # monotonic time of the next poll; a new instrument: now
-        self.orders: dict[str, JournaledOrder] = {}  # today's, by our (client) order id
-        # (account, broker id) -> our id, orders not yet final
-        self.by_broker_id: dict[tuple[str, str], str] = {}
-        # (strategy, exchange, symbol, product, account)
-        self.ledger: Ledger[tuple[str, str, str, str, str]] = Ledger()
-        self.keys_by_symbol: dict[tuple[str, str], set[tuple[str, ...]]] = collections.defaultdict(
-            set
-        )
-        self.fills: collections.deque[wire.Fill] = collections.deque(maxlen=MAX_FILLS_KEPT)
-        self.fill_ids: set[tuple[str, str]] = set()  # (account, the broker's trade id)
-        self.fill_no = 0
+        self.books = Books(self._watch_symbol)
         self.unknown_ids: collections.deque[str] = collections.deque(maxlen=20)
         self.journal_damage: dict[str, Any] = {}  # what a damaged journal lost, if it was
         self.unconfirmed: set[tuple[str, str, str, str]] = set()  # see recovery.py
@@ -124,9 +111,9 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             lambda: "risk is down",
         )
         self.every(0.1, self.halts.flush)
-        self.journal = Journal(self.venue.dir / "router" / "journal.bin", s.journal_fsync)
+        self.table = OrderTable(Journal(self.venue.dir / "router" / "journal.bin", s.journal_fsync))
         identities = {a: r.identity for a, r in self.venue.routes.items()}
-        rep = self.journal.open(self.clock.now().date().isoformat(), self._carry, identities)
+        rep = self.table.journal.open(self.clock.now().date().isoformat(), self._carry, identities)
         if rep.new_file:
             self.log.warning(
                 "no state of this venue here: starting clean", venue=self.venue.id,
@@ -142,8 +129,8 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         # is held back (a PUB drops what it sends before they are there).
         self._held: list[tuple[str, wire.Msg]] | None = []
         self._recover(rep)
-        self.journal.sync()
-        self.every(JOURNAL_SYNC_S, self.journal.sync)
+        self.table.journal.sync()
+        self.every(JOURNAL_SYNC_S, self.table.journal.sync)
         self.after(RECOVERY_HOLD_S, lambda: self._release(rep.fills))
         self.rep = self.ctx.socket(zmq.REP)
         self.rep.setsockopt(zmq.LINGER, 0)
@@ -172,7 +159,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             lambda: self.clock.now_ns() / 1e9,
             local=local.request,
         )
-        lane = Lane(acct.name, adapter, Lane.rates(acct), adapter=adapter, route=route)
+        lane = Lane(acct.name, adapter, Lane.rates(acct), route=route)
         lane.updates = local.updates
         adapter.pushing = lambda: local.updates.pushing
         self.market_taps.append((lane, local.on_tick))
@@ -207,7 +194,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         adapter = OpenAlgoAdapter(
             acct.api_key, acct.rest_url, s.openalgo_timeout_s, lambda: self.clock.now_ns() / 1e9
         )
-        lane = Lane(acct.name, adapter, Lane.rates(acct), adapter=adapter, route=route)
+        lane = Lane(acct.name, adapter, Lane.rates(acct), route=route)
         pipe = f"{ORDER_UPDATE_PIPE}.{acct.name}"
         lane.updates_pull = self.ctx.socket(zmq.PULL)
         lane.updates_pull.setsockopt(zmq.LINGER, 0)
@@ -235,25 +222,26 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
                 "refused an order risk did not approve", got=type(msg).__name__, src=msg.src
             )
             return
-        if msg.order_id in self.orders:
+        if msg.order_id in self.table:
             # Risk sends again what a killed router never answered: expected, not an error.
             self.counts["duplicates_dropped"] += 1
             self.log.warning("duplicate order not sent", order_id=msg.order_id)
             return
-        jo = self.orders[msg.order_id] = JournaledOrder(msg, "new", recv_ns=time.time_ns())
-        self._set(jo, "new", with_order=True)
+        jo = self.table.add(msg)
         lane = self.lanes.get(msg.account)
         if lane is None:
             self.count_error("order for an account not configured", account=msg.account)
             self._reject(jo, f"no account {msg.account!r} at the router")
             return
-        target = self.orders.get(msg.ref_order_id) if msg.op == "cancel" else None
+        target = self.table.get(msg.ref_order_id) if msg.op == "cancel" else None
         if target is not None and target.state == "new":
             # Still queued here, never handed to its broker (cancels go ahead of entries,
             # so the broker would otherwise get the entry after its cancel): it ends here.
-            self._set(target, "cancelled", reason=f"cancelled before it was sent by {msg.order_id}")
+            self.table.set(
+                target, "cancelled", reason=f"cancelled before it was sent by {msg.order_id}"
+            )
             self._publish(target)
-            self._set(jo, "complete")
+            self.table.set(jo, "complete")
             self.counts["cancelled_unsent"] += 1
             self.log.info("cancelled before sending", order_id=target.order.order_id)
             return
@@ -297,12 +285,12 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             took: collections.Counter[str] = collections.Counter()
             while len(batch) < SEND_BATCH and (item := lane.throttle.pop_ready(now)) is not None:
                 took[item.cls] += 1
-                jo = self.orders.get(item.key)
+                jo = self.table.get(item.key)
                 if jo is not None and jo.state == "new":
                     if lane.session.expired:  # queued before the session expired
                         self._refuse_expired(lane, jo)
                         continue
-                    batch.append((jo, self._target_of(jo)))
+                    batch.append((jo, self.table.target_of(jo)))
             lane.taken = dict(took)
             if batch:
                 batches[lane.account] = batch
@@ -311,8 +299,8 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         market_now = self.clock.now_ns()
         for batch in batches.values():
             for jo, _ in batch:
-                self._set(jo, "sent", sync=False, attempt=jo.attempt + 1, sent_ns=market_now)
-        self.journal.sync()
+                self.table.set(jo, "sent", sync=False, attempt=jo.attempt + 1, sent_ns=market_now)
+        self.table.journal.sync()
         if batches:
             self._crash("sent")
         for account, batch in batches.items():
@@ -343,7 +331,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
                     err = repr(call.error)
                     self.count_error("send failed", order_id=jo.order.order_id, error=err)
                     if jo.state == "sent":
-                        self._set(jo, "unknown", reason=f"send failed: {err}")
+                        self.table.set(jo, "unknown", reason=f"send failed: {err}")
                         self._alert_unknown(jo, f"send failed: {err}")
             self._restamp(lane)
             if lane.updates is not None:
@@ -369,17 +357,6 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         for cls, n in lane.taken.items():
             lane.throttle.restamp(cls, n, time.monotonic())
         lane.taken = {}
-
-    def _target_of(self, jo: JournaledOrder) -> str | None:
-        """The broker id an amend acts on, or None when it has nothing to act on: no such
-        order, not working, or on another account (its broker id means nothing here)."""
-        o = jo.order
-        if o.op == "place":
-            return ""
-        target = self.orders.get(o.ref_order_id)
-        if target is None or not target.broker_id or target.final:
-            return None
-        return target.broker_id if target.order.account == o.account else None
 
     @staticmethod
     def _call(lane: Lane, item: tuple[JournaledOrder, str | None]) -> Call:
@@ -418,9 +395,8 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         self._crash("placed")
         if jo.recv_ns and jo.attempt == 1:  # read off the pipe -> handed to the broker
             self.record_latency_ns(call.wall_ns - jo.recv_ns)
-        if result.ok:
-            self._set(jo, "open", broker_id=result.orderid)
-            self.by_broker_id[(lane.account, result.orderid)] = o.order_id
+        if result.outcome is Outcome.ACCEPTED:
+            self.table.at_broker(jo, result.orderid)
             self._crash("open")
             self.counts["sent"] += 1
             self._watch_margin(o)
@@ -436,14 +412,15 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
                 account=lane.account,
             )
             self._on_broker_events(lane.account, events)
+        elif result.outcome is Outcome.UNKNOWN:
+            why = f"unknown: {result.message}"
+            self.table.set(jo, "unknown", reason=why)
+            self._alert_unknown(jo, why)
         elif expired_reply(result.http_status, result.message):
             self._session_expired(lane, result.message)
             self._refuse_expired(lane, jo)
-        elif result.retry and jo.attempt < self.settings.router_max_attempts:
+        elif result.outcome is Outcome.RETRY and jo.attempt < self.settings.router_max_attempts:
             self._retry_later(lane, jo, result.message, result.retry_after_s)
-        elif result.message.startswith("unknown:"):
-            self._set(jo, "unknown", reason=result.message)
-            self._alert_unknown(jo, result.message)
         else:
             self.counts["broker_rejected"] += 1
             self.log.warning("broker rejected order", order_id=o.order_id, reason=result.message)
@@ -467,11 +444,10 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         """``ping`` each expired account on its backoff; resume it when it answers."""
         now = time.monotonic()
         for lane in self.lanes.values():
-            if not lane.session.probe_due(now) or lane.adapter is None:
+            if not lane.session.probe_due(now):
                 continue
             with lane.lock:
-                reply = lane.adapter.sdk.ping()
-            fail = classify(reply)
+                fail = lane.broker.ping()
             if lane.session.probed(fail is None, time.monotonic()):
                 self.log.critical(
                     "ALERT: broker session restored: orders flow again", account=lane.account
@@ -489,7 +465,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         pause = min(retry_after_s, s.router_retry_after_max_s)
         if pause:
             lane.throttle.pause("order", now, pause)
-        self._set(jo, "new", reason=f"attempt {jo.attempt} not sent: {why}")
+        self.table.set(jo, "new", reason=f"attempt {jo.attempt} not sent: {why}")
         lane.throttle.push(jo.order.order_id, "order", jo.order.exit, due=now + max(backoff, pause))
         self.counts["retries"] += 1
         self.log.warning(
@@ -512,7 +488,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         strategy as updates of the working order; a refusal comes back as a rejection of
         the amend itself."""
         msg = jo.order
-        target = self.orders.get(msg.ref_order_id)
+        target = self.table.get(msg.ref_order_id)
         if call.result is None or target is None:
             self._reject(jo, f"{msg.op}: {msg.ref_order_id} is not working")
             return
@@ -526,7 +502,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
                 price=msg.price,
                 trigger_price=msg.trigger_price,
             )
-            self._set(target, target.state, with_order=True)
+            self.table.set(target, target.state, with_order=True)
             self._publish(target)  # brokers push no update for a new quantity or price
         if not result.ok and expired_reply(result.http_status, result.message):
             self._session_expired(lane, result.message)
@@ -540,14 +516,14 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             reason=result.message,
         )
         if result.ok:
-            self._set(jo, "complete")
+            self.table.set(jo, "complete")
         else:
             self._reject(jo, f"{msg.op}: {result.message}")
         self._on_broker_events(lane.account, events)
 
     def _on_broker_events(self, account: str, events: list[OrderEvent | TradeEvent]) -> None:
         for ev in events:
-            jo = self.orders.get(self.by_broker_id.get((account, ev.orderid), ""))
+            jo = self.table.of_broker(account, ev.orderid)
             if jo is None:
                 self.count_error(
                     "event for an order we did not send", broker_id=ev.orderid, account=account
@@ -557,45 +533,13 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
                 self._fill(jo, ev)
                 continue
             state = "partial" if ev.status == "open" and ev.filled_quantity else ev.status
-            self._set(
-                jo,
-                state,
-                filled=ev.filled_quantity,
-                avg=ev.average_price,
-                reason=ev.rejection_reason or jo.reason,
+            self.table.changed(
+                jo, state, ev.filled_quantity, ev.average_price, ev.rejection_reason or jo.reason
             )
-            if jo.final:
-                self.by_broker_id.pop((account, ev.orderid), None)
             self._publish(jo)
 
-    def _set(
-        self,
-        jo: JournaledOrder,
-        state: str,
-        *,
-        sync: bool | None = None,
-        with_order: bool = False,
-        **changes: Any,
-    ) -> None:
-        """Journal a change of ``jo``, then keep it.
-
-        Only ``sent`` is flushed to the disk before the call that follows it: it is the
-        write-ahead point (it covers the ``new`` before it). What the broker told us after
-        is written at once (a killed process loses none of it: the page cache keeps it) and
-        flushed within ``JOURNAL_SYNC_S``; a power cut in that window loses at most the
-        latest answers, which recovery reads again from the broker's books."""
-        if sync is None:
-            sync = state == "sent"
-        for k, v in changes.items():
-            setattr(jo, k, v)
-        jo.state = state
-        record = order_record(
-            jo.order.order_id, jo, jo.order if with_order else None, time.time_ns()
-        )
-        self.journal.append(record, sync=sync)
-
     def _reject(self, jo: JournaledOrder, reason: str) -> None:
-        self._set(jo, "rejected", reason=reason)
+        self.table.set(jo, "rejected", reason=reason)
         self._publish(jo)
 
     def _publish(self, jo: JournaledOrder) -> None:
@@ -639,7 +583,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
     def _crash(self, point: str) -> None:
         """Fault injection for the journal tests (``MT_ROUTER_CRASH_AT``): die like kill -9."""
         if self.settings.router_crash_at == point:
-            self.journal.sync()  # what a real crash leaves: the page cache survives it
+            self.table.journal.sync()  # what a real crash leaves: the page cache survives it
             os._exit(CRASH_EXIT)
 
     def _update(
@@ -658,18 +602,15 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         )
 
     def _fill(self, jo: JournaledOrder, t: TradeEvent) -> None:
-        if (jo.order.account, t.tradeid) in self.fill_ids:
+        if self.books.seen(jo.order.account, t.tradeid):
             self.counts["fills_seen_twice"] += 1
             self.log.warning("a fill already journaled; not counted again", fill_id=t.tradeid)
             return
         o = jo.order
-        self.fill_no += 1
-        fill = fill_of(o, t, self.fill_no)
-        self.journal.append(
-            Record("fill", time.time_ns(), order_id=o.order_id, fill=fill), sync=False
-        )
+        fill = self.books.next_fill(o, t)
+        self.table.fill(fill)
         self._crash("fill")
-        self._book_fill(fill)
+        self.books.book(fill)
         self.counts["fills"] += 1
         self._out(f"exec.fill.{o.strategy}", fill)
         self.log.info(
@@ -679,7 +620,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             action=o.action,
             qty=t.quantity,
             price=t.price,
-            fill_no=self.fill_no,
+            fill_no=fill.fill_no,
             account=o.account,
         )
 
@@ -691,6 +632,85 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         else:
             self.pub.publish(topic, msg)
 
+    # ------------------------------------------------------------------ books
+
+    def _watch_symbol(self, exchange: str, symbol: str) -> None:
+        """A symbol first held: its ticks mark the position (an in-process venue's
+        router already reads every tick)."""
+        if not self.market_taps:
+            self.sub.subscribe(wire.exact(wire.tick_topic(exchange, symbol)))
+
+    def _publish_positions(self) -> None:
+        for snap in self.books.snapshots():
+            self.pub.publish(f"exec.position.{snap.strategy}", snap)
+
+    def _on_query(self) -> None:
+        """``rpc.router``: positions, fills since a number, working orders, funds, an
+        account's position book, for the reconciler and a restarted engine or risk."""
+        try:
+            raw = self.rep.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        self.msgs_in += 1
+        try:
+            q = wire.decode_body(raw)
+            if not isinstance(q, wire.BrokerQuery):
+                raise wire.WireError(f"expected a BrokerQuery, got {type(q).__name__}")
+        except wire.WireError as exc:
+            self.count_error("bad query", reason=str(exc))
+            self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error=str(exc))))
+            return
+        if q.kind in ("strategy_positions", "orders"):
+            reply = self._orders_reply(q.kind)
+        elif q.kind in ("funds", "positions"):
+            reply = self._broker_reply(q.kind, q.account)
+        else:
+            reply = wire.BrokerReply(
+                ok=True, fills=self.books.since(q.since_fill_no), last_fill_no=self.books.fill_no
+            )
+        self.rep.send(wire.encode_body(reply))
+
+    def _orders_reply(self, kind: str) -> wire.BrokerReply:
+        """A restarted engine or risk catching up (orders still working), or the
+        reconciler (every order of the day, final or not)."""
+        return wire.BrokerReply(
+            ok=True,
+            snapshots=self.books.snapshots() if kind == "strategy_positions" else [],
+            last_fill_no=self.books.fill_no,
+            working=[
+                wire.WorkingOrder(
+                    order=jo.order,
+                    status=PUBLISHED_STATUS.get(jo.state, jo.state),  # type: ignore[arg-type]
+                    filled_qty=jo.filled,
+                    avg_price=jo.avg,
+                    broker_order_id=jo.broker_id,
+                )
+                for jo in self.table.orders.values()
+                if jo.order.op == "place" and (kind == "orders" or not jo.final)
+            ],
+            unconfirmed=sorted("|".join(k) for k in self.unconfirmed),
+        )
+
+    def _broker_reply(self, kind: str, account: str) -> wire.BrokerReply:
+        lane = self.lanes.get(account)
+        try:
+            if lane is None:
+                raise ConnectionError(f"no account {account!r} at the router")
+            if lane.session.expired:
+                return wire.BrokerReply(ok=False, error=f"{SESSION_EXPIRED}: {account}")
+            if kind == "funds":
+                return wire.BrokerReply(ok=True, funds=self._funds(lane))
+            self._quiesce(lane)
+            with lane.lock:
+                book = lane.broker.positionbook()
+            return wire.BrokerReply(ok=True, positions=book, last_fill_no=self.books.fill_no)
+        except ConnectionError as exc:
+            if lane is not None and expired_reply(403, str(exc)):
+                self._session_expired(lane, str(exc))
+                return wire.BrokerReply(ok=False, error=f"{SESSION_EXPIRED}: {account}")
+            self.count_error(f"{kind} unavailable", account=account, reason=str(exc))
+            return wire.BrokerReply(ok=False, error=str(exc))
+
     # ------------------------------------------------------------------ market
 
     def on_message(self, topic: str, msg: wire.Msg) -> None:
@@ -699,8 +719,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
                 tap(msg)  # as order updates, like any broker's
                 if lane.inflight is None:  # take() of an empty queue is one lock
                     self._take_updates(lane)
-            for key in self.keys_by_symbol.get((msg.exchange, msg.symbol), ()):
-                self.ledger.mark(key, msg.ltp)
+            self.books.mark(msg)
 
     def detail(self) -> dict[str, Any]:
         """The main account's figures at the top level, every account's under ``accounts``."""
@@ -715,7 +734,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
                 "banner": self.venue.banner(),
                 "routes": {a: r.describe() for a, r in self.venue.routes.items()},
             },
-            "working": len(self.by_broker_id),
+            "working": self.table.working(),
             "unknown_orders": list(self.unknown_ids),
             # accounts whose broker session has expired: their orders are refused
             "sessions_expired": {
@@ -724,10 +743,10 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             **({"journal_damage": self.journal_damage} if self.journal_damage else {}),
             # positions the broker did not confirm at start: nothing acts on them
             "unconfirmed": sorted("/".join(k) for k in self.unconfirmed),
-            "journal_appends": self.journal.appends,
+            "journal_appends": self.table.journal.appends,
             # the disk's share of the router's own latency figure (the write-ahead flush)
-            "journal_flush_p50_us": round(float(np.percentile(self.journal.flush_us, 50)), 1)
-            if self.journal.flush_us
+            "journal_flush_p50_us": round(float(np.percentile(self.table.journal.flush_us, 50)), 1)
+            if self.table.journal.flush_us
             else 0.0,
             **per[MAIN],
             **({"accounts": per} if len(per) > 1 else {}),
@@ -741,10 +760,10 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
             "in_flight": lane.inflight is not None,
             "session": lane.session.detail(),
         }
-        if lane.updates is not None and lane.adapter is not None:
+        if lane.updates is not None:
             out["order_ws_up"] = lane.updates.pushing
             out["order_ws_reconnects"] = lane.updates.reconnects
-            out.update(lane.adapter.counts)
+        out.update(lane.broker.counts)
         return out
 
     def teardown(self) -> None:
@@ -755,7 +774,7 @@ class RouterDaemon(Recovery, BrokerReads, Books, Daemon):
         except Exception:
             self.log.warning("answers at stop not journaled", exc_info=True)
         self.lanes_done.close(0)
-        self.journal.close()
+        self.table.journal.close()
         self.halts.pusher.close()
         if hasattr(self, "orders_in"):
             self.orders_in.close()

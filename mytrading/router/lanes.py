@@ -28,7 +28,6 @@ import zmq
 
 from mytrading.accounts import Account
 from mytrading.openalgo.broker import BrokerAdapter, OrderEvent, PlaceResult, TradeEvent
-from mytrading.openalgo.orders import OpenAlgoAdapter
 from mytrading.router.session import BrokerSession
 from mytrading.router.throttle import Throttle
 from mytrading.venue import OrderUpdates, Route
@@ -53,7 +52,6 @@ class Lane:
     account: str
     broker: BrokerAdapter
     throttle: Throttle
-    adapter: OpenAlgoAdapter | None = None
     route: Route | None = None  # where its orders go (venue.py); None only in unit tests
     updates: OrderUpdates | None = None  # a FeedClient, or the in-process venue's
     updates_pull: Any = None  # the zmq PULL its FeedClient wakes the router on
@@ -73,7 +71,7 @@ class Lane:
             {"order": acct.orders_per_s, "smart": acct.smart_orders_per_s}, time.monotonic()
         )
 
-    def start_pool(self, ctx: zmq.Context) -> None:
+    def start_pool(self, ctx: zmq.Context[Any]) -> None:
         """A worker thread, and the socket it wakes the router's loop with (created here,
         used only by that thread from now on)."""
         self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"lane-{self.account}")

@@ -9,7 +9,8 @@ id (its later records survived), every trade of our orders the journal lacks bec
 fill, and orders at the broker nothing accounts for are named in an alert (the
 reconciler reports them too). Nothing of it is sent again.
 
-A mixin of ``RouterDaemon`` (``router/daemon.py``), which owns the state it works on."""
+Part of the router's shell (``RouterDaemon``, ``router/daemon.py``): it fills the shell's
+order table and books from the journal and the brokers before any order is read."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from typing import Any
 from mytrading import wire
 from mytrading.bus import Puller
 from mytrading.openalgo.broker import TradeEvent
-from mytrading.openalgo.replies import classify, num, status_of
+from mytrading.openalgo.replies import num, status_of
 from mytrading.positions import Ledger
-from mytrading.router.books import snapshots
+from mytrading.router.books import BookKey, snapshots
 from mytrading.router.journal import JournaledOrder, Replay
 
 
@@ -31,35 +32,34 @@ class Recovery:
         """Replay the journal and settle every order in flight against the broker before
         any new order is accepted (the order pipe is opened after this returns)."""
         for c in rep.carried:
-            key = (c.strategy, c.exchange, c.symbol, c.product, c.account)
-            self.ledger.apply(key, c.quantity, c.avg_price)
-            self._watch_marks(key)
+            self.books.carry(c)
         filled: dict[str, tuple[int, float]] = {}
         for f in rep.fills:
-            self._book_fill(f)
+            self.books.book(f)
             q, v = filled.get(f.order_id, (0, 0.0))
             filled[f.order_id] = (q + f.quantity, v + f.quantity * f.price)
-        self.fill_no = rep.last_fill_no
-        self.orders = rep.orders
+        self.books.fill_no = rep.last_fill_no
+        orders = self.table.orders
+        orders.update(rep.orders)
         if rep.damaged or rep.orphans:
             self._settle_damage(rep, filled)
         for lane in self.lanes.values():
             lane.broker.remember(
                 {
                     jo.broker_id
-                    for jo in self.orders.values()
+                    for jo in orders.values()
                     if jo.broker_id and jo.order.account == lane.account
                 }
             )
         outcome: collections.Counter[str] = collections.Counter()
-        for jo in [jo for jo in self.orders.values() if not jo.final]:
+        for jo in [jo for jo in orders.values() if not jo.final]:
             outcome[self._settle(jo, filled.get(jo.order.order_id, (0, 0.0)))] += 1
-        for account in {a for a, _ in self.by_broker_id}:
+        for account in self.table.accounts_working():
             self._poll(self.lanes[account])  # fills and cancels while we were down
         self.unconfirmed = self._confirm_positions()
         self.log.info(
             "journal replayed",
-            orders=len(self.orders),
+            orders=len(orders),
             fills=len(rep.fills),
             carried=len(rep.carried),
             torn_bytes=rep.torn_bytes,
@@ -75,10 +75,7 @@ class Recovery:
         books restore (``strategy_positions`` names it), and so never closed by an order:
         the reconciler reports the difference until a human settles it. A position book
         that cannot be read confirms nothing."""
-        ours: dict[tuple[str, str, str, str], int] = {}
-        for (_, ex, sym, prod, account), q in self.ledger.net().items():  # type: ignore[misc]
-            k = (account, ex, sym, prod)
-            ours[k] = ours.get(k, 0) + q
+        ours = self.books.net_by_account()
         out: set[tuple[str, str, str, str]] = set()
         for account in sorted({k[0] for k, q in ours.items() if q}):
             lane = self.lanes.get(account)
@@ -114,22 +111,12 @@ class Recovery:
         books: dict[str, tuple[dict[str, dict[str, Any]], dict[str, tuple[int, float]]]] = {}
         unread = []
         for account, lane in self.lanes.items():
-            assert lane.adapter is not None
             with lane.lock:
-                ob, tb = lane.adapter.sdk.orderbook(), lane.adapter.sdk.tradebook()
-            if classify(ob) is not None or classify(tb) is not None:
+                got = lane.broker.order_rows()
+            if got is None:
                 unread.append(account)
                 continue
-            rows = {
-                str(r.get("orderid", "")): r for r in (ob.get("data") or {}).get("orders") or []
-            }
-            trades: dict[str, tuple[int, float]] = {}
-            for t in tb.get("data") or []:
-                bid, q = str(t.get("orderid", "")), int(num(t.get("quantity")))
-                px = num(t.get("average_price")) or num(t.get("price"))
-                have = trades.get(bid, (0, 0.0))
-                trades[bid] = (have[0] + q, have[1] + q * px)
-            books[account] = (rows, trades)
+            books[account] = got
         rebuilt, lost = [], []
         for oid, part in rep.orphans.items():
             hit = [(a, b[0][part.broker_id]) for a, b in books.items() if part.broker_id in b[0]]
@@ -139,12 +126,12 @@ class Recovery:
             account, row = hit[0]
             jo = JournaledOrder(_order_from_row(oid, account, row), "open", part.broker_id)
             jo.filled, jo.avg, jo.attempt, jo.sent_ns = part.filled, part.avg, 1, part.sent_ns
-            self.orders[oid] = jo
-            self._set(jo, status_of(row.get("order_status")) or "open", with_order=True)
+            self.table.orders[oid] = jo
+            self.table.set(jo, status_of(row.get("order_status")) or "open", with_order=True)
             rebuilt.append(oid)
         rep.orphans.clear()
         found_fills = 0
-        for jo in list(self.orders.values()):
+        for jo in list(self.table.orders.values()):
             account, bid = jo.order.account, jo.broker_id
             if not bid or account not in books or jo.order.op != "place":
                 continue
@@ -157,8 +144,10 @@ class Recovery:
                 filled[jo.order.order_id] = (got_q, got_v)
                 found_fills += 1
                 if got_q > jo.filled:
-                    self._set(jo, jo.state, filled=got_q, avg=round(got_v / got_q, 2))
-        known = {(jo.order.account, jo.broker_id) for jo in self.orders.values() if jo.broker_id}
+                    self.table.set(jo, jo.state, filled=got_q, avg=round(got_v / got_q, 2))
+        known = {
+            (jo.order.account, jo.broker_id) for jo in self.table.orders.values() if jo.broker_id
+        }
         unaccounted = [
             f"{a}/{bid} {r.get('action')} {r.get('quantity')} {r.get('symbol')} "
             f"{status_of(r.get('order_status'))}"
@@ -217,19 +206,19 @@ class Recovery:
                 if lane is not None
                 else f"account {o.account!r} is no longer configured"
             )
-            self._set(jo, "unknown", reason=why)
+            self.table.set(jo, "unknown", reason=why)
             self._alert_unknown(jo, why)
             return "unknown"
         adopted = not jo.broker_id
         state = "open" if adopted or jo.state == "unknown" else jo.state
-        self._set(jo, state, broker_id=bid, filled=done, avg=avg)
-        self.by_broker_id[(o.account, bid)] = o.order_id
+        self.table.set(jo, state, broker_id=bid, filled=done, avg=avg)
+        self.table.index(jo)
         self._publish(jo)
         return "adopted" if adopted else "resumed"
 
     def _carry(self, rep: Replay) -> list[wire.PositionSnapshot]:
         """The positions a journal of an earlier day ends with: carried into today's."""
-        ledger = Ledger()
+        ledger: Ledger[BookKey] = Ledger()
         for c in rep.carried:
             key = (c.strategy, c.exchange, c.symbol, c.product, c.account)
             ledger.apply(key, c.quantity, c.avg_price)

@@ -84,7 +84,7 @@ class SimBroker:
     def place_order(self, order: wire.Order) -> tuple[PlaceResult, list[Event]]:
         err = self._validate(order)
         if err:
-            return PlaceResult(False, message=err, http_status=400), []
+            return PlaceResult.rejected(err, 400), []
         oid = self._next_id()
         so = SimOrder(
             oid,
@@ -104,15 +104,15 @@ class SimBroker:
         quote = self.quotes.get((so.exchange, so.symbol))
         if quote is not None:
             events += self._evaluate(so, quote, at_placement=True)
-        return PlaceResult(True, orderid=oid), events
+        return PlaceResult.accepted(oid), events
 
     def _working(self, orderid: str) -> SimOrder | PlaceResult:
         """The order if it can still be changed, else the refusal OpenAlgo gives."""
         so = self.orders.get(orderid)
         if so is None:
-            return PlaceResult(False, message=f"Order {orderid} not found", http_status=404)
+            return PlaceResult.rejected(f"Order {orderid} not found", 404)
         if so.status not in ("open", "trigger pending"):
-            return PlaceResult(False, message=f"Order {orderid} is {so.status}", http_status=400)
+            return PlaceResult.rejected(f"Order {orderid} is {so.status}", 400)
         return so
 
     def cancel_order(self, orderid: str) -> tuple[PlaceResult, list[Event]]:
@@ -121,9 +121,7 @@ class SimBroker:
             return so, []
         so.status = "cancelled"
         self._unlist(so)
-        return PlaceResult(True, orderid=orderid), [
-            OrderEvent(orderid, "cancelled", so.filled, so.avg)
-        ]
+        return PlaceResult.accepted(orderid), [OrderEvent(orderid, "cancelled", so.filled, so.avg)]
 
     def modify_order(
         self, orderid: str, pricetype: str, price: float, trigger_price: float, quantity: int
@@ -148,7 +146,7 @@ class SimBroker:
         )
         err = self._validate(probe)
         if err:
-            return PlaceResult(False, message=err, http_status=400), []
+            return PlaceResult.rejected(err, 400), []
         so.pricetype, so.price, so.trigger_price, so.quantity = (
             pricetype,
             price,
@@ -161,7 +159,7 @@ class SimBroker:
         quote = self.quotes.get((so.exchange, so.symbol))
         if quote is not None:
             events += self._evaluate(so, quote, at_placement=True)
-        return PlaceResult(True, orderid=orderid), events
+        return PlaceResult.accepted(orderid), events
 
     def on_tick(self, tick: wire.Tick) -> list[Event]:
         key = (tick.exchange, tick.symbol)
