@@ -154,6 +154,7 @@ class BrokerAdapter(Protocol):
         self, exchange: str, symbol: str, action: str, product: str, lot: int
     ) -> float | None: ...
 
+
 def order_update(
     o: wire.Order,
     status: str,

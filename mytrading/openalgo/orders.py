@@ -37,7 +37,14 @@ import msgspec
 import structlog
 
 from mytrading import wire
-from mytrading.openalgo.broker import Events, OrderEvent, Outcome, PlaceResult, TradeEvent
+from mytrading.openalgo.broker import (
+    BrokerAdapter,
+    Events,
+    OrderEvent,
+    Outcome,
+    PlaceResult,
+    TradeEvent,
+)
 from mytrading.openalgo.replies import Failure, classify, num, parse_ts, status_of
 from mytrading.openalgo.rest import Exchange, OpenAlgoREST
 
@@ -406,3 +413,8 @@ class OpenAlgoAdapter:
             )
             for r in reply.get("data") or []
         ]
+
+
+def as_broker(adapter: OpenAlgoAdapter) -> BrokerAdapter:
+    """The adapter as a lane holds it (the type checker proves it meets the Protocol)."""
+    return adapter

@@ -30,7 +30,7 @@ from mytrading.accounts import MAIN, Account, load_accounts
 from mytrading.bus import RPC_REQUEST_MAX_MSG, Pusher, bind
 from mytrading.daemon import Daemon
 from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent, order_update
-from mytrading.openalgo.orders import OpenAlgoAdapter
+from mytrading.openalgo.orders import OpenAlgoAdapter, as_broker
 from mytrading.openalgo.rest import OpenAlgoREST
 from mytrading.openalgo.ws import FeedClient
 from mytrading.outbox import Outbox
@@ -159,7 +159,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             lambda: self.clock.now_ns() / 1e9,
             local=local.request,
         )
-        lane = Lane(acct.name, adapter, Lane.rates(acct), route=route)
+        lane = Lane(acct.name, as_broker(adapter), Lane.rates(acct), route=route)
         lane.updates = local.updates
         adapter.pushing = lambda: local.updates.pushing
         self.market_taps.append((lane, local.on_tick))
@@ -194,7 +194,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         adapter = OpenAlgoAdapter(
             acct.api_key, acct.rest_url, s.openalgo_timeout_s, lambda: self.clock.now_ns() / 1e9
         )
-        lane = Lane(acct.name, adapter, Lane.rates(acct), route=route)
+        lane = Lane(acct.name, as_broker(adapter), Lane.rates(acct), route=route)
         pipe = f"{ORDER_UPDATE_PIPE}.{acct.name}"
         lane.updates_pull = self.ctx.socket(zmq.PULL)
         lane.updates_pull.setsockopt(zmq.LINGER, 0)
