@@ -28,12 +28,11 @@ class EquityMomentumParams(StrategyParams):
     product: str = "MIS"
 
 
-class EquityMomentum(BaseStrategy):
+class EquityMomentum(BaseStrategy[EquityMomentumParams]):
     name = "equity_momentum"
-    Params = EquityMomentumParams
 
     def on_start(self) -> None:
-        p: EquityMomentumParams = self.params  # type: ignore[assignment]
+        p = self.params
         if p.fast >= p.slow:
             raise ValueError(f"fast ({p.fast}) must be shorter than slow ({p.slow})")
         self.emas: dict[str, tuple[EMA, EMA]] = {}
@@ -43,7 +42,7 @@ class EquityMomentum(BaseStrategy):
             self.subscribe_bars(exchange, symbol, p.timeframe, warmup=p.slow)
 
     def on_bar(self, bar: wire.Bar) -> None:
-        p: EquityMomentumParams = self.params  # type: ignore[assignment]
+        p = self.params
         pair = self.emas.get(bar.symbol)
         if pair is None:
             return

@@ -30,12 +30,11 @@ class StraddleParams(StrategyParams):
     product: str = "MIS"
 
 
-class NiftyShortStraddle(BaseStrategy):
+class NiftyShortStraddle(BaseStrategy[StraddleParams]):
     name = "nifty_short_straddle"
-    Params = StraddleParams
 
     def on_start(self) -> None:
-        p: StraddleParams = self.params  # type: ignore[assignment]
+        p = self.params
         if p.entry_time >= p.exit_time:
             raise ValueError("entry_time must be before exit_time")
         self.index = self.spot(p.underlying)
@@ -61,7 +60,7 @@ class NiftyShortStraddle(BaseStrategy):
             self.log.info("straddle already open: watching it", legs=[s for _, s in held])
 
     def on_timer(self, name: str, now: datetime) -> None:
-        p: StraddleParams = self.params  # type: ignore[assignment]
+        p = self.params
         if self.traded_on != now.date():
             if p.entry_time <= now.time() < p.exit_time and self.ltp(*self.index) > 0:
                 self._enter(p)

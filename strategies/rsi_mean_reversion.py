@@ -28,12 +28,11 @@ class RsiParams(StrategyParams):
     lots: int = Field(1, ge=1)
 
 
-class RsiMeanReversion(BaseStrategy):
+class RsiMeanReversion(BaseStrategy[RsiParams]):
     name = "rsi_mean_reversion"
-    Params = RsiParams
 
     def initialize(self) -> None:
-        p: RsiParams = self.params  # type: ignore[assignment]
+        p = self.params
         if not p.oversold < p.exit_level < p.overbought:
             raise ValueError("need oversold < exit_level < overbought")
         self.signal_lots = p.lots
@@ -42,7 +41,7 @@ class RsiMeanReversion(BaseStrategy):
         self.add_indicator("RSI", period=p.period)
 
     def on_data(self, data: wire.Bar) -> Signal | None:
-        p: RsiParams = self.params  # type: ignore[assignment]
+        p = self.params
         rsi = self.get_indicator_value("RSI")
         if math.isnan(rsi) or self.warming_up or self.has_open_orders(self.symbol):
             return None

@@ -30,12 +30,11 @@ class SmaParams(StrategyParams):
     contract: str = ""  # an explicit futures contract instead of the near month's
 
 
-class SmaCrossover(BaseStrategy):
+class SmaCrossover(BaseStrategy[SmaParams]):
     name = "sma_crossover"
-    Params = SmaParams
 
     def on_start(self) -> None:
-        p: SmaParams = self.params  # type: ignore[assignment]
+        p = self.params
         if p.fast >= p.slow:
             raise ValueError(f"fast ({p.fast}) must be shorter than slow ({p.slow})")
         if p.contract:
@@ -55,7 +54,7 @@ class SmaCrossover(BaseStrategy):
             self.lot = self.lot_size(*new)
 
     def on_bar(self, bar: wire.Bar) -> None:
-        p: SmaParams = self.params  # type: ignore[assignment]
+        p = self.params
         fast, slow = self.get_indicator_value("fast"), self.get_indicator_value("slow")
         if self.warming_up or math.isnan(fast) or math.isnan(slow) or abs(fast - slow) < EPS:
             return  # NaN while warming up; equal (within the running sums' rounding): no side

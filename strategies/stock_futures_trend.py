@@ -4,16 +4,22 @@ reference data (the master contract when synced)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mytrading.engine.loader import sibling
 
-_sma = sibling(__file__, "sma_crossover")
+if TYPE_CHECKING:  # the type checker reads strategies/ as modules (mypy_path)
+    from sma_crossover import SmaCrossover, SmaParams
+else:  # strategies/ is a directory of files: its sibling, as the engine loads it
+    _sma = sibling(__file__, "sma_crossover")
+    SmaCrossover, SmaParams = _sma.SmaCrossover, _sma.SmaParams
 
 
-class StockFuturesParams(_sma.SmaParams):  # type: ignore[name-defined,misc]
+class StockFuturesParams(SmaParams):
     underlying: str = "SBIN"
     product: str = "NRML"
 
 
-class StockFuturesTrend(_sma.SmaCrossover):  # type: ignore[name-defined,misc]
+class StockFuturesTrend(SmaCrossover):
     name = "stock_futures_trend"
     Params = StockFuturesParams

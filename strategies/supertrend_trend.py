@@ -24,12 +24,11 @@ class SupertrendParams(StrategyParams):
     product: str = "MIS"
 
 
-class SupertrendTrend(BaseStrategy):
+class SupertrendTrend(BaseStrategy[SupertrendParams]):
     name = "supertrend_trend"
-    Params = SupertrendParams
 
     def on_start(self) -> None:
-        p: SupertrendParams = self.params  # type: ignore[assignment]
+        p = self.params
         self.exchange, self.symbol = self.near_future(p.underlying)
         self.lot = self.lot_size(self.exchange, self.symbol)
         self.add_indicator("SUPERTREND", period=p.period, multiplier=p.multiplier)
@@ -37,7 +36,7 @@ class SupertrendTrend(BaseStrategy):
         self.direction = 0.0
 
     def on_bar(self, bar: wire.Bar) -> None:
-        p: SupertrendParams = self.params  # type: ignore[assignment]
+        p = self.params
         d = self.get_indicator_value("SUPERTREND", "direction")
         flipped = d != self.direction
         self.direction = d

@@ -822,3 +822,40 @@ def test_a_start_that_keeps_failing_is_given_up(tmp_path: Any, monkeypatch: Any)
         startguard.gate("risk")
     startguard.clear_all(tmp_path)  # an operator's start
     startguard.gate("risk")
+
+
+def test_the_type_argument_is_the_params_model(refdata: RefData) -> None:
+    """``BaseStrategy[P]`` sets ``Params``; a contradicting explicit one is refused at once;
+    a class built on another's keeps its own (a subclass of the parent's)."""
+
+    class LotsParams(StrategyParams):
+        lots: int = 1
+
+    class Typed(BaseStrategy[LotsParams]):
+        name = "typed"
+
+    assert Typed.Params is LotsParams
+    rig = Rig(refdata)
+    rig.runner.add(Typed, {"lots": 3})
+    assert isinstance(rig.runner.strategies["typed"].params, LotsParams)
+    assert rig.runner.strategies["typed"].params.lots == 3
+
+    class Other(StrategyParams):
+        size: int = 1
+
+    with pytest.raises(
+        TypeError, match="Params is Other, but the class is BaseStrategy\\[LotsParams\\]"
+    ):
+
+        class Wrong(BaseStrategy[LotsParams]):
+            name = "wrong"
+            Params = Other
+
+    class MoreLots(LotsParams):
+        cap: int = 5
+
+    class Child(Typed):
+        name = "child"
+        Params = MoreLots
+
+    assert Child.Params is MoreLots and BaseStrategy.Params is StrategyParams

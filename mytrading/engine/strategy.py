@@ -1,8 +1,10 @@
 """``BaseStrategy``: the one class a strategy author subclasses.
 
-A strategy declares a ``name`` and a ``Params`` model (pydantic, with defaults, overridden
-by ``config/strategies.toml`` and then by ``MT_STRATEGY_PARAMS``), subscribes to ticks or
-bars in ``on_start`` (or ``initialize``) and reacts in its hooks. Every hook has a no-op
+A strategy declares a ``name`` and its parameters' model (pydantic, with defaults,
+overridden by ``config/strategies.toml`` and then by ``MT_STRATEGY_PARAMS``) as the type
+argument: ``class Sma(BaseStrategy[SmaParams])`` makes ``self.params`` a ``SmaParams`` for
+the type checker and sets ``Params`` (an explicit ``Params = ...`` still works), subscribes
+to ticks or bars in ``on_start`` (or ``initialize``) and reacts in its hooks. Every hook has a no-op
 default, so hooks added later do not break existing strategies.
 
 Two styles work, and can be mixed:
@@ -23,7 +25,7 @@ import collections
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, get_args, get_origin
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
@@ -115,15 +117,35 @@ class EngineLink(Protocol):
         ...
 
 
-class BaseStrategy(OrderBook, Brackets, Rolls):
-    name: ClassVar[str] = ""
-    Params: ClassVar[type[StrategyParams]] = StrategyParams
-    bar_history: ClassVar[int] = 500  # bars kept per subscription for ``bars()``
-    signal_lots: ClassVar[int] = 1  # size of a signal without a quantity
-    min_confidence: ClassVar[float] = 0.0  # signals below it are logged and ignored
-    signal_product: ClassVar[str] = "MIS"
+P = TypeVar("P", bound=StrategyParams)
 
-    def __init__(self, params: StrategyParams, refdata: RefData, link: EngineLink) -> None:
+
+class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[StrategyParams]] = StrategyParams  # set from ``BaseStrategy[P]``
+    params: P
+    bar_history: ClassVar[int] = 500  # bars kept per subscription for ``bars()``
+    # Signal defaults: set on the class, or per instance from params (in ``initialize``).
+    signal_lots: int = 1  # size of a signal without a quantity
+    min_confidence: float = 0.0  # signals below it are logged and ignored
+    signal_product: str = "MIS"
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        """``class S(BaseStrategy[SomeParams])`` sets ``S.Params = SomeParams``; an explicit
+        ``Params`` that is not that type (or a subclass of it) is an error at import."""
+        super().__init_subclass__(**kw)
+        declared = _params_argument(cls)
+        if declared is None:
+            return
+        if "Params" not in cls.__dict__:
+            cls.Params = declared
+        elif not issubclass(cls.Params, declared):
+            raise TypeError(
+                f"{cls.__name__}: Params is {cls.Params.__name__}, but the class is "
+                f"BaseStrategy[{declared.__name__}]"
+            )
+
+    def __init__(self, params: P, refdata: RefData, link: EngineLink) -> None:
         self.params = params
         self.refdata = refdata
         self.link = link
@@ -649,3 +671,13 @@ class BaseStrategy(OrderBook, Brackets, Rolls):
     def _mark(self, exchange: str, symbol: str, ltp: float) -> None:
         if not math.isnan(ltp):
             self.ledger.mark((exchange, symbol), ltp)
+
+
+def _params_argument(cls: type) -> type[StrategyParams] | None:
+    """The parameters type ``cls`` gave ``BaseStrategy[...]`` as it subclassed it, if any."""
+    for base in cls.__dict__.get("__orig_bases__", ()):
+        if get_origin(base) is BaseStrategy:
+            (arg,) = get_args(base)
+            if isinstance(arg, type) and issubclass(arg, StrategyParams):
+                return arg
+    return None
