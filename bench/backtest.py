@@ -4,12 +4,16 @@ position on each cross), one lot filled at the next bar's open, on 1,000,000 see
 synthetic one-minute bars, through the real path (``strategies/sma_crossover.py`` in the
 ``StrategyRunner``, every pre-trade rule, post-trade checks after every bar, charges).
 
-    .venv/bin/python bench/backtest.py [--bars 1000000] [--sweep]
+    .venv/bin/python bench/backtest.py [--bars 1000000] [--sweep] [--peer backtrader]
 
 Prints bars/s, peak RSS and the trade count, and checks every fill (side and price)
 against a plain numpy computation of the same crossovers on the same bars. Risk limits
 cannot bind here (``bench/common.unlimited_config``): the run measures the path. With
 ``--sweep`` it also times 20 parameter combinations on one process and on every core.
+With ``--peer backtrader`` (when ``backtrader`` is installed; it is not a dependency:
+``.venv/bin/pip install backtrader``) the same strategy runs on the same bars in
+backtrader, its fills are checked against the same numpy computation, and the ratio of
+the two speeds is printed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,6 +99,56 @@ def _ns(d: date) -> int:
     return int(datetime.combine(d, datetime.min.time(), IST).timestamp()) * 1_000_000_000
 
 
+def peer_backtrader(source: GeneratedBars, end: date, warm: int) -> tuple[float, int, bool]:
+    """The same SMA 20/50 stop-and-reverse in backtrader on the same bars (from ``warm``
+    bars before the start): (bars/s, bars, fills identical to numpy's)."""
+    import backtrader as bt
+    import pandas as pd
+
+    cols = {k: [] for k in ("start", "open", "high", "low", "close", "volume")}
+    for b in source.batches("NFO", CONTRACT, source.origin, end):
+        for k in cols:
+            cols[k].append(getattr(b, "start_ns" if k == "start" else k))
+    arr = {k: np.concatenate(v) for k, v in cols.items()}
+    first = int(np.searchsorted(arr["start"], _ns(START))) - warm
+    idx = pd.to_datetime(arr["start"][first:], utc=True).tz_convert("Asia/Kolkata")
+    frame = pd.DataFrame(
+        {k: arr[k][first:] for k in ("open", "high", "low", "close", "volume")},
+        index=idx.tz_localize(None),
+    )
+    start_dt = pd.Timestamp(START)
+    fills: list[tuple[str, float]] = []
+
+    class SmaReverse(bt.Strategy):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.fast = bt.indicators.SMA(self.data.close, period=20)
+            self.slow = bt.indicators.SMA(self.data.close, period=50)
+
+        def next(self) -> None:
+            if self.data.datetime.datetime(0) < start_dt:
+                return
+            diff = self.fast[0] - self.slow[0]
+            if abs(diff) < 1e-6:
+                return
+            target = 1 if diff > 0 else -1
+            if self.position.size != target:
+                self.order_target_size(target=target)
+
+        def notify_order(self, order: Any) -> None:
+            if order.status == order.Completed:
+                fills.append(("BUY" if order.isbuy() else "SELL", round(order.executed.price, 2)))
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(bt.feeds.PandasData(dataname=frame))
+    cerebro.addstrategy(SmaReverse)
+    cerebro.broker.setcash(1e12)
+    t0 = time.perf_counter()
+    cerebro.run()
+    dt = time.perf_counter() - t0
+    bars = len(frame) - warm
+    return bars / dt, bars, fills == reference(source, end, warm)
+
+
 def sweep(bars: int) -> None:
     """20 combinations (fast x slow), each on ``bars`` bars: one process, then every core."""
     import os
@@ -139,6 +194,7 @@ def main() -> None:
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--sweep-bars", type=int, default=60_000, help="bars per combination")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--peer", choices=["backtrader"], help="run the same on a peer engine")
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory() as tmp:
@@ -177,6 +233,17 @@ def main() -> None:
                     print(f"  first difference at fill {i}: got {a}, numpy {b}")
                     break
             sys.exit(1)
+        if args.peer:
+            try:
+                import backtrader  # noqa: F401
+            except ImportError:
+                sys.exit("--peer backtrader: not installed (.venv/bin/pip install backtrader)")
+            speed, n, same = peer_backtrader(source, end, warm=PARAMS["slow"])
+            print(
+                f"backtrader:    {speed:,.0f} bars/s on {n:,} bars; fills "
+                f"{'identical to numpy' if same else 'DIFFERENT from numpy'}"
+            )
+            print(f"ratio:         {bars / dt / speed:.1f}x backtrader   (goal >= 20x)")
     if args.sweep:
         sweep(args.sweep_bars)
 

@@ -229,3 +229,31 @@ def test_risk_overrides_bind_in_a_backtest(refdata, classes) -> None:
     bt.run()
     hours = {"market_hours", "entry_window", "exit_window", "mis_cutoff"}
     assert bt.results.orders and not [e for e in bt.results.events if e["rule"] in hours]
+
+
+class Flaky(BaseStrategy):
+    """Fails on chosen bars: a failure in a row counts toward quarantine, a good bar
+    between failures starts the count again (the backtest's lean bar path)."""
+
+    name = "flaky"
+
+    def on_start(self) -> None:
+        self.ex, self.sym = self.near_future("NIFTY")
+        self.subscribe_bars(self.ex, self.sym, "1m")
+        self.n = 0
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        self.n += 1
+        if self.n in (2, 4) or self.n >= 10:
+            raise RuntimeError(f"bar {self.n}")
+
+
+def test_a_failing_bar_hook_in_a_backtest_counts_and_quarantines(refdata) -> None:
+    bt = run(refdata, [(Flaky, {})], end=date(2026, 10, 28))
+    h, strat = bt.runner.health["flaky"], bt.runner.strategies["flaky"]
+    max_errors = bt.runner.max_errors
+    # bars 2 and 4 failed alone; from bar 10 every bar fails until the limit in a row
+    assert h.errors == 2 + max_errors and strat.n == 9 + max_errors
+    assert h.quarantined.startswith(f"{max_errors} hook failures in a row")
+    assert h.last_error == f"bar: RuntimeError: bar {9 + max_errors}"
+    assert strat._origin_ns == 0  # reset after a failure too

@@ -472,6 +472,9 @@ class StrategyRunner:
     # ---------------------------------------------------------------- bars
 
     def _deliver_bar(self, bar: wire.Bar, names: list[str], origin_ns: int) -> None:
+        if not (self.partial or self.warmups or self.time_hooks):
+            self._deliver_bar_lean(bar, names, origin_ns)
+            return
         key = (bar.exchange, bar.symbol, bar.tf)
         if key in self.partial:
             self.partial.discard(key)
@@ -491,6 +494,26 @@ class StrategyRunner:
             strat = self.strategies[name]
             strat._origin_ns = origin_ns
             self._call(name, "bar", strat._on_bar, bar)
+            strat._origin_ns = 0
+
+    def _deliver_bar_lean(self, bar: wire.Bar, names: list[str], origin_ns: int) -> None:
+        """``_deliver_bar`` and ``_call`` in one, for the case a backtest is in on every
+        bar: no first live bar, no warm-up pending, no hook timing (a million bars pay
+        for each call level)."""
+        self.last.setdefault((bar.exchange, bar.symbol), bar.close)
+        strategies, health = self.strategies, self.health
+        for name in names:
+            h = health[name]
+            if h.quarantined:
+                continue
+            strat = strategies[name]
+            strat._origin_ns = origin_ns
+            try:
+                strat._on_bar(bar)
+            except Exception as exc:
+                self._hook_failed(h, name, "bar", exc)
+            else:
+                h.in_a_row = 0
             strat._origin_ns = 0
 
     def _complete(self, bar: wire.Bar) -> wire.Bar:
@@ -629,16 +652,19 @@ class StrategyRunner:
         try:
             fn(*args)
         except Exception as exc:
-            h.errors += 1
-            h.in_a_row += 1
-            h.last_error = f"{kind}: {type(exc).__name__}: {exc}"
-            log.error("strategy hook failed", strategy=name, hook=kind, exc_info=True)
-            if h.in_a_row >= self.max_errors:
-                self._quarantine(name, f"{h.in_a_row} hook failures in a row, last: {exc!r}")
+            self._hook_failed(h, name, kind, exc)
         else:
             h.in_a_row = 0
         if t0:
             h.latency[kind].append(time.perf_counter_ns() - t0)
+
+    def _hook_failed(self, h: Health, name: str, kind: str, exc: Exception) -> None:
+        h.errors += 1
+        h.in_a_row += 1
+        h.last_error = f"{kind}: {type(exc).__name__}: {exc}"
+        log.error("strategy hook failed", strategy=name, hook=kind, exc_info=True)
+        if h.in_a_row >= self.max_errors:
+            self._quarantine(name, f"{h.in_a_row} hook failures in a row, last: {exc!r}")
 
     def quarantine(self, name: str, reason: str) -> None:
         """Quarantine a strategy from outside its hooks (one that does not load)."""

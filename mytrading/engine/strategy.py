@@ -170,6 +170,8 @@ class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
         self._rolls_ended: list[PendingRoll] = []  # both legs final: on_roll is due
         self._warmup_of: dict[tuple[str, str, str], int] = {}  # subscription -> warm-up
         self._indicator_specs: dict[str, tuple[str, dict[str, Any]]] = {}  # to rebuild
+        # on_data is the MyTrading style's; a strategy without one is not called per bar
+        self._uses_on_data = type(self).on_data is not BaseStrategy.on_data
 
     # ------------------------------------------------------------------ hooks
 
@@ -646,7 +648,7 @@ class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
         if p is not None:
             p.ltp = bar.close  # Ledger.mark, inline: once per bar
         self.on_bar(bar)
-        if key == self._primary or not self._indicators:
+        if self._uses_on_data and (key == self._primary or not self._indicators):
             signal = self.on_data(bar)
             if signal is not None:
                 self.on_signal(signal, bar)
