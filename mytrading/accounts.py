@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mytrading.ids import Book
 from mytrading.names import bad_name
 from mytrading.settings import ConfigError, Settings, is_loopback
 
@@ -66,8 +67,8 @@ class Accounts:
 
     def account_of(self, book: str) -> str:
         """The account a book trades on: a follower book's, or its strategy's lead."""
-        strategy, _, follower = book.partition("@")
-        return follower or self.lead(strategy)
+        b = Book.parse(book)
+        return b.account or self.lead(b.strategy)
 
     def followers(self, strategy: str) -> tuple[Follow, ...]:
         return self.follows.get(strategy, ())
@@ -78,11 +79,7 @@ class Accounts:
 
 def book_name(strategy: str, account: str) -> str:
     """The book a follower account keeps for a strategy."""
-    return f"{strategy}@{account}"
-
-
-def is_follower_book(book: str) -> bool:
-    return "@" in book
+    return str(Book(strategy, account))
 
 
 def load_accounts(s: Settings) -> Accounts:

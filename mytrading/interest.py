@@ -27,6 +27,7 @@ from pathlib import Path
 import structlog
 
 from mytrading import wire
+from mytrading.ids import Instrument
 from mytrading.refdata import RefData, RefDataError
 
 log = structlog.get_logger("feed")
@@ -62,14 +63,17 @@ class Interests:
         """A daemon's new set; True if the union changed."""
         got: dict[Key, int] = {}
         for w in wants:
-            parts = w.rsplit(":", 1)
-            head = parts[0].split(":", 1) if len(parts) == 2 else []
-            mode = MODES.get(parts[-1]) if len(parts) == 2 else None
-            if mode is None or len(head) != 2:
+            head, _, mode_name = w.rpartition(":")
+            mode = MODES.get(mode_name)
+            try:
+                inst = Instrument.parse(head)
+            except ValueError:
+                mode = None
+            if mode is None:
                 self.refused += 1
                 log.warning("interest entry refused: not EXCHANGE:SYMBOL:MODE", src=src, got=w)
                 continue
-            key = (head[0], head[1])
+            key = (inst.exchange, inst.symbol)
             try:
                 self.refdata.instrument(*key)
             except RefDataError as exc:

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from mytrading.ids import Instrument as InstrumentId
+
 IST = ZoneInfo("Asia/Kolkata")
 WEEKDAYS = {"MON": 0, "TUE": 1, "WED": 2, "THU": 3, "FRI": 4}
 _DERIV_RE = re.compile(r"^([A-Z]+)(\d{2}[A-Z]{3}\d{2})(?:(FUT)|(\d+(?:\.\d+)?)(CE|PE))$")
@@ -425,14 +427,17 @@ def load_refdata(config_dir: Path, master: MasterLookup | None = None) -> RefDat
     ]
     overrides: dict[tuple[str, str], dict[str, Any]] = {}
     for key, o in inst.get("overrides", {}).items():
-        ex, sep, sym = key.partition(":")
         bad = set(o) - {"lot", "tick", "freeze"}
-        if not sep or bad:
+        try:
+            at = InstrumentId.parse(key)
+        except ValueError:
+            bad = bad or {key}
+        if bad:
             raise RefDataError(
                 f'instruments.toml [overrides.{key!r}]: want "EX:SYMBOL" with lot, tick, '
-                f"freeze (got {sorted(bad) or key})"
+                f"freeze (got {sorted(bad)})"
             )
-        overrides[(ex, sym)] = o
+        overrides[(at.exchange, at.symbol)] = o
     ref = RefData(unds, Calendar(sessions, holidays, special), master, overrides)
     ref.universes = universes
     return ref

@@ -13,6 +13,8 @@
   a daemon (no ``<daemon>.daemon`` module, no bus); nothing live imports the backtest.
 * No two modules import each other, directly or through others: each dependency goes
   one way.
+* Identifiers are split only in ``mytrading/ids.py``: no module takes an order id, a
+  book or a roll leg apart by hand.
 
 Imports are read from the source with ``ast``, all of them (inside functions and under
 ``TYPE_CHECKING`` too), so a lazy import cannot slip past.
@@ -21,6 +23,7 @@ Imports are read from the source with ``ast``, all of them (inside functions and
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -205,3 +208,25 @@ def test_supervisord_runs_each_program_from_its_package() -> None:
     for name, module in supervise.MODULES.items():
         assert conf.get(f"program:{name}", "command").endswith(f" -m {module}"), name
         assert importlib.util.find_spec(f"{module}.__main__") is not None, module
+
+
+HAND_SPLIT = re.compile(
+    r"""order_id\.(r?split|r?partition)\(|"""  # an order id taken apart
+    r"""(book|strategy|name)\.(r?split|r?partition)\(["']@["']|"""  # a follower book
+    r"""intent(_id)?\.(r?split|r?partition)\(["'][.~]["']"""  # a roll leg
+)
+
+
+def test_identifiers_are_split_only_in_ids() -> None:
+    offenders = [
+        f"{path.relative_to(PROJECT_ROOT)}:{n}: {line.strip()}"
+        for path in sorted(PKG.rglob("*.py"))
+        if path.name != "ids.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if HAND_SPLIT.search(line)
+    ]
+    assert offenders == [], "use mytrading.ids:\n" + "\n".join(offenders)
+    # the pattern finds what it is for (else the check above could never fail)
+    assert HAND_SPLIT.search('parts = f.order_id.split(".")')
+    assert HAND_SPLIT.search('strategy, _, acct = book.partition("@")')
+    assert HAND_SPLIT.search('rid = intent_id.rsplit(".", 1)[0]')

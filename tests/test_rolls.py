@@ -500,12 +500,12 @@ def test_a_backtest_of_a_rolling_strategy_shows_the_roll(refdata: RefData) -> No
     when = datetime.fromtimestamp(rolls[0]["time"] / NS, IST)
     assert when.date() == date(2026, 11, 19)  # 2 trading days before the 23rd
     assert NOV in rolls[1]["reason"] and DEC in rolls[1]["reason"]
-    legs = [o for o in res.orders.values() if o["order_id"].endswith((".1", ".2"))]
+    legs = [o for o in res.orders.values() if o["order_id"].endswith(("~1", "~2"))]
     assert sorted((o["symbol"], o["status"]) for o in legs) == [
         (NOV, "complete"),
         (DEC, "complete"),
     ]
-    (close_fill,) = [f for f in res.fills if f["order_id"].endswith(".1")]
+    (close_fill,) = [f for f in res.fills if f["order_id"].endswith("~1")]
     rolled = [t for t in res.trades("sma_crossover") if t["exit_time"] == close_fill["time"]]
     assert [t["symbol"] for t in rolled] == [NOV]  # the roll closed November's trade
     assert [t["exit_by"] for t in rolled] == ["roll"]

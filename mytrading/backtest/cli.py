@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from mytrading.consoles import err, out, settings_or_exit
+from mytrading.ids import Instrument
 from mytrading.settings import ConfigError, Settings
 
 # The backtest's own modules (pandas, DuckDB, plotly, matplotlib) are imported inside the
@@ -345,11 +346,12 @@ def export(
 
 
 def _instrument(arg: str) -> tuple[str, str]:
-    ex, sep, sym = arg.partition(":")
-    if not sep or not ex or not sym:
+    try:
+        inst = Instrument.parse(arg)
+    except ValueError:
         err.print(f"--symbol {arg!r}: write EXCHANGE:SYMBOL, e.g. NFO:NIFTY29DEC26FUT")
-        raise typer.Exit(2)
-    return ex, sym
+        raise typer.Exit(2) from None
+    return inst.exchange, inst.symbol
 
 
 def data_download(

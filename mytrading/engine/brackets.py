@@ -11,6 +11,7 @@ from typing import Literal
 
 from mytrading import wire
 from mytrading.engine.order_book import OpenOrder
+from mytrading.ids import intent_of
 
 
 class Brackets:
@@ -166,8 +167,7 @@ class Brackets:
         self._engine_orders = True  # protective orders pass even in quarantine
         try:
             for f in fills:
-                parts = f.order_id.split(".")
-                entry = by_intent.get(parts[1] if len(parts) > 1 else "")
+                entry = by_intent.get(intent_of(f.order_id))
                 link = entry.order.link if entry is not None else None
                 if link is not None and link.bracket is not None and f.fill_id not in protected:
                     self._protect(link.bracket, f)

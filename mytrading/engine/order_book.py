@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from mytrading import wire
+from mytrading.ids import OrderId, intent_of
 
 
 @dataclass
@@ -54,7 +55,7 @@ class OpenOrder:
             status = next((s for s in states if s not in wire.TERMINAL_STATUSES), "open")
         return msgspec.structs.replace(
             u,
-            order_id=u.order_id.rsplit(".", 1)[0],
+            order_id=str(OrderId.parse(u.order_id).whole),
             quantity=self.quantity,
             status=status,
             filled_qty=filled,
@@ -180,8 +181,7 @@ class OrderBook:
         self.ledger.apply((f.exchange, f.symbol), signed, f.price)
         self._products[(f.exchange, f.symbol)] = f.product
         self.fills += 1
-        parts = f.order_id.split(".")  # strategy.intent, or strategy.intent.child
-        intent_id = parts[1] if len(parts) > 1 else ""
+        intent_id = intent_of(f.order_id)
         self._engine_orders = True  # protective orders pass even in quarantine
         try:
             br = self._brackets.get(intent_id)

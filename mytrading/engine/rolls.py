@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from mytrading.engine.order_book import OpenOrder
+from mytrading.ids import roll_leg, roll_of
 from mytrading.refdata import RefData, RefDataError, future_symbol
 
 NS = 1_000_000_000
@@ -93,7 +94,7 @@ class Rolls:
         if not rid:
             return ""
         lots = abs(pos) // self.lot_size(exchange, symbol)
-        legs = (f"{rid}.1", f"{rid}.2")
+        legs = (roll_leg(rid, 1), roll_leg(rid, 2))
         for leg, sym, action, qty in (
             (legs[0], symbol, close, abs(pos)),
             (legs[1], new, open_, lots * self.lot_size(exchange, new)),
@@ -106,7 +107,7 @@ class Rolls:
         return rid
 
     def _roll_leg_ended(self, intent_id: str, status: str) -> None:
-        rid = intent_id.rsplit(".", 1)[0]
+        rid = roll_of(intent_id)
         r = self._rolls.get(rid)
         if r is None or intent_id not in r.legs:
             return

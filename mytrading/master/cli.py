@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from mytrading.consoles import err, out, settings_or_exit
+from mytrading.ids import Instrument
 
 if TYPE_CHECKING:
     from mytrading.master.store import MasterStore
@@ -80,10 +81,12 @@ def show(symbol: Annotated[str, typer.Argument(help="EXCHANGE:SYMBOL")]) -> None
     from mytrading.refdata import RefDataError, load_refdata
 
     s = settings_or_exit()
-    ex, sep, sym = symbol.upper().partition(":")
-    if not sep:
+    try:
+        inst = Instrument.parse(symbol.upper())
+    except ValueError:
         err.print("write EXCHANGE:SYMBOL, e.g. NFO:NIFTY23NOV26FUT")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
+    ex, sym = inst.exchange, inst.symbol
     master = MasterIndex.load(s.instruments_db)
     c = master.get(ex, sym) if master else None
     if c is not None:

@@ -31,6 +31,7 @@ import structlog
 
 from mytrading import wire
 from mytrading.accounts import Accounts
+from mytrading.ids import OrderId
 from mytrading.refdata import RefData
 from mytrading.risk.charges import ChargeTable
 from mytrading.risk.exits import ExitJob, ExitManager
@@ -351,7 +352,7 @@ class RiskEngine:
         log.warning("halted: cancelling a working entry", order_id=oid, strategy=strategy)
         self._send_exit(
             wire.Order(
-                order_id=f"{strategy}.{intent}",
+                order_id=str(OrderId(strategy, intent)),
                 intent_id=intent,
                 strategy=strategy,
                 exchange=exchange,

@@ -19,6 +19,7 @@ import structlog
 
 from mytrading import wire
 from mytrading.accounts import MAIN
+from mytrading.ids import OrderId
 from mytrading.refdata import Instrument, RefData
 from mytrading.risk.monitor import Key, PostTrade
 
@@ -120,7 +121,7 @@ class ExitManager:
     def _order(self, job: ExitJob, op: str, signed: int, ref: str) -> str:
         intent = f"risk-{self.run_id}-{next(self._ids)}"
         order = wire.Order(
-            order_id=f"{job.strategy}.{intent}",
+            order_id=str(OrderId(job.strategy, intent)),
             intent_id=intent,
             strategy=job.strategy,
             exchange=job.key[0],

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mytrading.ids import Book
 from mytrading.names import bad_name
 from mytrading.settings import ConfigError, Settings
 
@@ -99,7 +100,7 @@ class LimitBook:
         if the file gives one, else its strategy's: a follower obeys the lead's caps."""
         got = self.per.get(book)
         if got is None and "@" in book:
-            got = self.per.get(book.partition("@")[0])
+            got = self.per.get(Book.parse(book).strategy)
         return got or self.defaults
 
     def as_dict(self) -> dict[str, Any]:
@@ -135,7 +136,8 @@ def load_limits(path: Path, overrides: dict[str, Any]) -> LimitBook:
         per = {}
         for name, table in data.get("strategies", {}).items():
             where = f"[strategies.{name}]"
-            strategy, _, account = name.partition("@")  # a follower book: strategy@account
+            book = Book.parse(name)  # a follower book: strategy@account
+            strategy, account = book.strategy, book.account
             why = bad_name(strategy) or (bad_name(account) if account else "")
             if why:
                 raise ConfigError(f"{path} [strategies]: {why}")

@@ -34,6 +34,7 @@ import structlog
 
 from mytrading import wire
 from mytrading.accounts import Accounts, Follow, book_name
+from mytrading.ids import OrderId
 from mytrading.refdata import RefData
 from mytrading.risk.margin import MarginTable
 from mytrading.risk.rules import RiskBook
@@ -105,7 +106,7 @@ class Mirror:
             return None
         return msgspec.structs.replace(
             base,
-            order_id=f"{base.order_id}@{fol.account}",
+            order_id=str(OrderId.parse(base.order_id).copy_for(fol.account)),
             strategy=fb,
             account=fol.account,
             action="BUY" if delta > 0 else "SELL",
@@ -180,15 +181,15 @@ class Mirror:
     def _amend(self, base: wire.Order, fol: Follow, fb: str, book: RiskBook) -> list[wire.Order]:
         """A cancel reaches each of the follower's orders for the intent; a modify, its one
         working order, with the lead's prices and its quantity scaled by the ratio."""
-        ref = f"{base.ref_order_id}@{fol.account}"
+        ref = str(OrderId.parse(base.ref_order_id).copy_for(fol.account))
         targets = book.children(ref)
-        oid = f"{base.order_id}@{fol.account}"
+        oid = OrderId.parse(base.order_id).copy_for(fol.account)
         common = {"strategy": fb, "account": fol.account, "link": None}
         if base.op == "cancel":
             return [
                 msgspec.structs.replace(
                     base,
-                    order_id=f"{oid}.{k}" if len(targets) > 1 else oid,
+                    order_id=str(oid.part(k) if len(targets) > 1 else oid),
                     ref_order_id=t,
                     **common,
                 )
@@ -200,5 +201,7 @@ class Mirror:
         lot = self.refdata.instrument(base.exchange, base.symbol).lot_size
         qty = max(lot, math.floor(base.quantity * ratio / lot + 1e-9) * lot)
         return [
-            msgspec.structs.replace(base, order_id=oid, ref_order_id=ref, quantity=qty, **common)
+            msgspec.structs.replace(
+                base, order_id=str(oid), ref_order_id=ref, quantity=qty, **common
+            )
         ]

@@ -18,7 +18,8 @@ import msgspec
 import structlog
 
 from mytrading import wire
-from mytrading.accounts import MAIN, is_follower_book
+from mytrading.accounts import MAIN
+from mytrading.ids import Book, OrderId
 from mytrading.refdata import RefData
 from mytrading.risk.limits import Limits
 from mytrading.risk.margin import MarginTable
@@ -42,7 +43,7 @@ def approved_order(
 ) -> wire.Order:
     """The order for an approved intent, at the approved (tick-rounded) prices and size."""
     return wire.Order(
-        order_id=f"{msg.strategy}.{msg.intent_id}",
+        order_id=str(OrderId(msg.strategy, msg.intent_id)),
         intent_id=msg.intent_id,
         strategy=msg.strategy,
         exchange=msg.exchange,
@@ -75,26 +76,26 @@ def children(
         book.on_approved(base.ref_order_id, key, sign * base.quantity)
         return [base]
     if base.op == "cancel":
-        if is_follower_book(base.strategy):
+        if Book.parse(base.strategy).follower:
             return [base]  # a follower's: the mirror addressed it to one working order
         targets = book.children(base.ref_order_id)
         if len(targets) == 1:
             return [msgspec.structs.replace(base, ref_order_id=targets[0])]
+        whole = OrderId.parse(base.order_id)
         return [
-            msgspec.structs.replace(base, order_id=f"{base.order_id}.{k}", ref_order_id=t)
+            msgspec.structs.replace(base, order_id=str(whole.part(k)), ref_order_id=t)
             for k, t in enumerate(targets, 1)
         ]
     qtys = split(base.quantity, refdata.instrument(base.exchange, base.symbol), limits)
-    orders = (
-        [base]
-        if len(qtys) == 1
-        else [
+    orders = [base]
+    if len(qtys) > 1:
+        oid = OrderId.parse(base.order_id)
+        orders = [
             msgspec.structs.replace(
-                base, order_id=f"{base.order_id}.{k}", quantity=q, part=k, parts=len(qtys)
+                base, order_id=str(oid.part(k)), quantity=q, part=k, parts=len(qtys)
             )
             for k, q in enumerate(qtys, 1)
         ]
-    )
     for o in orders:
         book.on_approved(o.order_id, key, sign * o.quantity, entry=not o.exit)
     if len(orders) > 1:

@@ -27,6 +27,7 @@ import msgspec
 
 from mytrading import wire
 from mytrading.accounts import MAIN
+from mytrading.ids import OrderId, roll_leg
 from mytrading.refdata import IST, RefData, RefDataError
 from mytrading.risk.limits import Limits
 from mytrading.risk.margin import MarginTable
@@ -169,14 +170,15 @@ def check_roll(
 def roll_orders(
     intent: wire.OrderIntent, ok: RollApproval, by: str, account: str = MAIN
 ) -> tuple[wire.Order, wire.Order]:
-    """(close the old contract, open the new one), each its own intent id (``<id>.1``,
-    ``<id>.2``) so the engine follows them as two orders."""
+    """(close the old contract, open the new one), each its own intent id (``<id>~1``,
+    ``<id>~2``: ``ids.roll_leg``) so the engine follows them as two orders."""
+    legs = [roll_leg(intent.intent_id, k) for k in (1, 2)]
     link = msgspec.structs.replace(
         intent.link or wire.OrderLink(), roll=f"{intent.symbol}>{intent.roll_to}"
     )
     base = wire.Order(
-        order_id=f"{intent.strategy}.{intent.intent_id}.1",
-        intent_id=f"{intent.intent_id}.1",
+        order_id=str(OrderId(intent.strategy, legs[0])),
+        intent_id=legs[0],
         strategy=intent.strategy,
         exchange=intent.exchange,
         symbol=intent.symbol,
@@ -194,8 +196,8 @@ def roll_orders(
     )
     opener = msgspec.structs.replace(
         base,
-        order_id=f"{intent.strategy}.{intent.intent_id}.2",
-        intent_id=f"{intent.intent_id}.2",
+        order_id=str(OrderId(intent.strategy, legs[1])),
+        intent_id=legs[1],
         symbol=intent.roll_to,
         action="SELL" if intent.action == "BUY" else "BUY",
         quantity=ok.open_quantity,
@@ -280,8 +282,10 @@ class RollWatch:
 
     def _leg(self, order_id: str) -> tuple[Roll, Leg] | None:
         got = self._legs.get(order_id)
-        if got is None and order_id.count(".") >= 2:  # a child of a split leg
-            got = self._legs.get(order_id.rsplit(".", 1)[0])
+        if got is None:  # a part of a split leg
+            oid = OrderId.parse(order_id)
+            if oid.child:
+                got = self._legs.get(str(oid.whole))
         return got
 
     def on_fill(self, f: wire.Fill) -> None:

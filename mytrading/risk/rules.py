@@ -17,6 +17,7 @@ import msgspec
 
 from mytrading import wire
 from mytrading.accounts import MAIN
+from mytrading.ids import OrderId
 from mytrading.refdata import IST, Instrument, RefData, RefDataError
 from mytrading.risk.limits import Limits
 from mytrading.risk.margin import MarginTable
@@ -785,4 +786,4 @@ def reduces(pos: int, intent: wire.OrderIntent) -> bool:
 
 def ref_order_id(intent: wire.OrderIntent) -> str:
     """Our order id of the working order a modify or cancel acts on ("" for a new order)."""
-    return f"{intent.strategy}.{intent.ref_intent_id}" if intent.op != "place" else ""
+    return str(OrderId(intent.strategy, intent.ref_intent_id)) if intent.op != "place" else ""

@@ -20,6 +20,7 @@ from typing import Any
 
 from mytrading import wire
 from mytrading.bus import Puller
+from mytrading.ids import OrderId
 from mytrading.openalgo.broker import TradeEvent
 from mytrading.openalgo.replies import num, status_of
 from mytrading.positions import Ledger
@@ -232,14 +233,13 @@ def _order_from_row(order_id: str, account: str, row: dict[str, Any]) -> wire.Or
     """Our order rebuilt from the broker's row of its broker id, for an order whose first
     journal record was lost. Its strategy is the order id's head (``<strategy>.<intent>``;
     a follower's ``<strategy>.<intent>@<account>`` is in the book ``<strategy>@<account>``)."""
-    head, _, intent = order_id.partition(".")
-    book = f"{head}@{account}" if "@" in intent else head
+    oid = OrderId.parse(order_id)
     pricetype = str(row.get("pricetype") or row.get("price_type") or "MARKET").upper()
     product = str(row.get("product") or "MIS").upper()
     return wire.Order(
         order_id=order_id,
-        intent_id=intent,
-        strategy=book,
+        intent_id=oid.intent,
+        strategy=str(oid.book),
         exchange=str(row.get("exchange", "")),
         symbol=str(row.get("symbol", "")),
         action="SELL" if str(row.get("action", "")).upper() == "SELL" else "BUY",

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mytrading import wire
+from mytrading.ids import intent_of
 from mytrading.positions import Ledger
 
 Key = tuple[str, str, str, str]  # (strategy, exchange, symbol, product)
@@ -124,8 +125,7 @@ class StrategyBook:
         signed = f.quantity if f.action == "BUY" else -f.quantity
         self.ledger.apply((f.strategy, f.exchange, f.symbol, f.product), signed, f.price)
         self.fills_by[f.strategy] = self.fills_by.get(f.strategy, 0) + 1
-        parts = f.order_id.split(".")  # strategy.intent, or strategy.intent.child
-        w = self.working.get(parts[1]) if len(parts) > 1 else None
+        w = self.working.get(intent_of(f.order_id))
         if w is not None:
             w.fills_seen += f.quantity
         return True

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from mytrading.consoles import err, out, settings_or_exit
+from mytrading.ids import Instrument
 from mytrading.settings import Settings
 
 app = typer.Typer(help="Webhook strategies: TradingView, Amibroker and ChartInk alerts.")
@@ -157,10 +158,17 @@ def _map_arg(s: Settings, arg: str, lots: int, product: str) -> Any:
 def _mapping(s: Settings, external: str, contract: str, lots: int, product: str) -> Any:
     from mytrading.webhook.model import SymbolMap
 
-    ex, sep, sym = contract.partition(":")
-    if not sep:
-        raise ValueError(f"{contract!r}: write EXCHANGE:SYMBOL, e.g. NFO:NIFTY29DEC26FUT")
-    m = SymbolMap(external=external, exchange=ex, symbol=sym, lots=lots, product=product.upper())
+    try:
+        inst = Instrument.parse(contract)
+    except ValueError:
+        raise ValueError(f"{contract!r}: write EXCHANGE:SYMBOL, e.g. NFO:NIFTY29DEC26FUT") from None
+    m = SymbolMap(
+        external=external,
+        exchange=inst.exchange,
+        symbol=inst.symbol,
+        lots=lots,
+        product=product.upper(),
+    )
     _check_contract(s, m)
     return m
 
