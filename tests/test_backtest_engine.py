@@ -256,4 +256,4 @@ def test_a_failing_bar_hook_in_a_backtest_counts_and_quarantines(refdata) -> Non
     assert h.errors == 2 + max_errors and strat.n == 9 + max_errors
     assert h.quarantined.startswith(f"{max_errors} hook failures in a row")
     assert h.last_error == f"bar: RuntimeError: bar {9 + max_errors}"
-    assert strat._origin_ns == 0  # reset after a failure too
+    assert strat.context.origin_ns == 0  # reset after a failure too

@@ -252,7 +252,7 @@ def test_a_held_future_rolls_once_as_one_pair_and_the_strategy_follows(refdata: 
     assert desk.broker[("NFO", NOV, "NRML")] == 0 and desk.broker[("NFO", DEC, "NRML")] == 130
     assert s.rolled == [(NOV, DEC, True)]
     # the strategy's bars and SMA moved to DEC, warmed up again from DEC's history
-    assert ("NFO", DEC, "1m") in s._bars and ("NFO", NOV, "1m") not in s._bars
+    assert ("NFO", DEC, "1m") in s.context.rings and ("NFO", NOV, "1m") not in s.context.rings
     assert [b.symbol for b in s.bars("NFO", DEC)] == [DEC] * 3
     assert s.get_indicator_value("sma") == pytest.approx(24_150.0 + 3.0)  # the last 3: +2..+4
     assert "holder" in desk.runner.bar_subs[("NFO", DEC)]["1m"]
@@ -430,7 +430,7 @@ def test_a_flat_strategy_moves_its_data_without_an_order(refdata: RefData) -> No
     desk.runner.start()
     desk.advance(31)
     assert not desk.intents and s.rolled == [(NOV, DEC, True)]
-    assert ("NFO", DEC, "1m") in s._bars
+    assert ("NFO", DEC, "1m") in s.context.rings
 
 
 def test_continuous_history_stitches_each_month_after_its_roll_date(refdata: RefData) -> None:

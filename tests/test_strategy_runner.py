@@ -859,3 +859,23 @@ def test_the_type_argument_is_the_params_model(refdata: RefData) -> None:
         Params = MoreLots
 
     assert Child.Params is MoreLots and BaseStrategy.Params is StrategyParams
+
+
+def test_the_engine_state_is_the_contexts_and_the_facade_reads_it(refdata: RefData) -> None:
+    """The strategy object holds its parameters, reference data, link, log and context;
+    positions, working orders and bars live in the context, which the runner drives."""
+    rig = Rig(refdata)
+    strat = rig.runner.add(Recorder, {})
+    assert set(vars(strat)) == {"params", "refdata", "link", "context", "log"}
+    assert rig.runner.contexts["recorder"] is strat.context
+    rig.runner.start()
+    for minute in range(10, 13):  # one 3m bar (10:00-10:03) and the start of the next
+        rig.tick(rig.clock.at(10, minute, 1), 100.0 + minute)
+    rig.clock.at(10, 3)
+    rig.runner.poll()
+    (intent,) = [i for i in rig.sent if i.strategy == "recorder"]
+    assert strat.open_orders is strat.context.open_orders and intent.intent_id in strat.open_orders
+    rig.fill(intent, LOT, 101.0)
+    assert strat.position("NFO", FUT) == LOT == strat.context.position("NFO", FUT)
+    assert strat.fills == 1 and strat.ledger is strat.context.ledger
+    assert strat.bars("NFO", FUT, "3m") == strat.context.bars("NFO", FUT, "3m") != []

@@ -3,7 +3,8 @@ of it fills, the other exit of a pair shrinks or is cancelled when one fills, a 
 protective exit closes the unguarded quantity at market, and after a restart the duties
 the dead engine missed are done once (``OrderLink`` travels with every order).
 
-A mixin of ``BaseStrategy`` (``engine/strategy.py``)."""
+A part of ``StrategyContext`` (``engine/context.py``); ``BaseStrategy.bracket`` calls
+``bracket`` here."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class Brackets:
             raise ValueError("bracket: give exactly one of stop_trigger, stop_distance, stop_pct")
         if action not in ("BUY", "SELL"):
             raise ValueError(f"bracket: action must be BUY or SELL, got {action!r}")
-        scale = self.tick_size(exchange, symbol) if units == "ticks" else 1.0
+        scale = self.refdata.instrument(exchange, symbol).tick_size if units == "ticks" else 1.0
         sign = 1 if action == "BUY" else -1  # a BUY stop entry's limit sits above its trigger
         spec = wire.BracketSpec(
             exit_action="SELL" if action == "BUY" else "BUY",
@@ -60,9 +61,9 @@ class Brackets:
         )
         link = wire.OrderLink(bracket=spec)
         if entry_trigger is None:
-            entry = self._order(action, exchange, symbol, quantity, product=product, link=link)
+            entry = self.order(action, exchange, symbol, quantity, product=product, link=link)
         else:
-            entry = self._order(
+            entry = self.order(
                 action,
                 exchange,
                 symbol,
@@ -74,10 +75,10 @@ class Brackets:
                 link=link,
             )
         if entry:
-            self._brackets[entry] = spec
+            self.brackets[entry] = spec
         return entry
 
-    def _protect(self, br: wire.BracketSpec, f: wire.Fill) -> None:
+    def protect(self, br: wire.BracketSpec, f: wire.Fill) -> None:
         """Place the exits for one fill of a bracket entry."""
         inst = self.refdata.instrument(f.exchange, f.symbol)
         up = 1 if br.exit_action == "BUY" else -1  # a BUY stop triggers above the fill
@@ -90,7 +91,7 @@ class Brackets:
         trig = inst.round_price(trig)
         stop_id = self.link.next_intent_id()
         tgt_id = self.link.next_intent_id() if br.target is not None else ""
-        stop = self._order(
+        stop = self.order(
             br.exit_action,
             f.exchange,
             f.symbol,
@@ -104,7 +105,7 @@ class Brackets:
         )
         tgt = ""
         if br.target is not None:
-            tgt = self._order(
+            tgt = self.order(
                 br.exit_action,
                 f.exchange,
                 f.symbol,
@@ -117,11 +118,11 @@ class Brackets:
             )
         self.protective.update(x for x in (stop, tgt) if x)
         if stop and tgt:
-            self._oco[stop], self._oco[tgt] = tgt, stop
+            self.oco[stop], self.oco[tgt] = tgt, stop
         if not stop:
             self.log.error("bracket stop could not be placed", symbol=f.symbol, qty=f.quantity)
 
-    def _unprotected(self, stop: OpenOrder, reason: str) -> None:
+    def unprotected(self, stop: OpenOrder, reason: str) -> None:
         """A protective exit was refused: the position it guarded is open without a stop.
         Fail safe: close that quantity at market, and say so loudly."""
         pos = self.position(stop.exchange, stop.symbol)
@@ -134,21 +135,21 @@ class Brackets:
             qty=qty,
         )
         if qty:
-            self._engine_orders = True
+            self.engine_orders = True
             try:
-                self._order(stop.action, stop.exchange, stop.symbol, qty, product=stop.product)
+                self.order(stop.action, stop.exchange, stop.symbol, qty, product=stop.product)
             finally:
-                self._engine_orders = False
+                self.engine_orders = False
 
-    def _oco_done(self, intent_id: str, status: str) -> None:
-        sibling = self._oco.pop(intent_id, None)
+    def oco_done(self, intent_id: str, status: str) -> None:
+        sibling = self.oco.pop(intent_id, None)
         if sibling is None:
             return
-        self._oco.pop(sibling, None)
+        self.oco.pop(sibling, None)
         if status == "complete" and sibling in self.open_orders:
             self.cancel(sibling)
 
-    def _settle_missed(self, orders: list[wire.WorkingOrder], fills: list[wire.Fill]) -> list[str]:
+    def settle_missed(self, orders: list[wire.WorkingOrder], fills: list[wire.Fill]) -> list[str]:
         """After an engine restart, the duties the dead engine may not have done for fills
         it never saw (they are in the restored positions, so they come no more):
 
@@ -164,16 +165,16 @@ class Brackets:
             if w.order.link is not None and w.order.link.protects and w.status != "rejected"
         }
         done: list[str] = []
-        self._engine_orders = True  # protective orders pass even in quarantine
+        self.engine_orders = True  # protective orders pass even in quarantine
         try:
             for f in fills:
                 entry = by_intent.get(intent_of(f.order_id))
                 link = entry.order.link if entry is not None else None
                 if link is not None and link.bracket is not None and f.fill_id not in protected:
-                    self._protect(link.bracket, f)
+                    self.protect(link.bracket, f)
                     done.append(f"protected {f.symbol} fill {f.fill_id}")
             sizes = {f.fill_id: f.quantity for f in fills}
-            for intent_id, sibling in list(self._oco.items()):
+            for intent_id, sibling in list(self.oco.items()):
                 me, sib = by_intent.get(intent_id), by_intent.get(sibling)
                 oo = self.open_orders.get(intent_id)
                 if oo is None or me is None or sib is None or not sib.filled_qty:
@@ -187,5 +188,5 @@ class Brackets:
                     self.modify(intent_id, quantity=left)
                     done.append(f"shrank {intent_id} to {left}: its OCO sibling filled")
         finally:
-            self._engine_orders = False
+            self.engine_orders = False
         return done

@@ -2,7 +2,7 @@
 orders (``OpenOrder``; a split order's children merged into one), positions from fills,
 and, after an engine restart, the working orders taken up again with their links.
 
-A mixin of ``BaseStrategy`` (``engine/strategy.py``)."""
+A part of ``StrategyContext`` (``engine/context.py``), the engine's side of a strategy."""
 
 from __future__ import annotations
 
@@ -73,13 +73,13 @@ class OpenOrder:
 
 
 class OrderBook:
-    def _working_order(self, intent_id: str, what: str) -> OpenOrder:
+    def working_order(self, intent_id: str, what: str) -> OpenOrder:
         o = self.open_orders.get(intent_id)
         if o is None:
             raise ValueError(f"{what}: no open order {intent_id}")
         return o
 
-    def _restore_working(self, w: wire.WorkingOrder) -> None:
+    def restore_working(self, w: wire.WorkingOrder) -> None:
         """After an engine restart: an order the router still has working is open again
         (a child of a split intent adds to its parent's), with its bracket, protective
         and OCO links (``OrderLink``), so later fills are still protected."""
@@ -108,41 +108,41 @@ class OrderBook:
         link = o.link
         if link is not None:  # the engine's own links, as the order carried them
             if link.bracket is not None:
-                self._brackets[o.intent_id] = link.bracket
+                self.brackets[o.intent_id] = link.bracket
             if link.protective:
                 self.protective.add(o.intent_id)
             if link.oco:
-                self._oco[o.intent_id] = link.oco
+                self.oco[o.intent_id] = link.oco
 
-    def _on_order_update(self, u: wire.OrderUpdate) -> None:
-        u = self._book_update(u)
-        self.on_order_update(u)
-        while self._rolls_ended:
-            self.link.roll_ended(self.name, self._rolls_ended.pop(0))
+    def on_order_update(self, u: wire.OrderUpdate) -> None:
+        u = self.book_update(u)
+        self.strategy.on_order_update(u)
+        while self.rolls_ended:
+            self.link.roll_ended(self.name, self.rolls_ended.pop(0))
 
-    def _on_fill(self, f: wire.Fill) -> None:
-        self._book_fill(f)
-        self.on_fill(f)
-        self.on_position(self.position_view(f.exchange, f.symbol))
+    def on_fill(self, f: wire.Fill) -> None:
+        self.book_fill(f)
+        self.strategy.on_fill(f)
+        self.strategy.on_position(self.position_view(f.exchange, f.symbol))
 
-    def _quarantine_books(self, msg: wire.OrderUpdate | wire.Fill) -> None:
+    def quarantine_books(self, msg: wire.OrderUpdate | wire.Fill) -> None:
         """Books only, no author code: what a quarantined strategy still gets."""
         if isinstance(msg, wire.Fill):
-            self._book_fill(msg)
+            self.book_fill(msg)
         else:
-            self._book_update(msg)
+            self.book_update(msg)
 
-    def _book_update(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
+    def book_update(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
         """Keep ``open_orders`` current; returns the update as the author should see it
         (a child order's update becomes one of the whole order)."""
-        amend = self._amends.pop(u.intent_id, None)
+        amend = self.amends.pop(u.intent_id, None)
         if amend is not None and u.status == "rejected":
             self.log.warning("amend refused", target=amend[0], reason=u.reason)
-        if u.status == "rejected" and u.intent_id in self._rolls:  # refused as a pair
+        if u.status == "rejected" and u.intent_id in self.rolls:  # refused as a pair
             self.log.warning("roll refused", intent=u.intent_id, reason=u.reason)
-            for leg in self._roll_refused(u.intent_id):
+            for leg in self.roll_refused(u.intent_id):
                 o = self.open_orders[leg]
-                self._book_update(
+                self.book_update(
                     msgspec.structs.replace(
                         u, intent_id=leg, symbol=o.symbol, action=o.action, quantity=o.quantity
                     )
@@ -158,36 +158,36 @@ class OrderBook:
         o.quantity = u.quantity or o.quantity
         o.filled_qty = u.filled_qty
         o.avg_price = u.avg_price or o.avg_price
-        for a_id, (target, fields) in list(self._amends.items()):
+        for a_id, (target, fields) in list(self.amends.items()):
             if target == u.intent_id and u.status in ("open", "trigger pending"):
                 o.price, o.trigger_price = fields["price"], fields["trigger_price"]
                 o.pricetype = fields["pricetype"]
-                del self._amends[a_id]
+                del self.amends[a_id]
         if u.status in wire.TERMINAL_STATUSES:
             del self.open_orders[u.intent_id]
             if u.intent_id in self.protective and u.status == "rejected":
-                self._unprotected(o, u.reason)
+                self.unprotected(o, u.reason)
             self.protective.discard(u.intent_id)
-            self._brackets.pop(u.intent_id, None)  # its fills came first: exits are out
-            self._oco_done(u.intent_id, u.status)
-            if self._rolls:
-                self._roll_leg_ended(u.intent_id, u.status)
+            self.brackets.pop(u.intent_id, None)  # its fills came first: exits are out
+            self.oco_done(u.intent_id, u.status)
+            if self.rolls:
+                self.roll_leg_ended(u.intent_id, u.status)
         return u
 
-    def _book_fill(self, f: wire.Fill) -> None:
+    def book_fill(self, f: wire.Fill) -> None:
         """Position from the fill, then the engine's own duties: a bracket entry's exits
         go out, and an exit's OCO sibling shrinks or is cancelled."""
         signed = f.quantity if f.action == "BUY" else -f.quantity
         self.ledger.apply((f.exchange, f.symbol), signed, f.price)
-        self._products[(f.exchange, f.symbol)] = f.product
+        self.products[(f.exchange, f.symbol)] = f.product
         self.fills += 1
         intent_id = intent_of(f.order_id)
-        self._engine_orders = True  # protective orders pass even in quarantine
+        self.engine_orders = True  # protective orders pass even in quarantine
         try:
-            br = self._brackets.get(intent_id)
+            br = self.brackets.get(intent_id)
             if br is not None:
-                self._protect(br, f)
-            sibling = self._oco.get(intent_id)
+                self.protect(br, f)
+            sibling = self.oco.get(intent_id)
             if sibling and sibling in self.open_orders:
                 left = self.open_orders[sibling].remaining - f.quantity
                 if left > 0:
@@ -195,7 +195,7 @@ class OrderBook:
                 else:
                     self.cancel(sibling)
                     # the pair is done: the exit's "complete" must not cancel it again
-                    self._oco.pop(intent_id, None)
-                    self._oco.pop(sibling, None)
+                    self.oco.pop(intent_id, None)
+                    self.oco.pop(sibling, None)
         finally:
-            self._engine_orders = False
+            self.engine_orders = False

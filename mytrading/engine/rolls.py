@@ -7,7 +7,7 @@ every ``CHECK_S`` of market time, and at once after a start or restart):
 
 * a position in that future is rolled: one intent with ``roll_to`` (``BaseStrategy.roll``)
   that risk approves or refuses as a pair (``risk/roll.py``); the engine follows the two
-  orders risk makes of it (``<intent>.1`` closes, ``<intent>.2`` opens) like any others;
+  orders risk makes of it (``<intent>~1`` closes, ``<intent>~2`` opens) like any others;
 * its subscriptions on the old contract move to the new one, the indicators fed by them
   are rebuilt from the new contract's history (the warm-up the strategy asked for), and
   ``on_roll(old, new, ok)`` tells the strategy, which moves its own references;
@@ -71,8 +71,8 @@ def next_contract(refdata: RefData, exchange: str, symbol: str, today: date, rol
 
 
 class Rolls:
-    """The strategy's side (a mixin of ``BaseStrategy``, like ``Brackets``: it uses the
-    strategy's ``position``, ``working``, ``_send`` and order book, and names no type
+    """The strategy's side (a part of ``StrategyContext``, like ``Brackets``: it uses the
+    context's ``position``, ``working``, ``send`` and order book, and names no type
     above it): ``roll`` and the legs' fate."""
 
     def roll(self, exchange: str, symbol: str, to: str = "") -> str:
@@ -84,13 +84,13 @@ class Rolls:
         if pos == 0:
             raise ValueError(f"roll {symbol}: there is no position to roll")
         new = to or next_contract(
-            self.refdata, exchange, symbol, self.today(), max(1, self.params.roll_days)
+            self.refdata, exchange, symbol, self.today(), max(1, self.strategy.params.roll_days)
         )
         if self.working(exchange, symbol) or self.working(exchange, new):
             raise ValueError(f"roll {symbol}: orders are working in {symbol} or {new}")
-        product = self._products.get((exchange, symbol), "NRML")
+        product = self.products.get((exchange, symbol), "NRML")
         close, open_ = ("SELL", "BUY") if pos > 0 else ("BUY", "SELL")
-        rid = self._send(close, exchange, symbol, quantity=abs(pos), product=product, roll_to=new)
+        rid = self.send(close, exchange, symbol, quantity=abs(pos), product=product, roll_to=new)
         if not rid:
             return ""
         lots = abs(pos) // self.lot_size(exchange, symbol)
@@ -102,21 +102,21 @@ class Rolls:
             self.open_orders[leg] = OpenOrder(
                 "", leg, exchange, sym, action, qty, "new", product=product
             )
-        self._rolls[rid] = PendingRoll((exchange, symbol), (exchange, new), legs)
+        self.rolls[rid] = PendingRoll((exchange, symbol), (exchange, new), legs)
         self.log.info("roll sent", old=symbol, new=new, qty=pos, intent=rid)
         return rid
 
-    def _roll_leg_ended(self, intent_id: str, status: str) -> None:
+    def roll_leg_ended(self, intent_id: str, status: str) -> None:
         rid = roll_of(intent_id)
-        r = self._rolls.get(rid)
+        r = self.rolls.get(rid)
         if r is None or intent_id not in r.legs:
             return
         r.ended[intent_id] = status
         if len(r.ended) == 2:
-            del self._rolls[rid]
-            self._rolls_ended.append(r)
+            del self.rolls[rid]
+            self.rolls_ended.append(r)
 
-    def _roll_refused(self, rid: str) -> list[str]:
+    def roll_refused(self, rid: str) -> list[str]:
         """Risk (or the engine) refused the roll as a whole: both legs end, unsent."""
-        r = self._rolls.get(rid)
+        r = self.rolls.get(rid)
         return [leg for leg in r.legs if leg in self.open_orders] if r else []

@@ -34,6 +34,7 @@ from pydantic import ValidationError
 
 from mytrading import wire
 from mytrading.bars import BarBuilder, lookback_start
+from mytrading.engine.context import StrategyContext
 from mytrading.engine.continuous import continuous
 from mytrading.engine.rolls import CHECK_S, RETRY_S, PendingRoll, due, next_contract
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
@@ -119,7 +120,8 @@ class StrategyRunner:
         self.history = history
         self.fetcher = fetcher  # None: history is asked for in the loop (backtests, tests)
         self.max_errors = max_errors
-        self.strategies: dict[str, BaseStrategy] = {}
+        self.strategies: dict[str, BaseStrategy[Any]] = {}  # the authors' hooks
+        self.contexts: dict[str, StrategyContext] = {}  # their engine-side state
         self.health: dict[str, Health] = {}
         self.tick_subs: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
         self.bar_subs: dict[tuple[str, str], dict[str, list[str]]] = collections.defaultdict(
@@ -152,6 +154,7 @@ class StrategyRunner:
             raise ConfigError(f"strategy {cls.name}: {problems}") from None
         strat = cls(p, self.refdata, self)
         self.strategies[cls.name] = strat
+        self.contexts[cls.name] = strat.context
         self.health[cls.name] = Health()
         if p.roll_days:
             self.rolling.append(cls.name)
@@ -237,16 +240,16 @@ class StrategyRunner:
         key = (tick.exchange, tick.symbol)
         self.last[key] = tick.ltp
         for name in self.holders.get(key, ()):
-            self.strategies[name]._mark(tick.exchange, tick.symbol, tick.ltp)
+            self.contexts[name].mark(tick.exchange, tick.symbol, tick.ltp)
         for tf, names in self.bar_subs.get(key, {}).items():
             bar = self.builders[tf].on_tick(tick)
             if bar is not None:
                 self._deliver_bar(bar, names, tick.ts)
         for name in self.tick_subs.get(key, ()):
-            strat = self.strategies[name]
-            strat._origin_ns = tick.ts
-            self._call(name, "tick", strat.on_tick, tick)
-            strat._origin_ns = 0
+            ctx = self.contexts[name]
+            ctx.origin_ns = tick.ts
+            self._call(name, "tick", self.strategies[name].on_tick, tick)
+            ctx.origin_ns = 0
 
     def on_depth(self, depth: wire.Depth) -> None:
         for name in self.depth_subs.get((depth.exchange, depth.symbol), ()):
@@ -263,7 +266,7 @@ class StrategyRunner:
         if holders:
             for name in holders:
                 if not names or name not in names:  # a subscriber marks with the bar itself
-                    self.strategies[name]._mark(bar.exchange, bar.symbol, bar.close)
+                    self.contexts[name].mark(bar.exchange, bar.symbol, bar.close)
         if names:
             self._deliver_bar(bar, names, bar.start_ns)
 
@@ -292,22 +295,22 @@ class StrategyRunner:
         rolls, a watched contract with none moves (see ``engine/rolls.py``)."""
         today = self._now().date()
         for name in self.rolling:
-            strat = self.strategies[name]
-            if self.health[name].quarantined or strat.warming_up:
+            strat, ctx = self.strategies[name], self.contexts[name]
+            if self.health[name].quarantined or ctx.warming_up:
                 continue
             n = strat.params.roll_days
             watched = {k for k, subs in self.bar_subs.items() for v in subs.values() if name in v}
             watched |= {k for k, v in self.tick_subs.items() if name in v}
-            held = {k for k, p in strat.ledger.positions.items() if p.qty}  # type: ignore[misc]
+            held = {k for k, p in ctx.ledger.positions.items() if p.qty}
             for ex, sym in sorted(held | watched):
-                if not due(self.refdata, ex, sym, today, n) or strat.working(ex, sym):
+                if not due(self.refdata, ex, sym, today, n) or ctx.working(ex, sym):
                     continue
                 new = next_contract(self.refdata, ex, sym, today, n)
-                if strat.position(ex, sym) == 0:
+                if ctx.position(ex, sym) == 0:
                     self._call(name, "roll", self._move, name, (ex, sym), (ex, new), True)
                     continue
                 tried = self._roll_tried.get((name, ex, sym), -(10**19))
-                if now - tried < RETRY_S * 1_000_000_000 or strat.working(ex, new):
+                if now - tried < RETRY_S * 1_000_000_000 or ctx.working(ex, new):
                     continue
                 if self.ltp(ex, new) <= 0:  # risk must be able to value the new leg
                     self._watch(ex, new)
@@ -316,17 +319,17 @@ class StrategyRunner:
                 self._call(name, "roll", strat.roll, ex, sym, new)
 
     def roll_ended(self, strategy: str, roll: PendingRoll) -> None:
-        strat = self.strategies[strategy]
+        ctx = self.contexts[strategy]
         ok = all(s == "complete" for s in roll.ended.values())
-        moved = strat.position(*roll.old) == 0 or strat.position(*roll.new) != 0
+        moved = ctx.position(*roll.old) == 0 or ctx.position(*roll.new) != 0
         (log.info if ok else log.warning)(
             "roll " + ("done" if ok else "not completed"),
             strategy=strategy,
             old=roll.old[1],
             new=roll.new[1],
             legs=roll.ended,
-            position_old=strat.position(*roll.old),
-            position_new=strat.position(*roll.new),
+            position_old=ctx.position(*roll.old),
+            position_new=ctx.position(*roll.new),
         )
         if moved:
             self._move(strategy, roll.old, roll.new, ok)
@@ -346,7 +349,7 @@ class StrategyRunner:
             if name in names:
                 names.remove(name)
                 self.warmups.pop((name, *old, tf), None)
-                self.want_bars(name, *new, tf, strat._moved_bars(old, new, tf))
+                self.want_bars(name, *new, tf, self.contexts[name].moved_bars(old, new, tf))
         self._unwatch_if_unused(old)
         strat.on_roll(old, new, ok)
 
@@ -357,14 +360,14 @@ class StrategyRunner:
             return
         if any(self.bar_subs.get(key, {}).values()):
             return
-        if any(self.strategies[n].position(*key) for n in self.holders.get(key, ())):
+        if any(self.contexts[n].position(*key) for n in self.holders.get(key, ())):
             return
         self.watched.discard(key)
 
     def on_order_update(self, u: wire.OrderUpdate) -> None:
-        strat = self.strategies.get(u.strategy)
-        if strat is not None:
-            self._call(u.strategy, "order_update", strat._on_order_update, u)
+        ctx = self.contexts.get(u.strategy)
+        if ctx is not None:
+            self._call(u.strategy, "order_update", ctx.on_order_update, u)
 
     def restore(
         self,
@@ -380,9 +383,9 @@ class StrategyRunner:
         exits, OCO siblings). Returns what was restored and done."""
         self.skip_fills_to = self.restored_fill_no = last_fill_no
         for w in working:
-            strat = self.strategies.get(w.order.strategy)
-            if strat is not None:
-                strat._restore_working(w)
+            ctx = self.contexts.get(w.order.strategy)
+            if ctx is not None:
+                ctx.restore_working(w)
         merged: dict[tuple[str, str, str], tuple[int, float, float]] = {}
         for p in positions:
             if p.strategy not in self.strategies:
@@ -397,19 +400,19 @@ class StrategyRunner:
         out = []
         for p in positions:
             if p.strategy in self.strategies and p.quantity:
-                self.strategies[p.strategy]._products[(p.exchange, p.symbol)] = p.product
+                self.contexts[p.strategy].products[(p.exchange, p.symbol)] = p.product
         for (name, ex, sym), (qty, cost, realized) in merged.items():
-            strat = self.strategies[name]
-            strat.ledger.set_qty((ex, sym), qty, cost / qty if qty else 0.0)
-            strat.ledger.positions[(ex, sym)].realized = realized
+            ledger = self.contexts[name].ledger
+            ledger.set_qty((ex, sym), qty, cost / qty if qty else 0.0)
+            ledger.positions[(ex, sym)].realized = realized
             self.holders[(ex, sym)].add(name)
             self._watch(ex, sym)
             out.append(f"{name}:{sym}={qty}")
-        for name, strat in self.strategies.items() if day is not None else ():
+        for name, ctx in self.contexts.items() if day is not None else ():
             mine = [w for w in day.orders if w.order.strategy == name]  # type: ignore[union-attr]
             fills = [f for f in day.fills if f.strategy == name]  # type: ignore[union-attr]
             try:
-                did = strat._settle_missed(mine, fills)
+                did = ctx.settle_missed(mine, fills)
             except Exception:  # its exits must not stop the engine: a human must look
                 log.critical(
                     "ALERT: could not finish bracket duties after a restart",
@@ -423,15 +426,15 @@ class StrategyRunner:
         return out
 
     def on_fill(self, f: wire.Fill) -> None:
-        strat = self.strategies.get(f.strategy)
+        ctx = self.contexts.get(f.strategy)
         if f.fill_no <= self.skip_fills_to:
             return  # in the restored snapshot, or republished by a restarted router
         self.skip_fills_to = f.fill_no
-        if strat is None:
+        if ctx is None:
             return
         self.holders[(f.exchange, f.symbol)].add(f.strategy)
         self._watch(f.exchange, f.symbol)
-        self._call(f.strategy, "fill", strat._on_fill, f)
+        self._call(f.strategy, "fill", ctx.on_fill, f)
 
     def on_risk_event(self, ev: wire.RiskEvent) -> None:
         """Risk's word on one of a strategy's intents: refused (``rejected``), or only its
@@ -440,21 +443,23 @@ class StrategyRunner:
         if ev.kind == "rejected":
             self.on_risk_reject(ev)
         elif ev.kind == "part_rejected":
-            strat = self.strategies.get(ev.strategy)
-            oo = strat.open_orders.get(ev.intent_id) if strat else None
-            if strat is None or oo is None:
+            ctx = self.contexts.get(ev.strategy)
+            oo = ctx.open_orders.get(ev.intent_id) if ctx else None
+            if ctx is None or oo is None:
                 return
             oo.quantity = int(ev.value)
-            strat.log.warning("order reduced by risk", intent=ev.intent_id, reason=ev.reason)
+            ctx.log.warning("order reduced by risk", intent=ev.intent_id, reason=ev.reason)
 
     def on_risk_reject(self, ev: wire.RiskEvent) -> None:
         """Risk refused an intent: the strategy sees it as a rejected order update."""
-        strat = self.strategies.get(ev.strategy)
-        oo = strat.open_orders.get(ev.intent_id) if strat else None
-        amend = strat._amends.get(ev.intent_id) if strat else None
-        if strat is None or (oo is None and amend is None and ev.intent_id not in strat._rolls):
+        ctx = self.contexts.get(ev.strategy)
+        if ctx is None:
             return
-        target = oo or (strat.open_orders.get(amend[0]) if amend else None)  # a roll: neither
+        oo = ctx.open_orders.get(ev.intent_id)
+        amend = ctx.amends.get(ev.intent_id)
+        if oo is None and amend is None and ev.intent_id not in ctx.rolls:
+            return
+        target = oo or (ctx.open_orders.get(amend[0]) if amend else None)  # a roll: neither
         self.on_order_update(
             wire.OrderUpdate(
                 order_id="",
@@ -491,30 +496,30 @@ class StrategyRunner:
                 if len(job.held) < WARMUP_HOLD_MAX:
                     job.held.append(bar)
                 continue
-            strat = self.strategies[name]
-            strat._origin_ns = origin_ns
-            self._call(name, "bar", strat._on_bar, bar)
-            strat._origin_ns = 0
+            ctx = self.contexts[name]
+            ctx.origin_ns = origin_ns
+            self._call(name, "bar", ctx.on_bar, bar)
+            ctx.origin_ns = 0
 
     def _deliver_bar_lean(self, bar: wire.Bar, names: list[str], origin_ns: int) -> None:
         """``_deliver_bar`` and ``_call`` in one, for the case a backtest is in on every
         bar: no first live bar, no warm-up pending, no hook timing (a million bars pay
         for each call level)."""
         self.last.setdefault((bar.exchange, bar.symbol), bar.close)
-        strategies, health = self.strategies, self.health
+        contexts, health = self.contexts, self.health
         for name in names:
             h = health[name]
             if h.quarantined:
                 continue
-            strat = strategies[name]
-            strat._origin_ns = origin_ns
+            ctx = contexts[name]
+            ctx.origin_ns = origin_ns
             try:
-                strat._on_bar(bar)
+                ctx.on_bar(bar)
             except Exception as exc:
                 self._hook_failed(h, name, "bar", exc)
             else:
                 h.in_a_row = 0
-            strat._origin_ns = 0
+            ctx.origin_ns = 0
 
     def _complete(self, bar: wire.Bar) -> wire.Bar:
         """The first live bar started before the engine: take the broker's if it has it."""
@@ -607,7 +612,7 @@ class StrategyRunner:
     def _replay(self, job: WarmUp, history: list[wire.Bar]) -> None:
         """History bars before the first live one (marked ``warming_up``), then the live
         bars that waited; the first live bar, partial, is swapped for history's copy."""
-        strat = self.strategies[job.strategy]
+        ctx = self.contexts[job.strategy]
         builder = self.builders[job.tf]
         now = self._now_ns()
         cut = job.held[0].start_ns if job.held else builder.span(job.exchange, now)[0]
@@ -620,12 +625,12 @@ class StrategyRunner:
             if job.count
             else []
         )
-        strat.warming_up = True
+        ctx.warming_up = True
         try:
             for b in past:
-                self._call(job.strategy, "warmup", strat._on_bar, b)
+                self._call(job.strategy, "warmup", ctx.on_bar, b)
         finally:
-            strat.warming_up = False
+            ctx.warming_up = False
         log.info(
             "warmed up" if job.count else "first bar completed from history",
             strategy=job.strategy,
@@ -638,7 +643,7 @@ class StrategyRunner:
         by_start = {b.start_ns: b for b in history}
         for i, b in enumerate(job.held):
             live = by_start.get(b.start_ns, b) if i == 0 else b
-            self._call(job.strategy, "bar", strat._on_bar, live)
+            self._call(job.strategy, "bar", ctx.on_bar, live)
 
     # ------------------------------------------------------------- dispatch
 
@@ -646,7 +651,7 @@ class StrategyRunner:
         h = self.health[name]
         if h.quarantined:
             if kind in ("order_update", "fill"):  # keep the books right, hooks stay off
-                self.strategies[name]._quarantine_books(args[0])
+                self.contexts[name].quarantine_books(args[0])
             return
         t0 = time.perf_counter_ns() if self.time_hooks else 0
         try:
@@ -673,16 +678,16 @@ class StrategyRunner:
     def _quarantine(self, name: str, reason: str) -> None:
         h = self.health[name]
         h.quarantined = reason
-        strat = self.strategies[name]
+        ctx = self.contexts[name]
         log.critical(
             "strategy quarantined: hooks off, entries cancelled, protective stops and "
             "positions left for a human",
             strategy=name,
             reason=reason,
-            positions={f"{ex}:{s}": q for (ex, s), q in strat.ledger.net().items() if q},  # type: ignore[misc]
+            positions={f"{ex}:{s}": q for (ex, s), q in ctx.ledger.net().items() if q},
         )
         try:
-            strat.cancel_all(keep_protective=True)
+            ctx.cancel_all(keep_protective=True)
         except Exception:
             log.error("cancelling a quarantined strategy's orders failed", exc_info=True)
 
@@ -690,7 +695,7 @@ class StrategyRunner:
 
     def stats(self) -> dict[str, Any]:
         out = {}
-        for name, strat in self.strategies.items():
+        for name, ctx in self.contexts.items():
             h = self.health[name]
             lat = {}
             for kind, samples in h.latency.items():
@@ -702,10 +707,10 @@ class StrategyRunner:
                         "p99_us": round(s[min(len(s) - 1, int(len(s) * 0.99))] / 1000, 1),
                     }
             out[name] = {
-                "positions": {f"{k[0]}:{k[1]}": q for k, q in strat.ledger.net().items() if q},  # type: ignore[index]
-                "pnl": round(strat.pnl(), 2),
-                "open_orders": len(strat.open_orders),
-                "fills": strat.fills,
+                "positions": {f"{k[0]}:{k[1]}": q for k, q in ctx.ledger.net().items() if q},
+                "pnl": round(self.strategies[name].pnl(), 2),
+                "open_orders": len(ctx.open_orders),
+                "fills": ctx.fills,
                 "hook_errors": h.errors,
                 "quarantined": h.quarantined,
                 "warming": sorted(

@@ -15,31 +15,37 @@ Two styles work, and can be mixed:
   ``create_signal("BUY", confidence=0.8)``, which ``on_signal`` turns into an order.
 
 Every order helper makes an ``OrderIntent``; the risk daemon must approve it before the
-router sees it. The engine owns this object's state: positions and P&L come from fills,
-open orders from order updates, recent bars from a bounded ring per subscription.
+router sees it. This class is the author's facade: hooks to override and helpers to call.
+The state behind it (positions from fills, working orders, brackets, rolls, bar rings,
+indicators) is the engine's, in ``self.context`` (``StrategyContext``, engine/context.py);
+the engine talks to the context, and the properties here read it.
 """
 
 from __future__ import annotations
 
-import collections
-import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, get_args, get_origin
+from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin
 
-import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from mytrading import wire
-from mytrading.engine.brackets import Brackets
-from mytrading.engine.indicator_set import Bound, make
-from mytrading.engine.order_book import OpenOrder, OrderBook
-from mytrading.engine.rolls import PendingRoll, Rolls, due, next_contract
+from mytrading.engine.context import EngineLink, PositionView, StrategyContext
+from mytrading.engine.order_book import OpenOrder
+from mytrading.engine.rolls import due, next_contract
 from mytrading.options.chain import OptionQuote, option_for, strike_for
 from mytrading.positions import Ledger
 from mytrading.refdata import RefData, future_symbol, option_symbol
 
-log = structlog.get_logger("strategy")
+__all__ = [
+    "BaseStrategy",
+    "EngineLink",
+    "OpenOrder",
+    "PositionView",
+    "Signal",
+    "StrategyContext",
+    "StrategyParams",
+]
 
 SignalAction = Literal["BUY", "SELL", "EXIT"]
 
@@ -68,59 +74,10 @@ class Signal:
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class PositionView:
-    exchange: str
-    symbol: str
-    quantity: int
-    avg_price: float
-    realized: float
-    unrealized: float
-    ltp: float
-
-
-class EngineLink(Protocol):
-    """What a strategy needs from the engine that runs it."""
-
-    def next_intent_id(self) -> str:
-        """Unique across every strategy of this engine run (risk refuses a repeat)."""
-        ...
-
-    def submit(self, strategy: str, intent: wire.OrderIntent, protective: bool) -> bool:
-        """Send an intent; False if refused (a quarantined strategy may only cancel, and
-        the engine may still place and manage a bracket's protective exits)."""
-        ...
-
-    def want_ticks(self, strategy: str, exchange: str, symbol: str) -> None: ...
-
-    def want_depth(self, strategy: str, exchange: str, symbol: str) -> None: ...
-
-    def want_bars(
-        self, strategy: str, exchange: str, symbol: str, tf: str, warmup: int
-    ) -> None: ...
-
-    def set_timer(self, strategy: str, name: str, every_s: float) -> None: ...
-
-    def roll_ended(self, strategy: str, roll: PendingRoll) -> None:
-        """Both orders of a roll are final: move the strategy's data, call ``on_roll``."""
-        ...
-
-    def now_ns(self) -> int: ...
-
-    def now(self) -> datetime: ...
-
-    def ltp(self, exchange: str, symbol: str) -> float: ...
-
-    @property
-    def mode(self) -> str:
-        """live, paper, dry_run or backtest."""
-        ...
-
-
 P = TypeVar("P", bound=StrategyParams)
 
 
-class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
+class BaseStrategy(Generic[P]):
     name: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams  # set from ``BaseStrategy[P]``
     params: P
@@ -149,29 +106,42 @@ class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
         self.params = params
         self.refdata = refdata
         self.link = link
-        # (exchange, symbol) -> Position, from fills
-        self.ledger: Ledger[tuple[str, str]] = Ledger()
-        self.open_orders: dict[str, OpenOrder] = {}  # by intent id
-        self.fills = 0
-        self.warming_up = False
-        self.log = log.bind(strategy=self.name)
-        self._origin_ns = 0  # ts of the event being handled: traced into intents
-        self._bars: dict[tuple[str, str, str], collections.deque[wire.Bar]] = {}
-        self._primary: tuple[str, str, str] | None = None
-        self._indicators: dict[str, tuple[tuple[str, str, str] | None, Bound]] = {}
-        self._fed: dict[tuple[str, str, str], list[Bound]] = {}  # subscription -> indicators
-        self._brackets: dict[str, wire.BracketSpec] = {}  # by entry intent id
-        self._oco: dict[str, str] = {}  # exit intent -> its sibling
-        self._amends: dict[str, tuple[str, dict[str, Any]]] = {}  # amend intent -> target
-        self.protective: set[str] = set()  # bracket exits: kept working in quarantine
-        self._engine_orders = False
-        self._products: dict[tuple[str, str], str] = {}  # the product each position is in
-        self._rolls: dict[str, PendingRoll] = {}  # rolls in flight, by intent id
-        self._rolls_ended: list[PendingRoll] = []  # both legs final: on_roll is due
-        self._warmup_of: dict[tuple[str, str, str], int] = {}  # subscription -> warm-up
-        self._indicator_specs: dict[str, tuple[str, dict[str, Any]]] = {}  # to rebuild
-        # on_data is the MyTrading style's; a strategy without one is not called per bar
-        self._uses_on_data = type(self).on_data is not BaseStrategy.on_data
+        # the engine's side of this strategy: the runner talks to it, never to the fields
+        # of this facade (``engine/context.py``)
+        self.context = StrategyContext(
+            self,
+            refdata,
+            link,
+            self.bar_history,
+            uses_on_data=type(self).on_data is not BaseStrategy.on_data,
+        )
+        self.log = self.context.log
+
+    # Books the engine keeps, read by authors (the context owns them).
+
+    @property
+    def ledger(self) -> Ledger[tuple[str, str]]:
+        """Positions by (exchange, symbol), from fills."""
+        return self.context.ledger
+
+    @property
+    def open_orders(self) -> dict[str, OpenOrder]:
+        """Working orders by intent id."""
+        return self.context.open_orders
+
+    @property
+    def fills(self) -> int:
+        return self.context.fills
+
+    @property
+    def warming_up(self) -> bool:
+        """True while warm-up history is replayed (orders are not sent)."""
+        return self.context.warming_up
+
+    @property
+    def protective(self) -> set[str]:
+        """Intent ids of bracket exits (kept working in quarantine)."""
+        return self.context.protective
 
     # ------------------------------------------------------------------ hooks
 
@@ -237,11 +207,7 @@ class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
         ``warmup`` past bars are replayed through ``on_bar`` from the broker's history
         before live data (orders are not sent while ``warming_up``)."""
         self.refdata.instrument(exchange, symbol)
-        key = (exchange, symbol, tf)
-        self._bars.setdefault(key, collections.deque(maxlen=max(self.bar_history, 1)))
-        self._warmup_of[key] = warmup
-        if self._primary is None:
-            self._primary = key
+        self.context.want_bars(exchange, symbol, tf, warmup)
         self.link.want_bars(self.name, exchange, symbol, tf, warmup)
 
     def set_timer(self, name: str, every_s: float) -> None:
@@ -269,22 +235,12 @@ class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
             if exchange is None or symbol is None:
                 raise ValueError("give both exchange and symbol, or neither")
             key = (exchange, symbol, tf or "1m")
-        label = name or kind.upper()
-        if label in self._indicators:
-            raise ValueError(f"indicator {label!r} is already registered")
-        self._indicators[label] = (key, make(kind, **params))
-        self._indicator_specs[label] = (kind, params)
-        self._fed.clear()
+        self.context.add_indicator(name or kind.upper(), key, kind, **params)
 
     def get_indicator_value(self, name: str, output: str | None = None) -> float:
         """The latest value (NaN while warming up); ``output`` picks one of several
         (MACD: macd/signal/hist, BBANDS: upper/middle/lower, SUPERTREND: line/direction)."""
-        try:
-            return self._indicators[name][1].value(output)
-        except KeyError:
-            if name not in self._indicators:
-                raise KeyError(f"no indicator {name!r}; have {list(self._indicators)}") from None
-            raise
+        return self.context.indicator_value(name, output)
 
     def create_signal(
         self, action: SignalAction, confidence: float = 1.0, quantity: int = 0, reason: str = ""
@@ -312,7 +268,7 @@ class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
 
     def bars(self, exchange: str, symbol: str, tf: str = "1m") -> list[wire.Bar]:
         """Recent closed bars, oldest first (at most ``bar_history``)."""
-        return list(self._bars.get((exchange, symbol, tf), ()))
+        return self.context.bars(exchange, symbol, tf)
 
     def ltp(self, exchange: str, symbol: str) -> float:
         """Last traded price the engine has seen (0.0 if none yet)."""
@@ -328,14 +284,10 @@ class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
         return self.refdata.instrument(exchange, symbol).round_price(price)
 
     def position(self, exchange: str, symbol: str) -> int:
-        p = self.ledger.positions.get((exchange, symbol))
-        return p.qty if p else 0
+        return self.context.position(exchange, symbol)
 
     def position_view(self, exchange: str, symbol: str) -> PositionView:
-        p = self.ledger.positions.get((exchange, symbol))
-        if p is None:
-            return PositionView(exchange, symbol, 0, 0.0, 0.0, 0.0, 0.0)
-        return PositionView(exchange, symbol, p.qty, p.avg, p.realized, p.unrealized(), p.ltp)
+        return self.context.position_view(exchange, symbol)
 
     def positions(self) -> list[PositionView]:
         return [self.position_view(ex, sym) for (ex, sym) in self.ledger.positions]
@@ -351,13 +303,7 @@ class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
 
     def working(self, exchange: str, symbol: str) -> int:
         """Signed quantity of this instrument still working in open orders."""
-        if not self.open_orders:
-            return 0
-        return sum(
-            o.signed_remaining
-            for o in self.open_orders.values()
-            if o.exchange == exchange and o.symbol == symbol
-        )
+        return self.context.working(exchange, symbol)
 
     # ---------------------------------------------------------- symbols, options
 
@@ -440,16 +386,16 @@ class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
     # ------------------------------------------------------------- order helpers
 
     def buy(self, exchange: str, symbol: str, quantity: int, **kw: Any) -> str:
-        return self._order("BUY", exchange, symbol, quantity, **kw)
+        return self.context.order("BUY", exchange, symbol, quantity, **kw)
 
     def sell(self, exchange: str, symbol: str, quantity: int, **kw: Any) -> str:
-        return self._order("SELL", exchange, symbol, quantity, **kw)
+        return self.context.order("SELL", exchange, symbol, quantity, **kw)
 
     def short(self, exchange: str, symbol: str, quantity: int, **kw: Any) -> str:
         """Sell to open or add to a short; refused (ValueError) while long."""
         if self.position(exchange, symbol) > 0:
             raise ValueError(f"short {symbol}: the position is long; close it first")
-        return self._order("SELL", exchange, symbol, quantity, **kw)
+        return self.context.order("SELL", exchange, symbol, quantity, **kw)
 
     def cover(self, exchange: str, symbol: str, quantity: int | None = None, **kw: Any) -> str:
         """Buy back a short: all of it by default, never more than it."""
@@ -459,7 +405,7 @@ class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
         qty = short if quantity is None else quantity
         if qty > short:
             raise ValueError(f"cover {symbol}: {qty} is more than the short of {short}")
-        return self._order("BUY", exchange, symbol, qty, **kw)
+        return self.context.order("BUY", exchange, symbol, qty, **kw)
 
     def close(self, exchange: str, symbol: str, **kw: Any) -> str | None:
         """Cancel this instrument's working orders and trade the position to zero."""
@@ -467,7 +413,7 @@ class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
         pos = self.position(exchange, symbol)
         if pos == 0:
             return None
-        return self._order("SELL" if pos > 0 else "BUY", exchange, symbol, abs(pos), **kw)
+        return self.context.order("SELL" if pos > 0 else "BUY", exchange, symbol, abs(pos), **kw)
 
     def close_all(self, **kw: Any) -> list[str]:
         out = []
@@ -483,7 +429,7 @@ class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
         diff = target - self.position(exchange, symbol) - self.working(exchange, symbol)
         if diff == 0:
             return None
-        return self._order("BUY" if diff > 0 else "SELL", exchange, symbol, abs(diff), **kw)
+        return self.context.order("BUY" if diff > 0 else "SELL", exchange, symbol, abs(diff), **kw)
 
     def modify(
         self,
@@ -494,185 +440,55 @@ class BaseStrategy(OrderBook, Brackets, Rolls, Generic[P]):
         pricetype: str | None = None,
     ) -> str:
         """Change a working order; unchanged fields keep their values."""
-        o = self._working_order(intent_id, "modify")
-        fields = {
-            "quantity": o.quantity if quantity is None else quantity,
-            "price": o.price if price is None else price,
-            "trigger_price": o.trigger_price if trigger_price is None else trigger_price,
-            "pricetype": o.pricetype if pricetype is None else pricetype,
-        }
-        amend = self._send(
-            o.action,
-            o.exchange,
-            o.symbol,
-            product=o.product,
-            op="modify",
-            ref=intent_id,
-            **fields,
-        )
-        if amend:
-            self._amends[amend] = (intent_id, fields)
-        return amend
+        return self.context.modify(intent_id, quantity, price, trigger_price, pricetype)
 
     def cancel(self, intent_id: str) -> str:
-        o = self._working_order(intent_id, "cancel")
-        return self._send(
-            o.action,
-            o.exchange,
-            o.symbol,
-            quantity=o.quantity,
-            product=o.product,
-            op="cancel",
-            ref=intent_id,
-        )
+        return self.context.cancel(intent_id)
 
     def cancel_all(
         self, exchange: str | None = None, symbol: str | None = None, keep_protective: bool = False
     ) -> list[str]:
-        return [
-            self.cancel(i)
-            for i, o in list(self.open_orders.items())
-            if (symbol is None or o.symbol == symbol)
-            and (exchange is None or o.exchange == exchange)
-            and not (keep_protective and i in self.protective)
-        ]
+        return self.context.cancel_all(exchange, symbol, keep_protective)
 
-    # ------------------------------------------------------------------ internals
-
-    def _order(
+    def bracket(
         self,
-        action: str,
         exchange: str,
         symbol: str,
+        action: str,
         quantity: int,
-        pricetype: str = "MARKET",
+        entry_trigger: float | None = None,
+        entry_buffer: float = 3.0,
+        stop_trigger: float | None = None,
+        stop_distance: float | None = None,
+        stop_pct: float | None = None,
+        stop_buffer: float = 3.0,
+        target: float | None = None,
+        units: Literal["rupees", "ticks"] = "rupees",
         product: str = "MIS",
-        price: float = 0.0,
-        trigger_price: float = 0.0,
-        sizing: str = "",
-        link: wire.OrderLink | None = None,
-        intent_id: str = "",
     ) -> str:
-        if sizing and quantity:
-            raise ValueError(f"{action} {symbol}: give a quantity or a sizing, not both")
-        if quantity <= 0 and not sizing:
-            raise ValueError(f"{action} {symbol}: quantity must be positive, got {quantity}")
-        intent_id = self._send(
-            action,
+        """An entry whose protective SL-L exit goes out as soon as (each part of) the entry
+        fills; with a ``target``, a LIMIT exit too, the two OCO (``engine/brackets.py``)."""
+        return self.context.bracket(
             exchange,
             symbol,
-            quantity=quantity,
-            pricetype=pricetype,
+            action,
+            quantity,
+            entry_trigger=entry_trigger,
+            entry_buffer=entry_buffer,
+            stop_trigger=stop_trigger,
+            stop_distance=stop_distance,
+            stop_pct=stop_pct,
+            stop_buffer=stop_buffer,
+            target=target,
+            units=units,
             product=product,
-            price=price,
-            trigger_price=trigger_price,
-            sizing=sizing,
-            link=link,
-            intent_id=intent_id,
         )
-        if intent_id:
-            self.open_orders[intent_id] = OpenOrder(
-                "",
-                intent_id,
-                exchange,
-                symbol,
-                action,
-                quantity,
-                "new",
-                pricetype,
-                price,
-                trigger_price,
-                product,
-            )
-        return intent_id
 
-    def _send(
-        self,
-        action: str,
-        exchange: str,
-        symbol: str,
-        quantity: int,
-        pricetype: str = "MARKET",
-        product: str = "MIS",
-        price: float = 0.0,
-        trigger_price: float = 0.0,
-        op: str = "place",
-        ref: str = "",
-        sizing: str = "",
-        link: wire.OrderLink | None = None,
-        intent_id: str = "",
-        roll_to: str = "",
-    ) -> str:
-        """Hand one intent to the engine; "" when none can go out (warm-up, quarantine).
-        ``intent_id``: one taken from the engine beforehand (an OCO pair names each other)."""
-        if self.warming_up:
-            self.log.warning("order ignored during warm-up", symbol=symbol, action=action)
-            return ""
-        protective = self._engine_orders or (op != "place" and ref in self.protective)
-        intent_id = intent_id or self.link.next_intent_id()
-        intent = wire.OrderIntent(
-            intent_id=intent_id,
-            strategy=self.name,
-            exchange=exchange,
-            symbol=symbol,
-            action=action,  # type: ignore[arg-type]
-            quantity=quantity,
-            pricetype=pricetype,  # type: ignore[arg-type]
-            product=product,  # type: ignore[arg-type]
-            price=price,
-            trigger_price=trigger_price,
-            origin_ns=self._origin_ns,
-            op=op,  # type: ignore[arg-type]
-            ref_intent_id=ref,
-            sizing=sizing,
-            link=link,
-            roll_to=roll_to,
-        )
-        return intent_id if self.link.submit(self.name, intent, protective) else ""
-
-    # Called by the engine (not by authors) -------------------------------------
-
-    def _on_bar(self, bar: wire.Bar) -> None:
-        key = (bar.exchange, bar.symbol, bar.tf)
-        ring = self._bars.get(key)
-        if ring is not None:
-            ring.append(bar)
-        inds = self._fed.get(key)
-        if inds is None:  # which indicators this subscription feeds, found once
-            inds = self._fed[key] = [
-                ind for k, ind in self._indicators.values() if (k or self._primary) == key
-            ]
-        for ind in inds:
-            ind.update(bar)
-        p = self.ledger.positions.get(key[:2])
-        if p is not None:
-            p.ltp = bar.close  # Ledger.mark, inline: once per bar
-        self.on_bar(bar)
-        if self._uses_on_data and (key == self._primary or not self._indicators):
-            signal = self.on_data(bar)
-            if signal is not None:
-                self.on_signal(signal, bar)
-
-    def _moved_bars(self, old: tuple[str, str], new: tuple[str, str], tf: str) -> int:
-        """A bar subscription moves to another contract (a roll): a fresh ring, the
-        indicators it fed rebuilt empty (the warm-up refills both); returns the warm-up
-        the subscription asked for."""
-        okey, nkey = (*old, tf), (*new, tf)
-        self._bars.pop(okey, None)
-        self._bars[nkey] = collections.deque(maxlen=max(self.bar_history, 1))
-        primary = self._primary
-        if primary == okey:
-            self._primary = nkey  # type: ignore[assignment]
-        for label, (k, _) in list(self._indicators.items()):
-            if (k or primary) == okey:
-                kind, params = self._indicator_specs[label]
-                self._indicators[label] = (nkey if k else None, make(kind, **params))  # type: ignore[assignment]
-        self._fed.clear()
-        return self._warmup_of.pop(okey, 0)  # type: ignore[arg-type]
-
-    def _mark(self, exchange: str, symbol: str, ltp: float) -> None:
-        if not math.isnan(ltp):
-            self.ledger.mark((exchange, symbol), ltp)
+    def roll(self, exchange: str, symbol: str, to: str = "") -> str:
+        """Roll the whole position in the future ``symbol`` into ``to`` (default: the next
+        month outside the roll window), as one pair risk approves or refuses
+        (``engine/rolls.py``). Returns the roll's intent id ("" if it could not be sent)."""
+        return self.context.roll(exchange, symbol, to)
 
 
 def _params_argument(cls: type) -> type[StrategyParams] | None:

@@ -1,0 +1,389 @@
+"""``StrategyContext``: the engine's side of one strategy.
+
+The engine owns it and talks only to it: bars and their rings, indicators, positions from
+fills, working orders, brackets and OCO pairs, rolls, and every intent the strategy
+sends. ``BaseStrategy`` (``engine/strategy.py``) is the author's thin facade over it:
+its helpers call in here, and the hooks it defines are what this calls back.
+
+Its parts: ``OrderBook`` (``engine/order_book.py``: working orders and positions from what
+the router reports), ``Brackets`` (``engine/brackets.py``: protective exits and OCO) and
+``Rolls`` (``engine/rolls.py``: a futures roll's two legs).
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+
+from mytrading import wire
+from mytrading.engine.brackets import Brackets
+from mytrading.engine.indicator_set import Bound, make
+from mytrading.engine.order_book import OpenOrder, OrderBook
+from mytrading.engine.rolls import PendingRoll, Rolls
+from mytrading.positions import Ledger
+from mytrading.refdata import RefData
+
+BarKey = tuple[str, str, str]  # (exchange, symbol, timeframe)
+
+
+@dataclass(frozen=True)
+class PositionView:
+    exchange: str
+    symbol: str
+    quantity: int
+    avg_price: float
+    realized: float
+    unrealized: float
+    ltp: float
+
+
+class EngineLink(Protocol):
+    """What a strategy's context needs from the engine that runs it."""
+
+    def next_intent_id(self) -> str:
+        """Unique across every strategy of this engine run (risk refuses a repeat)."""
+        ...
+
+    def submit(self, strategy: str, intent: wire.OrderIntent, protective: bool) -> bool:
+        """Send an intent; False if refused (a quarantined strategy may only cancel, and
+        the engine may still place and manage a bracket's protective exits)."""
+        ...
+
+    def want_ticks(self, strategy: str, exchange: str, symbol: str) -> None: ...
+
+    def want_depth(self, strategy: str, exchange: str, symbol: str) -> None: ...
+
+    def want_bars(
+        self, strategy: str, exchange: str, symbol: str, tf: str, warmup: int
+    ) -> None: ...
+
+    def set_timer(self, strategy: str, name: str, every_s: float) -> None: ...
+
+    def roll_ended(self, strategy: str, roll: PendingRoll) -> None:
+        """Both orders of a roll are final: move the strategy's data, call ``on_roll``."""
+        ...
+
+    def now_ns(self) -> int: ...
+
+    def now(self) -> datetime: ...
+
+    def ltp(self, exchange: str, symbol: str) -> float: ...
+
+    @property
+    def mode(self) -> str:
+        """live, paper, dry_run or backtest."""
+        ...
+
+
+class Hooks(Protocol):
+    """What the context calls back: the author's hooks (``BaseStrategy``'s)."""
+
+    name: str
+    params: Any
+
+    def on_bar(self, bar: wire.Bar) -> None: ...
+
+    def on_data(self, bar: wire.Bar) -> Any: ...
+
+    def on_signal(self, signal: Any, bar: wire.Bar) -> None: ...
+
+    def on_order_update(self, update: wire.OrderUpdate) -> None: ...
+
+    def on_fill(self, fill: wire.Fill) -> None: ...
+
+    def on_position(self, position: PositionView) -> None: ...
+
+
+class StrategyContext(OrderBook, Brackets, Rolls):
+    def __init__(
+        self,
+        strategy: Hooks,
+        refdata: RefData,
+        link: EngineLink,
+        bar_history: int,
+        uses_on_data: bool,
+    ) -> None:
+        self.strategy = strategy
+        self.name = strategy.name
+        self.refdata = refdata
+        self.link = link
+        self.log: Any = structlog.get_logger("strategy").bind(strategy=strategy.name)
+        self.bar_history = max(bar_history, 1)
+        self.ledger: Ledger[tuple[str, str]] = Ledger()  # (exchange, symbol), from fills
+        self.open_orders: dict[str, OpenOrder] = {}  # by intent id
+        self.fills = 0
+        self.warming_up = False
+        self.origin_ns = 0  # ts of the event being handled: traced into intents
+        self.rings: dict[BarKey, collections.deque[wire.Bar]] = {}
+        self.primary: BarKey | None = None  # the first bar subscription
+        self.indicators: dict[str, tuple[BarKey | None, Bound]] = {}
+        self.indicator_specs: dict[str, tuple[str, dict[str, Any]]] = {}  # to rebuild
+        self.fed: dict[BarKey, list[Bound]] = {}  # subscription -> the indicators it feeds
+        self.warmup_of: dict[BarKey, int] = {}  # subscription -> its warm-up
+        self.brackets: dict[str, wire.BracketSpec] = {}  # by entry intent id
+        self.oco: dict[str, str] = {}  # exit intent -> its sibling
+        self.amends: dict[str, tuple[str, dict[str, Any]]] = {}  # amend intent -> target
+        self.protective: set[str] = set()  # bracket exits: kept working in quarantine
+        self.engine_orders = False  # the engine's own orders pass even in quarantine
+        self.products: dict[tuple[str, str], str] = {}  # the product each position is in
+        self.rolls: dict[str, PendingRoll] = {}  # rolls in flight, by intent id
+        self.rolls_ended: list[PendingRoll] = []  # both legs final: on_roll is due
+        # on_data is the MyTrading style's; a strategy without one is not called per bar
+        self.uses_on_data = uses_on_data
+
+    # ------------------------------------------------------------- bars, indicators
+
+    def want_bars(self, exchange: str, symbol: str, tf: str, warmup: int) -> None:
+        key = (exchange, symbol, tf)
+        self.rings.setdefault(key, collections.deque(maxlen=self.bar_history))
+        self.warmup_of[key] = warmup
+        if self.primary is None:
+            self.primary = key
+
+    def bars(self, exchange: str, symbol: str, tf: str) -> list[wire.Bar]:
+        return list(self.rings.get((exchange, symbol, tf), ()))
+
+    def add_indicator(self, label: str, key: BarKey | None, kind: str, **params: Any) -> None:
+        if label in self.indicators:
+            raise ValueError(f"indicator {label!r} is already registered")
+        self.indicators[label] = (key, make(kind, **params))
+        self.indicator_specs[label] = (kind, params)
+        self.fed.clear()
+
+    def indicator_value(self, name: str, output: str | None = None) -> float:
+        try:
+            return self.indicators[name][1].value(output)
+        except KeyError:
+            if name not in self.indicators:
+                raise KeyError(f"no indicator {name!r}; have {list(self.indicators)}") from None
+            raise
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        """A closed bar: its ring, the indicators it feeds, the mark, then the strategy's
+        ``on_bar`` and (MyTrading style) ``on_data`` and ``on_signal``."""
+        key = (bar.exchange, bar.symbol, bar.tf)
+        ring = self.rings.get(key)
+        if ring is not None:
+            ring.append(bar)
+        inds = self.fed.get(key)
+        if inds is None:  # which indicators this subscription feeds, found once
+            inds = self.fed[key] = [
+                ind for k, ind in self.indicators.values() if (k or self.primary) == key
+            ]
+        for ind in inds:
+            ind.update(bar)
+        p = self.ledger.positions.get(key[:2])
+        if p is not None:
+            p.ltp = bar.close  # Ledger.mark, inline: once per bar
+        strategy = self.strategy
+        strategy.on_bar(bar)
+        if self.uses_on_data and (key == self.primary or not self.indicators):
+            signal = strategy.on_data(bar)
+            if signal is not None:
+                strategy.on_signal(signal, bar)
+
+    def moved_bars(self, old: tuple[str, str], new: tuple[str, str], tf: str) -> int:
+        """A bar subscription moves to another contract (a roll): a fresh ring, the
+        indicators it fed rebuilt empty (the warm-up refills both); returns the warm-up
+        the subscription asked for."""
+        okey: BarKey = (old[0], old[1], tf)
+        nkey: BarKey = (new[0], new[1], tf)
+        self.rings.pop(okey, None)
+        self.rings[nkey] = collections.deque(maxlen=self.bar_history)
+        primary = self.primary
+        if primary == okey:
+            self.primary = nkey
+        for label, (k, _) in list(self.indicators.items()):
+            if (k or primary) == okey:
+                kind, params = self.indicator_specs[label]
+                self.indicators[label] = (nkey if k else None, make(kind, **params))
+        self.fed.clear()
+        return self.warmup_of.pop(okey, 0)
+
+    def mark(self, exchange: str, symbol: str, ltp: float) -> None:
+        if not math.isnan(ltp):
+            self.ledger.mark((exchange, symbol), ltp)
+
+    # --------------------------------------------------------------- positions
+
+    def position(self, exchange: str, symbol: str) -> int:
+        p = self.ledger.positions.get((exchange, symbol))
+        return p.qty if p else 0
+
+    def working(self, exchange: str, symbol: str) -> int:
+        """Signed quantity of this instrument still working in open orders."""
+        if not self.open_orders:
+            return 0
+        return sum(
+            o.signed_remaining
+            for o in self.open_orders.values()
+            if o.exchange == exchange and o.symbol == symbol
+        )
+
+    def position_view(self, exchange: str, symbol: str) -> PositionView:
+        p = self.ledger.positions.get((exchange, symbol))
+        if p is None:
+            return PositionView(exchange, symbol, 0, 0.0, 0.0, 0.0, 0.0)
+        return PositionView(exchange, symbol, p.qty, p.avg, p.realized, p.unrealized(), p.ltp)
+
+    def today(self) -> Any:
+        return self.link.now().date()
+
+    def lot_size(self, exchange: str, symbol: str) -> int:
+        return self.refdata.instrument(exchange, symbol).lot_size
+
+    # ------------------------------------------------------------------ orders
+
+    def order(
+        self,
+        action: str,
+        exchange: str,
+        symbol: str,
+        quantity: int,
+        pricetype: str = "MARKET",
+        product: str = "MIS",
+        price: float = 0.0,
+        trigger_price: float = 0.0,
+        sizing: str = "",
+        link: wire.OrderLink | None = None,
+        intent_id: str = "",
+    ) -> str:
+        """A new order: sent, and kept as working until the router says otherwise."""
+        if sizing and quantity:
+            raise ValueError(f"{action} {symbol}: give a quantity or a sizing, not both")
+        if quantity <= 0 and not sizing:
+            raise ValueError(f"{action} {symbol}: quantity must be positive, got {quantity}")
+        intent_id = self.send(
+            action,
+            exchange,
+            symbol,
+            quantity=quantity,
+            pricetype=pricetype,
+            product=product,
+            price=price,
+            trigger_price=trigger_price,
+            sizing=sizing,
+            link=link,
+            intent_id=intent_id,
+        )
+        if intent_id:
+            self.open_orders[intent_id] = OpenOrder(
+                "",
+                intent_id,
+                exchange,
+                symbol,
+                action,
+                quantity,
+                "new",
+                pricetype,
+                price,
+                trigger_price,
+                product,
+            )
+        return intent_id
+
+    def send(
+        self,
+        action: str,
+        exchange: str,
+        symbol: str,
+        quantity: int,
+        pricetype: str = "MARKET",
+        product: str = "MIS",
+        price: float = 0.0,
+        trigger_price: float = 0.0,
+        op: str = "place",
+        ref: str = "",
+        sizing: str = "",
+        link: wire.OrderLink | None = None,
+        intent_id: str = "",
+        roll_to: str = "",
+    ) -> str:
+        """Hand one intent to the engine; "" when none can go out (warm-up, quarantine).
+        ``intent_id``: one taken from the engine beforehand (an OCO pair names each other)."""
+        if self.warming_up:
+            self.log.warning("order ignored during warm-up", symbol=symbol, action=action)
+            return ""
+        protective = self.engine_orders or (op != "place" and ref in self.protective)
+        intent_id = intent_id or self.link.next_intent_id()
+        intent = wire.OrderIntent(
+            intent_id=intent_id,
+            strategy=self.name,
+            exchange=exchange,
+            symbol=symbol,
+            action=action,  # type: ignore[arg-type]  # checked by risk, refused there
+            quantity=quantity,
+            pricetype=pricetype,  # type: ignore[arg-type]
+            product=product,  # type: ignore[arg-type]
+            price=price,
+            trigger_price=trigger_price,
+            origin_ns=self.origin_ns,
+            op=op,  # type: ignore[arg-type]
+            ref_intent_id=ref,
+            sizing=sizing,
+            link=link,
+            roll_to=roll_to,
+        )
+        return intent_id if self.link.submit(self.name, intent, protective) else ""
+
+    def working_order(self, intent_id: str, what: str) -> OpenOrder:
+        o = self.open_orders.get(intent_id)
+        if o is None:
+            raise ValueError(f"{what}: no open order {intent_id}")
+        return o
+
+    def modify(
+        self,
+        intent_id: str,
+        quantity: int | None = None,
+        price: float | None = None,
+        trigger_price: float | None = None,
+        pricetype: str | None = None,
+    ) -> str:
+        o = self.working_order(intent_id, "modify")
+        fields = {
+            "quantity": o.quantity if quantity is None else quantity,
+            "price": o.price if price is None else price,
+            "trigger_price": o.trigger_price if trigger_price is None else trigger_price,
+            "pricetype": o.pricetype if pricetype is None else pricetype,
+        }
+        amend = self.send(
+            o.action,
+            o.exchange,
+            o.symbol,
+            product=o.product,
+            op="modify",
+            ref=intent_id,
+            **fields,
+        )
+        if amend:
+            self.amends[amend] = (intent_id, fields)
+        return amend
+
+    def cancel(self, intent_id: str) -> str:
+        o = self.working_order(intent_id, "cancel")
+        return self.send(
+            o.action,
+            o.exchange,
+            o.symbol,
+            quantity=o.quantity,
+            product=o.product,
+            op="cancel",
+            ref=intent_id,
+        )
+
+    def cancel_all(
+        self, exchange: str | None = None, symbol: str | None = None, keep_protective: bool = False
+    ) -> list[str]:
+        return [
+            self.cancel(i)
+            for i, o in list(self.open_orders.items())
+            if (symbol is None or o.symbol == symbol)
+            and (exchange is None or o.exchange == exchange)
+            and not (keep_protective and i in self.protective)
+        ]
