@@ -240,7 +240,10 @@ class BaseStrategy(Generic[P]):
     def get_indicator_value(self, name: str, output: str | None = None) -> float:
         """The latest value (NaN while warming up); ``output`` picks one of several
         (MACD: macd/signal/hist, BBANDS: upper/middle/lower, SUPERTREND: line/direction)."""
-        return self.context.indicator_value(name, output)
+        try:  # the context's lookup, inline: read several times on every bar
+            return self.context.indicators[name][1].value(output)
+        except KeyError:
+            return self.context.indicator_value(name, output)  # raises, saying why
 
     def create_signal(
         self, action: SignalAction, confidence: float = 1.0, quantity: int = 0, reason: str = ""
@@ -297,9 +300,10 @@ class BaseStrategy(Generic[P]):
         return sum(p.realized + p.unrealized() for p in self.ledger.positions.values())
 
     def has_open_orders(self, symbol: str | None = None) -> bool:
-        if not self.open_orders:  # asked on every bar; usually nothing is working
+        working = self.context.open_orders
+        if not working:  # asked on every bar; usually nothing is working
             return False
-        return any(symbol is None or o.symbol == symbol for o in self.open_orders.values())
+        return any(symbol is None or o.symbol == symbol for o in working.values())
 
     def working(self, exchange: str, symbol: str) -> int:
         """Signed quantity of this instrument still working in open orders."""
@@ -426,10 +430,11 @@ class BaseStrategy(Generic[P]):
     def target_position(self, exchange: str, symbol: str, target: int, **kw: Any) -> str | None:
         """Trade to a net position (OpenAlgo smart-order semantics): the difference between
         the target and the position plus what is still working; None if nothing to do."""
-        diff = target - self.position(exchange, symbol) - self.working(exchange, symbol)
+        ctx = self.context  # asked on every bar by always-in-market strategies
+        diff = target - ctx.position(exchange, symbol) - ctx.working(exchange, symbol)
         if diff == 0:
             return None
-        return self.context.order("BUY" if diff > 0 else "SELL", exchange, symbol, abs(diff), **kw)
+        return ctx.order("BUY" if diff > 0 else "SELL", exchange, symbol, abs(diff), **kw)
 
     def modify(
         self,
