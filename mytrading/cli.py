@@ -13,7 +13,7 @@ import time
 import xmlrpc.client
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import zmq
@@ -22,8 +22,11 @@ from mytrading import live, startguard, supervise, venue, wire
 from mytrading.accounts import load_accounts
 from mytrading.bus import DAEMONS, Pusher
 from mytrading.master.store import MasterIndex
-from mytrading.refdata import IST, RefDataError, load_refdata
+from mytrading.refdata import IST, RefData, RefDataError, load_refdata
 from mytrading.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from mytrading.config import StackConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 config_app = typer.Typer(help="Configuration commands.")
@@ -92,19 +95,14 @@ def _settings() -> Settings:
     return s
 
 
-def _check_strategies(s: Settings) -> list[str]:
-    from mytrading.engine.loader import StrategyLoadError, check
+def _load_config(s: Settings) -> StackConfig:
+    """The whole configuration (``config.load_config``), or exit 2 naming the problem."""
+    from mytrading.config import load_config
 
     try:
-        s.check_strategy_tables()
-        classes = check(s.strategies_dir, s.strategies)
-        for cls in classes:
-            cls.Params(**s.params_for(cls.name))
-    except StrategyLoadError as exc:
-        typer.echo(f"configuration error:\nMT_STRATEGIES: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except (ValueError, ConfigError) as exc:  # pydantic ValidationError is a ValueError
-        typer.echo(f"configuration error:\nstrategy parameters: {exc}", err=True)
+        cfg = load_config(s)
+    except (ConfigError, ValueError) as exc:
+        typer.echo(f"configuration error:\n{exc}", err=True)
         raise typer.Exit(2) from None
     if s.webhook_db.exists():
         from mytrading.webhook.store import StoreError, WebhookStore
@@ -114,60 +112,25 @@ def _check_strategies(s: Settings) -> list[str]:
         except StoreError as exc:
             typer.echo(f"configuration error:\n{exc}", err=True)
             raise typer.Exit(2) from None
-    return [c.name for c in classes]
+    return cfg
 
 
-def _check_alerts(s: Settings) -> list[str]:
-    """``config/alerts.toml``: rules and channels, each enabled channel usable (its
-    secret present, its URL a URL). A problem stops the command with exit 2."""
-    from mytrading.monitor.channels import build_channels
-    from mytrading.monitor.config import load_alerts
+def _risk_line(cfg: StackConfig) -> str:
+    from mytrading.risk.limits import env_overrides
 
-    try:
-        channels, problems = build_channels(load_alerts(s.config_dir / "alerts.toml"), s)
-    except ConfigError as exc:
-        typer.echo(f"configuration error:\nconfig/alerts.toml: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if problems:
-        typer.echo("configuration error:\nconfig/alerts.toml: " + "; ".join(problems), err=True)
-        raise typer.Exit(2)
-    return [c.name for c in channels]
-
-
-def _check_risk(s: Settings) -> str:
-    """``risk.toml`` (with the ``MT_RISK_*`` overrides; live refuses ``any_hour``),
-    ``margins.toml`` with the follower grades it must size, and ``charges.toml``: what
-    the risk daemon loads at its start, checked before any process starts."""
-    from mytrading.risk.charges import load_charges
-    from mytrading.risk.limits import env_overrides, limits_for
-    from mytrading.risk.margin import load_margins
-
-    try:
-        limits = limits_for(s)
-        margins = load_margins(s.config_dir)
-        unknown = load_accounts(s).grades() - set(margins.sizing if margins else ())
-        if unknown:
-            raise ConfigError(f"accounts.toml: follower grades not in margins.toml: {unknown}")
-        try:
-            load_charges(s.config_dir)
-        except (KeyError, TypeError, ValueError, OSError) as exc:
-            raise ConfigError(f"{s.config_dir / 'charges.toml'}: {exc!r}") from None
-    except (ConfigError, ValueError) as exc:
-        typer.echo(f"configuration error:\n{exc}", err=True)
-        raise typer.Exit(2) from None
+    s = cfg.settings
     given = env_overrides(s)
     return (
-        f"risk: {s.config_dir / 'risk.toml'}, {len(limits.per)} strategies with their own limits"
-        + (f"; from the environment: {given}" if given else "")
+        f"risk: {s.config_dir / 'risk.toml'}, {len(cfg.limits.per)} strategies with their "
+        "own limits" + (f"; from the environment: {given}" if given else "")
     )
 
 
-def _refdata_report(s: Settings) -> list[str]:
+def _refdata_report(s: Settings, ref: RefData) -> list[str]:
     """Where lot and tick sizes come from; every place instruments.toml disagrees with the
     master contract, and every explicit override."""
-    from mytrading.refdata import future_symbol, load_refdata
+    from mytrading.refdata import future_symbol
 
-    ref = load_refdata(s.config_dir, MasterIndex.load(s.instruments_db))
     if ref.master is None:
         lines = [
             f"reference data: config/instruments.toml (no master contract in {s.instruments_db}"
@@ -197,11 +160,13 @@ def _refdata_report(s: Settings) -> list[str]:
 
 @config_app.command("check")
 def config_check() -> None:
-    """Validate settings, reference data and strategies; exit 2 on the first problem."""
+    """Validate the whole configuration (``config.load_config``: settings, accounts, risk,
+    margins, charges, alerts, strategies, reference data); exit 2 on the first problem."""
     s = _settings()
-    names = _check_strategies(s)
-    channels = _check_alerts(s)
-    risk_line = _check_risk(s)
+    cfg = _load_config(s)
+    names = list(cfg.strategies)
+    channels = [c.name for c in cfg.channels]
+    risk_line = _risk_line(cfg)
     eps = s.endpoints()
     bus_line = _check_bus(s)
     typer.echo(f"mode={s.mode} broker={s.broker} log_level={s.log_level}")
@@ -219,7 +184,7 @@ def config_check() -> None:
     typer.echo(f"strategies: {', '.join(names)}")
     typer.echo(f"alert channels: {', '.join(channels) or 'none enabled (config/alerts.toml)'}")
     typer.echo(risk_line)
-    accounts = load_accounts(s)
+    accounts = cfg.accounts
     for a in accounts.by_name.values():
         follows = [
             f"{st}" for st, fs in accounts.follows.items() if any(f.account == a.name for f in fs)
@@ -229,7 +194,7 @@ def config_check() -> None:
             + (f", follows {', '.join(follows)}" if follows else "")
         )
     typer.echo(f"market data: {' > '.join(accounts.data_order)}")
-    for line in _refdata_report(s):
+    for line in _refdata_report(s, cfg.refdata):
         typer.echo(line)
     typer.echo(f"runtime dir: {s.runtime_dir()}  logs: {s.log_dir}")
     typer.echo(bus_line)
@@ -244,7 +209,13 @@ def _backtest_mode() -> None:
     s = _settings()
     if s.mode != "backtest":
         return
-    _check_strategies(s)
+    from mytrading.config import load_strategies
+
+    try:
+        load_strategies(s)
+    except ConfigError as exc:
+        typer.echo(f"configuration error:\n{exc}", err=True)
+        raise typer.Exit(2) from None
     from mytrading.backtest.cli import backtest
 
     backtest(_NoSub(), strategy=",".join(s.strategies))  # type: ignore[arg-type]
@@ -367,8 +338,7 @@ def _launch(foreground: bool, live_flag: bool = False) -> tuple[Settings, subpro
     """Validate everything, say where orders go (live: confirmed), then start supervisord;
     exit 2 on bad config or an unconfirmed live start, 1 if running."""
     s = _settings()
-    _check_strategies(s)
-    _check_alerts(s)
+    _load_config(s)
     _check_bus(s)
     if supervise.live_processes(s):
         typer.echo(
