@@ -46,6 +46,11 @@ def load_config(s: Settings | None = None) -> StackConfig:
     """Everything the stack is configured with, validated; ``ConfigError`` on the first
     problem, naming where it is."""
     s = s or Settings()
+    strategies = load_strategies(s)  # first: a broken strategy is the likeliest mistake
+    alerts = load_alerts(s.config_dir / "alerts.toml")
+    channels, problems = build_channels(alerts, s)
+    if problems:
+        raise ConfigError("config/alerts.toml: " + "; ".join(problems))
     accounts = load_accounts(s)
     limits = limits_for(s)
     margins = load_margins(s.config_dir)
@@ -56,10 +61,6 @@ def load_config(s: Settings | None = None) -> StackConfig:
         charges = load_charges(s.config_dir)
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise ConfigError(f"{s.config_dir / 'charges.toml'}: {exc!r}") from None
-    alerts = load_alerts(s.config_dir / "alerts.toml")
-    channels, problems = build_channels(alerts, s)
-    if problems:
-        raise ConfigError("config/alerts.toml: " + "; ".join(problems))
     try:
         refdata = load_refdata(s.config_dir, MasterIndex.load(s.instruments_db))
     except RefDataError as exc:
@@ -72,7 +73,7 @@ def load_config(s: Settings | None = None) -> StackConfig:
         charges=charges,
         alerts=alerts,
         channels=channels,
-        strategies=load_strategies(s),
+        strategies=strategies,
         refdata=refdata,
     )
 
