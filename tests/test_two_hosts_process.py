@@ -32,18 +32,9 @@ A, B = "127.0.0.2", "127.0.0.3"
 
 
 def _forge(env: dict[str, str], key: str, listen_s: int = 1) -> dict[str, int]:
+    args = ["--key", key, "--listen", str(listen_s), "--symbol", FUT]
     r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.forge",
-            "--key",
-            key,
-            "--listen",
-            str(listen_s),
-            "--symbol",
-            FUT,
-        ],  # fmt: skip
+        [sys.executable, "-m", "tests.forge", *args],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,
