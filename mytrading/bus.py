@@ -24,9 +24,10 @@ Socket policy (each choice is deliberate; docs/architecture.md explains them):
 
 from __future__ import annotations
 
+import collections
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -272,6 +273,87 @@ def request(
         return None
     finally:
         sock.close(0)
+
+
+class Asker:
+    """Questions to a REP endpoint that the asking loop does not wait for.
+
+    A DEALER socket speaking REP's envelope (an empty delimiter frame); the answers come
+    back in the order asked and go to ``on_reply(tag, reply)`` when the loop finds the
+    socket readable (``readable``). One question per tag is in flight. A question left
+    unanswered for ``timeout_s`` (the peer restarting, or gone) is answered ``None``
+    with every other in flight, and a fresh socket replaces the old one (``expire``
+    returns the old one so the loop can swap its registration): a lost reply never
+    holds up the next question, and nothing stale is matched to it.
+    """
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        endpoint: str,
+        on_reply: Callable[[Hashable, wire.Msg | None], None],
+        timeout_s: float = 3.0,
+    ) -> None:
+        self.ctx = ctx
+        self.endpoint = endpoint
+        self.on_reply = on_reply
+        self.timeout_s = timeout_s
+        self.pending: collections.deque[tuple[Hashable, float]] = collections.deque()
+        self.timeouts = 0
+        self.sock = self._socket()
+
+    def _socket(self) -> zmq.Socket:
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.IMMEDIATE, 1)  # no peer connected: refuse, never queue
+        sock.setsockopt(zmq.MAXMSGSIZE, RPC_REPLY_MAX_MSG)
+        connect(sock, self.endpoint)
+        return sock
+
+    def in_flight(self, tag: Hashable) -> bool:
+        return any(t == tag for t, _ in self.pending)
+
+    def ask(self, tag: Hashable, msg: wire.Msg) -> bool:
+        """Send the question unless one with this tag is in flight (False: not sent)."""
+        if self.in_flight(tag):
+            return False
+        try:
+            self.sock.send_multipart([b"", wire.encode_body(msg)], zmq.NOBLOCK)
+        except zmq.Again:  # no peer to queue for: the caller asks again later
+            return False
+        self.pending.append((tag, time.monotonic()))
+        return True
+
+    def readable(self) -> None:
+        while True:
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if not self.pending:
+                continue  # an answer to a question already given up on
+            tag, _ = self.pending.popleft()
+            try:
+                reply: wire.Msg | None = wire.decode_body(frames[-1])
+            except wire.WireError:
+                reply = None
+            self.on_reply(tag, reply)
+
+    def expire(self) -> zmq.Socket | None:
+        """Give up on questions unanswered for ``timeout_s``; returns the replaced socket
+        (to unregister and close), or None when nothing expired."""
+        if not self.pending or time.monotonic() - self.pending[0][1] < self.timeout_s:
+            return None
+        given_up = list(self.pending)
+        self.pending.clear()
+        old, self.sock = self.sock, self._socket()
+        self.timeouts += 1
+        for tag, _ in given_up:
+            self.on_reply(tag, None)
+        return old
+
+    def close(self) -> None:
+        self.sock.close(0)
 
 
 def bind(sock: zmq.Socket, endpoint: str) -> None:

@@ -160,6 +160,11 @@ class Daemon:
         self.poller.register(sock, zmq.POLLIN)
         self._sockets[sock] = callback
 
+    def remove_socket(self, sock: Any) -> None:
+        """Stop polling ``sock`` (the caller closes it)."""
+        self.poller.unregister(sock)
+        self._sockets.pop(sock, None)
+
     def every(self, seconds: float, fn: Callable[[], None], first_in: float | None = None) -> None:
         due = time.monotonic() + (seconds if first_in is None else first_in)
         self._timer_seq += 1
@@ -399,8 +404,11 @@ class Daemon:
                     with contextlib.suppress(BlockingIOError):
                         rfd.recv(64)
                     continue
+                handler = self._sockets.get(sock)
+                if handler is None:  # removed by a handler before it in this round
+                    continue
                 try:
-                    self._sockets[sock]()
+                    handler()
                 except Exception:
                     self.count_error("socket handler failed", exc_info=True)
 

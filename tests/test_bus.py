@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,3 +141,66 @@ def test_push_without_a_peer_refuses_instead_of_queueing(ctx: zmq.Context, tmp_p
     assert push.send(wire.Command(command="kill_switch", value="on")) is False
     assert push.sent == 0
     push.sock.close(0)
+
+
+def test_asker_answers_in_order_one_per_tag_and_gives_up_on_a_silent_peer(
+    ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """Risk's questions to the router: never waited for; each answer to its question;
+    a peer that stops answering costs a timeout, not a wedged socket."""
+    from mytrading.bus import Asker
+
+    endpoint = ep(tmp_path, "rpc")
+    rep = ctx.socket(zmq.REP)
+    rep.setsockopt(zmq.LINGER, 0)
+    rep.bind(endpoint)
+    got: list[tuple[object, object]] = []
+    asker = Asker(ctx, endpoint, lambda tag, reply: got.append((tag, reply)), timeout_s=0.3)
+
+    def serve(n: int) -> None:
+        for _ in range(n):
+            assert rep.poll(2000)
+            q = wire.decode_body(rep.recv())
+            assert isinstance(q, wire.BrokerQuery)
+            rep.send(wire.encode_body(wire.BrokerReply(ok=True, error=q.account)))
+
+    def ask_soon(tag: str) -> None:
+        """Ask once the socket has connected (until then it refuses, never queues)."""
+        q = wire.BrokerQuery(kind="funds", account=tag)
+        deadline = time.monotonic() + 5
+        while not asker.ask(tag, q):
+            assert time.monotonic() < deadline and not asker.in_flight(tag)
+            time.sleep(0.02)
+
+    def drain() -> None:
+        while asker.pending and asker.sock.poll(2000):
+            asker.readable()
+
+    ask_soon("a")
+    assert asker.ask("b", wire.BrokerQuery(kind="funds", account="b"))
+    assert not asker.ask("a", wire.BrokerQuery(kind="funds", account="a"))  # in flight
+    serve(2)
+    drain()
+    assert [(t, r.error) for t, r in got] == [("a", "a"), ("b", "b")]  # type: ignore[attr-defined]
+    got.clear()
+    assert asker.ask("c", wire.BrokerQuery(kind="funds", account="c"))
+    rep.recv()  # read, never answered: the peer dies with the question
+    rep.close(0)
+    assert asker.expire() is None  # not yet
+    time.sleep(0.35)
+    old = asker.expire()
+    assert old is not None and old is not asker.sock and got == [("c", None)]
+    old.close(0)
+    assert asker.timeouts == 1 and not asker.pending
+    q = wire.BrokerQuery(kind="funds", account="d")
+    assert not asker.ask("d", q)  # nobody to ask: refused at once, not queued
+    rep = ctx.socket(zmq.REP)  # the peer comes back (a restarted router)
+    rep.setsockopt(zmq.LINGER, 0)
+    rep.bind(endpoint)
+    got.clear()
+    ask_soon("d")  # the fresh socket connects to the new peer
+    serve(1)
+    drain()
+    assert [(t, r.error) for t, r in got] == [("d", "d")]  # type: ignore[attr-defined]
+    asker.close()
+    rep.close(0)

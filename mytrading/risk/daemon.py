@@ -13,9 +13,9 @@ persisted, so a restarted risk daemon keeps it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from mytrading import bus, venue, wire
 from mytrading.accounts import Accounts, load_accounts
@@ -33,6 +33,8 @@ from mytrading.risk.margin import load_margins
 from mytrading.risk.monitor import Key
 from mytrading.risk.state import MarksStore, StateStore, TradingStates
 from mytrading.settings import ConfigError, Settings
+
+BOOK_FRESH_S = 1.5  # a position book older than this confirms nothing
 
 
 def build_core(
@@ -101,6 +103,10 @@ class RiskDaemon(Daemon):
         self.store_errors = 0
         # per account: when its position book was last read, and what it said
         self._book_read: dict[str, tuple[float, list[wire.BrokerPosition] | None]] = {}
+        # funds and position books asked of the router without waiting for its answer
+        self.asker = bus.Asker(self.ctx, self.endpoints["rpc.router"], self._on_router_reply)
+        self.add_socket(self.asker.sock, self.asker.readable)
+        self.every(0.5, self._expire_asks)
         self.events = EventStore(s.risk_db, self._store_failed, self._store_held)
         self.core = build_core(
             s,
@@ -144,32 +150,42 @@ class RiskDaemon(Daemon):
         self.count_error(what, **ctx)
 
     def want_funds(self, account: str) -> None:
-        """Ask the router for an account's funds now (a blocking request, ≤ 1.5 s) rather
-        than refuse the first orders for want of a figure."""
-        if not self.peer_up("router"):
-            return
-        q = wire.BrokerQuery(kind="funds", account=account)
-        reply = bus.request(self.ctx, self.endpoints["rpc.router"], q, 1500)
-        if isinstance(reply, wire.BrokerReply) and reply.ok and reply.funds is not None:
-            self.core.on_funds(account, reply.funds.available, time.time_ns())
+        """Ask the router for an account's funds now, rather than refuse the first orders
+        for want of a figure; the answer reaches the core when it comes (the loop does
+        not wait for it)."""
+        if self.peer_up("router"):
+            self.asker.ask(("funds", account), wire.BrokerQuery(kind="funds", account=account))
 
     def broker_net(self, key: Key, account: str) -> int | None:
-        """The broker's net for one position of one account, from one position-book read
-        per second (shared by every exit job); None while the router is down or does not
-        answer, so a dead router costs no blocking wait."""
+        """The broker's net for one position of one account, from the latest position-book
+        read (at most one a second, shared by every exit job and roll, asked without
+        waiting); None until a read younger than ``BOOK_FRESH_S`` has come back, or while
+        the router is down: the callers try again at their next step."""
         now = time.monotonic()
-        if now - self._book_read.get(account, (-1e9, None))[0] >= 1.0:
-            book = None
-            if self.peer_up("router"):
-                q = wire.BrokerQuery(kind="positions", account=account)
-                reply = bus.request(self.ctx, self.endpoints["rpc.router"], q, 1000)
-                if isinstance(reply, wire.BrokerReply) and reply.ok:
-                    book = reply.positions
-            self._book_read[account] = (now, book)
-        positions = self._book_read[account][1]
-        if positions is None:
+        read_at, positions = self._book_read.get(account, (-1e9, None))
+        if now - read_at >= 1.0 and self.peer_up("router"):
+            q = wire.BrokerQuery(kind="positions", account=account)
+            self.asker.ask(("positions", account), q)
+        if positions is None or now - read_at > BOOK_FRESH_S:
             return None
         return sum(p.quantity for p in positions if (p.exchange, p.symbol, p.product) == key)
+
+    def _on_router_reply(self, tag: Hashable, reply: wire.Msg | None) -> None:
+        kind, account = cast(tuple[str, str], tag)
+        got = reply if isinstance(reply, wire.BrokerReply) and reply.ok else None
+        if kind == "funds":
+            if got is not None and got.funds is not None:
+                self.core.on_funds(account, got.funds.available, time.time_ns())
+            return
+        self._book_read[account] = (time.monotonic(), got.positions if got is not None else None)
+
+    def _expire_asks(self) -> None:
+        old = self.asker.expire()
+        if old is not None:
+            self.remove_socket(old)
+            old.close(0)
+            self.add_socket(self.asker.sock, self.asker.readable)
+            self.log.warning("router did not answer risk's question in time; asking again")
 
     # ----------------------------------------------------------------- inputs
 
