@@ -191,7 +191,7 @@ def _supertrend_into(
     loop of its own, so the main loop has no warm-up branch, and the band and direction
     updates are selects rather than short-circuit branches: on a random walk those
     branches are unpredictable. With the outputs allocated outside: 30 ms -> 14 ms ->
-    about 6 ms on 1M bars here, the same values to the bit (tests/test_indicators.py).
+    about 6 ms on 1M bars here, the same values to the bit (tests/engine/test_indicators.py).
     """
     size = close.size
     k1, k2 = (n - 1) / n, 1.0 / n  # Pine's rma: alpha * x + (1 - alpha) * previous

@@ -4,7 +4,7 @@ the index from each account's broker ids to ours.
 Every change goes through ``set``: journal first, then the order in memory, so what the
 router knows is never ahead of what a restart would replay. Sockets, lanes and
 publications are the daemon's (``router/daemon.py``); this holds no socket and calls no
-broker, so it is tested on its own (``tests/test_router_table.py``).
+broker, so it is tested on its own (``tests/router/test_router_table.py``).
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def test_the_live_risk_rules_apply(refdata, classes) -> None:
 
 
 def test_charges_are_the_contract_notes(refdata) -> None:
-    """The worked contract note of tests/test_charges.py, through the results."""
+    """The worked contract note of tests/risk/test_charges.py, through the results."""
     res = Results(refdata, load_charges(CONFIG), 1_000_000.0)
     res.book("s")
     day = 1_795_680_000_000_000_000  # 2026-11-20 10:10 IST

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import websocket
 
+from tests.sim.test_simserver_contract import sdk, server  # noqa: F401
 from tests.simhelpers import FUT, KEY, WS_URL
-from tests.test_simserver_contract import sdk, server  # noqa: F401
 
 pytestmark = pytest.mark.integration  # real processes or servers
 

@@ -32,7 +32,7 @@ from mytrading.risk.orders import closing_part, decide
 from mytrading.risk.rules import Approval, Rejection, RiskBook
 from mytrading.risk.state import TradingStates
 from mytrading.settings import PROJECT_ROOT, load_settings
-from tests.test_risk_rules import LIMITS, at, intent
+from tests.risk.test_risk_rules import LIMITS, at, intent
 
 FUT = "NIFTY29DEC26FUT"  # lot 65
 NS = 1_000_000_000

@@ -13,7 +13,7 @@ from mytrading import wire
 from mytrading.monitor.snapshot import snapshot
 from mytrading.monitor.view import View
 from mytrading.settings import PROJECT_ROOT
-from tests.test_monitor_process import chromium
+from tests.monitor.test_monitor_process import chromium
 
 DAEMONS = ["feed", "engine", "risk", "router", "reconciler", "signals", "monitor"]
 

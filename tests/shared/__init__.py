@@ -1,0 +1,1 @@
+"""Tests of the shared modules (bus, wire, ids, reference data, configuration, layering)."""

@@ -1,0 +1,1 @@
+"""Tests of the whole stack: processes, supervisord, start/stop, going live, restarts."""

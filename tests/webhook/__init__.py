@@ -1,0 +1,1 @@
+"""Tests of mytrading/webhook and the signals daemon."""
