@@ -25,7 +25,7 @@ from mytrading.refdata import RefData, RefDataError, load_refdata
 from mytrading.risk.charges import ChargeTable, load_charges
 from mytrading.risk.limits import LimitBook, limits_for
 from mytrading.risk.margin import MarginTable, load_margins
-from mytrading.settings import Settings
+from mytrading.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class StackConfig:
 def load_config(s: Settings | None = None) -> StackConfig:
     """Everything the stack is configured with, validated; ``ConfigError`` on the first
     problem, naming where it is."""
-    s = s or Settings()
+    s = s or load_settings()
     strategies = load_strategies(s)  # first: a broken strategy is the likeliest mistake
     alerts = load_alerts(s.config_dir / "alerts.toml")
     channels, problems = build_channels(alerts, s)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Literal
 
 from mytrading import wire
-from mytrading.engine.order_book import OpenOrder
+from mytrading.engine.parts import OpenOrder, Parts
 from mytrading.ids import intent_of
 
 
-class Brackets:
+class Brackets(Parts):
     def bracket(
         self,
         exchange: str,

@@ -14,89 +14,20 @@ from __future__ import annotations
 
 import collections
 import math
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from mytrading import wire
 from mytrading.engine.brackets import Brackets
 from mytrading.engine.indicator_set import Bound, make
-from mytrading.engine.order_book import OpenOrder, OrderBook
-from mytrading.engine.rolls import PendingRoll, Rolls
+from mytrading.engine.order_book import OrderBook
+from mytrading.engine.parts import EngineLink, Hooks, OpenOrder, PendingRoll, PositionView
+from mytrading.engine.rolls import Rolls
 from mytrading.positions import Ledger
 from mytrading.refdata import RefData
 
 BarKey = tuple[str, str, str]  # (exchange, symbol, timeframe)
-
-
-@dataclass(frozen=True)
-class PositionView:
-    exchange: str
-    symbol: str
-    quantity: int
-    avg_price: float
-    realized: float
-    unrealized: float
-    ltp: float
-
-
-class EngineLink(Protocol):
-    """What a strategy's context needs from the engine that runs it."""
-
-    def next_intent_id(self) -> str:
-        """Unique across every strategy of this engine run (risk refuses a repeat)."""
-        ...
-
-    def submit(self, strategy: str, intent: wire.OrderIntent, protective: bool) -> bool:
-        """Send an intent; False if refused (a quarantined strategy may only cancel, and
-        the engine may still place and manage a bracket's protective exits)."""
-        ...
-
-    def want_ticks(self, strategy: str, exchange: str, symbol: str) -> None: ...
-
-    def want_depth(self, strategy: str, exchange: str, symbol: str) -> None: ...
-
-    def want_bars(
-        self, strategy: str, exchange: str, symbol: str, tf: str, warmup: int
-    ) -> None: ...
-
-    def set_timer(self, strategy: str, name: str, every_s: float) -> None: ...
-
-    def roll_ended(self, strategy: str, roll: PendingRoll) -> None:
-        """Both orders of a roll are final: move the strategy's data, call ``on_roll``."""
-        ...
-
-    def now_ns(self) -> int: ...
-
-    def now(self) -> datetime: ...
-
-    def ltp(self, exchange: str, symbol: str) -> float: ...
-
-    @property
-    def mode(self) -> str:
-        """live, paper, dry_run or backtest."""
-        ...
-
-
-class Hooks(Protocol):
-    """What the context calls back: the author's hooks (``BaseStrategy``'s)."""
-
-    name: str
-    params: Any
-
-    def on_bar(self, bar: wire.Bar) -> None: ...
-
-    def on_data(self, bar: wire.Bar) -> Any: ...
-
-    def on_signal(self, signal: Any, bar: wire.Bar) -> None: ...
-
-    def on_order_update(self, update: wire.OrderUpdate) -> None: ...
-
-    def on_fill(self, fill: wire.Fill) -> None: ...
-
-    def on_position(self, position: PositionView) -> None: ...
 
 
 class StrategyContext(OrderBook, Brackets, Rolls):
@@ -346,20 +277,27 @@ class StrategyContext(OrderBook, Brackets, Rolls):
         pricetype: str | None = None,
     ) -> str:
         o = self.working_order(intent_id, "modify")
-        fields = {
-            "quantity": o.quantity if quantity is None else quantity,
-            "price": o.price if price is None else price,
-            "trigger_price": o.trigger_price if trigger_price is None else trigger_price,
-            "pricetype": o.pricetype if pricetype is None else pricetype,
+        qty = o.quantity if quantity is None else quantity
+        px = o.price if price is None else price
+        trig = o.trigger_price if trigger_price is None else trigger_price
+        kind = o.pricetype if pricetype is None else pricetype
+        fields: dict[str, Any] = {
+            "quantity": qty,
+            "price": px,
+            "trigger_price": trig,
+            "pricetype": kind,
         }
         amend = self.send(
             o.action,
             o.exchange,
             o.symbol,
+            qty,
+            pricetype=kind,
             product=o.product,
+            price=px,
+            trigger_price=trig,
             op="modify",
             ref=intent_id,
-            **fields,
         )
         if amend:
             self.amends[amend] = (intent_id, fields)

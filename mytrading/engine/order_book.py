@@ -6,73 +6,16 @@ A part of ``StrategyContext`` (``engine/context.py``), the engine's side of a st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import msgspec
 
 from mytrading import wire
-from mytrading.ids import OrderId, intent_of
+from mytrading.engine.parts import OpenOrder, Parts
+from mytrading.ids import intent_of
+
+__all__ = ["OpenOrder", "OrderBook"]
 
 
-@dataclass
-class OpenOrder:
-    order_id: str
-    intent_id: str
-    exchange: str
-    symbol: str
-    action: str
-    quantity: int
-    status: str
-    pricetype: str = "MARKET"
-    price: float = 0.0
-    trigger_price: float = 0.0
-    product: str = "MIS"
-    filled_qty: int = 0
-    avg_price: float = 0.0
-    # risk split it into child orders: their latest (status, filled, avg) by order id
-    children: dict[str, tuple[str, int, float]] = field(default_factory=dict)
-    parts: int = 1
-
-    def merge(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
-        """One update of a child order -> the update of the whole order it belongs to:
-        filled quantities add up; it is terminal once every child is, ``complete`` only if
-        every child completed; otherwise ``open`` while any child rests at the broker."""
-        self.parts = u.parts
-        self.children[u.order_id] = (u.status, u.filled_qty, u.avg_price)
-        kids = self.children.values()
-        filled = sum(f for _, f, _ in kids)
-        avg = sum(f * a for _, f, a in kids) / filled if filled else 0.0
-        states = [s for s, _, _ in kids]
-        if len(states) == self.parts and all(s in wire.TERMINAL_STATUSES for s in states):
-            status = (
-                "complete"
-                if all(s == "complete" for s in states)
-                else ("cancelled" if "cancelled" in states or filled else "rejected")
-            )
-        elif "open" in states:
-            status = "open"
-        else:
-            status = next((s for s in states if s not in wire.TERMINAL_STATUSES), "open")
-        return msgspec.structs.replace(
-            u,
-            order_id=str(OrderId.parse(u.order_id).whole),
-            quantity=self.quantity,
-            status=status,
-            filled_qty=filled,
-            avg_price=round(avg, 2),
-            part=0,
-        )
-
-    @property
-    def remaining(self) -> int:
-        return self.quantity - self.filled_qty
-
-    @property
-    def signed_remaining(self) -> int:
-        return self.remaining if self.action == "BUY" else -self.remaining
-
-
-class OrderBook:
+class OrderBook(Parts):
     def working_order(self, intent_id: str, what: str) -> OpenOrder:
         o = self.open_orders.get(intent_id)
         if o is None:
@@ -141,10 +84,10 @@ class OrderBook:
         if u.status == "rejected" and u.intent_id in self.rolls:  # refused as a pair
             self.log.warning("roll refused", intent=u.intent_id, reason=u.reason)
             for leg in self.roll_refused(u.intent_id):
-                o = self.open_orders[leg]
+                lo = self.open_orders[leg]
                 self.book_update(
                     msgspec.structs.replace(
-                        u, intent_id=leg, symbol=o.symbol, action=o.action, quantity=o.quantity
+                        u, intent_id=leg, symbol=lo.symbol, action=lo.action, quantity=lo.quantity
                     )
                 )
             return u

@@ -21,26 +21,15 @@ tried again only after ``RETRY_S``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from mytrading.engine.order_book import OpenOrder
+from mytrading.engine.parts import OpenOrder, Parts, PendingRoll
 from mytrading.ids import roll_leg, roll_of
 from mytrading.refdata import RefData, RefDataError, future_symbol
 
 NS = 1_000_000_000
 CHECK_S = 30  # market seconds between checks
 RETRY_S = 300  # a roll that did not happen is tried again after this long
-
-Sym = tuple[str, str]  # (exchange, symbol)
-
-
-@dataclass
-class PendingRoll:
-    old: Sym
-    new: Sym
-    legs: tuple[str, str]  # intent ids of the close and the open order
-    ended: dict[str, str] = field(default_factory=dict)  # leg -> final status
 
 
 def due(refdata: RefData, exchange: str, symbol: str, today: date, roll_days: int) -> bool:
@@ -70,7 +59,7 @@ def next_contract(refdata: RefData, exchange: str, symbol: str, today: date, rol
     raise RefDataError(f"no listed month after {symbol} outside {roll_days} days of expiry")
 
 
-class Rolls:
+class Rolls(Parts):
     """The strategy's side (a part of ``StrategyContext``, like ``Brackets``: it uses the
     context's ``position``, ``working``, ``send`` and order book, and names no type
     above it): ``roll`` and the legs' fate."""

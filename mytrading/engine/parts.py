@@ -1,0 +1,258 @@
+"""What a strategy's context and its parts (order books, brackets, rolls) share: the
+values they keep (``OpenOrder``, ``PendingRoll``, ``PositionView``), what they need from
+the engine (``EngineLink``) and from the strategy (``Hooks``), and ``Parts``: the
+attributes and calls each part may use, all provided by ``StrategyContext``
+(``engine/context.py``), declared once so the type checker follows a part's calls into
+the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+import msgspec
+
+from mytrading import wire
+from mytrading.ids import OrderId
+from mytrading.positions import Ledger
+from mytrading.refdata import RefData
+
+Sym = tuple[str, str]  # (exchange, symbol)
+
+
+@dataclass
+class OpenOrder:
+    order_id: str
+    intent_id: str
+    exchange: str
+    symbol: str
+    action: str
+    quantity: int
+    status: str
+    pricetype: str = "MARKET"
+    price: float = 0.0
+    trigger_price: float = 0.0
+    product: str = "MIS"
+    filled_qty: int = 0
+    avg_price: float = 0.0
+    # risk split it into child orders: their latest (status, filled, avg) by order id
+    children: dict[str, tuple[str, int, float]] = field(default_factory=dict)
+    parts: int = 1
+
+    def merge(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
+        """One update of a child order -> the update of the whole order it belongs to:
+        filled quantities add up; it is terminal once every child is, ``complete`` only if
+        every child completed; otherwise ``open`` while any child rests at the broker."""
+        self.parts = u.parts
+        self.children[u.order_id] = (u.status, u.filled_qty, u.avg_price)
+        kids = self.children.values()
+        filled = sum(f for _, f, _ in kids)
+        avg = sum(f * a for _, f, a in kids) / filled if filled else 0.0
+        states = [s for s, _, _ in kids]
+        if len(states) == self.parts and all(s in wire.TERMINAL_STATUSES for s in states):
+            status = (
+                "complete"
+                if all(s == "complete" for s in states)
+                else ("cancelled" if "cancelled" in states or filled else "rejected")
+            )
+        elif "open" in states:
+            status = "open"
+        else:
+            status = next((s for s in states if s not in wire.TERMINAL_STATUSES), "open")
+        return msgspec.structs.replace(
+            u,
+            order_id=str(OrderId.parse(u.order_id).whole),
+            quantity=self.quantity,
+            status=status,
+            filled_qty=filled,
+            avg_price=round(avg, 2),
+            part=0,
+        )
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.filled_qty
+
+    @property
+    def signed_remaining(self) -> int:
+        return self.remaining if self.action == "BUY" else -self.remaining
+
+
+@dataclass
+class PendingRoll:
+    old: Sym
+    new: Sym
+    legs: tuple[str, str]  # intent ids of the close and the open order
+    ended: dict[str, str] = field(default_factory=dict)  # leg -> final status
+
+
+@dataclass(frozen=True)
+class PositionView:
+    exchange: str
+    symbol: str
+    quantity: int
+    avg_price: float
+    realized: float
+    unrealized: float
+    ltp: float
+
+
+class EngineLink(Protocol):
+    """What a strategy's context needs from the engine that runs it."""
+
+    def next_intent_id(self) -> str:
+        """Unique across every strategy of this engine run (risk refuses a repeat)."""
+        ...
+
+    def submit(self, strategy: str, intent: wire.OrderIntent, protective: bool) -> bool:
+        """Send an intent; False if refused (a quarantined strategy may only cancel, and
+        the engine may still place and manage a bracket's protective exits)."""
+        ...
+
+    def want_ticks(self, strategy: str, exchange: str, symbol: str) -> None: ...
+
+    def want_depth(self, strategy: str, exchange: str, symbol: str) -> None: ...
+
+    def want_bars(
+        self, strategy: str, exchange: str, symbol: str, tf: str, warmup: int
+    ) -> None: ...
+
+    def set_timer(self, strategy: str, name: str, every_s: float) -> None: ...
+
+    def roll_ended(self, strategy: str, roll: PendingRoll) -> None:
+        """Both orders of a roll are final: move the strategy's data, call ``on_roll``."""
+        ...
+
+    def now_ns(self) -> int: ...
+
+    def now(self) -> datetime: ...
+
+    def ltp(self, exchange: str, symbol: str) -> float: ...
+
+    @property
+    def mode(self) -> str:
+        """live, paper, dry_run or backtest."""
+        ...
+
+
+class Hooks(Protocol):
+    """What the context calls back: the author's hooks (``BaseStrategy``'s)."""
+
+    name: str
+    params: Any
+
+    def on_bar(self, bar: wire.Bar) -> None: ...
+
+    def on_data(self, bar: wire.Bar) -> Any: ...
+
+    def on_signal(self, signal: Any, bar: wire.Bar) -> None: ...
+
+    def on_order_update(self, update: wire.OrderUpdate) -> None: ...
+
+    def on_fill(self, fill: wire.Fill) -> None: ...
+
+    def on_position(self, position: PositionView) -> None: ...
+
+
+class Parts:
+    """The context's attributes and calls its parts use (``StrategyContext`` provides
+    every one; a part's own calls are defined in that part)."""
+
+    strategy: Hooks
+    name: str
+    refdata: RefData
+    link: EngineLink
+    log: Any
+    ledger: Ledger[tuple[str, str]]
+    open_orders: dict[str, OpenOrder]
+    fills: int
+    brackets: dict[str, wire.BracketSpec]
+    oco: dict[str, str]
+    amends: dict[str, tuple[str, dict[str, Any]]]
+    protective: set[str]
+    engine_orders: bool
+    products: dict[tuple[str, str], str]
+    rolls: dict[str, PendingRoll]
+    rolls_ended: list[PendingRoll]
+
+    def order(
+        self,
+        action: str,
+        exchange: str,
+        symbol: str,
+        quantity: int,
+        pricetype: str = "MARKET",
+        product: str = "MIS",
+        price: float = 0.0,
+        trigger_price: float = 0.0,
+        sizing: str = "",
+        link: wire.OrderLink | None = None,
+        intent_id: str = "",
+    ) -> str:
+        raise NotImplementedError
+
+    def send(
+        self,
+        action: str,
+        exchange: str,
+        symbol: str,
+        quantity: int,
+        pricetype: str = "MARKET",
+        product: str = "MIS",
+        price: float = 0.0,
+        trigger_price: float = 0.0,
+        op: str = "place",
+        ref: str = "",
+        sizing: str = "",
+        link: wire.OrderLink | None = None,
+        intent_id: str = "",
+        roll_to: str = "",
+    ) -> str:
+        raise NotImplementedError
+
+    def modify(
+        self,
+        intent_id: str,
+        quantity: int | None = None,
+        price: float | None = None,
+        trigger_price: float | None = None,
+        pricetype: str | None = None,
+    ) -> str:
+        raise NotImplementedError
+
+    def cancel(self, intent_id: str) -> str:
+        raise NotImplementedError
+
+    def position(self, exchange: str, symbol: str) -> int:
+        raise NotImplementedError
+
+    def working(self, exchange: str, symbol: str) -> int:
+        raise NotImplementedError
+
+    def position_view(self, exchange: str, symbol: str) -> PositionView:
+        raise NotImplementedError
+
+    def lot_size(self, exchange: str, symbol: str) -> int:
+        raise NotImplementedError
+
+    def today(self) -> date:
+        raise NotImplementedError
+
+    # brackets.py
+    def protect(self, br: wire.BracketSpec, f: wire.Fill) -> None:
+        raise NotImplementedError
+
+    def unprotected(self, stop: OpenOrder, reason: str) -> None:
+        raise NotImplementedError
+
+    def oco_done(self, intent_id: str, status: str) -> None:
+        raise NotImplementedError
+
+    # rolls.py
+    def roll_leg_ended(self, intent_id: str, status: str) -> None:
+        raise NotImplementedError
+
+    def roll_refused(self, rid: str) -> list[str]:
+        raise NotImplementedError
