@@ -246,6 +246,10 @@ def report(
             "  router's journal flush (fdatasync) p50"
             f" {router.detail.get('journal_flush_p50_us', 0.0):7.1f} us (inside its own figure)"
         )
+        print(
+            "  router's own figure less its order's flush, per order, p50"
+            f" {router.detail.get('work_p50_us', 0.0):7.1f} us   (goal <= 100)"
+        )
     if queued:
         print(f"  router queue, once a second: {queued} (a growing queue would not keep up)")
     gaps = {n: s.gaps for n, s in status.items() if s.gaps}

@@ -103,6 +103,10 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         self.counts: collections.Counter[str] = collections.Counter()
         self._pump_at = math.inf  # monotonic time of the next scheduled send
         self._pump_due = False  # orders read that the end of the read will send
+        # the router's own figure less the write-ahead flush its order waited for, per
+        # order (the flush is the disk's; this is the router's work)
+        self._flush_of: dict[str, float] = {}
+        self.work_us: collections.deque[float] = collections.deque(maxlen=4096)
         self.halts: Outbox[wire.Command] = Outbox(
             Pusher(self.ctx, self.endpoints["pipe.commands"], self.name, "command"),
             lambda: self.peer_up("risk"),
@@ -302,6 +306,10 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
                 self.table.set(jo, "sent", sync=False, attempt=jo.attempt + 1, sent_ns=market_now)
         self.table.journal.sync()
         if batches:
+            flush = self.table.journal.last_flush_us
+            for batch in batches.values():
+                for jo, _ in batch:
+                    self._flush_of[jo.order.order_id] = flush
             self._crash("sent")
         for account, batch in batches.items():
             self.lanes[account].send(batch, self._call)
@@ -327,6 +335,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
                     self._answered(lane, jo, call)
                 except Exception as exc:  # a bug, not a broker answer: it may have happened
                     call.error = exc
+                self._flush_of.pop(jo.order.order_id, None)
                 if call.error is not None:
                     err = repr(call.error)
                     self.count_error("send failed", order_id=jo.order.order_id, error=err)
@@ -395,6 +404,8 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         self._crash("placed")
         if jo.recv_ns and jo.attempt == 1:  # read off the pipe -> handed to the broker
             self.record_latency_ns(call.wall_ns - jo.recv_ns)
+            flush = self._flush_of.get(o.order_id, 0.0)
+            self.work_us.append((call.wall_ns - jo.recv_ns) / 1000 - flush)
         if result.outcome is Outcome.ACCEPTED:
             self.table.at_broker(jo, result.orderid)
             self._crash("open")
@@ -747,6 +758,10 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             # the disk's share of the router's own latency figure (the write-ahead flush)
             "journal_flush_p50_us": round(float(np.percentile(self.table.journal.flush_us, 50)), 1)
             if self.table.journal.flush_us
+            else 0.0,
+            # per order, its own figure less the flush it waited for: the router's work
+            "work_p50_us": round(float(np.percentile(self.work_us, 50)), 1)
+            if self.work_us
             else 0.0,
             **per[MAIN],
             **({"accounts": per} if len(per) > 1 else {}),

@@ -246,6 +246,7 @@ class Journal:
         self.appends = 0
         self.dirty = False
         self.flush_us: collections.deque[float] = collections.deque(maxlen=4096)  # fdatasync
+        self.last_flush_us = 0.0  # the latest sync's fdatasync (0.0: nothing to flush)
         self._fd = -1
 
     def open(
@@ -335,10 +336,12 @@ class Journal:
             self.sync()
 
     def sync(self) -> None:
+        self.last_flush_us = 0.0
         if self.dirty and self.fsync:
             t0 = time.perf_counter_ns()
             os.fdatasync(self._fd)
-            self.flush_us.append((time.perf_counter_ns() - t0) / 1000)
+            self.last_flush_us = (time.perf_counter_ns() - t0) / 1000
+            self.flush_us.append(self.last_flush_us)
         self.dirty = False
 
     def close(self) -> None:

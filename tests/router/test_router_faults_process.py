@@ -99,6 +99,9 @@ def test_router_under_broker_faults(
         w.pump(1.2)
         d = w.status["router"].detail
         assert d["retries"] == 4 and d.get("unknown", 0) == 0, json.dumps(d)
+        # the router's work per order (its own figure less the flush its order waited
+        # for): the same orders as its own figure, each no longer than it
+        assert 0 < d["work_p50_us"] <= w.status["router"].lat_p50_us + 0.1, json.dumps(d)
     finally:
         as_risk.sock.close(0)
         ctx.term()
