@@ -35,6 +35,8 @@ from mytrading.risk.state import MarksStore, StateStore, TradingStates
 from mytrading.settings import ConfigError, Settings
 
 BOOK_FRESH_S = 1.5  # a position book older than this confirms nothing
+FUNDS_WAIT_S = 1.5  # the longest an intent waits for its accounts' first funds figure
+FUNDS_POLL_S = 0.05  # how often waiting intents look again
 
 
 def build_core(
@@ -107,6 +109,8 @@ class RiskDaemon(Daemon):
         self.asker = bus.Asker(self.ctx, self.endpoints["rpc.router"], self._on_router_reply)
         self.add_socket(self.asker.sock, self.asker.readable)
         self.every(0.5, self._expire_asks)
+        self._held: list[wire.OrderIntent] = []  # intents waiting for a first funds figure
+        self._held_since = 0.0
         self.events = EventStore(s.risk_db, self._store_failed, self._store_held)
         self.core = build_core(
             s,
@@ -176,6 +180,7 @@ class RiskDaemon(Daemon):
         if kind == "funds":
             if got is not None and got.funds is not None:
                 self.core.on_funds(account, got.funds.available, time.time_ns())
+                self._release_held()
             return
         self._book_read[account] = (time.monotonic(), got.positions if got is not None else None)
 
@@ -196,7 +201,61 @@ class RiskDaemon(Daemon):
             )
             return
         self.record_latency_ns(time.time_ns() - msg.ts)
+        if self._held or self._needs_funds(msg):
+            self._hold(msg)
+            return
         self.core.on_intent(msg)
+
+    def _accounts_for(self, strategy: str) -> list[str]:
+        """The accounts an intent of ``strategy`` may trade: its lead's and its followers'."""
+        lead = self.accounts.lead(strategy)
+        return [lead, *(f.account for f in self.accounts.followers(strategy))]
+
+    def _needs_funds(self, msg: wire.OrderIntent) -> bool:
+        """No funds figure yet for an account the intent trades, and the router is there
+        to ask: the question goes out and the intent waits for the answer (at most
+        ``FUNDS_WAIT_S``), rather than be refused for want of a figure."""
+        if msg.op == "cancel" or not self.peer_up("router"):
+            return False
+        missing = [
+            a for a in self._accounts_for(msg.strategy) if self.book.funds[a].available is None
+        ]
+        for account in missing:
+            self.want_funds(account)
+        return bool(missing)
+
+    def _hold(self, msg: wire.OrderIntent) -> None:
+        """Intents wait, in order, behind the first one waiting for funds."""
+        if not self._held:
+            self._held_since = time.monotonic()
+            self.after(FUNDS_POLL_S, self._release_held)
+        self._held.append(msg)
+
+    def _release_held(self) -> None:
+        """Judge the waiting intents once their accounts' funds are known, or once
+        ``FUNDS_WAIT_S`` has passed (then as before: without a figure)."""
+        if not self._held:
+            return
+        waited = time.monotonic() - self._held_since
+        missing = {
+            a
+            for m in self._held
+            if m.op != "cancel"
+            for a in self._accounts_for(m.strategy)
+            if self.book.funds[a].available is None
+        }
+        if missing and waited < FUNDS_WAIT_S and self.peer_up("router"):
+            for account in missing:
+                self.want_funds(account)  # asked again if the socket was not connected yet
+            self.after(FUNDS_POLL_S, self._release_held)
+            return
+        held, self._held = self._held, []
+        if missing:
+            self.log.warning(
+                "intents judged without a funds figure", accounts=sorted(missing), n=len(held)
+            )
+        for m in held:
+            self.core.on_intent(m)
 
     def on_peer_restart(self, peer: Peer) -> None:
         """Orders a killed router never answered go again: one lost in its socket buffer

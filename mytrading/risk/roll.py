@@ -283,7 +283,10 @@ class RollWatch:
     def _leg(self, order_id: str) -> tuple[Roll, Leg] | None:
         got = self._legs.get(order_id)
         if got is None:  # a part of a split leg
-            oid = OrderId.parse(order_id)
+            try:
+                oid = OrderId.parse(order_id)
+            except ValueError:
+                return None  # not one of ours in form: no leg of a roll
             if oid.child:
                 got = self._legs.get(str(oid.whole))
         return got

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from mytrading import wire
+from mytrading.accounts import MAIN
 from mytrading.bus import Puller
 from mytrading.ids import OrderId
 from mytrading.openalgo.broker import TradeEvent
@@ -233,7 +234,10 @@ def _order_from_row(order_id: str, account: str, row: dict[str, Any]) -> wire.Or
     """Our order rebuilt from the broker's row of its broker id, for an order whose first
     journal record was lost. Its strategy is the order id's head (``<strategy>.<intent>``;
     a follower's ``<strategy>.<intent>@<account>`` is in the book ``<strategy>@<account>``)."""
-    oid = OrderId.parse(order_id)
+    try:
+        oid = OrderId.parse(order_id)
+    except ValueError:  # not one of ours in form: rebuilt under its own name, not lost
+        oid = OrderId(order_id, "", account if account != MAIN else "")
     pricetype = str(row.get("pricetype") or row.get("price_type") or "MARKET").upper()
     product = str(row.get("product") or "MIS").upper()
     return wire.Order(

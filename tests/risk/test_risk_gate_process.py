@@ -65,3 +65,37 @@ def test_intents_wait_then_are_refused_while_risk_is_down(
         for p in procs.values():
             p.wait(timeout=10)
         w.close()
+
+
+@pytest.mark.integration
+def test_the_first_intent_waits_for_the_funds_figure_instead_of_being_refused(
+    sim_broker: tuple[str, dict[str, str]], settings: Settings
+) -> None:
+    """The broker's funds fail three times at start (the router's first poll and risk's
+    first two questions): risk's first intent waits for the figure, without holding its
+    loop, and is approved and filled, not refused for want of it."""
+    from tests.simhelpers import control
+    from tests.stack.test_going_live_process import Bus, intent, seen, up
+
+    host, env = sim_broker
+    env = {**env, "MT_RISK_ANY_HOUR": "true"}
+    control(host, "/_sim/faults", {"endpoint": "funds", "faults": ["500", "500", "500"]})
+    w = Watcher(settings, ("sys.status.", "exec.", "risk.event."))
+    bus = Bus(settings)
+    procs = {d: spawn(d, env) for d in ("router", "risk")}
+    try:
+        up(w, procs)
+        w.wait(lambda: bus.engine.send(intent("f1", "BUY")), 10, "the intent pipe")
+        w.wait(lambda: seen(w, wire.Fill, order_id="s.f1"), 15, "the first intent's fill")
+        refused = [e for e in seen(w, wire.RiskEvent) if e.kind == "rejected"]
+        assert refused == [], refused
+        assert control(host, "/_sim/counts").get("funds:500", 0) == 3  # the faults were met
+        log = (settings.log_dir / "risk.log").read_text()
+        assert "judged without a funds figure" not in log
+    finally:
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            p.wait(timeout=10)
+        bus.close()
+        w.close()
