@@ -1,11 +1,12 @@
 """Crash the router at every step of an order's life (``MT_ROUTER_CRASH_AT``: it dies like
 ``kill -9``, the journal as the disk has it) and restart it against a real simulator
 server. Each time: the order is never sent twice, its fill reaches the bus exactly once,
-and an order it cannot match becomes UNKNOWN and halts its strategy."""
+and an order it cannot match becomes UNKNOWN and halts its strategy. An order that waits
+(rate limits) is journaled ``new`` at the end of the read; a restart refuses it, never sent
+(``test_an_order_journaled_waiting_is_refused_after_a_restart``)."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 
 import pytest
@@ -14,8 +15,8 @@ import zmq
 from mytrading import wire
 from mytrading.bus import Pusher
 from mytrading.settings import Settings
-from tests.procs import Watcher, spawn
-from tests.simhelpers import at_broker, control, order
+from tests.procs import Watcher, spawn, stop
+from tests.simhelpers import FUT, at_broker, control, order
 
 CRASH_EXIT = 86
 
@@ -26,7 +27,10 @@ def start_router(env: dict[str, str], crash_at: str = "") -> subprocess.Popen[by
 
 # (crash point, placeorder calls the broker saw, final status, fills on the bus)
 CASES = [
-    ("new", 0, "rejected", 0),  # durable, never handed over: refused, not sent
+    # read, not yet journaled (it is, with its sent record, at the end of the read): the
+    # restarted router knows nothing of it; risk sends it again (its outbox keeps what
+    # the router never answered), and it goes once
+    ("new", 1, "complete", 1),
     ("sent", 0, "unknown", 0),  # handed over, the call never made: cannot be proved absent
     ("placed", 1, "complete", 1),  # the broker took it, we never heard: found, adopted
     ("open", 1, "complete", 1),  # journaled open, its fill came while we were down
@@ -63,6 +67,8 @@ def test_router_recovers_from_a_crash_at_every_journal_step(
         w.wait(lambda: as_risk.send(order("a", qty)), 20, "the order pipe")
         assert router.wait(timeout=20) == CRASH_EXIT  # it died at the step
         router = start_router(env)
+        if point == "new":  # what risk's outbox does on the router's restart
+            w.wait(lambda: as_risk.send(order("a", qty)), 20, "the restarted router's pipe")
         w.wait(
             lambda: bool(updates("s.a")) and updates("s.a")[-1].status == final,
             20,
@@ -89,8 +95,6 @@ def test_router_recovers_from_a_crash_at_every_journal_step(
             )
             log = (settings.log_dir / "router.log").read_text()
             assert "ALERT: order state unknown" in log
-        if final == "rejected":
-            assert last.reason == "router restarted before sending it; not sent"
         # The restarted router takes new work, once.
         as_risk.send(order("b", qty + 1300))
         w.wait(lambda: bool(fills_of("s.b")), 15, "a new order to fill")
@@ -99,9 +103,87 @@ def test_router_recovers_from_a_crash_at_every_journal_step(
     finally:
         as_risk.sock.close(0)
         ctx.term()
-        for p in (router, risk):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in (router, risk):
-            p.wait(timeout=10)
+        stop([router, risk])
+        w.close()
+
+
+@pytest.mark.integration
+def test_an_order_journaled_waiting_is_refused_after_a_restart(
+    sim_broker: tuple[str, dict[str, str]], settings: Settings
+) -> None:
+    """One order every 5 s: the first is at the broker, the second, sent right after,
+    waits, journaled ``new``; the router dies right then. Restarted, it refuses the
+    waiting one (its moment passed: it is never sent late) and settles the first against
+    the broker, each sent at most once. (The first is waited for at the broker: killed
+    while its call was in flight, it might never have reached it, which is case
+    ``sent``'s, not this one's.)"""
+    host, env = sim_broker
+    env = {**env, "MT_ROUTER_ORDERS_PER_S": "0.2"}
+    w = Watcher(settings, ("sys.status.", "exec."))
+    ctx = zmq.Context()
+    as_risk = Pusher(ctx, settings.endpoints()["pipe.orders"], "risk", "order")
+    risk = spawn("risk", env)
+    router = start_router(env, "queued")
+
+    def last(oid: str) -> wire.OrderUpdate | None:
+        got = [m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.order_id == oid]
+        return got[-1] if got else None
+
+    try:
+        w.wait(lambda: as_risk.send(order("a", 65 * 31)), 20, "the order pipe")
+        w.wait(lambda: len(at_broker(host, 65 * 31)) == 1, 4, "a at the broker")
+        assert as_risk.send(order("b", 65 * 32))  # within 5 s of a: it must wait
+        assert router.wait(timeout=20) == CRASH_EXIT  # died with b journaled waiting
+        router = start_router(env)
+        w.wait(lambda: (u := last("s.b")) is not None and u.status == "rejected", 20, "b")
+        assert last("s.b").reason == "router restarted before sending it; not sent"  # type: ignore[union-attr]
+        w.wait(lambda: (u := last("s.a")) is not None and u.status == "complete", 20, "a")
+        assert len(at_broker(host, 65 * 31)) == 1 and at_broker(host, 65 * 32) == []
+    finally:
+        as_risk.sock.close(0)
+        ctx.term()
+        stop([router, risk])
+        w.close()
+
+
+@pytest.mark.integration
+def test_an_order_read_as_the_router_dies_is_sent_again_by_risk_and_goes_once(
+    sim_broker: tuple[str, dict[str, str]], settings: Settings
+) -> None:
+    """The real resend behind case ``new``: an intent through a real risk daemon, the
+    router killed after reading its order and before journaling anything of it. Risk's
+    outbox holds the order unanswered and sends it again to the restarted router: the
+    broker gets it once, and it fills."""
+    host, env = sim_broker
+    qty = 65 * 9
+    w = Watcher(settings, ("sys.status.", "exec."))
+    ctx = zmq.Context()
+    as_engine = Pusher(ctx, settings.endpoints()["pipe.intents"], "engine", "intent")
+    risk = spawn("risk", env)
+    router = start_router(env, "new")
+
+    def updates() -> list[wire.OrderUpdate]:
+        return [m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.order_id == "s.r1"]
+
+    intent = wire.PlaceIntent(
+        intent_id="r1", strategy="s", exchange="NFO", symbol=FUT, action="BUY",
+        quantity=qty, product="NRML",
+    )  # fmt: skip
+    try:
+        w.wait(lambda: {"risk", "router"} <= set(w.status), 20, "risk and the router")
+        w.wait(lambda: as_engine.send(intent), 20, "the intent pipe")  # refused: not queued
+        assert router.wait(timeout=20) == CRASH_EXIT  # read the order, journaled nothing
+        assert at_broker(host, qty) == []
+        router = start_router(env)
+        w.wait(lambda: bool(updates()) and updates()[-1].status == "complete", 30, "filled")
+        w.pump(1.0)
+        assert len(at_broker(host, qty)) == 1  # sent once, by the restarted router
+        assert (
+            "orders sent again after a router restart"
+            in (settings.log_dir / "risk.log").read_text()
+        )
+    finally:
+        as_engine.sock.close(0)
+        ctx.term()
+        stop([router, risk])
         w.close()
