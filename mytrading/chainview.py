@@ -36,7 +36,11 @@ from mytrading.options.chain import atm_strike
 from mytrading.options.greeks import greeks, iv
 from mytrading.refdata import IST, RefData, option_symbol
 
-RATE = 0.065  # the risk-free rate for IV and Greeks (the simulator's cost of carry)
+# IV and Greeks are worked out on the chain's forward (the ATM strike + its call - its put:
+# the carry the market prices in, whatever it is) with no discounting over the days left
+# (Black-76 undiscounted, as Indian option analytics commonly read a chain). A fixed rate
+# on the spot read a deep call's price, quoted near intrinsic, as below any volatility.
+RATE = 0.0
 
 
 @dataclass
@@ -61,6 +65,7 @@ class ChainModel:
     rows: dict[tuple[float, str], Side] = field(default_factory=dict)
     by_symbol: dict[str, tuple[float, str]] = field(default_factory=dict)
     ticks: int = 0
+    market_ns: int = 0  # the newest tick's exchange time: the market's clock
 
     @classmethod
     def build(
@@ -95,6 +100,8 @@ class ChainModel:
     def on_tick(self, t: wire.Tick) -> bool:
         """Take a tick; True if the strikes moved (a new set to ask for)."""
         self.ticks += 1
+        if t.exch_ns > self.market_ns:
+            self.market_ns = t.exch_ns
         if (t.exchange, t.symbol) == self.spot_key:
             self.spot = t.ltp
             return self.recentre(t.ltp)
@@ -127,6 +134,22 @@ class ChainModel:
                 best, pain_min = x, pain
         return best
 
+    def market_now(self, fallback: datetime) -> datetime:
+        """Market time: the newest tick's exchange time. A simulated market runs on its
+        own clock, anchored when the stack started, which this view (started later, from
+        a shell) does not know; ``fallback`` until the first tick."""
+        if not self.market_ns:
+            return fallback
+        return datetime.fromtimestamp(self.market_ns / 1e9, IST)
+
+    def forward(self) -> float:
+        """The underlying the options price: ``K + C - P`` at the ATM strike (put-call
+        parity), or the spot until both are quoted."""
+        ce, pe = self.rows.get((self.atm, "CE")), self.rows.get((self.atm, "PE"))
+        if ce is not None and pe is not None and ce.ltp > 0 and pe.ltp > 0:
+            return self.atm + ce.ltp - pe.ltp
+        return self.spot
+
     def years_left(self, now: datetime) -> float:
         end = datetime.combine(self.expiry, datetime.min.time(), tzinfo=IST).replace(
             hour=15, minute=30
@@ -151,6 +174,7 @@ def _oi(n: int, signed: bool = False) -> str:
 
 def render(m: ChainModel, now: datetime) -> Group:
     t_left = m.years_left(now)
+    fwd = m.forward()
     table = Table(
         "OI chg",
         "OI",
@@ -173,7 +197,8 @@ def render(m: ChainModel, now: datetime) -> Group:
         "IV %",
         "OI",
         "OI chg",
-        title=f"{m.underlying} {m.expiry:%d %b %Y}  spot {_f(m.spot)}  ATM {_f(m.atm, 0)}",
+        title=f"{m.underlying} {m.expiry:%d %b %Y}  spot {_f(m.spot)}  forward {_f(fwd)}  "
+        f"ATM {_f(m.atm, 0)}",
         header_style="bold",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -182,9 +207,9 @@ def render(m: ChainModel, now: datetime) -> Group:
         cells: dict[str, list[str]] = {}
         for right in ("CE", "PE"):
             s = m.rows[(strike, right)]
-            vol = iv(s.ltp, m.spot, strike, t_left, RATE, right) if s.ltp and m.spot else math.nan
+            vol = iv(s.ltp, fwd, strike, t_left, RATE, right) if s.ltp and fwd else math.nan
             d, g, th, v, _ = (
-                greeks(m.spot, strike, t_left, RATE, vol, right)
+                greeks(fwd, strike, t_left, RATE, vol, right)
                 if vol == vol and vol > 0  # not NaN
                 else (math.nan,) * 5
             )
@@ -228,8 +253,8 @@ def run(
     s = settings
     clock = build_clock(s, refdata.calendar)
     model = ChainModel.build(refdata, underlying, expiry, strikes, clock.now().date())
-    eps = s.endpoints()  # type: ignore[attr-defined]
-    secure_bus(s, TOOLS, lambda *_a, **_k: None)  # type: ignore[arg-type]
+    eps = s.endpoints()  # type: ignore[attr-defined]  # Settings (typed loosely here)
+    secure_bus(s, TOOLS, lambda *_a, **_k: None)  # type: ignore[arg-type]  # as above
     ctx = zmq.Context()
     ask = Pusher(ctx, eps["pipe.interest"], f"chain-{os.getpid()}", "interest")
     sub = Subscriber(ctx, [eps.pub("feed")], ("md.tick.",))
@@ -240,7 +265,10 @@ def run(
     try:
         ask.send(wire.Interest(wants=[entry(*model.spot_key)]))
         with Live(
-            render(model, clock.now()), console=console, auto_refresh=False, screen=False
+            render(model, model.market_now(clock.now())),
+            console=console,
+            auto_refresh=False,
+            screen=False,
         ) as live:
             next_draw = 0.0
             while True:
@@ -258,7 +286,7 @@ def run(
                     ask.send(wire.Interest(wants=model.wants()))
                     asked_at = now
                 if now >= next_draw:
-                    live.update(render(model, clock.now()), refresh=True)
+                    live.update(render(model, model.market_now(clock.now())), refresh=True)
                     next_draw = now + 1.0 / hz
     except KeyboardInterrupt:  # Ctrl-C: the way out of the view
         pass

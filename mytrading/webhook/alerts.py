@@ -14,7 +14,9 @@ Formats (one JSON object per request; the signals daemon limits its size):
   the action is the first of BUY, SELL, SHORT, COVER found as a word in ``scan_name``; one
   alert per stock.
 
-Quantities count **lots** (an equity's lot is one share). Unknown fields are refused.
+Quantities count **lots** (an equity's lot is one share). Fields we do not know are
+ignored, as OpenAlgo's webhook ignores them (TradingView templates carry ``time``,
+``comment``, ``price``...); their names come back in ``Parsed.ignored`` for the audit.
 
 Meaning, per mode (docs/openalgo.md §6, the real module's rules):
 
@@ -76,8 +78,19 @@ class Instruction:
     opens: bool  # an entry (refused outside the entry window); False: towards flat
 
 
-def parse(body: bytes) -> tuple[list[Alert], str | None]:
-    """The alerts a request carries and its passphrase, or AlertError with the reason."""
+@dataclass(frozen=True)
+class Parsed:
+    """What a request body says: its alerts, its passphrase, and the names of the fields
+    that meant nothing to us (ignored, recorded in the audit)."""
+
+    alerts: list[Alert]
+    passphrase: str | None
+    ignored: tuple[str, ...] = ()
+
+
+def parse(body: bytes) -> Parsed:
+    """The alerts a request carries, its passphrase and the fields it ignored, or
+    AlertError with the reason."""
     try:
         data = json.loads(body, parse_constant=_no_constant)
     except RecursionError:
@@ -90,10 +103,7 @@ def parse(body: bytes) -> tuple[list[Alert], str | None]:
     if passphrase is not None and not isinstance(passphrase, str):
         raise AlertError("passphrase must be a string")
     if "stocks" in data or "scan_name" in data:
-        return _chartink(data), passphrase
-    unknown = set(data) - PLAIN_FIELDS
-    if unknown:
-        raise AlertError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        return Parsed(_chartink(data), passphrase, _ignored(data, CHARTINK_FIELDS))
     symbol = _text(data, "symbol").upper()
     action = _text(data, "action").upper()
     if action not in ("BUY", "SELL"):
@@ -102,13 +112,17 @@ def parse(body: bytes) -> tuple[list[Alert], str | None]:
     if quantity is not None and quantity < 0:
         raise AlertError(f"quantity must not be negative, got {quantity}")
     source = "amibroker" if {"exchange", "pricetype", "apikey"} & set(data) else "tradingview"
-    return [Alert(symbol, action, quantity, _int(data, "position_size"), source)], passphrase  # type: ignore[arg-type]
+    alert = Alert(symbol, action, quantity, _int(data, "position_size"), source)  # type: ignore[arg-type]  # action checked above
+    return Parsed([alert], passphrase, _ignored(data, PLAIN_FIELDS))
+
+
+def _ignored(data: dict[str, Any], known: frozenset[str]) -> tuple[str, ...]:
+    """The body's field names outside ``known``, sorted, each cut to 40 characters (they
+    go into the audit; a body is limited in size, but a name need not be short)."""
+    return tuple(sorted(k[:40] for k in data if k not in known))
 
 
 def _chartink(data: dict[str, Any]) -> list[Alert]:
-    unknown = set(data) - CHARTINK_FIELDS
-    if unknown:
-        raise AlertError(f"unknown field(s) for a ChartInk alert: {', '.join(sorted(unknown))}")
     scan = _text(data, "scan_name").upper()
     words = set(re.findall(r"[A-Z]+", scan))
     action = next((w for w in CHARTINK_WORDS if w in words), None)
@@ -117,7 +131,7 @@ def _chartink(data: dict[str, Any]) -> list[Alert]:
     stocks = [s.strip().upper() for s in _text(data, "stocks").split(",") if s.strip()]
     if not stocks:
         raise AlertError("stocks is empty")
-    return [Alert(s, action, None, None, "chartink") for s in stocks]  # type: ignore[arg-type]
+    return [Alert(s, action, None, None, "chartink") for s in stocks]  # type: ignore[arg-type]  # action checked above
 
 
 def _no_constant(name: str) -> Any:

@@ -98,9 +98,9 @@ class StrategyBook:
             entry.fills_seen += w.filled_qty
             entry.states[o.order_id] = w.status
 
-    def sent(self, intent: wire.OrderIntent) -> None:
-        """An intent went to risk: it is working at its full size from now."""
-        if intent.op != "place":
+    def sent(self, intent: wire.Intent) -> None:
+        """An intent went to risk: a new order is working at its full size from now."""
+        if not isinstance(intent, wire.PlaceIntent):
             return
         k: Key = (intent.strategy, intent.exchange, intent.symbol, intent.product)
         self.working[intent.intent_id] = Working(k, intent.action, intent.quantity)

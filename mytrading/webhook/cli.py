@@ -343,7 +343,8 @@ def log(
     """The latest requests, accepted or refused, with their reason and outcome."""
     s = _settings()
     t = Table(title="webhook requests, newest first")
-    for c in ("time", "strategy", "id", "client", "status", "reason", "intents", "outcome"):
+    cols = ("time", "strategy", "id", "client", "status", "reason", "intents", "outcome")
+    for c in (*cols, "ignored fields"):
         t.add_column(c)
     for r in _store(s).audit(strategy, n):
         t.add_row(
@@ -355,6 +356,7 @@ def log(
             r["reason"],
             ", ".join(r["intents"]),
             r["outcome"] or "",
+            r["ignored"].replace(",", ", "),
         )
     out.print(t)
 

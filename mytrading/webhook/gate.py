@@ -22,16 +22,16 @@ import collections
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from mytrading.refdata import IST
-from mytrading.webhook.alerts import AlertError, Instruction, parse, plan
+from mytrading.webhook.alerts import AlertError, Instruction, Parsed, parse, plan
 from mytrading.webhook.guards import Duplicates, RateLimit
 from mytrading.webhook.intents import refusal
 from mytrading.webhook.model import StrategyFields
-from mytrading.webhook.store import WebhookStore
+from mytrading.webhook.store import Record, WebhookStore
 
 MAX_BODY = 16 * 1024
 FLOODS = (404, 413, 429)  # counted per minute, not written a row each
@@ -58,6 +58,7 @@ class Answer:
     status: int
     body: dict[str, Any]
     job: Job | None = None
+    ignored: tuple[str, ...] = ()  # the body's fields we do not know, for the audit
 
 
 def _error(status: int, message: str, **extra: Any) -> Answer:
@@ -108,7 +109,13 @@ class Gate:
                 self.answered[answer.status] = self.answered.get(answer.status, 0) + 1
                 return answer
             audit_id = self.store.log_request(
-                strategy, hint, client, answer.status, _reason(answer), body
+                strategy,
+                hint,
+                client,
+                answer.status,
+                _reason(answer),
+                body,
+                ignored=answer.ignored,
             )
             if answer.job is not None:
                 job = Job(audit_id, answer.job.fields, answer.job.instructions, received_ns)
@@ -166,10 +173,17 @@ class Gate:
         if not rec.fields.enabled:
             return _error(403, f"strategy {rec.name} is disabled", **named)
         try:
-            alerts, passphrase = parse(body)
+            parsed = parse(body)
         except AlertError as exc:
             return _error(400, str(exc), **named)
-        if not self.store.passphrase_ok(rec, passphrase):
+        answer = self._accept(rec, parsed, body)
+        return replace(answer, ignored=parsed.ignored)
+
+    def _accept(self, rec: Record, parsed: Parsed, body: bytes) -> Answer:
+        """A body that parsed: its passphrase, symbols, plan and timing."""
+        named = {"_strategy": rec.name}
+        alerts = parsed.alerts
+        if not self.store.passphrase_ok(rec, parsed.passphrase):
             return _error(401, "wrong or missing passphrase", **named)
         maps = self.store.symbols_of(rec)
         instructions = []

@@ -47,7 +47,7 @@ def to_intents(
     working: int,
     next_id: Callable[[], str],
     origin_ns: int = 0,
-) -> tuple[list[wire.OrderIntent], bool]:
+) -> tuple[list[wire.PlaceIntent], bool]:
     """(the intents, whether it opens or grows) for one instruction, given the strategy's
     position in the contract and the signed quantity still working there."""
     if instr.kind == "order":
@@ -66,16 +66,16 @@ def to_intents(
 
 def _intent(
     name: str, instr: Instruction, action: str, qty: int, intent_id: str, origin_ns: int
-) -> wire.OrderIntent:
-    return wire.OrderIntent(
+) -> wire.PlaceIntent:
+    return wire.PlaceIntent(
         intent_id=intent_id,
         strategy=name,
         exchange=instr.exchange,
         symbol=instr.symbol,
-        action=action,  # type: ignore[arg-type]
+        action=action,  # type: ignore[arg-type]  # BUY/SELL: webhook/alerts.py parsed it
         quantity=qty,
         pricetype="MARKET",
-        product=instr.product,  # type: ignore[arg-type]
+        product=instr.product,  # type: ignore[arg-type]  # the mapping's, validated on save
         origin_ns=origin_ns,
     )
 
@@ -91,13 +91,13 @@ def flatten(
     name: str,
     positions: dict[tuple[str, str, str], int],
     next_id: Callable[[], str],
-) -> list[wire.OrderIntent]:
+) -> list[wire.PlaceIntent]:
     """An intent closing each open position (exchange, symbol, product) at market."""
     out = []
     for (ex, sym, product), qty in sorted(positions.items()):
         if qty:
             out.append(
-                wire.OrderIntent(
+                wire.PlaceIntent(
                     intent_id=next_id(),
                     strategy=name,
                     exchange=ex,
@@ -105,7 +105,7 @@ def flatten(
                     action="SELL" if qty > 0 else "BUY",
                     quantity=abs(qty),
                     pricetype="MARKET",
-                    product=product,  # type: ignore[arg-type]
+                    product=product,  # type: ignore[arg-type]  # a held position's own
                 )
             )
     return out

@@ -76,6 +76,10 @@ MIGRATIONS = [
     );
     CREATE INDEX audit_ts ON audit (ts);
     """,
+    # 5: the fields an alert carried that we ignore (OpenAlgo's webhook ignores them too)
+    """
+    ALTER TABLE audit ADD COLUMN ignored TEXT NOT NULL DEFAULT '';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -322,11 +326,12 @@ class WebhookStore:
         body: bytes = b"",
         intents: list[str] | None = None,
         outcome: str = "",
+        ignored: tuple[str, ...] = (),
     ) -> int:
         with self._tx():
             cur = self.con.execute(
                 "INSERT INTO audit (ts, strategy, id_hint, client, status, reason, body_sha, "
-                "intents, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "intents, outcome, ignored) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     _now(),
                     strategy,
@@ -337,6 +342,7 @@ class WebhookStore:
                     hashlib.sha256(body).hexdigest()[:16] if body else "",
                     json.dumps(intents or []),
                     outcome,
+                    ",".join(ignored),
                 ),
             )
         return int(cur.lastrowid or 0)

@@ -54,9 +54,19 @@ def test_the_chain_from_the_markets_ticks(refdata: RefData) -> None:
     t = m.years_left(NOW)
     from mytrading.options.greeks import greeks, iv
 
-    vol = iv(ce.ltp, m.spot, m.atm, t, RATE, "CE")
-    assert price(m.spot, m.atm, t, RATE, vol, "CE") == pytest.approx(ce.ltp, abs=0.01)
-    assert 0.35 < greeks(m.spot, m.atm, t, RATE, vol, "CE")[0] < 0.65
+    fwd = m.forward()  # parity at the ATM strike: the simulator's options carry nothing
+    assert fwd == pytest.approx(m.spot, abs=0.1)
+    vol = iv(ce.ltp, fwd, m.atm, t, RATE, "CE")
+    assert price(fwd, m.atm, t, RATE, vol, "CE") == pytest.approx(ce.ltp, abs=0.01)
+    assert 0.35 < greeks(fwd, m.atm, t, RATE, vol, "CE")[0] < 0.65
+    # every strike with time value shows an IV, in the money too (a rate on the spot
+    # read an in-the-money call's price as below any volatility: "-")
+    itm = [k for (k, r), s in m.rows.items() if r == "CE" and k < m.spot - 100 and s.ltp]
+    assert itm and all(
+        iv(m.rows[(k, "CE")].ltp, fwd, k, t, RATE, "CE") > 0.05
+        for k in itm
+        if m.rows[(k, "CE")].ltp > fwd - k + 0.1  # some time value to read
+    )
 
 
 def test_pcr_and_max_pain_by_hand(refdata: RefData) -> None:
@@ -110,14 +120,35 @@ def test_pcr_and_max_pain_by_hand(refdata: RefData) -> None:
     assert not math.isnan(m.pcr())
 
 
+def test_the_view_shows_the_markets_time_not_its_own(refdata: RefData) -> None:
+    m = ChainModel.build(refdata, "NIFTY", None, 10, DAY)
+    own = datetime(2026, 11, 20, 9, 19, tzinfo=IST)  # a clock anchored when the view began
+    assert m.market_now(own) == own  # nothing heard yet
+    market = SimMarket(refdata, ["NIFTY"], DAY, 12, seed=7)
+    for t in market.step(int(NOW.timestamp() * 1e9)):
+        m.on_tick(t)
+    assert m.market_now(own) == NOW
+    c = Console(record=True, width=240, force_terminal=False)
+    c.print(render(m, m.market_now(own)))
+    assert "11:00:00 IST" in c.export_text()
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_the_live_view_in_a_terminal_asks_the_feed_for_its_strikes(
     settings: Settings, tmp_env: dict[str, str]
 ) -> None:
-    env = {**tmp_env, "MT_SIM_START": "2026-11-20T10:00", "MT_SIM_STRIKES": "12"}
+    env = {
+        **tmp_env,
+        "MT_SIM_START": "2026-11-20T10:00",
+        "MT_SIM_STRIKES": "12",
+        "MT_SIM_SPEED": "1",
+    }
+    # the stack's clock was anchored an hour ago: its market is at 11:00, though the
+    # view, started from a shell without the stack's anchor, would reckon 10:00
+    anchor = str(time.time_ns() - 3600 * 10**9)
     w = Watcher(settings, ("sys.status.",))
-    feed = spawn("feed", env)
+    feed = spawn("feed", {**env, "MT_CLOCK_ANCHOR_NS": anchor})
     session = f"chain{time.time_ns() % 10**8}"
     try:
         w.wait(lambda: "feed" in w.status, 20, "the feed")
@@ -134,18 +165,20 @@ def test_the_live_view_in_a_terminal_asks_the_feed_for_its_strikes(
                 ["tmux", "capture-pane", "-t", session, "-p"], capture_output=True, text=True
             ).stdout
             atm = [ln for ln in shown.splitlines() if re.search(r"\d ATM", ln)]
-            if atm and "PCR (OI)" in shown and atm[0].count("-") < 12:
+            if atm and "PCR (OI)" in shown and atm[0].count("-") < 12 and " 11:" in shown:
                 break
             time.sleep(0.5)
         atm = [ln for ln in shown.splitlines() if re.search(r"\d ATM", ln)]
         assert atm, shown
         # the feed quotes the chain because the view asked: the options have prices
         assert atm[0].count("-") < 12, shown
-        title = re.search(r"spot ([\d,.]+)\s+ATM ([\d,]+)", shown)
+        title = re.search(r"spot ([\d,.]+)\s+forward [\d,.]+\s+ATM ([\d,]+)", shown)
         assert title, shown
         spot, strike = (float(x.replace(",", "")) for x in title.groups())
         assert strike == round(spot / 50) * 50  # the right ATM for the index's level
         assert f"{strike:,.0f} ATM" in atm[0]  # and that row is the highlighted one
+        clock = re.search(r"(\d\d):(\d\d):\d\d IST", shown)
+        assert clock and clock.group(1) == "11", shown  # the market's time, not its own
         w.wait(
             lambda: any(s.startswith("chain-") for s in w.status["feed"].detail["declared_by"]),
             5,

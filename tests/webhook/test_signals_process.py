@@ -227,7 +227,11 @@ def test_every_format_and_mode_trades_through_risk_to_the_broker(stack: Stack) -
         "tv_long", b'{"symbol": "NIFTY1!", "action": "buy", "note": "' + b"x" * 17_000 + b'"}', 413
     )
     send("tv_long", b"{oops", 400)
-    send("tv_long", {"symbol": "NIFTY1!", "action": "buy", "leverage": 5}, 400)
+    # a TradingView template's extra fields are ignored (as OpenAlgo's webhook does) and
+    # named in the audit; tv_long is flat, so this target of 0 trades nothing
+    tv_extra = {"symbol": "NIFTY1!", "action": "sell", "position_size": "0", "price": "24500"}
+    tv_extra |= {"time": "2026-11-20T10:03:00Z", "comment": "exit"}
+    extra_id = send("tv_long", tv_extra)["request_id"]
     for _ in range(5):  # unknown ids: one client, 5 a minute here
         hook(s.port, "not-an-id", b"{}", "10.9.9.9")
     status, answer = hook(s.port, "not-an-id", b"{}", "10.9.9.9")
@@ -278,6 +282,9 @@ def test_every_format_and_mode_trades_through_risk_to_the_broker(stack: Stack) -
         5,
         "the refused requests counted",
     )
+    (extra,) = [r for r in log if r["id"] == extra_id]
+    assert (extra["status"], extra["ignored"]) == (200, "comment,time")
+    assert all(r["ignored"] == "" for r in log if r["id"] != extra_id)
     done = [r for r in log if r["strategy"] == "tv_long" and r["intents"]]
     assert len(done) == 2 and all("complete" in r["outcome"] for r in done), done
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mytrading.webhook.alerts import AlertError, Instruction, parse, plan
+from mytrading.webhook.alerts import Alert, AlertError, Instruction, parse, plan
 from mytrading.webhook.model import SymbolMap
 from tests.fuzz import alert_bodies
 
@@ -20,8 +20,12 @@ FUT = SymbolMap(
 )
 
 
+def parse_alerts(raw: bytes) -> list[Alert]:
+    return parse(raw).alerts
+
+
 def one(body: dict, mode: str = "LONG") -> Instruction:
-    (alert,), _ = parse(json.dumps(body).encode())
+    (alert,) = parse(json.dumps(body).encode()).alerts
     return plan(alert, mode, FUT)  # type: ignore[arg-type]
 
 
@@ -70,7 +74,7 @@ def test_amibroker_bodies() -> None:
         "product": "NRML",
         "quantity": "1",
     }
-    (alert,), _ = parse(json.dumps(place).encode())
+    (alert,) = parse_alerts(json.dumps(place).encode())
     assert alert.source == "amibroker" and alert.quantity == 1
     assert plan(alert, "LONG", FUT).lots == 1
     smart = {**place, "action": "SELL", "position_size": "0"}
@@ -84,21 +88,35 @@ def test_chartink_keywords_and_several_stocks() -> None:
         "scan_name": "Breakout SHORT scan",
         "triggered_at": "10:00 am",
     }
-    alerts, _ = parse(json.dumps(body).encode())
+    alerts = parse_alerts(json.dumps(body).encode())
     assert [a.external for a in alerts] == ["NIFTY1!", "BANK1!"]
     assert {a.action for a in alerts} == {"SHORT"}
     i = plan(alerts[0], "SHORT", FUT)
     assert (i.kind, i.action, i.opens) == ("order", "SELL", True)
     with pytest.raises(AlertError, match="not allowed for a LONG"):
         plan(alerts[0], "LONG", FUT)
-    (cover,), _ = parse(
+    (cover,) = parse_alerts(
         json.dumps({**body, "stocks": "NIFTY1!", "scan_name": "cover shorts"}).encode()
     )
     assert plan(cover, "SHORT", FUT).kind == "target"
-    (buy,), _ = parse(
+    (buy,) = parse_alerts(
         json.dumps({**body, "stocks": "NIFTY1!", "scan_name": "Buy and sell"}).encode()
     )
     assert buy.action == "BUY"  # BUY is looked for first, as the real module does
+
+
+def test_fields_we_do_not_know_are_ignored_and_named() -> None:
+    """As OpenAlgo's webhook: a TradingView template's ``time`` and ``comment`` (or a
+    misspelt ``qty``) do not refuse the alert; their names come back for the audit."""
+    tv = {"symbol": "NIFTY1!", "action": "buy", "time": "2026-11-20T10:03:00Z"}
+    got = parse(json.dumps({**tv, "comment": "entry", "qty": 1, "price": "24500"}).encode())
+    assert got.ignored == ("comment", "qty", "time")  # price is a field we know
+    assert [(a.external, a.action, a.quantity) for a in got.alerts] == [("NIFTY1!", "BUY", None)]
+    ck = {"stocks": "A,B", "scan_name": "BUY", "scanner": "x", "trigger_prices": "1,2"}
+    assert parse(json.dumps(ck).encode()).ignored == ("scanner",)
+    assert parse(json.dumps(tv).encode()).ignored == ("time",)
+    assert parse(b'{"symbol": "X", "action": "SELL"}').ignored == ()
+    assert parse(json.dumps({**tv, "z" * 500: 1}).encode()).ignored == ("time", "z" * 40)
 
 
 @pytest.mark.parametrize(
@@ -108,7 +126,6 @@ def test_chartink_keywords_and_several_stocks() -> None:
         (b"[1, 2]", "JSON object"),
         (b'{"symbol": "X"}', "action"),
         (b'{"symbol": "X", "action": "HOLD"}', "BUY or SELL"),
-        (b'{"symbol": "X", "action": "BUY", "qty": 1}', "unknown field"),
         (b'{"symbol": "X", "action": "BUY", "quantity": "1.5"}', "whole number"),
         (b'{"symbol": "X", "action": "BUY", "quantity": "-2"}', "negative"),
         (b'{"symbol": "X", "action": "BUY", "passphrase": 5}', "passphrase"),
@@ -128,7 +145,7 @@ def test_bad_bodies_say_why(raw: bytes, why: str) -> None:
 )
 def test_any_body_is_an_alert_or_a_reason(raw: bytes, mode: str) -> None:
     with contextlib.suppress(AlertError):  # a reason is a right answer too
-        alerts, _ = parse(raw)
+        alerts = parse(raw).alerts
         for a in alerts:
             i = plan(a, mode, FUT)  # type: ignore[arg-type]
             assert i.kind in ("order", "target") and (i.kind == "target" or i.lots > 0)

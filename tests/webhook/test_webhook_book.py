@@ -11,8 +11,8 @@ FUT = "NIFTY23NOV26FUT"
 KEY = ("tv", "NFO", FUT, "NRML")
 
 
-def intent(iid: str, action: str, qty: int) -> wire.OrderIntent:
-    return wire.OrderIntent(
+def intent(iid: str, action: str, qty: int) -> wire.PlaceIntent:
+    return wire.PlaceIntent(
         intent_id=iid, strategy="tv", exchange="NFO", symbol=FUT, action=action,  # type: ignore[arg-type]
         quantity=qty, product="NRML",
     )  # fmt: skip

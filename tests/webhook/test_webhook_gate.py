@@ -70,7 +70,9 @@ def test_each_refusal_has_its_status_and_reason(tmp_path: Path) -> None:
         ("sma_crossover", BUY, 409, "also the name of a Python strategy"),
         ("off", BUY, 403, "off is disabled"),
         ("tv", b"{not json", 400, "not JSON"),
-        ("tv", b'{"symbol":"NIFTY1!","action":"buy","colour":"red"}', 400, "unknown field"),
+        # a field we do not know is ignored (as OpenAlgo's webhook): the refusal is the
+        # unmapped symbol, and the audit names the ignored field
+        ("tv", b'{"symbol":"BANKX","action":"buy","colour":"red"}', 400, "BANKX is not mapped"),
         ("tv", b'{"symbol":"BANK","action":"buy"}', 400, "BANK is not mapped for tv"),
         ("both", b'{"symbol":"NIFTY1!","action":"buy"}', 400, "position_size is required"),
         ("both", b'{"symbol":"NIFTY1!","action":"buy","position_size":-1}', 400, "signs"),
@@ -85,6 +87,9 @@ def test_each_refusal_has_its_status_and_reason(tmp_path: Path) -> None:
     log = r.store.audit(n=100)
     rows = [c for c in cases if c[2] not in (404, 413)]  # floods: counted, not rows
     assert [row["status"] for row in reversed(log)] == [c[2] for c in rows]
+    assert [row["ignored"] for row in reversed(log)] == [
+        "colour" if b"colour" in c[1] else "" for c in rows
+    ]
     # a person can tell the ids apart; the log cannot replay them
     assert [row["id_hint"] for row in reversed(log)] == [r.ids.get(c[0], c[0])[:6] for c in rows]
     r.gate.housekeep(force=True)
