@@ -93,7 +93,7 @@ def sim_start(spec: str, cal: Calendar, today: date | None = None) -> datetime:
 def build_clock(settings, cal: Calendar) -> MarketClock:  # settings: Settings
     if not settings.simulated():
         return MarketClock.wall()
-    start = sim_start(settings.sim_start, cal)
+    start = sim_start(settings.sim.start, cal)
     anchor = settings.clock_anchor_ns or time.time_ns()
     sessions = trading_sessions(cal, start.date(), 370)  # enough for a year and a half
-    return MarketClock(anchor, int(start.timestamp() * 1e9), settings.sim_speed, sessions)
+    return MarketClock(anchor, int(start.timestamp() * 1e9), settings.sim.speed, sessions)

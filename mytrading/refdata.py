@@ -28,6 +28,18 @@ class RefDataError(ValueError):
 
 
 @dataclass(frozen=True)
+class ExpiryRule:
+    """The expiry weekdays in force from ``start``: ``weekly`` ("" = no weekly options)
+    and ``monthly`` (the last such weekday of the month). Exchanges move them by circular
+    (NIFTY: Thursday, then Tuesday from 2025-09-01); a contract expires by the rule in
+    force when it expires, as the exchanges moved listed contracts with the rule."""
+
+    start: date
+    weekly: str
+    monthly: str
+
+
+@dataclass(frozen=True)
 class Underlying:
     name: str
     spot_exchange: str
@@ -44,6 +56,17 @@ class Underlying:
     eq_tick: float = 0.0  # a stock's own price step on NSE/BSE
     band_pct: float = 0.0  # a stock's daily price band, %
     fno: bool = True  # has futures and options (an ETF: no)
+    # earlier and later rules, oldest first (instruments.toml ``expiry_rules``); without
+    # them ``weekly_expiry`` and ``monthly_expiry`` hold for every date
+    expiry_rules: tuple[ExpiryRule, ...] = ()
+
+    def expiry_rule(self, on: date) -> ExpiryRule:
+        """The rule in force on ``on``."""
+        current = ExpiryRule(date.min, self.weekly_expiry, self.monthly_expiry)
+        for r in self.expiry_rules:
+            if r.start <= on:
+                current = r
+        return current
 
 
 EQUITY_EXCHANGES = ("NSE", "BSE")
@@ -162,8 +185,10 @@ class Calendar:
         return self.last_trading_day(exchange, d)
 
     def monthly_expiry(self, u: Underlying, year: int, month: int) -> date:
-        wd = WEEKDAYS[u.monthly_expiry]
+        """The last expiry weekday of the month (by the rule in force on the month's last
+        day), moved back over holidays."""
         last = date(year, month, calendar.monthrange(year, month)[1])
+        wd = WEEKDAYS[u.expiry_rule(last).monthly]
         d = last - timedelta(days=(last.weekday() - wd) % 7)
         return self._shift_back(u.fo_exchange, d)
 
@@ -175,15 +200,58 @@ class Calendar:
         return e
 
     def near_option_expiry(self, u: Underlying, today: date) -> date:
-        """Nearest weekly expiry on or after today, or the monthly for monthly-only indices."""
-        if not u.weekly_expiry:
-            return self.near_future_expiry(u, today)
-        wd = WEEKDAYS[u.weekly_expiry]
-        d = today + timedelta(days=(wd - today.weekday()) % 7)
-        e = self._shift_back(u.fo_exchange, d)
-        if e < today:  # the shifted expiry already passed: next week's
-            e = self._shift_back(u.fo_exchange, d + timedelta(days=7))
-        return e
+        """Nearest option expiry on or after today: the weekly where the index has
+        weeklies, else the monthly. A week's expiry weekday is the rule in force on its
+        Monday; a weekly is never later than that month's monthly."""
+        monday = today - timedelta(days=today.weekday())
+        for week in range(3):
+            start = monday + timedelta(days=7 * week)
+            rule = u.expiry_rule(start)
+            if not rule.weekly:
+                return self.near_future_expiry(u, today)
+            e = self._shift_back(u.fo_exchange, start + timedelta(days=WEEKDAYS[rule.weekly]))
+            if e >= today:
+                return min(e, self.near_future_expiry(u, today))
+        raise RefDataError(f"{u.name}: no option expiry within three weeks of {today}")
+
+    def weekly_expiries(self, u: Underlying, today: date, count: int) -> list[date]:
+        """The next ``count`` weekly expiries on or after today (fewer where the index
+        has no weeklies: none listed beyond its rules' weekly-free dates)."""
+        out: list[date] = []
+        d = today
+        while len(out) < count:
+            rule = u.expiry_rule(d - timedelta(days=d.weekday()))
+            if not rule.weekly:
+                break
+            e = self.near_option_expiry(u, d)
+            out.append(e)
+            d = e + timedelta(days=1)
+        return out
+
+    def monthly_expiries(self, u: Underlying, today: date, count: int) -> list[date]:
+        """The next ``count`` monthly expiries on or after today."""
+        out: list[date] = []
+        d = today
+        while len(out) < count:
+            e = self.near_future_expiry(u, d)
+            out.append(e)
+            d = e + timedelta(days=1)
+        return out
+
+    def listed_expiries(self, u: Underlying, today: date) -> list[date]:
+        """The option expiries an exchange lists on ``today``, as NSE and BSE list index
+        options: the next four weeklies (where the index has them), the next three
+        monthlies, and the next three quarterlies (March, June, September, December)
+        after those; sorted, each once."""
+        months = self.monthly_expiries(u, today, 3)
+        quarters: list[date] = []
+        d = months[-1] + timedelta(days=1)
+        while len(quarters) < 3:
+            e = self.near_future_expiry(u, d)
+            if e.month % 3 == 0:
+                quarters.append(e)
+            d = e + timedelta(days=1)
+        return sorted({*self.weekly_expiries(u, today, 4), *months, *quarters})
 
 
 class MasterContract(Protocol):
@@ -314,6 +382,39 @@ class RefData:
         )
 
 
+# Stock futures and options: monthly only, the last Thursday, then (NSE, from 2025-09-01)
+# the last Tuesday.
+STOCK_EXPIRY_RULES = (
+    ExpiryRule(date(2000, 1, 1), "", "THU"),
+    ExpiryRule(date(2025, 9, 1), "", "TUE"),
+)
+
+
+def _expiry_rules(name: str, rows: Any) -> tuple[ExpiryRule, ...]:
+    """``expiry_rules = [{from = "2025-09-01", weekly = "TUE", monthly = "TUE"}, ...]``,
+    oldest first."""
+    where = f"instruments.toml [{name}] expiry_rules"
+    if not isinstance(rows, list):
+        raise RefDataError(f"{where}: want a list of {{from, weekly, monthly}} tables")
+    out: list[ExpiryRule] = []
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or set(r) != {"from", "weekly", "monthly"}:
+            raise RefDataError(f"{where}[{i}]: want exactly from, weekly, monthly; got {r!r}")
+        try:
+            start = r["from"] if isinstance(r["from"], date) else date.fromisoformat(r["from"])
+        except (TypeError, ValueError):
+            raise RefDataError(f"{where}[{i}]: from {r['from']!r} is not a date") from None
+        for wd in (r["weekly"], r["monthly"]):
+            if wd and wd not in WEEKDAYS:
+                raise RefDataError(f"{where}[{i}]: expiry day {wd!r} not in MON..FRI")
+        if not r["monthly"]:
+            raise RefDataError(f"{where}[{i}]: monthly is required")
+        if out and start <= out[-1].start:
+            raise RefDataError(f"{where}[{i}]: from {start} is not after {out[-1].start}")
+        out.append(ExpiryRule(start, r["weekly"], r["monthly"]))
+    return tuple(out)
+
+
 def _hhmm(s: str, where: str) -> time:
     try:
         return datetime.strptime(s, "%H:%M").time()
@@ -358,6 +459,7 @@ def _stocks(
                 eq_tick=float(r["eq_tick"]),
                 band_pct=float(r["band_pct"]),
                 fno=bool(r["fno"]),
+                expiry_rules=STOCK_EXPIRY_RULES,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RefDataError(f"{where}: {exc!r}") from None
@@ -388,8 +490,20 @@ def load_refdata(config_dir: Path, master: MasterLookup | None = None) -> RefDat
 
     unds: dict[str, Underlying] = {}
     for name, row in inst.get("underlyings", {}).items():
+        row = dict(row)
+        rules = _expiry_rules(name, row.pop("expiry_rules", []))
+        if rules:  # the current rule is the last one; the flat fields may restate it
+            for field, got in (
+                ("weekly_expiry", rules[-1].weekly),
+                ("monthly_expiry", rules[-1].monthly),
+            ):
+                if row.setdefault(field, got) != got:
+                    raise RefDataError(
+                        f"instruments.toml [{name}]: {field} = {row[field]!r} disagrees with "
+                        f"the last of its expiry_rules ({got!r})"
+                    )
         try:
-            u = Underlying(name=name, **row)
+            u = Underlying(name=name, expiry_rules=rules, **row)
         except TypeError as exc:
             raise RefDataError(f"instruments.toml [{name}]: {exc}") from None
         if u.lot_size <= 0 or u.tick_size <= 0 or u.freeze_qty < u.lot_size:
@@ -397,6 +511,8 @@ def load_refdata(config_dir: Path, master: MasterLookup | None = None) -> RefDat
         for wd in (u.weekly_expiry, u.monthly_expiry):
             if wd and wd not in WEEKDAYS:
                 raise RefDataError(f"instruments.toml [{name}]: expiry day {wd!r} not in MON..FRI")
+        if not u.monthly_expiry and u.fno:
+            raise RefDataError(f"instruments.toml [{name}]: monthly_expiry is required")
         unds[name] = u
     stocks, universes = _stocks(config_dir / "stocks.toml", set(unds))
     unds.update(stocks)

@@ -56,25 +56,16 @@ def nearest_premium(chain: Iterable[OptionQuote], right: str, target: float) -> 
     return min(rows, key=lambda q: (abs(q.ltp - target), q.ltp))
 
 
-def weekly_expiries(cal: Calendar, u: Underlying, today: date, count: int) -> list[date]:
+def option_expiries(cal: Calendar, u: Underlying, today: date, count: int) -> list[date]:
     """The next ``count`` option expiries on or after ``today`` (weekly where the index
-    has weeklies, else monthly), each moved back over holidays."""
+    has weeklies, else monthly), each moved back over holidays. ``Calendar.weekly_expiries``
+    and ``monthly_expiries`` give one kind each."""
     out: list[date] = []
     d = today
     while len(out) < count:
         e = cal.near_option_expiry(u, d)
         if not out or e != out[-1]:
             out.append(e)
-        d = e + timedelta(days=1)
-    return out
-
-
-def monthly_expiries(cal: Calendar, u: Underlying, today: date, count: int) -> list[date]:
-    out: list[date] = []
-    d = today
-    while len(out) < count:
-        e = cal.near_future_expiry(u, d)
-        out.append(e)
         d = e + timedelta(days=1)
     return out
 

@@ -14,6 +14,7 @@ from mytrading.refdata import (
     option_symbol,
     round_to_tick,
 )
+from mytrading.settings import PROJECT_ROOT
 
 
 def test_symbols_follow_openalgo_format() -> None:
@@ -90,6 +91,68 @@ def test_expiries_move_for_holidays(refdata: RefData) -> None:
     assert cal.near_option_expiry(nifty, date(2026, 11, 25)) == date(2026, 12, 1)
     assert cal.near_option_expiry(sensex, date(2026, 11, 20)) == date(2026, 11, 26)
     assert cal.near_option_expiry(bank, date(2026, 11, 2)) == date(2026, 11, 23)  # monthly only
+
+
+def test_expiry_weekdays_follow_the_exchanges_rules_by_date(refdata: RefData) -> None:
+    """NIFTY expired on Thursdays until NSE moved every expiry to Tuesday from 2025-09-01;
+    BANKNIFTY lost its weeklies in November 2024; stock monthlies moved with NIFTY's."""
+    cal = refdata.calendar
+    nifty, bank, sensex = (refdata.underlying(n) for n in ("NIFTY", "BANKNIFTY", "SENSEX"))
+    june = cal.near_option_expiry(nifty, date(2025, 6, 2))
+    assert june == date(2025, 6, 5) and june.strftime("%a") == "Thu"
+    assert cal.monthly_expiry(nifty, 2025, 6) == date(2025, 6, 26)  # last Thursday
+    nov = cal.near_option_expiry(nifty, date(2025, 11, 3))
+    assert nov == date(2025, 11, 4) and nov.strftime("%a") == "Tue"
+    assert cal.monthly_expiry(nifty, 2025, 11) == date(2025, 11, 25)  # last Tuesday
+    # the week the rule changed: Thursday 28 Aug, then Tuesday 2 Sep
+    assert cal.weekly_expiries(nifty, date(2025, 8, 25), 2) == [date(2025, 8, 28), date(2025, 9, 2)]
+    assert cal.near_option_expiry(bank, date(2024, 11, 11)) == date(2024, 11, 13)  # last weekly
+    assert cal.near_option_expiry(bank, date(2024, 11, 18)) == date(2024, 11, 27)  # monthly (Wed)
+    assert cal.weekly_expiries(bank, date(2026, 11, 2), 4) == []
+    assert cal.near_option_expiry(sensex, date(2024, 6, 3)) == date(2024, 6, 7)  # Friday, then
+    stock = refdata.underlying(next(n for n, u in refdata.underlyings.items() if u.kind == "STOCK"))
+    assert cal.monthly_expiry(stock, 2025, 6).strftime("%a") == "Thu"
+    assert cal.monthly_expiry(stock, 2025, 10).strftime("%a") == "Tue"
+    # what the exchange lists on a day: 4 weeklies, 3 monthlies, 3 quarterlies
+    listed = cal.listed_expiries(nifty, date(2026, 11, 20))
+    assert listed[:4] == [
+        date(2026, 11, 23),
+        date(2026, 12, 1),
+        date(2026, 12, 8),
+        date(2026, 12, 15),
+    ]
+    assert listed[4:] == [date(2026, 12, 29), date(2027, 1, 26), date(2027, 3, 30),
+                          date(2027, 6, 29), date(2027, 9, 28)]  # fmt: skip
+    assert cal.listed_expiries(bank, date(2026, 11, 20))[0] == date(2026, 11, 23)
+
+
+@pytest.mark.parametrize(
+    "rules, why",
+    [
+        ('[{ from = "2025-09-01", weekly = "TUE" }]', "exactly from, weekly, monthly"),
+        ('[{ from = "soon", weekly = "TUE", monthly = "TUE" }]', "is not a date"),
+        ('[{ from = "2025-09-01", weekly = "SAT", monthly = "TUE" }]', "not in MON..FRI"),
+        ('[{ from = "2025-09-01", weekly = "TUE", monthly = "" }]', "monthly is required"),
+        (
+            '[{ from = "2025-09-01", weekly = "", monthly = "TUE" },'
+            ' { from = "2025-01-01", weekly = "", monthly = "THU" }]',
+            "is not after",
+        ),
+        ('[{ from = "2025-09-01", weekly = "WED", monthly = "TUE" }]', "disagrees"),
+    ],
+)
+def test_bad_expiry_rules_are_refused(tmp_path: Path, rules: str, why: str) -> None:
+    for f in ("sessions.toml", "holidays.toml", "stocks.toml"):
+        (tmp_path / f).write_text((PROJECT_ROOT / "config" / f).read_text())
+    text = (PROJECT_ROOT / "config" / "instruments.toml").read_text()
+    start = text.index("[underlyings.NIFTY]")
+    head, rest = text[:start], text[start:]
+    block_end = rest.index("\n[", 1)
+    nifty = rest[:block_end]
+    nifty = nifty[: nifty.index("expiry_rules")] + f"expiry_rules = {rules}\n"
+    (tmp_path / "instruments.toml").write_text(head + nifty + rest[block_end:])
+    with pytest.raises(RefDataError, match=why):
+        load_refdata(tmp_path)
 
 
 def test_bad_config_is_reported(tmp_path: Path) -> None:
