@@ -60,7 +60,7 @@ def stage(role: str, d: str, rate: float, count: int, out: str) -> None:
         push = Pusher(ctx, f"ipc://{d}/p1", "engine", "intent")
         while True:
             _, m = wire.decode(sub.sock.recv())
-            intent = wire.OrderIntent(
+            intent = wire.PlaceIntent(
                 intent_id="a",
                 strategy="s",
                 exchange="NFO",
@@ -88,7 +88,8 @@ def stage(role: str, d: str, rate: float, count: int, out: str) -> None:
             if not pull.sock.poll(10_000):  # a message lost upstream: report what came
                 break
             _, m = wire.decode(pull.sock.recv())
-            lat.append(time.time_ns() - m.origin_ns)  # type: ignore[attr-defined]
+            assert isinstance(m, wire.PlaceIntent)  # the chain's last hop carries intents
+            lat.append(time.time_ns() - m.origin_ns)
         np.save(out, np.array(lat[2000:], dtype=np.int64))
 
 

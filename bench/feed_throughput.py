@@ -23,6 +23,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import zmq
 
@@ -59,6 +60,39 @@ def main() -> int:
         "--no-record", action="store_true", help="turn off DuckDB recording in the feed"
     )
     args = ap.parse_args()
+    r = measure(
+        args.hz, args.strikes, args.stocks, args.stock_strikes, args.seconds, args.warmup,
+        not args.no_record,
+    )  # fmt: skip
+    if r is None:
+        print("daemons not up", file=sys.stderr)
+        return 1
+    rec = "off" if args.no_record else "on (DuckDB)"
+    print(f"feed throughput: simulator WebSocket -> feed -> bus -> engine ({os.cpu_count()} cores)")
+    print(f"  recording    {rec}")
+    offered = r["instruments"] * args.hz
+    print(
+        f"  offered      {r['instruments']} instruments x {args.hz:.0f}/s = {offered:,.0f} ticks/s"
+    )
+    print(f"  server sent  {r['sent']:10,.0f} ticks/s   (dropped for a slow client {r['dropped']})")
+    print(f"  feed out     {r['feed']:10,.0f} ticks/s   (duplicates dropped {r['dups']})")
+    print(f"  engine in    {r['engine']:10,.0f} msgs/s    (ticks + ~4 heartbeats/s)")
+    print(f"  engine sequence gaps in the window: {r['gaps']}")
+    print("  CPU used (share of one core):", ", ".join(f"{n} {c:.0%}" for n, c in r["cpu"].items()))
+    return 0
+
+
+def measure(
+    hz: float,
+    strikes: int,
+    stocks: str = "",
+    stock_strikes: int = -1,
+    seconds: float = 15.0,
+    warmup: float = 5.0,
+    record: bool = True,
+) -> dict[str, Any] | None:
+    """Run server, feed and engine; the window's rates (per second), or None if the
+    daemons did not come up."""
 
     tmp = Path(tempfile.mkdtemp(prefix="mtfeed-"))
     rest, ws = free_port(), free_port()
@@ -76,23 +110,23 @@ def main() -> int:
         "MT_SIM_WS_PORT": str(ws),
         "MT_SIM_SPEED": "1",
         "MT_SIM_START": "2026-11-20T10:00",
-        "MT_SIM_TICK_HZ": str(args.hz),
-        "MT_SIM_STRIKES": str(args.strikes),
+        "MT_SIM_TICK_HZ": str(hz),
+        "MT_SIM_STRIKES": str(strikes),
         "MT_STRATEGIES": "tick_counter",
         "MT_STRATEGIES_DIR": str(ROOT / "bench" / "strategies"),
-        "MT_SIM_STOCKS": args.stocks,
-        "MT_SIM_STOCK_STRIKES": str(args.stock_strikes),
+        "MT_SIM_STOCKS": stocks,
+        "MT_SIM_STOCK_STRIKES": str(stock_strikes),
         "MT_STRATEGY_PARAMS": json.dumps(
             {
                 "tick_counter": {
-                    "strikes": args.strikes,
-                    "stocks": [x for x in args.stocks.split(",") if x],
-                    "stock_strikes": args.stock_strikes,
+                    "strikes": strikes,
+                    "stocks": [x for x in stocks.split(",") if x],
+                    "stock_strikes": stock_strikes,
                 }
             }
         ),
         "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
-        "MT_RECORD": "false" if args.no_record else "true",
+        "MT_RECORD": "true" if record else "false",
     }
     os.environ.update({k: v for k, v in env.items() if k.startswith("MT_")})
     settings = load_settings()
@@ -113,10 +147,9 @@ def main() -> int:
         return int(c.get("ws_market_data_sent", 0)), int(c.get("ws_market_data_dropped", 0))
 
     try:
-        pump(args.warmup)
+        pump(warmup)
         if not {"feed", "engine"} <= set(status):
-            print("daemons not up", file=sys.stderr)
-            return 1
+            return None
         (s0, d0), f0, e0, g0 = (
             server_counts(),
             status["feed"].detail["ticks"],
@@ -125,7 +158,7 @@ def main() -> int:
         )
         c0 = {n: cpu_seconds(p.pid) for n, p in procs.items()}
         t0 = time.monotonic()
-        pump(args.seconds)
+        pump(seconds)
         dt = time.monotonic() - t0
         (s1, d1), f1, e1 = server_counts(), status["feed"].detail["ticks"], status["engine"].msgs_in
         c1 = {n: cpu_seconds(p.pid) for n, p in procs.items()}
@@ -136,22 +169,16 @@ def main() -> int:
         sub.close()
         ctx.term()
 
-    instruments = feed["instruments"]
-    rec = "off" if args.no_record else "on (DuckDB)"
-    print(f"feed throughput: simulator WebSocket -> feed -> bus -> engine ({os.cpu_count()} cores)")
-    print(f"  recording    {rec}")
-    offered = instruments * args.hz
-    print(f"  offered      {instruments} instruments x {args.hz:.0f}/s = {offered:,.0f} ticks/s")
-    print(f"  server sent  {(s1 - s0) / dt:10,.0f} ticks/s   (dropped for a slow client {d1 - d0})")
-    dups = feed["duplicates_dropped"]
-    print(f"  feed out     {(f1 - f0) / dt:10,.0f} ticks/s   (duplicates dropped {dups})")
-    print(f"  engine in    {(e1 - e0) / dt:10,.0f} msgs/s    (ticks + ~4 heartbeats/s)")
-    print(f"  engine sequence gaps in the window: {gaps}")
-    print(
-        "  CPU used (share of one core):",
-        ", ".join(f"{n} {(c1[n] - c0[n]) / dt:.0%}" for n in procs),
-    )
-    return 0
+    return {
+        "instruments": feed["instruments"],
+        "sent": (s1 - s0) / dt,
+        "dropped": d1 - d0,
+        "feed": (f1 - f0) / dt,
+        "dups": feed["duplicates_dropped"],
+        "engine": (e1 - e0) / dt,
+        "gaps": gaps,
+        "cpu": {n: (c1[n] - c0[n]) / dt for n in procs},
+    }
 
 
 if __name__ == "__main__":

@@ -18,17 +18,16 @@ class CounterParams(StrategyParams):
     stock_strikes: int = -1
 
 
-class TickCounter(BaseStrategy):
+class TickCounter(BaseStrategy[CounterParams]):
     name = "tick_counter"
-    Params = CounterParams
 
     def on_start(self) -> None:
-        p: CounterParams = self.params  # type: ignore[assignment]
+        p = self.params
         names = quoted(self.refdata, p.underlyings, p.stocks)
         spots = {n: self.refdata.underlying(n).sim_spot for n in names}
         for inst in universe(
             self.refdata, names, self.now().date(), p.strikes, spots.__getitem__, p.stock_strikes
-        ):  # type: ignore[attr-defined]
+        ):
             self.subscribe_ticks(inst.exchange, inst.symbol)
         self.ticks = 0
 

@@ -17,12 +17,11 @@ class EchoParams(StrategyParams):
     every: int = Field(1, ge=1)
 
 
-class TickEcho(BaseStrategy):
+class TickEcho(BaseStrategy[EchoParams]):
     name = "tick_echo"
-    Params = EchoParams
 
     def on_start(self) -> None:
-        p: EchoParams = self.params  # type: ignore[assignment]
+        p = self.params
         u = self.refdata.underlying(p.underlying)
         self.exchange, self.symbol = self.near_future(p.underlying)
         self.lot = self.lot_size(self.exchange, self.symbol)
@@ -32,9 +31,9 @@ class TickEcho(BaseStrategy):
 
     def on_tick(self, tick: wire.Tick) -> None:
         self.n += 1
-        if self.n % self.params.every:  # type: ignore[attr-defined]
+        if self.n % self.params.every:
             return
-        if (self.n // self.params.every) % 2:  # type: ignore[attr-defined]
+        if (self.n // self.params.every) % 2:
             self.buy(self.exchange, self.symbol, self.lot)
         else:
             self.sell(self.exchange, self.symbol, self.lot)

@@ -175,7 +175,7 @@ def rolled(b: Books, today: str) -> Books:
     replay(b, ledger)
     order_seq, trade_seq = counters(b)
     held = {(h["exchange"], h["symbol"]): (h["qty"], h["avg"]) for h in b.holdings}
-    for (ex, sym, prod), p in ledger.positions.items():  # type: ignore[misc]
+    for (ex, sym, prod), p in ledger.positions.items():  # type: ignore[misc]  # 3-part keys
         if prod != "CNC" or not p.qty:
             continue
         q0, a0 = held.get((ex, sym), (0, 0.0))
@@ -189,7 +189,7 @@ def rolled(b: Books, today: str) -> Books:
         trade_seq=trade_seq,
         carried=[
             {"exchange": ex, "symbol": sym, "product": prod, "qty": p.qty, "avg": p.avg}
-            for (ex, sym, prod), p in ledger.positions.items()  # type: ignore[misc]
+            for (ex, sym, prod), p in ledger.positions.items()  # type: ignore[misc]  # as above
             if p.qty and prod != "CNC"
         ],
         holdings=[

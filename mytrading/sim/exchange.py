@@ -78,6 +78,9 @@ class SimExchange(MarketData):
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # order_update sinks
         self._ids = itertools.count(1)
         self.history_store = BarStore(refdata.calendar)
+        self.fresh: set[tuple[str, str]] = set()  # quoted in the latest step
+        # what the WebSocket's clients subscribed (None: no server says: the strip)
+        self.subscribed: set[tuple[str, str]] | None = None
         self._stepped_ns: int | None = None
         self.books: BookStore | None = None
 
@@ -137,16 +140,37 @@ class SimExchange(MarketData):
 
     def step_to(self, now_ns: int) -> list[wire.Tick]:
         """Take the market's quotes at ``now_ns``: bars, matching, marks."""
+        self.market.watch(self._watched())
         ticks = self.market.step(now_ns)
         self.history_store.close_due(now_ns)
+        self.fresh = set()
         for t in ticks:
-            self.last[(t.exchange, t.symbol)] = t
-            self.history_store.on_tick(t)
-            self._on_events(self.broker.on_tick(t))
-            self.ledger.mark((t.exchange, t.symbol, "MIS"), t.ltp)
-            self.ledger.mark((t.exchange, t.symbol, "NRML"), t.ltp)
-            self.ledger.mark((t.exchange, t.symbol, "CNC"), t.ltp)
+            self._take(t)
         return ticks
+
+    def _take(self, t: wire.Tick) -> None:
+        """One quote into the books: last, bars, matching, marks."""
+        key = (t.exchange, t.symbol)
+        self.last[key] = t
+        self.fresh.add(key)
+        self.history_store.on_tick(t)
+        self._on_events(self.broker.on_tick(t))
+        self.ledger.mark((t.exchange, t.symbol, "MIS"), t.ltp)
+        self.ledger.mark((t.exchange, t.symbol, "NRML"), t.ltp)
+        self.ledger.mark((t.exchange, t.symbol, "CNC"), t.ltp)
+
+    def _watched(self) -> set[tuple[str, str]]:
+        """The options to quote: what clients subscribed (``subscribed``; until one
+        says, the market's strip), every one with a working order (a resting order must
+        be matched) and every one held (its position must be marked)."""
+        base = self.subscribed if self.subscribed is not None else self.market_strip()
+        out = set(base)
+        out.update(k for k, ids in self.broker.live.items() if ids)
+        out.update((ex, sym) for (ex, sym, _), p in self.ledger.positions.items() if p.qty)
+        return out
+
+    def market_strip(self) -> frozenset[tuple[str, str]]:
+        return getattr(self.market, "strip", frozenset())
 
     # ------------------------------------------------------------------ orders
 
@@ -165,7 +189,12 @@ class SimExchange(MarketData):
             trigger_price=f["trigger_price"],
             approved_by="openalgo",
         )
-        if (f["exchange"], f["symbol"]) not in self.last and not self._known(order):
+        key = (f["exchange"], f["symbol"])
+        if key not in self.fresh and self.market.listed(*key):  # listed, not watched
+            t = self.market.quote(*key, self.clock.now_ns())
+            if t is not None:
+                self._take(t)  # quoted from now on: it will have a working order
+        if key not in self.last and not self._known(order):
             return err(400, f"Symbol '{f['symbol']}' not found for exchange '{f['exchange']}'")
         refusal = self._refusal(order)
         if refusal:

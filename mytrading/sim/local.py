@@ -56,6 +56,15 @@ class TapeMarket:
         out, self._pending = self._pending, []
         return out
 
+    def listed(self, exchange: str, symbol: str) -> bool:
+        return False  # the tape lists nothing: orders go by the reference data
+
+    def watch(self, keys: object) -> None:
+        """The tape brings what its host's feed subscribed to."""
+
+    def quote(self, exchange: str, symbol: str, now_ns: int) -> wire.Tick | None:
+        return None
+
 
 class LocalUpdates:
     """OpenAlgo's ``order_update`` messages of an in-process venue, taken like a
@@ -108,7 +117,7 @@ class LocalBroker:
         self.exchange = SimExchange(
             refdata,
             clock,
-            self.market,  # type: ignore[arg-type]
+            self.market,  # type: ignore[arg-type]  # a ReplayMarket quotes like a SimMarket
             capital=capital,
             slippage_ticks=slippage_ticks,
             fill_model=fill_model,
@@ -139,7 +148,9 @@ class LocalQuotes:
     def __init__(self, market: SimMarket) -> None:
         self.market = market
         self.refdata = market.refdata
-        self.instruments = [(si.inst.exchange, si.inst.symbol) for si in self.market.instruments]
+        # the universe (indices, futures, the option strip), not every listed option:
+        # the feed subscribes this list when told to quote the universe
+        self.instruments = list(market.universe)
         self._day_open: dict[tuple[str, str], float] = {}
 
     def messages(self, now_ns: int, modes: dict[tuple[str, str], int]) -> list[tuple[bytes, int]]:
@@ -147,6 +158,7 @@ class LocalQuotes:
         its mode (1 LTP, 2 quote, 3 depth, five levels a side), with the mode. The market
         moves every instrument, subscribed or not, as the real one does."""
         out = []
+        self.market.watch(modes)  # the options quoted are the ones subscribed
         for t in self.market.step(now_ns):
             mode = modes.get((t.exchange, t.symbol))
             if mode:

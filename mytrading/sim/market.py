@@ -1,28 +1,42 @@
-"""A seeded simulated market: index spot, near futures and a weekly option strip.
+"""A seeded simulated market: index spot, futures, and the option market an exchange lists.
 
-Spot follows a geometric random walk in *market* time; futures carry a cost-of-carry
-premium; options are priced by Black-Scholes with a mild smile. Each quote has a
-bid/ask spread on the tick grid and a volume. The same seed and the same sequence of
-market instants give the same prices, so tests can rely on it.
+Spot follows a geometric random walk in *market* time whose volatility is the index's
+implied-volatility level (``sim/surface.py``, India VIX's role: mean-reverting, rising as
+the index falls, jumping on a large move) times an intraday factor (high after the open
+and into the close); overnight counts as ``OVERNIGHT_S`` of trading. Futures carry a
+cost-of-carry premium. Options: every expiry and strike the exchange lists
+(``sim/listing.py``, a ladder that follows the index as it moves), priced on the
+volatility surface. Each quote has a bid/ask spread on the tick grid and a volume.
+
+Only what someone watches is quoted (``watch``): the index, stocks and futures always,
+options when subscribed (by default the strip ``universe()`` names, which is what the
+stack's feed subscribes to), so thousands of listed contracts cost nothing unwatched;
+``quote`` prices any listed contract on demand (a REST quote, an option chain). The walk
+has its own random stream, so the same seed and the same sequence of market instants give
+the same index path whatever is watched.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
 import numpy as np
 
-from mytrading.options.greeks import price as bs_price
 from mytrading.refdata import IST, Instrument, RefData, round_to_tick
+from mytrading.sim.listing import OptionListing
+from mytrading.sim.paths import OVERNIGHT_S, TRADING_SECONDS_PER_YEAR
+from mytrading.sim.surface import IVLevel, SurfaceParams, intraday_factor, option_price
 from mytrading.universe import quoted, universe
 from mytrading.wire import Bar, Tick
 
-RATE = 0.065
+RATE = 0.065  # the futures' cost of carry; options are priced with none (sim/surface.py)
 SECONDS_PER_YEAR = 365.0 * 24 * 3600
-TRADING_SECONDS_PER_YEAR = 252 * 6.25 * 3600  # the random walk's clock: trading time only
+OPTION_KINDS = ("CE", "PE")
+Key = tuple[str, str]
 
 
 @dataclass
@@ -44,11 +58,11 @@ def configured_market(settings: Any, refdata: RefData, day: date) -> SimMarket:
     seed): what the simulator server and the in-process venue both quote."""
     return SimMarket(
         refdata,
-        quoted(refdata, settings.sim_underlyings, settings.sim_stocks),
+        quoted(refdata, settings.sim.underlyings, settings.sim.stocks),
         day,
-        settings.sim_strikes,
-        settings.sim_seed,
-        settings.sim_stock_strikes,
+        settings.sim.strikes,
+        settings.sim.seed,
+        settings.sim.stock_strikes,
     )
 
 
@@ -63,13 +77,24 @@ class SimMarket:
         stock_strikes: int = -1,
     ) -> None:
         self.refdata = refdata
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed)  # the walk's: nothing else draws from it
         self.oi_rng = np.random.default_rng(seed + 1)  # its own: prices stay as they were
+        self.quote_rng = np.random.default_rng(seed + 2)  # sizes and volumes
+        level_rng = np.random.default_rng(seed + 3)
         self.spot: dict[str, float] = {}
-        self.instruments: list[SimInstrument] = []
+        self.instruments: list[SimInstrument] = []  # everything listed
+        self.by_key: dict[Key, SimInstrument] = {}
+        self._always: list[SimInstrument] = []  # quoted every step: not options
         self._last_ns: int | None = None
+        self._day: date | None = None
+        self._open_ns: dict[date, int] = {}
+        self.surfaces: dict[str, SurfaceParams] = {}
+        self.levels: dict[str, IVLevel] = {}
         for name in underlyings:
-            self.spot[name] = refdata.underlying(name).sim_spot
+            u = refdata.underlying(name)
+            self.spot[name] = u.sim_spot
+            self.surfaces[name] = SurfaceParams.for_index(u.sim_vol)
+            self.levels[name] = IVLevel(self.surfaces[name], level_rng)
         # A stock moves inside its daily price band (2/5/10/20 % of the day's reference
         # price: here its level at the start), as the exchange's circuit limits hold it.
         self.bands: dict[str, tuple[float, float]] = {}
@@ -78,57 +103,145 @@ class SimMarket:
             if u.kind == "STOCK" and u.band_pct:
                 ref, b = self.spot[name], u.band_pct / 100.0
                 self.bands[name] = (ref * (1 - b), ref * (1 + b))
-        for inst in universe(
+        strip = universe(
             refdata, underlyings, trading_day, strikes, self.spot.__getitem__, stock_strikes
-        ):
+        )
+        for inst in strip:
             self._add(inst, inst.underlying)
+        # what the stack's feed subscribes in the embedded default: ``universe()``'s list
+        self.universe: list[Key] = [(i.exchange, i.symbol) for i in strip]
+        # the strip's options are watched until someone says what it watches
+        self.strip: frozenset[Key] = frozenset(
+            (i.exchange, i.symbol) for i in strip if i.kind in OPTION_KINDS
+        )
+        self.watched: set[Key] = set(self.strip)
+        self.listings: dict[str, OptionListing] = {}
+        for name in underlyings:
+            u = refdata.underlying(name)
+            if u.kind == "INDEX" and u.fno:
+                self.listings[name] = OptionListing(refdata, u, self.surfaces[name].mean)
+        self._list(trading_day)
 
     def _add(self, inst: Instrument, und: str) -> None:
-        self.instruments.append(SimInstrument(inst, und))
+        key = (inst.exchange, inst.symbol)
+        if key in self.by_key:
+            return
+        si = SimInstrument(inst, und)
+        self.instruments.append(si)
+        self.by_key[key] = si
+        if inst.kind not in OPTION_KINDS:
+            self._always.append(si)
+
+    def _list(self, day: date) -> None:
+        """The exchange's listing for ``day`` at the current index levels."""
+        self._day = day
+        for name, listing in self.listings.items():
+            for inst in listing.update(day, self.spot[name]):
+                self._add(inst, name)
+            listing.expired(day)
+
+    # ------------------------------------------------------------------ watching
+
+    def listed(self, exchange: str, symbol: str) -> bool:
+        return (exchange, symbol) in self.by_key
+
+    def watch(self, keys: Iterable[Key]) -> None:
+        """Quote exactly these options from now on (besides every non-option)."""
+        self.watched = set(keys)
+
+    # ------------------------------------------------------------------ the walk
+
+    def _session_open_ns(self, day: date) -> int:
+        got = self._open_ns.get(day)
+        if got is None:
+            hours = self.refdata.calendar.hours("NSE", day)
+            opens = hours[0] if hours else time(9, 15)
+            got = int(datetime.combine(day, opens, tzinfo=IST).timestamp()) * 1_000_000_000
+            self._open_ns[day] = got
+        return got
+
+    def _advance(self, last_ns: int, now_ns: int, day: date) -> None:
+        """The indices' walk and IV levels from ``last_ns`` to ``now_ns``: in-session time
+        as it passed, a new day's gap as ``OVERNIGHT_S``."""
+        open_ns = self._session_open_ns(day)
+        if last_ns < open_ns:  # a new session: the gap, then this session so far
+            seconds = OVERNIGHT_S + max(now_ns - open_ns, 0) / 1e9
+        else:
+            seconds = (now_ns - last_ns) / 1e9
+        dt = seconds / TRADING_SECONDS_PER_YEAR
+        factor = intraday_factor((now_ns - open_ns) / 60e9)
+        sqdt = math.sqrt(dt)
+        for name in self.spot:
+            level = self.levels[name]
+            vol = level.realized(factor)
+            sd = vol * sqdt
+            r = -0.5 * vol * vol * dt + sd * float(self.rng.standard_normal())
+            self.spot[name] *= math.exp(r)
+            band = self.bands.get(name)
+            if band is not None:
+                self.spot[name] = min(max(self.spot[name], band[0]), band[1])
+            level.advance(dt, r, sd)
 
     def step(self, now_ns: int) -> list[Tick]:
-        """Advance the walk to ``now_ns`` (market time) and quote every instrument."""
-        if self._last_ns is not None and now_ns > self._last_ns:
-            dt = (now_ns - self._last_ns) / 1e9 / TRADING_SECONDS_PER_YEAR
-            for name in self.spot:
-                vol = self.refdata.underlying(name).sim_vol
-                z = self.rng.standard_normal()
-                self.spot[name] *= math.exp(-0.5 * vol * vol * dt + vol * math.sqrt(dt) * z)
-                band = self.bands.get(name)
-                if band is not None:
-                    self.spot[name] = min(max(self.spot[name], band[0]), band[1])
-        self._last_ns = now_ns
+        """Advance the walk to ``now_ns`` (market time) and quote what is watched."""
         now = datetime.fromtimestamp(now_ns / 1e9, IST)
-        return [self._quote(si, now, now_ns) for si in self.instruments]
+        day = now.date()
+        if self._last_ns is not None and now_ns > self._last_ns:
+            self._advance(self._last_ns, now_ns, day)
+        self._last_ns = now_ns
+        if day != self._day:
+            self._list(day)
+        else:
+            for name, listing in self.listings.items():  # a move lists new strikes
+                for inst in listing.update(day, self.spot[name]):
+                    self._add(inst, name)
+        out = [self._quote(si, now, now_ns) for si in self._always]
+        by_key = self.by_key
+        for key in self.watched:
+            si = by_key.get(key)
+            if si is not None and si.inst.kind in OPTION_KINDS and si.inst.expiry >= day:  # type: ignore[operator]  # an option's expiry: set
+                out.append(self._quote(si, now, now_ns))
+        return out
+
+    def quote(self, exchange: str, symbol: str, now_ns: int) -> Tick | None:
+        """A listed contract's quote now, watched or not (None if not listed)."""
+        si = self.by_key.get((exchange, symbol))
+        if si is None:
+            return None
+        return self._quote(si, datetime.fromtimestamp(now_ns / 1e9, IST), now_ns)
 
     def fair_value(self, si: SimInstrument, now: datetime) -> float:
         inst = si.inst
         spot = self.spot[si.spot_key]
         if inst.kind in ("INDEX", "EQ"):
             return spot
-        t = _years_to_expiry(inst.expiry, now)  # type: ignore[arg-type]
         if inst.kind == "FUT":
             return self._fair_at(si, spot, now)
-        u = self.refdata.underlying(si.spot_key)
-        moneyness = math.log(inst.strike / spot)
-        iv = u.sim_vol * (1.0 + 2.0 * moneyness * moneyness * 100)  # a mild smile
-        return bs_price(spot, inst.strike, t, RATE, iv, inst.kind)
+        t = _years_to_expiry(inst.expiry, now)  # type: ignore[arg-type]  # a derivative's: set
+        level = self.levels[si.spot_key].level
+        return option_price(self.surfaces[si.spot_key], level, spot, inst.strike, t, inst.kind)
 
     def _quote(self, si: SimInstrument, now: datetime, now_ns: int) -> Tick:
         inst = si.inst
         tick = inst.tick_size
         ltp = max(round_to_tick(self.fair_value(si, now), tick), tick)
+        if inst.kind in OPTION_KINDS:  # never below intrinsic against the index's quote
+            spot = round_to_tick(self.spot[si.spot_key], tick)
+            intrinsic = spot - inst.strike if inst.kind == "CE" else inst.strike - spot
+            if intrinsic > ltp:
+                ltp = round_to_tick(math.ceil(intrinsic / tick - 1e-9) * tick, tick)
         if inst.kind == "INDEX":
             bid = ask = ltp
             bq = aq = 0
         else:
+            rng = self.quote_rng
             half = max(tick, round_to_tick(ltp * 0.0001, tick))
             bid = max(round_to_tick(ltp - half, tick), tick)
             ask = round_to_tick(ltp + half, tick)
             size = inst.lot_size if inst.kind != "EQ" else 100  # an equity: round lots of 100
-            lots = int(self.rng.integers(1, 40))
-            bq, aq = lots * size, int(self.rng.integers(1, 40)) * size
-            si.volume += int(self.rng.integers(0, 20)) * size
+            lots = int(rng.integers(1, 40))
+            bq, aq = lots * size, int(rng.integers(1, 40)) * size
+            si.volume += int(rng.integers(0, 20)) * size
         oi = self._open_interest(si) if inst.kind in ("FUT", "CE", "PE") else 0
         si.last = ltp
         return Tick(
@@ -225,4 +338,4 @@ class SimMarket:
     def _fair_at(self, si: SimInstrument, spot: float, when: datetime) -> float:
         if si.inst.kind in ("INDEX", "EQ"):
             return spot
-        return spot * (1.0 + RATE * _years_to_expiry(si.inst.expiry, when))  # type: ignore[arg-type]
+        return spot * (1.0 + RATE * _years_to_expiry(si.inst.expiry, when))  # type: ignore[arg-type]  # set

@@ -32,9 +32,16 @@ class MarketData:
     market: SimMarket | ReplayMarket
     history_store: BarStore
     last: dict[tuple[str, str], wire.Tick]  # the latest quote of each instrument
+    fresh: set[tuple[str, str]]  # the instruments the latest step quoted
 
     def _quote(self, exchange: str, symbol: str) -> wire.Tick | None:
-        return self.last.get((exchange, symbol))
+        """The latest quote; a listed contract nobody watches is priced now."""
+        key = (exchange, symbol)
+        if key not in self.fresh and self.market.listed(exchange, symbol):
+            t = self.market.quote(exchange, symbol, self.clock.now_ns())
+            if t is not None:
+                return t
+        return self.last.get(key)
 
     def quotes(self, exchange: str, symbol: str) -> Reply:
         t = self._quote(exchange, symbol)

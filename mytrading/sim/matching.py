@@ -139,7 +139,7 @@ class SimBroker:
             action=so.action,
             quantity=quantity,
             pricetype=pricetype,
-            product=so.product,  # type: ignore[arg-type]
+            product=so.product,  # type: ignore[arg-type]  # the order's, checked on placing
             price=price,
             trigger_price=trigger_price,
             approved_by="",

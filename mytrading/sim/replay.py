@@ -66,6 +66,15 @@ class ReplayMarket:
         self.spot: dict[str, float] = {}
         self._pos = 0
 
+    def listed(self, exchange: str, symbol: str) -> bool:
+        return any((i.inst.exchange, i.inst.symbol) == (exchange, symbol) for i in self.instruments)
+
+    def watch(self, keys: object) -> None:
+        """A recording plays every instrument it holds; nothing to choose."""
+
+    def quote(self, exchange: str, symbol: str, now_ns: int) -> Tick | None:
+        return None  # a recording has only the quotes it recorded
+
     def step(self, now_ns: int) -> list[Tick]:
         out = []
         while self._pos < len(self.ticks) and self.ticks[self._pos].exch_ns <= now_ns:

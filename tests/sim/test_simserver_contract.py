@@ -81,9 +81,11 @@ def test_symbol_search_expiry_intervals(sdk: Any) -> None:
         "23-NOV-26",
         "29-DEC-26",  # the next month too: what a roll opens
     ]
+    # options: what NSE lists (4 weeklies, 3 monthlies, 3 quarterlies; the 24th a holiday)
     assert sdk.expiry(symbol="NIFTY", exchange="NFO", instrumenttype="options")["data"] == [
-        "23-NOV-26"
-    ]
+        "23-NOV-26", "01-DEC-26", "08-DEC-26", "15-DEC-26",
+        "29-DEC-26", "26-JAN-27", "30-MAR-27", "29-JUN-27", "28-SEP-27",
+    ]  # fmt: skip
     assert "1m" in sdk.intervals()["data"]["minutes"]
 
 
@@ -405,7 +407,15 @@ def test_instruments_as_openalgos_plugins_store_them(sdk: Any) -> None:
     assert all(opts["symbol"].str[-2:] == opts["instrumenttype"])
     futs = df[df["instrumenttype"] == "FUT"]
     index = futs[futs["name"].isin(["NIFTY", "BANKNIFTY"])]
-    assert len(index) + len(opts) == 2 * (2 + 11 * 2)  # NIFTY, BANKNIFTY: 2 futures, 11 x CE/PE
+    assert len(index) == 2 * 2  # NIFTY, BANKNIFTY: near and next month
+    # the option market: every listed expiry, a ladder of CE and PE on the strike grid
+    assert len(opts) >= 2_000 and set(opts["name"]) == {"NIFTY", "BANKNIFTY"}
+    assert (opts.groupby("symbol").size() == 1).all()
+    nifty = opts[opts["name"] == "NIFTY"]
+    assert len(set(nifty["expiry"])) == 9 and (nifty["strike"] % 50 == 0).all()
+    near = nifty[nifty["expiry"] == "23-NOV-26"]
+    assert set(near["strike"]) >= {24_500 + 50 * k for k in range(-10, 11)}  # ATM +- 10
+    assert (near.groupby("strike").size() == 2).all()  # a CE and a PE at every strike
     stocks = futs[~futs["name"].isin(["NIFTY", "BANKNIFTY"])]  # stocks.toml: 20 F&O, 2 months
     assert len(stocks) == 2 * 20 and len(df) == len(index) + len(opts) + len(stocks)
     atm = sdk.optionsymbol(underlying="NIFTY", exchange="NSE_INDEX", offset="ATM", option_type="PE")

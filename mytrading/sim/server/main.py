@@ -19,7 +19,7 @@ from mytrading.httpguard import protect
 from mytrading.logsetup import setup_logging
 from mytrading.refdata import load_refdata
 from mytrading.rundir import private_umask
-from mytrading.settings import ConfigError, Settings, load_settings
+from mytrading.settings import ConfigError, FaultSwitches, Settings, load_settings
 from mytrading.sim.books import BookStore
 from mytrading.sim.exchange import SimExchange
 from mytrading.sim.market import SimMarket, configured_market
@@ -32,8 +32,8 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
     refdata = load_refdata(settings.config_dir)
     clock = build_clock(settings, refdata.calendar)
     market: SimMarket | ReplayMarket
-    if settings.sim_replay:
-        market = ReplayMarket(refdata, settings.record_db, date.fromisoformat(settings.sim_replay))
+    if settings.sim.replay:
+        market = ReplayMarket(refdata, settings.record_db, date.fromisoformat(settings.sim.replay))
     else:
         day = clock.now().date()
         market = configured_market(settings, refdata, day)
@@ -41,21 +41,21 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
         refdata,
         clock,
         market,
-        capital=settings.sim_capital,
-        slippage_ticks=settings.sim_slippage_ticks,
-        fill_model=settings.sim_fill_model,
-        partial_fills=settings.sim_partial_fills,
-        price_band_pct=settings.sim_price_band_pct,
-        option_band_pct=settings.sim_option_price_band_pct,
+        capital=settings.sim.capital,
+        slippage_ticks=settings.sim.slippage_ticks,
+        fill_model=settings.sim.fill_model,
+        partial_fills=settings.sim.partial_fills,
+        price_band_pct=settings.sim.price_band_pct,
+        option_band_pct=settings.sim.option_price_band_pct,
     )
     limits = RateLimits(
-        settings.sim_order_rate_limit, settings.sim_smart_rate_limit, settings.sim_api_rate_limit
+        settings.sim.order_rate_limit, settings.sim.smart_rate_limit, settings.sim.api_rate_limit
     )
-    key = settings.api_key() or settings.sim_api_key.get_secret_value()
+    key = settings.api_key() or settings.sim.api_key.get_secret_value()
     server = SimServer(ex, key, limits)
-    server.delay_s = settings.sim_rest_delay_ms / 1000.0
-    server.history_spacing_s = settings.sim_history_spacing_ms / 1000.0
-    return server, FeedServer(ex, key, settings.sim_ws_auth_grace_s), ex
+    server.delay_s = settings.sim.rest_delay_ms / 1000.0
+    server.history_spacing_s = settings.sim.history_spacing_ms / 1000.0
+    return server, FeedServer(ex, key, settings.sim.ws_auth_grace_s), ex
 
 
 async def serve(settings: Settings, parent: int | None = None) -> None:
@@ -75,12 +75,12 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
         carried=len(books.carried),
         capital=round(books.capital, 2),
     )
-    if isinstance(ex.market, SimMarket) and settings.sim_history_sessions:
+    if isinstance(ex.market, SimMarket) and settings.sim.history_sessions:
         # Past bars up to now, the current minute included, right before the first quotes:
         # history then has no hole at the start, whatever the start cost on the clock.
         ex.history_store.preload(
             ex.market.past_bars(
-                ex.clock.now_ns(), settings.sim_history_sessions, settings.sim_seed + 1
+                ex.clock.now_ns(), settings.sim.history_sessions, settings.sim.seed + 1
             )
         )
     ex.step()  # quotes exist before the first request
@@ -101,13 +101,13 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
     leaving: list[str] = []
     loop.add_signal_handler(signal.SIGHUP, leave, "SIGHUP")
     watch = asyncio.create_task(_watch_parent(parent, leave)) if parent is not None else None
-    host = settings.sim_server_host
+    host = settings.sim.server_host
     runners = []
     server.on_drop_ws = feed.drop_all
     server.ws_sent = lambda: (feed.sent_total, feed.dropped_total)
     apps = (
-        (server.app(settings.sim_faults), settings.sim_rest_port),
-        (feed.app(), settings.sim_ws_port),
+        (server.app(FaultSwitches().sim_faults), settings.sim.rest_port),
+        (feed.app(), settings.sim.ws_port),
     )
     names = settings.http_names(host)
     for app, port in apps:
@@ -117,12 +117,12 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
         runners.append(runner)
     log.info(
         "listening",
-        rest=f"http://{host}:{settings.sim_rest_port}/api/v1/",
-        ws=f"ws://{host}:{settings.sim_ws_port}",
+        rest=f"http://{host}:{settings.sim.rest_port}/api/v1/",
+        ws=f"ws://{host}:{settings.sim.ws_port}",
     )
     gc.collect()  # what start built lives as long as the server: no full collection walks it
     gc.freeze()  # (daemon.py does the same for every daemon)
-    market = asyncio.create_task(run_market(ex, settings.sim_tick_hz, stop, feed.broadcast))
+    market = asyncio.create_task(run_market(ex, settings.sim.tick_hz, stop, feed.broadcast))
     await stop.wait()
     gc.unfreeze()
     if watch is not None:

@@ -102,7 +102,12 @@ class FeedServer:
             grace.cancel()
             sender.cancel()
             self.clients.discard(client)
+            self._watch()
         return ws
+
+    def _watch(self) -> None:
+        """Tell the exchange what its clients subscribed: the options it quotes."""
+        self.ex.subscribed = {k for c in self.clients for k in c.subs}
 
     async def _sender(self, c: Client) -> None:
         """Deliver one client's market data from its queue, at its own pace."""
@@ -143,11 +148,16 @@ class FeedServer:
         if not c.authed:
             return _error("NOT_AUTHENTICATED", "Please authenticate first")
         if action == "subscribe":
-            return self._subscribe(c, msg)
+            reply = self._subscribe(c, msg)
+            self._watch()
+            return reply
         if action == "unsubscribe":
-            return self._unsubscribe(c, msg)
+            reply = self._unsubscribe(c, msg)
+            self._watch()
+            return reply
         if action == "unsubscribe_all":
             c.subs.clear()
+            self._watch()
             return {"type": "unsubscribe", "status": "success", "message": "Unsubscribed from all"}
         if action in ("subscribe_orders", "unsubscribe_orders"):
             c.orders = action == "subscribe_orders"
@@ -184,7 +194,7 @@ class FeedServer:
             sym, exch = (
                 (e.get("symbol"), e.get("exchange")) if isinstance(e, dict) else (None, None)
             )
-            known = (exch, sym) in self.ex.last
+            known = (exch, sym) in self.ex.last or self.ex.market.listed(exch, sym)
             if known:
                 c.subs.setdefault((exch, sym), set()).add(mode)
             failed += not known
@@ -216,12 +226,12 @@ class FeedServer:
             key = (e.get("exchange"), e.get("symbol")) if isinstance(e, dict) else None
             # The per-entry mode, else the message's, else Quote (the real server's default).
             mode = MODES.get(str(e.get("mode", msg.get("mode", 2)) if key else "").upper())
-            modes = c.subs.get(key) if key else None  # type: ignore[arg-type]
+            modes = c.subs.get(key) if key else None  # type: ignore[arg-type]  # key: not None
             if modes is not None and mode in modes:
                 modes.discard(mode)
                 if not modes:
-                    del c.subs[key]  # type: ignore[arg-type]
-                ok.append({"symbol": key[1], "exchange": key[0], "mode": MODE_LABEL[mode]})  # type: ignore[index]
+                    del c.subs[key]  # type: ignore[arg-type]  # modes: so key is set
+                ok.append({"symbol": key[1], "exchange": key[0], "mode": MODE_LABEL[mode]})  # type: ignore[index]  # as above
             else:
                 failed.append(e)
         status = "success" if not failed else ("partial" if ok else "error")
