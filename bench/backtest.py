@@ -119,7 +119,7 @@ def peer_backtrader(source: GeneratedBars, end: date, warm: int) -> tuple[float,
     start_dt = pd.Timestamp(START)
     fills: list[tuple[str, float]] = []
 
-    class SmaReverse(bt.Strategy):  # type: ignore[misc]
+    class SmaReverse(bt.Strategy):  # type: ignore[misc]  # backtrader ships no types
         def __init__(self) -> None:
             self.fast = bt.indicators.SMA(self.data.close, period=20)
             self.slow = bt.indicators.SMA(self.data.close, period=50)

@@ -28,7 +28,8 @@ OrderStatus = Literal[
     "new", "sent", "open", "trigger pending", "complete", "cancelled", "rejected", "unknown"
 ]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"complete", "cancelled", "rejected"})
-# What an intent asks for: a new order, or a change to / cancellation of a working one.
+# What an approved order asks of the broker: a new order, or a change to / cancellation of
+# a working one.
 OrderOp = Literal["place", "modify", "cancel"]
 
 
@@ -124,8 +125,9 @@ class OrderLink(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     roll: str = ""  # a leg of a futures roll: "OLD>NEW" (risk/roll.py)
 
 
-class OrderIntent(Msg, tag="intent"):
-    """What a strategy wants; nothing reaches a broker until risk turns it into an Order."""
+class IntentBase(Msg, kw_only=True):
+    """What every intent names: itself, its strategy, the instrument and the order's side,
+    size and product. Never on the wire alone: one of the four intents below is."""
 
     intent_id: str  # unique per strategy run; risk refuses a repeat
     strategy: str
@@ -133,18 +135,52 @@ class OrderIntent(Msg, tag="intent"):
     symbol: str
     action: Action
     quantity: int
-    pricetype: PriceType = "MARKET"
     product: Product = "MIS"
+    origin_ns: int = 0  # ts of the market event that caused it (latency tracing)
+
+
+class PricedBase(IntentBase, kw_only=True):
+    pricetype: PriceType = "MARKET"
     price: float = 0.0
     trigger_price: float = 0.0
-    origin_ns: int = 0  # ts of the market event that caused it (latency tracing)
-    op: OrderOp = "place"
-    ref_intent_id: str = ""  # modify/cancel: the intent of the working order
-    sizing: str = ""  # with quantity 0: risk sizes it from margin (A/B/C, conservative, ...)
+
+
+class PlaceIntent(PricedBase, tag="place"):
+    """A new order a strategy wants; nothing reaches a broker until risk turns it into an
+    ``Order``. ``quantity`` 0 with ``sizing``: risk sizes it from margin (conservative, A,
+    ...)."""
+
+    sizing: str = ""
     link: OrderLink | None = None
-    # a futures roll: close this position (``symbol``, ``action``, ``quantity``) and open
-    # the same lots in ``roll_to``; risk approves or refuses the pair as one (risk/roll.py)
-    roll_to: str = ""
+
+
+class AmendIntent(PricedBase, tag="amend"):
+    """A change to a working order (``ref_intent_id``): its new terms, restated whole as
+    OpenAlgo's ``modifyorder`` takes them; risk judges them as it judges a new order's."""
+
+    ref_intent_id: str
+
+
+class CancelIntent(IntentBase, tag="cancel"):
+    """Cancel a working order (``ref_intent_id``, every child of it if it was split); the
+    instrument, side and size are the working order's, for the books and the audit."""
+
+    ref_intent_id: str
+
+
+class RollIntent(IntentBase, tag="roll"):
+    """A futures roll: close this position (``symbol``, ``action``, ``quantity`` at MARKET)
+    and open the same lots in ``roll_to``; risk approves or refuses the pair as one
+    (risk/roll.py)."""
+
+    roll_to: str
+
+
+# What a strategy (or the webhook, or signals) sends to risk: one of four commands, each
+# with only the fields it needs.
+Intent = PlaceIntent | AmendIntent | CancelIntent | RollIntent
+# An intent that carries terms a broker order is made of: what the pre-trade rules judge.
+PricedIntent = PlaceIntent | AmendIntent
 
 
 class Order(Msg, tag="order"):
@@ -206,6 +242,9 @@ class Fill(Msg, tag="fill"):
     price: float
     exch_ns: int
     account: str = "main"
+    # not a trade: "cash" (an expiring contract closed at its settlement price),
+    # "physical" (... of a physically settled one), "delivery" (the shares it leaves)
+    settlement: Literal["", "cash", "physical", "delivery"] = ""
 
 
 class PositionSnapshot(Msg, tag="position"):
@@ -342,7 +381,10 @@ Message = (
     | Bar
     | Depth
     | Interest
-    | OrderIntent
+    | PlaceIntent
+    | AmendIntent
+    | CancelIntent
+    | RollIntent
     | Order
     | OrderUpdate
     | Fill

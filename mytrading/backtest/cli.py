@@ -187,7 +187,12 @@ def backtest(
     if outcome.paths:
         out.print(f"report: {outcome.paths['html']}")
         out.print(
-            "images: " + ", ".join(str(outcome.paths[k]) for k in ("price", "equity", "monthly"))
+            "images: "
+            + ", ".join(
+                str(outcome.paths[k])
+                for k in ("price", "equity", "monthly", "greeks")
+                if k in outcome.paths
+            )
         )
 
 

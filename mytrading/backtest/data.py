@@ -4,11 +4,13 @@ Every source answers ``batches(exchange, symbol, start, end)`` with ``Batch`` ob
 time order (1-minute bars unless the source holds only daily ones) and ``days(...)`` with
 the trading days it has data for, so holes can be listed before anything runs.
 
-* ``GeneratedBars``: seeded history from the simulated market's model (a geometric random
-  walk per index at its ``sim_vol``, futures at the index times the cost of carry), the
+* ``GeneratedBars``: seeded history from the simulated market's model (``sim/paths.py``:
+  each index's walk at its moving implied-volatility level with the intraday pattern and
+  overnight gaps; futures at the index times the cost of carry; options priced on the
+  volatility surface along the same path, generated on demand per contract), the
   default, so a fresh clone can backtest with nothing downloaded. A date's bars depend
   only on the seed and the walk's origin (a year before the backtest's first day), so
-  the same window always gives the same bars. It knows indices and futures, not options.
+  the same window always gives the same bars. A stock's equity bars are not generated.
 * ``DuckBars``: the ``bars`` table of a DuckDB file: the feed's recordings, or the history
   cache that ``main.py data download`` and ``main.py data import`` fill (same schema).
 * ``DuckTicks``: the recordings' ``ticks``, for a backtest whose fills follow ticks.
@@ -16,22 +18,28 @@ the trading days it has data for, so holes can be listed before anything runs.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mytrading import wire
 from mytrading.refdata import IST, Instrument, RefData, RefDataError
+from mytrading.sim.paths import option_points, walk
+from mytrading.sim.surface import SurfaceParams
+
+if TYPE_CHECKING:  # imported where a file is opened: a generated backtest never needs it
+    import duckdb
 
 NS = 1_000_000_000
 MINUTE_NS = 60 * NS
 BATCH_DAYS = 20  # trading days per generated batch (7,500 one-minute bars)
 BATCH_VECTORS = 32  # DuckDB vectors (2,048 rows each) per batch read
 RATE = 0.065  # the simulated market's cost of carry (sim/market.py)
-TRADING_SECONDS_PER_YEAR = 252 * 6.25 * 3600
 
 
 class DataError(ValueError):
@@ -73,28 +81,95 @@ def day_minutes(refdata: RefData, exchange: str, day: date) -> np.ndarray:
     return np.arange(t0, t1, MINUTE_NS, dtype=np.int64)
 
 
+@dataclass
+class _Chunk:
+    """``BATCH_DAYS`` trading days of an index's generated path."""
+
+    starts: np.ndarray  # (n,) int64: each bar's start
+    pts: np.ndarray  # (n, SUB + 1): the index at the bar's open and each sub-step
+    levels: np.ndarray  # (n,): the implied-volatility level through each bar
+    lots: np.ndarray  # (n,): volume in lots (futures)
+
+
+class _IndexPath:
+    """One underlying's path from the walk's origin, generated a chunk at a time in order
+    (a chunk's bars depend only on the seed, the origin and what came before: the same
+    window always gives the same bars, whatever was asked first). The last ``KEEP``
+    chunks are kept, for the contracts a run subscribes as it goes (an option leg reads
+    from today); a reader of an older chunk walks a path of its own from the origin."""
+
+    KEEP = 4
+
+    def __init__(self, refdata: RefData, name: str, seed: int, origin: date, sub: int) -> None:
+        self.refdata = refdata
+        self.u = refdata.underlying(name)
+        self.params = SurfaceParams.for_index(self.u.sim_vol)
+        self.rng = np.random.default_rng([seed, *name.encode()])
+        self.level_rng = np.random.default_rng([seed, *name.encode(), 1])
+        self.logp = float(np.log(self.u.sim_spot))
+        self.level = self.params.mean
+        self.sub = sub
+        self.origin = origin
+        self.seed = seed
+        self.next_day = origin
+        self.chunks: dict[int, _Chunk] = {}  # by number from the origin: the last KEEP
+        self.firsts: list[date] = []  # each chunk's first day
+
+    def extend(self) -> None:
+        """Generate the next chunk."""
+        days: list[date] = []
+        d = self.next_day
+        while len(days) < BATCH_DAYS:
+            if self.refdata.calendar.hours(self.u.fo_exchange, d) is not None:
+                days.append(d)
+            d += timedelta(days=1)
+        self.next_day = d
+        per_day = [day_minutes(self.refdata, self.u.fo_exchange, x) for x in days]
+        starts = np.concatenate(per_day)
+        minute = np.concatenate([np.arange(len(m)) for m in per_day])
+        pts, opens, levels, self.logp, self.level = walk(
+            self.params, self.logp, self.level, minute, minute == 0, self.rng,
+            self.level_rng, self.sub,
+        )  # fmt: skip
+        lots = self.rng.integers(20, 400, size=len(starts))
+        n = len(self.firsts)
+        self.chunks[n] = _Chunk(starts, np.exp(np.column_stack((opens, pts))), levels, lots)
+        self.chunks.pop(n - self.KEEP, None)
+        self.firsts.append(days[0])
+
+    def fresh(self) -> _IndexPath:
+        """The same path again from its origin (for a reader behind the kept chunks)."""
+        return _IndexPath(self.refdata, self.u.name, self.seed, self.origin, self.sub)
+
+
 class GeneratedBars:
-    """Seeded one-minute bars of indices and futures (see the module's docstring)."""
+    """Seeded one-minute bars of indices, futures and options (see the module's
+    docstring): the simulated market's model (``sim/paths.py``) run over history."""
 
     name = "generated"
-    SUB = 4  # price points per minute: open, two inside, close
+    SUB = 4  # price points per minute after the open
 
     def __init__(self, refdata: RefData, seed: int = 42, origin: date | None = None) -> None:
         self.refdata = refdata
         self.seed = seed
         self.origin = origin  # first day of the walk; warm-up reads before the backtest's
+        self._paths: dict[str, _IndexPath] = {}
 
     def _inst(self, exchange: str, symbol: str) -> Instrument:
         try:
             inst = self.refdata.instrument(exchange, symbol)
         except RefDataError as exc:
             raise DataError(str(exc)) from None
-        if inst.kind not in ("INDEX", "FUT"):
-            raise DataError(
-                f"{symbol}: the generator makes index and futures bars, not options; "
-                "download or import option history (main.py data download / import)"
-            )
+        if inst.kind not in ("INDEX", "FUT", "CE", "PE"):
+            raise DataError(f"{symbol}: the generator makes index, futures and option bars")
         return inst
+
+    def _path(self, name: str, start: date) -> _IndexPath:
+        path = self._paths.get(name)
+        if path is None:  # one walk per underlying: an index and its contracts move together
+            origin = self.origin or start
+            path = self._paths[name] = _IndexPath(self.refdata, name, self.seed, origin, self.SUB)
+        return path
 
     def days(self, exchange: str, symbol: str, start: date, end: date) -> list[date]:
         inst = self._inst(exchange, symbol)
@@ -103,50 +178,62 @@ class GeneratedBars:
 
     def batches(self, exchange: str, symbol: str, start: date, end: date) -> Iterator[Batch]:
         inst = self._inst(exchange, symbol)
-        u = self.refdata.underlying(inst.underlying)
+        path = self._path(inst.underlying, start)
         # the walk always starts at its origin: asked for days before it (a long warm-up),
         # it serves from the origin rather than start another walk
-        origin = self.origin or start
-        start = max(start, origin)
         last = min(end, inst.expiry) if inst.expiry else end
-        # one walk per underlying, from its origin: an index and its futures move together
-        rng = np.random.default_rng([self.seed, *inst.underlying.encode()])
-        level = np.log(u.sim_spot)
-        dt = 60.0 / self.SUB / TRADING_SECONDS_PER_YEAR
-        drift, scale = -0.5 * u.sim_vol**2 * dt, u.sim_vol * np.sqrt(dt)
-        days = trading_days(self.refdata, u.fo_exchange, origin, last)
         first_ns = int(datetime.combine(start, datetime.min.time(), IST).timestamp()) * NS
-        for i in range(0, len(days), BATCH_DAYS):
-            chunk = days[i : i + BATCH_DAYS]
-            starts = np.concatenate([day_minutes(self.refdata, u.fo_exchange, d) for d in chunk])
-            n = len(starts)
-            z = rng.standard_normal(n * self.SUB)
-            steps = (drift + scale * z).reshape(n, self.SUB)
-            logp = level + np.cumsum(steps.ravel()).reshape(n, self.SUB)
-            opens = np.concatenate(([level], logp[:-1, -1]))
-            level = float(logp[-1, -1])
-            lots = rng.integers(20, 400, size=n)  # drawn for every chunk: same walk, any start
-            keep = starts >= first_ns
+        end_ns = int(datetime.combine(last, datetime.max.time(), IST).timestamp()) * NS
+        tick = inst.tick_size
+        while path.next_day <= start:  # the walk reaches ``start`` (lazily, as a run does)
+            path.extend()
+        k = max(bisect.bisect_right(path.firsts, start) - 1, 0)  # the chunk holding start
+        while True:
+            while k >= len(path.firsts) and path.next_day <= last:
+                path.extend()
+            if k >= len(path.firsts) or path.firsts[k] > last:
+                return
+            if k not in path.chunks:  # dropped: this reader walks the path on its own
+                path = path.fresh()
+                continue
+            c = path.chunks[k]
+            k += 1
+            keep = (c.starts >= first_ns) & (c.starts <= end_ns)
             if not keep.any():
                 continue
-            pts = np.exp(np.column_stack((opens, logp)))[keep]
-            vol = lots[keep] * inst.lot_size
-            s = starts[keep]
+            s = c.starts[keep]
+            pts = c.pts[keep]
             if inst.kind == "FUT":
                 years = (_expiry_ns(inst) - s) / NS / (365.0 * 86_400)
                 pts = pts * (1.0 + RATE * np.maximum(years, 0.0))[:, None]
-                volume = vol.astype(np.int64)
+                volume = (c.lots[keep] * inst.lot_size).astype(np.int64)
+            elif inst.kind in ("CE", "PE"):
+                pts, volume = self._option(inst, s, pts, c.levels[keep])
             else:
                 volume = np.zeros(len(s), dtype=np.int64)
-            tick = inst.tick_size
-            yield Batch(
-                s,
-                _round(pts[:, 0], tick),
-                _round(pts.max(axis=1), tick),
-                _round(pts.min(axis=1), tick),
-                _round(pts[:, -1], tick),
-                volume,
-            )
+            opens, highs = _round(pts[:, 0], tick), _round(pts.max(axis=1), tick)
+            lows, closes = _round(pts.min(axis=1), tick), _round(pts[:, -1], tick)
+            if inst.kind in ("CE", "PE"):  # never below one tick, as the market quotes
+                opens, highs, lows, closes = (
+                    np.maximum(x, tick) for x in (opens, highs, lows, closes)
+                )
+            yield Batch(s, opens, highs, lows, closes, volume)
+
+    def _option(
+        self, inst: Instrument, starts: np.ndarray, spot: np.ndarray, levels: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """An option's prices at the index's points, and its volume (its own stream of
+        draws: the index's walk is the same whatever options are read)."""
+        step = 60.0 / self.SUB * NS
+        times = starts[:, None] + (np.arange(self.SUB + 1) * step)[None, :]
+        years = np.maximum(_expiry_ns(inst) - times, 0) / NS / (365.0 * 86_400)
+        u = self.refdata.underlying(inst.underlying)
+        params = SurfaceParams.for_index(u.sim_vol)
+        pts = option_points(params, spot, levels, years, inst.strike, inst.kind)
+        intrinsic = spot - inst.strike if inst.kind == "CE" else inst.strike - spot
+        pts = np.maximum(pts, intrinsic)
+        rng = np.random.default_rng([self.seed, *inst.symbol.encode(), int(starts[0] // NS)])
+        return pts, rng.integers(1, 200, size=len(starts)) * inst.lot_size
 
 
 def _expiry_ns(inst: Instrument) -> int:
@@ -170,7 +257,7 @@ class DuckBars:
         self.tf = tf
         self.name = name or str(path)
 
-    def _con(self):  # type: ignore[no-untyped-def]
+    def _con(self) -> duckdb.DuckDBPyConnection:
         from mytrading.recording import connect
 
         return connect(self.path, read_only=True)

@@ -42,12 +42,14 @@ from mytrading.bars import DAILY, TIMEFRAMES
 from mytrading.clock import MarketClock
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.strategy import BaseStrategy
-from mytrading.refdata import IST, RefData
+from mytrading.refdata import IST, RefData, RefDataError, future_symbol
 from mytrading.risk.charges import load_charges
+from mytrading.settlement import Settlement, settle
 from mytrading.sim.matching import SimBroker
 
 log = structlog.get_logger("backtest")
 NS = 1_000_000_000
+GREEKS_EVERY_NS = 15 * 60 * 1_000_000_000  # the report's Greeks: one sample a quarter hour
 MINUTE_NS = 60 * NS
 EPOCH = datetime.fromtimestamp(0, IST)
 WARMUP_ORIGIN_DAYS = 400  # calendar days of generated history before the first day: the
@@ -179,7 +181,7 @@ class Backtest:
         else:
             self.broker = BarBroker(refdata, self.clock, spec.slippage_ticks)
         self.venue = BacktestVenue(self.broker, self._on_exec)
-        self.intents: collections.deque[wire.OrderIntent] = collections.deque()
+        self.intents: collections.deque[wire.Intent] = collections.deque()
         self.orders: collections.deque[wire.Order] = collections.deque()
         self.risk = BacktestRisk(
             refdata,
@@ -339,6 +341,8 @@ class Backtest:
                 heapq.heappush(heap, (s, order, st))
                 order += 1
         step: list[tuple[tuple[str, str], wire.Bar]] = []
+        ended: list[tuple[str, str]] = []
+        greeks_at = 0
         live, quotes, last = broker.live, broker.quotes, results.last
         while heap:
             t = heap[0][0]
@@ -354,12 +358,18 @@ class Backtest:
                     heapq.heapreplace(heap, (nxt, n, st))
                 else:
                     heapq.heappop(heap)
+                    st.cols = ()  # an expired contract's bars: a year of legs adds up
+                    ended.append(key)
                 if live.get(key):
                     venue.on_events(broker.on_bar(bar))
                     self._drain()
                 elif key not in quotes:
                     quotes[key] = broker._quote(bar)
             clock.t = t + span if span else self._session_close(t)
+            if len(step) > 1:  # every close of the step known before any strategy hears
+                marks = runner.last  # of one: live, the last tick of each is in by then
+                for key, bar in step:
+                    marks[key] = bar.close
             for key, bar in step:
                 risk.mark(key, bar.close)
                 last[key] = bar.close
@@ -379,7 +389,15 @@ class Backtest:
             risk.step()
             if self.orders or self.intents:
                 self._drain()
+            if ended:  # contracts whose last bar this was: settled if they expired
+                for key in ended:
+                    self._settle(key)
+                    results.retire(key)
+                ended.clear()
             results.sample(clock.t)
+            if t >= greeks_at:  # every GREEKS_EVERY_NS of market time
+                greeks_at = t - t % GREEKS_EVERY_NS + GREEKS_EVERY_NS
+                self._sample_greeks()
             progress.bars += len(step)
             if progress.bars >= report_every:
                 report_every += 20_000
@@ -432,6 +450,100 @@ class Backtest:
                 if self._progress and self.progress.bars % 1000 == 0:
                     self._progress(self.progress)
         results.sample(clock.t)
+
+    def _sample_greeks(self) -> None:
+        """The Greeks of every strategy holding options, for the report."""
+        for name, ctx in self.runner.contexts.items():
+            for (_, sym), p in ctx.ledger.positions.items():
+                if p.qty and sym[-2:] in ("CE", "PE"):
+                    self.results.sample_greeks(self.clock.t, name, self.runner.greeks(name))
+                    break
+
+    # --------------------------------------------------------------- settlement
+
+    def _settle(self, key: tuple[str, str]) -> None:
+        """A contract's bars ended: if it expired, the exchange settles it. Working orders
+        on it are purged; every book still holding it gets its settlement (``settlement
+        .py``) as fills marked so: risk, the results and the strategy book them as fills,
+        charged as settlements (STT on exercise, delivery STT), never as trades."""
+        inst = self.refdata.instrument(*key)
+        if inst.expiry is None or self.clock.now().date() < inst.expiry:
+            return  # the data ran out before its expiry: nothing settles
+        for oid in list(self.broker.live.get(key, ())):
+            self.venue.on_events(self.broker.cancel_order(oid)[1])
+        held = [
+            (name, k[2], p.qty)
+            for name, b in self.risk.core.post.books.items()
+            for k, p in b.ledger.positions.items()
+            if (k[0], k[1]) == key and p.qty
+        ]
+        if not held:
+            self._drain()
+            return
+        final = self._final_price(inst)
+        for strategy, product, qty in held:
+            if final is None:  # no settlement price: at its last price, said so
+                last = self.results.last.get(key, 0.0)
+                st = Settlement(last, "cash", None)
+                self.notes.append(f"{inst.symbol}: settled at its last price {last}")
+            else:
+                st = settle(self.refdata, inst, qty, final)
+            self._settlement_fill(strategy, key, product, -qty, st.price, st.kind)
+            if st.delivery is not None:
+                d = st.delivery
+                where = (d.exchange, d.symbol)
+                self._settlement_fill(strategy, where, "CNC", d.shares, d.price, "delivery")
+        self._drain()
+
+    def _final_price(self, inst: Any) -> float | None:
+        """The underlying's close on the expiry day (NSE's final settlement price for
+        index and stock derivatives), from the run's data."""
+        u = self.refdata.underlying(inst.underlying)
+        places = [(u.spot_exchange, u.name)]
+        if u.kind == "STOCK":  # the stock, else its future of that expiry (it converges)
+            places = [
+                ("NSE" if inst.exchange == "NFO" else "BSE", u.name),
+                (u.fo_exchange, future_symbol(u.name, inst.expiry)),
+            ]
+        for where in places:
+            try:
+                batches = list(self.source.batches(*where, inst.expiry, inst.expiry))
+            except (DataError, RefDataError):
+                continue
+            closes = [b.close for b in batches if len(b)]
+            if closes:
+                return float(closes[-1][-1])
+        return None
+
+    def _settlement_fill(
+        self,
+        strategy: str,
+        key: tuple[str, str],
+        product: str,
+        signed: int,
+        price: float,
+        how: str,
+    ) -> None:
+        self.venue.fill_no += 1
+        n = self.venue.fill_no
+        f = wire.Fill(
+            fill_no=n,
+            fill_id=f"settle-{n}",
+            order_id=f"{strategy}.settle-{key[1]}",
+            broker_order_id="settlement",
+            strategy=strategy,
+            exchange=key[0],
+            symbol=key[1],
+            product=product,  # type: ignore[arg-type]  # a position's, from its fills
+            action="BUY" if signed > 0 else "SELL",
+            quantity=abs(signed),
+            price=price,
+            exch_ns=self.clock.t,
+            settlement=how,  # type: ignore[arg-type]  # one of settle()'s kinds
+        )
+        self.broker.ledger.apply((key[0], key[1], product), signed, price)
+        self.broker.trades += 1  # funds change with it
+        self._on_exec(f)
 
     # ------------------------------------------------------------------ plumbing
 

@@ -68,6 +68,11 @@ def write(out_dir: Path, r: ReportInput) -> dict[str, Path]:
     _png_equity(paths["equity"], eq, r.equity_by_strategy)
     _png_monthly(paths["monthly"], monthly)
     figs = [_fig_price(r), _fig_equity(eq, r.equity_by_strategy), _fig_monthly(monthly)]
+    greeks = r.tables.get("greeks")
+    if greeks is not None and not greeks.empty:
+        paths["greeks"] = out_dir / "greeks.png"
+        _png_greeks(paths["greeks"], greeks)
+        figs.append(_fig_greeks(greeks))
     body = "".join(
         f'<section class="chart">{f.to_html(full_html=False, include_plotlyjs=False)}</section>'
         for f in figs
@@ -206,7 +211,76 @@ def _fig_monthly(monthly: pd.DataFrame) -> go.Figure:
     return fig
 
 
+GREEK_PANELS = (
+    ("delta", "Delta (units of the underlying)"),
+    ("gamma", "Gamma (delta per point)"),
+    ("theta", "Theta (rupees a day)"),
+    ("vega", "Vega (rupees per volatility point)"),
+)
+
+
+def _greek_series(greeks: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``strategy / underlying`` -> its Greeks at each sample (only while it held
+    options: a day's exit leaves a gap to the next day's entry)."""
+    out = {}
+    for (strat, und), g in greeks.groupby(["strategy", "underlying"], sort=True):
+        out[f"{strat} / {und}"] = g.set_index("time")[[k for k, _ in GREEK_PANELS]]
+    return out
+
+
+def _fig_greeks(greeks: pd.DataFrame) -> go.Figure:
+    fig = make_subplots(
+        rows=4, cols=1, shared_xaxes=True, subplot_titles=[t for _, t in GREEK_PANELS]
+    )
+    for label, g in _greek_series(greeks).items():
+        for i, (k, _) in enumerate(GREEK_PANELS, start=1):
+            fig.add_trace(
+                go.Scatter(
+                    x=g.index, y=g[k], name=label, mode="lines+markers", marker={"size": 3},
+                    showlegend=i == 1, legendgroup=label,
+                ),
+                row=i,
+                col=1,
+            )  # fmt: skip
+    fig.update_layout(
+        height=820, template="plotly_white", title="Greeks of the option positions (every 15 min)"
+    )
+    fig.update_xaxes(rangebreaks=BREAKS)
+    return fig
+
+
 # --------------------------------------------------------------------------- PNG
+
+
+def _png_greeks(path: Path, greeks: pd.DataFrame) -> None:
+    """Greeks over time against the sample number (the market's hours only, like the
+    interactive chart's breaks); days marked on the axis."""
+    series = _greek_series(greeks)
+    fig, axes = plt.subplots(4, 1, figsize=(12, 9), sharex=True)
+    times = sorted({t for g in series.values() for t in g.index})
+    pos = {t: i for i, t in enumerate(times)}
+    for label, g in series.items():
+        x = [pos[t] for t in g.index]
+        for ax, (k, title) in zip(axes, GREEK_PANELS, strict=True):
+            ax.plot(x, g[k].values, marker=".", markersize=3, linewidth=0.8, label=label)
+            ax.set_title(title)
+    for ax in axes:
+        ax.axhline(0, color="#999", linewidth=0.6)
+        ax.grid(alpha=0.3)
+    days: dict[str, int] = {}
+    for t, i in pos.items():
+        days.setdefault(pd.Timestamp(t).strftime("%d %b"), i)
+    gap = max(6, len(times) // 14)  # labels at least this many samples apart
+    ticks: list[tuple[str, int]] = []
+    for d, i in days.items():
+        if not ticks or i - ticks[-1][1] >= gap:
+            ticks.append((d, i))
+    axes[-1].set_xticks([i for _, i in ticks], [d for d, _ in ticks])
+    axes[0].legend(loc="best", fontsize=8)
+    fig.suptitle("Greeks of the option positions (every 15 min of market time)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _png_price(path: Path, r: ReportInput) -> None:
@@ -324,7 +398,7 @@ def _page(r: ReportInput, charts: str) -> str:
         for s, p in r.params.items()
     )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in r.notes) or "<li>none</li>"
-    rolls = _rolls(r.tables.get("events"))
+    rolls = _rolls(r.tables.get("events")) + _legs(r.tables.get("trades"))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{html.escape(r.title)}</title>
@@ -346,6 +420,34 @@ bar; charts thinned to {POINTS:,} points.</p>
 {charts}
 </body></html>
 """
+
+
+def _legs(trades: pd.DataFrame | None) -> str:
+    """P&L per instrument traded (an option strategy's legs), rupees, over the run."""
+    if trades is None or trades.empty:
+        return ""
+    g = trades.groupby(["strategy", "symbol"], sort=True).agg(
+        trades=("net_pnl", "size"),
+        gross=("gross_pnl", "sum"),
+        charges=("charges", "sum"),
+        net=("net_pnl", "sum"),
+    )
+    if len(g) > 200:  # a year of daily legs: the strategies' biggest movers
+        g = g.reindex(g["net"].abs().sort_values(ascending=False).index[:200])
+        what = "the 200 instruments with the largest net P&L (of " + f"{len(trades):,} trades)"
+    else:
+        what = "every instrument traded"
+    rows = "".join(
+        f"<tr><td style='text-align:left'>{html.escape(s)}</td>"
+        f"<td style='text-align:left'>{html.escape(sym)}</td><td>{int(v.trades)}</td>"
+        f"<td>{v.gross:,.2f}</td><td>{v.charges:,.2f}</td><td>{v.net:,.2f}</td></tr>"
+        for (s, sym), v in g.iterrows()
+    )
+    return (
+        f"<h2>P&amp;L by instrument</h2><p>{what}; rupees.</p><table id='legs'><tr>"
+        "<th>strategy</th><th>instrument</th><th>trades</th><th>gross</th><th>charges</th>"
+        f"<th>net</th></tr>{rows}</table>"
+    )
 
 
 def _rolls(events: pd.DataFrame | None) -> str:

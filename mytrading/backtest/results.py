@@ -13,7 +13,6 @@ figures are read against the same money.
 from __future__ import annotations
 
 import array
-import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -75,7 +74,13 @@ class Results:
         self.roll_orders: set[str] = set()  # legs of futures rolls: their trades say so
         self.times = array.array("q")
         self.last: dict[tuple[str, str], float] = {}
-        self.marks: dict[tuple[str, str], array.array] = {}  # last price at every point
+        # each instrument's last price at every point from its first (``first[key]``);
+        # an expired contract no book holds stops being sampled (``retire``): a year of
+        # option legs would otherwise keep hundreds of curves the length of the run
+        self.marks: dict[tuple[str, str], array.array] = {}
+        self.first: dict[tuple[str, str], int] = {}
+        self._sampled: dict[tuple[str, str], array.array] = {}
+        self.greek_rows: list[dict] = []  # each option-holding strategy's Greeks, sampled
         self.bars = 0
         self._day_no = -1
         self._day = date.min
@@ -187,11 +192,38 @@ class Results:
         price (equity is worked out from them and the fills when asked, in numpy)."""
         self.times.append(now_ns)
         last, marks = self.last, self.marks
-        if len(marks) != len(last):  # a new instrument: its past points have no price
+        if len(marks) != len(last):  # a new instrument: its curve starts here
             for key in last.keys() - marks.keys():
-                marks[key] = array.array("d", [math.nan]) * (len(self.times) - 1)
-        for key, arr in marks.items():
+                marks[key] = self._sampled[key] = array.array("d")
+                self.first[key] = len(self.times) - 1
+        for key, arr in self._sampled.items():
             arr.append(last[key])
+
+    def sample_greeks(self, now_ns: int, strategy: str, got: dict[str, dict[str, float]]) -> None:
+        """One sample of a strategy's Greeks per underlying (``options/exposure.py``)."""
+        for und, g in got.items():
+            self.greek_rows.append({"time": now_ns, "strategy": strategy, "underlying": und, **g})
+
+    def retire(self, key: tuple[str, str]) -> None:
+        """An instrument with no more bars (an expired contract): stop sampling it unless
+        a book still holds it (its curve then stays at its last price)."""
+        if not any(
+            (p := b.ledger.positions.get(key)) is not None and p.qty for b in self.books.values()
+        ):
+            self._sampled.pop(key, None)
+
+    def _prices(self, key: tuple[str, str], n: int) -> np.ndarray:
+        """``key``'s price at each of the ``n`` points: NaN before its first, its last
+        price after it stopped being sampled."""
+        out = np.full(n, np.nan)
+        arr = self.marks.get(key)
+        if arr is None or not len(arr):
+            return out
+        first = self.first[key]
+        got = np.frombuffer(arr, dtype=np.float64)[: n - first]
+        out[first : first + len(got)] = got
+        out[first + len(got) :] = got[-1]
+        return out
 
     # ----------------------------------------------------------------- trades
 
@@ -232,7 +264,7 @@ class Results:
                 "entry_price": round(t.entry_value / t.entry_qty, 4),
                 "exit_time": f.exch_ns,
                 "exit_price": round(t.exit_value / t.exit_qty, 4),
-                "exit_by": "roll" if f.order_id in self.roll_orders else "",
+                "exit_by": "roll" if f.order_id in self.roll_orders else f.settlement,
                 "gross_pnl": round(t.realized, 2),
                 "charges": round(t.charges, 2),
                 "net_pnl": round(t.realized - t.charges, 2),
@@ -253,7 +285,7 @@ class Results:
         for key in {c[1] for c in b.changes}:
             mine = [c for c in b.changes if c[1] == key]
             qty = _steps(np.array([c[0] for c in mine]), np.array([c[2] for c in mine]), n)
-            price = np.frombuffer(self.marks[key], dtype=np.float64) if key in self.marks else 0
+            price = self._prices(key, n)
             value += np.where(qty != 0, qty * price, 0.0)
             held |= qty != 0
         return value, held
@@ -296,7 +328,7 @@ class Results:
 
     def open_positions(self) -> list[dict]:
         return [
-            {"strategy": s, "symbol": k[1], "quantity": p.qty, "avg_price": round(p.avg, 2)}  # type: ignore[index]
+            {"strategy": s, "symbol": k[1], "quantity": p.qty, "avg_price": round(p.avg, 2)}  # type: ignore[index]  # keys: (ex, sym)
             for s, b in self.books.items()
             for k, p in b.ledger.positions.items()
             if p.qty
@@ -321,6 +353,8 @@ class Results:
             "trades": _frame(self.trades(), ("entry_time", "exit_time")),
             "events": _frame(self.events, ("time",)),
             "equity": curve,
+            # for the report (not stored): option strategies' Greeks every GREEKS_EVERY
+            "greeks": _frame(self.greek_rows, ("time",)),
         }
 
 

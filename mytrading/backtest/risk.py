@@ -108,7 +108,7 @@ class BacktestRisk:
 
     # ----------------------------------------------------------------- inputs
 
-    def on_intent(self, msg: wire.OrderIntent) -> None:
+    def on_intent(self, msg: wire.Intent) -> None:
         self.core.on_funds(MAIN, self._available(), self._now_ns())
         self.core.on_intent(msg)
 

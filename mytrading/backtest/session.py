@@ -173,8 +173,8 @@ def prepare(s: Settings, req: Request, today: date | None = None) -> Prepared:
         req.slippage_ticks,
         req.allow_holes,
         req.fills,
-        s.sim_fill_model,  # with recorded ticks, the paper stack's own fill model
-        s.sim_partial_fills,
+        s.sim.fill_model,  # with recorded ticks, the paper stack's own fill model
+        s.sim.partial_fills,
         env_overrides(s),
     )
     return Prepared(req, spec, params, source, ticks, refdata, name, s.config_dir, s.strategies_dir)

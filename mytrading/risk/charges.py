@@ -122,7 +122,16 @@ class ChargeTable:
     def of_fill(
         self, f: Any, kind: str, day: date, dp_days: dict[tuple[str, str, str], date]
     ) -> Charges:
-        """``fill`` for a ``wire.Fill`` of an instrument of ``kind``, booked by its strategy."""
+        """``fill`` for a ``wire.Fill`` of an instrument of ``kind``, booked by its strategy
+        (a settlement's own charges for a settlement)."""
+        how = getattr(f, "settlement", "")
+        if how:
+            signed = f.quantity if f.action == "BUY" else -f.quantity
+            held = -signed if how != "delivery" else signed  # the position it settles
+            value = f.price * f.quantity
+            if how == "physical":
+                value = 0.0  # the delivery pays the STT
+            return settlement_charges(self, kind, how == "delivery", held, value, day)
         return self.fill(
             f.strategy,
             f.exchange,
@@ -201,6 +210,24 @@ class ChargeTable:
         sebi = _paise(turnover * self.sebi_rate)
         gst = _paise((brokerage + exch + sebi) * self.gst_rate)
         return Charges(*(float(x) for x in (brokerage, stt, exch, sebi, stamp, gst)))
+
+
+def settlement_charges(
+    table: ChargeTable, kind: str, physical: bool, signed_qty: int, value: float, day: date
+) -> Charges:
+    """What settling a position at expiry costs (docs/options.md): no brokerage, exchange
+    fee or stamp on a cash settlement; STT on an exercised option, the buyer's, at
+    ``stt_opt_exercise`` of its intrinsic value (``value``: intrinsic x quantity); a
+    physically settled stock contract pays delivery STT (``stt_eq_delivery``) on its
+    settlement value (``value``: the shares' value), buyer and seller alike."""
+    r = table.rates(day)
+    if physical:
+        return Charges(0.0, float(_rupee(_d(value) * _d(r["stt_eq_delivery"]))), 0.0, 0.0, 0.0, 0.0)
+    if kind in ("CE", "PE") and signed_qty > 0 and value > 0:
+        return Charges(
+            0.0, float(_paise(_d(value) * _d(r["stt_opt_exercise"]))), 0.0, 0.0, 0.0, 0.0
+        )
+    return Charges(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def _rupee(x: Decimal) -> Decimal:

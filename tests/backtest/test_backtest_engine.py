@@ -3,7 +3,8 @@ risk rules and order helpers at work, charges from the same table as risk."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import collections
+from datetime import date, datetime, time, timedelta
 
 import pytest
 
@@ -185,13 +186,147 @@ def test_generated_history_is_one_walk_whatever_the_window(refdata) -> None:
     assert np.allclose(ticks, np.round(ticks))  # on the 0.05 tick
 
 
-def test_an_option_leg_without_data_is_noted_not_a_failure(refdata, classes) -> None:
-    """The straddle subscribes its legs while running; the generator has no options: the
-    run goes on, says which instruments had no data, and the strategy is not failing."""
-    bt = run(refdata, [(classes["nifty_short_straddle"], {})], end=date(2026, 10, 29))
-    (note,) = [n for n in bt.all_notes() if n.startswith("no data for")]
-    assert "instrument(s) subscribed while running" in note and "not options" in note
+def test_generated_option_bars_price_off_the_same_walk(refdata) -> None:
+    """An option's generated bars are the surface's prices along the index's own path:
+    parity against the index within a tick, never below intrinsic or a tick, the same
+    bars whatever window is asked, and the index's bars unchanged by reading them."""
+    import numpy as np
+
+    origin = date(2025, 1, 1)
+    gen = GeneratedBars(refdata, 9, origin=origin)
+    day = date(2025, 6, 2)  # a Monday; that week's NIFTY expiry is Thursday the 5th
+
+    def cols(ex: str, sym: str, start: date, end: date) -> dict[str, np.ndarray]:
+        parts = list(gen.batches(ex, sym, start, end))
+        return {k: np.concatenate([getattr(p, k) for p in parts]) for k in ("start_ns", "close")}
+
+    idx = cols("NSE_INDEX", "NIFTY", day, date(2025, 6, 5))
+    k = round(float(idx["close"][0]) / 50) * 50
+    ce = cols("NFO", f"NIFTY05JUN25{k}CE", day, date(2025, 6, 30))
+    pe = cols("NFO", f"NIFTY05JUN25{k}PE", day, date(2025, 6, 30))
+    assert len(ce["close"]) == len(idx["close"]) == 4 * 375  # to its expiry, not past it
+    assert np.array_equal(ce["start_ns"], idx["start_ns"])
+    live = (ce["close"] > 0.05) & (pe["close"] > 0.05)
+    parity = ce["close"] - pe["close"] - (idx["close"] - k)
+    assert np.abs(parity[live]).max() <= 0.05 + 1e-9
+    assert (ce["close"] >= np.maximum(idx["close"] - k, 0.05) - 0.05).all()
+    assert (pe["close"] >= np.maximum(k - idx["close"], 0.05) - 0.05).all()
+    # expiry day's last bar: worth its intrinsic value (to a tick)
+    assert abs(ce["close"][-1] - max(idx["close"][-1] - k, 0.05)) <= 0.1
+    again = GeneratedBars(refdata, 9, origin=origin)
+    later = list(again.batches("NFO", f"NIFTY05JUN25{k}CE", date(2025, 6, 4), date(2025, 6, 4)))
+    i = int(np.searchsorted(ce["start_ns"], later[0].start_ns[0]))
+    assert np.array_equal(ce["close"][i : i + 375], later[0].close)
+    assert np.array_equal(cols("NSE_INDEX", "NIFTY", day, date(2025, 6, 5))["close"], idx["close"])
+
+
+def test_the_short_straddle_backtests_with_its_legs_chosen_at_each_entry(refdata, classes):
+    """The demo's option strategy on generated option history: every day it sells the
+    ATM CE and PE of the nearest weekly as live would choose them (the index at 09:30,
+    the calendar's expiry), filled at the legs' generated prices."""
+    import numpy as np
+
+    from mytrading.refdata import IST
+
+    bt = run(refdata, [(classes["nifty_short_straddle"], {})])
+    assert not bt.all_notes()
+    src: GeneratedBars = bt.source
+    entries = [
+        o
+        for o in bt.results.orders.values()
+        if (o["action"], o["pricetype"], o["op"]) == ("SELL", "MARKET", "place")
+    ]
+    days = sorted({datetime.fromtimestamp(o["time"] / 1e9, IST).date() for o in entries})
+    per_day = collections.Counter(
+        datetime.fromtimestamp(o["time"] / 1e9, IST).date() for o in entries
+    )
+    assert len(days) >= 15 and set(per_day.values()) == {2}, per_day  # both legs, every day
+    fills = {(f["symbol"], f["time"]): f["price"] for f in bt.results.fills}
+    for day in days:
+        legs = [o for o in entries if datetime.fromtimestamp(o["time"] / 1e9, IST).date() == day]
+        (idx,) = src.batches("NSE_INDEX", "NIFTY", day, day)
+        at_930 = int(datetime.combine(day, time(9, 30), IST).timestamp()) * 10**9
+        ltp = idx.close[np.searchsorted(idx.start_ns, at_930) - 1]  # the 09:29 bar's close
+        expiry = refdata.calendar.near_option_expiry(refdata.underlying("NIFTY"), day)
+        for o in legs:
+            inst = refdata.instrument("NFO", o["symbol"])
+            assert inst.expiry == expiry and inst.strike == round(ltp / 50) * 50, (day, o)
+            (bars,) = src.batches("NFO", o["symbol"], day, day)
+            i = int(np.searchsorted(bars.start_ns, o["time"]))
+            assert bars.start_ns[i] == o["time"]  # filled at that bar's open
+            assert fills[(o["symbol"], o["time"])] == bars.open[i]
     h = bt.runner.health["nifty_short_straddle"]
+    assert h.errors == 0 and not h.quarantined
+
+
+def test_a_strategy_picks_its_option_by_premium_as_the_chain_is_quoted(refdata) -> None:
+    """``self.option(.., premium_near=100)`` subscribes the weekly's chain, answers None
+    until it is quoted, then the strike whose last price is nearest 100 of those quoted."""
+    import numpy as np
+
+    from mytrading.refdata import IST
+
+    picks: list[tuple[int, str, int]] = []  # (time, symbol, calls answered None before)
+
+    class ByPremium(BaseStrategy[StrategyParams]):
+        name = "by_premium"
+
+        def on_start(self) -> None:
+            self.subscribe_bars("NSE_INDEX", "NIFTY", "1m")
+            self.waited = 0
+
+        def on_bar(self, bar: wire.Bar) -> None:
+            if picks:
+                return
+            got = self.option("NIFTY", "CE", premium_near=100.0, strikes=6)
+            if got is None:
+                self.waited += 1
+                return
+            picks.append((bar.start_ns + 60 * 10**9, got[1], self.waited))
+
+    bt = run(refdata, [(ByPremium, {})], start=date(2026, 11, 16), end=date(2026, 11, 16))
+    ((at, sym, waited),) = picks
+    assert waited >= 1  # the first ask subscribed the chain and had no prices
+    src: GeneratedBars = bt.source
+    day = date(2026, 11, 16)
+    expiry = refdata.calendar.near_option_expiry(refdata.underlying("NIFTY"), day)
+    inst = refdata.instrument("NFO", sym)
+    assert (inst.kind, inst.expiry) == ("CE", expiry)
+    # the chain was ATM +- 6 at the time asked; each strike's last close before the pick
+    (idx,) = src.batches("NSE_INDEX", "NIFTY", day, day)
+    i = int(np.searchsorted(idx.start_ns, at)) - 1
+    quoted = {}
+    for k in range(-6, 7):
+        strike = round(float(idx.close[i]) / 50) * 50 + 50 * k
+        s = f"NIFTY{expiry:%d%b%y}".upper() + f"{strike}CE"
+        (bars,) = src.batches("NFO", s, day, day)
+        j = int(np.searchsorted(bars.start_ns, at)) - 1
+        quoted[strike] = float(bars.close[j])
+    nearest = min(quoted, key=lambda k: (abs(quoted[k] - 100.0), quoted[k]))
+    assert inst.strike == nearest, (quoted, inst.strike)  # on the prices of that minute
+    assert datetime.fromtimestamp(at / 1e9, IST).date() == day
+
+
+def test_an_instrument_without_data_is_noted_not_a_failure(refdata) -> None:
+    """A subscription made while running to what the source cannot give (the generator
+    makes no equity bars): the run goes on and says which instrument had no data."""
+
+    class LateEquity(BaseStrategy[StrategyParams]):
+        name = "late_equity"
+
+        def on_start(self) -> None:
+            self.subscribe_bars("NFO", "NIFTY27OCT26FUT", "1m")
+            self.asked = False
+
+        def on_bar(self, bar: wire.Bar) -> None:
+            if not self.asked:
+                self.asked = True
+                self.subscribe_ticks("NSE", "RELIANCE")
+
+    bt = run(refdata, [(LateEquity, {})], start=date(2026, 10, 20), end=date(2026, 10, 22))
+    (note,) = [n for n in bt.all_notes() if n.startswith("no data for")]
+    assert "RELIANCE" in note and "index, futures and option bars" in note
+    h = bt.runner.health["late_equity"]
     assert h.errors == 0 and not h.quarantined
 
 

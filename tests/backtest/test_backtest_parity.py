@@ -99,6 +99,8 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
         # the quote in force when the live order arrived: the last tick before its fill
         met = ticks[bisect.bisect_right(times, live.exch_ns // 1000) - 1]
         if met.exch_ns // 1000 == rep["time"] // 1000:  # the replay's order met it too
+            # (a later part of a partly filled order is derived from OpenAlgo's paisa-
+            # rounded averages and put back on its tick: the trade's own price)
             assert live.price == rep["price"], (live, rep)
             same_quote += 1
         else:  # live met a newer quote: the broker's rule on that quote gives its price

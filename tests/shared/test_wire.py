@@ -31,7 +31,7 @@ def samples() -> list[wire.Msg]:
             close=1.5,
             volume=10,
         ),
-        wire.OrderIntent(
+        wire.PlaceIntent(
             intent_id="a-1",
             strategy="s",
             exchange="NFO",
@@ -41,6 +41,36 @@ def samples() -> list[wire.Msg]:
             pricetype="SL",
             price=10.0,
             trigger_price=10.5,
+        ),
+        wire.AmendIntent(
+            intent_id="a-2",
+            strategy="s",
+            exchange="NFO",
+            symbol="X",
+            action="BUY",
+            quantity=130,
+            pricetype="LIMIT",
+            price=10.05,
+            ref_intent_id="a-1",
+        ),
+        wire.CancelIntent(
+            intent_id="a-3",
+            strategy="s",
+            exchange="NFO",
+            symbol="X",
+            action="BUY",
+            quantity=130,
+            ref_intent_id="a-1",
+        ),
+        wire.RollIntent(
+            intent_id="a-4",
+            strategy="s",
+            exchange="NFO",
+            symbol="X",
+            action="SELL",
+            quantity=65,
+            product="NRML",
+            roll_to="Y",
         ),
         wire.Order(
             order_id="s.a-1",
@@ -173,7 +203,7 @@ def test_schema_violation_is_rejected_not_coerced() -> None:
 
 
 def test_invalid_literal_rejected() -> None:
-    intent = wire.OrderIntent(
+    intent = wire.PlaceIntent(
         intent_id="a", strategy="s", exchange="NFO", symbol="X", action="BUY", quantity=1
     )
     raw = msgspec.msgpack.decode(wire.encode_body(intent))
@@ -187,3 +217,32 @@ def test_exact_topic_prefix() -> None:
     assert not wire.encode("md.tick.NSE_INDEX.NIFTYNXT50", samples()[0]).startswith(
         wire.exact(wire.tick_topic("NSE_INDEX", "NIFTY")).encode()
     )
+
+
+def test_each_intent_carries_only_its_own_fields() -> None:
+    """A cancel has no price, a roll no price and no sizing, an amend no link: a field
+    another kind of intent has is refused on the wire, not carried and ignored."""
+    cancel = wire.CancelIntent(
+        intent_id="c",
+        strategy="s",
+        exchange="NFO",
+        symbol="X",
+        action="BUY",
+        quantity=65,
+        ref_intent_id="a",
+    )
+    topic, back = wire.decode(wire.encode("intent", cancel))
+    assert (topic, back) == ("intent", cancel)
+    head = dict(intent_id="x", strategy="s", exchange="NFO", symbol="X", action="BUY")
+    for kind, own, extra in (
+        (wire.CancelIntent, {"ref_intent_id": "a"}, {"price": 1.0}),
+        (wire.RollIntent, {"roll_to": "Y"}, {"sizing": "A"}),
+        (wire.AmendIntent, {"ref_intent_id": "a"}, {"link": None}),
+    ):
+        kind(**head, quantity=65, **own)  # type: ignore[operator]  # its own fields: fine
+        with pytest.raises(TypeError):
+            kind(**head, quantity=65, **own, **extra)  # type: ignore[operator]
+    # an amend without the order it changes does not decode
+    raw = msgspec.msgpack.encode(["amend", "", 0, 0, "i", "s", "NFO", "X", "BUY", 65])
+    with pytest.raises(wire.WireError):
+        wire.decode(b"intent " + raw)
