@@ -22,9 +22,10 @@ from mytrading.master.store import MasterIndex
 from mytrading.monitor.channels import Channel, build_channels
 from mytrading.monitor.config import AlertConfig, load_alerts
 from mytrading.refdata import RefData, RefDataError, load_refdata
-from mytrading.risk.charges import ChargeTable, load_charges
-from mytrading.risk.limits import LimitBook, limits_for
-from mytrading.risk.margin import MarginTable, load_margins
+from mytrading.risk.charges import ChargeTable
+from mytrading.risk.config import load_risk_config
+from mytrading.risk.limits import LimitBook
+from mytrading.risk.margin import MarginTable
 from mytrading.settings import Settings, load_settings
 
 
@@ -52,15 +53,7 @@ def load_config(s: Settings | None = None) -> StackConfig:
     if problems:
         raise ConfigError("config/alerts.toml: " + "; ".join(problems))
     accounts = load_accounts(s)
-    limits = limits_for(s)
-    margins = load_margins(s.config_dir)
-    unknown = accounts.grades() - set(margins.sizing if margins else ())
-    if unknown:
-        raise ConfigError(f"accounts.toml: follower grades not in margins.toml: {unknown}")
-    try:
-        charges = load_charges(s.config_dir)
-    except (KeyError, TypeError, ValueError, OSError) as exc:
-        raise ConfigError(f"{s.config_dir / 'charges.toml'}: {exc!r}") from None
+    risk = load_risk_config(s, accounts)
     try:
         refdata = load_refdata(s.config_dir, MasterIndex.load(s.instruments_db))
     except RefDataError as exc:
@@ -68,9 +61,9 @@ def load_config(s: Settings | None = None) -> StackConfig:
     return StackConfig(
         settings=s,
         accounts=accounts,
-        limits=limits,
-        margins=margins,
-        charges=charges,
+        limits=risk.limits,
+        margins=risk.margins,
+        charges=risk.charges,
         alerts=alerts,
         channels=channels,
         strategies=strategies,

@@ -23,16 +23,14 @@ from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.interest import Declarer, entry
 from mytrading.outbox import Outbox
-from mytrading.recovery import Snapshot, fetch_fills, fetch_snapshot
+from mytrading.recovery import fetch_fills, fetch_snapshot
 from mytrading.refdata import RefData
-from mytrading.risk.charges import load_charges
+from mytrading.risk.config import load_risk_config
 from mytrading.risk.engine import MAX_PENDING, RiskEngine, RiskPorts
 from mytrading.risk.events import EventStore
-from mytrading.risk.limits import limits_for
-from mytrading.risk.margin import load_margins
 from mytrading.risk.monitor import Key
 from mytrading.risk.state import MarksStore, StateStore, TradingStates
-from mytrading.settings import ConfigError, Settings
+from mytrading.settings import Settings
 
 BOOK_FRESH_S = 1.5  # a position book older than this confirms nothing
 FUNDS_WAIT_S = 1.5  # the longest an intent waits for its accounts' first funds figure
@@ -50,18 +48,13 @@ def build_core(
     wall_ns: Callable[[], int] = time.time_ns,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> RiskEngine:
-    """The core as the daemon runs it: ``risk.toml`` with the ``MT_RISK_*`` overrides,
-    ``margins.toml``, ``charges.toml`` and the accounts (a follower grade that
-    ``margins.toml`` does not size is a configuration error)."""
-    margins = load_margins(s.config_dir)
-    unknown = accounts.grades() - set(margins.sizing if margins else ())
-    if unknown:
-        raise ConfigError(f"accounts.toml: follower grades not in margins.toml: {unknown}")
+    """The core as the daemon runs it, on risk's configuration (``load_risk_config``)."""
+    cfg = load_risk_config(s, accounts)
     return RiskEngine(
         refdata,
-        limits_for(s),
-        margins,
-        load_charges(s.config_dir),
+        cfg.limits,
+        cfg.margins,
+        cfg.charges,
         accounts,
         ports,
         market_now,
@@ -109,8 +102,9 @@ class RiskDaemon(Daemon):
         self.asker = bus.Asker(self.ctx, self.endpoints["rpc.router"], self._on_router_reply)
         self.add_socket(self.asker.sock, self.asker.readable)
         self.every(0.5, self._expire_asks)
-        self._held: list[wire.OrderIntent] = []  # intents waiting for a first funds figure
-        self._held_since = 0.0
+        self._held: list[wire.Intent] = []  # intents waiting for a first funds figure
+        self._held_since = 0.0  # when the first of them was held
+        self._funds_from = 0.0  # since when the router has been there to ask
         self.events = EventStore(s.risk_db, self._store_failed, self._store_held)
         self.core = build_core(
             s,
@@ -195,7 +189,7 @@ class RiskDaemon(Daemon):
     # ----------------------------------------------------------------- inputs
 
     def _on_intent(self, topic: str, msg: wire.Msg) -> None:
-        if not isinstance(msg, wire.OrderIntent):
+        if not isinstance(msg, wire.Intent):
             self.count_error(
                 "not an intent on the intent pipe", got=type(msg).__name__, src=msg.src
             )
@@ -211,11 +205,11 @@ class RiskDaemon(Daemon):
         lead = self.accounts.lead(strategy)
         return [lead, *(f.account for f in self.accounts.followers(strategy))]
 
-    def _needs_funds(self, msg: wire.OrderIntent) -> bool:
-        """No funds figure yet for an account the intent trades, and the router is there
-        to ask: the question goes out and the intent waits for the answer (at most
-        ``FUNDS_WAIT_S``), rather than be refused for want of a figure."""
-        if msg.op == "cancel" or not self.peer_up("router"):
+    def _needs_funds(self, msg: wire.Intent) -> bool:
+        """No funds figure yet for an account the intent trades: the question goes out (once
+        the router is seen: at a start it may not be yet) and the intent waits for the
+        answer (at most ``FUNDS_WAIT_S``), rather than be refused for want of a figure."""
+        if isinstance(msg, wire.CancelIntent):
             return False
         missing = [
             a for a in self._accounts_for(msg.strategy) if self.book.funds[a].available is None
@@ -224,29 +218,39 @@ class RiskDaemon(Daemon):
             self.want_funds(account)
         return bool(missing)
 
-    def _hold(self, msg: wire.OrderIntent) -> None:
+    def _hold(self, msg: wire.Intent) -> None:
         """Intents wait, in order, behind the first one waiting for funds."""
         if not self._held:
-            self._held_since = time.monotonic()
+            self._held_since = self._funds_from = time.monotonic()
             self.after(FUNDS_POLL_S, self._release_held)
         self._held.append(msg)
 
     def _release_held(self) -> None:
-        """Judge the waiting intents once their accounts' funds are known, or once
-        ``FUNDS_WAIT_S`` has passed (then as before: without a figure)."""
+        """Judge the waiting intents once their accounts' funds are known, or once the
+        router has been there ``FUNDS_WAIT_S`` without giving a figure (then as before:
+        without one). While the router is not there (a start: it may come up after risk)
+        they wait as long as an approved order would wait for it (``MT_RISK_WAIT_S``)."""
         if not self._held:
             return
-        waited = time.monotonic() - self._held_since
+        now = time.monotonic()
+        router_up = self.peer_up("router")
+        if not router_up:
+            self._funds_from = now  # the wait for its figure starts once it is there
         missing = {
             a
             for m in self._held
-            if m.op != "cancel"
+            if not isinstance(m, wire.CancelIntent)
             for a in self._accounts_for(m.strategy)
             if self.book.funds[a].available is None
         }
-        if missing and waited < FUNDS_WAIT_S and self.peer_up("router"):
+        waiting = (
+            now - self._funds_from < FUNDS_WAIT_S
+            if router_up
+            else now - self._held_since < self.settings.risk_wait_s
+        )
+        if missing and waiting:
             for account in missing:
-                self.want_funds(account)  # asked again if the socket was not connected yet
+                self.want_funds(account)  # asked again: the router may be up only now
             self.after(FUNDS_POLL_S, self._release_held)
             return
         held, self._held = self._held, []
@@ -281,7 +285,8 @@ class RiskDaemon(Daemon):
         REDUCING and post-trade limits see what is held; and the day's P&L and charges,
         replayed from the day's fills (the router's journal keeps them). A position carried
         from an earlier day starts at its average price. Today's trailing-stop peaks and
-        fired one-shot triggers come back from ``risk_marks.json``."""
+        fired one-shot triggers come back from ``risk_marks.json``. The core applies
+        them (``RiskEngine.restore``); this fetches them."""
         marks, problem = self.marks.load()
         if problem:
             self.count_error("risk marks unreadable: trailing stops restart", problem=problem)
@@ -292,50 +297,21 @@ class RiskDaemon(Daemon):
             self.log.warning("no position snapshot from the router: risk starts flat")
             return
         self.skip_fills_to = snap.last_fill_no
-        for w in snap.working:  # what may still fill counts against the caps
-            o = w.order
-            left = o.quantity - w.filled_qty
-            self.book.on_approved(
-                o.order_id,
-                (o.strategy, o.exchange, o.symbol),
-                left if o.action == "BUY" else -left,
-                entry=not o.exit,
-            )
         if snap.unconfirmed:
             self.count_error(
                 "positions the broker does not confirm: risk does not act on them",
                 positions=["/".join(k) for k in sorted(snap.unconfirmed)],
             )
-        day_net = self._replay_fills(snap)
-        for p in snap.positions:
-            key = (p.strategy, p.exchange, p.symbol)
-            self.book.positions[key] = self.book.positions.get(key, 0) + p.quantity
-            full = (p.exchange, p.symbol, p.product)
-            if day_net.get((p.strategy, *full), 0) != p.quantity:  # carried into the day
-                self.post.restore(p.strategy, full, p.quantity, p.avg_price)
+        fills = fetch_fills(self.ctx, self.endpoints["rpc.router"], snap.last_fill_no)
+        if fills is None:
+            self.log.warning("no fills from the router: P&L restarts from average prices")
+        self.core.restore(snap, fills)
         if snap.positions:
             self.log.info(
                 "positions restored",
                 positions=[f"{p.strategy}:{p.symbol}={p.quantity}" for p in snap.positions],
                 last_fill_no=snap.last_fill_no,
             )
-
-    def _replay_fills(self, snap: Snapshot) -> dict[tuple[str, str, str, str], int]:
-        """Today's fills up to the snapshot's into post-trade (P&L, charges), those of
-        positions the broker did not confirm left out; returns the net they make per
-        (strategy, exchange, symbol, product)."""
-        got = fetch_fills(self.ctx, self.endpoints["rpc.router"], snap.last_fill_no)
-        fills = None if got is None else [f for f in got if snap.confirmed(f)]
-        net: dict[tuple[str, str, str, str], int] = {}
-        if fills is None:
-            self.log.warning("no fills from the router: P&L restarts from average prices")
-            return net
-        day = self.clock.now().date()
-        for f in fills:
-            self.post.on_fill(f, day)
-            k = (f.strategy, f.exchange, f.symbol, f.product)
-            net[k] = net.get(k, 0) + (f.quantity if f.action == "BUY" else -f.quantity)
-        return net
 
     # --------------------------------------------------------------- post-trade
 

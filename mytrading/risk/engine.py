@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 import structlog
@@ -33,6 +33,7 @@ from mytrading import wire
 from mytrading.accounts import Accounts
 from mytrading.ids import OrderId
 from mytrading.refdata import RefData
+from mytrading.risk.book import RiskBook
 from mytrading.risk.charges import ChargeTable
 from mytrading.risk.exits import ExitJob, ExitManager
 from mytrading.risk.limits import LimitBook
@@ -50,8 +51,11 @@ from mytrading.risk.orders import (
     trigger_event,
 )
 from mytrading.risk.roll import RollApproval, RollWatch
-from mytrading.risk.rules import Approval, Rejection, RiskBook, check, child_size, usage
+from mytrading.risk.rules import Approval, Rejection, check, child_size, usage
 from mytrading.risk.state import TradingStates
+
+if TYPE_CHECKING:  # the shell fetches it over the bus; the core only reads it
+    from mytrading.recovery import Snapshot
 
 log = structlog.get_logger("risk")
 
@@ -149,13 +153,13 @@ class RiskEngine:
 
     # ----------------------------------------------------------------- intents
 
-    def on_intent(self, msg: wire.OrderIntent) -> None:
+    def on_intent(self, msg: wire.Intent) -> None:
         """Judge one intent; approved, its orders (and its followers') go to the shell."""
         lead_before = self.book.net((msg.strategy, msg.exchange, msg.symbol))
         limits = self.limits.of(msg.strategy)
         lead = self.accounts.lead(msg.strategy)
         funds = self.book.funds[lead]
-        if funds.available is None and msg.op != "cancel":
+        if funds.available is None and not isinstance(msg, wire.CancelIntent):
             self.ports.want_funds(lead)  # only until the broker's first figure arrives
         wall = self.wall_ns()
         now = self.market_now()
@@ -166,19 +170,19 @@ class RiskEngine:
             return
         if result.margin:
             funds.reserved.append((wall, result.margin))
-        if isinstance(result, RollApproval):
+        if isinstance(msg, wire.RollIntent):
+            assert isinstance(result, RollApproval)  # what ``decide`` answers a roll
             self._roll(msg, result, lead)
             return
         if result.refused_open is not None:
             self._part_rejected(msg, result, result.refused_open)
             msg = msgspec.structs.replace(msg, quantity=result.quantity)
         elif result.quantity != msg.quantity:
-            log.info(
-                "sized from margin", strategy=msg.strategy, sizing=msg.sizing, qty=result.quantity
-            )
+            sizing = msg.sizing if isinstance(msg, wire.PlaceIntent) else ""
+            log.info("sized from margin", strategy=msg.strategy, sizing=sizing, qty=result.quantity)
             msg = msgspec.structs.replace(msg, quantity=result.quantity)
         base = approved_order(msg, result, self.book, self.by, lead)
-        if msg.op != "cancel":
+        if not isinstance(msg, wire.CancelIntent):
             self.book.approvals[msg.strategy].append(wall)
         followers = self.mirror.plan(base, lead_before, self.book, now.date())
         self.counts.approved += 1
@@ -197,7 +201,7 @@ class RiskEngine:
         the follower catches up at the lead's next order if the rules then allow."""
         if self.book.funds[o.account].available is None:
             self.ports.want_funds(o.account)
-        intent = wire.OrderIntent(
+        intent = wire.PlaceIntent(
             intent_id=o.intent_id + "@" + o.account,
             strategy=o.strategy,
             exchange=o.exchange,
@@ -221,7 +225,7 @@ class RiskEngine:
         self.book.approvals[o.strategy].append(wall)
         return True
 
-    def _roll(self, msg: wire.OrderIntent, ok: RollApproval, lead: str) -> None:
+    def _roll(self, msg: wire.RollIntent, ok: RollApproval, lead: str) -> None:
         """An approved roll: its two orders (the close first), followers' likewise, and
         the watch that reports its outcome. Neither leg is queued unless both can be."""
         lim = self.limits.of(msg.strategy)
@@ -268,7 +272,7 @@ class RiskEngine:
     def _reject(self, strategy: str, intent_id: str, r: Rejection) -> None:
         self._refused(r, rejected_event(strategy, intent_id, r), "intent rejected")
 
-    def _part_rejected(self, msg: wire.OrderIntent, ok: Approval, r: Rejection) -> None:
+    def _part_rejected(self, msg: wire.Intent, ok: Approval, r: Rejection) -> None:
         ev = part_rejected_event(msg, ok, r)
         self._refused(r, ev, "reversal: only its closing part goes")
 
@@ -289,7 +293,7 @@ class RiskEngine:
             target, state = "", ("active" if msg.value == "off" else "halted")
         else:
             target, state = msg.target, msg.value
-        self.book.states.set(target, state)  # type: ignore[arg-type]
+        self.book.states.set(target, state)  # type: ignore[arg-type]  # set() refuses a bad one
         if msg.command == "kill_switch":
             self.book.states.flatten = msg.value == "flatten"
         self.ports.save_states(self.book.states, msg.reason)
@@ -370,6 +374,39 @@ class RiskEngine:
             )
         )
 
+    # ----------------------------------------------------------------- restore
+
+    def restore(self, snap: Snapshot, fills: list[wire.Fill] | None) -> None:
+        """After a restart, what the router knows (its shell fetched it): the orders still
+        working count against the caps; today's fills up to the snapshot (those of
+        positions the broker confirmed) rebuild the day's P&L and charges; the positions
+        are the snapshot's, and one carried from an earlier day starts at its average
+        price. ``fills`` None (the router did not give them): P&L restarts from average
+        prices."""
+        for w in snap.working:
+            o = w.order
+            left = o.quantity - w.filled_qty
+            self.book.on_approved(
+                o.order_id,
+                (o.strategy, o.exchange, o.symbol),
+                left if o.action == "BUY" else -left,
+                entry=not o.exit,
+            )
+        day = self.market_now().date()
+        day_net: dict[tuple[str, str, str, str], int] = {}
+        for f in fills or []:
+            if not snap.confirmed(f):
+                continue
+            self.post.on_fill(f, day)
+            k = (f.strategy, f.exchange, f.symbol, f.product)
+            day_net[k] = day_net.get(k, 0) + (f.quantity if f.action == "BUY" else -f.quantity)
+        for p in snap.positions:
+            key = (p.strategy, p.exchange, p.symbol)
+            self.book.positions[key] = self.book.positions.get(key, 0) + p.quantity
+            full = (p.exchange, p.symbol, p.product)
+            if day_net.get((p.strategy, *full), 0) != p.quantity:  # carried into the day
+                self.post.restore(p.strategy, full, p.quantity, p.avg_price)
+
     # ----------------------------------------------------------------- inputs
 
     def on_update(self, u: wire.OrderUpdate) -> None:
@@ -414,10 +451,10 @@ class RiskEngine:
                 self.rolls.step()
             if (
                 not self.exits.jobs
-                and self.post.quiet((self.wall_ns() // 1_000_000_000 + 19_800) % 86_400)
+                and self.post.quiet(self.wall_ns() // 1_000_000_000 + 19_800)
                 and not (self.book.entries and self.book.states.any_halted)
             ):
-                return  # 19,800: IST's offset; quiet() takes the second of the IST day
+                return  # 19,800: IST's offset; quiet() reads IST's wall time
         now = self.market_now()
         if self.day is not None and now.date() != self.day:
             self._new_day()
@@ -452,7 +489,7 @@ class RiskEngine:
         p = plan(t, self.post)
         if p.state is not None:
             target, state = p.state
-            self.book.states.set(target, state)  # type: ignore[arg-type]
+            self.book.states.set(target, state)  # type: ignore[arg-type]  # plan()'s: a State
             if target != "*":
                 self.auto_reduced.add(target)  # no re-entry today
             self.ports.save_states(self.book.states, t.reason)

@@ -118,7 +118,7 @@ class ExitManager:
             left -= part
         return sent
 
-    def _order(self, job: ExitJob, op: str, signed: int, ref: str) -> str:
+    def _order(self, job: ExitJob, op: wire.OrderOp, signed: int, ref: str) -> str:
         intent = f"risk-{self.run_id}-{next(self._ids)}"
         order = wire.Order(
             order_id=str(OrderId(job.strategy, intent)),
@@ -129,11 +129,11 @@ class ExitManager:
             action="BUY" if signed > 0 else "SELL",
             quantity=abs(signed),
             pricetype="MARKET",
-            product=job.key[2],  # type: ignore[arg-type]
+            product=job.key[2],  # type: ignore[arg-type]  # a position's, from its fills
             price=0.0,
             trigger_price=0.0,
             approved_by="risk",
-            op=op,  # type: ignore[arg-type]
+            op=op,
             ref_order_id=ref,
             exit=True,
         )

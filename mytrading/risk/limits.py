@@ -65,6 +65,30 @@ class Limits(BaseModel):
     supertrend_tf: str = "3m"  # ... of Supertrend on closed bars of this timeframe
     supertrend_period: int = Field(10, ge=1)
     supertrend_multiplier: float = Field(3.0, gt=0)
+    # Greeks per underlying (0 = off): a strategy's net delta in units of the underlying
+    # and its vega in rupees per volatility point, each as an absolute cap; an order that
+    # would take either past its cap (and further from zero) is refused, and a book the
+    # market takes past one is set REDUCING: only orders that shrink it pass
+    # (options/exposure.py works them out)
+    max_net_delta: float = Field(0.0, ge=0)
+    max_vega: float = Field(0.0, ge=0)
+    # on a contract's expiry day, close its positions at this time (IST); "" holds them
+    # to the exchange's settlement (docs/options.md)
+    expiry_close: time | None = time(15, 20)
+
+    @field_validator("expiry_close", mode="before")
+    @classmethod
+    def _expiry_close(cls, v: Any) -> time | None:
+        if v is None or isinstance(v, time):
+            return v
+        if str(v).strip() in ("", "off"):
+            return None
+        try:
+            return time.fromisoformat(str(v).strip())
+        except ValueError:
+            raise ValueError(
+                f'expiry_close must look like 15:20 (or "" to hold), got {v!r}'
+            ) from None
 
     @field_validator("supertrend_tf")
     @classmethod
@@ -108,6 +132,7 @@ class LimitBook:
             d = lim.model_dump()
             for w in ("entry_window", "exit_window"):
                 d[w] = "-".join(t.strftime("%H:%M") for t in d[w])
+            d["expiry_close"] = d["expiry_close"].strftime("%H:%M") if d["expiry_close"] else ""
             return d
 
         return {

@@ -36,8 +36,8 @@ from mytrading import wire
 from mytrading.accounts import Accounts, Follow, book_name
 from mytrading.ids import OrderId
 from mytrading.refdata import RefData
+from mytrading.risk.book import RiskBook
 from mytrading.risk.margin import MarginTable
-from mytrading.risk.rules import RiskBook
 
 log = structlog.get_logger("risk.mirror")
 

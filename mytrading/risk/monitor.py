@@ -23,16 +23,19 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from mytrading import wire
 from mytrading.bars import BarBuilder
 from mytrading.indicators import stream
+from mytrading.options.exposure import book_greeks
 from mytrading.positions import Ledger, Position
-from mytrading.refdata import IST, RefData
+from mytrading.refdata import IST, RefData, RefDataError
 from mytrading.risk.charges import ZERO, Charges, ChargeTable
 from mytrading.risk.limits import LimitBook, Limits
+
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 Key = tuple[str, str, str]  # (exchange, symbol, product)
 StKey = tuple[str, str, str, int, float]  # a Supertrend: (exchange, symbol, tf, period, mult)
@@ -82,6 +85,11 @@ class PostTrade:
         self.first_squareoff = min(s.mis_squareoff for s in refdata.calendar.sessions.values())
         so = self.first_squareoff
         self.first_squareoff_s = so.hour * 3600 + so.minute * 60 + so.second
+        closes = [lim.expiry_close for lim in lims if lim.expiry_close is not None]
+        ec = min(closes) if closes else None  # the earliest expiry-day close of any book
+        self.first_expiry_close_s = ec.hour * 3600 + ec.minute * 60 if ec else None
+        self.held_expiries: set[date] = set()  # expiries of the contracts held, any book
+        self._expiries: dict[Key, date | None] = {}
         st = limits.stack
         self.marks_matter = bool(st.daily_loss_limit or st.max_drawdown) or any(
             lim.max_loss
@@ -89,8 +97,14 @@ class PostTrade:
             or lim.trailing_type != "off"
             or lim.leg_stop_pct
             or lim.leg_target_pct
+            or lim.max_net_delta
+            or lim.max_vega
             for lim in lims
         )
+        # every instrument's last price, kept only where Greek limits read them (an
+        # index's level is no position's mark; a backtest marks every bar)
+        self.keep_marks = any(lim.max_net_delta or lim.max_vega for lim in lims)
+        self.marks: dict[tuple[str, str], float] = {}
         self.dirty = True  # a fill or a restored position since the last evaluation
         self.held = 0  # open positions, every book
         self.held_mis = 0  # ... of them MIS
@@ -121,17 +135,32 @@ class PostTrade:
         self.dirty = True
         self.held = self.held_mis = 0
         self._by_symbol.clear()
+        self.held_expiries.clear()
         for b in self.books.values():
             for k, p in b.ledger.positions.items():
                 self._by_symbol.setdefault((k[0], k[1]), []).append(p)
                 if p.qty:
                     self.held += 1
                     self.held_mis += k[2] == "MIS"
+                    expiry = self._expiry(k)
+                    if expiry is not None:
+                        self.held_expiries.add(expiry)
 
-    def quiet(self, second_of_day: int) -> bool:
+    def _expiry(self, key: Key) -> date | None:
+        """A contract's expiry (None: it has none, or is unknown), looked up once: every
+        fill recounts every position."""
+        if key not in self._expiries:
+            try:
+                self._expiries[key] = self.refdata.instrument(key[0], key[1]).expiry
+            except RefDataError:
+                self._expiries[key] = None
+        return self._expiries[key]
+
+    def quiet(self, ist_s: int) -> bool:
         """True when ``evaluate`` can fire nothing: no fill since it last ran, no
         Supertrend flip waiting, and no open position whose marks a limit reads or that
-        the square-off is due to close. (A backtest asks after every bar; live risk
+        the square-off or an expiry-day close is due to close. ``ist_s``: seconds since
+        the epoch, in IST's wall time. (A backtest asks after every bar; live risk
         evaluates every second regardless.)"""
         if self.dirty or self.flips:
             return False
@@ -139,10 +168,19 @@ class PostTrade:
             return True
         if self.marks_matter:
             return False
-        return not (self.held_mis and second_of_day >= self.first_squareoff_s)
+        second = ist_s % 86_400
+        if self.held_mis and second >= self.first_squareoff_s:
+            return False
+        close = self.first_expiry_close_s
+        if close is None or second < close:
+            return True
+        return date.fromordinal(EPOCH_ORDINAL + ist_s // 86_400) not in self.held_expiries
 
     def mark(self, exchange: str, symbol: str, ltp: float) -> None:
-        for p in self._by_symbol.get((exchange, symbol), ()):  # every book and product
+        key = (exchange, symbol)
+        if self.keep_marks:
+            self.marks[key] = ltp  # an index's too: Greeks read it
+        for p in self._by_symbol.get(key, ()):  # every book and product
             p.ltp = ltp
 
     def on_tick(self, tick: wire.Tick) -> None:
@@ -239,6 +277,10 @@ class PostTrade:
                 out += self._legs(name)
             if squareoff:
                 out += self._squareoff(name, now)
+            if lim.max_net_delta or lim.max_vega:
+                out += self._greeks(name, lim, local)
+            if lim.expiry_close is not None and local.time() >= lim.expiry_close:
+                out += self._expiry_close(name, local, lim.expiry_close)
             if flips:
                 out += self._supertrend(name, flips)
         if stack:
@@ -415,6 +457,55 @@ class PostTrade:
             b,
             f"squareoff:{sorted(keys)}",
             Trigger("mis_squareoff", name, 0.0, 0.0, tuple(keys), "MIS square-off time"),
+        )
+
+    def _greeks(self, name: str, lim: Limits, local: datetime) -> list[Trigger]:
+        """A book the market has taken past its Greek caps: set REDUCING (only orders that
+        shrink its positions pass), once a day per underlying and Greek."""
+        net: dict[tuple[str, str], int] = {}
+        for k, p in self.books[name].ledger.positions.items():
+            if p.qty:
+                net[(k[0], k[1])] = net.get((k[0], k[1]), 0) + p.qty
+        held = [(ex, sym, q) for (ex, sym), q in net.items() if q]
+        got = book_greeks(self.refdata, held, lambda e, s: self.marks.get((e, s), 0.0), local)
+        out: list[Trigger] = []
+        for und, g in sorted(got.items()):
+            for what, cap, x in (
+                ("net delta", lim.max_net_delta, g.delta),
+                ("vega", lim.max_vega, g.vega),
+            ):
+                if cap and abs(x) > cap:
+                    out += self._once(
+                        self.books[name],
+                        f"greeks:{und}:{what}",
+                        Trigger(
+                            "greek_limit",
+                            name,
+                            cap,
+                            round(x, 2),
+                            (),
+                            f"{what} in {und} is {x:+,.1f} (limit +-{cap:,.0f})",
+                        ),
+                    )
+        return out
+
+    def _expiry_close(self, name: str, local: datetime, at: time) -> list[Trigger]:
+        """Positions in contracts that expire today, at the book's ``expiry_close``."""
+        today = local.date()
+        keys = [k for k in self.open_keys(name) if self._expiry(k) == today]
+        if not keys:
+            return []
+        return self._once(
+            self.books[name],
+            f"expiry:{sorted(keys)}",
+            Trigger(
+                "expiry_close",
+                name,
+                0.0,
+                0.0,
+                tuple(keys),
+                f"expiry day: contracts expiring today are closed at {at:%H:%M}",
+            ),
         )
 
     def _stack(self, total: float) -> list[Trigger]:

@@ -21,6 +21,7 @@ from mytrading import wire
 from mytrading.accounts import MAIN
 from mytrading.ids import Book, OrderId
 from mytrading.refdata import RefData
+from mytrading.risk.book import RiskBook
 from mytrading.risk.limits import Limits
 from mytrading.risk.margin import MarginTable
 from mytrading.risk.monitor import Key, PostTrade, Trigger
@@ -28,8 +29,8 @@ from mytrading.risk.roll import RollApproval, check_roll, roll_orders
 from mytrading.risk.rules import (
     Approval,
     Rejection,
-    RiskBook,
     check,
+    check_cancel,
     reduces,
     ref_order_id,
     split,
@@ -39,9 +40,14 @@ log = structlog.get_logger("risk")
 
 
 def approved_order(
-    msg: wire.OrderIntent, ok: Approval, book: RiskBook, by: str, account: str = MAIN
+    msg: wire.PricedIntent | wire.CancelIntent,
+    ok: Approval,
+    book: RiskBook,
+    by: str,
+    account: str = MAIN,
 ) -> wire.Order:
-    """The order for an approved intent, at the approved (tick-rounded) prices and size."""
+    """The order for an approved intent, at the approved (tick-rounded) prices and size:
+    a new order, a modify or a cancel, as the intent's type says."""
     return wire.Order(
         order_id=str(OrderId(msg.strategy, msg.intent_id)),
         intent_id=msg.intent_id,
@@ -50,16 +56,16 @@ def approved_order(
         symbol=msg.symbol,
         action=msg.action,
         quantity=ok.quantity,
-        pricetype=msg.pricetype,
+        pricetype="MARKET" if isinstance(msg, wire.CancelIntent) else msg.pricetype,
         product=msg.product,
         price=ok.price,
         trigger_price=ok.trigger,
         approved_by=by,
         origin_ns=msg.origin_ns,
-        op=msg.op,
+        op=OP[type(msg)],
         ref_order_id=ref_order_id(msg),
         exit=reduces(book.positions.get((msg.strategy, msg.exchange, msg.symbol), 0), msg),
-        link=msg.link,
+        link=msg.link if isinstance(msg, wire.PlaceIntent) else None,
         account=account,
     )
 
@@ -103,8 +109,16 @@ def children(
     return orders
 
 
+# what the router is asked to do for each kind of intent
+OP: dict[type[wire.Msg], wire.OrderOp] = {
+    wire.PlaceIntent: "place",
+    wire.AmendIntent: "modify",
+    wire.CancelIntent: "cancel",
+}
+
+
 def decide(
-    msg: wire.OrderIntent,
+    msg: wire.Intent,
     book: RiskBook,
     refdata: RefData,
     limits: Limits,
@@ -121,8 +135,10 @@ def decide(
     REDUCING or HALTED): the closing part alone is judged, as an exit, and goes if it
     passes (the approval names the refusal in ``refused_open``). A position is never
     held overnight because its reversal came after the entry window."""
-    if msg.roll_to:
+    if isinstance(msg, wire.RollIntent):
         return check_roll(msg, book, refdata, limits, market_now, wall_ns, margins, account)
+    if isinstance(msg, wire.CancelIntent):
+        return check_cancel(msg, book)
     got = check(msg, book, refdata, limits, market_now, wall_ns, margins, account)
     if isinstance(got, Approval) or got.rule in WHOLE_ONLY:
         return got
@@ -138,10 +154,10 @@ def decide(
 WHOLE_ONLY = frozenset({"duplicate_intent", "not_working", "split_modify"})
 
 
-def closing_part(msg: wire.OrderIntent, pos: int) -> wire.OrderIntent | None:
+def closing_part(msg: wire.PricedIntent, pos: int) -> wire.PlaceIntent | None:
     """The part of a new order that closes ``pos`` when the order turns it round (a
     sell of 130 against a long 65: a sell of 65); None for any other intent."""
-    if msg.op != "place" or msg.sizing or msg.roll_to or not pos:
+    if not isinstance(msg, wire.PlaceIntent) or msg.sizing or not pos:
         return None
     signed = msg.quantity if msg.action == "BUY" else -msg.quantity
     if pos * signed >= 0 or abs(signed) <= abs(pos):
@@ -149,7 +165,7 @@ def closing_part(msg: wire.OrderIntent, pos: int) -> wire.OrderIntent | None:
     return msgspec.structs.replace(msg, quantity=abs(pos))
 
 
-def part_rejected_event(msg: wire.OrderIntent, ok: Approval, r: Rejection) -> wire.RiskEvent:
+def part_rejected_event(msg: wire.Intent, ok: Approval, r: Rejection) -> wire.RiskEvent:
     """The opening part of a reversal refused; its closing part (``value``) goes."""
     return wire.RiskEvent(
         strategy=msg.strategy,
@@ -167,7 +183,7 @@ def part_rejected_event(msg: wire.OrderIntent, ok: Approval, r: Rejection) -> wi
 
 
 def roll_children(
-    msg: wire.OrderIntent,
+    msg: wire.RollIntent,
     ok: RollApproval,
     book: RiskBook,
     refdata: RefData,
@@ -201,7 +217,7 @@ def plan(t: Trigger, post: PostTrade) -> Plan:
         jobs = [(s, k) for s in list(post.books) for k in post.open_keys(s)]
         return Plan(jobs, "halt_and_close_all", ("*", "halted"))
     state = None
-    if t.kind in ("max_loss", "max_profit", "trailing_stop"):
+    if t.kind in ("max_loss", "max_profit", "trailing_stop", "greek_limit"):
         state = (t.strategy, "reducing")
     action = {"leg_stop": "close_leg", "leg_target": "close_leg"}.get(t.kind, "close")
     return Plan([(t.strategy, k) for k in t.keys], action, state)

@@ -1,4 +1,4 @@
-"""Futures roll-over in risk: a roll is one intent (``OrderIntent.roll_to``) that risk
+"""Futures roll-over in risk: a roll is one intent (``wire.RollIntent``) that risk
 approves or refuses as a pair, then two orders, then one outcome, shared by the risk
 daemon and the backtest (``backtest/risk.py``).
 
@@ -8,8 +8,8 @@ daemon and the backtest (``backtest/risk.py``).
   into a later future of the same underlying on the same exchange, the same number of lots
   (a revised lot size is followed), and the new leg must pass the time window, the
   position cap and the margin the pair needs beyond what the old leg frees.
-* ``roll_orders``: the pair: ``<order>.1`` closes the old contract (an exit, so the router
-  sends it first), ``<order>.2`` opens the new one; both carry ``OrderLink.roll``.
+* ``roll_orders``: the pair: ``<order>~1`` closes the old contract (an exit, so the router
+  sends it first), ``<order>~2`` opens the new one; both carry ``OrderLink.roll``.
 * ``RollWatch``: follows both legs to their end, then confirms the outcome against the
   broker's position book and says what happened as a ``RiskEvent`` of kind ``roll``:
   ``confirmed`` (both filled, the broker's book agrees), ``mismatch`` (both filled, the
@@ -29,12 +29,12 @@ from mytrading import wire
 from mytrading.accounts import MAIN
 from mytrading.ids import OrderId, roll_leg
 from mytrading.refdata import IST, RefData, RefDataError
+from mytrading.risk.book import RiskBook
 from mytrading.risk.limits import Limits
 from mytrading.risk.margin import MarginTable
 from mytrading.risk.rules import (
     Approval,
     Rejection,
-    RiskBook,
     duplicate,
     position_cap,
     rate_limit,
@@ -50,7 +50,7 @@ class RollApproval(Approval):
 
 
 def check_roll(
-    intent: wire.OrderIntent,
+    intent: wire.RollIntent,
     book: RiskBook,
     refdata: RefData,
     limits: Limits,
@@ -63,8 +63,6 @@ def check_roll(
     dup = duplicate(intent, book)
     if dup:
         return dup
-    if intent.op != "place" or intent.pricetype != "MARKET" or intent.sizing:
-        return Rejection("roll", "a roll is a plain MARKET place of the whole position")
     state = book.states.of(intent.strategy)
     if state != "active":
         return Rejection(
@@ -106,12 +104,14 @@ def check_roll(
             "lot_multiple", f"{pos} {intent.symbol} is not whole lots of {old.lot_size}"
         )
     opens = lots * new.lot_size
-    opener = msgspec.structs.replace(
-        intent,
+    opener = wire.PlaceIntent(
+        intent_id=intent.intent_id,
+        strategy=s,
+        exchange=intent.exchange,
         symbol=intent.roll_to,
         action="SELL" if intent.action == "BUY" else "BUY",
         quantity=opens,
-        roll_to="",
+        product=intent.product,
     )
     bad = trading_time(opener, refdata, limits, market_now, False)
     if bad:
@@ -154,7 +154,7 @@ def check_roll(
         free = book.free_margin(wall_ns, account)
         if need > 0 and free is None:
             return Rejection("margin", "no funds figure from the broker yet")
-        if need > 0 and need > free:  # type: ignore[operator]
+        if need > 0 and free is not None and need > free:
             return Rejection(
                 "margin",
                 f"the roll needs {need:,.0f} more than the old contract frees, "
@@ -168,14 +168,12 @@ def check_roll(
 
 
 def roll_orders(
-    intent: wire.OrderIntent, ok: RollApproval, by: str, account: str = MAIN
+    intent: wire.RollIntent, ok: RollApproval, by: str, account: str = MAIN
 ) -> tuple[wire.Order, wire.Order]:
     """(close the old contract, open the new one), each its own intent id (``<id>~1``,
     ``<id>~2``: ``ids.roll_leg``) so the engine follows them as two orders."""
     legs = [roll_leg(intent.intent_id, k) for k in (1, 2)]
-    link = msgspec.structs.replace(
-        intent.link or wire.OrderLink(), roll=f"{intent.symbol}>{intent.roll_to}"
-    )
+    link = wire.OrderLink(roll=f"{intent.symbol}>{intent.roll_to}")
     base = wire.Order(
         order_id=str(OrderId(intent.strategy, legs[0])),
         intent_id=legs[0],
@@ -262,7 +260,7 @@ class RollWatch:
         self.outcomes: dict[str, int] = {}
 
     def start(
-        self, intent: wire.OrderIntent, close: wire.Order, open_: wire.Order, parts: tuple[int, int]
+        self, intent: wire.RollIntent, close: wire.Order, open_: wire.Order, parts: tuple[int, int]
     ) -> None:
         r = Roll(
             intent.strategy,

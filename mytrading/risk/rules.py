@@ -2,14 +2,13 @@
 order in ``PRE_TRADE``, each testable alone.
 
 ``check`` runs them in that order and returns the first failure as a ``Rejection`` (rule
-name, reason, threshold, value), or the approved and normalised order fields. The book
-(``RiskBook``: positions, working orders, funds, recent approvals) lives here too.
+name, reason, threshold, value), or the approved and normalised order fields. They read
+the book (``RiskBook``, ``risk/book.py``) and never change it.
 """
 
 from __future__ import annotations
 
-import collections
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,12 +17,11 @@ import msgspec
 from mytrading import wire
 from mytrading.accounts import MAIN
 from mytrading.ids import OrderId
+from mytrading.options.exposure import Greeks, book_greeks
 from mytrading.refdata import IST, Instrument, RefData, RefDataError
+from mytrading.risk.book import RiskBook
 from mytrading.risk.limits import Limits
 from mytrading.risk.margin import MarginTable
-from mytrading.risk.state import TradingStates
-
-BROKER_MARGIN_FRESH_NS = 600 * 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -32,147 +30,6 @@ class Rejection:
     reason: str
     threshold: float = 0.0
     value: float = 0.0
-
-
-@dataclass
-class Funds:
-    """One account's margin: the broker's last report, and what approvals since need."""
-
-    available: float | None = None  # the broker's available margin, last reported
-    funds_ns: int = 0  # wall time of that report
-    reserved: collections.deque[tuple[int, float]] = field(default_factory=collections.deque)
-
-    def report(self, available: float, wall_ns: int) -> None:
-        self.available, self.funds_ns = available, wall_ns
-
-    def free(self, wall_ns: int) -> float | None:
-        """Available margin less what approvals since the broker's last report need
-        (older ones are in that report; a second of slack covers the round trip)."""
-        if self.available is None:
-            return None
-        while self.reserved and self.reserved[0][0] < self.funds_ns - 1_000_000_000:
-            self.reserved.popleft()
-        return self.available - sum(a for _, a in self.reserved)
-
-
-Key3 = tuple[str, str, str]  # (strategy, exchange, symbol)
-
-
-class WorkingOrders(MutableMapping[str, tuple[Key3, int]]):
-    """order id -> (key, signed quantity still working), indexed by key: every pre-trade
-    check asks for one key's working orders, and a scan of all of them made each intent
-    cost O(orders working). At 1,000 orders a second a short stall of the router left
-    thousands working, risk slowed, more stayed working: the book never caught up."""
-
-    def __init__(self) -> None:
-        self._by_id: dict[str, tuple[Key3, int]] = {}
-        self.by_key: dict[Key3, dict[str, int]] = {}
-
-    def __getitem__(self, oid: str) -> tuple[Key3, int]:
-        return self._by_id[oid]
-
-    def __setitem__(self, oid: str, entry: tuple[Key3, int]) -> None:
-        if oid in self._by_id:
-            del self[oid]
-        self._by_id[oid] = entry
-        self.by_key.setdefault(entry[0], {})[oid] = entry[1]
-
-    def __delitem__(self, oid: str) -> None:
-        key, _ = self._by_id.pop(oid)
-        orders = self.by_key[key]
-        del orders[oid]
-        if not orders:
-            del self.by_key[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._by_id)
-
-    def __len__(self) -> int:
-        return len(self._by_id)
-
-    def of(self, key: Key3) -> dict[str, int]:
-        """The working orders of one key: order id -> signed quantity."""
-        return self.by_key.get(key, {})
-
-
-@dataclass
-class RiskBook:
-    """What risk knows: filled positions, quantity still working, recent approvals."""
-
-    positions: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (strat, ex, sym)
-    working: WorkingOrders = field(default_factory=WorkingOrders)
-    # working orders that open or grow a position (not exits): what a halt cancels
-    entries: set[str] = field(default_factory=set)
-    seen_intents: set[str] = field(default_factory=set)
-    approvals: dict[str, collections.deque[int]] = field(
-        default_factory=lambda: collections.defaultdict(collections.deque)
-    )  # wall ns of approvals in the last minute, per strategy
-    ltp: dict[tuple[str, str], float] = field(default_factory=dict)  # live marks
-    funds: dict[str, Funds] = field(default_factory=lambda: collections.defaultdict(Funds))
-    # the broker's margin per lot: (exchange, symbol, action) -> (rupees, wall ns)
-    broker_margin: dict[tuple[str, str, str], tuple[float, int]] = field(default_factory=dict)
-
-    def broker_per_lot(self, exchange: str, symbol: str, action: str, wall_ns: int) -> float | None:
-        """The broker's figure if it is fresh (ten minutes), else None: use the table."""
-        got = self.broker_margin.get((exchange, symbol, action))
-        if got is None or wall_ns - got[1] > BROKER_MARGIN_FRESH_NS:
-            return None
-        return got[0]
-
-    def free_margin(self, wall_ns: int, account: str = MAIN) -> float | None:
-        return self.funds[account].free(wall_ns)
-
-    states: TradingStates = field(default_factory=TradingStates)
-
-    def exposure(self, key: tuple[str, str, str], exclude: str = "") -> tuple[int, int]:
-        """(worst long, worst short) position if every working order filled.
-
-        ``exclude`` leaves out one working order: the one a modify would replace.
-        """
-        pos = self.positions.get(key, 0)
-        rest = [q for oid, q in self.working.of(key).items() if oid != exclude]
-        buys = sum(q for q in rest if q > 0)
-        sells = sum(-q for q in rest if q < 0)
-        return pos + buys, pos - sells
-
-    def net(self, key: tuple[str, str, str]) -> int:
-        """Position plus every working order: what the book holds once all of them fill."""
-        return self.positions.get(key, 0) + sum(self.working.of(key).values())
-
-    def children(self, order_id: str) -> list[str]:
-        """The working orders behind one intent: itself, or its child orders if split."""
-        prefix = order_id + "."
-        return [o for o in self.working if o == order_id or o.startswith(prefix)]
-
-    def on_approved(
-        self, order_id: str, key: tuple[str, str, str], signed_qty: int, entry: bool = False
-    ) -> None:
-        self.working[order_id] = (key, signed_qty)
-        if entry:
-            self.entries.add(order_id)
-
-    def forget(self, order_id: str) -> None:
-        """An order that will never be working (withdrawn before it left)."""
-        self.working.pop(order_id, None)
-        self.entries.discard(order_id)
-
-    def on_update(self, u: wire.OrderUpdate) -> None:
-        """Working quantity shrinks as the order fills or ends."""
-        entry = self.working.get(u.order_id)
-        if entry is None:
-            return
-        key, signed = entry
-        if u.status in wire.TERMINAL_STATUSES:
-            del self.working[u.order_id]
-            self.entries.discard(u.order_id)
-        else:
-            left = abs(signed) - u.filled_qty
-            self.working[u.order_id] = (key, left if signed > 0 else -left)
-
-    def on_fill(self, f: wire.Fill) -> None:
-        key = (f.strategy, f.exchange, f.symbol)
-        signed = f.quantity if f.action == "BUY" else -f.quantity
-        self.positions[key] = self.positions.get(key, 0) + signed
 
 
 @dataclass(frozen=True)
@@ -197,7 +54,7 @@ class Ask:
 
     def __init__(
         self,
-        intent: wire.OrderIntent,
+        intent: wire.PricedIntent,
         book: RiskBook,
         refdata: RefData,
         limits: Limits,
@@ -256,13 +113,13 @@ def duplicate_intent(a: Ask) -> Rejection | None:
 
 
 def working_target(a: Ask) -> Rejection | None:
-    """A modify or cancel needs a working order to act on; a modify, one not split."""
-    if a.intent.op == "place":
+    """An amend needs a working order to act on, and one not split."""
+    if not isinstance(a.intent, wire.AmendIntent):
         return None
     kids = a.book.children(a.ref)
     if not kids:
-        return Rejection("not_working", f"{a.intent.op}: no working order {a.ref}")
-    if a.intent.op == "modify" and kids != [a.ref]:
+        return Rejection("not_working", f"modify: no working order {a.ref}")
+    if kids != [a.ref]:
         return Rejection("split_modify", f"{a.ref} was split into child orders: cancel it instead")
     return None
 
@@ -292,7 +149,7 @@ def tradable(a: Ask) -> Rejection | None:
 
 def sizing(a: Ask) -> Rejection | None:
     """A sized intent (``sizing``, no quantity) gets its lots from the free margin."""
-    if not a.intent.sizing:
+    if not isinstance(a.intent, wire.PlaceIntent) or not a.intent.sizing:
         return None
     assert a.inst is not None
     sized = _size(
@@ -417,15 +274,59 @@ def margin(a: Ask) -> Rejection | None:
     return None
 
 
+def greek_limits(a: Ask) -> Rejection | None:
+    """The strategy's net delta and vega in the order's underlying, with the order filled
+    (its working orders left out, as the exposure of one instrument is), within
+    ``max_net_delta`` and ``max_vega``; an order that brings either towards zero passes."""
+    lim = a.limits
+    if not (lim.max_net_delta or lim.max_vega) or a.inst is None:
+        return None
+    strategy, und = a.intent.strategy, a.inst.underlying
+    held = [
+        (ex, sym, q)
+        for (s, ex, sym), q in a.book.positions.items()
+        if s == strategy and q and _underlying(a.refdata, ex, sym) == und
+    ]
+
+    def ltp(ex: str, sym: str) -> float:  # the market's, else (unquoted) the order's price
+        got = a.book.ltp.get((ex, sym), 0.0)
+        return got or (a.price if (ex, sym) == (a.intent.exchange, a.intent.symbol) else 0.0)
+
+    now = a.market_now
+    before = book_greeks(a.refdata, held, ltp, now).get(und, Greeks())
+    after_pos = [(ex, sym, q) for ex, sym, q in held if (ex, sym) != a.key[1:]]
+    after_pos.append((a.intent.exchange, a.intent.symbol, a.pos + a.signed))
+    after = book_greeks(a.refdata, after_pos, ltp, now).get(und, Greeks())
+    for name, cap, b, x in (
+        ("net delta", lim.max_net_delta, before.delta, after.delta),
+        ("vega", lim.max_vega, before.vega, after.vega),
+    ):
+        if cap and abs(x) > cap and abs(x) > abs(b):
+            return Rejection(
+                "greeks",
+                f"{strategy}'s {name} in {und} would be {x:+,.1f} (limit +-{cap:,.0f})",
+                cap,
+                round(x, 2),
+            )
+    return None
+
+
+def _underlying(refdata: RefData, exchange: str, symbol: str) -> str:
+    try:
+        return refdata.instrument(exchange, symbol).underlying
+    except RefDataError:
+        return ""
+
+
 def order_rate(a: Ask) -> Rejection | None:
     return rate_limit(a.intent, a.book, a.limits, a.wall_ns)
 
 
-# The pre-trade rules, in the order they run: the first that refuses decides. A cancel
-# needs only a unique id and a working order to act on (it always lowers risk, so
-# neither the kill switch nor the rate limit holds it back); a modify is checked like a
-# new order, with the order it replaces left out of the exposure.
-FOR_CANCEL: tuple[Rule, ...] = (duplicate_intent, working_target)
+# The pre-trade rules, in the order they run: the first that refuses decides. A modify
+# is checked like a new order, with the order it replaces left out of the exposure. A
+# cancel is not judged by these (``check_cancel``): it needs only a unique id and a
+# working order to act on (it always lowers risk, so neither the kill switch nor the
+# rate limit holds it back).
 PRE_TRADE: tuple[Rule, ...] = (
     duplicate_intent,
     working_target,
@@ -441,12 +342,13 @@ PRE_TRADE: tuple[Rule, ...] = (
     max_position,
     strategy_caps,
     margin,
+    greek_limits,
     order_rate,
 )
 
 
 def check(
-    intent: wire.OrderIntent,
+    intent: wire.PricedIntent,
     book: RiskBook,
     refdata: RefData,
     limits: Limits,
@@ -459,16 +361,25 @@ def check(
     normalised fields. ``margins`` None leaves the margin rule out (unit tests of the
     other rules); the margin is ``account``'s, the strategy's lead account."""
     a = Ask(intent, book, refdata, limits, market_now, wall_ns, margins, account)
-    for rule in FOR_CANCEL if intent.op == "cancel" else PRE_TRADE:
+    for rule in PRE_TRADE:
         refused = rule(a)
         if refused is not None:
             return refused
-    if intent.op == "cancel":
-        return Approval(0.0, 0.0, intent.quantity, 0.0)
     return Approval(a.price, a.trigger, a.intent.quantity, a.need)
 
 
-def duplicate(intent: wire.OrderIntent, book: RiskBook) -> Rejection | None:
+def check_cancel(intent: wire.CancelIntent, book: RiskBook) -> Rejection | Approval:
+    """A cancel: an id risk has not seen, and a working order (or its children) to act on."""
+    refused = duplicate(intent, book)
+    if refused is not None:
+        return refused
+    ref = ref_order_id(intent)
+    if not book.children(ref):
+        return Rejection("not_working", f"cancel: no working order {ref}")
+    return Approval(0.0, 0.0, intent.quantity, 0.0)
+
+
+def duplicate(intent: wire.Intent, book: RiskBook) -> Rejection | None:
     """An intent id risk has seen: a repeat is refused, never sent twice."""
     if intent.intent_id in book.seen_intents:
         return Rejection("duplicate_intent", f"intent {intent.intent_id} was already received")
@@ -476,7 +387,7 @@ def duplicate(intent: wire.OrderIntent, book: RiskBook) -> Rejection | None:
 
 
 def position_cap(
-    intent: wire.OrderIntent,
+    intent: wire.PricedIntent,
     inst: Instrument,
     book: RiskBook,
     limits: Limits,
@@ -511,7 +422,7 @@ def position_cap(
     return None
 
 
-def _paired(intent: wire.OrderIntent, inst: Instrument, book: RiskBook, refdata: RefData) -> bool:
+def _paired(intent: wire.PricedIntent, inst: Instrument, book: RiskBook, refdata: RefData) -> bool:
     """A short option whose other type (same underlying and expiry) is short already."""
     if inst.kind not in ("CE", "PE") or intent.action != "SELL":
         return False
@@ -531,7 +442,7 @@ def _paired(intent: wire.OrderIntent, inst: Instrument, book: RiskBook, refdata:
 
 
 def _size(
-    intent: wire.OrderIntent,
+    intent: wire.PlaceIntent,
     inst: Instrument,
     book: RiskBook,
     limits: Limits,
@@ -575,7 +486,7 @@ def _size(
     return min(lots, limits.max_intent_lots) * inst.lot_size
 
 
-def _quantity(intent: wire.OrderIntent, inst: Instrument, limits: Limits) -> Rejection | None:
+def _quantity(intent: wire.PricedIntent, inst: Instrument, limits: Limits) -> Rejection | None:
     if intent.quantity <= 0:
         return Rejection("quantity", "quantity must be positive", 0, intent.quantity)
     if intent.quantity % inst.lot_size:
@@ -593,7 +504,7 @@ def _quantity(intent: wire.OrderIntent, inst: Instrument, limits: Limits) -> Rej
             limits.max_intent_lots,
             lots,
         )
-    if intent.op == "modify" and intent.quantity > child_size(inst, limits):
+    if isinstance(intent, wire.AmendIntent) and intent.quantity > child_size(inst, limits):
         return Rejection(
             "split_modify",
             "a modify cannot grow an order past one child order; cancel and place anew",
@@ -641,7 +552,7 @@ def _price_band(
     return None
 
 
-def _notional(intent: wire.OrderIntent, price: float, limits: Limits) -> Rejection | None:
+def _notional(intent: wire.PricedIntent, price: float, limits: Limits) -> Rejection | None:
     value = intent.quantity * price
     if price > 0 and value > limits.max_order_notional:
         return Rejection(
@@ -654,7 +565,7 @@ def _notional(intent: wire.OrderIntent, price: float, limits: Limits) -> Rejecti
 
 
 def trading_time(
-    intent: wire.OrderIntent,
+    intent: wire.PricedIntent,
     refdata: RefData,
     limits: Limits,
     market_now: datetime,
@@ -686,7 +597,7 @@ def trading_time(
 
 
 def _strategy_caps(
-    intent: wire.OrderIntent,
+    intent: wire.PricedIntent,
     book: RiskBook,
     refdata: RefData,
     limits: Limits,
@@ -718,7 +629,7 @@ def _strategy_caps(
 
 
 def rate_limit(
-    intent: wire.OrderIntent, book: RiskBook, limits: Limits, wall_ns: int
+    intent: wire.IntentBase, book: RiskBook, limits: Limits, wall_ns: int
 ) -> Rejection | None:
     window = book.approvals[intent.strategy]
     while window and wall_ns - window[0] >= 60_000_000_000:
@@ -778,12 +689,14 @@ def _lots(inst: Instrument, qty: int) -> float:
     return 0.0 if inst.kind == "EQ" else qty / inst.lot_size
 
 
-def reduces(pos: int, intent: wire.OrderIntent) -> bool:
-    """The intent shrinks the position ``pos`` without turning it round."""
+def reduces(pos: int, intent: wire.IntentBase | wire.Order) -> bool:
+    """The intent (or order) shrinks the position ``pos`` without turning it round."""
     signed = intent.quantity if intent.action == "BUY" else -intent.quantity
     return (pos > 0 > signed or pos < 0 < signed) and abs(signed) <= abs(pos)
 
 
-def ref_order_id(intent: wire.OrderIntent) -> str:
+def ref_order_id(intent: wire.Intent) -> str:
     """Our order id of the working order a modify or cancel acts on ("" for a new order)."""
-    return str(OrderId(intent.strategy, intent.ref_intent_id)) if intent.op != "place" else ""
+    if isinstance(intent, (wire.AmendIntent, wire.CancelIntent)):
+        return str(OrderId(intent.strategy, intent.ref_intent_id))
+    return ""

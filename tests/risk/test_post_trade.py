@@ -149,6 +149,50 @@ def test_mis_squareoff_at_the_exchange_cutoff(refdata: RefData) -> None:
     assert (t.kind, t.keys) == ("mis_squareoff", (KEY,))  # NRML is left alone
 
 
+def test_contracts_expiring_today_are_closed_at_expiry_close(refdata: RefData) -> None:
+    """23 Nov 2026 is NIFTY's weekly expiry (the 24th a holiday): at 15:20 risk closes the
+    positions in contracts expiring that day, whatever their product, once; a December
+    future is left alone; a book with ``expiry_close = ""`` holds to settlement."""
+    opt = "NIFTY23NOV2624500CE"
+    pt = monitor(refdata)
+    fill(pt, "SELL", 65, 80.0, product="NRML", symbol=opt)
+    fill(pt, "BUY", 65, 24_500.0, product="NRML")
+    ist_s = lambda h, m: int(at(h, m).timestamp()) + 19_800  # noqa: E731
+    assert kinds(pt, at(15, 19)) == []
+    assert pt.quiet(ist_s(15, 19)) and not pt.quiet(ist_s(15, 20))
+    (t,) = pt.evaluate(at(15, 20))
+    assert (t.kind, t.keys) == ("expiry_close", (("NFO", opt, "NRML"),))
+    assert kinds(pt, at(15, 21)) == []  # once
+    nov24 = int(datetime(2026, 11, 25, 15, 20, tzinfo=IST).timestamp()) + 19_800
+    assert pt.quiet(nov24)  # another day: nothing of this book expires
+    held = monitor(refdata, expiry_close="")
+    fill(held, "SELL", 65, 80.0, product="NRML", symbol=opt)
+    assert kinds(held, at(15, 25)) == [] and held.quiet(ist_s(15, 25))
+    with pytest.raises(ValueError, match="expiry_close must look like"):
+        Limits(expiry_close="3pm")
+
+
+def test_a_book_the_market_takes_past_its_delta_cap_is_set_reducing(refdata: RefData) -> None:
+    """Short two lots of a week-out call: as the index rises, the book's delta grows
+    short past the cap: one greek_limit trigger (REDUCING, nothing closed)."""
+    from mytrading.risk.orders import plan
+
+    ce = "NIFTY01DEC2624500CE"
+    pt = monitor(refdata, max_net_delta=100.0)
+    fill(pt, "SELL", 130, 200.0, product="NRML", symbol=ce)
+    pt.mark("NSE_INDEX", "NIFTY", 24_500.0)
+    pt.mark("NFO", ce, 200.0)
+    assert kinds(pt) == []  # about -65 units
+    pt.mark("NSE_INDEX", "NIFTY", 25_300.0)
+    pt.mark("NFO", ce, 820.0)  # deep in the money: delta near -1 a unit
+    (t,) = pt.evaluate(at(11, 0))
+    assert (t.kind, t.keys, t.threshold) == ("greek_limit", (), 100.0) and t.value < -100
+    assert "net delta in NIFTY" in t.reason
+    p = plan(t, pt)
+    assert p.state == ("s", "reducing") and p.jobs == []
+    assert kinds(pt, at(11, 1)) == []  # once
+
+
 def test_equity_mis_is_squared_off_and_delivery_kept(refdata: RefData) -> None:
     pt = monitor(refdata)
     fill(pt, "BUY", 10, 1_400.0, exchange="NSE", symbol="RELIANCE", product="MIS")

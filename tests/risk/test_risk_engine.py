@@ -12,9 +12,11 @@ next day's reset to ACTIVE.
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,13 +25,14 @@ from mytrading.accounts import Accounts
 from mytrading.backtest.risk import BacktestRisk
 from mytrading.positions import Ledger
 from mytrading.refdata import RefData
+from mytrading.risk.book import RiskBook
 from mytrading.risk.charges import load_charges
 from mytrading.risk.daemon import build_core
 from mytrading.risk.engine import RiskEngine
 from mytrading.risk.limits import env_overrides, limits_for
 from mytrading.risk.monitor import Key
 from mytrading.risk.orders import closing_part, decide
-from mytrading.risk.rules import Approval, Rejection, RiskBook
+from mytrading.risk.rules import Approval, Rejection
 from mytrading.risk.state import TradingStates
 from mytrading.settings import PROJECT_ROOT, load_settings
 from tests.risk.test_risk_rules import LIMITS, at, intent
@@ -82,7 +85,7 @@ def test_what_is_never_cut_to_its_closing_part(refdata: RefData) -> None:
     assert closing_part(intent(65, "SELL"), 65) is None  # an exit, not a reversal
     assert closing_part(intent(65, "SELL"), 0) is None  # an entry from flat
     assert closing_part(intent(130, "SELL", sizing="margin:0.5"), 65) is None
-    assert closing_part(intent(130, "SELL", op="cancel"), 65) is None
+    assert closing_part(intent(130, "SELL", op="modify", ref_intent_id="x"), 65) is None  # type: ignore[arg-type]
     part = closing_part(intent(130, "SELL"), 65)
     assert part is not None and part.quantity == 65 and part.action == "SELL"
 
@@ -227,7 +230,7 @@ def test_the_daemon_and_the_backtest_drive_risk_alike(
         live.on_tick(tk)
         bt.on_tick(tk)
 
-    def send(i: wire.OrderIntent) -> None:
+    def send(i: wire.PlaceIntent) -> None:
         live.on_funds("main", bt._available(), now_ns())  # what the broker would report
         live.on_intent(i)
         bt.on_intent(i)
@@ -332,3 +335,109 @@ def test_live_refuses_any_hour_from_the_file(config: Path, monkeypatch: pytest.M
         limits_for(
             load_settings(mode="live", broker="openalgo", sim_server=False, openalgo_api_key="k")
         )
+
+
+def test_restore_after_a_restart_is_the_cores(refdata: RefData, config: Path) -> None:
+    """What the router knows after a restart, given to the core: working orders count
+    against the caps, today's fills rebuild the day's P&L (a fill of a position the broker
+    did not confirm is left out), a carried position starts at its average price."""
+    from mytrading.recovery import Snapshot
+
+    t = at(11, 0).replace(day=23)
+    ports = LivePorts(Broker())
+    s = load_settings(config_dir=config)
+    core = build_core(s, refdata, Accounts(by_name={}), ports, lambda: t, "r", None)
+
+    def fill(no: int, strategy: str, action: str, qty: int, px: float, account: str = "main"):
+        return wire.Fill(
+            fill_no=no, fill_id=f"f{no}", order_id=f"{strategy}.e{no}", broker_order_id=str(no),
+            strategy=strategy, exchange="NFO", symbol=FUT, product="NRML", action=action,
+            quantity=qty, price=px, exch_ns=0, account=account,
+        )  # fmt: skip
+
+    def position(strategy: str, qty: int, avg: float) -> wire.PositionSnapshot:
+        return wire.PositionSnapshot(
+            strategy=strategy, exchange="NFO", symbol=FUT, product="NRML", quantity=qty,
+            avg_price=avg, realized_pnl=0.0, unrealized_pnl=0.0, ltp=avg,
+        )  # fmt: skip
+
+    working = wire.Order(
+        order_id="day.e9", intent_id="e9", strategy="day", exchange="NFO", symbol=FUT,
+        action="BUY", quantity=130, pricetype="LIMIT", product="NRML", price=24_000.0,
+        trigger_price=0.0, approved_by="risk",
+    )  # fmt: skip
+    snap = Snapshot(
+        positions=[position("day", 65, 24_000.0), position("old", -65, 23_500.0)],
+        last_fill_no=3,
+        working=[wire.WorkingOrder(order=working, status="open", filled_qty=65)],
+        unconfirmed=frozenset({("ghost", "NFO", FUT, "NRML")}),
+    )
+    fills = [
+        fill(1, "day", "BUY", 130, 24_000.0),
+        fill(2, "day", "SELL", 65, 24_100.0),  # 65 closed today at +100: 6,500 realized
+        fill(3, "x", "BUY", 65, 1.0, account="ghost"),  # unconfirmed: not replayed
+    ]
+    core.restore(snap, fills)
+    assert core.book.positions == {("day", "NFO", FUT): 65, ("old", "NFO", FUT): -65}
+    assert core.book.net(("day", "NFO", FUT)) == 65 + 65  # the working order's rest
+    assert core.post.pnl("day")["realized"] == pytest.approx(6_500.0)
+    assert "x" not in core.post.books
+    core.mark(("NFO", FUT), 23_400.0)  # the carried short from its average: +100 a unit
+    assert core.post.pnl("old")["unrealized"] == pytest.approx(6_500.0)
+
+
+def test_an_intent_goes_through_risks_modules_in_one_direction(refdata: RefData) -> None:
+    """Followed call by call, one intent crosses risk's modules only downwards: the core
+    into orders, orders into the rules, the rules into the book and reference data;
+    nothing below calls back up (an edge both ways, or a cycle, fails this)."""
+    import sys
+
+    t = at(11, 0).replace(day=23)
+    core = build_core(load_settings(), refdata, Accounts(by_name={}), LivePorts(Broker()),
+                      lambda: t, "r", None)  # fmt: skip
+    core.on_tick(
+        wire.Tick(exchange="NFO", symbol=FUT, ltp=24_000.0, bid=24_000.0, ask=24_000.0,
+                  bid_qty=1, ask_qty=1, volume=1)
+    )  # fmt: skip
+    core.on_funds("main", 1e7, time.time_ns())
+    edges: set[tuple[str, str]] = set()
+
+    def mod(code_file: str) -> str:
+        return code_file.split("/mytrading/")[1] if "/mytrading/" in code_file else ""
+
+    def watch(frame: Any, event: str, arg: object) -> None:
+        if event == "call" and frame.f_back is not None:
+            callee, caller = mod(frame.f_code.co_filename), mod(frame.f_back.f_code.co_filename)
+            if callee and caller and callee != caller:
+                edges.add((caller, callee))
+
+    intent = wire.PlaceIntent(intent_id="i1", strategy="s", exchange="NFO", symbol=FUT,
+                              action="BUY", quantity=65, product="NRML")  # fmt: skip
+    sys.setprofile(watch)
+    try:
+        core.on_intent(intent)
+    finally:
+        sys.setprofile(None)
+    assert ("risk/engine.py", "risk/orders.py") in edges
+    assert ("risk/orders.py", "risk/rules.py") in edges
+    assert ("risk/rules.py", "risk/book.py") in edges
+    assert not {(b, a) for a, b in edges} & edges, "an edge both ways"
+    # no cycle: every module can be ranked below its callers
+    graph: dict[str, set[str]] = {}
+    for a, b in edges:
+        graph.setdefault(a, set()).add(b)
+    seen: set[str] = set()
+    path: set[str] = set()
+
+    def acyclic(n: str) -> bool:
+        if n in path:
+            return False
+        if n in seen:
+            return True
+        path.add(n)
+        ok = all(acyclic(m) for m in graph.get(n, ()))
+        path.discard(n)
+        seen.add(n)
+        return ok
+
+    assert all(acyclic(n) for n in list(graph)), edges

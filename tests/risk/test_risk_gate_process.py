@@ -99,3 +99,34 @@ def test_the_first_intent_waits_for_the_funds_figure_instead_of_being_refused(
             p.wait(timeout=10)
         bus.close()
         w.close()
+
+
+def test_an_intent_before_risk_has_seen_the_router_waits_for_it(
+    sim_broker: tuple[str, dict[str, str]], settings: Settings
+) -> None:
+    """At a start, an intent can reach risk before the router's first heartbeat: it waits
+    for the router (as long as an approved order would, ``MT_RISK_WAIT_S``), then for its
+    funds figure, and is approved and filled, not refused 'no funds figure' (seen as a
+    flaky kill-switch test: risk judged it at once when the router was not up yet)."""
+    from tests.stack.test_going_live_process import Bus, intent, seen
+
+    _host, env = sim_broker
+    env = {**env, "MT_RISK_ANY_HOUR": "true"}
+    w = Watcher(settings, ("sys.status.", "exec.", "risk.event."))
+    bus = Bus(settings)
+    procs = {"risk": spawn("risk", env)}
+    try:
+        w.wait(lambda: "risk" in w.status, 15, "risk's heartbeat")
+        w.wait(lambda: bus.engine.send(intent("g1", "BUY")), 10, "the intent pipe")
+        w.pump(2.0)  # longer than the wait for a figure from a router that is there
+        procs["router"] = spawn("router", env)  # only now: risk holds g1 meanwhile
+        w.wait(lambda: seen(w, wire.Fill, order_id="s.g1"), 15, "the intent's fill")
+        refused = [e for e in seen(w, wire.RiskEvent) if e.kind == "rejected"]
+        assert refused == [], refused
+    finally:
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            p.wait(timeout=10)
+        bus.close()
+        w.close()

@@ -9,8 +9,9 @@ import pytest
 from mytrading import wire
 from mytrading.accounts import MAIN
 from mytrading.refdata import IST, RefData
+from mytrading.risk.book import RiskBook
 from mytrading.risk.limits import Limits
-from mytrading.risk.rules import Approval, Rejection, RiskBook, check
+from mytrading.risk.rules import Approval, Rejection, check, check_cancel
 from mytrading.risk.state import StateStore, TradingStates
 
 FUT = "NIFTY29DEC26FUT"  # lot 65
@@ -19,7 +20,11 @@ LIMITS = Limits(max_order_lots=10, max_position_lots=20, max_orders_per_sec=5)
 _ids = iter(range(10**9))
 
 
-def intent(qty: int = 65, action: str = "BUY", **kw: object) -> wire.OrderIntent:
+def intent(qty: int = 65, action: str = "BUY", **kw: object) -> wire.Intent:
+    """A new order; ``op="modify"``/``"cancel"`` makes the amend or cancel intent."""
+    kind = {"place": wire.PlaceIntent, "modify": wire.AmendIntent, "cancel": wire.CancelIntent}[
+        str(kw.pop("op", "place"))
+    ]
     fields = dict(
         intent_id=f"i{next(_ids)}",
         strategy="s",
@@ -29,17 +34,19 @@ def intent(qty: int = 65, action: str = "BUY", **kw: object) -> wire.OrderIntent
         quantity=qty,
     )
     fields.update(kw)
-    return wire.OrderIntent(**fields)  # type: ignore[arg-type]
+    return kind(**fields)  # type: ignore[no-any-return]
 
 
 def run(
-    i: wire.OrderIntent,
+    i: wire.Intent,
     book: RiskBook | None = None,
     refdata: RefData | None = None,
     limits: Limits = LIMITS,
     when: datetime = OPEN,
     wall_ns: int = 10**18,
 ) -> Rejection | tuple:
+    if isinstance(i, wire.CancelIntent):
+        return check_cancel(i, book or RiskBook())
     return check(i, book or RiskBook(), refdata, limits, when, wall_ns)  # type: ignore[arg-type]
 
 
@@ -186,8 +193,11 @@ def test_cancel_needs_only_a_working_order_and_passes_the_kill_switch(refdata: R
     book = RiskBook(states=TradingStates("halted"))
     assert rule(run(intent(op="cancel", ref_intent_id="e1"), book, refdata)) == "not_working"
     book.on_approved("s.e1", ("s", "NFO", FUT), 65)
-    approval = run(intent(op="cancel", ref_intent_id="e1"), book, refdata)
+    cancel = intent(op="cancel", ref_intent_id="e1")
+    approval = run(cancel, book, refdata)
     assert isinstance(approval, Approval) and approval.margin == 0.0
+    book.seen_intents.add(cancel.intent_id)
+    assert rule(run(cancel, book, refdata)) == "duplicate_intent"  # never sent twice
     # a modify is a new commitment: the kill switch holds it back
     assert rule(run(intent(op="modify", ref_intent_id="e1"), book, refdata)) == "kill_switch"
 
@@ -390,7 +400,7 @@ OPT_CE = "NIFTY01DEC2624500CE"  # a weekly expiring on Tuesday 1 December 2026
 OPT_PE = "NIFTY01DEC2624500PE"
 
 
-def margin_run(i: wire.OrderIntent, book: RiskBook, refdata: RefData, when: datetime = OPEN):
+def margin_run(i: wire.PlaceIntent, book: RiskBook, refdata: RefData, when: datetime = OPEN):
     from mytrading.risk.margin import load_margins
     from mytrading.settings import PROJECT_ROOT
 
@@ -490,7 +500,7 @@ def test_the_brokers_margin_per_lot_wins_while_fresh(refdata: RefData) -> None:
 def test_working_orders_are_indexed_by_key() -> None:
     """The index agrees with the orders through adds, changes and removals, so a check
     reads one key's working orders without scanning every order."""
-    from mytrading.risk.rules import RiskBook
+    from mytrading.risk.book import RiskBook
 
     book = RiskBook()
     a, b = ("s", "NFO", "A"), ("s", "NFO", "B")
@@ -578,7 +588,7 @@ def _alone(refdata: RefData, case: str) -> tuple[object, object]:
     if case == "duplicate_intent":
         book.seen_intents.add(i.intent_id)
     elif case == "not_working":
-        i = intent(op="cancel", ref_intent_id="nope")
+        i = intent(op="modify", ref_intent_id="nope")
     elif case == "kill_switch":
         book.states = TradingStates("halted")
     elif case == "instrument":
@@ -646,8 +656,37 @@ def test_every_rule_is_in_the_declared_order_once() -> None:
     from mytrading.risk import rules as r
 
     names = [f.__name__ for f in r.PRE_TRADE]
-    assert len(set(names)) == len(names) == 15
-    assert r.PRE_TRADE[:2] == r.FOR_CANCEL  # a cancel: a unique id and a working order
+    assert len(set(names)) == len(names) == 16
+    assert names.index("margin") < names.index("greek_limits") < names.index("order_rate")
     assert names.index("trading_state") < names.index("tradable")  # halted: said first
     assert names.index("sizing") < names.index("quantity") < names.index("margin")
     assert names[-1] == "order_rate"  # only an order that passes everything is counted
+
+
+def test_greek_limits_refuse_an_order_that_would_breach_them(refdata: RefData) -> None:
+    """Short two lots of a week-out ATM call (delta about -65 units, vega about -1,900
+    rupees a point): with caps of 100 units and 2,500 rupees, a third lot breaches vega,
+    a fourth delta; a future that hedges passes, one that overshoots does not; buying
+    the calls back always passes."""
+    from mytrading.options.exposure import position_greeks
+
+    ce = "NIFTY01DEC2624500CE"
+    book = RiskBook()
+    book.positions[("s", "NFO", ce)] = -130
+    book.ltp[("NSE_INDEX", "NIFTY")] = 24_500.0
+    book.ltp[("NFO", ce)] = 200.0
+    lim = Limits(max_net_delta=100.0, max_vega=2_500.0, max_position_lots=50)
+    _, g = position_greeks(refdata, "NFO", ce, -130, lambda e, s: book.ltp[(e, s)], OPEN)  # type: ignore[misc]
+    assert -75 < g.delta < -55 and -2_300 < g.vega < -1_500  # the book as described
+
+    def go(qty: int, action: str, symbol: str = ce) -> str:
+        r = run(intent(qty, action, symbol=symbol), book, refdata, lim)
+        return f"{rule(r)}: {r.reason}" if isinstance(r, Rejection) else "ok"
+
+    assert go(65, "SELL").startswith("greeks: s's vega in NIFTY would be")
+    assert go(65, "BUY") == "ok"  # towards zero
+    assert go(130, "BUY", FUT) == "ok"  # a hedge: delta about +65
+    got = go(260, "BUY", FUT)
+    assert got.startswith("greeks: s's net delta in NIFTY would be +") and "(limit +-100)" in got
+    off = Limits(max_position_lots=50)
+    assert rule(run(intent(650, "SELL", symbol=ce), book, refdata, off)) == "ok"  # caps off

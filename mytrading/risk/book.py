@@ -1,0 +1,159 @@
+"""What risk knows, as a plain book: filled positions, the quantity still working per
+order (indexed by position), entries a halt would cancel, intents seen, approvals in the
+last minute, marks, each account's funds and the broker's margin quotes, and the trading
+states. The rules (``risk/rules.py``) read it; the core (``risk/engine.py``) and what it
+calls (``risk/orders.py``) change it.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+
+from mytrading import wire
+from mytrading.accounts import MAIN
+from mytrading.risk.state import TradingStates
+
+BROKER_MARGIN_FRESH_NS = 600 * 1_000_000_000
+
+
+@dataclass
+class Funds:
+    """One account's margin: the broker's last report, and what approvals since need."""
+
+    available: float | None = None  # the broker's available margin, last reported
+    funds_ns: int = 0  # wall time of that report
+    reserved: collections.deque[tuple[int, float]] = field(default_factory=collections.deque)
+
+    def report(self, available: float, wall_ns: int) -> None:
+        self.available, self.funds_ns = available, wall_ns
+
+    def free(self, wall_ns: int) -> float | None:
+        """Available margin less what approvals since the broker's last report need
+        (older ones are in that report; a second of slack covers the round trip)."""
+        if self.available is None:
+            return None
+        while self.reserved and self.reserved[0][0] < self.funds_ns - 1_000_000_000:
+            self.reserved.popleft()
+        return self.available - sum(a for _, a in self.reserved)
+
+
+Key3 = tuple[str, str, str]  # (strategy, exchange, symbol)
+
+
+class WorkingOrders(MutableMapping[str, tuple[Key3, int]]):
+    """order id -> (key, signed quantity still working), indexed by key: every pre-trade
+    check asks for one key's working orders, and a scan of all of them made each intent
+    cost O(orders working). At 1,000 orders a second a short stall of the router left
+    thousands working, risk slowed, more stayed working: the book never caught up."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, tuple[Key3, int]] = {}
+        self.by_key: dict[Key3, dict[str, int]] = {}
+
+    def __getitem__(self, oid: str) -> tuple[Key3, int]:
+        return self._by_id[oid]
+
+    def __setitem__(self, oid: str, entry: tuple[Key3, int]) -> None:
+        if oid in self._by_id:
+            del self[oid]
+        self._by_id[oid] = entry
+        self.by_key.setdefault(entry[0], {})[oid] = entry[1]
+
+    def __delitem__(self, oid: str) -> None:
+        key, _ = self._by_id.pop(oid)
+        orders = self.by_key[key]
+        del orders[oid]
+        if not orders:
+            del self.by_key[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def of(self, key: Key3) -> dict[str, int]:
+        """The working orders of one key: order id -> signed quantity."""
+        return self.by_key.get(key, {})
+
+
+@dataclass
+class RiskBook:
+    """What risk knows: filled positions, quantity still working, recent approvals."""
+
+    positions: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (strat, ex, sym)
+    working: WorkingOrders = field(default_factory=WorkingOrders)
+    # working orders that open or grow a position (not exits): what a halt cancels
+    entries: set[str] = field(default_factory=set)
+    seen_intents: set[str] = field(default_factory=set)
+    approvals: dict[str, collections.deque[int]] = field(
+        default_factory=lambda: collections.defaultdict(collections.deque)
+    )  # wall ns of approvals in the last minute, per strategy
+    ltp: dict[tuple[str, str], float] = field(default_factory=dict)  # live marks
+    funds: dict[str, Funds] = field(default_factory=lambda: collections.defaultdict(Funds))
+    # the broker's margin per lot: (exchange, symbol, action) -> (rupees, wall ns)
+    broker_margin: dict[tuple[str, str, str], tuple[float, int]] = field(default_factory=dict)
+
+    def broker_per_lot(self, exchange: str, symbol: str, action: str, wall_ns: int) -> float | None:
+        """The broker's figure if it is fresh (ten minutes), else None: use the table."""
+        got = self.broker_margin.get((exchange, symbol, action))
+        if got is None or wall_ns - got[1] > BROKER_MARGIN_FRESH_NS:
+            return None
+        return got[0]
+
+    def free_margin(self, wall_ns: int, account: str = MAIN) -> float | None:
+        return self.funds[account].free(wall_ns)
+
+    states: TradingStates = field(default_factory=TradingStates)
+
+    def exposure(self, key: tuple[str, str, str], exclude: str = "") -> tuple[int, int]:
+        """(worst long, worst short) position if every working order filled.
+
+        ``exclude`` leaves out one working order: the one a modify would replace.
+        """
+        pos = self.positions.get(key, 0)
+        rest = [q for oid, q in self.working.of(key).items() if oid != exclude]
+        buys = sum(q for q in rest if q > 0)
+        sells = sum(-q for q in rest if q < 0)
+        return pos + buys, pos - sells
+
+    def net(self, key: tuple[str, str, str]) -> int:
+        """Position plus every working order: what the book holds once all of them fill."""
+        return self.positions.get(key, 0) + sum(self.working.of(key).values())
+
+    def children(self, order_id: str) -> list[str]:
+        """The working orders behind one intent: itself, or its child orders if split."""
+        prefix = order_id + "."
+        return [o for o in self.working if o == order_id or o.startswith(prefix)]
+
+    def on_approved(
+        self, order_id: str, key: tuple[str, str, str], signed_qty: int, entry: bool = False
+    ) -> None:
+        self.working[order_id] = (key, signed_qty)
+        if entry:
+            self.entries.add(order_id)
+
+    def forget(self, order_id: str) -> None:
+        """An order that will never be working (withdrawn before it left)."""
+        self.working.pop(order_id, None)
+        self.entries.discard(order_id)
+
+    def on_update(self, u: wire.OrderUpdate) -> None:
+        """Working quantity shrinks as the order fills or ends."""
+        entry = self.working.get(u.order_id)
+        if entry is None:
+            return
+        key, signed = entry
+        if u.status in wire.TERMINAL_STATUSES:
+            del self.working[u.order_id]
+            self.entries.discard(u.order_id)
+        else:
+            left = abs(signed) - u.filled_qty
+            self.working[u.order_id] = (key, left if signed > 0 else -left)
+
+    def on_fill(self, f: wire.Fill) -> None:
+        key = (f.strategy, f.exchange, f.symbol)
+        signed = f.quantity if f.action == "BUY" else -f.quantity
+        self.positions[key] = self.positions.get(key, 0) + signed
