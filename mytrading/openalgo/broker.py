@@ -173,7 +173,7 @@ def order_update(
         symbol=o.symbol,
         action=o.action,
         quantity=o.quantity,
-        status=status,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]  # normalised by the caller
         broker_order_id=broker_id,
         filled_qty=filled,
         avg_price=avg,

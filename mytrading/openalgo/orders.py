@@ -55,6 +55,14 @@ EARLY_MAX = 1000  # pushes for orders whose placement reply is still on the way
 LOOKBACK_S = 5.0  # broker timestamps have 1 s resolution and clocks drift a little
 
 
+def on_tick(price: float, tick: float, bound: float) -> float:
+    """``price`` moved to the nearest multiple of ``tick`` if that is within ``bound``."""
+    if tick <= 0:
+        return price
+    near = round(round(price / tick) * tick, 2)
+    return near if abs(price - near) <= bound else price
+
+
 @dataclass
 class Tracked:
     order: wire.Order
@@ -90,6 +98,9 @@ class OpenAlgoAdapter:
         # True while the broker's order updates are pushed to us (subscribed, confirmed):
         # a new order's state then comes from the push, not from a call of our own
         self.pushing: Callable[[], bool] = lambda: False
+        # an instrument's price step (the router sets it from reference data): a part of a
+        # fill derived from rounded averages is put back on the tick it traded at
+        self.tick_of: Callable[[str, str], float] | None = None
 
     def _count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
@@ -296,6 +307,11 @@ class OpenAlgoAdapter:
         events: Events = []
         if filled > t.filled:
             px = (avg * filled - t.avg * t.filled) / (filled - t.filled) if avg else avg
+            if t.filled and px and self.tick_of is not None:
+                # both averages are rounded to the paisa: the part's price is known to
+                # within this much, and it traded on the tick grid
+                bound = 0.005 * (filled + t.filled) / (filled - t.filled) + 1e-9
+                px = on_tick(px, self.tick_of(t.order.exchange, t.order.symbol), bound)
             events.append(
                 TradeEvent(
                     oid, f"{oid}-{filled}", filled - t.filled, round(px, 2), int(self.now_s() * 1e9)

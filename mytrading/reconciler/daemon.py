@@ -222,7 +222,7 @@ class ReconcilerDaemon(Daemon):
         # only when the next check finds the same one.
         for key, b, o in self.positions_agreed.confirm(account, differ):
             found += 1
-            _, ex, sym, prod = key  # type: ignore[misc]
+            _, ex, sym, prod = key  # type: ignore[misc]  # (account, ex, sym, product)
             self.log.error(
                 "position mismatch",
                 account=account,
@@ -316,7 +316,7 @@ class ReconcilerDaemon(Daemon):
                     ours=o,
                     broker=b,
                     action="external" if external else "reported",
-                    kind=kind,  # type: ignore[arg-type]
+                    kind=kind,  # type: ignore[arg-type]  # position/order/trade
                     order_id=bid,
                     detail=why,
                     account=account,

@@ -82,18 +82,24 @@ class BrokerReads:
                     self._session_expired(lane, str(exc))
                     continue
                 self.counts["funds_failures"] += 1
-                lane.funds_failing += 1
-                if lane.funds_failing == 3:
-                    self.count_error(
-                        "funds unavailable three times in a row",
-                        account=lane.account,
-                        reason=str(exc),
-                    )
-                else:
-                    self.log.warning("funds unavailable", account=lane.account, reason=str(exc))
+                self._read_failed("funds", lane.account, exc)
                 continue
-            lane.funds_failing = 0
+            self.read_failures.pop(("funds", lane.account), None)
             self.pub.publish("exec.funds", funds)
+
+    def _read_failed(self, what: str, account: str, exc: Exception) -> None:
+        """A broker read that did not connect: a warning (the broker may still be starting;
+        the reader asks again), an error when it is the third in a row for that read and
+        account, counted once per outage. Funds polled and funds or positions asked for
+        by another daemon all come here; a good read of the same kind resets it."""
+        key = (what, account)
+        n = self.read_failures[key] = self.read_failures.get(key, 0) + 1
+        if n == 3:
+            self.count_error(
+                f"{what} unavailable three times in a row", account=account, reason=str(exc)
+            )
+        else:
+            self.log.warning(f"{what} unavailable", account=account, reason=str(exc), tries=n)
 
     @staticmethod
     def _funds(lane: Lane) -> wire.Funds:
@@ -126,8 +132,8 @@ class BrokerReads:
                         wire.MarginQuote(
                             exchange=ex,
                             symbol=sym,
-                            action=action,  # type: ignore[arg-type]
-                            product=prod,  # type: ignore[arg-type]
+                            action=action,  # type: ignore[arg-type]  # normalised above
+                            product=prod,  # type: ignore[arg-type]  # the broker's row
                             per_lot=round(per, 2),
                         ),
                     )

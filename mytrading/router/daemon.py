@@ -34,6 +34,7 @@ from mytrading.openalgo.orders import OpenAlgoAdapter, as_broker
 from mytrading.openalgo.rest import OpenAlgoREST
 from mytrading.openalgo.ws import FeedClient
 from mytrading.outbox import Outbox
+from mytrading.refdata import RefDataError
 from mytrading.router.books import Books
 from mytrading.router.broker_reads import BrokerReads
 from mytrading.router.journal import PUBLISHED_STATUS, Journal, JournaledOrder
@@ -41,6 +42,7 @@ from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
 from mytrading.router.recovery import Recovery
 from mytrading.router.session import SESSION_EXPIRED, expired_reply
 from mytrading.router.table import OrderTable
+from mytrading.settings import FaultSwitches
 
 FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
 HALT_WAIT_S = 24 * 3600.0  # a halt for an unknown order waits for risk as long as it takes
@@ -62,6 +64,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
 
     def setup(self) -> None:
         s = self.settings
+        self.crash_at = FaultSwitches().router_crash_at  # the journal's tests only
         self.openalgo = s.broker == "openalgo"
         accounts = load_accounts(s)
         confirmation = live.confirmed(s, accounts) if s.mode == "live" else None
@@ -100,6 +103,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         self.unknown_ids: collections.deque[str] = collections.deque(maxlen=20)
         self.journal_damage: dict[str, Any] = {}  # what a damaged journal lost, if it was
         self.unconfirmed: set[tuple[str, str, str, str]] = set()  # see recovery.py
+        self.read_failures: dict[tuple[str, str], int] = {}  # (read, account): in a row
         self.counts: collections.Counter[str] = collections.Counter()
         self._pump_at = math.inf  # monotonic time of the next scheduled send
         self._pump_due = False  # orders read that the end of the read will send
@@ -166,6 +170,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         lane = Lane(acct.name, as_broker(adapter), Lane.rates(acct), route=route)
         lane.updates = local.updates
         adapter.pushing = lambda: local.updates.pushing
+        adapter.tick_of = self._tick_of
         self.market_taps.append((lane, local.on_tick))
         self.log.info("broker: " + route.describe(), account=acct.name)
         return lane
@@ -207,6 +212,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         updates = FeedClient(self.ctx, acct.ws_url, acct.api_key, [], pipe=pipe, order_updates=True)
         lane.updates = updates
         adapter.pushing = lambda: updates.pushing
+        adapter.tick_of = self._tick_of
         updates.start()
         lane.start_pool(self.ctx)
         self.log.info(
@@ -258,15 +264,18 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             self._refuse_expired(lane, jo)
             return
         lane.throttle.push(msg.order_id, "order", msg.exit or msg.op == "cancel")
-        self._crash("new")
+        self._crash("new")  # read, not yet journaled
         self._pump_due = True  # at the end of this read of the pipe: one flush for all
 
     def _after_orders(self) -> None:
         """The pipe's batch is read: send now, before the loop turns to ticks and timers
-        (an order waited behind a batch of ticks and a trip through the timer heap)."""
+        (an order waited behind a batch of ticks and a trip through the timer heap); then
+        journal what did not go."""
         if self._pump_due:
             self._pump_due = False
             self._pump()
+        if self.table.journal_unsent():
+            self._crash("queued")
 
     def _schedule_pump(self, wait: float) -> None:
         at = time.monotonic() + wait
@@ -285,17 +294,21 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         for lane in self.lanes.values():
             if lane.inflight is not None:
                 continue
+            if not lane.throttle:  # nothing queued: the last batch's sends are counted
+                if lane.taken:
+                    self._restamp(lane)
+                continue
             batch: list[tuple[JournaledOrder, str | None]] = []
-            took: collections.Counter[str] = collections.Counter()
+            took: dict[str, int] = {}
             while len(batch) < SEND_BATCH and (item := lane.throttle.pop_ready(now)) is not None:
-                took[item.cls] += 1
+                took[item.cls] = took.get(item.cls, 0) + 1
                 jo = self.table.get(item.key)
                 if jo is not None and jo.state == "new":
                     if lane.session.expired:  # queued before the session expired
                         self._refuse_expired(lane, jo)
                         continue
                     batch.append((jo, self.table.target_of(jo)))
-            lane.taken = dict(took)
+            lane.taken = took
             if batch:
                 batches[lane.account] = batch
             else:
@@ -593,7 +606,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
 
     def _crash(self, point: str) -> None:
         """Fault injection for the journal tests (``MT_ROUTER_CRASH_AT``): die like kill -9."""
-        if self.settings.router_crash_at == point:
+        if self.crash_at == point:
             self.table.journal.sync()  # what a real crash leaves: the page cache survives it
             os._exit(CRASH_EXIT)
 
@@ -691,7 +704,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             working=[
                 wire.WorkingOrder(
                     order=jo.order,
-                    status=PUBLISHED_STATUS.get(jo.state, jo.state),  # type: ignore[arg-type]
+                    status=PUBLISHED_STATUS.get(jo.state, jo.state),  # type: ignore[arg-type]  # our states
                     filled_qty=jo.filled,
                     avg_price=jo.avg,
                     broker_order_id=jo.broker_id,
@@ -702,6 +715,12 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             unconfirmed=sorted("|".join(k) for k in self.unconfirmed),
         )
 
+    def _tick_of(self, exchange: str, symbol: str) -> float:
+        try:
+            return self.refdata.instrument(exchange, symbol).tick_size
+        except RefDataError:
+            return 0.0  # unknown here: the derived price is kept as it is
+
     def _broker_reply(self, kind: str, account: str) -> wire.BrokerReply:
         lane = self.lanes.get(account)
         try:
@@ -710,16 +729,19 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             if lane.session.expired:
                 return wire.BrokerReply(ok=False, error=f"{SESSION_EXPIRED}: {account}")
             if kind == "funds":
-                return wire.BrokerReply(ok=True, funds=self._funds(lane))
+                reply = wire.BrokerReply(ok=True, funds=self._funds(lane))
+                self.read_failures.pop((kind, account), None)
+                return reply
             self._quiesce(lane)
             with lane.lock:
                 book = lane.broker.positionbook()
+            self.read_failures.pop((kind, account), None)
             return wire.BrokerReply(ok=True, positions=book, last_fill_no=self.books.fill_no)
         except ConnectionError as exc:
             if lane is not None and expired_reply(403, str(exc)):
                 self._session_expired(lane, str(exc))
                 return wire.BrokerReply(ok=False, error=f"{SESSION_EXPIRED}: {account}")
-            self.count_error(f"{kind} unavailable", account=account, reason=str(exc))
+            self._read_failed(kind, account, exc)
             return wire.BrokerReply(ok=False, error=str(exc))
 
     # ------------------------------------------------------------------ market

@@ -47,6 +47,23 @@ class Call:
     error: BaseException | None = None
 
 
+class Answered:
+    """A batch answered on the router's own thread (a lane without a worker: the
+    in-process simulator): what a done ``Future`` would hold, without its lock and
+    condition on the send path."""
+
+    __slots__ = ("_out",)
+
+    def __init__(self, out: list[tuple[Any, Call]]) -> None:
+        self._out = out
+
+    def done(self) -> bool:
+        return True
+
+    def result(self) -> list[tuple[Any, Call]]:
+        return self._out
+
+
 @dataclass
 class Lane:
     account: str
@@ -56,13 +73,12 @@ class Lane:
     updates: OrderUpdates | None = None  # a FeedClient, or the in-process venue's
     updates_pull: Any = None  # the zmq PULL its FeedClient wakes the router on
     last_poll: float = 0.0
-    funds_failing: int = 0
     session: BrokerSession = field(default_factory=BrokerSession)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     pool: ThreadPoolExecutor | None = field(default=None, repr=False)
     done_push: Any = None  # wakes the router's loop when a batch is answered
     router_thread: int = 0
-    inflight: Future[list[tuple[Any, Call]]] | None = None
+    inflight: Future[list[tuple[Any, Call]]] | Answered | None = None
     taken: dict[str, int] = field(default_factory=dict)  # sends of the batch in flight
 
     @staticmethod
@@ -84,9 +100,7 @@ class Lane:
         """Make the batch's calls: inline without a worker thread (the in-process
         simulator), else on the worker, which wakes the router when it is done."""
         if self.pool is None:
-            done: Future[list[tuple[Any, Call]]] = Future()
-            done.set_result(self._run(batch, call))
-            self.inflight = done
+            self.inflight = Answered(self._run(batch, call))
             return
         self.inflight = self.pool.submit(self._run, batch, call)
         # Only once the future holds the answers (a wake-up sent from inside the call could

@@ -30,6 +30,8 @@ from mytrading.router.journal import JournaledOrder, Replay
 
 
 class Recovery:
+    _held: list[tuple[str, wire.Msg]] | None  # the daemon's: publications held back
+
     def _recover(self, rep: Replay) -> None:
         """Replay the journal and settle every order in flight against the broker before
         any new order is accepted (the order pipe is opened after this returns)."""
@@ -248,8 +250,8 @@ def _order_from_row(order_id: str, account: str, row: dict[str, Any]) -> wire.Or
         symbol=str(row.get("symbol", "")),
         action="SELL" if str(row.get("action", "")).upper() == "SELL" else "BUY",
         quantity=int(num(row.get("quantity"))),
-        pricetype=pricetype if pricetype in ("MARKET", "LIMIT", "SL", "SL-M") else "MARKET",  # type: ignore[arg-type]
-        product=product if product in ("MIS", "NRML", "CNC") else "MIS",  # type: ignore[arg-type]
+        pricetype=pricetype if pricetype in ("MARKET", "LIMIT", "SL", "SL-M") else "MARKET",  # type: ignore[arg-type]  # checked inline
+        product=product if product in ("MIS", "NRML", "CNC") else "MIS",  # type: ignore[arg-type]  # checked inline
         price=num(row.get("price")),
         trigger_price=num(row.get("trigger_price")),
         approved_by="risk",

@@ -2,7 +2,12 @@
 the index from each account's broker ids to ours.
 
 Every change goes through ``set``: journal first, then the order in memory, so what the
-router knows is never ahead of what a restart would replay. Sockets, lanes and
+router knows is never ahead of what a restart would replay. A new order read off the pipe
+is journaled at the end of that read, not on its own: with its ``sent`` record when it
+goes at once (one record, one write: the order and its write-ahead point), else as ``new``
+(``journal_unsent``). A router killed inside that read has journaled nothing of it, as if
+its frame were still in the socket; risk sends it again when the router is back (its
+outbox keeps every order the router has not answered), and it goes once. Sockets, lanes and
 publications are the daemon's (``router/daemon.py``); this holds no socket and calls no
 broker, so it is tested on its own (``tests/router/test_router_table.py``).
 """
@@ -22,6 +27,7 @@ class OrderTable:
         self.orders: dict[str, JournaledOrder] = {}  # today's, by our (client) order id
         # (account, broker id) -> our id, for orders not yet final
         self._by_broker_id: dict[tuple[str, str], str] = {}
+        self._unjournaled: dict[str, JournaledOrder] = {}  # read off the pipe this read
 
     def __contains__(self, order_id: str) -> bool:
         return order_id in self.orders
@@ -37,10 +43,22 @@ class OrderTable:
         return {a for a, _ in self._by_broker_id}
 
     def add(self, order: wire.Order) -> JournaledOrder:
-        """A new order read off the pipe, journaled with its whole content."""
+        """A new order read off the pipe: its first record, which carries the whole order,
+        is its first change (``set``) or ``journal_unsent``, at the end of the read."""
         jo = self.orders[order.order_id] = JournaledOrder(order, "new", recv_ns=time.time_ns())
-        self.set(jo, "new", with_order=True)
+        self._unjournaled[order.order_id] = jo
         return jo
+
+    def journal_unsent(self) -> int:
+        """The orders of this read that did not go (rate limits, a busy lane): journaled
+        as ``new`` with their whole content, in one write; how many."""
+        if not self._unjournaled:
+            return 0
+        now = time.time_ns()
+        records = [order_record(oid, jo, jo.order, now) for oid, jo in self._unjournaled.items()]
+        self._unjournaled.clear()
+        self.journal.append(*records, sync=False)
+        return len(records)
 
     def set(
         self,
@@ -60,6 +78,8 @@ class OrderTable:
         most the latest answers, which recovery reads again from the broker's books."""
         if sync is None:
             sync = state == "sent"
+        if self._unjournaled.pop(jo.order.order_id, None) is not None:
+            with_order = True  # its first record
         for k, v in changes.items():
             setattr(jo, k, v)
         jo.state = state

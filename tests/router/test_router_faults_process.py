@@ -90,6 +90,8 @@ def test_router_under_broker_faults(
         assert took >= 2.0  # ten in any one second
         # A broker book that fails behind an rpc query: a refusal with the reason, and
         # the router answers the next one.
+        w.pump(1.2)
+        errors = w.status["router"].errors
         control(host, "/_sim/faults", {"endpoint": "positionbook", "faults": ["500"]})
         rpc = settings.endpoints()["rpc.router"]
         bad = bus.request(ctx, rpc, wire.BrokerQuery(kind="positions"), 5000)
@@ -97,6 +99,15 @@ def test_router_under_broker_faults(
         good = bus.request(ctx, rpc, wire.BrokerQuery(kind="positions"), 5000)
         assert isinstance(good, wire.BrokerReply) and good.ok and good.positions
         w.pump(1.2)
+        # one failure is a warning (the broker may still be starting; the asker asks
+        # again); three in a row are one error
+        assert w.status["router"].errors == errors
+        control(host, "/_sim/faults", {"endpoint": "positionbook", "faults": ["500"] * 3})
+        for _ in range(3):
+            bad = bus.request(ctx, rpc, wire.BrokerQuery(kind="positions"), 5000)
+            assert isinstance(bad, wire.BrokerReply) and not bad.ok
+        w.pump(1.2)
+        assert w.status["router"].errors == errors + 1
         d = w.status["router"].detail
         assert d["retries"] == 4 and d.get("unknown", 0) == 0, json.dumps(d)
         # the router's work per order (its own figure less the flush its order waited

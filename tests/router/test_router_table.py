@@ -43,6 +43,27 @@ def test_every_change_is_journaled_before_it_is_kept(tmp_path: Path) -> None:
     assert replayed.order == order("a", 65)  # the first record holds the whole order
 
 
+def test_a_read_is_journaled_at_its_end_the_sent_with_their_order_the_rest_as_new(
+    tmp_path: Path,
+) -> None:
+    """An order read off the pipe costs no write of its own: the one that goes has one
+    record (its ``sent``, with the whole order); the ones that wait are journaled ``new``
+    together at the end of the read, and a restart refuses them (never sent)."""
+    t = table(tmp_path / "j.bin")
+    went, waits = t.add(order("a", 65)), t.add(order("b", 130))
+    assert t.journal.appends == 0  # nothing written while the read goes on
+    t.set(went, "sent", attempt=1, sent_ns=7)
+    t.journal_unsent()
+    assert t.journal.appends == 2  # the sent one, then every waiting one in one write
+    t.journal_unsent()
+    assert t.journal.appends == 2  # nothing left to journal
+    t.journal.close()
+    rep = read(tmp_path / "j.bin").orders
+    assert (rep["s.a"].state, rep["s.a"].order, rep["s.a"].sent_ns) == ("sent", order("a", 65), 7)
+    assert (rep["s.b"].state, rep["s.b"].order) == ("new", order("b", 130))
+    assert waits.state == "new"
+
+
 def test_broker_ids_find_orders_per_account_until_they_are_final(tmp_path: Path) -> None:
     t = table(tmp_path / "j.bin")
     a = t.add(order("a", 65))
