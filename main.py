@@ -80,6 +80,8 @@ def _ensure_venv(dev: bool) -> None:
     # The openalgo SDK compiles ~20 numba kernels on its first import (~12 s); do it
     # now, once, rather than in the first process that talks to OpenAlgo.
     subprocess.check_call([str(VPY), "-c", "import openalgo"])
+    # ... and ours (the simulated market's model, option Greeks): ~1 s, once
+    subprocess.check_call([str(VPY), "-c", "from mytrading.sim.paths import warm; warm()"])
     kept = [w for w in (STAMP.read_text().split() if STAMP.exists() else []) if w != want]
     STAMP.write_text(" ".join([*kept, want]))
 

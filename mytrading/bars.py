@@ -59,12 +59,12 @@ class BarBuilder:
         if ns is None:
             s = self.calendar.session(exchange)
             hours = self.calendar.hours(exchange, local.date()) or (s.open, s.close)
-            ns = tuple(  # type: ignore[assignment]
+            o, c = (
                 int(datetime.combine(local.date(), t, tzinfo=IST).timestamp()) * 1_000_000_000
                 for t in hours
             )
-            self._anchor[key] = ns  # type: ignore[assignment]
-        return ns  # type: ignore[return-value]
+            ns = self._anchor[key] = (o, c)
+        return ns
 
     def span(self, exchange: str, t_ns: int) -> tuple[int, int]:
         """(start, end) of the bar that holds ``t_ns``."""

@@ -88,7 +88,7 @@ def _settings() -> Settings:
         typer.echo(f"configuration error:\n{exc}", err=True)
         raise typer.Exit(2) from None
     try:
-        quoted(ref, s.sim_underlyings, s.sim_stocks)
+        quoted(ref, s.sim.underlyings, s.sim.stocks)
     except ValueError as exc:  # RefDataError too: an unknown name
         typer.echo(f"configuration error:\nMT_SIM_UNDERLYINGS / MT_SIM_STOCKS: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -218,7 +218,7 @@ def _backtest_mode() -> None:
         raise typer.Exit(2) from None
     from mytrading.backtest.cli import backtest
 
-    backtest(_NoSub(), strategy=",".join(s.strategies))  # type: ignore[arg-type]
+    backtest(_NoSub(), strategy=",".join(s.strategies))  # type: ignore[arg-type]  # reads only .invoked_subcommand
     raise typer.Exit(0)
 
 

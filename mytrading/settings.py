@@ -25,14 +25,104 @@ __all__ = ["PROJECT_ROOT", "ConfigError", "Settings", "load_settings"]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="MT_",
+def _from_env(prefix: str) -> SettingsConfigDict:
+    """Variables named ``<prefix><FIELD>``, from the environment and ``.env``; others
+    ignored; defaults validated too."""
+    return SettingsConfigDict(
+        env_prefix=prefix,
         env_file=PROJECT_ROOT / ".env",
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
     )
+
+
+def _csv(v: object) -> object:
+    """A comma-separated environment value as a list (a list is kept)."""
+    if isinstance(v, str):
+        return [s.strip() for s in v.split(",") if s.strip()]
+    return v
+
+
+class SimSettings(BaseSettings):
+    """The simulated market and broker (``MT_SIM_*``): what the embedded default, the
+    simulator server and the in-process venue are made of. A section of ``Settings``
+    (``settings.sim``), not fields of every daemon's production settings."""
+
+    model_config = _from_env("MT_SIM_")
+
+    seed: int = 42
+    speed: float = Field(30.0, gt=0, le=3600)
+    start: str = (
+        ""  # ISO date or datetime (IST) of market time at start; "" = last trading day 09:15
+    )
+    tick_hz: float = Field(4.0, gt=0, le=10_000)  # ticks per second per instrument (wall)
+    history_sessions: int = Field(2, ge=0, le=4)  # past sessions served by history
+    strikes: int = Field(5, ge=0, le=50)  # strikes either side of ATM in the option strip
+    underlyings: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["NIFTY", "BANKNIFTY", "SENSEX"]
+    )
+    # the stocks quoted (config/stocks.toml; "*": all of them, "": none), with their near
+    # futures; options strikes either side of ATM for stocks (-1: no stock options)
+    stocks: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    stock_strikes: int = Field(-1, ge=-1, le=20)
+    slippage_ticks: int = Field(0, ge=0, le=100)
+
+    # --- the OpenAlgo-compatible simulator server (main.py sim)
+    server_host: str = "127.0.0.1"
+    server_allow_remote: bool = False  # the simulator beyond this machine (a lab)
+    rest_port: int = Field(5000, ge=1, le=65535)
+    ws_port: int = Field(8765, ge=1, le=65535)
+    ws_auth_grace_s: float = Field(15.0, gt=0, le=600)  # then close 4401 "auth timeout"
+    # The key the simulator accepts when MT_OPENALGO_API_KEY is empty
+    api_key: SecretStr = SecretStr("mytrading-sim-key")
+    order_rate_limit: int = Field(10, ge=1)  # per second, per client IP and endpoint
+    smart_rate_limit: int = Field(10, ge=1)
+    api_rate_limit: int = Field(50, ge=1)
+    rest_delay_ms: float = Field(0.0, ge=0, le=10_000)  # a broker's round trip (benchmarks)
+    history_spacing_ms: float = Field(350.0, ge=0, le=10_000)  # OpenAlgo's history pacing
+    fill_model: Literal["sandbox", "realistic"] = "realistic"
+    partial_fills: bool = True  # realistic model: a limit takes at most the touch size
+    price_band_pct: float = Field(20.0, gt=0, le=100)  # limit/trigger within +-% of LTP
+    option_price_band_pct: float = Field(50.0, gt=0, le=100)  # the same for options
+    capital: float = Field(10_000_000.0, gt=0)  # the simulated account's starting cash
+
+    replay: str = ""  # a recorded date (YYYY-MM-DD): the simulator replays it from record_db
+
+    _split = field_validator("underlyings", "stocks", mode="before")(_csv)
+
+    @field_validator("server_host")
+    @classmethod
+    def _a_host(cls, v: str) -> str:
+        why = bad_host(v)
+        if why:
+            raise ValueError(why)
+        return v
+
+    @field_validator("replay")
+    @classmethod
+    def _iso_date(cls, v: str) -> str:
+        if v:
+            try:
+                date.fromisoformat(v)
+            except ValueError:
+                raise ValueError("must be a date, YYYY-MM-DD") from None
+        return v
+
+
+class FaultSwitches(BaseSettings):
+    """Switches only tests turn on, read by the one process each concerns (the router,
+    the simulator server) and never part of ``Settings``; ``MT_MODE=live`` refuses both
+    by name (``Settings.tests_only_settings``)."""
+
+    model_config = _from_env("MT_")
+
+    router_crash_at: str = ""  # die (exit 86) at this journal step: the journal's tests
+    sim_faults: bool = False  # the simulator serves /_sim/faults to inject errors
+
+
+class Settings(BaseSettings):
+    model_config = _from_env("MT_")
 
     # --- mode and broker
     mode: Literal["live", "paper", "backtest", "dry_run"] = "paper"
@@ -69,7 +159,6 @@ class Settings(BaseSettings):
     router_max_attempts: int = Field(3, ge=1, le=10)  # sends of one order that surely failed
     router_retry_backoff_s: float = Field(0.5, ge=0, le=30)  # doubled on each retry
     router_retry_after_max_s: float = Field(60.0, ge=0, le=600)  # cap on a 429's retry_after
-    router_crash_at: str = ""  # testing only: die (exit 86) at this journal step
 
     # --- places
     home: Path = PROJECT_ROOT
@@ -108,44 +197,9 @@ class Settings(BaseSettings):
     # `main.py stop`: how long a process has after SIGTERM before it gets SIGKILL
     stop_timeout_s: float = Field(8.0, gt=0, le=120)
 
-    # --- simulated market (the embedded default)
-    sim_seed: int = 42
-    sim_speed: float = Field(30.0, gt=0, le=3600)
-    sim_start: str = (
-        ""  # ISO date or datetime (IST) of market time at start; "" = last trading day 09:15
-    )
-    sim_tick_hz: float = Field(4.0, gt=0, le=10_000)  # ticks per second per instrument (wall)
-    sim_history_sessions: int = Field(2, ge=0, le=4)  # past sessions served by history
-    sim_strikes: int = Field(5, ge=0, le=50)  # strikes either side of ATM in the option strip
-    sim_underlyings: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["NIFTY", "BANKNIFTY", "SENSEX"]
-    )
-    # the stocks quoted (config/stocks.toml; "*": all of them, "": none), with their near
-    # futures; options strikes either side of ATM for stocks (-1: no stock options)
-    sim_stocks: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
-    sim_stock_strikes: int = Field(-1, ge=-1, le=20)
-    sim_slippage_ticks: int = Field(0, ge=0, le=100)
-    clock_anchor_ns: int = Field(0, ge=0)  # wall instant of sim_start; the launcher sets it
-
-    # --- the OpenAlgo-compatible simulator server (main.py sim)
-    sim_server_host: str = "127.0.0.1"
-    sim_server_allow_remote: bool = False  # the simulator beyond this machine (a lab)
-    sim_rest_port: int = Field(5000, ge=1, le=65535)
-    sim_ws_port: int = Field(8765, ge=1, le=65535)
-    sim_ws_auth_grace_s: float = Field(15.0, gt=0, le=600)  # then close 4401 "auth timeout"
-    # The key the simulator accepts when MT_OPENALGO_API_KEY is empty
-    sim_api_key: SecretStr = SecretStr("mytrading-sim-key")
-    sim_order_rate_limit: int = Field(10, ge=1)  # per second, per client IP and endpoint
-    sim_smart_rate_limit: int = Field(10, ge=1)
-    sim_api_rate_limit: int = Field(50, ge=1)
-    sim_faults: bool = False  # expose /_sim/faults to inject errors: tests only
-    sim_rest_delay_ms: float = Field(0.0, ge=0, le=10_000)  # a broker's round trip (benchmarks)
-    sim_history_spacing_ms: float = Field(350.0, ge=0, le=10_000)  # OpenAlgo's history pacing
-    sim_fill_model: Literal["sandbox", "realistic"] = "realistic"
-    sim_partial_fills: bool = True  # realistic model: a limit takes at most the touch size
-    sim_price_band_pct: float = Field(20.0, gt=0, le=100)  # limit/trigger within +-% of LTP
-    sim_option_price_band_pct: float = Field(50.0, gt=0, le=100)  # the same for options
-    sim_capital: float = Field(10_000_000.0, gt=0)  # the simulated account's starting cash
+    # --- the simulated market and broker (the embedded default): MT_SIM_* (SimSettings)
+    sim: SimSettings = Field(default_factory=lambda: SimSettings())
+    clock_anchor_ns: int = Field(0, ge=0)  # wall instant of MT_SIM_START; the launcher sets it
 
     # --- market data recording (the feed writes; one writer process per file)
     record: bool = True
@@ -186,7 +240,6 @@ class Settings(BaseSettings):
     webhook_audit_days: int = Field(90, ge=1, le=3650)  # the audit is pruned past this age
     webhook_dup_window_s: float = Field(60.0, ge=0, le=86_400)  # the same alert again: ignored
     webhook_queue: int = Field(1000, ge=1, le=100_000)  # alerts accepted, not yet processed
-    sim_replay: str = ""  # a recorded date (YYYY-MM-DD): the simulator replays it from record_db
 
     # --- risk
     risk_max_order_lots: int = Field(10, ge=1)
@@ -214,8 +267,6 @@ class Settings(BaseSettings):
     strategy_max_errors: int = Field(5, ge=1)
 
     @field_validator(
-        "sim_underlyings",
-        "sim_stocks",
         "strategies",
         "openalgo_plain_http_hosts",
         "daemons",
@@ -225,11 +276,9 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _split_csv(cls, v: object) -> object:
-        if isinstance(v, str):
-            return [s.strip() for s in v.split(",") if s.strip()]
-        return v
+        return _csv(v)
 
-    @field_validator("bus_host", "monitor_host", "sim_server_host", "signals_host")
+    @field_validator("bus_host", "monitor_host", "signals_host")
     @classmethod
     def _a_host(cls, v: str) -> str:
         why = bad_host(v)
@@ -298,16 +347,6 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name}: parameters are a JSON object")
         return v
 
-    @field_validator("sim_replay")
-    @classmethod
-    def _iso_date(cls, v: str) -> str:
-        if v:
-            try:
-                date.fromisoformat(v)
-            except ValueError:
-                raise ValueError("must be a date, YYYY-MM-DD") from None
-        return v
-
     @field_validator("bus_endpoints", "strategy_params", mode="before")
     @classmethod
     def _parse_json(cls, v: object) -> object:
@@ -324,7 +363,7 @@ class Settings(BaseSettings):
     def _check_combinations(self) -> Settings:
         if self.mode == "live" and (self.broker != "openalgo" or self.sim_server):
             raise ValueError("mode 'live' needs MT_BROKER=openalgo and MT_SIM_SERVER=false")
-        if self.mode == "live" and self.sim_start:
+        if self.mode == "live" and self.sim.start:
             raise ValueError(
                 "MT_SIM_START makes market time simulated: not with MT_MODE=live "
                 "(live runs on the wall clock)"
@@ -344,7 +383,7 @@ class Settings(BaseSettings):
                 )
         for host, allow, var in (
             (self.monitor_host, self.monitor_allow_remote, "MONITOR"),
-            (self.sim_server_host, self.sim_server_allow_remote, "SIM_SERVER"),
+            (self.sim.server_host, self.sim.server_allow_remote, "SIM_SERVER"),
         ):
             if not is_loopback(host) and not allow:
                 raise ValueError(
@@ -400,11 +439,12 @@ class Settings(BaseSettings):
         found = []
         if not self.journal_fsync:
             found.append("MT_JOURNAL_FSYNC=false (an order could be lost in a power cut)")
-        if self.router_crash_at:
-            found.append(f"MT_ROUTER_CRASH_AT={self.router_crash_at} (kills the router)")
+        faults = FaultSwitches()
+        if faults.router_crash_at:
+            found.append(f"MT_ROUTER_CRASH_AT={faults.router_crash_at} (kills the router)")
         if self.risk_any_hour:
             found.append("MT_RISK_ANY_HOUR=true (orders outside the exchange's sessions)")
-        if self.sim_faults:
+        if faults.sim_faults:
             found.append("MT_SIM_FAULTS=true (a simulator's fault injection)")
         if self.bus_curve is False:
             found.append("MT_BUS_CURVE=false (an unauthenticated bus)")
@@ -430,21 +470,21 @@ class Settings(BaseSettings):
         """True when market time is simulated: the embedded simulator server, the
         in-process venue, or an explicit ``MT_SIM_START`` (a simulator standing in for an
         OpenAlgo: tests, the real-OpenAlgo harness). Never live: live runs on wall time."""
-        return self.broker == "sim" or self.sim_server or bool(self.sim_start)
+        return self.broker == "sim" or self.sim_server or bool(self.sim.start)
 
     def rest_url(self) -> str:
         if self.sim_server:
-            return f"http://{self.sim_server_host}:{self.sim_rest_port}"
+            return f"http://{self.sim.server_host}:{self.sim.rest_port}"
         return self.openalgo_host
 
     def ws_url(self) -> str:
         if self.sim_server:
-            return f"ws://{self.sim_server_host}:{self.sim_ws_port}"
+            return f"ws://{self.sim.server_host}:{self.sim.ws_port}"
         return self.openalgo_ws_url
 
     def api_key(self) -> str:
         key = self.openalgo_api_key.get_secret_value()
-        return key or (self.sim_api_key.get_secret_value() if self.sim_server else "")
+        return key or (self.sim.api_key.get_secret_value() if self.sim_server else "")
 
     def check_strategy_tables(self) -> None:
         """Every table of ``config/strategies.toml`` names a strategy by the one rule."""
@@ -510,18 +550,39 @@ def is_loopback(host: str) -> bool:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Load and validate; raise ConfigError naming each bad variable and what is allowed."""
+    """Load and validate; raise ConfigError naming each bad variable and what is allowed.
+
+    ``overrides`` are settings by their variable's name less ``MT_`` in lower case
+    (``mode="live"``, ``sim_seed=7``): a name that is no setting is a ``TypeError``,
+    never silently ignored."""
+    sim_over = {
+        k.removeprefix("sim_"): overrides.pop(k)
+        for k in list(overrides)
+        if k.startswith("sim_") and k.removeprefix("sim_") in SimSettings.model_fields
+    }
+    unknown = sorted(set(overrides) - set(Settings.model_fields))
+    if unknown:
+        raise TypeError(f"not settings: {', '.join(unknown)}")
     try:
-        s = Settings(**overrides)
+        sim = SimSettings(**sim_over)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, "MT_SIM_")) from None
+    try:
+        s = Settings(sim=sim, **overrides)
         s.endpoints()  # unknown endpoint names are a config error too
         return s
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = [str(p) for p in err["loc"] if p]
-            var = "MT_" + "_".join(loc).upper() if loc else "configuration"
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{var}: {msg} (got {err.get('input')!r})" if loc else f"{var}: {msg}")
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError(_explain(exc, "MT_")) from None
     except ValueError as exc:
         raise ConfigError(f"MT_BUS_ENDPOINTS: {exc}") from None
+
+
+def _explain(exc: ValidationError, prefix: str) -> str:
+    """One line per error: the variable, what is wrong, what it was given."""
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if p]
+        var = prefix + "_".join(loc).upper() if loc else "configuration"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{var}: {msg} (got {err.get('input')!r})" if loc else f"{var}: {msg}")
+    return "\n".join(lines)

@@ -222,6 +222,7 @@ class StatusCollector:
                 f"{d.get('pnl', 0.0):>11.2f}{d.get('hook_errors', 0):>8}"
                 f"{main.get('p50_us', '-'):>12}{main.get('p99_us', '-'):>12}  {state}"
             )
+        lines += greek_lines(strategies)
         if sig:
             d = sig.status.detail
             lines.append(
@@ -286,3 +287,30 @@ def _dur(s: float) -> str:
 
 def _hms() -> str:
     return datetime.now(IST).strftime("%H:%M:%S")
+
+
+def greek_lines(strategies: dict[str, Any]) -> list[str]:
+    """Greeks per strategy and underlying, and the stack's per underlying: delta in units
+    of the underlying, gamma per point, theta in rupees a day, vega per volatility point."""
+    rows: list[tuple[str, str, dict[str, float]]] = []
+    stack: dict[str, dict[str, float]] = {}
+    for name, d in sorted(strategies.items()):
+        for und, g in sorted((d.get("greeks") or {}).items()):
+            rows.append((name, und, g))
+            t = stack.setdefault(und, {"delta": 0.0, "gamma": 0.0, "theta": 0.0, "vega": 0.0})
+            for k in t:
+                t[k] += g.get(k, 0.0)
+    if not rows:
+        return []
+
+    def fmt(who: str, und: str, g: dict[str, float]) -> str:
+        unpriced = f"  ({int(g['unpriced'])} unpriced)" if g.get("unpriced") else ""
+        return (
+            f"{who[:21]:<22}{und:<11}{g['delta']:>+10.1f}{g['gamma']:>+10.3f}"
+            f"{g['theta']:>+11,.0f}{g['vega']:>+11,.0f}{unpriced}"
+        )
+
+    out = [f"{'GREEKS':<22}{'UNDERLYING':<11}{'DELTA':>10}{'GAMMA':>10}{'THETA/D':>11}{'VEGA':>11}"]
+    out += [fmt(n, u, g) for n, u, g in rows]
+    out += [fmt("stack", u, g) for u, g in sorted(stack.items())]
+    return out

@@ -101,10 +101,10 @@ def local_broker(
         LOCAL_KEY,
         refdata,
         clock,
-        settings.sim_capital,
-        settings.sim_slippage_ticks,
-        settings.sim_fill_model,
-        settings.sim_partial_fills,
+        settings.sim.capital,
+        settings.sim.slippage_ticks,
+        settings.sim.fill_model,
+        settings.sim.partial_fills,
         books_at=books_at,
     )
 

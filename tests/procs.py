@@ -35,6 +35,15 @@ def spawn(daemon: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every process still running, then wait for each."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        p.wait(timeout=10)
+
+
 def run_cli(
     *args: str, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:

@@ -52,7 +52,7 @@ class Brackets(Parts):
         sign = 1 if action == "BUY" else -1  # a BUY stop entry's limit sits above its trigger
         spec = wire.BracketSpec(
             exit_action="SELL" if action == "BUY" else "BUY",
-            product=product,  # type: ignore[arg-type]
+            product=product,  # type: ignore[arg-type]  # the entry's: checked by risk
             stop_trigger=stop_trigger,
             stop_distance=None if stop_distance is None else stop_distance * scale,
             stop_pct=stop_pct,

@@ -16,6 +16,7 @@ import collections
 import math
 from typing import Any
 
+import msgspec
 import structlog
 
 from mytrading import wire
@@ -190,17 +191,21 @@ class StrategyContext(OrderBook, Brackets, Rolls):
         if quantity <= 0 and not sizing:
             raise ValueError(f"{action} {symbol}: quantity must be positive, got {quantity}")
         intent_id = self.send(
-            action,
-            exchange,
-            symbol,
-            quantity=quantity,
-            pricetype=pricetype,
-            product=product,
-            price=price,
-            trigger_price=trigger_price,
-            sizing=sizing,
-            link=link,
-            intent_id=intent_id,
+            wire.PlaceIntent(
+                intent_id=intent_id,
+                strategy=self.name,
+                exchange=exchange,
+                symbol=symbol,
+                action=action,  # type: ignore[arg-type]  # checked by risk, refused there
+                quantity=quantity,
+                pricetype=pricetype,  # type: ignore[arg-type]  # checked by risk, refused there
+                product=product,  # type: ignore[arg-type]  # checked by risk, refused there
+                price=price,
+                trigger_price=trigger_price,
+                origin_ns=self.origin_ns,
+                sizing=sizing,
+                link=link,
+            )
         )
         if intent_id:
             self.open_orders[intent_id] = OpenOrder(
@@ -218,49 +223,20 @@ class StrategyContext(OrderBook, Brackets, Rolls):
             )
         return intent_id
 
-    def send(
-        self,
-        action: str,
-        exchange: str,
-        symbol: str,
-        quantity: int,
-        pricetype: str = "MARKET",
-        product: str = "MIS",
-        price: float = 0.0,
-        trigger_price: float = 0.0,
-        op: str = "place",
-        ref: str = "",
-        sizing: str = "",
-        link: wire.OrderLink | None = None,
-        intent_id: str = "",
-        roll_to: str = "",
-    ) -> str:
+    def send(self, intent: wire.Intent) -> str:
         """Hand one intent to the engine; "" when none can go out (warm-up, quarantine).
-        ``intent_id``: one taken from the engine beforehand (an OCO pair names each other)."""
+        An intent without an id gets the engine's next one; one with an id took it from
+        the engine beforehand (an OCO pair names each other)."""
         if self.warming_up:
-            self.log.warning("order ignored during warm-up", symbol=symbol, action=action)
+            self.log.warning(
+                "order ignored during warm-up", symbol=intent.symbol, action=intent.action
+            )
             return ""
-        protective = self.engine_orders or (op != "place" and ref in self.protective)
-        intent_id = intent_id or self.link.next_intent_id()
-        intent = wire.OrderIntent(
-            intent_id=intent_id,
-            strategy=self.name,
-            exchange=exchange,
-            symbol=symbol,
-            action=action,  # type: ignore[arg-type]  # checked by risk, refused there
-            quantity=quantity,
-            pricetype=pricetype,  # type: ignore[arg-type]
-            product=product,  # type: ignore[arg-type]
-            price=price,
-            trigger_price=trigger_price,
-            origin_ns=self.origin_ns,
-            op=op,  # type: ignore[arg-type]
-            ref_intent_id=ref,
-            sizing=sizing,
-            link=link,
-            roll_to=roll_to,
-        )
-        return intent_id if self.link.submit(self.name, intent, protective) else ""
+        if not intent.intent_id:
+            intent = msgspec.structs.replace(intent, intent_id=self.link.next_intent_id())
+        ref = getattr(intent, "ref_intent_id", "")
+        protective = self.engine_orders or (ref != "" and ref in self.protective)
+        return intent.intent_id if self.link.submit(self.name, intent, protective) else ""
 
     def working_order(self, intent_id: str, what: str) -> OpenOrder:
         o = self.open_orders.get(intent_id)
@@ -288,16 +264,20 @@ class StrategyContext(OrderBook, Brackets, Rolls):
             "pricetype": kind,
         }
         amend = self.send(
-            o.action,
-            o.exchange,
-            o.symbol,
-            qty,
-            pricetype=kind,
-            product=o.product,
-            price=px,
-            trigger_price=trig,
-            op="modify",
-            ref=intent_id,
+            wire.AmendIntent(
+                intent_id="",
+                strategy=self.name,
+                exchange=o.exchange,
+                symbol=o.symbol,
+                action=o.action,  # type: ignore[arg-type]  # the working order's, as sent
+                quantity=qty,
+                pricetype=kind,  # type: ignore[arg-type]  # checked by risk, refused there
+                product=o.product,  # type: ignore[arg-type]  # the working order's, as sent
+                price=px,
+                trigger_price=trig,
+                origin_ns=self.origin_ns,
+                ref_intent_id=intent_id,
+            )
         )
         if amend:
             self.amends[amend] = (intent_id, fields)
@@ -306,13 +286,17 @@ class StrategyContext(OrderBook, Brackets, Rolls):
     def cancel(self, intent_id: str) -> str:
         o = self.working_order(intent_id, "cancel")
         return self.send(
-            o.action,
-            o.exchange,
-            o.symbol,
-            quantity=o.quantity,
-            product=o.product,
-            op="cancel",
-            ref=intent_id,
+            wire.CancelIntent(
+                intent_id="",
+                strategy=self.name,
+                exchange=o.exchange,
+                symbol=o.symbol,
+                action=o.action,  # type: ignore[arg-type]  # the working order's, as sent
+                quantity=o.quantity,
+                product=o.product,  # type: ignore[arg-type]  # the working order's, as sent
+                origin_ns=self.origin_ns,
+                ref_intent_id=intent_id,
+            )
         )
 
     def cancel_all(

@@ -37,7 +37,7 @@ class EngineDaemon(Daemon):
     def setup(self) -> None:
         s = self.settings
         self.intents = Pusher(self.ctx, self.endpoints["pipe.intents"], self.name, "intent")
-        self.outbox: Outbox[wire.OrderIntent] = Outbox(
+        self.outbox: Outbox[wire.Intent] = Outbox(
             self.intents,
             self._peers_ready,
             s.risk_wait_s,
@@ -133,7 +133,7 @@ class EngineDaemon(Daemon):
 
     # ------------------------------------------------------------------ intents
 
-    def _submit(self, intent: wire.OrderIntent) -> None:
+    def _submit(self, intent: wire.Intent) -> None:
         if not self.outbox.put(intent):
             self._refuse(intent, "engine intent queue full")
 
@@ -143,7 +143,7 @@ class EngineDaemon(Daemon):
     def _why_not_ready(self) -> str:
         return "risk daemon unavailable" if not self.peer_up("risk") else "router unavailable"
 
-    def _refuse(self, intent: wire.OrderIntent, reason: str) -> None:
+    def _refuse(self, intent: wire.Intent, reason: str) -> None:
         self.refused += 1
         self.log.warning(
             "intent refused", strategy=intent.strategy, intent=intent.intent_id, reason=reason

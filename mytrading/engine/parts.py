@@ -106,7 +106,7 @@ class EngineLink(Protocol):
         """Unique across every strategy of this engine run (risk refuses a repeat)."""
         ...
 
-    def submit(self, strategy: str, intent: wire.OrderIntent, protective: bool) -> bool:
+    def submit(self, strategy: str, intent: wire.Intent, protective: bool) -> bool:
         """Send an intent; False if refused (a quarantined strategy may only cancel, and
         the engine may still place and manage a bracket's protective exits)."""
         ...
@@ -173,6 +173,7 @@ class Parts:
     amends: dict[str, tuple[str, dict[str, Any]]]
     protective: set[str]
     engine_orders: bool
+    origin_ns: int
     products: dict[tuple[str, str], str]
     rolls: dict[str, PendingRoll]
     rolls_ended: list[PendingRoll]
@@ -193,23 +194,7 @@ class Parts:
     ) -> str:
         raise NotImplementedError
 
-    def send(
-        self,
-        action: str,
-        exchange: str,
-        symbol: str,
-        quantity: int,
-        pricetype: str = "MARKET",
-        product: str = "MIS",
-        price: float = 0.0,
-        trigger_price: float = 0.0,
-        op: str = "place",
-        ref: str = "",
-        sizing: str = "",
-        link: wire.OrderLink | None = None,
-        intent_id: str = "",
-        roll_to: str = "",
-    ) -> str:
+    def send(self, intent: wire.Intent) -> str:
         raise NotImplementedError
 
     def modify(

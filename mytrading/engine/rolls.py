@@ -5,7 +5,7 @@ A strategy with ``roll_days`` > 0 (its params; 0, the default, never rolls) hold
 near future until ``roll_days`` trading days before its expiry. From then on (checked
 every ``CHECK_S`` of market time, and at once after a start or restart):
 
-* a position in that future is rolled: one intent with ``roll_to`` (``BaseStrategy.roll``)
+* a position in that future is rolled: one ``wire.RollIntent`` (``BaseStrategy.roll``)
   that risk approves or refuses as a pair (``risk/roll.py``); the engine follows the two
   orders risk makes of it (``<intent>~1`` closes, ``<intent>~2`` opens) like any others;
 * its subscriptions on the old contract move to the new one, the indicators fed by them
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from mytrading import wire
 from mytrading.engine.parts import OpenOrder, Parts, PendingRoll
 from mytrading.ids import roll_leg, roll_of
 from mytrading.refdata import RefData, RefDataError, future_symbol
@@ -78,8 +79,21 @@ class Rolls(Parts):
         if self.working(exchange, symbol) or self.working(exchange, new):
             raise ValueError(f"roll {symbol}: orders are working in {symbol} or {new}")
         product = self.products.get((exchange, symbol), "NRML")
-        close, open_ = ("SELL", "BUY") if pos > 0 else ("BUY", "SELL")
-        rid = self.send(close, exchange, symbol, quantity=abs(pos), product=product, roll_to=new)
+        sides: tuple[wire.Action, wire.Action] = ("SELL", "BUY") if pos > 0 else ("BUY", "SELL")
+        close, open_ = sides
+        rid = self.send(
+            wire.RollIntent(
+                intent_id="",
+                strategy=self.name,
+                exchange=exchange,
+                symbol=symbol,
+                action=close,
+                quantity=abs(pos),
+                product=product,  # type: ignore[arg-type]  # the position's, as it was sent
+                origin_ns=self.origin_ns,
+                roll_to=new,
+            )
+        )
         if not rid:
             return ""
         lots = abs(pos) // self.lot_size(exchange, symbol)

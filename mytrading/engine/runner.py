@@ -23,7 +23,7 @@ from __future__ import annotations
 import collections
 import itertools
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,8 +40,9 @@ from mytrading.engine.rolls import CHECK_S, RETRY_S, PendingRoll, due, next_cont
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.openalgo.history import HistoryError, HistoryFn
 from mytrading.openalgo.paced import PacedFetcher
+from mytrading.options.exposure import book_greeks
 from mytrading.recovery import Day
-from mytrading.refdata import RefData
+from mytrading.refdata import RefData, RefDataError
 from mytrading.settings import ConfigError
 
 log = structlog.get_logger("engine")
@@ -96,7 +97,7 @@ class StrategyRunner:
         refdata: RefData,
         now_ns: Callable[[], int],
         now: Callable[[], datetime],
-        send: Callable[[wire.OrderIntent], None],
+        send: Callable[[wire.Intent], None],
         need_ticks: Callable[[str, str], None],
         run_id: str,
         history: HistoryFn | None = None,
@@ -174,9 +175,9 @@ class StrategyRunner:
 
     # -------------------------------------------------------- EngineLink side
 
-    def submit(self, strategy: str, intent: wire.OrderIntent, protective: bool = False) -> bool:
+    def submit(self, strategy: str, intent: wire.Intent, protective: bool = False) -> bool:
         h = self.health[strategy]
-        if h.quarantined and intent.op != "cancel" and not protective:
+        if h.quarantined and not isinstance(intent, wire.CancelIntent) and not protective:
             log.warning("order from a quarantined strategy refused", strategy=strategy)
             return False
         self._send(intent)
@@ -228,6 +229,17 @@ class StrategyRunner:
 
     def ltp(self, exchange: str, symbol: str) -> float:
         return self.last.get((exchange, symbol), 0.0)
+
+    def _watch_underlying(self, exchange: str, symbol: str) -> None:
+        """An option held: its underlying's price too (its Greeks read it)."""
+        try:
+            inst = self.refdata.instrument(exchange, symbol)
+        except RefDataError:
+            return
+        if inst.kind in ("CE", "PE"):
+            u = self.refdata.underlying(inst.underlying)
+            if u.kind == "INDEX":
+                self._watch(u.spot_exchange, u.name)
 
     def _watch(self, exchange: str, symbol: str) -> None:
         if (exchange, symbol) not in self.watched:
@@ -373,7 +385,7 @@ class StrategyRunner:
         self,
         positions: list[wire.PositionSnapshot],
         last_fill_no: int,
-        working: list[wire.WorkingOrder] = (),  # type: ignore[assignment]
+        working: Sequence[wire.WorkingOrder] = (),
         day: Day | None = None,
     ) -> list[str]:
         """Seed strategies' books from the router's; fills up to ``last_fill_no`` are in
@@ -409,8 +421,9 @@ class StrategyRunner:
             self._watch(ex, sym)
             out.append(f"{name}:{sym}={qty}")
         for name, ctx in self.contexts.items() if day is not None else ():
-            mine = [w for w in day.orders if w.order.strategy == name]  # type: ignore[union-attr]
-            fills = [f for f in day.fills if f.strategy == name]  # type: ignore[union-attr]
+            assert day is not None  # the loop runs only with one
+            mine = [w for w in day.orders if w.order.strategy == name]
+            fills = [f for f in day.fills if f.strategy == name]
             try:
                 did = ctx.settle_missed(mine, fills)
             except Exception:  # its exits must not stop the engine: a human must look
@@ -434,6 +447,7 @@ class StrategyRunner:
             return
         self.holders[(f.exchange, f.symbol)].add(f.strategy)
         self._watch(f.exchange, f.symbol)
+        self._watch_underlying(f.exchange, f.symbol)
         self._call(f.strategy, "fill", ctx.on_fill, f)
 
     def on_risk_event(self, ev: wire.RiskEvent) -> None:
@@ -467,7 +481,7 @@ class StrategyRunner:
                 strategy=ev.strategy,
                 exchange=target.exchange if target else "",
                 symbol=target.symbol if target else "",
-                action=target.action if target else "BUY",  # type: ignore[arg-type]
+                action=target.action if target else "BUY",  # type: ignore[arg-type]  # as sent
                 quantity=target.quantity if target else 0,
                 status="rejected",
                 reason=f"risk: {ev.reason}",
@@ -693,6 +707,15 @@ class StrategyRunner:
 
     # --------------------------------------------------------------- status
 
+    def greeks(self, name: str) -> dict[str, dict[str, float]]:
+        """A strategy's Greeks per underlying (``options/exposure.py``), for its status."""
+        net = self.contexts[name].ledger.net()
+        held = [(ex, sym, q) for (ex, sym), q in net.items() if q]
+        if not held:
+            return {}
+        got = book_greeks(self.refdata, held, self.ltp, self._now())
+        return {u: g.as_dict() for u, g in sorted(got.items())}
+
     def stats(self) -> dict[str, Any]:
         out = {}
         for name, ctx in self.contexts.items():
@@ -708,6 +731,7 @@ class StrategyRunner:
                     }
             out[name] = {
                 "positions": {f"{k[0]}:{k[1]}": q for k, q in ctx.ledger.net().items() if q},
+                "greeks": self.greeks(name),
                 "pnl": round(self.strategies[name].pnl(), 2),
                 "open_orders": len(ctx.open_orders),
                 "fills": ctx.fills,

@@ -14,8 +14,9 @@ Two styles work, and can be mixed:
   ``on_data(bar)`` reads them with ``get_indicator_value`` and returns
   ``create_signal("BUY", confidence=0.8)``, which ``on_signal`` turns into an order.
 
-Every order helper makes an ``OrderIntent``; the risk daemon must approve it before the
-router sees it. This class is the author's facade: hooks to override and helpers to call.
+Every order helper makes an intent (``wire.Intent``: place, amend, cancel or roll); the
+risk daemon must approve it before the router sees it. This class is the author's
+facade: hooks to override and helpers to call.
 The state behind it (positions from fills, working orders, brackets, rolls, bar rings,
 indicators) is the engine's, in ``self.context`` (``StrategyContext``, engine/context.py);
 the engine talks to the context, and the properties here read it.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin
+from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,7 +34,8 @@ from mytrading import wire
 from mytrading.engine.context import EngineLink, PositionView, StrategyContext
 from mytrading.engine.order_book import OpenOrder
 from mytrading.engine.rolls import due, next_contract
-from mytrading.options.chain import OptionQuote, option_for, strike_for
+from mytrading.options.chain import OptionQuote, strike_for
+from mytrading.options.select import ExpiryKind, StrikeRule, choose, expiry_of, years_to
 from mytrading.positions import Ledger
 from mytrading.refdata import RefData, future_symbol, option_symbol
 
@@ -330,7 +332,7 @@ class BaseStrategy(Generic[P]):
             near = next_contract(
                 self.refdata, u.fo_exchange, near, self.today(), self.params.roll_days
             )
-            expiry = self.refdata.instrument(u.fo_exchange, near).expiry  # type: ignore[assignment]
+            expiry = self.refdata.instrument(u.fo_exchange, near).expiry or expiry
         for _ in range(months[which]):
             expiry = self.refdata.calendar.near_future_expiry(u, expiry + timedelta(days=1))
         return u.fo_exchange, future_symbol(underlying, expiry)
@@ -356,17 +358,73 @@ class BaseStrategy(Generic[P]):
         """(exchange, symbol) of the index itself (quotes only, not tradable)."""
         return self.refdata.underlying(underlying).spot_exchange, underlying
 
+    @overload
     def option(
-        self, underlying: str, right: str, offset: str = "ATM", expiry: date | None = None
-    ) -> tuple[str, str]:
-        """(exchange, symbol) of the option ``offset`` strikes from the money (ATM, ITMn,
-        OTMn) on ``expiry`` (default: the nearest), from the index's last price."""
+        self,
+        underlying: str,
+        right: str,
+        offset: str = "ATM",
+        expiry: date | ExpiryKind | None = None,
+        *,
+        strike: float | None = None,
+    ) -> tuple[str, str]: ...
+
+    @overload
+    def option(
+        self,
+        underlying: str,
+        right: str,
+        offset: str = "ATM",
+        expiry: date | ExpiryKind | None = None,
+        *,
+        strike: float | None = None,
+        premium_near: float | None = None,
+        premium_above: float | None = None,
+        premium_below: float | None = None,
+        delta_near: float | None = None,
+        strikes: int = 10,
+    ) -> tuple[str, str] | None: ...
+
+    def option(
+        self,
+        underlying: str,
+        right: str,
+        offset: str = "ATM",
+        expiry: date | ExpiryKind | None = None,
+        *,
+        strike: float | None = None,
+        premium_near: float | None = None,
+        premium_above: float | None = None,
+        premium_below: float | None = None,
+        delta_near: float | None = None,
+        strikes: int = 10,
+    ) -> tuple[str, str] | None:
+        """(exchange, symbol) of an option of ``underlying`` (``right`` CE or PE).
+
+        Expiry: a date, or ``"weekly"`` (the default: the nearest), ``"next_week"``,
+        ``"monthly"``, ``"next_month"``. Strike, one way: ``offset`` ATM / ITMn / OTMn from
+        the index's last price (the default), ``strike=``, or by price: ``premium_near=``,
+        ``premium_above=`` (the cheapest at or above), ``premium_below=`` (the dearest at
+        or below), ``delta_near=`` (absolute delta, from each quote's implied volatility).
+        A price-based choice is made among ATM +- ``strikes`` of that expiry, which this
+        subscribes to the first time: it answers None until they are quoted (ask again
+        on a later bar or timer, as a market order waits for a quote).
+        """
         u = self.refdata.underlying(underlying)
         spot = self.ltp(u.spot_exchange, underlying)
         if spot <= 0:
             raise ValueError(f"no price yet for {underlying}: subscribe to it first")
-        sym = option_for(self.refdata, underlying, spot, right, offset, expiry, self.today())
-        return u.fo_exchange, sym
+        exp = expiry_of(self.refdata.calendar, u, self.today(), expiry or "weekly")
+        rule = StrikeRule(offset, strike, premium_near, premium_above, premium_below, delta_near)
+        chain = None
+        if rule.needs_prices:
+            chain = self.option_chain(underlying, strikes, exp)
+            for q in chain:
+                self.subscribe_ticks(u.fo_exchange, q.symbol)
+        k = choose(rule, right, spot, u.strike_step, chain, years_to(exp, self.link.now()))
+        if k is None:
+            return None
+        return u.fo_exchange, option_symbol(underlying, exp, k, right)
 
     def option_chain(
         self, underlying: str, strikes: int = 5, expiry: date | None = None

@@ -81,9 +81,9 @@ class FeedDaemon(Daemon):
         else:
             self.local = venue.local_quotes(s, self.refdata, self.clock.now().date())
             self.universe = self.local.instruments
-            self.every(1.0 / s.sim_tick_hz, self.publish_sim_ticks, first_in=0)
+            self.every(1.0 / s.sim.tick_hz, self.publish_sim_ticks, first_in=0)
         base = dict.fromkeys(self.universe if s.feed_subscribe == "universe" else (), 2)
-        for name in s.sim_underlyings:  # the indices: always quoted
+        for name in s.sim.underlyings:  # the indices: always quoted
             u = self.refdata.underlying(name)
             if u.kind == "INDEX":
                 base[(u.spot_exchange, name)] = max(base.get((u.spot_exchange, name), 0), 2)
@@ -152,11 +152,11 @@ class FeedDaemon(Daemon):
         if s.feed_subscribe == "universe":  # the option strips need the indices' levels
             insts = universe(
                 self.refdata,
-                quoted(self.refdata, s.sim_underlyings, s.sim_stocks),
+                quoted(self.refdata, s.sim.underlyings, s.sim.stocks),
                 self.clock.now().date(),
-                s.sim_strikes,
+                s.sim.strikes,
                 spot_of,
-                s.sim_stock_strikes,
+                s.sim.stock_strikes,
             )
             self.universe = [(i.exchange, i.symbol) for i in insts]
         self.pull = self.ctx.socket(zmq.PULL)

@@ -109,6 +109,23 @@ class StackCollector(Collector):
             for kind in ("net", "realized", "unrealized", "charges"):
                 if st.get(kind if kind != "net" else "pnl_net") is not None:
                     pnl.add_metric([st["name"], kind], st[kind if kind != "net" else "pnl_net"])
+        greek = _g(
+            "strategy_greek",
+            "Greeks per strategy and underlying: delta (units), gamma (per point), theta "
+            "(rupees a day), vega (rupees per volatility point)",
+            ["strategy", "underlying", "greek"],
+        )
+        stack = _g(
+            "stack_greek", "The stack's Greeks per underlying (as above)", ["underlying", "greek"]
+        )
+        totals: dict[tuple[str, str], float] = {}
+        for st in s["strategies"]:
+            for und, g in sorted((st.get("greeks") or {}).items()):
+                for k in ("delta", "gamma", "theta", "vega"):
+                    greek.add_metric([st["name"], und, k], g.get(k, 0.0))
+                    totals[(und, k)] = totals.get((und, k), 0.0) + g.get(k, 0.0)
+        for (und, k), v in sorted(totals.items()):
+            stack.add_metric([und, k], v)
         margin = _g("margin_used_rupees", "Margin the broker reports as used", ["account"])
         avail = _g("margin_available_rupees", "Margin the broker reports as available", ["account"])
         for acct, f in sorted(s["funds"].items()):
@@ -124,7 +141,7 @@ class StackCollector(Collector):
         for rule, kind, n in s.get("alert_counts", []):
             alerts.add_metric([rule, kind], n)
         yield from (ticks, bars, cov, intents, approved, rejected, orders, fills, unknown)
-        yield from (pnl, margin, avail, kill, pending, alerts)
+        yield from (pnl, greek, stack, margin, avail, kill, pending, alerts)
 
 
 def registry(snap: Callable[[], dict[str, Any]]) -> tuple[CollectorRegistry, Histogram]:

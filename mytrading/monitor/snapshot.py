@@ -54,6 +54,7 @@ def snapshot(
                 "fills": e.get("fills", 0),
                 "open_orders": e.get("open_orders", 0),
                 "positions": e.get("positions", {}),
+                "greeks": e.get("greeks", {}),
                 "quarantined": e.get("quarantined", ""),
                 "warming": e.get("warming", []),
                 "pnl_gross": e.get("pnl", 0.0),

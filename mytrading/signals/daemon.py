@@ -56,7 +56,7 @@ class SignalsDaemon(Daemon):
         self.book = StrategyBook()
         self.jobs: queue.Queue[Job] = queue.Queue(maxsize=s.webhook_queue)
         self.intents = Pusher(self.ctx, self.endpoints["pipe.intents"], self.name, "intent")
-        self.outbox: Outbox[wire.OrderIntent] = Outbox(
+        self.outbox: Outbox[wire.Intent] = Outbox(
             self.intents,
             lambda: self.peer_up("risk") and self.peer_up("router"),
             s.risk_wait_s,
@@ -229,7 +229,7 @@ class SignalsDaemon(Daemon):
                 "alert", strategy=job.strategy, audit=job.audit_id, intents=sent, notes=notes
             )
 
-    def _send(self, intent: wire.OrderIntent, audit_id: int) -> None:
+    def _send(self, intent: wire.Intent, audit_id: int) -> None:
         self.counts["intents"] += 1
         self.outcomes[intent.intent_id] = (audit_id, intent.symbol)
         self.results.setdefault(audit_id, {})[intent.intent_id] = f"{intent.symbol} sent to risk"
@@ -237,7 +237,7 @@ class SignalsDaemon(Daemon):
         if not self.outbox.put(intent):
             self._expired(intent, "signals intent queue full")
 
-    def _expired(self, intent: wire.OrderIntent, reason: str) -> None:
+    def _expired(self, intent: wire.Intent, reason: str) -> None:
         """Risk never took it (down past the wait, or our queue full): refused, not lost."""
         self.counts["refused"] += 1
         self.book.refused(intent.intent_id)
@@ -379,7 +379,7 @@ class SignalsDaemon(Daemon):
                     attempt=st["n"],
                     held={f"{k[1]}:{k[2]}": q for k, q in held.items()},
                 )
-            flats = flatten(name, {k[1:]: q for k, q in held.items()}, self._next_id)  # type: ignore[misc]
+            flats = flatten(name, {k[1:]: q for k, q in held.items()}, self._next_id)  # type: ignore[misc]  # 3-part keys
             audit_id = self._squareoff_audit(name, flats)
             for intent in flats:
                 self._send(intent, audit_id)
@@ -404,7 +404,7 @@ class SignalsDaemon(Daemon):
             "squared off, confirmed flat by the router's book", strategy=name, day=today.isoformat()
         )
 
-    def _squareoff_audit(self, name: str, flats: list[wire.OrderIntent]) -> int:
+    def _squareoff_audit(self, name: str, flats: list[wire.Intent]) -> int:
         return self.store.log_request(
             name, "", "square-off", 200, f"daily square-off: {len(flats)} position(s) to close"
         )
@@ -412,15 +412,14 @@ class SignalsDaemon(Daemon):
     def _cancel(self, name: str, intent_id: str) -> None:
         w = self.book.working[intent_id]
         self._send(
-            wire.OrderIntent(
+            wire.CancelIntent(
                 intent_id=self._next_id(),
                 strategy=name,
                 exchange=w.key[1],
                 symbol=w.key[2],
-                action=w.action,  # type: ignore[arg-type]
-                quantity=0,
-                product=w.key[3],  # type: ignore[arg-type]
-                op="cancel",
+                action=w.action,  # type: ignore[arg-type]  # the working order's
+                quantity=w.quantity,
+                product=w.key[3],  # type: ignore[arg-type]  # the working order's
                 ref_intent_id=intent_id,
             ),
             self.store.log_request(name, "", "square-off", 200, f"cancel {intent_id}"),

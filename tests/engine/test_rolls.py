@@ -20,11 +20,12 @@ from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.strategy import BaseStrategy
 from mytrading.openalgo.history import HistoryError
 from mytrading.refdata import IST, RefData, load_refdata
+from mytrading.risk.book import RiskBook
 from mytrading.risk.limits import load_limits
 from mytrading.risk.margin import load_margins
 from mytrading.risk.orders import approved_order, children, decide, roll_children
 from mytrading.risk.roll import RollApproval, RollWatch
-from mytrading.risk.rules import Rejection, RiskBook
+from mytrading.risk.rules import Rejection
 from mytrading.settings import PROJECT_ROOT
 
 CONFIG = PROJECT_ROOT / "config"
@@ -54,7 +55,7 @@ class Desk:
     def __init__(self, refdata: RefData, run_id: str = "r", book: RiskBook | None = None):
         self.refdata = refdata
         self.t = datetime(2026, 11, 20, 10, 0, tzinfo=IST)
-        self.intents: list[wire.OrderIntent] = []
+        self.intents: list[wire.PlaceIntent] = []
         self.orders: list[wire.Order] = []
         self.events: list[wire.RiskEvent] = []
         self.book = book or RiskBook()
@@ -137,7 +138,7 @@ class Desk:
                 )
                 self.runner.on_risk_reject(self.events[-1])
                 continue
-            assert isinstance(ok, RollApproval) == bool(i.roll_to)
+            assert isinstance(ok, RollApproval) == isinstance(i, wire.RollIntent)
             if isinstance(ok, RollApproval):
                 close, open_, a, b = roll_children(i, ok, self.book, self.refdata, limits, "risk")
                 self.watch.start(i, close, open_, (len(a), len(b)))
@@ -238,7 +239,8 @@ def test_which_contract_is_due_and_what_it_rolls_into(refdata: RefData) -> None:
 def test_a_held_future_rolls_once_as_one_pair_and_the_strategy_follows(refdata: RefData) -> None:
     desk, s = holding(refdata)
     desk.advance(31)
-    assert not [i for i in desk.intents if i.roll_to]  # no price for DEC yet: it waits
+    # no price for DEC yet: it waits
+    assert not [i for i in desk.intents if isinstance(i, wire.RollIntent)]
     assert not any(e.kind == "roll" for e in desk.events)
     desk.tick(DEC, 24_150.0)
     desk.advance(31)
@@ -262,7 +264,7 @@ def test_a_held_future_rolls_once_as_one_pair_and_the_strategy_follows(refdata: 
     for _ in range(5):  # later checks find nothing to roll
         desk.advance(31)
     assert sum(1 for e in desk.events if e.kind == "roll") == 2
-    assert [o for o in desk.intents if o.roll_to] == []
+    assert [o for o in desk.intents if isinstance(o, wire.RollIntent)] == []
 
 
 def test_risk_refuses_a_roll_that_is_not_the_whole_position_or_is_in_flight(
@@ -284,7 +286,7 @@ def test_risk_refuses_a_roll_that_is_not_the_whole_position_or_is_in_flight(
             roll_to=DEC,
         )
         fields.update(kw)
-        i = wire.OrderIntent(**fields)  # type: ignore[arg-type]
+        i = wire.RollIntent(**fields)  # type: ignore[arg-type]
         return decide(i, book, refdata, limits, desk.t, 0, desk.margins)
 
     assert isinstance(ask(), RollApproval) and ask().open_quantity == 2 * LOT
@@ -293,7 +295,8 @@ def test_risk_refuses_a_roll_that_is_not_the_whole_position_or_is_in_flight(
     assert ask(roll_to="NIFTY27OCT26FUT").rule == "roll"  # type: ignore[union-attr]
     assert ask(roll_to="BANKNIFTY29DEC26FUT").rule == "roll"  # type: ignore[union-attr]
     assert ask(roll_to="NIFTY29DEC2624000CE").rule == "roll"  # type: ignore[union-attr]
-    assert ask(pricetype="LIMIT", price=1.0).rule == "roll"  # type: ignore[union-attr]
+    with pytest.raises(TypeError):  # a roll is at MARKET: its type has no price to give
+        ask(pricetype="LIMIT", price=1.0)
     del book.ltp[("NFO", DEC)]
     assert ask().rule == "price"  # type: ignore[union-attr]
     book.ltp[("NFO", DEC)] = 24_150.0
@@ -328,7 +331,7 @@ def test_an_engine_restarted_mid_roll_does_not_roll_again(refdata: RefData) -> N
     desk.tick(DEC, 24_150.0)
     desk.t += timedelta(seconds=31)
     desk.runner.poll()
-    (roll,) = [i for i in desk.intents if i.roll_to]
+    (roll,) = [i for i in desk.intents if isinstance(i, wire.RollIntent)]
     desk.intents.clear()
     ok = decide(roll, desk.book, refdata, desk.limits.of("holder"), desk.t, 0, desk.margins)
     assert isinstance(ok, RollApproval)
@@ -358,7 +361,7 @@ def test_an_engine_restarted_mid_roll_does_not_roll_again(refdata: RefData) -> N
     again.tick(DEC, 24_150.0)
     for _ in range(3):
         again.advance(31)
-    assert not [i for i in again.intents if i.roll_to] and not again.events
+    assert not [i for i in again.intents if isinstance(i, wire.RollIntent)] and not again.events
     assert s2.working("NFO", NOV) == -2 * LOT and s2.working("NFO", DEC) == 2 * LOT
 
     # (2) the restarted engine saw nothing of it: its own roll is refused by risk, which
@@ -380,7 +383,7 @@ def test_an_engine_restarted_mid_roll_does_not_roll_again(refdata: RefData) -> N
     assert [e.action for e in desk.events if e.kind == "roll"] == ["approved", "confirmed"]
     assert desk.broker[("NFO", NOV, "NRML")] == 0 and desk.broker[("NFO", DEC, "NRML")] == 130
     third.advance(301)  # past RETRY_S: nothing is left to roll
-    assert not [i for i in third.intents if i.roll_to]
+    assert not [i for i in third.intents if isinstance(i, wire.RollIntent)]
     assert s3.position("NFO", NOV) == 0 and s3.position("NFO", DEC) == 2 * LOT
 
 

@@ -18,6 +18,7 @@ from mytrading.engine.strategy import BaseStrategy, Signal, StrategyParams
 from mytrading.openalgo.paced import PacedFetcher
 from mytrading.recovery import Day
 from mytrading.refdata import IST, RefData
+from mytrading.risk.orders import OP
 from mytrading.settings import ConfigError
 
 FUT = "NIFTY23NOV26FUT"
@@ -46,7 +47,7 @@ class Rig:
         self, refdata: RefData, history: Any = None, max_errors: int = 3, run_id: str = "r"
     ) -> None:
         self.clock = Clock()
-        self.sent: list[wire.OrderIntent] = []
+        self.sent: list[wire.PlaceIntent] = []
         self.watched: list[tuple[str, str]] = []
         self.runner = StrategyRunner(
             refdata,
@@ -76,7 +77,7 @@ class Rig:
             )
         )
 
-    def ack(self, intent: wire.OrderIntent, status: str = "open", filled: int = 0) -> None:
+    def ack(self, intent: wire.PlaceIntent, status: str = "open", filled: int = 0) -> None:
         self.runner.on_order_update(
             wire.OrderUpdate(
                 order_id=f"{intent.strategy}.{intent.intent_id}",
@@ -91,7 +92,7 @@ class Rig:
             )
         )
 
-    def fill(self, intent: wire.OrderIntent, qty: int, price: float, final: bool = True) -> None:
+    def fill(self, intent: wire.PlaceIntent, qty: int, price: float, final: bool = True) -> None:
         self.fill_no += 1
         self.runner.on_fill(router_fill(intent, self.fill_no, qty, price))
         if final:
@@ -112,6 +113,11 @@ class Recorder(BaseStrategy):
         self.seen.append(bar)
         self.warm.append(self.warming_up)
         self.buy("NFO", FUT, LOT)  # ignored while warming up
+
+
+def op(intent: wire.Intent) -> str:
+    """What an intent asks, as the router's ``Order.op`` names it."""
+    return OP.get(type(intent), "roll")
 
 
 def test_bars_are_built_from_ticks_and_closed_by_the_clock(refdata: RefData) -> None:
@@ -267,7 +273,7 @@ def test_order_helpers_make_the_right_intents(refdata: RefData) -> None:
     rig, s = make(refdata)
     buy = s.buy("NFO", FUT, LOT, pricetype="LIMIT", price=24_000.0)
     intent = rig.sent[-1]
-    assert (intent.action, intent.quantity, intent.pricetype, intent.op) == (
+    assert (intent.action, intent.quantity, intent.pricetype, op(intent)) == (
         "BUY",
         LOT,
         "LIMIT",
@@ -279,9 +285,9 @@ def test_order_helpers_make_the_right_intents(refdata: RefData) -> None:
     rig.ack(intent)
     s.modify(buy, price=24_010.0)
     mod = rig.sent[-1]
-    assert (mod.op, mod.ref_intent_id, mod.price, mod.quantity) == ("modify", buy, 24_010.0, LOT)
+    assert (op(mod), mod.ref_intent_id, mod.price, mod.quantity) == ("modify", buy, 24_010.0, LOT)
     s.cancel(buy)
-    assert (rig.sent[-1].op, rig.sent[-1].ref_intent_id) == ("cancel", buy)
+    assert (op(rig.sent[-1]), rig.sent[-1].ref_intent_id) == ("cancel", buy)
     rig.fill(intent, LOT, 24_000.0)
     assert s.position("NFO", FUT) == LOT and not s.open_orders
     with pytest.raises(ValueError, match="long"):
@@ -338,7 +344,7 @@ def test_bracket_protects_each_fill_and_oco_cancels_the_sibling(refdata: RefData
     rig.fill(e, LOT, 23_999.0)  # the other half: its own pair of exits
     assert len(rig.sent) == 5
     rig.fill(target, LOT, 23_900.0)  # the target fills: its stop is cancelled
-    assert (rig.sent[-1].op, rig.sent[-1].ref_intent_id) == ("cancel", stop.intent_id)
+    assert (op(rig.sent[-1]), rig.sent[-1].ref_intent_id) == ("cancel", stop.intent_id)
     assert s.position("NFO", FUT) == -LOT
     assert entry == e.intent_id
     with pytest.raises(ValueError, match="exactly one"):
@@ -457,7 +463,7 @@ def test_a_failing_strategy_is_quarantined_while_the_other_keeps_trading(
     assert "3 hook failures in a row" in stats["broken"]["quarantined"]
     assert stats["healthy"]["quarantined"] == "" and stats["healthy"]["hook_errors"] == 0
     assert sum(1 for i in rig.sent if i.strategy == "healthy") == 5  # it kept trading
-    cancels = [i for i in rig.sent if i.strategy == "broken" and i.op == "cancel"]
+    cancels = [i for i in rig.sent if i.strategy == "broken" and op(i) == "cancel"]
     assert [c.ref_intent_id for c in cancels] == [entry.intent_id]  # its entry is cancelled
     assert broken.buy("NFO", FUT, LOT) == ""  # and it cannot place new orders
     rig.fill(entry, LOT, 1.0)  # its books still follow fills, without its hooks
@@ -613,7 +619,7 @@ def test_a_restarted_engine_knows_the_orders_still_working(refdata: RefData) -> 
     assert "old-1" not in s.open_orders
 
 
-def journaled(i: wire.OrderIntent, filled: int = 0, status: str = "open") -> wire.WorkingOrder:
+def journaled(i: wire.PlaceIntent, filled: int = 0, status: str = "open") -> wire.WorkingOrder:
     """The intent as risk approves it and the router journals it."""
     return wire.WorkingOrder(
         order=wire.Order(
@@ -636,7 +642,7 @@ def journaled(i: wire.OrderIntent, filled: int = 0, status: str = "open") -> wir
     )
 
 
-def router_fill(i: wire.OrderIntent, n: int, qty: int, price: float) -> wire.Fill:
+def router_fill(i: wire.PlaceIntent, n: int, qty: int, price: float) -> wire.Fill:
     """Fill number ``n`` of the intent's order, as the router publishes it."""
     return wire.Fill(
         fill_no=n,
@@ -684,17 +690,17 @@ def test_bracket_fills_made_while_the_engine_was_down_are_protected_once(
         return rig2
 
     rig2 = restart("r2", day)
-    placed = [i for i in rig2.sent if i.op == "place"]
+    placed = [i for i in rig2.sent if op(i) == "place"]
     assert [(i.pricetype, i.action, i.quantity, i.link.protects) for i in placed] == [  # type: ignore[union-attr]
         ("SL", "BUY", LOT, "2"),
         ("LIMIT", "BUY", LOT, "2"),
     ]
     assert placed[0].trigger_price == pytest.approx(23_980.0 + 40.0)
-    cancels = [(i.op, i.ref_intent_id) for i in rig2.sent if i.op != "place"]
+    cancels = [(op(i), i.ref_intent_id) for i in rig2.sent if op(i) != "place"]
     assert cancels == [("cancel", stop.intent_id)]  # its OCO sibling (the target) filled
     # a second restart, with the new exits journaled: nothing is placed twice
     rig3 = restart("r3", [*day, *(journaled(i) for i in placed)])
-    assert [i for i in rig3.sent if i.op == "place"] == []
+    assert [i for i in rig3.sent if op(i) == "place"] == []
 
 
 def test_brackets_and_oco_survive_an_engine_restart(refdata: RefData) -> None:
@@ -710,7 +716,7 @@ def test_brackets_and_oco_survive_an_engine_restart(refdata: RefData) -> None:
     assert stop.link == wire.OrderLink(protective=True, oco=target.intent_id, protects="1")
     assert target.link == wire.OrderLink(protective=True, oco=stop.intent_id, protects="1")
 
-    def working(i: wire.OrderIntent, filled: int = 0) -> wire.WorkingOrder:
+    def working(i: wire.PlaceIntent, filled: int = 0) -> wire.WorkingOrder:
         return journaled(i, filled)
 
     # The engine dies; a new one (a new run id, as a restarted engine has) starts from the
@@ -739,7 +745,7 @@ def test_brackets_and_oco_survive_an_engine_restart(refdata: RefData) -> None:
     assert (target2.pricetype, target2.price) == ("LIMIT", 23_900.0)
     rig2.fill(target, LOT, 23_900.0)  # the first pair's target fills: its stop goes
     rig2.ack(target, "complete", LOT)
-    assert (rig2.sent[-1].op, rig2.sent[-1].ref_intent_id) == ("cancel", stop.intent_id)
+    assert (op(rig2.sent[-1]), rig2.sent[-1].ref_intent_id) == ("cancel", stop.intent_id)
 
 
 def test_stocks_equities_futures_options_and_universes(refdata: RefData) -> None:

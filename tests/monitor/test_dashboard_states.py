@@ -16,6 +16,7 @@ from mytrading.settings import PROJECT_ROOT
 from tests.monitor.test_monitor_process import chromium
 
 DAEMONS = ["feed", "engine", "risk", "router", "reconciler", "signals", "monitor"]
+GREEKS = {"NIFTY": {"delta": -12.3, "gamma": -0.0421, "theta": 2150.0, "vega": -1830.0}}
 
 
 def status(name: str, detail: dict) -> wire.Status:
@@ -39,6 +40,7 @@ def test_an_expired_session_and_a_warming_strategy_are_shown(tmp_path: Path) -> 
     strategies = {
         "sma_crossover": {"fills": 4, "pnl": 120.0, "warming": []},
         "warm_many": {"fills": 0, "pnl": 0.0, "warming": ["NSE:INFY 1m"]},
+        "straddle": {"fills": 2, "pnl": -55.0, "warming": [], "greeks": GREEKS},
     }
     view.on_status(status("engine", {"strategies": strategies}))
     for d in ("feed", "risk", "reconciler", "signals", "monitor"):
@@ -64,6 +66,8 @@ def test_an_expired_session_and_a_warming_strategy_are_shown(tmp_path: Path) -> 
         assert (
             "warming" not in page.locator("#strategies tr", has_text="sma_crossover").inner_text()
         )
+        row = page.locator("#strategies tr", has_text="straddle").inner_text()
+        assert "NIFTY Δ -12.3 Γ -0.042 Θ 2150 V -1830" in row
         box = page.locator("#session").bounding_box()
         page.screenshot(path=str(shot))
         b.close()
@@ -76,3 +80,33 @@ def test_an_expired_session_and_a_warming_strategy_are_shown(tmp_path: Path) -> 
     assert r > 0.6 and g < 0.3 and bl < 0.3, (r, g, bl)
     r, g, bl = img[y, x + 6, :3]  # inside it: the light red fill
     assert r > 0.95 and 0.8 < g < 0.95, (r, g, bl)
+
+
+def test_greeks_reach_status_and_metrics() -> None:
+    """The engine's Greeks per strategy: in `main.py status` (and the stack's per
+    underlying) and in /metrics, per strategy and summed."""
+    from prometheus_client import generate_latest
+
+    from mytrading.monitor.metrics import registry
+    from mytrading.status import greek_lines
+
+    strategies = {
+        "a": {"greeks": GREEKS},
+        "b": {"greeks": {"NIFTY": {"delta": 2.3, "gamma": 0.0021, "theta": -150.0, "vega": 30.0,
+                                   "unpriced": 1}}},
+        "flat": {"greeks": {}},
+    }  # fmt: skip
+    lines = greek_lines(strategies)
+    assert lines[0].split() == ["GREEKS", "UNDERLYING", "DELTA", "GAMMA", "THETA/D", "VEGA"]
+    assert lines[1].split()[:3] == ["a", "NIFTY", "-12.3"]
+    assert lines[2].endswith("(1 unpriced)")
+    assert lines[3].split() == ["stack", "NIFTY", "-10.0", "-0.040", "+2,000", "-1,800"]
+    assert greek_lines({"flat": {}}) == []
+    view = View(DAEMONS)
+    view.on_status(status("engine", {"strategies": strategies}))
+    for d in ("feed", "risk", "router", "reconciler", "signals", "monitor"):
+        view.on_status(status(d, {}))
+    snap = snapshot(view, [], 0, 3.0)
+    text = generate_latest(registry(lambda: snap)[0]).decode()
+    assert 'mytrading_strategy_greek{greek="delta",strategy="a",underlying="NIFTY"} -12.3' in text
+    assert 'mytrading_stack_greek{greek="vega",underlying="NIFTY"} -1800.0' in text

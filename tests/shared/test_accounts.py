@@ -12,9 +12,9 @@ import pytest
 from mytrading import wire
 from mytrading.accounts import MAIN, Follow, book_name, load_accounts
 from mytrading.refdata import RefData
+from mytrading.risk.book import RiskBook
 from mytrading.risk.margin import load_margins
 from mytrading.risk.mirror import Mirror
-from mytrading.risk.rules import RiskBook
 from mytrading.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
 from tests.simhelpers import FUT, order
 

@@ -10,11 +10,10 @@ import pytest
 from mytrading.options.chain import (
     OptionQuote,
     atm_strike,
-    monthly_expiries,
     nearest_premium,
+    option_expiries,
     option_for,
     strike_for,
-    weekly_expiries,
 )
 from mytrading.options.greeks import greeks, iv, price
 from mytrading.refdata import RefData
@@ -102,17 +101,17 @@ def test_expiries_move_back_over_holidays(refdata: RefData) -> None:
     nifty, bank = refdata.underlying("NIFTY"), refdata.underlying("BANKNIFTY")
     cal = refdata.calendar
     # NIFTY weeklies are Tuesdays; 24 Nov 2026 is Guru Nanak Jayanti, so Monday the 23rd
-    assert weekly_expiries(cal, nifty, date(2026, 11, 20), 3) == [
+    assert option_expiries(cal, nifty, date(2026, 11, 20), 3) == [
         date(2026, 11, 23),
         date(2026, 12, 1),
         date(2026, 12, 8),
     ]
     # BANKNIFTY has monthlies only: last Tuesday, the same holiday shift in November
-    assert weekly_expiries(cal, bank, date(2026, 11, 20), 2) == [
+    assert option_expiries(cal, bank, date(2026, 11, 20), 2) == [
         date(2026, 11, 23),
         date(2026, 12, 29),
     ]
-    assert monthly_expiries(cal, nifty, date(2026, 11, 24), 2) == [
+    assert cal.monthly_expiries(nifty, date(2026, 11, 24), 2) == [
         date(2026, 12, 29),
         date(2027, 1, 26),
     ]
@@ -122,3 +121,66 @@ def test_expiries_move_back_over_holidays(refdata: RefData) -> None:
     assert option_for(refdata, "BANKNIFTY", 52_000, "PE", expiry=date(2026, 12, 29)) == (
         "BANKNIFTY29DEC2652000PE"
     )
+
+
+def test_expiry_selectors(refdata: RefData) -> None:
+    from mytrading.options.select import expiry_of
+
+    cal = refdata.calendar
+    nifty, bank = refdata.underlying("NIFTY"), refdata.underlying("BANKNIFTY")
+    day = date(2026, 11, 20)  # a Friday; the 24th (Tuesday) a holiday
+    got = {w: expiry_of(cal, nifty, day, w) for w in ("weekly", "next_week", "monthly")}
+    assert got == {
+        "weekly": date(2026, 11, 23),
+        "next_week": date(2026, 12, 1),
+        "monthly": date(2026, 11, 23),
+    }
+    assert expiry_of(cal, nifty, day, "next_month") == date(2026, 12, 29)
+    assert expiry_of(cal, bank, day, "weekly") == date(2026, 11, 23)  # monthly only
+    assert expiry_of(cal, bank, day, "next_week") == date(2026, 12, 29)
+    assert expiry_of(cal, nifty, day, date(2027, 1, 26)) == date(2027, 1, 26)
+    with pytest.raises(ValueError, match="expiry must be one of"):
+        expiry_of(cal, nifty, day, "quarterly")  # type: ignore[arg-type]  # the point
+
+
+def test_every_strike_selector_on_a_known_chain() -> None:
+    """A chain priced by Black-Scholes at a flat 15 % (no carry), spot 24,010, a week out:
+    each selector picks the strike worked out here from the same numbers."""
+    from mytrading.options.greeks import greeks
+    from mytrading.options.greeks import price as bs
+    from mytrading.options.select import StrikeRule, choose
+
+    spot, t, vol = 24_010.0, 7 / 365, 0.15
+    chain = [
+        OptionQuote(f"K{k}{r}", float(k), r, round(bs(spot, k, t, 0.0, vol, r), 2))
+        for k in range(23_500, 24_550, 50)
+        for r in ("CE", "PE")
+    ]
+    ce = {q.strike: q.ltp for q in chain if q.right == "CE"}
+    pe = {q.strike: q.ltp for q in chain if q.right == "PE"}
+
+    def pick(right: str, **rule: float | str) -> float | None:
+        return choose(StrikeRule(**rule), right, spot, 50.0, chain, t)  # type: ignore[arg-type]
+
+    assert pick("CE") == 24_000 and pick("CE", offset="OTM2") == 24_100
+    assert pick("PE", offset="ITM1") == 24_050 and pick("CE", strike=23_700.0) == 23_700
+    near = min(ce, key=lambda k: abs(ce[k] - 100.0))
+    assert pick("CE", premium_near=100.0) == near
+    assert pick("CE", premium_above=100.0) == min(
+        (k for k in ce if ce[k] >= 100.0), key=lambda k: ce[k]
+    )
+    assert pick("PE", premium_below=50.0) == max(
+        (k for k in pe if pe[k] <= 50.0), key=lambda k: pe[k]
+    )
+    deltas = {k: abs(greeks(spot, k, t, 0.0, vol, "PE")[0]) for k in pe if pe[k] > 0.05}
+    assert pick("PE", delta_near=0.25) == min(deltas, key=lambda k: abs(deltas[k] - 0.25))
+    assert pick("CE", premium_above=10_000.0) is None  # nothing that dear
+    assert choose(StrikeRule(premium_near=100.0), "CE", spot, 50.0, [], t) is None  # unpriced
+    for bad, why in (
+        ({"strike": 24_000.0, "premium_near": 100.0}, "one way"),
+        ({"delta_near": 25.0}, "absolute delta"),
+        ({"premium_below": -5.0}, "above 0"),
+        ({"offset": "OTM99"}, "offset must be"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            StrikeRule(**bad)  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ import zmq
 from mytrading import bus, wire
 from mytrading.bus import Pusher
 from mytrading.settings import PROJECT_ROOT, Settings
-from tests.procs import Watcher, confirm_live, live_on, spawn
+from tests.procs import Watcher, confirm_live, live_on, spawn, stop
 from tests.simhelpers import FUT, KEY, WS_URL, control, order, post, start_server
 
 SECOND_KEY = "second-account-key"
@@ -71,8 +71,8 @@ def net(host: str, key: str) -> int:
     return sum(int(p["quantity"]) for p in book(host, key, "positionbook") if p["symbol"] == FUT)
 
 
-def intent(iid: str, action: str, lots: int, strategy: str = "s") -> wire.OrderIntent:
-    return wire.OrderIntent(
+def intent(iid: str, action: str, lots: int, strategy: str = "s") -> wire.PlaceIntent:
+    return wire.PlaceIntent(
         intent_id=iid,
         strategy=strategy,
         exchange="NFO",
@@ -81,15 +81,6 @@ def intent(iid: str, action: str, lots: int, strategy: str = "s") -> wire.OrderI
         quantity=lots * LOT,
         product="NRML",
     )
-
-
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM every process still running, then wait for each."""
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        p.wait(timeout=10)
 
 
 def risk_funded(w: Watcher) -> bool:
@@ -206,7 +197,16 @@ def test_a_follower_account_mirrors_in_parallel_and_is_flattened_with_the_lead(
             "cancel: s.l1 is not working",
         )
         as_risk.close()
-        cancel = msgspec.structs.replace(intent("l2", "BUY", 1), op="cancel", ref_intent_id="l1")
+        cancel = wire.CancelIntent(
+            intent_id="l2",
+            strategy="s",
+            exchange="NFO",
+            symbol=FUT,
+            action="BUY",
+            quantity=LOT,
+            product="NRML",
+            ref_intent_id="l1",
+        )
         as_engine.send(cancel)
         for oid in ("s.l1", "s.l1@second"):
             w.wait(

@@ -253,19 +253,19 @@ def test_risk_splits_a_large_intent_and_cancels_every_child(
     ctx = zmq.Context()
     engine = Pusher(ctx, settings.endpoints()["pipe.intents"], "engine", "intent")
 
-    def intent(iid: str, qty: int, op: str = "place", ref: str = "") -> wire.OrderIntent:
-        return wire.OrderIntent(
+    def intent(iid: str, qty: int, ref: str = "") -> wire.Intent:
+        """A LIMIT buy, or with ``ref`` the cancel of that working order."""
+        fields = dict(
             intent_id=iid,
             strategy="s",
             exchange="NFO",
             symbol="NIFTY29DEC26FUT",
             action="BUY",
             quantity=qty,
-            pricetype="LIMIT",
-            price=3_000.0,
-            op=op,  # type: ignore[arg-type]
-            ref_intent_id=ref,
         )
+        if ref:
+            return wire.CancelIntent(**fields, ref_intent_id=ref)  # type: ignore[arg-type]
+        return wire.PlaceIntent(**fields, pricetype="LIMIT", price=3_000.0)  # type: ignore[arg-type]
 
     def updates() -> list[wire.OrderUpdate]:
         return [m for _, m in w.seen if isinstance(m, wire.OrderUpdate)]
@@ -276,7 +276,7 @@ def test_risk_splits_a_large_intent_and_cancels_every_child(
         w.wait(lambda: len({u.order_id for u in updates()}) == 3, 10, "three child orders")
         kids = sorted({(u.order_id, u.quantity, u.part, u.parts) for u in updates()})
         assert kids == [("s.big.1", 650, 1, 3), ("s.big.2", 650, 2, 3), ("s.big.3", 195, 3, 3)]
-        engine.send(intent("stop", 65, "cancel", "big"))
+        engine.send(intent("stop", 65 * 23, "big"))
         w.wait(
             lambda: (
                 {u.order_id for u in updates() if u.status == "cancelled"}

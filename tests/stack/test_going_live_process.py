@@ -74,8 +74,8 @@ def ltp_at(host: str, key: str = KEY) -> float:
 
 def intent(
     iid: str, action: str, lots: int = 1, strategy: str = "s", **kw: Any
-) -> wire.OrderIntent:
-    return wire.OrderIntent(
+) -> wire.PlaceIntent:
+    return wire.PlaceIntent(
         intent_id=iid,
         strategy=strategy,
         exchange="NFO",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mytrading.rundir import RunDirError, ensure_private_dir, make_private
-from mytrading.settings import ConfigError, load_settings
+from mytrading.settings import ConfigError, FaultSwitches, load_settings
 from tests.procs import cli
 
 
@@ -74,13 +74,23 @@ def test_what_an_older_version_left_readable_is_made_private(tmp_path: Path) -> 
     ],
 )
 def test_live_refuses_each_test_only_setting(
-    tmp_env: dict[str, str], setting: str, value: object, named: str
+    tmp_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
+    value: object,
+    named: str,
 ) -> None:
     live = {"mode": "live", "broker": "openalgo", "sim_server": False, "openalgo_api_key": "k"}
+    given: dict[str, object] = {setting: value}
+    if setting in FaultSwitches.model_fields:  # a test hook: not a setting, read from the env
+        monkeypatch.setenv(named.split("=")[0], named.split("=")[1])
+        given = {}
+        with pytest.raises(TypeError, match="not settings"):
+            load_settings(**{setting: value})
     with pytest.raises(ConfigError, match="refuses settings meant for tests") as exc:
-        load_settings(**live, **{setting: value})
+        load_settings(**live, **given)
     assert named in str(exc.value)
-    load_settings(**{setting: value})  # paper takes it
+    load_settings(**given)  # paper takes it
 
 
 def test_live_names_every_test_only_setting_at_once(tmp_env: dict[str, str]) -> None:
