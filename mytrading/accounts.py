@@ -133,8 +133,11 @@ def load_accounts(s: Settings) -> Accounts:
         raise ConfigError(f"{path}: the in-process broker (MT_BROKER=sim) has one account")
     follows: dict[str, tuple[Follow, ...]] = {}
     leads: dict[str, str] = {}
-    for strategy, t in _table(data, "strategies", path).items():
-        where = f"{path} [strategies.{strategy}]"
+    tables = [
+        (s_, t, f"{path} [strategies.{s_}]") for s_, t in _table(data, "strategies", path).items()
+    ]
+    tables += _builder_accounts(s, {s_ for s_, _, _ in tables})
+    for strategy, t, where in tables:
         why = bad_name(strategy)
         if why:
             raise ConfigError(f"{path} [strategies]: {why}")
@@ -163,6 +166,32 @@ def load_accounts(s: Settings) -> Accounts:
     if not order or any(a not in by_name for a in order) or len(set(order)) != len(order):
         raise ConfigError(f"{path} [market_data] order: distinct account names, got {order}")
     return Accounts(by_name, follows, tuple(order), leads)
+
+
+def _builder_accounts(s: Settings, in_file: set[str]) -> list[tuple[str, Any, str]]:
+    """The ``[accounts]`` tables of the enabled builder files (``strategies/<name>.toml``),
+    as accounts.toml's ``[strategies.<name>]`` would give them; a strategy given accounts
+    in both places is an error. A file that does not parse is left to the loader, which
+    names its lines."""
+    from mytrading.builder.spec import SpecError, parse
+
+    out: list[tuple[str, Any, str]] = []
+    for name in s.strategies:
+        path = s.strategies_dir / f"{name}.toml"
+        if not path.exists():
+            continue
+        try:
+            spec = parse(path)
+        except SpecError:
+            continue
+        if spec.accounts is None:
+            continue
+        if name in in_file:
+            raise ConfigError(
+                f"{path} [accounts]: {name} has accounts in accounts.toml too; keep one"
+            )
+        out.append((name, spec.accounts.model_dump(), f"{path} [accounts]"))
+    return out
 
 
 def check_url(url: str, kind: str, s: Settings, where: str) -> None:

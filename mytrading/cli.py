@@ -70,7 +70,14 @@ def _add_monitor() -> None:
     app.add_typer(alerts_app, name="alerts")
 
 
+def _add_strategy() -> None:
+    from mytrading.builder.cli import app as strategy_app
+
+    app.add_typer(strategy_app, name="strategy")
+
+
 _add_backtest()
+_add_strategy()
 _add_webhook()
 _add_instruments()
 _add_monitor()
@@ -164,6 +171,7 @@ def config_check() -> None:
     margins, charges, alerts, strategies, reference data); exit 2 on the first problem."""
     s = _settings()
     cfg = _load_config(s)
+    _check_builder_files(s, cfg.refdata)
     names = list(cfg.strategies)
     channels = [c.name for c in cfg.channels]
     risk_line = _risk_line(cfg)
@@ -201,6 +209,17 @@ def config_check() -> None:
     for name, ep in eps.endpoints.items():
         typer.echo(f"  {name:<16} {ep}")
     typer.echo("configuration OK")
+
+
+def _check_builder_files(s: Settings, refdata: RefData) -> None:
+    """Every builder file in strategies/, enabled or not (a file being written is checked
+    before it is enabled): exit 2 naming each problem's file and line."""
+    from mytrading.builder.spec import check_files
+
+    bad = check_files(s.strategies_dir, set(refdata.underlyings))
+    if bad:
+        typer.echo("configuration error:\n" + "\n".join(bad.values()), err=True)
+        raise typer.Exit(2)
 
 
 def _backtest_mode() -> None:

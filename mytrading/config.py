@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mytrading.accounts import Accounts, load_accounts
+from mytrading.builder.spec import check_files
 from mytrading.engine.loader import StrategyLoadError, check
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.errors import ConfigError
@@ -58,6 +59,9 @@ def load_config(s: Settings | None = None) -> StackConfig:
         refdata = load_refdata(s.config_dir, MasterIndex.load(s.instruments_db))
     except RefDataError as exc:
         raise ConfigError(f"reference data: {exc}") from None
+    bad = check_files(s.strategies_dir, set(refdata.underlyings), set(strategies))
+    if bad:
+        raise ConfigError("\n".join(bad.values()))
     return StackConfig(
         settings=s,
         accounts=accounts,

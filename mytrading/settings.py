@@ -261,6 +261,7 @@ class Settings(BaseSettings):
             "nifty_short_straddle",
             "equity_momentum",
             "stock_futures_trend",
+            "nifty_iron_condor",  # a builder file (strategies/nifty_iron_condor.toml)
         ]
     )
     strategy_params: Annotated[dict[str, dict[str, Any]], NoDecode] = Field(default_factory=dict)

@@ -151,6 +151,10 @@ class PlaceIntent(PricedBase, tag="place"):
     ...)."""
 
     sizing: str = ""
+    # with ``sizing``: the margin of one lot of this order together with the rest of its
+    # multi-leg set (a builder strategy's legs), so the set, not this leg, is sized; risk
+    # never sizes by less than this order's own margin
+    sizing_per_lot: float = 0.0
     link: OrderLink | None = None
 
 

@@ -31,9 +31,11 @@ class Brackets(Parts):
         target: float | None = None,
         units: Literal["rupees", "ticks"] = "rupees",
         product: str = "MIS",
+        sizing: str = "",
+        sizing_per_lot: float = 0.0,
     ) -> str:
         """An entry whose protective SL-L exit goes out as soon as (each part of) the entry
-        fills.
+        fills (sized by risk from margin with ``sizing``, as ``order`` is).
 
         The entry is an SL order at ``entry_trigger`` with its limit ``entry_buffer``
         beyond it, or MARKET when no trigger is given. The exit's trigger is
@@ -61,7 +63,16 @@ class Brackets(Parts):
         )
         link = wire.OrderLink(bracket=spec)
         if entry_trigger is None:
-            entry = self.order(action, exchange, symbol, quantity, product=product, link=link)
+            entry = self.order(
+                action,
+                exchange,
+                symbol,
+                quantity,
+                product=product,
+                link=link,
+                sizing=sizing,
+                sizing_per_lot=sizing_per_lot,
+            )
         else:
             entry = self.order(
                 action,
@@ -73,6 +84,8 @@ class Brackets(Parts):
                 price=entry_trigger + sign * entry_buffer * scale,
                 product=product,
                 link=link,
+                sizing=sizing,
+                sizing_per_lot=sizing_per_lot,
             )
         if entry:
             self.brackets[entry] = spec

@@ -184,6 +184,7 @@ class StrategyContext(OrderBook, Brackets, Rolls):
         sizing: str = "",
         link: wire.OrderLink | None = None,
         intent_id: str = "",
+        sizing_per_lot: float = 0.0,
     ) -> str:
         """A new order: sent, and kept as working until the router says otherwise."""
         if sizing and quantity:
@@ -204,6 +205,7 @@ class StrategyContext(OrderBook, Brackets, Rolls):
                 trigger_price=trigger_price,
                 origin_ns=self.origin_ns,
                 sizing=sizing,
+                sizing_per_lot=sizing_per_lot,
                 link=link,
             )
         )

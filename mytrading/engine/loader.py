@@ -6,6 +6,11 @@ its name as a string literal (``name = "sma_crossover"``), and that is all the l
 needs. So a file someone is still writing, or an old experiment with a syntax error, can
 sit in ``strategies/`` without stopping anything; only what ``MT_STRATEGIES`` names runs.
 
+A builder file (``strategies/<name>.toml``, multi-leg options without Python,
+``builder/``) declares the strategy its stem names; enabled, it is parsed into a
+``BuilderStrategy`` subclass, and a file with a mistake is *broken* as a Python file that
+does not import is.
+
 An enabled strategy whose file fails to import is not fatal either: ``load`` reports it
 with its traceback as *broken*, and the engine quarantines it while the others trade
 (``engine/daemon.py``). ``config check`` and ``start`` treat a broken enabled strategy as a
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from mytrading.builder.spec import SpecError
 from mytrading.engine.strategy import BaseStrategy
 from mytrading.names import RULE, bad_name
 
@@ -63,9 +69,13 @@ def sibling(path: str | Path, stem: str) -> ModuleType:
 
 def declared(directory: Path) -> tuple[dict[str, list[Path]], dict[str, str]]:
     """Strategy name -> the files whose classes declare it (``name = "..."`` in a class
-    body), read without running anything; and the files that could not be read."""
+    body), read without running anything, and the builder files (``<name>.toml``, which
+    declare their stem); and the files that could not be read."""
     names: dict[str, list[Path]] = {}
     unreadable: dict[str, str] = {}
+    for path in sorted(directory.glob("*.toml")):
+        if not path.name.startswith("_"):
+            names.setdefault(path.stem, []).append(path)
     for path in sorted(directory.glob("*.py")):
         if path.name.startswith("_"):
             continue
@@ -130,6 +140,12 @@ def load(directory: Path, enabled: list[str]) -> Loaded:
                 f'(a strategy class sets name = "{name}"){hint}; declared: {sorted(where)}'
             )
         path = paths[0]
+        if path.suffix == ".toml":
+            try:
+                out.classes.append(_builder(name, path))
+            except SpecError as exc:
+                out.broken[name] = str(exc)
+            continue
         try:
             module = _import(path)
         except Exception as exc:
@@ -145,6 +161,15 @@ def load(directory: Path, enabled: list[str]) -> Loaded:
             continue
         out.classes.append(cls)
     return out
+
+
+def _builder(name: str, path: Path) -> type[BaseStrategy]:
+    """The strategy class of a builder file (``builder/``), or ``SpecError`` naming the
+    lines at fault."""
+    from mytrading.builder.spec import parse
+    from mytrading.builder.strategy import make_class
+
+    return make_class(name, parse(path), path)
 
 
 def _import(path: Path) -> ModuleType:

@@ -109,7 +109,14 @@ class OrderBook(Parts):
         if u.status in wire.TERMINAL_STATUSES:
             del self.open_orders[u.intent_id]
             if u.intent_id in self.protective and u.status == "rejected":
-                self.unprotected(o, u.reason)
+                if o.pricetype == "LIMIT":  # a bracket's target: not what protects it
+                    self.log.error(
+                        "bracket target rejected: the position keeps its stop",
+                        symbol=o.symbol,
+                        reason=u.reason,
+                    )
+                else:
+                    self.unprotected(o, u.reason)
             self.protective.discard(u.intent_id)
             self.brackets.pop(u.intent_id, None)  # its fills came first: exits are out
             self.oco_done(u.intent_id, u.status)

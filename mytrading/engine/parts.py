@@ -191,6 +191,7 @@ class Parts:
         sizing: str = "",
         link: wire.OrderLink | None = None,
         intent_id: str = "",
+        sizing_per_lot: float = 0.0,
     ) -> str:
         raise NotImplementedError
 

@@ -475,6 +475,7 @@ def _size(
         book.broker_per_lot(intent.exchange, intent.symbol, intent.action, wall_ns),
         intent.product,
     ).per_lot
+    per = max(per, intent.sizing_per_lot)  # a leg of a set: the set's margin per lot
     try:
         lots = margins.lots_for(intent.sizing, free, per)
     except ValueError as exc:

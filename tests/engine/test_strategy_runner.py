@@ -364,6 +364,20 @@ def test_a_rejected_protective_stop_closes_the_unprotected_position(refdata: Ref
     assert (close.action, close.quantity, close.pricetype) == ("BUY", LOT, "MARKET")
 
 
+def test_a_rejected_target_leaves_the_position_with_its_stop(refdata: RefData) -> None:
+    """A bracket's target is not what protects it: refused (outside a price band, say),
+    it is logged, the stop keeps working and nothing is closed at market."""
+    rig, s = make(refdata)
+    s.bracket("NFO", FUT, "SELL", LOT, stop_pct=0.2, target=50.0)
+    rig.fill(rig.sent[-1], LOT, 100.0)
+    stop, target = rig.sent[-2], rig.sent[-1]
+    rig.ack(stop, "trigger pending")
+    sent = len(rig.sent)
+    rig.ack(target, "rejected")
+    assert len(rig.sent) == sent  # no market close
+    assert stop.intent_id in s.open_orders and s.position("NFO", FUT) == -LOT
+
+
 class MyTradingStyle(BaseStrategy):
     name = "mt_style"
     signal_lots = 2

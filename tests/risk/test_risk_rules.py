@@ -690,3 +690,17 @@ def test_greek_limits_refuse_an_order_that_would_breach_them(refdata: RefData) -
     assert got.startswith("greeks: s's net delta in NIFTY would be +") and "(limit +-100)" in got
     off = Limits(max_position_lots=50)
     assert rule(run(intent(650, "SELL", symbol=ce), book, refdata, off)) == "ok"  # caps off
+
+
+def test_a_leg_of_a_set_is_sized_by_the_sets_margin(refdata: RefData) -> None:
+    """A builder strategy's first leg carries the margin of one lot of its whole set
+    (``sizing_per_lot``): risk sizes the set by it, and never by less than the leg's own
+    margin (a figure too small to be true does not buy more lots)."""
+    book = funded(1_000_000.0)
+    book.ltp[("NFO", OPT_CE)] = 20.0  # a wing: 1,300 a lot on its own
+    a = margin_run(
+        intent(0, symbol=OPT_CE, sizing="balanced", sizing_per_lot=325_000.0), book, refdata
+    )
+    assert isinstance(a, Approval) and a.quantity == 2 * 65  # 6,50,000 / 3,25,000
+    a = margin_run(intent(0, sizing="balanced", sizing_per_lot=1.0), book, refdata)
+    assert isinstance(a, Approval) and a.quantity == 3 * 65  # the future's own 2,15,000 a lot
