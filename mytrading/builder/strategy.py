@@ -27,6 +27,7 @@ re-entered (which leg a position was is not kept across restarts).
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -65,8 +66,15 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
     source: ClassVar[Path]
     margins_dir: ClassVar[Path | None] = None
 
+    def _note(self, level: str, event: str, **fields: Any) -> None:
+        """Log one of the strategy's decisions and keep it (``decisions``: the latest
+        1,000, with market time), so what it did is there to read after a run."""
+        getattr(self.log, level)(event, **fields)
+        self.decisions.append({"event": event, "at": self.now(), **fields})
+
     def on_start(self) -> None:
         s = self.spec
+        self.decisions: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
         self.u = self.refdata.underlying(s.underlying)
         self.index = self.spot(s.underlying)
         self.subscribe_ticks(*self.index)
@@ -91,7 +99,9 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
             self.restored = True
             for c in held:
                 self.subscribe_ticks(*c)
-            self.log.info("builder legs already open: watching them", legs=[s for _, s in held])
+            self._note(
+                "info", "builder legs already open: watching them", legs=[s for _, s in held]
+            )
 
     def _new_day(self, day: date) -> None:
         self.day = day
@@ -179,7 +189,7 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
             return
         for ls in order:
             self._send_leg(ls, self.sets)
-        self.log.info("builder entered", legs=[ls.contract[1] for ls in order if ls.contract])
+        self._note("info", "builder entered", legs=[ls.contract[1] for ls in order if ls.contract])
 
     def _choose(self, leg: Leg) -> tuple[str, str] | None:
         if leg.instrument == "FUT":
@@ -236,7 +246,8 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
         per = per_set / ls.leg.lots
         ls.entry = self._place(ls.leg, *ls.contract, 0, self.spec.sizing.mode, per)
         ls.sent = bool(ls.entry)
-        self.log.info(
+        self._note(
+            "info",
             "builder sizing",
             mode=self.spec.sizing.mode,
             set_margin=round(per_set),
@@ -284,13 +295,13 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
         held = abs(self.position(*ls.contract))
         self.sets = held // (ls.leg.lots * self.lot_size(*ls.contract))
         if self.sets <= 0:
-            self.log.warning("builder sized to nothing: no entry today", first=ls.contract[1])
+            self._note("warning", "builder sized to nothing: no entry today", first=ls.contract[1])
             self._exit("sized to nothing")
             return
         for other in self.legs:
             if other is not ls:
                 self._send_leg(other, self.sets)
-        self.log.info("builder entered", sets=self.sets)
+        self._note("info", "builder entered", sets=self.sets)
 
     # ------------------------------------------------------------------ exits
 
@@ -316,7 +327,7 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
         return ""
 
     def _exit(self, why: str) -> None:
-        self.log.warning("builder exit", reason=why, pnl=round(self.pnl() - self.base_pnl, 2))
+        self._note("warning", "builder exit", reason=why, pnl=round(self.pnl() - self.base_pnl, 2))
         self.cancel_all()
         self.close_all(product=self.spec.product)
         self.done = True
@@ -340,7 +351,7 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
         if hit is None:
             return
         hit.stops.discard(iid)
-        self.log.warning("builder leg stopped", leg=fill.symbol, price=fill.price)
+        self._note("warning", "builder leg stopped", leg=fill.symbol, price=fill.price)
         if self.spec.exits.stop_to_cost:
             self._stops_to_cost(hit)
         r = self.spec.reentry
@@ -360,7 +371,7 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
             view = self.position_view(*ls.contract)
             if view.quantity and view.avg_price > 0:
                 ls.cost_stop = view.avg_price
-                self.log.info("builder stop to cost", leg=ls.contract[1], cost=view.avg_price)
+                self._note("info", "builder stop to cost", leg=ls.contract[1], cost=view.avg_price)
 
     def _watch_legs(self) -> None:
         """Each open leg's target and cost stop, on live prices: reached, the leg is
@@ -385,7 +396,7 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
             if target is not None and (ltp <= target if pos < 0 else ltp >= target):
                 why = "target"
             if why:
-                self.log.warning(f"builder leg {why}: closing it", leg=ls.contract[1], ltp=ltp)
+                self._note("warning", f"builder leg {why}: closing it", leg=ls.contract[1], ltp=ltp)
                 ls.cost_stop, ls.closing = 0.0, True
                 self.close(*ls.contract, product=self.spec.product)
 

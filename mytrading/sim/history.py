@@ -41,12 +41,19 @@ class BarStore:
             self.bars[(bar.exchange, bar.symbol)].append(bar)
 
     def history(
-        self, exchange: str, symbol: str, interval: str, start: date, end: date
+        self,
+        exchange: str,
+        symbol: str,
+        interval: str,
+        start: date,
+        end: date,
+        bars: list[Bar] | None = None,
     ) -> list[dict]:
-        """Rows ``{timestamp (epoch s), open, high, low, close, volume, oi}`` in the range."""
+        """Rows ``{timestamp (epoch s), open, high, low, close, volume, oi}`` in the range,
+        from ``bars`` (1-minute, oldest first) when given, else the symbol's own."""
         src = [
             b
-            for b in self.bars.get((exchange, symbol), ())
+            for b in (self.bars.get((exchange, symbol), ()) if bars is None else bars)
             if start <= datetime.fromtimestamp(b.start_ns / 1e9, IST).date() <= end
         ]
         groups: dict[int, list[Bar]] = {}

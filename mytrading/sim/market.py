@@ -28,7 +28,7 @@ import numpy as np
 
 from mytrading.refdata import IST, Instrument, RefData, round_to_tick
 from mytrading.sim.listing import OptionListing
-from mytrading.sim.paths import OVERNIGHT_S, TRADING_SECONDS_PER_YEAR
+from mytrading.sim.paths import OVERNIGHT_S, TRADING_SECONDS_PER_YEAR, option_points
 from mytrading.sim.surface import IVLevel, SurfaceParams, intraday_factor, option_price
 from mytrading.universe import quoted, universe
 from mytrading.wire import Bar, Tick
@@ -334,6 +334,44 @@ class SimMarket:
                     )
                 )
         return out
+
+    def option_bars(self, inst: Instrument, index: list[Bar]) -> list[Bar]:
+        """1-minute bars of the option ``inst`` at the minutes of ``index`` (its
+        underlying's bars): the surface's price at each bar's open, low, high and close of
+        the index, at the IV level of now (the past's own levels are not kept), never
+        below intrinsic or a tick. ``history`` serves them for any listed option, watched
+        or not, as the backtest generates its option bars (``backtest/data.py``)."""
+        if not index or inst.expiry is None or inst.kind not in OPTION_KINDS:
+            return []
+        name = inst.underlying
+        n = len(index)
+        spot = np.array([(b.open, b.low, b.high, b.close) for b in index], dtype=np.float64)
+        starts = np.array([b.start_ns for b in index], dtype=np.int64)
+        offsets = np.array([0.0, 20.0, 40.0, 60.0]) * 1e9
+        expiry_ns = datetime.combine(inst.expiry, time(15, 30), tzinfo=IST).timestamp() * 1e9
+        years = np.maximum(expiry_ns - (starts[:, None] + offsets[None, :]), 0.0) / 1e9
+        years /= SECONDS_PER_YEAR
+        levels = np.full(n, self.levels[name].level)
+        pts = option_points(self.surfaces[name], spot, levels, years, inst.strike, inst.kind)
+        intrinsic = spot - inst.strike if inst.kind == "CE" else inst.strike - spot
+        pts = np.maximum(pts, intrinsic)
+        tick = inst.tick_size
+        rng = np.random.default_rng([*inst.symbol.encode(), int(starts[0] // 1_000_000_000)])
+        volume = rng.integers(1, 200, size=n) * inst.lot_size
+        return [
+            Bar(
+                exchange=inst.exchange,
+                symbol=inst.symbol,
+                tf="1m",
+                start_ns=int(starts[i]),
+                open=max(round_to_tick(float(pts[i, 0]), tick), tick),
+                high=max(round_to_tick(float(pts[i].max()), tick), tick),
+                low=max(round_to_tick(float(pts[i].min()), tick), tick),
+                close=max(round_to_tick(float(pts[i, 3]), tick), tick),
+                volume=int(volume[i]),
+            )
+            for i in range(n)
+        ]
 
     def _fair_at(self, si: SimInstrument, spot: float, when: datetime) -> float:
         if si.inst.kind in ("INDEX", "EQ"):

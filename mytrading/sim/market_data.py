@@ -151,9 +151,33 @@ class MarketData:
         start, end = date.fromisoformat(f["start_date"]), date.fromisoformat(f["end_date"])
         if end < start:
             return err(400, "end_date is before start_date")
+        key = (f["exchange"], f["symbol"])
         return ok(
-            data=self.history_store.history(f["exchange"], f["symbol"], f["interval"], start, end)
+            data=self.history_store.history(
+                *key, f["interval"], start, end, self._option_history(*key)
+            )
         )
+
+    def _option_history(self, exchange: str, symbol: str) -> list[wire.Bar] | None:
+        """An option's 1-minute bars: its own where it was quoted, and for every other
+        minute of its underlying's bars (the sessions before the start included) the
+        simulated market's price of it then; None for anything else (its own bars)."""
+        try:
+            inst = self.refdata.instrument(exchange, symbol)
+        except RefDataError:
+            return None
+        if inst.kind not in ("CE", "PE") or not isinstance(self.market, SimMarket):
+            return None
+        u = self.refdata.underlying(inst.underlying)
+        own = list(self.history_store.bars.get((exchange, symbol), ()))
+        have = {b.start_ns for b in own}
+        index = [
+            b
+            for b in self.history_store.bars.get((u.spot_exchange, u.name), ())
+            if b.start_ns not in have
+        ]
+        made = self.market.option_bars(inst, index)
+        return sorted([*own, *made], key=lambda b: b.start_ns)
 
     def optionsymbol(self, f: dict[str, Any]) -> Reply:
         try:

@@ -4,6 +4,7 @@ every row checked; then backtested."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -115,3 +116,55 @@ def test_import_refuses_values_that_do_not_fit_their_column(
     r = cli("data", "import", str(f), "--symbol", FUT, env=tmp_env)
     assert r.returncode == 2 and "line(s) 5" in " ".join(r.stderr.split()), r.stderr
     assert not Path(tmp_env["MT_HISTORY_DB"]).exists() or _days(tmp_env) == []
+
+
+def test_downloaded_option_bars_backtest_a_builder_straddle(sim_broker, tmp_path: Path) -> None:
+    """Option bars downloaded from OpenAlgo's ``history`` (the simulator's: any listed
+    option, watched or not, priced from its index's path) backtest like generated ones:
+    a builder straddle chooses its ATM legs from the downloaded index at each entry and
+    trades at the downloaded options' prices."""
+    _, env = sim_broker
+    env = {**env, "MT_BROKER": "sim", "MT_STRATEGIES_DIR": str(tmp_path / "s")}
+    (tmp_path / "s").mkdir()
+    days = ("2026-11-18", "2026-11-19")
+
+    def download(symbol: str) -> None:
+        r = cli("data", "download", "--symbol", symbol, "--from", days[0], "--to", days[1], env=env)
+        assert r.returncode == 0 and "2 day(s) fetched" in r.stdout, r.stdout + r.stderr
+
+    download("NSE_INDEX:NIFTY")
+    con = connect(Path(env["MT_HISTORY_DB"]), read_only=True)
+    opens = con.execute(
+        "SELECT close FROM bars WHERE symbol = 'NIFTY' AND strftime(start, '%H:%M') IN "
+        "('09:29', '09:30', '09:31')"
+    ).fetchall()
+    con.close()
+    atms = {round(c / 50) * 50 for (c,) in opens}
+    strikes = sorted({k + d for k in atms for d in (-50, 0, 50)})
+    for k in strikes:
+        for right in ("CE", "PE"):
+            download(f"NFO:NIFTY23NOV26{k}{right}")
+    r = cli("strategy", "new", "dl_straddle", "--template", "straddle", env=env)
+    assert r.returncode == 0, r.stderr
+    bt = cli(
+        "backtest", "-s", "dl_straddle", "--from", days[0], "--to", days[1],
+        "--data", "history", env=env,
+    )  # fmt: skip
+    assert bt.returncode == 0, bt.stdout + bt.stderr
+    found = re.search(r"\d{8}-\d{6}-[0-9a-f]{4}", bt.stdout)
+    assert found, bt.stdout
+    run_id = found.group(0)
+    out = tmp_path / "out"
+    assert cli("backtest", "export", run_id, "--out", str(out), env=env).returncode == 0
+    fills = pd.read_csv(out / f"{run_id}-fills.csv")
+    sold = fills[fills.action == "SELL"]
+    assert {s[-2:] for s in sold.symbol} == {"CE", "PE"}
+    assert {str(t)[:10] for t in fills.time} == set(days)  # it traded on both days
+    con = connect(Path(env["MT_HISTORY_DB"]), read_only=True)
+    for row in sold.itertuples():  # each fill at its bar's open: a downloaded price
+        got = con.execute(
+            "SELECT open FROM bars WHERE symbol = ? AND start = ?",
+            [row.symbol, pd.Timestamp(row.time).to_pydatetime()],
+        ).fetchone()
+        assert got is not None and got[0] == pytest.approx(row.price), row
+    con.close()

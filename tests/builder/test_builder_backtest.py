@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
 from mytrading.backtest.data import GeneratedBars, trading_days
 from mytrading.backtest.engine import Backtest
 from mytrading.backtest.engine import Spec as RunSpec
 from mytrading.builder.spec import parse
-from mytrading.builder.strategy import make_class
+from mytrading.builder.strategy import BuilderStrategy, make_class
 from mytrading.builder.templates import TEMPLATES, render
 from mytrading.options.chain import strike_for
 from mytrading.refdata import IST, RefData
@@ -34,19 +33,17 @@ SEED = 11
 def run(
     refdata: RefData, text: str, start: date, end: date, capital: float = 1_000_000.0
 ) -> tuple[Any, list[dict[str, Any]], GeneratedBars]:
-    """Backtest the builder file ``text``; its results and the strategy's log events."""
+    """Backtest the builder file ``text``; its results and the strategy's decisions."""
     spec = parse(Path("t_builder.toml"), text, set(refdata.underlyings))
     cls = make_class("t_builder", spec, Path("t_builder.toml"))
     src = GeneratedBars(refdata, SEED, origin=start - timedelta(days=60))
-    with capture_logs() as logs:
-        bt = Backtest(
-            RunSpec([(cls, {})], start, end, capital=capital),
-            refdata,
-            PROJECT_ROOT / "config",
-            src,
-        )
-        res = bt.run()
-    return res, [e for e in logs if str(e.get("event", "")).startswith("builder")], src
+    bt = Backtest(
+        RunSpec([(cls, {})], start, end, capital=capital), refdata, PROJECT_ROOT / "config", src
+    )
+    res = bt.run()
+    strategy = bt.runner.strategies["t_builder"]
+    assert isinstance(strategy, BuilderStrategy)
+    return res, list(strategy.decisions), src
 
 
 def hours_of(refdata: RefData, day: date) -> time:

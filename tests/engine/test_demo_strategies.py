@@ -1,14 +1,20 @@
 """Every example strategy trades in the demo: the default stack under supervisord with all
-six strategies (indices, an equity strategy on ten stocks, a stock future), warm-up from
-the simulator's history, no hook failure."""
+seven strategies (indices, an equity strategy on ten stocks, a stock future, a builder
+iron condor), warm-up from the simulator's history, no hook failure; and beside them a
+builder file of every template, each filling every one of its legs (the strike selectors
+choosing from the simulator's live chain, the stops resting at the broker)."""
 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 from mytrading import wire
+from mytrading.builder.spec import parse
+from mytrading.builder.templates import TEMPLATES, render
 from mytrading.bus import DAEMONS
 from mytrading.engine.loader import discover
 from mytrading.settings import PROJECT_ROOT, Settings, load_settings
@@ -20,12 +26,22 @@ EXAMPLES = tuple(sorted(discover(PROJECT_ROOT / "strategies")))  # every strateg
 
 
 def test_every_example_strategy_trades_in_the_demo(
-    tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    # the examples, and beside them a builder file of every template (each checked as a
+    # user's file is): one stack runs them all
+    strategies = tmp_path / "strategies"
+    shutil.copytree(PROJECT_ROOT / "strategies", strategies)
+    templates = [f"t_{t}" for t in TEMPLATES]
+    for name, template in zip(templates, TEMPLATES, strict=True):
+        (strategies / f"{name}.toml").write_text(render(name, template))
+    legs = {n: parse(strategies / f"{n}.toml", underlyings={"NIFTY"}).legs for n in templates}
     env = stack_env(
         tmp_env,
         monkeypatch,
-        MT_STRATEGIES=",".join(EXAMPLES),  # 60x: 09:15 -> 09:30 (the straddle's entry) in 15 s
+        MT_STRATEGIES_DIR=str(strategies),
+        # 60x: 09:15 -> 09:30 (the straddle's and the templates' entry) in 15 s
+        MT_STRATEGIES=",".join((*EXAMPLES, *templates)),
         MT_SIM_STOCKS="*",  # the demo's stocks and their futures
         # RSI bands nearer the middle so that it trades within the test's minute; the
         # other strategies run on their config/strategies.toml defaults
@@ -47,9 +63,24 @@ def test_every_example_strategy_trades_in_the_demo(
             return {m.strategy for _, m in w.seen if isinstance(m, wire.Fill)}
 
         w.wait(lambda: traded() >= set(EXAMPLES), 60, f"fills from all of {EXAMPLES}")
+
+        def legs_filled() -> dict[str, set[tuple[str, str]]]:
+            """(CE/PE, action) of each template's fills."""
+            out: dict[str, set[tuple[str, str]]] = {n: set() for n in templates}
+            for _, m in w.seen:
+                if isinstance(m, wire.Fill) and m.strategy in out:
+                    out[m.strategy].add((m.symbol[-2:], m.action))
+            return out
+
+        want = {n: {(leg.instrument, leg.action) for leg in legs[n]} for n in templates}
+        w.wait(
+            lambda: all(want[n] <= got for n, got in legs_filled().items()),
+            60,
+            "every leg of every builder template filled",
+        )
         w.pump(1.5)
         stats = w.status["engine"].detail["strategies"]
-        for name in EXAMPLES:
+        for name in (*EXAMPLES, *templates):
             assert stats[name]["hook_errors"] == 0 and not stats[name]["quarantined"], stats
             assert stats[name]["hook_latency"], name  # timed on the status topic
         log = (load_settings().log_dir / "engine.log").read_text()
@@ -79,6 +110,20 @@ def test_every_example_strategy_trades_in_the_demo(
         stops = {m.symbol for m in straddle if m.action == "BUY" and m.status != "rejected"}
         assert {s[-2:] for s in sells} == {"CE", "PE"}
         assert stops == sells, (sells, stops)
+        calendar = {
+            m.symbol for _, m in w.seen if isinstance(m, wire.Fill) and m.strategy == "t_calendar"
+        }
+        assert len({sym[5:12] for sym in calendar}) == 2, calendar  # two expiries
+        builder_stops = {
+            m.symbol
+            for _, m in w.seen
+            if isinstance(m, wire.OrderUpdate)
+            and m.strategy == "t_straddle"
+            and m.action == "BUY"
+            and m.status == "trigger pending"
+        }
+        assert {s[-2:] for s in builder_stops} == {"CE", "PE"}  # its legs' stops rest
+        assert log.count('"builder entered"') >= len(templates) + 1  # and nifty_iron_condor
         r = cli("status", env=env)
         for name in EXAMPLES:
             assert name in r.stdout

@@ -195,3 +195,51 @@ def test_the_walk_is_calibrated_daily_and_intraday(refdata: RefData) -> None:
     assert want * 0.7 < daily.std() < want * 1.35, (daily.std(), want)
     assert np.mean(first) > 1.5 * np.mean(midday)
     assert intraday_factor(0) > 2 * intraday_factor(187)
+
+
+def test_history_serves_any_listed_option_from_the_index_path(refdata: RefData) -> None:
+    """``history`` of an option nobody watched: a bar for every minute the index has one
+    (the sessions before the start included), priced on the surface from the index's bar
+    (a call's high at the index's high), never below intrinsic; where the option was
+    quoted, its own bars."""
+    m = SimMarket(refdata, ["NIFTY"], DAY, 10, seed=7)
+    ex = SimExchange(refdata, Clock(NS), m)  # type: ignore[arg-type]  # a settable clock
+    ex.history_store.preload(m.past_bars(NS, 1, seed=8))
+    ex.step()
+    spot = m.spot["NIFTY"]
+    atm = round(spot / 50) * 50
+    ce, pe = (option_symbol("NIFTY", NEAR, atm, r) for r in ("CE", "PE"))
+    ask = {
+        "exchange": "NFO",
+        "interval": "1m",
+        "start_date": "2026-11-18",
+        "end_date": "2026-11-20",
+    }
+    index = ex.history({**ask, "exchange": "NSE_INDEX", "symbol": "NIFTY"})[1]["data"]
+    calls = ex.history({**ask, "symbol": ce})[1]["data"]
+    puts = ex.history({**ask, "symbol": pe})[1]["data"]
+    assert len(index) > 375 and [r["timestamp"] for r in calls] == [r["timestamp"] for r in index]
+    assert [r["timestamp"] for r in puts] == [r["timestamp"] for r in index]
+    for i, c, p in zip(index, calls, puts, strict=True):
+        assert c["low"] <= c["open"] <= c["high"] and c["low"] <= c["close"] <= c["high"]
+        assert c["close"] >= max(i["close"] - atm, 0.05) - 1e-9  # never below intrinsic
+        assert p["close"] >= max(atm - i["close"], 0.05) - 1e-9
+        # put-call parity (no carry) within a few ticks of the rounding
+        assert abs((c["close"] - p["close"]) - (i["close"] - atm)) < 0.2, (i, c, p)
+    moves = zip(index, index[1:], calls, calls[1:], strict=False)
+    ups = [
+        (a["close"] < b["close"]) == (x["close"] < y["close"])
+        for a, b, x, y in moves
+        if a["close"] != b["close"]
+    ]
+    assert sum(ups) / len(ups) > 0.95  # a call moves with its index
+    # a watched option's own (live) bars are served for the minutes it was quoted
+    ex.subscribed = {("NFO", ce)}  # a client subscribed to the call
+    for k in range(1, 125):
+        ex.clock.ns = NS + k * 10**9  # type: ignore[attr-defined]
+        ex.step()
+    own = list(ex.history_store.bars[("NFO", ce)])
+    assert own
+    served = {r["timestamp"]: r for r in ex.history({**ask, "symbol": ce})[1]["data"]}
+    for b in own:
+        assert served[b.start_ns // 10**9]["close"] == b.close
