@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Options under load: a year of the weekly NIFTY short straddle backtested on generated
-option history (goal <= 30 s, peak RSS <= 1 GB); what the simulator lists and what a
+option history (goal <= 30 s, peak RSS <= 1 GB), as the Python example and as the builder
+template; what the simulator lists and what a
 market step costs with 200 options watched; the ticks per second the feed delivers from
 the simulator's WebSocket with the full ladder listed and ~200 instruments subscribed
 (goal >= 20,000).
@@ -26,6 +27,7 @@ import sys
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,19 +38,22 @@ from feed_throughput import measure  # noqa: E402
 
 from mytrading.backtest.data import GeneratedBars  # noqa: E402
 from mytrading.backtest.engine import Backtest, Spec  # noqa: E402
+from mytrading.builder.spec import parse  # noqa: E402
+from mytrading.builder.strategy import make_class  # noqa: E402
+from mytrading.builder.templates import render  # noqa: E402
 from mytrading.engine.loader import discover  # noqa: E402
+from mytrading.engine.strategy import BaseStrategy  # noqa: E402
 from mytrading.refdata import IST, load_refdata  # noqa: E402
 from mytrading.sim.market import OPTION_KINDS, SimMarket  # noqa: E402
 
 DAY = date(2026, 11, 20)
 
 
-def straddle_year() -> None:
-    """A year of the weekly short straddle, backtested."""
+def straddle_year(cls: type[BaseStrategy[Any]], label: str) -> None:
+    """A year of a weekly short straddle, backtested."""
     refdata = load_refdata(ROOT / "config")
     start, end = date(2025, 11, 24), date(2026, 11, 20)
     source = GeneratedBars(refdata, 42, origin=start - timedelta(days=120))
-    cls = discover(ROOT / "strategies")["nifty_short_straddle"]
     bt = Backtest(
         Spec([(cls, {})], start, end, capital=5_000_000.0), refdata, ROOT / "config", source
     )
@@ -58,7 +63,7 @@ def straddle_year() -> None:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res = bt.results
     legs = {f["symbol"] for f in res.fills}
-    print(f"short straddle, a year on generated option history ({start} .. {end})")
+    print(f"{label}, a year on generated option history ({start} .. {end})")
     print(f"  time          {dt:.1f} s   (goal <= 30 s)")
     print(f"  peak RSS      {rss:,.0f} MB   (goal <= 1,024)")
     print(f"  bars          {bt.progress.bars:,} (the index and {len(legs)} option legs)")
@@ -104,7 +109,14 @@ def main() -> int:
     ap.add_argument("--no-stack", action="store_true", help="skip the processes' part")
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
-    straddle_year()  # first: its peak RSS is the process's so far
+    # first: the peak RSS is the process's so far
+    straddle_year(discover(ROOT / "strategies")["nifty_short_straddle"], "short straddle")
+    text = render("bench_straddle", "straddle")
+    spec = parse(Path("bench_straddle.toml"), text)
+    straddle_year(
+        make_class("bench_straddle", spec, Path("bench_straddle.toml")),
+        "builder straddle template (stops, re-entry, stop to cost)",
+    )
     in_process()
     if args.no_stack:
         return 0
