@@ -74,6 +74,7 @@ class ReconcilerDaemon(Daemon):
         # a position difference (key, broker, ours) is reported when two checks agree
         self.positions_agreed: TwoChecks[tuple[PosKey, int, int]] = TwoChecks()
         self.seen_fill_no = 0
+        self.settled: list[str] = []  # settlements at expiry booked, latest last
         self.checks = 0
         self.mismatches = 0
         self.last_check = ""
@@ -141,9 +142,16 @@ class ReconcilerDaemon(Daemon):
     def _book(self, f: wire.Fill) -> None:
         signed = f.quantity if f.action == "BUY" else -f.quantity
         self.ledger.apply((f.account, f.exchange, f.symbol, f.product), signed, f.price)
+        self.seen_fill_no = f.fill_no
+        if f.settlement:  # the exchange's, not a trade: no broker order or trade to match
+            what = (
+                f"{f.action} {f.quantity} {f.exchange}:{f.symbol} at {f.price:g} ({f.settlement})"
+            )
+            self.settled = [*self.settled[-19:], what]
+            self.log.info("settlement at expiry booked", account=f.account, settled=what)
+            return
         bid = (f.account, f.broker_order_id)
         self.filled_by_order[bid] = self.filled_by_order.get(bid, 0) + f.quantity
-        self.seen_fill_no = f.fill_no
 
     def _catch_up(self, upto: int) -> bool:
         reply = bus.request(
@@ -338,6 +346,7 @@ class ReconcilerDaemon(Daemon):
             "fills_seen": self.seen_fill_no,
             "last_check": self.last_check,
             "last_result": self.last_result,
+            "settled": self.settled,  # expiry settlements booked (the last 20)
             # ex:sym:product on main, account/ex:sym:product on another account
             "external": {
                 ("" if k[0] == "main" else f"{k[0]}/") + ":".join(k[1:]): q

@@ -37,6 +37,7 @@ from mytrading.outbox import Outbox
 from mytrading.refdata import RefDataError
 from mytrading.router.books import Books
 from mytrading.router.broker_reads import BrokerReads
+from mytrading.router.expiry import ExpirySettler
 from mytrading.router.journal import PUBLISHED_STATUS, Journal, JournaledOrder
 from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
 from mytrading.router.recovery import Recovery
@@ -99,6 +100,8 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         self.main = self.lanes[MAIN]
         self.margin_watch: dict[tuple[str, str, str], None] = {}  # (ex, sym, product), LRU
         self.margin_next = 0.0  # monotonic time of the next poll; a new instrument: now
+        self.expiry = ExpirySettler(self.refdata, self._subscribe_tick)
+        self._said_missing: set[str] = set()
         self.books = Books(self._watch_symbol)
         self.unknown_ids: collections.deque[str] = collections.deque(maxlen=20)
         self.journal_damage: dict[str, Any] = {}  # what a damaged journal lost, if it was
@@ -149,6 +152,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         self.every(FUNDS_POLL_S, self._publish_funds, first_in=0)
         self.every(FUNDS_POLL_S, self._maybe_margins)
         self.every(1.0, self._probe_sessions)
+        self.every(1.0, self._settle_expired)
 
     def _local_lane(self, acct: Account, route: venue.Route) -> Lane:
         """A simulated venue in this process (``MT_BROKER=sim``, or a paper account),
@@ -659,10 +663,48 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
     # ------------------------------------------------------------------ books
 
     def _watch_symbol(self, exchange: str, symbol: str) -> None:
-        """A symbol first held: its ticks mark the position (an in-process venue's
-        router already reads every tick)."""
-        if not self.market_taps:
+        """A symbol first held: its ticks mark the position, and a derivative's
+        underlying's give its final settlement price (``router/expiry.py``)."""
+        self._subscribe_tick(exchange, symbol)
+        self.expiry.held(exchange, symbol)
+
+    def _subscribe_tick(self, exchange: str, symbol: str) -> None:
+        if not self.market_taps:  # an in-process venue's router reads every tick already
             self.sub.subscribe(wire.exact(wire.tick_topic(exchange, symbol)))
+
+    def _settle_expired(self) -> None:
+        """Positions in contracts whose expiry session has closed: settled, each as a
+        fill journaled before anyone hears of it (``router/expiry.py``)."""
+        fills = self.expiry.due(self.books.ledger, self.clock.now())
+        for f in fills:
+            if self.books.seen(f.account, f.fill_id):
+                continue
+            self.books.fill_no += 1
+            fill = msgspec.structs.replace(f, fill_no=self.books.fill_no)
+            self.table.fill(fill)
+            self.books.book(fill)
+            self.counts["settlements"] += 1
+            self._out(f"exec.fill.{fill.strategy}", fill)
+            self.log.warning(
+                "settled at expiry",
+                strategy=fill.strategy,
+                symbol=fill.symbol,
+                action=fill.action,
+                qty=fill.quantity,
+                price=fill.price,
+                kind=fill.settlement,
+                fill_no=fill.fill_no,
+                account=fill.account,
+            )
+        if fills:
+            self.table.journal.sync()
+        for sym in sorted(self.expiry.missing - self._said_missing):
+            self._said_missing.add(sym)
+            self.count_error(
+                "ALERT: an expired contract is held and its final price is unknown (no tick "
+                "of its underlying on the expiry day): not settled; compare with the broker",
+                symbol=sym,
+            )
 
     def _publish_positions(self) -> None:
         for snap in self.books.snapshots():
@@ -753,6 +795,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
                 if lane.inflight is None:  # take() of an empty queue is one lock
                     self._take_updates(lane)
             self.books.mark(msg)
+            self.expiry.on_tick(msg)
 
     def detail(self) -> dict[str, Any]:
         """The main account's figures at the top level, every account's under ``accounts``."""

@@ -16,14 +16,17 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
+
+import structlog
 
 from mytrading import wire
 from mytrading.clock import MarketClock
 from mytrading.openalgo.broker import OrderEvent, TradeEvent
 from mytrading.positions import Ledger
-from mytrading.refdata import IST, RefData, RefDataError
+from mytrading.refdata import IST, Instrument, RefData, RefDataError, future_symbol
+from mytrading.settlement import settle
 from mytrading.sim.books import Books, BookStore, counters, replay, rolled
 from mytrading.sim.history import BarStore
 from mytrading.sim.market import SimMarket
@@ -43,6 +46,8 @@ class OrderMeta:
     placed_ns: int
     rejection_reason: str = ""
 
+
+log = structlog.get_logger("simserver.exchange")
 
 BAND_MIN_TICKS = 40  # a band of a cheap option is never narrower than this, in ticks
 
@@ -83,6 +88,8 @@ class SimExchange(MarketData):
         self.subscribed: set[tuple[str, str]] | None = None
         self._stepped_ns: int | None = None
         self.books: BookStore | None = None
+        self._settled_through: date | None = None  # expiries settled up to this day
+        self._settle_check_ns = 0  # before this, the settlement cutoff cannot have moved
 
     # ------------------------------------------------------------------ the books on disk
 
@@ -139,7 +146,9 @@ class SimExchange(MarketData):
         return out + self.step_to(now_ns)
 
     def step_to(self, now_ns: int) -> list[wire.Tick]:
-        """Take the market's quotes at ``now_ns``: bars, matching, marks."""
+        """Take the market's quotes at ``now_ns``: bars, matching, marks (after settling
+        what expired before it, on the last quotes of its expiry day)."""
+        self._settle_expired(now_ns)
         self.market.watch(self._watched())
         ticks = self.market.step(now_ns)
         self.history_store.close_due(now_ns)
@@ -158,6 +167,113 @@ class SimExchange(MarketData):
         self.ledger.mark((t.exchange, t.symbol, "MIS"), t.ltp)
         self.ledger.mark((t.exchange, t.symbol, "NRML"), t.ltp)
         self.ledger.mark((t.exchange, t.symbol, "CNC"), t.ltp)
+
+    def _settle_expired(self, now_ns: int) -> None:
+        """Settle every position in a contract whose expiry session has closed by
+        ``now_ns``, as the exchange does (``mytrading/settlement.py``): the contract closes
+        at its settlement price (an index option at its intrinsic value against the
+        index's close, a future at that close), a physically settled one leaves shares
+        (CNC) at the final price; working orders in it are cancelled. Each settlement is
+        a record in the books (replayed after a restart), not a trade: the trade book
+        does not show it, the position book does (the contract flat, the P&L realized)."""
+        if now_ns < self._settle_check_ns:  # every step (every tick of a local broker)
+            return
+        now = datetime.fromtimestamp(now_ns / 1e9, IST)
+        cutoff = now.date() - timedelta(days=1)
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), IST)
+        self._settle_check_ns = int(midnight.timestamp()) * 1_000_000_000
+        hours = self.refdata.calendar.hours("NFO", now.date())
+        if hours is not None:
+            close = datetime.combine(now.date(), hours[1], IST)
+            if now >= close:
+                cutoff = now.date()
+            else:  # the next time the cutoff can move: today's close
+                self._settle_check_ns = int(close.timestamp()) * 1_000_000_000
+        if self._settled_through is not None and cutoff <= self._settled_through:
+            return
+        self._settled_through = cutoff
+        for ex, sym in [k for k, ids in self.broker.live.items() if ids]:
+            if self._expired(ex, sym, cutoff) is not None:
+                for oid in list(self.broker.live[(ex, sym)]):
+                    self._on_events(self.broker.cancel_order(oid)[1])
+        for (ex, sym, prod), p in list(self.ledger.positions.items()):
+            inst = self._expired(ex, sym, cutoff)
+            if inst is None or not p.qty:
+                continue
+            final = self._final_price(inst)
+            st = settle(self.refdata, inst, p.qty, final)
+            self._book_settlement(ex, sym, prod, -p.qty, st.price, st.kind, inst.expiry)
+            if st.delivery is not None:
+                d = st.delivery
+                self._book_settlement(
+                    d.exchange, d.symbol, "CNC", d.shares, d.price, "delivery", inst.expiry
+                )
+            log.info(
+                "settled at expiry",
+                symbol=sym,
+                product=prod,
+                qty=p.qty,
+                price=st.price,
+                kind=st.kind,
+                final=final,
+            )
+
+    def _expired(self, ex: str, sym: str, cutoff: date) -> Instrument | None:
+        """The contract ``sym`` if it expired on or before ``cutoff``."""
+        try:
+            inst = self.refdata.instrument(ex, sym)
+        except RefDataError:
+            return None
+        if inst.kind not in ("FUT", "CE", "PE") or inst.expiry is None or inst.expiry > cutoff:
+            return None
+        return inst
+
+    def _final_price(self, inst: Instrument) -> float:
+        """The final settlement price of ``inst``'s expiry: its underlying's last quote
+        on the expiry day (the index's close; a stock's, else its future's), from the
+        quotes seen, else the day's last 1-minute bar (after a restart)."""
+        u = self.refdata.underlying(inst.underlying)
+        keys = [(u.spot_exchange, u.name)]
+        if u.kind == "STOCK":
+            keys.append((inst.exchange, future_symbol(u.name, inst.expiry)))  # type: ignore[arg-type]
+        for key in keys:
+            t = self.last.get(key)
+            if t is not None and _ist_date(t.exch_ns) == inst.expiry:
+                return t.ltp
+            bars = [
+                b
+                for b in self.history_store.bars.get(key, ())
+                if _ist_date(b.start_ns) == inst.expiry
+            ]
+            if bars:
+                return bars[-1].close
+        t = self.last.get(keys[0])
+        log.warning("no quote of the expiry day: settled at the last price", symbol=inst.symbol)
+        return t.ltp if t is not None else 0.0
+
+    def _book_settlement(
+        self, ex: str, sym: str, prod: str, qty: int, price: float, kind: str, expiry: date
+    ) -> None:
+        row = {
+            "action": "BUY" if qty > 0 else "SELL",
+            "symbol": sym,
+            "exchange": ex,
+            "orderid": "",
+            "product": prod,
+            "quantity": abs(qty),
+            "average_price": price,
+            "price": price,
+            "timestamp": f"{expiry.isoformat()} 15:30:00",
+            "trade_value": round(abs(qty) * price, 2),
+            "tradeid": f"SETTLE:{sym}:{prod}:{expiry.isoformat()}",
+            "strategy": "",
+            "settlement": kind,
+        }
+        self.ledger.apply((ex, sym, prod), qty, price)
+        self.broker.ledger.apply((ex, sym, prod), qty, price)
+        self.trades.append(row)
+        if self.books is not None:
+            self.books.trade(row)
 
     def _watched(self) -> set[tuple[str, str]]:
         """The options to quote: what clients subscribed (``subscribed``; until one
@@ -523,7 +639,8 @@ class SimExchange(MarketData):
         return ok(data=row)
 
     def tradebook(self) -> Reply:
-        return ok(data=list(self.trades))
+        """The day's trades (a settlement at expiry is not one: the position book has it)."""
+        return ok(data=[t for t in self.trades if not t.get("settlement")])
 
     def positionbook(self) -> Reply:
         rows = []

@@ -1,0 +1,156 @@
+"""Settlement at expiry in the router's books: a position held through its contract's
+expiry is closed as the exchange settles it (``mytrading/settlement.py``), as fills marked
+``settlement`` (``cash``, ``physical``, and ``delivery`` for the shares a physically
+settled contract leaves), journaled and numbered like every fill, so the books, risk, the
+strategy and the reconciler see settlement as settlement, not as a fill that went missing
+while the broker's position book went flat.
+
+The final settlement price is the underlying's last price of the expiry day (the index's
+close; a stock's, else its future of that expiry), from the ticks the router watches: the
+underlying of every derivative held is watched from the moment it is first held. When the
+session of the expiry day has closed on the market clock (a later day, or past the close),
+each position in the expired contract settles once; a fill, not a state, so a restart
+replays it from the journal and never settles twice. Without a price of the expiry day
+(the router was down through its close), nothing is settled: it says so once, and the
+reconciler's mismatch against the broker's book stands until an operator looks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+
+from mytrading import wire
+from mytrading.ids import OrderId
+from mytrading.positions import Ledger
+from mytrading.refdata import IST, Instrument, RefData, RefDataError, future_symbol
+from mytrading.settlement import settle
+
+BookKey = tuple[str, str, str, str, str]  # (strategy, exchange, symbol, product, account)
+KEEP_DAYS = 6  # a price per underlying and date, for this many dates
+
+
+class ExpirySettler:
+    def __init__(self, refdata: RefData, watch: Callable[[str, str], None]) -> None:
+        self.refdata = refdata
+        self._watch = watch
+        self.finals: dict[tuple[str, str], dict[date, float]] = {}
+        self._watched: set[tuple[str, str]] = set()
+        self.missing: set[str] = set()  # contracts said to have no final price yet
+
+    def held(self, exchange: str, symbol: str) -> None:
+        """A symbol first held: a derivative's underlying is watched for its final price."""
+        try:
+            inst = self.refdata.instrument(exchange, symbol)
+        except RefDataError:
+            return
+        if inst.kind not in ("FUT", "CE", "PE") or inst.expiry is None:
+            return
+        for key in self._places(inst):
+            if key not in self._watched:
+                self._watched.add(key)
+                self._watch(*key)
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        key = (tick.exchange, tick.symbol)
+        if key not in self._watched:
+            return
+        day = datetime.fromtimestamp(tick.exch_ns / 1e9, IST).date()
+        prices = self.finals.setdefault(key, {})
+        prices[day] = tick.ltp
+        if len(prices) > KEEP_DAYS:
+            del prices[min(prices)]
+
+    def due(self, ledger: Ledger[BookKey], now: datetime) -> list[wire.Fill]:
+        """The settlement fills of every position whose contract's expiry session has
+        closed by ``now`` (unnumbered: ``fill_no`` 0; the caller numbers and books them)."""
+        cutoff = now.date() - timedelta(days=1)
+        hours = self.refdata.calendar.hours("NFO", now.date())
+        if hours is not None and now.time() >= hours[1]:
+            cutoff = now.date()
+        out: list[wire.Fill] = []
+        for (strategy, ex, sym, prod, account), p in ledger.positions.items():
+            if not p.qty:
+                continue
+            try:
+                inst = self.refdata.instrument(ex, sym)
+            except RefDataError:
+                continue
+            if inst.kind not in ("FUT", "CE", "PE") or inst.expiry is None:
+                continue
+            if inst.expiry > cutoff:
+                continue
+            final = self.final_price(inst)
+            if final is None:
+                self.missing.add(sym)
+                continue
+            st = settle(self.refdata, inst, p.qty, final)
+            at = int(datetime.combine(inst.expiry, time(15, 30), tzinfo=IST).timestamp() * 1e9)
+            base = f"{account}:{strategy}:{sym}:{prod}:{inst.expiry.isoformat()}"
+            out.append(_fill(strategy, account, ex, sym, prod, -p.qty, st.price, at, st.kind, base))
+            if st.delivery is not None:
+                d = st.delivery
+                tail = base + ":delivery"
+                out.append(
+                    _fill(
+                        strategy,
+                        account,
+                        d.exchange,
+                        d.symbol,
+                        "CNC",
+                        d.shares,
+                        d.price,
+                        at,
+                        "delivery",
+                        tail,
+                    )
+                )
+        return out
+
+    def final_price(self, inst: Instrument) -> float | None:
+        assert inst.expiry is not None
+        for key in self._places(inst):
+            price = self.finals.get(key, {}).get(inst.expiry)
+            if price is not None:
+                return price
+        return None
+
+    def _places(self, inst: Instrument) -> list[tuple[str, str]]:
+        u = self.refdata.underlying(inst.underlying)
+        if u.kind != "STOCK":
+            return [(u.spot_exchange, u.name)]
+        assert inst.expiry is not None
+        return [
+            ("NSE" if inst.exchange == "NFO" else "BSE", u.name),
+            (u.fo_exchange, future_symbol(u.name, inst.expiry)),
+        ]
+
+
+def _fill(
+    strategy: str,
+    account: str,
+    exchange: str,
+    symbol: str,
+    product: str,
+    signed: int,
+    price: float,
+    at_ns: int,
+    how: str,
+    fill_id: str,
+) -> wire.Fill:
+    return wire.Fill(
+        fill_no=0,
+        fill_id=f"settle:{fill_id}",
+        order_id=str(OrderId(strategy, f"settle-{symbol}")),
+        broker_order_id="settlement",
+        strategy=strategy,
+        exchange=exchange,
+        symbol=symbol,
+        product=product,  # type: ignore[arg-type]  # a position's, from its fills
+        action="BUY" if signed > 0 else "SELL",
+        quantity=abs(signed),
+        price=price,
+        exch_ns=at_ns,
+        account=account,
+        settlement=how,  # type: ignore[arg-type]  # one of settle()'s kinds
+    )
