@@ -139,8 +139,7 @@ def test_downloaded_option_bars_backtest_a_builder_straddle(sim_broker, tmp_path
         "('09:29', '09:30', '09:31')"
     ).fetchall()
     con.close()
-    atms = {round(c / 50) * 50 for (c,) in opens}
-    strikes = sorted({k + d for k in atms for d in (-50, 0, 50)})
+    strikes = sorted({round(c / 50) * 50 for (c,) in opens})  # the ATM of each entry
     for k in strikes:
         for right in ("CE", "PE"):
             download(f"NFO:NIFTY23NOV26{k}{right}")

@@ -42,8 +42,8 @@ ORDER = {"INDEX": 0, "EQ": 1, "FUT": 2, "CE": 3, "PE": 3}
 
 
 def instruments(host: str, n: int) -> list[tuple[str, str, str]]:
-    """``n`` instruments the server lists: indices, stocks and futures first (they have
-    history), then options (none yet: their calls answer empty, paced all the same)."""
+    """``n`` instruments the server lists: indices, stocks and futures first, then options
+    (their history priced from their index's bars)."""
     url = f"{host}/api/v1/instruments?apikey={KEY}"
     with urllib.request.urlopen(url, timeout=10) as r:
         rows = json.loads(r.read())["data"]
@@ -126,8 +126,8 @@ def test_warming_up_many_instruments_under_openalgos_pacing(
             if x.get("event") == "warmed up"
         }
         assert set(warmed) == {sym for _, sym, _ in chosen}  # each warm-up delivered once
-        for _, sym, kind in chosen:  # 20 bars where the simulator has history
-            assert warmed[sym] == (0 if kind in ("CE", "PE") else 20), (sym, warmed[sym])
+        for _, sym, _ in chosen:  # 20 bars each: the simulator has history of all
+            assert warmed[sym] == 20, (sym, warmed[sym])  # (options priced from the index)
         print(f"{n} warm-ups in {took:.1f} s, longest heartbeat gap {max(gaps.values()):.2f} s")
     finally:
         for p in procs.values():

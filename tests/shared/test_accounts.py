@@ -353,3 +353,35 @@ def test_the_status_view_names_accounts(settings: Settings) -> None:
     assert "feed: openalgo via second" in text and "failovers 1" in text
     assert "accounts: main queued 0; second queued 3, order updates DOWN" in text
     assert f"recon mismatch second/NFO:{FUT} ours=0 broker=65" in text
+
+
+def test_a_builder_files_accounts_are_its_lead_and_followers(
+    tmp_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A builder file's ``[accounts]`` table does what accounts.toml's
+    ``[strategies.<name>]`` does, for an enabled builder strategy; both at once is an
+    error, and a follower that is not an account is named as accounts.toml's would be."""
+    from mytrading.builder.templates import render
+
+    monkeypatch.setenv("MT_TEST_SECOND_KEY", "k2")
+    monkeypatch.setenv("MT_BROKER", "openalgo")
+    strategies = tmp_path / "strategies"
+    strategies.mkdir()
+    text = render("b_fly", "iron_fly") + "\n[accounts]\nfollow = { second = 2 }\n"
+    (strategies / "b_fly.toml").write_text(text)
+    monkeypatch.setenv("MT_STRATEGIES_DIR", str(strategies))
+    monkeypatch.setenv("MT_STRATEGIES", "b_fly")
+    acc = load_accounts(accounts_file(tmp_path, SECOND, monkeypatch))
+    assert acc.lead("b_fly") == MAIN
+    assert acc.followers("b_fly") == (Follow("second", multiple=2.0),)
+    monkeypatch.setenv("MT_STRATEGIES", "sma_crossover")  # not enabled: not read
+    assert load_accounts(accounts_file(tmp_path, SECOND, monkeypatch)).followers("b_fly") == ()
+    monkeypatch.setenv("MT_STRATEGIES", "b_fly")
+    both = SECOND + "[strategies.b_fly]\nfollow = { second = 1 }\n"
+    with pytest.raises(ConfigError, match=r"accounts in accounts\.toml too"):
+        load_accounts(accounts_file(tmp_path, both, monkeypatch))
+    (strategies / "b_fly.toml").write_text(text.replace("second = 2", "third = 2"))
+    with pytest.raises(
+        ConfigError, match=r"b_fly.toml \[accounts\]: follow.third is not an account"
+    ):
+        load_accounts(accounts_file(tmp_path, SECOND, monkeypatch))

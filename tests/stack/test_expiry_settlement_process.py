@@ -65,7 +65,7 @@ def test_options_held_into_expiry_are_settled_by_broker_router_and_reconciler(
         MT_STRATEGIES="hold_expiry",
         MT_SIM_START="2026-11-23T15:17",  # NIFTY's weekly and monthly expire today
         MT_SIM_STOCKS="",
-        MT_RECON_INTERVAL_S="2",
+        MT_RECON_INTERVAL_S="1",
     )
     w = Watcher(settings_of(env))
     started = False
@@ -112,7 +112,7 @@ def test_options_held_into_expiry_are_settled_by_broker_router_and_reconciler(
         assert recon()["mismatches"] == 0 and recon()["order_mismatches"] == 0, recon()
         # a router killed now replays its journal: the contracts are flat, not settled again
         w.kill_9("router")
-        w.pump(4)
+        w.pump(2)
         assert len({f.fill_id for f in fills() if f.settlement}) == 2
         log = (load_settings().log_dir / "router.log").read_text()
         assert log.count('"settled at expiry"') == 2
