@@ -192,11 +192,13 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
         self._note("info", "builder entered", legs=[ls.contract[1] for ls in order if ls.contract])
 
     def _choose(self, leg: Leg) -> tuple[str, str] | None:
+        c: tuple[str, str] | None
         if leg.instrument == "FUT":
-            return self.future(self.spec.underlying, "near" if leg.expiry == "monthly" else "next")
-        c: tuple[str, str] | None = self.option(
-            self.spec.underlying, leg.instrument, expiry=leg.expiry, **leg.strike_rule
-        )
+            c = self.future(self.spec.underlying, "near" if leg.expiry == "monthly" else "next")
+        else:
+            c = self.option(
+                self.spec.underlying, leg.instrument, expiry=leg.expiry, **leg.strike_rule
+            )
         if c is not None:
             self.subscribe_ticks(*c)
         return c

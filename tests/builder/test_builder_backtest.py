@@ -238,3 +238,29 @@ def test_a_risk_profile_sizes_the_whole_set_from_margin(refdata: RefData) -> Non
     assert sets >= 2  # the case meant: several sets (the first leg, a wing, is ~1,000 a lot)
     opened = [f for f in res.fills if at(f["time"]).time() < time(9, 40)]
     assert sorted(f["quantity"] for f in opened) == [sets * 65] * 4, opened
+
+
+def test_a_future_leg_trades_beside_an_option(refdata: RefData) -> None:
+    """A covered call: the near-month future bought, this week's call two strikes out sold;
+    both every day, flat at the square-off."""
+    text = """
+underlying = "NIFTY"
+[[legs]]
+instrument = "FUT"
+action = "BUY"
+expiry = "monthly"
+[[legs]]
+instrument = "CE"
+action = "SELL"
+strike = "OTM2"
+"""
+    res, logs, _ = run(refdata, text, date(2025, 10, 6), date(2025, 10, 8))
+    days = by_day(res.fills)
+    assert len(days) == 3
+    for rows in days.values():
+        opened = {f["symbol"][-3:] if f["symbol"].endswith("FUT") else f["symbol"][-2:]: f
+                  for f in sorted(rows, key=lambda f: -f["time"])}  # fmt: skip
+        assert set(opened) == {"FUT", "CE"}
+        assert any(f["symbol"] == "NIFTY28OCT25FUT" and f["action"] == "BUY" for f in rows)
+    flat_each_day(res.fills)
+    assert [e["event"] for e in logs].count("builder entered") == 3
