@@ -142,8 +142,8 @@ class Supertrend(_Strict):
 
 
 class Exits(_Strict):
-    """The whole strategy's exits, on its P&L since the entry (rupees, net of nothing:
-    risk's own ``max_loss`` counts charges too), and the per-leg stop's follow-up."""
+    """The whole strategy's exits, on its P&L since the entry (rupees, before charges;
+    risk's own ``max_loss`` for the strategy counts them), and what follows a leg's stop."""
 
     max_loss: float = Field(0.0, ge=0)
     max_profit: float = Field(0.0, ge=0)

@@ -120,6 +120,8 @@ class ReconcilerDaemon(Daemon):
         for p in snap.positions:
             self.ledger.apply((p.account, p.exchange, p.symbol, p.product), p.quantity, p.avg_price)
         for f in fills:
+            if f.settlement:  # the exchange's: no broker order behind it
+                continue
             bid = (f.account, f.broker_order_id)
             self.filled_by_order[bid] = self.filled_by_order.get(bid, 0) + f.quantity
         self.seen_fill_no = snap.last_fill_no
