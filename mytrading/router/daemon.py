@@ -636,11 +636,8 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             return
         o = jo.order
         fill = self.books.next_fill(o, t)
-        self.table.fill(fill)
-        self._crash("fill")
-        self.books.book(fill)
+        self._record(fill)
         self.counts["fills"] += 1
-        self._out(f"exec.fill.{o.strategy}", fill)
         self.log.info(
             "fill",
             order_id=o.order_id,
@@ -651,6 +648,13 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             fill_no=fill.fill_no,
             account=o.account,
         )
+
+    def _record(self, fill: wire.Fill) -> None:
+        """A numbered fill: journaled before anyone hears of it, booked, published."""
+        self.table.fill(fill)
+        self._crash("fill")
+        self.books.book(fill)
+        self._out(f"exec.fill.{fill.strategy}", fill)
 
     # ----------------------------------------------------------------- recovery
 
@@ -681,10 +685,8 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
                 continue
             self.books.fill_no += 1
             fill = msgspec.structs.replace(f, fill_no=self.books.fill_no)
-            self.table.fill(fill)
-            self.books.book(fill)
+            self._record(fill)
             self.counts["settlements"] += 1
-            self._out(f"exec.fill.{fill.strategy}", fill)
             self.log.warning(
                 "settled at expiry",
                 strategy=fill.strategy,
