@@ -262,7 +262,7 @@ def execute(
             report.ReportInput(
                 run_id,
                 f"Backtest {', '.join(names)}: {p.spec.start} to {p.spec.end}",
-                p.params,
+                _shown_params(p),
                 metrics,
                 tables,
                 prices,
@@ -273,7 +273,7 @@ def execute(
     record = store.RunRecord(
         run_id,
         names,
-        p.params,
+        _shown_params(p),
         p.spec.start,
         p.spec.end,
         p.spec.capital,
@@ -299,6 +299,19 @@ def _ticks(p: Prepared) -> Any:
     if p.ticks is None:
         return None
     return p.ticks.ticks(p.spec.start, p.spec.end)
+
+
+def _shown_params(p: Prepared) -> dict[str, dict[str, Any]]:
+    """Each strategy's parameters as the report and the run record show them: a builder
+    strategy's are its file's (``builder.spec.summary``) beside the common ones."""
+    from mytrading.builder.spec import summary
+    from mytrading.builder.strategy import BuilderStrategy
+
+    out = {n: dict(v) for n, v in p.params.items()}
+    for cls, _ in p.spec.strategies:
+        if issubclass(cls, BuilderStrategy) and cls.name in out:
+            out[cls.name] = {"file": str(cls.source), **summary(cls.spec), **out[cls.name]}
+    return out
 
 
 def _state_notes(results: Results) -> list[str]:

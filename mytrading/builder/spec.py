@@ -222,6 +222,51 @@ class Spec(_Strict):
         return self
 
 
+def summary(spec: Spec) -> dict[str, str]:
+    """The file in a few words, for a backtest's parameters (report and run record)."""
+    legs = []
+    for leg in spec.legs:
+        way = next(iter(leg.strike_rule.items())) if leg.instrument != "FUT" else None
+        how = (
+            ""
+            if way is None
+            else f" {way[1]}"
+            if way[0] in ("offset", "strike")
+            else f" {way[0]} {way[1]:g}"
+        )
+        stop = (
+            f", stop {leg.stop_pct:g} %"
+            if leg.stop_pct
+            else f", stop {leg.stop_points:g} pts"
+            if leg.stop_points
+            else ""
+        )
+        legs.append(f"{leg.action} {leg.lots} {leg.instrument}{how} {leg.expiry}{stop}")
+    e = spec.exits
+    exits = [
+        f"{k} {getattr(e, k):g}"
+        for k in ("max_loss", "max_profit", "trail_after", "trail_by")
+        if getattr(e, k)
+    ]
+    if e.stop_to_cost:
+        exits.append("stop to cost")
+    if e.supertrend is not None:
+        exits.append(
+            f"supertrend {e.supertrend.timeframe}/{e.supertrend.period}/{e.supertrend.multiplier:g}"
+        )
+    sch = spec.schedule
+    return {
+        "underlying": spec.underlying,
+        "legs": "; ".join(legs),
+        "schedule": f"{sch.days} {sch.entry:%H:%M}-{sch.squareoff:%H:%M}",
+        "sizing": spec.sizing.mode if spec.sizing.mode != "fixed" else f"{spec.sizing.lots} set(s)",
+        "exits": ", ".join(exits) or "none",
+        "reentry": f"{spec.reentry.count} after {spec.reentry.delay:g} s"
+        if spec.reentry.count
+        else "none",
+    }
+
+
 def parse(path: Path, text: str | None = None, underlyings: set[str] | None = None) -> Spec:
     """The spec of one builder file, or ``SpecError`` naming the file, the line and what
     is wrong (every problem pydantic finds, one per line)."""

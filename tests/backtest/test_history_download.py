@@ -150,6 +150,9 @@ def test_downloaded_option_bars_backtest_a_builder_straddle(sim_broker, tmp_path
         "--data", "history", env=env,
     )  # fmt: skip
     assert bt.returncode == 0, bt.stdout + bt.stderr
+    report = re.search(r"report: (\S+)", bt.stdout)
+    assert report, bt.stdout  # its parameters are the builder file's
+    assert "legs=SELL 1 CE ATM weekly, stop 25 %" in Path(report.group(1)).read_text()
     found = re.search(r"\d{8}-\d{6}-[0-9a-f]{4}", bt.stdout)
     assert found, bt.stdout
     run_id = found.group(0)

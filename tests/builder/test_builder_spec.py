@@ -201,3 +201,22 @@ def test_config_check_names_every_builder_files_mistakes(
     assert r.returncode == 2, r.stdout
     assert f"{d / 'draft_one.toml'}:8: exits.max_loss" in r.stderr, r.stderr
     assert f"{d / 'draft_two.toml'}:15: legs[1].stopp: unknown key" in r.stderr, r.stderr
+
+
+def test_a_files_summary_names_its_legs_and_exits() -> None:
+    from mytrading.builder.spec import summary
+
+    got = summary(parse(Path("x.toml"), render("x", "iron_fly")))
+    assert got["legs"] == (
+        "SELL 1 CE ATM weekly; SELL 1 PE ATM weekly; "
+        "BUY 1 CE premium_near 15 weekly; BUY 1 PE premium_near 15 weekly"
+    )
+    assert got["exits"] == "max_loss 4000, max_profit 3000"
+    assert (got["schedule"], got["sizing"], got["reentry"]) == (
+        "any 09:30-15:10",
+        "1 set(s)",
+        "none",
+    )
+    straddle = summary(parse(Path("s.toml"), render("s", "straddle")))
+    assert "stop 25 %" in straddle["legs"] and straddle["reentry"] == "1 after 120 s"
+    assert "stop to cost" in straddle["exits"]
