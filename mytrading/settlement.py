@@ -20,8 +20,11 @@ value, both sides. The backtest (``backtest/engine.py``), the simulated broker
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
-from mytrading.refdata import Instrument, RefData
+from mytrading import wire
+from mytrading.ids import OrderId
+from mytrading.refdata import IST, Calendar, Instrument, RefData, RefDataError, future_symbol
 
 
 @dataclass(frozen=True)
@@ -61,3 +64,77 @@ def settle(refdata: RefData, inst: Instrument, qty: int, final: float) -> Settle
     exchange = "NSE" if inst.exchange == "NFO" else "BSE"
     delivery = Delivery(exchange, u.name, shares, final) if shares else None
     return Settlement(price, "physical", delivery)
+
+
+def final_price_places(refdata: RefData, inst: Instrument) -> list[tuple[str, str]]:
+    """Where the final settlement price of ``inst``'s expiry is read, first found wins:
+    the index's close; for a stock's contract the stock's, else its future of that expiry
+    (which converges to it)."""
+    u = refdata.underlying(inst.underlying)
+    if u.kind != "STOCK":
+        return [(u.spot_exchange, u.name)]
+    assert inst.expiry is not None
+    return [
+        ("NSE" if inst.exchange == "NFO" else "BSE", u.name),
+        (u.fo_exchange, future_symbol(u.name, inst.expiry)),
+    ]
+
+
+def settled_through(calendar: Calendar, now: datetime) -> tuple[date, datetime]:
+    """The last expiry day whose session has closed by ``now`` (today once past today's
+    close, else yesterday), and the next moment that can change (today's close, else the
+    coming midnight), so a caller on a hot path asks again only then."""
+    today = now.astimezone(IST).date()
+    midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), IST)
+    hours = calendar.hours("NFO", today)
+    if hours is None:
+        return today - timedelta(days=1), midnight
+    close = datetime.combine(today, hours[1], IST)
+    if now >= close:
+        return today, midnight
+    return today - timedelta(days=1), close
+
+
+def expired(refdata: RefData, exchange: str, symbol: str, through: date) -> Instrument | None:
+    """The contract ``symbol`` if it expired on or before ``through`` (None otherwise, or
+    for anything that does not expire or is not known)."""
+    try:
+        inst = refdata.instrument(exchange, symbol)
+    except RefDataError:
+        return None
+    if inst.kind not in ("FUT", "CE", "PE") or inst.expiry is None or inst.expiry > through:
+        return None
+    return inst
+
+
+def settlement_fill(
+    strategy: str,
+    where: tuple[str, str],
+    product: str,
+    signed: int,
+    price: float,
+    how: str,
+    at_ns: int,
+    fill_id: str,
+    fill_no: int = 0,
+    account: str = "main",
+) -> wire.Fill:
+    """A settlement as the fill every book takes it as: ``signed`` units of ``where`` (a
+    contract closed, or the shares delivered) at ``price``, marked ``how`` (``cash``,
+    ``physical``, ``delivery``), with the order id ``<strategy>.settle-<symbol>``."""
+    return wire.Fill(
+        fill_no=fill_no,
+        fill_id=fill_id,
+        order_id=str(OrderId(strategy, f"settle-{where[1]}")),
+        broker_order_id="settlement",
+        strategy=strategy,
+        exchange=where[0],
+        symbol=where[1],
+        product=product,  # type: ignore[arg-type]  # a position's, from its fills
+        action="BUY" if signed > 0 else "SELL",
+        quantity=abs(signed),
+        price=price,
+        exch_ns=at_ns,
+        account=account,
+        settlement=how,  # type: ignore[arg-type]  # one of settle()'s kinds
+    )

@@ -42,9 +42,9 @@ from mytrading.bars import DAILY, TIMEFRAMES
 from mytrading.clock import MarketClock
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.strategy import BaseStrategy
-from mytrading.refdata import IST, RefData, RefDataError, future_symbol
+from mytrading.refdata import IST, RefData, RefDataError
 from mytrading.risk.charges import load_charges
-from mytrading.settlement import Settlement, settle
+from mytrading.settlement import Settlement, final_price_places, settle, settlement_fill
 from mytrading.sim.matching import SimBroker
 
 log = structlog.get_logger("backtest")
@@ -498,14 +498,7 @@ class Backtest:
     def _final_price(self, inst: Any) -> float | None:
         """The underlying's close on the expiry day (NSE's final settlement price for
         index and stock derivatives), from the run's data."""
-        u = self.refdata.underlying(inst.underlying)
-        places = [(u.spot_exchange, u.name)]
-        if u.kind == "STOCK":  # the stock, else its future of that expiry (it converges)
-            places = [
-                ("NSE" if inst.exchange == "NFO" else "BSE", u.name),
-                (u.fo_exchange, future_symbol(u.name, inst.expiry)),
-            ]
-        for where in places:
+        for where in final_price_places(self.refdata, inst):
             try:
                 batches = list(self.source.batches(*where, inst.expiry, inst.expiry))
             except (DataError, RefDataError):
@@ -526,20 +519,8 @@ class Backtest:
     ) -> None:
         self.venue.fill_no += 1
         n = self.venue.fill_no
-        f = wire.Fill(
-            fill_no=n,
-            fill_id=f"settle-{n}",
-            order_id=f"{strategy}.settle-{key[1]}",
-            broker_order_id="settlement",
-            strategy=strategy,
-            exchange=key[0],
-            symbol=key[1],
-            product=product,  # type: ignore[arg-type]  # a position's, from its fills
-            action="BUY" if signed > 0 else "SELL",
-            quantity=abs(signed),
-            price=price,
-            exch_ns=self.clock.t,
-            settlement=how,  # type: ignore[arg-type]  # one of settle()'s kinds
+        f = settlement_fill(
+            strategy, key, product, signed, price, how, self.clock.t, f"settle-{n}", n
         )
         self.broker.ledger.apply((key[0], key[1], product), signed, price)
         self.broker.trades += 1  # funds change with it

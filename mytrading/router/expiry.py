@@ -18,13 +18,18 @@ reconciler's mismatch against the broker's book stands until an operator looks.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 
 from mytrading import wire
-from mytrading.ids import OrderId
 from mytrading.positions import Ledger
-from mytrading.refdata import IST, Instrument, RefData, RefDataError, future_symbol
-from mytrading.settlement import settle
+from mytrading.refdata import IST, Instrument, RefData, RefDataError
+from mytrading.settlement import (
+    expired,
+    final_price_places,
+    settle,
+    settled_through,
+    settlement_fill,
+)
 
 BookKey = tuple[str, str, str, str, str]  # (strategy, exchange, symbol, product, account)
 KEEP_DAYS = 6  # a price per underlying and date, for this many dates
@@ -46,7 +51,7 @@ class ExpirySettler:
             return
         if inst.kind not in ("FUT", "CE", "PE") or inst.expiry is None:
             return
-        for key in self._places(inst):
+        for key in final_price_places(self.refdata, inst):
             if key not in self._watched:
                 self._watched.add(key)
                 self._watch(*key)
@@ -64,21 +69,11 @@ class ExpirySettler:
     def due(self, ledger: Ledger[BookKey], now: datetime) -> list[wire.Fill]:
         """The settlement fills of every position whose contract's expiry session has
         closed by ``now`` (unnumbered: ``fill_no`` 0; the caller numbers and books them)."""
-        cutoff = now.date() - timedelta(days=1)
-        hours = self.refdata.calendar.hours("NFO", now.date())
-        if hours is not None and now.time() >= hours[1]:
-            cutoff = now.date()
+        through, _ = settled_through(self.refdata.calendar, now)
         out: list[wire.Fill] = []
         for (strategy, ex, sym, prod, account), p in ledger.positions.items():
-            if not p.qty:
-                continue
-            try:
-                inst = self.refdata.instrument(ex, sym)
-            except RefDataError:
-                continue
-            if inst.kind not in ("FUT", "CE", "PE") or inst.expiry is None:
-                continue
-            if inst.expiry > cutoff:
+            inst = expired(self.refdata, ex, sym, through) if p.qty else None
+            if inst is None or inst.expiry is None:
                 continue
             final = self.final_price(inst)
             if final is None:
@@ -86,71 +81,35 @@ class ExpirySettler:
                 continue
             st = settle(self.refdata, inst, p.qty, final)
             at = int(datetime.combine(inst.expiry, time(15, 30), tzinfo=IST).timestamp() * 1e9)
-            base = f"{account}:{strategy}:{sym}:{prod}:{inst.expiry.isoformat()}"
-            out.append(_fill(strategy, account, ex, sym, prod, -p.qty, st.price, at, st.kind, base))
+            base = f"settle:{account}:{strategy}:{sym}:{prod}:{inst.expiry.isoformat()}"
+            out.append(
+                settlement_fill(
+                    strategy, (ex, sym), prod, -p.qty, st.price, st.kind, at, base, account=account
+                )
+            )
             if st.delivery is not None:
                 d = st.delivery
-                tail = base + ":delivery"
+                where = (d.exchange, d.symbol)
                 out.append(
-                    _fill(
+                    settlement_fill(
                         strategy,
-                        account,
-                        d.exchange,
-                        d.symbol,
+                        where,
                         "CNC",
                         d.shares,
                         d.price,
-                        at,
                         "delivery",
-                        tail,
+                        at,
+                        base + ":delivery",
+                        account=account,
                     )
                 )
         return out
 
     def final_price(self, inst: Instrument) -> float | None:
+        """The underlying's last price seen on ``inst``'s expiry day, if one was."""
         assert inst.expiry is not None
-        for key in self._places(inst):
+        for key in final_price_places(self.refdata, inst):
             price = self.finals.get(key, {}).get(inst.expiry)
             if price is not None:
                 return price
         return None
-
-    def _places(self, inst: Instrument) -> list[tuple[str, str]]:
-        u = self.refdata.underlying(inst.underlying)
-        if u.kind != "STOCK":
-            return [(u.spot_exchange, u.name)]
-        assert inst.expiry is not None
-        return [
-            ("NSE" if inst.exchange == "NFO" else "BSE", u.name),
-            (u.fo_exchange, future_symbol(u.name, inst.expiry)),
-        ]
-
-
-def _fill(
-    strategy: str,
-    account: str,
-    exchange: str,
-    symbol: str,
-    product: str,
-    signed: int,
-    price: float,
-    at_ns: int,
-    how: str,
-    fill_id: str,
-) -> wire.Fill:
-    return wire.Fill(
-        fill_no=0,
-        fill_id=f"settle:{fill_id}",
-        order_id=str(OrderId(strategy, f"settle-{symbol}")),
-        broker_order_id="settlement",
-        strategy=strategy,
-        exchange=exchange,
-        symbol=symbol,
-        product=product,  # type: ignore[arg-type]  # a position's, from its fills
-        action="BUY" if signed > 0 else "SELL",
-        quantity=abs(signed),
-        price=price,
-        exch_ns=at_ns,
-        account=account,
-        settlement=how,  # type: ignore[arg-type]  # one of settle()'s kinds
-    )

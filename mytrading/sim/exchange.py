@@ -16,7 +16,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import structlog
@@ -25,8 +25,8 @@ from mytrading import wire
 from mytrading.clock import MarketClock
 from mytrading.openalgo.broker import OrderEvent, TradeEvent
 from mytrading.positions import Ledger
-from mytrading.refdata import IST, Instrument, RefData, RefDataError, future_symbol
-from mytrading.settlement import settle
+from mytrading.refdata import IST, Instrument, RefData, RefDataError
+from mytrading.settlement import expired, final_price_places, settle, settled_through
 from mytrading.sim.books import Books, BookStore, counters, replay, rolled
 from mytrading.sim.history import BarStore
 from mytrading.sim.market import SimMarket
@@ -178,27 +178,20 @@ class SimExchange(MarketData):
         does not show it, the position book does (the contract flat, the P&L realized)."""
         if now_ns < self._settle_check_ns:  # every step (every tick of a local broker)
             return
-        now = datetime.fromtimestamp(now_ns / 1e9, IST)
-        cutoff = now.date() - timedelta(days=1)
-        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), IST)
-        self._settle_check_ns = int(midnight.timestamp()) * 1_000_000_000
-        hours = self.refdata.calendar.hours("NFO", now.date())
-        if hours is not None:
-            close = datetime.combine(now.date(), hours[1], IST)
-            if now >= close:
-                cutoff = now.date()
-            else:  # the next time the cutoff can move: today's close
-                self._settle_check_ns = int(close.timestamp()) * 1_000_000_000
+        cutoff, recheck = settled_through(
+            self.refdata.calendar, datetime.fromtimestamp(now_ns / 1e9, IST)
+        )
+        self._settle_check_ns = int(recheck.timestamp()) * 1_000_000_000
         if self._settled_through is not None and cutoff <= self._settled_through:
             return
         self._settled_through = cutoff
         for ex, sym in [k for k, ids in self.broker.live.items() if ids]:
-            if self._expired(ex, sym, cutoff) is not None:
+            if expired(self.refdata, ex, sym, cutoff) is not None:
                 for oid in list(self.broker.live[(ex, sym)]):
                     self._on_events(self.broker.cancel_order(oid)[1])
         for (ex, sym, prod), p in list(self.ledger.positions.items()):
-            inst = self._expired(ex, sym, cutoff)
-            if inst is None or not p.qty:
+            inst = expired(self.refdata, ex, sym, cutoff) if p.qty else None
+            if inst is None:
                 continue
             final = self._final_price(inst)
             st = settle(self.refdata, inst, p.qty, final)
@@ -218,24 +211,11 @@ class SimExchange(MarketData):
                 final=final,
             )
 
-    def _expired(self, ex: str, sym: str, cutoff: date) -> Instrument | None:
-        """The contract ``sym`` if it expired on or before ``cutoff``."""
-        try:
-            inst = self.refdata.instrument(ex, sym)
-        except RefDataError:
-            return None
-        if inst.kind not in ("FUT", "CE", "PE") or inst.expiry is None or inst.expiry > cutoff:
-            return None
-        return inst
-
     def _final_price(self, inst: Instrument) -> float:
         """The final settlement price of ``inst``'s expiry: its underlying's last quote
         on the expiry day (the index's close; a stock's, else its future's), from the
         quotes seen, else the day's last 1-minute bar (after a restart)."""
-        u = self.refdata.underlying(inst.underlying)
-        keys = [(u.spot_exchange, u.name)]
-        if u.kind == "STOCK":
-            keys.append((inst.exchange, future_symbol(u.name, inst.expiry)))  # type: ignore[arg-type]
+        keys = final_price_places(self.refdata, inst)
         for key in keys:
             t = self.last.get(key)
             if t is not None and _ist_date(t.exch_ns) == inst.expiry:
