@@ -51,7 +51,6 @@ class LegState:
     leg: Leg
     contract: tuple[str, str] | None = None
     entry: str = ""  # the entry's intent id
-    sent: bool = False
     reentries: int = 0
     reenter_at: datetime | None = None
     stops: set[str] = field(default_factory=set)  # working protective stops' intent ids
@@ -64,7 +63,6 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
 
     spec: ClassVar[Spec]
     source: ClassVar[Path]
-    margins_dir: ClassVar[Path | None] = None
 
     def _note(self, level: str, event: str, **fields: Any) -> None:
         """Log one of the strategy's decisions and keep it (``decisions``: the latest
@@ -158,7 +156,7 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
             if ls.reenter_at is not None and now >= ls.reenter_at:
                 ls.reenter_at = None
                 if t < last:
-                    ls.contract, ls.sent = None, False
+                    ls.contract = None  # chosen afresh
                     self._send_leg(ls, self.sets)
 
     def _trades_today(self, day: date) -> bool:
@@ -212,7 +210,6 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
         ex, sym = ls.contract
         qty = sets * ls.leg.lots * self.lot_size(ex, sym)
         ls.entry = self._place(ls.leg, ex, sym, qty, "")
-        ls.sent = bool(ls.entry)
 
     def _place(self, leg: Leg, ex: str, sym: str, qty: int, sizing: str, per: float = 0.0) -> str:
         product = self.spec.product
@@ -247,7 +244,6 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
         per_set = self._set_margin()
         per = per_set / ls.leg.lots
         ls.entry = self._place(ls.leg, *ls.contract, 0, self.spec.sizing.mode, per)
-        ls.sent = bool(ls.entry)
         self._note(
             "info",
             "builder sizing",
@@ -260,7 +256,8 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
         if self._margins is None:
             from mytrading.settings import load_settings
 
-            self._margins = load_margins(self.margins_dir or load_settings().config_dir)
+            # the table risk sizes by: the same file, from the same settings
+            self._margins = load_margins(load_settings().config_dir)
         total, shorts = 0.0, set()
         today = self.today()
         for ls in self.legs:
