@@ -295,7 +295,7 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
         self.sets = held // (ls.leg.lots * self.lot_size(*ls.contract))
         if self.sets <= 0:
             self._note("warning", "builder sized to nothing: no entry today", first=ls.contract[1])
-            self._exit("sized to nothing")
+            self.done = True  # nothing was opened: nothing to close
             return
         for other in self.legs:
             if other is not ls:

@@ -264,3 +264,16 @@ strike = "OTM2"
         assert any(f["symbol"] == "NIFTY28OCT25FUT" and f["action"] == "BUY" for f in rows)
     flat_each_day(res.fills)
     assert [e["event"] for e in logs].count("builder entered") == 3
+
+
+def test_a_profile_that_affords_no_set_does_not_trade(refdata: RefData) -> None:
+    """Risk refuses the sized first leg (its margin is not one set's worth): the other
+    legs are never sent, and the day is over."""
+    text = render("t_builder", "iron_condor").replace('mode = "fixed"', 'mode = "conservative"')
+    res, logs, _ = run(refdata, text, date(2025, 10, 6), date(2025, 10, 6), 300_000.0)
+    assert res.fills == []
+    assert [e["event"] for e in logs] == [
+        "builder sizing",
+        "builder sized to nothing: no entry today",
+    ]
+    assert any(e["rule"] == "sizing" for e in res.events), res.events
