@@ -199,13 +199,15 @@ class Daemon:
         puller: Puller,
         handle: Callable[[str, wire.Msg], None],
         then: Callable[[], None] | None = None,
+        malformed: Callable[[bytes, wire.WireError], None] | None = None,
     ) -> None:
         """Read ``puller`` with ``handle`` per message; ``then`` after each batch read (the
-        router's group commit: one flush for every order the read brought)."""
+        router's group commit: one flush for every order the read brought); ``malformed``
+        after a frame that does not decode has been counted (risk answers its sender)."""
         self._trackers.append(puller.seq)
 
         def readable() -> None:
-            self.drain(puller.sock, puller.seq, handle)
+            self.drain(puller.sock, puller.seq, handle, malformed)
             if then is not None:
                 then()
 
@@ -215,7 +217,11 @@ class Daemon:
         self.drain(self.sub.sock, self.sub.seq, self._on_sub_message)
 
     def drain(
-        self, sock: zmq.Socket, tracker: SequenceTracker, handle: Callable[[str, wire.Msg], None]
+        self,
+        sock: zmq.Socket,
+        tracker: SequenceTracker,
+        handle: Callable[[str, wire.Msg], None],
+        malformed: Callable[[bytes, wire.WireError], None] | None = None,
     ) -> None:
         """Read what is waiting, in bounded batches so timers still run under load."""
         for _ in range(1000):
@@ -230,6 +236,11 @@ class Daemon:
                 self.count_error(
                     "malformed frame dropped", topic=exc.topic, peer=_peer(frame), reason=str(exc)
                 )
+                if malformed is not None:
+                    try:
+                        malformed(frame.bytes, exc)
+                    except Exception:
+                        self.count_error("answering a malformed frame failed", exc_info=True)
                 continue
             missing = tracker.check(msg.src, topic, msg.seq)
             if missing:

@@ -10,7 +10,9 @@ A message that went out is not yet safe: a peer killed with ``kill -9`` loses wh
 in its socket buffer. With a ``key``, sent messages are remembered until ``ack(key)``
 (the peer's answer was seen); ``redeliver()``, called when the peer restarts, sends the
 unanswered ones again. The receivers drop what they already have (the router by its
-journal, risk by intent id), so a message is never acted on twice.
+journal, risk by intent id), so a message is never acted on twice. ``overdue(s)`` hands
+back, once, the ones a live peer has left unanswered for ``s`` seconds (lost, or a frame
+it could not read), for the sender to settle with a reason rather than wait for ever.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class Outbox(Generic[M]):
         self._q: collections.deque[tuple[float, M]] = collections.deque()
         self.key = key
         self.remember = remember
-        self.unacked: collections.OrderedDict[Hashable, M] = collections.OrderedDict()
+        # sent and not yet answered, oldest first: (when it went out, the message)
+        self.unacked: collections.OrderedDict[Hashable, tuple[float, M]] = collections.OrderedDict()
         self.redelivered = 0
 
     def __len__(self) -> int:
@@ -69,7 +72,7 @@ class Outbox(Generic[M]):
             if ready and self.pusher.send(msg):
                 self._q.popleft()
                 if self.key is not None:
-                    self.unacked[self.key(msg)] = msg
+                    self.unacked[self.key(msg)] = (time.monotonic(), msg)
                     if len(self.unacked) > self.remember:
                         self.unacked.popitem(last=False)
                 continue
@@ -86,10 +89,23 @@ class Outbox(Generic[M]):
 
     def redeliver(self) -> int:
         """The peer restarted: queue again, oldest first, what it never answered."""
-        msgs = list(self.unacked.values())
+        msgs = [m for _, m in self.unacked.values()]
         self.unacked.clear()
         now = time.monotonic()
         self._q.extendleft((now, m) for m in reversed(msgs))
         self.redelivered += len(msgs)
         self.flush()
         return len(msgs)
+
+    def overdue(self, after_s: float) -> list[M]:
+        """The sent messages unanswered for ``after_s`` seconds, oldest first; each is
+        forgotten here (no redelivery) as it is handed back."""
+        limit = time.monotonic() - after_s
+        out: list[M] = []
+        while self.unacked:
+            key, (sent_at, msg) = next(iter(self.unacked.items()))
+            if sent_at > limit:
+                break
+            del self.unacked[key]
+            out.append(msg)
+        return out

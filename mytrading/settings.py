@@ -247,6 +247,11 @@ class Settings(BaseSettings):
     risk_max_orders_per_sec: int = Field(5, ge=1)
     risk_any_hour: bool = False  # trade outside exchange sessions (demo and tests only)
     risk_wait_s: float = Field(5.0, gt=0, le=60)  # how long an intent waits for a dead risk
+    # how long the engine waits for risk's answer to an intent it sent (an approval's order
+    # update or a rejection) before it settles it as rejected: longer than risk may hold
+    # one (MT_RISK_WAIT_S for the router, 1.5 s for a funds figure, MT_RISK_WAIT_S in
+    # risk's own queue to the router), so only a lost or unreadable intent reaches it
+    intent_answer_s: float = Field(15.0, gt=0, le=300)
 
     # --- reconciler
     # None: 60 s against a real broker, 10 s on the embedded simulated broker (the demo)
@@ -362,6 +367,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
+        if self.intent_answer_s <= 2 * self.risk_wait_s + 1.5:
+            raise ValueError(
+                f"MT_INTENT_ANSWER_S={self.intent_answer_s:g} must be more than twice "
+                f"MT_RISK_WAIT_S plus 1.5 s ({2 * self.risk_wait_s + 1.5:g}): risk may hold an "
+                "intent that long before it answers"
+            )
         if self.mode == "live" and (self.broker != "openalgo" or self.sim_server):
             raise ValueError("mode 'live' needs MT_BROKER=openalgo and MT_SIM_SERVER=false")
         if self.mode == "live" and self.sim.start:

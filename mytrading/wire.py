@@ -18,11 +18,12 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
+from mytrading.domain import Action, PriceType, Product
+
 # --------------------------------------------------------------------------- enums
 
-Action = Literal["BUY", "SELL"]
-PriceType = Literal["MARKET", "LIMIT", "SL", "SL-M"]
-Product = Literal["MIS", "NRML", "CNC"]
+# Action, PriceType and Product are the domain's closed sets (domain.py, where an author's
+# values are checked against them).
 # OpenAlgo's statuses (docs/openalgo.md §2) plus our own pre-broker states.
 OrderStatus = Literal[
     "new", "sent", "open", "trigger pending", "complete", "cancelled", "rejected", "unknown"
@@ -442,6 +443,37 @@ def decode(frame: bytes) -> tuple[str, Msg]:
         return topic, _decoder.decode(frame[idx + 1 :])
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise WireError(f"bad payload: {exc}", topic) from exc
+
+
+_raw = msgspec.msgpack.Decoder()
+# per intent tag, where its strategy and id sit in its array (the tag first, then the
+# fields in the struct's own order, which puts a subclass's defaults first)
+_IDENTITY_AT: dict[str, tuple[int, int]] = {
+    str(cls.__struct_config__.tag): (
+        1 + cls.__struct_fields__.index("strategy"),
+        1 + cls.__struct_fields__.index("intent_id"),
+    )
+    for cls in get_args(Intent)
+}
+
+
+def intent_identity(frame: bytes) -> tuple[str, str] | None:
+    """(strategy, intent_id) of an intent frame that does not decode strictly, when those
+    two can still be read, so the receiver can refuse that intent by name; else None."""
+    idx = frame.find(_SEP)
+    try:
+        raw = _raw.decode(frame[idx + 1 :]) if idx > 0 else None
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if not isinstance(raw, list) or not raw or not isinstance(raw[0], str):
+        return None
+    at = _IDENTITY_AT.get(raw[0])
+    if at is None or len(raw) <= max(at):
+        return None
+    strategy, intent_id = raw[at[0]], raw[at[1]]
+    if isinstance(strategy, str) and isinstance(intent_id, str) and strategy and intent_id:
+        return strategy, intent_id
+    return None
 
 
 def encode_body(msg: Msg) -> bytes:

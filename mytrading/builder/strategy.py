@@ -214,16 +214,15 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
     def _place(self, leg: Leg, ex: str, sym: str, qty: int, sizing: str, per: float = 0.0) -> str:
         product = self.spec.product
         if not leg.has_stop:
+            send = self.buy if leg.action == "BUY" else self.sell
             if sizing:
-                return self.context.order(
-                    leg.action, ex, sym, 0, product=product, sizing=sizing, sizing_per_lot=per
-                )
-            return self.context.order(leg.action, ex, sym, qty, product=product)
+                return send(ex, sym, 0, product=product, sizing=sizing, sizing_per_lot=per)
+            return send(ex, sym, qty, product=product)
         pct = (leg.stop_pct or 0) / 100 or None
         tick = self.tick_size(ex, sym)
         ltp = self.ltp(ex, sym)
         buffer = max(2 * tick, self.round_price(ex, sym, 0.03 * ltp * (1 + (pct or 0))))
-        return self.context.bracket(
+        return self.bracket(
             ex,
             sym,
             leg.action,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from mytrading import wire
+from mytrading import domain, wire
 from mytrading.engine.parts import OpenOrder, Parts
 from mytrading.ids import intent_of
 
@@ -48,13 +48,15 @@ class Brackets(Parts):
         given = [x for x in (stop_trigger, stop_distance, stop_pct) if x is not None]
         if len(given) != 1:
             raise ValueError("bracket: give exactly one of stop_trigger, stop_distance, stop_pct")
-        if action not in ("BUY", "SELL"):
-            raise ValueError(f"bracket: action must be BUY or SELL, got {action!r}")
+        act = domain.action(action, "bracket: action")
+        prod = domain.product(product, "bracket: product")
+        if units not in ("rupees", "ticks"):
+            raise ValueError(f"bracket: units {units!r} is not one of rupees, ticks")
         scale = self.refdata.instrument(exchange, symbol).tick_size if units == "ticks" else 1.0
-        sign = 1 if action == "BUY" else -1  # a BUY stop entry's limit sits above its trigger
+        sign = 1 if act == "BUY" else -1  # a BUY stop entry's limit sits above its trigger
         spec = wire.BracketSpec(
-            exit_action="SELL" if action == "BUY" else "BUY",
-            product=product,  # type: ignore[arg-type]  # the entry's: checked by risk
+            exit_action=domain.opposite(act),
+            product=prod,
             stop_trigger=stop_trigger,
             stop_distance=None if stop_distance is None else stop_distance * scale,
             stop_pct=stop_pct,

@@ -19,7 +19,8 @@ from typing import Any
 import msgspec
 import structlog
 
-from mytrading import wire
+from mytrading import domain, wire
+from mytrading.domain import Product
 from mytrading.engine.brackets import Brackets
 from mytrading.engine.indicator_set import Bound, make
 from mytrading.engine.order_book import OrderBook
@@ -62,7 +63,7 @@ class StrategyContext(OrderBook, Brackets, Rolls):
         self.amends: dict[str, tuple[str, dict[str, Any]]] = {}  # amend intent -> target
         self.protective: set[str] = set()  # bracket exits: kept working in quarantine
         self.engine_orders = False  # the engine's own orders pass even in quarantine
-        self.products: dict[tuple[str, str], str] = {}  # the product each position is in
+        self.products: dict[tuple[str, str], Product] = {}  # the product each position is in
         self.rolls: dict[str, PendingRoll] = {}  # rolls in flight, by intent id
         self.rolls_ended: list[PendingRoll] = []  # both legs final: on_roll is due
         # on_data is the MyTrading style's; a strategy without one is not called per bar
@@ -186,42 +187,42 @@ class StrategyContext(OrderBook, Brackets, Rolls):
         intent_id: str = "",
         sizing_per_lot: float = 0.0,
     ) -> str:
-        """A new order: sent, and kept as working until the router says otherwise."""
-        if sizing and quantity:
-            raise ValueError(f"{action} {symbol}: give a quantity or a sizing, not both")
-        if quantity <= 0 and not sizing:
-            raise ValueError(f"{action} {symbol}: quantity must be positive, got {quantity}")
+        """A new order: checked at the call (every value the wire would refuse is refused
+        here, by name, with the choices), sent, and kept as working until the router says
+        otherwise."""
+        act = domain.action(action)
+        ex = domain.exchange(exchange)
+        sym = domain.symbol(symbol)
+        qty = domain.quantity(quantity)
+        kind = domain.price_type(pricetype)
+        prod = domain.product(product)
+        px = domain.price(price)
+        trig = domain.price(trigger_price, "trigger_price")
+        if sizing and qty:
+            raise ValueError(f"{act} {sym}: give a quantity or a sizing, not both")
+        if qty <= 0 and not sizing:
+            raise ValueError(f"{act} {sym}: quantity must be positive, got {qty}")
         intent_id = self.send(
             wire.PlaceIntent(
                 intent_id=intent_id,
                 strategy=self.name,
-                exchange=exchange,
-                symbol=symbol,
-                action=action,  # type: ignore[arg-type]  # checked by risk, refused there
-                quantity=quantity,
-                pricetype=pricetype,  # type: ignore[arg-type]  # checked by risk, refused there
-                product=product,  # type: ignore[arg-type]  # checked by risk, refused there
-                price=price,
-                trigger_price=trigger_price,
+                exchange=ex,
+                symbol=sym,
+                action=act,
+                quantity=qty,
+                pricetype=kind,
+                product=prod,
+                price=px,
+                trigger_price=trig,
                 origin_ns=self.origin_ns,
                 sizing=sizing,
-                sizing_per_lot=sizing_per_lot,
+                sizing_per_lot=domain.price(sizing_per_lot, "sizing_per_lot"),
                 link=link,
             )
         )
         if intent_id:
             self.open_orders[intent_id] = OpenOrder(
-                "",
-                intent_id,
-                exchange,
-                symbol,
-                action,
-                quantity,
-                "new",
-                pricetype,
-                price,
-                trigger_price,
-                product,
+                "", intent_id, ex, sym, act, qty, "new", kind, px, trig, prod
             )
         return intent_id
 
@@ -255,10 +256,10 @@ class StrategyContext(OrderBook, Brackets, Rolls):
         pricetype: str | None = None,
     ) -> str:
         o = self.working_order(intent_id, "modify")
-        qty = o.quantity if quantity is None else quantity
-        px = o.price if price is None else price
-        trig = o.trigger_price if trigger_price is None else trigger_price
-        kind = o.pricetype if pricetype is None else pricetype
+        qty = o.quantity if quantity is None else domain.quantity(quantity)
+        px = o.price if price is None else domain.price(price)
+        trig = o.trigger_price if trigger_price is None else domain.price(trigger_price)
+        kind = o.pricetype if pricetype is None else domain.price_type(pricetype)
         fields: dict[str, Any] = {
             "quantity": qty,
             "price": px,
@@ -271,10 +272,10 @@ class StrategyContext(OrderBook, Brackets, Rolls):
                 strategy=self.name,
                 exchange=o.exchange,
                 symbol=o.symbol,
-                action=o.action,  # type: ignore[arg-type]  # the working order's, as sent
+                action=o.action,
                 quantity=qty,
-                pricetype=kind,  # type: ignore[arg-type]  # checked by risk, refused there
-                product=o.product,  # type: ignore[arg-type]  # the working order's, as sent
+                pricetype=kind,
+                product=o.product,
                 price=px,
                 trigger_price=trig,
                 origin_ns=self.origin_ns,
@@ -293,9 +294,9 @@ class StrategyContext(OrderBook, Brackets, Rolls):
                 strategy=self.name,
                 exchange=o.exchange,
                 symbol=o.symbol,
-                action=o.action,  # type: ignore[arg-type]  # the working order's, as sent
+                action=o.action,
                 quantity=o.quantity,
-                product=o.product,  # type: ignore[arg-type]  # the working order's, as sent
+                product=o.product,
                 origin_ns=self.origin_ns,
                 ref_intent_id=intent_id,
             )

@@ -6,6 +6,11 @@ gets a ``rejected`` update naming the reason) once they have waited ``MT_RISK_WA
 nothing goes around risk. An intent is only sent once the engine has *received*
 heartbeats from risk and the router, which proves that their order updates and fills
 will reach it (no slow-joiner loss, and no ``sleep``).
+
+An intent sent but never answered (risk's approval shows as the router's order update,
+its refusal as a risk event) is settled as rejected after ``MT_INTENT_ANSWER_S``, naming
+why: a strategy never waits on a silent "new" for ever. An answer that still comes after
+that (a risk stalled for longer) takes the order up again in the strategy's books.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ class EngineDaemon(Daemon):
             key=lambda i: i.intent_id,
         )
         self.refused = 0
+        self.unanswered = 0  # intents settled as rejected for want of an answer
+        self.late_answers = 0  # ... answered after all, and taken up again
+        self.gave_up: dict[str, wire.Intent] = {}  # by intent id, the newest kept
         history = None
         self.fetcher: PacedFetcher | None = None
         if s.broker == "openalgo":
@@ -91,6 +99,7 @@ class EngineDaemon(Daemon):
         self.log.info("strategies loaded", strategies=list(self.runner.strategies),
                       quarantined=sorted(loaded.broken))  # fmt: skip
         self.every(0.02, self.outbox.flush)
+        self.every(0.5, self._settle_unanswered)
         self.every(0.05, self.runner.poll)
         self.every(0.25, self._declare, first_in=0)
 
@@ -143,6 +152,33 @@ class EngineDaemon(Daemon):
     def _why_not_ready(self) -> str:
         return "risk daemon unavailable" if not self.peer_up("risk") else "router unavailable"
 
+    def _settle_unanswered(self) -> None:
+        if not self.peer_up("risk"):
+            return  # redelivered when it is back (on_peer_restart); refused by the queue
+        wait = self.settings.intent_answer_s
+        for intent in self.outbox.overdue(wait):
+            self.unanswered += 1
+            self.gave_up[intent.intent_id] = intent
+            while len(self.gave_up) > MAX_PENDING:
+                del self.gave_up[next(iter(self.gave_up))]
+            self.count_error("intent unanswered by risk: settled as rejected",
+                             strategy=intent.strategy, intent=intent.intent_id)  # fmt: skip
+            self._refuse(
+                intent,
+                f"no answer from risk within {wait:g}s (lost, unreadable, or risk stalled)",
+            )
+
+    def _late_answer(self, intent_id: str, status: str) -> None:
+        """An answer for an intent settled as unanswered: if it was approved after all,
+        its order is working again in the strategy's books before the update arrives."""
+        intent = self.gave_up.pop(intent_id, None)
+        if intent is None or status == "rejected":
+            return
+        self.late_answers += 1
+        self.log.warning("an intent settled as unanswered was answered late: taken up",
+                         strategy=intent.strategy, intent=intent_id, status=status)  # fmt: skip
+        self.runner.take_up(intent)
+
     def _refuse(self, intent: wire.Intent, reason: str) -> None:
         self.refused += 1
         self.log.warning(
@@ -172,6 +208,8 @@ class EngineDaemon(Daemon):
             self.runner.on_depth(msg)
         elif isinstance(msg, wire.OrderUpdate):
             self.outbox.ack(msg.intent_id)
+            if self.gave_up:
+                self._late_answer(msg.intent_id, msg.status)
             self.runner.on_order_update(msg)
         elif isinstance(msg, wire.Fill):
             self.runner.on_fill(msg)
@@ -199,6 +237,8 @@ class EngineDaemon(Daemon):
             "pending_intents": len(self.outbox),
             "restored_fill_no": self.runner.restored_fill_no,
             "refused": self.refused,
+            "unanswered": self.unanswered,
+            "late_answers": self.late_answers,
         }
 
     def teardown(self) -> None:

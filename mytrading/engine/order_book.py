@@ -57,6 +57,15 @@ class OrderBook(Parts):
             if link.oco:
                 self.oco[o.intent_id] = link.oco
 
+    def take_up(self, i: wire.PlaceIntent) -> None:
+        """A new order settled as rejected for want of risk's answer was approved after
+        all: working again, as it was sent (its updates and fills follow)."""
+        if i.intent_id not in self.open_orders:
+            self.open_orders[i.intent_id] = OpenOrder(
+                "", i.intent_id, i.exchange, i.symbol, i.action, i.quantity, "new",
+                i.pricetype, i.price, i.trigger_price, i.product,
+            )  # fmt: skip
+
     def on_order_update(self, u: wire.OrderUpdate) -> None:
         u = self.book_update(u)
         self.strategy.on_order_update(u)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import msgspec
 
 from mytrading import wire
+from mytrading.domain import Action, PriceType, Product
 from mytrading.ids import OrderId
 from mytrading.positions import Ledger
 from mytrading.refdata import RefData
@@ -28,13 +29,13 @@ class OpenOrder:
     intent_id: str
     exchange: str
     symbol: str
-    action: str
+    action: Action
     quantity: int
     status: str
-    pricetype: str = "MARKET"
+    pricetype: PriceType = "MARKET"
     price: float = 0.0
     trigger_price: float = 0.0
-    product: str = "MIS"
+    product: Product = "MIS"
     filled_qty: int = 0
     avg_price: float = 0.0
     # risk split it into child orders: their latest (status, filled, avg) by order id
@@ -174,7 +175,7 @@ class Parts:
     protective: set[str]
     engine_orders: bool
     origin_ns: int
-    products: dict[tuple[str, str], str]
+    products: dict[tuple[str, str], Product]
     rolls: dict[str, PendingRoll]
     rolls_ended: list[PendingRoll]
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from mytrading import wire
+from mytrading.domain import Action
 from mytrading.engine.parts import OpenOrder, Parts, PendingRoll
 from mytrading.ids import roll_leg, roll_of
 from mytrading.refdata import RefData, RefDataError, future_symbol
@@ -79,7 +80,7 @@ class Rolls(Parts):
         if self.working(exchange, symbol) or self.working(exchange, new):
             raise ValueError(f"roll {symbol}: orders are working in {symbol} or {new}")
         product = self.products.get((exchange, symbol), "NRML")
-        sides: tuple[wire.Action, wire.Action] = ("SELL", "BUY") if pos > 0 else ("BUY", "SELL")
+        sides: tuple[Action, Action] = ("SELL", "BUY") if pos > 0 else ("BUY", "SELL")
         close, open_ = sides
         rid = self.send(
             wire.RollIntent(
@@ -89,7 +90,7 @@ class Rolls(Parts):
                 symbol=symbol,
                 action=close,
                 quantity=abs(pos),
-                product=product,  # type: ignore[arg-type]  # the position's, as it was sent
+                product=product,
                 origin_ns=self.origin_ns,
                 roll_to=new,
             )

@@ -376,6 +376,12 @@ class StrategyRunner:
             return
         self.watched.discard(key)
 
+    def take_up(self, intent: wire.Intent) -> None:
+        """A new order the engine had settled as unanswered was approved after all."""
+        ctx = self.contexts.get(intent.strategy)
+        if ctx is not None and isinstance(intent, wire.PlaceIntent):
+            ctx.take_up(intent)
+
     def on_order_update(self, u: wire.OrderUpdate) -> None:
         ctx = self.contexts.get(u.strategy)
         if ctx is not None:
@@ -481,7 +487,7 @@ class StrategyRunner:
                 strategy=ev.strategy,
                 exchange=target.exchange if target else "",
                 symbol=target.symbol if target else "",
-                action=target.action if target else "BUY",  # type: ignore[arg-type]  # as sent
+                action=target.action if target else "BUY",
                 quantity=target.quantity if target else 0,
                 status="rejected",
                 reason=f"risk: {ev.reason}",
@@ -737,6 +743,7 @@ class StrategyRunner:
                 "fills": ctx.fills,
                 "hook_errors": h.errors,
                 "quarantined": h.quarantined,
+                "last_error": h.last_error,
                 "warming": sorted(
                     f"{j.exchange}:{j.symbol} {j.tf}"
                     for j in self.warmups.values()

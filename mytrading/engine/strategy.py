@@ -528,9 +528,12 @@ class BaseStrategy(Generic[P]):
         target: float | None = None,
         units: Literal["rupees", "ticks"] = "rupees",
         product: str = "MIS",
+        sizing: str = "",
+        sizing_per_lot: float = 0.0,
     ) -> str:
         """An entry whose protective SL-L exit goes out as soon as (each part of) the entry
-        fills; with a ``target``, a LIMIT exit too, the two OCO (``engine/brackets.py``)."""
+        fills; with a ``target``, a LIMIT exit too, the two OCO (``engine/brackets.py``).
+        With ``sizing`` (and no quantity) risk sizes the entry from margin, as ``buy``."""
         return self.context.bracket(
             exchange,
             symbol,
@@ -545,6 +548,8 @@ class BaseStrategy(Generic[P]):
             target=target,
             units=units,
             product=product,
+            sizing=sizing,
+            sizing_per_lot=sizing_per_lot,
         )
 
     def roll(self, exchange: str, symbol: str, to: str = "") -> str:

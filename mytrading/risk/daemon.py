@@ -29,6 +29,8 @@ from mytrading.risk.config import load_risk_config
 from mytrading.risk.engine import MAX_PENDING, RiskEngine, RiskPorts
 from mytrading.risk.events import EventStore
 from mytrading.risk.monitor import Key
+from mytrading.risk.orders import rejected_event
+from mytrading.risk.rules import Rejection
 from mytrading.risk.state import MarksStore, StateStore, TradingStates
 from mytrading.settings import Settings
 
@@ -84,7 +86,7 @@ class RiskDaemon(Daemon):
         self.intents = Puller(self.ctx, self.endpoints["pipe.intents"])
         self.commands = Puller(self.ctx, self.endpoints["pipe.commands"])
         self.orders = Pusher(self.ctx, self.endpoints["pipe.orders"], self.name, "order")
-        self.add_puller(self.intents, self._on_intent)
+        self.add_puller(self.intents, self._on_intent, malformed=self._on_bad_intent)
         self.add_puller(self.commands, self._on_command)
         self.outbox: Outbox[wire.Order] = Outbox(
             self.orders,
@@ -199,6 +201,19 @@ class RiskDaemon(Daemon):
             self._hold(msg)
             return
         self.core.on_intent(msg)
+
+    def _on_bad_intent(self, frame: bytes, exc: wire.WireError) -> None:
+        """An intent risk cannot decode is refused to its sender by name (when its id and
+        strategy can be read), so the strategy hears "rejected" instead of waiting."""
+        who = wire.intent_identity(frame)
+        if who is None:
+            return
+        strategy, intent_id = who
+        self.emit(
+            rejected_event(
+                strategy, intent_id, Rejection("malformed", f"risk could not read it: {exc}")
+            )
+        )
 
     def _accounts_for(self, strategy: str) -> list[str]:
         """The accounts an intent of ``strategy`` may trade: its lead's and its followers'."""
