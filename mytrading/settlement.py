@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 from mytrading import wire
+from mytrading.domain import Product
 from mytrading.ids import OrderId
 from mytrading.refdata import IST, Calendar, Instrument, RefData, RefDataError, future_symbol
 
@@ -40,7 +42,7 @@ class Delivery:
 @dataclass(frozen=True)
 class Settlement:
     price: float  # the contract closes at this: an option's intrinsic, a future's final price
-    kind: str  # "cash" or "physical"
+    kind: Literal["cash", "physical"]
     delivery: Delivery | None  # physical settlement of an in-the-money position
 
 
@@ -110,10 +112,10 @@ def expired(refdata: RefData, exchange: str, symbol: str, through: date) -> Inst
 def settlement_fill(
     strategy: str,
     where: tuple[str, str],
-    product: str,
+    product: Product,
     signed: int,
     price: float,
-    how: str,
+    how: wire.Settlement,
     at_ns: int,
     fill_id: str,
     fill_no: int = 0,
@@ -130,11 +132,11 @@ def settlement_fill(
         strategy=strategy,
         exchange=where[0],
         symbol=where[1],
-        product=product,  # type: ignore[arg-type]  # a position's, from its fills
+        product=product,
         action="BUY" if signed > 0 else "SELL",
         quantity=abs(signed),
         price=price,
         exch_ns=at_ns,
         account=account,
-        settlement=how,  # type: ignore[arg-type]  # one of settle()'s kinds
+        settlement=how,
     )

@@ -32,6 +32,10 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"complete", "cancelled", "rejecte
 # What an approved order asks of the broker: a new order, or a change to / cancellation of
 # a working one.
 OrderOp = Literal["place", "modify", "cancel"]
+# How a fill came about other than by a trade: "" a trade; else how the exchange settled
+# an expired contract (cash at intrinsic, physical delivery of a stock derivative, the
+# shares that delivery gave).
+Settlement = Literal["", "cash", "physical", "delivery"]
 
 
 class Msg(
@@ -249,7 +253,7 @@ class Fill(Msg, tag="fill"):
     account: str = "main"
     # not a trade: "cash" (an expiring contract closed at its settlement price),
     # "physical" (... of a physically settled one), "delivery" (the shares it leaves)
-    settlement: Literal["", "cash", "physical", "delivery"] = ""
+    settlement: Settlement = ""
 
 
 class PositionSnapshot(Msg, tag="position"):

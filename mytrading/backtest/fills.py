@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from mytrading import wire
 from mytrading.clock import MarketClock
+from mytrading.domain import PriceType
 from mytrading.openalgo.broker import OrderEvent, PlaceResult
 from mytrading.refdata import RefData
 from mytrading.sim.matching import Event, SimBroker, SimOrder
@@ -44,7 +45,7 @@ class BarBroker(SimBroker):
         return result, events
 
     def modify_order(
-        self, orderid: str, pricetype: str, price: float, trigger_price: float, quantity: int
+        self, orderid: str, pricetype: PriceType, price: float, trigger_price: float, quantity: int
     ) -> tuple[PlaceResult, list[Event]]:
         result, events = super().modify_order(orderid, pricetype, price, trigger_price, quantity)
         if result.ok:  # the changed order is a new decision: from the next bar on

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mytrading import wire
+from mytrading.domain import PriceType
 from mytrading.openalgo.replies import Failure
 
 
@@ -111,7 +112,7 @@ class BrokerAdapter(Protocol):
     def cancel_order(self, orderid: str) -> tuple[PlaceResult, Events]: ...
 
     def modify_order(
-        self, orderid: str, pricetype: str, price: float, trigger_price: float, quantity: int
+        self, orderid: str, pricetype: PriceType, price: float, trigger_price: float, quantity: int
     ) -> tuple[PlaceResult, Events]: ...
 
     def poll(self) -> tuple[Events, list[tuple[wire.Order, str, str]]]:

@@ -37,6 +37,7 @@ import msgspec
 import structlog
 
 from mytrading import wire
+from mytrading.domain import PriceType
 from mytrading.openalgo.broker import (
     BrokerAdapter,
     Events,
@@ -187,7 +188,7 @@ class OpenAlgoAdapter:
         ) if orderid in self.tracked else []
 
     def modify_order(
-        self, orderid: str, pricetype: str, price: float, trigger_price: float, quantity: int
+        self, orderid: str, pricetype: PriceType, price: float, trigger_price: float, quantity: int
     ) -> tuple[PlaceResult, Events]:
         t = self.tracked.get(orderid)
         if t is None:

@@ -129,7 +129,7 @@ class ExitManager:
             action="BUY" if signed > 0 else "SELL",
             quantity=abs(signed),
             pricetype="MARKET",
-            product=job.key[2],  # type: ignore[arg-type]  # a position's, from its fills
+            product=job.key[2],
             price=0.0,
             trigger_price=0.0,
             approved_by="risk",

@@ -28,6 +28,7 @@ from typing import Any
 
 from mytrading import wire
 from mytrading.bars import BarBuilder
+from mytrading.domain import Product
 from mytrading.indicators import stream
 from mytrading.options.exposure import book_greeks
 from mytrading.positions import Ledger, Position
@@ -37,7 +38,7 @@ from mytrading.risk.limits import LimitBook, Limits
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
-Key = tuple[str, str, str]  # (exchange, symbol, product)
+Key = tuple[str, str, Product]  # (exchange, symbol, product)
 StKey = tuple[str, str, str, int, float]  # a Supertrend: (exchange, symbol, tf, period, mult)
 
 

@@ -27,6 +27,7 @@ import msgspec
 
 from mytrading import wire
 from mytrading.accounts import MAIN
+from mytrading.domain import Product
 from mytrading.ids import OrderId, roll_leg
 from mytrading.refdata import IST, RefData, RefDataError
 from mytrading.risk.book import RiskBook
@@ -41,7 +42,7 @@ from mytrading.risk.rules import (
     trading_time,
 )
 
-Key = tuple[str, str, str]  # (exchange, symbol, product): a position at the broker
+Key = tuple[str, str, Product]  # (exchange, symbol, product): a position at the broker
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ class Roll:
     exchange: str
     old: str
     new: str
-    product: str
+    product: Product
     signed: int  # the position rolled: + long, - short (in the new contract's units)
     close: Leg
     open: Leg

@@ -11,13 +11,14 @@ import collections
 from collections.abc import Callable
 
 from mytrading import wire
+from mytrading.domain import Product
 from mytrading.openalgo.broker import TradeEvent, fill_of
 from mytrading.positions import Ledger
 
 MAX_FILLS_KEPT = 100_000
 
 # (strategy, exchange, symbol, product, account)
-BookKey = tuple[str, str, str, str, str]
+BookKey = tuple[str, str, str, Product, str]
 
 
 class Books:
@@ -85,7 +86,7 @@ def snapshots(ledger: Ledger[BookKey]) -> list[wire.PositionSnapshot]:
             strategy=strategy,
             exchange=ex,
             symbol=sym,
-            product=prod,  # type: ignore[arg-type]  # a product the order named
+            product=prod,
             quantity=p.qty,
             avg_price=round(p.avg, 2),
             realized_pnl=round(p.realized, 2),

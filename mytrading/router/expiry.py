@@ -23,6 +23,7 @@ from datetime import date, datetime, time
 from mytrading import wire
 from mytrading.positions import Ledger
 from mytrading.refdata import IST, Instrument, RefData, RefDataError
+from mytrading.router.books import BookKey
 from mytrading.settlement import (
     expired,
     final_price_places,
@@ -31,7 +32,6 @@ from mytrading.settlement import (
     settlement_fill,
 )
 
-BookKey = tuple[str, str, str, str, str]  # (strategy, exchange, symbol, product, account)
 KEEP_DAYS = 6  # a price per underlying and date, for this many dates
 
 

@@ -23,7 +23,7 @@ import time
 from datetime import date
 from typing import Any
 
-from mytrading import venue, wire
+from mytrading import domain, venue, wire
 from mytrading.accounts import load_accounts
 from mytrading.bus import Pusher
 from mytrading.daemon import Daemon, Peer
@@ -417,9 +417,9 @@ class SignalsDaemon(Daemon):
                 strategy=name,
                 exchange=w.key[1],
                 symbol=w.key[2],
-                action=w.action,  # type: ignore[arg-type]  # the working order's
+                action=domain.action(w.action),
                 quantity=w.quantity,
-                product=w.key[3],  # type: ignore[arg-type]  # the working order's
+                product=domain.product(w.key[3]),
                 ref_intent_id=intent_id,
             ),
             self.store.log_request(name, "", "square-off", 200, f"cancel {intent_id}"),

@@ -22,6 +22,7 @@ from datetime import datetime
 
 from mytrading import wire
 from mytrading.clock import MarketClock
+from mytrading.domain import Action, PriceType, Product
 from mytrading.openalgo.broker import OrderEvent, PlaceResult, TradeEvent
 from mytrading.positions import Ledger
 from mytrading.refdata import IST, RefData, RefDataError
@@ -39,10 +40,10 @@ class SimOrder:
     orderid: str
     exchange: str
     symbol: str
-    action: str
+    action: Action
     quantity: int
-    pricetype: str
-    product: str
+    pricetype: PriceType
+    product: Product
     price: float
     trigger_price: float
     status: str
@@ -124,7 +125,7 @@ class SimBroker:
         return PlaceResult.accepted(orderid), [OrderEvent(orderid, "cancelled", so.filled, so.avg)]
 
     def modify_order(
-        self, orderid: str, pricetype: str, price: float, trigger_price: float, quantity: int
+        self, orderid: str, pricetype: PriceType, price: float, trigger_price: float, quantity: int
     ) -> tuple[PlaceResult, list[Event]]:
         """Change a working order's type, prices or quantity (OpenAlgo ``modifyorder``)."""
         so = self._working(orderid)
@@ -139,7 +140,7 @@ class SimBroker:
             action=so.action,
             quantity=quantity,
             pricetype=pricetype,
-            product=so.product,  # type: ignore[arg-type]  # the order's, checked on placing
+            product=so.product,
             price=price,
             trigger_price=trigger_price,
             approved_by="",

@@ -35,6 +35,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mytrading import domain
+from mytrading.domain import Product
 from mytrading.webhook.model import Mode, SymbolMap
 
 Action = Literal["BUY", "SELL", "SHORT", "COVER"]
@@ -49,7 +51,12 @@ CHARTINK_FIELDS = frozenset(
     {"stocks", "trigger_prices", "scan_name", "scan_url", "alert_name", "triggered_at",
      "webhook_url", "passphrase"}
 )  # fmt: skip
-CHARTINK_WORDS = ("BUY", "SELL", "SHORT", "COVER")  # checked in this order, as the module
+CHARTINK_WORDS: tuple[Action, ...] = (
+    "BUY",
+    "SELL",
+    "SHORT",
+    "COVER",
+)  # checked in this order, as the module
 
 
 class AlertError(ValueError):
@@ -71,7 +78,7 @@ class Instruction:
 
     exchange: str
     symbol: str
-    product: str
+    product: Product
     kind: Literal["order", "target"]
     action: Literal["BUY", "SELL"]  # the order's side; for a target, the alert's side
     lots: int  # an order's size, or the target's signed size
@@ -105,14 +112,15 @@ def parse(body: bytes) -> Parsed:
     if "stocks" in data or "scan_name" in data:
         return Parsed(_chartink(data), passphrase, _ignored(data, CHARTINK_FIELDS))
     symbol = _text(data, "symbol").upper()
-    action = _text(data, "action").upper()
-    if action not in ("BUY", "SELL"):
-        raise AlertError(f"action must be BUY or SELL, got {data.get('action')!r}")
+    try:
+        action = domain.action(_text(data, "action").upper())
+    except ValueError:
+        raise AlertError(f"action must be BUY or SELL, got {data.get('action')!r}") from None
     quantity = _int(data, "quantity") if "quantity" in data else _int(data, "contracts")
     if quantity is not None and quantity < 0:
         raise AlertError(f"quantity must not be negative, got {quantity}")
     source = "amibroker" if {"exchange", "pricetype", "apikey"} & set(data) else "tradingview"
-    alert = Alert(symbol, action, quantity, _int(data, "position_size"), source)  # type: ignore[arg-type]  # action checked above
+    alert = Alert(symbol, action, quantity, _int(data, "position_size"), source)
     return Parsed([alert], passphrase, _ignored(data, PLAIN_FIELDS))
 
 
@@ -131,7 +139,7 @@ def _chartink(data: dict[str, Any]) -> list[Alert]:
     stocks = [s.strip().upper() for s in _text(data, "stocks").split(",") if s.strip()]
     if not stocks:
         raise AlertError("stocks is empty")
-    return [Alert(s, action, None, None, "chartink") for s in stocks]  # type: ignore[arg-type]  # action checked above
+    return [Alert(s, action, None, None, "chartink") for s in stocks]
 
 
 def _no_constant(name: str) -> Any:
@@ -168,7 +176,7 @@ def plan(alert: Alert, mode: Mode, m: SymbolMap) -> Instruction:
         if act not in allowed:
             raise AlertError(f"{act} is not allowed for a {mode} strategy (allowed: {allowed})")
         if act in ("BUY", "SHORT"):
-            side = "BUY" if act == "BUY" else "SELL"
+            side: domain.Action = "BUY" if act == "BUY" else "SELL"
             return Instruction(m.exchange, m.symbol, m.product, "order", side, m.lots, True)
         side = "SELL" if act == "SELL" else "BUY"
         return Instruction(m.exchange, m.symbol, m.product, "target", side, 0, False)

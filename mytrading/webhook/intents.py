@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 
-from mytrading import wire
+from mytrading import domain, wire
+from mytrading.domain import Action
 from mytrading.refdata import IST
 from mytrading.webhook.alerts import Instruction
 from mytrading.webhook.model import StrategyFields
@@ -60,22 +61,22 @@ def to_intents(
     opens = grows(position + working, target)
     if diff == 0:
         return [], opens
-    action = "BUY" if diff > 0 else "SELL"
+    action: Action = "BUY" if diff > 0 else "SELL"
     return [_intent(name, instr, action, abs(diff), next_id(), origin_ns)], opens
 
 
 def _intent(
-    name: str, instr: Instruction, action: str, qty: int, intent_id: str, origin_ns: int
+    name: str, instr: Instruction, action: Action, qty: int, intent_id: str, origin_ns: int
 ) -> wire.PlaceIntent:
     return wire.PlaceIntent(
         intent_id=intent_id,
         strategy=name,
         exchange=instr.exchange,
         symbol=instr.symbol,
-        action=action,  # type: ignore[arg-type]  # BUY/SELL: webhook/alerts.py parsed it
+        action=action,
         quantity=qty,
         pricetype="MARKET",
-        product=instr.product,  # type: ignore[arg-type]  # the mapping's, validated on save
+        product=instr.product,
         origin_ns=origin_ns,
     )
 
@@ -105,7 +106,7 @@ def flatten(
                     action="SELL" if qty > 0 else "BUY",
                     quantity=abs(qty),
                     pricetype="MARKET",
-                    product=product,  # type: ignore[arg-type]  # a held position's own
+                    product=domain.product(product),
                 )
             )
     return out

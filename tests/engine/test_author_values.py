@@ -159,8 +159,9 @@ def test_an_intent_nobody_answers_is_handed_back_once() -> None:
         key=lambda i: i.intent_id,
     )
     a, b = (
-        wire.PlaceIntent(intent_id=i, strategy="s", exchange="NFO", symbol=FUT, action="BUY",
-                         quantity=LOT)  # fmt: skip
+        wire.PlaceIntent(
+            intent_id=i, strategy="s", exchange="NFO", symbol=FUT, action="BUY", quantity=LOT
+        )
         for i in ("a", "b")
     )
     box.put(a)
@@ -181,9 +182,17 @@ def test_an_order_settled_as_unanswered_is_working_again_when_approved_late(
     intent = rig.sent[-1]
     assert isinstance(intent, wire.PlaceIntent)
     rig.runner.on_order_update(
-        wire.OrderUpdate(order_id="", intent_id=oid, strategy=s.name, exchange="NFO",
-                         symbol=FUT, action="BUY", quantity=LOT, status="rejected",
-                         reason="no answer from risk within 15s")  # fmt: skip
+        wire.OrderUpdate(
+            order_id="",
+            intent_id=oid,
+            strategy=s.name,
+            exchange="NFO",
+            symbol=FUT,
+            action="BUY",
+            quantity=LOT,
+            status="rejected",
+            reason="no answer from risk within 15s",
+        )
     )
     assert s.open_orders == {} and s.working("NFO", FUT) == 0
     rig.runner.take_up(intent)
