@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 
+from mytrading.options.chain import atm_strike
 from mytrading.refdata import Instrument, RefData, future_symbol, option_symbol
 
 ALL = "*"
@@ -55,7 +56,7 @@ def universe(
         if n < 0:
             continue
         expiry = cal.near_option_expiry(u, day)
-        atm = round(spot_of(name) / u.strike_step) * u.strike_step
+        atm = atm_strike(spot_of(name), u.strike_step)
         for k in range(-n, n + 1):
             for right in ("CE", "PE"):
                 sym = option_symbol(name, expiry, atm + k * u.strike_step, right)

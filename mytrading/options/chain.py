@@ -8,6 +8,7 @@ The ATM strike is the listed strike nearest the underlying's price.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,8 +30,11 @@ class OptionQuote:
 
 
 def atm_strike(spot: float, step: float) -> float:
-    """The strike nearest the spot (a tie goes up, as ``round`` half-even would not)."""
-    return float(int(spot / step + 0.5) * step)
+    """The strike nearest the spot; exactly between two, the higher one (``round``'s half
+    to even would pick the lower at 24,025 and the higher at 24,075). The one rule for the
+    simulator's ``optionsymbol`` and chain, a strategy's selectors, the builder, the
+    universes and the chain view: on a tie they all name the same strike."""
+    return float(math.floor(spot / step + 0.5) * step)
 
 
 def strike_for(spot: float, step: float, right: str, offset: str = "ATM") -> float:

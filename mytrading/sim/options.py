@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+from mytrading.options import chain
 from mytrading.refdata import RefData, RefDataError, Underlying, option_symbol
 
 _OFFSET = re.compile(r"^(ATM|ITM([1-9]\d?)|OTM([1-9]\d?))$")
@@ -37,22 +38,16 @@ def parse_expiry(s: str) -> date:
 
 
 def atm_strike(u: Underlying, ltp: float) -> float:
-    return round(ltp / u.strike_step) * u.strike_step
+    return chain.atm_strike(ltp, u.strike_step)
 
 
 def strike_for(u: Underlying, ltp: float, offset: str, right: str) -> float:
     m = _OFFSET.match(offset.upper())
     if not m:
         raise OptionError(f"Invalid offset {offset!r}; use ATM, ITM1-ITM50 or OTM1-OTM50")
-    atm = atm_strike(u, ltp)
-    if m.group(1) == "ATM":
-        return atm
-    n = int(m.group(2) or m.group(3))
-    if n > 50:
+    if m.group(1) != "ATM" and int(m.group(2) or m.group(3)) > 50:
         raise OptionError(f"Invalid offset {offset!r}; at most 50 strikes from ATM")
-    itm = m.group(2) is not None
-    below = itm if right == "CE" else not itm
-    return atm - n * u.strike_step if below else atm + n * u.strike_step
+    return chain.strike_for(ltp, u.strike_step, right, offset.upper())  # the selectors' rule
 
 
 def symbol_for(u: Underlying, expiry: date, strike: float, right: str) -> str:

@@ -184,3 +184,26 @@ def test_every_strike_selector_on_a_known_chain() -> None:
     ):
         with pytest.raises(ValueError, match=why):
             StrikeRule(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("spot", [24_025.0, 24_075.0, 24_049.99, 24_050.01])
+def test_a_tie_at_atm_picks_the_same_strike_in_the_simulator_and_a_selector(
+    refdata: RefData, spot: float
+) -> None:
+    """Exactly between two strikes (24,025: half-to-even ``round`` went down, the
+    selectors up), the simulator's ``optionsymbol``/chain and every selector name one
+    strike: the higher one."""
+    from mytrading.options.select import StrikeRule, choose
+    from mytrading.sim import options as sim_options
+
+    u = refdata.underlying("NIFTY")
+    want = {24_025.0: 24_050.0, 24_075.0: 24_100.0, 24_049.99: 24_050.0, 24_050.01: 24_050.0}
+    strike = want[spot]
+    assert sim_options.atm_strike(u, spot) == strike
+    assert sim_options.strike_for(u, spot, "atm", "CE") == strike
+    assert choose(StrikeRule(), "CE", spot, u.strike_step) == strike
+    assert choose(StrikeRule(), "PE", spot, u.strike_step) == strike
+    assert atm_strike(spot, u.strike_step) == strike  # the chain view's
+    # the offsets count from that one strike on both sides
+    assert sim_options.strike_for(u, spot, "OTM2", "PE") == strike - 2 * u.strike_step
+    assert choose(StrikeRule(offset="OTM2"), "PE", spot, u.strike_step) == strike - 100
