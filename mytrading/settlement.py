@@ -109,6 +109,66 @@ def expired(refdata: RefData, exchange: str, symbol: str, through: date) -> Inst
     return inst
 
 
+@dataclass(frozen=True)
+class Leg:
+    """One booking of a settlement: ``signed`` units of ``where`` at ``price``, marked
+    ``how``; ``suffix`` tells the delivery leg's id from the contract's."""
+
+    where: tuple[str, str]
+    product: Product
+    signed: int
+    price: float
+    how: wire.Settlement
+    suffix: str = ""
+
+
+def settle_legs(
+    refdata: RefData, inst: Instrument, qty: int, product: Product, final: float | None
+) -> list[Leg] | None:
+    """What settling a position of ``qty`` (signed) in the expired ``inst`` books: the
+    contract closed at its settlement price, and for a physically settled one in the
+    money the shares delivered (CNC, at the final price). The one settlement the router,
+    the backtest and the simulated broker all book.
+
+    ``None`` when the final price is not known (``final`` None): **nothing is settled**;
+    the caller says so (``no_final_price``), alerts, and asks again later with a price.
+    Settling at a guess (the last trade, or zero) would book a P&L the exchange will not."""
+    if final is None:
+        return None
+    st = settle(refdata, inst, qty, final)
+    legs = [Leg((inst.exchange, inst.symbol), product, -qty, st.price, st.kind)]
+    if st.delivery is not None:
+        d = st.delivery
+        legs.append(Leg((d.exchange, d.symbol), "CNC", d.shares, d.price, "delivery", ":delivery"))
+    return legs
+
+
+def no_final_price(inst: Instrument) -> str:
+    """What is said (and alerted) of an expired contract held without a final price."""
+    return (
+        f"{inst.symbol} expired {inst.expiry} and is still held, but its final settlement "
+        "price is unknown (no price of its underlying on the expiry day): nothing settled "
+        "until one is; compare with the broker"
+    )
+
+
+def settlement_time(calendar: Calendar, expiry: date) -> datetime:
+    """When a contract of this expiry settles: the close of the F&O session that day, as
+    the sessions file says (a short session's close too)."""
+    hours = calendar.hours("NFO", expiry)
+    close = hours[1] if hours is not None else calendar.session("NFO").close
+    return datetime.combine(expiry, close, IST)
+
+
+def settlement_id(
+    symbol: str, product: str, expiry: date, book: str = "", account: str = "main"
+) -> str:
+    """The one id of a settlement booking (a fill's id, a trade row's id):
+    ``settle:<account>:<book>:<symbol>:<product>:<expiry>``, the same however often it is
+    worked out, so a settlement replayed after a restart is recognised as booked."""
+    return f"settle:{account}:{book}:{symbol}:{product}:{expiry.isoformat()}"
+
+
 def settlement_fill(
     strategy: str,
     where: tuple[str, str],

@@ -44,7 +44,14 @@ from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.strategy import BaseStrategy
 from mytrading.refdata import IST, RefData, RefDataError
 from mytrading.risk.charges import load_charges
-from mytrading.settlement import Settlement, final_price_places, settle, settlement_fill
+from mytrading.settlement import (
+    Leg,
+    final_price_places,
+    no_final_price,
+    settle_legs,
+    settlement_fill,
+    settlement_id,
+)
 from mytrading.sim.matching import SimBroker
 
 log = structlog.get_logger("backtest")
@@ -482,17 +489,14 @@ class Backtest:
             return
         final = self._final_price(inst)
         for strategy, product, qty in held:
-            if final is None:  # no settlement price: at its last price, said so
-                last = self.results.last.get(key, 0.0)
-                st = Settlement(last, "cash", None)
-                self.notes.append(f"{inst.symbol}: settled at its last price {last}")
-            else:
-                st = settle(self.refdata, inst, qty, final)
-            self._settlement_fill(strategy, key, product, -qty, st.price, st.kind)
-            if st.delivery is not None:
-                d = st.delivery
-                where = (d.exchange, d.symbol)
-                self._settlement_fill(strategy, where, "CNC", d.shares, d.price, "delivery")
+            legs = settle_legs(self.refdata, inst, qty, product, final)
+            if legs is None:  # the run's data has no final price: held, said so
+                self.notes.append(no_final_price(inst))
+                continue
+            assert inst.expiry is not None
+            fill_id = settlement_id(inst.symbol, product, inst.expiry, strategy)
+            for leg in legs:
+                self._settlement_fill(strategy, leg, fill_id + leg.suffix)
         self._drain()
 
     def _final_price(self, inst: Any) -> float | None:
@@ -508,20 +512,12 @@ class Backtest:
                 return float(closes[-1][-1])
         return None
 
-    def _settlement_fill(
-        self,
-        strategy: str,
-        key: tuple[str, str],
-        product: str,
-        signed: int,
-        price: float,
-        how: str,
-    ) -> None:
+    def _settlement_fill(self, strategy: str, leg: Leg, fill_id: str) -> None:
         self.venue.fill_no += 1
         n = self.venue.fill_no
-        f = settlement_fill(
-            strategy, key, product, signed, price, how, self.clock.t, f"settle-{n}", n
-        )
+        at = self.clock.t
+        key, product, signed, price = leg.where, leg.product, leg.signed, leg.price
+        f = settlement_fill(strategy, key, product, signed, price, leg.how, at, fill_id, n)
         self.broker.ledger.apply((key[0], key[1], product), signed, price)
         self.broker.trades += 1  # funds change with it
         self._on_exec(f)

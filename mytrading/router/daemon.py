@@ -700,13 +700,10 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             )
         if fills:
             self.table.journal.sync()
-        for sym in sorted(self.expiry.missing - self._said_missing):
-            self._said_missing.add(sym)
-            self.count_error(
-                "ALERT: an expired contract is held and its final price is unknown (no tick "
-                "of its underlying on the expiry day): not settled; compare with the broker",
-                symbol=sym,
-            )
+        for sym, why in sorted(self.expiry.missing.items()):
+            if sym not in self._said_missing:
+                self._said_missing.add(sym)
+                self.count_error(f"ALERT: {why}", symbol=sym)
 
     def _publish_positions(self) -> None:
         for snap in self.books.snapshots():

@@ -18,7 +18,7 @@ reconciler's mismatch against the broker's book stands until an operator looks.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date, datetime
 
 from mytrading import wire
 from mytrading.positions import Ledger
@@ -27,9 +27,12 @@ from mytrading.router.books import BookKey
 from mytrading.settlement import (
     expired,
     final_price_places,
-    settle,
+    no_final_price,
+    settle_legs,
     settled_through,
     settlement_fill,
+    settlement_id,
+    settlement_time,
 )
 
 KEEP_DAYS = 6  # a price per underlying and date, for this many dates
@@ -41,7 +44,8 @@ class ExpirySettler:
         self._watch = watch
         self.finals: dict[tuple[str, str], dict[date, float]] = {}
         self._watched: set[tuple[str, str]] = set()
-        self.missing: set[str] = set()  # contracts said to have no final price yet
+        # contracts held past expiry without a final price: what is said of each
+        self.missing: dict[str, str] = {}
 
     def held(self, exchange: str, symbol: str) -> None:
         """A symbol first held: a derivative's underlying is watched for its final price."""
@@ -75,34 +79,18 @@ class ExpirySettler:
             inst = expired(self.refdata, ex, sym, through) if p.qty else None
             if inst is None or inst.expiry is None:
                 continue
-            final = self.final_price(inst)
-            if final is None:
-                self.missing.add(sym)
+            legs = settle_legs(self.refdata, inst, p.qty, prod, self.final_price(inst))
+            if legs is None:
+                self.missing[sym] = no_final_price(inst)
                 continue
-            st = settle(self.refdata, inst, p.qty, final)
-            at = int(datetime.combine(inst.expiry, time(15, 30), tzinfo=IST).timestamp() * 1e9)
-            base = f"settle:{account}:{strategy}:{sym}:{prod}:{inst.expiry.isoformat()}"
-            out.append(
-                settlement_fill(
-                    strategy, (ex, sym), prod, -p.qty, st.price, st.kind, at, base, account=account
-                )
-            )
-            if st.delivery is not None:
-                d = st.delivery
-                where = (d.exchange, d.symbol)
-                out.append(
-                    settlement_fill(
-                        strategy,
-                        where,
-                        "CNC",
-                        d.shares,
-                        d.price,
-                        "delivery",
-                        at,
-                        base + ":delivery",
-                        account=account,
-                    )
-                )
+            self.missing.pop(sym, None)
+            at = int(settlement_time(self.refdata.calendar, inst.expiry).timestamp() * 1e9)
+            base = settlement_id(sym, prod, inst.expiry, strategy, account)
+            out.extend(
+                settlement_fill(strategy, leg.where, leg.product, leg.signed, leg.price,
+                                leg.how, at, base + leg.suffix, account=account)
+                for leg in legs
+            )  # fmt: skip
         return out
 
     def final_price(self, inst: Instrument) -> float | None:

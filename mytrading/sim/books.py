@@ -152,11 +152,15 @@ def counters(b: Books) -> tuple[int, int]:
     """The highest order and trade numbers used so far (ids end in a running number:
     sandbox order ids in 8 digits, trade ids ``T<orderid>-<n>``), so none is reused."""
     orders = [int(oid[-8:]) for oid in b.orders if oid[-8:].isdigit()]
-    trades = [int(t["tradeid"].rsplit("-", 1)[1]) for t in b.trades if "-" in t["tradeid"]]
+    trades = [
+        int(t["tradeid"].rsplit("-", 1)[1])
+        for t in b.trades
+        if not t.get("settlement") and "-" in t["tradeid"]  # a settlement's id is not numbered
+    ]
     return max([b.order_seq, *orders]), max([b.trade_seq, *trades])
 
 
-def replay(b: Books, *ledgers: Ledger) -> None:
+def replay(b: Books, *ledgers: Ledger[Any]) -> None:
     """The day's positions into each ledger: those carried in, then every trade, with the
     arithmetic the trades had when they happened."""
     for ledger in ledgers:
@@ -171,11 +175,11 @@ def rolled(b: Books, today: str) -> Books:
     """The books of ``b``'s day as a broker opens them on a later day: working orders and
     open F&O and intraday positions carried, the day's delivery (CNC) trades settled into
     the holdings (T+1), the realized P&L settled into the capital, no trades."""
-    ledger = Ledger()
+    ledger: Ledger[tuple[str, str, str]] = Ledger()
     replay(b, ledger)
     order_seq, trade_seq = counters(b)
     held = {(h["exchange"], h["symbol"]): (h["qty"], h["avg"]) for h in b.holdings}
-    for (ex, sym, prod), p in ledger.positions.items():  # type: ignore[misc]  # 3-part keys
+    for (ex, sym, prod), p in ledger.positions.items():
         if prod != "CNC" or not p.qty:
             continue
         q0, a0 = held.get((ex, sym), (0, 0.0))
@@ -189,7 +193,7 @@ def rolled(b: Books, today: str) -> Books:
         trade_seq=trade_seq,
         carried=[
             {"exchange": ex, "symbol": sym, "product": prod, "qty": p.qty, "avg": p.avg}
-            for (ex, sym, prod), p in ledger.positions.items()  # type: ignore[misc]  # as above
+            for (ex, sym, prod), p in ledger.positions.items()
             if p.qty and prod != "CNC"
         ],
         holdings=[

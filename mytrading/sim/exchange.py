@@ -23,10 +23,20 @@ import structlog
 
 from mytrading import wire
 from mytrading.clock import MarketClock
+from mytrading.domain import Product
 from mytrading.openalgo.broker import OrderEvent, TradeEvent
 from mytrading.positions import Ledger
 from mytrading.refdata import IST, Instrument, RefData, RefDataError
-from mytrading.settlement import expired, final_price_places, settle, settled_through
+from mytrading.settlement import (
+    Leg,
+    expired,
+    final_price_places,
+    no_final_price,
+    settle_legs,
+    settled_through,
+    settlement_id,
+    settlement_time,
+)
 from mytrading.sim.books import Books, BookStore, counters, replay, rolled
 from mytrading.sim.history import BarStore
 from mytrading.sim.market import SimMarket
@@ -77,7 +87,7 @@ class SimExchange(MarketData):
         self.first_price: dict[str, float] = {}  # order id -> its first trade's price
         self.trade_wall_ns: dict[str, int] = {}  # order id -> wall time of its last trade
         # (exchange, symbol, product): realized and unrealized P&L
-        self.ledger: Ledger[tuple[str, str, str]] = Ledger()
+        self.ledger: Ledger[tuple[str, str, Product]] = Ledger()
         self.holdings: dict[tuple[str, str], tuple[int, float]] = {}  # settled CNC: qty, avg
         self.last: dict[tuple[str, str], wire.Tick] = {}
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # order_update sinks
@@ -90,6 +100,10 @@ class SimExchange(MarketData):
         self.books: BookStore | None = None
         self._settled_through: date | None = None  # expiries settled up to this day
         self._settle_check_ns = 0  # before this, the settlement cutoff cannot have moved
+        # expiry cutoffs with a contract still held for want of a final price: settled
+        # at the next step that has one (nothing is settled at a guess)
+        self.unsettled: set[date] = set()
+        self._said_unsettled: set[str] = set()
 
     # ------------------------------------------------------------------ the books on disk
 
@@ -176,6 +190,10 @@ class SimExchange(MarketData):
         (CNC) at the final price; working orders in it are cancelled. Each settlement is
         a record in the books (replayed after a restart), not a trade: the trade book
         does not show it, the position book does (the contract flat, the P&L realized)."""
+        if self.unsettled:  # a contract waits for its final price: look again
+            cutoffs, self.unsettled = self.unsettled, set()
+            for c in sorted(cutoffs):
+                self._settle_through(c)
         if now_ns < self._settle_check_ns:  # every step (every tick of a local broker)
             return
         cutoff, recheck = settled_through(
@@ -185,6 +203,9 @@ class SimExchange(MarketData):
         if self._settled_through is not None and cutoff <= self._settled_through:
             return
         self._settled_through = cutoff
+        self._settle_through(cutoff)
+
+    def _settle_through(self, cutoff: date) -> None:
         for ex, sym in [k for k, ids in self.broker.live.items() if ids]:
             if expired(self.refdata, ex, sym, cutoff) is not None:
                 for oid in list(self.broker.live[(ex, sym)]):
@@ -194,27 +215,23 @@ class SimExchange(MarketData):
             if inst is None:
                 continue
             final = self._final_price(inst)
-            st = settle(self.refdata, inst, p.qty, final)
-            self._book_settlement(ex, sym, prod, -p.qty, st.price, st.kind, inst.expiry)
-            if st.delivery is not None:
-                d = st.delivery
-                self._book_settlement(
-                    d.exchange, d.symbol, "CNC", d.shares, d.price, "delivery", inst.expiry
-                )
-            log.info(
-                "settled at expiry",
-                symbol=sym,
-                product=prod,
-                qty=p.qty,
-                price=st.price,
-                kind=st.kind,
-                final=final,
-            )
+            legs = settle_legs(self.refdata, inst, p.qty, prod, final)
+            if legs is None:
+                self.unsettled.add(cutoff)  # asked again at every step until a price comes
+                if sym not in self._said_unsettled:
+                    self._said_unsettled.add(sym)
+                    log.error(no_final_price(inst), symbol=sym)
+                continue
+            for leg in legs:
+                self._book_settlement(leg, inst)
+            log.info("settled at expiry", symbol=sym, product=prod, qty=p.qty, final=final,
+                     price=legs[0].price, kind=legs[0].how)  # fmt: skip
 
-    def _final_price(self, inst: Instrument) -> float:
+    def _final_price(self, inst: Instrument) -> float | None:
         """The final settlement price of ``inst``'s expiry: its underlying's last quote
         on the expiry day (the index's close; a stock's, else its future's), from the
-        quotes seen, else the day's last 1-minute bar (after a restart)."""
+        quotes seen, else the day's last 1-minute bar (after a restart); None if neither
+        is there."""
         keys = final_price_places(self.refdata, inst)
         for key in keys:
             t = self.last.get(key)
@@ -227,13 +244,12 @@ class SimExchange(MarketData):
             ]
             if bars:
                 return bars[-1].close
-        t = self.last.get(keys[0])
-        log.warning("no quote of the expiry day: settled at the last price", symbol=inst.symbol)
-        return t.ltp if t is not None else 0.0
+        return None
 
-    def _book_settlement(
-        self, ex: str, sym: str, prod: str, qty: int, price: float, kind: str, expiry: date
-    ) -> None:
+    def _book_settlement(self, leg: Leg, inst: Instrument) -> None:
+        assert inst.expiry is not None
+        (ex, sym), prod, qty, price = leg.where, leg.product, leg.signed, leg.price
+        at = settlement_time(self.refdata.calendar, inst.expiry)
         row = {
             "action": "BUY" if qty > 0 else "SELL",
             "symbol": sym,
@@ -243,11 +259,11 @@ class SimExchange(MarketData):
             "quantity": abs(qty),
             "average_price": price,
             "price": price,
-            "timestamp": f"{expiry.isoformat()} 15:30:00",
+            "timestamp": at.strftime("%Y-%m-%d %H:%M:%S"),
             "trade_value": round(abs(qty) * price, 2),
-            "tradeid": f"SETTLE:{sym}:{prod}:{expiry.isoformat()}",
+            "tradeid": settlement_id(inst.symbol, prod, inst.expiry) + leg.suffix,
             "strategy": "",
-            "settlement": kind,
+            "settlement": leg.how,
         }
         self.ledger.apply((ex, sym, prod), qty, price)
         self.broker.ledger.apply((ex, sym, prod), qty, price)

@@ -74,7 +74,7 @@ class SimBroker:
         self.orders: dict[str, SimOrder] = {}
         self.live: dict[tuple[str, str], list[str]] = {}  # working order ids per instrument
         # (exchange, symbol, product) -> net position
-        self.ledger: Ledger[tuple[str, str, str]] = Ledger()
+        self.ledger: Ledger[tuple[str, str, Product]] = Ledger()
         self.trades = 0
         self._ids = itertools.count(1)
         self._day_no = -1
