@@ -257,31 +257,12 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
 
             # the table risk sizes by: the same file, from the same settings
             self._margins = load_margins(load_settings().config_dir)
-        total, shorts = 0.0, set()
-        today = self.today()
+        legs = []
         for ls in self.legs:
             assert ls.contract is not None
             inst = self.refdata.instrument(*ls.contract)
-            qty = ls.leg.lots * inst.lot_size
-            paired = (
-                ls.leg.action == "SELL"
-                and ({"CE": "PE", "PE": "CE"}.get(inst.kind), inst.expiry) in shorts
-            )
-            if ls.leg.action == "SELL":
-                shorts.add((inst.kind, inst.expiry))
-            need = self._margins.need(
-                inst,
-                ls.leg.action,
-                qty,
-                self.ltp(*ls.contract),
-                qty,
-                paired,
-                today,
-                None,
-                self.spec.product,
-            )
-            total += need.amount
-        return total
+            legs.append((inst, ls.leg.action, ls.leg.lots * inst.lot_size, self.ltp(*ls.contract)))
+        return self._margins.set_need(legs, self.today(), self.spec.product)
 
     def _after_sizing(self) -> None:
         """Once the sized leg is done: the other legs at the sets it got, or none."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -101,6 +102,27 @@ class MarginTable:
             return Need(lots * extra, "sell_c_and_p", extra)
         single = broker_per_lot or single
         return Need(lots * single, "sell_c_p", single)
+
+    def set_need(
+        self,
+        legs: Sequence[tuple[Instrument, str, int, float]],
+        day: date,
+        product: str = "NRML",
+    ) -> float:
+        """Margin of a set of legs opened together (a builder strategy's straddle, condor,
+        ...): each ``(instrument, action, quantity, price)`` as ``need`` counts it when
+        the legs before it are held, so a short option whose other type (same underlying
+        and expiry) was shorted by an earlier leg counts as paired, as risk counts it for
+        the position the set leaves."""
+        total, shorts = 0.0, set()
+        for inst, action, qty, price in legs:
+            other = {"CE": "PE", "PE": "CE"}.get(inst.kind)
+            key = (inst.underlying, inst.expiry)
+            paired = action == "SELL" and other is not None and (other, key) in shorts
+            if action == "SELL":
+                shorts.add((inst.kind, key))
+            total += self.need(inst, action, qty, price, qty, paired, day, None, product).amount
+        return total
 
     def _stock(
         self,

@@ -704,3 +704,28 @@ def test_a_leg_of_a_set_is_sized_by_the_sets_margin(refdata: RefData) -> None:
     assert isinstance(a, Approval) and a.quantity == 2 * 65  # 6,50,000 / 3,25,000
     a = margin_run(intent(0, sizing="balanced", sizing_per_lot=1.0), book, refdata)
     assert isinstance(a, Approval) and a.quantity == 3 * 65  # the future's own 2,15,000 a lot
+
+
+def test_a_sets_margin_pairs_its_short_legs_as_risk_pairs_the_positions(refdata) -> None:
+    """The builder sizes a set by ``MarginTable.set_need`` (risk's own code): a short
+    strangle's second short leg counts as paired, as risk counts it once the first is held;
+    a long wing adds its premium."""
+    from datetime import date
+
+    from mytrading.risk.margin import load_margins
+    from mytrading.settings import PROJECT_ROOT
+
+    m = load_margins(PROJECT_ROOT / "config")
+    day = date(2026, 11, 20)
+    ce = refdata.instrument("NFO", "NIFTY25NOV2624500CE")
+    pe = refdata.instrument("NFO", "NIFTY25NOV2623500PE")
+    wing = refdata.instrument("NFO", "NIFTY25NOV2625000CE")
+    alone = m.need(ce, "SELL", 65, 80.0, 65, False, day).amount
+    paired = m.need(pe, "SELL", 65, 70.0, 65, True, day).amount
+    assert paired < alone  # the pair's extra is less than a lone short's
+    legs = [(ce, "SELL", 65, 80.0), (pe, "SELL", 65, 70.0), (wing, "BUY", 65, 20.0)]
+    assert m.set_need(legs, day) == pytest.approx(alone + paired + 65 * 20.0)
+    # the same legs with the put first: the call is the paired one
+    first_pe = m.need(pe, "SELL", 65, 70.0, 65, False, day).amount
+    second_ce = m.need(ce, "SELL", 65, 80.0, 65, True, day).amount
+    assert m.set_need(legs[1::-1], day) == pytest.approx(first_pe + second_ce)
