@@ -57,6 +57,34 @@ def identify(settings: Settings, accounts: Accounts) -> dict[str, Any]:
     return out
 
 
+def check_brokers(
+    settings: Settings, accounts: Accounts, confirmation: dict[str, Any]
+) -> list[str]:
+    """At a live start: each account's OpenAlgo must still be the broker account the
+    operator confirmed. One that does not answer now is let be (it may be restarting: its
+    name is returned); one that answers as another broker raises ``NotConfirmedError``:
+    its orders would go elsewhere."""
+    from mytrading.openalgo.rest import OpenAlgoREST
+
+    silent = []
+    for name, acct in accounts.by_name.items():
+        want = (confirmation.get("accounts") or {}).get(name) or {}
+        rest = OpenAlgoREST(acct.api_key, acct.rest_url, settings.openalgo_timeout_s)
+        try:
+            reply = rest.ping()
+        finally:
+            rest.close()
+        broker = str((reply.get("data") or {}).get("broker", "")) if "data" in reply else ""
+        if not broker:
+            silent.append(name)
+        elif want.get("broker") and broker != want["broker"]:
+            raise NotConfirmedError(
+                f"account {name}: {acct.rest_url} now answers as broker {broker!r}, "
+                f"confirmed as {want['broker']!r}: confirm again with --live"
+            )
+    return silent
+
+
 def confirm(settings: Settings, found: dict[str, Any], by: str) -> str:
     """Write the confirmation for this configuration; returns the token for the stack's
     environment."""

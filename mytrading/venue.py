@@ -35,16 +35,20 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from mytrading import wire
 from mytrading.accounts import MAIN, Accounts, load_accounts
 from mytrading.clock import MarketClock
 from mytrading.refdata import RefData
 from mytrading.settings import Settings
+
+if TYPE_CHECKING:
+    from mytrading.openalgo.broker import BrokerAdapter
 
 LOCAL_URL = "http://local-sim"  # what the in-process venue's REST client is addressed as
 LOCAL_KEY = "local-sim"  # its one account's key (it guards nothing: no socket reaches it)
@@ -107,6 +111,30 @@ def local_broker(
         settings.sim.partial_fills,
         books_at=books_at,
     )
+
+
+def broker_adapter(
+    api_key: str,
+    rest_url: str,
+    timeout_s: float,
+    now_s: Callable[[], float],
+    local: Callable[..., Any] | None = None,
+) -> BrokerAdapter:
+    """One account's broker as the router and the reconciler speak to it: the OpenAlgo
+    adapter (``openalgo/orders.py``) on that account's URL and key, or on an in-process
+    venue's request handling (``local``). Neither daemon names OpenAlgo's client: what
+    comes back is the Protocol and its reports (``openalgo/broker.py``)."""
+    from mytrading.openalgo.orders import OpenAlgoAdapter, as_broker
+
+    return as_broker(OpenAlgoAdapter(api_key, rest_url, timeout_s, now_s, local=local))
+
+
+def order_update_feed(ctx: Any, ws_url: str, api_key: str, pipe: str) -> OrderUpdates:
+    """An account's order updates as its OpenAlgo pushes them (its WebSocket, subscribed
+    to orders), each waking the reader on ``pipe``."""
+    from mytrading.openalgo.ws import FeedClient
+
+    return FeedClient(ctx, ws_url, api_key, [], pipe=pipe, order_updates=True)
 
 
 def local_quotes(settings: Settings, refdata: RefData, day: date) -> LocalMarketData:

@@ -4,19 +4,33 @@ with.
 ``OpenAlgoAdapter`` (``openalgo/orders.py``) implements it over OpenAlgo's REST API and
 is what every lane of the router holds, the in-process simulator's included (its REST
 calls go to the simulated venue without a socket). ``sim/matching.py`` and the backtest's
-fills answer the three order calls with the same ``PlaceResult``. Field names follow
-OpenAlgo's order, trade and position books (docs/openalgo.md §1-2).
+fills answer the three order calls with the same ``PlaceResult``. What the books say
+comes back as reports (``OrderReport``, ``FillReport``, ``PositionReport``): a broker's
+rows are read in its adapter and nowhere else, so a change in its replies is one
+module's change. The table in ``BrokerAdapter``'s docstring says what each call returns.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import msgspec
 
 from mytrading import wire
 from mytrading.domain import PriceType
 from mytrading.openalgo.replies import Failure
+
+SESSION_EXPIRED = "broker session expired"
+
+
+def expired_reply(code: int, message: str) -> bool:
+    """Is this failure the broker's answer for a revoked session (OpenAlgo's daily expiry,
+    a logout) or a wrong key: the same 403, which no call can get past either? Asked of a
+    ``PlaceResult``'s status and message, or of a read's ``ConnectionError`` text."""
+    return code == 403 and "invalid openalgo apikey" in message.lower()
 
 
 class Outcome(enum.Enum):
@@ -72,6 +86,56 @@ class TradeEvent:
 Events = list[OrderEvent | TradeEvent]
 
 
+class OrderReport(msgspec.Struct, frozen=True, gc=False):
+    """One order as the broker's order book (or a pushed update) shows it, already read:
+    numbers as numbers, the status normalised to OpenAlgo's lowercase set, the time as
+    epoch seconds. What a router, its recovery or the reconciler may know of a broker
+    order; the rows themselves stay in the adapter."""
+
+    broker_id: str
+    exchange: str
+    symbol: str
+    action: str  # BUY / SELL as the broker wrote it (upper case; "" if it did not)
+    quantity: int
+    pricetype: str  # MARKET, LIMIT, SL, SL-M as written ("" if it did not say)
+    product: str  # MIS, NRML, CNC as written
+    status: str  # open, trigger pending, complete, cancelled, rejected ("" not said)
+    filled: int | None  # None: the row does not say (a live order book: see the trades)
+    avg_price: float
+    price: float = 0.0
+    trigger_price: float = 0.0
+    placed_s: float | None = None  # the broker's time of the order, if it gave one
+    strategy: str | None = None  # the strategy tag it carries, if any
+    reason: str = ""  # a rejection's reason
+
+
+class FillReport(msgspec.Struct, frozen=True, gc=False):
+    """One trade of the broker's trade book."""
+
+    broker_id: str  # the order it filled
+    quantity: int
+    price: float
+
+
+@dataclass(frozen=True)
+class BrokerBooks:
+    """An account's order and trade books, read together."""
+
+    orders: dict[str, OrderReport]  # by broker id
+    fills: list[FillReport]
+
+    def filled(self) -> dict[str, tuple[int, float]]:
+        """(quantity, value) traded per broker order id."""
+        out: dict[str, tuple[int, float]] = {}
+        for f in self.fills:
+            q, v = out.get(f.broker_id, (0, 0.0))
+            out[f.broker_id] = (q + f.quantity, v + f.quantity * f.price)
+        return out
+
+
+PositionReport = wire.BrokerPosition  # one row of the position book (it travels to risk)
+
+
 class BrokerAdapter(Protocol):
     """Everything a router lane asks of one account's broker.
 
@@ -88,12 +152,15 @@ class BrokerAdapter(Protocol):
                                   kept until its placement is answered
     recover / remember  yes       after a restart: take up journaled orders, never adopt
                                   a broker id already ours
-    positionbook        yes       raises ``ConnectionError`` when it cannot be read
-    funds               yes       raises ``ConnectionError`` when it cannot be read
+    positionbook        yes       ``PositionReport``s; raises ``ConnectionError`` when it
+                                  cannot be read
+    funds               yes       ``wire.Funds``; raises ``ConnectionError`` likewise
     ping                yes       the session probe: None when the broker answers
-    order_rows          yes       order and trade books, for settling a damaged journal;
-                                  None when either cannot be read
+    books               yes       ``BrokerBooks`` (``OrderReport`` by broker id and the
+                                  ``FillReport``s), for settling a damaged journal and
+                                  for the reconciler; None when either cannot be read
     counts              yes       the adapter's own counters, shown in the router's status
+    close               yes       its connection released (a daemon's teardown)
     margin_per_lot      optional  None where the broker does not answer margin queries
     on_tick             optional  only a venue that fills locally uses market data;
                                   others return ``[]``
@@ -104,6 +171,11 @@ class BrokerAdapter(Protocol):
     """
 
     counts: dict[str, int]
+    # set by the router: whether its order updates are pushed right now (then a new
+    # order's first state comes from the push), and an instrument's price step (a fill's
+    # part derived from rounded averages is put back on the tick it traded at)
+    pushing: Callable[[], bool]
+    tick_of: Callable[[str, str], float] | None
 
     def place_order(self, order: wire.Order) -> tuple[PlaceResult, Events]:
         """Send one order; return the broker's answer and any events it caused at once."""
@@ -126,17 +198,14 @@ class BrokerAdapter(Protocol):
         """Market data for brokers that fill locally (the simulator); live adapters ignore it."""
         ...
 
-    def positionbook(self) -> list[wire.BrokerPosition]: ...
+    def positionbook(self) -> list[PositionReport]: ...
 
     def funds(self) -> wire.Funds: ...
 
     def ping(self) -> Failure | None: ...
 
-    def order_rows(
-        self,
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[int, float]]] | None:
-        """(order-book rows by broker id, (filled quantity, value) by broker id from the
-        trade book), or None when either book cannot be read."""
+    def books(self) -> BrokerBooks | None:
+        """The order and trade books, read, or None when either cannot be read."""
         ...
 
     def recover(
@@ -154,6 +223,10 @@ class BrokerAdapter(Protocol):
     def margin_per_lot(
         self, exchange: str, symbol: str, action: str, product: str, lot: int
     ) -> float | None: ...
+
+    def close(self) -> None:
+        """Release the adapter's connection."""
+        ...
 
 
 def order_update(

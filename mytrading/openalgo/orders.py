@@ -40,10 +40,14 @@ from mytrading import wire
 from mytrading.domain import PriceType
 from mytrading.openalgo.broker import (
     BrokerAdapter,
+    BrokerBooks,
     Events,
+    FillReport,
     OrderEvent,
+    OrderReport,
     Outcome,
     PlaceResult,
+    PositionReport,
     TradeEvent,
 )
 from mytrading.openalgo.replies import Failure, classify, num, parse_ts, status_of
@@ -62,6 +66,40 @@ def on_tick(price: float, tick: float, bound: float) -> float:
         return price
     near = round(round(price / tick) * tick, 2)
     return near if abs(price - near) <= bound else price
+
+
+def order_report(row: dict[str, Any]) -> OrderReport:
+    """An OpenAlgo order-book row, or an ``order_update`` push (the same fields), read."""
+    return OrderReport(
+        broker_id=str(row.get("orderid", "")),
+        exchange=str(row.get("exchange", "")),
+        symbol=str(row.get("symbol", "")),
+        action=str(row.get("action", "")).upper(),
+        quantity=int(num(row.get("quantity"))),
+        pricetype=str(row.get("pricetype") or row.get("price_type") or "").upper(),
+        product=str(row.get("product", "")).upper(),
+        status=status_of(row.get("order_status")),
+        filled=int(num(row.get("filled_quantity"))) if "filled_quantity" in row else None,
+        avg_price=num(row.get("average_price")),
+        price=num(row.get("price")),
+        trigger_price=num(row.get("trigger_price")),
+        placed_s=parse_ts(row.get("timestamp")),
+        strategy=None if row.get("strategy") is None else str(row.get("strategy")),
+        reason=str(row.get("rejection_reason") or ""),
+    )
+
+
+def fill_report(row: dict[str, Any]) -> FillReport:
+    """An OpenAlgo trade-book row, read (its price is the trade's average)."""
+    return FillReport(
+        str(row.get("orderid", "")),
+        int(num(row.get("quantity"))),
+        num(row.get("average_price")) or num(row.get("price")),
+    )
+
+
+def _order_rows(reply: dict[str, Any]) -> list[OrderReport]:
+    return [order_report(r) for r in (reply.get("data") or {}).get("orders") or []]
 
 
 @dataclass
@@ -95,7 +133,7 @@ class OpenAlgoAdapter:
         self.known_ids: set[str] = set()
         self.unknown: dict[str, Unknown] = {}  # our order id -> not yet found at the broker
         self.counts: dict[str, int] = {}
-        self.early: dict[str, dict[str, Any]] = {}  # order id -> a push before its reply
+        self.early: dict[str, OrderReport] = {}  # order id -> a push before its reply
         # True while the broker's order updates are pushed to us (subscribed, confirmed):
         # a new order's state then comes from the push, not from a call of our own
         self.pushing: Callable[[], bool] = lambda: False
@@ -167,7 +205,7 @@ class OpenAlgoAdapter:
         self.tracked[oid] = Tracked(order, oid)
         early = self.early.pop(oid, None)
         if early is not None:
-            return self._apply_row(oid, early)
+            return self._apply(oid, early)
         if self.pushing():
             return []  # the push brings it, the poll repairs a push missed
         return self._refresh_one(oid)
@@ -176,7 +214,7 @@ class OpenAlgoAdapter:
         reply = self.sdk.orderstatus(order_id=oid, strategy=self.tracked[oid].order.strategy)
         if classify(reply) is not None:
             return []  # the next poll of the order book will see it
-        return self._apply_row(oid, reply.get("data") or {})
+        return self._apply(oid, order_report({"orderid": oid, **(reply.get("data") or {})}))
 
     def cancel_order(self, orderid: str) -> tuple[PlaceResult, Events]:
         reply = self.sdk.cancelorder(order_id=orderid)
@@ -227,12 +265,12 @@ class OpenAlgoAdapter:
         if classify(reply) is not None:
             self._count("poll_failed")
             return [], []
-        rows = (reply.get("data") or {}).get("orders") or []
+        rows = _order_rows(reply)
         events: Events = []
-        mine = [r for r in rows if str(r.get("orderid", "")) in self.tracked]
-        trades = self._trades() if any("filled_quantity" not in r for r in mine) else None
-        for row in mine:
-            events += self._apply_row(str(row.get("orderid", "")), row, trades)
+        mine = [r for r in rows if r.broker_id in self.tracked]
+        trades = self._trades() if any(r.filled is None for r in mine) else None
+        for r in mine:
+            events += self._apply(r.broker_id, r, trades)
         resolved = []
         for our_id, u in list(self.unknown.items()):
             found = self._match(rows, u.order, u.since_s)
@@ -250,17 +288,18 @@ class OpenAlgoAdapter:
         """An ``order_update`` from OpenAlgo's WebSocket (same fields as an order-book row).
         An order not tracked (yet) is left to the next poll: its placement reply may still
         be on the way."""
-        oid = str(msg.get("orderid", ""))
+        report = order_report(msg)
+        oid = report.broker_id
         if oid not in self.tracked:
             if oid in self.known_ids:
                 return []  # finished already (a repeat or a late push)
             self._count("ws_updates_untracked")
             if len(self.early) >= EARLY_MAX:  # not ours, most likely: the oldest goes
                 del self.early[next(iter(self.early))]
-            self.early[oid] = msg  # the placement's reply may still be on the way
+            self.early[oid] = report  # the placement's reply may still be on the way
             return []
         self._count("ws_updates")
-        return self._apply_row(oid, msg)
+        return self._apply(oid, report)
 
     def _trades(self) -> dict[str, tuple[int, float]]:
         """Filled quantity and value per order id, from the trade book ({} when it
@@ -270,28 +309,25 @@ class OpenAlgoAdapter:
             self._count("tradebook_failed")
         return got or {}
 
-    def _trade_book(self) -> dict[str, tuple[int, float]] | None:
+    def _trade_rows(self) -> list[FillReport] | None:
         reply = self.sdk.tradebook()
         if classify(reply) is not None:
             return None
-        out: dict[str, tuple[int, float]] = {}
-        for r in reply.get("data") or []:
-            oid = str(r.get("orderid", ""))
-            q = int(num(r.get("quantity")))
-            px = num(r.get("average_price")) or num(r.get("price"))
-            have = out.get(oid, (0, 0.0))
-            out[oid] = (have[0] + q, have[1] + q * px)
-        return out
+        return [fill_report(r) for r in reply.get("data") or []]
 
-    def _apply_row(
-        self, oid: str, row: dict[str, Any], trades: dict[str, tuple[int, float]] | None = None
+    def _trade_book(self) -> dict[str, tuple[int, float]] | None:
+        rows = self._trade_rows()
+        return None if rows is None else BrokerBooks({}, rows).filled()
+
+    def _apply(
+        self, oid: str, row: OrderReport, trades: dict[str, tuple[int, float]] | None = None
     ) -> Events:
         t = self.tracked[oid]
-        status = status_of(row.get("order_status"))
-        qty = int(num(row.get("quantity")) or t.order.quantity)
-        avg = num(row.get("average_price"))
-        if "filled_quantity" in row:
-            filled = int(num(row.get("filled_quantity")))
+        status = row.status
+        qty = row.quantity or t.order.quantity
+        avg = row.avg_price
+        if row.filled is not None:
+            filled = row.filled
         elif status in ("open", "complete", "cancelled"):
             # A live order-book row has neither filled quantity nor average price, and
             # ``orderstatus`` gives the first trade's price (docs/openalgo.md §1): the
@@ -321,9 +357,7 @@ class OpenAlgoAdapter:
             t.filled, t.avg = filled, avg
         if status != t.status or events:
             t.status = status or t.status
-            events.append(
-                OrderEvent(oid, t.status, t.filled, t.avg, str(row.get("rejection_reason") or ""))
-            )
+            events.append(OrderEvent(oid, t.status, t.filled, t.avg, row.reason))
         if t.status in ("complete", "cancelled", "rejected"):
             del self.tracked[oid]
         return events
@@ -332,28 +366,25 @@ class OpenAlgoAdapter:
         reply = self.sdk.orderbook()
         if classify(reply) is not None:
             return None
-        return self._match((reply.get("data") or {}).get("orders") or [], order, since_s)
+        return self._match(_order_rows(reply), order, since_s)
 
-    def _match(self, rows: list[dict[str, Any]], order: wire.Order, since_s: float) -> str | None:
+    def _match(self, rows: list[OrderReport], order: wire.Order, since_s: float) -> str | None:
         hits = []
-        for row in rows:
-            oid = str(row.get("orderid", ""))
-            if oid in self.known_ids:
+        for r in rows:
+            if r.broker_id in self.known_ids:
                 continue
-            ts = parse_ts(row.get("timestamp"))
-            if ts is not None and ts < since_s - LOOKBACK_S:
+            if r.placed_s is not None and r.placed_s < since_s - LOOKBACK_S:
                 continue
             if (
-                row.get("symbol") == order.symbol
-                and row.get("exchange") == order.exchange
-                and str(row.get("action", "")).upper() == order.action
-                and int(num(row.get("quantity"))) == order.quantity
-                and str(row.get("pricetype") or row.get("price_type") or "").upper()
-                == order.pricetype
-                and str(row.get("product", "")).upper() == order.product
-                and row.get("strategy") in (None, order.strategy)
+                r.symbol == order.symbol
+                and r.exchange == order.exchange
+                and r.action == order.action
+                and r.quantity == order.quantity
+                and r.pricetype == order.pricetype
+                and r.product == order.product
+                and r.strategy in (None, order.strategy)
             ):
-                hits.append(oid)
+                hits.append(r.broker_id)
         if len(hits) > 1:
             log.error(
                 "ambiguous order-book match; leaving the order unknown",
@@ -365,18 +396,18 @@ class OpenAlgoAdapter:
 
     # ---------------------------------------------------------------------- books
 
+    def close(self) -> None:
+        self.sdk.close()
+
     def ping(self) -> Failure | None:
         return classify(self.sdk.ping())
 
-    def order_rows(
-        self,
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[int, float]]] | None:
+    def books(self) -> BrokerBooks | None:
         ob = self.sdk.orderbook()
-        trades = self._trade_book()
+        trades = self._trade_rows()
         if classify(ob) is not None or trades is None:
             return None
-        rows = ob.get("data") or {}
-        return {str(r.get("orderid", "")): r for r in rows.get("orders") or []}, trades
+        return BrokerBooks({r.broker_id: r for r in _order_rows(ob)}, trades)
 
     def funds(self) -> wire.Funds:
         """OpenAlgo ``funds``; live values are strings (coerced here)."""
@@ -415,7 +446,7 @@ class OpenAlgoAdapter:
         total = num((reply.get("data") or {}).get("total_margin_required"))
         return total if total > 0 else None
 
-    def positionbook(self) -> list[wire.BrokerPosition]:
+    def positionbook(self) -> list[PositionReport]:
         reply = self.sdk.positionbook()
         fail = classify(reply)
         if fail is not None:

@@ -39,15 +39,6 @@ class Failure:
         return self.transient and not self.ambiguous
 
 
-SESSION_EXPIRED = "broker session expired"
-
-
-def expired_reply(code: int, message: str) -> bool:
-    """Is this failure OpenAlgo's answer for a revoked broker session (its daily expiry,
-    a logout) or a wrong key: the same 403, which no call can get past either?"""
-    return code == 403 and "invalid openalgo apikey" in message.lower()
-
-
 def classify(reply: dict[str, Any]) -> Failure | None:
     """None for success; otherwise what kind of failure the SDK reply describes."""
     if reply.get("status") == "success":

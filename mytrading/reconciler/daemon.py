@@ -29,19 +29,31 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from mytrading import bus, venue, wire
 from mytrading.accounts import load_accounts
 from mytrading.daemon import Daemon, Peer
-from mytrading.openalgo.replies import SESSION_EXPIRED, classify, num, status_of
-from mytrading.openalgo.rest import OpenAlgoREST
+from mytrading.openalgo.broker import SESSION_EXPIRED, BrokerAdapter, OrderReport
 from mytrading.positions import Ledger
 from mytrading.recovery import fetch_fills, fetch_snapshot
 from mytrading.refdata import IST
 
-Suspect = tuple[str, str, str, int, int]  # (account, kind, broker order id, ours, broker)
+# (account, kind, broker order id, ours, broker)
+Suspect = tuple[str, Literal["order", "trade"], str, int, int]
 PosKey = tuple[str, str, str, str]  # (account, exchange, symbol, product)
+
+
+class Where(NamedTuple):
+    """The instrument a reported difference is about."""
+
+    exchange: str
+    symbol: str
+    product: str
+
+
+def _where(r: OrderReport) -> Where:
+    return Where(r.exchange, r.symbol, r.product)
 
 
 T = TypeVar("T", bound=tuple[Any, ...])
@@ -89,8 +101,10 @@ class ReconcilerDaemon(Daemon):
         # Order and trade books are read from an account's OpenAlgo only where its orders
         # go there: a paper account's books are the router's in-process venue's (its
         # positions still come through the router).
-        self.rest = {
-            a.name: OpenAlgoREST(a.api_key, a.rest_url, s.openalgo_timeout_s)
+        self.brokers: dict[str, BrokerAdapter] = {
+            a.name: venue.broker_adapter(
+                a.api_key, a.rest_url, s.openalgo_timeout_s, lambda: self.clock.now_ns() / 1e9
+            )
             for a in self.accounts
             if routes[a.name].kind in ("real", "simserver", "dry")
         }
@@ -259,17 +273,16 @@ class ReconcilerDaemon(Daemon):
             self.external[key] = b - o
             if not self.external[key]:
                 del self.external[key]
-        if account in self.rest:
+        if account in self.brokers:
             found += self._orders_and_trades(account)
         return found, len(set(broker) | set(ours))
 
     def _orders_and_trades(self, account: str) -> int:
         """Compare one account's order and trade books with the router's orders and our
         fills; report what two checks in a row agree on. Returns how many it reported."""
-        rest = self.rest[account]
-        book, trades = rest.orderbook(), rest.tradebook()
+        books = self.brokers[account].books()
         reply = bus.request(self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="orders"))
-        if classify(book) or classify(trades) or not isinstance(reply, wire.BrokerReply):
+        if books is None or not isinstance(reply, wire.BrokerReply):
             self.log.warning(
                 "order or trade book unavailable; orders not compared", account=account
             )
@@ -279,29 +292,32 @@ class ReconcilerDaemon(Daemon):
             for w in reply.working
             if w.broker_order_id and w.order.account == account
         }
-        rows = {str(r.get("orderid", "")): r for r in (book.get("data") or {}).get("orders") or []}
-        broker_filled: dict[str, int] = {}
-        for t in trades.get("data") or []:
-            bid = str(t.get("orderid", ""))
-            broker_filled[bid] = broker_filled.get(bid, 0) + int(num(t.get("quantity")))
-        now: dict[Suspect, tuple[dict[str, Any], str]] = {}
+        rows = books.orders
+        broker_filled = {bid: q for bid, (q, _) in books.filled().items()}
+        now: dict[Suspect, tuple[Where, str]] = {}
         for bid, row in rows.items():
             w = ours.get(bid)
-            status = status_of(row.get("order_status"))
+            status = row.status
             if w is None:
-                now[(account, "order", bid, 0, 1)] = (row, f"{status}: not placed by this stack")
+                now[(account, "order", bid, 0, 1)] = (
+                    _where(row),
+                    f"{status}: not placed by this stack",
+                )
             elif (w.status in wire.TERMINAL_STATUSES) != (status in wire.TERMINAL_STATUSES):
-                now[(account, "order", bid, 1, 1)] = (row, f"ours {w.status}, broker {status}")
+                now[(account, "order", bid, 1, 1)] = (
+                    _where(row),
+                    f"ours {w.status}, broker {status}",
+                )
         for bid, w in ours.items():
             if bid not in rows and w.status not in wire.TERMINAL_STATUSES:
                 now[(account, "order", bid, 1, 0)] = (
-                    {"symbol": w.order.symbol, "exchange": w.order.exchange},
+                    Where(w.order.exchange, w.order.symbol, w.order.product),
                     f"ours {w.status}, not in the broker's book",
                 )
             got, have = self.filled_by_order.get((account, bid), 0), broker_filled.get(bid, 0)
             if got != have:
                 now[(account, "trade", bid, got, have)] = (
-                    {"symbol": w.order.symbol, "exchange": w.order.exchange},
+                    Where(w.order.exchange, w.order.symbol, w.order.product),
                     f"filled {got} here, {have} at the broker",
                 )
         confirmed = [k for k in self.orders_agreed.confirm(account, now) if k not in self.reported]
@@ -320,13 +336,13 @@ class ReconcilerDaemon(Daemon):
             self.pub.publish(
                 "recon.mismatch",
                 wire.ReconEvent(
-                    exchange=str(row.get("exchange", "")),
-                    symbol=str(row.get("symbol", "")),
-                    product=str(row.get("product", "")),
+                    exchange=row.exchange,
+                    symbol=row.symbol,
+                    product=row.product,
                     ours=o,
                     broker=b,
                     action="external" if external else "reported",
-                    kind=kind,  # type: ignore[arg-type]  # position/order/trade
+                    kind=kind,
                     order_id=bid,
                     detail=why,
                     account=account,
@@ -337,8 +353,8 @@ class ReconcilerDaemon(Daemon):
         return len(confirmed)
 
     def teardown(self) -> None:
-        for rest in self.rest.values():
-            rest.close()
+        for broker in self.brokers.values():
+            broker.close()
 
     def detail(self) -> dict[str, Any]:
         return {

@@ -30,9 +30,6 @@ from mytrading.accounts import MAIN, Account, load_accounts
 from mytrading.bus import RPC_REQUEST_MAX_MSG, Pusher, bind
 from mytrading.daemon import Daemon
 from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent, order_update
-from mytrading.openalgo.orders import OpenAlgoAdapter, as_broker
-from mytrading.openalgo.rest import OpenAlgoREST
-from mytrading.openalgo.ws import FeedClient
 from mytrading.outbox import Outbox
 from mytrading.refdata import RefDataError
 from mytrading.router.books import Books
@@ -73,7 +70,8 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             s, accounts, live.reported(confirmation) if confirmation else None
         )
         if confirmation is not None:
-            self._check_identities(accounts, confirmation)
+            for name in live.check_brokers(s, accounts, confirmation):
+                self.log.warning("live: account not answering at start", account=name)
         legacy = venue.set_aside_legacy(s.state_dir, self.venue.dir)
         if legacy is not None:
             self.count_error(
@@ -164,14 +162,14 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         s = self.settings
         books = self.venue.dir / "books" / acct.name
         local = venue.local_broker(s, self.refdata, self.clock, books)
-        adapter = OpenAlgoAdapter(
+        adapter = venue.broker_adapter(
             venue.LOCAL_KEY,
             venue.LOCAL_URL,
             s.openalgo_timeout_s,
             lambda: self.clock.now_ns() / 1e9,
             local=local.request,
         )
-        lane = Lane(acct.name, as_broker(adapter), Lane.rates(acct), route=route)
+        lane = Lane(acct.name, adapter, Lane.rates(acct), route=route)
         lane.updates = local.updates
         adapter.pushing = lambda: local.updates.pushing
         adapter.tick_of = self._tick_of
@@ -179,41 +177,21 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         self.log.info("broker: " + route.describe(), account=acct.name)
         return lane
 
-    def _check_identities(self, accounts: Any, confirmation: dict[str, Any]) -> None:
-        """Live: each account's OpenAlgo must still be the broker account the operator
-        confirmed. One that does not answer now is let be (it may be restarting); one
-        that answers as another broker is refused: its orders would go elsewhere."""
-        for name, acct in accounts.by_name.items():
-            want = (confirmation.get("accounts") or {}).get(name) or {}
-            rest = OpenAlgoREST(acct.api_key, acct.rest_url, self.settings.openalgo_timeout_s)
-            try:
-                reply = rest.ping()
-            finally:
-                rest.close()
-            broker = str((reply.get("data") or {}).get("broker", "")) if "data" in reply else ""
-            if not broker:
-                self.log.warning("live: account not answering at start", account=name)
-            elif want.get("broker") and broker != want["broker"]:
-                raise live.NotConfirmedError(
-                    f"account {name}: {acct.rest_url} now answers as broker {broker!r}, "
-                    f"confirmed as {want['broker']!r}: confirm again with --live"
-                )
-
     def _openalgo_lane(self, acct: Account, route: venue.Route) -> Lane:
         """An OpenAlgo account: REST adapter, its rate limits, order changes as OpenAlgo
         pushes them and the order book polled behind them (every ``openalgo_poll_s``;
         every ``openalgo_poll_no_ws_s`` while the socket is down)."""
         s = self.settings
-        adapter = OpenAlgoAdapter(
+        adapter = venue.broker_adapter(
             acct.api_key, acct.rest_url, s.openalgo_timeout_s, lambda: self.clock.now_ns() / 1e9
         )
-        lane = Lane(acct.name, as_broker(adapter), Lane.rates(acct), route=route)
+        lane = Lane(acct.name, adapter, Lane.rates(acct), route=route)
         pipe = f"{ORDER_UPDATE_PIPE}.{acct.name}"
         lane.updates_pull = self.ctx.socket(zmq.PULL)
         lane.updates_pull.setsockopt(zmq.LINGER, 0)
         lane.updates_pull.bind(pipe)
         self.add_socket(lane.updates_pull, lambda: self._on_ws_updates(lane))
-        updates = FeedClient(self.ctx, acct.ws_url, acct.api_key, [], pipe=pipe, order_updates=True)
+        updates = venue.order_update_feed(self.ctx, acct.ws_url, acct.api_key, pipe)
         lane.updates = updates
         adapter.pushing = lambda: updates.pushing
         adapter.tick_of = self._tick_of

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Any
 
-from mytrading import wire
+from mytrading import domain, wire
 from mytrading.accounts import MAIN
 from mytrading.bus import Puller
 from mytrading.ids import OrderId
-from mytrading.openalgo.broker import TradeEvent
-from mytrading.openalgo.replies import num, status_of
+from mytrading.openalgo.broker import OrderReport, TradeEvent
 from mytrading.positions import Ledger
 from mytrading.router.books import BookKey, snapshots
 from mytrading.router.journal import JournaledOrder, Replay
@@ -112,15 +110,15 @@ class Recovery:
         """Settle what a damaged journal cannot account for against every account's order
         and trade books (see the module's doc); ``filled`` (journaled fills per order id)
         gains the fills found. Then an alert says what was lost and what was done."""
-        books: dict[str, tuple[dict[str, dict[str, Any]], dict[str, tuple[int, float]]]] = {}
+        books: dict[str, tuple[dict[str, OrderReport], dict[str, tuple[int, float]]]] = {}
         unread = []
         for account, lane in self.lanes.items():
             with lane.lock:
-                got = lane.broker.order_rows()
+                got = lane.broker.books()
             if got is None:
                 unread.append(account)
                 continue
-            books[account] = got
+            books[account] = got.orders, got.filled()
         rebuilt, lost = [], []
         for oid, part in rep.orphans.items():
             hit = [(a, b[0][part.broker_id]) for a, b in books.items() if part.broker_id in b[0]]
@@ -128,10 +126,10 @@ class Recovery:
                 lost.append(f"{oid} ({part.state})")
                 continue
             account, row = hit[0]
-            jo = JournaledOrder(_order_from_row(oid, account, row), "open", part.broker_id)
+            jo = JournaledOrder(_order_from_report(oid, account, row), "open", part.broker_id)
             jo.filled, jo.avg, jo.attempt, jo.sent_ns = part.filled, part.avg, 1, part.sent_ns
             self.table.orders[oid] = jo
-            self.table.set(jo, status_of(row.get("order_status")) or "open", with_order=True)
+            self.table.set(jo, row.status or "open", with_order=True)
             rebuilt.append(oid)
         rep.orphans.clear()
         found_fills = 0
@@ -153,8 +151,7 @@ class Recovery:
             (jo.order.account, jo.broker_id) for jo in self.table.orders.values() if jo.broker_id
         }
         unaccounted = [
-            f"{a}/{bid} {r.get('action')} {r.get('quantity')} {r.get('symbol')} "
-            f"{status_of(r.get('order_status'))}"
+            f"{a}/{bid} {r.action} {r.quantity} {r.symbol} {r.status}"
             for a, (rows, _) in books.items()
             for bid, r in rows.items()
             if (a, bid) not in known
@@ -232,28 +229,30 @@ class Recovery:
         return [s for s in snapshots(ledger) if s.quantity]
 
 
-def _order_from_row(order_id: str, account: str, row: dict[str, Any]) -> wire.Order:
-    """Our order rebuilt from the broker's row of its broker id, for an order whose first
-    journal record was lost. Its strategy is the order id's head (``<strategy>.<intent>``;
-    a follower's ``<strategy>.<intent>@<account>`` is in the book ``<strategy>@<account>``)."""
+def _order_from_report(order_id: str, account: str, row: OrderReport) -> wire.Order:
+    """Our order rebuilt from the broker's report of its broker id, for an order whose
+    first journal record was lost. Its strategy is the order id's head
+    (``<strategy>.<intent>``; a follower's ``<strategy>.<intent>@<account>`` is in the book
+    ``<strategy>@<account>``). A value the broker wrote outside our sets is taken as the
+    safest reading (SELL only if it said SELL; MARKET; MIS) and the order is rebuilt, not
+    lost."""
     try:
         oid = OrderId.parse(order_id)
     except ValueError:  # not one of ours in form: rebuilt under its own name, not lost
         oid = OrderId(order_id, "", account if account != MAIN else "")
-    pricetype = str(row.get("pricetype") or row.get("price_type") or "MARKET").upper()
-    product = str(row.get("product") or "MIS").upper()
     return wire.Order(
         order_id=order_id,
         intent_id=oid.intent,
         strategy=str(oid.book),
-        exchange=str(row.get("exchange", "")),
-        symbol=str(row.get("symbol", "")),
-        action="SELL" if str(row.get("action", "")).upper() == "SELL" else "BUY",
-        quantity=int(num(row.get("quantity"))),
-        pricetype=pricetype if pricetype in ("MARKET", "LIMIT", "SL", "SL-M") else "MARKET",  # type: ignore[arg-type]  # checked inline
-        product=product if product in ("MIS", "NRML", "CNC") else "MIS",  # type: ignore[arg-type]  # checked inline
-        price=num(row.get("price")),
-        trigger_price=num(row.get("trigger_price")),
+        exchange=row.exchange,
+        symbol=row.symbol,
+        action="SELL" if row.action == "SELL" else "BUY",
+        quantity=row.quantity,
+        pricetype=domain.price_type(row.pricetype) if row.pricetype in domain.PRICE_TYPES
+        else "MARKET",
+        product=domain.product(row.product) if row.product in domain.PRODUCTS else "MIS",
+        price=row.price,
+        trigger_price=row.trigger_price,
         approved_by="risk",
         account=account,
-    )
+    )  # fmt: skip

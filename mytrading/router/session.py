@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from mytrading.openalgo.replies import SESSION_EXPIRED, expired_reply
+from mytrading.openalgo.broker import SESSION_EXPIRED, expired_reply
 
 __all__ = ["SESSION_EXPIRED", "BrokerSession", "expired_reply"]
 

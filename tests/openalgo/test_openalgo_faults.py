@@ -15,7 +15,7 @@ import zmq
 from mytrading import wire
 from mytrading.clock import MarketClock
 from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent
-from mytrading.openalgo.orders import OpenAlgoAdapter
+from mytrading.openalgo.orders import OpenAlgoAdapter, order_report
 from mytrading.openalgo.ws import TICK_PIPE, FeedClient
 from mytrading.refdata import IST
 from tests.simhelpers import FUT, KEY, WS_URL, control, start_server
@@ -231,7 +231,7 @@ def test_a_live_style_row_takes_fills_and_price_from_the_trade_book(
     live = {k: v for k, v in row.items() if k not in ("filled_quantity", "average_price")}
     trades = [r for r in a.sdk.tradebook()["data"] if r["orderid"] == oid]
     want = sum(r["quantity"] * r["average_price"] for r in trades) / 390
-    events = a._apply_row(oid, live)
+    events = a._apply(oid, order_report(live))
     fills = [e for e in events if isinstance(e, TradeEvent)]
     assert [(f.quantity, f.price) for f in fills] == [(390, round(want, 2))]
     assert [e.status for e in events if isinstance(e, OrderEvent)] == ["complete"]
@@ -276,7 +276,7 @@ def test_an_order_filled_in_two_trades_is_priced_at_its_true_average(
     row = a.sdk.orderstatus(order_id=oid)["data"]
     assert "filled_quantity" not in row and row["order_status"] == "complete"
     assert row["average_price"] == trades[0]["average_price"] != round(true_avg, 2)
-    events = a._apply_row(oid, row)
+    events = a._apply(oid, order_report(row))
     fills = [e for e in events if isinstance(e, TradeEvent)]
     assert [(f.quantity, f.price) for f in fills] == [(qty, round(true_avg, 2))]
     assert [e.average_price for e in events if isinstance(e, OrderEvent)] == [true_avg]
@@ -345,11 +345,15 @@ def test_a_later_part_of_a_fill_is_put_back_on_its_tick() -> None:
     def parts(tick_of: Any) -> list[float]:
         a.tick_of = tick_of
         a.tracked["9"] = Tracked(o, "9", "open")
-        got = a._apply_row(
-            "9", {"order_status": "open", "filled_quantity": 65, "average_price": 24544.5}
+        got = a._apply(
+            "9",
+            order_report({"order_status": "open", "filled_quantity": 65, "average_price": 24544.5}),
         )
-        got += a._apply_row(
-            "9", {"order_status": "complete", "filled_quantity": 130, "average_price": 24544.53}
+        got += a._apply(
+            "9",
+            order_report(
+                {"order_status": "complete", "filled_quantity": 130, "average_price": 24544.53}
+            ),
         )
         return [e.price for e in got if isinstance(e, TradeEvent)]
 

@@ -13,6 +13,10 @@
   a daemon (no ``<daemon>.daemon`` module, no bus); nothing live imports the backtest.
 * No two modules import each other, directly or through others: each dependency goes
   one way.
+* The router and the reconciler speak to a broker only through the adapter's Protocol and
+  its reports (``mytrading/openalgo/broker.py``): nothing else of ``mytrading/openalgo``
+  (the REST client, the replies' parsing, the WebSocket client), which ``venue.py``
+  builds for them.
 * Identifiers are split only in ``mytrading/ids.py``: no module takes an order id, a
   book or a roll leg apart by hand.
 
@@ -90,6 +94,17 @@ def test_daemons_reach_the_simulator_only_through_the_protocol() -> None:
 
 def test_the_broker_boundary_never_loads_the_simulator() -> None:
     assert violations(["openalgo"], {"sim"}) == []
+
+
+def test_the_router_and_reconciler_see_only_the_brokers_protocol_and_reports() -> None:
+    bad = [
+        f"{f.relative_to(PROJECT_ROOT)} imports {m}"
+        for pkg in ("router", "reconciler")
+        for f in sorted((PKG / pkg).rglob("*.py"))
+        for m in imported_modules(f)
+        if top(m) == "openalgo" and not m.startswith("mytrading.openalgo.broker")
+    ]
+    assert bad == []
 
 
 def test_nothing_live_imports_the_backtest() -> None:
