@@ -129,7 +129,7 @@ class ReconcilerDaemon(Daemon):
         fills = fetch_fills(self.ctx, self.endpoints["rpc.router"], snap.last_fill_no)
         if fills is None:
             return False
-        self.ledger: Ledger[PosKey] = Ledger()
+        self.ledger = Ledger()
         self.filled_by_order = {}
         for p in snap.positions:
             self.ledger.apply((p.account, p.exchange, p.symbol, p.product), p.quantity, p.avg_price)
@@ -246,7 +246,7 @@ class ReconcilerDaemon(Daemon):
         # only when the next check finds the same one.
         for key, b, o in self.positions_agreed.confirm(account, differ):
             found += 1
-            _, ex, sym, prod = key  # type: ignore[misc]  # (account, ex, sym, product)
+            _, ex, sym, prod = key
             self.log.error(
                 "position mismatch",
                 account=account,
@@ -323,7 +323,7 @@ class ReconcilerDaemon(Daemon):
         confirmed = [k for k in self.orders_agreed.confirm(account, now) if k not in self.reported]
         for key in confirmed:
             _, kind, bid, o, b = key
-            row, why = now[key]
+            where, why = now[key]
             external = kind == "order" and o == 0
             self.log.error(
                 f"{kind} mismatch",
@@ -336,9 +336,9 @@ class ReconcilerDaemon(Daemon):
             self.pub.publish(
                 "recon.mismatch",
                 wire.ReconEvent(
-                    exchange=row.exchange,
-                    symbol=row.symbol,
-                    product=row.product,
+                    exchange=where.exchange,
+                    symbol=where.symbol,
+                    product=where.product,
                     ours=o,
                     broker=b,
                     action="external" if external else "reported",

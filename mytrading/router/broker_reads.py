@@ -2,8 +2,9 @@
 order updates pushed on the WebSocket, the order book polled behind them, funds for
 risk's margin checks, and the broker's margin per lot of the instruments traded.
 
-Part of the router's shell (``RouterDaemon``, ``router/daemon.py``): it reads each lane's
-broker and hands what it finds to the shell's order table and publications."""
+A part the router's shell (``RouterDaemon``, ``router/daemon.py``) composes: given the
+lanes, the order table and the settings, it reads each lane's broker and hands what it
+finds to the table and to the shell (``RouterPorts``: broker events, alerts, the bus)."""
 
 from __future__ import annotations
 
@@ -13,28 +14,57 @@ import msgspec
 import zmq
 
 from mytrading import wire
+from mytrading.accounts import MAIN
+from mytrading.domain import Action, Product
+from mytrading.refdata import RefData
 from mytrading.router.lanes import Lane
+from mytrading.router.ports import RouterPorts
 from mytrading.router.session import expired_reply
+from mytrading.router.table import OrderTable
+from mytrading.settings import Settings
 
 MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
 MARGIN_WATCH_MAX = 20  # instruments asked about per poll (OpenAlgo rate limits)
 
 
 class BrokerReads:
-    def _on_ws_updates(self, lane: Lane) -> None:
+    def __init__(
+        self,
+        lanes: dict[str, Lane],
+        table: OrderTable,
+        settings: Settings,
+        refdata: RefData,
+        ports: RouterPorts,
+    ) -> None:
+        self.lanes = lanes
+        self.table = table
+        self.settings = settings
+        self.refdata = refdata
+        self.ports = ports
+        self.log = ports.log
+        self.read_failures: dict[tuple[str, str], int] = {}  # (read, account): in a row
+        self.funds_failures = 0
+        self.margin_watch: dict[tuple[str, str, Product], None] = {}  # (ex, sym, product), LRU
+        self.margin_next = 0.0  # monotonic time of the next poll; a new instrument: now
+
+    @property
+    def main(self) -> Lane:
+        return self.lanes[MAIN]
+
+    def on_ws_updates(self, lane: Lane) -> None:
         lane.updates_pull.recv(zmq.NOBLOCK)
         if lane.inflight is None:  # else they wait in the client's queue (see lanes.py)
-            self._take_updates(lane)
+            self.take_updates(lane)
 
-    def _take_updates(self, lane: Lane) -> None:
+    def take_updates(self, lane: Lane) -> None:
         assert lane.updates is not None
         for item in lane.updates.take():
             if isinstance(item, dict):
                 with lane.lock:
                     events = lane.broker.on_order_update(item)
-                self._on_broker_events(lane.account, events)
+                self.ports.on_broker_events(lane.account, events)
 
-    def _maybe_poll(self) -> None:
+    def maybe_poll(self) -> None:
         s = self.settings
         for lane in self.lanes.values():
             assert lane.updates is not None
@@ -43,9 +73,9 @@ class BrokerReads:
             if lane.session.expired:
                 continue  # every call would be refused: the session probe comes first
             if lane.inflight is None and time.monotonic() - lane.last_poll >= every - 1e-3:
-                self._poll(lane)
+                self.poll(lane)
 
-    def _poll(self, lane: Lane) -> None:
+    def poll(self, lane: Lane) -> None:
         lane.last_poll = time.monotonic()
         with lane.lock:
             events, resolved = lane.broker.poll()
@@ -61,33 +91,33 @@ class BrokerReads:
                 )
                 self.table.at_broker(jo, broker_id)
             else:
-                self.count_error(
+                self.ports.count_error(
                     "ALERT: unknown order never appeared at the broker; it stays UNKNOWN "
                     "and was not sent again",
                     order_id=order.order_id,
                     account=lane.account,
                 )
-        self._on_broker_events(lane.account, events)
+        self.ports.on_broker_events(lane.account, events)
 
-    def _publish_funds(self) -> None:
+    def publish_funds(self) -> None:
         """Each account's funds. A failed poll is a warning (the broker may still be
         starting); three in a row are an error, counted once per outage."""
         for lane in self.lanes.values():
             if lane.session.expired:
                 continue
             try:
-                funds = self._funds(lane)
+                funds = self.funds(lane)
             except ConnectionError as exc:
                 if expired_reply(403, str(exc)):
-                    self._session_expired(lane, str(exc))
+                    self.ports.session_expired(lane, str(exc))
                     continue
-                self.counts["funds_failures"] += 1
-                self._read_failed("funds", lane.account, exc)
+                self.funds_failures += 1
+                self.read_failed("funds", lane.account, exc)
                 continue
             self.read_failures.pop(("funds", lane.account), None)
-            self.pub.publish("exec.funds", funds)
+            self.ports.publish("exec.funds", funds)
 
-    def _read_failed(self, what: str, account: str, exc: Exception) -> None:
+    def read_failed(self, what: str, account: str, exc: Exception) -> None:
         """A broker read that did not connect: a warning (the broker may still be starting;
         the reader asks again), an error when it is the third in a row for that read and
         account, counted once per outage. Funds polled and funds or positions asked for
@@ -95,31 +125,41 @@ class BrokerReads:
         key = (what, account)
         n = self.read_failures[key] = self.read_failures.get(key, 0) + 1
         if n == 3:
-            self.count_error(
+            self.ports.count_error(
                 f"{what} unavailable three times in a row", account=account, reason=str(exc)
             )
         else:
             self.log.warning(f"{what} unavailable", account=account, reason=str(exc), tries=n)
 
     @staticmethod
-    def _funds(lane: Lane) -> wire.Funds:
+    def funds(lane: Lane) -> wire.Funds:
         with lane.lock:
             funds = lane.broker.funds()
         return msgspec.structs.replace(funds, account=lane.account)
 
-    def _maybe_margins(self) -> None:
+    def watch_margin(self, o: wire.Order) -> None:
+        """An order sent in an instrument: its margin per lot is asked for (at once, the
+        first time) and then every ``MARGIN_POLL_S``, the most recent instruments first."""
+        watched = (o.exchange, o.symbol, o.product)
+        if watched not in self.margin_watch:
+            self.margin_next = 0.0  # ask about a new instrument at the next tick of the timer
+        self.margin_watch.pop(watched, None)
+        self.margin_watch[watched] = None  # most recent last
+
+    def maybe_margins(self) -> None:
         if self.main.session.expired:
             return
         if self.margin_watch and time.monotonic() >= self.margin_next:
             self.margin_next = time.monotonic() + MARGIN_POLL_S
-            self._publish_margins()
+            self.publish_margins()
 
-    def _publish_margins(self) -> None:
+    def publish_margins(self) -> None:
         """Ask the broker what one lot of each recently traded instrument needs, short
         (and long, for futures); publish each answer for risk."""
         for ex, sym, prod in list(self.margin_watch)[-MARGIN_WATCH_MAX:]:
             inst = self.refdata.instrument(ex, sym)
-            for action in ("SELL", "BUY") if inst.kind == "FUT" else ("SELL",):
+            sides: tuple[Action, ...] = ("SELL", "BUY") if inst.kind == "FUT" else ("SELL",)
+            for action in sides:
                 try:
                     with self.main.lock:
                         per = self.main.broker.margin_per_lot(ex, sym, action, prod, inst.lot_size)
@@ -127,13 +167,10 @@ class BrokerReads:
                     self.log.warning("margin unavailable", symbol=sym, reason=str(exc))
                     return
                 if per is not None:
-                    self.pub.publish(
+                    self.ports.publish(
                         "exec.margin",
                         wire.MarginQuote(
-                            exchange=ex,
-                            symbol=sym,
-                            action=action,  # type: ignore[arg-type]  # normalised above
-                            product=prod,  # type: ignore[arg-type]  # the broker's row
+                            exchange=ex, symbol=sym, action=action, product=prod,
                             per_lot=round(per, 2),
                         ),
-                    )
+                    )  # fmt: skip

@@ -27,7 +27,7 @@ import zmq
 
 from mytrading import live, venue, wire
 from mytrading.accounts import MAIN, Account, load_accounts
-from mytrading.bus import RPC_REQUEST_MAX_MSG, Pusher, bind
+from mytrading.bus import RPC_REQUEST_MAX_MSG, Puller, Pusher, bind
 from mytrading.daemon import Daemon
 from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent, order_update
 from mytrading.outbox import Outbox
@@ -37,7 +37,7 @@ from mytrading.router.broker_reads import BrokerReads
 from mytrading.router.expiry import ExpirySettler
 from mytrading.router.journal import PUBLISHED_STATUS, Journal, JournaledOrder
 from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
-from mytrading.router.recovery import Recovery
+from mytrading.router.recovery import Recovery, carried
 from mytrading.router.session import SESSION_EXPIRED, expired_reply
 from mytrading.router.table import OrderTable
 from mytrading.settings import FaultSwitches
@@ -51,11 +51,13 @@ RECOVERY_HOLD_S = 0.5  # subscribers reconnect every 0.1 s (ZMQ_RECONNECT_IVL)
 CRASH_EXIT = 86  # the exit code of an injected crash (MT_ROUTER_CRASH_AT)
 
 
-class RouterDaemon(Recovery, BrokerReads, Daemon):
-    """The router's shell: sockets, lanes, timers, publications and status, around two
-    cores it composes: ``OrderTable`` (journal, order states, broker-id index) and
-    ``Books`` (positions, fills, marks). ``Recovery`` and ``BrokerReads`` are the shell's
-    start-up and broker-reading parts, kept in their own modules."""
+class RouterDaemon(Daemon):
+    """The router's shell: sockets, lanes, timers, publications and status, around the
+    parts it composes: ``OrderTable`` (journal, order states, broker-id index), ``Books``
+    (positions, fills, marks), ``Recovery`` (the start: journal replayed, in-flight orders
+    settled against the brokers) and ``BrokerReads`` (order updates, the polled order book,
+    funds, margins). Each part is given what it works on; what it asks of the shell is
+    ``RouterPorts`` (``router/ports.py``), which this class provides."""
 
     name = "router"
     required_peers = ("risk",)
@@ -94,17 +96,11 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
                 self.lanes[acct.name] = self._openalgo_lane(acct, route)
         if self.market_taps:
             self.sub.subscribe("md.tick.")  # the in-process venues fill against every tick
-        self.every(min(s.openalgo_poll_s, s.openalgo_poll_no_ws_s), self._maybe_poll)
         self.main = self.lanes[MAIN]
-        self.margin_watch: dict[tuple[str, str, str], None] = {}  # (ex, sym, product), LRU
-        self.margin_next = 0.0  # monotonic time of the next poll; a new instrument: now
         self.expiry = ExpirySettler(self.refdata, self._subscribe_tick)
         self._said_missing: set[str] = set()
         self.books = Books(self._watch_symbol)
         self.unknown_ids: collections.deque[str] = collections.deque(maxlen=20)
-        self.journal_damage: dict[str, Any] = {}  # what a damaged journal lost, if it was
-        self.unconfirmed: set[tuple[str, str, str, str]] = set()  # see recovery.py
-        self.read_failures: dict[tuple[str, str], int] = {}  # (read, account): in a row
         self.counts: collections.Counter[str] = collections.Counter()
         self._pump_at = math.inf  # monotonic time of the next scheduled send
         self._pump_due = False  # orders read that the end of the read will send
@@ -122,7 +118,9 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         self.every(0.1, self.halts.flush)
         self.table = OrderTable(Journal(self.venue.dir / "router" / "journal.bin", s.journal_fsync))
         identities = {a: r.identity for a, r in self.venue.routes.items()}
-        rep = self.table.journal.open(self.clock.now().date().isoformat(), self._carry, identities)
+        rep = self.table.journal.open(self.clock.now().date().isoformat(), carried, identities)
+        self.reads = BrokerReads(self.lanes, self.table, s, self.refdata, self)
+        self.every(min(s.openalgo_poll_s, s.openalgo_poll_no_ws_s), self.reads.maybe_poll)
         if rep.new_file:
             self.log.warning(
                 "no state of this venue here: starting clean", venue=self.venue.id,
@@ -137,7 +135,8 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         # Until subscribers have reconnected to this new process, what it would publish
         # is held back (a PUB drops what it sends before they are there).
         self._held: list[tuple[str, wire.Msg]] | None = []
-        self._recover(rep)
+        self.recovery = Recovery(self.table, self.books, self.lanes, self.reads.poll, self)
+        self.recovery.run(rep)
         self.table.journal.sync()
         self.every(JOURNAL_SYNC_S, self.table.journal.sync)
         self.after(RECOVERY_HOLD_S, lambda: self._release(rep.fills))
@@ -147,8 +146,8 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         bind(self.rep, self.endpoints["rpc.router"])
         self.add_socket(self.rep, self._on_query)
         self.every(self.settings.heartbeat_s, self._publish_positions)
-        self.every(FUNDS_POLL_S, self._publish_funds, first_in=0)
-        self.every(FUNDS_POLL_S, self._maybe_margins)
+        self.every(FUNDS_POLL_S, self.reads.publish_funds, first_in=0)
+        self.every(FUNDS_POLL_S, self.reads.maybe_margins)
         self.every(1.0, self._probe_sessions)
         self.every(1.0, self._settle_expired)
 
@@ -190,7 +189,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         lane.updates_pull = self.ctx.socket(zmq.PULL)
         lane.updates_pull.setsockopt(zmq.LINGER, 0)
         lane.updates_pull.bind(pipe)
-        self.add_socket(lane.updates_pull, lambda: self._on_ws_updates(lane))
+        self.add_socket(lane.updates_pull, lambda: self.reads.on_ws_updates(lane))
         updates = venue.order_update_feed(self.ctx, acct.ws_url, acct.api_key, pipe)
         lane.updates = updates
         adapter.pushing = lambda: updates.pushing
@@ -223,7 +222,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         lane = self.lanes.get(msg.account)
         if lane is None:
             self.count_error("order for an account not configured", account=msg.account)
-            self._reject(jo, f"no account {msg.account!r} at the router")
+            self.reject(jo, f"no account {msg.account!r} at the router")
             return
         target = self.table.get(msg.ref_order_id) if msg.op == "cancel" else None
         if target is not None and target.state == "new":
@@ -232,7 +231,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             self.table.set(
                 target, "cancelled", reason=f"cancelled before it was sent by {msg.order_id}"
             )
-            self._publish(target)
+            self.publish_order(target)
             self.table.set(jo, "complete")
             self.counts["cancelled_unsent"] += 1
             self.log.info("cancelled before sending", order_id=target.order.order_id)
@@ -240,7 +239,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         if lane.route is None or not lane.route.sends:
             self.counts["dry_run"] += 1
             self.log.info("dry run: order not sent", order_id=msg.order_id, symbol=msg.symbol)
-            self._reject(jo, f"dry_run: {msg.op} not sent")
+            self.reject(jo, f"dry_run: {msg.op} not sent")
             return
         if lane.session.expired:
             self._refuse_expired(lane, jo)
@@ -336,10 +335,10 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
                     self.count_error("send failed", order_id=jo.order.order_id, error=err)
                     if jo.state == "sent":
                         self.table.set(jo, "unknown", reason=f"send failed: {err}")
-                        self._alert_unknown(jo, f"send failed: {err}")
+                        self.alert_unknown(jo, f"send failed: {err}")
             self._restamp(lane)
             if lane.updates is not None:
-                self._take_updates(lane)
+                self.reads.take_updates(lane)
         now = time.monotonic()
         waits = [
             lane.throttle.next_in(now) for lane in self.lanes.values() if lane.inflight is None
@@ -405,7 +404,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             self.table.at_broker(jo, result.orderid)
             self._crash("open")
             self.counts["sent"] += 1
-            self._watch_margin(o)
+            self.reads.watch_margin(o)
             self.log.info(
                 "order sent",
                 order_id=o.order_id,
@@ -417,27 +416,27 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
                 attempt=jo.attempt,
                 account=lane.account,
             )
-            self._on_broker_events(lane.account, events)
+            self.on_broker_events(lane.account, events)
         elif result.outcome is Outcome.UNKNOWN:
             why = f"unknown: {result.message}"
             self.table.set(jo, "unknown", reason=why)
-            self._alert_unknown(jo, why)
+            self.alert_unknown(jo, why)
         elif expired_reply(result.http_status, result.message):
-            self._session_expired(lane, result.message)
+            self.session_expired(lane, result.message)
             self._refuse_expired(lane, jo)
         elif result.outcome is Outcome.RETRY and jo.attempt < self.settings.router_max_attempts:
             self._retry_later(lane, jo, result.message, result.retry_after_s)
         else:
             self.counts["broker_rejected"] += 1
             self.log.warning("broker rejected order", order_id=o.order_id, reason=result.message)
-            self._reject(jo, result.message)
+            self.reject(jo, result.message)
 
     def _refuse_expired(self, lane: Lane, jo: JournaledOrder) -> None:
         """Not sent: the account's broker session has expired (not a broker rejection)."""
         self.counts["session_refused"] += 1
-        self._reject(jo, f"{SESSION_EXPIRED}: {jo.order.op} not sent to {lane.account}")
+        self.reject(jo, f"{SESSION_EXPIRED}: {jo.order.op} not sent to {lane.account}")
 
-    def _session_expired(self, lane: Lane, why: str) -> None:
+    def session_expired(self, lane: Lane, why: str) -> None:
         if lane.session.expire(why):
             self.count_error(
                 "ALERT: broker session expired: orders for this account are refused until "
@@ -458,7 +457,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
                 self.log.critical(
                     "ALERT: broker session restored: orders flow again", account=lane.account
                 )
-                self.margin_next = 0.0
+                self.reads.margin_next = 0.0
             elif fail is not None and not expired_reply(fail.code, fail.message):
                 self.log.warning("session probe failed", account=lane.account, reason=fail.message)
 
@@ -482,13 +481,6 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             reason=why,
         )
 
-    def _watch_margin(self, o: wire.Order) -> None:
-        watched = (o.exchange, o.symbol, o.product)
-        if watched not in self.margin_watch:
-            self.margin_next = 0.0  # ask about a new instrument at the next tick of the timer
-        self.margin_watch.pop(watched, None)
-        self.margin_watch[watched] = None  # most recent last
-
     def _amended(self, lane: Lane, jo: JournaledOrder, call: Call) -> None:
         """A modify or cancel of a working order was answered. The outcome reaches the
         strategy as updates of the working order; a refusal comes back as a rejection of
@@ -496,7 +488,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         msg = jo.order
         target = self.table.get(msg.ref_order_id)
         if call.result is None or target is None:
-            self._reject(jo, f"{msg.op}: {msg.ref_order_id} is not working")
+            self.reject(jo, f"{msg.op}: {msg.ref_order_id} is not working")
             return
         broker_id = target.broker_id
         result, events = call.result, call.events
@@ -509,9 +501,9 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
                 trigger_price=msg.trigger_price,
             )
             self.table.set(target, target.state, with_order=True)
-            self._publish(target)  # brokers push no update for a new quantity or price
+            self.publish_order(target)  # brokers push no update for a new quantity or price
         if not result.ok and expired_reply(result.http_status, result.message):
-            self._session_expired(lane, result.message)
+            self.session_expired(lane, result.message)
             self._refuse_expired(lane, jo)
             return
         self.counts[f"{msg.op}_{'ok' if result.ok else 'refused'}"] += 1
@@ -524,10 +516,10 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         if result.ok:
             self.table.set(jo, "complete")
         else:
-            self._reject(jo, f"{msg.op}: {result.message}")
-        self._on_broker_events(lane.account, events)
+            self.reject(jo, f"{msg.op}: {result.message}")
+        self.on_broker_events(lane.account, events)
 
-    def _on_broker_events(self, account: str, events: list[OrderEvent | TradeEvent]) -> None:
+    def on_broker_events(self, account: str, events: list[OrderEvent | TradeEvent]) -> None:
         for ev in events:
             jo = self.table.of_broker(account, ev.orderid)
             if jo is None:
@@ -536,19 +528,19 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
                 )
                 continue
             if isinstance(ev, TradeEvent):
-                self._fill(jo, ev)
+                self.fill(jo, ev)
                 continue
             state = "partial" if ev.status == "open" and ev.filled_quantity else ev.status
             self.table.changed(
                 jo, state, ev.filled_quantity, ev.average_price, ev.rejection_reason or jo.reason
             )
-            self._publish(jo)
+            self.publish_order(jo)
 
-    def _reject(self, jo: JournaledOrder, reason: str) -> None:
+    def reject(self, jo: JournaledOrder, reason: str) -> None:
         self.table.set(jo, "rejected", reason=reason)
-        self._publish(jo)
+        self.publish_order(jo)
 
-    def _publish(self, jo: JournaledOrder) -> None:
+    def publish_order(self, jo: JournaledOrder) -> None:
         status = PUBLISHED_STATUS.get(jo.state, jo.state)
         self._update(
             jo.order,
@@ -560,7 +552,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             sent_ns=jo.wall_sent_ns,
         )
 
-    def _alert_unknown(self, jo: JournaledOrder, why: str) -> None:
+    def alert_unknown(self, jo: JournaledOrder, why: str) -> None:
         """An order that may or may not be at the broker: never sent again. A human must
         look, so the strategy is halted (through risk, the one keeper of trading states)."""
         o = jo.order
@@ -575,7 +567,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             qty=o.quantity,
             reason=why,
         )
-        self._publish(jo)
+        self.publish_order(jo)
         self.halts.put(
             wire.Command(
                 command="state",
@@ -607,7 +599,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             order_update(o, status, broker_id, filled, avg, reason, sent_ns),
         )
 
-    def _fill(self, jo: JournaledOrder, t: TradeEvent) -> None:
+    def fill(self, jo: JournaledOrder, t: TradeEvent) -> None:
         if self.books.seen(jo.order.account, t.tradeid):
             self.counts["fills_seen_twice"] += 1
             self.log.warning("a fill already journaled; not counted again", fill_id=t.tradeid)
@@ -635,6 +627,22 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
         self._out(f"exec.fill.{fill.strategy}", fill)
 
     # ----------------------------------------------------------------- recovery
+
+    def _release(self, journaled_fills: list[wire.Fill]) -> None:
+        """Subscribers are back: publish the journal's fills (readers drop the numbers they
+        have; a crash may have cut the last one's publication), then what recovery held
+        back, in order. Only then is new work accepted."""
+        held, self._held = self._held or [], None
+        for f in journaled_fills:
+            self.pub.publish(f"exec.fill.{f.strategy}", f)
+        for topic, msg in held:
+            self.pub.publish(topic, msg)
+        self.orders_in = Puller(self.ctx, self.endpoints["pipe.orders"])
+        self.add_puller(self.orders_in, self._on_order, then=self._after_orders)
+        self.log.info("accepting orders", republished_fills=len(journaled_fills), held=len(held))
+
+    def publish(self, topic: str, msg: wire.Msg) -> None:
+        self.pub.publish(topic, msg)
 
     def _out(self, topic: str, msg: wire.Msg) -> None:
         if self._held is not None:
@@ -731,7 +739,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
                 for jo in self.table.orders.values()
                 if jo.order.op == "place" and (kind == "orders" or not jo.final)
             ],
-            unconfirmed=sorted("|".join(k) for k in self.unconfirmed),
+            unconfirmed=sorted("|".join(k) for k in self.recovery.unconfirmed),
         )
 
     def _tick_of(self, exchange: str, symbol: str) -> float:
@@ -748,19 +756,19 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             if lane.session.expired:
                 return wire.BrokerReply(ok=False, error=f"{SESSION_EXPIRED}: {account}")
             if kind == "funds":
-                reply = wire.BrokerReply(ok=True, funds=self._funds(lane))
-                self.read_failures.pop((kind, account), None)
+                reply = wire.BrokerReply(ok=True, funds=self.reads.funds(lane))
+                self.reads.read_failures.pop((kind, account), None)
                 return reply
             self._quiesce(lane)
             with lane.lock:
                 book = lane.broker.positionbook()
-            self.read_failures.pop((kind, account), None)
+            self.reads.read_failures.pop((kind, account), None)
             return wire.BrokerReply(ok=True, positions=book, last_fill_no=self.books.fill_no)
         except ConnectionError as exc:
             if lane is not None and expired_reply(403, str(exc)):
-                self._session_expired(lane, str(exc))
+                self.session_expired(lane, str(exc))
                 return wire.BrokerReply(ok=False, error=f"{SESSION_EXPIRED}: {account}")
-            self._read_failed(kind, account, exc)
+            self.reads.read_failed(kind, account, exc)
             return wire.BrokerReply(ok=False, error=str(exc))
 
     # ------------------------------------------------------------------ market
@@ -770,7 +778,7 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             for lane, tap in self.market_taps:  # in-process venues: their fills come back
                 tap(msg)  # as order updates, like any broker's
                 if lane.inflight is None:  # take() of an empty queue is one lock
-                    self._take_updates(lane)
+                    self.reads.take_updates(lane)
             self.books.mark(msg)
             self.expiry.on_tick(msg)
 
@@ -793,9 +801,14 @@ class RouterDaemon(Recovery, BrokerReads, Daemon):
             "sessions_expired": {
                 a: lane.session.detail() for a, lane in self.lanes.items() if lane.session.expired
             },
-            **({"journal_damage": self.journal_damage} if self.journal_damage else {}),
+            **(
+                {"journal_damage": self.recovery.journal_damage}
+                if self.recovery.journal_damage
+                else {}
+            ),
             # positions the broker did not confirm at start: nothing acts on them
-            "unconfirmed": sorted("/".join(k) for k in self.unconfirmed),
+            "unconfirmed": sorted("/".join(k) for k in self.recovery.unconfirmed),
+            **({"funds_failures": self.reads.funds_failures} if self.reads.funds_failures else {}),
             "journal_appends": self.table.journal.appends,
             # the disk's share of the router's own latency figure (the write-ahead flush)
             "journal_flush_p50_us": round(float(np.percentile(self.table.journal.flush_us, 50)), 1)

@@ -9,28 +9,51 @@ id (its later records survived), every trade of our orders the journal lacks bec
 fill, and orders at the broker nothing accounts for are named in an alert (the
 reconciler reports them too). Nothing of it is sent again.
 
-Part of the router's shell (``RouterDaemon``, ``router/daemon.py``): it fills the shell's
-order table and books from the journal and the brokers before any order is read."""
+A part the router's shell (``RouterDaemon``, ``router/daemon.py``) composes: given the
+order table, the books and the lanes, it fills the table and books from the journal and
+the brokers before any order is read, and asks the shell (``RouterPorts``) only to book a
+fill, reject, alert or publish."""
 
 from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable
+from typing import Any
 
 from mytrading import domain, wire
 from mytrading.accounts import MAIN
-from mytrading.bus import Puller
 from mytrading.ids import OrderId
 from mytrading.openalgo.broker import OrderReport, TradeEvent
 from mytrading.positions import Ledger
-from mytrading.router.books import BookKey, snapshots
+from mytrading.router.books import BookKey, Books, snapshots
 from mytrading.router.journal import JournaledOrder, Replay
+from mytrading.router.lanes import Lane
+from mytrading.router.ports import RouterPorts
+from mytrading.router.table import OrderTable
 
 
 class Recovery:
-    _held: list[tuple[str, wire.Msg]] | None  # the daemon's: publications held back
+    def __init__(
+        self,
+        table: OrderTable,
+        books: Books,
+        lanes: dict[str, Lane],
+        poll: Callable[[Lane], None],
+        ports: RouterPorts,
+    ) -> None:
+        self.table = table
+        self.books = books
+        self.lanes = lanes
+        self.poll = poll  # a lane's order book read now: fills and cancels while we were down
+        self.ports = ports
+        self.log = ports.log
+        # what a damaged journal lost and what was done about it (empty when it was whole)
+        self.journal_damage: dict[str, Any] = {}
+        # positions the journal holds that the broker did not confirm at start
+        self.unconfirmed: set[tuple[str, str, str, str]] = set()
 
-    def _recover(self, rep: Replay) -> None:
+    def run(self, rep: Replay) -> None:
         """Replay the journal and settle every order in flight against the broker before
         any new order is accepted (the order pipe is opened after this returns)."""
         for c in rep.carried:
@@ -57,7 +80,7 @@ class Recovery:
         for jo in [jo for jo in orders.values() if not jo.final]:
             outcome[self._settle(jo, filled.get(jo.order.order_id, (0, 0.0)))] += 1
         for account in self.table.accounts_working():
-            self._poll(self.lanes[account])  # fills and cancels while we were down
+            self.poll(self.lanes[account])  # fills and cancels while we were down
         self.unconfirmed = self._confirm_positions()
         self.log.info(
             "journal replayed",
@@ -99,7 +122,7 @@ class Recovery:
                 if k[0] == account and q and (book is None or b * q <= 0 or abs(b) < abs(q)):
                     out.add(k)
         if out:
-            self.count_error(
+            self.ports.count_error(
                 "ALERT: positions in the journal that the broker's book does not confirm: not "
                 "restored to risk, strategies or webhook books, and never closed by an order",
                 positions=[f"{a}/{e}:{s}:{p} ours {ours[(a, e, s, p)]}" for a, e, s, p in out],
@@ -142,7 +165,7 @@ class Recovery:
             if got_q > have_q:
                 px = round((got_v - have_v) / (got_q - have_q), 2)
                 trade = TradeEvent(bid, f"{bid}-{got_q}", got_q - have_q, px, time.time_ns())
-                self._fill(jo, trade)
+                self.ports.fill(jo, trade)
                 filled[jo.order.order_id] = (got_q, got_v)
                 found_fills += 1
                 if got_q > jo.filled:
@@ -166,32 +189,19 @@ class Recovery:
             "at_broker_unaccounted": unaccounted,
             "books_unread": unread,
         }
-        self.count_error(
+        self.ports.count_error(
             "ALERT: order journal damaged; recovered every record whose checksum holds and "
             "settled the rest against the broker's books",
             **self.journal_damage,
         )
 
-    def _release(self, journaled_fills: list[wire.Fill]) -> None:
-        """Subscribers are back: publish the journal's fills (readers drop the numbers they
-        have; a crash may have cut the last one's publication), then what recovery held
-        back, in order. Only then is new work accepted."""
-        held, self._held = self._held or [], None
-        for f in journaled_fills:
-            self.pub.publish(f"exec.fill.{f.strategy}", f)
-        for topic, msg in held:
-            self.pub.publish(topic, msg)
-        self.orders_in = Puller(self.ctx, self.endpoints["pipe.orders"])
-        self.add_puller(self.orders_in, self._on_order, then=self._after_orders)
-        self.log.info("accepting orders", republished_fills=len(journaled_fills), held=len(held))
-
     def _settle(self, jo: JournaledOrder, fills: tuple[int, float]) -> str:
         o = jo.order
         if jo.state == "new":
-            self._reject(jo, "router restarted before sending it; not sent")
+            self.ports.reject(jo, "router restarted before sending it; not sent")
             return "not_sent"
         if o.op != "place":
-            self._reject(jo, f"{o.op}: outcome unknown after a router restart")
+            self.ports.reject(jo, f"{o.op}: outcome unknown after a router restart")
             return "amend_dropped"
         qty, value = fills
         done, avg = max(jo.filled, qty), (value / qty if qty else jo.avg)
@@ -208,25 +218,26 @@ class Recovery:
                 else f"account {o.account!r} is no longer configured"
             )
             self.table.set(jo, "unknown", reason=why)
-            self._alert_unknown(jo, why)
+            self.ports.alert_unknown(jo, why)
             return "unknown"
         adopted = not jo.broker_id
         state = "open" if adopted or jo.state == "unknown" else jo.state
         self.table.set(jo, state, broker_id=bid, filled=done, avg=avg)
         self.table.index(jo)
-        self._publish(jo)
+        self.ports.publish_order(jo)
         return "adopted" if adopted else "resumed"
 
-    def _carry(self, rep: Replay) -> list[wire.PositionSnapshot]:
-        """The positions a journal of an earlier day ends with: carried into today's."""
-        ledger: Ledger[BookKey] = Ledger()
-        for c in rep.carried:
-            key = (c.strategy, c.exchange, c.symbol, c.product, c.account)
-            ledger.apply(key, c.quantity, c.avg_price)
-        for f in rep.fills:
-            key = (f.strategy, f.exchange, f.symbol, f.product, f.account)
-            ledger.apply(key, f.quantity if f.action == "BUY" else -f.quantity, f.price)
-        return [s for s in snapshots(ledger) if s.quantity]
+
+def carried(rep: Replay) -> list[wire.PositionSnapshot]:
+    """The positions a journal of an earlier day ends with: carried into today's."""
+    ledger: Ledger[BookKey] = Ledger()
+    for c in rep.carried:
+        key = (c.strategy, c.exchange, c.symbol, c.product, c.account)
+        ledger.apply(key, c.quantity, c.avg_price)
+    for f in rep.fills:
+        key = (f.strategy, f.exchange, f.symbol, f.product, f.account)
+        ledger.apply(key, f.quantity if f.action == "BUY" else -f.quantity, f.price)
+    return [s for s in snapshots(ledger) if s.quantity]
 
 
 def _order_from_report(order_id: str, account: str, row: OrderReport) -> wire.Order:
