@@ -35,11 +35,11 @@ from mytrading.refdata import RefDataError
 from mytrading.router.books import Books
 from mytrading.router.broker_reads import BrokerReads
 from mytrading.router.expiry import ExpirySettler
-from mytrading.router.journal import PUBLISHED_STATUS, Journal, JournaledOrder
+from mytrading.router.journal import Journal, JournaledOrder, OrderState, published
 from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
 from mytrading.router.recovery import Recovery, carried
 from mytrading.router.session import SESSION_EXPIRED, expired_reply
-from mytrading.router.table import OrderTable
+from mytrading.router.table import OrderTable, broker_state
 from mytrading.settings import FaultSwitches
 
 FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
@@ -49,6 +49,8 @@ JOURNAL_SYNC_S = 0.2  # the longest an answer from the broker stays unflushed
 SEND_BATCH = 16  # orders per flush; a crash mid-batch leaves the unsent ones UNKNOWN
 RECOVERY_HOLD_S = 0.5  # subscribers reconnect every 0.1 s (ZMQ_RECONNECT_IVL)
 CRASH_EXIT = 86  # the exit code of an injected crash (MT_ROUTER_CRASH_AT)
+NOT_OURS_KEPT = 1000  # broker ids of events for orders not ours, each said once
+S = OrderState
 
 
 class RouterDaemon(Daemon):
@@ -101,6 +103,7 @@ class RouterDaemon(Daemon):
         self._said_missing: set[str] = set()
         self.books = Books(self._watch_symbol)
         self.unknown_ids: collections.deque[str] = collections.deque(maxlen=20)
+        self.not_ours: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self.counts: collections.Counter[str] = collections.Counter()
         self._pump_at = math.inf  # monotonic time of the next scheduled send
         self._pump_due = False  # orders read that the end of the read will send
@@ -225,14 +228,14 @@ class RouterDaemon(Daemon):
             self.reject(jo, f"no account {msg.account!r} at the router")
             return
         target = self.table.get(msg.ref_order_id) if msg.op == "cancel" else None
-        if target is not None and target.state == "new":
+        if target is not None and target.state == S.NEW:
             # Still queued here, never handed to its broker (cancels go ahead of entries,
             # so the broker would otherwise get the entry after its cancel): it ends here.
             self.table.set(
-                target, "cancelled", reason=f"cancelled before it was sent by {msg.order_id}"
+                target, S.CANCELLED, reason=f"cancelled before it was sent by {msg.order_id}"
             )
             self.publish_order(target)
-            self.table.set(jo, "complete")
+            self.table.set(jo, S.COMPLETE)
             self.counts["cancelled_unsent"] += 1
             self.log.info("cancelled before sending", order_id=target.order.order_id)
             return
@@ -284,7 +287,7 @@ class RouterDaemon(Daemon):
             while len(batch) < SEND_BATCH and (item := lane.throttle.pop_ready(now)) is not None:
                 took[item.cls] = took.get(item.cls, 0) + 1
                 jo = self.table.get(item.key)
-                if jo is not None and jo.state == "new":
+                if jo is not None and jo.state == S.NEW:
                     if lane.session.expired:  # queued before the session expired
                         self._refuse_expired(lane, jo)
                         continue
@@ -297,7 +300,7 @@ class RouterDaemon(Daemon):
         market_now = self.clock.now_ns()
         for batch in batches.values():
             for jo, _ in batch:
-                self.table.set(jo, "sent", sync=False, attempt=jo.attempt + 1, sent_ns=market_now)
+                self.table.set(jo, S.SENT, sync=False, attempt=jo.attempt + 1, sent_ns=market_now)
         self.table.journal.sync()
         if batches:
             flush = self.table.journal.last_flush_us
@@ -333,8 +336,8 @@ class RouterDaemon(Daemon):
                 if call.error is not None:
                     err = repr(call.error)
                     self.count_error("send failed", order_id=jo.order.order_id, error=err)
-                    if jo.state == "sent":
-                        self.table.set(jo, "unknown", reason=f"send failed: {err}")
+                    if jo.state == S.SENT:
+                        self.table.set(jo, S.UNKNOWN, reason=f"send failed: {err}")
                         self.alert_unknown(jo, f"send failed: {err}")
             self._restamp(lane)
             if lane.updates is not None:
@@ -419,7 +422,7 @@ class RouterDaemon(Daemon):
             self.on_broker_events(lane.account, events)
         elif result.outcome is Outcome.UNKNOWN:
             why = f"unknown: {result.message}"
-            self.table.set(jo, "unknown", reason=why)
+            self.table.set(jo, S.UNKNOWN, reason=why)
             self.alert_unknown(jo, why)
         elif expired_reply(result.http_status, result.message):
             self.session_expired(lane, result.message)
@@ -470,7 +473,7 @@ class RouterDaemon(Daemon):
         pause = min(retry_after_s, s.router_retry_after_max_s)
         if pause:
             lane.throttle.pause("order", now, pause)
-        self.table.set(jo, "new", reason=f"attempt {jo.attempt} not sent: {why}")
+        self.table.set(jo, S.NEW, reason=f"attempt {jo.attempt} not sent: {why}")
         lane.throttle.push(jo.order.order_id, "order", jo.order.exit, due=now + max(backoff, pause))
         self.counts["retries"] += 1
         self.log.warning(
@@ -514,7 +517,7 @@ class RouterDaemon(Daemon):
             reason=result.message,
         )
         if result.ok:
-            self.table.set(jo, "complete")
+            self.table.set(jo, S.COMPLETE)
         else:
             self.reject(jo, f"{msg.op}: {result.message}")
         self.on_broker_events(lane.account, events)
@@ -523,25 +526,36 @@ class RouterDaemon(Daemon):
         for ev in events:
             jo = self.table.of_broker(account, ev.orderid)
             if jo is None:
-                self.count_error(
-                    "event for an order we did not send", broker_id=ev.orderid, account=account
-                )
+                self.counts["events_not_ours"] += 1
+                if (account, ev.orderid) not in self.not_ours:  # said once per broker id
+                    self.not_ours[(account, ev.orderid)] = None
+                    while len(self.not_ours) > NOT_OURS_KEPT:
+                        self.not_ours.popitem(last=False)
+                    self.count_error(
+                        "event for an order we did not send", broker_id=ev.orderid, account=account
+                    )
                 continue
             if isinstance(ev, TradeEvent):
-                self.fill(jo, ev)
+                self.fill(jo, ev)  # a late fill of a finished order is booked too
                 continue
-            state = "partial" if ev.status == "open" and ev.filled_quantity else ev.status
-            self.table.changed(
-                jo, state, ev.filled_quantity, ev.average_price, ev.rejection_reason or jo.reason
-            )
-            self.publish_order(jo)
+            was = jo.state
+            state = broker_state(ev.status, ev.filled_quantity)
+            reason = ev.rejection_reason or jo.reason
+            if not self.table.changed(jo, state, ev.filled_quantity, ev.average_price, reason):
+                self.counts["impossible_changes"] += 1
+                self.count_error("the broker reported a change this order cannot make; kept "
+                                 f"{was}", order_id=jo.order.order_id, broker_status=ev.status,
+                                 account=account)  # fmt: skip
+                continue
+            if jo.state != was or not jo.final:
+                self.publish_order(jo)
 
     def reject(self, jo: JournaledOrder, reason: str) -> None:
-        self.table.set(jo, "rejected", reason=reason)
+        self.table.set(jo, S.REJECTED, reason=reason)
         self.publish_order(jo)
 
     def publish_order(self, jo: JournaledOrder) -> None:
-        status = PUBLISHED_STATUS.get(jo.state, jo.state)
+        status = published(jo.state)
         self._update(
             jo.order,
             status,
@@ -731,7 +745,7 @@ class RouterDaemon(Daemon):
             working=[
                 wire.WorkingOrder(
                     order=jo.order,
-                    status=PUBLISHED_STATUS.get(jo.state, jo.state),  # type: ignore[arg-type]  # our states
+                    status=published(jo.state),
                     filled_qty=jo.filled,
                     avg_price=jo.avg,
                     broker_order_id=jo.broker_id,

@@ -27,10 +27,12 @@ from mytrading.ids import OrderId
 from mytrading.openalgo.broker import OrderReport, TradeEvent
 from mytrading.positions import Ledger
 from mytrading.router.books import BookKey, Books, snapshots
-from mytrading.router.journal import JournaledOrder, Replay
+from mytrading.router.journal import JournaledOrder, OrderState, Replay
 from mytrading.router.lanes import Lane
 from mytrading.router.ports import RouterPorts
-from mytrading.router.table import OrderTable
+from mytrading.router.table import OrderTable, broker_state
+
+S = OrderState
 
 
 class Recovery:
@@ -149,10 +151,10 @@ class Recovery:
                 lost.append(f"{oid} ({part.state})")
                 continue
             account, row = hit[0]
-            jo = JournaledOrder(_order_from_report(oid, account, row), "open", part.broker_id)
+            jo = JournaledOrder(_order_from_report(oid, account, row), S.OPEN, part.broker_id)
             jo.filled, jo.avg, jo.attempt, jo.sent_ns = part.filled, part.avg, 1, part.sent_ns
             self.table.orders[oid] = jo
-            self.table.set(jo, row.status or "open", with_order=True)
+            self.table.set(jo, broker_state(row.status, part.filled), with_order=True)
             rebuilt.append(oid)
         rep.orphans.clear()
         found_fills = 0
@@ -197,7 +199,7 @@ class Recovery:
 
     def _settle(self, jo: JournaledOrder, fills: tuple[int, float]) -> str:
         o = jo.order
-        if jo.state == "new":
+        if jo.state == S.NEW:
             self.ports.reject(jo, "router restarted before sending it; not sent")
             return "not_sent"
         if o.op != "place":
@@ -210,18 +212,18 @@ class Recovery:
         if lane is not None:
             bid = lane.broker.recover(o, jo.broker_id, done, avg, jo.sent_ns / 1e9)
         if bid is None:
-            if jo.state == "unknown":  # alerted (and its strategy halted) before the restart
+            if jo.state == S.UNKNOWN:  # alerted (and its strategy halted) before the restart
                 return "unknown"
             why = (
                 "not found at the broker after a router restart"
                 if lane is not None
                 else f"account {o.account!r} is no longer configured"
             )
-            self.table.set(jo, "unknown", reason=why)
+            self.table.set(jo, S.UNKNOWN, reason=why)
             self.ports.alert_unknown(jo, why)
             return "unknown"
         adopted = not jo.broker_id
-        state = "open" if adopted or jo.state == "unknown" else jo.state
+        state = S.OPEN if adopted or jo.state == S.UNKNOWN else jo.state
         self.table.set(jo, state, broker_id=bid, filled=done, avg=avg)
         self.table.index(jo)
         self.ports.publish_order(jo)

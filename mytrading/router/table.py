@@ -10,15 +10,70 @@ its frame were still in the socket; risk sends it again when the router is back 
 outbox keeps every order the router has not answered), and it goes once. Sockets, lanes and
 publications are the daemon's (``router/daemon.py``); this holds no socket and calls no
 broker, so it is tested on its own (``tests/router/test_router_table.py``).
+
+An order's state moves only as ``ALLOWED`` says (``set`` raises ``IllegalMoveError`` for any
+other: our own code asking it is a bug); a broker's report of a move no order can make
+(``complete`` back to ``open``) is refused by ``changed`` and left to the caller to say.
+A finished order stays findable by its broker id for a while (``FINISHED_KEPT``), so a
+late update or fill for it (a fill that raced its cancel) is booked, not dropped as an
+order we did not send.
 """
 
 from __future__ import annotations
 
+import collections
 import time
 from typing import Any
 
 from mytrading import wire
-from mytrading.router.journal import Journal, JournaledOrder, Record, order_record
+from mytrading.router.journal import (
+    Journal,
+    JournaledOrder,
+    OrderState,
+    Record,
+    order_record,
+)
+
+S = OrderState
+_WORKING = frozenset({S.OPEN, S.TRIGGER_PENDING, S.PARTIAL})
+_BROKER_SAYS = _WORKING | {S.COMPLETE, S.CANCELLED, S.REJECTED}
+# The moves an order's state may make; every state may also be journaled again as it is
+# (with more filled, a new reason, a modified order).
+ALLOWED: dict[OrderState, frozenset[OrderState]] = {
+    # never handed over: sent, or ended here (refused before sending, cancelled unsent;
+    # an amend that cancelled an unsent order is complete)
+    S.NEW: frozenset({S.SENT, S.REJECTED, S.CANCELLED, S.COMPLETE}),
+    # handed over: what the broker answers, unknown, or back to new (certainly not sent:
+    # it is queued again)
+    S.SENT: _BROKER_SAYS | {S.UNKNOWN, S.NEW},
+    S.OPEN: _BROKER_SAYS | {S.UNKNOWN},
+    S.TRIGGER_PENDING: _BROKER_SAYS | {S.UNKNOWN},
+    S.PARTIAL: _BROKER_SAYS | {S.UNKNOWN},
+    # found at the broker (adopted), or given up on by it
+    S.UNKNOWN: _BROKER_SAYS,
+    S.COMPLETE: frozenset(),
+    S.CANCELLED: frozenset({S.COMPLETE}),  # a fill that raced the cancel: the broker's word
+    S.REJECTED: frozenset(),
+}
+FINISHED_KEPT = 10_000  # finished orders still found by broker id, for late updates
+
+
+class IllegalMoveError(ValueError):
+    """A change of state no order can make."""
+
+
+def may_move(old: OrderState, new: OrderState) -> bool:
+    return new == old or new in ALLOWED[old]
+
+
+def broker_state(status: str, filled: int) -> OrderState:
+    """The state a broker's reported status puts an order in: ``partial`` for an open
+    order with a part filled; a status outside OpenAlgo's set (a broker's own "validation
+    pending", say) is an order still working there."""
+    state = OrderState.read(status)
+    if state not in _BROKER_SAYS:
+        return S.OPEN
+    return S.PARTIAL if state == S.OPEN and filled else state
 
 
 class OrderTable:
@@ -27,6 +82,8 @@ class OrderTable:
         self.orders: dict[str, JournaledOrder] = {}  # today's, by our (client) order id
         # (account, broker id) -> our id, for orders not yet final
         self._by_broker_id: dict[tuple[str, str], str] = {}
+        # ... and for the latest finished ones (late updates and fills find them)
+        self._finished: collections.OrderedDict[tuple[str, str], str] = collections.OrderedDict()
         self._unjournaled: dict[str, JournaledOrder] = {}  # read off the pipe this read
 
     def __contains__(self, order_id: str) -> bool:
@@ -45,7 +102,7 @@ class OrderTable:
     def add(self, order: wire.Order) -> JournaledOrder:
         """A new order read off the pipe: its first record, which carries the whole order,
         is its first change (``set``) or ``journal_unsent``, at the end of the read."""
-        jo = self.orders[order.order_id] = JournaledOrder(order, "new", recv_ns=time.time_ns())
+        jo = self.orders[order.order_id] = JournaledOrder(order, S.NEW, recv_ns=time.time_ns())
         self._unjournaled[order.order_id] = jo
         return jo
 
@@ -63,7 +120,7 @@ class OrderTable:
     def set(
         self,
         jo: JournaledOrder,
-        state: str,
+        state: OrderState,
         *,
         sync: bool | None = None,
         with_order: bool = False,
@@ -76,8 +133,10 @@ class OrderTable:
         is written at once (a killed process loses none of it: the page cache keeps it) and
         flushed within the daemon's sync interval; a power cut in that window loses at
         most the latest answers, which recovery reads again from the broker's books."""
+        if not may_move(jo.state, state):
+            raise IllegalMoveError(f"{jo.order.order_id}: {jo.state} cannot become {state}")
         if sync is None:
-            sync = state == "sent"
+            sync = state == S.SENT
         if self._unjournaled.pop(jo.order.order_id, None) is not None:
             with_order = True  # its first record
         for k, v in changes.items():
@@ -88,7 +147,7 @@ class OrderTable:
         )
         self.journal.append(record, sync=sync)
 
-    def at_broker(self, jo: JournaledOrder, broker_id: str, state: str = "open") -> None:
+    def at_broker(self, jo: JournaledOrder, broker_id: str, state: OrderState = S.OPEN) -> None:
         """The broker took ``jo`` as ``broker_id``: journaled, and its events find it."""
         self.set(jo, state, broker_id=broker_id)
         self.index(jo)
@@ -97,14 +156,29 @@ class OrderTable:
         self._by_broker_id[(jo.order.account, jo.broker_id)] = jo.order.order_id
 
     def of_broker(self, account: str, broker_id: str) -> JournaledOrder | None:
-        """Our order behind an account's broker id, while it is not final."""
-        return self.orders.get(self._by_broker_id.get((account, broker_id), ""))
+        """Our order behind an account's broker id, while it is working or among the
+        latest finished."""
+        key = (account, broker_id)
+        oid = self._by_broker_id.get(key) or self._finished.get(key, "")
+        return self.orders.get(oid)
 
-    def changed(self, jo: JournaledOrder, state: str, filled: int, avg: float, reason: str) -> None:
-        """A broker's event for ``jo``: journaled; a final order leaves the index."""
+    def changed(
+        self, jo: JournaledOrder, state: OrderState, filled: int, avg: float, reason: str
+    ) -> bool:
+        """A broker's event for ``jo``: journaled, a final order kept among the finished;
+        False (nothing journaled) for a move no order can make."""
+        if not may_move(jo.state, state):
+            return False
+        if state == jo.state and (filled, avg) == (jo.filled, jo.avg) and jo.final:
+            return True  # a repeat of what a finished order is: nothing new to keep
         self.set(jo, state, filled=filled, avg=avg, reason=reason)
         if jo.final:
-            self._by_broker_id.pop((jo.order.account, jo.broker_id), None)
+            key = (jo.order.account, jo.broker_id)
+            if self._by_broker_id.pop(key, None) is not None:
+                self._finished[key] = jo.order.order_id
+                while len(self._finished) > FINISHED_KEPT:
+                    self._finished.popitem(last=False)
+        return True
 
     def target_of(self, jo: JournaledOrder) -> str | None:
         """The broker id an amend acts on ("" for a place), or None when it has nothing to

@@ -6,13 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from mytrading import wire
 from mytrading.openalgo.broker import TradeEvent
 from mytrading.router.books import Books
-from mytrading.router.journal import Journal, read
-from mytrading.router.table import OrderTable
+from mytrading.router.journal import Journal, JournaledOrder, OrderState, read
+from mytrading.router.table import IllegalMoveError, OrderTable, broker_state
 from tests.simhelpers import FUT, order
+
+S = OrderState
 
 
 def no_carry(rep: object) -> list[wire.PositionSnapshot]:
@@ -25,13 +28,18 @@ def table(path: Path) -> OrderTable:
     return t
 
 
+def sent(t: OrderTable, jo: JournaledOrder, broker_id: str) -> None:
+    t.set(jo, S.SENT, attempt=1)
+    t.at_broker(jo, broker_id)
+
+
 def test_every_change_is_journaled_before_it_is_kept(tmp_path: Path) -> None:
     t = table(tmp_path / "j.bin")
     jo = t.add(order("a", 65))
     assert "s.a" in t and t.get("s.a") is jo and jo.state == "new"
-    t.set(jo, "sent", attempt=1, sent_ns=7)
+    t.set(jo, S.SENT, attempt=1, sent_ns=7)
     t.at_broker(jo, "B1")
-    t.changed(jo, "partial", 25, 100.0, "")
+    t.changed(jo, S.PARTIAL, 25, 100.0, "")
     t.journal.close()
     replayed = read(tmp_path / "j.bin").orders["s.a"]
     assert (replayed.state, replayed.broker_id, replayed.filled, replayed.sent_ns) == (
@@ -52,7 +60,7 @@ def test_a_read_is_journaled_at_its_end_the_sent_with_their_order_the_rest_as_ne
     t = table(tmp_path / "j.bin")
     went, waits = t.add(order("a", 65)), t.add(order("b", 130))
     assert t.journal.appends == 0  # nothing written while the read goes on
-    t.set(went, "sent", attempt=1, sent_ns=7)
+    t.set(went, S.SENT, attempt=1, sent_ns=7)
     t.journal_unsent()
     assert t.journal.appends == 2  # the sent one, then every waiting one in one write
     t.journal_unsent()
@@ -68,14 +76,51 @@ def test_broker_ids_find_orders_per_account_until_they_are_final(tmp_path: Path)
     t = table(tmp_path / "j.bin")
     a = t.add(order("a", 65))
     b = t.add(msgspec.structs.replace(order("b", 65), account="second"))
-    t.at_broker(a, "B1")
-    t.at_broker(b, "B1")  # another broker's id space: the same id is another order
+    sent(t, a, "B1")
+    sent(t, b, "B1")  # another broker's id space: the same id is another order
     assert t.of_broker("main", "B1") is a and t.of_broker("second", "B1") is b
     assert t.working() == 2 and t.accounts_working() == {"main", "second"}
-    t.changed(a, "complete", 65, 100.0, "")
-    assert t.of_broker("main", "B1") is None and t.working() == 1
-    assert t.get("s.a") is a  # still today's order, just no longer indexed
+    t.changed(a, S.COMPLETE, 65, 100.0, "")
+    assert t.working() == 1 and t.accounts_working() == {"second"}
+    assert t.get("s.a") is a  # still today's order, no longer working
+    # ... and still found by its broker id for a while: a late update or fill finds it
+    assert t.of_broker("main", "B1") is a
     t.journal.close()
+
+
+def test_order_states_move_only_as_allowed(tmp_path: Path) -> None:
+    """Our own code asking for a move no order can make is refused loudly; a broker's
+    report of one is refused quietly (``changed`` says False, nothing journaled)."""
+    t = table(tmp_path / "j.bin")
+    jo = t.add(order("a", 65))
+    with pytest.raises(IllegalMoveError, match=r"s\.a: new cannot become open"):
+        t.set(jo, S.OPEN)  # never sent: no broker can have opened it
+    t.set(jo, S.SENT, attempt=1)
+    t.at_broker(jo, "B1")
+    assert t.changed(jo, S.PARTIAL, 25, 100.0, "")
+    assert t.changed(jo, S.COMPLETE, 65, 100.0, "")
+    appends = t.journal.appends
+    assert not t.changed(jo, S.OPEN, 65, 100.0, "")  # complete cannot reopen
+    assert t.changed(jo, S.COMPLETE, 65, 100.0, "")  # a repeat: nothing new to keep
+    assert t.journal.appends == appends and jo.state == S.COMPLETE
+    with pytest.raises(IllegalMoveError):
+        t.set(jo, S.SENT)
+    # a cancel that lost the race: the broker says complete after cancelled
+    b = t.add(order("b", 65))
+    t.set(b, S.SENT, attempt=1)
+    t.at_broker(b, "B2")
+    assert t.changed(b, S.CANCELLED, 0, 0.0, "")
+    assert t.changed(b, S.COMPLETE, 65, 101.0, "") and t.of_broker("main", "B2") is b
+    t.journal.close()
+    assert read(tmp_path / "j.bin").orders["s.b"].state == S.COMPLETE
+
+
+def test_a_broker_status_outside_openalgos_set_is_an_order_still_working() -> None:
+    assert broker_state("validation pending", 0) == S.OPEN
+    assert broker_state("open", 25) == S.PARTIAL and broker_state("open", 0) == S.OPEN
+    assert broker_state("trigger pending", 0) == S.TRIGGER_PENDING
+    assert broker_state("rejected", 0) == S.REJECTED
+    assert OrderState.read("a newer release's state") == S.UNKNOWN  # never sent again
 
 
 def test_an_amend_acts_only_on_a_working_order_of_its_own_account(tmp_path: Path) -> None:
@@ -89,11 +134,11 @@ def test_an_amend_acts_only_on_a_working_order_of_its_own_account(tmp_path: Path
         )
 
     assert t.target_of(t.add(cancel("c1", "s.a"))) is None  # not at a broker yet
-    t.at_broker(place, "B1")
+    sent(t, place, "B1")
     assert t.target_of(t.add(cancel("c2", "s.a"))) == "B1"
     assert t.target_of(t.add(cancel("c3", "s.a", "second"))) is None  # its id means nothing there
     assert t.target_of(t.add(cancel("c4", "s.nope"))) is None
-    t.changed(place, "cancelled", 0, 0.0, "")
+    t.changed(place, S.CANCELLED, 0, 0.0, "")
     assert t.target_of(t.add(cancel("c5", "s.a"))) is None  # final
     t.journal.close()
 
