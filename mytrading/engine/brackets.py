@@ -15,7 +15,10 @@ from mytrading.engine.parts import OpenOrder, Parts
 from mytrading.ids import intent_of
 
 
-class Brackets(Parts):
+class Brackets:
+    def __init__(self, ctx: Parts) -> None:
+        self.ctx = ctx
+
     def bracket(
         self,
         exchange: str,
@@ -52,7 +55,7 @@ class Brackets(Parts):
         prod = domain.product(product, "bracket: product")
         if units not in ("rupees", "ticks"):
             raise ValueError(f"bracket: units {units!r} is not one of rupees, ticks")
-        scale = self.refdata.instrument(exchange, symbol).tick_size if units == "ticks" else 1.0
+        scale = self.ctx.refdata.instrument(exchange, symbol).tick_size if units == "ticks" else 1.0
         sign = 1 if act == "BUY" else -1  # a BUY stop entry's limit sits above its trigger
         spec = wire.BracketSpec(
             exit_action=domain.opposite(act),
@@ -65,7 +68,7 @@ class Brackets(Parts):
         )
         link = wire.OrderLink(bracket=spec)
         if entry_trigger is None:
-            entry = self.order(
+            entry = self.ctx.order(
                 action,
                 exchange,
                 symbol,
@@ -76,7 +79,7 @@ class Brackets(Parts):
                 sizing_per_lot=sizing_per_lot,
             )
         else:
-            entry = self.order(
+            entry = self.ctx.order(
                 action,
                 exchange,
                 symbol,
@@ -90,12 +93,12 @@ class Brackets(Parts):
                 sizing_per_lot=sizing_per_lot,
             )
         if entry:
-            self.brackets[entry] = spec
+            self.ctx.brackets[entry] = spec
         return entry
 
     def protect(self, br: wire.BracketSpec, f: wire.Fill) -> None:
         """Place the exits for one fill of a bracket entry."""
-        inst = self.refdata.instrument(f.exchange, f.symbol)
+        inst = self.ctx.refdata.instrument(f.exchange, f.symbol)
         up = 1 if br.exit_action == "BUY" else -1  # a BUY stop triggers above the fill
         if br.stop_trigger is not None:
             trig = br.stop_trigger
@@ -104,9 +107,9 @@ class Brackets(Parts):
         else:
             trig = f.price * (1 + up * (br.stop_pct or 0.0))
         trig = inst.round_price(trig)
-        stop_id = self.link.next_intent_id()
-        tgt_id = self.link.next_intent_id() if br.target is not None else ""
-        stop = self.order(
+        stop_id = self.ctx.link.next_intent_id()
+        tgt_id = self.ctx.link.next_intent_id() if br.target is not None else ""
+        stop = self.ctx.order(
             br.exit_action,
             f.exchange,
             f.symbol,
@@ -120,7 +123,7 @@ class Brackets(Parts):
         )
         tgt = ""
         if br.target is not None:
-            tgt = self.order(
+            tgt = self.ctx.order(
                 br.exit_action,
                 f.exchange,
                 f.symbol,
@@ -131,38 +134,38 @@ class Brackets(Parts):
                 link=wire.OrderLink(protective=True, oco=stop, protects=f.fill_id),
                 intent_id=tgt_id,
             )
-        self.protective.update(x for x in (stop, tgt) if x)
+        self.ctx.protective.update(x for x in (stop, tgt) if x)
         if stop and tgt:
-            self.oco[stop], self.oco[tgt] = tgt, stop
+            self.ctx.oco[stop], self.ctx.oco[tgt] = tgt, stop
         if not stop:
-            self.log.error("bracket stop could not be placed", symbol=f.symbol, qty=f.quantity)
+            self.ctx.log.error("bracket stop could not be placed", symbol=f.symbol, qty=f.quantity)
 
     def unprotected(self, stop: OpenOrder, reason: str) -> None:
         """A protective exit was refused: the position it guarded is open without a stop.
         Fail safe: close that quantity at market, and say so loudly."""
-        pos = self.position(stop.exchange, stop.symbol)
+        pos = self.ctx.position(stop.exchange, stop.symbol)
         guarded = pos < 0 if stop.action == "BUY" else pos > 0
         qty = min(stop.remaining, abs(pos)) if guarded else 0
-        self.log.critical(
+        self.ctx.log.critical(
             "protective exit rejected: closing the unprotected quantity at market",
             symbol=stop.symbol,
             reason=reason,
             qty=qty,
         )
         if qty:
-            self.engine_orders = True
+            self.ctx.engine_orders = True
             try:
-                self.order(stop.action, stop.exchange, stop.symbol, qty, product=stop.product)
+                self.ctx.order(stop.action, stop.exchange, stop.symbol, qty, product=stop.product)
             finally:
-                self.engine_orders = False
+                self.ctx.engine_orders = False
 
     def oco_done(self, intent_id: str, status: str) -> None:
-        sibling = self.oco.pop(intent_id, None)
+        sibling = self.ctx.oco.pop(intent_id, None)
         if sibling is None:
             return
-        self.oco.pop(sibling, None)
-        if status == "complete" and sibling in self.open_orders:
-            self.cancel(sibling)
+        self.ctx.oco.pop(sibling, None)
+        if status == "complete" and sibling in self.ctx.open_orders:
+            self.ctx.cancel(sibling)
 
     def settle_missed(self, orders: list[wire.WorkingOrder], fills: list[wire.Fill]) -> list[str]:
         """After an engine restart, the duties the dead engine may not have done for fills
@@ -180,7 +183,7 @@ class Brackets(Parts):
             if w.order.link is not None and w.order.link.protects and w.status != "rejected"
         }
         done: list[str] = []
-        self.engine_orders = True  # protective orders pass even in quarantine
+        self.ctx.engine_orders = True  # protective orders pass even in quarantine
         try:
             for f in fills:
                 entry = by_intent.get(intent_of(f.order_id))
@@ -189,19 +192,19 @@ class Brackets(Parts):
                     self.protect(link.bracket, f)
                     done.append(f"protected {f.symbol} fill {f.fill_id}")
             sizes = {f.fill_id: f.quantity for f in fills}
-            for intent_id, sibling in list(self.oco.items()):
+            for intent_id, sibling in list(self.ctx.oco.items()):
                 me, sib = by_intent.get(intent_id), by_intent.get(sibling)
-                oo = self.open_orders.get(intent_id)
+                oo = self.ctx.open_orders.get(intent_id)
                 if oo is None or me is None or sib is None or not sib.filled_qty:
                     continue
                 pair = sizes.get(me.order.link.protects if me.order.link else "", me.order.quantity)
                 left = pair - sib.filled_qty - me.filled_qty
                 if left <= 0:
-                    self.cancel(intent_id)
+                    self.ctx.cancel(intent_id)
                     done.append(f"cancelled {intent_id}: its OCO sibling filled")
                 elif left < oo.remaining:
-                    self.modify(intent_id, quantity=left)
+                    self.ctx.modify(intent_id, quantity=left)
                     done.append(f"shrank {intent_id} to {left}: its OCO sibling filled")
         finally:
-            self.engine_orders = False
+            self.ctx.engine_orders = False
         return done

@@ -5,16 +5,18 @@ fills, working orders, brackets and OCO pairs, rolls, and every intent the strat
 sends. ``BaseStrategy`` (``engine/strategy.py``) is the author's thin facade over it:
 its helpers call in here, and the hooks it defines are what this calls back.
 
-Its parts: ``OrderBook`` (``engine/order_book.py``: working orders and positions from what
-the router reports), ``Brackets`` (``engine/brackets.py``: protective exits and OCO) and
-``Rolls`` (``engine/rolls.py``: a futures roll's two legs).
+Its parts, composed (each given the context, ``engine/parts.Parts`` naming what it may
+use of it): ``OrderBook`` (``engine/order_book.py``: working orders and positions from
+what the router reports), ``Brackets`` (``engine/brackets.py``: protective exits and OCO)
+and ``Rolls`` (``engine/rolls.py``: a futures roll's two legs). The calls below that
+belong to a part hand straight to it.
 """
 
 from __future__ import annotations
 
 import collections
 import math
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import structlog
@@ -32,7 +34,7 @@ from mytrading.refdata import RefData
 BarKey = tuple[str, str, str]  # (exchange, symbol, timeframe)
 
 
-class StrategyContext(OrderBook, Brackets, Rolls):
+class StrategyContext:
     def __init__(
         self,
         strategy: Hooks,
@@ -68,6 +70,73 @@ class StrategyContext(OrderBook, Brackets, Rolls):
         self.rolls_ended: list[PendingRoll] = []  # both legs final: on_roll is due
         # on_data is the MyTrading style's; a strategy without one is not called per bar
         self.uses_on_data = uses_on_data
+        self.book = OrderBook(self)
+        self.exits = Brackets(self)
+        self.roller = Rolls(self)
+
+    # ------------------------------------------------------------- the parts' calls
+
+    def working_order(self, intent_id: str, what: str) -> OpenOrder:
+        return self.book.working_order(intent_id, what)
+
+    def restore_working(self, w: wire.WorkingOrder) -> None:
+        self.book.restore_working(w)
+
+    def take_up(self, i: wire.PlaceIntent) -> None:
+        self.book.take_up(i)
+
+    def on_order_update(self, u: wire.OrderUpdate) -> None:
+        self.book.on_order_update(u)
+
+    def on_fill(self, f: wire.Fill) -> None:
+        self.book.on_fill(f)
+
+    def quarantine_books(self, msg: wire.OrderUpdate | wire.Fill) -> None:
+        self.book.quarantine_books(msg)
+
+    def bracket(
+        self,
+        exchange: str,
+        symbol: str,
+        action: str,
+        quantity: int,
+        entry_trigger: float | None = None,
+        entry_buffer: float = 3.0,
+        stop_trigger: float | None = None,
+        stop_distance: float | None = None,
+        stop_pct: float | None = None,
+        stop_buffer: float = 3.0,
+        target: float | None = None,
+        units: Literal["rupees", "ticks"] = "rupees",
+        product: str = "MIS",
+        sizing: str = "",
+        sizing_per_lot: float = 0.0,
+    ) -> str:
+        return self.exits.bracket(
+            exchange, symbol, action, quantity, entry_trigger, entry_buffer, stop_trigger,
+            stop_distance, stop_pct, stop_buffer, target, units, product, sizing, sizing_per_lot,
+        )  # fmt: skip
+
+    def protect(self, br: wire.BracketSpec, f: wire.Fill) -> None:
+        self.exits.protect(br, f)
+
+    def unprotected(self, stop: OpenOrder, reason: str) -> None:
+        self.exits.unprotected(stop, reason)
+
+    def oco_done(self, intent_id: str, status: str) -> None:
+        self.exits.oco_done(intent_id, status)
+
+    def settle_missed(self, orders: list[wire.WorkingOrder], fills: list[wire.Fill]) -> list[str]:
+        return self.exits.settle_missed(orders, fills)
+
+    def roll(self, exchange: str, symbol: str, to: str = "") -> str:
+        return self.roller.roll(exchange, symbol, to)
+
+    def roll_leg_ended(self, intent_id: str, status: str) -> None:
+        self.roller.roll_leg_ended(intent_id, status)
+
+    def roll_refused(self, rid: str) -> list[str]:
+        return self.roller.roll_refused(rid)
 
     # ------------------------------------------------------------- bars, indicators
 
@@ -240,12 +309,6 @@ class StrategyContext(OrderBook, Brackets, Rolls):
         ref = getattr(intent, "ref_intent_id", "")
         protective = self.engine_orders or (ref != "" and ref in self.protective)
         return intent.intent_id if self.link.submit(self.name, intent, protective) else ""
-
-    def working_order(self, intent_id: str, what: str) -> OpenOrder:
-        o = self.open_orders.get(intent_id)
-        if o is None:
-            raise ValueError(f"{what}: no open order {intent_id}")
-        return o
 
     def modify(
         self,

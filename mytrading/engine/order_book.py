@@ -15,9 +15,12 @@ from mytrading.ids import intent_of
 __all__ = ["OpenOrder", "OrderBook"]
 
 
-class OrderBook(Parts):
+class OrderBook:
+    def __init__(self, ctx: Parts) -> None:
+        self.ctx = ctx
+
     def working_order(self, intent_id: str, what: str) -> OpenOrder:
-        o = self.open_orders.get(intent_id)
+        o = self.ctx.open_orders.get(intent_id)
         if o is None:
             raise ValueError(f"{what}: no open order {intent_id}")
         return o
@@ -27,9 +30,9 @@ class OrderBook(Parts):
         (a child of a split intent adds to its parent's), with its bracket, protective
         and OCO links (``OrderLink``), so later fills are still protected."""
         o = w.order
-        oo = self.open_orders.get(o.intent_id)
+        oo = self.ctx.open_orders.get(o.intent_id)
         if oo is None:
-            oo = self.open_orders[o.intent_id] = OpenOrder(
+            oo = self.ctx.open_orders[o.intent_id] = OpenOrder(
                 o.order_id if o.parts <= 1 else "",
                 o.intent_id,
                 o.exchange,
@@ -51,31 +54,31 @@ class OrderBook(Parts):
         link = o.link
         if link is not None:  # the engine's own links, as the order carried them
             if link.bracket is not None:
-                self.brackets[o.intent_id] = link.bracket
+                self.ctx.brackets[o.intent_id] = link.bracket
             if link.protective:
-                self.protective.add(o.intent_id)
+                self.ctx.protective.add(o.intent_id)
             if link.oco:
-                self.oco[o.intent_id] = link.oco
+                self.ctx.oco[o.intent_id] = link.oco
 
     def take_up(self, i: wire.PlaceIntent) -> None:
         """A new order settled as rejected for want of risk's answer was approved after
         all: working again, as it was sent (its updates and fills follow)."""
-        if i.intent_id not in self.open_orders:
-            self.open_orders[i.intent_id] = OpenOrder(
+        if i.intent_id not in self.ctx.open_orders:
+            self.ctx.open_orders[i.intent_id] = OpenOrder(
                 "", i.intent_id, i.exchange, i.symbol, i.action, i.quantity, "new",
                 i.pricetype, i.price, i.trigger_price, i.product,
             )  # fmt: skip
 
     def on_order_update(self, u: wire.OrderUpdate) -> None:
         u = self.book_update(u)
-        self.strategy.on_order_update(u)
-        while self.rolls_ended:
-            self.link.roll_ended(self.name, self.rolls_ended.pop(0))
+        self.ctx.strategy.on_order_update(u)
+        while self.ctx.rolls_ended:
+            self.ctx.link.roll_ended(self.ctx.name, self.ctx.rolls_ended.pop(0))
 
     def on_fill(self, f: wire.Fill) -> None:
         self.book_fill(f)
-        self.strategy.on_fill(f)
-        self.strategy.on_position(self.position_view(f.exchange, f.symbol))
+        self.ctx.strategy.on_fill(f)
+        self.ctx.strategy.on_position(self.ctx.position_view(f.exchange, f.symbol))
 
     def quarantine_books(self, msg: wire.OrderUpdate | wire.Fill) -> None:
         """Books only, no author code: what a quarantined strategy still gets."""
@@ -87,20 +90,20 @@ class OrderBook(Parts):
     def book_update(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
         """Keep ``open_orders`` current; returns the update as the author should see it
         (a child order's update becomes one of the whole order)."""
-        amend = self.amends.pop(u.intent_id, None)
+        amend = self.ctx.amends.pop(u.intent_id, None)
         if amend is not None and u.status == "rejected":
-            self.log.warning("amend refused", target=amend[0], reason=u.reason)
-        if u.status == "rejected" and u.intent_id in self.rolls:  # refused as a pair
-            self.log.warning("roll refused", intent=u.intent_id, reason=u.reason)
-            for leg in self.roll_refused(u.intent_id):
-                lo = self.open_orders[leg]
+            self.ctx.log.warning("amend refused", target=amend[0], reason=u.reason)
+        if u.status == "rejected" and u.intent_id in self.ctx.rolls:  # refused as a pair
+            self.ctx.log.warning("roll refused", intent=u.intent_id, reason=u.reason)
+            for leg in self.ctx.roll_refused(u.intent_id):
+                lo = self.ctx.open_orders[leg]
                 self.book_update(
                     msgspec.structs.replace(
                         u, intent_id=leg, symbol=lo.symbol, action=lo.action, quantity=lo.quantity
                     )
                 )
             return u
-        o = self.open_orders.get(u.intent_id)
+        o = self.ctx.open_orders.get(u.intent_id)
         if o is None:
             return u
         if u.parts > 1:
@@ -110,51 +113,51 @@ class OrderBook(Parts):
         o.quantity = u.quantity or o.quantity
         o.filled_qty = u.filled_qty
         o.avg_price = u.avg_price or o.avg_price
-        for a_id, (target, fields) in list(self.amends.items()):
+        for a_id, (target, fields) in list(self.ctx.amends.items()):
             if target == u.intent_id and u.status in ("open", "trigger pending"):
                 o.price, o.trigger_price = fields["price"], fields["trigger_price"]
                 o.pricetype = fields["pricetype"]
-                del self.amends[a_id]
+                del self.ctx.amends[a_id]
         if u.status in wire.TERMINAL_STATUSES:
-            del self.open_orders[u.intent_id]
-            if u.intent_id in self.protective and u.status == "rejected":
+            del self.ctx.open_orders[u.intent_id]
+            if u.intent_id in self.ctx.protective and u.status == "rejected":
                 if o.pricetype == "LIMIT":  # a bracket's target: not what protects it
-                    self.log.error(
+                    self.ctx.log.error(
                         "bracket target rejected: the position keeps its stop",
                         symbol=o.symbol,
                         reason=u.reason,
                     )
                 else:
-                    self.unprotected(o, u.reason)
-            self.protective.discard(u.intent_id)
-            self.brackets.pop(u.intent_id, None)  # its fills came first: exits are out
-            self.oco_done(u.intent_id, u.status)
-            if self.rolls:
-                self.roll_leg_ended(u.intent_id, u.status)
+                    self.ctx.unprotected(o, u.reason)
+            self.ctx.protective.discard(u.intent_id)
+            self.ctx.brackets.pop(u.intent_id, None)  # its fills came first: exits are out
+            self.ctx.oco_done(u.intent_id, u.status)
+            if self.ctx.rolls:
+                self.ctx.roll_leg_ended(u.intent_id, u.status)
         return u
 
     def book_fill(self, f: wire.Fill) -> None:
         """Position from the fill, then the engine's own duties: a bracket entry's exits
         go out, and an exit's OCO sibling shrinks or is cancelled."""
         signed = f.quantity if f.action == "BUY" else -f.quantity
-        self.ledger.apply((f.exchange, f.symbol), signed, f.price)
-        self.products[(f.exchange, f.symbol)] = f.product
-        self.fills += 1
+        self.ctx.ledger.apply((f.exchange, f.symbol), signed, f.price)
+        self.ctx.products[(f.exchange, f.symbol)] = f.product
+        self.ctx.fills += 1
         intent_id = intent_of(f.order_id)
-        self.engine_orders = True  # protective orders pass even in quarantine
+        self.ctx.engine_orders = True  # protective orders pass even in quarantine
         try:
-            br = self.brackets.get(intent_id)
+            br = self.ctx.brackets.get(intent_id)
             if br is not None:
-                self.protect(br, f)
-            sibling = self.oco.get(intent_id)
-            if sibling and sibling in self.open_orders:
-                left = self.open_orders[sibling].remaining - f.quantity
+                self.ctx.protect(br, f)
+            sibling = self.ctx.oco.get(intent_id)
+            if sibling and sibling in self.ctx.open_orders:
+                left = self.ctx.open_orders[sibling].remaining - f.quantity
                 if left > 0:
-                    self.modify(sibling, quantity=left)
+                    self.ctx.modify(sibling, quantity=left)
                 else:
-                    self.cancel(sibling)
+                    self.ctx.cancel(sibling)
                     # the pair is done: the exit's "complete" must not cancel it again
-                    self.oco.pop(intent_id, None)
-                    self.oco.pop(sibling, None)
+                    self.ctx.oco.pop(intent_id, None)
+                    self.ctx.oco.pop(sibling, None)
         finally:
-            self.engine_orders = False
+            self.ctx.engine_orders = False

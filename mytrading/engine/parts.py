@@ -157,9 +157,10 @@ class Hooks(Protocol):
     def on_position(self, position: PositionView) -> None: ...
 
 
-class Parts:
-    """The context's attributes and calls its parts use (``StrategyContext`` provides
-    every one; a part's own calls are defined in that part)."""
+class Parts(Protocol):
+    """What the context's parts (``OrderBook``, ``Brackets``, ``Rolls``) use of it: each
+    part is given the context (``StrategyContext`` provides every one of these) and
+    reaches shared state and the other parts' duties through it, nothing else."""
 
     strategy: Hooks
     name: str
@@ -193,11 +194,9 @@ class Parts:
         link: wire.OrderLink | None = None,
         intent_id: str = "",
         sizing_per_lot: float = 0.0,
-    ) -> str:
-        raise NotImplementedError
+    ) -> str: ...
 
-    def send(self, intent: wire.Intent) -> str:
-        raise NotImplementedError
+    def send(self, intent: wire.Intent) -> str: ...
 
     def modify(
         self,
@@ -206,40 +205,28 @@ class Parts:
         price: float | None = None,
         trigger_price: float | None = None,
         pricetype: str | None = None,
-    ) -> str:
-        raise NotImplementedError
+    ) -> str: ...
 
-    def cancel(self, intent_id: str) -> str:
-        raise NotImplementedError
+    def cancel(self, intent_id: str) -> str: ...
 
-    def position(self, exchange: str, symbol: str) -> int:
-        raise NotImplementedError
+    def position(self, exchange: str, symbol: str) -> int: ...
 
-    def working(self, exchange: str, symbol: str) -> int:
-        raise NotImplementedError
+    def working(self, exchange: str, symbol: str) -> int: ...
 
-    def position_view(self, exchange: str, symbol: str) -> PositionView:
-        raise NotImplementedError
+    def position_view(self, exchange: str, symbol: str) -> PositionView: ...
 
-    def lot_size(self, exchange: str, symbol: str) -> int:
-        raise NotImplementedError
+    def lot_size(self, exchange: str, symbol: str) -> int: ...
 
-    def today(self) -> date:
-        raise NotImplementedError
+    def today(self) -> date: ...
 
-    # brackets.py
-    def protect(self, br: wire.BracketSpec, f: wire.Fill) -> None:
-        raise NotImplementedError
+    # the brackets part's duties, as the order book asks them
+    def protect(self, br: wire.BracketSpec, f: wire.Fill) -> None: ...
 
-    def unprotected(self, stop: OpenOrder, reason: str) -> None:
-        raise NotImplementedError
+    def unprotected(self, stop: OpenOrder, reason: str) -> None: ...
 
-    def oco_done(self, intent_id: str, status: str) -> None:
-        raise NotImplementedError
+    def oco_done(self, intent_id: str, status: str) -> None: ...
 
-    # rolls.py
-    def roll_leg_ended(self, intent_id: str, status: str) -> None:
-        raise NotImplementedError
+    # the rolls part's
+    def roll_leg_ended(self, intent_id: str, status: str) -> None: ...
 
-    def roll_refused(self, rid: str) -> list[str]:
-        raise NotImplementedError
+    def roll_refused(self, rid: str) -> list[str]: ...

@@ -61,66 +61,73 @@ def next_contract(refdata: RefData, exchange: str, symbol: str, today: date, rol
     raise RefDataError(f"no listed month after {symbol} outside {roll_days} days of expiry")
 
 
-class Rolls(Parts):
+class Rolls:
     """The strategy's side (a part of ``StrategyContext``, like ``Brackets``: it uses the
     context's ``position``, ``working``, ``send`` and order book, and names no type
     above it): ``roll`` and the legs' fate."""
+
+    def __init__(self, ctx: Parts) -> None:
+        self.ctx = ctx
 
     def roll(self, exchange: str, symbol: str, to: str = "") -> str:
         """Roll the whole position in the future ``symbol`` into ``to`` (default: the
         next month outside the roll window): one intent, approved or refused by risk as
         a pair; the same lots, the same direction, the position's product. Returns the
         roll's intent id ("" if it could not be sent)."""
-        pos = self.position(exchange, symbol)
+        pos = self.ctx.position(exchange, symbol)
         if pos == 0:
             raise ValueError(f"roll {symbol}: there is no position to roll")
         new = to or next_contract(
-            self.refdata, exchange, symbol, self.today(), max(1, self.strategy.params.roll_days)
+            self.ctx.refdata,
+            exchange,
+            symbol,
+            self.ctx.today(),
+            max(1, self.ctx.strategy.params.roll_days),
         )
-        if self.working(exchange, symbol) or self.working(exchange, new):
+        if self.ctx.working(exchange, symbol) or self.ctx.working(exchange, new):
             raise ValueError(f"roll {symbol}: orders are working in {symbol} or {new}")
-        product = self.products.get((exchange, symbol), "NRML")
+        product = self.ctx.products.get((exchange, symbol), "NRML")
         sides: tuple[Action, Action] = ("SELL", "BUY") if pos > 0 else ("BUY", "SELL")
         close, open_ = sides
-        rid = self.send(
+        rid = self.ctx.send(
             wire.RollIntent(
                 intent_id="",
-                strategy=self.name,
+                strategy=self.ctx.name,
                 exchange=exchange,
                 symbol=symbol,
                 action=close,
                 quantity=abs(pos),
                 product=product,
-                origin_ns=self.origin_ns,
+                origin_ns=self.ctx.origin_ns,
                 roll_to=new,
             )
         )
         if not rid:
             return ""
-        lots = abs(pos) // self.lot_size(exchange, symbol)
+        lots = abs(pos) // self.ctx.lot_size(exchange, symbol)
         legs = (roll_leg(rid, 1), roll_leg(rid, 2))
         for leg, sym, action, qty in (
             (legs[0], symbol, close, abs(pos)),
-            (legs[1], new, open_, lots * self.lot_size(exchange, new)),
+            (legs[1], new, open_, lots * self.ctx.lot_size(exchange, new)),
         ):
-            self.open_orders[leg] = OpenOrder(
+            self.ctx.open_orders[leg] = OpenOrder(
                 "", leg, exchange, sym, action, qty, "new", product=product
             )
-        self.rolls[rid] = PendingRoll((exchange, symbol), (exchange, new), legs)
-        self.log.info("roll sent", old=symbol, new=new, qty=pos, intent=rid)
+        self.ctx.rolls[rid] = PendingRoll((exchange, symbol), (exchange, new), legs)
+        self.ctx.log.info("roll sent", old=symbol, new=new, qty=pos, intent=rid)
         return rid
 
     def roll_leg_ended(self, intent_id: str, status: str) -> None:
         rid = roll_of(intent_id)
-        r = self.rolls.get(rid)
+        r = self.ctx.rolls.get(rid)
         if r is None or intent_id not in r.legs:
             return
         r.ended[intent_id] = status
         if len(r.ended) == 2:
-            del self.rolls[rid]
-            self.rolls_ended.append(r)
+            del self.ctx.rolls[rid]
+            self.ctx.rolls_ended.append(r)
 
     def roll_refused(self, rid: str) -> list[str]:
         """Risk (or the engine) refused the roll as a whole: both legs end, unsent."""
-        r = self.rolls.get(rid)
-        return [leg for leg in r.legs if leg in self.open_orders] if r else []
+        r = self.ctx.rolls.get(rid)
+        return [leg for leg in r.legs if leg in self.ctx.open_orders] if r else []

@@ -107,6 +107,18 @@ def test_the_router_and_reconciler_see_only_the_brokers_protocol_and_reports() -
     assert bad == []
 
 
+def test_no_mixins_where_order_state_lives() -> None:
+    """The router and the engine compose their parts (each given what it works on) rather
+    than inherit them: no class there has more than one base."""
+    bad = []
+    for pkg in ("router", "engine"):
+        for f in sorted((PKG / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(f.read_text())):
+                if isinstance(node, ast.ClassDef) and len(node.bases) > 1:
+                    bad.append(f"{f.relative_to(PROJECT_ROOT)}: {node.name}")
+    assert bad == []
+
+
 def test_nothing_live_imports_the_backtest() -> None:
     assert violations([*DAEMONS, "openalgo", "sim"], {"backtest"}) == []
 
