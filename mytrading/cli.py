@@ -970,7 +970,7 @@ def sim_reset() -> None:
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
-    """Lint with ruff, type-check the cores with mypy (``[tool.mypy]`` in pyproject.toml),
+    """Lint with ruff, type-check the package with mypy (strict on the cores: ``[tool.mypy]``),
     then run the full test suite in two pytest-xdist workers (extra arguments go to
     pytest: ``-m "not integration"`` is the fast suite, ``-n 0`` runs in one process)."""
     lint = subprocess.call([sys.executable, "-m", "ruff", "check", "."], cwd=PROJECT_ROOT)

@@ -426,7 +426,7 @@ class Daemon:
 
 def _peer(frame: zmq.Frame) -> str:
     try:
-        return frame.get("Peer-Address")
+        return str(frame.get("Peer-Address"))
     except (zmq.ZMQError, AttributeError):
         return "unknown"
 

@@ -74,7 +74,8 @@ class OrderUpdates(Protocol):
 
 
 class LocalAccount(Protocol):
-    updates: OrderUpdates
+    @property
+    def updates(self) -> OrderUpdates: ...
 
     def request(self, endpoint: str, body: bytes) -> tuple[int, bytes]:
         """OpenAlgo's REST API: a JSON request in, the HTTP status and JSON reply out."""
@@ -218,6 +219,7 @@ def routes(
         else:
             kind = "paper"
         host = acct.rest_url if settings.broker == "openalgo" else "in-process simulated market"
+        identity: str
         if kind in ("simserver", "local"):
             identity = kind  # the simulator's own books (<state>/sim) or the router's
         elif kind == "paper":

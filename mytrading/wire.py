@@ -14,7 +14,7 @@ schema raises ``WireError``; the receiving daemon counts it, logs it and drops i
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import msgspec
 
@@ -29,6 +29,13 @@ OrderStatus = Literal[
     "new", "sent", "open", "trigger pending", "complete", "cancelled", "rejected", "unknown"
 ]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"complete", "cancelled", "rejected"})
+ORDER_STATUSES: frozenset[str] = frozenset(get_args(OrderStatus))
+
+
+def order_status(value: str) -> OrderStatus:
+    """A broker's status as an update carries it: one outside our set (a broker's own
+    "validation pending", say) is an order still working, ``open``."""
+    return cast(OrderStatus, value) if value in ORDER_STATUSES else "open"
 # What an approved order asks of the broker: a new order, or a change to / cancellation of
 # a working one.
 OrderOp = Literal["place", "modify", "cancel"]

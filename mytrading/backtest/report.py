@@ -381,7 +381,7 @@ def _page(r: ReportInput, charts: str) -> str:
     names = [n for n in r.metrics if n != "*"]
     cols = ["*", *names] if len(names) > 1 else ["*"]
     head = "".join(f"<th>{html.escape('total' if c == '*' else c)}</th>" for c in cols)
-    rows = {label: [] for label, _ in metric_rows(r.metrics["*"])}
+    rows: dict[str, list[str]] = {label: [] for label, _ in metric_rows(r.metrics["*"])}
     for c in cols:
         for label, text in metric_rows(r.metrics[c]):
             rows[label].append(text)

@@ -328,7 +328,7 @@ class Results:
 
     def open_positions(self) -> list[dict]:
         return [
-            {"strategy": s, "symbol": k[1], "quantity": p.qty, "avg_price": round(p.avg, 2)}  # type: ignore[index]  # keys: (ex, sym)
+            {"strategy": s, "symbol": k[1], "quantity": p.qty, "avg_price": round(p.avg, 2)}
             for s, b in self.books.items()
             for k, p in b.ledger.positions.items()
             if p.qty

@@ -270,7 +270,8 @@ def _store(s: Settings, p: Prepared, sweep_id: str, done: list[dict[str, Any]]) 
             n: {**ps, **{k: v for k, v in r["combo"].items() if k in ps}}
             for n, ps in p.params.items()
         }
-        m = Metrics(**{k: (math.nan if v is None else v) for k, v in r["metrics"].items()})
+        got: dict[str, Any] = {k: (math.nan if v is None else v) for k, v in r["metrics"].items()}
+        m = Metrics(**got)
         store.save(
             s.backtest_db,
             store.RunRecord(

@@ -111,4 +111,8 @@ class BacktestVenue:
         self._emit(fill_of(w.order, t, self.fill_no))
 
     def _publish(self, w: Working) -> None:
-        self._emit(order_update(w.order, w.status, w.broker_id, w.filled, w.avg, w.reason))
+        self._emit(
+            order_update(
+                w.order, wire.order_status(w.status), w.broker_id, w.filled, w.avg, w.reason
+            )
+        )

@@ -205,9 +205,9 @@ class Spec(_Strict):
     underlying: str = Field(min_length=1)
     product: Literal["MIS", "NRML"] = "MIS"
     schedule: Schedule = Field(default_factory=Schedule)
-    sizing: Sizing = Field(default_factory=Sizing)  # type: ignore[arg-type]
-    exits: Exits = Field(default_factory=Exits)  # type: ignore[arg-type]
-    reentry: Reentry = Field(default_factory=Reentry)  # type: ignore[arg-type]
+    sizing: Sizing = Field(default_factory=Sizing)
+    exits: Exits = Field(default_factory=Exits)
+    reentry: Reentry = Field(default_factory=Reentry)
     accounts: AccountsSpec | None = None
     legs: list[Leg] = Field(min_length=1, max_length=8)
 

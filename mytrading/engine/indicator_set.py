@@ -85,9 +85,12 @@ def make(kind: str, source: str = "close", **params: Any) -> Bound:
 
     if k in ("SMA", "EMA", "RSI"):
         p = take("period")
-        ind = {"SMA": stream.SMA, "EMA": stream.EMA, "RSI": stream.RSI}[k](
-            int(p.get("period", 14 if k == "RSI" else 20))
-        )
+        kinds: dict[str, type[stream.SMA | stream.EMA | stream.RSI]] = {
+            "SMA": stream.SMA,
+            "EMA": stream.EMA,
+            "RSI": stream.RSI,
+        }
+        ind = kinds[k](int(p.get("period", 14 if k == "RSI" else 20)))
         direct = ind.update if source == "close" else None
         return Bound(k, (k.lower(),), lambda b: ind.update(_source(b, source)), direct)
     if k == "ATR":

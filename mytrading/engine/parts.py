@@ -141,8 +141,10 @@ class EngineLink(Protocol):
 class Hooks(Protocol):
     """What the context calls back: the author's hooks (``BaseStrategy``'s)."""
 
-    name: str
     params: Any
+
+    @property
+    def name(self) -> str: ...  # a class attribute of the author's class
 
     def on_bar(self, bar: wire.Bar) -> None: ...
 

@@ -36,7 +36,8 @@ from mytrading import wire
 from mytrading.bars import BarBuilder, lookback_start
 from mytrading.engine.context import StrategyContext
 from mytrading.engine.continuous import continuous
-from mytrading.engine.rolls import CHECK_S, RETRY_S, PendingRoll, due, next_contract
+from mytrading.engine.parts import PendingRoll
+from mytrading.engine.rolls import CHECK_S, RETRY_S, due, next_contract
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.openalgo.history import HistoryError, HistoryFn
 from mytrading.openalgo.paced import PacedFetcher

@@ -31,8 +31,8 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origi
 from pydantic import BaseModel, ConfigDict, Field
 
 from mytrading import wire
-from mytrading.engine.context import EngineLink, PositionView, StrategyContext
-from mytrading.engine.order_book import OpenOrder
+from mytrading.engine.context import StrategyContext
+from mytrading.engine.parts import EngineLink, OpenOrder, PositionView
 from mytrading.engine.rolls import due, next_contract
 from mytrading.options.chain import OptionQuote, strike_for
 from mytrading.options.select import ExpiryKind, StrikeRule, choose, expiry_of, years_to

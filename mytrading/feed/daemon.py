@@ -80,7 +80,7 @@ class FeedDaemon(Daemon):
             self._setup_openalgo()
         else:
             self.local = venue.local_quotes(s, self.refdata, self.clock.now().date())
-            self.universe = self.local.instruments
+            self.universe: list[tuple[str, str]] = self.local.instruments
             self.every(1.0 / s.sim.tick_hz, self.publish_sim_ticks, first_in=0)
         base = dict.fromkeys(self.universe if s.feed_subscribe == "universe" else (), 2)
         for name in s.sim.underlyings:  # the indices: always quoted
@@ -148,7 +148,7 @@ class FeedDaemon(Daemon):
                 time.sleep(0.5)
             raise ConnectionError(f"no quote for {name} from any account: {q.get('message')}")
 
-        self.universe: list[tuple[str, str]] = []
+        self.universe = []
         if s.feed_subscribe == "universe":  # the option strips need the indices' levels
             insts = universe(
                 self.refdata,
@@ -356,5 +356,6 @@ class FeedDaemon(Daemon):
             self.client.stop()
         if self.fetcher is not None:
             self.fetcher.close()
-        if getattr(self, "recorder", None) is not None:
-            self.recorder.close()  # flushes what is still queued
+        recorder = getattr(self, "recorder", None)
+        if recorder is not None:
+            recorder.close()  # flushes what is still queued

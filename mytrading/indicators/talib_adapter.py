@@ -25,7 +25,7 @@ INPUTS = ("open", "high", "low", "close", "volume")
 
 def _function(name: str, params: dict[str, Any]) -> Any:
     try:
-        fn = abstract.Function(name.upper())
+        fn = abstract.Function(name.upper())  # type: ignore[attr-defined]  # built at import, no stub
     except Exception as exc:  # talib raises its own Exception type for unknown names
         raise ValueError(f"TA-Lib has no function {name!r}") from exc
     unknown = set(params) - set(fn.parameters)
@@ -71,7 +71,9 @@ class TalibStream:
         self.fn = _function(name, params)
         self.need = _needed(self.fn)
         self.window = int(self.fn.lookback) + 1 + extra
-        self.bufs = {n: collections.deque(maxlen=self.window) for n in self.need}
+        self.bufs: dict[str, collections.deque[float]] = {
+            n: collections.deque(maxlen=self.window) for n in self.need
+        }
         self.outputs = len(self.fn.output_names)
 
     def update(self, **bar: float) -> float | tuple[float, ...]:

@@ -92,10 +92,10 @@ def show(symbol: Annotated[str, typer.Argument(help="EXCHANGE:SYMBOL")]) -> None
     if c is not None:
         out.print(json.dumps({"source": "master contract", **c.__dict__}, default=str, indent=2))
     try:
-        inst = load_refdata(s.config_dir).instrument(ex, sym)
+        ri = load_refdata(s.config_dir).instrument(ex, sym)
         out.print(
-            f"config/instruments.toml: {inst.kind} lot {inst.lot_size} tick {inst.tick_size} "
-            f"freeze {inst.freeze_qty} expiry {inst.expiry or '-'}"
+            f"config/instruments.toml: {ri.kind} lot {ri.lot_size} tick {ri.tick_size} "
+            f"freeze {ri.freeze_qty} expiry {ri.expiry or '-'}"
         )
     except RefDataError as exc:
         if c is None:

@@ -138,7 +138,7 @@ def normalize(rows: list[dict[str, Any]] | pd.DataFrame) -> Parsed:
     ]
     refused = why[refused_rows].value_counts().to_dict()
     if refused and refused_rows.sum() > REFUSE_SHARE * known.sum():
-        worst = max(refused, key=refused.get)  # type: ignore[arg-type]  # pandas-stubs: dict.get as a key
+        worst = max(refused, key=refused.get)
         raise MasterError(
             f"{int(refused_rows.sum())} of {int(known.sum())} rows refused, most for a {worst}"
             f" (first {examples[0]})" + (": lot and tick swapped?" if worst == BAD_LOT else "")

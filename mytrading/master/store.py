@@ -152,4 +152,4 @@ def _as_date(v: object) -> date:
         return v.date()
     if isinstance(v, date):
         return v
-    return pd.Timestamp(v).date()  # type: ignore[arg-type]  # pandas-stubs: any scalar
+    return pd.Timestamp(v).date()

@@ -231,7 +231,7 @@ class BrokerAdapter(Protocol):
 
 def order_update(
     o: wire.Order,
-    status: str,
+    status: wire.OrderStatus,
     broker_id: str = "",
     filled: int = 0,
     avg: float = 0.0,
@@ -247,7 +247,7 @@ def order_update(
         symbol=o.symbol,
         action=o.action,
         quantity=o.quantity,
-        status=status,  # type: ignore[arg-type]  # normalised by the caller
+        status=status,
         broker_order_id=broker_id,
         filled_qty=filled,
         avg_price=avg,

@@ -601,7 +601,7 @@ class RouterDaemon(Daemon):
     def _update(
         self,
         o: wire.Order,
-        status: str,
+        status: wire.OrderStatus,
         broker_id: str = "",
         filled: int = 0,
         avg: float = 0.0,

@@ -379,7 +379,8 @@ class SignalsDaemon(Daemon):
                     attempt=st["n"],
                     held={f"{k[1]}:{k[2]}": q for k, q in held.items()},
                 )
-            flats = flatten(name, {k[1:]: q for k, q in held.items()}, self._next_id)  # type: ignore[misc]  # 3-part keys
+            positions = {(k[1], k[2], k[3]): q for k, q in held.items()}
+            flats: list[wire.Intent] = [*flatten(name, positions, self._next_id)]
             audit_id = self._squareoff_audit(name, flats)
             for intent in flats:
                 self._send(intent, audit_id)

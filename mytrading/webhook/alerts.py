@@ -119,7 +119,9 @@ def parse(body: bytes) -> Parsed:
     quantity = _int(data, "quantity") if "quantity" in data else _int(data, "contracts")
     if quantity is not None and quantity < 0:
         raise AlertError(f"quantity must not be negative, got {quantity}")
-    source = "amibroker" if {"exchange", "pricetype", "apikey"} & set(data) else "tradingview"
+    source: Literal["amibroker", "tradingview"] = (
+        "amibroker" if {"exchange", "pricetype", "apikey"} & set(data) else "tradingview"
+    )
     alert = Alert(symbol, action, quantity, _int(data, "position_size"), source)
     return Parsed([alert], passphrase, _ignored(data, PLAIN_FIELDS))
 

@@ -33,7 +33,7 @@ def _store(s: Settings, check_names: bool = True) -> Any:
         raise _refuse(exc) from None
 
 
-def _refuse(exc: Exception) -> typer.Exit:
+def _refuse(exc: Exception | str) -> typer.Exit:
     err.print(f"[bold red]refused:[/] {exc}")
     return typer.Exit(2)
 

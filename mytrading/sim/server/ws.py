@@ -192,9 +192,9 @@ class FeedServer:
         subs, failed = [], 0
         for e in entries:
             sym, exch = (
-                (e.get("symbol"), e.get("exchange")) if isinstance(e, dict) else (None, None)
+                (str(e.get("symbol")), str(e.get("exchange"))) if isinstance(e, dict) else ("", "")
             )
-            known = (exch, sym) in self.ex.last or self.ex.market.listed(exch, sym)
+            known = bool(sym) and ((exch, sym) in self.ex.last or self.ex.market.listed(exch, sym))
             if known:
                 c.subs.setdefault((exch, sym), set()).add(mode)
             failed += not known
@@ -231,7 +231,7 @@ class FeedServer:
                 modes.discard(mode)
                 if not modes:
                     del c.subs[key]  # type: ignore[arg-type]  # modes: so key is set
-                ok.append({"symbol": key[1], "exchange": key[0], "mode": MODE_LABEL[mode]})  # type: ignore[index]  # as above
+                ok.append({"symbol": key[1], "exchange": key[0], "mode": MODE_LABEL[mode]})
             else:
                 failed.append(e)
         status = "success" if not failed else ("partial" if ok else "error")
