@@ -208,7 +208,13 @@ def config_check() -> None:
     typer.echo(bus_line)
     for name, ep in eps.endpoints.items():
         typer.echo(f"  {name:<16} {ep}")
-    typer.echo("configuration OK")
+    given = {k: v for k, v in cfg.provenance().items() if v in ("environment", ".env")}
+    typer.echo(
+        "set: " + (", ".join(f"{k} ({v})" for k, v in sorted(given.items())) or "all defaults")
+    )
+    # every process logs the same at its start ("starting ... config=<this>"): a daemon
+    # whose figure differs runs another configuration than the one checked here
+    typer.echo(f"configuration OK: fingerprint {cfg.fingerprint()}")
 
 
 def _check_builder_files(s: Settings, refdata: RefData) -> None:

@@ -38,7 +38,6 @@ import structlog
 import zmq
 
 from mytrading import instance, startguard, wire
-from mytrading.accounts import load_accounts
 from mytrading.bus import (
     DAEMONS,
     EVENT_HWM,
@@ -50,12 +49,12 @@ from mytrading.bus import (
 )
 from mytrading.buscurve import secure_bus
 from mytrading.clock import MarketClock, build_clock
+from mytrading.config import StackConfig, for_process
 from mytrading.health import ProcessHealth
 from mytrading.logsetup import setup_logging
-from mytrading.master.store import MasterIndex
-from mytrading.refdata import RefData, load_refdata
+from mytrading.refdata import RefData
 from mytrading.rundir import private_umask
-from mytrading.settings import ConfigError, Settings, load_settings
+from mytrading.settings import ConfigError, Settings
 
 EARLY_BEATS_S = (0.15, 0.4)
 # Who stops first when the supervisor is gone (producers first, the broker last), and the
@@ -94,11 +93,12 @@ class Daemon:
     sub_hwm: int = 100_000
     pub_hwm: int = EVENT_HWM
 
-    def __init__(self, settings: Settings, refdata: RefData | None = None) -> None:
-        self.settings = settings
-        self.refdata = refdata or load_refdata(
-            settings.config_dir, MasterIndex.load(settings.instruments_db)
-        )
+    def __init__(self, config: StackConfig) -> None:
+        # the process's configuration (config.py): each section loaded as it is used, the
+        # same loaders and object that ``config check`` validates
+        self.config = config
+        self.settings = settings = config.settings
+        self.refdata: RefData = config.refdata
         self.clock: MarketClock = build_clock(settings, self.refdata.calendar)
         self.endpoints = settings.endpoints()
         self.log = structlog.get_logger(self.name)
@@ -345,7 +345,10 @@ class Daemon:
         # interleave with the loop's own use of the timer heap.
         signal.signal(signal.SIGHUP, lambda *_: setattr(self, "_hangup", True))
         self.poller.register(rfd.fileno(), zmq.POLLIN)
-        self.log.info("starting", pid=os.getpid(), mode=self.settings.mode)
+        self.log.info("starting", pid=os.getpid(), mode=self.settings.mode,
+                      config=self.config.fingerprint())  # fmt: skip
+        # where every value came from (environment, .env, default; each file's digest)
+        self.log.info("configuration", **self.config.provenance())
         try:
             self.setup()
             self.set_up = True
@@ -435,9 +438,9 @@ def main(cls: type[Daemon]) -> None:
     """Entry point of a daemon process: exit code 2 on bad configuration."""
     private_umask()
     try:
-        settings = load_settings()
-        refdata = load_refdata(settings.config_dir, MasterIndex.load(settings.instruments_db))
-        load_accounts(settings)  # a bad accounts.toml stops every daemon at once
+        config = for_process()
+        settings = config.settings
+        _ = config.refdata, config.accounts  # a bad accounts.toml stops every daemon at once
     except (ConfigError, ValueError) as exc:
         print(f"{cls.name}: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(2)
@@ -451,7 +454,7 @@ def main(cls: type[Daemon]) -> None:
         parent = instance.die_with_parent()
     daemon: Daemon | None = None
     try:
-        daemon = cls(settings, refdata)
+        daemon = cls(config)
         if parent is not None:
             daemon.watch_parent(parent)
         code = daemon.run()

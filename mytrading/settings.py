@@ -7,6 +7,7 @@ so the CLI can stop with exit code 2 before any process starts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -511,18 +512,26 @@ class Settings(BaseSettings):
             check_names(list(tables), str(path))
 
     def params_for(self, strategy: str) -> dict[str, Any]:
-        """Class defaults < ``config/strategies.toml`` [strategy] < ``MT_STRATEGY_PARAMS``."""
+        """Class defaults < ``config/strategies.toml`` [strategy] < ``MT_STRATEGY_PARAMS``
+        (the file read once while it is unchanged, not once per strategy)."""
         path = self.config_dir / "strategies.toml"
         from_file: dict[str, Any] = {}
         if path.exists():
+            st = path.stat()
             try:
-                table = tomllib.loads(path.read_text()).get(strategy, {})
+                table = _strategy_tables(str(path), st.st_mtime_ns, st.st_size).get(strategy, {})
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
             if not isinstance(table, dict):
                 raise ConfigError(f"{path}: [{strategy}] must be a table")
             from_file = table
         return {**from_file, **self.strategy_params.get(strategy, {})}
+
+
+@functools.lru_cache(maxsize=8)
+def _strategy_tables(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    """``strategies.toml`` parsed, kept while its time and size are the same."""
+    return tomllib.loads(Path(path).read_text())
 
 
 def _loopback_url(address: str) -> bool:

@@ -36,6 +36,8 @@ def order_status(value: str) -> OrderStatus:
     """A broker's status as an update carries it: one outside our set (a broker's own
     "validation pending", say) is an order still working, ``open``."""
     return cast(OrderStatus, value) if value in ORDER_STATUSES else "open"
+
+
 # What an approved order asks of the broker: a new order, or a change to / cancellation of
 # a working one.
 OrderOp = Literal["place", "modify", "cancel"]

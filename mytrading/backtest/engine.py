@@ -212,6 +212,7 @@ class Backtest:
             history=self._history,
             mode="backtest",
             time_hooks=False,  # hook latency is a live figure; here it would cost 5 %
+            margins=self.risk.margins,
         )
         for cls, params in spec.strategies:
             self.runner.add(cls, params)

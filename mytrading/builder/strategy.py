@@ -36,9 +36,10 @@ from typing import Any, ClassVar
 
 from mytrading import wire
 from mytrading.builder.spec import Leg, Spec
+from mytrading.engine.parts import SetMargins
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
+from mytrading.errors import ConfigError
 from mytrading.ids import intent_of
-from mytrading.risk.margin import MarginTable, load_margins
 
 TIMER = "builder"
 ST = "BUILDER_ST"
@@ -89,7 +90,7 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
             )
         self.day: date | None = None
         self._new_day(self.today())
-        self._margins: MarginTable | None = None
+        self._margins: SetMargins | None = None
         self.set_timer(TIMER, 1.0)
         held = [(v.exchange, v.symbol) for v in self.positions() if v.quantity]
         if held or self.has_open_orders():
@@ -253,10 +254,10 @@ class BuilderStrategy(BaseStrategy[StrategyParams]):
 
     def _set_margin(self) -> float:
         if self._margins is None:
-            from mytrading.settings import load_settings
-
-            # the table risk sizes by: the same file, from the same settings
-            self._margins = load_margins(load_settings().config_dir)
+            # the table risk sizes by, from the process's configuration
+            self._margins = self.link.margins()
+            if self._margins is None:
+                raise ConfigError("builder sizing: no margin table (config/margins.toml)")
         legs = []
         for ls in self.legs:
             assert ls.contract is not None

@@ -75,6 +75,7 @@ class EngineDaemon(Daemon):
             mode=s.mode,
             need_depth=self._need_depth,
             fetcher=self.fetcher,
+            margins=self.config.margins,
         )
         self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
         loaded = load(s.strategies_dir, s.strategies)

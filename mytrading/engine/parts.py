@@ -8,6 +8,7 @@ the others.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -18,7 +19,7 @@ from mytrading import wire
 from mytrading.domain import Action, PriceType, Product
 from mytrading.ids import OrderId
 from mytrading.positions import Ledger
-from mytrading.refdata import RefData
+from mytrading.refdata import Instrument, RefData
 
 Sym = tuple[str, str]  # (exchange, symbol)
 
@@ -100,8 +101,22 @@ class PositionView:
     ltp: float
 
 
+class SetMargins(Protocol):
+    """Risk's margin table as a strategy that sizes a multi-leg set sees it
+    (``risk/margin.MarginTable``, given by the process; the engine imports no risk code)."""
+
+    def set_need(
+        self, legs: Sequence[tuple[Instrument, str, int, float]], day: date, product: str = ...
+    ) -> float: ...
+
+
 class EngineLink(Protocol):
     """What a strategy's context needs from the engine that runs it."""
+
+    def margins(self) -> SetMargins | None:
+        """The margin table risk sizes by (the process's configuration), for a strategy
+        that sizes a multi-leg set itself; None where there is none."""
+        ...
 
     def next_intent_id(self) -> str:
         """Unique across every strategy of this engine run (risk refuses a repeat)."""

@@ -36,7 +36,7 @@ from mytrading import wire
 from mytrading.bars import BarBuilder, lookback_start
 from mytrading.engine.context import StrategyContext
 from mytrading.engine.continuous import continuous
-from mytrading.engine.parts import PendingRoll
+from mytrading.engine.parts import PendingRoll, SetMargins
 from mytrading.engine.rolls import CHECK_S, RETRY_S, due, next_contract
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.openalgo.history import HistoryError, HistoryFn
@@ -107,8 +107,10 @@ class StrategyRunner:
         time_hooks: bool = True,
         need_depth: Callable[[str, str], None] | None = None,
         fetcher: PacedFetcher | None = None,
+        margins: SetMargins | None = None,
     ) -> None:
         self.refdata = refdata
+        self._margins = margins  # risk's table, for a strategy that sizes a set itself
         self.mode = mode  # live, paper, dry_run or backtest: what ``BaseStrategy.mode`` says
         self.time_hooks = time_hooks  # hook latency rings (the status topic's figures)
         self._now_ns = now_ns
@@ -221,6 +223,9 @@ class StrategyRunner:
 
     def next_intent_id(self) -> str:
         return f"{self.run_id}-{next(self._intent_ids)}"
+
+    def margins(self) -> SetMargins | None:
+        return self._margins
 
     def now_ns(self) -> int:
         return self._now_ns()

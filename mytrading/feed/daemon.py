@@ -29,7 +29,6 @@ from typing import Any
 import zmq
 
 from mytrading import venue, wire
-from mytrading.accounts import load_accounts
 from mytrading.bars import BarBuilder
 from mytrading.bus import MD_HWM, Puller
 from mytrading.daemon import Daemon
@@ -123,7 +122,7 @@ class FeedDaemon(Daemon):
     def _setup_openalgo(self) -> None:
         # Plain HTTP, not the SDK: its 1.1 s import would be most of a restart.
         s = self.settings
-        accounts = load_accounts(s)
+        accounts = self.config.accounts
         data = [accounts.by_name[n] for n in accounts.data_order]
         rests = [OpenAlgoREST(a.api_key, a.rest_url, s.openalgo_timeout_s) for a in data]
         self.histories = {

@@ -22,7 +22,6 @@ from mytrading.bus import DAEMONS
 from mytrading.daemon import Daemon
 from mytrading.monitor.alerting import Alerter
 from mytrading.monitor.channels import build_channels
-from mytrading.monitor.config import load_alerts
 from mytrading.monitor.metrics import registry
 from mytrading.monitor.rules import Watch
 from mytrading.monitor.sender import Sender
@@ -40,7 +39,7 @@ class MonitorDaemon(Daemon):
 
     def setup(self) -> None:
         s = self.settings
-        self.cfg = load_alerts(s.config_dir / "alerts.toml")
+        self.cfg = self.config.alerts
         self.store = AlertStore(s.alerts_db)
         channels, problems = build_channels(self.cfg, s)
         self.channel_problems: dict[str, str] = {}

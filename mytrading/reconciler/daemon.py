@@ -32,7 +32,6 @@ from datetime import datetime
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from mytrading import bus, venue, wire
-from mytrading.accounts import load_accounts
 from mytrading.daemon import Daemon, Peer
 from mytrading.openalgo.broker import SESSION_EXPIRED, BrokerAdapter, OrderReport
 from mytrading.positions import Ledger
@@ -95,7 +94,7 @@ class ReconcilerDaemon(Daemon):
         # (account, broker order id) -> our fills' quantity
         self.filled_by_order: dict[tuple[str, str], int] = {}
         s = self.settings
-        accounts = load_accounts(s)
+        accounts = self.config.accounts
         self.accounts = list(accounts.by_name.values())
         routes = venue.routes(s, accounts)
         # Order and trade books are read from an account's OpenAlgo only where its orders

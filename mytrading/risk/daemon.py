@@ -18,14 +18,14 @@ from datetime import datetime
 from typing import Any, cast
 
 from mytrading import bus, venue, wire
-from mytrading.accounts import Accounts, load_accounts
+from mytrading.accounts import Accounts
 from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.interest import Declarer, entry
 from mytrading.outbox import Outbox
 from mytrading.recovery import fetch_fills, fetch_snapshot
 from mytrading.refdata import RefData
-from mytrading.risk.config import load_risk_config
+from mytrading.risk.config import RiskConfig, load_risk_config
 from mytrading.risk.engine import MAX_PENDING, RiskEngine, RiskPorts
 from mytrading.risk.events import EventStore
 from mytrading.risk.monitor import Key
@@ -49,9 +49,11 @@ def build_core(
     states: TradingStates | None = None,
     wall_ns: Callable[[], int] = time.time_ns,
     monotonic: Callable[[], float] = time.monotonic,
+    cfg: RiskConfig | None = None,
 ) -> RiskEngine:
-    """The core as the daemon runs it, on risk's configuration (``load_risk_config``)."""
-    cfg = load_risk_config(s, accounts)
+    """The core as the daemon runs it, on risk's configuration (the process's
+    ``StackConfig.risk``, or ``load_risk_config``'s)."""
+    cfg = cfg or load_risk_config(s, accounts)
     return RiskEngine(
         refdata,
         cfg.limits,
@@ -76,7 +78,7 @@ class RiskDaemon(Daemon):
 
     def setup(self) -> None:
         s = self.settings
-        self.accounts = accounts = load_accounts(s)
+        self.accounts = accounts = self.config.accounts
         self.venue = venue.for_daemon(s, accounts)  # its states and marks are this venue's
         venue.carry_legacy_states(s.state_dir, self.venue.dir)
         self.state_store = StateStore(self.venue.dir / "risk_state.json")
@@ -116,6 +118,7 @@ class RiskDaemon(Daemon):
             self.clock.now,
             run_id=format(self.started_ns // 1_000_000, "x"),
             states=states,
+            cfg=self.config.risk,
         )
         self.book = self.core.book
         self.post = self.core.post

@@ -26,7 +26,7 @@ import numpy as np
 import zmq
 
 from mytrading import live, venue, wire
-from mytrading.accounts import MAIN, Account, load_accounts
+from mytrading.accounts import MAIN, Account
 from mytrading.bus import RPC_REQUEST_MAX_MSG, Puller, Pusher, bind
 from mytrading.daemon import Daemon
 from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent, order_update
@@ -68,7 +68,7 @@ class RouterDaemon(Daemon):
         s = self.settings
         self.crash_at = FaultSwitches().router_crash_at  # the journal's tests only
         self.openalgo = s.broker == "openalgo"
-        accounts = load_accounts(s)
+        accounts = self.config.accounts
         confirmation = live.confirmed(s, accounts) if s.mode == "live" else None
         self.venue = venue.current(
             s, accounts, live.reported(confirmation) if confirmation else None

@@ -24,7 +24,6 @@ from datetime import date
 from typing import Any
 
 from mytrading import domain, venue, wire
-from mytrading.accounts import load_accounts
 from mytrading.bus import Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.interest import Declarer, entry
@@ -51,7 +50,7 @@ class SignalsDaemon(Daemon):
 
     def setup(self) -> None:
         s = self.settings
-        self.venue = venue.for_daemon(s, load_accounts(s))  # square-offs are this venue's
+        self.venue = venue.for_daemon(s, self.config.accounts)  # square-offs are this venue's
         self.store = WebhookStore(s.webhook_db)
         self.book = StrategyBook()
         self.jobs: queue.Queue[Job] = queue.Queue(maxsize=s.webhook_queue)

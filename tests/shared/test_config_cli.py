@@ -179,3 +179,46 @@ def test_config_check_loads_what_risk_loads(
     r = cli("config", "check", env={**tmp_env, "MT_CONFIG_DIR": str(cfg)})
     assert r.returncode == 2, r.stdout + r.stderr
     assert expect in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.integration
+def test_a_daemon_runs_the_configuration_config_check_validated(
+    tmp_env: dict[str, str], tmp_path: Path
+) -> None:
+    """``config check`` prints a fingerprint of every setting and file; a daemon started
+    on the same configuration logs the same one, with where each value came from; a
+    changed file changes it."""
+    import json
+    import re
+    import time
+
+    from tests.procs import spawn, stop
+
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    env = {**tmp_env, "MT_CONFIG_DIR": str(config), "MT_RISK_MAX_ORDER_LOTS": "7"}
+    r = cli("config", "check", env=env)
+    assert r.returncode == 0, r.stderr
+    checked = re.search(r"configuration OK: fingerprint (\w+)", r.stdout)
+    assert checked is not None and "MT_RISK_MAX_ORDER_LOTS (environment)" in r.stdout
+    proc = spawn("reconciler", env)
+    log = Path(tmp_env["MT_LOG_DIR"]) / "reconciler.log"
+    try:
+        end = time.monotonic() + 20
+        events: dict[str, dict] = {}
+        while time.monotonic() < end and "configuration" not in events:
+            time.sleep(0.2)
+            if log.exists():
+                for line in log.read_text().splitlines():
+                    e = json.loads(line)
+                    events.setdefault(e["event"], e)
+        assert events["starting"]["config"] == checked.group(1)
+        where = events["configuration"]
+        assert where["MT_RISK_MAX_ORDER_LOTS"] == "environment"
+        assert where["MT_MODE"] in ("default", "environment")
+        assert where["risk.toml"].startswith(f"{config / 'risk.toml'} sha256:")
+    finally:
+        stop([proc])
+    (config / "risk.toml").write_text((config / "risk.toml").read_text() + "\n# changed\n")
+    again = cli("config", "check", env=env)
+    assert f"fingerprint {checked.group(1)}" not in again.stdout
