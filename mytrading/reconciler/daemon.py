@@ -56,6 +56,7 @@ def _where(r: OrderReport) -> Where:
 
 
 T = TypeVar("T", bound=tuple[Any, ...])
+FAILED_CHECKS_ERROR = 3  # checks in a row that could not run before it is an error
 
 
 class TwoChecks(Generic[T]):
@@ -108,6 +109,7 @@ class ReconcilerDaemon(Daemon):
             if routes[a.name].kind in ("real", "simserver", "dry")
         }
         self.orders_agreed: TwoChecks[Suspect] = TwoChecks()
+        self.failures: dict[str, int] = {}  # account -> checks in a row that could not run
         self.reported: set[Suspect] = set()
         self.order_mismatches = 0
         self.every(s.recon_interval(), self.reconcile)
@@ -188,6 +190,16 @@ class ReconcilerDaemon(Daemon):
                 self._book(f)
         return True
 
+    def _failed(self, account: str, what: str, **ctx: Any) -> None:
+        """A check that could not run (the router busy at a start, a broker read timed
+        out): a warning, and tried again at the next check; an error on the third in a
+        row for that account, counted once per outage."""
+        n = self.failures[account] = self.failures.get(account, 0) + 1
+        if n == FAILED_CHECKS_ERROR:
+            self.count_error(f"{what} {n} checks in a row", account=account, **ctx)
+        else:
+            self.log.warning(what, account=account, checks_in_a_row=n, **ctx)
+
     def reconcile(self) -> None:
         if not self.peer_up("router"):
             self.last_result = "skipped: router down"
@@ -220,16 +232,14 @@ class ReconcilerDaemon(Daemon):
             self.last_result = f"paused: broker session expired for {account}"
             return None
         if not isinstance(reply, wire.BrokerReply) or not reply.ok:
-            self.count_error(
-                "position book query failed",
-                account=account,
-                reply=getattr(reply, "error", "timeout"),
-            )
+            self._failed(account, "position book query failed",
+                         reply=getattr(reply, "error", "timeout"))  # fmt: skip
             self.last_result = f"failed: no position book for {account}"
             return None
         if self.seen_fill_no < reply.last_fill_no and not self._catch_up(reply.last_fill_no):
-            self.count_error("could not fetch fills before reconciling")
+            self._failed(account, "could not fetch fills before reconciling")
             return None
+        self.failures.pop(account, None)
         broker = {(account, p.exchange, p.symbol, p.product): p for p in reply.positions}
         ours = {k: q for k, q in self.ledger.net().items() if k[0] == account}
         external = {k for k in self.external if k[0] == account}

@@ -44,9 +44,10 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
         MT_SIM_UNDERLYINGS="NIFTY",
         MT_SIM_STRIKES="0",
         MT_STRATEGY_PARAMS=json.dumps({"sma_crossover": {"fast": 2, "slow": 4}}),
-        # the market opens 12 s from now: every daemon is up before the first tick's bar
-        # (the engine's first beat comes 7-8.5 s after `start` on this VM; 8 s flaked)
-        MT_CLOCK_ANCHOR_NS=str(time.time_ns() + 12_000_000_000),
+        # the market opens 20 s from now: every daemon is up before the first tick's bar
+        # (the engine's first beat comes 7-8.5 s after `start` on a quiet VM, 15 s on a
+        # loaded one in the full suite: 8 s and then 12 s flaked)
+        MT_CLOCK_ANCHOR_NS=str(time.time_ns() + 20_000_000_000),
     )
     settings = load_settings()
     w = Watcher(settings)
