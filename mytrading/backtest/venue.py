@@ -104,6 +104,8 @@ class BacktestVenue:
         if not result.ok:
             self._publish(w)
         self.on_events(events)
+        if result.ok:  # done: after the working order's own update, as the router says it
+            self._publish(w)
 
     def _fill(self, w: Working, t: TradeEvent) -> None:
         self.fill_no += 1

@@ -24,6 +24,7 @@ from mytrading.bus import Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.engine.loader import load, placeholder
 from mytrading.engine.runner import StrategyRunner
+from mytrading.ids import roll_of
 from mytrading.interest import Declarer, entry
 from mytrading.openalgo.history import http_history
 from mytrading.openalgo.paced import PacedFetcher
@@ -209,6 +210,9 @@ class EngineDaemon(Daemon):
             self.runner.on_depth(msg)
         elif isinstance(msg, wire.OrderUpdate):
             self.outbox.ack(msg.intent_id)
+            roll = roll_of(msg.intent_id)
+            if roll:  # a leg of an approved roll answers for the roll's intent
+                self.outbox.ack(roll)
             if self.gave_up:
                 self._late_answer(msg.intent_id, msg.status)
             self.runner.on_order_update(msg)

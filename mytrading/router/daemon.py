@@ -236,6 +236,7 @@ class RouterDaemon(Daemon):
             )
             self.publish_order(target)
             self.table.set(jo, S.COMPLETE)
+            self.publish_order(jo)  # the cancel itself is done: its sender hears so
             self.counts["cancelled_unsent"] += 1
             self.log.info("cancelled before sending", order_id=target.order.order_id)
             return
@@ -517,7 +518,10 @@ class RouterDaemon(Daemon):
             reason=result.message,
         )
         if result.ok:
+            # done: its sender hears it as a refusal would be heard (the engine's answer
+            # to the amend; the working order's own update went out above)
             self.table.set(jo, S.COMPLETE)
+            self.publish_order(jo)
         else:
             self.reject(jo, f"{msg.op}: {result.message}")
         self.on_broker_events(lane.account, events)

@@ -69,3 +69,76 @@ def test_a_misspelt_product_fails_live_as_in_a_backtest_and_a_bad_frame_is_answe
             p.wait(timeout=10)
         bus.close()
         w.close()
+
+
+AMENDER = '''
+from mytrading import wire
+from mytrading.engine.strategy import BaseStrategy
+
+
+class Amender(BaseStrategy):
+    """A LIMIT buy below the market, moved once, then cancelled."""
+
+    name = "amender"
+
+    def on_start(self) -> None:
+        self.subscribe_bars(*self.near_future("NIFTY"), "1m")
+        self.entry = self.amend = self.cancelled = ""
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        if not self.entry:
+            px = self.round_price(bar.exchange, bar.symbol, bar.close * 0.99)
+            self.entry = self.buy(bar.exchange, bar.symbol, self.lot_size(bar.exchange,
+                                  bar.symbol), pricetype="LIMIT", price=px)
+
+    def on_order_update(self, u: wire.OrderUpdate) -> None:
+        if u.intent_id == self.entry and u.status == "open" and not self.amend:
+            o = self.open_orders[self.entry]
+            self.amend = self.modify(self.entry, price=self.round_price(o.exchange, o.symbol,
+                                                                        o.price * 0.995))
+        elif u.intent_id == self.amend and u.status == "complete" and not self.cancelled:
+            self.cancelled = self.cancel(self.entry)
+'''
+
+
+@pytest.mark.integration
+def test_an_amend_and_a_cancel_that_were_done_are_answered_not_timed_out(
+    settings: Settings, tmp_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Found against the real OpenAlgo: the router answered a refused amend but not a done
+    one, so the engine settled every done modify and cancel as 'no answer from risk'. Each
+    is now answered ``complete`` (after the working order's own update), in time."""
+    strategies = tmp_path / "strats"
+    strategies.mkdir()
+    (strategies / "amender.py").write_text(AMENDER)
+    env = {
+        **tmp_env,
+        "MT_STRATEGIES_DIR": str(strategies),
+        "MT_STRATEGIES": "amender",
+        "MT_SIM_SPEED": "60",
+        "MT_RISK_ANY_HOUR": "true",
+        "MT_RISK_WAIT_S": "0.5",
+        "MT_INTENT_ANSWER_S": "3",  # the least allowed: a done amend unanswered shows fast
+    }
+    w = Watcher(settings, ("sys.status.", "exec."))
+    procs = {d: spawn(d, env) for d in ("router", "risk", "engine", "feed")}
+    try:
+        w.wait(
+            lambda: bool(seen(w, wire.OrderUpdate, strategy="amender", status="cancelled")),
+            60,
+            "the entry cancelled",
+        )
+        w.pump(4.5)  # longer than MT_INTENT_ANSWER_S after the last intent
+        done = [u.intent_id for u in seen(w, wire.OrderUpdate, status="complete")]
+        assert len(done) == 2, done  # the modify and the cancel, each answered itself
+        eng = w.status["engine"].detail
+        assert eng["unanswered"] == 0 and eng["late_answers"] == 0, eng
+        router = w.status["router"].detail
+        assert router.get("modify_ok") == 1 and router.get("cancel_ok") == 1, router
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            p.wait(timeout=10)
+        w.close()
