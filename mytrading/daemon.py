@@ -131,7 +131,8 @@ class Daemon:
         self._trackers: list[SequenceTracker] = []
         self.poller = zmq.Poller()
         self.add_socket(self.sub.sock, self._on_sub_readable)
-        self.health = ProcessHealth()  # CPU, RSS, files, loop lag, GC pauses: each beat
+        # CPU, RSS, files, loop lag, GC pauses, free disk: each beat
+        self.health = ProcessHealth([self.settings.state_dir, self.settings.log_dir])
 
     # ---------------------------------------------------------------- extension points
 

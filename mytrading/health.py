@@ -12,6 +12,8 @@ sample (CPU %, the worst loop lag, the GC pauses) or the moment (RSS, open files
 * **loop lag**: how late the event loop ran its timers (a timer due at t that ran at
   t + x lagged x): the worst and the count above ``LAG_WARN_MS``.
 * **GC pauses**: ``gc.callbacks`` time every collection; the worst and the total.
+* **disk**: the free space of each file system the process writes to (its state and log
+  directories): a ``statvfs`` a beat; the monitor's ``disk_low`` alert reads it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from __future__ import annotations
 import collections
 import gc
 import itertools
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -30,8 +34,32 @@ GROWTH_MB = 64.0
 LAG_WARN_MS = 50.0
 
 
+def disk_free(paths: list[Path]) -> list[dict[str, Any]]:
+    """Free space of each distinct file system under ``paths`` (the first existing
+    ancestor of each): its path, free MB and free % of its size."""
+    out: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for p in paths:
+        while not p.exists() and p != p.parent:
+            p = p.parent
+        try:
+            dev = os.stat(p).st_dev
+            st = os.statvfs(p)
+        except OSError:
+            continue
+        if dev in seen:
+            continue
+        seen.add(dev)
+        total = st.f_blocks * st.f_frsize
+        free = st.f_bavail * st.f_frsize
+        pct = 100.0 * free / total if total else 100.0
+        out.append({"path": str(p), "free_mb": round(free / 2**20, 1), "free_pct": round(pct, 1)})
+    return out
+
+
 class ProcessHealth:
-    def __init__(self) -> None:
+    def __init__(self, disk_paths: list[Path] | None = None) -> None:
+        self.disk_paths = disk_paths or []
         self.proc = psutil.Process()
         self.proc.cpu_percent(None)  # the first call only starts the interval
         self.lag_max_ms = 0.0
@@ -97,6 +125,7 @@ class ProcessHealth:
             "gc_pause_max_ms": round(self.gc_max_ms, 2),
             "gc_pause_total_ms": round(self.gc_total_ms, 2),
             "rss_growing": self.rss_growing(),
+            "disk": disk_free(self.disk_paths),
         }
         self.lag_max_ms = self.gc_max_ms = self.gc_total_ms = 0.0
         self.lag_warn = self.gc_count = 0

@@ -38,6 +38,8 @@ RULES = (
     "webhook_refusals",
     "memory_growth",
     "journal_damage",
+    "journal_unwritable",
+    "disk_low",
     "session_expired",
 )
 

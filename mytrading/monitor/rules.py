@@ -6,7 +6,8 @@ in UNKNOWN state, a reconciliation mismatch (one in the last ``window_s``), feed
 under ``threshold``, a burst of risk rejections or webhook refusals (``threshold`` within
 ``window_s``), the day's loss at ``threshold`` of its limit (the stack's, and each
 strategy's ``max_loss``), the kill switch on, a daemon's memory growing for an hour, the
-router's journal damaged, an account's broker session expired.
+router's journal damaged or unwritable (a full disk: orders refused), a file system the
+stack writes to with less than ``threshold`` % free, an account's broker session expired.
 Events are said once each: a daemon restarted, the feed failed over to another account,
 a risk trigger fired.
 """
@@ -61,6 +62,8 @@ class Watch:
             ("webhook_refusals", self._refused),
             ("memory_growth", self._memory),
             ("journal_damage", self._journal),
+            ("journal_unwritable", self._unwritable),
+            ("disk_low", self._disk_low),
             ("session_expired", self._session),
         ):
             if self.cfg.rule(name).enabled:
@@ -194,6 +197,37 @@ class Watch:
                 f"{', '.join(d.get('lost_orders', [])) or 'none'}; at the broker, "
                 f"unaccounted for: {', '.join(d.get('at_broker_unaccounted', [])) or 'none'}",
             )
+        ]
+
+    def _unwritable(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        d = view.detail("router")
+        fault = d.get("journal_fault")
+        if not fault:
+            return []
+        return [
+            Finding(
+                rule,
+                "router",
+                f"the router cannot write its order journal ({fault}): NEW ORDERS ARE "
+                f"REFUSED until it can; {d.get('fills_held', 0)} fills held in memory; free "
+                f"space on that disk (the router retries every second)",
+            )
+        ]
+
+    def _disk_low(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        limit = self.cfg.rule(rule).threshold or 10.0
+        worst: dict[str, dict[str, float]] = {}
+        for d in view.daemons:
+            for fs in (view.detail(d).get("health") or {}).get("disk") or []:
+                worst[fs["path"]] = fs
+        return [
+            Finding(
+                rule,
+                path,
+                f"disk low: {fs['free_pct']:.1f} % free ({fs['free_mb']:.0f} MB) under {path}",
+            )
+            for path, fs in sorted(worst.items())
+            if fs["free_pct"] < limit
         ]
 
     def _session(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:

@@ -35,7 +35,7 @@ from mytrading.refdata import RefDataError
 from mytrading.router.books import Books
 from mytrading.router.broker_reads import BrokerReads
 from mytrading.router.expiry import ExpirySettler
-from mytrading.router.journal import Journal, JournaledOrder, OrderState, published
+from mytrading.router.journal import Journal, JournaledOrder, OrderState, Replay, published
 from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
 from mytrading.router.recovery import Recovery, carried
 from mytrading.router.session import SESSION_EXPIRED, expired_reply
@@ -46,6 +46,7 @@ FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.
 HALT_WAIT_S = 24 * 3600.0  # a halt for an unknown order waits for risk as long as it takes
 ORDER_UPDATE_PIPE = "inproc://router.order_updates"
 JOURNAL_SYNC_S = 0.2  # the longest an answer from the broker stays unflushed
+JOURNAL_RETRY_S = 1.0  # while the disk refuses the journal: how often it is tried again
 SEND_BATCH = 16  # orders per flush; a crash mid-batch leaves the unsent ones UNKNOWN
 RECOVERY_HOLD_S = 0.5  # subscribers reconnect every 0.1 s (ZMQ_RECONNECT_IVL)
 CRASH_EXIT = 86  # the exit code of an injected crash (MT_ROUTER_CRASH_AT)
@@ -121,7 +122,7 @@ class RouterDaemon(Daemon):
         self.every(0.1, self.halts.flush)
         self.table = OrderTable(Journal(self.venue.dir / "router" / "journal.bin", s.journal_fsync))
         identities = {a: r.identity for a, r in self.venue.routes.items()}
-        rep = self.table.journal.open(self.clock.now().date().isoformat(), carried, identities)
+        rep = self._open_journal(identities)
         self.reads = BrokerReads(self.lanes, self.table, s, self.refdata, self)
         self.every(min(s.openalgo_poll_s, s.openalgo_poll_no_ws_s), self.reads.maybe_poll)
         if rep.new_file:
@@ -142,6 +143,9 @@ class RouterDaemon(Daemon):
         self.recovery.run(rep)
         self.table.journal.sync()
         self.every(JOURNAL_SYNC_S, self.table.journal.sync)
+        self._journal_said = ""  # the fault the alert has named ("": none)
+        self._unflushed_fills: list[wire.Fill] = []  # booked while the disk refused them
+        self.every(JOURNAL_RETRY_S, self._journal_retry)
         self.after(RECOVERY_HOLD_S, lambda: self._release(rep.fills))
         self.rep = self.ctx.socket(zmq.REP)
         self.rep.setsockopt(zmq.LINGER, 0)
@@ -222,6 +226,10 @@ class RouterDaemon(Daemon):
             self.log.warning("duplicate order not sent", order_id=msg.order_id)
             return
         jo = self.table.add(msg)
+        if self._journal_down():
+            self.counts["refused_journal_down"] += 1
+            self.reject(jo, f"not sent: {self.table.journal.fault}; orders resume when it can")
+            return
         lane = self.lanes.get(msg.account)
         if lane is None:
             self.count_error("order for an account not configured", account=msg.account)
@@ -289,6 +297,9 @@ class RouterDaemon(Daemon):
                 took[item.cls] = took.get(item.cls, 0) + 1
                 jo = self.table.get(item.key)
                 if jo is not None and jo.state == S.NEW:
+                    if self.table.journal.fault:  # queued before the disk refused
+                        self._not_journaled(jo)
+                        continue
                     if lane.session.expired:  # queued before the session expired
                         self._refuse_expired(lane, jo)
                         continue
@@ -303,6 +314,11 @@ class RouterDaemon(Daemon):
             for jo, _ in batch:
                 self.table.set(jo, S.SENT, sync=False, attempt=jo.attempt + 1, sent_ns=market_now)
         self.table.journal.sync()
+        if batches and self._journal_down():  # their ``sent`` is not on the disk: none goes
+            for batch in batches.values():
+                for jo, _ in batch:
+                    self._not_journaled(jo)
+            batches = {}
         if batches:
             flush = self.table.journal.last_flush_us
             for batch in batches.values():
@@ -434,6 +450,65 @@ class RouterDaemon(Daemon):
             self.counts["broker_rejected"] += 1
             self.log.warning("broker rejected order", order_id=o.order_id, reason=result.message)
             self.reject(jo, result.message)
+
+    def _open_journal(self, identities: dict[str, str]) -> Replay:
+        """Open (replay and compact) the journal; a disk that refuses the compaction is
+        waited for, said once: nothing can be sent before the journal is written."""
+        said = False
+        while True:
+            try:
+                return self.table.journal.open(
+                    self.clock.now().date().isoformat(), carried, identities
+                )
+            except OSError as exc:
+                if not said:
+                    said = True
+                    self.count_error(
+                        "ALERT: the order journal cannot be written at start; waiting for "
+                        "the disk (no order is accepted before it is)",
+                        path=str(self.table.journal.path),
+                        error=exc.strerror or repr(exc),
+                    )
+                time.sleep(JOURNAL_RETRY_S)
+
+    def _journal_down(self) -> bool:
+        """Whether the disk refuses the journal; its first refusal is alerted (once per
+        fault, with the recovery said when it ends: ``_journal_retry``)."""
+        fault = self.table.journal.fault
+        if fault and fault != self._journal_said:
+            self._journal_said = fault
+            self.count_error(
+                "ALERT: the order journal cannot be written: new orders are refused until "
+                "it can (checked every second); fills are held until they are on the disk",
+                fault=fault,
+            )
+        return bool(fault)
+
+    def _not_journaled(self, jo: JournaledOrder) -> None:
+        self.counts["refused_journal_down"] += 1
+        self.reject(jo, f"not sent: {self.table.journal.fault}; orders resume when it can")
+
+    def _journal_retry(self) -> None:
+        """While the disk refuses the journal: try to write what is held; once it takes
+        it, orders are accepted again and the fills held are published, in order."""
+        journal = self.table.journal
+        if not journal.fault:
+            return
+        self._journal_down()
+        held = journal.held_bytes
+        if not journal.recover():
+            return
+        self._journal_said = ""
+        fills, self._unflushed_fills = self._unflushed_fills, []
+        self.log.warning(
+            "ALERT RECOVERED: the order journal is written again; orders accepted",
+            written_bytes=held,
+            fills_released=len(fills),
+        )
+        for f in fills:
+            self._out(f"exec.fill.{f.strategy}", f)
+        if self._pump_at == math.inf:
+            self._schedule_pump(0.0)
 
     def _refuse_expired(self, lane: Lane, jo: JournaledOrder) -> None:
         """Not sent: the account's broker session has expired (not a broker rejection)."""
@@ -642,6 +717,12 @@ class RouterDaemon(Daemon):
         self.table.fill(fill)
         self._crash("fill")
         self.books.book(fill)
+        if self.table.journal.fault or self._unflushed_fills:
+            # not on the disk: a restart would number it again, so nobody hears of it
+            # before it is (``_journal_retry``)
+            self._unflushed_fills.append(fill)
+            self._journal_down()
+            return
         self._out(f"exec.fill.{fill.strategy}", fill)
 
     # ----------------------------------------------------------------- recovery
@@ -828,6 +909,16 @@ class RouterDaemon(Daemon):
             "unconfirmed": sorted("/".join(k) for k in self.recovery.unconfirmed),
             **({"funds_failures": self.reads.funds_failures} if self.reads.funds_failures else {}),
             "journal_appends": self.table.journal.appends,
+            # the disk refuses the journal: orders refused, fills held (docs/operating.md)
+            **(
+                {
+                    "journal_fault": self.table.journal.fault,
+                    "journal_held_bytes": self.table.journal.held_bytes,
+                    "fills_held": len(self._unflushed_fills),
+                }
+                if self.table.journal.fault
+                else {}
+            ),
             # the disk's share of the router's own latency figure (the write-ahead flush)
             "journal_flush_p50_us": round(float(np.percentile(self.table.journal.flush_us, 50)), 1)
             if self.table.journal.flush_us

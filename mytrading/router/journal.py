@@ -16,6 +16,11 @@ are reported, and the router settles what it can no longer account for against t
 broker's books (``router/recovery.py``). Each append is one ``write`` and one
 ``fdatasync`` (about 0.2 ms here), so several records written together cost one flush.
 
+A disk that refuses a write (full, read-only, failing) does not lose what the router
+knows: the records it refused stay in memory, after the last bytes known good, and are
+written again in order once it accepts them (``recover``); meanwhile ``fault`` says why,
+and the router sends nothing (``router/daemon.py``): an order is never sent unjournaled.
+
 At start the router compacts the file: each order once with its latest state, and the
 fills. On the first start of a new trading day it keeps only the orders not yet final and
 turns yesterday's fills into the positions carried into the day, so the journal stays
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import errno
 import os
 import shutil
 import struct
@@ -264,7 +270,13 @@ def read(path: Path) -> Replay:
 
 class Journal:
     """Append-only, flushed on every append (``fsync=False`` only for benchmarks of the
-    rest of the path)."""
+    rest of the path).
+
+    Every byte written since the last good flush is also kept here (``_tail``), so that a
+    write or flush the disk refuses (``ENOSPC``, ``EROFS``, ``EIO``) costs nothing: the
+    file is cut back to its last flushed size and the tail written again by ``recover``.
+    While ``fault`` is set, appends only join the tail: no write is tried until
+    ``recover`` succeeds, so the file never holds a record after a gap."""
 
     def __init__(self, path: Path, fsync: bool = True) -> None:
         self.path = path
@@ -273,7 +285,17 @@ class Journal:
         self.dirty = False
         self.flush_us: collections.deque[float] = collections.deque(maxlen=4096)  # fdatasync
         self.last_flush_us = 0.0  # the latest sync's fdatasync (0.0: nothing to flush)
+        self.fault = ""  # why the disk refused the latest write or flush ("": it did not)
+        self.faults = 0  # how many times it has refused
         self._fd = -1
+        self._tail: list[bytes] = []  # written (or refused) since the last good flush
+        self._tail_bytes = 0
+        self._flushed_size = 0  # the file's size at the last good flush
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes kept in memory that the disk does not hold yet (while ``fault``)."""
+        return self._tail_bytes if self.fault else 0
 
     def open(
         self,
@@ -323,6 +345,7 @@ class Journal:
         rep.day = today
         self._compact(rep)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._flushed_size = os.fstat(self._fd).st_size
         return rep
 
     def _keep_aside(self, why: str) -> str:
@@ -340,10 +363,14 @@ class Journal:
         records += [order_record(oid, jo, None) for oid, jo in rep.orphans.items()]
         records += [Record("fill", 0, order_id=f.order_id, fill=f) for f in rep.fills]
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(b"".join(frame(r) for r in records))
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(b"".join(frame(r) for r in records))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError:
+            tmp.unlink(missing_ok=True)  # the old file stands; nothing half-written is left
+            raise
         os.replace(tmp, self.path)
         dfd = os.open(self.path.parent, os.O_RDONLY)
         try:
@@ -353,25 +380,73 @@ class Journal:
 
     def append(self, *records: Record, sync: bool = True) -> None:
         """Write the records in one go; with ``sync`` (the default) they are on the disk
-        when this returns. Unsynced records survive a crash of the process (they are in
-        the page cache), not of the machine; the next synced append covers them too."""
-        os.write(self._fd, b"".join(frame(r) for r in records))
+        when this returns, unless ``fault`` is set after it: then they are held in memory
+        (``recover``). Unsynced records survive a crash of the process (they are in the page
+        cache), not of the machine; the next synced append covers them too."""
+        data = b"".join(frame(r) for r in records)
         self.appends += 1
+        self._tail.append(data)
+        self._tail_bytes += len(data)
+        if self.fault:
+            return
+        try:
+            if os.write(self._fd, data) < len(data):  # a short write: the disk is full
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as exc:
+            self._refused("write", exc)
+            return
         self.dirty = True
         if sync:
             self.sync()
 
     def sync(self) -> None:
         self.last_flush_us = 0.0
+        if self.fault:
+            return
         if self.dirty and self.fsync:
             t0 = time.perf_counter_ns()
-            os.fdatasync(self._fd)
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                self._refused("flush", exc)
+                return
             self.last_flush_us = (time.perf_counter_ns() - t0) / 1000
             self.flush_us.append(self.last_flush_us)
         self.dirty = False
+        self._flushed_size += self._tail_bytes
+        self._tail.clear()
+        self._tail_bytes = 0
+
+    def _refused(self, what: str, exc: OSError) -> None:
+        self.fault = f"journal {what} refused: {exc.strerror or exc} ({self.path})"
+        self.faults += 1
+        self.dirty = False
+
+    def recover(self) -> bool:
+        """After a refusal: cut the file back to its last good flush, write what was held
+        and flush it. True when the disk took it all (``fault`` is then cleared)."""
+        if not self.fault:
+            return True
+        try:
+            os.ftruncate(self._fd, self._flushed_size)
+            data = b"".join(self._tail)
+            written = 0
+            while written < len(data):  # O_APPEND: each write goes at the end
+                written += os.write(self._fd, data[written:])
+            if self.fsync:
+                os.fdatasync(self._fd)
+        except OSError:
+            return False
+        self.fault = ""
+        self._flushed_size += self._tail_bytes
+        self._tail.clear()
+        self._tail_bytes = 0
+        return True
 
     def close(self) -> None:
         if self._fd >= 0:
+            if self.fault:
+                self.recover()  # a last try: what it could not write, recovery reads back
             os.close(self._fd)
             self._fd = -1
 

@@ -143,6 +143,20 @@ def test_a_daemon_down_fires_once_and_recovers_once(tmp_path: Path) -> None:
             lambda r: r.beat("router"),  # a router started with a whole journal
         ),
         (
+            "journal_unwritable",
+            lambda r: r.beat("router", journal_fault="journal write refused: No space left"),
+            lambda r: r.beat("router"),
+        ),
+        (
+            "disk_low",
+            lambda r: r.beat(
+                "router", health={"disk": [{"path": "/s", "free_mb": 90.0, "free_pct": 2.0}]}
+            ),
+            lambda r: r.beat(
+                "router", health={"disk": [{"path": "/s", "free_mb": 9e3, "free_pct": 40.0}]}
+            ),
+        ),
+        (
             "webhook_refusals",
             lambda r: (
                 r.beat("signals", answered={"200": 3, "401": 0}),
