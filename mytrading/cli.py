@@ -64,6 +64,12 @@ def _add_instruments() -> None:
     app.add_typer(instruments_app, name="instruments")
 
 
+def _add_service() -> None:
+    from mytrading.service_cli import app as service_app
+
+    app.add_typer(service_app, name="service")
+
+
 def _add_monitor() -> None:
     from mytrading.monitor.cli import app as alerts_app
 
@@ -81,6 +87,7 @@ _add_strategy()
 _add_webhook()
 _add_instruments()
 _add_monitor()
+_add_service()
 
 
 def _settings() -> Settings:
