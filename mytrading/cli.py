@@ -428,7 +428,7 @@ def _lifecycle_log(s: Settings) -> Any:
 
     from mytrading.logsetup import setup_logging
 
-    setup_logging("cli", s.log_dir, s.log_level, console=False)
+    setup_logging("cli", s.log_dir, s.log_level, console=False, rotation=s.log_rotation())
     log = structlog.get_logger("cli")
 
     def warn(event: str, **fields: Any) -> None:

@@ -445,7 +445,7 @@ def main(cls: type[Daemon]) -> None:
     except (ConfigError, ValueError) as exc:
         print(f"{cls.name}: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(2)
-    setup_logging(cls.name, settings.log_dir, settings.log_level)
+    setup_logging(cls.name, settings.log_dir, settings.log_level, rotation=settings.log_rotation())
     lock = hold_instance_lock(cls.name, settings)
     parent = None
     if instance.supervised():

@@ -1,5 +1,11 @@
 """structlog: JSON lines to ``logs/<daemon>.log``, readable lines on the console.
 
+The file rotates by size (``MT_LOG_MAX_MB``, keeping ``MT_LOG_BACKUPS`` older files as
+``<daemon>.log.1`` ...) and rotated files older than ``MT_LOG_KEEP_DAYS`` are deleted at
+each rotation and each start: a daemon's logs never take more than
+``MT_LOG_MAX_MB * (MT_LOG_BACKUPS + 1)``. One process writes each file, so Python's own
+rotating handler is safe here.
+
 A redaction step removes anything that looks like a credential before either sink sees it,
 so an API key can never reach a log file, whoever logs it.
 """
@@ -7,10 +13,12 @@ so an API key can never reach a log file, whoever logs it.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -31,7 +39,47 @@ def _timestamp(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def setup_logging(name: str, log_dir: Path, level: str = "INFO", console: bool = True) -> None:
+class Rotation(NamedTuple):
+    max_mb: float = 20.0
+    backups: int = 5
+    keep_days: float = 14.0
+
+
+class AgedRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Rotation by size, and rotated files past an age deleted."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int, keep_days: float) -> None:
+        super().__init__(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        self.keep_s = keep_days * 86400
+        self.prune()
+
+    def doRollover(self) -> None:  # noqa: N802 - logging's name
+        super().doRollover()
+        self.prune()
+
+    def prune(self) -> int:
+        """Delete rotated files older than the age kept; how many."""
+        base = Path(self.baseFilename)
+        cutoff = time.time() - self.keep_s
+        gone = 0
+        for old in base.parent.glob(base.name + ".*"):
+            try:
+                if old.stat().st_mtime < cutoff:
+                    old.unlink()
+                    gone += 1
+            except OSError:
+                continue
+        return gone
+
+
+def setup_logging(
+    name: str,
+    log_dir: Path,
+    level: str = "INFO",
+    console: bool = True,
+    rotation: Rotation | None = None,
+) -> None:
+    rot = rotation or Rotation()
     log_dir.mkdir(parents=True, exist_ok=True)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -59,7 +107,9 @@ def setup_logging(name: str, log_dir: Path, level: str = "INFO", console: bool =
     for chatty in ("httpx", "httpcore", "websocket", "urllib3", "aiohttp.access"):
         logging.getLogger(chatty).setLevel(level if level == "DEBUG" else "WARNING")
 
-    fh = logging.FileHandler(log_dir / f"{name}.log", encoding="utf-8")
+    fh = AgedRotatingFileHandler(
+        log_dir / f"{name}.log", int(rot.max_mb * 2**20), rot.backups, rot.keep_days
+    )
     fh.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

@@ -14,12 +14,15 @@ import os
 import tomllib
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mytrading.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mytrading.logsetup import Rotation
 
 __all__ = ["PROJECT_ROOT", "ConfigError", "Settings", "load_settings"]
 
@@ -169,6 +172,11 @@ class Settings(BaseSettings):
     config_dir: Path = PROJECT_ROOT / "config"
     strategies_dir: Path = PROJECT_ROOT / "strategies"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # each daemon's log rotates at this size, keeping this many older files, none older
+    # than this many days (logsetup.py): at most max_mb * (backups + 1) per daemon
+    log_max_mb: float = Field(20.0, gt=0.1, le=10_000)
+    log_backups: int = Field(5, ge=1, le=1000)
+    log_keep_days: float = Field(14.0, gt=0, le=3650)
 
     # --- bus
     bus_transport: Literal["ipc", "tcp"] = "ipc"
@@ -425,6 +433,12 @@ class Settings(BaseSettings):
         return self
 
     # ----------------------------------------------------------------- derived
+
+    def log_rotation(self) -> Rotation:
+        """``setup_logging``'s rotation."""
+        from mytrading.logsetup import Rotation
+
+        return Rotation(self.log_max_mb, self.log_backups, self.log_keep_days)
 
     def runtime_dir(self) -> Path:
         """Private directory for ipc sockets: one per checkout, mode 0700."""

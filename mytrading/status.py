@@ -7,6 +7,7 @@ risk events and reconciliation events, and renders what an operator needs at a g
 from __future__ import annotations
 
 import collections
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +45,8 @@ class StatusCollector:
         except ConfigError as exc:  # a missing or loose key: said, not a traceback
             raise SystemExit(f"configuration error:\n{exc}") from None
         self.ctx = zmq.Context()
+        self._disk_at = -math.inf
+        self._disk: list[str] = []
         eps = self.settings.endpoints()
         self.sub = Subscriber(
             self.ctx,
@@ -139,9 +142,20 @@ class StatusCollector:
         out += ["", *self._strategies(), "", *self._positions(), "", *self._risk_lines()]
         if self.events:
             out += ["", "recent events:", *[f"  {e}" for e in self.events]]
+        out += ["", *self._disk_lines()]
         if self.bad_frames:
             out += ["", f"malformed frames seen by this view: {self.bad_frames}"]
         return "\n".join(out)
+
+    def _disk_lines(self) -> list[str]:
+        """Each store's size and the free space (``disk.py``), read at most every 30 s:
+        ``run`` renders every second."""
+        from mytrading import disk
+
+        now = time.monotonic()
+        if now - self._disk_at > 30.0:
+            self._disk_at, self._disk = now, disk.report(self.settings)
+        return self._disk
 
     def _orders_line(self) -> list[str]:
         """Where orders go, as the running router says (LIVE can not be missed), and the
@@ -158,6 +172,12 @@ class StatusCollector:
             lines.append(
                 f"BROKER SESSION EXPIRED for {account}: its orders are refused until you log "
                 f"in to OpenAlgo again ({d.get('probes', 0)} probes so far)"
+            )
+        fault = router.status.detail.get("journal_fault") if router else None
+        if fault:
+            lines.append(
+                f"ORDERS REFUSED: the order journal cannot be written ({fault}); free space "
+                f"on that disk: orders resume by themselves"
             )
         risk = self.daemons.get("risk")
         mode = risk.status.detail.get("kill_mode", "off") if risk else "off"

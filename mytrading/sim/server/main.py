@@ -151,7 +151,9 @@ def main() -> None:
     except ConfigError as exc:
         print(f"simserver: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(2)
-    setup_logging("simserver", settings.log_dir, settings.log_level)
+    setup_logging(
+        "simserver", settings.log_dir, settings.log_level, rotation=settings.log_rotation()
+    )
     lock = hold_instance_lock("simserver", settings)  # before binding any port
     parent = None
     if instance.supervised():
