@@ -65,9 +65,7 @@ def usage(s: Settings) -> dict[str, int]:
     all_ = stores(s)
     out: dict[str, int] = {}
     for name, path in all_.items():
-        inside = tuple(
-            p for n, p in all_.items() if n != name and path in p.parents and p != path
-        )
+        inside = tuple(p for n, p in all_.items() if n != name and path in p.parents and p != path)
         out[name] = size_of(path, inside)
     return out
 

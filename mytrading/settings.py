@@ -280,6 +280,10 @@ class Settings(BaseSettings):
     )
     strategy_params: Annotated[dict[str, dict[str, Any]], NoDecode] = Field(default_factory=dict)
     strategy_max_errors: int = Field(5, ge=1)
+    # a hook running longer is interrupted and its strategy quarantined; one that cannot
+    # be interrupted ends the engine at the second (engine/watchdog.py)
+    hook_timeout_s: float = Field(3.0, gt=0, le=600)
+    hook_kill_s: float = Field(15.0, gt=0, le=3600)
 
     @field_validator(
         "strategies",
@@ -376,6 +380,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
+        if self.hook_kill_s <= self.hook_timeout_s:
+            raise ValueError(
+                f"MT_HOOK_KILL_S={self.hook_kill_s:g} must be more than MT_HOOK_TIMEOUT_S="
+                f"{self.hook_timeout_s:g}: the process is ended only for a hook the "
+                "timeout could not stop"
+            )
         if self.intent_answer_s <= 2 * self.risk_wait_s + 1.5:
             raise ValueError(
                 f"MT_INTENT_ANSWER_S={self.intent_answer_s:g} must be more than twice "

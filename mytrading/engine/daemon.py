@@ -24,6 +24,7 @@ from mytrading.bus import Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.engine.loader import load, placeholder
 from mytrading.engine.runner import StrategyRunner
+from mytrading.engine.watchdog import HookDeadline, mark_stuck, stuck_at_last_exit, stuck_today
 from mytrading.ids import roll_of
 from mytrading.interest import Declarer, entry
 from mytrading.openalgo.history import http_history
@@ -77,6 +78,7 @@ class EngineDaemon(Daemon):
             need_depth=self._need_depth,
             fetcher=self.fetcher,
             margins=self.config.margins,
+            deadline=self._deadline(),
         )
         self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
         loaded = load(s.strategies_dir, s.strategies)
@@ -97,6 +99,11 @@ class EngineDaemon(Daemon):
             self.count_error("ALERT: enabled strategy does not load: quarantined",
                              strategy=name, traceback=why)  # fmt: skip
             self.runner.quarantine(name, f"does not load: {why}")
+        for name, why in stuck_today(self._engine_dir, self._day).items():
+            if name in self.runner.strategies and not self.runner.health[name].quarantined:
+                self.log.warning("strategy stuck earlier today: kept quarantined",
+                                 strategy=name, reason=why)  # fmt: skip
+                self.runner.quarantine(name, why)
         self.runner.start()
         self.log.info("strategies loaded", strategies=list(self.runner.strategies),
                       quarantined=sorted(loaded.broken))  # fmt: skip
@@ -104,6 +111,27 @@ class EngineDaemon(Daemon):
         self.every(0.5, self._settle_unanswered)
         self.every(0.05, self.runner.poll)
         self.every(0.25, self._declare, first_in=0)
+
+    def _deadline(self) -> HookDeadline:
+        """The hooks' deadlines; first, whether the last engine was ended by the hard one
+        (a strategy's hook it could not interrupt): that strategy is kept quarantined
+        today (``engine/watchdog.py``)."""
+        s = self.settings
+        self._engine_dir = s.state_dir / "engine"
+        self._day = self.clock.now().date().isoformat()
+        self._engine_dir.mkdir(parents=True, exist_ok=True)
+        found = stuck_at_last_exit(self._engine_dir)
+        if found is not None:
+            name, hook, trace = found
+            why = (
+                f"its {hook} hook could not be interrupted for {s.hook_kill_s:g}s: the "
+                "engine was ended and started again"
+            )
+            mark_stuck(self._engine_dir, self._day, name, why)
+            self.count_error("ALERT: the engine was ended by a strategy's stuck hook; that "
+                             "strategy stays quarantined today", strategy=name, hook=hook,
+                             traceback=trace)  # fmt: skip
+        return HookDeadline(self._engine_dir, s.hook_timeout_s, s.hook_kill_s)
 
     def _restore(self) -> None:
         """After a restart: strategies' positions from the router before any hook runs."""
@@ -248,6 +276,8 @@ class EngineDaemon(Daemon):
 
     def teardown(self) -> None:
         self.runner.stop()
+        if self.runner.deadline is not None:
+            self.runner.deadline.close()
         if self.fetcher is not None:
             self.fetcher.close()
         self.intents.close()

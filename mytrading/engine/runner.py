@@ -15,6 +15,9 @@ and gives it a function that sends intents, so tests can drive it directly.
 * **Failures**: an exception in a hook is logged with its traceback and counted; after
   ``max_errors`` failures in a row the strategy is quarantined: its hooks stop, its
   working orders are cancelled, and every other strategy keeps trading.
+* **Stuck hooks**: with a ``deadline`` (the engine daemon's; ``engine/watchdog.py``) a
+  hook that runs past ``MT_HOOK_TIMEOUT_S`` is interrupted and its strategy quarantined
+  at once; the others keep trading.
 * **Latency**: every hook call is timed per strategy and event kind (ring of 512).
 """
 
@@ -39,6 +42,7 @@ from mytrading.engine.continuous import continuous
 from mytrading.engine.parts import PendingRoll, SetMargins
 from mytrading.engine.rolls import CHECK_S, RETRY_S, due, next_contract
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
+from mytrading.engine.watchdog import HookDeadline, HookTimeout
 from mytrading.openalgo.history import HistoryError, HistoryFn
 from mytrading.openalgo.paced import PacedFetcher
 from mytrading.options.exposure import book_greeks
@@ -108,8 +112,10 @@ class StrategyRunner:
         need_depth: Callable[[str, str], None] | None = None,
         fetcher: PacedFetcher | None = None,
         margins: SetMargins | None = None,
+        deadline: HookDeadline | None = None,
     ) -> None:
         self.refdata = refdata
+        self.deadline = deadline  # None: hooks are not timed out (backtests, tests)
         self._margins = margins  # risk's table, for a strategy that sizes a set itself
         self.mode = mode  # live, paper, dry_run or backtest: what ``BaseStrategy.mode`` says
         self.time_hooks = time_hooks  # hook latency rings (the status topic's figures)
@@ -680,8 +686,18 @@ class StrategyRunner:
                 self.contexts[name].quarantine_books(args[0])
             return
         t0 = time.perf_counter_ns() if self.time_hooks else 0
+        d = self.deadline
         try:
-            fn(*args)
+            if d is None:
+                fn(*args)
+            else:
+                d.arm(name, kind)
+                try:
+                    fn(*args)
+                finally:
+                    d.disarm()
+        except HookTimeout as exc:
+            self._stuck(h, name, kind, exc)
         except Exception as exc:
             self._hook_failed(h, name, kind, exc)
         else:
@@ -696,6 +712,19 @@ class StrategyRunner:
         log.error("strategy hook failed", strategy=name, hook=kind, exc_info=True)
         if h.in_a_row >= self.max_errors:
             self._quarantine(name, f"{h.in_a_row} hook failures in a row, last: {exc!r}")
+
+    def _stuck(self, h: Health, name: str, kind: str, exc: HookTimeout) -> None:
+        h.errors += 1
+        h.last_error = f"{kind}: stuck: {exc}"
+        log.error(
+            "ALERT: strategy hook stuck: interrupted, strategy quarantined; the others trade "
+            "on and risk keeps managing its positions",
+            strategy=name,
+            hook=kind,
+            reason=str(exc),
+            exc_info=True,
+        )
+        self._quarantine(name, f"its {kind} hook was stuck: {exc}")
 
     def quarantine(self, name: str, reason: str) -> None:
         """Quarantine a strategy from outside its hooks (one that does not load)."""

@@ -1,0 +1,127 @@
+"""A stuck hook is contained (``engine/watchdog.py``): a ``while True``, a 30 s sleep and a
+network read without a timeout are each interrupted at the soft deadline and their
+strategy quarantined while another keeps trading; a hook the signal cannot stop (it
+catches ``BaseException``) ends its process at the hard deadline, leaving the evidence
+that names it; a ``kill -9`` blames nobody."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from mytrading import wire
+from mytrading.engine.strategy import BaseStrategy
+from mytrading.engine.watchdog import HookDeadline, mark_stuck, stuck_at_last_exit, stuck_today
+from mytrading.refdata import RefData
+from tests.engine.test_strategy_runner import FUT, LOT, Healthy, Rig
+
+
+class Spins(BaseStrategy):
+    name = "spins"
+
+    def on_start(self) -> None:
+        self.subscribe_ticks("NFO", FUT)
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        n = 0
+        while True:  # swallowing Exception does not keep it alive
+            try:
+                n += 1
+            except Exception:
+                pass
+
+
+class Sleeps(Spins):
+    name = "sleeps"
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        time.sleep(30)
+
+
+class Waits(Spins):
+    name = "waits"
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        a, b = socket.socketpair()  # a read nobody answers, no timeout
+        try:
+            a.recv(1)
+        finally:
+            a.close()
+            b.close()
+
+
+@pytest.mark.parametrize("stuck", [Spins, Sleeps, Waits])
+def test_a_stuck_hook_is_interrupted_and_the_others_trade(
+    refdata: RefData, tmp_path: Path, stuck: type[BaseStrategy]
+) -> None:
+    rig = Rig(refdata)
+    deadline = HookDeadline(tmp_path, 0.3, 30.0)
+    rig.runner.deadline = deadline
+    try:
+        rig.runner.add(stuck, {})
+        rig.runner.add(Healthy, {})
+        rig.runner.start()
+        t0 = time.monotonic()
+        for i in range(4):
+            rig.tick(rig.clock.at(10, 0, i), 100.0)
+        took = time.monotonic() - t0
+    finally:
+        deadline.close()
+    assert took < 2.0  # one interruption (0.3 s), then its hooks are off
+    stats = rig.runner.stats()
+    assert "hook was stuck" in stats[stuck.name]["quarantined"], stats[stuck.name]
+    assert "ran over 0.3s" in stats[stuck.name]["last_error"]
+    assert sum(1 for i in rig.sent if i.strategy == "healthy") == 4  # kept trading
+    assert deadline.timeouts == 1 and stats["healthy"]["quarantined"] == ""
+    assert rig.sent[0].quantity == LOT
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL  # closed: nothing left armed
+
+
+_UNSTOPPABLE = """
+import sys, time
+from pathlib import Path
+from mytrading.engine.watchdog import HookDeadline
+d = HookDeadline(Path(sys.argv[1]), 0.2, 1.0)
+d.arm("greedy", "bar")
+while True:
+    try:
+        time.sleep(0.05)
+    except BaseException:  # swallows even the timeout: only the process's end stops it
+        pass
+"""
+
+
+def test_an_unstoppable_hook_ends_its_process_and_is_named(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_UNSTOPPABLE), str(tmp_path)], timeout=30
+    )
+    assert r.returncode != 0 and time.monotonic() - t0 < 10
+    found = stuck_at_last_exit(tmp_path)
+    assert found is not None and found[:2] == ("greedy", "bar")
+    assert "time.sleep" in found[2] or "line" in found[2]  # every thread's traceback
+    assert stuck_at_last_exit(tmp_path) is None  # read once
+    mark_stuck(tmp_path, "2026-11-20", "greedy", "stuck")
+    assert stuck_today(tmp_path, "2026-11-20") == {"greedy": "stuck"}
+    assert stuck_today(tmp_path, "2026-11-21") == {}  # a new day tries it again
+
+
+def test_a_kill_inside_a_hook_blames_nobody(tmp_path: Path) -> None:
+    code = (
+        "import sys, time\nfrom pathlib import Path\n"
+        "from mytrading.engine.watchdog import HookDeadline\n"
+        "d = HookDeadline(Path(sys.argv[1]), 5, 10)\nd.arm('innocent', 'tick')\n"
+        "print('armed', flush=True)\ntime.sleep(30)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE)
+    assert p.stdout is not None and p.stdout.readline().strip() == b"armed"
+    p.kill()
+    p.wait(timeout=10)
+    assert stuck_at_last_exit(tmp_path) is None
