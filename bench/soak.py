@@ -157,13 +157,20 @@ def books(s: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return orders, positions
 
 
-def journal_check(s: Any, broker_orders: list[dict[str, Any]]) -> tuple[int, int, list[str]]:
-    """(duplicates, lost, what) for the day: the broker's orders against the journal's."""
+def journal_check(
+    s: Any, broker_orders: list[dict[str, Any]], day: str
+) -> tuple[int, int, list[str]]:
+    """(duplicates, lost, what) for the day: the broker's orders placed that day against
+    the journal's (the router rolls its journal each day; the simulator keeps its book
+    until it restarts, so its rows are taken by their day)."""
     files = list(s.state_dir.glob("venues/*/router/journal.bin"))
     if not files:
         return 0, 0, ["no journal"]
     rep = read(files[0])
-    at_broker = {str(r.get("orderid")) for r in broker_orders}
+    every = {str(r.get("orderid")) for r in broker_orders}
+    at_broker = {
+        str(r.get("orderid")) for r in broker_orders if str(r.get("timestamp", "")).startswith(day)
+    }
     ours: collections.Counter[str] = collections.Counter(
         jo.broker_id for jo in rep.orders.values() if jo.broker_id
     )
@@ -174,7 +181,7 @@ def journal_check(s: Any, broker_orders: list[dict[str, Any]]) -> tuple[int, int
         what.append(f"broker ids held by two of our orders: {dup}")
     if unaccounted:
         what.append(f"at the broker, not in the journal: {unaccounted}")
-    missing = sorted(set(ours) - at_broker)
+    missing = sorted(set(ours) - every)
     unknown = sorted(oid for oid, jo in rep.orders.items() if jo.state == "unknown")
     if missing:
         what.append(f"in the journal, not at the broker: {missing}")
@@ -231,7 +238,8 @@ def main() -> None:
                 and d.get("level") in ("warning", "error")
             )  # fmt: skip
             orders, positions = books(s)
-            dup, lost, what = journal_check(s, orders)
+            dup, lost, what = journal_check(s, orders, str(day))
+            todays = sum(1 for o in orders if str(o.get("timestamp", "")).startswith(str(day)))
             mis_open = [
                 f"{p.get('symbol')} {p.get('quantity')}"
                 for p in positions
@@ -249,7 +257,7 @@ def main() -> None:
                 mis_open=len(mis_open),
             )
             print(f"\n== session {n}: {day} ({day:%a}){'  killed ' + killed if killed else ''}")
-            print(f"orders at the broker {len(orders)}; duplicates {dup}; lost {lost}; "
+            print(f"orders at the broker {todays}; duplicates {dup}; lost {lost}; "
                   f"mismatches {mismatches}; MIS open after square-off {len(mis_open)}"
                   + (f" {mis_open}" if mis_open else ""))  # fmt: skip
             for w in what:

@@ -146,6 +146,8 @@ class RouterDaemon(Daemon):
         self._journal_said = ""  # the fault the alert has named ("": none)
         self._unflushed_fills: list[wire.Fill] = []  # booked while the disk refused them
         self.every(JOURNAL_RETRY_S, self._journal_retry)
+        self._journal_day = rep.day
+        self.every(JOURNAL_RETRY_S, self._roll_journal)
         self.after(RECOVERY_HOLD_S, lambda: self._release(rep.fills))
         self.rep = self.ctx.socket(zmq.REP)
         self.rep.setsockopt(zmq.LINGER, 0)
@@ -509,6 +511,24 @@ class RouterDaemon(Daemon):
             self._out(f"exec.fill.{f.strategy}", f)
         if self._pump_at == math.inf:
             self._schedule_pump(0.0)
+
+    def _roll_journal(self) -> None:
+        """A new trading day in a router that did not restart: the journal is rolled as a
+        start would roll it (``Journal.roll``): it stays one day long over weeks."""
+        today = self.clock.now().date().isoformat()
+        if today == self._journal_day:
+            return
+        try:
+            rolled = self.table.journal.roll(today, carried)
+        except OSError as exc:
+            self.log.warning("journal not rolled to the new day; tried again in a second",
+                             day=today, error=exc.strerror or repr(exc))  # fmt: skip
+            return
+        if rolled or not self.table.journal.fault:
+            self._journal_day = today
+            if rolled:
+                self.log.info("journal rolled to a new day", day=today,
+                              bytes=self.table.journal.path.stat().st_size)  # fmt: skip
 
     def _refuse_expired(self, lane: Lane, jo: JournaledOrder) -> None:
         """Not sent: the account's broker session has expired (not a broker rejection)."""

@@ -329,24 +329,35 @@ class Journal:
                 }
             rep.accounts = {**rep.accounts, **accounts}
         if rep.day and rep.day != today:
-            rolled = Replay(
-                day=today,
-                carried=carry(rep),
-                torn_bytes=rep.torn_bytes,
-                base_fill_no=rep.last_fill_no,
-                damaged=rep.damaged,
-                kept_at=rep.kept_at,
-                orphans=rep.orphans,
-                accounts=rep.accounts,
-                set_aside=rep.set_aside,
-            )
-            rolled.orders = {k: v for k, v in rep.orders.items() if not v.final}
-            rep = rolled
+            rep = _rolled(rep, today, carry)
         rep.day = today
         self._compact(rep)
+        self._reopen()
+        return rep
+
+    def _reopen(self) -> None:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._flushed_size = os.fstat(self._fd).st_size
-        return rep
+
+    def roll(self, today: str, carry: Callable[[Replay], list[wire.PositionSnapshot]]) -> bool:
+        """A new trading day while the router runs: the file rewritten as a start on
+        ``today`` would rewrite it (the orders still working, the positions carried), so
+        that weeks without a restart stay one day long. False (nothing done) while the
+        disk refuses writes, or when the file is already of ``today``; ``OSError`` when the
+        rewrite fails (the old file stands and is appended to as before)."""
+        if self.fault:
+            return False
+        self.sync()
+        if self.fault:
+            return False
+        rep = read(self.path)
+        if rep.day == today or rep.damaged:
+            return False  # a damaged file is for a start's recovery to settle, not this
+        rolled = _rolled(rep, today, carry)
+        self._compact(rolled)  # OSError: the old file stands, appends go on after it
+        os.close(self._fd)
+        self._reopen()
+        return True
 
     def _keep_aside(self, why: str) -> str:
         aside = self.path.with_name(f"{self.path.name}.{why}-{time.strftime('%Y%m%dT%H%M%S')}")
@@ -449,6 +460,26 @@ class Journal:
                 self.recover()  # a last try: what it could not write, recovery reads back
             os.close(self._fd)
             self._fd = -1
+
+
+def _rolled(
+    rep: Replay, today: str, carry: Callable[[Replay], list[wire.PositionSnapshot]]
+) -> Replay:
+    """``rep`` of an earlier day as ``today`` begins: the positions it ends with carried,
+    the orders not final kept, fill numbers going on."""
+    rolled = Replay(
+        day=today,
+        carried=carry(rep),
+        torn_bytes=rep.torn_bytes,
+        base_fill_no=rep.last_fill_no,
+        damaged=rep.damaged,
+        kept_at=rep.kept_at,
+        orphans=rep.orphans,
+        accounts=rep.accounts,
+        set_aside=rep.set_aside,
+    )
+    rolled.orders = {k: v for k, v in rep.orders.items() if not v.final}
+    return rolled
 
 
 def _drop_accounts(rep: Replay, accounts: set[str]) -> None:

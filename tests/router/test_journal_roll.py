@@ -1,0 +1,38 @@
+"""The journal rolls to a new trading day while the router runs (``Journal.roll``), as a
+start on that day would: a router up for weeks keeps a journal one day long."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mytrading.router.journal import Journal, Record, read
+from mytrading.router.recovery import carried
+from tests.router.test_journal import fill
+from tests.simhelpers import order
+
+
+def test_a_running_journal_rolls_to_the_next_day(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "journal.bin")
+    j.open("2026-12-18", carried)
+    j.append(Record("order", 1, order_id="s.a", state="new", order=order("a", 65)))
+    j.append(Record("order", 2, order_id="s.a", state="complete", broker_id="1", filled=65))
+    j.append(Record("fill", 3, order_id="s.a", fill=fill(1, "s.a", 65, 100.0)))
+    j.append(Record("order", 4, order_id="s.b", state="new", order=order("b", 130)))
+    j.append(Record("order", 5, order_id="s.b", state="open", broker_id="2"))
+    before = (tmp_path / "journal.bin").stat().st_size
+    assert not j.roll("2026-12-18", carried)  # the same day: nothing to do
+    assert j.roll("2026-12-21", carried)
+    rep = read(tmp_path / "journal.bin")
+    assert rep.day == "2026-12-21" and rep.fills == [] and rep.base_fill_no == 1
+    assert list(rep.orders) == ["s.b"]  # the working order only
+    assert [(c.symbol, c.quantity) for c in rep.carried] == [(order("a", 65).symbol, 65)]
+    # appends go on in the rolled file; a start the same day replays the same
+    j.append(Record("fill", 6, order_id="s.b", fill=fill(2, "s.b", 130, 101.0)))
+    j.close()
+    rep = read(tmp_path / "journal.bin")
+    assert [f.fill_no for f in rep.fills] == [2] and rep.last_fill_no == 2
+    assert (tmp_path / "journal.bin").stat().st_size < before + 400
+    j2 = Journal(tmp_path / "journal.bin")
+    again = j2.open("2026-12-21", carried)
+    j2.close()
+    assert again.day == "2026-12-21" and [c.quantity for c in again.carried] == [65]
