@@ -64,6 +64,13 @@ def _add_instruments() -> None:
     app.add_typer(instruments_app, name="instruments")
 
 
+def _add_backup() -> None:
+    from mytrading.backup_cli import backup, restore
+
+    app.command("backup")(backup)
+    app.command("restore")(restore)
+
+
 def _add_service() -> None:
     from mytrading.service_cli import app as service_app
 
@@ -88,6 +95,7 @@ _add_webhook()
 _add_instruments()
 _add_monitor()
 _add_service()
+_add_backup()
 
 
 def _settings() -> Settings:

@@ -17,6 +17,7 @@ import duckdb
 import structlog
 
 from mytrading import wire
+from mytrading.schema import ensure
 
 log = structlog.get_logger("feed.recorder")
 
@@ -45,6 +46,7 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         # (every core) took CPU from the latency path on two cores (bench/latency.py p99).
         con.execute("SET threads = 1")
         con.execute(SCHEMA)
+        ensure(con, "recordings")
     return con
 
 

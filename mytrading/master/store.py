@@ -21,6 +21,7 @@ import structlog
 from mytrading.master.check import Verdict
 from mytrading.master.contract import COLUMNS, Contract
 from mytrading.refdata import IST
+from mytrading.schema import ensure
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS contracts (
@@ -41,6 +42,7 @@ class MasterStore:
         self.con = duckdb.connect(str(path), read_only=read_only)
         if not read_only:
             self.con.execute(SCHEMA)
+            ensure(self.con, "instruments")
 
     def close(self) -> None:
         self.con.close()

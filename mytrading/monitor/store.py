@@ -16,6 +16,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from mytrading.schema import ensure
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY, created REAL NOT NULL, rule TEXT NOT NULL, key TEXT NOT NULL,
@@ -63,6 +65,7 @@ class AlertStore:
         self._local = threading.local()
         con = self.con
         con.executescript(SCHEMA)
+        ensure(con, "alerts")
 
     @property
     def con(self) -> sqlite3.Connection:

@@ -28,6 +28,7 @@ import duckdb
 
 from mytrading import wire
 from mytrading.refdata import IST
+from mytrading.schema import ensure
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS risk_events (
@@ -192,7 +193,7 @@ class EventStore:
                     db.execute("SET TimeZone = 'Asia/Kolkata'")
                     db.execute("SET threads = 1")
                     db.execute(SCHEMA)
-                    db.execute("ALTER TABLE risk_events ADD COLUMN IF NOT EXISTS id BIGINT")
+                    ensure(db, "risk events")  # 2: the id column
                     # One bulk insert from the frame (executemany goes row by row); rows
                     # already there from a move a crash cut short are left out.
                     db.execute(

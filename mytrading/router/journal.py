@@ -46,6 +46,7 @@ import msgspec
 
 from mytrading import wire
 
+VERSION = 1  # the journal's layout this release writes (``Record.version``)
 HEADER = struct.Struct("<II")
 MAX_RECORD = 1 << 20
 
@@ -109,6 +110,8 @@ class Record(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
     fill_no: int = 0  # kind "day": the last fill number of earlier days (numbers never restart)
     # kind "day": each account's identity (venue.Route.identity) its records belong to
     accounts: dict[str, str] = msgspec.field(default_factory=dict)
+    # kind "day": the file's layout (``VERSION``); 0 in files written before versions (1)
+    version: int = 0
 
 
 class JournaledOrder(msgspec.Struct, gc=False):
@@ -153,6 +156,7 @@ class Replay:
     # accounts whose records were not restored because the account is another one now:
     # account -> "was <identity>, now <identity>"
     set_aside: dict[str, str] = field(default_factory=dict)
+    version: int = VERSION  # the layout the file was written in
 
     @property
     def damaged_bytes(self) -> int:
@@ -166,6 +170,7 @@ class Replay:
         self.records += 1
         if r.kind == "day":
             self.day, self.base_fill_no, self.accounts = r.day, r.fill_no, dict(r.accounts)
+            self.version = r.version or 1
             return
         if r.kind == "fill" and r.fill is not None:
             self.fills.append(r.fill)
@@ -313,6 +318,13 @@ class Journal:
         kept aside whole for a human either way."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         rep = read(self.path)
+        if rep.version > VERSION:
+            from mytrading.schema import SchemaError
+
+            raise SchemaError(
+                f"{self.path} was written by a newer release (journal layout {rep.version}; "
+                f"this one reads up to {VERSION}): upgrade mytrading, or restore a backup"
+            )
         if rep.damaged:  # kept as it was, for a human, before compaction rewrites it
             rep.kept_at = self._keep_aside("damaged")
         if accounts is not None:
@@ -367,7 +379,12 @@ class Journal:
 
     def _compact(self, rep: Replay) -> None:
         tmp = self.path.with_suffix(".compact")
-        records = [Record("day", 0, day=rep.day, fill_no=rep.base_fill_no, accounts=rep.accounts)]
+        records = [
+            Record(
+                "day", 0, day=rep.day, fill_no=rep.base_fill_no, accounts=rep.accounts,
+                version=VERSION,
+            )
+        ]  # fmt: skip
         records += [Record("carry", 0, carry=c) for c in rep.carried]
         # each order whole; an orphan (its first record lost) as a change, until settled
         records += [order_record(oid, jo, jo.order) for oid, jo in rep.orders.items()]

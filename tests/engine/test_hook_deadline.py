@@ -32,7 +32,7 @@ class Spins(BaseStrategy):
     def on_tick(self, tick: wire.Tick) -> None:
         n = 0
         while True:  # swallowing Exception does not keep it alive
-            try:
+            try:  # noqa: SIM105 - the pattern a strategy author writes
                 n += 1
             except Exception:
                 pass
