@@ -62,6 +62,8 @@ class Recorder:
         self.ticks_written = 0
         self.bars_written = 0
         self.errors = 0
+        self.pruned = 0  # rows deleted by retention
+        self._prune: tuple[int, int] | None = None  # (ticks before, bars before), in ns
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()
@@ -87,10 +89,32 @@ class Recorder:
             (b.tf, b.exchange, b.symbol, b.start_ns, b.open, b.high, b.low, b.close, b.volume)
         )
 
+    def prune(self, ticks_before_ns: int, bars_before_ns: int) -> None:
+        """Retention: delete ticks and bars older than these (market) times, in the writer
+        thread (it holds the file); DuckDB reuses the freed blocks, so the file stops
+        growing once retention is reached."""
+        self._prune = (ticks_before_ns, bars_before_ns)
+
     def _run(self) -> None:
         while not self._stop.wait(self.flush_s):
             self.flush()
+            if self._prune is not None:
+                self._do_prune(*self._prune)
+                self._prune = None
         self.flush()
+
+    def _do_prune(self, ticks_before_ns: int, bars_before_ns: int) -> None:
+        try:
+            for table, col, before in (("ticks", "ts", ticks_before_ns),
+                                       ("bars", "start", bars_before_ns)):  # fmt: skip
+                got = self.con.execute(
+                    f"DELETE FROM {table} WHERE {col} < to_timestamp(?::BIGINT / 1e9)",
+                    [before],
+                ).fetchone()
+                self.pruned += int(got[0]) if got else 0
+        except duckdb.Error:
+            self.errors += 1
+            log.exception("recording retention failed")
 
     @staticmethod
     def _take(q: collections.deque[tuple]) -> list[tuple]:

@@ -247,6 +247,15 @@ class Settings(BaseSettings):
     webhook_rate_per_min: int = Field(100, ge=1, le=100_000)  # per webhook id
     webhook_unknown_per_min: int = Field(30, ge=1, le=100_000)  # unknown ids, per client
     webhook_audit_days: int = Field(90, ge=1, le=3650)  # the audit is pruned past this age
+    # retention of the other stores (docs/operating.md, Disk): recorded ticks and bars by
+    # market age, risk events and alerts by age, the newest backtest runs, the journal's
+    # kept-aside copies (damaged files, other venues' records) by age
+    record_keep_days: float = Field(30.0, gt=0, le=36500)
+    record_bars_keep_days: float = Field(400.0, gt=0, le=36500)
+    risk_events_keep_days: float = Field(365.0, gt=0, le=36500)
+    alerts_keep_days: float = Field(90.0, gt=0, le=36500)
+    backtest_keep_runs: int = Field(200, ge=1, le=1_000_000)
+    journal_aside_keep_days: float = Field(30.0, gt=0, le=36500)
     webhook_dup_window_s: float = Field(60.0, ge=0, le=86_400)  # the same alert again: ignored
     webhook_queue: int = Field(1000, ge=1, le=100_000)  # alerts accepted, not yet processed
 

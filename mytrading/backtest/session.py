@@ -287,7 +287,7 @@ def execute(
         sweep,
     )
     try:
-        store.save(s.backtest_db, record, metrics, tables)
+        store.save(s.backtest_db, record, metrics, tables, keep=s.backtest_keep_runs)
     except Exception:
         # not stored: no report left behind that looks like a finished run's
         shutil.rmtree(s.report_dir / run_id, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -123,8 +124,11 @@ def save(
     run: RunRecord,
     metrics: dict[str, Metrics],
     tables: dict[str, pd.DataFrame],
+    keep: int | None = None,
 ) -> None:
-    """Write a complete run in one transaction. ``metrics``: by strategy, ``*`` the total."""
+    """Write a complete run in one transaction. ``metrics``: by strategy, ``*`` the total.
+    ``keep``: retention (``MT_BACKTEST_KEEP_RUNS``): older runs beyond the newest ``keep``
+    are deleted with their report directories."""
     con = connect(path)
     try:
         con.execute("BEGIN")
@@ -164,11 +168,30 @@ def save(
             con.execute(f"INSERT INTO {name} ({names}) SELECT {names} FROM frame")
             con.unregister("frame")
         con.execute("COMMIT")
+        if keep is not None:
+            _prune_runs(con, keep)
     except Exception:
         con.execute("ROLLBACK")
         raise
     finally:
         con.close()
+
+
+def _prune_runs(con: duckdb.DuckDBPyConnection, keep: int) -> None:
+    old = con.execute(
+        "SELECT run_id, report FROM runs ORDER BY created DESC, run_id DESC OFFSET ?", [keep]
+    ).fetchall()
+    if not old:
+        return
+    ids = [r[0] for r in old]
+    con.execute("BEGIN")
+    for name in ("runs", "metrics", *TABLES):
+        con.execute(f"DELETE FROM {name} WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+    con.execute("COMMIT")
+    for run_id, report in old:
+        d = Path(report).parent if report else None
+        if d is not None and d.name == run_id:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:

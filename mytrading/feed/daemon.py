@@ -70,6 +70,9 @@ class FeedDaemon(Daemon):
         self.last_seen: dict[tuple[str, str], float] = {}
         self.last_bar: dict[tuple[str, str], int] = {}  # start_ns of the last bar published
         self.recorder = Recorder(s.record_db) if s.record else None
+        self._pruned_day = ""
+        if self.recorder is not None:
+            self.every(60.0, self._retention, first_in=0)
         self.backfilling: dict[tuple[str, str], Backfill] = {}
         self.fetcher: PacedFetcher | None = None
         self.coverage_low = False
@@ -279,6 +282,19 @@ class FeedDaemon(Daemon):
         if bar is not None:
             self._publish_bar(bar)
 
+    def _retention(self) -> None:
+        """Once a market day: recordings older than their retention go (the writer does
+        it; ``MT_RECORD_KEEP_DAYS`` ticks, ``MT_RECORD_BARS_KEEP_DAYS`` bars)."""
+        now = self.clock.now_ns()
+        day = self.clock.now().date().isoformat()
+        if self.recorder is None or day == self._pruned_day:
+            return
+        self._pruned_day = day
+        s = self.settings
+        self.recorder.prune(
+            now - int(s.record_keep_days * 86400e9), now - int(s.record_bars_keep_days * 86400e9)
+        )
+
     def close_bars(self) -> None:
         if self.backfilling:
             self._collect_backfills()
@@ -333,6 +349,7 @@ class FeedDaemon(Daemon):
             d.update(
                 recorded_ticks=self.recorder.ticks_written,
                 recorded_bars=self.recorder.bars_written,
+                recording_pruned=self.recorder.pruned,
                 record_errors=self.recorder.errors,
             )
         if self.client is not None:

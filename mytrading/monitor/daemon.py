@@ -73,6 +73,7 @@ class MonitorDaemon(Daemon):
         else:
             self.log.info("monitor listening", url=f"http://{s.monitor_host}:{s.monitor_port}/")
         self.log.info("alert channels", channels=self.channel_names or "none configured")
+        self.every(3600.0, self._retention, first_in=0)
         self.every(0.5, self._evaluate, first_in=0.5)
         self.every(0.5, self._refresh, first_in=0)
 
@@ -88,6 +89,16 @@ class MonitorDaemon(Daemon):
             self.latency.observe(latency)
 
     # ------------------------------------------------------------------ work
+
+    def _retention(self) -> None:
+        """Alerts older than ``MT_ALERTS_KEEP_DAYS`` go (their delivery records with them)."""
+        try:
+            gone = self.store.prune(time.time() - self.settings.alerts_keep_days * 86400)
+        except Exception as exc:  # the audit is kept as it is; alerts still go out
+            self.log.warning("alert retention failed", error=repr(exc))
+            return
+        if gone:
+            self.log.info("old alerts pruned", alerts=gone)
 
     def _evaluate(self) -> None:
         said = self.alerter.step(self.watch.findings(self.view), time.time())

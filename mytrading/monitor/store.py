@@ -162,6 +162,28 @@ class AlertStore:
             ]
         )
 
+    def prune(self, before: float) -> int:
+        """Retention: alerts created before ``before`` (wall seconds) and their deliveries,
+        except deliveries still pending; how many alerts went."""
+        con = self.con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute(
+                "DELETE FROM deliveries WHERE state != 'pending' AND alert_id IN "
+                "(SELECT id FROM alerts WHERE created < ?)",
+                (before,),
+            )
+            n = con.execute(
+                "DELETE FROM alerts WHERE created < ? AND id NOT IN "
+                "(SELECT alert_id FROM deliveries)",
+                (before,),
+            ).rowcount
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        return n
+
     def log(self, limit: int = 50) -> list[dict]:
         """The latest alerts, newest first, with each channel's delivery."""
         alerts = self.con.execute(

@@ -109,7 +109,9 @@ class RiskDaemon(Daemon):
         self._held: list[wire.Intent] = []  # intents waiting for a first funds figure
         self._held_since = 0.0  # when the first of them was held
         self._funds_from = 0.0  # since when the router has been there to ask
-        self.events = EventStore(s.risk_db, self._store_failed, self._store_held)
+        self.events = EventStore(
+            s.risk_db, self._store_failed, self._store_held, s.risk_events_keep_days
+        )
         self.core = build_core(
             s,
             self.refdata,

@@ -85,8 +85,12 @@ class EventStore:
         path: Path,
         on_error: Callable[[str], None],
         on_held: Callable[[str], None] | None = None,
+        keep_days: float = 365.0,
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.keep_s = keep_days * 86400  # retention: events older than this are deleted
+        self.pruned = 0
+        self._next_prune = 0.0
         self.path = path
         self.outbox = outbox_path(path)
         self.on_error = on_error  # an event could not even reach the outbox
@@ -203,6 +207,13 @@ class EventStore:
                         "WHERE NOT EXISTS (SELECT 1 FROM risk_events r WHERE r.id = b.id "
                         "AND r.id >= (SELECT min(id) FROM batch))"
                     )
+                    if time.monotonic() >= self._next_prune:  # retention, hourly
+                        self._next_prune = time.monotonic() + 3600
+                        got = db.execute(
+                            "DELETE FROM risk_events WHERE ts < to_timestamp(?)",
+                            [time.time() - self.keep_s],
+                        ).fetchone()
+                        self.pruned += int(got[0]) if got else 0
             except duckdb.Error as exc:
                 if not self.held:
                     self.on_held(

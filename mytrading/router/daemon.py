@@ -35,7 +35,14 @@ from mytrading.refdata import RefDataError
 from mytrading.router.books import Books
 from mytrading.router.broker_reads import BrokerReads
 from mytrading.router.expiry import ExpirySettler
-from mytrading.router.journal import Journal, JournaledOrder, OrderState, Replay, published
+from mytrading.router.journal import (
+    Journal,
+    JournaledOrder,
+    OrderState,
+    Replay,
+    prune_aside,
+    published,
+)
 from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
 from mytrading.router.recovery import Recovery, carried
 from mytrading.router.session import SESSION_EXPIRED, expired_reply
@@ -123,6 +130,9 @@ class RouterDaemon(Daemon):
         self.table = OrderTable(Journal(self.venue.dir / "router" / "journal.bin", s.journal_fsync))
         identities = {a: r.identity for a, r in self.venue.routes.items()}
         rep = self._open_journal(identities)
+        gone = prune_aside(self.table.journal.path, s.journal_aside_keep_days)
+        if gone:
+            self.log.info("old kept-aside journal copies deleted", files=gone)
         self.reads = BrokerReads(self.lanes, self.table, s, self.refdata, self)
         self.every(min(s.openalgo_poll_s, s.openalgo_poll_no_ws_s), self.reads.maybe_poll)
         if rep.new_file:

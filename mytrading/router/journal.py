@@ -479,6 +479,21 @@ class Journal:
             self._fd = -1
 
 
+def prune_aside(path: Path, keep_days: float) -> list[str]:
+    """Retention: copies of ``path`` kept aside for a human (``.damaged-<time>``,
+    ``.accounts-<time>``) older than ``keep_days`` are deleted; their names."""
+    cutoff = time.time() - keep_days * 86400
+    gone: list[str] = []
+    for f in path.parent.glob(path.name + ".*-*"):
+        try:
+            if f.stat().st_mtime < cutoff:
+                f.unlink()
+                gone.append(f.name)
+        except OSError:
+            continue
+    return sorted(gone)
+
+
 def _rolled(
     rep: Replay, today: str, carry: Callable[[Replay], list[wire.PositionSnapshot]]
 ) -> Replay:

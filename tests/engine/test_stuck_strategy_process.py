@@ -181,9 +181,11 @@ def test_a_hook_that_cannot_be_interrupted_ends_the_engine_and_is_kept_out_today
         assert first.returncode == -signal.SIGABRT
         procs["engine"] = spawn("engine", env)  # what supervisord does
         w.wait(
-            lambda: w.status.get("engine") is not None
-            and w.status["engine"].pid == procs["engine"].pid
-            and bool(stats("greedy").get("quarantined")),
+            lambda: (
+                w.status.get("engine") is not None
+                and w.status["engine"].pid == procs["engine"].pid
+                and bool(stats("greedy").get("quarantined"))
+            ),
             60,
             "the restarted engine",
         )
