@@ -150,11 +150,9 @@ def procs_of(s: Any) -> dict[str, tuple[float, int]]:
     return out
 
 
-def books(s: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The simulator's order book and position book now."""
-    from openalgo import api
-
-    client = api(api_key=s.api_key(), host=s.rest_url(), timeout=10.0)
+def books(client: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The simulator's order book and position book now (``client``: made before the
+    run: the SDK's first import takes seconds, minutes of market time at speed)."""
     orders = (client.orderbook().get("data") or {}).get("orders") or []
     positions = client.positionbook().get("data") or []
     return orders, positions
@@ -208,6 +206,9 @@ def main() -> None:
     s = settings_of(env)
     clock = build_clock(s, load_refdata(s.config_dir).calendar)
     logs = Logs(s.log_dir)
+    from openalgo import api
+
+    client = api(api_key=s.api_key(), host=s.rest_url(), timeout=10.0)
     r = run_cli("start", env=env, timeout=180)
     if r.returncode != 0:
         sys.exit(f"start failed:\n{r.stdout}\n{r.stderr}")
@@ -232,7 +233,7 @@ def main() -> None:
                 killed = f"{killed} at {at:%H:%M}"
             while clock.now() < end and clock.now().astimezone(IST).date() == day:
                 time.sleep(0.2)
-            orders, positions = books(s)  # first: before the day (and the journal) rolls
+            orders, positions = books(client)  # first: before the day (and the journal) rolls
             dup, lost, what = journal_check(s, orders, str(day))
             lines = logs.new_lines()
             errors, warnings = kinds(lines, "error"), kinds(lines, "warning")
@@ -270,7 +271,9 @@ def main() -> None:
             print("stores: " + "  ".join(f"{k} {v / 2**20:.1f}MB" for k, v in stores.items()))
             print(f"errors {sum(errors.values())}, warnings {sum(warnings.values())}")
             for kind, c in (errors + warnings).most_common(12):
-                print(f"  {c:>6}  {kind}")
+                print(f"  {c:>6}  {kind}", flush=True)
+            while clock.now().astimezone(IST).date() == day:  # the next session's day
+                time.sleep(0.2)
     finally:
         run_cli("stop", env=env, timeout=120)
         if not a.keep:

@@ -106,6 +106,11 @@ def setup_logging(
     # operator tails these files for order actions and broker state changes.
     for chatty in ("httpx", "httpcore", "websocket", "urllib3", "aiohttp.access"):
         logging.getLogger(chatty).setLevel(level if level == "DEBUG" else "WARNING")
+    # websocket-client logs every failed connection as an ERROR ("... - goodbye"): a
+    # server still starting is no error. Our clients say it themselves, as a warning, and
+    # an error once their retries are spent (openalgo/ws.py).
+    if level != "DEBUG":
+        logging.getLogger("websocket").setLevel("CRITICAL")
 
     fh = AgedRotatingFileHandler(
         log_dir / f"{name}.log", int(rot.max_mb * 2**20), rot.backups, rot.keep_days

@@ -345,6 +345,12 @@ class FeedClient:
                     self._switched = False
                     continue
                 self._tries_here += 1
+                if self.failures_in_row == 0:  # said once an outage; an error only after
+                    log.warning(  # alert_after tries (a server still starting is normal)
+                        "market data socket down: reconnecting",
+                        url=self.url,
+                        error=self.errors[-1] if self.errors else "",
+                    )
                 if len(self.sources) > 1 and self._tries_here >= self.failover_after:
                     self._switch((self.active + 1) % len(self.sources), "failover")
                 self.failures_in_row += 1
