@@ -128,6 +128,8 @@ class RouterDaemon(Daemon):
         )
         self.every(0.1, self.halts.flush)
         self.table = OrderTable(Journal(self.venue.dir / "router" / "journal.bin", s.journal_fsync))
+        self._journal_said = ""  # the fault the alert has named ("": none)
+        self._unflushed_fills: list[wire.Fill] = []  # booked while the disk refused them
         identities = {a: r.identity for a, r in self.venue.routes.items()}
         rep = self._open_journal(identities)
         gone = prune_aside(self.table.journal.path, s.journal_aside_keep_days)
@@ -153,8 +155,6 @@ class RouterDaemon(Daemon):
         self.recovery.run(rep)
         self.table.journal.sync()
         self.every(JOURNAL_SYNC_S, self.table.journal.sync)
-        self._journal_said = ""  # the fault the alert has named ("": none)
-        self._unflushed_fills: list[wire.Fill] = []  # booked while the disk refused them
         self.every(JOURNAL_RETRY_S, self._journal_retry)
         self._journal_day = rep.day
         self.every(JOURNAL_RETRY_S, self._roll_journal)

@@ -590,8 +590,18 @@ class SimExchange(MarketData):
             "strategy": meta.strategy,
         }
 
+    def _todays(self, oid: str) -> bool:
+        """A broker's books show the day: orders placed today, and orders still working."""
+        so = self.broker.orders[oid]
+        if so.status in ("open", "trigger pending"):
+            return True
+        meta = self.meta.get(oid)
+        return meta is None or _ist_date(meta.placed_ns) == _ist_date(self.clock.now_ns())
+
     def orderbook(self) -> Reply:
-        rows = [self._order_row(oid) for oid in self.broker.orders]
+        """The day's orders (and those still working), as a broker's book is cleared
+        overnight: a simulator that runs for days answers as one that restarted daily."""
+        rows = [self._order_row(oid) for oid in self.broker.orders if self._todays(oid)]
         st = [r["order_status"] for r in rows]
         return ok(
             data={
@@ -636,7 +646,14 @@ class SimExchange(MarketData):
 
     def tradebook(self) -> Reply:
         """The day's trades (a settlement at expiry is not one: the position book has it)."""
-        return ok(data=[t for t in self.trades if not t.get("settlement")])
+        today = ts(self.clock.now_ns())[:10]
+        return ok(
+            data=[
+                t
+                for t in self.trades
+                if not t.get("settlement") and str(t.get("timestamp", "")).startswith(today)
+            ]
+        )
 
     def positionbook(self) -> Reply:
         rows = []
