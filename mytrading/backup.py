@@ -39,6 +39,7 @@ from typing import Any
 import duckdb
 
 from mytrading import disk
+from mytrading.router.journal import read
 from mytrading.settings import PROJECT_ROOT, Settings
 
 TRIES = 5
@@ -164,6 +165,11 @@ def backup(
         for p in keys.rglob("*"):
             os.chmod(p, 0o700 if p.is_dir() else 0o600)
     manifest["schema"] = versions(root / "stores", manifest["stores"])
+    for f in manifest["stores"].get("state", {}).get("files", []):
+        if f.endswith("journal.bin"):
+            manifest["schema"][f"state/{f}"] = {
+                "journal": read(root / "stores" / "state" / f).version
+            }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return root
 

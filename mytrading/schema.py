@@ -113,9 +113,4 @@ def versions(root: Path, stores: dict[str, dict[str, Any]]) -> dict[str, Any]:
             got = version_of(root / name / f)
             if got:
                 out[f"{name}/{f}"] = got
-    journal = [f for f in stores.get("state", {}).get("files", []) if f.endswith("journal.bin")]
-    for f in journal:
-        from mytrading.router.journal import read
-
-        out[f"state/{f}"] = {"journal": read(root / "state" / f).version}
     return json.loads(json.dumps(out))
