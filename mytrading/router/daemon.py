@@ -537,7 +537,8 @@ class RouterDaemon(Daemon):
         if rolled or not self.table.journal.fault:
             self._journal_day = today
             if rolled:
-                self.log.info("journal rolled to a new day", day=today,
+                dropped = self.table.roll()  # the reconciler compares with the broker's day
+                self.log.info("journal rolled to a new day", day=today, orders_done=dropped,
                               bytes=self.table.journal.path.stat().st_size)  # fmt: skip
 
     def _refuse_expired(self, lane: Lane, jo: JournaledOrder) -> None:

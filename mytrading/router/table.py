@@ -180,6 +180,15 @@ class OrderTable:
                     self._finished.popitem(last=False)
         return True
 
+    def roll(self) -> int:
+        """A new trading day (the journal rolled): the finished orders of earlier days go,
+        as they went from the journal and as a broker's book clears overnight; the working
+        ones stay. How many went."""
+        before = len(self.orders)
+        self.orders = {k: v for k, v in self.orders.items() if not v.final}
+        self._finished.clear()
+        return before - len(self.orders)
+
     def target_of(self, jo: JournaledOrder) -> str | None:
         """The broker id an amend acts on ("" for a place), or None when it has nothing to
         act on: no such order, not working, or on another account (its broker id means

@@ -170,3 +170,15 @@ def test_books_number_fills_book_each_trade_once_and_watch_new_symbols() -> None
     assert (snap.quantity, snap.avg_price, snap.unrealized_pnl) == (130, 101.0, 1170.0)
     assert books.net_by_account() == {("main", "NFO", FUT, "NRML"): 130}
     assert [f.fill_no for f in books.since(1)] == [2]
+
+
+def test_a_new_day_drops_the_finished_orders_and_keeps_the_working(tmp_path: Path) -> None:
+    t = table(tmp_path / "j.bin")
+    a, b = t.add(order("a", 65)), t.add(order("b", 130))
+    sent(t, a, "B1")
+    sent(t, b, "B2")
+    t.changed(a, S.COMPLETE, 65, 100.0, "")
+    assert t.roll() == 1
+    assert t.get("s.a") is None and t.get("s.b") is b
+    assert t.of_broker("main", "B1") is None and t.of_broker("main", "B2") is b
+    t.journal.close()
