@@ -41,6 +41,7 @@ RULES = (
     "journal_unwritable",
     "disk_low",
     "session_expired",
+    "morning_check",
 )
 
 
@@ -54,6 +55,7 @@ class Rule(BaseModel):
     repeat_s: float = Field(900.0, ge=0)  # 0: never again while on
     min_gap_s: float = Field(60.0, ge=0)
     recovery: str = "cleared"
+    at: str = Field("", pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d$")  # a time of day (IST)
 
 
 class OpenAlgoTelegram(BaseModel):

@@ -9,7 +9,10 @@ strategy's ``max_loss``), the kill switch on, a daemon's memory growing for an h
 router's journal damaged or unwritable (a full disk: orders refused), a file system the
 stack writes to with less than ``threshold`` % free, an account's broker session expired.
 Events are said once each: a daemon restarted, the feed failed over to another account,
-a risk trigger fired.
+a risk trigger fired, and the morning check: once a day at ``at`` (08:45 IST), everything
+that waits for a person (the kill switch, halted or quarantined strategies, orders in
+UNKNOWN state, expired broker sessions, an unwritable journal, a disk running low) with
+the command that clears each, or that nothing does.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import collections
 import re
 import time
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from mytrading.monitor.config import AlertConfig
 from mytrading.monitor.view import View
+from mytrading.refdata import IST
 
 _COVERAGE = re.compile(r"(\d+)/(\d+)")
 
@@ -41,6 +46,7 @@ class Watch:
         self._risk_seen = 0.0  # wall time of the last risk event read
         self._failovers: int | None = None
         self._refusals: collections.deque[tuple[float, int]] = collections.deque()
+        self._morning_said: date | None = None
 
     def findings(
         self, view: View, now: float | None = None, wall: float | None = None
@@ -65,6 +71,7 @@ class Watch:
             ("journal_unwritable", self._unwritable),
             ("disk_low", self._disk_low),
             ("session_expired", self._session),
+            ("morning_check", self._morning),
         ):
             if self.cfg.rule(name).enabled:
                 out += fn(name, view, now, wall)
@@ -282,6 +289,23 @@ class Watch:
         account = feed.get("data_account", "?")
         return [Finding(rule, "feed", f"market data failed over: now from {account}", event=True)]
 
+    def _morning(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        """Once a day, from ``at`` (IST wall time) on: what needs a person, said early."""
+        t = datetime.fromtimestamp(wall, IST)
+        hh, mm = (int(x) for x in (self.cfg.rule(rule).at or "08:45").split(":"))
+        if (t.hour, t.minute) < (hh, mm) or self._morning_said == t.date():
+            return []
+        if now - self.started < 30:  # every daemon's beat heard first
+            return []
+        self._morning_said = t.date()
+        needs = waiting_for_a_person(view)
+        text = (
+            f"morning check: {len(needs)} thing(s) need you: " + "; ".join(needs)
+            if needs
+            else "morning check: nothing needs you today"
+        )
+        return [Finding(rule, t.date().isoformat(), text, event=True)]
+
     def _triggers(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
         out = []
         for t, ev in view.risk_events:
@@ -297,3 +321,42 @@ class Watch:
         if view.risk_events:
             self._risk_seen = max(self._risk_seen, view.risk_events[-1][0])
         return out
+
+
+def waiting_for_a_person(view: View) -> list[str]:
+    """Everything the stack will not resolve by itself, each with what clears it."""
+    needs: list[str] = []
+    risk = view.detail("risk")
+    if risk.get("kill_switch"):
+        needs.append(
+            f"the kill switch is {str(risk.get('kill_mode', 'on')).upper()} (no entries): "
+            "`main.py kill-switch off` when you mean it"
+        )
+    states = risk.get("states") or {}
+    if states.get("stack") in ("halted", "reducing"):
+        needs.append(f"the stack is {states['stack'].upper()}: `main.py risk state active`")
+    for name, st in sorted((states.get("strategies") or {}).items()):
+        if st in ("halted", "reducing"):
+            needs.append(
+                f"strategy {name} is {st.upper()}: `main.py risk state active --strategy {name}`"
+            )
+    for name, d in sorted((view.detail("engine").get("strategies") or {}).items()):
+        if d.get("quarantined"):
+            needs.append(
+                f"strategy {name} is QUARANTINED ({d['quarantined']}): fix it, then "
+                "`main.py restart engine`"
+            )
+    router = view.detail("router")
+    for oid in router.get("unknown_orders") or []:
+        needs.append(f"order {oid} is UNKNOWN: check the broker's order book")
+    for account in sorted(router.get("sessions_expired") or {}):
+        needs.append(f"account {account}: broker session expired: log in to OpenAlgo")
+    if router.get("journal_fault"):
+        needs.append(f"the order journal cannot be written ({router['journal_fault']}): free space")
+    seen: set[str] = set()
+    for d in view.daemons:
+        for fs in (view.detail(d).get("health") or {}).get("disk") or []:
+            if fs["path"] not in seen and fs["free_pct"] < 10:
+                seen.add(fs["path"])
+                needs.append(f"disk {fs['path']} has {fs['free_pct']:.0f} % free")
+    return needs

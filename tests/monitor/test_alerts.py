@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from mytrading.monitor.rules import Watch
 from mytrading.monitor.sender import Sender
 from mytrading.monitor.store import AlertStore
 from mytrading.monitor.view import View
+from mytrading.refdata import IST
 from mytrading.settings import PROJECT_ROOT, ConfigError, Settings
 from tests.alertsinks import API_KEY, TOKEN, Sink, alerts_toml
 
@@ -55,6 +57,8 @@ class Rig:
         self.mono = 1000.0
         self.wall = time.time()
         self.watch = Watch(self.cfg, started=self.mono)
+        # the morning check is its own test's: today's counts as said in the others
+        self.watch._morning_said = datetime.fromtimestamp(self.wall, IST).date()
         self.alerter = Alerter(self.cfg, self.store, ["hook"])
         for d in DAEMONS:
             self.view.on_status(status(d), now=self.mono)
@@ -434,3 +438,27 @@ def recon() -> wire.ReconEvent:
 
 def rejected() -> wire.RiskEvent:
     return wire.RiskEvent(strategy="s", kind="rejected", rule="max_position", reason="cap")
+
+
+def test_the_morning_check_says_once_what_waits_for_a_person(tmp_path: Path) -> None:
+    r = Rig(tmp_path)
+    r.watch._morning_said = None
+    r.wall = datetime(2026, 11, 23, 8, 40, tzinfo=IST).timestamp()
+    r.beat("risk", kill_switch=True, kill_mode="on",
+           states={"stack": "active", "strategies": {"sma_crossover": "halted"}})  # fmt: skip
+    r.beat("engine", strategies={"momo": {"quarantined": "its bar hook was stuck"}})
+    r.beat("router", unknown_orders=["s.i7"])
+    assert "morning_check" not in {x.rule for x in r.step(40)}  # 08:40: not yet
+    said = [x for x in r.step(300) if x.rule == "morning_check"]  # 08:45
+    assert len(said) == 1 and said[0].kind == "fire"
+    text = said[0].text
+    for want in ("4 thing(s) need you", "kill-switch off", "sma_crossover is HALTED",
+                 "momo is QUARANTINED", "s.i7 is UNKNOWN"):  # fmt: skip
+        assert want in text, text
+    assert [x for x in r.step(600) if x.rule == "morning_check"] == []  # once a day
+    r.wall += 86400  # the next morning, all clear
+    r.beat("risk", kill_switch=False, states={"stack": "active", "strategies": {}})
+    r.beat("engine", strategies={})
+    r.beat("router", unknown_orders=[])
+    said = [x for x in r.step(1) if x.rule == "morning_check"]
+    assert len(said) == 1 and "nothing needs you today" in said[0].text
