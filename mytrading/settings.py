@@ -293,6 +293,9 @@ class Settings(BaseSettings):
     # be interrupted ends the engine at the second (engine/watchdog.py)
     hook_timeout_s: float = Field(3.0, gt=0, le=600)
     hook_kill_s: float = Field(15.0, gt=0, le=3600)
+    # the engine's RSS above this: the strategy whose hooks grew it is quarantined and
+    # what it allocated dropped (engine/watchdog.py MemoryGuard); 0: no limit
+    engine_max_rss_mb: float = Field(2048.0, ge=0, le=1_000_000)
 
     @field_validator(
         "strategies",

@@ -24,7 +24,14 @@ from mytrading.bus import Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.engine.loader import load, placeholder
 from mytrading.engine.runner import StrategyRunner
-from mytrading.engine.watchdog import HookDeadline, mark_stuck, stuck_at_last_exit, stuck_today
+from mytrading.engine.watchdog import (
+    HookDeadline,
+    MemoryGuard,
+    mark_stuck,
+    rss_bytes,
+    stuck_at_last_exit,
+    stuck_today,
+)
 from mytrading.ids import roll_of
 from mytrading.interest import Declarer, entry
 from mytrading.openalgo.history import http_history
@@ -110,6 +117,9 @@ class EngineDaemon(Daemon):
         self.every(0.02, self.outbox.flush)
         self.every(0.5, self._settle_unanswered)
         self.every(0.05, self.runner.poll)
+        self.memory = MemoryGuard(s.engine_max_rss_mb)
+        if self.memory.limit:
+            self.every(1.0, self._check_memory)
         self.every(0.25, self._declare, first_in=0)
 
     def _deadline(self) -> HookDeadline:
@@ -132,6 +142,39 @@ class EngineDaemon(Daemon):
                              "strategy stays quarantined today", strategy=name, hook=hook,
                              traceback=trace)  # fmt: skip
         return HookDeadline(self._engine_dir, s.hook_timeout_s, s.hook_kill_s)
+
+    def _check_memory(self) -> None:
+        """Above the engine's memory limit: measure which strategy's hooks grow it for a
+        couple of seconds, then stop that one (``MemoryGuard``)."""
+        g, r = self.memory, self.runner
+        if not g.since:
+            if g.over():
+                g.since = time.monotonic()
+                for h in r.health.values():
+                    h.mem_grew = 0
+                r.mem_probe = rss_bytes
+            return
+        if time.monotonic() - g.since < g.ATTRIBUTE_S:
+            return
+        r.mem_probe = None
+        g.since = 0.0
+        grown = {n: h.mem_grew for n, h in r.health.items() if not h.quarantined}
+        name = max(grown, key=lambda n: grown[n], default="")
+        if not name or grown[name] <= 0:
+            if not g.said_unattributed:
+                g.said_unattributed = True
+                self.count_error("ALERT: the engine is over its memory limit and no "
+                                 "strategy's hooks grew it", rss_mb=rss_bytes() // 2**20,
+                                 limit_mb=g.limit // 2**20)  # fmt: skip
+            return
+        before = rss_bytes()
+        r.quarantine(name, f"memory: its hooks grew the engine by {grown[name] / 2**20:.0f} MB "
+                     f"in {g.ATTRIBUTE_S:g}s over its limit of {g.limit // 2**20} MB")  # fmt: skip
+        r.release(name)
+        self.count_error("ALERT: a strategy allocating without bound was stopped by the "
+                         "engine's memory limit; the others trade on", strategy=name,
+                         grew_mb=round(grown[name] / 2**20), rss_mb_before=before // 2**20,
+                         rss_mb_after=rss_bytes() // 2**20)  # fmt: skip
 
     def _restore(self) -> None:
         """After a restart: strategies' positions from the router before any hook runs."""

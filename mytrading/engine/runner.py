@@ -24,6 +24,7 @@ and gives it a function that sends intents, so tests can drive it directly.
 from __future__ import annotations
 
 import collections
+import gc
 import itertools
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -88,6 +89,7 @@ class Health:
     errors: int = 0
     in_a_row: int = 0
     quarantined: str = ""  # the reason, once quarantined
+    mem_grew: int = 0  # bytes of RSS its hooks added while the memory guard measured
     last_error: str = ""  # the latest hook failure, for whoever reports it
     latency: dict[str, collections.deque[int]] = field(
         default_factory=lambda: collections.defaultdict(
@@ -116,6 +118,9 @@ class StrategyRunner:
     ) -> None:
         self.refdata = refdata
         self.deadline = deadline  # None: hooks are not timed out (backtests, tests)
+        # set by the memory guard while it attributes growth: RSS around each hook call
+        self.mem_probe: Callable[[], int] | None = None
+        self._own_attrs: dict[str, frozenset[str]] = {}  # a strategy's attributes at birth
         self._margins = margins  # risk's table, for a strategy that sizes a set itself
         self.mode = mode  # live, paper, dry_run or backtest: what ``BaseStrategy.mode`` says
         self.time_hooks = time_hooks  # hook latency rings (the status topic's figures)
@@ -164,6 +169,7 @@ class StrategyRunner:
             raise ConfigError(f"strategy {cls.name}: {problems}") from None
         strat = cls(p, self.refdata, self)
         self.strategies[cls.name] = strat
+        self._own_attrs[cls.name] = frozenset(vars(strat))
         self.contexts[cls.name] = strat.context
         self.health[cls.name] = Health()
         if p.roll_days:
@@ -687,6 +693,8 @@ class StrategyRunner:
             return
         t0 = time.perf_counter_ns() if self.time_hooks else 0
         d = self.deadline
+        probe = self.mem_probe
+        m0 = probe() if probe is not None else 0
         try:
             if d is None:
                 fn(*args)
@@ -704,6 +712,16 @@ class StrategyRunner:
             h.in_a_row = 0
         if t0:
             h.latency[kind].append(time.perf_counter_ns() - t0)
+        if probe is not None:
+            h.mem_grew += probe() - m0
+
+    def release(self, name: str) -> int:
+        """Drop what a quarantined strategy allocated: every attribute its own code added
+        after it was made (its books are the context's and stay). Objects freed."""
+        strat = self.strategies[name]
+        for k in set(vars(strat)) - self._own_attrs.get(name, frozenset()):
+            delattr(strat, k)
+        return gc.collect()
 
     def _hook_failed(self, h: Health, name: str, kind: str, exc: Exception) -> None:
         h.errors += 1

@@ -179,3 +179,33 @@ def mark_stuck(state_dir: Path, day: str, strategy: str, reason: str) -> None:
 
 if __name__ == "__main__":
     watch(Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]))
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    """This process's resident set now (``/proc/self/statm``: a few µs)."""
+    with open("/proc/self/statm", "rb") as fh:
+        return int(fh.read().split()[1]) * _PAGE
+
+
+class MemoryGuard:
+    """A strategy that allocates without bound is stopped by its own limit, not by the
+    host's OOM killer (which would take every strategy with it).
+
+    Once a second the engine's RSS is compared with ``MT_ENGINE_MAX_RSS_MB``. Above it, the
+    runner measures RSS around each hook call for ``ATTRIBUTE_S`` (a few µs a call, only
+    then); the strategy whose hooks grew it most is quarantined and its own attributes
+    dropped (``StrategyRunner.release``: its books stay, what it allocated goes), with an
+    alert. Growth outside any hook (the engine's own) is said, not blamed on a strategy."""
+
+    ATTRIBUTE_S = 2.0
+
+    def __init__(self, limit_mb: float) -> None:
+        self.limit = int(limit_mb * 2**20)
+        self.since = 0.0  # monotonic time attribution began (0.0: not attributing)
+        self.said_unattributed = False
+
+    def over(self) -> bool:
+        return bool(self.limit) and rss_bytes() > self.limit

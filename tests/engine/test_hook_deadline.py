@@ -125,3 +125,37 @@ def test_a_kill_inside_a_hook_blames_nobody(tmp_path: Path) -> None:
     p.kill()
     p.wait(timeout=10)
     assert stuck_at_last_exit(tmp_path) is None
+
+
+class Hog(Spins):
+    name = "hog"
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.kept: list[bytearray] = []
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        self.kept.append(bytearray(20 * 2**20))  # 20 MB a tick, never let go
+
+
+def test_memory_is_attributed_to_the_hook_that_grew_it_and_released(
+    refdata: RefData,
+) -> None:
+    from mytrading.engine.watchdog import rss_bytes
+
+    rig = Rig(refdata)
+    rig.runner.add(Hog, {})
+    rig.runner.add(Healthy, {})
+    rig.runner.start()
+    rig.runner.mem_probe = rss_bytes
+    for i in range(3):
+        rig.tick(rig.clock.at(10, 0, i), 100.0)
+    rig.runner.mem_probe = None
+    grew = {n: h.mem_grew for n, h in rig.runner.health.items()}
+    assert grew["hog"] >= 50 * 2**20 and grew["healthy"] < 5 * 2**20, grew
+    before = rss_bytes()
+    rig.runner.quarantine("hog", "memory")
+    rig.runner.release("hog")
+    assert not hasattr(rig.runner.strategies["hog"], "kept")  # what it allocated is gone
+    assert rss_bytes() < before - 50 * 2**20  # ... back to the system
+    assert rig.runner.strategies["hog"].context is rig.runner.contexts["hog"]  # books kept

@@ -202,3 +202,68 @@ def test_a_hook_that_cannot_be_interrupted_ends_the_engine_and_is_kept_out_today
         for p in procs.values():
             p.wait(timeout=15)
         w.close()
+
+
+HOG = '''
+from mytrading import wire
+from mytrading.engine.strategy import BaseStrategy
+
+
+class Hog(BaseStrategy):
+    """Keeps 40 MB more at every bar, for ever."""
+
+    name = "hog"
+
+    def on_start(self) -> None:
+        self.subscribe_bars(*self.near_future("NIFTY"), "1m")
+        self.kept = []
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        self.kept.append(bytearray(40 * 2**20))
+'''
+
+
+@pytest.mark.integration
+def test_a_strategy_allocating_without_bound_is_stopped_by_the_engines_limit(
+    settings: Settings, tmp_env: dict[str, str], tmp_path: Path
+) -> None:
+    strategies = tmp_path / "strats"
+    strategies.mkdir()
+    (strategies / "hog.py").write_text(HOG)
+    (strategies / "steady.py").write_text(STEADY)
+    env = {
+        **tmp_env,
+        "MT_STRATEGIES_DIR": str(strategies),
+        "MT_STRATEGIES": "hog,steady",
+        "MT_SIM_SPEED": "60",
+        "MT_RISK_ANY_HOUR": "true",
+        "MT_ENGINE_MAX_RSS_MB": "500",
+    }
+    w = Watcher(settings, ("sys.status.", "exec."))
+    procs = {d: spawn(d, env) for d in ("router", "risk", "engine", "feed")}
+
+    def stats(name: str) -> dict[str, Any]:
+        eng = w.status.get("engine")
+        return eng.detail["strategies"].get(name, {}) if eng else {}
+
+    def fills(strategy: str) -> int:
+        return sum(1 for _, m in w.seen if isinstance(m, wire.Fill) and m.strategy == strategy)
+
+    try:
+        w.wait(lambda: bool(stats("hog").get("quarantined")), 120, "the hog stopped")
+        assert stats("hog")["quarantined"].startswith("memory: its hooks grew the engine")
+        assert stats("steady")["quarantined"] == ""
+        w.pump(2.5)
+        assert w.status["engine"].detail["health"]["rss_mb"] < 500  # what it held is gone
+        steady_then = fills("steady")
+        w.wait(lambda: fills("steady") >= steady_then + 2, 30, "the other trading on")
+        assert procs["engine"].poll() is None  # no OOM, no restart
+        log = (settings.log_dir / "engine.log").read_text()
+        assert "stopped by the engine's memory limit" in log
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            p.wait(timeout=15)
+        w.close()
