@@ -24,6 +24,7 @@ import json
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import zmq
@@ -38,6 +39,7 @@ from mytrading.openalgo.paced import PacedFetcher
 from mytrading.openalgo.rest import OpenAlgoREST
 from mytrading.openalgo.ws import TICK_PIPE, FeedClient, Source, depth_from, tick_from_json
 from mytrading.recording import Recorder
+from mytrading.refdata import RefDataError
 from mytrading.universe import quoted, universe
 
 COVERAGE_FRESH_S = 5.0
@@ -90,6 +92,7 @@ class FeedDaemon(Daemon):
             if u.kind == "INDEX":
                 base[(u.spot_exchange, name)] = max(base.get((u.spot_exchange, name), 0), 2)
         self.interests = Interests(self.refdata, base, s.state_dir / "feed_interest.json")
+        self._applied_day = date.min  # the market day the subscriptions were last made for
         restored = self.interests.load()
         if restored:
             self.log.info("subscriptions restored from the last run", instruments=restored)
@@ -108,11 +111,13 @@ class FeedDaemon(Daemon):
             self._apply_interest()
 
     def _expire_interest(self) -> None:
-        if self.interests.expire():
-            self._apply_interest()
+        if self.interests.expire() or self.clock.now().date() != self._applied_day:
+            self._apply_interest()  # a new market day: contracts past their expiry go
 
     def _apply_interest(self) -> None:
-        wanted = self.interests.wanted()
+        today = self.clock.now().date()
+        self._applied_day = today
+        wanted = {k: m for k, m in self.interests.wanted().items() if not self._expired(k, today)}
         self.instruments = list(wanted)
         for k in wanted:
             if k not in self._tick_topics:
@@ -121,6 +126,16 @@ class FeedDaemon(Daemon):
             self.client.set_wanted(wanted)
         else:
             self.local_modes = wanted
+
+    def _expired(self, key: tuple[str, str], today: date) -> bool:
+        """A contract whose expiry day is past: nothing quotes it, so it is neither
+        subscribed nor counted in the coverage (a strategy or risk may still declare it
+        until its books forget it)."""
+        try:
+            expiry = self.refdata.instrument(*key).expiry
+        except RefDataError:
+            return False
+        return expiry is not None and expiry < today
 
     def _setup_openalgo(self) -> None:
         # Plain HTTP, not the SDK: its 1.1 s import would be most of a restart.
