@@ -157,6 +157,7 @@ class RouterDaemon(Daemon):
         self.every(JOURNAL_SYNC_S, self.table.journal.sync)
         self.every(JOURNAL_RETRY_S, self._journal_retry)
         self._journal_day = rep.day
+        self._roll_failed = ""  # the day a roll failed on (said once)
         self.every(JOURNAL_RETRY_S, self._roll_journal)
         self.after(RECOVERY_HOLD_S, lambda: self._release(rep.fills))
         self.rep = self.ctx.socket(zmq.REP)
@@ -531,8 +532,10 @@ class RouterDaemon(Daemon):
         try:
             rolled = self.table.journal.roll(today, carried)
         except OSError as exc:
-            self.log.warning("journal not rolled to the new day; tried again in a second",
-                             day=today, error=exc.strerror or repr(exc))  # fmt: skip
+            if self._roll_failed != today:  # said once a day; tried again every second
+                self._roll_failed = today
+                self.log.warning("journal not rolled to the new day; trying again",
+                                 day=today, error=exc.strerror or repr(exc))  # fmt: skip
             return
         if rolled or not self.table.journal.fault:
             self._journal_day = today
