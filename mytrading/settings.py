@@ -122,7 +122,13 @@ class FaultSwitches(BaseSettings):
     model_config = _from_env("MT_")
 
     router_crash_at: str = ""  # die (exit 86) at this journal step: the journal's tests
-    sim_faults: bool = False  # the simulator serves /_sim/faults to inject errors
+    # the simulator's faults: "true" serves /_sim/faults (faults queued by a test); a list
+    # of key=value makes its bad days seeded (sim/server/faults.py); "" or false: none
+    sim_faults: str = ""
+
+    @property
+    def sim_faults_on(self) -> bool:
+        return self.sim_faults.strip().lower() not in ("", "0", "false", "no", "off")
 
 
 class Settings(BaseSettings):
@@ -493,8 +499,8 @@ class Settings(BaseSettings):
             found.append(f"MT_ROUTER_CRASH_AT={faults.router_crash_at} (kills the router)")
         if self.risk_any_hour:
             found.append("MT_RISK_ANY_HOUR=true (orders outside the exchange's sessions)")
-        if faults.sim_faults:
-            found.append("MT_SIM_FAULTS=true (a simulator's fault injection)")
+        if faults.sim_faults_on:
+            found.append(f"MT_SIM_FAULTS={faults.sim_faults} (a simulator's fault injection)")
         if self.bus_curve is False:
             found.append("MT_BUS_CURVE=false (an unauthenticated bus)")
         return found

@@ -70,6 +70,7 @@ def test_what_an_older_version_left_readable_is_made_private(tmp_path: Path) -> 
         ("router_crash_at", "sent", "MT_ROUTER_CRASH_AT=sent"),
         ("risk_any_hour", True, "MT_RISK_ANY_HOUR=true"),
         ("sim_faults", True, "MT_SIM_FAULTS=true"),
+        ("sim_faults", True, "MT_SIM_FAULTS=seed=1,lose_place=0.3,clock_offset_s=-60"),
         ("bus_curve", False, "MT_BUS_CURVE=false"),
     ],
 )
@@ -83,7 +84,8 @@ def test_live_refuses_each_test_only_setting(
     live = {"mode": "live", "broker": "openalgo", "sim_server": False, "openalgo_api_key": "k"}
     given: dict[str, object] = {setting: value}
     if setting in FaultSwitches.model_fields:  # a test hook: not a setting, read from the env
-        monkeypatch.setenv(named.split("=")[0], named.split("=")[1])
+        var, _, val = named.partition("=")
+        monkeypatch.setenv(var, val)
         given = {}
         with pytest.raises(TypeError, match="not settings"):
             load_settings(**{setting: value})

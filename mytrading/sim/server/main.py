@@ -24,6 +24,7 @@ from mytrading.sim.books import BookStore
 from mytrading.sim.exchange import SimExchange
 from mytrading.sim.market import SimMarket, configured_market
 from mytrading.sim.replay import ReplayError, ReplayMarket
+from mytrading.sim.server import faults
 from mytrading.sim.server.rest import RateLimits, SimServer, run_market
 from mytrading.sim.server.ws import FeedServer
 
@@ -61,6 +62,9 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
 async def serve(settings: Settings, parent: int | None = None) -> None:
     log = structlog.get_logger("simserver")
     server, feed, ex = build(settings)
+    plan = faults.parse(FaultSwitches().sim_faults)  # checked by main() before we got here
+    if plan.any_random or plan.clock_offset_s:
+        log.warning("MT_SIM_FAULTS: a broker's bad day, on purpose", plan=repr(plan))
     store = BookStore(settings.state_dir)
     books = ex.attach_books(store)
     if store.set_aside is not None:
@@ -106,7 +110,7 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
     server.on_drop_ws = feed.drop_all
     server.ws_sent = lambda: (feed.sent_total, feed.dropped_total)
     apps = (
-        (server.app(FaultSwitches().sim_faults), settings.sim.rest_port),
+        (server.app(plan), settings.sim.rest_port),
         (feed.app(), settings.sim.ws_port),
     )
     names = settings.http_names(host)
@@ -146,6 +150,11 @@ async def _watch_parent(parent: int, leave: Callable[[str], None]) -> None:
 
 def main() -> None:
     private_umask()
+    try:
+        faults.parse(FaultSwitches().sim_faults)
+    except ValueError as exc:
+        print(f"simserver: {exc}", file=sys.stderr)
+        sys.exit(2)
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -25,6 +25,7 @@ from aiohttp import web
 from mytrading import wire
 from mytrading.sim.exchange import SimExchange
 from mytrading.sim.replies import Reply, err, ok
+from mytrading.sim.server.faults import PROXY_502, PROXY_503, FaultPlan
 from mytrading.sim.server.schemas import EXCHANGES, ORDER_FAMILY, SCHEMAS, validate
 
 log = structlog.get_logger("simserver")
@@ -81,6 +82,7 @@ class SimServer:
         self.window = MovingWindow()
         self.counts: collections.Counter[str] = collections.Counter()
         self.faults: dict[str, list[str]] = collections.defaultdict(list)
+        self.plan = FaultPlan()  # MT_SIM_FAULTS's seeded bad days (faults.py)
         self.hang_s = 10.0
         self.delay_s = 0.0  # a broker's round trip, before every answer (benchmarks)
         # OpenAlgo spaces history calls process-wide (services/history_service.py)
@@ -119,7 +121,10 @@ class SimServer:
             "expiry": lambda f: self.ex.expiry(f["symbol"], f["exchange"], f["instrumenttype"]),
         }
 
-    def app(self, faults: bool = False) -> web.Application:
+    def app(self, faults: bool | FaultPlan = False) -> web.Application:
+        if isinstance(faults, FaultPlan):
+            self.plan = faults
+            faults = faults.harness
         app = web.Application(client_max_size=1 << 20)
         app.router.add_get("/api/v1/instruments", self.instruments)
         app.router.add_post("/api/v1/{endpoint:.+}", self.handle)
@@ -169,6 +174,11 @@ class SimServer:
         raw = await request.read()
         fault = self.faults[ep].pop(0) if self.faults.get(ep) else ""
         self.counts[ep] += 1
+        drawn = self.plan.draw(ep)
+        if drawn:
+            self.counts[f"{ep}:fault_{drawn}"] += 1
+        if drawn == "refuse":  # a proxy in front of the broker: nothing reached it
+            return web.Response(status=503, text=PROXY_503, content_type="text/html")
         if fault in ("500", "429"):
             self.counts[f"{ep}:{fault}"] += 1
             if fault == "429":
@@ -184,6 +194,14 @@ class SimServer:
                 self._history_last = time.monotonic()
             code, body = self.dispatch(ep, request.remote or "?", raw)
         self.counts[f"{ep}:{code}"] += 1
+        if drawn == "lose":  # done at the broker; the reply lost on the way back
+            return web.Response(status=502, text=PROXY_502, content_type="text/html")
+        if drawn == "late":  # done, and answered after the client has given up
+            await asyncio.sleep(self.plan.late_s)
+        if drawn == "garble" and code == 200:
+            status, kind, raw_body = self.plan.garbage()
+            return web.Response(status=status, body=raw_body, content_type=kind)
+        body = self.plan.shift(ep, body)
         if fault == "500_after":
             return web.json_response({"status": "error", "message": "Internal error"}, status=500)
         if fault == "hang_after":
