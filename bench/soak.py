@@ -32,6 +32,7 @@ import collections
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import sys
@@ -88,6 +89,7 @@ def soak_env(tmp: Path, speed: float, start: str) -> dict[str, str]:
         "MT_STRATEGIES": ",".join(names),
         "MT_SIM_REST_PORT": str(free_port()),
         "MT_SIM_WS_PORT": str(free_port()),
+        "MT_SIM_API_KEY": f"soak-{secrets.token_hex(8)}",  # no other stack's clients
         "MT_SIGNALS_PORT": str(free_port()),
         "MT_MONITOR_PORT": str(free_port()),
         "MT_SIM_SPEED": str(speed),

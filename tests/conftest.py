@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -49,6 +50,9 @@ def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         "MT_STRATEGIES": "sma_crossover",
         # Indices only unless a test asks for stocks: 40 fewer symbols to quote on 2 cores
         "MT_SIM_STOCKS": "",
+        # each test's simulator its own key: a client that reached another test's server
+        # (a port taken twice) is refused, never trading in the wrong books
+        "MT_SIM_API_KEY": f"test-{secrets.token_hex(8)}",
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -19,10 +20,28 @@ KEY = "contract-test-key"
 FUT = "NIFTY23NOV26FUT"  # the near future on the simulated start date below (2026-11-20)
 
 
+_HANDED: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now, for a server a test starts. Taken at random below the kernel's
+    ephemeral range (32768 and up), where outgoing connections take theirs, and never the
+    same twice in one process: two stacks started side by side (the suite's two workers
+    and the soak) must not meet on one port; a client of one then talks to the other's
+    simulator (and its orders land in the wrong books)."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        if port in _HANDED:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED.add(port)
+        return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 WS_URL: dict[str, str] = {}  # rest host -> ws url
