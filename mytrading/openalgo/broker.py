@@ -24,6 +24,11 @@ from mytrading.domain import PriceType
 from mytrading.openalgo.replies import Failure
 
 SESSION_EXPIRED = "broker session expired"
+# An order whose placement may or may not have reached the broker is *absent* (certainly
+# never placed) only after this many successful reads of its order book taken after the
+# call, none showing it, over at least this long (a broker's book can lag its orders)
+ABSENT_READS = 3
+ABSENT_MIN_S = 30.0
 
 
 def expired_reply(code: int, message: str) -> bool:
@@ -147,7 +152,12 @@ class BrokerAdapter(Protocol):
     cancel_order        yes       by broker id; ``REJECTED`` when the order is not working
     modify_order        yes       by broker id, new type/price/trigger/quantity
     poll                yes       events of tracked orders from the order book, and the
-                                  unknown orders it found or gave up on
+                                  unknown orders it found there or knows to be absent
+                                  (``ABSENT_READS`` good reads over ``ABSENT_MIN_S``)
+    unresolved          yes       how many unknown orders it still looks for (the router
+                                  reads the order book more often meanwhile)
+    claim               yes       the reconciler saw an unknown order of ours as this
+                                  broker id: taken at the next poll if the row matches
     on_order_update     yes       one pushed ``order_update``; an order not tracked yet is
                                   kept until its placement is answered
     recover / remember  yes       after a restart: take up journaled orders, never adopt
@@ -193,6 +203,15 @@ class BrokerAdapter(Protocol):
         ...
 
     def on_order_update(self, msg: dict[str, Any]) -> Events: ...
+
+    def unresolved(self) -> int:
+        """Orders whose placement may or may not have reached the broker, still looked for."""
+        ...
+
+    def claim(self, order_id: str, broker_id: str) -> bool:
+        """Our unknown order ``order_id`` is the broker's ``broker_id`` (the reconciler
+        matched them): False when it is not unknown here or the id is ours already."""
+        ...
 
     def on_tick(self, tick: wire.Tick) -> Events:
         """Market data for brokers that fill locally (the simulator); live adapters ignore it."""

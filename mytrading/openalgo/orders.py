@@ -12,10 +12,17 @@ and reply shapes on one kept-alive connection, without the SDK's 1.1 s import).
   connection (``httpx.ConnectError``: no request was written).
 * After an ambiguous failure of ``placeorder`` (timeout, connection drop, 5xx) the order may
   or may not exist at the broker, and OpenAlgo orders carry no client id. The adapter never
-  sends it again; it looks for it in the order book (same symbol, side, quantity, type,
-  product, placed since just before our call, not already ours). One match is adopted; no
-  match leaves the order ``unknown`` and it is looked for again on every poll until
-  ``UNKNOWN_GIVE_UP_S``; several matches stay ``unknown`` (a human must decide).
+  sends it again; it looks for it in the order book: a row of the same symbol, side,
+  quantity, type and product that is not already ours and **was not there before the
+  call** (not among the ids of the last order-book read before it). The broker's clock
+  plays no part in that; where no read came before the call (a router just started),
+  the rows' times are compared with ours corrected by the broker's clock offset, learnt
+  from our acknowledged orders (``BrokerClock``), and without one no time is compared.
+  One match is adopted; several orders of the same shape unresolved together take as
+  many matches, oldest first; more matches than orders stay ``unknown`` (a human must
+  decide). No match leaves the order ``unknown``, looked for on every read of the order
+  book; it is *absent* (certainly never placed) only after ``ABSENT_READS`` successful
+  reads taken after the call, over at least ``ABSENT_MIN_S``.
 * Order states come first from the ``order_update`` pushes (``on_order_update``), then
   from polling the order book for working orders, which repairs what a push missed.
   Fills are the increases of filled quantity, priced from the change of the average
@@ -28,6 +35,8 @@ and reply shapes on one kept-alive connection, without the SDK's 1.1 s import).
 
 from __future__ import annotations
 
+import collections
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +48,8 @@ import structlog
 from mytrading import wire
 from mytrading.domain import PriceType
 from mytrading.openalgo.broker import (
+    ABSENT_MIN_S,
+    ABSENT_READS,
     BrokerAdapter,
     BrokerBooks,
     Events,
@@ -55,9 +66,9 @@ from mytrading.openalgo.rest import Exchange, OpenAlgoREST
 
 log = structlog.get_logger("router.openalgo")
 
-UNKNOWN_GIVE_UP_S = 60.0
 EARLY_MAX = 1000  # pushes for orders whose placement reply is still on the way
-LOOKBACK_S = 5.0  # broker timestamps have 1 s resolution and clocks drift a little
+LOOKBACK_S = 5.0  # broker timestamps have 1 s resolution; the offset is learnt to ~1 s
+SENT_AT_MAX = 200  # our send times kept for orders the book has not shown yet
 
 
 def on_tick(price: float, tick: float, bound: float) -> float:
@@ -98,8 +109,29 @@ def fill_report(row: dict[str, Any]) -> FillReport:
     )
 
 
-def _order_rows(reply: dict[str, Any]) -> list[OrderReport]:
-    return [order_report(r) for r in (reply.get("data") or {}).get("orders") or []]
+def _order_rows(reply: dict[str, Any]) -> list[OrderReport] | None:
+    """An order book's rows; None for a reply that is not one (``data`` null or without
+    its ``orders`` list: a garbled read is no evidence that an order is absent)."""
+    data = reply.get("data")
+    if data == [] or data == {}:
+        return []  # an empty book, as some brokers' mappings give it
+    orders = data.get("orders") if isinstance(data, dict) else None
+    if not isinstance(orders, list):
+        return None
+    try:
+        return [order_report(r) for r in orders if isinstance(r, dict)]
+    except (TypeError, ValueError):
+        return None
+
+
+def _list_rows(reply: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A trade or position book's rows; None for a reply that is not one."""
+    data = reply.get("data")
+    if data == {}:
+        return []
+    if not isinstance(data, list):
+        return None
+    return [r for r in data if isinstance(r, dict)]
 
 
 @dataclass
@@ -115,7 +147,41 @@ class Tracked:
 class Unknown:
     order: wire.Order
     since_s: float  # market-clock seconds when we sent it
+    # the broker ids of the last order-book read before the call (None: none came before)
+    before: frozenset[str] | None = None
+    reads: int = 0  # successful order-book reads after the call that did not show it
+    claimed: str = ""  # the broker id the reconciler saw it as
     first_seen: float = field(default_factory=time.monotonic)
+    said_ambiguous: bool = False
+
+    def shape(self) -> tuple[str, ...]:
+        o = self.order
+        return (o.exchange, o.symbol, o.action, str(o.quantity), o.pricetype, o.product,
+                o.strategy)  # fmt: skip
+
+
+Found = tuple[Unknown, OrderReport]  # an unknown order, and the broker's row of it
+
+
+class BrokerClock:
+    """The broker's clock less ours, learnt from our acknowledged orders: the time its
+    order book gives each less the time we sent it (its timestamps have whole seconds,
+    so one sample is within a second and a round trip; the median of the latest is
+    kept)."""
+
+    KEEP = 15
+
+    def __init__(self) -> None:
+        self.samples: collections.deque[float] = collections.deque(maxlen=self.KEEP)
+
+    def learn(self, broker_s: float, ours_s: float) -> None:
+        self.samples.append(broker_s - ours_s)
+
+    @property
+    def offset_s(self) -> float | None:
+        if not self.samples:
+            return None
+        return statistics.median(self.samples)
 
 
 class OpenAlgoAdapter:
@@ -132,8 +198,16 @@ class OpenAlgoAdapter:
         self.tracked: dict[str, Tracked] = {}  # broker order id -> working order
         self.known_ids: set[str] = set()
         self.unknown: dict[str, Unknown] = {}  # our order id -> not yet found at the broker
+        # the broker ids in the last order-book read (None: no read yet): what an
+        # ambiguous order cannot be, since it was there before the call
+        self.book_ids: frozenset[str] | None = None
+        self.clock = BrokerClock()
+        self.sent_at: dict[str, float] = {}  # broker id -> our send time, until the book shows it
         self.counts: dict[str, int] = {}
         self.early: dict[str, OrderReport] = {}  # order id -> a push before its reply
+        # unknown orders settled by a read made for another one (the row found, or None:
+        # absent), handed over at the next poll
+        self._pending: list[tuple[Unknown, OrderReport | None]] = []
         # True while the broker's order updates are pushed to us (subscribed, confirmed):
         # a new order's state then comes from the push, not from a call of our own
         self.pushing: Callable[[], bool] = lambda: False
@@ -148,6 +222,7 @@ class OpenAlgoAdapter:
 
     def place_order(self, order: wire.Order) -> tuple[PlaceResult, Events]:
         sent_s = self.now_s()
+        before = self.book_ids
         reply = self.sdk.placeorder(
             strategy=order.strategy,
             symbol=order.symbol,
@@ -162,6 +237,7 @@ class OpenAlgoAdapter:
         fail = classify(reply)
         if fail is None:
             oid = str(reply.get("orderid", ""))
+            self._sent(oid, sent_s)
             return PlaceResult.accepted(oid), self._adopt(order, oid)
         self._count("transient" if fail.transient else "permanent")
         if not fail.ambiguous:
@@ -177,11 +253,11 @@ class OpenAlgoAdapter:
             code=fail.code,
             reason=fail.message,
         )
-        found = self._find(order, sent_s)
-        if found is not None:
+        self.unknown[order.order_id] = Unknown(order, sent_s, before)
+        row = self._look_now(order.order_id)
+        if row is not None:
             self._count("recovered_after_timeout")
-            return PlaceResult.accepted(found), self._adopt(order, found)
-        self.unknown[order.order_id] = Unknown(order, sent_s)
+            return PlaceResult.accepted(row.broker_id), self._take(order, row)
         return PlaceResult(Outcome.UNKNOWN, message=fail.message, http_status=0), []
 
     def remember(self, broker_ids: set[str]) -> None:
@@ -190,10 +266,17 @@ class OpenAlgoAdapter:
     def recover(
         self, order: wire.Order, broker_id: str, filled: int, avg: float, since_s: float
     ) -> str | None:
+        """At start: an order the journal left in flight. With its broker id it is tracked
+        again; without one it is looked for now, and if not found it stays unknown here,
+        looked for on every poll like an order whose reply was lost."""
         if not broker_id:
-            broker_id = self._find(order, since_s) or ""
-            if not broker_id:
+            self.unknown[order.order_id] = Unknown(order, since_s)
+            row = self._look_now(order.order_id)
+            if row is None:
                 return None
+            broker_id = row.broker_id
+        else:
+            self._sent(broker_id, since_s)
         self.known_ids.add(broker_id)
         self.tracked[broker_id] = Tracked(order, broker_id, "open", filled, avg)
         return broker_id
@@ -258,31 +341,62 @@ class OpenAlgoAdapter:
     # -------------------------------------------------------------------- polling
 
     def poll(self) -> tuple[Events, list[tuple[wire.Order, str, str]]]:
-        """(events for working orders, [(order, status, broker id)] for unknown orders resolved)."""
-        if not self.tracked and not self.unknown:
+        """(events for working orders, [(order, "found" | "absent", broker id)] for unknown
+        orders resolved)."""
+        if not self.tracked and not self.unknown and not self._pending:
             return [], []
-        reply = self.sdk.orderbook()
-        if classify(reply) is not None:
-            self._count("poll_failed")
-            return [], []
-        rows = _order_rows(reply)
+        rows = self._read_book()
         events: Events = []
-        mine = [r for r in rows if r.broker_id in self.tracked]
-        trades = self._trades() if any(r.filled is None for r in mine) else None
-        for r in mine:
-            events += self._apply(r.broker_id, r, trades)
-        resolved = []
-        for our_id, u in list(self.unknown.items()):
-            found = self._match(rows, u.order, u.since_s)
-            if found is not None:
-                del self.unknown[our_id]
-                resolved.append((u.order, "found", found))
-                self._count("recovered_after_timeout")
-                events += self._adopt(u.order, found)
-            elif time.monotonic() - u.first_seen > UNKNOWN_GIVE_UP_S:
-                del self.unknown[our_id]
-                resolved.append((u.order, "absent", ""))
+        found = [(u, r) for u, r in self._pending if r is not None]
+        absent = [u for u, r in self._pending if r is None]
+        self._pending = []
+        if rows is None:
+            self._count("poll_failed")
+        else:
+            mine = [r for r in rows if r.broker_id in self.tracked]
+            trades = self._trades() if any(r.filled is None for r in mine) else None
+            for r in mine:
+                events += self._apply(r.broker_id, r, trades)
+            got, gone = self._resolve(rows)
+            found += got
+            absent += gone
+        resolved: list[tuple[wire.Order, str, str]] = []
+        for u, row in found:
+            self._count("recovered_after_timeout")
+            resolved.append((u.order, "found", row.broker_id))
+            events += self._take(u.order, row)
+        for u in absent:
+            self._count("unknown_absent")
+            resolved.append((u.order, "absent", ""))
         return events, resolved
+
+    def unresolved(self) -> int:
+        """Orders whose placement may or may not have reached the broker, still looked for."""
+        return len(self.unknown) + len(self._pending)
+
+    def claim(self, order_id: str, broker_id: str) -> bool:
+        u = self.unknown.get(order_id)
+        if u is None or not broker_id or broker_id in self.known_ids:
+            return False
+        u.claimed = broker_id
+        return True
+
+    def _look_now(self, our_id: str) -> OrderReport | None:
+        """One read of the order book for the unknown orders: the row found for
+        ``our_id`` (None: not found, or the book unread); what the read settled for the
+        others is handed over at the next poll."""
+        rows = self._read_book()
+        if rows is None:
+            return None
+        found, absent = self._resolve(rows)
+        hit = None
+        for u, row in found:
+            if u.order.order_id == our_id:
+                hit = row
+            else:
+                self._pending.append((u, row))
+        self._pending += [(u, None) for u in absent]
+        return hit
 
     def on_order_update(self, msg: dict[str, Any]) -> Events:
         """An ``order_update`` from OpenAlgo's WebSocket (same fields as an order-book row).
@@ -311,9 +425,13 @@ class OpenAlgoAdapter:
 
     def _trade_rows(self) -> list[FillReport] | None:
         reply = self.sdk.tradebook()
-        if classify(reply) is not None:
+        rows = None if classify(reply) is not None else _list_rows(reply)
+        if rows is None:
             return None
-        return [fill_report(r) for r in reply.get("data") or []]
+        try:
+            return [fill_report(r) for r in rows]
+        except (TypeError, ValueError):
+            return None
 
     def _trade_book(self) -> dict[str, tuple[int, float]] | None:
         rows = self._trade_rows()
@@ -362,37 +480,95 @@ class OpenAlgoAdapter:
             del self.tracked[oid]
         return events
 
-    def _find(self, order: wire.Order, since_s: float) -> str | None:
+    def _read_book(self) -> list[OrderReport] | None:
+        """The order book now (None when it could not be read); every good read is what
+        a later ambiguous order cannot be, and teaches the broker's clock offset."""
         reply = self.sdk.orderbook()
-        if classify(reply) is not None:
+        rows = None if classify(reply) is not None else _order_rows(reply)
+        if rows is None:
             return None
-        return self._match(_order_rows(reply), order, since_s)
+        self.book_ids = frozenset(r.broker_id for r in rows)
+        if self.sent_at:
+            for r in rows:
+                ours = self.sent_at.pop(r.broker_id, None)
+                if ours is not None and r.placed_s is not None:
+                    self.clock.learn(r.placed_s, ours)
+        return rows
 
-    def _match(self, rows: list[OrderReport], order: wire.Order, since_s: float) -> str | None:
-        hits = []
-        for r in rows:
-            if r.broker_id in self.known_ids:
-                continue
-            if r.placed_s is not None and r.placed_s < since_s - LOOKBACK_S:
-                continue
-            if (
-                r.symbol == order.symbol
-                and r.exchange == order.exchange
-                and r.action == order.action
-                and r.quantity == order.quantity
-                and r.pricetype == order.pricetype
-                and r.product == order.product
-                and r.strategy in (None, order.strategy)
-            ):
-                hits.append(r.broker_id)
-        if len(hits) > 1:
-            log.error(
-                "ambiguous order-book match; leaving the order unknown",
-                order_id=order.order_id,
-                candidates=hits,
-            )
-            return None
-        return hits[0] if hits else None
+    def _sent(self, broker_id: str, sent_s: float) -> None:
+        self.sent_at[broker_id] = sent_s
+        while len(self.sent_at) > SENT_AT_MAX:
+            del self.sent_at[next(iter(self.sent_at))]
+
+    def _take(self, order: wire.Order, row: OrderReport) -> Events:
+        """An unknown order found as ``row``: tracked from the row's state (fills
+        included), as if its reply had said so."""
+        oid = row.broker_id
+        self.known_ids.add(oid)
+        self.tracked[oid] = Tracked(order, oid)
+        self.early.pop(oid, None)  # the row is newer than any push kept for it
+        return self._apply(oid, row)
+
+    def _resolve(
+        self, rows: list[OrderReport]
+    ) -> tuple[list[tuple[Unknown, OrderReport]], list[Unknown]]:
+        """Unknown orders against one good read of the order book: (found, absent).
+        Oldest first; orders of one shape unresolved together share its matches, oldest
+        row first (any assignment among them is the same trade)."""
+        if not self.unknown:
+            return [], []
+        taken: set[str] = set()
+        shapes = collections.Counter(u.shape() for u in self.unknown.values())
+        found: list[tuple[Unknown, OrderReport]] = []
+        absent: list[Unknown] = []
+        now = time.monotonic()
+        for our_id, u in sorted(self.unknown.items(), key=lambda kv: kv[1].since_s):
+            hits = [r for r in rows if r.broker_id not in taken and self._could_be(r, u)]
+            if hits and len(hits) <= shapes[u.shape()]:
+                row = min(hits, key=lambda r: r.placed_s if r.placed_s is not None else 0.0)
+                taken.add(row.broker_id)
+                shapes[u.shape()] -= 1
+                del self.unknown[our_id]
+                found.append((u, row))
+            elif hits:
+                if not u.said_ambiguous:
+                    u.said_ambiguous = True
+                    log.error(
+                        "ambiguous order-book match; leaving the order unknown",
+                        order_id=u.order.order_id,
+                        candidates=[r.broker_id for r in hits],
+                    )
+            else:
+                u.reads += 1
+                if u.reads >= ABSENT_READS and now - u.first_seen >= ABSENT_MIN_S:
+                    del self.unknown[our_id]
+                    absent.append(u)
+        return found, absent
+
+    def _could_be(self, r: OrderReport, u: Unknown) -> bool:
+        """Row ``r`` could be unknown order ``u``: not ours already, not in the book before
+        the call, the same order, and (with the broker's clock known) not placed before."""
+        if r.broker_id in self.known_ids:
+            return False
+        if u.claimed and r.broker_id != u.claimed:  # the reconciler's: this row, if it fits
+            return False
+        if u.before is not None and r.broker_id in u.before:
+            return False  # there before the call: not it, whatever anyone says
+        o = u.order
+        if not (
+            r.symbol == o.symbol
+            and r.exchange == o.exchange
+            and r.action == o.action
+            and r.quantity == o.quantity
+            and r.pricetype == o.pricetype
+            and r.product == o.product
+            and r.strategy in (None, "", o.strategy)
+        ):
+            return False
+        offset = self.clock.offset_s
+        if u.claimed or offset is None or r.placed_s is None:
+            return True
+        return r.placed_s - offset >= u.since_s - LOOKBACK_S
 
     # ---------------------------------------------------------------------- books
 
@@ -403,11 +579,11 @@ class OpenAlgoAdapter:
         return classify(self.sdk.ping())
 
     def books(self) -> BrokerBooks | None:
-        ob = self.sdk.orderbook()
-        trades = self._trade_rows()
-        if classify(ob) is not None or trades is None:
+        rows = self._read_book()
+        trades = self._trade_rows() if rows is not None else None
+        if rows is None or trades is None:
             return None
-        return BrokerBooks({r.broker_id: r for r in _order_rows(ob)}, trades)
+        return BrokerBooks({r.broker_id: r for r in rows}, trades)
 
     def funds(self) -> wire.Funds:
         """OpenAlgo ``funds``; live values are strings (coerced here)."""
@@ -451,6 +627,9 @@ class OpenAlgoAdapter:
         fail = classify(reply)
         if fail is not None:
             raise ConnectionError(f"positionbook: {fail.message}")
+        rows = _list_rows(reply)
+        if rows is None:
+            raise ConnectionError("positionbook: a reply that is not a position book")
         return [
             wire.BrokerPosition(
                 str(r.get("exchange", "")),
@@ -459,7 +638,7 @@ class OpenAlgoAdapter:
                 int(num(r.get("quantity"))),
                 num(r.get("average_price")),
             )
-            for r in reply.get("data") or []
+            for r in rows
         ]
 
 

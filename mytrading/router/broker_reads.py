@@ -16,6 +16,7 @@ import zmq
 from mytrading import wire
 from mytrading.accounts import MAIN
 from mytrading.domain import Action, Product
+from mytrading.openalgo.broker import ABSENT_MIN_S, ABSENT_READS
 from mytrading.refdata import RefData
 from mytrading.router.lanes import Lane
 from mytrading.router.ports import RouterPorts
@@ -23,6 +24,7 @@ from mytrading.router.session import expired_reply
 from mytrading.router.table import OrderTable
 from mytrading.settings import Settings
 
+UNKNOWN_POLL_S = 2.0  # the order book read this often while an order is unknown
 MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
 MARGIN_WATCH_MAX = 20  # instruments asked about per poll (OpenAlgo rate limits)
 
@@ -70,6 +72,8 @@ class BrokerReads:
             assert lane.updates is not None
             up = lane.updates.pushing  # subscribed and confirmed: the poll is a repair
             every = s.openalgo_poll_s if up else s.openalgo_poll_no_ws_s
+            if lane.broker.unresolved():  # an order may be at the broker: look often
+                every = min(every, UNKNOWN_POLL_S)
             if lane.session.expired:
                 continue  # every call would be refused: the session probe comes first
             if lane.inflight is None and time.monotonic() - lane.last_poll >= every - 1e-3:
@@ -81,22 +85,18 @@ class BrokerReads:
             events, resolved = lane.broker.poll()
         for order, outcome, broker_id in resolved:
             jo = self.table.get(order.order_id)
-            if jo is None:
+            if jo is None or jo.final:
                 continue
             if outcome == "found":
-                self.log.warning(
-                    "unknown order found at the broker; its strategy stays halted until resumed",
-                    order_id=order.order_id,
-                    broker_id=broker_id,
-                )
                 self.table.at_broker(jo, broker_id)
+                self.ports.unknown_resolved(jo, f"found at the broker as {broker_id}: adopted")
             else:
-                self.ports.count_error(
-                    "ALERT: unknown order never appeared at the broker; it stays UNKNOWN "
-                    "and was not sent again",
-                    order_id=order.order_id,
-                    account=lane.account,
+                self.ports.reject(
+                    jo,
+                    f"never reached the broker: absent from its order book in {ABSENT_READS} "
+                    f"reads over {ABSENT_MIN_S:g}s after the call; not sent again",
                 )
+                self.ports.unknown_resolved(jo, "certainly never placed (absent at the broker)")
         self.ports.on_broker_events(lane.account, events)
 
     def publish_funds(self) -> None:

@@ -110,7 +110,10 @@ class RouterDaemon(Daemon):
         self.expiry = ExpirySettler(self.refdata, self._subscribe_tick)
         self._said_missing: set[str] = set()
         self.books = Books(self._watch_symbol)
-        self.unknown_ids: collections.deque[str] = collections.deque(maxlen=20)
+        # orders unknown at the broker now (their strategies held), and the fates of the
+        # latest resolved: (order id, what became of it, market time)
+        self.unknown_ids: dict[str, str] = {}  # our order id -> why unknown
+        self.unknown_fates: collections.deque[tuple[str, str, str]] = collections.deque(maxlen=20)
         self.not_ours: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self.counts: collections.Counter[str] = collections.Counter()
         self._pump_at = math.inf  # monotonic time of the next scheduled send
@@ -153,6 +156,9 @@ class RouterDaemon(Daemon):
         self._held: list[tuple[str, wire.Msg]] | None = []
         self.recovery = Recovery(self.table, self.books, self.lanes, self.reads.poll, self)
         self.recovery.run(rep)
+        for jo in self.table.orders.values():  # unknown before the restart: looked for still
+            if jo.state == S.UNKNOWN:
+                self.unknown_ids.setdefault(jo.order.order_id, jo.reason)
         self.table.journal.sync()
         self.every(JOURNAL_SYNC_S, self.table.journal.sync)
         self.every(JOURNAL_RETRY_S, self._journal_retry)
@@ -680,13 +686,15 @@ class RouterDaemon(Daemon):
         )
 
     def alert_unknown(self, jo: JournaledOrder, why: str) -> None:
-        """An order that may or may not be at the broker: never sent again. A human must
-        look, so the strategy is halted (through risk, the one keeper of trading states)."""
+        """An order that may or may not be at the broker: never sent again. Its strategy
+        is halted (through risk, the one keeper of trading states) until the order is
+        found at the broker or is certainly absent (``unknown_resolved``)."""
         o = jo.order
         self.counts["unknown"] += 1
-        self.unknown_ids.append(o.order_id)
+        self.unknown_ids[o.order_id] = why
         self.count_error(
-            "ALERT: order state unknown; strategy halted; check the broker's order book",
+            "ALERT: order state unknown; strategy halted until it is found at the broker or "
+            "certainly absent; never sent again",
             order_id=o.order_id,
             strategy=o.strategy,
             symbol=o.symbol,
@@ -697,10 +705,32 @@ class RouterDaemon(Daemon):
         self.publish_order(jo)
         self.halts.put(
             wire.Command(
-                command="state",
-                value="halted",
+                command="unknown",
+                value="open",
                 target=o.strategy,
-                reason=f"order {o.order_id} unknown at the broker ({why}); check its order book",
+                ref=o.order_id,
+                reason=why,
+                issued_by=self.name,
+            )
+        )
+
+    def unknown_resolved(self, jo: JournaledOrder, fate: str) -> None:
+        """An unknown order's fate is known (``fate``: found at the broker as ..., or
+        certainly never placed): said, kept for ``status``, and its strategy's hold in
+        risk released for it."""
+        o = jo.order
+        self.unknown_ids.pop(o.order_id, None)
+        self.counts["unknown_resolved"] += 1
+        self.unknown_fates.append((o.order_id, fate, self.clock.now().isoformat()[:19]))
+        self.log.warning("unknown order resolved", order_id=o.order_id, strategy=o.strategy,
+                         fate=fate)  # fmt: skip
+        self.halts.put(
+            wire.Command(
+                command="unknown",
+                value="resolved",
+                target=o.strategy,
+                ref=o.order_id,
+                reason=fate,
                 issued_by=self.name,
             )
         )
@@ -848,11 +878,31 @@ class RouterDaemon(Daemon):
             reply = self._orders_reply(q.kind)
         elif q.kind in ("funds", "positions"):
             reply = self._broker_reply(q.kind, q.account)
+        elif q.kind == "adopt":
+            reply = self._claim(q)
         else:
             reply = wire.BrokerReply(
                 ok=True, fills=self.books.since(q.since_fill_no), last_fill_no=self.books.fill_no
             )
         self.rep.send(wire.encode_body(reply))
+
+    def _claim(self, q: wire.BrokerQuery) -> wire.BrokerReply:
+        """The reconciler found an order at the broker that matches one of ours whose
+        placement is unknown: the lane's adapter takes it as that order at its next read
+        of the order book, if the row still matches (the poll then adopts it, and its
+        fills are booked once, as for any order found)."""
+        jo = self.table.get(q.order_id)
+        lane = self.lanes.get(q.account)
+        if jo is None or lane is None or jo.state != S.UNKNOWN or jo.order.account != q.account:
+            return wire.BrokerReply(ok=False, error=f"{q.order_id} is not unknown here")
+        with lane.lock:
+            took = lane.broker.claim(q.order_id, q.broker_id)
+        if not took:
+            return wire.BrokerReply(ok=False, error=f"{q.broker_id} cannot be {q.order_id}")
+        self.log.warning("the reconciler matched an unknown order at the broker",
+                         order_id=q.order_id, broker_id=q.broker_id, account=q.account)  # fmt: skip
+        lane.last_poll = 0.0  # read the order book at the next timer
+        return wire.BrokerReply(ok=True)
 
     def _orders_reply(self, kind: str) -> wire.BrokerReply:
         """A restarted engine or risk catching up (orders still working), or the
@@ -930,6 +980,7 @@ class RouterDaemon(Daemon):
             },
             "working": self.table.working(),
             "unknown_orders": list(self.unknown_ids),
+            "unknown_resolved": [list(r) for r in self.unknown_fates],
             # accounts whose broker session has expired: their orders are refused
             "sessions_expired": {
                 a: lane.session.detail() for a, lane in self.lanes.items() if lane.session.expired

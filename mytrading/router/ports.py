@@ -33,6 +33,11 @@ class RouterPorts(Protocol):
         """An order that may or may not be at the broker: alerted, its strategy halted."""
         ...
 
+    def unknown_resolved(self, jo: JournaledOrder, fate: str) -> None:
+        """An unknown order found at the broker or certainly absent: its strategy's halt
+        for it lifts."""
+        ...
+
     def publish_order(self, jo: JournaledOrder) -> None:
         """``jo``'s state as an ``OrderUpdate`` (held back while recovery runs)."""
         ...
