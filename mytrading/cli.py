@@ -744,10 +744,12 @@ def risk_show(ctx: typer.Context) -> None:
 
 
 def render_risk(d: dict[str, Any], collector: Any) -> str:
+    from mytrading.trading_states import describe, stack_line
+
     states = d.get("states", {})
-    lines = [f"stack: {states.get('stack', '?').upper()}"]
-    for name, st in sorted(states.get("strategies", {}).items()):
-        lines.append(f"  {name}: {st.upper()}")
+    lines = [f"stack: {stack_line(states) or 'ACTIVE'}"]
+    for name in sorted(states.get("strategies", {})):
+        lines.append(f"  {name}: {describe(states, name)}")
     limits = d.get("limits", {})
     lines.append("limits (config/risk.toml):")
     for k, v in limits.get("defaults", {}).items():
@@ -763,13 +765,14 @@ def render_risk(d: dict[str, Any], collector: Any) -> str:
         f"{'STRATEGY':<22}{'STATE':>10}{'LOTS':>12}{'SYMBOLS':>10}{'ORD/MIN':>10}"
         f"{'REALIZED':>12}{'UNREAL.':>11}{'CHARGES':>10}{'NET':>11}"
     )
-    states_of = states.get("strategies", {})
+    from mytrading.trading_states import effective
+
     for name in sorted(set(d.get("use", {})) | set(d.get("pnl", {}))):
         lim = {**defaults, **limits.get("strategies", {}).get(name, {})}
         u = d.get("use", {}).get(name, {})
         p = d.get("pnl", {}).get(name, {})
         lines.append(
-            f"{name[:21]:<22}{states_of.get(name, states.get('stack', '?')).upper():>10}"
+            f"{name[:21]:<22}{effective(states, name).upper():>10}"
             f"{u.get('lots', 0):>6g}/{lim.get('max_strategy_lots', '?'):<5}"
             f"{u.get('open_positions', 0):>4}/{lim.get('max_open_positions', '?'):<5}"
             f"{u.get('orders_last_minute', 0):>4}/{lim.get('max_orders_per_min', '?'):<5}"
@@ -957,7 +960,8 @@ def sim(ctx: typer.Context) -> None:
 def sim_reset() -> None:
     """Start a fresh simulated account: the simulator's books of the day (orders, trades,
     positions, funds) and the stack's own record of that account (the router's journal,
-    risk's day marks) are removed. Refused while any process of this checkout runs."""
+    risk's trading states and day marks: a kill switch or a halt of the old account goes
+    with it) are removed. Refused while any process of this checkout runs."""
     s = _settings()
     if not supervise.uses_simserver(s):
         typer.echo("the broker is not the simulator server: nothing to reset", err=True)
@@ -972,11 +976,15 @@ def sim_reset() -> None:
     from mytrading.sim.books import BOOKS_DIR
 
     removed = []
-    # the stack's record of the simulator's account: every venue on it (paper and dry run);
-    # its trading states (a kill switch) stay
+    # the stack's record of the simulator's account: every venue on it (paper and dry
+    # run), its trading states included (a fresh account starts ACTIVE)
     venues = sorted((s.state_dir / "venues").glob("*-sim-*"))
     paths = [s.state_dir / BOOKS_DIR]
-    paths += [p for v in venues for p in (v / "router", v / "risk_marks.json", v / "books")]
+    paths += [
+        p
+        for v in venues
+        for p in (v / "router", v / "risk_state.json", v / "risk_marks.json", v / "books")
+    ]
     for path in paths:
         if path.is_dir():
             shutil.rmtree(path)

@@ -19,6 +19,7 @@ from mytrading import wire
 from mytrading.bus import DAEMONS, Subscriber
 from mytrading.refdata import IST
 from mytrading.settings import ConfigError, Settings
+from mytrading.trading_states import describe, stack_line, why_of
 
 
 @dataclass
@@ -181,6 +182,7 @@ class StatusCollector:
             )
         risk = self.daemons.get("risk")
         mode = risk.status.detail.get("kill_mode", "off") if risk else "off"
+        states = (risk.status.detail.get("states") or {}) if risk else {}
         if mode != "off":
             d = risk.status.detail if risk else {}
             lines.append(
@@ -191,6 +193,15 @@ class StatusCollector:
                     if mode == "flatten"
                     else ""
                 )
+                + f"; set {why_of(states, '*')}; `main.py kill-switch off` resumes"
+            )
+        elif stack_line(states):
+            lines.append(stack_line(states))
+        unknown = router.status.detail.get("unknown_orders", []) if router else []
+        if unknown:
+            lines.append(
+                f"UNKNOWN ORDERS (their strategies halted until each is found or certainly "
+                f"absent at the broker): {', '.join(unknown)}"
             )
         return lines
 
@@ -219,6 +230,8 @@ class StatusCollector:
         strategies.update(hooks)
         if not strategies:
             return ["strategies: none reported"]
+        risk = self.daemons.get("risk")
+        states = risk.status.detail.get("states") if risk else None
         lines = [
             f"{'STRATEGY':<22}{'FILLS':>6}{'OPEN':>6}{'P&L':>11}{'ERRORS':>8}"
             f"{'HOOK P50us':>12}{'HOOK P99us':>12}  STATE"
@@ -234,9 +247,14 @@ class StatusCollector:
                     + (", NAME CLASH with a Python strategy" if d.get("name_clash") else "")
                 )
             else:
-                state = f"QUARANTINED: {d['quarantined']}" if d.get("quarantined") else "trading"
-                if d.get("warming") and not d.get("quarantined"):
+                # as risk holds it (the engine's copy can lag it by a heartbeat)
+                state = describe(states, name) if isinstance(states, dict) else "trading (?)"
+                if d.get("quarantined"):
+                    state = f"QUARANTINED: {d['quarantined']}"
+                elif d.get("warming") and state == "trading":
                     state = f"warming up: history on the way for {', '.join(d['warming'])}"
+                if d.get("entries_held") and state != "trading":
+                    state += f" [{d['entries_held']} entries held]"
             lines.append(
                 f"{name[:21]:<22}{d.get('fills', 0):>6}{d.get('open_orders', 0):>6}"
                 f"{d.get('pnl', 0.0):>11.2f}{d.get('hook_errors', 0):>8}"

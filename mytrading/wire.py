@@ -151,6 +151,9 @@ class IntentBase(Msg, kw_only=True):
     quantity: int
     product: Product = "MIS"
     origin_ns: int = 0  # ts of the market event that caused it (latency tracing)
+    # market-clock time it was decided (0: not said): risk refuses one older than its
+    # ``max_intent_age_s`` as stale, so a decision held up on the way is never acted on late
+    decided_ns: int = 0
 
 
 class PricedBase(IntentBase, kw_only=True):
@@ -354,20 +357,30 @@ class Status(Msg, tag="status"):
 
 
 class Command(Msg, tag="command"):
-    command: Literal["kill_switch", "state"]
-    value: str  # kill_switch: "on" | "off"; state: "active" | "reducing" | "halted"
+    """To risk, the keeper of trading states: the kill switch, one book's state, or (from
+    the router) one of a strategy's orders unknown at the broker and, later, resolved:
+    the strategy is halted meanwhile and resumes by itself (risk/state.py, ``Hold``)."""
+
+    command: Literal["kill_switch", "state", "unknown"]
+    # kill_switch: "on" | "off" | "flatten"; state: "active" | "reducing" | "halted";
+    # unknown: "open" | "resolved"
+    value: str
     reason: str = ""
     issued_by: str = ""
-    target: str = ""  # state: a strategy, or "" / "*" for the whole stack
+    target: str = ""  # state and unknown: a strategy, or "" / "*" for the whole stack
+    ref: str = ""  # unknown: our order id
 
 
 # ------------------------------------------------------------------ request / reply
 
 
 class BrokerQuery(Msg, tag="broker_query"):
-    kind: Literal["positions", "fills", "funds", "strategy_positions", "orders"]
+    kind: Literal["positions", "fills", "funds", "strategy_positions", "orders", "adopt"]
     since_fill_no: int = 0
-    account: str = "main"  # positions and funds: whose
+    account: str = "main"  # positions, funds and adopt: whose
+    # adopt (the reconciler): our unknown order ``order_id`` is the broker's ``broker_id``
+    order_id: str = ""
+    broker_id: str = ""
 
 
 class WorkingOrder(msgspec.Struct, forbid_unknown_fields=True):

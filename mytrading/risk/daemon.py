@@ -50,6 +50,7 @@ def build_core(
     wall_ns: Callable[[], int] = time.time_ns,
     monotonic: Callable[[], float] = time.monotonic,
     cfg: RiskConfig | None = None,
+    speed: float = 1.0,
 ) -> RiskEngine:
     """The core as the daemon runs it, on risk's configuration (the process's
     ``StackConfig.risk``, or ``load_risk_config``'s)."""
@@ -67,6 +68,7 @@ def build_core(
         run_id=run_id,
         states=states,
         by="risk",
+        speed=speed,
     )
 
 
@@ -121,6 +123,7 @@ class RiskDaemon(Daemon):
             run_id=format(self.started_ns // 1_000_000, "x"),
             states=states,
             cfg=self.config.risk,
+            speed=self.clock.speed,
         )
         self.book = self.core.book
         self.post = self.core.post

@@ -52,7 +52,7 @@ from mytrading.risk.orders import (
 )
 from mytrading.risk.roll import RollApproval, RollWatch
 from mytrading.risk.rules import Approval, Rejection, check, child_size, usage
-from mytrading.risk.state import TradingStates
+from mytrading.risk.state import Hold, TradingStates
 
 if TYPE_CHECKING:  # the shell fetches it over the bus; the core only reads it
     from mytrading.recovery import Snapshot
@@ -111,8 +111,10 @@ class RiskEngine:
         run_id: str = "",
         states: TradingStates | None = None,
         by: str = "risk",
+        speed: float = 1.0,
     ) -> None:
         self.refdata = refdata
+        self.speed = speed  # the market clock's: market seconds per wall second
         self.limits = limits
         self.margins = margins
         self.accounts = accounts
@@ -150,6 +152,7 @@ class RiskEngine:
         self.halt_cancels: dict[str, tuple[float, int]] = {}  # entry id -> (last try, tries)
         self.cancel_seq = 0
         self.entries_halted = 0  # working entries of halted books, cancels asked
+        self.unknown_today: dict[str, int] = {}  # strategy -> unknown orders that halted it
 
     # ----------------------------------------------------------------- intents
 
@@ -163,7 +166,9 @@ class RiskEngine:
             self.ports.want_funds(lead)  # only until the broker's first figure arrives
         wall = self.wall_ns()
         now = self.market_now()
-        result = decide(msg, self.book, self.refdata, limits, now, wall, self.margins, lead)
+        result = decide(
+            msg, self.book, self.refdata, limits, now, wall, self.margins, lead, self.speed
+        )
         self.book.seen_intents.add(msg.intent_id)
         if isinstance(result, Rejection):
             self._reject(msg.strategy, msg.intent_id, result)
@@ -285,20 +290,29 @@ class RiskEngine:
     # ---------------------------------------------------------------- commands
 
     def on_command(self, msg: wire.Command) -> None:
-        """The kill switch (on, off, flatten) or one book's trading state; a bad value
-        raises ValueError and changes nothing."""
+        """The kill switch (on, off, flatten), one book's trading state, or one of a
+        strategy's orders unknown at the broker (and its resolution); a bad value raises
+        ValueError and changes nothing."""
+        if msg.command == "unknown":
+            self._unknown(msg)
+            return
         if msg.command == "kill_switch":
             if msg.value not in ("on", "off", "flatten"):
                 raise ValueError(f"bad kill switch value {msg.value!r}")
             target, state = "", ("active" if msg.value == "off" else "halted")
         else:
             target, state = msg.target, msg.value
-        self.book.states.set(target, state)  # type: ignore[arg-type]  # set() refuses a bad one
+        states = self.book.states
+        by = msg.issued_by or "operator"
+        states.set(target, state, msg.reason or f"{state} by command", by)  # type: ignore[arg-type]  # set() refuses a bad one
         if msg.command == "kill_switch":
-            self.book.states.flatten = msg.value == "flatten"
-        self.ports.save_states(self.book.states, msg.reason)
+            states.flatten = msg.value == "flatten"
+        elif target not in ("", "*") and states.holds.pop(target, None) is not None:
+            log.warning("an operator's state ends the hold for unknown orders",
+                        strategy=target, state=state)  # fmt: skip
+        self.ports.save_states(states, msg.reason)
         who = target if target not in ("", "*") else "*"
-        action = self.book.states.kill_mode if msg.command == "kill_switch" else state
+        action = states.kill_mode if msg.command == "kill_switch" else state
         log.warning("trading state", target=who, state=action, reason=msg.reason, by=msg.issued_by)
         self.ports.emit(
             wire.RiskEvent(
@@ -310,6 +324,62 @@ class RiskEngine:
             ),
         )
         self.enforce_halt()  # entries cancelled (and positions closed) now, not in a second
+
+    def _unknown(self, msg: wire.Command) -> None:
+        """The router could not tell whether one of a strategy's orders reached the broker
+        (``open``), or now can (``resolved``). The first halts the strategy, held: it
+        returns to its state by itself when its last unknown order is resolved, unless it
+        had more than ``max_unknown_halts`` today (then a person resumes it)."""
+        name, oid, states = msg.target, msg.ref, self.book.states
+        if not name or not oid or msg.value not in ("open", "resolved"):
+            raise ValueError(f"bad unknown-order command {msg.value!r} {name!r} {oid!r}")
+        hold = states.holds.get(name)
+        if msg.value == "open":
+            if hold is not None:
+                if oid not in hold.orders:
+                    hold.orders.append(oid)
+                    self.ports.save_states(states, f"{oid} unknown")
+                return
+            n = self.unknown_today[name] = self.unknown_today.get(name, 0) + 1
+            most = self.limits.of(name).max_unknown_halts
+            person = n > most
+            why = f"order {oid} unknown at the broker ({msg.reason}): " + (
+                f"the {n}th today, more than {most}: halted until a person resumes it"
+                if person
+                else "halted until it is found or certainly absent, then resumes by itself"
+            )
+            states.holds[name] = Hold(
+                states.own(name), [oid], self.market_now().isoformat(), person
+            )
+            states.set(name, "halted", why, msg.issued_by or "router")
+            self._state_event(name, "halted", why)
+            self.enforce_halt()
+            return
+        if hold is None or oid not in hold.orders:
+            return  # halted by hand since, or a repeat
+        hold.orders.remove(oid)
+        if hold.orders:
+            self.ports.save_states(states, f"{oid} resolved")
+            return
+        del states.holds[name]
+        if hold.for_person or states.own(name) != "halted":
+            self.ports.save_states(states, f"{oid} resolved")
+            if hold.for_person:
+                log.warning("unknown orders resolved; the strategy stays HALTED for a person",
+                            strategy=name, order_id=oid)  # fmt: skip
+            return
+        why = f"order {oid} {msg.reason}: resumed by itself"
+        states.set(name, hold.before, why, msg.issued_by or "router")
+        self._state_event(name, hold.before, why)
+
+    def _state_event(self, name: str, state: str, why: str) -> None:
+        self.ports.save_states(self.book.states, why)
+        log.warning("trading state", target=name, state=state, reason=why, by="router")
+        self.ports.emit(
+            wire.RiskEvent(
+                strategy=name, kind="state", rule="unknown_order", reason=why, action=state
+            )
+        )
 
     def enforce_halt(self) -> None:
         """HALTED books keep no working entry: each is cancelled at its broker (again after
@@ -469,6 +539,7 @@ class RiskEngine:
     def _new_day(self) -> None:
         """Daily limits start again: a strategy that risk set REDUCING for one of them is
         ACTIVE again (states an operator set, and a HALTED stack, stay as they are)."""
+        self.unknown_today.clear()
         for name in sorted(self.auto_reduced):
             if self.book.states.strategies.get(name) == "reducing":
                 self.book.states.set(name, "active")
@@ -489,7 +560,7 @@ class RiskEngine:
         p = plan(t, self.post)
         if p.state is not None:
             target, state = p.state
-            self.book.states.set(target, state)  # type: ignore[arg-type]  # plan()'s: a State
+            self.book.states.set(target, state, t.reason, "risk")  # type: ignore[arg-type]  # plan()'s: a State
             if target != "*":
                 self.auto_reduced.add(target)  # no re-entry today
             self.ports.save_states(self.book.states, t.reason)
@@ -503,6 +574,13 @@ class RiskEngine:
             positions=[f"{s}:{k[1]}" for s, k in p.jobs],
         )
         self.ports.emit(trigger_event(t, p.action))
+        if p.state is not None:  # the state it set, as its own event (the engine's gate)
+            target, state = p.state
+            self.ports.emit(
+                wire.RiskEvent(
+                    strategy=target, kind="state", rule=t.kind, reason=t.reason, action=state
+                )
+            )
         for strategy, key in p.jobs:
             self.exits.start(strategy, key, t.kind)
 

@@ -75,6 +75,12 @@ class Limits(BaseModel):
     # on a contract's expiry day, close its positions at this time (IST); "" holds them
     # to the exchange's settlement (docs/options.md)
     expiry_close: time | None = time(15, 20)
+    # orders unknown at the broker (their reply lost) that halt the strategy until each is
+    # resolved, in a day; one more keeps it halted for a person (risk/state.py, Hold)
+    max_unknown_halts: int = Field(3, ge=0)
+    # an intent decided longer ago than this (market seconds) is refused as stale: a
+    # risk or a pipe held up must not send a decision the market has moved past (0: off)
+    max_intent_age_s: float = Field(2.0, ge=0, le=3600)
 
     @field_validator("expiry_close", mode="before")
     @classmethod

@@ -126,6 +126,7 @@ def decide(
     wall_ns: int,
     margins: MarginTable | None,
     account: str = MAIN,
+    speed: float = 1.0,
 ) -> Rejection | Approval:
     """The rules for one intent: a roll's pair rules (``risk/roll.py``), else ``check``.
 
@@ -139,7 +140,7 @@ def decide(
         return check_roll(msg, book, refdata, limits, market_now, wall_ns, margins, account)
     if isinstance(msg, wire.CancelIntent):
         return check_cancel(msg, book)
-    got = check(msg, book, refdata, limits, market_now, wall_ns, margins, account)
+    got = check(msg, book, refdata, limits, market_now, wall_ns, margins, account, speed)
     if isinstance(got, Approval) or got.rule in WHOLE_ONLY:
         return got
     close = closing_part(msg, book.positions.get((msg.strategy, msg.exchange, msg.symbol), 0))
@@ -151,7 +152,7 @@ def decide(
     return dataclasses.replace(alone, refused_open=got)
 
 
-WHOLE_ONLY = frozenset({"duplicate_intent", "not_working", "split_modify"})
+WHOLE_ONLY = frozenset({"duplicate_intent", "stale_intent", "not_working", "split_modify"})
 
 
 def closing_part(msg: wire.PricedIntent, pos: int) -> wire.PlaceIntent | None:

@@ -49,7 +49,7 @@ class Ask:
     __slots__ = (
         *("intent", "book", "refdata", "limits", "market_now", "wall_ns", "margins"),
         *("account", "ref", "key", "inst", "last", "price", "trigger", "need"),
-        *("pos", "signed", "_exposure"),
+        *("pos", "signed", "_exposure", "speed"),
     )
 
     def __init__(
@@ -62,8 +62,10 @@ class Ask:
         wall_ns: int,
         margins: MarginTable | None,
         account: str,
+        speed: float = 1.0,
     ) -> None:
         self.intent = intent
+        self.speed = speed  # market seconds per wall second (a simulated clock runs faster)
         self.book = book
         self.refdata = refdata
         self.limits = limits
@@ -110,6 +112,27 @@ Rule = Callable[[Ask], Rejection | None]
 def duplicate_intent(a: Ask) -> Rejection | None:
     """An intent id risk has seen: a repeat is refused, never sent twice."""
     return duplicate(a.intent, a.book)
+
+
+def intent_age(a: Ask) -> Rejection | None:
+    """An intent decided longer ago than ``max_intent_age_s`` of market time is refused
+    as stale: risk held up (a pause, a backlog) must not send a decision the market has
+    moved past. On a clock faster than the wall's the limit is also counted in wall
+    seconds (a demo at 300x would otherwise refuse for the bus's ordinary milliseconds).
+    An intent that does not say when it was decided is not judged by age."""
+    most = a.limits.max_intent_age_s
+    decided = a.intent.decided_ns
+    if not most or not decided:
+        return None
+    age = (a.market_now.timestamp() * 1e9 - decided) / 1e9
+    if age <= most * max(1.0, a.speed):
+        return None
+    return Rejection(
+        "stale_intent",
+        f"decided {age:.1f}s of market time ago, more than {most:g}s: the market has moved",
+        most,
+        round(age, 3),
+    )
 
 
 def working_target(a: Ask) -> Rejection | None:
@@ -329,6 +352,7 @@ def order_rate(a: Ask) -> Rejection | None:
 # rate limit holds it back).
 PRE_TRADE: tuple[Rule, ...] = (
     duplicate_intent,
+    intent_age,
     working_target,
     trading_state,
     tradable,
@@ -356,11 +380,13 @@ def check(
     wall_ns: int,
     margins: MarginTable | None = None,
     account: str = MAIN,
+    speed: float = 1.0,
 ) -> Rejection | Approval:
     """The first rule of ``PRE_TRADE`` the intent breaks, or the approved order's
     normalised fields. ``margins`` None leaves the margin rule out (unit tests of the
-    other rules); the margin is ``account``'s, the strategy's lead account."""
-    a = Ask(intent, book, refdata, limits, market_now, wall_ns, margins, account)
+    other rules); the margin is ``account``'s, the strategy's lead account; ``speed``:
+    the market clock's (market seconds per wall second)."""
+    a = Ask(intent, book, refdata, limits, market_now, wall_ns, margins, account, speed)
     for rule in PRE_TRADE:
         refused = rule(a)
         if refused is not None:

@@ -9,6 +9,15 @@ of its own and the stack's. The kill switch is the stack's state: on = halted, o
 active; ``flatten`` is on and also closes every position through risk's exits until the
 broker's position book agrees they are flat (docs/risk.md, "Kill switch").
 
+Each state set carries its *why*: the reason, who set it (the operator, a limit, the
+router) and when, so ``status`` can say what holds a strategy and what lifts it.
+
+A strategy halted because one of its orders is unknown at the broker (its reply lost) is
+*held* (``Hold``): it returns by itself to the state it had once every such order is
+resolved (found at the broker, or certainly absent). More than ``max_unknown_halts``
+of them in a day keep it halted for a person; an operator's command on the strategy
+ends the hold (the operator's word stands).
+
 The states are persisted (atomically) so a restarted risk daemon keeps them; a file that
 cannot be read fails safe, to a halted stack.
 """
@@ -16,6 +25,7 @@ cannot be read fails safe, to a halted stack.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -27,26 +37,51 @@ STATES: tuple[State, ...] = ("active", "reducing", "halted")
 _RANK = {s: i for i, s in enumerate(STATES)}
 
 
+@dataclass
+class Why:
+    """Why a target (a strategy, or ``*`` the stack) is in its state."""
+
+    reason: str
+    by: str = ""  # who set it: the operator's command, "risk" (a limit), "router"
+    at: str = ""  # when, ISO time in IST
+
+
+@dataclass
+class Hold:
+    """A strategy halted for its unknown orders: what it returns to once they resolve."""
+
+    before: State  # its own state when the first of them halted it
+    orders: list[str] = field(default_factory=list)  # its unknown orders, by our id
+    since: str = ""
+    for_person: bool = False  # too many today: it stays halted when they resolve
+
+
 class TradingStates:
     def __init__(
         self,
         stack: State = "active",
         strategies: dict[str, State] | None = None,
         flatten: bool = False,
+        why: dict[str, Why] | None = None,
+        holds: dict[str, Hold] | None = None,
     ):
         self.stack: State = stack
         self.strategies: dict[str, State] = dict(strategies or {})
         self.flatten = flatten and stack == "halted"  # kill-switch flatten in force
+        self.why: dict[str, Why] = dict(why or {})  # by target ("*": the stack)
+        self.holds: dict[str, Hold] = dict(holds or {})  # by strategy
 
     def of(self, strategy: str) -> State:
         own = self.strategies.get(strategy, "active")
         return own if _RANK[own] > _RANK[self.stack] else self.stack
 
-    def set(self, target: str, state: State) -> None:
-        """``target`` "" or "*" is the whole stack, else one strategy."""
+    def set(self, target: str, state: State, reason: str = "", by: str = "") -> None:
+        """``target`` "" or "*" is the whole stack, else one strategy; ``reason`` and
+        ``by`` are kept as its why (an active target keeps none)."""
         if state not in STATES:
             raise ValueError(f"state must be one of {STATES}, got {state!r}")
-        if target in ("", "*"):
+        key = "*" if target in ("", "*") else target
+        if key == "*":
             self.stack = state
             if state != "halted":
                 self.flatten = False
@@ -54,6 +89,14 @@ class TradingStates:
             self.strategies.pop(target, None)
         else:
             self.strategies[target] = state
+        if state == "active":
+            self.why.pop(key, None)
+        else:
+            self.why[key] = Why(reason or f"set {state}", by, datetime.now(IST).isoformat())
+
+    def own(self, strategy: str) -> State:
+        """The strategy's own state (the stack's left out)."""
+        return self.strategies.get(strategy, "active")
 
     @property
     def any_halted(self) -> bool:
@@ -70,7 +113,13 @@ class TradingStates:
         return "flatten" if self.flatten else "on" if self.stack == "halted" else "off"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"stack": self.stack, "strategies": dict(self.strategies), "flatten": self.flatten}
+        return {
+            "stack": self.stack,
+            "strategies": dict(self.strategies),
+            "flatten": self.flatten,
+            "why": {k: asdict(w) for k, w in self.why.items()},
+            "holds": {k: asdict(h) for k, h in self.holds.items()},
+        }
 
 
 class StateStore:
@@ -88,7 +137,13 @@ class StateStore:
             for name, st in strategies.items():
                 if st not in STATES:
                     raise ValueError(f"strategy {name}: bad state {st!r}")
-            return TradingStates(stack, strategies, bool(data.get("flatten", False))), ""
+            why = {k: Why(**w) for k, w in (data.get("why") or {}).items()}
+            holds = {k: Hold(**h) for k, h in (data.get("holds") or {}).items()}
+            for name, h in holds.items():
+                if h.before not in STATES:
+                    raise ValueError(f"hold of {name}: bad state {h.before!r}")
+            flatten = bool(data.get("flatten", False))
+            return TradingStates(stack, strategies, flatten, why, holds), ""
         except FileNotFoundError:
             return TradingStates(), ""
         except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -23,6 +23,8 @@ import time
 from datetime import date
 from typing import Any
 
+import msgspec
+
 from mytrading import domain, venue, wire
 from mytrading.bus import Pusher
 from mytrading.daemon import Daemon, Peer
@@ -229,6 +231,8 @@ class SignalsDaemon(Daemon):
             )
 
     def _send(self, intent: wire.Intent, audit_id: int) -> None:
+        if not intent.decided_ns:  # decided now: risk refuses it if it reaches it late
+            intent = msgspec.structs.replace(intent, decided_ns=self.clock.now_ns())
         self.counts["intents"] += 1
         self.outcomes[intent.intent_id] = (audit_id, intent.symbol)
         self.results.setdefault(audit_id, {})[intent.intent_id] = f"{intent.symbol} sent to risk"

@@ -285,6 +285,7 @@ def test_the_daemon_and_the_backtest_drive_risk_alike(
     kinds = [(e.strategy, e.kind, e.rule, e.action) for e in ports.events]
     assert kinds == [
         ("loser", "trigger", "max_loss", "close"),
+        ("loser", "state", "max_loss", "reducing"),  # the state it set, for the engine
         ("loser", "exit", "max_loss", "close"),
         ("loser", "exit_confirmed", "max_loss", "close"),
         ("rev", "part_rejected", "entry_window", "close_only"),

@@ -12,7 +12,7 @@ from mytrading.refdata import IST, RefData
 from mytrading.risk.book import RiskBook
 from mytrading.risk.limits import Limits
 from mytrading.risk.rules import Approval, Rejection, check, check_cancel
-from mytrading.risk.state import StateStore, TradingStates
+from mytrading.risk.state import Hold, StateStore, TradingStates
 
 FUT = "NIFTY29DEC26FUT"  # lot 65
 OPEN = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
@@ -262,15 +262,28 @@ def test_state_store_round_trip_and_fail_safe(tmp_path) -> None:
     store = StateStore(tmp_path / "risk_state.json")
     states, problem = store.load()
     assert (states.stack, states.strategies, problem) == ("active", {}, "")
-    states.set("s", "reducing")
+    states.set("s", "reducing", "max loss reached", "risk")
+    states.holds["h"] = Hold("reducing", ["h.1"], "2026-11-23T10:00:00+05:30")
     store.save(states, "test")
     again, problem = store.load()
+    d = again.as_dict()
+    assert d["why"]["s"]["at"]  # when, kept
+    d["why"]["s"]["at"] = ""
     assert (
-        again.as_dict()
+        d
         == {
             "stack": "active",
             "strategies": {"s": "reducing"},
             "flatten": False,
+            "why": {"s": {"reason": "max loss reached", "by": "risk", "at": ""}},
+            "holds": {
+                "h": {
+                    "before": "reducing",
+                    "orders": ["h.1"],
+                    "since": "2026-11-23T10:00:00+05:30",
+                    "for_person": False,
+                }
+            },
         }
         and not problem
     )
@@ -656,7 +669,8 @@ def test_every_rule_is_in_the_declared_order_once() -> None:
     from mytrading.risk import rules as r
 
     names = [f.__name__ for f in r.PRE_TRADE]
-    assert len(set(names)) == len(names) == 16
+    assert len(set(names)) == len(names) == 17
+    assert names[:2] == ["duplicate_intent", "intent_age"]  # a stale intent: said first
     assert names.index("margin") < names.index("greek_limits") < names.index("order_rate")
     assert names.index("trading_state") < names.index("tradable")  # halted: said first
     assert names.index("sizing") < names.index("quantity") < names.index("margin")

@@ -1,0 +1,164 @@
+"""Halts that lift once resolved, and intents with an age (issue 38).
+
+A strategy whose order is unknown at the broker is halted by risk and returns by itself to
+the state it had once every such order is resolved; more than ``max_unknown_halts`` in a
+day keep it halted for a person; an operator's word ends the hold. An intent decided
+longer ago than ``max_intent_age_s`` of market time is refused as stale, the whole of it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mytrading import wire
+from mytrading.accounts import Accounts
+from mytrading.refdata import RefData
+from mytrading.risk.book import RiskBook
+from mytrading.risk.charges import load_charges
+from mytrading.risk.engine import RiskEngine
+from mytrading.risk.limits import LimitBook, Limits, StackLimits
+from mytrading.risk.orders import decide
+from mytrading.risk.rules import Rejection
+from mytrading.risk.state import StateStore
+from mytrading.settings import PROJECT_ROOT
+from mytrading.trading_states import describe, effective
+from tests.risk.test_risk_engine import Broker, LivePorts
+from tests.risk.test_risk_rules import LIMITS, at, intent
+
+
+def core(refdata: RefData, limits: Limits, now: list[datetime], speed: float = 1.0) -> RiskEngine:
+    ports = LivePorts(Broker())
+    return RiskEngine(
+        refdata,
+        LimitBook(limits, {}, StackLimits()),
+        None,
+        load_charges(PROJECT_ROOT / "config"),
+        Accounts(by_name={}),
+        ports,
+        lambda: now[0],
+        speed=speed,
+    )
+
+
+def unknown(value: str, oid: str, strategy: str = "s", why: str = "") -> wire.Command:
+    return wire.Command(
+        command="unknown", value=value, target=strategy, ref=oid, reason=why, issued_by="router"
+    )
+
+
+def test_a_strategy_halted_by_an_unknown_order_resumes_by_itself(refdata: RefData) -> None:
+    now = [at(10, 0)]
+    r = core(refdata, LIMITS, now)
+    r.on_command(wire.Command(command="state", value="reducing", target="s", reason="by hand"))
+    r.on_command(unknown("open", "s.1", why="placeorder: HTTP 502"))
+    r.on_command(unknown("open", "s.2", why="timeout"))
+    states = r.book.states
+    assert states.of("s") == "halted" and states.holds["s"].orders == ["s.1", "s.2"]
+    d = states.as_dict()
+    assert "s.1 unknown at the broker" in describe(d, "s")
+    assert "resumes by itself when s.1, s.2 is resolved" in describe(d, "s")
+    # entries refused meanwhile, exits pass
+    got = decide(intent(65, "BUY"), r.book, refdata, LIMITS, now[0], 0, None)
+    assert isinstance(got, Rejection) and got.rule == "halted"
+    r.on_command(unknown("resolved", "s.1", why="found at the broker as B1: adopted"))
+    assert states.of("s") == "halted"  # one still unknown
+    r.on_command(unknown("resolved", "s.1"))  # a repeat changes nothing
+    r.on_command(unknown("resolved", "s.2", why="certainly never placed"))
+    assert states.of("s") == "reducing" and "s" not in states.holds  # what it was before
+    events = [(e.kind, e.rule, e.action) for e in r.ports.events]  # type: ignore[attr-defined]
+    assert events[-2:] == [
+        ("state", "unknown_order", "halted"),
+        ("state", "unknown_order", "reducing"),
+    ]
+
+
+def test_too_many_in_a_day_keep_it_halted_for_a_person(refdata: RefData) -> None:
+    now = [at(10, 0)]
+    r = core(refdata, LIMITS.model_copy(update={"max_unknown_halts": 2}), now)
+    for k in (1, 2):
+        r.on_command(unknown("open", f"s.{k}"))
+        r.on_command(unknown("resolved", f"s.{k}"))
+        assert r.book.states.of("s") == "active"
+    r.on_command(unknown("open", "s.3"))
+    assert r.book.states.holds["s"].for_person
+    assert "the 3th today, more than 2" in r.book.states.why["s"].reason
+    r.on_command(unknown("resolved", "s.3"))
+    assert r.book.states.of("s") == "halted"  # a person resumes it
+    d = r.book.states.as_dict()
+    assert "`main.py risk state active --strategy s`" in describe(d, "s")
+    # the next day counts afresh
+    r.step()
+    now[0] = now[0] + timedelta(days=1)
+    r.step()
+    r.on_command(wire.Command(command="state", value="active", target="s", reason="checked"))
+    r.on_command(unknown("open", "s.4"))
+    r.on_command(unknown("resolved", "s.4"))
+    assert r.book.states.of("s") == "active"
+
+
+def test_an_operators_state_ends_the_hold(refdata: RefData) -> None:
+    now = [at(10, 0)]
+    r = core(refdata, LIMITS, now)
+    r.on_command(unknown("open", "s.1"))
+    r.on_command(wire.Command(command="state", value="halted", target="s", reason="I look"))
+    assert "s" not in r.book.states.holds
+    r.on_command(unknown("resolved", "s.1"))
+    assert r.book.states.of("s") == "halted"  # the operator's word stands
+    with pytest.raises(ValueError, match="unknown-order"):
+        r.on_command(unknown("maybe", "s.1"))
+
+
+def test_holds_survive_a_restart_of_risk(tmp_path: Path, refdata: RefData) -> None:
+    now = [at(10, 0)]
+    r = core(refdata, LIMITS, now)
+    r.on_command(unknown("open", "s.1"))
+    store = StateStore(tmp_path / "risk_state.json")
+    store.save(r.book.states, "test")
+    again, problem = store.load()
+    assert not problem and again.holds["s"].orders == ["s.1"]
+    r2 = core(refdata, LIMITS, now)
+    r2.book.states = again
+    r2.on_command(unknown("resolved", "s.1"))
+    assert r2.book.states.of("s") == "active"
+
+
+def test_a_stale_intent_is_refused_whole_and_the_limit_scales_with_a_fast_clock(
+    refdata: RefData,
+) -> None:
+    book = RiskBook()
+    now = at(10, 0, 30)
+    decided = int((now - timedelta(seconds=30)).timestamp() * 1e9)
+    late = intent(65, "BUY", decided_ns=decided)
+    got = decide(late, book, refdata, LIMITS, now, 0, None)
+    assert isinstance(got, Rejection) and got.rule == "stale_intent", got
+    assert "30.0s of market time ago" in got.reason
+    # a reversal's closing part is not cut out of a stale intent: the whole is refused
+    book.positions[("s", "NFO", late.symbol)] = -65
+    got = decide(intent(130, "BUY", decided_ns=decided), book, refdata, LIMITS, now, 0, None)
+    assert isinstance(got, Rejection) and got.rule == "stale_intent"
+    fresh = intent(65, "BUY", decided_ns=int((now - timedelta(seconds=1)).timestamp() * 1e9))
+    assert not isinstance(decide(fresh, RiskBook(), refdata, LIMITS, now, 0, None), Rejection)
+    # on a demo clock at 300x, 30 market seconds are 0.1 s of the wall: not stale
+    assert not isinstance(
+        decide(late, RiskBook(), refdata, LIMITS, now, 0, None, speed=300.0), Rejection
+    )
+    # an intent that does not say when it was decided is not judged by age; 0 turns it off
+    assert not isinstance(
+        decide(intent(65, "BUY"), RiskBook(), refdata, LIMITS, now, 0, None), Rejection
+    )
+    off = LIMITS.model_copy(update={"max_intent_age_s": 0.0})
+    assert not isinstance(decide(late, RiskBook(), refdata, off, now, 0, None), Rejection)
+
+
+def test_the_effective_state_and_its_words() -> None:
+    why = {"reason": "daily loss limit", "by": "risk", "at": "2026-11-23T14:20:00+05:30"}
+    d = {"stack": "halted", "strategies": {"a": "reducing"}, "why": {"*": why}}
+    assert effective(d, "a") == "halted" and effective({"stack": "active"}, "a") == "active"
+    assert describe(d, "a") == (
+        "HALTED (the stack): daily loss limit (by risk, at 2026-11-23 14:20); "
+        "`main.py kill-switch off`"
+    )
+    assert describe({"stack": "active"}, "a") == "trading"
