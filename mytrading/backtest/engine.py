@@ -549,7 +549,7 @@ class Backtest:
 
     def _on_risk_event(self, ev: wire.RiskEvent) -> None:
         self.results.on_event(ev, self.clock.t)
-        if ev.intent_id:
+        if ev.intent_id or ev.kind in ("state", "kill_switch"):
             self.runner.on_risk_event(ev)
 
     def stats(self) -> dict[str, Any]:

@@ -304,8 +304,12 @@ class StrategyContext:
                 "order ignored during warm-up", symbol=intent.symbol, action=intent.action
             )
             return ""
-        if not intent.intent_id:
-            intent = msgspec.structs.replace(intent, intent_id=self.link.next_intent_id())
+        if not intent.intent_id or not intent.decided_ns:
+            intent = msgspec.structs.replace(
+                intent,
+                intent_id=intent.intent_id or self.link.next_intent_id(),
+                decided_ns=intent.decided_ns or self.link.now_ns(),
+            )
         ref = getattr(intent, "ref_intent_id", "")
         protective = self.engine_orders or (ref != "" and ref in self.protective)
         return intent.intent_id if self.link.submit(self.name, intent, protective) else ""

@@ -121,6 +121,7 @@ class EngineDaemon(Daemon):
         if self.memory.limit:
             self.every(1.0, self._check_memory)
         self.every(0.25, self._declare, first_in=0)
+        self.every(0.5, self._sync_states)
 
     def _deadline(self) -> HookDeadline:
         """The hooks' deadlines; first, whether the last engine was ended by the hard one
@@ -213,6 +214,19 @@ class EngineDaemon(Daemon):
             [entry(ex, sym, 3 if depth.get((ex, sym)) else 2) for ex, sym in self.runner.watched]
         )
 
+    def _sync_states(self) -> None:
+        """Risk's trading states from its latest heartbeat: what its events said, and what
+        an engine started later (or a lost event) would not know."""
+        peer = self.peers.get("risk")
+        st = peer.status if peer is not None and self.peer_up("risk") else None
+        states = st.detail.get("states") if st is not None else None
+        if not isinstance(states, dict):
+            return
+        why = {k: str(w.get("reason", "")) for k, w in (states.get("why") or {}).items()}
+        self.runner.sync_states(
+            str(states.get("stack", "active")), dict(states.get("strategies") or {}), why
+        )
+
     # ------------------------------------------------------------------ intents
 
     def _submit(self, intent: wire.Intent) -> None:
@@ -289,8 +303,9 @@ class EngineDaemon(Daemon):
             self.runner.on_order_update(msg)
         elif isinstance(msg, wire.Fill):
             self.runner.on_fill(msg)
-        elif isinstance(msg, wire.RiskEvent) and msg.intent_id:
-            self.outbox.ack(msg.intent_id)
+        elif isinstance(msg, wire.RiskEvent):
+            if msg.intent_id:
+                self.outbox.ack(msg.intent_id)
             self.runner.on_risk_event(msg)
 
     def on_peer_restart(self, peer: Peer) -> None:

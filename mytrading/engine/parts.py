@@ -145,6 +145,10 @@ class EngineLink(Protocol):
 
     def now(self) -> datetime: ...
 
+    def trading_state(self, strategy: str) -> tuple[str, str]:
+        """(state, why) as risk holds it for ``strategy`` (the stack's counted)."""
+        ...
+
     def ltp(self, exchange: str, symbol: str) -> float: ...
 
     @property

@@ -40,6 +40,7 @@ from mytrading import wire
 from mytrading.bars import BarBuilder, lookback_start
 from mytrading.engine.context import StrategyContext
 from mytrading.engine.continuous import continuous
+from mytrading.engine.gate import Gate
 from mytrading.engine.parts import PendingRoll, SetMargins
 from mytrading.engine.rolls import CHECK_S, RETRY_S, due, next_contract
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
@@ -89,6 +90,7 @@ class Health:
     errors: int = 0
     in_a_row: int = 0
     quarantined: str = ""  # the reason, once quarantined
+    entries_held: int = 0  # entries not sent while risk would refuse them (engine/gate.py)
     mem_grew: int = 0  # bytes of RSS its hooks added while the memory guard measured
     last_error: str = ""  # the latest hook failure, for whoever reports it
     latency: dict[str, collections.deque[int]] = field(
@@ -148,6 +150,9 @@ class StrategyRunner:
         self.timers: list[Timer] = []
         self.last: dict[tuple[str, str], float] = {}
         self.holders: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
+        # trading states as risk holds them: entries held while risk would refuse them
+        self.gate = Gate()
+        self._deferred: list[wire.OrderUpdate] = []  # the gate's refusals, after the hook
         self.watched: set[tuple[str, str]] = set()
         self.started = False
         self.skip_fills_to = 0  # fills already in a restored snapshot (or seen)
@@ -195,8 +200,59 @@ class StrategyRunner:
         if h.quarantined and not isinstance(intent, wire.CancelIntent) and not protective:
             log.warning("order from a quarantined strategy refused", strategy=strategy)
             return False
+        if self.gate.closed and not protective and isinstance(intent, wire.PlaceIntent):
+            why = self.gate.holds(strategy, self._now_ns())
+            if why and not self._reduces(strategy, intent):
+                self._hold_entry(strategy, intent, why)
+                return False
         self._send(intent)
         return True
+
+    def _reduces(self, strategy: str, i: wire.PlaceIntent) -> bool:
+        """The order only shrinks the strategy's position (an exit: risk judges it)."""
+        pos = self.contexts[strategy].position(i.exchange, i.symbol)
+        signed = i.quantity if i.action == "BUY" else -i.quantity
+        return (pos > 0 > signed or pos < 0 < signed) and abs(signed) <= abs(pos)
+
+    def _hold_entry(self, strategy: str, i: wire.PlaceIntent, why: str) -> None:
+        """An entry risk would refuse: not sent. The first of an episode reaches the
+        strategy as a rejection naming why (after the hook that made it returns) and is
+        logged; the rest are dropped quietly until the state changes."""
+        self.health[strategy].entries_held += 1
+        if self.gate.count_held(strategy) > 1:
+            return
+        ctx = self.contexts[strategy]
+        ctx.log.warning("entries held, not sent: " + why, symbol=i.symbol, action=i.action)
+        self._deferred.append(
+            wire.OrderUpdate(
+                order_id="",
+                intent_id=i.intent_id or self.next_intent_id(),
+                strategy=strategy,
+                exchange=i.exchange,
+                symbol=i.symbol,
+                action=i.action,
+                quantity=i.quantity,
+                status="rejected",
+                reason=f"held by the engine, not sent: {why}",
+            )
+        )
+
+    def _flush_deferred(self) -> None:
+        while self._deferred:
+            self.on_order_update(self._deferred.pop(0))
+
+    def on_trading_state(self, target: str, state: str, why: str) -> None:
+        """A state as risk holds it (an event or its heartbeat): entries are held or
+        resume. A resumption is said once."""
+        before = self.gate.state_of(target)[0] if target not in ("", "*") else self.gate.stack
+        if self.gate.on_state(target, state, why) and state == "active" and before != "active":
+            log.info("entries resume", target=target or "*")
+
+    def sync_states(self, stack: str, strategies: dict[str, str], why: dict[str, str]) -> None:
+        """Risk's heartbeat: its trading states, the truth the events may have missed."""
+        for target in self.gate.sync(stack, strategies, why):
+            state, _ = self.gate.state_of(target) if target != "*" else (self.gate.stack, "")
+            log.info("trading state from risk", target=target, state=state)
 
     def want_ticks(self, strategy: str, exchange: str, symbol: str) -> None:
         if strategy not in self.tick_subs[(exchange, symbol)]:
@@ -244,6 +300,9 @@ class StrategyRunner:
 
     def now(self) -> datetime:
         return self._now()
+
+    def trading_state(self, strategy: str) -> tuple[str, str]:
+        return self.gate.state_of(strategy)
 
     def ltp(self, exchange: str, symbol: str) -> float:
         return self.last.get((exchange, symbol), 0.0)
@@ -302,6 +361,8 @@ class StrategyRunner:
 
     def poll(self) -> None:
         """Close bars the clock has passed and fire due timers."""
+        if self._deferred:
+            self._flush_deferred()
         if self.warmups:
             self._retry_warmups()
         now = self._now_ns()
@@ -402,6 +463,8 @@ class StrategyRunner:
 
     def on_order_update(self, u: wire.OrderUpdate) -> None:
         ctx = self.contexts.get(u.strategy)
+        if u.status != "rejected" and u.order_id and self.gate.backoff:
+            self.gate.on_accepted(u.strategy)  # risk let an order through: no backoff
         if ctx is not None:
             self._call(u.strategy, "order_update", ctx.on_order_update, u)
 
@@ -477,8 +540,14 @@ class StrategyRunner:
     def on_risk_event(self, ev: wire.RiskEvent) -> None:
         """Risk's word on one of a strategy's intents: refused (``rejected``), or only its
         closing part approved (``part_rejected``: a reversal whose opening part broke a
-        rule; the order is that much smaller, and the strategy's log says why)."""
-        if ev.kind == "rejected":
+        rule; the order is that much smaller, and the strategy's log says why); or a
+        trading state set (``state``, ``kill_switch``), which the gate keeps."""
+        if ev.kind == "state":
+            self.on_trading_state(ev.strategy, ev.action, ev.reason)
+        elif ev.kind == "kill_switch":
+            self.on_trading_state("*", "active" if ev.action == "off" else "halted", ev.reason)
+        elif ev.kind == "rejected":
+            self.gate.on_reject(ev.strategy, ev.rule, ev.reason, self._now_ns())
             self.on_risk_reject(ev)
         elif ev.kind == "part_rejected":
             ctx = self.contexts.get(ev.strategy)
@@ -508,7 +577,7 @@ class StrategyRunner:
                 action=target.action if target else "BUY",
                 quantity=target.quantity if target else 0,
                 status="rejected",
-                reason=f"risk: {ev.reason}",
+                reason=f"risk {ev.rule}: {ev.reason}",
             )
         )
 
@@ -558,6 +627,8 @@ class StrategyRunner:
             else:
                 h.in_a_row = 0
             ctx.origin_ns = 0
+        if self._deferred:
+            self._flush_deferred()
 
     def _complete(self, bar: wire.Bar) -> wire.Bar:
         """The first live bar started before the engine: take the broker's if it has it."""
@@ -714,6 +785,8 @@ class StrategyRunner:
             h.latency[kind].append(time.perf_counter_ns() - t0)
         if probe is not None:
             h.mem_grew += probe() - m0
+        if self._deferred and kind != "order_update":
+            self._flush_deferred()
 
     def release(self, name: str) -> int:
         """Drop what a quarantined strategy allocated: every attribute its own code added
@@ -796,6 +869,8 @@ class StrategyRunner:
                 "fills": ctx.fills,
                 "hook_errors": h.errors,
                 "quarantined": h.quarantined,
+                "trading": self.gate.state_of(name)[0],
+                "entries_held": h.entries_held,
                 "last_error": h.last_error,
                 "warming": sorted(
                     f"{j.exchange}:{j.symbol} {j.tf}"

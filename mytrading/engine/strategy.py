@@ -264,6 +264,14 @@ class BaseStrategy(Generic[P]):
         strategy it runs over history (everything else is the same code)."""
         return self.link.mode
 
+    @property
+    def trading_state(self) -> tuple[str, str]:
+        """(state, why) as risk holds it for this strategy: ``active``, ``reducing`` (only
+        orders that shrink a position pass) or ``halted`` (no entry), the stack's state
+        counted. While it is not active the engine does not send new entries: the first
+        comes back as a rejection saying why (engine/gate.py)."""
+        return self.link.trading_state(self.name)
+
     def now(self) -> datetime:
         """Market time, timezone-aware (Asia/Kolkata)."""
         return self.link.now()
