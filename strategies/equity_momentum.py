@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mytrading import wire
+from mytrading.domain import Product
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.indicators.stream import EMA
 
@@ -25,7 +26,13 @@ class EquityMomentumParams(StrategyParams):
     fast: int = Field(5, ge=1)
     slow: int = Field(20, ge=2)
     rupees: float = Field(100_000.0, gt=0)  # per stock
-    product: str = "MIS"
+    product: Product = "MIS"
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> EquityMomentumParams:
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
+        return self
 
 
 class EquityMomentum(BaseStrategy[EquityMomentumParams]):
@@ -33,8 +40,6 @@ class EquityMomentum(BaseStrategy[EquityMomentumParams]):
 
     def on_start(self) -> None:
         p = self.params
-        if p.fast >= p.slow:
-            raise ValueError(f"fast ({p.fast}) must be shorter than slow ({p.slow})")
         self.emas: dict[str, tuple[EMA, EMA]] = {}
         for stock in self.universe(p.universe):
             exchange, symbol = self.equity(stock)

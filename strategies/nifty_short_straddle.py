@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from mytrading.domain import Product
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 
 
@@ -27,7 +28,13 @@ class StraddleParams(StrategyParams):
     stop_pct: float = Field(0.2, gt=0, lt=5)
     stop_buffer: float = Field(1.0, ge=0)
     max_loss: float = Field(3000.0, gt=0)
-    product: str = "MIS"
+    product: Product = "MIS"
+
+    @model_validator(mode="after")
+    def _entry_before_exit(self) -> StraddleParams:
+        if self.entry_time >= self.exit_time:
+            raise ValueError("entry_time must be before exit_time")
+        return self
 
 
 class NiftyShortStraddle(BaseStrategy[StraddleParams]):
@@ -35,8 +42,6 @@ class NiftyShortStraddle(BaseStrategy[StraddleParams]):
 
     def on_start(self) -> None:
         p = self.params
-        if p.entry_time >= p.exit_time:
-            raise ValueError("entry_time must be before exit_time")
         self.index = self.spot(p.underlying)
         self.subscribe_ticks(*self.index)
         self.traded_on = None  # the date of today's straddle

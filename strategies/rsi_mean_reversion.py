@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mytrading import wire
 from mytrading.engine.strategy import BaseStrategy, Signal, StrategyParams
@@ -27,14 +27,18 @@ class RsiParams(StrategyParams):
     stop_loss_pct: float = Field(0.02, gt=0, lt=1)
     lots: int = Field(1, ge=1)
 
+    @model_validator(mode="after")
+    def _levels_in_order(self) -> RsiParams:
+        if not self.oversold < self.exit_level < self.overbought:
+            raise ValueError("need oversold < exit_level < overbought")
+        return self
+
 
 class RsiMeanReversion(BaseStrategy[RsiParams]):
     name = "rsi_mean_reversion"
 
     def initialize(self) -> None:
         p = self.params
-        if not p.oversold < p.exit_level < p.overbought:
-            raise ValueError("need oversold < exit_level < overbought")
         self.signal_lots = p.lots
         self.exchange, self.symbol = self.near_future(p.underlying)
         self.subscribe_bars(self.exchange, self.symbol, p.timeframe, warmup=3 * p.period)

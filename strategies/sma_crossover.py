@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mytrading import wire
+from mytrading.domain import Product
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 
 # Two SMAs of prices on a 0.05 tick that differ at all differ by 0.0005 or more (for
@@ -26,8 +27,15 @@ class SmaParams(StrategyParams):
     fast: int = Field(5, ge=1)
     slow: int = Field(20, ge=2)
     lots: int = Field(1, ge=1)
-    product: str = "MIS"
+    product: Product = "MIS"
     contract: str = ""  # an explicit futures contract instead of the near month's
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> SmaParams:
+        """Checked with the parameters (``config check``, start), not at ``on_start``."""
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
+        return self
 
 
 class SmaCrossover(BaseStrategy[SmaParams]):
@@ -35,8 +43,6 @@ class SmaCrossover(BaseStrategy[SmaParams]):
 
     def on_start(self) -> None:
         p = self.params
-        if p.fast >= p.slow:
-            raise ValueError(f"fast ({p.fast}) must be shorter than slow ({p.slow})")
         if p.contract:
             self.exchange = self.refdata.underlying(p.underlying).fo_exchange
             self.symbol = p.contract

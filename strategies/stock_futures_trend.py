@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mytrading.domain import Product
 from mytrading.engine.loader import sibling
 
 if TYPE_CHECKING:  # the type checker reads strategies/ as modules (mypy_path)
@@ -17,7 +18,7 @@ else:  # strategies/ is a directory of files: its sibling, as the engine loads i
 
 class StockFuturesParams(SmaParams):
     underlying: str = "SBIN"
-    product: str = "NRML"
+    product: Product = "NRML"
 
 
 class StockFuturesTrend(SmaCrossover):

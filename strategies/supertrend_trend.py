@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from mytrading import wire
+from mytrading.domain import Product
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 
 
@@ -21,7 +22,7 @@ class SupertrendParams(StrategyParams):
     multiplier: float = Field(3.0, gt=0)
     lots: int = Field(1, ge=1)
     allow_short: bool = True
-    product: str = "MIS"
+    product: Product = "MIS"
 
 
 class SupertrendTrend(BaseStrategy[SupertrendParams]):

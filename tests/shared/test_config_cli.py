@@ -24,6 +24,13 @@ from tests.procs import cli
         ("MT_STRATEGIES", "no_such_strategy", "MT_STRATEGIES"),
         ("MT_STRATEGY_PARAMS", '{"sma_crossover": {"fastt": 3}}', "fastt"),
         ("MT_STRATEGIES", "nifty scalper", "MT_STRATEGIES: 'nifty scalper' is not a valid name"),
+        # a strategy's own cross-field check runs with its parameters, not at on_start
+        (
+            "MT_STRATEGY_PARAMS",
+            '{"sma_crossover": {"fast": 50, "slow": 20}}',
+            "fast (50) must be shorter than slow (20)",
+        ),
+        ("MT_STRATEGY_PARAMS", '{"sma_crossover": {"product": "NRMl"}}', "product"),
     ],
 )
 def test_bad_value_exits_2_naming_the_variable(

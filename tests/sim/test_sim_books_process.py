@@ -137,8 +137,14 @@ def test_sim_reset_starts_a_fresh_account_and_is_refused_while_the_server_runs(
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+    # the old account's kill switch, as a demo's first day left it (issue 38): a fresh
+    # account starts ACTIVE
+    venue_dir = tmp_path / "state" / "venues" / "paper-sim-0123abcd"
+    venue_dir.mkdir(parents=True)
+    (venue_dir / "risk_state.json").write_text('{"stack": "halted", "strategies": {}}')
     r = run_cli("sim", "reset", env=env)
     assert r.returncode == 0 and "removed" in r.stdout, r.stdout + r.stderr
+    assert not (venue_dir / "risk_state.json").exists()
     proc, host = _server(tmp_path)
     try:
         fresh = _books(host)
