@@ -89,6 +89,46 @@ class RiskPorts(Protocol):
         """Something an operator must see (logged and counted by the shell)."""
 
 
+class RefusalLog:
+    """Risk's log of refusals, aggregated: the first of each (rule, strategy) in a minute
+    is a line with its reason; the rest in that minute are counted and said in one line
+    when the minute is over ("refusals repeated": rule, strategy, count). A strategy that
+    knocks on a closed door every second costs a line a minute, not sixty."""
+
+    WINDOW_S = 60.0
+
+    def __init__(self) -> None:
+        self.since: dict[tuple[str, str], float] = {}  # (rule, strategy) -> window start
+        self.more: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.since)
+
+    def first(self, rule: str, strategy: str, now: float) -> bool:
+        """Count one refusal; True when it is the first of its window (log it)."""
+        key = (rule, strategy)
+        start = self.since.get(key)
+        if start is not None and now - start < self.WINDOW_S:
+            self.more[key] += 1
+            return False
+        self._said(key)
+        self.since[key] = now
+        return True
+
+    def flush(self, now: float) -> None:
+        """Say the counts of the windows that are over."""
+        for key in [k for k, t in self.since.items() if now - t >= self.WINDOW_S]:
+            self._said(key)
+            del self.since[key]
+
+    def _said(self, key: tuple[str, str]) -> None:
+        n = self.more.pop(key, 0)
+        if n:
+            log.warning("refusals repeated", rule=key[0], strategy=key[1], count=n,
+                        per_s=self.WINDOW_S)  # fmt: skip
+
+
 @dataclass
 class Counts:
     approved: int = 0
@@ -153,6 +193,7 @@ class RiskEngine:
         self.cancel_seq = 0
         self.entries_halted = 0  # working entries of halted books, cancels asked
         self.unknown_today: dict[str, int] = {}  # strategy -> unknown orders that halted it
+        self.refusals = RefusalLog()
 
     # ----------------------------------------------------------------- intents
 
@@ -282,9 +323,12 @@ class RiskEngine:
         self._refused(r, ev, "reversal: only its closing part goes")
 
     def _refused(self, r: Rejection, ev: wire.RiskEvent, what: str) -> None:
-        """A refusal (whole or of a reversal's opening part): counted, logged, published."""
+        """A refusal (whole or of a reversal's opening part): counted, published, and
+        logged once per rule and strategy a minute (the rest are summed in one line)."""
         self.counts.rejected[r.rule] += 1
-        log.warning(what, strategy=ev.strategy, intent=ev.intent_id, rule=r.rule, reason=ev.reason)
+        if self.refusals.first(r.rule, ev.strategy, self.monotonic()):
+            log.warning(what, strategy=ev.strategy, intent=ev.intent_id, rule=r.rule,
+                        reason=ev.reason)  # fmt: skip
         self.ports.emit(ev)
 
     # ---------------------------------------------------------------- commands
@@ -511,6 +555,11 @@ class RiskEngine:
     # --------------------------------------------------------------- post-trade
 
     def step(self, quiet_ok: bool = False) -> None:
+        if self.refusals.pending:
+            self.refusals.flush(self.monotonic())
+        self._step(quiet_ok)
+
+    def _step(self, quiet_ok: bool) -> None:
         """The post-trade pass: a new day resets the daily limits; P&L on the marks against
         the limits, and exits for breaches; halted books' entries cancelled; exits and
         rolls moved on. ``quiet_ok``: skip the checks when nothing could fire now (the

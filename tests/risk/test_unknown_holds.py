@@ -162,3 +162,27 @@ def test_the_effective_state_and_its_words() -> None:
         "`main.py kill-switch off`"
     )
     assert describe({"stack": "active"}, "a") == "trading"
+
+
+def test_repeated_refusals_are_one_line_per_rule_and_strategy_a_minute(refdata: RefData) -> None:
+    import structlog
+
+    now = [at(10, 0)]
+    t = [0.0]
+    r = core(refdata, LIMITS, now)
+    r.monotonic = lambda: t[0]
+    r.on_funds("main", 1e7, 0)
+    r.on_command(wire.Command(command="kill_switch", value="on", reason="test"))
+    with structlog.testing.capture_logs() as logs:
+        for k in range(120):  # two a second for a minute
+            t[0] = k * 0.5
+            r.on_intent(intent(65, "BUY"))
+        t[0] = 61.0
+        r.step()
+    lines = [e for e in logs if e["event"] in ("intent rejected", "refusals repeated")]
+    assert [(e["event"], e.get("count")) for e in lines] == [
+        ("intent rejected", None),
+        ("refusals repeated", 119),
+    ]
+    assert lines[1]["rule"] == "kill_switch" and lines[1]["strategy"] == "s"
+    assert r.counts.rejected["kill_switch"] == 120  # every one counted and published
