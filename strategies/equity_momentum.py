@@ -27,6 +27,7 @@ class EquityMomentumParams(StrategyParams):
     slow: int = Field(20, ge=2)
     rupees: float = Field(100_000.0, gt=0)  # per stock
     product: Product = "MIS"
+    rebalance_pct: float = Field(10.0, ge=0, le=100)  # of the target: smaller changes wait
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> EquityMomentumParams:
@@ -58,4 +59,8 @@ class EquityMomentum(BaseStrategy[EquityMomentumParams]):
             return
         shares = int(p.rupees // bar.close)
         target = shares if fast > slow else 0
-        self.target_position(bar.exchange, bar.symbol, target, product=p.product)
+        # re-sized only when the price has moved the target by rebalance_pct: a share
+        # or two each minute would pay a brokerage fee for a rupee of exposure
+        self.target_position(
+            bar.exchange, bar.symbol, target, min_pct=p.rebalance_pct, product=p.product
+        )

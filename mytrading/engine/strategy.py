@@ -493,13 +493,33 @@ class BaseStrategy(Generic[P]):
                 out.append(oid)
         return out
 
-    def target_position(self, exchange: str, symbol: str, target: int, **kw: Any) -> str | None:
+    def target_position(
+        self,
+        exchange: str,
+        symbol: str,
+        target: int,
+        min_change: int = 0,
+        min_lots: float = 0.0,
+        min_pct: float = 0.0,
+        **kw: Any,
+    ) -> str | None:
         """Trade to a net position (OpenAlgo smart-order semantics): the difference between
-        the target and the position plus what is still working; None if nothing to do."""
+        the target and the position plus what is still working; None if nothing to do.
+
+        The band: a change smaller than ``min_change`` units, ``min_lots`` lots, or
+        ``min_pct`` % of the target (the largest of the three) is not made, so a target
+        that follows a price does not pay brokerage for a share or two. Going flat, going
+        in from flat and turning round are always made."""
         ctx = self.context  # asked on every bar by always-in-market strategies
-        diff = target - ctx.position(exchange, symbol) - ctx.working(exchange, symbol)
+        held = ctx.position(exchange, symbol) + ctx.working(exchange, symbol)
+        diff = target - held
         if diff == 0:
             return None
+        if (min_change or min_lots or min_pct) and target and held and (target > 0) == (held > 0):
+            lots = min_lots * ctx.lot_size(exchange, symbol) if min_lots else 0.0
+            band = max(float(min_change), lots, abs(target) * min_pct / 100.0)
+            if abs(diff) < band:
+                return None
         return ctx.order("BUY" if diff > 0 else "SELL", exchange, symbol, abs(diff), **kw)
 
     def modify(

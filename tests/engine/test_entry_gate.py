@@ -131,3 +131,37 @@ def test_a_rate_limit_refusal_backs_entries_off(refdata: RefData) -> None:
     assert len(rig.sent) == 3
     rig.ack(rig.sent[-1])  # risk let one through: the backoff is over
     assert not rig.runner.gate.backoff
+
+
+class Follower(BaseStrategy):
+    """Targets ``self.want`` shares of SBIN on each tick, with a 10 % band."""
+
+    name = "follower"
+
+    def on_start(self) -> None:
+        self.want = 0
+        self.subscribe_ticks("NSE", "SBIN")
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        self.target_position("NSE", "SBIN", self.want, min_pct=10.0, min_change=2)
+
+
+def test_target_position_with_a_band(refdata: RefData) -> None:
+    rig = Rig(refdata)
+    strat = rig.runner.add(Follower, {})
+    rig.runner.start()
+
+    def to(want: int, s: int) -> list[int]:
+        strat.want = want  # type: ignore[attr-defined]
+        before = len(rig.sent)
+        rig.tick(rig.clock.at(10, 1, s), 800.0, symbol="SBIN", exchange="NSE")
+        new = rig.sent[before:]
+        for i in new:
+            rig.fill(i, i.quantity, 800.0)
+        return [i.quantity if i.action == "BUY" else -i.quantity for i in new]
+
+    assert to(100, 0) == [100]  # in from flat: always
+    assert to(101, 1) == [] and to(98, 2) == []  # within 10 % (and 2 shares)
+    assert to(112, 3) == [12]  # outside it
+    assert to(-5, 4) == [-117]  # turning round: always
+    assert to(0, 5) == [5]  # flat: always
