@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 import time
 from datetime import datetime
@@ -76,9 +77,15 @@ def setup_logging(
     name: str,
     log_dir: Path,
     level: str = "INFO",
-    console: bool = True,
+    console: bool | None = None,
     rotation: Rotation | None = None,
 ) -> None:
+    """JSON lines to ``<log_dir>/<name>.log`` (rotated), and a readable copy on stderr
+    when ``console`` (default: only when not under supervisord, which would write every
+    line a second time into ``<name>.console.log``; that file keeps what the process
+    prints outside logging: a crash's traceback, faulthandler's dump)."""
+    if console is None:
+        console = os.environ.get("SUPERVISOR_ENABLED") != "1"
     rot = rotation or Rotation()
     log_dir.mkdir(parents=True, exist_ok=True)
     shared: list[Any] = [
