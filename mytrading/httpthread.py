@@ -13,10 +13,16 @@ from abc import ABC, abstractmethod
 
 from aiohttp import web
 
+from mytrading.httpshed import Shed, ShedLimits, ShedSite
+from mytrading.httpshed import runner as shed_runner
+
 
 class HttpThread(ABC):
-    def __init__(self, host: str, port: int, thread_name: str) -> None:
+    def __init__(
+        self, host: str, port: int, thread_name: str, limits: ShedLimits | None = None
+    ) -> None:
         self.host, self.port = host, port
+        self.shed = Shed(limits or ShedLimits())  # slow clients shed (httpshed.py)
         self.listening = False
         self.error = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -46,9 +52,9 @@ class HttpThread(ABC):
         asyncio.set_event_loop(loop)
         runner: web.AppRunner | None = None
         try:
-            runner = web.AppRunner(self.make_app(), access_log=None)
+            runner = shed_runner(self.make_app(), self.shed.limits)
             loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.TCPSite(runner, self.host, self.port).start())
+            loop.run_until_complete(ShedSite(runner, self.host, self.port, self.shed).start())
             self.listening = True
         except Exception as exc:  # reported through the daemon's status
             self.error = f"{type(exc).__name__}: {exc}"

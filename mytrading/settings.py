@@ -184,6 +184,14 @@ class Settings(BaseSettings):
     log_backups: int = Field(5, ge=1, le=1000)
     log_keep_days: float = Field(14.0, gt=0, le=3650)
 
+    # --- every HTTP server (webhook, dashboard, simulator): slow clients are shed
+    # (httpshed.py): a request's headers within this long, its body within this long,
+    # at most this many connections, an idle kept-alive one closed after this long
+    http_header_timeout_s: float = Field(10.0, gt=0, le=300)
+    http_body_timeout_s: float = Field(30.0, gt=0, le=600)
+    http_max_connections: int = Field(256, ge=8, le=10_000)
+    http_keepalive_s: float = Field(15.0, gt=0, le=3600)
+
     # --- bus
     bus_transport: Literal["ipc", "tcp"] = "ipc"
     bus_host: str = "127.0.0.1"
@@ -536,6 +544,16 @@ class Settings(BaseSettings):
         if self.sim_server:
             return f"ws://{self.sim.server_host}:{self.sim.ws_port}"
         return self.openalgo_ws_url
+
+    def shed_limits(self):  # -> httpshed.ShedLimits (import kept local: settings loads first)
+        from mytrading.httpshed import ShedLimits
+
+        return ShedLimits(
+            self.http_header_timeout_s,
+            self.http_body_timeout_s,
+            self.http_max_connections,
+            self.http_keepalive_s,
+        )
 
     def api_key(self) -> str:
         key = self.openalgo_api_key.get_secret_value()

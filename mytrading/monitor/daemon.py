@@ -65,6 +65,7 @@ class MonitorDaemon(Daemon):
             self.registry,
             s.http_names(s.monitor_host),
             s.monitor_token.get_secret_value(),
+            s.shed_limits(),
         )
         self.http.start()
         if self.http.error:
@@ -133,6 +134,7 @@ class MonitorDaemon(Daemon):
                 if self.http.listening
                 else f"DOWN: {self.http.error}"
             ),
+            "http_connections": self.http.shed.detail(),  # open, and slow clients shed
             "channels": self.channel_names,
             # each channel: ok, retrying, or DISABLED with why (and those never enabled)
             "channel_state": {**self.channel_problems, **self.sender.states()},

@@ -23,6 +23,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from mytrading.httpguard import API_CSP, page_csp, protect
+from mytrading.httpshed import ShedLimits
 from mytrading.httpthread import HttpThread
 
 PAGE = Path(__file__).with_name("dashboard.html")
@@ -38,8 +39,9 @@ class MonitorServer(HttpThread):
         registry: CollectorRegistry,
         names: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"}),
         token: str = "",
+        limits: ShedLimits | None = None,
     ) -> None:
-        super().__init__(host, port, "monitor-http")
+        super().__init__(host, port, "monitor-http", limits)
         self._snap = snap
         self._registry = registry
         self._names, self._token = names, token

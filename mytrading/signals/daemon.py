@@ -130,6 +130,7 @@ class SignalsDaemon(Daemon):
             make_gate,
             s.trusted_proxies(),
             s.http_names(s.signals_host),
+            s.shed_limits(),
         )
 
     def _http_failed(self) -> None:
@@ -467,6 +468,7 @@ class SignalsDaemon(Daemon):
             "answered": {str(k): v for k, v in (gate.answered.copy() if gate else {}).items()},
             "queued_jobs": self.jobs.qsize(),
             "pending_intents": len(self.outbox),
+            "http_connections": self.http.shed.detail(),  # open, and slow clients shed
             **self.counts,
         }
 

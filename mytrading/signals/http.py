@@ -17,6 +17,7 @@ import structlog
 from aiohttp import web
 
 from mytrading.httpguard import LOOPBACK_NAMES, protect
+from mytrading.httpshed import ShedLimits
 from mytrading.httpthread import HttpThread
 from mytrading.webhook.gate import FLUSH_S, MAX_BODY, Answer, Gate
 
@@ -32,8 +33,9 @@ class WebhookServer(HttpThread):
         make_gate: Callable[[], Gate],
         trusted_proxies: list[str] | None = None,
         names: frozenset[str] = LOOPBACK_NAMES,
+        limits: ShedLimits | None = None,
     ) -> None:
-        super().__init__(host, port, "webhook-http")
+        super().__init__(host, port, "webhook-http", limits)
         self.names = names  # the Host names it answers to (httpguard)
         self.make_gate = make_gate  # called on the server's thread: SQLite stays on it
         self.trusted = [ipaddress.ip_network(n, strict=False) for n in trusted_proxies or []]

@@ -10,12 +10,13 @@ from collections.abc import Callable
 from datetime import date
 
 import structlog
-from aiohttp import web
 
 from mytrading import instance
 from mytrading.clock import build_clock
 from mytrading.daemon import hold_instance_lock, stop_delay
 from mytrading.httpguard import protect
+from mytrading.httpshed import Shed, ShedSite
+from mytrading.httpshed import runner as shed_runner
 from mytrading.logsetup import setup_logging
 from mytrading.refdata import load_refdata
 from mytrading.rundir import private_umask
@@ -114,10 +115,11 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
         (feed.app(), settings.sim.ws_port),
     )
     names = settings.http_names(host)
+    limits = settings.shed_limits()
     for app, port in apps:
-        runner = web.AppRunner(protect(app, names), access_log=None)
+        runner = shed_runner(protect(app, names), limits)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        await ShedSite(runner, host, port, Shed(limits)).start()
         runners.append(runner)
     log.info(
         "listening",
