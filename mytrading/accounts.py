@@ -19,7 +19,6 @@ failover to the next and back (``feed/daemon.py``).
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 import urllib.parse
@@ -29,7 +28,7 @@ from typing import Any
 
 from mytrading.ids import Book
 from mytrading.names import bad_name
-from mytrading.settings import ConfigError, Settings, is_loopback
+from mytrading.settings import ConfigError, Settings, env_value, is_loopback
 
 MAIN = "main"
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -82,12 +81,13 @@ def book_name(strategy: str, account: str) -> str:
     return str(Book(strategy, account))
 
 
-def load_accounts(s: Settings) -> Accounts:
+def load_accounts(s: Settings, keys: bool = True) -> Accounts:
     """The accounts of ``s.accounts_file`` (default ``config/accounts.toml``) and ``main``.
 
     Raises ConfigError naming the table and key for anything wrong: an unknown key, a
     missing key variable, a lead or follower that is not an account, a lead following
-    itself."""
+    itself. An account's key is read from the environment or ``.env``, as every setting;
+    ``keys=False`` (read-only commands, where orders go) takes an account without one."""
     main = Account(
         MAIN,
         s.rest_url(),
@@ -118,8 +118,8 @@ def load_accounts(s: Settings) -> Accounts:
                 raise ConfigError(f"{where}: {k} is required (a string)")
         check_url(t["host"], "http", s, f"{where} host")
         check_url(t["ws_url"], "ws", s, f"{where} ws_url")
-        key = os.environ.get(t["api_key_env"], "")
-        if not key:
+        key = env_value(t["api_key_env"])
+        if not key and keys:
             raise ConfigError(f"{where}: the environment variable {t['api_key_env']} is empty")
         by_name[name] = Account(
             name,

@@ -98,14 +98,16 @@ _add_service()
 _add_backup()
 
 
-def _settings() -> Settings:
-    """Validated settings and reference data, or exit 2 naming what is wrong."""
+def _settings(keys: bool = False) -> Settings:
+    """Validated settings and reference data, or exit 2 naming what is wrong. ``keys``:
+    every account's key must be there too (what starts the stack or checks it); the
+    read-only commands (status, logs, risk, ...) run without any broker key."""
     from mytrading.universe import quoted
 
     try:
         s = load_settings()
         ref = load_refdata(s.config_dir)
-        load_accounts(s)
+        load_accounts(s, keys=keys)
     except (ConfigError, RefDataError) as exc:
         typer.echo(f"configuration error:\n{exc}", err=True)
         raise typer.Exit(2) from None
@@ -184,7 +186,7 @@ def _refdata_report(s: Settings, ref: RefData) -> list[str]:
 def config_check() -> None:
     """Validate the whole configuration (``config.load_config``: settings, accounts, risk,
     margins, charges, alerts, strategies, reference data); exit 2 on the first problem."""
-    s = _settings()
+    s = _settings(keys=True)
     cfg = _load_config(s)
     _check_builder_files(s, cfg.refdata)
     names = list(cfg.strategies)
@@ -377,7 +379,7 @@ def _make_private(s: Settings) -> None:
 def _launch(foreground: bool, live_flag: bool = False) -> tuple[Settings, subprocess.Popen[bytes]]:
     """Validate everything, say where orders go (live: confirmed), then start supervisord;
     exit 2 on bad config or an unconfirmed live start, 1 if running."""
-    s = _settings()
+    s = _settings(keys=True)
     _load_config(s)
     _check_bus(s)
     if supervise.live_processes(s):

@@ -30,7 +30,7 @@ from pydantic import SecretStr
 from mytrading.accounts import Accounts, load_accounts
 from mytrading.errors import ConfigError
 from mytrading.refdata import RefData, RefDataError, load_refdata
-from mytrading.settings import PROJECT_ROOT, Settings, SimSettings, load_settings
+from mytrading.settings import Settings, SimSettings, dotenv, load_settings
 
 if TYPE_CHECKING:
     from mytrading.engine.strategy import BaseStrategy, StrategyParams
@@ -200,10 +200,7 @@ def _values(model: Any, prefix: str = "") -> dict[str, str]:
 
 
 def _dotenv() -> dict[str, str | None]:
-    from dotenv import dotenv_values
-
-    path = PROJECT_ROOT / ".env"
-    return dict(dotenv_values(path)) if path.exists() else {}
+    return dotenv()
 
 
 def for_process(s: Settings | None = None) -> StackConfig:

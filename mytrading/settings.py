@@ -29,6 +29,20 @@ __all__ = ["PROJECT_ROOT", "ConfigError", "Settings", "load_settings"]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def dotenv() -> dict[str, str | None]:
+    """The checkout's ``.env`` (the file every ``MT_*`` setting is read from too)."""
+    from dotenv import dotenv_values
+
+    path = PROJECT_ROOT / ".env"
+    return dict(dotenv_values(path)) if path.exists() else {}
+
+
+def env_value(name: str) -> str:
+    """A variable a configuration file names (an account's key): from the environment,
+    else from ``.env``, as every setting is read; "" when neither has it."""
+    return os.environ.get(name) or dotenv().get(name) or ""
+
+
 def _from_env(prefix: str) -> SettingsConfigDict:
     """Variables named ``<prefix><FIELD>``, from the environment and ``.env``; others
     ignored; defaults validated too."""

@@ -237,7 +237,7 @@ def current(
 ) -> Venue:
     """The venue this configuration trades on. For live, ``reported`` comes from the
     operator's confirmation (``live.confirmed``); without it the id has the host only."""
-    accounts = accounts or load_accounts(settings)
+    accounts = accounts or load_accounts(settings, keys=False)  # where orders go: no key
     rs = routes(settings, accounts, reported)
     main = rs[MAIN]
     if main.kind in ("simserver", "local"):

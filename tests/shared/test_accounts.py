@@ -385,3 +385,34 @@ def test_a_builder_files_accounts_are_its_lead_and_followers(
         ConfigError, match=r"b_fly.toml \[accounts\]: follow.third is not an account"
     ):
         load_accounts(accounts_file(tmp_path, SECOND, monkeypatch))
+
+
+def test_an_accounts_key_is_read_from_env_file_and_read_only_commands_need_none(
+    tmp_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 38: MT_ACCOUNT_SECOND_KEY in .env, as env_template.txt says, starts the stack
+    (the environment still wins); without it anywhere, ``config check`` refuses and
+    names it, while ``risk`` and ``status`` run (they need no broker key)."""
+    import mytrading.settings as settings_mod
+    from tests.procs import cli
+
+    monkeypatch.delenv("MT_TEST_SECOND_KEY", raising=False)
+    monkeypatch.setenv("MT_BROKER", "openalgo")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setattr(settings_mod, "PROJECT_ROOT", home)
+    (home / ".env").write_text("MT_TEST_SECOND_KEY=from-dotenv\n")
+    s = accounts_file(tmp_path, SECOND, monkeypatch)
+    assert load_accounts(s).by_name["second"].api_key == "from-dotenv"
+    monkeypatch.setenv("MT_TEST_SECOND_KEY", "from-shell")
+    assert load_accounts(s).by_name["second"].api_key == "from-shell"
+    monkeypatch.delenv("MT_TEST_SECOND_KEY")
+    (home / ".env").write_text("")
+    with pytest.raises(ConfigError, match="MT_TEST_SECOND_KEY is empty"):
+        load_accounts(s)
+    assert load_accounts(s, keys=False).by_name["second"].api_key == ""
+    env = {**tmp_env, "MT_BROKER": "openalgo", "MT_ACCOUNTS_FILE": str(tmp_path / "accounts.toml")}
+    r = cli("config", "check", env=env)
+    assert r.returncode == 2 and "MT_TEST_SECOND_KEY is empty" in r.stderr
+    r = cli("risk", env=env)  # no stack here: it says so, not a configuration error
+    assert r.returncode == 1 and "no heartbeat from risk" in r.stderr, r.stderr
