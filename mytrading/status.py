@@ -197,6 +197,12 @@ class StatusCollector:
             )
         elif stack_line(states):
             lines.append(stack_line(states))
+        away = router.status.detail.get("accounts_away", {}) if router else {}
+        for account, since in sorted(away.items()):
+            lines.append(
+                f"ACCOUNT {account} NOT ANSWERING since {since}: its orders are refused; "
+                "its followers catch up once it answers"
+            )
         unknown = router.status.detail.get("unknown_orders", []) if router else []
         if unknown:
             lines.append(
@@ -286,6 +292,15 @@ class StatusCollector:
                 f"{d.get('approved', 0)}, rejected {sum(d.get('rejected', {}).values())} "
                 f"{d.get('rejected', {}) or ''}"
             )
+            behind = d.get("followers_behind") or {}
+            if behind:
+                lines.append(
+                    "followers off their lead (have/target): "
+                    + "; ".join(
+                        f"{fb} " + ", ".join(f"{sym} {v}" for sym, v in sorted(syms.items()))
+                        for fb, syms in sorted(behind.items())
+                    )
+                )
         rec = self.daemons.get("reconciler")
         if rec:
             d = rec.status.detail

@@ -41,6 +41,8 @@ RULES = (
     "journal_unwritable",
     "disk_low",
     "session_expired",
+    "strategy_halted",
+    "account_unreachable",
     "morning_check",
 )
 

@@ -26,6 +26,7 @@ from datetime import date, datetime
 from mytrading.monitor.config import AlertConfig
 from mytrading.monitor.view import View
 from mytrading.refdata import IST
+from mytrading.trading_states import describe
 
 _COVERAGE = re.compile(r"(\d+)/(\d+)")
 
@@ -71,6 +72,8 @@ class Watch:
             ("journal_unwritable", self._unwritable),
             ("disk_low", self._disk_low),
             ("session_expired", self._session),
+            ("strategy_halted", self._halted),
+            ("account_unreachable", self._away),
             ("morning_check", self._morning),
         ):
             if self.cfg.rule(name).enabled:
@@ -251,6 +254,29 @@ class Watch:
                 )
             )
         return out
+
+    def _halted(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        """Each strategy risk holds HALTED on its own (the stack's halt is the kill
+        switch's alert): said once, with why and what lifts it; its recovery when it
+        trades again (a hold on unknown orders lifts by itself)."""
+        states = view.detail("risk").get("states") or {}
+        return [
+            Finding(rule, name, f"strategy {name} {describe(states, name)}")
+            for name, st in sorted((states.get("strategies") or {}).items())
+            if st == "halted"
+        ]
+
+    def _away(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        return [
+            Finding(
+                rule,
+                account,
+                f"account {account}: its broker does not answer since {since} (funds, orders "
+                "and books fail): its orders are refused; its followers catch up once it "
+                "answers",
+            )
+            for account, since in sorted((view.detail("router").get("accounts_away") or {}).items())
+        ]
 
     def _memory(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
         out = []

@@ -411,6 +411,9 @@ class RiskDaemon(Daemon):
             "approved": core.counts.approved,
             "rejected": dict(core.counts.rejected),
             "pending_to_router": len(self.outbox),
+            # follower books that differ from their lead x their size: have/target
+            "followers_behind": core.mirror.differences(self.book),
+            "followers_caught_up": core.mirror.caught_up,
         }
 
     def teardown(self) -> None:

@@ -462,6 +462,20 @@ class RiskEngine:
                 for key in self.post.open_keys(strategy):
                     self.exits.start(strategy, key, "flatten")
 
+    def _converge_followers(self, now: datetime) -> None:
+        """Followers that differ from their lead are brought back (``Mirror.converge``),
+        each order judged as any follower order is."""
+        for o in self.mirror.converge(self.book, self.wall_ns(), self._risk_intent, self.by):
+            if not o.exit and not self._follower_passes(o, now):
+                continue
+            for c in children(o, self.book, self.refdata, self.limits.of(o.strategy)):
+                if not self.ports.send(c):
+                    self.withdraw(c, "risk queue to router full")
+
+    def _risk_intent(self) -> str:
+        self.cancel_seq += 1
+        return f"risk-{self.exits.run_id}-m{self.cancel_seq}"
+
     def _cancel(self, oid: str, key: tuple[str, str, str], signed: int) -> None:
         """Risk's own cancel of one working order (its id is risk's, like its exits')."""
         self.cancel_seq += 1
@@ -581,6 +595,8 @@ class RiskEngine:
         for t in self.post.evaluate(now):
             self._act(t)
         self.enforce_halt()
+        if self.accounts.follows:
+            self._converge_followers(now)
         self.exits.step()
         if not quiet_ok:
             self.rolls.step()

@@ -15,9 +15,15 @@ exposures (follower over lead).
 
 Because the target comes from the lead's exposure, not from the order, a follower whose
 order was refused catches up at the lead's next order, and the lead going flat takes
-every follower flat. A follower that would have to trade *against* the lead's order (it
-is ahead of its target, e.g. filled where the lead was refused) is not traded: that is
-logged as drift for the operator, and the day's square-off closes it with the rest.
+every follower flat. It does not wait for that either (``converge``): once a second,
+a follower book that differs from its lead's exposure x its ratio, with nothing working
+on either side, for ``CONVERGE_AFTER_S`` in a row, while its account's broker answers
+(a funds report younger than ``FRESH_NS``), gets the order that brings it back, through
+the same rules as any follower order. A copy the broker refused while it was away is
+so made good within seconds of its return, not at the lead's next trade. With a lead's
+order, a follower that would have to trade *against* it (it is ahead of its target, e.g.
+filled where the lead was refused) is not traded (logged as drift); the convergence pass
+brings it back once nothing is working.
 A cancel reaches the follower's orders of the same intent; a modify moves their prices
 and scales their quantity by the ratio.
 """
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -34,6 +41,7 @@ import structlog
 
 from mytrading import wire
 from mytrading.accounts import Accounts, Follow, book_name
+from mytrading.domain import Product
 from mytrading.ids import OrderId
 from mytrading.refdata import RefData
 from mytrading.risk.book import RiskBook
@@ -42,6 +50,8 @@ from mytrading.risk.margin import MarginTable
 log = structlog.get_logger("risk.mirror")
 
 Key = tuple[str, str, str]  # (book, exchange, symbol)
+CONVERGE_AFTER_S = 3.0  # a follower's difference from its lead, unchanged this long, is made good
+FRESH_NS = 15 * 1_000_000_000  # an account whose funds report is older: its broker is away
 
 
 @dataclass
@@ -51,6 +61,107 @@ class Mirror:
     margins: MarginTable | None
     ratios: dict[Key, float] = field(default_factory=dict)
     drift: int = 0  # follower orders not sent because they would go against the lead's
+    # the product of each strategy's latest order per instrument (a catch-up uses it)
+    products: dict[Key, Product] = field(default_factory=dict)
+    gaps: dict[Key, tuple[int, int]] = field(default_factory=dict)  # key -> (delta, since)
+    caught_up: int = 0  # catch-up orders made
+
+    def converge(
+        self, book: RiskBook, wall_ns: int, new_intent: Callable[[], str], by: str
+    ) -> list[wire.Order]:
+        """The catch-up orders due now (see the module's doc)."""
+        out: list[wire.Order] = []
+        for strategy, follows in self.accounts.follows.items():
+            for fol in follows:
+                fb = book_name(strategy, fol.account)
+                for ex, sym in sorted(self._keys(book, strategy) | self._keys(book, fb)):
+                    o = self._catch_up(book, strategy, fol, fb, ex, sym, wall_ns, new_intent, by)
+                    if o is not None:
+                        out.append(o)
+        return out
+
+    @staticmethod
+    def _keys(book: RiskBook, name: str) -> set[tuple[str, str]]:
+        held = {(k[1], k[2]) for k, q in book.positions.items() if k[0] == name and q}
+        return held | {(k[1], k[2]) for k, w in book.working.by_key.items() if k[0] == name and w}
+
+    def target(
+        self, book: RiskBook, fol: Follow, fb: str, lead: int, ex: str, sym: str
+    ) -> int | None:
+        """The follower's target for the lead's exposure ``lead`` (None: no ratio known)."""
+        if lead == 0:
+            return 0
+        key = (fb, ex, sym)
+        ratio = self.ratios.get(key) or fol.multiple
+        have = book.net(key)
+        if not ratio and have and (have > 0) == (lead > 0):
+            ratio = abs(have) / abs(lead)  # sized by margin before a restart: what it holds
+        if not ratio:
+            return None
+        lot = self.refdata.instrument(ex, sym).lot_size
+        return int(math.copysign(math.floor(abs(lead) * ratio / lot + 1e-9) * lot, lead))
+
+    def _catch_up(
+        self, book: RiskBook, strategy: str, fol: Follow, fb: str, ex: str, sym: str,
+        wall_ns: int, new_intent: Callable[[], str], by: str,
+    ) -> wire.Order | None:  # fmt: skip
+        key = (fb, ex, sym)
+        if book.working.of((strategy, ex, sym)) or book.working.of(key):
+            self.gaps.pop(key, None)  # in flux: the fills decide
+            return None
+        target = self.target(book, fol, fb, book.net((strategy, ex, sym)), ex, sym)
+        have = book.net(key)
+        delta = 0 if target is None else target - have
+        if delta == 0:
+            self.gaps.pop(key, None)
+            return None
+        if wall_ns - book.funds[fol.account].funds_ns > FRESH_NS:
+            return None  # its broker does not answer: when it does
+        seen = self.gaps.get(key)
+        if seen is None or seen[0] != delta:
+            self.gaps[key] = (delta, wall_ns)
+            return None
+        if wall_ns - seen[1] < CONVERGE_AFTER_S * 1e9:
+            return None
+        del self.gaps[key]
+        pos = book.positions.get(key, 0)
+        reducing = (pos > 0 > delta or pos < 0 < delta) and abs(delta) <= abs(pos)
+        if book.states.of(fb) in ("halted", "reducing") and not reducing:
+            return None
+        intent = new_intent()
+        self.caught_up += 1
+        log.warning("follower brought back to its lead", book=fb, symbol=sym, follower=have,
+                    target=target, delta=delta)  # fmt: skip
+        return wire.Order(
+            order_id=str(OrderId(strategy, intent, fol.account)),
+            intent_id=intent,
+            strategy=fb,
+            exchange=ex,
+            symbol=sym,
+            action="BUY" if delta > 0 else "SELL",
+            quantity=abs(delta),
+            pricetype="MARKET",
+            product=self.products.get((strategy, ex, sym), "MIS"),
+            price=0.0,
+            trigger_price=0.0,
+            approved_by=by,
+            exit=reducing,
+            account=fol.account,
+        )
+
+    def differences(self, book: RiskBook) -> dict[str, dict[str, str]]:
+        """Each follower book's instruments that differ from its lead x its ratio, as
+        ``have/target``: what ``status`` shows."""
+        out: dict[str, dict[str, str]] = {}
+        for strategy, follows in self.accounts.follows.items():
+            for fol in follows:
+                fb = book_name(strategy, fol.account)
+                for ex, sym in sorted(self._keys(book, strategy) | self._keys(book, fb)):
+                    t = self.target(book, fol, fb, book.net((strategy, ex, sym)), ex, sym)
+                    have = book.net((fb, ex, sym))
+                    if t is not None and t != have:
+                        out.setdefault(fb, {})[sym] = f"{have}/{t}"
+        return out
 
     def plan(
         self, base: wire.Order, lead_before: int, book: RiskBook, day: date
@@ -58,6 +169,8 @@ class Mirror:
         """The followers' orders for one approved lead order (``base``, before any split);
         ``lead_before``: the strategy's exposure on its lead account before it."""
         out: list[wire.Order] = []
+        if base.op == "place":
+            self.products[(base.strategy, base.exchange, base.symbol)] = base.product
         for fol in self.accounts.followers(base.strategy):
             fb = book_name(base.strategy, fol.account)
             if base.op == "place":

@@ -9,6 +9,7 @@ finds to the table and to the shell (``RouterPorts``: broker events, alerts, the
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import msgspec
 import zmq
@@ -17,7 +18,7 @@ from mytrading import wire
 from mytrading.accounts import MAIN
 from mytrading.domain import Action, Product
 from mytrading.openalgo.broker import ABSENT_MIN_S, ABSENT_READS
-from mytrading.refdata import RefData
+from mytrading.refdata import IST, RefData
 from mytrading.router.lanes import Lane
 from mytrading.router.ports import RouterPorts
 from mytrading.router.session import expired_reply
@@ -46,6 +47,9 @@ class BrokerReads:
         self.log = ports.log
         self.read_failures: dict[tuple[str, str], int] = {}  # (read, account): in a row
         self.funds_failures = 0
+        # accounts whose broker stopped answering (three funds reads in a row failed),
+        # and since when: an alert each way (the monitor's account_unreachable)
+        self.away: dict[str, str] = {}
         self.margin_watch: dict[tuple[str, str, Product], None] = {}  # (ex, sym, product), LRU
         self.margin_next = 0.0  # monotonic time of the next poll; a new instrument: now
 
@@ -115,6 +119,8 @@ class BrokerReads:
                 self.read_failed("funds", lane.account, exc)
                 continue
             self.read_failures.pop(("funds", lane.account), None)
+            if self.away.pop(lane.account, None) is not None:
+                self.log.warning("account's broker answers again", account=lane.account)
             self.ports.publish("exec.funds", funds)
 
     def read_failed(self, what: str, account: str, exc: Exception) -> None:
@@ -125,6 +131,8 @@ class BrokerReads:
         key = (what, account)
         n = self.read_failures[key] = self.read_failures.get(key, 0) + 1
         if n == 3:
+            if what == "funds":
+                self.away[account] = datetime.now(IST).isoformat(timespec="seconds")
             self.ports.count_error(
                 f"{what} unavailable three times in a row", account=account, reason=str(exc)
             )

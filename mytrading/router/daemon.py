@@ -980,6 +980,7 @@ class RouterDaemon(Daemon):
             },
             "working": self.table.working(),
             "unknown_orders": list(self.unknown_ids),
+            "accounts_away": dict(self.reads.away),  # account -> since: broker not answering
             "unknown_resolved": [list(r) for r in self.unknown_fates],
             # accounts whose broker session has expired: their orders are refused
             "sessions_expired": {

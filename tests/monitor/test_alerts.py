@@ -161,6 +161,24 @@ def test_a_daemon_down_fires_once_and_recovers_once(tmp_path: Path) -> None:
             ),
         ),
         (
+            "strategy_halted",
+            lambda r: r.beat(
+                "risk",
+                states={
+                    "stack": "active",
+                    "strategies": {"s": "halted"},
+                    "holds": {"s": {"orders": ["s.1"], "for_person": False}},
+                    "why": {"s": {"reason": "order s.1 unknown at the broker"}},
+                },
+            ),
+            lambda r: r.beat("risk", states={"stack": "active", "strategies": {}}),
+        ),
+        (
+            "account_unreachable",
+            lambda r: r.beat("router", accounts_away={"second": "2026-11-23T10:00:00+05:30"}),
+            lambda r: r.beat("router", accounts_away={}),
+        ),
+        (
             "webhook_refusals",
             lambda r: (
                 r.beat("signals", answered={"200": 3, "401": 0}),

@@ -25,7 +25,7 @@ from mytrading.risk.rules import Rejection
 from mytrading.risk.state import StateStore
 from mytrading.settings import PROJECT_ROOT
 from mytrading.trading_states import describe, effective
-from tests.risk.test_risk_engine import Broker, LivePorts
+from tests.risk.test_risk_engine import NS, Broker, LivePorts
 from tests.risk.test_risk_rules import LIMITS, at, intent
 
 
@@ -186,3 +186,67 @@ def test_repeated_refusals_are_one_line_per_rule_and_strategy_a_minute(refdata: 
     ]
     assert lines[1]["rule"] == "kill_switch" and lines[1]["strategy"] == "s"
     assert r.counts.rejected["kill_switch"] == 120  # every one counted and published
+
+
+def test_a_follower_off_its_lead_is_brought_back_once_its_broker_answers(
+    refdata: RefData,
+) -> None:
+    """Issue 38: the follower's copy was refused while its broker was away; risk brings
+    it to lead x size through the rules once its broker reports funds again, after the
+    difference held for a few seconds with nothing working; a halted follower book is
+    only ever reduced."""
+    from mytrading.accounts import Account, Follow
+    from mytrading.risk.mirror import CONVERGE_AFTER_S, FRESH_NS
+
+    now = [at(10, 0)]
+    wall = [10**18]
+    accounts = Accounts(
+        by_name={"second": Account("second", "http://x", "ws://x", "k", 10.0, 1.0)},
+        follows={"s": (Follow("second", multiple=2.0),)},
+    )
+    ports = LivePorts(Broker())
+    r = RiskEngine(refdata, LimitBook(LIMITS, {}, StackLimits()), None,
+                   load_charges(PROJECT_ROOT / "config"), accounts, ports, lambda: now[0],
+                   wall_ns=lambda: wall[0])  # fmt: skip
+    fut = intent().symbol
+    r.book.ltp[("NFO", fut)] = 24_000.0
+    r.book.positions[("s", "NFO", fut)] = 65  # the lead holds a lot; the follower none
+    r.on_funds("main", 1e7, wall[0])
+    r.on_funds("second", 1e7, wall[0] - FRESH_NS - 1)  # its broker away
+    assert r.mirror.differences(r.book) == {"s@second": {fut: "0/130"}}
+    for _ in range(5):
+        wall[0] += NS
+        r.step()
+    assert ports.orders == []  # nothing while it does not answer
+    r.on_funds("second", 1e7, wall[0])  # back
+    r.step()  # the difference seen
+    wall[0] += int(CONVERGE_AFTER_S * NS) + 1
+    r.on_funds("second", 1e7, wall[0])
+    r.step()
+    (o,) = ports.orders
+    assert (o.strategy, o.account, o.action, o.quantity, o.exit) == (
+        "s@second",
+        "second",
+        "BUY",
+        130,
+        False,
+    )
+    r.book.positions[("s@second", "NFO", fut)] = 130
+    r.book.forget(o.order_id)
+    wall[0] += 10 * NS
+    r.step()
+    assert len(ports.orders) == 1 and r.mirror.differences(r.book) == {}
+    # the lead went flat while the follower's broker was away: the follower follows it
+    # flat, even with its book halted (a reducing order passes)
+    r.book.positions[("s", "NFO", fut)] = 0
+    r.book.states.set("s@second", "halted")
+    r.on_funds("second", 1e7, wall[0])
+    r.step()
+    wall[0] += int(CONVERGE_AFTER_S * NS) + 1
+    r.on_funds("second", 1e7, wall[0])
+    r.step()
+    assert (ports.orders[-1].action, ports.orders[-1].quantity, ports.orders[-1].exit) == (
+        "SELL",
+        130,
+        True,
+    )
