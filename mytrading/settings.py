@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     # while that socket is down.
     openalgo_poll_s: float = Field(10.0, gt=0, le=600)
     openalgo_poll_no_ws_s: float = Field(1.0, gt=0, le=60)
+    # An order whose placement may or may not have reached the broker (its reply lost) is
+    # certainly absent only after 3 good reads of the order book over this long
+    openalgo_absent_s: float = Field(30.0, ge=1, le=600)
     openalgo_host: str = "http://127.0.0.1:5000"
     openalgo_api_key: SecretStr = SecretStr("")
     openalgo_ws_url: str = "ws://127.0.0.1:8765"

@@ -186,6 +186,7 @@ class BrokerAdapter(Protocol):
     # part derived from rounded averages is put back on the tick it traded at)
     pushing: Callable[[], bool]
     tick_of: Callable[[str, str], float] | None
+    absent_s: float  # an unknown order is absent after ABSENT_READS good reads over this long
 
     def place_order(self, order: wire.Order) -> tuple[PlaceResult, Events]:
         """Send one order; return the broker's answer and any events it caused at once."""

@@ -214,6 +214,7 @@ class OpenAlgoAdapter:
         # an instrument's price step (the router sets it from reference data): a part of a
         # fill derived from rounded averages is put back on the tick it traded at
         self.tick_of: Callable[[str, str], float] | None = None
+        self.absent_s = ABSENT_MIN_S  # the router sets MT_OPENALGO_ABSENT_S
 
     def _count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
@@ -540,7 +541,7 @@ class OpenAlgoAdapter:
                     )
             else:
                 u.reads += 1
-                if u.reads >= ABSENT_READS and now - u.first_seen >= ABSENT_MIN_S:
+                if u.reads >= ABSENT_READS and now - u.first_seen >= self.absent_s:
                     del self.unknown[our_id]
                     absent.append(u)
         return found, absent

@@ -17,7 +17,7 @@ import zmq
 from mytrading import wire
 from mytrading.accounts import MAIN
 from mytrading.domain import Action, Product
-from mytrading.openalgo.broker import ABSENT_MIN_S, ABSENT_READS
+from mytrading.openalgo.broker import ABSENT_READS
 from mytrading.refdata import IST, RefData
 from mytrading.router.lanes import Lane
 from mytrading.router.ports import RouterPorts
@@ -98,7 +98,7 @@ class BrokerReads:
                 self.ports.reject(
                     jo,
                     f"never reached the broker: absent from its order book in {ABSENT_READS} "
-                    f"reads over {ABSENT_MIN_S:g}s after the call; not sent again",
+                    f"reads over {lane.broker.absent_s:g}s after the call; not sent again",
                 )
                 self.ports.unknown_resolved(jo, "certainly never placed (absent at the broker)")
         self.ports.on_broker_events(lane.account, events)

@@ -198,6 +198,7 @@ class RouterDaemon(Daemon):
         lane.updates = local.updates
         adapter.pushing = lambda: local.updates.pushing
         adapter.tick_of = self._tick_of
+        adapter.absent_s = s.openalgo_absent_s
         self.market_taps.append((lane, local.on_tick))
         self.log.info("broker: " + route.describe(), account=acct.name)
         return lane
@@ -210,6 +211,7 @@ class RouterDaemon(Daemon):
         adapter = venue.broker_adapter(
             acct.api_key, acct.rest_url, s.openalgo_timeout_s, lambda: self.clock.now_ns() / 1e9
         )
+        adapter.absent_s = s.openalgo_absent_s
         lane = Lane(acct.name, adapter, Lane.rates(acct), route=route)
         pipe = f"{ORDER_UPDATE_PIPE}.{acct.name}"
         lane.updates_pull = self.ctx.socket(zmq.PULL)

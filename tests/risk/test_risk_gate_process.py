@@ -130,3 +130,79 @@ def test_an_intent_before_risk_has_seen_the_router_waits_for_it(
             p.wait(timeout=10)
         bus.close()
         w.close()
+
+
+@pytest.mark.integration
+def test_an_intent_held_behind_a_paused_risk_is_refused_as_stale(
+    settings: Settings, tmp_env: dict[str, str]
+) -> None:
+    """Issue 38: intents decided just before risk stalled (SIGSTOP for longer than the
+    2 s limit) are refused as stale when it resumes, never sent late; the next fresh one
+    goes. Risk and the router as processes, intents as the engine sends them."""
+    import time
+
+    import zmq
+
+    from mytrading.bus import Pusher
+    from mytrading.clock import build_clock
+    from mytrading.refdata import load_refdata
+    from tests.procs import settings_of
+    from tests.simhelpers import FUT
+
+    env = {
+        **tmp_env,
+        **{"MT_SIM_SPEED": "1", "MT_RISK_ANY_HOUR": "true", "MT_SIM_START": "2026-11-20T10:00"},
+        "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
+    }
+    s = settings_of(env)
+    clock = build_clock(s, load_refdata(s.config_dir).calendar)
+    w = Watcher(settings, ("sys.status.", "exec.", "risk.event."))
+    ctx = zmq.Context()
+    as_engine = Pusher(ctx, settings.endpoints()["pipe.intents"], "engine", "intent")
+    procs = {d: spawn(d, env) for d in ("router", "risk")}
+
+    def intent(iid: str) -> wire.PlaceIntent:
+        return wire.PlaceIntent(
+            intent_id=iid, strategy="s", exchange="NFO", symbol=FUT, action="BUY",
+            quantity=65, product="NRML", decided_ns=clock.now_ns(),
+        )  # fmt: skip
+
+    def answer(iid: str) -> str:
+        for _, m in w.seen:
+            if isinstance(m, wire.RiskEvent) and m.intent_id == iid:
+                return f"{m.kind} {m.rule}"
+            if isinstance(m, wire.OrderUpdate) and m.intent_id == iid:
+                return m.status
+        return ""
+
+    try:
+        w.wait(lambda: "risk" in w.status and "router" in w.status, 30, "risk and router")
+        w.wait(lambda: as_engine.send(intent("fresh")), 10, "the intent pipe")
+        w.wait(lambda: answer("fresh") not in ("", "rejected margin"), 15, "a first answer")
+        procs["risk"].send_signal(signal.SIGSTOP)
+        as_engine.send(intent("held1"))
+        as_engine.send(intent("held2"))
+        time.sleep(3.5)
+        procs["risk"].send_signal(signal.SIGCONT)
+        w.wait(lambda: answer("held1") and answer("held2"), 15, "the held intents answered")
+        assert answer("held1") == answer("held2") == "rejected stale_intent"
+        sent = w.status["router"].detail.get("sent", 0)
+        w.wait(lambda: as_engine.send(intent("after")), 10, "the intent pipe")
+        w.wait(lambda: answer("after") != "", 15, "the next intent answered")
+        assert answer("after") != "rejected stale_intent"
+        w.pump(1.5)
+        assert w.status["router"].detail.get("sent", 0) >= sent  # only fresh ones went
+        assert all(
+            not (isinstance(m, wire.OrderUpdate) and m.intent_id in ("held1", "held2"))
+            for _, m in w.seen
+        )
+    finally:
+        as_engine.sock.close(0)
+        ctx.term()
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            p.wait(timeout=10)
+        w.close()
