@@ -108,6 +108,18 @@ def test_stack_trades_reconciles_and_stops_clean(
         assert "sma_crossover" in r.stdout
 
         assert cli("kill-switch", "on", "--reason", "test", env=env).returncode == 0
+        # a strategy hears "no" once: against the kill switch its entries stay in the
+        # engine (a bar a second here), and risk says a refusal once per rule a minute
+        ks_from = len(w.seen)
+        w.pump(6.0)
+        refused = [m for _, m in w.seen[ks_from:]
+                   if isinstance(m, wire.RiskEvent) and m.kind == "rejected"]  # fmt: skip
+        assert len(refused) <= 2, refused
+        said = (settings.log_dir / "risk.log").read_text().count('"rule": "kill_switch"')
+        assert said <= 1, said
+        r = cli("status", env=env)  # by what, when, and what lifts it
+        ks = next(line for line in r.stdout.splitlines() if line.startswith("KILL SWITCH ON"))
+        assert "test (by " in ks and "`main.py kill-switch off` resumes" in ks, ks
         old_risk = w.status["risk"].pid
         r = cli("restart", "risk", env=env)
         assert r.returncode == 0, r.stderr
@@ -122,6 +134,11 @@ def test_stack_trades_reconciles_and_stops_clean(
         r = cli("risk", env=env)
         assert r.returncode == 0 and "stack: ACTIVE" in r.stdout, r.stderr
         assert "sma_crossover: REDUCING" in r.stdout and "max_order_lots" in r.stdout
+        # one truth on screen: status shows the state risk holds, and why
+        w.pump(1.2)
+        r = cli("status", env=env)
+        row = next(line for line in r.stdout.splitlines() if line.startswith("sma_crossover "))
+        assert "REDUCING" in row and "risk state active --strategy sma_crossover" in row, row
         assert cli("risk", "state", "paused", env=env).returncode == 2
         r = cli("risk", "state", "active", "--strategy", "sma_crossover", env=env)
         assert r.returncode == 0, r.stderr
@@ -129,10 +146,18 @@ def test_stack_trades_reconciles_and_stops_clean(
 
         logs = cli("logs", "router", "-n", "200", env=env)
         assert "fill" in logs.stdout and "order sent" in logs.stdout
-        # What an operator tails: order actions, not a line per HTTP request (at INFO).
+        # What an operator tails: order actions, not a line per HTTP request (at INFO);
+        # and a clean run (restarts included) has no error line to find
         for d in ("router", "risk", "reconciler", "feed", "engine"):
             text = (settings.log_dir / f"{d}.log").read_text()
             assert "HTTP Request" not in text and "httpx" not in text, d
+        for d in (*DAEMONS, "simserver"):
+            errors = [line for line in (settings.log_dir / f"{d}.log").read_text().splitlines()
+                      if '"level": "error"' in line or '"level": "critical"' in line]  # fmt: skip
+            assert errors == [], (d, errors[:3])
+            # each line once: the daemon's own file, not also supervisor's console copy
+            console = settings.log_dir / f"{d}.console.log"
+            assert not console.exists() or '"event"' not in console.read_text(), d
     finally:
         w.close()
         if started:
