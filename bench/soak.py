@@ -23,6 +23,7 @@ apart: it keeps every day's orders while it runs). Goals over 10 sessions: E = M
 G within 10.
 
     .venv/bin/python bench/soak.py [--sessions 10] [--speed 300] [--seed 7] [--no-kill]
+        [--faults seed=7,lose_place=0.2,garble_books=0.1,clock_offset_s=-60]
 """
 
 from __future__ import annotations
@@ -158,9 +159,13 @@ def procs_of(s: Any) -> dict[str, tuple[float, int]]:
 def books(client: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The simulator's order book and position book now (``client``: made before the
     run: the SDK's first import takes seconds, minutes of market time at speed)."""
-    orders = (client.orderbook().get("data") or {}).get("orders") or []
-    positions = client.positionbook().get("data") or []
-    return orders, positions
+    for _ in range(30):  # a broker's bad day (--faults) garbles some reads: ask again
+        ob, pb = client.orderbook(), client.positionbook()
+        data = ob.get("data")
+        if isinstance(data, dict) and isinstance(pb.get("data"), list):
+            return data.get("orders") or [], pb["data"]
+        time.sleep(0.05)
+    raise RuntimeError("the simulator's books could not be read 30 times in a row")
 
 
 def journal_check(
@@ -204,10 +209,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-kill", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temp directory")
+    ap.add_argument(
+        "--faults",
+        default="",
+        help="a broker's bad day for the simulator (MT_SIM_FAULTS), e.g. "
+        "seed=7,lose_place=0.2,garble_books=0.1,clock_offset_s=-60: lost replies are "
+        "adopted, so duplicates and lost stay 0; each unknown order is an ALERT (an error)",
+    )
     a = ap.parse_args()
     rng = random.Random(a.seed)
     tmp = Path(tempfile.mkdtemp(prefix="mtsoak-"))
     env = soak_env(tmp, a.speed, a.start)
+    if a.faults:
+        env["MT_SIM_FAULTS"] = a.faults
     s = settings_of(env)
     clock = build_clock(s, load_refdata(s.config_dir).calendar)
     logs = Logs(s.log_dir)
