@@ -40,6 +40,7 @@ from mytrading.router.journal import (
     JournaledOrder,
     OrderState,
     Replay,
+    day_start_ns,
     prune_aside,
     published,
 )
@@ -548,7 +549,8 @@ class RouterDaemon(Daemon):
         if rolled or not self.table.journal.fault:
             self._journal_day = today
             if rolled:
-                dropped = self.table.roll()  # the reconciler compares with the broker's day
+                # the reconciler compares with the broker's day
+                dropped = self.table.roll(day_start_ns(today))
                 self.log.info("journal rolled to a new day", day=today, orders_done=dropped,
                               bytes=self.table.journal.path.stat().st_size)  # fmt: skip
 

@@ -30,6 +30,7 @@ bounded. The new file is renamed over the old one: a crash leaves one or the oth
 from __future__ import annotations
 
 import collections
+import copy
 import enum
 import errno
 import os
@@ -39,12 +40,15 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from datetime import time as dtime
 from pathlib import Path
 from typing import Literal, cast
 
 import msgspec
 
 from mytrading import wire
+from mytrading.refdata import IST
 
 VERSION = 1  # the journal's layout this release writes (``Record.version``)
 HEADER = struct.Struct("<II")
@@ -497,11 +501,17 @@ def prune_aside(path: Path, keep_days: float) -> list[str]:
 def _rolled(
     rep: Replay, today: str, carry: Callable[[Replay], list[wire.PositionSnapshot]]
 ) -> Replay:
-    """``rep`` of an earlier day as ``today`` begins: the positions it ends with carried,
-    the orders not final kept, fill numbers going on."""
+    """``rep`` of an earlier day as ``today`` begins: the positions the earlier day ends
+    with carried, the orders not final kept, fill numbers going on. What already belongs
+    to ``today`` (a router that sent the day's first orders before it rolled, or died
+    between those and the roll) stays as it is: its orders, final or not, and its fills,
+    by the market time they were sent and traded."""
+    since = day_start_ns(today)
+    earlier = copy.copy(rep)
+    earlier.fills = [f for f in rep.fills if f.exch_ns < since]
     rolled = Replay(
         day=today,
-        carried=carry(rep),
+        carried=carry(earlier),
         torn_bytes=rep.torn_bytes,
         base_fill_no=rep.last_fill_no,
         damaged=rep.damaged,
@@ -510,8 +520,14 @@ def _rolled(
         accounts=rep.accounts,
         set_aside=rep.set_aside,
     )
-    rolled.orders = {k: v for k, v in rep.orders.items() if not v.final}
+    rolled.orders = {k: v for k, v in rep.orders.items() if not v.final or v.sent_ns >= since}
+    rolled.fills = [f for f in rep.fills if f.exch_ns >= since]
     return rolled
+
+
+def day_start_ns(day: str) -> int:
+    """Midnight IST of ``day`` (YYYY-MM-DD) in market-clock ns: what is of that day."""
+    return int(datetime.combine(date.fromisoformat(day), dtime(0), IST).timestamp()) * 10**9
 
 
 def _drop_accounts(rep: Replay, accounts: set[str]) -> None:

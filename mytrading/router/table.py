@@ -180,13 +180,17 @@ class OrderTable:
                     self._finished.popitem(last=False)
         return True
 
-    def roll(self) -> int:
-        """A new trading day (the journal rolled): the finished orders of earlier days go,
-        as they went from the journal and as a broker's book clears overnight; the working
-        ones stay. How many went."""
+    def roll(self, since_ns: int) -> int:
+        """A new trading day (the journal rolled), which began at ``since_ns`` (market
+        time): the finished orders of earlier days go, as they went from the journal and as
+        a broker's book clears overnight; the working ones stay, and so does every order
+        sent since the day began (the day's first orders can go out before the roll).
+        How many went."""
         before = len(self.orders)
-        self.orders = {k: v for k, v in self.orders.items() if not v.final}
-        self._finished.clear()
+        self.orders = {k: v for k, v in self.orders.items() if not v.final or v.sent_ns >= since_ns}
+        for key, oid in list(self._finished.items()):
+            if oid not in self.orders:
+                del self._finished[key]
         return before - len(self.orders)
 
     def target_of(self, jo: JournaledOrder) -> str | None:

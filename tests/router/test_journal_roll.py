@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mytrading.router.journal import Journal, Record, read
+import msgspec
+
+from mytrading.router.journal import Journal, Record, day_start_ns, read
 from mytrading.router.recovery import carried
 from tests.router.test_journal import fill
 from tests.simhelpers import order
@@ -19,18 +21,25 @@ def test_a_running_journal_rolls_to_the_next_day(tmp_path: Path) -> None:
     j.append(Record("fill", 3, order_id="s.a", fill=fill(1, "s.a", 65, 100.0)))
     j.append(Record("order", 4, order_id="s.b", state="new", order=order("b", 130)))
     j.append(Record("order", 5, order_id="s.b", state="open", broker_id="2"))
+    # the next day's first order, sent and filled before the roll came round to it
+    new_day = day_start_ns("2026-12-21") + 30 * 10**9
+    j.append(Record("order", 6, order_id="s.c", state="new", order=order("c", 65)))
+    j.append(Record("order", 7, order_id="s.c", state="sent", sent_ns=new_day))
+    j.append(Record("order", 8, order_id="s.c", state="complete", broker_id="3", filled=65))
+    early = msgspec.structs.replace(fill(2, "s.c", 65, 99.0), exch_ns=new_day + 10**9)
+    j.append(Record("fill", 9, order_id="s.c", fill=early))
     before = (tmp_path / "journal.bin").stat().st_size
     assert not j.roll("2026-12-18", carried)  # the same day: nothing to do
     assert j.roll("2026-12-21", carried)
     rep = read(tmp_path / "journal.bin")
-    assert rep.day == "2026-12-21" and rep.fills == [] and rep.base_fill_no == 1
-    assert list(rep.orders) == ["s.b"]  # the working order only
+    assert rep.day == "2026-12-21" and rep.fills == [early] and rep.base_fill_no == 2
+    assert list(rep.orders) == ["s.b", "s.c"]  # the working order, and the new day's
     assert [(c.symbol, c.quantity) for c in rep.carried] == [(order("a", 65).symbol, 65)]
     # appends go on in the rolled file; a start the same day replays the same
-    j.append(Record("fill", 6, order_id="s.b", fill=fill(2, "s.b", 130, 101.0)))
+    j.append(Record("fill", 10, order_id="s.b", fill=fill(3, "s.b", 130, 101.0)))
     j.close()
     rep = read(tmp_path / "journal.bin")
-    assert [f.fill_no for f in rep.fills] == [2] and rep.last_fill_no == 2
+    assert [f.fill_no for f in rep.fills] == [2, 3] and rep.last_fill_no == 3
     assert (tmp_path / "journal.bin").stat().st_size < before + 400
     j2 = Journal(tmp_path / "journal.bin")
     again = j2.open("2026-12-21", carried)
