@@ -12,7 +12,8 @@ At the end of each session (market 15:23) it prints: each daemon's RSS (MB) and 
 files, each store's size, error and warning lines by kind (from every daemon's JSON log),
 reconciler mismatches, the broker's orders of the day against the router's journal
 (an order the broker holds that the journal does not account for is a duplicate send or
-worse; a journal order sent that the broker does not hold, or left unknown, is lost), and
+worse; a journal order sent that the broker does not hold is lost; one still unknown at
+the session's end, its reply lost and the router still looking, is counted as pending), and
 MIS positions still open after the square-off. The last line, for scripts:
 
     soak: sessions N errors E mismatches M duplicates D lost L rss_growth_pct G
@@ -170,35 +171,52 @@ def books(client: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def journal_check(
     s: Any, broker_orders: list[dict[str, Any]], day: str
-) -> tuple[int, int, list[str]]:
-    """(duplicates, lost, what) for the day: the broker's orders placed that day against
-    the journal's (the router rolls its journal each day; the simulator keeps its book
-    until it restarts, so its rows are taken by their day)."""
+) -> tuple[int, int, int, list[str]]:
+    """(duplicates, lost, pending, what) for the day: the broker's orders placed that day
+    against the journal's (the router rolls its journal each day; the simulator keeps its
+    book until it restarts, so its rows are taken by their day). An order still unknown
+    (its reply lost: the router is looking for it) is *pending*, and so is the broker row
+    of its shape it will adopt; duplicates are rows nothing can account for, lost the
+    journal's broker ids the broker does not hold."""
     files = list(s.state_dir.glob("venues/*/router/journal.bin"))
     if not files:
-        return 0, 0, ["no journal"]
+        return 0, 0, 0, ["no journal"]
     rep = read(files[0])
     every = {str(r.get("orderid")) for r in broker_orders}
-    at_broker = {
-        str(r.get("orderid")) for r in broker_orders if str(r.get("timestamp", "")).startswith(day)
+    rows = {
+        str(r.get("orderid")): r
+        for r in broker_orders
+        if str(r.get("timestamp", "")).startswith(day)
     }
     ours: collections.Counter[str] = collections.Counter(
         jo.broker_id for jo in rep.orders.values() if jo.broker_id
     )
     what: list[str] = []
     dup = sorted(b for b, n in ours.items() if n > 1)
-    unaccounted = sorted(at_broker - set(ours))
+    unaccounted = set(rows) - set(ours)
+    unknown = [jo for jo in rep.orders.values() if jo.state == "unknown"]
+    for jo in unknown:  # the row its adoption will take, if the broker has one
+        o = jo.order
+        for bid in sorted(unaccounted):
+            r = rows[bid]
+            if (r.get("symbol"), r.get("action"), int(r.get("quantity") or 0)) == (
+                o.symbol, o.action, o.quantity,
+            ):  # fmt: skip
+                unaccounted.discard(bid)
+                break
     if dup:
         what.append(f"broker ids held by two of our orders: {dup}")
     if unaccounted:
-        what.append(f"at the broker, not in the journal: {unaccounted}")
+        what.append(f"at the broker, not in the journal: {sorted(unaccounted)}")
     missing = sorted(set(ours) - every)
-    unknown = sorted(oid for oid, jo in rep.orders.items() if jo.state == "unknown")
     if missing:
         what.append(f"in the journal, not at the broker: {missing}")
     if unknown:
-        what.append(f"left unknown: {unknown}")
-    return len(dup) + len(unaccounted), len(missing) + len(unknown), what
+        what.append(
+            f"still unknown at the session's end (looked for: adopted or found absent "
+            f"later): {sorted(jo.order.order_id for jo in unknown)}"
+        )
+    return len(dup) + len(unaccounted), len(missing), len(unknown), what
 
 
 def main() -> None:
@@ -253,7 +271,7 @@ def main() -> None:
             while clock.now() < end and clock.now().astimezone(IST).date() == day:
                 time.sleep(0.2)
             orders, positions = books(client)  # first: before the day (and the journal) rolls
-            dup, lost, what = journal_check(s, orders, str(day))
+            dup, lost, pending, what = journal_check(s, orders, str(day))
             lines = logs.new_lines()
             errors, warnings = kinds(lines, "error"), kinds(lines, "warning")
             mismatches = sum(
@@ -277,10 +295,12 @@ def main() -> None:
                 mismatches=mismatches,
                 duplicates=dup,
                 lost=lost,
+                pending=pending,
                 mis_open=len(mis_open),
             )
             print(f"\n== session {n}: {day} ({day:%a}){'  killed ' + killed if killed else ''}")
             print(f"orders at the broker {todays}; duplicates {dup}; lost {lost}; "
+                  f"unknown pending {pending}; "
                   f"mismatches {mismatches}; MIS open after square-off {len(mis_open)}"
                   + (f" {mis_open}" if mis_open else ""))  # fmt: skip
             for w in what:
@@ -293,6 +313,18 @@ def main() -> None:
                 print(f"  {c:>6}  {kind}", flush=True)
             while clock.now().astimezone(IST).date() == day:  # the next session's day
                 time.sleep(0.2)
+        # orders still unknown must be resolved by the router (adopted or found absent):
+        # one that stays unknown a minute of the wall after the last session is lost
+        left: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            files = list(s.state_dir.glob("venues/*/router/journal.bin"))
+            left = [o for o, jo in read(files[0]).orders.items() if jo.state == "unknown"]
+            if not left:
+                break
+            time.sleep(1.0)
+        print(f"\nunknown orders left after the last session: {len(left)} {left or ''}")
+        totals.update(lost=len(left))
     finally:
         run_cli("stop", env=env, timeout=120)
         if not a.keep:

@@ -51,7 +51,10 @@ class Gate:
             return self.stack, f"the stack is {self.stack.upper()}: {self.stack_why}".rstrip(": ")
         if own == "active":
             return "active", ""
-        return own, f"{strategy} is {own.upper()}: {self.why.get(strategy, '')}".rstrip(": ")
+        why = self.why.get(strategy, "")
+        if why.startswith(f"{strategy} is "):  # risk's refusal says it already
+            return own, why
+        return own, f"{strategy} is {own.upper()}: {why}".rstrip(": ")
 
     def on_state(self, target: str, state: str, why: str) -> bool:
         """A state from risk; True when it changed what this engine holds."""
