@@ -433,12 +433,15 @@ class RiskEngine:
         now = self.monotonic()
         states = self.book.states
         halted = 0
+        # an order unknown at the broker is the router's to find, not to cancel (it has
+        # no broker id to cancel by; its hold ends when it is found or known absent)
+        held = {oid for h in states.holds.values() for oid in h.orders} if states.holds else ()
         for oid in list(self.book.entries):
             got = self.book.working.get(oid)
             if got is None:
                 self.book.entries.discard(oid)
                 continue
-            if states.of(got[0][0]) != "halted":
+            if states.of(got[0][0]) != "halted" or oid in held:
                 continue
             halted += 1
             sent, tries = self.halt_cancels.get(oid, (-1e18, 0))

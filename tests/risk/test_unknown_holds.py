@@ -53,7 +53,15 @@ def test_a_strategy_halted_by_an_unknown_order_resumes_by_itself(refdata: RefDat
     now = [at(10, 0)]
     r = core(refdata, LIMITS, now)
     r.on_command(wire.Command(command="state", value="reducing", target="s", reason="by hand"))
+    fut = intent().symbol
+    r.book.on_approved("s.1", ("s", "NFO", fut), 65, entry=True)  # working, as risk sees it
     r.on_command(unknown("open", "s.1", why="placeorder: HTTP 502"))
+    clock = [0.0]
+    r.monotonic = lambda: clock[0]
+    for _ in range(8):  # a halted book's entries are cancelled, but not the unknown one:
+        clock[0] += 6.0  # the router is looking for it
+        r.enforce_halt()
+    assert [o for o in r.ports.orders if o.op == "cancel"] == []  # type: ignore[attr-defined]
     r.on_command(unknown("open", "s.2", why="timeout"))
     states = r.book.states
     assert states.of("s") == "halted" and states.holds["s"].orders == ["s.1", "s.2"]
