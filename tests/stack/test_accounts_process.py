@@ -451,3 +451,60 @@ def test_an_order_on_an_account_removed_across_a_restart_is_unknown_and_halts(
         as_risk.close()
         ctx.destroy(linger=0)
         w.close()
+
+
+@pytest.mark.integration
+def test_a_follower_whose_broker_was_down_catches_up_when_it_returns(
+    sim_broker: tuple[str, dict[str, str]], settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 38: the follower account's broker is killed; the lead trades on; the
+    follower's copy cannot be sent; the router says the account is away; when its broker
+    is back (the same server, its books kept) the follower is brought to its lead's book
+    within seconds, and the account is said to be back."""
+    host, env = sim_broker
+    proc2, host2 = second_server(env, tmp_path)
+    port2, ws2 = host2.rsplit(":", 1)[1], WS_URL[host2].rsplit(":", 1)[1]
+    env = {**accounts_env(env, tmp_path, host2, "1"), "MT_RISK_ANY_HOUR": "true",
+           "MT_OPENALGO_TIMEOUT_S": "2", "MT_ROUTER_RETRY_BACKOFF_S": "0.2"}  # fmt: skip
+    env = live_on(env, host)
+    w = Watcher(settings, ("sys.status.", "exec.", "risk.event."))
+    ctx = zmq.Context()
+    as_engine = Pusher(ctx, settings.endpoints()["pipe.intents"], "engine", "intent")
+    procs = {d: spawn(d, env) for d in ("router", "risk")}
+
+    def away() -> dict[str, str]:
+        return w.status["router"].detail.get("accounts_away") or {} if "router" in w.status else {}
+
+    try:
+        w.wait(lambda: {"router", "risk"} <= set(w.status), 30, "the daemons")
+        w.wait(lambda: risk_funded(w), 15, "funds from both accounts, in risk")
+        w.wait(lambda: as_engine.send(intent("f1", "BUY", 1)), 10, "the intent pipe")
+        w.wait(lambda: net(host, KEY) == LOT and net(host2, SECOND_KEY) == LOT, 15, "both")
+        proc2.kill()  # the follower's broker goes away
+        proc2.wait(timeout=10)
+        w.wait(lambda: "second" in away(), 20, "the account said away")
+        as_engine.send(intent("f2", "BUY", 1))  # the lead trades on
+        w.wait(lambda: net(host, KEY) == 2 * LOT, 15, "the lead's second lot")
+        w.pump(4.0)
+        assert "second" in away()
+        proc2, _ = start_server(
+            {"MT_LOG_DIR": str(tmp_path / "logs2"), "MT_STATE_DIR": str(tmp_path / "state2")},
+            MT_OPENALGO_API_KEY=SECOND_KEY,
+            MT_CLOCK_ANCHOR_NS=env["MT_CLOCK_ANCHOR_NS"],
+            MT_SIM_FAULTS="true",
+            MT_SIM_REST_PORT=port2,
+            MT_SIM_WS_PORT=ws2,
+        )
+        back = time.monotonic()
+        w.wait(lambda: net(host2, SECOND_KEY) == 2 * LOT, 60, "the follower caught up")
+        took = time.monotonic() - back
+        w.wait(lambda: "second" not in away(), 10, "the account said back")
+        assert took < 30, took
+        caught = [m for _, m in w.seen if isinstance(m, wire.Fill) and m.strategy == "s@second"]
+        assert sum(f.quantity for f in caught) == 2 * LOT  # the first copy, and the catch-up
+        assert w.status["risk"].detail.get("followers_behind") == {}
+    finally:
+        stop([*procs.values(), proc2])
+        as_engine.close()
+        ctx.destroy(linger=0)
+        w.close()
