@@ -391,6 +391,7 @@ class WorkingOrder(msgspec.Struct, forbid_unknown_fields=True):
     filled_qty: int = 0
     avg_price: float = 0.0
     broker_order_id: str = ""
+    sent_ns: int = 0  # market time it was handed to the broker (0: not yet)
 
 
 class BrokerReply(Msg, tag="broker_reply"):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from datetime import time as dtime
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from mytrading import bus, venue, wire
@@ -308,10 +309,15 @@ class ReconcilerDaemon(Daemon):
                 "order or trade book unavailable; orders not compared", account=account
             )
             return 0, set()
+        # a broker's books show the day (and what still works): an order of ours sent on
+        # an earlier day that finished after the day began is in neither side's day
+        day = datetime.combine(self.clock.now().date(), dtime(0), IST).timestamp() * 1e9
         ours = {
             w.broker_order_id: w
             for w in reply.working
-            if w.broker_order_id and w.order.account == account
+            if w.broker_order_id
+            and w.order.account == account
+            and (w.sent_ns >= day or w.status not in wire.TERMINAL_STATUSES or not w.sent_ns)
         }
         unknown = [w for w in reply.working if w.status == "unknown" and w.order.account == account]
         rows = books.orders

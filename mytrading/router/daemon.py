@@ -389,13 +389,17 @@ class RouterDaemon(Daemon):
         if wait is not None:
             self._schedule_pump(wait)
 
-    def _quiesce(self, lane: Lane) -> None:
-        """Wait for the lane's batch in flight and journal its answers: the broker's
-        position book then agrees with our fills and ``last_fill_no`` (a reader compares
-        them)."""
+    def _quiesce(self, lane: Lane) -> bool:
+        """The lane's batch answered and journaled, so that the broker's position book
+        agrees with our fills and ``last_fill_no`` (a reader compares them); False while a
+        call is still in flight. The loop never waits for it: a broker that answers late
+        (or not, until our timeout) would stop the router's heartbeats, every other
+        account's orders and every answer with it; the asker asks again."""
         if lane.inflight is not None:
-            lane.inflight.result()
+            if not lane.inflight.done():
+                return False
             self._collect()
+        return True
 
     @staticmethod
     def _restamp(lane: Lane) -> None:
@@ -922,6 +926,7 @@ class RouterDaemon(Daemon):
                     filled_qty=jo.filled,
                     avg_price=jo.avg,
                     broker_order_id=jo.broker_id,
+                    sent_ns=jo.sent_ns,
                 )
                 for jo in self.table.orders.values()
                 if jo.order.op == "place" and (kind == "orders" or not jo.final)
@@ -946,7 +951,10 @@ class RouterDaemon(Daemon):
                 reply = wire.BrokerReply(ok=True, funds=self.reads.funds(lane))
                 self.reads.read_failures.pop((kind, account), None)
                 return reply
-            self._quiesce(lane)
+            if not self._quiesce(lane):
+                return wire.BrokerReply(
+                    ok=False, error=f"busy: an order call in flight at {account}"
+                )
             with lane.lock:
                 book = lane.broker.positionbook()
             self.reads.read_failures.pop((kind, account), None)

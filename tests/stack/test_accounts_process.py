@@ -216,6 +216,13 @@ def test_a_follower_account_mirrors_in_parallel_and_is_flattened_with_the_lead(
             )
         # a strategy that leads on the second account: its orders go there, and its margin
         # is that account's (10 lakh there, 1 crore on main: five lots do not fit)
+        # risk's figure of the second account's funds is its broker's last report (every
+        # 2 s): until one after the cancels comes, the resting order's margin still counts
+        w.wait(
+            lambda: (w.status["risk"].detail.get("margin_free") or {}).get("second", 0) > 800_000,
+            10,
+            "the cancelled orders' margin free again in risk",
+        )
         as_engine.send(intent("v1", "BUY", 1, strategy="v"))
         assert complete("v.v1").account == "second"
         w.wait(lambda: filled("v") == LOT, 10, "v's fill")
