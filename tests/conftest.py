@@ -53,6 +53,10 @@ def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         # each test's simulator its own key: a client that reached another test's server
         # (a port taken twice) is refused, never trading in the wrong books
         "MT_SIM_API_KEY": f"test-{secrets.token_hex(8)}",
+        # one market clock for every process a test starts, as the launcher gives the
+        # stack one: a daemon started later (a restart) is not minutes behind the others
+        # (risk refuses an intent decided "minutes ago" as stale)
+        "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -119,10 +119,12 @@ def intent_age(a: Ask) -> Rejection | None:
     as stale: risk held up (a pause, a backlog) must not send a decision the market has
     moved past. On a clock faster than the wall's the limit is also counted in wall
     seconds (a demo at 300x would otherwise refuse for the bus's ordinary milliseconds).
-    An intent that does not say when it was decided is not judged by age."""
+    An intent that does not say when it was decided is not judged by age, nor is one
+    that only shrinks a position (a protective stop, an exit): sent late, it still only
+    lowers risk, and refused it would leave the position unprotected."""
     most = a.limits.max_intent_age_s
     decided = a.intent.decided_ns
-    if not most or not decided:
+    if not most or not decided or a.exit:
         return None
     age = (a.market_now.timestamp() * 1e9 - decided) / 1e9
     if age <= most * max(1.0, a.speed):

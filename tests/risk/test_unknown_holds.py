@@ -153,6 +153,12 @@ def test_a_stale_intent_is_refused_whole_and_the_limit_scales_with_a_fast_clock(
     assert not isinstance(
         decide(late, RiskBook(), refdata, LIMITS, now, 0, None, speed=300.0), Rejection
     )
+    # an exit (a protective stop) is never refused for its age: it only lowers risk
+    book = RiskBook()
+    book.positions[("s", "NFO", late.symbol)] = 65
+    stop = intent(65, "SELL", decided_ns=decided, pricetype="SL-M", trigger_price=90.0)
+    got = decide(stop, book, refdata, LIMITS, now, 0, None)
+    assert not (isinstance(got, Rejection) and got.rule == "stale_intent"), got
     # an intent that does not say when it was decided is not judged by age; 0 turns it off
     assert not isinstance(
         decide(intent(65, "BUY"), RiskBook(), refdata, LIMITS, now, 0, None), Rejection

@@ -256,8 +256,12 @@ def test_a_simulated_day_never_reaches_live_and_unconfirmed_positions_are_never_
         live_venue = w.status["router"].detail["venue"]["id"]
         assert live_venue.startswith("live-") and live_venue != sim_venue
         assert "LIVE: REAL ORDERS to " + host in w.status["router"].detail["venue"]["banner"]
-        w.wait(lambda: seen(w, wire.ReconEvent), 15, "the hand position reported")
-        ev = seen(w, wire.ReconEvent)[0]
+
+        def positions() -> list[wire.ReconEvent]:  # (its order is reported as not ours too)
+            return [e for e in seen(w, wire.ReconEvent) if e.kind == "position"]
+
+        w.wait(positions, 15, "the hand position reported")
+        ev = positions()[0]
         assert (ev.symbol, ev.ours, ev.broker, ev.action) == (FUT, 0, LOT, "external")
         assert w.status["risk"].detail["positions_open"] == 0  # nothing restored
         w.pump(1.5)
