@@ -358,7 +358,7 @@ class OpenAlgoAdapter:
             trades = self._trades() if any(r.filled is None for r in mine) else None
             for r in mine:
                 events += self._apply(r.broker_id, r, trades)
-            got, gone = self._resolve(rows)
+            got, gone = self._resolve(rows, {r.broker_id for _, r in found})
             found += got
             absent += gone
         resolved: list[tuple[wire.Order, str, str]] = []
@@ -511,14 +511,16 @@ class OpenAlgoAdapter:
         return self._apply(oid, row)
 
     def _resolve(
-        self, rows: list[OrderReport]
-    ) -> tuple[list[tuple[Unknown, OrderReport]], list[Unknown]]:
+        self, rows: list[OrderReport], given: set[str] | frozenset[str] = frozenset()
+    ) -> tuple[list[Found], list[Unknown]]:
         """Unknown orders against one good read of the order book: (found, absent).
         Oldest first; orders of one shape unresolved together share its matches, oldest
         row first (any assignment among them is the same trade)."""
         if not self.unknown:
             return [], []
-        taken: set[str] = set()
+        # rows already given to an order (found by an earlier read, handed over at the next
+        # poll) are no one else's: two orders must never take one row
+        taken = {row.broker_id for _, row in self._pending if row is not None} | set(given)
         shapes = collections.Counter(u.shape() for u in self.unknown.values())
         found: list[tuple[Unknown, OrderReport]] = []
         absent: list[Unknown] = []

@@ -191,3 +191,26 @@ def test_the_reconcilers_claim_is_taken_if_the_row_fits() -> None:
     assert a.claim("s.1", after)
     _, resolved = a.poll()
     assert [(o.order_id, how, bid) for o, how, bid in resolved] == [("s.1", "found", after)]
+
+
+def test_a_row_found_for_one_order_is_never_given_to_another() -> None:
+    """Two unknown orders of one shape: the first never reached the broker (a 503), the
+    second did and its reply was lost. The read after the second's call gives the one row
+    to the older order (any assignment among them is the same trade); it is handed over at
+    the next poll, and until then no other unknown order may take it (a process test
+    found both adopting it: one fill, two orders complete)."""
+    a, broker, now = make(0.0)
+    a._read_book()
+    broker.lose = ["refuse"]
+    r1, _ = a.place_order(order("s.1"))
+    now[0] += 5
+    broker.lose = ["lose"]
+    r2, _ = a.place_order(order("s.2"))
+    assert r1.outcome is r2.outcome is Outcome.UNKNOWN  # the row went to s.1, for now
+    _, resolved = a.poll()
+    found = [(o.order_id, bid) for o, how, bid in resolved if how == "found"]
+    assert len(found) == 1 and found[0][1] == broker.rows[-1]["orderid"]
+    assert "s.2" in a.unknown  # looked for still: absent in time, never the same row
+    for _ in range(3):
+        _, more = a.poll()
+        assert [x for x in more if x[1] == "found"] == []

@@ -107,13 +107,18 @@ def test_lost_replies_on_a_broker_clock_a_minute_off(
             )
 
         final = ("complete", "rejected", "cancelled")
-        w.wait(
-            lambda: all(
-                ((u := last(o)) is not None and u.status in final) or refused(o) for o in sent
-            ),
-            60,
-            "every order final",
-        )
+
+        def open_ones() -> list[str]:
+            return [
+                f"{o}:{u.status if (u := last(o)) else '-'}"
+                for o in sent
+                if not (((u := last(o)) is not None and u.status in final) or refused(o))
+            ]
+
+        try:
+            w.wait(lambda: not open_ones(), 60, "every order final")
+        except AssertionError:
+            raise AssertionError(f"not final: {open_ones()}") from None
         w.wait(lambda: not w.status["router"].detail.get("unknown_orders"), 20, "none unknown")
         w.wait(
             lambda: not (w.status["risk"].detail.get("states") or {}).get("strategies"),

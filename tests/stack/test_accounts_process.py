@@ -509,7 +509,7 @@ def test_a_follower_whose_broker_was_down_catches_up_when_it_returns(
         assert took < 30, took
         caught = [m for _, m in w.seen if isinstance(m, wire.Fill) and m.strategy == "s@second"]
         assert sum(f.quantity for f in caught) == 2 * LOT  # the first copy, and the catch-up
-        assert w.status["risk"].detail.get("followers_behind") == {}
+        w.wait(lambda: w.status["risk"].detail.get("followers_behind") == {}, 10, "risk agrees")
     finally:
         stop([*procs.values(), proc2])
         as_engine.close()
