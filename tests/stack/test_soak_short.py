@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 def test_three_sessions_with_a_kill_each_lose_nothing() -> None:
     r = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "bench" / "soak.py"), "--sessions", "3",
-         "--speed", "600", "--seed", "11"],
+         "--speed", "1200", "--seed", "11"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     out = r.stdout
