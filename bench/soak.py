@@ -34,6 +34,7 @@ import collections
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -68,6 +69,16 @@ SESSION_END = (15, 23)
 def soak_env(tmp: Path, speed: float, start: str) -> dict[str, str]:
     strategies = tmp / "strategies"
     shutil.copytree(ROOT / "strategies", strategies)
+    # 14 strategies on one simulated account: the stack's daily loss limit (50,000, made
+    # for the demo's seven) is scaled with them, or a losing day halts the soak's stack
+    # for good and the later sessions trade nothing; each keeps its own daily limit
+    config = tmp / "config"
+    shutil.copytree(ROOT / "config", config)
+    risk = config / "risk.toml"
+    text = risk.read_text()
+    for key, value in (("daily_loss_limit", "150000.0"), ("max_drawdown", "200000.0")):
+        text = re.sub(rf"(?m)^{key} = [0-9.]+", f"{key} = {value}", text, count=1)
+    risk.write_text(text)
     names = [p.stem for p in sorted(strategies.glob("*.py"))]
     names += [p.stem for p in sorted(strategies.glob("*.toml"))]
     for template in TEMPLATES:
@@ -88,6 +99,7 @@ def soak_env(tmp: Path, speed: float, start: str) -> dict[str, str]:
         "MT_ALERTS_DB": str(tmp / "logs" / "data" / "alerts.sqlite"),
         "MT_INSTRUMENTS_DB": str(tmp / "logs" / "data" / "instruments.duckdb"),
         "MT_STRATEGIES_DIR": str(strategies),
+        "MT_CONFIG_DIR": str(config),
         "MT_STRATEGIES": ",".join(names),
         "MT_SIM_REST_PORT": str(free_port()),
         "MT_SIM_WS_PORT": str(free_port()),

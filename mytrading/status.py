@@ -209,6 +209,12 @@ class StatusCollector:
                 f"UNKNOWN ORDERS (their strategies halted until each is found or certainly "
                 f"absent at the broker): {', '.join(unknown)}"
             )
+        fates = router.status.detail.get("unknown_resolved", []) if router else []
+        if fates:  # the latest three, newest last
+            lines.append(
+                "unknown orders resolved: "
+                + "; ".join(f"{oid} {fate} ({at[11:19]})" for oid, fate, at in fates[-3:])
+            )
         return lines
 
     def _positions(self) -> list[str]:

@@ -21,7 +21,7 @@ import zmq
 from mytrading import wire
 from mytrading.bus import Pusher
 from mytrading.settings import Settings
-from tests.procs import Watcher, spawn, stop
+from tests.procs import Watcher, cli, spawn, stop
 from tests.simhelpers import FUT, KEY, WS_URL, control, post, start_server
 
 LOT = 65
@@ -151,6 +151,12 @@ def test_lost_replies_on_a_broker_clock_a_minute_off(
         for (strategy, action), n in states.items():
             if action == "halted":
                 assert states[(strategy, "active")] == n, states
+        # each unknown order's fate, on the operator's screen
+        fates = w.status["router"].detail.get("unknown_resolved") or []
+        assert fates, "the seed gave no unknown order"
+        r = cli("status", env=env)
+        assert r.returncode == 0, r.stderr
+        assert "unknown orders resolved: " in r.stdout and fates[-1][0] in r.stdout
         w.pump(5.0)  # two reconciliations more
         assert w.status["reconciler"].detail["order_mismatches"] == 0
         assert w.status["reconciler"].detail["mismatches"] == 0
