@@ -45,6 +45,10 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         # One thread: appending a second's batch needs no parallelism, and DuckDB's default
         # (every core) took CPU from the latency path on two cores (bench/latency.py p99).
         con.execute("SET threads = 1")
+        # DuckDB's buffer pool grows towards 80 % of the machine's memory by default, with
+        # the file: the feed's RSS rose ~4 MB a session over the 10-session soak. Appends
+        # and the daily retention need little of it (DuckDB spills beyond the limit).
+        con.execute("SET memory_limit = '64MB'")
         con.execute(SCHEMA)
         ensure(con, "recordings")
     return con
