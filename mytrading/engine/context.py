@@ -271,9 +271,11 @@ class StrategyContext:
             raise ValueError(f"{act} {sym}: give a quantity or a sizing, not both")
         if qty <= 0 and not sizing:
             raise ValueError(f"{act} {sym}: quantity must be positive, got {qty}")
+        eng = self.link
         intent_id = self.send(
             wire.PlaceIntent(
-                intent_id=intent_id,
+                intent_id=intent_id or ("" if self.warming_up else eng.next_intent_id()),
+                decided_ns=eng.now_ns(),
                 strategy=self.name,
                 exchange=ex,
                 symbol=sym,

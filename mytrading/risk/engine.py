@@ -572,16 +572,13 @@ class RiskEngine:
     # --------------------------------------------------------------- post-trade
 
     def step(self, quiet_ok: bool = False) -> None:
-        if self.refusals.pending:
-            self.refusals.flush(self.monotonic())
-        self._step(quiet_ok)
-
-    def _step(self, quiet_ok: bool) -> None:
         """The post-trade pass: a new day resets the daily limits; P&L on the marks against
         the limits, and exits for breaches; halted books' entries cancelled; exits and
         rolls moved on. ``quiet_ok``: skip the checks when nothing could fire now (the
         backtest, which steps after every bar; its wall clock is the market's, which the
         test for quiet reads)."""
+        if self.refusals.since:  # repeated refusals of a minute that is over: said
+            self.refusals.flush(self.monotonic())
         if quiet_ok:
             if self.rolls.pending:
                 self.rolls.step()

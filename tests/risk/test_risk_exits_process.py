@@ -26,8 +26,8 @@ def test_max_loss_closes_confirms_and_blocks_reentry(
     risk = config / "risk.toml"
     # charges alone (about 90 rupees on one lot) breach a 1-rupee max loss
     text = risk.read_text()
-    assert "[strategies.sma_crossover]\nmax_loss = 5000.0" in text
-    risk.write_text(text.replace("[strategies.sma_crossover]\nmax_loss = 5000.0",
+    assert "[strategies.sma_crossover]\nmax_loss = 12000.0" in text
+    risk.write_text(text.replace("[strategies.sma_crossover]\nmax_loss = 12000.0",
                                  "[strategies.sma_crossover]\nmax_loss = 1.0"))  # fmt: skip
     env = {
         **tmp_env,
