@@ -182,7 +182,7 @@ def books(client: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 def journal_check(
-    s: Any, broker_orders: list[dict[str, Any]], day: str
+    s: Any, broker_orders: list[dict[str, Any]], day: str, client: Any
 ) -> tuple[int, int, int, list[str]]:
     """(duplicates, lost, pending, what) for the day: the broker's orders placed that day
     against the journal's (the router rolls its journal each day; the simulator keeps its
@@ -194,7 +194,11 @@ def journal_check(
     if not files:
         return 0, 0, 0, ["no journal"]
     rep = read(files[0])
-    every = {str(r.get("orderid")) for r in broker_orders}
+    after = books(client)[0] if client is not None else []
+    # ``broker_orders`` was read before the journal (what the broker held by then must be
+    # in it), ``after`` after it (what the journal holds by then the broker had): at speed
+    # an order goes out between any two reads
+    every = {str(r.get("orderid")) for r in broker_orders} | {str(r.get("orderid")) for r in after}
     rows = {
         str(r.get("orderid")): r
         for r in broker_orders
@@ -288,7 +292,7 @@ def main() -> None:
             while clock.now() < end and clock.now().astimezone(IST).date() == day:
                 time.sleep(0.2)
             orders, positions = books(client)  # first: before the day (and the journal) rolls
-            dup, lost, pending, what = journal_check(s, orders, str(day))
+            dup, lost, pending, what = journal_check(s, orders, str(day), client)
             lines = logs.new_lines()
             errors, warnings = kinds(lines, "error"), kinds(lines, "warning")
             mismatches = sum(

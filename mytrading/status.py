@@ -209,7 +209,7 @@ class StatusCollector:
                 f"UNKNOWN ORDERS (their strategies halted until each is found or certainly "
                 f"absent at the broker): {', '.join(unknown)}"
             )
-        fates = router.status.detail.get("unknown_resolved", []) if router else []
+        fates = router.status.detail.get("unknown_fates", []) if router else []
         if fates:  # the latest three, newest last
             lines.append(
                 "unknown orders resolved: "

@@ -993,7 +993,7 @@ class RouterDaemon(Daemon):
             "working": self.table.working(),
             "unknown_orders": list(self.unknown_ids),
             "accounts_away": dict(self.reads.away),  # account -> since: broker not answering
-            "unknown_resolved": [list(r) for r in self.unknown_fates],
+            "unknown_fates": [list(r) for r in self.unknown_fates],
             # accounts whose broker session has expired: their orders are refused
             "sessions_expired": {
                 a: lane.session.detail() for a, lane in self.lanes.items() if lane.session.expired
