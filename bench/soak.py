@@ -215,7 +215,13 @@ def journal_check(
     what: list[str] = []
     dup = sorted(b for b, n in ours.items() if n > 1)
     unaccounted = set(rows) - set(ours)
-    unknown = [jo for jo in rep.orders.values() if jo.state == "unknown"]
+    # still unknown (its reply lost: the router looks for it), or in flight (handed to the
+    # broker, no answer yet: a late broker at speed answers minutes of market time later)
+    unknown = [
+        jo
+        for jo in rep.orders.values()
+        if jo.state == "unknown" or (jo.state == "sent" and not jo.broker_id)
+    ]
     for jo in unknown:  # the row its adoption will take, if the broker has one
         o = jo.order
         for bid in sorted(unaccounted):

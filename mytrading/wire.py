@@ -392,6 +392,7 @@ class WorkingOrder(msgspec.Struct, forbid_unknown_fields=True):
     avg_price: float = 0.0
     broker_order_id: str = ""
     sent_ns: int = 0  # market time it was handed to the broker (0: not yet)
+    done_ns: int = 0  # market time it became final (0: not final, or not known)
 
 
 class BrokerReply(Msg, tag="broker_reply"):

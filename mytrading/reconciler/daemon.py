@@ -317,7 +317,12 @@ class ReconcilerDaemon(Daemon):
             for w in reply.working
             if w.broker_order_id
             and w.order.account == account
-            and (w.sent_ns >= day or w.status not in wire.TERMINAL_STATUSES or not w.sent_ns)
+            and (
+                w.status not in wire.TERMINAL_STATUSES
+                or not w.sent_ns
+                or w.sent_ns >= day
+                or w.done_ns >= day
+            )
         }
         unknown = [w for w in reply.working if w.status == "unknown" and w.order.account == account]
         rows = books.orders

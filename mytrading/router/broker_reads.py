@@ -107,8 +107,8 @@ class BrokerReads:
         """Each account's funds. A failed poll is a warning (the broker may still be
         starting); three in a row are an error, counted once per outage."""
         for lane in self.lanes.values():
-            if lane.session.expired:
-                continue
+            if lane.session.expired or lane.busy():
+                continue  # a call in flight holds the lane: its funds at the next round
             try:
                 funds = self.funds(lane)
             except ConnectionError as exc:
@@ -155,7 +155,7 @@ class BrokerReads:
         self.margin_watch[watched] = None  # most recent last
 
     def maybe_margins(self) -> None:
-        if self.main.session.expired:
+        if self.main.session.expired or self.main.busy():
             return
         if self.margin_watch and time.monotonic() >= self.margin_next:
             self.margin_next = time.monotonic() + MARGIN_POLL_S

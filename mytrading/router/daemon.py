@@ -131,7 +131,9 @@ class RouterDaemon(Daemon):
             lambda: "risk is down",
         )
         self.every(0.1, self.halts.flush)
-        self.table = OrderTable(Journal(self.venue.dir / "router" / "journal.bin", s.journal_fsync))
+        self.table = OrderTable(
+            Journal(self.venue.dir / "router" / "journal.bin", s.journal_fsync), self.clock.now_ns
+        )
         self._journal_said = ""  # the fault the alert has named ("": none)
         self._unflushed_fills: list[wire.Fill] = []  # booked while the disk refused them
         identities = {a: r.identity for a, r in self.venue.routes.items()}
@@ -542,8 +544,9 @@ class RouterDaemon(Daemon):
         today = self.clock.now().date().isoformat()
         if today == self._journal_day:
             return
+        since = day_start_ns(today)
         try:
-            rolled = self.table.journal.roll(today, carried)
+            rolled = self.table.journal.roll(today, carried, self.table.of_today(since))
         except OSError as exc:
             if self._roll_failed != today:  # said once a day; tried again every second
                 self._roll_failed = today
@@ -554,7 +557,7 @@ class RouterDaemon(Daemon):
             self._journal_day = today
             if rolled:
                 # the reconciler compares with the broker's day
-                dropped = self.table.roll(day_start_ns(today))
+                dropped = self.table.roll(since)
                 self.log.info("journal rolled to a new day", day=today, orders_done=dropped,
                               bytes=self.table.journal.path.stat().st_size)  # fmt: skip
 
@@ -576,7 +579,7 @@ class RouterDaemon(Daemon):
         """``ping`` each expired account on its backoff; resume it when it answers."""
         now = time.monotonic()
         for lane in self.lanes.values():
-            if not lane.session.probe_due(now):
+            if not lane.session.probe_due(now) or lane.busy():
                 continue
             with lane.lock:
                 fail = lane.broker.ping()
@@ -903,6 +906,8 @@ class RouterDaemon(Daemon):
         lane = self.lanes.get(q.account)
         if jo is None or lane is None or jo.state != S.UNKNOWN or jo.order.account != q.account:
             return wire.BrokerReply(ok=False, error=f"{q.order_id} is not unknown here")
+        if lane.busy():
+            return wire.BrokerReply(ok=False, error=f"busy: an order call in flight at {q.account}")
         with lane.lock:
             took = lane.broker.claim(q.order_id, q.broker_id)
         if not took:
@@ -927,6 +932,7 @@ class RouterDaemon(Daemon):
                     avg_price=jo.avg,
                     broker_order_id=jo.broker_id,
                     sent_ns=jo.sent_ns,
+                    done_ns=jo.done_ns,
                 )
                 for jo in self.table.orders.values()
                 if jo.order.op == "place" and (kind == "orders" or not jo.final)
@@ -947,6 +953,10 @@ class RouterDaemon(Daemon):
                 raise ConnectionError(f"no account {account!r} at the router")
             if lane.session.expired:
                 return wire.BrokerReply(ok=False, error=f"{SESSION_EXPIRED}: {account}")
+            if lane.busy():  # the asker asks again; the loop never waits for the call
+                return wire.BrokerReply(
+                    ok=False, error=f"busy: an order call in flight at {account}"
+                )
             if kind == "funds":
                 reply = wire.BrokerReply(ok=True, funds=self.reads.funds(lane))
                 self.reads.read_failures.pop((kind, account), None)

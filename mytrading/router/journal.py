@@ -133,6 +133,9 @@ class JournaledOrder(msgspec.Struct, gc=False):
     sent_ns: int = 0  # market-clock time of the last hand-over (broker books use it)
     wall_sent_ns: int = 0  # wall time of the same (latency figures; not journaled)
     recv_ns: int = 0  # wall time the router read it off the pipe (its own latency figure)
+    # market-clock time it became final (not journaled): the day it belongs to in the
+    # broker's books when its answer crossed a night (a demo clock at speed)
+    done_ns: int = 0
 
     @property
     def final(self) -> bool:
@@ -355,7 +358,12 @@ class Journal:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._flushed_size = os.fstat(self._fd).st_size
 
-    def roll(self, today: str, carry: Callable[[Replay], list[wire.PositionSnapshot]]) -> bool:
+    def roll(
+        self,
+        today: str,
+        carry: Callable[[Replay], list[wire.PositionSnapshot]],
+        keep: frozenset[str] | set[str] = frozenset(),
+    ) -> bool:
         """A new trading day while the router runs: the file rewritten as a start on
         ``today`` would rewrite it (the orders still working, the positions carried), so
         that weeks without a restart stay one day long. False (nothing done) while the
@@ -369,7 +377,7 @@ class Journal:
         rep = read(self.path)
         if rep.day == today or rep.damaged:
             return False  # a damaged file is for a start's recovery to settle, not this
-        rolled = _rolled(rep, today, carry)
+        rolled = _rolled(rep, today, carry, keep)
         self._compact(rolled)  # OSError: the old file stands, appends go on after it
         os.close(self._fd)
         self._reopen()
@@ -499,13 +507,17 @@ def prune_aside(path: Path, keep_days: float) -> list[str]:
 
 
 def _rolled(
-    rep: Replay, today: str, carry: Callable[[Replay], list[wire.PositionSnapshot]]
+    rep: Replay,
+    today: str,
+    carry: Callable[[Replay], list[wire.PositionSnapshot]],
+    keep: frozenset[str] | set[str] = frozenset(),
 ) -> Replay:
     """``rep`` of an earlier day as ``today`` begins: the positions the earlier day ends
     with carried, the orders not final kept, fill numbers going on. What already belongs
     to ``today`` (a router that sent the day's first orders before it rolled, or died
     between those and the roll) stays as it is: its orders, final or not, and its fills,
-    by the market time they were sent and traded."""
+    by the market time they were sent and traded, and the orders named in ``keep`` (those
+    the running router saw finish since the day began)."""
     since = day_start_ns(today)
     earlier = copy.copy(rep)
     earlier.fills = [f for f in rep.fills if f.exch_ns < since]
@@ -520,7 +532,9 @@ def _rolled(
         accounts=rep.accounts,
         set_aside=rep.set_aside,
     )
-    rolled.orders = {k: v for k, v in rep.orders.items() if not v.final or v.sent_ns >= since}
+    rolled.orders = {
+        k: v for k, v in rep.orders.items() if not v.final or v.sent_ns >= since or k in keep
+    }
     rolled.fills = [f for f in rep.fills if f.exch_ns >= since]
     return rolled
 

@@ -115,6 +115,12 @@ class Lane:
         if threading.get_ident() != self.router_thread:  # else the router collects it next
             self.done_push.send(b"")
 
+    def busy(self) -> bool:
+        """A batch's calls are running on the worker (holding the lane's lock): anything
+        the router's own loop would ask this broker waits for the next round rather than
+        for the call (a late broker would hold the loop up to its timeout per order)."""
+        return self.inflight is not None and not self.inflight.done()
+
     def answered(self) -> list[tuple[Any, Call]] | None:
         """The answers of the batch in flight once it is done (and the lane idle again)."""
         if self.inflight is None or not self.inflight.done():

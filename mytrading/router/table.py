@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable
 from typing import Any
 
 from mytrading import wire
 from mytrading.router.journal import (
+    FINAL_STATES,
     Journal,
     JournaledOrder,
     OrderState,
@@ -77,8 +79,9 @@ def broker_state(status: str, filled: int) -> OrderState:
 
 
 class OrderTable:
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, market_ns: Callable[[], int] | None = None) -> None:
         self.journal = journal
+        self.market_ns = market_ns  # when an order becomes final (``done_ns``)
         self.orders: dict[str, JournaledOrder] = {}  # today's, by our (client) order id
         # (account, broker id) -> our id, for orders not yet final
         self._by_broker_id: dict[tuple[str, str], str] = {}
@@ -141,6 +144,8 @@ class OrderTable:
             with_order = True  # its first record
         for k, v in changes.items():
             setattr(jo, k, v)
+        if state in FINAL_STATES and not jo.done_ns and self.market_ns is not None:
+            jo.done_ns = self.market_ns()
         jo.state = state
         record = order_record(
             jo.order.order_id, jo, jo.order if with_order else None, time.time_ns()
@@ -180,14 +185,23 @@ class OrderTable:
                     self._finished.popitem(last=False)
         return True
 
+    def of_today(self, since_ns: int) -> frozenset[str]:
+        """The finished orders that belong to the day that began at ``since_ns``: sent
+        since, or finished since (an answer that crossed the night at speed)."""
+        return frozenset(
+            k
+            for k, v in self.orders.items()
+            if v.final and (v.sent_ns >= since_ns or v.done_ns >= since_ns)
+        )
+
     def roll(self, since_ns: int) -> int:
         """A new trading day (the journal rolled), which began at ``since_ns`` (market
         time): the finished orders of earlier days go, as they went from the journal and as
-        a broker's book clears overnight; the working ones stay, and so does every order
-        sent since the day began (the day's first orders can go out before the roll).
-        How many went."""
+        a broker's book clears overnight; the working ones stay, and so does every order of
+        the day (``of_today``: its first orders can go out before the roll). How many went."""
         before = len(self.orders)
-        self.orders = {k: v for k, v in self.orders.items() if not v.final or v.sent_ns >= since_ns}
+        today = self.of_today(since_ns)
+        self.orders = {k: v for k, v in self.orders.items() if not v.final or k in today}
         for key, oid in list(self._finished.items()):
             if oid not in self.orders:
                 del self._finished[key]

@@ -45,3 +45,18 @@ def test_a_running_journal_rolls_to_the_next_day(tmp_path: Path) -> None:
     again = j2.open("2026-12-21", carried)
     j2.close()
     assert again.day == "2026-12-21" and [c.quantity for c in again.carried] == [65]
+
+
+def test_a_roll_keeps_the_orders_the_router_saw_finish_since_the_day_began(
+    tmp_path: Path,
+) -> None:
+    """Handed over before the night, answered after the day began (a late broker at a
+    demo's speed): the router names it in ``keep`` and the rolled file still has it."""
+    j = Journal(tmp_path / "journal.bin")
+    j.open("2026-12-18", carried)
+    j.append(Record("order", 1, order_id="s.x", state="new", order=order("x", 65)))
+    j.append(Record("order", 2, order_id="s.x", state="sent", sent_ns=1))
+    j.append(Record("order", 3, order_id="s.x", state="complete", broker_id="9", filled=65))
+    assert j.roll("2026-12-21", carried, keep={"s.x"})
+    j.close()
+    assert list(read(tmp_path / "journal.bin").orders) == ["s.x"]

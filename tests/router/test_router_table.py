@@ -185,8 +185,20 @@ def test_a_new_day_drops_the_finished_orders_and_keeps_the_working(tmp_path: Pat
     t.set(c, S.SENT, attempt=1, sent_ns=since + 60 * 10**9)
     t.at_broker(c, "B3")
     t.changed(c, S.COMPLETE, 65, 100.0, "")
+    # ... and one handed over before the night whose answer came after the day began (a
+    # late broker at a demo's speed): the broker's book of the new day shows it
+    now = [since - 10**9]
+    t.market_ns = lambda: now[0]
+    d = t.add(order("d", 65))
+    t.set(d, S.SENT, attempt=1, sent_ns=since - 10**9)
+    now[0] = since + 5 * 10**9
+    t.at_broker(d, "B4")
+    t.changed(d, S.COMPLETE, 65, 100.0, "")
+    assert d.done_ns == since + 5 * 10**9
+    assert t.of_today(since) == {"s.c", "s.d"}
     assert t.roll(since) == 1
     assert t.get("s.a") is None and t.get("s.b") is b and t.get("s.c") is c
+    assert t.get("s.d") is d
     assert t.of_broker("main", "B1") is None and t.of_broker("main", "B2") is b
     assert t.of_broker("main", "B3") is c  # a late update for it is still booked
     t.journal.close()
