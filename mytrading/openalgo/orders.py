@@ -68,6 +68,7 @@ log = structlog.get_logger("router.openalgo")
 
 EARLY_MAX = 1000  # pushes for orders whose placement reply is still on the way
 LOOKBACK_S = 5.0  # broker timestamps have 1 s resolution; the offset is learnt to ~1 s
+IST_OFFSET_S = 19_800  # IST is UTC+05:30, no daylight saving: market days in epoch seconds
 SENT_AT_MAX = 200  # our send times kept for orders the book has not shown yet
 
 
@@ -541,12 +542,21 @@ class OpenAlgoAdapter:
                         order_id=u.order.order_id,
                         candidates=[r.broker_id for r in hits],
                     )
-            else:
+            elif self._same_day(u.since_s):
+                # a read of a later day's book is no evidence: the broker's book clears
+                # overnight (a call in flight at the close of a simulated day): it stays
+                # unknown, for a person
                 u.reads += 1
                 if u.reads >= ABSENT_READS and now - u.first_seen >= self.absent_s:
                     del self.unknown[our_id]
                     absent.append(u)
         return found, absent
+
+    def _same_day(self, since_s: float) -> bool:
+        """Our market day now is the day of ``since_s`` (IST)."""
+        return int((self.now_s() + IST_OFFSET_S) // 86_400) == int(
+            (since_s + IST_OFFSET_S) // 86_400
+        )
 
     def _could_be(self, r: OrderReport, u: Unknown) -> bool:
         """Row ``r`` could be unknown order ``u``: not ours already, not in the book before

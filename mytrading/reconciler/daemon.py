@@ -29,7 +29,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from datetime import time as dtime
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from mytrading import bus, venue, wire
@@ -309,20 +308,10 @@ class ReconcilerDaemon(Daemon):
                 "order or trade book unavailable; orders not compared", account=account
             )
             return 0, set()
-        # a broker's books show the day (and what still works): an order of ours sent on
-        # an earlier day that finished after the day began is in neither side's day
-        day = datetime.combine(self.clock.now().date(), dtime(0), IST).timestamp() * 1e9
         ours = {
             w.broker_order_id: w
             for w in reply.working
-            if w.broker_order_id
-            and w.order.account == account
-            and (
-                w.status not in wire.TERMINAL_STATUSES
-                or not w.sent_ns
-                or w.sent_ns >= day
-                or w.done_ns >= day
-            )
+            if w.broker_order_id and w.order.account == account
         }
         unknown = [w for w in reply.working if w.status == "unknown" and w.order.account == account]
         rows = books.orders
@@ -346,11 +335,16 @@ class ReconcilerDaemon(Daemon):
                     f"ours {w.status}, broker {status}",
                 )
         for bid, w in ours.items():
-            if bid not in rows and w.status not in wire.TERMINAL_STATUSES:
-                now[(account, "order", bid, 1, 0)] = (
-                    Where(w.order.exchange, w.order.symbol, w.order.product),
-                    f"ours {w.status}, not in the broker's book",
-                )
+            if bid not in rows:
+                if w.status not in wire.TERMINAL_STATUSES:
+                    now[(account, "order", bid, 1, 0)] = (
+                        Where(w.order.exchange, w.order.symbol, w.order.product),
+                        f"ours {w.status}, not in the broker's book",
+                    )
+                # finished and not in the broker's book of the day: it is of another day
+                # there (an answer that crossed the night at a demo's speed); its trades
+                # are not in this day's trade book either
+                continue
             got, have = self.filled_by_order.get((account, bid), 0), broker_filled.get(bid, 0)
             if got != have:
                 now[(account, "trade", bid, got, have)] = (

@@ -214,3 +214,23 @@ def test_a_row_found_for_one_order_is_never_given_to_another() -> None:
     for _ in range(3):
         _, more = a.poll()
         assert [x for x in more if x[1] == "found"] == []
+
+
+def test_a_later_days_book_is_no_evidence_of_absence() -> None:
+    """A call in flight when a simulated day closed: the next day's book no longer shows
+    the old day's orders, so reads of it never make the order absent; it stays unknown,
+    for a person (at 1x on a wall clock the night is real, and the 30 s come first)."""
+    a, broker, now = make(0.0)
+    a._read_book()
+    broker.lose = ["lose"]
+    res, _ = a.place_order(order("s.1"))
+    assert res.ok  # found at once in the same day's book
+    broker.lose = ["refuse"]
+    res, _ = a.place_order(order("s.2"))
+    u = a.unknown["s.2"]
+    now[0] += 18 * 3600  # the next morning: a new day's book (the sim shows only its day)
+    broker.rows.clear()
+    u.first_seen -= ABSENT_MIN_S
+    for _ in range(ABSENT_READS + 2):
+        assert a.poll()[1] == []
+    assert "s.2" in a.unknown and u.reads == 1  # only the read on its own day counted
