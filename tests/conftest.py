@@ -21,6 +21,19 @@ def refdata() -> RefData:
     return load_refdata(PROJECT_ROOT / "config")
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Every test leaves the worker's environment as it found it: a test that set
+    ``MT_SIM_START`` for its in-process helpers once leaked it into every later test of
+    the same xdist worker, and live's refusal of a simulated clock then masked the
+    refusals those tests were about (CI of ccd7fe0)."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture
 def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """MT_* variables that keep logs, sockets and state inside this test's temp dir."""
