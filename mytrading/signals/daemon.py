@@ -54,6 +54,7 @@ class SignalsDaemon(Daemon):
         s = self.settings
         self.venue = venue.for_daemon(s, self.config.accounts)  # square-offs are this venue's
         self.store = WebhookStore(s.webhook_db)
+        self._last_records: list[Record] = []  # what the last beat shows, the store closed
         self.book = StrategyBook()
         self.jobs: queue.Queue[Job] = queue.Queue(maxsize=s.webhook_queue)
         self.intents = Pusher(self.ctx, self.endpoints["pipe.intents"], self.name, "intent")
@@ -332,11 +333,14 @@ class SignalsDaemon(Daemon):
         self.declarer.declare(wants)
 
     def _records(self) -> list[Record]:
+        if self.state == "stopping":  # the last beat, after teardown closed the store
+            return self._last_records
         try:
-            return self.store.all()
+            self._last_records = self.store.all()
         except Exception as exc:  # a locked or broken file: next tick
             self.count_error("webhook strategies unreadable", why=str(exc))
             return []
+        return self._last_records
 
     def _squareoff_tick(self) -> None:
         now = self.clock.now()

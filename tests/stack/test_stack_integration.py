@@ -167,6 +167,11 @@ def test_stack_trades_reconciles_and_stops_clean(
     while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.1)
     assert pids and not [p for p in pids if alive(p)], "stop left processes behind"
+    for d in (*DAEMONS, "simserver"):  # a clean stop logs no error either (the signals
+        # daemon's last beat once read its closed store: one error at every stop)
+        errors = [line for line in (settings.log_dir / f"{d}.log").read_text().splitlines()
+                  if '"level": "error"' in line or '"level": "critical"' in line]  # fmt: skip
+        assert errors == [], (d, errors[:3])
     # everything the run wrote (state, journal through a compaction, databases, logs) is
     # the user's alone: files 0600, directories 0700
     tmp = Path(tmp_env["MT_STATE_DIR"]).parent
