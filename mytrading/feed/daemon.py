@@ -44,6 +44,10 @@ from mytrading.universe import quoted, universe
 
 COVERAGE_FRESH_S = 5.0
 COVERAGE_ALERT = 0.90
+# Coverage under COVERAGE_ALERT is a warning when first seen and an error once it has
+# lasted this long (wall seconds): a busy host or a server still starting can hold every
+# quote back for a few seconds, and that is not a feed an operator must look at.
+COVERAGE_ERROR_AFTER_S = 15.0
 
 
 @dataclass
@@ -77,7 +81,8 @@ class FeedDaemon(Daemon):
             self.every(60.0, self._retention, first_in=0)
         self.backfilling: dict[tuple[str, str], Backfill] = {}
         self.fetcher: PacedFetcher | None = None
-        self.coverage_low = False
+        self.coverage_low = False  # an error said (low for COVERAGE_ERROR_AFTER_S)
+        self.coverage_low_since = 0.0  # monotonic time coverage fell (0: it is not low)
         self.depth_out = 0
         self.local_modes: dict[tuple[str, str], int] = {}
         if s.broker == "openalgo":
@@ -338,14 +343,28 @@ class FeedDaemon(Daemon):
         )
         return fresh, len(self.instruments)
 
+    def _judge_coverage(self, fresh: int, total: int) -> None:
+        low = total > 0 and fresh / total < COVERAGE_ALERT and self.uptime() > COVERAGE_FRESH_S
+        now = time.monotonic()
+        if low and not self.coverage_low_since:
+            self.coverage_low_since = now
+            self.log.warning("feed coverage low", fresh=fresh, total=total)
+        elif low and not self.coverage_low and now - self.coverage_low_since >= (
+            COVERAGE_ERROR_AFTER_S
+        ):
+            self.coverage_low = True
+            self.log.error("feed coverage below 90%", fresh=fresh, total=total,
+                           for_s=round(now - self.coverage_low_since))  # fmt: skip
+        elif not low and self.coverage_low_since:
+            self.log.info("feed coverage restored", fresh=fresh, total=total,
+                          low_for_s=round(now - self.coverage_low_since, 1))  # fmt: skip
+            self.coverage_low = False
+            self.coverage_low_since = 0.0
+
     def detail(self) -> dict[str, Any]:
         fresh, total = self.coverage()
-        low = total > 0 and fresh / total < COVERAGE_ALERT and self.uptime() > COVERAGE_FRESH_S
-        if low != self.coverage_low:
-            self.coverage_low = low
-            (self.log.error if low else self.log.info)(
-                "feed coverage " + ("below 90%" if low else "restored"), fresh=fresh, total=total
-            )
+        self._judge_coverage(fresh, total)
+        low = self.coverage_low
         d: dict[str, Any] = {
             "source": "openalgo" if self.client else "sim",
             **({"bad_quotes": self.bad_quotes} if self.bad_quotes else {}),
