@@ -25,11 +25,16 @@ At start the router compacts the file: each order once with its latest state, an
 fills. On the first start of a new trading day it keeps only the orders not yet final and
 turns yesterday's fills into the positions carried into the day, so the journal stays
 bounded. The new file is renamed over the old one: a crash leaves one or the other.
+Before a day is rolled away (at a start or while the router runs) the file as it stands
+is copied to ``journal.bin.day-<that day>``: every order and fill of the day, for an
+audit or a dispute, kept for ``MT_JOURNAL_ASIDE_KEEP_DAYS`` like the other copies
+(``prune_aside``; ``read`` takes them as it takes the journal).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import enum
 import errno
@@ -348,6 +353,7 @@ class Journal:
                 }
             rep.accounts = {**rep.accounts, **accounts}
         if rep.day and rep.day != today:
+            self._keep_day(rep.day)
             rep = _rolled(rep, today, carry)
         rep.day = today
         self._compact(rep)
@@ -378,10 +384,30 @@ class Journal:
         if rep.day == today or rep.damaged:
             return False  # a damaged file is for a start's recovery to settle, not this
         rolled = _rolled(rep, today, carry, keep)
+        if rep.day:
+            self._keep_day(rep.day)  # OSError: not rolled; tried again (the old file stands)
         self._compact(rolled)  # OSError: the old file stands, appends go on after it
         os.close(self._fd)
         self._reopen()
         return True
+
+    def _keep_day(self, day: str) -> str:
+        """The whole file of ``day`` as it stands, kept before the roll rewrites it (a
+        second roll of the same day, after a restart that found it unrolled, gets its own
+        name: neither copy is lost)."""
+        aside = self.path.with_name(f"{self.path.name}.day-{day}")
+        if aside.exists():
+            aside = aside.with_name(f"{aside.name}-{time.strftime('%H%M%S')}")
+        tmp = aside.with_name(aside.name + ".tmp")
+        try:
+            shutil.copyfile(self.path, tmp)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, aside)  # never a half copy under the day's name
+        except OSError:
+            with contextlib.suppress(OSError):  # a full disk: nothing half-written is left
+                tmp.unlink(missing_ok=True)
+            raise
+        return str(aside)
 
     def _keep_aside(self, why: str) -> str:
         aside = self.path.with_name(f"{self.path.name}.{why}-{time.strftime('%Y%m%dT%H%M%S')}")
@@ -493,7 +519,8 @@ class Journal:
 
 def prune_aside(path: Path, keep_days: float) -> list[str]:
     """Retention: copies of ``path`` kept aside for a human (``.damaged-<time>``,
-    ``.accounts-<time>``) older than ``keep_days`` are deleted; their names."""
+    ``.accounts-<time>``, each day's ``.day-<day>``) older than ``keep_days`` are
+    deleted; their names."""
     cutoff = time.time() - keep_days * 86400
     gone: list[str] = []
     for f in path.parent.glob(path.name + ".*-*"):
