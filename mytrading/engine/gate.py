@@ -9,7 +9,9 @@ REDUCING, its new entries (orders that do not only shrink a position) are not se
 first one of each episode comes back to the strategy as a rejection naming the state and
 why, the rest are dropped with nothing on the bus and nothing in the logs, until the
 state changes. After a rate-limit refusal its entries wait out a backoff (1 s, doubled on
-each refusal in a row, at most 30 s; an order risk lets through resets it).
+each refusal in a row, at most 30 s; an order risk lets through resets it). Refusals that
+come back while a backoff runs are of entries sent before it began (a burst in flight):
+they neither double it nor start another episode.
 
 Exits, protective stops, cancels and amends always go to risk, which judges them.
 """
@@ -97,6 +99,10 @@ class Gate:
                 self.on_state(target, state, reason)
         elif rule in RATE_RULES:
             b = self.backoff.get(strategy)
+            if b is not None and now_ns < b.until_ns:
+                # an entry sent before this backoff began (a burst in flight as the first
+                # refusal came back): the same episode, not a refusal in a row
+                return
             wait = BACKOFF_FIRST_S if b is None else min(b.last_s * 2, BACKOFF_MAX_S)
             self.backoff[strategy] = Backoff(now_ns + int(wait * 1e9), wait)
             self.held.pop(strategy, None)

@@ -133,6 +133,35 @@ def test_a_rate_limit_refusal_backs_entries_off(refdata: RefData) -> None:
     assert not rig.runner.gate.backoff
 
 
+def test_a_burst_refused_together_is_one_backoff_said_once(refdata: RefData) -> None:
+    """Ten entries in flight when the first refusal comes back (ten stocks crossing on one
+    bar): their refusals are one episode: a 1 s backoff and one line, not 30 s and ten."""
+    rig = Rig(refdata)
+    strat = rig.runner.add(Knocker, {})
+    rig.runner.start()
+    for k in range(10):
+        rig.tick(rig.clock.at(10, 0, k / 100), 100.0)
+    assert len(rig.sent) == 10
+    for sent in rig.sent:
+        rig.runner.on_risk_event(
+            wire.RiskEvent(
+                strategy="knocker",
+                kind="rejected",
+                rule="order_rate_minute",
+                reason="more than 60 orders in one minute",
+                intent_id=sent.intent_id,
+            )
+        )
+    assert rig.runner.gate.backoff["knocker"].last_s == 1.0
+    for k in range(5):
+        rig.tick(rig.clock.at(10, 0, 0.2 + k / 10), 100.0)
+    assert len(rig.sent) == 10  # held within the 1 s
+    held = [u for u in strat.heard if "held by the engine" in u.reason]  # type: ignore[attr-defined]
+    assert len(held) == 1 and "entries wait 1s" in held[0].reason
+    rig.tick(rig.clock.at(10, 0, 1.2), 100.0)
+    assert len(rig.sent) == 11  # the backoff is over
+
+
 class Follower(BaseStrategy):
     """Targets ``self.want`` shares of SBIN on each tick, with a 10 % band."""
 
