@@ -60,6 +60,33 @@ class Backfill:
     held: list[wire.Bar] = field(default_factory=list)
 
 
+class CoverageWatch:
+    """When the share of fresh symbols is worth saying: ``low`` when it falls under
+    ``COVERAGE_ALERT`` (after the first ``COVERAGE_FRESH_S`` of uptime), ``error`` once it
+    has stayed under for ``COVERAGE_ERROR_AFTER_S`` (``alert`` from then on), ``restored``
+    when it is back; each once per episode."""
+
+    def __init__(self) -> None:
+        self.low_since = 0.0  # monotonic time coverage fell (0.0: it is not low)
+        self.alert = False
+
+    def low_for(self, now: float) -> float:
+        return now - self.low_since if self.low_since else 0.0
+
+    def judge(self, fresh: int, total: int, uptime: float, now: float) -> str:
+        low = total > 0 and fresh / total < COVERAGE_ALERT and uptime > COVERAGE_FRESH_S
+        if low and not self.low_since:
+            self.low_since = now
+            return "low"
+        if low and not self.alert and now >= self.low_since + COVERAGE_ERROR_AFTER_S:
+            self.alert = True
+            return "error"
+        if not low and self.low_since:
+            self.low_since, self.alert = 0.0, False
+            return "restored"
+        return ""
+
+
 class FeedDaemon(Daemon):
     name = "feed"
     pub_hwm = MD_HWM  # a slow reader loses ticks, never stalls the feed; gaps show it
@@ -81,8 +108,7 @@ class FeedDaemon(Daemon):
             self.every(60.0, self._retention, first_in=0)
         self.backfilling: dict[tuple[str, str], Backfill] = {}
         self.fetcher: PacedFetcher | None = None
-        self.coverage_low = False  # an error said (low for COVERAGE_ERROR_AFTER_S)
-        self.coverage_low_since = 0.0  # monotonic time coverage fell (0: it is not low)
+        self.coverage_watch = CoverageWatch()
         self.depth_out = 0
         self.local_modes: dict[tuple[str, str], int] = {}
         if s.broker == "openalgo":
@@ -344,27 +370,20 @@ class FeedDaemon(Daemon):
         return fresh, len(self.instruments)
 
     def _judge_coverage(self, fresh: int, total: int) -> None:
-        low = total > 0 and fresh / total < COVERAGE_ALERT and self.uptime() > COVERAGE_FRESH_S
         now = time.monotonic()
-        if low and not self.coverage_low_since:
-            self.coverage_low_since = now
+        said = self.coverage_watch.judge(fresh, total, self.uptime(), now)
+        if said == "low":
             self.log.warning("feed coverage low", fresh=fresh, total=total)
-        elif low and not self.coverage_low and now - self.coverage_low_since >= (
-            COVERAGE_ERROR_AFTER_S
-        ):
-            self.coverage_low = True
+        elif said == "error":
             self.log.error("feed coverage below 90%", fresh=fresh, total=total,
-                           for_s=round(now - self.coverage_low_since))  # fmt: skip
-        elif not low and self.coverage_low_since:
-            self.log.info("feed coverage restored", fresh=fresh, total=total,
-                          low_for_s=round(now - self.coverage_low_since, 1))  # fmt: skip
-            self.coverage_low = False
-            self.coverage_low_since = 0.0
+                           for_s=round(self.coverage_watch.low_for(now)))  # fmt: skip
+        elif said == "restored":
+            self.log.info("feed coverage restored", fresh=fresh, total=total)
 
     def detail(self) -> dict[str, Any]:
         fresh, total = self.coverage()
         self._judge_coverage(fresh, total)
-        low = self.coverage_low
+        low = self.coverage_watch.alert
         d: dict[str, Any] = {
             "source": "openalgo" if self.client else "sim",
             **({"bad_quotes": self.bad_quotes} if self.bad_quotes else {}),
