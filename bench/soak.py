@@ -8,13 +8,15 @@ by the market clock), starting on ``--start`` (default: a Friday, so the run cro
 weekend, the Christmas holiday and weekly expiries). Once a session, at a random market
 time, one random daemon is killed with ``SIGKILL``; supervisord starts it again.
 
-At the end of each session (market 15:23) it prints: each daemon's RSS (MB) and open
+At the end of each session (market 15:28) it takes: each daemon's RSS (MB) and open
 files, each store's size, error and warning lines by kind (from every daemon's JSON log),
-reconciler mismatches, the broker's orders of the day against the router's journal
-(an order the broker holds that the journal does not account for is a duplicate send or
-worse; a journal order sent that the broker does not hold is lost; one still unknown at
-the session's end, its reply lost and the router still looking, is counted as pending), and
-MIS positions still open after the square-off. The last line, for scripts:
+reconciler mismatches, and MIS positions still open after the square-off (at 1200x the
+square-off, once a wall second, may not be done by then: read it at 300x). Once the day
+is over it compares the broker's orders of the day (the simulator's books file: every
+order it ever answered for) with the router's journal and its copies of the days it rolled
+away: an order the broker holds that no journal accounts for is a duplicate send or worse;
+a broker id the journal holds that the broker does not is lost; an order still unknown
+(its reply lost, the router still looking) is pending. The last line, for scripts:
 
     soak: sessions N errors E mismatches M duplicates D lost L rss_growth_pct G
 
@@ -41,7 +43,7 @@ import signal
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +62,9 @@ from tests.procs import run_cli, settings_of  # noqa: E402
 from tests.simhelpers import free_port  # noqa: E402
 
 VICTIMS = ("router", "risk", "engine", "feed", "reconciler", "signals", "monitor")
-# after the MIS square-off (15:15) and expiry closes (15:20), before the router's journal
-# rolls at the next day (at speed, market minutes pass in fractions of a second: the
-# books are read first)
-SESSION_END = (15, 23)
+# after the MIS square-off (15:15) and expiry closes (15:20), before the day closes at
+# 15:30 (risk's post-trade pass runs once a wall second: at 300x, 5 market minutes)
+SESSION_END = (15, 28)
 
 
 def soak_env(tmp: Path, speed: float, start: str) -> dict[str, str]:
@@ -169,86 +170,99 @@ def procs_of(s: Any) -> dict[str, tuple[float, int]]:
     return out
 
 
-def books(client: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The simulator's order book and position book now (``client``: made before the
-    run: the SDK's first import takes seconds, minutes of market time at speed)."""
+def positions(client: Any) -> list[dict[str, Any]]:
+    """The simulator's position book now (``client``: made before the run: the SDK's first
+    import takes seconds, minutes of market time at speed)."""
     for _ in range(30):  # a broker's bad day (--faults) garbles some reads: ask again
-        ob, pb = client.orderbook(), client.positionbook()
-        data = ob.get("data")
-        if isinstance(data, dict) and isinstance(pb.get("data"), list):
-            return data.get("orders") or [], pb["data"]
+        pb = client.positionbook()
+        if isinstance(pb.get("data"), list):
+            return pb["data"]
         time.sleep(0.05)
-    raise RuntimeError("the simulator's books could not be read 30 times in a row")
+    raise RuntimeError("the simulator's position book could not be read 30 times in a row")
 
 
-def journal_check(
-    s: Any, broker_orders: list[dict[str, Any]], day: str, client: Any
-) -> tuple[int, int, int, list[str]]:
-    """(duplicates, lost, pending, what) for the day: the broker's orders placed that day
-    against the journal's (the router rolls its journal each day; the simulator keeps its
-    book until it restarts, so its rows are taken by their day). An order still unknown
-    (its reply lost: the router is looking for it) is *pending*, and so is the broker row
-    of its shape it will adopt; duplicates are rows nothing can account for, lost the
-    journal's broker ids the broker does not hold."""
-    files = list(s.state_dir.glob("venues/*/router/journal.bin"))
-    if not files:
-        return 0, 0, 0, ["no journal"]
-    rep = read(files[0])
-    after = books(client)[0] if client is not None else []
-    # ``broker_orders`` was read before the journal (what the broker held by then must be
-    # in it), ``after`` after it (what the journal holds by then the broker had): at speed
-    # an order goes out between any two reads
-    every = {str(r.get("orderid")) for r in broker_orders} | {str(r.get("orderid")) for r in after}
-    rows = {
-        str(r.get("orderid")): r
-        for r in broker_orders
-        if str(r.get("timestamp", "")).startswith(day)
-    }
-    # an order sent on an earlier day that finished after the journal rolled is in no
-    # book of this day (at speed, a slow broker's answer can cross the night)
-    since = day_start_ns(day)
-    ours: collections.Counter[str] = collections.Counter(
-        jo.broker_id for jo in rep.orders.values() if jo.broker_id
+def broker_orders(s: Any) -> dict[str, dict[str, Any]]:
+    """Every order the simulated broker holds, of every day: its books file, where each
+    change is written before the answer that reports it leaves the server (what a
+    broker's back office would print; its order book shows only the day's)."""
+    out: dict[str, dict[str, Any]] = {}
+    path = s.state_dir / "sim" / "books.jsonl"
+    for line in path.read_bytes().splitlines():
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue  # a line being written
+        if isinstance(d, dict) and d.get("k") == "order":
+            out[str(d["orderid"])] = d
+    return out
+
+
+def journal_orders(s: Any) -> dict[str, Any]:
+    """Every order in the router's journal and in its copies of the days it rolled away
+    (``journal.bin.day-<day>``), each at its newest record."""
+    out: dict[str, Any] = {}
+    for venue in s.state_dir.glob("venues/*/router"):
+        days = sorted(f for f in venue.glob("journal.bin.day-*") if not f.name.endswith(".tmp"))
+        for f in [*days, venue / "journal.bin"]:  # oldest first: the newest state wins
+            if f.exists():
+                out.update(read(f).orders)
+    return out
+
+
+def in_flight(s: Any, day: date) -> bool:
+    """An order of ``day`` handed to the broker with no answer yet."""
+    since, until = day_start_ns(str(day)), day_start_ns(str(day + timedelta(days=1)))
+    return any(
+        jo.state == "sent" and not jo.broker_id and since <= jo.sent_ns < until
+        for jo in journal_orders(s).values()
     )
-    # what the broker's book of the day must hold of ours: an order finished and handed
-    # over before the night (its answer crossed the night at speed) may be in the old day's
-    expected = {
-        jo.broker_id
-        for jo in rep.orders.values()
-        if jo.broker_id and (jo.sent_ns >= since or not jo.final)
-    }
-    what: list[str] = []
-    dup = sorted(b for b, n in ours.items() if n > 1)
-    unaccounted = set(rows) - set(ours)
-    # still unknown (its reply lost: the router looks for it), or in flight (handed to the
-    # broker, no answer yet: a late broker at speed answers minutes of market time later)
+
+
+def journal_check(s: Any, day: date) -> tuple[int, int, int, int, list[str]]:
+    """(orders, duplicates, lost, pending, what) for ``day``, checked once it is over: the
+    broker's orders of the day (its ids begin with the day, as a sandbox's do) against
+    the journal's. Duplicates: a broker order no journal accounts for (sent twice, or
+    sent unjournaled), or a broker id two of our orders claim; lost: a broker id the
+    journal holds that the broker does not; pending: an order of the day still unknown
+    (its reply lost: the router is looking for it), with the broker row of its shape
+    that its adoption will take."""
+    prefix = f"{day:%y%m%d}"
+    broker = {b: d for b, d in broker_orders(s).items() if b.startswith(prefix)}
+    ours = journal_orders(s)
+    claimed = collections.Counter(jo.broker_id for jo in ours.values() if jo.broker_id)
+    since, until = day_start_ns(str(day)), day_start_ns(str(day + timedelta(days=1)))
     unknown = [
         jo
-        for jo in rep.orders.values()
-        if jo.state == "unknown" or (jo.state == "sent" and not jo.broker_id)
+        for jo in ours.values()
+        if not jo.broker_id
+        and (jo.state == "unknown" or jo.state == "sent")
+        and since <= jo.sent_ns < until
     ]
+    what: list[str] = []
+    dup = sorted(b for b, n in claimed.items() if n > 1 and b.startswith(prefix))
+    unaccounted = set(broker) - set(claimed)
     for jo in unknown:  # the row its adoption will take, if the broker has one
         o = jo.order
         for bid in sorted(unaccounted):
-            r = rows[bid]
+            r = broker[bid]
             if (r.get("symbol"), r.get("action"), int(r.get("quantity") or 0)) == (
                 o.symbol, o.action, o.quantity,
             ):  # fmt: skip
                 unaccounted.discard(bid)
                 break
+    lost = sorted(b for b in claimed if b.startswith(prefix) and b not in broker)
     if dup:
         what.append(f"broker ids held by two of our orders: {dup}")
     if unaccounted:
         what.append(f"at the broker, not in the journal: {sorted(unaccounted)}")
-    missing = sorted(expected - every)
-    if missing:
-        what.append(f"in the journal, not at the broker: {missing}")
+    if lost:
+        what.append(f"in the journal, not at the broker: {lost}")
     if unknown:
         what.append(
-            f"still unknown at the session's end (looked for: adopted or found absent "
+            f"still unknown after the day (looked for: adopted or found absent "
             f"later): {sorted(jo.order.order_id for jo in unknown)}"
         )
-    return len(dup) + len(unaccounted), len(missing), len(unknown), what
+    return len(broker), len(dup) + len(unaccounted), len(lost), len(unknown), what
 
 
 def main() -> None:
@@ -301,9 +315,8 @@ def main() -> None:
                     os.kill(pid, signal.SIGKILL)
                 killed = f"{killed} at {at:%H:%M}"
             while clock.now() < end and clock.now().astimezone(IST).date() == day:
-                time.sleep(0.2)
-            orders, positions = books(client)  # first: before the day (and the journal) rolls
-            dup, lost, pending, what = journal_check(s, orders, str(day), client)
+                time.sleep(0.02)  # 0.2 s is 4 market minutes at 1200x
+            book = positions(client)  # before the night: the broker's book of the day
             lines = logs.new_lines()
             errors, warnings = kinds(lines, "error"), kinds(lines, "warning")
             mismatches = sum(
@@ -312,15 +325,22 @@ def main() -> None:
                 if d.get("daemon") == "reconciler" and "mismatch" in str(d.get("event", ""))
                 and d.get("level") in ("warning", "error")
             )  # fmt: skip
-            todays = sum(1 for o in orders if str(o.get("timestamp", "")).startswith(str(day)))
             mis_open = [
                 f"{p.get('symbol')} {p.get('quantity')}"
-                for p in positions
+                for p in book
                 if p.get("product") == "MIS" and int(float(p.get("quantity") or 0))
             ]
             procs = procs_of(s)
             rss_at[n] = {k: v[0] for k, v in procs.items()}
             stores = disk.usage(s)
+            # The orders are compared once the day is over: nothing more can be sent on it,
+            # and an answer still on its way (a late broker) has a few seconds to land
+            while clock.now().astimezone(IST).date() == day:  # the next session's day
+                time.sleep(0.2)
+            settle = time.monotonic() + 10
+            while time.monotonic() < settle and in_flight(s, day):
+                time.sleep(0.2)
+            todays, dup, lost, pending, what = journal_check(s, day)
             totals.update(
                 errors=sum(errors.values()),
                 warnings=sum(warnings.values()),
@@ -343,15 +363,12 @@ def main() -> None:
             print(f"errors {sum(errors.values())}, warnings {sum(warnings.values())}")
             for kind, c in (errors + warnings).most_common(12):
                 print(f"  {c:>6}  {kind}", flush=True)
-            while clock.now().astimezone(IST).date() == day:  # the next session's day
-                time.sleep(0.2)
         # orders still unknown must be resolved by the router (adopted or found absent):
         # one that stays unknown a minute of the wall after the last session is lost
         left: list[str] = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            files = list(s.state_dir.glob("venues/*/router/journal.bin"))
-            left = [o for o, jo in read(files[0]).orders.items() if jo.state == "unknown"]
+            left = [o for o, jo in journal_orders(s).items() if jo.state == "unknown"]
             if not left:
                 break
             time.sleep(1.0)
