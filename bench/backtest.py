@@ -42,6 +42,7 @@ from mytrading.backtest.data import GeneratedBars, trading_days  # noqa: E402
 from mytrading.backtest.engine import Backtest, Spec  # noqa: E402
 from mytrading.engine.loader import discover  # noqa: E402
 from mytrading.refdata import load_refdata  # noqa: E402
+from mytrading.risk.config import risk_files  # noqa: E402
 
 START = date(2026, 1, 1)
 CONTRACT = "NIFTY25DEC40FUT"  # far expiry: ten years of one contract's bars
@@ -206,7 +207,7 @@ def main() -> None:
         source = GeneratedBars(refdata, SEED, origin=START - timedelta(days=120))
         cls = discover(ROOT / "strategies")["sma_crossover"]
         spec = Spec([(cls, PARAMS)], START, end, capital=1e9)  # margin cannot bind either
-        bt = Backtest(spec, refdata, config, source)
+        bt = Backtest(spec, refdata, risk_files(config, {}), source)
         t0 = time.perf_counter()
         if args.profile:
             import cProfile

@@ -44,6 +44,7 @@ from mytrading.builder.templates import render  # noqa: E402
 from mytrading.engine.loader import discover  # noqa: E402
 from mytrading.engine.strategy import BaseStrategy  # noqa: E402
 from mytrading.refdata import IST, load_refdata  # noqa: E402
+from mytrading.risk.config import risk_files  # noqa: E402
 from mytrading.sim.market import OPTION_KINDS, SimMarket  # noqa: E402
 
 DAY = date(2026, 11, 20)
@@ -55,7 +56,10 @@ def straddle_year(cls: type[BaseStrategy[Any]], label: str) -> None:
     start, end = date(2025, 11, 24), date(2026, 11, 20)
     source = GeneratedBars(refdata, 42, origin=start - timedelta(days=120))
     bt = Backtest(
-        Spec([(cls, {})], start, end, capital=5_000_000.0), refdata, ROOT / "config", source
+        Spec([(cls, {})], start, end, capital=5_000_000.0),
+        refdata,
+        risk_files(ROOT / "config", {}),
+        source,
     )
     t0 = time.perf_counter()
     bt.run()

@@ -7,10 +7,10 @@ channels, the enabled strategies with their parameters (class defaults <
 ``strategies.toml`` < ``MT_STRATEGY_PARAMS``) and the reference data (the master contract
 when synced, else ``instruments.toml``): each section loaded by its own module, on first
 use, and kept. ``load_config`` loads every section (``config check`` and ``start``
-refuse a bad file before any process starts); a daemon, the backtest and the builder use
-the sections they need of the same object (``for_process``), so what ``config check``
-validated is what a restarted daemon loads. Every problem is a ``ConfigError`` whose
-message names the file or setting.
+refuse a bad file before any process starts); a daemon, the backtest (its sweeps' workers
+are handed what it loaded) and the builder use the sections they need of the same object
+(``for_process``), so what ``config check`` validated is what a restarted daemon loads.
+Every problem is a ``ConfigError`` whose message names the file or setting.
 
 ``provenance()`` says where each value came from (the environment, ``.env`` or its
 default; each file with a digest of its content), and ``fingerprint()`` folds it into
@@ -78,6 +78,15 @@ class StackConfig:
         from mytrading.risk.config import load_risk_config
 
         return load_risk_config(self.settings, self.accounts)
+
+    def backtest_risk(self, overrides: dict[str, Any]) -> RiskConfig:
+        """What a backtest judges, sizes and charges by: risk's files read as the risk
+        daemon reads them (``risk_files``), ``overrides`` (the run's, the ``MT_RISK_*``
+        settings among them) on their ``[defaults]``. No accounts: a backtest trades one
+        simulated account."""
+        from mytrading.risk.config import risk_files
+
+        return risk_files(self.settings.config_dir, overrides)
 
     @property
     def limits(self) -> LimitBook:

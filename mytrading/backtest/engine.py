@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -43,7 +42,7 @@ from mytrading.clock import MarketClock
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.strategy import BaseStrategy
 from mytrading.refdata import IST, RefData, RefDataError
-from mytrading.risk.charges import load_charges
+from mytrading.risk.config import RiskConfig
 from mytrading.settlement import (
     Leg,
     final_price_places,
@@ -95,8 +94,6 @@ class Spec:
     fills: str = "bars"  # bars | ticks
     tick_model: str = "realistic"  # ticks: the simulated broker's fill model, as in paper
     partial_fills: bool = True  # ticks: a limit takes at most the touch size
-    # MT_RISK_* given to this run (``risk.limits.env_overrides``): they bind as live
-    risk_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -160,7 +157,7 @@ class Backtest:
         self,
         spec: Spec,
         refdata: RefData,
-        config_dir: Path,
+        config: RiskConfig,
         source: Any,
         base_tf: str = "1m",
         progress: Callable[[Progress], None] | None = None,
@@ -179,8 +176,7 @@ class Backtest:
         self._progress = progress
         self.progress = Progress()
         self.clock = Clock(self._session_open(spec.start))
-        charges = load_charges(config_dir)
-        self.results = Results(refdata, charges, spec.capital)
+        self.results = Results(refdata, config.charges, spec.capital)
         if spec.fills == "ticks":
             self.broker: SimBroker = SimBroker(
                 refdata, self.clock, spec.slippage_ticks, spec.tick_model, spec.partial_fills
@@ -192,15 +188,13 @@ class Backtest:
         self.orders: collections.deque[wire.Order] = collections.deque()
         self.risk = BacktestRisk(
             refdata,
-            config_dir,
-            charges,
+            config,
             spec.capital,
             self.broker,
             self.clock.now_ns,
             self.clock.now,
             self.orders.append,
             self._on_risk_event,
-            spec.risk_overrides,
         )
         self.runner = StrategyRunner(
             refdata,

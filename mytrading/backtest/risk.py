@@ -15,18 +15,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import date, datetime
-from pathlib import Path
-from typing import Any
 
 import structlog
 
 from mytrading import wire
 from mytrading.accounts import MAIN, Accounts
 from mytrading.refdata import RefData
-from mytrading.risk.charges import ChargeTable
+from mytrading.risk.config import RiskConfig
 from mytrading.risk.engine import RiskEngine
-from mytrading.risk.limits import load_limits
-from mytrading.risk.margin import load_margins
 from mytrading.risk.monitor import Key
 from mytrading.risk.state import TradingStates
 from mytrading.sim.matching import SimBroker
@@ -39,15 +35,13 @@ class BacktestRisk:
     def __init__(
         self,
         refdata: RefData,
-        config_dir: Path,
-        charges: ChargeTable,
+        config: RiskConfig,
         capital: float,
         broker: SimBroker,
         now_ns: Callable[[], int],
         now: Callable[[], datetime],
         send: Callable[[wire.Order], None],
         event: Callable[[wire.RiskEvent], None],
-        overrides: dict[str, Any] | None = None,
     ) -> None:
         self.refdata = refdata
         self.capital = capital
@@ -56,12 +50,12 @@ class BacktestRisk:
         self._now = now
         self._send_order = send
         self._event = event
-        self.margins = load_margins(config_dir)
+        self.margins = config.margins
         self.core = RiskEngine(
             refdata,
-            load_limits(config_dir / "risk.toml", overrides or {}),
+            config.limits,
             self.margins,
-            charges,
+            config.charges,
             Accounts(by_name={}),
             self,
             now,

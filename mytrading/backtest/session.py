@@ -23,9 +23,11 @@ from mytrading.backtest.data import DataError, DuckBars, DuckTicks, GeneratedBar
 from mytrading.backtest.engine import WARMUP_ORIGIN_DAYS, Backtest, Progress, Spec
 from mytrading.backtest.metrics import Metrics
 from mytrading.backtest.results import Results
+from mytrading.config import for_process
 from mytrading.engine.loader import StrategyLoadError, declared, discover
 from mytrading.engine.strategy import BaseStrategy
-from mytrading.refdata import IST, RefData, load_refdata
+from mytrading.refdata import IST, RefData
+from mytrading.risk.config import RiskConfig
 from mytrading.risk.limits import env_overrides
 from mytrading.settings import ConfigError, Settings
 
@@ -61,7 +63,7 @@ class Prepared:
     ticks: Any
     refdata: RefData
     data_name: str
-    config_dir: Path
+    risk: RiskConfig  # what the run judges, sizes and charges by (``StackConfig``)
     strategies_dir: Path
 
 
@@ -117,7 +119,14 @@ def parse_params(
 
 
 def prepare(s: Settings, req: Request, today: date | None = None) -> Prepared:
-    refdata = load_refdata(s.config_dir)
+    """The run ``req`` asks for, checked: its strategies with their parameters, its window
+    and data, and the process's one configuration (``config.for_process``: the reference
+    data and risk's files as the stack loads them)."""
+    cfg = for_process(s)
+    try:
+        refdata = cfg.refdata
+    except ConfigError as exc:
+        raise InputError(str(exc)) from None
     names = [n.strip() for n in req.strategies if n.strip()]
     declared_names = declared(s.strategies_dir)[0]
     unknown = [n for n in names if n not in declared_names]
@@ -163,7 +172,11 @@ def prepare(s: Settings, req: Request, today: date | None = None) -> Prepared:
         raise InputError("--interval D: the generator makes 1m bars; use history or a file")
     if req.fills not in ("bars", "ticks"):
         raise InputError(f"--fills must be bars or ticks, got {req.fills!r}")
-    _check_reference(s, refdata, start, end)
+    try:  # the MT_RISK_* settings bind in a backtest as live
+        risk = cfg.backtest_risk(env_overrides(s))
+    except ConfigError as exc:
+        raise InputError(str(exc)) from None
+    _check_reference(risk, refdata, start, end)
     source, ticks, name = _source(s, req, refdata, start)
     spec = Spec(
         [(classes[n], params[n]) for n in names],
@@ -175,18 +188,15 @@ def prepare(s: Settings, req: Request, today: date | None = None) -> Prepared:
         req.fills,
         s.sim.fill_model,  # with recorded ticks, the paper stack's own fill model
         s.sim.partial_fills,
-        env_overrides(s),
     )
-    return Prepared(req, spec, params, source, ticks, refdata, name, s.config_dir, s.strategies_dir)
+    return Prepared(req, spec, params, source, ticks, refdata, name, risk, s.strategies_dir)
 
 
-def _check_reference(s: Settings, refdata: RefData, start: date, end: date) -> None:
+def _check_reference(risk: RiskConfig, refdata: RefData, start: date, end: date) -> None:
     """Charges and holidays must cover the window: a contract note of 2021 is not one of
     2026, and a missing holiday list would trade on exchange holidays."""
-    from mytrading.risk.charges import load_charges
-
     try:
-        load_charges(s.config_dir).rates(start)
+        risk.charges.rates(start)
     except ValueError as exc:
         raise InputError(
             f"{exc}: add a [[period]] with the rates of that time to config/charges.toml"
@@ -238,7 +248,7 @@ def execute(
 ) -> Outcome:
     started = time.perf_counter()
     try:
-        bt = Backtest(p.spec, p.refdata, s.config_dir, p.source, progress=progress, ticks=_ticks(p))
+        bt = Backtest(p.spec, p.refdata, p.risk, p.source, progress=progress, ticks=_ticks(p))
         results = bt.run()
     except (DataError, ConfigError) as exc:
         raise InputError(str(exc)) from None

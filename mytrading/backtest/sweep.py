@@ -31,7 +31,8 @@ from rich.table import Table
 
 from mytrading.backtest import store
 from mytrading.backtest.session import InputError, Prepared
-from mytrading.refdata import IST
+from mytrading.refdata import IST, RefData
+from mytrading.risk.config import RiskConfig
 from mytrading.settings import Settings
 
 MAX_COMBOS = 10_000
@@ -39,7 +40,12 @@ MAX_COMBOS = 10_000
 
 @dataclass(frozen=True)
 class Job:
-    config_dir: str
+    """One combination. It carries the reference data and risk's files as the parent
+    process loaded them (``Prepared``), so a worker here or on a cluster runs the very
+    configuration the parent checked: nothing is read again from a path."""
+
+    refdata: RefData
+    risk: RiskConfig
     strategies_dir: str
     strategies: tuple[str, ...]
     params: dict[str, dict[str, Any]]
@@ -50,7 +56,6 @@ class Job:
     allow_holes: bool
     source: tuple[str, str, int, date | None]  # (kind, path, seed, origin)
     combo: dict[str, Any]
-    risk_overrides: dict[str, Any]
 
 
 def parse_axes(specs: list[str]) -> dict[str, list[str]]:
@@ -84,11 +89,10 @@ def combos(axes: dict[str, list[str]]) -> list[dict[str, str]]:
 
 
 @functools.lru_cache(maxsize=4)
-def _context(config_dir: str, strategies_dir: str) -> tuple[Any, Any]:
+def _classes(strategies_dir: str) -> Any:
     from mytrading.engine.loader import discover
-    from mytrading.refdata import load_refdata
 
-    return load_refdata(Path(config_dir)), discover(Path(strategies_dir))
+    return discover(Path(strategies_dir))
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -101,7 +105,7 @@ def run_job(job: Job) -> dict[str, Any]:
     from mytrading.backtest.engine import Backtest, Spec
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    refdata, classes = _context(job.config_dir, job.strategies_dir)
+    refdata, classes = job.refdata, _classes(job.strategies_dir)
     kind, path, seed, origin = job.source
     source = GeneratedBars(refdata, seed, origin) if kind == "generated" else DuckBars(Path(path))
     strategies = []
@@ -116,9 +120,8 @@ def run_job(job: Job) -> dict[str, Any]:
         job.capital,
         job.slippage,
         job.allow_holes,
-        risk_overrides=job.risk_overrides,
     )
-    bt = Backtest(spec, refdata, Path(job.config_dir), source)
+    bt = Backtest(spec, refdata, job.risk, source)
     try:
         res = bt.run()
     except DataError as exc:
@@ -162,7 +165,8 @@ def jobs_for(p: Prepared, axes: dict[str, list[str]]) -> list[Job]:
                 ) from None
         out.append(
             Job(
-                str(p.config_dir),
+                p.refdata,
+                p.risk,
                 str(p.strategies_dir),
                 tuple(classes),
                 p.params,
@@ -173,7 +177,6 @@ def jobs_for(p: Prepared, axes: dict[str, list[str]]) -> list[Job]:
                 p.spec.allow_holes,
                 source,
                 combo,
-                p.spec.risk_overrides,
             )
         )
     return out

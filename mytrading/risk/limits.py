@@ -197,13 +197,19 @@ def env_overrides(s: Settings) -> dict[str, Any]:
 
 
 def limits_for(s: Settings) -> LimitBook:
-    """``config/risk.toml`` with the ``MT_RISK_*`` overrides. Live refuses ``any_hour``
-    from the file as it refuses ``MT_RISK_ANY_HOUR``: orders outside the sessions are for
-    tests and demos."""
-    path = s.config_dir / "risk.toml"
-    book = load_limits(path, env_overrides(s))
+    """``config/risk.toml`` with the ``MT_RISK_*`` overrides (``refuse_any_hour`` in live)."""
+    book = load_limits(s.config_dir / "risk.toml", env_overrides(s))
+    refuse_any_hour(s, book)
+    return book
+
+
+def refuse_any_hour(s: Settings, book: LimitBook) -> None:
+    """Live refuses ``any_hour`` from the file as it refuses ``MT_RISK_ANY_HOUR``: orders
+    outside the sessions are for tests and demos."""
     if s.mode == "live":
         lax = [n for n, lim in [("defaults", book.defaults), *book.per.items()] if lim.any_hour]
         if lax:
-            raise ConfigError(f"{path}: any_hour = true in {lax}: live trades only in session")
-    return book
+            raise ConfigError(
+                f"{s.config_dir / 'risk.toml'}: any_hour = true in {lax}: live trades only "
+                "in session"
+            )

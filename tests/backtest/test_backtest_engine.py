@@ -15,6 +15,7 @@ from mytrading.backtest.results import Results
 from mytrading.engine.loader import discover
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.risk.charges import load_charges
+from mytrading.risk.config import risk_files
 from mytrading.settings import PROJECT_ROOT
 
 CONFIG = PROJECT_ROOT / "config"
@@ -28,7 +29,9 @@ def classes():
 
 def run(refdata, strategies, start=START, end=END, seed=42, config=CONFIG) -> Backtest:
     source = GeneratedBars(refdata, seed, origin=start - timedelta(days=120))
-    bt = Backtest(Spec(strategies, start, end, capital=5_000_000.0), refdata, config, source)
+    bt = Backtest(
+        Spec(strategies, start, end, capital=5_000_000.0), refdata, risk_files(config, {}), source
+    )
     bt.run()
     return bt
 
@@ -350,17 +353,16 @@ def test_a_late_reversal_closes_the_old_position(refdata, classes) -> None:
 
 
 def test_risk_overrides_bind_in_a_backtest(refdata, classes) -> None:
-    """``MT_RISK_ANY_HOUR`` (``Spec.risk_overrides``) lifts sessions and windows here as
-    live: no refusal for the hour."""
+    """``MT_RISK_ANY_HOUR`` (an override of risk's files, as ``backtest_risk`` is given
+    the settings') lifts sessions and windows here as live: no refusal for the hour."""
     source = GeneratedBars(refdata, 42, origin=START - timedelta(days=120))
     spec = Spec(
         [(classes["sma_crossover"], {"fast": 5, "slow": 20})],
         START,
         date(2026, 11, 3),
         capital=5_000_000.0,
-        risk_overrides={"any_hour": True},
     )
-    bt = Backtest(spec, refdata, CONFIG, source)
+    bt = Backtest(spec, refdata, risk_files(CONFIG, {"any_hour": True}), source)
     bt.run()
     hours = {"market_hours", "entry_window", "exit_window", "mis_cutoff"}
     assert bt.results.orders and not [e for e in bt.results.events if e["rule"] in hours]

@@ -79,7 +79,7 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
         s,
         Request(["sma_crossover"], DAY, DAY, data="recorded", fills="ticks", capital=10_000_000),
     )
-    bt = Backtest(p.spec, p.refdata, s.config_dir, p.source, ticks=p.ticks.ticks(DAY, DAY))
+    bt = Backtest(p.spec, p.refdata, p.risk, p.source, ticks=p.ticks.ticks(DAY, DAY))
     res = bt.run()
     last_live = max(f.exch_ns for f in live_fills)
     replay_orders = [

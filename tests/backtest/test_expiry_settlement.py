@@ -17,6 +17,7 @@ from mytrading.backtest.data import GeneratedBars
 from mytrading.backtest.engine import Backtest, Spec
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.refdata import RefData
+from mytrading.risk.config import risk_files
 from mytrading.settings import PROJECT_ROOT
 from mytrading.settlement import settle
 
@@ -64,11 +65,12 @@ def test_positions_held_through_expiry_are_settled_as_the_exchange_does(
         ("NFO", f"SBIN23NOV26{satm - 60}CE", "BUY", 750),  # a stock's: physical
     ]
     HoldToExpiry.legs = legs
-    spec = Spec(
-        [(HoldToExpiry, {})], START, EXPIRY, capital=50_000_000.0,
-        risk_overrides={"expiry_close": "", "max_position_lots": 50, "max_order_notional": 1e9},
-    )  # fmt: skip
-    bt = Backtest(spec, refdata, PROJECT_ROOT / "config", src)
+    spec = Spec([(HoldToExpiry, {})], START, EXPIRY, capital=50_000_000.0)
+    risk = risk_files(
+        PROJECT_ROOT / "config",
+        {"expiry_close": "", "max_position_lots": 50, "max_order_notional": 1e9},
+    )
+    bt = Backtest(spec, refdata, risk, src)
     bt.run()
     res = bt.results
     entry = {f["symbol"]: f["price"] for f in res.fills if not f["order_id"].count("settle")}
@@ -143,7 +145,7 @@ def test_a_held_option_has_greeks_in_the_engines_status(refdata: RefData) -> Non
     bt = Backtest(
         Spec([(ShortCall, {})], day, day, capital=5_000_000.0),
         refdata,
-        PROJECT_ROOT / "config",
+        risk_files(PROJECT_ROOT / "config", {}),
         src,
     )
     bt.run()
@@ -167,7 +169,10 @@ def test_an_option_strategys_report_has_pnl_per_leg_and_greeks_over_time(
     start, end = date(2026, 11, 2), date(2026, 11, 13)
     src = GeneratedBars(refdata, 42, origin=start - timedelta(days=120))
     bt = Backtest(
-        Spec([(cls, {})], start, end, capital=5_000_000.0), refdata, PROJECT_ROOT / "config", src
+        Spec([(cls, {})], start, end, capital=5_000_000.0),
+        refdata,
+        risk_files(PROJECT_ROOT / "config", {}),
+        src,
     )
     res = bt.run()
     tables = res.tables()

@@ -22,6 +22,7 @@ from mytrading.builder.strategy import BuilderStrategy, make_class
 from mytrading.builder.templates import TEMPLATES, render
 from mytrading.options.chain import strike_for
 from mytrading.refdata import IST, RefData
+from mytrading.risk.config import risk_files
 from mytrading.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
@@ -38,7 +39,10 @@ def run(
     cls = make_class("t_builder", spec, Path("t_builder.toml"))
     src = GeneratedBars(refdata, SEED, origin=start - timedelta(days=60))
     bt = Backtest(
-        RunSpec([(cls, {})], start, end, capital=capital), refdata, PROJECT_ROOT / "config", src
+        RunSpec([(cls, {})], start, end, capital=capital),
+        refdata,
+        risk_files(PROJECT_ROOT / "config", {}),
+        src,
     )
     res = bt.run()
     strategy = bt.runner.strategies["t_builder"]

@@ -20,6 +20,7 @@ from mytrading.engine.context import StrategyContext
 from mytrading.engine.strategy import BaseStrategy
 from mytrading.outbox import Outbox
 from mytrading.refdata import RefData
+from mytrading.risk.config import risk_files
 from mytrading.settings import PROJECT_ROOT
 from tests.engine.test_strategy_runner import FUT, LOT, make
 
@@ -113,7 +114,7 @@ def test_a_misspelt_product_fails_in_a_backtest_with_the_live_message(refdata: R
     source = GeneratedBars(refdata, 42, origin=start - timedelta(days=30))
     config = PROJECT_ROOT / "config"
     bt = Backtest(Spec([(typo_class(), {})], start, start, capital=5_000_000.0), refdata,
-                  config, source)  # fmt: skip
+                  risk_files(config, {}), source)  # fmt: skip
     bt.run()
     h = bt.runner.health["typo"]
     assert h.last_error == TYPO_ERROR

@@ -21,6 +21,7 @@ from mytrading.engine.strategy import BaseStrategy
 from mytrading.openalgo.history import HistoryError
 from mytrading.refdata import IST, RefData, load_refdata
 from mytrading.risk.book import RiskBook
+from mytrading.risk.config import risk_files
 from mytrading.risk.limits import load_limits
 from mytrading.risk.margin import load_margins
 from mytrading.risk.orders import approved_order, children, decide, roll_children
@@ -496,7 +497,12 @@ def test_a_backtest_of_a_rolling_strategy_shows_the_roll(refdata: RefData) -> No
     start, end = date(2026, 11, 17), date(2026, 11, 24)
     source = GeneratedBars(refdata, 7, origin=start - timedelta(days=120))
     params = {"fast": 5, "slow": 20, "product": "NRML", "timeframe": "15m", "roll_days": 2}
-    bt = Backtest(Spec([(sma, params)], start, end, capital=5_000_000.0), refdata, CONFIG, source)
+    bt = Backtest(
+        Spec([(sma, params)], start, end, capital=5_000_000.0),
+        refdata,
+        risk_files(CONFIG, {}),
+        source,
+    )
     res = bt.run()
     rolls = [e for e in res.events if e["kind"] == "roll"]
     assert [e["action"] for e in rolls] == ["approved", "confirmed"], res.events

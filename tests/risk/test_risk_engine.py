@@ -23,10 +23,11 @@ import pytest
 from mytrading import wire
 from mytrading.accounts import Accounts
 from mytrading.backtest.risk import BacktestRisk
+from mytrading.config import for_process
 from mytrading.positions import Ledger
 from mytrading.refdata import RefData
 from mytrading.risk.book import RiskBook
-from mytrading.risk.charges import load_charges
+from mytrading.risk.config import risk_files
 from mytrading.risk.daemon import build_core
 from mytrading.risk.engine import RiskEngine
 from mytrading.risk.limits import env_overrides, limits_for
@@ -209,15 +210,13 @@ def test_the_daemon_and_the_backtest_drive_risk_alike(
     bt_events: list[wire.RiskEvent] = []
     bt = BacktestRisk(
         refdata,
-        config,
-        load_charges(config),
+        for_process(s).backtest_risk(env_overrides(s)),  # what a backtest is given
         10_000_000.0,
         broker,  # type: ignore[arg-type]
         now_ns,
         now,
         bt_orders.append,
         bt_events.append,
-        env_overrides(s),
     )
     assert bt.limits.as_dict() == live.limits.as_dict() == limits_for(s).as_dict()
 
@@ -307,8 +306,7 @@ def test_the_core_is_the_backtests(refdata: RefData, config: Path) -> None:
     """The backtest's shell holds a ``RiskEngine``, not logic of its own."""
     bt = BacktestRisk(
         refdata,
-        config,
-        load_charges(config),
+        risk_files(config, {}),
         1e6,
         Broker(),  # type: ignore[arg-type]
         lambda: 0,

@@ -3,6 +3,7 @@ file named by the error."""
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 
@@ -49,3 +50,28 @@ def test_a_mistake_in_any_file_is_named(
     s = load_settings(config_dir=cfg, strategies=["sma_crossover"], **env)
     with pytest.raises(ConfigError, match=expect):
         load_config(s)
+
+
+def test_a_backtest_and_its_sweep_run_the_processs_configuration(
+    tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 34: the backtest takes risk's files from the process's ``StackConfig`` (the
+    loaders the risk daemon uses, the ``MT_RISK_*`` settings on them), and a sweep's jobs
+    carry what the parent loaded: a worker reads nothing again from a path."""
+    from datetime import date
+
+    from mytrading.backtest.session import Request, prepare
+    from mytrading.backtest.sweep import jobs_for
+    from mytrading.config import for_process
+
+    monkeypatch.setenv("MT_RISK_MAX_ORDER_LOTS", "1")
+    s = load_settings()
+    p = prepare(s, Request(["sma_crossover"], date(2026, 11, 2), date(2026, 11, 3)))
+    cfg = for_process(s)
+    assert p.risk.limits.as_dict() == cfg.limits.as_dict()  # what the risk daemon loads
+    assert p.risk.limits.defaults.max_order_lots == 1
+    for mine, daemons in ((p.risk.margins, cfg.margins), (p.risk.charges, cfg.charges)):
+        assert pickle.dumps(mine) == pickle.dumps(daemons)  # the same tables, loaded once each
+    jobs = jobs_for(p, {"fast": ["3", "4"]})
+    assert len(jobs) == 2 and all(j.risk is p.risk and j.refdata is p.refdata for j in jobs)
+    assert not any("config" in f for f in type(jobs[0]).__dataclass_fields__)

@@ -17,6 +17,7 @@ from mytrading.backtest.data import Batch, GeneratedBars
 from mytrading.backtest.engine import Backtest, Spec
 from mytrading.positions import Ledger
 from mytrading.refdata import IST, RefData
+from mytrading.risk.config import risk_files
 from mytrading.router.books import BookKey
 from mytrading.router.expiry import ExpirySettler
 from mytrading.settings import PROJECT_ROOT
@@ -68,9 +69,8 @@ def test_the_backtest_holds_the_position_and_notes_it(refdata: RefData) -> None:
     atm = round(float(first.close[0]) / 50) * 50
     call = f"NIFTY23NOV26{atm - 400}CE"
     HoldToExpiry.legs = [("NFO", call, "BUY", 65)]
-    spec = Spec([(HoldToExpiry, {})], START, EXPIRY + timedelta(days=2), capital=50_000_000.0,
-                risk_overrides={"expiry_close": ""})  # fmt: skip
-    bt = Backtest(spec, refdata, PROJECT_ROOT / "config", src)
+    spec = Spec([(HoldToExpiry, {})], START, EXPIRY + timedelta(days=2), capital=50_000_000.0)
+    bt = Backtest(spec, refdata, risk_files(PROJECT_ROOT / "config", {"expiry_close": ""}), src)
     bt.run()
     assert not [f for f in bt.results.fills if "settle" in f["order_id"]]
     assert no_final_price(refdata.instrument("NFO", call)) in bt.notes
