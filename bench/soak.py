@@ -26,7 +26,11 @@ apart: it keeps every day's orders while it runs). Goals over 10 sessions: E = M
 G within 10.
 
     .venv/bin/python bench/soak.py [--sessions 10] [--speed 300] [--seed 7] [--no-kill]
-        [--faults seed=7,lose_place=0.2,garble_books=0.1,clock_offset_s=-60]
+        [--faults seed=7,lose_place=0.2,garble_books=0.1,clock_offset_s=-60] [--demo]
+
+``--demo`` runs the shipped configuration untouched (the README's demo: its seven
+strategies and their limits), e.g. ``--demo --sessions 5 --speed 30 --no-kill``: the
+demo left running at its default speed for five days.
 """
 
 from __future__ import annotations
@@ -67,14 +71,20 @@ VICTIMS = ("router", "risk", "engine", "feed", "reconciler", "signals", "monitor
 SESSION_END = (15, 28)
 
 
-def soak_env(tmp: Path, speed: float, start: str) -> dict[str, str]:
+def soak_env(tmp: Path, speed: float, start: str, demo: bool = False) -> dict[str, str]:
+    """The soak's stack in ``tmp``. ``demo``: the shipped configuration as a new user runs
+    it (its strategies, limits and files untouched); else every example and a builder
+    strategy per template, the stack's daily limits scaled for their number."""
     strategies = tmp / "strategies"
     shutil.copytree(ROOT / "strategies", strategies)
+    config = tmp / "config"
+    shutil.copytree(ROOT / "config", config)
+    if demo:
+        return {**_stores(tmp, speed, start), "MT_STRATEGIES_DIR": str(strategies),
+                "MT_CONFIG_DIR": str(config)}  # fmt: skip
     # 14 strategies on one simulated account: the stack's daily loss limit (50,000, made
     # for the demo's seven) is scaled with them, or a losing day halts the soak's stack
     # for good and the later sessions trade nothing; each keeps its own daily limit
-    config = tmp / "config"
-    shutil.copytree(ROOT / "config", config)
     risk = config / "risk.toml"
     text = risk.read_text()
     for key, value in (("daily_loss_limit", "150000.0"), ("max_drawdown", "200000.0")):
@@ -86,6 +96,16 @@ def soak_env(tmp: Path, speed: float, start: str) -> dict[str, str]:
         name = f"soak_{template}"
         (strategies / f"{name}.toml").write_text(render(name, template))
         names.append(name)
+    return {
+        **_stores(tmp, speed, start),
+        "MT_STRATEGIES_DIR": str(strategies),
+        "MT_CONFIG_DIR": str(config),
+        "MT_STRATEGIES": ",".join(names),
+    }
+
+
+def _stores(tmp: Path, speed: float, start: str) -> dict[str, str]:
+    """Every store, port and key of the soak's own (nothing shared with another stack)."""
     return {
         **os.environ,
         "MT_LOG_DIR": str(tmp / "logs"),
@@ -99,9 +119,6 @@ def soak_env(tmp: Path, speed: float, start: str) -> dict[str, str]:
         "MT_WEBHOOK_DB": str(tmp / "logs" / "data" / "webhooks.sqlite"),
         "MT_ALERTS_DB": str(tmp / "logs" / "data" / "alerts.sqlite"),
         "MT_INSTRUMENTS_DB": str(tmp / "logs" / "data" / "instruments.duckdb"),
-        "MT_STRATEGIES_DIR": str(strategies),
-        "MT_CONFIG_DIR": str(config),
-        "MT_STRATEGIES": ",".join(names),
         "MT_SIM_REST_PORT": str(free_port()),
         "MT_SIM_WS_PORT": str(free_port()),
         "MT_SIM_API_KEY": f"soak-{secrets.token_hex(8)}",  # no other stack's clients
@@ -272,6 +289,11 @@ def main() -> None:
     ap.add_argument("--start", default="2026-12-18T09:15")  # a Friday; 25th a holiday
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-kill", action="store_true")
+    ap.add_argument(
+        "--demo",
+        action="store_true",
+        help="the shipped configuration as it is (its strategies and limits), not the soak's",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temp directory")
     ap.add_argument(
         "--faults",
@@ -283,7 +305,7 @@ def main() -> None:
     a = ap.parse_args()
     rng = random.Random(a.seed)
     tmp = Path(tempfile.mkdtemp(prefix="mtsoak-"))
-    env = soak_env(tmp, a.speed, a.start)
+    env = soak_env(tmp, a.speed, a.start, a.demo)
     if a.faults:
         env["MT_SIM_FAULTS"] = a.faults
     s = settings_of(env)
