@@ -49,7 +49,9 @@ class MonitorDaemon(Daemon):
             self.channel_problems[name] = f"DISABLED: {why}"
         self.channel_names = [c.name for c in channels]
         self.view = View(tuple(d for d in DAEMONS if d != self.name))
-        self.watch = Watch(self.cfg)
+        holidays = self.config.refdata.calendar.holidays
+        years = frozenset(d.year for days in holidays.values() for d in days)
+        self.watch = Watch(self.cfg, holiday_years=years)
         self.alerter = Alerter(self.cfg, self.store, self.channel_names)
         self.sender = Sender(self.store, channels)  # the store's connections are per thread
         self.sender.start()

@@ -21,7 +21,7 @@ import collections
 import re
 import time
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from mytrading.monitor.config import AlertConfig
 from mytrading.monitor.view import View
@@ -40,9 +40,16 @@ class Finding:
 
 
 class Watch:
-    def __init__(self, cfg: AlertConfig, started: float | None = None) -> None:
+    def __init__(
+        self,
+        cfg: AlertConfig,
+        started: float | None = None,
+        holiday_years: frozenset[int] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.started = time.monotonic() if started is None else started
+        # the years config/holidays.toml lists (None: not known here, nothing said)
+        self.holiday_years = holiday_years
         self._restarts_seen = 0.0  # monotonic time of the last restart reported
         self._risk_seen = 0.0  # wall time of the last risk event read
         self._failovers: int | None = None
@@ -324,7 +331,7 @@ class Watch:
         if now - self.started < 30:  # every daemon's beat heard first
             return []
         self._morning_said = t.date()
-        needs = waiting_for_a_person(view)
+        needs = waiting_for_a_person(view) + calendar_needs(self.holiday_years, t.date())
         text = (
             f"morning check: {len(needs)} thing(s) need you: " + "; ".join(needs)
             if needs
@@ -347,6 +354,25 @@ class Watch:
         if view.risk_events:
             self._risk_seen = max(self._risk_seen, view.risk_events[-1][0])
         return out
+
+
+HOLIDAYS_AHEAD_DAYS = 31
+
+
+def calendar_needs(years: frozenset[int] | None, today: date) -> list[str]:
+    """A year the exchange holiday list does not cover, said from a month before it
+    begins: without it every weekday of that year is taken as a trading day (the feed,
+    the strategies and risk would meet a closed market; the exchange publishes the list
+    in December)."""
+    if years is None:
+        return []
+    soon = today + timedelta(days=HOLIDAYS_AHEAD_DAYS)
+    return [
+        f"config/holidays.toml lists no exchange holidays for {y}: add them from the "
+        f"exchange's circular (until then every weekday of {y} counts as a trading day)"
+        for y in sorted({today.year, soon.year})
+        if y not in years
+    ]
 
 
 def waiting_for_a_person(view: View) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from mytrading.monitor import sender as sender_mod
 from mytrading.monitor.alerting import Alerter, Said
 from mytrading.monitor.channels import OpenAlgoTelegram, TelegramBot, Webhook, build_channels
 from mytrading.monitor.config import AlertConfig, Rule, load_alerts
-from mytrading.monitor.rules import Watch
+from mytrading.monitor.rules import Watch, calendar_needs
 from mytrading.monitor.sender import Sender
 from mytrading.monitor.store import AlertStore
 from mytrading.monitor.view import View
@@ -480,3 +480,20 @@ def test_the_morning_check_says_once_what_waits_for_a_person(tmp_path: Path) -> 
     r.beat("router", unknown_orders=[])
     said = [x for x in r.step(1) if x.rule == "morning_check"]
     assert len(said) == 1 and "nothing needs you today" in said[0].text
+
+
+def test_the_morning_check_says_a_year_without_exchange_holidays_a_month_ahead() -> None:
+    """config/holidays.toml lists 2025 and 2026: from a month before 2027 the morning says
+    so (every weekday would be taken as a trading day), never before."""
+    years = frozenset({2025, 2026})
+    assert calendar_needs(years, date(2026, 11, 25)) == []
+    (said,) = calendar_needs(years, date(2026, 12, 1))
+    assert "no exchange holidays for 2027" in said and "config/holidays.toml" in said
+    assert len(calendar_needs(years, date(2027, 3, 1))) == 1  # still missing in the year
+    assert calendar_needs(None, date(2027, 3, 1)) == []  # not known to this process
+    w = Watch(load_alerts(PROJECT_ROOT / "config" / "alerts.toml"), started=0.0,
+              holiday_years=years)  # fmt: skip
+    view = View(DAEMONS)
+    wall = datetime(2026, 12, 7, 8, 50, tzinfo=IST).timestamp()
+    (morning,) = [f for f in w.findings(view, now=100.0, wall=wall) if f.rule == "morning_check"]
+    assert "1 thing(s) need you" in morning.text and "2027" in morning.text
