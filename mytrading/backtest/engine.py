@@ -327,7 +327,82 @@ class Backtest:
         return self.results
 
     def _run_bars(self) -> None:
+        if len(self.streams) == 1 and not self.resamplers:
+            self._run_one()  # returns when a second stream joins, or at the end
+        if any(st.next_start() is not None for st in self.streams.values()):
+            self._run_many()
+        elif self._progress:
+            self._progress(self.progress)
+
+    def _run_one(self) -> None:
+        """``_run_many`` for one instrument at its own timeframe, the common run: the same
+        steps in the same order, without a heap, a step list or a call per bar to fetch
+        the next one. A subscription made while running (an option leg) ends it: the
+        rest of the run is ``_run_many``'s, from the next step."""
         clock, runner, risk, results = self.clock, self.runner, self.risk, self.results
+        broker, venue, drain = self.broker, self.venue, self._drain
+        assert isinstance(broker, BarBroker)
+        (st,) = self.streams.values()
+        key, ex, sym = st.key, st.exchange, st.symbol
+        tf, span = self.base_tf, self.base_ns
+        risk_base = tf in risk.bar_tfs
+        progress, report_every = self.progress, 20_000
+        live, quotes = broker.live, broker.quotes
+        intents, orders, streams = self.intents, self.orders, self.streams
+        on_closed_bar, risk_mark, risk_step = runner.on_closed_bar, risk.mark, risk.step
+        sample, last = results.sample, results.last
+        bar_cls = wire.Bar
+        greeks_at = 0
+        while st.next_start() is not None:
+            starts, opens, highs, lows, closes, vols = st.cols
+            i, n = st.i, st.n
+            while i < n:
+                t = starts[i]
+                close = closes[i]
+                bar = bar_cls(ex, sym, tf, t, opens[i], highs[i], lows[i], close, vols[i])
+                i += 1
+                st.i = i
+                clock.t = t
+                if live.get(key):
+                    venue.on_events(broker.on_bar(bar))
+                    drain()
+                elif key not in quotes:
+                    quotes[key] = broker._quote(bar)
+                clock.t = t + span if span else self._session_close(t)
+                risk_mark(key, close)
+                last[key] = close
+                on_closed_bar(bar)
+                if risk_base:
+                    risk.on_bar(bar)
+                if intents:
+                    drain()
+                if runner.timers or runner.rolling:
+                    runner.poll()
+                    drain()
+                risk_step()
+                if orders or intents:
+                    drain()
+                if i == n and st.next_start() is None:  # its last bar: settled if expired
+                    st.cols = ()
+                    self._settle(key)
+                    results.retire(key)
+                sample(clock.t)
+                if t >= greeks_at:  # every GREEKS_EVERY_NS of market time
+                    greeks_at = t - t % GREEKS_EVERY_NS + GREEKS_EVERY_NS
+                    self._sample_greeks()
+                progress.bars += 1
+                if progress.bars >= report_every:
+                    report_every += 20_000
+                    if self._progress:
+                        self._progress(progress)
+                if len(streams) > 1:
+                    return  # a subscription made during this step: the heap's from here
+                if i == n:
+                    break  # the next batch (``next_start`` loads it)
+
+    def _run_many(self) -> None:
+        clock, runner, risk, results = self.clock, self.runner, self.risk, self.results
+
         broker, venue = self.broker, self.venue
         assert isinstance(broker, BarBroker)
         tf, span = self.base_tf, self.base_ns

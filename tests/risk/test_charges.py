@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
-from mytrading.risk.charges import ZERO, load_charges
+from mytrading.risk.charges import ZERO, Charges, ChargeTable, load_charges
 from mytrading.settings import PROJECT_ROOT
 
 DAY = date(2026, 11, 20)
@@ -136,3 +138,50 @@ def test_equity_intraday_round_trip(table) -> None:
     assert (sell.stt, sell.exchange, sell.dp, sell.total) == (20.0, 2.39, 0.0, 46.51)
     # BSE equity: 0.00375 %
     assert table.trade("BSE", "EQ", "BUY", 100, 800.0, DAY, "MIS").exchange == 3.0
+
+
+def _decimal_trade(
+    table: ChargeTable, ex: str, kind: str, action: str, qty: int, price: float, day: date
+) -> Charges:
+    """The contract-note arithmetic in ``Decimal``, as ``_trade`` does it for any price."""
+    from mytrading.risk.charges import _d, _paise
+
+    r = {k: _d(v) for k, v in table.rates(day).items() if k != "from"}
+    turnover = _d(qty) * _d(price)
+    seg = "opt" if kind in ("CE", "PE") else "fut"
+    brokerage = table.per_order if seg == "opt" else min(table.per_order,
+                                                       turnover * table.fut_pct_cap)  # fmt: skip
+    brokerage = _paise(brokerage)
+    zero = Decimal(0)
+    stt = _paise(turnover * r[f"stt_{seg}_sell"]) if action == "SELL" else zero
+    exch = _paise(turnover * r[f"{'bse' if ex == 'BFO' else 'nse'}_{seg}"])
+    sebi = _paise(turnover * table.sebi_rate)
+    stamp = _paise(turnover * r[f"stamp_{seg}_buy"]) if action == "BUY" else zero
+    gst = _paise((brokerage + exch + sebi) * table.gst_rate)
+    return Charges(*(float(x) for x in (brokerage, stt, exch, sebi, stamp, gst)))
+
+
+def test_whole_paise_fills_are_charged_in_integers_exactly_as_in_decimal(table) -> None:
+    """Issue 36: a futures or options fill in whole paise is charged in integers; 20,000
+    random fills (both venues, both sides, every segment, prices from 0.05 to 90,000,
+    over every period of rates) equal the Decimal arithmetic to the paisa, half-paisa
+    ties included; and sums of charges are exact in paise."""
+    rng = random.Random(36)
+    days = [p[0] for p in table.periods]
+    total = ZERO
+    exact = 0
+    for _ in range(20_000):
+        kind = rng.choice(("FUT", "CE", "PE"))
+        ex = rng.choice(("NFO", "BFO"))
+        action = rng.choice(("BUY", "SELL"))
+        qty = rng.choice((15, 20, 25, 30, 65, 75, 750, 1500)) * rng.randint(1, 40)
+        price = rng.randint(1, 1_800_000) * 5 / 100  # on the 0.05 tick
+        day = rng.choice(days)
+        got = table.trade(ex, kind, action, qty, price, day, "NRML")
+        assert got == _decimal_trade(table, ex, kind, action, qty, price, day), (kind, qty, price)
+        total = total + got
+        exact += round(got.total * 100)
+    assert round(total.total * 100) == exact
+    # a price off the paisa (an average of partial fills) takes the Decimal path
+    odd = table.trade("NFO", "FUT", "SELL", 65, 24470.853, days[-1], "NRML")
+    assert odd == _decimal_trade(table, "NFO", "FUT", "SELL", 65, 24470.853, days[-1])
