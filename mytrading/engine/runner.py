@@ -100,6 +100,11 @@ class Health:
     )
 
 
+# who a closed bar reaches: subscriber names, (name, context, health) of each, and the
+# contexts of the instrument's other holders (marked with its close)
+BarPlan = tuple[list[str], list[tuple[str, StrategyContext, Health]], list[StrategyContext]]
+
+
 class StrategyRunner:
     def __init__(
         self,
@@ -150,6 +155,9 @@ class StrategyRunner:
         self.timers: list[Timer] = []
         self.last: dict[tuple[str, str], float] = {}
         self.holders: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
+        # on_closed_bar's who-is-told, per (instrument, timeframe); cleared whenever
+        # bar_subs or holders change
+        self._plans: dict[tuple[tuple[str, str], str], BarPlan] = {}
         # trading states as risk holds them: entries held while risk would refuse them
         self.gate = Gate()
         self._deferred: list[wire.OrderUpdate] = []  # the gate's refusals, after the hook
@@ -273,6 +281,7 @@ class StrategyRunner:
         subs = self.bar_subs[(exchange, symbol)][tf]
         if strategy not in subs:
             subs.append(strategy)
+            self._plans.clear()
         if not (self.started and self.mode == "backtest"):  # a backtest's bars are whole
             self.partial.add((exchange, symbol, tf))
         if warmup > 0:
@@ -346,18 +355,49 @@ class StrategyRunner:
 
     def on_closed_bar(self, bar: wire.Bar) -> None:
         """A bar that closed elsewhere (a backtest reads bars, not ticks): marks, then the
-        strategies subscribed to its timeframe. Bars reach strategies only once closed."""
+        strategies subscribed to its timeframe. Bars reach strategies only once closed.
+
+        Called for every bar of a backtest: who is told is worked out once per instrument
+        and timeframe (``_bar_plan``), again only after a subscription or a holder
+        changed (``_plans``, cleared then)."""
         key = (bar.exchange, bar.symbol)
-        self.last[key] = bar.close
-        subs = self.bar_subs.get(key)
-        names = subs.get(bar.tf) if subs else None
-        holders = self.holders.get(key)
-        if holders:
-            for name in holders:
-                if not names or name not in names:  # a subscriber marks with the bar itself
-                    self.contexts[name].mark(bar.exchange, bar.symbol, bar.close)
-        if names:
+        close = bar.close
+        self.last[key] = close
+        plan = self._plans.get((key, bar.tf))
+        if plan is None:
+            plan = self._bar_plan(key, bar.tf)
+        names, subscribers, markers = plan
+        for ctx in markers:  # holders that do not take this bar: marked with its close
+            ctx.mark(bar.exchange, bar.symbol, close)
+        if not names:
+            return
+        if self.partial or self.warmups or self.time_hooks:
             self._deliver_bar(bar, names, bar.start_ns)
+            return
+        start = bar.start_ns  # _deliver_bar_lean, with the contexts found once
+        for name, ctx, h in subscribers:
+            if h.quarantined:
+                continue
+            ctx.origin_ns = start
+            try:
+                ctx.on_bar(bar)
+            except Exception as exc:
+                self._hook_failed(h, name, "bar", exc)
+            else:
+                h.in_a_row = 0
+            ctx.origin_ns = 0
+        if self._deferred:
+            self._flush_deferred()
+
+    def _bar_plan(self, key: tuple[str, str], tf: str) -> BarPlan:
+        """Who a closed bar of ``key`` at ``tf`` reaches: its subscribers (name, context,
+        health) and the contexts of the other holders of ``key`` (marked only)."""
+        subs = self.bar_subs.get(key)
+        names = list(subs.get(tf, ())) if subs else []
+        subscribers = [(n, self.contexts[n], self.health[n]) for n in names]
+        markers = [self.contexts[n] for n in self.holders.get(key, ()) if n not in names]
+        plan = self._plans[(key, tf)] = (names, subscribers, markers)
+        return plan
 
     def poll(self) -> None:
         """Close bars the clock has passed and fire due timers."""
@@ -439,6 +479,7 @@ class StrategyRunner:
         for tf, names in list(self.bar_subs.get(old, {}).items()):
             if name in names:
                 names.remove(name)
+                self._plans.clear()
                 self.warmups.pop((name, *old, tf), None)
                 self.want_bars(name, *new, tf, self.contexts[name].moved_bars(old, new, tf))
         self._unwatch_if_unused(old)
@@ -505,6 +546,7 @@ class StrategyRunner:
             ledger.set_qty((ex, sym), qty, cost / qty if qty else 0.0)
             ledger.positions[(ex, sym)].realized = realized
             self.holders[(ex, sym)].add(name)
+            self._plans.clear()
             self._watch(ex, sym)
             out.append(f"{name}:{sym}={qty}")
         for name, ctx in self.contexts.items() if day is not None else ():
@@ -532,7 +574,10 @@ class StrategyRunner:
         self.skip_fills_to = f.fill_no
         if ctx is None:
             return
-        self.holders[(f.exchange, f.symbol)].add(f.strategy)
+        held = self.holders[(f.exchange, f.symbol)]
+        if f.strategy not in held:
+            held.add(f.strategy)
+            self._plans.clear()
         self._watch(f.exchange, f.symbol)
         self._watch_underlying(f.exchange, f.symbol)
         self._call(f.strategy, "fill", ctx.on_fill, f)
