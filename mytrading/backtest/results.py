@@ -13,6 +13,7 @@ figures are read against the same money.
 from __future__ import annotations
 
 import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -80,6 +81,8 @@ class Results:
         self.marks: dict[tuple[str, str], array.array] = {}
         self.first: dict[tuple[str, str], int] = {}
         self._sampled: dict[tuple[str, str], array.array] = {}
+        # (its curve's append, instrument) of each sampled instrument: sample's loop
+        self._appends: list[tuple[Callable[[float], None], tuple[str, str]]] = []
         self.greek_rows: list[dict] = []  # each option-holding strategy's Greeks, sampled
         self.bars = 0
         self._day_no = -1
@@ -191,13 +194,15 @@ class Results:
         """One point of every curve, after a bar step: its time and each instrument's last
         price (equity is worked out from them and the fills when asked, in numpy)."""
         self.times.append(now_ns)
-        last, marks = self.last, self.marks
-        if len(marks) != len(last):  # a new instrument: its curve starts here
+        last = self.last
+        if len(self.marks) != len(last):  # a new instrument: its curve starts here
+            marks = self.marks
             for key in last.keys() - marks.keys():
                 marks[key] = self._sampled[key] = array.array("d")
                 self.first[key] = len(self.times) - 1
-        for key, arr in self._sampled.items():
-            arr.append(last[key])
+            self._appends = [(arr.append, key) for key, arr in self._sampled.items()]
+        for append, key in self._appends:
+            append(last[key])
 
     def sample_greeks(self, now_ns: int, strategy: str, got: dict[str, dict[str, float]]) -> None:
         """One sample of a strategy's Greeks per underlying (``options/exposure.py``)."""
@@ -211,6 +216,7 @@ class Results:
             (p := b.ledger.positions.get(key)) is not None and p.qty for b in self.books.values()
         ):
             self._sampled.pop(key, None)
+            self._appends = [(arr.append, k) for k, arr in self._sampled.items()]
 
     def _prices(self, key: tuple[str, str], n: int) -> np.ndarray:
         """``key``'s price at each of the ``n`` points: NaN before its first, its last

@@ -557,7 +557,7 @@ class RiskEngine:
     def mark(self, key: tuple[str, str], price: float) -> None:
         """A price without a tick (a backtest's bar close) for (exchange, symbol)."""
         self.book.ltp[key] = price
-        self.post.mark(key[0], key[1], price)
+        self.post.mark_key(key, price)
 
     def on_bar(self, bar: wire.Bar) -> None:
         """A closed bar of a timeframe a Supertrend exit reads."""
@@ -582,12 +582,13 @@ class RiskEngine:
         if quiet_ok:
             if self.rolls.pending:
                 self.rolls.step()
-            if (
-                not self.exits.jobs
-                and self.post.quiet(self.wall_ns() // 1_000_000_000 + 19_800)
-                and not (self.book.entries and self.book.states.any_halted)
-            ):
-                return  # 19,800: IST's offset; quiet() reads IST's wall time
+            post = self.post
+            if not (self.exits.jobs or post.dirty or post.flips) and (
+                not post.held or post.quiet(self.wall_ns() // 1_000_000_000 + 19_800)
+            ):  # (quiet's own first tests, made here: a backtest asks after every bar)
+                book = self.book
+                if not (book.entries and book.states.any_halted):
+                    return  # 19,800: IST's offset; quiet() reads IST's wall time
         now = self.market_now()
         if self.day is not None and now.date() != self.day:
             self._new_day()

@@ -178,7 +178,10 @@ class PostTrade:
         return date.fromordinal(EPOCH_ORDINAL + ist_s // 86_400) not in self.held_expiries
 
     def mark(self, exchange: str, symbol: str, ltp: float) -> None:
-        key = (exchange, symbol)
+        self.mark_key((exchange, symbol), ltp)
+
+    def mark_key(self, key: tuple[str, str], ltp: float) -> None:
+        """``mark`` with the (exchange, symbol) key made already (a backtest's every bar)."""
         if self.keep_marks:
             self.marks[key] = ltp  # an index's too: Greeks read it
         for p in self._by_symbol.get(key, ()):  # every book and product
