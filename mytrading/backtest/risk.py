@@ -62,6 +62,7 @@ class BacktestRisk:
             wall_ns=now_ns,
             monotonic=lambda: now_ns() / NS,
             run_id="bt",
+            market_ns=now_ns,
         )
         self.book = self.core.book
         self.post = self.core.post

@@ -34,9 +34,12 @@ class Funds:
         (older ones are in that report; a second of slack covers the round trip)."""
         if self.available is None:
             return None
-        while self.reserved and self.reserved[0][0] < self.funds_ns - 1_000_000_000:
-            self.reserved.popleft()
-        return self.available - sum(a for _, a in self.reserved)
+        reserved = self.reserved
+        while reserved and reserved[0][0] < self.funds_ns - 1_000_000_000:
+            reserved.popleft()
+        if not reserved:
+            return self.available
+        return self.available - sum(a for _, a in reserved)
 
 
 Key3 = tuple[str, str, str]  # (strategy, exchange, symbol)
@@ -114,7 +117,10 @@ class RiskBook:
         ``exclude`` leaves out one working order: the one a modify would replace.
         """
         pos = self.positions.get(key, 0)
-        rest = [q for oid, q in self.working.of(key).items() if oid != exclude]
+        working = self.working.of(key)
+        if not working:  # the common case: nothing else in flight
+            return pos, pos
+        rest = [q for oid, q in working.items() if oid != exclude]
         buys = sum(q for q in rest if q > 0)
         sells = sum(-q for q in rest if q < 0)
         return pos + buys, pos - sells

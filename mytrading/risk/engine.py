@@ -152,8 +152,11 @@ class RiskEngine:
         states: TradingStates | None = None,
         by: str = "risk",
         speed: float = 1.0,
+        market_ns: Callable[[], int] | None = None,
     ) -> None:
         self.refdata = refdata
+        # ``market_now`` as epoch nanoseconds, where the clock keeps them (a backtest's)
+        self.market_ns = market_ns
         self.speed = speed  # the market clock's: market seconds per wall second
         self.limits = limits
         self.margins = margins
@@ -207,8 +210,9 @@ class RiskEngine:
             self.ports.want_funds(lead)  # only until the broker's first figure arrives
         wall = self.wall_ns()
         now = self.market_now()
+        mns = self.market_ns() if self.market_ns is not None else -1
         result = decide(
-            msg, self.book, self.refdata, limits, now, wall, self.margins, lead, self.speed
+            msg, self.book, self.refdata, limits, now, wall, self.margins, lead, self.speed, mns
         )
         self.book.seen_intents.add(msg.intent_id)
         if isinstance(result, Rejection):

@@ -127,6 +127,7 @@ def decide(
     margins: MarginTable | None,
     account: str = MAIN,
     speed: float = 1.0,
+    market_ns: int = -1,
 ) -> Rejection | Approval:
     """The rules for one intent: a roll's pair rules (``risk/roll.py``), else ``check``.
 
@@ -140,7 +141,7 @@ def decide(
         return check_roll(msg, book, refdata, limits, market_now, wall_ns, margins, account)
     if isinstance(msg, wire.CancelIntent):
         return check_cancel(msg, book)
-    got = check(msg, book, refdata, limits, market_now, wall_ns, margins, account, speed)
+    got = check(msg, book, refdata, limits, market_now, wall_ns, margins, account, speed, market_ns)
     if isinstance(got, Approval) or got.rule in WHOLE_ONLY:
         return got
     close = closing_part(msg, book.positions.get((msg.strategy, msg.exchange, msg.symbol), 0))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 
@@ -49,7 +49,7 @@ class Ask:
     __slots__ = (
         *("intent", "book", "refdata", "limits", "market_now", "wall_ns", "margins"),
         *("account", "ref", "key", "inst", "last", "price", "trigger", "need"),
-        *("pos", "signed", "_exposure", "speed"),
+        *("pos", "signed", "_exposure", "speed", "_market_ns", "_day", "_exit"),
     )
 
     def __init__(
@@ -63,6 +63,7 @@ class Ask:
         margins: MarginTable | None,
         account: str,
         speed: float = 1.0,
+        market_ns: int = -1,
     ) -> None:
         self.intent = intent
         self.speed = speed  # market seconds per wall second (a simulated clock runs faster)
@@ -83,11 +84,32 @@ class Ask:
         self.pos = book.positions.get(self.key, 0)  # the book does not move during a check
         self.signed = intent.quantity if intent.action == "BUY" else -intent.quantity
         self._exposure: tuple[int, int] | None = None
+        self._market_ns = market_ns  # -1: worked out from market_now when asked
+        self._day: date | None = None
+        self._exit: bool | None = None
 
     @property
     def exit(self) -> bool:
-        """It shrinks the position without turning it round."""
-        return reduces(self.pos, self.intent)
+        """It shrinks the position without turning it round (``sizing`` may change the
+        quantity: asked again after it)."""
+        if self._exit is None:
+            self._exit = reduces(self.pos, self.intent)
+        return self._exit
+
+    @property
+    def market_ns(self) -> int:
+        """The market time as epoch nanoseconds (``market_now``'s, worked out once)."""
+        if self._market_ns < 0:
+            self._market_ns = int(self.market_now.timestamp() * 1e9)
+        return self._market_ns
+
+    @property
+    def day(self) -> date:
+        """The market's date in India (``market_now``'s, worked out once)."""
+        if self._day is None:
+            now = self.market_now
+            self._day = (now if now.tzinfo is IST else now.astimezone(IST)).date()
+        return self._day
 
     @property
     def exposure(self) -> tuple[int, int]:
@@ -126,7 +148,7 @@ def intent_age(a: Ask) -> Rejection | None:
     decided = a.intent.decided_ns
     if not most or not decided or a.exit:
         return None
-    age = (a.market_now.timestamp() * 1e9 - decided) / 1e9
+    age = (a.market_ns - decided) / 1e9
     if age <= most * max(1.0, a.speed):
         return None
     return Rejection(
@@ -193,6 +215,7 @@ def sizing(a: Ask) -> Rejection | None:
         return sized
     a.intent = msgspec.structs.replace(a.intent, quantity=sized)
     a.signed = sized if a.intent.action == "BUY" else -sized
+    a._exit = None  # judged again on the sized quantity
     return None
 
 
@@ -279,7 +302,7 @@ def margin(a: Ask) -> Rejection | None:
         a.price or a.last,
         opens,
         _paired(i, a.inst, a.book, a.refdata),
-        a.market_now.astimezone(IST).date(),
+        a.day,
         a.book.broker_per_lot(i.exchange, i.symbol, i.action, a.wall_ns),
         i.product,
     )
@@ -383,12 +406,14 @@ def check(
     margins: MarginTable | None = None,
     account: str = MAIN,
     speed: float = 1.0,
+    market_ns: int = -1,
 ) -> Rejection | Approval:
     """The first rule of ``PRE_TRADE`` the intent breaks, or the approved order's
     normalised fields. ``margins`` None leaves the margin rule out (unit tests of the
     other rules); the margin is ``account``'s, the strategy's lead account; ``speed``:
-    the market clock's (market seconds per wall second)."""
-    a = Ask(intent, book, refdata, limits, market_now, wall_ns, margins, account, speed)
+    the market clock's (market seconds per wall second); ``market_ns``: ``market_now``
+    as epoch nanoseconds when the caller's clock has it (-1: worked out from it)."""
+    a = Ask(intent, book, refdata, limits, market_now, wall_ns, margins, account, speed, market_ns)
     for rule in PRE_TRADE:
         refused = rule(a)
         if refused is not None:
@@ -564,7 +589,7 @@ def _price_band(
 ) -> Rejection | None:
     """Prices within the band around the last price (no check before the first price):
     ``pct`` of it either side, and never fewer than ``price_band_min_ticks`` ticks."""
-    if last <= 0:
+    if last <= 0 or not (price or trigger):  # no price to judge (a MARKET order)
         return None
     pct = limits.option_price_band_pct if inst.kind in ("CE", "PE") else limits.price_band_pct
     half = max(last * pct / 100, limits.price_band_min_ticks * inst.tick_size)
