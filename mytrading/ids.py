@@ -16,13 +16,13 @@ back into what printed it. Parsing and printing live only here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import msgspec
+from msgspec.structs import replace
 
 LEG = "~"
 
 
-@dataclass(frozen=True, slots=True)
-class Book:
+class Book(msgspec.Struct, frozen=True, gc=False):
     strategy: str
     account: str = ""  # "": the strategy's own book, on its lead account
 
@@ -39,8 +39,7 @@ class Book:
         return bool(self.account)
 
 
-@dataclass(frozen=True, slots=True)
-class OrderId:
+class OrderId(msgspec.Struct, frozen=True, gc=False):
     strategy: str
     intent: str
     account: str = ""  # a follower account's copy
@@ -104,8 +103,7 @@ def roll_of(intent: str) -> str:
     return head if sep and leg in ("1", "2") else ""
 
 
-@dataclass(frozen=True, slots=True)
-class Instrument:
+class Instrument(msgspec.Struct, frozen=True, gc=False):
     exchange: str
     symbol: str
 

@@ -47,8 +47,7 @@ class Outcome(enum.Enum):
     UNKNOWN = "unknown"  # it may or may not be at the broker: never sent again
 
 
-@dataclass(frozen=True)
-class PlaceResult:
+class PlaceResult(msgspec.Struct, frozen=True, gc=False):
     outcome: Outcome
     orderid: str = ""
     message: str = ""
@@ -68,8 +67,7 @@ class PlaceResult:
         return cls(Outcome.REJECTED, message=message, http_status=http_status)
 
 
-@dataclass(frozen=True)
-class OrderEvent:
+class OrderEvent(msgspec.Struct, frozen=True, gc=False):
     """A change of a broker order's state (OpenAlgo ``order_update``)."""
 
     orderid: str
@@ -79,8 +77,7 @@ class OrderEvent:
     rejection_reason: str = ""
 
 
-@dataclass(frozen=True)
-class TradeEvent:
+class TradeEvent(msgspec.Struct, frozen=True, gc=False):
     orderid: str
     tradeid: str
     quantity: int

@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from mytrading.refdata import Instrument
 from mytrading.settings import ConfigError
@@ -22,8 +23,7 @@ from mytrading.settings import ConfigError
 TYPES = ("sell_c_p", "sell_c_and_p", "futures")
 
 
-@dataclass(frozen=True)
-class Need:
+class Need(msgspec.Struct, frozen=True, gc=False):
     amount: float  # rupees this order needs
     trade_type: str  # futures, sell_c_p, sell_c_and_p (second leg), buy, reduce
     per_lot: float  # rupees per lot of that trade type (the premium for a buy)

@@ -10,7 +10,6 @@ backtest (``backtest/risk.py``), so both send the same orders for the same decis
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -150,7 +149,7 @@ def decide(
     alone = check(close, book, refdata, limits, market_now, wall_ns, margins, account)
     if isinstance(alone, Rejection):
         return got  # the whole intent's reason: the closing part was not the problem
-    return dataclasses.replace(alone, refused_open=got)
+    return msgspec.structs.replace(alone, refused_open=got)
 
 
 WHOLE_ONLY = frozenset({"duplicate_intent", "stale_intent", "not_working", "split_modify"})

@@ -45,8 +45,7 @@ from mytrading.risk.rules import (
 Key = tuple[str, str, Product]  # (exchange, symbol, product): a position at the broker
 
 
-@dataclass(frozen=True)
-class RollApproval(Approval):
+class RollApproval(Approval, frozen=True):
     open_quantity: int = 0  # the new contract's quantity: the same lots at its lot size
 
 

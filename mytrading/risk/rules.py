@@ -9,7 +9,6 @@ the book (``RiskBook``, ``risk/book.py``) and never change it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import msgspec
@@ -24,22 +23,20 @@ from mytrading.risk.limits import Limits
 from mytrading.risk.margin import MarginTable
 
 
-@dataclass(frozen=True)
-class Rejection:
+class Rejection(msgspec.Struct, frozen=True):
     rule: str
     reason: str
     threshold: float = 0.0
     value: float = 0.0
 
 
-@dataclass(frozen=True)
-class Approval:
+class Approval(msgspec.Struct, frozen=True):
     price: float  # rounded to the tick
     trigger: float
     quantity: int  # as asked, or as sized from margin
     margin: float  # rupees this order needs
     # a reversal whose opening part was refused: only its closing part is approved
-    refused_open: Rejection | None = field(default=None, kw_only=True)
+    refused_open: Rejection | None = None
 
 
 class Ask:
