@@ -107,6 +107,7 @@ class Stream:
     i: int = 0
     n: int = 0
     key: tuple[str, str] = ("", "")
+    closes: Any = None  # the batch's closes as an array (indicators run ahead over them)
 
     def __post_init__(self) -> None:
         self.key = (self.exchange, self.symbol)
@@ -125,6 +126,7 @@ class Stream:
                 b.close.tolist(),
                 b.volume.tolist(),
             )
+            self.closes = b.close
             self.i, self.n = 0, len(b)
         return self.cols[0][self.i]
 
@@ -214,6 +216,8 @@ class Backtest:
         self.streams: dict[tuple[str, str], Stream] = {}
         self.resamplers: dict[str, Resampler] = {}
         self.notes: list[str] = []
+        self._greeks_at = 0  # the next Greeks sample's market time (the report's)
+        self._report_at = 20_000  # the bar count of the next progress report
         self.missing: dict[str, list[str]] = {}  # why -> instruments subscribed with no data
 
     # ------------------------------------------------------------------- set-up
@@ -337,68 +341,81 @@ class Backtest:
     def _run_one(self) -> None:
         """``_run_many`` for one instrument at its own timeframe, the common run: the same
         steps in the same order, without a heap, a step list or a call per bar to fetch
-        the next one. A subscription made while running (an option leg) ends it: the
-        rest of the run is ``_run_many``'s, from the next step."""
+        the next one; the subscribers' indicators of the close are worked out a batch of
+        bars ahead (``StrategyContext.ahead``). A subscription made while running (an
+        option leg) ends it: the rest of the run is ``_run_many``'s, from the next step."""
+        (st,) = self.streams.values()
+        key, tf = st.key, self.base_tf
+        while st.next_start() is not None:
+            ahead = self.runner.bar_contexts(key, tf)
+            for ctx in ahead:
+                ctx.ahead((st.exchange, st.symbol, tf), st.closes[st.i :], st.cols[4][st.i :])
+            try:
+                if self._batch_one(st):
+                    return
+            finally:
+                for ctx in ahead:
+                    ctx.finish_ahead()
+
+    def _batch_one(self, st: Stream) -> bool:
+        """``_run_one``'s steps over the rest of its instrument's batch of bars; True when
+        a second instrument joined (the rest of the run is ``_run_many``'s)."""
         clock, runner, risk, results = self.clock, self.runner, self.risk, self.results
         broker, venue, drain = self.broker, self.venue, self._drain
         assert isinstance(broker, BarBroker)
-        (st,) = self.streams.values()
         key, ex, sym = st.key, st.exchange, st.symbol
         tf, span = self.base_tf, self.base_ns
         risk_base = tf in risk.bar_tfs
-        progress, report_every = self.progress, 20_000
+        progress = self.progress
         live, quotes = broker.live, broker.quotes
         intents, orders, streams = self.intents, self.orders, self.streams
         on_closed_bar, risk_mark, risk_step = runner.on_closed_bar, risk.mark, risk.step
         sample, last = results.sample, results.last
         bar_cls = wire.Bar
-        greeks_at = 0
-        while st.next_start() is not None:
-            starts, opens, highs, lows, closes, vols = st.cols
-            i, n = st.i, st.n
-            while i < n:
-                t = starts[i]
-                close = closes[i]
-                bar = bar_cls(ex, sym, tf, t, opens[i], highs[i], lows[i], close, vols[i])
-                i += 1
-                st.i = i
-                clock.t = t
-                if live.get(key):
-                    venue.on_events(broker.on_bar(bar))
-                    drain()
-                elif key not in quotes:
-                    quotes[key] = broker._quote(bar)
-                clock.t = t + span if span else self._session_close(t)
-                risk_mark(key, close)
-                last[key] = close
-                on_closed_bar(bar)
-                if risk_base:
-                    risk.on_bar(bar)
-                if intents:
-                    drain()
-                if runner.timers or runner.rolling:
-                    runner.poll()
-                    drain()
-                risk_step()
-                if orders or intents:
-                    drain()
-                if i == n and st.next_start() is None:  # its last bar: settled if expired
-                    st.cols = ()
-                    self._settle(key)
-                    results.retire(key)
-                sample(clock.t)
-                if t >= greeks_at:  # every GREEKS_EVERY_NS of market time
-                    greeks_at = t - t % GREEKS_EVERY_NS + GREEKS_EVERY_NS
-                    self._sample_greeks()
-                progress.bars += 1
-                if progress.bars >= report_every:
-                    report_every += 20_000
-                    if self._progress:
-                        self._progress(progress)
-                if len(streams) > 1:
-                    return  # a subscription made during this step: the heap's from here
-                if i == n:
-                    break  # the next batch (``next_start`` loads it)
+        starts, opens, highs, lows, closes, vols = st.cols
+        i, n = st.i, st.n
+        while i < n:
+            t = starts[i]
+            close = closes[i]
+            bar = bar_cls(ex, sym, tf, t, opens[i], highs[i], lows[i], close, vols[i])
+            i += 1
+            st.i = i
+            clock.t = t
+            if live.get(key):
+                venue.on_events(broker.on_bar(bar))
+                drain()
+            elif key not in quotes:
+                quotes[key] = broker._quote(bar)
+            clock.t = t + span if span else self._session_close(t)
+            risk_mark(key, close)
+            last[key] = close
+            on_closed_bar(bar)
+            if risk_base:
+                risk.on_bar(bar)
+            if intents:
+                drain()
+            if runner.timers or runner.rolling:
+                runner.poll()
+                drain()
+            risk_step()
+            if orders or intents:
+                drain()
+            if i == n and st.next_start() is None:  # its last bar: settled if expired
+                st.cols = ()
+                self._settle(key)
+                results.retire(key)
+            sample(clock.t)
+            if t >= self._greeks_at:  # every GREEKS_EVERY_NS of market time
+                self._greeks_at = t - t % GREEKS_EVERY_NS + GREEKS_EVERY_NS
+                self._sample_greeks()
+            progress.bars += 1
+            if progress.bars >= self._report_at:
+                self._report_at += 20_000
+                if self._progress:
+                    self._progress(progress)
+            if len(streams) > 1:
+                return True  # a subscription made during this step: the heap's from here
+        return False
 
     def _run_many(self) -> None:
         clock, runner, risk, results = self.clock, self.runner, self.risk, self.results
@@ -409,7 +426,7 @@ class Backtest:
         resamplers = list(self.resamplers.values())
         risk_tfs = risk.bar_tfs
         risk_base = tf in risk_tfs
-        progress, report_every = self.progress, 20_000
+        progress = self.progress
         heap: list[tuple[int, int, Stream]] = []
         order = 0
         for st in self.streams.values():
@@ -419,7 +436,6 @@ class Backtest:
                 order += 1
         step: list[tuple[tuple[str, str], wire.Bar]] = []
         ended: list[tuple[str, str]] = []
-        greeks_at = 0
         live, quotes, last = broker.live, broker.quotes, results.last
         while heap:
             t = heap[0][0]
@@ -472,12 +488,12 @@ class Backtest:
                     results.retire(key)
                 ended.clear()
             results.sample(clock.t)
-            if t >= greeks_at:  # every GREEKS_EVERY_NS of market time
-                greeks_at = t - t % GREEKS_EVERY_NS + GREEKS_EVERY_NS
+            if t >= self._greeks_at:  # every GREEKS_EVERY_NS of market time
+                self._greeks_at = t - t % GREEKS_EVERY_NS + GREEKS_EVERY_NS
                 self._sample_greeks()
             progress.bars += len(step)
-            if progress.bars >= report_every:
-                report_every += 20_000
+            if progress.bars >= self._report_at:
+                self._report_at += 20_000
                 if self._progress:
                     self._progress(progress)
             # a subscription made during this step joins the heap

@@ -19,12 +19,13 @@ import math
 from typing import Any, Literal
 
 import msgspec
+import numpy as np
 import structlog
 
 from mytrading import domain, wire
 from mytrading.domain import Product
 from mytrading.engine.brackets import Brackets
-from mytrading.engine.indicator_set import Bound, make
+from mytrading.engine.indicator_set import AheadFeed, Bound, make
 from mytrading.engine.order_book import OrderBook
 from mytrading.engine.parts import EngineLink, Hooks, OpenOrder, PendingRoll, PositionView
 from mytrading.engine.rolls import Rolls
@@ -58,7 +59,9 @@ class StrategyContext:
         self.primary: BarKey | None = None  # the first bar subscription
         self.indicators: dict[str, tuple[BarKey | None, Bound]] = {}
         self.indicator_specs: dict[str, tuple[str, dict[str, Any]]] = {}  # to rebuild
-        self.fed: dict[BarKey, list[Bound]] = {}  # subscription -> the indicators it feeds
+        # subscription -> the indicators it feeds (or their feeds, ahead of a backtest's bars)
+        self.fed: dict[BarKey, list[Bound | AheadFeed]] = {}
+        self._ahead: tuple[BarKey, list[Bound | AheadFeed]] | None = None  # fed's own list
         self.warmup_of: dict[BarKey, int] = {}  # subscription -> its warm-up
         self.brackets: dict[str, wire.BracketSpec] = {}  # by entry intent id
         self.oco: dict[str, str] = {}  # exit intent -> its sibling
@@ -155,7 +158,43 @@ class StrategyContext:
             raise ValueError(f"indicator {label!r} is already registered")
         self.indicators[label] = (key, make(kind, **params))
         self.indicator_specs[label] = (kind, params)
+        self.finish_ahead()
         self.fed.clear()
+
+    def _feeds(self, key: BarKey) -> list[Bound | AheadFeed]:
+        """The indicators one subscription's bars feed, found once (``fed``)."""
+        inds = self.fed.get(key)
+        if inds is None:
+            inds = self.fed[key] = [
+                ind for k, ind in self.indicators.values() if (k or self.primary) == key
+            ]
+        return inds
+
+    def ahead(self, key: BarKey, inputs: np.ndarray, closes: list[float]) -> None:
+        """A backtest's next bars of ``key`` are known: the indicators of their close that
+        can run over them do so now (``AheadFeed``), and each bar sets their values.
+        ``finish_ahead`` (the backtest's, at the batch's end; or a change of the
+        indicators) brings their streaming states up to the bars given."""
+        self.finish_ahead()
+        inds = self._feeds(key)
+        if not any(isinstance(ind, Bound) and ind.core is not None for ind in inds):
+            return
+        feeds: list[Bound | AheadFeed] = [
+            AheadFeed(ind, inputs, closes) if isinstance(ind, Bound) and ind.core else ind
+            for ind in inds
+        ]
+        self._ahead = (key, inds)
+        self.fed[key] = feeds
+
+    def finish_ahead(self) -> None:
+        if self._ahead is None:
+            return
+        key, inds = self._ahead
+        self._ahead = None
+        for feed in self.fed.get(key, ()):
+            if isinstance(feed, AheadFeed):
+                feed.finish()
+        self.fed[key] = inds
 
     def indicator_value(self, name: str, output: str | None = None) -> float:
         try:
@@ -174,9 +213,7 @@ class StrategyContext:
             ring.append(bar)
         inds = self.fed.get(key)
         if inds is None:  # which indicators this subscription feeds, found once
-            inds = self.fed[key] = [
-                ind for k, ind in self.indicators.values() if (k or self.primary) == key
-            ]
+            inds = self._feeds(key)
         for ind in inds:
             ind.update(bar)
         p = self.ledger.positions.get(key[:2])
@@ -193,6 +230,7 @@ class StrategyContext:
         """A bar subscription moves to another contract (a roll): a fresh ring, the
         indicators it fed rebuilt empty (the warm-up refills both); returns the warm-up
         the subscription asked for."""
+        self.finish_ahead()
         okey: BarKey = (old[0], old[1], tf)
         nkey: BarKey = (new[0], new[1], tf)
         self.rings.pop(okey, None)

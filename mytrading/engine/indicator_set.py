@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from mytrading import wire
 from mytrading.indicators import stream
@@ -42,11 +44,14 @@ class Bound:
         outputs: tuple[str, ...],
         step: Callable[[wire.Bar], Any],
         on_close: Callable[[float], float] | None = None,
+        core: Ahead | None = None,
     ):
         self.kind = kind
         self.outputs = outputs
         self._step = step
         self._on_close = on_close  # a one-output indicator of the close: fed directly
+        # ... whose streaming class can also run over closes known ahead (``AheadFeed``)
+        self.core = core
         self.values: dict[str, float] = dict.fromkeys(outputs, NAN)
 
     def update(self, bar: wire.Bar) -> None:
@@ -71,6 +76,54 @@ class Bound:
             ) from None
 
 
+class Ahead(Protocol):
+    """A streaming indicator of one input that can also run over a batch of inputs."""
+
+    def ahead(self, x: np.ndarray) -> np.ndarray: ...
+
+    def advance(self, x: np.ndarray) -> None: ...
+
+
+class AheadFeed:
+    """A bound indicator of the close fed from outputs worked out before its bars come: a
+    backtest knows a batch of closes ahead (``StrategyContext.ahead``); each bar then sets
+    the value the streaming update would have given (the same float: ``vector.sma_from``)
+    instead of computing it. A bar whose close is not the one expected (the bars the
+    strategy sees differ from the batch) stops it: the streaming state is brought up to
+    the bar before, and the bound takes over. ``finish`` brings the state up to the bars
+    consumed, whatever happened."""
+
+    __slots__ = ("bound", "closes", "i", "inputs", "live", "name", "outs", "values")
+
+    def __init__(self, bound: Bound, inputs: np.ndarray, closes: list[float]) -> None:
+        assert bound.core is not None
+        self.bound = bound
+        self.inputs = inputs
+        self.closes = closes
+        self.outs: list[float] = bound.core.ahead(inputs).tolist()
+        self.i = 0
+        self.name = bound.outputs[0]
+        self.values = bound.values
+        self.live = True
+
+    def update(self, bar: wire.Bar) -> None:
+        i = self.i
+        if self.live and i < len(self.closes) and bar.close == self.closes[i]:
+            self.values[self.name] = self.outs[i]
+            self.i = i + 1
+            return
+        self.finish()
+        self.bound.update(bar)
+
+    def finish(self) -> None:
+        """The streaming state after the bars this feed gave (once); the bound's own from
+        then on."""
+        if self.live:
+            self.live = False
+            assert self.bound.core is not None
+            self.bound.core.advance(self.inputs[: self.i])
+
+
 def make(kind: str, source: str = "close", **params: Any) -> Bound:
     """Build a named indicator. Unknown parameters are an error, like unknown kinds."""
     if source not in SOURCES:
@@ -92,7 +145,8 @@ def make(kind: str, source: str = "close", **params: Any) -> Bound:
         }
         ind = kinds[k](int(p.get("period", 14 if k == "RSI" else 20)))
         direct = ind.update if source == "close" else None
-        return Bound(k, (k.lower(),), lambda b: ind.update(_source(b, source)), direct)
+        core = ind if direct is not None and not isinstance(ind, stream.RSI) else None
+        return Bound(k, (k.lower(),), lambda b: ind.update(_source(b, source)), direct, core)
     if k == "ATR":
         p = take("period")
         atr = stream.ATR(int(p.get("period", 14)))

@@ -389,6 +389,14 @@ class StrategyRunner:
         if self._deferred:
             self._flush_deferred()
 
+    def bar_contexts(self, key: tuple[str, str], tf: str) -> list[StrategyContext]:
+        """The contexts a closed bar of ``key`` at ``tf`` is delivered to, when it is
+        delivered straight (no warm-up waiting, no first live bar, no hook timing)."""
+        if self.partial or self.warmups or self.time_hooks:
+            return []
+        plan = self._plans.get((key, tf)) or self._bar_plan(key, tf)
+        return [ctx for _, ctx, h in plan[1] if not h.quarantined]
+
     def _bar_plan(self, key: tuple[str, str], tf: str) -> BarPlan:
         """Who a closed bar of ``key`` at ``tf`` reaches: its subscribers (name, context,
         health) and the contexts of the other holders of ``key`` (marked only)."""

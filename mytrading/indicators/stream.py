@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from mytrading.indicators import vector
+
 NAN = float("nan")
 
 
@@ -35,6 +39,19 @@ class SMA:
         return self.total / n if self.count == n else NAN
 
 
+    def ahead(self, x: np.ndarray) -> np.ndarray:
+        """What ``update`` would return for each of ``x``, the state left as it is."""
+        return vector.sma_from(x, self.n, np.array(self.buf), self.total, self.count, self.pos)[0]
+
+    def advance(self, x: np.ndarray) -> None:
+        """``update`` for each of ``x`` (in compiled code)."""
+        buf = np.array(self.buf)
+        _, self.total, self.count, self.pos = vector.sma_from(
+            x, self.n, buf, self.total, self.count, self.pos
+        )
+        self.buf = buf.tolist()
+
+
 class EMA:
     def __init__(self, n: int) -> None:
         self.n = n
@@ -55,6 +72,16 @@ class EMA:
         else:
             self.value = (v - self.value) * self.k + self.value
         return self.value
+
+    def ahead(self, x: np.ndarray) -> np.ndarray:
+        """What ``update`` would return for each of ``x``, the state left as it is."""
+        return vector.ema_from(x, self.n, self.k, self.seed, self.count, self.value)[0]
+
+    def advance(self, x: np.ndarray) -> None:
+        """``update`` for each of ``x`` (in compiled code)."""
+        _, self.seed, self.count, self.value = vector.ema_from(
+            x, self.n, self.k, self.seed, self.count, self.value
+        )
 
 
 class RSI:

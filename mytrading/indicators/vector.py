@@ -62,6 +62,55 @@ def ema(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+# The streaming SMA and EMA run from a state over a batch of inputs known ahead (a
+# backtest's bars): the same arithmetic, in the same order, as ``stream.SMA.update`` and
+# ``stream.EMA.update`` one input at a time, so every output is the same float.
+
+
+@njit(cache=True)
+def sma_from(
+    x: np.ndarray, n: int, buf: np.ndarray, total: float, count: int, pos: int
+) -> tuple[np.ndarray, float, int, int]:
+    """``stream.SMA`` from its state (``buf`` is changed in place): outputs and the state."""
+    out = np.full(x.size, np.nan)
+    for i in range(x.size):
+        v = x[i]
+        if v != v:
+            continue
+        if count == n:
+            total -= buf[pos]
+        else:
+            count += 1
+        buf[pos] = v
+        total += v
+        pos = pos + 1 if pos + 1 < n else 0
+        if count == n:
+            out[i] = total / n
+    return out, total, count, pos
+
+
+@njit(cache=True)
+def ema_from(
+    x: np.ndarray, n: int, k: float, seed: float, count: int, value: float
+) -> tuple[np.ndarray, float, int, float]:
+    """``stream.EMA`` from its state: outputs and the state."""
+    out = np.full(x.size, np.nan)
+    for i in range(x.size):
+        v = x[i]
+        if np.isnan(v):
+            continue
+        if count < n:
+            seed += v
+            count += 1
+            if count < n:
+                continue
+            value = seed / n
+        else:
+            value = (v - value) * k + value
+        out[i] = value
+    return out, seed, count, value
+
+
 @njit(cache=True)
 def rsi(x: np.ndarray, n: int) -> np.ndarray:
     out = np.full(x.size, np.nan)

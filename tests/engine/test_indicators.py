@@ -251,3 +251,68 @@ def test_supertrend_is_bit_for_bit_what_it_was() -> None:
     assert digest.hexdigest() == (
         "59780a790074b4cdca1eda1146974ff6531d331a3c5f28254d7e79a91d78aec0"
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(1.0, 1e5, allow_nan=False), min_size=1, max_size=300),
+    st.integers(1, 40),
+    st.integers(0, 299),
+)
+def test_ahead_is_the_streaming_update_bit_for_bit(xs: list[float], n: int, split: int) -> None:
+    """Issue 36: an SMA or EMA run over a batch known ahead from any state gives every
+    output as the streaming update does (the same float), and advancing by the inputs
+    leaves the same state (a NaN input: no output, no move)."""
+    xs = [*xs[: split // 2], math.nan, *xs[split // 2 :]]
+    for cls in (S.SMA, S.EMA):
+        a, b = cls(n), cls(n)
+        k = min(split, len(xs))
+        for v in xs[:k]:
+            a.update(v)
+            b.update(v)
+        arr = np.array(xs[k:])
+        got = a.ahead(arr).tolist()
+        want = [b.update(v) for v in xs[k:]]
+        assert [g if g == g else None for g in got] == [w if w == w else None for w in want]
+        a.advance(arr)  # the same state: the next update agrees
+        after_a, after_b = a.update(7.5), b.update(7.5)
+        assert after_a == after_b or (math.isnan(after_a) and math.isnan(after_b))
+
+
+def test_a_context_fed_ahead_gives_a_strategy_what_streaming_gives() -> None:
+    """The backtest's indicators a batch ahead (``StrategyContext.ahead``): every value a
+    strategy reads on each bar is the streaming one; a bar that is not the one expected
+    hands over to the streaming update from the bar before; finishing mid-batch leaves
+    the streaming state where the bars given left it."""
+    from mytrading import wire
+    from mytrading.engine.indicator_set import AheadFeed, make
+
+    closes = (np.cumsum(np.random.default_rng(3).normal(0, 5, 400)) + 1000).round(2)
+    bars = [wire.Bar(exchange="NFO", symbol="F", tf="1m", start_ns=i, open=c, high=c, low=c,
+                     close=float(c), volume=1) for i, c in enumerate(closes)]  # fmt: skip
+    for kind in ("SMA", "EMA"):
+        ref, fed = make(kind, period=20), make(kind, period=20)
+        for b in bars[:50]:
+            ref.update(b)
+            fed.update(b)
+        feed = AheadFeed(fed, closes[50:300], closes[50:300].tolist())
+        for i, b in enumerate(bars[50:250], start=50):
+            if i == 120:  # a bar the batch did not say: the streaming update takes over
+                b = wire.Bar(exchange="NFO", symbol="F", tf="1m", start_ns=i, open=1.0,
+                             high=1.0, low=1.0, close=999.99, volume=1)  # fmt: skip
+                bars[i] = b
+            ref.update(b)
+            feed.update(b)
+            assert feed.bound.value() == ref.value() or (
+                math.isnan(ref.value()) and math.isnan(feed.bound.value())
+            ), (kind, i)
+        assert not feed.live  # handed over at bar 120
+        second = AheadFeed(fed, closes[250:], closes[250:].tolist())
+        for b in bars[250:280]:
+            ref.update(b)
+            second.update(b)
+        second.finish()  # mid-batch: the state after the 30 bars given
+        for b in bars[280:]:
+            ref.update(b)
+            fed.update(b)
+            assert fed.value() == ref.value(), kind
