@@ -16,6 +16,8 @@ back into what printed it. Parsing and printing live only here.
 
 from __future__ import annotations
 
+import functools
+
 import msgspec
 from msgspec.structs import replace
 
@@ -84,8 +86,10 @@ class OrderId(msgspec.Struct, frozen=True, gc=False):
         return Book(self.strategy, self.account)
 
 
+@functools.lru_cache(maxsize=4096)
 def intent_of(order_id: str) -> str:
-    """The intent id an order id carries ("" for text that is not an order id)."""
+    """The intent id an order id carries ("" for text that is not an order id); the
+    latest few kept (each order's updates and fills all ask)."""
     try:
         return OrderId.parse(order_id).intent
     except ValueError:

@@ -96,7 +96,8 @@ class ChargeTable:
         self._recent: dict[tuple[str, str, str, int, float, date, str], Charges] = {}
         self._decimal_rates: dict[date, dict[str, Decimal]] = {}
         # the same rates as exact integer ratios, for fills in whole paise (``_fo_paise``)
-        self._ratios: dict[date, dict[str, tuple[int, int]]] = {}
+        self._ratios: dict[int, dict[str, tuple[int, int]]] = {}  # by id of a period's rates
+        self._by_period: dict[int, dict[str, Decimal]] = {}  # id of a period's row -> its rates
         self._per_order_paise = int(self.per_order * 100)
         self._fut_cap = self.fut_pct_cap.as_integer_ratio()
         self._sebi = self.sebi_rate.as_integer_ratio()
@@ -189,9 +190,15 @@ class ChargeTable:
         exchange, kind, action, qty, price, day, product = args
         r = self._decimal_rates.get(day)
         if r is None:
-            r = self._decimal_rates[day] = {
-                k: _d(v) for k, v in self.rates(day).items() if k != "from"
-            }
+            # one dict per period of rates, each day pointing at its period's (a backtest
+            # meets a new day every few fills)
+            period = self.rates(day)
+            r = self._by_period.get(id(period))
+            if r is None:
+                r = self._by_period[id(period)] = {
+                    k: _d(v) for k, v in period.items() if k != "from"
+                }
+            self._decimal_rates[day] = r
         paise = round(price * 100)
         if paise / 100 == price and kind != "EQ":  # a price in whole paise: integers
             return self._fo_paise(exchange, kind, action, qty * paise, day, r)
@@ -225,9 +232,9 @@ class ChargeTable:
         integers, each component rounded half up to the paisa), several times faster than
         in ``Decimal`` and equal to it for every such fill (``tests/risk/test_charges.py``
         compares them)."""
-        f = self._ratios.get(day)
+        f = self._ratios.get(id(r))  # per period, as ``r`` is
         if f is None:
-            f = self._ratios[day] = {k: v.as_integer_ratio() for k, v in r.items()}
+            f = self._ratios[id(r)] = {k: v.as_integer_ratio() for k, v in r.items()}
         seg = "opt" if kind in ("CE", "PE") else "fut"
         per = self._per_order_paise
         if seg == "opt":

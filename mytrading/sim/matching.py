@@ -219,7 +219,7 @@ class SimBroker:
         if day_no != self._day_no:
             self._day_no = day_no
             self._day = datetime.fromtimestamp(self.clock.now_ns() / 1e9, IST).strftime("%y%m%d")
-        return f"{self._day}{next(self._ids):08d}"
+        return self._day + str(next(self._ids)).zfill(8)
 
     def _validate(self, o: wire.Order) -> str:
         try:
