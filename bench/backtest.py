@@ -5,6 +5,7 @@ synthetic one-minute bars, through the real path (``strategies/sma_crossover.py`
 ``StrategyRunner``, every pre-trade rule, post-trade checks after every bar, charges).
 
     .venv/bin/python bench/backtest.py [--bars 1000000] [--sweep] [--peer backtrader] [--split]
+        [--portfolio]
 
 Prints bars/s, peak RSS and the trade count, and checks every fill (side and price)
 against a plain numpy computation of the same crossovers on the same bars. Risk limits
@@ -13,7 +14,9 @@ cannot bind here (``bench/common.unlimited_config``): the run measures the path.
 With ``--peer backtrader`` (when ``backtrader`` is installed; it is not a dependency:
 ``.venv/bin/pip install backtrader``) the same strategy runs on the same bars in
 backtrader, its fills are checked against the same numpy computation, and the ratio of
-the two speeds is printed.
+the two speeds is printed. ``--portfolio`` also runs ten SMA strategies, each on its own
+far-expiry contract, ``--bars`` in all (the engine's many-instrument loop), each
+strategy's fills checked against numpy, and with ``--peer`` the same in backtrader.
 """
 
 from __future__ import annotations
@@ -61,10 +64,12 @@ def window(refdata, bars: int) -> date:
         d += timedelta(days=1)
 
 
-def reference(source: GeneratedBars, end: date, warm: int) -> list[tuple[str, float]]:
+def reference(
+    source: GeneratedBars, end: date, warm: int, where: tuple[str, str] = ("NFO", CONTRACT)
+) -> list[tuple[str, float]]:
     """(action, price) of every fill: a plain numpy crossover on the same closes."""
     cols = {k: [] for k in ("start", "open", "close")}
-    for b in source.batches("NFO", CONTRACT, source.origin, end):
+    for b in source.batches(*where, source.origin, end):
         cols["start"].append(b.start_ns)
         cols["open"].append(b.open)
         cols["close"].append(b.close)
@@ -151,48 +156,177 @@ def peer_backtrader(source: GeneratedBars, end: date, warm: int) -> tuple[float,
 
 
 class OrderClock:
-    """Time spent on the order path, per order (``--split``): the strategy's order call
-    (the intent made and queued), risk and the placing (``Backtest._drain``: the risk core,
-    the approved order to the simulated broker), the fill (the broker's match on the next
-    bar, then the order updates and the fill through risk, the results and charges, the
-    strategy's books and ``on_fill``). The outermost wrapped call is timed, nested ones
-    are its part. The wrappers cost ~0.3 us a call: the figure is an upper bound."""
-
-    PARTS = ("intent", "risk+place", "fill")
+    """Time spent on the order path, per order (``--split``), function by function: each
+    wrapped call's own time (its wrapped callees' taken out), so the parts add up to the
+    path. From the strategy's order call (the intent made and queued) through risk
+    (funds, then the core's rules), the simulated broker's placing, the broker's match on
+    a later bar, to every consumer of the order's updates and fill (risk's books, the
+    results with their charges, the strategy's books and hooks). A wrapper costs ~0.3 us:
+    the figure is an upper bound."""
 
     def __init__(self) -> None:
-        self.spent = dict.fromkeys(self.PARTS, 0)
-        self.depth = 0
+        self.spent: dict[str, int] = {}
+        self.stack: list[list[int]] = []  # per open call: [children's time]
 
-    def wrap(self, owner: Any, name: str, part: str) -> None:
+    def wrap(self, owner: Any, name: str, label: str) -> None:
         fn = getattr(owner, name)
         clock = self
+        self.spent.setdefault(label, 0)
 
         def timed(*a: Any, **kw: Any) -> Any:
-            if clock.depth:
-                return fn(*a, **kw)
-            clock.depth = 1
+            frame = [0]
+            clock.stack.append(frame)
             t0 = time.perf_counter_ns()
             try:
                 return fn(*a, **kw)
             finally:
-                clock.spent[part] += time.perf_counter_ns() - t0
-                clock.depth = 0
+                took = time.perf_counter_ns() - t0
+                clock.stack.pop()
+                clock.spent[label] += took - frame[0]
+                if clock.stack:
+                    clock.stack[-1][0] += took
 
         setattr(owner, name, timed)
 
     def install(self, bt: Backtest) -> None:
         from mytrading.engine.context import StrategyContext
 
-        self.wrap(StrategyContext, "order", "intent")
-        self.wrap(bt, "_drain", "risk+place")
-        self.wrap(bt.broker, "on_bar", "fill")  # called for an instrument with orders live
-        self.wrap(bt.venue, "on_events", "fill")  # the broker's answers, through the stack
+        self.wrap(StrategyContext, "order", "strategy: order call, intent made")
+        self.wrap(bt, "_drain", "queues (intents, orders)")
+        self.wrap(bt.risk, "_available", "risk: funds before the intent")
+        self.wrap(bt.risk.core, "on_intent", "risk: pre-trade rules, orders made")
+        self.wrap(bt.venue, "send", "venue: place with the broker")
+        self.wrap(bt.broker, "on_bar", "broker: the fill on the next bar")
+        self.wrap(bt.venue, "on_events", "venue: updates and fill made")
+        self.wrap(bt.risk, "on_update", "risk: order updates")
+        self.wrap(bt.risk, "on_fill", "risk: fill booked, charges")
+        self.wrap(bt.results, "on_order", "results: order row")
+        self.wrap(bt.results, "on_update", "results: order updates")
+        self.wrap(bt.results, "on_fill", "results: fill, charges, trades")
+        self.wrap(bt.runner, "on_order_update", "strategy: order updates, hooks")
+        self.wrap(bt.runner, "on_fill", "strategy: fill, books, hooks")
 
     def report(self, orders: int) -> None:
-        total = sum(self.spent.values()) / 1000 / max(orders, 1)
-        parts = ", ".join(f"{k} {v / 1000 / max(orders, 1):.1f}" for k, v in self.spent.items())
-        print(f"order path:    {total:.1f} us per order ({parts})   (goal <= 40)")
+        per = max(orders, 1) * 1000
+        total = sum(self.spent.values()) / per
+        print(f"order path:    {total:.1f} us per order   (goal <= 40)")
+        for label, ns in sorted(self.spent.items(), key=lambda kv: -kv[1]):
+            print(f"  {ns / per:7.1f}  {label}")
+
+
+def portfolio_contracts(refdata: Any, n: int = 10) -> list[tuple[str, str]]:
+    """``n`` far-expiry futures (four indices, three monthly expiries of 2040): a
+    portfolio of ``n`` SMA strategies, each on its own contract."""
+    from mytrading.refdata import future_symbol
+
+    out = []
+    for month in (12, 11, 10):
+        for name in ("NIFTY", "BANKNIFTY", "FINNIFTY", "SENSEX"):
+            u = refdata.underlying(name)
+            expiry = refdata.calendar.monthly_expiry(u, 2040, month)
+            out.append((u.fo_exchange, future_symbol(name, expiry)))
+    return out[:n]
+
+
+def portfolio(args: Any, config: Path, refdata: Any, source: GeneratedBars) -> None:
+    """Ten SMA crossover strategies, each on its own contract, ``--bars`` in all through
+    the engine (its many-instrument loop), each strategy's fills against numpy; with
+    ``--peer backtrader``, the same in backtrader (one strategy over the ten feeds)."""
+    contracts = portfolio_contracts(refdata)
+    end = window(refdata, args.bars // len(contracts))
+    base = discover(ROOT / "strategies")["sma_crossover"]
+    strategies = []
+    for i, (ex, sym) in enumerate(contracts):
+        cls = type(f"Sma{i}", (base,), {"name": f"sma_{i}"})
+        und = refdata.instrument(ex, sym).underlying
+        strategies.append((cls, {**PARAMS, "contract": sym, "underlying": und}))
+    spec = Spec(strategies, START, end, capital=1e12)
+    bt = Backtest(spec, refdata, risk_files(config, {}), source)
+    t0 = time.perf_counter()
+    bt.run()
+    dt = time.perf_counter() - t0
+    bars = bt.progress.bars
+    fills = bt.results.fills
+    same = all(
+        [(f["action"], f["price"]) for f in fills if f["strategy"] == f"sma_{i}"]
+        == reference(source, end, PARAMS["slow"], where)
+        for i, where in enumerate(contracts)
+    )
+    print(f"portfolio:     {len(contracts)} SMA strategies, {bars:,} bars in all, {START} .. {end}")
+    print(f"  bars/s:      {bars / dt:,.0f}   fills {len(fills):,}; numpy check: "
+          f"{'identical' if same else 'DIFFERENT'} for every strategy")  # fmt: skip
+    if not same:
+        sys.exit(1)
+    if args.peer:
+        speed, n, ok = peer_backtrader_many(source, end, PARAMS["slow"], contracts)
+        print(f"  backtrader:  {speed:,.0f} bars/s on {n:,} bars; fills "
+              f"{'identical to numpy' if ok else 'DIFFERENT from numpy'}")  # fmt: skip
+        print(f"  ratio:       {bars / dt / speed:.1f}x backtrader")
+
+
+def peer_backtrader_many(
+    source: GeneratedBars, end: date, warm: int, contracts: list[tuple[str, str]]
+) -> tuple[float, int, bool]:
+    """``peer_backtrader`` over several contracts: one strategy, a feed and its two SMAs
+    per contract, each stop-and-reverse on its own (bars/s, bars, every feed's fills
+    identical to numpy's)."""
+    import backtrader as bt
+    import pandas as pd
+
+    frames = []
+    for where in contracts:
+        cols = {k: [] for k in ("start", "open", "high", "low", "close", "volume")}
+        for b in source.batches(*where, source.origin, end):
+            for k in cols:
+                cols[k].append(getattr(b, "start_ns" if k == "start" else k))
+        arr = {k: np.concatenate(v) for k, v in cols.items()}
+        first = int(np.searchsorted(arr["start"], _ns(START))) - warm
+        idx = pd.to_datetime(arr["start"][first:], utc=True).tz_convert("Asia/Kolkata")
+        frames.append(
+            pd.DataFrame(
+                {k: arr[k][first:] for k in ("open", "high", "low", "close", "volume")},
+                index=idx.tz_localize(None),
+            )
+        )
+    start_dt = pd.Timestamp(START)
+    fills: list[list[tuple[str, float]]] = [[] for _ in contracts]
+
+    class SmaReverseMany(bt.Strategy):  # type: ignore[misc]  # backtrader ships no types
+        def __init__(self) -> None:
+            self.smas = [
+                (bt.indicators.SMA(d.close, period=20), bt.indicators.SMA(d.close, period=50))
+                for d in self.datas
+            ]
+
+        def next(self) -> None:
+            if self.datas[0].datetime.datetime(0) < start_dt:
+                return
+            for d, (fast, slow) in zip(self.datas, self.smas, strict=True):
+                diff = fast[0] - slow[0]
+                if abs(diff) < 1e-6:
+                    continue
+                target = 1 if diff > 0 else -1
+                if self.getposition(d).size != target:
+                    self.order_target_size(data=d, target=target)
+
+        def notify_order(self, order: Any) -> None:
+            if order.status == order.Completed:
+                i = self.datas.index(order.data)
+                fills[i].append(
+                    ("BUY" if order.isbuy() else "SELL", round(order.executed.price, 2))
+                )
+
+    cerebro = bt.Cerebro(stdstats=False)
+    for f in frames:
+        cerebro.adddata(bt.feeds.PandasData(dataname=f))
+    cerebro.addstrategy(SmaReverseMany)
+    cerebro.broker.setcash(1e15)
+    t0 = time.perf_counter()
+    cerebro.run()
+    dt = time.perf_counter() - t0
+    bars = sum(len(f) - warm for f in frames)
+    ok = all(fills[i] == reference(source, end, warm, w) for i, w in enumerate(contracts))
+    return bars / dt, bars, ok
 
 
 def sweep(bars: int) -> None:
@@ -243,6 +377,11 @@ def main() -> None:
     ap.add_argument("--peer", choices=["backtrader"], help="run the same on a peer engine")
     ap.add_argument(
         "--split", action="store_true", help="time the order path per order (OrderClock)"
+    )
+    ap.add_argument(
+        "--portfolio",
+        action="store_true",
+        help="also ten SMA strategies on ten contracts, --bars in all (and its backtrader peer)",
     )
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -298,6 +437,8 @@ def main() -> None:
                 f"{'identical to numpy' if same else 'DIFFERENT from numpy'}"
             )
             print(f"ratio:         {bars / dt / speed:.1f}x backtrader   (goal >= 20x)")
+        if args.portfolio:
+            portfolio(args, config, refdata, source)
     if args.sweep:
         sweep(args.sweep_bars)
 
