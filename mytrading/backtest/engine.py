@@ -108,6 +108,8 @@ class Stream:
     n: int = 0
     key: tuple[str, str] = ("", "")
     closes: Any = None  # the batch's closes as an array (indicators run ahead over them)
+    batch: int = 0  # batches loaded so far
+    ahead_batch: int = -1  # the batch its subscribers' indicators were last fed ahead
 
     def __post_init__(self) -> None:
         self.key = (self.exchange, self.symbol)
@@ -127,6 +129,7 @@ class Stream:
                 b.volume.tolist(),
             )
             self.closes = b.close
+            self.batch += 1
             self.i, self.n = 0, len(b)
         return self.cols[0][self.i]
 
@@ -325,7 +328,11 @@ class Backtest:
             ):
                 if tf != self.base_tf:
                     self.resamplers[tf] = Resampler(self.refdata.calendar, tf)
-            self._run_bars()
+            try:
+                self._run_bars()
+            finally:  # the streaming states of indicators fed ahead: up to the last bar
+                for ctx in self.runner.contexts.values():
+                    ctx.finish_ahead()
         self.runner.stop()
         self._drain()
         return self.results
@@ -417,6 +424,15 @@ class Backtest:
                 return True  # a subscription made during this step: the heap's from here
         return False
 
+    def _ahead(self, st: Stream) -> None:
+        """The subscribers' indicators of ``st``'s close, fed ahead from its next bar to
+        its batch's end (``StrategyContext.ahead``; each context's earlier feed of the
+        same bars is finished then)."""
+        st.ahead_batch = st.batch
+        tf = self.base_tf
+        for ctx in self.runner.bar_contexts(st.key, tf):
+            ctx.ahead((st.exchange, st.symbol, tf), st.closes[st.i :], st.cols[4][st.i :])
+
     def _run_many(self) -> None:
         clock, runner, risk, results = self.clock, self.runner, self.risk, self.results
 
@@ -443,6 +459,8 @@ class Backtest:
             clock.t = t
             while heap and heap[0][0] == t:
                 _, n, st = heap[0]
+                if st.ahead_batch != st.batch:  # a new batch: its closes known ahead
+                    self._ahead(st)
                 bar = st.take(tf)
                 key = st.key
                 step.append((key, bar))

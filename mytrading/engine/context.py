@@ -61,7 +61,7 @@ class StrategyContext:
         self.indicator_specs: dict[str, tuple[str, dict[str, Any]]] = {}  # to rebuild
         # subscription -> the indicators it feeds (or their feeds, ahead of a backtest's bars)
         self.fed: dict[BarKey, list[Bound | AheadFeed]] = {}
-        self._ahead: tuple[BarKey, list[Bound | AheadFeed]] | None = None  # fed's own list
+        self._ahead: dict[BarKey, list[Bound | AheadFeed]] = {}  # fed's own, while fed ahead
         self.warmup_of: dict[BarKey, int] = {}  # subscription -> its warm-up
         self.brackets: dict[str, wire.BracketSpec] = {}  # by entry intent id
         self.oco: dict[str, str] = {}  # exit intent -> its sibling
@@ -175,7 +175,7 @@ class StrategyContext:
         can run over them do so now (``AheadFeed``), and each bar sets their values.
         ``finish_ahead`` (the backtest's, at the batch's end; or a change of the
         indicators) brings their streaming states up to the bars given."""
-        self.finish_ahead()
+        self.finish_ahead(key)
         inds = self._feeds(key)
         if not any(isinstance(ind, Bound) and ind.core is not None for ind in inds):
             return
@@ -183,18 +183,20 @@ class StrategyContext:
             AheadFeed(ind, inputs, closes) if isinstance(ind, Bound) and ind.core else ind
             for ind in inds
         ]
-        self._ahead = (key, inds)
+        self._ahead[key] = inds
         self.fed[key] = feeds
 
-    def finish_ahead(self) -> None:
-        if self._ahead is None:
-            return
-        key, inds = self._ahead
-        self._ahead = None
-        for feed in self.fed.get(key, ()):
-            if isinstance(feed, AheadFeed):
-                feed.finish()
-        self.fed[key] = inds
+    def finish_ahead(self, key: BarKey | None = None) -> None:
+        """Bring the indicators fed ahead (of ``key``, or of every subscription) up to
+        the bars given, and give them back their streaming updates."""
+        for k in [key] if key is not None else list(self._ahead):
+            inds = self._ahead.pop(k, None)
+            if inds is None:
+                continue
+            for feed in self.fed.get(k, ()):
+                if isinstance(feed, AheadFeed):
+                    feed.finish()
+            self.fed[k] = inds
 
     def indicator_value(self, name: str, output: str | None = None) -> float:
         try:

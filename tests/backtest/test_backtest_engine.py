@@ -394,3 +394,60 @@ def test_a_failing_bar_hook_in_a_backtest_counts_and_quarantines(refdata) -> Non
     assert h.quarantined.startswith(f"{max_errors} hook failures in a row")
     assert h.last_error == f"bar: RuntimeError: bar {9 + max_errors}"
     assert strat.context.origin_ns == 0  # reset after a failure too
+
+
+class TwoSmas(BaseStrategy):
+    """SMA and EMA crossovers on two futures at once (the many-instrument loop), each
+    turning its position round on a cross: indicators of the close on every bar."""
+
+    name = "two_smas"
+
+    def on_start(self) -> None:
+        self.legs = [("NFO", "NIFTY24NOV26FUT"), ("NFO", "BANKNIFTY24NOV26FUT")]
+        for ex, sym in self.legs:
+            self.add_indicator("SMA", name=f"f_{sym}", exchange=ex, symbol=sym, period=5)
+            self.add_indicator("EMA", name=f"s_{sym}", exchange=ex, symbol=sym, period=21)
+            self.subscribe_bars(ex, sym, "1m", warmup=25)
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        fast = self.get_indicator_value(f"f_{bar.symbol}")
+        slow = self.get_indicator_value(f"s_{bar.symbol}")
+        if self.warming_up or fast != fast or slow != slow or self.has_open_orders(bar.symbol):
+            return
+        lot = self.lot_size(bar.exchange, bar.symbol)
+        self.target_position(bar.exchange, bar.symbol, lot if fast > slow else -lot,
+                             product="NRML")  # fmt: skip
+
+
+def test_indicators_fed_ahead_trade_as_streamed_ones(
+    refdata, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 36: the backtest feeds the indicators of the close a batch ahead, in the
+    one-instrument and the many-instrument loop; a run with that switched off (every
+    value streamed) makes the same orders and fills, on one instrument and on two."""
+    from mytrading.engine.context import StrategyContext
+
+    sma = discover(PROJECT_ROOT / "strategies")["sma_crossover"]
+    one = [(sma, {"fast": 3, "slow": 9, "contract": "NIFTY24NOV26FUT", "product": "NRML"})]
+
+    def trades(bt: Backtest) -> list[tuple]:
+        return [(f["time"], f["symbol"], f["action"], f["quantity"], f["price"])
+                for f in bt.results.fills]  # fmt: skip
+
+    from mytrading.engine.indicator_set import AheadFeed
+
+    served: list[int] = []  # bars each feed gave before it finished
+    finish = AheadFeed.finish
+
+    def counted(feed: AheadFeed) -> None:
+        if feed.live:
+            served.append(feed.i)
+        finish(feed)
+
+    monkeypatch.setattr(AheadFeed, "finish", counted)
+    ahead = [trades(run(refdata, s)) for s in (one, [(TwoSmas, {})])]
+    assert sum(served) > 10_000  # the values came from the feeds, not the updates
+    monkeypatch.setattr(StrategyContext, "ahead", lambda *a, **k: None)
+    streamed = [trades(run(refdata, s)) for s in (one, [(TwoSmas, {})])]
+    assert len(ahead[0]) > 10 and len(ahead[1]) > 10
+    assert ahead == streamed
