@@ -16,6 +16,7 @@ import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,8 +70,12 @@ class Results:
         self.capital = capital
         self.books: dict[str, Book] = {}
         self.orders: dict[str, dict] = {}  # by order id, latest state
-        self.fills: list[dict] = []
-        self.positions: list[dict] = []  # every change
+        # each fill's and each position change's row, kept as a tuple (a run makes one of
+        # each per fill); ``fills`` and ``positions`` give them as dicts when asked
+        self._fill_rows: list[tuple[Any, ...]] = []
+        self._position_rows: list[tuple[Any, ...]] = []
+        self._fills: list[dict[str, Any]] = []
+        self._positions: list[dict[str, Any]] = []
         self.events: list[dict] = []  # risk rejections and triggers
         self.roll_orders: set[str] = set()  # legs of futures rolls: their trades say so
         self.times = array.array("q")
@@ -159,36 +164,52 @@ class Results:
         self.last.setdefault(key, f.price)
         self._trades(b, key, f, q0, p.qty, p.realized - r0, c.total)
         b.changes.append((len(self.times), key, p.qty, b.cash))
-        self.fills.append(
-            {
-                "time": f.exch_ns,
-                "strategy": f.strategy,
-                "order_id": f.order_id,
-                "exchange": f.exchange,
-                "symbol": f.symbol,
-                "product": f.product,
-                "action": f.action,
-                "quantity": f.quantity,
-                "price": f.price,
-                "charges": c.total,
-                "brokerage": c.brokerage,
-                "stt": c.stt,
-                "exchange_fees": c.exchange,
-                "sebi": c.sebi,
-                "stamp": c.stamp,
-                "gst": c.gst,
-            }
-        )
-        self.positions.append(
-            {
-                "time": f.exch_ns,
-                "strategy": f.strategy,
-                "symbol": f.symbol,
-                "quantity": p.qty,
-                "avg_price": round(p.avg, 4),
-                "realized": round(p.realized, 2),
-            }
-        )
+        self._fill_rows.append((f, c))
+        self._position_rows.append((f.exch_ns, f.strategy, f.symbol, p.qty, p.avg, p.realized))
+
+    @property
+    def fills(self) -> list[dict[str, Any]]:
+        """Every fill with its charges, in order (made into rows when asked)."""
+        rows, made = self._fill_rows, self._fills
+        for f, c in rows[len(made) :]:
+            made.append(
+                {
+                    "time": f.exch_ns,
+                    "strategy": f.strategy,
+                    "order_id": f.order_id,
+                    "exchange": f.exchange,
+                    "symbol": f.symbol,
+                    "product": f.product,
+                    "action": f.action,
+                    "quantity": f.quantity,
+                    "price": f.price,
+                    "charges": c.total,
+                    "brokerage": c.brokerage,
+                    "stt": c.stt,
+                    "exchange_fees": c.exchange,
+                    "sebi": c.sebi,
+                    "stamp": c.stamp,
+                    "gst": c.gst,
+                }
+            )
+        return made
+
+    @property
+    def positions(self) -> list[dict[str, Any]]:
+        """Every change of a position, in order (made into rows when asked)."""
+        rows, made = self._position_rows, self._positions
+        for t, strategy, symbol, qty, avg, realized in rows[len(made) :]:
+            made.append(
+                {
+                    "time": t,
+                    "strategy": strategy,
+                    "symbol": symbol,
+                    "quantity": qty,
+                    "avg_price": round(avg, 4),
+                    "realized": round(realized, 2),
+                }
+            )
+        return made
 
     def sample(self, now_ns: int) -> None:
         """One point of every curve, after a bar step: its time and each instrument's last

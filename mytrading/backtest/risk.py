@@ -28,6 +28,8 @@ from mytrading.risk.state import TradingStates
 from mytrading.sim.matching import SimBroker
 
 NS = 1_000_000_000
+DAY_NS = 86_400 * NS
+IST_NS = 19_800 * NS  # India's offset from UTC: the day number of an IST date
 log = structlog.get_logger("backtest")
 
 
@@ -69,7 +71,7 @@ class BacktestRisk:
         self.limits = self.core.limits
         # timeframes the post-trade Supertrend exits read (fed through ``on_bar``)
         self.bar_tfs = {lim.supertrend_tf for lim in self.post.st_limits}
-        self._funds_key: tuple[int, date] | None = None
+        self._funds_key: tuple[int, int] | None = None  # (broker's trades, IST day number)
         self._funds = 0.0
         self.charges = 0.0
         # called once per bar: straight to the core, without a call of this shell's between
@@ -136,13 +138,13 @@ class BacktestRisk:
 
     def _available(self) -> float:
         """Capital + realized - charges - margin the open positions hold; it changes only
-        with a fill or a new day (expiry-day margins), so it is worked out once for each."""
-        day = self._now().date()
-        key = (self.broker.trades, day)
+        with a fill or a new day (expiry-day margins), so it is worked out once for each
+        (the day by its number: no datetime per intent)."""
+        key = (self.broker.trades, (self._now_ns() + IST_NS) // DAY_NS)
         if key == self._funds_key:
             return self._funds
         self._funds_key = key
-        self._funds = self._work_out_funds(day)
+        self._funds = self._work_out_funds(self._now().date())
         return self._funds
 
     def _work_out_funds(self, day: date) -> float:
