@@ -28,28 +28,47 @@ PRICE_TYPES: tuple[str, ...] = get_args(PriceType)
 PRODUCTS: tuple[str, ...] = get_args(Product)
 EXCHANGES: tuple[str, ...] = get_args(Exchange)
 LEG_KINDS: tuple[str, ...] = get_args(LegKind)
+_NUMBERS = (int, float)
 
 
-def _one_of(value: object, choices: tuple[str, ...], what: str) -> str:
-    if isinstance(value, str) and value in choices:
-        return value
-    raise ValueError(f"{what} {value!r} is not one of {', '.join(choices)}")
+# each set as a dict of its values typed: a check is one lookup (an order's every field is
+# checked at every order helper's call)
+_ACTION: dict[object, Action] = {a: cast(Action, a) for a in ACTIONS}
+_PRICE_TYPE: dict[object, PriceType] = {p: cast(PriceType, p) for p in PRICE_TYPES}
+_PRODUCT: dict[object, Product] = {p: cast(Product, p) for p in PRODUCTS}
+_EXCHANGE: dict[object, Exchange] = {e: cast(Exchange, e) for e in EXCHANGES}
+
+
+def _refused(value: object, choices: tuple[str, ...], what: str) -> ValueError:
+    return ValueError(f"{what} {value!r} is not one of {', '.join(choices)}")
 
 
 def action(value: object, what: str = "action") -> Action:
-    return cast(Action, _one_of(value, ACTIONS, what))
+    try:
+        return _ACTION[value]
+    except (KeyError, TypeError):  # TypeError: not hashable, so not one of them
+        raise _refused(value, ACTIONS, what) from None
 
 
 def price_type(value: object, what: str = "pricetype") -> PriceType:
-    return cast(PriceType, _one_of(value, PRICE_TYPES, what))
+    try:
+        return _PRICE_TYPE[value]
+    except (KeyError, TypeError):
+        raise _refused(value, PRICE_TYPES, what) from None
 
 
 def product(value: object, what: str = "product") -> Product:
-    return cast(Product, _one_of(value, PRODUCTS, what))
+    try:
+        return _PRODUCT[value]
+    except (KeyError, TypeError):
+        raise _refused(value, PRODUCTS, what) from None
 
 
 def exchange(value: object, what: str = "exchange") -> Exchange:
-    return cast(Exchange, _one_of(value, EXCHANGES, what))
+    try:
+        return _EXCHANGE[value]
+    except (KeyError, TypeError):
+        raise _refused(value, EXCHANGES, what) from None
 
 
 def quantity(value: object, what: str = "quantity") -> int:
@@ -61,7 +80,7 @@ def quantity(value: object, what: str = "quantity") -> int:
 
 def price(value: object, what: str = "price") -> float:
     """A finite number (an int is taken as rupees)."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+    if isinstance(value, _NUMBERS) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     raise ValueError(f"{what} must be a finite number, got {value!r}")
 
