@@ -381,48 +381,59 @@ class Backtest:
         bar_cls = wire.Bar
         starts, opens, highs, lows, closes, vols = st.cols
         i, n = st.i, st.n
-        while i < n:
-            t = starts[i]
-            close = closes[i]
-            bar = bar_cls(ex, sym, tf, t, opens[i], highs[i], lows[i], close, vols[i])
-            i += 1
-            st.i = i
-            clock.t = t
-            if live.get(key):
-                venue.on_events(broker.on_bar(bar))
-                drain()
-            elif key not in quotes:
-                quotes[key] = broker._quote(bar)
-            clock.t = t + span if span else self._session_close(t)
-            risk_mark(key, close)
-            last[key] = close
-            on_closed_bar(bar)
-            if risk_base:
-                risk.on_bar(bar)
-            if intents:
-                drain()
-            if runner.timers or runner.rolling:
-                runner.poll()
-                drain()
-            risk_step()
-            if orders or intents:
-                drain()
-            if i == n and st.next_start() is None:  # its last bar: settled if expired
-                st.cols = ()
-                self._settle(key)
-                results.retire(key)
-            sample(clock.t)
-            if t >= self._greeks_at:  # every GREEKS_EVERY_NS of market time
-                self._greeks_at = t - t % GREEKS_EVERY_NS + GREEKS_EVERY_NS
-                self._sample_greeks()
-            progress.bars += 1
-            if progress.bars >= self._report_at:
-                self._report_at += 20_000
-                if self._progress:
-                    self._progress(progress)
-            if len(streams) > 1:
-                return True  # a subscription made during this step: the heap's from here
-        return False
+        quoted = key in quotes  # the broker keeps a quote of it from its first bar on
+        greeks_at, report_at, done = self._greeks_at, self._report_at, progress.bars
+        batch = st.batch  # ``next_start`` at the last bar may load the next one
+        try:
+            while i < n:
+                t = starts[i]
+                close = closes[i]
+                bar = bar_cls(ex, sym, tf, t, opens[i], highs[i], lows[i], close, vols[i])
+                i += 1
+                clock.t = t
+                if live.get(key):
+                    venue.on_events(broker.on_bar(bar))
+                    drain()
+                elif not quoted:
+                    quotes[key] = broker._quote(bar)
+                    quoted = True
+                clock.t = t + span if span else self._session_close(t)
+                risk_mark(key, close)
+                last[key] = close
+                on_closed_bar(bar)
+                if risk_base:
+                    risk.on_bar(bar)
+                if intents:
+                    drain()
+                if runner.timers or runner.rolling:
+                    runner.poll()
+                    drain()
+                risk_step()
+                if orders or intents:
+                    drain()
+                if i == n:
+                    st.i = i
+                    if st.next_start() is None:  # its last bar: settled if expired
+                        st.cols = ()
+                        self._settle(key)
+                        results.retire(key)
+                sample(clock.t)
+                if t >= greeks_at:  # every GREEKS_EVERY_NS of market time
+                    greeks_at = t - t % GREEKS_EVERY_NS + GREEKS_EVERY_NS
+                    self._sample_greeks()
+                done += 1
+                if done >= report_at:
+                    report_at += 20_000
+                    progress.bars = done
+                    if self._progress:
+                        self._progress(progress)
+                if len(streams) > 1:
+                    return True  # a subscription made during this step: the heap's from here
+            return False
+        finally:  # what the loop kept in locals (every bar pays for an attribute)
+            if st.batch == batch and st.cols:
+                st.i = i
+            self._greeks_at, self._report_at, progress.bars = greeks_at, report_at, done
 
     def _ahead(self, st: Stream) -> None:
         """The subscribers' indicators of ``st``'s close, fed ahead from its next bar to

@@ -243,7 +243,10 @@ class BaseStrategy(Generic[P]):
         """The latest value (NaN while warming up); ``output`` picks one of several
         (MACD: macd/signal/hist, BBANDS: upper/middle/lower, SUPERTREND: line/direction)."""
         try:  # the context's lookup, inline: read several times on every bar
-            return self.context.indicators[name][1].value(output)
+            ind = self.context.indicators[name][1]
+            if output is None:
+                return ind.values[ind.outputs[0]]
+            return ind.value(output)
         except KeyError:
             return self.context.indicator_value(name, output)  # raises, saying why
 

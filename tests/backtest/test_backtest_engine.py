@@ -451,3 +451,34 @@ def test_indicators_fed_ahead_trade_as_streamed_ones(
     streamed = [trades(run(refdata, s)) for s in (one, [(TwoSmas, {})])]
     assert len(ahead[0]) > 10 and len(ahead[1]) > 10
     assert ahead == streamed
+
+
+def test_a_run_over_many_batches_fills_as_the_numpy_crossover(tmp_path) -> None:
+    """The benchmark's check at a test's size: 60,000 bars (the generator hands them over
+    in batches of some 7,000) of the SMA 20/50 stop-and-reverse, every fill's side and
+    price equal to an exact numpy computation of the crossovers: bars are neither
+    skipped nor repeated at a batch's end (the one-instrument loop keeps its place in
+    locals)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_bt", PROJECT_ROOT / "bench" / "backtest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    from mytrading.refdata import load_refdata
+
+    config = bench.unlimited_config(tmp_path)
+    risk = config / "risk.toml"
+    risk.write_text(risk.read_text().replace("[defaults]\n", "[defaults]\nany_hour = true\n"))
+    refdata = load_refdata(config)
+    end = bench.window(refdata, 60_000)
+    source = GeneratedBars(refdata, bench.SEED, origin=bench.START - timedelta(days=120))
+    sma = discover(PROJECT_ROOT / "strategies")["sma_crossover"]
+    bt = Backtest(Spec([(sma, bench.PARAMS)], bench.START, end, capital=1e9), refdata,
+                  risk_files(config, {}), source)  # fmt: skip
+    bt.run()
+    assert bt.progress.bars >= 60_000
+    got = [(f["action"], f["price"]) for f in bt.results.fills]
+    assert len(got) > 1000 and got == bench.reference(source, end, warm=bench.PARAMS["slow"])
