@@ -52,6 +52,7 @@ from mytrading.clock import MarketClock, build_clock
 from mytrading.config import StackConfig, for_process
 from mytrading.health import ProcessHealth
 from mytrading.logsetup import setup_logging
+from mytrading.recovery import FillSequence
 from mytrading.refdata import RefData
 from mytrading.rundir import private_umask
 from mytrading.settings import ConfigError, Settings
@@ -188,6 +189,26 @@ class Daemon:
     def count_error(self, what: str, **ctx: Any) -> None:
         self.errors += 1
         self.log.error(what, **ctx)
+
+    def fills_in_order(self, seq: FillSequence, f: wire.Fill) -> list[wire.Fill]:
+        """The fills to apply for ``f`` (``FillSequence``): a hole in the router's
+        numbering is filled from the router first, said once, and an alert if it could
+        not be (a position may then be short of those fills until a restart)."""
+        fills, missing = seq.take(f)
+        if len(fills) > 1:
+            self.log.warning(
+                "fills missed on the bus were taken from the router",
+                fill_nos=[m.fill_no for m in fills[:-1]],
+                before=f.fill_no,
+            )
+        if missing:
+            self.count_error(
+                "ALERT: fills did not reach this daemon and the router did not give them: "
+                "positions may be short of them",
+                missing=missing,
+                before=f.fill_no,
+            )
+        return fills
 
     @property
     def gaps(self) -> int:

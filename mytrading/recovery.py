@@ -11,6 +11,7 @@ it against the caps. The router rebuilds its own books from its journal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import zmq
@@ -50,6 +51,60 @@ def fetch_fills(
     if not isinstance(reply, wire.BrokerReply) or not reply.ok:
         return None
     return [f for f in reply.fills if f.fill_no <= upto]
+
+
+def fetch_fills_since(
+    ctx: zmq.Context, endpoint: str, after: int, timeout_ms: int = 2000
+) -> list[wire.Fill] | None:
+    """The router's fills numbered above ``after`` (those it still keeps), or None."""
+    reply = bus.request(
+        ctx, endpoint, wire.BrokerQuery(kind="fills", since_fill_no=after), timeout_ms
+    )
+    if not isinstance(reply, wire.BrokerReply) or not reply.ok:
+        return None
+    return [f for f in reply.fills if f.fill_no > after]
+
+
+class FillSequence:
+    """The router numbers its fills 1, 2, 3... with no hole, so a reader that sees N + 2
+    after N has missed one: a SUB that joined the router's publisher a moment after the
+    snapshot it restored from (ZeroMQ attaches a new subscriber at the publisher's next
+    send, not at once), or a frame dropped at a full queue. Before going on, the reader
+    asks the router for what it missed and takes it in order, so a fill is never dropped
+    (a fill at or below the last one taken is a republication: skipped).
+
+    ``last`` is None until a snapshot or a first fill gives the base (with no snapshot a
+    reader starts flat and cannot tell a hole from the day's earlier fills)."""
+
+    def __init__(self, fetch: Callable[[int], list[wire.Fill] | None]) -> None:
+        self._fetch = fetch
+        self.last: int | None = None
+        self.recovered = 0  # fills taken from the router after a hole
+        self.lost = 0  # numbers in holes the router could not fill (did not answer)
+
+    def start_at(self, fill_no: int) -> None:
+        self.last = fill_no
+
+    def take(self, f: wire.Fill) -> tuple[list[wire.Fill], int]:
+        """The fills to apply, in order (``f`` last, or none if already taken), and how
+        many numbers before it could not be fetched."""
+        last = self.last
+        if last is not None and f.fill_no <= last:
+            return [], 0
+        out: list[wire.Fill] = []
+        missing = 0
+        if last is not None and f.fill_no > last + 1:
+            got = self._fetch(last)
+            if got is not None:
+                out = sorted(
+                    (m for m in got if last < m.fill_no < f.fill_no), key=lambda m: m.fill_no
+                )
+            missing = f.fill_no - last - 1 - len(out)
+            self.recovered += len(out)
+            self.lost += missing
+        out.append(f)
+        self.last = f.fill_no
+        return out, missing
 
 
 def fetch_day(ctx: zmq.Context, endpoint: str, upto: int, timeout_ms: int = 2000) -> Day | None:

@@ -88,14 +88,17 @@ class StrategyContext:
     def take_up(self, i: wire.PlaceIntent) -> None:
         self.book.take_up(i)
 
-    def on_order_update(self, u: wire.OrderUpdate) -> None:
-        self.book.on_order_update(u)
+    def book_update(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
+        return self.book.book_update(u)
 
-    def on_fill(self, f: wire.Fill) -> None:
-        self.book.on_fill(f)
+    def update_hooks(self, u: wire.OrderUpdate) -> None:
+        self.book.update_hooks(u)
 
-    def quarantine_books(self, msg: wire.OrderUpdate | wire.Fill) -> None:
-        self.book.quarantine_books(msg)
+    def book_fill(self, f: wire.Fill) -> None:
+        self.book.book_fill(f)
+
+    def fill_hooks(self, f: wire.Fill) -> None:
+        self.book.fill_hooks(f)
 
     def bracket(
         self,

@@ -37,7 +37,7 @@ from mytrading.interest import Declarer, entry
 from mytrading.openalgo.history import http_history
 from mytrading.openalgo.paced import PacedFetcher
 from mytrading.outbox import Outbox
-from mytrading.recovery import fetch_day, fetch_snapshot
+from mytrading.recovery import FillSequence, fetch_day, fetch_fills_since, fetch_snapshot
 from mytrading.settings import ConfigError
 
 MAX_PENDING = 1000
@@ -61,6 +61,9 @@ class EngineDaemon(Daemon):
             key=lambda i: i.intent_id,
         )
         self.refused = 0
+        self.fill_seq = FillSequence(
+            lambda after: fetch_fills_since(self.ctx, self.endpoints["rpc.router"], after)
+        )
         self.unanswered = 0  # intents settled as rejected for want of an answer
         self.late_answers = 0  # ... answered after all, and taken up again
         self.gave_up: dict[str, wire.Intent] = {}  # by intent id, the newest kept
@@ -189,6 +192,7 @@ class EngineDaemon(Daemon):
                 "ALERT: no orders or fills from the router: bracket exits of "
                 "fills made while the engine was down are not checked"
             )
+        self.fill_seq.start_at(snap.last_fill_no)
         restored = self.runner.restore(snap.positions, snap.last_fill_no, snap.working, day)
         if restored or snap.working:
             self.log.info(
@@ -302,7 +306,8 @@ class EngineDaemon(Daemon):
                 self._late_answer(msg.intent_id, msg.status)
             self.runner.on_order_update(msg)
         elif isinstance(msg, wire.Fill):
-            self.runner.on_fill(msg)
+            for f in self.fills_in_order(self.fill_seq, msg):
+                self.runner.on_fill(f)
         elif isinstance(msg, wire.RiskEvent):
             if msg.intent_id:
                 self.outbox.ack(msg.intent_id)
@@ -327,6 +332,7 @@ class EngineDaemon(Daemon):
             "strategies": self.runner.stats(),
             "pending_intents": len(self.outbox),
             "restored_fill_no": self.runner.restored_fill_no,
+            "fills_recovered": self.fill_seq.recovered,
             "refused": self.refused,
             "unanswered": self.unanswered,
             "late_answers": self.late_answers,

@@ -69,23 +69,19 @@ class OrderBook:
                 i.pricetype, i.price, i.trigger_price, i.product,
             )  # fmt: skip
 
-    def on_order_update(self, u: wire.OrderUpdate) -> None:
-        u = self.book_update(u)
+    # Each update and fill is booked first (``book_update``, ``book_fill``: the engine's
+    # own duties, run outside any hook deadline), then shown to the author's hooks.
+
+    def update_hooks(self, u: wire.OrderUpdate) -> None:
+        """The author's ``on_order_update`` with the update as booked, then ``on_roll``
+        for a roll whose legs both ended."""
         self.ctx.strategy.on_order_update(u)
         while self.ctx.rolls_ended:
             self.ctx.link.roll_ended(self.ctx.name, self.ctx.rolls_ended.pop(0))
 
-    def on_fill(self, f: wire.Fill) -> None:
-        self.book_fill(f)
+    def fill_hooks(self, f: wire.Fill) -> None:
         self.ctx.strategy.on_fill(f)
         self.ctx.strategy.on_position(self.ctx.position_view(f.exchange, f.symbol))
-
-    def quarantine_books(self, msg: wire.OrderUpdate | wire.Fill) -> None:
-        """Books only, no author code: what a quarantined strategy still gets."""
-        if isinstance(msg, wire.Fill):
-            self.book_fill(msg)
-        else:
-            self.book_update(msg)
 
     def book_update(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
         """Keep ``open_orders`` current; returns the update as the author should see it

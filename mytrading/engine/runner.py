@@ -105,6 +105,9 @@ class Health:
 BarPlan = tuple[list[str], list[tuple[str, StrategyContext, Health]], list[StrategyContext]]
 
 
+_NOT_BOOKED = object()  # what _book returns when the bookkeeping raised
+
+
 class StrategyRunner:
     def __init__(
         self,
@@ -515,7 +518,9 @@ class StrategyRunner:
         if u.status != "rejected" and u.order_id and self.gate.backoff:
             self.gate.on_accepted(u.strategy)  # risk let an order through: no backoff
         if ctx is not None:
-            self._call(u.strategy, "order_update", ctx.on_order_update, u)
+            seen = self._book(u.strategy, "order_update", ctx.book_update, u)
+            if seen is not _NOT_BOOKED:
+                self._call(u.strategy, "order_update", ctx.update_hooks, seen)
 
     def restore(
         self,
@@ -588,7 +593,8 @@ class StrategyRunner:
             self._plans.clear()
         self._watch(f.exchange, f.symbol)
         self._watch_underlying(f.exchange, f.symbol)
-        self._call(f.strategy, "fill", ctx.on_fill, f)
+        if self._book(f.strategy, "fill", ctx.book_fill, f) is not _NOT_BOOKED:
+            self._call(f.strategy, "fill", ctx.fill_hooks, f)
 
     def on_risk_event(self, ev: wire.RiskEvent) -> None:
         """Risk's word on one of a strategy's intents: refused (``rejected``), or only its
@@ -809,12 +815,22 @@ class StrategyRunner:
 
     # ------------------------------------------------------------- dispatch
 
+    def _book(self, name: str, kind: str, fn: Callable[[Any], Any], msg: Any) -> Any:
+        """The engine's own bookkeeping of an update or fill (open orders, positions, a
+        bracket's exits, an OCO sibling), done for a quarantined strategy too, and outside
+        the hook deadline: an alarm meant for a slow hook can never land half-way through
+        it. A failure is the strategy's (its bracket's exit, say): counted as a hook's,
+        and its hooks do not see that message (returns ``_NOT_BOOKED``)."""
+        try:
+            return fn(msg)
+        except Exception as exc:
+            self._hook_failed(self.health[name], name, kind, exc)
+            return _NOT_BOOKED
+
     def _call(self, name: str, kind: str, fn: Callable[..., Any], *args: Any) -> None:
         h = self.health[name]
         if h.quarantined:
-            if kind in ("order_update", "fill"):  # keep the books right, hooks stay off
-                self.contexts[name].quarantine_books(args[0])
-            return
+            return  # hooks stay off; updates and fills are booked before (``_book``)
         t0 = time.perf_counter_ns() if self.time_hooks else 0
         d = self.deadline
         probe = self.mem_probe

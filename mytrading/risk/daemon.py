@@ -23,7 +23,7 @@ from mytrading.bus import Puller, Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.interest import Declarer, entry
 from mytrading.outbox import Outbox
-from mytrading.recovery import fetch_fills, fetch_snapshot
+from mytrading.recovery import FillSequence, fetch_fills, fetch_fills_since, fetch_snapshot
 from mytrading.refdata import RefData
 from mytrading.risk.config import RiskConfig, load_risk_config
 from mytrading.risk.engine import MAX_PENDING, RiskEngine, RiskPorts
@@ -127,7 +127,9 @@ class RiskDaemon(Daemon):
         )
         self.book = self.core.book
         self.post = self.core.post
-        self.skip_fills_to = 0
+        self.fill_seq = FillSequence(
+            lambda after: fetch_fills_since(self.ctx, self.endpoints["rpc.router"], after)
+        )
         self.marks = MarksStore(self.venue.dir / "risk_marks.json")
         self._restore()
         self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
@@ -319,7 +321,7 @@ class RiskDaemon(Daemon):
         if snap is None:
             self.log.warning("no position snapshot from the router: risk starts flat")
             return
-        self.skip_fills_to = snap.last_fill_no
+        self.fill_seq.start_at(snap.last_fill_no)
         if snap.unconfirmed:
             self.count_error(
                 "positions the broker does not confirm: risk does not act on them",
@@ -375,9 +377,9 @@ class RiskDaemon(Daemon):
             self.core.on_funds(msg.account, msg.available, msg.ts)
         elif isinstance(msg, wire.MarginQuote):
             self.core.on_margin_quote(msg)
-        elif isinstance(msg, wire.Fill) and msg.fill_no > self.skip_fills_to:
-            self.skip_fills_to = msg.fill_no  # a restarted router republishes its fills
-            self.core.on_fill(msg)
+        elif isinstance(msg, wire.Fill):  # a restarted router republishes its fills
+            for f in self.fills_in_order(self.fill_seq, msg):
+                self.core.on_fill(f)
 
     def extra_sent(self) -> int:
         return self.orders.sent

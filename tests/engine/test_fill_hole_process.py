@@ -1,0 +1,126 @@
+"""A fill the bus did not deliver is taken from the router: the engine and risk, real
+processes, read a router's publisher whose fill 2 never reaches them (as when a restarted
+reader's SUB joins a moment after the snapshot it restored from) and ask the router for
+it when fill 3 shows the hole; each books all three, in order, and says so once."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import msgspec
+import pytest
+import zmq
+
+from mytrading import wire
+from mytrading.bus import Publisher, bind
+from tests.procs import Watcher, settings_of, spawn
+
+FUT = "NIFTY23NOV26FUT"  # quoted by the simulator on 2026-11-20
+
+
+def fill(n: int) -> wire.Fill:
+    return wire.Fill(
+        fill_no=n, fill_id=f"T{n}", order_id=f"o{n}", broker_order_id=f"B{n}",
+        strategy="sma_crossover", exchange="NFO", symbol=FUT, product="NRML",
+        action="BUY", quantity=65, price=24_000.0 + n, exch_ns=n,
+    )  # fmt: skip
+
+
+class FakeRouter:
+    """The router's two doors, as the daemons reach them: its publisher and its REP
+    (a flat book at the start; the day's fills on asking)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        eps = settings_of(env).endpoints()
+        self.ctx = zmq.Context()
+        self.pub = Publisher(self.ctx, eps.pub("router"), "router")
+        self.rep = self.ctx.socket(zmq.REP)
+        self.rep.setsockopt(zmq.LINGER, 0)
+        bind(self.rep, eps.endpoints["rpc.router"])
+        self.fills: list[wire.Fill] = []
+        self.asked: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            if not self.rep.poll(100):
+                continue
+            q = wire.decode_body(self.rep.recv())
+            assert isinstance(q, wire.BrokerQuery)
+            if q.kind == "fills":
+                if q.since_fill_no:
+                    self.asked.append(q.since_fill_no)
+                reply = wire.BrokerReply(
+                    ok=True,
+                    fills=[f for f in self.fills if f.fill_no > q.since_fill_no],
+                    last_fill_no=len(self.fills),
+                )
+            else:
+                reply = wire.BrokerReply(ok=True, last_fill_no=0)
+            self.rep.send(wire.encode_body(reply))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.rep.close(0)
+        self.pub.close()
+        self.ctx.term()
+
+
+@pytest.mark.integration
+def test_a_fill_lost_on_the_bus_is_taken_from_the_router(tmp_env: dict[str, str]) -> None:
+    env = {**tmp_env, "MT_SIM_START": "2026-11-20T10:00"}
+    router = FakeRouter(env)
+    w = Watcher(settings_of(env), ("sys.status.",))
+    procs = {d: spawn(d, env) for d in ("risk", "engine")}
+
+    def engine_fills() -> int:
+        st = w.status.get("engine")
+        return st.detail["strategies"]["sma_crossover"]["fills"] if st else -1
+
+    def risk_lots() -> float:
+        st = w.status.get("risk")
+        return st.detail["use"].get("sma_crossover", {}).get("lots", 0) if st else -1
+
+    try:
+        w.wait(lambda: {"engine", "risk"} <= set(w.status), 60, "both daemons up")
+        router.fills.append(fill(1))
+        # fill 1 until both have it (a SUB joins a moment after connecting: until then
+        # a publication is not delivered); its copies are republications, skipped
+        w.wait(
+            lambda: router.pub.publish("exec.fill.sma_crossover", fill(1)) is None
+            and engine_fills() == 1
+            and risk_lots() == 1,
+            30,
+            "fill 1 at the engine and risk",
+        )
+        router.fills += [fill(2), fill(3)]  # fill 2 kept, never published
+        router.pub.publish("exec.fill.sma_crossover", fill(3))
+        w.wait(lambda: engine_fills() == 3 and risk_lots() == 3, 20, "fills 2 and 3 booked")
+        st = w.status["engine"].detail["strategies"]["sma_crossover"]
+        assert st["positions"] == {f"NFO:{FUT}": 195}
+        assert w.status["engine"].detail["fills_recovered"] == 1
+        assert sorted(router.asked) == [1, 1]  # each reader asked once, from fill 1
+        for daemon in ("engine", "risk"):
+            lines = [
+                msgspec.json.decode(x)
+                for x in (Path(tmp_env["MT_LOG_DIR"]) / f"{daemon}.log").read_bytes().splitlines()
+            ]
+            took = [d for d in lines if d["event"].startswith("fills missed on the bus")]
+            assert [d["fill_nos"] for d in took] == [[2]], daemon
+            assert not [d for d in lines if d["level"] in ("error", "critical")
+                        and "fills" in d["event"]], daemon  # fmt: skip
+    finally:
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(timeout=10)
+            except Exception:
+                p.kill()
+        w.close()
+        router.close()
