@@ -58,7 +58,8 @@ def test_the_feed_quotes_what_is_declared_with_depth(
         return w.status["feed"].detail if "feed" in w.status else {}
 
     try:
-        w.wait(lambda: any(isinstance(m, wire.Fill) for _, m in w.seen), 40, "the depth buy")
+        # four daemons starting at once on a loaded 2-core machine: up to a minute
+        w.wait(lambda: any(isinstance(m, wire.Fill) for _, m in w.seen), 90, "the depth buy")
         depth = [m for _, m in w.seen if isinstance(m, wire.Depth)]
         assert depth and {m.symbol for m in depth} == {FUT}
         w.wait(lambda: "engine" in feed().get("declared_by", []), 10, "the engine's interest")
