@@ -69,7 +69,7 @@ VICTIMS = ("router", "risk", "engine", "feed", "reconciler", "signals", "monitor
 # after the MIS square-off (15:15) and expiry closes (15:20), before the day closes at
 # 15:30 (risk's post-trade pass runs once a wall second: at 300x, 5 market minutes)
 SESSION_END = (15, 28)
-LATE_START = (9, 45)  # a stack up after this is not counted for that session
+LATE_START = (12, 0)  # a stack up after this is not counted for that session
 
 
 def soak_env(tmp: Path, speed: float, start: str, demo: bool = False) -> dict[str, str]:
@@ -286,8 +286,8 @@ def journal_check(s: Any, day: date) -> tuple[int, int, int, int, list[str]]:
 def _late_start(clock: Any, s: Any, totals: collections.Counter[str]) -> None:
     """The market clock runs from the launch, so a slow start (20 s on a loaded machine
     is 6.7 market hours at 1200x) can eat most of the first session: CI once saw a first
-    session with no order. A session the stack was not up for from its first half hour
-    is not counted; its orders are still checked once it is over."""
+    session with no order. A session the stack was not up for by noon is not counted;
+    its orders are still checked once it is over."""
     now = clock.now().astimezone(IST)
     if (now.hour, now.minute) < LATE_START:
         return
