@@ -146,6 +146,9 @@ class Daemon:
     def on_peer_change(self, peer: Peer) -> None:
         """A peer came up or went down."""
 
+    def on_peer_status(self, st: wire.Status) -> None:
+        """Every heartbeat of a peer, after the bookkeeping above."""
+
     def on_peer_restart(self, peer: Peer) -> None:
         """A peer's heartbeat came from a new process (it may never have looked down)."""
 
@@ -207,6 +210,28 @@ class Daemon:
                 "positions may be short of them",
                 missing=missing,
                 before=f.fill_no,
+            )
+        return fills
+
+    def fills_caught_up(self, seq: FillSequence, st: wire.Status) -> list[wire.Fill]:
+        """The fills the router's heartbeat shows this daemon missed (``catch_up``)."""
+        published = st.detail.get("last_fill_no")
+        if st.name != "router" or not isinstance(published, int):
+            return []
+        before = seq.lost
+        fills = seq.catch_up(published)
+        if fills:
+            self.log.warning(
+                "fills missed on the bus were taken from the router",
+                fill_nos=[m.fill_no for m in fills],
+                router_last=published,
+            )
+        if seq.lost > before:
+            self.count_error(
+                "ALERT: fills did not reach this daemon and the router did not give them: "
+                "positions may be short of them",
+                missing=seq.lost - before,
+                router_last=published,
             )
         return fills
 
@@ -288,6 +313,7 @@ class Daemon:
         if restarted:
             self.log.warning("peer restarted", peer=st.name, pid=st.pid)
             self.on_peer_restart(peer)
+        self.on_peer_status(st)
         if not peer.up:
             peer.up = True
             self.log.info("peer up", peer=st.name, pid=st.pid)

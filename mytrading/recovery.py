@@ -106,6 +106,24 @@ class FillSequence:
         self.last = f.fill_no
         return out, missing
 
+    def catch_up(self, published: int) -> list[wire.Fill]:
+        """The router says (its heartbeat, sent after its fills on the same socket) that
+        every fill up to ``published`` is out: those above ``last`` were missed and are
+        fetched, in order (a missed last fill of the day has no later one to show it).
+        Empty when none was missed or the router did not answer (asked again at its next
+        heartbeat)."""
+        last = self.last
+        if last is None or published <= last:
+            return []
+        got = self._fetch(last)
+        if got is None:
+            return []
+        out = sorted((m for m in got if last < m.fill_no <= published), key=lambda m: m.fill_no)
+        self.recovered += len(out)
+        self.lost += published - last - len(out)
+        self.last = published
+        return out
+
 
 def fetch_day(ctx: zmq.Context, endpoint: str, upto: int, timeout_ms: int = 2000) -> Day | None:
     """The day's orders and the fills numbered up to ``upto``, or None."""

@@ -313,6 +313,10 @@ class EngineDaemon(Daemon):
                 self.outbox.ack(msg.intent_id)
             self.runner.on_risk_event(msg)
 
+    def on_peer_status(self, st: wire.Status) -> None:
+        for f in self.fills_caught_up(self.fill_seq, st):
+            self.runner.on_fill(f)
+
     def on_peer_restart(self, peer: Peer) -> None:
         """Intents a killed risk daemon never answered go again; it refuses none of them
         as duplicates (its memory of intent ids died with it), and the router drops an

@@ -286,6 +286,10 @@ class RiskDaemon(Daemon):
         for m in held:
             self.core.on_intent(m)
 
+    def on_peer_status(self, st: wire.Status) -> None:
+        for f in self.fills_caught_up(self.fill_seq, st):
+            self.core.on_fill(f)
+
     def on_peer_restart(self, peer: Peer) -> None:
         """Orders a killed router never answered go again: one lost in its socket buffer
         was never journaled, so never sent; one it journaled is dropped as a duplicate."""

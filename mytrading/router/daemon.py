@@ -136,6 +136,7 @@ class RouterDaemon(Daemon):
         )
         self._journal_said = ""  # the fault the alert has named ("": none)
         self._unflushed_fills: list[wire.Fill] = []  # booked while the disk refused them
+        self.published_fill_no = 0  # the last fill on the bus (held ones are not)
         identities = {a: r.identity for a, r in self.venue.routes.items()}
         rep = self._open_journal(identities)
         gone = prune_aside(self.table.journal.path, s.journal_aside_keep_days)
@@ -808,9 +809,9 @@ class RouterDaemon(Daemon):
         back, in order. Only then is new work accepted."""
         held, self._held = self._held or [], None
         for f in journaled_fills:
-            self.pub.publish(f"exec.fill.{f.strategy}", f)
+            self._send(f"exec.fill.{f.strategy}", f)
         for topic, msg in held:
-            self.pub.publish(topic, msg)
+            self._send(topic, msg)
         self.orders_in = Puller(self.ctx, self.endpoints["pipe.orders"])
         self.add_puller(self.orders_in, self._on_order, then=self._after_orders)
         self.log.info("accepting orders", republished_fills=len(journaled_fills), held=len(held))
@@ -822,7 +823,14 @@ class RouterDaemon(Daemon):
         if self._held is not None:
             self._held.append((topic, msg))
         else:
-            self.pub.publish(topic, msg)
+            self._send(topic, msg)
+
+    def _send(self, topic: str, msg: wire.Msg) -> None:
+        """Publish; a fill's number is then the last published (the heartbeat says it, so
+        a reader that missed one sees it even when no later fill comes)."""
+        self.pub.publish(topic, msg)
+        if isinstance(msg, wire.Fill) and msg.fill_no > self.published_fill_no:
+            self.published_fill_no = msg.fill_no
 
     # ------------------------------------------------------------------ books
 
@@ -1017,6 +1025,9 @@ class RouterDaemon(Daemon):
             "unconfirmed": sorted("/".join(k) for k in self.recovery.unconfirmed),
             **({"funds_failures": self.reads.funds_failures} if self.reads.funds_failures else {}),
             "journal_appends": self.table.journal.appends,
+            # every fill up to this one was published before this heartbeat, on the same
+            # socket: a reader whose last is lower missed some (``recovery.FillSequence``)
+            "last_fill_no": self.published_fill_no,
             # the disk refuses the journal: orders refused, fills held (docs/operating.md)
             **(
                 {

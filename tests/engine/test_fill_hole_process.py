@@ -1,7 +1,9 @@
 """A fill the bus did not deliver is taken from the router: the engine and risk, real
 processes, read a router's publisher whose fill 2 never reaches them (as when a restarted
 reader's SUB joins a moment after the snapshot it restored from) and ask the router for
-it when fill 3 shows the hole; each books all three, in order, and says so once."""
+it when fill 3 shows the hole; each books all three, in order, and says so once. Fill 4,
+the last, is never published either: the router's heartbeat, which names its last fill
+published, shows it missed, and both take it too."""
 
 from __future__ import annotations
 
@@ -25,6 +27,13 @@ def fill(n: int) -> wire.Fill:
         fill_no=n, fill_id=f"T{n}", order_id=f"o{n}", broker_order_id=f"B{n}",
         strategy="sma_crossover", exchange="NFO", symbol=FUT, product="NRML",
         action="BUY", quantity=65, price=24_000.0 + n, exch_ns=n,
+    )  # fmt: skip
+
+
+def heartbeat(**detail: object) -> wire.Status:
+    return wire.Status(
+        name="router", pid=1, state="running", started_ns=1, uptime_s=1.0, msgs_in=0,
+        msgs_out=0, errors=0, gaps=0, lat_p50_us=0.0, lat_p99_us=0.0, detail=dict(detail),
     )  # fmt: skip
 
 
@@ -89,15 +98,14 @@ def test_a_fill_lost_on_the_bus_is_taken_from_the_router(tmp_env: dict[str, str]
     try:
         w.wait(lambda: {"engine", "risk"} <= set(w.status), 60, "both daemons up")
         router.fills.append(fill(1))
+
         # fill 1 until both have it (a SUB joins a moment after connecting: until then
         # a publication is not delivered); its copies are republications, skipped
-        w.wait(
-            lambda: router.pub.publish("exec.fill.sma_crossover", fill(1)) is None
-            and engine_fills() == 1
-            and risk_lots() == 1,
-            30,
-            "fill 1 at the engine and risk",
-        )
+        def fill_1_taken() -> bool:
+            router.pub.publish("exec.fill.sma_crossover", fill(1))
+            return engine_fills() == 1 and risk_lots() == 1
+
+        w.wait(fill_1_taken, 30, "fill 1 at the engine and risk")
         router.fills += [fill(2), fill(3)]  # fill 2 kept, never published
         router.pub.publish("exec.fill.sma_crossover", fill(3))
         w.wait(lambda: engine_fills() == 3 and risk_lots() == 3, 20, "fills 2 and 3 booked")
@@ -105,13 +113,20 @@ def test_a_fill_lost_on_the_bus_is_taken_from_the_router(tmp_env: dict[str, str]
         assert st["positions"] == {f"NFO:{FUT}": 195}
         assert w.status["engine"].detail["fills_recovered"] == 1
         assert sorted(router.asked) == [1, 1]  # each reader asked once, from fill 1
+        router.fills.append(fill(4))  # the day's last: no later fill will show the hole
+        w.pump(1.5)
+        assert engine_fills() == 3  # nothing tells them yet
+        router.pub.publish("sys.status.router", heartbeat(last_fill_no=4))
+        w.wait(lambda: engine_fills() == 4 and risk_lots() == 4, 20, "fill 4 booked")
+        assert sorted(router.asked) == [1, 1, 3, 3]
+        assert w.status["engine"].detail["fills_recovered"] == 2
         for daemon in ("engine", "risk"):
             lines = [
                 msgspec.json.decode(x)
                 for x in (Path(tmp_env["MT_LOG_DIR"]) / f"{daemon}.log").read_bytes().splitlines()
             ]
             took = [d for d in lines if d["event"].startswith("fills missed on the bus")]
-            assert [d["fill_nos"] for d in took] == [[2]], daemon
+            assert [d["fill_nos"] for d in took] == [[2], [4]], daemon
             assert not [d for d in lines if d["level"] in ("error", "critical")
                         and "fills" in d["event"]], daemon  # fmt: skip
     finally:

@@ -91,6 +91,9 @@ def test_full_disk_refuses_orders_holds_fills_and_resumes(
             on_disk = {f.fill_no for f in read(journal).fills}
             published = [m for _, m in w.seen if isinstance(m, wire.Fill)]
             assert {f.fill_no for f in published} <= on_disk  # nothing heard before written
+            # the heartbeat's last published fill leaves the held out: no reader fetches
+            # a fill from the router before the journal has it
+            assert d["last_fill_no"] == max((f.fill_no for f in published), default=0)
             refused_ids = [o for o in sent if last(f"s.{o}").status == "rejected"]  # type: ignore[union-attr]
             for o in refused_ids:  # never sent
                 assert at_broker(host, qty(o)) == [], o
@@ -110,6 +113,11 @@ def test_full_disk_refuses_orders_holds_fills_and_resumes(
                 assert filled(o) == qty(o), o
             numbers = [m.fill_no for _, m in w.seen if isinstance(m, wire.Fill)]
             assert len(numbers) == len(set(numbers))  # each published once
+            w.wait(
+                lambda: w.status["router"].detail["last_fill_no"] == max(numbers),
+                10,
+                "the heartbeat to name the last fill published",
+            )
         finally:
             as_risk.sock.close(0)
             ctx.term()

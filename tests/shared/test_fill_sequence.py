@@ -57,3 +57,23 @@ def test_with_no_base_the_first_fill_is_the_base() -> None:
     seq = FillSequence(lambda after: [fill(1)])
     assert [f.fill_no for f in seq.take(fill(9))[0]] == [9]  # not a hole: no base yet
     assert seq.recovered == 0 and seq.last == 9
+
+
+def test_the_routers_last_published_shows_a_missed_last_fill() -> None:
+    kept = [fill(n) for n in range(1, 8)]
+    asked: list[int] = []
+
+    def fetch(after: int) -> list[wire.Fill]:
+        asked.append(after)
+        return [f for f in kept if f.fill_no > after]  # 7 is held back by the router
+
+    seq = FillSequence(fetch)
+    assert seq.catch_up(5) == []  # no base yet: nothing to compare
+    seq.start_at(3)
+    assert seq.catch_up(3) == [] and asked == []  # up to date: nothing asked
+    assert [f.fill_no for f in seq.catch_up(6)] == [4, 5, 6]  # not 7: not published yet
+    assert seq.last == 6 and asked == [3]
+    assert seq.take(fill(6)) == ([], 0)  # its live copy, late: not twice
+    unanswered = FillSequence(lambda after: None)
+    unanswered.start_at(1)
+    assert unanswered.catch_up(4) == [] and unanswered.last == 1  # asked again next beat
