@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tests.procs import stop_all  # re-exported: the benches stop their daemons as tests do
 
-def stop_all(procs: Iterable[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
-    """SIGTERM every process (the daemons stop cleanly), then kill any that linger."""
-    procs = list(procs)
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
+__all__ = ["pump", "stop_all", "unlimited_config"]
 
 
 def unlimited_config(into: Path) -> Path:

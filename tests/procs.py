@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -101,6 +101,20 @@ def stack_env(tmp_env: dict[str, str], monkeypatch: Any, **overrides: str) -> di
         if k.startswith("MT_"):
             monkeypatch.setenv(k, v)
     return env
+
+
+def stop_all(procs: Iterable[subprocess.Popen[bytes]], timeout: float = 10) -> None:
+    """SIGTERM to every process at once, then wait for each (killed if it outlasts
+    ``timeout``): a test's daemons stopped in parallel, none left behind."""
+    procs = list(procs)
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=timeout)
 
 
 def settings_of(env: dict[str, str]) -> Settings:

@@ -4,13 +4,12 @@ second straddle (it did before: its "traded today" flag lived only in memory).""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pytest
 
 from mytrading import wire
-from tests.procs import Watcher, settings_of, spawn
+from tests.procs import Watcher, settings_of, spawn, stop_all
 
 
 def _entries(w: Watcher) -> set[str]:
@@ -55,11 +54,5 @@ def test_a_restarted_engine_does_not_sell_a_second_straddle(tmp_env: dict[str, s
         log = Path(tmp_env["MT_LOG_DIR"]) / "engine.log"
         assert "straddle already open: watching it" in log.read_text()
     finally:
-        for p in procs.values():
-            p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=10)
-            except Exception:
-                p.kill()
+        stop_all(procs.values())
         w.close()

@@ -7,7 +7,6 @@ published, shows it missed, and both take it too."""
 
 from __future__ import annotations
 
-import signal
 import threading
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import zmq
 
 from mytrading import wire
 from mytrading.bus import Publisher, bind
-from tests.procs import Watcher, settings_of, spawn
+from tests.procs import Watcher, settings_of, spawn, stop_all
 
 FUT = "NIFTY23NOV26FUT"  # quoted by the simulator on 2026-11-20
 
@@ -130,12 +129,6 @@ def test_a_fill_lost_on_the_bus_is_taken_from_the_router(tmp_env: dict[str, str]
             assert not [d for d in lines if d["level"] in ("error", "critical")
                         and "fills" in d["event"]], daemon  # fmt: skip
     finally:
-        for p in procs.values():
-            p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=10)
-            except Exception:
-                p.kill()
+        stop_all(procs.values())
         w.close()
         router.close()

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,18 @@ class Waits(Spins):
             b.close()
 
 
+@pytest.fixture
+def timed(refdata: RefData, tmp_path: Path) -> Iterator[tuple[Rig, HookDeadline]]:
+    """A runner whose hooks run under a 0.3 s soft deadline (closed after the test)."""
+    rig = Rig(refdata)
+    deadline = HookDeadline(tmp_path, 0.3, 30.0)
+    rig.runner.deadline = deadline
+    try:
+        yield rig, deadline
+    finally:
+        deadline.close()
+
+
 @pytest.mark.parametrize("stuck", [Spins, Sleeps, Waits])
 def test_a_stuck_hook_is_interrupted_and_the_others_trade(
     refdata: RefData, tmp_path: Path, stuck: type[BaseStrategy]
@@ -84,7 +97,6 @@ def test_a_stuck_hook_is_interrupted_and_the_others_trade(
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL  # closed: nothing left armed
 
 
-
 class SlowOnFill(Healthy):
     """Buys once; its ``on_fill`` and ``on_order_update`` hang."""
 
@@ -102,25 +114,20 @@ class SlowOnFill(Healthy):
 
 
 def test_a_fill_is_booked_whole_before_its_hook_can_be_stuck(
-    refdata: RefData, tmp_path: Path
+    timed: tuple[Rig, HookDeadline],
 ) -> None:
     """The engine's books of a fill and an update are done before the author's hook runs
     under the deadline: a hook interrupted there leaves the position, the fill count and
     the open orders right, and the quarantined strategy's later fills are booked too."""
-    rig = Rig(refdata)
-    deadline = HookDeadline(tmp_path, 0.3, 30.0)
-    rig.runner.deadline = deadline
-    try:
-        strat = rig.runner.add(SlowOnFill, {})
-        rig.runner.start()
-        rig.tick(rig.clock.at(10, 0), 100.0)
-        (intent,) = rig.sent
-        t0 = time.monotonic()
-        rig.fill(intent, LOT // 2, 100.0, final=False)  # stuck in on_fill: quarantined
-        rig.fill(intent, LOT - LOT // 2, 101.0)  # hooks off; booked, the order done
-        took = time.monotonic() - t0
-    finally:
-        deadline.close()
+    rig, deadline = timed
+    strat = rig.runner.add(SlowOnFill, {})
+    rig.runner.start()
+    rig.tick(rig.clock.at(10, 0), 100.0)
+    (intent,) = rig.sent
+    t0 = time.monotonic()
+    rig.fill(intent, LOT // 2, 100.0, final=False)  # stuck in on_fill: quarantined
+    rig.fill(intent, LOT - LOT // 2, 101.0)  # hooks off; booked, the order done
+    took = time.monotonic() - t0
     assert took < 2.0 and deadline.timeouts == 1
     st = rig.runner.stats()["slow_on_fill"]
     assert "hook was stuck" in st["quarantined"]
@@ -129,30 +136,25 @@ def test_a_fill_is_booked_whole_before_its_hook_can_be_stuck(
 
 
 def test_slow_bookkeeping_is_never_taken_for_a_stuck_hook(
-    refdata: RefData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    timed: tuple[Rig, HookDeadline], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The deadline times the author's code only: the engine's own booking of a fill, slow
     on a loaded machine (here 0.5 s against a 0.3 s deadline), is not interrupted half
     done and blames no strategy."""
-    rig = Rig(refdata)
-    deadline = HookDeadline(tmp_path, 0.3, 30.0)
-    rig.runner.deadline = deadline
-    try:
-        strat = rig.runner.add(Healthy, {})
-        rig.runner.start()
-        rig.tick(rig.clock.at(10, 0), 100.0)
-        intent = rig.sent[0]
-        ledger = strat.context.ledger
-        apply = ledger.apply
+    rig, deadline = timed
+    strat = rig.runner.add(Healthy, {})
+    rig.runner.start()
+    rig.tick(rig.clock.at(10, 0), 100.0)
+    intent = rig.sent[0]
+    ledger = strat.context.ledger
+    apply = ledger.apply
 
-        def slow_apply(*a: object) -> None:
-            time.sleep(0.5)
-            apply(*a)  # type: ignore[arg-type]
+    def slow_apply(*a: object) -> None:
+        time.sleep(0.5)
+        apply(*a)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(ledger, "apply", slow_apply)
-        rig.fill(intent, LOT, 100.0)
-    finally:
-        deadline.close()
+    monkeypatch.setattr(ledger, "apply", slow_apply)
+    rig.fill(intent, LOT, 100.0)
     st = rig.runner.stats()["healthy"]
     assert deadline.timeouts == 0 and st["quarantined"] == ""
     assert st["fills"] == 1 and st["positions"] == {f"NFO:{FUT}": LOT} and st["hook_errors"] == 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mytrading import wire
-from tests.procs import Watcher, settings_of, spawn
+from tests.procs import Watcher, settings_of, spawn, stop_all
 from tests.simhelpers import KEY, WS_URL, control, start_server
 
 STRATEGY = '''
@@ -130,13 +130,7 @@ def test_warming_up_many_instruments_under_openalgos_pacing(
             assert warmed[sym] == 20, (sym, warmed[sym])  # (options priced from the index)
         print(f"{n} warm-ups in {took:.1f} s, longest heartbeat gap {max(gaps.values()):.2f} s")
     finally:
-        for p in procs.values():
-            p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=10)
-            except Exception:
-                p.kill()
+        stop_all(procs.values())
         w.close()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)

@@ -18,7 +18,7 @@ import zmq
 from mytrading import wire
 from mytrading.bus import Pusher
 from mytrading.settings import Settings
-from tests.procs import Watcher, settings_of, spawn
+from tests.procs import Watcher, settings_of, spawn, stop_all
 from tests.simhelpers import FUT, KEY, control, order, post
 
 STRATEGY = '''
@@ -123,13 +123,7 @@ def test_a_session_expired_mid_run_is_a_state_not_a_stream_of_rejections(
         monitor = procs.pop("monitor")
         monitor.send_signal(signal.SIGTERM)
         monitor.wait(timeout=10)
-        for p in procs.values():
-            p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=10)
-            except Exception:
-                p.kill()
+        stop_all(procs.values())
         w.close()
     logs = Path(env["MT_LOG_DIR"])
     router_log = (logs / "router.log").read_text()
