@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from mytrading import wire
+from mytrading import bus, wire
 from mytrading.bars import BarBuilder
 from mytrading.bus import Pusher
 from mytrading.daemon import Daemon, Peer
@@ -64,6 +64,7 @@ class EngineDaemon(Daemon):
         self.fill_seq = FillSequence(
             lambda after: fetch_fills_since(self.ctx, self.endpoints["rpc.router"], after)
         )
+        self._recheck_working = False  # working orders restored: their ends to be checked
         self.unanswered = 0  # intents settled as rejected for want of an answer
         self.late_answers = 0  # ... answered after all, and taken up again
         self.gave_up: dict[str, wire.Intent] = {}  # by intent id, the newest kept
@@ -193,6 +194,7 @@ class EngineDaemon(Daemon):
                 "fills made while the engine was down are not checked"
             )
         self.fill_seq.start_at(snap.last_fill_no)
+        self._recheck_working = bool(snap.working)
         restored = self.runner.restore(snap.positions, snap.last_fill_no, snap.working, day)
         if restored or snap.working:
             self.log.info(
@@ -316,6 +318,42 @@ class EngineDaemon(Daemon):
     def on_peer_status(self, st: wire.Status) -> None:
         for f in self.fills_caught_up(self.fill_seq, st):
             self.runner.on_fill(f)
+        if st.name == "router" and self._recheck_working:
+            self._ended_while_joining()
+
+    def _ended_while_joining(self) -> None:
+        """After a restore, the first heartbeat from the router proves this SUB is
+        attached: an order the router now shows final that a strategy still holds open
+        ended while the subscription was being made (its update went to nobody), and its
+        final update is taken from the router's books now (fills come by their numbers,
+        ``FillSequence``). Asked again at the next heartbeat if the router does not answer."""
+        reply = bus.request(self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="orders"))
+        if not isinstance(reply, wire.BrokerReply) or not reply.ok:
+            return
+        self._recheck_working = False
+        taken = []
+        for w in reply.working:
+            o = w.order
+            ctx = self.runner.contexts.get(o.strategy)  # a follower's book: not a strategy
+            oo = ctx.open_orders.get(o.intent_id) if ctx is not None else None
+            if oo is None or w.status not in wire.TERMINAL_STATUSES:
+                continue
+            if o.parts > 1 and oo.children.get(o.order_id, ("",))[0] in wire.TERMINAL_STATUSES:
+                continue  # this child's end was heard
+            taken.append(o.order_id)
+            self.runner.on_order_update(
+                wire.OrderUpdate(
+                    order_id=o.order_id, intent_id=o.intent_id, strategy=o.strategy,
+                    exchange=o.exchange, symbol=o.symbol, action=o.action,
+                    quantity=o.quantity, status=w.status,
+                    broker_order_id=w.broker_order_id, filled_qty=w.filled_qty,
+                    avg_price=w.avg_price, sent_ns=w.sent_ns, part=o.part,
+                    parts=o.parts, account=o.account,
+                )
+            )  # fmt: skip
+        if taken:
+            self.log.warning("order updates missed on the bus were taken from the router",
+                             orders=taken)  # fmt: skip
 
     def on_peer_restart(self, peer: Peer) -> None:
         """Intents a killed risk daemon never answered go again; it refuses none of them

@@ -49,6 +49,8 @@ class FakeRouter:
         bind(self.rep, eps.endpoints["rpc.router"])
         self.fills: list[wire.Fill] = []
         self.asked: list[int] = []
+        self.working: list[wire.WorkingOrder] = []  # not final, for a restarting reader
+        self.day: list[wire.WorkingOrder] = []  # every order of the day, as it stands now
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -67,6 +69,10 @@ class FakeRouter:
                     fills=[f for f in self.fills if f.fill_no > q.since_fill_no],
                     last_fill_no=len(self.fills),
                 )
+            elif q.kind == "strategy_positions":
+                reply = wire.BrokerReply(ok=True, last_fill_no=0, working=self.working)
+            elif q.kind == "orders":
+                reply = wire.BrokerReply(ok=True, last_fill_no=0, working=self.day)
             else:
                 reply = wire.BrokerReply(ok=True, last_fill_no=0)
             self.rep.send(wire.encode_body(reply))
@@ -128,6 +134,52 @@ def test_a_fill_lost_on_the_bus_is_taken_from_the_router(tmp_env: dict[str, str]
             assert [d["fill_nos"] for d in took] == [[2], [4]], daemon
             assert not [d for d in lines if d["level"] in ("error", "critical")
                         and "fills" in d["event"]], daemon  # fmt: skip
+    finally:
+        stop_all(procs.values())
+        w.close()
+        router.close()
+
+
+@pytest.mark.integration
+def test_an_order_that_ended_while_the_engine_joined_is_closed_from_the_router(
+    tmp_env: dict[str, str],
+) -> None:
+    """A restarted engine's strategy holds an order the router gave it as working; it
+    completes before the engine's subscription is attached (its update reaches nobody).
+    The router's first heartbeat proves the subscription live: the engine asks the
+    router's books and closes the order as they have it, once."""
+    env = {**tmp_env, "MT_SIM_START": "2026-11-20T10:00"}
+    router = FakeRouter(env)
+    order = wire.Order(
+        order_id="sma_crossover.r1-7", intent_id="r1-7", strategy="sma_crossover",
+        exchange="NFO", symbol=FUT, action="BUY", quantity=65, pricetype="LIMIT",
+        product="NRML", price=24_000.0, trigger_price=0.0, approved_by="risk",
+    )  # fmt: skip
+    router.working = [wire.WorkingOrder(order=order, status="open", broker_order_id="B7")]
+    router.day = [
+        wire.WorkingOrder(
+            order=order, status="complete", filled_qty=65, avg_price=24_000.0,
+            broker_order_id="B7",
+        )
+    ]  # fmt: skip
+    w = Watcher(settings_of(env), ("sys.status.",))
+    procs = {"engine": spawn("engine", env)}
+
+    def open_orders() -> int:
+        st = w.status.get("engine")
+        return st.detail["strategies"]["sma_crossover"]["open_orders"] if st else -1
+
+    try:
+        w.wait(lambda: open_orders() == 1, 60, "the engine up with the order working")
+        w.pump(1.5)
+        assert open_orders() == 1  # nothing has said otherwise yet
+        for _ in range(3):  # each heartbeat: the engine asks once, not again
+            router.pub.publish("sys.status.router", heartbeat(last_fill_no=0))
+            w.pump(0.5)
+        w.wait(lambda: open_orders() == 0, 20, "the order closed")
+        log = (Path(tmp_env["MT_LOG_DIR"]) / "engine.log").read_text()
+        assert log.count("order updates missed on the bus were taken from the router") == 1
+        assert "sma_crossover.r1-7" in log
     finally:
         stop_all(procs.values())
         w.close()
