@@ -205,6 +205,8 @@ def broker_orders(s: Any) -> dict[str, dict[str, Any]]:
     broker's back office would print; its order book shows only the day's)."""
     out: dict[str, dict[str, Any]] = {}
     path = s.state_dir / "sim" / "books.jsonl"
+    if not path.exists():
+        return out  # no order yet (a day the stack came up for late may have none)
     for line in path.read_bytes().splitlines():
         try:
             d = json.loads(line)
@@ -294,6 +296,9 @@ def _late_start(clock: Any, s: Any, totals: collections.Counter[str]) -> None:
     day = now.date()
     print(f"the stack was up at {now:%H:%M} market time: {day} is not counted")
     while clock.now().astimezone(IST).date() == day:
+        time.sleep(0.2)
+    settle = time.monotonic() + 10  # as for a session: an answer on its way may land
+    while time.monotonic() < settle and in_flight(s, day):
         time.sleep(0.2)
     todays, dup, lost, pending, what = journal_check(s, day)
     totals.update(duplicates=dup, lost=lost, pending=pending)
