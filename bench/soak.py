@@ -62,7 +62,7 @@ from mytrading.bus import DAEMONS  # noqa: E402
 from mytrading.clock import build_clock  # noqa: E402
 from mytrading.refdata import IST, load_refdata  # noqa: E402
 from mytrading.router.journal import day_start_ns, read  # noqa: E402
-from tests.procs import run_cli, settings_of  # noqa: E402
+from tests.procs import Watcher, run_cli, settings_of  # noqa: E402
 from tests.simhelpers import free_port  # noqa: E402
 
 VICTIMS = ("router", "risk", "engine", "feed", "reconciler", "signals", "monitor")
@@ -285,11 +285,31 @@ def journal_check(s: Any, day: date) -> tuple[int, int, int, int, list[str]]:
     return len(broker), len(dup) + len(unaccounted), len(lost), len(unknown), what
 
 
+def _ready(s: Any, timeout: float = 120.0) -> float:
+    """Wall seconds until every daemon beats and no strategy is still warming up (the
+    start command returns once supervisord has launched them, before they trade): the
+    moment the stack is up, for ``_late_start`` to judge. Gives up after ``timeout``."""
+    w = Watcher(s, ("sys.status.",))
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < timeout:
+            w.pump(0.2)
+            engine = w.status.get("engine")
+            if engine is None or not set(DAEMONS) <= set(w.status):
+                continue
+            strategies = engine.detail.get("strategies", {})
+            if strategies and not any(v.get("warming") for v in strategies.values()):
+                break
+    finally:
+        w.close()
+    return time.monotonic() - t0
+
+
 def _late_start(clock: Any, s: Any, totals: collections.Counter[str]) -> None:
     """The market clock runs from the launch, so a slow start (20 s on a loaded machine
     is 6.7 market hours at 1200x) can eat most of the first session: CI once saw a first
-    session with no order. A session the stack was not up for by noon is not counted;
-    its orders are still checked once it is over."""
+    session with no order. A session the stack was not up for (``_ready``) by noon is not
+    counted; its orders are still checked once it is over."""
     now = clock.now().astimezone(IST)
     if (now.hour, now.minute) < LATE_START:
         return
@@ -347,6 +367,7 @@ def main() -> None:
     totals = collections.Counter[str]()
     rss_at: dict[int, dict[str, float]] = {}
     try:
+        print(f"every daemon beating and every strategy warmed up {_ready(s):.1f}s after start")
         _late_start(clock, s, totals)
         for n in range(1, a.sessions + 1):
             day = clock.now().astimezone(IST).date()
