@@ -18,8 +18,12 @@ pytestmark = pytest.mark.integration
 
 def test_three_sessions_with_a_kill_each_lose_nothing() -> None:
     r = subprocess.run(
+        # from a Thursday: three sessions cross the weekend whether or not a slow start
+        # costs the first day, and none is the morning after a Tuesday expiry (at 1200x a
+        # builder strategy can still close a leg settled at the expiry close the evening
+        # before: a known race, README "what is left", not what this test is about)
         [sys.executable, str(PROJECT_ROOT / "bench" / "soak.py"), "--sessions", "3",
-         "--speed", "1200", "--seed", "11"],
+         "--speed", "1200", "--seed", "11", "--start", "2026-12-17T09:15"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     out = r.stdout
