@@ -19,51 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True)
-def sma(x: np.ndarray, n: int) -> np.ndarray:
-    out = np.full(x.size, np.nan)
-    buf = np.zeros(n)
-    total, count, pos = 0.0, 0, 0
-    for i in range(x.size):
-        v = x[i]
-        if np.isnan(v):
-            continue
-        if count == n:
-            total -= buf[pos]
-        else:
-            count += 1
-        buf[pos] = v
-        total += v
-        pos = (pos + 1) % n
-        if count == n:
-            out[i] = total / n
-    return out
-
-
-@njit(cache=True)
-def ema(x: np.ndarray, n: int) -> np.ndarray:
-    out = np.full(x.size, np.nan)
-    k = 2.0 / (n + 1)
-    seed, count, value = 0.0, 0, np.nan
-    for i in range(x.size):
-        v = x[i]
-        if np.isnan(v):
-            continue
-        if count < n:
-            seed += v
-            count += 1
-            if count == n:
-                value = seed / n
-                out[i] = value
-        else:
-            value = (v - value) * k + value
-            out[i] = value
-    return out
-
-
-# The streaming SMA and EMA run from a state over a batch of inputs known ahead (a
-# backtest's bars): the same arithmetic, in the same order, as ``stream.SMA.update`` and
+# SMA and EMA run from a state over a batch of inputs: from an empty one over a whole
+# history (``sma``, ``ema``), or from a streaming indicator's over a backtest's bars known
+# ahead; the same arithmetic, in the same order, as ``stream.SMA.update`` and
 # ``stream.EMA.update`` one input at a time, so every output is the same float.
 
 
@@ -109,6 +67,16 @@ def ema_from(
             value = (v - value) * k + value
         out[i] = value
     return out, seed, count, value
+
+
+@njit(cache=True)
+def sma(x: np.ndarray, n: int) -> np.ndarray:
+    return sma_from(x, n, np.zeros(n), 0.0, 0, 0)[0]
+
+
+@njit(cache=True)
+def ema(x: np.ndarray, n: int) -> np.ndarray:
+    return ema_from(x, n, 2.0 / (n + 1), 0.0, 0, np.nan)[0]
 
 
 @njit(cache=True)
