@@ -39,6 +39,7 @@ from mytrading.backtest.risk import BacktestRisk
 from mytrading.backtest.venue import BacktestVenue
 from mytrading.bars import DAILY, TIMEFRAMES
 from mytrading.clock import MarketClock
+from mytrading.engine.context import StrategyContext
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.strategy import BaseStrategy
 from mytrading.refdata import IST, RefData, RefDataError
@@ -352,11 +353,8 @@ class Backtest:
         bars ahead (``StrategyContext.ahead``). A subscription made while running (an
         option leg) ends it: the rest of the run is ``_run_many``'s, from the next step."""
         (st,) = self.streams.values()
-        key, tf = st.key, self.base_tf
         while st.next_start() is not None:
-            ahead = self.runner.bar_contexts(key, tf)
-            for ctx in ahead:
-                ctx.ahead((st.exchange, st.symbol, tf), st.closes[st.i :], st.cols[4][st.i :])
+            ahead = self._ahead(st)
             try:
                 if self._batch_one(st):
                     return
@@ -435,18 +433,19 @@ class Backtest:
                 st.i = i
             self._greeks_at, self._report_at, progress.bars = greeks_at, report_at, done
 
-    def _ahead(self, st: Stream) -> None:
+    def _ahead(self, st: Stream) -> list[StrategyContext]:
         """The subscribers' indicators of ``st``'s close, fed ahead from its next bar to
         its batch's end (``StrategyContext.ahead``; each context's earlier feed of the
-        same bars is finished then)."""
+        same bars is finished then). Returns the contexts fed."""
         st.ahead_batch = st.batch
         tf = self.base_tf
-        for ctx in self.runner.bar_contexts(st.key, tf):
+        contexts = self.runner.bar_contexts(st.key, tf)
+        for ctx in contexts:
             ctx.ahead((st.exchange, st.symbol, tf), st.closes[st.i :], st.cols[4][st.i :])
+        return contexts
 
     def _run_many(self) -> None:
         clock, runner, risk, results = self.clock, self.runner, self.risk, self.results
-
         broker, venue = self.broker, self.venue
         assert isinstance(broker, BarBroker)
         tf, span = self.base_tf, self.base_ns

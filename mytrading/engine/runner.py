@@ -376,21 +376,8 @@ class StrategyRunner:
             return
         if self.partial or self.warmups or self.time_hooks:
             self._deliver_bar(bar, names, bar.start_ns)
-            return
-        start = bar.start_ns  # _deliver_bar_lean, with the contexts found once
-        for name, ctx, h in subscribers:
-            if h.quarantined:
-                continue
-            ctx.origin_ns = start
-            try:
-                ctx.on_bar(bar)
-            except Exception as exc:
-                self._hook_failed(h, name, "bar", exc)
-            else:
-                h.in_a_row = 0
-            ctx.origin_ns = 0
-        if self._deferred:
-            self._flush_deferred()
+        else:
+            self._deliver_bar_lean(bar, subscribers, bar.start_ns)
 
     def bar_contexts(self, key: tuple[str, str], tf: str) -> list[StrategyContext]:
         """The contexts a closed bar of ``key`` at ``tf`` is delivered to, when it is
@@ -644,7 +631,9 @@ class StrategyRunner:
 
     def _deliver_bar(self, bar: wire.Bar, names: list[str], origin_ns: int) -> None:
         if not (self.partial or self.warmups or self.time_hooks):
-            self._deliver_bar_lean(bar, names, origin_ns)
+            self.last.setdefault((bar.exchange, bar.symbol), bar.close)
+            contexts, health = self.contexts, self.health
+            self._deliver_bar_lean(bar, [(n, contexts[n], health[n]) for n in names], origin_ns)
             return
         key = (bar.exchange, bar.symbol, bar.tf)
         if key in self.partial:
@@ -667,17 +656,18 @@ class StrategyRunner:
             self._call(name, "bar", ctx.on_bar, bar)
             ctx.origin_ns = 0
 
-    def _deliver_bar_lean(self, bar: wire.Bar, names: list[str], origin_ns: int) -> None:
+    def _deliver_bar_lean(
+        self,
+        bar: wire.Bar,
+        subscribers: list[tuple[str, StrategyContext, Health]],
+        origin_ns: int,
+    ) -> None:
         """``_deliver_bar`` and ``_call`` in one, for the case a backtest is in on every
         bar: no first live bar, no warm-up pending, no hook timing (a million bars pay
-        for each call level)."""
-        self.last.setdefault((bar.exchange, bar.symbol), bar.close)
-        contexts, health = self.contexts, self.health
-        for name in names:
-            h = health[name]
+        for each call level); ``subscribers`` as ``_bar_plan`` finds them."""
+        for name, ctx, h in subscribers:
             if h.quarantined:
                 continue
-            ctx = contexts[name]
             ctx.origin_ns = origin_ns
             try:
                 ctx.on_bar(bar)
