@@ -105,6 +105,20 @@ def _ns(d: date) -> int:
     return int(datetime.combine(d, datetime.min.time(), IST).timestamp()) * 1_000_000_000
 
 
+def _cerebro_run(frames: list[Any], strategy: type, cash: float) -> float:
+    """backtrader over ``frames`` (one feed each) with ``strategy``: seconds of its run."""
+    import backtrader as bt
+
+    cerebro = bt.Cerebro(stdstats=False)
+    for f in frames:
+        cerebro.adddata(bt.feeds.PandasData(dataname=f))
+    cerebro.addstrategy(strategy)
+    cerebro.broker.setcash(cash)
+    t0 = time.perf_counter()
+    cerebro.run()
+    return time.perf_counter() - t0
+
+
 def peer_backtrader(source: GeneratedBars, end: date, warm: int) -> tuple[float, int, bool]:
     """The same SMA 20/50 stop-and-reverse in backtrader on the same bars (from ``warm``
     bars before the start): (bars/s, bars, fills identical to numpy's)."""
@@ -144,13 +158,7 @@ def peer_backtrader(source: GeneratedBars, end: date, warm: int) -> tuple[float,
             if order.status == order.Completed:
                 fills.append(("BUY" if order.isbuy() else "SELL", round(order.executed.price, 2)))
 
-    cerebro = bt.Cerebro(stdstats=False)
-    cerebro.adddata(bt.feeds.PandasData(dataname=frame))
-    cerebro.addstrategy(SmaReverse)
-    cerebro.broker.setcash(1e12)
-    t0 = time.perf_counter()
-    cerebro.run()
-    dt = time.perf_counter() - t0
+    dt = _cerebro_run([frame], SmaReverse, 1e12)
     bars = len(frame) - warm
     return bars / dt, bars, fills == reference(source, end, warm)
 
@@ -316,14 +324,7 @@ def peer_backtrader_many(
                     ("BUY" if order.isbuy() else "SELL", round(order.executed.price, 2))
                 )
 
-    cerebro = bt.Cerebro(stdstats=False)
-    for f in frames:
-        cerebro.adddata(bt.feeds.PandasData(dataname=f))
-    cerebro.addstrategy(SmaReverseMany)
-    cerebro.broker.setcash(1e15)
-    t0 = time.perf_counter()
-    cerebro.run()
-    dt = time.perf_counter() - t0
+    dt = _cerebro_run(frames, SmaReverseMany, 1e15)
     bars = sum(len(f) - warm for f in frames)
     ok = all(fills[i] == reference(source, end, warm, w) for i, w in enumerate(contracts))
     return bars / dt, bars, ok
