@@ -51,6 +51,8 @@ class FakeRouter:
         self.asked: list[int] = []
         self.working: list[wire.WorkingOrder] = []  # not final, for a restarting reader
         self.day: list[wire.WorkingOrder] = []  # every order of the day, as it stands now
+        self.orders_asked = 0
+        self.orders_refused = 0  # "orders" questions to answer not ok
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -72,7 +74,12 @@ class FakeRouter:
             elif q.kind == "strategy_positions":
                 reply = wire.BrokerReply(ok=True, last_fill_no=0, working=self.working)
             elif q.kind == "orders":
-                reply = wire.BrokerReply(ok=True, last_fill_no=0, working=self.day)
+                self.orders_asked += 1
+                if self.orders_refused:  # a router that cannot answer this time
+                    self.orders_refused -= 1
+                    reply = wire.BrokerReply(ok=False, error="busy")
+                else:
+                    reply = wire.BrokerReply(ok=True, last_fill_no=0, working=self.day)
             else:
                 reply = wire.BrokerReply(ok=True, last_fill_no=0)
             self.rep.send(wire.encode_body(reply))
@@ -147,7 +154,8 @@ def test_an_order_that_ended_while_the_engine_joined_is_closed_from_the_router(
     """A restarted engine's strategy holds an order the router gave it as working; it
     completes before the engine's subscription is attached (its update reaches nobody).
     The router's first heartbeat proves the subscription live: the engine asks the
-    router's books and closes the order as they have it, once."""
+    router's books and closes the order as they have it, once; a router that cannot
+    answer the first time is asked again at its next heartbeat."""
     env = {**tmp_env, "MT_SIM_START": "2026-11-20T10:00"}
     router = FakeRouter(env)
     order = wire.Order(
@@ -173,12 +181,15 @@ def test_an_order_that_ended_while_the_engine_joined_is_closed_from_the_router(
         w.wait(lambda: open_orders() == 1, 60, "the engine up with the order working")
         w.pump(1.5)
         assert open_orders() == 1  # nothing has said otherwise yet
+        assert router.orders_asked == 1  # the restore's read of the day
+        router.orders_refused = 1
         for _ in range(3):  # each heartbeat: the engine asks once, not again
             router.pub.publish("sys.status.router", heartbeat(last_fill_no=0))
             w.pump(0.5)
         w.wait(lambda: open_orders() == 0, 20, "the order closed")
         log = (Path(tmp_env["MT_LOG_DIR"]) / "engine.log").read_text()
         assert log.count("order updates missed on the bus were taken from the router") == 1
+        assert router.orders_asked == 3  # refused at one beat, answered at the next, no more
         assert "sma_crossover.r1-7" in log
     finally:
         stop_all(procs.values())
