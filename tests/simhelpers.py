@@ -20,6 +20,21 @@ KEY = "contract-test-key"
 FUT = "NIFTY23NOV26FUT"  # the near future on the simulated start date below (2026-11-20)
 
 
+def live_future() -> str:
+    """NIFTY's future for a test whose stack runs live, on the wall clock, against a
+    simulator dated 2026-11-20: the near month expiring after the wall clock's day (IST),
+    so that neither clock holds it expired (risk refuses an expired contract, the
+    simulator no longer lists one) nor is it its expiry day (risk's expiry-day rules)."""
+    from datetime import datetime, timedelta
+
+    from mytrading.refdata import IST, future_symbol, load_refdata
+
+    ref = load_refdata(PROJECT_ROOT / "config")
+    tomorrow = datetime.now(IST).date() + timedelta(days=1)
+    expiry = ref.calendar.near_future_expiry(ref.underlying("NIFTY"), tomorrow)
+    return future_symbol("NIFTY", expiry)
+
+
 _HANDED: set[int] = set()
 
 
@@ -105,14 +120,15 @@ def control(host: str, path: str, body: dict[str, Any] | None = None) -> Any:
         return json.loads(r.read())
 
 
-def order(oid: str, qty: int) -> wire.Order:
-    """A MARKET buy of the test future as risk approves it (strategy ``s``)."""
+def order(oid: str, qty: int, symbol: str = FUT) -> wire.Order:
+    """A MARKET buy of the test future (or ``symbol``) as risk approves it (strategy
+    ``s``)."""
     return wire.Order(
         order_id=f"s.{oid}",
         intent_id=oid,
         strategy="s",
         exchange="NFO",
-        symbol=FUT,
+        symbol=symbol,
         action="BUY",
         quantity=qty,
         pricetype="MARKET",

@@ -187,6 +187,12 @@ def tradable(a: Ask) -> Rejection | None:
         return Rejection("instrument", str(exc))
     if not a.inst.tradable:
         return Rejection("instrument", f"{a.intent.symbol} is an index, not a tradable contract")
+    if a.inst.expiry is not None and a.inst.expiry < a.day:
+        # settled at its expiry (router/expiry.py): an order for it can only be a strategy
+        # that has not heard the settlement yet, and a broker has delisted it
+        return Rejection(
+            "instrument", f"{a.intent.symbol} expired on {a.inst.expiry}: it cannot be traded"
+        )
     a.last = a.book.ltp.get((a.intent.exchange, a.intent.symbol), 0.0)
     return None
 

@@ -306,7 +306,8 @@ class SimExchange(MarketData):
             t = self.market.quote(*key, self.clock.now_ns())
             if t is not None:
                 self._take(t)  # quoted from now on: it will have a working order
-        if key not in self.last and not self._known(order):
+        if (key not in self.last and not self._known(order)) or self._expired(order):
+            # OpenAlgo's master contract drops a contract after its expiry: not found
             return err(400, f"Symbol '{f['symbol']}' not found for exchange '{f['exchange']}'")
         refusal = self._refusal(order)
         if refusal:
@@ -317,6 +318,15 @@ class SimExchange(MarketData):
         self.meta[res.orderid] = OrderMeta(f["strategy"], self.clock.now_ns())
         self._on_events(events)
         return ok(orderid=res.orderid)
+
+    def _expired(self, o: wire.Order) -> bool:
+        """A contract whose expiry day has passed (its settlement is booked, its quote
+        stays in ``last``): no longer listed, as at a real broker."""
+        try:
+            expiry = self.refdata.instrument(o.exchange, o.symbol).expiry
+        except RefDataError:
+            return False
+        return expiry is not None and expiry < self.clock.now().date()
 
     def _refusal(self, o: wire.Order) -> str:
         """What OpenAlgo (or the exchange behind it) would refuse before matching."""

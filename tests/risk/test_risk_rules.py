@@ -743,3 +743,21 @@ def test_a_sets_margin_pairs_its_short_legs_as_risk_pairs_the_positions(refdata)
     first_pe = m.need(pe, "SELL", 65, 70.0, 65, False, day).amount
     second_ce = m.need(ce, "SELL", 65, 80.0, 65, True, day).amount
     assert m.set_need(legs[1::-1], day) == pytest.approx(first_pe + second_ce)
+
+
+def test_an_expired_contract_is_refused(refdata: RefData) -> None:
+    """After its expiry day a contract is settled and delisted: an intent for it (a
+    strategy that has not heard the settlement yet) is refused, naming the expiry."""
+    old = "NIFTY23NOV26FUT"  # expires 2026-11-23
+    on_the_day = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
+    assert rule(run(intent(symbol=old), refdata=refdata, when=on_the_day)) == "ok"
+    r = run(intent(symbol=old), refdata=refdata, when=datetime(2026, 11, 24, 9, 20, tzinfo=IST))
+    assert isinstance(r, Rejection) and r.rule == "instrument"
+    assert "expired on 2026-11-23" in r.reason
+    closing = run(
+        intent(symbol=old, action="SELL"),
+        book=RiskBook(positions={("s", "NFO", old): 65}),
+        refdata=refdata,
+        when=datetime(2026, 11, 24, 9, 20, tzinfo=IST),
+    )
+    assert rule(closing) == "instrument"  # not even to close: it was settled

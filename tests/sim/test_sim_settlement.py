@@ -106,6 +106,11 @@ def test_the_simulated_broker_settles_at_the_expiry_close(refdata: RefData, tmp_
     assert float(funds["availablecash"]) == pytest.approx(
         capital + realized - ex.used_margin(), abs=0.05
     )
+    # the contracts are delisted, as at a real broker: an order for one is not taken
+    # (a strategy that had not heard the settlement sent one, and it filled at 0.10)
+    code, body = ex.place(order(itm, "SELL", 65))
+    assert code == 400 and body["message"] == f"Symbol '{itm}' not found for exchange 'NFO'"
+    assert ex.place(order("NIFTY29DEC26FUT", "BUY", 65))[0] == 200  # a live month is
     # a restart the same morning: the books file replays the settlements
     again = exchange(refdata, datetime(2026, 11, 25, 9, 20, tzinfo=IST), tmp_path)
     after = positions(again)

@@ -23,7 +23,10 @@ from mytrading import bus, wire
 from mytrading.bus import Pusher
 from mytrading.settings import PROJECT_ROOT, Settings
 from tests.procs import Watcher, confirm_live, live_on, spawn, stop
-from tests.simhelpers import FUT, KEY, WS_URL, control, order, post, start_server
+from tests.simhelpers import KEY, WS_URL, control, live_future, order, post, start_server
+
+# live runs on the wall clock: a contract that has not expired by it
+FUT = live_future()
 
 SECOND_KEY = "second-account-key"
 LOT = 65
@@ -430,7 +433,7 @@ def test_an_order_on_an_account_removed_across_a_restart_is_unknown_and_halts(
             ]["ltp"]
         )
         resting = msgspec.structs.replace(
-            order("r1", LOT), pricetype="LIMIT", price=round(ltp * 0.9 / 0.05) * 0.05
+            order("r1", LOT, FUT), pricetype="LIMIT", price=round(ltp * 0.9 / 0.05) * 0.05
         )
         resting = msgspec.structs.replace(resting, account="second")
         w.wait(lambda: as_risk.send(resting), 10, "the order pipe")

@@ -20,7 +20,10 @@ from mytrading.bus import Pusher
 from mytrading.router.journal import read as read_journal
 from mytrading.settings import Settings
 from tests.procs import Watcher, cli, confirm_live, live_on, run_cli, settings_of, spawn
-from tests.simhelpers import FUT, KEY, WS_URL, order, post, start_server
+from tests.simhelpers import KEY, WS_URL, live_future, order, post, start_server
+
+# live runs on the wall clock: a contract that has not expired by it
+FUT = live_future()
 
 LOT = 65
 SECOND_KEY = "second-account-key"
@@ -424,7 +427,7 @@ def test_a_flipped_byte_mid_journal_loses_no_order(
         ltp = ltp_at(host)
         orders = []
         for k in range(5):
-            o = order(f"j{k}", LOT)
+            o = order(f"j{k}", LOT, FUT)
             if k != 3:
                 o = msgspec.structs.replace(
                     o, pricetype="LIMIT", price=round(ltp * 0.9 / 0.05) * 0.05
