@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import random
@@ -219,13 +220,30 @@ def broker_orders(s: Any) -> dict[str, dict[str, Any]]:
 
 def journal_orders(s: Any) -> dict[str, Any]:
     """Every order in the router's journal and in its copies of the days it rolled away
-    (``journal.bin.day-<day>``), each at its newest record."""
-    out: dict[str, Any] = {}
-    for venue in s.state_dir.glob("venues/*/router"):
-        days = sorted(f for f in venue.glob("journal.bin.day-*") if not f.name.endswith(".tmp"))
-        for f in [*days, venue / "journal.bin"]:  # oldest first: the newest state wins
-            if f.exists():
-                out.update(read(f).orders)
+    (``journal.bin.day-<day>``), each at its newest record. The stack runs on while this
+    reads: a roll between listing the copies and reading the journal would hide the
+    rolled day (its copy not listed yet, the journal already rewritten without it), so
+    the read is taken again until no roll came in between."""
+    for _ in range(10):
+        before = _journal_files(s)
+        out: dict[str, Any] = {}
+        for venue in s.state_dir.glob("venues/*/router"):
+            days = sorted(f for f in venue.glob("journal.bin.day-*") if not f.name.endswith(".tmp"))
+            for f in [*days, venue / "journal.bin"]:  # oldest first: the newest state wins
+                if f.exists():
+                    out.update(read(f).orders)
+        if _journal_files(s) == before:
+            return out
+    raise RuntimeError("the journal rolled under every one of ten reads")
+
+
+def _journal_files(s: Any) -> set[tuple[str, int]]:
+    """The journal files and their inodes: a roll adds a day's copy and replaces the
+    journal (a new inode)."""
+    out = set()
+    for f in s.state_dir.glob("venues/*/router/journal.bin*"):
+        with contextlib.suppress(FileNotFoundError):
+            out.add((str(f), f.stat().st_ino))
     return out
 
 

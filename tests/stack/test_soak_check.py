@@ -63,3 +63,35 @@ def test_the_check_finds_duplicates_losses_and_pending(tmp_path: Path) -> None:
     assert "26122100000004" in what[0] and "26122100000099" in what[1] and "s.u" in what[2]
     # the 18th, read from its copy: one order, accounted for
     assert m.journal_check(s, date(2026, 12, 18))[:4] == (1, 0, 0, 0)
+
+
+def test_a_roll_while_the_check_reads_hides_no_order(tmp_path: Path) -> None:
+    """The stack runs on while the soak checks a day: the router rolls the journal (keeps
+    the day's copy, rewrites the journal without the day's finished orders) between the
+    check's listing of the copies and its read of the journal. The check reads again and
+    finds the day's orders in the new copy (it reported them as duplicates: seen twice)."""
+    s = SimpleNamespace(state_dir=tmp_path)
+    j = Journal(tmp_path / "venues" / "v" / "router" / "journal.bin")
+    j.open("2026-12-18", carried)
+    assert j.roll("2026-12-21", carried)  # a copy of the 18th: listed, read first
+    j.append(Record("order", 1, order_id="s.a", state="new", order=order("a", 65)))
+    j.append(Record("order", 2, order_id="s.a", state="complete", broker_id="26122100000001"))
+    m = soak()
+    reads: list[Path] = []
+    real_read = m.read
+
+    def read_then_roll(path: Path) -> object:
+        got = real_read(path)
+        reads.append(path)
+        if len(reads) == 1:  # the router rolls right after the check's first file (the
+            # 18th's copy), before it reads the journal
+            assert j.roll("2026-12-22", carried)
+        return got
+
+    m.read = read_then_roll
+    try:
+        orders = m.journal_orders(s)
+    finally:
+        j.close()
+    assert "s.a" in orders, "the 21st's order hidden by the roll"
+    assert orders["s.a"].broker_id == "26122100000001"
