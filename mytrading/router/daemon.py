@@ -48,6 +48,7 @@ from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
 from mytrading.router.recovery import Recovery, carried
 from mytrading.router.session import SESSION_EXPIRED, expired_reply
 from mytrading.router.table import OrderTable, broker_state
+from mytrading.router.worksplit import WorkSplit
 from mytrading.settings import FaultSwitches
 
 FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
@@ -120,9 +121,10 @@ class RouterDaemon(Daemon):
         self._pump_at = math.inf  # monotonic time of the next scheduled send
         self._pump_due = False  # orders read that the end of the read will send
         # the router's own figure less the write-ahead flush its order waited for, per
-        # order (the flush is the disk's; this is the router's work)
-        self._flush_of: dict[str, float] = {}
-        self.work_us: collections.deque[float] = collections.deque(maxlen=4096)
+        # order (the flush is the disk's; this is the router's work), stage by stage:
+        # an order's flush and its pump's stamps until its answer comes
+        self._pumped: dict[str, tuple[float, tuple[int, int, int, int]]] = {}
+        self.work = WorkSplit()
         self.halts: Outbox[wire.Command] = Outbox(
             Pusher(self.ctx, self.endpoints["pipe.commands"], self.name, "command"),
             lambda: self.peer_up("risk"),
@@ -307,6 +309,7 @@ class RouterDaemon(Daemon):
         before the first broker call; each lane then calls its broker on its own thread);
         come back when the next may go. A busy lane is pumped when its answers are in."""
         self._pump_at = math.inf
+        started = time.time_ns()
         now = time.monotonic()
         batches: dict[str, list[tuple[JournaledOrder, str | None]]] = {}
         for lane in self.lanes.values():
@@ -335,9 +338,11 @@ class RouterDaemon(Daemon):
             else:
                 self._restamp(lane)
         market_now = self.clock.now_ns()
+        write = time.time_ns()
         for batch in batches.values():
             for jo, _ in batch:
                 self.table.set(jo, S.SENT, sync=False, attempt=jo.attempt + 1, sent_ns=market_now)
+        written = time.time_ns()
         self.table.journal.sync()
         if batches and self._journal_down():  # their ``sent`` is not on the disk: none goes
             for batch in batches.values():
@@ -345,10 +350,10 @@ class RouterDaemon(Daemon):
                     self._not_journaled(jo)
             batches = {}
         if batches:
-            flush = self.table.journal.last_flush_us
+            pumped = (self.table.journal.last_flush_us, (started, write, written, time.time_ns()))
             for batch in batches.values():
                 for jo, _ in batch:
-                    self._flush_of[jo.order.order_id] = flush
+                    self._pumped[jo.order.order_id] = pumped
             self._crash("sent")
         for account, batch in batches.items():
             self.lanes[account].send(batch, self._call)
@@ -374,7 +379,7 @@ class RouterDaemon(Daemon):
                     self._answered(lane, jo, call)
                 except Exception as exc:  # a bug, not a broker answer: it may have happened
                     call.error = exc
-                self._flush_of.pop(jo.order.order_id, None)
+                self._pumped.pop(jo.order.order_id, None)
                 if call.error is not None:
                     err = repr(call.error)
                     self.count_error("send failed", order_id=jo.order.order_id, error=err)
@@ -447,8 +452,9 @@ class RouterDaemon(Daemon):
         self._crash("placed")
         if jo.recv_ns and jo.attempt == 1:  # read off the pipe -> handed to the broker
             self.record_latency_ns(call.wall_ns - jo.recv_ns)
-            flush = self._flush_of.get(o.order_id, 0.0)
-            self.work_us.append((call.wall_ns - jo.recv_ns) / 1000 - flush)
+            pumped = self._pumped.get(o.order_id)
+            if pumped is not None:
+                self.work.add(jo.recv_ns, pumped[1], call.wall_ns, pumped[0])
         if result.outcome is Outcome.ACCEPTED:
             self.table.at_broker(jo, result.orderid)
             self._crash("open")
@@ -1043,9 +1049,10 @@ class RouterDaemon(Daemon):
             if self.table.journal.flush_us
             else 0.0,
             # per order, its own figure less the flush it waited for: the router's work
-            "work_p50_us": round(float(np.percentile(self.work_us, 50)), 1)
-            if self.work_us
+            "work_p50_us": round(float(np.percentile(self.work.work_us, 50)), 1)
+            if self.work.work_us
             else 0.0,
+            "work_split_p50_us": self.work.p50(),
             **per[MAIN],
             **({"accounts": per} if len(per) > 1 else {}),
             **self.counts,

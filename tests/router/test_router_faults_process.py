@@ -15,6 +15,7 @@ import zmq
 
 from mytrading import bus, wire
 from mytrading.bus import Pusher
+from mytrading.router.worksplit import STAGES
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn
 from tests.simhelpers import at_broker, control, order
@@ -113,6 +114,9 @@ def test_router_under_broker_faults(
         # the router's work per order (its own figure less the flush its order waited
         # for): the same orders as its own figure, each no longer than it
         assert 0 < d["work_p50_us"] <= w.status["router"].lat_p50_us + 0.1, json.dumps(d)
+        # ... stage by stage, every stage of an order measured
+        assert set(d["work_split_p50_us"]) == set(STAGES), json.dumps(d)
+        assert all(v >= 0 for v in d["work_split_p50_us"].values()), json.dumps(d)
     finally:
         as_risk.sock.close(0)
         ctx.term()
