@@ -38,7 +38,6 @@ class SMA:
         self.pos = pos + 1 if pos + 1 < n else 0
         return self.total / n if self.count == n else NAN
 
-
     def ahead(self, x: np.ndarray) -> np.ndarray:
         """What ``update`` would return for each of ``x``, the state left as it is."""
         return vector.sma_from(x, self.n, np.array(self.buf), self.total, self.count, self.pos)[0]
