@@ -301,6 +301,10 @@ class Settings(BaseSettings):
     # one (MT_RISK_WAIT_S for the router, 1.5 s for a funds figure, MT_RISK_WAIT_S in
     # risk's own queue to the router), so only a lost or unreadable intent reaches it
     intent_answer_s: float = Field(15.0, gt=0, le=300)
+    # while a strategy holds orders open, the engine reads the router's books this often:
+    # an order they show ended at two reads in a row that the strategy still holds open
+    # lost its final update on the bus (a full queue), and is closed from them; 0: never
+    order_check_s: float = Field(30.0, ge=0, le=3600)
 
     # --- reconciler
     # None: 60 s against a real broker, 10 s on the embedded simulated broker (the demo)

@@ -65,6 +65,10 @@ class EngineDaemon(Daemon):
             lambda after: fetch_fills_since(self.ctx, self.endpoints["rpc.router"], after)
         )
         self._recheck_working = False  # working orders restored: their ends to be checked
+        # orders the router's books showed ended while a strategy held them open, at the
+        # latest periodic read (``_check_open_orders``): closed if the next read agrees
+        self._seen_ended: set[str] = set()
+        self.ends_taken = 0  # final updates taken from the router's books, not the bus
         self.unanswered = 0  # intents settled as rejected for want of an answer
         self.late_answers = 0  # ... answered after all, and taken up again
         self.gave_up: dict[str, wire.Intent] = {}  # by intent id, the newest kept
@@ -126,6 +130,8 @@ class EngineDaemon(Daemon):
             self.every(1.0, self._check_memory)
         self.every(0.25, self._declare, first_in=0)
         self.every(0.5, self._sync_states)
+        if s.order_check_s:
+            self.every(s.order_check_s, self._check_open_orders)
 
     def _deadline(self) -> HookDeadline:
         """The hooks' deadlines; first, whether the last engine was ended by the hard one
@@ -327,11 +333,37 @@ class EngineDaemon(Daemon):
         ended while the subscription was being made (its update went to nobody), and its
         final update is taken from the router's books now (fills come by their numbers,
         ``FillSequence``). Asked again at the next heartbeat if the router does not answer."""
-        reply = bus.request(self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="orders"))
-        if not isinstance(reply, wire.BrokerReply) or not reply.ok:
+        ended = self._ended_at_router()
+        if ended is None:
             return
         self._recheck_working = False
-        taken = []
+        self._take_ends(ended)
+
+    def _check_open_orders(self) -> None:
+        """While a strategy holds orders open: an order's final update lost on the bus
+        (a SUB queue full under load) would leave it open in the strategy's view until a
+        cancel or a restart. The router's books are read; an order they show ended that a
+        strategy still holds open at two reads in a row (``order_check_s`` apart: an
+        update in flight on the bus has long arrived) is closed from them."""
+        if not any(ctx.open_orders for ctx in self.runner.contexts.values()):
+            self._seen_ended = set()
+            return
+        if not self.peer_up("router"):
+            return  # asked at the next turn (a request to a dead router would block)
+        ended = self._ended_at_router()
+        if ended is None:
+            return
+        ids = {w.order.order_id for w in ended}
+        self._take_ends([w for w in ended if w.order.order_id in self._seen_ended])
+        self._seen_ended = ids
+
+    def _ended_at_router(self) -> list[wire.WorkingOrder] | None:
+        """The orders the router's books show final that a strategy still holds open
+        (a child whose end was heard left out); None when the router did not answer."""
+        reply = bus.request(self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="orders"))
+        if not isinstance(reply, wire.BrokerReply) or not reply.ok:
+            return None
+        out = []
         for w in reply.working:
             o = w.order
             ctx = self.runner.contexts.get(o.strategy)  # a follower's book: not a strategy
@@ -340,7 +372,13 @@ class EngineDaemon(Daemon):
                 continue
             if o.parts > 1 and oo.children.get(o.order_id, ("",))[0] in wire.TERMINAL_STATUSES:
                 continue  # this child's end was heard
-            taken.append(o.order_id)
+            out.append(w)
+        return out
+
+    def _take_ends(self, ended: list[wire.WorkingOrder]) -> None:
+        """Each order's final update as the router's books have it, to its strategy."""
+        for w in ended:
+            o = w.order
             self.runner.on_order_update(
                 wire.OrderUpdate(
                     order_id=o.order_id, intent_id=o.intent_id, strategy=o.strategy,
@@ -351,9 +389,10 @@ class EngineDaemon(Daemon):
                     parts=o.parts, account=o.account,
                 )
             )  # fmt: skip
-        if taken:
+        if ended:
+            self.ends_taken += len(ended)
             self.log.warning("order updates missed on the bus were taken from the router",
-                             orders=taken)  # fmt: skip
+                             orders=[w.order.order_id for w in ended])  # fmt: skip
 
     def on_peer_restart(self, peer: Peer) -> None:
         """Intents a killed risk daemon never answered go again; it refuses none of them
@@ -375,6 +414,7 @@ class EngineDaemon(Daemon):
             "pending_intents": len(self.outbox),
             "restored_fill_no": self.runner.restored_fill_no,
             "fills_recovered": self.fill_seq.recovered,
+            "order_ends_recovered": self.ends_taken,
             "refused": self.refused,
             "unanswered": self.unanswered,
             "late_answers": self.late_answers,

@@ -8,6 +8,7 @@ published, shows it missed, and both take it too."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -191,6 +192,66 @@ def test_an_order_that_ended_while_the_engine_joined_is_closed_from_the_router(
         assert log.count("order updates missed on the bus were taken from the router") == 1
         assert router.orders_asked == 3  # refused at one beat, answered at the next, no more
         assert "sma_crossover.r1-7" in log
+    finally:
+        stop_all(procs.values())
+        w.close()
+        router.close()
+
+
+@pytest.mark.integration
+def test_an_order_whose_final_update_the_bus_lost_is_closed_from_the_router(
+    tmp_env: dict[str, str],
+) -> None:
+    """A running engine's strategy holds a working order; the router's books come to show
+    it complete, but its final update never reaches the engine (dropped at a full SUB
+    queue). The engine reads the router's books every ``MT_ORDER_CHECK_S`` while a
+    strategy holds orders open, and closes the order once two reads in a row show it
+    ended (one read could race an update still on the bus), saying so once."""
+    env = {**tmp_env, "MT_SIM_START": "2026-11-20T10:00", "MT_ORDER_CHECK_S": "1"}
+    router = FakeRouter(env)
+    order = wire.Order(
+        order_id="sma_crossover.r1-9", intent_id="r1-9", strategy="sma_crossover",
+        exchange="NFO", symbol=FUT, action="BUY", quantity=65, pricetype="LIMIT",
+        product="NRML", price=24_000.0, trigger_price=0.0, approved_by="risk",
+    )  # fmt: skip
+    working = wire.WorkingOrder(order=order, status="open", broker_order_id="B9")
+    router.working = [working]
+    router.day = [working]
+    w = Watcher(settings_of(env), ("sys.status.",))
+    procs = {"engine": spawn("engine", env)}
+
+    def open_orders() -> int:
+        st = w.status.get("engine")
+        return st.detail["strategies"]["sma_crossover"]["open_orders"] if st else -1
+
+    def beating(cond: Callable[[], bool]) -> Callable[[], bool]:
+        def check() -> bool:  # the router's heartbeat, as a live router beats
+            router.pub.publish("sys.status.router", heartbeat(last_fill_no=0))
+            return cond()
+
+        return check
+
+    try:
+        w.wait(beating(lambda: open_orders() == 1), 60, "the engine up with the order working")
+        asked = router.orders_asked
+        w.wait(beating(lambda: router.orders_asked >= asked + 2), 20, "two reads of the books")
+        assert open_orders() == 1  # the books agree with the strategy: nothing to do
+        router.day = [
+            wire.WorkingOrder(
+                order=order, status="complete", filled_qty=65, avg_price=24_000.0,
+                broker_order_id="B9",
+            )
+        ]  # fmt: skip
+        flipped = router.orders_asked
+        w.wait(beating(lambda: open_orders() == 0), 20, "the order closed")
+        assert router.orders_asked >= flipped + 2  # seen ended twice before it was closed
+        w.wait(beating(lambda: w.status["engine"].detail["order_ends_recovered"] == 1), 10,
+               "counted")  # fmt: skip
+        log = (Path(tmp_env["MT_LOG_DIR"]) / "engine.log").read_text()
+        assert log.count("order updates missed on the bus were taken from the router") == 1
+        asked = router.orders_asked
+        w.pump(2.5)
+        assert router.orders_asked == asked  # no order open: the books are not read
     finally:
         stop_all(procs.values())
         w.close()
