@@ -37,6 +37,23 @@ def heartbeat(**detail: object) -> wire.Status:
     )  # fmt: skip
 
 
+def resting(n: int) -> wire.Order:
+    """A LIMIT buy of the strategy's, as the router holds it."""
+    return wire.Order(
+        order_id=f"sma_crossover.r1-{n}", intent_id=f"r1-{n}", strategy="sma_crossover",
+        exchange="NFO", symbol=FUT, action="BUY", quantity=65, pricetype="LIMIT",
+        product="NRML", price=24_000.0, trigger_price=0.0, approved_by="risk",
+    )  # fmt: skip
+
+
+def completed(order: wire.Order, broker_id: str) -> wire.WorkingOrder:
+    """``order`` filled whole, as the router's books show it."""
+    return wire.WorkingOrder(
+        order=order, status="complete", filled_qty=65, avg_price=24_000.0,
+        broker_order_id=broker_id,
+    )  # fmt: skip
+
+
 class FakeRouter:
     """The router's two doors, as the daemons reach them: its publisher and its REP
     (a flat book at the start; the day's fills on asking)."""
@@ -159,18 +176,9 @@ def test_an_order_that_ended_while_the_engine_joined_is_closed_from_the_router(
     answer the first time is asked again at its next heartbeat."""
     env = {**tmp_env, "MT_SIM_START": "2026-11-20T10:00"}
     router = FakeRouter(env)
-    order = wire.Order(
-        order_id="sma_crossover.r1-7", intent_id="r1-7", strategy="sma_crossover",
-        exchange="NFO", symbol=FUT, action="BUY", quantity=65, pricetype="LIMIT",
-        product="NRML", price=24_000.0, trigger_price=0.0, approved_by="risk",
-    )  # fmt: skip
+    order = resting(7)
     router.working = [wire.WorkingOrder(order=order, status="open", broker_order_id="B7")]
-    router.day = [
-        wire.WorkingOrder(
-            order=order, status="complete", filled_qty=65, avg_price=24_000.0,
-            broker_order_id="B7",
-        )
-    ]  # fmt: skip
+    router.day = [completed(order, "B7")]
     w = Watcher(settings_of(env), ("sys.status.",))
     procs = {"engine": spawn("engine", env)}
 
@@ -209,11 +217,7 @@ def test_an_order_whose_final_update_the_bus_lost_is_closed_from_the_router(
     ended (one read could race an update still on the bus), saying so once."""
     env = {**tmp_env, "MT_SIM_START": "2026-11-20T10:00", "MT_ORDER_CHECK_S": "1"}
     router = FakeRouter(env)
-    order = wire.Order(
-        order_id="sma_crossover.r1-9", intent_id="r1-9", strategy="sma_crossover",
-        exchange="NFO", symbol=FUT, action="BUY", quantity=65, pricetype="LIMIT",
-        product="NRML", price=24_000.0, trigger_price=0.0, approved_by="risk",
-    )  # fmt: skip
+    order = resting(9)
     working = wire.WorkingOrder(order=order, status="open", broker_order_id="B9")
     router.working = [working]
     router.day = [working]
@@ -236,12 +240,7 @@ def test_an_order_whose_final_update_the_bus_lost_is_closed_from_the_router(
         asked = router.orders_asked
         w.wait(beating(lambda: router.orders_asked >= asked + 2), 20, "two reads of the books")
         assert open_orders() == 1  # the books agree with the strategy: nothing to do
-        router.day = [
-            wire.WorkingOrder(
-                order=order, status="complete", filled_qty=65, avg_price=24_000.0,
-                broker_order_id="B9",
-            )
-        ]  # fmt: skip
+        router.day = [completed(order, "B9")]
         flipped = router.orders_asked
         w.wait(beating(lambda: open_orders() == 0), 20, "the order closed")
         assert router.orders_asked >= flipped + 2  # seen ended twice before it was closed
