@@ -54,6 +54,12 @@ def completed(order: wire.Order, broker_id: str) -> wire.WorkingOrder:
     )  # fmt: skip
 
 
+def open_orders(w: Watcher) -> int:
+    """The strategy's open orders as the engine's heartbeat says (-1: no heartbeat yet)."""
+    st = w.status.get("engine")
+    return st.detail["strategies"]["sma_crossover"]["open_orders"] if st else -1
+
+
 class FakeRouter:
     """The router's two doors, as the daemons reach them: its publisher and its REP
     (a flat book at the start; the day's fills on asking)."""
@@ -174,7 +180,8 @@ def test_an_order_that_ended_while_the_engine_joined_is_closed_from_the_router(
     The router's first heartbeat proves the subscription live: the engine asks the
     router's books and closes the order as they have it, once; a router that cannot
     answer the first time is asked again at its next heartbeat."""
-    env = {**tmp_env, "MT_SIM_START": "2026-11-20T10:00"}
+    # the periodic read of the books off: this test counts the restore's reads alone
+    env = {**tmp_env, "MT_SIM_START": "2026-11-20T10:00", "MT_ORDER_CHECK_S": "0"}
     router = FakeRouter(env)
     order = resting(7)
     router.working = [wire.WorkingOrder(order=order, status="open", broker_order_id="B7")]
@@ -182,20 +189,16 @@ def test_an_order_that_ended_while_the_engine_joined_is_closed_from_the_router(
     w = Watcher(settings_of(env), ("sys.status.",))
     procs = {"engine": spawn("engine", env)}
 
-    def open_orders() -> int:
-        st = w.status.get("engine")
-        return st.detail["strategies"]["sma_crossover"]["open_orders"] if st else -1
-
     try:
-        w.wait(lambda: open_orders() == 1, 60, "the engine up with the order working")
+        w.wait(lambda: open_orders(w) == 1, 60, "the engine up with the order working")
         w.pump(1.5)
-        assert open_orders() == 1  # nothing has said otherwise yet
+        assert open_orders(w) == 1  # nothing has said otherwise yet
         assert router.orders_asked == 1  # the restore's read of the day
         router.orders_refused = 1
         for _ in range(3):  # each heartbeat: the engine asks once, not again
             router.pub.publish("sys.status.router", heartbeat(last_fill_no=0))
             w.pump(0.5)
-        w.wait(lambda: open_orders() == 0, 20, "the order closed")
+        w.wait(lambda: open_orders(w) == 0, 20, "the order closed")
         log = (Path(tmp_env["MT_LOG_DIR"]) / "engine.log").read_text()
         assert log.count("order updates missed on the bus were taken from the router") == 1
         assert router.orders_asked == 3  # refused at one beat, answered at the next, no more
@@ -224,10 +227,6 @@ def test_an_order_whose_final_update_the_bus_lost_is_closed_from_the_router(
     w = Watcher(settings_of(env), ("sys.status.",))
     procs = {"engine": spawn("engine", env)}
 
-    def open_orders() -> int:
-        st = w.status.get("engine")
-        return st.detail["strategies"]["sma_crossover"]["open_orders"] if st else -1
-
     def beating(cond: Callable[[], bool]) -> Callable[[], bool]:
         def check() -> bool:  # the router's heartbeat, as a live router beats
             router.pub.publish("sys.status.router", heartbeat(last_fill_no=0))
@@ -236,13 +235,13 @@ def test_an_order_whose_final_update_the_bus_lost_is_closed_from_the_router(
         return check
 
     try:
-        w.wait(beating(lambda: open_orders() == 1), 60, "the engine up with the order working")
+        w.wait(beating(lambda: open_orders(w) == 1), 60, "the engine up with the order working")
         asked = router.orders_asked
         w.wait(beating(lambda: router.orders_asked >= asked + 2), 20, "two reads of the books")
-        assert open_orders() == 1  # the books agree with the strategy: nothing to do
+        assert open_orders(w) == 1  # the books agree with the strategy: nothing to do
         router.day = [completed(order, "B9")]
         flipped = router.orders_asked
-        w.wait(beating(lambda: open_orders() == 0), 20, "the order closed")
+        w.wait(beating(lambda: open_orders(w) == 0), 20, "the order closed")
         assert router.orders_asked >= flipped + 2  # seen ended twice before it was closed
         w.wait(beating(lambda: w.status["engine"].detail["order_ends_recovered"] == 1), 10,
                "counted")  # fmt: skip
