@@ -196,44 +196,41 @@ class Daemon:
     def fills_in_order(self, seq: FillSequence, f: wire.Fill) -> list[wire.Fill]:
         """The fills to apply for ``f`` (``FillSequence``): a hole in the router's
         numbering is filled from the router first, said once, and an alert if it could
-        not be (a position may then be short of those fills until a restart)."""
-        fills, missing = seq.take(f)
-        if len(fills) > 1:
-            self.log.warning(
-                "fills missed on the bus were taken from the router",
-                fill_nos=[m.fill_no for m in fills[:-1]],
-                before=f.fill_no,
-            )
-        if missing:
-            self.count_error(
-                "ALERT: fills did not reach this daemon and the router did not give them: "
-                "positions may be short of them",
-                missing=missing,
-                before=f.fill_no,
-            )
+        not be (a position is then short of those fills until the router gives them: they
+        are asked again at its next heartbeat)."""
+        before = seq.lost
+        fills, _ = seq.take(f)
+        self._say_fills(fills[:-1], seq.lost - before, before=f.fill_no)
         return fills
 
     def fills_caught_up(self, seq: FillSequence, st: wire.Status) -> list[wire.Fill]:
-        """The fills the router's heartbeat shows this daemon missed (``catch_up``)."""
+        """The fills the router's heartbeat shows this daemon missed, and those of a hole
+        it did not answer for before (``catch_up``)."""
         published = st.detail.get("last_fill_no")
         if st.name != "router" or not isinstance(published, int):
             return []
         before = seq.lost
         fills = seq.catch_up(published)
-        if fills:
+        self._say_fills(fills, max(0, seq.lost - before), router_last=published)
+        return fills
+
+    def _say_fills(self, taken: list[wire.Fill], missing: int, **where: int) -> None:
+        """Fills taken from the router rather than the bus (a warning), and numbers it
+        did not give (an alert)."""
+        if taken:
             self.log.warning(
                 "fills missed on the bus were taken from the router",
-                fill_nos=[m.fill_no for m in fills],
-                router_last=published,
+                fill_nos=[m.fill_no for m in taken],
+                **where,
             )
-        if seq.lost > before:
+        if missing:
             self.count_error(
                 "ALERT: fills did not reach this daemon and the router did not give them: "
-                "positions may be short of them",
-                missing=seq.lost - before,
-                router_last=published,
+                "positions may be short of them (if it did not answer, asked again at its next "
+                "heartbeat)",
+                missing=missing,
+                **where,
             )
-        return fills
 
     @property
     def gaps(self) -> int:

@@ -74,13 +74,18 @@ class FillSequence:
     (a fill at or below the last one taken is a republication: skipped).
 
     ``last`` is None until a snapshot or a first fill gives the base (with no snapshot a
-    reader starts flat and cannot tell a hole from the day's earlier fills)."""
+    reader starts flat and cannot tell a hole from the day's earlier fills).
+
+    A router that does not answer when a hole shows does not lose the hole's fills: the
+    fill after it is taken, and the numbers still missing (``holes``) are asked again at
+    the router's next heartbeat (``catch_up``), taken late rather than never."""
 
     def __init__(self, fetch: Callable[[int], list[wire.Fill] | None]) -> None:
         self._fetch = fetch
         self.last: int | None = None
         self.recovered = 0  # fills taken from the router after a hole
-        self.lost = 0  # numbers in holes the router could not fill (did not answer)
+        self.lost = 0  # numbers missing now: in holes the router has not filled yet
+        self.holes: set[int] = set()  # ... those it did not answer for: asked again
 
     def start_at(self, fill_no: int) -> None:
         self.last = fill_no
@@ -90,6 +95,10 @@ class FillSequence:
         many numbers before it could not be fetched."""
         last = self.last
         if last is not None and f.fill_no <= last:
+            if f.fill_no in self.holes:  # a hole's fill after all (a router republishing)
+                self.holes.discard(f.fill_no)
+                self.lost -= 1
+                return [f], 0
             return [], 0
         out: list[wire.Fill] = []
         missing = 0
@@ -99,6 +108,8 @@ class FillSequence:
                 out = sorted(
                     (m for m in got if last < m.fill_no < f.fill_no), key=lambda m: m.fill_no
                 )
+            else:  # not answered: asked again at the router's next heartbeat
+                self.holes.update(range(last + 1, f.fill_no))
             missing = f.fill_no - last - 1 - len(out)
             self.recovered += len(out)
             self.lost += missing
@@ -108,21 +119,28 @@ class FillSequence:
 
     def catch_up(self, published: int) -> list[wire.Fill]:
         """The router says (its heartbeat, sent after its fills on the same socket) that
-        every fill up to ``published`` is out: those above ``last`` were missed and are
-        fetched, in order (a missed last fill of the day has no later one to show it).
-        Empty when none was missed or the router did not answer (asked again at its next
-        heartbeat)."""
+        every fill up to ``published`` is out: the holes it did not answer for before, and
+        those above ``last``, were missed and are fetched, in order (a missed last fill of
+        the day has no later one to show it). Empty when none was missed or the router did
+        not answer (asked again at its next heartbeat)."""
         last = self.last
-        if last is None or published <= last:
+        behind = last is not None and published > last
+        if last is None or not (behind or self.holes):
             return []
-        got = self._fetch(last)
+        got = self._fetch(min(self.holes) - 1 if self.holes else last)
         if got is None:
             return []
+        late = sorted((m for m in got if m.fill_no in self.holes), key=lambda m: m.fill_no)
+        self.recovered += len(late)
+        self.lost -= len(late)  # answered: what it did not give is gone for good
+        self.holes.clear()
+        if not behind:
+            return late
         out = sorted((m for m in got if last < m.fill_no <= published), key=lambda m: m.fill_no)
         self.recovered += len(out)
         self.lost += published - last - len(out)
         self.last = published
-        return out
+        return late + out
 
 
 def fetch_day(ctx: zmq.Context, endpoint: str, upto: int, timeout_ms: int = 2000) -> Day | None:

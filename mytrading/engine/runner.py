@@ -166,7 +166,6 @@ class StrategyRunner:
         self._deferred: list[wire.OrderUpdate] = []  # the gate's refusals, after the hook
         self.watched: set[tuple[str, str]] = set()
         self.started = False
-        self.skip_fills_to = 0  # fills already in a restored snapshot (or seen)
         self.restored_fill_no = 0  # the snapshot's last fill: the strategies' fills follow it
         self.rolling: list[str] = []  # strategies with ``roll_days``
         self._roll_check_ns = 0  # market time of the next roll check
@@ -521,7 +520,7 @@ class StrategyRunner:
         open orders again. With the ``day``'s orders and fills, each strategy then does
         what the engine that died may have left undone for fills it never saw (bracket
         exits, OCO siblings). Returns what was restored and done."""
-        self.skip_fills_to = self.restored_fill_no = last_fill_no
+        self.restored_fill_no = last_fill_no
         for w in working:
             ctx = self.contexts.get(w.order.strategy)
             if ctx is not None:
@@ -569,9 +568,9 @@ class StrategyRunner:
 
     def on_fill(self, f: wire.Fill) -> None:
         ctx = self.contexts.get(f.strategy)
-        if f.fill_no <= self.skip_fills_to:
-            return  # in the restored snapshot, or republished by a restarted router
-        self.skip_fills_to = f.fill_no
+        if f.fill_no <= self.restored_fill_no:
+            return  # in the restored snapshot (a republication, or a hole's fill taken
+            # late, is the daemon's to sort: ``FillSequence`` gives each fill once)
         if ctx is None:
             return
         held = self.holders[(f.exchange, f.symbol)]

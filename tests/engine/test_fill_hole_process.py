@@ -77,6 +77,7 @@ class FakeRouter:
         self.day: list[wire.WorkingOrder] = []  # every order of the day, as it stands now
         self.orders_asked = 0
         self.orders_refused = 0  # "orders" questions to answer not ok
+        self.fills_refused = 0  # "fills" questions not answered (a REP that times out)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -87,6 +88,10 @@ class FakeRouter:
                 continue
             q = wire.decode_body(self.rep.recv())
             assert isinstance(q, wire.BrokerQuery)
+            if q.kind == "fills" and self.fills_refused:
+                self.fills_refused -= 1
+                self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error="busy")))
+                continue
             if q.kind == "fills":
                 if q.since_fill_no:
                     self.asked.append(q.since_fill_no)
@@ -165,6 +170,17 @@ def test_a_fill_lost_on_the_bus_is_taken_from_the_router(tmp_env: dict[str, str]
             assert [d["fill_nos"] for d in took] == [[2], [4]], daemon
             assert not [d for d in lines if d["level"] in ("error", "critical")
                         and "fills" in d["event"]], daemon  # fmt: skip
+        # fill 5 missed too, and the router does not answer either reader when fill 6
+        # shows the hole: 6 is booked, 5 is asked again at the router's next heartbeat
+        router.fills += [fill(5), fill(6)]
+        router.fills_refused = 2
+        router.pub.publish("exec.fill.sma_crossover", fill(6))
+        w.wait(lambda: router.fills_refused == 0, 20, "both readers refused")
+        w.wait(lambda: engine_fills() == 5 and risk_lots() == 5, 20, "fill 6 booked")
+        router.pub.publish("sys.status.router", heartbeat(last_fill_no=6))
+        w.wait(lambda: engine_fills() == 6 and risk_lots() == 6, 20, "fill 5 booked late")
+        st = w.status["engine"].detail["strategies"]["sma_crossover"]
+        assert st["positions"] == {f"NFO:{FUT}": 6 * 65}
     finally:
         stop_all(procs.values())
         w.close()

@@ -77,3 +77,47 @@ def test_the_routers_last_published_shows_a_missed_last_fill() -> None:
     unanswered = FillSequence(lambda after: None)
     unanswered.start_at(1)
     assert unanswered.catch_up(4) == [] and unanswered.last == 1  # asked again next beat
+
+
+def test_a_hole_the_router_did_not_answer_for_is_asked_again_at_its_next_heartbeat() -> None:
+    """The router's REP did not answer when fill 4 showed 2 and 3 missing: 4 is taken,
+    and 2 and 3 are asked again at the router's next heartbeat and taken then (late, never
+    lost); asked again as long as it does not answer, and once it answers, what it did not
+    give is lost for good."""
+    kept = [fill(n) for n in range(1, 8)]
+    answering = [False]
+    asked: list[int] = []
+
+    def fetch(after: int) -> list[wire.Fill] | None:
+        asked.append(after)
+        return [f for f in kept if f.fill_no > after] if answering[0] else None
+
+    seq = FillSequence(fetch)
+    seq.start_at(1)
+    took, missing = seq.take(fill(4))
+    assert [f.fill_no for f in took] == [4] and missing == 2 and seq.lost == 2
+    assert seq.holes == {2, 3}
+    assert seq.catch_up(4) == [] and seq.holes == {2, 3}  # still not answering
+    answering[0] = True
+    assert [f.fill_no for f in seq.catch_up(4)] == [2, 3]  # the holes, in order
+    assert asked[-1] == 1 and seq.holes == set()
+    assert (seq.recovered, seq.lost, seq.last) == (2, 0, 4)
+    assert seq.catch_up(4) == []  # nothing missing: nothing asked
+    assert len(asked) == 3
+    # a hole and a missed last fill at one heartbeat: one read, the hole's fills first
+    answering[0] = False
+    assert [f.fill_no for f in seq.take(fill(6))[0]] == [6] and seq.holes == {5}
+    answering[0] = True
+    assert [f.fill_no for f in seq.catch_up(7)] == [5, 7]
+    assert asked[-1] == 4 and (seq.lost, seq.last) == (0, 7)
+    # a hole's fill on the bus after all (a restarted router republishes): taken once
+    answering[0] = False
+    seq.take(fill(9))
+    assert seq.holes == {8}
+    assert seq.take(fill(8)) == ([fill(8)], 0) and seq.holes == set() and seq.lost == 0
+    assert seq.take(fill(8)) == ([], 0)
+    # answered without them (the router no longer keeps them): lost for good, not asked on
+    gone = FillSequence(lambda after: [] if asked.append(after) is None else None)
+    gone.start_at(1)
+    gone.take(fill(3))  # the router's answer is empty: 2 lost, not a hole to ask again
+    assert gone.holes == set() and gone.lost == 1
