@@ -510,8 +510,19 @@ def test_a_follower_whose_broker_was_down_catches_up_when_it_returns(
         took = time.monotonic() - back
         w.wait(lambda: "second" not in away(), 10, "the account said back")
         assert took < 30, took
-        caught = [m for _, m in w.seen if isinstance(m, wire.Fill) and m.strategy == "s@second"]
-        assert sum(f.quantity for f in caught) == 2 * LOT  # the first copy, and the catch-up
+
+        def caught() -> int:
+            return sum(
+                m.quantity
+                for _, m in w.seen
+                if isinstance(m, wire.Fill) and m.strategy == "s@second"
+            )
+
+        # the catch-up's fill is published once the router reads the order's end (the
+        # follower's order updates come back with its socket, its books polled behind):
+        # it can follow the position at the broker by a poll
+        w.wait(lambda: caught() >= 2 * LOT, 20, "the catch-up's fill")
+        assert caught() == 2 * LOT  # the first copy, and the catch-up
         w.wait(lambda: w.status["risk"].detail.get("followers_behind") == {}, 10, "risk agrees")
     finally:
         stop([*procs.values(), proc2])
