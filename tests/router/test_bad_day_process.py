@@ -140,6 +140,13 @@ def test_lost_replies_on_a_broker_clock_a_minute_off(
         counts = control(host, "/_sim/counts")
         lost = counts.get("placeorder:fault_lose", 0) + counts.get("placeorder:fault_late", 0)
         assert lost >= 3, counts  # the seed gives a bad day, not a good one
+        # the router's counts come with its heartbeat (once a second): the one read above
+        # may predate the last adoption, which its order update already showed
+        w.wait(
+            lambda: w.status["router"].detail.get("recovered_after_timeout", 0) >= lost,
+            5,
+            "the adoptions counted in a heartbeat",
+        )
         d = w.status["router"].detail
         assert d.get("recovered_after_timeout", 0) >= lost, d  # every lost reply adopted
         # a strategy halted by a lost reply resumed by itself, with an event each way
