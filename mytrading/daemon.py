@@ -38,6 +38,7 @@ import structlog
 import zmq
 
 from mytrading import instance, startguard, wire
+from mytrading.bars import BarBuilder
 from mytrading.bus import (
     DAEMONS,
     EVENT_HWM,
@@ -101,6 +102,8 @@ class Daemon:
         self.settings = settings = config.settings
         self.refdata: RefData = config.refdata
         self.clock: MarketClock = build_clock(settings, self.refdata.calendar)
+        # every bar this process builds waits MT_BAR_GRACE_S for a quiet instrument
+        BarBuilder.default_grace_ns = int(settings.bar_grace_s * 1e9)
         self.endpoints = settings.endpoints()
         self.log = structlog.get_logger(self.name)
         self.ctx = zmq.Context()

@@ -107,6 +107,19 @@ class SimSettings(BaseSettings):
 
     replay: str = ""  # a recorded date (YYYY-MM-DD): the simulator replays it from record_db
 
+    # --- the simulator's feed, as late and messy as a broker's (sim/server/feedfaults.py);
+    # every figure in market seconds (at MT_SIM_SPEED 30, 2 s is 67 ms of wall time)
+    feed_delay_s: float = Field(0.25, ge=0, le=3600)  # every tick's delivery delay
+    feed_jitter_s: float = Field(0.25, ge=0, le=3600)  # plus up to this much at random
+    feed_reorder: float = Field(0.0, ge=0, le=1)  # share of ticks held past the next one
+    feed_stall_every_s: float = Field(0.0, ge=0)  # a stall this often (0: never)
+    feed_stall_s: float = Field(0.0, ge=0, le=3600)  # held this long, then sent in a burst
+    # share of contracts (options and futures, by a hash of the name) quoted as illiquid:
+    # a trade now and then, their `timestamp` the last trade's while the quotes move
+    feed_illiquid: float = Field(0.0, ge=0, le=1)
+    feed_clock_offset_s: float = Field(0.0, ge=-86_400, le=86_400)  # its clock less ours
+    feed_seed: int = 0
+
     _split = field_validator("underlyings", "stocks", mode="before")(_csv)
 
     @field_validator("server_host")
@@ -177,6 +190,13 @@ class Settings(BaseSettings):
     # what the feed subscribes: what the daemons declare (and the indices), or the whole
     # quoted universe besides (interest.py)
     feed_subscribe: Literal["declared", "universe"] = "declared"
+    # Bars under a late feed (bars.py): a quiet instrument's bar is closed by the clock
+    # this long (market seconds) past its end and its own lag; a traded one closes on the
+    # first tick stamped past its end, whatever the lag
+    bar_grace_s: float = Field(2.0, ge=0, le=600)
+    # the feed pings OpenAlgo's WebSocket this often (wall seconds) for the broker's clock
+    # (its pong's server_timestamp); 0: no pings, the offset from ticks alone
+    feed_ping_s: float = Field(30.0, ge=0, le=3600)
 
     # --- the router's execution safety (docs/execution.md)
     journal_fsync: bool = True  # flush the order journal to the disk on every state change

@@ -325,6 +325,7 @@ class StatusCollector:
                 + (f", reconnects {d.get('reconnects')}" if "reconnects" in d else "")
                 + (f", failovers {d['failovers']}" if d.get("failovers") else "")
             )
+            lines.append(time_line(d))
         router = self.daemons.get("router")
         accounts = router.status.detail.get("accounts", {}) if router else {}
         if accounts:
@@ -337,6 +338,35 @@ class StatusCollector:
                 )
             )
         return lines
+
+
+def clock_offset_s(feed: dict[str, Any]) -> float | None:
+    """The broker's clock less ours as the feed measured it (``feed/timewatch.py``):
+    from OpenAlgo's ``ping`` when there is one (the two wall clocks, no delivery delay in
+    it), else from the freshest tick of the last minute."""
+    for name in ("clock_offset_ping_s", "clock_offset_ticks_s"):
+        v = feed.get(name)
+        if isinstance(v, int | float) and math.isfinite(v):
+            return float(v)
+    return None
+
+
+def time_line(feed: dict[str, Any]) -> str:
+    """The feed's watch on time in one line: lag per source, the clock, late ticks."""
+    lag = feed.get("lag") or {}
+    parts = [
+        f"{src} lag p50 {d.get('p50_ms', 0) / 1000:.2f} s p99 {d.get('p99_ms', 0) / 1000:.2f} s"
+        for src, d in sorted(lag.items())
+    ] or ["lag: no full minute yet"]
+    off = clock_offset_s(feed)
+    if off is not None:
+        parts.append(f"broker clock {off:+.2f} s vs ours")
+    parts.append(
+        f"late ticks {feed.get('late_ticks', 0)} ({feed.get('late_ticks_last_minute', 0)} "
+        f"last minute), bars by clock {feed.get('bars_by_clock', 0)} of "
+        f"{feed.get('bars_by_clock', 0) + feed.get('bars_by_data', 0)}"
+    )
+    return "time: " + ", ".join(parts)
 
 
 def _dur(s: float) -> str:

@@ -45,6 +45,7 @@ OrderOp = Literal["place", "modify", "cancel"]
 # an expired contract (cash at intrinsic, physical delivery of a stock derivative, the
 # shares that delivery gave).
 Settlement = Literal["", "cash", "physical", "delivery"]
+BarClose = Literal["data", "clock", "history"]
 
 
 class Msg(
@@ -88,6 +89,10 @@ class Bar(Msg, tag="bar"):
     low: float
     close: float
     volume: int
+    # How it closed (bars.py): "data", a tick stamped past its end; "clock", the
+    # instrument quiet past its end, lag and grace; "history", from the broker's history
+    closed_by: BarClose = "data"
+    late_ticks: int = 0  # ticks that came while it formed but belonged to a bar handed out
 
 
 class Depth(Msg, tag="depth"):

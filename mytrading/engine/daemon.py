@@ -418,6 +418,8 @@ class EngineDaemon(Daemon):
             "refused": self.refused,
             "unanswered": self.unanswered,
             "late_answers": self.late_answers,
+            # the strategies' bars by timeframe: how they closed, ticks left out as late
+            "bars": {tf: b.stats.as_dict() for tf, b in self.runner.builders.items()},
         }
 
     def teardown(self) -> None:

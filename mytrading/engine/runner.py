@@ -4,7 +4,8 @@ No sockets here: the engine daemon feeds it ticks, order updates and fills from 
 and gives it a function that sends intents, so tests can drive it directly.
 
 * **Bars** are built from ticks per (instrument, timeframe) with ``BarBuilder`` (aligned
-  to the session open) and closed by the market clock in ``poll``.
+  to the session open), closed by the feed's own time or, for an instrument gone quiet,
+  by the market clock in ``poll`` after its lag and the grace; each handed out once.
 * **Warm-up**: after ``on_start``, each bar subscription that asked for it gets its
   past bars from ``history`` through ``on_bar`` with ``warming_up`` set (no orders).
   The live bar that was already forming when the engine started is partial; when it
@@ -341,8 +342,10 @@ class StrategyRunner:
         self.last[key] = tick.ltp
         for name in self.holders.get(key, ()):
             self.contexts[name].mark(tick.exchange, tick.symbol, tick.ltp)
-        for tf, names in self.bar_subs.get(key, {}).items():
-            bar = self.builders[tf].on_tick(tick)
+        subs = self.bar_subs.get(key)
+        now = self._now_ns() if subs else 0
+        for tf, names in subs.items() if subs else ():
+            bar = self.builders[tf].on_tick(tick, now)
             if bar is not None:
                 self._deliver_bar(bar, names, tick.ts)
         for name in self.tick_subs.get(key, ()):

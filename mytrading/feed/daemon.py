@@ -33,6 +33,7 @@ from mytrading import venue, wire
 from mytrading.bars import BarBuilder
 from mytrading.bus import MD_HWM, Puller
 from mytrading.daemon import Daemon
+from mytrading.feed.timewatch import TimeWatch
 from mytrading.interest import Interests
 from mytrading.openalgo.history import http_history
 from mytrading.openalgo.paced import PacedFetcher
@@ -134,6 +135,12 @@ class FeedDaemon(Daemon):
         self._apply_interest()
         self.every(5.0, self._expire_interest)
         self.every(0.1, self.close_bars)
+        self.time = TimeWatch()
+        self.late_last_minute = 0  # late ticks the feed's bars left out, last full minute
+        self._late_at_roll = 0
+        self.every(0.5, self._watch_time)
+        if self.client is not None and s.feed_ping_s:
+            self.every(s.feed_ping_s, self.client.ping, first_in=2.0)
 
     # --------------------------------------------------------------- interest
 
@@ -244,11 +251,16 @@ class FeedDaemon(Daemon):
                 self.pull.recv(zmq.NOBLOCK)
             except zmq.Again:
                 break
+        now = self.clock.now_ns()
+        source = self.client.source.name
         for item in self.client.take():
             if isinstance(item, wire.Tick):
-                self._publish_tick(item)
+                self._publish_tick(item, now, source)
             else:
                 self._publish_depth(item)
+        pong = self.client.take_pong()
+        if pong is not None:
+            self.time.pong(*pong)
 
     def _backfill(self) -> None:
         """After a reconnect: publish, from ``history``, the 1-minute bars missed while
@@ -301,12 +313,13 @@ class FeedDaemon(Daemon):
         """The in-process venue's quotes, read from OpenAlgo's ``market_data`` JSON by the
         same parser as the WebSocket's."""
         assert self.local is not None
-        for raw, mode in self.local.messages(self.clock.now_ns(), self.local_modes):
+        now = self.clock.now_ns()
+        for raw, mode in self.local.messages(now, self.local_modes):
             tick = tick_from_json(raw)
             if tick is None:
                 self.bad_quotes += 1
                 continue
-            self._publish_tick(tick)
+            self._publish_tick(tick, now, "sim")
             if mode == 3:
                 depth = depth_from(json.loads(raw))
                 if depth is not None:
@@ -316,17 +329,38 @@ class FeedDaemon(Daemon):
         self.pub.publish(wire.depth_topic(depth.exchange, depth.symbol), depth)
         self.depth_out += 1
 
-    def _publish_tick(self, tick: wire.Tick) -> None:
+    def _publish_tick(self, tick: wire.Tick, now_ns: int, source: str) -> None:
+        """Publish and record a tick, measure its lag, fold it into the 1-minute bars
+        (``now_ns``: our market clock as the batch it came in was taken)."""
         key = (tick.exchange, tick.symbol)
+        self.time.tick(source, tick.exchange, tick.symbol, tick.exch_ns, now_ns)
         self.last_seen[key] = time.monotonic()
         topic = self._tick_topics.get(key) or wire.tick_topic(*key)
         self.pub.publish(topic, tick)
         self.ticks_out += 1
         if self.recorder is not None:
             self.recorder.add_tick(tick)
-        bar = self.bars.on_tick(tick)
+        bar = self.bars.on_tick(tick, now_ns)
         if bar is not None:
             self._publish_bar(bar)
+
+    def _watch_time(self) -> None:
+        """Each minute of market time: the sources' lag and the late ticks, summed up;
+        said in the log when off."""
+        if not self.time.roll(self.clock.now_ns()):
+            return
+        late = self.bars.stats.late
+        self.late_last_minute, self._late_at_roll = late - self._late_at_roll, late
+        if self.late_last_minute:
+            self.log.warning(
+                "late ticks left out of bars",
+                last_minute=self.late_last_minute,
+                late_max_s=round(self.bars.stats.late_max_ns / 1e9, 3),
+                worst=sorted(self.bars.stats.by_key.items(), key=lambda kv: -kv[1])[:3],
+            )
+        p99 = self.time.worst_p99_ms()
+        if p99 is not None and p99 > 5000:
+            self.log.warning("feed lag high", **self.time.detail())
 
     def _retention(self) -> None:
         """Once a market day: recordings older than their retention go (the writer does
@@ -396,6 +430,10 @@ class FeedDaemon(Daemon):
             "coverage_alert": low,
             "ticks": self.ticks_out,
             "bars": self.bars_out,
+            **self.time.detail(),
+            **self.bars.stats.as_dict(),
+            "late_ticks_last_minute": self.late_last_minute,
+            "bar_grace_s": self.settings.bar_grace_s,
             "market_time": self.clock.now().strftime("%Y-%m-%d %H:%M:%S"),
         }
         if self.recorder is not None:

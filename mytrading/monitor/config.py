@@ -43,6 +43,9 @@ RULES = (
     "session_expired",
     "strategy_halted",
     "account_unreachable",
+    "feed_lag",
+    "clock_offset",
+    "late_ticks",
     "morning_check",
 )
 

@@ -78,6 +78,25 @@ class StackCollector(Collector):
                 grow.add_metric(n, 1.0 if h.get("rss_growing") else 0.0)
         yield from (up, age, msgs_in, msgs_out, errors, gaps, lat, cpu, rss, fds, lag, gc_max, grow)
 
+    def _time(self, feed: dict[str, Any]) -> Iterator[Any]:
+        """The feed's watch on time (``feed/timewatch.py``, ``bars.py``)."""
+        lag = _g(
+            "feed_lag_seconds",
+            "Tick arrival less its stamp over the last minute, by source and quantile",
+            ["source", "quantile"],
+        )
+        for source, d in sorted((feed.get("lag") or {}).items()):
+            lag.add_metric([source, "0.5"], d.get("p50_ms", 0.0) / 1000)
+            lag.add_metric([source, "0.99"], d.get("p99_ms", 0.0) / 1000)
+        off = _g("clock_offset_seconds", "The broker's clock less this host's", [])
+        if feed.get("clock_offset_s") is not None:
+            off.add_metric([], feed["clock_offset_s"])
+        late = _c("late_ticks", "Ticks that came after their bar was handed out", [])
+        late.add_metric([], feed.get("late_ticks", 0))
+        by_clock = _c("bars_closed_by_clock", "Bars the clock closed (instrument quiet)", [])
+        by_clock.add_metric([], feed.get("bars_by_clock", 0))
+        yield from (lag, off, late, by_clock)
+
     def _trading(self, s: dict[str, Any]) -> Iterator[Any]:
         feed = s["feed"]
         ticks = _c("ticks", "Ticks the feed published", [])
@@ -88,6 +107,7 @@ class StackCollector(Collector):
         parts = str(feed.get("coverage", "")).split(" ", 1)[0].split("/")
         if len(parts) == 2 and parts[1].isdigit() and int(parts[1]):
             cov.add_metric([], int(parts[0]) / int(parts[1]))
+        yield from self._time(feed)
         risk = s["risk"]
         intents = _c("intents", "Intents risk decided on (approved or rejected)", [])
         approved = _c("risk_approvals", "Intents risk approved", [])

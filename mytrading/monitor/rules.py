@@ -7,11 +7,14 @@ under ``threshold``, a burst of risk rejections or webhook refusals (``threshold
 ``window_s``), the day's loss at ``threshold`` of its limit (the stack's, and each
 strategy's ``max_loss``), the kill switch on, a daemon's memory growing for an hour, the
 router's journal damaged or unwritable (a full disk: orders refused), a file system the
-stack writes to with less than ``threshold`` % free, an account's broker session expired.
+stack writes to with less than ``threshold`` % free, an account's broker session expired,
+the feed's lag over ``threshold`` seconds at p99, this host's clock off the broker's by
+more than ``threshold`` seconds (NTP), late ticks left out of bars.
 Events are said once each: a daemon restarted, the feed failed over to another account,
 a risk trigger fired, and the morning check: once a day at ``at`` (08:45 IST), everything
 that waits for a person (the kill switch, halted or quarantined strategies, orders in
-UNKNOWN state, expired broker sessions, an unwritable journal, a disk running low) with
+UNKNOWN state, expired broker sessions, an unwritable journal, a disk running low, a
+host clock more than a second off the broker's) with
 the command that clears each, or that nothing does.
 """
 
@@ -26,6 +29,7 @@ from datetime import date, datetime, timedelta
 from mytrading.monitor.config import AlertConfig
 from mytrading.monitor.view import View
 from mytrading.refdata import IST
+from mytrading.status import clock_offset_s
 from mytrading.trading_states import describe
 
 _COVERAGE = re.compile(r"(\d+)/(\d+)")
@@ -81,6 +85,9 @@ class Watch:
             ("session_expired", self._session),
             ("strategy_halted", self._halted),
             ("account_unreachable", self._away),
+            ("feed_lag", self._feed_lag),
+            ("clock_offset", self._clock_offset),
+            ("late_ticks", self._late_ticks),
             ("morning_check", self._morning),
         ):
             if self.cfg.rule(name).enabled:
@@ -285,6 +292,50 @@ class Watch:
             for account, since in sorted((view.detail("router").get("accounts_away") or {}).items())
         ]
 
+    def _feed_lag(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        """A source whose ticks reached us, at p99 over the last minute, more than
+        ``threshold`` seconds after their stamps (``feed/timewatch.py``)."""
+        limit = self.cfg.rule(rule).threshold or 5.0
+        out = []
+        for source, lag in sorted((view.detail("feed").get("lag") or {}).items()):
+            p99 = float(lag.get("p99_ms", 0.0)) / 1000
+            if p99 > limit:
+                out.append(
+                    Finding(
+                        rule,
+                        source,
+                        f"feed lag from {source}: p99 {p99:.1f} s, p50 "
+                        f"{float(lag.get('p50_ms', 0.0)) / 1000:.1f} s over the last minute "
+                        f"(over {limit:g} s): every bar reaches the strategies that late",
+                    )
+                )
+        return out
+
+    def _clock_offset(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        """This host's clock more than ``threshold`` seconds off the broker's."""
+        limit = self.cfg.rule(rule).threshold or 2.0
+        off = clock_offset_s(view.detail("feed"))
+        if off is None or abs(off) <= limit:
+            return []
+        return [Finding(rule, "feed", clock_text(off, limit))]
+
+    def _late_ticks(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        """More than ``threshold`` ticks in the last minute came after their bar had been
+        handed out, and were left out of it (``bars.py``)."""
+        feed = view.detail("feed")
+        n = int(feed.get("late_ticks_last_minute") or 0)
+        if n <= (self.cfg.rule(rule).threshold or 0):
+            return []
+        return [
+            Finding(
+                rule,
+                "feed",
+                f"{n} late ticks left out of bars in the last minute (the latest "
+                f"{float(feed.get('late_max_s') or 0):.1f} s after its bar's end): the feed "
+                f"delivers out of order or in bursts; raise MT_BAR_GRACE_S if it lasts",
+            )
+        ]
+
     def _memory(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
         out = []
         for d in view.daemons:
@@ -357,6 +408,17 @@ class Watch:
 
 
 HOLIDAYS_AHEAD_DAYS = 31
+CLOCK_MORNING_S = 1.0  # the morning check names a clock off by more than this
+
+
+def clock_text(off: float, limit: float) -> str:
+    """What a clock ``off`` seconds from the broker's (its clock less ours) means."""
+    side = "behind" if off > 0 else "ahead of"
+    return (
+        f"this host's clock is {abs(off):.1f} s {side} the broker's (over {limit:g} s): "
+        "bars close that much off and quote ages read wrong; the host needs NTP "
+        "(chrony or systemd-timesyncd, then `chronyc tracking` or `timedatectl`)"
+    )
 
 
 def calendar_needs(years: frozenset[int] | None, today: date) -> list[str]:
@@ -405,6 +467,9 @@ def waiting_for_a_person(view: View) -> list[str]:
         needs.append(f"account {account}: broker session expired: log in to OpenAlgo")
     if router.get("journal_fault"):
         needs.append(f"the order journal cannot be written ({router['journal_fault']}): free space")
+    off = clock_offset_s(view.detail("feed"))
+    if off is not None and abs(off) > CLOCK_MORNING_S:
+        needs.append(clock_text(off, CLOCK_MORNING_S))
     seen: set[str] = set()
     for d in view.daemons:
         for fs in (view.detail(d).get("health") or {}).get("disk") or []:

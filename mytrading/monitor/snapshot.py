@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from mytrading.monitor.view import View
+from mytrading.status import clock_offset_s
 
 EVENTS_SHOWN = 15
 
@@ -134,6 +135,11 @@ def snapshot(
             "bars": feed.get("bars", 0),
             "instruments": feed.get("instruments", 0),
             "failovers": feed.get("failovers", 0),
+            "lag": feed.get("lag") or {},
+            "clock_offset_s": clock_offset_s(feed),
+            "late_ticks": feed.get("late_ticks", 0),
+            "late_ticks_last_minute": feed.get("late_ticks_last_minute", 0),
+            "bars_by_clock": feed.get("bars_by_clock", 0),
         },
         "orders": dict(view.orders),
         "fills": view.fills,

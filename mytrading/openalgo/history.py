@@ -88,6 +88,7 @@ def rows_to_bars(
                 low=float(r["low"]),
                 close=float(r["close"]),
                 volume=int(r.get("volume") or 0),
+                closed_by="history",
             )
         )
     return out

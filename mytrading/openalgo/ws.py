@@ -8,8 +8,9 @@ when the queue was empty and the daemon had not been woken yet. When the
 connection drops it reconnects with capped exponential backoff and jitter, authenticates
 and subscribes again (OpenAlgo has no session resume). After ``alert_after`` failed
 attempts in a row it raises an alert (logged; ``alerting`` in the feed's heartbeat).
-A repeat of the last tick for a symbol (same timestamp, price and volume: the proxy's
-fan-out sends higher-mode ticks to lower-mode subscribers too) is dropped and counted.
+A repeat of the last tick for a symbol (same timestamp, price, volume and quotes: the
+proxy's fan-out sends higher-mode ticks to lower-mode subscribers too) is dropped and
+counted. ``ping`` asks the server's time (its ``pong``'s ``server_timestamp``).
 
 The router uses the same client with no instruments and ``order_updates`` on: on every
 session it sends ``{"action": "subscribe_orders"}`` after authenticating (OpenAlgo sends
@@ -195,7 +196,9 @@ class FeedClient:
         self.duplicates = 0
         self.bad_messages = 0
         self.errors: list[str] = []
-        self._last: dict[tuple[str, str], tuple[int, float, int]] = {}
+        self._last: dict[tuple[str, str], tuple[int, float, int, float, float]] = {}
+        self._ping_sent_ms = 0.0  # wall ms of the ping in flight (0: none)
+        self._pong: tuple[float, float, float] | None = None  # (server, sent, received) ms
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._queue: collections.deque[wire.Tick | wire.Depth | dict[str, Any]] = (
@@ -397,6 +400,11 @@ class FeedClient:
         elif kind == "order_update" and self.order_updates:
             self.order_updates_seen += 1
             self._enqueue(msg)
+        elif kind == "pong":
+            sent, server = self._ping_sent_ms, msg.get("server_timestamp")
+            if sent and isinstance(server, int | float):
+                self._pong = (float(server), sent, time.time() * 1000)
+            self._ping_sent_ms = 0.0
         elif kind == "subscribe_orders":
             self.orders_subscribed = msg.get("status") == "success"
             if not self.orders_subscribed:
@@ -425,7 +433,9 @@ class FeedClient:
             self.bad_messages += 1
             return
         key = (tick.exchange, tick.symbol)
-        sig = (tick.exch_ns, tick.ltp, tick.volume)
+        # a repeat is the same stamp, trade and quotes: an illiquid contract's quotes move
+        # under its last trade's stamp, and those are news
+        sig = (tick.exch_ns, tick.ltp, tick.volume, tick.bid, tick.ask)
         if self._last.get(key) == sig:
             self.duplicates += 1
             return
@@ -443,6 +453,25 @@ class FeedClient:
             self._woken = True
         if wake:
             self._push.send(b"")
+
+    def ping(self) -> None:
+        """Ask the server its time (OpenAlgo's ``ping`` action; the ``pong`` carries
+        ``server_timestamp``): the host clock's offset, ``feed/timewatch.py``."""
+        ws = self._ws
+        if ws is None or not self.authenticated:
+            return
+        now = time.time() * 1000
+        try:
+            ws.send(json.dumps({"action": "ping", "timestamp": int(now)}))
+        except Exception as exc:  # a socket closing under us: the next ping tries again
+            log.debug("ping not sent", reason=str(exc))
+            return
+        self._ping_sent_ms = now
+
+    def take_pong(self) -> tuple[float, float, float] | None:
+        """The last pong as (server ms, sent ms, received ms), once."""
+        pong, self._pong = self._pong, None
+        return pong
 
     def take(self) -> list[Any]:
         """Everything queued so far, in arrival order (called by the daemon's thread)."""

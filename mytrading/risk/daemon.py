@@ -400,6 +400,8 @@ class RiskDaemon(Daemon):
             "pnl": {s: self.post.pnl(s) for s in self.post.books},
             "use": core.usage(),
             "triggers": dict(core.counts.triggers),
+            # the Supertrend exits' bars by timeframe (bars.py)
+            "bars": {tf: b.stats.as_dict() for tf, b in self.post.builders.items()},
             "exits_open": len(core.exits.jobs),
             "rolls_open": len(core.rolls.rolls),
             "rolls": dict(core.rolls.outcomes),

@@ -556,7 +556,11 @@ class RiskEngine:
 
     def on_tick(self, tick: wire.Tick) -> None:
         self.book.ltp[(tick.exchange, tick.symbol)] = tick.ltp
-        self.post.on_tick(tick)
+        if self.post.builders:  # the Supertrend exits' bars: arrival time for the lag
+            now = self.market_ns() if self.market_ns else int(self.market_now().timestamp() * 1e9)
+            self.post.on_tick(tick, now)
+        else:
+            self.post.on_tick(tick)
 
     def mark(self, key: tuple[str, str], price: float) -> None:
         """A price without a tick (a backtest's bar close) for (exchange, symbol)."""

@@ -187,11 +187,12 @@ class PostTrade:
         for p in self._by_symbol.get(key, ()):  # every book and product
             p.ltp = ltp
 
-    def on_tick(self, tick: wire.Tick) -> None:
-        """Marks, and bars for the Supertrend exits."""
+    def on_tick(self, tick: wire.Tick, now_ns: int | None = None) -> None:
+        """Marks, and bars for the Supertrend exits (``now_ns``: the market clock at the
+        tick's arrival, for its lag, ``bars.py``)."""
         self.mark(tick.exchange, tick.symbol, tick.ltp)
         for builder in self._builders().values():
-            bar = builder.on_tick(tick)
+            bar = builder.on_tick(tick, now_ns)
             if bar is not None:
                 self.on_bar(bar)
 

@@ -21,7 +21,7 @@ SUPPORTED = (*TIMEFRAMES, "D")
 class BarStore:
     def __init__(self, calendar: Calendar) -> None:
         self.calendar = calendar
-        self.builder = BarBuilder(calendar, "1m")
+        self.builder = BarBuilder(calendar, "1m", grace_ns=0)  # its own clock stamps: no lag
         self.bars: dict[tuple[str, str], collections.deque[Bar]] = collections.defaultdict(
             lambda: collections.deque(maxlen=KEEP_1M_BARS)
         )

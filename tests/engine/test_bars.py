@@ -30,7 +30,7 @@ def tk(t: int, ltp: float, vol: int) -> Tick:
 
 
 def test_bars_align_to_session_open_and_close_on_next_tick(refdata: RefData) -> None:
-    b = BarBuilder(refdata.calendar, "1m")
+    b = BarBuilder(refdata.calendar, "1m", grace_ns=0)
     assert b.on_tick(tk(ns(9, 15, 2), 100, 10)) is None
     assert b.on_tick(tk(ns(9, 15, 30), 103, 15)) is None
     assert b.on_tick(tk(ns(9, 15, 59.9), 99, 20)) is None
@@ -41,7 +41,7 @@ def test_bars_align_to_session_open_and_close_on_next_tick(refdata: RefData) -> 
 
 
 def test_ten_minute_bars_start_at_0915_not_on_the_hour(refdata: RefData) -> None:
-    b = BarBuilder(refdata.calendar, "10m")
+    b = BarBuilder(refdata.calendar, "10m", grace_ns=0)
     b.on_tick(tk(ns(9, 24, 0), 1, 0))
     bar = b.on_tick(tk(ns(9, 25, 0), 2, 0))
     assert bar is not None and bar.start_ns == ns(9, 15)
@@ -52,7 +52,7 @@ def test_ten_minute_bars_start_at_0915_not_on_the_hour(refdata: RefData) -> None
 
 
 def test_quiet_instrument_bar_closes_by_time(refdata: RefData) -> None:
-    b = BarBuilder(refdata.calendar, "1m")
+    b = BarBuilder(refdata.calendar, "1m", grace_ns=0)
     b.on_tick(tk(ns(10, 0, 5), 50, 0))
     assert b.close_due(ns(10, 0, 59)) == []
     (bar,) = b.close_due(ns(10, 1, 0))
@@ -61,9 +61,9 @@ def test_quiet_instrument_bar_closes_by_time(refdata: RefData) -> None:
 
 
 def test_longer_timeframes_align_to_the_open_and_end_at_the_close(refdata: RefData) -> None:
-    three = BarBuilder(refdata.calendar, "3m")
+    three = BarBuilder(refdata.calendar, "3m", grace_ns=0)
     assert three.span("NFO", ns(9, 20, 5)) == (ns(9, 18), ns(9, 21))
-    hour = BarBuilder(refdata.calendar, "1h")
+    hour = BarBuilder(refdata.calendar, "1h", grace_ns=0)
     assert hour.span("NFO", ns(10, 14, 59)) == (ns(9, 15), ns(10, 15))
     assert hour.span("NFO", ns(15, 20)) == (ns(15, 15), ns(15, 30))  # cut at the close
     hour.on_tick(tk(ns(15, 16), 100, 10))
@@ -73,7 +73,7 @@ def test_longer_timeframes_align_to_the_open_and_end_at_the_close(refdata: RefDa
 
 
 def test_daily_bar_spans_the_session(refdata: RefData) -> None:
-    d = BarBuilder(refdata.calendar, "D")
+    d = BarBuilder(refdata.calendar, "D", grace_ns=0)
     assert d.span("NFO", ns(11, 0)) == (ns(9, 15), ns(15, 30))
     for t, px, vol in ((ns(9, 15, 1), 100, 0), (ns(12, 0), 110, 50), (ns(15, 29, 59), 95, 80)):
         assert d.on_tick(tk(t, px, vol)) is None

@@ -26,6 +26,7 @@ from mytrading.sim.exchange import SimExchange
 from mytrading.sim.market import SimMarket, configured_market
 from mytrading.sim.replay import ReplayError, ReplayMarket
 from mytrading.sim.server import faults
+from mytrading.sim.server.feedfaults import FeedPlan
 from mytrading.sim.server.rest import RateLimits, SimServer, run_market
 from mytrading.sim.server.ws import FeedServer
 
@@ -57,7 +58,8 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
     server = SimServer(ex, key, limits)
     server.delay_s = settings.sim.rest_delay_ms / 1000.0
     server.history_spacing_s = settings.sim.history_spacing_ms / 1000.0
-    return server, FeedServer(ex, key, settings.sim.ws_auth_grace_s), ex
+    plan = FeedPlan.from_settings(settings.sim)
+    return server, FeedServer(ex, key, settings.sim.ws_auth_grace_s, plan), ex
 
 
 async def serve(settings: Settings, parent: int | None = None) -> None:
@@ -66,6 +68,7 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
     plan = faults.parse(FaultSwitches().sim_faults)  # checked by main() before we got here
     if plan.any_random or plan.clock_offset_s:
         log.warning("MT_SIM_FAULTS: a broker's bad day, on purpose", plan=repr(plan))
+    log.info("feed", plan=repr(feed.plan))  # how late and messy its ticks are
     store = BookStore(settings.state_dir)
     books = ex.attach_books(store)
     if store.set_aside is not None:

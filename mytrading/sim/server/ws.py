@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import hmac
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from aiohttp import WSMsgType, web
 
 from mytrading import wire
 from mytrading.sim.exchange import SimExchange
+from mytrading.sim.server.feedfaults import FeedPlan
 
 log = structlog.get_logger("simserver.ws")
 BROKER = "mytrading-sim"
@@ -55,8 +58,20 @@ class Client:
 
 
 class FeedServer:
-    def __init__(self, ex: SimExchange, api_key: str, auth_grace_s: float = 15.0) -> None:
+    def __init__(
+        self,
+        ex: SimExchange,
+        api_key: str,
+        auth_grace_s: float = 15.0,
+        plan: FeedPlan | None = None,
+    ) -> None:
         self.ex = ex
+        self.plan = plan or FeedPlan()  # how late and messy the feed is (feedfaults.py)
+        self._held: list[tuple[float, int, wire.Tick]] = []  # (due, order, tick): a heap
+        self._order = itertools.count()
+        self._deliverer: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._started = time.monotonic()
         self.api_key = api_key
         self.auth_grace_s = auth_grace_s
         self.clients: set[Client] = set()
@@ -143,7 +158,7 @@ class FeedServer:
             return {
                 "type": "pong",
                 "status": "success",
-                "server_timestamp": int(time.time() * 1000),
+                "server_timestamp": self.plan.pong_ms(time.time() * 1000),
             }
         if not c.authed:
             return _error("NOT_AUTHENTICATED", "Please authenticate first")
@@ -250,6 +265,41 @@ class FeedServer:
         return market_data(t, mode, self._day_open, tick)
 
     async def broadcast(self, ticks: list[wire.Tick]) -> None:
+        """Stamp the market's ticks as the broker would and send them, at once or when
+        the feed's plan lets them go (delay, jitter, reorder, stall: ``feedfaults.py``)."""
+        plan = self.plan
+        ticks = [plan.stamp(t) for t in ticks]
+        if plan.immediate:
+            await self.deliver(ticks)
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        since = time.monotonic() - self._started
+        for t in ticks:
+            heapq.heappush(self._held, (now + plan.delay_wall_s(since), next(self._order), t))
+        if self._deliverer is None or self._deliverer.done():
+            self._deliverer = asyncio.create_task(self._deliver_held())
+        self._wake.set()
+        await asyncio.sleep(0)
+
+    async def _deliver_held(self) -> None:
+        """Send the held ticks as each falls due, in the order they fall due."""
+        loop = asyncio.get_running_loop()
+        held = self._held
+        while True:
+            self._wake.clear()
+            now = loop.time()
+            due: list[wire.Tick] = []
+            while held and held[0][0] <= now:
+                due.append(heapq.heappop(held)[2])
+            if due:
+                await self.deliver(due)
+                continue
+            wait = held[0][0] - now if held else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def deliver(self, ticks: list[wire.Tick]) -> None:
         """Queue each subscribed tick for each client; never waits on a client."""
         for c in list(self.clients):
             if not c.authed or not c.subs or c.ws.closed:
