@@ -46,22 +46,19 @@ class BarLog(BaseStrategy):
 '''
 
 # (name, MT_SIM_FEED_* settings, whether any tick may come late)
+MESSY = {
+    "DELAY_S": "2",
+    "JITTER_S": "1",
+    "REORDER": "0.2",
+    "STALL_EVERY_S": "150",
+    "STALL_S": "10",
+    "ILLIQUID": "1",
+    "SEED": "5",
+}
 MODES = [
     ("a_minute_behind", {"CLOCK_OFFSET_S": "-60"}, False),
     ("a_minute_ahead", {"CLOCK_OFFSET_S": "60"}, False),
-    (
-        "two_seconds_late_jittered_reordered_stalled_illiquid",
-        {
-            "DELAY_S": "2",
-            "JITTER_S": "1",
-            "REORDER": "0.2",
-            "STALL_EVERY_S": "150",
-            "STALL_S": "10",
-            "ILLIQUID": "1",
-            "SEED": "5",
-        },
-        True,
-    ),  # fmt: skip
+    ("two_seconds_late_jittered_reordered_stalled_illiquid", MESSY, True),
 ]
 
 
