@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from mytrading import wire
+from mytrading.bars import BarBuilder
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.strategy import BaseStrategy, Signal, StrategyParams
 from mytrading.openalgo.paced import PacedFetcher
@@ -20,6 +21,14 @@ from mytrading.recovery import Day
 from mytrading.refdata import IST, RefData
 from mytrading.risk.orders import OP
 from mytrading.settings import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def _bars_close_at_their_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests move the clock to a bar's end exactly: no grace past it (the grace and
+    late feeds are tests/engine/test_bars_late.py's)."""
+    monkeypatch.setattr(BarBuilder, "default_grace_ns", 0)
+
 
 FUT = "NIFTY23NOV26FUT"
 LOT = 65

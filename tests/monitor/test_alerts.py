@@ -179,6 +179,21 @@ def test_a_daemon_down_fires_once_and_recovers_once(tmp_path: Path) -> None:
             lambda r: r.beat("router", accounts_away={}),
         ),
         (
+            "feed_lag",
+            lambda r: r.beat("feed", lag={"main": {"p50_ms": 4000.0, "p99_ms": 9000.0}}),
+            lambda r: r.beat("feed", lag={"main": {"p50_ms": 200.0, "p99_ms": 600.0}}),
+        ),
+        (
+            "clock_offset",
+            lambda r: r.beat("feed", clock_offset_ping_s=-7.5, clock_offset_ticks_s=-7.8),
+            lambda r: r.beat("feed", clock_offset_ping_s=0.1, clock_offset_ticks_s=-0.3),
+        ),
+        (
+            "late_ticks",
+            lambda r: r.beat("feed", late_ticks_last_minute=40, late_max_s=3.2),
+            lambda r: r.beat("feed", late_ticks_last_minute=0),
+        ),
+        (
             "webhook_refusals",
             lambda r: (
                 r.beat("signals", answered={"200": 3, "401": 0}),
@@ -497,3 +512,18 @@ def test_the_morning_check_says_a_year_without_exchange_holidays_a_month_ahead()
     wall = datetime(2026, 12, 7, 8, 50, tzinfo=IST).timestamp()
     (morning,) = [f for f in w.findings(view, now=100.0, wall=wall) if f.rule == "morning_check"]
     assert "1 thing(s) need you" in morning.text and "2027" in morning.text
+
+
+def test_a_clock_off_the_brokers_names_ntp_and_the_morning_check_says_it(
+    tmp_path: Path,
+) -> None:
+    r = Rig(tmp_path)
+    r.step()
+    r.beat("feed", clock_offset_ping_s=4.0)
+    (said,) = r.step()
+    assert "4.0 s behind the broker's" in said.text and "NTP" in said.text
+    r.watch._morning_said = None
+    r.watch.started -= 60
+    r.wall = datetime(2026, 11, 26, 8, 46, tzinfo=IST).timestamp()
+    morning = [f for f in r.watch.findings(r.view, r.mono, r.wall) if f.rule == "morning_check"]
+    assert "4.0 s behind the broker's" in morning[0].text

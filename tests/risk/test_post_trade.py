@@ -9,11 +9,20 @@ from typing import Any
 import pytest
 
 from mytrading import wire
+from mytrading.bars import BarBuilder
 from mytrading.refdata import IST, RefData
 from mytrading.risk.charges import load_charges
 from mytrading.risk.limits import LimitBook, Limits, StackLimits
 from mytrading.risk.monitor import PostTrade
 from mytrading.settings import PROJECT_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _bars_close_at_their_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests move the clock to a bar's end exactly: no grace past it (the grace and
+    late feeds are tests/engine/test_bars_late.py's)."""
+    monkeypatch.setattr(BarBuilder, "default_grace_ns", 0)
+
 
 FUT = "NIFTY29DEC26FUT"  # lot 65
 KEY = ("NFO", FUT, "MIS")
