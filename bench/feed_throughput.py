@@ -10,6 +10,11 @@ the engine's sequence gaps, and the CPU each process used (where the time goes).
 
     .venv/bin/python bench/feed_throughput.py [--hz 250] [--strikes 10] [--seconds 15] [--no-record]
     .venv/bin/python bench/feed_throughput.py --stocks '*' --strikes 11 --hz 100   # 208 symbols
+
+The simulator's feed is late as a broker's by default (``MT_SIM_FEED_DELAY_S`` 0.25 s plus
+up to ``MT_SIM_FEED_JITTER_S`` 0.25 s), so every tick goes through the feed's watermark
+bars and lag measurement; ``--immediate`` turns the delay off (the simulator then sends
+each tick at once, as before the late feed existed).
 """
 
 from __future__ import annotations
@@ -59,10 +64,12 @@ def main() -> int:
     ap.add_argument(
         "--no-record", action="store_true", help="turn off DuckDB recording in the feed"
     )
+    ap.add_argument("--immediate", action="store_true", help="no simulated feed delay")
     args = ap.parse_args()
+    extra = {"MT_SIM_FEED_DELAY_S": "0", "MT_SIM_FEED_JITTER_S": "0"} if args.immediate else {}
     r = measure(
         args.hz, args.strikes, args.stocks, args.stock_strikes, args.seconds, args.warmup,
-        not args.no_record,
+        not args.no_record, extra,
     )  # fmt: skip
     if r is None:
         print("daemons not up", file=sys.stderr)
@@ -78,6 +85,13 @@ def main() -> int:
     print(f"  feed out     {r['feed']:10,.0f} ticks/s   (duplicates dropped {r['dups']})")
     print(f"  engine in    {r['engine']:10,.0f} msgs/s    (ticks + ~4 heartbeats/s)")
     print(f"  engine sequence gaps in the window: {r['gaps']}")
+    for src, lag in sorted(r["lag"].items()):
+        print(
+            f"  lag ({src})   p50 {lag['p50_ms']:.0f} ms, p99 {lag['p99_ms']:.0f} ms over the "
+            f"last minute (the simulator's MT_SIM_FEED_DELAY_S + JITTER_S and the path)"
+        )
+    print(f"  late ticks   {r['late']} (left out of bars); feed bars by data {r['by_data']}, "
+          f"by clock {r['by_clock']}")  # fmt: skip
     print("  CPU used (share of one core):", ", ".join(f"{n} {c:.0%}" for n, c in r["cpu"].items()))
     return 0
 
@@ -90,6 +104,8 @@ def measure(
     seconds: float = 15.0,
     warmup: float = 5.0,
     record: bool = True,
+    extra_env: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Run server, feed and engine; the window's rates (per second), or None if the
     daemons did not come up."""
@@ -122,11 +138,13 @@ def measure(
                     "strikes": strikes,
                     "stocks": [x for x in stocks.split(",") if x],
                     "stock_strikes": stock_strikes,
+                    **(params or {}),
                 }
             }
         ),
         "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
         "MT_RECORD": "true" if record else "false",
+        **(extra_env or {}),
     }
     os.environ.update({k: v for k, v in env.items() if k.startswith("MT_")})
     settings = load_settings()
@@ -178,6 +196,10 @@ def measure(
         "engine": (e1 - e0) / dt,
         "gaps": gaps,
         "cpu": {n: (c1[n] - c0[n]) / dt for n in procs},
+        "lag": feed.get("lag") or {},
+        "late": feed.get("late_ticks", 0),
+        "by_clock": feed.get("bars_by_clock", 0),
+        "by_data": feed.get("bars_by_data", 0),
     }
 
 
