@@ -156,6 +156,10 @@ class StrategyRunner:
         self.builders: dict[str, BarBuilder] = {}
         self.warmups: dict[tuple[str, str, str, str], WarmUp] = {}
         self.partial: set[tuple[str, str, str]] = set()  # first live bar not yet closed
+        # (strategy, exchange, symbol, tf) -> start of the last bar its warm-up handed: a
+        # live bar at or before it is not handed again (a late feed's first live minutes
+        # are ones history already had)
+        self.joined: dict[tuple[str, str, str, str], int] = {}
         self.timers: list[Timer] = []
         self.last: dict[tuple[str, str], float] = {}
         self.holders: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
@@ -376,7 +380,7 @@ class StrategyRunner:
             ctx.mark(bar.exchange, bar.symbol, close)
         if not names:
             return
-        if self.partial or self.warmups or self.time_hooks:
+        if self.partial or self.warmups or self.time_hooks or self.joined:
             self._deliver_bar(bar, names, bar.start_ns)
         else:
             self._deliver_bar_lean(bar, subscribers, bar.start_ns)
@@ -384,7 +388,7 @@ class StrategyRunner:
     def bar_contexts(self, key: tuple[str, str], tf: str) -> list[StrategyContext]:
         """The contexts a closed bar of ``key`` at ``tf`` is delivered to, when it is
         delivered straight (no warm-up waiting, no first live bar, no hook timing)."""
-        if self.partial or self.warmups or self.time_hooks:
+        if self.partial or self.warmups or self.time_hooks or self.joined:
             return []
         plan = self._plans.get((key, tf)) or self._bar_plan(key, tf)
         return [ctx for _, ctx, h in plan[1] if not h.quarantined]
@@ -632,7 +636,7 @@ class StrategyRunner:
     # ---------------------------------------------------------------- bars
 
     def _deliver_bar(self, bar: wire.Bar, names: list[str], origin_ns: int) -> None:
-        if not (self.partial or self.warmups or self.time_hooks):
+        if not (self.partial or self.warmups or self.time_hooks or self.joined):
             self.last.setdefault((bar.exchange, bar.symbol), bar.close)
             contexts, health = self.contexts, self.health
             self._deliver_bar_lean(bar, [(n, contexts[n], health[n]) for n in names], origin_ns)
@@ -653,10 +657,27 @@ class StrategyRunner:
                 if len(job.held) < WARMUP_HOLD_MAX:
                     job.held.append(bar)
                 continue
+            if self.joined and self._handed_by_warmup(name, bar):
+                continue
             ctx = self.contexts[name]
             ctx.origin_ns = origin_ns
             self._call(name, "bar", ctx.on_bar, bar)
             ctx.origin_ns = 0
+
+    def _handed_by_warmup(self, name: str, bar: wire.Bar) -> bool:
+        """True for a live bar the strategy's warm-up already handed from history (a
+        feed behind our clock brings minutes history had when the warm-up ran); the
+        first live bar after them ends the check."""
+        key = (name, bar.exchange, bar.symbol, bar.tf)
+        last = self.joined.get(key)
+        if last is None:
+            return False
+        if bar.start_ns <= last:
+            log.info("live bar already handed by the warm-up", strategy=name,
+                     symbol=bar.symbol, tf=bar.tf, start_ns=bar.start_ns)  # fmt: skip
+            return True
+        del self.joined[key]
+        return False
 
     def _deliver_bar_lean(
         self,
@@ -804,6 +825,9 @@ class StrategyRunner:
         for i, b in enumerate(job.held):
             live = by_start.get(b.start_ns, b) if i == 0 else b
             self._call(job.strategy, "bar", ctx.on_bar, live)
+        handed = [b.start_ns for b in (*past, *job.held)]
+        if handed:
+            self.joined[(job.strategy, job.exchange, job.symbol, job.tf)] = max(handed)
 
     # ------------------------------------------------------------- dispatch
 

@@ -192,6 +192,35 @@ def test_warm_up_replays_history_without_orders_then_live_bars_in_order(refdata:
     assert len(rig.sent) == 1  # the orders in warm-up were not sent
 
 
+def test_a_feed_behind_the_clock_does_not_hand_again_what_the_warm_up_handed(
+    refdata: RefData,
+) -> None:
+    """The warm-up runs at once and hands history up to the last bar our clock has seen
+    end (09:57-10:00 at 10:01); the feed is two minutes behind, so its first live bars
+    are 09:57-10:00 again: not handed twice; 10:00-10:03 is the first live one."""
+    base = int(datetime(2026, 11, 20, 9, 15, tzinfo=IST).timestamp() * 1e9)
+
+    def history(ex: str, sym: str, tf: str, start: Any, end: Any) -> list[wire.Bar]:
+        return [wire.Bar(ex, sym, tf, base + i * 180 * 10**9, 1, 2, 0.5, float(i), 1)
+                for i in range(15)]  # 09:15 .. 09:57, complete at 10:01  # fmt: skip
+
+    rig = Rig(refdata, history=history)
+    strat = rig.runner.add(Recorder, {})
+    rig.clock.at(10, 1)
+    rig.runner.start()
+    rig.runner.poll()
+    assert [b.close for b in strat.seen] == [12.0, 13.0, 14.0]  # type: ignore[attr-defined]
+    behind = 120 * 10**9  # each tick stamped two minutes before our clock
+    for (m, sec), price in (((1, 0), 100.0), ((2, 0), 101.0), ((3, 30), 103.0), ((5, 0), 104.0)):
+        rig.tick(rig.clock.at(10, m, sec) - behind, price)  # stamped 09:59 .. 10:03
+        rig.runner.poll()
+    starts = [b.start_ns for b in strat.seen]  # type: ignore[attr-defined]
+    assert len(starts) == len(set(starts)) == 4  # 09:57-10:00 once (history's), then 10:00
+    assert datetime.fromtimestamp(starts[-1] / 1e9, IST).strftime("%H:%M") == "10:00"
+    last = strat.seen[-1]  # type: ignore[attr-defined]
+    assert (last.open, last.close, last.closed_by) == (101.0, 103.0, "data")
+
+
 def test_with_a_fetcher_history_never_holds_the_loop(refdata: RefData) -> None:
     """History asked for on the fetcher's thread: the loop's ``poll`` returns while a call
     hangs, ``stats`` says the strategy is warming, and the bars come when it answers; the
