@@ -49,6 +49,9 @@ COVERAGE_ALERT = 0.90
 # lasted this long (wall seconds): a busy host or a server still starting can hold every
 # quote back for a few seconds, and that is not a feed an operator must look at.
 COVERAGE_ERROR_AFTER_S = 15.0
+# a source's p99 lag over a minute past this is logged (the monitor's feed_lag rule alerts
+# at its own threshold, config/alerts.toml)
+LAG_LOG_MS = 5000.0
 
 
 @dataclass
@@ -359,7 +362,7 @@ class FeedDaemon(Daemon):
                 worst=sorted(self.bars.stats.by_key.items(), key=lambda kv: -kv[1])[:3],
             )
         p99 = self.time.worst_p99_ms()
-        if p99 is not None and p99 > 5000:
+        if p99 is not None and p99 > LAG_LOG_MS:
             self.log.warning("feed lag high", **self.time.detail())
 
     def _retention(self) -> None:
