@@ -320,3 +320,35 @@ def test_a_restarted_monitor_keeps_its_trailing_level_and_fired_triggers(
     assert fresh.books["s"].trail_level is None and kinds(fresh) == []
     (tmp_path / "risk_marks.json").write_text("{not json")
     assert "is unreadable" in MarksStore(tmp_path / "risk_marks.json").load()[1]
+
+
+@pytest.mark.parametrize("late_s", [0.1, 2.0, 60.0, -60.0])
+def test_supertrend_bars_under_a_late_feed_are_each_minute_once(
+    refdata: RefData, late_s: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Risk's Supertrend exit builds its bars with the same builder as the engine: with
+    ticks a fraction of a second, two seconds or a minute late (or a minute ahead), each
+    minute reaches the Supertrend once, with its own ticks' high, low and close."""
+    monkeypatch.setattr(BarBuilder, "default_grace_ns", 2_000_000_000)  # the default
+    pt = monitor(refdata, supertrend_exit=True, supertrend_tf="1m", supertrend_period=3,
+                 supertrend_multiplier=1.0)  # fmt: skip
+    fill(pt, "BUY", 65, 24_500.0)
+    seen: list[wire.Bar] = []
+    real = pt.on_bar
+    monkeypatch.setattr(pt, "on_bar", lambda bar: (seen.append(bar), real(bar)))
+    base = int(datetime(2026, 11, 23, 10, 0, tzinfo=IST).timestamp()) * 10**9
+    expected: dict[int, list[float]] = {}
+    for i in range(10 * 20):  # ten minutes, a tick every 3 s
+        stamp = base + i * 3 * 10**9
+        px = 24_500.0 + (i * 7919 % 50)
+        expected.setdefault(stamp - (stamp - base) % (60 * 10**9), []).append(px)
+        arrival = stamp + int(late_s * 1e9)
+        tick = wire.Tick(exchange="NFO", symbol=FUT, ltp=px, bid=px, ask=px, bid_qty=0,
+                         ask_qty=0, volume=i, exch_ns=stamp)  # fmt: skip
+        pt.on_tick(tick, arrival)
+        pt.evaluate(datetime.fromtimestamp(arrival / 1e9, IST))
+    starts = [b.start_ns for b in seen]
+    assert len(starts) == len(set(starts)) >= 9
+    for b in seen:
+        ticks = expected[b.start_ns]
+        assert (b.open, b.high, b.low, b.close) == (ticks[0], max(ticks), min(ticks), ticks[-1])
