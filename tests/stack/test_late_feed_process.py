@@ -12,6 +12,7 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from mytrading import wire
@@ -151,8 +152,19 @@ def test_each_minute_is_handed_once_whatever_the_feed_does(
         assert delay - offset <= lag["p50_ms"] / 1000 <= delay - offset + 15, lag
         w.wait(lambda: "clock_offset_ping_s" in w.status["feed"].detail, 20, "a pong")
         assert abs(w.status["feed"].detail["clock_offset_ping_s"] - offset) < 0.5
-    finally:
+        # the feed's recordings hold the bars it published, each once
         stop_all(procs)
+        con = duckdb.connect(tmp_env["MT_RECORD_DB"], read_only=True)
+        recorded = con.execute(
+            "SELECT symbol, epoch_ns(start), open, high, low, close FROM bars WHERE tf = '1m'"
+        ).fetchall()
+        con.close()
+        rec = {(r[0], r[1]): list(r[2:]) for r in recorded}
+        assert len(rec) == len(recorded)  # the table's key would refuse a repeat anyway
+        for b in fed:
+            assert rec[(b.symbol, b.start_ns)] == [b.open, b.high, b.low, b.close], b
+    finally:
+        stop_all([p for p in procs if p.poll() is None])
         proc.terminate()
         proc.wait(timeout=10)
         w.close()
