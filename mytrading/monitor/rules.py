@@ -388,6 +388,11 @@ class Watch:
             if needs
             else "morning check: nothing needs you today"
         )
+        off = clock_offset_s(view.detail("feed"))
+        if off is None:
+            text += " (this host's clock against the broker's: not measured yet)"
+        elif abs(off) <= CLOCK_MORNING_S:
+            text += f" (this host's clock {off:+.2f} s from the broker's: fine)"
         return [Finding(rule, t.date().isoformat(), text, event=True)]
 
     def _triggers(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:

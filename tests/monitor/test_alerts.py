@@ -527,3 +527,7 @@ def test_a_clock_off_the_brokers_names_ntp_and_the_morning_check_says_it(
     r.wall = datetime(2026, 11, 26, 8, 46, tzinfo=IST).timestamp()
     morning = [f for f in r.watch.findings(r.view, r.mono, r.wall) if f.rule == "morning_check"]
     assert "4.0 s behind the broker's" in morning[0].text
+    r.beat("feed", clock_offset_ping_s=-0.03)  # the next day, a clock in step: said so
+    r.watch._morning_said = None
+    morning = [f for f in r.watch.findings(r.view, r.mono, r.wall) if f.rule == "morning_check"]
+    assert "nothing needs you" in morning[0].text and "-0.03 s from the broker's" in morning[0].text
