@@ -1,10 +1,12 @@
 """The dashboard drawn from a snapshot of real status messages, in headless Chromium: an
 expired broker session is a red banner under the orders line, a strategy whose history is
-still on the way says "warming up". The picture is looked at for the banner's red."""
+still on the way says "warming up", the feed's lag and the broker's clock are shown. The
+picture is looked at for the banner's red."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -43,7 +45,12 @@ def test_an_expired_session_and_a_warming_strategy_are_shown(tmp_path: Path) -> 
         "straddle": {"fills": 2, "pnl": -55.0, "warming": [], "greeks": GREEKS},
     }
     view.on_status(status("engine", {"strategies": strategies}))
-    for d in ("feed", "risk", "reconciler", "signals", "monitor"):
+    view.on_status(status("feed", {
+        "coverage": "41/41 symbols fresh within 5 s", "bars": 120, "bars_by_clock": 7,
+        "lag": {"main": {"ticks": 5000, "p50_ms": 310.0, "p99_ms": 2400.0}},
+        "clock_offset_ping_s": -3.4, "late_ticks": 12, "late_ticks_last_minute": 2,
+    }))  # fmt: skip
+    for d in ("risk", "reconciler", "signals", "monitor"):
         view.on_status(status(d, {}))
     snap = snapshot(view, [], 0, 3.0)
     html = (PROJECT_ROOT / "mytrading" / "monitor" / "dashboard.html").read_text()
@@ -54,10 +61,10 @@ def test_an_expired_session_and_a_warming_strategy_are_shown(tmp_path: Path) -> 
     page_file.write_text(
         html.replace(stream, f"render({json.dumps(snap)});", 1).replace(listen, "")
     )
-    shot = tmp_path / "dashboard.png"
+    shot = Path(os.environ.get("DASHBOARD_PNG") or tmp_path / "dashboard.png")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-gpu"])
-        page = b.new_page(viewport={"width": 1300, "height": 700})
+        page = b.new_page(viewport={"width": 1300, "height": 900})
         page.goto(page_file.as_uri())
         assert page.is_visible("#session")
         assert "BROKER SESSION EXPIRED for main" in page.inner_text("#session")
@@ -68,6 +75,9 @@ def test_an_expired_session_and_a_warming_strategy_are_shown(tmp_path: Path) -> 
         )
         row = page.locator("#strategies tr", has_text="straddle").inner_text()
         assert "NIFTY Δ -12.3 Γ -0.042 Θ 2150 V -1830" in row
+        feed = page.inner_text("#feed-summary")
+        assert "broker clock -3.40 s vs ours" in feed and "late ticks 2 last minute" in feed
+        assert "0.31" in page.inner_text("#feed-lag") and "2.40" in page.inner_text("#feed-lag")
         box = page.locator("#session").bounding_box()
         page.screenshot(path=str(shot))
         b.close()
