@@ -826,7 +826,7 @@ class StrategyRunner:
             live = by_start.get(b.start_ns, b) if i == 0 else b
             self._call(job.strategy, "bar", ctx.on_bar, live)
         handed = [b.start_ns for b in (*past, *job.held)]
-        if handed:
+        if handed and self.mode != "backtest":  # a backtest's bars come once, in order
             self.joined[(job.strategy, job.exchange, job.symbol, job.tf)] = max(handed)
 
     # ------------------------------------------------------------- dispatch
