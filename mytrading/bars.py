@@ -32,7 +32,9 @@ stream processor's watermark do):
 
 Every bar the stack makes is made here: the feed's (published and recorded), the
 engine's (strategies, indicators), risk's (the Supertrend exit), the backtest's
-resampling and the simulator's history. No tick, no bar: nothing is invented.
+resampling and the simulator's history. No tick, no bar: nothing is invented. After a
+feed outage the feed publishes the missed minutes from history, and the engine joins them
+to its own 1-minute bars (``StrategyRunner.on_backfill``).
 """
 
 from __future__ import annotations

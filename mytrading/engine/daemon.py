@@ -215,6 +215,9 @@ class EngineDaemon(Daemon):
 
     def _need_ticks(self, exchange: str, symbol: str) -> None:
         self.sub.subscribe(wire.exact(wire.tick_topic(exchange, symbol)))
+        # the feed's 1-minute bars: those it fills from history after an outage
+        # (closed_by "history") join the strategies' own (runner.on_backfill)
+        self.sub.subscribe(wire.exact(wire.bar_topic("1m", exchange, symbol)))
 
     def _need_depth(self, exchange: str, symbol: str) -> None:
         self.sub.subscribe(wire.exact(wire.depth_topic(exchange, symbol)))
@@ -305,6 +308,9 @@ class EngineDaemon(Daemon):
             self.runner.on_tick(msg)
         elif isinstance(msg, wire.Depth):
             self.runner.on_depth(msg)
+        elif isinstance(msg, wire.Bar):
+            if msg.closed_by == "history":
+                self.runner.on_backfill(msg)
         elif isinstance(msg, wire.OrderUpdate):
             self.outbox.ack(msg.intent_id)
             roll = roll_of(msg.intent_id)
@@ -322,6 +328,8 @@ class EngineDaemon(Daemon):
             self.runner.on_risk_event(msg)
 
     def on_peer_status(self, st: wire.Status) -> None:
+        if st.name == "feed":  # an outage's minutes on their way: 1-minute bars wait
+            self.runner.set_backfilling(bool(st.detail.get("backfilling")))
         for f in self.fills_caught_up(self.fill_seq, st):
             self.runner.on_fill(f)
         if st.name == "router" and self._recheck_working:

@@ -58,6 +58,7 @@ LATENCY_SAMPLES = 512
 WARMUP_ATTEMPTS = 15  # history tried for ~30 s (the server may still be starting)
 WARMUP_RETRY_S = 2.0
 WARMUP_HOLD_MAX = 10_000  # live bars held per pending warm-up
+BACKFILL_HOLD_S = 60.0  # wall seconds 1-minute bars wait at most for the feed's backfill
 
 
 @dataclass
@@ -160,6 +161,12 @@ class StrategyRunner:
         # live bar at or before it is not handed again (a late feed's first live minutes
         # are ones history already had)
         self.joined: dict[tuple[str, str, str, str], int] = {}
+        # across a feed outage: 1-minute bars wait while the feed backfills, and each
+        # instrument's are handed once and in order (start of the last one handed)
+        self.backfilling = False
+        self._backfill_since = 0.0
+        self.held_1m: dict[tuple[str, str], list[wire.Bar]] = {}
+        self.last_1m: dict[tuple[str, str], int] = {}
         self.timers: list[Timer] = []
         self.last: dict[tuple[str, str], float] = {}
         self.holders: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
@@ -358,6 +365,47 @@ class StrategyRunner:
             self._call(name, "tick", self.strategies[name].on_tick, tick)
             ctx.origin_ns = 0
 
+    def on_backfill(self, bar: wire.Bar) -> None:
+        """A 1-minute bar the feed filled from history after an outage (its ticks never
+        came here either). While the feed is still backfilling it waits with the live
+        1-minute bars (``set_backfilling``); after, it is handed unless that minute or a
+        later one was (a backfill slower than the market: the hole is logged). Longer
+        timeframes are built from ticks alone: the bar spanning an outage is made of the
+        ticks around it."""
+        key = (bar.exchange, bar.symbol)
+        names = self.bar_subs.get(key, {}).get(bar.tf)
+        if not names:
+            return
+        if self.backfilling:
+            self.held_1m.setdefault(key, []).append(bar)
+            return
+        if bar.start_ns <= self.last_1m.get(key, -1):
+            log.warning("backfilled minute came after a later one was handed: a hole",
+                        symbol=bar.symbol, start_ns=bar.start_ns)  # fmt: skip
+            return
+        self._deliver_bar(bar, names, 0)
+
+    def set_backfilling(self, on: bool) -> None:
+        """The feed says it is (or is no longer) filling an outage's minutes from history.
+        Meanwhile every 1-minute bar waits; when it is done, each instrument's waiting
+        bars and the backfilled ones are handed in order, history's copy of a minute
+        before the live one (that saw part of it). Held at most ``BACKFILL_HOLD_S``."""
+        if on == self.backfilling:
+            return
+        self.backfilling = on
+        if on:
+            self._backfill_since = time.monotonic()
+            return
+        held, self.held_1m = self.held_1m, {}
+        for key, bars in held.items():
+            by_start: dict[int, wire.Bar] = {}
+            for b in bars:
+                if b.start_ns not in by_start or b.closed_by == "history":
+                    by_start[b.start_ns] = b
+            names = self.bar_subs.get(key, {}).get("1m", [])
+            for start in sorted(by_start):
+                self._deliver_bar(by_start[start], names, 0)
+
     def on_depth(self, depth: wire.Depth) -> None:
         for name in self.depth_subs.get((depth.exchange, depth.symbol), ()):
             self._call(name, "depth", self.strategies[name].on_depth, depth)
@@ -409,6 +457,9 @@ class StrategyRunner:
             self._flush_deferred()
         if self.warmups:
             self._retry_warmups()
+        if self.backfilling and time.monotonic() - self._backfill_since > BACKFILL_HOLD_S:
+            log.warning("the feed's backfill took too long: live bars go on without it")
+            self.set_backfilling(False)
         now = self._now_ns()
         for tf, builder in self.builders.items():
             for bar in builder.close_due(now):
@@ -641,6 +692,8 @@ class StrategyRunner:
             contexts, health = self.contexts, self.health
             self._deliver_bar_lean(bar, [(n, contexts[n], health[n]) for n in names], origin_ns)
             return
+        if bar.tf == "1m" and not self._minute_in_order(bar):
+            return
         key = (bar.exchange, bar.symbol, bar.tf)
         if key in self.partial:
             self.partial.discard(key)
@@ -663,6 +716,18 @@ class StrategyRunner:
             ctx.origin_ns = origin_ns
             self._call(name, "bar", ctx.on_bar, bar)
             ctx.origin_ns = 0
+
+    def _minute_in_order(self, bar: wire.Bar) -> bool:
+        """A 1-minute bar goes on now: not while the feed backfills (it waits), and not
+        a minute at or before the last one handed (across an outage: once, in order)."""
+        key = (bar.exchange, bar.symbol)
+        if self.backfilling:
+            self.held_1m.setdefault(key, []).append(bar)
+            return False
+        if bar.start_ns <= self.last_1m.get(key, -1):
+            return False
+        self.last_1m[key] = bar.start_ns
+        return True
 
     def _handed_by_warmup(self, name: str, bar: wire.Bar) -> bool:
         """True for a live bar the strategy's warm-up already handed from history (a

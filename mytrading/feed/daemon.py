@@ -290,6 +290,8 @@ class FeedDaemon(Daemon):
             fut = self.fetcher.submit((exchange, symbol, current), call)
             self.backfilling[key] = Backfill(fut, last, current, earlier.held if earlier else [])
         self.log.info("backfilling bars after reconnect", symbols=len(self.backfilling))
+        if self.backfilling:
+            self.heartbeat()  # the engine holds its 1-minute bars from now (runner.py)
 
     def _collect_backfills(self) -> None:
         for key, job in list(self.backfilling.items()):
@@ -311,6 +313,7 @@ class FeedDaemon(Daemon):
             self.backfilled += n
             if not self.backfilling:
                 self.log.info("bars backfilled after reconnect", bars=self.backfilled)
+                self.heartbeat()  # ... and hands them with the backfilled ones now
 
     def publish_sim_ticks(self) -> None:
         """The in-process venue's quotes, read from OpenAlgo's ``market_data`` JSON by the

@@ -221,6 +221,52 @@ def test_a_feed_behind_the_clock_does_not_hand_again_what_the_warm_up_handed(
     assert (last.open, last.close, last.closed_by) == (101.0, 103.0, "data")
 
 
+class MinuteRecorder(BaseStrategy):
+    name = "minutes"
+
+    def on_start(self) -> None:
+        self.seen: list[wire.Bar] = []
+        self.subscribe_bars("NFO", FUT, "1m")
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        self.seen.append(bar)
+
+
+def test_an_outages_backfilled_minutes_join_the_live_bars_once_and_in_order(
+    refdata: RefData,
+) -> None:
+    """The feed drops at 10:02:30 and is back at 10:05:10; while it fills 10:02-10:04 from
+    history (its heartbeat says ``backfilling``) the strategy's 1-minute bars wait, then
+    come in order: history's 10:02 (not the live one that saw half of it), 10:03, 10:04,
+    then the live 10:05. A backfilled minute after a later one was handed is not handed."""
+    rig = Rig(refdata)
+    strat = rig.runner.add(MinuteRecorder, {})
+    rig.runner.start()
+    base = rig.clock.at(10, 0)
+
+    def hist(minute: int) -> wire.Bar:
+        start = base + minute * 60 * 10**9
+        return wire.Bar(exchange="NFO", symbol=FUT, tf="1m", start_ns=start, open=1, high=2,
+                        low=0.5, close=1.5, volume=9, closed_by="history")  # fmt: skip
+
+    for sec in range(0, 150, 10):  # 10:00:00 .. 10:02:20
+        rig.tick(rig.clock.at(10, 0, sec), 100.0 + sec)
+        rig.runner.poll()
+    rig.runner.set_backfilling(True)  # the feed reconnected and asks history
+    for sec in range(310, 370, 10):  # live again from 10:05:10; 10:02 closes, partial
+        rig.tick(rig.clock.at(10, 0, sec), 200.0 + sec)
+        rig.runner.poll()
+    for m in (2, 3, 4):
+        rig.runner.on_backfill(hist(m))
+    rig.runner.set_backfilling(False)
+    starts = [(b.start_ns - base) // (60 * 10**9) for b in strat.seen]  # type: ignore[attr-defined]
+    assert starts == [0, 1, 2, 3, 4, 5]
+    hows = [b.closed_by for b in strat.seen]  # type: ignore[attr-defined]
+    assert hows[2:5] == ["history"] * 3 and hows[5] == "data"
+    rig.runner.on_backfill(hist(3))  # a straggler: handed already
+    assert len(strat.seen) == 6  # type: ignore[attr-defined]
+
+
 def test_with_a_fetcher_history_never_holds_the_loop(refdata: RefData) -> None:
     """History asked for on the fetcher's thread: the loop's ``poll`` returns while a call
     hangs, ``stats`` says the strategy is warming, and the bars come when it answers; the

@@ -1,12 +1,14 @@
 """A feed outage leaves no gap and no repeat in the bars: the missed minutes come from
 history, asked off the feed's loop at OpenAlgo's pace (one call per 0.35 s), so the feed
-keeps its heartbeat while some twenty symbols are backfilled."""
+keeps its heartbeat while some twenty symbols are backfilled; a strategy's 1-minute bars
+take the backfilled minutes too (the engine joins them to its own, ``bars.py``)."""
 
 from __future__ import annotations
 
 import itertools
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +21,28 @@ from tests.simhelpers import FUT, KEY, WS_URL, control, start_server
 pytestmark = pytest.mark.integration  # real processes or servers
 
 
-def test_outage_backfills_missed_bars_in_order(tmp_env: dict[str, str], monkeypatch: Any) -> None:
+STRATEGY = """
+import os
+from mytrading import wire
+from mytrading.engine.strategy import BaseStrategy
+
+
+class MinuteLog(BaseStrategy):
+    name = "minute_log"
+
+    def on_start(self) -> None:
+        self.out = open(os.environ["MINUTELOG_FILE"], "a")
+        self.subscribe_bars("NFO", "NIFTY23NOV26FUT", "1m")
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        self.out.write(f"{bar.start_ns} {bar.closed_by}\\n")
+        self.out.flush()
+"""
+
+
+def test_outage_backfills_missed_bars_in_order(
+    tmp_env: dict[str, str], monkeypatch: Any, tmp_path: Path
+) -> None:
     anchor = str(time.time_ns())
     common = {
         "MT_SIM_SPEED": "60",
@@ -39,14 +62,24 @@ def test_outage_backfills_missed_bars_in_order(tmp_env: dict[str, str], monkeypa
         "MT_OPENALGO_API_KEY": KEY,
         "MT_SIM_REST_PORT": rest_port,
         "MT_SIM_WS_PORT": ws_port,
+        "MT_STRATEGIES_DIR": str(tmp_path),
+        "MT_STRATEGIES": "minute_log",
+        "MINUTELOG_FILE": str(tmp_path / "minutes.txt"),
     }
+    (tmp_path / "minute_log.py").write_text(STRATEGY)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     w = Watcher(load_settings(), ("sys.status.", f"md.bar.1m.NFO.{FUT} "))
-    feed = spawn("feed", env)
+    feed, engine = spawn("feed", env), spawn("engine", env)
+
+    def minutes() -> list[tuple[int, str]]:
+        path = tmp_path / "minutes.txt"
+        lines = path.read_text().split() if path.exists() else []
+        return [(int(a), b) for a, b in zip(lines[::2], lines[1::2], strict=True)]
+
     try:
         bars = lambda: [m for _, m in w.seen if isinstance(m, wire.Bar)]  # noqa: E731
-        w.wait(lambda: len(bars()) >= 3, 30, "bars before the outage")
+        w.wait(lambda: len(bars()) >= 3 and len(minutes()) >= 2, 30, "bars before the outage")
         # The server drops the feed and refuses it for 4 s: four market minutes at 60x.
         control(
             host,
@@ -75,8 +108,16 @@ def test_outage_backfills_missed_bars_in_order(tmp_env: dict[str, str], monkeypa
         assert st["reconnects"] >= 1 and st["connected"] is True
         assert len(starts) >= 3 + 3 + 2
         assert w.status["feed"].detail["instruments"] >= 18
+        # the strategy: each minute once, none missing, the outage's from history
+        handed = minutes()
+        mine = [a for a, _ in handed]
+        assert len(mine) == len(set(mine)) and mine == sorted(mine), handed
+        assert {b - a for a, b in itertools.pairwise(mine)} == {60 * 10**9}, handed
+        assert sum(how == "history" for _, how in handed) >= 3, handed
     finally:
-        feed.send_signal(signal.SIGTERM)
+        for p in (engine, feed):
+            p.send_signal(signal.SIGTERM)
+        engine.wait(timeout=10)
         feed.wait(timeout=10)
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
