@@ -47,7 +47,8 @@ class BarLog(BaseStrategy):
 '''
 
 # (name, MT_SIM_FEED_* settings, whether any tick may come late)
-MESSY = {
+MESSY = {  # and a broker's clock a minute ahead of ours
+    "CLOCK_OFFSET_S": "60",
     "DELAY_S": "2",
     "JITTER_S": "1",
     "REORDER": "0.2",
@@ -58,8 +59,7 @@ MESSY = {
 }
 MODES = [
     ("a_minute_behind", {"CLOCK_OFFSET_S": "-60"}, False),
-    ("a_minute_ahead", {"CLOCK_OFFSET_S": "60"}, False),
-    ("two_seconds_late_jittered_reordered_stalled_illiquid", MESSY, True),
+    ("a_minute_ahead_two_seconds_late_jittered_reordered_stalled_illiquid", MESSY, True),
 ]
 
 
@@ -150,7 +150,7 @@ def test_each_minute_is_handed_once_whatever_the_feed_does(
         offset = float(feed.get("CLOCK_OFFSET_S", 0))
         delay = float(feed.get("DELAY_S", 0.25))
         # the lag as measured: the delay (and the clock's offset) at least, less than
-        # the delay, jitter, a stall and a loaded machine's few wall ms (times 30)
+        # the delay, jitter, a stall and a loaded machine's few wall ms (times 60)
         assert delay - offset <= lag["p50_ms"] / 1000 <= delay - offset + 15, lag
         w.wait(lambda: "clock_offset_ping_s" in w.status["feed"].detail, 20, "a pong")
         assert abs(w.status["feed"].detail["clock_offset_ping_s"] - offset) < 0.5
