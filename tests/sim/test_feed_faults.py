@@ -18,20 +18,22 @@ def tick(symbol: str, t: int, ltp: float, vol: int, bid: float = 99.0) -> Tick:
 def test_the_default_is_late_and_the_delays_are_market_seconds() -> None:
     plan = FeedPlan.from_settings(SimSettings())
     assert not plan.immediate  # the demo and the process tests always meet a late feed
-    waits = [plan.delay_wall_s(1.0) for _ in range(500)]
+    waits = [plan.batch_delay_wall_s(1.0) for _ in range(500)]
     assert min(waits) >= 0.25 / 30 and max(waits) <= 0.5 / 30  # at 30x
 
 
 def test_a_stall_holds_everything_to_its_end_then_lets_it_go() -> None:
     plan = FeedPlan(stall_every_s=60, stall_s=10, speed=1.0)
-    assert plan.delay_wall_s(30.0) == 0.0  # before the first stall
-    assert plan.delay_wall_s(63.0) == 7.0  # inside it: held to its end
-    assert plan.delay_wall_s(71.0) == 0.0
+    assert plan.batch_delay_wall_s(30.0) == 0.0  # before the first stall
+    assert plan.batch_delay_wall_s(63.0) == 7.0  # inside it: held to its end
+    assert plan.batch_delay_wall_s(71.0) == 0.0
 
 
 def test_reordered_ticks_are_held_past_the_next() -> None:
-    plan = FeedPlan(reorder=1.0, speed=1.0, tick_gap_s=0.25)
-    assert all(0.25 <= plan.delay_wall_s(0.0) <= 0.5 for _ in range(100))
+    plan = FeedPlan(reorder=0.3, speed=1.0, tick_gap_s=0.25, seed=1)
+    held = plan.reordered(1000)
+    assert 250 <= len(held) <= 350  # the share asked, at random
+    assert all(0.25 <= plan.reorder_wall_s() <= 0.5 for _ in range(100))
 
 
 def test_a_clock_offset_moves_every_stamp_and_the_pong() -> None:

@@ -12,7 +12,9 @@ is held 67 ms of wall time), and every draw comes from ``MT_SIM_FEED_SEED``.
 ================================  =========================================================
 ``MT_SIM_FEED_DELAY_S``           every tick's delivery delay (default 0.25: a broker's
                                   proxy and a network, so the default always exercises it)
-``MT_SIM_FEED_JITTER_S``          plus a uniform draw up to this (default 0.25)
+``MT_SIM_FEED_JITTER_S``          plus a uniform draw up to this (default 0.25), drawn
+                                  per step of the market: ticks that leave together
+                                  arrive together
 ``MT_SIM_FEED_REORDER``           share of ticks held past the instrument's next one (out
                                   of order, as a proxy's fan-out threads deliver them)
 ``MT_SIM_FEED_STALL_EVERY_S``     a stall this often (0: none), from the server's start
@@ -86,6 +88,11 @@ class FeedPlan:
         """Nothing held back: ticks go out as the market makes them."""
         return not (self.delay_s or self.jitter_s or self.reorder or self.stall_every_s)
 
+    @property
+    def restamps(self) -> bool:
+        """Some tick's stamp or trade is changed (a clock offset, illiquid contracts)."""
+        return bool(self.clock_offset_s or self.illiquid)
+
     def is_illiquid(self, symbol: str) -> bool:
         if not self.illiquid or not symbol.endswith(("CE", "PE", "FUT")):
             return False
@@ -104,14 +111,13 @@ class FeedPlan:
             t = replace(t, exch_ns=t.exch_ns + int(self.clock_offset_s * 1e9))
         return t
 
-    def delay_wall_s(self, since_start_s: float) -> float:
-        """How long (wall seconds) a tick made now is held, ``since_start_s`` wall seconds
-        after the server started: delay, jitter, a reorder, a stall."""
+    def batch_delay_wall_s(self, since_start_s: float) -> float:
+        """How long (wall seconds) one step's ticks are held, ``since_start_s`` wall
+        seconds after the server started: the delay, the jitter (drawn per step: ticks
+        that leave the broker together arrive together), a stall."""
         d = self.delay_s
         if self.jitter_s:
             d += self.rng.random() * self.jitter_s
-        if self.reorder and self.rng.random() < self.reorder:
-            d += self.tick_gap_s * (1.0 + self.rng.random())  # past the next tick
         wall = d / self.speed
         if self.stall_every_s and self.stall_s:
             market = since_start_s * self.speed
@@ -119,6 +125,16 @@ class FeedPlan:
             if market >= self.stall_every_s and into < self.stall_s:  # in a stall
                 wall = max(wall, (self.stall_s - into) / self.speed)
         return wall
+
+    def reordered(self, n: int) -> list[int]:
+        """Which of a step's ``n`` ticks are held past their instrument's next tick."""
+        if not self.reorder:
+            return []
+        return [i for i in range(n) if self.rng.random() < self.reorder]
+
+    def reorder_wall_s(self) -> float:
+        """The extra hold of a reordered tick: one to two of its instrument's tick gaps."""
+        return self.tick_gap_s * (1.0 + self.rng.random()) / self.speed
 
     def pong_ms(self, wall_ms: float) -> int:
         return int(wall_ms + self.clock_offset_s * 1000)

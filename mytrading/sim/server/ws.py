@@ -67,7 +67,9 @@ class FeedServer:
     ) -> None:
         self.ex = ex
         self.plan = plan or FeedPlan()  # how late and messy the feed is (feedfaults.py)
-        self._held: list[tuple[float, int, wire.Tick]] = []  # (due, order, tick): a heap
+        # (due, order, ticks): a heap of what the feed's plan holds back, a step's ticks
+        # together (and a reordered tick alone)
+        self._held: list[tuple[float, int, list[wire.Tick]]] = []
         self._order = itertools.count()
         self._deliverer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -268,15 +270,21 @@ class FeedServer:
         """Stamp the market's ticks as the broker would and send them, at once or when
         the feed's plan lets them go (delay, jitter, reorder, stall: ``feedfaults.py``)."""
         plan = self.plan
-        ticks = [plan.stamp(t) for t in ticks]
+        if plan.restamps:
+            ticks = [plan.stamp(t) for t in ticks]
         if plan.immediate:
             await self.deliver(ticks)
             return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        since = time.monotonic() - self._started
-        for t in ticks:
-            heapq.heappush(self._held, (now + plan.delay_wall_s(since), next(self._order), t))
+        now = asyncio.get_running_loop().time()
+        due = now + plan.batch_delay_wall_s(time.monotonic() - self._started)
+        late = plan.reordered(len(ticks))
+        if late:
+            for i in late:
+                extra = plan.reorder_wall_s()
+                heapq.heappush(self._held, (due + extra, next(self._order), [ticks[i]]))
+            gone = set(late)
+            ticks = [t for i, t in enumerate(ticks) if i not in gone]
+        heapq.heappush(self._held, (due, next(self._order), ticks))
         if self._deliverer is None or self._deliverer.done():
             self._deliverer = asyncio.create_task(self._deliver_held())
         self._wake.set()
@@ -291,7 +299,7 @@ class FeedServer:
             now = loop.time()
             due: list[wire.Tick] = []
             while held and held[0][0] <= now:
-                due.append(heapq.heappop(held)[2])
+                due += heapq.heappop(held)[2]
             if due:
                 await self.deliver(due)
                 continue
