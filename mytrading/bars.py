@@ -138,6 +138,7 @@ class BarBuilder:
         self.grace_ns = BarBuilder.default_grace_ns if grace_ns is None else grace_ns
         self._lines: dict[tuple[str, str], _Line] = {}
         self.stats = BarStats()
+        self.lag_sample: int | None = None  # the last tick's lag, when it was a new trade
         # (exchange, day ordinal) -> (open ns, close ns) of that day's session
         self._anchor: dict[tuple[str, int], tuple[int, int]] = {}
 
@@ -189,24 +190,31 @@ class BarBuilder:
 
     def on_tick(self, tick: Tick, now_ns: int | None = None) -> Bar | None:
         """Fold a tick in; return the bar it closed, if any. ``now_ns`` is the market
-        clock at arrival (None where there is no arrival: a replay, a resample)."""
+        clock at arrival (None where there is no arrival: a replay, a resample). After
+        the call ``lag_sample`` is the tick's lag when it carried a new trade, else None
+        (the feed's time watch reads it)."""
+        self.lag_sample = None
         key = (tick.exchange, tick.symbol)
         line = self._lines.get(key)
         if line is None:
             line = self._lines[key] = _Line()
         t = tick.exch_ns or (now_ns or 0)  # an unstamped tick: stamped by its arrival
-        if t == line.last_t and tick.ltp == line.last_ltp and tick.volume == line.last_vol:
+        ltp = tick.ltp
+        if t == line.last_t and ltp == line.last_ltp and tick.volume == line.last_vol:
             self.stats.quotes_only += 1
             return None  # no new trade: the bar is as it was
         if now_ns is not None:
-            if t - now_ns > AHEAD_NS:
+            ahead = t - now_ns
+            if ahead > AHEAD_NS:
                 self.stats.ahead += 1
-                self.stats.ahead_max_ns = max(self.stats.ahead_max_ns, t - now_ns)
-                if t - now_ns > MAX_AHEAD_NS:
+                if ahead > self.stats.ahead_max_ns:
+                    self.stats.ahead_max_ns = ahead
+                if ahead > MAX_AHEAD_NS:
                     return None  # a stamp no clock is that far off: not a bar's business
-            if t > line.last_t:  # a new trade: its lag counts
-                lag = now_ns - t
-                if line.lag is None or lag >= line.lag_now(now_ns):
+            if t > line.last_t:  # a new trade: its lag counts (the peak, decaying)
+                lag = self.lag_sample = -ahead
+                peak = line.lag
+                if peak is None or lag >= peak - (now_ns - line.lag_at) // LAG_DECAY:
                     line.lag, line.lag_at = lag, now_ns
         cur = line.bar
         if t < (cur.start_ns if cur is not None else line.handed_end):
@@ -214,12 +222,11 @@ class BarBuilder:
             return None
         newest = t >= line.last_t
         if newest:
-            line.last_t, line.last_ltp, line.last_vol = t, tick.ltp, tick.volume
+            line.last_t, line.last_ltp, line.last_vol = t, ltp, tick.volume
         closed = None
         if cur is not None and t >= cur.end_ns:
             closed = self._emit(key, line, cur, "data")
             cur = None
-        ltp = tick.ltp
         if cur is None:
             start, end = self.span(tick.exchange, t)
             line.bar = _Open(start, end, t, ltp, ltp, ltp, ltp, tick.volume, tick.volume)

@@ -339,7 +339,6 @@ class FeedDaemon(Daemon):
         """Publish and record a tick, measure its lag, fold it into the 1-minute bars
         (``now_ns``: our market clock as the batch it came in was taken)."""
         key = (tick.exchange, tick.symbol)
-        self.time.tick(source, tick.exchange, tick.symbol, tick.exch_ns, now_ns)
         self.last_seen[key] = time.monotonic()
         topic = self._tick_topics.get(key) or wire.tick_topic(*key)
         self.pub.publish(topic, tick)
@@ -347,6 +346,11 @@ class FeedDaemon(Daemon):
         if self.recorder is not None:
             self.recorder.add_tick(tick)
         bar = self.bars.on_tick(tick, now_ns)
+        lag = self.bars.lag_sample
+        if not tick.exch_ns:
+            self.time.unstamped += 1  # stamped by its arrival: no lag to measure
+        elif lag is not None:
+            self.time.sample(source, lag)
         if bar is not None:
             self._publish_bar(bar)
 

@@ -56,29 +56,23 @@ class TimeWatch:
     def __init__(self, window_ns: int = WINDOW_NS) -> None:
         self.window_ns = window_ns
         self.sources: dict[str, SourceLag] = {}
-        self._last_stamp: dict[tuple[str, str], int] = {}
         self._window_start: int | None = None
         self.ping_offset_ms: float | None = None  # broker's wall clock less ours
         self.ping_rtt_ms: float | None = None
         self.pings = 0
         self.unstamped = 0  # ticks with no timestamp at all (stamped by arrival)
 
-    def tick(self, source: str, exchange: str, symbol: str, stamp_ns: int, now_ns: int) -> None:
-        """One tick as the feed takes it (``now_ns``: our market clock)."""
-        if stamp_ns <= 0:
-            self.unstamped += 1
-            return
-        key = (exchange, symbol)
-        if stamp_ns <= self._last_stamp.get(key, 0):
-            return  # no new trade (or a reordered one): not a lag sample
-        self._last_stamp[key] = stamp_ns
+    def sample(self, source: str, lag_ns: int) -> None:
+        """One new trade's lag, as the bar builder measured it (``BarBuilder.lag_sample``:
+        arrival on our market clock less the tick's stamp, for ticks with a later stamp
+        than their instrument's last)."""
         src = self.sources.get(source)
         if src is None:
             src = self.sources[source] = SourceLag()
         src.seen += 1
         if src.seen % src.stride:
             return
-        src.samples.append((now_ns - stamp_ns) / 1e6)
+        src.samples.append(lag_ns / 1e6)
         if len(src.samples) >= MAX_SAMPLES:
             del src.samples[::2]
             src.stride *= 2

@@ -3,22 +3,37 @@ from the ping (feed/timewatch.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from mytrading.bars import BarBuilder
 from mytrading.feed.timewatch import TimeWatch
+from mytrading.refdata import IST, RefData
 from mytrading.status import clock_offset_s, time_line
+from mytrading.wire import Tick
 
 S = 1_000_000_000
 MS = 1_000_000
 
 
-def test_lag_per_source_and_minute_from_new_trades_only() -> None:
-    w = TimeWatch()
-    t0 = 1_000 * S
+def test_lag_per_source_and_minute_from_new_trades_only(refdata: RefData) -> None:
+    """The builder measures each new trade's lag (``lag_sample``); an illiquid contract's
+    quotes under its old stamp are no sample; the watch sums a minute up per source."""
+    w, b = TimeWatch(), BarBuilder(refdata.calendar, "1m")
+    t0 = int(datetime(2026, 11, 20, 10, 0, tzinfo=IST).timestamp()) * S
     assert not w.roll(t0)
+
+    def take(symbol: str, stamp: int, arrival: int, ltp: float = 100.0) -> None:
+        tick = Tick(exchange="NFO", symbol=symbol, ltp=ltp, bid=1, ask=2, bid_qty=1,
+                    ask_qty=1, volume=5, exch_ns=stamp)  # fmt: skip
+        b.on_tick(tick, arrival)
+        if b.lag_sample is not None:
+            w.sample("main", b.lag_sample)
+
     for i in range(100):  # 100 trades, 200..299 ms late
         stamp = t0 + i * 100 * MS
-        w.tick("main", "NFO", "X", stamp, stamp + (200 + i) * MS)
+        take("X", stamp, stamp + (200 + i) * MS, 100.0 + i)
     for _ in range(50):  # an illiquid contract's quotes under its old stamp: not lag
-        w.tick("main", "NFO", "ILLIQ", t0 - 300 * S, t0 + 5 * S)
+        take("ILLIQ", t0 - 300 * S, t0 + 5 * S)
     assert not w.roll(t0 + 59 * S)
     assert w.roll(t0 + 60 * S)
     d = w.detail()
