@@ -63,7 +63,10 @@ def test_options_held_into_expiry_are_settled_by_broker_router_and_reconciler(
         MT_STRATEGIES_DIR=str(strategies),
         MT_CONFIG_DIR=str(config),
         MT_STRATEGIES="hold_expiry",
-        MT_SIM_START="2026-11-23T15:17",  # NIFTY's weekly and monthly expire today
+        # NIFTY's weekly and monthly expire today; 22 market minutes (22 s) before the close:
+        # under a loaded suite the stack took 13 s to start and bought after 15:30 (the next
+        # session is the 25th, the 24th a holiday: it bought December's options)
+        MT_SIM_START="2026-11-23T15:08",
         MT_SIM_STOCKS="",
         MT_RECON_INTERVAL_S="1",
     )
