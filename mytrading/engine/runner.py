@@ -380,7 +380,7 @@ class StrategyRunner:
             self.held_1m.setdefault(key, []).append(bar)
             return
         if bar.start_ns <= self.last_1m.get(key, -1):
-            log.warning("backfilled minute came after a later one was handed: a hole",
+            log.warning("backfilled minute not handed: it or a later one was already",
                         symbol=bar.symbol, start_ns=bar.start_ns)  # fmt: skip
             return
         self._deliver_bar(bar, names, 0)
