@@ -85,10 +85,13 @@ def start_server(tmp_env: dict[str, str], **extra: str) -> tuple[subprocess.Pope
     host = f"http://127.0.0.1:{port}"
     WS_URL[host] = f"ws://127.0.0.1:{ws_port}"
     deadline = time.monotonic() + 20
+    waiting = [port, ws_port]  # REST first, then the WebSocket (its own site, a moment later)
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, host
+            with socket.create_connection(("127.0.0.1", waiting[0]), timeout=0.2):
+                waiting.pop(0)
+                if not waiting:
+                    return proc, host
         except OSError:
             time.sleep(0.1)
     proc.kill()
