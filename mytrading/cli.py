@@ -1015,6 +1015,13 @@ def test(ctx: typer.Context) -> None:
     # three workers on two cores: most process tests wait on market time and on their
     # daemons (a stack test uses ~15 s of CPU in 35 s), so a third overlaps the waits
     # (489 s against 582 s with two, measured 2026-11-25 on the 2-core VM)
-    workers = [] if any(a.startswith(("-n", "--numprocesses")) for a in ctx.args) else ["-n", "3"]
+    # one test at a time to a free worker (the longest are collected first, conftest.py):
+    # xdist's default batches left one worker running the tail alone for up to a minute
+    # (607 s and 663 s for the same commit on 2026-11-26)
+    workers = (
+        []
+        if any(a.startswith(("-n", "--numprocesses")) for a in ctx.args)
+        else ["-n", "3", "--maxschedchunk=1"]
+    )
     cmd = [sys.executable, "-m", "pytest", *workers, *ctx.args]
     raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT))
