@@ -9,6 +9,7 @@ fill, and the reconciler finds nothing to report and lists the settlements."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -64,8 +65,9 @@ def test_options_held_into_expiry_are_settled_by_broker_router_and_reconciler(
         MT_CONFIG_DIR=str(config),
         MT_STRATEGIES="hold_expiry",
         # NIFTY's weekly and monthly expire today; 22 market minutes (22 s) before the close:
-        # under a loaded suite the stack took 13 s to start and bought after 15:30 (the next
-        # session is the 25th, the 24th a holiday: it bought December's options)
+        # in a loaded suite the stack took 13 to 22 s from the test's start to trading, and
+        # bought after 15:30 (the next session is the 25th, the 24th a holiday: December's
+        # options, which no expiry settled)
         MT_SIM_START="2026-11-23T15:08",
         MT_SIM_STOCKS="",
         MT_RECON_INTERVAL_S="1",
@@ -73,6 +75,9 @@ def test_options_held_into_expiry_are_settled_by_broker_router_and_reconciler(
     w = Watcher(settings_of(env))
     started = False
     try:
+        # the market clock starts now, not when the fixture was made: on a loaded machine
+        # the seconds before the stack is up are minutes of market time at 60x
+        env["MT_CLOCK_ANCHOR_NS"] = str(time.time_ns())
         r = run_cli("start", env=env)
         assert r.returncode == 0, r.stdout + r.stderr
         started = True
