@@ -178,16 +178,6 @@ class BarBuilder:
         for line in self._lines.values():
             line.bar = None
 
-    def handed_through(self, exchange: str, symbol: str) -> int:
-        """End of the last bar of the instrument handed out (0: none yet)."""
-        line = self._lines.get((exchange, symbol))
-        return line.handed_end if line else 0
-
-    def lag_ns(self, exchange: str, symbol: str, now_ns: int) -> int:
-        """The instrument's lag as the clock-close uses it (0 when not known)."""
-        line = self._lines.get((exchange, symbol))
-        return line.lag_now(now_ns) if line else 0
-
     def on_tick(self, tick: Tick, now_ns: int | None = None) -> Bar | None:
         """Fold a tick in; return the bar it closed, if any. ``now_ns`` is the market
         clock at arrival (None where there is no arrival: a replay, a resample). After

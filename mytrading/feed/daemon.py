@@ -261,9 +261,6 @@ class FeedDaemon(Daemon):
                 self._publish_tick(item, now, source)
             else:
                 self._publish_depth(item)
-        pong = self.client.take_pong()
-        if pong is not None:
-            self.time.pong(*pong)
 
     def _backfill(self) -> None:
         """After a reconnect: publish, from ``history``, the 1-minute bars missed while
@@ -356,7 +353,10 @@ class FeedDaemon(Daemon):
 
     def _watch_time(self) -> None:
         """Each minute of market time: the sources' lag and the late ticks, summed up;
-        said in the log when off."""
+        said in the log when off; the last pong taken (a quiet market wakes no tick batch)."""
+        pong = self.client.take_pong() if self.client is not None else None
+        if pong is not None:
+            self.time.pong(*pong)
         if not self.time.roll(self.clock.now_ns()):
             return
         late = self.bars.stats.late

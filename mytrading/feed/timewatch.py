@@ -59,7 +59,6 @@ class TimeWatch:
         self._window_start: int | None = None
         self.ping_offset_ms: float | None = None  # broker's wall clock less ours
         self.ping_rtt_ms: float | None = None
-        self.pings = 0
         self.unstamped = 0  # ticks with no timestamp at all (stamped by arrival)
 
     def sample(self, source: str, lag_ns: int) -> None:
@@ -79,7 +78,6 @@ class TimeWatch:
 
     def pong(self, server_ms: float, sent_ms: float, received_ms: float) -> None:
         """A ``pong``: the server's stamp against the midpoint of our round trip."""
-        self.pings += 1
         self.ping_rtt_ms = received_ms - sent_ms
         self.ping_offset_ms = server_ms - (sent_ms + received_ms) / 2
 

@@ -461,12 +461,12 @@ class FeedClient:
         if ws is None or not self.authenticated:
             return
         now = time.time() * 1000
+        self._ping_sent_ms = now  # before the send: the pong may come back at once
         try:
             ws.send(json.dumps({"action": "ping", "timestamp": int(now)}))
         except Exception as exc:  # a socket closing under us: the next ping tries again
+            self._ping_sent_ms = 0.0
             log.debug("ping not sent", reason=str(exc))
-            return
-        self._ping_sent_ms = now
 
     def take_pong(self) -> tuple[float, float, float] | None:
         """The last pong as (server ms, sent ms, received ms), once."""
