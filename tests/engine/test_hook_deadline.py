@@ -6,6 +6,7 @@ that names it; a ``kill -9`` blames nobody."""
 
 from __future__ import annotations
 
+import mmap
 import signal
 import socket
 import subprocess
@@ -208,10 +209,24 @@ class Hog(Spins):
 
     def on_start(self) -> None:
         super().on_start()
-        self.kept: list[bytearray] = []
+        self.kept: list[mmap.mmap] = []
 
     def on_tick(self, tick: wire.Tick) -> None:
-        self.kept.append(bytearray(20 * 2**20))  # 20 MB a tick, never let go
+        self.kept.append(resident(HOG_CHUNK))  # 20 MiB a tick, never let go
+
+
+HOG_CHUNK = 20 * 2**20
+
+
+def resident(size: int) -> mmap.mmap:
+    """``size`` bytes certainly resident: a mapping of its own (not heap memory the
+    allocator may hand back from what an earlier test freed, which adds nothing to the
+    RSS), every page written (a zero page need not be resident until written), and given
+    back to the system when dropped."""
+    m = mmap.mmap(-1, size)
+    for offset in range(0, size, mmap.PAGESIZE):
+        m[offset] = 1
+    return m
 
 
 def test_memory_is_attributed_to_the_hook_that_grew_it_and_released(
@@ -228,10 +243,11 @@ def test_memory_is_attributed_to_the_hook_that_grew_it_and_released(
         rig.tick(rig.clock.at(10, 0, i), 100.0)
     rig.runner.mem_probe = None
     grew = {n: h.mem_grew for n, h in rig.runner.health.items()}
-    assert grew["hog"] >= 50 * 2**20 and grew["healthy"] < 5 * 2**20, grew
+    # three chunks certainly resident: 60 MiB, less what else the process gave back meanwhile
+    assert grew["hog"] >= 3 * HOG_CHUNK - 8 * 2**20 and grew["healthy"] < 5 * 2**20, grew
     before = rss_bytes()
     rig.runner.quarantine("hog", "memory")
     rig.runner.release("hog")
     assert not hasattr(rig.runner.strategies["hog"], "kept")  # what it allocated is gone
-    assert rss_bytes() < before - 50 * 2**20  # ... back to the system
+    assert rss_bytes() < before - 3 * HOG_CHUNK + 10 * 2**20  # ... back to the system
     assert rig.runner.strategies["hog"].context is rig.runner.contexts["hog"]  # books kept
