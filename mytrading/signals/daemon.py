@@ -30,7 +30,7 @@ from mytrading.bus import Pusher
 from mytrading.daemon import Daemon, Peer
 from mytrading.interest import Declarer, entry
 from mytrading.outbox import Outbox
-from mytrading.recovery import fetch_snapshot
+from mytrading.recovery import FillSequence, fetch_fills_since, fetch_snapshot
 from mytrading.refdata import IST, RefDataError
 from mytrading.signals.http import WebhookServer
 from mytrading.webhook.book import Key, StrategyBook
@@ -56,6 +56,10 @@ class SignalsDaemon(Daemon):
         self.store = WebhookStore(s.webhook_db)
         self._last_records: list[Record] = []  # what the last beat shows, the store closed
         self.book = StrategyBook()
+        # fills in the router's numbering, a missed one asked of it (as the engine and risk)
+        self.fill_seq = FillSequence(
+            lambda after: fetch_fills_since(self.ctx, self.endpoints["rpc.router"], after)
+        )
         self.jobs: queue.Queue[Job] = queue.Queue(maxsize=s.webhook_queue)
         self.intents = Pusher(self.ctx, self.endpoints["pipe.intents"], self.name, "intent")
         self.outbox: Outbox[wire.Intent] = Outbox(
@@ -105,7 +109,8 @@ class SignalsDaemon(Daemon):
         if snap is None:
             self.log.warning("no position snapshot from the router: webhook strategies start flat")
             return
-        self.book.restore(snap.positions, snap.last_fill_no, snap.working)
+        self.book.restore(snap.positions, snap.working)
+        self.fill_seq.start_at(snap.last_fill_no)
         self.log.info(
             "positions restored", positions=len(snap.positions), working=len(snap.working)
         )
@@ -296,7 +301,8 @@ class SignalsDaemon(Daemon):
                 )
                 self._result(msg.intent_id, state, done)
         elif isinstance(msg, wire.Fill):
-            self.book.on_fill(msg)
+            for f in self.fills_in_order(self.fill_seq, msg):
+                self.book.on_fill(f)
         elif isinstance(msg, wire.PositionSnapshot):
             key = (msg.strategy, msg.exchange, msg.symbol, msg.product)
             self.pnl[key] = msg.realized_pnl + msg.unrealized_pnl
@@ -307,6 +313,10 @@ class SignalsDaemon(Daemon):
                 self._result(msg.intent_id, f"rejected by risk ({msg.rule}): {msg.reason}", True)
             elif msg.kind == "part_rejected" and msg.intent_id in self.outcomes:
                 self._result(msg.intent_id, f"reduced by risk ({msg.rule}): {msg.reason}", False)
+
+    def on_peer_status(self, st: wire.Status) -> None:
+        for f in self.fills_caught_up(self.fill_seq, st):
+            self.book.on_fill(f)
 
     def on_peer_restart(self, peer: Peer) -> None:
         """As the engine: what a killed risk daemon never answered goes again (risk and the
@@ -403,7 +413,10 @@ class SignalsDaemon(Daemon):
             return
         still = [p for p in snap.positions if p.strategy == name and p.quantity]
         if still:  # our book missed something: take the router's and flatten that
-            self.book.restore(still, self.book.last_fill_no, [])
+            self.book.restore(still, [])
+            # the snapshot holds every fill up to its number: one at or below it on the
+            # bus is in it already
+            self.fill_seq.skip_to(snap.last_fill_no)
             return
         self.store.mark_squared_off(name, today, self.venue.id)
         self.squared[name] = today.isoformat()
@@ -457,6 +470,7 @@ class SignalsDaemon(Daemon):
                 "fills": self.book.fills_by.get(n, 0),
                 "open_orders": len(self.book.working_of(n)),
                 "positions": len(self.book.positions_of(n)),
+                "held": {":".join(k[1:]): q for k, q in self.book.positions_of(n).items()},
                 "pnl": round(sum(v for k, v in self.pnl.items() if k[0] == n), 2),
                 "squared_off": self.squared.get(n, "").replace("clash", ""),
                 "name_clash": self.squared.get(n) == "clash",
@@ -472,6 +486,7 @@ class SignalsDaemon(Daemon):
             "answered": {str(k): v for k, v in (gate.answered.copy() if gate else {}).items()},
             "queued_jobs": self.jobs.qsize(),
             "pending_intents": len(self.outbox),
+            "fills_recovered": self.fill_seq.recovered,
             "http_connections": self.http.shed.detail(),  # open, and slow clients shed
             **self.counts,
         }

@@ -3,8 +3,9 @@ router's reports, so a target position (OpenAlgo's smart order) is computed agai
 truth and two alerts in quick succession never both buy.
 
 * Positions come from fills (``exec.fill.<strategy>``), seeded after a restart from the
-  router's per-strategy snapshot; a fill numbered at or below the snapshot's last one is
-  already in it and skipped.
+  router's per-strategy snapshot. Which fills to book is the daemon's ``FillSequence``
+  (``recovery.py``), as for the engine and risk: each fill once, in the router's numbering,
+  one missed on the bus asked of the router, one already in the snapshot skipped.
 * An intent counts as working from the moment it is sent to risk, at its full size, until
   risk refuses it or every order it became is final; meanwhile what has filled of it moves
   from working to the position. The router publishes a fill before the update that
@@ -48,7 +49,6 @@ class StrategyBook:
     def __init__(self) -> None:
         self.ledger: Ledger[tuple[str, str, str, str]] = Ledger()
         self.working: dict[str, Working] = {}  # intent id -> its order(s)
-        self.last_fill_no = 0
         self.fills_by: dict[str, int] = {}  # strategy -> fills booked
 
     # ------------------------------------------------------------------ reads
@@ -80,14 +80,12 @@ class StrategyBook:
     def restore(
         self,
         snapshot: list[wire.PositionSnapshot],
-        last_fill_no: int,
         working: list[wire.WorkingOrder],
     ) -> None:
         for p in snapshot:
             self.ledger.set_qty(
                 (p.strategy, p.exchange, p.symbol, p.product), p.quantity, p.avg_price
             )
-        self.last_fill_no = last_fill_no
         for w in working:
             o = w.order
             k: Key = (o.strategy, o.exchange, o.symbol, o.product)
@@ -117,15 +115,11 @@ class StrategyBook:
         del self.working[u.intent_id]
         return True
 
-    def on_fill(self, f: wire.Fill) -> bool:
-        """Book a fill; False if the snapshot already held it."""
-        if f.fill_no and f.fill_no <= self.last_fill_no:
-            return False
-        self.last_fill_no = max(self.last_fill_no, f.fill_no)
+    def on_fill(self, f: wire.Fill) -> None:
+        """Book a fill (one the daemon's ``FillSequence`` handed: never one twice)."""
         signed = f.quantity if f.action == "BUY" else -f.quantity
         self.ledger.apply((f.strategy, f.exchange, f.symbol, f.product), signed, f.price)
         self.fills_by[f.strategy] = self.fills_by.get(f.strategy, 0) + 1
         w = self.working.get(intent_of(f.order_id))
         if w is not None:
             w.fills_seen += f.quantity
-        return True

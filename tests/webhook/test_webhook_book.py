@@ -1,10 +1,12 @@
 """A webhook strategy's book: an intent counts as working from the moment it is sent until
 its orders are final, what fills of it moves to the position, a split intent is final
-only with every child, and a restored book skips the fills its snapshot holds."""
+only with every child, and a restored book, with the daemon's ``FillSequence`` started at
+its snapshot's number, skips the fills the snapshot holds."""
 
 from __future__ import annotations
 
 from mytrading import wire
+from mytrading.recovery import FillSequence
 from mytrading.webhook.book import StrategyBook
 
 FUT = "NIFTY23NOV26FUT"
@@ -72,8 +74,25 @@ def test_a_restored_book_skips_the_fills_of_its_snapshot() -> None:
         action="BUY", quantity=130, pricetype="MARKET", product="NRML", price=0.0,
         trigger_price=0.0, approved_by="risk",
     )  # fmt: skip
-    b.restore([snap], 7, [wire.WorkingOrder(order=order, status="open", filled_qty=65)])
+    b.restore([snap], [wire.WorkingOrder(order=order, status="open", filled_qty=65)])
+    seq = FillSequence(lambda after: [])
+    seq.start_at(7)  # as the signals daemon does with the snapshot's last fill number
     assert (b.position(KEY), b.working_qty(KEY)) == (65, 65)
-    assert not b.on_fill(fill(7, "tv.w", 65))  # in the snapshot already
-    assert b.on_fill(fill(8, "tv.w", 65))
+    assert seq.take(fill(7, "tv.w", 65)) == ([], 0)  # in the snapshot already
+    for f in seq.take(fill(8, "tv.w", 65))[0]:
+        b.on_fill(f)
     assert (b.position(KEY), b.working_qty(KEY)) == (130, 0)
+
+
+def test_a_snapshot_taken_in_skips_what_it_holds_and_the_holes_below_it() -> None:
+    """The square-off's re-read of the router's book: fills up to its number, and holes
+    below it the router had not answered for, are in it; later ones are still taken."""
+    seq = FillSequence(lambda after: None)  # a router that does not answer
+    seq.start_at(3)
+    assert [f.fill_no for f in seq.take(fill(6, "tv.w", 65))[0]] == [6]
+    assert seq.holes == {4, 5} and seq.lost == 2
+    seq.skip_to(5)
+    assert (seq.holes, seq.lost, seq.last) == (set(), 0, 6)
+    seq.skip_to(9)
+    assert seq.take(fill(9, "tv.w", 65)) == ([], 0)
+    assert [f.fill_no for f in seq.take(fill(10, "tv.w", 65))[0]] == [10]
