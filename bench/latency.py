@@ -121,9 +121,10 @@ def idle_penalty(n: int = 30) -> tuple[float, float]:
     into a real journal, flushed after (the flush not timed). On a machine whose CPU and
     caches cool between orders, the router's own figure at one order per 100 ms is this
     ratio times its warm cost."""
+    from mytrading.orders.state import S
     from mytrading.router.journal import Journal
     from mytrading.router.recovery import carried
-    from mytrading.router.table import OrderTable, S
+    from mytrading.router.table import OrderTable
     from tests.simhelpers import order
 
     with tempfile.TemporaryDirectory() as d:

@@ -627,8 +627,7 @@ class Backtest:
         return None
 
     def _settlement_fill(self, strategy: str, leg: Leg, fill_id: str) -> None:
-        self.venue.fill_no += 1
-        n = self.venue.fill_no
+        n = self.venue.tracker.next_fill_no()
         at = self.clock.t
         key, product, signed, price = leg.where, leg.product, leg.signed, leg.price
         f = settlement_fill(strategy, key, product, signed, price, leg.how, at, fill_id, n)
@@ -647,7 +646,7 @@ class Backtest:
             while orders:
                 o = orders.popleft()
                 self.venue.send(o)
-                self.results.on_order(o, self.clock.t, self.venue.orders[o.order_id].status)
+                self.results.on_order(o, self.clock.t, self.venue.status(o.order_id))
 
     def _on_exec(self, msg: wire.OrderUpdate | wire.Fill) -> None:
         now = self.clock.t

@@ -3,41 +3,37 @@ back as the ``OrderUpdate`` and ``Fill`` messages the router publishes live.
 
 The broker is ``fills.BarBroker`` (fills on bars) or the simulated broker itself
 (``sim/matching.py``, fills on recorded ticks), both behind the adapter interface the
-router uses. What differs from the live router is what a single process does not need:
-no journal, no lanes, no retries (the simulated broker always answers).
+router uses. Each order is kept by the order tracker the live router's table is built on
+(``orders/tracker.py``: the same states, moves and fill numbering), the broker's statuses
+read through the same mapping (``openalgo/broker.py``). What differs from the live router
+is what a single process does not need: no journal, no lanes, no retries (the simulated
+broker always answers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import msgspec
 
 from mytrading import wire
-from mytrading.openalgo.broker import OrderEvent, TradeEvent, fill_of, order_update
+from mytrading.openalgo.broker import OrderEvent, TradeEvent, broker_state, fill_of, order_update
+from mytrading.orders.state import OrderState, published
+from mytrading.orders.tracker import OrderTracker, TrackedOrder
 from mytrading.sim.matching import SimBroker
 
 Listener = Callable[[wire.OrderUpdate | wire.Fill], None]
-
-
-@dataclass
-class Working:
-    order: wire.Order
-    broker_id: str = ""
-    status: str = "new"
-    filled: int = 0
-    avg: float = 0.0
-    reason: str = ""
+S = OrderState
 
 
 class BacktestVenue:
     def __init__(self, broker: SimBroker, listener: Listener) -> None:
         self.broker = broker
         self._emit = listener
-        self.orders: dict[str, Working] = {}  # our order id ->
-        self.by_broker: dict[str, str] = {}  # broker id -> our order id
-        self.fill_no = 0
+        self.tracker = OrderTracker()
+        # broker id -> the account its order named: one simulated broker takes every
+        # account's orders here, and its events name only the broker id
+        self._account_of: dict[str, str] = {}
         self.counts = {"placed": 0, "rejected": 0, "fills": 0, "modify": 0, "cancel": 0}
 
     def send(self, o: wire.Order) -> None:
@@ -46,44 +42,51 @@ class BacktestVenue:
         else:
             self._amend(o)
 
+    def status(self, order_id: str) -> wire.OrderStatus:
+        """What the latest update of an order said."""
+        t = self.tracker.get(order_id)
+        return published(t.state) if t is not None else "new"
+
     def on_events(self, events: list[OrderEvent | TradeEvent]) -> None:
         for ev in events:
-            w = self.orders.get(self.by_broker.get(ev.orderid, ""))
-            if w is None:
+            t = self.tracker.of_broker(self._account_of.get(ev.orderid, ""), ev.orderid)
+            if t is None:
                 continue
             if isinstance(ev, TradeEvent):
-                self._fill(w, ev)
+                self._fill(t, ev)
                 continue
-            w.status, w.filled, w.avg = ev.status, ev.filled_quantity, ev.average_price
-            w.reason = ev.rejection_reason or w.reason
-            self._publish(w)
+            state = broker_state(ev.status, ev.filled_quantity)
+            reason = ev.rejection_reason or t.reason
+            if self.tracker.report(t, state, ev.filled_quantity, ev.average_price, reason):
+                self._publish(t)
 
     def working(self) -> int:
-        return sum(1 for w in self.orders.values() if w.status not in wire.TERMINAL_STATUSES)
+        return self.tracker.working()
 
     # ------------------------------------------------------------------ internals
 
     def _place(self, o: wire.Order) -> None:
-        w = self.orders[o.order_id] = Working(o)
+        t = self.tracker.add(o)
         result, events = self.broker.place_order(o)
         if not result.ok:
             self.counts["rejected"] += 1
-            w.status, w.reason = "rejected", result.message
-            self._publish(w)
+            self.tracker.set(t, S.REJECTED, reason=result.message)
+            self._publish(t)
             return
         self.counts["placed"] += 1
-        w.broker_id, w.status = result.orderid, "open"
-        self.by_broker[result.orderid] = o.order_id
-        self._publish(w)
+        self.tracker.set(t, S.SENT)
+        self._account_of[result.orderid] = o.account
+        self.tracker.at_broker(t, result.orderid)
+        self._publish(t)
         self.on_events(events)
 
     def _amend(self, o: wire.Order) -> None:
         self.counts[o.op] += 1
-        w = self.orders[o.order_id] = Working(o)
-        target = self.orders.get(o.ref_order_id)
-        if target is None or target.status in wire.TERMINAL_STATUSES:
-            w.status, w.reason = "rejected", f"{o.op}: {o.ref_order_id} is not working"
-            self._publish(w)
+        t = self.tracker.add(o)
+        target = self.tracker.get(o.ref_order_id)
+        if target is None or target.final or not target.broker_id:
+            self.tracker.set(t, S.REJECTED, reason=f"{o.op}: {o.ref_order_id} is not working")
+            self._publish(t)
             return
         if o.op == "cancel":
             result, events = self.broker.cancel_order(target.broker_id)
@@ -99,22 +102,19 @@ class BacktestVenue:
                     price=o.price,
                     trigger_price=o.trigger_price,
                 )
-        w.status = "complete" if result.ok else "rejected"
-        w.reason = "" if result.ok else f"{o.op}: {result.message}"
         if not result.ok:
-            self._publish(w)
+            self.tracker.set(t, S.REJECTED, reason=f"{o.op}: {result.message}")
+            self._publish(t)
         self.on_events(events)
         if result.ok:  # done: after the working order's own update, as the router says it
-            self._publish(w)
+            self.tracker.set(t, S.COMPLETE)
+            self._publish(t)
 
-    def _fill(self, w: Working, t: TradeEvent) -> None:
-        self.fill_no += 1
+    def _fill(self, t: TrackedOrder, trade: TradeEvent) -> None:
         self.counts["fills"] += 1
-        self._emit(fill_of(w.order, t, self.fill_no))
+        self._emit(fill_of(t.order, trade, self.tracker.next_fill_no()))
 
-    def _publish(self, w: Working) -> None:
+    def _publish(self, t: TrackedOrder) -> None:
         self._emit(
-            order_update(
-                w.order, wire.order_status(w.status), w.broker_id, w.filled, w.avg, w.reason
-            )
+            order_update(t.order, published(t.state), t.broker_id, t.filled, t.avg, t.reason)
         )

@@ -18,6 +18,7 @@ import msgspec
 from mytrading import wire
 from mytrading.domain import Action, PriceType, Product
 from mytrading.ids import OrderId
+from mytrading.orders.state import whole_status
 from mytrading.positions import Ledger
 from mytrading.refdata import Instrument, RefData
 
@@ -45,24 +46,13 @@ class OpenOrder:
 
     def merge(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
         """One update of a child order -> the update of the whole order it belongs to:
-        filled quantities add up; it is terminal once every child is, ``complete`` only if
-        every child completed; otherwise ``open`` while any child rests at the broker."""
+        filled quantities add up; its status is ``orders/state.whole_status``."""
         self.parts = u.parts
         self.children[u.order_id] = (u.status, u.filled_qty, u.avg_price)
         kids = self.children.values()
         filled = sum(f for _, f, _ in kids)
         avg = sum(f * a for _, f, a in kids) / filled if filled else 0.0
-        states = [s for s, _, _ in kids]
-        if len(states) == self.parts and all(s in wire.TERMINAL_STATUSES for s in states):
-            status = (
-                "complete"
-                if all(s == "complete" for s in states)
-                else ("cancelled" if "cancelled" in states or filled else "rejected")
-            )
-        elif "open" in states:
-            status = "open"
-        else:
-            status = next((s for s in states if s not in wire.TERMINAL_STATUSES), "open")
+        status = whole_status([s for s, _, _ in kids], self.parts, filled)
         return msgspec.structs.replace(
             u,
             order_id=str(OrderId.parse(u.order_id).whole),

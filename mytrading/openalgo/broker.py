@@ -8,6 +8,13 @@ fills answer the three order calls with the same ``PlaceResult``. What the books
 comes back as reports (``OrderReport``, ``FillReport``, ``PositionReport``): a broker's
 rows are read in its adapter and nowhere else, so a change in its replies is one
 module's change. The table in ``BrokerAdapter``'s docstring says what each call returns.
+
+A broker's order statuses are mapped to our order states (``orders/state.py``) here and
+nowhere else (``broker_state``): the live router's table, the backtest's venue and the
+simulator read a broker's word through it. OpenAlgo passes on some brokers' own words
+(``canceled``, ``filled``, ``pending``, ``expired``); ``status_of`` says them as OpenAlgo's
+set does; a status outside that set (a broker's "validation pending") is an order still
+working there.
 """
 
 from __future__ import annotations
@@ -15,13 +22,42 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
 from mytrading import wire
 from mytrading.domain import PriceType
 from mytrading.openalgo.replies import Failure
+from mytrading.orders.state import BROKER_STATES, OrderState
+
+# OpenAlgo's order statuses, as a broker (the simulator included) reports them
+BrokerStatus = Literal["open", "trigger pending", "complete", "cancelled", "rejected"]
+RESTING: frozenset[str] = frozenset({"open", "trigger pending"})  # at the exchange, not over
+
+STATUS_MAP = {  # brokers' own words OpenAlgo passes on, in its set's words
+    "canceled": "cancelled",
+    "filled": "complete",
+    "pending": "open",
+    "expired": "cancelled",
+}
+
+
+def status_of(v: Any) -> str:
+    """A broker's status in OpenAlgo's words, lowercase."""
+    s = str(v or "").strip().lower()
+    return STATUS_MAP.get(s, s)
+
+
+def broker_state(status: str, filled: int) -> OrderState:
+    """The state a broker's reported status puts an order in: ``partial`` for an open
+    order with a part filled; a status outside OpenAlgo's set is an order still working
+    there (``open``)."""
+    state = OrderState.read(status_of(status))
+    if state not in BROKER_STATES:
+        return OrderState.OPEN
+    return OrderState.PARTIAL if state == OrderState.OPEN and filled else state
+
 
 SESSION_EXPIRED = "broker session expired"
 # An order whose placement may or may not have reached the broker is *absent* (certainly

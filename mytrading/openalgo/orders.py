@@ -60,8 +60,9 @@ from mytrading.openalgo.broker import (
     PlaceResult,
     PositionReport,
     TradeEvent,
+    status_of,
 )
-from mytrading.openalgo.replies import Failure, classify, num, parse_ts, status_of
+from mytrading.openalgo.replies import Failure, classify, num, parse_ts
 from mytrading.openalgo.rest import Exchange, OpenAlgoREST
 
 log = structlog.get_logger("router.openalgo")

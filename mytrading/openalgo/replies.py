@@ -17,12 +17,6 @@ from mytrading.refdata import IST
 TRANSIENT_HTTP = frozenset({429, 500, 502, 503, 504})
 AMBIGUOUS_TYPES = frozenset({"timeout_error", "unknown_error", "http_error", "json_error"})
 NOT_SENT_TYPES = frozenset({"connection_error"})  # the SDK's name for httpx.ConnectError
-STATUS_MAP = {
-    "canceled": "cancelled",
-    "filled": "complete",
-    "pending": "open",
-    "expired": "cancelled",
-}
 
 
 @dataclass(frozen=True)
@@ -91,11 +85,6 @@ def num(v: Any) -> float:
         return float(v)
     except (TypeError, ValueError):
         return 0.0
-
-
-def status_of(v: Any) -> str:
-    s = str(v or "").strip().lower()
-    return STATUS_MAP.get(s, s)
 
 
 def parse_ts(s: Any) -> float | None:

@@ -1,8 +1,9 @@
 """The router's books: each fill booked into its (strategy, instrument, account)
 position, marks from the ticks of what is held, position snapshots with P&L, and the
 fills kept for readers catching up (``rpc.router``: the reconciler, a restarted engine or
-risk). Numbers fills router-wide (``fill_no``) and knows each broker trade id it booked,
-so none is booked twice. No socket: the daemon subscribes to a symbol's ticks when
+risk). Each fill takes the next router-wide number from the order tracker
+(``orders/tracker.py``, the router's table) and the books know each broker trade id they
+booked, so none is booked twice. No socket: the daemon subscribes to a symbol's ticks when
 ``watch`` tells it the symbol is first held."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from mytrading import wire
 from mytrading.domain import Product
 from mytrading.openalgo.broker import TradeEvent, fill_of
+from mytrading.orders.tracker import OrderTracker
 from mytrading.positions import Ledger
 
 MAX_FILLS_KEPT = 100_000
@@ -22,13 +24,15 @@ BookKey = tuple[str, str, str, Product, str]
 
 
 class Books:
-    def __init__(self, watch: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, watch: Callable[[str, str], None], numbers: OrderTracker | None = None
+    ) -> None:
         self.ledger: Ledger[BookKey] = Ledger()
         self._watch = watch  # called once per (exchange, symbol) first held
         self._keys_by_symbol: dict[tuple[str, str], set[BookKey]] = collections.defaultdict(set)
         self.fills: collections.deque[wire.Fill] = collections.deque(maxlen=MAX_FILLS_KEPT)
         self._fill_ids: set[tuple[str, str]] = set()  # (account, the broker's trade id)
-        self.fill_no = 0
+        self.numbers = numbers if numbers is not None else OrderTracker()
 
     def carry(self, c: wire.PositionSnapshot) -> None:
         """A position carried from an earlier day."""
@@ -39,10 +43,14 @@ class Books:
     def seen(self, account: str, trade_id: str) -> bool:
         return (account, trade_id) in self._fill_ids
 
+    @property
+    def fill_no(self) -> int:
+        """The last fill numbered."""
+        return self.numbers.fill_no
+
     def next_fill(self, order: wire.Order, trade: TradeEvent) -> wire.Fill:
         """The fill of one broker trade, with the next router-wide number."""
-        self.fill_no += 1
-        return fill_of(order, trade, self.fill_no)
+        return fill_of(order, trade, self.numbers.next_fill_no())
 
     def book(self, fill: wire.Fill) -> None:
         key = (fill.strategy, fill.exchange, fill.symbol, fill.product, fill.account)

@@ -29,25 +29,19 @@ from mytrading import live, venue, wire
 from mytrading.accounts import MAIN, Account
 from mytrading.bus import RPC_REQUEST_MAX_MSG, Puller, Pusher, bind
 from mytrading.daemon import Daemon
-from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent, order_update
+from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent, broker_state, order_update
+from mytrading.orders.state import OrderState, published
+from mytrading.orders.tracker import TrackedOrder
 from mytrading.outbox import Outbox
 from mytrading.refdata import RefDataError
 from mytrading.router.books import Books
 from mytrading.router.broker_reads import BrokerReads
 from mytrading.router.expiry import ExpirySettler
-from mytrading.router.journal import (
-    Journal,
-    JournaledOrder,
-    OrderState,
-    Replay,
-    day_start_ns,
-    prune_aside,
-    published,
-)
+from mytrading.router.journal import Journal, Replay, day_start_ns, prune_aside
 from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
 from mytrading.router.recovery import Recovery, carried
 from mytrading.router.session import SESSION_EXPIRED, expired_reply
-from mytrading.router.table import OrderTable, broker_state
+from mytrading.router.table import OrderTable
 from mytrading.router.worksplit import WorkSplit
 from mytrading.settings import FaultSwitches
 
@@ -111,7 +105,6 @@ class RouterDaemon(Daemon):
         self.main = self.lanes[MAIN]
         self.expiry = ExpirySettler(self.refdata, self._subscribe_tick)
         self._said_missing: set[str] = set()
-        self.books = Books(self._watch_symbol)
         # orders unknown at the broker now (their strategies held), and the fates of the
         # latest resolved: (order id, what became of it, market time)
         self.unknown_ids: dict[str, str] = {}  # our order id -> why unknown
@@ -136,6 +129,7 @@ class RouterDaemon(Daemon):
         self.table = OrderTable(
             Journal(self.venue.dir / "router" / "journal.bin", s.journal_fsync), self.clock.now_ns
         )
+        self.books = Books(self._watch_symbol, numbers=self.table)  # fills numbered by the table
         self._journal_said = ""  # the fault the alert has named ("": none)
         self._unflushed_fills: list[wire.Fill] = []  # booked while the disk refused them
         self.published_fill_no = 0  # the last fill on the bus (held ones are not)
@@ -311,7 +305,7 @@ class RouterDaemon(Daemon):
         self._pump_at = math.inf
         started = time.time_ns()
         now = time.monotonic()
-        batches: dict[str, list[tuple[JournaledOrder, str | None]]] = {}
+        batches: dict[str, list[tuple[TrackedOrder, str | None]]] = {}
         for lane in self.lanes.values():
             if lane.inflight is not None:
                 continue
@@ -319,7 +313,7 @@ class RouterDaemon(Daemon):
                 if lane.taken:
                     self._restamp(lane)
                 continue
-            batch: list[tuple[JournaledOrder, str | None]] = []
+            batch: list[tuple[TrackedOrder, str | None]] = []
             took: dict[str, int] = {}
             while len(batch) < SEND_BATCH and (item := lane.throttle.pop_ready(now)) is not None:
                 took[item.cls] = took.get(item.cls, 0) + 1
@@ -416,7 +410,7 @@ class RouterDaemon(Daemon):
         lane.taken = {}
 
     @staticmethod
-    def _call(lane: Lane, item: tuple[JournaledOrder, str | None]) -> Call:
+    def _call(lane: Lane, item: tuple[TrackedOrder, str | None]) -> Call:
         """The broker call for one order journaled as ``sent``, on its lane's thread; it
         touches nothing of the router's (the amend's target was resolved before)."""
         jo, target = item
@@ -438,7 +432,7 @@ class RouterDaemon(Daemon):
         except Exception as exc:
             return Call(None, [], wall, error=exc)
 
-    def _answered(self, lane: Lane, jo: JournaledOrder, call: Call) -> None:
+    def _answered(self, lane: Lane, jo: TrackedOrder, call: Call) -> None:
         """Journal and publish what the broker answered for one order."""
         o = jo.order
         if call.error is not None:
@@ -519,7 +513,7 @@ class RouterDaemon(Daemon):
             )
         return bool(fault)
 
-    def _not_journaled(self, jo: JournaledOrder) -> None:
+    def _not_journaled(self, jo: TrackedOrder) -> None:
         self.counts["refused_journal_down"] += 1
         self.reject(jo, f"not sent: {self.table.journal.fault}; orders resume when it can")
 
@@ -568,7 +562,7 @@ class RouterDaemon(Daemon):
                 self.log.info("journal rolled to a new day", day=today, orders_done=dropped,
                               bytes=self.table.journal.path.stat().st_size)  # fmt: skip
 
-    def _refuse_expired(self, lane: Lane, jo: JournaledOrder) -> None:
+    def _refuse_expired(self, lane: Lane, jo: TrackedOrder) -> None:
         """Not sent: the account's broker session has expired (not a broker rejection)."""
         self.counts["session_refused"] += 1
         self.reject(jo, f"{SESSION_EXPIRED}: {jo.order.op} not sent to {lane.account}")
@@ -598,7 +592,7 @@ class RouterDaemon(Daemon):
             elif fail is not None and not expired_reply(fail.code, fail.message):
                 self.log.warning("session probe failed", account=lane.account, reason=fail.message)
 
-    def _retry_later(self, lane: Lane, jo: JournaledOrder, why: str, retry_after_s: float) -> None:
+    def _retry_later(self, lane: Lane, jo: TrackedOrder, why: str, retry_after_s: float) -> None:
         """It certainly did not reach the broker (a 429, a refused connection): back in the
         queue after a backoff, or the broker's ``retry_after`` when that is longer."""
         s = self.settings
@@ -618,7 +612,7 @@ class RouterDaemon(Daemon):
             reason=why,
         )
 
-    def _amended(self, lane: Lane, jo: JournaledOrder, call: Call) -> None:
+    def _amended(self, lane: Lane, jo: TrackedOrder, call: Call) -> None:
         """A modify or cancel of a working order was answered. The outcome reaches the
         strategy as updates of the working order; a refusal comes back as a rejection of
         the amend itself."""
@@ -687,11 +681,11 @@ class RouterDaemon(Daemon):
             if jo.state != was or not jo.final:
                 self.publish_order(jo)
 
-    def reject(self, jo: JournaledOrder, reason: str) -> None:
+    def reject(self, jo: TrackedOrder, reason: str) -> None:
         self.table.set(jo, S.REJECTED, reason=reason)
         self.publish_order(jo)
 
-    def publish_order(self, jo: JournaledOrder) -> None:
+    def publish_order(self, jo: TrackedOrder) -> None:
         status = published(jo.state)
         self._update(
             jo.order,
@@ -703,7 +697,7 @@ class RouterDaemon(Daemon):
             sent_ns=jo.wall_sent_ns,
         )
 
-    def alert_unknown(self, jo: JournaledOrder, why: str) -> None:
+    def alert_unknown(self, jo: TrackedOrder, why: str) -> None:
         """An order that may or may not be at the broker: never sent again. Its strategy
         is halted (through risk, the one keeper of trading states) until the order is
         found at the broker or is certainly absent (``unknown_resolved``)."""
@@ -732,7 +726,7 @@ class RouterDaemon(Daemon):
             )
         )
 
-    def unknown_resolved(self, jo: JournaledOrder, fate: str) -> None:
+    def unknown_resolved(self, jo: TrackedOrder, fate: str) -> None:
         """An unknown order's fate is known (``fate``: found at the broker as ..., or
         certainly never placed): said, kept for ``status``, and its strategy's hold in
         risk released for it."""
@@ -774,7 +768,7 @@ class RouterDaemon(Daemon):
             order_update(o, status, broker_id, filled, avg, reason, sent_ns),
         )
 
-    def fill(self, jo: JournaledOrder, t: TradeEvent) -> None:
+    def fill(self, jo: TrackedOrder, t: TradeEvent) -> None:
         if self.books.seen(jo.order.account, t.tradeid):
             self.counts["fills_seen_twice"] += 1
             self.log.warning("a fill already journaled; not counted again", fill_id=t.tradeid)
@@ -857,8 +851,7 @@ class RouterDaemon(Daemon):
         for f in fills:
             if self.books.seen(f.account, f.fill_id):
                 continue
-            self.books.fill_no += 1
-            fill = msgspec.structs.replace(f, fill_no=self.books.fill_no)
+            fill = msgspec.structs.replace(f, fill_no=self.table.next_fill_no())
             self._record(fill)
             self.counts["settlements"] += 1
             self.log.warning(

@@ -36,7 +36,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
-import enum
 import errno
 import os
 import shutil
@@ -48,11 +47,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import time as dtime
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 
 import msgspec
 
 from mytrading import wire
+from mytrading.orders.state import OrderState
+from mytrading.orders.tracker import TrackedOrder
 from mytrading.refdata import IST
 
 VERSION = 1  # the journal's layout this release writes (``Record.version``)
@@ -60,43 +61,11 @@ HEADER = struct.Struct("<II")
 MAX_RECORD = 1 << 20
 
 
-class OrderState(enum.StrEnum):
-    """A journaled order's state. ``new``: durable, never handed to the broker; ``sent``:
-    handed over, no answer yet (it may or may not exist there); ``unknown``: it may or may
-    not be at the broker and is never sent again; the rest as the broker reports them
-    (``partial``: open with a part filled). The moves allowed between them are the order
-    table's (``router/table.py``). The values are what the journal file holds."""
-
-    NEW = "new"
-    SENT = "sent"
-    OPEN = "open"
-    TRIGGER_PENDING = "trigger pending"
-    PARTIAL = "partial"
-    COMPLETE = "complete"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-    UNKNOWN = "unknown"
-
-    @classmethod
-    def read(cls, value: str) -> OrderState:
-        """A state as a journal record holds it; one this version does not know (a newer
-        release's) is read as ``unknown``: never sent again, and said."""
-        try:
-            return cls(value)
-        except ValueError:
-            return cls.UNKNOWN
-
-
-# journal state -> OrderUpdate status
-PUBLISHED_STATUS: dict[str, wire.OrderStatus] = {"partial": "open", "sent": "open"}
-FINAL_STATES: frozenset[OrderState] = frozenset(
-    {OrderState.COMPLETE, OrderState.CANCELLED, OrderState.REJECTED}
-)
-
-
-def published(state: OrderState) -> wire.OrderStatus:
-    """The status an ``OrderUpdate`` carries for a journaled state."""
-    return PUBLISHED_STATUS.get(state) or cast(wire.OrderStatus, state.value)
+# Record's default average price. msgspec leaves a field out when its value *is* the
+# default object (identity, not equality, for a float): a zero average written as this very
+# object is left out, as it was before ``TrackedOrder`` (whose own 0.0 is another object)
+# moved to ``orders/tracker.py``; 13 bytes a record on a nearly full disk.
+NO_AVG = 0.0
 
 
 class Record(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
@@ -109,7 +78,7 @@ class Record(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
     order: wire.Order | None = None  # on the first record of an order
     broker_id: str = ""
     filled: int = 0
-    avg: float = 0.0
+    avg: float = NO_AVG
     reason: str = ""
     attempt: int = 0
     sent_ns: int = 0  # wall time the order was handed to the broker
@@ -123,33 +92,9 @@ class Record(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
     version: int = 0
 
 
-class JournaledOrder(msgspec.Struct, gc=False):
-    """What the router knows of one order. Not tracked by the garbage collector (it holds
-    no reference cycle): the day's orders pile up, and a full collection walked each of
-    them at every pass (35-50 ms at 1,000 orders/s, collecting nothing)."""
-
-    order: wire.Order
-    state: OrderState
-    broker_id: str = ""
-    filled: int = 0
-    avg: float = 0.0
-    reason: str = ""
-    attempt: int = 0
-    sent_ns: int = 0  # market-clock time of the last hand-over (broker books use it)
-    wall_sent_ns: int = 0  # wall time of the same (latency figures; not journaled)
-    recv_ns: int = 0  # wall time the router read it off the pipe (its own latency figure)
-    # market-clock time it became final (not journaled): the day it belongs to in the
-    # broker's books when its answer crossed a night (a demo clock at speed)
-    done_ns: int = 0
-
-    @property
-    def final(self) -> bool:
-        return self.state in FINAL_STATES
-
-
 @dataclass
 class Replay:
-    orders: dict[str, JournaledOrder] = field(default_factory=dict)
+    orders: dict[str, TrackedOrder] = field(default_factory=dict)
     fills: list[wire.Fill] = field(default_factory=list)
     carried: list[wire.PositionSnapshot] = field(default_factory=list)
     records: int = 0
@@ -162,7 +107,7 @@ class Replay:
     kept_at: str = ""  # where the damaged file was copied before compaction
     # changes of orders whose first record (the order itself) was lost: by order id, the
     # latest state, broker id and fills they say; settled against the broker's books
-    orphans: dict[str, JournaledOrder] = field(default_factory=dict)
+    orphans: dict[str, TrackedOrder] = field(default_factory=dict)
     accounts: dict[str, str] = field(default_factory=dict)  # identities the file was kept for
     new_file: bool = False  # there was no journal: a venue with no state here yet
     # accounts whose records were not restored because the account is another one now:
@@ -197,11 +142,9 @@ class Replay:
                 # against the broker. (A compaction writes every order whole.)
                 jo = self.orphans.get(r.order_id)
                 if jo is None:
-                    jo = self.orphans[r.order_id] = JournaledOrder(
-                        _ORPHAN, OrderState.read(r.state)
-                    )
+                    jo = self.orphans[r.order_id] = TrackedOrder(_ORPHAN, OrderState.read(r.state))
             else:
-                jo = self.orders[r.order_id] = JournaledOrder(r.order, OrderState.read(r.state))
+                jo = self.orders[r.order_id] = TrackedOrder(r.order, OrderState.read(r.state))
                 self.orphans.pop(r.order_id, None)
         elif r.order is not None:
             jo.order = r.order  # a modify changed its price or quantity
@@ -581,7 +524,7 @@ def _drop_accounts(rep: Replay, accounts: set[str]) -> None:
 
 
 def order_record(
-    order_id: str, jo: JournaledOrder, order: wire.Order | None, ts_ns: int = 0
+    order_id: str, jo: TrackedOrder, order: wire.Order | None, ts_ns: int = 0
 ) -> Record:
     """A record of all the journal knows of an order now (the order itself too, unless
     ``order`` is None: a change of it)."""
@@ -593,7 +536,7 @@ def order_record(
         order=order,
         broker_id=jo.broker_id,
         filled=jo.filled,
-        avg=jo.avg,
+        avg=jo.avg or NO_AVG,
         reason=jo.reason,
         attempt=jo.attempt,
         sent_ns=jo.sent_ns,

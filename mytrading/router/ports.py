@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from mytrading import wire
 from mytrading.openalgo.broker import OrderEvent, TradeEvent
-from mytrading.router.journal import JournaledOrder
+from mytrading.orders.tracker import TrackedOrder
 from mytrading.router.lanes import Lane
 
 
@@ -23,22 +23,22 @@ class RouterPorts(Protocol):
         """Log at error level with context, and count it in the heartbeat."""
         ...
 
-    def fill(self, jo: JournaledOrder, trade: TradeEvent) -> None:
+    def fill(self, jo: TrackedOrder, trade: TradeEvent) -> None:
         """A broker trade of ``jo``: numbered, journaled, booked, published (once)."""
         ...
 
-    def reject(self, jo: JournaledOrder, reason: str) -> None: ...
+    def reject(self, jo: TrackedOrder, reason: str) -> None: ...
 
-    def alert_unknown(self, jo: JournaledOrder, why: str) -> None:
+    def alert_unknown(self, jo: TrackedOrder, why: str) -> None:
         """An order that may or may not be at the broker: alerted, its strategy halted."""
         ...
 
-    def unknown_resolved(self, jo: JournaledOrder, fate: str) -> None:
+    def unknown_resolved(self, jo: TrackedOrder, fate: str) -> None:
         """An unknown order found at the broker or certainly absent: its strategy's halt
         for it lifts."""
         ...
 
-    def publish_order(self, jo: JournaledOrder) -> None:
+    def publish_order(self, jo: TrackedOrder) -> None:
         """``jo``'s state as an ``OrderUpdate`` (held back while recovery runs)."""
         ...
 

@@ -24,13 +24,15 @@ from typing import Any
 from mytrading import domain, wire
 from mytrading.accounts import MAIN
 from mytrading.ids import OrderId
-from mytrading.openalgo.broker import OrderReport, TradeEvent
+from mytrading.openalgo.broker import OrderReport, TradeEvent, broker_state
+from mytrading.orders.state import OrderState
+from mytrading.orders.tracker import TrackedOrder
 from mytrading.positions import Ledger
 from mytrading.router.books import BookKey, Books, snapshots
-from mytrading.router.journal import JournaledOrder, OrderState, Replay
+from mytrading.router.journal import Replay
 from mytrading.router.lanes import Lane
 from mytrading.router.ports import RouterPorts
-from mytrading.router.table import OrderTable, broker_state
+from mytrading.router.table import OrderTable
 
 S = OrderState
 
@@ -65,7 +67,7 @@ class Recovery:
             self.books.book(f)
             q, v = filled.get(f.order_id, (0, 0.0))
             filled[f.order_id] = (q + f.quantity, v + f.quantity * f.price)
-        self.books.fill_no = rep.last_fill_no
+        self.table.fill_no = rep.last_fill_no
         orders = self.table.orders
         orders.update(rep.orders)
         if rep.damaged or rep.orphans:
@@ -151,7 +153,7 @@ class Recovery:
                 lost.append(f"{oid} ({part.state})")
                 continue
             account, row = hit[0]
-            jo = JournaledOrder(_order_from_report(oid, account, row), S.OPEN, part.broker_id)
+            jo = TrackedOrder(_order_from_report(oid, account, row), S.OPEN, part.broker_id)
             jo.filled, jo.avg, jo.attempt, jo.sent_ns = part.filled, part.avg, 1, part.sent_ns
             self.table.orders[oid] = jo
             self.table.set(jo, broker_state(row.status, part.filled), with_order=True)
@@ -197,7 +199,7 @@ class Recovery:
             **self.journal_damage,
         )
 
-    def _settle(self, jo: JournaledOrder, fills: tuple[int, float]) -> str:
+    def _settle(self, jo: TrackedOrder, fills: tuple[int, float]) -> str:
         o = jo.order
         if jo.state == S.NEW:
             self.ports.reject(jo, "router restarted before sending it; not sent")

@@ -24,7 +24,7 @@ import structlog
 from mytrading import wire
 from mytrading.clock import MarketClock
 from mytrading.domain import Product
-from mytrading.openalgo.broker import OrderEvent, TradeEvent
+from mytrading.openalgo.broker import RESTING, OrderEvent, TradeEvent
 from mytrading.positions import Ledger
 from mytrading.refdata import IST, Instrument, RefData, RefDataError
 from mytrading.settlement import (
@@ -132,7 +132,7 @@ class SimExchange(MarketData):
             so = SimOrder(**{k: v for k, v in row.items() if k in fields})
             self.broker.orders[oid] = so
             self.meta[oid] = OrderMeta(row["strategy"], row["placed_ns"], row["rejection_reason"])
-            if so.status in ("open", "trigger pending"):
+            if so.status in RESTING:
                 self.broker.live.setdefault((so.exchange, so.symbol), []).append(oid)
         self.broker.trades = b.trade_seq
         self.broker._ids = itertools.count(b.order_seq + 1)
@@ -463,7 +463,7 @@ class SimExchange(MarketData):
     def cancel_all(self) -> Reply:
         done, failed = [], []
         for oid, so in list(self.broker.orders.items()):
-            if so.status in ("open", "trigger pending"):
+            if so.status in RESTING:
                 res, events = self.broker.cancel_order(oid)
                 self._on_events(events)
                 if res.ok:
@@ -593,9 +593,7 @@ class SimExchange(MarketData):
             "timestamp": ts(meta.placed_ns),
             "average_price": round(so.avg, 2),
             "filled_quantity": so.filled,
-            "pending_quantity": so.quantity - so.filled
-            if so.status in ("open", "trigger pending")
-            else 0,
+            "pending_quantity": so.quantity - so.filled if so.status in RESTING else 0,
             "rejection_reason": meta.rejection_reason,
             "strategy": meta.strategy,
         }
@@ -603,7 +601,7 @@ class SimExchange(MarketData):
     def _todays(self, oid: str) -> bool:
         """A broker's books show the day: orders placed today, and orders still working."""
         so = self.broker.orders[oid]
-        if so.status in ("open", "trigger pending"):
+        if so.status in RESTING:
             return True
         meta = self.meta.get(oid)
         return meta is None or _ist_date(meta.placed_ns) == _ist_date(self.clock.now_ns())

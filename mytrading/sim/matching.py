@@ -23,7 +23,7 @@ from datetime import datetime
 from mytrading import wire
 from mytrading.clock import MarketClock
 from mytrading.domain import Action, PriceType, Product
-from mytrading.openalgo.broker import OrderEvent, PlaceResult, TradeEvent
+from mytrading.openalgo.broker import RESTING, BrokerStatus, OrderEvent, PlaceResult, TradeEvent
 from mytrading.positions import Ledger
 from mytrading.refdata import IST, RefData, RefDataError
 
@@ -46,7 +46,7 @@ class SimOrder:
     product: Product
     price: float
     trigger_price: float
-    status: str
+    status: BrokerStatus
     filled: int = 0
     avg: float = 0.0
     triggered: bool = False
@@ -112,7 +112,7 @@ class SimBroker:
         so = self.orders.get(orderid)
         if so is None:
             return PlaceResult.rejected(f"Order {orderid} not found", 404)
-        if so.status not in ("open", "trigger pending"):
+        if so.status not in RESTING:
             return PlaceResult.rejected(f"Order {orderid} is {so.status}", 400)
         return so
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from mytrading import wire
 from mytrading.ids import intent_of
+from mytrading.orders.state import is_final, whole_status
 from mytrading.positions import Ledger
 
 Key = tuple[str, str, str, str]  # (strategy, exchange, symbol, product)
@@ -40,9 +41,7 @@ class Working:
         self.states[u.order_id] = u.status
         if u.parts <= 1 and u.quantity:
             self.quantity = u.quantity  # risk may size an order differently
-        return len(self.states) >= self.parts and all(
-            s in wire.TERMINAL_STATUSES for s in self.states.values()
-        )
+        return is_final(whole_status(self.states.values(), self.parts, self.fills_seen))
 
 
 class StrategyBook:

@@ -9,10 +9,12 @@ import msgspec
 import pytest
 
 from mytrading import wire
-from mytrading.openalgo.broker import TradeEvent
+from mytrading.openalgo.broker import TradeEvent, broker_state
+from mytrading.orders.state import IllegalMoveError, OrderState
+from mytrading.orders.tracker import TrackedOrder
 from mytrading.router.books import Books
-from mytrading.router.journal import Journal, JournaledOrder, OrderState, day_start_ns, read
-from mytrading.router.table import IllegalMoveError, OrderTable, broker_state
+from mytrading.router.journal import Journal, day_start_ns, read
+from mytrading.router.table import OrderTable
 from tests.simhelpers import FUT, order
 
 S = OrderState
@@ -28,7 +30,7 @@ def table(path: Path) -> OrderTable:
     return t
 
 
-def sent(t: OrderTable, jo: JournaledOrder, broker_id: str) -> None:
+def sent(t: OrderTable, jo: TrackedOrder, broker_id: str) -> None:
     t.set(jo, S.SENT, attempt=1)
     t.at_broker(jo, broker_id)
 
