@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import zmq
 
@@ -65,13 +65,17 @@ PIPE_MAX_MSG = 4 << 20  # intents, orders, commands, interest lists
 RPC_REQUEST_MAX_MSG = 64 << 10  # a query to the router
 RPC_REPLY_MAX_MSG = 256 << 20  # the router's answer: a whole day of fills at most
 
+# pyzmq's generics: a socket whose frames are bytes, and the context that makes them
+Sock = zmq.Socket[Any]
+Ctx = zmq.Context[Any]
+
 
 class Security(Protocol):
     """What ``bind`` and ``connect`` ask of the bus's security (``buscurve.CurveBus``)."""
 
-    def server(self, sock: zmq.Socket, endpoint: str) -> None: ...
-    def client(self, sock: zmq.Socket, endpoint: str) -> None: ...
-    def stop(self, ctx: zmq.Context) -> None: ...
+    def server(self, sock: Sock, endpoint: str) -> None: ...
+    def client(self, sock: Sock, endpoint: str) -> None: ...
+    def stop(self, ctx: Ctx) -> None: ...
 
 
 _security: Security | None = None
@@ -83,7 +87,7 @@ def use_curve(security: Security | None) -> None:
     _security = security
 
 
-def stop_security(ctx: zmq.Context) -> None:
+def stop_security(ctx: Ctx) -> None:
     """Before a context is destroyed: stop its ZAP handler (it holds a socket)."""
     if _security is not None:
         _security.stop(ctx)
@@ -150,7 +154,7 @@ class SequenceTracker:
 class Publisher:
     """A bound PUB socket that stamps the header of everything it sends."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, src: str, hwm: int = EVENT_HWM) -> None:
+    def __init__(self, ctx: Ctx, endpoint: str, src: str, hwm: int = EVENT_HWM) -> None:
         self.sock = ctx.socket(zmq.PUB)
         self.sock.setsockopt(zmq.SNDHWM, hwm)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -177,7 +181,7 @@ class Subscriber:
 
     def __init__(
         self,
-        ctx: zmq.Context,
+        ctx: Ctx,
         endpoints: Iterable[str],
         prefixes: Iterable[str],
         hwm: int = MD_HWM,
@@ -208,7 +212,7 @@ class Subscriber:
 class Pusher:
     """The sending end of a pipe; ``send`` never blocks and says whether it went."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, src: str, topic: str) -> None:
+    def __init__(self, ctx: Ctx, endpoint: str, src: str, topic: str) -> None:
         self.sock = ctx.socket(zmq.PUSH)
         self.sock.setsockopt(zmq.SNDHWM, PIPE_HWM)
         self.sock.setsockopt(zmq.IMMEDIATE, 1)
@@ -238,7 +242,7 @@ class Pusher:
 class Puller:
     """The bound receiving end of a pipe."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str) -> None:
+    def __init__(self, ctx: Ctx, endpoint: str) -> None:
         self.sock = ctx.socket(zmq.PULL)
         self.sock.setsockopt(zmq.RCVHWM, PIPE_HWM)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -255,9 +259,7 @@ class Puller:
         self.sock.close(0)
 
 
-def request(
-    ctx: zmq.Context, endpoint: str, msg: wire.Msg, timeout_ms: int = 2000
-) -> wire.Msg | None:
+def request(ctx: Ctx, endpoint: str, msg: wire.Msg, timeout_ms: int = 2000) -> wire.Msg | None:
     """One request/reply exchange on a fresh REQ socket (Lazy Pirate): None on timeout.
 
     A fresh socket per call means a lost reply can never wedge the REQ state machine.
@@ -289,7 +291,7 @@ class Asker:
 
     def __init__(
         self,
-        ctx: zmq.Context,
+        ctx: Ctx,
         endpoint: str,
         on_reply: Callable[[Hashable, wire.Msg | None], None],
         timeout_s: float = 3.0,
@@ -302,8 +304,8 @@ class Asker:
         self.timeouts = 0
         self.sock = self._socket()
 
-    def _socket(self) -> zmq.Socket:
-        sock = self.ctx.socket(zmq.DEALER)
+    def _socket(self) -> Sock:
+        sock: Sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.IMMEDIATE, 1)  # no peer connected: refuse, never queue
         sock.setsockopt(zmq.MAXMSGSIZE, RPC_REPLY_MAX_MSG)
@@ -339,7 +341,7 @@ class Asker:
                 reply = None
             self.on_reply(tag, reply)
 
-    def expire(self) -> zmq.Socket | None:
+    def expire(self) -> Sock | None:
         """Give up on questions unanswered for ``timeout_s``; returns the replaced socket
         (to unregister and close), or None when nothing expired."""
         if not self.pending or time.monotonic() - self.pending[0][1] < self.timeout_s:
@@ -356,7 +358,7 @@ class Asker:
         self.sock.close(0)
 
 
-def bind(sock: zmq.Socket, endpoint: str) -> None:
+def bind(sock: Sock, endpoint: str) -> None:
     """Bind, as a CURVE server when the bus uses CURVE (tcp)."""
     if endpoint.startswith("ipc://"):
         path = endpoint[len("ipc://") :]
@@ -372,7 +374,7 @@ def bind(sock: zmq.Socket, endpoint: str) -> None:
     sock.bind(endpoint)
 
 
-def connect(sock: zmq.Socket, endpoint: str) -> None:
+def connect(sock: Sock, endpoint: str) -> None:
     """Connect, as a CURVE client of the endpoint's owner when the bus uses CURVE."""
     if _security is not None and not endpoint.startswith(("ipc://", "inproc://")):
         _security.client(sock, endpoint)

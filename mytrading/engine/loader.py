@@ -27,6 +27,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from mytrading.builder.spec import SpecError
 from mytrading.engine.strategy import BaseStrategy
@@ -44,7 +45,7 @@ class Loaded:
     file did not import (name -> traceback), and files it could not read (path -> why),
     which matter only if they held an enabled strategy."""
 
-    classes: list[type[BaseStrategy]] = field(default_factory=list)
+    classes: list[type[BaseStrategy[Any]]] = field(default_factory=list)
     broken: dict[str, str] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)
 
@@ -163,7 +164,7 @@ def load(directory: Path, enabled: list[str]) -> Loaded:
     return out
 
 
-def _builder(name: str, path: Path) -> type[BaseStrategy]:
+def _builder(name: str, path: Path) -> type[BaseStrategy[Any]]:
     """The strategy class of a builder file (``builder/``), or ``SpecError`` naming the
     lines at fault."""
     from mytrading.builder.spec import parse
@@ -190,7 +191,7 @@ def _import(path: Path) -> ModuleType:
     return module
 
 
-def _find(module: ModuleType, name: str) -> type[BaseStrategy] | None:
+def _find(module: ModuleType, name: str) -> type[BaseStrategy[Any]] | None:
     for _, obj in inspect.getmembers(module, inspect.isclass):
         if (
             issubclass(obj, BaseStrategy)
@@ -202,7 +203,7 @@ def _find(module: ModuleType, name: str) -> type[BaseStrategy] | None:
     return None
 
 
-def check(directory: Path, enabled: list[str]) -> list[type[BaseStrategy]]:
+def check(directory: Path, enabled: list[str]) -> list[type[BaseStrategy[Any]]]:
     """For ``config check`` and ``start``: the enabled classes, or ``StrategyLoadError``
     naming every broken one with its traceback (nothing starts with one)."""
     got = load(directory, enabled)
@@ -213,14 +214,14 @@ def check(directory: Path, enabled: list[str]) -> list[type[BaseStrategy]]:
     return got.classes
 
 
-def placeholder(name: str) -> type[BaseStrategy]:
+def placeholder(name: str) -> type[BaseStrategy[Any]]:
     """A strategy of ``name`` that does nothing: it stands in for one whose file does not
     load, so the engine still keeps that strategy's books (positions, working orders,
     bracket exits) while it is quarantined."""
     return type(f"Broken_{name}", (BaseStrategy,), {"name": name, "__module__": __name__})
 
 
-def discover(directory: Path, names: list[str] | None = None) -> dict[str, type[BaseStrategy]]:
+def discover(directory: Path, names: list[str] | None = None) -> dict[str, type[BaseStrategy[Any]]]:
     """Name -> class for ``names`` (default: every strategy the directory declares),
     imported; ``StrategyLoadError`` if one does not load. For backtests and tools that
     run strategies in their own process (the engine uses ``load``)."""

@@ -185,7 +185,7 @@ class StrategyRunner:
 
     # ---------------------------------------------------------------- set-up
 
-    def add(self, cls: type[BaseStrategy], params: dict[str, Any]) -> BaseStrategy:
+    def add(self, cls: type[BaseStrategy[Any]], params: dict[str, Any]) -> BaseStrategy[Any]:
         try:
             p: StrategyParams = cls.Params(**params)
         except ValidationError as exc:

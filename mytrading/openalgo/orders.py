@@ -64,6 +64,7 @@ from mytrading.openalgo.broker import (
 )
 from mytrading.openalgo.replies import Failure, classify, num, parse_ts
 from mytrading.openalgo.rest import Exchange, OpenAlgoREST
+from mytrading.orders.state import is_final
 
 log = structlog.get_logger("router.openalgo")
 
@@ -479,7 +480,7 @@ class OpenAlgoAdapter:
         if status != t.status or events:
             t.status = status or t.status
             events.append(OrderEvent(oid, t.status, t.filled, t.avg, row.reason))
-        if t.status in ("complete", "cancelled", "rejected"):
+        if is_final(t.status):
             del self.tracked[oid]
         return events
 

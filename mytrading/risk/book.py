@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from mytrading import wire
 from mytrading.accounts import MAIN
+from mytrading.orders.state import is_final
 from mytrading.risk.state import TradingStates
 
 BROKER_MARGIN_FRESH_NS = 600 * 1_000_000_000
@@ -152,7 +153,7 @@ class RiskBook:
         if entry is None:
             return
         key, signed = entry
-        if u.status in wire.TERMINAL_STATUSES:
+        if is_final(u.status):
             del self.working[u.order_id]
             self.entries.discard(u.order_id)
         else:
