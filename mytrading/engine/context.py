@@ -82,24 +82,6 @@ class StrategyContext:
     def working_order(self, intent_id: str, what: str) -> OpenOrder:
         return self.book.working_order(intent_id, what)
 
-    def restore_working(self, w: wire.WorkingOrder) -> None:
-        self.book.restore_working(w)
-
-    def take_up(self, i: wire.PlaceIntent) -> None:
-        self.book.take_up(i)
-
-    def book_update(self, u: wire.OrderUpdate) -> wire.OrderUpdate:
-        return self.book.book_update(u)
-
-    def update_hooks(self, u: wire.OrderUpdate) -> None:
-        self.book.update_hooks(u)
-
-    def book_fill(self, f: wire.Fill) -> None:
-        self.book.book_fill(f)
-
-    def fill_hooks(self, f: wire.Fill) -> None:
-        self.book.fill_hooks(f)
-
     def bracket(
         self,
         exchange: str,

@@ -69,8 +69,9 @@ class OrderBook:
                 i.pricetype, i.price, i.trigger_price, i.product,
             )  # fmt: skip
 
-    # Each update and fill is booked first (``book_update``, ``book_fill``: the engine's
-    # own duties, run outside any hook deadline), then shown to the author's hooks.
+    # Each update and fill is booked first (``book_update``, ``book_fill``, then
+    # ``fill_duties``: the engine's own work, run outside any hook deadline), then shown to
+    # the author's hooks.
 
     def update_hooks(self, u: wire.OrderUpdate) -> None:
         """The author's ``on_order_update`` with the update as booked, then ``on_roll``
@@ -133,12 +134,16 @@ class OrderBook:
         return u
 
     def book_fill(self, f: wire.Fill) -> None:
-        """Position from the fill, then the engine's own duties: a bracket entry's exits
-        go out, and an exit's OCO sibling shrinks or is cancelled."""
+        """The position from the fill. Nothing else: what the fill asks of the engine
+        (``fill_duties``) comes after, on a book that already holds it."""
         signed = f.quantity if f.action == "BUY" else -f.quantity
         self.ctx.ledger.apply((f.exchange, f.symbol), signed, f.price)
         self.ctx.products[(f.exchange, f.symbol)] = f.product
         self.ctx.fills += 1
+
+    def fill_duties(self, f: wire.Fill) -> None:
+        """The engine's own duties a booked fill brings: a bracket entry's exits go out,
+        and an exit's OCO sibling shrinks or is cancelled."""
         intent_id = intent_of(f.order_id)
         self.ctx.engine_orders = True  # protective orders pass even in quarantine
         try:

@@ -555,16 +555,16 @@ class StrategyRunner:
         """A new order the engine had settled as unanswered was approved after all."""
         ctx = self.contexts.get(intent.strategy)
         if ctx is not None and isinstance(intent, wire.PlaceIntent):
-            ctx.take_up(intent)
+            ctx.book.take_up(intent)
 
     def on_order_update(self, u: wire.OrderUpdate) -> None:
         ctx = self.contexts.get(u.strategy)
         if u.status != "rejected" and u.order_id and self.gate.backoff:
             self.gate.on_accepted(u.strategy)  # risk let an order through: no backoff
         if ctx is not None:
-            seen = self._book(u.strategy, "order_update", ctx.book_update, u)
+            seen = self._book(u.strategy, "order_update", ctx.book.book_update, u)
             if seen is not _NOT_BOOKED:
-                self._call(u.strategy, "order_update", ctx.update_hooks, seen)
+                self._call(u.strategy, "order_update", ctx.book.update_hooks, seen)
 
     def restore(
         self,
@@ -582,7 +582,7 @@ class StrategyRunner:
         for w in working:
             ctx = self.contexts.get(w.order.strategy)
             if ctx is not None:
-                ctx.restore_working(w)
+                ctx.book.restore_working(w)
         merged: dict[tuple[str, str, str], tuple[int, float, float]] = {}
         for p in positions:
             if p.strategy not in self.strategies:
@@ -637,8 +637,13 @@ class StrategyRunner:
             self._plans.clear()
         self._watch(f.exchange, f.symbol)
         self._watch_underlying(f.exchange, f.symbol)
-        if self._book(f.strategy, "fill", ctx.book_fill, f) is not _NOT_BOOKED:
-            self._call(f.strategy, "fill", ctx.fill_hooks, f)
+        # booked (the position), then the engine's duties it brings (a bracket's exits, an
+        # OCO sibling's size), then the author's hooks: each step on a fill already booked
+        book = ctx.book
+        if self._book(f.strategy, "fill", book.book_fill, f) is _NOT_BOOKED:
+            return
+        if self._book(f.strategy, "fill", book.fill_duties, f) is not _NOT_BOOKED:
+            self._call(f.strategy, "fill", book.fill_hooks, f)
 
     def on_risk_event(self, ev: wire.RiskEvent) -> None:
         """Risk's word on one of a strategy's intents: refused (``rejected``), or only its

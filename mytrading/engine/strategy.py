@@ -26,11 +26,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin, overload
+from typing import (
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    get_args,
+    get_origin,
+    overload,
+)
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mytrading import wire
+from mytrading.domain import Action, PriceType, Product
 from mytrading.engine.context import StrategyContext
 from mytrading.engine.parts import EngineLink, OpenOrder, PositionView
 from mytrading.engine.rolls import due, next_contract
@@ -79,6 +91,19 @@ class Signal:
 P = TypeVar("P", bound=StrategyParams)
 
 
+class OrderTerms(TypedDict, total=False):
+    """The terms an order helper takes by keyword, each typed as the wire's field (the
+    domain's closed sets), and each checked again at the call (a value from a file is no
+    less checked): ``self.buy(ex, sym, 65, pricetype="LIMIT", price=24_010.5)``."""
+
+    pricetype: PriceType  # MARKET (the default), LIMIT, SL, SL-M
+    product: Product  # MIS (the default), NRML, CNC
+    price: float  # LIMIT and SL: the limit price (rounded to the tick by risk's check)
+    trigger_price: float  # SL and SL-M: the trigger
+    sizing: str  # with quantity 0: risk sizes the order from margin by this grade
+    sizing_per_lot: float  # with sizing: one lot's margin with the rest of its set
+
+
 class BaseStrategy(Generic[P]):
     name: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams  # set from ``BaseStrategy[P]``
@@ -87,7 +112,7 @@ class BaseStrategy(Generic[P]):
     # Signal defaults: set on the class, or per instance from params (in ``initialize``).
     signal_lots: int = 1  # size of a signal without a quantity
     min_confidence: float = 0.0  # signals below it are logged and ignored
-    signal_product: str = "MIS"
+    signal_product: Product = "MIS"
 
     def __init_subclass__(cls, **kw: Any) -> None:
         """``class S(BaseStrategy[SomeParams])`` sets ``S.Params = SomeParams``; an explicit
@@ -457,20 +482,31 @@ class BaseStrategy(Generic[P]):
         return out
 
     # ------------------------------------------------------------- order helpers
+    # Each takes the order's terms by keyword (``OrderTerms``: typed as the wire's, so an
+    # editor completes them and mypy checks a strategy) and hands one call to the
+    # context's ``order``, the strategy's one port for orders.
 
-    def buy(self, exchange: str, symbol: str, quantity: int, **kw: Any) -> str:
-        return self.context.order("BUY", exchange, symbol, quantity, **kw)
+    def buy(self, exchange: str, symbol: str, quantity: int, **terms: Unpack[OrderTerms]) -> str:
+        """Buy ``quantity`` (0 with ``sizing``: risk sizes it); the intent id, "" if
+        none could go out (warm-up, quarantine)."""
+        return self.context.order("BUY", exchange, symbol, quantity, **terms)
 
-    def sell(self, exchange: str, symbol: str, quantity: int, **kw: Any) -> str:
-        return self.context.order("SELL", exchange, symbol, quantity, **kw)
+    def sell(self, exchange: str, symbol: str, quantity: int, **terms: Unpack[OrderTerms]) -> str:
+        return self.context.order("SELL", exchange, symbol, quantity, **terms)
 
-    def short(self, exchange: str, symbol: str, quantity: int, **kw: Any) -> str:
+    def short(self, exchange: str, symbol: str, quantity: int, **terms: Unpack[OrderTerms]) -> str:
         """Sell to open or add to a short; refused (ValueError) while long."""
         if self.position(exchange, symbol) > 0:
             raise ValueError(f"short {symbol}: the position is long; close it first")
-        return self.context.order("SELL", exchange, symbol, quantity, **kw)
+        return self.context.order("SELL", exchange, symbol, quantity, **terms)
 
-    def cover(self, exchange: str, symbol: str, quantity: int | None = None, **kw: Any) -> str:
+    def cover(
+        self,
+        exchange: str,
+        symbol: str,
+        quantity: int | None = None,
+        **terms: Unpack[OrderTerms],
+    ) -> str:
         """Buy back a short: all of it by default, never more than it."""
         short = -self.position(exchange, symbol)
         if short <= 0:
@@ -478,20 +514,21 @@ class BaseStrategy(Generic[P]):
         qty = short if quantity is None else quantity
         if qty > short:
             raise ValueError(f"cover {symbol}: {qty} is more than the short of {short}")
-        return self.context.order("BUY", exchange, symbol, qty, **kw)
+        return self.context.order("BUY", exchange, symbol, qty, **terms)
 
-    def close(self, exchange: str, symbol: str, **kw: Any) -> str | None:
+    def close(self, exchange: str, symbol: str, **terms: Unpack[OrderTerms]) -> str | None:
         """Cancel this instrument's working orders and trade the position to zero."""
         self.cancel_all(exchange, symbol)
         pos = self.position(exchange, symbol)
         if pos == 0:
             return None
-        return self.context.order("SELL" if pos > 0 else "BUY", exchange, symbol, abs(pos), **kw)
+        side: Action = "SELL" if pos > 0 else "BUY"
+        return self.context.order(side, exchange, symbol, abs(pos), **terms)
 
-    def close_all(self, **kw: Any) -> list[str]:
+    def close_all(self, **terms: Unpack[OrderTerms]) -> list[str]:
         out = []
         for ex, sym in list(self.ledger.positions):
-            oid = self.close(ex, sym, **kw)
+            oid = self.close(ex, sym, **terms)
             if oid:
                 out.append(oid)
         return out
@@ -504,7 +541,7 @@ class BaseStrategy(Generic[P]):
         min_change: int = 0,
         min_lots: float = 0.0,
         min_pct: float = 0.0,
-        **kw: Any,
+        **terms: Unpack[OrderTerms],
     ) -> str | None:
         """Trade to a net position (OpenAlgo smart-order semantics): the difference between
         the target and the position plus what is still working; None if nothing to do.
@@ -523,7 +560,8 @@ class BaseStrategy(Generic[P]):
             band = max(float(min_change), lots, abs(target) * min_pct / 100.0)
             if abs(diff) < band:
                 return None
-        return ctx.order("BUY" if diff > 0 else "SELL", exchange, symbol, abs(diff), **kw)
+        side: Action = "BUY" if diff > 0 else "SELL"
+        return ctx.order(side, exchange, symbol, abs(diff), **terms)
 
     def modify(
         self,
@@ -531,7 +569,7 @@ class BaseStrategy(Generic[P]):
         quantity: int | None = None,
         price: float | None = None,
         trigger_price: float | None = None,
-        pricetype: str | None = None,
+        pricetype: PriceType | None = None,
     ) -> str:
         """Change a working order; unchanged fields keep their values."""
         return self.context.modify(intent_id, quantity, price, trigger_price, pricetype)
@@ -548,7 +586,7 @@ class BaseStrategy(Generic[P]):
         self,
         exchange: str,
         symbol: str,
-        action: str,
+        action: Action,
         quantity: int,
         entry_trigger: float | None = None,
         entry_buffer: float = 3.0,
@@ -558,7 +596,7 @@ class BaseStrategy(Generic[P]):
         stop_buffer: float = 3.0,
         target: float | None = None,
         units: Literal["rupees", "ticks"] = "rupees",
-        product: str = "MIS",
+        product: Product = "MIS",
         sizing: str = "",
         sizing_per_lot: float = 0.0,
     ) -> str:

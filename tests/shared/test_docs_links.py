@@ -62,7 +62,5 @@ def test_every_benchmark_is_named_with_its_command() -> None:
     readme = (ROOT / "README.md").read_text()
     figures = (ROOT / "docs" / "benchmarks.md").read_text()
     scripts = [p.name for p in sorted((ROOT / "bench").glob("*.py")) if p.name != "common.py"]
-    missing = [
-        s for s in scripts if f"bench/{s}" not in readme or f"bench/{s}" not in figures
-    ]
+    missing = [s for s in scripts if f"bench/{s}" not in readme or f"bench/{s}" not in figures]
     assert missing == []
