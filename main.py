@@ -6,7 +6,7 @@ installs the project into it from ``requirements.lock`` (exact versions, checked
 their hashes; ``test`` adds ``requirements-dev.lock``'s test tools), again whenever
 ``pyproject.toml`` or a lock changes, then re-runs
 itself inside that environment. Everything after that is the typer CLI in
-``mytrading/cli.py``:  ``python3 main.py run``  ·  ``python3 main.py test``  ·  ``--help``.
+``mytrading/commands/``: ``python3 main.py run`` · ``python3 main.py test`` · ``--help``.
 """
 
 from __future__ import annotations
@@ -93,6 +93,6 @@ if __name__ == "__main__":
         _ensure_venv(dev=sys.argv[1:2] == ["test"])
         os.execv(str(VPY), [str(VPY), str(Path(__file__).resolve()), *sys.argv[1:]])
     os.umask(0o077)  # every file the stack writes is private (docs/security.md)
-    from mytrading.cli import app
+    from mytrading.commands.main import app
 
     app()

@@ -43,8 +43,8 @@ from common import unlimited_config  # noqa: E402
 
 from mytrading.backtest.data import GeneratedBars, trading_days  # noqa: E402
 from mytrading.backtest.engine import Backtest, Spec  # noqa: E402
+from mytrading.domain.refdata import load_refdata  # noqa: E402
 from mytrading.engine.loader import discover  # noqa: E402
-from mytrading.refdata import load_refdata  # noqa: E402
 from mytrading.risk.config import risk_files  # noqa: E402
 
 START = date(2026, 1, 1)
@@ -100,7 +100,7 @@ def reference(
 def _ns(d: date) -> int:
     from datetime import datetime
 
-    from mytrading.refdata import IST
+    from mytrading.domain.refdata import IST
 
     return int(datetime.combine(d, datetime.min.time(), IST).timestamp()) * 1_000_000_000
 
@@ -225,7 +225,7 @@ class OrderClock:
 def portfolio_contracts(refdata: Any, n: int = 10) -> list[tuple[str, str]]:
     """``n`` far-expiry futures (four indices, three monthly expiries of 2040): a
     portfolio of ``n`` SMA strategies, each on its own contract."""
-    from mytrading.refdata import future_symbol
+    from mytrading.domain.refdata import future_symbol
 
     out = []
     for month in (12, 11, 10):

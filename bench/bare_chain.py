@@ -24,8 +24,8 @@ import zmq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mytrading import wire  # noqa: E402
-from mytrading.bus import Publisher, Puller, Pusher, Subscriber  # noqa: E402
+from mytrading.messaging import wire  # noqa: E402
+from mytrading.messaging.bus import Publisher, Puller, Pusher, Subscriber  # noqa: E402
 
 
 def _tick() -> wire.Tick:

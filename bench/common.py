@@ -48,7 +48,7 @@ def pump(sub: Any, status: dict[str, Any], seconds: float) -> list[Any]:
     message is returned in order."""
     import time
 
-    from mytrading import wire
+    from mytrading.messaging import wire
 
     out = []
     end = time.monotonic() + seconds

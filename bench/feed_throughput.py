@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import pump as pump_bus  # noqa: E402
 from common import stop_all  # noqa: E402
 
-from mytrading import wire  # noqa: E402
-from mytrading.bus import DAEMONS, Subscriber  # noqa: E402
+from mytrading.messaging import wire  # noqa: E402
+from mytrading.messaging.bus import DAEMONS, Subscriber  # noqa: E402
 from mytrading.settings import load_settings  # noqa: E402
 from tests.simhelpers import free_port  # noqa: E402
 

@@ -43,7 +43,7 @@ STRATEGY = '''
 import time
 from datetime import datetime
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.engine.strategy import BaseStrategy
 
 

@@ -119,10 +119,10 @@ def dispatch(prices: np.ndarray, strategies: int = 10, ticks: int = 100_000) -> 
     bus's own cost is measured by bench/latency.py and bench/feed_throughput.py."""
     from datetime import datetime
 
-    from mytrading import wire
+    from mytrading.domain.refdata import IST, load_refdata
     from mytrading.engine.runner import StrategyRunner
     from mytrading.engine.strategy import BaseStrategy
-    from mytrading.refdata import IST, load_refdata
+    from mytrading.messaging import wire
 
     fut = "NIFTY23NOV26FUT"
 

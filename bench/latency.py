@@ -48,9 +48,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import stop_all, unlimited_config  # noqa: E402
 
-from mytrading import wire  # noqa: E402
-from mytrading.bus import Subscriber  # noqa: E402
-from mytrading.buscurve import TOOLS, init_keys, secure_bus  # noqa: E402
+from mytrading.messaging import wire  # noqa: E402
+from mytrading.messaging.bus import Subscriber  # noqa: E402
+from mytrading.messaging.curve import TOOLS, init_keys, secure_bus  # noqa: E402
 from mytrading.settings import load_settings  # noqa: E402
 from tests.simhelpers import free_port  # noqa: E402
 

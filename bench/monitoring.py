@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from rich.console import Console  # noqa: E402
 
-from mytrading.chainview import ChainModel, render  # noqa: E402
-from mytrading.refdata import IST, load_refdata  # noqa: E402
+from mytrading.commands.chain import ChainModel, render  # noqa: E402
+from mytrading.domain.refdata import IST, load_refdata  # noqa: E402
 from mytrading.sim.market import SimMarket  # noqa: E402
 from tests.simhelpers import free_port  # noqa: E402
 

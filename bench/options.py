@@ -41,9 +41,9 @@ from mytrading.backtest.engine import Backtest, Spec  # noqa: E402
 from mytrading.builder.spec import parse  # noqa: E402
 from mytrading.builder.strategy import make_class  # noqa: E402
 from mytrading.builder.templates import render  # noqa: E402
+from mytrading.domain.refdata import IST, load_refdata  # noqa: E402
 from mytrading.engine.loader import discover  # noqa: E402
 from mytrading.engine.strategy import BaseStrategy  # noqa: E402
-from mytrading.refdata import IST, load_refdata  # noqa: E402
 from mytrading.risk.config import risk_files  # noqa: E402
 from mytrading.sim.market import OPTION_KINDS, SimMarket  # noqa: E402
 

@@ -36,8 +36,9 @@ import zmq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mytrading import venue, wire  # noqa: E402
-from mytrading.bus import DAEMONS, Pusher  # noqa: E402
+from mytrading import venue  # noqa: E402
+from mytrading.messaging import wire  # noqa: E402
+from mytrading.messaging.bus import DAEMONS, Pusher  # noqa: E402
 from mytrading.settings import load_settings  # noqa: E402
 from tests.procs import Watcher, live_on, run_cli, spawn  # noqa: E402
 from tests.simhelpers import KEY, WS_URL, free_port, order, start_server  # noqa: E402

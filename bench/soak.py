@@ -57,11 +57,11 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mytrading import disk, supervise  # noqa: E402
 from mytrading.builder.templates import TEMPLATES, render  # noqa: E402
-from mytrading.bus import DAEMONS  # noqa: E402
-from mytrading.clock import build_clock  # noqa: E402
-from mytrading.refdata import IST, load_refdata  # noqa: E402
+from mytrading.domain.clock import build_clock  # noqa: E402
+from mytrading.domain.refdata import IST, load_refdata  # noqa: E402
+from mytrading.messaging.bus import DAEMONS  # noqa: E402
+from mytrading.process import disk, supervise  # noqa: E402
 from mytrading.router.journal import day_start_ns, read  # noqa: E402
 from tests.procs import Watcher, run_cli, settings_of  # noqa: E402
 from tests.simhelpers import free_port  # noqa: E402

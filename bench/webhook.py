@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import pump, stop_all, unlimited_config  # noqa: E402
 
-from mytrading import wire  # noqa: E402
-from mytrading.bus import Subscriber  # noqa: E402
+from mytrading.messaging import wire  # noqa: E402
+from mytrading.messaging.bus import Subscriber  # noqa: E402
 from mytrading.settings import load_settings  # noqa: E402
 from mytrading.webhook.model import StrategyFields, SymbolMap  # noqa: E402
 from mytrading.webhook.store import WebhookStore  # noqa: E402

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from mytrading.accounts import Accounts, load_accounts
-from mytrading.errors import ConfigError
-from mytrading.refdata import RefData, RefDataError, load_refdata
+from mytrading.domain.accounts import Accounts, load_accounts
+from mytrading.domain.errors import ConfigError
+from mytrading.domain.refdata import RefData, RefDataError, load_refdata
 from mytrading.settings import Settings, SimSettings, dotenv, load_settings
 
 if TYPE_CHECKING:

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from mytrading.errors import ConfigError
+from mytrading.domain.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mytrading.logsetup import Rotation
+    from mytrading.process.logsetup import Rotation
 
 __all__ = ["PROJECT_ROOT", "ConfigError", "Settings", "load_settings"]
 
@@ -402,7 +402,7 @@ class Settings(BaseSettings):
     @field_validator("daemons")
     @classmethod
     def _daemon_names(cls, v: list[str]) -> list[str]:
-        from mytrading.bus import DAEMONS
+        from mytrading.messaging.bus import DAEMONS
 
         bad = [d for d in v if d not in DAEMONS]
         if bad or not v or len(set(v)) != len(v):
@@ -412,7 +412,7 @@ class Settings(BaseSettings):
     @field_validator("strategies")
     @classmethod
     def _strategy_names(cls, v: list[str]) -> list[str]:
-        from mytrading.names import bad_name
+        from mytrading.domain.names import bad_name
 
         for name in v:
             why = bad_name(name)
@@ -423,7 +423,7 @@ class Settings(BaseSettings):
     @field_validator("strategy_params")
     @classmethod
     def _params_names(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        from mytrading.names import bad_name
+        from mytrading.domain.names import bad_name
 
         for name, table in v.items():
             why = bad_name(name)
@@ -513,7 +513,7 @@ class Settings(BaseSettings):
 
     def log_rotation(self) -> Rotation:
         """``setup_logging``'s rotation."""
-        from mytrading.logsetup import Rotation
+        from mytrading.process.logsetup import Rotation
 
         return Rotation(self.log_max_mb, self.log_backups, self.log_keep_days)
 
@@ -529,7 +529,7 @@ class Settings(BaseSettings):
         """The Host names an HTTP server bound to ``bind_host`` answers to."""
         import urllib.parse
 
-        from mytrading.httpguard import host_names
+        from mytrading.web.guard import host_names
 
         public = urllib.parse.urlsplit(self.webhook_public_url).hostname or ""
         return host_names(bind_host, [*self.http_hostnames, public])
@@ -555,7 +555,7 @@ class Settings(BaseSettings):
         return found
 
     def endpoints(self):  # -> bus.EndpointMap (import kept local: settings loads first)
-        from mytrading.bus import EndpointMap
+        from mytrading.messaging.bus import EndpointMap
 
         return EndpointMap.build(
             self.bus_transport,
@@ -587,7 +587,7 @@ class Settings(BaseSettings):
         return self.openalgo_ws_url
 
     def shed_limits(self):  # -> httpshed.ShedLimits (import kept local: settings loads first)
-        from mytrading.httpshed import ShedLimits
+        from mytrading.web.shed import ShedLimits
 
         return ShedLimits(
             self.http_header_timeout_s,
@@ -602,7 +602,7 @@ class Settings(BaseSettings):
 
     def check_strategy_tables(self) -> None:
         """Every table of ``config/strategies.toml`` names a strategy by the one rule."""
-        from mytrading.names import check_names
+        from mytrading.domain.names import check_names
 
         path = self.config_dir / "strategies.toml"
         if path.exists():

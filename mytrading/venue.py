@@ -4,7 +4,7 @@ the stack's state belongs to: built in one place.
 **Where orders go** (``routes``): one meaning per mode, whatever else is configured.
 
 * ``live``: every account's orders go to its OpenAlgo (``real``). Only with the
-  operator's confirmation at start (``live.py``); the router refuses to start without it.
+  operator's confirmation at start (``process/live.py``); the router refuses to start without it.
 * ``paper``: nothing reaches a real broker. The embedded simulator server (``simserver``,
   ``MT_SIM_SERVER=true``) takes the main account's orders over the same REST API as live;
   ``MT_BROKER=sim`` fills them in the router's process (``local``); every other account,
@@ -41,10 +41,10 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from mytrading import wire
-from mytrading.accounts import MAIN, Accounts, load_accounts
-from mytrading.clock import MarketClock
-from mytrading.refdata import RefData
+from mytrading.domain.accounts import MAIN, Accounts, load_accounts
+from mytrading.domain.clock import MarketClock
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
 from mytrading.settings import Settings
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ def routes(
     settings: Settings, accounts: Accounts, reported: dict[str, str] | None = None
 ) -> dict[str, Route]:
     """Each account's route in ``settings.mode`` (see the module's doc). ``reported``:
-    for live, the broker account each OpenAlgo reported at confirmation (``live.py``)."""
+    for live, the broker account each OpenAlgo reported at confirmation (``process/live.py``)."""
     out = {}
     for name, acct in accounts.by_name.items():
         kind: RouteKind
@@ -294,7 +294,7 @@ def for_daemon(settings: Settings, accounts: Accounts) -> Venue:
     confirmation (``live.NotConfirmedError`` otherwise: the daemon does not start)."""
     reported = None
     if settings.mode == "live":
-        from mytrading import live
+        from mytrading.process import live
 
         reported = live.reported(live.confirmed(settings, accounts))
     return current(settings, accounts, reported)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mytrading.refdata import RefData, load_refdata
+from mytrading.domain.refdata import RefData, load_refdata
 from mytrading.settings import PROJECT_ROOT, Settings, load_settings
 from tests.simhelpers import free_port
 

@@ -20,9 +20,9 @@ import time
 import zmq
 import zmq.auth
 
-from mytrading import wire
-from mytrading.bus import DAEMONS
-from mytrading.buscurve import OWNER, load_ring
+from mytrading.messaging import wire
+from mytrading.messaging.bus import DAEMONS
+from mytrading.messaging.curve import OWNER, load_ring
 from mytrading.settings import load_settings
 
 

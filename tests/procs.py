@@ -15,8 +15,8 @@ from typing import Any
 import structlog
 import zmq
 
-from mytrading import wire
-from mytrading.bus import DAEMONS, Subscriber
+from mytrading.messaging import wire
+from mytrading.messaging.bus import DAEMONS, Subscriber
 from mytrading.settings import PROJECT_ROOT, Settings
 
 
@@ -63,7 +63,7 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     commands that start no process of the stack. Returns what ``run_cli`` returns."""
     from typer.testing import CliRunner
 
-    from mytrading.cli import app
+    from mytrading.commands.main import app
 
     mt = {k: v for k, v in env.items() if k.startswith("MT_") or k.isupper()}
     # A command may set up logging on the runner's own streams, closed once it returns:
@@ -135,8 +135,8 @@ def confirm_live(env: dict[str, str]) -> dict[str, str]:
     each account's OpenAlgo (here a simulator server standing in for a real one) who it
     is, write the confirmation, and return ``env`` with its token. ``env`` must already
     say ``MT_MODE=live`` and name the accounts."""
-    from mytrading import live
-    from mytrading.accounts import load_accounts
+    from mytrading.domain.accounts import load_accounts
+    from mytrading.process import live
 
     saved = dict(os.environ)
     os.environ.update(env)
@@ -160,7 +160,7 @@ def all_day_config(env: dict[str, str]) -> dict[str, str]:
     from datetime import datetime, timedelta
     from pathlib import Path
 
-    from mytrading.refdata import IST
+    from mytrading.domain.refdata import IST
 
     base = Path(env.get("MT_CONFIG_DIR") or PROJECT_ROOT / "config")
     out = Path(env["MT_STATE_DIR"]).parent / "config-allday"
@@ -209,7 +209,7 @@ class Watcher:
     """Subscribes to every daemon's topics and waits for conditions on what it saw."""
 
     def __init__(self, settings: Settings, prefixes: tuple[str, ...] = ("",)) -> None:
-        from mytrading.buscurve import TOOLS, secure_bus
+        from mytrading.messaging.curve import TOOLS, secure_bus
 
         secure_bus(settings, TOOLS, lambda *_a, **_k: None)  # tcp: as the operator's tools
         self.ctx = zmq.Context()

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.settings import PROJECT_ROOT
 
 KEY = "contract-test-key"
@@ -27,7 +27,7 @@ def live_future() -> str:
     simulator no longer lists one) nor is it its expiry day (risk's expiry-day rules)."""
     from datetime import datetime, timedelta
 
-    from mytrading.refdata import IST, future_symbol, load_refdata
+    from mytrading.domain.refdata import IST, future_symbol, load_refdata
 
     ref = load_refdata(PROJECT_ROOT / "config")
     tomorrow = datetime.now(IST).date() + timedelta(days=1)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 
 from mytrading import wire
+from mytrading.domain.universe import quoted, universe
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
-from mytrading.universe import quoted, universe
 
 
 class CounterParams(StrategyParams):

@@ -19,8 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mytrading.consoles import err, out, settings_or_exit
-from mytrading.ids import Instrument
+from mytrading.domain.ids import Instrument
+from mytrading.process.consoles import err, out, settings_or_exit
 from mytrading.settings import ConfigError, Settings
 
 # The backtest's own modules (pandas, DuckDB, plotly, matplotlib) are imported inside the
@@ -116,7 +116,7 @@ def backtest(
         err.print("give --strategy NAME (see strategies/), or a subcommand: list, show, ...")
         raise typer.Exit(2)
     from mytrading.backtest.session import InputError, Request, execute, prepare
-    from mytrading.refdata import RefDataError
+    from mytrading.domain.refdata import RefDataError
 
     s = _settings()
     _quiet(s.log_level)
@@ -370,9 +370,9 @@ def data_download(
     from datetime import datetime, timedelta
 
     from mytrading.backtest.download import HistoryInputError, download
-    from mytrading.bars import BarBuilder
+    from mytrading.domain.bars import BarBuilder
+    from mytrading.domain.refdata import IST, load_refdata
     from mytrading.openalgo.history import http_history
-    from mytrading.refdata import IST, load_refdata
 
     s = _settings()
     ex, sym = _instrument(symbol)
@@ -431,7 +431,7 @@ def data_import(
         normalise,
         read_file,
     )
-    from mytrading.refdata import load_refdata
+    from mytrading.domain.refdata import load_refdata
 
     s = _settings()
     ex, sym = _instrument(symbol)

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mytrading import wire
-from mytrading.refdata import IST, Instrument, RefData, RefDataError
+from mytrading.domain.refdata import IST, Instrument, RefData, RefDataError
+from mytrading.messaging import wire
 from mytrading.sim.paths import option_points, walk
 from mytrading.sim.surface import SurfaceParams
 
@@ -258,7 +258,7 @@ class DuckBars:
         self.name = name or str(path)
 
     def _con(self) -> duckdb.DuckDBPyConnection:
-        from mytrading.recording import connect
+        from mytrading.stores.recording import connect
 
         return connect(self.path, read_only=True)
 
@@ -314,7 +314,7 @@ class DuckTicks:
         self.path = path
 
     def ticks(self, start: date, end: date) -> Iterator[wire.Tick]:
-        from mytrading.recording import connect
+        from mytrading.stores.recording import connect
 
         con = connect(self.path, read_only=True)
         try:

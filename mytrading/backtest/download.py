@@ -20,11 +20,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from mytrading import wire
 from mytrading.backtest.data import trading_days
-from mytrading.bars import DAILY, TIMEFRAMES
-from mytrading.recording import BAR_COLS, connect
-from mytrading.refdata import IST, RefData, RefDataError
+from mytrading.domain.bars import DAILY, TIMEFRAMES
+from mytrading.domain.refdata import IST, RefData, RefDataError
+from mytrading.messaging import wire
+from mytrading.stores.recording import BAR_COLS, connect
 
 DAYS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS days (

@@ -30,21 +30,16 @@ from typing import Any
 
 import structlog
 
-from mytrading import wire
 from mytrading.backtest.data import DataError, holes, trading_days
 from mytrading.backtest.fills import BarBroker
 from mytrading.backtest.resample import Resampler
 from mytrading.backtest.results import Results
 from mytrading.backtest.risk import BacktestRisk
 from mytrading.backtest.venue import BacktestVenue
-from mytrading.bars import DAILY, TIMEFRAMES
-from mytrading.clock import MarketClock
-from mytrading.engine.context import StrategyContext
-from mytrading.engine.runner import StrategyRunner
-from mytrading.engine.strategy import BaseStrategy
-from mytrading.refdata import IST, RefData, RefDataError
-from mytrading.risk.config import RiskConfig
-from mytrading.settlement import (
+from mytrading.domain.bars import DAILY, TIMEFRAMES
+from mytrading.domain.clock import MarketClock
+from mytrading.domain.refdata import IST, RefData, RefDataError
+from mytrading.domain.settlement import (
     Leg,
     final_price_places,
     no_final_price,
@@ -52,6 +47,11 @@ from mytrading.settlement import (
     settlement_fill,
     settlement_id,
 )
+from mytrading.engine.context import StrategyContext
+from mytrading.engine.runner import StrategyRunner
+from mytrading.engine.strategy import BaseStrategy
+from mytrading.messaging import wire
+from mytrading.risk.config import RiskConfig
 from mytrading.sim.matching import SimBroker
 
 log = structlog.get_logger("backtest")

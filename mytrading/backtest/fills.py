@@ -22,11 +22,11 @@ Validation (lot multiples, products, prices) is the simulated broker's, unchange
 
 from __future__ import annotations
 
-from mytrading import wire
-from mytrading.clock import MarketClock
 from mytrading.domain import PriceType
+from mytrading.domain.clock import MarketClock
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import OrderEvent, PlaceResult
-from mytrading.refdata import RefData
 from mytrading.sim.matching import Event, SimBroker, SimOrder
 
 

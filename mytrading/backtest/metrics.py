@@ -32,7 +32,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
 
 TRADING_DAYS = 252
 

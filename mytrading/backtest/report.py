@@ -29,7 +29,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from mytrading.backtest.metrics import Metrics
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
 
 POINTS = 4000
 MARKERS = 1500  # entries and exits drawn per instrument (all are in the tables)

@@ -1,4 +1,4 @@
-"""Longer bars from one-minute bars, aligned as the live engine aligns them (``bars.py``:
+"""Longer bars from one-minute bars, aligned as the live engine aligns them (``domain/bars.py``:
 to the session open, the last bar of a session ending at the close, ``D`` one per session).
 
 A longer bar is emitted when the one-minute bar that ends it has been added, so a strategy
@@ -8,9 +8,9 @@ emitted when the first bar of a later bucket arrives (or at ``flush``).
 
 from __future__ import annotations
 
-from mytrading import wire
-from mytrading.bars import BarBuilder
-from mytrading.refdata import Calendar
+from mytrading.domain.bars import BarBuilder
+from mytrading.domain.refdata import Calendar
+from mytrading.messaging import wire
 
 MINUTE_NS = 60_000_000_000
 

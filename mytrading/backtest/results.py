@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mytrading import wire
 from mytrading.backtest.metrics import Metrics, compute
-from mytrading.positions import Ledger
-from mytrading.refdata import IST, RefData
+from mytrading.domain.positions import Ledger
+from mytrading.domain.refdata import IST, RefData
+from mytrading.messaging import wire
 from mytrading.risk.charges import ZERO, Charges, ChargeTable
 
 NS = 1_000_000_000

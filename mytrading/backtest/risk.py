@@ -18,9 +18,9 @@ from datetime import date, datetime
 
 import structlog
 
-from mytrading import wire
-from mytrading.accounts import MAIN, Accounts
-from mytrading.refdata import RefData
+from mytrading.domain.accounts import MAIN, Accounts
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
 from mytrading.risk.config import RiskConfig
 from mytrading.risk.engine import RiskEngine
 from mytrading.risk.monitor import Key

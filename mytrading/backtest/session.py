@@ -24,9 +24,9 @@ from mytrading.backtest.engine import WARMUP_ORIGIN_DAYS, Backtest, Progress, Sp
 from mytrading.backtest.metrics import Metrics
 from mytrading.backtest.results import Results
 from mytrading.config import for_process
+from mytrading.domain.refdata import IST, RefData
 from mytrading.engine.loader import StrategyLoadError, declared, discover
 from mytrading.engine.strategy import BaseStrategy
-from mytrading.refdata import IST, RefData
 from mytrading.risk.config import RiskConfig
 from mytrading.risk.limits import env_overrides
 from mytrading.settings import ConfigError, Settings

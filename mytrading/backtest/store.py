@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from mytrading.backtest.metrics import Metrics
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
 
 SCHEMA_VERSION = 1
 SCHEMA = """

@@ -31,7 +31,7 @@ from rich.table import Table
 
 from mytrading.backtest import store
 from mytrading.backtest.session import InputError, Prepared
-from mytrading.refdata import IST, RefData
+from mytrading.domain.refdata import IST, RefData
 from mytrading.risk.config import RiskConfig
 from mytrading.settings import Settings
 

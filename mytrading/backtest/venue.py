@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import OrderEvent, TradeEvent, broker_state, fill_of, order_update
 from mytrading.orders.state import OrderState, published
 from mytrading.orders.tracker import OrderTracker, TrackedOrder

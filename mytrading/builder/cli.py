@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mytrading.builder.templates import TEMPLATES, render
-from mytrading.consoles import err, out, settings_or_exit
+from mytrading.process.consoles import err, out, settings_or_exit
 
 app = typer.Typer(help="Strategies: write a builder strategy file from a template.")
 
@@ -22,9 +22,9 @@ def new(
     """Write ``strategies/NAME.toml``, a ready builder strategy from ``template``; it is
     checked as ``config check`` checks it before it is written."""
     from mytrading.builder.spec import SpecError, parse
+    from mytrading.domain.names import bad_name
+    from mytrading.domain.refdata import load_refdata
     from mytrading.engine.loader import declared
-    from mytrading.names import bad_name
-    from mytrading.refdata import load_refdata
 
     s = settings_or_exit()
     why = bad_name(name)

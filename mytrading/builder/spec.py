@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mytrading.errors import ConfigError
+from mytrading.domain.errors import ConfigError
 from mytrading.options.chain import OFFSET
 
 ATM_STEPS = re.compile(r"^ATM([+-])(\d{1,2})$")

@@ -34,12 +34,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mytrading import wire
 from mytrading.builder.spec import Leg, Spec
+from mytrading.domain.errors import ConfigError
+from mytrading.domain.ids import intent_of
 from mytrading.engine.parts import SetMargins
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
-from mytrading.errors import ConfigError
-from mytrading.ids import intent_of
+from mytrading.messaging import wire
 
 TIMER = "builder"
 ST = "BUILDER_ST"

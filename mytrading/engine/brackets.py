@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from mytrading import domain, wire
+from mytrading import domain
+from mytrading.domain.ids import intent_of
 from mytrading.engine.parts import OpenOrder, Parts
-from mytrading.ids import intent_of
+from mytrading.messaging import wire
 
 
 class Brackets:

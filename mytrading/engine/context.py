@@ -22,15 +22,16 @@ import msgspec
 import numpy as np
 import structlog
 
-from mytrading import domain, wire
+from mytrading import domain
 from mytrading.domain import Product
+from mytrading.domain.positions import Ledger
+from mytrading.domain.refdata import RefData
 from mytrading.engine.brackets import Brackets
 from mytrading.engine.indicator_set import AheadFeed, Bound, make
 from mytrading.engine.order_book import OrderBook
 from mytrading.engine.parts import EngineLink, Hooks, OpenOrder, PendingRoll, PositionView
 from mytrading.engine.rolls import Rolls
-from mytrading.positions import Ledger
-from mytrading.refdata import RefData
+from mytrading.messaging import wire
 
 BarKey = tuple[str, str, str]  # (exchange, symbol, timeframe)
 

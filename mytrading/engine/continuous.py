@@ -29,9 +29,9 @@ from datetime import date, datetime, timedelta
 import msgspec
 import structlog
 
-from mytrading import wire
+from mytrading.domain.refdata import IST, RefData, future_symbol
+from mytrading.messaging import wire
 from mytrading.openalgo.history import HistoryError, HistoryFn
-from mytrading.refdata import IST, RefData, future_symbol
 
 log = structlog.get_logger("engine")
 

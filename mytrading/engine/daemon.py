@@ -18,10 +18,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from mytrading import bus, wire
-from mytrading.bars import BarBuilder
-from mytrading.bus import Pusher
-from mytrading.daemon import Daemon, Peer
+from mytrading.domain.bars import BarBuilder
+from mytrading.domain.ids import roll_of
 from mytrading.engine.loader import load, placeholder
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.watchdog import (
@@ -32,12 +30,14 @@ from mytrading.engine.watchdog import (
     stuck_at_last_exit,
     stuck_today,
 )
-from mytrading.ids import roll_of
-from mytrading.interest import Declarer, entry
+from mytrading.messaging import bus, wire
+from mytrading.messaging.bus import Pusher
+from mytrading.messaging.catchup import FillSequence, fetch_day, fetch_fills_since, fetch_snapshot
+from mytrading.messaging.interest import Declarer, entry
+from mytrading.messaging.outbox import Outbox
 from mytrading.openalgo.history import http_history
 from mytrading.openalgo.paced import PacedFetcher
-from mytrading.outbox import Outbox
-from mytrading.recovery import FillSequence, fetch_day, fetch_fills_since, fetch_snapshot
+from mytrading.process.base import Daemon, Peer
 from mytrading.settings import ConfigError
 
 MAX_PENDING = 1000

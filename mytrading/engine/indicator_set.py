@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mytrading import wire
+from mytrading.domain.refdata import IST
 from mytrading.indicators import stream
 from mytrading.indicators.talib_adapter import TalibStream
-from mytrading.refdata import IST
+from mytrading.messaging import wire
 
 NAN = float("nan")
 SOURCES = ("open", "high", "low", "close", "volume", "hl2", "hlc3")

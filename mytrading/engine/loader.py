@@ -30,8 +30,8 @@ from types import ModuleType
 from typing import Any
 
 from mytrading.builder.spec import SpecError
+from mytrading.domain.names import RULE, bad_name
 from mytrading.engine.strategy import BaseStrategy
-from mytrading.names import RULE, bad_name
 
 
 class StrategyLoadError(Exception):

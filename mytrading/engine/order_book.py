@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import msgspec
 
-from mytrading import wire
+from mytrading.domain.ids import intent_of
 from mytrading.engine.parts import OpenOrder, Parts
-from mytrading.ids import intent_of
+from mytrading.messaging import wire
 
 __all__ = ["OpenOrder", "OrderBook"]
 

@@ -15,12 +15,12 @@ from typing import Any, Protocol
 
 import msgspec
 
-from mytrading import wire
 from mytrading.domain import Action, PriceType, Product
-from mytrading.ids import OrderId
+from mytrading.domain.ids import OrderId
+from mytrading.domain.positions import Ledger
+from mytrading.domain.refdata import Instrument, RefData
+from mytrading.messaging import wire
 from mytrading.orders.state import whole_status
-from mytrading.positions import Ledger
-from mytrading.refdata import Instrument, RefData
 
 Sym = tuple[str, str]  # (exchange, symbol)
 

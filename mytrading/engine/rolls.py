@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from mytrading import wire
 from mytrading.domain import Action
+from mytrading.domain.ids import roll_leg, roll_of
+from mytrading.domain.refdata import RefData, RefDataError, future_symbol
 from mytrading.engine.parts import OpenOrder, Parts, PendingRoll
-from mytrading.ids import roll_leg, roll_of
-from mytrading.refdata import RefData, RefDataError, future_symbol
+from mytrading.messaging import wire
 
 NS = 1_000_000_000
 CHECK_S = 30  # market seconds between checks

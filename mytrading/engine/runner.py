@@ -37,8 +37,8 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from mytrading import wire
-from mytrading.bars import BarBuilder, lookback_start
+from mytrading.domain.bars import BarBuilder, lookback_start
+from mytrading.domain.refdata import RefData, RefDataError
 from mytrading.engine.context import StrategyContext
 from mytrading.engine.continuous import continuous
 from mytrading.engine.gate import Gate
@@ -46,11 +46,11 @@ from mytrading.engine.parts import PendingRoll, SetMargins
 from mytrading.engine.rolls import CHECK_S, RETRY_S, due, next_contract
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.engine.watchdog import HookDeadline, HookTimeout
+from mytrading.messaging import wire
+from mytrading.messaging.catchup import Day
 from mytrading.openalgo.history import HistoryError, HistoryFn
 from mytrading.openalgo.paced import PacedFetcher
 from mytrading.options.exposure import book_greeks
-from mytrading.recovery import Day
-from mytrading.refdata import RefData, RefDataError
 from mytrading.settings import ConfigError
 
 log = structlog.get_logger("engine")

@@ -41,15 +41,15 @@ from typing import (
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mytrading import wire
 from mytrading.domain import Action, PriceType, Product
+from mytrading.domain.positions import Ledger
+from mytrading.domain.refdata import RefData, future_symbol, option_symbol
 from mytrading.engine.context import StrategyContext
 from mytrading.engine.parts import EngineLink, OpenOrder, PositionView
 from mytrading.engine.rolls import due, next_contract
+from mytrading.messaging import wire
 from mytrading.options.chain import OptionQuote, strike_for
 from mytrading.options.select import ExpiryKind, StrikeRule, choose, expiry_of, years_to
-from mytrading.positions import Ledger
-from mytrading.refdata import RefData, future_symbol, option_symbol
 
 __all__ = [
     "BaseStrategy",

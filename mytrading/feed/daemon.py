@@ -4,9 +4,9 @@ With ``MT_BROKER=openalgo`` (the default, against the local simulator server or 
 OpenAlgo) the quotes arrive over OpenAlgo's WebSocket (``openalgo/ws.py``); with
 ``MT_BROKER=sim`` they come as the same ``market_data`` JSON from the simulated venue in
 this process (``venue.local_quotes``), read by the same parser. Either way the feed
-publishes ticks and builds 1-minute bars (``bars.py``), and reports its coverage.
+publishes ticks and builds 1-minute bars (``domain/bars.py``), and reports its coverage.
 
-What it subscribes is what the other daemons declare (``interest.py``): the engine's
+What it subscribes is what the other daemons declare (``messaging/interest.py``): the engine's
 strategies' instruments, each in the mode asked (a strategy may ask for depth, published
 as ``Depth`` on ``md.depth.*``), risk's positions and working orders, the webhook
 strategies' symbols; plus the indices (``MT_FEED_SUBSCRIBE=universe``: the whole
@@ -29,19 +29,20 @@ from typing import Any
 
 import zmq
 
-from mytrading import venue, wire
-from mytrading.bars import BarBuilder
-from mytrading.bus import MD_HWM, Puller
-from mytrading.daemon import Daemon
+from mytrading import venue
+from mytrading.domain.bars import BarBuilder
+from mytrading.domain.refdata import RefDataError
+from mytrading.domain.universe import quoted, universe
 from mytrading.feed.timewatch import TimeWatch
-from mytrading.interest import Interests
+from mytrading.messaging import wire
+from mytrading.messaging.bus import MD_HWM, Puller
+from mytrading.messaging.interest import Interests
 from mytrading.openalgo.history import http_history
 from mytrading.openalgo.paced import PacedFetcher
 from mytrading.openalgo.rest import OpenAlgoREST
 from mytrading.openalgo.ws import TICK_PIPE, FeedClient, Source, depth_from, tick_from_json
-from mytrading.recording import Recorder
-from mytrading.refdata import RefDataError
-from mytrading.universe import quoted, universe
+from mytrading.process.base import Daemon
+from mytrading.stores.recording import Recorder
 
 COVERAGE_FRESH_S = 5.0
 COVERAGE_ALERT = 0.90

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from mytrading.consoles import err, out, settings_or_exit
-from mytrading.ids import Instrument
+from mytrading.domain.ids import Instrument
+from mytrading.process.consoles import err, out, settings_or_exit
 
 if TYPE_CHECKING:
     from mytrading.master.store import MasterStore
@@ -29,8 +29,8 @@ def sync_cmd(
     """Download the master contract through OpenAlgo into MT_INSTRUMENTS_DB. A file that
     fails, is empty or disagrees wildly with the one in force is refused (exit 1) and the
     one in force stays."""
+    from mytrading.domain.refdata import IST
     from mytrading.master.sync import EXCHANGES, sync
-    from mytrading.refdata import IST
 
     s = settings_or_exit()
     host = s.rest_url()
@@ -77,8 +77,8 @@ def search(
 @app.command("show")
 def show(symbol: Annotated[str, typer.Argument(help="EXCHANGE:SYMBOL")]) -> None:
     """What the stack believes about one contract, and where each figure comes from."""
+    from mytrading.domain.refdata import RefDataError, load_refdata
     from mytrading.master.store import MasterIndex
-    from mytrading.refdata import RefDataError, load_refdata
 
     s = settings_or_exit()
     try:

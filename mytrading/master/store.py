@@ -18,10 +18,10 @@ import duckdb
 import pandas as pd
 import structlog
 
+from mytrading.domain.refdata import IST
 from mytrading.master.check import Verdict
 from mytrading.master.contract import COLUMNS, Contract
-from mytrading.refdata import IST
-from mytrading.schema import ensure
+from mytrading.stores.schema import ensure
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS contracts (

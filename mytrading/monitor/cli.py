@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mytrading.consoles import err, out, settings_or_exit
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
+from mytrading.process.consoles import err, out, settings_or_exit
 
 app = typer.Typer(help="Alerts: test the channels, list what was sent (config/alerts.toml).")
 

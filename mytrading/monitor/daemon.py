@@ -17,9 +17,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from mytrading import wire
-from mytrading.bus import DAEMONS
-from mytrading.daemon import Daemon
+from mytrading.messaging import wire
+from mytrading.messaging.bus import DAEMONS
 from mytrading.monitor.alerting import Alerter
 from mytrading.monitor.channels import build_channels
 from mytrading.monitor.metrics import registry
@@ -29,6 +28,7 @@ from mytrading.monitor.snapshot import snapshot
 from mytrading.monitor.store import AlertStore
 from mytrading.monitor.view import View
 from mytrading.monitor.web import MonitorServer
+from mytrading.process.base import Daemon
 
 ALERTS_SHOWN = 20
 

@@ -79,7 +79,7 @@ class StackCollector(Collector):
         yield from (up, age, msgs_in, msgs_out, errors, gaps, lat, cpu, rss, fds, lag, gc_max, grow)
 
     def _time(self, feed: dict[str, Any]) -> Iterator[Any]:
-        """The feed's watch on time (``feed/timewatch.py``, ``bars.py``)."""
+        """The feed's watch on time (``feed/timewatch.py``, ``domain/bars.py``)."""
         lag = _g(
             "feed_lag_seconds",
             "Tick arrival less its stamp over the last minute, by source and quantile",

@@ -26,11 +26,11 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from mytrading.domain.refdata import IST
+from mytrading.domain.trading_states import describe
 from mytrading.monitor.config import AlertConfig
 from mytrading.monitor.view import View
-from mytrading.refdata import IST
-from mytrading.status import clock_offset_s
-from mytrading.trading_states import describe
+from mytrading.process.status import clock_offset_s
 
 _COVERAGE = re.compile(r"(\d+)/(\d+)")
 
@@ -321,7 +321,7 @@ class Watch:
 
     def _late_ticks(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
         """More than ``threshold`` ticks in the last minute came after their bar had been
-        handed out, and were left out of it (``bars.py``)."""
+        handed out, and were left out of it (``domain/bars.py``)."""
         feed = view.detail("feed")
         n = int(feed.get("late_ticks_last_minute") or 0)
         if n <= (self.cfg.rule(rule).threshold or 0):

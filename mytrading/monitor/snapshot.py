@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from mytrading.monitor.view import View
-from mytrading.status import clock_offset_s
+from mytrading.process.status import clock_offset_s
 
 EVENTS_SHOWN = 15
 

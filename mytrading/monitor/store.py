@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from mytrading.schema import ensure
+from mytrading.stores.schema import ensure
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mytrading import wire
+from mytrading.messaging import wire
 
 EVENTS_KEPT = 200
 CURVE_EVERY_S = 5.0

@@ -22,9 +22,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from mytrading.httpguard import API_CSP, page_csp, protect
-from mytrading.httpshed import ShedLimits
-from mytrading.httpthread import HttpThread
+from mytrading.web.guard import API_CSP, page_csp, protect
+from mytrading.web.shed import ShedLimits
+from mytrading.web.thread import HttpThread
 
 PAGE = Path(__file__).with_name("dashboard.html")
 PUSH_EVERY_S = 1.0

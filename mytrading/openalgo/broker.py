@@ -26,8 +26,8 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
-from mytrading import wire
 from mytrading.domain import PriceType
+from mytrading.messaging import wire
 from mytrading.openalgo.replies import Failure
 from mytrading.orders.state import BROKER_STATES, OrderState
 

@@ -15,8 +15,8 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-from mytrading import wire
-from mytrading.bars import DAILY, BarBuilder
+from mytrading.domain.bars import DAILY, BarBuilder
+from mytrading.messaging import wire
 
 HistoryFn = Callable[[str, str, str, date, date], list[wire.Bar]]
 

@@ -45,8 +45,8 @@ from typing import Any
 import msgspec
 import structlog
 
-from mytrading import wire
 from mytrading.domain import PriceType
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import (
     ABSENT_MIN_S,
     ABSENT_READS,

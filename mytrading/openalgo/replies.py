@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
 
 TRANSIENT_HTTP = frozenset({429, 500, 502, 503, 504})
 AMBIGUOUS_TYPES = frozenset({"timeout_error", "unknown_error", "http_error", "json_error"})

@@ -44,7 +44,7 @@ import structlog
 import websocket
 import zmq
 
-from mytrading import wire
+from mytrading.messaging import wire
 
 log = structlog.get_logger("feed.openalgo")
 TICK_PIPE = "inproc://feed.ticks"

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from mytrading.refdata import Calendar, RefData, Underlying, option_symbol
+from mytrading.domain.refdata import Calendar, RefData, Underlying, option_symbol
 
 OFFSET = re.compile(r"^(ATM|ITM([1-9]|[1-4][0-9]|50)|OTM([1-9]|[1-4][0-9]|50))$")
 

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from mytrading.domain.refdata import RefData, RefDataError
 from mytrading.options.greeks import greeks, iv
 from mytrading.options.select import years_to
-from mytrading.refdata import RefData, RefDataError
 
 Ltp = Callable[[str, str], float]
 

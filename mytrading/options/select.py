@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Literal
 
+from mytrading.domain.refdata import IST, Calendar, Underlying
 from mytrading.options.chain import OptionQuote, strike_for
 from mytrading.options.greeks import greeks, iv
-from mytrading.refdata import IST, Calendar, Underlying
 
 ExpiryKind = Literal["weekly", "next_week", "monthly", "next_month"]
 EXPIRY_KINDS: tuple[str, ...] = ("weekly", "next_week", "monthly", "next_month")

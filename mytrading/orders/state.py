@@ -18,7 +18,7 @@ import enum
 from collections.abc import Iterable
 from typing import cast
 
-from mytrading import wire
+from mytrading.messaging import wire
 
 
 class OrderState(enum.StrEnum):

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.orders.state import FINAL_STATES, IllegalMoveError, OrderState, may_move
 
 FINISHED_KEPT = 10_000  # finished orders still found by broker id, for late updates

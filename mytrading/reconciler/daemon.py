@@ -31,12 +31,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
-from mytrading import bus, venue, wire
-from mytrading.daemon import Daemon, Peer
+from mytrading import venue
+from mytrading.domain.positions import Ledger
+from mytrading.domain.refdata import IST
+from mytrading.messaging import bus, wire
+from mytrading.messaging.catchup import fetch_fills, fetch_snapshot
 from mytrading.openalgo.broker import SESSION_EXPIRED, BrokerAdapter, OrderReport
-from mytrading.positions import Ledger
-from mytrading.recovery import fetch_fills, fetch_snapshot
-from mytrading.refdata import IST
+from mytrading.process.base import Daemon, Peer
 
 # (account, kind, broker order id, ours, broker)
 Suspect = tuple[str, Literal["order", "trade"], str, int, int]

@@ -11,8 +11,8 @@ import collections
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 
-from mytrading import wire
-from mytrading.accounts import MAIN
+from mytrading.domain.accounts import MAIN
+from mytrading.messaging import wire
 from mytrading.orders.state import is_final
 from mytrading.risk.state import TradingStates
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mytrading.accounts import Accounts
-from mytrading.errors import ConfigError
+from mytrading.domain.accounts import Accounts
+from mytrading.domain.errors import ConfigError
 from mytrading.risk.charges import ChargeTable, load_charges
 from mytrading.risk.limits import LimitBook, env_overrides, load_limits, refuse_any_hour
 from mytrading.risk.margin import MarginTable, load_margins

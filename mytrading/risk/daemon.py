@@ -17,14 +17,15 @@ from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any, cast
 
-from mytrading import bus, venue, wire
-from mytrading.accounts import Accounts
-from mytrading.bus import Puller, Pusher
-from mytrading.daemon import Daemon, Peer
-from mytrading.interest import Declarer, entry
-from mytrading.outbox import Outbox
-from mytrading.recovery import FillSequence, fetch_fills, fetch_fills_since, fetch_snapshot
-from mytrading.refdata import RefData
+from mytrading import venue
+from mytrading.domain.accounts import Accounts
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import bus, wire
+from mytrading.messaging.bus import Puller, Pusher
+from mytrading.messaging.catchup import FillSequence, fetch_fills, fetch_fills_since, fetch_snapshot
+from mytrading.messaging.interest import Declarer, entry
+from mytrading.messaging.outbox import Outbox
+from mytrading.process.base import Daemon, Peer
 from mytrading.risk.config import RiskConfig, load_risk_config
 from mytrading.risk.engine import MAX_PENDING, RiskEngine, RiskPorts
 from mytrading.risk.events import EventStore

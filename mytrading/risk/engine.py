@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Protocol
 import msgspec
 import structlog
 
-from mytrading import wire
-from mytrading.accounts import Accounts
-from mytrading.ids import OrderId
-from mytrading.refdata import RefData
+from mytrading.domain.accounts import Accounts
+from mytrading.domain.ids import OrderId
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
 from mytrading.risk.book import RiskBook
 from mytrading.risk.charges import ChargeTable
 from mytrading.risk.exits import ExitJob, ExitManager
@@ -55,7 +55,7 @@ from mytrading.risk.rules import Approval, Rejection, check, child_size, usage
 from mytrading.risk.state import Hold, TradingStates
 
 if TYPE_CHECKING:  # the shell fetches it over the bus; the core only reads it
-    from mytrading.recovery import Snapshot
+    from mytrading.messaging.catchup import Snapshot
 
 log = structlog.get_logger("risk")
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import duckdb
 
-from mytrading import wire
-from mytrading.refdata import IST
-from mytrading.schema import ensure
+from mytrading.domain.refdata import IST
+from mytrading.messaging import wire
+from mytrading.stores.schema import ensure
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS risk_events (

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from mytrading import wire
-from mytrading.accounts import MAIN
-from mytrading.ids import OrderId
-from mytrading.refdata import Instrument, RefData
+from mytrading.domain.accounts import MAIN
+from mytrading.domain.ids import OrderId
+from mytrading.domain.refdata import Instrument, RefData
+from mytrading.messaging import wire
 from mytrading.risk.monitor import Key, PostTrade
 
 log = structlog.get_logger("risk.exits")

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mytrading.ids import Book
-from mytrading.names import bad_name
+from mytrading.domain.ids import Book
+from mytrading.domain.names import bad_name
 from mytrading.settings import ConfigError, Settings
 
 
@@ -99,7 +99,7 @@ class Limits(BaseModel):
     @field_validator("supertrend_tf")
     @classmethod
     def _tf(cls, v: str) -> str:
-        from mytrading.bars import DAILY, TIMEFRAMES
+        from mytrading.domain.bars import DAILY, TIMEFRAMES
 
         if v not in TIMEFRAMES and v != DAILY:
             raise ValueError(f"timeframe must be one of {[*TIMEFRAMES, DAILY]}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from mytrading.refdata import Instrument
+from mytrading.domain.refdata import Instrument
 from mytrading.settings import ConfigError
 
 TYPES = ("sell_c_p", "sell_c_and_p", "futures")

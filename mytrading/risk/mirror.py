@@ -39,11 +39,11 @@ from datetime import date
 import msgspec
 import structlog
 
-from mytrading import wire
-from mytrading.accounts import Accounts, Follow, book_name
 from mytrading.domain import Product
-from mytrading.ids import OrderId
-from mytrading.refdata import RefData
+from mytrading.domain.accounts import Accounts, Follow, book_name
+from mytrading.domain.ids import OrderId
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
 from mytrading.risk.book import RiskBook
 from mytrading.risk.margin import MarginTable
 

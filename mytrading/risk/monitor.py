@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from mytrading import wire
-from mytrading.bars import BarBuilder
 from mytrading.domain import Product
+from mytrading.domain.bars import BarBuilder
+from mytrading.domain.positions import Ledger, Position
+from mytrading.domain.refdata import IST, RefData, RefDataError
 from mytrading.indicators import stream
+from mytrading.messaging import wire
 from mytrading.options.exposure import book_greeks
-from mytrading.positions import Ledger, Position
-from mytrading.refdata import IST, RefData, RefDataError
 from mytrading.risk.charges import ZERO, Charges, ChargeTable
 from mytrading.risk.limits import LimitBook, Limits
 
@@ -189,7 +189,7 @@ class PostTrade:
 
     def on_tick(self, tick: wire.Tick, now_ns: int | None = None) -> None:
         """Marks, and bars for the Supertrend exits (``now_ns``: the market clock at the
-        tick's arrival, for its lag, ``bars.py``)."""
+        tick's arrival, for its lag, ``domain/bars.py``)."""
         self.mark(tick.exchange, tick.symbol, tick.ltp)
         for builder in self._builders().values():
             bar = builder.on_tick(tick, now_ns)

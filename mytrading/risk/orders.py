@@ -16,10 +16,10 @@ from datetime import datetime
 import msgspec
 import structlog
 
-from mytrading import wire
-from mytrading.accounts import MAIN
-from mytrading.ids import Book, OrderId
-from mytrading.refdata import RefData
+from mytrading.domain.accounts import MAIN
+from mytrading.domain.ids import Book, OrderId
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
 from mytrading.risk.book import RiskBook
 from mytrading.risk.limits import Limits
 from mytrading.risk.margin import MarginTable

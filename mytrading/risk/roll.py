@@ -25,11 +25,11 @@ from datetime import datetime
 
 import msgspec
 
-from mytrading import wire
-from mytrading.accounts import MAIN
 from mytrading.domain import Product
-from mytrading.ids import OrderId, roll_leg
-from mytrading.refdata import IST, RefData, RefDataError
+from mytrading.domain.accounts import MAIN
+from mytrading.domain.ids import OrderId, roll_leg
+from mytrading.domain.refdata import IST, RefData, RefDataError
+from mytrading.messaging import wire
 from mytrading.risk.book import RiskBook
 from mytrading.risk.limits import Limits
 from mytrading.risk.margin import MarginTable

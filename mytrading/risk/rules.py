@@ -13,11 +13,11 @@ from datetime import date, datetime
 
 import msgspec
 
-from mytrading import wire
-from mytrading.accounts import MAIN
-from mytrading.ids import OrderId
+from mytrading.domain.accounts import MAIN
+from mytrading.domain.ids import OrderId
+from mytrading.domain.refdata import IST, Instrument, RefData, RefDataError
+from mytrading.messaging import wire
 from mytrading.options.exposure import Greeks, book_greeks
-from mytrading.refdata import IST, Instrument, RefData, RefDataError
 from mytrading.risk.book import RiskBook
 from mytrading.risk.limits import Limits
 from mytrading.risk.margin import MarginTable

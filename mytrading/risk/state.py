@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
 
 State = Literal["active", "reducing", "halted"]
 STATES: tuple[State, ...] = ("active", "reducing", "halted")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable
 
-from mytrading import wire
 from mytrading.domain import Product
+from mytrading.domain.positions import Ledger
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import TradeEvent, fill_of
 from mytrading.orders.tracker import OrderTracker
-from mytrading.positions import Ledger
 
 MAX_FILLS_KEPT = 100_000
 

@@ -14,11 +14,11 @@ from datetime import datetime
 import msgspec
 import zmq
 
-from mytrading import wire
-from mytrading.accounts import MAIN
 from mytrading.domain import Action, Product
+from mytrading.domain.accounts import MAIN
+from mytrading.domain.refdata import IST, RefData
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import ABSENT_READS
-from mytrading.refdata import IST, RefData
 from mytrading.router.lanes import Lane
 from mytrading.router.ports import RouterPorts
 from mytrading.router.session import expired_reply

@@ -25,15 +25,17 @@ import msgspec
 import numpy as np
 import zmq
 
-from mytrading import live, venue, wire
-from mytrading.accounts import MAIN, Account
-from mytrading.bus import RPC_REQUEST_MAX_MSG, Puller, Pusher, bind
-from mytrading.daemon import Daemon
+from mytrading import venue
+from mytrading.domain.accounts import MAIN, Account
+from mytrading.domain.refdata import RefDataError
+from mytrading.messaging import wire
+from mytrading.messaging.bus import RPC_REQUEST_MAX_MSG, Puller, Pusher, bind
+from mytrading.messaging.outbox import Outbox
 from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent, broker_state, order_update
 from mytrading.orders.state import OrderState, published
 from mytrading.orders.tracker import TrackedOrder
-from mytrading.outbox import Outbox
-from mytrading.refdata import RefDataError
+from mytrading.process import live
+from mytrading.process.base import Daemon
 from mytrading.router.books import Books
 from mytrading.router.broker_reads import BrokerReads
 from mytrading.router.expiry import ExpirySettler

@@ -1,5 +1,5 @@
 """Settlement at expiry in the router's books: a position held through its contract's
-expiry is closed as the exchange settles it (``mytrading/settlement.py``), as fills marked
+expiry is closed as the exchange settles it (``mytrading/domain/settlement.py``), as fills marked
 ``settlement`` (``cash``, ``physical``, and ``delivery`` for the shares a physically
 settled contract leaves), journaled and numbered like every fill, so the books, risk, the
 strategy and the reconciler see settlement as settlement, not as a fill that went missing
@@ -20,11 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 
-from mytrading import wire
-from mytrading.positions import Ledger
-from mytrading.refdata import IST, Instrument, RefData, RefDataError
-from mytrading.router.books import BookKey
-from mytrading.settlement import (
+from mytrading.domain.positions import Ledger
+from mytrading.domain.refdata import IST, Instrument, RefData, RefDataError
+from mytrading.domain.settlement import (
     expired,
     final_price_places,
     no_final_price,
@@ -34,6 +32,8 @@ from mytrading.settlement import (
     settlement_id,
     settlement_time,
 )
+from mytrading.messaging import wire
+from mytrading.router.books import BookKey
 
 KEEP_DAYS = 6  # a price per underlying and date, for this many dates
 

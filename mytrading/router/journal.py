@@ -51,10 +51,10 @@ from typing import Literal
 
 import msgspec
 
-from mytrading import wire
+from mytrading.domain.refdata import IST
+from mytrading.messaging import wire
 from mytrading.orders.state import OrderState
 from mytrading.orders.tracker import TrackedOrder
-from mytrading.refdata import IST
 
 VERSION = 1  # the journal's layout this release writes (``Record.version``)
 HEADER = struct.Struct("<II")
@@ -274,7 +274,7 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         rep = read(self.path)
         if rep.version > VERSION:
-            from mytrading.schema import SchemaError
+            from mytrading.stores.schema import SchemaError
 
             raise SchemaError(
                 f"{self.path} was written by a newer release (journal layout {rep.version}; "

@@ -26,7 +26,7 @@ from typing import Any
 
 import zmq
 
-from mytrading.accounts import Account
+from mytrading.domain.accounts import Account
 from mytrading.openalgo.broker import BrokerAdapter, OrderEvent, PlaceResult, TradeEvent
 from mytrading.router.session import BrokerSession
 from mytrading.router.throttle import Throttle

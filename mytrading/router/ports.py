@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import OrderEvent, TradeEvent
 from mytrading.orders.tracker import TrackedOrder
 from mytrading.router.lanes import Lane

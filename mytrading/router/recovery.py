@@ -21,13 +21,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mytrading import domain, wire
-from mytrading.accounts import MAIN
-from mytrading.ids import OrderId
+from mytrading import domain
+from mytrading.domain.accounts import MAIN
+from mytrading.domain.ids import OrderId
+from mytrading.domain.positions import Ledger
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import OrderReport, TradeEvent, broker_state
 from mytrading.orders.state import OrderState
 from mytrading.orders.tracker import TrackedOrder
-from mytrading.positions import Ledger
 from mytrading.router.books import BookKey, Books, snapshots
 from mytrading.router.journal import Replay
 from mytrading.router.lanes import Lane

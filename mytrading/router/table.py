@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.orders.state import IllegalMoveError, OrderState, may_move
 from mytrading.orders.tracker import OrderTracker, TrackedOrder
 from mytrading.router.journal import Journal, Record, order_record

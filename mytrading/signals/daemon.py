@@ -25,13 +25,14 @@ from typing import Any
 
 import msgspec
 
-from mytrading import domain, venue, wire
-from mytrading.bus import Pusher
-from mytrading.daemon import Daemon, Peer
-from mytrading.interest import Declarer, entry
-from mytrading.outbox import Outbox
-from mytrading.recovery import FillSequence, fetch_fills_since, fetch_snapshot
-from mytrading.refdata import IST, RefDataError
+from mytrading import domain, venue
+from mytrading.domain.refdata import IST, RefDataError
+from mytrading.messaging import wire
+from mytrading.messaging.bus import Pusher
+from mytrading.messaging.catchup import FillSequence, fetch_fills_since, fetch_snapshot
+from mytrading.messaging.interest import Declarer, entry
+from mytrading.messaging.outbox import Outbox
+from mytrading.process.base import Daemon, Peer
 from mytrading.signals.http import WebhookServer
 from mytrading.webhook.book import Key, StrategyBook
 from mytrading.webhook.gate import Gate, Job

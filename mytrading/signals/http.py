@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 from aiohttp import web
 
-from mytrading.httpguard import LOOPBACK_NAMES, protect
-from mytrading.httpshed import ShedLimits
-from mytrading.httpthread import HttpThread
+from mytrading.web.guard import LOOPBACK_NAMES, protect
+from mytrading.web.shed import ShedLimits
+from mytrading.web.thread import HttpThread
 from mytrading.webhook.gate import FLUSH_S, MAX_BODY, Answer, Gate
 
 ROUTE = "/strategy/webhook/{webhook_id}"

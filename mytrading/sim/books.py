@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from mytrading.positions import Ledger
+from mytrading.domain.positions import Ledger
 
 BOOKS_DIR = "sim"
 BOOKS_FILE = "books.jsonl"

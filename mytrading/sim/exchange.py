@@ -21,13 +21,11 @@ from typing import Any
 
 import structlog
 
-from mytrading import wire
-from mytrading.clock import MarketClock
 from mytrading.domain import Product
-from mytrading.openalgo.broker import RESTING, OrderEvent, TradeEvent
-from mytrading.positions import Ledger
-from mytrading.refdata import IST, Instrument, RefData, RefDataError
-from mytrading.settlement import (
+from mytrading.domain.clock import MarketClock
+from mytrading.domain.positions import Ledger
+from mytrading.domain.refdata import IST, Instrument, RefData, RefDataError
+from mytrading.domain.settlement import (
     Leg,
     expired,
     final_price_places,
@@ -37,6 +35,8 @@ from mytrading.settlement import (
     settlement_id,
     settlement_time,
 )
+from mytrading.messaging import wire
+from mytrading.openalgo.broker import RESTING, OrderEvent, TradeEvent
 from mytrading.sim.books import Books, BookStore, counters, replay, rolled
 from mytrading.sim.history import BarStore
 from mytrading.sim.market import SimMarket
@@ -184,7 +184,7 @@ class SimExchange(MarketData):
 
     def _settle_expired(self, now_ns: int) -> None:
         """Settle every position in a contract whose expiry session has closed by
-        ``now_ns``, as the exchange does (``mytrading/settlement.py``): the contract closes
+        ``now_ns``, as the exchange does (``mytrading/domain/settlement.py``): the contract closes
         at its settlement price (an index option at its intrinsic value against the
         index's close, a future at that close), a physically settled one leaves shares
         (CNC) at the final price; working orders in it are cancelled. Each settlement is

@@ -10,9 +10,9 @@ from __future__ import annotations
 import collections
 from datetime import UTC, date, datetime
 
-from mytrading.bars import TIMEFRAMES, BarBuilder
-from mytrading.refdata import IST, Calendar
-from mytrading.wire import Bar, Tick
+from mytrading.domain.bars import TIMEFRAMES, BarBuilder
+from mytrading.domain.refdata import IST, Calendar
+from mytrading.messaging.wire import Bar, Tick
 
 KEEP_1M_BARS = 5 * 375  # five sessions of 1-minute bars per symbol
 SUPPORTED = (*TIMEFRAMES, "D")

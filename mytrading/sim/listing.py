@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from datetime import date
 
-from mytrading.refdata import Instrument, RefData, Underlying, option_symbol
+from mytrading.domain.refdata import Instrument, RefData, Underlying, option_symbol
 
 SIGMAS = 3.5
 MIN_BAND, MAX_BAND = 0.05, 0.20

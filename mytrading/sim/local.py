@@ -24,9 +24,9 @@ from typing import Any
 
 import msgspec
 
-from mytrading import wire
-from mytrading.clock import MarketClock
-from mytrading.refdata import RefData
+from mytrading.domain.clock import MarketClock
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
 from mytrading.sim.books import BookStore
 from mytrading.sim.exchange import SimExchange
 from mytrading.sim.market import SimMarket

@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from mytrading.refdata import IST, Instrument, RefData, round_to_tick
+from mytrading.domain.refdata import IST, Instrument, RefData, round_to_tick
+from mytrading.domain.universe import quoted, universe
+from mytrading.messaging.wire import Bar, Tick
 from mytrading.sim.listing import OptionListing
 from mytrading.sim.paths import OVERNIGHT_S, TRADING_SECONDS_PER_YEAR, option_points
 from mytrading.sim.surface import IVLevel, SurfaceParams, intraday_factor, option_price
-from mytrading.universe import quoted, universe
-from mytrading.wire import Bar, Tick
 
 RATE = 0.065  # the futures' cost of carry; options are priced with none (sim/surface.py)
 SECONDS_PER_YEAR = 365.0 * 24 * 3600

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from mytrading import wire
-from mytrading.clock import MarketClock
-from mytrading.refdata import RefData, RefDataError
+from mytrading.domain.clock import MarketClock
+from mytrading.domain.refdata import RefData, RefDataError
+from mytrading.messaging import wire
 from mytrading.sim.history import SUPPORTED as HISTORY_SUPPORTED
 from mytrading.sim.history import BarStore
 from mytrading.sim.market import SimMarket

@@ -20,12 +20,12 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime
 
-from mytrading import wire
-from mytrading.clock import MarketClock
 from mytrading.domain import Action, PriceType, Product
+from mytrading.domain.clock import MarketClock
+from mytrading.domain.positions import Ledger
+from mytrading.domain.refdata import IST, RefData, RefDataError
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import RESTING, BrokerStatus, OrderEvent, PlaceResult, TradeEvent
-from mytrading.positions import Ledger
-from mytrading.refdata import IST, RefData, RefDataError
 
 DERIVATIVE_EXCHANGES = frozenset({"NFO", "BFO", "CDS", "BCD", "MCX", "NCO"})
 CASH_EXCHANGES = frozenset({"NSE", "BSE"})

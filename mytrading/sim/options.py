@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+from mytrading.domain.refdata import RefData, RefDataError, Underlying, option_symbol
 from mytrading.options import chain
-from mytrading.refdata import RefData, RefDataError, Underlying, option_symbol
 
 _OFFSET = re.compile(r"^(ATM|ITM([1-9]\d?)|OTM([1-9]\d?))$")
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 
-from mytrading.recording import connect
-from mytrading.refdata import IST, Instrument, RefData, RefDataError
-from mytrading.wire import Tick
+from mytrading.domain.refdata import IST, Instrument, RefData, RefDataError
+from mytrading.messaging.wire import Tick
+from mytrading.stores.recording import connect
 
 
 class ReplayError(ValueError):

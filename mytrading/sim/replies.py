@@ -7,7 +7,7 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
 
 Reply = tuple[int, dict[str, Any]]
 

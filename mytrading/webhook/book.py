@@ -4,7 +4,7 @@ truth and two alerts in quick succession never both buy.
 
 * Positions come from fills (``exec.fill.<strategy>``), seeded after a restart from the
   router's per-strategy snapshot. Which fills to book is the daemon's ``FillSequence``
-  (``recovery.py``), as for the engine and risk: each fill once, in the router's numbering,
+  (``messaging/catchup.py``), as for the engine and risk: each fill once, in the router's numbering,
   one missed on the bus asked of the router, one already in the snapshot skipped.
 * An intent counts as working from the moment it is sent to risk, at its full size, until
   risk refuses it or every order it became is final; meanwhile what has filled of it moves
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mytrading import wire
-from mytrading.ids import intent_of
+from mytrading.domain.ids import intent_of
+from mytrading.domain.positions import Ledger
+from mytrading.messaging import wire
 from mytrading.orders.state import is_final, whole_status
-from mytrading.positions import Ledger
 
 Key = tuple[str, str, str, str]  # (strategy, exchange, symbol, product)
 

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mytrading.consoles import err, out, settings_or_exit
-from mytrading.ids import Instrument
+from mytrading.domain.ids import Instrument
+from mytrading.process.consoles import err, out, settings_or_exit
 from mytrading.settings import Settings
 
 app = typer.Typer(help="Webhook strategies: TradingView, Amibroker and ChartInk alerts.")
@@ -186,7 +186,7 @@ def _near_future(s: Settings) -> str:
     """NIFTY's near-month future today: a real contract for the example."""
     from datetime import datetime
 
-    from mytrading.refdata import IST, future_symbol, load_refdata
+    from mytrading.domain.refdata import IST, future_symbol, load_refdata
 
     ref = load_refdata(s.config_dir)
     u = ref.underlying("NIFTY")
@@ -386,8 +386,8 @@ def symbols_add(
 
 def _check_contract(s: Settings, m: Any) -> None:
     """The contract must exist in the reference data, be tradable, and take the product."""
+    from mytrading.domain.refdata import load_refdata
     from mytrading.master.store import MasterIndex
-    from mytrading.refdata import load_refdata
 
     ref = load_refdata(s.config_dir, MasterIndex.load(s.instruments_db))
     inst = ref.instrument(m.exchange, m.symbol)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
 from mytrading.webhook.alerts import AlertError, Instruction, Parsed, parse, plan
 from mytrading.webhook.guards import Duplicates, RateLimit
 from mytrading.webhook.intents import refusal

@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 
-from mytrading import domain, wire
+from mytrading import domain
 from mytrading.domain import Action
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
+from mytrading.messaging import wire
 from mytrading.webhook.alerts import Instruction
 from mytrading.webhook.model import StrategyFields
 

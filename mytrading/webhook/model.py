@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mytrading.names import bad_name
+from mytrading.domain.names import bad_name
 
 Mode = Literal["LONG", "SHORT", "BOTH"]
 Product = Literal["MIS", "NRML", "CNC"]

@@ -26,8 +26,8 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from mytrading.names import bad_name
-from mytrading.refdata import IST
+from mytrading.domain.names import bad_name
+from mytrading.domain.refdata import IST
 from mytrading.webhook.model import StrategyFields, SymbolMap
 
 MIGRATIONS = [

@@ -15,8 +15,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from mytrading.recording import connect
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
+from mytrading.stores.recording import connect
 from tests.procs import cli
 
 pytestmark = pytest.mark.integration  # real processes or servers

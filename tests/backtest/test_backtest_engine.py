@@ -8,12 +8,12 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
-from mytrading import wire
 from mytrading.backtest.data import GeneratedBars
 from mytrading.backtest.engine import Backtest, Spec
 from mytrading.backtest.results import Results
 from mytrading.engine.loader import discover
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
+from mytrading.messaging import wire
 from mytrading.risk.charges import load_charges
 from mytrading.risk.config import risk_files
 from mytrading.settings import PROJECT_ROOT
@@ -229,7 +229,7 @@ def test_the_short_straddle_backtests_with_its_legs_chosen_at_each_entry(refdata
     the calendar's expiry), filled at the legs' generated prices."""
     import numpy as np
 
-    from mytrading.refdata import IST
+    from mytrading.domain.refdata import IST
 
     bt = run(refdata, [(classes["nifty_short_straddle"], {})])
     assert not bt.all_notes()
@@ -267,7 +267,7 @@ def test_a_strategy_picks_its_option_by_premium_as_the_chain_is_quoted(refdata) 
     until it is quoted, then the strike whose last price is nearest 100 of those quoted."""
     import numpy as np
 
-    from mytrading.refdata import IST
+    from mytrading.domain.refdata import IST
 
     picks: list[tuple[int, str, int]] = []  # (time, symbol, calls answered None before)
 
@@ -467,7 +467,7 @@ def test_a_run_over_many_batches_fills_as_the_numpy_crossover(tmp_path) -> None:
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    from mytrading.refdata import load_refdata
+    from mytrading.domain.refdata import load_refdata
 
     config = bench.unlimited_config(tmp_path)
     risk = config / "risk.toml"

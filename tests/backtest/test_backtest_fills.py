@@ -8,11 +8,11 @@ from datetime import datetime
 
 import pytest
 
-from mytrading import wire
 from mytrading.backtest.engine import Clock
 from mytrading.backtest.fills import BarBroker
+from mytrading.domain.refdata import IST
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import OrderEvent, TradeEvent
-from mytrading.refdata import IST
 
 SYM = "NIFTY29DEC26FUT"
 T0 = int(datetime(2026, 11, 20, 10, 0, tzinfo=IST).timestamp()) * 1_000_000_000

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mytrading.backtest.metrics import TRADING_DAYS, compute, drawdown
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
 
 CAPITAL = 100_000.0
 

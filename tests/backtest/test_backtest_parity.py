@@ -19,11 +19,11 @@ from datetime import date
 
 import pytest
 
-from mytrading import wire
 from mytrading.backtest.data import DuckTicks
 from mytrading.backtest.engine import Backtest
 from mytrading.backtest.session import Request, prepare
-from mytrading.bus import DAEMONS
+from mytrading.messaging import wire
+from mytrading.messaging.bus import DAEMONS
 from mytrading.settings import load_settings
 from tests.procs import Watcher, run_cli, stack_env
 

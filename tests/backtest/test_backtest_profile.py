@@ -31,7 +31,7 @@ LOOP = [
 def test_each_sample_goes_on_its_path() -> None:
     m = profile()
     fill = [*LOOP, "BacktestVenue.on_events (mytrading/backtest/venue.py:55)",
-            "Ledger.apply (mytrading/positions.py:33)"]  # fmt: skip
+            "Ledger.apply (mytrading/domain/positions.py:33)"]  # fmt: skip
     order_call = [*LOOP, "StrategyRunner.on_closed_bar (mytrading/engine/runner.py:380)",
                   "SmaCrossover.on_bar (sma_crossover.py:70)",
                   "StrategyContext.order (mytrading/engine/context.py:287)"]  # fmt: skip

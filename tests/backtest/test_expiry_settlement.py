@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mytrading import wire
 from mytrading.backtest.data import GeneratedBars
 from mytrading.backtest.engine import Backtest, Spec
+from mytrading.domain.refdata import RefData
+from mytrading.domain.settlement import settle
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
-from mytrading.refdata import RefData
+from mytrading.messaging import wire
 from mytrading.risk.config import risk_files
 from mytrading.settings import PROJECT_ROOT
-from mytrading.settlement import settle
 
 START, EXPIRY = date(2026, 11, 16), date(2026, 11, 23)  # the 24th a holiday: expiry Monday
 SEED = 5

@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from mytrading.recording import connect
+from mytrading.stores.recording import connect
 from tests.procs import cli
 
 FUT = "NFO:NIFTY23NOV26FUT"

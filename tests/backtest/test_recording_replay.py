@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mytrading.recording import connect
 from mytrading.settings import load_settings
+from mytrading.stores.recording import connect
 from tests.procs import Watcher, cli, spawn
 from tests.simhelpers import FUT, KEY, free_port, start_server
 
@@ -155,7 +155,7 @@ def test_replay_of_a_missing_day_is_a_clear_error(tmp_env: dict[str, str], tmp_p
 
 
 def test_recorder_loses_no_tick_while_the_writer_flushes(tmp_path: Path) -> None:
-    from mytrading.recording import Recorder
+    from mytrading.stores.recording import Recorder
 
     rec = Recorder(tmp_path / "r.duckdb", flush_s=0.0005)  # flushing while we append
     n = 100_000
@@ -173,7 +173,7 @@ def test_recorder_loses_no_tick_while_the_writer_flushes(tmp_path: Path) -> None
 
 
 def ticks_in(rec: Any, n: int) -> None:
-    from mytrading import wire
+    from mytrading.messaging import wire
 
     for i in range(n):
         rec.add_tick(

@@ -20,8 +20,8 @@ from mytrading.backtest.engine import Spec as RunSpec
 from mytrading.builder.spec import parse
 from mytrading.builder.strategy import BuilderStrategy, make_class
 from mytrading.builder.templates import TEMPLATES, render
+from mytrading.domain.refdata import IST, RefData
 from mytrading.options.chain import strike_for
-from mytrading.refdata import IST, RefData
 from mytrading.risk.config import risk_files
 from mytrading.settings import PROJECT_ROOT
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mytrading import wire
 from mytrading.builder.spec import parse
 from mytrading.builder.strategy import BuilderStrategy, make_class
 from mytrading.builder.templates import render
-from mytrading.refdata import RefData
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
 from tests.engine.test_strategy_runner import LOT, Rig
 
 CE, PE = "NIFTY23NOV2624000CE", "NIFTY23NOV2624000PE"

@@ -13,13 +13,14 @@ from datetime import date, timedelta
 import msgspec
 import pytest
 
-from mytrading import domain, wire
+from mytrading import domain
 from mytrading.backtest.data import GeneratedBars
 from mytrading.backtest.engine import Backtest, Spec
+from mytrading.domain.refdata import RefData
 from mytrading.engine.context import StrategyContext
 from mytrading.engine.strategy import BaseStrategy
-from mytrading.outbox import Outbox
-from mytrading.refdata import RefData
+from mytrading.messaging import wire
+from mytrading.messaging.outbox import Outbox
 from mytrading.risk.config import risk_files
 from mytrading.settings import PROJECT_ROOT
 from tests.engine.test_strategy_runner import FUT, LOT, make
@@ -29,7 +30,7 @@ from tests.engine.test_strategy_runner import FUT, LOT, make
 TYPO_ERROR = "bar: ValueError: product 'NRMl' is not one of MIS, NRML, CNC"
 
 TYPO_STRATEGY = '''
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.engine.strategy import BaseStrategy
 
 

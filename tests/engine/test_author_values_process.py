@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.settings import Settings
 from tests.engine.test_author_values import TYPO_ERROR, TYPO_STRATEGY
 from tests.procs import Watcher, spawn
@@ -72,7 +72,7 @@ def test_a_misspelt_product_fails_live_as_in_a_backtest_and_a_bad_frame_is_answe
 
 
 AMENDER = '''
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.engine.strategy import BaseStrategy
 
 

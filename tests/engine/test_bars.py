@@ -4,9 +4,9 @@ from datetime import datetime
 
 import pytest
 
-from mytrading.bars import BarBuilder
-from mytrading.refdata import IST, RefData
-from mytrading.wire import Tick
+from mytrading.domain.bars import BarBuilder
+from mytrading.domain.refdata import IST, RefData
+from mytrading.messaging.wire import Tick
 
 
 def ns(h: int, m: int, s: float = 0) -> int:

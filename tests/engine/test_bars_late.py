@@ -17,9 +17,9 @@ from datetime import datetime
 
 import pytest
 
-from mytrading.bars import BarBuilder
-from mytrading.refdata import IST, RefData
-from mytrading.wire import Bar, Tick
+from mytrading.domain.bars import BarBuilder
+from mytrading.domain.refdata import IST, RefData
+from mytrading.messaging.wire import Bar, Tick
 
 S = 1_000_000_000
 T0 = int(datetime(2026, 11, 20, 10, 0, 0, tzinfo=IST).timestamp()) * S

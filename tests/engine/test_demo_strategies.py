@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from mytrading import wire
 from mytrading.builder.spec import parse
 from mytrading.builder.templates import TEMPLATES, render
-from mytrading.bus import DAEMONS
 from mytrading.engine.loader import discover
+from mytrading.messaging import wire
+from mytrading.messaging.bus import DAEMONS
 from mytrading.settings import PROJECT_ROOT, Settings, load_settings
 from tests.procs import Watcher, cli, run_cli, stack_env
 

@@ -11,12 +11,12 @@ from datetime import date, datetime
 
 import pytest
 
-from mytrading import wire
-from mytrading.bars import BarBuilder
+from mytrading.domain.bars import BarBuilder
+from mytrading.domain.refdata import IST, RefData
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import OrderEvent
 from mytrading.openalgo.history import HistoryError, http_history
 from mytrading.openalgo.orders import OpenAlgoAdapter
-from mytrading.refdata import IST, RefData
 from tests.simhelpers import FUT, KEY, start_server
 
 pytestmark = pytest.mark.integration  # real processes or servers

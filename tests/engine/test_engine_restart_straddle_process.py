@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from tests.procs import Watcher, settings_of, spawn, stop_all
 
 

@@ -5,9 +5,9 @@ changes. After a rate-limit refusal its entries wait out a backoff."""
 
 from __future__ import annotations
 
-from mytrading import wire
+from mytrading.domain.refdata import RefData
 from mytrading.engine.strategy import BaseStrategy
-from mytrading.refdata import RefData
+from mytrading.messaging import wire
 from tests.engine.test_strategy_runner import FUT, LOT, Rig
 
 

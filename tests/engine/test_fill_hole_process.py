@@ -15,8 +15,8 @@ import msgspec
 import pytest
 import zmq
 
-from mytrading import wire
-from mytrading.bus import Publisher, bind
+from mytrading.messaging import wire
+from mytrading.messaging.bus import Publisher, bind
 from tests.procs import Watcher, settings_of, spawn, stop_all
 
 FUT = "NIFTY23NOV26FUT"  # quoted by the simulator on 2026-11-20

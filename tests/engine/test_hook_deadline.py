@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from mytrading import wire
+from mytrading.domain.refdata import RefData
 from mytrading.engine.strategy import BaseStrategy
 from mytrading.engine.watchdog import HookDeadline, mark_stuck, stuck_at_last_exit, stuck_today
-from mytrading.refdata import RefData
+from mytrading.messaging import wire
 from tests.engine.test_strategy_runner import FUT, LOT, Healthy, Rig
 
 

@@ -284,8 +284,8 @@ def test_a_context_fed_ahead_gives_a_strategy_what_streaming_gives() -> None:
     strategy reads on each bar is the streaming one; a bar that is not the one expected
     hands over to the streaming update from the bar before; finishing mid-batch leaves
     the streaming state where the bars given left it."""
-    from mytrading import wire
     from mytrading.engine.indicator_set import AheadFeed, make
+    from mytrading.messaging import wire
 
     closes = (np.cumsum(np.random.default_rng(3).normal(0, 5, 400)) + 1000).round(2)
     bars = [wire.Bar(exchange="NFO", symbol="F", tf="1m", start_ns=i, open=c, high=c, low=c,

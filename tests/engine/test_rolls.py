@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 
-from mytrading import wire
 from mytrading.backtest.data import GeneratedBars
 from mytrading.backtest.engine import Backtest, Spec
 from mytrading.backtest.report import _rolls as report_rolls
+from mytrading.domain.refdata import IST, RefData, load_refdata
 from mytrading.engine.continuous import continuous, roll_date
 from mytrading.engine.loader import discover
 from mytrading.engine.rolls import due, next_contract
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.strategy import BaseStrategy
+from mytrading.messaging import wire
 from mytrading.openalgo.history import HistoryError
-from mytrading.refdata import IST, RefData, load_refdata
 from mytrading.risk.book import RiskBook
 from mytrading.risk.config import risk_files
 from mytrading.risk.limits import load_limits

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from mytrading import wire
-from mytrading.bars import BarBuilder
+from mytrading.domain.bars import BarBuilder
+from mytrading.domain.refdata import IST, RefData
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.strategy import BaseStrategy, Signal, StrategyParams
+from mytrading.messaging import wire
+from mytrading.messaging.catchup import Day
 from mytrading.openalgo.paced import PacedFetcher
-from mytrading.recovery import Day
-from mytrading.refdata import IST, RefData
 from mytrading.risk.orders import OP
 from mytrading.settings import ConfigError
 
@@ -914,7 +914,7 @@ def test_only_enabled_strategies_are_imported_and_a_broken_one_is_reported(
 
 
 def test_a_start_that_keeps_failing_is_given_up(tmp_path: Any, monkeypatch: Any) -> None:
-    from mytrading import startguard
+    from mytrading.process import startguard
 
     monkeypatch.setenv("MT_STATE_DIR", str(tmp_path))
     d = tmp_path / "startfail"

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn
 from tests.stack.test_going_live_process import Bus
 
 STUCK = '''
 import time
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.engine.strategy import BaseStrategy
 
 
@@ -47,7 +47,7 @@ class Stuck(BaseStrategy):
 '''
 
 STEADY = '''
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.engine.strategy import BaseStrategy
 
 
@@ -125,7 +125,7 @@ def test_a_stuck_strategy_is_contained_and_its_position_managed(
 
 GREEDY = '''
 import time
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.engine.strategy import BaseStrategy
 
 
@@ -205,7 +205,7 @@ def test_a_hook_that_cannot_be_interrupted_ends_the_engine_and_is_kept_out_today
 
 
 HOG = '''
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.engine.strategy import BaseStrategy
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from mypy import api
 
 STRATEGY = """
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 
 

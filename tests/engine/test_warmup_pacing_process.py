@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from tests.procs import Watcher, settings_of, spawn, stop_all
 from tests.simhelpers import KEY, WS_URL, control, start_server
 

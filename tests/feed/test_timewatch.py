@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mytrading.bars import BarBuilder
+from mytrading.domain.bars import BarBuilder
+from mytrading.domain.refdata import IST, RefData
 from mytrading.feed.timewatch import TimeWatch
-from mytrading.refdata import IST, RefData
-from mytrading.status import clock_offset_s, time_line
-from mytrading.wire import Tick
+from mytrading.messaging.wire import Tick
+from mytrading.process.status import clock_offset_s, time_line
 
 S = 1_000_000_000
 MS = 1_000_000

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from mytrading import wire
+from mytrading.domain.refdata import IST
+from mytrading.messaging import wire
 from mytrading.monitor import sender as sender_mod
 from mytrading.monitor.alerting import Alerter, Said
 from mytrading.monitor.channels import OpenAlgoTelegram, TelegramBot, Webhook, build_channels
@@ -22,7 +23,6 @@ from mytrading.monitor.rules import Watch, calendar_needs
 from mytrading.monitor.sender import Sender
 from mytrading.monitor.store import AlertStore
 from mytrading.monitor.view import View
-from mytrading.refdata import IST
 from mytrading.settings import PROJECT_ROOT, ConfigError, Settings
 from tests.alertsinks import API_KEY, TOKEN, Sink, alerts_toml
 

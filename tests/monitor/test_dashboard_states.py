@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.monitor.snapshot import snapshot
 from mytrading.monitor.view import View
 from mytrading.settings import PROJECT_ROOT
@@ -98,7 +98,7 @@ def test_greeks_reach_status_and_metrics() -> None:
     from prometheus_client import generate_latest
 
     from mytrading.monitor.metrics import registry
-    from mytrading.status import greek_lines
+    from mytrading.process.status import greek_lines
 
     strategies = {
         "a": {"greeks": GREEKS},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import time
 
-from mytrading.health import GROWTH_MB, TREND_POINTS, ProcessHealth
+from mytrading.process.health import GROWTH_MB, TREND_POINTS, ProcessHealth
 
 
 def test_a_sample_measures_this_process_and_starts_the_interval_again() -> None:

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mytrading import supervise
-from mytrading.bus import DAEMONS
+from mytrading.messaging.bus import DAEMONS
+from mytrading.process import supervise
 from mytrading.settings import PROJECT_ROOT, load_settings
 from tests.alertsinks import Sink, alerts_toml
 from tests.procs import cli, run_cli, stack_env

@@ -1,7 +1,7 @@
 """A feed outage leaves no gap and no repeat in the bars: the missed minutes come from
 history, asked off the feed's loop at OpenAlgo's pace (one call per 0.35 s), so the feed
 keeps its heartbeat while some twenty symbols are backfilled; a strategy's 1-minute bars
-take the backfilled minutes too (the engine joins them to its own, ``bars.py``)."""
+take the backfilled minutes too (the engine joins them to its own, ``domain/bars.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.settings import load_settings
 from tests.procs import Watcher, spawn
 from tests.simhelpers import FUT, KEY, WS_URL, control, start_server
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration  # real processes or servers
 
 STRATEGY = """
 import os
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.engine.strategy import BaseStrategy
 
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import zmq
 
-from mytrading import wire
-from mytrading.clock import MarketClock
+from mytrading.domain.clock import MarketClock
+from mytrading.domain.refdata import IST
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent
 from mytrading.openalgo.orders import OpenAlgoAdapter, order_report
 from mytrading.openalgo.ws import TICK_PIPE, FeedClient
-from mytrading.refdata import IST
 from tests.simhelpers import FUT, KEY, WS_URL, control, start_server
 
 pytestmark = pytest.mark.integration  # real processes or servers

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from mytrading import wire
+from mytrading.domain.refdata import IST
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import ABSENT_MIN_S, ABSENT_READS, Outcome
 from mytrading.openalgo.orders import OpenAlgoAdapter
-from mytrading.refdata import IST
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=IST).timestamp()
 

@@ -9,8 +9,8 @@ import signal
 import pytest
 import zmq
 
-from mytrading import wire
-from mytrading.bus import Pusher
+from mytrading.messaging import wire
+from mytrading.messaging.bus import Pusher
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn
 from tests.simhelpers import FUT, KEY, order

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.settings import load_settings
 from tests.procs import Watcher, spawn
 from tests.simhelpers import FUT, KEY, WS_URL, start_server

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from mytrading import wire
-from mytrading.refdata import RefData
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
 from mytrading.risk.charges import load_charges
 from mytrading.risk.exits import ExitManager
 from mytrading.risk.limits import LimitBook, Limits, StackLimits

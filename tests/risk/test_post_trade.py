@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from mytrading import wire
-from mytrading.bars import BarBuilder
-from mytrading.refdata import IST, RefData
+from mytrading.domain.bars import BarBuilder
+from mytrading.domain.refdata import IST, RefData
+from mytrading.messaging import wire
 from mytrading.risk.charges import load_charges
 from mytrading.risk.limits import LimitBook, Limits, StackLimits
 from mytrading.risk.monitor import PostTrade

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from mytrading import wire
-from mytrading.accounts import Accounts
 from mytrading.backtest.risk import BacktestRisk
 from mytrading.config import for_process
-from mytrading.positions import Ledger
-from mytrading.refdata import RefData
+from mytrading.domain.accounts import Accounts
+from mytrading.domain.positions import Ledger
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
 from mytrading.risk.book import RiskBook
 from mytrading.risk.config import risk_files
 from mytrading.risk.daemon import build_core
@@ -340,7 +340,7 @@ def test_restore_after_a_restart_is_the_cores(refdata: RefData, config: Path) ->
     """What the router knows after a restart, given to the core: working orders count
     against the caps, today's fills rebuild the day's P&L (a fill of a position the broker
     did not confirm is left out), a carried position starts at its average price."""
-    from mytrading.recovery import Snapshot
+    from mytrading.messaging.catchup import Snapshot
 
     t = at(11, 0).replace(day=23)
     ports = LivePorts(Broker())

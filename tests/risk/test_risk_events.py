@@ -9,8 +9,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from mytrading import wire
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
+from mytrading.messaging import wire
 from mytrading.risk.events import EventStore, read_events
 
 

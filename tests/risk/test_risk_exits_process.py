@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.risk.events import read_events
 from mytrading.settings import PROJECT_ROOT, Settings
 from tests.procs import Watcher, spawn

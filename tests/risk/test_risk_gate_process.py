@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn
 
@@ -143,9 +143,9 @@ def test_an_intent_held_behind_a_paused_risk_is_refused_as_stale(
 
     import zmq
 
-    from mytrading.bus import Pusher
-    from mytrading.clock import build_clock
-    from mytrading.refdata import load_refdata
+    from mytrading.domain.clock import build_clock
+    from mytrading.domain.refdata import load_refdata
+    from mytrading.messaging.bus import Pusher
     from tests.procs import settings_of
     from tests.simhelpers import FUT
 

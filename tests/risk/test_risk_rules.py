@@ -6,9 +6,9 @@ from datetime import datetime, time
 
 import pytest
 
-from mytrading import wire
-from mytrading.accounts import MAIN
-from mytrading.refdata import IST, RefData
+from mytrading.domain.accounts import MAIN
+from mytrading.domain.refdata import IST, RefData
+from mytrading.messaging import wire
 from mytrading.risk.book import RiskBook
 from mytrading.risk.limits import Limits
 from mytrading.risk.rules import Approval, Rejection, check, check_cancel

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn
 

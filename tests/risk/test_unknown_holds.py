@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mytrading import wire
-from mytrading.accounts import Accounts
-from mytrading.refdata import RefData
+from mytrading.domain.accounts import Accounts
+from mytrading.domain.refdata import RefData
+from mytrading.domain.trading_states import describe, effective
+from mytrading.messaging import wire
 from mytrading.risk.book import RiskBook
 from mytrading.risk.charges import load_charges
 from mytrading.risk.engine import RiskEngine
@@ -24,7 +25,6 @@ from mytrading.risk.orders import decide
 from mytrading.risk.rules import Rejection
 from mytrading.risk.state import StateStore
 from mytrading.settings import PROJECT_ROOT
-from mytrading.trading_states import describe, effective
 from tests.risk.test_risk_engine import NS, Broker, LivePorts
 from tests.risk.test_risk_rules import LIMITS, at, intent
 
@@ -209,7 +209,7 @@ def test_a_follower_off_its_lead_is_brought_back_once_its_broker_answers(
     it to lead x size through the rules once its broker reports funds again, after the
     difference held for a few seconds with nothing working; a halted follower book is
     only ever reduced."""
-    from mytrading.accounts import Account, Follow
+    from mytrading.domain.accounts import Account, Follow
     from mytrading.risk.mirror import CONVERGE_AFTER_S, FRESH_NS
 
     now = [at(10, 0)]

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import zmq
 
-from mytrading import wire
-from mytrading.bus import Pusher
+from mytrading.messaging import wire
+from mytrading.messaging.bus import Pusher
 from mytrading.settings import Settings
 from tests.procs import Watcher, cli, spawn, stop
 from tests.simhelpers import FUT, KEY, WS_URL, control, post, start_server

@@ -13,8 +13,9 @@ import os
 
 import pytest
 
-from mytrading import venue, wire
-from mytrading.bus import DAEMONS
+from mytrading import venue
+from mytrading.messaging import wire
+from mytrading.messaging.bus import DAEMONS
 from mytrading.router.journal import read
 from mytrading.settings import load_settings
 from tests.procs import Watcher, cli, run_cli

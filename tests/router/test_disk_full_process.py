@@ -14,8 +14,8 @@ import msgspec
 import pytest
 import zmq
 
-from mytrading import wire
-from mytrading.bus import Pusher
+from mytrading.messaging import wire
+from mytrading.messaging.bus import Pusher
 from mytrading.router.journal import read
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn

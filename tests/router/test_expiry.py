@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mytrading import wire
-from mytrading.positions import Ledger
-from mytrading.refdata import IST, RefData
+from mytrading.domain.positions import Ledger
+from mytrading.domain.refdata import IST, RefData
+from mytrading.messaging import wire
 from mytrading.router.expiry import BookKey, ExpirySettler
 
 CALL, SBIN_CALL = "NIFTY23NOV2624000CE", "SBIN23NOV26900CE"

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.router.journal import Journal, Record, read
 from mytrading.router.throttle import Throttle
 from tests.simhelpers import order

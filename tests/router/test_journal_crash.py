@@ -12,8 +12,8 @@ import subprocess
 import pytest
 import zmq
 
-from mytrading import wire
-from mytrading.bus import Pusher
+from mytrading.messaging import wire
+from mytrading.messaging.bus import Pusher
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn, stop
 from tests.simhelpers import FUT, at_broker, control, order

@@ -13,8 +13,8 @@ import msgspec
 import pytest
 import zmq
 
-from mytrading import bus, wire
-from mytrading.bus import Pusher
+from mytrading.messaging import bus, wire
+from mytrading.messaging.bus import Pusher
 from mytrading.router.worksplit import STAGES
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn

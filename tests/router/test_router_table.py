@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import TradeEvent, broker_state
 from mytrading.orders.state import IllegalMoveError, OrderState
 from mytrading.orders.tracker import TrackedOrder

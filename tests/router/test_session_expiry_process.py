@@ -15,8 +15,8 @@ import msgspec
 import pytest
 import zmq
 
-from mytrading import wire
-from mytrading.bus import Pusher
+from mytrading.messaging import wire
+from mytrading.messaging.bus import Pusher
 from mytrading.settings import Settings
 from tests.procs import Watcher, settings_of, spawn, stop_all
 from tests.simhelpers import FUT, KEY, control, order, post

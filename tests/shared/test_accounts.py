@@ -9,9 +9,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from mytrading import wire
-from mytrading.accounts import MAIN, Follow, book_name, load_accounts
-from mytrading.refdata import RefData
+from mytrading.domain.accounts import MAIN, Follow, book_name, load_accounts
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
 from mytrading.risk.book import RiskBook
 from mytrading.risk.margin import load_margins
 from mytrading.risk.mirror import Mirror
@@ -310,7 +310,7 @@ def test_cancels_and_modifies_reach_the_followers_orders(
 def test_the_status_view_names_accounts(settings: Settings) -> None:
     """Per-account lines of ``main.py status``: the data account, each lane's queue and
     a dead order-update socket; a mismatch on another account names it."""
-    from mytrading.status import StatusCollector
+    from mytrading.process.status import StatusCollector
 
     def beat(name: str, **detail: object) -> wire.Status:
         return wire.Status(

@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 import zmq
 
-from mytrading import wire
-from mytrading.bus import EndpointMap, Publisher, Puller, Pusher, SequenceTracker, Subscriber, bind
+from mytrading.messaging import wire
+from mytrading.messaging.bus import (
+    EndpointMap,
+    Publisher,
+    Puller,
+    Pusher,
+    SequenceTracker,
+    Subscriber,
+    bind,
+)
 
 
 @pytest.fixture
@@ -148,7 +156,7 @@ def test_asker_answers_in_order_one_per_tag_and_gives_up_on_a_silent_peer(
 ) -> None:
     """Risk's questions to the router: never waited for; each answer to its question;
     a peer that stops answering costs a timeout, not a wedged socket."""
-    from mytrading.bus import Asker
+    from mytrading.messaging.bus import Asker
 
     endpoint = ep(tmp_path, "rpc")
     rep = ctx.socket(zmq.REP)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from mytrading.bus import PIPE_MAX_MSG
-from mytrading.buscurve import (
+from mytrading.messaging.bus import PIPE_MAX_MSG
+from mytrading.messaging.curve import (
     ALLOWED,
     KEY_NAMES,
     BusKeyError,

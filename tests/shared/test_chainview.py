@@ -16,10 +16,10 @@ from datetime import date, datetime
 import pytest
 from rich.console import Console
 
-from mytrading import wire
-from mytrading.chainview import RATE, ChainModel, render
+from mytrading.commands.chain import RATE, ChainModel, render
+from mytrading.domain.refdata import IST, RefData
+from mytrading.messaging import wire
 from mytrading.options.greeks import price
-from mytrading.refdata import IST, RefData
 from mytrading.settings import PROJECT_ROOT, Settings
 from mytrading.sim.market import SimMarket
 from tests.procs import Watcher, spawn

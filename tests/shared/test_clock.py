@@ -4,9 +4,9 @@ from datetime import datetime
 
 import pytest
 
-from mytrading import clock as clock_mod
-from mytrading.clock import MarketClock, sim_start, trading_sessions
-from mytrading.refdata import IST, RefData
+from mytrading.domain import clock as clock_mod
+from mytrading.domain.clock import MarketClock, sim_start, trading_sessions
+from mytrading.domain.refdata import IST, RefData
 
 
 def at(clk: MarketClock, wall_s: float, monkeypatch: pytest.MonkeyPatch) -> datetime:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mytrading.config import load_config
-from mytrading.errors import ConfigError
+from mytrading.domain.errors import ConfigError
 from mytrading.settings import PROJECT_ROOT, Settings, load_settings
 
 

@@ -135,7 +135,7 @@ def test_names_follow_one_rule_and_a_broken_file_nobody_enabled_stops_nothing(
 def test_accounts_and_risk_files_name_strategies_by_the_rule(
     tmp_env: dict[str, str], tmp_path: Path, table: str, expect: str
 ) -> None:
-    from mytrading.accounts import load_accounts
+    from mytrading.domain.accounts import load_accounts
     from mytrading.risk.limits import load_limits
 
     path = tmp_path / "accounts.toml"
@@ -149,7 +149,7 @@ def test_accounts_and_risk_files_name_strategies_by_the_rule(
 
 
 def test_a_remote_openalgo_must_use_tls_unless_named(tmp_env: dict[str, str]) -> None:
-    from mytrading.accounts import load_accounts
+    from mytrading.domain.accounts import load_accounts
 
     real = {"broker": "openalgo", "sim_server": False, "openalgo_api_key": "k"}
     remote = {"openalgo_host": "http://10.1.2.3:5000", "openalgo_ws_url": "wss://10.1.2.3/ws"}

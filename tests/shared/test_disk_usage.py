@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mytrading import disk
+from mytrading.process import disk
 from mytrading.settings import Settings
 
 

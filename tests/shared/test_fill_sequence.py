@@ -3,8 +3,8 @@ skipped, a hole in the numbering is filled from the router before the fill after
 
 from __future__ import annotations
 
-from mytrading import wire
-from mytrading.recovery import FillSequence
+from mytrading.messaging import wire
+from mytrading.messaging.catchup import FillSequence
 
 
 def fill(n: int, qty: int = 65) -> wire.Fill:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mytrading.httpguard import host_names
 from mytrading.monitor.web import MonitorServer
 from mytrading.settings import ConfigError, load_settings
 from mytrading.signals.http import WebhookServer
+from mytrading.web.guard import host_names
 from tests.simhelpers import free_port, start_server
 
 TOKEN = "s3cret-token-of-16+"

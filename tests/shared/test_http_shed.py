@@ -18,8 +18,8 @@ import pytest
 import websocket
 from prometheus_client import CollectorRegistry
 
-from mytrading.httpshed import ShedLimits
 from mytrading.monitor.web import MonitorServer
+from mytrading.web.shed import ShedLimits
 from tests.simhelpers import KEY, WS_URL, free_port, start_server
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from mytrading.ids import Book, Instrument, OrderId, intent_of, roll_leg, roll_of
+from mytrading.domain.ids import Book, Instrument, OrderId, intent_of, roll_leg, roll_of
 
 
 def test_order_ids_round_trip_in_every_combination() -> None:

@@ -17,7 +17,7 @@
   its reports (``mytrading/openalgo/broker.py``): nothing else of ``mytrading/openalgo``
   (the REST client, the replies' parsing, the WebSocket client), which ``venue.py``
   builds for them.
-* Identifiers are split only in ``mytrading/ids.py``: no module takes an order id, a
+* Identifiers are split only in ``mytrading/domain/ids.py``: no module takes an order id, a
   book or a roll leg apart by hand.
 
 Imports are read from the source with ``ast``, all of them (inside functions and under
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from mytrading.bus import DAEMONS
+from mytrading.messaging.bus import DAEMONS
 from mytrading.settings import PROJECT_ROOT
 
 PKG = PROJECT_ROOT / "mytrading"
@@ -128,7 +128,9 @@ def test_the_backtest_runs_daemon_logic_not_daemons() -> None:
         f"{f.relative_to(PROJECT_ROOT)} imports {m}"
         for f in sorted((PKG / "backtest").rglob("*.py"))
         for m in imported_modules(f)
-        if m in {f"mytrading.{d}.daemon" for d in DAEMONS} | {"mytrading.bus", "mytrading.daemon"}
+        if m
+        in {f"mytrading.{d}.daemon" for d in DAEMONS}
+        | {"mytrading.messaging.bus", "mytrading.process.base"}
     ]
     assert bad == []
 
@@ -228,7 +230,7 @@ def test_supervisord_runs_each_program_from_its_package() -> None:
     import configparser
     import importlib.util
 
-    from mytrading import supervise
+    from mytrading.process import supervise
 
     conf = configparser.RawConfigParser()
     conf.read(PROJECT_ROOT / "supervisord.conf")
@@ -252,7 +254,7 @@ def test_identifiers_are_split_only_in_ids() -> None:
         for n, line in enumerate(path.read_text().splitlines(), 1)
         if HAND_SPLIT.search(line)
     ]
-    assert offenders == [], "use mytrading.ids:\n" + "\n".join(offenders)
+    assert offenders == [], "use mytrading.domain.ids:\n" + "\n".join(offenders)
     # the pattern finds what it is for (else the check above could never fail)
     assert HAND_SPLIT.search('parts = f.order_id.split(".")')
     assert HAND_SPLIT.search('strategy, _, acct = book.partition("@")')

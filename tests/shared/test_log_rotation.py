@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from mytrading.logsetup import AgedRotatingFileHandler
+from mytrading.process.logsetup import AgedRotatingFileHandler
 
 
 def _log(h: logging.Handler, n: int) -> None:

@@ -176,7 +176,7 @@ def test_the_master_contract_is_the_source_and_overrides_win(
     import shutil
     from datetime import datetime
 
-    from mytrading.refdata import IST, future_symbol, load_refdata
+    from mytrading.domain.refdata import IST, future_symbol, load_refdata
     from mytrading.settings import PROJECT_ROOT
 
     config = tmp_path / "config"

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from mytrading.domain.refdata import RefData
 from mytrading.options.chain import (
     OptionQuote,
     atm_strike,
@@ -16,7 +17,6 @@ from mytrading.options.chain import (
     strike_for,
 )
 from mytrading.options.greeks import greeks, iv, price
-from mytrading.refdata import RefData
 
 
 def test_black_scholes_matches_hull() -> None:

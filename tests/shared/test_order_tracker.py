@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import broker_state
 from mytrading.orders.state import IllegalMoveError, OrderState, published, whole_status
 from mytrading.orders.tracker import FINISHED_KEPT, OrderTracker

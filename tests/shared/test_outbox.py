@@ -7,9 +7,9 @@ from pathlib import Path
 
 import zmq
 
-from mytrading import wire
-from mytrading.bus import Puller, Pusher
-from mytrading.outbox import Outbox
+from mytrading.messaging import wire
+from mytrading.messaging.bus import Puller, Pusher
+from mytrading.messaging.outbox import Outbox
 
 
 def cmd(i: int) -> wire.Command:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from mytrading.positions import Ledger
+from mytrading.domain.positions import Ledger
 
 
 def test_average_realized_and_reversal() -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mytrading.refdata import (
+from mytrading.domain.refdata import (
     IST,
     RefData,
     RefDataError,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import duckdb
 
-from mytrading import wire
-from mytrading.recording import Recorder
+from mytrading.messaging import wire
+from mytrading.stores.recording import Recorder
 
 DAY_NS = 86400 * 10**9
 

@@ -1,4 +1,4 @@
-"""Every store carries a schema version and migrates forward at open (``schema.py``): a
+"""Every store carries a schema version and migrates forward at open (``stores/schema.py``): a
 store in the layout before versions (the previous release's: risk events without their
 id column, no version table) opens, is migrated and keeps its rows; a store written by a
 newer release is refused; the journal records its layout and refuses a newer one."""
@@ -10,11 +10,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mytrading import recording
 from mytrading.risk.events import SCHEMA as RISK_SCHEMA
 from mytrading.router.journal import VERSION, Journal, Record, frame, read
 from mytrading.router.recovery import carried
-from mytrading.schema import SchemaError, ensure, version_of
+from mytrading.stores import recording
+from mytrading.stores.schema import SchemaError, ensure, version_of
 
 
 def test_previous_release_risk_events_are_migrated_with_their_rows(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mytrading import service
+from mytrading.process import service
 from tests.procs import cli
 
 

@@ -15,13 +15,13 @@ import structlog
 
 from mytrading.backtest.data import Batch, GeneratedBars
 from mytrading.backtest.engine import Backtest, Spec
-from mytrading.positions import Ledger
-from mytrading.refdata import IST, RefData
+from mytrading.domain.positions import Ledger
+from mytrading.domain.refdata import IST, RefData
+from mytrading.domain.settlement import no_final_price
 from mytrading.risk.config import risk_files
 from mytrading.router.books import BookKey
 from mytrading.router.expiry import ExpirySettler
 from mytrading.settings import PROJECT_ROOT
-from mytrading.settlement import no_final_price
 from tests.backtest.test_expiry_settlement import START, HoldToExpiry
 from tests.router.test_expiry import tick
 from tests.sim.test_sim_settlement import EXPIRY, exchange, order, positions

@@ -3,7 +3,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 
 
 def samples() -> list[wire.Msg]:

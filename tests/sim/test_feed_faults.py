@@ -3,9 +3,9 @@ tick, seeded."""
 
 from __future__ import annotations
 
+from mytrading.messaging.wire import Tick
 from mytrading.settings import SimSettings
 from mytrading.sim.server.feedfaults import FeedPlan
-from mytrading.wire import Tick
 
 S = 1_000_000_000
 

@@ -10,8 +10,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pytest
 
+from mytrading.domain.refdata import IST, RefData, option_symbol
 from mytrading.options.greeks import implied_vol
-from mytrading.refdata import IST, RefData, option_symbol
 from mytrading.sim.exchange import SimExchange
 from mytrading.sim.market import SimMarket, _years_to_expiry
 from mytrading.sim.surface import IVLevel, SurfaceParams, atm_vol, intraday_factor

@@ -179,8 +179,8 @@ def test_a_failing_books_write_is_counted_and_the_exchange_goes_on(
     the change is logged and counted, the books in memory stay right."""
     from datetime import datetime
 
-    from mytrading.clock import MarketClock
-    from mytrading.refdata import IST
+    from mytrading.domain.clock import MarketClock
+    from mytrading.domain.refdata import IST
     from mytrading.sim.books import BookStore
     from mytrading.sim.exchange import SimExchange
     from mytrading.sim.market import SimMarket

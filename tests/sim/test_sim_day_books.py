@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from mytrading.refdata import IST, RefData
+from mytrading.domain.refdata import IST, RefData
 from tests.sim.test_sim_settlement import exchange, order
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mytrading.refdata import IST, RefData
+from mytrading.domain.refdata import IST, RefData
 from mytrading.sim.books import BookStore
 from mytrading.sim.exchange import SimExchange
 from mytrading.sim.market import SimMarket

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mytrading import wire
-from mytrading.clock import MarketClock
+from mytrading.domain.clock import MarketClock
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
 from mytrading.openalgo.broker import OrderEvent, TradeEvent
-from mytrading.refdata import RefData
 from mytrading.sim.matching import SimBroker
 
 FUT = "NIFTY29DEC26FUT"

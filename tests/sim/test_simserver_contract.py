@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
 from tests.simhelpers import FUT, KEY, post, start_server
 
 pytestmark = pytest.mark.integration  # real processes or servers
@@ -510,7 +510,7 @@ def test_refusals_price_band_and_margin(sdk: Any) -> None:
 
 
 def test_market_closed_is_refused(refdata: Any) -> None:
-    from mytrading.clock import MarketClock
+    from mytrading.domain.clock import MarketClock
     from mytrading.sim.exchange import SimExchange
     from mytrading.sim.market import SimMarket
 

@@ -275,7 +275,7 @@ def test_market_data_json_round_trips_and_bad_frames_give_no_tick() -> None:
     frame that is not good market data gives None (the feed counts it, ``bad_quotes``)."""
     import msgspec
 
-    from mytrading import wire
+    from mytrading.messaging import wire
     from mytrading.openalgo.ws import tick_from_json
     from mytrading.sim.server.ws import market_data
 

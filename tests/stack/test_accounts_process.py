@@ -19,8 +19,8 @@ import msgspec
 import pytest
 import zmq
 
-from mytrading import bus, wire
-from mytrading.bus import Pusher
+from mytrading.messaging import bus, wire
+from mytrading.messaging.bus import Pusher
 from mytrading.settings import PROJECT_ROOT, Settings
 from tests.procs import Watcher, confirm_live, live_on, spawn, stop
 from tests.simhelpers import KEY, WS_URL, control, live_future, order, post, start_server
@@ -392,7 +392,7 @@ def test_market_data_fails_over_to_the_next_account_and_back(
 
 
 def test_each_account_has_its_own_rate_window() -> None:
-    from mytrading.accounts import Account
+    from mytrading.domain.accounts import Account
     from mytrading.router.lanes import Lane
 
     lane = Lane("second", None, Lane.rates(Account("second", "h", "w", "k", 5, 1)))  # type: ignore[arg-type]

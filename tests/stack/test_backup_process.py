@@ -14,7 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mytrading import supervise, wire
+from mytrading.messaging import wire
+from mytrading.process import supervise
 from mytrading.router.journal import read
 from mytrading.settings import load_settings
 from tests.procs import Watcher, run_cli, stack_env

@@ -6,7 +6,7 @@ import io
 import json
 from pathlib import Path
 
-from mytrading.crashwatch import serve
+from mytrading.process.crashwatch import serve
 
 
 def event(name: str, payload: str) -> str:
@@ -47,7 +47,7 @@ def test_the_wake_up_writes_until_supervisord_is_gone() -> None:
     import os
     import threading
 
-    from mytrading.crashwatch import wake
+    from mytrading.process.crashwatch import wake
 
     r, w = os.pipe()
     writer = os.fdopen(w, "wb", buffering=0)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from mytrading import venue, wire
+from mytrading import venue
+from mytrading.messaging import wire
 from mytrading.settings import PROJECT_ROOT, Settings
 from tests.procs import Watcher, spawn
 
@@ -120,7 +121,7 @@ def test_peer_declared_down_after_three_missed_beats(
 def test_router_sends_only_risk_approved_orders_and_each_once(
     settings: Settings, tmp_env: dict[str, str]
 ) -> None:
-    from mytrading.bus import Pusher
+    from mytrading.messaging.bus import Pusher
 
     w = Watcher(settings, ("sys.status.", "exec."))
     router = spawn("router", tmp_env)
@@ -191,7 +192,7 @@ def test_unreadable_kill_switch_state_fails_safe(
 def test_router_modifies_and_cancels_working_orders(
     settings: Settings, tmp_env: dict[str, str]
 ) -> None:
-    from mytrading.bus import Pusher
+    from mytrading.messaging.bus import Pusher
 
     w = Watcher(settings, ("sys.status.", "exec."))
     router = spawn("router", tmp_env)
@@ -211,7 +212,7 @@ def test_router_modifies_and_cancels_working_orders(
         w.wait(lambda: len(updates("s.e1")) == 2, 10, "the modified order's update")
         assert (updates("s.e1")[-1].status, updates("s.e1")[-1].quantity) == ("open", 130)
         # A daemon catching up gets the working order, as modified, in the snapshot.
-        from mytrading.recovery import fetch_snapshot
+        from mytrading.messaging.catchup import fetch_snapshot
 
         snap = fetch_snapshot(ctx, settings.endpoints()["rpc.router"])
         assert snap is not None
@@ -245,7 +246,7 @@ def test_router_modifies_and_cancels_working_orders(
 def test_risk_splits_a_large_intent_and_cancels_every_child(
     settings: Settings, tmp_env: dict[str, str]
 ) -> None:
-    from mytrading.bus import Pusher
+    from mytrading.messaging.bus import Pusher
 
     w = Watcher(settings, ("sys.status.", "exec.", "risk.event."))
     env = {**tmp_env, "MT_RISK_ANY_HOUR": "true", "MT_RISK_MAX_POSITION_LOTS": "40"}
@@ -307,8 +308,8 @@ def test_the_in_process_venue_keeps_its_orders_across_a_router_kill(
     """``MT_BROKER=sim``: the venue in the router's process keeps its books on disk, so a
     router killed with a working order settles it there after the restart, as at a real
     broker (it used to become UNKNOWN), and a cancel then reaches it."""
-    from mytrading.bus import Pusher
-    from mytrading.recovery import fetch_snapshot
+    from mytrading.messaging.bus import Pusher
+    from mytrading.messaging.catchup import fetch_snapshot
 
     w = Watcher(settings, ("sys.status.", "exec."))
     router = spawn("router", tmp_env)
@@ -361,7 +362,7 @@ def test_a_daemon_failing_at_start_ends_fatal_in_supervisord(
 
     from supervisor.xmlrpc import SupervisorTransport
 
-    from mytrading import startguard
+    from mytrading.process import startguard
 
     run = Path(tmp_env["MT_RUN_DIR"])
     run.mkdir(mode=0o700, parents=True, exist_ok=True)  # private, as the stack makes it
@@ -385,7 +386,7 @@ startretries=3
 stdout_logfile={logs}/router.console.log
 redirect_stderr=true
 [eventlistener:crashwatch]
-command={sys.executable} -m mytrading.crashwatch
+command={sys.executable} -m mytrading.process.crashwatch
 events=PROCESS_STATE_EXITED,PROCESS_STATE_FATAL,PROCESS_STATE_BACKOFF
 buffer_size=100
 directory={PROJECT_ROOT}

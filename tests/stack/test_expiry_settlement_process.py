@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from mytrading import wire
-from mytrading.bus import DAEMONS
+from mytrading.messaging import wire
+from mytrading.messaging.bus import DAEMONS
 from mytrading.settings import PROJECT_ROOT, load_settings
 from tests.procs import Watcher, run_cli, settings_of, stack_env
 
 pytestmark = pytest.mark.integration
 
 STRATEGY = '''
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 
 

@@ -10,9 +10,9 @@ import signal
 import pytest
 import zmq
 
-from mytrading import wire
-from mytrading.bus import Pusher
-from mytrading.interest import entry
+from mytrading.messaging import wire
+from mytrading.messaging.bus import Pusher
+from mytrading.messaging.interest import entry
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn
 

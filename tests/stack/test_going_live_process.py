@@ -15,8 +15,9 @@ import msgspec
 import pytest
 import zmq
 
-from mytrading import venue, wire
-from mytrading.bus import Pusher
+from mytrading import venue
+from mytrading.messaging import wire
+from mytrading.messaging.bus import Pusher
 from mytrading.router.journal import read as read_journal
 from mytrading.settings import Settings
 from tests.procs import Watcher, cli, confirm_live, live_on, run_cli, settings_of, spawn
@@ -477,7 +478,7 @@ def _placed(w: Watcher, order_id: str) -> bool:
 
 
 def _orders(ctx: zmq.Context, settings: Settings) -> wire.BrokerReply:
-    from mytrading import bus
+    from mytrading.messaging import bus
 
     reply = bus.request(ctx, settings.endpoints()["rpc.router"], wire.BrokerQuery(kind="orders"))
     assert isinstance(reply, wire.BrokerReply) and reply.ok
@@ -485,7 +486,7 @@ def _orders(ctx: zmq.Context, settings: Settings) -> wire.BrokerReply:
 
 
 def _fills(ctx: zmq.Context, settings: Settings) -> list[wire.Fill]:
-    from mytrading import bus
+    from mytrading.messaging import bus
 
     reply = bus.request(ctx, settings.endpoints()["rpc.router"], wire.BrokerQuery(kind="fills"))
     assert isinstance(reply, wire.BrokerReply) and reply.ok

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from mytrading import instance
-from mytrading.cli import _Output
+from mytrading.commands.main import _Output
+from mytrading.process import instance
 from mytrading.settings import PROJECT_ROOT
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from mytrading import instance
+from mytrading.process import instance
 lock = instance.acquire(Path(sys.argv[1]), "router")
 print("held", flush=True)
 time.sleep(600)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import zmq
 
-from mytrading import wire
-from mytrading.interest import Declarer, Interests, entry
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
+from mytrading.messaging.interest import Declarer, Interests, entry
 from mytrading.openalgo.ws import TICK_PIPE, FeedClient
-from mytrading.refdata import RefData
 from tests.simhelpers import FUT, KEY, WS_URL, start_server
 
 pytestmark = pytest.mark.integration  # real processes or servers

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn
 
 FUT = "NIFTY23NOV26FUT"
 
 STRATEGY = '''
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.engine.strategy import BaseStrategy
 
 

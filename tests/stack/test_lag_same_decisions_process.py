@@ -25,7 +25,7 @@ S = 1_000_000_000
 
 STRATEGY = '''
 import json, os
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.engine.strategy import BaseStrategy
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn, stop_all
 from tests.simhelpers import KEY, WS_URL, start_server
@@ -25,7 +25,7 @@ S = 1_000_000_000
 
 STRATEGY = '''
 import json, os
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.engine.strategy import BaseStrategy
 
 

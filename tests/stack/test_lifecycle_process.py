@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from mytrading import instance, supervise, venue, wire
-from mytrading.bus import DAEMONS
+from mytrading import venue
+from mytrading.messaging import wire
+from mytrading.messaging.bus import DAEMONS
+from mytrading.process import instance, supervise
 from mytrading.router.journal import read as read_journal
 from mytrading.settings import PROJECT_ROOT, Settings, load_settings
 from tests.procs import Watcher, run_cli, stack_env
@@ -141,7 +143,7 @@ def test_crash_loop_second_copies_and_a_killed_supervisord(rig: Rig) -> None:
 
 
 def instance_exit_code() -> int:
-    from mytrading.daemon import EXIT_ALREADY_RUNNING
+    from mytrading.process.base import EXIT_ALREADY_RUNNING
 
     return EXIT_ALREADY_RUNNING
 
@@ -149,7 +151,7 @@ def instance_exit_code() -> int:
 HUNG_DAEMON = """
 import signal, sys, time
 from pathlib import Path
-from mytrading import instance
+from mytrading.process import instance
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 lock = instance.acquire(Path(sys.argv[1]), "risk")
 print("held", flush=True)

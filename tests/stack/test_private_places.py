@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mytrading.rundir import RunDirError, ensure_private_dir, make_private
+from mytrading.process.rundir import RunDirError, ensure_private_dir, make_private
 from mytrading.settings import ConfigError, FaultSwitches, load_settings
 from tests.procs import cli
 

@@ -8,7 +8,8 @@ import signal
 
 import pytest
 
-from mytrading import venue, wire
+from mytrading import venue
+from mytrading.messaging import wire
 from mytrading.settings import Settings
 from tests.procs import Watcher, spawn
 
@@ -66,7 +67,7 @@ def test_engine_and_risk_restarted_with_kill_9_keep_their_positions(
         # (replayed from the router), none twice.
         from datetime import date as _date
 
-        from mytrading.refdata import load_refdata
+        from mytrading.domain.refdata import load_refdata
         from mytrading.risk.charges import ZERO, load_charges
 
         table, ref = load_charges(settings.config_dir), load_refdata(settings.config_dir)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mytrading import wire
-from mytrading.bus import DAEMONS
+from mytrading.messaging import wire
+from mytrading.messaging.bus import DAEMONS
+from mytrading.process.supervise import alive
 from mytrading.settings import load_settings
-from mytrading.supervise import alive
 from tests.procs import Watcher, cli, loose_files, run_cli, stack_env
 
 pytestmark = pytest.mark.integration

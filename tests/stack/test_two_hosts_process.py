@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from mytrading import wire
-from mytrading.bus import DAEMONS, ENDPOINT_NAMES, use_curve
-from mytrading.buscurve import init_keys
+from mytrading.messaging import wire
+from mytrading.messaging.bus import DAEMONS, ENDPOINT_NAMES, use_curve
+from mytrading.messaging.curve import init_keys
 from mytrading.settings import PROJECT_ROOT
 from tests.procs import Watcher, run_cli, settings_of, stack_env
 from tests.simhelpers import FUT, free_port

@@ -14,7 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.webhook.model import StrategyFields
 from mytrading.webhook.store import WebhookStore
 from tests.engine.test_fill_hole_process import FakeRouter, heartbeat

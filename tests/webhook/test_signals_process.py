@@ -21,10 +21,11 @@ import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 
-from mytrading import venue, wire
-from mytrading.bus import Pusher
-from mytrading.clock import build_clock
-from mytrading.refdata import load_refdata
+from mytrading import venue
+from mytrading.domain.clock import build_clock
+from mytrading.domain.refdata import load_refdata
+from mytrading.messaging import wire
+from mytrading.messaging.bus import Pusher
 from mytrading.settings import Settings, load_settings
 from mytrading.webhook.model import StrategyFields, SymbolMap
 from mytrading.webhook.store import WebhookStore

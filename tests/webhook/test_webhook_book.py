@@ -5,8 +5,8 @@ its snapshot's number, skips the fills the snapshot holds."""
 
 from __future__ import annotations
 
-from mytrading import wire
-from mytrading.recovery import FillSequence
+from mytrading.messaging import wire
+from mytrading.messaging.catchup import FillSequence
 from mytrading.webhook.book import StrategyBook
 
 FUT = "NIFTY23NOV26FUT"

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
 from mytrading.webhook.gate import MAX_BODY, Gate, Job
 from mytrading.webhook.guards import Duplicates, RateLimit
 from mytrading.webhook.model import StrategyFields, SymbolMap

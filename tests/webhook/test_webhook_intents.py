@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from datetime import date, datetime, time
 
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
 from mytrading.webhook.alerts import Instruction
 from mytrading.webhook.guards import Duplicates, RateLimit
 from mytrading.webhook.intents import flatten, grows, refusal, squareoff_due, to_intents

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from mytrading.refdata import IST
+from mytrading.domain.refdata import IST
 
 ORDER_CALLS = frozenset({"placeorder", "modifyorder", "cancelorder"})
 BOOK_READS = frozenset({"orderbook", "tradebook", "positionbook", "orderstatus"})

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
 
-from mytrading import wire
+from mytrading.messaging import wire
 
 if TYPE_CHECKING:
     from mytrading.settings import SimSettings

@@ -11,15 +11,12 @@ from datetime import date
 
 import structlog
 
-from mytrading import instance
-from mytrading.clock import build_clock
-from mytrading.daemon import hold_instance_lock, stop_delay
-from mytrading.httpguard import protect
-from mytrading.httpshed import Shed, ShedSite
-from mytrading.httpshed import runner as shed_runner
-from mytrading.logsetup import setup_logging
-from mytrading.refdata import load_refdata
-from mytrading.rundir import private_umask
+from mytrading.domain.clock import build_clock
+from mytrading.domain.refdata import load_refdata
+from mytrading.process import instance
+from mytrading.process.base import hold_instance_lock, stop_delay
+from mytrading.process.logsetup import setup_logging
+from mytrading.process.rundir import private_umask
 from mytrading.settings import ConfigError, FaultSwitches, Settings, load_settings
 from mytrading.sim.books import BookStore
 from mytrading.sim.exchange import SimExchange
@@ -29,6 +26,9 @@ from mytrading.sim.server import faults
 from mytrading.sim.server.feedfaults import FeedPlan
 from mytrading.sim.server.rest import RateLimits, SimServer, run_market
 from mytrading.sim.server.ws import FeedServer
+from mytrading.web.guard import protect
+from mytrading.web.shed import Shed, ShedSite
+from mytrading.web.shed import runner as shed_runner
 
 
 def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:

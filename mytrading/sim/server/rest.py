@@ -22,7 +22,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.sim.exchange import SimExchange
 from mytrading.sim.replies import Reply, err, ok
 from mytrading.sim.server.faults import PROXY_502, PROXY_503, FaultPlan

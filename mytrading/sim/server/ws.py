@@ -28,7 +28,7 @@ import msgspec
 import structlog
 from aiohttp import WSMsgType, web
 
-from mytrading import wire
+from mytrading.messaging import wire
 from mytrading.sim.exchange import SimExchange
 from mytrading.sim.server.feedfaults import FeedPlan
 

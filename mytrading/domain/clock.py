@@ -1,0 +1,99 @@
+"""Market time. Live it is the wall clock; on the simulated market it may run faster.
+
+Every daemon builds the same clock from the same settings: market time at the anchor
+(``MT_SIM_START``), the wall instant of the anchor (``MT_CLOCK_ANCHOR_NS``, set once by
+the launcher for the whole stack) and the speed. So a bar closes at the same market
+instant in the feed, the engine and risk, and a restarted daemon rejoins the same clock.
+Latency and heartbeats always use wall time (``time.time_ns``), never market time.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+
+from mytrading.domain.refdata import IST, Calendar
+
+
+class MarketClock:
+    """Wall time, or (simulated) market time that advances only while an exchange is open.
+
+    With ``sessions`` given, market time runs through the continuous session of each
+    trading day in turn: after 15:30 it resumes at 09:15 of the next trading day, so a
+    long-running simulation never sits in a closed market.
+    """
+
+    def __init__(
+        self,
+        anchor_wall_ns: int,
+        anchor_market_ns: int,
+        speed: float,
+        sessions: list[tuple[int, int]] | None = None,
+    ) -> None:
+        self.anchor_wall_ns = anchor_wall_ns
+        self.anchor_market_ns = anchor_market_ns
+        self.speed = speed
+        self.sessions = sessions  # [(open_ns, close_ns)] of consecutive trading days
+        self._start_offset = 0
+        if sessions:
+            o, c = sessions[0]
+            self._start_offset = min(max(anchor_market_ns - o, 0), c - o - 1)
+
+    @classmethod
+    def wall(cls) -> MarketClock:
+        now = time.time_ns()
+        return cls(now, now, 1.0)
+
+    def now_ns(self) -> int:
+        elapsed = int((time.time_ns() - self.anchor_wall_ns) * self.speed)
+        if not self.sessions:
+            return self.anchor_market_ns + elapsed
+        t = self._start_offset + max(elapsed, 0)
+        for o, c in self.sessions:
+            if t < c - o:
+                return o + t
+            t -= c - o
+        o, c = self.sessions[-1]
+        return c - 1_000_000  # past the precomputed calendar: stay 1 ms before the close
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.now_ns() / 1e9, IST)
+
+
+def trading_sessions(
+    cal: Calendar, first: date, days: int, exchange: str = "NSE"
+) -> list[tuple[int, int]]:
+    """(open_ns, close_ns) of the next ``days`` trading days from ``first``."""
+    out: list[tuple[int, int]] = []
+    d = first
+    while len(out) < days:
+        hrs = cal.hours(exchange, d)
+        if hrs is not None and cal.is_trading_day(exchange, d):
+            o = datetime.combine(d, hrs[0], tzinfo=IST)
+            c = datetime.combine(d, hrs[1], tzinfo=IST)
+            out.append((int(o.timestamp()) * 10**9, int(c.timestamp()) * 10**9))
+        d += timedelta(days=1)
+    return out
+
+
+def sim_start(spec: str, cal: Calendar, today: date | None = None) -> datetime:
+    """Market time at which the simulation starts: the given instant, or 09:15 IST of
+    the last trading day on or before today (so a demo started on a Sunday trades
+    Friday's session instead of meeting a closed market)."""
+    if spec:
+        dt = datetime.fromisoformat(spec)
+        if isinstance(dt, datetime) and "T" not in spec and " " not in spec:
+            dt = datetime.combine(dt.date(), dtime(9, 15))
+        return dt if dt.tzinfo else dt.replace(tzinfo=IST)
+    d = cal.last_trading_day("NSE", today or datetime.now(IST).date())
+    return datetime.combine(d, cal.session("NSE").open, tzinfo=IST)
+
+
+def build_clock(settings, cal: Calendar) -> MarketClock:  # settings: Settings
+    if not settings.simulated():
+        return MarketClock.wall()
+    start = sim_start(settings.sim.start, cal)
+    anchor = settings.clock_anchor_ns or time.time_ns()
+    sessions = trading_sessions(cal, start.date(), 370)  # enough for a year and a half
+    return MarketClock(anchor, int(start.timestamp() * 1e9), settings.sim.speed, sessions)

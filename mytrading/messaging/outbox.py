@@ -1,0 +1,111 @@
+"""A bounded queue in front of a pipe whose peer may be down.
+
+Messages go out as soon as the peer is reachable. While it is not, they wait in the
+sender's own memory (never in a socket buffer towards a dead peer) and are handed back
+through ``on_expired`` with a reason once they have waited ``wait_s``; a full queue
+refuses at once. This is how "intents wait (bounded) or are refused with a clear
+reason" works for both the engine (towards risk) and risk (towards the router).
+
+A message that went out is not yet safe: a peer killed with ``kill -9`` loses what sat
+in its socket buffer. With a ``key``, sent messages are remembered until ``ack(key)``
+(the peer's answer was seen); ``redeliver()``, called when the peer restarts, sends the
+unanswered ones again. The receivers drop what they already have (the router by its
+journal, risk by intent id), so a message is never acted on twice. ``overdue(s)`` hands
+back, once, the ones a live peer has left unanswered for ``s`` seconds (lost, or a frame
+it could not read), for the sender to settle with a reason rather than wait for ever.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+from mytrading.messaging import wire
+from mytrading.messaging.bus import Pusher
+
+M = TypeVar("M", bound=wire.Msg)
+
+
+class Outbox(Generic[M]):
+    def __init__(
+        self,
+        pusher: Pusher,
+        ready: Callable[[], bool],
+        wait_s: float,
+        on_expired: Callable[[M, str], None],
+        why_not_ready: Callable[[], str],
+        capacity: int = 1000,
+        key: Callable[[M], Hashable] | None = None,
+        remember: int = 10_000,
+    ) -> None:
+        self.pusher = pusher
+        self.ready = ready
+        self.wait_s = wait_s
+        self.on_expired = on_expired
+        self.why_not_ready = why_not_ready
+        self.capacity = capacity
+        self._q: collections.deque[tuple[float, M]] = collections.deque()
+        self.key = key
+        self.remember = remember
+        # sent and not yet answered, oldest first: (when it went out, the message)
+        self.unacked: collections.OrderedDict[Hashable, tuple[float, M]] = collections.OrderedDict()
+        self.redelivered = 0
+
+    def __len__(self) -> int:
+        return len(self._q)
+
+    def put(self, msg: M) -> bool:
+        """Queue and try to send; False (nothing queued) when the queue is full."""
+        if len(self._q) >= self.capacity:
+            return False
+        self._q.append((time.monotonic(), msg))
+        self.flush()
+        return True
+
+    def flush(self) -> None:
+        """Send what the peer will take, in order; expire what waited too long."""
+        ready = self.ready()
+        while self._q:
+            queued_at, msg = self._q[0]
+            if ready and self.pusher.send(msg):
+                self._q.popleft()
+                if self.key is not None:
+                    self.unacked[self.key(msg)] = (time.monotonic(), msg)
+                    if len(self.unacked) > self.remember:
+                        self.unacked.popitem(last=False)
+                continue
+            if time.monotonic() - queued_at > self.wait_s:
+                self._q.popleft()
+                why = self.why_not_ready() if not ready else "peer not accepting"
+                self.on_expired(msg, f"{why} for {self.wait_s}s")
+                continue
+            break
+
+    def ack(self, key: Hashable) -> None:
+        """The peer answered for this message: it no longer needs redelivery."""
+        self.unacked.pop(key, None)
+
+    def redeliver(self) -> int:
+        """The peer restarted: queue again, oldest first, what it never answered."""
+        msgs = [m for _, m in self.unacked.values()]
+        self.unacked.clear()
+        now = time.monotonic()
+        self._q.extendleft((now, m) for m in reversed(msgs))
+        self.redelivered += len(msgs)
+        self.flush()
+        return len(msgs)
+
+    def overdue(self, after_s: float) -> list[M]:
+        """The sent messages unanswered for ``after_s`` seconds, oldest first; each is
+        forgotten here (no redelivery) as it is handed back."""
+        limit = time.monotonic() - after_s
+        out: list[M] = []
+        while self.unacked:
+            key, (sent_at, msg) = next(iter(self.unacked.items()))
+            if sent_at > limit:
+                break
+            del self.unacked[key]
+            out.append(msg)
+        return out
