@@ -5,6 +5,7 @@ moves. Its map of the packages names every package and top-level module of the t
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ DOC = ROOT / "docs" / "architecture.md"
 NAMED = re.compile(r"`((?:mytrading|strategies)/[\w/]+\.py):([\w.]+)`")
 
 
+@functools.cache
 def defined(path: Path) -> set[str]:
     """Every function and class of a module by its qualified name (``Class.method``)."""
     out: set[str] = set()

@@ -5,6 +5,7 @@ command in the README and in docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -18,6 +19,7 @@ def slug(heading: str) -> str:
     return text.replace(" ", "-")
 
 
+@functools.cache
 def anchors(path: Path) -> set[str]:
     out: set[str] = set()
     fenced = False

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mytrading.commands.main import _Output
+from mytrading.commands.stack import _Output
 from mytrading.process import instance
 from mytrading.settings import PROJECT_ROOT
 
