@@ -41,6 +41,8 @@ from mytrading.router.broker_reads import BrokerReads
 from mytrading.router.expiry import ExpirySettler
 from mytrading.router.journal import Journal, Replay, day_start_ns, prune_aside
 from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
+from mytrading.router.publishing import Publications
+from mytrading.router.queries import Queries
 from mytrading.router.recovery import Recovery, carried
 from mytrading.router.session import SESSION_EXPIRED, expired_reply
 from mytrading.router.table import OrderTable
@@ -133,8 +135,9 @@ class RouterDaemon(Daemon):
         )
         self.books = Books(self._watch_symbol, numbers=self.table)  # fills numbered by the table
         self._journal_said = ""  # the fault the alert has named ("": none)
-        self._unflushed_fills: list[wire.Fill] = []  # booked while the disk refused them
-        self.published_fill_no = 0  # the last fill on the bus (held ones are not)
+        self.bus_out = Publications(
+            self.pub, self.table, self.books, self._journal_down, self._crash
+        )
         identities = {a: r.identity for a, r in self.venue.routes.items()}
         rep = self._open_journal(identities)
         gone = prune_aside(self.table.journal.path, s.journal_aside_keep_days)
@@ -153,9 +156,6 @@ class RouterDaemon(Daemon):
                 account=account,
                 why=why,
             )
-        # Until subscribers have reconnected to this new process, what it would publish
-        # is held back (a PUB drops what it sends before they are there).
-        self._held: list[tuple[str, wire.Msg]] | None = []
         self.recovery = Recovery(self.table, self.books, self.lanes, self.reads.poll, self)
         self.recovery.run(rep)
         for jo in self.table.orders.values():  # unknown before the restart: looked for still
@@ -172,6 +172,9 @@ class RouterDaemon(Daemon):
         self.rep.setsockopt(zmq.LINGER, 0)
         self.rep.setsockopt(zmq.MAXMSGSIZE, RPC_REQUEST_MAX_MSG)
         bind(self.rep, self.endpoints["rpc.router"])
+        self.queries = Queries(
+            self.table, self.books, self.lanes, self.reads, self.recovery, self._quiesce, self
+        )
         self.add_socket(self.rep, self._on_query)
         self.every(self.settings.heartbeat_s, self._publish_positions)
         self.every(FUNDS_POLL_S, self.reads.publish_funds, first_in=0)
@@ -530,14 +533,12 @@ class RouterDaemon(Daemon):
         if not journal.recover():
             return
         self._journal_said = ""
-        fills, self._unflushed_fills = self._unflushed_fills, []
+        released = self.bus_out.release_unflushed()
         self.log.warning(
             "ALERT RECOVERED: the order journal is written again; orders accepted",
             written_bytes=held,
-            fills_released=len(fills),
+            fills_released=released,
         )
-        for f in fills:
-            self._out(f"exec.fill.{f.strategy}", f)
         if self._pump_at == math.inf:
             self._schedule_pump(0.0)
 
@@ -765,7 +766,7 @@ class RouterDaemon(Daemon):
         reason: str = "",
         sent_ns: int = 0,
     ) -> None:
-        self._out(
+        self.bus_out.out(
             f"exec.order.{o.strategy}",
             order_update(o, status, broker_id, filled, avg, reason, sent_ns),
         )
@@ -777,7 +778,7 @@ class RouterDaemon(Daemon):
             return
         o = jo.order
         fill = self.books.next_fill(o, t)
-        self._record(fill)
+        self.bus_out.record(fill)
         self.counts["fills"] += 1
         self.log.info(
             "fill",
@@ -790,49 +791,19 @@ class RouterDaemon(Daemon):
             account=o.account,
         )
 
-    def _record(self, fill: wire.Fill) -> None:
-        """A numbered fill: journaled before anyone hears of it, booked, published."""
-        self.table.fill(fill)
-        self._crash("fill")
-        self.books.book(fill)
-        if self.table.journal.fault or self._unflushed_fills:
-            # not on the disk: a restart would number it again, so nobody hears of it
-            # before it is (``_journal_retry``)
-            self._unflushed_fills.append(fill)
-            self._journal_down()
-            return
-        self._out(f"exec.fill.{fill.strategy}", fill)
-
     # ----------------------------------------------------------------- recovery
 
     def _release(self, journaled_fills: list[wire.Fill]) -> None:
         """Subscribers are back: publish the journal's fills (readers drop the numbers they
         have; a crash may have cut the last one's publication), then what recovery held
-        back, in order. Only then is new work accepted."""
-        held, self._held = self._held or [], None
-        for f in journaled_fills:
-            self._send(f"exec.fill.{f.strategy}", f)
-        for topic, msg in held:
-            self._send(topic, msg)
+        back, in order (``router/publishing.py``). Only then is new work accepted."""
+        held = self.bus_out.release(journaled_fills)
         self.orders_in = Puller(self.ctx, self.endpoints["pipe.orders"])
         self.add_puller(self.orders_in, self._on_order, then=self._after_orders)
-        self.log.info("accepting orders", republished_fills=len(journaled_fills), held=len(held))
+        self.log.info("accepting orders", republished_fills=len(journaled_fills), held=held)
 
     def publish(self, topic: str, msg: wire.Msg) -> None:
         self.pub.publish(topic, msg)
-
-    def _out(self, topic: str, msg: wire.Msg) -> None:
-        if self._held is not None:
-            self._held.append((topic, msg))
-        else:
-            self._send(topic, msg)
-
-    def _send(self, topic: str, msg: wire.Msg) -> None:
-        """Publish; a fill's number is then the last published (the heartbeat says it, so
-        a reader that missed one sees it even when no later fill comes)."""
-        self.pub.publish(topic, msg)
-        if isinstance(msg, wire.Fill) and msg.fill_no > self.published_fill_no:
-            self.published_fill_no = msg.fill_no
 
     # ------------------------------------------------------------------ books
 
@@ -854,7 +825,7 @@ class RouterDaemon(Daemon):
             if self.books.seen(f.account, f.fill_id):
                 continue
             fill = msgspec.structs.replace(f, fill_no=self.table.next_fill_no())
-            self._record(fill)
+            self.bus_out.record(fill)
             self.counts["settlements"] += 1
             self.log.warning(
                 "settled at expiry",
@@ -879,8 +850,7 @@ class RouterDaemon(Daemon):
             self.pub.publish(f"exec.position.{snap.strategy}", snap)
 
     def _on_query(self) -> None:
-        """``rpc.router``: positions, fills since a number, working orders, funds, an
-        account's position book, for the reconciler and a restarted engine or risk."""
+        """``rpc.router``: one query read and answered (``router/queries.py``)."""
         try:
             raw = self.rep.recv(zmq.NOBLOCK)
         except zmq.Again:
@@ -894,96 +864,13 @@ class RouterDaemon(Daemon):
             self.count_error("bad query", reason=str(exc))
             self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error=str(exc))))
             return
-        if q.kind in ("strategy_positions", "orders"):
-            reply = self._orders_reply(q.kind)
-        elif q.kind in ("funds", "positions"):
-            reply = self._broker_reply(q.kind, q.account)
-        elif q.kind == "adopt":
-            reply = self._claim(q)
-        else:
-            reply = wire.BrokerReply(
-                ok=True, fills=self.books.since(q.since_fill_no), last_fill_no=self.books.fill_no
-            )
-        self.rep.send(wire.encode_body(reply))
-
-    def _claim(self, q: wire.BrokerQuery) -> wire.BrokerReply:
-        """The reconciler found an order at the broker that matches one of ours whose
-        placement is unknown: the lane's adapter takes it as that order at its next read
-        of the order book, if the row still matches (the poll then adopts it, and its
-        fills are booked once, as for any order found)."""
-        jo = self.table.get(q.order_id)
-        lane = self.lanes.get(q.account)
-        if jo is None or lane is None or jo.state != S.UNKNOWN or jo.order.account != q.account:
-            return wire.BrokerReply(ok=False, error=f"{q.order_id} is not unknown here")
-        if lane.busy():
-            return wire.BrokerReply(ok=False, error=f"busy: an order call in flight at {q.account}")
-        with lane.lock:
-            took = lane.broker.claim(q.order_id, q.broker_id)
-        if not took:
-            return wire.BrokerReply(ok=False, error=f"{q.broker_id} cannot be {q.order_id}")
-        self.log.warning("the reconciler matched an unknown order at the broker",
-                         order_id=q.order_id, broker_id=q.broker_id, account=q.account)  # fmt: skip
-        lane.last_poll = 0.0  # read the order book at the next timer
-        return wire.BrokerReply(ok=True)
-
-    def _orders_reply(self, kind: str) -> wire.BrokerReply:
-        """A restarted engine or risk catching up (orders still working), or the
-        reconciler (every order of the day, final or not)."""
-        return wire.BrokerReply(
-            ok=True,
-            snapshots=self.books.snapshots() if kind == "strategy_positions" else [],
-            last_fill_no=self.books.fill_no,
-            working=[
-                wire.WorkingOrder(
-                    order=jo.order,
-                    status=published(jo.state),
-                    filled_qty=jo.filled,
-                    avg_price=jo.avg,
-                    broker_order_id=jo.broker_id,
-                    sent_ns=jo.sent_ns,
-                    done_ns=jo.done_ns,
-                )
-                for jo in self.table.orders.values()
-                if jo.order.op == "place" and (kind == "orders" or not jo.final)
-            ],
-            unconfirmed=sorted("|".join(k) for k in self.recovery.unconfirmed),
-        )
+        self.rep.send(wire.encode_body(self.queries.answer(q)))
 
     def _tick_of(self, exchange: str, symbol: str) -> float:
         try:
             return self.refdata.instrument(exchange, symbol).tick_size
         except RefDataError:
             return 0.0  # unknown here: the derived price is kept as it is
-
-    def _broker_reply(self, kind: str, account: str) -> wire.BrokerReply:
-        lane = self.lanes.get(account)
-        try:
-            if lane is None:
-                raise ConnectionError(f"no account {account!r} at the router")
-            if lane.session.expired:
-                return wire.BrokerReply(ok=False, error=f"{SESSION_EXPIRED}: {account}")
-            if lane.busy():  # the asker asks again; the loop never waits for the call
-                return wire.BrokerReply(
-                    ok=False, error=f"busy: an order call in flight at {account}"
-                )
-            if kind == "funds":
-                reply = wire.BrokerReply(ok=True, funds=self.reads.funds(lane))
-                self.reads.read_failures.pop((kind, account), None)
-                return reply
-            if not self._quiesce(lane):
-                return wire.BrokerReply(
-                    ok=False, error=f"busy: an order call in flight at {account}"
-                )
-            with lane.lock:
-                book = lane.broker.positionbook()
-            self.reads.read_failures.pop((kind, account), None)
-            return wire.BrokerReply(ok=True, positions=book, last_fill_no=self.books.fill_no)
-        except ConnectionError as exc:
-            if lane is not None and expired_reply(403, str(exc)):
-                self.session_expired(lane, str(exc))
-                return wire.BrokerReply(ok=False, error=f"{SESSION_EXPIRED}: {account}")
-            self.reads.read_failed(kind, account, exc)
-            return wire.BrokerReply(ok=False, error=str(exc))
 
     # ------------------------------------------------------------------ market
 
@@ -1028,13 +915,13 @@ class RouterDaemon(Daemon):
             "journal_appends": self.table.journal.appends,
             # every fill up to this one was published before this heartbeat, on the same
             # socket: a reader whose last is lower missed some (``recovery.FillSequence``)
-            "last_fill_no": self.published_fill_no,
+            "last_fill_no": self.bus_out.published_fill_no,
             # the disk refuses the journal: orders refused, fills held (docs/operating.md)
             **(
                 {
                     "journal_fault": self.table.journal.fault,
                     "journal_held_bytes": self.table.journal.held_bytes,
-                    "fills_held": len(self._unflushed_fills),
+                    "fills_held": len(self.bus_out.unflushed),
                 }
                 if self.table.journal.fault
                 else {}
