@@ -39,12 +39,13 @@ from mytrading.process.base import Daemon
 from mytrading.router.books import Books
 from mytrading.router.broker_reads import BrokerReads
 from mytrading.router.expiry import ExpirySettler
-from mytrading.router.journal import Journal, Replay, day_start_ns, prune_aside
+from mytrading.router.faults import JOURNAL_RETRY_S, JournalFaults, Sessions
+from mytrading.router.journal import Journal, prune_aside
 from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
 from mytrading.router.publishing import Publications
 from mytrading.router.queries import Queries
-from mytrading.router.recovery import Recovery, carried
-from mytrading.router.session import SESSION_EXPIRED, expired_reply
+from mytrading.router.recovery import Recovery
+from mytrading.router.session import expired_reply
 from mytrading.router.table import OrderTable
 from mytrading.router.worksplit import WorkSplit
 from mytrading.settings import FaultSwitches
@@ -53,7 +54,6 @@ FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.
 HALT_WAIT_S = 24 * 3600.0  # a halt for an unknown order waits for risk as long as it takes
 ORDER_UPDATE_PIPE = "inproc://router.order_updates"
 JOURNAL_SYNC_S = 0.2  # the longest an answer from the broker stays unflushed
-JOURNAL_RETRY_S = 1.0  # while the disk refuses the journal: how often it is tried again
 SEND_BATCH = 16  # orders per flush; a crash mid-batch leaves the unsent ones UNKNOWN
 RECOVERY_HOLD_S = 0.5  # subscribers reconnect every 0.1 s (ZMQ_RECONNECT_IVL)
 CRASH_EXIT = 86  # the exit code of an injected crash (MT_ROUTER_CRASH_AT)
@@ -134,16 +134,20 @@ class RouterDaemon(Daemon):
             Journal(self.venue.dir / "router" / "journal.bin", s.journal_fsync), self.clock.now_ns
         )
         self.books = Books(self._watch_symbol, numbers=self.table)  # fills numbered by the table
-        self._journal_said = ""  # the fault the alert has named ("": none)
-        self.bus_out = Publications(
-            self.pub, self.table, self.books, self._journal_down, self._crash
+        self.journal_faults = JournalFaults(
+            self.table, self.clock, self, self.counts, self._send_waiting
         )
+        self.bus_out = Publications(
+            self.pub, self.table, self.books, self.journal_faults.down, self._crash
+        )
+        self.journal_faults.out = self.bus_out
         identities = {a: r.identity for a, r in self.venue.routes.items()}
-        rep = self._open_journal(identities)
+        rep = self.journal_faults.open(identities)
         gone = prune_aside(self.table.journal.path, s.journal_aside_keep_days)
         if gone:
             self.log.info("old kept-aside journal copies deleted", files=gone)
         self.reads = BrokerReads(self.lanes, self.table, s, self.refdata, self)
+        self.sessions = Sessions(self.lanes, self.reads, self, self.counts)
         self.every(min(s.openalgo_poll_s, s.openalgo_poll_no_ws_s), self.reads.maybe_poll)
         if rep.new_file:
             self.log.warning(
@@ -163,10 +167,8 @@ class RouterDaemon(Daemon):
                 self.unknown_ids.setdefault(jo.order.order_id, jo.reason)
         self.table.journal.sync()
         self.every(JOURNAL_SYNC_S, self.table.journal.sync)
-        self.every(JOURNAL_RETRY_S, self._journal_retry)
-        self._journal_day = rep.day
-        self._roll_failed = ""  # the day a roll failed on (said once)
-        self.every(JOURNAL_RETRY_S, self._roll_journal)
+        self.every(JOURNAL_RETRY_S, self.journal_faults.retry)
+        self.every(JOURNAL_RETRY_S, self.journal_faults.roll)
         self.after(RECOVERY_HOLD_S, lambda: self._release(rep.fills))
         self.rep = self.ctx.socket(zmq.REP)
         self.rep.setsockopt(zmq.LINGER, 0)
@@ -179,7 +181,7 @@ class RouterDaemon(Daemon):
         self.every(self.settings.heartbeat_s, self._publish_positions)
         self.every(FUNDS_POLL_S, self.reads.publish_funds, first_in=0)
         self.every(FUNDS_POLL_S, self.reads.maybe_margins)
-        self.every(1.0, self._probe_sessions)
+        self.every(1.0, self.sessions.probe)
         self.every(1.0, self._settle_expired)
 
     def _local_lane(self, acct: Account, route: venue.Route) -> Lane:
@@ -252,9 +254,8 @@ class RouterDaemon(Daemon):
             self.log.warning("duplicate order not sent", order_id=msg.order_id)
             return
         jo = self.table.add(msg)
-        if self._journal_down():
-            self.counts["refused_journal_down"] += 1
-            self.reject(jo, f"not sent: {self.table.journal.fault}; orders resume when it can")
+        if self.journal_faults.down():
+            self.journal_faults.refuse(jo)
             return
         lane = self.lanes.get(msg.account)
         if lane is None:
@@ -280,7 +281,7 @@ class RouterDaemon(Daemon):
             self.reject(jo, f"dry_run: {msg.op} not sent")
             return
         if lane.session.expired:
-            self._refuse_expired(lane, jo)
+            self.sessions.refuse(lane, jo)
             return
         lane.throttle.push(msg.order_id, "order", msg.exit or msg.op == "cancel")
         self._crash("new")  # read, not yet journaled
@@ -325,10 +326,10 @@ class RouterDaemon(Daemon):
                 jo = self.table.get(item.key)
                 if jo is not None and jo.state == S.NEW:
                     if self.table.journal.fault:  # queued before the disk refused
-                        self._not_journaled(jo)
+                        self.journal_faults.refuse(jo)
                         continue
                     if lane.session.expired:  # queued before the session expired
-                        self._refuse_expired(lane, jo)
+                        self.sessions.refuse(lane, jo)
                         continue
                     batch.append((jo, self.table.target_of(jo)))
             lane.taken = took
@@ -343,10 +344,10 @@ class RouterDaemon(Daemon):
                 self.table.set(jo, S.SENT, sync=False, attempt=jo.attempt + 1, sent_ns=market_now)
         written = time.time_ns()
         self.table.journal.sync()
-        if batches and self._journal_down():  # their ``sent`` is not on the disk: none goes
+        if batches and self.journal_faults.down():  # their ``sent`` is not on the disk: none goes
             for batch in batches.values():
                 for jo, _ in batch:
-                    self._not_journaled(jo)
+                    self.journal_faults.refuse(jo)
             batches = {}
         if batches:
             pumped = (self.table.journal.last_flush_us, (started, write, written, time.time_ns()))
@@ -477,7 +478,7 @@ class RouterDaemon(Daemon):
             self.alert_unknown(jo, why)
         elif expired_reply(result.http_status, result.message):
             self.session_expired(lane, result.message)
-            self._refuse_expired(lane, jo)
+            self.sessions.refuse(lane, jo)
         elif result.outcome is Outcome.RETRY and jo.attempt < self.settings.router_max_attempts:
             self._retry_later(lane, jo, result.message, result.retry_after_s)
         else:
@@ -485,115 +486,13 @@ class RouterDaemon(Daemon):
             self.log.warning("broker rejected order", order_id=o.order_id, reason=result.message)
             self.reject(jo, result.message)
 
-    def _open_journal(self, identities: dict[str, str]) -> Replay:
-        """Open (replay and compact) the journal; a disk that refuses the compaction is
-        waited for, said once: nothing can be sent before the journal is written."""
-        said = False
-        while True:
-            try:
-                return self.table.journal.open(
-                    self.clock.now().date().isoformat(), carried, identities
-                )
-            except OSError as exc:
-                if not said:
-                    said = True
-                    self.count_error(
-                        "ALERT: the order journal cannot be written at start; waiting for "
-                        "the disk (no order is accepted before it is)",
-                        path=str(self.table.journal.path),
-                        error=exc.strerror or repr(exc),
-                    )
-                time.sleep(JOURNAL_RETRY_S)
-
-    def _journal_down(self) -> bool:
-        """Whether the disk refuses the journal; its first refusal is alerted (once per
-        fault, with the recovery said when it ends: ``_journal_retry``)."""
-        fault = self.table.journal.fault
-        if fault and fault != self._journal_said:
-            self._journal_said = fault
-            self.count_error(
-                "ALERT: the order journal cannot be written: new orders are refused until "
-                "it can (checked every second); fills are held until they are on the disk",
-                fault=fault,
-            )
-        return bool(fault)
-
-    def _not_journaled(self, jo: TrackedOrder) -> None:
-        self.counts["refused_journal_down"] += 1
-        self.reject(jo, f"not sent: {self.table.journal.fault}; orders resume when it can")
-
-    def _journal_retry(self) -> None:
-        """While the disk refuses the journal: try to write what is held; once it takes
-        it, orders are accepted again and the fills held are published, in order."""
-        journal = self.table.journal
-        if not journal.fault:
-            return
-        self._journal_down()
-        held = journal.held_bytes
-        if not journal.recover():
-            return
-        self._journal_said = ""
-        released = self.bus_out.release_unflushed()
-        self.log.warning(
-            "ALERT RECOVERED: the order journal is written again; orders accepted",
-            written_bytes=held,
-            fills_released=released,
-        )
+    def _send_waiting(self) -> None:
+        """The journal is written again: the orders waiting go (``router/faults.py``)."""
         if self._pump_at == math.inf:
             self._schedule_pump(0.0)
 
-    def _roll_journal(self) -> None:
-        """A new trading day in a router that did not restart: the journal is rolled as a
-        start would roll it (``Journal.roll``): it stays one day long over weeks."""
-        today = self.clock.now().date().isoformat()
-        if today == self._journal_day:
-            return
-        since = day_start_ns(today)
-        try:
-            rolled = self.table.journal.roll(today, carried, self.table.of_today(since))
-        except OSError as exc:
-            if self._roll_failed != today:  # said once a day; tried again every second
-                self._roll_failed = today
-                self.log.warning("journal not rolled to the new day; trying again",
-                                 day=today, error=exc.strerror or repr(exc))  # fmt: skip
-            return
-        if rolled or not self.table.journal.fault:
-            self._journal_day = today
-            if rolled:
-                # the reconciler compares with the broker's day
-                dropped = self.table.roll(since)
-                self.log.info("journal rolled to a new day", day=today, orders_done=dropped,
-                              bytes=self.table.journal.path.stat().st_size)  # fmt: skip
-
-    def _refuse_expired(self, lane: Lane, jo: TrackedOrder) -> None:
-        """Not sent: the account's broker session has expired (not a broker rejection)."""
-        self.counts["session_refused"] += 1
-        self.reject(jo, f"{SESSION_EXPIRED}: {jo.order.op} not sent to {lane.account}")
-
     def session_expired(self, lane: Lane, why: str) -> None:
-        if lane.session.expire(why):
-            self.count_error(
-                "ALERT: broker session expired: orders for this account are refused until "
-                "it is logged in again (working orders left as they are)",
-                account=lane.account,
-                reason=why,
-            )
-
-    def _probe_sessions(self) -> None:
-        """``ping`` each expired account on its backoff; resume it when it answers."""
-        now = time.monotonic()
-        for lane in self.lanes.values():
-            if not lane.session.probe_due(now) or lane.busy():
-                continue
-            with lane.lock:
-                fail = lane.broker.ping()
-            if lane.session.probed(fail is None, time.monotonic()):
-                self.log.critical(
-                    "ALERT: broker session restored: orders flow again", account=lane.account
-                )
-                self.reads.margin_next = 0.0
-            elif fail is not None and not expired_reply(fail.code, fail.message):
-                self.log.warning("session probe failed", account=lane.account, reason=fail.message)
+        self.sessions.expired(lane, why)
 
     def _retry_later(self, lane: Lane, jo: TrackedOrder, why: str, retry_after_s: float) -> None:
         """It certainly did not reach the broker (a 429, a refused connection): back in the
@@ -638,7 +537,7 @@ class RouterDaemon(Daemon):
             self.publish_order(target)  # brokers push no update for a new quantity or price
         if not result.ok and expired_reply(result.http_status, result.message):
             self.session_expired(lane, result.message)
-            self._refuse_expired(lane, jo)
+            self.sessions.refuse(lane, jo)
             return
         self.counts[f"{msg.op}_{'ok' if result.ok else 'refused'}"] += 1
         self.log.info(
