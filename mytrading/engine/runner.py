@@ -28,8 +28,7 @@ import collections
 import gc
 import itertools
 import time
-from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,27 +36,24 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from mytrading.domain.bars import BarBuilder, lookback_start
+from mytrading.domain.bars import BarBuilder
 from mytrading.domain.refdata import RefData, RefDataError
 from mytrading.engine.context import StrategyContext
-from mytrading.engine.continuous import continuous
 from mytrading.engine.gate import Gate
 from mytrading.engine.parts import PendingRoll, SetMargins
 from mytrading.engine.rolls import CHECK_S, RETRY_S, due, next_contract
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
+from mytrading.engine.warmup import WarmUps
 from mytrading.engine.watchdog import HookDeadline, HookTimeout
 from mytrading.messaging import wire
 from mytrading.messaging.catchup import Day
-from mytrading.openalgo.history import HistoryError, HistoryFn
+from mytrading.openalgo.history import HistoryFn
 from mytrading.openalgo.paced import PacedFetcher
 from mytrading.options.exposure import book_greeks
 from mytrading.settings import ConfigError
 
 log = structlog.get_logger("engine")
 LATENCY_SAMPLES = 512
-WARMUP_ATTEMPTS = 15  # history tried for ~30 s (the server may still be starting)
-WARMUP_RETRY_S = 2.0
-WARMUP_HOLD_MAX = 10_000  # live bars held per pending warm-up
 BACKFILL_HOLD_S = 60.0  # wall seconds 1-minute bars wait at most for the feed's backfill
 
 
@@ -67,24 +63,6 @@ class Timer:
     name: str
     every_ns: int
     next_ns: int
-
-
-@dataclass
-class WarmUp:
-    """A pending warm-up: live bars wait in ``held`` until history has been delivered.
-
-    ``count`` 0 is no warm-up but the first live bar, partial, waiting for the broker's
-    complete copy (asked once: if it does not come, the partial bar goes on)."""
-
-    strategy: str
-    exchange: str
-    symbol: str
-    tf: str
-    count: int
-    attempts: int = 0
-    next_try: float = 0.0  # time.monotonic()
-    held: list[wire.Bar] = field(default_factory=list)
-    future: Future[list[wire.Bar]] | None = None  # the fetcher's call under way
 
 
 @dataclass
@@ -144,8 +122,6 @@ class StrategyRunner:
         self.depth_subs: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
         self.run_id = run_id
         self._intent_ids = itertools.count(1)
-        self.history = history
-        self.fetcher = fetcher  # None: history is asked for in the loop (backtests, tests)
         self.max_errors = max_errors
         self.strategies: dict[str, BaseStrategy[Any]] = {}  # the authors' hooks
         self.contexts: dict[str, StrategyContext] = {}  # their engine-side state
@@ -155,12 +131,12 @@ class StrategyRunner:
             lambda: collections.defaultdict(list)
         )
         self.builders: dict[str, BarBuilder] = {}
-        self.warmups: dict[tuple[str, str, str, str], WarmUp] = {}
-        self.partial: set[tuple[str, str, str]] = set()  # first live bar not yet closed
-        # (strategy, exchange, symbol, tf) -> start of the last bar its warm-up handed: a
-        # live bar at or before it is not handed again (a late feed's first live minutes
-        # are ones history already had)
-        self.joined: dict[tuple[str, str, str, str], int] = {}
+        # warm-ups and first live bars (``engine/warmup.py``); its three collections are
+        # also the runner's, read on every bar: all empty, a bar takes the lean path
+        self.warm = WarmUps(refdata, history, fetcher, now_ns, now, mode, self)
+        self.warmups = self.warm.jobs
+        self.partial = self.warm.partial
+        self.joined = self.warm.joined
         # across a feed outage: 1-minute bars wait while the feed backfills, and each
         # instrument's are handed once and in order (start of the last one handed)
         self.backfilling = False
@@ -182,6 +158,19 @@ class StrategyRunner:
         self.rolling: list[str] = []  # strategies with ``roll_days``
         self._roll_check_ns = 0  # market time of the next roll check
         self._roll_tried: dict[tuple[str, str, str], int] = {}  # (strategy, ex, sym) -> ns
+
+    # history and its fetcher are the warm-ups' (``engine/warmup.py``)
+    @property
+    def history(self) -> HistoryFn | None:
+        return self.warm.history
+
+    @property
+    def fetcher(self) -> PacedFetcher | None:
+        return self.warm.fetcher
+
+    @fetcher.setter
+    def fetcher(self, fetcher: PacedFetcher | None) -> None:
+        self.warm.fetcher = fetcher  # None: history is asked for in the loop
 
     # ---------------------------------------------------------------- set-up
 
@@ -208,7 +197,7 @@ class StrategyRunner:
         for name, strat in self.strategies.items():
             self._call(name, "start", strat.on_start)
         self.started = True
-        self._retry_warmups()
+        self.warm.run()
 
     def stop(self) -> None:
         for name, strat in self.strategies.items():
@@ -298,14 +287,8 @@ class StrategyRunner:
             self._plans.clear()
         if not (self.started and self.mode == "backtest"):  # a backtest's bars are whole
             self.partial.add((exchange, symbol, tf))
-        if warmup > 0:
-            if self.history is None:
-                log.warning("no history source: strategy starts cold", strategy=strategy)
-            else:
-                job = WarmUp(strategy, exchange, symbol, tf, warmup)
-                self.warmups[(strategy, exchange, symbol, tf)] = job
-                if self.started:
-                    self._retry_warmups()
+        if self.warm.want(strategy, exchange, symbol, tf, warmup) and self.started:
+            self.warm.run()
         self._watch(exchange, symbol)
 
     def set_timer(self, strategy: str, name: str, every_s: float) -> None:
@@ -456,7 +439,7 @@ class StrategyRunner:
         if self._deferred:
             self._flush_deferred()
         if self.warmups:
-            self._retry_warmups()
+            self.warm.run()
         if self.backfilling and time.monotonic() - self._backfill_since > BACKFILL_HOLD_S:
             log.warning("the feed's backfill took too long: live bars go on without it")
             self.set_backfilling(False)
@@ -699,23 +682,14 @@ class StrategyRunner:
             return
         if bar.tf == "1m" and not self._minute_in_order(bar):
             return
-        key = (bar.exchange, bar.symbol, bar.tf)
-        if key in self.partial:
-            self.partial.discard(key)
-            if self.fetcher is not None and self.history is not None:
-                for n in names:  # the bar waits for the broker's copy, off the loop
-                    self.warmups.setdefault((n, *key), WarmUp(n, *key, 0))
-            elif not all((n, *key) in self.warmups for n in names):
-                bar = self._complete(bar)  # a pending warm-up's replay swaps it itself
+        if self.partial:
+            bar = self.warm.first_live(bar, names)
         self.last.setdefault((bar.exchange, bar.symbol), bar.close)
-        warmups = self.warmups
+        warm, warmups = self.warm, self.warmups
         for name in names:
-            job = warmups.get((name, bar.exchange, bar.symbol, bar.tf)) if warmups else None
-            if job is not None:
-                if len(job.held) < WARMUP_HOLD_MAX:
-                    job.held.append(bar)
+            if warmups and warm.hold(name, bar):
                 continue
-            if self.joined and self._handed_by_warmup(name, bar):
+            if self.joined and warm.handed_already(name, bar):
                 continue
             ctx = self.contexts[name]
             ctx.origin_ns = origin_ns
@@ -733,21 +707,6 @@ class StrategyRunner:
             return False
         self.last_1m[key] = bar.start_ns
         return True
-
-    def _handed_by_warmup(self, name: str, bar: wire.Bar) -> bool:
-        """True for a live bar the strategy's warm-up already handed from history (a
-        feed behind our clock brings minutes history had when the warm-up ran); the
-        first live bar after them ends the check."""
-        key = (name, bar.exchange, bar.symbol, bar.tf)
-        last = self.joined.get(key)
-        if last is None:
-            return False
-        if bar.start_ns <= last:
-            log.info("live bar already handed by the warm-up", strategy=name,
-                     symbol=bar.symbol, tf=bar.tf, start_ns=bar.start_ns)  # fmt: skip
-            return True
-        del self.joined[key]
-        return False
 
     def _deliver_bar_lean(
         self,
@@ -772,132 +731,22 @@ class StrategyRunner:
         if self._deferred:
             self._flush_deferred()
 
-    def _complete(self, bar: wire.Bar) -> wire.Bar:
-        """The first live bar started before the engine: take the broker's if it has it."""
-        if self.history is None:
-            return bar
-        day = self._now().date()
-        try:
-            rows = self.history(bar.exchange, bar.symbol, bar.tf, day, day)
-        except HistoryError as exc:
-            log.warning("partial first bar kept", symbol=bar.symbol, reason=str(exc))
-            return bar
-        for b in rows:
-            if b.start_ns == bar.start_ns:
-                return b
-        log.info("partial first bar kept: not in history yet", symbol=bar.symbol, tf=bar.tf)
-        return bar
+    # ------------------------------------------------------- the warm-ups' ports
 
-    def _retry_warmups(self) -> None:
-        wall = time.monotonic()
-        for key, job in list(self.warmups.items()):
-            if job.future is not None:
-                if not job.future.done():
-                    continue
-                fut, job.future = job.future, None
-                try:
-                    bars = fut.result()
-                except Exception as exc:
-                    if not self._failed(job, exc, wall):
-                        continue
-                    bars = []
-            elif wall < job.next_try:
-                continue
-            else:
-                job.attempts += 1
-                call_key, call = self._history_call(job)
-                if self.fetcher is not None:
-                    job.future = self.fetcher.submit(call_key, call)
-                    continue
-                try:
-                    bars = call()
-                except HistoryError as exc:
-                    if not self._failed(job, exc, wall):
-                        continue
-                    bars = []
-            del self.warmups[key]
-            self._replay(job, bars)
+    def call(self, name: str, kind: str, fn: Callable[..., Any], *args: Any) -> None:
+        self._call(name, kind, fn, *args)
 
-    def _failed(self, job: WarmUp, exc: Exception, wall: float) -> bool:
-        """A history call failed: True when the job gives up (and goes on without)."""
-        if not isinstance(exc, HistoryError):
-            log.error("warm-up: history call raised", strategy=job.strategy, exc_info=exc)
-        if job.count == 0:
-            log.warning("partial first bar kept", symbol=job.symbol, reason=str(exc))
-            return True
-        if job.attempts < WARMUP_ATTEMPTS:
-            job.next_try = wall + WARMUP_RETRY_S
-            log.warning(
-                "warm-up: history unavailable, retrying",
-                strategy=job.strategy,
-                attempt=job.attempts,
-                reason=str(exc),
-            )
-            return False
-        self.health[job.strategy].errors += 1
-        log.error(
-            "warm-up failed: strategy starts cold",
-            strategy=job.strategy,
-            symbol=job.symbol,
-            attempts=job.attempts,
-            reason=str(exc),
-        )
-        return True
+    def context(self, name: str) -> StrategyContext:
+        return self.contexts[name]
 
-    def _history_call(self, job: WarmUp) -> tuple[Hashable, Callable[[], list[wire.Bar]]]:
-        """The history call a job needs, with its arguments fixed now (in the loop): a
-        key naming it, so that two jobs asking the same share one call."""
-        history = self.history
-        assert history is not None
-        today = self._now().date()
-        ex, sym, tf = job.exchange, job.symbol, job.tf
-        start = lookback_start(today, tf, job.count) if job.count else today
-        p = self.strategies[job.strategy].params
-        if job.count and p.roll_days and self.refdata.instrument(ex, sym).kind == "FUT":
-            days, adjust = p.roll_days, p.roll_adjust
-            return ("continuous", ex, sym, tf, start, today, days, adjust), lambda: continuous(
-                history, self.refdata, ex, sym, tf, start, today, days, adjust
-            )
-        return (ex, sym, tf, start, today), lambda: history(ex, sym, tf, start, today)
+    def params(self, name: str) -> Any:
+        return self.strategies[name].params
 
-    def _replay(self, job: WarmUp, history: list[wire.Bar]) -> None:
-        """History bars before the first live one (marked ``warming_up``), then the live
-        bars that waited; the first live bar, partial, is swapped for history's copy."""
-        ctx = self.contexts[job.strategy]
-        builder = self.builders[job.tf]
-        now = self._now_ns()
-        cut = job.held[0].start_ns if job.held else builder.span(job.exchange, now)[0]
-        past = (
-            [
-                b
-                for b in history
-                if b.start_ns < cut and builder.span(b.exchange, b.start_ns)[1] <= now
-            ][-job.count :]
-            if job.count
-            else []
-        )
-        ctx.warming_up = True
-        try:
-            for b in past:
-                self._call(job.strategy, "warmup", ctx.on_bar, b)
-        finally:
-            ctx.warming_up = False
-        log.info(
-            "warmed up" if job.count else "first bar completed from history",
-            strategy=job.strategy,
-            symbol=job.symbol,
-            tf=job.tf,
-            bars=len(past),
-            asked=job.count,
-            held=len(job.held),
-        )
-        by_start = {b.start_ns: b for b in history}
-        for i, b in enumerate(job.held):
-            live = by_start.get(b.start_ns, b) if i == 0 else b
-            self._call(job.strategy, "bar", ctx.on_bar, live)
-        handed = [b.start_ns for b in (*past, *job.held)]
-        if handed and self.mode != "backtest":  # a backtest's bars come once, in order
-            self.joined[(job.strategy, job.exchange, job.symbol, job.tf)] = max(handed)
+    def builder(self, tf: str) -> BarBuilder:
+        return self.builders[tf]
+
+    def failed(self, name: str) -> None:
+        self.health[name].errors += 1
 
     # ------------------------------------------------------------- dispatch
 
@@ -1027,11 +876,7 @@ class StrategyRunner:
                 "trading": self.gate.state_of(name)[0],
                 "entries_held": h.entries_held,
                 "last_error": h.last_error,
-                "warming": sorted(
-                    f"{j.exchange}:{j.symbol} {j.tf}"
-                    for j in self.warmups.values()
-                    if j.strategy == name and j.count
-                ),
+                "warming": self.warm.warming(name),
                 "hook_latency": lat,
             }
         return out

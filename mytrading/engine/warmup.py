@@ -1,0 +1,292 @@
+"""A strategy's bars before its first live one: warm-up from OpenAlgo's ``history``, and a
+first live bar that began before the engine (partial) swapped for the broker's whole copy.
+
+Each ``(strategy, exchange, symbol, timeframe)`` that asks for a warm-up is a ``WarmUp``
+job: its history is fetched off the loop (``PacedFetcher``: OpenAlgo answers history about
+three calls a second) or inline (backtests, tests), tried for about 30 s; meanwhile the
+live bars for it wait in the job (``held``). Then the history bars before the first live
+one are handed marked ``warming_up``, then the live bars that waited, the first swapped
+for history's copy. A live bar at or before the last one the warm-up handed is not handed
+again (``joined``: a feed behind our clock brings, as its first live minutes, minutes
+history already had).
+
+A part the runner (``engine/runner.py``) composes; it hands bars to a strategy through
+the runner's hook call (``WarmUpPorts``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+
+from mytrading.domain.bars import BarBuilder, lookback_start
+from mytrading.domain.refdata import RefData
+from mytrading.engine.context import StrategyContext
+from mytrading.engine.continuous import continuous
+from mytrading.messaging import wire
+from mytrading.openalgo.history import HistoryError, HistoryFn
+from mytrading.openalgo.paced import PacedFetcher
+
+log = structlog.get_logger("engine")
+
+WARMUP_ATTEMPTS = 15  # history tried for ~30 s (the server may still be starting)
+WARMUP_RETRY_S = 2.0
+WARMUP_HOLD_MAX = 10_000  # live bars held per pending warm-up
+
+JobKey = tuple[str, str, str, str]  # (strategy, exchange, symbol, timeframe)
+
+
+@dataclass
+class WarmUp:
+    """A pending warm-up: live bars wait in ``held`` until history has been delivered.
+
+    ``count`` 0 is no warm-up but the first live bar, partial, waiting for the broker's
+    complete copy (asked once: if it does not come, the partial bar goes on)."""
+
+    strategy: str
+    exchange: str
+    symbol: str
+    tf: str
+    count: int
+    attempts: int = 0
+    next_try: float = 0.0  # time.monotonic()
+    held: list[wire.Bar] = field(default_factory=list)
+    future: Future[list[wire.Bar]] | None = None  # the fetcher's call under way
+
+
+class WarmUpPorts(Protocol):
+    """What the warm-ups ask of the runner that composes them."""
+
+    def call(self, name: str, kind: str, fn: Callable[..., Any], *args: Any) -> None:
+        """A strategy's hook, under the runner's deadline and error counting."""
+        ...
+
+    def context(self, name: str) -> StrategyContext: ...
+
+    def params(self, name: str) -> Any:
+        """The strategy's parameters (``roll_days``: a future warms up continuous)."""
+        ...
+
+    def builder(self, tf: str) -> BarBuilder: ...
+
+    def failed(self, name: str) -> None:
+        """A warm-up given up: counted against the strategy."""
+        ...
+
+
+class WarmUps:
+    def __init__(
+        self,
+        refdata: RefData,
+        history: HistoryFn | None,
+        fetcher: PacedFetcher | None,
+        now_ns: Callable[[], int],
+        now: Callable[[], datetime],
+        mode: str,
+        ports: WarmUpPorts,
+    ) -> None:
+        self.refdata = refdata
+        self.history = history
+        self.fetcher = fetcher  # None: history is asked for in the loop (backtests, tests)
+        self._now_ns = now_ns
+        self._now = now
+        self.mode = mode
+        self.ports = ports
+        self.jobs: dict[JobKey, WarmUp] = {}
+        self.partial: set[tuple[str, str, str]] = set()  # first live bar not yet closed
+        # (strategy, exchange, symbol, tf) -> start of the last bar its warm-up handed: a
+        # live bar at or before it is not handed again (a late feed's first live minutes
+        # are ones history already had)
+        self.joined: dict[JobKey, int] = {}
+
+    def want(self, strategy: str, exchange: str, symbol: str, tf: str, count: int) -> bool:
+        """A strategy's subscription asks ``count`` bars of warm-up; True if a job was
+        made (False: none asked, or no history source: it starts cold)."""
+        if count <= 0:
+            return False
+        if self.history is None:
+            log.warning("no history source: strategy starts cold", strategy=strategy)
+            return False
+        self.jobs[(strategy, exchange, symbol, tf)] = WarmUp(strategy, exchange, symbol, tf, count)
+        return True
+
+    def first_live(self, bar: wire.Bar, names: list[str]) -> wire.Bar:
+        """A bar closed for subscribers ``names``: the first of its kind since the engine
+        started began before it, so it is partial: it waits for the broker's copy (off
+        the loop), or is swapped for it now (a pending warm-up's replay swaps it itself)."""
+        key = (bar.exchange, bar.symbol, bar.tf)
+        if key not in self.partial:
+            return bar
+        self.partial.discard(key)
+        if self.fetcher is not None and self.history is not None:
+            for n in names:
+                self.jobs.setdefault((n, *key), WarmUp(n, *key, 0))
+        elif not all((n, *key) in self.jobs for n in names):
+            bar = self.complete(bar)
+        return bar
+
+    def hold(self, name: str, bar: wire.Bar) -> bool:
+        """True when ``name``'s warm-up for the bar's instrument is pending: the bar waits
+        in the job (handed after the history before it)."""
+        job = self.jobs.get((name, bar.exchange, bar.symbol, bar.tf))
+        if job is None:
+            return False
+        if len(job.held) < WARMUP_HOLD_MAX:
+            job.held.append(bar)
+        return True
+
+    def handed_already(self, name: str, bar: wire.Bar) -> bool:
+        """True for a live bar the strategy's warm-up already handed from history (a
+        feed behind our clock brings minutes history had when the warm-up ran); the
+        first live bar after them ends the check."""
+        key = (name, bar.exchange, bar.symbol, bar.tf)
+        last = self.joined.get(key)
+        if last is None:
+            return False
+        if bar.start_ns <= last:
+            log.info("live bar already handed by the warm-up", strategy=name,
+                     symbol=bar.symbol, tf=bar.tf, start_ns=bar.start_ns)  # fmt: skip
+            return True
+        del self.joined[key]
+        return False
+
+    def complete(self, bar: wire.Bar) -> wire.Bar:
+        """The first live bar started before the engine: take the broker's if it has it."""
+        if self.history is None:
+            return bar
+        day = self._now().date()
+        try:
+            rows = self.history(bar.exchange, bar.symbol, bar.tf, day, day)
+        except HistoryError as exc:
+            log.warning("partial first bar kept", symbol=bar.symbol, reason=str(exc))
+            return bar
+        for b in rows:
+            if b.start_ns == bar.start_ns:
+                return b
+        log.info("partial first bar kept: not in history yet", symbol=bar.symbol, tf=bar.tf)
+        return bar
+
+    def run(self) -> None:
+        """Every job whose history has come (or can be asked now): replayed."""
+        wall = time.monotonic()
+        for key, job in list(self.jobs.items()):
+            if job.future is not None:
+                if not job.future.done():
+                    continue
+                fut, job.future = job.future, None
+                try:
+                    bars = fut.result()
+                except Exception as exc:
+                    if not self._failed(job, exc, wall):
+                        continue
+                    bars = []
+            elif wall < job.next_try:
+                continue
+            else:
+                job.attempts += 1
+                call_key, call = self._history_call(job)
+                if self.fetcher is not None:
+                    job.future = self.fetcher.submit(call_key, call)
+                    continue
+                try:
+                    bars = call()
+                except HistoryError as exc:
+                    if not self._failed(job, exc, wall):
+                        continue
+                    bars = []
+            del self.jobs[key]
+            self._replay(job, bars)
+
+    def warming(self, name: str) -> list[str]:
+        """The instruments a strategy is still warming up on (its status line)."""
+        return sorted(
+            f"{j.exchange}:{j.symbol} {j.tf}"
+            for j in self.jobs.values()
+            if j.strategy == name and j.count
+        )
+
+    def _failed(self, job: WarmUp, exc: Exception, wall: float) -> bool:
+        """A history call failed: True when the job gives up (and goes on without)."""
+        if not isinstance(exc, HistoryError):
+            log.error("warm-up: history call raised", strategy=job.strategy, exc_info=exc)
+        if job.count == 0:
+            log.warning("partial first bar kept", symbol=job.symbol, reason=str(exc))
+            return True
+        if job.attempts < WARMUP_ATTEMPTS:
+            job.next_try = wall + WARMUP_RETRY_S
+            log.warning(
+                "warm-up: history unavailable, retrying",
+                strategy=job.strategy,
+                attempt=job.attempts,
+                reason=str(exc),
+            )
+            return False
+        self.ports.failed(job.strategy)
+        log.error(
+            "warm-up failed: strategy starts cold",
+            strategy=job.strategy,
+            symbol=job.symbol,
+            attempts=job.attempts,
+            reason=str(exc),
+        )
+        return True
+
+    def _history_call(self, job: WarmUp) -> tuple[Hashable, Callable[[], list[wire.Bar]]]:
+        """The history call a job needs, with its arguments fixed now (in the loop): a
+        key naming it, so that two jobs asking the same share one call."""
+        history = self.history
+        assert history is not None
+        today = self._now().date()
+        ex, sym, tf = job.exchange, job.symbol, job.tf
+        start = lookback_start(today, tf, job.count) if job.count else today
+        p = self.ports.params(job.strategy)
+        if job.count and p.roll_days and self.refdata.instrument(ex, sym).kind == "FUT":
+            days, adjust = p.roll_days, p.roll_adjust
+            return ("continuous", ex, sym, tf, start, today, days, adjust), lambda: continuous(
+                history, self.refdata, ex, sym, tf, start, today, days, adjust
+            )
+        return (ex, sym, tf, start, today), lambda: history(ex, sym, tf, start, today)
+
+    def _replay(self, job: WarmUp, history: list[wire.Bar]) -> None:
+        """History bars before the first live one (marked ``warming_up``), then the live
+        bars that waited; the first live bar, partial, is swapped for history's copy."""
+        ctx = self.ports.context(job.strategy)
+        builder = self.ports.builder(job.tf)
+        now = self._now_ns()
+        cut = job.held[0].start_ns if job.held else builder.span(job.exchange, now)[0]
+        past = (
+            [
+                b
+                for b in history
+                if b.start_ns < cut and builder.span(b.exchange, b.start_ns)[1] <= now
+            ][-job.count :]
+            if job.count
+            else []
+        )
+        ctx.warming_up = True
+        try:
+            for b in past:
+                self.ports.call(job.strategy, "warmup", ctx.on_bar, b)
+        finally:
+            ctx.warming_up = False
+        log.info(
+            "warmed up" if job.count else "first bar completed from history",
+            strategy=job.strategy,
+            symbol=job.symbol,
+            tf=job.tf,
+            bars=len(past),
+            asked=job.count,
+            held=len(job.held),
+        )
+        by_start = {b.start_ns: b for b in history}
+        for i, b in enumerate(job.held):
+            live = by_start.get(b.start_ns, b) if i == 0 else b
+            self.ports.call(job.strategy, "bar", ctx.on_bar, live)
+        handed = [b.start_ns for b in (*past, *job.held)]
+        if handed and self.mode != "backtest":  # a backtest's bars come once, in order
+            self.joined[(job.strategy, job.exchange, job.symbol, job.tf)] = max(handed)
