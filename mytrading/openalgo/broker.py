@@ -49,14 +49,21 @@ def status_of(v: Any) -> str:
     return STATUS_MAP.get(s, s)
 
 
+# a broker's word as our state, for the words OpenAlgo's set and STATUS_MAP name (one
+# lookup for the common case; anything else is read through ``status_of``)
+_STATE_OF: dict[str, OrderState] = {s.value: s for s in BROKER_STATES} | {
+    word: OrderState(ours) for word, ours in STATUS_MAP.items()
+}
+
+
 def broker_state(status: str, filled: int) -> OrderState:
     """The state a broker's reported status puts an order in: ``partial`` for an open
     order with a part filled; a status outside OpenAlgo's set is an order still working
     there (``open``)."""
-    state = OrderState.read(status_of(status))
-    if state not in BROKER_STATES:
-        return OrderState.OPEN
-    return OrderState.PARTIAL if state == OrderState.OPEN and filled else state
+    state = _STATE_OF.get(status)
+    if state is None:
+        state = _STATE_OF.get(status_of(status), OrderState.OPEN)
+    return OrderState.PARTIAL if filled and state is OrderState.OPEN else state
 
 
 SESSION_EXPIRED = "broker session expired"

@@ -76,13 +76,16 @@ def may_move(old: OrderState, new: OrderState) -> bool:
     return new == old or new in ALLOWED[old]
 
 
-# state -> the status an ``OrderUpdate`` carries (the rest carry their own value)
-_PUBLISHED: dict[str, wire.OrderStatus] = {"partial": "open", "sent": "open"}
+# state -> the status an ``OrderUpdate`` carries: partial and sent say open, the rest
+# their own value (one lookup: every update of every order asks it)
+_PUBLISHED: dict[OrderState, wire.OrderStatus] = {
+    s: "open" if s in (S.PARTIAL, S.SENT) else cast(wire.OrderStatus, s.value) for s in S
+}
 
 
 def published(state: OrderState) -> wire.OrderStatus:
     """The status an ``OrderUpdate`` carries for a state."""
-    return _PUBLISHED.get(state) or cast(wire.OrderStatus, state.value)
+    return _PUBLISHED[state]
 
 
 def is_final(status: str) -> bool:
