@@ -8,17 +8,10 @@ from typing import Annotated
 
 import typer
 
+from mytrading.commands.common import settings_only
 from mytrading.process import supervise
-from mytrading.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
+from mytrading.settings import PROJECT_ROOT
 from mytrading.stores.backup import BackupError
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        typer.echo(f"configuration error:\n{exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 def backup(
@@ -33,7 +26,7 @@ def backup(
     taken while the stack runs; keys only with --with-keys."""
     from mytrading.stores import backup as b
 
-    s = _settings()
+    s = settings_only()
     try:
         where = b.backup(s, to, with_keys, typer.echo)
     except (BackupError, OSError) as exc:
@@ -49,7 +42,7 @@ def restore(
     """Put a backup back on a stopped stack (what it replaces is kept beside it)."""
     from mytrading.stores import backup as b
 
-    s = _settings()
+    s = settings_only()
     running = supervise.live_processes(s)
     if running:
         typer.echo(

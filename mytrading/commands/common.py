@@ -16,6 +16,16 @@ if TYPE_CHECKING:
     from mytrading.config import StackConfig
 
 
+def settings_only() -> Settings:
+    """The settings alone (no reference data, no accounts: commands that need neither),
+    or exit 2 naming what is wrong."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        typer.echo(f"configuration error:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def settings_or_exit(keys: bool = False) -> Settings:
     """Validated settings and reference data, or exit 2 naming what is wrong. ``keys``:
     every account's key must be there too (what starts the stack or checks it); the

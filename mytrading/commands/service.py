@@ -10,8 +10,9 @@ from typing import Annotated
 
 import typer
 
+from mytrading.commands.common import settings_only
 from mytrading.process import service
-from mytrading.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
+from mytrading.settings import PROJECT_ROOT
 
 app = typer.Typer(help="The stack as a systemd service (start on boot, restart on failure).")
 
@@ -22,14 +23,6 @@ UnitDir = Annotated[
     Path | None,
     typer.Option("--unit-dir", help="write the unit here instead (no systemctl is asked)"),
 ]
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        typer.echo(f"configuration error:\n{exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 @app.command("install")
@@ -49,7 +42,7 @@ def install(
     ] = "",
 ) -> None:
     """Write the unit, check it (systemd-analyze verify), enable it (start on boot)."""
-    s = _settings()
+    s = settings_only()
     if s.mode == "live" and not live_flag:
         typer.echo(
             "refused: MT_MODE=live; a service starts without you, so confirm it once here "
