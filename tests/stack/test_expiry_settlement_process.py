@@ -64,11 +64,12 @@ def test_options_held_into_expiry_are_settled_by_broker_router_and_reconciler(
         MT_STRATEGIES_DIR=str(strategies),
         MT_CONFIG_DIR=str(config),
         MT_STRATEGIES="hold_expiry",
-        # NIFTY's weekly and monthly expire today; 22 market minutes (22 s) before the close:
+        # NIFTY's weekly and monthly expire today; 30 market minutes (30 s) before the close:
         # in a loaded suite the stack took 13 to 22 s from the test's start to trading, and
-        # bought after 15:30 (the next session is the 25th, the 24th a holiday: December's
-        # options, which no expiry settled)
-        MT_SIM_START="2026-11-23T15:08",
+        # once more than 22 (a full suite of 633 s on a slow day of the VM): it bought after
+        # 15:30 (the next session is the 25th, the 24th a holiday: December's options,
+        # which no expiry settled)
+        MT_SIM_START="2026-11-23T15:00",
         MT_SIM_STOCKS="",
         MT_RECON_INTERVAL_S="1",
     )
@@ -88,7 +89,7 @@ def test_options_held_into_expiry_are_settled_by_broker_router_and_reconciler(
 
         w.wait(lambda: len([f for f in fills() if not f.settlement]) >= 2, 30, "the two legs")
         entry = {f.symbol: f for f in fills() if not f.settlement}
-        w.wait(lambda: len([f for f in fills() if f.settlement]) >= 2, 60, "settlement fills")
+        w.wait(lambda: len([f for f in fills() if f.settlement]) >= 2, 90, "settlement fills")
         index = [
             m
             for _, m in w.seen
