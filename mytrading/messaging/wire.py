@@ -22,7 +22,7 @@ from mytrading.domain import Action, PriceType, Product
 
 # --------------------------------------------------------------------------- enums
 
-# Action, PriceType and Product are the domain's closed sets (domain.py, where an author's
+# Action, PriceType and Product are the domain's closed sets (domain/__init__.py, where an author's
 # values are checked against them).
 # OpenAlgo's statuses (docs/openalgo.md §2) plus our own pre-broker states.
 OrderStatus = Literal[
