@@ -90,15 +90,6 @@ class FillSequence:
     def start_at(self, fill_no: int) -> None:
         self.last = fill_no
 
-    def skip_to(self, fill_no: int) -> None:
-        """A snapshot holding every fill up to ``fill_no`` was taken in: those are not to be
-        taken again, nor asked for (holes at or below it are in it)."""
-        if self.last is None or fill_no > self.last:
-            self.last = fill_no
-        gone = {n for n in self.holes if n <= fill_no}
-        self.holes -= gone
-        self.lost -= len(gone)
-
     def take(self, f: wire.Fill) -> tuple[list[wire.Fill], int]:
         """The fills to apply, in order (``f`` last, or none if already taken), and how
         many numbers before it could not be fetched."""

@@ -414,10 +414,9 @@ class SignalsDaemon(Daemon):
             return
         still = [p for p in snap.positions if p.strategy == name and p.quantity]
         if still:  # our book missed something: take the router's and flatten that
-            self.book.restore(still, [])
-            # the snapshot holds every fill up to its number: one at or below it on the
-            # bus is in it already
-            self.fill_seq.skip_to(snap.last_fill_no)
+            # the snapshot holds this strategy's fills up to its number (other strategies'
+            # fills below it may still be on the bus: they are booked as they come)
+            self.book.restore(still, [], upto=snap.last_fill_no)
             return
         self.store.mark_squared_off(name, today, self.venue.id)
         self.squared[name] = today.isoformat()

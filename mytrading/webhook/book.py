@@ -48,6 +48,9 @@ class StrategyBook:
     def __init__(self) -> None:
         self.ledger: Ledger[tuple[str, str, str, str]] = Ledger()
         self.working: dict[str, Working] = {}  # intent id -> its order(s)
+        # strategy -> the router's fill number its position was last taken from a snapshot
+        # at (the square-off's re-read): that strategy's fills up to it are in it already
+        self.floor: dict[str, int] = {}
         self.fills_by: dict[str, int] = {}  # strategy -> fills booked
 
     # ------------------------------------------------------------------ reads
@@ -80,8 +83,14 @@ class StrategyBook:
         self,
         snapshot: list[wire.PositionSnapshot],
         working: list[wire.WorkingOrder],
+        upto: int = 0,
     ) -> None:
+        """Positions (and working orders) as the router's snapshot has them; ``upto``: its
+        last fill number, below which fills of its strategies are in it already (a
+        snapshot taken while fills of other strategies may still be on their way)."""
         for p in snapshot:
+            if upto:
+                self.floor[p.strategy] = upto
             self.ledger.set_qty(
                 (p.strategy, p.exchange, p.symbol, p.product), p.quantity, p.avg_price
             )
@@ -115,7 +124,10 @@ class StrategyBook:
         return True
 
     def on_fill(self, f: wire.Fill) -> None:
-        """Book a fill (one the daemon's ``FillSequence`` handed: never one twice)."""
+        """Book a fill (one the daemon's ``FillSequence`` handed: never one twice), unless
+        a snapshot taken in since holds it."""
+        if f.fill_no <= self.floor.get(f.strategy, 0):
+            return
         signed = f.quantity if f.action == "BUY" else -f.quantity
         self.ledger.apply((f.strategy, f.exchange, f.symbol, f.product), signed, f.price)
         self.fills_by[f.strategy] = self.fills_by.get(f.strategy, 0) + 1

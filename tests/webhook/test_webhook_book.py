@@ -5,6 +5,8 @@ its snapshot's number, skips the fills the snapshot holds."""
 
 from __future__ import annotations
 
+import msgspec
+
 from mytrading.messaging import wire
 from mytrading.messaging.catchup import FillSequence
 from mytrading.webhook.book import StrategyBook
@@ -84,15 +86,19 @@ def test_a_restored_book_skips_the_fills_of_its_snapshot() -> None:
     assert (b.position(KEY), b.working_qty(KEY)) == (130, 0)
 
 
-def test_a_snapshot_taken_in_skips_what_it_holds_and_the_holes_below_it() -> None:
-    """The square-off's re-read of the router's book: fills up to its number, and holes
-    below it the router had not answered for, are in it; later ones are still taken."""
-    seq = FillSequence(lambda after: None)  # a router that does not answer
-    seq.start_at(3)
-    assert [f.fill_no for f in seq.take(fill(6, "tv.w", 65))[0]] == [6]
-    assert seq.holes == {4, 5} and seq.lost == 2
-    seq.skip_to(5)
-    assert (seq.holes, seq.lost, seq.last) == (set(), 0, 6)
-    seq.skip_to(9)
-    assert seq.take(fill(9, "tv.w", 65)) == ([], 0)
-    assert [f.fill_no for f in seq.take(fill(10, "tv.w", 65))[0]] == [10]
+def test_a_strategys_snapshot_taken_in_skips_its_fills_below_it_not_others() -> None:
+    """The square-off's re-read of the router's book: the strategy's position is taken
+    from it, so its fills up to the snapshot's number are in it already; another
+    strategy's fill below that number, still on the bus, is booked."""
+    b = StrategyBook()
+    snap = wire.PositionSnapshot(
+        strategy="tv", exchange="NFO", symbol=FUT, product="NRML", quantity=130,
+        avg_price=100.0, realized_pnl=0.0, unrealized_pnl=0.0, ltp=100.0,
+    )  # fmt: skip
+    b.restore([snap], [], upto=9)
+    b.on_fill(fill(8, "tv.w", 65))  # in the snapshot: not booked again
+    other = msgspec.structs.replace(fill(9, "ot.w", 65), strategy="ot")
+    b.on_fill(other)
+    b.on_fill(fill(10, "tv.x", 65))
+    assert b.position(KEY) == 195
+    assert b.position(("ot", "NFO", FUT, "NRML")) == 65
