@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mytrading.commands.common import settings_only
-from mytrading.process import supervise
+from mytrading.commands.common import refuse_while_running, settings_only
 from mytrading.settings import PROJECT_ROOT
 from mytrading.stores.backup import BackupError
 
@@ -43,13 +42,7 @@ def restore(
     from mytrading.stores import backup as b
 
     s = settings_only()
-    running = supervise.live_processes(s)
-    if running:
-        typer.echo(
-            f"refused: the stack is running ({supervise.describe(running)}); `main.py stop` first",
-            err=True,
-        )
-        raise typer.Exit(1)
+    refuse_while_running(s, "restore replaces the state")
     if not yes:
         if not sys.stdin.isatty():
             typer.echo("refused: restore replaces the state; confirm with --yes", err=True)

@@ -69,3 +69,18 @@ def config_or_exit(s: Settings) -> StackConfig:
 
 def who() -> str:
     return f"cli:{os.getuid()}"
+
+
+def refuse_while_running(s: Settings, what: str) -> None:
+    """Exit 1 naming every live process of this checkout (supervised or not) and the way
+    out, when ``what`` needs the stack stopped; nothing when none is alive."""
+    from mytrading.process import supervise
+
+    running = supervise.live_processes(s)
+    if running:
+        typer.echo(
+            f"refused: {what}: the stack is running ({supervise.describe(running)}); "
+            "stop every one of them with `python3 main.py stop`",
+            err=True,
+        )
+        raise typer.Exit(1)

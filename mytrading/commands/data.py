@@ -5,17 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from mytrading.commands.common import settings_or_exit
 from mytrading.domain.refdata import IST
 from mytrading.settings import Settings
-
-if TYPE_CHECKING:
-    pass
-
 
 app = typer.Typer(
     help="Market data: the feed's recordings; history downloaded or imported for backtests."

@@ -5,7 +5,7 @@ heartbeat."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 import zmq
@@ -13,10 +13,6 @@ import zmq
 from mytrading.commands.common import settings_or_exit, who
 from mytrading.messaging import wire
 from mytrading.messaging.bus import Pusher
-
-if TYPE_CHECKING:
-    pass
-
 
 app = typer.Typer(help="Risk: trading states, limits, P&L.")
 

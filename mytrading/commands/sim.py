@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from typing import TYPE_CHECKING
 
 import typer
 
-from mytrading.commands.common import settings_or_exit
+from mytrading.commands.common import refuse_while_running, settings_or_exit
 from mytrading.process import supervise
-
-if TYPE_CHECKING:
-    pass
-
 
 app = typer.Typer(help="The OpenAlgo-compatible simulator server and its account.")
 
@@ -38,13 +33,7 @@ def sim_reset() -> None:
     if not supervise.uses_simserver(s):
         typer.echo("the broker is not the simulator server: nothing to reset", err=True)
         raise typer.Exit(2)
-    live = supervise.live_processes(s)
-    if live:
-        typer.echo(
-            f"stop the stack first (`python3 main.py stop`): {supervise.describe(live)}",
-            err=True,
-        )
-        raise typer.Exit(1)
+    refuse_while_running(s, "a fresh simulated account")
     from mytrading.sim.books import BOOKS_DIR
 
     removed = []

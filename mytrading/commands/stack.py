@@ -12,12 +12,12 @@ import sys
 import time
 import xmlrpc.client
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from mytrading import venue
-from mytrading.commands.common import config_or_exit, settings_or_exit, who
+from mytrading.commands.common import config_or_exit, refuse_while_running, settings_or_exit, who
 from mytrading.commands.config import check_bus
 from mytrading.domain.accounts import load_accounts
 from mytrading.domain.refdata import IST, RefDataError, load_refdata
@@ -26,9 +26,6 @@ from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS
 from mytrading.process import live, startguard, supervise
 from mytrading.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
-
-if TYPE_CHECKING:
-    pass
 
 
 def _backtest_mode() -> None:
@@ -126,13 +123,7 @@ def _launch(foreground: bool, live_flag: bool = False) -> tuple[Settings, subpro
     s = settings_or_exit(keys=True)
     config_or_exit(s)
     check_bus(s)
-    if supervise.live_processes(s):
-        typer.echo(
-            f"this checkout is already running: {supervise.describe(supervise.live_processes(s))}"
-            "; stop every one of them with `python3 main.py stop`",
-            err=True,
-        )
-        raise typer.Exit(1)
+    refuse_while_running(s, "this checkout is already running")
     _where_orders_go(s, live_flag)
     from mytrading.master.sync import daily
 

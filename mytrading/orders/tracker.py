@@ -14,7 +14,6 @@ numbered here, 1, 2, 3... with no hole: the number every reader's ``FillSequence
 from __future__ import annotations
 
 import collections
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -75,9 +74,7 @@ class OrderTracker:
 
     def add(self, order: wire.Order) -> TrackedOrder:
         """A new order, ``new`` until it is sent or ends here."""
-        t = self.orders[order.order_id] = TrackedOrder(
-            order, OrderState.NEW, recv_ns=time.time_ns()
-        )
+        t = self.orders[order.order_id] = TrackedOrder(order, OrderState.NEW)
         return t
 
     def set(self, t: TrackedOrder, state: OrderState, **changes: Any) -> None:

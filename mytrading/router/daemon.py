@@ -135,12 +135,11 @@ class RouterDaemon(Daemon):
         )
         self.books = Books(self._watch_symbol, numbers=self.table)  # fills numbered by the table
         self.journal_faults = JournalFaults(
-            self.table, self.clock, self, self.counts, self._send_waiting
+            self.table, self.clock, self, self.counts, self._journal_back
         )
         self.bus_out = Publications(
             self.pub, self.table, self.books, self.journal_faults.down, self._crash
         )
-        self.journal_faults.out = self.bus_out
         identities = {a: r.identity for a, r in self.venue.routes.items()}
         rep = self.journal_faults.open(identities)
         gone = prune_aside(self.table.journal.path, s.journal_aside_keep_days)
@@ -486,10 +485,13 @@ class RouterDaemon(Daemon):
             self.log.warning("broker rejected order", order_id=o.order_id, reason=result.message)
             self.reject(jo, result.message)
 
-    def _send_waiting(self) -> None:
-        """The journal is written again: the orders waiting go (``router/faults.py``)."""
+    def _journal_back(self) -> int:
+        """The journal is written again (``router/faults.py``): the fills held meanwhile
+        go out, in order, then the orders waiting; how many fills."""
+        released = self.bus_out.release_unflushed()
         if self._pump_at == math.inf:
             self._schedule_pump(0.0)
+        return released
 
     def session_expired(self, lane: Lane, why: str) -> None:
         self.sessions.expired(lane, why)

@@ -24,7 +24,6 @@ from mytrading.router.broker_reads import BrokerReads
 from mytrading.router.journal import Replay, day_start_ns
 from mytrading.router.lanes import Lane
 from mytrading.router.ports import RouterPorts
-from mytrading.router.publishing import Publications
 from mytrading.router.recovery import carried
 from mytrading.router.session import SESSION_EXPIRED, expired_reply
 from mytrading.router.table import OrderTable
@@ -39,14 +38,15 @@ class JournalFaults:
         clock: MarketClock,
         ports: RouterPorts,
         counts: collections.Counter[str],
-        resume: Callable[[], None],
+        resume: Callable[[], int],
     ) -> None:
         self.table = table
         self.clock = clock
         self.ports = ports
         self.counts = counts
-        self.resume = resume  # send what waits, once the disk takes the journal again
-        self.out: Publications | None = None  # set once the publications exist
+        # once the disk takes the journal again: the fills held go out and the orders
+        # waiting are sent; how many fills it released
+        self.resume = resume
         self.said = ""  # the fault the alert has named ("": none)
         self.day = ""  # the trading day the journal holds
         self.roll_failed = ""  # the day a roll failed on (said once)
@@ -103,13 +103,12 @@ class JournalFaults:
         if not journal.recover():
             return
         self.said = ""
-        released = self.out.release_unflushed() if self.out is not None else 0
+        released = self.resume()
         self.ports.log.warning(
             "ALERT RECOVERED: the order journal is written again; orders accepted",
             written_bytes=held,
             fills_released=released,
         )
-        self.resume()
 
     def roll(self) -> None:
         """A new trading day in a router that did not restart: the journal is rolled as a

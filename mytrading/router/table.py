@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mytrading.messaging import wire
-from mytrading.orders.state import IllegalMoveError, OrderState, may_move
+from mytrading.orders.state import OrderState
 from mytrading.orders.tracker import OrderTracker, TrackedOrder
 from mytrading.router.journal import Journal, Record, order_record
 
@@ -37,6 +37,7 @@ class OrderTable(OrderTracker):
         """A new order read off the pipe: its first record, which carries the whole order,
         is its first change (``set``) or ``journal_unsent``, at the end of the read."""
         jo = super().add(order)
+        jo.recv_ns = time.time_ns()  # the router's own latency figure starts here
         self._unjournaled[order.order_id] = jo
         return jo
 
@@ -67,13 +68,11 @@ class OrderTable(OrderTracker):
         is written at once (a killed process loses none of it: the page cache keeps it) and
         flushed within the daemon's sync interval; a power cut in that window loses at
         most the latest answers, which recovery reads again from the broker's books."""
-        if not may_move(t.state, state):
-            raise IllegalMoveError(f"{t.order.order_id}: {t.state} cannot become {state}")
+        super().set(t, state, **changes)  # refuses a move no order can make, first
         if sync is None:
             sync = state == S.SENT
         if self._unjournaled.pop(t.order.order_id, None) is not None:
             with_order = True  # its first record
-        super().set(t, state, **changes)
         record = order_record(t.order.order_id, t, t.order if with_order else None, time.time_ns())
         self.journal.append(record, sync=sync)
 
