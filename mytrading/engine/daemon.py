@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import msgspec
+
 from mytrading.domain.bars import BarBuilder
 from mytrading.domain.ids import roll_of
 from mytrading.engine.loader import load, placeholder
@@ -245,6 +247,9 @@ class EngineDaemon(Daemon):
     # ------------------------------------------------------------------ intents
 
     def _submit(self, intent: wire.Intent) -> None:
+        seen = self.fill_seq.last
+        if seen:  # risk judges it on no fewer fills than the strategy decided on
+            intent = msgspec.structs.replace(intent, fills_seen=seen)
         if not self.outbox.put(intent):
             self._refuse(intent, "engine intent queue full")
 

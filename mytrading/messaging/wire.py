@@ -159,6 +159,10 @@ class IntentBase(Msg, kw_only=True):
     # market-clock time it was decided (0: not said): risk refuses one older than its
     # ``max_intent_age_s`` as stale, so a decision held up on the way is never acted on late
     decided_ns: int = 0
+    # the router's fill number its sender had booked when it decided (0: not said): risk
+    # books as far before judging it, so a stop sent the instant its entry filled is judged
+    # on the position that fill made, not as an entry (risk/daemon.py, ``_book_as_far``)
+    fills_seen: int = 0
 
 
 class PricedBase(IntentBase, kw_only=True):

@@ -131,6 +131,7 @@ class RiskDaemon(Daemon):
         self.fill_seq = FillSequence(
             lambda after: fetch_fills_since(self.ctx, self.endpoints["rpc.router"], after)
         )
+        self.fills_fetched = 0  # fills an intent's sender had seen, asked of the router first
         self.marks = MarksStore(self.venue.dir / "risk_marks.json")
         self._restore()
         self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
@@ -211,7 +212,47 @@ class RiskDaemon(Daemon):
         if self._held or self._needs_funds(msg):
             self._hold(msg)
             return
+        self._judge(msg)
+
+    def _judge(self, msg: wire.Intent) -> None:
+        self._book_as_far(msg)
         self.core.on_intent(msg)
+
+    def _book_as_far(self, msg: wire.Intent) -> None:
+        """Book the fills the sender had booked when it decided (``fills_seen``) before
+        judging its intent. A bracket's stop leaves the engine the instant its entry's
+        fill arrives; at risk the intent pipe is read before the bus, where that fill may
+        wait behind a queue of ticks, and judged on the position before it the stop is an
+        entry (refused where the strategy is halted or its limits are full: the position
+        left unprotected). The bus is read first (the fill is usually there); a fill not
+        on it yet is the router's to give. Without a base (no snapshot, no fill yet)
+        only the bus can be read."""
+        need = msg.fills_seen
+        if not need or (self.fill_seq.last or 0) >= need:
+            return
+        while self.sub.sock.poll(0) and (self.fill_seq.last or 0) < need:
+            self._on_sub_readable()
+        last = self.fill_seq.last
+        if last is not None and last >= need:
+            return
+        if last is None:
+            self.count_error(
+                "intent judged before fills its sender had seen: no base to ask the router from",
+                intent=msg.intent_id,
+                fills_seen=need,
+            )
+            return
+        fills = self.fill_seq.catch_up(need)
+        for f in fills:
+            self.core.on_fill(f)
+        self.fills_fetched += len(fills)
+        if (self.fill_seq.last or 0) >= need:
+            self.log.info("fills taken from the router before judging an intent",
+                          intent=msg.intent_id, fill_nos=[f.fill_no for f in fills])  # fmt: skip
+            return
+        self.count_error("intent judged before fills its sender had seen: the router did "
+                         "not give them", intent=msg.intent_id, fills_seen=need,
+                         booked=self.fill_seq.last)  # fmt: skip
 
     def _on_bad_intent(self, frame: bytes, exc: wire.WireError) -> None:
         """An intent risk cannot decode is refused to its sender by name (when its id and
@@ -285,7 +326,7 @@ class RiskDaemon(Daemon):
                 "intents judged without a funds figure", accounts=sorted(missing), n=len(held)
             )
         for m in held:
-            self.core.on_intent(m)
+            self._judge(m)
 
     def on_peer_status(self, st: wire.Status) -> None:
         for f in self.fills_caught_up(self.fill_seq, st):
@@ -417,6 +458,8 @@ class RiskDaemon(Daemon):
             },
             "margin_free": {a: f.free(time.time_ns()) for a, f in self.book.funds.items()},
             "events_not_stored": self.store_errors,
+            "fills_recovered": self.fill_seq.recovered,  # taken from the router, not the bus
+            "fills_fetched": self.fills_fetched,  # ... of those, for an intent ahead of the bus
             "approved": core.counts.approved,
             "rejected": dict(core.counts.rejected),
             "pending_to_router": len(self.outbox),

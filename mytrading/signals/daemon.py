@@ -241,6 +241,8 @@ class SignalsDaemon(Daemon):
     def _send(self, intent: wire.Intent, audit_id: int) -> None:
         if not intent.decided_ns:  # decided now: risk refuses it if it reaches it late
             intent = msgspec.structs.replace(intent, decided_ns=self.clock.now_ns())
+        if self.fill_seq.last:  # risk judges it on no fewer fills than its book holds
+            intent = msgspec.structs.replace(intent, fills_seen=self.fill_seq.last)
         self.counts["intents"] += 1
         self.outcomes[intent.intent_id] = (audit_id, intent.symbol)
         self.results.setdefault(audit_id, {})[intent.intent_id] = f"{intent.symbol} sent to risk"

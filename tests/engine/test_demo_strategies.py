@@ -105,7 +105,8 @@ def test_every_example_strategy_trades_in_the_demo(
             for _, m in w.seen
             if isinstance(m, wire.OrderUpdate) and m.strategy == "nifty_short_straddle"
         ]
-        assert "protective exit rejected" not in log
+        unprotected = [ln for ln in log.splitlines() if "protective exit rejected" in ln]
+        assert not unprotected, unprotected  # each line names the strategy, symbol and reason
         sells = {m.symbol for m in straddle if m.action == "SELL" and m.status == "complete"}
         stops = {m.symbol for m in straddle if m.action == "BUY" and m.status != "rejected"}
         assert {s[-2:] for s in sells} == {"CE", "PE"}
