@@ -96,7 +96,7 @@ def main() -> int:
     }
     os.environ.update({k: v for k, v in env.items() if k.startswith("MT_")})
     settings = load_settings()
-    store = WebhookStore(settings.webhook_db)
+    store = WebhookStore(settings.stores.webhook_db)
     # entries all day: the benchmark may run at any hour of the simulated session
     fields = StrategyFields(name="bench", start="09:15", end="15:29", squareoff="15:30")
     _, wid = store.create(fields)

@@ -30,7 +30,7 @@ from pydantic import SecretStr
 from mytrading.domain.accounts import Accounts, load_accounts
 from mytrading.domain.errors import ConfigError
 from mytrading.domain.refdata import RefData, RefDataError, load_refdata
-from mytrading.settings import Settings, SimSettings, dotenv, load_settings
+from mytrading.settings import Settings, dotenv, load_settings, variables
 
 if TYPE_CHECKING:
     from mytrading.engine.strategy import BaseStrategy, StrategyParams
@@ -130,7 +130,7 @@ class StackConfig:
 
         try:
             return load_refdata(
-                self.settings.config_dir, MasterIndex.load(self.settings.instruments_db)
+                self.settings.config_dir, MasterIndex.load(self.settings.stores.instruments_db)
             )
         except RefDataError as exc:
             raise ConfigError(f"reference data: {exc}") from None
@@ -163,14 +163,10 @@ class StackConfig:
         ``absent``). Secrets are named, never shown."""
         dotenv = _dotenv()
         out: dict[str, str] = {}
-        for prefix, model in (("MT_", Settings), ("MT_SIM_", SimSettings)):
-            for field in model.model_fields:
-                if field == "sim":
-                    continue
-                var = prefix + field.upper()
-                out[var] = (
-                    "environment" if var in os.environ else ".env" if var in dotenv else "default"
-                )
+        for var, *_ in variables():
+            out[var] = (
+                "environment" if var in os.environ else ".env" if var in dotenv else "default"
+            )
         for name in FILES:
             path = self.settings.config_dir / name
             try:

@@ -35,11 +35,11 @@ def main() -> None:
     a = ap.parse_args()
     s = load_settings()
     eps = s.endpoints()
-    ring = load_ring(s.bus_keys_dir, "cli")  # for the servers' public keys only
+    ring = load_ring(s.bus.keys_dir, "cli")  # for the servers' public keys only
     if a.key == "outsider":
         mine_pub, mine_sec = zmq.curve_keypair()
     elif a.key != "none":
-        own = load_ring(s.bus_keys_dir, a.key)
+        own = load_ring(s.bus.keys_dir, a.key)
         mine_pub, mine_sec = own.public, own.secret
     ctx = zmq.Context()
 

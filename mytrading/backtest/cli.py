@@ -119,7 +119,7 @@ def backtest(
     from mytrading.domain.refdata import RefDataError
 
     s = _settings()
-    _quiet(s.log_level)
+    _quiet(s.logs.level)
     req = Request(
         strategies=strategy.split(","),
         start=_date(start, "--from"),
@@ -226,11 +226,11 @@ def list_runs(n: Annotated[int, typer.Option("-n", help="most recent N")] = 30) 
 
     s = _settings()
     try:
-        df = store.runs(s.backtest_db, n)
+        df = store.runs(s.stores.backtest_db, n)
     except store.StoreError as exc:
         err.print(str(exc))
         raise typer.Exit(1) from None
-    t = Table(title=f"backtest runs ({s.backtest_db})")
+    t = Table(title=f"backtest runs ({s.stores.backtest_db})")
     for c in (
         "run",
         "strategies",
@@ -277,7 +277,7 @@ def show(run_id: Annotated[str, typer.Argument(help="a run id (or its start)")])
 
     s = _settings()
     try:
-        row, metrics = store.run(s.backtest_db, run_id)
+        row, metrics = store.run(s.stores.backtest_db, run_id)
     except store.StoreError as exc:
         err.print(str(exc))
         raise typer.Exit(1) from None
@@ -319,7 +319,7 @@ def compare(
     cols = {}
     try:
         for r in runs:
-            row, m = store.run(s.backtest_db, r)
+            row, m = store.run(s.stores.backtest_db, r)
             cols[row["run_id"]] = m["*"]
     except store.StoreError as exc:
         err.print(str(exc))
@@ -338,8 +338,8 @@ def export(
 
     s = _settings()
     try:
-        row, _ = store.run(s.backtest_db, run_id)
-        files = store.export(s.backtest_db, row["run_id"], to, fmt)
+        row, _ = store.run(s.stores.backtest_db, run_id)
+        files = store.export(s.stores.backtest_db, row["run_id"], to, fmt)
     except store.StoreError as exc:
         err.print(str(exc))
         raise typer.Exit(2) from None
@@ -389,7 +389,7 @@ def data_download(
     err.print(f"history {ex}:{sym} {interval} {first} .. {last} from {s.rest_url()}")
     try:
         got = download(
-            s.history_db,
+            s.stores.history_db,
             refdata,
             fetch,
             ex,
@@ -405,7 +405,7 @@ def data_download(
         err.print(f"download refused: {exc}")
         raise typer.Exit(2) from None
     out.print(
-        f"{len(got.fetched)} day(s) fetched, {got.bars:,} bars stored in {s.history_db}; "
+        f"{len(got.fetched)} day(s) fetched, {got.bars:,} bars stored in {s.stores.history_db}; "
         f"{got.skipped} day(s) already there"
     )
     if got.holes:
@@ -442,10 +442,10 @@ def data_import(
     except HistoryInputError as exc:
         err.print(f"import refused: {exc}")
         raise typer.Exit(2) from None
-    n, days = import_bars(s.history_db, df, ex, sym, interval)
+    n, days = import_bars(s.stores.history_db, df, ex, sym, interval)
     out.print(
         f"{n:,} bars of {ex}:{sym} ({interval}) on {len(days)} day(s) imported into "
-        f"{s.history_db}: {days[0]} .. {days[-1]}"
+        f"{s.stores.history_db}: {days[0]} .. {days[-1]}"
         if days
         else "nothing to import"
     )

@@ -215,7 +215,7 @@ def _source(s: Settings, req: Request, refdata: RefData, start: date) -> tuple[A
     ticks = None
     try:
         if req.fills == "ticks":
-            path = Path(req.data) if req.data not in SOURCES else s.record_db
+            path = Path(req.data) if req.data not in SOURCES else s.stores.record_db
             if req.data not in ("recorded",) and req.data in SOURCES:
                 raise InputError("--fills ticks replays recorded ticks: use --data recorded")
             ticks = DuckTicks(path)
@@ -223,11 +223,11 @@ def _source(s: Settings, req: Request, refdata: RefData, start: date) -> tuple[A
             origin = start - timedelta(days=WARMUP_ORIGIN_DAYS)
             return GeneratedBars(refdata, req.seed, origin), ticks, f"generated (seed {req.seed})"
         if req.data == "history":
-            src = DuckBars(s.history_db, req.interval, name="history")
-            return src, ticks, f"history ({s.history_db}, {req.interval})"
+            src = DuckBars(s.stores.history_db, req.interval, name="history")
+            return src, ticks, f"history ({s.stores.history_db}, {req.interval})"
         if req.data == "recorded":
-            src = DuckBars(s.record_db, req.interval, name="recorded")
-            return src, ticks, f"recorded ({s.record_db}, {req.interval})"
+            src = DuckBars(s.stores.record_db, req.interval, name="recorded")
+            return src, ticks, f"recorded ({s.stores.record_db}, {req.interval})"
         path = Path(req.data)
         if path.suffix != ".duckdb":
             raise InputError(
@@ -268,7 +268,7 @@ def execute(
             report.prices_from(p.source, traded, p.spec.start, p.spec.end) if not p.ticks else {}
         )
         paths = report.write(
-            s.report_dir / run_id,
+            s.stores.report_dir / run_id,
             report.ReportInput(
                 run_id,
                 f"Backtest {', '.join(names)}: {p.spec.start} to {p.spec.end}",
@@ -297,10 +297,12 @@ def execute(
         sweep,
     )
     try:
-        store.save(s.backtest_db, record, metrics, tables, keep=s.backtest_keep_runs)
+        store.save(
+            s.stores.backtest_db, record, metrics, tables, keep=s.retention.backtest_keep_runs
+        )
     except Exception:
         # not stored: no report left behind that looks like a finished run's
-        shutil.rmtree(s.report_dir / run_id, ignore_errors=True)
+        shutil.rmtree(s.stores.report_dir / run_id, ignore_errors=True)
         raise
     return Outcome(run_id, results, metrics, stats, paths, notes)
 

@@ -259,7 +259,7 @@ def run_sweep(
     table = table.sort_values(rank, ascending=False, na_position="last").reset_index(drop=True)
     _store(s, p, sweep_id, done)
     _print(out, table, list(axes), rank)
-    paths = heatmap(s.report_dir / sweep_id, table, list(axes), rank)
+    paths = heatmap(s.stores.report_dir / sweep_id, table, list(axes), rank)
     for path in paths:
         out.print(f"heatmap: {path}")
     return table
@@ -276,7 +276,7 @@ def _store(s: Settings, p: Prepared, sweep_id: str, done: list[dict[str, Any]]) 
         got: dict[str, Any] = {k: (math.nan if v is None else v) for k, v in r["metrics"].items()}
         m = Metrics(**got)
         store.save(
-            s.backtest_db,
+            s.stores.backtest_db,
             store.RunRecord(
                 store.new_run_id(datetime.now(IST)),
                 list(p.params),

@@ -56,11 +56,11 @@ def config_or_exit(s: Settings) -> StackConfig:
     except (ConfigError, ValueError) as exc:
         typer.echo(f"configuration error:\n{exc}", err=True)
         raise typer.Exit(2) from None
-    if s.webhook_db.exists():
+    if s.stores.webhook_db.exists():
         from mytrading.webhook.store import StoreError, WebhookStore
 
         try:
-            WebhookStore(s.webhook_db).close()
+            WebhookStore(s.stores.webhook_db).close()
         except StoreError as exc:
             typer.echo(f"configuration error:\n{exc}", err=True)
             raise typer.Exit(2) from None

@@ -38,13 +38,13 @@ def _refdata_report(s: Settings, ref: RefData) -> list[str]:
 
     if ref.master is None:
         lines = [
-            f"reference data: config/instruments.toml (no master contract in {s.instruments_db}"
-            "; main.py instruments sync)"
+            "reference data: config/instruments.toml (no master contract in "
+            f"{s.stores.instruments_db}; main.py instruments sync)"
         ]
     else:
         lines = [
             f"reference data: master contract, {len(ref.master)} contracts "
-            f"({s.instruments_db}), with instruments.toml for freeze quantities"
+            f"({s.stores.instruments_db}), with instruments.toml for freeze quantities"
         ]
         today = datetime.now(IST).date()
         for name, u in ref.underlyings.items():
@@ -75,7 +75,7 @@ def config_check() -> None:
     risk_line = _risk_line(cfg)
     eps = s.endpoints()
     bus_line = check_bus(s)
-    typer.echo(f"mode={s.mode} broker={s.broker} log_level={s.log_level}")
+    typer.echo(f"mode={s.mode} broker={s.broker} log_level={s.logs.level}")
     typer.echo(f"orders: {venue.current(s).banner()}")
     if s.mode == "live":
         typer.echo(
@@ -137,15 +137,15 @@ def check_bus(s: Settings) -> str:
     except RunDirError as exc:
         typer.echo(f"configuration error:\n{exc}", err=True)
         raise typer.Exit(2) from None
-    if not s.bus_curve_on():
-        return f"bus: {s.bus_transport}" + (
-            " without CURVE (loopback only; not allowed live)" if s.bus_transport == "tcp" else ""
+    if not s.bus.curve_on():
+        return f"bus: {s.bus.transport}" + (
+            " without CURVE (loopback only; not allowed live)" if s.bus.transport == "tcp" else ""
         )
-    problems = check_keys(s.bus_keys_dir, (*s.daemons, TOOLS))
+    problems = check_keys(s.bus.keys_dir, (*s.daemons, TOOLS))
     if problems:
         typer.echo("configuration error:\n" + "\n".join(problems), err=True)
         raise typer.Exit(2)
-    return f"bus: tcp with CURVE, keys in {s.bus_keys_dir} (daemons here: {', '.join(s.daemons)})"
+    return f"bus: tcp with CURVE, keys in {s.bus.keys_dir} (daemons here: {', '.join(s.daemons)})"
 
 
 @keys_app.command("init")
@@ -157,12 +157,12 @@ def keys_init(
 
     s = settings_or_exit()
     try:
-        written = init_keys(s.bus_keys_dir, force=force)
+        written = init_keys(s.bus.keys_dir, force=force)
     except BusKeyError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     typer.echo(
-        f"{len(written)} key files in {s.bus_keys_dir} (0600). Another host needs every "
+        f"{len(written)} key files in {s.bus.keys_dir} (0600). Another host needs every "
         "*.key (public) and the *.key_secret of the daemons it runs, plus cli.key_secret "
         "(docs/deployment.md)"
     )

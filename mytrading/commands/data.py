@@ -23,14 +23,15 @@ def _read_db(s: Settings) -> Any:
 
     from mytrading.stores.recording import connect
 
-    if not s.record_db.exists():
-        typer.echo(f"no recording at {s.record_db}", err=True)
+    if not s.stores.record_db.exists():
+        typer.echo(f"no recording at {s.stores.record_db}", err=True)
         raise typer.Exit(1)
     try:
-        return connect(s.record_db, read_only=True)
+        return connect(s.stores.record_db, read_only=True)
     except duckdb.IOException as exc:
         typer.echo(
-            f"{s.record_db} is locked by its writer (the feed): stop the stack first ({exc})",
+            f"{s.stores.record_db} is locked by its writer (the feed): stop the stack first "
+            f"({exc})",
             err=True,
         )
         raise typer.Exit(1) from None

@@ -137,13 +137,13 @@ def risk_events(
     from mytrading.risk.events import outbox_path, read_events
 
     s = settings_or_exit()
-    if not s.risk_db.exists() and not outbox_path(s.risk_db).exists():
-        typer.echo(f"no risk events yet ({s.risk_db})", err=True)
+    if not s.stores.risk_db.exists() and not outbox_path(s.stores.risk_db).exists():
+        typer.echo(f"no risk events yet ({s.stores.risk_db})", err=True)
         raise typer.Exit(1)
     try:
-        rows = read_events(s.risk_db, n)
+        rows = read_events(s.stores.risk_db, n)
     except duckdb.Error as exc:
-        typer.echo(f"{s.risk_db} cannot be read now: {exc}", err=True)
+        typer.echo(f"{s.stores.risk_db} cannot be read now: {exc}", err=True)
         raise typer.Exit(1) from None
     for row in rows:
         ts, strategy, kind, rule, thr, val, action, reason, oids = row

@@ -110,9 +110,12 @@ def _make_private(s: Settings) -> None:
     """Files an older version wrote 0644 become 0600 (directories 0700) at start."""
     from mytrading.process.rundir import make_private
 
-    dbs = {p.parent for p in (s.record_db, s.risk_db, s.history_db, s.backtest_db)}
-    dbs |= {p.parent for p in (s.instruments_db, s.alerts_db, s.webhook_db)}
-    n = make_private(s.log_dir, s.state_dir, s.report_dir, *sorted(dbs))
+    dbs = {
+        p.parent
+        for p in (s.stores.record_db, s.stores.risk_db, s.stores.history_db, s.stores.backtest_db)
+    }
+    dbs |= {p.parent for p in (s.stores.instruments_db, s.stores.alerts_db, s.stores.webhook_db)}
+    n = make_private(s.log_dir, s.state_dir, s.stores.report_dir, *sorted(dbs))
     if n:
         typer.echo(f"made {n} files and directories private (0600/0700)")
 
@@ -173,7 +176,7 @@ def _lifecycle_log(s: Settings) -> Any:
 
     from mytrading.process.logsetup import setup_logging
 
-    setup_logging("cli", s.log_dir, s.log_level, console=False, rotation=s.log_rotation())
+    setup_logging("cli", s.log_dir, s.logs.level, console=False, rotation=s.logs.rotation())
     log = structlog.get_logger("cli")
 
     def warn(event: str, **fields: Any) -> None:
@@ -228,7 +231,9 @@ def run(live_flag: LiveFlag = False) -> None:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 warn("supervisord did not stop in 30 s", pid=proc.pid)
-        left = supervise.shutdown(s, term_wait_s=s.stop_timeout_s, warn=warn)  # by the locks
+        left = supervise.shutdown(
+            s, term_wait_s=s.liveness.stop_timeout_s, warn=warn
+        )  # by the locks
         if not left:
             live.revoke(s)  # the next start asks again
         out.write("stopped\n" if not left else f"still running: {supervise.describe(left)}\n")
@@ -268,7 +273,7 @@ def stop() -> None:
         typer.echo("not running")
         return
     typer.echo(f"stopping {supervise.describe(procs)} ...")
-    left = supervise.shutdown(s, term_wait_s=s.stop_timeout_s, warn=_lifecycle_log(s))
+    left = supervise.shutdown(s, term_wait_s=s.liveness.stop_timeout_s, warn=_lifecycle_log(s))
     if left:
         typer.echo(f"still running: {supervise.describe(left)}", err=True)
         raise typer.Exit(1)
@@ -392,7 +397,7 @@ def chain(
 
     s = settings_or_exit()
     try:
-        refdata = load_refdata(s.config_dir, MasterIndex.load(s.instruments_db))
+        refdata = load_refdata(s.config_dir, MasterIndex.load(s.stores.instruments_db))
         refdata.underlying(underlying)
         day = datetime.strptime(expiry, "%Y-%m-%d").date() if expiry else None
     except (RefDataError, ValueError) as exc:

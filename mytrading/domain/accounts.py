@@ -93,8 +93,8 @@ def load_accounts(s: Settings, keys: bool = True) -> Accounts:
         s.rest_url(),
         s.ws_url(),
         s.api_key(),
-        s.router_orders_per_s,
-        s.router_smart_orders_per_s,
+        s.router.orders_per_s,
+        s.router.smart_orders_per_s,
     )
     if s.broker == "openalgo" and not s.sim_server:
         check_url(main.rest_url, "http", s, "MT_OPENALGO_HOST")
@@ -126,8 +126,8 @@ def load_accounts(s: Settings, keys: bool = True) -> Accounts:
             t["host"].rstrip("/"),
             t["ws_url"],
             key,
-            _rate(t, "orders_per_s", s.router_orders_per_s, where),
-            _rate(t, "smart_orders_per_s", s.router_smart_orders_per_s, where),
+            _rate(t, "orders_per_s", s.router.orders_per_s, where),
+            _rate(t, "smart_orders_per_s", s.router.smart_orders_per_s, where),
         )
     if s.broker == "sim" and len(by_name) > 1:
         raise ConfigError(f"{path}: the in-process broker (MT_BROKER=sim) has one account")
@@ -207,7 +207,7 @@ def check_url(url: str, kind: str, s: Settings, where: str) -> None:
         raise ConfigError(f"{where}: {url!r} is not a URL ({exc})") from None
     if parts.scheme not in (kind, secure) or not host or any(c.isspace() for c in url):
         raise ConfigError(f"{where}: {url!r} must look like {secure}://host[:port]")
-    if parts.scheme == kind and not is_loopback(host) and host not in s.openalgo_plain_http_hosts:
+    if parts.scheme == kind and not is_loopback(host) and host not in s.openalgo.plain_http_hosts:
         raise ConfigError(
             f"{where}: {url} is plain {kind} to another machine: the API key would cross the "
             f"network in clear. Use {secure}://, or allow this host by name: "

@@ -477,7 +477,7 @@ def _stocks(
 
 def load_refdata(config_dir: Path, master: MasterLookup | None = None) -> RefData:
     """Read and validate instruments.toml, sessions.toml and holidays.toml; contracts come
-    from ``master`` first where given (``MasterIndex.load(settings.instruments_db)``)."""
+    from ``master`` first where given (``MasterIndex.load(settings.stores.instruments_db)``)."""
     try:
         with open(config_dir / "instruments.toml", "rb") as f:
             inst = tomllib.load(f)

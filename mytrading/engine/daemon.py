@@ -56,7 +56,7 @@ class EngineDaemon(Daemon):
         self.outbox: Outbox[wire.Intent] = Outbox(
             self.intents,
             self._peers_ready,
-            s.risk_wait_s,
+            s.risk.wait_s,
             self._refuse,
             self._why_not_ready,
             MAX_PENDING,
@@ -79,7 +79,7 @@ class EngineDaemon(Daemon):
         if s.broker == "openalgo":
             # OpenAlgo answers history ~3 calls a second: asked off the loop, one at a time
             history = http_history(
-                s.rest_url(), s.api_key(), s.openalgo_timeout_s, self._builder_for
+                s.rest_url(), s.api_key(), s.openalgo.timeout_s, self._builder_for
             )
             self.fetcher = PacedFetcher(name="engine-history")
         self.runner = StrategyRunner(
@@ -90,7 +90,7 @@ class EngineDaemon(Daemon):
             self._need_ticks,
             run_id=format(self.started_ns // 1_000_000, "x"),  # unique per incarnation
             history=history,
-            max_errors=s.strategy_max_errors,
+            max_errors=s.engine.strategy_max_errors,
             mode=s.mode,
             need_depth=self._need_depth,
             fetcher=self.fetcher,
@@ -127,13 +127,13 @@ class EngineDaemon(Daemon):
         self.every(0.02, self.outbox.flush)
         self.every(0.5, self._settle_unanswered)
         self.every(0.05, self.runner.poll)
-        self.memory = MemoryGuard(s.engine_max_rss_mb)
+        self.memory = MemoryGuard(s.engine.max_rss_mb)
         if self.memory.limit:
             self.every(1.0, self._check_memory)
         self.every(0.25, self._declare, first_in=0)
         self.every(0.5, self._sync_states)
-        if s.order_check_s:
-            self.every(s.order_check_s, self._check_open_orders)
+        if s.engine.order_check_s:
+            self.every(s.engine.order_check_s, self._check_open_orders)
 
     def _deadline(self) -> HookDeadline:
         """The hooks' deadlines; first, whether the last engine was ended by the hard one
@@ -147,14 +147,14 @@ class EngineDaemon(Daemon):
         if found is not None:
             name, hook, trace = found
             why = (
-                f"its {hook} hook could not be interrupted for {s.hook_kill_s:g}s: the "
+                f"its {hook} hook could not be interrupted for {s.engine.hook_kill_s:g}s: the "
                 "engine was ended and started again"
             )
             mark_stuck(self._engine_dir, self._day, name, why)
             self.count_error("ALERT: the engine was ended by a strategy's stuck hook; that "
                              "strategy stays quarantined today", strategy=name, hook=hook,
                              traceback=trace)  # fmt: skip
-        return HookDeadline(self._engine_dir, s.hook_timeout_s, s.hook_kill_s)
+        return HookDeadline(self._engine_dir, s.engine.hook_timeout_s, s.engine.hook_kill_s)
 
     def _check_memory(self) -> None:
         """Above the engine's memory limit: measure which strategy's hooks grow it for a
@@ -262,7 +262,7 @@ class EngineDaemon(Daemon):
     def _settle_unanswered(self) -> None:
         if not self.peer_up("risk"):
             return  # redelivered when it is back (on_peer_restart); refused by the queue
-        wait = self.settings.intent_answer_s
+        wait = self.settings.engine.intent_answer_s
         for intent in self.outbox.overdue(wait):
             self.unanswered += 1
             self.gave_up[intent.intent_id] = intent

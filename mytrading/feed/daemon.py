@@ -107,7 +107,7 @@ class FeedDaemon(Daemon):
         self.bad_quotes = 0
         self.last_seen: dict[tuple[str, str], float] = {}
         self.last_bar: dict[tuple[str, str], int] = {}  # start_ns of the last bar published
-        self.recorder = Recorder(s.record_db) if s.record else None
+        self.recorder = Recorder(s.stores.record_db) if s.stores.record else None
         self._pruned_day = ""
         if self.recorder is not None:
             self.every(60.0, self._retention, first_in=0)
@@ -122,7 +122,7 @@ class FeedDaemon(Daemon):
             self.local = venue.local_quotes(s, self.refdata, self.clock.now().date())
             self.universe: list[tuple[str, str]] = self.local.instruments
             self.every(1.0 / s.sim.tick_hz, self.publish_sim_ticks, first_in=0)
-        base = dict.fromkeys(self.universe if s.feed_subscribe == "universe" else (), 2)
+        base = dict.fromkeys(self.universe if s.feed.subscribe == "universe" else (), 2)
         for name in s.sim.underlyings:  # the indices: always quoted
             u = self.refdata.underlying(name)
             if u.kind == "INDEX":
@@ -143,8 +143,8 @@ class FeedDaemon(Daemon):
         self.late_last_minute = 0  # late ticks the feed's bars left out, last full minute
         self._late_at_roll = 0
         self.every(0.5, self._watch_time)
-        if self.client is not None and s.feed_ping_s:
-            self.every(s.feed_ping_s, self.client.ping, first_in=2.0)
+        if self.client is not None and s.feed.ping_s:
+            self.every(s.feed.ping_s, self.client.ping, first_in=2.0)
 
     # --------------------------------------------------------------- interest
 
@@ -184,9 +184,9 @@ class FeedDaemon(Daemon):
         s = self.settings
         accounts = self.config.accounts
         data = [accounts.by_name[n] for n in accounts.data_order]
-        rests = [OpenAlgoREST(a.api_key, a.rest_url, s.openalgo_timeout_s) for a in data]
+        rests = [OpenAlgoREST(a.api_key, a.rest_url, s.openalgo.timeout_s) for a in data]
         self.histories = {
-            a.name: http_history(a.rest_url, a.api_key, s.openalgo_timeout_s, lambda tf: self.bars)
+            a.name: http_history(a.rest_url, a.api_key, s.openalgo.timeout_s, lambda tf: self.bars)
             for a in data
         }
 
@@ -208,7 +208,7 @@ class FeedDaemon(Daemon):
             raise ConnectionError(f"no quote for {name} from any account: {q.get('message')}")
 
         self.universe = []
-        if s.feed_subscribe == "universe":  # the option strips need the indices' levels
+        if s.feed.subscribe == "universe":  # the option strips need the indices' levels
             insts = universe(
                 self.refdata,
                 quoted(self.refdata, s.sim.underlyings, s.sim.stocks),
@@ -234,7 +234,7 @@ class FeedDaemon(Daemon):
             first.api_key,
             [],  # what to subscribe comes from the interest, once set up
             fallbacks=tuple(Source(a.name, a.ws_url, a.api_key) for a in rest_),
-            failback_s=s.feed_failback_s,
+            failback_s=s.feed.failback_s,
             name=first.name,
         )
         self.client.start()
@@ -383,7 +383,8 @@ class FeedDaemon(Daemon):
         self._pruned_day = day
         s = self.settings
         self.recorder.prune(
-            now - int(s.record_keep_days * 86400e9), now - int(s.record_bars_keep_days * 86400e9)
+            now - int(s.retention.record_keep_days * 86400e9),
+            now - int(s.retention.record_bars_keep_days * 86400e9),
         )
 
     def close_bars(self) -> None:
@@ -433,7 +434,7 @@ class FeedDaemon(Daemon):
             "source": "openalgo" if self.client else "sim",
             **({"bad_quotes": self.bad_quotes} if self.bad_quotes else {}),
             "instruments": total,
-            "subscribe": self.settings.feed_subscribe,
+            "subscribe": self.settings.feed.subscribe,
             "declared_by": sorted(self.interests.by_src),
             "interest_refused": self.interests.refused,
             "depth": self.depth_out,

@@ -35,7 +35,7 @@ def sync_cmd(
     s = settings_or_exit()
     host = s.rest_url()
     exchanges = tuple(e.upper() for e in exchange) if exchange else EXCHANGES
-    r = sync(s.instruments_db, host, s.api_key(), datetime.now(IST).date(), exchanges, force)
+    r = sync(s.stores.instruments_db, host, s.api_key(), datetime.now(IST).date(), exchanges, force)
     for note in r.verdict.notes:
         out.print(f"note: {note}", highlight=False)
     if not r.accepted:
@@ -87,7 +87,7 @@ def show(symbol: Annotated[str, typer.Argument(help="EXCHANGE:SYMBOL")]) -> None
         err.print("write EXCHANGE:SYMBOL, e.g. NFO:NIFTY23NOV26FUT")
         raise typer.Exit(2) from None
     ex, sym = inst.exchange, inst.symbol
-    master = MasterIndex.load(s.instruments_db)
+    master = MasterIndex.load(s.stores.instruments_db)
     c = master.get(ex, sym) if master else None
     if c is not None:
         out.print(json.dumps({"source": "master contract", **c.__dict__}, default=str, indent=2))
@@ -133,7 +133,7 @@ def _open() -> MasterStore:
     from mytrading.master.store import MasterStore
 
     s = settings_or_exit()
-    if not s.instruments_db.exists():
-        err.print(f"no master contract yet ({s.instruments_db}): main.py instruments sync")
+    if not s.stores.instruments_db.exists():
+        err.print(f"no master contract yet ({s.stores.instruments_db}): main.py instruments sync")
         raise typer.Exit(1)
-    return MasterStore(s.instruments_db, read_only=True)
+    return MasterStore(s.stores.instruments_db, read_only=True)

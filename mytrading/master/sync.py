@@ -134,20 +134,20 @@ def daily(settings: Any, today: date) -> str:
     once per trading day, against a real OpenAlgo (the simulator's contracts are
     config/'s). Never stops a start: a refused or failed sync leaves the file in force (or
     instruments.toml alone) and says so. Returns the line to show."""
-    if not settings.instruments_sync_at_start:
+    if not settings.stores.instruments_sync_at_start:
         return "master contract: sync at start is off (MT_INSTRUMENTS_SYNC_AT_START)"
     if settings.broker != "openalgo" or settings.sim_server:
         return "master contract: the simulator's contracts come from config/ (no sync)"
-    if settings.instruments_db.exists():
-        store = MasterStore(settings.instruments_db, read_only=True)
+    if settings.stores.instruments_db.exists():
+        store = MasterStore(settings.stores.instruments_db, read_only=True)
         try:
             last = store.last_accepted_day()
         finally:
             store.close()
         if last == today:
-            return f"master contract: synced today already ({settings.instruments_db})"
+            return f"master contract: synced today already ({settings.stores.instruments_db})"
     try:
-        r = sync(settings.instruments_db, settings.rest_url(), settings.api_key(), today)
+        r = sync(settings.stores.instruments_db, settings.rest_url(), settings.api_key(), today)
     except Exception as exc:  # never stops a start: the file in force stays
         return (
             "ALERT: master contract sync failed, the file in force (or instruments.toml) "

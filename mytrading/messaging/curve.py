@@ -213,10 +213,10 @@ class CurveBus:
 def secure_bus(settings: Settings, me: str, log: Callable[..., None]) -> CurveBus | None:
     """Make this process's tcp sockets CURVE sockets when the settings ask for it (the
     default with tcp); None on ipc. Raises ``BusKeyError`` when a key is not right."""
-    if not settings.bus_curve_on():
+    if not settings.bus.curve_on():
         bus.use_curve(None)
         return None
-    ring = load_ring(settings.bus_keys_dir, me)
+    ring = load_ring(settings.bus.keys_dir, me)
     eps = settings.endpoints()
     curve = CurveBus(ring, {addr: name for name, addr in eps.endpoints.items()}, log)
     bus.use_curve(curve)

@@ -37,7 +37,7 @@ def test_cmd() -> None:
     if not channels:
         err.print("no channel enabled in config/alerts.toml: nothing to test")
         raise typer.Exit(1)
-    store = AlertStore(s.alerts_db)
+    store = AlertStore(s.stores.alerts_db)
     now = time.time()
     text = f"[TEST] mytrading alerts test at {datetime.now(IST):%Y-%m-%d %H:%M:%S %Z}"
     aid = store.add(now, "test", "*", "info", "test", text, [c.name for c in channels])
@@ -66,7 +66,7 @@ def log_cmd(
     from mytrading.monitor.store import AlertStore
 
     s = settings_or_exit()
-    store = AlertStore(s.alerts_db)
+    store = AlertStore(s.stores.alerts_db)
     rows = store.log(limit)
     store.close()
     if as_json:

@@ -40,7 +40,7 @@ class MonitorDaemon(Daemon):
     def setup(self) -> None:
         s = self.settings
         self.cfg = self.config.alerts
-        self.store = AlertStore(s.alerts_db)
+        self.store = AlertStore(s.stores.alerts_db)
         channels, problems = build_channels(self.cfg, s)
         self.channel_problems: dict[str, str] = {}
         for p in problems:
@@ -55,26 +55,26 @@ class MonitorDaemon(Daemon):
         self.alerter = Alerter(self.cfg, self.store, self.channel_names)
         self.sender = Sender(self.store, channels)  # the store's connections are per thread
         self.sender.start()
-        self.down_after_s = s.heartbeat_s * s.peer_missed_beats
+        self.down_after_s = s.liveness.heartbeat_s * s.liveness.peer_missed_beats
         self._snap: dict[str, Any] = {}
         self._alerts_version: tuple[int, int, int] | None = None
         self._alerts: tuple[list[dict], int, list[list[Any]]] = ([], 0, [])
         self.registry, self.latency = registry(lambda: self._snap)
         self.http = MonitorServer(
-            s.monitor_host,
-            s.monitor_port,
+            s.monitor.host,
+            s.monitor.port,
             lambda: self._snap,
             self.registry,
-            s.http_names(s.monitor_host),
-            s.monitor_token.get_secret_value(),
-            s.shed_limits(),
+            s.http_names(s.monitor.host),
+            s.monitor.token.get_secret_value(),
+            s.http.shed_limits(),
         )
         self.http.start()
         if self.http.error:
             self.count_error("monitor HTTP not listening: metrics and dashboard off",
                              reason=self.http.error)  # fmt: skip
         else:
-            self.log.info("monitor listening", url=f"http://{s.monitor_host}:{s.monitor_port}/")
+            self.log.info("monitor listening", url=f"http://{s.monitor.host}:{s.monitor.port}/")
         self.log.info("alert channels", channels=self.channel_names or "none configured")
         self.every(3600.0, self._retention, first_in=0)
         self.every(0.5, self._evaluate, first_in=0.5)
@@ -96,7 +96,7 @@ class MonitorDaemon(Daemon):
     def _retention(self) -> None:
         """Alerts older than ``MT_ALERTS_KEEP_DAYS`` go (their delivery records with them)."""
         try:
-            gone = self.store.prune(time.time() - self.settings.alerts_keep_days * 86400)
+            gone = self.store.prune(time.time() - self.settings.retention.alerts_keep_days * 86400)
         except Exception as exc:  # the audit is kept as it is; alerts still go out
             self.log.warning("alert retention failed", error=repr(exc))
             return
@@ -132,7 +132,7 @@ class MonitorDaemon(Daemon):
     def detail(self) -> dict[str, Any]:
         return {
             "http": (
-                f"listening {self.settings.monitor_host}:{self.settings.monitor_port}"
+                f"listening {self.settings.monitor.host}:{self.settings.monitor.port}"
                 if self.http.listening
                 else f"DOWN: {self.http.error}"
             ),

@@ -336,7 +336,7 @@ class Daemon:
     def _check_peers(self) -> None:
         if self._parent_pid is not None and instance.parent_gone(self._parent_pid):
             self._leave(f"parent {self._parent_pid} exited")
-        limit = self.settings.heartbeat_s * self.settings.peer_missed_beats
+        limit = self.settings.liveness.heartbeat_s * self.settings.liveness.peer_missed_beats
         now = time.monotonic()
         for peer in self.peers.values():
             if peer.up and now - peer.last_seen > limit:
@@ -408,12 +408,12 @@ class Daemon:
             # orders/s became the stack's p99 (bench/latency.py).
             gc.collect()
             gc.freeze()
-            self.every(self.settings.heartbeat_s, self.heartbeat, first_in=0)
+            self.every(self.settings.liveness.heartbeat_s, self.heartbeat, first_in=0)
             # Peers reconnect to a new process every 0.1 s and miss what it sends before:
             # two early beats let them see a restarted daemon within ~0.2 s, not 1 s.
             for early in EARLY_BEATS_S:
                 self.after(early, self.heartbeat)
-            self.every(self.settings.heartbeat_s / 2, self._check_peers)
+            self.every(self.settings.liveness.heartbeat_s / 2, self._check_peers)
             self.state = "running"
             self._loop(rfd)
         finally:
@@ -493,7 +493,9 @@ def main(cls: type[Daemon]) -> None:
     except (ConfigError, ValueError) as exc:
         print(f"{cls.name}: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(2)
-    setup_logging(cls.name, settings.log_dir, settings.log_level, rotation=settings.log_rotation())
+    setup_logging(
+        cls.name, settings.log_dir, settings.logs.level, rotation=settings.logs.rotation()
+    )
     lock = hold_instance_lock(cls.name, settings)
     parent = None
     if instance.supervised():

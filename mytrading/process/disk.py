@@ -23,14 +23,14 @@ def stores(s: Settings) -> dict[str, Path]:
     return {
         "logs": s.log_dir,
         "state": s.state_dir,  # journals, trading states, the simulator's books
-        "recordings": s.record_db,
-        "risk events": s.risk_db,
-        "history": s.history_db,
-        "backtests": s.backtest_db,
-        "backtest reports": s.report_dir,
-        "instruments": s.instruments_db,
-        "alerts": s.alerts_db,
-        "webhooks": s.webhook_db,
+        "recordings": s.stores.record_db,
+        "risk events": s.stores.risk_db,
+        "history": s.stores.history_db,
+        "backtests": s.stores.backtest_db,
+        "backtest reports": s.stores.report_dir,
+        "instruments": s.stores.instruments_db,
+        "alerts": s.stores.alerts_db,
+        "webhooks": s.stores.webhook_db,
     }
 
 
@@ -76,7 +76,7 @@ def report(s: Settings) -> list[str]:
     line = "disk: " + "  ".join(f"{n} {_mb(b)}" for n, b in use.items() if b)
     free = [
         f"{f['path']} {f['free_mb']:.0f} MB free ({f['free_pct']:.0f} %)"
-        for f in disk_free([s.state_dir, s.log_dir, s.record_db.parent])
+        for f in disk_free([s.state_dir, s.log_dir, s.stores.record_db.parent])
     ]
     return [line, "free: " + "; ".join(free)]
 

@@ -44,7 +44,7 @@ def identify(settings: Settings, accounts: Accounts) -> dict[str, Any]:
 
     out = {}
     for name, a in accounts.by_name.items():
-        ident = who(a.rest_url, a.ws_url, a.api_key, min(settings.openalgo_timeout_s, 3.0))
+        ident = who(a.rest_url, a.ws_url, a.api_key, min(settings.openalgo.timeout_s, 3.0))
         out[name] = {
             "host": a.rest_url,
             "ws_url": a.ws_url,
@@ -69,7 +69,7 @@ def check_brokers(
     silent = []
     for name, acct in accounts.by_name.items():
         want = (confirmation.get("accounts") or {}).get(name) or {}
-        rest = OpenAlgoREST(acct.api_key, acct.rest_url, settings.openalgo_timeout_s)
+        rest = OpenAlgoREST(acct.api_key, acct.rest_url, settings.openalgo.timeout_s)
         try:
             reply = rest.ping()
         finally:

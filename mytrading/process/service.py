@@ -100,7 +100,7 @@ def unit_text(s: Settings, python: str, user: bool, live_flag: bool, after: str 
         "Restart=on-failure",
         "RestartSec=15",
         "TimeoutStartSec=180",
-        f"TimeoutStopSec={int(s.stop_timeout_s) * 3 + 30}",
+        f"TimeoutStopSec={int(s.liveness.stop_timeout_s) * 3 + 30}",
         # supervisord and its daemons are stopped by ExecStop, in order; what is left
         # after it (nothing, normally) is killed with the unit's cgroup
         "KillMode=mixed",

@@ -126,7 +126,7 @@ class StatusCollector:
                 continue
             st = seen.status
             age = now - seen.at
-            state = st.state if age <= 3 * self.settings.heartbeat_s else "DOWN"
+            state = st.state if age <= 3 * self.settings.liveness.heartbeat_s else "DOWN"
             h = st.detail.get("health") or {}
             health = (
                 f"{h.get('cpu_pct', 0):>7.1f}{h.get('rss_mb', 0):>8.0f}{h.get('fds', 0):>5}"

@@ -104,7 +104,7 @@ class ReconcilerDaemon(Daemon):
         # positions still come through the router).
         self.brokers: dict[str, BrokerAdapter] = {
             a.name: venue.broker_adapter(
-                a.api_key, a.rest_url, s.openalgo_timeout_s, lambda: self.clock.now_ns() / 1e9
+                a.api_key, a.rest_url, s.openalgo.timeout_s, lambda: self.clock.now_ns() / 1e9
             )
             for a in self.accounts
             if routes[a.name].kind in ("real", "simserver", "dry")

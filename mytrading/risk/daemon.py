@@ -96,7 +96,7 @@ class RiskDaemon(Daemon):
         self.outbox: Outbox[wire.Order] = Outbox(
             self.orders,
             lambda: self.peer_up("router"),
-            s.risk_wait_s,
+            s.risk.wait_s,
             lambda order, reason: self.core.withdraw(order, reason),
             lambda: "router unavailable",
             MAX_PENDING,
@@ -113,7 +113,10 @@ class RiskDaemon(Daemon):
         self._held_since = 0.0  # when the first of them was held
         self._funds_from = 0.0  # since when the router has been there to ask
         self.events = EventStore(
-            s.risk_db, self._store_failed, self._store_held, s.risk_events_keep_days
+            s.stores.risk_db,
+            self._store_failed,
+            self._store_held,
+            s.retention.risk_events_keep_days,
         )
         self.core = build_core(
             s,
@@ -313,7 +316,7 @@ class RiskDaemon(Daemon):
         waiting = (
             now - self._funds_from < FUNDS_WAIT_S
             if router_up
-            else now - self._held_since < self.settings.risk_wait_s
+            else now - self._held_since < self.settings.risk.wait_s
         )
         if missing and waiting:
             for account in missing:

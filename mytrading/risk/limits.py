@@ -183,17 +183,10 @@ def load_limits(path: Path, overrides: dict[str, Any]) -> LimitBook:
     return LimitBook(defaults, per, stack)
 
 
-RISK_SETTINGS = ("max_order_lots", "max_position_lots", "max_orders_per_sec", "any_hour")
-
-
 def env_overrides(s: Settings) -> dict[str, Any]:
-    """The ``MT_RISK_*`` settings given (environment or ``.env``): each replaces its key
-    of ``[defaults]``, live and in a backtest alike."""
-    return {
-        name: getattr(s, f"risk_{name}")
-        for name in RISK_SETTINGS
-        if f"risk_{name}" in s.model_fields_set
-    }
+    """The ``MT_RISK_*`` limits given (environment or ``.env``): each replaces its key of
+    ``[defaults]``, live and in a backtest alike."""
+    return s.risk.overrides()
 
 
 def limits_for(s: Settings) -> LimitBook:

@@ -75,7 +75,7 @@ class BrokerReads:
         for lane in self.lanes.values():
             assert lane.updates is not None
             up = lane.updates.pushing  # subscribed and confirmed: the poll is a repair
-            every = s.openalgo_poll_s if up else s.openalgo_poll_no_ws_s
+            every = s.openalgo.poll_s if up else s.openalgo.poll_no_ws_s
             if lane.broker.unresolved():  # an order may be at the broker: look often
                 every = min(every, UNKNOWN_POLL_S)
             if lane.session.expired:

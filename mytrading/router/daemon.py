@@ -131,7 +131,8 @@ class RouterDaemon(Daemon):
         )
         self.every(0.1, self.halts.flush)
         self.table = OrderTable(
-            Journal(self.venue.dir / "router" / "journal.bin", s.journal_fsync), self.clock.now_ns
+            Journal(self.venue.dir / "router" / "journal.bin", s.router.journal_fsync),
+            self.clock.now_ns,
         )
         self.books = Books(self._watch_symbol, numbers=self.table)  # fills numbered by the table
         self.journal_faults = JournalFaults(
@@ -142,12 +143,12 @@ class RouterDaemon(Daemon):
         )
         identities = {a: r.identity for a, r in self.venue.routes.items()}
         rep = self.journal_faults.open(identities)
-        gone = prune_aside(self.table.journal.path, s.journal_aside_keep_days)
+        gone = prune_aside(self.table.journal.path, s.retention.journal_aside_keep_days)
         if gone:
             self.log.info("old kept-aside journal copies deleted", files=gone)
         self.reads = BrokerReads(self.lanes, self.table, s, self.refdata, self)
         self.sessions = Sessions(self.lanes, self.reads, self, self.counts)
-        self.every(min(s.openalgo_poll_s, s.openalgo_poll_no_ws_s), self.reads.maybe_poll)
+        self.every(min(s.openalgo.poll_s, s.openalgo.poll_no_ws_s), self.reads.maybe_poll)
         if rep.new_file:
             self.log.warning(
                 "no state of this venue here: starting clean", venue=self.venue.id,
@@ -177,7 +178,7 @@ class RouterDaemon(Daemon):
             self.table, self.books, self.lanes, self.reads, self.recovery, self._quiesce, self
         )
         self.add_socket(self.rep, self._on_query)
-        self.every(self.settings.heartbeat_s, self._publish_positions)
+        self.every(self.settings.liveness.heartbeat_s, self._publish_positions)
         self.every(FUNDS_POLL_S, self.reads.publish_funds, first_in=0)
         self.every(FUNDS_POLL_S, self.reads.maybe_margins)
         self.every(1.0, self.sessions.probe)
@@ -196,7 +197,7 @@ class RouterDaemon(Daemon):
         adapter = venue.broker_adapter(
             venue.LOCAL_KEY,
             venue.LOCAL_URL,
-            s.openalgo_timeout_s,
+            s.openalgo.timeout_s,
             lambda: self.clock.now_ns() / 1e9,
             local=local.request,
         )
@@ -204,7 +205,7 @@ class RouterDaemon(Daemon):
         lane.updates = local.updates
         adapter.pushing = lambda: local.updates.pushing
         adapter.tick_of = self._tick_of
-        adapter.absent_s = s.openalgo_absent_s
+        adapter.absent_s = s.openalgo.absent_s
         self.market_taps.append((lane, local.on_tick))
         self.log.info("broker: " + route.describe(), account=acct.name)
         return lane
@@ -215,9 +216,9 @@ class RouterDaemon(Daemon):
         every ``openalgo_poll_no_ws_s`` while the socket is down)."""
         s = self.settings
         adapter = venue.broker_adapter(
-            acct.api_key, acct.rest_url, s.openalgo_timeout_s, lambda: self.clock.now_ns() / 1e9
+            acct.api_key, acct.rest_url, s.openalgo.timeout_s, lambda: self.clock.now_ns() / 1e9
         )
-        adapter.absent_s = s.openalgo_absent_s
+        adapter.absent_s = s.openalgo.absent_s
         lane = Lane(acct.name, adapter, Lane.rates(acct), route=route)
         pipe = f"{ORDER_UPDATE_PIPE}.{acct.name}"
         lane.updates_pull = self.ctx.socket(zmq.PULL)
@@ -234,7 +235,7 @@ class RouterDaemon(Daemon):
             "broker: " + route.describe(),
             account=acct.name,
             orders_per_s=acct.orders_per_s,
-            timeout_s=s.openalgo_timeout_s,
+            timeout_s=s.openalgo.timeout_s,
         )
         return lane
 
@@ -478,7 +479,7 @@ class RouterDaemon(Daemon):
         elif expired_reply(result.http_status, result.message):
             self.session_expired(lane, result.message)
             self.sessions.refuse(lane, jo)
-        elif result.outcome is Outcome.RETRY and jo.attempt < self.settings.router_max_attempts:
+        elif result.outcome is Outcome.RETRY and jo.attempt < self.settings.router.max_attempts:
             self._retry_later(lane, jo, result.message, result.retry_after_s)
         else:
             self.counts["broker_rejected"] += 1
@@ -501,8 +502,8 @@ class RouterDaemon(Daemon):
         queue after a backoff, or the broker's ``retry_after`` when that is longer."""
         s = self.settings
         now = time.monotonic()
-        backoff = s.router_retry_backoff_s * 2 ** (jo.attempt - 1)
-        pause = min(retry_after_s, s.router_retry_after_max_s)
+        backoff = s.router.retry_backoff_s * 2 ** (jo.attempt - 1)
+        pause = min(retry_after_s, s.router.retry_after_max_s)
         if pause:
             lane.throttle.pause("order", now, pause)
         self.table.set(jo, S.NEW, reason=f"attempt {jo.attempt} not sent: {why}")

@@ -54,19 +54,19 @@ class SignalsDaemon(Daemon):
     def setup(self) -> None:
         s = self.settings
         self.venue = venue.for_daemon(s, self.config.accounts)  # square-offs are this venue's
-        self.store = WebhookStore(s.webhook_db)
+        self.store = WebhookStore(s.stores.webhook_db)
         self._last_records: list[Record] = []  # what the last beat shows, the store closed
         self.book = StrategyBook()
         # fills in the router's numbering, a missed one asked of it (as the engine and risk)
         self.fill_seq = FillSequence(
             lambda after: fetch_fills_since(self.ctx, self.endpoints["rpc.router"], after)
         )
-        self.jobs: queue.Queue[Job] = queue.Queue(maxsize=s.webhook_queue)
+        self.jobs: queue.Queue[Job] = queue.Queue(maxsize=s.signals.queue)
         self.intents = Pusher(self.ctx, self.endpoints["pipe.intents"], self.name, "intent")
         self.outbox: Outbox[wire.Intent] = Outbox(
             self.intents,
             lambda: self.peer_up("risk") and self.peer_up("router"),
-            s.risk_wait_s,
+            s.risk.wait_s,
             self._expired,
             lambda: "risk daemon unavailable" if not self.peer_up("risk") else "router unavailable",
             MAX_PENDING,
@@ -121,31 +121,31 @@ class SignalsDaemon(Daemon):
 
         def make_gate() -> Gate:
             return Gate(
-                WebhookStore(s.webhook_db),
+                WebhookStore(s.stores.webhook_db),
                 self.clock.now,
                 self._submit,
                 self._python_names,
-                RateLimit(s.webhook_rate_per_min, 60.0),
-                Duplicates(s.webhook_dup_window_s),
-                RateLimit(s.webhook_unknown_per_min, 60.0),
-                s.webhook_audit_days,
+                RateLimit(s.signals.rate_per_min, 60.0),
+                Duplicates(s.signals.dup_window_s),
+                RateLimit(s.signals.unknown_per_min, 60.0),
+                s.retention.webhook_audit_days,
             )
 
         return WebhookServer(
-            s.signals_host,
-            s.signals_port,
+            s.signals.host,
+            s.signals.port,
             make_gate,
-            s.trusted_proxies(),
-            s.http_names(s.signals_host),
-            s.shed_limits(),
+            s.signals.proxies(),
+            s.http_names(s.signals.host),
+            s.http.shed_limits(),
         )
 
     def _http_failed(self) -> None:
         """The port is taken (or the host wrong): say so, stay up, try again."""
         self.count_error(
             "webhook server not listening; retrying",
-            host=self.settings.signals_host,
-            port=self.settings.signals_port,
+            host=self.settings.signals.host,
+            port=self.settings.signals.port,
             why=self.http.error,
         )
         self.after(RETRY_HTTP_S, self._retry_http)
@@ -479,7 +479,7 @@ class SignalsDaemon(Daemon):
             }
         return {
             "http": (
-                f"listening {self.settings.signals_host}:{self.settings.signals_port}"
+                f"listening {self.settings.signals.host}:{self.settings.signals.port}"
                 if self.http.listening
                 else f"DOWN: {self.http.error}"
             ),

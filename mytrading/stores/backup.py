@@ -157,8 +157,8 @@ def backup(
         manifest["stores"][name] = {"path": str(path), "dir": path.is_dir(), "files": files}
     if with_keys:
         keys = root / "keys"
-        if s.bus_keys_dir.exists():
-            shutil.copytree(s.bus_keys_dir, keys / "keys")
+        if s.bus.keys_dir.exists():
+            shutil.copytree(s.bus.keys_dir, keys / "keys")
         if (PROJECT_ROOT / ".env").exists():
             keys.mkdir(parents=True, exist_ok=True)
             shutil.copy2(PROJECT_ROOT / ".env", keys / ".env")

@@ -28,7 +28,7 @@ def _store(s: Settings, check_names: bool = True) -> Any:
     from mytrading.webhook.store import StoreError, WebhookStore
 
     try:
-        return WebhookStore(s.webhook_db, check_names)
+        return WebhookStore(s.stores.webhook_db, check_names)
     except StoreError as exc:
         raise _refuse(exc) from None
 
@@ -39,7 +39,7 @@ def _refuse(exc: Exception | str) -> typer.Exit:
 
 
 def _url(s: Settings, webhook_id: str) -> str:
-    base = s.webhook_public_url.rstrip("/") or f"http://{s.signals_host}:{s.signals_port}"
+    base = s.signals.public_url.rstrip("/") or f"http://{s.signals.host}:{s.signals.port}"
     return f"{base}/strategy/webhook/{webhook_id}"
 
 
@@ -198,7 +198,7 @@ def list_() -> None:
     """Every webhook strategy."""
     s = _settings()
     store = _store(s)
-    t = Table(title=f"webhook strategies ({s.webhook_db})")
+    t = Table(title=f"webhook strategies ({s.stores.webhook_db})")
     for c in ("name", "enabled", "mode", "kind", "entries", "square-off", "symbols", "id"):
         t.add_column(c)
     for r in store.all():
@@ -389,7 +389,7 @@ def _check_contract(s: Settings, m: Any) -> None:
     from mytrading.domain.refdata import load_refdata
     from mytrading.master.store import MasterIndex
 
-    ref = load_refdata(s.config_dir, MasterIndex.load(s.instruments_db))
+    ref = load_refdata(s.config_dir, MasterIndex.load(s.stores.instruments_db))
     inst = ref.instrument(m.exchange, m.symbol)
     if not inst.tradable:
         raise ValueError(f"{m.symbol} is an index: map its future or an option")

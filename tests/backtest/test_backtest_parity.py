@@ -88,7 +88,7 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
     assert replay_orders[: len(live_orders)] == [(a, q) for _, a, q in live_orders]
     replay_fills = [f for f in res.fills if f["time"] <= last_live]
     assert len(replay_fills) == len(live_fills)
-    ticks = [t for t in DuckTicks(s.record_db).ticks(DAY, DAY)]
+    ticks = [t for t in DuckTicks(s.stores.record_db).ticks(DAY, DAY)]
     times = [t.exch_ns // 1000 for t in ticks]  # the recording keeps microseconds
     same_quote = 0
     for live, rep in zip(live_fills, replay_fills, strict=True):

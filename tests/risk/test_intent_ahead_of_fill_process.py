@@ -84,9 +84,7 @@ def test_a_stop_sent_before_risk_has_its_entrys_fill_is_judged_as_the_exit_it_is
         router.fills.append(sold(1))  # filled at the router, not (yet) on the bus
         assert engine.send(stop_for(1, seen=1))
         order = approved(10)
-        refused = [
-            m for _, m in w.seen if isinstance(m, wire.RiskEvent) and m.kind == "rejected"
-        ]
+        refused = [m for _, m in w.seen if isinstance(m, wire.RiskEvent) and m.kind == "rejected"]
         assert order is not None, f"the stop was not approved: {refused}"
         assert isinstance(order, wire.Order) and order.intent_id == "stop1"
         assert order.action == "BUY" and order.pricetype == "SL" and order.quantity == 65

@@ -41,7 +41,7 @@ orders_per_s = 5
 def test_main_alone_when_no_file_names_others(settings: Settings) -> None:
     a = load_accounts(settings)
     assert list(a.by_name) == [MAIN] and a.data_order == (MAIN,)
-    assert a.by_name[MAIN].orders_per_s == settings.router_orders_per_s
+    assert a.by_name[MAIN].orders_per_s == settings.router.orders_per_s
     assert a.followers("sma_crossover") == ()
 
 
@@ -64,7 +64,7 @@ def test_accounts_followers_and_data_order(
     assert (second.rest_url, second.orders_per_s, second.smart_orders_per_s) == (
         "http://127.0.0.1:5001",
         5.0,
-        s.router_smart_orders_per_s,
+        s.router.smart_orders_per_s,
     )
     assert "k2-secret" not in repr(second)  # a key never reaches a log line
     assert a.followers("s") == (Follow("second", multiple=2.0),)

@@ -119,7 +119,7 @@ def test_a_wide_bus_without_curve_is_refused(tmp_env: dict[str, str]) -> None:
             bus_endpoints={"pub.engine": "tcp://192.168.1.9:7101"},
         )
     s = load_settings(bus_transport="tcp", bus_curve=False)  # loopback: allowed, said
-    assert not s.bus_curve_on()
-    assert load_settings(bus_transport="tcp", bus_host="10.1.2.3").bus_curve_on()
+    assert not s.bus.curve_on()
+    assert load_settings(bus_transport="tcp", bus_host="10.1.2.3").bus.curve_on()
     with pytest.raises(ConfigError, match="MT_BUS_HOST: 'bad host' is not a host name"):
         load_settings(bus_host="bad host")

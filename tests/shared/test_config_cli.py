@@ -72,24 +72,28 @@ def test_env_template_documents_every_setting_and_loads(
 ) -> None:
     import re
 
-    from mytrading.settings import FaultSwitches, Settings, SimSettings
+    from mytrading.settings import FaultSwitches, Settings, variables
+    from mytrading.settings.sections import SECTIONS
 
     text = (PROJECT_ROOT / "env_template.txt").read_text()
     documented = set(re.findall(r"^#? ?(MT_[A-Z0-9_]+)=", text, re.M))
-    fields = {f"MT_{name.upper()}" for name in Settings.model_fields if name != "sim"}
-    fields |= {f"MT_SIM_{name.upper()}" for name in SimSettings.model_fields}  # its section
+    fields = {var for var, *_ in variables()}  # the stack's and every section's
     fields |= {f"MT_{name.upper()}" for name in FaultSwitches.model_fields}  # tests' hooks
     assert fields - documented == set(), "settings missing from env_template.txt"
     assert documented - fields == set(), "env_template.txt names unknown settings"
     monkeypatch.delenv("MT_STRATEGIES")  # the test default; the template's must show
-    s = Settings(_env_file=PROJECT_ROOT / "env_template.txt")  # type: ignore[call-arg]
+    template = PROJECT_ROOT / "env_template.txt"
+    s = Settings(
+        _env_file=template,  # type: ignore[call-arg]
+        **{name: model(_env_file=template) for name, model in SECTIONS.items()},  # type: ignore[call-arg]
+    )
     assert s.strategies == [
         "sma_crossover",
         "rsi_mean_reversion",
         "supertrend_trend",
         "nifty_short_straddle",
     ]
-    assert s.strategy_params == {} and s.strategy_max_errors == 5
+    assert s.strategy_params == {} and s.engine.strategy_max_errors == 5
     # parameters come from config/strategies.toml, then MT_STRATEGY_PARAMS per key
     assert s.params_for("sma_crossover")["slow"] == 20
     s2 = Settings(strategy_params={"sma_crossover": {"slow": 30}})

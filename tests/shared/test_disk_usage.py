@@ -10,12 +10,10 @@ from mytrading.settings import Settings
 
 
 def test_each_store_counted_once(settings: Settings, tmp_path: Path) -> None:
-    s = settings.model_copy(
-        update={
-            "log_dir": tmp_path / "logs",
-            "state_dir": tmp_path / "logs" / "state",
-            "record_db": tmp_path / "logs" / "data" / "marketdata.duckdb",
-        }
+    s = settings.replaced(
+        log_dir=tmp_path / "logs",
+        state_dir=tmp_path / "logs" / "state",
+        record_db=tmp_path / "logs" / "data" / "marketdata.duckdb",
     )
     (tmp_path / "logs" / "state" / "venues").mkdir(parents=True)
     (tmp_path / "logs" / "data").mkdir(parents=True)

@@ -240,13 +240,13 @@ def test_the_daily_sync_at_start_runs_once_a_day_and_never_stops_a_start(
         assert "contracts synced" in daily(live, DAY)
         assert "synced today already" in daily(live, DAY)
         assert MasterIndex.load(tmp_path / "m.duckdb").get("NFO", "NIFTY23NOV26FUT").lot == 65
-        wrong = live.model_copy(update={"openalgo_api_key": live.openalgo_api_key.__class__("x")})
+        wrong = live.replaced(openalgo_api_key=live.openalgo.api_key.__class__("x"))
         line = daily(wrong, date(2026, 11, 23))  # the next day, a bad key: refused, kept
         assert line.startswith("ALERT: master contract sync refused") and "403" in line
         assert MasterIndex.load(tmp_path / "m.duckdb").get("NFO", "NIFTY23NOV26FUT") is not None
         sim = load_settings(instruments_db=tmp_path / "m.duckdb")  # the embedded default
         assert "come from config/" in daily(sim, DAY)
-        off = live.model_copy(update={"instruments_sync_at_start": False})
+        off = live.replaced(instruments_sync_at_start=False)
         assert "off" in daily(off, date(2026, 11, 24))
     finally:
         proc.terminate()

@@ -56,7 +56,9 @@ def test_backup_while_trading_then_restore_on_a_stopped_stack(
     assert any(v.get("recordings") == 1 for v in manifest["schema"].values())
     assert any(v.get("alerts") == 1 for v in manifest["schema"].values())
     assert any(v.get("journal") == 1 for v in manifest["schema"].values())
-    con = duckdb.connect(str(root / "stores" / "recordings" / s.record_db.name), read_only=True)
+    con = duckdb.connect(
+        str(root / "stores" / "recordings" / s.stores.record_db.name), read_only=True
+    )
     assert con.execute("SELECT count(*) FROM ticks").fetchone()[0] > 0  # type: ignore[index]
     con.close()
 

@@ -37,7 +37,7 @@ def test_a_fill_the_signals_daemon_missed_is_taken_from_the_router(
     tmp_env: dict[str, str],
 ) -> None:
     env = {**tmp_env, "MT_SIM_START": "2026-11-20T10:00"}
-    store = WebhookStore(settings_of(env).webhook_db)
+    store = WebhookStore(settings_of(env).stores.webhook_db)
     store.create(StrategyFields(name=NAME))
     store.close()
     router = FakeRouter(env)

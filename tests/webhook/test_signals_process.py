@@ -81,8 +81,8 @@ class Stack:
         }
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("MT_")})
         self.settings: Settings = load_settings()
-        self.port = self.settings.signals_port
-        self.store = WebhookStore(self.settings.webhook_db)
+        self.port = self.settings.signals.port
+        self.store = WebhookStore(self.settings.stores.webhook_db)
         self.venue = venue.current(self.settings).id  # square-offs are kept per venue
         self.procs: dict[str, Any] = {}
         self.w = Watcher(self.settings, ("sys.status.", "exec.", "risk.event."))
@@ -393,7 +393,7 @@ def test_a_taken_port_leaves_the_daemon_up_degraded_until_it_is_free(
 
     squatter = socket.socket()
     squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    squatter.bind(("127.0.0.1", settings.signals_port))
+    squatter.bind(("127.0.0.1", settings.signals.port))
     squatter.listen()
     w = Watcher(settings, ("sys.status.signals",))
     proc = spawn("signals", tmp_env)
@@ -404,7 +404,7 @@ def test_a_taken_port_leaves_the_daemon_up_degraded_until_it_is_free(
         assert st.errors >= 1
         squatter.close()
         w.wait(lambda: w.status["signals"].detail["http"].startswith("listening"), 15, "listening")
-        status, answer = hook(settings.signals_port, "nope", b"{}", "1.1.1.1")
+        status, answer = hook(settings.signals.port, "nope", b"{}", "1.1.1.1")
         assert status == 404 and answer["message"] == "unknown webhook id"
     finally:
         squatter.close()

@@ -228,8 +228,8 @@ def test_listening_beyond_loopback_needs_an_explicit_setting() -> None:
 
     with pytest.raises(ConfigError, match="MT_SIGNALS_ALLOW_REMOTE"):
         load_settings(signals_host="0.0.0.0")
-    assert load_settings(signals_host="0.0.0.0", signals_allow_remote=True).signals_host
-    assert load_settings(signals_host="::1").signals_host == "::1"  # loopback
+    assert load_settings(signals_host="0.0.0.0", signals_allow_remote=True).signals.host
+    assert load_settings(signals_host="::1").signals.host == "::1"  # loopback
 
 
 def test_a_failing_database_is_a_500_not_a_crash(tmp_path: Path) -> None:

@@ -36,7 +36,9 @@ def build(settings: Settings) -> tuple[SimServer, FeedServer, SimExchange]:
     clock = build_clock(settings, refdata.calendar)
     market: SimMarket | ReplayMarket
     if settings.sim.replay:
-        market = ReplayMarket(refdata, settings.record_db, date.fromisoformat(settings.sim.replay))
+        market = ReplayMarket(
+            refdata, settings.stores.record_db, date.fromisoformat(settings.sim.replay)
+        )
     else:
         day = clock.now().date()
         market = configured_market(settings, refdata, day)
@@ -118,7 +120,7 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
         (feed.app(), settings.sim.ws_port),
     )
     names = settings.http_names(host)
-    limits = settings.shed_limits()
+    limits = settings.http.shed_limits()
     for app, port in apps:
         runner = shed_runner(protect(app, names), limits)
         await runner.setup()
@@ -166,7 +168,7 @@ def main() -> None:
         print(f"simserver: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(2)
     setup_logging(
-        "simserver", settings.log_dir, settings.log_level, rotation=settings.log_rotation()
+        "simserver", settings.log_dir, settings.logs.level, rotation=settings.logs.rotation()
     )
     lock = hold_instance_lock("simserver", settings)  # before binding any port
     parent = None
