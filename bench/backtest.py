@@ -42,7 +42,7 @@ import structlog  # noqa: E402
 from common import unlimited_config  # noqa: E402
 
 from mytrading.backtest.data import GeneratedBars, trading_days  # noqa: E402
-from mytrading.backtest.engine import Backtest, Spec  # noqa: E402
+from mytrading.backtest.loop import Backtest, Spec  # noqa: E402
 from mytrading.domain.refdata import load_refdata  # noqa: E402
 from mytrading.engine.loader import discover  # noqa: E402
 from mytrading.risk.config import risk_files  # noqa: E402

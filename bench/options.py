@@ -37,7 +37,7 @@ import structlog  # noqa: E402
 from feed_throughput import measure  # noqa: E402
 
 from mytrading.backtest.data import GeneratedBars  # noqa: E402
-from mytrading.backtest.engine import Backtest, Spec  # noqa: E402
+from mytrading.backtest.loop import Backtest, Spec  # noqa: E402
 from mytrading.builder.spec import parse  # noqa: E402
 from mytrading.builder.strategy import make_class  # noqa: E402
 from mytrading.builder.templates import render  # noqa: E402

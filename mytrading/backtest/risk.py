@@ -1,4 +1,4 @@
-"""Risk in a backtest: the live risk daemon's core (``risk/engine.py``) on the backtest's
+"""Risk in a backtest: the live risk daemon's core (``risk/core.py``) on the backtest's
 clock instead of the bus.
 
 This shell gives the core its ports: orders go to the backtest's queue for the simulated
@@ -22,7 +22,7 @@ from mytrading.domain.accounts import MAIN, Accounts
 from mytrading.domain.refdata import RefData
 from mytrading.messaging import wire
 from mytrading.risk.config import RiskConfig
-from mytrading.risk.engine import RiskEngine
+from mytrading.risk.core import RiskCore
 from mytrading.risk.monitor import Key
 from mytrading.risk.state import TradingStates
 from mytrading.sim.matching import SimBroker
@@ -53,7 +53,7 @@ class BacktestRisk:
         self._send_order = send
         self._event = event
         self.margins = config.margins
-        self.core = RiskEngine(
+        self.core = RiskCore(
             refdata,
             config.limits,
             self.margins,

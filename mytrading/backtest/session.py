@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from mytrading.backtest import report, store
 from mytrading.backtest.data import DataError, DuckBars, DuckTicks, GeneratedBars
-from mytrading.backtest.engine import WARMUP_ORIGIN_DAYS, Backtest, Progress, Spec
+from mytrading.backtest.loop import WARMUP_ORIGIN_DAYS, Backtest, Progress, Spec
 from mytrading.backtest.metrics import Metrics
 from mytrading.backtest.results import Results
 from mytrading.config import for_process

@@ -102,7 +102,7 @@ def run_job(job: Job) -> dict[str, Any]:
     import structlog
 
     from mytrading.backtest.data import DataError, DuckBars, GeneratedBars
-    from mytrading.backtest.engine import Backtest, Spec
+    from mytrading.backtest.loop import Backtest, Spec
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     refdata, classes = job.refdata, _classes(job.strategies_dir)

@@ -13,7 +13,7 @@ contract's expiry becomes.
 
 Charges (``risk/charges.py`` ``settlement_charges``): the buyer of an exercised option
 pays STT on its intrinsic value; a physical delivery pays delivery STT on the shares'
-value, both sides. The backtest (``backtest/engine.py``), the simulated broker
+value, both sides. The backtest (``backtest/loop.py``), the simulated broker
 (``sim/exchange.py``) and the router's books (``router/expiry.py``) settle this way.
 """
 

@@ -41,7 +41,7 @@ from mytrading.domain.refdata import RefData, RefDataError
 from mytrading.engine.context import StrategyContext
 from mytrading.engine.gate import Gate
 from mytrading.engine.parts import PendingRoll, SetMargins
-from mytrading.engine.rolls import CHECK_S, RETRY_S, due, next_contract
+from mytrading.engine.rolldays import RollDays
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.engine.warmup import WarmUps
 from mytrading.engine.watchdog import HookDeadline, HookTimeout
@@ -155,9 +155,8 @@ class StrategyRunner:
         self.watched: set[tuple[str, str]] = set()
         self.started = False
         self.restored_fill_no = 0  # the snapshot's last fill: the strategies' fills follow it
-        self.rolling: list[str] = []  # strategies with ``roll_days``
-        self._roll_check_ns = 0  # market time of the next roll check
-        self._roll_tried: dict[tuple[str, str, str], int] = {}  # (strategy, ex, sym) -> ns
+        self.rolls = RollDays(self)  # the roll days (``engine/rolldays.py``)
+        self.rolling = self.rolls.rolling  # strategies with ``roll_days``
 
     # history and its fetcher are the warm-ups' (``engine/warmup.py``)
     @property
@@ -189,7 +188,7 @@ class StrategyRunner:
         self.contexts[cls.name] = strat.context
         self.health[cls.name] = Health()
         if p.roll_days:
-            self.rolling.append(cls.name)
+            self.rolls.add(cls.name)
         return strat
 
     def start(self) -> None:
@@ -448,9 +447,7 @@ class StrategyRunner:
             for bar in builder.close_due(now):
                 names = self.bar_subs.get((bar.exchange, bar.symbol), {}).get(tf, [])
                 self._deliver_bar(bar, names, 0)
-        if self.rolling and now >= self._roll_check_ns:
-            self._roll_check_ns = now + CHECK_S * 1_000_000_000
-            self._check_rolls(now)
+        self.rolls.tick(now)
         for t in self.timers:
             if now >= t.next_ns:
                 t.next_ns = now + t.every_ns
@@ -459,53 +456,12 @@ class StrategyRunner:
 
     # ---------------------------------------------------------------- rolls
 
-    def _check_rolls(self, now: int) -> None:
-        """Every future a rolling strategy holds or watches that is due: a position
-        rolls, a watched contract with none moves (see ``engine/rolls.py``)."""
-        today = self._now().date()
-        for name in self.rolling:
-            strat, ctx = self.strategies[name], self.contexts[name]
-            if self.health[name].quarantined or ctx.warming_up:
-                continue
-            n = strat.params.roll_days
-            watched = {k for k, subs in self.bar_subs.items() for v in subs.values() if name in v}
-            watched |= {k for k, v in self.tick_subs.items() if name in v}
-            held = {k for k, p in ctx.ledger.positions.items() if p.qty}
-            for ex, sym in sorted(held | watched):
-                if not due(self.refdata, ex, sym, today, n) or ctx.working(ex, sym):
-                    continue
-                new = next_contract(self.refdata, ex, sym, today, n)
-                if ctx.position(ex, sym) == 0:
-                    self._call(name, "roll", self._move, name, (ex, sym), (ex, new), True)
-                    continue
-                tried = self._roll_tried.get((name, ex, sym), -(10**19))
-                if now - tried < RETRY_S * 1_000_000_000 or ctx.working(ex, new):
-                    continue
-                if self.ltp(ex, new) <= 0:  # risk must be able to value the new leg
-                    self._watch(ex, new)
-                    continue
-                self._roll_tried[(name, ex, sym)] = now
-                self._call(name, "roll", strat.roll, ex, sym, new)
-
     def roll_ended(self, strategy: str, roll: PendingRoll) -> None:
-        ctx = self.contexts[strategy]
-        ok = all(s == "complete" for s in roll.ended.values())
-        moved = ctx.position(*roll.old) == 0 or ctx.position(*roll.new) != 0
-        (log.info if ok else log.warning)(
-            "roll " + ("done" if ok else "not completed"),
-            strategy=strategy,
-            old=roll.old[1],
-            new=roll.new[1],
-            legs=roll.ended,
-            position_old=ctx.position(*roll.old),
-            position_new=ctx.position(*roll.new),
-        )
-        if moved:
-            self._move(strategy, roll.old, roll.new, ok)
+        """Both legs of a roll final (``EngineLink``): the roll days's to follow."""
+        self.rolls.ended(strategy, roll)
 
-    def _move(self, name: str, old: tuple[str, str], new: tuple[str, str], ok: bool) -> None:
-        """A strategy's subscriptions on ``old`` follow ``new``, then ``on_roll``."""
-        strat = self.strategies[name]
+    def move_subscriptions(self, name: str, old: tuple[str, str], new: tuple[str, str]) -> None:
+        """A strategy's ticks, depth and bars on ``old`` follow ``new`` (a roll)."""
         ticks = self.tick_subs.get(old)
         if ticks and name in ticks:
             ticks.remove(name)
@@ -521,7 +477,6 @@ class StrategyRunner:
                 self.warmups.pop((name, *old, tf), None)
                 self.want_bars(name, *new, tf, self.contexts[name].moved_bars(old, new, tf))
         self._unwatch_if_unused(old)
-        strat.on_roll(old, new, ok)
 
     def _unwatch_if_unused(self, key: tuple[str, str]) -> None:
         """Nobody subscribes to or holds ``key`` any more: the engine stops declaring it,
@@ -731,7 +686,7 @@ class StrategyRunner:
         if self._deferred:
             self._flush_deferred()
 
-    # ------------------------------------------------------- the warm-ups' ports
+    # ------------------------------------- the ports of the warm-ups and the roll days
 
     def call(self, name: str, kind: str, fn: Callable[..., Any], *args: Any) -> None:
         self._call(name, kind, fn, *args)
@@ -741,6 +696,20 @@ class StrategyRunner:
 
     def params(self, name: str) -> Any:
         return self.strategies[name].params
+
+    def strategy(self, name: str) -> BaseStrategy[Any]:
+        return self.strategies[name]
+
+    def quarantined(self, name: str) -> bool:
+        return bool(self.health[name].quarantined)
+
+    def subscribed(self, name: str) -> set[tuple[str, str]]:
+        """The instruments ``name`` takes bars or ticks of."""
+        held = {k for k, subs in self.bar_subs.items() for v in subs.values() if name in v}
+        return held | {k for k, v in self.tick_subs.items() if name in v}
+
+    def watch(self, exchange: str, symbol: str) -> None:
+        self._watch(exchange, symbol)
 
     def builder(self, tf: str) -> BarBuilder:
         return self.builders[tf]

@@ -1,7 +1,7 @@
 """What risk knows, as a plain book: filled positions, the quantity still working per
 order (indexed by position), entries a halt would cancel, intents seen, approvals in the
 last minute, marks, each account's funds and the broker's margin quotes, and the trading
-states. The rules (``risk/rules.py``) read it; the core (``risk/engine.py``) and what it
+states. The rules (``risk/rules.py``) read it; the core (``risk/core.py``) and what it
 calls (``risk/orders.py``) change it.
 """
 

@@ -1,6 +1,6 @@
 """The risk daemon: the only path from an intent to the router.
 
-The decisions are ``RiskEngine``'s (``risk/engine.py``, shared with the backtest); this
+The decisions are ``RiskCore``'s (``risk/core.py``, shared with the backtest); this
 module is its shell: the sockets (intents and commands in, orders out through a bounded,
 acknowledged outbox, events on ``risk.event.<strategy>``), persistence (trading states,
 the day's marks, events in DuckDB), the broker reads risk needs (funds, the position
@@ -27,7 +27,7 @@ from mytrading.messaging.interest import Declarer, entry
 from mytrading.messaging.outbox import Outbox
 from mytrading.process.base import Daemon, Peer
 from mytrading.risk.config import RiskConfig, load_risk_config
-from mytrading.risk.engine import MAX_PENDING, RiskEngine, RiskPorts
+from mytrading.risk.core import MAX_PENDING, RiskCore, RiskPorts
 from mytrading.risk.events import EventStore
 from mytrading.risk.monitor import Key
 from mytrading.risk.orders import rejected_event
@@ -52,11 +52,11 @@ def build_core(
     monotonic: Callable[[], float] = time.monotonic,
     cfg: RiskConfig | None = None,
     speed: float = 1.0,
-) -> RiskEngine:
+) -> RiskCore:
     """The core as the daemon runs it, on risk's configuration (the process's
     ``StackConfig.risk``, or ``load_risk_config``'s)."""
     cfg = cfg or load_risk_config(s, accounts)
-    return RiskEngine(
+    return RiskCore(
         refdata,
         cfg.limits,
         cfg.margins,
@@ -360,7 +360,7 @@ class RiskDaemon(Daemon):
         replayed from the day's fills (the router's journal keeps them). A position carried
         from an earlier day starts at its average price. Today's trailing-stop peaks and
         fired one-shot triggers come back from ``risk_marks.json``. The core applies
-        them (``RiskEngine.restore``); this fetches them."""
+        them (``RiskCore.restore``); this fetches them."""
         marks, problem = self.marks.load()
         if problem:
             self.count_error("risk marks unreadable: trailing stops restart", problem=problem)

@@ -8,8 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from mytrading.backtest.engine import Clock
 from mytrading.backtest.fills import BarBroker
+from mytrading.backtest.loop import Clock
 from mytrading.domain.refdata import IST
 from mytrading.messaging import wire
 from mytrading.openalgo.broker import OrderEvent, TradeEvent

@@ -20,7 +20,7 @@ from datetime import date
 import pytest
 
 from mytrading.backtest.data import DuckTicks
-from mytrading.backtest.engine import Backtest
+from mytrading.backtest.loop import Backtest
 from mytrading.backtest.session import Request, prepare
 from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS

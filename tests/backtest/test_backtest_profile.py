@@ -23,8 +23,8 @@ def profile() -> ModuleType:
 
 LOOP = [
     "<module> (backtest.py:520)",
-    "Backtest.run (mytrading/backtest/engine.py:304)",
-    "Backtest._batch_one (mytrading/backtest/engine.py:393)",
+    "Backtest.run (mytrading/backtest/loop.py:304)",
+    "Backtest._batch_one (mytrading/backtest/loop.py:393)",
 ]
 
 
@@ -35,9 +35,9 @@ def test_each_sample_goes_on_its_path() -> None:
     order_call = [*LOOP, "StrategyRunner.on_closed_bar (mytrading/engine/runner.py:380)",
                   "SmaCrossover.on_bar (sma_crossover.py:70)",
                   "StrategyContext.order (mytrading/engine/context.py:287)"]  # fmt: skip
-    drain = [*LOOP, "Backtest._drain (mytrading/backtest/engine.py:600)",
+    drain = [*LOOP, "Backtest._drain (mytrading/backtest/loop.py:600)",
              "check (mytrading/risk/rules.py:402)"]  # fmt: skip
-    data = [*LOOP, "Stream.next_start (mytrading/backtest/engine.py:120)",
+    data = [*LOOP, "Stream.next_start (mytrading/backtest/loop.py:120)",
             "walk (mytrading/sim/paths.py:104)"]  # fmt: skip
     bar = [*LOOP, "StrategyRunner.on_closed_bar (mytrading/engine/runner.py:380)",
            "SmaCrossover.on_bar (sma_crossover.py:70)"]  # fmt: skip

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mytrading.backtest.data import GeneratedBars
-from mytrading.backtest.engine import Backtest, Spec
+from mytrading.backtest.loop import Backtest, Spec
 from mytrading.domain.refdata import RefData
 from mytrading.domain.settlement import settle
 from mytrading.engine.strategy import BaseStrategy, StrategyParams

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from mytrading.backtest.engine import Backtest
+from mytrading.backtest.loop import Backtest
 from mytrading.backtest.session import Request, prepare
 from mytrading.engine.loader import discover
 from mytrading.settings import PROJECT_ROOT, load_settings

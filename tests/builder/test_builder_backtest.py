@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from mytrading.backtest.data import GeneratedBars, trading_days
-from mytrading.backtest.engine import Backtest
-from mytrading.backtest.engine import Spec as RunSpec
+from mytrading.backtest.loop import Backtest
+from mytrading.backtest.loop import Spec as RunSpec
 from mytrading.builder.spec import parse
 from mytrading.builder.strategy import BuilderStrategy, make_class
 from mytrading.builder.templates import TEMPLATES, render

@@ -15,7 +15,7 @@ import pytest
 
 from mytrading import domain
 from mytrading.backtest.data import GeneratedBars
-from mytrading.backtest.engine import Backtest, Spec
+from mytrading.backtest.loop import Backtest, Spec
 from mytrading.domain.refdata import RefData
 from mytrading.engine.context import StrategyContext
 from mytrading.engine.strategy import BaseStrategy

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mytrading.backtest.data import GeneratedBars
-from mytrading.backtest.engine import Backtest, Spec
+from mytrading.backtest.loop import Backtest, Spec
 from mytrading.backtest.report import _rolls as report_rolls
 from mytrading.domain.refdata import IST, RefData, load_refdata
 from mytrading.engine.continuous import continuous, roll_date

@@ -19,19 +19,19 @@ from mytrading.domain.trading_states import describe, effective
 from mytrading.messaging import wire
 from mytrading.risk.book import RiskBook
 from mytrading.risk.charges import load_charges
-from mytrading.risk.engine import RiskEngine
+from mytrading.risk.core import RiskCore
 from mytrading.risk.limits import LimitBook, Limits, StackLimits
 from mytrading.risk.orders import decide
 from mytrading.risk.rules import Rejection
 from mytrading.risk.state import StateStore
 from mytrading.settings import PROJECT_ROOT
-from tests.risk.test_risk_engine import NS, Broker, LivePorts
+from tests.risk.test_risk_core import NS, Broker, LivePorts
 from tests.risk.test_risk_rules import LIMITS, at, intent
 
 
-def core(refdata: RefData, limits: Limits, now: list[datetime], speed: float = 1.0) -> RiskEngine:
+def core(refdata: RefData, limits: Limits, now: list[datetime], speed: float = 1.0) -> RiskCore:
     ports = LivePorts(Broker())
-    return RiskEngine(
+    return RiskCore(
         refdata,
         LimitBook(limits, {}, StackLimits()),
         None,
@@ -219,7 +219,7 @@ def test_a_follower_off_its_lead_is_brought_back_once_its_broker_answers(
         follows={"s": (Follow("second", multiple=2.0),)},
     )
     ports = LivePorts(Broker())
-    r = RiskEngine(refdata, LimitBook(LIMITS, {}, StackLimits()), None,
+    r = RiskCore(refdata, LimitBook(LIMITS, {}, StackLimits()), None,
                    load_charges(PROJECT_ROOT / "config"), accounts, ports, lambda: now[0],
                    wall_ns=lambda: wall[0])  # fmt: skip
     fut = intent().symbol

@@ -14,7 +14,7 @@ import numpy as np
 import structlog
 
 from mytrading.backtest.data import Batch, GeneratedBars
-from mytrading.backtest.engine import Backtest, Spec
+from mytrading.backtest.loop import Backtest, Spec
 from mytrading.domain.positions import Ledger
 from mytrading.domain.refdata import IST, RefData
 from mytrading.domain.settlement import no_final_price

@@ -1,4 +1,4 @@
-"""Risk's core, without sockets: one ``RiskEngine`` that the risk daemon and the backtest
+"""Risk's core, without sockets: one ``RiskCore`` that the risk daemon and the backtest
 both drive, so that an intent, a fill or a tick means the same thing in either.
 
 It owns the books (``RiskBook``: positions, working orders, funds), the post-trade checks
@@ -136,7 +136,7 @@ class Counts:
     triggers: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
-class RiskEngine:
+class RiskCore:
     def __init__(
         self,
         refdata: RefData,

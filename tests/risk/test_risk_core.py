@@ -1,4 +1,4 @@
-"""Risk's core (``risk/engine.py``) as its two shells drive it.
+"""Risk's core (``risk/core.py``) as its two shells drive it.
 
 The parity test feeds one stream of intents, order updates, fills and ticks over two
 trading days to the core as the risk daemon builds it (``risk.daemon.build_core``: the
@@ -28,8 +28,8 @@ from mytrading.domain.refdata import RefData
 from mytrading.messaging import wire
 from mytrading.risk.book import RiskBook
 from mytrading.risk.config import risk_files
+from mytrading.risk.core import RiskCore
 from mytrading.risk.daemon import build_core
-from mytrading.risk.engine import RiskEngine
 from mytrading.risk.limits import env_overrides, limits_for
 from mytrading.risk.monitor import Key
 from mytrading.risk.orders import closing_part, decide
@@ -303,7 +303,7 @@ def test_the_daemon_and_the_backtest_drive_risk_alike(
 
 
 def test_the_core_is_the_backtests(refdata: RefData, config: Path) -> None:
-    """The backtest's shell holds a ``RiskEngine``, not logic of its own."""
+    """The backtest's shell holds a ``RiskCore``, not logic of its own."""
     bt = BacktestRisk(
         refdata,
         risk_files(config, {}),
@@ -314,7 +314,7 @@ def test_the_core_is_the_backtests(refdata: RefData, config: Path) -> None:
         lambda o: None,
         lambda e: None,
     )
-    assert isinstance(bt.core, RiskEngine) and bt.book is bt.core.book
+    assert isinstance(bt.core, RiskCore) and bt.book is bt.core.book
     own = {n for n, v in vars(BacktestRisk).items() if callable(v) and not n.startswith("__")}
     assert own <= {
         *("send", "emit", "save_states", "broker_net", "want_funds", "room", "error"),
@@ -417,7 +417,7 @@ def test_an_intent_goes_through_risks_modules_in_one_direction(refdata: RefData)
         core.on_intent(intent)
     finally:
         sys.setprofile(None)
-    assert ("risk/engine.py", "risk/orders.py") in edges
+    assert ("risk/core.py", "risk/orders.py") in edges
     assert ("risk/orders.py", "risk/rules.py") in edges
     assert ("risk/rules.py", "risk/book.py") in edges
     assert not {(b, a) for a, b in edges} & edges, "an edge both ways"

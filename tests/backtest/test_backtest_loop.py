@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from mytrading.backtest.data import GeneratedBars
-from mytrading.backtest.engine import Backtest, Spec
+from mytrading.backtest.loop import Backtest, Spec
 from mytrading.backtest.results import Results
 from mytrading.engine.loader import discover
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
