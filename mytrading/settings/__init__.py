@@ -112,17 +112,7 @@ class Settings(BaseSettings):
     """The configuration files."""
     strategies_dir: Path = PROJECT_ROOT / "strategies"
     """Where strategies are found."""
-    daemons: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: [
-            "feed",
-            "engine",
-            "risk",
-            "router",
-            "reconciler",
-            "signals",
-            "monitor",
-        ]
-    )
+    daemons: Annotated[list[str], NoDecode] = Field(default_factory=lambda: _all_daemons())
     """The daemons this host runs (the others run on another host: docs/deployment.md)."""
     strategies: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [
@@ -383,6 +373,13 @@ class Settings(BaseSettings):
                 raise ConfigError(f"{path}: [{strategy}] must be a table")
             from_file = table
         return {**from_file, **self.strategy_params.get(strategy, {})}
+
+
+def _all_daemons() -> list[str]:
+    """Every daemon, in the bus's order (``messaging/bus.py``: ``DAEMONS``)."""
+    from mytrading.messaging.bus import DAEMONS
+
+    return list(DAEMONS)
 
 
 @functools.lru_cache(maxsize=8)
