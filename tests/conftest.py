@@ -51,6 +51,7 @@ def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         "MT_REPORT_DIR": str(tmp_path / "backtests"),
         "MT_WEBHOOK_DB": str(tmp_path / "data" / "webhooks.sqlite"),
         "MT_ALERTS_DB": str(tmp_path / "data" / "alerts.sqlite"),
+        "MT_CONTROL_DB": str(tmp_path / "data" / "control.sqlite"),
         "MT_INSTRUMENTS_DB": str(tmp_path / "data" / "instruments.duckdb"),
         "MT_SIGNALS_PORT": str(free_port()),  # tests run beside a user's stack on 5100
         # ... and its dashboard on 9108: one test's monitor still closing, or a stack of

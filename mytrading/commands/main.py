@@ -1,19 +1,21 @@
 """The operator's command line (``main.py`` and the ``mytrading`` console script): the
 app, built from one module per area of commands (freqtrade's ``commands/`` layout):
 ``stack`` (run, start, stop, status, logs, chain, test), ``config`` (config check, keys),
-``risk`` (kill switch, trading states, events), ``data``, ``sim``, ``backup``, ``service``,
+``risk`` (kill switch, trading states, events), ``control`` (the running stack steered,
+every command on record), ``data``, ``sim``, ``backup``, ``service``,
 and the groups other packages own (backtest, strategy, webhook, instruments, alerts)."""
 
 from __future__ import annotations
 
 import typer
 
-from mytrading.commands import config, data, risk, sim, stack
+from mytrading.commands import config, control, data, risk, sim, stack
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 stack.register(app)
 risk.register(app)
 app.add_typer(config.app, name="config")
+app.add_typer(control.app, name="control")
 app.add_typer(risk.app, name="risk")
 app.add_typer(data.app, name="data")
 app.add_typer(sim.app, name="sim")

@@ -1,6 +1,6 @@
 """Risk from the command line: the kill switch, trading states, limits and their use,
-risk events; each command sent to the running risk daemon and confirmed from its
-heartbeat."""
+risk events; each change goes through the command layer (``control/actions.py``): sent
+to the running risk daemon, confirmed from its heartbeat, and kept on record."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ import time
 from typing import Annotated, Any
 
 import typer
-import zmq
 
-from mytrading.commands.common import settings_or_exit, who
-from mytrading.messaging import wire
-from mytrading.messaging.bus import Pusher
+from mytrading.commands.common import settings_or_exit
 
 app = typer.Typer(help="Risk: trading states, limits, P&L.")
 
@@ -26,31 +23,23 @@ def kill_switch(
     reduce a position still pass, so protective stops are placed and kept. flatten: on,
     and every position is closed through risk's exits until the broker's book agrees.
     off: ACTIVE. Waits for risk to confirm (and for the entries' cancels, up to 15 s)."""
-    if value not in ("on", "off", "flatten"):
-        typer.echo("kill-switch takes 'on', 'flatten' or 'off'", err=True)
-        raise typer.Exit(2)
-    detail = send_command(
-        wire.Command(command="kill_switch", value=value, reason=reason, issued_by=who()),
-        lambda d: d.get("kill_mode") == value,
-        f"kill switch {value}",
-    )
-    if value == "off":
-        return
-    if detail.get("entries_halted"):
-        from mytrading.process.status import StatusCollector
+    from mytrading.commands.control import control
 
-        s = settings_or_exit()
-        collector = StatusCollector(s)
-        try:
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                collector.poll(0.3)
-                risk = collector.daemons.get("risk")
-                if risk is not None and not risk.status.detail.get("entries_halted"):
-                    detail = risk.status.detail
-                    break
-        finally:
-            collector.close()
+    ctl, view = control()
+    try:
+        answer = ctl.kill_switch(value, reason)
+        typer.echo(answer.text, err=not answer.ok)
+        if not answer.ok:
+            raise typer.Exit(1 if value in ("on", "off", "flatten") else 2)
+        detail = ctl.risk() or {}
+        if value == "off":
+            return
+        deadline = time.monotonic() + 15  # the entries' cancels confirmed by their brokers
+        while detail.get("entries_halted") and time.monotonic() < deadline:
+            view.refresh(0.3)
+            detail = ctl.risk() or detail
+    finally:
+        view.close()
     left = detail.get("entries_halted", 0)
     typer.echo(
         "every working entry order is cancelled at its broker"
@@ -160,52 +149,16 @@ def risk_state(
     reason: Annotated[str, typer.Option("--reason")] = "",
 ) -> None:
     """Set the trading state of the whole stack or of one strategy; waits for risk."""
-    from mytrading.risk.state import STATES
+    from mytrading.commands.control import control
 
-    if value not in STATES:
-        typer.echo(f"state must be one of {', '.join(STATES)}", err=True)
-        raise typer.Exit(2)
-    target = strategy or "*"
-
-    def done(d: dict[str, Any]) -> bool:
-        st = d.get("states", {})
-        if target == "*":
-            return st.get("stack") == value
-        return st.get("strategies", {}).get(target, "active") == value
-
-    send_command(
-        wire.Command(command="state", value=value, reason=reason, issued_by=who(), target=target),
-        done,
-        f"{'stack' if target == '*' else target} {value.upper()}",
-    )
-
-
-def send_command(cmd: wire.Command, confirmed: Any, what: str) -> dict[str, Any]:
-    """Push a command to risk and wait (5 s) until its heartbeat shows the result;
-    returns risk's detail then."""
-    from mytrading.process.status import StatusCollector
-
-    s = settings_or_exit()
-    collector = StatusCollector(s)
-    ctx = zmq.Context()
-    pusher = Pusher(ctx, s.endpoints()["pipe.commands"], "cli", "command")  # after collector:
-    # the collector made this process's tcp sockets CURVE clients with the operator's key
+    ctl, view = control()
     try:
-        deadline = time.monotonic() + 5
-        sent = False
-        while time.monotonic() < deadline:
-            sent = sent or pusher.send(cmd)
-            collector.poll(0.2)
-            risk = collector.daemons.get("risk")
-            if sent and risk and confirmed(risk.status.detail):
-                typer.echo(f"{what} (confirmed by risk pid {risk.status.pid})")
-                return risk.status.detail
-        typer.echo(f"risk did not confirm {what}: is the stack running?", err=True)
-        raise typer.Exit(1)
+        answer = ctl.state(strategy or "*", value, reason)
     finally:
-        pusher.sock.close(0)
-        ctx.term()
-        collector.close()
+        view.close()
+    typer.echo(answer.text, err=not answer.ok)
+    if not answer.ok:
+        raise typer.Exit(2 if "state must be one of" in answer.text else 1)
 
 
 def register(root: typer.Typer) -> None:

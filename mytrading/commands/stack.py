@@ -114,7 +114,15 @@ def _make_private(s: Settings) -> None:
         p.parent
         for p in (s.stores.record_db, s.stores.risk_db, s.stores.history_db, s.stores.backtest_db)
     }
-    dbs |= {p.parent for p in (s.stores.instruments_db, s.stores.alerts_db, s.stores.webhook_db)}
+    dbs |= {
+        p.parent
+        for p in (
+            s.stores.instruments_db,
+            s.stores.alerts_db,
+            s.stores.webhook_db,
+            s.stores.control_db,
+        )
+    }
     n = make_private(s.log_dir, s.state_dir, s.stores.report_dir, *sorted(dbs))
     if n:
         typer.echo(f"made {n} files and directories private (0600/0700)")

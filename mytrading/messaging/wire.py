@@ -370,9 +370,10 @@ class Command(Msg, tag="command"):
     the router) one of a strategy's orders unknown at the broker and, later, resolved:
     the strategy is halted meanwhile and resumes by itself (risk/state.py, ``Hold``)."""
 
-    command: Literal["kill_switch", "state", "unknown"]
+    command: Literal["kill_switch", "state", "stop", "unknown"]
     # kill_switch: "on" | "off" | "flatten"; state: "active" | "reducing" | "halted";
-    # unknown: "open" | "resolved"
+    # stop: one strategy halted and its positions closed (value unused); unknown: "open"
+    # | "resolved"
     value: str
     reason: str = ""
     issued_by: str = ""

@@ -31,6 +31,7 @@ def stores(s: Settings) -> dict[str, Path]:
         "instruments": s.stores.instruments_db,
         "alerts": s.stores.alerts_db,
         "webhooks": s.stores.webhook_db,
+        "control": s.stores.control_db,
     }
 
 

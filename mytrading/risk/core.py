@@ -348,6 +348,10 @@ class RiskCore:
             if msg.value not in ("on", "off", "flatten"):
                 raise ValueError(f"bad kill switch value {msg.value!r}")
             target, state = "", ("active" if msg.value == "off" else "halted")
+        elif msg.command == "stop":
+            if msg.target in ("", "*"):
+                raise ValueError("stop names one strategy (the kill switch flattens the stack)")
+            target, state = msg.target, "halted"
         else:
             target, state = msg.target, msg.value
         states = self.book.states
@@ -355,12 +359,21 @@ class RiskCore:
         states.set(target, state, msg.reason or f"{state} by command", by)  # type: ignore[arg-type]  # set() refuses a bad one
         if msg.command == "kill_switch":
             states.flatten = msg.value == "flatten"
-        elif target not in ("", "*") and states.holds.pop(target, None) is not None:
-            log.warning("an operator's state ends the hold for unknown orders",
-                        strategy=target, state=state)  # fmt: skip
+        else:
+            if msg.command == "stop":
+                states.stopping.add(target)  # closed by exits until flat (enforce_halt)
+            if target not in ("", "*") and states.holds.pop(target, None) is not None:
+                log.warning("an operator's state ends the hold for unknown orders",
+                            strategy=target, state=state)  # fmt: skip
         self.ports.save_states(states, msg.reason)
         who = target if target not in ("", "*") else "*"
-        action = states.kill_mode if msg.command == "kill_switch" else state
+        action = (
+            states.kill_mode
+            if msg.command == "kill_switch"
+            else "stop"
+            if msg.command == "stop"
+            else state
+        )
         log.warning("trading state", target=who, state=action, reason=msg.reason, by=msg.issued_by)
         self.ports.emit(
             wire.RiskEvent(
@@ -368,7 +381,7 @@ class RiskCore:
                 kind="kill_switch" if msg.command == "kill_switch" else "state",
                 rule="trading_state",
                 reason=msg.reason or f"{who} {action}",
-                action=action if msg.command == "kill_switch" else state,
+                action=action,
             ),
         )
         self.enforce_halt()  # entries cancelled (and positions closed) now, not in a second
@@ -468,6 +481,14 @@ class RiskCore:
             for strategy in list(self.post.books):
                 for key in self.post.open_keys(strategy):
                     self.exits.start(strategy, key, "flatten")
+        for strategy in sorted(states.stopping):
+            keys = self.post.open_keys(strategy) if strategy in self.post.books else []
+            for key in keys:
+                self.exits.start(strategy, key, "stop")
+            if not keys and not any(s == strategy for s, _ in self.exits.jobs):
+                states.stopping.discard(strategy)  # flat, and the broker agreed: stopped
+                self.ports.save_states(states, f"{strategy} stopped: flat")
+                log.warning("strategy stopped: flat, and halted", strategy=strategy)
 
     def _converge_followers(self, now: datetime) -> None:
         """Followers that differ from their lead are brought back (``Mirror.converge``),

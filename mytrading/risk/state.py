@@ -7,7 +7,9 @@ cancelled at its broker; an order that only reduces a position still passes (pro
 stops, targets, exits), as do cancellations. A strategy's effective state is the stricter
 of its own and the stack's. The kill switch is the stack's state: on = halted, off =
 active; ``flatten`` is on and also closes every position through risk's exits until the
-broker's position book agrees they are flat (docs/risk.md, "Kill switch").
+broker's position book agrees they are flat (docs/risk.md, "Kill switch"). A strategy
+*stopped* by an operator is halted and its positions closed the same way (``stopping``
+until its book is flat); resuming it ends both.
 
 Each state set carries its *why*: the reason, who set it (the operator, a limit, the
 router) and when, so ``status`` can say what holds a strategy and what lifts it.
@@ -64,12 +66,18 @@ class TradingStates:
         flatten: bool = False,
         why: dict[str, Why] | None = None,
         holds: dict[str, Hold] | None = None,
+        stopping: list[str] | None = None,
     ):
         self.stack: State = stack
         self.strategies: dict[str, State] = dict(strategies or {})
         self.flatten = flatten and stack == "halted"  # kill-switch flatten in force
         self.why: dict[str, Why] = dict(why or {})  # by target ("*": the stack)
         self.holds: dict[str, Hold] = dict(holds or {})  # by strategy
+        # stopped by an operator, halted, and still closing its positions through risk's
+        # exits (``main.py control stop``): until its book is flat, even after a restart
+        self.stopping: set[str] = set(stopping or ()) & {
+            n for n, st in self.strategies.items() if st == "halted"
+        }
 
     def of(self, strategy: str) -> State:
         own = self.strategies.get(strategy, "active")
@@ -87,8 +95,11 @@ class TradingStates:
                 self.flatten = False
         elif state == "active":
             self.strategies.pop(target, None)
+            self.stopping.discard(target)
         else:
             self.strategies[target] = state
+            if state != "halted":
+                self.stopping.discard(target)
         if state == "active":
             self.why.pop(key, None)
         else:
@@ -119,6 +130,7 @@ class TradingStates:
             "flatten": self.flatten,
             "why": {k: asdict(w) for k, w in self.why.items()},
             "holds": {k: asdict(h) for k, h in self.holds.items()},
+            **({"stopping": sorted(self.stopping)} if self.stopping else {}),
         }
 
 
@@ -143,7 +155,8 @@ class StateStore:
                 if h.before not in STATES:
                     raise ValueError(f"hold of {name}: bad state {h.before!r}")
             flatten = bool(data.get("flatten", False))
-            return TradingStates(stack, strategies, flatten, why, holds), ""
+            stopping = [str(n) for n in data.get("stopping") or []]
+            return TradingStates(stack, strategies, flatten, why, holds, stopping), ""
         except FileNotFoundError:
             return TradingStates(), ""
         except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -344,6 +344,8 @@ class StoreSettings(BaseSettings):
     """The monitor's alerts."""
     webhook_db: Path = DATA / "webhooks.sqlite"
     """Webhook strategies and their audit."""
+    control_db: Path = DATA / "control.sqlite"
+    """Every command given to the running stack, with who, how and what came of it."""
 
 
 class RetentionSettings(BaseSettings):

@@ -28,6 +28,7 @@ VERSIONS: dict[str, int] = {
     "risk events": 2,  # 2: risk_events.id (a row's id in risk's outbox: no row twice)
     "instruments": 1,
     "alerts": 1,
+    "control": 1,  # the command record (control/record.py)
 }
 
 # What brings a store from the version before to this one (``steps[store][v]`` makes v).

@@ -1,0 +1,128 @@
+"""``main.py control``: the running stack steered from the shell, through the same command
+layer the other front ends call (``control/actions.py``), every command on record."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mytrading.commands.common import settings_or_exit
+from mytrading.control.actions import Answer, Caller, Control
+
+if TYPE_CHECKING:
+    from mytrading.control.busview import BusView
+
+app = typer.Typer(
+    help="Steer the running stack: status, P&L, pause, resume, stop, the kill switch, "
+    "the command log."
+)
+
+JSON = Annotated[bool, typer.Option("--json", help="the answer's data as JSON")]
+
+
+def control() -> tuple[Control, BusView]:
+    """The command layer for this shell's user, and the view to close after."""
+    from mytrading.control.busview import BusView
+    from mytrading.control.record import CommandRecord
+
+    s = settings_or_exit()
+    view = BusView(s)
+    caller = Caller(f"cli:{getpass.getuser()}", "cli", socket.gethostname())
+    known = list(s.strategies)
+    if s.stores.webhook_db.exists():
+        from mytrading.webhook.store import WebhookStore
+
+        store = WebhookStore(s.stores.webhook_db)
+        try:
+            known += [w.fields.name for w in store.all()]
+        finally:
+            store.close()
+    return Control(view, CommandRecord(s.stores.control_db), caller, known), view
+
+
+def run(call: str, *args: str, as_json: bool = False) -> None:
+    ctl, view = control()
+    try:
+        answer: Answer = getattr(ctl, call)(*args)
+    finally:
+        view.close()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"ok": answer.ok, "changed": answer.changed, "text": answer.text, **answer.data},
+                default=str,
+            )
+        )
+    else:
+        typer.echo(answer.text, err=not answer.ok)
+    if not answer.ok:
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status(as_json: JSON = False) -> None:
+    """The daemons, the stack's trading state, the funds."""
+    run("status", as_json=as_json)
+
+
+@app.command("pnl")
+def pnl(as_json: JSON = False) -> None:
+    """P&L per strategy and for the stack: gross, charges, net."""
+    run("pnl", as_json=as_json)
+
+
+@app.command("positions")
+def positions(as_json: JSON = False) -> None:
+    """Open positions per strategy."""
+    run("positions", as_json=as_json)
+
+
+@app.command("halted")
+def halted(as_json: JSON = False) -> None:
+    """Risk's trading states, with why, who and when."""
+    run("halted", as_json=as_json)
+
+
+@app.command("pause")
+def pause(name: str, as_json: JSON = False) -> None:
+    """No new entries (working entries cancelled); exits and protective orders keep working."""
+    run("pause", name, as_json=as_json)
+
+
+@app.command("resume")
+def resume(name: str, as_json: JSON = False) -> None:
+    """Active again; also lifts a halt set by risk or the router (said)."""
+    run("resume", name, as_json=as_json)
+
+
+@app.command("stop")
+def stop(name: str, as_json: JSON = False) -> None:
+    """Paused, and its positions closed through risk's exits until the broker is flat."""
+    run("stop", name, as_json=as_json)
+
+
+@app.command("kill-switch")
+def kill_switch(value: str, as_json: JSON = False) -> None:
+    """on | off | flatten (as `main.py kill-switch`, on record)."""
+    run("kill_switch", value, as_json=as_json)
+
+
+@app.command("log")
+def log(n: Annotated[int, typer.Option("-n", help="how many, newest first")] = 30) -> None:
+    """The command record: who, through what, when, what, and what came of it."""
+    from mytrading.control.record import CommandRecord
+
+    s = settings_or_exit()
+    if not s.stores.control_db.exists():
+        typer.echo(f"no command given yet ({s.stores.control_db})")
+        return
+    rec = CommandRecord(s.stores.control_db)
+    try:
+        for e in rec.recent(n):
+            typer.echo(e.line())
+    finally:
+        rec.close()

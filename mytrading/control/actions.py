@@ -1,0 +1,374 @@
+"""The one command layer: every action on the running stack, as the command line calls it
+(and as the Telegram bot and the HTTP API are to call it), so that they cannot disagree.
+
+A read (status, P&L, positions, trading states) answers from the daemons' heartbeats. A
+change (pause, resume, stop, the kill switch) is a ``wire.Command`` to risk, the keeper
+of trading states, confirmed from risk's next heartbeat; each is idempotent (a pause of a
+paused strategy, a stop of a stopping one, changes nothing and says so), refused with
+what exists for an unknown strategy, and refused with "nothing was changed" while risk
+is not running. Every command, read or change, is recorded with who gave it
+(``control/record.py``), and the risk event a change makes names who and through what.
+
+* **pause**: the strategy HALTED: no new entry, its working entries cancelled at the
+  broker; its exits and protective orders keep working.
+* **resume**: ACTIVE again; it also lifts a halt that risk or the router set (a limit, an
+  unknown order), and says what had halted it.
+* **stop**: paused, and its positions closed through risk's exits until the broker's
+  book is flat (it stays paused).
+* **kill switch**: on (the stack HALTED), flatten (and every position closed), off.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from mytrading.control.record import CommandRecord
+from mytrading.domain.trading_states import describe, stack_line
+from mytrading.messaging import wire
+
+Via = Literal["cli", "telegram", "api"]
+CONFIRM_S = 2.0  # how long a change waits for risk's heartbeat to show it
+KILL_VALUES = ("on", "off", "flatten")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who gives the command, through what, and from where."""
+
+    who: str  # cli:<user>, telegram:<user id>, api:<token name>
+    via: Via
+    origin: str = ""  # a host, a chat id, a client address
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a command did: ``ok`` (done, or nothing to do), ``changed`` (the stack is
+    different now), ``text`` for a person, ``data`` for a program."""
+
+    ok: bool
+    changed: bool
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+    read: bool = False  # a question, not a change
+
+    @property
+    def outcome(self) -> str:
+        if not self.ok:
+            return "refused" if not self.data.get("unconfirmed") else "unconfirmed"
+        return "done" if self.changed or self.read else "unchanged"
+
+
+class StackView(Protocol):
+    """What the command layer needs of the running stack: the daemons' latest heartbeats,
+    the positions published, and a way to give risk a command."""
+
+    def daemons(self) -> dict[str, wire.Status]:
+        """Each daemon's latest heartbeat (those heard within a few beats)."""
+        ...
+
+    def positions(self) -> list[wire.PositionSnapshot]: ...
+
+    def send(self, cmd: wire.Command) -> bool:
+        """Give risk the command (False: it could not be handed over)."""
+        ...
+
+    def refresh(self, seconds: float) -> None:
+        """Take in what the bus brought for up to ``seconds``."""
+        ...
+
+
+class Control:
+    """The commands, for one caller. ``strategies`` names what may be commanded besides
+    the books risk reports (the enabled ones, webhook strategies)."""
+
+    def __init__(
+        self,
+        view: StackView,
+        record: CommandRecord,
+        caller: Caller,
+        strategies: list[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.view = view
+        self.record = record
+        self.caller = caller
+        self.known = list(strategies or [])
+        self.clock = clock
+
+    # ------------------------------------------------------------------ reads
+
+    def status(self) -> Answer:
+        """The daemons, their states, the mode, the accounts' funds."""
+        daemons = self.view.daemons()
+        data = {
+            n: {"state": st.state, "pid": st.pid, "peers_down": list(st.peers_down)}
+            for n, st in sorted(daemons.items())
+        }
+        risk = self._risk()
+        lines = [f"{n:<11} {d['state']:<9} pid {d['pid']}" for n, d in data.items()]
+        if risk is not None:
+            lines.append(f"stack: {stack_line(risk.get('states', {})) or 'ACTIVE'}")
+            lines.append(f"margin available: {risk.get('margin_available')}")
+        text = "\n".join(lines) if lines else "no daemon is running"
+        return self._done("status", {}, Answer(True, False, text, {"daemons": data}, read=True))
+
+    def pnl(self) -> Answer:
+        """P&L per strategy and for the stack: gross (realised + unrealised), charges,
+        net (as risk keeps them, charges as a contract note computes them)."""
+        risk = self._risk()
+        if risk is None:
+            return self._done("pnl", {}, self._risk_down())
+        rows: dict[str, dict[str, float]] = {}
+        for name, p in sorted((risk.get("pnl") or {}).items()):
+            gross = float(p.get("realized", 0.0)) + float(p.get("unrealized", 0.0))
+            rows[name] = {
+                "gross": round(gross, 2),
+                "charges": round(float(p.get("charges", 0.0)), 2),
+                "net": round(float(p.get("net", gross)), 2),
+            }
+        total = {k: round(sum(r[k] for r in rows.values()), 2) for k in ("gross", "charges", "net")}
+        lines = [f"{'':<22}{'GROSS':>12}{'CHARGES':>10}{'NET':>12}"]
+        for name, r in (*rows.items(), ("stack", total)):
+            lines.append(
+                f"{name[:21]:<22}{r['gross']:>12.2f}{r['charges']:>10.2f}{r['net']:>12.2f}"
+            )
+        return self._done(
+            "pnl",
+            {},
+            Answer(True, False, "\n".join(lines), {"strategies": rows, "stack": total}, read=True),
+        )
+
+    def positions(self) -> Answer:
+        """Open positions per strategy, as the router publishes them."""
+        open_ = [p for p in self.view.positions() if p.quantity]
+        data = [
+            {
+                "strategy": p.strategy,
+                "symbol": p.symbol,
+                "exchange": p.exchange,
+                "quantity": p.quantity,
+                "avg_price": p.avg_price,
+                "ltp": p.ltp,
+                "unrealized": p.unrealized_pnl,
+                "account": p.account,
+            }
+            for p in sorted(open_, key=lambda p: (p.strategy, p.symbol))
+        ]
+        text = (
+            "\n".join(
+                f"{d['strategy']:<22} {d['symbol']:<24} {d['quantity']:>7} @ {d['avg_price']:.2f}"
+                f"  ltp {d['ltp']:.2f}  unrealized {d['unrealized']:.2f}"
+                for d in data
+            )
+            or "no open positions"
+        )
+        return self._done(
+            "positions", {}, Answer(True, False, text, {"positions": data}, read=True)
+        )
+
+    def halted(self) -> Answer:
+        """Risk's trading states with why, who and when."""
+        risk = self._risk()
+        if risk is None:
+            return self._done("halted", {}, self._risk_down())
+        states = risk.get("states", {})
+        lines = [f"stack: {stack_line(states) or 'ACTIVE'}"]
+        lines += [f"  {n}: {describe(states, n)}" for n in sorted(states.get("strategies", {}))]
+        answer = Answer(True, False, "\n".join(lines), {"states": states}, read=True)
+        return self._done("halted", {}, answer)
+
+    # ---------------------------------------------------------------- changes
+
+    def pause(self, name: str, reason: str = "") -> Answer:
+        args = {"strategy": name}
+        refused = self._check(name)
+        if refused is not None:
+            return self._done("pause", args, refused)
+        states = self._states()
+        if _own(states, name) == "halted":
+            why = describe(states, name)
+            return self._done("pause", args, Answer(True, False, f"{name} is already {why}"))
+        cmd = self._command("state", "halted", name, reason or f"paused by {self._by()}")
+        return self._change(
+            "pause", args, cmd, lambda s: _own(s, name) == "halted", f"{name} paused"
+        )
+
+    def resume(self, name: str, reason: str = "") -> Answer:
+        args = {"strategy": name}
+        refused = self._check(name)
+        if refused is not None:
+            return self._done("resume", args, refused)
+        states = self._states()
+        if _own(states, name) == "active":
+            return self._done("resume", args, Answer(True, False, f"{name} is already active"))
+        was = describe(states, name)
+        cmd = self._command("state", "active", name, reason or f"resumed by {self._by()}")
+        return self._change(
+            "resume", args, cmd, lambda s: _own(s, name) == "active", f"{name} resumed (was {was})"
+        )
+
+    def state(self, target: str, value: str, reason: str = "") -> Answer:
+        """Any trading state (active, reducing, halted) for one strategy or, with ``*``,
+        the whole stack (``main.py risk state``)."""
+        from mytrading.risk.state import STATES
+
+        args = {"target": target, "state": value}
+        if value not in STATES:
+            text = f"state must be one of {', '.join(STATES)}; got {value!r}"
+            return self._done("state", args, Answer(False, False, text))
+        if target != "*":
+            refused = self._check(target)
+            if refused is not None:
+                return self._done("state", args, refused)
+        elif self._risk() is None:
+            return self._done("state", args, self._risk_down())
+
+        def now(s: dict[str, Any]) -> str:
+            return str(s.get("stack", "active")) if target == "*" else _own(s, target)
+
+        who = "stack" if target == "*" else target
+        if now(self._states()) == value:
+            return self._done(
+                "state", args, Answer(True, False, f"{who} is already {value.upper()}")
+            )
+        cmd = self._command("state", value, target, reason or f"{value} by {self._by()}")
+        return self._change("state", args, cmd, lambda s: now(s) == value, f"{who} {value.upper()}")
+
+    def stop(self, name: str, reason: str = "") -> Answer:
+        args = {"strategy": name}
+        refused = self._check(name)
+        if refused is not None:
+            return self._done("stop", args, refused)
+        states = self._states()
+        if name in states.get("stopping", ()):
+            return self._done("stop", args, Answer(True, False, f"{name} is already stopping"))
+        cmd = self._command("stop", "", name, reason or f"stopped by {self._by()}")
+        return self._change(
+            "stop",
+            args,
+            cmd,
+            lambda s: (
+                _own(s, name) == "halted"
+                and (name in s.get("stopping", []) or not self._holds(name))
+            ),
+            f"{name} stopping: paused, its positions closing through risk's exits",
+        )
+
+    def kill_switch(self, value: str, reason: str = "") -> Answer:
+        args = {"state": value}
+        if value not in KILL_VALUES:
+            text = f"the kill switch takes {', '.join(KILL_VALUES)}; got {value!r}"
+            return self._done("kill_switch", args, Answer(False, False, text))
+        risk = self._risk()
+        if risk is None:
+            return self._done("kill_switch", args, self._risk_down())
+        if risk.get("kill_mode") == value:
+            return self._done(
+                "kill_switch", args, Answer(True, False, f"kill switch is already {value}")
+            )
+        cmd = wire.Command(
+            command="kill_switch",
+            value=value,
+            reason=reason or f"kill switch {value} by {self._by()}",
+            issued_by=self.caller.who,
+        )
+        return self._change(
+            "kill_switch", args, cmd, lambda d: d.get("kill_mode") == value, f"kill switch {value}",
+            on_detail=True,
+        )  # fmt: skip
+
+    # ---------------------------------------------------------------- helpers
+
+    def risk(self) -> dict[str, Any] | None:
+        """Risk's latest heartbeat detail (None: risk is not running)."""
+        return self._risk()
+
+    def strategies(self) -> list[str]:
+        """What may be commanded: the configured ones and every book risk reports."""
+        risk = self._risk() or {}
+        names = set(self.known) | set(risk.get("pnl") or {}) | set(risk.get("use") or {})
+        names |= set((risk.get("states") or {}).get("strategies") or {})
+        return sorted(names)
+
+    def _by(self) -> str:
+        return f"{self.caller.who} via {self.caller.via}"
+
+    def _risk(self) -> dict[str, Any] | None:
+        st = self.view.daemons().get("risk")
+        return st.detail if st is not None else None
+
+    def _states(self) -> dict[str, Any]:
+        return dict((self._risk() or {}).get("states") or {})
+
+    def _holds(self, name: str) -> bool:
+        return any(p.strategy == name and p.quantity for p in self.view.positions())
+
+    def _risk_down(self) -> Answer:
+        return Answer(False, False, "risk is not running: nothing was changed")
+
+    def _check(self, name: str) -> Answer | None:
+        if self._risk() is None:
+            return self._risk_down()
+        known = self.strategies()
+        if name not in known:
+            text = f"no strategy {name!r}; there are: {', '.join(known) or 'none'}"
+            return Answer(False, False, text, {"strategies": known})
+        return None
+
+    def _command(self, command: str, value: str, target: str, reason: str) -> wire.Command:
+        return wire.Command(
+            command=command,  # type: ignore[arg-type]  # one of Command's, by the caller
+            value=value,
+            reason=reason,
+            issued_by=self.caller.who,
+            target=target,
+        )
+
+    def _change(
+        self,
+        name: str,
+        args: dict[str, Any],
+        cmd: wire.Command,
+        confirmed: Callable[[dict[str, Any]], bool],
+        said: str,
+        on_detail: bool = False,
+    ) -> Answer:
+        """Hand risk the command, then wait (``CONFIRM_S``) for its heartbeat to show it."""
+        if not self.view.send(cmd):
+            return self._done(
+                name, args, Answer(False, False, "risk's command pipe is full: nothing was changed")
+            )
+        deadline = self.clock() + CONFIRM_S
+        while self.clock() < deadline:
+            self.view.refresh(0.05)
+            risk = self._risk()
+            if risk is not None and confirmed(
+                risk if on_detail else dict(risk.get("states") or {})
+            ):
+                return self._done(name, args, Answer(True, True, f"{said} (confirmed by risk)"))
+        text = (
+            f"risk did not confirm within {CONFIRM_S:g} s: it may still take effect; "
+            "`main.py control status` shows what holds"
+        )
+        return self._done(name, args, Answer(False, False, text, {"unconfirmed": True}))
+
+    def _done(self, command: str, args: dict[str, Any], a: Answer) -> Answer:
+        c = self.caller
+        self.record.add(
+            c.who,
+            c.via,
+            c.origin,
+            command,
+            args,
+            a.outcome,
+            a.text.splitlines()[0] if a.text else "",
+        )
+        return a
+
+
+def _own(states: dict[str, Any], name: str) -> str:
+    """A strategy's own trading state in risk's ``states`` (the stack's left out)."""
+    return str((states.get("strategies") or {}).get(name, "active"))

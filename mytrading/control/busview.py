@@ -1,0 +1,68 @@
+"""The running stack as a command-line process sees it: the daemons' heartbeats and the
+positions from the bus (``StatusCollector``), and risk's command pipe (a ``Pusher``).
+``Control``'s ``StackView`` for the command line."""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+
+import zmq
+
+from mytrading.messaging import wire
+from mytrading.messaging.bus import Pusher
+from mytrading.process.status import StatusCollector
+from mytrading.settings import Settings
+
+FRESH_S = 5.0  # a heartbeat older than this is a daemon not running
+
+
+class BusView:
+    def __init__(self, s: Settings) -> None:
+        self.collector = StatusCollector(s)  # first: on tcp it makes this process's
+        # sockets CURVE clients with the operator's key
+        self.ctx = zmq.Context()
+        self.pusher = Pusher(self.ctx, s.endpoints()["pipe.commands"], "cli", "command")
+        self.fresh_s = max(FRESH_S, 3 * s.liveness.heartbeat_s)
+        self._listen(set(s.daemons), 1.2 * s.liveness.heartbeat_s + 0.3)
+
+    def _listen(self, expected: set[str], seconds: float) -> None:
+        """One heartbeat period: every running daemon beats once in it (done sooner when
+        every daemon of this host has)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not expected <= set(self.collector.daemons):
+            self.collector.poll(0.05)
+
+    def daemons(self) -> dict[str, wire.Status]:
+        now = time.monotonic()
+        return {n: s.status for n, s in self.collector.daemons.items() if now - s.at < self.fresh_s}
+
+    def positions(self) -> list[wire.PositionSnapshot]:
+        return list(self.collector.positions.values())
+
+    def send(self, cmd: wire.Command) -> bool:
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:  # a PUSH may not be connected at once
+            if self.pusher.send(cmd):
+                return True
+            self.collector.poll(0.05)
+        return False
+
+    def refresh(self, seconds: float) -> None:
+        self.collector.poll(seconds)
+
+    def close(self) -> None:
+        self.pusher.sock.close(0)
+        self.ctx.term()
+        self.collector.close()
+
+    def __enter__(self) -> BusView:
+        return self
+
+    def __exit__(
+        self,
+        t: type[BaseException] | None,
+        e: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
