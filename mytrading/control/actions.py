@@ -53,6 +53,7 @@ class Answer:
     text: str
     data: dict[str, Any] = field(default_factory=dict)
     read: bool = False  # a question, not a change
+    summary: str = ""  # what the record keeps of a long answer (else its first line)
 
     @property
     def outcome(self) -> str:
@@ -113,7 +114,10 @@ class Control:
             lines.append(f"stack: {stack_line(risk.get('states', {})) or 'ACTIVE'}")
             lines.append(f"margin available: {risk.get('margin_available')}")
         text = "\n".join(lines) if lines else "no daemon is running"
-        return self._done("status", {}, Answer(True, False, text, {"daemons": data}, read=True))
+        running = sum(1 for d in data.values() if d["state"] != "stopped")
+        summary = f"{running} daemons running"
+        answer = Answer(True, False, text, {"daemons": data}, read=True, summary=summary)
+        return self._done("status", {}, answer)
 
     def pnl(self) -> Answer:
         """P&L per strategy and for the stack: gross (realised + unrealised), charges,
@@ -138,7 +142,14 @@ class Control:
         return self._done(
             "pnl",
             {},
-            Answer(True, False, "\n".join(lines), {"strategies": rows, "stack": total}, read=True),
+            Answer(
+                True,
+                False,
+                "\n".join(lines),
+                {"strategies": rows, "stack": total},
+                read=True,
+                summary=f"stack net {total['net']:.2f} (gross {total['gross']:.2f})",
+            ),
         )
 
     def positions(self) -> Answer:
@@ -176,7 +187,12 @@ class Control:
             return self._done("halted", {}, self._risk_down())
         states = risk.get("states", {})
         lines = [f"stack: {stack_line(states) or 'ACTIVE'}"]
-        lines += [f"  {n}: {describe(states, n)}" for n in sorted(states.get("strategies", {}))]
+        stopping = set(states.get("stopping") or ())
+        lines += [
+            f"  {n}: {describe(states, n)}"
+            + (" (stopping: its positions closing through risk's exits)" if n in stopping else "")
+            for n in sorted(states.get("strategies", {}))
+        ]
         answer = Answer(True, False, "\n".join(lines), {"states": states}, read=True)
         return self._done("halted", {}, answer)
 
@@ -351,7 +367,7 @@ class Control:
                 return self._done(name, args, Answer(True, True, f"{said} (confirmed by risk)"))
         text = (
             f"risk did not confirm within {CONFIRM_S:g} s: it may still take effect; "
-            "`main.py control status` shows what holds"
+            "`main.py control halted` shows what holds"
         )
         return self._done(name, args, Answer(False, False, text, {"unconfirmed": True}))
 
@@ -364,7 +380,7 @@ class Control:
             command,
             args,
             a.outcome,
-            a.text.splitlines()[0] if a.text else "",
+            a.summary or (a.text.splitlines()[0] if a.text else ""),
         )
         return a
 
