@@ -126,3 +126,71 @@ def log(n: Annotated[int, typer.Option("-n", help="how many, newest first")] = 3
             typer.echo(e.line())
     finally:
         rec.close()
+
+
+token_app = typer.Typer(help="Bearer tokens of the HTTP control API.")
+app.add_typer(token_app, name="token")
+
+
+def _tokens():  # -> Tokens (imported here: the command line starts fast)
+    from mytrading.control.tokens import Tokens
+
+    return Tokens(settings_or_exit().stores.control_db)
+
+
+@token_app.command("new")
+def token_new(name: str) -> None:
+    """A new token named NAME, printed once (only its hash is kept)."""
+    from mytrading.control.tokens import TokenError
+
+    tokens = _tokens()
+    try:
+        token = tokens.new(name)
+    except TokenError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    finally:
+        tokens.close()
+    typer.echo(token)
+    typer.echo(
+        f"(the {name!r} token, shown this once: keep it in a password manager; "
+        f"`main.py control token revoke {name}` ends it)",
+        err=True,
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(name: str) -> None:
+    """End the token NAME now (its next request gets 401)."""
+    from mytrading.control.tokens import TokenError
+
+    tokens = _tokens()
+    try:
+        tokens.revoke(name)
+    except TokenError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    finally:
+        tokens.close()
+    typer.echo(f"token {name!r} revoked")
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """The tokens by name, when made, and whether revoked (never the tokens)."""
+    from datetime import datetime
+
+    from mytrading.domain.refdata import IST
+
+    tokens = _tokens()
+    try:
+        for t in tokens.list():
+            made = datetime.fromtimestamp(t.created, IST).strftime("%Y-%m-%d %H:%M")
+            gone = (
+                f"revoked {datetime.fromtimestamp(t.revoked, IST):%Y-%m-%d %H:%M}"
+                if t.revoked
+                else "in force"
+            )
+            typer.echo(f"{t.name:<24} made {made}  {gone}")
+    finally:
+        tokens.close()

@@ -54,11 +54,13 @@ class Answer:
     data: dict[str, Any] = field(default_factory=dict)
     read: bool = False  # a question, not a change
     summary: str = ""  # what the record keeps of a long answer (else its first line)
+    # why it was refused: bad_value, unknown, risk_down, pipe_full, unconfirmed
+    refusal: str = ""
 
     @property
     def outcome(self) -> str:
         if not self.ok:
-            return "refused" if not self.data.get("unconfirmed") else "unconfirmed"
+            return "unconfirmed" if self.refusal == "unconfirmed" else "refused"
         return "done" if self.changed or self.read else "unchanged"
 
 
@@ -92,12 +94,16 @@ class Control:
         caller: Caller,
         strategies: list[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        record_reads: bool = True,
     ) -> None:
         self.view = view
         self.record = record
         self.caller = caller
         self.known = list(strategies or [])
         self.clock = clock
+        # a person's question is kept; a page's polling of the same is not (the record
+        # would be its refreshes): changes and refusals are kept always
+        self.record_reads = record_reads
 
     # ------------------------------------------------------------------ reads
 
@@ -196,6 +202,55 @@ class Control:
         answer = Answer(True, False, "\n".join(lines), {"states": states}, read=True)
         return self._done("halted", {}, answer)
 
+    def strategies_overview(self) -> Answer:
+        """Each strategy that may be commanded: its state with why (and whether it is
+        stopping), its P&L (gross, charges, net) and its open positions."""
+        from mytrading.domain.trading_states import effective
+
+        risk = self._risk()
+        states = dict((risk or {}).get("states") or {})
+        stopping = set(states.get("stopping") or ())
+        pnl = (risk or {}).get("pnl") or {}
+        held = [p for p in self.view.positions() if p.quantity]
+        rows: list[dict[str, Any]] = []
+        for name in self.strategies():
+            p = pnl.get(name, {})
+            gross = float(p.get("realized", 0.0)) + float(p.get("unrealized", 0.0))
+            rows.append(
+                {
+                    "name": name,
+                    "state": effective(states, name) if risk is not None else "unknown",
+                    "why": describe(states, name) if risk is not None else "risk is not running",
+                    "stopping": name in stopping,
+                    "pnl": {
+                        "gross": round(gross, 2),
+                        "charges": round(float(p.get("charges", 0.0)), 2),
+                        "net": round(float(p.get("net", gross)), 2),
+                    },
+                    "positions": [
+                        {
+                            "symbol": h.symbol,
+                            "quantity": h.quantity,
+                            "avg_price": h.avg_price,
+                            "ltp": h.ltp,
+                            "unrealized": h.unrealized_pnl,
+                        }
+                        for h in held
+                        if h.strategy == name
+                    ],
+                }
+            )
+        text = "\n".join(
+            f"{r['name']:<22} {r['state'].upper():<9} net {r['pnl']['net']:.2f}" for r in rows
+        )
+        data = {
+            "risk": risk is not None,
+            "kill_mode": (risk or {}).get("kill_mode"),
+            "strategies": rows,
+        }
+        answer = Answer(True, False, text, data, read=True, summary=f"{len(rows)} strategies")
+        return self._done("strategies", {}, answer)
+
     # ---------------------------------------------------------------- changes
 
     def pause(self, name: str, reason: str = "") -> Answer:
@@ -234,7 +289,7 @@ class Control:
         args = {"target": target, "state": value}
         if value not in STATES:
             text = f"state must be one of {', '.join(STATES)}; got {value!r}"
-            return self._done("state", args, Answer(False, False, text))
+            return self._done("state", args, Answer(False, False, text, refusal="bad_value"))
         if target != "*":
             refused = self._check(target)
             if refused is not None:
@@ -277,7 +332,7 @@ class Control:
         args = {"state": value}
         if value not in KILL_VALUES:
             text = f"the kill switch takes {', '.join(KILL_VALUES)}; got {value!r}"
-            return self._done("kill_switch", args, Answer(False, False, text))
+            return self._done("kill_switch", args, Answer(False, False, text, refusal="bad_value"))
         risk = self._risk()
         if risk is None:
             return self._done("kill_switch", args, self._risk_down())
@@ -323,7 +378,7 @@ class Control:
         return any(p.strategy == name and p.quantity for p in self.view.positions())
 
     def _risk_down(self) -> Answer:
-        return Answer(False, False, "risk is not running: nothing was changed")
+        return Answer(False, False, "risk is not running: nothing was changed", refusal="risk_down")
 
     def _check(self, name: str) -> Answer | None:
         if self._risk() is None:
@@ -331,7 +386,7 @@ class Control:
         known = self.strategies()
         if name not in known:
             text = f"no strategy {name!r}; there are: {', '.join(known) or 'none'}"
-            return Answer(False, False, text, {"strategies": known})
+            return Answer(False, False, text, {"strategies": known}, refusal="unknown")
         return None
 
     def _command(self, command: str, value: str, target: str, reason: str) -> wire.Command:
@@ -355,7 +410,14 @@ class Control:
         """Hand risk the command, then wait (``CONFIRM_S``) for its heartbeat to show it."""
         if not self.view.send(cmd):
             return self._done(
-                name, args, Answer(False, False, "risk's command pipe is full: nothing was changed")
+                name,
+                args,
+                Answer(
+                    False,
+                    False,
+                    "risk's command pipe is full: nothing was changed",
+                    refusal="pipe_full",
+                ),
             )
         deadline = self.clock() + CONFIRM_S
         while self.clock() < deadline:
@@ -369,9 +431,11 @@ class Control:
             f"risk did not confirm within {CONFIRM_S:g} s: it may still take effect; "
             "`main.py control halted` shows what holds"
         )
-        return self._done(name, args, Answer(False, False, text, {"unconfirmed": True}))
+        return self._done(name, args, Answer(False, False, text, refusal="unconfirmed"))
 
     def _done(self, command: str, args: dict[str, Any], a: Answer) -> Answer:
+        if a.read and not self.record_reads:
+            return a
         c = self.caller
         self.record.add(
             c.who,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from mytrading.control.api import BeatsView, ControlApi
 from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS
 from mytrading.monitor.alerting import Alerter
@@ -60,14 +61,29 @@ class MonitorDaemon(Daemon):
         self._alerts_version: tuple[int, int, int] | None = None
         self._alerts: tuple[list[dict], int, list[list[Any]]] = ([], 0, [])
         self.registry, self.latency = registry(lambda: self._snap)
+        names = s.http_names(s.monitor.host)
+        self.api = ControlApi(
+            BeatsView(
+                self._beats,
+                lambda: list(self.view.positions.values()),
+                self.ctx,
+                self.endpoints["pipe.commands"],
+                max(5.0, self.down_after_s),
+            ),
+            s.stores.control_db,
+            lambda: list(s.strategies),
+            names,
+            s.monitor.token.get_secret_value(),
+        )
         self.http = MonitorServer(
             s.monitor.host,
             s.monitor.port,
             lambda: self._snap,
             self.registry,
-            s.http_names(s.monitor.host),
+            names,
             s.monitor.token.get_secret_value(),
             s.http.shed_limits(),
+            self.api,
         )
         self.http.start()
         if self.http.error:
@@ -148,7 +164,16 @@ class MonitorDaemon(Daemon):
             "dashboard_clients": self.http.clients,
         }
 
+    def _beats(self) -> dict[str, tuple[wire.Status, float]]:
+        """Every daemon's latest heartbeat, this one's too (the control API's status)."""
+        beats = {n: (b.status, b.at) for n, b in list(self.view.beats.items())}
+        own = getattr(self, "last_beat", None)
+        if own is not None:
+            beats[self.name] = own
+        return beats
+
     def teardown(self) -> None:
         self.sender.stop()
         self.http.stop()
+        self.api.close()
         self.store.close()

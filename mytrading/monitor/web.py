@@ -5,10 +5,12 @@
 * ``/events``: server-sent events, the latest snapshot as JSON once a second;
 * ``/api/state``: the same snapshot once, for scripts and tests.
 
-Nothing here changes anything: there is no POST route. Every request passes
-``httpguard``: its Host must be one of the monitor's names, and with a token (required
-off loopback) it must carry it; every answer carries a CSP (the page's own inline script
-and style by hash, nothing from elsewhere) and may not be framed.
+The dashboard changes nothing. The control API (``/api/v1/...``) and its page
+(``/control``) are ``control/api.py``'s, on the same server: a change there needs a
+control token. Every request passes ``web/guard.py``: its Host must be one of the
+monitor's names, and with the monitor's token (required off loopback) it must carry it
+(the API takes a control token instead); every answer carries a CSP (a page's own inline
+script and style by hash, nothing from elsewhere) and may not be framed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from mytrading.control.api import PAGE as CONTROL_PAGE
+from mytrading.control.api import ControlApi
 from mytrading.web.guard import API_CSP, page_csp, protect
 from mytrading.web.shed import ShedLimits
 from mytrading.web.thread import HttpThread
@@ -40,12 +44,17 @@ class MonitorServer(HttpThread):
         names: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"}),
         token: str = "",
         limits: ShedLimits | None = None,
+        api: ControlApi | None = None,
     ) -> None:
         super().__init__(host, port, "monitor-http", limits)
         self._snap = snap
         self._registry = registry
         self._names, self._token = names, token
-        self._page_csp = page_csp(PAGE.read_text())
+        self.api = api
+        self._csp = {
+            "/": page_csp(PAGE.read_text()),
+            "/control": page_csp(CONTROL_PAGE.read_text()),
+        }
         self.clients = 0
         self.refused = 0
 
@@ -55,12 +64,15 @@ class MonitorServer(HttpThread):
         app.router.add_get("/events", self._events)
         app.router.add_get("/api/state", self._state)
         app.router.add_get("/metrics", self._metrics)
+        if self.api is not None:
+            self.api.add_routes(app)
         return protect(
             app,
             self._names,
             self._token,
-            csp=lambda r: self._page_csp if r.path == "/" else API_CSP,
+            csp=lambda r: self._csp.get(r.path, API_CSP),
             refused=self._refuse,
+            own_auth=self.api.own_auth if self.api is not None else None,
         )
 
     def _refuse(self, _why: str) -> None:

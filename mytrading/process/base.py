@@ -371,6 +371,7 @@ class Daemon:
             detail={**self.detail(), "health": self.health.sample(), **self._bus_detail()},
         )
         self.pub.publish(wire.status_topic(self.name), st)
+        self.last_beat = (st, time.monotonic())  # its own, as a peer hears it
 
     def _bus_detail(self) -> dict[str, Any]:
         """Connections the bus's ZAP handler refused (tcp with CURVE only)."""

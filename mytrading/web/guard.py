@@ -62,7 +62,8 @@ def _host_of(header: str) -> str:
     return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
 
 
-def _authorized(header: str, token: str) -> bool:
+def authorized(header: str, token: str) -> bool:
+    """``Authorization`` carries ``token`` (Bearer, or basic auth's password)."""
     scheme, _, value = header.partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer":
@@ -82,8 +83,11 @@ def protect(
     token: str = "",
     csp: Callable[[web.Request], str] | str = API_CSP,
     refused: Callable[[str], None] | None = None,
+    own_auth: Callable[[web.Request], bool] | None = None,
 ) -> web.Application:
-    """Put the Host check, the token (when given) and the headers on ``app``."""
+    """Put the Host check, the token (when given) and the headers on ``app``. A request
+    ``own_auth`` claims is authenticated by its handler instead (the control API: its own
+    tokens, or the dashboard's); the Host check and the headers hold for it too."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -97,7 +101,11 @@ def protect(
                 },
                 status=421,
             )
-        if token and not _authorized(request.headers.get("Authorization", ""), token):
+        if (
+            token
+            and not (own_auth and own_auth(request))
+            and not authorized(request.headers.get("Authorization", ""), token)
+        ):
             if refused:
                 refused("token")
             return web.json_response(
