@@ -421,7 +421,7 @@ class Control:
             )
         deadline = self.clock() + CONFIRM_S
         while self.clock() < deadline:
-            self.view.refresh(0.05)
+            self.view.refresh(0.002)  # the beat that shows it comes within milliseconds
             risk = self._risk()
             if risk is not None and confirmed(
                 risk if on_detail else dict(risk.get("states") or {})

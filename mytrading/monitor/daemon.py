@@ -74,6 +74,7 @@ class MonitorDaemon(Daemon):
             lambda: list(s.strategies),
             names,
             s.monitor.token.get_secret_value(),
+            s.control.rate_per_min,
         )
         self.http = MonitorServer(
             s.monitor.host,

@@ -28,6 +28,7 @@ from mytrading.settings.hosts import bad_host, is_loopback, loopback_url
 from mytrading.settings.sections import (
     SECTIONS,
     BusSettings,
+    ControlSettings,
     EngineSettings,
     FaultSwitches,
     FeedSettings,
@@ -145,6 +146,8 @@ class Settings(BaseSettings):
     """The monitor's dashboard and metrics (``MT_MONITOR_*``)."""
     signals: SignalsSettings = Field(default_factory=lambda: SignalsSettings())
     """The webhook server (``MT_SIGNALS_*``, ``MT_WEBHOOK_*``)."""
+    control: ControlSettings = Field(default_factory=lambda: ControlSettings())
+    """The HTTP control API (``MT_CONTROL_*``)."""
     http: HttpSettings = Field(default_factory=lambda: HttpSettings())
     """Every HTTP server (``MT_HTTP_*``)."""
     bus: BusSettings = Field(default_factory=lambda: BusSettings())

@@ -226,6 +226,15 @@ class SignalsSettings(BaseSettings):
         return ["127.0.0.0/8", "::1"] if self.trust_proxy else []
 
 
+class ControlSettings(BaseSettings):
+    """The HTTP control API (``MT_CONTROL_*``; its record and tokens: ``MT_CONTROL_DB``)."""
+
+    model_config = from_env("MT_CONTROL_")
+
+    rate_per_min: int = Field(60, ge=1, le=100_000)
+    """Requests a minute per token; over it, 429 (and recorded)."""
+
+
 class HttpSettings(BaseSettings):
     """Every HTTP server (webhook, dashboard, simulator) sheds slow clients
     (``web/shed.py``) and answers only to its own names (``MT_HTTP_*``)."""
@@ -509,6 +518,7 @@ SECTIONS: dict[str, type[BaseSettings]] = {
     "recon": ReconSettings,
     "monitor": MonitorSettings,
     "signals": SignalsSettings,
+    "control": ControlSettings,
     "http": HttpSettings,
     "bus": BusSettings,
     "liveness": LivenessSettings,
