@@ -194,3 +194,19 @@ def token_list() -> None:
             typer.echo(f"{t.name:<24} made {made}  {gone}")
     finally:
         tokens.close()
+
+
+@app.command("report")
+def report() -> None:
+    """The latest end-of-day report: its summary, and where its page is."""
+    import json as _json
+
+    from mytrading.monitor.eod import latest, summary
+
+    s = settings_or_exit()
+    page = latest(s.log_dir / "reports")
+    if page is None:
+        typer.echo(f"no end-of-day report yet ({s.log_dir / 'reports'})")
+        return
+    typer.echo(summary(_json.loads(page.with_suffix(".json").read_text())))
+    typer.echo(f"page: {page}")

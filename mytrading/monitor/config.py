@@ -47,6 +47,7 @@ RULES = (
     "clock_offset",
     "late_ticks",
     "morning_check",
+    "eod_report",
 )
 
 

@@ -15,6 +15,7 @@ trading path nothing.
 from __future__ import annotations
 
 import time
+from datetime import time as dt_time
 from typing import Any
 
 from mytrading.control.api import BeatsView, ControlApi
@@ -22,8 +23,9 @@ from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS
 from mytrading.monitor.alerting import Alerter
 from mytrading.monitor.channels import build_channels
+from mytrading.monitor.eod import DayMarks, EodReporter, build, summary
 from mytrading.monitor.metrics import registry
-from mytrading.monitor.rules import Watch
+from mytrading.monitor.rules import Finding, Watch
 from mytrading.monitor.sender import Sender
 from mytrading.monitor.snapshot import snapshot
 from mytrading.monitor.store import AlertStore
@@ -93,6 +95,12 @@ class MonitorDaemon(Daemon):
         else:
             self.log.info("monitor listening", url=f"http://{s.monitor.host}:{s.monitor.port}/")
         self.log.info("alert channels", channels=self.channel_names or "none configured")
+        # the end-of-day report, once a trading day at its time (market time, IST)
+        self.marks = DayMarks()
+        eod = self.cfg.rule("eod_report")
+        hh, mm = (int(x) for x in (eod.at or "15:40").split(":"))
+        self.eod = EodReporter(s.log_dir / "reports", dt_time(hh, mm)) if eod.enabled else None
+        self._recon_since = time.time()
         self.every(3600.0, self._retention, first_in=0)
         self.every(0.5, self._evaluate, first_in=0.5)
         self.every(0.5, self._refresh, first_in=0)
@@ -121,14 +129,41 @@ class MonitorDaemon(Daemon):
             self.log.info("old alerts pruned", alerts=gone)
 
     def _evaluate(self) -> None:
-        said = self.alerter.step(self.watch.findings(self.view), time.time())
+        findings = self.watch.findings(self.view)
+        report = self._end_of_day()
+        if report is not None:
+            findings.append(report)
+        said = self.alerter.step(findings, time.time())
         for a in said:
             self.log.warning("alert", rule=a.rule, key=a.key, kind=a.kind, text=a.text)
         if said:
             self.sender.wake()
 
+    def _end_of_day(self) -> Finding | None:
+        """The day's report, when it is due: written, and said on the channels."""
+        if self.eod is None:
+            return None
+        now = self.clock.now()
+        calendar = self.refdata.calendar
+        day = self.eod.due(self.marks, now, lambda d: calendar.is_trading_day("NSE", d))
+        if day is None or time.monotonic() - self._started_mono < 5:
+            return None  # (just started: risk's figures first)
+        report = build(day, self.view, self._recon_since)
+        try:
+            page = self.eod.write(report)
+        except OSError as exc:
+            self.count_error("end-of-day report not written", reason=str(exc))
+            self.eod.said = day.day  # said on the channels still, once
+            page = None
+        self._recon_since = time.time()
+        self.log.info("end-of-day report", day=report["day"], page=str(page),
+                      net=report["stack"]["net"])  # fmt: skip
+        text = summary(report) + (f"\n{page}" if page else "")
+        return Finding("eod_report", report["day"], text, event=True)
+
     def _refresh(self) -> None:
         self.view.sample_curve()
+        self.marks.sample(self.view, self.clock.now())
         # the alerts file changes when something is said, sent or fails (or `alerts test`
         # adds a row): one query to know, the full read only then
         version = (self.store.last_id(), self.sender.sent, self.sender.failures)

@@ -61,6 +61,7 @@ class Book:
     peak: float = float("-inf")
     trail_level: float | None = None  # the P&L at which the trailing stop fires
     fired: set[str] = field(default_factory=set)  # one-shot triggers fired today
+    trades: int = 0  # fills booked today (a restarted risk replays the day's)
 
 
 class PostTrade:
@@ -122,6 +123,7 @@ class PostTrade:
         kind = self.refdata.instrument(f.exchange, f.symbol).kind
         c = self.charge_table.of_fill(f, kind, day, self._dp_days)
         b.charges = b.charges + c
+        b.trades += 1
         self._recount()
         return c
 
@@ -238,6 +240,7 @@ class PostTrade:
             "unrealized": round(unrealized, 2),
             "charges": charges,
             "net": round(realized + unrealized - charges, 2),
+            "trades": b.trades,
         }
 
     def open_keys(self, strategy: str) -> tuple[Key, ...]:
@@ -539,6 +542,7 @@ class PostTrade:
                 for p in b.ledger.positions.values():
                     p.realized = 0.0
                 b.charges = ZERO
+                b.trades = 0
                 b.peak, b.trail_level = float("-inf"), None
                 b.fired.clear()
             self.stack_peak = float("-inf")

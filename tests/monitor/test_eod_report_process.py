@@ -1,0 +1,56 @@
+"""The end-of-day report on real daemons (feed, engine, risk, router, monitor on the
+simulated market at 120x from 15:00): at 15:40 of market time the monitor writes the
+day's page and JSON with risk's figures (the SMA strategy traded before the entry window
+closed and was squared off), says its summary on the alert channels (in the alert store
+here), and ``main.py control report`` shows it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from mytrading.messaging import wire
+from tests.procs import Watcher, cli, settings_of, spawn, stop_all
+
+NAME = "sma_crossover"
+
+
+@pytest.mark.integration
+def test_the_monitor_writes_and_says_the_days_report_after_the_close(
+    tmp_env: dict[str, str],
+) -> None:
+    env = {
+        **tmp_env,
+        "MT_SIM_START": "2026-11-20T15:00",  # a Friday
+        "MT_SIM_SPEED": "120",  # 15:00 -> 15:40 in 20 s
+        "MT_STRATEGY_PARAMS": json.dumps({NAME: {"fast": 2, "slow": 3}}),
+    }
+    s = settings_of(env)
+    page = s.log_dir / "reports" / "eod-2026-11-20.html"
+    w = Watcher(s, ("sys.status.risk",))
+    procs = {d: spawn(d, env) for d in ("router", "risk", "engine", "feed", "monitor")}
+    try:
+        w.wait(page.exists, 90, "the end-of-day page")
+        beats = [m.detail.get("pnl", {}) for _, m in w.seen if isinstance(m, wire.Status)]
+    finally:
+        stop_all(procs.values())
+        w.close()
+    report = json.loads(page.with_suffix(".json").read_text())
+    row = next(r for r in report["strategies"] if r["strategy"] == NAME)
+    assert row["trades"] >= 2 and row["charges"] > 0 and row["worst_drawdown"] >= 0
+    # Friday's figures as risk last gave them before the market's clock went from its
+    # close to Monday's morning (risk then starts Monday's books)
+    fridays = [p for p in beats if NAME in p and p[NAME].get("trades") == row["trades"]]
+    assert any(p[NAME]["net"] == pytest.approx(row["net"], abs=0.01) for p in fridays), beats[-5:]
+    assert report["stack"]["net"] == pytest.approx(sum(r["net"] for r in report["strategies"]))
+    html = page.read_text()
+    assert "End of day 2026-11-20" in html and NAME in html
+    con = sqlite3.connect(s.stores.alerts_db)
+    said = [r[0] for r in con.execute("SELECT text FROM alerts WHERE rule = 'eod_report'")]
+    con.close()
+    assert len(said) == 1 and "end of day 2026-11-20: net" in said[0], said
+    shown = cli("control", "report", env=env)
+    assert shown.returncode == 0 and "end of day 2026-11-20" in shown.stdout
+    assert str(page) in shown.stdout
