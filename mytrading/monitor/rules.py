@@ -186,12 +186,17 @@ class Watch:
         return out
 
     def _kill_switch(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
-        if view.detail("risk").get("kill_switch"):
-            if view.detail("risk").get("kill_mode") == "flatten":
-                return [Finding(rule, "*", "the kill switch is at FLATTEN: no entries, every "
-                                "position being closed")]  # fmt: skip
-            return [Finding(rule, "*", "the kill switch is ON: no new entries (exits pass)")]
-        return []
+        """On, with who turned it and through what ("kill switch on by api:phone via
+        api", as the command layer words it; risk's own reason for a limit)."""
+        risk = view.detail("risk")
+        if not risk.get("kill_switch"):
+            return []
+        why = ((risk.get("states") or {}).get("why") or {}).get("*") or {}
+        by = f" ({why['reason']})" if why.get("reason") else ""
+        if risk.get("kill_mode") == "flatten":
+            return [Finding(rule, "*", f"the kill switch is at FLATTEN{by}: no entries, every "
+                            "position being closed")]  # fmt: skip
+        return [Finding(rule, "*", f"the kill switch is ON{by}: no new entries (exits pass)")]
 
     def _refused(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
         r = self.cfg.rule(rule)

@@ -531,3 +531,14 @@ def test_a_clock_off_the_brokers_names_ntp_and_the_morning_check_says_it(
     r.watch._morning_said = None
     morning = [f for f in r.watch.findings(r.view, r.mono, r.wall) if f.rule == "morning_check"]
     assert "nothing needs you" in morning[0].text and "-0.03 s from the broker's" in morning[0].text
+
+
+def test_the_kill_switch_alert_names_who_turned_it_and_through_what(tmp_path: Path) -> None:
+    r = Rig(tmp_path, AlertConfig())
+    why = {"*": {"reason": "kill switch on by telegram:123456789 via telegram", "by": "x"}}
+    r.beat("risk", kill_switch=True, kill_mode="on", states={"stack": "halted", "why": why})
+    said = r.step()
+    assert kinds(said) == [("kill_switch", "*", "fire")]
+    assert (
+        "the kill switch is ON (kill switch on by telegram:123456789 via telegram)" in said[0].text
+    )
