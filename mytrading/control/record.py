@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +16,7 @@ from typing import Any
 
 from mytrading.domain.refdata import IST
 from mytrading.stores.schema import ensure
+from mytrading.stores.sqlite import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS commands (
@@ -58,35 +57,18 @@ class Entry:
         )
 
 
-class CommandRecord:
+class CommandRecord(SqliteFile):
     """One connection per thread that uses it (a server answers on more than one)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # private from the first byte, whoever creates it (a shell's umask is 022); SQLite
         # gives its -wal and -shm files the database's mode
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        self._local = threading.local()
+        super().__init__(path)
         con = self.con
         con.executescript(SCHEMA)
         ensure(con, "control")
-
-    @property
-    def con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con = con
-        return con
-
-    def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
 
     def add(
         self,

@@ -11,12 +11,11 @@ the only way a message goes twice, and never a way one is lost.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from mytrading.stores.schema import ensure
+from mytrading.stores.sqlite import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -56,32 +55,15 @@ class Due:
     text: str
 
 
-class AlertStore:
+class AlertStore(SqliteFile):
     """One connection per thread that uses it (the monitor's loop, the sender, a CLI)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        super().__init__(path)
         con = self.con
         con.executescript(SCHEMA)
         ensure(con, "alerts")
-
-    @property
-    def con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con = con
-        return con
-
-    def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
 
     # ----------------------------------------------------------------- alerts
 
