@@ -42,6 +42,7 @@ from mytrading.web.guard import authorized
 
 PAGE = Path(__file__).with_name("control.html")
 RATE_PER_MIN = 60
+RECORDED_REFUSALS = 30  # refusals recorded a minute from one address; the rest counted
 STATUS = {  # a refusal's HTTP status
     "bad_value": 400,
     "unknown": 404,
@@ -116,6 +117,9 @@ class ControlApi:
             collections.deque
         )
         self.refused = collections.Counter[str]()
+        self._refusals: dict[str, collections.deque[float]] = collections.defaultdict(
+            collections.deque
+        )
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -192,8 +196,17 @@ class ControlApi:
             tokens.close()
 
     async def _refuse(self, request: web.Request, who: str, why: str) -> None:
-        """Counted and recorded (at once: a refusal never waits behind a command)."""
+        """Counted, and recorded at once (a refusal never waits behind a command): at most
+        ``RECORDED_REFUSALS`` a minute from one address, so a flood fills no disk."""
         self.refused[why] += 1
+        seen = self._refusals[request.remote or ""]
+        now = time.monotonic()
+        while seen and now - seen[0] > 60:
+            seen.popleft()
+        if len(seen) >= RECORDED_REFUSALS:
+            self.refused["not recorded (flood)"] += 1
+            return
+        seen.append(now)
         rec = CommandRecord(self.db)
         try:
             rec.add(who, "api", request.remote or "", f"{request.method} {request.path}", {},

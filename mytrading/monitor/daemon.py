@@ -198,6 +198,7 @@ class MonitorDaemon(Daemon):
             "alerts_pending": self._snap.get("alerts_pending", 0),
             "alerts_suppressed": dict(self.alerter.suppressed),
             "dashboard_clients": self.http.clients,
+            "control_refused": dict(self.api.refused),  # the control API's refusals by cause
         }
 
     def _beats(self) -> dict[str, tuple[wire.Status, float]]:

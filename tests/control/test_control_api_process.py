@@ -110,6 +110,16 @@ def test_the_control_api_and_its_page(tmp_env: dict[str, str], tmp_path: Path) -
                  for _ in range(61)]  # fmt: skip
         assert codes[:60] == [200] * 60 and codes[60] == 429
 
+        # a flood without a token: refused, counted, recorded only so far (no disk filled)
+        for _ in range(40):
+            assert call(base, pause, "POST", {})[0] == 401
+        w.wait(
+            lambda: (
+                w.status["monitor"].detail["control_refused"].get("not recorded (flood)", 0) >= 10
+            ),
+            10,
+            "the flood counted",
+        )
         assert cli("control", "token", "revoke", "ops", env=env).returncode == 0
         assert call(base, pause, "POST", {}, auth)[0] == 401  # at once
         assert "ops" in cli("control", "token", "list", env=env).stdout
@@ -131,6 +141,7 @@ def test_the_control_api_and_its_page(tmp_env: dict[str, str], tmp_path: Path) -
     assert ("unauthorized", "POST " + pause, "refused", "token unknown or revoked") in said
     assert ("api:ops", "pause", "done", f"{NAME} paused (confirmed by risk)") in said
     assert ("api:bot", "GET /api/v1/control-log", "refused", "rate limit") in said
+    assert sum(1 for who, *_ in said if who == "unauthorized") <= 30  # the flood, capped
 
 
 def page_test(browser: str, base: str, token: str, tmp_path: Path) -> None:
