@@ -22,6 +22,7 @@ def test_control_commands_on_a_running_stack_and_their_record(tmp_env: dict[str,
     env = {
         **tmp_env,
         "MT_SIM_SPEED": "120",  # a bar every half second
+        "MT_HEARTBEAT_S": "0.5",  # each command listens one beat before it answers
         "MT_STRATEGY_PARAMS": json.dumps({NAME: {"fast": 2, "slow": 3}}),
     }
     s = settings_of(env)

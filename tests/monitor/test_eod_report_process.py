@@ -1,5 +1,5 @@
 """The end-of-day report on real daemons (feed, engine, risk, router, monitor on the
-simulated market at 120x from 14:30): at 15:40 of market time the monitor writes the
+simulated market at 240x from 14:30): at 15:40 of market time the monitor writes the
 day's page and JSON with risk's figures (the SMA strategy traded before the entry window
 closed and was squared off), says its summary on the alert channels (in the alert store
 here), and ``main.py control report`` shows it."""
@@ -23,10 +23,10 @@ def test_the_monitor_writes_and_says_the_days_report_after_the_close(
 ) -> None:
     env = {
         **tmp_env,
-        # a Friday: 40 market minutes (20 s) to trade before the entry window closes at
+        # a Friday: 40 market minutes (10 s) to trade before the entry window closes at
         # 15:10, even with the engine slow to start on a loaded machine; the close at 15:30
         "MT_SIM_START": "2026-11-20T14:30",
-        "MT_SIM_SPEED": "120",
+        "MT_SIM_SPEED": "240",
         "MT_STRATEGY_PARAMS": json.dumps({NAME: {"fast": 2, "slow": 3}}),
     }
     s = settings_of(env)
