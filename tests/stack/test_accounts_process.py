@@ -317,7 +317,12 @@ def test_risk_closes_a_follower_book_on_its_own_account(
             for _, m in w.seen
             if isinstance(m, wire.Fill) and m.order_id.startswith("s@second.risk-")
         ]
-        assert [(f.account, f.action, f.quantity) for f in exits] == [("second", "SELL", 2 * LOT)]
+        # one exit order of both lots on the second account; the simulator's market order
+        # walks levels of the touch's size, so it may fill in more than one part
+        assert {(f.account, f.action, f.order_id) for f in exits} == {
+            ("second", "SELL", exits[0].order_id)
+        }
+        assert sum(f.quantity for f in exits) == 2 * LOT
         w.pump(1.2)
         assert w.status["risk"].detail["states"]["strategies"] == {"s@second": "reducing"}
         as_engine.send(intent("e2", "BUY", 1))  # the lead adds; the follower stays out
