@@ -24,13 +24,14 @@ app = typer.Typer(
 JSON = Annotated[bool, typer.Option("--json", help="the answer's data as JSON")]
 
 
-def control() -> tuple[Control, BusView]:
-    """The command layer for this shell's user, and the view to close after."""
+def control(every_daemon: bool = False) -> tuple[Control, BusView]:
+    """The command layer for this shell's user, and the view to close after (listening
+    for every daemon's beat for a status, for risk's and the router's otherwise)."""
     from mytrading.control.busview import BusView
     from mytrading.control.record import CommandRecord
 
     s = settings_or_exit()
-    view = BusView(s)
+    view = BusView(s, every_daemon)
     caller = Caller(f"cli:{getpass.getuser()}", "cli", socket.gethostname())
     known = list(s.strategies)
     if s.stores.webhook_db.exists():
@@ -45,7 +46,7 @@ def control() -> tuple[Control, BusView]:
 
 
 def run(call: str, *args: str, as_json: bool = False) -> None:
-    ctl, view = control()
+    ctl, view = control(every_daemon=call in ("status", "positions"))  # a full beat period
     try:
         answer: Answer = getattr(ctl, call)(*args)
     finally:

@@ -18,17 +18,21 @@ FRESH_S = 5.0  # a heartbeat older than this is a daemon not running
 
 
 class BusView:
-    def __init__(self, s: Settings) -> None:
+    def __init__(self, s: Settings, every_daemon: bool = True) -> None:
+        """``every_daemon``: listen for each daemon's beat (a status); else for risk's
+        only (a change, or a question risk answers), which comes sooner."""
         self.collector = StatusCollector(s)  # first: on tcp it makes this process's
         # sockets CURVE clients with the operator's key
         self.ctx = zmq.Context()
         self.pusher = Pusher(self.ctx, s.endpoints()["pipe.commands"], "cli", "command")
         self.fresh_s = max(FRESH_S, 3 * s.liveness.heartbeat_s)
-        self._listen(set(s.daemons), 1.2 * s.liveness.heartbeat_s + 0.3)
+        wanted = set(s.daemons) if every_daemon else {"risk", "router"} & set(s.daemons)
+        self._listen(wanted, 1.2 * s.liveness.heartbeat_s + 0.3)
 
     def _listen(self, expected: set[str], seconds: float) -> None:
         """One heartbeat period: every running daemon beats once in it (done sooner when
-        every daemon of this host has)."""
+        every one ``expected`` has: risk and the router, whose beat carries the positions,
+        for all but a status)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not expected <= set(self.collector.daemons):
             self.collector.poll(0.05)
