@@ -1,5 +1,5 @@
-"""The one command layer: every action on the running stack, as the command line calls it
-(and as the Telegram bot and the HTTP API are to call it), so that they cannot disagree.
+"""The one command layer: every action on the running stack, as the command line and the
+HTTP API call it (and the Telegram bot is to), so that they cannot disagree.
 
 A read (status, P&L, positions, trading states) answers from the daemons' heartbeats. A
 change (pause, resume, stop, the kill switch) is a ``wire.Command`` to risk, the keeper
@@ -321,9 +321,10 @@ class Control:
             "stop",
             args,
             cmd,
+            # stopping, or already flat (risk ends the stop at once): its why is the stop's
             lambda s: (
                 _own(s, name) == "halted"
-                and (name in s.get("stopping", []) or not self._holds(name))
+                and (name in s.get("stopping", []) or cmd.reason == _why(s, name))
             ),
             f"{name} stopping: paused, its positions closing through risk's exits",
         )
@@ -373,9 +374,6 @@ class Control:
 
     def _states(self) -> dict[str, Any]:
         return dict((self._risk() or {}).get("states") or {})
-
-    def _holds(self, name: str) -> bool:
-        return any(p.strategy == name and p.quantity for p in self.view.positions())
 
     def _risk_down(self) -> Answer:
         return Answer(False, False, "risk is not running: nothing was changed", refusal="risk_down")
@@ -447,6 +445,11 @@ class Control:
             a.summary or (a.text.splitlines()[0] if a.text else ""),
         )
         return a
+
+
+def _why(states: dict[str, Any], name: str) -> str:
+    """The reason risk keeps for a strategy's state ("" for none)."""
+    return str(((states.get("why") or {}).get(name) or {}).get("reason", ""))
 
 
 def _own(states: dict[str, Any], name: str) -> str:
