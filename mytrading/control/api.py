@@ -107,12 +107,14 @@ class ControlApi:
         rate_per_min: int = RATE_PER_MIN,
     ) -> None:
         self.view = view
-        self.db = control_db
         self.strategies = strategies
         self.names = names
         self.monitor_token = monitor_token
         self.rate_per_min = rate_per_min
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control")
+        # opened once: each thread that writes (the loop, the worker) keeps a connection
+        self.record = CommandRecord(control_db)
+        self.db = control_db
         self._calls: dict[str, collections.deque[float]] = collections.defaultdict(
             collections.deque
         )
@@ -137,7 +139,8 @@ class ControlApi:
         return request.path.startswith("/api/v1/") and request.path != "/api/v1/openapi.json"
 
     def close(self) -> None:
-        self.worker.submit(self.view.close)  # on the thread that owns the socket
+        for done in (self.view.close, self.record.close):  # the worker's socket, connection
+            self.worker.submit(done)
         self.worker.shutdown(wait=True)
 
     # ---------------------------------------------------------------- doors
@@ -153,7 +156,7 @@ class ControlApi:
         dashboard's own door), 403 for a change that could be a forgery, 429 over the rate."""
         origin = request.remote or ""
         token = self._token(request)
-        name = self._tokens_check(token) if token else None  # one indexed read
+        name = self._tokens_check(token) if token else None
         if name is None:
             dashboard = not self.monitor_token or authorized(
                 request.headers.get("Authorization", ""), self.monitor_token
@@ -189,6 +192,9 @@ class ControlApi:
         return ""
 
     def _tokens_check(self, token: str) -> str | None:
+        """On a connection of its own each time: a kept one missed a token made by another
+        process a moment before (its first request refused, tried), so a revoke or a new
+        token is seen at the next request for certain."""
         tokens = Tokens(self.db)
         try:
             return tokens.check(token)
@@ -207,12 +213,8 @@ class ControlApi:
             self.refused["not recorded (flood)"] += 1
             return
         seen.append(now)
-        rec = CommandRecord(self.db)
-        try:
-            rec.add(who, "api", request.remote or "", f"{request.method} {request.path}", {},
-                    "refused", why)  # fmt: skip
-        finally:
-            rec.close()
+        self.record.add(who, "api", request.remote or "", f"{request.method} {request.path}", {},
+                        "refused", why)  # fmt: skip
 
     async def _run(self, fn: Callable[[], Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.worker, fn)
@@ -220,19 +222,10 @@ class ControlApi:
     def _control(self, caller: Caller) -> Control:
         """The command layer for one request: the API's reads are a page's polling, not
         kept in the record; its changes and refusals are."""
-        return Control(
-            self.view, CommandRecord(self.db), caller, self.strategies(), record_reads=False
-        )
+        return Control(self.view, self.record, caller, self.strategies(), record_reads=False)
 
     async def _do(self, caller: Caller, call: Callable[[Control], Answer]) -> web.Response:
-        def work() -> Answer:
-            ctl = self._control(caller)
-            try:
-                return call(ctl)
-            finally:
-                ctl.record.close()
-
-        a: Answer = await self._run(work)
+        a: Answer = await self._run(lambda: call(self._control(caller)))
         body = {"ok": a.ok, "changed": a.changed, "outcome": a.outcome, "text": a.text, **a.data}
         return _json(body, 200 if a.ok else STATUS.get(a.refusal, 400))
 
@@ -263,14 +256,8 @@ class ControlApi:
         except ValueError:
             return _json({"ok": False, "text": "n is a number"}, 400)
 
-        def work() -> list[dict[str, Any]]:
-            rec = CommandRecord(self.db)
-            try:
-                return [e.__dict__ for e in rec.recent(n)]
-            finally:
-                rec.close()
-
-        return _json({"ok": True, "commands": await self._run(work)}, 200)
+        commands = await self._run(lambda: [e.__dict__ for e in self.record.recent(n)])
+        return _json({"ok": True, "commands": commands}, 200)
 
     async def _strategy_action(self, request: web.Request) -> web.Response:
         caller = await self._caller(request, change=True)

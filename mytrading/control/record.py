@@ -6,6 +6,7 @@ reads it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -63,8 +64,12 @@ class CommandRecord(SqliteFile):
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # private from the first byte, whoever creates it (a shell's umask is 022); SQLite
-        # gives its -wal and -shm files the database's mode
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        # gives its -wal and -shm files the database's mode. Only when it is new: closing a
+        # descriptor of a file drops every POSIX lock this process holds on it, those of an
+        # open SQLite connection too ("disk I/O error", tried)
+        if not path.exists():
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         super().__init__(path)
         con = self.con
         con.executescript(SCHEMA)

@@ -86,10 +86,12 @@ class Tokens:
         """The name of the token in force that ``token`` is, else None."""
         if not token:
             return None
-        row = self.con.execute(
+        # fetchall, not fetchone: a statement left unfinished keeps its read snapshot, and a
+        # kept connection would not see a token made or revoked since
+        rows = self.con.execute(
             "SELECT name FROM tokens WHERE hash = ? AND revoked IS NULL", (_digest(token),)
-        ).fetchone()
-        return str(row[0]) if row else None
+        ).fetchall()
+        return str(rows[0][0]) if rows else None
 
     def list(self) -> list[TokenInfo]:
         rows = self.con.execute("SELECT name, created, revoked FROM tokens ORDER BY name")

@@ -11,7 +11,6 @@ documented by the docstring under them (``use_attribute_docstrings``): the descr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
@@ -58,8 +57,3 @@ def field_of(model: type[BaseModel], loc: str) -> str | None:
         if isinstance(info.validation_alias, str) and info.validation_alias.upper() == loc.upper():
             return name
     return None
-
-
-def documented(model: type[BaseModel]) -> dict[str, Any]:
-    """Each field's description (the docstring under it), by field."""
-    return {name: info.description for name, info in model.model_fields.items()}

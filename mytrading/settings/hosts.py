@@ -8,15 +8,20 @@ import re
 
 def bad_host(host: str) -> str | None:
     """Why ``host`` is not a host name or an IP address (None when it is one)."""
-    try:
-        ipaddress.ip_address(host)
+    if _is_address(host):
         return None
-    except ValueError:
-        pass
     label = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
     if len(host) <= 253 and re.fullmatch(rf"{label}(\.{label})*\.?", host):
         return None
     return f"{host!r} is not a host name or an IP address"
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def is_loopback(host: str) -> bool:
