@@ -11,8 +11,13 @@ confirmation, the answer.
 
     .venv/bin/python bench/control.py [--pairs 200]
 
-Goal (issue 45): p50 <= 50 ms, p99 <= 250 ms. The same from a stand-in Telegram update to
-the bot's reply is not measured: the bot is not built yet (docs/control.md).
+Then the same pairs from Telegram: the control bot (``python -m mytrading.control``)
+polls a stand-in of the Bot API on loopback (``tests/telegramstub.py``), and each round
+trip runs from the moment the user's ``/pause`` update is put on the stand-in to the
+moment the bot's reply reaches it: the long poll's delivery, the allow-list, the command
+layer, risk's confirmation and ``sendMessage``.
+
+Goal (issue 45): p50 <= 50 ms, p99 <= 250 ms (the API's).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,9 +47,11 @@ from mytrading.messaging import wire  # noqa: E402
 from mytrading.messaging.bus import Subscriber  # noqa: E402
 from mytrading.settings import load_settings  # noqa: E402
 from tests.simhelpers import free_port  # noqa: E402
+from tests.telegramstub import TOKEN, BotApiStub  # noqa: E402
 
 DAEMONS = ("router", "risk", "engine", "feed", "monitor")
 NAME = "sma_crossover"
+USER = 111
 
 
 def main() -> int:
@@ -74,6 +82,13 @@ def main() -> int:
         "MT_SIGNALS_PORT": str(free_port()),
         "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
     }
+    api = BotApiStub()
+    cfg = tmp / "config"
+    shutil.copytree(ROOT / "config", cfg)
+    (cfg / "control.toml").write_text(
+        f'[telegram]\nenabled = true\napi = "{api.url}"\nallowed_users = [{USER}]\n'
+    )
+    env |= {"MT_CONFIG_DIR": str(cfg), "MT_TELEGRAM_CONTROL_TOKEN": TOKEN}
     os.environ.update({k: v for k, v in env.items() if k.startswith("MT_")})
     settings = load_settings()
     tokens = Tokens(settings.stores.control_db)
@@ -85,7 +100,7 @@ def main() -> int:
     sub = Subscriber(ctx, [eps.pub(d) for d in DAEMONS], ["sys.status."])
     procs = [
         subprocess.Popen([sys.executable, "-m", f"mytrading.{d}"], env=env, cwd=ROOT)
-        for d in DAEMONS
+        for d in (*DAEMONS, "control")
     ]
     status: dict[str, wire.Status] = {}
     rtt: list[float] = []
@@ -113,8 +128,11 @@ def main() -> int:
             if not got.get("changed"):
                 unconfirmed += 1
             pump(sub, status, 0.0)
+        api.wait(lambda: api.sent("getUpdates"), 30, "the bot polling")
+        bot = telegram_pairs(api, args.pairs)
     finally:
         stop_all(procs)
+        api.down()
         sub.close()
         ctx.term()
 
@@ -125,8 +143,30 @@ def main() -> int:
         f"  p50 {np.percentile(ms, 50):.1f} ms  p99 {np.percentile(ms, 99):.1f} ms  "
         f"max {ms.max():.1f} ms   (goal p50 <= 50 ms, p99 <= 250 ms)"
     )
-    print("  Telegram update -> the bot's reply: not measured (the bot is not built yet)")
-    return 0 if unconfirmed == 0 else 1
+    tg = np.array(bot[0]) * 1000
+    print(f"Telegram update -> the bot's reply, {len(tg)} commands, {bot[1]} not confirmed")
+    print(
+        f"  p50 {np.percentile(tg, 50):.1f} ms  p99 {np.percentile(tg, 99):.1f} ms  "
+        f"max {tg.max():.1f} ms"
+    )
+    return 0 if unconfirmed == 0 and bot[1] == 0 else 1
+
+
+def telegram_pairs(api: BotApiStub, pairs: int) -> tuple[list[float], int]:
+    """Pause / resume pairs from an allowed user, one at a time: each round trip from the
+    update put to the reply received, and how many replies were not a confirmation."""
+    rtt: list[float] = []
+    bad = 0
+    for i in range(pairs * 2):
+        action = "pause" if i % 2 == 0 else "resume"
+        n = len(api.sent())
+        t0 = time.perf_counter()
+        api.message(USER, f"/{action} {NAME}")
+        reply = api.reply_to(USER, n, timeout=10)
+        rtt.append(time.perf_counter() - t0)
+        if "confirmed by risk" not in str(reply["text"]):
+            bad += 1
+    return rtt, bad
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from mytrading.domain.refdata import RefData, RefDataError, load_refdata
 from mytrading.settings import Settings, dotenv, load_settings, variables
 
 if TYPE_CHECKING:
+    from mytrading.control.config import ControlConfig
     from mytrading.engine.strategy import BaseStrategy, StrategyParams
     from mytrading.monitor.channels import Channel
     from mytrading.monitor.config import AlertConfig
@@ -107,6 +108,13 @@ class StackConfig:
         return load_alerts(self.settings.config_dir / "alerts.toml")
 
     @cached_property
+    def control(self) -> ControlConfig:
+        """``config/control.toml``: the Telegram bot's allowed users (off when absent)."""
+        from mytrading.control.config import load_control
+
+        return load_control(self.settings.config_dir / "control.toml")
+
+    @cached_property
     def channels(self) -> list[Channel]:
         """The enabled alert channels, each usable."""
         from mytrading.monitor.channels import build_channels
@@ -149,6 +157,7 @@ class StackConfig:
         """Every section, in the order a mistake is likeliest (a strategy first)."""
         _ = self.strategies
         _ = self.channels
+        _ = self.control
         _ = self.accounts
         _ = self.risk
         _ = self.refdata

@@ -89,6 +89,12 @@ def config_check() -> None:
     )
     typer.echo(f"strategies: {', '.join(names)}")
     typer.echo(f"alert channels: {', '.join(channels) or 'none enabled (config/alerts.toml)'}")
+    tg = cfg.control.telegram
+    typer.echo(
+        f"telegram control: {len(tg.allowed_users)} allowed users, token in {tg.token_env}"
+        if tg.enabled
+        else "telegram control: off (config/control.toml)"
+    )
     typer.echo(risk_line)
     accounts = cfg.accounts
     for a in accounts.by_name.values():

@@ -27,21 +27,13 @@ JSON = Annotated[bool, typer.Option("--json", help="the answer's data as JSON")]
 def control(every_daemon: bool = False) -> tuple[Control, BusView]:
     """The command layer for this shell's user, and the view to close after (listening
     for every daemon's beat for a status, for risk's and the router's otherwise)."""
-    from mytrading.control.busview import BusView
+    from mytrading.control.busview import BusView, known_strategies
     from mytrading.control.record import CommandRecord
 
     s = settings_or_exit()
     view = BusView(s, every_daemon)
     caller = Caller(f"cli:{getpass.getuser()}", "cli", socket.gethostname())
-    known = list(s.strategies)
-    if s.stores.webhook_db.exists():
-        from mytrading.webhook.store import WebhookStore
-
-        store = WebhookStore(s.stores.webhook_db)
-        try:
-            known += [w.fields.name for w in store.all()]
-        finally:
-            store.close()
+    known = known_strategies(s)
     return Control(view, CommandRecord(s.stores.control_db), caller, known), view
 
 
@@ -80,6 +72,12 @@ def pnl(as_json: JSON = False) -> None:
 def positions(as_json: JSON = False) -> None:
     """Open positions per strategy."""
     run("positions", as_json=as_json)
+
+
+@app.command("trades")
+def trades(as_json: JSON = False) -> None:
+    """Today's fills, as the router numbers them."""
+    run("trades", as_json=as_json)
 
 
 @app.command("halted")

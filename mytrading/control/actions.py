@@ -74,6 +74,10 @@ class StackView(Protocol):
 
     def positions(self) -> list[wire.PositionSnapshot]: ...
 
+    def fills(self) -> list[wire.Fill] | None:
+        """The day's fills as the router keeps them (None: it did not answer)."""
+        ...
+
     def send(self, cmd: wire.Command) -> bool:
         """Give risk the command (False: it could not be handed over)."""
         ...
@@ -185,6 +189,40 @@ class Control:
         return self._done(
             "positions", {}, Answer(True, False, text, {"positions": data}, read=True)
         )
+
+    def trades(self) -> Answer:
+        """Today's fills, as the router numbers them (settlements marked)."""
+        fills = self.view.fills()
+        if fills is None:
+            text = "the router did not answer: its fills are not known"
+            return self._done("trades", {}, Answer(False, False, text, refusal="router_down"))
+        data: list[dict[str, Any]] = [
+            {
+                "fill_no": f.fill_no,
+                "time": _ist(f.exch_ns),
+                "strategy": f.strategy,
+                "symbol": f.symbol,
+                "exchange": f.exchange,
+                "action": f.action,
+                "quantity": f.quantity,
+                "price": f.price,
+                "account": f.account,
+                "settlement": f.settlement,
+            }
+            for f in sorted(fills, key=lambda f: f.fill_no)
+        ]
+        text = (
+            "\n".join(
+                f"{d['time'][11:19]} {d['strategy'][:18]:<18} {d['action']:<4} "
+                f"{d['quantity']:>6} {d['symbol']} @ {d['price']:.2f}"
+                + (f" ({d['settlement']})" if d["settlement"] else "")
+                for d in data
+            )
+            or "no trades today"
+        )
+        summary = f"{len(data)} fills"
+        answer = Answer(True, False, text, {"trades": data}, read=True, summary=summary)
+        return self._done("trades", {}, answer)
 
     def halted(self) -> Answer:
         """Risk's trading states with why, who and when."""
@@ -445,6 +483,14 @@ class Control:
             a.summary or (a.text.splitlines()[0] if a.text else ""),
         )
         return a
+
+
+def _ist(ns: int) -> str:
+    from datetime import datetime
+
+    from mytrading.domain.refdata import IST
+
+    return datetime.fromtimestamp(ns / 1e9, IST).isoformat(timespec="seconds")
 
 
 def _why(states: dict[str, Any], name: str) -> str:

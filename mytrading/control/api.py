@@ -38,6 +38,7 @@ from mytrading.control.record import CommandRecord
 from mytrading.control.tokens import Tokens
 from mytrading.messaging import wire
 from mytrading.messaging.bus import Pusher
+from mytrading.messaging.catchup import fetch_fills_since
 from mytrading.web.guard import authorized
 
 PAGE = Path(__file__).with_name("control.html")
@@ -48,6 +49,7 @@ STATUS = {  # a refusal's HTTP status
     "unknown": 404,
     "risk_down": 503,
     "pipe_full": 503,
+    "router_down": 503,
     "unconfirmed": 504,
 }
 
@@ -63,11 +65,13 @@ class BeatsView:
         ctx: zmq.Context[Any],
         commands_endpoint: str,
         fresh_s: float,
+        router_endpoint: str,
     ) -> None:
         self._beats = beats
         self._positions = positions
         self._ctx = ctx  # the daemon's (thread-safe; on tcp its sockets are CURVE clients)
         self._endpoint = commands_endpoint
+        self._router = router_endpoint
         self.fresh_s = fresh_s
         self._pusher: Pusher | None = None  # made, used and closed on the worker thread
 
@@ -77,6 +81,9 @@ class BeatsView:
 
     def positions(self) -> list[wire.PositionSnapshot]:
         return self._positions()
+
+    def fills(self) -> list[wire.Fill] | None:
+        return fetch_fills_since(self._ctx, self._router, 0)
 
     def send(self, cmd: wire.Command) -> bool:
         if self._pusher is None:
@@ -129,6 +136,8 @@ class ControlApi:
         r.add_get("/api/v1/openapi.json", self._openapi)
         r.add_get("/api/v1/status", self._read("status"))
         r.add_get("/api/v1/strategies", self._strategies)
+        for what in ("pnl", "positions", "trades", "halted"):
+            r.add_get(f"/api/v1/{what}", self._read(what))
         r.add_get("/api/v1/control-log", self._log)
         r.add_post("/api/v1/strategies/{name}/{action}", self._strategy_action)
         r.add_post("/api/v1/kill-switch", self._kill_switch)
@@ -350,6 +359,10 @@ OPENAPI: dict[str, Any] = {
     "paths": {
         "/api/v1/status": {"get": _read("the daemons, the stack's state, the funds")},
         "/api/v1/strategies": {"get": _read("each strategy: state and why, P&L, positions")},
+        "/api/v1/pnl": {"get": _read("gross, charges and net per strategy and for the stack")},
+        "/api/v1/positions": {"get": _read("open positions per strategy")},
+        "/api/v1/trades": {"get": _read("today's fills, as the router numbers them")},
+        "/api/v1/halted": {"get": _read("risk's trading states with why, who and when")},
         "/api/v1/control-log": {
             "get": {
                 **_read("the command record, newest first"),

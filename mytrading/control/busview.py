@@ -11,6 +11,7 @@ import zmq
 
 from mytrading.messaging import wire
 from mytrading.messaging.bus import Pusher
+from mytrading.messaging.catchup import fetch_fills_since
 from mytrading.process.status import StatusCollector
 from mytrading.settings import Settings
 
@@ -25,6 +26,7 @@ class BusView:
         # sockets CURVE clients with the operator's key
         self.ctx = zmq.Context()
         self.pusher = Pusher(self.ctx, s.endpoints()["pipe.commands"], "cli", "command")
+        self.router = s.endpoints()["rpc.router"]
         self.fresh_s = max(FRESH_S, 3 * s.liveness.heartbeat_s)
         wanted = set(s.daemons) if every_daemon else {"risk", "router"} & set(s.daemons)
         self._listen(wanted, 1.2 * s.liveness.heartbeat_s + 0.3)
@@ -43,6 +45,9 @@ class BusView:
 
     def positions(self) -> list[wire.PositionSnapshot]:
         return list(self.collector.positions.values())
+
+    def fills(self) -> list[wire.Fill] | None:
+        return fetch_fills_since(self.ctx, self.router, 0)
 
     def send(self, cmd: wire.Command) -> bool:
         deadline = time.monotonic() + 1.0
@@ -70,3 +75,18 @@ class BusView:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def known_strategies(s: Settings) -> list[str]:
+    """What may be commanded besides the books risk reports: the enabled strategies and
+    the webhook strategies on record."""
+    known = list(s.strategies)
+    if s.stores.webhook_db.exists():
+        from mytrading.webhook.store import WebhookStore
+
+        store = WebhookStore(s.stores.webhook_db)
+        try:
+            known += [w.fields.name for w in store.all()]
+        finally:
+            store.close()
+    return known

@@ -71,6 +71,7 @@ class MonitorDaemon(Daemon):
                 self.ctx,
                 self.endpoints["pipe.commands"],
                 max(5.0, self.down_after_s),
+                self.endpoints["rpc.router"],
             ),
             s.stores.control_db,
             lambda: list(s.strategies),

@@ -118,6 +118,12 @@ class StatusCollector:
                 f"{'simserver':<11}{p.get('statename', '-'):<11}{p.get('pid') or '-':>8} "
                 f"{'(OpenAlgo-compatible simulator: REST + WebSocket, no heartbeat)'}"
             )
+        if procs.get("telegram", {}).get("statename", "STOPPED") != "STOPPED":  # enabled
+            p = procs["telegram"]
+            out.append(
+                f"{'telegram':<11}{p.get('statename', '-'):<11}{p.get('pid') or '-':>8} "
+                "(the Telegram control bot, no heartbeat: logs/telegram.log)"
+            )
         for d in DAEMONS:
             proc = procs.get(d, {}).get("statename", "-")
             seen = self.daemons.get(d)

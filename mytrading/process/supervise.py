@@ -28,11 +28,13 @@ from mytrading.process.rundir import ensure_private_dir
 from mytrading.settings import PROJECT_ROOT, Settings
 
 CONF = PROJECT_ROOT / "supervisord.conf"
-ALL_PROGRAMS: tuple[str, ...] = ("simserver", *DAEMONS)
+ALL_PROGRAMS: tuple[str, ...] = ("simserver", *DAEMONS, "telegram")
 # The module each program runs (``python -m``), as supervisord.conf starts it
-MODULES: dict[str, str] = {"simserver": "mytrading.sim.server"} | {
-    d: f"mytrading.{d}" for d in DAEMONS
-}
+MODULES: dict[str, str] = (
+    {"simserver": "mytrading.sim.server"}
+    | {d: f"mytrading.{d}" for d in DAEMONS}
+    | {"telegram": "mytrading.control"}
+)
 
 
 class SupervisorError(RuntimeError):
@@ -51,6 +53,7 @@ def stack_env(settings: Settings, anchor_ns: int | None = None) -> dict[str, str
         MT_CLOCK_ANCHOR_NS=str(anchor_ns or settings.clock_anchor_ns or time.time_ns()),
         MT_SIM_SERVER_AUTOSTART=str(uses_simserver(settings)).lower(),
         **{f"MT_{d.upper()}_AUTOSTART": str(d in settings.daemons).lower() for d in DAEMONS},
+        MT_TELEGRAM_AUTOSTART=str(uses_telegram(settings)).lower(),
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -62,10 +65,21 @@ def uses_simserver(settings: Settings) -> bool:
     return settings.broker == "openalgo" and settings.sim_server and "router" in settings.daemons
 
 
+def uses_telegram(settings: Settings) -> bool:
+    """The Telegram control bot runs when config/control.toml enables it, on the host
+    that runs risk (the keeper of the states it commands)."""
+    from mytrading.control.config import load_control
+
+    if "risk" not in settings.daemons:
+        return False
+    return load_control(settings.config_dir / "control.toml").telegram.enabled
+
+
 def programs(settings: Settings) -> tuple[str, ...]:
     """The supervisor programs this configuration runs."""
     here = tuple(d for d in DAEMONS if d in settings.daemons)
-    return (("simserver",) if uses_simserver(settings) else ()) + here
+    bot = ("telegram",) if uses_telegram(settings) else ()
+    return (("simserver",) if uses_simserver(settings) else ()) + here + bot
 
 
 def _prepare_dirs(settings: Settings) -> None:

@@ -177,6 +177,7 @@ def test_a_remote_openalgo_must_use_tls_unless_named(tmp_env: dict[str, str]) ->
         ("risk.toml", "\n[limits]\n", "unknown tables ['limits']"),
         ("margins.toml", "\nthis is = not toml\n", "margins.toml"),
         ("charges.toml", "\n[brokerage]\nper_order = 'x'\n", "charges.toml"),
+        ("control.toml", "\n[other]\n", "control.toml: other: Extra inputs"),
     ],
 )
 def test_config_check_loads_what_risk_loads(
