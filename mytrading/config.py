@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from mytrading.risk.config import RiskConfig
     from mytrading.risk.limits import LimitBook
     from mytrading.risk.margin import MarginTable
+    from mytrading.risk.schedule import Schedule
 
 # the files a configuration is made of, under MT_CONFIG_DIR (instruments, sessions and
 # holidays make the reference data; a missing optional file is said as such)
@@ -115,6 +116,16 @@ class StackConfig:
         return load_control(self.settings.config_dir / "control.toml")
 
     @cached_property
+    def schedules(self) -> dict[str, Schedule]:
+        """The enabled strategies' schedules (``[name.schedule]`` in strategies.toml)."""
+        from mytrading.risk.schedule import load_schedules
+
+        s = self.settings
+        names = list(s.strategies)
+        params = {n: s.params_for(n) for n in names}
+        return load_schedules(s.config_dir / "strategies.toml", names, self.refdata, params)
+
+    @cached_property
     def channels(self) -> list[Channel]:
         """The enabled alert channels, each usable."""
         from mytrading.monitor.channels import build_channels
@@ -158,6 +169,7 @@ class StackConfig:
         _ = self.strategies
         _ = self.channels
         _ = self.control
+        _ = self.schedules
         _ = self.accounts
         _ = self.risk
         _ = self.refdata

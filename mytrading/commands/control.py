@@ -80,6 +80,12 @@ def trades(as_json: JSON = False) -> None:
     run("trades", as_json=as_json)
 
 
+@app.command("schedule")
+def schedule(as_json: JSON = False) -> None:
+    """Today's plan: each scheduled strategy's days and hours, and where it is in them."""
+    run("schedule", as_json=as_json)
+
+
 @app.command("halted")
 def halted(as_json: JSON = False) -> None:
     """Risk's trading states, with why, who and when."""

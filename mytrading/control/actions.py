@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from mytrading.control.record import CommandRecord
-from mytrading.domain.trading_states import describe, stack_line
+from mytrading.domain.trading_states import SCHEDULE, describe, set_by, stack_line
 from mytrading.messaging import wire
 
 Via = Literal["cli", "telegram", "api"]
@@ -123,6 +123,7 @@ class Control:
         if risk is not None:
             lines.append(f"stack: {stack_line(risk.get('states', {})) or 'ACTIVE'}")
             lines.append(f"margin available: {risk.get('margin_available')}")
+            lines += [f"today: {line}" for line in _plan_lines(risk.get("schedule") or {})]
         text = "\n".join(lines) if lines else "no daemon is running"
         running = sum(1 for d in data.values() if d["state"] != "stopped")
         summary = f"{running} daemons running"
@@ -224,6 +225,22 @@ class Control:
         answer = Answer(True, False, text, {"trades": data}, read=True, summary=summary)
         return self._done("trades", {}, answer)
 
+    def schedule(self) -> Answer:
+        """Today's plan of each scheduled strategy (risk's, from config/strategies.toml
+        and the exchange calendar): its days and hours, whether it trades today, and
+        where in its day it is."""
+        risk = self._risk()
+        if risk is None:
+            return self._done("schedule", {}, self._risk_down())
+        plan = dict(risk.get("schedule") or {})
+        text = "\n".join(_plan_lines(plan)) or (
+            "no strategy has a schedule: each trades whenever risk allows "
+            "([NAME.schedule] in config/strategies.toml)"
+        )
+        summary = f"{sum(1 for p in plan.values() if p.get('trades_today'))} scheduled today"
+        answer = Answer(True, False, text, {"schedule": plan}, read=True, summary=summary)
+        return self._done("schedule", {}, answer)
+
     def halted(self) -> Answer:
         """Risk's trading states with why, who and when."""
         risk = self._risk()
@@ -250,6 +267,7 @@ class Control:
         stopping = set(states.get("stopping") or ())
         pnl = (risk or {}).get("pnl") or {}
         held = [p for p in self.view.positions() if p.quantity]
+        plans = dict((risk or {}).get("schedule") or {})
         rows: list[dict[str, Any]] = []
         for name in self.strategies():
             p = pnl.get(name, {})
@@ -260,6 +278,12 @@ class Control:
                     "state": effective(states, name) if risk is not None else "unknown",
                     "why": describe(states, name) if risk is not None else "risk is not running",
                     "stopping": name in stopping,
+                    # today's plan when it has a schedule ("" when it has none)
+                    "today": (
+                        _plan_lines({name: plans[name]})[0].split(None, 1)[1]
+                        if name in plans
+                        else ""
+                    ),
                     "pnl": {
                         "gross": round(gross, 2),
                         "charges": round(float(p.get("charges", 0.0)), 2),
@@ -297,12 +321,18 @@ class Control:
         if refused is not None:
             return self._done("pause", args, refused)
         states = self._states()
-        if _own(states, name) == "halted":
+        # halted by its schedule (outside its hours) is not paused: the schedule arms it
+        # at its start, and a pause must outlast that
+        if _own(states, name) == "halted" and set_by(states, name) != SCHEDULE:
             why = describe(states, name)
             return self._done("pause", args, Answer(True, False, f"{name} is already {why}"))
         cmd = self._command("state", "halted", name, reason or f"paused by {self._by()}")
         return self._change(
-            "pause", args, cmd, lambda s: _own(s, name) == "halted", f"{name} paused"
+            "pause",
+            args,
+            cmd,
+            lambda s: _own(s, name) == "halted" and set_by(s, name) != SCHEDULE,
+            f"{name} paused",
         )
 
     def resume(self, name: str, reason: str = "") -> Answer:
@@ -483,6 +513,21 @@ class Control:
             a.summary or (a.text.splitlines()[0] if a.text else ""),
         )
         return a
+
+
+def _plan_lines(plan: dict[str, dict[str, Any]]) -> list[str]:
+    where = {
+        "before": "before its start",
+        "during": "in its hours",
+        "after": "after its stop",
+        "off": "not today",
+    }
+    return [
+        f"{name:<22} {p.get('schedule', '')}: "
+        + (where.get(str(p.get("phase")), str(p.get("phase"))) if p.get("trades_today")
+           else f"not today ({p.get('why', '')})")
+        for name, p in sorted(plan.items())
+    ]  # fmt: skip
 
 
 def _ist(ns: int) -> str:

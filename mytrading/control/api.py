@@ -136,7 +136,7 @@ class ControlApi:
         r.add_get("/api/v1/openapi.json", self._openapi)
         r.add_get("/api/v1/status", self._read("status"))
         r.add_get("/api/v1/strategies", self._strategies)
-        for what in ("pnl", "positions", "trades", "halted"):
+        for what in ("pnl", "positions", "trades", "halted", "schedule"):
             r.add_get(f"/api/v1/{what}", self._read(what))
         r.add_get("/api/v1/control-log", self._log)
         r.add_post("/api/v1/strategies/{name}/{action}", self._strategy_action)
@@ -363,6 +363,7 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/positions": {"get": _read("open positions per strategy")},
         "/api/v1/trades": {"get": _read("today's fills, as the router numbers them")},
         "/api/v1/halted": {"get": _read("risk's trading states with why, who and when")},
+        "/api/v1/schedule": {"get": _read("today's plan of each scheduled strategy")},
         "/api/v1/control-log": {
             "get": {
                 **_read("the command record, newest first"),

@@ -65,6 +65,7 @@ HELP = """mytrading commands
 /positions  open positions
 /trades  today's fills
 /halted  trading states with why, who and when
+/schedule  today's plan: each scheduled strategy's days and hours
 /pause NAME  no new entries (exits and stops keep working)
 /resume NAME  active again (also lifts a halt)
 /stop NAME  flatten it through risk's exits, then paused (asks to confirm)
@@ -77,6 +78,7 @@ READS: dict[str, Callable[[Control], Answer]] = {
     "positions": lambda c: c.positions(),
     "trades": lambda c: c.trades(),
     "halted": lambda c: c.halted(),
+    "schedule": lambda c: c.schedule(),
 }
 ONE_NAME = ("pause", "resume", "stop")
 CONFIRMED = ("stop", "killswitch")

@@ -8,6 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 _RANK = {"active": 0, "reducing": 1, "halted": 2}
+SCHEDULE = "schedule"  # who risk names for a state a strategy's schedule set
+
+
+def set_by(states: dict[str, Any], name: str) -> str:
+    """Who set a strategy's state, as risk keeps it ("" for none)."""
+    return str(((states.get("why") or {}).get(name) or {}).get("by", ""))
 
 
 def effective(states: dict[str, Any], strategy: str) -> str:

@@ -42,6 +42,7 @@ RULES = (
     "disk_low",
     "session_expired",
     "strategy_halted",
+    "missed_start",
     "account_unreachable",
     "feed_lag",
     "clock_offset",

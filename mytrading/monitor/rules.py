@@ -15,7 +15,9 @@ a risk trigger fired, and the morning check: once a day at ``at`` (08:45 IST), e
 that waits for a person (the kill switch, halted or quarantined strategies, orders in
 UNKNOWN state, expired broker sessions, an unwritable journal, a disk running low, a
 host clock more than a second off the broker's) with
-the command that clears each, or that nothing does.
+the command that clears each, or that nothing does. A strategy halted by its schedule
+(outside its hours) is neither news nor waiting; one inside its hours for ``threshold``
+seconds that does not trade is a missed start.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from mytrading.domain.refdata import IST
-from mytrading.domain.trading_states import describe
+from mytrading.domain.trading_states import SCHEDULE, describe, effective, set_by
 from mytrading.monitor.config import AlertConfig
 from mytrading.monitor.view import View
 from mytrading.process.status import clock_offset_s
@@ -59,6 +62,7 @@ class Watch:
         self._failovers: int | None = None
         self._refusals: collections.deque[tuple[float, int]] = collections.deque()
         self._morning_said: date | None = None
+        self._during: dict[str, float] = {}  # scheduled strategy -> since when in its hours
 
     def findings(
         self, view: View, now: float | None = None, wall: float | None = None
@@ -84,6 +88,7 @@ class Watch:
             ("disk_low", self._disk_low),
             ("session_expired", self._session),
             ("strategy_halted", self._halted),
+            ("missed_start", self._missed_start),
             ("account_unreachable", self._away),
             ("feed_lag", self._feed_lag),
             ("clock_offset", self._clock_offset),
@@ -282,8 +287,37 @@ class Watch:
         return [
             Finding(rule, name, f"strategy {name} {describe(states, name)}")
             for name, st in sorted((states.get("strategies") or {}).items())
-            if st == "halted"
+            if st == "halted" and not by_schedule(states, name)  # its hours: not news
         ]
+
+    def _missed_start(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        """A scheduled strategy inside its hours for ``threshold`` seconds (60) that does
+        not trade: halted or reducing (by an operator, a limit, the kill switch), not run
+        by the engine, or quarantined."""
+        limit = self.cfg.rule(rule).threshold or 60.0
+        risk = view.detail("risk")
+        states = risk.get("states") or {}
+        engine = view.detail("engine").get("strategies") if "engine" in view.daemons else None
+        out = []
+        for name, plan in sorted((risk.get("schedule") or {}).items()):
+            if plan.get("phase") != "during":
+                self._during.pop(name, None)
+                continue
+            since = self._during.setdefault(name, now)
+            if now - since < limit:
+                continue
+            state = effective(states, name)
+            if state != "active":
+                why = f"is {state.upper()}: {describe(states, name)}"
+            elif engine is not None and name not in engine:
+                why = "the engine does not run it (MT_STRATEGIES)"
+            elif engine is not None and engine[name].get("quarantined"):
+                why = f"it is QUARANTINED ({engine[name]['quarantined']})"
+            else:
+                continue
+            text = f"missed start: {name} should trade from {plan['start']} ({plan['schedule']})"
+            out.append(Finding(rule, name, f"{text} but {why}"))
+        return out
 
     def _away(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
         return [
@@ -447,6 +481,11 @@ def calendar_needs(years: frozenset[int] | None, today: date) -> list[str]:
     ]
 
 
+def by_schedule(states: dict[str, Any], name: str) -> bool:
+    """The strategy's state is its schedule's (outside its hours): nobody need act."""
+    return set_by(states, name) == SCHEDULE
+
+
 def waiting_for_a_person(view: View) -> list[str]:
     """Everything the stack will not resolve by itself, each with what clears it."""
     needs: list[str] = []
@@ -460,7 +499,7 @@ def waiting_for_a_person(view: View) -> list[str]:
     if states.get("stack") in ("halted", "reducing"):
         needs.append(f"the stack is {states['stack'].upper()}: `main.py risk state active`")
     for name, st in sorted((states.get("strategies") or {}).items()):
-        if st in ("halted", "reducing"):
+        if st in ("halted", "reducing") and not by_schedule(states, name):
             needs.append(
                 f"strategy {name} is {st.upper()}: `main.py risk state active --strategy {name}`"
             )

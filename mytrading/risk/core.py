@@ -52,6 +52,8 @@ from mytrading.risk.orders import (
 )
 from mytrading.risk.roll import RollApproval, RollWatch
 from mytrading.risk.rules import Approval, Rejection, check, child_size, usage
+from mytrading.risk.schedule import BY as SCHEDULE
+from mytrading.risk.schedule import Scheduler
 from mytrading.risk.state import Hold, TradingStates
 
 if TYPE_CHECKING:  # the shell fetches it over the bus; the core only reads it
@@ -153,8 +155,10 @@ class RiskCore:
         by: str = "risk",
         speed: float = 1.0,
         market_ns: Callable[[], int] | None = None,
+        schedule: Scheduler | None = None,
     ) -> None:
         self.refdata = refdata
+        self.schedule = schedule  # strategies' days and hours (``risk/schedule.py``)
         # ``market_now`` as epoch nanoseconds, where the clock keeps them (a backtest's)
         self.market_ns = market_ns
         self.speed = speed  # the market clock's: market seconds per wall second
@@ -622,6 +626,8 @@ class RiskCore:
         if self.day is not None and now.date() != self.day:
             self._new_day()
         self.day = now.date()
+        if self.schedule is not None:
+            self._follow_schedule(now)
         for t in self.post.evaluate(now):
             self._act(t)
         self.enforce_halt()
@@ -630,6 +636,31 @@ class RiskCore:
         self.exits.step()
         if not quiet_ok:
             self.rolls.step()
+
+    def _follow_schedule(self, now: datetime) -> None:
+        """At each change of a scheduled strategy's phase: halted outside its hours,
+        armed (its own halt lifted, no other) at its start (``risk/schedule.py``)."""
+        assert self.schedule is not None
+        states = self.book.states
+        for name, phase, day in self.schedule.changes(now):
+            why = self.schedule.reason(name, phase, day)
+            if phase == "during":
+                mine = states.why.get(name)
+                if states.own(name) != "halted" or mine is None or mine.by != SCHEDULE:
+                    continue  # active already, or halted by someone else: theirs to lift
+                state = "active"
+            elif states.own(name) == "halted":
+                continue  # halted already (an operator, a limit): left as it is
+            else:
+                state = "halted"
+            states.set(name, state, why, SCHEDULE)  # type: ignore[arg-type]  # one of two
+            self.ports.save_states(states, why)
+            log.warning("trading state", target=name, state=state, reason=why, by=SCHEDULE)
+            self.ports.emit(
+                wire.RiskEvent(
+                    strategy=name, kind="state", rule="schedule", reason=why, action=state
+                )
+            )
 
     def _new_day(self) -> None:
         """Daily limits start again: a strategy that risk set REDUCING for one of them is

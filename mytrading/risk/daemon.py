@@ -32,6 +32,7 @@ from mytrading.risk.events import EventStore
 from mytrading.risk.monitor import Key
 from mytrading.risk.orders import rejected_event
 from mytrading.risk.rules import Rejection
+from mytrading.risk.schedule import Schedule, Scheduler
 from mytrading.risk.state import MarksStore, StateStore, TradingStates
 from mytrading.settings import Settings
 
@@ -52,6 +53,7 @@ def build_core(
     monotonic: Callable[[], float] = time.monotonic,
     cfg: RiskConfig | None = None,
     speed: float = 1.0,
+    schedules: dict[str, Schedule] | None = None,
 ) -> RiskCore:
     """The core as the daemon runs it, on risk's configuration (the process's
     ``StackConfig.risk``, or ``load_risk_config``'s)."""
@@ -70,6 +72,7 @@ def build_core(
         states=states,
         by="risk",
         speed=speed,
+        schedule=Scheduler(schedules, refdata) if schedules else None,
     )
 
 
@@ -128,6 +131,7 @@ class RiskDaemon(Daemon):
             states=states,
             cfg=self.config.risk,
             speed=self.clock.speed,
+            schedules=self.config.schedules,
         )
         self.book = self.core.book
         self.post = self.core.post
@@ -441,6 +445,8 @@ class RiskDaemon(Daemon):
             "entries_halted": core.entries_halted,  # working entries of halted books
             "positions_open": sum(len(self.post.open_keys(b)) for b in list(self.post.books)),
             "states": self.book.states.as_dict(),
+            # today's plan of each scheduled strategy (risk/schedule.py)
+            "schedule": core.schedule.today(self.clock.now()) if core.schedule else {},
             "limits": core.limits.as_dict(),
             "pnl": {s: self.post.pnl(s) for s in self.post.books},
             "use": core.usage(),

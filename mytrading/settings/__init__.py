@@ -363,7 +363,8 @@ class Settings(BaseSettings):
 
     def params_for(self, strategy: str) -> dict[str, Any]:
         """Class defaults < ``config/strategies.toml`` [strategy] < ``MT_STRATEGY_PARAMS``
-        (the file read once while it is unchanged, not once per strategy)."""
+        (the file read once while it is unchanged, not once per strategy); the table's
+        ``schedule`` is left out (risk's, ``risk/schedule.py``)."""
         path = self.config_dir / "strategies.toml"
         from_file: dict[str, Any] = {}
         if path.exists():
@@ -374,7 +375,8 @@ class Settings(BaseSettings):
                 raise ConfigError(f"{path}: {exc}") from None
             if not isinstance(table, dict):
                 raise ConfigError(f"{path}: [{strategy}] must be a table")
-            from_file = table
+            # its schedule is risk's (``risk/schedule.py``), not a parameter
+            from_file = {k: v for k, v in table.items() if k != "schedule"}
         return {**from_file, **self.strategy_params.get(strategy, {})}
 
 

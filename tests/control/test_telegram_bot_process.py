@@ -82,6 +82,7 @@ def test_the_bot_commands_the_stack_for_allowed_users_only(
         assert "GROSS" in say(ALICE, "/pnl")
         say(ALICE, "/trades")
         say(ALICE, "/positions")
+        assert "no strategy has a schedule" in say(ALICE, "/schedule")
 
         # A stranger's flood: no reply, nothing done, one alert; Alice answered meanwhile.
         for i in range(60):

@@ -542,3 +542,34 @@ def test_the_kill_switch_alert_names_who_turned_it_and_through_what(tmp_path: Pa
     assert (
         "the kill switch is ON (kill switch on by telegram:123456789 via telegram)" in said[0].text
     )
+
+
+def test_a_missed_start_and_a_schedules_own_halt(tmp_path: Path) -> None:
+    """A strategy in its hours for a minute that does not trade is a missed start (halted
+    by an operator, or not run by the engine); halted by its own schedule it is neither
+    a missed start nor ``strategy_halted`` news."""
+    r = Rig(tmp_path)
+    plan = {"schedule": "every trading day 09:20-15:00", "start": "09:20", "phase": "before"}
+    off = {"by": "schedule", "reason": "schedule: before its start 09:20"}
+    r.beat("engine", strategies={"a": {}, "b": {}})
+    r.beat("risk", schedule={"a": plan, "b": plan, "c": plan},
+           states={"stack": "active", "strategies": {"a": "halted", "b": "halted"},
+                   "why": {"a": off, "b": off}})  # fmt: skip
+    assert r.step() == []  # before their start, halted by their schedule: nothing said
+    during = {**plan, "phase": "during"}
+    paused = {"by": "cli:op", "reason": "paused by cli:op via cli"}
+    r.beat("risk", schedule={"a": during, "b": during, "c": during},
+           states={"stack": "active", "strategies": {"b": "halted"}, "why": {"b": paused}})  # fmt: skip
+    assert kinds(r.step()) == [("strategy_halted", "b", "fire")]  # an operator's: news
+    assert r.step(59) == []  # not a minute in its hours yet
+    said = r.step(2)
+    assert kinds(said) == [("missed_start", "b", "fire"), ("missed_start", "c", "fire")]
+    assert "paused by cli:op" in said[0].text and "engine does not run it" in said[1].text
+    r.beat("risk", schedule={"a": during, "b": during, "c": during},
+           states={"stack": "active", "strategies": {}})  # fmt: skip
+    r.beat("engine", strategies={"a": {}, "b": {}, "c": {}})
+    assert sorted(kinds(r.step())) == [
+        ("missed_start", "b", "recover"),
+        ("missed_start", "c", "recover"),
+        ("strategy_halted", "b", "recover"),
+    ]
