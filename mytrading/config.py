@@ -118,12 +118,9 @@ class StackConfig:
     @cached_property
     def schedules(self) -> dict[str, Schedule]:
         """The enabled strategies' schedules (``[name.schedule]`` in strategies.toml)."""
-        from mytrading.risk.schedule import load_schedules
+        from mytrading.risk.schedule import schedules_of
 
-        s = self.settings
-        names = list(s.strategies)
-        params = {n: s.params_for(n) for n in names}
-        return load_schedules(s.config_dir / "strategies.toml", names, self.refdata, params)
+        return schedules_of(self.settings, self.refdata)
 
     @cached_property
     def channels(self) -> list[Channel]:
@@ -249,7 +246,7 @@ def load_strategies(
 
     s.check_strategy_tables()
     try:
-        classes = check(s.strategies_dir, s.strategies)
+        classes = check(s.strategies_dir, s.enabled_strategies())
     except StrategyLoadError as exc:
         raise ConfigError(f"MT_STRATEGIES: {exc}") from None
     out: dict[str, tuple[type[BaseStrategy[Any]], StrategyParams]] = {}

@@ -88,6 +88,9 @@ def config_check() -> None:
         "each OpenAlgo reports)"
     )
     typer.echo(f"strategies: {', '.join(names)}")
+    off = sorted(n for n, on in s.switches().items() if not on and n in s.strategies)
+    if off:
+        typer.echo(f"  disabled in config/strategies.toml (enabled = false): {', '.join(off)}")
     typer.echo(f"alert channels: {', '.join(channels) or 'none enabled (config/alerts.toml)'}")
     tg = cfg.control.telegram
     typer.echo(

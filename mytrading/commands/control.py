@@ -33,12 +33,19 @@ def control(every_daemon: bool = False) -> tuple[Control, BusView]:
     s = settings_or_exit()
     view = BusView(s, every_daemon)
     caller = Caller(f"cli:{getpass.getuser()}", "cli", socket.gethostname())
+    from mytrading.control.strategyfile import StrategyFile
+
     known = known_strategies(s)
-    return Control(view, CommandRecord(s.stores.control_db), caller, known), view
+    record = CommandRecord(s.stores.control_db)
+    return Control(view, record, caller, known, strategy_file=StrategyFile(s)), view
 
 
-def run(call: str, *args: str, as_json: bool = False) -> None:
-    ctl, view = control(every_daemon=call in ("status", "positions"))  # a full beat period
+ENGINE_CALLS = ("enable", "disable", "set_params")  # confirmed by the engine's beat
+
+
+def run(call: str, *args: object, as_json: bool = False) -> None:
+    # a full beat period: every daemon's (a status; the engine's, for its strategies)
+    ctl, view = control(every_daemon=call in ("status", "positions", *ENGINE_CALLS))
     try:
         answer: Answer = getattr(ctl, call)(*args)
     finally:
@@ -108,6 +115,36 @@ def resume(name: str, as_json: JSON = False) -> None:
 def stop(name: str, as_json: JSON = False) -> None:
     """Paused, and its positions closed through risk's exits until the broker is flat."""
     run("stop", name, as_json=as_json)
+
+
+@app.command("enable")
+def enable(name: str, as_json: JSON = False) -> None:
+    """Start a strategy on the running engine (checked as `config check` checks it);
+    `enabled = true` written to config/strategies.toml."""
+    run("enable", name, as_json=as_json)
+
+
+@app.command("disable")
+def disable(name: str, as_json: JSON = False) -> None:
+    """Stop a flat strategy on the running engine; `enabled = false` written."""
+    run("disable", name, as_json=as_json)
+
+
+@app.command("params")
+def params(
+    name: str,
+    values: Annotated[list[str], typer.Argument(help="KEY=VALUE ..., each value as in TOML")],
+    as_json: JSON = False,
+) -> None:
+    """New parameters for a running, flat strategy (e.g. `params sma_crossover fast=8
+    lots=2`): checked, written to config/strategies.toml, taken up by the engine."""
+    from mytrading.control.strategyfile import parse_values
+
+    got = parse_values(values)
+    if isinstance(got, str):
+        typer.echo(got, err=True)
+        raise typer.Exit(2)
+    run("set_params", name, got, as_json=as_json)
 
 
 @app.command("kill-switch")

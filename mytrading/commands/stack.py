@@ -43,7 +43,7 @@ def _backtest_mode() -> None:
         raise typer.Exit(2) from None
     from mytrading.backtest.cli import backtest
 
-    backtest(_NoSub(), strategy=",".join(s.strategies))  # type: ignore[arg-type]  # reads only .invoked_subcommand
+    backtest(_NoSub(), strategy=",".join(s.enabled_strategies()))  # type: ignore[arg-type]  # reads only .invoked_subcommand
     raise typer.Exit(0)
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from mytrading.control.record import CommandRecord
+from mytrading.control.strategyfile import StrategyFile
 from mytrading.domain.trading_states import SCHEDULE, describe, set_by, stack_line
 from mytrading.messaging import wire
 
@@ -99,7 +100,11 @@ class Control:
         strategies: list[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         record_reads: bool = True,
+        strategy_file: StrategyFile | None = None,
     ) -> None:
+        """``strategy_file``: where enable, disable and parameters are written (None:
+        those are refused here)."""
+        self.strategy_file = strategy_file
         self.view = view
         self.record = record
         self.caller = caller
@@ -420,6 +425,132 @@ class Control:
             on_detail=True,
         )  # fmt: skip
 
+    # ------------------------------------------------ the engine's strategies
+
+    def enable(self, name: str, reason: str = "") -> Answer:
+        """The strategy started on the running engine (checked as ``config check`` checks
+        it; ``enabled = true`` written to config/strategies.toml so a restart keeps it).
+        Refused while the broker holds a position of it (the engine would start it flat:
+        a restart of the engine takes it up with its positions)."""
+        args = {"strategy": name}
+        refused = self._engine_refusal()
+        if refused is not None:
+            return self._done("enable", args, refused)
+        assert self.strategy_file is not None
+        running = self._engine() or {}
+        if name in running:
+            return self._done("enable", args, Answer(True, False, f"{name} is already enabled"))
+        problem = self.strategy_file.problem(name)
+        if problem:
+            return self._done("enable", args, self._bad(problem, name))
+        held = [f"{p.exchange}:{p.symbol} {p.quantity:+d}" for p in self.view.positions()
+                if p.strategy == name and p.quantity]  # fmt: skip
+        if held:
+            text = (
+                f"{name} holds {', '.join(held)} at the broker: enabling it now would start "
+                "it flat; `main.py restart engine` takes it up with its positions: nothing "
+                "was changed"
+            )
+            return self._done("enable", args, Answer(False, False, text, refusal="holds"))
+        self.strategy_file.write(name, enabled=True)
+        cmd = self._command("strategy", "enable", name, reason or f"enabled by {self._by()}")
+        return self._change(
+            "enable", args, cmd, lambda e: name in e, f"{name} enabled", on_engine=True,
+            unconfirmed=WRITTEN,
+        )  # fmt: skip
+
+    def disable(self, name: str, reason: str = "") -> Answer:
+        """The strategy stopped on the running engine and ``enabled = false`` written, so
+        a restart keeps it off. Refused while it holds a position or a working order
+        (``stop`` it first)."""
+        args = {"strategy": name}
+        refused = self._engine_refusal()
+        if refused is not None:
+            return self._done("disable", args, refused)
+        assert self.strategy_file is not None
+        running = self._engine() or {}
+        if name not in running:
+            known = ", ".join(sorted(running)) or "none"
+            text = f"{name} is not running on the engine (running: {known})"
+            return self._done("disable", args, Answer(True, False, text))
+        held = _holds(running[name])
+        if held:
+            return self._done("disable", args, self._holding(name, held, "disabling"))
+        self.strategy_file.write(name, enabled=False)
+        cmd = self._command("strategy", "disable", name, reason or f"disabled by {self._by()}")
+        return self._change(
+            "disable", args, cmd, lambda e: name not in e, f"{name} disabled", on_engine=True,
+            unconfirmed=WRITTEN,
+        )  # fmt: skip
+
+    def set_params(self, name: str, changes: dict[str, Any], reason: str = "") -> Answer:
+        """New parameters for a running strategy: checked as ``config check`` checks them
+        (a bad one names its field and changes nothing), written to its table in
+        config/strategies.toml, and the strategy made again with them on the running
+        engine (warmed up from history as at a start), the others untouched. Refused
+        while it holds a position or a working order (``stop`` it, or wait until flat)."""
+        args = {"strategy": name, "params": changes}
+        refused = self._engine_refusal()
+        if refused is not None:
+            return self._done("params", args, refused)
+        assert self.strategy_file is not None
+        if not changes:
+            return self._done("params", args, self._bad("no parameter given", name))
+        running = self._engine() or {}
+        if name not in running:
+            problem = self.strategy_file.problem(name)
+            text = problem or f"{name} is not running on the engine: `control enable {name}`"
+            return self._done("params", args, self._bad(text, name))
+        now = dict(running[name].get("params") or {})
+        if all(k in now and now[k] == v for k, v in changes.items()):
+            said = ", ".join(f"{k}={v!r}" for k, v in changes.items())
+            return self._done("params", args, Answer(True, False, f"{name} already has {said}"))
+        problem = self.strategy_file.problem(name, changes)
+        if problem:
+            return self._done("params", args, self._bad(problem, name))
+        held = _holds(running[name])
+        if held:
+            return self._done("params", args, self._holding(name, held, "changing its parameters"))
+        self.strategy_file.write(name, params=changes)
+        said = ", ".join(f"{k}={v!r}" for k, v in changes.items())
+        cmd = self._command("strategy", "params", name, reason or f"{said} by {self._by()}")
+
+        def taken(e: dict[str, Any]) -> bool:
+            got = (e.get(name) or {}).get("params") or {}
+            return all(k in got and got[k] == v for k, v in changes.items())
+
+        return self._change(
+            "params", args, cmd, taken, f"{name}: {said}", on_engine=True, unconfirmed=WRITTEN
+        )
+
+    def _engine_refusal(self) -> Answer | None:
+        if self.strategy_file is None:
+            text = "strategies cannot be changed from here: nothing was changed"
+            return Answer(False, False, text, refusal="bad_value")
+        if self._risk() is None:
+            return self._risk_down()
+        if self._engine() is None:
+            text = "the engine is not running: nothing was changed"
+            return Answer(False, False, text, refusal="engine_down")
+        return None
+
+    def _bad(self, problem: str, name: str) -> Answer:
+        unknown = problem.startswith("no strategy")
+        data = {"strategies": self.strategy_file.names()} if unknown and self.strategy_file else {}
+        return Answer(False, False, problem, data, refusal="unknown" if unknown else "bad_value")
+
+    def _holding(self, name: str, held: list[str], doing: str) -> Answer:
+        text = (
+            f"{name} holds {', '.join(held)}: {doing} now would drop them from its books; "
+            f"`control stop {name}` (or wait until it is flat) first: nothing was changed"
+        )
+        return Answer(False, False, text, refusal="holds")
+
+    def _engine(self) -> dict[str, Any] | None:
+        """The engine's strategies as its latest heartbeat shows them (None: not running)."""
+        st = self.view.daemons().get("engine")
+        return dict(st.detail.get("strategies") or {}) if st is not None else None
+
     # ---------------------------------------------------------------- helpers
 
     def risk(self) -> dict[str, Any] | None:
@@ -472,8 +603,12 @@ class Control:
         confirmed: Callable[[dict[str, Any]], bool],
         said: str,
         on_detail: bool = False,
+        on_engine: bool = False,
+        unconfirmed: str = "it may still take effect; `main.py control halted` shows what holds",
     ) -> Answer:
-        """Hand risk the command, then wait (``CONFIRM_S``) for its heartbeat to show it."""
+        """Hand risk the command, then wait (``CONFIRM_S``) for a heartbeat to show it:
+        risk's states (or, ``on_detail``, its whole detail), or the engine's strategies
+        (``on_engine``)."""
         if not self.view.send(cmd):
             return self._done(
                 name,
@@ -488,15 +623,20 @@ class Control:
         deadline = self.clock() + CONFIRM_S
         while self.clock() < deadline:
             self.view.refresh(0.002)  # the beat that shows it comes within milliseconds
+            if on_engine:
+                engine = self._engine()
+                if engine is not None and confirmed(engine):
+                    return self._done(
+                        name, args, Answer(True, True, f"{said} (confirmed by the engine)")
+                    )
+                continue
             risk = self._risk()
             if risk is not None and confirmed(
                 risk if on_detail else dict(risk.get("states") or {})
             ):
                 return self._done(name, args, Answer(True, True, f"{said} (confirmed by risk)"))
-        text = (
-            f"risk did not confirm within {CONFIRM_S:g} s: it may still take effect; "
-            "`main.py control halted` shows what holds"
-        )
+        who = "the engine" if on_engine else "risk"
+        text = f"{who} did not confirm within {CONFIRM_S:g} s: {unconfirmed}"
         return self._done(name, args, Answer(False, False, text, refusal="unconfirmed"))
 
     def _done(self, command: str, args: dict[str, Any], a: Answer) -> Answer:
@@ -513,6 +653,19 @@ class Control:
             a.summary or (a.text.splitlines()[0] if a.text else ""),
         )
         return a
+
+
+WRITTEN = (
+    "it is written to config/strategies.toml (a restart of the engine takes it); "
+    "`main.py logs engine` says why not now"
+)
+
+
+def _holds(row: dict[str, Any]) -> list[str]:
+    """What the engine's heartbeat says a strategy still has: positions, working orders."""
+    held = [f"{k} {int(q):+d}" for k, q in sorted((row.get("positions") or {}).items()) if q]
+    n = int(row.get("open_orders") or 0)
+    return held + ([f"{n} working order{'s' if n != 1 else ''}"] if n else [])
 
 
 def _plan_lines(plan: dict[str, dict[str, Any]]) -> list[str]:

@@ -35,6 +35,7 @@ from aiohttp import web
 
 from mytrading.control.actions import Answer, Caller, Control
 from mytrading.control.record import CommandRecord
+from mytrading.control.strategyfile import StrategyFile
 from mytrading.control.tokens import Tokens
 from mytrading.messaging import wire
 from mytrading.messaging.bus import Pusher
@@ -44,12 +45,15 @@ from mytrading.web.guard import authorized
 PAGE = Path(__file__).with_name("control.html")
 RATE_PER_MIN = 60
 RECORDED_REFUSALS = 30  # refusals recorded a minute from one address; the rest counted
+ACTIONS = ("pause", "resume", "stop", "enable", "disable")  # POST strategies/{name}/...
 STATUS = {  # a refusal's HTTP status
     "bad_value": 400,
     "unknown": 404,
     "risk_down": 503,
     "pipe_full": 503,
     "router_down": 503,
+    "engine_down": 503,
+    "holds": 409,
     "unconfirmed": 504,
 }
 
@@ -112,7 +116,10 @@ class ControlApi:
         names: frozenset[str],
         monitor_token: str = "",
         rate_per_min: int = RATE_PER_MIN,
+        strategy_file: StrategyFile | None = None,
     ) -> None:
+        """``strategy_file``: where enable, disable and parameters are written."""
+        self.strategy_file = strategy_file
         self.view = view
         self.strategies = strategies
         self.names = names
@@ -141,6 +148,7 @@ class ControlApi:
         r.add_get("/api/v1/control-log", self._log)
         r.add_post("/api/v1/strategies/{name}/{action}", self._strategy_action)
         r.add_post("/api/v1/kill-switch", self._kill_switch)
+        r.add_put("/api/v1/strategies/{name}/params", self._params)
 
     @staticmethod
     def own_auth(request: web.Request) -> bool:
@@ -231,7 +239,8 @@ class ControlApi:
     def _control(self, caller: Caller) -> Control:
         """The command layer for one request: the API's reads are a page's polling, not
         kept in the record; its changes and refusals are."""
-        return Control(self.view, self.record, caller, self.strategies(), record_reads=False)
+        return Control(self.view, self.record, caller, self.strategies(), record_reads=False,
+                       strategy_file=self.strategy_file)  # fmt: skip
 
     async def _do(self, caller: Caller, call: Callable[[Control], Answer]) -> web.Response:
         a: Answer = await self._run(lambda: call(self._control(caller)))
@@ -273,10 +282,26 @@ class ControlApi:
         if isinstance(caller, web.Response):
             return caller
         name, action = request.match_info["name"], request.match_info["action"]
-        if action not in ("pause", "resume", "stop"):
-            return _json({"ok": False, "text": f"{action!r}: pause, resume or stop"}, 404)
+        if action not in ACTIONS:
+            return _json({"ok": False, "text": f"{action!r}: one of {', '.join(ACTIONS)}"}, 404)
         reason = await _reason(request)
         return await self._do(caller, lambda c: getattr(c, action)(name, reason))
+
+    async def _params(self, request: web.Request) -> web.Response:
+        """``{"params": {"fast": 8}, "reason": "..."}``: new parameters for a running
+        strategy, checked as ``config check`` checks them."""
+        caller = await self._caller(request, change=True)
+        if isinstance(caller, web.Response):
+            return caller
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        params = body.get("params") if isinstance(body, dict) else None
+        if not isinstance(params, dict) or not params:
+            return _json({"ok": False, "text": 'a JSON body: {"params": {"NAME": VALUE}}'}, 400)
+        name, reason = request.match_info["name"], str(body.get("reason") or "")
+        return await self._do(caller, lambda c: c.set_params(name, params, reason))
 
     async def _kill_switch(self, request: web.Request) -> web.Response:
         caller = await self._caller(request, change=True)
@@ -398,7 +423,32 @@ OPENAPI: dict[str, Any] = {
                 ("pause", "no new entries; exits and protective orders keep working"),
                 ("resume", "active again (also after a halt by risk or the router)"),
                 ("stop", "paused, and its positions closed by risk's exits"),
+                ("enable", "started on the running engine; enabled = true written"),
+                ("disable", "stopped on the running engine (flat only); enabled = false written"),
             )
+        },
+        "/api/v1/strategies/{name}/params": {
+            "put": {
+                **_change("new parameters, checked, written, taken up by the engine (flat only)"),
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["params"],
+                                "properties": {
+                                    "params": {"type": "object"},
+                                    "reason": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+            }
         },
         "/api/v1/kill-switch": {
             "post": {

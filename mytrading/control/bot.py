@@ -50,6 +50,7 @@ from mytrading.control.config import TelegramControl
 from mytrading.control.confirm import Confirmations, Pending
 from mytrading.control.record import CommandRecord
 from mytrading.control.stackthread import StackThread
+from mytrading.control.strategyfile import StrategyFile, parse_values
 from mytrading.domain.refdata import IST
 
 NAME = "telegram"
@@ -70,6 +71,8 @@ HELP = """mytrading commands
 /resume NAME  active again (also lifts a halt)
 /stop NAME  flatten it through risk's exits, then paused (asks to confirm)
 /killswitch on|off|flatten  the whole stack (asks to confirm)
+/enable NAME, /disable NAME  start or stop a (flat) strategy on the running engine
+/params NAME key=value ...  new parameters for a running, flat strategy
 /help  this list"""
 
 READS: dict[str, Callable[[Control], Answer]] = {
@@ -80,7 +83,7 @@ READS: dict[str, Callable[[Control], Answer]] = {
     "halted": lambda c: c.halted(),
     "schedule": lambda c: c.schedule(),
 }
-ONE_NAME = ("pause", "resume", "stop")
+ONE_NAME = ("pause", "resume", "stop", "enable", "disable")
 CONFIRMED = ("stop", "killswitch")
 
 
@@ -138,6 +141,7 @@ class Bot:
         for name in ONE_NAME:
             app.add_handler(CommandHandler(name, self._one_name))
         app.add_handler(CommandHandler("killswitch", self._killswitch))
+        app.add_handler(CommandHandler("params", self._params))
         app.add_handler(CommandHandler(["help", "start"], self._help))
         app.add_handler(CallbackQueryHandler(self._pressed))
         app.add_handler(MessageHandler(filters.ALL, self._unknown))
@@ -234,6 +238,16 @@ class Bot:
             "flatten": "Kill switch FLATTEN: halt everything and close every position?",
         }[value]
         await self._ask(update, "killswitch", {"state": value}, what)
+
+    async def _params(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        args = context.args or []
+        got = parse_values(args[1:]) if len(args) >= 2 else "give NAME key=value ..."
+        if isinstance(got, str):
+            await self._reply(update, f"/params NAME key=value ...: {got}")
+            return
+        name = args[0]
+        answer = await self._run(self._caller(update), lambda c: c.set_params(name, got))
+        await self._reply(update, answer.text)
 
     async def _ask(self, update: Update, command: str, args: dict[str, str], text: str) -> None:
         user = update.effective_user
@@ -370,7 +384,9 @@ def main() -> None:
         alerts.add(now, STRANGER_RULE, key, "warning", "fire",
                    f"[WARNING] mytrading {STRANGER_RULE}: {text}", channels)  # fmt: skip
 
-    stack = StackThread(lambda: BusView(s), s.stores.control_db, lambda: known_strategies(s))
+    stack = StackThread(
+        lambda: BusView(s), s.stores.control_db, lambda: known_strategies(s), StrategyFile(s)
+    )
     stack.start()
     record = CommandRecord(s.stores.control_db)
     bot = Bot(cfg, stack, record, raise_alert, parent=parent)

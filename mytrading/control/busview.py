@@ -80,7 +80,7 @@ class BusView:
 def known_strategies(s: Settings) -> list[str]:
     """What may be commanded besides the books risk reports: the enabled strategies and
     the webhook strategies on record."""
-    known = list(s.strategies)
+    known = s.enabled_strategies()
     if s.stores.webhook_db.exists():
         from mytrading.webhook.store import WebhookStore
 

@@ -17,6 +17,7 @@ import structlog
 
 from mytrading.control.actions import Answer, Caller, Control, StackView
 from mytrading.control.record import CommandRecord
+from mytrading.control.strategyfile import StrategyFile
 
 log = structlog.get_logger("control")
 
@@ -30,9 +31,11 @@ class StackThread:
         make_view: Callable[[], Any],
         record_path: Any,
         strategies: Callable[[], list[str]],
+        strategy_file: StrategyFile | None = None,
     ) -> None:
         """``make_view`` builds the ``StackView`` (with a ``close``) on the thread."""
         self._make_view = make_view
+        self._strategy_file = strategy_file
         self._record_path = record_path
         self._strategies = strategies
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
@@ -77,7 +80,9 @@ class StackThread:
                 if not fut.set_running_or_notify_cancel():
                     continue
                 try:
-                    fut.set_result(fn(Control(view, record, caller, self._strategies())))
+                    ctl = Control(view, record, caller, self._strategies(),
+                                  strategy_file=self._strategy_file)  # fmt: skip
+                    fut.set_result(fn(ctl))
                 except Exception as exc:  # one command's bug is its answer, not the thread's end
                     log.error("command failed", who=caller.who, exc_info=True)
                     fut.set_exception(exc)

@@ -176,7 +176,7 @@ def _builder_accounts(s: Settings, in_file: set[str]) -> list[tuple[str, Any, st
     from mytrading.builder.spec import SpecError, parse
 
     out: list[tuple[str, Any, str]] = []
-    for name in s.strategies:
+    for name in s.enabled_strategies():
         path = s.strategies_dir / f"{name}.toml"
         if not path.exists():
             continue

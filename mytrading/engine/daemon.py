@@ -98,7 +98,7 @@ class EngineDaemon(Daemon):
             deadline=self._deadline(),
         )
         self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
-        loaded = load(s.strategies_dir, s.strategies)
+        loaded = load(s.strategies_dir, s.enabled_strategies())
         for path, why in loaded.unreadable.items():
             self.log.warning("a file in strategies/ was not read (no enabled strategy in it)",
                              file=path, reason=why)  # fmt: skip
@@ -328,9 +328,49 @@ class EngineDaemon(Daemon):
             for f in self.fills_in_order(self.fill_seq, msg):
                 self.runner.on_fill(f)
         elif isinstance(msg, wire.RiskEvent):
+            if msg.kind == "control":  # the command layer's: enable, disable, parameters
+                self._take_up_switch(msg.strategy, msg.action, msg.reason)
+                return
             if msg.intent_id:
                 self.outbox.ack(msg.intent_id)
             self.runner.on_risk_event(msg)
+
+    def _take_up_switch(self, name: str, action: str, reason: str) -> None:
+        """``config/strategies.toml`` changed for ``name`` by the command layer (which
+        checked it as ``config check`` does and wrote it): the strategy started, stopped,
+        or made again with its new parameters, the others untouched. One that still
+        holds a position or a working order is left as it runs (the command layer
+        refuses that; this guards a race), said as an error."""
+        s = self.settings
+        try:
+            want = name in s.enabled_strategies()
+            params = s.params_for(name) if want else {}
+        except ConfigError as exc:
+            self.count_error("strategy change not taken: config/strategies.toml", strategy=name,
+                             error=str(exc))  # fmt: skip
+            return
+        running = name in self.runner.strategies
+        if running:
+            held = self.runner.holds(name)
+            if held:
+                self.count_error("strategy change not taken: it holds positions or orders",
+                                 strategy=name, action=action, holds=held)  # fmt: skip
+                return
+            self.runner.remove(name)
+        if want:
+            loaded = load(s.strategies_dir, [name])
+            if not loaded.classes:
+                self.count_error("strategy change not taken: it does not load", strategy=name,
+                                 why=loaded.broken.get(name, "no class"))  # fmt: skip
+                return
+            try:
+                self.runner.start_one(loaded.classes[0], params)
+            except ConfigError as exc:
+                self.count_error("strategy change not taken", strategy=name, error=str(exc))
+                return
+        self.log.warning("strategy " + ("restarted with new parameters" if running and want
+                         else "enabled" if want else "disabled"), strategy=name,
+                         params=params, reason=reason)  # fmt: skip
 
     def on_peer_status(self, st: wire.Status) -> None:
         if st.name == "feed":  # an outage's minutes on their way: 1-minute bars wait

@@ -62,6 +62,13 @@ class RollDays:
     def add(self, name: str) -> None:
         self.rolling.append(name)
 
+    def remove(self, name: str) -> None:
+        """A strategy gone from the engine (disabled): no roll of its any more."""
+        if name in self.rolling:
+            self.rolling.remove(name)
+        for key in [k for k in self._tried if k[0] == name]:
+            del self._tried[key]
+
     def tick(self, now: int) -> None:
         """The runner's timer pass: a check when one is due."""
         if self.rolling and now >= self._check_ns:

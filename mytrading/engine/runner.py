@@ -203,6 +203,50 @@ class StrategyRunner:
             if not self.health[name].quarantined:
                 self._call(name, "stop", strat.on_stop)
 
+    def start_one(self, cls: type[BaseStrategy[Any]], params: dict[str, Any]) -> None:
+        """A strategy enabled (or re-parameterised) on a running engine: made, started and
+        warmed up from history as at the engine's start (``ConfigError`` on bad
+        parameters, nothing added). It starts flat: the command layer enables only a
+        strategy that holds nothing at the broker."""
+        strat = self.add(cls, params)
+        self._call(cls.name, "start", strat.on_start)  # its subscriptions ask their warm-ups
+
+    def holds(self, name: str) -> list[str]:
+        """What a strategy still has: open positions and working orders, as its books
+        say (a strategy is removed only when this is empty)."""
+        ctx = self.contexts[name]
+        held = [f"{ex}:{sym} {q:+d}" for (ex, sym), q in sorted(ctx.ledger.net().items()) if q]
+        return held + [f"order {i} working" for i in sorted(ctx.open_orders)]
+
+    def remove(self, name: str) -> None:
+        """A strategy disabled (or about to be re-made with new parameters) on a running
+        engine: ``on_stop``, then every subscription, timer, warm-up and book of it
+        dropped; instruments nobody else wants are no longer declared to the feed. The
+        caller makes sure it holds nothing (``holds``)."""
+        if not self.health[name].quarantined:
+            self._call(name, "stop", self.strategies[name].on_stop)
+        for subs in (self.tick_subs, self.depth_subs):
+            for names in subs.values():
+                if name in names:
+                    names.remove(name)
+        for tfs in self.bar_subs.values():
+            for names in tfs.values():
+                if name in names:
+                    names.remove(name)
+        for who in self.holders.values():
+            who.discard(name)
+        self.timers = [t for t in self.timers if t.strategy != name]
+        for job in [k for k in self.warm.jobs if k[0] == name]:
+            del self.warm.jobs[job]
+        for job in [k for k in self.warm.joined if k[0] == name]:
+            del self.warm.joined[job]
+        self.rolls.remove(name)
+        del self.strategies[name], self.contexts[name], self.health[name]
+        self._own_attrs.pop(name, None)
+        self._plans.clear()
+        for key in list(self.watched):
+            self._unwatch_if_unused(key)
+
     # -------------------------------------------------------- EngineLink side
 
     def submit(self, strategy: str, intent: wire.Intent, protective: bool = False) -> bool:
@@ -835,6 +879,9 @@ class StrategyRunner:
                         "p99_us": round(s[min(len(s) - 1, int(len(s) * 0.99))] / 1000, 1),
                     }
             out[name] = {
+                # its parameters as it runs with them (the command layer's confirmation
+                # of a change)
+                "params": self.strategies[name].params.model_dump(mode="json"),
                 "positions": {f"{k[0]}:{k[1]}": q for k, q in ctx.ledger.net().items() if q},
                 "greeks": self.greeks(name),
                 "pnl": round(self.strategies[name].pnl(), 2),

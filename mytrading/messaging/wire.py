@@ -370,10 +370,12 @@ class Command(Msg, tag="command"):
     the router) one of a strategy's orders unknown at the broker and, later, resolved:
     the strategy is halted meanwhile and resumes by itself (risk/state.py, ``Hold``)."""
 
-    command: Literal["kill_switch", "state", "stop", "unknown"]
+    command: Literal["kill_switch", "state", "stop", "unknown", "strategy"]
     # kill_switch: "on" | "off" | "flatten"; state: "active" | "reducing" | "halted";
     # stop: one strategy halted and its positions closed (value unused); unknown: "open"
-    # | "resolved"
+    # | "resolved"; strategy: "enable" | "disable" | "params", config/strategies.toml
+    # changed for one strategy by the command layer: risk says it to the engine (a
+    # ``RiskEvent`` of kind "control") and takes its schedule again
     value: str
     reason: str = ""
     issued_by: str = ""

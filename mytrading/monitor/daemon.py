@@ -19,6 +19,7 @@ from datetime import time as dt_time
 from typing import Any
 
 from mytrading.control.api import BeatsView, ControlApi
+from mytrading.control.strategyfile import StrategyFile
 from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS
 from mytrading.monitor.alerting import Alerter
@@ -74,10 +75,11 @@ class MonitorDaemon(Daemon):
                 self.endpoints["rpc.router"],
             ),
             s.stores.control_db,
-            lambda: list(s.strategies),
+            lambda: s.enabled_strategies(),
             names,
             s.monitor.token.get_secret_value(),
             s.control.rate_per_min,
+            StrategyFile(s),
         )
         self.http = MonitorServer(
             s.monitor.host,

@@ -156,9 +156,11 @@ class RiskCore:
         speed: float = 1.0,
         market_ns: Callable[[], int] | None = None,
         schedule: Scheduler | None = None,
+        reschedule: Callable[[], Scheduler | None] | None = None,
     ) -> None:
         self.refdata = refdata
         self.schedule = schedule  # strategies' days and hours (``risk/schedule.py``)
+        self.reschedule = reschedule  # the schedules read again (a strategy enabled)
         # ``market_now`` as epoch nanoseconds, where the clock keeps them (a backtest's)
         self.market_ns = market_ns
         self.speed = speed  # the market clock's: market seconds per wall second
@@ -348,6 +350,9 @@ class RiskCore:
         if msg.command == "unknown":
             self._unknown(msg)
             return
+        if msg.command == "strategy":
+            self._strategy_changed(msg)
+            return
         if msg.command == "kill_switch":
             if msg.value not in ("on", "off", "flatten"):
                 raise ValueError(f"bad kill switch value {msg.value!r}")
@@ -389,6 +394,25 @@ class RiskCore:
             ),
         )
         self.enforce_halt()  # entries cancelled (and positions closed) now, not in a second
+
+    def _strategy_changed(self, msg: wire.Command) -> None:
+        """A strategy enabled, disabled or re-parameterised in config/strategies.toml by
+        the command layer: said to the engine, which takes it up (risk is the one pipe
+        every command enters by, so each is on its record); its schedule taken again."""
+        if msg.value not in ("enable", "disable", "params") or not msg.target:
+            raise ValueError(f"bad strategy command {msg.value!r} {msg.target!r}")
+        log.warning("strategy changed", strategy=msg.target, change=msg.value,
+                    reason=msg.reason, by=msg.issued_by)  # fmt: skip
+        self.ports.emit(
+            wire.RiskEvent(
+                strategy=msg.target, kind="control", rule="strategy",
+                reason=msg.reason or f"{msg.value} by {msg.issued_by}", action=msg.value,
+            )
+        )  # fmt: skip
+        if self.reschedule is not None:
+            old, self.schedule = self.schedule, self.reschedule()
+            if old is not None and self.schedule is not None:
+                self.schedule.phases = dict(old.phases)  # a change only acts at a change
 
     def _unknown(self, msg: wire.Command) -> None:
         """The router could not tell whether one of a strategy's orders reached the broker

@@ -32,9 +32,9 @@ from mytrading.risk.events import EventStore
 from mytrading.risk.monitor import Key
 from mytrading.risk.orders import rejected_event
 from mytrading.risk.rules import Rejection
-from mytrading.risk.schedule import Schedule, Scheduler
+from mytrading.risk.schedule import Schedule, Scheduler, schedules_of
 from mytrading.risk.state import MarksStore, StateStore, TradingStates
-from mytrading.settings import Settings
+from mytrading.settings import ConfigError, Settings
 
 BOOK_FRESH_S = 1.5  # a position book older than this confirms nothing
 FUNDS_WAIT_S = 1.5  # the longest an intent waits for its accounts' first funds figure
@@ -54,6 +54,7 @@ def build_core(
     cfg: RiskConfig | None = None,
     speed: float = 1.0,
     schedules: dict[str, Schedule] | None = None,
+    reschedule: Callable[[], Scheduler | None] | None = None,
 ) -> RiskCore:
     """The core as the daemon runs it, on risk's configuration (the process's
     ``StackConfig.risk``, or ``load_risk_config``'s)."""
@@ -73,6 +74,7 @@ def build_core(
         by="risk",
         speed=speed,
         schedule=Scheduler(schedules, refdata) if schedules else None,
+        reschedule=reschedule,
     )
 
 
@@ -132,6 +134,7 @@ class RiskDaemon(Daemon):
             cfg=self.config.risk,
             speed=self.clock.speed,
             schedules=self.config.schedules,
+            reschedule=self._schedules_again,
         )
         self.book = self.core.book
         self.post = self.core.post
@@ -433,6 +436,16 @@ class RiskDaemon(Daemon):
         elif isinstance(msg, wire.Fill):  # a restarted router republishes its fills
             for f in self.fills_in_order(self.fill_seq, msg):
                 self.core.on_fill(f)
+
+    def _schedules_again(self) -> Scheduler | None:
+        """The enabled strategies' schedules read again (the old ones kept on a bad file:
+        the command layer checked it before it wrote)."""
+        try:
+            got = schedules_of(self.settings, self.refdata)
+        except (ConfigError, ValueError) as exc:
+            self.count_error("schedules not read again", error=str(exc))
+            return self.core.schedule
+        return Scheduler(got, self.refdata) if got else None
 
     def extra_sent(self) -> int:
         return self.orders.sent

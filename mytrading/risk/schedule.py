@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mytrading.domain.refdata import RefData, RefDataError
 from mytrading.domain.trading_states import SCHEDULE
-from mytrading.settings import ConfigError
+from mytrading.settings import ConfigError, Settings
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -200,3 +200,10 @@ def load_schedules(
             raise ConfigError(f"{where}: {exc}") from None
         out[name] = s
     return out
+
+
+def schedules_of(settings: Settings, refdata: RefData) -> dict[str, Schedule]:
+    """The enabled strategies' schedules, as the configuration now says."""
+    names = settings.enabled_strategies()
+    params = {n: settings.params_for(n) for n in names}
+    return load_schedules(settings.config_dir / "strategies.toml", names, refdata, params)

@@ -61,6 +61,8 @@ __all__ = [
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+NOT_PARAMS = frozenset({"schedule", "enabled"})  # keys of a strategy's table that are not
+# its parameters (risk's schedule; the engine's switch)
 
 
 def dotenv() -> dict[str, str | None]:
@@ -375,9 +377,38 @@ class Settings(BaseSettings):
                 raise ConfigError(f"{path}: {exc}") from None
             if not isinstance(table, dict):
                 raise ConfigError(f"{path}: [{strategy}] must be a table")
-            # its schedule is risk's (``risk/schedule.py``), not a parameter
-            from_file = {k: v for k, v in table.items() if k != "schedule"}
+            # its schedule is risk's (``risk/schedule.py``) and ``enabled`` the engine's
+            # (``enabled_strategies``): neither is a parameter
+            from_file = {k: v for k, v in table.items() if k not in NOT_PARAMS}
         return {**from_file, **self.strategy_params.get(strategy, {})}
+
+    def switches(self) -> dict[str, bool]:
+        """``enabled = true|false`` of each table of ``config/strategies.toml`` that has
+        one (what ``main.py control enable|disable`` writes)."""
+        path = self.config_dir / "strategies.toml"
+        if not path.exists():
+            return {}
+        st = path.stat()
+        try:
+            tables = _strategy_tables(str(path), st.st_mtime_ns, st.st_size)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        out = {}
+        for name, table in tables.items():
+            if isinstance(table, dict) and "enabled" in table:
+                if not isinstance(table["enabled"], bool):
+                    raise ConfigError(f"{path}: [{name}] enabled must be true or false")
+                out[name] = table["enabled"]
+        return out
+
+    def enabled_strategies(self) -> list[str]:
+        """The strategies that run: ``MT_STRATEGIES`` (``strategies``), less those
+        ``config/strategies.toml`` turns off, and those it turns on after them. Read
+        again at each call (a running engine enables one on the command layer's word)."""
+        on = self.switches()
+        return [n for n in self.strategies if on.get(n, True)] + [
+            n for n, v in on.items() if v and n not in self.strategies
+        ]
 
 
 def _all_daemons() -> list[str]:

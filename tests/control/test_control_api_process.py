@@ -94,10 +94,17 @@ def test_the_control_api_and_its_page(tmp_env: dict[str, str], tmp_path: Path) -
         assert call(base, "/api/v1/kill-switch", "POST", {"state": "off"}, auth)[0] == 200
         code, got = call(base, f"/api/v1/strategies/{NAME}/resume", "POST", {}, auth)
         assert code == 200 and "lunch" in got["text"]  # what had halted it
+        # parameters: a body without them is 400; no engine here: 503, nothing changed
+        params = f"/api/v1/strategies/{NAME}/params"
+        assert call(base, params, "PUT", {"lots": 2}, auth)[0] == 400
+        code, got = call(base, params, "PUT", {"params": {"lots": 2}}, auth)
+        assert code == 503 and "the engine is not running: nothing was changed" in got["text"]
+        assert call(base, f"/api/v1/strategies/{NAME}/enable", "POST", {}, auth)[0] == 503
 
         code, spec = call(base, "/api/v1/openapi.json")
         assert code == 200 and "/api/v1/kill-switch" in spec["paths"]
         assert "/api/v1/strategies/{name}/stop" in spec["paths"]
+        assert "put" in spec["paths"]["/api/v1/strategies/{name}/params"]
 
         # the page, in a real browser on a phone's screen
         browser = chromium()

@@ -1,0 +1,107 @@
+"""A strategy's table in ``config/strategies.toml``, changed by the command layer: turned on
+or off (``enabled``) or given new parameters, each change checked as ``config check``
+checks it before a byte is written, and written so that a restart keeps it.
+
+The file is edited with tomlkit, so the operator's comments and layout stay; it is
+replaced whole (a temporary file beside it, then a rename), so a reader never sees half
+of it and a crash leaves the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import tomllib
+from typing import Any
+
+import tomlkit
+from pydantic import ValidationError
+
+from mytrading.engine.loader import StrategyLoadError, check, declared
+from mytrading.settings import NOT_PARAMS, Settings
+
+
+class StrategyFile:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.path = settings.config_dir / "strategies.toml"
+
+    def names(self) -> list[str]:
+        """Every strategy a file in ``strategies/`` declares."""
+        return sorted(declared(self.settings.strategies_dir)[0])
+
+    def problem(self, name: str, changes: dict[str, Any] | None = None) -> str:
+        """Why the strategy, with ``changes`` to its parameters, would not load ("" when
+        it would): the class found and its parameters validated, as ``config check``
+        does; a parameter ``MT_STRATEGY_PARAMS`` sets (it wins over the file) refused."""
+        s = self.settings
+        if name not in self.names():
+            return f"no strategy {name!r} in strategies/; there are: {', '.join(self.names())}"
+        try:
+            cls = check(s.strategies_dir, [name])[0]
+        except StrategyLoadError as exc:
+            return str(exc)
+        changes = changes or {}
+        bad = sorted(set(changes) & NOT_PARAMS)
+        if bad:
+            return f"{', '.join(bad)}: not a parameter (the schedule is edited in the file)"
+        pinned = sorted(set(changes) & set(s.strategy_params.get(name, {})))
+        if pinned:
+            return (
+                f"{', '.join(pinned)}: set by MT_STRATEGY_PARAMS, which wins over "
+                "config/strategies.toml: change it there"
+            )
+        try:
+            cls.Params(**{**s.params_for(name), **changes})
+        except ValidationError as exc:
+            return "; ".join(
+                f"{'.'.join(str(x) for x in e['loc']) or 'params'}: {e['msg']}"
+                for e in exc.errors()
+            )
+        return ""
+
+    def write(
+        self, name: str, enabled: bool | None = None, params: dict[str, Any] | None = None
+    ) -> None:
+        """Set ``enabled`` and/or parameters in the strategy's table (made if missing)."""
+        doc = tomlkit.parse(self.path.read_text()) if self.path.exists() else tomlkit.document()
+        table = doc.get(name)
+        if table is None:
+            table = tomlkit.table()
+            doc[name] = table
+        if enabled is not None:
+            table["enabled"] = enabled
+        for k, v in (params or {}).items():
+            table[k] = v
+        text = tomlkit.dumps(doc)
+        mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o644
+        fd, tmp = tempfile.mkstemp(prefix=".strategies.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def parse_values(pairs: list[str]) -> dict[str, Any] | str:
+    """``KEY=VALUE`` words (a command line's, a chat message's) as parameters, each value
+    read as a TOML value (``8``, ``2.5``, ``true``, ``"NIFTY"``; a bare word is a
+    string), or what is wrong with them."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, eq, raw = pair.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not eq or not key or not raw:
+            return f"{pair!r}: give KEY=VALUE (e.g. fast=8)"
+        try:
+            out[key] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = raw  # a bare word: a string
+    return out

@@ -1,0 +1,116 @@
+"""Enabling, disabling and re-parameterising a strategy on a running engine (router, risk,
+engine, feed on the in-process simulated broker): a bad value names its field and changes
+nothing, a parameter MT_STRATEGY_PARAMS pins is refused, a strategy holding a position is
+refused; a flat one gets its new parameters in its next decision (its next entry's size)
+and nowhere else, written to config/strategies.toml with the file's comments kept; a
+disabled strategy leaves the engine and comes back when enabled."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mytrading.domain.refdata import load_refdata
+from mytrading.messaging import wire
+from mytrading.settings import PROJECT_ROOT
+from tests.procs import Watcher, cli, settings_of, spawn, stop_all
+
+A, B = "sma_crossover", "rsi_mean_reversion"
+
+
+@pytest.mark.integration
+def test_a_strategy_changed_on_the_running_engine(tmp_env: dict[str, str], tmp_path: Path) -> None:
+    cfg = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", cfg)
+    toml = cfg / "strategies.toml"
+    env = {
+        **tmp_env,
+        "MT_CONFIG_DIR": str(cfg),
+        "MT_STRATEGIES": f"{A},{B}",
+        "MT_SIM_SPEED": "120",
+        "MT_HEARTBEAT_S": "0.5",
+        "MT_STRATEGY_PARAMS": json.dumps({A: {"fast": 2, "slow": 3}}),
+    }
+    lot = load_refdata(cfg).underlying("NIFTY").lot_size
+    s = settings_of(env)
+    w = Watcher(s, ("sys.status.", "exec.order."))
+    procs = {d: spawn(d, env) for d in ("router", "risk", "engine", "feed")}
+
+    def control(*args: str, ok: bool = True) -> dict[str, object]:
+        r = cli("control", *args, "--json", env=env)
+        assert (r.returncode == 0) is ok, r.stdout + r.stderr
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    def engine() -> dict:  # type: ignore[type-arg]
+        st = w.status.get("engine")
+        return dict(st.detail.get("strategies") or {}) if st is not None else {}
+
+    def flat(name: str) -> bool:
+        row = engine().get(name) or {}
+        return not row.get("positions") and not row.get("open_orders")
+
+    try:
+        w.wait(lambda: {A, B} <= set(engine()), 60, "both strategies on the engine")
+        w.wait(lambda: "risk" in w.status and "router" in w.status, 30, "risk and the router")
+        before = toml.read_bytes()
+
+        pinned = control("params", A, "fast=5", ok=False)
+        assert "set by MT_STRATEGY_PARAMS" in str(pinned["text"]), pinned
+        bad = control("params", A, "lots=many", ok=False)
+        assert str(bad["text"]).startswith("lots: "), bad
+        nope = control("params", "nope", "lots=2", ok=False)
+        assert A in nope["strategies"], nope  # type: ignore[operator]
+        w.wait(lambda: not flat(A), 60, f"{A} holding a position")
+        held = control("params", A, "lots=2", ok=False)
+        assert f"`control stop {A}`" in str(held["text"]), held
+        assert toml.read_bytes() == before  # nothing written by any refusal
+
+        # flat: the change is taken, by A only
+        control("stop", A)
+        w.wait(lambda: flat(A), 30, f"{A} flat after its stop")
+        b_params = engine()[B]["params"]
+        got = control("params", A, "lots=2")
+        assert got["changed"] and "confirmed by the engine" in str(got["text"]), got
+        w.wait(lambda: engine()[A]["params"]["lots"] == 2, 5, "the engine's beat")
+        assert engine()[B]["params"] == b_params
+        table = tomllib.loads(toml.read_text())[A]
+        assert table["lots"] == 2 and table["fast"] == 5  # the file's fast as it was
+        assert "# SMA periods, in bars" in toml.read_text()  # the operator's comments kept
+        restarted = [
+            json.loads(x)
+            for x in (s.log_dir / "engine.log").read_text().splitlines()
+            if "restarted with new parameters" in x
+        ]
+        assert [r["strategy"] for r in restarted] == [A], restarted
+        assert control("params", A, "lots=2")["changed"] is False  # already
+
+        # its next decision is two lots
+        w.seen.clear()
+        control("resume", A)
+        w.wait(
+            lambda: any(isinstance(m, wire.OrderUpdate) and m.strategy == A for _, m in w.seen),
+            60, f"{A}'s next order",
+        )  # fmt: skip
+        first = next(m for _, m in w.seen if isinstance(m, wire.OrderUpdate) and m.strategy == A)
+        assert first.quantity == 2 * lot, first
+
+        # disable B (stopped first if it traded), then enable it again
+        control("stop", B)
+        w.wait(lambda: flat(B), 30, f"{B} flat")
+        off = control("disable", B)
+        assert off["changed"], off
+        w.wait(lambda: B not in engine(), 5, f"{B} gone from the engine's beat")
+        assert tomllib.loads(toml.read_text())[B]["enabled"] is False
+        assert control("disable", B)["changed"] is False
+        on = control("enable", B)
+        assert on["changed"], on
+        w.wait(lambda: B in engine(), 5, f"{B} back in the engine's beat")
+        assert tomllib.loads(toml.read_text())[B]["enabled"] is True
+        assert A in engine()
+    finally:
+        stop_all(procs.values())
+        w.close()
