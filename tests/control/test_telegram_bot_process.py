@@ -166,6 +166,25 @@ def test_the_bot_commands_the_stack_for_allowed_users_only(
             10, "risk's state",
         )  # fmt: skip
 
+        # Two operators flatten at once: one flatten, one "already"
+        asks = []
+        for user in (ALICE, BOB):
+            n = len(api.sent())
+            api.message(user, "/killswitch flatten")
+            ask = api.reply_to(user, n)
+            data = ask["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+            asks.append((user, api.messages[max(api.messages)], data))
+        for user, msg, data in asks:
+            api.press(user, msg, data)
+        api.wait(lambda: all("kill switch" in m["text"] for _, m, _ in asks), 15, "both done")
+        texts = [str(m["text"]) for _, m, _ in asks]
+        assert sum("kill switch flatten (confirmed by risk)" in t for t in texts) == 1, texts
+        assert sum("already flatten" in t for t in texts) == 1, texts
+        risk_log = [json.loads(x) for x in (s.log_dir / "risk.log").read_text().splitlines()]
+        flattens = [x for x in risk_log if x.get("event") == "trading state"
+                    and x.get("state") == "flatten"]  # fmt: skip
+        assert len(flattens) == 1, flattens
+
         rec = CommandRecord(s.stores.control_db)
         try:
             rows = rec.recent(200)
