@@ -558,8 +558,8 @@ def test_a_missed_start_and_a_schedules_own_halt(tmp_path: Path) -> None:
     assert r.step() == []  # before their start, halted by their schedule: nothing said
     during = {**plan, "phase": "during"}
     paused = {"by": "cli:op", "reason": "paused by cli:op via cli"}
-    r.beat("risk", schedule={"a": during, "b": during, "c": during},
-           states={"stack": "active", "strategies": {"b": "halted"}, "why": {"b": paused}})  # fmt: skip
+    halted_b = {"stack": "active", "strategies": {"b": "halted"}, "why": {"b": paused}}
+    r.beat("risk", schedule={"a": during, "b": during, "c": during}, states=halted_b)
     assert kinds(r.step()) == [("strategy_halted", "b", "fire")]  # an operator's: news
     assert r.step(59) == []  # not a minute in its hours yet
     said = r.step(2)
