@@ -22,7 +22,7 @@ import msgspec
 
 from mytrading.domain.bars import BarBuilder
 from mytrading.domain.ids import roll_of
-from mytrading.engine.loader import load, placeholder
+from mytrading.engine.loader import StrategyLoadError, load, placeholder
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.watchdog import (
     HookDeadline,
@@ -356,18 +356,25 @@ class EngineDaemon(Daemon):
                 self.count_error("strategy change not taken: it holds positions or orders",
                                  strategy=name, action=action, holds=held)  # fmt: skip
                 return
-            self.runner.remove(name)
         if want:
-            loaded = load(s.strategies_dir, [name])
+            try:
+                loaded = load(s.strategies_dir, [name])
+            except StrategyLoadError as exc:
+                self.count_error("strategy change not taken", strategy=name, error=str(exc))
+                return
             if not loaded.classes:
                 self.count_error("strategy change not taken: it does not load", strategy=name,
                                  why=loaded.broken.get(name, "no class"))  # fmt: skip
                 return
             try:
-                self.runner.start_one(loaded.classes[0], params)
-            except ConfigError as exc:
+                loaded.classes[0].Params(**params)  # before the running one is stopped
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
                 self.count_error("strategy change not taken", strategy=name, error=str(exc))
                 return
+        if running:
+            self.runner.remove(name)
+        if want:
+            self.runner.start_one(loaded.classes[0], params)  # checked above: it loads
         self.log.warning("strategy " + ("restarted with new parameters" if running and want
                          else "enabled" if want else "disabled"), strategy=name,
                          params=params, reason=reason)  # fmt: skip
