@@ -8,7 +8,8 @@ and the library retries the Bot API with backoff until it answers again.
 
 * Only ``allowed_users`` (and, when set, only in ``allowed_chats``) are answered. Anyone
   else changes nothing and gets no reply; the first message of each sender a day is on
-  the record and raises one alert (``control_stranger``) through the alert channels.
+  the record and raises one alert (``control_stranger``) through the alert channels (for
+  the first ``MAX_STRANGERS_A_DAY`` senders; more are counted in the log's last line).
 * ``/stop`` and ``/killswitch`` ask for a confirmation: a button good once, for
   ``confirm_s`` (60 s), for the user who asked only (``control/confirm.py``).
 * Every command is recorded with who (``telegram:<user id>``) and from which chat.
@@ -57,6 +58,7 @@ NAME = "telegram"
 STRANGER_RULE = "control_stranger"
 MAX_TEXT = 3900  # Telegram's limit is 4096 characters a message
 POLL_TIMEOUT_S = 10  # getUpdates' long poll
+MAX_STRANGERS_A_DAY = 20  # senders not allowed recorded and alerted a day; the rest counted
 
 log = structlog.get_logger(NAME)
 
@@ -120,7 +122,10 @@ class Bot:
         self.confirms = Confirmations(cfg.confirm_s, clock)
         self.allowed_users = set(cfg.allowed_users)
         self.allowed_chats = set(cfg.allowed_chats)
-        self.strangers_seen: dict[int, str] = {}  # user id -> the day first seen
+        # senders not allowed, said today (at most MAX_STRANGERS_A_DAY: a flood from many
+        # accounts is counted, not recorded or alerted one by one)
+        self.strangers_seen: set[int] = set()
+        self._strangers_day = ""
         self.counts = {"commands": 0, "strangers": 0, "refused_presses": 0}
 
     def build(self, token: str) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -166,8 +171,10 @@ class Bot:
         chat = update.effective_chat
         uid = user.id if user is not None else 0
         day = datetime.now(IST).date().isoformat()
-        if self.strangers_seen.get(uid) != day:
-            self.strangers_seen[uid] = day
+        if self._strangers_day != day:  # a new day: each sender said once again
+            self._strangers_day, self.strangers_seen = day, set()
+        if uid not in self.strangers_seen and len(self.strangers_seen) < MAX_STRANGERS_A_DAY:
+            self.strangers_seen.add(uid)
             msg = update.effective_message
             said = (msg.text or "")[:60] if msg is not None else "(a button)"
             where = f"chat {chat.id}" if chat is not None else ""

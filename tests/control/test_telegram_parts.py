@@ -64,3 +64,52 @@ def test_the_token_never_reaches_the_log() -> None:
     )
     assert Redact(TOKEN).filter(rec)
     assert TOKEN not in rec.getMessage() and "bot<token>/getMe" in rec.getMessage()
+
+
+def test_strangers_are_recorded_and_alerted_once_a_day_each_and_a_crowd_is_counted(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from telegram import Bot as TgBot
+    from telegram import Update
+    from telegram.ext import ApplicationHandlerStop
+
+    from mytrading.control.bot import MAX_STRANGERS_A_DAY, Bot
+    from mytrading.control.config import TelegramControl
+    from mytrading.control.record import CommandRecord
+
+    record = CommandRecord(tmp_path / "control.sqlite")
+    alerts: list[str] = []
+    bot = Bot(TelegramControl(enabled=True, allowed_users=[1]), None, record,  # type: ignore[arg-type]
+              lambda key, text: alerts.append(key))  # fmt: skip
+    tg = TgBot(TOKEN)
+
+    def update(uid: int, n: int) -> Update:
+        return Update.de_json(
+            {"update_id": n, "message": {"message_id": n, "date": 0, "text": "/status",
+             "chat": {"id": uid, "type": "private"},
+             "from": {"id": uid, "is_bot": False, "first_name": "x"}}},
+            tg,
+        )  # fmt: skip
+
+    async def gate(u: Update) -> bool:
+        try:
+            await bot._gate(u, None)  # type: ignore[arg-type]
+        except ApplicationHandlerStop:
+            return False
+        return True
+
+    async def run() -> None:
+        assert await gate(update(1, 1))  # allowed: on to the handlers
+        for n in range(3):
+            assert not await gate(update(99, 10 + n))  # a stranger: stopped, each time
+        for uid in range(1000, 1000 + 2 * MAX_STRANGERS_A_DAY):
+            assert not await gate(update(uid, uid))
+
+    asyncio.run(run())
+    assert alerts.count("telegram:99") == 1
+    assert len(alerts) == MAX_STRANGERS_A_DAY  # a crowd of senders: the rest counted
+    assert bot.counts["strangers"] == 3 + 2 * MAX_STRANGERS_A_DAY
+    assert sum(1 for e in record.recent(500) if e.who == "unauthorized") == MAX_STRANGERS_A_DAY
+    record.close()
