@@ -28,8 +28,8 @@ def test_risk_follows_the_schedule_and_the_monitor_says_a_missed_start(
     st = cfg / "strategies.toml"
     st.write_text(
         st.read_text()
-        + f'\n[{A}.schedule]\nstart = "09:30"\nstop = "09:33"\n'
-        + f'\n[{B}.schedule]\ndays = "all"\nstart = "09:30"\nstop = "15:00"\n'
+        + f'\n[{A}.schedule]\nstart = "09:40"\nstop = "09:43"\n'
+        + f'\n[{B}.schedule]\ndays = "all"\nstart = "09:40"\nstop = "15:00"\n'
     )
     alerts = cfg / "alerts.toml"
     alerts.write_text(alerts.read_text().replace("threshold = 60\n", "threshold = 1\n", 1))
@@ -37,7 +37,8 @@ def test_risk_follows_the_schedule_and_the_monitor_says_a_missed_start(
         **tmp_env,
         "MT_CONFIG_DIR": str(cfg),
         "MT_STRATEGIES": f"{A},{B}",
-        "MT_SIM_START": "2026-11-20T09:00",  # a Friday; 15 s to the start however slow
+        "MT_SIM_START": "2026-11-20T09:00",  # a Friday; 20 s to the start: a loaded
+        # machine took more than 15 s to bring risk up
         "MT_SIM_SPEED": "120",
         "MT_HEARTBEAT_S": "0.5",
     }
@@ -52,25 +53,25 @@ def test_risk_follows_the_schedule_and_the_monitor_says_a_missed_start(
         return str((risk().get("states") or {}).get("strategies", {}).get(name, "active"))
 
     try:
-        w.wait(lambda: own(A) == "halted" and own(B) == "halted", 60, "both halted before 09:30")
+        w.wait(lambda: own(A) == "halted" and own(B) == "halted", 60, "both halted before 09:40")
         why = risk()["states"]["why"][A]
-        assert why["by"] == "schedule" and "before its start 09:30" in why["reason"], why
+        assert why["by"] == "schedule" and "before its start 09:40" in why["reason"], why
         plan = json.loads(cli("control", "schedule", "--json", env=env).stdout.splitlines()[-1])
         assert plan["schedule"][A]["phase"] == "before" and plan["schedule"][A]["trades_today"]
         status = cli("control", "status", env=env).stdout
-        assert f"today: {A:<22} every trading day 09:30-09:33: before its start" in status
+        assert f"today: {A:<22} every trading day 09:40-09:43: before its start" in status
 
         # the operator pauses B before its start: the start arms A only
         r = cli("control", "pause", B, "--json", env=env)
         assert json.loads(r.stdout.splitlines()[-1])["ok"], r.stdout
-        w.wait(lambda: risk()["schedule"][A]["phase"] == "during", 60, "09:30")
+        w.wait(lambda: risk()["schedule"][A]["phase"] == "during", 60, "09:40")
         w.wait(lambda: own(A) == "active", 5, "A armed")
         w.pump(1.0)
         assert own(B) == "halted" and "paused by cli:" in risk()["states"]["why"][B]["reason"]
 
         # A's stop at 09:23: halted by its schedule again
         w.wait(lambda: own(A) == "halted", 30, "A halted at its stop")
-        assert "after its stop 09:33" in risk()["states"]["why"][A]["reason"]
+        assert "after its stop 09:43" in risk()["states"]["why"][A]["reason"]
 
         store = AlertStore(s.stores.alerts_db)
         try:
@@ -81,7 +82,7 @@ def test_risk_follows_the_schedule_and_the_monitor_says_a_missed_start(
             w.wait(lambda: bool(missed()), 30, "the missed-start alert")
             got = missed()
             assert len(got) == 1 and got[0]["key"] == B, got
-            assert "should trade from 09:30" in got[0]["text"] and "paused by" in got[0]["text"]
+            assert "should trade from 09:40" in got[0]["text"] and "paused by" in got[0]["text"]
             halted = {a["key"] for a in store.log(100) if a["rule"] == "strategy_halted"}
             assert A not in halted and B in halted, halted  # the schedule's halts: no news
         finally:
