@@ -49,6 +49,11 @@ def resume_command(states: dict[str, Any], strategy: str) -> str:
     hold = (states.get("holds") or {}).get(strategy)
     if hold and not hold.get("for_person"):
         return f"resumes by itself when {', '.join(hold.get('orders') or [])} is resolved"
+    if set_by(states, strategy) == SCHEDULE:
+        return (
+            f"armed by its schedule at its next start (`main.py control resume {strategy}` "
+            "trades now)"
+        )
     return f"`main.py risk state active --strategy {strategy}`"
 
 

@@ -100,7 +100,7 @@ class Scheduler:
         if isinstance(s.days, list):
             name = WEEKDAYS[day.weekday()]
             ok = name in s.days
-            return DayPlan(ok, start, stop, "" if ok else f"it trades on {', '.join(s.days)}")
+            return DayPlan(ok, start, stop, "" if ok else f"{day:%a} is not one of its days")
         if s.days == "all":
             return DayPlan(True, start, stop, "")
         u = self.refdata.underlying(s.underlying)

@@ -13,6 +13,7 @@ import pytest
 
 from mytrading.domain.accounts import Accounts
 from mytrading.domain.refdata import IST, RefData
+from mytrading.domain.trading_states import describe
 from mytrading.messaging import wire
 from mytrading.risk.daemon import build_core
 from mytrading.risk.schedule import Schedule, Scheduler, load_schedules
@@ -117,6 +118,7 @@ def test_risk_halts_outside_the_hours_and_arms_at_the_start(
 
     assert step(8, 0) == "halted"  # before its start
     assert states.why[NAME].by == "schedule" and "before its start 09:20" in states.why[NAME].reason
+    assert "armed by its schedule at its next start" in describe(states.as_dict(), NAME)
     assert step(9, 19) == "halted"
     assert step(9, 20) == "active"  # armed
     assert [e.action for e in ports.events if e.rule == "schedule"] == ["halted", "active"]
