@@ -33,6 +33,7 @@ def test_a_value_the_strategy_refuses_is_refused_before_anything_runs(settings) 
         jobs_for(p, {"nosuch": ["1"]})
 
 
+@pytest.mark.integration  # a local Dask cluster: worker processes, 10 s of the fast suite
 def test_the_sweep_on_a_dask_cluster_equals_the_sweep_here(settings) -> None:
     distributed = pytest.importorskip("distributed")  # in the dev extra: CI has it
     p = prepare(settings, Request(["sma_crossover"], date(2026, 11, 2), date(2026, 11, 3)))

@@ -25,6 +25,7 @@ def _days(env: dict[str, str]) -> list[tuple]:
         con.close()
 
 
+@pytest.mark.integration  # a simulator server process: out of the fast suite
 def test_download_is_resumable_and_lists_holes(sim_broker) -> None:
     _, env = sim_broker  # the simulator serves two past sessions and today up to 10:00
     env = {**env, "MT_BROKER": "sim"}  # the CLI talks to the server's REST API itself
@@ -118,6 +119,7 @@ def test_import_refuses_values_that_do_not_fit_their_column(
     assert not Path(tmp_env["MT_HISTORY_DB"]).exists() or _days(tmp_env) == []
 
 
+@pytest.mark.integration  # a simulator server process: out of the fast suite
 def test_downloaded_option_bars_backtest_a_builder_straddle(sim_broker, tmp_path: Path) -> None:
     """Option bars downloaded from OpenAlgo's ``history`` (the simulator's: any listed
     option, watched or not, priced from its index's path) backtest like generated ones:

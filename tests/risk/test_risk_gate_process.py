@@ -101,6 +101,7 @@ def test_the_first_intent_waits_for_the_funds_figure_instead_of_being_refused(
         w.close()
 
 
+@pytest.mark.integration  # real daemons: the fast suite keeps to one process
 def test_an_intent_before_risk_has_seen_the_router_waits_for_it(
     sim_broker: tuple[str, dict[str, str]], settings: Settings
 ) -> None:

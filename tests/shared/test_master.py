@@ -138,6 +138,7 @@ def test_a_lot_revision_in_a_few_contracts_is_accepted_and_listed() -> None:
     assert v.ok and "STOCK0003" in v.notes[0]
 
 
+@pytest.mark.integration  # a simulator server process: out of the fast suite
 def test_sync_from_the_simulator_server_and_an_index_lookup(
     tmp_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -221,6 +222,7 @@ def test_the_master_contract_is_the_source_and_overrides_win(
     assert f"override NFO:{fut} {{'freeze': 900}}" in out.stdout
 
 
+@pytest.mark.integration  # a simulator server process: out of the fast suite
 def test_the_daily_sync_at_start_runs_once_a_day_and_never_stops_a_start(
     tmp_env: dict[str, str], tmp_path: Path
 ) -> None:
