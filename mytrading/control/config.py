@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mytrading.domain.errors import problems
 from mytrading.settings import ConfigError
 
 TOKEN_RE = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")  # BotFather's "<bot id>:<secret>"
@@ -78,10 +79,7 @@ def load_control(path: Path) -> ControlConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name}: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"{path.name}: {problems}") from None
+        raise ConfigError(f"{path.name}: {problems(exc)}") from None
     bad = cfg.problems()
     if bad:
         raise ConfigError(f"{path.name}: " + "; ".join(bad))

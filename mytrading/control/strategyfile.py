@@ -18,6 +18,7 @@ from typing import Any
 import tomlkit
 from pydantic import ValidationError
 
+from mytrading.domain.errors import problems
 from mytrading.engine.loader import StrategyLoadError, check, declared
 from mytrading.settings import NOT_PARAMS, Settings
 
@@ -55,10 +56,7 @@ class StrategyFile:
         try:
             cls.Params(**{**s.params_for(name), **changes})
         except ValidationError as exc:
-            return "; ".join(
-                f"{'.'.join(str(x) for x in e['loc']) or 'params'}: {e['msg']}"
-                for e in exc.errors()
-            )
+            return problems(exc, "params")
         return ""
 
     def write(

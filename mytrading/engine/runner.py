@@ -37,6 +37,7 @@ import structlog
 from pydantic import ValidationError
 
 from mytrading.domain.bars import BarBuilder
+from mytrading.domain.errors import problems
 from mytrading.domain.refdata import RefData, RefDataError
 from mytrading.engine.context import StrategyContext
 from mytrading.engine.gate import Gate
@@ -177,11 +178,7 @@ class StrategyRunner:
         try:
             p: StrategyParams = cls.Params(**params)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(x) for x in e['loc']) or 'params'}: {e['msg']}"
-                for e in exc.errors()
-            )
-            raise ConfigError(f"strategy {cls.name}: {problems}") from None
+            raise ConfigError(f"strategy {cls.name}: {problems(exc, 'params')}") from None
         strat = cls(p, self.refdata, self)
         self.strategies[cls.name] = strat
         self._own_attrs[cls.name] = frozenset(vars(strat))

@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mytrading.domain.errors import problems
 from mytrading.settings import ConfigError
 
 Severity = Literal["info", "warning", "critical"]
@@ -118,10 +119,7 @@ def load_alerts(path: Path) -> AlertConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name}: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"{path.name}: {problems}") from None
+        raise ConfigError(f"{path.name}: {problems(exc)}") from None
     unknown = set(cfg.rules) - set(RULES)
     if unknown:
         raise ConfigError(f"{path.name}: unknown rules {sorted(unknown)}; known: {list(RULES)}")

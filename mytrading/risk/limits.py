@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mytrading.domain.errors import problems
 from mytrading.domain.ids import Book
 from mytrading.domain.names import bad_name
 from mytrading.settings import ConfigError, Settings
@@ -176,10 +177,7 @@ def load_limits(path: Path, overrides: dict[str, Any]) -> LimitBook:
         where = "[stack]"
         stack = StackLimits(**data.get("stack", {}))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"{path} {where}: {problems}") from None
+        raise ConfigError(f"{path} {where}: {problems(exc)}") from None
     return LimitBook(defaults, per, stack)
 
 

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mytrading.domain.errors import problems
 from mytrading.domain.refdata import RefData, RefDataError
 from mytrading.domain.trading_states import SCHEDULE
 from mytrading.settings import ConfigError, Settings
@@ -175,16 +176,9 @@ def load_schedules(
         where = f"{path.name} [{name}.schedule]"
         try:
             s = Schedule(**raw)
-        except (ValidationError, TypeError) as exc:
-            problems = (
-                "; ".join(
-                    f"{'.'.join(str(x) for x in e['loc']) or 'schedule'}: {e['msg']}"
-                    for e in exc.errors()
-                )
-                if isinstance(exc, ValidationError)
-                else str(exc)
-            )
-            raise ConfigError(f"{where}: {problems}") from None
+        except (ValidationError, TypeError) as exc:  # TypeError: not a table
+            why = problems(exc, "schedule") if isinstance(exc, ValidationError) else str(exc)
+            raise ConfigError(f"{where}: {why}") from None
         if s.days in ("expiry", "non_expiry"):
             u = s.underlying or str(params.get(name, {}).get("underlying") or "")
             if not u:
