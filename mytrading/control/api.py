@@ -293,11 +293,8 @@ class ControlApi:
         caller = await self._caller(request, change=True)
         if isinstance(caller, web.Response):
             return caller
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        params = body.get("params") if isinstance(body, dict) else None
+        body = await _body(request) or {}
+        params = body.get("params")
         if not isinstance(params, dict) or not params:
             return _json({"ok": False, "text": 'a JSON body: {"params": {"NAME": VALUE}}'}, 400)
         name, reason = request.match_info["name"], str(body.get("reason") or "")
@@ -307,12 +304,10 @@ class ControlApi:
         caller = await self._caller(request, change=True)
         if isinstance(caller, web.Response):
             return caller
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        body = await _body(request)
+        if body is None:
             return _json({"ok": False, "text": 'a JSON body: {"state": "on"|"off"|"flatten"}'}, 400)
-        state = str(body.get("state", "")) if isinstance(body, dict) else ""
-        reason = str(body.get("reason", "")) if isinstance(body, dict) else ""
+        state, reason = str(body.get("state", "")), str(body.get("reason", ""))
         return await self._do(caller, lambda c: c.kill_switch(state, reason))
 
     async def _page(self, request: web.Request) -> web.Response:
@@ -322,14 +317,19 @@ class ControlApi:
         return _json(OPENAPI, 200)
 
 
-async def _reason(request: web.Request) -> str:
+async def _body(request: web.Request) -> dict[str, Any] | None:
+    """The request's JSON object (None: no body, not JSON, or not an object)."""
     if not request.can_read_body:
-        return ""
+        return None
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return ""
-    return str(body.get("reason", "")) if isinstance(body, dict) else ""
+        return None
+    return body if isinstance(body, dict) else None
+
+
+async def _reason(request: web.Request) -> str:
+    return str((await _body(request) or {}).get("reason", ""))
 
 
 def _json(body: Any, status: int) -> web.Response:
