@@ -116,7 +116,7 @@ def sim_broker(tmp_env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
 # Only the dozen longest: every test of 10 s or more first (tried 2026-11-26) ran the
 # heaviest stacks side by side and was slower (606 s against 603 s).
 LONGEST_FIRST = (
-    "test_two_sessions_with_a_kill_each_lose_nothing",
+    "test_three_sessions_with_a_kill_each_lose_nothing",
     "test_a_recorded_paper_session_replays_to_the_same_orders_and_fills",
     "test_warming_up_many_instruments_under_openalgos_pacing",
     "test_lost_replies_on_a_broker_clock_a_minute_off",
