@@ -1,0 +1,11 @@
+"""Research from a notebook or a script: one backtest, an optimisation, a walk-forward,
+and how much of a result is luck.
+
+    from mytrading.research import backtest, optimize, walk_forward, deflated_sharpe, pbo
+
+``docs/research.md`` walks through it.
+"""
+
+from mytrading.research.overfit import Deflated, Overfitting, deflated_sharpe, pbo
+
+__all__ = ["Deflated", "Overfitting", "deflated_sharpe", "pbo"]
