@@ -28,13 +28,12 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from mytrading.backtest.axis import TradingAxis
 from mytrading.backtest.metrics import Metrics
 from mytrading.domain.refdata import IST
 
 POINTS = 4000
 MARKERS = 1500  # entries and exits drawn per instrument (all are in the tables)
-# Market hours only on time axes: weekends and nights are not drawn as flat stretches
-BREAKS = [{"bounds": ["sat", "mon"]}, {"bounds": [15.5, 9.25], "pattern": "hour"}]
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -64,15 +63,20 @@ def write(out_dir: Path, r: ReportInput) -> dict[str, Path]:
         "monthly": out_dir / "monthly.png",
         "html": out_dir / "report.html",
     }
-    _png_price(paths["price"], r)
-    _png_equity(paths["equity"], eq, r.equity_by_strategy)
+    axis = axis_of(r)
+    _png_price(paths["price"], r, axis)
+    _png_equity(paths["equity"], eq, r.equity_by_strategy, axis)
     _png_monthly(paths["monthly"], monthly)
-    figs = [_fig_price(r), _fig_equity(eq, r.equity_by_strategy), _fig_monthly(monthly)]
+    figs = [
+        fig_price(r, axis),
+        fig_equity(eq, r.equity_by_strategy, axis),
+        _fig_monthly(monthly),
+    ]
     greeks = r.tables.get("greeks")
     if greeks is not None and not greeks.empty:
         paths["greeks"] = out_dir / "greeks.png"
-        _png_greeks(paths["greeks"], greeks)
-        figs.append(_fig_greeks(greeks))
+        _png_greeks(paths["greeks"], greeks, axis)
+        figs.append(_fig_greeks(greeks, axis))
     body = "".join(
         f'<section class="chart">{f.to_html(full_html=False, include_plotlyjs=False)}</section>'
         for f in figs
@@ -82,6 +86,13 @@ def write(out_dir: Path, r: ReportInput) -> dict[str, Path]:
 
 
 # ----------------------------------------------------------------------- figures
+
+
+def axis_of(r: ReportInput) -> TradingAxis:
+    """The run's trading-time axis: the points of its equity curve (its prices' bars when
+    it has none)."""
+    eq = r.tables["equity"]["time"] if "equity" in r.tables else []
+    return TradingAxis.of(eq, *(px.index for px in r.prices.values()))
 
 
 def thin(df: pd.DataFrame | pd.Series, how: dict[str, str] | str) -> Any:
@@ -115,20 +126,21 @@ def _side_marks(r: ReportInput, symbol: str, side: str) -> pd.DataFrame:
     return f.iloc[:: math.ceil(len(f) / half)] if len(f) > half else f
 
 
-def _fig_price(r: ReportInput) -> go.Figure:
+def fig_price(r: ReportInput, axis: TradingAxis) -> go.Figure:
     n = max(1, len(r.prices))
     fig = make_subplots(rows=n, cols=1, subplot_titles=list(r.prices) or ["no prices"])
     for i, (sym, px) in enumerate(r.prices.items(), 1):
         bars = thin(px, {"open": "first", "high": "max", "low": "min", "close": "last"})
         fig.add_trace(
             go.Candlestick(
-                x=bars.index,
+                x=axis.x(bars.index, starts=True),
                 open=bars["open"],
                 high=bars["high"],
                 low=bars["low"],
                 close=bars["close"],
                 name=sym,
                 showlegend=False,
+                hovertext=axis.labels(bars.index),
             ),
             row=i,
             col=1,
@@ -142,26 +154,43 @@ def _fig_price(r: ReportInput) -> go.Figure:
                 continue
             fig.add_trace(
                 go.Scatter(
-                    x=m["time"],
+                    x=axis.x(m["time"], starts=True),
                     y=m["price"],
                     mode="markers",
                     name=f"{side} {sym}",
                     marker={"color": color, "symbol": symbol, "size": 9},
                     text=[
-                        f"{a} {q} @ {p}"
-                        for a, q, p in zip(m["action"], m["quantity"], m["price"], strict=True)
+                        f"{a} {q} @ {p}<br>{t}"
+                        for a, q, p, t in zip(
+                            m["action"],
+                            m["quantity"],
+                            m["price"],
+                            axis.labels(m["time"]),
+                            strict=True,
+                        )
                     ],
+                    hoverinfo="text",
                 ),
                 row=i,
                 col=1,
             )
-        fig.update_xaxes(rangeslider_visible=False, row=i, col=1)
     fig.update_layout(title="Price with entries and exits", height=380 * n, template="plotly_white")
-    fig.update_xaxes(rangebreaks=BREAKS)
+    axis.apply(fig)
     return fig
 
 
-def _fig_equity(eq: pd.DataFrame, per: dict[str, pd.Series]) -> go.Figure:
+def _line(axis: TradingAxis, s: pd.Series, **kw: Any) -> go.Scatter:
+    """A line on trading time whose hover gives the real time."""
+    return go.Scatter(
+        x=axis.x(s.index),
+        y=s.values,
+        customdata=axis.labels(s.index),
+        hovertemplate="%{customdata}<br>%{y:,.2f}<extra>%{fullData.name}</extra>",
+        **kw,
+    )
+
+
+def fig_equity(eq: pd.DataFrame, per: dict[str, pd.Series], axis: TradingAxis) -> go.Figure:
     e = thin(eq[["equity", "drawdown"]], {"equity": "last", "drawdown": "min"})
     fig = make_subplots(
         rows=2,
@@ -170,24 +199,18 @@ def _fig_equity(eq: pd.DataFrame, per: dict[str, pd.Series]) -> go.Figure:
         row_heights=[0.65, 0.35],
         subplot_titles=["Equity (rupees)", "Drawdown (rupees)"],
     )
-    fig.add_trace(
-        go.Scatter(x=e.index, y=e["equity"], name="total", line={"color": "#2c7bb6"}), row=1, col=1
-    )
+    fig.add_trace(_line(axis, e["equity"], name="total", line={"color": "#2c7bb6"}), row=1, col=1)
     if len(per) > 1:
         for name, s in per.items():
             t = thin(s, "last")
-            fig.add_trace(
-                go.Scatter(x=t.index, y=t.values, name=name, line={"width": 1}), row=1, col=1
-            )
+            fig.add_trace(_line(axis, t, name=name, line={"width": 1}), row=1, col=1)
     fig.add_trace(
-        go.Scatter(
-            x=e.index, y=e["drawdown"], name="drawdown", fill="tozeroy", line={"color": "#d7191c"}
-        ),
+        _line(axis, e["drawdown"], name="drawdown", fill="tozeroy", line={"color": "#d7191c"}),
         row=2,
         col=1,
     )
     fig.update_layout(height=560, template="plotly_white", title="Equity and drawdown")
-    fig.update_xaxes(rangebreaks=BREAKS)
+    axis.apply(fig)
     return fig
 
 
@@ -228,15 +251,15 @@ def _greek_series(greeks: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _fig_greeks(greeks: pd.DataFrame) -> go.Figure:
+def _fig_greeks(greeks: pd.DataFrame, axis: TradingAxis) -> go.Figure:
     fig = make_subplots(
         rows=4, cols=1, shared_xaxes=True, subplot_titles=[t for _, t in GREEK_PANELS]
     )
     for label, g in _greek_series(greeks).items():
         for i, (k, _) in enumerate(GREEK_PANELS, start=1):
             fig.add_trace(
-                go.Scatter(
-                    x=g.index, y=g[k], name=label, mode="lines+markers", marker={"size": 3},
+                _line(
+                    axis, g[k], name=label, mode="lines+markers", marker={"size": 3},
                     showlegend=i == 1, legendgroup=label,
                 ),
                 row=i,
@@ -245,37 +268,26 @@ def _fig_greeks(greeks: pd.DataFrame) -> go.Figure:
     fig.update_layout(
         height=820, template="plotly_white", title="Greeks of the option positions (every 15 min)"
     )
-    fig.update_xaxes(rangebreaks=BREAKS)
+    axis.apply(fig)
     return fig
 
 
 # --------------------------------------------------------------------------- PNG
 
 
-def _png_greeks(path: Path, greeks: pd.DataFrame) -> None:
-    """Greeks over time against the sample number (the market's hours only, like the
-    interactive chart's breaks); days marked on the axis."""
+def _png_greeks(path: Path, greeks: pd.DataFrame, axis: TradingAxis) -> None:
+    """Greeks over trading time, as the interactive chart."""
     series = _greek_series(greeks)
     fig, axes = plt.subplots(4, 1, figsize=(12, 9), sharex=True)
-    times = sorted({t for g in series.values() for t in g.index})
-    pos = {t: i for i, t in enumerate(times)}
     for label, g in series.items():
-        x = [pos[t] for t in g.index]
+        x = axis.x(g.index)
         for ax, (k, title) in zip(axes, GREEK_PANELS, strict=True):
             ax.plot(x, g[k].values, marker=".", markersize=3, linewidth=0.8, label=label)
             ax.set_title(title)
     for ax in axes:
         ax.axhline(0, color="#999", linewidth=0.6)
-        ax.grid(alpha=0.3)
-    days: dict[str, int] = {}
-    for t, i in pos.items():
-        days.setdefault(pd.Timestamp(t).strftime("%d %b"), i)
-    gap = max(6, len(times) // 14)  # labels at least this many samples apart
-    ticks: list[tuple[str, int]] = []
-    for d, i in days.items():
-        if not ticks or i - ticks[-1][1] >= gap:
-            ticks.append((d, i))
-    axes[-1].set_xticks([i for _, i in ticks], [d for d, _ in ticks])
+        axis.apply_mpl(ax)
+        ax.grid(axis="y", alpha=0.3)
     axes[0].legend(loc="best", fontsize=8)
     fig.suptitle("Greeks of the option positions (every 15 min of market time)")
     fig.tight_layout()
@@ -283,41 +295,47 @@ def _png_greeks(path: Path, greeks: pd.DataFrame) -> None:
     plt.close(fig)
 
 
-def _png_price(path: Path, r: ReportInput) -> None:
+def _png_price(path: Path, r: ReportInput, axis: TradingAxis) -> None:
     n = max(1, len(r.prices))
     fig, axes = plt.subplots(n, 1, figsize=(12, 3.6 * n), squeeze=False)
     for ax, (sym, px) in zip(axes[:, 0], r.prices.items(), strict=False):
         bars = thin(px, {"open": "first", "high": "max", "low": "min", "close": "last"})
-        ax.plot(bars.index, bars["close"], color="#444", linewidth=0.8, label=sym)
+        ax.plot(
+            axis.x(bars.index, starts=True), bars["close"], color="#444", linewidth=0.8, label=sym
+        )
         for side, color, m in (("BUY", "#1a9850", "^"), ("SELL", "#d73027", "v")):
             f = _side_marks(r, sym, side)
             if not f.empty:
-                ax.scatter(f["time"], f["price"], color=color, marker=m, s=28, label=side, zorder=3)
-        ax.set_title(f"{sym}: price with entries and exits")
+                x = axis.x(f["time"], starts=True)
+                ax.scatter(x, f["price"], color=color, marker=m, s=28, label=side, zorder=3)
+        ax.set_title(f"{sym}: price with entries and exits (trading time)")
         ax.legend(loc="best")
-        ax.grid(alpha=0.3)
+        axis.apply_mpl(ax)
+        ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def _png_equity(path: Path, eq: pd.DataFrame, per: dict[str, pd.Series]) -> None:
+def _png_equity(path: Path, eq: pd.DataFrame, per: dict[str, pd.Series], axis: TradingAxis) -> None:
     e = thin(eq[["equity", "drawdown"]], {"equity": "last", "drawdown": "min"})
     fig, (a1, a2) = plt.subplots(
         2, 1, figsize=(12, 6.5), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
     )
-    a1.plot(e.index, e["equity"], color="#2c7bb6", label="total")
+    x = axis.x(e.index)
+    a1.plot(x, e["equity"], color="#2c7bb6", label="total")
     if len(per) > 1:
         for name, s in per.items():
             t = thin(s, "last")
-            a1.plot(t.index, t.values, linewidth=0.8, label=name)
-    a1.set_title("Equity (rupees)")
+            a1.plot(axis.x(t.index), t.values, linewidth=0.8, label=name)
+    a1.set_title("Equity (rupees, trading time)")
     a1.ticklabel_format(axis="y", style="plain", useOffset=False)
     a1.legend(loc="upper left")
-    a1.grid(alpha=0.3)
-    a2.fill_between(e.index, e["drawdown"], 0, color="#d7191c", alpha=0.5)
+    a2.fill_between(x, e["drawdown"], 0, color="#d7191c", alpha=0.5)
     a2.set_title("Drawdown (rupees)")
-    a2.grid(alpha=0.3)
+    for a in (a1, a2):
+        axis.apply_mpl(a)
+        a.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -52,6 +52,10 @@ class Request:
     allow_holes: bool = False
     fills: str = "bars"  # bars | ticks (recorded ticks)
     interval: str = "1m"  # the bars read from the data: 1m, or D (daily) for daily history
+    # typed parameters by strategy (a notebook's ``params=``), over the file and ``params``
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # strategy classes given as objects (defined in a notebook), not looked up in strategies/
+    classes: dict[str, type[BaseStrategy]] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,6 +79,7 @@ class Outcome:
     stats: dict[str, Any]
     paths: dict[str, Path]
     notes: list[str]
+    tables: dict[str, Any] = field(default_factory=dict)
 
 
 def default_window(refdata: RefData, today: date) -> tuple[date, date]:
@@ -129,16 +134,28 @@ def prepare(s: Settings, req: Request, today: date | None = None) -> Prepared:
         raise InputError(str(exc)) from None
     names = [n.strip() for n in req.strategies if n.strip()]
     declared_names = declared(s.strategies_dir)[0]
-    unknown = [n for n in names if n not in declared_names]
+    unknown = [n for n in names if n not in declared_names and n not in req.classes]
     if not names or unknown:
         raise InputError(
             f"unknown strategy {unknown or names}; available: {', '.join(sorted(declared_names))}"
         )
     try:
-        classes = discover(s.strategies_dir, names)
+        found = [n for n in names if n not in req.classes]
+        classes = {**(discover(s.strategies_dir, found) if found else {}), **req.classes}
     except StrategyLoadError as exc:
         raise InputError(str(exc)) from None
-    given = parse_params(req.params, classes)
+    given: dict[str, dict[str, Any]] = dict(parse_params(req.params, classes))
+    for n, vals in req.values.items():
+        if n not in classes:
+            raise InputError(f"parameters for {n!r}, which is not in this run: {names}")
+        have = classes[n].Params.model_fields
+        wrong = sorted(set(vals) - set(have))
+        if wrong:
+            raise InputError(
+                f"strategy {n} has no parameter {', '.join(map(repr, wrong))}; "
+                f"its parameters: {', '.join(sorted(have))}"
+            )
+        given[n].update(vals)
     if req.timeframe:
         have_tf = [n for n, c in classes.items() if "timeframe" in c.Params.model_fields]
         if not have_tf:
@@ -304,7 +321,7 @@ def execute(
         # not stored: no report left behind that looks like a finished run's
         shutil.rmtree(s.stores.report_dir / run_id, ignore_errors=True)
         raise
-    return Outcome(run_id, results, metrics, stats, paths, notes)
+    return Outcome(run_id, results, metrics, stats, paths, notes, tables)
 
 
 def _ticks(p: Prepared) -> Any:

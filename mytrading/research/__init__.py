@@ -6,6 +6,9 @@ and how much of a result is luck.
 ``docs/research.md`` walks through it.
 """
 
+from mytrading.backtest.session import InputError
 from mytrading.research.overfit import Deflated, Overfitting, deflated_sharpe, pbo
+from mytrading.research.result import Result
+from mytrading.research.runs import backtest
 
-__all__ = ["Deflated", "Overfitting", "deflated_sharpe", "pbo"]
+__all__ = ["Deflated", "InputError", "Overfitting", "Result", "backtest", "deflated_sharpe", "pbo"]
