@@ -27,7 +27,7 @@ class TradingAxis:
         if len(idx) and idx.tz is None:
             raise ValueError("trading-time axis: times must be timezone-aware")
         self.times = idx.tz_convert(IST).unique().sort_values() if len(idx) else idx
-        self._ns = self.times.asi8 if len(idx) else np.zeros(0, dtype=np.int64)
+        self._ns = self.times.as_unit("ns").asi8 if len(idx) else np.zeros(0, dtype=np.int64)
 
     @classmethod
     def of(cls, *indexes: Any) -> TradingAxis:
@@ -43,7 +43,7 @@ class TradingAxis:
         time after it. A run's axis is its equity curve's samples, taken as each bar
         closes; a bar (and a fill at its open) is stamped with its start: ``starts=True``
         places it at the first sample after that, the one its bar closes at."""
-        t = pd.DatetimeIndex(pd.to_datetime(times, utc=True)).asi8
+        t = pd.DatetimeIndex(pd.to_datetime(times, utc=True)).as_unit("ns").asi8
         pos = np.searchsorted(self._ns, t, side="right" if starts else "left")
         return np.clip(pos, 0, max(0, len(self._ns) - 1))
 

@@ -278,18 +278,24 @@ class Backtest:
             if not have:
                 raise DataError(
                     f"no data for {ex}:{sym} between {self.spec.start} and {self.spec.end} "
-                    f"in {getattr(self.source, 'name', self.source)}"
+                    f"in {getattr(self.source, 'name', self.source)}{self._held(ex, sym)}"
                 )
             if missing and not self.spec.allow_holes:
                 shown = ", ".join(str(d) for d in missing[:20])
                 more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
                 raise DataError(
                     f"{ex}:{sym}: {len(missing)} trading day(s) without data: {shown}{more} "
-                    "(download them, or pass --allow-holes to run without them)"
+                    f"(download them, or pass --allow-holes to run without them)"
+                    f"{self._held(ex, sym)}"
                 )
             if missing:
                 self.notes.append(f"{sym}: ran without {len(missing)} day(s) of data")
             self.progress.total += len(have) * (375 if self.base_tf == "1m" else 1)
+
+    def _held(self, ex: str, sym: str) -> str:
+        """What the data hold of an instrument, for an error: "; the data hold A..B"."""
+        days = self.source.days(ex, sym, date(1990, 1, 1), date(2100, 12, 31))
+        return f"; the data hold {days[0]}..{days[-1]}" if days else "; the data hold none of it"
 
     # --------------------------------------------------------------------- run
 

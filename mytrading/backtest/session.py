@@ -56,6 +56,7 @@ class Request:
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
     # strategy classes given as objects (defined in a notebook), not looked up in strategies/
     classes: dict[str, type[BaseStrategy]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # on the stored run and its report
 
 
 @dataclass
@@ -271,7 +272,7 @@ def execute(
         raise InputError(str(exc)) from None
     seconds = time.perf_counter() - started
     stats = bt.stats()
-    notes = bt.all_notes() + _state_notes(results)
+    notes = bt.all_notes() + _state_notes(results) + list(p.request.notes)
     names = results.strategies()
     metrics = {"*": results.metrics()}
     for n in names:

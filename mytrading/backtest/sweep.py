@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 from pydantic import ValidationError
@@ -56,6 +56,9 @@ class Job:
     allow_holes: bool
     source: tuple[str, str, int, date | None]  # (kind, path, seed, origin)
     combo: dict[str, Any]
+    # strategy classes given as objects (a notebook's), by name: sent with the job
+    classes: tuple[tuple[str, Any], ...] = ()
+    detail: bool = False  # also the curve, the fills and the round trips (a walk-forward's)
 
 
 def parse_axes(specs: list[str]) -> dict[str, list[str]]:
@@ -96,89 +99,172 @@ def _classes(strategies_dir: str) -> Any:
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    """One combination, in whatever process runs it: metrics as plain numbers."""
+    """One combination, in whatever process runs it: metrics as plain numbers and the
+    daily returns (``returns``: ISO day -> return, for the overfitting figures). A
+    combination that raises comes back with its ``error`` and ``traceback``; the others
+    go on."""
     import logging
+    import traceback
 
     import structlog
 
     from mytrading.backtest.data import DataError, DuckBars, GeneratedBars
     from mytrading.backtest.loop import Backtest, Spec
+    from mytrading.backtest.metrics import daily_returns
 
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    refdata, classes = job.refdata, _classes(job.strategies_dir)
-    kind, path, seed, origin = job.source
-    source = GeneratedBars(refdata, seed, origin) if kind == "generated" else DuckBars(Path(path))
-    strategies = []
-    for name in job.strategies:
-        p = {**job.params[name]}
-        p.update({k: v for k, v in job.combo.items() if k in classes[name].Params.model_fields})
-        strategies.append((classes[name], p))
-    spec = Spec(
-        strategies,
-        job.start,
-        job.end,
-        job.capital,
-        job.slippage,
-        job.allow_holes,
-    )
-    bt = Backtest(spec, refdata, job.risk, source)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    window = (str(job.start), str(job.end))
     try:
+        refdata = job.refdata
+        classes = dict(job.classes) if job.classes else _classes(job.strategies_dir)
+        kind, path, seed, origin = job.source
+        source = (
+            GeneratedBars(refdata, seed, origin) if kind == "generated" else DuckBars(Path(path))
+        )
+        strategies = []
+        for name in job.strategies:
+            p = {**job.params[name]}
+            fields = classes[name].Params.model_fields
+            p.update({k: v for k, v in job.combo.items() if k in fields})
+            strategies.append((classes[name], p))
+        spec = Spec(strategies, job.start, job.end, job.capital, job.slippage, job.allow_holes)
+        bt = Backtest(spec, refdata, job.risk, source)
         res = bt.run()
+        m = res.metrics().as_dict()
+        stats = bt.stats()
+        rets = daily_returns(res.equity(), job.capital) if len(res.times) else None
+        more = _detail(res) if job.detail else {}
     except DataError as exc:
-        return {"combo": job.combo, "error": str(exc)}
-    m = res.metrics().as_dict()
-    stats = bt.stats()
+        return {"combo": job.combo, "window": window, "error": str(exc), "traceback": ""}
+    except Exception as exc:  # a strategy or a parameter set that breaks: this trial only
+        return {
+            "combo": job.combo,
+            "window": window,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+        }
     return {
         "combo": job.combo,
+        "window": window,
         "metrics": {k: store._num(v) for k, v in m.items()},
         "bars": stats["bars"],
         "seconds": stats["seconds"],
         "pid": os.getpid(),
+        "returns": {} if rets is None else {str(d): float(v) for d, v in rets.items()},
+        **more,
     }
 
 
-def jobs_for(p: Prepared, axes: dict[str, list[str]]) -> list[Job]:
-    """One job per combination, each checked against the strategies' parameter models
-    before anything runs (a bad value is refused up front, not in a worker)."""
+def _detail(res: Any) -> dict[str, Any]:
+    """A run's curve (ns, rupees, in the market), fills and round trips' net P&L, as plain
+    data a worker sends back."""
+    eq = res.equity()
+    return {
+        "equity": (
+            eq.index.as_unit("ns").asi8.tolist(),
+            eq.to_numpy().tolist(),
+            res.in_market().tolist(),
+        ),
+        "fills": [
+            {k: f[k] for k in ("time", "symbol", "action", "quantity", "price", "charges")}
+            for f in res.fills
+        ],
+        "trade_pnls": [t["net_pnl"] for t in res.trades()],
+        "charges": res.charges().total,
+    }
+
+
+def source_of(p: Prepared) -> tuple[str, str, int, date | None]:
+    """The run's data source as plain data a worker opens again."""
     src = p.source
     kind = "generated" if type(src).__name__ == "GeneratedBars" else "duck"
-    source = (
+    return (
         kind,
         str(getattr(src, "path", "")),
         int(getattr(src, "seed", 0)),
         getattr(src, "origin", None),
     )
+
+
+def check_values(p: Prepared, axes: dict[str, list[Any]]) -> None:
+    """Each swept value alone against its field (type and bounds), before anything runs:
+    a parameter no strategy has, a value of the wrong type or out of bounds."""
+    from pydantic import TypeAdapter
+
     classes = {cls.name: cls for cls, _ in p.spec.strategies}
-    for key in axes:
-        if not any(key in c.Params.model_fields for c in classes.values()):
-            raise InputError(f"--sweep {key}: none of {sorted(classes)} has that parameter")
+    for key, values in axes.items():
+        owners = [c for c in classes.values() if key in c.Params.model_fields]
+        if not owners:
+            have = sorted({f for c in classes.values() for f in c.Params.model_fields})
+            raise InputError(
+                f"no strategy of {sorted(classes)} has a parameter {key!r}; "
+                f"its parameters: {', '.join(have)}"
+            )
+        if not values:
+            raise InputError(f"{key}: no values to try")
+        for c in owners:
+            info = c.Params.model_fields[key]
+            adapter: TypeAdapter[Any] = TypeAdapter(Annotated[info.annotation, info])
+            for v in values:
+                try:
+                    adapter.validate_python(v)
+                except ValidationError as exc:
+                    msg = exc.errors()[0]["msg"]
+                    raise InputError(f"{c.name}.{key} = {v!r}: {msg}") from None
+
+
+def combo_problem(p: Prepared, combo: dict[str, Any]) -> str | None:
+    """Why the strategies' own models refuse this combination (say fast >= slow), or
+    None."""
+    for cls, _ in p.spec.strategies:
+        mine = {k: v for k, v in combo.items() if k in cls.Params.model_fields}
+        try:
+            cls.Params(**{**p.params[cls.name], **mine})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) or "parameters"
+            return f"{cls.name}.{where}: {first['msg']}"
+    return None
+
+
+def job_for(
+    p: Prepared,
+    combo: dict[str, Any],
+    start: date | None = None,
+    end: date | None = None,
+    detail: bool = False,
+) -> Job:
+    """One combination over the run's window (or ``start``..``end``)."""
+    given = {cls.name: cls for cls, _ in p.spec.strategies if cls.name in p.request.classes}
+    return Job(
+        p.refdata,
+        p.risk,
+        str(p.strategies_dir),
+        tuple(cls.name for cls, _ in p.spec.strategies),
+        p.params,
+        start or p.spec.start,
+        end or p.spec.end,
+        p.spec.capital,
+        p.spec.slippage_ticks,
+        p.spec.allow_holes,
+        source_of(p),
+        combo,
+        tuple(given.items()),
+        detail,
+    )
+
+
+def jobs_for(p: Prepared, axes: dict[str, list[str]]) -> list[Job]:
+    """One job per combination, each checked against the strategies' parameter models
+    before anything runs (a bad value, or a combination the model refuses, is refused up
+    front, not in a worker)."""
+    check_values(p, axes)
     out = []
     for combo in combos(axes):
-        for name, cls in classes.items():
-            mine = {k: v for k, v in combo.items() if k in cls.Params.model_fields}
-            try:
-                cls.Params(**{**p.params[name], **mine})
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                raise InputError(
-                    f"--sweep {combo}: {name}.{first['loc'][0]}: {first['msg']}"
-                ) from None
-        out.append(
-            Job(
-                p.refdata,
-                p.risk,
-                str(p.strategies_dir),
-                tuple(classes),
-                p.params,
-                p.spec.start,
-                p.spec.end,
-                p.spec.capital,
-                p.spec.slippage_ticks,
-                p.spec.allow_holes,
-                source,
-                combo,
-            )
-        )
+        problem = combo_problem(p, combo)
+        if problem:
+            raise InputError(f"--sweep {combo}: {problem}")
+        out.append(job_for(p, combo))
     return out
 
 
@@ -257,7 +343,7 @@ def run_sweep(
         [{**r["combo"], **r["metrics"], "bars": r["bars"], "seconds": r["seconds"]} for r in done]
     )
     table = table.sort_values(rank, ascending=False, na_position="last").reset_index(drop=True)
-    _store(s, p, sweep_id, done)
+    store_runs(s, p, sweep_id, done)
     _print(out, table, list(axes), rank)
     paths = heatmap(s.stores.report_dir / sweep_id, table, list(axes), rank)
     for path in paths:
@@ -265,7 +351,8 @@ def run_sweep(
     return table
 
 
-def _store(s: Settings, p: Prepared, sweep_id: str, done: list[dict[str, Any]]) -> None:
+def store_runs(s: Settings, p: Prepared, sweep_id: str, done: list[dict[str, Any]]) -> None:
+    """Each finished combination as a stored run tagged with the sweep's id (metrics only)."""
     from mytrading.backtest.metrics import Metrics
 
     for r in done:
@@ -315,6 +402,42 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+def _numeric(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    df = table.copy()
+    for k in keys:
+        with contextlib.suppress(ValueError, TypeError):
+            df[k] = pd.to_numeric(df[k])  # numbers sort as numbers on the axes
+    return df
+
+
+def heatmap_figure(table: pd.DataFrame, keys: list[str], rank: str) -> Any:
+    """A plotly heatmap of ``rank`` over two parameters (the best over any others), or a
+    line over one."""
+    import plotly.graph_objects as go
+
+    df = _numeric(table, keys)
+    if len(keys) == 1:
+        line = df.groupby(keys[0])[rank].max().sort_index()
+        fig = go.Figure(go.Scatter(x=line.index, y=line.values, mode="lines+markers"))
+        fig.update_layout(title=f"{rank} by {keys[0]}", xaxis_title=keys[0], yaxis_title=rank)
+        return fig
+    grid = df.pivot_table(index=keys[1], columns=keys[0], values=rank, aggfunc="max")
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.values,
+            x=[str(c) for c in grid.columns],
+            y=[str(i) for i in grid.index],
+            colorscale="RdYlGn",
+            texttemplate="%{z:.3g}",
+            colorbar={"title": rank},
+        )
+    )
+    fig.update_layout(
+        title=f"{rank} by {keys[0]} and {keys[1]}", xaxis_title=keys[0], yaxis_title=keys[1]
+    )
+    return fig
+
+
 def heatmap(out_dir: Path, table: pd.DataFrame, keys: list[str], rank: str) -> list[Path]:
     """The ranked metric over the first two swept parameters (the best over any others),
     as an interactive HTML heatmap and a PNG; a line for a single parameter."""
@@ -322,37 +445,19 @@ def heatmap(out_dir: Path, table: pd.DataFrame, keys: list[str], rank: str) -> l
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import plotly.graph_objects as go
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    df = table.copy()
-    for k in keys:
-        with contextlib.suppress(ValueError):
-            df[k] = pd.to_numeric(df[k])  # numbers sort as numbers on the axes
+    df = _numeric(table, keys)
     html_path, png_path = out_dir / "heatmap.html", out_dir / "heatmap.png"
+    fig = heatmap_figure(table, keys, rank)
     if len(keys) == 1:
         line = df.groupby(keys[0])[rank].max().sort_index()
-        fig = go.Figure(go.Scatter(x=line.index, y=line.values, mode="lines+markers"))
-        fig.update_layout(title=f"{rank} by {keys[0]}", xaxis_title=keys[0], yaxis_title=rank)
         f2, ax = plt.subplots(figsize=(8, 4.5))
         ax.plot(line.index, line.values, marker="o")
         ax.set_xlabel(keys[0])
         ax.set_ylabel(rank)
     else:
         grid = df.pivot_table(index=keys[1], columns=keys[0], values=rank, aggfunc="max")
-        fig = go.Figure(
-            go.Heatmap(
-                z=grid.values,
-                x=[str(c) for c in grid.columns],
-                y=[str(i) for i in grid.index],
-                colorscale="RdYlGn",
-                texttemplate="%{z:.3g}",
-                colorbar={"title": rank},
-            )
-        )
-        fig.update_layout(
-            title=f"{rank} by {keys[0]} and {keys[1]}", xaxis_title=keys[0], yaxis_title=keys[1]
-        )
         f2, ax = plt.subplots(figsize=(1.6 + 0.8 * len(grid.columns), 1.4 + 0.5 * len(grid.index)))
         im = ax.imshow(grid.values, cmap="RdYlGn", aspect="auto", origin="lower")
         ax.set_xticks(range(len(grid.columns)), [str(c) for c in grid.columns])

@@ -188,12 +188,14 @@ class StrategyRunner:
             self.rolls.add(cls.name)
         return strat
 
-    def start(self) -> None:
-        """``on_start`` for every strategy, then warm-up from history."""
+    def start(self, warm: bool = True) -> None:
+        """``on_start`` for every strategy, then warm-up from history (``warm=False``: not
+        yet; ``warmups`` then holds what each subscription asks, as research reads it)."""
         for name, strat in self.strategies.items():
             self._call(name, "start", strat.on_start)
         self.started = True
-        self.warm.run()
+        if warm:
+            self.warm.run()
 
     def stop(self) -> None:
         for name, strat in self.strategies.items():

@@ -7,8 +7,19 @@ and how much of a result is luck.
 """
 
 from mytrading.backtest.session import InputError
+from mytrading.research.optimize import Optimization, optimize
 from mytrading.research.overfit import Deflated, Overfitting, deflated_sharpe, pbo
 from mytrading.research.result import Result
 from mytrading.research.runs import backtest
 
-__all__ = ["Deflated", "InputError", "Overfitting", "Result", "backtest", "deflated_sharpe", "pbo"]
+__all__ = [
+    "Deflated",
+    "InputError",
+    "Optimization",
+    "Overfitting",
+    "Result",
+    "backtest",
+    "deflated_sharpe",
+    "optimize",
+    "pbo",
+]

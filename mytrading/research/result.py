@@ -68,7 +68,8 @@ def excursions(trades: pd.DataFrame, prices: dict[tuple[str, str], pd.DataFrame]
     mae = np.full(len(trades), np.nan)
     mfe = np.full(len(trades), np.nan)
     arrays = {
-        k: (px.index.asi8, px["high"].to_numpy(), px["low"].to_numpy()) for k, px in prices.items()
+        k: (px.index.as_unit("ns").asi8, px["high"].to_numpy(), px["low"].to_numpy())
+        for k, px in prices.items()
     }
     for i, t in enumerate(trades.itertuples(index=False)):
         got = arrays.get((t.exchange, t.symbol))

@@ -97,18 +97,24 @@ def backtest(
     allow_holes: bool = False,
     report: bool = False,
     settings: Settings | None = None,
+    n_trials: int = 1,
+    note: str = "",
 ) -> Result:
     """Backtest ``strategy`` (a name from strategies/ or a ``BaseStrategy`` subclass)
     with ``params`` over ``start``..``end`` of ``data`` (``generated``, ``history``,
     ``recorded`` or a .duckdb file), as ``main.py backtest`` does; stored like it.
     ``report=True`` also writes its HTML report and PNGs (``result.report``). Bad input
-    raises ``InputError`` (a ``ValueError``) before anything runs."""
+    raises ``InputError`` (a ``ValueError``) before anything runs. ``n_trials``: how many
+    parameter sets were tried to choose these (an optimisation's best says so), carried in
+    ``stats``; ``note`` goes on the stored run and its report."""
     quiet()
     req = request(
         strategy, params, data=data, start=start, end=end, capital=capital, seed=seed,
         slippage_ticks=slippage_ticks, timeframe=timeframe, fills=fills, interval=interval,
         allow_holes=allow_holes,
     )  # fmt: skip
+    if note:
+        req.notes.append(note)
     s, p = prepared(settings, req)
     out = execute(s, p, write_report=report)
     return Result(
@@ -117,7 +123,7 @@ def backtest(
         p.params,
         p.spec.start,
         p.spec.end,
-        stats_of(out.metrics["*"], p.spec.start, p.spec.end, int(out.stats["bars"])),
+        stats_of(out.metrics["*"], p.spec.start, p.spec.end, int(out.stats["bars"]), n_trials),
         out.tables,
         out.notes,
         p.source,

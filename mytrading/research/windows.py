@@ -1,0 +1,107 @@
+"""Walk-forward windows: in-sample, out-of-sample and step lengths in trading days,
+1-minute bars or calendar months, rolling or anchored, cut on the exchange calendar.
+
+A length is ``126`` or ``"126d"`` (trading days), ``"6M"`` (calendar months) or
+``"47250b"`` (1-minute bars: 375 a full session, rounded up to whole trading days). The
+windows are ``[cursor, cursor + in_sample)`` in sample (``[first day, cursor +
+in_sample)`` when anchored) and ``[cursor + in_sample, cursor + in_sample +
+out_of_sample)`` out of sample, the cursor moving by ``step`` (the out-of-sample length
+by default) until no out-of-sample day is left; the last one may be shorter.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+
+from mytrading.backtest.session import InputError
+
+SESSION_BARS = 375  # 1-minute bars in a full NSE session (09:15-15:30)
+_LENGTH = re.compile(r"^\s*(\d+)\s*([dMb]?)\s*$")
+
+
+@dataclass(frozen=True)
+class Length:
+    n: int
+    unit: str  # d trading days, M months
+
+    def __str__(self) -> str:
+        return f"{self.n} trading day(s)" if self.unit == "d" else f"{self.n} month(s)"
+
+
+def length(value: int | str, what: str) -> Length:
+    if isinstance(value, bool):
+        raise InputError(f"{what}: {value!r} is not a length")
+    if isinstance(value, int):
+        value = f"{value}d"
+    m = _LENGTH.match(str(value))
+    if not m or int(m.group(1)) < 1:
+        raise InputError(
+            f"{what} {value!r}: a positive length in trading days (126 or 126d), "
+            "months (6M) or 1-minute bars (47250b)"
+        )
+    n, unit = int(m.group(1)), m.group(2) or "d"
+    if unit == "b":
+        return Length(math.ceil(n / SESSION_BARS), "d")
+    return Length(n, unit)
+
+
+@dataclass(frozen=True)
+class Window:
+    n: int
+    is_start: date
+    is_end: date
+    oos_start: date
+    oos_end: date
+    is_days: int
+    oos_days: int
+
+
+def _advance(days: list[date], d: date, by: Length) -> date:
+    """The day ``by`` after ``d``: a trading day of ``days``, or past the last one."""
+    if by.unit == "M":
+        return (pd.Timestamp(d) + pd.DateOffset(months=by.n)).date()
+    i = bisect.bisect_left(days, d) + by.n
+    return days[i] if i < len(days) else days[-1] + timedelta(days=1)
+
+
+def cut(
+    days: list[date],
+    in_sample: Length,
+    out_of_sample: Length,
+    step: Length | None = None,
+    anchored: bool = False,
+) -> list[Window]:
+    """The windows over ``days`` (the trading days of the whole range, in order)."""
+    if not days:
+        raise InputError("no trading day in the range")
+    step = step or out_of_sample
+    out: list[Window] = []
+    cursor = days[0]
+    while True:
+        is_from = days[0] if anchored else cursor
+        oos_from = _advance(days, cursor, in_sample)
+        oos_to = _advance(days, oos_from, out_of_sample)
+        ins = [d for d in days if is_from <= d < oos_from]
+        oos = [d for d in days if oos_from <= d < oos_to]
+        if not oos:
+            break
+        if not ins:
+            raise InputError(f"in-sample window from {is_from} has no trading day")
+        out.append(Window(len(out) + 1, ins[0], ins[-1], oos[0], oos[-1], len(ins), len(oos)))
+        nxt = _advance(days, cursor, step)
+        if nxt <= cursor:
+            break
+        cursor = nxt
+    if not out:
+        total = f"{days[0]}..{days[-1]} ({len(days)} trading days)"
+        raise InputError(
+            f"{total} leaves no out-of-sample window after an in-sample window of "
+            f"{in_sample}: widen the range or shorten the windows"
+        )
+    return out
