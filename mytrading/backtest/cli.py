@@ -105,6 +105,15 @@ def backtest(
     cluster: Annotated[
         str | None, typer.Option(help="sweep: a Dask scheduler address (tcp://host:8786)")
     ] = None,
+    method: Annotated[
+        str, typer.Option(help="sweep: grid (every set), random, or optuna (TPE)")
+    ] = "grid",
+    trials: Annotated[
+        int | None, typer.Option(help="sweep: parameter sets to try (random, optuna)")
+    ] = None,
+    constraint: Annotated[
+        str | None, typer.Option(help='sweep: keep sets where this holds, "slow >= 2 * fast"')
+    ] = None,
 ) -> None:
     """Run STRATEGY over history: progress, a summary, the report's path.
 
@@ -139,10 +148,11 @@ def backtest(
     except (InputError, ConfigError, RefDataError) as exc:
         raise _fail(exc) from None
     if sweep:
-        from mytrading.backtest.sweep import run_sweep
+        from mytrading.research.cli import run_sweep
 
         try:
-            run_sweep(s, prepared, sweep, rank, workers, cluster, out, err)
+            run_sweep(s, prepared, sweep, rank, workers, cluster, out, err, method, trials,
+                      constraint, seed)  # fmt: skip
         except InputError as exc:
             raise _fail(exc) from None
         return
@@ -217,6 +227,72 @@ def _summary(metrics: dict, run_id: str, stats: dict, notes: list[str]) -> None:
         out.print("risk refused: " + ", ".join(f"{k} {v}" for k, v in sorted(rejected.items())))
     for n in notes:
         out.print(f"[yellow]note:[/] {n}")
+
+
+@app.command("walk-forward")
+def walk_forward(
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="NAME from strategies/")],
+    grid: Annotated[list[str], typer.Option(help="param=start:stop:step (or a,b,c), repeatable")],
+    in_sample: Annotated[
+        str, typer.Option(help="in-sample length: 126 or 126d (trading days), 6M, 47250b")
+    ] = "6M",
+    out_of_sample: Annotated[str, typer.Option(help="out-of-sample length")] = "1M",
+    step: Annotated[
+        str | None, typer.Option(help="how far each window moves (the out-of-sample length)")
+    ] = None,
+    anchored: Annotated[
+        bool, typer.Option("--anchored", help="grow the in-sample window from the first day")
+    ] = False,
+    maximize: Annotated[str, typer.Option(help="the stat each window chooses by")] = "sharpe",
+    method: Annotated[str, typer.Option(help="grid, random or optuna")] = "grid",
+    trials: Annotated[
+        int | None, typer.Option(help="parameter sets per window (random, optuna)")
+    ] = None,
+    constraint: Annotated[
+        str | None, typer.Option(help='keep sets where this holds, "slow >= 2 * fast"')
+    ] = None,
+    params: Annotated[
+        list[str] | None, typer.Option("--params", "-p", help="fixed key=value beside the grid")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
+    data: Annotated[
+        str, typer.Option(help="generated | history | recorded | FILE.duckdb")
+    ] = "generated",
+    seed: Annotated[int, typer.Option(help="seed of the generated history")] = 42,
+    capital: Annotated[float, typer.Option(help="starting capital, rupees")] = 1_000_000.0,
+    slippage: Annotated[int, typer.Option(help="ticks against MARKET and stop fills")] = 0,
+    workers: Annotated[int, typer.Option(help="processes (0: every core)")] = 0,
+    cluster: Annotated[
+        str | None, typer.Option(help="a Dask scheduler address (tcp://host:8786)")
+    ] = None,
+) -> None:
+    """Optimise on each in-sample window, trade the choice on the next out-of-sample
+    window; the stitched out-of-sample result, its efficiency, the parameters' stability
+    and the overfitting figures, with an HTML report."""
+    from mytrading.backtest.session import InputError
+    from mytrading.domain.refdata import RefDataError
+    from mytrading.research.cli import walk_forward_command
+
+    s = _settings()
+    _quiet(s.logs.level)
+    fixed: dict[str, str] = {}
+    for item in params or []:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise _fail(ValueError(f"--params {item!r}: expected key=value"))
+        fixed[k] = v
+    options = {
+        "in_sample": in_sample, "out_of_sample": out_of_sample, "step": step,
+        "anchored": anchored, "maximize": maximize, "method": method, "n_trials": trials,
+        "constraint": constraint, "params": fixed, "start": _date(start, "--from"),
+        "end": _date(end, "--to"), "data": data, "data_seed": seed, "capital": capital,
+        "slippage_ticks": slippage, "workers": workers, "cluster": cluster,
+    }  # fmt: skip
+    try:
+        walk_forward_command(s, strategy, grid, options, out, err)
+    except (InputError, ConfigError, RefDataError) as exc:
+        raise _fail(exc) from None
 
 
 @app.command("list")

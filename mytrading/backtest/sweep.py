@@ -25,9 +25,6 @@ from typing import Annotated, Any
 
 import pandas as pd
 from pydantic import ValidationError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from mytrading.backtest import store
 from mytrading.backtest.session import InputError, Prepared
@@ -186,12 +183,14 @@ def source_of(p: Prepared) -> tuple[str, str, int, date | None]:
     )
 
 
-def check_values(p: Prepared, axes: dict[str, list[Any]]) -> None:
+def check_values(p: Prepared, axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """Each swept value alone against its field (type and bounds), before anything runs:
-    a parameter no strategy has, a value of the wrong type or out of bounds."""
+    a parameter no strategy has, a value of the wrong type or out of bounds. Returns the
+    values as the field holds them (the command line's ``"5"`` as 5)."""
     from pydantic import TypeAdapter
 
     classes = {cls.name: cls for cls, _ in p.spec.strategies}
+    typed: dict[str, list[Any]] = {}
     for key, values in axes.items():
         owners = [c for c in classes.values() if key in c.Params.model_fields]
         if not owners:
@@ -204,13 +203,16 @@ def check_values(p: Prepared, axes: dict[str, list[Any]]) -> None:
             raise InputError(f"{key}: no values to try")
         for c in owners:
             info = c.Params.model_fields[key]
-            adapter: TypeAdapter[Any] = TypeAdapter(Annotated[info.annotation, info])
+            adapter: TypeAdapter[Any] = TypeAdapter(Annotated[info.annotation, info])  # type: ignore[arg-type]  # a FieldInfo is pydantic's own metadata
+            got = []
             for v in values:
                 try:
-                    adapter.validate_python(v)
+                    got.append(adapter.validate_python(v))
                 except ValidationError as exc:
                     msg = exc.errors()[0]["msg"]
                     raise InputError(f"{c.name}.{key} = {v!r}: {msg}") from None
+            typed.setdefault(key, list(dict.fromkeys(got)))
+    return typed
 
 
 def combo_problem(p: Prepared, combo: dict[str, Any]) -> str | None:
@@ -258,9 +260,8 @@ def jobs_for(p: Prepared, axes: dict[str, list[str]]) -> list[Job]:
     """One job per combination, each checked against the strategies' parameter models
     before anything runs (a bad value, or a combination the model refuses, is refused up
     front, not in a worker)."""
-    check_values(p, axes)
     out = []
-    for combo in combos(axes):
+    for combo in combos(check_values(p, axes)):
         problem = combo_problem(p, combo)
         if problem:
             raise InputError(f"--sweep {combo}: {problem}")
@@ -304,53 +305,6 @@ def execute_jobs(
     return results
 
 
-def run_sweep(
-    s: Settings,
-    p: Prepared,
-    specs: list[str],
-    rank: str,
-    workers: int,
-    cluster: str | None,
-    out: Console,
-    err: Console,
-) -> pd.DataFrame:
-    from mytrading.backtest.metrics import Metrics
-
-    if rank not in Metrics.__dataclass_fields__:
-        raise InputError(f"--rank {rank!r}: one of {sorted(Metrics.__dataclass_fields__)}")
-    axes = parse_axes(specs)
-    jobs = jobs_for(p, axes)
-    sweep_id = "sweep-" + store.new_run_id(datetime.now(IST))
-    where = cluster or f"{workers or os.cpu_count()} processes"
-    err.print(f"{sweep_id}: {len(jobs)} combinations of {', '.join(axes)} on {where}")
-    done: list[dict[str, Any]] = []
-    with Progress(
-        TextColumn("[bold]combinations"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-    ) as bar:
-        task = bar.add_task("sweep", total=len(jobs))
-        done = execute_jobs(jobs, workers, cluster, lambda r: bar.advance(task))
-    failed = [r for r in done if "error" in r]
-    done = [r for r in done if "error" not in r]
-    for r in failed:
-        err.print(f"[yellow]{r['combo']}: not run: {r['error']}[/]")
-    if not done:
-        raise InputError("no combination could run (see above)")
-    table = pd.DataFrame(
-        [{**r["combo"], **r["metrics"], "bars": r["bars"], "seconds": r["seconds"]} for r in done]
-    )
-    table = table.sort_values(rank, ascending=False, na_position="last").reset_index(drop=True)
-    store_runs(s, p, sweep_id, done)
-    _print(out, table, list(axes), rank)
-    paths = heatmap(s.stores.report_dir / sweep_id, table, list(axes), rank)
-    for path in paths:
-        out.print(f"heatmap: {path}")
-    return table
-
-
 def store_runs(s: Settings, p: Prepared, sweep_id: str, done: list[dict[str, Any]]) -> None:
     """Each finished combination as a stored run tagged with the sweep's id (metrics only)."""
     from mytrading.backtest.metrics import Metrics
@@ -383,23 +337,6 @@ def store_runs(s: Settings, p: Prepared, sweep_id: str, done: list[dict[str, Any
             {"*": m},
             {},
         )
-
-
-def _print(out: Console, table: pd.DataFrame, keys: list[str], rank: str) -> None:
-    t = Table(title=f"ranked by {rank} (best first, top 15)")
-    cols = [*keys, rank, "net_pnl", "total_return", "max_drawdown", "trades"]
-    cols = list(dict.fromkeys(cols))
-    for c in cols:
-        t.add_column(c, justify="right")
-    for _, row in table.head(15).iterrows():
-        t.add_row(*(_cell(row[c]) for c in cols))
-    out.print(t)
-
-
-def _cell(v: Any) -> str:
-    if isinstance(v, float):
-        return "n/a" if math.isnan(v) else f"{v:,.4g}"
-    return str(v)
 
 
 def _numeric(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

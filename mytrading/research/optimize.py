@@ -190,7 +190,7 @@ def search(
     end: date | None = None,
 ) -> Trials:
     """Run the search over ``start``..``end`` (the prepared window by default)."""
-    check_search(p, space, maximize, method)
+    space = check_search(p, space, maximize, method)
     first, last = start or p.spec.start, end or p.spec.end
     trials = Trials()
 
@@ -206,12 +206,15 @@ def search(
     return trials
 
 
-def check_search(p: Prepared, space: dict[str, list[Any]], maximize: Score, method: str) -> None:
-    """Everything about a search that can be wrong before it runs."""
+def check_search(
+    p: Prepared, space: dict[str, list[Any]], maximize: Score, method: str
+) -> dict[str, list[Any]]:
+    """Everything about a search that can be wrong before it runs; the space's values as
+    the parameters hold them."""
     if method not in METHODS:
         raise InputError(f"method={method!r}: one of {', '.join(METHODS)}")
     check_maximize(maximize)
-    check_values(p, space)
+    return check_values(p, space)
 
 
 def _optuna(
@@ -241,7 +244,8 @@ def _optuna(
     asked = 0
     while sum(r["status"] != "invalid" for r in trials.rows) < n_trials and asked < 20 * n_trials:
         want = min(batch, n_trials - sum(r["status"] != "invalid" for r in trials.rows))
-        pending, combos = [], []
+        pending: list[Any] = []
+        combos: list[dict[str, Any]] = []
         while len(combos) < want and asked < 20 * n_trials:
             t = study.ask(dists)
             asked += 1
@@ -360,7 +364,7 @@ class Optimization:
     pbo: Overfitting | None
     notes: list[str]
     sweep_id: str
-    _run: Callable[[dict[str, Any], int], Any] = field(repr=False)
+    _run: Callable[[dict[str, Any], bool], Any] = field(repr=False)
 
     def __repr__(self) -> str:
         d = f"{self.deflated.probability:.2f}" if self.deflated else "n/a"

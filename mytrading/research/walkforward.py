@@ -200,7 +200,7 @@ def walk_forward(
         allow_holes=allow_holes,
     )  # fmt: skip
     s, p = prepared(settings, req)
-    check_search(p, space, maximize, method)
+    space = check_search(p, space, maximize, method)
     _check_data(p)
     windows = cut(
         _window_days(p),
@@ -213,7 +213,7 @@ def walk_forward(
     if method == "optuna":
         if not n_trials or n_trials < 1:
             raise InputError("method='optuna' needs n_trials >= 1")
-        planned = [[]] * len(windows)
+        planned: list[list[dict[str, Any]]] = [[] for _ in windows]
     else:
         probe = Trials()
         first = plan(p, space, probe, method=method, n_trials=n_trials,
