@@ -127,6 +127,16 @@ def run_job(job: Job) -> dict[str, Any]:
         spec = Spec(strategies, job.start, job.end, job.capital, job.slippage, job.allow_holes)
         bt = Backtest(spec, refdata, job.risk, source)
         res = bt.run()
+        broken = {n: h for n, h in bt.runner.health.items() if h.errors}
+        if broken:  # a strategy's hook raised: its figures are not the strategy's
+            n, h = next(iter(broken.items()))
+            why = f"; quarantined: {h.quarantined}" if h.quarantined else ""
+            return {
+                "combo": job.combo,
+                "window": window,
+                "error": f"{n}: {h.errors} hook failure(s), the last {h.last_error}{why}",
+                "traceback": h.first_traceback,
+            }
         m = res.metrics().as_dict()
         stats = bt.stats()
         rets = daily_returns(res.equity(), job.capital) if len(res.times) else None

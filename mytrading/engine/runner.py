@@ -28,6 +28,7 @@ import collections
 import gc
 import itertools
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -74,6 +75,7 @@ class Health:
     entries_held: int = 0  # entries not sent while risk would refuse them (engine/gate.py)
     mem_grew: int = 0  # bytes of RSS its hooks added while the memory guard measured
     last_error: str = ""  # the latest hook failure, for whoever reports it
+    first_traceback: str = ""  # the first hook failure's traceback (a research trial's)
     latency: dict[str, collections.deque[int]] = field(
         default_factory=lambda: collections.defaultdict(
             lambda: collections.deque(maxlen=LATENCY_SAMPLES)
@@ -816,6 +818,8 @@ class StrategyRunner:
         h.errors += 1
         h.in_a_row += 1
         h.last_error = f"{kind}: {type(exc).__name__}: {exc}"
+        if not h.first_traceback:
+            h.first_traceback = traceback.format_exc()
         log.error("strategy hook failed", strategy=name, hook=kind, exc_info=True)
         if h.in_a_row >= self.max_errors:
             self._quarantine(name, f"{h.in_a_row} hook failures in a row, last: {exc!r}")

@@ -11,6 +11,7 @@ from mytrading.research.optimize import Optimization, optimize
 from mytrading.research.overfit import Deflated, Overfitting, deflated_sharpe, pbo
 from mytrading.research.result import Result
 from mytrading.research.runs import backtest
+from mytrading.research.walkforward import WalkForward, walk_forward
 
 __all__ = [
     "Deflated",
@@ -18,8 +19,10 @@ __all__ = [
     "Optimization",
     "Overfitting",
     "Result",
+    "WalkForward",
     "backtest",
     "deflated_sharpe",
     "optimize",
     "pbo",
+    "walk_forward",
 ]
