@@ -295,6 +295,84 @@ def walk_forward(
         raise _fail(exc) from None
 
 
+def _checked(strategy: str, params: list[str] | None, start: str | None, end: str | None,
+             data: str, seed: int) -> tuple[Settings, Any]:  # fmt: skip
+    """The run a bias check judges, prepared as ``backtest`` prepares it (exit 2 if bad)."""
+    from mytrading.backtest.session import InputError, Request, prepare
+    from mytrading.domain.refdata import RefDataError
+
+    s = _settings()
+    _quiet("ERROR")
+    req = Request([strategy], _date(start, "--from"), _date(end, "--to"), list(params or []),
+                  data=data, seed=seed)  # fmt: skip
+    try:
+        return s, prepare(s, req)
+    except (InputError, ConfigError, RefDataError) as exc:
+        raise _fail(exc) from None
+
+
+@app.command("check-lookahead")
+def check_lookahead(
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="NAME from strategies/")],
+    params: Annotated[list[str] | None, typer.Option("--params", "-p", help="key=value")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
+    data: Annotated[
+        str, typer.Option(help="generated | history | recorded | FILE.duckdb")
+    ] = "generated",
+    seed: Annotated[int, typer.Option(help="seed of the generated history")] = 42,
+    cuts: Annotated[
+        int, typer.Option(help="decisions to cut at, spread over the run (0: every one)")
+    ] = 20,
+) -> None:
+    """Rerun the strategy on data cut just before its decisions and compare with the full
+    run: exit 0 if every decision is the same, 1 naming the first that is not."""
+    from mytrading.backtest.session import InputError
+    from mytrading.research.checks import check_lookahead as run_check
+
+    _, p = _checked(strategy, params, start, end, data, seed)
+    err.print(f"check-lookahead {strategy} {p.spec.start} .. {p.spec.end} on {p.data_name}")
+    try:
+        got = run_check(p, cuts)
+    except InputError as exc:
+        raise _fail(exc) from None
+    out.print(got.summary(), markup=False)
+    if not got.clean:
+        raise typer.Exit(1)
+
+
+@app.command("check-warmup")
+def check_warmup(
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="NAME from strategies/")],
+    params: Annotated[list[str] | None, typer.Option("--params", "-p", help="key=value")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="the day compared, YYYY-MM-DD")
+    ] = None,
+    data: Annotated[
+        str, typer.Option(help="generated | history | recorded | FILE.duckdb")
+    ] = "generated",
+    seed: Annotated[int, typer.Option(help="seed of the generated history")] = 42,
+    extra: Annotated[
+        int | None, typer.Option(help="more warm-up bars to compare with (3x the longest)")
+    ] = None,
+) -> None:
+    """Each indicator over a day with the declared warm-up and with more: exit 0 if none
+    moves, 1 naming one that does (or is still NaN after its warm-up)."""
+    from mytrading.research.checks import check_warmup as run_check
+
+    _, p = _checked(strategy, params, start, start, data, seed)
+    got = run_check(p, extra)
+    for (ex, sym, tf), n in got.warmups.items():
+        out.print(f"declared warm-up: {n} bars of {tf} on {ex}:{sym}")
+    for d in got.drifts:
+        state = "still NaN" if d.nan_after_warmup else f"moves {d.max_rel:.3g} relative"
+        line = f"  {d.strategy}.{d.indicator}[{d.output}]: {state} with {got.extra} more bars"
+        out.print(line, markup=False)
+    out.print(got.summary(), markup=False)
+    if got.moving:
+        raise typer.Exit(1)
+
+
 @app.command("list")
 def list_runs(n: Annotated[int, typer.Option("-n", help="most recent N")] = 30) -> None:
     """Stored runs, newest first."""
