@@ -343,7 +343,8 @@ def sweep(bars: int) -> None:
         origin = START - timedelta(days=120)
         jobs = [
             Job(
-                str(config),
+                refdata,
+                risk_files(config, {}),
                 str(ROOT / "strategies"),
                 ("sma_crossover",),
                 {"sma_crossover": PARAMS},

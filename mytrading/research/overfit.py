@@ -122,13 +122,6 @@ def deflated_sharpe(
     return Deflated(p, sr, sr0, n_trials, periods, skew, kurt)
 
 
-def _sharpes(block: np.ndarray) -> np.ndarray:
-    """Each column's Sharpe ratio; a column that does not vary scores 0 (no edge)."""
-    sd = block.std(axis=0, ddof=1)
-    mean = block.mean(axis=0)
-    return np.divide(mean, sd, out=np.zeros_like(mean), where=sd > 0)
-
-
 def pbo(returns: pd.DataFrame | np.ndarray, n_splits: int = 16) -> Overfitting:
     """The probability of backtest overfitting of the trials in ``returns`` (one column a
     trial, one row a period, in time order) by CSCV with ``n_splits`` blocks (even).
@@ -154,16 +147,31 @@ def pbo(returns: pd.DataFrame | np.ndarray, n_splits: int = 16) -> Overfitting:
     size = t // n_splits
     dropped = t - size * n_splits
     blocks = m[dropped:].reshape(n_splits, size, n)
-    logits = []
-    for chosen in itertools.combinations(range(n_splits), n_splits // 2):
-        rest = [i for i in range(n_splits) if i not in chosen]
-        is_sr = _sharpes(blocks[list(chosen)].reshape(-1, n))
-        oos_sr = _sharpes(blocks[rest].reshape(-1, n))
-        best = int(np.argmax(is_sr))
-        below = float(np.sum(oos_sr < oos_sr[best]))
-        ties = float(np.sum(oos_sr == oos_sr[best]))  # itself included
-        rank = below + (ties + 1.0) / 2.0
-        w = rank / (n + 1.0)
-        logits.append(math.log(w / (1.0 - w)))
-    lam = np.array(logits)
+    # every halving at once: a Sharpe ratio from the sums and sums of squares of the
+    # blocks it takes (C(16, 8) = 12,870 halvings in a few matrix products)
+    sums, squares = blocks.sum(axis=1), (blocks**2).sum(axis=1)  # (S, N)
+    chosen = np.array(list(itertools.combinations(range(n_splits), n_splits // 2)))
+    pick = np.zeros((len(chosen), n_splits))
+    pick[np.arange(len(chosen))[:, None], chosen] = 1.0
+    half = size * (n_splits // 2)  # periods in each half
+    is_sr = _sharpe_of(pick @ sums, pick @ squares, half)
+    oos_sr = _sharpe_of((1.0 - pick) @ sums, (1.0 - pick) @ squares, half)
+    best = np.argmax(is_sr, axis=1)  # the first of equals, as argmax
+    at_best = oos_sr[np.arange(len(best)), best][:, None]
+    below = (oos_sr < at_best).sum(axis=1)
+    ties = (oos_sr == at_best).sum(axis=1)  # itself included
+    w = (below + (ties + 1.0) / 2.0) / (n + 1.0)
+    lam = np.log(w / (1.0 - w))
     return Overfitting(float(np.mean(lam <= 0)), lam, n_splits, n, size * n_splits, dropped)
+
+
+def _sharpe_of(sums: np.ndarray, squares: np.ndarray, n: int) -> np.ndarray:
+    """Per-period Sharpe ratios (ddof 1) from sums and sums of squares over ``n`` periods;
+    a trial that does not vary scores 0 (no edge)."""
+    mean = sums / n
+    var = np.maximum((squares - n * mean**2) / (n - 1), 0.0)
+    sd = np.sqrt(var)
+    # a spread below float noise is no spread: ties must stay ties
+    flat = sd <= 1e-12 * np.maximum(np.abs(mean), 1e-300)
+    out = np.divide(mean, sd, out=np.zeros_like(mean), where=~flat & (sd > 0))
+    return out
