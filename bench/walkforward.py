@@ -94,15 +94,14 @@ def main() -> None:
             start=first, end=last, capital=1e9, workers=cores, settings=s,
         )  # fmt: skip
         wall = time.perf_counter() - t0
-        is_bars = sum(
-            int(t["bars"].fillna(0).sum()) for t in (p.trials for p in wf.parts)
-        )
+        is_bars = sum(int(t["bars"].fillna(0).sum()) for t in (p.trials for p in wf.parts))
         oos_bars = int(wf.stats["bars"])
         bars = is_bars + oos_bars
         trials = sum(int((p.trials["status"] == "ok").sum()) for p in wf.parts)
         per_core = bars / wall / cores
         print(f"walk-forward:        {len(wf.windows)} windows x {n_sets} sets "
-              f"({trials:,} trials run), {first}..{last}, in sample {ins}, rolled monthly")  # fmt: skip
+              f"({trials:,} trials run), {first}..{last}, in sample {ins}, "
+              "rolled monthly")  # fmt: skip
         print(f"bars processed:      {bars:,} ({is_bars:,} in sample, {oos_bars:,} out)")
         print(f"wall time:           {wall:.1f} s on {cores} cores")
         print(f"bars/s per core:     {per_core:,.0f}")
@@ -114,9 +113,9 @@ def main() -> None:
             allow_holes=False,
         ))  # fmt: skip
         w = wf.windows.iloc[0]
-        combos = [
-            {"fast": f, "slow": sl} for f in grid["fast"] for sl in grid["slow"] if f < sl
-        ][: max(cores * 4, 8)]
+        combos = [{"fast": f, "slow": sl} for f in grid["fast"] for sl in grid["slow"] if f < sl][
+            : max(cores * 4, 8)
+        ]
         jobs = [job_for(p, c, w["is_start"], w["is_end"]) for c in combos]
         took = {}
         for n in (1, cores):

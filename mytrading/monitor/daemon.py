@@ -164,8 +164,13 @@ class MonitorDaemon(Daemon):
         text = summary(report) + (f"\n{page}" if page else "")
         return Finding("eod_report", report["day"], text, event=True)
 
+    def _market_open(self) -> bool:
+        now = self.clock.now()
+        hours = self.refdata.calendar.hours("NSE", now.date())
+        return hours is not None and hours[0] <= now.time() <= hours[1]
+
     def _refresh(self) -> None:
-        self.view.sample_curve()
+        self.view.sample_curve(market_open=self._market_open())
         self.marks.sample(self.view, self.clock.now())
         # the alerts file changes when something is said, sent or fails (or `alerts test`
         # adds a row): one query to know, the full read only then

@@ -95,9 +95,12 @@ class View:
             self.recon_events.append((time.time(), msg))
         return latency
 
-    def sample_curve(self, wall: float | None = None) -> None:
+    def sample_curve(self, wall: float | None = None, market_open: bool = True) -> None:
+        """A point of the P&L curve every ``CURVE_EVERY_S`` while the market is open: the
+        dashboard draws the points in order (trading time), so a closed market adds none
+        (a night would be a flat stretch of 8,000 points)."""
         wall = time.time() if wall is None else wall
-        if wall - self._curve_at >= CURVE_EVERY_S:
+        if market_open and wall - self._curve_at >= CURVE_EVERY_S:
             self._curve_at = wall
             self.curve.append((wall, round(self.net_pnl(), 2)))
 

@@ -31,7 +31,7 @@ def test_a_value_the_strategy_refuses_is_refused_before_anything_runs(settings) 
         jobs_for(p, {"lots": ["1", "0"]})  # lots >= 1
     with pytest.raises(
         InputError,
-        match="no strategy of .* has a parameter .nosuch.; its parameters: contract, fast,",
+        match=r"no strategy of .* has a parameter .nosuch.; its parameters: contract, fast,",
     ):
         jobs_for(p, {"nosuch": ["1"]})
 

@@ -5,12 +5,15 @@ picture is looked at for the banner's red."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from mytrading.domain.refdata import IST
 from mytrading.messaging import wire
 from mytrading.monitor.snapshot import snapshot
 from mytrading.monitor.view import View
@@ -52,6 +55,16 @@ def test_an_expired_session_and_a_warming_strategy_are_shown(tmp_path: Path) -> 
     }))  # fmt: skip
     for d in ("risk", "reconciler", "signals", "monitor"):
         view.on_status(status(d, {}))
+    # the P&L curve over two sessions, sampled only while the market is open: drawn in
+    # order (trading time), a line where the second day starts, hover with the time
+    day1 = datetime(2026, 11, 5, 9, 15, tzinfo=IST).timestamp()
+    day2 = datetime(2026, 11, 6, 9, 15, tzinfo=IST).timestamp()
+    for i in range(60):
+        view.sample_curve(day1 + 300 * i, market_open=True)
+    view.sample_curve(day1 + 3600 * 8, market_open=False)  # the evening: not a point
+    for i in range(30):
+        view.sample_curve(day2 + 300 * i, market_open=True)
+    assert len(view.curve) == 90
     snap = snapshot(view, [], 0, 3.0)
     html = (PROJECT_ROOT / "mytrading" / "monitor" / "dashboard.html").read_text()
     stream = 'const source = new EventSource("/events");'
@@ -78,6 +91,18 @@ def test_an_expired_session_and_a_warming_strategy_are_shown(tmp_path: Path) -> 
         feed = page.inner_text("#feed-summary")
         assert "broker clock -3.40 s vs ours" in feed and "late ticks 2 last minute" in feed
         assert "0.31" in page.inner_text("#feed-lag") and "2.40" in page.inner_text("#feed-lag")
+        xs = [float(pt.split(",")[0]) for pt in
+              page.get_attribute("#pnl-line", "points").split()]  # type: ignore[union-attr]  # fmt: skip
+        steps = {round(b - a, 3) for a, b in itertools.pairwise(xs)}
+        assert len(xs) == 90 and max(steps) - min(steps) <= 0.11  # even (0.1 rounding): no night
+        day_line = page.locator("#pnl-days line")
+        assert day_line.count() == 1
+        assert abs(float(day_line.get_attribute("x1") or 0) - xs[60]) < 0.1
+        assert page.text_content("#pnl-days") == "11-06"
+        chart = page.locator("#pnl-chart").bounding_box()
+        assert chart is not None
+        page.mouse.move(chart["x"] + chart["width"] * 60 / 89, chart["y"] + 40)
+        assert (page.text_content("#pnl-hover") or "").startswith("2026-11-06 09:15 IST")
         box = page.locator("#session").bounding_box()
         page.screenshot(path=str(shot))
         b.close()
