@@ -42,10 +42,21 @@ def test_the_sweep_on_a_dask_cluster_equals_the_sweep_here(settings) -> None:
     p = prepare(settings, Request(["sma_crossover"], date(2026, 11, 2), date(2026, 11, 3)))
     jobs = jobs_for(p, parse_axes(["fast=5,8", "slow=20,30"]))
     here = {tuple(j.combo.items()): run_job(j)["metrics"] for j in jobs}
+    from mytrading.research import walk_forward
+
+    wf = {"grid": {"fast": [5, 8], "slow": [20, 30]}, "in_sample": "3d", "out_of_sample": "2d",
+          "start": "2026-11-02", "end": "2026-11-11", "store_run": False}  # fmt: skip
+    local = walk_forward("sma_crossover", workers=2, **wf)  # type: ignore[arg-type]
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
         there = execute_jobs(jobs, 0, cluster.scheduler_address)
+        remote = walk_forward("sma_crossover", cluster=cluster.scheduler_address, **wf)  # type: ignore[arg-type]
+    # the walk-forward on the cluster: the same choices and the same out-of-sample fills
+    assert len(local.windows) == 2
+    assert remote.chosen().equals(local.chosen())
+    cols = ["time", "symbol", "action", "quantity", "price"]
+    assert len(local.fills) > 0 and remote.fills[cols].equals(local.fills[cols])
     assert len(there) == 4
     assert {tuple(r["combo"].items()): r["metrics"] for r in there} == here
     pids = {r["pid"] for r in there}
