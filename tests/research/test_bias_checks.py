@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from mytrading import wire
 from mytrading.backtest.session import Request, prepare
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
@@ -19,6 +21,7 @@ HERE = Path(__file__).parent
 WINDOW = ("--from", "2026-11-02", "--to", "2026-11-03")
 
 
+@pytest.mark.integration  # worker processes or the command line
 def test_the_commands_catch_a_peek_and_pass_the_example(tmp_env: dict[str, str]) -> None:
     env = {**tmp_env, "MT_STRATEGIES_DIR": str(HERE / "strategies")}
     r = cli("backtest", "check-lookahead", "-s", "peeker", *WINDOW, env=env)

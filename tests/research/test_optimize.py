@@ -10,6 +10,8 @@ from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.research import InputError, optimize
 from mytrading.settings import Settings
 
+pytestmark = pytest.mark.integration  # every set a backtest on worker processes
+
 DAYS = {"start": "2026-11-02", "end": "2026-11-04"}
 
 

@@ -25,6 +25,7 @@ from tests.procs import cli
 WINDOW = ("2026-11-02", "2026-11-06")
 
 
+@pytest.mark.integration  # worker processes or the command line
 def test_the_notebook_and_the_command_line_give_the_same_run(
     tmp_env: dict[str, str], settings: Settings
 ) -> None:

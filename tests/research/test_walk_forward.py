@@ -64,6 +64,7 @@ def _bars_file(path: Path, refdata) -> Path:  # type: ignore[no-untyped-def]
     return path
 
 
+@pytest.mark.integration  # worker processes or the command line
 def test_a_walk_forward_of_a_real_strategy(
     tmp_env: dict[str, str],
     settings: Settings,
