@@ -10,7 +10,9 @@ path: every set a real backtest with risk, fills and charges).
 
 Prints the wall time, the bars processed (every in-sample trial's and every out-of-sample
 run's), bars per second per core, and their ratio to a single backtest's bars per second
-measured in the same run (``bench/backtest.py``'s run, 200,000 bars); the parallel
+measured in the same run (``bench/backtest.py``'s run, 200,000 bars), and the share of
+the cores' time spent inside the trials' backtests (the rest is the search's own cost and
+idle cores); the parallel
 efficiency (one window's in-sample trials on one process against every core); with
 ``--dask``, the same walk-forward on a local Dask cluster and whether it chose the same
 parameters and made the same out-of-sample fills. ``--quick``: 8 months, 3 in sample,
@@ -106,6 +108,12 @@ def main() -> None:
         print(f"wall time:           {wall:.1f} s on {cores} cores")
         print(f"bars/s per core:     {per_core:,.0f}")
         print(f"ratio to a backtest: {per_core / base:.2f}   (goal >= 1.0)")
+        # what the trials' own backtests took, against the cores' time: the rest is the
+        # search's machinery (jobs, pickling, the parent's figures) and idle cores
+        inside = sum(float(p.trials["seconds"].fillna(0).sum()) + float(p.oos["seconds"])
+                     for p in wf.parts)  # fmt: skip
+        print(f"in the backtests:    {inside / (wall * cores):.0%} of {cores} cores' time "
+              f"({inside:.0f} s of {wall * cores:.0f} s)")  # fmt: skip
         # parallel efficiency: one window's in-sample trials on 1 process, then every core
         _, p = prepared(s, request(
             "sma_crossover", FIXED, data="generated", start=first, end=last, capital=1e9,
