@@ -179,7 +179,7 @@ def fig_price(r: ReportInput, axis: TradingAxis) -> go.Figure:
     return fig
 
 
-def _line(axis: TradingAxis, s: pd.Series, **kw: Any) -> go.Scatter:
+def trading_line(axis: TradingAxis, s: pd.Series, **kw: Any) -> go.Scatter:
     """A line on trading time whose hover gives the real time."""
     return go.Scatter(
         x=axis.x(s.index),
@@ -199,13 +199,17 @@ def fig_equity(eq: pd.DataFrame, per: dict[str, pd.Series], axis: TradingAxis) -
         row_heights=[0.65, 0.35],
         subplot_titles=["Equity (rupees)", "Drawdown (rupees)"],
     )
-    fig.add_trace(_line(axis, e["equity"], name="total", line={"color": "#2c7bb6"}), row=1, col=1)
+    fig.add_trace(
+        trading_line(axis, e["equity"], name="total", line={"color": "#2c7bb6"}), row=1, col=1
+    )
     if len(per) > 1:
         for name, s in per.items():
             t = thin(s, "last")
-            fig.add_trace(_line(axis, t, name=name, line={"width": 1}), row=1, col=1)
+            fig.add_trace(trading_line(axis, t, name=name, line={"width": 1}), row=1, col=1)
     fig.add_trace(
-        _line(axis, e["drawdown"], name="drawdown", fill="tozeroy", line={"color": "#d7191c"}),
+        trading_line(
+            axis, e["drawdown"], name="drawdown", fill="tozeroy", line={"color": "#d7191c"}
+        ),
         row=2,
         col=1,
     )
@@ -258,7 +262,7 @@ def _fig_greeks(greeks: pd.DataFrame, axis: TradingAxis) -> go.Figure:
     for label, g in _greek_series(greeks).items():
         for i, (k, _) in enumerate(GREEK_PANELS, start=1):
             fig.add_trace(
-                _line(
+                trading_line(
                     axis, g[k], name=label, mode="lines+markers", marker={"size": 3},
                     showlegend=i == 1, legendgroup=label,
                 ),

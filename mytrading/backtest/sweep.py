@@ -1,5 +1,6 @@
 """Parameter sweeps: every combination of the given values, one backtest each, on every
-core (processes) or on a Dask cluster, ranked by a metric, drawn as a heatmap.
+core (processes) or on a Dask cluster, and the heatmap of a metric over them. The search
+around it (grid, random, optuna; ranking; the luck figures) is ``research/optimize.py``.
 
 A job is plain data (directories, strategy names, parameters, the window, the data
 source), so it runs the same in a forked process on this machine and on a Dask worker

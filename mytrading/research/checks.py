@@ -227,7 +227,7 @@ def _recording(cls: type, extra: int, seen: list[tuple[int, str, dict[str, float
     """``cls`` with ``extra`` more bars of warm-up on every subscription, recording its
     indicators after each of its bars once warmed up."""
 
-    class Recording(cls):  # type: ignore[valid-type, misc]
+    class Recording(cls):  # a subclass of the class given, made at run time
         def subscribe_bars(
             self, exchange: str, symbol: str, tf: str = "1m", warmup: int = 0
         ) -> None:
@@ -275,9 +275,9 @@ def check_warmup(p: Prepared, extra: int | None = None, tolerance: float = 1e-4)
     for k in keys:
         for name, a in base[k].items():
             b = longer[k].get(name, math.nan)
-            label, _, out = name.partition(":")
+            label, _, output = name.partition(":")
             d = drifts.setdefault(
-                (k[1], name), IndicatorDrift(k[1], label, out, 0.0, 0.0, None, False)
+                (k[1], name), IndicatorDrift(k[1], label, output, 0.0, 0.0, None, False)
             )
             if math.isnan(a):
                 if not math.isnan(b) or k == keys[0]:
@@ -291,5 +291,5 @@ def check_warmup(p: Prepared, extra: int | None = None, tolerance: float = 1e-4)
                 d.first_moved = k[0]
             d.max_abs = max(d.max_abs, diff)
             d.max_rel = max(d.max_rel, rel)
-    out = sorted(drifts.values(), key=lambda d: (-d.nan_after_warmup, -d.max_rel))
-    return WarmupCheck(declared, extra, len(keys), out, tolerance)
+    ranked = sorted(drifts.values(), key=lambda d: (-d.nan_after_warmup, -d.max_rel))
+    return WarmupCheck(declared, extra, len(keys), ranked, tolerance)

@@ -249,7 +249,7 @@ def _optuna(
         while len(combos) < want and asked < 20 * n_trials:
             t = study.ask(dists)
             asked += 1
-            combo = {k: _native(t.params[k]) for k in space}
+            combo = {k: plain(t.params[k]) for k in space}
             k = key_of(combo)
             if k in trials.done or k in {key_of(c) for c in combos}:
                 prior = trials.done.get(k)
@@ -287,7 +287,7 @@ def _distribution(optuna: Any, values: list[Any]) -> Any:
     return d.CategoricalDistribution(values)
 
 
-def _native(v: Any) -> Any:
+def plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
@@ -468,6 +468,6 @@ def optimize(
     dsr, po, notes = luck(table, best_no)
     return Optimization(
         name, label, method, p.spec.start, p.spec.end, frame, table,
-        {k: _native(frame.loc[best_no, k]) for k in space}, best, n, dsr, po, notes, sweep_id,
+        {k: plain(frame.loc[best_no, k]) for k in space}, best, n, dsr, po, notes, sweep_id,
         run_best,
     )  # fmt: skip

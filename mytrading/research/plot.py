@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from mytrading.backtest.axis import TradingAxis
-from mytrading.backtest.report import thin
+from mytrading.backtest.report import thin, trading_line
 
 if TYPE_CHECKING:
     from mytrading.research.result import Result
@@ -56,19 +57,7 @@ def result_figure(r: Result, instrument: str | None = None) -> go.Figure:
             m = mine[mine["action"] == side] if len(mine) else mine
             if len(m):
                 fig.add_trace(_points(axis, m, side, color, symbol), row=1, col=1)
-    e = thin(eq[["equity", "drawdown"]], {"equity": "last", "drawdown": "min"})
-    for col, row, color, extra in (
-        ("equity", rows - 1, "#2c7bb6", {}),
-        ("drawdown", rows, "#d7191c", {"fill": "tozeroy"}),
-    ):
-        fig.add_trace(
-            go.Scatter(
-                x=axis.x(e.index), y=e[col], name=col, line={"color": color},
-                customdata=axis.labels(e.index),
-                hovertemplate="%{customdata}<br>%{y:,.2f}<extra>" + col + "</extra>", **extra,
-            ),
-            row=row, col=1,
-        )  # fmt: skip
+    add_curve(fig, axis, eq, rows - 1, rows)
     s = r.stats
     fig.update_layout(
         title=f"{', '.join(r.strategies)} {r.start}..{r.end}: net {s['net_pnl']:,.0f}, "
@@ -79,6 +68,25 @@ def result_figure(r: Result, instrument: str | None = None) -> go.Figure:
     )
     axis.apply(fig)
     return fig
+
+
+def add_curve(
+    fig: go.Figure, axis: TradingAxis, eq: pd.DataFrame, equity_row: int, drawdown_row: int
+) -> None:
+    """A run's equity and drawdown (thinned as the report's) into two rows of ``fig``."""
+    e = thin(eq[["equity", "drawdown"]], {"equity": "last", "drawdown": "min"})
+    fig.add_trace(
+        trading_line(axis, e["equity"], name="equity", line={"color": "#2c7bb6"}),
+        row=equity_row,
+        col=1,
+    )
+    fig.add_trace(
+        trading_line(
+            axis, e["drawdown"], name="drawdown", line={"color": "#d7191c"}, fill="tozeroy"
+        ),
+        row=drawdown_row,
+        col=1,
+    )
 
 
 def _points(axis: TradingAxis, m: Any, side: str, color: str, symbol: str) -> go.Scatter:

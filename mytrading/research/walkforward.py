@@ -46,9 +46,9 @@ from mytrading.research.optimize import (
     Constraint,
     Score,
     Trials,
-    _native,
     check_search,
     luck,
+    plain,
     plan,
     record,
     returns_table,
@@ -302,7 +302,7 @@ def _in_sample(
         best_no = int(ok["score"].astype(float).fillna(-math.inf).idxmax())
         table = returns_table(t)
         dsr, po, notes = luck(table, best_no)
-        best = {k: _native(frame.loc[best_no, k]) for k in space}
+        best = {k: plain(frame.loc[best_no, k]) for k in space}
         mean = float(table[best_no].mean()) if best_no in table else math.nan
         out.append(
             WindowResult(

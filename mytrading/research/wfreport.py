@@ -23,6 +23,7 @@ from mytrading.backtest import store
 from mytrading.backtest.axis import TradingAxis
 from mytrading.backtest.report import metric_rows, thin
 from mytrading.domain.refdata import IST
+from mytrading.research.plot import add_curve
 
 if TYPE_CHECKING:
     from mytrading.research.walkforward import WalkForward
@@ -55,19 +56,7 @@ def equity_figure(wf: WalkForward) -> go.Figure:
             "Parameters chosen in sample for each window",
         ],
     )
-    e = thin(eq[["equity", "drawdown"]], {"equity": "last", "drawdown": "min"})
-    for col, row, color, extra in (
-        ("equity", 1, "#2c7bb6", {}),
-        ("drawdown", 2, "#d7191c", {"fill": "tozeroy"}),
-    ):
-        fig.add_trace(
-            go.Scatter(
-                x=axis.x(e.index), y=e[col], name=col, line={"color": color},
-                customdata=axis.labels(e.index),
-                hovertemplate="%{customdata}<br>%{y:,.2f}<extra>" + col + "</extra>", **extra,
-            ),
-            row=row, col=1,
-        )  # fmt: skip
+    add_curve(fig, axis, eq, 1, 2)
     starts = _starts(wf, axis)
     ends = [p for _, p in starts[1:]] + [max(0, len(axis.times) - 1)]
     for k in params:
