@@ -119,15 +119,26 @@ def run_job(job: Job) -> dict[str, Any]:
     combination that raises comes back with its ``error`` and ``traceback``; the others
     go on."""
     import logging
-    import traceback
 
     import structlog
+
+    # errors only while it runs (a worker's own, or the caller's with one worker: its
+    # logging configuration comes back after)
+    before = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    try:
+        return _run_job(job)
+    finally:
+        structlog.configure(**before)
+
+
+def _run_job(job: Job) -> dict[str, Any]:
+    import traceback
 
     from mytrading.backtest.data import DataError, DuckBars, GeneratedBars
     from mytrading.backtest.loop import Backtest, Spec
     from mytrading.backtest.metrics import daily_returns
 
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     window = (str(job.start), str(job.end))
     try:
         refdata = job.refdata

@@ -39,6 +39,7 @@ from mytrading.backtest.sweep import (
 from mytrading.domain.refdata import IST
 from mytrading.research.overfit import Deflated, Overfitting, deflated_sharpe, pbo
 from mytrading.research.result import STATS
+from mytrading.research.runs import quiet_run
 from mytrading.settings import Settings
 
 METHODS = ("grid", "random", "optuna")
@@ -393,6 +394,7 @@ class Optimization:
         return self._run(self.best_params, report)
 
 
+@quiet_run
 def optimize(
     strategy: Any,
     grid: Mapping[str, Iterable[Any]],
@@ -423,9 +425,8 @@ def optimize(
     before they run. ``params``: fixed parameters beside the grid. On ``workers``
     processes (0: every core) or a Dask ``cluster``. Each trial is stored, tagged with the
     search's id, unless ``store_trials=False``."""
-    from mytrading.research.runs import backtest, prepared, quiet, request
+    from mytrading.research.runs import backtest, prepared, request
 
-    quiet()
     space = space_of(grid)
     req = request(
         strategy, params, data=data, start=start, end=end, capital=capital, seed=data_seed,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -12,11 +12,9 @@ from plotly.subplots import make_subplots
 from mytrading.backtest.axis import TradingAxis
 from mytrading.backtest.report import thin, trading_line
 
-if TYPE_CHECKING:
-    from mytrading.research.result import Result
 
-
-def result_figure(r: Result, instrument: str | None = None) -> go.Figure:
+def result_figure(r: Any, instrument: str | None = None) -> go.Figure:
+    """``r`` is a ``research.result.Result`` (not imported: it imports this module)."""
     eq = r.equity
     prices = r.prices
     key = next(

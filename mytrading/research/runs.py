@@ -8,9 +8,12 @@ check: strategy, parameters by the strategy's own model, window, data) and ``exe
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+from collections.abc import Callable, Iterator
 from datetime import date
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from mytrading.backtest.session import InputError, Prepared, Request, execute, prepare
 from mytrading.engine.strategy import BaseStrategy
@@ -18,14 +21,33 @@ from mytrading.research.result import Result, stats_of
 from mytrading.settings import Settings, load_settings
 
 StrategyArg = str | type[BaseStrategy]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def quiet() -> None:
-    """Errors only: a run's risk refusals would flood a notebook's cell (they are in its
-    ``tables["events"]`` and its notes)."""
+@contextlib.contextmanager
+def quietly() -> Iterator[None]:
+    """Errors only while a run goes: its risk refusals would flood a notebook's cell (they
+    are in its ``tables["events"]`` and notes). The caller's logging comes back after."""
     import structlog
 
+    before = structlog.get_config()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    try:
+        yield
+    finally:
+        structlog.configure(**before)
+
+
+def quiet_run(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` run ``quietly``."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with quietly():
+            return fn(*args, **kwargs)
+
+    return run
 
 
 def day(value: date | str | None, what: str) -> date | None:
@@ -81,6 +103,7 @@ def prepared(settings: Settings | None, req: Request) -> tuple[Settings, Prepare
     return s, prepare(s, req)
 
 
+@quiet_run
 def backtest(
     strategy: StrategyArg,
     params: dict[str, Any] | None = None,
@@ -107,7 +130,6 @@ def backtest(
     raises ``InputError`` (a ``ValueError``) before anything runs. ``n_trials``: how many
     parameter sets were tried to choose these (an optimisation's best says so), carried in
     ``stats``; ``note`` goes on the stored run and its report."""
-    quiet()
     req = request(
         strategy, params, data=data, start=start, end=end, capital=capital, seed=seed,
         slippage_ticks=slippage_ticks, timeframe=timeframe, fills=fills, interval=interval,

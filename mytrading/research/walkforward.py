@@ -57,6 +57,7 @@ from mytrading.research.optimize import (
 )
 from mytrading.research.overfit import Deflated, deflated_sharpe
 from mytrading.research.result import stats_of
+from mytrading.research.runs import quiet_run
 from mytrading.research.warmup import declared_warmups, session_bars
 from mytrading.research.windows import SESSION_BARS, Window, cut, length
 from mytrading.settings import Settings
@@ -150,6 +151,7 @@ def check_warmup(
         )
 
 
+@quiet_run
 def walk_forward(
     strategy: Any,
     grid: Mapping[str, Iterable[Any]],
@@ -185,9 +187,8 @@ def walk_forward(
     window shorter than the warm-up, no out-of-sample day, an empty grid, an unknown
     parameter, a value of the wrong type, a range outside the data) is an ``InputError``
     before any work starts."""
-    from mytrading.research.runs import prepared, quiet, request
+    from mytrading.research.runs import prepared, request
 
-    quiet()
     space = space_of(grid)
     lengths = {
         "in_sample": length(in_sample, "in_sample"),

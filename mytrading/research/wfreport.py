@@ -8,7 +8,7 @@ import html
 import math
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib
 
@@ -25,8 +25,8 @@ from mytrading.backtest.report import metric_rows, thin
 from mytrading.domain.refdata import IST
 from mytrading.research.plot import add_curve
 
-if TYPE_CHECKING:
-    from mytrading.research.walkforward import WalkForward
+# ``wf`` below is a ``research.walkforward.WalkForward``, not imported: it imports this module
+WalkForward = Any
 
 
 def _starts(wf: WalkForward, axis: TradingAxis) -> list[tuple[int, int]]:
