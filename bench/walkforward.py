@@ -10,10 +10,12 @@ path: every set a real backtest with risk, fills and charges).
 
 Prints the wall time, the bars processed (every in-sample trial's and every out-of-sample
 run's), bars per second per core, and their ratio to a single backtest's bars per second
-measured in the same run (``bench/backtest.py``'s run, 200,000 bars), and the share of
+measured in the same run (``bench/backtest.py``'s run, 200,000 bars, before and after the
+walk-forward: the mean), and the share of
 the cores' time spent inside the trials' backtests (the rest is the search's own cost and
 idle cores); the parallel
 efficiency (one window's in-sample trials on one process against every core); with
+three of the grid's sets alone (bars/s and round trips: the workload's spread); with
 ``--dask``, the same walk-forward on a local Dask cluster and whether it chose the same
 parameters and made the same out-of-sample fills. ``--quick``: 8 months, 3 in sample,
 20 sets (a minute).
@@ -75,7 +77,7 @@ def main() -> None:
             MT_BACKTEST_DB=str(Path(tmp) / "bt.duckdb"),
             MT_REPORT_DIR=str(Path(tmp) / "reports"),
         )
-        from mytrading.backtest.sweep import execute_jobs, job_for
+        from mytrading.backtest.sweep import execute_jobs, job_for, run_job
         from mytrading.research import walk_forward
         from mytrading.research.runs import prepared, request
         from mytrading.settings import load_settings
@@ -88,14 +90,17 @@ def main() -> None:
             grid = {"fast": list(range(5, 55, 5)), "slow": list(range(20, 220, 20))}
             first, last, ins = "2025-01-01", "2026-12-31", "6M"
         n_sets = len(grid["fast"]) * len(grid["slow"])
-        base = single_speed(config)
-        print(f"single backtest:     {base:,.0f} bars/s (SMA 20/50, 200,000 bars, this run)")
+        before = single_speed(config)
         t0 = time.perf_counter()
         wf = walk_forward(
             "sma_crossover", grid, params=FIXED, in_sample=ins, out_of_sample="1M",
             start=first, end=last, capital=1e9, workers=cores, settings=s,
         )  # fmt: skip
         wall = time.perf_counter() - t0
+        after = single_speed(config)  # the machine's speed drifts: measured on both sides
+        base = (before + after) / 2
+        print(f"single backtest:     {base:,.0f} bars/s (SMA 20/50, 200,000 bars; "
+              f"{before:,.0f} before the walk-forward, {after:,.0f} after)")  # fmt: skip
         is_bars = sum(int(t["bars"].fillna(0).sum()) for t in (p.trials for p in wf.parts))
         oos_bars = int(wf.stats["bars"])
         bars = is_bars + oos_bars
@@ -133,6 +138,15 @@ def main() -> None:
         eff = took[1] / (cores * took[cores])
         print(f"parallel efficiency: {eff:.0%} ({len(jobs)} trials: {took[1]:.1f} s on 1 "
               f"process, {took[cores]:.1f} s on {cores})   (goal >= 90%)")  # fmt: skip
+        # the workload: one six-month job alone, in this process, for three sets of the
+        # grid (short periods trade more; an order costs far more than a bar)
+        for fast, slow in ((5, 20), (20, 50), (50, 200)):
+            job = job_for(p, {"fast": fast, "slow": slow}, w["is_start"], w["is_end"])
+            t = time.perf_counter()
+            r = run_job(job)
+            dt = time.perf_counter() - t
+            print(f"{'one trial ' + f'{fast}/{slow}:':<21}{r['bars'] / dt:,.0f} bars/s, "
+                  f"{int(r['metrics']['trades']):,} round trips")  # fmt: skip
         print(f"out of sample:       net {wf.stats['net_pnl']:,.0f}, Sharpe "
               f"{float(wf.stats['sharpe']):.2f}, efficiency {wf.efficiency:.2f}")  # fmt: skip
         if args.dask:
