@@ -112,7 +112,11 @@ def test_an_intent_before_risk_has_seen_the_router_waits_for_it(
     from tests.stack.test_going_live_process import Bus, intent, seen
 
     _host, env = sim_broker
-    env = {**env, "MT_RISK_ANY_HOUR": "true"}
+    # the wait for a router that is not up: long enough for one started 2 s later to beat
+    # on a loaded 2-core machine (with the default 5 s it had 3 s, and a fresh clone's
+    # router took longer: the intent was judged without a funds figure, never filled); the
+    # engine's wait for an answer must outlast two of risk's (settings check)
+    env = {**env, "MT_RISK_ANY_HOUR": "true", "MT_RISK_WAIT_S": "12", "MT_INTENT_ANSWER_S": "30"}
     w = Watcher(settings, ("sys.status.", "exec.", "risk.event."))
     bus = Bus(settings)
     procs = {"risk": spawn("risk", env)}
@@ -121,7 +125,7 @@ def test_an_intent_before_risk_has_seen_the_router_waits_for_it(
         w.wait(lambda: bus.engine.send(intent("g1", "BUY")), 10, "the intent pipe")
         w.pump(2.0)  # longer than the wait for a figure from a router that is there
         procs["router"] = spawn("router", env)  # only now: risk holds g1 meanwhile
-        w.wait(lambda: seen(w, wire.Fill, order_id="s.g1"), 15, "the intent's fill")
+        w.wait(lambda: seen(w, wire.Fill, order_id="s.g1"), 25, "the intent's fill")
         refused = [e for e in seen(w, wire.RiskEvent) if e.kind == "rejected"]
         assert refused == [], refused
     finally:
