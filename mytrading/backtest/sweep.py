@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import itertools
 import math
 import multiprocessing
 import os
+import pickle
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -57,6 +59,7 @@ class Job:
     # strategy classes given as objects (a notebook's), by name: sent with the job
     classes: tuple[tuple[str, Any], ...] = ()
     detail: bool = False  # also the curve, the fills and the round trips (a walk-forward's)
+    refdata_key: str = ""  # ``refdata_digest``: which data a kept source was made from
 
 
 def parse_axes(specs: list[str]) -> dict[str, list[str]]:
@@ -96,20 +99,33 @@ def _classes(strategies_dir: str) -> Any:
     return discover(Path(strategies_dir))
 
 
-_SOURCES: dict[tuple[str, str, int, date | None], Any] = {}
+_SOURCES: dict[tuple[Any, ...], Any] = {}
+_DIGESTS: dict[int, tuple[RefData, str]] = {}  # id -> (the reference data, its digest)
+
+
+def refdata_digest(refdata: RefData) -> str:
+    """A digest of the reference data's content, made once per object in the parent: a
+    worker that kept a source (a Dask worker lives across searches, and one process runs
+    a one-worker search in the caller) must not serve a walk generated from other data.
+    Reference data are not changed once loaded, so an object's digest is kept."""
+    got = _DIGESTS.get(id(refdata))
+    if got is None or got[0] is not refdata:
+        got = _DIGESTS[id(refdata)] = (refdata, hashlib.sha1(pickle.dumps(refdata)).hexdigest())
+    return got[1]
 
 
 def _source(job: Job, generated: Any, duck: Any) -> Any:
     """The job's data, opened once per worker process: a sweep's or a walk-forward's jobs
     share one source, so the generated walk is made once (it was 0.3 s of every job of a
     two-year walk-forward), not once per parameter set."""
-    got = _SOURCES.get(job.source)
+    key = (*job.source, job.refdata_key)
+    got = _SOURCES.get(key)
     if got is None:
         kind, path, seed, origin = job.source
         got = generated(job.refdata, seed, origin) if kind == "generated" else duck(Path(path))
         if len(_SOURCES) >= 2:  # a worker serves one search at a time
             _SOURCES.clear()
-        _SOURCES[job.source] = got
+        _SOURCES[key] = got
     return got
 
 
@@ -289,6 +305,7 @@ def job_for(
         combo,
         tuple(given.items()),
         detail,
+        refdata_digest(p.refdata),
     )
 
 

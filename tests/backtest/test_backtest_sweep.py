@@ -61,3 +61,25 @@ def test_the_sweep_on_a_dask_cluster_equals_the_sweep_here(settings) -> None:
     assert {tuple(r["combo"].items()): r["metrics"] for r in there} == here
     pids = {r["pid"] for r in there}
     assert os.getpid() not in pids  # the cluster's worker processes ran it
+
+
+def test_a_worker_keeps_a_source_only_for_the_same_data(settings) -> None:
+    """A source a worker kept (a Dask worker's, or the caller's in a one-worker search) is
+    served again only to jobs of the same seed, origin and reference data."""
+    import copy
+    import dataclasses
+
+    from mytrading.backtest.data import DuckBars, GeneratedBars
+    from mytrading.backtest.sweep import _source, refdata_digest
+
+    p = prepare(settings, Request(["sma_crossover"], date(2026, 11, 2), date(2026, 11, 3)))
+    job = jobs_for(p, {"fast": ["5"]})[0]
+    assert job.refdata_key == refdata_digest(p.refdata)
+    first = _source(job, GeneratedBars, DuckBars)
+    assert _source(dataclasses.replace(job, combo={"fast": 8}), GeneratedBars, DuckBars) is first
+    assert refdata_digest(p.refdata) == job.refdata_key  # the same object, the same key
+    other = copy.deepcopy(p.refdata)
+    other.underlyings.pop(next(iter(other.underlyings)))  # reference data of another config
+    changed = dataclasses.replace(job, refdata=other, refdata_key=refdata_digest(other))
+    assert changed.refdata_key != job.refdata_key
+    assert _source(changed, GeneratedBars, DuckBars) is not first
