@@ -43,7 +43,7 @@ def test_the_commands_catch_a_peek_and_pass_the_example(tmp_env: dict[str, str])
 
 
 class _Params(StrategyParams):
-    pass
+    """The probes below take no parameters of their own."""
 
 
 class _Coin(BaseStrategy[_Params]):

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
-from mytrading.research import InputError, optimize
+from mytrading.research import InputError, optimize, walk_forward
 from mytrading.settings import Settings
 
 pytestmark = pytest.mark.integration  # every set a backtest on worker processes
@@ -92,6 +92,10 @@ def test_bad_input_is_refused_before_work_and_a_failing_trial_is_recorded() -> N
     assert "RuntimeError: x is two" in failed["error"].iloc[0]
     assert "raise RuntimeError" in failed["traceback"].iloc[0]  # where it raised
     assert o.n_trials == 2 and set(t[t["status"] == "ok"]["x"]) == {1, 3}
+    # a walk-forward window where every set fails: refused with the first failure's reason
+    with pytest.raises(InputError, match=r"window 1 .*no set ran .*x is two"):
+        walk_forward(_Flaky, {"x": [2]}, in_sample="1d", out_of_sample="1d", workers=2,
+                     start=DAYS["start"], end=DAYS["end"], store_run=False)  # fmt: skip
     for kw, msg in [
         ({"grid": {}}, "empty grid"),
         ({"grid": {"fast": []}}, "no values"),
