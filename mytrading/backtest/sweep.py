@@ -102,8 +102,17 @@ def _stamp(strategies_dir: str) -> tuple[tuple[str, int, int], ...]:
 
 @functools.lru_cache(maxsize=4)
 def _classes(strategies_dir: str, stamp: tuple[tuple[str, int, int], ...]) -> Any:
+    """The strategies of a directory as its files are (``stamp``): modules the loader
+    imported from it before are dropped first, or it would hand the old ones back."""
+    import sys
+
     from mytrading.engine.loader import discover
 
+    root = Path(strategies_dir).resolve()
+    for name, mod in list(sys.modules.items()):
+        file = getattr(mod, "__file__", None)
+        if name.startswith("mt_strategies.") and file and Path(file).resolve().parent == root:
+            del sys.modules[name]
     return discover(Path(strategies_dir))
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from mytrading.backtest.session import InputError, Request, prepare
 from mytrading.backtest.sweep import combos, execute_jobs, jobs_for, parse_axes, run_job
+from mytrading.engine.strategy import BaseStrategy, StrategyParams
 
 
 def test_axes_ranges_include_the_stop_and_lists_stay_as_given() -> None:
@@ -83,3 +84,51 @@ def test_a_worker_keeps_a_source_only_for_the_same_data(settings) -> None:
     changed = dataclasses.replace(job, refdata=other, refdata_key=refdata_digest(other))
     assert changed.refdata_key != job.refdata_key
     assert _source(changed, GeneratedBars, DuckBars) is not first
+
+
+def test_a_kept_worker_loads_a_changed_strategy_file_again(tmp_path) -> None:
+    from mytrading.backtest.sweep import _classes, _stamp
+
+    code = (
+        "from mytrading.engine.strategy import BaseStrategy, StrategyParams\n"
+        "class P(StrategyParams):\n    n: int = {n}\n"
+        "class S(BaseStrategy[P]):\n    name = 'stamp_probe'\n"
+    )
+    f = tmp_path / "probe.py"
+    f.write_text(code.format(n=1))
+    first = _classes(str(tmp_path), _stamp(str(tmp_path)))["stamp_probe"]
+    assert _classes(str(tmp_path), _stamp(str(tmp_path)))["stamp_probe"] is first  # kept
+    f.write_text(code.format(n=22))  # an edit between two searches
+    again = _classes(str(tmp_path), _stamp(str(tmp_path)))["stamp_probe"]
+    assert again.Params().n == 22 and first.Params().n == 1
+
+
+class _DiesParams(StrategyParams):
+    """No parameters: the probe only dies."""
+
+
+class _Dies(BaseStrategy[_DiesParams]):
+    """Kills the worker process that runs it, as a crash would."""
+
+    name = "dies_probe"
+
+    def on_start(self) -> None:
+        os._exit(3)
+
+
+@pytest.mark.integration  # worker processes
+def test_a_dead_worker_fails_its_search_and_the_next_one_gets_new_workers(settings) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from mytrading.backtest import sweep
+
+    p = prepare(settings, Request(["sma_crossover"], date(2026, 11, 2), date(2026, 11, 2)))
+    fine = jobs_for(p, {"fast": ["5", "8"]})
+    dying = prepare(settings, Request(["dies_probe"], date(2026, 11, 2), date(2026, 11, 2),
+                                      classes={"dies_probe": _Dies}))  # fmt: skip
+    with pytest.raises(BrokenProcessPool):
+        execute_jobs([sweep.job_for(dying, {})], 2, None)
+    assert 2 not in sweep._POOLS  # not kept
+    done = execute_jobs(fine, 2, None)
+    assert len(done) == 2 and not any("error" in r for r in done)
+    assert {r["pid"] for r in done} and os.getpid() not in {r["pid"] for r in done}
