@@ -56,7 +56,7 @@ def test_stack_trades_reconciles_and_stops_clean(
         for d in DAEMONS:
             st = w.status[d]
             assert st.state == "running", (d, st.state, st.peers_down)
-            assert st.errors == 0, (d, st.errors)
+            assert st.errors == 0, (d, st.errors, _error_lines(tmp_env, d))
             assert st.gaps == 0, (d, st.gaps)
 
         msgs = [m for _, m in w.seen]
@@ -177,3 +177,11 @@ def test_stack_trades_reconciles_and_stops_clean(
     tmp = Path(tmp_env["MT_STATE_DIR"]).parent
     assert loose_files(tmp / "state", tmp / "logs", tmp / "data", tmp_env["MT_RUN_DIR"]) == []
     assert not os.path.exists(os.path.join(tmp_env["MT_RUN_DIR"], "supervisord.pid"))
+
+
+def _error_lines(env: dict[str, str], daemon: str) -> list[str]:
+    """A daemon's logged errors, for a failure's message: the count alone says nothing."""
+    log = Path(env["MT_LOG_DIR"]) / f"{daemon}.log"
+    if not log.exists():
+        return [f"no {log}"]
+    return [ln[:300] for ln in log.read_text(errors="replace").splitlines() if "error" in ln][-5:]
