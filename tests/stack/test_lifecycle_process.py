@@ -127,14 +127,15 @@ def test_crash_loop_second_copies_and_a_killed_supervisord(rig: Rig) -> None:
     assert "python3 main.py stop" in r.stderr
 
     # kill -9 of supervisord: every daemon stops by itself, in order (its rank's stagger,
-    # about 2 s for the last), within 3 s on a quiet machine: 6 s allowed here, as on a
-    # loaded 2-core one in the full suite the teardowns (journal, recordings) ran past 3 s.
+    # about 2 s for the last), within 3 s on a quiet machine: 10 s allowed here, as on a
+    # loaded 2-core one in the full suite the teardowns (journal, recordings) ran past 3 s,
+    # and past 6 s in a fresh clone's run on a slow afternoon (2026-11-26).
     sup = supervise.running_pid(s)
     assert sup is not None
     rig.pids |= _checkout_pids(s, w)
     os.kill(sup, signal.SIGKILL)
-    left = _wait_gone(rig.pids, 6.0)
-    assert not left, f"still alive 6 s after supervisord died: {left}"
+    left = _wait_gone(rig.pids, 10.0)
+    assert not left, f"still alive 10 s after supervisord died: {left}"
     for d in DAEMONS:
         log = (s.log_dir / f"{d}.log").read_text()
         assert '"supervisor gone, stopping"' in log and '"stopped"' in log, d
