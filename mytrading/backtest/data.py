@@ -94,13 +94,22 @@ class _Chunk:
 class _IndexPath:
     """One underlying's path from the walk's origin, generated a chunk at a time in order
     (a chunk's bars depend only on the seed, the origin and what came before: the same
-    window always gives the same bars, whatever was asked first). The last ``KEEP``
-    chunks are kept, for the contracts a run subscribes as it goes (an option leg reads
-    from today); a reader of an older chunk walks a path of its own from the origin."""
+    window always gives the same bars, whatever was asked first). The last ``keep``
+    chunks are kept (every chunk when None), for the contracts a run subscribes as it
+    goes (an option leg reads from today); a reader of an older chunk walks a path of its
+    own from the origin."""
 
     KEEP = 4
 
-    def __init__(self, refdata: RefData, name: str, seed: int, origin: date, sub: int) -> None:
+    def __init__(
+        self,
+        refdata: RefData,
+        name: str,
+        seed: int,
+        origin: date,
+        sub: int,
+        keep: int | None = KEEP,
+    ) -> None:
         self.refdata = refdata
         self.u = refdata.underlying(name)
         self.params = SurfaceParams.for_index(self.u.sim_vol)
@@ -112,7 +121,8 @@ class _IndexPath:
         self.origin = origin
         self.seed = seed
         self.next_day = origin
-        self.chunks: dict[int, _Chunk] = {}  # by number from the origin: the last KEEP
+        self.keep = keep
+        self.chunks: dict[int, _Chunk] = {}  # by number from the origin: the last keep
         self.firsts: list[date] = []  # each chunk's first day
 
     def extend(self) -> None:
@@ -134,12 +144,13 @@ class _IndexPath:
         lots = self.rng.integers(20, 400, size=len(starts))
         n = len(self.firsts)
         self.chunks[n] = _Chunk(starts, np.exp(np.column_stack((opens, pts))), levels, lots)
-        self.chunks.pop(n - self.KEEP, None)
+        if self.keep is not None:
+            self.chunks.pop(n - self.keep, None)
         self.firsts.append(days[0])
 
     def fresh(self) -> _IndexPath:
         """The same path again from its origin (for a reader behind the kept chunks)."""
-        return _IndexPath(self.refdata, self.u.name, self.seed, self.origin, self.sub)
+        return _IndexPath(self.refdata, self.u.name, self.seed, self.origin, self.sub, self.keep)
 
 
 class GeneratedBars:
@@ -149,9 +160,20 @@ class GeneratedBars:
     name = "generated"
     SUB = 4  # price points per minute after the open
 
-    def __init__(self, refdata: RefData, seed: int = 42, origin: date | None = None) -> None:
+    def __init__(
+        self,
+        refdata: RefData,
+        seed: int = 42,
+        origin: date | None = None,
+        keep_all: bool = False,
+    ) -> None:
         self.refdata = refdata
         self.seed = seed
+        # A sweep's worker keeps the whole walk (about 6 MB an underlying a year): its jobs
+        # read windows out of order, and with the last few chunks only each job walked
+        # the path again from the origin, twice (its warm-up, its window): up to two years
+        # of walk for a six-month trial of a two-year walk-forward.
+        self.keep: int | None = None if keep_all else _IndexPath.KEEP
         self.origin = origin  # first day of the walk; warm-up reads before the backtest's
         self._paths: dict[str, _IndexPath] = {}
 
@@ -168,7 +190,9 @@ class GeneratedBars:
         path = self._paths.get(name)
         if path is None:  # one walk per underlying: an index and its contracts move together
             origin = self.origin or start
-            path = self._paths[name] = _IndexPath(self.refdata, name, self.seed, origin, self.SUB)
+            path = self._paths[name] = _IndexPath(
+                self.refdata, name, self.seed, origin, self.SUB, self.keep
+            )
         return path
 
     def days(self, exchange: str, symbol: str, start: date, end: date) -> list[date]:

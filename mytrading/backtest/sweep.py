@@ -134,12 +134,17 @@ def refdata_digest(refdata: RefData) -> str:
 def _source(job: Job, generated: Any, duck: Any) -> Any:
     """The job's data, opened once per worker process: a sweep's or a walk-forward's jobs
     share one source, so the generated walk is made once (it was 0.3 s of every job of a
-    two-year walk-forward), not once per parameter set."""
+    two-year walk-forward), not once per parameter set, and kept whole: the jobs' windows
+    come in any order."""
     key = (*job.source, job.refdata_key)
     got = _SOURCES.get(key)
     if got is None:
         kind, path, seed, origin = job.source
-        got = generated(job.refdata, seed, origin) if kind == "generated" else duck(Path(path))
+        got = (
+            generated(job.refdata, seed, origin, keep_all=True)
+            if kind == "generated"
+            else duck(Path(path))
+        )
         if len(_SOURCES) >= 2:  # a worker serves one search at a time
             _SOURCES.clear()
         _SOURCES[key] = got

@@ -189,6 +189,43 @@ def test_generated_history_is_one_walk_whatever_the_window(refdata) -> None:
     assert np.allclose(ticks, np.round(ticks))  # on the 0.05 tick
 
 
+def test_a_sweeps_kept_walk_serves_any_window_without_walking_again(refdata) -> None:
+    """A sweep worker's source keeps the whole walk: a window before the last one read is
+    served from it (no walk from the origin again), with the bars a fresh source makes."""
+    import numpy as np
+
+    from mytrading.backtest import data
+
+    origin, sym = date(2025, 1, 1), "NIFTY29DEC26FUT"
+    kept = GeneratedBars(refdata, 5, origin=origin, keep_all=True)
+    late = list(kept.batches("NFO", sym, date(2026, 6, 1), date(2026, 8, 31)))
+    made: list[int] = []
+    extend = data._IndexPath.extend
+
+    def counted(self) -> None:
+        made.append(1)
+        extend(self)
+
+    early = date(2025, 3, 3), date(2025, 4, 30)
+    try:
+        data._IndexPath.extend = counted  # type: ignore[method-assign]
+        again = list(kept.batches("NFO", sym, *early))
+        assert made == []  # nothing walked again
+        fresh = list(GeneratedBars(refdata, 5, origin=origin).batches("NFO", sym, *early))
+        assert made  # a fresh source walks (the count can see it)
+        # the default keeps the last chunks only: behind them, a walk from the origin
+        limited = GeneratedBars(refdata, 5, origin=origin)
+        list(limited.batches("NFO", sym, date(2026, 6, 1), date(2026, 8, 31)))
+        made.clear()
+        list(limited.batches("NFO", sym, *early))
+        assert made
+    finally:
+        data._IndexPath.extend = extend  # type: ignore[method-assign]
+    assert late and len(again) == len(fresh)
+    for a, b in zip(again, fresh, strict=True):
+        assert np.array_equal(a.start_ns, b.start_ns) and np.array_equal(a.close, b.close)
+
+
 def test_generated_option_bars_price_off_the_same_walk(refdata) -> None:
     """An option's generated bars are the surface's prices along the index's own path:
     parity against the index within a tick, never below intrinsic or a tick, the same
