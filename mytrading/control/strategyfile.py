@@ -19,8 +19,11 @@ import tomlkit
 from pydantic import ValidationError
 
 from mytrading.domain.errors import problems
-from mytrading.engine.loader import StrategyLoadError, check, declared
 from mytrading.settings import NOT_PARAMS, Settings
+
+# ``mytrading.engine.loader`` is imported where a strategy is read, not here: it brings the
+# strategy base and its indicators (numba, pandas, TA-Lib), 1.1 s of the monitor's start
+# (it serves the control API) for a command an operator gives now and then.
 
 
 class StrategyFile:
@@ -30,12 +33,16 @@ class StrategyFile:
 
     def names(self) -> list[str]:
         """Every strategy a file in ``strategies/`` declares."""
+        from mytrading.engine.loader import declared
+
         return sorted(declared(self.settings.strategies_dir)[0])
 
     def problem(self, name: str, changes: dict[str, Any] | None = None) -> str:
         """Why the strategy, with ``changes`` to its parameters, would not load ("" when
         it would): the class found and its parameters validated, as ``config check``
         does; a parameter ``MT_STRATEGY_PARAMS`` sets (it wins over the file) refused."""
+        from mytrading.engine.loader import StrategyLoadError, check
+
         s = self.settings
         if name not in self.names():
             return f"no strategy {name!r} in strategies/; there are: {', '.join(self.names())}"
