@@ -28,6 +28,11 @@ from mytrading.settings import Settings
 UNKNOWN_POLL_S = 2.0  # the order book read this often while an order is unknown
 MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
 MARGIN_WATCH_MAX = 20  # instruments asked about per poll (OpenAlgo rate limits)
+# A broker that starts with the stack (the embedded simulator, under supervisord at the
+# same moment) may answer seconds after the router: 6 s after it in a CI run with three
+# stacks on two cores. Reads that fail in the router's first START_GRACE_S are warnings;
+# three in a row after it are the error (a broker down at start is said 15 s later).
+START_GRACE_S = 15.0
 
 
 class BrokerReads:
@@ -46,6 +51,8 @@ class BrokerReads:
         self.ports = ports
         self.log = ports.log
         self.read_failures: dict[tuple[str, str], int] = {}  # (read, account): in a row
+        self.said: set[tuple[str, str]] = set()  # outages counted as an error already
+        self.started = time.monotonic()
         self.funds_failures = 0
         # accounts whose broker stopped answering (three funds reads in a row failed),
         # and since when: an alert each way (the monitor's account_unreachable)
@@ -125,19 +132,26 @@ class BrokerReads:
 
     def read_failed(self, what: str, account: str, exc: Exception) -> None:
         """A broker read that did not connect: a warning (the broker may still be starting;
-        the reader asks again), an error when it is the third in a row for that read and
-        account, counted once per outage. Funds polled and funds or positions asked for
-        by another daemon all come here; a good read of the same kind resets it."""
+        the reader asks again), an error from the third in a row for that read and
+        account once the router has been up ``START_GRACE_S``, counted once per outage.
+        Funds polled and funds or positions asked for by another daemon all come here; a
+        good read of the same kind resets it."""
         key = (what, account)
         n = self.read_failures[key] = self.read_failures.get(key, 0) + 1
-        if n == 3:
+        if n == 1:
+            self.said.discard(key)  # a good read came between: a new outage
+        starting = time.monotonic() - self.started < START_GRACE_S
+        if n >= 3 and not starting and key not in self.said:
+            self.said.add(key)
             if what == "funds":
                 self.away[account] = datetime.now(IST).isoformat(timespec="seconds")
             self.ports.count_error(
                 f"{what} unavailable three times in a row", account=account, reason=str(exc)
             )
         else:
-            self.log.warning(f"{what} unavailable", account=account, reason=str(exc), tries=n)
+            self.log.warning(
+                f"{what} unavailable", account=account, reason=str(exc), tries=n, starting=starting
+            )
 
     @staticmethod
     def funds(lane: Lane) -> wire.Funds:

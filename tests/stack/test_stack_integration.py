@@ -184,4 +184,5 @@ def _error_lines(env: dict[str, str], daemon: str) -> list[str]:
     log = Path(env["MT_LOG_DIR"]) / f"{daemon}.log"
     if not log.exists():
         return [f"no {log}"]
-    return [ln[:300] for ln in log.read_text(errors="replace").splitlines() if "error" in ln][-5:]
+    lines = log.read_text(errors="replace").splitlines()
+    return [ln[:300] for ln in lines if '"level": "error"' in ln or '"critical"' in ln][-5:]
