@@ -29,9 +29,10 @@ UNKNOWN_POLL_S = 2.0  # the order book read this often while an order is unknown
 MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
 MARGIN_WATCH_MAX = 20  # instruments asked about per poll (OpenAlgo rate limits)
 # A broker that starts with the stack (the embedded simulator, under supervisord at the
-# same moment) may answer seconds after the router: 6 s after it in a CI run with three
-# stacks on two cores. Reads that fail in the router's first START_GRACE_S are warnings;
-# three in a row after it are the error (a broker down at start is said 15 s later).
+# same moment) may answer seconds after the router: 6 s after it in a full local run with
+# three stacks on two cores. Until an account's broker has answered a read, reads that
+# fail in the router's first START_GRACE_S are warnings; then three in a row are the
+# error (a broker down at start is said 15 s later; one that answered, at once).
 START_GRACE_S = 15.0
 
 
@@ -52,6 +53,7 @@ class BrokerReads:
         self.log = ports.log
         self.read_failures: dict[tuple[str, str], int] = {}  # (read, account): in a row
         self.said: set[tuple[str, str]] = set()  # outages counted as an error already
+        self.answered: set[str] = set()  # accounts whose broker has answered a read
         self.started = time.monotonic()
         self.funds_failures = 0
         # accounts whose broker stopped answering (three funds reads in a row failed),
@@ -125,22 +127,28 @@ class BrokerReads:
                 self.funds_failures += 1
                 self.read_failed("funds", lane.account, exc)
                 continue
-            self.read_failures.pop(("funds", lane.account), None)
+            self.read_ok("funds", lane.account)
             if self.away.pop(lane.account, None) is not None:
                 self.log.warning("account's broker answers again", account=lane.account)
             self.ports.publish("exec.funds", funds)
 
+    def read_ok(self, what: str, account: str) -> None:
+        """A read of ``what`` from ``account``'s broker answered: its failures end."""
+        self.read_failures.pop((what, account), None)
+        self.answered.add(account)
+
     def read_failed(self, what: str, account: str, exc: Exception) -> None:
         """A broker read that did not connect: a warning (the broker may still be starting;
         the reader asks again), an error from the third in a row for that read and
-        account once the router has been up ``START_GRACE_S``, counted once per outage.
+        account once the broker has answered or the router has been up
+        ``START_GRACE_S``, counted once per outage.
         Funds polled and funds or positions asked for by another daemon all come here; a
         good read of the same kind resets it."""
         key = (what, account)
         n = self.read_failures[key] = self.read_failures.get(key, 0) + 1
         if n == 1:
             self.said.discard(key)  # a good read came between: a new outage
-        starting = time.monotonic() - self.started < START_GRACE_S
+        starting = account not in self.answered and time.monotonic() - self.started < START_GRACE_S
         if n >= 3 and not starting and key not in self.said:
             self.said.add(key)
             if what == "funds":

@@ -117,7 +117,7 @@ class Queries:
                 )
             if kind == "funds":
                 reply = wire.BrokerReply(ok=True, funds=self.reads.funds(lane))
-                self.reads.read_failures.pop((kind, account), None)
+                self.reads.read_ok(kind, account)
                 return reply
             if not self.quiesce(lane):
                 return wire.BrokerReply(
@@ -125,7 +125,7 @@ class Queries:
                 )
             with lane.lock:
                 book = lane.broker.positionbook()
-            self.reads.read_failures.pop((kind, account), None)
+            self.reads.read_ok(kind, account)
             return wire.BrokerReply(ok=True, positions=book, last_fill_no=self.books.fill_no)
         except ConnectionError as exc:
             if lane is not None and expired_reply(403, str(exc)):

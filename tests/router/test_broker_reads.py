@@ -1,5 +1,6 @@
 """The router's broker reads that fail: warnings while a broker started with the stack may
-still be starting, then one error per outage (``router/broker_reads.py``)."""
+still be starting (until it answers, for the router's first seconds), then one error per
+outage (``router/broker_reads.py``)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def test_failed_reads_while_the_stack_starts_are_warnings_then_one_error_an_outa
         r.read_failed("funds", "main", down)
     assert len(ports.errors) == 1
 
-    r.read_failures.pop(("funds", "main"))  # a good read (as the readers do), then
+    r.read_ok("funds", "main")  # a good read, then
     for _ in range(2):  # a new outage: two failures are warnings,
         r.read_failed("funds", "main", down)
     assert len(ports.errors) == 1
@@ -66,3 +67,18 @@ def test_a_broker_down_after_the_start_is_an_error_at_the_third_read() -> None:
         ("positions unavailable three times in a row", {"account": "second", "reason": str(down)})
     ]
     assert r.away == {}  # away is the funds read's verdict
+
+
+def test_a_broker_that_answered_once_is_not_starting_any_more() -> None:
+    """The grace is for a broker not yet up: one that answered and then fails three times
+    is an outage at once, however young the router (a fault in its first seconds)."""
+    ports = Ports()
+    r = reads(ports, 0.0)
+    down = ConnectionError("positions: 500")
+    r.read_ok("funds", "main")
+    for _ in range(3):
+        r.read_failed("positions", "main", down)
+    assert [e for e, _ in ports.errors] == ["positions unavailable three times in a row"]
+    for _ in range(3):  # another account's broker, never answered: still starting
+        r.read_failed("funds", "second", down)
+    assert len(ports.errors) == 1 and r.away == {}
