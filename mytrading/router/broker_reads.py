@@ -140,10 +140,9 @@ class BrokerReads:
     def read_failed(self, what: str, account: str, exc: Exception) -> None:
         """A broker read that did not connect: a warning (the broker may still be starting;
         the reader asks again), an error from the third in a row for that read and
-        account once the broker has answered or the router has been up
-        ``START_GRACE_S``, counted once per outage.
-        Funds polled and funds or positions asked for by another daemon all come here; a
-        good read of the same kind resets it."""
+        account once the broker has answered or the router has been up ``START_GRACE_S``,
+        counted once per outage. Funds polled and funds or positions asked for by another
+        daemon all come here; a good read of the same kind (``read_ok``) resets it."""
         key = (what, account)
         n = self.read_failures[key] = self.read_failures.get(key, 0) + 1
         if n == 1:
