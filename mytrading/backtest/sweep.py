@@ -156,18 +156,12 @@ def run_job(job: Job) -> dict[str, Any]:
     daily returns (``returns``: ISO day -> return, for the overfitting figures). A
     combination that raises comes back with its ``error`` and ``traceback``; the others
     go on."""
-    import logging
-
-    import structlog
+    from mytrading.process.logsetup import quietly
 
     # errors only while it runs (a worker's own, or the caller's with one worker: its
     # logging configuration comes back after)
-    before = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
-    try:
+    with quietly():
         return _run_job(job)
-    finally:
-        structlog.configure(**before)
 
 
 def _run_job(job: Job) -> dict[str, Any]:

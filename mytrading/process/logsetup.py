@@ -12,11 +12,13 @@ so an API key can never reach a log file, whoever logs it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -71,6 +73,19 @@ class AgedRotatingFileHandler(logging.handlers.RotatingFileHandler):
             except OSError:
                 continue
         return gone
+
+
+@contextlib.contextmanager
+def quietly() -> Iterator[None]:
+    """Errors only while the block runs (a backtest's risk refusals, in a notebook's cell or
+    a sweep worker); the caller's structlog configuration comes back after, so a research
+    call in a test process leaves the next test's log capture as it was."""
+    before = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    try:
+        yield
+    finally:
+        structlog.configure(**before)
 
 
 def setup_logging(

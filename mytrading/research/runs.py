@@ -8,15 +8,14 @@ check: strategy, parameters by the strategy's own model, window, data) and ``exe
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from typing import Any, ParamSpec, TypeVar
 
 from mytrading.backtest.session import InputError, Prepared, Request, execute, prepare
 from mytrading.engine.strategy import BaseStrategy
+from mytrading.process.logsetup import quietly
 from mytrading.research.result import Result, stats_of
 from mytrading.settings import Settings, load_settings
 
@@ -25,22 +24,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-@contextlib.contextmanager
-def quietly() -> Iterator[None]:
-    """Errors only while a run goes: its risk refusals would flood a notebook's cell (they
-    are in its ``tables["events"]`` and notes). The caller's logging comes back after."""
-    import structlog
-
-    before = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
-    try:
-        yield
-    finally:
-        structlog.configure(**before)
-
-
 def quiet_run(fn: Callable[P, R]) -> Callable[P, R]:
-    """``fn`` run ``quietly``."""
+    """``fn`` run ``quietly``: a run's risk refusals would flood a notebook's cell (they are
+    in its ``tables["events"]`` and notes)."""
 
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
