@@ -20,6 +20,7 @@ import math
 import multiprocessing
 import os
 import pickle
+import weakref
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -117,17 +118,24 @@ def _classes(strategies_dir: str, stamp: tuple[tuple[str, int, int], ...]) -> An
 
 
 _SOURCES: dict[tuple[Any, ...], Any] = {}
-_DIGESTS: dict[int, tuple[RefData, str]] = {}  # id -> (the reference data, its digest)
+# id -> (a weak reference to the reference data, its digest): every ``prepare`` loads its
+# own reference data (a notebook's hundredth call, the hundredth object), and a strong
+# reference here kept each alive, master contract and all, for the process's life
+_DIGESTS: dict[int, tuple[weakref.ref[RefData], str]] = {}
 
 
 def refdata_digest(refdata: RefData) -> str:
     """A digest of the reference data's content, made once per object in the parent: a
     worker that kept a source (a Dask worker lives across searches, and one process runs
     a one-worker search in the caller) must not serve a walk generated from other data.
-    Reference data are not changed once loaded, so an object's digest is kept."""
+    Reference data are not changed once loaded, so an object's digest is kept while the
+    object lives."""
     got = _DIGESTS.get(id(refdata))
-    if got is None or got[0] is not refdata:
-        got = _DIGESTS[id(refdata)] = (refdata, hashlib.sha1(pickle.dumps(refdata)).hexdigest())
+    if got is None or got[0]() is not refdata:
+        for key in [k for k, (ref, _) in _DIGESTS.items() if ref() is None]:
+            del _DIGESTS[key]  # objects gone since (an id may be reused)
+        digest = hashlib.sha1(pickle.dumps(refdata)).hexdigest()
+        got = _DIGESTS[id(refdata)] = (weakref.ref(refdata), digest)
     return got[1]
 
 

@@ -132,3 +132,23 @@ def test_a_dead_worker_fails_its_search_and_the_next_one_gets_new_workers(settin
     done = execute_jobs(fine, 2, None)
     assert len(done) == 2 and not any("error" in r for r in done)
     assert {r["pid"] for r in done} and os.getpid() not in {r["pid"] for r in done}
+
+
+def test_the_digest_cache_keeps_no_reference_data_alive(settings) -> None:
+    """Each ``prepare`` loads its own reference data: the digest made for the sweep's jobs
+    must not keep every one of them (and its master contract) alive for the process."""
+    import gc
+    import weakref
+
+    from mytrading.backtest import sweep
+
+    p = prepare(settings, Request(["sma_crossover"], date(2026, 11, 2), date(2026, 11, 3)))
+    digest = sweep.refdata_digest(p.refdata)
+    gone = weakref.ref(p.refdata)
+    again = prepare(settings, Request(["sma_crossover"], date(2026, 11, 2), date(2026, 11, 3)))
+    assert again.refdata is not p.refdata
+    assert sweep.refdata_digest(again.refdata) == digest  # the same content, the same key
+    del p
+    gc.collect()
+    assert gone() is None  # nothing held it
+    assert sweep.refdata_digest(again.refdata) == digest
