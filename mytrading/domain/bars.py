@@ -3,7 +3,11 @@
 A bar covers ``[start, start + tf)`` in market time, where the first bar of the day
 starts at the session open; the last bar of a session ends at the session close (so a
 1h bar from 15:15 closes at 15:30), and a ``D`` bar spans the whole session. Volume is
-the change of the cumulative volume within the bar.
+what traded in the bar: the cumulative volume of its last trade less that of the last
+trade before it (the bar's first trade counts: a bar of one trade has that trade's
+volume). Before the first trade a builder sees of a day, the day's volume so far belongs
+to the session's first bar (zero before it); a builder that joins mid-session cannot know
+what traded before its first tick in that bar, so that bar counts from its first tick.
 
 **When a bar is handed out.** A real feed is late: OpenAlgo stamps a tick with the
 exchange's or the broker's time, and it reaches us after network and proxy delay, from a
@@ -73,7 +77,7 @@ class _Open:
     high: float
     low: float
     close: float
-    vol_start: int
+    vol_start: int  # cumulative volume before the bar's first trade
     vol_last: int
 
 
@@ -211,6 +215,8 @@ class BarBuilder:
             self._late(key, line, t, now_ns)
             return None
         newest = t >= line.last_t
+        before = line.last_vol  # the cumulative volume of the last trade before this one
+        before_t = line.last_t
         if newest:
             line.last_t, line.last_ltp, line.last_vol = t, ltp, tick.volume
         closed = None
@@ -219,7 +225,8 @@ class BarBuilder:
             cur = None
         if cur is None:
             start, end = self.span(tick.exchange, t)
-            line.bar = _Open(start, end, t, ltp, ltp, ltp, ltp, tick.volume, tick.volume)
+            base = self._volume_before(tick.exchange, start, before, before_t, tick.volume)
+            line.bar = _Open(start, end, t, ltp, ltp, ltp, ltp, base, tick.volume)
         else:  # ticks out of order within the bar: open and close by stamp, not arrival
             if ltp > cur.high:
                 cur.high = ltp
@@ -234,6 +241,21 @@ class BarBuilder:
             elif tick.volume < cur.vol_start:
                 cur.vol_start = tick.volume
         return closed
+
+    def _volume_before(
+        self, exchange: str, start: int, before: int, before_t: int, volume: int
+    ) -> int:
+        """The cumulative volume a bar starting at ``start`` counts from, its first trade
+        having ``volume``: the last trade's before it when that was of the same day (and
+        not above it: a day's volume only grows), else 0 for the session's first bar (the
+        day's volume so far traded there) and the trade's own for a later one (joined
+        mid-session: what came before is not known to be this bar's)."""
+        if before >= 0 and before <= volume and self._same_day(exchange, before_t, start):
+            return before
+        return 0 if start == self._session_ns(exchange, start)[0] else volume
+
+    def _same_day(self, exchange: str, a_ns: int, b_ns: int) -> bool:
+        return a_ns > 0 and self._session_ns(exchange, a_ns) == self._session_ns(exchange, b_ns)
 
     def _late(self, key: tuple[str, str], line: _Line, t: int, now_ns: int | None) -> None:
         st = self.stats

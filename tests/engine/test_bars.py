@@ -37,7 +37,32 @@ def test_bars_align_to_session_open_and_close_on_next_tick(refdata: RefData) -> 
     bar = b.on_tick(tk(ns(9, 16, 0), 101, 26))
     assert bar is not None
     assert (bar.start_ns, bar.open, bar.high, bar.low, bar.close) == (ns(9, 15), 100, 103, 99, 99)
-    assert bar.volume == 10  # 20 - 10: the change of cumulative volume within the bar
+    assert bar.volume == 20  # the session's first bar: the day's volume up to its last trade
+    (bar2,) = b.close_due(ns(9, 17, 0))
+    assert bar2.volume == 6  # 26 - 20: its one trade, counted (it was 0 before the fix)
+
+
+def test_a_bars_volume_is_what_traded_in_it_its_first_trade_included(refdata: RefData) -> None:
+    """A bar's volume is its ticks' traded volume: the cumulative volume of its last
+    trade less that of the last trade before it. A bar of one trade has that trade's."""
+    b = BarBuilder(refdata.calendar, "1m", grace_ns=0)
+    assert b.on_tick(tk(ns(10, 0, 5), 100, 1_000)) is None  # joined mid-session
+    first = b.on_tick(tk(ns(10, 1, 5), 101, 1_050))
+    assert first is not None and first.volume == 0  # what came before its tick is unknown
+    one = b.on_tick(tk(ns(10, 2, 5), 102, 1_075))
+    assert one is not None and one.volume == 50  # one trade of 50: counted
+    b.on_tick(tk(ns(10, 2, 30), 103, 1_100))
+    two = b.on_tick(tk(ns(10, 3, 1), 104, 1_130))
+    assert two is not None and two.volume == 25 + 25
+    late = b.on_tick(tk(ns(10, 2, 59), 103, 1_120))  # late: belongs to a bar handed out
+    assert late is None and b.stats.late == 1
+    (three,) = b.close_due(ns(10, 4, 1))
+    assert three.volume == 30  # 1_130 - 1_100: the late tick's trades are in it
+    # a new day: its cumulative volume starts again; the first bar counts from zero
+    nxt = int(ns(9, 15, 3) + 3 * 86_400e9)  # Monday 2026-11-23
+    b.on_tick(tk(nxt, 99, 40))
+    (monday,) = b.close_due(nxt + 60 * 10**9)
+    assert monday.volume == 40
 
 
 def test_ten_minute_bars_start_at_0915_not_on_the_hour(refdata: RefData) -> None:
