@@ -35,7 +35,12 @@ from mytrading import venue
 from mytrading.domain.positions import Ledger
 from mytrading.domain.refdata import IST
 from mytrading.messaging import bus, wire
-from mytrading.messaging.catchup import fetch_fills, fetch_snapshot
+from mytrading.messaging.catchup import (
+    FillSequence,
+    fetch_fills,
+    fetch_fills_since,
+    fetch_snapshot,
+)
 from mytrading.openalgo.broker import SESSION_EXPIRED, BrokerAdapter, OrderReport
 from mytrading.process.base import Daemon, Peer
 
@@ -86,7 +91,10 @@ class ReconcilerDaemon(Daemon):
         self.external: dict[PosKey, int] = {}  # the broker's rest, no strategy's
         # a position difference (key, broker, ours) is reported when two checks agree
         self.positions_agreed: TwoChecks[tuple[PosKey, int, int]] = TwoChecks()
-        self.seen_fill_no = 0
+        # fills in the router's numbering, each booked once; a hole the router did not
+        # fill is asked again at its next heartbeat (and before every check), never
+        # jumped over (``FillSequence``)
+        self.fill_seq = self._fill_sequence()
         self.settled: list[str] = []  # settlements at expiry booked, latest last
         self.checks = 0
         self.mismatches = 0
@@ -116,6 +124,16 @@ class ReconcilerDaemon(Daemon):
         self.adopted = 0  # unknown orders of ours found at the broker and handed over
         self.every(s.recon_interval(), self.reconcile)
 
+    def _fill_sequence(self) -> FillSequence:
+        return FillSequence(
+            lambda after: fetch_fills_since(self.ctx, self.endpoints["rpc.router"], after)
+        )
+
+    @property
+    def seen_fill_no(self) -> int:
+        """The last fill number booked in order (0 before the first)."""
+        return self.fill_seq.last or 0
+
     def on_peer_change(self, peer: Peer) -> None:
         if peer.name == "router" and peer.up and not self.synced:
             self.synced = self._sync()
@@ -134,6 +152,7 @@ class ReconcilerDaemon(Daemon):
             return False
         self.ledger = Ledger()
         self.filled_by_order = {}
+        self.fill_seq = self._fill_sequence()
         for p in snap.positions:
             self.ledger.apply((p.account, p.exchange, p.symbol, p.product), p.quantity, p.avg_price)
         for f in fills:
@@ -141,27 +160,30 @@ class ReconcilerDaemon(Daemon):
                 continue
             bid = (f.account, f.broker_order_id)
             self.filled_by_order[bid] = self.filled_by_order.get(bid, 0) + f.quantity
-        self.seen_fill_no = snap.last_fill_no
-        return self._catch_up(10**18)
+        self.fill_seq.start_at(snap.last_fill_no)
+        return True  # later fills come on the bus (subscribed first) and by the heartbeat
 
     def on_message(self, topic: str, msg: wire.Msg) -> None:
         if isinstance(msg, wire.Fill):
             self._apply(msg)
 
+    def on_peer_status(self, st: wire.Status) -> None:
+        if self.synced:  # a hole not answered before, or a last fill the bus lost
+            for f in self.fills_caught_up(self.fill_seq, st):
+                self._book(f)
+
     def _apply(self, f: wire.Fill) -> None:
-        if f.fill_no <= self.seen_fill_no:
-            return  # already applied (snapshot and stream overlap)
-        # A hole: fetch the missing fills before applying this one, in order.
-        if f.fill_no != self.seen_fill_no + 1 and not self._catch_up(f.fill_no - 1):
-            self.count_error("missing fills could not be fetched", want=f.fill_no)
-        if f.fill_no <= self.seen_fill_no:
-            return
-        self._book(f)
+        """A fill from the bus, in the router's numbering: those of a hole before it are
+        asked of the router first; a hole it does not answer for stays a hole (asked
+        again), the fill after it is booked."""
+        if not self.synced:
+            return  # the snapshot at the router's first heartbeat covers it
+        for g in self.fills_in_order(self.fill_seq, f):
+            self._book(g)
 
     def _book(self, f: wire.Fill) -> None:
         signed = f.quantity if f.action == "BUY" else -f.quantity
         self.ledger.apply((f.account, f.exchange, f.symbol, f.product), signed, f.price)
-        self.seen_fill_no = f.fill_no
         if f.settlement:  # the exchange's, not a trade: no broker order or trade to match
             what = (
                 f"{f.action} {f.quantity} {f.exchange}:{f.symbol} at {f.price:g} ({f.settlement})"
@@ -173,24 +195,11 @@ class ReconcilerDaemon(Daemon):
         self.filled_by_order[bid] = self.filled_by_order.get(bid, 0) + f.quantity
 
     def _catch_up(self, upto: int) -> bool:
-        reply = bus.request(
-            self.ctx,
-            self.endpoints["rpc.router"],
-            wire.BrokerQuery(kind="fills", since_fill_no=self.seen_fill_no),
-        )
-        if not isinstance(reply, wire.BrokerReply) or not reply.ok:
-            return False
-        if reply.last_fill_no < self.seen_fill_no:
-            # The router's numbers went back (its journal started over): its books are the
-            # truth now.
-            self.log.warning(
-                "router fill numbers restarted", ours=self.seen_fill_no, router=reply.last_fill_no
-            )
-            return self._sync()
-        for f in reply.fills:
-            if self.seen_fill_no < f.fill_no <= upto and f.fill_no == self.seen_fill_no + 1:
-                self._book(f)
-        return True
+        """Every fill up to ``upto`` (the router's last) booked, a hole's too; False while
+        the router has not given them all (asked again at the next check or heartbeat)."""
+        for f in self.fill_seq.catch_up(upto):
+            self._book(f)
+        return not self.fill_seq.holes and self.seen_fill_no >= upto
 
     def _failed(self, account: str, what: str, **ctx: Any) -> None:
         """A check that could not run (the router busy at a start, a broker read timed
@@ -238,7 +247,16 @@ class ReconcilerDaemon(Daemon):
                          reply=getattr(reply, "error", "timeout"))  # fmt: skip
             self.last_result = f"failed: no position book for {account}"
             return None
-        if self.seen_fill_no < reply.last_fill_no and not self._catch_up(reply.last_fill_no):
+        if reply.last_fill_no < self.seen_fill_no:
+            # The router's numbers went back (its journal started over): its books are the
+            # truth now.
+            self.log.warning(
+                "router fill numbers restarted", ours=self.seen_fill_no, router=reply.last_fill_no
+            )
+            self.synced = self._sync()
+            return None
+        behind = self.seen_fill_no < reply.last_fill_no or self.fill_seq.holes
+        if behind and not self._catch_up(reply.last_fill_no):
             self._failed(account, "could not fetch fills before reconciling")
             return None
         self.failures.pop(account, None)
