@@ -452,11 +452,10 @@ class Control:
                 "was changed"
             )
             return self._done("enable", args, Answer(False, False, text, refusal="holds"))
-        self.strategy_file.write(name, enabled=True)
         cmd = self._command("strategy", "enable", name, reason or f"enabled by {self._by()}")
         return self._change(
             "enable", args, cmd, lambda e: name in e, f"{name} enabled", on_engine=True,
-            unconfirmed=WRITTEN,
+            unconfirmed=WRITTEN, written={"enabled": True},
         )  # fmt: skip
 
     def disable(self, name: str, reason: str = "") -> Answer:
@@ -476,11 +475,10 @@ class Control:
         held = _holds(running[name])
         if held:
             return self._done("disable", args, self._holding(name, held, "disabling"))
-        self.strategy_file.write(name, enabled=False)
         cmd = self._command("strategy", "disable", name, reason or f"disabled by {self._by()}")
         return self._change(
             "disable", args, cmd, lambda e: name not in e, f"{name} disabled", on_engine=True,
-            unconfirmed=WRITTEN,
+            unconfirmed=WRITTEN, written={"enabled": False},
         )  # fmt: skip
 
     def set_params(self, name: str, changes: dict[str, Any], reason: str = "") -> Answer:
@@ -511,7 +509,6 @@ class Control:
         held = _holds(running[name])
         if held:
             return self._done("params", args, self._holding(name, held, "changing its parameters"))
-        self.strategy_file.write(name, params=changes)
         said = ", ".join(f"{k}={v!r}" for k, v in changes.items())
         cmd = self._command("strategy", "params", name, reason or f"{said} by {self._by()}")
 
@@ -520,8 +517,9 @@ class Control:
             return all(k in got and got[k] == v for k, v in changes.items())
 
         return self._change(
-            "params", args, cmd, taken, f"{name}: {said}", on_engine=True, unconfirmed=WRITTEN
-        )
+            "params", args, cmd, taken, f"{name}: {said}", on_engine=True, unconfirmed=WRITTEN,
+            written={"params": changes},
+        )  # fmt: skip
 
     def _engine_refusal(self) -> Answer | None:
         if self.strategy_file is None:
@@ -605,11 +603,22 @@ class Control:
         on_detail: bool = False,
         on_engine: bool = False,
         unconfirmed: str = "it may still take effect; `main.py control halted` shows what holds",
+        written: dict[str, Any] | None = None,
     ) -> Answer:
         """Hand risk the command, then wait (``CONFIRM_S``) for a heartbeat to show it:
         risk's states (or, ``on_detail``, its whole detail), or the engine's strategies
-        (``on_engine``)."""
-        if not self.view.send(cmd):
+        (``on_engine``). ``written``: the change to the strategy's table in
+        config/strategies.toml that the command makes the engine take up, written and the
+        command handed over under the file's lock (put back when it cannot be handed
+        over: ``StrategyFile.change``)."""
+        if written is not None:
+            assert self.strategy_file is not None
+            sent = self.strategy_file.change(
+                cmd.target, lambda: self.view.send(cmd), **written
+            )
+        else:
+            sent = self.view.send(cmd)
+        if not sent:
             return self._done(
                 name,
                 args,

@@ -5,14 +5,23 @@ checks it before a byte is written, and written so that a restart keeps it.
 The file is edited with tomlkit, so the operator's comments and layout stay; it is
 replaced whole (a temporary file beside it, then a rename), so a reader never sees half
 of it and a crash leaves the old file or the new one.
+
+Every change is a read-modify-write under an exclusive lock (``flock`` on a lock file
+beside it: the file itself is replaced at each write), so the command line, the HTTP
+API and the Telegram bot, each its own process, never lose one another's change. A
+change that must reach the running stack (``change``) is written and handed over under
+the same lock, and put back as it was when the hand-over fails: "nothing was changed"
+is then true of the file as well.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 import tomllib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import tomlkit
@@ -66,10 +75,53 @@ class StrategyFile:
             return problems(exc, "params")
         return ""
 
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """The file's lock, held by one writer at a time across processes."""
+        lock = self.path.parent / f".lock-{self.path.name}"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # the lock goes with the descriptor
+
     def write(
         self, name: str, enabled: bool | None = None, params: dict[str, Any] | None = None
     ) -> None:
         """Set ``enabled`` and/or parameters in the strategy's table (made if missing)."""
+        with self.locked():
+            self._write(name, enabled, params)
+
+    def change(
+        self,
+        name: str,
+        send: Callable[[], bool],
+        enabled: bool | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> bool:
+        """``write``, then ``send`` (the command that makes the stack take it up), both under
+        the lock; when ``send`` says it could not hand the command over (or raises), the
+        file is put back byte for byte. Returns what ``send`` returned."""
+        with self.locked():
+            before = self.path.read_bytes() if self.path.exists() else None
+            self._write(name, enabled, params)
+            sent = False
+            try:
+                sent = send()
+            finally:
+                if not sent:
+                    self._restore(before)
+            return sent
+
+    def _restore(self, before: bytes | None) -> None:
+        if before is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            return
+        self._replace(before.decode())
+
+    def _write(self, name: str, enabled: bool | None, params: dict[str, Any] | None) -> None:
         doc = tomlkit.parse(self.path.read_text()) if self.path.exists() else tomlkit.document()
         table = doc.get(name)
         if table is None:
@@ -79,7 +131,10 @@ class StrategyFile:
             table["enabled"] = enabled
         for k, v in (params or {}).items():
             table[k] = v
-        text = tomlkit.dumps(doc)
+        self._replace(tomlkit.dumps(doc))
+
+    def _replace(self, text: str) -> None:
+        """The file replaced whole: a temporary file beside it, flushed, then renamed."""
         mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o644
         fd, tmp = tempfile.mkstemp(prefix=".strategies.", dir=self.path.parent)
         try:
