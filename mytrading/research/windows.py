@@ -7,6 +7,13 @@ windows are ``[cursor, cursor + in_sample)`` in sample (``[first day, cursor +
 in_sample)`` when anchored) and ``[cursor + in_sample, cursor + in_sample +
 out_of_sample)`` out of sample, the cursor moving by ``step`` (the out-of-sample length
 by default) until no out-of-sample day is left; the last one may be shorter.
+
+Out-of-sample windows never overlap: the stitched result would count the days they share
+twice (their trades and their P&L). A step shorter than the out-of-sample window is
+refused with the reason. Where lengths in months meet lengths in days, a month's number
+of trading days varies and a window could start a day or two before the last one ended:
+it starts the day after (said in its ``oos_days``). A longer step leaves days between
+windows that none trades (allowed: the stitched curve is flat there).
 """
 
 from __future__ import annotations
@@ -70,6 +77,11 @@ def _advance(days: list[date], d: date, by: Length) -> date:
     return days[i] if i < len(days) else days[-1] + timedelta(days=1)
 
 
+def _between(days: list[date], a: date, b: date) -> int:
+    """Trading days of ``days`` in ``[a, b)``."""
+    return bisect.bisect_left(days, b) - bisect.bisect_left(days, a)
+
+
 def cut(
     days: list[date],
     in_sample: Length,
@@ -93,8 +105,19 @@ def cut(
             break
         if not ins:
             raise InputError(f"in-sample window from {is_from} has no trading day")
-        out.append(Window(len(out) + 1, ins[0], ins[-1], oos[0], oos[-1], len(ins), len(oos)))
+        if out:  # the calendar's drift between months and days: start after the last
+            oos = [d for d in oos if d > out[-1].oos_end]
         nxt = _advance(days, cursor, step)
+        whole = oos_to <= days[-1]  # not the last window, cut short by the range's end
+        if whole and _between(days, cursor, nxt) < _between(days, oos_from, oos_to):
+            raise InputError(
+                f"step {step} is shorter than the out-of-sample window {out_of_sample}: the "
+                "out-of-sample windows would overlap and the stitched result count their "
+                "shared days twice (their trades and P&L); use a step of at least the "
+                "out-of-sample length (the default)"
+            )
+        if oos:
+            out.append(Window(len(out) + 1, ins[0], ins[-1], oos[0], oos[-1], len(ins), len(oos)))
         if nxt <= cursor:
             break
         cursor = nxt

@@ -41,6 +41,20 @@ def test_windows_roll_anchor_and_take_days_bars_or_months(refdata) -> None:  # t
             length(bad, "in_sample")
     with pytest.raises(InputError, match="leaves no out-of-sample window"):
         cut(days[:8], Length(10, "d"), Length(5, "d"))
+    # a step shorter than the out-of-sample window: windows would overlap and their shared
+    # days count twice in the stitched result; refused, whatever the units
+    for step in (Length(3, "d"), length("2d", "s")):
+        with pytest.raises(InputError, match="would overlap"):
+            cut(days, Length(10, "d"), Length(5, "d"), step=step)
+    longer = trading_days(refdata, "NFO", date(2026, 6, 1), date(2026, 10, 30))
+    with pytest.raises(InputError, match="would overlap"):
+        cut(longer, length("1M", "i"), length("1M", "o"), step=length("10d", "s"))
+    # months of in-sample and days of step: a month's trading days vary, and a window
+    # would start before the last ended; it starts after it
+    drift = cut(longer, length("1M", "i"), length("10d", "o"))
+    assert all(b.oos_start > a.oos_end for a, b in itertools.pairwise(drift))
+    wide = cut(days, Length(10, "d"), Length(5, "d"), step=Length(8, "d"))  # gaps: allowed
+    assert all(b.oos_start > a.oos_end for a, b in itertools.pairwise(wide))
 
 
 CONTRACT = "NIFTY27OCT26FUT"
