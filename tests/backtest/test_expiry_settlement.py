@@ -91,8 +91,9 @@ def test_positions_held_through_expiry_are_settled_as_the_exchange_does(
         f = settled[sym]
         assert f["price"] == pytest.approx(price), sym
         assert f["action"] == ("SELL" if sym != otm else "BUY")  # closes what was held
-    # STT on exercise: the buyer, 0.125 % of the intrinsic value; nothing else charged
-    assert settled[itm]["stt"] == round(0.00125 * want[itm] * 65, 2)
+    # STT on exercise: the buyer, 0.15 % of the intrinsic value (Finance Act 2026, from
+    # 2026-04-01); nothing else charged
+    assert settled[itm]["stt"] == round(0.0015 * want[itm] * 65, 2)
     assert settled[itm]["charges"] == settled[itm]["stt"]
     assert settled[otm]["charges"] == 0.0 and settled[fut]["charges"] == 0.0
     assert settled[stock]["charges"] == 0.0  # the delivery pays its STT

@@ -185,3 +185,18 @@ def test_whole_paise_fills_are_charged_in_integers_exactly_as_in_decimal(table) 
     # a price off the paisa (an average of partial fills) takes the Decimal path
     odd = table.trade("NFO", "FUT", "SELL", 65, 24470.853, days[-1], "NRML")
     assert odd == _decimal_trade(table, "NFO", "FUT", "SELL", 65, 24470.853, days[-1])
+
+
+def test_stt_on_an_exercised_option_follows_the_finance_act_2026() -> None:
+    """STT on an in-the-money option exercised at expiry, the buyer's, on its intrinsic
+    value: 0.125 % until 2026-03-31, 0.15 % from 2026-04-01 (the Finance Act 2026 raised
+    it with the premium's and the futures' rates)."""
+    from mytrading.risk.charges import settlement_charges
+
+    table = load_charges(PROJECT_ROOT / "config")
+    value = 400.0 * 65  # 400 rupees in the money, one NIFTY lot held long
+    before = settlement_charges(table, "CE", False, 65, value, date(2026, 3, 26))
+    after = settlement_charges(table, "CE", False, 65, value, date(2026, 11, 24))
+    assert before.stt == 32.5  # 0.125 % of 26,000
+    assert after.stt == 39.0  # 0.15 %
+    assert after.total == after.stt  # nothing else on an exercise
