@@ -213,6 +213,7 @@ class Backtest:
             mode="backtest",
             time_hooks=False,  # hook latency is a live figure; here it would cost 5 %
             margins=self.risk.margins,
+            bands=lambda name: self.risk.limits.of(name).band(),
         )
         for cls, params in spec.strategies:
             self.runner.add(cls, params)

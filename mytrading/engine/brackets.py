@@ -1,24 +1,58 @@
 """Brackets and OCO, kept by the engine: an entry's protective exits go out as each part
-of it fills, the other exit of a pair shrinks or is cancelled when one fills, a refused
-protective exit closes the unguarded quantity at market, and after a restart the duties
-the dead engine missed are done once (``OrderLink`` travels with every order).
+of it fills, the other exit of a pair shrinks or is cancelled when one fills, and after a
+restart the duties the dead engine missed are done once (``OrderLink`` travels with
+every order).
+
+**A stop the band would refuse.** Risk and the broker take a price only within a band
+around the last price (``domain/bands.py``); a stop far from a fast-moving price (a
+short option's stop 30 % above a premium that has just dipped) lies outside it and is
+refused. As a careful trader would, the engine places such a stop at the band's edge
+(with room for the price to move before it lands, ``BAND_ROOM``) and moves it out
+towards where it was meant to be as the band allows (``on_mark``: the position's price
+moves the band). A stop refused for its band all the same is placed again at the edge
+(``BAND_RETRIES``); a stop refused for any other reason, or again and again, leaves the
+position unguarded, and the engine closes that quantity at market: the last resort.
 
 A part of ``StrategyContext`` (``engine/context.py``); ``BaseStrategy.bracket`` calls
 ``bracket`` here."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Literal
 
 from mytrading import domain
 from mytrading.domain.ids import intent_of
+from mytrading.domain.refdata import Instrument
 from mytrading.engine.parts import OpenOrder, Parts
 from mytrading.messaging import wire
+
+BAND_ROOM = 0.9  # a stop at the edge sits this far out of the band's half: room to move
+BAND_RETRIES = 3  # a stop refused for its band is placed again at the edge this often
+MOVE_SHARE = 0.25  # moved out once the band allows this share of the way left (or all)
+
+
+@dataclass
+class StopPlan:
+    """Where a protective stop was meant to be, and what protects what: to move it out
+    as the band allows, and to place it again if it is refused for its band."""
+
+    exchange: str
+    symbol: str
+    up: int  # +1: a BUY stop above the price (a short's); -1: a SELL stop below
+    trigger: float  # as meant
+    limit: float
+    product: str
+    protects: str  # the fill id
+    oco: str  # the target's intent id ("" without one)
+    tries: int = 0  # placed again after a refusal for its band
 
 
 class Brackets:
     def __init__(self, ctx: Parts) -> None:
         self.ctx = ctx
+        self.plans: dict[str, StopPlan] = {}  # protective stops placed by this engine
 
     def bracket(
         self,
@@ -110,18 +144,11 @@ class Brackets:
         trig = inst.round_price(trig)
         stop_id = self.ctx.link.next_intent_id()
         tgt_id = self.ctx.link.next_intent_id() if br.target is not None else ""
-        stop = self.ctx.order(
-            br.exit_action,
-            f.exchange,
-            f.symbol,
-            f.quantity,
-            pricetype="SL",
-            trigger_price=trig,
-            price=inst.round_price(trig + up * br.stop_buffer),
-            product=br.product,
-            link=wire.OrderLink(protective=True, oco=tgt_id, protects=f.fill_id),
-            intent_id=stop_id,
-        )
+        plan = StopPlan(
+            f.exchange, f.symbol, up, trig, inst.round_price(trig + up * br.stop_buffer),
+            br.product, f.fill_id, tgt_id,
+        )  # fmt: skip
+        stop = self._place_stop(plan, br.exit_action, f.quantity, inst, stop_id)
         tgt = ""
         if br.target is not None:
             tgt = self.ctx.order(
@@ -141,12 +168,107 @@ class Brackets:
         if not stop:
             self.ctx.log.error("bracket stop could not be placed", symbol=f.symbol, qty=f.quantity)
 
+    def _place_stop(
+        self, plan: StopPlan, action: str, qty: int, inst: Instrument, intent_id: str = ""
+    ) -> str:
+        """The SL-L stop of ``plan``, inside the band now; kept to be moved out."""
+        trig, limit = self._inside(plan, inst)
+        stop = self.ctx.order(
+            action,
+            plan.exchange,
+            plan.symbol,
+            qty,
+            pricetype="SL",
+            trigger_price=trig,
+            price=limit,
+            product=plan.product,
+            link=wire.OrderLink(protective=True, oco=plan.oco, protects=plan.protects),
+            intent_id=intent_id,
+        )
+        if stop:
+            self.plans[stop] = plan
+            if (trig, limit) != (plan.trigger, plan.limit):
+                self.ctx.log.warning(
+                    "protective stop placed at the price band's edge; moved out as the band "
+                    "allows", symbol=plan.symbol, trigger=trig, limit=limit,
+                    meant_trigger=plan.trigger, meant_limit=plan.limit,
+                )  # fmt: skip
+        return stop
+
+    def _inside(self, plan: StopPlan, inst: Instrument) -> tuple[float, float]:
+        """(trigger, limit) of ``plan`` as near as the band around the last price allows
+        (with ``BAND_ROOM``), the buffer between them kept; as meant before a price."""
+        band = self.ctx.link.band(self.ctx.name, plan.exchange, plan.symbol)
+        if band is None:
+            return plan.trigger, plan.limit
+        last, half = band
+        tick = inst.tick_size
+        gap = abs(plan.limit - plan.trigger)
+        if plan.up > 0:  # the highest price a BUY stop may carry, on the tick grid
+            edge = round(math.floor((last + half * BAND_ROOM) / tick + 1e-9) * tick, 2)
+            limit = min(plan.limit, edge)
+            trig = min(plan.trigger, inst.round_price(limit - gap))
+        else:
+            edge = round(math.ceil((last - half * BAND_ROOM) / tick - 1e-9) * tick, 2)
+            limit = max(plan.limit, edge)
+            trig = max(plan.trigger, inst.round_price(limit + gap))
+        return trig, limit
+
+    def on_mark(self, exchange: str, symbol: str) -> None:
+        """A new price of a held instrument: its stops placed short of where they were
+        meant to be move out as far as the band now allows (one amend in flight per
+        stop, and only for a real step: ``MOVE_SHARE`` of the way left, or all of it)."""
+        if not self.plans:
+            return
+        for iid, plan in list(self.plans.items()):
+            if plan.exchange != exchange or plan.symbol != symbol:
+                continue
+            o = self.ctx.open_orders.get(iid)
+            if o is None:
+                del self.plans[iid]  # ended (its fate is the order book's)
+                continue
+            at = (o.trigger_price, o.price)
+            if at == (plan.trigger, plan.limit) or o.status not in ("open", "trigger pending"):
+                continue
+            if any(target == iid for target, _ in self.ctx.amends.values()):
+                continue  # the last move is still on its way
+            inst = self.ctx.refdata.instrument(exchange, symbol)
+            trig, limit = self._inside(plan, inst)
+            moved = (trig - at[0]) * plan.up  # outward: towards where it was meant to be
+            left = (plan.trigger - at[0]) * plan.up
+            small = moved < left * MOVE_SHARE and trig != plan.trigger
+            if moved < inst.tick_size - 1e-9 or small:
+                continue
+            if self.ctx.modify(iid, trigger_price=trig, price=limit):
+                self.ctx.log.info("protective stop moved out as the band allows",
+                                  symbol=symbol, trigger=trig, limit=limit,
+                                  meant_trigger=plan.trigger)  # fmt: skip
+
     def unprotected(self, stop: OpenOrder, reason: str) -> None:
         """A protective exit was refused: the position it guarded is open without a stop.
-        Fail safe: close that quantity at market, and say so loudly."""
+        Refused for its price band, it is placed again at the band's edge (at most
+        ``BAND_RETRIES`` times); else, fail safe: close that quantity at market, and say
+        so loudly."""
         pos = self.ctx.position(stop.exchange, stop.symbol)
         guarded = pos < 0 if stop.action == "BUY" else pos > 0
         qty = min(stop.remaining, abs(pos)) if guarded else 0
+        plan = self.plans.pop(stop.intent_id, None)
+        if qty and plan is not None and "band" in reason and plan.tries < BAND_RETRIES:
+            plan.tries += 1
+            inst = self.ctx.refdata.instrument(stop.exchange, stop.symbol)
+            self.ctx.engine_orders = True  # it protects: it passes even in quarantine
+            try:
+                again = self._place_stop(plan, stop.action, qty, inst)
+            finally:
+                self.ctx.engine_orders = False
+            if again:
+                self.ctx.protective.add(again)
+                if plan.oco and plan.oco in self.ctx.open_orders:
+                    self.ctx.oco[again], self.ctx.oco[plan.oco] = plan.oco, again
+                self.ctx.log.warning("protective stop refused for its price band: placed "
+                                     "again at the band's edge", symbol=stop.symbol,
+                                     reason=reason, attempt=plan.tries)  # fmt: skip
+                return
         self.ctx.log.critical(
             "protective exit rejected: closing the unprotected quantity at market",
             symbol=stop.symbol,

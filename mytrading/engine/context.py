@@ -236,6 +236,7 @@ class StrategyContext:
     def mark(self, exchange: str, symbol: str, ltp: float) -> None:
         if not math.isnan(ltp):
             self.ledger.mark((exchange, symbol), ltp)
+            self.exits.on_mark(exchange, symbol)  # stops short of where meant move out
 
     # --------------------------------------------------------------- positions
 

@@ -96,6 +96,7 @@ class EngineDaemon(Daemon):
             fetcher=self.fetcher,
             margins=self.config.margins,
             deadline=self._deadline(),
+            bands=lambda name: self.config.risk.limits.of(name).band(),
         )
         self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
         loaded = load(s.strategies_dir, s.enabled_strategies())

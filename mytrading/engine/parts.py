@@ -141,6 +141,11 @@ class EngineLink(Protocol):
 
     def ltp(self, exchange: str, symbol: str) -> float: ...
 
+    def band(self, strategy: str, exchange: str, symbol: str) -> tuple[float, float] | None:
+        """(last price, half the price band around it) that risk judges ``strategy``'s
+        prices by now; None before a first price."""
+        ...
+
     @property
     def mode(self) -> str:
         """live, paper, dry_run or backtest."""

@@ -37,6 +37,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from mytrading.domain.bands import PriceBand
 from mytrading.domain.bars import BarBuilder
 from mytrading.domain.errors import problems
 from mytrading.domain.refdata import RefData, RefDataError
@@ -108,8 +109,12 @@ class StrategyRunner:
         fetcher: PacedFetcher | None = None,
         margins: SetMargins | None = None,
         deadline: HookDeadline | None = None,
+        bands: Callable[[str], PriceBand] | None = None,
     ) -> None:
+        """``bands``: the price band risk judges each strategy's prices by (its limits),
+        for the protective stops the engine keeps inside it (None: the default band)."""
         self.refdata = refdata
+        self._bands = bands
         self.deadline = deadline  # None: hooks are not timed out (backtests, tests)
         # set by the memory guard while it attributes growth: RSS around each hook call
         self.mem_probe: Callable[[], int] | None = None
@@ -356,6 +361,15 @@ class StrategyRunner:
 
     def ltp(self, exchange: str, symbol: str) -> float:
         return self.last.get((exchange, symbol), 0.0)
+
+    def band(self, strategy: str, exchange: str, symbol: str) -> tuple[float, float] | None:
+        """(last price, half the band around it) risk judges ``strategy``'s prices by now;
+        None before a first price."""
+        last = self.last.get((exchange, symbol), 0.0)
+        if last <= 0:
+            return None
+        band = self._bands(strategy) if self._bands is not None else PriceBand()
+        return last, band.half(self.refdata.instrument(exchange, symbol), last)
 
     def _watch_underlying(self, exchange: str, symbol: str) -> None:
         """An option held: its underlying's price too (its Greeks read it)."""

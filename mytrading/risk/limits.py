@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mytrading.domain.bands import PriceBand
 from mytrading.domain.errors import problems
 from mytrading.domain.ids import Book
 from mytrading.domain.names import bad_name
@@ -82,6 +83,10 @@ class Limits(BaseModel):
     # an intent decided longer ago than this (market seconds) is refused as stale: a
     # risk or a pipe held up must not send a decision the market has moved past (0: off)
     max_intent_age_s: float = Field(2.0, ge=0, le=3600)
+
+    def band(self) -> PriceBand:
+        """The price band these limits set (``domain/bands.py``)."""
+        return PriceBand(self.price_band_pct, self.option_price_band_pct, self.price_band_min_ticks)
 
     @field_validator("expiry_close", mode="before")
     @classmethod

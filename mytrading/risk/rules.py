@@ -594,9 +594,9 @@ def _price_band(
     ``pct`` of it either side, and never fewer than ``price_band_min_ticks`` ticks."""
     if last <= 0 or not (price or trigger):  # no price to judge (a MARKET order)
         return None
-    pct = limits.option_price_band_pct if inst.kind in ("CE", "PE") else limits.price_band_pct
-    half = max(last * pct / 100, limits.price_band_min_ticks * inst.tick_size)
-    lo, hi = round(max(last - half, 0.0), 2), round(last + half, 2)  # paise
+    band = limits.band()
+    pct = band.option_pct if inst.kind in ("CE", "PE") else band.pct
+    lo, hi = band.around(inst, last)
     for name, px in (("price", price), ("trigger", trigger)):
         if px and not lo <= px <= hi:
             return Rejection(

@@ -448,6 +448,85 @@ def test_a_rejected_protective_stop_closes_the_unprotected_position(refdata: Ref
     assert (close.action, close.quantity, close.pricetype) == ("BUY", LOT, "MARKET")
 
 
+OPT = "NIFTY01DEC2624800CE"
+
+
+def test_a_stop_the_band_would_refuse_rests_at_its_edge_and_moves_out(refdata: RefData) -> None:
+    """A short option's stop 30 % above its fill, after the premium dipped: outside the
+    40 % band around the new price it would be refused (and the position closed at
+    market). It is placed at the band's edge instead, and moved out towards where it was
+    meant to be as the price comes back; refused for its band all the same, it is placed
+    again at the edge; only a refusal for another reason closes at market."""
+    rig, s = make(refdata)
+    rig.tick(1, 100.0, OPT)
+    s.bracket("NFO", OPT, "SELL", LOT, stop_pct=0.3, stop_buffer=4.0)
+    entry = rig.sent[-1]
+    rig.tick(2, 70.0, OPT)  # the premium dips before the fill is heard
+    rig.fill(entry, LOT, 100.0)
+    stop = rig.sent[-1]
+    # meant: trigger 130, limit 134; the band around 70 is 70 +- 28: edge at 70 + 25.2
+    assert (stop.pricetype, stop.action) == ("SL", "BUY")
+    assert (stop.trigger_price, stop.price) == (91.2, 95.2)
+    rig.ack(stop, "trigger pending")
+    rig.tick(3, 71.0, OPT)  # a small move: not worth an amend
+    assert rig.sent[-1] is stop
+    rig.tick(4, 85.0, OPT)  # the band now reaches 85 + 30.6: moved out
+    amend = rig.sent[-1]
+    assert (op(amend), amend.ref_intent_id) == ("modify", stop.intent_id)
+    assert (amend.trigger_price, amend.price) == (111.6, 115.6)
+    rig.tick(5, 110.0, OPT)  # still on its way: no second amend
+    assert rig.sent[-1] is amend
+    rig.ack(amend, "complete")  # the amend is done
+    rig.ack(stop, "trigger pending")  # the amended stop rests
+    rig.tick(6, 110.0, OPT)  # 110 + 39.6 reaches the meant trigger: moved all the way
+    last = rig.sent[-1]
+    assert (op(last), last.trigger_price, last.price) == ("modify", 130.0, 134.0)
+    # refused for its band all the same: placed again at the edge, not closed at market
+    rig.tick(7, 72.0, OPT)
+    reject(rig, stop, "trigger_price 130.0 is outside the price band 36.00 - 108.00")
+    again = rig.sent[-1]
+    assert (again.pricetype, again.action, op(again)) == ("SL", "BUY", "place")
+    assert (again.trigger_price, again.price) == (93.9, 97.9)  # the edge around 72, on ticks
+
+
+def test_a_stop_refused_for_its_band_is_placed_again_then_closed_as_a_last_resort(
+    refdata: RefData,
+) -> None:
+    rig, s = make(refdata)
+    rig.tick(1, 100.0, OPT)
+    s.bracket("NFO", OPT, "SELL", LOT, stop_pct=0.2, stop_buffer=2.0)
+    rig.fill(rig.sent[-1], LOT, 100.0)
+    band = "trigger_price 122.0 is outside the price band 50.00 - 150.00"
+    for attempt in range(3):
+        stop = rig.sent[-1]
+        assert stop.pricetype == "SL"
+        reject(rig, stop, band)
+        assert rig.sent[-1].pricetype == "SL" and rig.sent[-1] is not stop, attempt
+    reject(rig, rig.sent[-1], band)  # the fourth: the last resort
+    close = rig.sent[-1]
+    assert (close.action, close.quantity, close.pricetype) == ("BUY", LOT, "MARKET")
+    rig2, s2 = make(refdata)
+    s2.bracket("NFO", OPT, "SELL", LOT, stop_pct=0.2)
+    rig2.fill(rig2.sent[-1], LOT, 100.0)
+    reject(rig2, rig2.sent[-1], "Insufficient funds")  # not the band: closed at once
+    assert rig2.sent[-1].pricetype == "MARKET"
+
+
+def reject(rig: Rig, intent: wire.PlaceIntent, reason: str) -> None:
+    update = wire.OrderUpdate(
+        order_id=f"{intent.strategy}.{intent.intent_id}",
+        intent_id=intent.intent_id,
+        strategy=intent.strategy,
+        exchange=intent.exchange,
+        symbol=intent.symbol,
+        action=intent.action,
+        quantity=intent.quantity,
+        status="rejected",
+        reason=reason,
+    )
+    rig.runner.on_order_update(update)
+
+
 def test_a_rejected_target_leaves_the_position_with_its_stop(refdata: RefData) -> None:
     """A bracket's target is not what protects it: refused (outside a price band, say),
     it is logged, the stop keeps working and nothing is closed at market."""
