@@ -9,10 +9,10 @@ Latency and heartbeats always use wall time (``time.time_ns``), never market tim
 
 from __future__ import annotations
 
-import time
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 
+from mytrading import hosttime
 from mytrading.domain.refdata import IST, Calendar
 
 
@@ -42,11 +42,11 @@ class MarketClock:
 
     @classmethod
     def wall(cls) -> MarketClock:
-        now = time.time_ns()
+        now = hosttime.time_ns()
         return cls(now, now, 1.0)
 
     def now_ns(self) -> int:
-        elapsed = int((time.time_ns() - self.anchor_wall_ns) * self.speed)
+        elapsed = int((hosttime.time_ns() - self.anchor_wall_ns) * self.speed)
         if not self.sessions:
             return self.anchor_market_ns + elapsed
         t = self._start_offset + max(elapsed, 0)
@@ -86,7 +86,7 @@ def sim_start(spec: str, cal: Calendar, today: date | None = None) -> datetime:
         if isinstance(dt, datetime) and "T" not in spec and " " not in spec:
             dt = datetime.combine(dt.date(), dtime(9, 15))
         return dt if dt.tzinfo else dt.replace(tzinfo=IST)
-    d = cal.last_trading_day("NSE", today or datetime.now(IST).date())
+    d = cal.last_trading_day("NSE", today or hosttime.now(IST).date())
     return datetime.combine(d, cal.session("NSE").open, tzinfo=IST)
 
 
@@ -94,6 +94,6 @@ def build_clock(settings, cal: Calendar) -> MarketClock:  # settings: Settings
     if not settings.simulated():
         return MarketClock.wall()
     start = sim_start(settings.sim.start, cal)
-    anchor = settings.clock_anchor_ns or time.time_ns()
+    anchor = settings.clock_anchor_ns or hosttime.time_ns()
     sessions = trading_sessions(cal, start.date(), 370)  # enough for a year and a half
     return MarketClock(anchor, int(start.timestamp() * 1e9), settings.sim.speed, sessions)

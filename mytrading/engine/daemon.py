@@ -15,11 +15,11 @@ that (a risk stalled for longer) takes the order up again in the strategy's book
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgspec
 
+from mytrading import hosttime
 from mytrading.domain.bars import BarBuilder
 from mytrading.domain.ids import roll_of
 from mytrading.engine.loader import StrategyLoadError, load, placeholder
@@ -163,12 +163,12 @@ class EngineDaemon(Daemon):
         g, r = self.memory, self.runner
         if not g.since:
             if g.over():
-                g.since = time.monotonic()
+                g.since = hosttime.monotonic()
                 for h in r.health.values():
                     h.mem_grew = 0
                 r.mem_probe = rss_bytes
             return
-        if time.monotonic() - g.since < g.ATTRIBUTE_S:
+        if hosttime.monotonic() - g.since < g.ATTRIBUTE_S:
             return
         r.mem_probe = None
         g.since = 0.0
@@ -310,7 +310,7 @@ class EngineDaemon(Daemon):
 
     def on_message(self, topic: str, msg: wire.Msg) -> None:
         if isinstance(msg, wire.Tick):
-            self.record_latency_ns(time.time_ns() - msg.ts)
+            self.record_latency_ns(hosttime.time_ns() - msg.ts)
             self.runner.on_tick(msg)
         elif isinstance(msg, wire.Depth):
             self.runner.on_depth(msg)

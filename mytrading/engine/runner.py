@@ -27,7 +27,6 @@ from __future__ import annotations
 import collections
 import gc
 import itertools
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from mytrading import hosttime
 from mytrading.domain.bands import PriceBand
 from mytrading.domain.bars import BarBuilder
 from mytrading.domain.errors import problems
@@ -435,7 +435,7 @@ class StrategyRunner:
             return
         self.backfilling = on
         if on:
-            self._backfill_since = time.monotonic()
+            self._backfill_since = hosttime.monotonic()
             return
         held, self.held_1m = self.held_1m, {}
         for key, bars in held.items():
@@ -498,7 +498,7 @@ class StrategyRunner:
             self._flush_deferred()
         if self.warmups:
             self.warm.run()
-        if self.backfilling and time.monotonic() - self._backfill_since > BACKFILL_HOLD_S:
+        if self.backfilling and hosttime.monotonic() - self._backfill_since > BACKFILL_HOLD_S:
             log.warning("the feed's backfill took too long: live bars go on without it")
             self.set_backfilling(False)
         now = self._now_ns()
@@ -794,7 +794,7 @@ class StrategyRunner:
         h = self.health[name]
         if h.quarantined:
             return  # hooks stay off; updates and fills are booked before (``_book``)
-        t0 = time.perf_counter_ns() if self.time_hooks else 0
+        t0 = hosttime.perf_counter_ns() if self.time_hooks else 0
         d = self.deadline
         probe = self.mem_probe
         m0 = probe() if probe is not None else 0
@@ -814,7 +814,7 @@ class StrategyRunner:
         else:
             h.in_a_row = 0
         if t0:
-            h.latency[kind].append(time.perf_counter_ns() - t0)
+            h.latency[kind].append(hosttime.perf_counter_ns() - t0)
         if probe is not None:
             h.mem_grew += probe() - m0
         if self._deferred and kind != "order_update":

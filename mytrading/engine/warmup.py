@@ -15,7 +15,6 @@ the runner's hook call (``WarmUpPorts``)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from mytrading import hosttime
 from mytrading.domain.bars import BarBuilder, lookback_start
 from mytrading.domain.refdata import RefData
 from mytrading.engine.context import StrategyContext
@@ -54,7 +54,7 @@ class WarmUp:
     tf: str
     count: int
     attempts: int = 0
-    next_try: float = 0.0  # time.monotonic()
+    next_try: float = 0.0  # hosttime.monotonic()
     held: list[wire.Bar] = field(default_factory=list)
     future: Future[list[wire.Bar]] | None = None  # the fetcher's call under way
 
@@ -173,7 +173,7 @@ class WarmUps:
 
     def run(self) -> None:
         """Every job whose history has come (or can be asked now): replayed."""
-        wall = time.monotonic()
+        wall = hosttime.monotonic()
         for key, job in list(self.jobs.items()):
             if job.future is not None:
                 if not job.future.done():

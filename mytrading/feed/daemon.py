@@ -29,7 +29,7 @@ from typing import Any
 
 import zmq
 
-from mytrading import venue
+from mytrading import hosttime, venue
 from mytrading.domain.bars import BarBuilder
 from mytrading.domain.refdata import RefDataError
 from mytrading.domain.universe import quoted, universe
@@ -337,7 +337,7 @@ class FeedDaemon(Daemon):
         """Publish and record a tick, measure its lag, fold it into the 1-minute bars
         (``now_ns``: our market clock as the batch it came in was taken)."""
         key = (tick.exchange, tick.symbol)
-        self.last_seen[key] = time.monotonic()
+        self.last_seen[key] = hosttime.monotonic()
         topic = self._tick_topics.get(key) or wire.tick_topic(*key)
         self.pub.publish(topic, tick)
         self.ticks_out += 1
@@ -409,14 +409,14 @@ class FeedDaemon(Daemon):
             self.recorder.add_bar(bar)
 
     def coverage(self) -> tuple[int, int]:
-        now = time.monotonic()
+        now = hosttime.monotonic()
         fresh = sum(
             1 for k in self.instruments if now - self.last_seen.get(k, -1e9) <= COVERAGE_FRESH_S
         )
         return fresh, len(self.instruments)
 
     def _judge_coverage(self, fresh: int, total: int) -> None:
-        now = time.monotonic()
+        now = hosttime.monotonic()
         said = self.coverage_watch.judge(fresh, total, self.uptime(), now)
         if said == "low":
             self.log.warning("feed coverage low", fresh=fresh, total=total)

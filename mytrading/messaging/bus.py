@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import collections
 import os
-import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any, Protocol
 
 import zmq
 
+from mytrading import hosttime
 from mytrading.messaging import wire
 
 DAEMONS: tuple[str, ...] = (
@@ -168,7 +168,7 @@ class Publisher:
         self._seq[topic] = seq
         msg.src = self.src
         msg.seq = seq
-        msg.ts = time.time_ns()
+        msg.ts = hosttime.time_ns()
         self.sock.send(wire.encode(topic, msg), zmq.NOBLOCK)
         self.sent += 1
 
@@ -226,7 +226,7 @@ class Pusher:
     def send(self, msg: wire.Msg) -> bool:
         msg.src = self.src
         msg.seq = self._seq + 1
-        msg.ts = time.time_ns()
+        msg.ts = hosttime.time_ns()
         try:
             self.sock.send(wire.encode(self.topic, msg), zmq.NOBLOCK)
         except zmq.Again:
@@ -323,7 +323,7 @@ class Asker:
             self.sock.send_multipart([b"", wire.encode_body(msg)], zmq.NOBLOCK)
         except zmq.Again:  # no peer to queue for: the caller asks again later
             return False
-        self.pending.append((tag, time.monotonic()))
+        self.pending.append((tag, hosttime.monotonic()))
         return True
 
     def readable(self) -> None:
@@ -344,7 +344,7 @@ class Asker:
     def expire(self) -> Sock | None:
         """Give up on questions unanswered for ``timeout_s``; returns the replaced socket
         (to unregister and close), or None when nothing expired."""
-        if not self.pending or time.monotonic() - self.pending[0][1] < self.timeout_s:
+        if not self.pending or hosttime.monotonic() - self.pending[0][1] < self.timeout_s:
             return None
         given_up = list(self.pending)
         self.pending.clear()

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
+from mytrading import hosttime
 from mytrading.domain.ids import Instrument
 from mytrading.domain.refdata import RefData, RefDataError
 from mytrading.messaging import wire
@@ -82,12 +82,12 @@ class Interests:
                 continue
             got[key] = max(mode, got.get(key, 0))
         before = self.wanted()
-        self.by_src[src] = (time.monotonic() if now is None else now, got)
+        self.by_src[src] = (hosttime.monotonic() if now is None else now, got)
         return self._changed(before)
 
     def expire(self, now: float | None = None) -> bool:
         """Drop the sets of daemons silent for ``ttl_s``; True if the union changed."""
-        now = time.monotonic() if now is None else now
+        now = hosttime.monotonic() if now is None else now
         stale = [s for s, (t, _) in self.by_src.items() if now - t > self.ttl_s]
         if not stale:
             return False
@@ -154,7 +154,7 @@ class Declarer:
 
     def declare(self, wants: list[str], force: bool = False) -> None:
         wants = sorted(set(wants))
-        now = time.monotonic()
+        now = hosttime.monotonic()
         if force or wants != self._last or now - self._at >= self.every_s:
             self._last, self._at = wants, now
             self._send(wire.Interest(wants=wants))

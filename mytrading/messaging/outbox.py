@@ -18,10 +18,10 @@ it could not read), for the sender to settle with a reason rather than wait for 
 from __future__ import annotations
 
 import collections
-import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
+from mytrading import hosttime
 from mytrading.messaging import wire
 from mytrading.messaging.bus import Pusher
 
@@ -60,7 +60,7 @@ class Outbox(Generic[M]):
         """Queue and try to send; False (nothing queued) when the queue is full."""
         if len(self._q) >= self.capacity:
             return False
-        self._q.append((time.monotonic(), msg))
+        self._q.append((hosttime.monotonic(), msg))
         self.flush()
         return True
 
@@ -72,11 +72,11 @@ class Outbox(Generic[M]):
             if ready and self.pusher.send(msg):
                 self._q.popleft()
                 if self.key is not None:
-                    self.unacked[self.key(msg)] = (time.monotonic(), msg)
+                    self.unacked[self.key(msg)] = (hosttime.monotonic(), msg)
                     if len(self.unacked) > self.remember:
                         self.unacked.popitem(last=False)
                 continue
-            if time.monotonic() - queued_at > self.wait_s:
+            if hosttime.monotonic() - queued_at > self.wait_s:
                 self._q.popleft()
                 why = self.why_not_ready() if not ready else "peer not accepting"
                 self.on_expired(msg, f"{why} for {self.wait_s}s")
@@ -91,7 +91,7 @@ class Outbox(Generic[M]):
         """The peer restarted: queue again, oldest first, what it never answered."""
         msgs = [m for _, m in self.unacked.values()]
         self.unacked.clear()
-        now = time.monotonic()
+        now = hosttime.monotonic()
         self._q.extendleft((now, m) for m in reversed(msgs))
         self.redelivered += len(msgs)
         self.flush()
@@ -100,7 +100,7 @@ class Outbox(Generic[M]):
     def overdue(self, after_s: float) -> list[M]:
         """The sent messages unanswered for ``after_s`` seconds, oldest first; each is
         forgotten here (no redelivery) as it is handed back."""
-        limit = time.monotonic() - after_s
+        limit = hosttime.monotonic() - after_s
         out: list[M] = []
         while self.unacked:
             key, (sent_at, msg) = next(iter(self.unacked.items()))

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import collections
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +44,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from mytrading import hosttime
 from mytrading.domain import PriceType
 from mytrading.messaging import wire
 from mytrading.openalgo.broker import (
@@ -154,7 +154,7 @@ class Unknown:
     before: frozenset[str] | None = None
     reads: int = 0  # successful order-book reads after the call that did not show it
     claimed: str = ""  # the broker id the reconciler saw it as
-    first_seen: float = field(default_factory=time.monotonic)
+    first_seen: float = field(default_factory=lambda: hosttime.monotonic())
     said_ambiguous: bool = False
 
     def shape(self) -> tuple[str, ...]:
@@ -527,7 +527,7 @@ class OpenAlgoAdapter:
         shapes = collections.Counter(u.shape() for u in self.unknown.values())
         found: list[tuple[Unknown, OrderReport]] = []
         absent: list[Unknown] = []
-        now = time.monotonic()
+        now = hosttime.monotonic()
         for our_id, u in sorted(self.unknown.items(), key=lambda kv: kv[1].since_s):
             hits = [r for r in rows if r.broker_id not in taken and self._could_be(r, u)]
             if hits and len(hits) <= shapes[u.shape()]:

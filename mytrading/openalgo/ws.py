@@ -44,6 +44,7 @@ import structlog
 import websocket
 import zmq
 
+from mytrading import hosttime
 from mytrading.messaging import wire
 
 log = structlog.get_logger("feed.openalgo")
@@ -403,7 +404,7 @@ class FeedClient:
         elif kind == "pong":
             sent, server = self._ping_sent_ms, msg.get("server_timestamp")
             if sent and isinstance(server, int | float):
-                self._pong = (float(server), sent, time.time() * 1000)
+                self._pong = (float(server), sent, hosttime.time() * 1000)
             self._ping_sent_ms = 0.0
         elif kind == "subscribe_orders":
             self.orders_subscribed = msg.get("status") == "success"
@@ -460,7 +461,7 @@ class FeedClient:
         ws = self._ws
         if ws is None or not self.authenticated:
             return
-        now = time.time() * 1000
+        now = hosttime.time() * 1000
         self._ping_sent_ms = now  # before the send: the pong may come back at once
         try:
             ws.send(json.dumps({"action": "ping", "timestamp": int(now)}))

@@ -26,12 +26,10 @@ books against that account's broker, every event naming its account.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
-from mytrading import venue
+from mytrading import hosttime, venue
 from mytrading.domain.positions import Ledger
 from mytrading.domain.refdata import IST
 from mytrading.messaging import bus, wire
@@ -215,7 +213,7 @@ class ReconcilerDaemon(Daemon):
         if not self.peer_up("router"):
             self.last_result = "skipped: router down"
             return
-        t0 = time.monotonic()
+        t0 = hosttime.monotonic()
         found = compared = 0
         for acct in self.accounts:
             got = self._reconcile(acct.name)
@@ -225,9 +223,9 @@ class ReconcilerDaemon(Daemon):
             compared += got[1]
         self.checks += 1
         self.mismatches += found
-        self.last_check = datetime.now(IST).strftime("%H:%M:%S")
+        self.last_check = hosttime.now(IST).strftime("%H:%M:%S")
         self.last_result = f"{found} mismatches over {compared} positions"
-        self.record_latency_ns(int((time.monotonic() - t0) * 1e9))
+        self.record_latency_ns(int((hosttime.monotonic() - t0) * 1e9))
         self.log.info("reconciled", mismatches=found, positions=compared, fills=self.seen_fill_no)
 
     def _reconcile(self, account: str) -> tuple[int, int] | None:

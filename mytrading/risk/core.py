@@ -20,7 +20,6 @@ time.
 from __future__ import annotations
 
 import collections
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 import msgspec
 import structlog
 
+from mytrading import hosttime
 from mytrading.domain.accounts import Accounts
 from mytrading.domain.ids import OrderId
 from mytrading.domain.refdata import RefData
@@ -148,8 +148,8 @@ class RiskCore:
         accounts: Accounts,
         ports: RiskPorts,
         market_now: Callable[[], datetime],
-        wall_ns: Callable[[], int] = time.time_ns,
-        monotonic: Callable[[], float] = time.monotonic,
+        wall_ns: Callable[[], int] | None = None,
+        monotonic: Callable[[], float] | None = None,
         run_id: str = "",
         states: TradingStates | None = None,
         by: str = "risk",
@@ -169,8 +169,9 @@ class RiskCore:
         self.accounts = accounts
         self.ports = ports
         self.market_now = market_now
-        self.wall_ns = wall_ns
-        self.monotonic = monotonic
+        # the host's clocks unless given (a backtest gives its market clock)
+        self.wall_ns = wall_ns or (lambda: hosttime.time_ns())
+        self.monotonic = monotonic or (lambda: hosttime.monotonic())
         self.by = by  # who approved: the orders' ``approved_by``
         self.book = RiskBook()
         if states is not None:

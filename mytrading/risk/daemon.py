@@ -12,12 +12,11 @@ persisted, so a restarted risk daemon keeps it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any, cast
 
-from mytrading import venue
+from mytrading import hosttime, venue
 from mytrading.domain.accounts import Accounts
 from mytrading.domain.refdata import RefData
 from mytrading.messaging import bus, wire
@@ -49,8 +48,8 @@ def build_core(
     market_now: Callable[[], datetime],
     run_id: str,
     states: TradingStates | None = None,
-    wall_ns: Callable[[], int] = time.time_ns,
-    monotonic: Callable[[], float] = time.monotonic,
+    wall_ns: Callable[[], int] | None = None,
+    monotonic: Callable[[], float] | None = None,
     cfg: RiskConfig | None = None,
     speed: float = 1.0,
     schedules: dict[str, Schedule] | None = None,
@@ -160,7 +159,7 @@ class RiskDaemon(Daemon):
     def emit(self, ev: wire.RiskEvent) -> None:
         """Publish a risk event and keep it in DuckDB (by the store's writer thread)."""
         self.pub.publish(f"risk.event.{ev.strategy}", ev)
-        self.events.add(ev, time.time_ns(), self.clock.now())
+        self.events.add(ev, hosttime.time_ns(), self.clock.now())
 
     def save_states(self, states: TradingStates, reason: str) -> None:
         self.state_store.save(states, reason)
@@ -183,7 +182,7 @@ class RiskDaemon(Daemon):
         read (at most one a second, shared by every exit job and roll, asked without
         waiting); None until a read younger than ``BOOK_FRESH_S`` has come back, or while
         the router is down: the callers try again at their next step."""
-        now = time.monotonic()
+        now = hosttime.monotonic()
         read_at, positions = self._book_read.get(account, (-1e9, None))
         if now - read_at >= 1.0 and self.peer_up("router"):
             q = wire.BrokerQuery(kind="positions", account=account)
@@ -197,10 +196,11 @@ class RiskDaemon(Daemon):
         got = reply if isinstance(reply, wire.BrokerReply) and reply.ok else None
         if kind == "funds":
             if got is not None and got.funds is not None:
-                self.core.on_funds(account, got.funds.available, time.time_ns())
+                self.core.on_funds(account, got.funds.available, hosttime.time_ns())
                 self._release_held()
             return
-        self._book_read[account] = (time.monotonic(), got.positions if got is not None else None)
+        positions = got.positions if got is not None else None
+        self._book_read[account] = (hosttime.monotonic(), positions)
 
     def _expire_asks(self) -> None:
         old = self.asker.expire()
@@ -218,7 +218,7 @@ class RiskDaemon(Daemon):
                 "not an intent on the intent pipe", got=type(msg).__name__, src=msg.src
             )
             return
-        self.record_latency_ns(time.time_ns() - msg.ts)
+        self.record_latency_ns(hosttime.time_ns() - msg.ts)
         if self._held or self._needs_funds(msg):
             self._hold(msg)
             return
@@ -298,7 +298,7 @@ class RiskDaemon(Daemon):
     def _hold(self, msg: wire.Intent) -> None:
         """Intents wait, in order, behind the first one waiting for funds."""
         if not self._held:
-            self._held_since = self._funds_from = time.monotonic()
+            self._held_since = self._funds_from = hosttime.monotonic()
             self.after(FUNDS_POLL_S, self._release_held)
         self._held.append(msg)
 
@@ -309,7 +309,7 @@ class RiskDaemon(Daemon):
         they wait as long as an approved order would wait for it (``MT_RISK_WAIT_S``)."""
         if not self._held:
             return
-        now = time.monotonic()
+        now = hosttime.monotonic()
         router_up = self.peer_up("router")
         if not router_up:
             self._funds_from = now  # the wait for its figure starts once it is there
@@ -478,7 +478,7 @@ class RiskDaemon(Daemon):
                 f"{ex}:{sym}:{act}": per
                 for (ex, sym, act), (per, _) in self.book.broker_margin.items()
             },
-            "margin_free": {a: f.free(time.time_ns()) for a, f in self.book.funds.items()},
+            "margin_free": {a: f.free(hosttime.time_ns()) for a, f in self.book.funds.items()},
             "events_not_stored": self.store_errors,
             "fills_recovered": self.fill_seq.recovered,  # taken from the router, not the bus
             "fills_fetched": self.fills_fetched,  # ... of those, for an intent ahead of the bus

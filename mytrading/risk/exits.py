@@ -11,12 +11,12 @@ equals what every strategy's fills imply.
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
+from mytrading import hosttime
 from mytrading.domain.accounts import MAIN
 from mytrading.domain.ids import OrderId
 from mytrading.domain.refdata import Instrument, RefData
@@ -49,7 +49,7 @@ class ExitManager:
         run_id: str,
         child: Callable[[str, Instrument], int],
         account_of: Callable[[str], str] = lambda book: MAIN,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.refdata = refdata
         self.post = post
@@ -62,7 +62,8 @@ class ExitManager:
         self._child = child  # largest order for a strategy and instrument
         self._account_of = account_of  # the account a book trades on
         self.jobs: dict[tuple[str, Key], ExitJob] = {}
-        self._clock = clock  # seconds for retry back-off: market time in a backtest
+        # seconds for retry back-off: market time in a backtest, else the host's clock
+        self._clock = clock or (lambda: hosttime.monotonic())
 
     def start(self, strategy: str, key: Key, kind: str) -> None:
         if (strategy, key) not in self.jobs:

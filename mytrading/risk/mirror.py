@@ -31,7 +31,6 @@ and scales their quantity by the ratio.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -39,6 +38,7 @@ from datetime import date
 import msgspec
 import structlog
 
+from mytrading import hosttime
 from mytrading.domain import Product
 from mytrading.domain.accounts import Accounts, Follow, book_name
 from mytrading.domain.ids import OrderId
@@ -258,7 +258,7 @@ class Mirror:
     def _lots_from_margin(
         self, fol: Follow, base: wire.Order, book: RiskBook, day: date
     ) -> int | None:
-        wall = time.time_ns()
+        wall = hosttime.time_ns()
         funds = book.funds[fol.account]
         free = funds.free(wall)
         inst = self.refdata.instrument(base.exchange, base.symbol)

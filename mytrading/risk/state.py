@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from mytrading import hosttime
 from mytrading.domain.refdata import IST
 
 State = Literal["active", "reducing", "halted"]
@@ -103,7 +103,7 @@ class TradingStates:
         if state == "active":
             self.why.pop(key, None)
         else:
-            self.why[key] = Why(reason or f"set {state}", by, datetime.now(IST).isoformat())
+            self.why[key] = Why(reason or f"set {state}", by, hosttime.now(IST).isoformat())
 
     def own(self, strategy: str) -> State:
         """The strategy's own state (the stack's left out)."""
@@ -163,7 +163,7 @@ class StateStore:
             return TradingStates("halted"), f"{self.path} is unreadable ({exc}); stack HALTED"
 
     def save(self, states: TradingStates, reason: str) -> None:
-        body = {**states.as_dict(), "reason": reason, "at": datetime.now(IST).isoformat()}
+        body = {**states.as_dict(), "reason": reason, "at": hosttime.now(IST).isoformat()}
         write_atomic(self.path, body)
 
 

@@ -8,12 +8,10 @@ finds to the table and to the shell (``RouterPorts``: broker events, alerts, the
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
-
 import msgspec
 import zmq
 
+from mytrading import hosttime
 from mytrading.domain import Action, Product
 from mytrading.domain.accounts import MAIN
 from mytrading.domain.refdata import IST, RefData
@@ -54,7 +52,7 @@ class BrokerReads:
         self.read_failures: dict[tuple[str, str], int] = {}  # (read, account): in a row
         self.said: set[tuple[str, str]] = set()  # outages counted as an error already
         self.answered: set[str] = set()  # accounts whose broker has answered a read
-        self.started = time.monotonic()
+        self.started = hosttime.monotonic()
         self.funds_failures = 0
         # accounts whose broker stopped answering (three funds reads in a row failed),
         # and since when: an alert each way (the monitor's account_unreachable)
@@ -89,11 +87,11 @@ class BrokerReads:
                 every = min(every, UNKNOWN_POLL_S)
             if lane.session.expired:
                 continue  # every call would be refused: the session probe comes first
-            if lane.inflight is None and time.monotonic() - lane.last_poll >= every - 1e-3:
+            if lane.inflight is None and hosttime.monotonic() - lane.last_poll >= every - 1e-3:
                 self.poll(lane)
 
     def poll(self, lane: Lane) -> None:
-        lane.last_poll = time.monotonic()
+        lane.last_poll = hosttime.monotonic()
         with lane.lock:
             events, resolved = lane.broker.poll()
         for order, outcome, broker_id in resolved:
@@ -147,11 +145,12 @@ class BrokerReads:
         n = self.read_failures[key] = self.read_failures.get(key, 0) + 1
         if n == 1:
             self.said.discard(key)  # a good read came between: a new outage
-        starting = account not in self.answered and time.monotonic() - self.started < START_GRACE_S
+        young = hosttime.monotonic() - self.started < START_GRACE_S
+        starting = account not in self.answered and young
         if n >= 3 and not starting and key not in self.said:
             self.said.add(key)
             if what == "funds":
-                self.away[account] = datetime.now(IST).isoformat(timespec="seconds")
+                self.away[account] = hosttime.now(IST).isoformat(timespec="seconds")
             self.ports.count_error(
                 f"{what} unavailable three times in a row", account=account, reason=str(exc)
             )
@@ -178,8 +177,8 @@ class BrokerReads:
     def maybe_margins(self) -> None:
         if self.main.session.expired or self.main.busy():
             return
-        if self.margin_watch and time.monotonic() >= self.margin_next:
-            self.margin_next = time.monotonic() + MARGIN_POLL_S
+        if self.margin_watch and hosttime.monotonic() >= self.margin_next:
+            self.margin_next = hosttime.monotonic() + MARGIN_POLL_S
             self.publish_margins()
 
     def publish_margins(self) -> None:

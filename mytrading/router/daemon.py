@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import math
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +24,7 @@ import msgspec
 import numpy as np
 import zmq
 
-from mytrading import venue
+from mytrading import hosttime, venue
 from mytrading.domain.accounts import MAIN, Account
 from mytrading.domain.refdata import RefDataError
 from mytrading.messaging import wire
@@ -298,7 +297,7 @@ class RouterDaemon(Daemon):
             self._crash("queued")
 
     def _schedule_pump(self, wait: float) -> None:
-        at = time.monotonic() + wait
+        at = hosttime.monotonic() + wait
         if at < self._pump_at:
             self._pump_at = at
             self.after(wait, self._pump)
@@ -309,8 +308,8 @@ class RouterDaemon(Daemon):
         before the first broker call; each lane then calls its broker on its own thread);
         come back when the next may go. A busy lane is pumped when its answers are in."""
         self._pump_at = math.inf
-        started = time.time_ns()
-        now = time.monotonic()
+        started = hosttime.time_ns()
+        now = hosttime.monotonic()
         batches: dict[str, list[tuple[TrackedOrder, str | None]]] = {}
         for lane in self.lanes.values():
             if lane.inflight is not None:
@@ -338,11 +337,11 @@ class RouterDaemon(Daemon):
             else:
                 self._restamp(lane)
         market_now = self.clock.now_ns()
-        write = time.time_ns()
+        write = hosttime.time_ns()
         for batch in batches.values():
             for jo, _ in batch:
                 self.table.set(jo, S.SENT, sync=False, attempt=jo.attempt + 1, sent_ns=market_now)
-        written = time.time_ns()
+        written = hosttime.time_ns()
         self.table.journal.sync()
         if batches and self.journal_faults.down():  # their ``sent`` is not on the disk: none goes
             for batch in batches.values():
@@ -350,7 +349,8 @@ class RouterDaemon(Daemon):
                     self.journal_faults.refuse(jo)
             batches = {}
         if batches:
-            pumped = (self.table.journal.last_flush_us, (started, write, written, time.time_ns()))
+            stamps = (started, write, written, hosttime.time_ns())
+            pumped = (self.table.journal.last_flush_us, stamps)
             for batch in batches.values():
                 for jo, _ in batch:
                     self._pumped[jo.order.order_id] = pumped
@@ -389,7 +389,7 @@ class RouterDaemon(Daemon):
             self._restamp(lane)
             if lane.updates is not None:
                 self.reads.take_updates(lane)
-        now = time.monotonic()
+        now = hosttime.monotonic()
         waits = [
             lane.throttle.next_in(now) for lane in self.lanes.values() if lane.inflight is None
         ]
@@ -412,7 +412,7 @@ class RouterDaemon(Daemon):
     @staticmethod
     def _restamp(lane: Lane) -> None:
         for cls, n in lane.taken.items():
-            lane.throttle.restamp(cls, n, time.monotonic())
+            lane.throttle.restamp(cls, n, hosttime.monotonic())
         lane.taken = {}
 
     @staticmethod
@@ -421,7 +421,7 @@ class RouterDaemon(Daemon):
         touches nothing of the router's (the amend's target was resolved before)."""
         jo, target = item
         o = jo.order
-        wall = time.time_ns()
+        wall = hosttime.time_ns()
         try:
             if o.op == "place":
                 return Call(*lane.broker.place_order(o), wall)
@@ -501,7 +501,7 @@ class RouterDaemon(Daemon):
         """It certainly did not reach the broker (a 429, a refused connection): back in the
         queue after a backoff, or the broker's ``retry_after`` when that is longer."""
         s = self.settings
-        now = time.monotonic()
+        now = hosttime.monotonic()
         backoff = s.router.retry_backoff_s * 2 ** (jo.attempt - 1)
         pause = min(retry_after_s, s.router.retry_after_max_s)
         if pause:

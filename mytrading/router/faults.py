@@ -18,6 +18,7 @@ import collections
 import time
 from collections.abc import Callable
 
+from mytrading import hosttime
 from mytrading.domain.clock import MarketClock
 from mytrading.orders.tracker import TrackedOrder
 from mytrading.router.broker_reads import BrokerReads
@@ -164,13 +165,13 @@ class Sessions:
 
     def probe(self) -> None:
         """``ping`` each expired account on its backoff; resume it when it answers."""
-        now = time.monotonic()
+        now = hosttime.monotonic()
         for lane in self.lanes.values():
             if not lane.session.probe_due(now) or lane.busy():
                 continue
             with lane.lock:
                 fail = lane.broker.ping()
-            if lane.session.probed(fail is None, time.monotonic()):
+            if lane.session.probed(fail is None, hosttime.monotonic()):
                 self.ports.log.critical(
                     "ALERT: broker session restored: orders flow again", account=lane.account
                 )

@@ -51,6 +51,7 @@ from typing import Literal
 
 import msgspec
 
+from mytrading import hosttime
 from mytrading.domain.refdata import IST
 from mytrading.messaging import wire
 from mytrading.orders.state import OrderState
@@ -413,13 +414,13 @@ class Journal:
         if self.fault:
             return
         if self.dirty and self.fsync:
-            t0 = time.perf_counter_ns()
+            t0 = hosttime.perf_counter_ns()
             try:
                 os.fdatasync(self._fd)
             except OSError as exc:
                 self._refused("flush", exc)
                 return
-            self.last_flush_us = (time.perf_counter_ns() - t0) / 1000
+            self.last_flush_us = (hosttime.perf_counter_ns() - t0) / 1000
             self.flush_us.append(self.last_flush_us)
         self.dirty = False
         self._flushed_size += self._tail_bytes
@@ -464,7 +465,7 @@ def prune_aside(path: Path, keep_days: float) -> list[str]:
     """Retention: copies of ``path`` kept aside for a human (``.damaged-<time>``,
     ``.accounts-<time>``, each day's ``.day-<day>``) older than ``keep_days`` are
     deleted; their names."""
-    cutoff = time.time() - keep_days * 86400
+    cutoff = hosttime.time() - keep_days * 86400
     gone: list[str] = []
     for f in path.parent.glob(path.name + ".*-*"):
         try:

@@ -18,7 +18,6 @@ been answered yet would name a broker id the router does not know yet.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 
 import zmq
 
+from mytrading import hosttime
 from mytrading.domain.accounts import Account
 from mytrading.openalgo.broker import BrokerAdapter, OrderEvent, PlaceResult, TradeEvent
 from mytrading.router.session import BrokerSession
@@ -84,7 +84,7 @@ class Lane:
     @staticmethod
     def rates(acct: Account) -> Throttle:
         return Throttle(
-            {"order": acct.orders_per_s, "smart": acct.smart_orders_per_s}, time.monotonic()
+            {"order": acct.orders_per_s, "smart": acct.smart_orders_per_s}, hosttime.monotonic()
         )
 
     def start_pool(self, ctx: zmq.Context[Any]) -> None:

@@ -17,11 +17,10 @@ fill, reject, alert or publish."""
 from __future__ import annotations
 
 import collections
-import time
 from collections.abc import Callable
 from typing import Any
 
-from mytrading import domain
+from mytrading import domain, hosttime
 from mytrading.domain.accounts import MAIN
 from mytrading.domain.ids import OrderId
 from mytrading.domain.positions import Ledger
@@ -169,7 +168,7 @@ class Recovery:
             have_q, have_v = filled.get(jo.order.order_id, (0, 0.0))
             if got_q > have_q:
                 px = round((got_v - have_v) / (got_q - have_q), 2)
-                trade = TradeEvent(bid, f"{bid}-{got_q}", got_q - have_q, px, time.time_ns())
+                trade = TradeEvent(bid, f"{bid}-{got_q}", got_q - have_q, px, hosttime.time_ns())
                 self.ports.fill(jo, trade)
                 filled[jo.order.order_id] = (got_q, got_v)
                 found_fills += 1

@@ -13,9 +13,9 @@ monitor turns into the ``session_expired`` alert and its recovery.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
+from mytrading import hosttime
 from mytrading.openalgo.broker import SESSION_EXPIRED, expired_reply
 
 __all__ = ["SESSION_EXPIRED", "BrokerSession", "expired_reply"]
@@ -28,7 +28,7 @@ class BrokerSession:
     expired_at: float = 0.0  # wall time of the first expired answer; 0.0: up
     reason: str = ""
     probes: int = 0
-    next_probe: float = 0.0  # time.monotonic()
+    next_probe: float = 0.0  # hosttime.monotonic()
     expiries: int = 0  # how many times it expired since the router started
 
     @property
@@ -39,11 +39,11 @@ class BrokerSession:
         """Mark it expired; True the first time (the caller alerts once)."""
         if self.expired:
             return False
-        self.expired_at = time.time()
+        self.expired_at = hosttime.time()
         self.reason = reason
         self.probes = 0
         self.expiries += 1
-        self.next_probe = time.monotonic() + PROBE_BACKOFF_S[0]
+        self.next_probe = hosttime.monotonic() + PROBE_BACKOFF_S[0]
         return True
 
     def probe_due(self, now: float) -> bool:

@@ -15,10 +15,10 @@ broker, so it is tested on its own (``tests/router/test_router_table.py``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
+from mytrading import hosttime
 from mytrading.messaging import wire
 from mytrading.orders.state import OrderState
 from mytrading.orders.tracker import OrderTracker, TrackedOrder
@@ -37,7 +37,7 @@ class OrderTable(OrderTracker):
         """A new order read off the pipe: its first record, which carries the whole order,
         is its first change (``set``) or ``journal_unsent``, at the end of the read."""
         jo = super().add(order)
-        jo.recv_ns = time.time_ns()  # the router's own latency figure starts here
+        jo.recv_ns = hosttime.time_ns()  # the router's own latency figure starts here
         self._unjournaled[order.order_id] = jo
         return jo
 
@@ -46,7 +46,7 @@ class OrderTable(OrderTracker):
         as ``new`` with their whole content, in one write; how many."""
         if not self._unjournaled:
             return 0
-        now = time.time_ns()
+        now = hosttime.time_ns()
         records = [order_record(oid, jo, jo.order, now) for oid, jo in self._unjournaled.items()]
         self._unjournaled.clear()
         self.journal.append(*records, sync=False)
@@ -73,7 +73,8 @@ class OrderTable(OrderTracker):
             sync = state == S.SENT
         if self._unjournaled.pop(t.order.order_id, None) is not None:
             with_order = True  # its first record
-        record = order_record(t.order.order_id, t, t.order if with_order else None, time.time_ns())
+        whole = t.order if with_order else None
+        record = order_record(t.order.order_id, t, whole, hosttime.time_ns())
         self.journal.append(record, sync=sync)
 
     def changed(
@@ -114,5 +115,5 @@ class OrderTable(OrderTracker):
     def fill(self, fill: wire.Fill) -> None:
         """A fill, journaled before anyone hears of it."""
         self.journal.append(
-            Record("fill", time.time_ns(), order_id=fill.order_id, fill=fill), sync=False
+            Record("fill", hosttime.time_ns(), order_id=fill.order_id, fill=fill), sync=False
         )

@@ -19,13 +19,12 @@ from __future__ import annotations
 import contextlib
 import queue
 import socket
-import time
 from datetime import date
 from typing import Any
 
 import msgspec
 
-from mytrading import domain, venue
+from mytrading import domain, hosttime, venue
 from mytrading.domain.refdata import IST, RefDataError
 from mytrading.messaging import wire
 from mytrading.messaging.bus import Pusher
@@ -197,7 +196,7 @@ class SignalsDaemon(Daemon):
 
     def _process(self, job: Job) -> None:
         self.counts["jobs"] += 1
-        self.record_latency_ns(time.time_ns() - job.received_ns)  # request in -> taken here
+        self.record_latency_ns(hosttime.time_ns() - job.received_ns)  # request in -> taken here
         now = self.clock.now()
         sent: list[str] = []
         notes: list[str] = []
@@ -378,8 +377,8 @@ class SignalsDaemon(Daemon):
     def _square(self, name: str, today: date) -> None:
         """One step of the square-off: wait for working orders (cancel them if they rest),
         flatten what is held, and once nothing is, confirm with the router's book."""
-        st = self.squaring.setdefault(name, {"since": time.monotonic(), "next": 0.0, "n": 0})
-        mono = time.monotonic()
+        st = self.squaring.setdefault(name, {"since": hosttime.monotonic(), "next": 0.0, "n": 0})
+        mono = hosttime.monotonic()
         if mono < st["next"]:
             return
         working = self.book.working_of(name)

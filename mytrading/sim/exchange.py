@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from mytrading import hosttime
 from mytrading.domain import Product
 from mytrading.domain.clock import MarketClock
 from mytrading.domain.positions import Ledger
@@ -530,7 +530,7 @@ class SimExchange(MarketData):
                     }
                 )
                 self.first_price.setdefault(ev.orderid, ev.price)
-                self.trade_wall_ns[ev.orderid] = time.time_ns()  # for bench/fill_latency.py
+                self.trade_wall_ns[ev.orderid] = hosttime.time_ns()  # for bench/fill_latency.py
                 if self.books is not None:
                     self.books.trade(self.trades[-1])
                 continue

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from mytrading import hosttime
 from mytrading.domain.refdata import IST
 from mytrading.webhook.alerts import AlertError, Instruction, Parsed, parse, plan
 from mytrading.webhook.guards import Duplicates, RateLimit
@@ -87,14 +87,14 @@ class Gate:
         self.audit_days = audit_days
         self.answered: dict[int, int] = {}  # status -> count, for the heartbeat
         self._floods: collections.Counter[tuple[str, int, str, str, str]] = collections.Counter()
-        self._flushed = time.monotonic()
+        self._flushed = hosttime.monotonic()
         self._pruned = -PRUNE_EVERY_S
         self.pruned = 0
 
     def handle(self, webhook_id: str, body: bytes, client: str, size: int = -1) -> Answer:
         """The answer to one request; ``size`` is the body's length where it was too long
         to be read (default: ``len(body)``)."""
-        received_ns = time.time_ns()
+        received_ns = hosttime.time_ns()
         hint = webhook_id[:6]
         strategy: str | None = None
         audit_id = 0
@@ -102,7 +102,7 @@ class Gate:
             answer = self._check(webhook_id, body, client, max(size, len(body)))
             strategy = answer.job.strategy if answer.job else answer.body.pop("_strategy", None)
             if answer.status in FLOODS:
-                minute = datetime.now(IST).strftime("%Y-%m-%dT%H:%M")
+                minute = hosttime.now(IST).strftime("%Y-%m-%dT%H:%M")
                 why = _reason(answer).split(" (")[0]  # "(16385)": one count for every size
                 self._floods[(minute, answer.status, strategy or "", client, why)] += 1
                 self.housekeep()
@@ -136,7 +136,7 @@ class Gate:
 
     def housekeep(self, force: bool = False) -> None:
         """Counted refusals to the database (about once a second), the audit pruned (hourly)."""
-        now = time.monotonic()
+        now = hosttime.monotonic()
         if self._floods and (force or now - self._flushed >= FLUSH_S):
             counts, self._floods = dict(self._floods), collections.Counter()
             self._flushed = now
@@ -153,7 +153,7 @@ class Gate:
         if size > MAX_BODY:
             return _error(413, f"the body is over {MAX_BODY} bytes ({size})")
         rec = self.store.by_webhook_id(webhook_id)
-        now = time.monotonic()
+        now = hosttime.monotonic()
         if rec is None:
             wait = self.unknown_rate.check(client, now)
             if wait:
@@ -206,7 +206,7 @@ class Gate:
         if why:
             return _error(400, why, **named)
         stream = _stream(rec.name, instructions)
-        if self.dups.seen(Duplicates.key(rec.name, body), time.monotonic(), stream):
+        if self.dups.seen(Duplicates.key(rec.name, body), hosttime.monotonic(), stream):
             return Answer(
                 200,
                 {

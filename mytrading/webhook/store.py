@@ -26,6 +26,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from mytrading import hosttime
 from mytrading.domain.names import bad_name
 from mytrading.domain.refdata import IST
 from mytrading.webhook.model import StrategyFields, SymbolMap
@@ -107,7 +108,7 @@ def hash_id(webhook_id: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(IST).isoformat(timespec="seconds")
+    return hosttime.now(IST).isoformat(timespec="seconds")
 
 
 class WebhookStore:
@@ -365,7 +366,7 @@ class WebhookStore:
 
     def prune(self, days: int, now: datetime | None = None) -> int:
         """Drop audit rows and refusal counts older than ``days``; how many went."""
-        cutoff = ((now or datetime.now(IST)) - timedelta(days=days)).isoformat(timespec="seconds")
+        cutoff = ((now or hosttime.now(IST)) - timedelta(days=days)).isoformat(timespec="seconds")
         with self._tx():
             a = self.con.execute("DELETE FROM audit WHERE ts < ?", (cutoff,)).rowcount
             r = self.con.execute("DELETE FROM refused WHERE minute < ?", (cutoff,)).rowcount

@@ -4,13 +4,13 @@ from datetime import datetime
 
 import pytest
 
-from mytrading.domain import clock as clock_mod
+from mytrading import hosttime
 from mytrading.domain.clock import MarketClock, sim_start, trading_sessions
 from mytrading.domain.refdata import IST, RefData
 
 
 def at(clk: MarketClock, wall_s: float, monkeypatch: pytest.MonkeyPatch) -> datetime:
-    monkeypatch.setattr(clock_mod.time, "time_ns", lambda: clk.anchor_wall_ns + int(wall_s * 1e9))
+    monkeypatch.setattr(hosttime, "time_ns", lambda: clk.anchor_wall_ns + int(wall_s * 1e9))
     return clk.now()
 
 

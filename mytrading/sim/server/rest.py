@@ -13,7 +13,6 @@ import asyncio
 import collections
 import contextlib
 import hmac
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
+from mytrading import hosttime
 from mytrading.messaging import wire
 from mytrading.sim.exchange import SimExchange
 from mytrading.sim.replies import Reply, err, ok
@@ -188,10 +188,10 @@ class SimServer:
         paced = ep == "history" and self.history_spacing_s > 0
         async with self._history_lock if paced else contextlib.nullcontext():
             if paced:  # one history call at a time, spaced, for the whole server
-                wait = self._history_last + self.history_spacing_s - time.monotonic()
+                wait = self._history_last + self.history_spacing_s - hosttime.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                self._history_last = time.monotonic()
+                self._history_last = hosttime.monotonic()
             code, body = self.dispatch(ep, request.remote or "?", raw)
         self.counts[f"{ep}:{code}"] += 1
         if drawn == "lose":  # done at the broker; the reply lost on the way back
@@ -213,7 +213,7 @@ class SimServer:
     def dispatch(self, ep: str, client: str, raw: bytes) -> Reply:
         if ep not in self.handlers and ep != "multiquotes":
             return err(404, f"The requested URL /api/v1/{ep} was not found on the server.")
-        if not self.window.allow((client, ep), self.limits.for_endpoint(ep), time.monotonic()):
+        if not self.window.allow((client, ep), self.limits.for_endpoint(ep), hosttime.monotonic()):
             return 429, limited(self.limits.for_endpoint(ep))
         try:
             body = msgspec.json.decode(raw)
@@ -335,7 +335,7 @@ async def run_market(
     due = loop.time()
     anchor = getattr(getattr(ex, "clock", None), "anchor_wall_ns", 0)
     if anchor:
-        since = (time.time_ns() - anchor) / 1e9
+        since = (hosttime.time_ns() - anchor) / 1e9
         due += (period / 2 - since) % period
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), due - loop.time())

@@ -20,7 +20,6 @@ import heapq
 import hmac
 import itertools
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +27,7 @@ import msgspec
 import structlog
 from aiohttp import WSMsgType, web
 
+from mytrading import hosttime
 from mytrading.messaging import wire
 from mytrading.sim.exchange import SimExchange
 from mytrading.sim.server.feedfaults import FeedPlan
@@ -73,7 +73,7 @@ class FeedServer:
         self._order = itertools.count()
         self._deliverer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._started = time.monotonic()
+        self._started = hosttime.monotonic()
         self.api_key = api_key
         self.auth_grace_s = auth_grace_s
         self.clients: set[Client] = set()
@@ -93,7 +93,7 @@ class FeedServer:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=20.0)
         await ws.prepare(request)
-        if time.monotonic() < self.refuse_until:  # fault injection: an outage
+        if hosttime.monotonic() < self.refuse_until:  # fault injection: an outage
             await ws.close(code=1013, message=b"try again later")
             return ws
         client = Client(ws)
@@ -160,7 +160,7 @@ class FeedServer:
             return {
                 "type": "pong",
                 "status": "success",
-                "server_timestamp": self.plan.pong_ms(time.time() * 1000),
+                "server_timestamp": self.plan.pong_ms(hosttime.time() * 1000),
             }
         if not c.authed:
             return _error("NOT_AUTHENTICATED", "Please authenticate first")
@@ -256,7 +256,7 @@ class FeedServer:
 
     async def drop_all(self, refuse_s: float = 0.0) -> None:
         """Close every client connection, and refuse new ones for ``refuse_s`` (faults)."""
-        self.refuse_until = time.monotonic() + refuse_s
+        self.refuse_until = hosttime.monotonic() + refuse_s
         for c in list(self.clients):
             await c.ws.close(code=1011, message=b"server dropped the connection")
 
@@ -276,7 +276,7 @@ class FeedServer:
             await self.deliver(ticks)
             return
         now = asyncio.get_running_loop().time()
-        due = now + plan.batch_delay_wall_s(time.monotonic() - self._started)
+        due = now + plan.batch_delay_wall_s(hosttime.monotonic() - self._started)
         late = plan.reordered(len(ticks))
         if late:
             for i in late:
