@@ -16,6 +16,7 @@ test_layers.py`` refuses that, and refuses ``time``'s clocks in the daemons' cor
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import Protocol
 
@@ -23,6 +24,8 @@ monotonic = _time.monotonic
 time_ns = _time.time_ns
 time = _time.time
 perf_counter_ns = _time.perf_counter_ns
+# a wait that blocks the loop: at a start only (a simulation refuses it)
+sleep: Callable[[float], None] = _time.sleep
 
 
 class Source(Protocol):
@@ -38,9 +41,13 @@ def now(tz: tzinfo) -> datetime:
     return datetime.fromtimestamp(time(), tz)
 
 
+def _no_sleep(seconds: float) -> None:
+    raise RuntimeError(f"a core slept {seconds} s in a simulation (no blocking waits)")
+
+
 def install(source: Source) -> None:
     """From now on this process's cores read ``source`` (the simulation's world)."""
-    global monotonic, time_ns, time, perf_counter_ns
+    global monotonic, time_ns, time, perf_counter_ns, sleep
     monotonic = source.monotonic
     time_ns = source.time_ns
 
@@ -52,15 +59,17 @@ def install(source: Source) -> None:
 
     time = wall_s
     perf_counter_ns = perf_ns
+    sleep = _no_sleep
 
 
 def restore() -> None:
     """The machine's clocks again."""
-    global monotonic, time_ns, time, perf_counter_ns
+    global monotonic, time_ns, time, perf_counter_ns, sleep
     monotonic = _time.monotonic
     time_ns = _time.time_ns
     time = _time.time
     perf_counter_ns = _time.perf_counter_ns
+    sleep = _time.sleep
 
 
 def installed() -> bool:

@@ -120,22 +120,28 @@ def broker_adapter(
     timeout_s: float,
     now_s: Callable[[], float],
     local: Callable[..., Any] | None = None,
+    transport: Any = None,
 ) -> BrokerAdapter:
     """One account's broker as the router and the reconciler speak to it: the OpenAlgo
     adapter (``openalgo/orders.py``) on that account's URL and key, or on an in-process
     venue's request handling (``local``). Neither daemon names OpenAlgo's client: what
-    comes back is the Protocol and its reports (``openalgo/broker.py``)."""
+    comes back is the Protocol and its reports (``openalgo/broker.py``). ``transport``:
+    the HTTP transport its host gives (the simulation's; None: the network)."""
     from mytrading.openalgo.orders import OpenAlgoAdapter, as_broker
 
-    return as_broker(OpenAlgoAdapter(api_key, rest_url, timeout_s, now_s, local=local))
+    adapter = OpenAlgoAdapter(api_key, rest_url, timeout_s, now_s, local=local, transport=transport)
+    return as_broker(adapter)
 
 
-def order_update_feed(ctx: Any, ws_url: str, api_key: str, pipe: str) -> OrderUpdates:
+def order_update_feed(
+    ws_url: str, api_key: str, wake: Callable[[], None], name: str = "main", rng: Any = None
+) -> OrderUpdates:
     """An account's order updates as its OpenAlgo pushes them (its WebSocket, subscribed
-    to orders), each waking the reader on ``pipe``."""
+    to orders), each batch waking the reader (``wake``). Its host runs it
+    (``Host.start_ws``)."""
     from mytrading.openalgo.ws import FeedClient
 
-    return FeedClient(ctx, ws_url, api_key, [], pipe=pipe, order_updates=True)
+    return FeedClient(ws_url, api_key, [], wake=wake, order_updates=True, name=name, rng=rng)
 
 
 def local_quotes(settings: Settings, refdata: RefData, day: date) -> LocalMarketData:

@@ -37,7 +37,7 @@ from mytrading.control.actions import Answer, Caller, Control
 from mytrading.control.record import CommandRecord
 from mytrading.control.strategyfile import StrategyFile
 from mytrading.control.tokens import Tokens
-from mytrading.messaging import wire
+from mytrading.messaging import bus, wire
 from mytrading.messaging.bus import Pusher
 from mytrading.messaging.catchup import fetch_fills_since
 from mytrading.web.guard import authorized
@@ -87,7 +87,7 @@ class BeatsView:
         return self._positions()
 
     def fills(self) -> list[wire.Fill] | None:
-        return fetch_fills_since(self._ctx, self._router, 0)
+        return fetch_fills_since(bus.asking(self._ctx, self._router), 0)
 
     def send(self, cmd: wire.Command) -> bool:
         if self._pusher is None:

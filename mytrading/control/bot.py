@@ -355,9 +355,9 @@ def main() -> None:
     from mytrading.control.busview import BusView, known_strategies
     from mytrading.monitor.store import AlertStore
     from mytrading.process import instance
-    from mytrading.process.base import hold_instance_lock
     from mytrading.process.logsetup import setup_logging
     from mytrading.process.rundir import private_umask
+    from mytrading.process.shell import hold_instance_lock
     from mytrading.settings import ConfigError
 
     private_umask()

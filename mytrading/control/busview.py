@@ -9,7 +9,7 @@ from types import TracebackType
 
 import zmq
 
-from mytrading.messaging import wire
+from mytrading.messaging import bus, wire
 from mytrading.messaging.bus import Pusher
 from mytrading.messaging.catchup import fetch_fills_since
 from mytrading.process.status import StatusCollector
@@ -47,7 +47,7 @@ class BusView:
         return list(self.collector.positions.values())
 
     def fills(self) -> list[wire.Fill] | None:
-        return fetch_fills_since(self.ctx, self.router, 0)
+        return fetch_fills_since(bus.asking(self.ctx, self.router), 0)
 
     def send(self, cmd: wire.Command) -> bool:
         deadline = time.monotonic() + 1.0

@@ -20,9 +20,12 @@ from typing import Any
 import msgspec
 
 from mytrading import hosttime
+from mytrading.domain.accounts import Accounts
 from mytrading.domain.bars import BarBuilder
 from mytrading.domain.ids import roll_of
+from mytrading.domain.refdata import RefData
 from mytrading.engine.loader import StrategyLoadError, load, placeholder
+from mytrading.engine.parts import LimitsOf, SetMargins
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.watchdog import (
     HookDeadline,
@@ -32,15 +35,15 @@ from mytrading.engine.watchdog import (
     stuck_at_last_exit,
     stuck_today,
 )
-from mytrading.messaging import bus, wire
-from mytrading.messaging.bus import Pusher
+from mytrading.messaging import wire
 from mytrading.messaging.catchup import FillSequence, fetch_day, fetch_fills_since, fetch_snapshot
 from mytrading.messaging.interest import Declarer, entry
 from mytrading.messaging.outbox import Outbox
 from mytrading.openalgo.history import http_history
-from mytrading.openalgo.paced import PacedFetcher
+from mytrading.openalgo.paced import Fetcher
 from mytrading.process.base import Daemon, Peer
-from mytrading.settings import ConfigError
+from mytrading.process.host import Host
+from mytrading.settings import ConfigError, Settings
 
 MAX_PENDING = 1000
 
@@ -50,9 +53,28 @@ class EngineDaemon(Daemon):
     required_peers = ("feed", "risk", "router")
     sub_prefixes = ("exec.", "risk.event.")
 
+    def __init__(
+        self,
+        host: Host,
+        settings: Settings,
+        refdata: RefData,
+        accounts: Accounts,
+        margins: SetMargins | None = None,
+        limits: LimitsOf | None = None,
+        deadlines: bool = True,
+    ) -> None:
+        """``margins``: risk's margin table (a strategy that sizes a set itself);
+        ``limits``: risk's limits by strategy (the price band a protective stop is kept
+        inside); ``deadlines``: time the hooks out (SIGALRM and a watchdog process: not in
+        the simulation, which runs every daemon in one thread)."""
+        super().__init__(host, settings, refdata, accounts)
+        self.margins = margins
+        self.limits = limits
+        self.deadlines = deadlines
+
     def setup(self) -> None:
         s = self.settings
-        self.intents = Pusher(self.ctx, self.endpoints["pipe.intents"], self.name, "intent")
+        self.intents = self.host.pipe_out("pipe.intents", "intent")
         self.outbox: Outbox[wire.Intent] = Outbox(
             self.intents,
             self._peers_ready,
@@ -63,9 +85,7 @@ class EngineDaemon(Daemon):
             key=lambda i: i.intent_id,
         )
         self.refused = 0
-        self.fill_seq = FillSequence(
-            lambda after: fetch_fills_since(self.ctx, self.endpoints["rpc.router"], after)
-        )
+        self.fill_seq = FillSequence(lambda after: fetch_fills_since(self.ask_router(), after))
         self._recheck_working = False  # working orders restored: their ends to be checked
         # orders the router's books showed ended while a strategy held them open, at the
         # latest periodic read (``_check_open_orders``): closed if the next read agrees
@@ -75,13 +95,17 @@ class EngineDaemon(Daemon):
         self.late_answers = 0  # ... answered after all, and taken up again
         self.gave_up: dict[str, wire.Intent] = {}  # by intent id, the newest kept
         history = None
-        self.fetcher: PacedFetcher | None = None
+        self.fetcher: Fetcher | None = None
         if s.broker == "openalgo":
             # OpenAlgo answers history ~3 calls a second: asked off the loop, one at a time
             history = http_history(
-                s.rest_url(), s.api_key(), s.openalgo.timeout_s, self._builder_for
+                s.rest_url(),
+                s.api_key(),
+                s.openalgo.timeout_s,
+                self._builder_for,
+                transport=self.host.transport(s.rest_url()),
             )
-            self.fetcher = PacedFetcher(name="engine-history")
+            self.fetcher = self.host.fetcher("engine-history")
         self.runner = StrategyRunner(
             self.refdata,
             self.clock.now_ns,
@@ -94,11 +118,11 @@ class EngineDaemon(Daemon):
             mode=s.mode,
             need_depth=self._need_depth,
             fetcher=self.fetcher,
-            margins=self.config.margins,
-            deadline=self._deadline(),
-            bands=lambda name: self.config.risk.limits.of(name).band(),
+            margins=self.margins,
+            deadline=self._deadline() if self.deadlines else None,
+            bands=(lambda name: limits.of(name).band()) if (limits := self.limits) else None,
         )
-        self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
+        self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
         loaded = load(s.strategies_dir, s.enabled_strategies())
         for path, why in loaded.unreadable.items():
             self.log.warning("a file in strategies/ was not read (no enabled strategy in it)",
@@ -192,11 +216,11 @@ class EngineDaemon(Daemon):
 
     def _restore(self) -> None:
         """After a restart: strategies' positions from the router before any hook runs."""
-        snap = fetch_snapshot(self.ctx, self.endpoints["rpc.router"])
+        snap = fetch_snapshot(self.ask_router())
         if snap is None:
             self.log.warning("no position snapshot from the router: strategies start flat")
             return
-        day = fetch_day(self.ctx, self.endpoints["rpc.router"], snap.last_fill_no)
+        day = fetch_day(self.ask_router(), snap.last_fill_no)
         if day is None:
             self.count_error(
                 "ALERT: no orders or fills from the router: bracket exits of "
@@ -217,13 +241,13 @@ class EngineDaemon(Daemon):
         return self.runner.builders.get(tf) or BarBuilder(self.refdata.calendar, tf)
 
     def _need_ticks(self, exchange: str, symbol: str) -> None:
-        self.sub.subscribe(wire.exact(wire.tick_topic(exchange, symbol)))
+        self.subscribe(wire.exact(wire.tick_topic(exchange, symbol)))
         # the feed's 1-minute bars: those it fills from history after an outage
         # (closed_by "history") join the strategies' own (runner.on_backfill)
-        self.sub.subscribe(wire.exact(wire.bar_topic("1m", exchange, symbol)))
+        self.subscribe(wire.exact(wire.bar_topic("1m", exchange, symbol)))
 
     def _need_depth(self, exchange: str, symbol: str) -> None:
-        self.sub.subscribe(wire.exact(wire.depth_topic(exchange, symbol)))
+        self.subscribe(wire.exact(wire.depth_topic(exchange, symbol)))
 
     def _declare(self) -> None:
         """What the strategies watch, for the feed to subscribe (depth where asked)."""
@@ -421,7 +445,7 @@ class EngineDaemon(Daemon):
     def _ended_at_router(self) -> list[wire.WorkingOrder] | None:
         """The orders the router's books show final that a strategy still holds open
         (a child whose end was heard left out); None when the router did not answer."""
-        reply = bus.request(self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="orders"))
+        reply = self.host.request("rpc.router", wire.BrokerQuery(kind="orders"))
         if not isinstance(reply, wire.BrokerReply) or not reply.ok:
             return None
         out = []
@@ -489,4 +513,3 @@ class EngineDaemon(Daemon):
             self.runner.deadline.close()
         if self.fetcher is not None:
             self.fetcher.close()
-        self.intents.close()

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import msgspec
 
 from mytrading.domain import Action, PriceType, Product
+from mytrading.domain.bands import PriceBand
 from mytrading.domain.ids import OrderId
 from mytrading.domain.positions import Ledger
 from mytrading.domain.refdata import Instrument, RefData
@@ -98,6 +99,19 @@ class SetMargins(Protocol):
     def set_need(
         self, legs: Sequence[tuple[Instrument, str, int, float]], day: date, product: str = ...
     ) -> float: ...
+
+
+class BandOf(Protocol):
+    """A strategy's limits as the engine reads them: the price band risk holds its
+    prices to (``risk/limits.Limits``)."""
+
+    def band(self) -> PriceBand: ...
+
+
+class LimitsOf(Protocol):
+    """Risk's limits by strategy (``risk/limits.LimitBook``, given by the process)."""
+
+    def of(self, book: str) -> BandOf: ...
 
 
 class EngineLink(Protocol):

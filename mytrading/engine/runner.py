@@ -51,7 +51,7 @@ from mytrading.engine.watchdog import HookDeadline, HookTimeout
 from mytrading.messaging import wire
 from mytrading.messaging.catchup import Day
 from mytrading.openalgo.history import HistoryFn
-from mytrading.openalgo.paced import PacedFetcher
+from mytrading.openalgo.paced import Fetcher
 from mytrading.options.exposure import book_greeks
 from mytrading.settings import ConfigError
 
@@ -106,7 +106,7 @@ class StrategyRunner:
         mode: str = "paper",
         time_hooks: bool = True,
         need_depth: Callable[[str, str], None] | None = None,
-        fetcher: PacedFetcher | None = None,
+        fetcher: Fetcher | None = None,
         margins: SetMargins | None = None,
         deadline: HookDeadline | None = None,
         bands: Callable[[str], PriceBand] | None = None,
@@ -172,11 +172,11 @@ class StrategyRunner:
         return self.warm.history
 
     @property
-    def fetcher(self) -> PacedFetcher | None:
+    def fetcher(self) -> Fetcher | None:
         return self.warm.fetcher
 
     @fetcher.setter
-    def fetcher(self, fetcher: PacedFetcher | None) -> None:
+    def fetcher(self, fetcher: Fetcher | None) -> None:
         self.warm.fetcher = fetcher  # None: history is asked for in the loop
 
     # ---------------------------------------------------------------- set-up

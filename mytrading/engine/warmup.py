@@ -30,7 +30,7 @@ from mytrading.engine.context import StrategyContext
 from mytrading.engine.continuous import continuous
 from mytrading.messaging import wire
 from mytrading.openalgo.history import HistoryError, HistoryFn
-from mytrading.openalgo.paced import PacedFetcher
+from mytrading.openalgo.paced import Fetcher
 
 log = structlog.get_logger("engine")
 
@@ -84,7 +84,7 @@ class WarmUps:
         self,
         refdata: RefData,
         history: HistoryFn | None,
-        fetcher: PacedFetcher | None,
+        fetcher: Fetcher | None,
         now_ns: Callable[[], int],
         now: Callable[[], datetime],
         mode: str,

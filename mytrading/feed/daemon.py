@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-
-import zmq
 
 from mytrading import hosttime, venue
 from mytrading.domain.bars import BarBuilder
@@ -35,12 +32,12 @@ from mytrading.domain.refdata import RefDataError
 from mytrading.domain.universe import quoted, universe
 from mytrading.feed.timewatch import TimeWatch
 from mytrading.messaging import wire
-from mytrading.messaging.bus import MD_HWM, Puller
+from mytrading.messaging.bus import MD_HWM
 from mytrading.messaging.interest import Interests
 from mytrading.openalgo.history import http_history
-from mytrading.openalgo.paced import PacedFetcher
+from mytrading.openalgo.paced import Fetcher
 from mytrading.openalgo.rest import OpenAlgoREST
-from mytrading.openalgo.ws import TICK_PIPE, FeedClient, Source, depth_from, tick_from_json
+from mytrading.openalgo.ws import FeedClient, Source, depth_from, tick_from_json
 from mytrading.process.base import Daemon
 from mytrading.stores.recording import Recorder
 
@@ -112,7 +109,7 @@ class FeedDaemon(Daemon):
         if self.recorder is not None:
             self.every(60.0, self._retention, first_in=0)
         self.backfilling: dict[tuple[str, str], Backfill] = {}
-        self.fetcher: PacedFetcher | None = None
+        self.fetcher: Fetcher | None = None
         self.coverage_watch = CoverageWatch()
         self.depth_out = 0
         self.local_modes: dict[tuple[str, str], int] = {}
@@ -134,8 +131,7 @@ class FeedDaemon(Daemon):
             self.log.info("subscriptions restored from the last run", instruments=restored)
         self._tick_topics: dict[tuple[str, str], str] = {}
         # tools (the chain view) ask on a pipe, daemons on their PUB: one handler
-        self.asks = Puller(self.ctx, self.endpoints["pipe.interest"])
-        self.add_puller(self.asks, self.on_message)
+        self.pipe_in("pipe.interest", self.on_message)
         self._apply_interest()
         self.every(5.0, self._expire_interest)
         self.every(0.1, self.close_bars)
@@ -182,11 +178,23 @@ class FeedDaemon(Daemon):
     def _setup_openalgo(self) -> None:
         # Plain HTTP, not the SDK: its 1.1 s import would be most of a restart.
         s = self.settings
-        accounts = self.config.accounts
+        accounts = self.accounts
         data = [accounts.by_name[n] for n in accounts.data_order]
-        rests = [OpenAlgoREST(a.api_key, a.rest_url, s.openalgo.timeout_s) for a in data]
+        host = self.host
+        rests = [
+            OpenAlgoREST(
+                a.api_key, a.rest_url, s.openalgo.timeout_s, transport=host.transport(a.rest_url)
+            )
+            for a in data
+        ]
         self.histories = {
-            a.name: http_history(a.rest_url, a.api_key, s.openalgo.timeout_s, lambda tf: self.bars)
+            a.name: http_history(
+                a.rest_url,
+                a.api_key,
+                s.openalgo.timeout_s,
+                lambda tf: self.bars,
+                transport=host.transport(a.rest_url),
+            )
             for a in data
         }
 
@@ -204,7 +212,7 @@ class FeedDaemon(Daemon):
                     self.log.warning(
                         "waiting for OpenAlgo quotes", symbol=name, reply=q.get("message")
                     )
-                time.sleep(0.5)
+                hosttime.sleep(0.5)
             raise ConnectionError(f"no quote for {name} from any account: {q.get('message')}")
 
         self.universe = []
@@ -218,26 +226,22 @@ class FeedDaemon(Daemon):
                 s.sim.stock_strikes,
             )
             self.universe = [(i.exchange, i.symbol) for i in insts]
-        self.pull = self.ctx.socket(zmq.PULL)
-        self.pull.setsockopt(zmq.LINGER, 0)
-        self.pull.bind(TICK_PIPE)
-        self.add_socket(self.pull, self._on_ws_ticks)
         for rest in rests:
             rest.close()
         self.sessions_seen = 0
         self.backfilled = 0
-        self.fetcher = PacedFetcher(name="feed-backfill")
+        self.fetcher = host.fetcher("feed-backfill")
         first, *rest_ = data
         self.client = FeedClient(
-            self.ctx,
             first.ws_url,
             first.api_key,
             [],  # what to subscribe comes from the interest, once set up
+            wake=host.wakeup(self.guarded(self._on_ws_ticks)),
             fallbacks=tuple(Source(a.name, a.ws_url, a.api_key) for a in rest_),
             failback_s=s.feed.failback_s,
             name=first.name,
         )
-        self.client.start()
+        host.start_ws(self.client)
         self.log.info(
             "OpenAlgo feed starting",
             sources=[a.name for a in data],
@@ -250,11 +254,6 @@ class FeedDaemon(Daemon):
             self.sessions_seen = self.client.sessions
             self._backfill()
         self.sessions_seen = self.client.sessions
-        while True:  # the wake-ups carry nothing: drain them, then take the batch
-            try:
-                self.pull.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                break
         now = self.clock.now_ns()
         source = self.client.source.name
         for item in self.client.take():
@@ -330,7 +329,7 @@ class FeedDaemon(Daemon):
                     self._publish_depth(depth)
 
     def _publish_depth(self, depth: wire.Depth) -> None:
-        self.pub.publish(wire.depth_topic(depth.exchange, depth.symbol), depth)
+        self.publish(wire.depth_topic(depth.exchange, depth.symbol), depth)
         self.depth_out += 1
 
     def _publish_tick(self, tick: wire.Tick, now_ns: int, source: str) -> None:
@@ -339,7 +338,7 @@ class FeedDaemon(Daemon):
         key = (tick.exchange, tick.symbol)
         self.last_seen[key] = hosttime.monotonic()
         topic = self._tick_topics.get(key) or wire.tick_topic(*key)
-        self.pub.publish(topic, tick)
+        self.publish(topic, tick)
         self.ticks_out += 1
         if self.recorder is not None:
             self.recorder.add_tick(tick)
@@ -403,7 +402,7 @@ class FeedDaemon(Daemon):
         if bar.start_ns <= self.last_bar.get(key, -1):
             return  # never the same minute twice
         self.last_bar[key] = bar.start_ns
-        self.pub.publish(wire.bar_topic(bar.tf, bar.exchange, bar.symbol), bar)
+        self.publish(wire.bar_topic(bar.tf, bar.exchange, bar.symbol), bar)
         self.bars_out += 1
         if self.recorder is not None:
             self.recorder.add_bar(bar)
@@ -470,7 +469,6 @@ class FeedDaemon(Daemon):
         return d
 
     def teardown(self) -> None:
-        self.asks.close()
         if self.client is not None:
             self.client.stop()
         if self.fetcher is not None:

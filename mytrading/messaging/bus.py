@@ -209,6 +209,17 @@ class Subscriber:
         self.sock.close(0)
 
 
+class PipeOut(Protocol):
+    """The sending end of a pipe, as a sender uses it (``Pusher``, or the simulation's):
+    ``send`` never waits and says whether it went."""
+
+    sent: int
+
+    def send(self, msg: wire.Msg) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 class Pusher:
     """The sending end of a pipe; ``send`` never blocks and says whether it went."""
 
@@ -275,6 +286,11 @@ def request(ctx: Ctx, endpoint: str, msg: wire.Msg, timeout_ms: int = 2000) -> w
         return None
     finally:
         sock.close(0)
+
+
+def asking(ctx: Ctx, endpoint: str) -> Callable[..., wire.Msg | None]:
+    """``request`` to one endpoint as a catch-up's requester (``catchup.Ask``)."""
+    return lambda msg, timeout_ms=2000: request(ctx, endpoint, msg, timeout_ms)
 
 
 class Asker:

@@ -13,10 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-import zmq
+from mytrading.messaging import wire
 
-from mytrading.messaging import bus, wire
+
+class Ask(Protocol):
+    """One question to the router, waited for (a REQ socket in a process's shell,
+    ``bus.asking``; the router's core itself in the simulation): its answer, or None."""
+
+    def __call__(self, msg: wire.Msg, timeout_ms: int = 2000) -> wire.Msg | None: ...
 
 
 @dataclass(frozen=True)
@@ -43,23 +49,17 @@ class Day:
     fills: list[wire.Fill]
 
 
-def fetch_fills(
-    ctx: zmq.Context, endpoint: str, upto: int, timeout_ms: int = 2000
-) -> list[wire.Fill] | None:
+def fetch_fills(ask: Ask, upto: int, timeout_ms: int = 2000) -> list[wire.Fill] | None:
     """The day's fills numbered up to ``upto`` (a snapshot's), or None."""
-    reply = bus.request(ctx, endpoint, wire.BrokerQuery(kind="fills"), timeout_ms)
+    reply = ask(wire.BrokerQuery(kind="fills"), timeout_ms)
     if not isinstance(reply, wire.BrokerReply) or not reply.ok:
         return None
     return [f for f in reply.fills if f.fill_no <= upto]
 
 
-def fetch_fills_since(
-    ctx: zmq.Context, endpoint: str, after: int, timeout_ms: int = 2000
-) -> list[wire.Fill] | None:
+def fetch_fills_since(ask: Ask, after: int, timeout_ms: int = 2000) -> list[wire.Fill] | None:
     """The router's fills numbered above ``after`` (those it still keeps), or None."""
-    reply = bus.request(
-        ctx, endpoint, wire.BrokerQuery(kind="fills", since_fill_no=after), timeout_ms
-    )
+    reply = ask(wire.BrokerQuery(kind="fills", since_fill_no=after), timeout_ms)
     if not isinstance(reply, wire.BrokerReply) or not reply.ok:
         return None
     return [f for f in reply.fills if f.fill_no > after]
@@ -143,22 +143,20 @@ class FillSequence:
         return late + out
 
 
-def fetch_day(ctx: zmq.Context, endpoint: str, upto: int, timeout_ms: int = 2000) -> Day | None:
+def fetch_day(ask: Ask, upto: int, timeout_ms: int = 2000) -> Day | None:
     """The day's orders and the fills numbered up to ``upto``, or None."""
-    orders = bus.request(ctx, endpoint, wire.BrokerQuery(kind="orders"), timeout_ms)
+    orders = ask(wire.BrokerQuery(kind="orders"), timeout_ms)
     if not isinstance(orders, wire.BrokerReply) or not orders.ok:
         return None
-    fills = fetch_fills(ctx, endpoint, upto, timeout_ms)
+    fills = fetch_fills(ask, upto, timeout_ms)
     return None if fills is None else Day(orders.working, fills)
 
 
-def fetch_snapshot(
-    ctx: zmq.Context, endpoint: str, timeout_ms: int = 2000, everything: bool = False
-) -> Snapshot | None:
+def fetch_snapshot(ask: Ask, timeout_ms: int = 2000, everything: bool = False) -> Snapshot | None:
     """The router's per-strategy positions, or None if it does not answer in time. Those
     the broker did not confirm at the router's start are left out (named in
     ``unconfirmed``) unless ``everything`` (the reconciler compares them)."""
-    reply = bus.request(ctx, endpoint, wire.BrokerQuery(kind="strategy_positions"), timeout_ms)
+    reply = ask(wire.BrokerQuery(kind="strategy_positions"), timeout_ms)
     if not isinstance(reply, wire.BrokerReply) or not reply.ok:
         return None
     unconfirmed = frozenset(tuple(k.split("|")) for k in reply.unconfirmed)

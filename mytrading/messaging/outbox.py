@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 
 from mytrading import hosttime
 from mytrading.messaging import wire
-from mytrading.messaging.bus import Pusher
+from mytrading.messaging.bus import PipeOut
 
 M = TypeVar("M", bound=wire.Msg)
 
@@ -31,7 +31,7 @@ M = TypeVar("M", bound=wire.Msg)
 class Outbox(Generic[M]):
     def __init__(
         self,
-        pusher: Pusher,
+        pusher: PipeOut,
         ready: Callable[[], bool],
         wait_s: float,
         on_expired: Callable[[M, str], None],

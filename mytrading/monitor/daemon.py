@@ -20,10 +20,13 @@ from typing import Any
 
 from mytrading.control.api import BeatsView, ControlApi
 from mytrading.control.strategyfile import StrategyFile
+from mytrading.domain.accounts import Accounts
+from mytrading.domain.refdata import RefData
 from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS
 from mytrading.monitor.alerting import Alerter
 from mytrading.monitor.channels import build_channels
+from mytrading.monitor.config import AlertConfig
 from mytrading.monitor.eod import DayMarks, EodReporter, build, summary
 from mytrading.monitor.metrics import registry
 from mytrading.monitor.rules import Finding, Watch
@@ -33,17 +36,33 @@ from mytrading.monitor.store import AlertStore
 from mytrading.monitor.view import View
 from mytrading.monitor.web import MonitorServer
 from mytrading.process.base import Daemon
+from mytrading.process.shell import ZmqHost
+from mytrading.settings import Settings
 
 ALERTS_SHOWN = 20
 
 
 class MonitorDaemon(Daemon):
+    """A daemon of the process's shell only (HTTP servers, a sender thread, the control
+    API on the shell's own sockets): the simulation does not run it."""
+
     name = "monitor"
     sub_prefixes = ("exec.", "risk.event.", "recon.")
 
+    def __init__(
+        self,
+        host: ZmqHost,
+        settings: Settings,
+        refdata: RefData,
+        accounts: Accounts,
+        alerts: AlertConfig,
+    ) -> None:
+        super().__init__(host, settings, refdata, accounts)
+        self.shell = host
+        self.cfg = alerts
+
     def setup(self) -> None:
         s = self.settings
-        self.cfg = self.config.alerts
         self.store = AlertStore(s.stores.alerts_db)
         channels, problems = build_channels(self.cfg, s)
         self.channel_problems: dict[str, str] = {}
@@ -53,7 +72,7 @@ class MonitorDaemon(Daemon):
             self.channel_problems[name] = f"DISABLED: {why}"
         self.channel_names = [c.name for c in channels]
         self.view = View(tuple(d for d in DAEMONS if d != self.name))
-        holidays = self.config.refdata.calendar.holidays
+        holidays = self.refdata.calendar.holidays
         years = frozenset(d.year for days in holidays.values() for d in days)
         self.watch = Watch(self.cfg, holiday_years=years)
         self.alerter = Alerter(self.cfg, self.store, self.channel_names)
@@ -69,10 +88,10 @@ class MonitorDaemon(Daemon):
             BeatsView(
                 self._beats,
                 lambda: list(self.view.positions.values()),
-                self.ctx,
-                self.endpoints["pipe.commands"],
+                self.shell.ctx,
+                self.shell.endpoints["pipe.commands"],
                 max(5.0, self.down_after_s),
-                self.endpoints["rpc.router"],
+                self.shell.endpoints["rpc.router"],
             ),
             s.stores.control_db,
             lambda: s.enabled_strategies(),

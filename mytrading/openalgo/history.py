@@ -1,6 +1,6 @@
 """Past bars from OpenAlgo's ``history`` endpoint, for strategy warm-up.
 
-Plain HTTP (urllib) rather than the SDK: the SDK's import is slow and replaces
+Plain HTTP (httpx) rather than the SDK: the SDK's import is slow and replaces
 ``numba.jit`` process-wide (docs/openalgo.md §5), and the engine runs our numba
 indicators. Intraday rows are stamped with the bar's start in epoch seconds; daily rows
 with 00:00 UTC of the trading date, which becomes that day's session open here so the
@@ -9,11 +9,10 @@ bars line up with the ones the engine builds from ticks.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+
+import httpx
 
 from mytrading.domain.bars import DAILY, BarBuilder
 from mytrading.messaging import wire
@@ -26,36 +25,34 @@ class HistoryError(Exception):
 
 
 def http_history(
-    rest_url: str, api_key: str, timeout_s: float, builder_for: Callable[[str], BarBuilder]
+    rest_url: str,
+    api_key: str,
+    timeout_s: float,
+    builder_for: Callable[[str], BarBuilder],
+    transport: httpx.BaseTransport | None = None,
 ) -> HistoryFn:
-    """A history function over OpenAlgo's REST API."""
+    """A history function over OpenAlgo's REST API (``transport``: the host's; None:
+    the network). A client per call: history is asked a few times a session, and a call
+    may run on a fetcher's thread."""
 
     def fetch(exchange: str, symbol: str, tf: str, start: date, end: date) -> list[wire.Bar]:
-        body = json.dumps(
-            {
-                "apikey": api_key,
-                "symbol": symbol,
-                "exchange": exchange,
-                "interval": tf,
-                "start_date": start.isoformat(),
-                "end_date": end.isoformat(),
-            }
-        ).encode()
-        req = urllib.request.Request(
-            f"{rest_url.rstrip('/')}/api/v1/history",
-            data=body,
-            headers={"Content-Type": "application/json"},
-        )
+        body = {
+            "apikey": api_key,
+            "symbol": symbol,
+            "exchange": exchange,
+            "interval": tf,
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+        }
+        url = f"{rest_url.rstrip('/')}/api/v1/history"
         try:
-            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-                reply = json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            try:
-                reply = json.loads(exc.read())
-            except ValueError:
-                raise HistoryError(f"history {symbol}: HTTP {exc.code}") from None
-        except (OSError, ValueError) as exc:
+            with httpx.Client(timeout=timeout_s, transport=transport) as client:
+                resp = client.post(url, json=body)
+            reply = resp.json()
+        except (httpx.HTTPError, ValueError) as exc:
             raise HistoryError(f"history {symbol}: {exc}") from None
+        if not isinstance(reply, dict):
+            raise HistoryError(f"history {symbol}: HTTP {resp.status_code}")
         if reply.get("status") != "success":
             if reply.get("error_type") == "no_data":
                 return []

@@ -195,8 +195,9 @@ class OpenAlgoAdapter:
         timeout_s: float,
         now_s: Any,
         local: Exchange | None = None,
+        transport: Any = None,
     ) -> None:
-        self.sdk = OpenAlgoREST(api_key, host, timeout_s, local)
+        self.sdk = OpenAlgoREST(api_key, host, timeout_s, local, transport)
         self.now_s = now_s  # market-clock seconds (broker timestamps are market time)
         self.tracked: dict[str, Tracked] = {}  # broker order id -> working order
         self.known_ids: set[str] = set()

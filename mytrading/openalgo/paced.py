@@ -15,9 +15,23 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Protocol
 
 HISTORY_SPACING_S = 0.35  # OpenAlgo's own spacing between history calls
+
+
+class Fetcher(Protocol):
+    """History calls off the loop, paced: ``PacedFetcher`` (a thread) in a process's
+    shell, virtual time in the simulation (its host's ``fetcher``)."""
+
+    calls: int
+
+    @property
+    def pending(self) -> int: ...
+
+    def submit(self, key: Hashable, fn: Callable[[], Any]) -> Future[Any]: ...
+
+    def close(self) -> None: ...
 
 
 class PacedFetcher:

@@ -39,15 +39,18 @@ class OpenAlgoREST:
         host: str,
         timeout: float,
         local: Exchange | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         """``local``: the venue in this process that takes the requests instead of HTTP to
-        ``host``."""
+        ``host``; ``transport``: what carries the requests (the simulation's, which serves
+        them by the simulated broker's own request handling; None: the network)."""
         self.api_key = api_key
         self.local = local
         self.client = httpx.Client(
             base_url=f"{host.rstrip('/')}/api/v1/",
             timeout=timeout,
             headers={"Content-Type": "application/json"},
+            transport=transport,
         )
 
     def close(self) -> None:

@@ -2,9 +2,12 @@
 
 The thread authenticates, subscribes every instrument in one bulk message, converts each
 ``market_data`` message into a ``Tick`` and queues it for the feed daemon's loop. Ticks
-stay Python objects (same process: no encode/decode), and the daemon is woken through an
-inproc ZeroMQ pipe once per batch, not once per tick: the thread sends a wake-up only
-when the queue was empty and the daemon had not been woken yet. When the
+stay Python objects (same process: no encode/decode), and the daemon is woken (``wake``,
+its host's ``wakeup``) once per batch, not once per tick: the thread wakes it only when
+the queue was empty and the daemon had not been woken yet. The protocol (``_on_open``,
+``_on_message``, ``_on_close``, ``session_ended``) is apart from the thread that runs
+the connection (``_run``), so the deterministic simulation drives the same client over
+its virtual WebSocket. When the
 connection drops it reconnects with capped exponential backoff and jitter, authenticates
 and subscribes again (OpenAlgo has no session resume). After ``alert_after`` failed
 attempts in a row it raises an alert (logged; ``alerting`` in the feed's heartbeat).
@@ -36,19 +39,18 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 import structlog
 import websocket
-import zmq
 
 from mytrading import hosttime
 from mytrading.messaging import wire
 
 log = structlog.get_logger("feed.openalgo")
-TICK_PIPE = "inproc://feed.ticks"
 
 
 def _close(ws: websocket.WebSocketApp) -> None:
@@ -153,7 +155,6 @@ class Source:
 class FeedClient:
     def __init__(
         self,
-        ctx: zmq.Context,
         url: str,
         api_key: str,
         instruments: list[tuple[str, str]],
@@ -161,14 +162,18 @@ class FeedClient:
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
         alert_after: int = 5,
-        pipe: str = TICK_PIPE,
+        wake: Callable[[], None] | None = None,
         order_updates: bool = False,
         fallbacks: tuple[Source, ...] = (),
         failover_after: int = 2,
         failback_s: float = 15.0,
         name: str = "main",  # the account of url and api_key
+        rng: random.Random | None = None,
     ) -> None:
-        self.ctx = ctx
+        """``wake``: called (from the client's thread) when the queue gets its first item
+        since the last ``take``; ``rng``: the reconnect jitter's (seeded in a simulation)."""
+        self._wake: Callable[[], None] = wake or (lambda: None)
+        self.rng = rng or random.Random()
         self.sources = (Source(name, url, api_key), *fallbacks)
         self.active = 0  # index into sources
         self.failover_after = failover_after
@@ -184,7 +189,6 @@ class FeedClient:
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.alert_after = alert_after
-        self.pipe = pipe
         self.order_updates = order_updates
         self.order_updates_seen = 0
         self.orders_subscribed = False  # this session's subscribe_orders was confirmed
@@ -206,7 +210,7 @@ class FeedClient:
             collections.deque()
         )
         self._woken = False
-        self._ws: websocket.WebSocketApp | None = None
+        self._ws: Any = None  # the session's socket: websocket-client's, or a simulated one
         self._thread = threading.Thread(target=self._run, name="openalgo-ws", daemon=True)
         self._prober = threading.Thread(target=self._failback, name="ws-failback", daemon=True)
 
@@ -273,9 +277,10 @@ class FeedClient:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._ws is not None:
+        if isinstance(self._ws, websocket.WebSocketApp):
             _close(self._ws)
-        self._thread.join(timeout=3)
+        if self._thread.is_alive():
+            self._thread.join(timeout=3)
         if self._prober.is_alive():
             self._prober.join(timeout=3)
 
@@ -310,7 +315,7 @@ class FeedClient:
             return False
         try:
             ws.send(json.dumps({"action": "authenticate", "api_key": src.api_key}))
-            deadline = time.monotonic() + timeout_s
+            deadline = time.monotonic() + timeout_s  # the prober's own thread: real time
             while time.monotonic() < deadline:
                 msg = json.loads(ws.recv())
                 if isinstance(msg, dict) and msg.get("type") == "auth":
@@ -326,52 +331,47 @@ class FeedClient:
     # ------------------------------------------------------------------- thread
 
     def _run(self) -> None:
-        push = self.ctx.socket(zmq.PUSH)
-        push.setsockopt(zmq.SNDHWM, 0)  # inproc, same process: never drop a tick here
-        push.setsockopt(zmq.LINGER, 0)
-        push.connect(self.pipe)
-        self._push = push
-        try:
-            while not self._stop.is_set():
-                self._ws = websocket.WebSocketApp(
-                    self.url,
-                    on_open=self._on_open,
-                    on_message=self._on_message,
-                    on_close=self._on_close,
-                    on_error=self._on_error,
-                )
-                # UTF-8 is checked by the JSON decoder anyway; websocket-client's own
-                # pure-Python check cost ~30% of the feed's CPU (bench/feed_throughput.py).
-                self._ws.run_forever(ping_interval=20, ping_timeout=10, skip_utf8_validation=True)
-                if self._stop.is_set():
-                    break
-                if self._switched:  # closed on purpose to fail back: connect at once
-                    self._switched = False
-                    continue
-                self._tries_here += 1
-                if self.failures_in_row == 0:  # said once an outage; an error only after
-                    log.warning(  # alert_after tries (a server still starting is normal)
-                        "market data socket down: reconnecting",
-                        url=self.url,
-                        error=self.errors[-1] if self.errors else "",
-                    )
-                if len(self.sources) > 1 and self._tries_here >= self.failover_after:
-                    self._switch((self.active + 1) % len(self.sources), "failover")
-                self.failures_in_row += 1
-                self.reconnects += 1
-                if self.failures_in_row >= self.alert_after and not self.alerting:
-                    self.alerting = True
-                    log.error(
-                        "market data feed keeps failing",
-                        attempts=self.failures_in_row,
-                        url=self.url,
-                    )
-                delay = min(
-                    self.backoff_cap_s, self.backoff_base_s * 2 ** (self.failures_in_row - 1)
-                )
-                self._stop.wait(delay * random.uniform(0.5, 1.0))  # jitter: no thundering herd
-        finally:
-            push.close(0)
+        while not self._stop.is_set():
+            self._ws = websocket.WebSocketApp(
+                self.url,
+                on_open=self._on_open,
+                on_message=self._on_message,
+                on_close=self._on_close,
+                on_error=self._on_error,
+            )
+            # UTF-8 is checked by the JSON decoder anyway; websocket-client's own
+            # pure-Python check cost ~30% of the feed's CPU (bench/feed_throughput.py).
+            self._ws.run_forever(ping_interval=20, ping_timeout=10, skip_utf8_validation=True)
+            if self._stop.is_set():
+                break
+            self._stop.wait(self.session_ended())
+
+    def session_ended(self) -> float:
+        """A session is over (or a connection failed): the failover and the alert it
+        leads to, and how long to wait before the next (0: connect at once)."""
+        if self._switched:  # closed on purpose to fail back: connect at once
+            self._switched = False
+            return 0.0
+        self._tries_here += 1
+        if self.failures_in_row == 0:  # said once an outage; an error only after
+            log.warning(  # alert_after tries (a server still starting is normal)
+                "market data socket down: reconnecting",
+                url=self.url,
+                error=self.errors[-1] if self.errors else "",
+            )
+        if len(self.sources) > 1 and self._tries_here >= self.failover_after:
+            self._switch((self.active + 1) % len(self.sources), "failover")
+        self.failures_in_row += 1
+        self.reconnects += 1
+        if self.failures_in_row >= self.alert_after and not self.alerting:
+            self.alerting = True
+            log.error(
+                "market data feed keeps failing",
+                attempts=self.failures_in_row,
+                url=self.url,
+            )
+        delay = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (self.failures_in_row - 1))
+        return delay * self.rng.uniform(0.5, 1.0)  # jitter: no thundering herd
 
     def _on_open(self, ws: websocket.WebSocketApp) -> None:
         self.connected = True
@@ -453,7 +453,7 @@ class FeedClient:
             wake = not self._woken
             self._woken = True
         if wake:
-            self._push.send(b"")
+            self._wake()
 
     def ping(self) -> None:
         """Ask the server its time (OpenAlgo's ``ping`` action; the ``pong`` carries

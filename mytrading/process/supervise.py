@@ -23,8 +23,8 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from mytrading.messaging.bus import DAEMONS
 from mytrading.process import instance
-from mytrading.process.base import STOP_ORDER
 from mytrading.process.rundir import ensure_private_dir
+from mytrading.process.shell import STOP_ORDER
 from mytrading.settings import PROJECT_ROOT, Settings
 
 CONF = PROJECT_ROOT / "supervisord.conf"

@@ -32,7 +32,7 @@ from typing import Any, Generic, Literal, NamedTuple, TypeVar
 from mytrading import hosttime, venue
 from mytrading.domain.positions import Ledger
 from mytrading.domain.refdata import IST
-from mytrading.messaging import bus, wire
+from mytrading.messaging import wire
 from mytrading.messaging.catchup import (
     FillSequence,
     fetch_fills,
@@ -102,17 +102,21 @@ class ReconcilerDaemon(Daemon):
         # (account, broker order id) -> our fills' quantity
         self.filled_by_order: dict[tuple[str, str], int] = {}
         s = self.settings
-        accounts = self.config.accounts
-        self.accounts = list(accounts.by_name.values())
+        accounts = self.accounts
+        self.account_list = list(accounts.by_name.values())
         routes = venue.routes(s, accounts)
         # Order and trade books are read from an account's OpenAlgo only where its orders
         # go there: a paper account's books are the router's in-process venue's (its
         # positions still come through the router).
         self.brokers: dict[str, BrokerAdapter] = {
             a.name: venue.broker_adapter(
-                a.api_key, a.rest_url, s.openalgo.timeout_s, lambda: self.clock.now_ns() / 1e9
+                a.api_key,
+                a.rest_url,
+                s.openalgo.timeout_s,
+                lambda: self.clock.now_ns() / 1e9,
+                transport=self.host.transport(a.rest_url),
             )
-            for a in self.accounts
+            for a in self.account_list
             if routes[a.name].kind in ("real", "simserver", "dry")
         }
         self.orders_agreed: TwoChecks[Suspect] = TwoChecks()
@@ -123,9 +127,7 @@ class ReconcilerDaemon(Daemon):
         self.every(s.recon_interval(), self.reconcile)
 
     def _fill_sequence(self) -> FillSequence:
-        return FillSequence(
-            lambda after: fetch_fills_since(self.ctx, self.endpoints["rpc.router"], after)
-        )
+        return FillSequence(lambda after: fetch_fills_since(self.ask_router(), after))
 
     @property
     def seen_fill_no(self) -> int:
@@ -142,10 +144,10 @@ class ReconcilerDaemon(Daemon):
         earlier days and those the broker did not confirm included: the broker's book is
         compared with all of them) as of its last fill, and the day's fills per order for
         the trade-book comparison. Later fills are applied on top, in number order."""
-        snap = fetch_snapshot(self.ctx, self.endpoints["rpc.router"], everything=True)
+        snap = fetch_snapshot(self.ask_router(), everything=True)
         if snap is None:
             return False
-        fills = fetch_fills(self.ctx, self.endpoints["rpc.router"], snap.last_fill_no)
+        fills = fetch_fills(self.ask_router(), snap.last_fill_no)
         if fills is None:
             return False
         self.ledger = Ledger()
@@ -215,7 +217,7 @@ class ReconcilerDaemon(Daemon):
             return
         t0 = hosttime.monotonic()
         found = compared = 0
-        for acct in self.accounts:
+        for acct in self.account_list:
             got = self._reconcile(acct.name)
             if got is None:
                 return
@@ -230,11 +232,7 @@ class ReconcilerDaemon(Daemon):
 
     def _reconcile(self, account: str) -> tuple[int, int] | None:
         """One account: (mismatches reported, positions compared), None when it could not."""
-        reply = bus.request(
-            self.ctx,
-            self.endpoints["rpc.router"],
-            wire.BrokerQuery(kind="positions", account=account),
-        )
+        reply = self.host.request("rpc.router", wire.BrokerQuery(kind="positions", account=account))
         if isinstance(reply, wire.BrokerReply) and reply.error.startswith(SESSION_EXPIRED):
             # the router says it once, as an alert; nothing can be compared meanwhile
             self.log.warning("reconciliation paused: broker session expired", account=account)
@@ -294,7 +292,7 @@ class ReconcilerDaemon(Daemon):
                 ours=o,
                 broker=b,
             )
-            self.pub.publish(
+            self.publish(
                 "recon.mismatch",
                 wire.ReconEvent(
                     exchange=ex,
@@ -319,7 +317,7 @@ class ReconcilerDaemon(Daemon):
         and where an order of ours is still unknown at the broker (a broker order that
         matches one is handed to the router as that order, not reported)."""
         books = self.brokers[account].books()
-        reply = bus.request(self.ctx, self.endpoints["rpc.router"], wire.BrokerQuery(kind="orders"))
+        reply = self.host.request("rpc.router", wire.BrokerQuery(kind="orders"))
         if books is None or not isinstance(reply, wire.BrokerReply):
             self.log.warning(
                 "order or trade book unavailable; orders not compared", account=account
@@ -381,7 +379,7 @@ class ReconcilerDaemon(Daemon):
                 broker=b,
                 detail=why,
             )
-            self.pub.publish(
+            self.publish(
                 "recon.mismatch",
                 wire.ReconEvent(
                     exchange=where.exchange,
@@ -422,7 +420,7 @@ class ReconcilerDaemon(Daemon):
             q = wire.BrokerQuery(
                 kind="adopt", account=account, order_id=o.order_id, broker_id=hits[0].broker_id
             )
-            reply = bus.request(self.ctx, self.endpoints["rpc.router"], q)
+            reply = self.host.request("rpc.router", q)
             if isinstance(reply, wire.BrokerReply) and reply.ok:
                 took.add(hits[0].broker_id)
                 self.adopted += 1

@@ -19,15 +19,15 @@ from typing import Any, cast
 from mytrading import hosttime, venue
 from mytrading.domain.accounts import Accounts
 from mytrading.domain.refdata import RefData
-from mytrading.messaging import bus, wire
-from mytrading.messaging.bus import Puller, Pusher
+from mytrading.messaging import wire
 from mytrading.messaging.catchup import FillSequence, fetch_fills, fetch_fills_since, fetch_snapshot
 from mytrading.messaging.interest import Declarer, entry
 from mytrading.messaging.outbox import Outbox
 from mytrading.process.base import Daemon, Peer
+from mytrading.process.host import Host
 from mytrading.risk.config import RiskConfig, load_risk_config
 from mytrading.risk.core import MAX_PENDING, RiskCore, RiskPorts
-from mytrading.risk.events import EventStore
+from mytrading.risk.events import EventLog, EventStore
 from mytrading.risk.monitor import Key
 from mytrading.risk.orders import rejected_event
 from mytrading.risk.rules import Rejection
@@ -83,20 +83,36 @@ class RiskDaemon(Daemon):
     # ticks: live marks; funds and margin: the broker's figures, polled by the router
     sub_prefixes = ("exec.order.", "exec.fill.", "exec.funds", "exec.margin", "md.tick.")
 
+    def __init__(
+        self,
+        host: Host,
+        settings: Settings,
+        refdata: RefData,
+        accounts: Accounts,
+        risk: RiskConfig | None = None,
+        schedules: dict[str, Schedule] | None = None,
+        events: EventLog | None = None,
+    ) -> None:
+        """``risk``: its files as validated (read here when not given); ``schedules``: the
+        strategies' days and hours; ``events``: where its events are kept (DuckDB when
+        not given)."""
+        super().__init__(host, settings, refdata, accounts)
+        self.risk_config = risk
+        self.schedules = schedules
+        self._events = events
+
     def setup(self) -> None:
         s = self.settings
-        self.accounts = accounts = self.config.accounts
+        accounts = self.accounts
         self.venue = venue.for_daemon(s, accounts)  # its states and marks are this venue's
         venue.carry_legacy_states(s.state_dir, self.venue.dir)
         self.state_store = StateStore(self.venue.dir / "risk_state.json")
         states, problem = self.state_store.load()
         if problem:
             self.count_error("risk state unreadable", problem=problem)
-        self.intents = Puller(self.ctx, self.endpoints["pipe.intents"])
-        self.commands = Puller(self.ctx, self.endpoints["pipe.commands"])
-        self.orders = Pusher(self.ctx, self.endpoints["pipe.orders"], self.name, "order")
-        self.add_puller(self.intents, self._on_intent, malformed=self._on_bad_intent)
-        self.add_puller(self.commands, self._on_command)
+        self.orders = self.host.pipe_out("pipe.orders", "order")
+        self.pipe_in("pipe.intents", self._on_intent, malformed=self._on_bad_intent)
+        self.pipe_in("pipe.commands", self._on_command)
         self.outbox: Outbox[wire.Order] = Outbox(
             self.orders,
             lambda: self.peer_up("router"),
@@ -110,13 +126,11 @@ class RiskDaemon(Daemon):
         # per account: when its position book was last read, and what it said
         self._book_read: dict[str, tuple[float, list[wire.BrokerPosition] | None]] = {}
         # funds and position books asked of the router without waiting for its answer
-        self.asker = bus.Asker(self.ctx, self.endpoints["rpc.router"], self._on_router_reply)
-        self.add_socket(self.asker.sock, self.asker.readable)
-        self.every(0.5, self._expire_asks)
+        self.asker = self.host.asker("rpc.router", self._on_router_reply)
         self._held: list[wire.Intent] = []  # intents waiting for a first funds figure
         self._held_since = 0.0  # when the first of them was held
         self._funds_from = 0.0  # since when the router has been there to ask
-        self.events = EventStore(
+        self.events: EventLog = self._events or EventStore(
             s.stores.risk_db,
             self._store_failed,
             self._store_held,
@@ -130,20 +144,18 @@ class RiskDaemon(Daemon):
             self.clock.now,
             run_id=format(self.started_ns // 1_000_000, "x"),
             states=states,
-            cfg=self.config.risk,
+            cfg=self.risk_config,
             speed=self.clock.speed,
-            schedules=self.config.schedules,
+            schedules=self.schedules,
             reschedule=self._schedules_again,
         )
         self.book = self.core.book
         self.post = self.core.post
-        self.fill_seq = FillSequence(
-            lambda after: fetch_fills_since(self.ctx, self.endpoints["rpc.router"], after)
-        )
+        self.fill_seq = FillSequence(lambda after: fetch_fills_since(self.ask_router(), after))
         self.fills_fetched = 0  # fills an intent's sender had seen, asked of the router first
         self.marks = MarksStore(self.venue.dir / "risk_marks.json")
         self._restore()
-        self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
+        self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
         self.every(0.02, self.outbox.flush)
         self.every(1.0, self._post_trade)
         self.every(0.5, self._declare, first_in=0)
@@ -158,7 +170,7 @@ class RiskDaemon(Daemon):
 
     def emit(self, ev: wire.RiskEvent) -> None:
         """Publish a risk event and keep it in DuckDB (by the store's writer thread)."""
-        self.pub.publish(f"risk.event.{ev.strategy}", ev)
+        self.publish(f"risk.event.{ev.strategy}", ev)
         self.events.add(ev, hosttime.time_ns(), self.clock.now())
 
     def save_states(self, states: TradingStates, reason: str) -> None:
@@ -193,6 +205,9 @@ class RiskDaemon(Daemon):
 
     def _on_router_reply(self, tag: Hashable, reply: wire.Msg | None) -> None:
         kind, account = cast(tuple[str, str], tag)
+        if reply is None:
+            self.log.warning("router did not answer risk's question in time; asking again",
+                             question=kind, account=account)  # fmt: skip
         got = reply if isinstance(reply, wire.BrokerReply) and reply.ok else None
         if kind == "funds":
             if got is not None and got.funds is not None:
@@ -201,14 +216,6 @@ class RiskDaemon(Daemon):
             return
         positions = got.positions if got is not None else None
         self._book_read[account] = (hosttime.monotonic(), positions)
-
-    def _expire_asks(self) -> None:
-        old = self.asker.expire()
-        if old is not None:
-            self.remove_socket(old)
-            old.close(0)
-            self.add_socket(self.asker.sock, self.asker.readable)
-            self.log.warning("router did not answer risk's question in time; asking again")
 
     # ----------------------------------------------------------------- inputs
 
@@ -240,8 +247,8 @@ class RiskDaemon(Daemon):
         need = msg.fills_seen
         if not need or (self.fill_seq.last or 0) >= need:
             return
-        while self.sub.sock.poll(0) and (self.fill_seq.last or 0) < need:
-            self._on_sub_readable()
+        while (self.fill_seq.last or 0) < need and self.host.read_sub_now():
+            continue
         last = self.fill_seq.last
         if last is not None and last >= need:
             return
@@ -373,7 +380,7 @@ class RiskDaemon(Daemon):
             self.count_error("risk marks unreadable: trailing stops restart", problem=problem)
         if marks and self.post.restore_marks(marks, self.clock.now().date()):
             self.log.info("day marks restored", books=sorted(marks.get("books", {})))
-        snap = fetch_snapshot(self.ctx, self.endpoints["rpc.router"])
+        snap = fetch_snapshot(self.ask_router())
         if snap is None:
             self.log.warning("no position snapshot from the router: risk starts flat")
             return
@@ -383,7 +390,7 @@ class RiskDaemon(Daemon):
                 "positions the broker does not confirm: risk does not act on them",
                 positions=["/".join(k) for k in sorted(snap.unconfirmed)],
             )
-        fills = fetch_fills(self.ctx, self.endpoints["rpc.router"], snap.last_fill_no)
+        fills = fetch_fills(self.ask_router(), snap.last_fill_no)
         if fills is None:
             self.log.warning("no fills from the router: P&L restarts from average prices")
         self.core.restore(snap, fills)
@@ -492,6 +499,3 @@ class RiskDaemon(Daemon):
 
     def teardown(self) -> None:
         self.events.close()
-        self.orders.close()
-        self.intents.close()
-        self.commands.close()

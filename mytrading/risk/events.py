@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 
@@ -75,6 +75,19 @@ MOVE_BATCH = 5000
 
 def outbox_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.outbox.sqlite")
+
+
+class EventLog(Protocol):
+    """Where risk keeps its events: ``EventStore`` (DuckDB, by a writer thread) in a
+    process, a list in the simulation."""
+
+    stored: int
+    pending: int
+    held: str
+
+    def add(self, ev: wire.RiskEvent, wall_ns: int, market: datetime) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class EventStore:

@@ -9,7 +9,6 @@ finds to the table and to the shell (``RouterPorts``: broker events, alerts, the
 from __future__ import annotations
 
 import msgspec
-import zmq
 
 from mytrading import hosttime
 from mytrading.domain import Action, Product
@@ -65,7 +64,7 @@ class BrokerReads:
         return self.lanes[MAIN]
 
     def on_ws_updates(self, lane: Lane) -> None:
-        lane.updates_pull.recv(zmq.NOBLOCK)
+        """The lane's WebSocket client woke the loop: updates are queued."""
         if lane.inflight is None:  # else they wait in the client's queue (see lanes.py)
             self.take_updates(lane)
 

@@ -22,13 +22,11 @@ from typing import Any
 
 import msgspec
 import numpy as np
-import zmq
 
 from mytrading import hosttime, venue
 from mytrading.domain.accounts import MAIN, Account
 from mytrading.domain.refdata import RefDataError
 from mytrading.messaging import wire
-from mytrading.messaging.bus import RPC_REQUEST_MAX_MSG, Puller, Pusher, bind
 from mytrading.messaging.outbox import Outbox
 from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent, broker_state, order_update
 from mytrading.orders.state import OrderState, published
@@ -40,7 +38,7 @@ from mytrading.router.broker_reads import BrokerReads
 from mytrading.router.expiry import ExpirySettler
 from mytrading.router.faults import JOURNAL_RETRY_S, JournalFaults, Sessions
 from mytrading.router.journal import Journal, prune_aside
-from mytrading.router.lanes import LANES_DONE_PIPE, Call, Lane
+from mytrading.router.lanes import Call, Lane
 from mytrading.router.publishing import Publications
 from mytrading.router.queries import Queries
 from mytrading.router.recovery import Recovery
@@ -51,7 +49,6 @@ from mytrading.settings import FaultSwitches
 
 FUNDS_POLL_S = 2.0  # the broker's funds, for risk's margin checks (OpenAlgo: 0.5 req/s)
 HALT_WAIT_S = 24 * 3600.0  # a halt for an unknown order waits for risk as long as it takes
-ORDER_UPDATE_PIPE = "inproc://router.order_updates"
 JOURNAL_SYNC_S = 0.2  # the longest an answer from the broker stays unflushed
 SEND_BATCH = 16  # orders per flush; a crash mid-batch leaves the unsent ones UNKNOWN
 RECOVERY_HOLD_S = 0.5  # subscribers reconnect every 0.1 s (ZMQ_RECONNECT_IVL)
@@ -75,7 +72,7 @@ class RouterDaemon(Daemon):
         s = self.settings
         self.crash_at = FaultSwitches().router_crash_at  # the journal's tests only
         self.openalgo = s.broker == "openalgo"
-        accounts = self.config.accounts
+        accounts = self.accounts
         confirmation = live.confirmed(s, accounts) if s.mode == "live" else None
         self.venue = venue.current(
             s, accounts, live.reported(confirmation) if confirmation else None
@@ -92,10 +89,6 @@ class RouterDaemon(Daemon):
             )
         self.log.warning("orders: " + self.venue.banner(), venue=self.venue.id)
         self.lanes: dict[str, Lane] = {}
-        self.lanes_done = self.ctx.socket(zmq.PULL)  # a lane's worker: "my batch is answered"
-        self.lanes_done.setsockopt(zmq.LINGER, 0)
-        self.lanes_done.bind(LANES_DONE_PIPE)
-        self.add_socket(self.lanes_done, self._on_lanes_done)
         self.market_taps: list[tuple[Lane, Callable[[wire.Tick], None]]] = []
         for acct in accounts.by_name.values():
             route = self.venue.routes[acct.name]
@@ -104,7 +97,7 @@ class RouterDaemon(Daemon):
             else:
                 self.lanes[acct.name] = self._openalgo_lane(acct, route)
         if self.market_taps:
-            self.sub.subscribe("md.tick.")  # the in-process venues fill against every tick
+            self.subscribe("md.tick.")  # the in-process venues fill against every tick
         self.main = self.lanes[MAIN]
         self.expiry = ExpirySettler(self.refdata, self._subscribe_tick)
         self._said_missing: set[str] = set()
@@ -122,7 +115,7 @@ class RouterDaemon(Daemon):
         self._pumped: dict[str, tuple[float, tuple[int, int, int, int]]] = {}
         self.work = WorkSplit()
         self.halts: Outbox[wire.Command] = Outbox(
-            Pusher(self.ctx, self.endpoints["pipe.commands"], self.name, "command"),
+            self.host.pipe_out("pipe.commands", "command"),
             lambda: self.peer_up("risk"),
             HALT_WAIT_S,
             lambda cmd, why: self.count_error("ALERT: a halt did not reach risk", reason=why),
@@ -138,7 +131,7 @@ class RouterDaemon(Daemon):
             self.table, self.clock, self, self.counts, self._journal_back
         )
         self.bus_out = Publications(
-            self.pub, self.table, self.books, self.journal_faults.down, self._crash
+            self.host, self.table, self.books, self.journal_faults.down, self._crash
         )
         identities = {a: r.identity for a, r in self.venue.routes.items()}
         rep = self.journal_faults.open(identities)
@@ -169,14 +162,10 @@ class RouterDaemon(Daemon):
         self.every(JOURNAL_RETRY_S, self.journal_faults.retry)
         self.every(JOURNAL_RETRY_S, self.journal_faults.roll)
         self.after(RECOVERY_HOLD_S, lambda: self._release(rep.fills))
-        self.rep = self.ctx.socket(zmq.REP)
-        self.rep.setsockopt(zmq.LINGER, 0)
-        self.rep.setsockopt(zmq.MAXMSGSIZE, RPC_REQUEST_MAX_MSG)
-        bind(self.rep, self.endpoints["rpc.router"])
         self.queries = Queries(
             self.table, self.books, self.lanes, self.reads, self.recovery, self._quiesce, self
         )
-        self.add_socket(self.rep, self._on_query)
+        self.host.serve("rpc.router", self.answer)
         self.every(self.settings.liveness.heartbeat_s, self._publish_positions)
         self.every(FUNDS_POLL_S, self.reads.publish_funds, first_in=0)
         self.every(FUNDS_POLL_S, self.reads.maybe_margins)
@@ -215,21 +204,21 @@ class RouterDaemon(Daemon):
         every ``openalgo_poll_no_ws_s`` while the socket is down)."""
         s = self.settings
         adapter = venue.broker_adapter(
-            acct.api_key, acct.rest_url, s.openalgo.timeout_s, lambda: self.clock.now_ns() / 1e9
+            acct.api_key,
+            acct.rest_url,
+            s.openalgo.timeout_s,
+            lambda: self.clock.now_ns() / 1e9,
+            transport=self.host.transport(acct.rest_url),
         )
         adapter.absent_s = s.openalgo.absent_s
         lane = Lane(acct.name, adapter, Lane.rates(acct), route=route)
-        pipe = f"{ORDER_UPDATE_PIPE}.{acct.name}"
-        lane.updates_pull = self.ctx.socket(zmq.PULL)
-        lane.updates_pull.setsockopt(zmq.LINGER, 0)
-        lane.updates_pull.bind(pipe)
-        self.add_socket(lane.updates_pull, lambda: self.reads.on_ws_updates(lane))
-        updates = venue.order_update_feed(self.ctx, acct.ws_url, acct.api_key, pipe)
+        wake = self.host.wakeup(self.guarded(lambda: self.reads.on_ws_updates(lane)))
+        updates = venue.order_update_feed(acct.ws_url, acct.api_key, wake, name=acct.name)
         lane.updates = updates
         adapter.pushing = lambda: updates.pushing
         adapter.tick_of = self._tick_of
-        updates.start()
-        lane.start_pool(self.ctx)
+        self.host.start_ws(updates)
+        lane.pool = self.host.worker(f"lane-{acct.name}", self.guarded(self._collect))
         self.log.info(
             "broker: " + route.describe(),
             account=acct.name,
@@ -358,14 +347,6 @@ class RouterDaemon(Daemon):
         for account, batch in batches.items():
             self.lanes[account].send(batch, self._call)
         self._collect()  # a lane without a thread (the in-process simulator) is done
-
-    def _on_lanes_done(self) -> None:
-        while True:
-            try:
-                self.lanes_done.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-        self._collect()
 
     def _collect(self) -> None:
         """Journal and publish the answers of every lane whose batch is done; then the
@@ -700,12 +681,11 @@ class RouterDaemon(Daemon):
         have; a crash may have cut the last one's publication), then what recovery held
         back, in order (``router/publishing.py``). Only then is new work accepted."""
         held = self.bus_out.release(journaled_fills)
-        self.orders_in = Puller(self.ctx, self.endpoints["pipe.orders"])
-        self.add_puller(self.orders_in, self._on_order, then=self._after_orders)
+        self.pipe_in("pipe.orders", self._on_order, then=self._after_orders)
         self.log.info("accepting orders", republished_fills=len(journaled_fills), held=held)
 
     def publish(self, topic: str, msg: wire.Msg) -> None:
-        self.pub.publish(topic, msg)
+        self.host.publish(topic, msg)
 
     # ------------------------------------------------------------------ books
 
@@ -717,7 +697,7 @@ class RouterDaemon(Daemon):
 
     def _subscribe_tick(self, exchange: str, symbol: str) -> None:
         if not self.market_taps:  # an in-process venue's router reads every tick already
-            self.sub.subscribe(wire.exact(wire.tick_topic(exchange, symbol)))
+            self.subscribe(wire.exact(wire.tick_topic(exchange, symbol)))
 
     def _settle_expired(self) -> None:
         """Positions in contracts whose expiry session has closed: settled, each as a
@@ -749,14 +729,10 @@ class RouterDaemon(Daemon):
 
     def _publish_positions(self) -> None:
         for snap in self.books.snapshots():
-            self.pub.publish(f"exec.position.{snap.strategy}", snap)
+            self.publish(f"exec.position.{snap.strategy}", snap)
 
-    def _on_query(self) -> None:
+    def answer(self, raw: bytes) -> bytes:
         """``rpc.router``: one query read and answered (``router/queries.py``)."""
-        try:
-            raw = self.rep.recv(zmq.NOBLOCK)
-        except zmq.Again:
-            return
         self.msgs_in += 1
         try:
             q = wire.decode_body(raw)
@@ -764,9 +740,12 @@ class RouterDaemon(Daemon):
                 raise wire.WireError(f"expected a BrokerQuery, got {type(q).__name__}")
         except wire.WireError as exc:
             self.count_error("bad query", reason=str(exc))
-            self.rep.send(wire.encode_body(wire.BrokerReply(ok=False, error=str(exc))))
-            return
-        self.rep.send(wire.encode_body(self.queries.answer(q)))
+            return wire.encode_body(wire.BrokerReply(ok=False, error=str(exc)))
+        try:
+            return wire.encode_body(self.queries.answer(q))
+        except Exception as exc:  # a bug answering: the asker hears it, the router goes on
+            self.count_error("query failed", kind=q.kind, exc_info=True)
+            return wire.encode_body(wire.BrokerReply(ok=False, error=f"query failed: {exc!r}"))
 
     def _tick_of(self, exchange: str, symbol: str) -> float:
         try:
@@ -862,9 +841,4 @@ class RouterDaemon(Daemon):
             self._collect()  # its answers reach the journal (else recovery finds them)
         except Exception:
             self.log.warning("answers at stop not journaled", exc_info=True)
-        self.lanes_done.close(0)
         self.table.journal.close()
-        self.halts.pusher.close()
-        if hasattr(self, "orders_in"):
-            self.orders_in.close()
-        self.rep.close(0)

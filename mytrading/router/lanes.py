@@ -1,5 +1,6 @@
 """One lane per account: its broker adapter, rate limits, pushed order updates and the
-thread its broker calls run on.
+worker its broker calls run on (a thread in the process's shell, ``process/shell.py``;
+a virtual one in the simulation).
 
 Accounts are separate brokers with separate limits: a slow or failing account must not
 hold up another's orders. Each lane sends its batches on its own worker thread and the
@@ -19,21 +20,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-
-import zmq
 
 from mytrading import hosttime
 from mytrading.domain.accounts import Account
 from mytrading.openalgo.broker import BrokerAdapter, OrderEvent, PlaceResult, TradeEvent
+from mytrading.process.host import Pending, Worker
 from mytrading.router.session import BrokerSession
 from mytrading.router.throttle import Throttle
 from mytrading.venue import OrderUpdates, Route
 
 Events = list[OrderEvent | TradeEvent]
-LANES_DONE_PIPE = "inproc://router.lanes_done"
 
 
 @dataclass
@@ -71,14 +69,11 @@ class Lane:
     throttle: Throttle
     route: Route | None = None  # where its orders go (venue.py); None only in unit tests
     updates: OrderUpdates | None = None  # a FeedClient, or the in-process venue's
-    updates_pull: Any = None  # the zmq PULL its FeedClient wakes the router on
     last_poll: float = 0.0
     session: BrokerSession = field(default_factory=BrokerSession)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    pool: ThreadPoolExecutor | None = field(default=None, repr=False)
-    done_push: Any = None  # wakes the router's loop when a batch is answered
-    router_thread: int = 0
-    inflight: Future[list[tuple[Any, Call]]] | Answered | None = None
+    pool: Worker | None = field(default=None, repr=False)  # None: calls run inline
+    inflight: Pending[list[tuple[Any, Call]]] | None = None
     taken: dict[str, int] = field(default_factory=dict)  # sends of the batch in flight
 
     @staticmethod
@@ -87,33 +82,17 @@ class Lane:
             {"order": acct.orders_per_s, "smart": acct.smart_orders_per_s}, hosttime.monotonic()
         )
 
-    def start_pool(self, ctx: zmq.Context[Any]) -> None:
-        """A worker thread, and the socket it wakes the router's loop with (created here,
-        used only by that thread from now on)."""
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"lane-{self.account}")
-        self.router_thread = threading.get_ident()
-        self.done_push = ctx.socket(zmq.PUSH)
-        self.done_push.setsockopt(zmq.LINGER, 0)
-        self.done_push.connect(LANES_DONE_PIPE)
-
     def send(self, batch: list[Any], call: Callable[[Lane, Any], Call]) -> None:
-        """Make the batch's calls: inline without a worker thread (the in-process
-        simulator), else on the worker, which wakes the router when it is done."""
+        """Make the batch's calls: inline without a worker (the in-process simulator),
+        else on the worker, which wakes the router when it is done."""
         if self.pool is None:
             self.inflight = Answered(self._run(batch, call))
             return
-        self.inflight = self.pool.submit(self._run, batch, call)
-        # Only once the future holds the answers (a wake-up sent from inside the call could
-        # reach the router before they are there, and none would follow).
-        self.inflight.add_done_callback(self._wake)
+        self.inflight = self.pool.submit(lambda: self._run(batch, call))
 
     def _run(self, batch: list[Any], call: Callable[[Lane, Any], Call]) -> list[tuple[Any, Call]]:
         with self.lock:
             return [(item, call(self, item)) for item in batch]
-
-    def _wake(self, _: Future[list[tuple[Any, Call]]]) -> None:
-        if threading.get_ident() != self.router_thread:  # else the router collects it next
-            self.done_push.send(b"")
 
     def busy(self) -> bool:
         """A batch's calls are running on the worker (holding the lane's lock): anything
@@ -131,8 +110,5 @@ class Lane:
     def close(self) -> None:
         if self.updates is not None:
             self.updates.stop()
-        if self.updates_pull is not None:
-            self.updates_pull.close(0)
         if self.pool is not None:
-            self.pool.shutdown(wait=True)
-            self.done_push.close(0)
+            self.pool.close()

@@ -19,17 +19,23 @@ table (its journal) and the books.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from mytrading.messaging import wire
-from mytrading.messaging.bus import Publisher
 from mytrading.router.books import Books
 from mytrading.router.table import OrderTable
+
+
+class Publishing(Protocol):
+    """Where the router publishes (its host's PUB)."""
+
+    def publish(self, topic: str, msg: wire.Msg) -> None: ...
 
 
 class Publications:
     def __init__(
         self,
-        pub: Publisher,
+        pub: Publishing,
         table: OrderTable,
         books: Books,
         journal_down: Callable[[], bool],

@@ -16,22 +16,23 @@ done and does it then; it is never done twice in a day.
 
 from __future__ import annotations
 
-import contextlib
 import queue
-import socket
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
 from mytrading import domain, hosttime, venue
-from mytrading.domain.refdata import IST, RefDataError
+from mytrading.domain.accounts import Accounts
+from mytrading.domain.refdata import IST, RefData, RefDataError
 from mytrading.messaging import wire
-from mytrading.messaging.bus import Pusher
 from mytrading.messaging.catchup import FillSequence, fetch_fills_since, fetch_snapshot
 from mytrading.messaging.interest import Declarer, entry
 from mytrading.messaging.outbox import Outbox
 from mytrading.process.base import Daemon, Peer
+from mytrading.process.host import Host
+from mytrading.settings import Settings
 from mytrading.signals.http import WebhookServer
 from mytrading.webhook.book import Key, StrategyBook
 from mytrading.webhook.gate import Gate, Job
@@ -45,23 +46,48 @@ SQUAREOFF_CANCEL_AFTER_S = 10.0  # working orders still open then are cancelled
 RETRY_HTTP_S = 5.0
 
 
+class Door(Protocol):
+    """Where webhook requests come in: ``WebhookServer`` (HTTP on its own thread) in a
+    process; the simulation hands its alerts to the gate itself."""
+
+    gate: Gate | None
+    listening: bool
+    error: str
+    shed: Any
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class SignalsDaemon(Daemon):
     name = "signals"
     required_peers = ("risk", "router")
     sub_prefixes = ("exec.order.", "exec.fill.", "exec.position.", "risk.event.")
 
+    def __init__(
+        self,
+        host: Host,
+        settings: Settings,
+        refdata: RefData,
+        accounts: Accounts,
+        door: Callable[[Callable[[], Gate]], Door] | None = None,
+    ) -> None:
+        """``door``: makes the door requests come in by from a gate's maker (an HTTP
+        server on the configured port when not given)."""
+        super().__init__(host, settings, refdata, accounts)
+        self._door = door
+
     def setup(self) -> None:
         s = self.settings
-        self.venue = venue.for_daemon(s, self.config.accounts)  # square-offs are this venue's
+        self.venue = venue.for_daemon(s, self.accounts)  # square-offs are this venue's
         self.store = WebhookStore(s.stores.webhook_db)
         self._last_records: list[Record] = []  # what the last beat shows, the store closed
         self.book = StrategyBook()
         # fills in the router's numbering, a missed one asked of it (as the engine and risk)
-        self.fill_seq = FillSequence(
-            lambda after: fetch_fills_since(self.ctx, self.endpoints["rpc.router"], after)
-        )
+        self.fill_seq = FillSequence(lambda after: fetch_fills_since(self.ask_router(), after))
         self.jobs: queue.Queue[Job] = queue.Queue(maxsize=s.signals.queue)
-        self.intents = Pusher(self.ctx, self.endpoints["pipe.intents"], self.name, "intent")
+        self.intents = self.host.pipe_out("pipe.intents", "intent")
         self.outbox: Outbox[wire.Intent] = Outbox(
             self.intents,
             lambda: self.peer_up("risk") and self.peer_up("router"),
@@ -81,10 +107,7 @@ class SignalsDaemon(Daemon):
         self.squaring: dict[str, dict[str, Any]] = {}  # strategy -> this attempt's state
         self.squared: dict[str, str] = {}  # strategy -> day confirmed flat
         self._processing = 0  # the audit id of the alert being turned into intents
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self.add_socket(self._wake_r.fileno(), self._drain_jobs)
+        self._wake = self.host.wakeup(self.guarded(self._drain_jobs))  # from the HTTP thread
         self._restore()
         self.http = self._server()
         self.http.start()
@@ -92,7 +115,7 @@ class SignalsDaemon(Daemon):
             self._http_failed()
         self.every(0.02, self.outbox.flush)
         self.every(1.0, self._squareoff_tick, first_in=0.5)
-        self.declarer = Declarer(lambda m: self.pub.publish(wire.interest_topic(self.name), m))
+        self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
         self.every(2.0, self._declare, first_in=0.2)
 
     # ------------------------------------------------------------------- startup
@@ -105,7 +128,7 @@ class SignalsDaemon(Daemon):
         return frozenset(eng.detail.get("strategies", {})) if eng is not None else frozenset()
 
     def _restore(self) -> None:
-        snap = fetch_snapshot(self.ctx, self.endpoints["rpc.router"])
+        snap = fetch_snapshot(self.ask_router())
         if snap is None:
             self.log.warning("no position snapshot from the router: webhook strategies start flat")
             return
@@ -115,7 +138,7 @@ class SignalsDaemon(Daemon):
             "positions restored", positions=len(snap.positions), working=len(snap.working)
         )
 
-    def _server(self) -> WebhookServer:
+    def _server(self) -> Door:
         s = self.settings
 
         def make_gate() -> Gate:
@@ -130,6 +153,8 @@ class SignalsDaemon(Daemon):
                 s.retention.webhook_audit_days,
             )
 
+        if self._door is not None:
+            return self._door(make_gate)
         return WebhookServer(
             s.signals.host,
             s.signals.port,
@@ -166,16 +191,12 @@ class SignalsDaemon(Daemon):
             self.jobs.put_nowait(job)
         except queue.Full:
             return False
-        with contextlib.suppress(BlockingIOError):  # a full pipe: the loop is awake anyway
-            self._wake_w.send(b"\0")
+        self._wake()
         return True
 
     def _drain_jobs(self) -> None:
         """Take the queued jobs, a bounded batch at a time so timers and the bus still run;
         what a batch leaves is taken on the next turn of the loop (its wake-ups were read)."""
-        with contextlib.suppress(BlockingIOError):
-            while self._wake_r.recv(4096):
-                continue  # every wake-up byte: the queue, not the bytes, says what to do
         for _ in range(1000):
             try:
                 job = self.jobs.get_nowait()
@@ -406,7 +427,7 @@ class SignalsDaemon(Daemon):
                 self._send(intent, audit_id)
             self._write_outcome(audit_id, [i.intent_id for i in flats])
             return
-        snap = fetch_snapshot(self.ctx, self.endpoints["rpc.router"])
+        snap = fetch_snapshot(self.ask_router())
         if snap is None:
             st["next"] = mono + SQUAREOFF_RETRY_S
             self.log.warning(
@@ -494,7 +515,4 @@ class SignalsDaemon(Daemon):
 
     def teardown(self) -> None:
         self.http.stop()
-        self.intents.close()
         self.store.close()
-        self._wake_r.close()
-        self._wake_w.close()

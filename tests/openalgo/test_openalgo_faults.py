@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -10,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import zmq
 
 from mytrading.domain.clock import MarketClock
 from mytrading.domain.refdata import IST
 from mytrading.messaging import wire
 from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent
 from mytrading.openalgo.orders import OpenAlgoAdapter, order_report
-from mytrading.openalgo.ws import TICK_PIPE, FeedClient
+from mytrading.openalgo.ws import FeedClient
 from tests.simhelpers import FUT, KEY, WS_URL, control, start_server
 
 pytestmark = pytest.mark.integration  # real processes or servers
@@ -166,20 +166,17 @@ def test_feed_client_reconnects_and_resubscribes_after_a_drop(
     faulty: tuple[str, MarketClock], tmp_path: Path
 ) -> None:
     host, _ = faulty
-    ctx = zmq.Context()
-    pull = ctx.socket(zmq.PULL)
-    pull.bind(TICK_PIPE)
     insts = [("NFO", FUT), ("NSE_INDEX", "NIFTY")]
-    client = FeedClient(ctx, WS_URL[host], KEY, insts, backoff_base_s=0.2)
+    woke = threading.Event()
+    client = FeedClient(WS_URL[host], KEY, insts, backoff_base_s=0.2, wake=woke.set)
     client.start()
     got: list[wire.Tick] = []
 
     def drain(seconds: float) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            if pull.poll(50):
-                while pull.poll(0):
-                    pull.recv()  # wake-ups
+            if woke.wait(0.05):
+                woke.clear()
                 got.extend(client.take())
 
     try:
@@ -198,8 +195,6 @@ def test_feed_client_reconnects_and_resubscribes_after_a_drop(
         assert len(stamps) == len(set(stamps))  # no duplicate tick reached the daemon
     finally:
         client.stop()
-        pull.close(0)
-        ctx.term()
 
 
 def tracked_market_buy(faulty: tuple[str, MarketClock], name: str) -> tuple[OpenAlgoAdapter, str]:

@@ -12,7 +12,7 @@ import pytest
 import zmq
 
 from mytrading import venue
-from mytrading.messaging import wire
+from mytrading.messaging import bus, wire
 from mytrading.settings import PROJECT_ROOT, Settings
 from tests.procs import Watcher, spawn
 
@@ -214,7 +214,7 @@ def test_router_modifies_and_cancels_working_orders(
         # A daemon catching up gets the working order, as modified, in the snapshot.
         from mytrading.messaging.catchup import fetch_snapshot
 
-        snap = fetch_snapshot(ctx, settings.endpoints()["rpc.router"])
+        snap = fetch_snapshot(bus.asking(ctx, settings.endpoints()["rpc.router"]))
         assert snap is not None
         assert [
             (x.order.order_id, x.order.quantity, x.order.price, x.status) for x in snap.working
@@ -332,7 +332,7 @@ def test_the_in_process_venue_keeps_its_orders_across_a_router_kill(
         w.status.pop("router")
         router = spawn("router", tmp_env)
         w.wait(lambda: "router" in w.status, 15, "the new router's heartbeat")
-        snap = fetch_snapshot(ctx, settings.endpoints()["rpc.router"])
+        snap = fetch_snapshot(bus.asking(ctx, settings.endpoints()["rpc.router"]))
         assert snap is not None
         assert [(x.order.order_id, x.status, x.broker_order_id) for x in snap.working] == [
             ("s.e1", "open", broker_id)

@@ -5,16 +5,16 @@ the WebSocket client subscribes and unsubscribes as the set changes, depth inclu
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
-import zmq
 
 from mytrading.domain.refdata import RefData
 from mytrading.messaging import wire
 from mytrading.messaging.interest import Declarer, Interests, entry
-from mytrading.openalgo.ws import TICK_PIPE, FeedClient
+from mytrading.openalgo.ws import FeedClient
 from tests.simhelpers import FUT, KEY, WS_URL, start_server
 
 pytestmark = pytest.mark.integration  # real processes or servers
@@ -74,10 +74,8 @@ def server(tmp_env: dict[str, str]):
 
 
 def test_the_client_follows_the_wanted_set_with_depth(server: str) -> None:
-    ctx = zmq.Context()
-    pull = ctx.socket(zmq.PULL)
-    pull.bind(TICK_PIPE)
-    client = FeedClient(ctx, WS_URL[server], KEY, [])
+    woke = threading.Event()
+    client = FeedClient(WS_URL[server], KEY, [], wake=woke.set)
     client.start()
     got: list[wire.Tick | wire.Depth] = []
 
@@ -85,9 +83,8 @@ def test_the_client_follows_the_wanted_set_with_depth(server: str) -> None:
         start = len(got)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            if pull.poll(50):
-                while pull.poll(0):
-                    pull.recv()
+            if woke.wait(0.05):
+                woke.clear()
                 got.extend(client.take())
         return got[start:]
 
@@ -111,5 +108,3 @@ def test_the_client_follows_the_wanted_set_with_depth(server: str) -> None:
         assert later and {(t.exchange, t.symbol) for t in later} == {SPOT}
     finally:
         client.stop()
-        pull.close(0)
-        ctx.term()

@@ -144,7 +144,7 @@ def test_crash_loop_second_copies_and_a_killed_supervisord(rig: Rig) -> None:
 
 
 def instance_exit_code() -> int:
-    from mytrading.process.base import EXIT_ALREADY_RUNNING
+    from mytrading.process.shell import EXIT_ALREADY_RUNNING
 
     return EXIT_ALREADY_RUNNING
 

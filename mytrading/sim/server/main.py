@@ -14,9 +14,9 @@ import structlog
 from mytrading.domain.clock import build_clock
 from mytrading.domain.refdata import load_refdata
 from mytrading.process import instance
-from mytrading.process.base import hold_instance_lock, stop_delay
 from mytrading.process.logsetup import setup_logging
 from mytrading.process.rundir import private_umask
+from mytrading.process.shell import hold_instance_lock, stop_delay
 from mytrading.settings import ConfigError, FaultSwitches, Settings, load_settings
 from mytrading.sim.books import BookStore
 from mytrading.sim.exchange import SimExchange
