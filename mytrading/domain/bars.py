@@ -60,6 +60,8 @@ TIMEFRAMES: dict[str, int] = {
     "1h": 3600,
 }
 DAILY = "D"  # one bar per session
+DAY_NS = 86_400 * 1_000_000_000
+IST_NS = 19_800 * 1_000_000_000  # IST is UTC+05:30 all year
 DEFAULT_GRACE_S = 2.0  # MT_BAR_GRACE_S: a quiet instrument's bar waits this long past lag
 LAG_DECAY = 10  # the lag estimate falls by 1 s for every 10 s that pass
 AHEAD_NS = 1_000_000_000  # a tick stamped more than 1 s past our clock is "ahead"
@@ -145,8 +147,19 @@ class BarBuilder:
         self.lag_sample: int | None = None  # the last tick's lag, when it was a new trade
         # (exchange, day ordinal) -> (open ns, close ns) of that day's session
         self._anchor: dict[tuple[str, int], tuple[int, int]] = {}
+        # the latest day asked about: (exchange, its 00:00 IST ns, the next day's, session)
+        self._last_day: tuple[str, int, int, tuple[int, int]] | None = None
 
     def _session_ns(self, exchange: str, t_ns: int) -> tuple[int, int]:
+        last = self._last_day
+        if last is not None and last[0] == exchange and last[1] <= t_ns < last[2]:
+            return last[3]  # the same IST day as the last tick's: most ticks
+        got = self._session_of(exchange, t_ns)
+        day0 = (t_ns + IST_NS) // DAY_NS * DAY_NS - IST_NS  # 00:00 IST of its day
+        self._last_day = (exchange, day0, day0 + DAY_NS, got)
+        return got
+
+    def _session_of(self, exchange: str, t_ns: int) -> tuple[int, int]:
         local = datetime.fromtimestamp(t_ns / 1e9, IST)
         key = (exchange, local.date().toordinal())
         ns = self._anchor.get(key)

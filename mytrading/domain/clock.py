@@ -62,17 +62,28 @@ class MarketClock:
 
 
 def trading_sessions(
-    cal: Calendar, first: date, days: int, exchange: str = "NSE"
+    cal: Calendar,
+    first: date,
+    days: int,
+    exchange: str = "NSE",
+    skip: tuple[dtime, dtime] | None = None,
 ) -> list[tuple[int, int]]:
-    """(open_ns, close_ns) of the next ``days`` trading days from ``first``."""
+    """(open_ns, close_ns) of the next ``days`` trading days from ``first``; with
+    ``skip``, each day in two pieces around it (market time jumps over it)."""
     out: list[tuple[int, int]] = []
     d = first
-    while len(out) < days:
+    n = 0
+    while n < days:
         hrs = cal.hours(exchange, d)
         if hrs is not None and cal.is_trading_day(exchange, d):
-            o = datetime.combine(d, hrs[0], tzinfo=IST)
-            c = datetime.combine(d, hrs[1], tzinfo=IST)
-            out.append((int(o.timestamp()) * 10**9, int(c.timestamp()) * 10**9))
+            n += 1
+            spans = [hrs]
+            if skip is not None and hrs[0] < skip[0] < skip[1] < hrs[1]:
+                spans = [(hrs[0], skip[0]), (skip[1], hrs[1])]
+            for a, b in spans:
+                o = datetime.combine(d, a, tzinfo=IST)
+                c = datetime.combine(d, b, tzinfo=IST)
+                out.append((int(o.timestamp()) * 10**9, int(c.timestamp()) * 10**9))
         d += timedelta(days=1)
     return out
 
@@ -95,5 +106,6 @@ def build_clock(settings, cal: Calendar) -> MarketClock:  # settings: Settings
         return MarketClock.wall()
     start = sim_start(settings.sim.start, cal)
     anchor = settings.clock_anchor_ns or hosttime.time_ns()
-    sessions = trading_sessions(cal, start.date(), 370)  # enough for a year and a half
+    # enough for a year and a half
+    sessions = trading_sessions(cal, start.date(), 370, skip=settings.sim.skipped())
     return MarketClock(anchor, int(start.timestamp() * 1e9), settings.sim.speed, sessions)

@@ -101,6 +101,23 @@ class Session:
     holiday_list: str
 
 
+_MONTHS = {m: i for i, m in enumerate(
+    ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1
+)}  # fmt: skip
+
+
+def _expiry(text: str) -> date | None:
+    """DDMMMYY (``25NOV26``) as a date, None if it is not one (``strptime`` is ~20x
+    slower, and an option market lists thousands of contracts)."""
+    month = _MONTHS.get(text[2:5])
+    if month is None or not (text[:2].isdigit() and text[5:].isdigit()):
+        return None
+    try:
+        return date(2000 + int(text[5:]), month, int(text[:2]))
+    except ValueError:
+        return None
+
+
 def round_to_tick(price: float, tick: float) -> float:
     """Nearest multiple of the tick, free of binary noise (2 decimals for paise ticks)."""
     steps = round(price / tick)
@@ -133,6 +150,9 @@ class Calendar:
         self.sessions = sessions
         self.holidays = holidays
         self.special = special
+        # a day's hours, asked for every tick's bar and every order's session check:
+        # worked out once per (exchange, day); the calendar does not change once loaded
+        self._hours: dict[tuple[str, date], tuple[time, time] | None] = {}
 
     def session(self, exchange: str) -> Session:
         try:
@@ -147,6 +167,14 @@ class Calendar:
 
     def hours(self, exchange: str, d: date) -> tuple[time, time] | None:
         """Continuous-trading hours on that date, or None when the exchange is shut."""
+        key = (exchange, d)
+        try:
+            return self._hours[key]
+        except KeyError:
+            got = self._hours[key] = self._hours_of(exchange, d)
+            return got
+
+    def _hours_of(self, exchange: str, d: date) -> tuple[time, time] | None:
         for sd, exchanges, op, cl in self.special:
             if sd == d and exchange in exchanges:
                 return op, cl
@@ -366,10 +394,9 @@ class RefData:
             raise RefDataError(f"{base} has no futures or options")
         if exchange != u.fo_exchange:
             raise RefDataError(f"{symbol} trades on {u.fo_exchange}, not {exchange}")
-        try:
-            expiry = datetime.strptime(exp.title(), "%d%b%y").date()
-        except ValueError:
-            raise RefDataError(f"bad expiry {exp!r} in {symbol}") from None
+        expiry = _expiry(exp)
+        if expiry is None:
+            raise RefDataError(f"bad expiry {exp!r} in {symbol}")
         if fut:
             return Instrument(
                 exchange, symbol, base, "FUT", u.lot_size, u.tick_size, u.freeze_qty, expiry

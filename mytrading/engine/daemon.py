@@ -119,7 +119,7 @@ class EngineDaemon(Daemon):
             need_depth=self._need_depth,
             fetcher=self.fetcher,
             margins=self.margins,
-            deadline=self._deadline() if self.deadlines else None,
+            deadline=self._deadline(),
             bands=(lambda name: limits.of(name).band()) if (limits := self.limits) else None,
         )
         self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
@@ -160,10 +160,10 @@ class EngineDaemon(Daemon):
         if s.engine.order_check_s:
             self.every(s.engine.order_check_s, self._check_open_orders)
 
-    def _deadline(self) -> HookDeadline:
-        """The hooks' deadlines; first, whether the last engine was ended by the hard one
-        (a strategy's hook it could not interrupt): that strategy is kept quarantined
-        today (``engine/watchdog.py``)."""
+    def _deadline(self) -> HookDeadline | None:
+        """The hooks' deadlines (when ``deadlines``); first, whether the last engine was
+        ended by the hard one (a strategy's hook it could not interrupt): that strategy is
+        kept quarantined today (``engine/watchdog.py``)."""
         s = self.settings
         self._engine_dir = s.state_dir / "engine"
         self._day = self.clock.now().date().isoformat()
@@ -179,6 +179,8 @@ class EngineDaemon(Daemon):
             self.count_error("ALERT: the engine was ended by a strategy's stuck hook; that "
                              "strategy stays quarantined today", strategy=name, hook=hook,
                              traceback=trace)  # fmt: skip
+        if not self.deadlines:
+            return None
         return HookDeadline(self._engine_dir, s.engine.hook_timeout_s, s.engine.hook_kill_s)
 
     def _check_memory(self) -> None:

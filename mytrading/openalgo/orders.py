@@ -144,6 +144,7 @@ class Tracked:
     status: str = ""  # none until the broker says
     filled: int = 0
     avg: float = 0.0
+    value: float = 0.0  # the fills reported so far: quantity x price, summed
 
 
 @dataclass
@@ -471,13 +472,20 @@ class OpenAlgoAdapter:
                 # both averages are rounded to the paisa: the part's price is known to
                 # within this much, and it traded on the tick grid
                 bound = 0.005 * (filled + t.filled) / (filled - t.filled) + 1e-9
-                px = on_tick(px, self.tick_of(t.order.exchange, t.order.symbol), bound)
+                tick = self.tick_of(t.order.exchange, t.order.symbol)
+                if tick and bound >= tick / 2:
+                    # more than one tick fits: the trade book's value tells which
+                    q, value = (trades if trades is not None else self._trades()).get(oid, (0, 0))
+                    if q == filled and value:
+                        self._count("fills_priced_from_tradebook")
+                        px = (value - t.value) / (filled - t.filled)
+                px = on_tick(px, tick, bound)
+            part = filled - t.filled
             events.append(
-                TradeEvent(
-                    oid, f"{oid}-{filled}", filled - t.filled, round(px, 2), int(self.now_s() * 1e9)
-                )
+                TradeEvent(oid, f"{oid}-{filled}", part, round(px, 2), int(self.now_s() * 1e9))
             )
             t.filled, t.avg = filled, avg
+            t.value += part * round(px, 2)
         if status != t.status or events:
             t.status = status or t.status
             events.append(OrderEvent(oid, t.status, t.filled, t.avg, row.reason))

@@ -5,6 +5,7 @@ or permanent and as possibly taken effect or certainly not sent."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,9 +89,16 @@ def num(v: Any) -> float:
 
 
 def parse_ts(s: Any) -> float | None:
+    """A broker's timestamp (IST) in epoch seconds; None if it is none of its formats.
+    An order book repeats the day's times at every read: each text is parsed once."""
+    return _parse_ts(str(s))
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_ts(s: str) -> float | None:
     for fmt in ("%Y-%m-%d %H:%M:%S", "%d-%b-%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S"):
         try:
-            return datetime.strptime(str(s), fmt).replace(tzinfo=IST).timestamp()
+            return datetime.strptime(s, fmt).replace(tzinfo=IST).timestamp()
         except ValueError:
             continue
     return None

@@ -77,6 +77,9 @@ class Daemon:
         self.started_ns = hosttime.time_ns()
         self._started_mono = hosttime.monotonic()
         self._lat_us: collections.deque[float] = collections.deque(maxlen=4096)
+        self.lat_n = 0  # latencies recorded so far
+        self._lat_at = -1  # ... when the percentiles were last worked out
+        self._lat = (0.0, 0.0)
         self.sub_seq = SequenceTracker()
         self._trackers: list[SequenceTracker] = []
         self.last_beat: tuple[wire.Status, float] | None = None
@@ -193,6 +196,7 @@ class Daemon:
 
     def record_latency_ns(self, ns: int) -> None:
         self._lat_us.append(ns / 1000.0)
+        self.lat_n += 1
 
     def uptime(self) -> float:
         return hosttime.monotonic() - self._started_mono
@@ -321,9 +325,22 @@ class Daemon:
             down = [p for p in self.required_peers if not self.peers[p].up]
             self.state = "degraded" if down else "running"
 
+    def _latency(self) -> tuple[float, float]:
+        """p50 and p99 of the latest latencies (worked out again only when new ones came)."""
+        n = self.lat_n
+        if n != self._lat_at:
+            self._lat_at = n
+            lat = np.fromiter(self._lat_us, float) if self._lat_us else None
+            self._lat = (
+                (float(np.percentile(lat, 50)), float(np.percentile(lat, 99)))
+                if lat is not None
+                else (0.0, 0.0)
+            )
+        return self._lat
+
     def heartbeat(self) -> None:
         self._update_state()  # state and peers_down in one beat always agree
-        lat = np.fromiter(self._lat_us, float) if self._lat_us else None
+        p50, p99 = self._latency()
         st = wire.Status(
             name=self.name,
             pid=self.host.pid,
@@ -334,8 +351,8 @@ class Daemon:
             msgs_out=self.host.published + self.extra_sent(),
             errors=self.errors,
             gaps=self.gaps,
-            lat_p50_us=float(np.percentile(lat, 50)) if lat is not None else 0.0,
-            lat_p99_us=float(np.percentile(lat, 99)) if lat is not None else 0.0,
+            lat_p50_us=p50,
+            lat_p99_us=p99,
             peers_down=[p for p, v in self.peers.items() if not v.up],
             detail={**self.detail(), **self.host.health()},
         )

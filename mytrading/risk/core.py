@@ -439,8 +439,9 @@ class RiskCore:
                 else "halted until it is found or certainly absent, then resumes by itself"
             )
             states.holds[name] = Hold(
-                states.own(name), [oid], self.market_now().isoformat(), person
-            )
+                states.own(name), [oid], self.market_now().isoformat(), person,
+                states.why.get(name),
+            )  # fmt: skip
             states.set(name, "halted", why, msg.issued_by or "router")
             self._state_event(name, "halted", why)
             self.enforce_halt()
@@ -460,6 +461,8 @@ class RiskCore:
             return
         why = f"order {oid} {msg.reason}: resumed by itself"
         states.set(name, hold.before, why, msg.issued_by or "router")
+        if hold.before != "active" and hold.before_why is not None:
+            states.why[name] = hold.before_why  # it is back to what it was, for that reason
         self._state_event(name, hold.before, why)
 
     def _state_event(self, name: str, state: str, why: str) -> None:

@@ -140,6 +140,14 @@ class LimitBook:
         return got or self.defaults
 
     def as_dict(self) -> dict[str, Any]:
+        """The limits for people (risk's heartbeat, each second): made once, the limits
+        are frozen."""
+        got = self.__dict__.get("_shown")
+        if got is None:
+            got = self.__dict__["_shown"] = self._as_dict()
+        return got
+
+    def _as_dict(self) -> dict[str, Any]:
         def show(lim: Limits) -> dict[str, Any]:
             d = lim.model_dump()
             for w in ("entry_window", "exit_window"):
@@ -147,10 +155,11 @@ class LimitBook:
             d["expiry_close"] = d["expiry_close"].strftime("%H:%M") if d["expiry_close"] else ""
             return d
 
+        defaults = show(self.defaults)
         return {
-            "defaults": show(self.defaults),
+            "defaults": defaults,
             "strategies": {
-                n: {k: v for k, v in show(lim).items() if v != show(self.defaults)[k]}
+                n: {k: v for k, v in show(lim).items() if v != defaults[k]}
                 for n, lim in self.per.items()
             },
             "stack": self.stack.model_dump(),

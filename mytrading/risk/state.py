@@ -56,6 +56,13 @@ class Hold:
     orders: list[str] = field(default_factory=list)  # its unknown orders, by our id
     since: str = ""
     for_person: bool = False  # too many today: it stays halted when they resolve
+    # why it was in ``before`` (a limit's REDUCING, an operator's pause): given back with
+    # the state, so what it returns to still says who set it and why
+    before_why: Why | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.before_why, dict):  # read back from the file
+            self.before_why = Why(**self.before_why)
 
 
 class TradingStates:

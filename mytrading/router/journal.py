@@ -252,6 +252,8 @@ class Journal:
         self._tail: list[bytes] = []  # written (or refused) since the last good flush
         self._tail_bytes = 0
         self._flushed_size = 0  # the file's size at the last good flush
+        # the disk's write: ``os.write``, or a simulated disk that fills (simulation)
+        self.write: Callable[[int, bytes], int] = os.write
 
     @property
     def held_bytes(self) -> int:
@@ -400,7 +402,7 @@ class Journal:
         if self.fault:
             return
         try:
-            if os.write(self._fd, data) < len(data):  # a short write: the disk is full
+            if self.write(self._fd, data) < len(data):  # a short write: the disk is full
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         except OSError as exc:
             self._refused("write", exc)
@@ -442,7 +444,7 @@ class Journal:
             data = b"".join(self._tail)
             written = 0
             while written < len(data):  # O_APPEND: each write goes at the end
-                written += os.write(self._fd, data[written:])
+                written += self.write(self._fd, data[written:])
             if self.fsync:
                 os.fdatasync(self._fd)
         except OSError:

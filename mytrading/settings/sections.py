@@ -8,7 +8,7 @@ variables are those of ``env_template.txt``, unchanged since the settings were o
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
@@ -390,6 +390,10 @@ class SimSettings(BaseSettings):
     """Market seconds per wall second."""
     start: str = ""
     """ISO date or datetime (IST) of market time at start; "" = the last trading day 09:15."""
+    skip: str = ""
+    """A span of every simulated session that market time jumps over, ``HH:MM-HH:MM`` (the
+    quiet midday: a demo or a simulation that wants the open and the close sooner); ""
+    = none. No quote in it, as in a trading halt."""
     tick_hz: float = Field(4.0, gt=0, le=10_000)
     """Ticks per second per instrument (wall)."""
     history_sessions: int = Field(2, ge=0, le=4)
@@ -465,6 +469,26 @@ class SimSettings(BaseSettings):
 
     _split = field_validator("underlyings", "stocks", mode="before")(csv)
     _host = field_validator("server_host")(a_host)
+
+    @field_validator("skip")
+    @classmethod
+    def _skip(cls, v: str) -> str:
+        if not v.strip():
+            return ""
+        try:
+            a, b = (time.fromisoformat(x.strip()) for x in v.split("-"))
+        except ValueError:
+            raise ValueError(f"skip must look like 10:45-14:00, got {v!r}") from None
+        if not a < b:
+            raise ValueError(f"skip {v!r} ends before it starts")
+        return f"{a:%H:%M}-{b:%H:%M}"
+
+    def skipped(self) -> tuple[time, time] | None:
+        """The span of each session market time jumps over, if any."""
+        if not self.skip:
+            return None
+        a, b = self.skip.split("-")
+        return time.fromisoformat(a), time.fromisoformat(b)
 
     @field_validator("replay")
     @classmethod

@@ -48,6 +48,13 @@ class SimInstrument:
     oi: int = -1  # open interest of a future or option (-1: not set yet)
 
 
+def _on_ticks(prices: np.ndarray, tick: float) -> list[float]:
+    """``round_to_tick`` of each price (the same rounding, value for value)."""
+    steps = np.rint(prices / tick)
+    places = 2 if tick >= 0.01 else 4
+    return [round(float(s) * tick, places) for s in steps]
+
+
 def _years_to_expiry(expiry: date, now: datetime) -> float:
     exp = datetime.combine(expiry, time(15, 30), tzinfo=IST)
     return max((exp - now).total_seconds(), 0.0) / SECONDS_PER_YEAR
@@ -310,27 +317,35 @@ class SimMarket:
             logp = np.concatenate(([0.0], np.cumsum(-0.5 * vol * vol * dt + vol * np.sqrt(dt) * z)))
             paths[name] = level * np.exp(logp - logp[-1])  # ends at today's level
         out: list[Bar] = []
+        n = len(minutes)
+        # each minute's points of the walk, as rows (the same floats the loop of old took)
+        window = np.arange(n)[:, None] * sub + np.arange(sub + 1)[None, :]
+        starts_s = np.array([m // 1_000_000_000 for m in minutes], dtype=np.float64)
         for si in self.instruments:
-            if si.inst.kind not in ("INDEX", "EQ", "FUT"):
+            inst = si.inst
+            if inst.kind not in ("INDEX", "EQ", "FUT"):
                 continue
-            path = paths[si.spot_key]
-            tick = si.inst.tick_size
+            pts = paths[si.spot_key][window]
+            if inst.kind == "FUT":  # the cost of carry to its expiry (``_fair_at``)
+                exp = datetime.combine(inst.expiry, time(15, 30), tzinfo=IST).timestamp()  # type: ignore[arg-type]  # a future's: set
+                years = np.maximum(exp - starts_s, 0.0) / SECONDS_PER_YEAR
+                pts = pts * (1.0 + RATE * years)[:, None]
+            tick = inst.tick_size
+            o, h = _on_ticks(pts[:, 0], tick), _on_ticks(pts.max(axis=1), tick)
+            lo, c = _on_ticks(pts.min(axis=1), tick), _on_ticks(pts[:, -1], tick)
+            lot = max(inst.lot_size, 100)
             for i, start_ns in enumerate(minutes):
-                when = datetime.fromtimestamp(start_ns / 1e9, IST)
-                pts = [self._fair_at(si, float(path[i * sub + k]), when) for k in range(sub + 1)]
                 out.append(
                     Bar(
-                        exchange=si.inst.exchange,
-                        symbol=si.inst.symbol,
+                        exchange=inst.exchange,
+                        symbol=inst.symbol,
                         tf="1m",
                         start_ns=start_ns,
-                        open=round_to_tick(pts[0], tick),
-                        high=round_to_tick(max(pts), tick),
-                        low=round_to_tick(min(pts), tick),
-                        close=round_to_tick(pts[-1], tick),
-                        volume=0
-                        if si.inst.kind == "INDEX"
-                        else int(rng.integers(20, 400)) * max(si.inst.lot_size, 100),
+                        open=o[i],
+                        high=h[i],
+                        low=lo[i],
+                        close=c[i],
+                        volume=0 if inst.kind == "INDEX" else int(rng.integers(20, 400)) * lot,
                     )
                 )
         return out
@@ -358,16 +373,18 @@ class SimMarket:
         tick = inst.tick_size
         rng = np.random.default_rng([*inst.symbol.encode(), int(starts[0] // 1_000_000_000)])
         volume = rng.integers(1, 200, size=n) * inst.lot_size
+        o, h = _on_ticks(pts[:, 0], tick), _on_ticks(pts.max(axis=1), tick)
+        lo, c = _on_ticks(pts.min(axis=1), tick), _on_ticks(pts[:, 3], tick)
         return [
             Bar(
                 exchange=inst.exchange,
                 symbol=inst.symbol,
                 tf="1m",
                 start_ns=int(starts[i]),
-                open=max(round_to_tick(float(pts[i, 0]), tick), tick),
-                high=max(round_to_tick(float(pts[i].max()), tick), tick),
-                low=max(round_to_tick(float(pts[i].min()), tick), tick),
-                close=max(round_to_tick(float(pts[i, 3]), tick), tick),
+                open=max(o[i], tick),
+                high=max(h[i], tick),
+                low=max(lo[i], tick),
+                close=max(c[i], tick),
                 volume=int(volume[i]),
             )
             for i in range(n)

@@ -12,7 +12,7 @@ from mytrading.messaging import wire
 from mytrading.risk.book import RiskBook
 from mytrading.risk.limits import Limits
 from mytrading.risk.rules import Approval, Rejection, check, check_cancel
-from mytrading.risk.state import Hold, StateStore, TradingStates
+from mytrading.risk.state import Hold, StateStore, TradingStates, Why
 
 FUT = "NIFTY29DEC26FUT"  # lot 65
 OPEN = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
@@ -263,7 +263,8 @@ def test_state_store_round_trip_and_fail_safe(tmp_path) -> None:
     states, problem = store.load()
     assert (states.stack, states.strategies, problem) == ("active", {}, "")
     states.set("s", "reducing", "max loss reached", "risk")
-    states.holds["h"] = Hold("reducing", ["h.1"], "2026-11-23T10:00:00+05:30")
+    before = Why("max loss reached", "risk", "2026-11-23T09:50:00+05:30")
+    states.holds["h"] = Hold("reducing", ["h.1"], "2026-11-23T10:00:00+05:30", False, before)
     store.save(states, "test")
     again, problem = store.load()
     d = again.as_dict()
@@ -282,6 +283,12 @@ def test_state_store_round_trip_and_fail_safe(tmp_path) -> None:
                     "orders": ["h.1"],
                     "since": "2026-11-23T10:00:00+05:30",
                     "for_person": False,
+                    # why it was REDUCING: given back with the state when the hold lifts
+                    "before_why": {
+                        "reason": "max loss reached",
+                        "by": "risk",
+                        "at": "2026-11-23T09:50:00+05:30",
+                    },
                 }
             },
         }

@@ -1,0 +1,201 @@
+"""Run seeds: one seed's day from start to the invariants at its end, and a batch of
+them with a summary (``python3 main.py simulate``).
+
+A seed's result is what the command prints and a test asserts on: the violations (each
+naming its invariant, seed and step), what the day held (orders, fills, faults by kind,
+invariants checked) and the trace's digest (the same seed twice, the same digest)."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import functools
+import logging
+import shutil
+import time
+import traceback
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from mytrading.builder.templates import render
+from mytrading.domain.refdata import RefData, load_refdata
+from mytrading.settings import PROJECT_ROOT
+from mytrading.simulation.faults import FaultSchedule, FeedFaults, full_disk_write
+from mytrading.simulation.invariants import Invariants, Violation
+from mytrading.simulation.operator import Operator
+from mytrading.simulation.stack import START_ORDER, Options, Said, SimStack
+
+LAST_STEP = dtime(15, 24)  # the market's last move: the day goes quiet after it
+DAY_END = dtime(15, 29, 50)  # the checks of the day's end (the clock rolls at 15:30)
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    day: str
+    violations: list[Violation]
+    orders: int
+    fills: int
+    faults: dict[str, int]
+    checks: dict[str, int]
+    seconds: float
+    digest: str
+    steps: int
+    said: list[Said] = field(default_factory=list)
+    trace: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def shared_strategies(workdir: Path) -> Path:
+    """The example strategies and a builder template in one directory, made once for a
+    batch: the engine imports a strategy's file once per process."""
+    out = workdir / "strategies"
+    if not out.exists():
+        shutil.copytree(PROJECT_ROOT / "strategies", out)
+        (out / "t_strangle.toml").write_text(render("t_strangle", "strangle"))
+    return out
+
+
+@contextlib.contextmanager
+def captured(stack: SimStack, level: int) -> Iterator[None]:
+    """The daemons' log lines at ``level`` and above kept on the stack (what an operator
+    would read), the rest dropped at the call; the caller's configuration restored."""
+    before = structlog.get_config()
+
+    def keep(_: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        host = stack.current
+        what = str(event.pop("event", ""))
+        if event.pop("exc_info", None):
+            event["traceback"] = traceback.format_exc()[-1500:]
+        stack.said.append(Said(stack.world.now_ns, host.name if host else "-", what,
+                               {k: str(v)[:2000] for k, v in event.items()}))  # fmt: skip
+        raise structlog.DropEvent
+
+    structlog.configure(
+        processors=[keep],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield
+    finally:
+        structlog.configure(**before)
+
+
+def run_seed(
+    seed: int,
+    workdir: Path,
+    refdata: RefData | None = None,
+    options: Options | None = None,
+    keep: bool = False,
+) -> SeedResult:
+    """One seed's day. ``keep``: leave its directory (state, journal) for a look."""
+    options = options or Options()
+    refdata = refdata or load_refdata(PROJECT_ROOT / "config")
+    t0 = time.perf_counter()
+    shared = shared_strategies(workdir)
+    stack = SimStack(seed, workdir, refdata, shared, options)
+    level = logging.WARNING if options.trace_full else logging.ERROR
+    try:
+        with stack.world, captured(stack, level):
+            result = _run(stack)
+    finally:
+        if not keep:
+            shutil.rmtree(stack.dir, ignore_errors=True)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _run(stack: SimStack) -> SeedResult:
+    import random
+
+    options = stack.options
+    day_s = _wall_s(stack, DAY_END)
+    stack.invariants = Invariants(stack)
+    stack.feed_faults = FeedFaults(stack, random.Random(stack.rng.random()))
+    stack.disk_full = False
+    stack.journal_write = full_disk_write(stack)
+    n_faults = stack.rng.randrange(10, 17) if options.faults else 0
+    stack.faults = FaultSchedule(stack, random.Random(stack.rng.random()), n_faults,
+                                 _wall_s(stack, dtime(15, 5)))  # fmt: skip
+    stack.clock_offset_s = next(
+        (float(f.detail) for f in stack.faults.faults if f.kind == "clock_offset"), 0.0
+    )
+    stack.operator = Operator(stack, random.Random(stack.rng.random()), day_s)
+    stack.operator.webhook()
+    world = stack.world
+    for i, name in enumerate(START_ORDER):
+        world.after(0.05 * i, functools.partial(stack.start_daemon, name))
+    if options.faults:
+        stack.faults.arm()
+    if options.operator:
+        stack.operator.arm()
+    last_step = _wall_s(stack, LAST_STEP)
+
+    def step(due_s: float) -> None:
+        stack.market_step()
+        nxt = due_s + options.step_s
+        if nxt < last_step:
+            world.after(options.step_s, lambda: step(nxt))
+
+    world.after(options.step_s / 2, lambda: step(options.step_s / 2))
+    world.run_until(world.start_ns + int(day_s * 1e9))
+    stack.invariants.day_end()
+    inv = stack.invariants
+    return SeedResult(
+        seed=stack.seed,
+        day=stack.day.isoformat(),
+        violations=list(inv.violations),
+        orders=inv.orders,
+        fills=inv.fills,
+        faults=dict(stack.faults.injected),
+        checks=dict(inv.checks),
+        seconds=0.0,
+        digest=world.trace.hexdigest(),
+        steps=world.steps,
+        said=list(stack.said),
+        trace=list(world.trace.lines),
+    )
+
+
+def _wall_s(stack: SimStack, at: dtime) -> float:
+    """Wall seconds from the open to ``at`` of the seed's day, at the seed's speed, the
+    skipped midday left out."""
+    def s(t: dtime) -> float:
+        day = stack.day
+        return (datetime.combine(day, t) - datetime.combine(day, dtime(9, 15))).total_seconds()
+
+    market = s(at)
+    skip = stack.settings.sim.skipped()
+    if skip is not None and at > skip[0]:
+        market -= s(min(at, skip[1])) - s(skip[0])
+    return market / stack.options.speed
+
+
+def summary(results: list[SeedResult], seconds: float) -> dict[str, Any]:
+    faults: collections.Counter[str] = collections.Counter()
+    checks: collections.Counter[str] = collections.Counter()
+    for r in results:
+        faults.update(r.faults)
+        checks.update(r.checks)
+    return {
+        "seeds": len(results),
+        "failed": [r.seed for r in results if not r.ok],
+        "days": len(results),
+        "orders": sum(r.orders for r in results),
+        "fills": sum(r.fills for r in results),
+        "faults": dict(sorted(faults.items())),
+        "faults_total": sum(faults.values()),
+        "checks": dict(sorted(checks.items())),
+        "checks_total": sum(checks.values()),
+        "seconds": round(seconds, 2),
+    }
