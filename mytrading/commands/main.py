@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import typer
 
-from mytrading.commands import config, control, data, risk, sim, stack
+from mytrading.commands import config, control, data, risk, sim, simulate, stack
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 stack.register(app)
 risk.register(app)
+simulate.register(app)
 app.add_typer(config.app, name="config")
 app.add_typer(control.app, name="control")
 app.add_typer(risk.app, name="risk")

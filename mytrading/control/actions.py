@@ -613,9 +613,7 @@ class Control:
         over: ``StrategyFile.change``)."""
         if written is not None:
             assert self.strategy_file is not None
-            sent = self.strategy_file.change(
-                cmd.target, lambda: self.view.send(cmd), **written
-            )
+            sent = self.strategy_file.change(cmd.target, lambda: self.view.send(cmd), **written)
         else:
             sent = self.view.send(cmd)
         if not sent:

@@ -16,6 +16,9 @@ full minute is what ``status``, the heartbeat and ``/metrics`` show.
 * OpenAlgo's WebSocket ``ping`` (its ``pong`` carries ``server_timestamp``, epoch ms of
   the server's wall clock): the server's time less the midpoint of our send and receive.
   That is the host's wall clock against the OpenAlgo host's, which is what NTP fixes.
+  As NTP does, the estimate is the latest pongs' with the shortest round trip
+  (``PONGS_KEPT``): a pong held up on its way back (a congested socket) reads the clock
+  off by up to half its round trip, and is outvoted by a quick one.
 
 A clock off by seconds makes every bar late by as much and every "how old is this
 quote" check wrong; the monitor's ``clock_offset`` rule says so, naming NTP.
@@ -24,12 +27,14 @@ quote" check wrong; the monitor's ``clock_offset`` rule says so, naming NTP.
 from __future__ import annotations
 
 from array import array
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 WINDOW_NS = 60 * 1_000_000_000  # a minute of market time
+PONGS_KEPT = 8  # the pongs the clock offset is judged from (the quickest round trip wins)
 MAX_SAMPLES = 200_000  # per source and minute; past it every other sample is kept
 
 
@@ -59,6 +64,7 @@ class TimeWatch:
         self._window_start: int | None = None
         self.ping_offset_ms: float | None = None  # broker's wall clock less ours
         self.ping_rtt_ms: float | None = None
+        self._pongs: deque[tuple[float, float]] = deque(maxlen=PONGS_KEPT)  # (rtt, offset)
         self.unstamped = 0  # ticks with no timestamp at all (stamped by arrival)
 
     def sample(self, source: str, lag_ns: int) -> None:
@@ -78,8 +84,8 @@ class TimeWatch:
 
     def pong(self, server_ms: float, sent_ms: float, received_ms: float) -> None:
         """A ``pong``: the server's stamp against the midpoint of our round trip."""
-        self.ping_rtt_ms = received_ms - sent_ms
-        self.ping_offset_ms = server_ms - (sent_ms + received_ms) / 2
+        self._pongs.append((received_ms - sent_ms, server_ms - (sent_ms + received_ms) / 2))
+        self.ping_rtt_ms, self.ping_offset_ms = min(self._pongs)
 
     def roll(self, now_ns: int) -> bool:
         """Close the minute (of market time, ``now_ns``) when it is over; True when it

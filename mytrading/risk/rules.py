@@ -94,6 +94,22 @@ class Ask:
         return self._exit
 
     @property
+    def closes(self) -> bool:
+        """It shrinks the position even once every other working order fills: an exit
+        that another exit already covers (risk's own, closing the same position) would
+        turn the position round, a new entry."""
+        if not self.exit:
+            return False
+        long_, short = self.exposure
+        return short + self.signed >= 0 if self.signed < 0 else long_ + self.signed <= 0
+
+    @property
+    def protective(self) -> bool:
+        """A bracket's stop or target (the engine's): its pair never both fill."""
+        link = getattr(self.intent, "link", None)
+        return link is not None and link.protective
+
+    @property
     def market_ns(self) -> int:
         """The market time as epoch nanoseconds (``market_now``'s, worked out once)."""
         if self._market_ns < 0:
@@ -170,9 +186,14 @@ def working_target(a: Ask) -> Rejection | None:
 
 def trading_state(a: Ask) -> Rejection | None:
     """HALTED (the kill switch, or one strategy): no entry, from any source. An order that
-    only shrinks a position still passes: a protective stop, a target, an exit. A halted
-    stack is never left holding a position it cannot protect."""
-    if a.book.states.of(a.intent.strategy) != "halted" or a.exit:
+    only shrinks a position still passes: a protective stop, a target (each of a pair, as
+    only one of them fills), an exit. An exit the working exits already cover does not:
+    with risk's own exit closing the position, a strategy's exit of it would sell it short
+    (the simulator found a kill switch's day that ended long and short that way, seed 6).
+    A halted stack is never left holding a position it cannot protect."""
+    if a.book.states.of(a.intent.strategy) != "halted":
+        return None
+    if a.closes or (a.protective and a.exit):
         return None
     if a.book.states.kill_switch:
         return Rejection("kill_switch", "kill switch is on: no new entries (exits pass)")

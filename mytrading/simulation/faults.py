@@ -59,6 +59,7 @@ KINDS = (
     "feed_drop",
     "disk_full",
     "kill",
+    "kill_in_call",
 )
 # faults that need a person (the product says so, and waits): none of these by design
 KILLABLE = ("router", "risk", "engine", "feed", "reconciler", "signals")
@@ -111,6 +112,7 @@ class FaultSchedule:
     def __init__(self, stack: Sim, rng: random.Random, n: int, day_s: float) -> None:
         self.stack = stack
         self.rng = rng
+        self.day_s = day_s
         self.injected: collections.Counter[str] = collections.Counter()
         self.faults: list[Fault] = []
         self.person_needed: list[str] = []  # what an injected fault leaves for a person
@@ -127,30 +129,33 @@ class FaultSchedule:
 
     def _draw(self, kind: str, at: float) -> Fault:
         r = self.rng
+        d = self.day_s  # windows as shares of the day: a short day's are as long as a long one's
         if kind == "kill":
             return Fault(kind, at, r.uniform(0.2, 4.0), r.choice(KILLABLE))
+        if kind == "kill_in_call":  # the router killed while a placement is at the broker
+            return Fault(kind, at, r.uniform(0.2, 2.0), "router")
         if kind in ("bus_lose", "bus_dup"):
-            return Fault(kind, at, r.uniform(2, 8), f"{r.uniform(0.02, 0.2):.3f}")
+            return Fault(kind, at, r.uniform(0.02, 0.08) * d, f"{r.uniform(0.02, 0.2):.3f}")
         if kind in ("bus_delay", "bus_reorder"):
-            return Fault(kind, at, r.uniform(2, 8), f"{r.uniform(0.05, 0.8):.3f}")
+            return Fault(kind, at, r.uniform(0.02, 0.08) * d, f"{r.uniform(0.05, 0.8):.3f}")
         if kind == "rpc_lost":
-            return Fault(kind, at, r.uniform(1, 6), f"{r.uniform(0.3, 1.0):.3f}")
+            return Fault(kind, at, r.uniform(0.01, 0.05) * d, f"{r.uniform(0.3, 1.0):.3f}")
         if kind.startswith("broker_") or kind == "updates_lost":
-            return Fault(kind, at, r.uniform(2, 10), f"{r.uniform(0.2, 0.7):.3f}")
+            return Fault(kind, at, r.uniform(0.02, 0.1) * d, f"{r.uniform(0.2, 0.7):.3f}")
         if kind == "updates_late":
-            return Fault(kind, at, r.uniform(2, 10), f"{r.uniform(0.5, 6.0):.3f}")
+            return Fault(kind, at, r.uniform(0.02, 0.1) * d, f"{r.uniform(0.5, 6.0):.3f}")
         if kind == "session_expired":
-            return Fault(kind, at, r.uniform(2, 15))
+            return Fault(kind, at, r.uniform(0.02, 0.08) * d)
         if kind in ("feed_late", "feed_jitter"):
-            return Fault(kind, at, r.uniform(3, 15), f"{r.uniform(0.05, 1.5):.3f}")
+            return Fault(kind, at, r.uniform(0.03, 0.12) * d, f"{r.uniform(0.05, 1.5):.3f}")
         if kind == "feed_reorder":
-            return Fault(kind, at, r.uniform(3, 15), f"{r.uniform(0.05, 0.3):.3f}")
+            return Fault(kind, at, r.uniform(0.03, 0.12) * d, f"{r.uniform(0.05, 0.3):.3f}")
         if kind == "feed_stall":
-            return Fault(kind, at, r.uniform(1, 6))
+            return Fault(kind, at, r.uniform(0.01, 0.05) * d)
         if kind == "feed_drop":
             return Fault(kind, at, r.uniform(0.5, 3))
         if kind == "disk_full":
-            return Fault(kind, at, r.uniform(1, 8))
+            return Fault(kind, at, r.uniform(0.01, 0.06) * d)
         raise ValueError(kind)
 
     def arm(self) -> None:
@@ -158,7 +163,7 @@ class FaultSchedule:
         world = self.stack.world
         for f in self.faults:
             world.after(f.at_s, functools.partial(self._on, f))
-            if f.kind != "kill":
+            if f.kind not in ("kill", "kill_in_call"):
                 world.after(f.at_s + f.for_s, functools.partial(self._off, f))
 
     # ------------------------------------------------------------------ on and off
@@ -167,11 +172,13 @@ class FaultSchedule:
         s = self.stack
         self.injected[f.kind] += 1
         s.trace_event("fault", f"on {f.kind} {f.detail} for {f.for_s:.2f}s")
-        p = float(f.detail) if f.detail and f.kind != "kill" else 0.0
+        p = float(f.detail) if f.detail and not f.kind.startswith("kill") else 0.0
         bus, broker, feed = s.bus.faults, s.main.faults, s.feed_faults
         match f.kind:
             case "kill":
                 s.restart_daemon(f.detail, f.for_s)
+            case "kill_in_call":  # at the next placement the broker takes, before its answer
+                s.kill_at_next_place = f.for_s
             case "bus_lose":
                 bus.lose = p
             case "bus_dup":

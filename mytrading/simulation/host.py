@@ -357,7 +357,7 @@ class SimHost:
         return SimFetcher(self)
 
     def transport(self, url: str) -> Any:
-        return self.stack.venue.transport(url)
+        return self.stack.venue.transport(url, self)
 
     def start_ws(self, client: Any) -> None:
         self.stack.venue.connect_ws(client, self)

@@ -110,11 +110,14 @@ class Invariants:
     # ------------------------------------------------------------------ the bus
 
     def _pushed(self, src: SimHost, pipe: str, msg: wire.Msg) -> None:
-        if pipe != "pipe.orders" or not isinstance(msg, wire.Order):
-            return
+        """What goes down the order pipe: only risk's (the router refuses the rest, and
+        what reaches the broker is judged there: ``approved``)."""
+        if pipe == "pipe.orders" and isinstance(msg, wire.Order) and src.name != "risk":
+            self.stack.trace_event("note", f"an order on the pipe from {src.name}")
+
+    def approval(self, msg: wire.Order) -> None:
+        """Risk's core approved ``msg`` (its ``send`` port, at the moment it decided)."""
         self.checks["caps"] += 1
-        if src.name != "risk" or msg.approved_by != "risk":
-            return  # the router refuses it (``approved`` is judged at the broker)
         if msg.op == "place" and msg.order_id not in self.approved:
             self.approved[msg.order_id] = msg
             self.approved_content[content(msg.account, msg)] += 1
@@ -321,8 +324,10 @@ class Invariants:
         for need in waiting_for_a_person(view):
             self.checks["person"] += 1
             stack_wide = "kill switch" in need or "the stack is" in need
-            who = "*" if stack_wide else next(
-                (n for n in why if n != "*" and f"strategy {n} is " in need), ""
+            who = (
+                "*"
+                if stack_wide
+                else next((n for n in why if n != "*" and f"strategy {n} is " in need), "")
             )
             by = str((why.get(who) or {}).get("by", "")) if who else ""
             ok = (

@@ -34,7 +34,13 @@ from mytrading.webhook.store import WebhookStore
 Sim = Any
 
 WEBHOOK = "tv_nifty"
-PAUSABLE = ("sma_crossover", "rsi_mean_reversion", "supertrend_trend", "stock_futures_trend")
+PAUSABLE = (  # the webhook strategy too: its alerts come whatever its state
+    "sma_crossover",
+    "rsi_mean_reversion",
+    "supertrend_trend",
+    "stock_futures_trend",
+    WEBHOOK,
+)
 PARAMS = {  # a parameter change an operator might make, each valid
     "sma_crossover": ({"fast": 4}, {"fast": 6}, {"slow": 18}),
     "rsi_mean_reversion": ({"period": 10}, {"oversold": 28.0}),
@@ -113,12 +119,12 @@ class Operator:
         t = r.uniform(0.1, 0.3) * day_s
         name = r.choice(PAUSABLE)
         self.plan.append((t, "pause", name, None))
-        self.plan.append((t + r.uniform(5, 40), "resume", name, None))
+        self.plan.append((t + r.uniform(0.03, 0.15) * day_s, "resume", name, None))
         if r.random() < 0.7:
             t = r.uniform(0.3, 0.6) * day_s
             mode = r.choice(("on", "on", "flatten"))
             self.plan.append((t, "kill_switch", mode, None))
-            self.plan.append((t + r.uniform(5, 40), "kill_switch", "off", None))
+            self.plan.append((t + r.uniform(0.03, 0.12) * day_s, "kill_switch", "off", None))
         if r.random() < 0.6:
             name = r.choice(sorted(PARAMS))
             self.plan.append((r.uniform(0.2, 0.8) * day_s, "params", name, r.choice(PARAMS[name])))

@@ -14,7 +14,7 @@ import logging
 import shutil
 import time
 import traceback
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as dtime
@@ -170,6 +170,7 @@ def _run(stack: SimStack) -> SeedResult:
 def _wall_s(stack: SimStack, at: dtime) -> float:
     """Wall seconds from the open to ``at`` of the seed's day, at the seed's speed, the
     skipped midday left out."""
+
     def s(t: dtime) -> float:
         day = stack.day
         return (datetime.combine(day, t) - datetime.combine(day, dtime(9, 15))).total_seconds()
@@ -181,7 +182,8 @@ def _wall_s(stack: SimStack, at: dtime) -> float:
     return market / stack.options.speed
 
 
-def summary(results: list[SeedResult], seconds: float) -> dict[str, Any]:
+def summary(results: Sequence[Any], seconds: float) -> dict[str, Any]:
+    """A batch of seeds (``SeedResult`` or the worker's ``Outcome``) in figures."""
     faults: collections.Counter[str] = collections.Counter()
     checks: collections.Counter[str] = collections.Counter()
     for r in results:

@@ -83,7 +83,7 @@ class Options:
     speed: float = 120.0  # market seconds per wall second (the demo runs 30)
     step_s: float = 1.0  # the market steps (every instrument quoted) this often, wall:
     # at 120x, every two market minutes (ticks thinned: a bar every other minute)
-    skip: str = "10:45-14:00"  # the quiet midday, jumped over (MT_SIM_SKIP)
+    skip: str = "10:15-14:30"  # the quiet midday, jumped over (MT_SIM_SKIP)
     settle_s: float = 60.0  # wall seconds after the close for the day to go quiet
     trace_full: bool = False  # keep every trace line (a replay writes them)
     faults: bool = True
@@ -152,6 +152,7 @@ class SimStack:
         self.faults: FaultSchedule
         self.operator: Operator
         self.disk_full = False
+        self.kill_at_next_place = 0.0  # the router dies in its next placement (a fault)
         self.journal_write: Callable[[int, bytes], int] = os.write
         self.clock_offset_s = 0.0
 
@@ -194,7 +195,16 @@ class SimStack:
             "MT_SIM_API_KEY": KEY,
             "MT_SIM_SECOND_KEY": SECOND_KEY,
             "MT_SIM_HISTORY_SESSIONS": "1",
-            "MT_STRATEGY_PARAMS": '{"equity_momentum": {"universe": "banks"}}',
+            # five banks, not ten stocks; moving averages and RSI bands that trade on a
+            # two-hour day of bars every other minute (as the demo test's RSI bands do)
+            "MT_STRATEGY_PARAMS": json.dumps(
+                {
+                    "equity_momentum": {"universe": "banks"},
+                    "sma_crossover": {"fast": 3, "slow": 9},
+                    "stock_futures_trend": {"fast": 3, "slow": 9},
+                    "rsi_mean_reversion": {"oversold": 42, "overbought": 58, "exit_level": 50},
+                }
+            ),
             "MT_ENGINE_MAX_RSS_MB": "0",
             # a day is a couple of minutes of wall time: the order book read every 2 s
             # behind the pushes, open orders checked every 5 s, an order whose reply was
@@ -236,6 +246,14 @@ class SimStack:
         self.cores[name] = core
 
         def start() -> None:
+            if isinstance(core, RiskDaemon):  # its approvals, as it makes them
+                send = core.send
+
+                def approve(order: wire.Order) -> bool:
+                    self.invariants.approval(order)
+                    return send(order)
+
+                core.send = approve  # type: ignore[method-assign]
             core.start()
             if isinstance(core, RouterDaemon):
                 self._fit_router(core)
@@ -324,10 +342,10 @@ class SimStack:
 
     # ------------------------------------------------------------- the venue's side
 
-    def transport(self, url: str) -> SimTransport:
+    def transport(self, url: str, host: SimHost | None = None) -> SimTransport:
         if url.rstrip("/") == self.main.rest_url:
-            return SimTransport(self.main, self.timeout_s)
-        return SimTransport(_Nowhere(self), self.timeout_s)  # type: ignore[arg-type]
+            return SimTransport(self.main, self.timeout_s, host)
+        return SimTransport(_Nowhere(self), self.timeout_s, host)  # type: ignore[arg-type]
 
     def connect_ws(self, client: Any, host: SimHost) -> None:
         client.rng = random.Random(self.rng.random())

@@ -107,13 +107,16 @@ class BrokerFaults:
 class SimTransport(httpx.BaseTransport):
     """HTTP to one simulated OpenAlgo account, as ``httpx`` carries it."""
 
-    def __init__(self, account: SimAccount, timeout_s: float) -> None:
+    def __init__(self, account: SimAccount, timeout_s: float, host: Any = None) -> None:
         self.account = account
         self.timeout_s = timeout_s
+        self.host = host  # the daemon whose client it is: a dead one's calls go nowhere
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         acct = self.account
         stack = acct.stack
+        if self.host is not None and not self.host.alive:
+            raise httpx.ConnectError("the process is gone", request=request)
         ep = request.url.path.rsplit("/api/v1/", 1)[-1].strip("/")
         raw = request.read()
         fault = acct.faults.draw(acct.rng, ep)
@@ -134,6 +137,9 @@ class SimTransport(httpx.BaseTransport):
         stack.trace_event("call", f"{acct.name} {ep} {code} {_call_key(ep, raw, body)}")
         if ep == "placeorder" and code == 200 and isinstance(body, dict):
             stack.invariants.placed_at_broker(acct.name, json.loads(raw), str(body.get("orderid")))
+            if stack.kill_at_next_place and stack.current is None:  # a lane's call
+                restart_in, stack.kill_at_next_place = stack.kill_at_next_place, 0.0
+                stack.restart_daemon("router", restart_in)  # the answer never arrives
         if fault == "lose":  # done at the broker; the answer never comes
             stack.calls.spend(self.timeout_s)
             raise httpx.ReadTimeout("timed out", request=request)
@@ -171,6 +177,7 @@ class SimConnection:
         self.server = Client(ws=None)  # type: ignore[arg-type]  # the protocol's state only
         self.open = False
         self._last_due = 0
+        self._reply_due = 0
 
     def start(self) -> None:
         acct = self.account
@@ -188,13 +195,18 @@ class SimConnection:
         reply = self.account.feed.on_text(self.server, text)
         if reply is not None:
             self.account.watch_subscriptions()
-            self.to_client(json.dumps(reply))
+            self.to_client(json.dumps(reply), reply=True)
 
-    def to_client(self, text: str, extra_s: float = 0.0) -> None:
-        """A frame to the client, in order after the ones before it."""
+    def to_client(self, text: str, extra_s: float = 0.0, reply: bool = False) -> None:
+        """A frame to the client, in order after the ones before it of its kind: the
+        server answers the protocol (auth, subscriptions, pongs) at once, the data's
+        lateness is the data's (a broker's feed late upstream)."""
         world = self.account.stack.world
-        due = max(world.now_ns + int((WS_S + extra_s) * 1e9), self._last_due)
-        self._last_due = due
+        due = world.now_ns + int((WS_S + extra_s) * 1e9)
+        if reply:
+            due = self._reply_due = max(due, self._reply_due)
+        else:
+            due = self._last_due = max(due, self._last_due)
         world.at(due, lambda: self._deliver(text))
 
     def _deliver(self, text: str) -> None:
@@ -292,9 +304,12 @@ def _call_key(ep: str, raw: bytes, body: Any) -> str:
     except ValueError:
         return ""
     got = body.get("orderid", "") if isinstance(body, dict) else ""
-    return " ".join(
-        str(f.get(k, "")) for k in ("orderid", "action", "quantity", "symbol", "pricetype")
-    ) + f" -> {got}"
+    return (
+        " ".join(
+            str(f.get(k, "")) for k in ("orderid", "action", "quantity", "symbol", "pricetype")
+        )
+        + f" -> {got}"
+    )
 
 
 def market_payloads(

@@ -52,3 +52,7 @@ def test_the_ping_is_the_offset_to_judge_by() -> None:
     assert clock_offset_s({"clock_offset_ticks_s": -1.0}) == -1.0
     assert clock_offset_s({}) is None
     assert "broker clock +59.98 s vs ours" in time_line(d)
+    # a pong held up on its way back (3 s round trip, the server's stamp early in it)
+    # would read the clock 1.5 s further off: the quick round trip before it stands
+    w.pong(server_ms=20_060_000.0, sent_ms=20_000_000.0, received_ms=20_003_000.0)
+    assert w.detail()["clock_offset_ping_s"] == 59.98

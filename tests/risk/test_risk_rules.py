@@ -258,6 +258,27 @@ def test_trading_states_halted_and_reducing(refdata: RefData) -> None:
         book.states.set("s", "paused")  # type: ignore[arg-type]
 
 
+def test_halted_exit_covered_by_a_working_exit_is_refused(refdata: RefData) -> None:
+    """The simulator's seed 6: with the kill switch on, risk's own exit was selling the
+    position and the strategy's exit of it passed too; both filled and the day ended
+    short. An exit the working exits already cover is an entry the other way."""
+    book = RiskBook(states=TradingStates("halted"))
+    key = ("s", "NFO", FUT)
+    book.positions[key] = 65 * 2
+    assert rule(run(intent(65 * 2, "SELL"), book, refdata)) == "ok"  # nothing covers it yet
+    book.on_approved("s.risk_exit", key, -65 * 2)  # risk's exit of the whole position
+    assert rule(run(intent(65 * 2, "SELL"), book, refdata)) == "kill_switch"
+    assert rule(run(intent(65, "SELL"), book, refdata)) == "kill_switch"  # any part of it
+    # a bracket's stop and target each protect the same lots and only one of them fills
+    pair = wire.OrderLink(protective=True, oco="t1")
+    stop = intent(65, "SELL", pricetype="SL-M", trigger_price=99.0, link=pair)
+    assert rule(run(stop, book, refdata)) == "ok"
+    book.working.clear()
+    book.on_approved("s.part", key, -65)  # one lot already being sold: one more closes it
+    assert rule(run(intent(65, "SELL"), book, refdata)) == "ok"
+    assert rule(run(intent(65 * 2, "SELL"), book, refdata)) == "kill_switch"
+
+
 def test_state_store_round_trip_and_fail_safe(tmp_path) -> None:
     store = StateStore(tmp_path / "risk_state.json")
     states, problem = store.load()

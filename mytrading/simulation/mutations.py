@@ -1,0 +1,215 @@
+"""Planted bugs: each a small change to the product's code that one invariant must catch
+within the seeds CI runs (``tests/simulation/test_mutations.py`` keeps the list, and
+which seed first caught each).
+
+A simulator that never fails proves nothing; one that fails when the code is wrong in the
+ways that cost money is the point. Each mutation here is a bug of a kind that has
+happened in trading systems (this one's included: ``bar_volume_from_first_tick`` is the
+bug the simulator was asked to catch, ``fill_price_from_rounded_average`` one it found):
+an order resent after a timeout, a fill dropped, an entry approved while halted, a late
+tick reopening a bar. ``planted(name)`` applies one for the duration of a block (in this
+process and in the workers it forks) and takes it away after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    breaks: str  # the invariant that must catch it
+    what: str
+    apply: Callable[[], Callable[[], None]]  # plants it; returns what takes it away
+
+
+def _patch(owner: Any, attr: str, new: Any) -> Callable[[], None]:
+    old = owner.__dict__[attr] if attr in getattr(owner, "__dict__", {}) else getattr(owner, attr)
+    setattr(owner, attr, new)
+    return lambda: setattr(owner, attr, old)
+
+
+def _router_doubles_quantity() -> Callable[[], None]:
+    """The router sends twice the quantity risk approved (a lot-size mix-up)."""
+    import msgspec
+
+    from mytrading.router.daemon import RouterDaemon
+
+    call = RouterDaemon.__dict__["_call"].__func__
+
+    def bad(lane: Any, item: Any) -> Any:
+        jo, target = item
+        if jo.order.op == "place":
+            jo.order = msgspec.structs.replace(jo.order, quantity=jo.order.quantity * 2)
+        return call(lane, (jo, target))
+
+    return _patch(RouterDaemon, "_call", staticmethod(bad))
+
+
+def _router_resends_on_timeout() -> Callable[[], None]:
+    """A placement whose reply was lost is sent again (instead of looked for)."""
+    from mytrading.openalgo import orders
+    from mytrading.openalgo.broker import Outcome, PlaceResult
+
+    place = orders.OpenAlgoAdapter.place_order
+
+    def bad(self: Any, order: Any) -> Any:
+        result, events = place(self, order)
+        if result.outcome is Outcome.UNKNOWN:
+            self.unknown.pop(order.order_id, None)
+            return PlaceResult(Outcome.RETRY, message="timeout: sent again"), []
+        return result, events
+
+    return _patch(orders.OpenAlgoAdapter, "place_order", bad)
+
+
+def _journal_after_broker_call() -> Callable[[], None]:
+    """The router writes an order's ``sent`` after the broker call, not before: a router
+    killed in the call restarts without it, and risk's redelivery places it again."""
+    from mytrading.orders.state import OrderState
+    from mytrading.router.table import OrderTable
+
+    set_ = OrderTable.set
+
+    def bad(self: Any, jo: Any, state: Any, *a: Any, **kw: Any) -> Any:
+        if state == OrderState.SENT:  # kept in memory only: the disk learns it later
+            jo.state = state
+            jo.attempt = kw.get("attempt", jo.attempt)
+            return None
+        return set_(self, jo, state, *a, **kw)
+
+    return _patch(OrderTable, "set", bad)
+
+
+def _engine_drops_hole_fills() -> Callable[[], None]:
+    """The engine takes only the fill that showed a hole, not the hole's (asked of the
+    router): its positions fall short of the router's."""
+    from mytrading.engine.daemon import EngineDaemon
+    from mytrading.process.base import Daemon
+
+    fills_in_order = Daemon.fills_in_order
+
+    def bad(self: Any, seq: Any, f: Any) -> Any:
+        got = fills_in_order(self, seq, f)
+        return got[-1:]
+
+    return _patch(EngineDaemon, "fills_in_order", bad)
+
+
+def _router_drops_some_fills() -> Callable[[], None]:
+    """The router books no fill of a partly filled order after its first (a broker's
+    second trade read as a repeat): its positions part from the broker's."""
+    from mytrading.router.daemon import RouterDaemon
+
+    fill = RouterDaemon.fill
+
+    def bad(self: Any, jo: Any, t: Any) -> None:
+        if jo.filled and t.quantity < jo.order.quantity:
+            return
+        fill(self, jo, t)
+
+    return _patch(RouterDaemon, "fill", bad)
+
+
+def _risk_approves_while_halted() -> Callable[[], None]:
+    """Risk's halted and kill-switch rules pass everything: entries of a halted book go."""
+    from mytrading.risk import rules
+
+    kept = tuple(r for r in rules.PRE_TRADE if r is not rules.trading_state)
+    return _patch(rules, "PRE_TRADE", kept)
+
+
+def _late_tick_reopens_bar() -> Callable[[], None]:
+    """A tick stamped in a minute already handed out opens that minute again."""
+    from mytrading.domain.bars import BarBuilder
+
+    late = BarBuilder._late
+
+    def bad(self: Any, key: Any, line: Any, t: int, now_ns: int | None) -> None:
+        late(self, key, line, t, now_ns)
+        line.handed_end = 0  # forget what was handed: the next tick of it reopens
+
+    return _patch(BarBuilder, "_late", bad)
+
+
+def _bar_volume_from_first_tick() -> Callable[[], None]:
+    """The bug the simulator was asked to catch: a bar's volume counted from its first
+    tick's cumulative volume, so its first trade is lost."""
+    from mytrading.domain.bars import BarBuilder
+
+    def bad(self: Any, exchange: str, start: int, before: int, before_t: int, volume: int) -> int:
+        return volume
+
+    return _patch(BarBuilder, "_volume_before", bad)
+
+
+def _risk_books_at_the_rupee() -> Callable[[], None]:
+    """Risk books each fill at its price rounded to the rupee: its P&L parts from the
+    broker's."""
+    import msgspec
+
+    from mytrading.risk.core import RiskCore
+
+    on_fill = RiskCore.on_fill
+
+    def bad(self: Any, f: Any) -> float:
+        return on_fill(self, msgspec.structs.replace(f, price=float(round(f.price))))
+
+    return _patch(RiskCore, "on_fill", bad)
+
+
+def _unknown_never_absent() -> Callable[[], None]:
+    """An order whose placement may not have reached the broker is never found absent:
+    its strategy stays halted for a person, though the broker certainly has no such
+    order."""
+    from mytrading.openalgo import orders
+
+    return _patch(orders.OpenAlgoAdapter, "_same_day", lambda self, since_s: False)
+
+
+MUTATIONS: dict[str, Mutation] = {
+    m.name: m
+    for m in (
+        Mutation("router_doubles_quantity", "approved", "the router sends twice the quantity",
+                 _router_doubles_quantity),
+        Mutation("router_resends_on_timeout", "once", "a lost reply's order sent again",
+                 _router_resends_on_timeout),
+        Mutation("journal_after_broker_call", "once", "the journal written after the call",
+                 _journal_after_broker_call),
+        Mutation("engine_drops_hole_fills", "fills", "the engine drops a hole's fills",
+                 _engine_drops_hole_fills),
+        Mutation("router_drops_some_fills", "positions", "the router drops later partial fills",
+                 _router_drops_some_fills),
+        Mutation("risk_approves_while_halted", "caps", "risk approves entries while halted",
+                 _risk_approves_while_halted),
+        Mutation("risk_ignores_kill_switch", "kill_switch", "the kill switch lets entries by",
+                 _risk_approves_while_halted),
+        Mutation("late_tick_reopens_bar", "bars", "a late tick reopens a handed bar",
+                 _late_tick_reopens_bar),
+        Mutation("bar_volume_from_first_tick", "bars", "a bar's first trade's volume lost",
+                 _bar_volume_from_first_tick),
+        Mutation("risk_books_at_the_rupee", "pnl", "risk books fills at the rupee",
+                 _risk_books_at_the_rupee),
+        Mutation("unknown_never_absent", "person", "an unknown order never found absent",
+                 _unknown_never_absent),
+    )
+}  # fmt: skip
+
+
+@contextlib.contextmanager
+def planted(name: str) -> Iterator[None]:
+    """The mutation ``name`` in force for the block ("" : none)."""
+    if not name:
+        yield
+        return
+    if name not in MUTATIONS:
+        raise ValueError(f"no mutation {name!r}; there are: {', '.join(MUTATIONS)}")
+    undo = MUTATIONS[name].apply()
+    try:
+        yield
+    finally:
+        undo()
