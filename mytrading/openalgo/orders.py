@@ -188,6 +188,20 @@ class BrokerClock:
         return statistics.median(self.samples)
 
 
+class TradeBookOnce:
+    """The trade book (filled quantity and value per order id), read when first asked
+    for and not again: one read serves every order an update or a poll prices."""
+
+    def __init__(self, read: Callable[[], dict[str, tuple[int, float]]]) -> None:
+        self._read = read
+        self._got: dict[str, tuple[int, float]] | None = None
+
+    def __call__(self) -> dict[str, tuple[int, float]]:
+        if self._got is None:
+            self._got = self._read()
+        return self._got
+
+
 class OpenAlgoAdapter:
     def __init__(
         self,
@@ -284,7 +298,7 @@ class OpenAlgoAdapter:
         else:
             self._sent(broker_id, since_s)
         self.known_ids.add(broker_id)
-        self.tracked[broker_id] = Tracked(order, broker_id, "open", filled, avg)
+        self.tracked[broker_id] = Tracked(order, broker_id, "open", filled, avg, filled * avg)
         return broker_id
 
     def _adopt(self, order: wire.Order, oid: str) -> Events:
@@ -360,9 +374,9 @@ class OpenAlgoAdapter:
             self._count("poll_failed")
         else:
             mine = [r for r in rows if r.broker_id in self.tracked]
-            trades = self._trades() if any(r.filled is None for r in mine) else None
+            book = TradeBookOnce(self._trades)  # read once for every order of this poll
             for r in mine:
-                events += self._apply(r.broker_id, r, trades)
+                events += self._apply(r.broker_id, r, book)
             got, gone = self._resolve(rows, {r.broker_id for _, r in found})
             found += got
             absent += gone
@@ -443,10 +457,9 @@ class OpenAlgoAdapter:
         rows = self._trade_rows()
         return None if rows is None else BrokerBooks({}, rows).filled()
 
-    def _apply(
-        self, oid: str, row: OrderReport, trades: dict[str, tuple[int, float]] | None = None
-    ) -> Events:
+    def _apply(self, oid: str, row: OrderReport, book: TradeBookOnce | None = None) -> Events:
         t = self.tracked[oid]
+        book = book or TradeBookOnce(self._trades)
         status = row.status
         qty = row.quantity or t.order.quantity
         avg = row.avg_price
@@ -457,41 +470,60 @@ class OpenAlgoAdapter:
             # ``orderstatus`` gives the first trade's price (docs/openalgo.md §1): the
             # trade book has every trade of the order, so its true average.
             self._count("fills_from_tradebook")
-            q, value = (trades if trades is not None else self._trades()).get(oid, (0, 0.0))
+            q, value = book().get(oid, (0, 0.0))
             filled = q if q or status != "complete" else qty
             avg = value / q if q else avg
         else:
             filled = 0
         if filled > t.filled and not avg:
-            q, value = (trades if trades is not None else self._trades()).get(oid, (0, 0.0))
+            q, value = book().get(oid, (0, 0.0))
             avg = value / q if q else 0.0
         events: Events = []
         if filled > t.filled:
-            px = (avg * filled - t.avg * t.filled) / (filled - t.filled) if avg else avg
-            if t.filled and px and self.tick_of is not None:
-                # both averages are rounded to the paisa: the part's price is known to
-                # within this much, and it traded on the tick grid
-                bound = 0.005 * (filled + t.filled) / (filled - t.filled) + 1e-9
-                tick = self.tick_of(t.order.exchange, t.order.symbol)
-                if tick and bound >= tick / 2:
-                    # more than one tick fits: the trade book's value tells which
-                    q, value = (trades if trades is not None else self._trades()).get(oid, (0, 0))
-                    if q == filled and value:
-                        self._count("fills_priced_from_tradebook")
-                        px = (value - t.value) / (filled - t.filled)
-                px = on_tick(px, tick, bound)
             part = filled - t.filled
+            px = (avg * filled - t.avg * t.filled) / part if avg else avg
+            if px and self.tick_of is not None:
+                px = self._part_price(t, oid, filled, px, book)
             events.append(
-                TradeEvent(oid, f"{oid}-{filled}", part, round(px, 2), int(self.now_s() * 1e9))
+                TradeEvent(oid, f"{oid}-{filled}", part, round(px, 6), int(self.now_s() * 1e9))
             )
             t.filled, t.avg = filled, avg
-            t.value += part * round(px, 2)
+            t.value += part * round(px, 6)
         if status != t.status or events:
             t.status = status or t.status
             events.append(OrderEvent(oid, t.status, t.filled, t.avg, row.reason))
         if is_final(t.status):
             del self.tracked[oid]
         return events
+
+    def _part_price(
+        self,
+        t: Tracked,
+        oid: str,
+        filled: int,
+        px: float,
+        book: TradeBookOnce,
+    ) -> float:
+        """The price of the part of a fill that takes the order from ``t.filled`` to
+        ``filled``, worked out as ``px`` from the broker's averages. Both averages are
+        rounded to the paisa, so the part's price is known to within ``bound``. One trade
+        is on the tick grid: within the bound of one tick, it is that tick. Where more
+        than one tick fits, or the part is off the grid (several trades at different
+        prices: an average of 24609.275 shows as 24609.28), the trade book's value says
+        what the part was worth, to the paisa (simulator seeds 1 and 30)."""
+        tick = self.tick_of(t.order.exchange, t.order.symbol) if self.tick_of else 0.0
+        if not tick:
+            return round(px, 2)
+        part = filled - t.filled
+        bound = 0.005 * (filled + t.filled) / part + 1e-9
+        near = on_tick(px, tick, bound)
+        if bound < tick / 2 and abs(near - round(near / tick) * tick) < 1e-6:
+            return near  # one tick fits: the trade's
+        q, value = book().get(oid, (0, 0.0))
+        if q == filled and value:
+            self._count("fills_priced_from_tradebook")
+            return (value - t.value) / part
+        return round(near, 2)  # the book unread: the averages' best word
 
     def _read_book(self) -> list[OrderReport] | None:
         """The order book now (None when it could not be read); every good read is what

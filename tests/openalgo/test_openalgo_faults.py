@@ -228,7 +228,7 @@ def test_a_live_style_row_takes_fills_and_price_from_the_trade_book(
     want = sum(r["quantity"] * r["average_price"] for r in trades) / 390
     events = a._apply(oid, order_report(live))
     fills = [e for e in events if isinstance(e, TradeEvent)]
-    assert [(f.quantity, f.price) for f in fills] == [(390, round(want, 2))]
+    assert [(f.quantity, round(f.price, 6)) for f in fills] == [(390, round(want, 6))]
     assert [e.status for e in events if isinstance(e, OrderEvent)] == ["complete"]
     assert a.counts["fills_from_tradebook"] == 1
 
@@ -273,7 +273,8 @@ def test_an_order_filled_in_two_trades_is_priced_at_its_true_average(
     assert row["average_price"] == trades[0]["average_price"] != round(true_avg, 2)
     events = a._apply(oid, order_report(row))
     fills = [e for e in events if isinstance(e, TradeEvent)]
-    assert [(f.quantity, f.price) for f in fills] == [(qty, round(true_avg, 2))]
+    # the fill is worth what the trades were, to the paisa: not their average rounded
+    assert [(f.quantity, round(f.price, 6)) for f in fills] == [(qty, round(true_avg, 6))]
     assert [e.average_price for e in events if isinstance(e, OrderEvent)] == [true_avg]
 
 
@@ -357,3 +358,29 @@ def test_a_later_part_of_a_fill_is_put_back_on_its_tick() -> None:
     assert on_tick(24544.56, 0.05, 0.015) == 24544.55
     assert on_tick(24544.53, 0.05, 0.015) == 24544.53  # 0.02 from a tick: two trades' mix
     assert on_tick(101.37, 0.0, 1.0) == 101.37  # no tick known
+
+
+def test_a_fill_of_several_trades_is_priced_from_the_trade_book() -> None:
+    """The simulator's seed 30: 130 sold in two trades, 65 at 24,609.25 and 65 at
+    24,609.30, first seen complete (the router restarted in the call) with the average
+    24,609.28, rounded from 24,609.275: a fill at 24,609.28 is worth 0.65 more than the
+    trades. Off the tick grid, the price is several trades' mix: the trade book's value
+    prices it, read once for the update; unread, the average is the best word."""
+    from mytrading.openalgo.orders import Tracked
+
+    a = OpenAlgoAdapter(KEY, "http://127.0.0.1:9", 1.0, lambda: 0.0)
+    a.tick_of = lambda ex, sym: 0.05
+    reads: list[int] = []
+
+    def fill(book: dict[str, tuple[int, float]], avg: float = 24609.28) -> list[float]:
+        a._trades = lambda: reads.append(1) or book  # type: ignore[method-assign]
+        a.tracked["9"] = Tracked(order("t-mix", 130), "9", "open")
+        row = {"order_status": "complete", "filled_quantity": 130, "average_price": avg}
+        got = a._apply("9", order_report(row))
+        return [e.price for e in got if isinstance(e, TradeEvent)]
+
+    [px] = fill({"9": (130, 65 * 24609.25 + 65 * 24609.30)})
+    assert abs(px * 130 - 3199205.75) < 0.005 and len(reads) == 1
+    assert fill({}) == [24609.28]  # the trade book unread: the average
+    reads.clear()
+    assert fill({"9": (130, 0.0)}, avg=24609.30) == [24609.30] and not reads  # on a tick: one
