@@ -222,10 +222,10 @@ class BrokerAdapter(Protocol):
 
     counts: dict[str, int]
     # set by the router: whether its order updates are pushed right now (then a new
-    # order's first state comes from the push), and an instrument's price step (a fill's
-    # part derived from rounded averages is put back on the tick it traded at)
+    # order's first state comes from the push), and an instrument's (tick, trading unit)
+    # (a fill's part derived from rounded averages is priced exactly where it can be)
     pushing: Callable[[], bool]
-    tick_of: Callable[[str, str], float] | None
+    steps_of: Callable[[str, str], tuple[float, int]] | None
     absent_s: float  # an unknown order is absent after ABSENT_READS good reads over this long
 
     def place_order(self, order: wire.Order) -> tuple[PlaceResult, Events]:

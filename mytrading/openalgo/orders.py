@@ -74,14 +74,6 @@ IST_OFFSET_S = 19_800  # IST is UTC+05:30, no daylight saving: market days in ep
 SENT_AT_MAX = 200  # our send times kept for orders the book has not shown yet
 
 
-def on_tick(price: float, tick: float, bound: float) -> float:
-    """``price`` moved to the nearest multiple of ``tick`` if that is within ``bound``."""
-    if tick <= 0:
-        return price
-    near = round(round(price / tick) * tick, 2)
-    return near if abs(price - near) <= bound else price
-
-
 def order_report(row: dict[str, Any]) -> OrderReport:
     """An OpenAlgo order-book row, or an ``order_update`` push (the same fields), read."""
     return OrderReport(
@@ -230,9 +222,10 @@ class OpenAlgoAdapter:
         # True while the broker's order updates are pushed to us (subscribed, confirmed):
         # a new order's state then comes from the push, not from a call of our own
         self.pushing: Callable[[], bool] = lambda: False
-        # an instrument's price step (the router sets it from reference data): a part of a
-        # fill derived from rounded averages is put back on the tick it traded at
-        self.tick_of: Callable[[str, str], float] | None = None
+        # an instrument's (tick, unit a trade is a multiple of: its lot, or 1 share), the
+        # router's from reference data: a part of a fill derived from rounded averages is
+        # priced exactly where only one value fits (``_part_price``)
+        self.steps_of: Callable[[str, str], tuple[float, int]] | None = None
         self.absent_s = ABSENT_MIN_S  # the router sets MT_OPENALGO_ABSENT_S
 
     def _count(self, what: str) -> None:
@@ -481,9 +474,7 @@ class OpenAlgoAdapter:
         events: Events = []
         if filled > t.filled:
             part = filled - t.filled
-            px = (avg * filled - t.avg * t.filled) / part if avg else avg
-            if px and self.tick_of is not None:
-                px = self._part_price(t, oid, filled, px, book)
+            px = self._part_price(t, oid, filled, avg, book) if avg else 0.0
             events.append(
                 TradeEvent(oid, f"{oid}-{filled}", part, round(px, 6), int(self.now_s() * 1e9))
             )
@@ -497,33 +488,32 @@ class OpenAlgoAdapter:
         return events
 
     def _part_price(
-        self,
-        t: Tracked,
-        oid: str,
-        filled: int,
-        px: float,
-        book: TradeBookOnce,
+        self, t: Tracked, oid: str, filled: int, avg: float, book: TradeBookOnce
     ) -> float:
         """The price of the part of a fill that takes the order from ``t.filled`` to
-        ``filled``, worked out as ``px`` from the broker's averages. Both averages are
-        rounded to the paisa, so the part's price is known to within ``bound``. One trade
-        is on the tick grid: within the bound of one tick, it is that tick. Where more
-        than one tick fits, or the part is off the grid (several trades at different
-        prices: an average of 24609.275 shows as 24609.28), the trade book's value says
-        what the part was worth, to the paisa (simulator seeds 1 and 30)."""
-        tick = self.tick_of(t.order.exchange, t.order.symbol) if self.tick_of else 0.0
-        if not tick:
-            return round(px, 2)
+        ``filled``, from the broker's average ``avg`` (rounded to the paisa) and what the
+        earlier parts were worth (``t.value``, exact).
+
+        The part's value is ``avg * filled - t.value``, known to within half a paisa a
+        unit filled. Its trades each traded whole units (a lot of a contract, a share)
+        on the tick grid, so the value is a multiple of ``tick * unit``: where that step
+        is wider than the rounding's reach, one value fits, and the part is priced
+        exactly, several trades at different prices included (an average of 24,609.28
+        for two lots at 24,609.25 and 24,609.30 is 24,609.275: simulator seed 30). Where
+        more than one fits (106 shares at 942.75 and 942.80 average 942.75: seed 141),
+        the trade book's value prices the part; unread, the averages' word stands."""
         part = filled - t.filled
-        bound = 0.005 * (filled + t.filled) / part + 1e-9
-        near = on_tick(px, tick, bound)
-        if bound < tick / 2 and abs(near - round(near / tick) * tick) < 1e-6:
-            return near  # one tick fits: the trade's
-        q, value = book().get(oid, (0, 0.0))
-        if q == filled and value:
-            self._count("fills_priced_from_tradebook")
-            return (value - t.value) / part
-        return round(near, 2)  # the book unread: the averages' best word
+        value = avg * filled - t.value
+        tick, unit = self.steps_of(t.order.exchange, t.order.symbol) if self.steps_of else (0, 0)
+        if tick > 0 and unit > 0:
+            step = tick * unit
+            if 0.005 * filled * 2 < step - 1e-9:
+                return round(value / step) * step / part
+            q, traded = book().get(oid, (0, 0.0))
+            if q == filled and traded:
+                self._count("fills_priced_from_tradebook")
+                return (traded - t.value) / part
+        return value / part
 
     def _read_book(self) -> list[OrderReport] | None:
         """The order book now (None when it could not be read); every good read is what

@@ -192,7 +192,7 @@ class RouterDaemon(Daemon):
         lane = Lane(acct.name, adapter, Lane.rates(acct), route=route)
         lane.updates = local.updates
         adapter.pushing = lambda: local.updates.pushing
-        adapter.tick_of = self._tick_of
+        adapter.steps_of = self._steps_of
         adapter.absent_s = s.openalgo.absent_s
         self.market_taps.append((lane, local.on_tick))
         self.log.info("broker: " + route.describe(), account=acct.name)
@@ -216,7 +216,7 @@ class RouterDaemon(Daemon):
         updates = venue.order_update_feed(acct.ws_url, acct.api_key, wake, name=acct.name)
         lane.updates = updates
         adapter.pushing = lambda: updates.pushing
-        adapter.tick_of = self._tick_of
+        adapter.steps_of = self._steps_of
         self.host.start_ws(updates)
         lane.pool = self.host.worker(f"lane-{acct.name}", self.guarded(self._collect))
         self.log.info(
@@ -747,11 +747,13 @@ class RouterDaemon(Daemon):
             self.count_error("query failed", kind=q.kind, exc_info=True)
             return wire.encode_body(wire.BrokerReply(ok=False, error=f"query failed: {exc!r}"))
 
-    def _tick_of(self, exchange: str, symbol: str) -> float:
+    def _steps_of(self, exchange: str, symbol: str) -> tuple[float, int]:
+        """(tick, the unit a trade is a multiple of: a contract's lot, one share)."""
         try:
-            return self.refdata.instrument(exchange, symbol).tick_size
+            inst = self.refdata.instrument(exchange, symbol)
         except RefDataError:
-            return 0.0  # unknown here: the derived price is kept as it is
+            return 0.0, 0  # unknown here: the derived price is kept as it is
+        return inst.tick_size, (inst.lot_size if inst.kind != "EQ" else 1)
 
     # ------------------------------------------------------------------ market
 

@@ -328,59 +328,57 @@ def test_a_429_is_waited_out_whatever_its_body(reply: dict, wait: float) -> None
     assert f is not None and f.not_sent and f.retry_after_s == wait
 
 
-def test_a_later_part_of_a_fill_is_put_back_on_its_tick() -> None:
-    """65 at 24,544.50, then the order complete at 130 with OpenAlgo's paisa-rounded
-    average 24,544.53 (truly 24,544.525): derived, the second part is 24,544.56; it traded
-    on the 0.05 grid, within the rounding's reach of 24,544.55, so it is booked there.
-    A price the rounding cannot explain is left as derived."""
-    from mytrading.openalgo.orders import Tracked, on_tick
-
-    a = OpenAlgoAdapter(KEY, "http://127.0.0.1:9", 1.0, lambda: 0.0)
-    o = order("t-tick", 130)
-
-    def parts(tick_of: Any) -> list[float]:
-        a.tick_of = tick_of
-        a.tracked["9"] = Tracked(o, "9", "open")
-        got = a._apply(
-            "9",
-            order_report({"order_status": "open", "filled_quantity": 65, "average_price": 24544.5}),
-        )
-        got += a._apply(
-            "9",
-            order_report(
-                {"order_status": "complete", "filled_quantity": 130, "average_price": 24544.53}
-            ),
-        )
-        return [e.price for e in got if isinstance(e, TradeEvent)]
-
-    assert parts(None) == [24544.5, 24544.56]  # as derived: a paisa off the trade
-    assert parts(lambda ex, sym: 0.05) == [24544.5, 24544.55]
-    assert on_tick(24544.56, 0.05, 0.015) == 24544.55
-    assert on_tick(24544.53, 0.05, 0.015) == 24544.53  # 0.02 from a tick: two trades' mix
-    assert on_tick(101.37, 0.0, 1.0) == 101.37  # no tick known
-
-
-def test_a_fill_of_several_trades_is_priced_from_the_trade_book() -> None:
-    """The simulator's seed 30: 130 sold in two trades, 65 at 24,609.25 and 65 at
-    24,609.30, first seen complete (the router restarted in the call) with the average
-    24,609.28, rounded from 24,609.275: a fill at 24,609.28 is worth 0.65 more than the
-    trades. Off the tick grid, the price is several trades' mix: the trade book's value
-    prices it, read once for the update; unread, the average is the best word."""
+def parts_priced(
+    steps: tuple[float, int] | None,
+    rows: list[tuple[int, float]],
+    book: dict[str, tuple[int, float]] | None = None,
+    quantity: int = 130,
+) -> tuple[list[float], int]:
+    """The fills' prices an adapter books for the order-book rows ``rows`` ((filled,
+    average) each), with ``steps`` (tick, unit) known, and the trade book's reads."""
     from mytrading.openalgo.orders import Tracked
 
     a = OpenAlgoAdapter(KEY, "http://127.0.0.1:9", 1.0, lambda: 0.0)
-    a.tick_of = lambda ex, sym: 0.05
+    a.steps_of = None if steps is None else (lambda ex, sym: steps)
     reads: list[int] = []
+    a._trades = lambda: reads.append(1) or (book or {})  # type: ignore[method-assign]
+    a.tracked["9"] = Tracked(order("t-px", quantity), "9", "open")
+    got = []
+    for filled, avg in rows:
+        status = "complete" if filled == quantity else "open"
+        row = {"order_status": status, "filled_quantity": filled, "average_price": avg}
+        got += [e.price for e in a._apply("9", order_report(row)) if isinstance(e, TradeEvent)]
+    return got, len(reads)
 
-    def fill(book: dict[str, tuple[int, float]], avg: float = 24609.28) -> list[float]:
-        a._trades = lambda: reads.append(1) or book  # type: ignore[method-assign]
-        a.tracked["9"] = Tracked(order("t-mix", 130), "9", "open")
-        row = {"order_status": "complete", "filled_quantity": 130, "average_price": avg}
-        got = a._apply("9", order_report(row))
-        return [e.price for e in got if isinstance(e, TradeEvent)]
 
-    [px] = fill({"9": (130, 65 * 24609.25 + 65 * 24609.30)})
-    assert abs(px * 130 - 3199205.75) < 0.005 and len(reads) == 1
-    assert fill({}) == [24609.28]  # the trade book unread: the average
-    reads.clear()
-    assert fill({"9": (130, 0.0)}, avg=24609.30) == [24609.30] and not reads  # on a tick: one
+def test_a_later_part_of_a_fill_is_priced_on_its_tick() -> None:
+    """65 at 24,544.50, then the order complete at 130 with OpenAlgo's paisa-rounded
+    average 24,544.53 (truly 24,544.525): derived, the second part is 24,544.56; its
+    value is a whole number of ticks times the lot, and only 24,544.55's fits within
+    the rounding's reach. No tick known: the derived price, a paisa off the trade."""
+    rows = [(65, 24544.5), (130, 24544.53)]
+    assert [round(p, 6) for p in parts_priced(None, rows)[0]] == [24544.5, 24544.56]
+    got, reads = parts_priced((0.05, 65), rows)
+    assert [round(p, 6) for p in got] == [24544.5, 24544.55] and reads == 0
+
+
+def test_a_fill_of_several_trades_is_priced_exactly() -> None:
+    """The simulator's seed 30: 130 sold in two trades, 65 at 24,609.25 and 65 at
+    24,609.30, first seen complete (the router restarted in the call) at the average
+    24,609.28, rounded from 24,609.275: a fill at 24,609.28 is worth 0.65 more than its
+    trades. The value is a multiple of 0.05 x 65 and only 3,199,205.75 is within reach:
+    priced exactly, the trade book unread."""
+    got, reads = parts_priced((0.05, 65), [(130, 24609.28)])
+    assert abs(got[0] * 130 - 3199205.75) < 1e-6 and reads == 0
+
+
+def test_where_more_than_one_value_fits_the_trade_book_prices_the_fill() -> None:
+    """The simulator's seed 141: 106 shares, 100 at 942.75 and 6 at 942.80, average
+    942.7528 shown as 942.75; shares trade one at a time, so many values are within the
+    rounding's reach. The trade book's value prices it (read once for the update);
+    unread, the average stands."""
+    traded = 100 * 942.75 + 6 * 942.80
+    got, reads = parts_priced((0.05, 1), [(106, 942.75)], {"9": (106, traded)}, quantity=106)
+    assert abs(got[0] * 106 - traded) < 0.001 and reads == 1  # booked to 6 places
+    got, reads = parts_priced((0.05, 1), [(106, 942.75)], {}, quantity=106)
+    assert [round(p, 6) for p in got] == [942.75] and reads == 1
