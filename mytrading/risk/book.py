@@ -91,6 +91,8 @@ class RiskBook:
     working: WorkingOrders = field(default_factory=WorkingOrders)
     # working orders that open or grow a position (not exits): what a halt cancels
     entries: set[str] = field(default_factory=set)
+    # cancels sent and not yet answered: cancel order id -> the working order it cancels
+    cancelling: dict[str, str] = field(default_factory=dict)
     seen_intents: set[str] = field(default_factory=set)
     approvals: dict[str, collections.deque[int]] = field(
         default_factory=lambda: collections.defaultdict(collections.deque)
@@ -111,6 +113,25 @@ class RiskBook:
         return self.funds[account].free(wall_ns)
 
     states: TradingStates = field(default_factory=TradingStates)
+
+    def on_cancel(self, cancel_id: str, ref_order_id: str) -> None:
+        """A cancel sent for a working order: until it is answered, the order may still
+        fill, or may be gone."""
+        self.cancelling[cancel_id] = ref_order_id
+
+    def covering(self, key: tuple[str, str, str], exclude: str = "") -> tuple[int, int]:
+        """(buys, sells) working on ``key`` that no cancel has been sent for: what will
+        still fill if the market lets it (``exclude``: the order a modify replaces)."""
+        going = set(self.cancelling.values()) if self.cancelling else ()
+        buys = sells = 0
+        for oid, q in self.working.of(key).items():
+            if oid == exclude or oid in going:
+                continue
+            if q > 0:
+                buys += q
+            else:
+                sells -= q
+        return buys, sells
 
     def exposure(self, key: tuple[str, str, str], exclude: str = "") -> tuple[int, int]:
         """(worst long, worst short) position if every working order filled.
@@ -146,9 +167,18 @@ class RiskBook:
         """An order that will never be working (withdrawn before it left)."""
         self.working.pop(order_id, None)
         self.entries.discard(order_id)
+        self.cancelling.pop(order_id, None)
 
     def on_update(self, u: wire.OrderUpdate) -> None:
         """Working quantity shrinks as the order fills or ends."""
+        if self.cancelling and is_final(u.status):
+            # a cancel refused (the order may still fill), or the order itself ended: no
+            # longer cancelling. A cancel done leaves it until the broker says the order
+            # is cancelled (the router's update of the order, which may come later).
+            if u.status == "rejected":
+                self.cancelling.pop(u.order_id, None)
+            for c in [c for c, ref in self.cancelling.items() if ref == u.order_id]:
+                del self.cancelling[c]
         entry = self.working.get(u.order_id)
         if entry is None:
             return

@@ -182,7 +182,7 @@ class RiskCore:
             refdata,
             self.post,
             self._send_exit,
-            self._working_ids,
+            self._working_of,
             ports.broker_net,
             self._exit_event,
             run_id,
@@ -744,6 +744,8 @@ class RiskCore:
             signed = order.quantity if order.action == "BUY" else -order.quantity
             key = (order.strategy, order.exchange, order.symbol)
             self.book.on_approved(order.order_id, key, signed)
+        elif order.op == "cancel":
+            self.book.on_cancel(order.order_id, order.ref_order_id)
         ok = self.ports.send(order)
         if not ok:
             self.book.forget(order.order_id)
@@ -758,8 +760,8 @@ class RiskCore:
             if self.accounts.account_of(s) == account
         )
 
-    def _working_ids(self, strategy: str, key: Key) -> list[str]:
-        return list(self.book.working.of((strategy, key[0], key[1])))
+    def _working_of(self, strategy: str, key: Key) -> dict[str, int]:
+        return dict(self.book.working.of((strategy, key[0], key[1])))
 
     def _exit_event(self, job: ExitJob, kind: str, reason: str) -> None:
         level = log.info if kind != "exit_retry" else log.warning

@@ -1,11 +1,16 @@
 """Exits that risk itself places: closing positions when a post-trade limit is breached.
 
 An exit job per (strategy, position) cancels the strategy's working orders on that
-instrument, then sends MARKET orders (each at most a child order's size) until the
-fill-implied position is flat, sending again for whatever is left if an exit order ends
-without filling (retries back off from 1 s to 10 s, with a critical alert from the third).
-A job is done only when the broker's position book agrees: its net for the instrument
-equals what every strategy's fills imply.
+instrument (again every ``CANCEL_RETRY_S`` while one still works), then sends MARKET
+orders (each at most a child order's size) until the fill-implied position is flat,
+sending again for whatever is left if an exit order ends without filling (retries back
+off from 1 s to 10 s, with a critical alert from the third). It closes only what no
+working order of the strategy would close too: an entry on the exit's side whose cancel
+has not been confirmed may still fill, and an exit sent for the whole position as well
+would turn it round (the simulator's seed 80: a kill switch's flatten bought 750 to
+close a short while the strategy's buy of 1,500 was in flight; both filled, long 1,500
+with the kill switch on). A job is done only when the broker's position book agrees:
+its net for the instrument equals what every strategy's fills imply.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from mytrading.risk.monitor import Key, PostTrade
 
 log = structlog.get_logger("risk.exits")
 
+CANCEL_RETRY_S = 2.0  # a strategy's order still working after our cancel: cancelled again
+
 
 @dataclass
 class ExitJob:
@@ -34,7 +41,7 @@ class ExitJob:
     attempts: int = 0
     next_try: float = 0.0
     orders: list[str] = field(default_factory=list)
-    cancelled: set[str] = field(default_factory=set)
+    cancelled: dict[str, float] = field(default_factory=dict)  # order id -> when, last
 
 
 class ExitManager:
@@ -43,7 +50,7 @@ class ExitManager:
         refdata: RefData,
         post: PostTrade,
         send: Callable[[wire.Order], bool],
-        working: Callable[[str, Key], list[str]],
+        working: Callable[[str, Key], dict[str, int]],
         broker_net: Callable[[Key, str], int | None],
         event: Callable[[ExitJob, str, str], None],
         run_id: str,
@@ -54,7 +61,8 @@ class ExitManager:
         self.refdata = refdata
         self.post = post
         self._send = send
-        self._working = working  # our order ids still working for (strategy, key)
+        # (strategy, key)'s orders still working: order id -> signed quantity
+        self._working = working
         self._broker_net = broker_net  # the broker's net quantity, None if unreachable
         self._event = event
         self._ids = itertools.count(1)
@@ -73,37 +81,48 @@ class ExitManager:
         now = self._clock()
         for jk, job in list(self.jobs.items()):
             qty = self.post.qty(job.strategy, job.key)
-            mine = self._working(job.strategy, job.key)
-            ours = [o for o in mine if o in job.orders]
+            working = self._working(job.strategy, job.key)
+            ours = [o for o in working if o in job.orders]
+            theirs = {o: q for o, q in working.items() if o not in job.orders}
             if qty == 0:
                 if ours:
                     continue
-                self._cancel(job, mine)  # anything the strategy still has working goes too
+                self._cancel(job, theirs, now)  # anything the strategy still has goes too
                 if self._confirmed(job):
                     self._event(job, "exit_confirmed", "flat in the broker's position book")
                     del self.jobs[jk]
                 continue
+            self._cancel(job, theirs, now)  # the strategy's orders could re-open what we close
             if ours or now < job.next_try:
                 continue  # our exit is still working, or it is not time to try again
-            self._cancel(job, mine)  # the strategy's own orders could re-open what we close
+            # what the strategy's orders on the exit's side would close if they filled
+            # before their cancels land: not ours to close as well
+            covering = sum(q for q in theirs.values() if (q < 0) == (qty > 0))
+            left = max(0, qty + covering) if qty > 0 else min(0, qty + covering)
+            if left == 0:
+                continue  # every lot is covered: the cancels' answers decide
             job.attempts += 1
             job.next_try = now + min(10.0, float(2 ** (job.attempts - 1)))
-            sent = self._close(job, qty)
+            sent = self._close(job, left)
             what = "exit" if job.attempts == 1 else "exit_retry"
-            self._event(job, what, f"closing {qty} (attempt {job.attempts})")
+            covered = f", {qty - left} covered by orders being cancelled" if left != qty else ""
+            self._event(job, what, f"closing {left}{covered} (attempt {job.attempts})")
             if job.attempts >= 3:
                 log.critical(
                     "exit not flat after repeated attempts",
                     strategy=job.strategy,
                     symbol=job.key[1],
-                    left=qty,
+                    left=left,
                     orders=sent,
                 )
 
-    def _cancel(self, job: ExitJob, order_ids: list[str]) -> None:
+    def _cancel(self, job: ExitJob, order_ids: dict[str, int], now: float) -> None:
+        """Cancel each of the strategy's working orders; one still working
+        ``CANCEL_RETRY_S`` after its cancel (refused: not at the broker yet, or lost)
+        is cancelled again."""
         for oid in order_ids:
-            if oid not in job.cancelled and oid not in job.orders:
-                job.cancelled.add(oid)
+            if now - job.cancelled.get(oid, -1e18) >= CANCEL_RETRY_S:
+                job.cancelled[oid] = now
                 self._order(job, "cancel", 0, oid)
 
     def _close(self, job: ExitJob, qty: int) -> list[str]:

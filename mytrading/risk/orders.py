@@ -85,12 +85,16 @@ def children(
             return [base]  # a follower's: the mirror addressed it to one working order
         targets = book.children(base.ref_order_id)
         if len(targets) == 1:
-            return [msgspec.structs.replace(base, ref_order_id=targets[0])]
-        whole = OrderId.parse(base.order_id)
-        return [
-            msgspec.structs.replace(base, order_id=str(whole.part(k)), ref_order_id=t)
-            for k, t in enumerate(targets, 1)
-        ]
+            cancels = [msgspec.structs.replace(base, ref_order_id=targets[0])]
+        else:
+            whole = OrderId.parse(base.order_id)
+            cancels = [
+                msgspec.structs.replace(base, order_id=str(whole.part(k)), ref_order_id=t)
+                for k, t in enumerate(targets, 1)
+            ]
+        for c in cancels:
+            book.on_cancel(c.order_id, c.ref_order_id)
+        return cancels
     qtys = split(base.quantity, refdata.instrument(base.exchange, base.symbol), limits)
     orders = [base]
     if len(qtys) > 1:

@@ -95,13 +95,19 @@ class Ask:
 
     @property
     def closes(self) -> bool:
-        """It shrinks the position even once every other working order fills: an exit
-        that another exit already covers (risk's own, closing the same position) would
-        turn the position round, a new entry."""
+        """It shrinks the position even once every other working order that is not
+        being cancelled fills: an exit that another exit already covers (risk's own,
+        closing the same position) would turn the position round, a new entry. An order
+        whose cancel is on its way (a bracket's stop, cancelled by the strategy's close)
+        covers nothing: counting it would refuse the close and leave the position
+        without its stop."""
         if not self.exit:
             return False
-        long_, short = self.exposure
-        return short + self.signed >= 0 if self.signed < 0 else long_ + self.signed <= 0
+        pos = self.book.positions.get(self.key, 0)
+        buys, sells = self.book.covering(self.key, exclude=self.ref)
+        if self.signed < 0:
+            return pos - sells + self.signed >= 0
+        return pos + buys + self.signed <= 0
 
     @property
     def protective(self) -> bool:

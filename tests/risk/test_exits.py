@@ -28,18 +28,21 @@ class Harness:
         if position:
             self.fill("s", position)
         self.sent: list[wire.Order] = []
-        self.working: dict[str, int] = {"s.strategy-stop": 65}  # the strategy's own order
+        # the strategy's own order (signed): a buy, so it covers no part of a long's exit
+        self.working: dict[str, int] = {"s.strategy-stop": 65}
+        self.now = 1000.0
         self.broker: int | None = position
         self.events: list[tuple[str, str]] = []
         self.em = ExitManager(
             refdata,
             self.post,
             self._send,
-            lambda strategy, key: list(self.working),
+            lambda strategy, key: dict(self.working),
             lambda key, account: self.broker if account == "main" else None,
             lambda job, kind, reason: self.events.append((kind, reason)),
             "t",
             lambda strategy, inst: 2 * inst.lot_size,  # chunks of two lots
+            clock=lambda: self.now,
         )
 
     def fill(self, strategy: str, signed: int) -> None:
@@ -65,7 +68,7 @@ class Harness:
     def _send(self, order: wire.Order) -> bool:
         self.sent.append(order)
         if order.op == "place":
-            self.working[order.order_id] = order.quantity
+            self.working[order.order_id] = order.quantity * (1 if order.action == "BUY" else -1)
         else:
             self.working.pop(order.ref_order_id, None)
         return True
@@ -87,7 +90,7 @@ def test_exit_cancels_closes_in_chunks_retries_and_confirms(refdata: RefData) ->
         h.working.pop(o.order_id)
     h.em.step()  # backoff: the retry waits a second
     assert len(h.sent) == 4
-    h.em.jobs[("s", KEY)].next_try = 0.0
+    h.now += 1.0
     h.em.step()
     assert [(o.action, o.quantity) for o in h.sent[4:]] == [("SELL", 65)]
     assert h.events[-1] == ("exit_retry", "closing 65 (attempt 2)")
@@ -115,3 +118,44 @@ def test_confirmation_counts_other_strategies_on_the_same_contract(refdata: RefD
     h.broker = 130  # the broker's net: the other strategy's two lots
     h.em.step()
     assert h.events[-1][0] == "exit_confirmed"
+
+
+def test_an_exit_closes_only_what_no_working_order_would(refdata: RefData) -> None:
+    """The simulator's seed 80: short 750, the kill switch flattening, the strategy's
+    buy of 1,500 in flight (its cancel refused: not at the broker yet). Risk's exit of
+    750 went too; both filled, and the book was long 1,500 with the kill switch on. The
+    exit waits while the strategy's orders on its side could close the position; their
+    cancels are sent again until they stop working."""
+    h = Harness(refdata, -65 * 2)
+    h.working = {"s.entry": 65 * 3}  # the strategy's buy, in flight
+    h.em.start("s", KEY, "flatten")
+    h.em.step()
+    assert [(o.op, o.ref_order_id) for o in h.sent] == [("cancel", "s.entry")]
+    h.working["s.entry"] = 65 * 3  # the cancel was refused: it still works
+    h.now += 1.0
+    h.em.step()
+    assert len(h.sent) == 1  # nothing closes yet, and the cancel waits its turn
+    h.now += 1.0
+    h.em.step()
+    assert [(o.op, o.ref_order_id) for o in h.sent[1:]] == [("cancel", "s.entry")]
+    assert not h.events  # no exit while the buy could close it
+    # it fills after all: now long one lot, the exit sells that
+    h.fill("s", 65 * 3)
+    h.working.clear()
+    h.em.step()
+    assert [(o.op, o.action, o.quantity) for o in h.sent[2:]] == [("place", "SELL", 65)]
+    assert h.events == [("exit", "closing 65 (attempt 1)")]
+
+
+def test_an_exit_sends_what_a_working_order_leaves_open(refdata: RefData) -> None:
+    """A working sell of one lot covers one lot of a long three: the exit sells two now
+    (the cancel's answer settles the third)."""
+    h = Harness(refdata, 65 * 3)
+    h.working = {"s.target": -65}
+    h.em.start("s", KEY, "max_loss")
+    h.em.step()
+    assert [(o.op, o.action, o.quantity) for o in h.sent] == [
+        ("cancel", "SELL", 0),
+        ("place", "SELL", 130),
+    ]
+    assert h.events == [("exit", "closing 130, 65 covered by orders being cancelled (attempt 1)")]

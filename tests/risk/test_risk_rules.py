@@ -279,6 +279,36 @@ def test_halted_exit_covered_by_a_working_exit_is_refused(refdata: RefData) -> N
     assert rule(run(intent(65 * 2, "SELL"), book, refdata)) == "kill_switch"
 
 
+def test_a_close_passes_the_kill_switch_while_its_stops_cancel_is_on_the_way(
+    refdata: RefData,
+) -> None:
+    """A strategy's close cancels its bracket's stop and sells, one after the other: the
+    stop is still working when the sell is judged. Counted as cover it would refuse the
+    close and leave the position without its stop; a stop being cancelled covers nothing
+    (until the broker refuses the cancel: then it may fill, and covers again)."""
+    book = RiskBook(states=TradingStates("halted"))
+    key = ("s", "NFO", FUT)
+    book.positions[key] = 65 * 2
+    book.on_approved("s.stop", key, -65 * 2)
+    assert rule(run(intent(65 * 2, "SELL"), book, refdata)) == "kill_switch"
+    book.on_cancel("s.c1", "s.stop")
+    assert rule(run(intent(65 * 2, "SELL"), book, refdata)) == "ok"
+    book.on_update(update("s.c1", "rejected"))
+    assert rule(run(intent(65 * 2, "SELL"), book, refdata)) == "kill_switch"
+    book.on_cancel("s.c2", "s.stop")
+    book.on_update(update("s.c2", "complete"))
+    assert book.cancelling  # done, but the stop is not yet known cancelled
+    book.on_update(update("s.stop", "cancelled"))
+    assert not book.cancelling and not book.working
+
+
+def update(order_id: str, status: str) -> wire.OrderUpdate:
+    return wire.OrderUpdate(
+        order_id=order_id, intent_id=order_id, strategy="s", exchange="NFO", symbol=FUT,
+        action="SELL", quantity=130, status=status,
+    )  # fmt: skip
+
+
 def test_state_store_round_trip_and_fail_safe(tmp_path) -> None:
     store = StateStore(tmp_path / "risk_state.json")
     states, problem = store.load()
