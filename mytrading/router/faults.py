@@ -15,7 +15,6 @@ Parts the router's shell (``router/daemon.py``) composes; what they ask of it is
 from __future__ import annotations
 
 import collections
-import time
 from collections.abc import Callable
 
 from mytrading import hosttime
@@ -70,7 +69,7 @@ class JournalFaults:
                         path=str(self.table.journal.path),
                         error=exc.strerror or repr(exc),
                     )
-                time.sleep(JOURNAL_RETRY_S)
+                hosttime.sleep(JOURNAL_RETRY_S)
                 continue
             self.day = rep.day
             return rep

@@ -40,7 +40,6 @@ import errno
 import os
 import shutil
 import struct
-import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -343,7 +342,7 @@ class Journal:
         name: neither copy is lost)."""
         aside = self.path.with_name(f"{self.path.name}.day-{day}")
         if aside.exists():
-            aside = aside.with_name(f"{aside.name}-{time.strftime('%H%M%S')}")
+            aside = aside.with_name(f"{aside.name}-{hosttime.now(IST).strftime('%H%M%S')}")
         tmp = aside.with_name(aside.name + ".tmp")
         try:
             shutil.copyfile(self.path, tmp)
@@ -356,7 +355,9 @@ class Journal:
         return str(aside)
 
     def _keep_aside(self, why: str) -> str:
-        aside = self.path.with_name(f"{self.path.name}.{why}-{time.strftime('%Y%m%dT%H%M%S')}")
+        aside = self.path.with_name(
+            f"{self.path.name}.{why}-{hosttime.now(IST).strftime('%Y%m%dT%H%M%S')}"
+        )
         shutil.copy2(self.path, aside)
         os.chmod(aside, 0o600)
         return str(aside)

@@ -87,6 +87,9 @@ class Invariants:
         self.approved_content: collections.Counter[Content] = collections.Counter()
         self.placed_content: collections.Counter[Content] = collections.Counter()
         self.placed: list[tuple[str, str, Content, int]] = []  # (account, broker id, ...)
+        self.placed_ns: dict[tuple[str, str], int] = {}  # (account, broker id) -> when
+        # the router's positions from its published fills: (account, strategy, ex, sym, product)
+        self.held: collections.Counter[tuple[str, ...]] = collections.Counter()
         self.fill_nos: dict[int, tuple[str, str]] = {}  # number -> (account, fill id) published
         self.router_fills: dict[int, wire.Fill] = {}
         self._trades: set[tuple[str, str]] = set()
@@ -197,6 +200,23 @@ class Invariants:
         self.fill_nos[f.fill_no] = trade
         self.router_fills[f.fill_no] = f
         self.fills += 1
+        key = (f.account, f.strategy, f.exchange, f.symbol, f.product)
+        before = self.held[key]
+        self.held[key] += f.quantity if f.action == "BUY" else -f.quantity
+        if abs(self.held[key]) > abs(before) and not f.settlement:
+            self._grew_after_kill(f, before)
+
+    def _grew_after_kill(self, f: wire.Fill, before: int) -> None:
+        """A fill that grew a position, of an order placed after the kill switch was
+        confirmed: an entry, whatever its order was called (an exit sized without the
+        orders still working turns the position round: seed 80)."""
+        placed = self.placed_ns.get((f.account, f.broker_order_id))
+        self.checks["kill_switch"] += 1
+        if not self.kill_on_ns or placed is None or placed < self.kill_on_ns + KILL_GRACE_NS:
+            return
+        after = self.held[(f.account, f.strategy, f.exchange, f.symbol, f.product)]
+        self.broken("kill_switch", f"{f.order_id} ({f.broker_order_id}), placed after the kill "
+                    f"switch, took {f.strategy}'s {f.symbol} from {before} to {after}")  # fmt: skip
 
     # ----------------------------------------------------------------- the broker
 
@@ -205,6 +225,7 @@ class Invariants:
         c = request_content(account, fields)
         self.placed_content[c] += 1
         self.placed.append((account, broker_id, c, self.stack.world.now_ns))
+        self.placed_ns[(account, broker_id)] = self.stack.world.now_ns
         self.checks["approved"] += 1
         self.checks["once"] += 1
         if self.placed_content[c] > self.approved_content[c]:
@@ -218,7 +239,10 @@ class Invariants:
         self.checks["kill_switch"] += 1
         if not self.kill_on_ns or self.stack.world.now_ns < self.kill_on_ns + KILL_GRACE_NS:
             return
-        order = next((o for o in self.approved.values() if content(o.account, o) == c), None)
+        # the n-th placement of this content is its n-th approval (the first such order
+        # is often an entry long done: a later exit of the same size is not it)
+        same = [o for o in self.approved.values() if content(o.account, o) == c]
+        order = same[min(self.placed_content[c], len(same)) - 1] if same else None
         if order is None or order.exit:
             return
         router = self.stack.cores.get("router")

@@ -123,6 +123,32 @@ def _risk_approves_while_halted() -> Callable[[], None]:
     return _patch(rules, "PRE_TRADE", kept)
 
 
+def _risk_ignores_kill_switch() -> Callable[[], None]:
+    """The kill switch is not heard: a strategy halted on its own still stops, but with
+    the whole stack halted every strategy's entries go."""
+    from mytrading.risk import rules
+
+    state = rules.trading_state
+
+    def bad(a: Any) -> Any:
+        return None if a.book.states.kill_switch else state(a)
+
+    kept = tuple(bad if r is state else r for r in rules.PRE_TRADE)
+    return _patch(rules, "PRE_TRADE", kept)
+
+
+def _fill_price_from_rounded_average() -> Callable[[], None]:
+    """A fill's price taken from the broker's averages, rounded to the paisa as they are,
+    never from its trades: an order filled in trades at two prices is booked a little
+    off their value (the bug the simulator found on seeds 1 and 30)."""
+    from mytrading.openalgo import orders
+
+    def bad(self: Any, t: Any, oid: str, filled: int, px: float, book: Any) -> float:
+        return round(px, 2)
+
+    return _patch(orders.OpenAlgoAdapter, "_part_price", bad)
+
+
 def _late_tick_reopens_bar() -> Callable[[], None]:
     """A tick stamped in a minute already handed out opens that minute again."""
     from mytrading.domain.bars import BarBuilder
@@ -187,7 +213,9 @@ MUTATIONS: dict[str, Mutation] = {
         Mutation("risk_approves_while_halted", "caps", "risk approves entries while halted",
                  _risk_approves_while_halted),
         Mutation("risk_ignores_kill_switch", "kill_switch", "the kill switch lets entries by",
-                 _risk_approves_while_halted),
+                 _risk_ignores_kill_switch),
+        Mutation("fill_price_from_rounded_average", "pnl", "fills priced from rounded averages",
+                 _fill_price_from_rounded_average),
         Mutation("late_tick_reopens_bar", "bars", "a late tick reopens a handed bar",
                  _late_tick_reopens_bar),
         Mutation("bar_volume_from_first_tick", "bars", "a bar's first trade's volume lost",

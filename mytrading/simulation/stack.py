@@ -231,6 +231,12 @@ class SimStack:
     # ------------------------------------------------------------------- daemons
 
     def start_daemon(self, name: str) -> None:
+        if self.alive(name):
+            # two restarts of one death (a kill while its restart is due): the second
+            # finds its instance lock held and exits, as the real one does
+            # (process/shell.py, EXIT_ALREADY_RUNNING)
+            self.trace_event("start", f"{name}: already running; the second one exits")
+            return
         host = SimHost(self, name, next(self._pids))
         self.hosts[name] = host
         self.bus.join(host)

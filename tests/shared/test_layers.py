@@ -261,3 +261,88 @@ def test_identifiers_are_split_only_in_ids() -> None:
     assert HAND_SPLIT.search('parts = f.order_id.split(".")')
     assert HAND_SPLIT.search('strategy, _, acct = book.partition("@")')
     assert HAND_SPLIT.search('rid = intent_id.rsplit(".", 1)[0]')
+
+
+# ------------------------------------------------------------------ the daemons' cores
+
+# What a daemon's core must not do itself: its host does it (``process/shell.py`` for a
+# process, ``mytrading/simulation`` for the whole stack in one seeded run). A core that
+# read the machine's clock, opened a socket or started a thread would make a seed's day
+# depend on the machine, and a failure impossible to replay.
+HOST_MODULES = {"zmq", "threading", "socket", "select", "selectors", "signal", "asyncio"}
+CLOCKS = {"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns",
+          "sleep", "strftime", "localtime", "gmtime", "process_time"}  # fmt: skip
+DATETIME_NOW = {"now", "utcnow", "today"}
+CORE_PACKAGES = ("engine", "feed", "risk", "router", "reconciler", "signals")
+CORE_FILES = ("process/base.py", "process/host.py", "hosttime.py")
+# parts a core is handed by its host, not built by it (each a Protocol the simulation
+# gives its own of): the shells' real ones may use what cores may not
+HOST_PARTS = {
+    "engine/watchdog.py": "the hooks' deadline: SIGALRM and a watchdog process (deadlines=)",
+    "risk/events.py": "the DuckDB event store's writer thread (RiskDaemon's events=)",
+    "router/lanes.py": "a lane's lock: the shell's worker thread calls the broker",
+    "signals/http.py": "the webhook door's HTTP server (SignalsDaemon's door=)",
+    "hosttime.py": "the seam itself: time's clocks unless a simulation installs one",
+}
+
+
+def host_uses(path: Path) -> list[str]:
+    """What ``path`` does that only a host may: a host module imported, a clock of
+    ``time`` called, ``datetime.now()``, or a clock of ``hosttime`` imported by name
+    (it would keep the clock of the moment it was imported)."""
+    tree = ast.parse(path.read_text(), str(path))
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            bad += [f"imports {a.name}" for a in node.names if a.name.split(".")[0] in HOST_MODULES]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            mod = (node.module or "").split(".")[0]
+            if mod in HOST_MODULES:
+                bad.append(f"imports from {node.module}")
+            elif mod == "time" and any(a.name in CLOCKS for a in node.names):
+                bad.append(f"imports time's clocks {[a.name for a in node.names]}")
+            elif node.module == "mytrading.hosttime":
+                bad.append(f"imports names from hosttime {[a.name for a in node.names]}")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == "time" and node.attr in CLOCKS:
+                bad.append(f"calls time.{node.attr} (line {node.lineno})")
+            elif node.value.id == "datetime" and node.attr in DATETIME_NOW:
+                bad.append(f"calls datetime.{node.attr} (line {node.lineno})")
+            elif node.value.id == "date" and node.attr == "today":
+                bad.append(f"calls date.today (line {node.lineno})")
+    return bad
+
+
+def core_files() -> list[Path]:
+    files = [f for p in CORE_PACKAGES for f in sorted((PKG / p).rglob("*.py"))]
+    files += [PKG / f for f in CORE_FILES]
+    return [f for f in files if f.name != "__main__.py"]
+
+
+def test_the_daemons_cores_leave_sockets_threads_and_clocks_to_their_host() -> None:
+    bad = [
+        f"{f.relative_to(PKG)} {what}"
+        for f in core_files()
+        if str(f.relative_to(PKG)) not in HOST_PARTS
+        for what in host_uses(f)
+    ]
+    assert not bad, "a core does what its host must (process/shell.py, hosttime):\n" + "\n".join(
+        bad
+    )
+
+
+def test_the_core_rule_sees_each_way_round_it(tmp_path: Path) -> None:
+    src = tmp_path / "core.py"
+    for line, seen in [
+        ("import zmq", "imports zmq"),
+        ("import threading", "imports threading"),
+        ("from time import monotonic", "time's clocks"),
+        ("import time\nx = time.monotonic()", "time.monotonic"),
+        ("import time\nx = time.strftime('%H')", "time.strftime"),
+        ("from datetime import datetime\nx = datetime.now()", "datetime.now"),
+        ("from mytrading.hosttime import monotonic", "names from hosttime"),
+    ]:
+        src.write_text(line + "\n")
+        assert any(seen in what for what in host_uses(src)), line
+    src.write_text("from mytrading import hosttime\nx = hosttime.monotonic()\n")
+    assert host_uses(src) == []
