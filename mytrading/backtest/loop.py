@@ -649,6 +649,7 @@ class Backtest:
     def _drain(self) -> None:
         """Intents to risk, orders to the broker, until nothing is left in flight."""
         intents, orders = self.intents, self.orders
+        exits = self.risk.core.exits
         while intents or orders:
             while intents:
                 self.risk.on_intent(intents.popleft())
@@ -656,6 +657,8 @@ class Backtest:
                 o = orders.popleft()
                 self.venue.send(o)
                 self.results.on_order(o, self.clock.t, self.venue.status(o.order_id))
+            if exits.jobs:  # an exit that waits for its cancels: answered at once here,
+                exits.step()  # it goes in the same instant (live: a round trip later)
 
     def _on_exec(self, msg: wire.OrderUpdate | wire.Fill) -> None:
         now = self.clock.t

@@ -4,26 +4,30 @@ back as the ``OrderUpdate`` and ``Fill`` messages the router publishes live.
 The broker is ``fills.BarBroker`` (fills on bars) or the simulated broker itself
 (``sim/matching.py``, fills on recorded ticks), both behind the adapter interface the
 router uses. Each order is kept by the order tracker the live router's table is built on
-(``orders/tracker.py``: the same states, moves and fill numbering), the broker's statuses
-read through the same mapping (``openalgo/broker.py``). What differs from the live router
-is what a single process does not need: no journal, no lanes, no retries (the simulated
-broker always answers).
+(``orders/tracker.py``: the same states, moves and fill numbering), and the broker's
+events and amend answers are applied by the router's own handling (``orders/events.py``:
+each trade booked once, a move no order can make refused and counted). What differs from
+the live router is what a single process does not need: no journal, no lanes, no retries
+(the simulated broker always answers).
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 
-import msgspec
+import structlog
 
 from mytrading.messaging import wire
-from mytrading.openalgo.broker import OrderEvent, TradeEvent, broker_state, fill_of, order_update
+from mytrading.openalgo.broker import OrderEvent, TradeEvent, fill_of, order_update
+from mytrading.orders.events import BrokerEvents
 from mytrading.orders.state import OrderState, published
 from mytrading.orders.tracker import OrderTracker, TrackedOrder
 from mytrading.sim.matching import SimBroker
 
 Listener = Callable[[wire.OrderUpdate | wire.Fill], None]
 S = OrderState
+log = structlog.get_logger("backtest.venue")
 
 
 class BacktestVenue:
@@ -34,7 +38,19 @@ class BacktestVenue:
         # broker id -> the account its order named: one simulated broker takes every
         # account's orders here, and its events name only the broker id
         self._account_of: dict[str, str] = {}
-        self.counts = {"placed": 0, "rejected": 0, "fills": 0, "modify": 0, "cancel": 0}
+        self.counts: collections.Counter[str] = collections.Counter(
+            {"placed": 0, "rejected": 0, "fills": 0, "modify": 0, "cancel": 0}
+        )
+        self._fill_ids: set[tuple[str, str]] = set()  # (account, trade id) booked
+        self.events = BrokerEvents(
+            self.tracker,
+            book=self._fill,
+            publish=self._publish,
+            seen=lambda account, trade_id: (account, trade_id) in self._fill_ids,
+            error=log.error,
+            warn=log.warning,
+            counts=self.counts,
+        )
 
     def send(self, o: wire.Order) -> None:
         if o.op == "place":
@@ -48,17 +64,10 @@ class BacktestVenue:
         return published(t.state) if t is not None else "new"
 
     def on_events(self, events: list[OrderEvent | TradeEvent]) -> None:
+        """The simulated broker's events: one broker for every account, so each event's
+        account is the one its order named."""
         for ev in events:
-            t = self.tracker.of_broker(self._account_of.get(ev.orderid, ""), ev.orderid)
-            if t is None:
-                continue
-            if isinstance(ev, TradeEvent):
-                self._fill(t, ev)
-                continue
-            state = broker_state(ev.status, ev.filled_quantity)
-            reason = ev.rejection_reason or t.reason
-            if self.tracker.report(t, state, ev.filled_quantity, ev.average_price, reason):
-                self._publish(t)
+            self.events.apply(self._account_of.get(ev.orderid, ""), [ev])
 
     def working(self) -> int:
         return self.tracker.working()
@@ -94,24 +103,11 @@ class BacktestVenue:
             result, events = self.broker.modify_order(
                 target.broker_id, o.pricetype, o.price, o.trigger_price, o.quantity
             )
-            if result.ok:
-                target.order = msgspec.structs.replace(
-                    target.order,
-                    quantity=o.quantity,
-                    pricetype=o.pricetype,
-                    price=o.price,
-                    trigger_price=o.trigger_price,
-                )
-        if not result.ok:
-            self.tracker.set(t, S.REJECTED, reason=f"{o.op}: {result.message}")
-            self._publish(t)
-        self.on_events(events)
-        if result.ok:  # done: after the working order's own update, as the router says it
-            self.tracker.set(t, S.COMPLETE)
-            self._publish(t)
+        self.events.amended(o.account, t, target, result.ok, result.message, events)
 
     def _fill(self, t: TrackedOrder, trade: TradeEvent) -> None:
         self.counts["fills"] += 1
+        self._fill_ids.add((t.order.account, trade.tradeid))
         self._emit(fill_of(t.order, trade, self.tracker.next_fill_no()))
 
     def _publish(self, t: TrackedOrder) -> None:

@@ -87,6 +87,17 @@ class OrderTracker:
             t.done_ns = self.market_ns()
         t.state = state
 
+    def amend(self, t: TrackedOrder, msg: wire.Order) -> None:
+        """A modify of ``t`` the broker took: its quantity, type and prices are ``msg``'s
+        (its state stays; the router's table journals the whole order again)."""
+        t.order = msgspec.structs.replace(
+            t.order,
+            quantity=msg.quantity,
+            pricetype=msg.pricetype,
+            price=msg.price,
+            trigger_price=msg.trigger_price,
+        )
+
     def at_broker(
         self, t: TrackedOrder, broker_id: str, state: OrderState = OrderState.OPEN
     ) -> None:

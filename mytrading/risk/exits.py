@@ -92,7 +92,10 @@ class ExitManager:
                     self._event(job, "exit_confirmed", "flat in the broker's position book")
                     del self.jobs[jk]
                 continue
-            self._cancel(job, theirs, now)  # the strategy's orders could re-open what we close
+            if self._cancel(job, theirs, now):  # its orders could re-open what we close
+                # a venue that answers at once (a backtest's) has ended them already
+                theirs = {o: q for o, q in self._working(job.strategy, job.key).items()
+                          if o not in job.orders}  # fmt: skip
             if ours or now < job.next_try:
                 continue  # our exit is still working, or it is not time to try again
             # what the strategy's orders on the exit's side would close if they filled
@@ -116,14 +119,17 @@ class ExitManager:
                     orders=sent,
                 )
 
-    def _cancel(self, job: ExitJob, order_ids: dict[str, int], now: float) -> None:
+    def _cancel(self, job: ExitJob, order_ids: dict[str, int], now: float) -> bool:
         """Cancel each of the strategy's working orders; one still working
         ``CANCEL_RETRY_S`` after its cancel (refused: not at the broker yet, or lost)
-        is cancelled again."""
+        is cancelled again. Whether any cancel was sent."""
+        sent = False
         for oid in order_ids:
             if now - job.cancelled.get(oid, -1e18) >= CANCEL_RETRY_S:
                 job.cancelled[oid] = now
                 self._order(job, "cancel", 0, oid)
+                sent = True
+        return sent
 
     def _close(self, job: ExitJob, qty: int) -> list[str]:
         inst = self.refdata.instrument(job.key[0], job.key[1])

@@ -28,7 +28,8 @@ from mytrading.domain.accounts import MAIN, Account
 from mytrading.domain.refdata import RefDataError
 from mytrading.messaging import wire
 from mytrading.messaging.outbox import Outbox
-from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent, broker_state, order_update
+from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent, order_update
+from mytrading.orders.events import BrokerEvents
 from mytrading.orders.state import OrderState, published
 from mytrading.orders.tracker import TrackedOrder
 from mytrading.process import live
@@ -53,7 +54,6 @@ JOURNAL_SYNC_S = 0.2  # the longest an answer from the broker stays unflushed
 SEND_BATCH = 16  # orders per flush; a crash mid-batch leaves the unsent ones UNKNOWN
 RECOVERY_HOLD_S = 0.5  # subscribers reconnect every 0.1 s (ZMQ_RECONNECT_IVL)
 CRASH_EXIT = 86  # the exit code of an injected crash (MT_ROUTER_CRASH_AT)
-NOT_OURS_KEPT = 1000  # broker ids of events for orders not ours, each said once
 S = OrderState
 
 
@@ -105,7 +105,6 @@ class RouterDaemon(Daemon):
         # latest resolved: (order id, what became of it, market time)
         self.unknown_ids: dict[str, str] = {}  # our order id -> why unknown
         self.unknown_fates: collections.deque[tuple[str, str, str]] = collections.deque(maxlen=20)
-        self.not_ours: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self.counts: collections.Counter[str] = collections.Counter()
         self._pump_at = math.inf  # monotonic time of the next scheduled send
         self._pump_due = False  # orders read that the end of the read will send
@@ -127,6 +126,15 @@ class RouterDaemon(Daemon):
             self.clock.now_ns,
         )
         self.books = Books(self._watch_symbol, numbers=self.table)  # fills numbered by the table
+        self.events = BrokerEvents(
+            self.table,
+            book=self._book_fill,
+            publish=self.publish_order,
+            seen=self.books.seen,
+            error=self.count_error,
+            warn=self.log.warning,
+            counts=self.counts,
+        )
         self.journal_faults = JournalFaults(
             self.table, self.clock, self, self.counts, self._journal_back
         )
@@ -499,73 +507,28 @@ class RouterDaemon(Daemon):
         )
 
     def _amended(self, lane: Lane, jo: TrackedOrder, call: Call) -> None:
-        """A modify or cancel of a working order was answered. The outcome reaches the
-        strategy as updates of the working order; a refusal comes back as a rejection of
-        the amend itself."""
+        """A modify or cancel of a working order was answered (``orders/events.py``: the
+        same handling as the backtest's venue); an expired session is the router's."""
         msg = jo.order
         target = self.table.get(msg.ref_order_id)
         if call.result is None or target is None:
             self.reject(jo, f"{msg.op}: {msg.ref_order_id} is not working")
             return
-        broker_id = target.broker_id
-        result, events = call.result, call.events
-        if msg.op == "modify" and result.ok:
-            target.order = msgspec.structs.replace(
-                target.order,
-                quantity=msg.quantity,
-                pricetype=msg.pricetype,
-                price=msg.price,
-                trigger_price=msg.trigger_price,
-            )
-            self.table.set(target, target.state, with_order=True)
-            self.publish_order(target)  # brokers push no update for a new quantity or price
+        result = call.result
         if not result.ok and expired_reply(result.http_status, result.message):
             self.session_expired(lane, result.message)
             self.sessions.refuse(lane, jo)
             return
-        self.counts[f"{msg.op}_{'ok' if result.ok else 'refused'}"] += 1
         self.log.info(
             f"{msg.op} {'done' if result.ok else 'refused'}",
             order_id=msg.ref_order_id,
-            broker_id=broker_id,
+            broker_id=target.broker_id,
             reason=result.message,
         )
-        if result.ok:
-            # done: its sender hears it as a refusal would be heard (the engine's answer
-            # to the amend; the working order's own update went out above)
-            self.table.set(jo, S.COMPLETE)
-            self.publish_order(jo)
-        else:
-            self.reject(jo, f"{msg.op}: {result.message}")
-        self.on_broker_events(lane.account, events)
+        self.events.amended(lane.account, jo, target, result.ok, result.message, call.events)
 
     def on_broker_events(self, account: str, events: list[OrderEvent | TradeEvent]) -> None:
-        for ev in events:
-            jo = self.table.of_broker(account, ev.orderid)
-            if jo is None:
-                self.counts["events_not_ours"] += 1
-                if (account, ev.orderid) not in self.not_ours:  # said once per broker id
-                    self.not_ours[(account, ev.orderid)] = None
-                    while len(self.not_ours) > NOT_OURS_KEPT:
-                        self.not_ours.popitem(last=False)
-                    self.count_error(
-                        "event for an order we did not send", broker_id=ev.orderid, account=account
-                    )
-                continue
-            if isinstance(ev, TradeEvent):
-                self.fill(jo, ev)  # a late fill of a finished order is booked too
-                continue
-            was = jo.state
-            state = broker_state(ev.status, ev.filled_quantity)
-            reason = ev.rejection_reason or jo.reason
-            if not self.table.changed(jo, state, ev.filled_quantity, ev.average_price, reason):
-                self.counts["impossible_changes"] += 1
-                self.count_error("the broker reported a change this order cannot make; kept "
-                                 f"{was}", order_id=jo.order.order_id, broker_status=ev.status,
-                                 account=account)  # fmt: skip
-                continue
-            if jo.state != was or not jo.final:
-                self.publish_order(jo)
+        self.events.apply(account, events)
 
     def reject(self, jo: TrackedOrder, reason: str) -> None:
         self.table.set(jo, S.REJECTED, reason=reason)
@@ -655,10 +618,11 @@ class RouterDaemon(Daemon):
         )
 
     def fill(self, jo: TrackedOrder, t: TradeEvent) -> None:
-        if self.books.seen(jo.order.account, t.tradeid):
-            self.counts["fills_seen_twice"] += 1
-            self.log.warning("a fill already journaled; not counted again", fill_id=t.tradeid)
-            return
+        """One trade of ``jo``, booked once (recovery's reads of the broker's books come
+        here as its events do)."""
+        self.events.fill(jo, t)
+
+    def _book_fill(self, jo: TrackedOrder, t: TradeEvent) -> None:
         o = jo.order
         fill = self.books.next_fill(o, t)
         self.bus_out.record(fill)

@@ -77,12 +77,9 @@ class OrderTable(OrderTracker):
         record = order_record(t.order.order_id, t, whole, hosttime.time_ns())
         self.journal.append(record, sync=sync)
 
-    def changed(
-        self, jo: TrackedOrder, state: OrderState, filled: int, avg: float, reason: str
-    ) -> bool:
-        """A broker's event for ``jo``: journaled (``report``); False (nothing journaled)
-        for a move no order can make."""
-        return self.report(jo, state, filled, avg, reason)
+    def amend(self, t: TrackedOrder, msg: wire.Order) -> None:
+        super().amend(t, msg)
+        self.set(t, t.state, with_order=True)  # journaled: a restart knows the new terms
 
     def of_today(self, since_ns: int) -> frozenset[str]:
         """The finished orders that belong to the day that began at ``since_ns``: sent

@@ -31,6 +31,7 @@ class Harness:
         # the strategy's own order (signed): a buy, so it covers no part of a long's exit
         self.working: dict[str, int] = {"s.strategy-stop": 65}
         self.now = 1000.0
+        self.cancels_answered = True  # a cancel ends its order at once (a backtest's venue)
         self.broker: int | None = position
         self.events: list[tuple[str, str]] = []
         self.em = ExitManager(
@@ -69,7 +70,7 @@ class Harness:
         self.sent.append(order)
         if order.op == "place":
             self.working[order.order_id] = order.quantity * (1 if order.action == "BUY" else -1)
-        else:
+        elif self.cancels_answered:
             self.working.pop(order.ref_order_id, None)
         return True
 
@@ -127,11 +128,11 @@ def test_an_exit_closes_only_what_no_working_order_would(refdata: RefData) -> No
     exit waits while the strategy's orders on its side could close the position; their
     cancels are sent again until they stop working."""
     h = Harness(refdata, -65 * 2)
+    h.cancels_answered = False  # live: a cancel's answer comes later (here: refused)
     h.working = {"s.entry": 65 * 3}  # the strategy's buy, in flight
     h.em.start("s", KEY, "flatten")
     h.em.step()
     assert [(o.op, o.ref_order_id) for o in h.sent] == [("cancel", "s.entry")]
-    h.working["s.entry"] = 65 * 3  # the cancel was refused: it still works
     h.now += 1.0
     h.em.step()
     assert len(h.sent) == 1  # nothing closes yet, and the cancel waits its turn
@@ -151,6 +152,7 @@ def test_an_exit_sends_what_a_working_order_leaves_open(refdata: RefData) -> Non
     """A working sell of one lot covers one lot of a long three: the exit sells two now
     (the cancel's answer settles the third)."""
     h = Harness(refdata, 65 * 3)
+    h.cancels_answered = False
     h.working = {"s.target": -65}
     h.em.start("s", KEY, "max_loss")
     h.em.step()
@@ -159,3 +161,16 @@ def test_an_exit_sends_what_a_working_order_leaves_open(refdata: RefData) -> Non
         ("place", "SELL", 130),
     ]
     assert h.events == [("exit", "closing 130, 65 covered by orders being cancelled (attempt 1)")]
+
+
+def test_a_cancel_answered_at_once_lets_the_exit_go_at_once(refdata: RefData) -> None:
+    """A venue that answers a cancel in the call (the backtest's) ends the covering
+    order before the exit is sized: the whole position closes in the same step."""
+    h = Harness(refdata, -65 * 2)
+    h.working = {"s.entry": 65 * 3}
+    h.em.start("s", KEY, "flatten")
+    h.em.step()
+    assert [(o.op, o.action, o.quantity) for o in h.sent] == [
+        ("cancel", "SELL", 0),
+        ("place", "BUY", 130),
+    ]

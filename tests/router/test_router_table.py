@@ -41,7 +41,7 @@ def test_every_change_is_journaled_before_it_is_kept(tmp_path: Path) -> None:
     assert "s.a" in t and t.get("s.a") is jo and jo.state == "new"
     t.set(jo, S.SENT, attempt=1, sent_ns=7)
     t.at_broker(jo, "B1")
-    t.changed(jo, S.PARTIAL, 25, 100.0, "")
+    t.report(jo, S.PARTIAL, 25, 100.0, "")
     t.journal.close()
     replayed = read(tmp_path / "j.bin").orders["s.a"]
     assert (replayed.state, replayed.broker_id, replayed.filled, replayed.sent_ns) == (
@@ -82,7 +82,7 @@ def test_broker_ids_find_orders_per_account_until_they_are_final(tmp_path: Path)
     sent(t, b, "B1")  # another broker's id space: the same id is another order
     assert t.of_broker("main", "B1") is a and t.of_broker("second", "B1") is b
     assert t.working() == 2 and t.accounts_working() == {"main", "second"}
-    t.changed(a, S.COMPLETE, 65, 100.0, "")
+    t.report(a, S.COMPLETE, 65, 100.0, "")
     assert t.working() == 1 and t.accounts_working() == {"second"}
     assert t.get("s.a") is a  # still today's order, no longer working
     # ... and still found by its broker id for a while: a late update or fill finds it
@@ -92,18 +92,18 @@ def test_broker_ids_find_orders_per_account_until_they_are_final(tmp_path: Path)
 
 def test_order_states_move_only_as_allowed(tmp_path: Path) -> None:
     """Our own code asking for a move no order can make is refused loudly; a broker's
-    report of one is refused quietly (``changed`` says False, nothing journaled)."""
+    report of one is refused quietly (``report`` says False, nothing journaled)."""
     t = table(tmp_path / "j.bin")
     jo = t.add(order("a", 65))
     with pytest.raises(IllegalMoveError, match=r"s\.a: new cannot become open"):
         t.set(jo, S.OPEN)  # never sent: no broker can have opened it
     t.set(jo, S.SENT, attempt=1)
     t.at_broker(jo, "B1")
-    assert t.changed(jo, S.PARTIAL, 25, 100.0, "")
-    assert t.changed(jo, S.COMPLETE, 65, 100.0, "")
+    assert t.report(jo, S.PARTIAL, 25, 100.0, "")
+    assert t.report(jo, S.COMPLETE, 65, 100.0, "")
     appends = t.journal.appends
-    assert not t.changed(jo, S.OPEN, 65, 100.0, "")  # complete cannot reopen
-    assert t.changed(jo, S.COMPLETE, 65, 100.0, "")  # a repeat: nothing new to keep
+    assert not t.report(jo, S.OPEN, 65, 100.0, "")  # complete cannot reopen
+    assert t.report(jo, S.COMPLETE, 65, 100.0, "")  # a repeat: nothing new to keep
     assert t.journal.appends == appends and jo.state == S.COMPLETE
     with pytest.raises(IllegalMoveError):
         t.set(jo, S.SENT)
@@ -111,8 +111,8 @@ def test_order_states_move_only_as_allowed(tmp_path: Path) -> None:
     b = t.add(order("b", 65))
     t.set(b, S.SENT, attempt=1)
     t.at_broker(b, "B2")
-    assert t.changed(b, S.CANCELLED, 0, 0.0, "")
-    assert t.changed(b, S.COMPLETE, 65, 101.0, "") and t.of_broker("main", "B2") is b
+    assert t.report(b, S.CANCELLED, 0, 0.0, "")
+    assert t.report(b, S.COMPLETE, 65, 101.0, "") and t.of_broker("main", "B2") is b
     t.journal.close()
     assert read(tmp_path / "j.bin").orders["s.b"].state == S.COMPLETE
 
@@ -140,7 +140,7 @@ def test_an_amend_acts_only_on_a_working_order_of_its_own_account(tmp_path: Path
     assert t.target_of(t.add(cancel("c2", "s.a"))) == "B1"
     assert t.target_of(t.add(cancel("c3", "s.a", "second"))) is None  # its id means nothing there
     assert t.target_of(t.add(cancel("c4", "s.nope"))) is None
-    t.changed(place, S.CANCELLED, 0, 0.0, "")
+    t.report(place, S.CANCELLED, 0, 0.0, "")
     assert t.target_of(t.add(cancel("c5", "s.a"))) is None  # final
     t.journal.close()
 
@@ -179,14 +179,14 @@ def test_a_new_day_drops_the_finished_orders_and_keeps_the_working(tmp_path: Pat
     a, b = t.add(order("a", 65)), t.add(order("b", 130))
     sent(t, a, "B1")
     sent(t, b, "B2")
-    t.changed(a, S.COMPLETE, 65, 100.0, "")
+    t.report(a, S.COMPLETE, 65, 100.0, "")
     # the new day's first order went out and filled before the roll (a soak found the
     # router dropping it: an order at the broker that no journal knew)
     since = day_start_ns("2026-12-21")
     c = t.add(order("c", 65))
     t.set(c, S.SENT, attempt=1, sent_ns=since + 60 * 10**9)
     t.at_broker(c, "B3")
-    t.changed(c, S.COMPLETE, 65, 100.0, "")
+    t.report(c, S.COMPLETE, 65, 100.0, "")
     # ... and one handed over before the night whose answer came after the day began (a
     # late broker at a demo's speed): the broker's book of the new day shows it
     now = [since - 10**9]
@@ -195,7 +195,7 @@ def test_a_new_day_drops_the_finished_orders_and_keeps_the_working(tmp_path: Pat
     t.set(d, S.SENT, attempt=1, sent_ns=since - 10**9)
     now[0] = since + 5 * 10**9
     t.at_broker(d, "B4")
-    t.changed(d, S.COMPLETE, 65, 100.0, "")
+    t.report(d, S.COMPLETE, 65, 100.0, "")
     assert d.done_ns == since + 5 * 10**9
     assert t.of_today(since) == {"s.c", "s.d"}
     assert t.roll(since) == 1
