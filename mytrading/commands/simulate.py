@@ -51,6 +51,7 @@ def simulate(
         def said(o: object) -> None:
             for v in getattr(o, "violations", []):
                 typer.echo(v.line())
+            sys.stdout.flush()  # a failing seed is said as it ends, also into a file
 
         outcomes, seconds = run_seeds(
             list(range(first, first + seeds)), n_jobs, Options(mutation=mutation), said
@@ -96,7 +97,8 @@ def _summary_line(r: dict[str, object], jobs: int) -> str:
     return (
         f"simulated {r['seeds']} seeds ({r['days']} trading days) in {r['seconds']} s on "
         f"{jobs} worker(s): {r['orders']:,} orders, {r['fills']:,} fills; "
-        f"{r['faults_total']:,} faults ({faults}); {r['checks_total']:,} invariant checks "
+        f"{r['faults_total']:,} faults ({faults}); at least {r['fewest_orders']} orders and "
+        f"{r['fewest_faults']} faults a day; {r['checks_total']:,} invariant checks "
         f"({checks}); " + (f"FAILED seeds: {failed}" if failed else "every invariant held")
     )
 

@@ -200,4 +200,9 @@ def summary(results: Sequence[Any], seconds: float) -> dict[str, Any]:
         "checks": dict(sorted(checks.items())),
         "checks_total": sum(checks.values()),
         "seconds": round(seconds, 2),
+        # the thinnest day of the batch: every seed is meant to carry at least 20 orders
+        # and 10 faults (tests/simulation keeps it so)
+        "fewest_orders": min((r.orders for r in results), default=0),
+        "fewest_faults": min((sum(r.faults.values()) for r in results), default=0),
+        "seed_seconds": round(sum(r.seconds for r in results), 2),  # each seed, summed
     }
