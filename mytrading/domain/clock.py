@@ -9,6 +9,8 @@ Latency and heartbeats always use wall time (``time.time_ns``), never market tim
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 
@@ -36,9 +38,13 @@ class MarketClock:
         self.speed = speed
         self.sessions = sessions  # [(open_ns, close_ns)] of consecutive trading days
         self._start_offset = 0
+        # market time run through before each session: now_ns finds its session by
+        # bisection (a year and a half of sessions, asked on every tick)
+        self._before: list[int] = []
         if sessions:
             o, c = sessions[0]
             self._start_offset = min(max(anchor_market_ns - o, 0), c - o - 1)
+            self._before = list(itertools.accumulate((c - o for o, c in sessions), initial=0))
 
     @classmethod
     def wall(cls) -> MarketClock:
@@ -50,12 +56,10 @@ class MarketClock:
         if not self.sessions:
             return self.anchor_market_ns + elapsed
         t = self._start_offset + max(elapsed, 0)
-        for o, c in self.sessions:
-            if t < c - o:
-                return o + t
-            t -= c - o
-        o, c = self.sessions[-1]
-        return c - 1_000_000  # past the precomputed calendar: stay 1 ms before the close
+        i = bisect.bisect_right(self._before, t) - 1
+        if i < len(self.sessions):
+            return self.sessions[i][0] + t - self._before[i]
+        return self.sessions[-1][1] - 1_000_000  # past the calendar: 1 ms before the close
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.now_ns() / 1e9, IST)
@@ -69,7 +73,31 @@ def trading_sessions(
     skip: tuple[dtime, dtime] | None = None,
 ) -> list[tuple[int, int]]:
     """(open_ns, close_ns) of the next ``days`` trading days from ``first``; with
-    ``skip``, each day in two pieces around it (market time jumps over it)."""
+    ``skip``, each day in two pieces around it (market time jumps over it). Worked out
+    once per calendar and question: each daemon's clock asks for a year and a half."""
+    key = (first, days, exchange, skip)
+    got = _SESSIONS.get((id(cal), key))
+    if got is not None and got[0] is cal:
+        return list(got[1])
+    out = _trading_sessions(cal, first, days, exchange, skip)
+    if len(_SESSIONS) > 64:
+        _SESSIONS.clear()
+    _SESSIONS[(id(cal), key)] = (cal, out)
+    return list(out)
+
+
+# (id(calendar), question) -> (the calendar, its answer): the calendar kept alive with
+# its answer, so its id cannot be another calendar's
+_SESSIONS: dict[tuple[int, tuple[object, ...]], tuple[Calendar, list[tuple[int, int]]]] = {}
+
+
+def _trading_sessions(
+    cal: Calendar,
+    first: date,
+    days: int,
+    exchange: str,
+    skip: tuple[dtime, dtime] | None,
+) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     d = first
     n = 0

@@ -7,6 +7,7 @@ Symbols follow OpenAlgo's format (docs/openalgo.md §3): futures
 from __future__ import annotations
 
 import calendar
+import functools
 import math
 import re
 import tomllib
@@ -124,8 +125,10 @@ def round_to_tick(price: float, tick: float) -> float:
     return round(steps * tick, 2 if tick >= 0.01 else 4)
 
 
+@functools.lru_cache(maxsize=4096)
 def fmt_expiry(d: date) -> str:
-    """OpenAlgo's DDMMMYY, e.g. 25NOV26."""
+    """OpenAlgo's DDMMMYY, e.g. 25NOV26 (a strip's symbols are made on every listing:
+    each expiry's text made once)."""
     return d.strftime("%d%b%y").upper()
 
 
@@ -153,6 +156,7 @@ class Calendar:
         # a day's hours, asked for every tick's bar and every order's session check:
         # worked out once per (exchange, day); the calendar does not change once loaded
         self._hours: dict[tuple[str, date], tuple[time, time] | None] = {}
+        self._open: dict[tuple[str, date], bool] = {}  # is_trading_day's, likewise
 
     def session(self, exchange: str) -> Session:
         try:
@@ -161,9 +165,15 @@ class Calendar:
             raise RefDataError(f"no session hours for exchange {exchange!r}") from None
 
     def is_trading_day(self, exchange: str, d: date) -> bool:
-        if d.weekday() >= 5:
-            return False
-        return d not in self.holidays.get(self.session(exchange).holiday_list, set())
+        key = (exchange, d)
+        try:
+            return self._open[key]
+        except KeyError:
+            got = d.weekday() < 5 and d not in self.holidays.get(
+                self.session(exchange).holiday_list, set()
+            )
+            self._open[key] = got
+            return got
 
     def hours(self, exchange: str, d: date) -> tuple[time, time] | None:
         """Continuous-trading hours on that date, or None when the exchange is shut."""

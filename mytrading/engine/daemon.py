@@ -83,6 +83,7 @@ class EngineDaemon(Daemon):
             self._why_not_ready,
             MAX_PENDING,
             key=lambda i: i.intent_id,
+            retry_in=self.after,
         )
         self.refused = 0
         self.fill_seq = FillSequence(lambda after: fetch_fills_since(self.ask_router(), after))
@@ -149,7 +150,6 @@ class EngineDaemon(Daemon):
         self.runner.start()
         self.log.info("strategies loaded", strategies=list(self.runner.strategies),
                       quarantined=sorted(loaded.broken))  # fmt: skip
-        self.every(0.02, self.outbox.flush)
         self.every(0.5, self._settle_unanswered)
         self.every(0.05, self.runner.poll)
         self.memory = MemoryGuard(s.engine.max_rss_mb)

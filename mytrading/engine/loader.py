@@ -81,18 +81,36 @@ def declared(directory: Path) -> tuple[dict[str, list[Path]], dict[str, str]]:
         if path.name.startswith("_"):
             continue
         try:
-            tree = ast.parse(path.read_bytes(), filename=str(path))
+            found = _declared_in(path)
         except (SyntaxError, ValueError, OSError) as exc:
             unreadable[str(path)] = f"{type(exc).__name__}: {exc}"
             continue
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.ClassDef):
-                continue
-            for stmt in node.body:
-                value = _name_literal(stmt)
-                if value:
-                    names.setdefault(value, []).append(path)
+        for value in found:
+            names.setdefault(value, []).append(path)
     return names, unreadable
+
+
+# file -> ((its size and modification time), the names its classes declare): a file read
+# once while it is unchanged (an engine restarted in a simulation reads them again)
+_DECLARED: dict[str, tuple[tuple[int, int], list[str]]] = {}
+
+
+def _declared_in(path: Path) -> list[str]:
+    st = path.stat()
+    stamp = (st.st_size, st.st_mtime_ns)
+    got = _DECLARED.get(str(path))
+    if got is not None and got[0] == stamp:
+        return got[1]
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    found = [
+        value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        for stmt in node.body
+        if (value := _name_literal(stmt))
+    ]
+    _DECLARED[str(path)] = (stamp, found)
+    return found
 
 
 def _name_literal(stmt: ast.stmt) -> str:

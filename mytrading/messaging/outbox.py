@@ -13,6 +13,10 @@ unanswered ones again. The receivers drop what they already have (the router by 
 journal, risk by intent id), so a message is never acted on twice. ``overdue(s)`` hands
 back, once, the ones a live peer has left unanswered for ``s`` seconds (lost, or a frame
 it could not read), for the sender to settle with a reason rather than wait for ever.
+
+What waits is tried again every ``retry_s`` by a timer armed only while something
+waits (``retry_in``: the daemon's ``after``): an idle outbox costs its loop nothing (the
+three outboxes' fixed 20 ms timers were most of what a quiet stack's loops did).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ class Outbox(Generic[M]):
         capacity: int = 1000,
         key: Callable[[M], Hashable] | None = None,
         remember: int = 10_000,
+        retry_in: Callable[[float, Callable[[], None]], None] | None = None,
+        retry_s: float = 0.02,
     ) -> None:
         self.pusher = pusher
         self.ready = ready
@@ -52,6 +58,9 @@ class Outbox(Generic[M]):
         # sent and not yet answered, oldest first: (when it went out, the message)
         self.unacked: collections.OrderedDict[Hashable, tuple[float, M]] = collections.OrderedDict()
         self.redelivered = 0
+        self.retry_in = retry_in
+        self.retry_s = retry_s
+        self._armed = False  # a retry is due
 
     def __len__(self) -> int:
         return len(self._q)
@@ -82,6 +91,13 @@ class Outbox(Generic[M]):
                 self.on_expired(msg, f"{why} for {self.wait_s}s")
                 continue
             break
+        if self._q and self.retry_in is not None and not self._armed:
+            self._armed = True
+            self.retry_in(self.retry_s, self._retry)
+
+    def _retry(self) -> None:
+        self._armed = False
+        self.flush()
 
     def ack(self, key: Hashable) -> None:
         """The peer answered for this message: it no longer needs redelivery."""

@@ -46,15 +46,25 @@ class OpenAlgoREST:
         them by the simulated broker's own request handling; None: the network)."""
         self.api_key = api_key
         self.local = local
-        self.client = httpx.Client(
-            base_url=f"{host.rstrip('/')}/api/v1/",
-            timeout=timeout,
-            headers={"Content-Type": "application/json"},
-            transport=transport,
-        )
+        self._host, self._timeout, self._transport = host, timeout, transport
+        self._client: httpx.Client | None = None
+
+    @property
+    def client(self) -> httpx.Client:
+        """The HTTP client, made at its first use: a venue in this process never needs
+        one (making it reads the system's certificates: 40 ms)."""
+        if self._client is None:
+            self._client = httpx.Client(
+                base_url=f"{self._host.rstrip('/')}/api/v1/",
+                timeout=self._timeout,
+                headers={"Content-Type": "application/json"},
+                transport=self._transport,
+            )
+        return self._client
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     def _post(self, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
         body = {"apikey": self.api_key, **payload}

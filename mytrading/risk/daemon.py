@@ -121,6 +121,7 @@ class RiskDaemon(Daemon):
             lambda: "router unavailable",
             MAX_PENDING,
             key=lambda o: o.order_id,
+            retry_in=self.after,
         )
         self.store_errors = 0
         # per account: when its position book was last read, and what it said
@@ -156,7 +157,6 @@ class RiskDaemon(Daemon):
         self.marks = MarksStore(self.venue.dir / "risk_marks.json")
         self._restore()
         self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
-        self.every(0.02, self.outbox.flush)
         self.every(1.0, self._post_trade)
         self.every(0.5, self._declare, first_in=0)
         self.log.info(

@@ -119,8 +119,9 @@ class RouterDaemon(Daemon):
             HALT_WAIT_S,
             lambda cmd, why: self.count_error("ALERT: a halt did not reach risk", reason=why),
             lambda: "risk is down",
+            retry_in=self.after,
+            retry_s=0.1,
         )
-        self.every(0.1, self.halts.flush)
         self.table = OrderTable(
             Journal(self.venue.dir / "router" / "journal.bin", s.router.journal_fsync),
             self.clock.now_ns,

@@ -96,6 +96,7 @@ class SignalsDaemon(Daemon):
             lambda: "risk daemon unavailable" if not self.peer_up("risk") else "router unavailable",
             MAX_PENDING,
             key=lambda i: i.intent_id,
+            retry_in=self.after,
         )
         self.run_id = format(self.started_ns // 1_000_000, "x")
         self._seq = 0
@@ -113,7 +114,6 @@ class SignalsDaemon(Daemon):
         self.http.start()
         if not self.http.listening:
             self._http_failed()
-        self.every(0.02, self.outbox.flush)
         self.every(1.0, self._squareoff_tick, first_in=0.5)
         self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
         self.every(2.0, self._declare, first_in=0.2)

@@ -8,7 +8,7 @@ bars. Daily bars are stamped 00:00 UTC of the trading date, as OpenAlgo's server
 from __future__ import annotations
 
 import collections
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from mytrading.domain.bars import TIMEFRAMES, BarBuilder
 from mytrading.domain.refdata import IST, Calendar
@@ -51,14 +51,21 @@ class BarStore:
     ) -> list[dict]:
         """Rows ``{timestamp (epoch s), open, high, low, close, volume, oi}`` in the range,
         from ``bars`` (1-minute, oldest first) when given, else the symbol's own."""
+        lo = int(datetime.combine(start, time(0), tzinfo=IST).timestamp()) * 1_000_000_000
+        hi = int(datetime.combine(end + timedelta(days=1), time(0), tzinfo=IST).timestamp())
+        hi *= 1_000_000_000  # the range's days in IST, as bounds on the bars' starts
         src = [
             b
             for b in (self.bars.get((exchange, symbol), ()) if bars is None else bars)
-            if start <= datetime.fromtimestamp(b.start_ns / 1e9, IST).date() <= end
+            if lo <= b.start_ns < hi
         ]
         groups: dict[int, list[Bar]] = {}
-        for b in src:
-            groups.setdefault(self._key(b, interval), []).append(b)
+        if interval == "1m":  # a minute's bar is its own group
+            for b in src:
+                groups.setdefault(b.start_ns // 1_000_000_000, []).append(b)
+        else:
+            for b in src:
+                groups.setdefault(self._key(b, interval), []).append(b)
         return [
             {
                 "timestamp": k,

@@ -51,8 +51,11 @@ class SimInstrument:
 def _on_ticks(prices: np.ndarray, tick: float) -> list[float]:
     """``round_to_tick`` of each price (the same rounding, value for value)."""
     steps = np.rint(prices / tick)
-    places = 2 if tick >= 0.01 else 4
-    return [round(float(s) * tick, places) for s in steps]
+    scale = 100.0 if tick >= 0.01 else 10_000.0
+    # round(s * tick, places), vectorized: s * tick * scale is a whole number give or
+    # take a rounding error, and a whole number over the scale is the nearest double to
+    # that decimal, which is what round() returns
+    return (np.rint(steps * tick * scale) / scale).tolist()  # type: ignore[no-any-return]
 
 
 def _years_to_expiry(expiry: date, now: datetime) -> float:
@@ -95,6 +98,9 @@ class SimMarket:
         self._last_ns: int | None = None
         self._day: date | None = None
         self._open_ns: dict[date, int] = {}
+        # option bars made for a history request: the same request (a strategy's warm-up
+        # again after a restart, two strategies on one option) is not made twice
+        self._option_bars: dict[tuple[object, ...], list[Bar]] = {}
         self.surfaces: dict[str, SurfaceParams] = {}
         self.levels: dict[str, IVLevel] = {}
         for name in underlyings:
@@ -334,20 +340,13 @@ class SimMarket:
             o, h = _on_ticks(pts[:, 0], tick), _on_ticks(pts.max(axis=1), tick)
             lo, c = _on_ticks(pts.min(axis=1), tick), _on_ticks(pts[:, -1], tick)
             lot = max(inst.lot_size, 100)
-            for i, start_ns in enumerate(minutes):
-                out.append(
-                    Bar(
-                        exchange=inst.exchange,
-                        symbol=inst.symbol,
-                        tf="1m",
-                        start_ns=start_ns,
-                        open=o[i],
-                        high=h[i],
-                        low=lo[i],
-                        close=c[i],
-                        volume=0 if inst.kind == "INDEX" else int(rng.integers(20, 400)) * lot,
-                    )
-                )
+            volume = [0] * n if inst.kind == "INDEX" else (rng.integers(20, 400, n) * lot).tolist()
+            ex, sym = inst.exchange, inst.symbol
+            out += [
+                Bar(exchange=ex, symbol=sym, tf="1m", start_ns=start_ns, open=o[i],
+                    high=h[i], low=lo[i], close=c[i], volume=volume[i])
+                for i, start_ns in enumerate(minutes)
+            ]  # fmt: skip
         return out
 
     def option_bars(self, inst: Instrument, index: list[Bar]) -> list[Bar]:
@@ -358,6 +357,17 @@ class SimMarket:
         or not, as the backtest generates its option bars (``backtest/data.py``)."""
         if not index or inst.expiry is None or inst.kind not in OPTION_KINDS:
             return []
+        level = self.levels[inst.underlying].level
+        key = (inst.symbol, len(index), index[0].start_ns, index[-1].start_ns, level)
+        got = self._option_bars.get(key)
+        if got is None:
+            if len(self._option_bars) > 256:
+                self._option_bars.clear()
+            got = self._option_bars[key] = self._make_option_bars(inst, index)
+        return list(got)
+
+    def _make_option_bars(self, inst: Instrument, index: list[Bar]) -> list[Bar]:
+        assert inst.expiry is not None
         name = inst.underlying
         n = len(index)
         spot = np.array([(b.open, b.low, b.high, b.close) for b in index], dtype=np.float64)

@@ -62,3 +62,37 @@ def test_expires_with_the_reason_after_the_wait(tmp_path: Path) -> None:
     box.flush()
     assert expired == [("1", "router unavailable for 0.05s")] and len(box) == 0
     ctx.destroy(linger=0)
+
+
+def test_a_retry_is_armed_only_while_something_waits() -> None:
+    """No fixed timer: a message that could not go arms one retry (the daemon's
+    ``after``); the retry re-arms while it still waits and stops once it went."""
+
+    class Pipe:
+        sent: list[str] = []
+
+        def send(self, msg: wire.Msg) -> bool:
+            self.sent.append(msg.reason)  # type: ignore[attr-defined]
+            return True
+
+    up = {"peer": False}
+    armed: list[tuple[float, object]] = []
+    box: Outbox[wire.Command] = Outbox(
+        Pipe(),  # type: ignore[arg-type]
+        lambda: up["peer"],
+        60.0,
+        lambda m, why: None,
+        lambda: "down",
+        retry_in=lambda s, fn: armed.append((s, fn)),
+    )
+    box.put(cmd(1))
+    box.put(cmd(2))
+    assert len(armed) == 1 and armed[0][0] == 0.02  # one retry for both
+    fn = armed.pop()[1]
+    fn()  # type: ignore[operator]  # still down: armed again
+    assert len(armed) == 1 and len(box) == 2
+    up["peer"] = True
+    armed.pop()[1]()  # type: ignore[operator]
+    assert Pipe.sent == ["1", "2"] and not armed and len(box) == 0
+    box.put(cmd(3))  # goes at once: nothing armed
+    assert Pipe.sent == ["1", "2", "3"] and not armed
