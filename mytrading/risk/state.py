@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mytrading import hosttime
+from mytrading.domain.ids import Book
 from mytrading.domain.refdata import IST
 
 State = Literal["active", "reducing", "halted"]
@@ -87,7 +88,14 @@ class TradingStates:
         }
 
     def of(self, strategy: str) -> State:
+        """A book's state: its own, no better than the stack's; a follower book's no
+        better than its lead's either (a lead REDUCING after its max loss must not have
+        its followers opened to match it: the simulator's seed 63 saw a follower sold
+        short to converge on a lead position that the lead's exit was closing)."""
         own = self.strategies.get(strategy, "active")
+        if "@" in strategy:
+            lead = self.strategies.get(Book.parse(strategy).strategy, "active")
+            own = own if _RANK[own] >= _RANK[lead] else lead
         return own if _RANK[own] > _RANK[self.stack] else self.stack
 
     def set(self, target: str, state: State, reason: str = "", by: str = "") -> None:

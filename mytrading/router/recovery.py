@@ -167,7 +167,7 @@ class Recovery:
             got_q, got_v = books[account][1].get(bid, (0, 0.0))
             have_q, have_v = filled.get(jo.order.order_id, (0, 0.0))
             if got_q > have_q:
-                px = round((got_v - have_v) / (got_q - have_q), 2)
+                px = round((got_v - have_v) / (got_q - have_q), 6)  # the trades' value
                 trade = TradeEvent(bid, f"{bid}-{got_q}", got_q - have_q, px, hosttime.time_ns())
                 self.ports.fill(jo, trade)
                 filled[jo.order.order_id] = (got_q, got_v)

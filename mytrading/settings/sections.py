@@ -438,6 +438,9 @@ class SimSettings(BaseSettings):
     """sandbox: OpenAlgo's sandbox rules; realistic: the touch, its size, the queue."""
     partial_fills: bool = True
     """Realistic model: a limit takes at most the touch size."""
+    depth_lots: int = Field(40, ge=2, le=10_000)
+    """A quote's size at the touch: 1 to this less one lots (a market order larger than
+    it walks the book, in several trades)."""
     price_band_pct: float = Field(20.0, gt=0, le=100)
     """A limit or trigger within +-% of the last price."""
     option_price_band_pct: float = Field(50.0, gt=0, le=100)

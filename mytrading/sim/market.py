@@ -55,7 +55,7 @@ def _on_ticks(prices: np.ndarray, tick: float) -> list[float]:
     # round(s * tick, places), vectorized: s * tick * scale is a whole number give or
     # take a rounding error, and a whole number over the scale is the nearest double to
     # that decimal, which is what round() returns
-    return (np.rint(steps * tick * scale) / scale).tolist()  # type: ignore[no-any-return]
+    return (np.rint(steps * tick * scale) / scale).tolist()
 
 
 def _years_to_expiry(expiry: date, now: datetime) -> float:
@@ -73,6 +73,7 @@ def configured_market(settings: Any, refdata: RefData, day: date) -> SimMarket:
         settings.sim.strikes,
         settings.sim.seed,
         settings.sim.stock_strikes,
+        settings.sim.depth_lots,
     )
 
 
@@ -85,8 +86,10 @@ class SimMarket:
         strikes: int,
         seed: int,
         stock_strikes: int = -1,
+        depth_lots: int = 40,
     ) -> None:
         self.refdata = refdata
+        self.depth_lots = depth_lots  # a touch holds 1 to depth_lots - 1 lots
         self.rng = np.random.default_rng(seed)  # the walk's: nothing else draws from it
         self.oi_rng = np.random.default_rng(seed + 1)  # its own: prices stay as they were
         self.quote_rng = np.random.default_rng(seed + 2)  # sizes and volumes
@@ -252,8 +255,8 @@ class SimMarket:
             bid = max(round_to_tick(ltp - half, tick), tick)
             ask = round_to_tick(ltp + half, tick)
             size = inst.lot_size if inst.kind != "EQ" else 100  # an equity: round lots of 100
-            lots = int(rng.integers(1, 40))
-            bq, aq = lots * size, int(rng.integers(1, 40)) * size
+            lots = int(rng.integers(1, self.depth_lots))
+            bq, aq = lots * size, int(rng.integers(1, self.depth_lots)) * size
             si.volume += int(rng.integers(0, 20)) * size
         oi = self._open_interest(si) if inst.kind in ("FUT", "CE", "PE") else 0
         si.last = ltp

@@ -191,6 +191,7 @@ class FaultSchedule:
                 bus.rpc_lost = p
             case "broker_lose_reply":
                 broker.lose_place = p
+                broker.lose_next = 1
             case "broker_5xx":
                 broker.error_5xx = p
             case "broker_429":

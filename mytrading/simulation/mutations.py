@@ -51,25 +51,28 @@ def _router_doubles_quantity() -> Callable[[], None]:
 
 
 def _router_resends_on_timeout() -> Callable[[], None]:
-    """A placement whose reply was lost is sent again (instead of looked for)."""
+    """A reply that never came (a timeout, a proxy's 502) is read as a request that
+    never arrived, and sent again: the broker may hold it twice."""
+    import dataclasses
+
     from mytrading.openalgo import orders
-    from mytrading.openalgo.broker import Outcome, PlaceResult
 
-    place = orders.OpenAlgoAdapter.place_order
+    classify = orders.classify
 
-    def bad(self: Any, order: Any) -> Any:
-        result, events = place(self, order)
-        if result.outcome is Outcome.UNKNOWN:
-            self.unknown.pop(order.order_id, None)
-            return PlaceResult(Outcome.RETRY, message="timeout: sent again"), []
-        return result, events
+    def bad(reply: Any) -> Any:
+        fail = classify(reply)
+        if fail is not None and fail.ambiguous:
+            return dataclasses.replace(fail, transient=True, ambiguous=False)
+        return fail
 
-    return _patch(orders.OpenAlgoAdapter, "place_order", bad)
+    return _patch(orders, "classify", bad)
 
 
 def _journal_after_broker_call() -> Callable[[], None]:
     """The router writes an order's ``sent`` after the broker call, not before: a router
-    killed in the call restarts without it, and risk's redelivery places it again."""
+    killed in the call restarts without knowing the order went. (The router then finds
+    such orders unknown and holds their strategies for a person, who has nothing to find
+    wrong: the ``person`` invariant catches it; had it sent them again, ``once`` would.)"""
     from mytrading.orders.state import OrderState
     from mytrading.router.table import OrderTable
 
@@ -100,19 +103,22 @@ def _engine_drops_hole_fills() -> Callable[[], None]:
     return _patch(EngineDaemon, "fills_in_order", bad)
 
 
-def _router_drops_some_fills() -> Callable[[], None]:
-    """The router books no fill of a partly filled order after its first (a broker's
-    second trade read as a repeat): its positions part from the broker's."""
-    from mytrading.router.daemon import RouterDaemon
+def _router_forgets_fills_made_while_down() -> Callable[[], None]:
+    """A router restarted takes up an order it left in flight as if the broker had filled
+    nothing since (or all of it): the fills made while it was down are never booked, its
+    positions part from the broker's."""
+    from mytrading.openalgo import orders
 
-    fill = RouterDaemon.fill
+    recover = orders.OpenAlgoAdapter.recover
 
-    def bad(self: Any, jo: Any, t: Any) -> None:
-        if jo.filled and t.quantity < jo.order.quantity:
-            return
-        fill(self, jo, t)
+    def bad(self: Any, order: Any, broker_id: str, filled: int, avg: float, since_s: float) -> Any:
+        got = recover(self, order, broker_id, filled, avg, since_s)
+        t = self.tracked.get(got or "")
+        if t is not None:
+            t.filled, t.status = order.quantity, "complete"
+        return got
 
-    return _patch(RouterDaemon, "fill", bad)
+    return _patch(orders.OpenAlgoAdapter, "recover", bad)
 
 
 def _risk_approves_while_halted() -> Callable[[], None]:
@@ -204,12 +210,13 @@ MUTATIONS: dict[str, Mutation] = {
                  _router_doubles_quantity),
         Mutation("router_resends_on_timeout", "once", "a lost reply's order sent again",
                  _router_resends_on_timeout),
-        Mutation("journal_after_broker_call", "once", "the journal written after the call",
+        Mutation("journal_after_broker_call", "person", "the journal written after the call",
                  _journal_after_broker_call),
         Mutation("engine_drops_hole_fills", "fills", "the engine drops a hole's fills",
                  _engine_drops_hole_fills),
-        Mutation("router_drops_some_fills", "positions", "the router drops later partial fills",
-                 _router_drops_some_fills),
+        Mutation("router_forgets_fills_made_while_down", "positions",
+                 "fills made while the router was down never booked",
+                 _router_forgets_fills_made_while_down),
         Mutation("risk_approves_while_halted", "caps", "risk approves entries while halted",
                  _risk_approves_while_halted),
         Mutation("risk_ignores_kill_switch", "kill_switch", "the kill switch lets entries by",

@@ -194,6 +194,10 @@ class SimStack:
             "MT_SIM_API_KEY": KEY,
             "MT_SIM_SECOND_KEY": SECOND_KEY,
             "MT_SIM_HISTORY_SESSIONS": "1",
+            # a thin book: a touch of 1 to 3 lots, so an order of two lots or more often
+            # fills in several trades at several prices (what a fill's pricing must get
+            # right, and a router that dropped a later trade would get wrong)
+            "MT_SIM_DEPTH_LOTS": "4",
             # five banks, not ten stocks; moving averages and RSI bands that trade on a
             # two-hour day of bars every other minute (as the demo test's RSI bands do)
             "MT_STRATEGY_PARAMS": json.dumps(

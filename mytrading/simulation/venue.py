@@ -79,6 +79,9 @@ class BrokerFaults:
 
     refuse: float = 0.0  # order calls refused before anything happens (503, or no connection)
     lose_place: float = 0.0  # placeorder done, its reply lost (the client times out)
+    # the next placements' replies lost for certain (a fault's window may hold no order:
+    # the first placement after it opens meets it, whenever it comes)
+    lose_next: int = 0
     error_5xx: float = 0.0  # order calls answered 500 before acting
     throttle: float = 0.0  # calls answered 429 (the broker's limit), retry_after given
     garble: float = 0.0  # book reads answered with garbage
@@ -87,6 +90,9 @@ class BrokerFaults:
     plan: FaultPlan = field(default_factory=FaultPlan)  # the broker's clock (its shift)
 
     def draw(self, rng: random.Random, ep: str) -> str:
+        if ep == "placeorder" and self.lose_next:
+            self.lose_next -= 1
+            return "lose"
         if ep in ORDER_CALLS:
             x = rng.random()
             if x < self.refuse:

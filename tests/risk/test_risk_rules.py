@@ -819,3 +819,17 @@ def test_an_expired_contract_is_refused(refdata: RefData) -> None:
         when=datetime(2026, 11, 24, 9, 20, tzinfo=IST),
     )
     assert rule(closing) == "instrument"  # not even to close: it was settled
+
+
+def test_a_follower_book_is_no_freer_than_its_lead(refdata: RefData) -> None:
+    """The simulator's seed 63: the lead REDUCING after its max loss, the follower's
+    books were converged on the lead's short with a new sell of their own. A follower
+    book takes its lead's state when that is the stricter; its own still counts."""
+    states = TradingStates()
+    states.set("s", "reducing", "max loss")
+    assert states.of("s@second") == "reducing" and states.of("t@second") == "active"
+    book = RiskBook(states=states)
+    assert rule(run(intent(strategy="s@second"), book, refdata)) == "reducing"
+    states.set("s", "active")
+    states.set("s@second", "halted", "its own")
+    assert states.of("s@second") == "halted" and states.of("s") == "active"
