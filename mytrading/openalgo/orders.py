@@ -137,6 +137,7 @@ class Tracked:
     filled: int = 0
     avg: float = 0.0
     value: float = 0.0  # the fills reported so far: quantity x price, summed
+    price_waits: int = 0  # reads a fill's part has waited for the trade book to price it
 
 
 @dataclass
@@ -178,6 +179,9 @@ class BrokerClock:
         if not self.samples:
             return None
         return statistics.median(self.samples)
+
+
+PRICE_WAITS = 3  # reads a fill waits for the trade book before the averages price it
 
 
 class TradeBookOnce:
@@ -475,6 +479,9 @@ class OpenAlgoAdapter:
         if filled > t.filled:
             part = filled - t.filled
             px = self._part_price(t, oid, filled, avg, book) if avg else 0.0
+            if px is None:  # its price waits for the trade book: the next read prices it
+                self._count("fills_held_for_price")
+                return []
             events.append(
                 TradeEvent(oid, f"{oid}-{filled}", part, round(px, 6), int(self.now_s() * 1e9))
             )
@@ -489,7 +496,7 @@ class OpenAlgoAdapter:
 
     def _part_price(
         self, t: Tracked, oid: str, filled: int, avg: float, book: TradeBookOnce
-    ) -> float:
+    ) -> float | None:
         """The price of the part of a fill that takes the order from ``t.filled`` to
         ``filled``, from the broker's average ``avg`` (rounded to the paisa) and what the
         earlier parts were worth (``t.value``, exact).
@@ -512,7 +519,17 @@ class OpenAlgoAdapter:
             q, traded = book().get(oid, (0, 0.0))
             if q == filled and traded:
                 self._count("fills_priced_from_tradebook")
+                t.price_waits = 0
                 return (traded - t.value) / part
+            if t.price_waits < PRICE_WAITS:  # the book unread, or behind the order's row
+                t.price_waits += 1
+                return None
+            self._count("fills_priced_from_averages")
+            log.warning(
+                "a fill priced from the broker's averages: the trade book could not say",
+                broker_id=oid, quantity=part, price=round(value / part, 6), reads=t.price_waits,
+            )
+            t.price_waits = 0
         return value / part
 
     def _read_book(self) -> list[OrderReport] | None:

@@ -100,10 +100,19 @@ class FeedFaults:
                 late = [t for t in ticks if self.rng.random() < self.reorder]
                 on_time = [t for t in ticks if t not in late]
                 self.stack.push_ticks(conn, on_time, extra)
-                for t in late:  # past the next step's: out of order
-                    self.stack.push_ticks(conn, [t], extra + self.stack.options.step_s * 1.5)
+                if late:  # sent by the broker after the next step's: out of order (one
+                    # connection keeps its order: they must be sent later, not slower)
+                    self.stack.world.after(
+                        self.stack.options.step_s * 1.5,
+                        functools.partial(self._send_late, conn, late, extra),
+                    )
             else:
                 self.stack.push_ticks(conn, ticks, extra)
+
+
+    def _send_late(self, conn: Any, ticks: list[wire.Tick], extra: float) -> None:
+        if conn.open:
+            self.stack.push_ticks(conn, ticks, extra)
 
 
 class FaultSchedule:

@@ -17,8 +17,9 @@ filled), so a daemon that is wrong cannot vouch for itself:
                  the price's tick, within the order's lot cap, no entry while its book is
                  halted, reducing or the kill switch is on
 ``kill_switch``  after the kill switch is confirmed, no entry reaches the broker
-``bars``         every (instrument, minute) bar is handed once, and its volume is what its
-                 ticks traded (and a late tick's trades, carried to the next bar)
+``bars``         every (instrument, minute) bar is handed once and in order, and its
+                 volume is what its ticks traded (a late tick's trades carried to the
+                 next bar)
 ``pnl``          risk's realised P&L per account equals the broker's (charges apart)
 ``person``       nothing waits for a person at the day's end but what an injected fault or
                  the operator left, and that is said
@@ -76,6 +77,7 @@ class _Line:
     last_vol: int = -1
     expected: dict[int, int] = field(default_factory=dict)  # bar start -> volume (-1: unknown)
     handed: set[int] = field(default_factory=set)
+    last_handed: int = -1  # the latest minute handed (bars go out in order)
 
 
 class Invariants:
@@ -302,7 +304,11 @@ class Invariants:
         if b.start_ns in ln.handed:
             self.broken("bars", f"{b.symbol} {_hm(b.start_ns)} handed twice by the feed")
             return
+        if b.start_ns < ln.last_handed:
+            self.broken("bars", f"{b.symbol} {_hm(b.start_ns)} handed after "
+                        f"{_hm(ln.last_handed)}: out of order")  # fmt: skip
         ln.handed.add(b.start_ns)
+        ln.last_handed = max(ln.last_handed, b.start_ns)
         if ln.start == b.start_ns:  # closed by the clock: the model closes it too
             self._close(ln)
         want = ln.expected.pop(b.start_ns, None)

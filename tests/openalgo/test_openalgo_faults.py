@@ -331,17 +331,21 @@ def test_a_429_is_waited_out_whatever_its_body(reply: dict, wait: float) -> None
 def parts_priced(
     steps: tuple[float, int] | None,
     rows: list[tuple[int, float]],
-    book: dict[str, tuple[int, float]] | None = None,
+    book: dict[str, tuple[int, float]] | list[dict[str, tuple[int, float]]] | None = None,
     quantity: int = 130,
 ) -> tuple[list[float], int]:
     """The fills' prices an adapter books for the order-book rows ``rows`` ((filled,
-    average) each), with ``steps`` (tick, unit) known, and the trade book's reads."""
+    average) each), with ``steps`` (tick, unit) known, and the trade book's reads (a list:
+    what each read says, the last one for ever)."""
     from mytrading.openalgo.orders import Tracked
 
     a = OpenAlgoAdapter(KEY, "http://127.0.0.1:9", 1.0, lambda: 0.0)
     a.steps_of = None if steps is None else (lambda ex, sym: steps)
     reads: list[int] = []
-    a._trades = lambda: reads.append(1) or (book or {})  # type: ignore[method-assign]
+    books = book if isinstance(book, list) else [book or {}]
+    a._trades = (  # type: ignore[method-assign]
+        lambda: reads.append(1) or books[min(len(reads), len(books)) - 1]
+    )
     a.tracked["9"] = Tracked(order("t-px", quantity), "9", "open")
     got = []
     for filled, avg in rows:
@@ -376,9 +380,17 @@ def test_where_more_than_one_value_fits_the_trade_book_prices_the_fill() -> None
     """The simulator's seed 141: 106 shares, 100 at 942.75 and 6 at 942.80, average
     942.7528 shown as 942.75; shares trade one at a time, so many values are within the
     rounding's reach. The trade book's value prices it (read once for the update);
-    unread, the average stands."""
+    unread, the fill waits for the next read (the simulator's seed 54: a 429 on the trade
+    book booked six shares a tick off), and after three the average stands."""
     traded = 100 * 942.75 + 6 * 942.80
     got, reads = parts_priced((0.05, 1), [(106, 942.75)], {"9": (106, traded)}, quantity=106)
     assert abs(got[0] * 106 - traded) < 0.001 and reads == 1  # booked to 6 places
-    got, reads = parts_priced((0.05, 1), [(106, 942.75)], {}, quantity=106)
-    assert [round(p, 6) for p in got] == [942.75] and reads == 1
+    # unread (a 429): the fill waits for the next read, three reads, then the averages
+    got, reads = parts_priced((0.05, 1), [(106, 942.75)] * 3, {}, quantity=106)
+    assert got == [] and reads == 3
+    got, reads = parts_priced((0.05, 1), [(106, 942.75)] * 4, {}, quantity=106)
+    assert [round(p, 6) for p in got] == [942.75] and reads == 4
+    # read at the second try: priced from it
+    books = [{}, {"9": (106, traded)}]
+    got, reads = parts_priced((0.05, 1), [(106, 942.75)] * 2, books, quantity=106)
+    assert len(got) == 1 and abs(got[0] * 106 - traded) < 0.001 and reads == 2
