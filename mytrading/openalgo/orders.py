@@ -527,7 +527,10 @@ class OpenAlgoAdapter:
             self._count("fills_priced_from_averages")
             log.warning(
                 "a fill priced from the broker's averages: the trade book could not say",
-                broker_id=oid, quantity=part, price=round(value / part, 6), reads=t.price_waits,
+                broker_id=oid,
+                quantity=part,
+                price=round(value / part, 6),
+                reads=t.price_waits,
             )
             t.price_waits = 0
         return value / part

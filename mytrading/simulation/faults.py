@@ -109,7 +109,6 @@ class FeedFaults:
             else:
                 self.stack.push_ticks(conn, ticks, extra)
 
-
     def _send_late(self, conn: Any, ticks: list[wire.Tick], extra: float) -> None:
         if conn.open:
             self.stack.push_ticks(conn, ticks, extra)
