@@ -37,6 +37,7 @@ from mytrading.settings import ConfigError, Settings
 
 BOOK_FRESH_S = 1.5  # a position book older than this confirms nothing
 FUNDS_WAIT_S = 1.5  # the longest an intent waits for its accounts' first funds figure
+RESTORE_RETRY_S = 1.0  # no snapshot from the router at the start: asked again this often
 FUNDS_POLL_S = 0.05  # how often waiting intents look again
 
 
@@ -155,6 +156,8 @@ class RiskDaemon(Daemon):
         self.fill_seq = FillSequence(lambda after: fetch_fills_since(self.ask_router(), after))
         self.fills_fetched = 0  # fills an intent's sender had seen, asked of the router first
         self.marks = MarksStore(self.venue.dir / "risk_marks.json")
+        self.restored = False  # the router's positions taken (a fresh stack's: none)
+        self._said_unrestored = False
         self._restore()
         self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
         self.every(1.0, self._post_trade)
@@ -226,7 +229,7 @@ class RiskDaemon(Daemon):
             )
             return
         self.record_latency_ns(hosttime.time_ns() - msg.ts)
-        if self._held or self._needs_funds(msg):
+        if self._held or not self.restored or self._needs_funds(msg):
             self._hold(msg)
             return
         self._judge(msg)
@@ -317,6 +320,17 @@ class RiskDaemon(Daemon):
         if not self._held:
             return
         now = hosttime.monotonic()
+        if not self.restored:  # no positions yet: nothing is judged on an empty book
+            if now - self._held_since < self.settings.risk.wait_s:
+                self.after(FUNDS_POLL_S, self._release_held)
+                return
+            held, self._held = self._held, []
+            for m in held:
+                self.emit(rejected_event(m.strategy, m.intent_id, Rejection(
+                    "no_positions", "risk has had no position snapshot from the router since "
+                    f"its start ({self.settings.risk.wait_s:g} s): nothing is judged on an "
+                    "empty book")))  # fmt: skip
+            return
         router_up = self.peer_up("router")
         if not router_up:
             self._funds_from = now  # the wait for its figure starts once it is there
@@ -346,6 +360,8 @@ class RiskDaemon(Daemon):
             self._judge(m)
 
     def on_peer_status(self, st: wire.Status) -> None:
+        if not self.restored:
+            return  # the snapshot, when it comes, says what was filled
         for f in self.fills_caught_up(self.fill_seq, st):
             self.core.on_fill(f)
 
@@ -382,8 +398,20 @@ class RiskDaemon(Daemon):
             self.log.info("day marks restored", books=sorted(marks.get("books", {})))
         snap = fetch_snapshot(self.ask_router())
         if snap is None:
-            self.log.warning("no position snapshot from the router: risk starts flat")
+            # Not "flat": a router that did not answer (not up yet, busy, the reply lost)
+            # says nothing of what is held. Judged on an empty book, a restarted risk
+            # lost every position (the simulator's seed 167: its exits sold what was
+            # already sold, caps saw nothing held). Intents wait, fills are the
+            # snapshot's, and the router is asked again.
+            if not self._said_unrestored:
+                self._said_unrestored = True
+                self.log.warning("no position snapshot from the router yet: intents wait, "
+                                 "asking again", every_s=RESTORE_RETRY_S)  # fmt: skip
+            self.after(RESTORE_RETRY_S, self._restore_again)
             return
+        self.restored = True
+        if self._said_unrestored:
+            self.log.warning("positions taken from the router; intents judged again")
         self.fill_seq.start_at(snap.last_fill_no)
         if snap.unconfirmed:
             self.count_error(
@@ -400,6 +428,15 @@ class RiskDaemon(Daemon):
                 positions=[f"{p.strategy}:{p.symbol}={p.quantity}" for p in snap.positions],
                 last_fill_no=snap.last_fill_no,
             )
+
+    def _restore_again(self) -> None:
+        if self.restored:
+            return
+        if not self.peer_up("router"):  # not there: asking would only wait out a timeout
+            self.after(RESTORE_RETRY_S, self._restore_again)
+            return
+        self._restore()
+        self._release_held()
 
     # --------------------------------------------------------------- post-trade
 
@@ -441,6 +478,8 @@ class RiskDaemon(Daemon):
         elif isinstance(msg, wire.MarginQuote):
             self.core.on_margin_quote(msg)
         elif isinstance(msg, wire.Fill):  # a restarted router republishes its fills
+            if not self.restored:
+                return  # in the snapshot to come (its last fill number), or after it
             for f in self.fills_in_order(self.fill_seq, msg):
                 self.core.on_fill(f)
 
@@ -462,6 +501,7 @@ class RiskDaemon(Daemon):
         return {
             "kill_switch": self.book.states.kill_switch,
             "kill_mode": self.book.states.kill_mode,  # off | on | flatten
+            "restored": self.restored,  # the router's positions taken since the start
             "entries_halted": core.entries_halted,  # working entries of halted books
             "positions_open": sum(len(self.post.open_keys(b)) for b in list(self.post.books)),
             "states": self.book.states.as_dict(),

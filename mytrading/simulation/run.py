@@ -139,6 +139,8 @@ def _run(stack: SimStack) -> SeedResult:
         stack.faults.arm()
     if options.operator:
         stack.operator.arm()
+    for at_s, act in options.script:
+        world.after(at_s, functools.partial(act, stack))
     last_step = _wall_s(stack, LAST_STEP)
 
     def step(due_s: float) -> None:

@@ -91,6 +91,9 @@ class Options:
     days: tuple[date, date] = (date(2026, 6, 1), date(2026, 11, 20))
     strategies: tuple[str, ...] = STRATEGIES
     mutation: str = ""  # a planted bug's name (tests: ``simulation/mutations.py``)
+    # a scenario's own steps: (wall seconds after the open, what to do to the stack),
+    # on top of (or, with faults and operator off, instead of) the seed's
+    script: tuple[tuple[float, Callable[[Any], None]], ...] = ()
 
 
 @dataclass
