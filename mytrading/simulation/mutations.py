@@ -56,8 +56,7 @@ def _router_resends_on_timeout() -> Callable[[], None]:
     import dataclasses
 
     from mytrading.openalgo import orders
-
-    classify = orders.classify
+    from mytrading.openalgo.replies import classify
 
     def bad(reply: Any) -> Any:
         fail = classify(reply)
@@ -187,7 +186,12 @@ def _late_tick_reopens_bar() -> Callable[[], None]:
 
     publish = FeedDaemon._publish_bar
     undo = _patch(BarBuilder, "on_tick", bad), _patch(FeedDaemon, "_publish_bar", unguarded)
-    return lambda: [u() for u in undo] and None
+
+    def restore() -> None:
+        for u in undo:
+            u()
+
+    return restore
 
 
 def _bar_volume_from_first_tick() -> Callable[[], None]:
