@@ -103,6 +103,22 @@ class Outbox(Generic[M]):
         """The peer answered for this message: it no longer needs redelivery."""
         self.unacked.pop(key, None)
 
+    def unacked_messages(self) -> list[M]:
+        """What went out and is not answered yet, oldest first."""
+        return [m for _, m in self.unacked.values()]
+
+    def waiting(self) -> list[M]:
+        """What waits for the peer, unsent, oldest first."""
+        return [m for _, m in self._q]
+
+    def take_queued(self, which: Callable[[M], bool]) -> list[M]:
+        """The waiting messages ``which`` picks, taken out unsent (the sender settles them
+        otherwise), oldest first."""
+        taken = [m for _, m in self._q if which(m)]
+        if taken:
+            self._q = collections.deque((t, m) for t, m in self._q if not which(m))
+        return taken
+
     def redeliver(self) -> int:
         """The peer restarted: queue again, oldest first, what it never answered."""
         msgs = [m for _, m in self.unacked.values()]

@@ -125,6 +125,7 @@ class RiskDaemon(Daemon):
             retry_in=self.after,
         )
         self.store_errors = 0
+        self._asking_about: list[wire.Order] = []  # halted entries the router may not hold
         # per account: when its position book was last read, and what it said
         self._book_read: dict[str, tuple[float, list[wire.BrokerPosition] | None]] = {}
         # funds and position books asked of the router without waiting for its answer
@@ -369,9 +370,39 @@ class RiskDaemon(Daemon):
         """Orders a killed router never answered go again: one lost in its socket buffer
         was never journaled, so never sent; one it journaled is dropped as a duplicate."""
         if peer.name == "router":
+            self._withdraw_stopped_entries()
             n = self.outbox.redeliver()
             if n:
                 self.log.warning("orders sent again after a router restart", orders=n)
+
+    def _withdraw_stopped_entries(self) -> None:
+        """Entries approved before their book (or the stack) was halted and never
+        answered by a router that died: sent again, they would reach the broker after
+        the kill switch was confirmed (the simulator's seed 163: approved a moment after
+        the router was killed, delivered to the restarted router after the switch). They
+        are not sent again; the router is asked which orders it holds: one it never had
+        is withdrawn and refused by name, one it holds is its own (its journal settles
+        it). A router that does not answer is asked again a second later."""
+        for o in self.outbox.unacked_messages():
+            if self._halted_entry(o):
+                self.outbox.ack(o.order_id)  # not sent again
+                self._asking_about.append(o)
+        if self._asking_about:
+            self._ask_about_stopped()
+
+    def _halted_entry(self, o: wire.Order) -> bool:
+        return o.op == "place" and not o.exit and self.book.states.of(o.strategy) == "halted"
+
+    def _ask_about_stopped(self) -> None:
+        reply = self.ask_router()(wire.BrokerQuery(kind="orders"))
+        if not isinstance(reply, wire.BrokerReply) or not reply.ok:
+            self.after(RESTORE_RETRY_S, self._ask_about_stopped)
+            return
+        held = {w.order.order_id for w in reply.working}
+        asked, self._asking_about = self._asking_about, []
+        for o in asked:
+            if o.order_id not in held:
+                self.core.withdraw(o, "halted before it reached the router (it restarted)")
 
     def _on_command(self, topic: str, msg: wire.Msg) -> None:
         if not isinstance(msg, wire.Command):
@@ -382,6 +413,8 @@ class RiskDaemon(Daemon):
         except ValueError as exc:
             self.count_error("bad state command", reason=str(exc))
             return
+        for o in self.outbox.take_queued(self._halted_entry):  # never sent: never will be
+            self.core.withdraw(o, "halted before it reached the router (it was down)")
         self.heartbeat()  # let watchers confirm the new state at once
 
     def _restore(self) -> None:

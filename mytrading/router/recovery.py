@@ -35,6 +35,7 @@ from mytrading.router.ports import RouterPorts
 from mytrading.router.table import OrderTable
 
 S = OrderState
+BOOK_READS = 3  # reads of a position book at the start before its positions are unconfirmed
 
 
 class Recovery:
@@ -108,15 +109,7 @@ class Recovery:
         out: set[tuple[str, str, str, str]] = set()
         for account in sorted({k[0] for k, q in ours.items() if q}):
             lane = self.lanes.get(account)
-            book: list[wire.BrokerPosition] | None = None
-            if lane is not None:
-                try:
-                    with lane.lock:
-                        book = lane.broker.positionbook()
-                except ConnectionError as exc:
-                    self.log.warning(
-                        "position book unread at start", account=account, error=str(exc)
-                    )
+            book = self._position_book(account, lane) if lane is not None else None
             net: dict[tuple[str, str, str, str], int] = {}
             for p in book or []:
                 k = (account, p.exchange, p.symbol, p.product)
@@ -132,6 +125,20 @@ class Recovery:
                 positions=[f"{a}/{e}:{s}:{p} ours {ours[(a, e, s, p)]}" for a, e, s, p in out],
             )
         return out
+
+    def _position_book(self, account: str, lane: Lane) -> list[wire.BrokerPosition] | None:
+        """The account's position book, read again at once when a read fails: a
+        timeout, a 5xx or a login page at the start would otherwise leave every position
+        unconfirmed for the day (the simulator's seed 2, with string hashing 0: a garbled
+        read kept risk, restarted later, blind to a position the broker held)."""
+        for attempt in range(1, BOOK_READS + 1):
+            try:
+                with lane.lock:
+                    return lane.broker.positionbook()
+            except ConnectionError as exc:
+                self.log.warning("position book unread at start", account=account,
+                                 error=str(exc), attempt=attempt, of=BOOK_READS)  # fmt: skip
+        return None
 
     def _settle_damage(self, rep: Replay, filled: dict[str, tuple[int, float]]) -> None:
         """Settle what a damaged journal cannot account for against every account's order
@@ -225,10 +232,15 @@ class Recovery:
             self.ports.alert_unknown(jo, why)
             return "unknown"
         adopted = not jo.broker_id
-        state = S.OPEN if adopted or jo.state == S.UNKNOWN else jo.state
+        was_unknown = jo.state == S.UNKNOWN
+        state = S.OPEN if adopted or was_unknown else jo.state
         self.table.set(jo, state, broker_id=bid, filled=done, avg=avg)
         self.table.index(jo)
         self.ports.publish_order(jo)
+        if was_unknown:  # its strategy was halted for it before the restart: released
+            # (the simulator's seed 163: found at once after the restart, the release was
+            # never sent and the strategy stayed HALTED for the day)
+            self.ports.unknown_resolved(jo, f"found at the broker as {bid} after a restart")
         return "adopted" if adopted else "resumed"
 
 

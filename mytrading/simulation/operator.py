@@ -34,6 +34,7 @@ from mytrading.webhook.store import WebhookStore
 Sim = Any
 
 WEBHOOK = "tv_nifty"
+MIN_ORDERS = 20  # what every seed's day carries at least (the issue's floor)
 PAUSABLE = (  # the webhook strategy too: its alerts come whatever its state
     "sma_crossover",
     "rsi_mean_reversion",
@@ -100,7 +101,9 @@ class SimView:
 class Operator:
     """The seed's commands and alerts, drawn at the start, given at their moments."""
 
-    def __init__(self, stack: Sim, rng: random.Random, day_s: float) -> None:
+    def __init__(
+        self, stack: Sim, rng: random.Random, day_s: float, top_up: tuple[float, float]
+    ) -> None:
         self.stack = stack
         self.rng = rng
         self.view = SimView(stack)
@@ -110,6 +113,7 @@ class Operator:
         self.kill_switch = "off"  # as the operator last confirmed it
         self.stopped: set[str] = set()  # strategies stopped and left so
         self.plan: list[tuple[float, str, str, Any]] = []
+        self.top_up = top_up  # when a thin day gets more alerts (wall seconds from the open)
         self._draw(day_s)
         self.webhook_id = ""
         self.alerts_sent = 0
@@ -130,7 +134,7 @@ class Operator:
             self.plan.append((r.uniform(0.2, 0.8) * day_s, "params", name, r.choice(PARAMS[name])))
         if r.random() < 0.4:
             self.plan.append((r.uniform(0.5, 0.9) * day_s, "stop", r.choice(PAUSABLE), None))
-        self.alert_times = sorted(r.uniform(0.05, 0.9) * day_s for _ in range(r.randrange(4, 9)))
+        self.alert_times = sorted(r.uniform(0.05, 0.9) * day_s for _ in range(r.randrange(8, 13)))
 
     def arm(self) -> None:
         world = self.stack.world
@@ -138,6 +142,23 @@ class Operator:
             world.after(at, functools.partial(self._command, what, target, arg))
         for i, at in enumerate(self.alert_times):
             world.after(at, functools.partial(self._alert, "BUY" if i % 2 == 0 else "SELL"))
+        world.after(self.top_up[0], self._top_up)
+
+    def _top_up(self) -> None:
+        """A day the faults kept thin (risk down through the open: every first entry of
+        the day refused as stale) gets more alerts, in BUY/SELL pairs spread over the
+        afternoon before the webhook strategy's entries end, so that every seed carries
+        at least ``MIN_ORDERS`` orders."""
+        short = MIN_ORDERS + 2 - self.stack.invariants.orders
+        if short <= 0:
+            return
+        pairs = (short + 1) // 2
+        gap = (self.top_up[1] - self.top_up[0]) / (2 * pairs)
+        for i in range(2 * pairs):
+            action = "BUY" if i % 2 == 0 else "SELL"
+            self.stack.world.after(i * gap, functools.partial(self._alert, action))
+        self.stack.trace_event("alert", f"{2 * pairs} more: the day has "
+                               f"{self.stack.invariants.orders} orders")  # fmt: skip
 
     # ------------------------------------------------------------------ commands
 

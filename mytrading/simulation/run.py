@@ -130,7 +130,8 @@ def _run(stack: SimStack) -> SeedResult:
     stack.clock_offset_s = next(
         (float(f.detail) for f in stack.faults.faults if f.kind == "clock_offset"), 0.0
     )
-    stack.operator = Operator(stack, random.Random(stack.rng.random()), day_s)
+    top_up = _wall_s(stack, dtime(14, 46)), _wall_s(stack, dtime(14, 58))  # entries end 15:00
+    stack.operator = Operator(stack, random.Random(stack.rng.random()), day_s, top_up)
     stack.operator.webhook()
     world = stack.world
     for i, name in enumerate(START_ORDER):

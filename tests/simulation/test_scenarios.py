@@ -65,3 +65,78 @@ def test_a_risk_restarted_without_the_routers_answer_waits_for_its_positions(
     restored, positions = seen["after"]
     assert restored and positions == seen["router"]
     assert r.violations == [], [v.line() for v in r.violations]
+
+
+def test_an_order_unknown_before_a_router_restart_and_found_after_it_releases_its_strategy(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The simulator's seed 163: an order's placement timed out (unknown: its strategy
+    halted through risk), the router was killed, and the restarted router found the order
+    at the broker but never said so to risk: the strategy stayed HALTED for the day with
+    no fault left to explain it. Now the recovery that finds it releases the halt."""
+    seen: dict[str, Any] = {}
+
+    def lose_replies(stack: Any) -> None:  # and the books unread: not adopted at once
+        stack.main.faults.lose_next = 1
+        stack.main.faults.garble = 1.0
+
+    def kill_once_unknown(stack: Any) -> None:
+        if "unknown" in seen or not stack.alive("router"):
+            return
+        table = stack.cores["router"].table
+        unknown = [jo for jo in table.orders.values() if jo.state.value == "unknown"]
+        if unknown:
+            seen["unknown"] = unknown[0].order.strategy
+            stack.main.faults.garble = 0.0
+            stack.restart_daemon("router", 1.0)
+
+    def after(stack: Any) -> None:
+        states = stack.cores["risk"].core.book.states
+        seen["after"] = states.of(seen.get("unknown", ""))
+
+    script = (
+        (9.0, lose_replies),
+        *((9.0 + i * 0.25, kill_once_unknown) for i in range(1, 40)),
+        (25.0, after),
+    )
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    assert "unknown" in seen, "no order went unknown: the scenario proves nothing"
+    assert seen["after"] == "active"
+    assert r.violations == [], [v.line() for v in r.violations]
+
+
+def test_an_entry_approved_as_the_router_died_does_not_go_after_the_kill_switch(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The simulator's seed 163: risk approved an entry a moment after the router was
+    killed (before its heartbeats were missed), the operator turned the kill switch on,
+    and the restarted router was handed the entry again: it reached the broker after the
+    switch was confirmed. Now an entry still waiting for the router is withdrawn when its
+    book halts, and one sent to a router that died is not sent again: risk asks the
+    restarted router which orders it holds and withdraws, refused by name, the halted
+    entries it never had."""
+    seen: dict[str, Any] = {}
+
+    def kill_router_then_alert(stack: Any) -> None:
+        stack.kill_daemon("router")
+        stack.operator._alert("BUY")
+
+    def kill_switch(stack: Any) -> None:
+        risk = stack.cores["risk"]
+        out = risk.outbox
+        seen["in_flight"] = [o for o in [*out.unacked_messages(), *out.waiting()] if not o.exit]
+        stack.operator._command("kill_switch", "on", None)
+
+    def after(stack: Any) -> None:
+        seen["rejected"] = stack.cores["risk"].core.counts.rejected.get("router_unavailable", 0)
+
+    script = (
+        (9.0, kill_router_then_alert),
+        (9.3, kill_switch),
+        (10.5, lambda stack: stack.start_daemon("router")),
+        (14.0, after),
+    )
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    assert seen["in_flight"], "no entry in flight to the dead router: the scenario proves nothing"
+    assert seen["rejected"] >= 1
+    assert r.violations == [], [v.line() for v in r.violations]
