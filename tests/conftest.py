@@ -116,17 +116,17 @@ def sim_broker(tmp_env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
 # Only the dozen longest: every test of 10 s or more first (tried 2026-11-26) ran the
 # heaviest stacks side by side and was slower (606 s against 603 s).
 LONGEST_FIRST = (
-    "test_three_sessions_with_a_kill_each_lose_nothing",
-    "test_a_recorded_paper_session_replays_to_the_same_orders_and_fills",
-    "test_warming_up_many_instruments_under_openalgos_pacing",
-    "test_lost_replies_on_a_broker_clock_a_minute_off",
+    "test_two_hundred_seeded_days_hold_every_invariant",
     "test_stack_trades_reconciles_and_stops_clean",
+    "test_a_recorded_paper_session_replays_to_the_same_orders_and_fills",
+    "test_kill_9_each_daemon_during_order_flow",
+    "test_crash_loop_second_copies_and_a_killed_supervisord",
+    "test_each_planted_bug_is_caught_by_its_invariant_and_only_with_it",
+    "test_warming_up_many_instruments_under_openalgos_pacing",
     "test_two_hosts_trade_over_curve_and_a_forger_gets_nowhere",
     "test_square_off_at_its_time_and_after_a_restart_past_it_once",
     "test_a_lost_terminal_then_a_dead_pipe_leave_nothing_and_a_second_run_reconciles",
-    "test_kill_9_each_daemon_during_order_flow",
     "test_every_example_strategy_trades_in_the_demo",
-    "test_crash_loop_second_copies_and_a_killed_supervisord",
     "test_options_held_into_expiry_are_settled_by_broker_router_and_reconciler",
 )
 

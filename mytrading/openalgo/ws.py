@@ -10,7 +10,9 @@ the connection (``_run``), so the deterministic simulation drives the same clien
 its virtual WebSocket. When the
 connection drops it reconnects with capped exponential backoff and jitter, authenticates
 and subscribes again (OpenAlgo has no session resume). After ``alert_after`` failed
-attempts in a row it raises an alert (logged; ``alerting`` in the feed's heartbeat).
+attempts in a row that span at least ``alert_after_s`` it raises an alert (logged;
+``alerting`` in the feed's heartbeat): a server still starting on a loaded host fails
+five quick attempts without being down.
 A repeat of the last tick for a symbol (same timestamp, price, volume and quotes: the
 proxy's fan-out sends higher-mode ticks to lower-mode subscribers too) is dropped and
 counted. ``ping`` asks the server's time (its ``pong``'s ``server_timestamp``).
@@ -162,6 +164,7 @@ class FeedClient:
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
         alert_after: int = 5,
+        alert_after_s: float = 15.0,
         wake: Callable[[], None] | None = None,
         order_updates: bool = False,
         fallbacks: tuple[Source, ...] = (),
@@ -189,6 +192,8 @@ class FeedClient:
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.alert_after = alert_after
+        self.alert_after_s = alert_after_s
+        self._failing_since = 0.0  # monotonic, the outage's first failure
         self.order_updates = order_updates
         self.order_updates_seen = 0
         self.orders_subscribed = False  # this session's subscribe_orders was confirmed
@@ -354,6 +359,7 @@ class FeedClient:
             return 0.0
         self._tries_here += 1
         if self.failures_in_row == 0:  # said once an outage; an error only after
+            self._failing_since = hosttime.monotonic()
             log.warning(  # alert_after tries (a server still starting is normal)
                 "market data socket down: reconnecting",
                 url=self.url,
@@ -363,11 +369,17 @@ class FeedClient:
             self._switch((self.active + 1) % len(self.sources), "failover")
         self.failures_in_row += 1
         self.reconnects += 1
-        if self.failures_in_row >= self.alert_after and not self.alerting:
+        lasted = hosttime.monotonic() - self._failing_since
+        if (
+            self.failures_in_row >= self.alert_after
+            and lasted >= self.alert_after_s
+            and not self.alerting
+        ):
             self.alerting = True
             log.error(
                 "market data feed keeps failing",
                 attempts=self.failures_in_row,
+                for_s=round(lasted, 1),
                 url=self.url,
             )
         delay = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (self.failures_in_row - 1))

@@ -83,7 +83,7 @@ class Options:
     speed: float = 120.0  # market seconds per wall second (the demo runs 30)
     step_s: float = 1.0  # the market steps (every instrument quoted) this often, wall:
     # at 120x, every two market minutes (ticks thinned: a bar every other minute)
-    skip: str = "10:00-14:45"  # the quiet midday, jumped over (MT_SIM_SKIP)
+    skip: str = "09:45-14:50"  # the quiet midday, jumped over (MT_SIM_SKIP)
     trace_full: bool = False  # keep every trace line (a replay writes them)
     faults: bool = True
     operator: bool = True

@@ -23,9 +23,10 @@ def test_the_monitor_writes_and_says_the_days_report_after_the_close(
 ) -> None:
     env = {
         **tmp_env,
-        # a Friday: 40 market minutes (10 s) to trade before the entry window closes at
-        # 15:10, even with the engine slow to start on a loaded machine; the close at 15:30
-        "MT_SIM_START": "2026-11-20T14:30",
+        # a Friday: 100 market minutes (25 s) to trade before the entry window closes at
+        # 15:10, even with the engine slow to start on a loaded machine (40 minutes were
+        # not enough beside CI's 200 simulated days: it never traded); the close at 15:30
+        "MT_SIM_START": "2026-11-20T13:30",
         "MT_SIM_SPEED": "240",
         "MT_STRATEGY_PARAMS": json.dumps({NAME: {"fast": 2, "slow": 3}}),
     }
