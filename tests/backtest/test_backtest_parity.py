@@ -44,19 +44,21 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
         MT_SIM_UNDERLYINGS="NIFTY",
         MT_SIM_STRIKES="0",
         MT_STRATEGY_PARAMS=json.dumps({"sma_crossover": {"fast": 2, "slow": 4}}),
-        # the market opens 20 s from now: every daemon is up before the first tick's bar
+        # the market opens 45 s from now: every daemon is up before the first tick's bar
         # (the engine's first beat comes 7-8.5 s after `start` on a quiet VM, 15 s on a
-        # loaded one in the full suite: 8 s and then 12 s flaked)
-        MT_CLOCK_ANCHOR_NS=str(time.time_ns() + 20_000_000_000),
+        # loaded one in the full suite, 28 s beside CI's 200 simulated days: 8, 12 and
+        # 20 s flaked)
+        MT_CLOCK_ANCHOR_NS=str(time.time_ns() + 45_000_000_000),
     )
     settings = load_settings()
     w = Watcher(settings)
     try:
         r = run_cli("start", env=env)
         assert r.returncode == 0, r.stdout + r.stderr
-        w.wait(lambda: set(w.status) == set(DAEMONS), 30, "a heartbeat from every daemon")
+        w.wait(lambda: set(w.status) == set(DAEMONS), 45, "a heartbeat from every daemon")
         up_ns = w.status["engine"].ts
-        w.pump(40)  # about 18 bars after the open (the strategy trades every few)
+        opens_in = (int(env["MT_CLOCK_ANCHOR_NS"]) - time.time_ns()) / 1e9
+        w.pump(max(opens_in, 0) + 36)  # about 18 bars after the open (it trades every few)
     finally:
         w.close()
         assert run_cli("stop", env=env).returncode == 0
