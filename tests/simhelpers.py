@@ -84,9 +84,11 @@ def start_server(tmp_env: dict[str, str], **extra: str) -> tuple[subprocess.Pope
     port, ws_port = int(env["MT_SIM_REST_PORT"]), int(env["MT_SIM_WS_PORT"])  # as given
     host = f"http://127.0.0.1:{port}"
     WS_URL[host] = f"ws://127.0.0.1:{ws_port}"
-    deadline = time.monotonic() + 20
+    # a server that died says so at once; a slow start (a loaded machine: 20 s were not
+    # enough beside CI's simulated days) is waited for
+    deadline = time.monotonic() + 90
     waiting = [port, ws_port]  # REST first, then the WebSocket (its own site, a moment later)
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             with socket.create_connection(("127.0.0.1", waiting[0]), timeout=0.2):
                 waiting.pop(0)
@@ -95,7 +97,7 @@ def start_server(tmp_env: dict[str, str], **extra: str) -> tuple[subprocess.Pope
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise AssertionError("simulator server did not start")
+    raise AssertionError(f"simulator server did not start (exit code {proc.poll()})")
 
 
 def post(host: str, ep: str, body: bytes | dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -394,6 +394,8 @@ class RiskDaemon(Daemon):
         return o.op == "place" and not o.exit and self.book.states.of(o.strategy) == "halted"
 
     def _ask_about_stopped(self) -> None:
+        if not self._asking_about:  # answered meanwhile (a second restart asked too)
+            return
         reply = self.ask_router()(wire.BrokerQuery(kind="orders"))
         if not isinstance(reply, wire.BrokerReply) or not reply.ok:
             self.after(RESTORE_RETRY_S, self._ask_about_stopped)
