@@ -205,6 +205,9 @@ def live_on(env: dict[str, str], host: str) -> dict[str, str]:
     )
 
 
+MIN_WAIT_S = 90.0
+
+
 class Watcher:
     """Subscribes to every daemon's topics and waits for conditions on what it saw."""
 
@@ -228,6 +231,12 @@ class Watcher:
                     self.status[msg.name] = msg
 
     def wait(self, cond: Callable[[], bool], timeout: float, what: str) -> None:
+        """Wait for ``cond``: something that must happen. ``timeout`` is what a quiet
+        machine needs; the bound used is at least ``MIN_WAIT_S``, as on a 2-core machine
+        shared with CI's other work a daemon's start or a restart took several times
+        longer (30 s for every heartbeat in a fresh clone's run, 2026-11-26), and a fault
+        never makes the condition true however long the wait."""
+        timeout = max(timeout, MIN_WAIT_S)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if cond():
