@@ -31,7 +31,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from mytrading.domain.quantiles import p50_p99
 
 WINDOW_NS = 60 * 1_000_000_000  # a minute of market time
 PONGS_KEPT = 8  # the pongs the clock offset is judged from (the quickest round trip wins)
@@ -98,9 +98,9 @@ class TimeWatch:
         self._window_start = now_ns
         for src in self.sources.values():
             if src.samples:
-                a = np.frombuffer(src.samples, dtype=np.float64)
-                p50, p99 = np.percentile(a, (50, 99))
-                src.last = Minute(src.seen, float(p50), float(p99), float(a.min()), float(a.max()))
+                a = src.samples
+                p50, p99 = p50_p99(a)
+                src.last = Minute(src.seen, p50, p99, min(a), max(a))
             else:
                 src.last = None
             src.samples = array("d")

@@ -26,13 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import structlog
 
 from mytrading import hosttime
 from mytrading.domain.accounts import Accounts
 from mytrading.domain.bars import BarBuilder
 from mytrading.domain.clock import MarketClock, build_clock
+from mytrading.domain.quantiles import p50_p99
 from mytrading.domain.refdata import RefData
 from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS, EVENT_HWM, SequenceTracker
@@ -330,12 +330,7 @@ class Daemon:
         n = self.lat_n
         if n != self._lat_at:
             self._lat_at = n
-            lat = np.fromiter(self._lat_us, float) if self._lat_us else None
-            self._lat = (
-                (float(np.percentile(lat, 50)), float(np.percentile(lat, 99)))
-                if lat is not None
-                else (0.0, 0.0)
-            )
+            self._lat = p50_p99(self._lat_us)
         return self._lat
 
     def heartbeat(self) -> None:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import collections
 import math
 import os
+import statistics
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
-import numpy as np
 
 from mytrading import hosttime, venue
 from mytrading.domain.accounts import MAIN, Account
@@ -775,11 +775,11 @@ class RouterDaemon(Daemon):
                 else {}
             ),
             # the disk's share of the router's own latency figure (the write-ahead flush)
-            "journal_flush_p50_us": round(float(np.percentile(self.table.journal.flush_us, 50)), 1)
+            "journal_flush_p50_us": round(statistics.median(self.table.journal.flush_us), 1)
             if self.table.journal.flush_us
             else 0.0,
             # per order, its own figure less the flush it waited for: the router's work
-            "work_p50_us": round(float(np.percentile(self.work.work_us, 50)), 1)
+            "work_p50_us": round(statistics.median(self.work.work_us), 1)
             if self.work.work_us
             else 0.0,
             "work_split_p50_us": self.work.p50(),

@@ -11,8 +11,7 @@ part of the router's work the time is in.
 from __future__ import annotations
 
 import collections
-
-import numpy as np
+import statistics
 
 STAGES = ("read_to_pump", "queue", "journal_write", "sync_less_flush", "hand_off")
 
@@ -44,4 +43,4 @@ class WorkSplit:
 
     def p50(self) -> dict[str, float]:
         """Each stage's median, microseconds (empty before the first order)."""
-        return {s: round(float(np.percentile(d, 50)), 1) for s, d in self._stages.items() if d}
+        return {s: round(statistics.median(d), 1) for s, d in self._stages.items() if d}

