@@ -68,6 +68,7 @@ AHEAD_NS = 1_000_000_000  # a tick stamped more than 1 s past our clock is "ahea
 # A stamp further ahead than this is no clock's offset but a bad stamp: it would close the
 # bar forming and make every true tick after it late, so it is counted and left out.
 MAX_AHEAD_NS = 15 * 60 * 1_000_000_000
+_NEVER = 2**63 - 1  # past any bar's end
 
 
 @dataclass(slots=True)
@@ -143,6 +144,9 @@ class BarBuilder:
         self.tf_ns = TIMEFRAMES.get(tf, 86_400) * 1_000_000_000
         self.grace_ns = BarBuilder.default_grace_ns if grace_ns is None else grace_ns
         self._lines: dict[tuple[str, str], _Line] = {}
+        # no open bar ends before this (a bound: a bar handed since may have set it):
+        # ``close_due``, called on every loop of a daemon, looks at no line before it
+        self._first_end = _NEVER
         self.stats = BarStats()
         self.lag_sample: int | None = None  # the last tick's lag, when it was a new trade
         # (exchange, day ordinal) -> (open ns, close ns) of that day's session
@@ -240,6 +244,8 @@ class BarBuilder:
             start, end = self.span(tick.exchange, t)
             base = self._volume_before(tick.exchange, start, before, before_t, tick.volume)
             line.bar = _Open(start, end, t, ltp, ltp, ltp, ltp, base, tick.volume)
+            if end < self._first_end:
+                self._first_end = end
         else:  # ticks out of order within the bar: open and close by stamp, not arrival
             if ltp > cur.high:
                 cur.high = ltp
@@ -285,11 +291,19 @@ class BarBuilder:
         """Every open bar of an instrument gone quiet: our clock past its end, its lag
         and the grace."""
         grace = self.grace_ns
+        if now_ns < self._first_end + grace:  # a line's lag only ever adds to the wait
+            return []
         out = []
+        first = _NEVER
         for key, line in self._lines.items():
             b = line.bar
-            if b is not None and now_ns >= b.end_ns + grace + line.lag_now(now_ns):
+            if b is None:
+                continue
+            if now_ns >= b.end_ns + grace + line.lag_now(now_ns):
                 out.append(self._emit(key, line, b, "clock"))
+            elif b.end_ns < first:
+                first = b.end_ns
+        self._first_end = first
         return out
 
     def _emit(self, key: tuple[str, str], line: _Line, b: _Open, how: BarClose) -> Bar:

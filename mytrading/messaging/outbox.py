@@ -121,7 +121,7 @@ class Outbox(Generic[M]):
 
     def redeliver(self) -> int:
         """The peer restarted: queue again, oldest first, what it never answered."""
-        msgs = [m for _, m in self.unacked.values()]
+        msgs = self.unacked_messages()
         self.unacked.clear()
         now = hosttime.monotonic()
         self._q.extendleft((now, m) for m in reversed(msgs))

@@ -396,6 +396,9 @@ class RiskDaemon(Daemon):
     def _ask_about_stopped(self) -> None:
         if not self._asking_about:  # answered meanwhile (a second restart asked too)
             return
+        if not self.peer_up("router"):  # down again: asking would only wait out a timeout
+            self.after(RESTORE_RETRY_S, self._ask_about_stopped)
+            return
         reply = self.ask_router()(wire.BrokerQuery(kind="orders"))
         if not isinstance(reply, wire.BrokerReply) or not reply.ok:
             self.after(RESTORE_RETRY_S, self._ask_about_stopped)

@@ -112,6 +112,17 @@ class SimBus:
     def resubscribed(self, host: SimHost) -> None:
         self._match[id(host)] = {}
 
+    def subscribed(self, host: SimHost, prefix: str) -> None:
+        """One prefix more: the topics it matches are taken, the rest stay as matched (an
+        engine subscribes instrument by instrument; starting over cost a scan of every
+        prefix for every topic again)."""
+        match = self._match.get(id(host))
+        if match is None:
+            return
+        for topic, hit in match.items():
+            if not hit and (topic + " ").startswith(prefix):
+                match[topic] = True
+
     # ------------------------------------------------------------------- PUB/SUB
 
     def publish(self, src: SimHost, topic: str, raw: bytes, msg: wire.Msg) -> None:

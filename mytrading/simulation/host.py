@@ -275,7 +275,7 @@ class SimHost:
     def subscribe(self, prefix: str) -> None:
         if prefix not in self.prefixes:
             self.prefixes.append(prefix)
-            self.stack.bus.resubscribed(self)
+            self.stack.bus.subscribed(self, prefix)
 
     def on_sub(self, sink: FrameSink, prefixes: tuple[str, ...]) -> None:
         self.sub_sink = sink

@@ -140,3 +140,54 @@ def test_an_entry_approved_as_the_router_died_does_not_go_after_the_kill_switch(
     assert seen["in_flight"], "no entry in flight to the dead router: the scenario proves nothing"
     assert seen["rejected"] >= 1
     assert r.violations == [], [v.line() for v in r.violations]
+
+
+def test_an_entry_the_router_died_holding_unread_is_asked_about_and_withdrawn(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The other half of seed 163: the entry was sent, and the router died with it unread
+    in its socket (sent, never acked). The kill switch goes on while the router is down;
+    when it is back, risk does not send the entry again: it asks the router which orders
+    it holds (asking again while the router's answers are lost) and withdraws the one it
+    never had, refused by name. Nothing reaches the broker after the switch."""
+    seen: dict[str, Any] = {}
+
+    def arm(stack: Any) -> None:
+        def on_push(src: Any, name: str, msg: Any) -> None:
+            placing = getattr(msg, "op", "") == "place" and not getattr(msg, "exit", True)
+            if src.name == "risk" and placing and "sent" not in seen:
+                seen["sent"] = msg.order_id  # the router dies before the frame is read
+                stack.world.at(stack.world.now_ns, lambda: stack.kill_daemon("router"))
+
+        stack.bus.pipe_observers.append(on_push)
+        stack.operator._alert("BUY")
+
+    def kill_switch_and_lose_answers(stack: Any) -> None:
+        risk = stack.cores["risk"]
+        seen["unacked"] = [o.order_id for o in risk.outbox.unacked_messages()]
+        stack.operator._command("kill_switch", "on", None)
+        stack.bus.faults.rpc_lost = 1.0  # the first questions after the restart go unanswered
+
+    def answers_again(stack: Any) -> None:
+        seen["asking"] = [o.order_id for o in stack.cores["risk"]._asking_about]
+        stack.bus.faults.rpc_lost = 0.0
+
+    def after(stack: Any) -> None:
+        seen["rejected"] = stack.cores["risk"].core.counts.rejected.get("router_unavailable", 0)
+        seen["asking_after"] = list(stack.cores["risk"]._asking_about)
+        seen["router_holds"] = set(stack.cores["router"].table.orders)
+
+    script = (
+        (9.0, arm),
+        (9.5, kill_switch_and_lose_answers),
+        (10.5, lambda stack: stack.start_daemon("router")),
+        (14.0, answers_again),
+        (18.0, after),
+    )
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    assert "sent" in seen, "no entry sent: the scenario proves nothing"
+    assert seen["sent"] in seen["unacked"]  # sent to the router that died, never answered
+    assert seen["sent"] in seen["asking"]  # asked about, again, while unanswered
+    assert seen["asking_after"] == [] and seen["rejected"] >= 1
+    assert seen["sent"] not in seen["router_holds"]  # and the kill_switch invariant: no entry
+    assert r.violations == [], [v.line() for v in r.violations]
