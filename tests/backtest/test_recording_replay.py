@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
+from mytrading.domain.refdata import IST
 from mytrading.settings import load_settings
 from mytrading.stores.recording import connect
 from tests.procs import Watcher, cli, spawn
@@ -114,11 +116,14 @@ def test_record_list_export_and_replay(
     server, host = start_server(
         {**tmp_env, "MT_LOG_DIR": str(tmp_path / "sl")},
         MT_SIM_REPLAY=DAY,
-        MT_SIM_START=f"{DAY}T09:15",
-        # slower than the recording: a loaded machine's late first answers must not find
-        # the replay already past the few recorded minutes (CI once saw every quote at
-        # the last recorded price)
-        MT_SIM_SPEED="30",
+        # from the first recorded tick (the recording's feed starts late on a loaded
+        # machine: a replay from 09:15 then quoted nothing for its first minutes), and
+        # slower than the recording: late first answers must not find the replay already
+        # past the few recorded minutes (CI once saw every quote at the last recorded price)
+        MT_SIM_START=datetime.fromtimestamp(int(fut_ticks["ns"].min()) / 1e9, IST).strftime(
+            "%Y-%m-%dT%H:%M:%S"
+        ),
+        MT_SIM_SPEED="10",
         MT_RECORD_DB=env["MT_RECORD_DB"],
     )
     try:
@@ -127,8 +132,8 @@ def test_record_list_export_and_replay(
         sdk = api(api_key=KEY, host=host, timeout=5.0)
         seen: list[float] = []
         failed: list[str] = []
-        deadline = time.monotonic() + 20  # a loaded machine answers the first ones late
-        while len(seen) < 15 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60  # a loaded machine answers the first ones late
+        while (len(seen) < 15 or len(set(seen)) < 2) and time.monotonic() < deadline:
             q = sdk.quotes(symbol=FUT, exchange="NFO")
             if q.get("status") == "success":
                 seen.append(q["data"]["ltp"])
