@@ -15,6 +15,7 @@ from typing import Any
 
 from mytrading.messaging import wire
 from mytrading.settings import PROJECT_ROOT
+from tests.procs import MIN_WAIT_S
 
 KEY = "contract-test-key"
 FUT = "NIFTY23NOV26FUT"  # the near future on the simulated start date below (2026-11-20)
@@ -86,7 +87,7 @@ def start_server(tmp_env: dict[str, str], **extra: str) -> tuple[subprocess.Pope
     WS_URL[host] = f"ws://127.0.0.1:{ws_port}"
     # a server that died says so at once; a slow start (a loaded machine: 20 s were not
     # enough beside CI's simulated days) is waited for
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + MIN_WAIT_S
     waiting = [port, ws_port]  # REST first, then the WebSocket (its own site, a moment later)
     while time.monotonic() < deadline and proc.poll() is None:
         try:
