@@ -9,10 +9,10 @@ fixed ring buffer: nothing grows with the length of the session.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from mytrading.indicators import vector
+if TYPE_CHECKING:
+    import numpy as np
 
 NAN = float("nan")
 
@@ -40,10 +40,18 @@ class SMA:
 
     def ahead(self, x: np.ndarray) -> np.ndarray:
         """What ``update`` would return for each of ``x``, the state left as it is."""
+        import numpy as np
+
+        from mytrading.indicators import vector  # numba: only where arrays are advanced
+
         return vector.sma_from(x, self.n, np.array(self.buf), self.total, self.count, self.pos)[0]
 
     def advance(self, x: np.ndarray) -> None:
         """``update`` for each of ``x`` (in compiled code)."""
+        import numpy as np
+
+        from mytrading.indicators import vector
+
         buf = np.array(self.buf)
         _, self.total, self.count, self.pos = vector.sma_from(
             x, self.n, buf, self.total, self.count, self.pos
@@ -74,10 +82,14 @@ class EMA:
 
     def ahead(self, x: np.ndarray) -> np.ndarray:
         """What ``update`` would return for each of ``x``, the state left as it is."""
+        from mytrading.indicators import vector
+
         return vector.ema_from(x, self.n, self.k, self.seed, self.count, self.value)[0]
 
     def advance(self, x: np.ndarray) -> None:
         """``update`` for each of ``x`` (in compiled code)."""
+        from mytrading.indicators import vector
+
         _, self.seed, self.count, self.value = vector.ema_from(
             x, self.n, self.k, self.seed, self.count, self.value
         )

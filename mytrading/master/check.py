@@ -18,8 +18,10 @@ Lot changes below that share are accepted and listed in the report.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # every daemon reads the master through the store: no pandas at start
+    import pandas as pd
 
 MAX_TICK_CHANGED = 0.10
 MAX_LOT_CHANGED = 0.50

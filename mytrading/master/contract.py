@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # imported where a file is normalized: a daemon's start reads none
+    import pandas as pd
 
 COLUMNS = ["exchange", "symbol", "name", "kind", "expiry", "strike", "lot", "tick", "token"]
 FUT_TYPES = {"FUT", "FUTIDX", "FUTSTK", "FUTCOM", "FUTCUR"}
@@ -76,6 +76,9 @@ class Parsed:
 
 def normalize(rows: list[dict[str, Any]] | pd.DataFrame) -> Parsed:
     """Rows of ``instruments`` (any exchanges) to the fixed columns, or MasterError."""
+    import numpy as np
+    import pandas as pd
+
     raw = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     if raw.empty:
         raise MasterError("the master contract is empty")
@@ -167,4 +170,6 @@ def normalize(rows: list[dict[str, Any]] | pd.DataFrame) -> Parsed:
 
 def _number(col: pd.Series) -> pd.Series:
     """A column as floats: anything that is not a number is NaN ("inf" stays inf)."""
+    import pandas as pd
+
     return pd.to_numeric(col, errors="coerce").astype("float64")

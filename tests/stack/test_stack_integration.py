@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -11,16 +12,31 @@ import pytest
 from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS
 from mytrading.process.supervise import alive
-from mytrading.settings import load_settings
+from mytrading.settings import PROJECT_ROOT, load_settings
 from tests.procs import Watcher, cli, loose_files, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
 
 
+def _no_max_loss(tmp_env: dict[str, str]) -> Path:
+    """A copy of config/ whose sma_crossover has no daily max loss."""
+    out = Path(tmp_env["MT_STATE_DIR"]).parent / "config-nomaxloss"
+    shutil.copytree(PROJECT_ROOT / "config", out)
+    risk = out / "risk.toml"
+    text = risk.read_text()
+    head, sep, rest = text.partition("[strategies.sma_crossover]\nmax_loss = 12000.0")
+    assert sep, "config/risk.toml's sma_crossover max_loss moved: update this test"
+    risk.write_text(head + "[strategies.sma_crossover]\nmax_loss = 0.0" + rest)
+    return out
+
+
 def test_stack_trades_reconciles_and_stops_clean(
     tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = stack_env(tmp_env, monkeypatch)  # the default path: the simulator server
+    # the default path: the simulator server. sma_crossover without its daily max loss:
+    # the market's walk may take 12,000 rupees from it in the minutes this test trades,
+    # and risk would set it REDUCING itself before the operator's command below does
+    env = stack_env(tmp_env, monkeypatch, MT_CONFIG_DIR=str(_no_max_loss(tmp_env)))
     settings = load_settings()
     w = Watcher(settings)
     pids: set[int] = set()
