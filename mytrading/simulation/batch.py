@@ -12,6 +12,7 @@ so a seed replayed later makes the same day, and the same trace digest.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import shutil
@@ -65,6 +66,10 @@ def _one(seed: int, options: Options) -> Outcome:
         from mytrading.settings import PROJECT_ROOT
 
         _refdata = load_refdata(PROJECT_ROOT / "config")
+        # what lives as long as the worker (modules, reference data) is left out of the
+        # cyclic collector's passes: a seed's collections took 9 % of its time, half of
+        # it walking these objects again (measured with gc.callbacks, 10 seeds)
+        gc.freeze()
     r = run_seed(seed, workdir(), _refdata, options)
     return outcome(r)
 
