@@ -332,9 +332,16 @@ class SimHost:
         world.at(first, lambda: fire(first))
 
     def after(self, seconds: float, fn: Callable[[], None]) -> None:
-        # a loop's turn takes time: never sooner than a microsecond (a wait computed as a
-        # rounding error above zero must not come back at the same instant for ever)
-        self.world.at(self.world.now_ns + max(int(seconds * 1e9), LOOP_NS), lambda: self.run(fn))
+        # A timer set by code that ran after a blocking call counts from the call's end,
+        # as the real loop's clock would read then: the simulated call holds the loop
+        # (``busy``) but runs the code after it at the call's start. Counted from the
+        # start, a retry shorter than the call's timeout fell inside the held span and
+        # ran first at its end, asking (and holding the loop) again, for ever: a daemon
+        # asking a dead peer never got to notice it was dead.
+        # A loop's turn takes time: never sooner than a microsecond (a wait computed as a
+        # rounding error above zero must not come back at the same instant for ever).
+        start = max(self.world.now_ns, self.busy_until)
+        self.world.at(start + max(int(seconds * 1e9), LOOP_NS), lambda: self.run(fn))
 
     def wakeup(self, fn: Callable[[], None]) -> Callable[[], None]:
         key = id(fn)

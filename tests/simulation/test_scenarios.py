@@ -191,3 +191,80 @@ def test_an_entry_the_router_died_holding_unread_is_asked_about_and_withdrawn(
     assert seen["asking_after"] == [] and seen["rejected"] >= 1
     assert seen["sent"] not in seen["router_holds"]  # and the kill_switch invariant: no entry
     assert r.violations == [], [v.line() for v in r.violations]
+
+
+def test_a_router_that_dies_again_while_risk_asks_about_an_entry_is_not_asked_until_back(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The case above with the router killed a second time while risk is still asking
+    (its answers lost): risk notices the router is down and stops asking (each question
+    to a dead router would hold its loop for a timeout), then asks the router that comes
+    back and withdraws the entry. Before the simulated host counted a timer from the end
+    of a blocking call, risk asking a dead router was held for ever and never noticed."""
+    seen: dict[str, Any] = {}
+    asks: list[tuple[int, str]] = []  # (when, whom) risk asked
+
+    def arm(stack: Any) -> None:
+        answer = stack.bus.answer
+
+        def recorded(name: str, raw: bytes, asker: Any = None) -> bytes | None:
+            if asker is not None and asker.name == "risk":
+                asks.append((stack.world.now_ns, name))
+            return answer(name, raw, asker)
+
+        stack.bus.answer = recorded
+
+        def on_push(src: Any, name: str, msg: Any) -> None:
+            placing = getattr(msg, "op", "") == "place" and not getattr(msg, "exit", True)
+            if src.name == "risk" and placing and "sent" not in seen:
+                seen["sent"] = msg.order_id  # the router dies before the frame is read
+                stack.world.at(stack.world.now_ns, lambda: stack.kill_daemon("router"))
+
+        stack.bus.pipe_observers.append(on_push)
+        stack.operator._alert("BUY")
+
+    def kill_switch_and_lose_answers(stack: Any) -> None:
+        stack.operator._command("kill_switch", "on", None)
+        stack.bus.faults.rpc_lost = 1.0
+
+    def kill_again(stack: Any) -> None:
+        seen["asking"] = [o.order_id for o in stack.cores["risk"]._asking_about]
+        seen["killed_at"] = stack.world.now_ns
+        stack.kill_daemon("router")
+
+    def while_down(stack: Any) -> None:
+        seen["router_up"] = stack.cores["risk"].peers["router"].up
+        seen["still_asking"] = [o.order_id for o in stack.cores["risk"]._asking_about]
+        seen["checked_at"] = stack.world.now_ns
+
+    def back(stack: Any) -> None:
+        stack.bus.faults.rpc_lost = 0.0
+        stack.start_daemon("router")
+
+    def after(stack: Any) -> None:
+        seen["asking_after"] = list(stack.cores["risk"]._asking_about)
+        seen["rejected"] = stack.cores["risk"].core.counts.rejected.get("router_unavailable", 0)
+        seen["router_holds"] = set(stack.cores["router"].table.orders)
+
+    script = (
+        (9.0, arm),
+        (9.5, kill_switch_and_lose_answers),
+        (10.5, lambda stack: stack.start_daemon("router")),
+        (12.5, kill_again),
+        (20.0, while_down),
+        (20.5, back),
+        (26.0, after),
+    )
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    assert "sent" in seen, "no entry sent: the scenario proves nothing"
+    assert seen["sent"] in seen["asking"]  # risk was asking when the router died again
+    assert seen["router_up"] is False  # ... and noticed it was gone
+    assert seen["still_asking"] == [seen["sent"]]  # still to be answered, not forgotten
+    # once risk has seen it down (three missed beats and a timeout after the kill), it
+    # asks the dead router nothing more
+    quiet_from = seen["killed_at"] + 6_000_000_000
+    assert [t for t, _ in asks if quiet_from <= t <= seen["checked_at"]] == []
+    assert any(t > seen["checked_at"] for t, _ in asks)  # the router back: asked again
+    assert seen["asking_after"] == [] and seen["rejected"] >= 1
+    assert seen["sent"] not in seen["router_holds"]
+    assert r.violations == [], [v.line() for v in r.violations]

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""What a stack costs to start, and to keep running: the CPU seconds each process of a
+test-sized stack used from ``main.py start`` to ``--settle`` seconds later, then its share
+of a core over the next ``--window`` seconds (issue 52: the suite's process tests start such
+stacks, single daemons and servers many dozens of times).
+
+The stack is the process tests' (``tests/procs.py`` ``stack_env``): the simulator server
+at 60x market speed, the indices only, one strategy, everything in a temp dir; the CPU is
+read from ``/proc/<pid>/stat`` of every process that carries the stack's run directory.
+
+    .venv/bin/python bench/stack_start.py [--settle 8] [--window 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.simhelpers import free_port  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def stack_env(base: Path) -> dict[str, str]:
+    data = base / "data"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update({
+        "MT_LOG_DIR": str(base / "logs"),
+        "MT_RUN_DIR": f"/tmp/mt-bench-{os.getpid()}",
+        "MT_STATE_DIR": str(base / "state"),
+        "MT_RECORD_DB": str(data / "marketdata.duckdb"),
+        "MT_RISK_DB": str(data / "risk.duckdb"),
+        "MT_HISTORY_DB": str(data / "history.duckdb"),
+        "MT_BACKTEST_DB": str(data / "backtests.duckdb"),
+        "MT_REPORT_DIR": str(base / "backtests"),
+        "MT_WEBHOOK_DB": str(data / "webhooks.sqlite"),
+        "MT_ALERTS_DB": str(data / "alerts.sqlite"),
+        "MT_CONTROL_DB": str(data / "control.sqlite"),
+        "MT_INSTRUMENTS_DB": str(data / "instruments.duckdb"),
+        "MT_SIGNALS_PORT": str(free_port()),
+        "MT_MONITOR_PORT": str(free_port()),
+        "MT_STRATEGIES": "sma_crossover",
+        "MT_SIM_STOCKS": "",
+        "MT_SIM_API_KEY": f"bench-{secrets.token_hex(8)}",
+        "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
+        "MT_BROKER": "openalgo",
+        "MT_SIM_REST_PORT": str(free_port()),
+        "MT_SIM_WS_PORT": str(free_port()),
+        "MT_SIM_SPEED": "60",
+        "MT_STRATEGY_PARAMS": json.dumps({"sma_crossover": {"fast": 2, "slow": 4}}),
+        "MT_RECON_INTERVAL_S": "2",
+    })  # fmt: skip
+    return env
+
+
+def processes(run_dir: str) -> dict[int, tuple[str, float]]:
+    """pid -> (what it runs, CPU seconds so far) of every process of this stack."""
+    out: dict[int, tuple[str, float]] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if run_dir.encode() not in Path(f"/proc/{pid}/environ").read_bytes():
+                continue
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone, or not ours to read
+            continue
+        name = next((a.decode() for a in argv[2:3]), "?") if b"-m" in argv else argv[0].decode()
+        out[int(pid)] = (name, (int(fields[11]) + int(fields[12])) / TICKS)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--settle", type=float, default=8.0)
+    ap.add_argument("--window", type=float, default=30.0)
+    args = ap.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="mt-stack-start-"))
+    env = stack_env(base)
+    cli = [sys.executable, str(ROOT / "main.py")]
+    try:
+        t0 = time.perf_counter()
+        r = subprocess.run([*cli, "start"], env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            print(r.stdout + r.stderr, file=sys.stderr)
+            return 1
+        print(f"main.py start returned in {time.perf_counter() - t0:.1f} s")
+        time.sleep(args.settle)
+        first = processes(env["MT_RUN_DIR"])
+        t1 = time.perf_counter()
+        time.sleep(args.window)
+        second = processes(env["MT_RUN_DIR"])
+        dt = time.perf_counter() - t1
+        print(f"{'process':<28} {'CPU-s to start':>15} {'cores running':>14}")
+        for pid, (name, cpu) in sorted(first.items(), key=lambda kv: kv[1][0]):
+            later = second.get(pid, (name, cpu))[1]
+            print(f"{name:<28} {cpu:>15.2f} {(later - cpu) / dt:>14.3f}")
+        start_cpu = sum(c for _, c in first.values())
+        running = sum(second.get(p, (n, c))[1] - c for p, (n, c) in first.items()) / dt
+        print(f"{'the stack':<28} {start_cpu:>15.2f} {running:>14.3f}")
+        print(f"(CPU-s to start: used from start to {args.settle:g} s after; cores running: "
+              f"over the next {args.window:g} s)")  # fmt: skip
+        return 0
+    finally:
+        subprocess.run([*cli, "stop"], env=env, capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
