@@ -61,6 +61,11 @@ def _where(r: OrderReport) -> Where:
 
 T = TypeVar("T", bound=tuple[Any, ...])
 FAILED_CHECKS_ERROR = 3  # checks in a row that could not run before it is an error
+# A broker that starts with the stack (the embedded simulator) may answer seconds after us:
+# until an account's book has been read once, checks that fail in our first START_GRACE_S
+# are warnings, as the router's own reads of it are (router/broker_reads.py); a broker
+# down at start is said once the grace has passed, one that answered before at once.
+START_GRACE_S = 15.0
 
 
 class TwoChecks(Generic[T]):
@@ -121,6 +126,8 @@ class ReconcilerDaemon(Daemon):
         }
         self.orders_agreed: TwoChecks[Suspect] = TwoChecks()
         self.failures: dict[str, int] = {}  # account -> checks in a row that could not run
+        self.failing_said: set[str] = set()  # accounts whose outage was counted as an error
+        self.answered: set[str] = set()  # accounts whose book was read since the start
         self.reported: set[Suspect] = set()
         self.order_mismatches = 0
         self.adopted = 0  # unknown orders of ours found at the broker and handed over
@@ -204,12 +211,15 @@ class ReconcilerDaemon(Daemon):
     def _failed(self, account: str, what: str, **ctx: Any) -> None:
         """A check that could not run (the router busy at a start, a broker read timed
         out): a warning, and tried again at the next check; an error on the third in a
-        row for that account, counted once per outage."""
+        row for that account, counted once per outage (while its broker has not answered
+        since our start, not before ``START_GRACE_S``)."""
         n = self.failures[account] = self.failures.get(account, 0) + 1
-        if n == FAILED_CHECKS_ERROR:
+        starting = account not in self.answered and self.uptime() < START_GRACE_S
+        if n >= FAILED_CHECKS_ERROR and not starting and account not in self.failing_said:
+            self.failing_said.add(account)
             self.count_error(f"{what} {n} checks in a row", account=account, **ctx)
         else:
-            self.log.warning(what, account=account, checks_in_a_row=n, **ctx)
+            self.log.warning(what, account=account, checks_in_a_row=n, starting=starting, **ctx)
 
     def reconcile(self) -> None:
         if not self.peer_up("router"):
@@ -256,6 +266,8 @@ class ReconcilerDaemon(Daemon):
             self._failed(account, "could not fetch fills before reconciling")
             return None
         self.failures.pop(account, None)
+        self.failing_said.discard(account)  # a new outage is said again
+        self.answered.add(account)
         found = 0
         pending: set[Where] = set()  # where an order of ours is unknown at the broker
         if account in self.brokers:
