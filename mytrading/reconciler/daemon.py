@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from mytrading import hosttime, venue
+from mytrading.domain.outages import Outages
 from mytrading.domain.positions import Ledger
 from mytrading.domain.refdata import IST
 from mytrading.messaging import wire
@@ -61,11 +62,6 @@ def _where(r: OrderReport) -> Where:
 
 T = TypeVar("T", bound=tuple[Any, ...])
 FAILED_CHECKS_ERROR = 3  # checks in a row that could not run before it is an error
-# A broker that starts with the stack (the embedded simulator) may answer seconds after us:
-# until an account's book has been read once, checks that fail in our first START_GRACE_S
-# are warnings, as the router's own reads of it are (router/broker_reads.py); a broker
-# down at start is said once the grace has passed, one that answered before at once.
-START_GRACE_S = 15.0
 
 
 class TwoChecks(Generic[T]):
@@ -125,9 +121,9 @@ class ReconcilerDaemon(Daemon):
             if routes[a.name].kind in ("real", "simserver", "dry")
         }
         self.orders_agreed: TwoChecks[Suspect] = TwoChecks()
-        self.failures: dict[str, int] = {}  # account -> checks in a row that could not run
-        self.failing_said: set[str] = set()  # accounts whose outage was counted as an error
-        self.answered: set[str] = set()  # accounts whose book was read since the start
+        # checks that could not run, per account: the router's rule for its own reads of
+        # the broker (a broker starting with the stack is waited out, ``domain/outages.py``)
+        self.failures = Outages(in_a_row=FAILED_CHECKS_ERROR)
         self.reported: set[Suspect] = set()
         self.order_mismatches = 0
         self.adopted = 0  # unknown orders of ours found at the broker and handed over
@@ -213,10 +209,8 @@ class ReconcilerDaemon(Daemon):
         out): a warning, and tried again at the next check; an error on the third in a
         row for that account, counted once per outage (while its broker has not answered
         since our start, not before ``START_GRACE_S``)."""
-        n = self.failures[account] = self.failures.get(account, 0) + 1
-        starting = account not in self.answered and self.uptime() < START_GRACE_S
-        if n >= FAILED_CHECKS_ERROR and not starting and account not in self.failing_said:
-            self.failing_said.add(account)
+        n, error, starting = self.failures.failed(account, account, self.uptime())
+        if error:
             self.count_error(f"{what} {n} checks in a row", account=account, **ctx)
         else:
             self.log.warning(what, account=account, checks_in_a_row=n, starting=starting, **ctx)
@@ -265,9 +259,7 @@ class ReconcilerDaemon(Daemon):
         if behind and not self._catch_up(reply.last_fill_no):
             self._failed(account, "could not fetch fills before reconciling")
             return None
-        self.failures.pop(account, None)
-        self.failing_said.discard(account)  # a new outage is said again
-        self.answered.add(account)
+        self.failures.ok(account, account)
         found = 0
         pending: set[Where] = set()  # where an order of ours is unknown at the broker
         if account in self.brokers:

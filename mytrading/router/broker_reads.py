@@ -13,6 +13,7 @@ import msgspec
 from mytrading import hosttime
 from mytrading.domain import Action, Product
 from mytrading.domain.accounts import MAIN
+from mytrading.domain.outages import Outages
 from mytrading.domain.refdata import IST, RefData
 from mytrading.messaging import wire
 from mytrading.openalgo.broker import ABSENT_READS
@@ -25,12 +26,6 @@ from mytrading.settings import Settings
 UNKNOWN_POLL_S = 2.0  # the order book read this often while an order is unknown
 MARGIN_POLL_S = 60.0  # the broker's margin per lot of each instrument traded
 MARGIN_WATCH_MAX = 20  # instruments asked about per poll (OpenAlgo rate limits)
-# A broker that starts with the stack (the embedded simulator, under supervisord at the
-# same moment) may answer seconds after the router: 6 s after it in a full local run with
-# three stacks on two cores. Until an account's broker has answered a read, reads that
-# fail in the router's first START_GRACE_S are warnings; then three in a row are the
-# error (a broker down at start is said 15 s later; one that answered, at once).
-START_GRACE_S = 15.0
 
 
 class BrokerReads:
@@ -48,9 +43,7 @@ class BrokerReads:
         self.refdata = refdata
         self.ports = ports
         self.log = ports.log
-        self.read_failures: dict[tuple[str, str], int] = {}  # (read, account): in a row
-        self.said: set[tuple[str, str]] = set()  # outages counted as an error already
-        self.answered: set[str] = set()  # accounts whose broker has answered a read
+        self.outages = Outages()  # by (read, account); the start's grace from ``started``
         self.started = hosttime.monotonic()
         self.funds_failures = 0
         # accounts whose broker stopped answering (three funds reads in a row failed),
@@ -131,23 +124,19 @@ class BrokerReads:
 
     def read_ok(self, what: str, account: str) -> None:
         """A read of ``what`` from ``account``'s broker answered: its failures end."""
-        self.read_failures.pop((what, account), None)
-        self.answered.add(account)
+        self.outages.ok((what, account), account)
 
     def read_failed(self, what: str, account: str, exc: Exception) -> None:
         """A broker read that did not connect: a warning (the broker may still be starting;
         the reader asks again), an error from the third in a row for that read and
         account once the broker has answered or the router has been up ``START_GRACE_S``,
-        counted once per outage. Funds polled and funds or positions asked for by another
-        daemon all come here; a good read of the same kind (``read_ok``) resets it."""
-        key = (what, account)
-        n = self.read_failures[key] = self.read_failures.get(key, 0) + 1
-        if n == 1:
-            self.said.discard(key)  # a good read came between: a new outage
-        young = hosttime.monotonic() - self.started < START_GRACE_S
-        starting = account not in self.answered and young
-        if n >= 3 and not starting and key not in self.said:
-            self.said.add(key)
+        counted once per outage (``domain/outages.py``). Funds polled and funds or
+        positions asked for by another daemon all come here; a good read of the same kind
+        (``read_ok``) resets it."""
+        n, error, starting = self.outages.failed(
+            (what, account), account, hosttime.monotonic() - self.started
+        )
+        if error:
             if what == "funds":
                 self.away[account] = hosttime.now(IST).isoformat(timespec="seconds")
             self.ports.count_error(

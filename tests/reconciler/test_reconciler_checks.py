@@ -7,10 +7,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from mytrading.domain.outages import START_GRACE_S, Outages
 from mytrading.domain.positions import Ledger
 from mytrading.messaging import wire
 from mytrading.messaging.catchup import FillSequence
-from mytrading.reconciler.daemon import START_GRACE_S, ReconcilerDaemon
+from mytrading.reconciler.daemon import FAILED_CHECKS_ERROR, ReconcilerDaemon
 
 
 class _Log:
@@ -23,8 +24,10 @@ class _Log:
 
 def _reconciler(errors: list[str], uptime: float, answered: set[str]) -> Any:
     """What ``_failed`` reads of a reconciler ``uptime`` seconds after its start."""
+    failures = Outages(in_a_row=FAILED_CHECKS_ERROR)
+    failures.answered |= answered
     return SimpleNamespace(
-        failures={}, failing_said=set(), answered=answered, uptime=lambda: uptime,
+        failures=failures, uptime=lambda: uptime,
         log=_Log(), count_error=lambda what, **_: errors.append(what),
     )  # fmt: skip
 

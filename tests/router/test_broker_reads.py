@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from mytrading.router import broker_reads
+from mytrading.domain.outages import START_GRACE_S
 from mytrading.router.broker_reads import BrokerReads
 from mytrading.settings import load_settings
 
@@ -37,7 +37,7 @@ def test_failed_reads_while_the_stack_starts_are_warnings_then_one_error_an_outa
     for _ in range(5):  # the broker starting with the stack: no error, not away
         r.read_failed("funds", "main", down)
     assert ports.errors == [] and r.away == {}
-    r.started -= broker_reads.START_GRACE_S  # still failing once the grace is over
+    r.started -= START_GRACE_S  # still failing once the grace is over
     r.read_failed("funds", "main", down)
     assert [e for e, _ in ports.errors] == ["funds unavailable three times in a row"]
     assert "main" in r.away
@@ -57,7 +57,7 @@ def test_failed_reads_while_the_stack_starts_are_warnings_then_one_error_an_outa
 
 def test_a_broker_down_after_the_start_is_an_error_at_the_third_read() -> None:
     ports = Ports()
-    r = reads(ports, broker_reads.START_GRACE_S + 1)
+    r = reads(ports, START_GRACE_S + 1)
     down = ConnectionError("positions: refused")
     r.read_failed("positions", "second", down)
     r.read_failed("positions", "second", down)
