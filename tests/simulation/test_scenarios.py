@@ -142,6 +142,20 @@ def test_an_entry_approved_as_the_router_died_does_not_go_after_the_kill_switch(
     assert r.violations == [], [v.line() for v in r.violations]
 
 
+def router_dies_reading_the_first_entry(stack: Any, seen: dict[str, Any]) -> None:
+    """A webhook alert's entry is pushed by risk, and the router is killed the moment it is
+    (``seen["sent"]``: its order id): sent, never read, never acked."""
+
+    def on_push(src: Any, name: str, msg: Any) -> None:
+        placing = getattr(msg, "op", "") == "place" and not getattr(msg, "exit", True)
+        if src.name == "risk" and placing and "sent" not in seen:
+            seen["sent"] = msg.order_id
+            stack.world.at(stack.world.now_ns, lambda: stack.kill_daemon("router"))
+
+    stack.bus.pipe_observers.append(on_push)
+    stack.operator._alert("BUY")
+
+
 def test_an_entry_the_router_died_holding_unread_is_asked_about_and_withdrawn(
     refdata: RefData, tmp_path: Path
 ) -> None:
@@ -153,14 +167,7 @@ def test_an_entry_the_router_died_holding_unread_is_asked_about_and_withdrawn(
     seen: dict[str, Any] = {}
 
     def arm(stack: Any) -> None:
-        def on_push(src: Any, name: str, msg: Any) -> None:
-            placing = getattr(msg, "op", "") == "place" and not getattr(msg, "exit", True)
-            if src.name == "risk" and placing and "sent" not in seen:
-                seen["sent"] = msg.order_id  # the router dies before the frame is read
-                stack.world.at(stack.world.now_ns, lambda: stack.kill_daemon("router"))
-
-        stack.bus.pipe_observers.append(on_push)
-        stack.operator._alert("BUY")
+        router_dies_reading_the_first_entry(stack, seen)
 
     def kill_switch_and_lose_answers(stack: Any) -> None:
         risk = stack.cores["risk"]
@@ -213,15 +220,7 @@ def test_a_router_that_dies_again_while_risk_asks_about_an_entry_is_not_asked_un
             return answer(name, raw, asker)
 
         stack.bus.answer = recorded
-
-        def on_push(src: Any, name: str, msg: Any) -> None:
-            placing = getattr(msg, "op", "") == "place" and not getattr(msg, "exit", True)
-            if src.name == "risk" and placing and "sent" not in seen:
-                seen["sent"] = msg.order_id  # the router dies before the frame is read
-                stack.world.at(stack.world.now_ns, lambda: stack.kill_daemon("router"))
-
-        stack.bus.pipe_observers.append(on_push)
-        stack.operator._alert("BUY")
+        router_dies_reading_the_first_entry(stack, seen)
 
     def kill_switch_and_lose_answers(stack: Any) -> None:
         stack.operator._command("kill_switch", "on", None)
