@@ -14,9 +14,7 @@ read from ``/proc/<pid>/stat`` of every process that carries the stack's run dir
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -27,41 +25,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.simhelpers import free_port  # noqa: E402
+from tests.procs import stack_vars, temp_vars  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def stack_env(base: Path) -> dict[str, str]:
-    data = base / "data"
+    """The process tests' stack (``tests/procs.py``: ``tmp_env`` and ``stack_env``) under
+    ``base``, with the bytecode cache on, as ``main.py test`` runs it."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.update({
-        "MT_LOG_DIR": str(base / "logs"),
-        "MT_RUN_DIR": f"/tmp/mt-bench-{os.getpid()}",
-        "MT_STATE_DIR": str(base / "state"),
-        "MT_RECORD_DB": str(data / "marketdata.duckdb"),
-        "MT_RISK_DB": str(data / "risk.duckdb"),
-        "MT_HISTORY_DB": str(data / "history.duckdb"),
-        "MT_BACKTEST_DB": str(data / "backtests.duckdb"),
-        "MT_REPORT_DIR": str(base / "backtests"),
-        "MT_WEBHOOK_DB": str(data / "webhooks.sqlite"),
-        "MT_ALERTS_DB": str(data / "alerts.sqlite"),
-        "MT_CONTROL_DB": str(data / "control.sqlite"),
-        "MT_INSTRUMENTS_DB": str(data / "instruments.duckdb"),
-        "MT_SIGNALS_PORT": str(free_port()),
-        "MT_MONITOR_PORT": str(free_port()),
-        "MT_STRATEGIES": "sma_crossover",
-        "MT_SIM_STOCKS": "",
-        "MT_SIM_API_KEY": f"bench-{secrets.token_hex(8)}",
-        "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
-        "MT_BROKER": "openalgo",
-        "MT_SIM_REST_PORT": str(free_port()),
-        "MT_SIM_WS_PORT": str(free_port()),
-        "MT_SIM_SPEED": "60",
-        "MT_STRATEGY_PARAMS": json.dumps({"sma_crossover": {"fast": 2, "slow": 4}}),
-        "MT_RECON_INTERVAL_S": "2",
-    })  # fmt: skip
-    return env
+    return {**env, **stack_vars(temp_vars(base, f"/tmp/mt-bench-{os.getpid()}"))}
 
 
 def processes(run_dir: str) -> dict[int, tuple[str, float]]:

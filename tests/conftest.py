@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ import pytest
 
 from mytrading.domain.refdata import RefData, load_refdata
 from mytrading.settings import PROJECT_ROOT, Settings, load_settings
-from tests.simhelpers import free_port
+from tests.procs import temp_vars
 
 
 @pytest.fixture(scope="session")
@@ -37,41 +36,10 @@ def _environment_restored() -> Iterator[None]:
 @pytest.fixture
 def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """MT_* variables that keep logs, sockets and state inside this test's temp dir."""
-    env = {
-        "MT_LOG_DIR": str(tmp_path / "logs"),
-        # Short: ipc socket paths are limited to ~107 bytes.
-        # The pid keeps two test runs on one machine (a CI clone beside a working copy)
-        # from meeting on the same sockets or the same supervisord.
-        "MT_RUN_DIR": f"/tmp/mt-{os.getpid()}-{tmp_path.name[-14:]}",
-        "MT_STATE_DIR": str(tmp_path / "state"),
-        "MT_RECORD_DB": str(tmp_path / "data" / "marketdata.duckdb"),
-        "MT_RISK_DB": str(tmp_path / "data" / "risk.duckdb"),
-        "MT_HISTORY_DB": str(tmp_path / "data" / "history.duckdb"),
-        "MT_BACKTEST_DB": str(tmp_path / "data" / "backtests.duckdb"),
-        "MT_REPORT_DIR": str(tmp_path / "backtests"),
-        "MT_WEBHOOK_DB": str(tmp_path / "data" / "webhooks.sqlite"),
-        "MT_ALERTS_DB": str(tmp_path / "data" / "alerts.sqlite"),
-        "MT_CONTROL_DB": str(tmp_path / "data" / "control.sqlite"),
-        "MT_INSTRUMENTS_DB": str(tmp_path / "data" / "instruments.duckdb"),
-        "MT_SIGNALS_PORT": str(free_port()),  # tests run beside a user's stack on 5100
-        # ... and its dashboard on 9108: one test's monitor still closing, or a stack of
-        # another test run at once, would hold the port and count an error
-        "MT_MONITOR_PORT": str(free_port()),
-        # Process tests that start single daemons use the in-process simulated broker;
-        # the full-stack test switches to the default OpenAlgo path with its own server.
-        "MT_BROKER": "sim",
-        # One strategy unless a test asks for more: order counts stay predictable.
-        "MT_STRATEGIES": "sma_crossover",
-        # Indices only unless a test asks for stocks: 40 fewer symbols to quote on 2 cores
-        "MT_SIM_STOCKS": "",
-        # each test's simulator its own key: a client that reached another test's server
-        # (a port taken twice) is refused, never trading in the wrong books
-        "MT_SIM_API_KEY": f"test-{secrets.token_hex(8)}",
-        # one market clock for every process a test starts, as the launcher gives the
-        # stack one: a daemon started later (a restart) is not minutes behind the others
-        # (risk refuses an intent decided "minutes ago" as stale)
-        "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
-    }
+    # The pid keeps two test runs on one machine (a CI clone beside a working copy) from
+    # meeting on the same sockets or the same supervisord; short: ipc socket paths are
+    # limited to ~107 bytes.
+    env = temp_vars(tmp_path, f"/tmp/mt-{os.getpid()}-{tmp_path.name[-14:]}")
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     yield env

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -80,14 +83,61 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
+def temp_vars(base: Path, run_dir: str) -> dict[str, str]:
+    """MT_* variables that keep a stack's logs, sockets and state under ``base`` (its
+    sockets in ``run_dir``): a test's ``tmp_env``, and the benches' stacks."""
+    from tests.simhelpers import free_port
+
+    return {
+        "MT_LOG_DIR": str(base / "logs"),
+        "MT_RUN_DIR": run_dir,
+        "MT_STATE_DIR": str(base / "state"),
+        "MT_RECORD_DB": str(base / "data" / "marketdata.duckdb"),
+        "MT_RISK_DB": str(base / "data" / "risk.duckdb"),
+        "MT_HISTORY_DB": str(base / "data" / "history.duckdb"),
+        "MT_BACKTEST_DB": str(base / "data" / "backtests.duckdb"),
+        "MT_REPORT_DIR": str(base / "backtests"),
+        "MT_WEBHOOK_DB": str(base / "data" / "webhooks.sqlite"),
+        "MT_ALERTS_DB": str(base / "data" / "alerts.sqlite"),
+        "MT_CONTROL_DB": str(base / "data" / "control.sqlite"),
+        "MT_INSTRUMENTS_DB": str(base / "data" / "instruments.duckdb"),
+        "MT_SIGNALS_PORT": str(free_port()),  # tests run beside a user's stack on 5100
+        # ... and its dashboard on 9108: one test's monitor still closing, or a stack of
+        # another test run at once, would hold the port and count an error
+        "MT_MONITOR_PORT": str(free_port()),
+        # Process tests that start single daemons use the in-process simulated broker;
+        # the full-stack test switches to the default OpenAlgo path with its own server.
+        "MT_BROKER": "sim",
+        # One strategy unless a test asks for more: order counts stay predictable.
+        "MT_STRATEGIES": "sma_crossover",
+        # Indices only unless a test asks for stocks: 40 fewer symbols to quote on 2 cores
+        "MT_SIM_STOCKS": "",
+        # each test's simulator its own key: a client that reached another test's server
+        # (a port taken twice) is refused, never trading in the wrong books
+        "MT_SIM_API_KEY": f"test-{secrets.token_hex(8)}",
+        # one market clock for every process a test starts, as the launcher gives the
+        # stack one: a daemon started later (a restart) is not minutes behind the others
+        # (risk refuses an intent decided "minutes ago" as stale)
+        "MT_CLOCK_ANCHOR_NS": str(time.time_ns()),
+    }
+
+
 def stack_env(tmp_env: dict[str, str], monkeypatch: Any, **overrides: str) -> dict[str, str]:
     """The default path (the simulator server under supervisord, REST + WebSocket) in the
     test's temp dir, fast enough to trade within seconds (one 1-minute bar per second);
     set in this process too, so ``load_settings()`` here sees the same stack."""
+    env = {**os.environ, **stack_vars(tmp_env), **overrides}
+    for k, v in env.items():
+        if k.startswith("MT_"):
+            monkeypatch.setenv(k, v)
+    return env
+
+
+def stack_vars(tmp_env: dict[str, str]) -> dict[str, str]:
+    """``tmp_env`` made the default path's stack (``stack_env``), nothing else read."""
     from tests.simhelpers import free_port
 
-    env = {
-        **os.environ,
+    return {
         **tmp_env,
         "MT_BROKER": "openalgo",
         "MT_SIM_REST_PORT": str(free_port()),
@@ -95,12 +145,7 @@ def stack_env(tmp_env: dict[str, str], monkeypatch: Any, **overrides: str) -> di
         "MT_SIM_SPEED": "60",
         "MT_STRATEGY_PARAMS": json.dumps({"sma_crossover": {"fast": 2, "slow": 4}}),
         "MT_RECON_INTERVAL_S": "2",
-        **overrides,
     }
-    for k, v in env.items():
-        if k.startswith("MT_"):
-            monkeypatch.setenv(k, v)
-    return env
 
 
 def stop_all(procs: Iterable[subprocess.Popen[bytes]], timeout: float = 10) -> None:
@@ -150,21 +195,25 @@ def confirm_live(env: dict[str, str]) -> dict[str, str]:
     return {**env, live.TOKEN_ENV: token}
 
 
+def config_copy(env: dict[str, str], name: str) -> Path:
+    """A copy of the configuration ``env`` reads, beside its state directory, to edit."""
+    base = Path(env.get("MT_CONFIG_DIR") or PROJECT_ROOT / "config")
+    out = Path(env["MT_STATE_DIR"]).parent / name
+    shutil.copytree(base, out, dirs_exist_ok=True)
+    return out
+
+
 def all_day_config(env: dict[str, str]) -> dict[str, str]:
     """``env`` with a configuration whose markets are open all day today, yesterday and
     tomorrow (IST, weekends too): special sessions 00:00-23:59, and risk's entry and exit
     windows as wide. Live refuses MT_RISK_ANY_HOUR (a test-only setting); a live test run
     at night trades on this instead, through the same calendar code as production."""
     import re
-    import shutil
     from datetime import datetime, timedelta
-    from pathlib import Path
 
     from mytrading.domain.refdata import IST
 
-    base = Path(env.get("MT_CONFIG_DIR") or PROJECT_ROOT / "config")
-    out = Path(env["MT_STATE_DIR"]).parent / "config-allday"
-    shutil.copytree(base, out, dirs_exist_ok=True)
+    out = config_copy(env, "config-allday")
     today = datetime.now(IST).date()
     exchanges = '["NSE", "NFO", "BSE", "BFO", "NSE_INDEX", "BSE_INDEX"]'
     days = "".join(
@@ -270,7 +319,6 @@ def loose_files(*roots: Any) -> list[str]:
     """Every file under ``roots`` readable by anyone but its owner, or a directory others
     may enter (sockets aside: their directory guards them), as "mode path"."""
     import stat as st
-    from pathlib import Path
 
     loose = []
     for root in map(Path, roots):

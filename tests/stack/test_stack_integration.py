@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -12,16 +11,15 @@ import pytest
 from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS
 from mytrading.process.supervise import alive
-from mytrading.settings import PROJECT_ROOT, load_settings
-from tests.procs import Watcher, cli, loose_files, run_cli, stack_env
+from mytrading.settings import load_settings
+from tests.procs import Watcher, cli, config_copy, loose_files, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
 
 
 def _no_max_loss(tmp_env: dict[str, str]) -> Path:
     """A copy of config/ whose sma_crossover has no daily max loss."""
-    out = Path(tmp_env["MT_STATE_DIR"]).parent / "config-nomaxloss"
-    shutil.copytree(PROJECT_ROOT / "config", out)
+    out = config_copy(tmp_env, "config-nomaxloss")
     risk = out / "risk.toml"
     text = risk.read_text()
     head, sep, rest = text.partition("[strategies.sma_crossover]\nmax_loss = 12000.0")
