@@ -9,8 +9,9 @@ short option's stop 30 % above a premium that has just dipped) lies outside it a
 refused. As a careful trader would, the engine places such a stop at the band's edge
 (with room for the price to move before it lands, ``BAND_ROOM``) and moves it out
 towards where it was meant to be as the band allows (``on_mark``: the position's price
-moves the band). A stop refused for its band all the same is placed again at the edge
-(``BAND_RETRIES``); a stop refused for any other reason, or again and again, leaves the
+moves the band). A stop refused for its band all the same is placed again, each time
+nearer the price (half the room of the last try: the engine's last price may be older
+than the broker's, seen on a loaded machine), at most ``BAND_RETRIES`` times; a stop refused for any other reason, or again and again, leaves the
 position unguarded, and the engine closes that quantity at market: the last resort.
 
 A part of ``StrategyContext`` (``engine/context.py``); ``BaseStrategy.bracket`` calls
@@ -29,7 +30,7 @@ from mytrading.engine.parts import OpenOrder, Parts
 from mytrading.messaging import wire
 
 BAND_ROOM = 0.9  # a stop at the edge sits this far out of the band's half: room to move
-BAND_RETRIES = 3  # a stop refused for its band is placed again at the edge this often
+BAND_RETRIES = 3  # a stop refused for its band is placed again, nearer each time, this often
 MOVE_SHARE = 0.25  # moved out once the band allows this share of the way left (or all)
 
 
@@ -171,8 +172,9 @@ class Brackets:
     def _place_stop(
         self, plan: StopPlan, action: str, qty: int, inst: Instrument, intent_id: str = ""
     ) -> str:
-        """The SL-L stop of ``plan``, inside the band now; kept to be moved out."""
-        trig, limit = self._inside(plan, inst)
+        """The SL-L stop of ``plan``, inside the band now; kept to be moved out. Placed
+        again after a refusal for its band, it keeps half the room of the try before."""
+        trig, limit = self._inside(plan, inst, BAND_ROOM / 2**plan.tries)
         stop = self.ctx.order(
             action,
             plan.exchange,
@@ -195,23 +197,34 @@ class Brackets:
                 )  # fmt: skip
         return stop
 
-    def _inside(self, plan: StopPlan, inst: Instrument) -> tuple[float, float]:
+    def _inside(
+        self, plan: StopPlan, inst: Instrument, room: float = BAND_ROOM
+    ) -> tuple[float, float]:
         """(trigger, limit) of ``plan`` as near as the band around the last price allows
-        (with ``BAND_ROOM``), the buffer between them kept; as meant before a price."""
+        (``room``: the share of the band's half it may use), the buffer between them kept;
+        as meant before a price."""
         band = self.ctx.link.band(self.ctx.name, plan.exchange, plan.symbol)
         if band is None:
             return plan.trigger, plan.limit
         last, half = band
         tick = inst.tick_size
         gap = abs(plan.limit - plan.trigger)
+        # a trigger drawn in by the band stays a tick beyond the price (or at the limit):
+        # a stop at or through the price would trigger at once and close the position
         if plan.up > 0:  # the highest price a BUY stop may carry, on the tick grid
-            edge = round(math.floor((last + half * BAND_ROOM) / tick + 1e-9) * tick, 2)
+            edge = round(math.floor((last + half * room) / tick + 1e-9) * tick, 2)
             limit = min(plan.limit, edge)
             trig = min(plan.trigger, inst.round_price(limit - gap))
+            beyond = round(math.floor(last / tick + 1e-9) * tick + tick, 2)
+            if trig < plan.trigger:
+                trig = max(trig, min(limit, beyond))
         else:
-            edge = round(math.ceil((last - half * BAND_ROOM) / tick - 1e-9) * tick, 2)
+            edge = round(math.ceil((last - half * room) / tick - 1e-9) * tick, 2)
             limit = max(plan.limit, edge)
             trig = max(plan.trigger, inst.round_price(limit + gap))
+            beyond = round(math.ceil(last / tick - 1e-9) * tick - tick, 2)
+            if trig > plan.trigger:
+                trig = min(trig, max(limit, beyond))
         return trig, limit
 
     def on_mark(self, exchange: str, symbol: str) -> None:
@@ -246,8 +259,8 @@ class Brackets:
 
     def unprotected(self, stop: OpenOrder, reason: str) -> None:
         """A protective exit was refused: the position it guarded is open without a stop.
-        Refused for its price band, it is placed again at the band's edge (at most
-        ``BAND_RETRIES`` times); else, fail safe: close that quantity at market, and say
+        Refused for its price band, it is placed again inside the band, nearer the price
+        each time (at most ``BAND_RETRIES`` times); else, fail safe: close that quantity at market, and say
         so loudly."""
         pos = self.ctx.position(stop.exchange, stop.symbol)
         guarded = pos < 0 if stop.action == "BUY" else pos > 0
@@ -266,7 +279,7 @@ class Brackets:
                 if plan.oco and plan.oco in self.ctx.open_orders:
                     self.ctx.oco[again], self.ctx.oco[plan.oco] = plan.oco, again
                 self.ctx.log.warning("protective stop refused for its price band: placed "
-                                     "again at the band's edge", symbol=stop.symbol,
+                                     "again nearer the price", symbol=stop.symbol,
                                      reason=reason, attempt=plan.tries)  # fmt: skip
                 return
         self.ctx.log.critical(

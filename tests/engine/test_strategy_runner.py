@@ -481,12 +481,13 @@ def test_a_stop_the_band_would_refuse_rests_at_its_edge_and_moves_out(refdata: R
     rig.tick(6, 110.0, OPT)  # 110 + 39.6 reaches the meant trigger: moved all the way
     last = rig.sent[-1]
     assert (op(last), last.trigger_price, last.price) == ("modify", 130.0, 134.0)
-    # refused for its band all the same: placed again at the edge, not closed at market
+    # refused for its band all the same: placed again, nearer the price (half the room:
+    # 72 + 28.8 * 0.45 = 84.96, on ticks), not closed at market
     rig.tick(7, 72.0, OPT)
     reject(rig, stop, "trigger_price 130.0 is outside the price band 36.00 - 108.00")
     again = rig.sent[-1]
     assert (again.pricetype, again.action, op(again)) == ("SL", "BUY", "place")
-    assert (again.trigger_price, again.price) == (93.9, 97.9)  # the edge around 72, on ticks
+    assert (again.trigger_price, again.price) == (80.95, 84.95)
 
 
 def test_a_stop_refused_for_its_band_is_placed_again_then_closed_as_a_last_resort(
@@ -494,14 +495,22 @@ def test_a_stop_refused_for_its_band_is_placed_again_then_closed_as_a_last_resor
 ) -> None:
     rig, s = make(refdata)
     rig.tick(1, 100.0, OPT)
-    s.bracket("NFO", OPT, "SELL", LOT, stop_pct=0.2, stop_buffer=2.0)
+    s.bracket("NFO", OPT, "SELL", LOT, stop_pct=0.2, stop_buffer=4.0)
     rig.fill(rig.sent[-1], LOT, 100.0)
     band = "trigger_price 122.0 is outside the price band 50.00 - 150.00"
+    rig.tick(2, 60.0, OPT)  # the engine's price: the band 60 +- 24 holds no 120 stop
+    limits = []
     for attempt in range(3):
         stop = rig.sent[-1]
         assert stop.pricetype == "SL"
+        limits.append(stop.price)
         reject(rig, stop, band)
         assert rig.sent[-1].pricetype == "SL" and rig.sent[-1] is not stop, attempt
+    # each try nearer the price (the engine's price may be older than the broker's), its
+    # trigger a tick above the price when the buffer no longer fits
+    limits.append(rig.sent[-1].price)
+    assert limits == [124.0, 70.8, 65.4, 62.7], limits  # as meant, placed at 100
+    assert rig.sent[-1].trigger_price == 60.05
     reject(rig, rig.sent[-1], band)  # the fourth: the last resort
     close = rig.sent[-1]
     assert (close.action, close.quantity, close.pricetype) == ("BUY", LOT, "MARKET")
