@@ -137,16 +137,17 @@ class SimStack:
         self.said: list[Said] = []
         self.events = MemoryEvents()
         self.doors: list[SimDoor] = []
-        market = configured_market(self.settings, refdata, self.day)
-        ex = SimExchange(refdata, self.clock, market, capital=self.settings.sim.capital,
-                         slippage_ticks=self.settings.sim.slippage_ticks,
-                         fill_model=self.settings.sim.fill_model,
-                         partial_fills=self.settings.sim.partial_fills)  # fmt: skip
-        self.main = SimAccount(self, MAIN, ex, KEY, REST_URL, WS_URL,
-                               random.Random(self.rng.random()))  # fmt: skip
+        with self.world:  # the market's day and its history on the seed's clock
+            market = configured_market(self.settings, refdata, self.day)
+            ex = SimExchange(refdata, self.clock, market, capital=self.settings.sim.capital,
+                             slippage_ticks=self.settings.sim.slippage_ticks,
+                             fill_model=self.settings.sim.fill_model,
+                             partial_fills=self.settings.sim.partial_fills)  # fmt: skip
+            self.main = SimAccount(self, MAIN, ex, KEY, REST_URL, WS_URL,
+                                   random.Random(self.rng.random()))  # fmt: skip
+            self._preload_history(ex)
         self.venue = self
         self.timeout_s = self.settings.openalgo.timeout_s
-        self._preload_history(ex)
         self.stopped = False
         # set by ``run.py`` for the day: what it checks, what goes wrong, who acts
         self.invariants: Invariants
@@ -214,7 +215,11 @@ class SimStack:
             "MT_ENGINE_MAX_RSS_MB": "0",
             # a day is a couple of minutes of wall time: the order book read every 2 s
             # behind the pushes, open orders checked every 5 s, an order whose reply was
-            # lost certainly absent after 3 s of reads (not the 30 s of a real day)
+            # lost certainly absent after 3 s of reads (not the 30 s of a real day), and
+            # given up after 2 s of waiting (not 5: two lost replies in a session that
+            # expired at 14:53 held the router 10 s, 20 market minutes, and seed 21's
+            # orders were still unknown at the day's end)
+            "MT_OPENALGO_TIMEOUT_S": "2",
             "MT_OPENALGO_POLL_S": "2",
             "MT_ENGINE_ORDER_CHECK_S": "5",
             "MT_OPENALGO_ABSENT_S": "3",
