@@ -1,0 +1,35 @@
+"""A seed's day is made on the seed's clock: the market's day and the history the
+simulated broker serves for its warm-ups are of the day before the seed's, whatever the
+machine's clock says (they were once made before the seed's clock was installed: bars for
+a day two years on, and a day that depended on when it ran)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mytrading import hosttime
+from mytrading.domain.refdata import IST, RefData
+from mytrading.simulation.run import shared_strategies
+from mytrading.simulation.stack import Options, SimStack
+
+
+def test_the_history_served_is_of_the_session_before_the_seeds_day(
+    refdata: RefData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ahead_ns = 400 * 86_400 * 10**9  # the machine's clock far from any seed's day
+    monkeypatch.setattr(hosttime, "time_ns", lambda: time.time_ns() + ahead_ns)
+    monkeypatch.setattr(hosttime, "time", lambda: time.time() + ahead_ns / 1e9)
+    stack = SimStack(3, tmp_path, refdata, shared_strategies(tmp_path), Options())
+    days = {
+        datetime.fromtimestamp(bar.start_ns / 1e9, IST).date()
+        for bars in stack.main.exchange.history_store.bars.values()
+        for bar in bars
+    }
+    before = stack.day - timedelta(days=1)
+    while not refdata.calendar.is_trading_day("NSE", before):
+        before -= timedelta(days=1)
+    assert days == {before}, (stack.day, sorted(days)[:3])
