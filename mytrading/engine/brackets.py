@@ -11,8 +11,9 @@ refused. As a careful trader would, the engine places such a stop at the band's 
 towards where it was meant to be as the band allows (``on_mark``: the position's price
 moves the band). A stop refused for its band all the same is placed again, each time
 nearer the price (half the room of the last try: the engine's last price may be older
-than the broker's, seen on a loaded machine), at most ``BAND_RETRIES`` times; a stop refused for any other reason, or again and again, leaves the
-position unguarded, and the engine closes that quantity at market: the last resort.
+than the broker's, seen on a loaded machine), at most ``BAND_RETRIES`` times; a stop
+refused for any other reason, or again and again, leaves the position unguarded, and the
+engine closes that quantity at market: the last resort.
 
 A part of ``StrategyContext`` (``engine/context.py``); ``BaseStrategy.bracket`` calls
 ``bracket`` here."""
@@ -260,8 +261,8 @@ class Brackets:
     def unprotected(self, stop: OpenOrder, reason: str) -> None:
         """A protective exit was refused: the position it guarded is open without a stop.
         Refused for its price band, it is placed again inside the band, nearer the price
-        each time (at most ``BAND_RETRIES`` times); else, fail safe: close that quantity at market, and say
-        so loudly."""
+        each time (at most ``BAND_RETRIES`` times); else, fail safe: close that quantity at
+        market, and say so loudly."""
         pos = self.ctx.position(stop.exchange, stop.symbol)
         guarded = pos < 0 if stop.action == "BUY" else pos > 0
         qty = min(stop.remaining, abs(pos)) if guarded else 0
