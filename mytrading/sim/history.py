@@ -8,6 +8,7 @@ bars. Daily bars are stamped 00:00 UTC of the trading date, as OpenAlgo's server
 from __future__ import annotations
 
 import collections
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 
 from mytrading.domain.bars import TIMEFRAMES, BarBuilder
@@ -59,6 +60,14 @@ class BarStore:
             for b in (self.bars.get((exchange, symbol), ()) if bars is None else bars)
             if lo <= b.start_ns < hi
         ]
+        if interval == "1m":
+            keys = [b.start_ns // 1_000_000_000 for b in src]
+            if all(a < b for a, b in itertools.pairwise(keys)):  # one bar a minute
+                return [
+                    {"timestamp": k, "open": b.open, "high": b.high, "low": b.low,
+                     "close": b.close, "volume": b.volume, "oi": 0}
+                    for k, b in zip(keys, src, strict=True)
+                ]  # fmt: skip
         groups: dict[int, list[Bar]] = {}
         if interval == "1m":  # a minute's bar is its own group
             for b in src:

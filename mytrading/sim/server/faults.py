@@ -34,6 +34,7 @@ Live trading refuses any of it (``Settings.tests_only_settings``).
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -128,10 +129,18 @@ def _shifted(v: Any, by: timedelta) -> Any:
 
 
 def _moved(v: Any, by: timedelta) -> Any:
+    got = _moved_text(str(v), by)
+    return v if got is None else got
+
+
+@functools.lru_cache(maxsize=4096)
+def _moved_text(text: str, by: timedelta) -> str | None:
+    """``text`` (a broker timestamp) moved by ``by``; None if it is not one. Kept: every
+    read of a book shows the day's orders again, with the same timestamps."""
     try:
-        at = datetime.strptime(str(v), _TS).replace(tzinfo=IST)
+        at = datetime.strptime(text, _TS).replace(tzinfo=IST)
     except ValueError:
-        return v
+        return None
     return (at + by).strftime(_TS)
 
 
