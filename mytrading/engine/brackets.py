@@ -50,6 +50,13 @@ class StopPlan:
     oco: str  # the target's intent id ("" without one)
     tries: int = 0  # placed again after a refusal for its band
 
+    @property
+    def room(self) -> float:
+        """The share of the band's half the stop may use: half that of the try before
+        after each refusal for its band, also when it is moved out (the full room again
+        would put it back where the broker refused it)."""
+        return BAND_ROOM * 0.5**self.tries
+
 
 class Brackets:
     def __init__(self, ctx: Parts) -> None:
@@ -173,9 +180,9 @@ class Brackets:
     def _place_stop(
         self, plan: StopPlan, action: str, qty: int, inst: Instrument, intent_id: str = ""
     ) -> str:
-        """The SL-L stop of ``plan``, inside the band now; kept to be moved out. Placed
-        again after a refusal for its band, it keeps half the room of the try before."""
-        trig, limit = self._inside(plan, inst, BAND_ROOM / 2**plan.tries)
+        """The SL-L stop of ``plan``, inside the band now (``plan.room``); kept to be
+        moved out."""
+        trig, limit = self._inside(plan, inst)
         stop = self.ctx.order(
             action,
             plan.exchange,
@@ -198,12 +205,10 @@ class Brackets:
                 )  # fmt: skip
         return stop
 
-    def _inside(
-        self, plan: StopPlan, inst: Instrument, room: float = BAND_ROOM
-    ) -> tuple[float, float]:
+    def _inside(self, plan: StopPlan, inst: Instrument) -> tuple[float, float]:
         """(trigger, limit) of ``plan`` as near as the band around the last price allows
-        (``room``: the share of the band's half it may use), the buffer between them kept;
-        as meant before a price."""
+        (``plan.room`` of the band's half), the buffer between them kept; as meant before
+        a price."""
         band = self.ctx.link.band(self.ctx.name, plan.exchange, plan.symbol)
         if band is None:
             return plan.trigger, plan.limit
@@ -213,14 +218,14 @@ class Brackets:
         # a trigger drawn in by the band stays a tick beyond the price (or at the limit):
         # a stop at or through the price would trigger at once and close the position
         if plan.up > 0:  # the highest price a BUY stop may carry, on the tick grid
-            edge = round(math.floor((last + half * room) / tick + 1e-9) * tick, 2)
+            edge = round(math.floor((last + half * plan.room) / tick + 1e-9) * tick, 2)
             limit = min(plan.limit, edge)
             trig = min(plan.trigger, inst.round_price(limit - gap))
             beyond = round(math.floor(last / tick + 1e-9) * tick + tick, 2)
             if trig < plan.trigger:
                 trig = max(trig, min(limit, beyond))
         else:
-            edge = round(math.ceil((last - half * room) / tick - 1e-9) * tick, 2)
+            edge = round(math.ceil((last - half * plan.room) / tick - 1e-9) * tick, 2)
             limit = max(plan.limit, edge)
             trig = max(plan.trigger, inst.round_price(limit + gap))
             beyond = round(math.ceil(last / tick - 1e-9) * tick - tick, 2)

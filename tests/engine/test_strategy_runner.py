@@ -488,6 +488,13 @@ def test_a_stop_the_band_would_refuse_rests_at_its_edge_and_moves_out(refdata: R
     again = rig.sent[-1]
     assert (again.pricetype, again.action, op(again)) == ("SL", "BUY", "place")
     assert (again.trigger_price, again.price) == (80.95, 84.95)
+    rig.ack(again, "trigger pending")
+    rig.tick(8, 72.0, OPT)  # the same price: not moved back out to where it was refused
+    assert rig.sent[-1] is again
+    rig.tick(9, 90.0, OPT)  # the band moved: out as far as its half room allows
+    out = rig.sent[-1]
+    assert (op(out), out.ref_intent_id) == ("modify", again.intent_id)
+    assert (out.trigger_price, out.price) == (102.2, 106.2)  # 90 + 36 * 0.45, on ticks
 
 
 def test_a_stop_refused_for_its_band_is_placed_again_then_closed_as_a_last_resort(
