@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mytrading.domain.refdata import RefData, RefDataError
-from mytrading.options.greeks import greeks, iv
 from mytrading.options.select import years_to
 
 Ltp = Callable[[str, str], float]
@@ -64,6 +63,8 @@ def position_greeks(
     spot, price = ltp(where, u.name), ltp(exchange, symbol)
     if spot <= 0 or price <= 0 or inst.expiry is None:
         return inst.underlying, Greeks(unpriced=1)
+    from mytrading.options.greeks import greeks, iv  # numba: risk loads it only for a cap
+
     t = years_to(inst.expiry, now)
     vol = iv(price, spot, inst.strike, t, 0.0, inst.kind)
     if not vol > 0:  # no time value to read (at expiry, or priced at intrinsic)

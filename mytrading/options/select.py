@@ -18,7 +18,6 @@ from typing import Literal
 
 from mytrading.domain.refdata import IST, Calendar, Underlying
 from mytrading.options.chain import OptionQuote, strike_for
-from mytrading.options.greeks import greeks, iv
 
 ExpiryKind = Literal["weekly", "next_week", "monthly", "next_month"]
 EXPIRY_KINDS: tuple[str, ...] = ("weekly", "next_week", "monthly", "next_month")
@@ -112,6 +111,8 @@ def choose(
         below = [q for q in rows if q.ltp <= rule.premium_below]
         return max(below, key=lambda q: q.ltp).strike if below else None
     assert rule.delta_near is not None
+    from mytrading.options.greeks import greeks, iv  # numba: only where a delta is asked
+
     target = rule.delta_near
     best: tuple[float, float] | None = None
     for q in rows:

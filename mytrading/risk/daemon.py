@@ -152,6 +152,8 @@ class RiskDaemon(Daemon):
             schedules=self.schedules,
             reschedule=self._schedules_again,
         )
+        if self.core.limits.greek_caps():  # numba's import now, not in a first judgement
+            import mytrading.options.greeks  # noqa: F401
         self.book = self.core.book
         self.post = self.core.post
         self.fill_seq = FillSequence(lambda after: fetch_fills_since(self.ask_router(), after))

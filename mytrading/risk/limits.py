@@ -139,6 +139,10 @@ class LimitBook:
             got = self.per.get(Book.parse(book).strategy)
         return got or self.defaults
 
+    def greek_caps(self) -> bool:
+        """A net delta or vega cap on any book (the Greeks' numba code is then needed)."""
+        return any(lim.max_net_delta or lim.max_vega for lim in (self.defaults, *self.per.values()))
+
     def as_dict(self) -> dict[str, Any]:
         """The limits for people (risk's heartbeat, each second): made once, the limits
         are frozen."""

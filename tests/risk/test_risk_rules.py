@@ -833,3 +833,12 @@ def test_a_follower_book_is_no_freer_than_its_lead(refdata: RefData) -> None:
     states.set("s", "active")
     states.set("s@second", "halted", "its own")
     assert states.of("s@second") == "halted" and states.of("s") == "active"
+
+
+def test_a_greek_cap_on_any_book_is_seen_so_risk_loads_the_greeks_at_start() -> None:
+    from mytrading.risk.limits import LimitBook, StackLimits
+
+    off = LimitBook(Limits(), {"a": Limits()}, StackLimits())
+    assert not off.greek_caps()  # risk's start then leaves numba unloaded
+    assert LimitBook(Limits(), {"a": Limits(max_vega=10.0)}, StackLimits()).greek_caps()
+    assert LimitBook(Limits(max_net_delta=5.0), {}, StackLimits()).greek_caps()
