@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mytrading.commands.stack import bytecode_kept  # noqa: E402
 from tests.procs import stack_vars, temp_vars  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -33,7 +34,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 def stack_env(base: Path) -> dict[str, str]:
     """The process tests' stack (``tests/procs.py``: ``tmp_env`` and ``stack_env``) under
     ``base``, with the bytecode cache on, as ``main.py test`` runs it."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = bytecode_kept(os.environ)
     return {**env, **stack_vars(temp_vars(base, f"/tmp/mt-bench-{os.getpid()}"))}
 
 
