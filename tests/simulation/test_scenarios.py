@@ -156,6 +156,21 @@ def router_dies_reading_the_first_entry(stack: Any, seen: dict[str, Any]) -> Non
     stack.operator._alert("BUY")
 
 
+def kill_switch_losing_answers(stack: Any) -> None:
+    """The kill switch goes on, and the questions risk asks the router go unanswered."""
+    stack.operator._command("kill_switch", "on", None)
+    stack.bus.faults.rpc_lost = 1.0
+
+
+def what_risk_left(stack: Any, seen: dict[str, Any]) -> None:
+    """After the scenario: the entries risk still asks about, its refusals for a router
+    that was not there, and the orders the router holds."""
+    risk = stack.cores["risk"]
+    seen["asking_after"] = list(risk._asking_about)
+    seen["rejected"] = risk.core.counts.rejected.get("router_unavailable", 0)
+    seen["router_holds"] = set(stack.cores["router"].table.orders)
+
+
 def test_an_entry_the_router_died_holding_unread_is_asked_about_and_withdrawn(
     refdata: RefData, tmp_path: Path
 ) -> None:
@@ -172,24 +187,18 @@ def test_an_entry_the_router_died_holding_unread_is_asked_about_and_withdrawn(
     def kill_switch_and_lose_answers(stack: Any) -> None:
         risk = stack.cores["risk"]
         seen["unacked"] = [o.order_id for o in risk.outbox.unacked_messages()]
-        stack.operator._command("kill_switch", "on", None)
-        stack.bus.faults.rpc_lost = 1.0  # the first questions after the restart go unanswered
+        kill_switch_losing_answers(stack)  # the first questions after the restart
 
     def answers_again(stack: Any) -> None:
         seen["asking"] = [o.order_id for o in stack.cores["risk"]._asking_about]
         stack.bus.faults.rpc_lost = 0.0
-
-    def after(stack: Any) -> None:
-        seen["rejected"] = stack.cores["risk"].core.counts.rejected.get("router_unavailable", 0)
-        seen["asking_after"] = list(stack.cores["risk"]._asking_about)
-        seen["router_holds"] = set(stack.cores["router"].table.orders)
 
     script = (
         (9.0, arm),
         (9.5, kill_switch_and_lose_answers),
         (10.5, lambda stack: stack.start_daemon("router")),
         (14.0, answers_again),
-        (18.0, after),
+        (18.0, lambda stack: what_risk_left(stack, seen)),
     )
     r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
     assert "sent" in seen, "no entry sent: the scenario proves nothing"
@@ -222,10 +231,6 @@ def test_a_router_that_dies_again_while_risk_asks_about_an_entry_is_not_asked_un
         stack.bus.answer = recorded
         router_dies_reading_the_first_entry(stack, seen)
 
-    def kill_switch_and_lose_answers(stack: Any) -> None:
-        stack.operator._command("kill_switch", "on", None)
-        stack.bus.faults.rpc_lost = 1.0
-
     def kill_again(stack: Any) -> None:
         seen["asking"] = [o.order_id for o in stack.cores["risk"]._asking_about]
         seen["killed_at"] = stack.world.now_ns
@@ -240,19 +245,14 @@ def test_a_router_that_dies_again_while_risk_asks_about_an_entry_is_not_asked_un
         stack.bus.faults.rpc_lost = 0.0
         stack.start_daemon("router")
 
-    def after(stack: Any) -> None:
-        seen["asking_after"] = list(stack.cores["risk"]._asking_about)
-        seen["rejected"] = stack.cores["risk"].core.counts.rejected.get("router_unavailable", 0)
-        seen["router_holds"] = set(stack.cores["router"].table.orders)
-
     script = (
         (9.0, arm),
-        (9.5, kill_switch_and_lose_answers),
+        (9.5, kill_switch_losing_answers),
         (10.5, lambda stack: stack.start_daemon("router")),
         (12.5, kill_again),
         (20.0, while_down),
         (20.5, back),
-        (26.0, after),
+        (26.0, lambda stack: what_risk_left(stack, seen)),
     )
     r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
     assert "sent" in seen, "no entry sent: the scenario proves nothing"
