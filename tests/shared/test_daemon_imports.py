@@ -9,7 +9,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from mytrading.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration  # a Python process of its own (2-3 s)
 
 LEAN = ("router", "risk", "reconciler", "feed", "signals", "monitor")
 HEAVY = ("numba", "pandas", "talib")

@@ -16,6 +16,8 @@ from mytrading.domain.refdata import IST, RefData
 from mytrading.simulation.run import shared_strategies
 from mytrading.simulation.stack import Options, SimStack
 
+pytestmark = pytest.mark.integration  # a whole simulated stack built, as the others here
+
 
 def test_the_history_served_is_of_the_session_before_the_seeds_day(
     refdata: RefData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
