@@ -28,6 +28,7 @@ import duckdb
 
 from mytrading.domain.refdata import IST
 from mytrading.messaging import wire
+from mytrading.stores.bulk import NS, columns_of, rows_select
 from mytrading.stores.schema import ensure
 
 SCHEMA = """
@@ -69,6 +70,9 @@ COLUMNS = [
     "order_ids",
     "id",
 ]
+# The outbox's columns as DuckDB types, for the one-statement insert of a batch.
+_TYPES = [NS, NS, *["VARCHAR"] * 3, "DOUBLE", "DOUBLE", *["VARCHAR"] * 4, "BIGINT"]
+BATCH_ROWS = rows_select(list(zip(COLUMNS, _TYPES, strict=True)))
 RETRY_S = 3.0  # while the DuckDB file cannot be opened, a try this often
 MOVE_BATCH = 5000
 
@@ -184,8 +188,6 @@ class EventStore:
 
     def _move(self, con: sqlite3.Connection) -> bool:
         """Everything in the outbox into DuckDB; False while the file cannot be opened."""
-        import pandas as pd  # in the writer thread: 0.25 s off the risk daemon's start
-
         while self.pending:
             rows = con.execute(
                 "SELECT * FROM pending ORDER BY id LIMIT ?", (MOVE_BATCH,)
@@ -193,18 +195,8 @@ class EventStore:
             if not rows:
                 self.pending = 0
                 return True
-            batch = pd.DataFrame(  # noqa: F841 (read by SQL below)
-                [
-                    (
-                        datetime.fromtimestamp(r[1] / 1e9, IST),
-                        datetime.fromtimestamp(r[2] / 1e9, IST),
-                        *r[3:],
-                        r[0],
-                    )
-                    for r in rows
-                ],
-                columns=COLUMNS,
-            )
+            # The outbox's row: id first, then the columns in COLUMNS' order but id.
+            batch = columns_of([(*r[1:], r[0]) for r in rows], len(COLUMNS))
             try:
                 with contextlib.closing(duckdb.connect(str(self.path))) as db:
                     db.execute("SET TimeZone = 'Asia/Kolkata'")
@@ -214,11 +206,13 @@ class EventStore:
                     # One bulk insert from the frame (executemany goes row by row); rows
                     # already there from a move a crash cut short are left out.
                     db.execute(
-                        "INSERT INTO risk_events SELECT b.* EXCLUDE (order_ids, id), "
+                        f"INSERT INTO risk_events WITH batch AS ({BATCH_ROWS}) "
+                        "SELECT b.* EXCLUDE (order_ids, id), "
                         "CASE WHEN b.order_ids = '' THEN []::VARCHAR[] "
                         "ELSE string_split(b.order_ids, ',') END, b.id FROM batch b "
                         "WHERE NOT EXISTS (SELECT 1 FROM risk_events r WHERE r.id = b.id "
-                        "AND r.id >= (SELECT min(id) FROM batch))"
+                        "AND r.id >= (SELECT min(id) FROM batch))",
+                        batch,
                     )
                     if time.monotonic() >= self._next_prune:  # retention, hourly
                         self._next_prune = time.monotonic() + 3600

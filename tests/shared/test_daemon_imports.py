@@ -1,7 +1,10 @@
 """A daemon's start reads no library it does not use: each start is paid by every
 process of the stack, every restart, and every process test. pandas (0.3 s of CPU) and
 numba (0.3 s) are loaded only by the daemons that need them (the engine's strategies, the
-simulator), by risk only for a Greek cap (``risk/daemon.py``)."""
+simulator), by risk only for a Greek cap (``risk/daemon.py``). Nor does a lean daemon's
+first write load one: pandas in risk's events writer and the feed's recorder put 60 MB into
+each at its first batch (``stores/bulk.py``), which a CI run saw as risk's memory growing
+while a forger was refused (``tests/stack/test_two_hosts_process.py``)."""
 
 from __future__ import annotations
 
@@ -18,26 +21,54 @@ pytestmark = pytest.mark.integration  # a Python process of its own (2-3 s)
 LEAN = ("router", "risk", "reconciler", "feed", "signals", "monitor")
 HEAVY = ("numba", "pandas", "talib")
 
+# a first batch through risk's events writer and the feed's recorder
+_WRITERS = """
+import tempfile, time
+from datetime import datetime
+from pathlib import Path
+from mytrading.domain.refdata import IST
+from mytrading.messaging import wire
+from mytrading.risk.events import EventStore
+from mytrading.stores.recording import Recorder
+d = Path(tempfile.mkdtemp())
+store = EventStore(d / "risk.duckdb", print)
+store.add(wire.RiskEvent(strategy="s", kind="halt", rule="r", reason="t"), time.time_ns(),
+          datetime.now(IST))
+store.close()
+rec = Recorder(d / "rec.duckdb", flush_s=60)
+rec.add_tick(wire.Tick("NSE", "X", 1.0, 1.0, 1.0, 1, 1, 1, exch_ns=time.time_ns()))
+rec.flush()
+rec.close()
+assert store.stored == 1 and rec.ticks_written == 1, (store.stored, rec.ticks_written)
+"""
+
 # one process: each daemon's module in turn, and the heavy libraries loaded by then (the
-# first daemon that brings one in is the one named); the engine last, as the control
-_PROBE = """
+# first daemon that brings one in is the one named); "writers": a batch through risk's
+# events writer and the feed's recorder; the engine last, as the control
+_PROBE = (
+    f"WRITERS = {_WRITERS!r}\n"
+    + """
 import importlib, json, sys
 importlib.import_module("mytrading.process.shell")
 heavy = sys.argv[1].split(",")
 out = {}
 for daemon in sys.argv[2:]:
-    importlib.import_module(f"mytrading.{daemon}.daemon")
+    if daemon == "writers":
+        exec(WRITERS)
+    else:
+        importlib.import_module(f"mytrading.{daemon}.daemon")
     out[daemon] = sorted(m for m in heavy if m in sys.modules)
 print(json.dumps(out))
 """
+)
 
 
 def test_the_lean_daemons_load_no_heavy_library() -> None:
     got = subprocess.run(
-        [sys.executable, "-c", _PROBE, ",".join(HEAVY), *LEAN, "engine"],
+        [sys.executable, "-c", _PROBE, ",".join(HEAVY), *LEAN, "writers", "engine"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert got.returncode == 0, got.stderr
     loaded = json.loads(got.stdout)
-    assert {d: loaded[d] for d in LEAN} == {d: [] for d in LEAN}
+    assert {d: loaded[d] for d in (*LEAN, "writers")} == {d: [] for d in (*LEAN, "writers")}
     assert "pandas" in loaded["engine"]  # the probe sees one where it is loaded

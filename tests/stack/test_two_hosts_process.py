@@ -97,6 +97,14 @@ def test_two_hosts_trade_over_curve_and_a_forger_gets_nowhere(
 
         r = run_cli("kill-switch", "on", "--reason", "test", env=env_a, timeout=60)
         assert r.returncode == 0, r.stdout + r.stderr
+
+        # memory is compared across the forger's visit: risk's first DuckDB write (the
+        # kill switch's event, in its writer thread) comes first, as a CI run saw it late
+        def moved() -> bool:
+            d = w.status["risk"].detail
+            return d["events_stored"] > 0 and not d["events_pending"]
+
+        w.wait(moved, 40, "risk's kill-switch event in DuckDB")
         w.pump(1.2)
         rss = {d: w.status[d].detail["health"]["rss_mb"] for d in ("router", "risk")}
         w.seen.clear()
