@@ -121,6 +121,7 @@ class ProcessHealth:
             "fds": fds,
             "loop_lag_max_ms": round(self.lag_max_ms, 2),
             "loop_lag_over_50ms": self.lag_warn,
+            "gc_on": gc.isenabled(),  # off only while a daemon starts (process/prestart.py)
             "gc_pauses": self.gc_count,
             "gc_pause_max_ms": round(self.gc_max_ms, 2),
             "gc_pause_total_ms": round(self.gc_total_ms, 2),

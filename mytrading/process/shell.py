@@ -44,7 +44,7 @@ from mytrading.messaging import bus, wire
 from mytrading.messaging.bus import DAEMONS, Publisher, Puller, Pusher, Subscriber, stop_security
 from mytrading.messaging.curve import secure_bus
 from mytrading.openalgo.paced import PacedFetcher
-from mytrading.process import instance, startguard
+from mytrading.process import instance, prestart, startguard
 from mytrading.process.base import Daemon
 from mytrading.process.health import ProcessHealth
 from mytrading.process.host import FrameSink
@@ -349,8 +349,7 @@ class ZmqHost:
             # the journal replayed) lives as long as the process. Frozen, a full collection
             # no longer walks it: 60-110 ms pauses of the router and the feed at 1,000
             # orders/s became the stack's p99 (bench/latency.py).
-            gc.collect()
-            gc.freeze()
+            prestart.settled()  # the collector back on (off since the daemon's first line)
             self._loop(core, rfd)
         finally:
             t0 = hosttime.monotonic()

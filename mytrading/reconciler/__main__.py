@@ -1,6 +1,6 @@
-from mytrading.process.startguard import gate
+from mytrading.process.prestart import begin
 
-gate("reconciler")  # before the imports: a daemon that keeps failing at start exits at once
+begin("reconciler")  # first: the start gate, the collector off (process/prestart.py)
 
 from mytrading.process.shell import main  # noqa: E402
 from mytrading.reconciler.daemon import ReconcilerDaemon  # noqa: E402

@@ -1,6 +1,6 @@
-from mytrading.process.startguard import gate
+from mytrading.process.prestart import begin
 
-gate("signals")  # before the imports: a daemon that keeps failing at start exits at once
+begin("signals")  # first: the start gate, the collector off (process/prestart.py)
 
 from mytrading.process.shell import main  # noqa: E402
 from mytrading.signals.daemon import SignalsDaemon  # noqa: E402

@@ -1,10 +1,11 @@
 """A daemon's start reads no library it does not use: each start is paid by every
 process of the stack, every restart, and every process test. pandas (0.3 s of CPU) and
 numba (0.3 s) are loaded only by the daemons that need them (the engine's strategies, the
-simulator), by risk only for a Greek cap (``risk/daemon.py``). Nor does a lean daemon's
-first write load one: pandas in risk's events writer and the feed's recorder put 60 MB into
-each at its first batch (``stores/bulk.py``), which a CI run saw as risk's memory growing
-while a forger was refused (``tests/stack/test_two_hosts_process.py``)."""
+simulator), by risk only for a Greek cap (``risk/daemon.py``); rich by none (every daemon
+hides it from structlog, ``process/prestart.py``: one that needed it would fail here). Nor
+does a lean daemon's first write load one: pandas in risk's events writer and the feed's
+recorder put 60 MB into each at its first batch (``stores/bulk.py``), which a CI run saw as
+risk's memory growing while a forger was refused (``tests/stack/test_two_hosts_process.py``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from mytrading.settings import PROJECT_ROOT
 pytestmark = pytest.mark.integration  # a Python process of its own (2-3 s)
 
 LEAN = ("router", "risk", "reconciler", "feed", "signals", "monitor")
-HEAVY = ("numba", "pandas", "talib")
+HEAVY = ("numba", "pandas", "talib", "rich")
 
 # a first batch through risk's events writer and the feed's recorder
 _WRITERS = """
@@ -49,6 +50,8 @@ _PROBE = (
     f"WRITERS = {_WRITERS!r}\n"
     + """
 import importlib, json, sys
+from mytrading.process.prestart import lean
+lean()  # as every daemon's first line does (rich hidden from structlog)
 importlib.import_module("mytrading.process.shell")
 heavy = sys.argv[1].split(",")
 out = {}
@@ -57,7 +60,7 @@ for daemon in sys.argv[2:]:
         exec(WRITERS)
     else:
         importlib.import_module(f"mytrading.{daemon}.daemon")
-    out[daemon] = sorted(m for m in heavy if m in sys.modules)
+    out[daemon] = sorted(m for m in heavy if sys.modules.get(m) is not None)
 print(json.dumps(out))
 """
 )

@@ -72,6 +72,8 @@ def test_stack_trades_reconciles_and_stops_clean(
             assert st.state == "running", (d, st.state, st.peers_down)
             assert st.errors == 0, (d, st.errors, _error_lines(tmp_env, d))
             assert st.gaps == 0, (d, st.gaps)
+            # the collector, off while the daemon started (process/prestart.py), is back on
+            assert st.detail["health"]["gc_on"] is True, d
 
         msgs = [m for _, m in w.seen]
         fills = [m for m in msgs if isinstance(m, wire.Fill)]

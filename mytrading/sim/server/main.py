@@ -15,6 +15,7 @@ from mytrading.domain.clock import build_clock
 from mytrading.domain.refdata import load_refdata
 from mytrading.process import instance
 from mytrading.process.logsetup import setup_logging
+from mytrading.process.prestart import settled
 from mytrading.process.rundir import private_umask
 from mytrading.process.shell import hold_instance_lock, stop_delay
 from mytrading.settings import ConfigError, FaultSwitches, Settings, load_settings
@@ -131,8 +132,7 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
         rest=f"http://{host}:{settings.sim.rest_port}/api/v1/",
         ws=f"ws://{host}:{settings.sim.ws_port}",
     )
-    gc.collect()  # what start built lives as long as the server: no full collection walks it
-    gc.freeze()  # (daemon.py does the same for every daemon)
+    settled()  # what start built lives as long as the server: no full collection walks it
     market = asyncio.create_task(run_market(ex, settings.sim.tick_hz, stop, feed.broadcast))
     await stop.wait()
     gc.unfreeze()
