@@ -11,6 +11,7 @@ so a seed replayed later makes the same day, and the same trace digest.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import multiprocessing
@@ -70,6 +71,9 @@ def _one(seed: int, options: Options) -> Outcome:
         # cyclic collector's passes: a seed's collections took 9 % of its time, half of
         # it walking these objects again (measured with gc.callbacks, 10 seeds)
         gc.freeze()
+        # (thawed at exit: DuckDB's extension counts frozen objects as leaks and says so
+        # at length when the seeds ran in this process, as bench/simulate.py --jobs 1 does)
+        atexit.register(gc.unfreeze)
     r = run_seed(seed, workdir(), _refdata, options)
     return outcome(r)
 
