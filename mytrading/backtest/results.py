@@ -109,6 +109,7 @@ class Results:
                 "time": now_ns,
                 "strategy": m.strategy,
                 "order_id": m.order_id,
+                "intent_id": m.intent_id,  # a split order's children share it (shadow/)
                 "exchange": m.exchange,
                 "symbol": m.symbol,
                 "action": m.action,
@@ -190,6 +191,7 @@ class Results:
                     "sebi": c.sebi,
                     "stamp": c.stamp,
                     "gst": c.gst,
+                    "settlement": f.settlement,  # "": a trade
                 }
             )
         return made
