@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from mytrading.domain.ids import Instrument
+from mytrading.domain.refdata import IST
 from mytrading.process.consoles import err, out, settings_or_exit
 from mytrading.settings import ConfigError, Settings
 
@@ -499,6 +500,56 @@ def export(
         raise typer.Exit(2) from None
     for f in files:
         out.print(str(f))
+
+
+@app.command("shadow")
+def shadow(
+    day: Annotated[
+        str | None, typer.Option("--day", help="YYYY-MM-DD (the latest recorded)")
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", "-s", help="NAME[,NAME...] (those that traded)")
+    ] = None,
+    capital: Annotated[
+        float | None, typer.Option(help="the shadow's capital, rupees (MT_SIM_CAPITAL)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the whole result as JSON")] = False,
+) -> None:
+    """The day's live trades against their own backtest over the day's recordings: each
+    trade matched, live only or shadow only, and the P&L bridge from the shadow's net to
+    the live net by cause (docs/backtesting.md "Live against its shadow")."""
+    import json
+
+    from mytrading.backtest.data import DataError
+    from mytrading.backtest.session import InputError
+    from mytrading.process.logsetup import quietly
+    from mytrading.shadow.day import ShadowError, shadow_day
+
+    s = _settings()
+    names = [n.strip() for n in strategy.split(",") if n.strip()] if strategy else None
+    try:
+        with quietly():
+            got = shadow_day(s, _date(day, "--day"), names, capital)
+    except (ShadowError, InputError, DataError) as exc:
+        err.print(f"[bold red]shadow refused:[/] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(got.to_json(), indent=1))
+        return
+    out.print(f"[bold]{got.day}[/]: live against its shadow")
+    for _, st in sorted(got.strategies.items()):
+        c = st.counts()
+        out.print(f"  {st.line()}")
+        out.print(f"    {c['matched']} matched, {c['live_only']} live only, "
+                  f"{c['shadow_only']} shadow only")  # fmt: skip
+        for p in st.pairs:
+            if p.kind != "matched":
+                t = p.live or p.shadow
+                assert t is not None
+                when = datetime.fromtimestamp(t.decided_ns / 1e9, IST).strftime("%H:%M:%S")
+                out.print(f"    {p.kind:<11} {when} {t.action} {t.quantity} {t.symbol}: {p.why}")
+    for note in got.notes:
+        out.print(f"  [yellow]note:[/] {note}")
 
 
 # ------------------------------------------------------------------- data commands

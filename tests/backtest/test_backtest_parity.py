@@ -8,6 +8,10 @@ and the quote it met. A fill's price is compared where both met the same quote (
 at a bar's close reaches the simulator a few milliseconds later, and now and then a new
 quote got there first; such a fill is checked against the simulated broker's rule applied
 to the quote it did meet, read back from the recording.
+
+The day's shadow (``main.py backtest shadow``, issue 53) is checked on the same session:
+every live trade matched, and nothing between the two nets but the slippage of those
+newer quotes (each named with both quotes) and the charges it moves.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from mytrading.backtest.session import Request, prepare
 from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS
 from mytrading.settings import load_settings
+from mytrading.shadow.day import shadow_day
 from tests.procs import Watcher, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
@@ -112,3 +117,26 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
     (s.log_dir / "parity.txt").write_text(
         f"{same_quote}/{len(live_fills)} fills met the same quote\n"
     )
+
+    # the day's shadow (issue 53) says the same: every live trade matched, nothing but the
+    # newer quotes' slippage (and the charges it moves) between the two nets
+    shadow = shadow_day(s, DAY, ["sma_crossover"], capital=10_000_000).strategies["sma_crossover"]
+    counts = shadow.counts()
+    assert counts["live_only"] == 0 and counts["matched"] == len(live_orders), counts
+    last_decided = max(p.live.decided_ns for p in shadow.pairs if p.live)
+    assert all(p.decided_ns > last_decided for p in shadow.pairs if p.kind == "shadow_only")
+    causes = shadow.bridge.causes
+    assert {k: causes[k] for k in ("fills_differ", "live_only", "settlement", "unexplained")} == {
+        "fills_differ": 0, "live_only": 0, "settlement": 0, "unexplained": 0}  # fmt: skip
+    slippage = sum(
+        (1 if f.action == "BUY" else -1) * f.quantity * round((rep["price"] - f.price) * 100)
+        for f, rep in zip(live_fills, replay_fills, strict=True)
+    )
+    assert causes["slippage"] == slippage
+    for p in shadow.pairs:
+        if p.kind == "matched" and p.live and p.shadow and p.live.avg != p.shadow.avg:
+            assert p.quotes["live"]["at_ns"] > p.quotes["shadow"]["at_ns"], p.quotes  # newer
+    r = run_cli("backtest", "shadow", "--day", DAY.isoformat(), "--json", env=env, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    said = json.loads(r.stdout)["strategies"]["sma_crossover"]
+    assert said["bridge"] == shadow.bridge.rupees() and said["matched"] == counts["matched"]

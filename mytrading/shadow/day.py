@@ -1,0 +1,291 @@
+"""The day's shadow run: each strategy that traded, backtested over the day's recordings
+(ticks, so fills follow the quotes), its trades paired with the live ones and its P&L
+bridged from the shadow's to the live.
+
+What is read: the router's journal of the day (every order it handed to the broker and
+every fill, ``router/journal.py``; the day's copy once a later day rolled it aside), the
+feed's recording of the day (``MT_RECORD_DB``), risk's events (refusals, both sides), and
+the strategies' files and parameters as they stand now. DuckDB lets one process hold a
+recording at a time, so the shadow reads it once the feed has stopped (after the close, or
+on a stopped stack); a recording held by a running feed is a clear error, not a wait.
+
+Not modelled yet (said in ``ShadowDay.notes`` where it applies, and in docs/backtesting.md):
+a position carried into the day (the shadow starts flat), a parameter changed during the
+day (the shadow runs on the parameters in force now), risk's trading states given through
+the day (a pause or a halt: such a trade is unexplained unless a refusal names it), and
+follower accounts (the shadow trades the lead account; followers' orders are counted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from mytrading import venue
+from mytrading.domain.refdata import IST, RefData, RefDataError
+from mytrading.router import journal
+from mytrading.settings import Settings
+from mytrading.shadow.pairing import UNEXPLAINED, Bridge, Pair, bridge, pair
+from mytrading.shadow.trades import SideOfDay, live_side, paise, shadow_side
+
+WINDOW_NS = 60 * 10**9  # a refusal this near a decision (either way) is taken as its cause
+
+
+class ShadowError(ValueError):
+    """The shadow cannot be run: no recording, no journal of the day, a held file."""
+
+
+@dataclass
+class StrategyShadow:
+    name: str
+    pairs: list[Pair]
+    bridge: Bridge
+    left_out: int = 0  # follower orders, not paired
+
+    def counts(self) -> dict[str, int]:
+        out = {"matched": 0, "live_only": 0, "shadow_only": 0}
+        for p in self.pairs:
+            out[p.kind] += 1
+        return out
+
+    def line(self) -> str:
+        """The end-of-day message's line: live vs shadow and the causes that moved it."""
+        r = self.bridge.rupees()
+        parts = [f"{k} {_rs(v)}" for k, v in r.items()
+                 if k not in ("shadow_net", "live_net") and round(v, 2)]  # fmt: skip
+        return (f"{self.name}: live {_rs(r['live_net'])} vs shadow {_rs(r['shadow_net'])}"
+                + (f": {', '.join(parts)}" if parts else ": no difference"))  # fmt: skip
+
+
+def _rs(v: float) -> str:
+    return f"{v:+,.2f}"
+
+
+@dataclass
+class ShadowDay:
+    day: date
+    strategies: dict[str, StrategyShadow]
+    marks: dict[tuple[str, str], float]
+    ticks: dict[tuple[str, str], float]  # each instrument's tick size
+    notes: list[str] = field(default_factory=list)
+
+    def stack(self) -> Bridge:
+        b = Bridge()
+        for s in self.strategies.values():
+            b.add(s.bridge)
+        return b
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"day": self.day.isoformat(), "strategies": {}, "notes": self.notes}
+        for name, s in sorted(self.strategies.items()):
+            out["strategies"][name] = {
+                **s.counts(),
+                "bridge": s.bridge.rupees(),
+                "follower_orders_not_paired": s.left_out,
+                "pairs": [p.row(self._tick(p)) for p in s.pairs],
+            }
+        out["stack"] = {"bridge": self.stack().rupees()}
+        out["marks"] = {f"{ex}:{sym}": px for (ex, sym), px in sorted(self.marks.items())}
+        return out
+
+    def _tick(self, p: Pair) -> float:
+        t = p.live or p.shadow
+        assert t is not None
+        return self.ticks.get((t.exchange, t.symbol), 0.0)
+
+
+# ---------------------------------------------------------------------- the inputs
+
+
+def latest_recorded_day(record_db: Path) -> date:
+    with _recording(record_db) as con:
+        got = con.execute("SELECT max(ts)::DATE FROM ticks").fetchone()
+    if not got or got[0] is None:
+        raise ShadowError(f"{record_db} holds no ticks: nothing to replay")
+    return got[0]
+
+
+def closing_marks(record_db: Path, day: date) -> dict[tuple[str, str], float]:
+    """Each recorded instrument's last traded price of the day."""
+    with _recording(record_db) as con:
+        rows = con.execute(
+            "SELECT exchange, symbol, arg_max(ltp, ts) FROM ticks "
+            "WHERE CAST(ts AS DATE) = ? GROUP BY ALL",
+            [day],
+        ).fetchall()
+    return {(ex, sym): float(px) for ex, sym, px in rows}
+
+
+@contextlib.contextmanager
+def _recording(path: Path) -> Any:
+    if not path.is_file():
+        raise ShadowError(f"no recording at {path} (MT_RECORD_DB): the feed records the day")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        raise ShadowError(
+            f"{path} is held by another process (the feed records into it while it runs): "
+            f"run the shadow after the close or on a stopped stack ({exc})"
+        ) from None
+    try:
+        con.execute("SET TimeZone = 'Asia/Kolkata'")
+        yield con
+    finally:
+        con.close()
+
+
+def journal_of(s: Settings, day: date) -> journal.Replay:
+    """The router's journal of ``day``: the current file if it is that day's, else the
+    copy rolled aside when a later day began."""
+    base = venue.current(s).dir / "router" / "journal.bin"
+    for path in (base, *sorted(base.parent.glob(f"{base.name}.day-{day.isoformat()}*"))):
+        if not path.is_file():
+            continue
+        rep = journal.read(path)
+        if rep.day == day.isoformat():
+            return rep
+    raise ShadowError(f"no router journal of {day} under {base.parent}")
+
+
+def live_refusals(s: Settings, day: date) -> list[tuple[int, str, str]]:
+    """Risk's refusals of the day: (market ns, strategy, rule)."""
+    from mytrading.risk.events import read_events
+
+    out = []
+    for row in read_events(s.stores.risk_db, limit=1_000_000):
+        market, strategy, kind, rule = row[0], row[1], row[2], row[3]
+        when = datetime.strptime(market, "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
+        if kind == "rejected" and when.date() == day:
+            out.append((int(when.timestamp() * 1e9), strategy, rule))
+    return out
+
+
+# ------------------------------------------------------------------------- the run
+
+
+def shadow_day(
+    s: Settings,
+    day: date | None = None,
+    strategies: list[str] | None = None,
+    capital: float | None = None,
+) -> ShadowDay:
+    """The shadow of ``day`` (the latest recorded by default) for ``strategies`` (those
+    that traded live by default)."""
+    from mytrading.backtest.loop import Backtest
+    from mytrading.backtest.session import Request, prepare
+
+    day = day or latest_recorded_day(s.stores.record_db)
+    rep = journal_of(s, day)
+    names = strategies or sorted({t.order.strategy for t in rep.orders.values()}
+                                 | {f.strategy for f in rep.fills})  # fmt: skip
+    notes: list[str] = []
+    if not names:
+        raise ShadowError(f"nothing traded live on {day}: no strategy to shadow")
+    p0 = prepare(
+        s,
+        Request(names, day, day, data="recorded", fills="ticks",
+                capital=capital or s.sim.capital),
+    )  # fmt: skip
+    res = Backtest(p0.spec, p0.refdata, p0.risk, p0.source, ticks=p0.ticks.ticks(day, day)).run()
+    live = live_side(
+        ((t.order, t.sent_ns) for t in rep.orders.values()),
+        rep.fills,
+        p0.refdata,
+        p0.risk.charges,
+        day,
+    )
+    shadow = shadow_side(res.orders, res.fills)
+    if rep.carried:
+        notes.append(
+            f"{len(rep.carried)} position(s) carried into the day are not in the shadow "
+            "(it starts flat): their day's P&L is not in either side"
+        )
+    marks = closing_marks(s.stores.record_db, day)
+    _fill_marks(marks, live, shadow, notes)
+    mark = {k: paise(v) for k, v in marks.items()}
+
+    def at(ex: str, sym: str) -> int:
+        return mark[(ex, sym)]
+
+    shadow_refusals = [(e["time"], e["strategy"], e["rule"]) for e in res.events
+                       if e["kind"] == "rejected"]  # fmt: skip
+    refused_live = live_refusals(s, day)
+    out: dict[str, StrategyShadow] = {}
+    for name in names:
+        pairs = pair(live.trades.get(name, []), shadow.trades.get(name, []))
+        for pr in pairs:
+            if pr.kind == "live_only":
+                pr.why = _refused(shadow_refusals, name, pr.decided_ns, "the shadow's risk")
+            elif pr.kind == "shadow_only":
+                pr.why = _refused(refused_live, name, pr.decided_ns, "risk, live,")
+        _name_quotes(s.stores.record_db, pairs)
+        b = bridge(pairs, live.settled.get(name, []), shadow.settled.get(name, []), at,
+                   live.net(name, at))  # fmt: skip
+        out[name] = StrategyShadow(name, pairs, b, live.left_out.get(name, 0))
+    return ShadowDay(day, out, marks, _ticks(p0.refdata, marks), notes)
+
+
+def _name_quotes(record_db: Path, pairs: list[Pair]) -> None:
+    """For each matched pair filled at different prices, the recorded quote in force at
+    each side's first fill: a live order that met a newer quote than the replay's is seen
+    as such (bid, ask and the time of each)."""
+    differ = [p for p in pairs if p.live and p.shadow and p.live.filled and p.shadow.filled
+              and p.live.value * p.shadow.filled != p.shadow.value * p.live.filled]  # fmt: skip
+    if not differ:
+        return
+    with _recording(record_db) as con:
+        for p in differ:
+            for side, t in (("live", p.live), ("shadow", p.shadow)):
+                assert t is not None
+                got = con.execute(
+                    "SELECT epoch_ns(ts), bid, ask, ltp FROM ticks WHERE exchange = ? AND "
+                    "symbol = ? AND ts <= make_timestamptz(?::BIGINT // 1000) "
+                    "ORDER BY ts DESC LIMIT 1",
+                    [t.exchange, t.symbol, t.first_fill_ns],
+                ).fetchone()
+                if got:
+                    p.quotes[side] = {"at_ns": got[0], "bid": got[1], "ask": got[2],
+                                      "ltp": got[3], "filled_at": round(t.avg, 4)}  # fmt: skip
+
+
+def _refused(refusals: list[tuple[int, str, str]], strategy: str, at_ns: int, who: str) -> str:
+    near = [r for r in refusals if r[1] == strategy and abs(r[0] - at_ns) <= WINDOW_NS]
+    if not near:
+        return UNEXPLAINED
+    rule = min(near, key=lambda r: abs(r[0] - at_ns))[2]
+    return f"{who} refused it ({rule})"
+
+
+def _fill_marks(
+    marks: dict[tuple[str, str], float], live: SideOfDay, shadow: SideOfDay, notes: list[str]
+) -> None:
+    """An instrument traded with no recorded tick (not subscribed by the feed): valued at
+    its last fill on either side, and said."""
+    last: dict[tuple[str, str], tuple[int, float]] = {}
+    for side in (live, shadow):
+        for ts in side.trades.values():
+            for t in ts:
+                if t.filled:
+                    k = (t.exchange, t.symbol)
+                    if k not in last or t.first_fill_ns >= last[k][0]:
+                        last[k] = (t.first_fill_ns, t.avg)
+        for group in (side.settled, side.stray):
+            for st in (x for xs in group.values() for x in xs if x.signed):
+                last.setdefault((st.exchange, st.symbol), (0, st.value / st.signed / 100))
+    for k, (_, px) in sorted(last.items()):
+        if k not in marks:
+            marks[k] = round(px, 2)
+            notes.append(f"{k[0]}:{k[1]} has no recorded tick on the day: valued at its last fill")
+
+
+def _ticks(refdata: RefData, marks: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+    out = {}
+    for ex, sym in marks:
+        with contextlib.suppress(RefDataError):
+            out[(ex, sym)] = refdata.instrument(ex, sym).tick_size
+    return out

@@ -1,0 +1,161 @@
+"""Live trades paired with the shadow's, and the P&L bridge between them.
+
+**Pairing.** Each side's trades of a strategy, in the order they were decided, are lined
+up by what was decided (instrument, side, quantity asked) with ``difflib``'s longest
+matching blocks: a run of the same decisions pairs one to one, and a decision one side
+made and the other did not is left over on its side (live only, shadow only), so one
+extra or missing order does not shift every pair after it.
+
+**The bridge**, per strategy, in paise, from the shadow's net P&L to the live one. Each
+side's P&L is the day's fills valued at the same close (``marks``) less their charges, so
+the difference splits exactly into:
+
+* ``slippage``: the matched trades' price difference over the quantity both filled;
+* ``fills_differ``: the rest of a matched pair's difference, a quantity one side filled
+  and the other did not (a limit reached in one, a partial fill);
+* ``live_only`` and ``shadow_only``: what the unpaired trades made (or would have);
+* ``charges``: the charges' difference;
+* ``settlement``: the difference of expiry settlements (not trades).
+
+The live net is the day's own figure, from every live fill; what the causes do not
+account for (a fill of an order the journal no longer knows) is ``unexplained``, said as
+such, never put into a cause. So the bridge adds up to the paisa.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mytrading.shadow.trades import Settled, Trade
+
+CAUSES = ("slippage", "fills_differ", "live_only", "shadow_only", "charges", "settlement")
+UNEXPLAINED = "unexplained"
+
+
+@dataclass
+class Pair:
+    live: Trade | None
+    shadow: Trade | None
+    why: str = ""  # an unmatched one's cause from the records, or UNEXPLAINED
+    # a matched pair filled at different prices: the quote each side's first fill met
+    quotes: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        if self.live and self.shadow:
+            return "matched"
+        return "live_only" if self.live else "shadow_only"
+
+    @property
+    def decided_ns(self) -> int:
+        t = self.live or self.shadow
+        assert t is not None
+        return t.decided_ns
+
+    def row(self, tick: float) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.live:
+            out["live"] = self.live.row()
+        if self.shadow:
+            out["shadow"] = self.shadow.row()
+        if self.live and self.shadow and self.live.filled and self.shadow.filled:
+            worse = self.live.sign * (self.live.avg - self.shadow.avg)  # > 0: live paid more
+            out["price_diff"] = round(worse, 4) + 0.0  # (no -0.0)
+            out["price_diff_ticks"] = round(worse / tick, 2) + 0.0 if tick else None
+            out["charges_diff"] = (self.live.charges - self.shadow.charges) / 100
+        if self.live and self.live.first_fill_ns and self.live.decided_ns:
+            # market clock: from the hand-over to the broker to its first fill
+            ms = (self.live.first_fill_ns - self.live.decided_ns) / 1e6
+            out["sent_to_fill_ms"] = round(ms, 1)
+        if self.quotes:
+            out["quotes"] = self.quotes
+        if self.why:
+            out["why"] = self.why
+        return out
+
+
+def pair(live: list[Trade], shadow: list[Trade]) -> list[Pair]:
+    """The two sides' trades of one strategy, paired (each list in decision order)."""
+    m = difflib.SequenceMatcher(None, [t.key for t in live], [t.key for t in shadow],
+                                autojunk=False)  # fmt: skip
+    out: list[Pair] = []
+    for tag, i1, i2, j1, j2 in m.get_opcodes():
+        if tag == "equal":
+            out += [Pair(a, b) for a, b in zip(live[i1:i2], shadow[j1:j2], strict=True)]
+            continue
+        out += [Pair(a, None) for a in live[i1:i2]]
+        out += [Pair(None, b) for b in shadow[j1:j2]]
+    out.sort(key=lambda p: p.decided_ns)
+    return out
+
+
+@dataclass
+class Bridge:
+    """Paise: ``shadow_net + sum(causes) == live_net``, where ``live_net`` is the day's
+    own figure (every live fill of the strategy), so a fill outside every paired trade (a
+    fill of an order the journal lost) lands in ``unexplained``, never in a cause."""
+
+    shadow_net: int = 0
+    live_net: int = 0
+    causes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CAUSES, 0))
+
+    def add(self, other: Bridge) -> None:
+        self.shadow_net += other.shadow_net
+        self.live_net += other.live_net
+        for k, v in other.causes.items():
+            self.causes[k] = self.causes.get(k, 0) + v
+
+    def rupees(self) -> dict[str, Any]:
+        return {
+            "shadow_net": self.shadow_net / 100,
+            **{k: v / 100 for k, v in self.causes.items()},
+            "live_net": self.live_net / 100,
+        }
+
+
+def bridge(
+    pairs: list[Pair],
+    live_settled: list[Settled],
+    shadow_settled: list[Settled],
+    mark: Callable[[str, str], int],
+    live_net: int,
+) -> Bridge:
+    """One strategy's bridge. ``mark(exchange, symbol)``: the close both sides are valued
+    at, in paise; ``live_net``: the day's live net P&L at those marks from all its fills
+    (``trades.side_net``)."""
+    b = Bridge(live_net=live_net)
+    for p in pairs:
+        lv = p.live.pnl(mark(p.live.exchange, p.live.symbol)) if p.live else 0
+        sh = p.shadow.pnl(mark(p.shadow.exchange, p.shadow.symbol)) if p.shadow else 0
+        b.shadow_net += sh - (p.shadow.charges if p.shadow else 0)
+        b.causes["charges"] -= (p.live.charges if p.live else 0) - (
+            p.shadow.charges if p.shadow else 0
+        )
+        if p.live and p.shadow:
+            both = min(p.live.filled, p.shadow.filled)
+            if p.live.filled == p.shadow.filled:
+                slip = p.live.sign * (p.shadow.value - p.live.value)  # exact
+            elif both:
+                per = p.shadow.value / p.shadow.filled - p.live.value / p.live.filled
+                slip = round(p.live.sign * both * per)
+            else:
+                slip = 0
+            b.causes["slippage"] += slip
+            b.causes["fills_differ"] += lv - sh - slip
+        elif p.live:
+            b.causes["live_only"] += lv
+        else:
+            b.causes["shadow_only"] -= sh
+    for s in live_settled:
+        b.causes["settlement"] += s.pnl(mark(s.exchange, s.symbol))
+        b.causes["charges"] -= s.charges
+    for s in shadow_settled:
+        got = s.pnl(mark(s.exchange, s.symbol))
+        b.shadow_net += got - s.charges
+        b.causes["settlement"] -= got
+        b.causes["charges"] += s.charges
+    b.causes[UNEXPLAINED] = b.live_net - b.shadow_net - sum(b.causes.values())
+    return b

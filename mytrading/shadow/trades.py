@@ -1,0 +1,217 @@
+"""One decision's orders on one side of the comparison, in paise.
+
+A *trade* here is what a strategy decided once (an intent): the order it asked for (the
+children of an order split above the freeze quantity summed back into one) and what of it
+filled. Live trades come from the router's journal of the day, the shadow's from the
+backtest's results. Every amount is kept in whole paise (``int``), so the bridge between
+the two sides adds up exactly, whatever the number of fills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from mytrading.domain.refdata import RefData
+from mytrading.messaging import wire
+from mytrading.risk.charges import ChargeTable
+
+Side = Literal["live", "shadow"]
+
+
+def paise(rupees: float) -> int:
+    return round(rupees * 100)
+
+
+@dataclass
+class Trade:
+    side: Side
+    strategy: str
+    intent_id: str
+    exchange: str
+    symbol: str
+    action: str  # BUY | SELL
+    quantity: int  # asked (a split order's children summed)
+    decided_ns: int  # when its first order went out (live: to the broker; shadow: the step)
+    filled: int = 0
+    value: int = 0  # sum of quantity x price over its fills, paise
+    charges: int = 0  # paise
+    first_fill_ns: int = 0
+    fills: int = 0  # how many fills made it (more than one: partly filled on the way)
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        """What makes two sides' trades the same decision."""
+        return (self.exchange, self.symbol, self.action, self.quantity)
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.action == "BUY" else -1
+
+    def pnl(self, mark: int) -> int:
+        """What it made by the close, valued at ``mark`` (paise), before charges."""
+        return self.sign * (self.filled * mark - self.value)
+
+    @property
+    def avg(self) -> float:
+        """Its average fill price in rupees (0 when nothing filled)."""
+        return self.value / self.filled / 100 if self.filled else 0.0
+
+    def add_fill(self, quantity: int, price: float, exch_ns: int, charges: float) -> None:
+        self.filled += quantity
+        self.value += quantity * paise(price)
+        self.charges += paise(charges)
+        self.fills += 1
+        if not self.first_fill_ns or exch_ns < self.first_fill_ns:
+            self.first_fill_ns = exch_ns
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "intent_id": self.intent_id,
+            "exchange": self.exchange,
+            "symbol": self.symbol,
+            "action": self.action,
+            "quantity": self.quantity,
+            "decided_ns": self.decided_ns,
+            "filled": self.filled,
+            "avg_price": round(self.avg, 4),
+            "fills": self.fills,
+            "charges": self.charges / 100,
+        }
+
+
+@dataclass
+class Settled:
+    """A fill outside the day's trades: an expiring contract closed at its settlement
+    price, or (``stray``) a fill of an order its side has no record of."""
+
+    strategy: str
+    exchange: str
+    symbol: str
+    signed: int
+    value: int  # paise, signed as the quantity
+    charges: int
+
+    def pnl(self, mark: int) -> int:
+        return self.signed * mark - self.value
+
+
+@dataclass
+class SideOfDay:
+    """One side's trades of the day, by strategy, with its settlements and the orders it
+    left out (to other accounts: the shadow trades the lead account only)."""
+
+    side: Side
+    trades: dict[str, list[Trade]] = field(default_factory=dict)
+    settled: dict[str, list[Settled]] = field(default_factory=dict)
+    stray: dict[str, list[Settled]] = field(default_factory=dict)  # fills of no known order
+    left_out: dict[str, int] = field(default_factory=dict)  # strategy -> follower orders
+
+    def strategies(self) -> set[str]:
+        return set(self.trades) | set(self.settled) | set(self.stray)
+
+    def net(self, strategy: str, mark: Callable[[str, str], int]) -> int:
+        """The strategy's net P&L of the day on this side, paise: every fill valued at the
+        close ``mark`` less its charges."""
+        got = sum(t.pnl(mark(t.exchange, t.symbol)) - t.charges
+                  for t in self.trades.get(strategy, []))  # fmt: skip
+        for s in (*self.settled.get(strategy, []), *self.stray.get(strategy, [])):
+            got += s.pnl(mark(s.exchange, s.symbol)) - s.charges
+        return got
+
+
+def _settled(f: wire.Fill, charges: float) -> Settled:
+    sign = 1 if f.action == "BUY" else -1
+    return Settled(f.strategy, f.exchange, f.symbol, sign * f.quantity,
+                   sign * f.quantity * paise(f.price), paise(charges))  # fmt: skip
+
+
+def _charges(
+    table: ChargeTable, refdata: RefData, f: wire.Fill, day: date, dp: dict[Any, date]
+) -> float:
+    kind = refdata.instrument(f.exchange, f.symbol).kind
+    return table.of_fill(f, kind, day, dp).total
+
+
+def live_side(
+    orders: Iterable[tuple[wire.Order, int]],
+    fills: Iterable[wire.Fill],
+    refdata: RefData,
+    charges: ChargeTable,
+    day: date,
+    account: str = "main",
+) -> SideOfDay:
+    """The live trades from the router's journal: each placed order, in the journal's
+    order, with the market time it was handed to the broker, and the day's fills. Orders
+    to another account than ``account`` (a follower's copies) are counted, not paired."""
+    out = SideOfDay("live")
+    by_order: dict[str, Trade] = {}
+    by_intent: dict[tuple[str, str], Trade] = {}
+    for o, sent_ns in orders:  # the journal's order: as risk approved them
+        if o.op != "place":
+            continue
+        if o.account != account:
+            out.left_out[o.strategy] = out.left_out.get(o.strategy, 0) + 1
+            continue
+        t = by_intent.get((o.strategy, o.intent_id))
+        if t is None:
+            t = by_intent[(o.strategy, o.intent_id)] = Trade(
+                "live", o.strategy, o.intent_id, o.exchange, o.symbol, o.action, 0, sent_ns
+            )
+            out.trades.setdefault(o.strategy, []).append(t)
+        t.quantity += o.quantity
+        by_order[o.order_id] = t
+    dp: dict[Any, date] = {}
+    for f in fills:
+        if f.account != account:
+            continue
+        c = _charges(charges, refdata, f, day, dp)
+        t = by_order.get(f.order_id)
+        if f.settlement:
+            out.settled.setdefault(f.strategy, []).append(_settled(f, c))
+        elif t is None:
+            out.stray.setdefault(f.strategy, []).append(_settled(f, c))
+        else:
+            t.add_fill(f.quantity, f.price, f.exch_ns, c)
+    return out
+
+
+def shadow_side(orders: dict[str, dict[str, Any]], fills: list[dict[str, Any]]) -> SideOfDay:
+    """The shadow's trades from a backtest's results (``Results.orders`` and ``.fills``,
+    whose charges the backtest worked out with the same table)."""
+    out = SideOfDay("shadow")
+    by_order: dict[str, Trade] = {}
+    by_intent: dict[tuple[str, str], Trade] = {}
+    for oid, o in sorted(orders.items(), key=lambda kv: kv[1]["time"]):
+        if o.get("op", "place") != "place":
+            continue
+        intent = o.get("intent_id") or oid
+        t = by_intent.get((o["strategy"], intent))
+        if t is None:
+            t = by_intent[(o["strategy"], intent)] = Trade(
+                "shadow", o["strategy"], intent, o["exchange"], o["symbol"], o["action"], 0,
+                o["time"],
+            )  # fmt: skip
+            out.trades.setdefault(o["strategy"], []).append(t)
+        t.quantity += o["quantity"]
+        by_order[oid] = t
+    for f in fills:
+        t = by_order.get(f["order_id"])
+        sign = 1 if f["action"] == "BUY" else -1
+        if f.get("settlement") or t is None:
+            kept = Settled(
+                f["strategy"],
+                f["exchange"],
+                f["symbol"],
+                sign * f["quantity"],
+                sign * f["quantity"] * paise(f["price"]),
+                paise(f["charges"]),
+            )
+            (out.settled if f.get("settlement") else out.stray).setdefault(
+                f["strategy"], []
+            ).append(kept)
+        else:
+            t.add_fill(f["quantity"], f["price"], f["time"], f["charges"])
+    return out

@@ -1,0 +1,106 @@
+"""Live trades paired with the shadow's, and the bridge between their P&L to the paisa
+(``shadow/pairing.py``, ``shadow/trades.py``)."""
+
+from __future__ import annotations
+
+from mytrading.shadow.pairing import UNEXPLAINED, bridge, pair
+from mytrading.shadow.trades import Settled, SideOfDay, Trade, shadow_side
+
+FUT = ("NFO", "NIFTY23NOV26FUT")
+MARK = 24_510.00
+
+
+def trade(side: str, n: int, action: str, qty: int, *fills: tuple[int, float],
+          charges: float = 0.0) -> Trade:  # fmt: skip
+    t = Trade(side, "s", f"{side}-{n}", *FUT, action, qty, n * 60_000_000_000)  # type: ignore[arg-type]
+    for q, px in fills:
+        t.add_fill(q, px, n * 60_000_000_000 + 1, charges / len(fills))
+    return t
+
+
+def mark(_ex: str, _sym: str) -> int:
+    return round(MARK * 100)
+
+
+def test_one_extra_decision_on_each_side_leaves_the_rest_paired() -> None:
+    live = [trade("live", 1, "BUY", 65), trade("live", 2, "SELL", 65),
+            trade("live", 3, "BUY", 130), trade("live", 5, "SELL", 65)]  # fmt: skip
+    shadow = [trade("shadow", 1, "BUY", 65), trade("shadow", 2, "SELL", 65),
+              trade("shadow", 4, "SELL", 130), trade("shadow", 5, "SELL", 65)]  # fmt: skip
+    got = [(p.kind, p.live.intent_id if p.live else "", p.shadow.intent_id if p.shadow else "")
+           for p in pair(live, shadow)]  # fmt: skip
+    assert got == [
+        ("matched", "live-1", "shadow-1"),
+        ("matched", "live-2", "shadow-2"),
+        ("live_only", "live-3", ""),
+        ("shadow_only", "", "shadow-4"),
+        ("matched", "live-5", "shadow-5"),
+    ]
+
+
+def test_the_bridge_puts_each_rupee_to_its_cause_and_adds_up_to_the_paisa() -> None:
+    # matched, live paid 0.35 more on 65; matched, live filled 30 of 65 (a partial);
+    # only live: a buy of 65 at 24,500.05; only the shadow: a sell of 130 at 24,520.10
+    live = [
+        trade("live", 1, "BUY", 65, (65, 24_501.85), charges=12.34),
+        trade("live", 2, "SELL", 65, (30, 24_505.00), charges=5.01),
+        trade("live", 3, "BUY", 65, (65, 24_500.05), charges=11.11),
+    ]
+    shadow = [
+        trade("shadow", 1, "BUY", 65, (65, 24_501.50), charges=12.30),
+        trade("shadow", 2, "SELL", 65, (40, 24_504.00), (25, 24_504.50), charges=10.00),
+        trade("shadow", 4, "SELL", 130, (130, 24_520.10), charges=20.02),
+    ]
+    settled = [Settled("s", *FUT, -65, -65 * 2_450_000, 0)]  # the live book settled 65
+    stray = Settled("s", *FUT, 65, 65 * 2_451_200, 100)  # a fill of no known order
+    live_net = (sum(t.pnl(mark(*FUT)) - t.charges for t in live)
+                + settled[0].pnl(mark(*FUT)) + stray.pnl(mark(*FUT)) - stray.charges)  # fmt: skip
+    pairs = pair(live, shadow)
+    b = bridge(pairs, settled, [], mark, live_net)
+
+    shadow_value_2 = 40 * 2_450_400 + 25 * 2_450_450  # paise: 65 sold at 24,504.19 on average
+    # bought 0.35 dearer on 65; sold 30 at 24,505.00 against the shadow's average on the
+    # same 30 (a sale: dearer is better)
+    slip_2 = round(-30 * (shadow_value_2 / 65 - 2_450_500))
+    assert slip_2 == 2423
+    assert b.causes["slippage"] == -65 * 35 + slip_2
+    # the 35 the shadow sold more, valued at the close: the rest of that pair's difference
+    live_2 = -(30 * MARK * 100 - 30 * 2_450_500)
+    shadow_2 = -(65 * MARK * 100 - shadow_value_2)
+    assert b.causes["fills_differ"] == live_2 - shadow_2 - slip_2
+    assert b.causes["live_only"] == 65 * (2_451_000 - 2_450_005)
+    assert b.causes["shadow_only"] == -(-130 * (2_451_000 - 2_452_010))
+    assert b.causes["charges"] == -((1234 + 501 + 1111) - (1230 + 1000 + 2002))
+    assert b.causes["settlement"] == -65 * 2_451_000 + 65 * 2_450_000
+    assert b.causes[UNEXPLAINED] == 65 * (2_451_000 - 2_451_200) - 100  # the stray fill
+    assert b.shadow_net + sum(b.causes.values()) == b.live_net == live_net
+
+
+def test_the_shadows_trades_come_from_a_backtests_rows_with_split_orders_summed() -> None:
+    orders = {
+        "o1": {"time": 2, "strategy": "s", "intent_id": "i1", "exchange": "NFO",
+               "symbol": "X", "action": "SELL", "quantity": 1800, "op": "place"},
+        "o2": {"time": 2, "strategy": "s", "intent_id": "i1", "exchange": "NFO",
+               "symbol": "X", "action": "SELL", "quantity": 700, "op": "place"},
+        "o3": {"time": 5, "strategy": "s", "intent_id": "i2", "exchange": "NFO",
+               "symbol": "X", "action": "BUY", "quantity": 2500, "op": "modify"},
+    }  # fmt: skip
+    fills = [
+        {"order_id": "o1", "strategy": "s", "exchange": "NFO", "symbol": "X",
+         "action": "SELL", "quantity": 1800, "price": 10.05, "time": 3, "charges": 1.0},
+        {"order_id": "o2", "strategy": "s", "exchange": "NFO", "symbol": "X",
+         "action": "SELL", "quantity": 700, "price": 10.10, "time": 4, "charges": 0.5},
+        {"order_id": "gone", "strategy": "s", "exchange": "NFO", "symbol": "X",
+         "action": "BUY", "quantity": 100, "price": 9.0, "time": 6, "charges": 0.0},
+    ]  # fmt: skip
+    side: SideOfDay = shadow_side(orders, fills)
+    (t,) = side.trades["s"]
+    assert (t.intent_id, t.quantity, t.filled, t.value, t.charges, t.fills) == (
+        "i1",
+        2500,
+        2500,
+        1800 * 1005 + 700 * 1010,
+        150,
+        2,
+    )
+    assert [(x.signed, x.value) for x in side.stray["s"]] == [(100, 100 * 900)]

@@ -1,0 +1,44 @@
+"""``main.py backtest shadow`` refuses what it cannot compare with a clear error (exit 2)
+and writes nothing; a whole session's shadow is checked on real processes in
+``tests/backtest/test_backtest_parity.py``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from mytrading.domain.refdata import IST
+from mytrading.messaging import wire
+from mytrading.stores.recording import Recorder
+from tests.procs import cli
+
+
+def record_a_tick(path: Path, when: datetime) -> None:
+    rec = Recorder(path, flush_s=60)
+    ns = int(when.timestamp() * 1e9)
+    rec.add_tick(wire.Tick("NFO", "NIFTY23NOV26FUT", 24_500.0, 24_499.9, 24_500.1, 65, 65, 1,
+                           exch_ns=ns))  # fmt: skip
+    rec.flush()
+    rec.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "recorded", "expect"),
+    [
+        ([], False, "no recording at"),
+        (["--day", "2026-13-01"], False, "--day '2026-13-01' is not a date"),
+        ([], True, "no router journal of 2026-11-20"),  # the latest recorded day
+        (["--day", "2026-11-19"], True, "no router journal of 2026-11-19"),
+    ],
+)
+def test_what_cannot_be_compared_is_refused_clearly(
+    tmp_env: dict[str, str], args: list[str], recorded: bool, expect: str
+) -> None:
+    if recorded:
+        record_a_tick(Path(tmp_env["MT_RECORD_DB"]), datetime(2026, 11, 20, 10, 0, tzinfo=IST))
+    r = cli("backtest", "shadow", *args, env=tmp_env)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert expect in " ".join(r.stderr.split()), r.stderr
+    assert not Path(tmp_env["MT_BACKTEST_DB"]).exists()
