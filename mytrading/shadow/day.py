@@ -220,9 +220,9 @@ def shadow_day(
         pairs = pair(live.trades.get(name, []), shadow.trades.get(name, []))
         for pr in pairs:
             if pr.kind == "live_only":
-                pr.why = _refused(shadow_refusals, name, pr.decided_ns, "the shadow's risk")
+                pr.why = refused_near(shadow_refusals, name, pr.decided_ns, "the shadow's risk")
             elif pr.kind == "shadow_only":
-                pr.why = _refused(refused_live, name, pr.decided_ns, "risk, live,")
+                pr.why = refused_near(refused_live, name, pr.decided_ns, "risk, live,")
         _name_quotes(s.stores.record_db, pairs)
         b = bridge(pairs, live.settled.get(name, []), shadow.settled.get(name, []), at,
                    live.net(name, at))  # fmt: skip
@@ -253,7 +253,7 @@ def _name_quotes(record_db: Path, pairs: list[Pair]) -> None:
                                       "ltp": got[3], "filled_at": round(t.avg, 4)}  # fmt: skip
 
 
-def _refused(refusals: list[tuple[int, str, str]], strategy: str, at_ns: int, who: str) -> str:
+def refused_near(refusals: list[tuple[int, str, str]], strategy: str, at_ns: int, who: str) -> str:
     near = [r for r in refusals if r[1] == strategy and abs(r[0] - at_ns) <= WINDOW_NS]
     if not near:
         return UNEXPLAINED

@@ -3,8 +3,15 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
+from mytrading.domain.refdata import IST, RefData
+from mytrading.messaging import wire
+from mytrading.risk.charges import load_charges
+from mytrading.settings import PROJECT_ROOT
+from mytrading.shadow.day import refused_near
 from mytrading.shadow.pairing import UNEXPLAINED, bridge, pair
-from mytrading.shadow.trades import Settled, SideOfDay, Trade, shadow_side
+from mytrading.shadow.trades import Settled, SideOfDay, Trade, live_side, shadow_side
 
 FUT = ("NFO", "NIFTY23NOV26FUT")
 MARK = 24_510.00
@@ -104,3 +111,43 @@ def test_the_shadows_trades_come_from_a_backtests_rows_with_split_orders_summed(
         2,
     )
     assert [(x.signed, x.value) for x in side.stray["s"]] == [(100, 100 * 900)]
+
+
+def test_live_trades_from_the_journal_leave_followers_out_and_charge_as_a_contract_note(
+    refdata: RefData,
+) -> None:
+    """The lead account's orders are paired (a split order's children as one decision),
+    a follower's are counted; each fill is charged by the same table as the backtest's."""
+    day = date(2026, 11, 20)
+    ns = int(datetime(2026, 11, 20, 10, 0, tzinfo=IST).timestamp() * 1e9)
+
+    def order(oid: str, intent: str, qty: int, account: str = "main") -> wire.Order:
+        return wire.Order(oid, intent, "s", *FUT, "BUY", qty, "MARKET", "NRML", 0.0, 0.0,
+                          "risk", account=account)  # fmt: skip
+
+    def fill(n: int, oid: str, qty: int, account: str = "main") -> wire.Fill:
+        return wire.Fill(n, f"t{n}", oid, f"b{n}", "s", *FUT, "NRML", "BUY", qty, 24_500.05,
+                         ns + n, account=account)  # fmt: skip
+
+    table = load_charges(PROJECT_ROOT / "config")
+    side = live_side(
+        [(order("a1", "i1", 1755), ns), (order("a2", "i1", 65), ns + 1),
+         (order("f1", "i1", 65, account="follower"), ns + 2)],
+        [fill(1, "a1", 1755), fill(2, "a2", 65), fill(3, "f1", 65, account="follower")],
+        refdata, table, day,
+    )  # fmt: skip
+    (t,) = side.trades["s"]
+    assert (t.quantity, t.filled, t.fills, t.value) == (1820, 1820, 2, 1820 * 2_450_005)
+    expect = sum(table.of_fill(f, "FUT", day, {}).total for f in (fill(1, "a1", 1755),
+                                                                   fill(2, "a2", 65)))  # fmt: skip
+    assert t.charges == round(expect * 100)
+    assert side.left_out == {"s": 1}
+
+
+def test_an_unmatched_trade_is_put_to_a_refusal_near_it_or_said_unexplained() -> None:
+    minute = 60_000_000_000
+    refusals = [(10 * minute, "s", "max_orders_per_min"), (10 * minute + 5, "other", "x")]
+    assert refused_near(refusals, "s", 10 * minute + 30_000_000_000, "risk, live,") == (
+        "risk, live, refused it (max_orders_per_min)")  # fmt: skip
+    assert refused_near(refusals, "s", 12 * minute, "risk, live,") == UNEXPLAINED  # too far
+    assert refused_near(refusals, "other2", 10 * minute, "risk, live,") == UNEXPLAINED
