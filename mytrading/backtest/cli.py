@@ -513,22 +513,36 @@ def shadow(
     capital: Annotated[
         float | None, typer.Option(help="the shadow's capital, rupees (MT_SIM_CAPITAL)")
     ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="first day of a summary over days")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="last day (the latest recorded)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="the whole result as JSON")] = False,
 ) -> None:
     """The day's live trades against their own backtest over the day's recordings: each
     trade matched, live only or shadow only, and the P&L bridge from the shadow's net to
-    the live net by cause (docs/backtesting.md "Live against its shadow")."""
+    the live net by cause; with --from (and --to), every recorded day of the span summed
+    up per strategy (docs/backtesting.md "Live against its shadow")."""
     import json
 
     from mytrading.backtest.data import DataError
     from mytrading.backtest.session import InputError
     from mytrading.process.logsetup import quietly
-    from mytrading.shadow.day import ShadowError, shadow_day
+    from mytrading.shadow.day import ShadowError, latest_recorded_day, shadow_day, shadow_days
 
     s = _settings()
     names = [n.strip() for n in strategy.split(",") if n.strip()] if strategy else None
+    if day and (start or end):
+        err.print("--day is one day; --from/--to a span: give one or the other")
+        raise typer.Exit(2)
     try:
         with quietly():
+            if start or end:
+                first = _date(start, "--from") or date.min
+                last = _date(end, "--to") or latest_recorded_day(s.stores.record_db)
+                days, skipped = shadow_days(s, first, last, names, capital)
+                _shadow_summary(days, skipped, first, last, as_json)
+                return
             got = shadow_day(s, _date(day, "--day"), names, capital)
     except (ShadowError, InputError, DataError) as exc:
         err.print(f"[bold red]shadow refused:[/] {exc}")
@@ -550,6 +564,37 @@ def shadow(
                 out.print(f"    {p.kind:<11} {when} {t.action} {t.quantity} {t.symbol}: {p.why}")
     for note in got.notes:
         out.print(f"  [yellow]note:[/] {note}")
+
+
+def _shadow_summary(days: list[Any], skipped: dict[date, str], first: date, last: date,
+                    as_json: bool) -> None:  # fmt: skip
+    import json
+
+    from mytrading.shadow.summary import summarize
+
+    got = summarize(days)
+    if as_json:
+        print(json.dumps({
+            "from": first.isoformat() if first != date.min else None,
+            "to": last.isoformat(),
+            "days": [d.day.isoformat() for d in days],
+            "strategies": {n: sm.to_json() for n, sm in sorted(got.items())},
+            "skipped": {d.isoformat(): why for d, why in sorted(skipped.items())},
+        }, indent=1))  # fmt: skip
+        return
+    out.print(f"[bold]{len(days)} day(s)[/]: live against its shadow")
+    for name, sm in sorted(got.items()):
+        j = sm.to_json()
+        slip = j["slippage_per_trade"]
+        out.print(
+            f"  {name}: {j['matched_share']:.0%} of {sum(sm.counts.values())} decisions matched; "
+            f"slippage per trade {slip['mean']:+,.2f} (median {slip['median']:+,.2f}, worst "
+            f"{slip['worst']:+,.2f}); live {sm.live_net:+,.2f} vs shadow {sm.shadow_net:+,.2f}"
+        )
+        for cause, rs in sm.ranked():
+            out.print(f"    {cause:<13} {rs:+,.2f}")
+    for d, why in sorted(skipped.items()):
+        out.print(f"  [yellow]{d} not shadowed:[/] {why}")
 
 
 # ------------------------------------------------------------------- data commands

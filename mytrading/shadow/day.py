@@ -110,6 +110,17 @@ def latest_recorded_day(record_db: Path) -> date:
     return got[0]
 
 
+def recorded_days(record_db: Path, start: date, end: date) -> list[date]:
+    """The days of ``start``..``end`` the recording holds ticks of."""
+    with _recording(record_db) as con:
+        rows = con.execute(
+            "SELECT DISTINCT CAST(ts AS DATE) AS d FROM ticks "
+            "WHERE CAST(ts AS DATE) BETWEEN ? AND ? ORDER BY d",
+            [start, end],
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 def closing_marks(record_db: Path, day: date) -> dict[tuple[str, str], float]:
     """Each recorded instrument's last traded price of the day."""
     with _recording(record_db) as con:
@@ -289,3 +300,27 @@ def _ticks(refdata: RefData, marks: dict[tuple[str, str], float]) -> dict[tuple[
         with contextlib.suppress(RefDataError):
             out[(ex, sym)] = refdata.instrument(ex, sym).tick_size
     return out
+
+
+def shadow_days(
+    s: Settings,
+    start: date,
+    end: date,
+    strategies: list[str] | None = None,
+    capital: float | None = None,
+) -> tuple[list[ShadowDay], dict[date, str]]:
+    """Every recorded day of ``start``..``end`` shadowed, and the days that could not be
+    (no journal of the day, nothing traded: why, by day)."""
+    if end < start:
+        raise ShadowError(f"--to {end} is before --from {start}")
+    days = recorded_days(s.stores.record_db, start, end)
+    if not days:
+        raise ShadowError(f"{s.stores.record_db} holds no ticks from {start} to {end}")
+    done: list[ShadowDay] = []
+    skipped: dict[date, str] = {}
+    for d in days:
+        try:
+            done.append(shadow_day(s, d, strategies, capital))
+        except ShadowError as exc:
+            skipped[d] = str(exc)
+    return done, skipped

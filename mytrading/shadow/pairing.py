@@ -55,6 +55,19 @@ class Pair:
         assert t is not None
         return t.decided_ns
 
+    def slippage(self) -> int:
+        """A matched pair's price difference over the quantity both filled, paise (what
+        live gained by it: negative when it paid more for a buy or got less for a sale)."""
+        if not (self.live and self.shadow):
+            return 0
+        live, shadow = self.live, self.shadow
+        if live.filled == shadow.filled:
+            return live.sign * (shadow.value - live.value)  # exact
+        both = min(live.filled, shadow.filled)
+        if not both:
+            return 0
+        return round(live.sign * both * (shadow.value / shadow.filled - live.value / live.filled))
+
     def row(self, tick: float) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
         if self.live:
@@ -66,6 +79,7 @@ class Pair:
             out["price_diff"] = round(worse, 4) + 0.0  # (no -0.0)
             out["price_diff_ticks"] = round(worse / tick, 2) + 0.0 if tick else None
             out["charges_diff"] = (self.live.charges - self.shadow.charges) / 100
+            out["slippage"] = self.slippage() / 100
         if self.live and self.live.first_fill_ns and self.live.decided_ns:
             # market clock: from the hand-over to the broker to its first fill
             ms = (self.live.first_fill_ns - self.live.decided_ns) / 1e6
@@ -135,14 +149,7 @@ def bridge(
             p.shadow.charges if p.shadow else 0
         )
         if p.live and p.shadow:
-            both = min(p.live.filled, p.shadow.filled)
-            if p.live.filled == p.shadow.filled:
-                slip = p.live.sign * (p.shadow.value - p.live.value)  # exact
-            elif both:
-                per = p.shadow.value / p.shadow.filled - p.live.value / p.live.filled
-                slip = round(p.live.sign * both * per)
-            else:
-                slip = 0
+            slip = p.slippage()
             b.causes["slippage"] += slip
             b.causes["fills_differ"] += lv - sh - slip
         elif p.live:

@@ -23,6 +23,7 @@ from datetime import date
 
 import pytest
 
+from mytrading import research
 from mytrading.backtest.data import DuckTicks
 from mytrading.backtest.loop import Backtest
 from mytrading.backtest.session import Request, prepare
@@ -30,7 +31,7 @@ from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS
 from mytrading.settings import load_settings
 from mytrading.shadow.day import shadow_day
-from tests.procs import Watcher, run_cli, stack_env
+from tests.procs import Watcher, cli, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 20)
@@ -140,3 +141,15 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
     assert r.returncode == 0, r.stdout + r.stderr
     said = json.loads(r.stdout)["strategies"]["sma_crossover"]
     assert said["bridge"] == shadow.bridge.rupees() and said["matched"] == counts["matched"]
+    # the same day as a span (the summary over weeks) and as a notebook's frames
+    r = cli("backtest", "shadow", "--from", DAY.isoformat(), "--to", DAY.isoformat(), "--json",
+            env=env)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    span = json.loads(r.stdout)
+    assert span["days"] == [DAY.isoformat()] and span["skipped"] == {}
+    summed = span["strategies"]["sma_crossover"]
+    assert summed["matched"] == counts["matched"]
+    assert summed["live_net"] == said["bridge"]["live_net"]
+    frames = research.shadow(day=DAY, strategies=["sma_crossover"], capital=10_000_000)
+    assert len(frames.pairs) == len(shadow.pairs)
+    assert round(frames.pairs["slippage"].sum(), 2) == causes["slippage"] / 100

@@ -9,8 +9,9 @@ from mytrading.domain.refdata import IST, RefData
 from mytrading.messaging import wire
 from mytrading.risk.charges import load_charges
 from mytrading.settings import PROJECT_ROOT
-from mytrading.shadow.day import refused_near
-from mytrading.shadow.pairing import UNEXPLAINED, bridge, pair
+from mytrading.shadow.day import ShadowDay, StrategyShadow, refused_near
+from mytrading.shadow.pairing import UNEXPLAINED, Pair, bridge, pair
+from mytrading.shadow.summary import summarize
 from mytrading.shadow.trades import Settled, SideOfDay, Trade, live_side, shadow_side
 
 FUT = ("NFO", "NIFTY23NOV26FUT")
@@ -151,3 +152,29 @@ def test_an_unmatched_trade_is_put_to_a_refusal_near_it_or_said_unexplained() ->
         "risk, live, refused it (max_orders_per_min)")  # fmt: skip
     assert refused_near(refusals, "s", 12 * minute, "risk, live,") == UNEXPLAINED  # too far
     assert refused_near(refusals, "other2", 10 * minute, "risk, live,") == UNEXPLAINED
+
+
+def test_days_sum_up_per_strategy_by_hour_instrument_and_cause() -> None:
+    def at(h: int, m: int) -> int:
+        return int(datetime(2026, 11, 20, h, m, tzinfo=IST).timestamp() * 1e9)
+
+    def one(n: int, when: int, live_px: float, shadow_px: float | None) -> Pair:
+        lv = trade("live", n, "BUY", 65, (65, live_px))
+        lv.decided_ns = when
+        if shadow_px is None:
+            return Pair(lv, None, UNEXPLAINED)
+        return Pair(lv, trade("shadow", n, "BUY", 65, (65, shadow_px)))
+
+    pairs = [one(1, at(9, 20), 100.10, 100.00), one(2, at(9, 40), 100.05, 100.00),
+             one(3, at(14, 5), 100.00, 100.00), one(4, at(14, 30), 101.00, None)]  # fmt: skip
+    b = bridge(pairs, [], [], mark, sum(p.live.pnl(mark(*FUT)) for p in pairs if p.live))
+    d = ShadowDay(date(2026, 11, 20), {"s": StrategyShadow("s", pairs, b)}, {}, {})
+    sm = summarize([d, d])["s"]
+    j = sm.to_json()
+    assert (j["days"], j["matched"], j["live_only"], j["matched_share"]) == (2, 6, 2, 0.75)
+    assert j["slippage_per_trade"] == {"mean": -3.25, "median": -3.25, "worst": -6.5,
+                                       "trades": 6}  # fmt: skip
+    assert j["slippage_by_hour"] == {"09": -4.88, "14": 0.0}
+    assert j["slippage_by_instrument"] == {FUT[1]: -19.5}
+    assert [k for k, _ in sm.ranked()] == ["live_only", "slippage"]
+    assert round(sm.live_net - sm.shadow_net, 2) == round(sum(v for _, v in sm.ranked()), 2)
