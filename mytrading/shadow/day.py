@@ -204,7 +204,7 @@ def shadow_day(
     )  # fmt: skip
     res = Backtest(p0.spec, p0.refdata, p0.risk, p0.source, ticks=p0.ticks.ticks(day, day)).run()
     live = live_side(
-        ((t.order, t.sent_ns) for t in rep.orders.values()),
+        ((t.order, t.sent_ns, str(t.state), t.reason) for t in rep.orders.values()),
         rep.fills,
         p0.refdata,
         p0.risk.charges,
@@ -234,6 +234,8 @@ def shadow_day(
                 pr.why = refused_near(shadow_refusals, name, pr.decided_ns, "the shadow's risk")
             elif pr.kind == "shadow_only":
                 pr.why = refused_near(refused_live, name, pr.decided_ns, "risk, live,")
+            else:
+                pr.why = fills_differ(pr)
         _name_quotes(s.stores.record_db, pairs)
         b = bridge(pairs, live.settled.get(name, []), shadow.settled.get(name, []), at,
                    live.net(name, at))  # fmt: skip
@@ -262,6 +264,25 @@ def _name_quotes(record_db: Path, pairs: list[Pair]) -> None:
                 if got:
                     p.quotes[side] = {"at_ns": got[0], "bid": got[1], "ask": got[2],
                                       "ltp": got[3], "filled_at": round(t.avg, 4)}  # fmt: skip
+
+
+def fills_differ(p: Pair) -> str:
+    """Why a matched pair's sides filled different quantities, from their orders' last
+    states ("" when they filled the same)."""
+    live, shadow = p.live, p.shadow
+    if live is None or shadow is None or live.filled == shadow.filled:
+        return ""
+    short, other = (live, "live") if live.filled < shadow.filled else (shadow, "in the shadow")
+    if short.state == "rejected":
+        return f"rejected {other} ({short.reason or 'no reason given'})"
+    if short.state in ("open", "trigger pending", "partial"):
+        what = "partly filled" if short.filled else "a limit or stop not reached"
+        return f"{what} {other} by the close"
+    if short.state == "cancelled":
+        return f"cancelled {other} with {short.filled} of {short.quantity} filled"
+    if short.state == "unknown":
+        return f"unknown at the broker {other} (a lost reply never found)"
+    return f"filled {short.filled} of {short.quantity} {other} ({short.state or 'no state'})"
 
 
 def refused_near(refusals: list[tuple[int, str, str]], strategy: str, at_ns: int, who: str) -> str:

@@ -40,6 +40,8 @@ class Trade:
     charges: int = 0  # paise
     first_fill_ns: int = 0
     fills: int = 0  # how many fills made it (more than one: partly filled on the way)
+    state: str = ""  # its order's last state on this side (a split order: its last child's)
+    reason: str = ""  # ... and the reason given with it (a rejection's)
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -136,7 +138,7 @@ def _charges(
 
 
 def live_side(
-    orders: Iterable[tuple[wire.Order, int]],
+    orders: Iterable[tuple[wire.Order, int, str, str]],
     fills: Iterable[wire.Fill],
     refdata: RefData,
     charges: ChargeTable,
@@ -144,12 +146,13 @@ def live_side(
     account: str = "main",
 ) -> SideOfDay:
     """The live trades from the router's journal: each placed order, in the journal's
-    order, with the market time it was handed to the broker, and the day's fills. Orders
+    order, with the market time it was handed to the broker, its last state and reason,
+    and the day's fills. Orders
     to another account than ``account`` (a follower's copies) are counted, not paired."""
     out = SideOfDay("live")
     by_order: dict[str, Trade] = {}
     by_intent: dict[tuple[str, str], Trade] = {}
-    for o, sent_ns in orders:  # the journal's order: as risk approved them
+    for o, sent_ns, state, reason in orders:  # the journal's order: as risk approved them
         if o.op != "place":
             continue
         if o.account != account:
@@ -162,6 +165,7 @@ def live_side(
             )
             out.trades.setdefault(o.strategy, []).append(t)
         t.quantity += o.quantity
+        t.state, t.reason = state, reason
         by_order[o.order_id] = t
     dp: dict[Any, date] = {}
     for f in fills:
@@ -196,6 +200,7 @@ def shadow_side(orders: dict[str, dict[str, Any]], fills: list[dict[str, Any]]) 
             )  # fmt: skip
             out.trades.setdefault(o["strategy"], []).append(t)
         t.quantity += o["quantity"]
+        t.state, t.reason = o.get("status", ""), o.get("reason", "")
         by_order[oid] = t
     for f in fills:
         t = by_order.get(f["order_id"])

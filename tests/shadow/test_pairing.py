@@ -9,7 +9,7 @@ from mytrading.domain.refdata import IST, RefData
 from mytrading.messaging import wire
 from mytrading.risk.charges import load_charges
 from mytrading.settings import PROJECT_ROOT
-from mytrading.shadow.day import ShadowDay, StrategyShadow, refused_near
+from mytrading.shadow.day import ShadowDay, StrategyShadow, fills_differ, refused_near
 from mytrading.shadow.pairing import UNEXPLAINED, Pair, bridge, pair
 from mytrading.shadow.summary import summarize
 from mytrading.shadow.trades import Settled, SideOfDay, Trade, live_side, shadow_side
@@ -132,8 +132,9 @@ def test_live_trades_from_the_journal_leave_followers_out_and_charge_as_a_contra
 
     table = load_charges(PROJECT_ROOT / "config")
     side = live_side(
-        [(order("a1", "i1", 1755), ns), (order("a2", "i1", 65), ns + 1),
-         (order("f1", "i1", 65, account="follower"), ns + 2)],
+        [(order("a1", "i1", 1755), ns, "complete", ""),
+         (order("a2", "i1", 65), ns + 1, "complete", ""),
+         (order("f1", "i1", 65, account="follower"), ns + 2, "complete", "")],
         [fill(1, "a1", 1755), fill(2, "a2", 65), fill(3, "f1", 65, account="follower")],
         refdata, table, day,
     )  # fmt: skip
@@ -178,3 +179,19 @@ def test_days_sum_up_per_strategy_by_hour_instrument_and_cause() -> None:
     assert j["slippage_by_instrument"] == {FUT[1]: -19.5}
     assert [k for k, _ in sm.ranked()] == ["live_only", "slippage"]
     assert round(sm.live_net - sm.shadow_net, 2) == round(sum(v for _, v in sm.ranked()), 2)
+
+
+def test_a_matched_pair_filled_differently_says_why_from_its_orders_states() -> None:
+    def both(live_state: str, live_fills: tuple[tuple[int, float], ...], reason: str = "") -> str:
+        lv = trade("live", 1, "BUY", 65, *live_fills)
+        lv.state, lv.reason = live_state, reason
+        sh = trade("shadow", 1, "BUY", 65, (65, 100.0))
+        sh.state = "complete"
+        return fills_differ(Pair(lv, sh))
+
+    assert both("rejected", (), "RMS: margin exceeds") == "rejected live (RMS: margin exceeds)"
+    assert both("open", ()) == "a limit or stop not reached live by the close"
+    assert both("partial", ((15, 100.0),)) == "partly filled live by the close"
+    assert both("cancelled", ((15, 100.0),)) == "cancelled live with 15 of 65 filled"
+    assert both("unknown", ()) == "unknown at the broker live (a lost reply never found)"
+    assert both("complete", ((65, 100.1),)) == ""  # the same quantity: slippage only
