@@ -80,6 +80,10 @@ class Pair:
             out["price_diff_ticks"] = round(worse / tick, 2) + 0.0 if tick else None
             out["charges_diff"] = (self.live.charges - self.shadow.charges) / 100
             out["slippage"] = self.slippage() / 100
+        if self.live and self.shadow and self.live.decided_ns:
+            # market seconds the shadow decided after live (its step is the bar's close by
+            # data; live's the hand-over): seconds apart, a minute or more is another bar
+            out["decided_apart_s"] = round((self.shadow.decided_ns - self.live.decided_ns) / 1e9, 1)
         if self.live and self.live.first_fill_ns and self.live.decided_ns:
             # market clock: from the hand-over to the broker to its first fill
             ms = (self.live.first_fill_ns - self.live.decided_ns) / 1e6
