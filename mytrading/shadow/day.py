@@ -163,16 +163,19 @@ def journal_of(s: Settings, day: date) -> journal.Replay:
     raise ShadowError(f"no router journal of {day} under {base.parent}")
 
 
-def live_refusals(s: Settings, day: date) -> list[tuple[int, str, str]]:
-    """Risk's refusals of the day: (market ns, strategy, rule)."""
+Event = tuple[int, str, str]  # (market ns, strategy, rule) of a risk event
+
+
+def live_events(s: Settings, day: date) -> dict[str, list[Event]]:
+    """Risk's refusals ("rejected") and exits ("exit") of the day, live."""
     from mytrading.risk.events import read_events
 
-    out = []
+    out: dict[str, list[Event]] = {"rejected": [], "exit": []}
     for row in read_events(s.stores.risk_db, limit=1_000_000):
         market, strategy, kind, rule = row[0], row[1], row[2], row[3]
         when = datetime.strptime(market, "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
-        if kind == "rejected" and when.date() == day:
-            out.append((int(when.timestamp() * 1e9), strategy, rule))
+        if kind in out and when.date() == day:
+            out[kind].append((int(when.timestamp() * 1e9), strategy, rule))
     return out
 
 
@@ -223,19 +226,28 @@ def shadow_day(
     def at(ex: str, sym: str) -> int:
         return mark[(ex, sym)]
 
-    shadow_refusals = [(e["time"], e["strategy"], e["rule"]) for e in res.events
-                       if e["kind"] == "rejected"]  # fmt: skip
-    refused_live = live_refusals(s, day)
+    in_shadow: dict[str, list[Event]] = {"rejected": [], "exit": []}
+    for e in res.events:
+        if e["kind"] in in_shadow:
+            in_shadow[e["kind"]].append((e["time"], e["strategy"], e["rule"]))
+    in_live = live_events(s, day)
     out: dict[str, StrategyShadow] = {}
     for name in names:
         pairs = pair(live.trades.get(name, []), shadow.trades.get(name, []))
         for pr in pairs:
-            if pr.kind == "live_only":
-                pr.why = refused_near(shadow_refusals, name, pr.decided_ns, "the shadow's risk")
-            elif pr.kind == "shadow_only":
-                pr.why = refused_near(refused_live, name, pr.decided_ns, "risk, live,")
-            else:
+            t = pr.live or pr.shadow
+            assert t is not None
+            if pr.kind == "matched":
                 pr.why = fills_differ(pr)
+            elif t.by_risk:  # risk's exit on one side only: what set it off there
+                side, events = ("live", in_live) if pr.live else ("in the shadow", in_shadow)
+                rule = nearest(events["exit"], name, t.decided_ns)
+                pr.why = f"risk's exit {side} only ({rule or 'its trigger not found'})"
+            elif pr.kind == "live_only":
+                pr.why = refused_near(in_shadow["rejected"], name, t.decided_ns,
+                                      "the shadow's risk")  # fmt: skip
+            else:
+                pr.why = refused_near(in_live["rejected"], name, t.decided_ns, "risk, live,")
         _name_quotes(s.stores.record_db, pairs)
         b = bridge(pairs, live.settled.get(name, []), shadow.settled.get(name, []), at,
                    live.net(name, at))  # fmt: skip
@@ -285,12 +297,15 @@ def fills_differ(p: Pair) -> str:
     return f"filled {short.filled} of {short.quantity} {other} ({short.state or 'no state'})"
 
 
-def refused_near(refusals: list[tuple[int, str, str]], strategy: str, at_ns: int, who: str) -> str:
-    near = [r for r in refusals if r[1] == strategy and abs(r[0] - at_ns) <= WINDOW_NS]
-    if not near:
-        return UNEXPLAINED
-    rule = min(near, key=lambda r: abs(r[0] - at_ns))[2]
-    return f"{who} refused it ({rule})"
+def nearest(events: list[Event], strategy: str, at_ns: int) -> str:
+    """The rule of the strategy's event nearest ``at_ns`` within ``WINDOW_NS`` ("": none)."""
+    near = [e for e in events if e[1] == strategy and abs(e[0] - at_ns) <= WINDOW_NS]
+    return min(near, key=lambda e: abs(e[0] - at_ns))[2] if near else ""
+
+
+def refused_near(refusals: list[Event], strategy: str, at_ns: int, who: str) -> str:
+    rule = nearest(refusals, strategy, at_ns)
+    return f"{who} refused it ({rule})" if rule else UNEXPLAINED
 
 
 def _fill_marks(

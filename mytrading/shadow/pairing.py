@@ -96,7 +96,16 @@ class Pair:
 
 
 def pair(live: list[Trade], shadow: list[Trade]) -> list[Pair]:
-    """The two sides' trades of one strategy, paired (each list in decision order)."""
+    """The two sides' trades of one strategy, paired (each list in decision order): the
+    strategy's decisions with each other, risk's own exits with each other, so an exit one
+    side's prices set off does not shift the strategy's pairs."""
+    out = _aligned([t for t in live if not t.by_risk], [t for t in shadow if not t.by_risk])
+    out += _aligned([t for t in live if t.by_risk], [t for t in shadow if t.by_risk])
+    out.sort(key=lambda p: p.decided_ns)
+    return out
+
+
+def _aligned(live: list[Trade], shadow: list[Trade]) -> list[Pair]:
     m = difflib.SequenceMatcher(None, [t.key for t in live], [t.key for t in shadow],
                                 autojunk=False)  # fmt: skip
     out: list[Pair] = []
@@ -106,7 +115,6 @@ def pair(live: list[Trade], shadow: list[Trade]) -> list[Pair]:
             continue
         out += [Pair(a, None) for a in live[i1:i2]]
         out += [Pair(None, b) for b in shadow[j1:j2]]
-    out.sort(key=lambda p: p.decided_ns)
     return out
 
 

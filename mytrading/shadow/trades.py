@@ -49,6 +49,12 @@ class Trade:
         return (self.exchange, self.symbol, self.action, self.quantity)
 
     @property
+    def by_risk(self) -> bool:
+        """An exit risk placed itself (a stop, a trailing stop, a square-off, a flatten):
+        not the strategy's decision (``risk/exits.py`` names its intents so)."""
+        return self.intent_id.startswith("risk-")
+
+    @property
     def sign(self) -> int:
         return 1 if self.action == "BUY" else -1
 

@@ -195,3 +195,16 @@ def test_a_matched_pair_filled_differently_says_why_from_its_orders_states() -> 
     assert both("cancelled", ((15, 100.0),)) == "cancelled live with 15 of 65 filled"
     assert both("unknown", ()) == "unknown at the broker live (a lost reply never found)"
     assert both("complete", ((65, 100.1),)) == ""  # the same quantity: slippage only
+
+
+def test_risks_own_exits_pair_apart_from_the_strategys_decisions() -> None:
+    """A stop that only one side's prices set off does not shift the strategy's pairs."""
+    exit_ = trade("live", 2, "SELL", 65)
+    exit_.intent_id = "risk-abc-1"
+    live = [trade("live", 1, "BUY", 65), exit_, trade("live", 3, "SELL", 65)]
+    shadow = [trade("shadow", 1, "BUY", 65), trade("shadow", 3, "SELL", 65)]
+    got = [(p.kind, p.live.intent_id if p.live else "", p.shadow.intent_id if p.shadow else "")
+           for p in pair(live, shadow)]  # fmt: skip
+    # (lined up as one sequence, the exit would have taken the shadow's sale of 3)
+    assert got == [("matched", "live-1", "shadow-1"), ("live_only", "risk-abc-1", ""),
+                   ("matched", "live-3", "shadow-3")]  # fmt: skip
