@@ -203,7 +203,7 @@ class EventStore:
                     db.execute("SET threads = 1")
                     db.execute(SCHEMA)
                     ensure(db, "risk events")  # 2: the id column
-                    # One bulk insert from the frame (executemany goes row by row); rows
+                    # One bulk insert of the batch (executemany goes row by row); rows
                     # already there from a move a crash cut short are left out.
                     db.execute(
                         f"INSERT INTO risk_events WITH batch AS ({BATCH_ROWS}) "
