@@ -195,11 +195,10 @@ def shadow_day(
 
     day = day or latest_recorded_day(s.stores.record_db)
     rep = journal_of(s, day)
-    names = strategies or sorted({t.order.strategy for t in rep.orders.values()}
-                                 | {f.strategy for f in rep.fills})  # fmt: skip
     notes: list[str] = []
+    names = strategies or traded_strategies(s, rep, notes)
     if not names:
-        raise ShadowError(f"nothing traded live on {day}: no strategy to shadow")
+        raise ShadowError(f"no strategy of strategies/ traded live on {day}: nothing to shadow")
     p0 = prepare(
         s,
         Request(names, day, day, data="recorded", fills="ticks",
@@ -253,6 +252,19 @@ def shadow_day(
                    live.net(name, at))  # fmt: skip
         out[name] = StrategyShadow(name, pairs, b, live.left_out.get(name, 0))
     return ShadowDay(day, out, marks, _ticks(p0.refdata, marks), notes)
+
+
+def traded_strategies(s: Settings, rep: journal.Replay, notes: list[str]) -> list[str]:
+    """The strategies of ``strategies/`` that traded live on the day; the others (webhook
+    strategies, a strategy removed since) are said in ``notes``, not shadowed."""
+    from mytrading.engine.loader import declared
+
+    traded = {t.order.strategy for t in rep.orders.values()} | {f.strategy for f in rep.fills}
+    known = set(declared(s.strategies_dir)[0])
+    if traded - known:
+        notes.append(f"not shadowed (no strategy file of that name: a webhook strategy or "
+                     f"one removed since): {', '.join(sorted(traded - known))}")  # fmt: skip
+    return sorted(traded & known)
 
 
 def _name_quotes(record_db: Path, pairs: list[Pair]) -> None:

@@ -7,9 +7,18 @@ from datetime import date, datetime
 
 from mytrading.domain.refdata import IST, RefData
 from mytrading.messaging import wire
+from mytrading.orders.state import OrderState
+from mytrading.orders.tracker import TrackedOrder
 from mytrading.risk.charges import load_charges
-from mytrading.settings import PROJECT_ROOT
-from mytrading.shadow.day import ShadowDay, StrategyShadow, fills_differ, refused_near
+from mytrading.router import journal
+from mytrading.settings import PROJECT_ROOT, Settings
+from mytrading.shadow.day import (
+    ShadowDay,
+    StrategyShadow,
+    fills_differ,
+    refused_near,
+    traded_strategies,
+)
 from mytrading.shadow.pairing import UNEXPLAINED, Pair, bridge, pair
 from mytrading.shadow.summary import summarize
 from mytrading.shadow.trades import Settled, SideOfDay, Trade, live_side, shadow_side
@@ -208,3 +217,16 @@ def test_risks_own_exits_pair_apart_from_the_strategys_decisions() -> None:
     # (lined up as one sequence, the exit would have taken the shadow's sale of 3)
     assert got == [("matched", "live-1", "shadow-1"), ("live_only", "risk-abc-1", ""),
                    ("matched", "live-3", "shadow-3")]  # fmt: skip
+
+
+def test_only_strategies_with_a_file_are_shadowed_and_the_others_are_said(
+    settings: Settings,
+) -> None:
+    rep = journal.Replay()
+    for name in ("sma_crossover", "tv_alerts"):  # a webhook strategy has no class to run
+        o = wire.Order(f"{name}.1", "1", name, *FUT, "BUY", 65, "MARKET", "NRML", 0.0, 0.0,
+                       "risk")  # fmt: skip
+        rep.orders[o.order_id] = TrackedOrder(o, OrderState.COMPLETE)
+    notes: list[str] = []
+    assert traded_strategies(settings, rep, notes) == ["sma_crossover"]
+    assert notes and "tv_alerts" in notes[0]
