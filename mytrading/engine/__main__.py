@@ -1,6 +1,7 @@
 from mytrading.process.prestart import begin
 
-begin("engine")  # first: the start gate, the collector off (process/prestart.py)
+begin("engine", hide_rich=False)  # first: the start gate, the collector off; rich kept
+# for authors' strategies (process/prestart.py)
 
 from mytrading.engine.daemon import EngineDaemon  # noqa: E402
 from mytrading.process.shell import main  # noqa: E402

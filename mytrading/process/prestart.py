@@ -12,7 +12,8 @@ every process test pays for them: about 0.7 CPU-s of imports and set-up each bef
 * **rich**, which structlog imports (console tracebacks, pretty-printing) whenever it is
   installed: 0.1 s of every start. A daemon's log is JSON in its file; under supervisord it
   renders nothing for a console, and by hand its console lines are plain. The CLI, which
-  prints tables with rich, does not call ``begin``.
+  prints tables with rich, does not call ``begin``; the engine keeps it (an author's
+  strategy may import it).
 
 Measured: ``import mytrading.process.shell, mytrading.router.daemon``, 0.68 CPU-s, 0.53
 with both (four runs each, ``/usr/bin/time``). Only the standard library here.
@@ -26,17 +27,20 @@ import sys
 from mytrading.process.startguard import gate
 
 
-def lean() -> None:
-    """The collector off and rich hidden from structlog, for the imports that follow."""
+def lean(hide_rich: bool = True) -> None:
+    """The collector off and (``hide_rich``) rich hidden from structlog, for the imports
+    that follow."""
     gc.disable()
-    sys.modules.setdefault("rich", None)  # type: ignore[arg-type]  # "import rich" fails
+    if hide_rich:
+        sys.modules.setdefault("rich", None)  # type: ignore[arg-type]  # "import rich" fails
 
 
-def begin(name: str) -> None:
+def begin(name: str, hide_rich: bool = True) -> None:
     """A daemon's first call: ``gate`` (a daemon that keeps failing at start exits at
-    once), then ``lean``."""
+    once), then ``lean``. The engine keeps rich: it runs authors' strategies, which may
+    import it."""
     gate(name)
-    lean()
+    lean(hide_rich)
 
 
 def settled() -> None:
