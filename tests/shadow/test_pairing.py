@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 
+import pytest
+
+from mytrading import venue
 from mytrading.domain.refdata import IST, RefData
 from mytrading.messaging import wire
 from mytrading.orders.state import OrderState
@@ -14,8 +18,10 @@ from mytrading.router import journal
 from mytrading.settings import PROJECT_ROOT, Settings
 from mytrading.shadow.day import (
     ShadowDay,
+    ShadowError,
     StrategyShadow,
     fills_differ,
+    journal_of,
     refused_near,
     traded_strategies,
 )
@@ -230,3 +236,24 @@ def test_only_strategies_with_a_file_are_shadowed_and_the_others_are_said(
     notes: list[str] = []
     assert traded_strategies(settings, rep, notes) == ["sma_crossover"]
     assert notes and "tv_alerts" in notes[0]
+
+
+def test_the_days_journal_is_found_rolled_aside_or_current(settings: Settings) -> None:
+    """A later day's start rolls the journal aside as ``journal.bin.day-<day>``: the shadow
+    of that day reads the copy; the current file is read for its own day only."""
+    base = venue.current(settings).dir / "router" / "journal.bin"
+    base.parent.mkdir(parents=True)
+
+    def write(path: Path, day: str, oid: str) -> None:
+        o = wire.Order(oid, "1", "sma_crossover", *FUT, "BUY", 65, "MARKET", "NRML", 0.0, 0.0,
+                       "risk")  # fmt: skip
+        t = TrackedOrder(o, OrderState.COMPLETE)
+        path.write_bytes(journal.frame(journal.Record("day", 0, day=day))
+                         + journal.frame(journal.order_record(oid, t, o)))  # fmt: skip
+
+    write(base.with_name("journal.bin.day-2026-11-20"), "2026-11-20", "friday")
+    write(base, "2026-11-23", "monday")
+    assert list(journal_of(settings, date(2026, 11, 20)).orders) == ["friday"]
+    assert list(journal_of(settings, date(2026, 11, 23)).orders) == ["monday"]
+    with pytest.raises(ShadowError, match="no router journal of 2026-11-19"):
+        journal_of(settings, date(2026, 11, 19))
