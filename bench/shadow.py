@@ -11,7 +11,7 @@ backtested over the day's ticks, the trades paired and the bridge made, as the c
 does it. ``--reuse DIR`` times the shadow again on a day kept with ``--keep``.
 
     .venv/bin/python bench/shadow.py [--speed 120] [--keep]
-    .venv/bin/python bench/shadow.py --reuse /tmp/mt-shadow-XXXX
+    .venv/bin/python bench/shadow.py --reuse DIR   # a day kept with --keep
 """
 
 from __future__ import annotations

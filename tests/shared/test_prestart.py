@@ -15,7 +15,7 @@ import gc, json, sys, weakref
 from mytrading.process.prestart import lean, settled
 
 class Node:
-    pass
+    other = None  # the member of the cycle it points to
 
 lean()
 off = not gc.isenabled()
