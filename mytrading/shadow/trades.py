@@ -130,10 +130,11 @@ class SideOfDay:
         return got
 
 
-def _settled(f: wire.Fill, charges: float) -> Settled:
-    sign = 1 if f.action == "BUY" else -1
-    return Settled(f.strategy, f.exchange, f.symbol, sign * f.quantity,
-                   sign * f.quantity * paise(f.price), paise(charges))  # fmt: skip
+def _settled(
+    strategy: str, exchange: str, symbol: str, action: str, qty: int, price: float, charges: float
+) -> Settled:
+    signed = qty if action == "BUY" else -qty
+    return Settled(strategy, exchange, symbol, signed, signed * paise(price), paise(charges))
 
 
 def _charges(
@@ -179,10 +180,9 @@ def live_side(
             continue
         c = _charges(charges, refdata, f, day, dp)
         t = by_order.get(f.order_id)
-        if f.settlement:
-            out.settled.setdefault(f.strategy, []).append(_settled(f, c))
-        elif t is None:
-            out.stray.setdefault(f.strategy, []).append(_settled(f, c))
+        if f.settlement or t is None:
+            kept = _settled(f.strategy, f.exchange, f.symbol, f.action, f.quantity, f.price, c)
+            (out.settled if f.settlement else out.stray).setdefault(f.strategy, []).append(kept)
         else:
             t.add_fill(f.quantity, f.price, f.exch_ns, c)
     return out
@@ -210,16 +210,9 @@ def shadow_side(orders: dict[str, dict[str, Any]], fills: list[dict[str, Any]]) 
         by_order[oid] = t
     for f in fills:
         t = by_order.get(f["order_id"])
-        sign = 1 if f["action"] == "BUY" else -1
         if f.get("settlement") or t is None:
-            kept = Settled(
-                f["strategy"],
-                f["exchange"],
-                f["symbol"],
-                sign * f["quantity"],
-                sign * f["quantity"] * paise(f["price"]),
-                paise(f["charges"]),
-            )
+            kept = _settled(f["strategy"], f["exchange"], f["symbol"], f["action"],
+                            f["quantity"], f["price"], f["charges"])  # fmt: skip
             (out.settled if f.get("settlement") else out.stray).setdefault(
                 f["strategy"], []
             ).append(kept)
