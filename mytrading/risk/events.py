@@ -20,7 +20,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -245,10 +246,15 @@ def _outbox(path: Path) -> sqlite3.Connection:
     return con
 
 
-def read_events(path: Path, limit: int = 50, attempts: int = 10) -> list[tuple[Any, ...]]:
-    """The newest ``limit`` events, from DuckDB and from the outbox (what waits there
-    to be written). The DuckDB file is read even while risk runs: its writer holds it only
-    for a moment at a time, so a busy file is tried again for up to ~2 s."""
+def read_events(
+    path: Path, limit: int = 50, attempts: int = 10, day: date | None = None
+) -> list[tuple[Any, ...]]:
+    """The newest ``limit`` events (of the market day ``day``, when given), from DuckDB and
+    from the outbox (what waits there to be written). The DuckDB file is read even while
+    risk runs: its writer holds it only for a moment at a time, so a busy file is tried
+    again for up to ~2 s."""
+    lo_ns = int(datetime.combine(day, dtime.min, IST).timestamp() * 1e9) if day else 0
+    hi_ns = lo_ns + 86_400 * 10**9 if day else 2**62
     rows: list[tuple[Any, ...]] = []
     if path.exists():
         for attempt in range(attempts):
@@ -264,8 +270,9 @@ def read_events(path: Path, limit: int = 50, attempts: int = 10) -> list[tuple[A
                 rows = con.execute(
                     "SELECT epoch_ms(ts), strftime(market_ts, '%Y-%m-%d %H:%M:%S'), strategy, "
                     "kind, rule, threshold, value, action, reason, order_ids FROM risk_events "
+                    "WHERE epoch_ns(market_ts) >= ? AND epoch_ns(market_ts) < ? "
                     "ORDER BY ts DESC LIMIT ?",
-                    [limit],
+                    [lo_ns, hi_ns, limit],
                 ).fetchall()
             finally:
                 con.close()
@@ -275,7 +282,9 @@ def read_events(path: Path, limit: int = 50, attempts: int = 10) -> list[tuple[A
         con2 = sqlite3.connect(f"file:{box}?mode=ro", uri=True, timeout=5.0)
         try:
             for r in con2.execute(
-                "SELECT * FROM pending ORDER BY id DESC LIMIT ?", (limit,)
+                "SELECT * FROM pending WHERE market_ns >= ? AND market_ns < ? "
+                "ORDER BY id DESC LIMIT ?",
+                (lo_ns, hi_ns, limit),
             ).fetchall():
                 market = datetime.fromtimestamp(r[2] / 1e9, IST).strftime("%Y-%m-%d %H:%M:%S")
                 oids = [o for o in (r[11] or "").split(",") if o]

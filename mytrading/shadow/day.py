@@ -121,14 +121,13 @@ def recorded_days(record_db: Path, start: date, end: date) -> list[date]:
     return [r[0] for r in rows]
 
 
-def closing_marks(record_db: Path, day: date) -> dict[tuple[str, str], float]:
+def closing_marks(con: duckdb.DuckDBPyConnection, day: date) -> dict[tuple[str, str], float]:
     """Each recorded instrument's last traded price of the day."""
-    with _recording(record_db) as con:
-        rows = con.execute(
-            "SELECT exchange, symbol, arg_max(ltp, ts) FROM ticks "
-            "WHERE CAST(ts AS DATE) = ? GROUP BY ALL",
-            [day],
-        ).fetchall()
+    rows = con.execute(
+        "SELECT exchange, symbol, arg_max(ltp, ts) FROM ticks "
+        "WHERE CAST(ts AS DATE) = ? GROUP BY ALL",
+        [day],
+    ).fetchall()
     return {(ex, sym): float(px) for ex, sym, px in rows}
 
 
@@ -171,10 +170,10 @@ def live_events(s: Settings, day: date) -> dict[str, list[Event]]:
     from mytrading.risk.events import read_events
 
     out: dict[str, list[Event]] = {"rejected": [], "exit": []}
-    for row in read_events(s.stores.risk_db, limit=1_000_000):
+    for row in read_events(s.stores.risk_db, limit=1_000_000, day=day):
         market, strategy, kind, rule = row[0], row[1], row[2], row[3]
         when = datetime.strptime(market, "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
-        if kind in out and when.date() == day:
+        if kind in out:
             out[kind].append((int(when.timestamp() * 1e9), strategy, rule))
     return out
 
@@ -194,6 +193,9 @@ def shadow_day(
     from mytrading.backtest.session import Request, prepare
 
     day = day or latest_recorded_day(s.stores.record_db)
+    # the recording first: a feed holding it, or a day it lacks, is said before any work
+    if not recorded_days(s.stores.record_db, day, day):
+        raise ShadowError(f"{s.stores.record_db} holds no ticks of {day}: nothing to replay")
     rep = journal_of(s, day)
     notes: list[str] = []
     names = strategies or traded_strategies(s, rep, notes)
@@ -218,40 +220,41 @@ def shadow_day(
             f"{len(rep.carried)} position(s) carried into the day are not in the shadow "
             "(it starts flat): their day's P&L is not in either side"
         )
-    marks = closing_marks(s.stores.record_db, day)
-    _fill_marks(marks, live, shadow, notes)
-    mark = {k: paise(v) for k, v in marks.items()}
+    with _recording(s.stores.record_db) as con:  # the marks and the quotes: one opening
+        marks = closing_marks(con, day)
+        _fill_marks(marks, live, shadow, notes)
+        mark = {k: paise(v) for k, v in marks.items()}
 
-    def at(ex: str, sym: str) -> int:
-        return mark[(ex, sym)]
+        def at(ex: str, sym: str) -> int:
+            return mark[(ex, sym)]
 
-    in_shadow: dict[str, list[Event]] = {"rejected": [], "exit": []}
-    for e in res.events:
-        if e["kind"] in in_shadow:
-            in_shadow[e["kind"]].append((e["time"], e["strategy"], e["rule"]))
-    in_live = live_events(s, day)
-    out: dict[str, StrategyShadow] = {}
-    for name in names:
-        pairs = pair(live.trades.get(name, []), shadow.trades.get(name, []))
-        for pr in pairs:
-            t = pr.live or pr.shadow
-            assert t is not None
-            if pr.kind == "matched":
-                pr.why = fills_differ(pr)
-            elif t.by_risk:  # risk's exit on one side only: what set it off there
-                side, events = ("live", in_live) if pr.live else ("in the shadow", in_shadow)
-                rule = nearest(events["exit"], name, t.decided_ns)
-                pr.why = f"risk's exit {side} only ({rule or 'its trigger not found'})"
-            elif pr.kind == "live_only":
-                pr.why = refused_near(in_shadow["rejected"], name, t.decided_ns,
-                                      "the shadow's risk")  # fmt: skip
-            else:
-                pr.why = refused_near(in_live["rejected"], name, t.decided_ns, "risk, live,")
-        _name_quotes(s.stores.record_db, pairs)
-        b = bridge(pairs, live.settled.get(name, []), shadow.settled.get(name, []), at,
-                   live.net(name, at))  # fmt: skip
-        out[name] = StrategyShadow(name, pairs, b, live.left_out.get(name, 0))
-    return ShadowDay(day, out, marks, _ticks(p0.refdata, marks), notes)
+        in_shadow: dict[str, list[Event]] = {"rejected": [], "exit": []}
+        for e in res.events:
+            if e["kind"] in in_shadow:
+                in_shadow[e["kind"]].append((e["time"], e["strategy"], e["rule"]))
+        in_live = live_events(s, day)
+        out: dict[str, StrategyShadow] = {}
+        for name in names:
+            pairs = pair(live.trades.get(name, []), shadow.trades.get(name, []))
+            for pr in pairs:
+                t = pr.live or pr.shadow
+                assert t is not None
+                if pr.kind == "matched":
+                    pr.why = fills_differ(pr)
+                elif t.by_risk:  # risk's exit on one side only: what set it off there
+                    side, events = ("live", in_live) if pr.live else ("in the shadow", in_shadow)
+                    rule = nearest(events["exit"], name, t.decided_ns)
+                    pr.why = f"risk's exit {side} only ({rule or 'its trigger not found'})"
+                elif pr.kind == "live_only":
+                    pr.why = refused_near(in_shadow["rejected"], name, t.decided_ns,
+                                          "the shadow's risk")  # fmt: skip
+                else:
+                    pr.why = refused_near(in_live["rejected"], name, t.decided_ns, "risk, live,")
+            _name_quotes(con, pairs)
+            b = bridge(pairs, live.settled.get(name, []), shadow.settled.get(name, []), at,
+                       live.net(name, at))  # fmt: skip
+            out[name] = StrategyShadow(name, pairs, b, live.left_out.get(name, 0))
+        return ShadowDay(day, out, marks, _ticks(p0.refdata, marks), notes)
 
 
 def traded_strategies(s: Settings, rep: journal.Replay, notes: list[str]) -> list[str]:
@@ -267,26 +270,23 @@ def traded_strategies(s: Settings, rep: journal.Replay, notes: list[str]) -> lis
     return sorted(traded & known)
 
 
-def _name_quotes(record_db: Path, pairs: list[Pair]) -> None:
+def _name_quotes(con: duckdb.DuckDBPyConnection, pairs: list[Pair]) -> None:
     """For each matched pair filled at different prices, the recorded quote in force at
     each side's first fill: a live order that met a newer quote than the replay's is seen
     as such (bid, ask and the time of each)."""
     differ = [p for p in pairs if p.live and p.shadow and p.live.filled and p.shadow.filled
               and p.live.value * p.shadow.filled != p.shadow.value * p.live.filled]  # fmt: skip
-    if not differ:
-        return
-    with _recording(record_db) as con:
-        for p in differ:
-            for side, t in (("live", p.live), ("shadow", p.shadow)):
-                assert t is not None
-                got = con.execute(
-                    "SELECT epoch_ns(ts), bid, ask, ltp FROM ticks WHERE exchange = ? AND "
-                    "symbol = ? AND ts <= make_timestamptz(?::BIGINT // 1000) "
-                    "ORDER BY ts DESC LIMIT 1",
-                    [t.exchange, t.symbol, t.first_fill_ns],
-                ).fetchone()
-                if got:
-                    p.quotes[side] = {"at_ns": got[0], "bid": got[1], "ask": got[2],
+    for p in differ:
+        for side, t in (("live", p.live), ("shadow", p.shadow)):
+            assert t is not None
+            got = con.execute(
+                "SELECT epoch_ns(ts), bid, ask, ltp FROM ticks WHERE exchange = ? AND "
+                "symbol = ? AND ts <= make_timestamptz(?::BIGINT // 1000) "
+                "ORDER BY ts DESC LIMIT 1",
+                [t.exchange, t.symbol, t.first_fill_ns],
+            ).fetchone()
+            if got:
+                p.quotes[side] = {"at_ns": got[0], "bid": got[1], "ask": got[2],
                                       "ltp": got[3], "filled_at": round(t.avg, 4)}  # fmt: skip
 
 

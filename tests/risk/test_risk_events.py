@@ -3,6 +3,7 @@ and a file held by another process delays events in the outbox, never risk."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from mytrading.domain.refdata import IST
 from mytrading.messaging import wire
-from mytrading.risk.events import EventStore, read_events
+from mytrading.risk.events import EventStore, outbox_path, read_events
 
 
 def ev(i: int, oids: list[str]) -> wire.RiskEvent:
@@ -107,3 +108,25 @@ def test_a_move_cut_short_inserts_nothing_twice(tmp_path: Path) -> None:
     again.add(ev(1, []), time.time_ns(), datetime.now(IST))
     again.close()
     assert [r[3] for r in read_events(path)] == ["r1", "r0"]
+
+
+def test_a_market_days_events_are_read_alone_from_duckdb_and_the_outbox(tmp_path: Path) -> None:
+    """``read_events(day=...)``: the shadow run reads one day of a year's events."""
+    path = tmp_path / "risk.duckdb"
+    store = EventStore(path, lambda _: None)
+    friday = datetime(2026, 11, 20, 15, 29, tzinfo=IST)
+    monday = datetime(2026, 11, 23, 9, 16, tzinfo=IST)
+    store.add(ev(0, []), time.time_ns(), friday)
+    store.add(ev(1, []), time.time_ns(), monday)
+    store.close()  # both moved into DuckDB
+    con = sqlite3.connect(outbox_path(path))  # and one of each day waiting in the outbox
+    for i, when in ((2, friday), (3, monday)):
+        ns = int(when.timestamp() * 1e9)
+        con.execute("INSERT INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (time.time_ns() + i, time.time_ns(), ns, "s", "rejected", f"r{i}", 0.0,
+                     0.0, "", "why", "", ""))  # fmt: skip
+    con.commit()
+    con.close()
+    assert sorted(r[3] for r in read_events(path, day=friday.date())) == ["r0", "r2"]
+    assert sorted(r[3] for r in read_events(path, day=monday.date())) == ["r1", "r3"]
+    assert sorted(r[3] for r in read_events(path)) == ["r0", "r1", "r2", "r3"]

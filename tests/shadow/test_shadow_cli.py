@@ -4,6 +4,8 @@ and writes nothing; a whole session's shadow is checked on real processes in
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from mytrading.domain.refdata import IST
 from mytrading.messaging import wire
+from mytrading.settings import PROJECT_ROOT
 from mytrading.stores.recording import Recorder
 from tests.procs import cli
 
@@ -30,7 +33,7 @@ def record_a_tick(path: Path, when: datetime) -> None:
         ([], False, "no recording at"),
         (["--day", "2026-13-01"], False, "--day '2026-13-01' is not a date"),
         ([], True, "no router journal of 2026-11-20"),  # the latest recorded day
-        (["--day", "2026-11-19"], True, "no router journal of 2026-11-19"),
+        (["--day", "2026-11-19"], True, "holds no ticks of 2026-11-19"),  # not recorded
     ],
 )
 def test_what_cannot_be_compared_is_refused_clearly(
@@ -42,3 +45,25 @@ def test_what_cannot_be_compared_is_refused_clearly(
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert expect in " ".join(r.stderr.split()), r.stderr
     assert not Path(tmp_env["MT_BACKTEST_DB"]).exists()
+
+
+def test_a_recording_the_feed_still_holds_is_refused_not_waited_for(
+    tmp_env: dict[str, str],
+) -> None:
+    path = Path(tmp_env["MT_RECORD_DB"])
+    record_a_tick(path, datetime(2026, 11, 20, 10, 0, tzinfo=IST))
+    holder = subprocess.Popen(  # a running feed: its recorder holds the file for writing
+        [sys.executable, "-c", "import sys; from pathlib import Path; "
+         "from mytrading.stores.recording import connect; "
+         f"con = connect(Path({str(path)!r})); print('held', flush=True); sys.stdin.read()"],
+        cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        r = cli("backtest", "shadow", "--day", "2026-11-20", env=tmp_env)
+        assert r.returncode == 2, (r.stdout, r.stderr)
+        assert "is held by another process" in " ".join(r.stderr.split()), r.stderr
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
