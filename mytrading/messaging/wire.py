@@ -373,14 +373,16 @@ class Command(Msg, tag="command"):
     command: Literal["kill_switch", "state", "stop", "unknown", "strategy"]
     # kill_switch: "on" | "off" | "flatten"; state: "active" | "reducing" | "halted";
     # stop: one strategy halted and its positions closed (value unused); unknown: "open"
-    # | "resolved"; strategy: "enable" | "disable" | "params", config/strategies.toml
-    # changed for one strategy by the command layer: risk says it to the engine (a
-    # ``RiskEvent`` of kind "control") and takes its schedule again
+    # | "resolved" | "census" (the router's start: ``ref`` every order id unknown now,
+    # comma-separated; a hold for any other is released); strategy: "enable" | "disable"
+    # | "params", config/strategies.toml changed for one strategy by the command layer:
+    # risk says it to the engine (a ``RiskEvent`` of kind "control") and takes its
+    # schedule again
     value: str
     reason: str = ""
     issued_by: str = ""
     target: str = ""  # state and unknown: a strategy, or "" / "*" for the whole stack
-    ref: str = ""  # unknown: our order id
+    ref: str = ""  # unknown: our order id (census: all of them, comma-separated)
 
 
 # ------------------------------------------------------------------ request / reply

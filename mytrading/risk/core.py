@@ -421,6 +421,9 @@ class RiskCore:
         returns to its state by itself when its last unknown order is resolved, unless it
         had more than ``max_unknown_halts`` today (then a person resumes it)."""
         name, oid, states = msg.target, msg.ref, self.book.states
+        if msg.value == "census":
+            self._unknown_census(msg)
+            return
         if not name or not oid or msg.value not in ("open", "resolved"):
             raise ValueError(f"bad unknown-order command {msg.value!r} {name!r} {oid!r}")
         hold = states.holds.get(name)
@@ -464,6 +467,23 @@ class RiskCore:
         if hold.before != "active" and hold.before_why is not None:
             states.why[name] = hold.before_why  # it is back to what it was, for that reason
         self._state_event(name, hold.before, why)
+
+    def _unknown_census(self, msg: wire.Command) -> None:
+        """The router's unknown orders as it starts (``ref``: every one of them): a hold
+        for any other order is released as resolved. Its resolution was said by a router
+        that died before risk heard it (risk was down too)."""
+        still = set(filter(None, msg.ref.split(",")))
+        for name, hold in list(self.book.states.holds.items()):
+            for oid in [o for o in hold.orders if o not in still]:
+                log.warning("an unknown order's hold released: the restarted router no "
+                            "longer has it unknown", strategy=name, order_id=oid)  # fmt: skip
+                self._unknown(
+                    wire.Command(
+                        command="unknown", value="resolved", target=name, ref=oid,
+                        reason="no longer unknown at the router's start",
+                        issued_by=msg.issued_by,
+                    )
+                )  # fmt: skip
 
     def _state_event(self, name: str, state: str, why: str) -> None:
         self.ports.save_states(self.book.states, why)

@@ -166,6 +166,7 @@ class RouterDaemon(Daemon):
         for jo in self.table.orders.values():  # unknown before the restart: looked for still
             if jo.state == S.UNKNOWN:
                 self.unknown_ids.setdefault(jo.order.order_id, jo.reason)
+        self._unknown_census()
         self.table.journal.sync()
         self.every(JOURNAL_SYNC_S, self.table.journal.sync)
         self.every(JOURNAL_RETRY_S, self.journal_faults.retry)
@@ -593,6 +594,30 @@ class RouterDaemon(Daemon):
                 target=o.strategy,
                 ref=o.order_id,
                 reason=fate,
+                issued_by=self.name,
+            )
+        )
+
+    def _unknown_census(self) -> None:
+        """At start, risk's holds for unknown orders made to match the journal: each order
+        still unknown said again (risk ignores one it holds), then the whole set, so that
+        risk releases a hold for any order not in it. What an earlier router said may not
+        have reached risk: its halts wait in memory for a risk that is down, and die with
+        it (the simulator's seed 2 at 240x: a resolution waiting for a restarting risk was
+        lost with a killed router, and two strategies stayed HALTED for the day)."""
+        for oid, why in self.unknown_ids.items():
+            o = self.table.orders[oid].order
+            self.halts.put(
+                wire.Command(command="unknown", value="open", target=o.strategy, ref=oid,
+                             reason=why, issued_by=self.name)
+            )  # fmt: skip
+        self.halts.put(
+            wire.Command(
+                command="unknown",
+                value="census",
+                target="*",
+                ref=",".join(sorted(self.unknown_ids)),
+                reason="the router's unknown orders at its start",
                 issued_by=self.name,
             )
         )

@@ -268,3 +268,24 @@ def test_a_follower_off_its_lead_is_brought_back_once_its_broker_answers(
         130,
         True,
     )
+
+
+def test_a_routers_census_at_its_start_releases_the_holds_it_no_longer_has(
+    refdata: RefData,
+) -> None:
+    """A router says at its start every order still unknown to it (``census``): a hold
+    for any other order is released as resolved (an earlier router resolved it and died
+    before risk heard it), one it names is kept, and an empty census releases them all."""
+    now = [at(10, 0)]
+    r = core(refdata, LIMITS, now)
+    r.on_command(unknown("open", "s.1"))
+    r.on_command(unknown("open", "s.2"))
+    r.on_command(unknown("open", "t.1", strategy="t"))
+    states = r.book.states
+    census = wire.Command(command="unknown", value="census", target="*", ref="s.2",
+                          issued_by="router")  # fmt: skip
+    r.on_command(census)
+    assert states.of("t") == "active" and "t" not in states.holds
+    assert states.of("s") == "halted" and states.holds["s"].orders == ["s.2"]
+    r.on_command(wire.Command(command="unknown", value="census", target="*", ref=""))
+    assert states.of("s") == "active" and states.holds == {}

@@ -105,6 +105,52 @@ def test_an_order_unknown_before_a_router_restart_and_found_after_it_releases_it
     assert r.violations == [], [v.line() for v in r.violations]
 
 
+def test_an_unknown_order_resolved_while_risk_is_down_by_a_router_that_then_dies_releases(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The simulator's seed 2 at 240x: an order went unknown (its strategy halted through
+    risk), risk was killed, the router found the order while risk was down and kept the
+    release in memory for it, and was killed before risk came back: the restarted router
+    had nothing unknown to say, and the strategy stayed HALTED for the day. Now a router
+    says at its start which orders are unknown, and risk releases a hold for any other."""
+    seen: dict[str, Any] = {}
+
+    def lose_replies(stack: Any) -> None:  # and the books unread: not found at once
+        stack.main.faults.lose_next = 1
+        stack.main.faults.garble = 1.0
+
+    def watch(stack: Any) -> None:
+        if "done" in seen or not stack.alive("router"):
+            return
+        router = stack.cores["router"]
+        if "unknown" not in seen:
+            unknown = [jo for jo in router.table.orders.values() if jo.state.value == "unknown"]
+            if unknown and stack.cores["risk"].core.book.states.holds:
+                seen["unknown"] = unknown[0].order.strategy
+                stack.kill_daemon("risk")
+                stack.main.faults.garble = 0.0  # the router finds it now, with risk down
+            return
+        if not router.unknown_ids and stack.alive("router"):
+            seen["done"] = len(router.halts)  # the release, waiting for risk
+            stack.kill_daemon("router")
+            stack.world.after(0.5, lambda: stack.start_daemon("risk"))
+            stack.world.after(2.0, lambda: stack.start_daemon("router"))
+
+    def after(stack: Any) -> None:
+        seen["after"] = stack.cores["risk"].core.book.states.of(seen.get("unknown", ""))
+
+    script = (
+        (9.0, lose_replies),
+        *((9.0 + i * 0.1, watch) for i in range(1, 120)),
+        (28.0, after),
+    )
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    assert "unknown" in seen, "no order went unknown: the scenario proves nothing"
+    assert seen.get("done") == 1, "the release did not wait for risk: it proves nothing"
+    assert seen["after"] == "active"
+    assert r.violations == [], [v.line() for v in r.violations]
+
+
 def test_an_entry_approved_as_the_router_died_does_not_go_after_the_kill_switch(
     refdata: RefData, tmp_path: Path
 ) -> None:
