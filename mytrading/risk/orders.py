@@ -30,7 +30,7 @@ from mytrading.risk.rules import (
     Rejection,
     check,
     check_cancel,
-    reduces,
+    closes,
     ref_order_id,
     split,
 )
@@ -63,7 +63,12 @@ def approved_order(
         origin_ns=msg.origin_ns,
         op=OP[type(msg)],
         ref_order_id=ref_order_id(msg),
-        exit=reduces(book.positions.get((msg.strategy, msg.exchange, msg.symbol), 0), msg),
+        # an exit only while no working exit covers it already: one approved against the
+        # same position as another (a burst of webhook SELLs, the router down) is an entry,
+        # cancelled by a halt (the simulator's seed 100 at 180x: three SELLs of a long 65
+        # approved as exits, the kill switch then cancelled the BUYs between them, and two
+        # went short after the switch)
+        exit=closes(book, (msg.strategy, msg.exchange, msg.symbol), msg, ref_order_id(msg)),
         link=msg.link if isinstance(msg, wire.PlaceIntent) else None,
         account=account,
     )

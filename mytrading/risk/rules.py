@@ -101,13 +101,7 @@ class Ask:
         whose cancel is on its way (a bracket's stop, cancelled by the strategy's close)
         covers nothing: counting it would refuse the close and leave the position
         without its stop."""
-        if not self.exit:
-            return False
-        pos = self.book.positions.get(self.key, 0)
-        buys, sells = self.book.covering(self.key, exclude=self.ref)
-        if self.signed < 0:
-            return pos - sells + self.signed >= 0
-        return pos + buys + self.signed <= 0
+        return self.exit and closes(self.book, self.key, self.intent, self.ref)
 
     @property
     def protective(self) -> bool:
@@ -777,6 +771,22 @@ def reduces(pos: int, intent: wire.IntentBase | wire.Order) -> bool:
     """The intent (or order) shrinks the position ``pos`` without turning it round."""
     signed = intent.quantity if intent.action == "BUY" else -intent.quantity
     return (pos > 0 > signed or pos < 0 < signed) and abs(signed) <= abs(pos)
+
+
+def closes(
+    book: RiskBook, key: tuple[str, str, str], intent: wire.IntentBase | wire.Order, ref: str
+) -> bool:
+    """``intent`` shrinks ``key``'s position even once every working order on it that no
+    cancel is going for fills (``ref``: the order a modify replaces, left out): an exit
+    no other exit already covers."""
+    pos = book.positions.get(key, 0)
+    if not reduces(pos, intent):
+        return False
+    buys, sells = book.covering(key, exclude=ref)
+    signed = intent.quantity if intent.action == "BUY" else -intent.quantity
+    if signed < 0:
+        return pos - sells + signed >= 0
+    return pos + buys + signed <= 0
 
 
 def ref_order_id(intent: wire.Intent) -> str:

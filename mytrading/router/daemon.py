@@ -252,18 +252,14 @@ class RouterDaemon(Daemon):
             self.log.warning("duplicate order not sent", order_id=msg.order_id)
             return
         jo = self.table.add(msg)
-        if self.journal_faults.down():
-            self.journal_faults.refuse(jo)
-            return
-        lane = self.lanes.get(msg.account)
-        if lane is None:
-            self.count_error("order for an account not configured", account=msg.account)
-            self.reject(jo, f"no account {msg.account!r} at the router")
-            return
         target = self.table.get(msg.ref_order_id) if msg.op == "cancel" else None
         if target is not None and target.state == S.NEW:
             # Still queued here, never handed to its broker (cancels go ahead of entries,
-            # so the broker would otherwise get the entry after its cancel): it ends here.
+            # so the broker would otherwise get the entry after its cancel): it ends here,
+            # with the journal refusing writes too (its records wait for the disk; a crash
+            # before then leaves it NEW, and a restart sends no NEW order). The simulator's
+            # seed 157: risk's cancel of a queued entry at the kill switch was refused for
+            # a full disk, and the entry went to the broker after the switch.
             self.table.set(
                 target, S.CANCELLED, reason=f"cancelled before it was sent by {msg.order_id}"
             )
@@ -272,6 +268,14 @@ class RouterDaemon(Daemon):
             self.publish_order(jo)  # the cancel itself is done: its sender hears so
             self.counts["cancelled_unsent"] += 1
             self.log.info("cancelled before sending", order_id=target.order.order_id)
+            return
+        if self.journal_faults.down():
+            self.journal_faults.refuse(jo)
+            return
+        lane = self.lanes.get(msg.account)
+        if lane is None:
+            self.count_error("order for an account not configured", account=msg.account)
+            self.reject(jo, f"no account {msg.account!r} at the router")
             return
         if lane.route is None or not lane.route.sends:
             self.counts["dry_run"] += 1

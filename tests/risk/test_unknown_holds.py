@@ -289,3 +289,25 @@ def test_a_routers_census_at_its_start_releases_the_holds_it_no_longer_has(
     assert states.of("s") == "halted" and states.holds["s"].orders == ["s.2"]
     r.on_command(wire.Command(command="unknown", value="census", target="*", ref=""))
     assert states.of("s") == "active" and states.holds == {}
+
+
+def test_an_exit_another_working_exit_covers_is_sent_as_an_entry(refdata: RefData) -> None:
+    """Two SELLs of a long 65, approved while neither has filled (a burst of webhook
+    alerts, the router down): the first is an exit, the second would sell short once both
+    fill, so it goes as an entry, one a halt cancels. The simulator's seed 100 at 180x:
+    both went as exits, the kill switch cancelled the BUYs between them, and the second
+    took the book short after the switch."""
+    from mytrading.risk.orders import approved_order
+    from mytrading.risk.rules import Approval
+
+    book = RiskBook()
+    key = ("s", "NFO", intent().symbol)
+    book.positions[key] = 65
+    first = intent(65, "SELL")
+    o1 = approved_order(first, Approval(0.0, 0.0, 65, 0.0), book, "risk")  # type: ignore[arg-type]
+    book.on_approved(o1.order_id, key, -65, entry=not o1.exit)
+    second = intent(65, "SELL")
+    o2 = approved_order(second, Approval(0.0, 0.0, 65, 0.0), book, "risk")  # type: ignore[arg-type]
+    assert o1.exit and not o2.exit
+    book.on_approved(o2.order_id, key, -65, entry=not o2.exit)
+    assert book.entries == {o2.order_id}
