@@ -149,7 +149,7 @@ class Operator:
         the day refused as stale) gets more alerts, in BUY/SELL pairs spread over the
         afternoon before the webhook strategy's entries end, so that every seed carries
         at least ``MIN_ORDERS`` orders."""
-        short = MIN_ORDERS + 2 - self.stack.invariants.orders
+        short = MIN_ORDERS + 6 - self.stack.invariants.orders  # some are refused
         if short <= 0:
             return
         pairs = (short + 1) // 2

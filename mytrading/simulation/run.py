@@ -32,6 +32,7 @@ from mytrading.simulation.operator import Operator
 from mytrading.simulation.stack import START_ORDER, Options, Said, SimStack
 
 LAST_BEAT_S = 0.05  # before the day's end (wall seconds): every daemon's status sent
+SETTLE_S = 8.0  # wall seconds from the last fault to the day's end: an unknown order found absent
 LAST_STEP = dtime(15, 24)  # the market's last move: the day goes quiet after it
 DAY_END = dtime(15, 29, 50)  # the checks of the day's end (the clock rolls at 15:30)
 
@@ -126,8 +127,11 @@ def _run(stack: SimStack) -> SeedResult:
     stack.disk_full = False
     stack.journal_write = full_disk_write(stack)
     n_faults = stack.rng.randrange(10, 17) if options.faults else 0
+    # faults end at 15:05, and early enough for what they leave to settle in the wall
+    # seconds the daemons' own timers take (at 240x, 15:05 is 6 s of wall from the close)
+    faults_end = min(_wall_s(stack, dtime(15, 5)), day_s - SETTLE_S)
     stack.faults = FaultSchedule(stack, random.Random(stack.rng.random()), n_faults,
-                                 _wall_s(stack, dtime(15, 5)))  # fmt: skip
+                                 faults_end)  # fmt: skip
     stack.clock_offset_s = next(
         (float(f.detail) for f in stack.faults.faults if f.kind == "clock_offset"), 0.0
     )
@@ -190,7 +194,7 @@ def _wall_s(stack: SimStack, at: dtime) -> float:
     skip = stack.settings.sim.skipped()
     if skip is not None and at > skip[0]:
         market -= s(min(at, skip[1])) - s(skip[0])
-    return market / stack.options.speed
+    return market / stack.speed
 
 
 def summary(results: Sequence[Any], seconds: float) -> dict[str, Any]:
