@@ -151,6 +151,55 @@ def test_an_unknown_order_resolved_while_risk_is_down_by_a_router_that_then_dies
     assert r.violations == [], [v.line() for v in r.violations]
 
 
+def test_a_cancel_of_a_queued_entry_ends_it_with_the_journal_refusing_writes(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The simulator's seed 157 at 180x: risk's cancel of an entry still queued at the
+    router (the kill switch's) came while the disk refused the journal; the router refused
+    the cancel as it refuses new orders then, and sent the entry once the disk took writes
+    again, after the kill switch. An unsent order's cancel needs no broker and no disk
+    first: it ends the order there."""
+    import msgspec
+
+    seen: dict[str, Any] = {}
+
+    def queue_then_cancel(stack: Any) -> None:
+        router = stack.cores["router"]
+        model = next(jo.order for jo in router.table.orders.values()
+                     if jo.order.op == "place" and jo.order.strategy == "sma_crossover")  # fmt: skip
+        entry = msgspec.structs.replace(
+            model, order_id="sma_crossover.t-entry", intent_id="t-entry", exit=False, src="risk"
+        )
+        cancel = msgspec.structs.replace(
+            entry, order_id="sma_crossover.t-cancel", intent_id="t-cancel", op="cancel",
+            ref_order_id=entry.order_id,
+        )  # fmt: skip
+
+        def read() -> None:  # one read of the order pipe: the entry, the disk fills, the cancel
+            router._on_order("pipe.orders", entry)
+            stack.disk_full = True
+            router.table.journal.fault = "journal write refused: No space left on device"
+            router._on_order("pipe.orders", cancel)
+            router._after_orders()
+
+        stack.hosts["router"].run(read)
+
+    def disk_back(stack: Any) -> None:
+        stack.disk_full = False
+
+    def after(stack: Any) -> None:
+        table = stack.cores["router"].table
+        seen["entry"] = table.get("sma_crossover.t-entry")
+        seen["cancel"] = table.get("sma_crossover.t-cancel")
+
+    script = ((14.0, queue_then_cancel), (15.5, disk_back), (20.0, after))
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    entry, cancel = seen["entry"], seen["cancel"]
+    assert entry.state.value == "cancelled" and entry.broker_id == "", entry
+    assert cancel.state.value == "complete", cancel
+    assert r.violations == [], [v.line() for v in r.violations]
+
+
 def test_an_entry_approved_as_the_router_died_does_not_go_after_the_kill_switch(
     refdata: RefData, tmp_path: Path
 ) -> None:
