@@ -94,6 +94,14 @@ class RiskBook:
     # cancels sent and not yet answered: cancel order id -> the working order it cancels
     cancelling: dict[str, str] = field(default_factory=dict)
     seen_intents: set[str] = field(default_factory=set)
+    # quantity of each working order its fills have brought into ``positions``; an order
+    # the broker says is done with more filled than that stays working for the rest
+    # (``awaiting``) until its fills are booked: a fill lost on the bus is caught up at
+    # the router's next heartbeat, and meanwhile the quantity is neither held nor working.
+    # The simulator's seed 195: a flatten's fill was lost, its order's end was heard, and
+    # the exit job, seeing the position still open and nothing working, sold it again.
+    booked: dict[str, int] = field(default_factory=dict)
+    awaiting: set[str] = field(default_factory=set)
     approvals: dict[str, collections.deque[int]] = field(
         default_factory=lambda: collections.defaultdict(collections.deque)
     )  # wall ns of approvals in the last minute, per strategy
@@ -168,6 +176,8 @@ class RiskBook:
         self.working.pop(order_id, None)
         self.entries.discard(order_id)
         self.cancelling.pop(order_id, None)
+        self.booked.pop(order_id, None)
+        self.awaiting.discard(order_id)
 
     def on_update(self, u: wire.OrderUpdate) -> None:
         """Working quantity shrinks as the order fills or ends."""
@@ -182,15 +192,39 @@ class RiskBook:
         entry = self.working.get(u.order_id)
         if entry is None:
             return
-        key, signed = entry
+        key, _ = entry
+        if u.order_id in self.awaiting:
+            return  # done at the broker: only its fills move it now
+        sign = 1 if u.action == "BUY" else -1
+        booked = self.booked.get(u.order_id, 0)
         if is_final(u.status):
-            del self.working[u.order_id]
             self.entries.discard(u.order_id)
+            owed = u.filled_qty - booked
+            if owed > 0:
+                self.working[u.order_id] = (key, sign * owed)
+                self.awaiting.add(u.order_id)
+                return
+            del self.working[u.order_id]
+            self.booked.pop(u.order_id, None)
         else:
-            left = abs(signed) - u.filled_qty
-            self.working[u.order_id] = (key, left if signed > 0 else -left)
+            # what may still fill: the order less what the broker says is filled, or less
+            # what its fills booked if more of them came than the update counts
+            left = u.quantity - max(u.filled_qty, booked)
+            self.working[u.order_id] = (key, sign * max(0, left))
 
     def on_fill(self, f: wire.Fill) -> None:
         key = (f.strategy, f.exchange, f.symbol)
         signed = f.quantity if f.action == "BUY" else -f.quantity
         self.positions[key] = self.positions.get(key, 0) + signed
+        entry = self.working.get(f.order_id)
+        if entry is None:
+            return
+        self.booked[f.order_id] = self.booked.get(f.order_id, 0) + f.quantity
+        if f.order_id in self.awaiting:
+            left = abs(entry[1]) - f.quantity
+            if left > 0:
+                self.working[f.order_id] = (entry[0], left if signed > 0 else -left)
+                return
+            del self.working[f.order_id]
+            self.awaiting.discard(f.order_id)
+            self.booked.pop(f.order_id, None)
