@@ -96,6 +96,9 @@ class PlaceResult(msgspec.Struct, frozen=True, gc=False):
     message: str = ""
     http_status: int = 200
     retry_after_s: float = 0.0  # a 429's retry_after (``RETRY`` only)
+    # the broker did not answer the call (a timeout, an ambiguous 5xx), whatever the order
+    # book then said of the order: the rest of a batch waits (``router/lanes.py``)
+    unanswered: bool = False
 
     @property
     def ok(self) -> bool:

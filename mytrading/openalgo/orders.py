@@ -274,8 +274,10 @@ class OpenAlgoAdapter:
         row = self._look_now(order.order_id)
         if row is not None:
             self._count("recovered_after_timeout")
-            return PlaceResult.accepted(row.broker_id), self._take(order, row)
-        return PlaceResult(Outcome.UNKNOWN, message=fail.message, http_status=0), []
+            found = PlaceResult(Outcome.ACCEPTED, orderid=row.broker_id, unanswered=True)
+            return found, self._take(order, row)
+        return PlaceResult(Outcome.UNKNOWN, message=fail.message, http_status=0,
+                           unanswered=True), []  # fmt: skip
 
     def remember(self, broker_ids: set[str]) -> None:
         self.known_ids |= broker_ids

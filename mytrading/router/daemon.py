@@ -260,14 +260,7 @@ class RouterDaemon(Daemon):
             # before then leaves it NEW, and a restart sends no NEW order). The simulator's
             # seed 157: risk's cancel of a queued entry at the kill switch was refused for
             # a full disk, and the entry went to the broker after the switch.
-            self.table.set(
-                target, S.CANCELLED, reason=f"cancelled before it was sent by {msg.order_id}"
-            )
-            self.publish_order(target)
-            self.table.set(jo, S.COMPLETE)
-            self.publish_order(jo)  # the cancel itself is done: its sender hears so
-            self.counts["cancelled_unsent"] += 1
-            self.log.info("cancelled before sending", order_id=target.order.order_id)
+            self._cancel_unsent(jo, target)
             return
         if self.journal_faults.down():
             self.journal_faults.refuse(jo)
@@ -288,6 +281,17 @@ class RouterDaemon(Daemon):
         lane.throttle.push(msg.order_id, "order", msg.exit or msg.op == "cancel")
         self._crash("new")  # read, not yet journaled
         self._pump_due = True  # at the end of this read of the pipe: one flush for all
+
+    def _cancel_unsent(self, jo: TrackedOrder, target: TrackedOrder) -> None:
+        """``jo`` cancels ``target``, which never left: it ends here, and so does ``jo``."""
+        self.table.set(
+            target, S.CANCELLED, reason=f"cancelled before it was sent by {jo.order.order_id}"
+        )
+        self.publish_order(target)
+        self.table.set(jo, S.COMPLETE)
+        self.publish_order(jo)  # the cancel itself is done: its sender hears so
+        self.counts["cancelled_unsent"] += 1
+        self.log.info("cancelled before sending", order_id=target.order.order_id)
 
     def _after_orders(self) -> None:
         """The pipe's batch is read: send now, before the loop turns to ticks and timers
@@ -327,6 +331,14 @@ class RouterDaemon(Daemon):
                 took[item.cls] = took.get(item.cls, 0) + 1
                 jo = self.table.get(item.key)
                 if jo is not None and jo.state == S.NEW:
+                    target = (
+                        self.table.get(jo.order.ref_order_id) if jo.order.op == "cancel" else None
+                    )
+                    if target is not None and target.state == S.NEW:
+                        # its order was held back after an unanswered call (``Lane._run``)
+                        # and waits behind it: both end here (cancels go first)
+                        self._cancel_unsent(jo, target)
+                        continue
                     if self.table.journal.fault:  # queued before the disk refused
                         self.journal_faults.refuse(jo)
                         continue
@@ -437,6 +449,16 @@ class RouterDaemon(Daemon):
         """Journal and publish what the broker answered for one order."""
         o = jo.order
         if call.error is not None:
+            return
+        if call.held:  # never made: back in the queue, the attempt not counted
+            jo.attempt -= 1
+            self.counts["held_after_unanswered"] += 1
+            target = self.table.get(o.ref_order_id) if o.op == "cancel" else None
+            if target is not None and target.state == S.NEW:  # held too: ends unsent
+                self._cancel_unsent(jo, target)
+                return
+            self.table.set(jo, S.NEW, reason="held: an earlier order of its batch went unanswered")
+            lane.throttle.push(o.order_id, "order", o.exit or o.op == "cancel")
             return
         if o.op != "place":
             self._amended(lane, jo, call)

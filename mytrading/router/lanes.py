@@ -25,7 +25,12 @@ from typing import Any
 
 from mytrading import hosttime
 from mytrading.domain.accounts import Account
-from mytrading.openalgo.broker import BrokerAdapter, OrderEvent, PlaceResult, TradeEvent
+from mytrading.openalgo.broker import (
+    BrokerAdapter,
+    OrderEvent,
+    PlaceResult,
+    TradeEvent,
+)
 from mytrading.process.host import Pending, Worker
 from mytrading.router.session import BrokerSession
 from mytrading.router.throttle import Throttle
@@ -43,6 +48,8 @@ class Call:
     events: Events
     wall_ns: int
     error: BaseException | None = None
+    # not made: an earlier call of the batch went unanswered (``Lane._run``)
+    held: bool = False
 
 
 class Answered:
@@ -91,8 +98,22 @@ class Lane:
         self.inflight = self.pool.submit(lambda: self._run(batch, call))
 
     def _run(self, batch: list[Any], call: Callable[[Lane, Any], Call]) -> list[tuple[Any, Call]]:
+        """The batch's calls in order, until one goes unanswered (a timeout, an
+        ambiguous 5xx; found in the order book or not): the rest are held, not made, and
+        go in the next round. A broker that stops answering would otherwise cost each of them a full
+        timeout on this thread, one after another, and the account's fills and updates
+        wait for the lane meanwhile (the simulator's seed 326: ten placements each lost
+        their reply, and the lane stayed busy past the day's end)."""
+        out: list[tuple[Any, Call]] = []
         with self.lock:
-            return [(item, call(self, item)) for item in batch]
+            for i, item in enumerate(batch):
+                got = call(self, item)
+                out.append((item, got))
+                if got.result is not None and got.result.unanswered:
+                    wall = hosttime.time_ns()
+                    out.extend((rest, Call(None, [], wall, held=True)) for rest in batch[i + 1 :])
+                    break
+        return out
 
     def busy(self) -> bool:
         """A batch's calls are running on the worker (holding the lane's lock): anything
