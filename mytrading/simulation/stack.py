@@ -79,7 +79,7 @@ FOLLOWED = "sma_crossover"  # the strategy ``second`` follows, at twice its size
 # a seed's speed (``Options.speed`` 0): at 240x a day costs about 30 % less than at 120x
 # (the daemons' timers fire half as often a market minute), and the simulator's seed 2
 # found a bug at 240x that 200 seeds at 120x had not (router/daemon.py, the census)
-SPEEDS = (120.0, 180.0)
+SPEEDS = (120.0, 180.0, 240.0)
 
 
 @dataclass
