@@ -25,6 +25,13 @@ def router_books(stack: Any) -> dict[tuple[str, str, str], int]:
     return {k: q for k, q in net.items() if q}
 
 
+def lose_replies(stack: Any) -> None:
+    """The next placement's reply lost, and the books unread: its order is not found at
+    once (unknown until the books read again)."""
+    stack.main.faults.lose_next = 1
+    stack.main.faults.garble = 1.0
+
+
 def test_a_risk_restarted_without_the_routers_answer_waits_for_its_positions(
     refdata: RefData, tmp_path: Path
 ) -> None:
@@ -76,10 +83,6 @@ def test_an_order_unknown_before_a_router_restart_and_found_after_it_releases_it
     no fault left to explain it. Now the recovery that finds it releases the halt."""
     seen: dict[str, Any] = {}
 
-    def lose_replies(stack: Any) -> None:  # and the books unread: not adopted at once
-        stack.main.faults.lose_next = 1
-        stack.main.faults.garble = 1.0
-
     def kill_once_unknown(stack: Any) -> None:
         if "unknown" in seen or not stack.alive("router"):
             return
@@ -114,10 +117,6 @@ def test_an_unknown_order_resolved_while_risk_is_down_by_a_router_that_then_dies
     had nothing unknown to say, and the strategy stayed HALTED for the day. Now a router
     says at its start which orders are unknown, and risk releases a hold for any other."""
     seen: dict[str, Any] = {}
-
-    def lose_replies(stack: Any) -> None:  # and the books unread: not found at once
-        stack.main.faults.lose_next = 1
-        stack.main.faults.garble = 1.0
 
     def watch(stack: Any) -> None:
         if "done" in seen or not stack.alive("router"):
