@@ -36,7 +36,13 @@ from mytrading.engine.watchdog import (
     stuck_today,
 )
 from mytrading.messaging import wire
-from mytrading.messaging.catchup import FillSequence, fetch_day, fetch_fills_since, fetch_snapshot
+from mytrading.messaging.catchup import (
+    SNAPSHOT_TRIES,
+    FillSequence,
+    fetch_day,
+    fetch_fills_since,
+    fetch_snapshot_at_start,
+)
 from mytrading.messaging.interest import Declarer, entry
 from mytrading.messaging.outbox import Outbox
 from mytrading.openalgo.history import http_history
@@ -218,9 +224,13 @@ class EngineDaemon(Daemon):
 
     def _restore(self) -> None:
         """After a restart: strategies' positions from the router before any hook runs."""
-        snap = fetch_snapshot(self.ask_router())
+        snap = fetch_snapshot_at_start(self.ask_router())
         if snap is None:
-            self.log.warning("no position snapshot from the router: strategies start flat")
+            self.count_error(
+                "ALERT: no position snapshot from the router after "
+                f"{SNAPSHOT_TRIES} tries: strategies start flat; the reconciler reports what "
+                "they hold"
+            )
             return
         day = fetch_day(self.ask_router(), snap.last_fill_no)
         if day is None:

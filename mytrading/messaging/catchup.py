@@ -152,6 +152,22 @@ def fetch_day(ask: Ask, upto: int, timeout_ms: int = 2000) -> Day | None:
     return None if fills is None else Day(orders.working, fills)
 
 
+SNAPSHOT_TRIES = 5  # a starting reader asks this often before it starts without one
+
+
+def fetch_snapshot_at_start(ask: Ask, tries: int = SNAPSHOT_TRIES) -> Snapshot | None:
+    """The snapshot a starting engine or signals daemon begins from, asked again when a
+    question goes unanswered (a router busy or restarting, a lost reply): one lost answer
+    had started every strategy flat while the router held their positions (the
+    simulator's seed 610: the engine restarted during a lost reply, its strategies never
+    closed what they held, and later bought again). None after ``tries``."""
+    for _ in range(tries):
+        snap = fetch_snapshot(ask)
+        if snap is not None:
+            return snap
+    return None
+
+
 def fetch_snapshot(ask: Ask, timeout_ms: int = 2000, everything: bool = False) -> Snapshot | None:
     """The router's per-strategy positions, or None if it does not answer in time. Those
     the broker did not confirm at the router's start are left out (named in

@@ -27,7 +27,13 @@ from mytrading import domain, hosttime, venue
 from mytrading.domain.accounts import Accounts
 from mytrading.domain.refdata import IST, RefData, RefDataError
 from mytrading.messaging import wire
-from mytrading.messaging.catchup import FillSequence, fetch_fills_since, fetch_snapshot
+from mytrading.messaging.catchup import (
+    SNAPSHOT_TRIES,
+    FillSequence,
+    fetch_fills_since,
+    fetch_snapshot,
+    fetch_snapshot_at_start,
+)
 from mytrading.messaging.interest import Declarer, entry
 from mytrading.messaging.outbox import Outbox
 from mytrading.process.base import Daemon, Peer
@@ -128,9 +134,12 @@ class SignalsDaemon(Daemon):
         return frozenset(eng.detail.get("strategies", {})) if eng is not None else frozenset()
 
     def _restore(self) -> None:
-        snap = fetch_snapshot(self.ask_router())
+        snap = fetch_snapshot_at_start(self.ask_router())
         if snap is None:
-            self.log.warning("no position snapshot from the router: webhook strategies start flat")
+            self.count_error(
+                f"ALERT: no position snapshot from the router after {SNAPSHOT_TRIES} tries: "
+                "webhook strategies start flat; the reconciler reports what they hold"
+            )
             return
         self.book.restore(snap.positions, snap.working)
         self.fill_seq.start_at(snap.last_fill_no)

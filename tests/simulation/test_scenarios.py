@@ -74,6 +74,27 @@ def test_a_risk_restarted_without_the_routers_answer_waits_for_its_positions(
     assert r.violations == [], [v.line() for v in r.violations]
 
 
+def test_an_engine_restarted_while_the_routers_answers_are_lost_asks_again(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The simulator's seed 610: the engine restarted while the router's answers were
+    being lost, took no snapshot for none, and started every strategy flat while the
+    router held their positions (never closed, bought again). Now it asks again."""
+    seen: dict[str, Any] = {}
+
+    def restart_engine_losing_answers(stack: Any) -> None:
+        seen["held"] = router_books(stack)
+        stack.kill_daemon("engine")
+        stack.bus.faults.rpc_lost = 0.7  # (a start's questions are asked at one instant)
+        stack.world.after(0.2, lambda: stack.start_daemon("engine"))
+        stack.world.after(1.0, lambda: setattr(stack.bus.faults, "rpc_lost", 0.0))
+
+    script = ((12.0, restart_engine_losing_answers),)
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    assert seen["held"], "no position to lose: the scenario proves nothing"
+    assert r.violations == [], [v.line() for v in r.violations]
+
+
 def test_an_order_unknown_before_a_router_restart_and_found_after_it_releases_its_strategy(
     refdata: RefData, tmp_path: Path
 ) -> None:
