@@ -242,6 +242,49 @@ def test_a_batch_stops_at_a_lost_reply_and_its_rest_goes_next_round(
     assert r.violations == [], [v.line() for v in r.violations]
 
 
+def test_an_unknown_orders_release_lost_with_a_killed_risk_is_said_again(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The simulator's seed 532: the router said an unknown order was resolved and risk
+    was killed before it read it; the restarted risk kept the strategy HALTED for the day.
+    Now the router says its unknown orders again (the census) when risk restarts."""
+    seen: dict[str, Any] = {}
+
+    def watch(stack: Any) -> None:
+        if "armed" in seen or not stack.alive("router"):
+            return
+        router = stack.cores["router"]
+        unknown = [jo for jo in router.table.orders.values() if jo.state.value == "unknown"]
+        if not (unknown and stack.cores["risk"].core.book.states.holds):
+            return
+        seen["armed"] = seen["strategy"] = unknown[0].order.strategy
+        put = router.halts.put
+
+        def put_then_kill_risk(cmd: Any) -> bool:
+            sent = put(cmd)
+            if cmd.value == "resolved" and "killed" not in seen:
+                seen["killed"] = True  # risk dies with the release unread in its socket
+                stack.kill_daemon("risk")
+                stack.world.after(1.0, lambda: stack.start_daemon("risk"))
+            return sent
+
+        router.halts.put = put_then_kill_risk
+        stack.main.faults.garble = 0.0  # the router finds it now
+
+    def after(stack: Any) -> None:
+        seen["after"] = stack.cores["risk"].core.book.states.of(seen.get("strategy", ""))
+
+    script = (
+        (9.0, lose_replies),
+        *((9.0 + i * 0.1, watch) for i in range(1, 120)),
+        (28.0, after),
+    )
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    assert seen.get("killed"), "no release met a killed risk: the scenario proves nothing"
+    assert seen["after"] == "active"
+    assert r.violations == [], [v.line() for v in r.violations]
+
+
 def test_an_entry_approved_as_the_router_died_does_not_go_after_the_kill_switch(
     refdata: RefData, tmp_path: Path
 ) -> None:
