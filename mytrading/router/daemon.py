@@ -631,18 +631,20 @@ class RouterDaemon(Daemon):
             self._unknown_census()
 
     def _unknown_census(self) -> None:
-        """At start (and when risk restarts), risk's holds for unknown orders made to
-        match the journal: each order
-        still unknown said again (risk ignores one it holds), then the whole set, so that
-        risk releases a hold for any order not in it. What an earlier router said may not
-        have reached risk: its halts wait in memory for a risk that is down, and die with
-        it (the simulator's seed 2 at 240x: a resolution waiting for a restarting risk was
-        lost with a killed router, and two strategies stayed HALTED for the day)."""
+        """At start (and when risk restarts), risk's holds for unknown orders made to match
+        the router's: each order still unknown said again (risk ignores one it holds), then
+        the whole set, so that risk releases a hold for any order not in it. What an
+        earlier router said may not have reached risk: its halts wait in memory for a risk
+        that is down, and die with it (the simulator's seed 2 at 240x: a resolution waiting
+        for a restarting risk was lost with a killed router, and two strategies stayed
+        HALTED for the day)."""
         for oid, why in self.unknown_ids.items():
-            o = self.table.orders[oid].order
+            jo = self.table.get(oid)
+            if jo is None:
+                continue
             self.halts.put(
-                wire.Command(command="unknown", value="open", target=o.strategy, ref=oid,
-                             reason=why, issued_by=self.name)
+                wire.Command(command="unknown", value="open", target=jo.order.strategy,
+                             ref=oid, reason=why, issued_by=self.name)
             )  # fmt: skip
         self.halts.put(
             wire.Command(
@@ -650,7 +652,7 @@ class RouterDaemon(Daemon):
                 value="census",
                 target="*",
                 ref=",".join(sorted(self.unknown_ids)),
-                reason="the router's unknown orders at its start",
+                reason="the router's unknown orders now",
                 issued_by=self.name,
             )
         )
