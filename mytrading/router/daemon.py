@@ -453,10 +453,7 @@ class RouterDaemon(Daemon):
         if call.held:  # never made: back in the queue, the attempt not counted
             jo.attempt -= 1
             self.counts["held_after_unanswered"] += 1
-            target = self.table.get(o.ref_order_id) if o.op == "cancel" else None
-            if target is not None and target.state == S.NEW:  # held too: ends unsent
-                self._cancel_unsent(jo, target)
-                return
+            # (a held cancel of a held order: the pump ends both, cancels going first)
             self.table.set(jo, S.NEW, reason="held: an earlier order of its batch went unanswered")
             lane.throttle.push(o.order_id, "order", o.exit or o.op == "cancel")
             return

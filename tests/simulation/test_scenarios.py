@@ -32,6 +32,21 @@ def lose_replies(stack: Any) -> None:
     stack.main.faults.garble = 1.0
 
 
+def unknown_then(watch: Any, seen: dict[str, Any], key: str) -> tuple[Any, ...]:
+    """A script: a lost reply at 9 s (an order unknown), ``watch`` every 0.1 s after it,
+    and at 28 s risk's trading state of the strategy ``seen[key]`` names in
+    ``seen["after"]``."""
+
+    def after(stack: Any) -> None:
+        seen["after"] = stack.cores["risk"].core.book.states.of(seen.get(key, ""))
+
+    return (
+        (9.0, lose_replies),
+        *((9.0 + i * 0.1, watch) for i in range(1, 120)),
+        (28.0, after),
+    )
+
+
 def test_a_risk_restarted_without_the_routers_answer_waits_for_its_positions(
     refdata: RefData, tmp_path: Path
 ) -> None:
@@ -156,14 +171,7 @@ def test_an_unknown_order_resolved_while_risk_is_down_by_a_router_that_then_dies
             stack.world.after(0.5, lambda: stack.start_daemon("risk"))
             stack.world.after(2.0, lambda: stack.start_daemon("router"))
 
-    def after(stack: Any) -> None:
-        seen["after"] = stack.cores["risk"].core.book.states.of(seen.get("unknown", ""))
-
-    script = (
-        (9.0, lose_replies),
-        *((9.0 + i * 0.1, watch) for i in range(1, 120)),
-        (28.0, after),
-    )
+    script = unknown_then(watch, seen, "unknown")
     r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
     assert "unknown" in seen, "no order went unknown: the scenario proves nothing"
     assert seen.get("done") == 1, "the release did not wait for risk: it proves nothing"
@@ -271,14 +279,7 @@ def test_an_unknown_orders_release_lost_with_a_killed_risk_is_said_again(
         router.halts.put = put_then_kill_risk
         stack.main.faults.garble = 0.0  # the router finds it now
 
-    def after(stack: Any) -> None:
-        seen["after"] = stack.cores["risk"].core.book.states.of(seen.get("strategy", ""))
-
-    script = (
-        (9.0, lose_replies),
-        *((9.0 + i * 0.1, watch) for i in range(1, 120)),
-        (28.0, after),
-    )
+    script = unknown_then(watch, seen, "strategy")
     r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
     assert seen.get("killed"), "no release met a killed risk: the scenario proves nothing"
     assert seen["after"] == "active"
