@@ -14,6 +14,11 @@ journal, risk by intent id), so a message is never acted on twice. ``overdue(s)`
 back, once, the ones a live peer has left unanswered for ``s`` seconds (lost, or a frame
 it could not read), for the sender to settle with a reason rather than wait for ever.
 
+A message that waited may no longer be wanted when the peer comes back (risk's entry
+approved a moment before a halt, while the router was down: the simulator's seed 873).
+``stale``, asked of each message as it is about to go out, names why not; the message
+is handed to ``on_expired`` with that reason instead of being sent.
+
 What waits is tried again every ``retry_s`` by a timer armed only while something
 waits (``retry_in``: the daemon's ``after``): an idle outbox costs its loop nothing (the
 three outboxes' fixed 20 ms timers were most of what a quiet stack's loops did).
@@ -45,6 +50,7 @@ class Outbox(Generic[M]):
         remember: int = 10_000,
         retry_in: Callable[[float, Callable[[], None]], None] | None = None,
         retry_s: float = 0.02,
+        stale: Callable[[M], str | None] | None = None,
     ) -> None:
         self.pusher = pusher
         self.ready = ready
@@ -61,6 +67,7 @@ class Outbox(Generic[M]):
         self.retry_in = retry_in
         self.retry_s = retry_s
         self._armed = False  # a retry is due
+        self.stale = stale
 
     def __len__(self) -> int:
         return len(self._q)
@@ -78,6 +85,11 @@ class Outbox(Generic[M]):
         ready = self.ready()
         while self._q:
             queued_at, msg = self._q[0]
+            why_stale = self.stale(msg) if self.stale is not None else None
+            if why_stale is not None:
+                self._q.popleft()
+                self.on_expired(msg, why_stale)
+                continue
             if ready and self.pusher.send(msg):
                 self._q.popleft()
                 if self.key is not None:

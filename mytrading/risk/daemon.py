@@ -123,6 +123,7 @@ class RiskDaemon(Daemon):
             MAX_PENDING,
             key=lambda o: o.order_id,
             retry_in=self.after,
+            stale=self._halted_while_waiting,
         )
         self.store_errors = 0
         self._asking_about: list[wire.Order] = []  # halted entries the router may not hold
@@ -391,6 +392,13 @@ class RiskDaemon(Daemon):
                 self._asking_about.append(o)
         if self._asking_about:
             self._ask_about_stopped()
+
+    def _halted_while_waiting(self, o: wire.Order) -> str | None:
+        """An entry that waited in the outbox for the router while its book was halted
+        (the daily loss limit reached, a kill switch) is not sent when the router is back."""
+        if self._halted_entry(o):
+            return "halted before it reached the router (it was down)"
+        return None
 
     def _halted_entry(self, o: wire.Order) -> bool:
         return o.op == "place" and not o.exit and self.book.states.of(o.strategy) == "halted"

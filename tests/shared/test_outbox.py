@@ -96,3 +96,38 @@ def test_a_retry_is_armed_only_while_something_waits() -> None:
     assert Pipe.sent == ["1", "2"] and not armed and len(box) == 0
     box.put(cmd(3))  # goes at once: nothing armed
     assert Pipe.sent == ["1", "2", "3"] and not armed
+
+
+def test_a_message_stale_by_the_time_the_peer_is_back_is_handed_back_not_sent(
+    tmp_path: Path,
+) -> None:
+    """What waited for the peer is asked, as it goes, whether it is still wanted (risk:
+    an entry whose book halted meanwhile); one that is not goes to ``on_expired`` with
+    the reason, the rest go out in order."""
+    ctx = zmq.Context()
+    ep = f"ipc://{tmp_path}/pipe.sock"
+    expired: list[tuple[str, str]] = []
+    up = {"peer": False}
+    halted: set[str] = set()
+    box: Outbox[wire.Command] = Outbox(
+        Pusher(ctx, ep, "risk", "order"),
+        lambda: up["peer"],
+        5.0,
+        lambda m, why: expired.append((m.reason, why)),
+        lambda: "router unavailable",
+        stale=lambda m: "halted meanwhile" if m.reason in halted else None,
+    )
+    box.put(cmd(1))
+    box.put(cmd(2))
+    halted.add("1")
+    pull = Puller(ctx, ep)
+    up["peer"] = True
+    deadline = time.monotonic() + 5
+    while len(box) and time.monotonic() < deadline:
+        box.flush()
+        time.sleep(0.01)
+    assert pull.sock.poll(1000)
+    assert pull.recv()[1].reason == "2"  # type: ignore[attr-defined]
+    assert not pull.sock.poll(100)
+    assert expired == [("1", "halted meanwhile")]
+    ctx.destroy(linger=0)

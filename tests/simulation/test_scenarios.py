@@ -323,6 +323,44 @@ def test_an_entry_approved_as_the_router_died_does_not_go_after_the_kill_switch(
     assert r.violations == [], [v.line() for v in r.violations]
 
 
+def test_an_entry_waiting_for_the_router_is_not_sent_after_risk_halts_on_its_own(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The simulator's seed 873: entries approved a moment after the router was killed
+    waited in risk's outbox; risk then halted the stack by its own rule (the daily loss
+    limit, not an operator's command), and the restarted router was handed the entries
+    before their cancels: one reached the broker after the halt. An entry that waited is
+    asked, as it is about to go, whether its book is halted now, and is withdrawn."""
+    from mytrading.risk.monitor import Trigger
+
+    seen: dict[str, Any] = {}
+
+    def kill_router_then_alert(stack: Any) -> None:
+        stack.kill_daemon("router")
+        stack.operator._alert("BUY")
+
+    def daily_loss(stack: Any) -> None:
+        risk = stack.cores["risk"]
+        seen["waiting"] = [o.order_id for o in risk.outbox.waiting() if not o.exit]
+        risk.core._act(Trigger("daily_loss", "*", -1.0, -2.0, (), "daily loss limit reached"))
+
+    def after(stack: Any) -> None:
+        seen["router_holds"] = set(stack.cores["router"].table.orders)
+        seen["rejected"] = stack.cores["risk"].core.counts.rejected.get("router_unavailable", 0)
+
+    script = (
+        (9.0, kill_router_then_alert),
+        (9.3, daily_loss),
+        (10.5, lambda stack: stack.start_daemon("router")),
+        (14.0, after),
+    )
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    assert seen["waiting"], "no entry waited for the dead router: the scenario proves nothing"
+    assert not set(seen["waiting"]) & seen["router_holds"]
+    assert seen["rejected"] >= len(seen["waiting"])
+    assert r.violations == [], [v.line() for v in r.violations]
+
+
 def router_dies_reading_the_first_entry(stack: Any, seen: dict[str, Any]) -> None:
     """A webhook alert's entry is pushed by risk, and the router is killed the moment it is
     (``seen["sent"]``: its order id): sent, never read, never acked."""
