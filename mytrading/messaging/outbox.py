@@ -17,7 +17,9 @@ it could not read), for the sender to settle with a reason rather than wait for 
 A message that waited may no longer be wanted when the peer comes back (risk's entry
 approved a moment before a halt, while the router was down: the simulator's seed 873).
 ``stale``, asked of each message as it is about to go out, names why not; the message
-is handed to ``on_expired`` with that reason instead of being sent.
+is handed to ``on_expired`` with that reason instead of being sent. Only a change while
+it waited counts: a message ``stale`` already names when it is put is what the sender
+meant (risk's order that shrinks a halted book's position) and goes.
 
 What waits is tried again every ``retry_s`` by a timer armed only while something
 waits (``retry_in``: the daemon's ``after``): an idle outbox costs its loop nothing (the
@@ -58,7 +60,8 @@ class Outbox(Generic[M]):
         self.on_expired = on_expired
         self.why_not_ready = why_not_ready
         self.capacity = capacity
-        self._q: collections.deque[tuple[float, M]] = collections.deque()
+        # (when it was queued, the message, whether ``stale`` named it already then)
+        self._q: collections.deque[tuple[float, M, bool]] = collections.deque()
         self.key = key
         self.remember = remember
         # sent and not yet answered, oldest first: (when it went out, the message)
@@ -76,7 +79,7 @@ class Outbox(Generic[M]):
         """Queue and try to send; False (nothing queued) when the queue is full."""
         if len(self._q) >= self.capacity:
             return False
-        self._q.append((hosttime.monotonic(), msg))
+        self._q.append((hosttime.monotonic(), msg, self._is_stale(msg)))
         self.flush()
         return True
 
@@ -84,8 +87,8 @@ class Outbox(Generic[M]):
         """Send what the peer will take, in order; expire what waited too long."""
         ready = self.ready()
         while self._q:
-            queued_at, msg = self._q[0]
-            why_stale = self.stale(msg) if self.stale is not None else None
+            queued_at, msg, meant = self._q[0]
+            why_stale = self.stale(msg) if self.stale is not None and not meant else None
             if why_stale is not None:
                 self._q.popleft()
                 self.on_expired(msg, why_stale)
@@ -107,6 +110,9 @@ class Outbox(Generic[M]):
             self._armed = True
             self.retry_in(self.retry_s, self._retry)
 
+    def _is_stale(self, msg: M) -> bool:
+        return self.stale is not None and self.stale(msg) is not None
+
     def _retry(self) -> None:
         self._armed = False
         self.flush()
@@ -121,14 +127,14 @@ class Outbox(Generic[M]):
 
     def waiting(self) -> list[M]:
         """What waits for the peer, unsent, oldest first."""
-        return [m for _, m in self._q]
+        return [m for _, m, _ in self._q]
 
     def take_queued(self, which: Callable[[M], bool]) -> list[M]:
         """The waiting messages ``which`` picks, taken out unsent (the sender settles them
         otherwise), oldest first."""
-        taken = [m for _, m in self._q if which(m)]
+        taken = [m for _, m, _ in self._q if which(m)]
         if taken:
-            self._q = collections.deque((t, m) for t, m in self._q if not which(m))
+            self._q = collections.deque(e for e in self._q if not which(e[1]))
         return taken
 
     def redeliver(self) -> int:
@@ -136,7 +142,7 @@ class Outbox(Generic[M]):
         msgs = self.unacked_messages()
         self.unacked.clear()
         now = hosttime.monotonic()
-        self._q.extendleft((now, m) for m in reversed(msgs))
+        self._q.extendleft((now, m, self._is_stale(m)) for m in reversed(msgs))
         self.redelivered += len(msgs)
         self.flush()
         return len(msgs)
