@@ -367,6 +367,24 @@ class RefData:
             self._cache[key] = inst
         return inst
 
+    def option(self, u: Underlying, expiry: date, strike: float, right: str) -> Instrument:
+        """An option of ``u`` by its parts: what ``instrument`` gives for its symbol,
+        without parsing the symbol back (the simulated market lists thousands of them at
+        each day's open: that parse was a tenth of a simulated day's CPU)."""
+        sym = option_symbol(u.name, expiry, strike, right)
+        key = (u.fo_exchange, sym)
+        inst = self._cache.get(key)
+        if inst is not None:
+            return inst
+        if self.master is not None or key in self.overrides or u.name not in self.underlyings:
+            return self.instrument(u.fo_exchange, sym)
+        k = float(strike)
+        inst = Instrument(
+            u.fo_exchange, sym, u.name, right, u.lot_size, u.tick_size, u.freeze_qty, expiry, k
+        )
+        self._cache[key] = inst
+        return inst
+
     def source(self, exchange: str, symbol: str) -> str:
         """Where a contract's figures come from, for people."""
         found = self.master is not None and self.master.get(exchange, symbol) is not None

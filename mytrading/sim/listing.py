@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from datetime import date
 
-from mytrading.domain.refdata import Instrument, RefData, Underlying, option_symbol
+from mytrading.domain.refdata import Instrument, RefData, Underlying
 
 SIGMAS = 3.5
 MIN_BAND, MAX_BAND = 0.05, 0.20
@@ -92,8 +92,7 @@ class OptionListing:
         for expiry, strikes in new:
             for k in strikes:
                 for right in ("CE", "PE"):
-                    sym = option_symbol(self.u.name, expiry, k, right)
-                    out.append(self.refdata.instrument(self.u.fo_exchange, sym))
+                    out.append(self.refdata.option(self.u, expiry, k, right))
         return out
 
     def _calm(self, day: date) -> tuple[float, float]:

@@ -37,6 +37,20 @@ def test_instrument_parsing(refdata: RefData) -> None:
     assert idx.kind == "INDEX" and not idx.tradable
 
 
+def test_an_option_by_its_parts_is_the_one_its_symbol_gives() -> None:
+    """``RefData.option`` (the simulated market's listing) builds without parsing: the
+    same contract ``instrument`` parses from the symbol, for a whole and a half strike."""
+    by_parts = load_refdata(PROJECT_ROOT / "config")
+    by_symbol = load_refdata(PROJECT_ROOT / "config")
+    for name, strike in (("NIFTY", 24550.0), ("BANKNIFTY", 51700.0), ("SENSEX", 81000.0)):
+        u = by_parts.underlying(name)
+        for right in ("CE", "PE"):
+            got = by_parts.option(u, date(2026, 6, 30), strike, right)
+            sym = option_symbol(name, date(2026, 6, 30), strike, right)
+            assert got == by_symbol.instrument(u.fo_exchange, sym)
+            assert by_parts.instrument(u.fo_exchange, sym) is got  # one cache
+
+
 @pytest.mark.parametrize(
     "exchange, symbol, why",
     [
