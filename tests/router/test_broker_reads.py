@@ -82,3 +82,40 @@ def test_a_broker_that_answered_once_is_not_starting_any_more() -> None:
     for _ in range(3):  # another account's broker, never answered: still starting
         r.read_failed("funds", "second", down)
     assert len(ports.errors) == 1 and r.away == {}
+
+
+def test_an_order_book_read_a_few_ms_late_in_its_tick_is_due_again_at_the_next_one(
+    monkeypatch: Any,
+) -> None:
+    """The simulator's seed 900: the poll timer fires every 2 s, and a read that started
+    8 ms into its tick (calls before it) was 1.992 s old at the next tick, "not yet due",
+    and waited a whole period more; an order that never reached the broker was still
+    unknown at the day's end. A read due within a tenth of its period is made."""
+    from types import SimpleNamespace
+
+    from mytrading import hosttime
+
+    now = [1000.0]
+    monkeypatch.setattr(hosttime, "monotonic", lambda: now[0])
+    lane = SimpleNamespace(
+        updates=SimpleNamespace(pushing=True),
+        broker=SimpleNamespace(unresolved=lambda: True),  # an order is unknown: every 2 s
+        session=SimpleNamespace(expired=False),
+        inflight=None,
+        last_poll=0.0,
+    )
+    r = BrokerReads({"main": lane}, None, load_settings(), None, Ports())  # type: ignore[dict-item, arg-type]
+    polled: list[float] = []
+
+    def poll(_: Any) -> None:
+        lane.last_poll = now[0]
+        polled.append(now[0])
+
+    monkeypatch.setattr(r, "poll", poll)
+    for tick, late in enumerate((0.008, 0.0, 0.008, 0.0)):  # the timer's ticks: a read
+        now[0] = 1000.0 + 2.0 * tick + late  # 8 ms into its tick, the next on time
+        r.maybe_poll()
+    assert len(polled) == 4, polled
+    now[0] += 1.0  # half a period on: not due
+    r.maybe_poll()
+    assert len(polled) == 4
