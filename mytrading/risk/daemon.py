@@ -38,6 +38,7 @@ from mytrading.settings import ConfigError, Settings
 BOOK_FRESH_S = 1.5  # a position book older than this confirms nothing
 FUNDS_WAIT_S = 1.5  # the longest an intent waits for its accounts' first funds figure
 RESTORE_RETRY_S = 1.0  # no snapshot from the router at the start: asked again this often
+FILLS_TRIES = 5  # a snapshot without the day's fills: asked again this many times
 FUNDS_POLL_S = 0.05  # how often waiting intents look again
 
 
@@ -162,6 +163,7 @@ class RiskDaemon(Daemon):
         self.marks = MarksStore(self.venue.dir / "risk_marks.json")
         self.restored = False  # the router's positions taken (a fresh stack's: none)
         self._said_unrestored = False
+        self._fills_tries = 0  # snapshots whose fills did not come
         self._restore()
         self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
         self.every(1.0, self._post_trade)
@@ -457,6 +459,20 @@ class RiskDaemon(Daemon):
                                  "asking again", every_s=RESTORE_RETRY_S)  # fmt: skip
             self.after(RESTORE_RETRY_S, self._restore_again)
             return
+        fills = fetch_fills(self.ask_router(), snap.last_fill_no)
+        if fills is None and self._fills_tries < FILLS_TRIES:
+            # Without the day's fills the day's realised P&L is gone (the daily loss limit
+            # would count from zero) and positions restart at the router's average prices
+            # (the simulator's seed 481: the fills' answer lost, a position restarted at
+            # a rounded average). Intents wait; both are asked again.
+            self._fills_tries += 1
+            self.log.warning("no fills from the router yet: intents wait, asking again",
+                             attempt=self._fills_tries, of=FILLS_TRIES)  # fmt: skip
+            self.after(RESTORE_RETRY_S, self._restore_again)
+            return
+        if fills is None:
+            self.count_error(f"no fills from the router in {FILLS_TRIES + 1} asks: today's "
+                             "P&L restarts from average prices")  # fmt: skip
         self.restored = True
         if self._said_unrestored:
             self.log.warning("positions taken from the router; intents judged again")
@@ -466,9 +482,6 @@ class RiskDaemon(Daemon):
                 "positions the broker does not confirm: risk does not act on them",
                 positions=["/".join(k) for k in sorted(snap.unconfirmed)],
             )
-        fills = fetch_fills(self.ask_router(), snap.last_fill_no)
-        if fills is None:
-            self.log.warning("no fills from the router: P&L restarts from average prices")
         self.core.restore(snap, fills)
         if snap.positions:
             self.log.info(

@@ -88,7 +88,10 @@ class Books:
 
 def snapshots(ledger: Ledger[BookKey]) -> list[wire.PositionSnapshot]:
     """Each (strategy, exchange, symbol, product, account) position of ``ledger``, with
-    its P&L."""
+    its P&L. The average price is the ledger's own, unrounded: a restarted risk, engine
+    or signals daemon computes P&L from it (rounded to paise, 101 shares bought at three
+    prices restarted 5 paise off the broker's cost: the simulator's seed 481); people see
+    it rounded where it is shown."""
     return [
         wire.PositionSnapshot(
             strategy=strategy,
@@ -96,7 +99,7 @@ def snapshots(ledger: Ledger[BookKey]) -> list[wire.PositionSnapshot]:
             symbol=sym,
             product=prod,
             quantity=p.qty,
-            avg_price=round(p.avg, 2),
+            avg_price=p.avg,
             realized_pnl=round(p.realized, 2),
             unrealized_pnl=round(p.unrealized(), 2),
             ltp=p.ltp,

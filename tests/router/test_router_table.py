@@ -204,3 +204,19 @@ def test_a_new_day_drops_the_finished_orders_and_keeps_the_working(tmp_path: Pat
     assert t.of_broker("main", "B1") is None and t.of_broker("main", "B2") is b
     assert t.of_broker("main", "B3") is c  # a late update for it is still booked
     t.journal.close()
+
+
+def test_a_positions_average_is_sent_unrounded() -> None:
+    """A restarted risk, engine or signals daemon computes P&L from the snapshot's average:
+    rounded to paise, 101 shares bought at three prices restarted 5 paise off the broker's
+    cost (the simulator's seed 481)."""
+    from mytrading.domain.positions import Ledger
+    from mytrading.router.books import snapshots
+
+    ledger: Ledger[tuple[str, str, str, str, str]] = Ledger()
+    key = ("equity_momentum", "NSE", "HDFCBANK", "MIS", "main")
+    for qty, price in ((50, 989.6), (30, 989.7), (21, 989.75)):
+        ledger.apply(key, qty, price)
+    (snap,) = snapshots(ledger)
+    assert snap.avg_price == ledger.positions[key].avg != round(snap.avg_price, 2)
+    assert snap.quantity * snap.avg_price == pytest.approx(50 * 989.6 + 30 * 989.7 + 21 * 989.75)

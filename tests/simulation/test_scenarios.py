@@ -361,6 +361,50 @@ def test_an_entry_waiting_for_the_router_is_not_sent_after_risk_halts_on_its_own
     assert r.violations == [], [v.line() for v in r.violations]
 
 
+def test_a_restarted_risk_whose_fills_answer_is_lost_asks_again_and_keeps_the_days_pnl(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The simulator's seed 481: risk restarted, the router's answer with the day's fills
+    was lost, and risk went on "from average prices": the day's realised P&L gone (the
+    daily loss limit counting from zero) and a position restarted at an average rounded
+    to paise. Now risk asks again, intents waiting, and restores the day's P&L."""
+    from mytrading.messaging import wire
+
+    seen: dict[str, Any] = {"lost": 0}
+
+    def realised(stack: Any) -> float:
+        books = stack.cores["risk"].post.books.values()
+        return round(sum(p.realized for b in books for p in b.ledger.positions.values()), 2)
+
+    def kill_risk_losing_its_fills(stack: Any) -> None:
+        seen["before"] = realised(stack)
+        stack.kill_daemon("risk")
+        bus = stack.bus
+        answer = bus.answer
+
+        def losing_fills(name: str, raw: bytes, asker: Any = None) -> bytes | None:
+            q = wire.decode_body(raw)
+            by_risk = asker is not None and asker.name == "risk"
+            fills = isinstance(q, wire.BrokerQuery) and q.kind == "fills"
+            if by_risk and fills and seen["lost"] < 2:
+                seen["lost"] += 1
+                return None
+            return answer(name, raw, asker)
+
+        bus.answer = losing_fills
+        stack.world.after(0.5, lambda: stack.start_daemon("risk"))
+
+    def after(stack: Any) -> None:
+        seen["restored"] = stack.cores["risk"].restored
+
+    script = ((12.0, kill_risk_losing_its_fills), (20.0, after))
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    assert seen["before"] != 0, "nothing realised before the kill: the scenario proves nothing"
+    # the day's P&L whole at the close (the pnl invariant: risk's against the broker's)
+    assert r.violations == [], [v.line() for v in r.violations]
+    assert seen["lost"] == 2 and seen["restored"]  # asked again after each lost answer
+
+
 def router_dies_reading_the_first_entry(stack: Any, seen: dict[str, Any]) -> None:
     """A webhook alert's entry is pushed by risk, and the router is killed the moment it is
     (``seen["sent"]``: its order id): sent, never read, never acked."""
