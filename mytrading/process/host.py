@@ -20,7 +20,7 @@ per process.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from mytrading.messaging import wire
 from mytrading.messaging.bus import PipeOut
@@ -153,4 +153,10 @@ class Host(Protocol):
 
     def stop(self) -> None:
         """End the loop: the core's ``finish`` runs, then the host closes."""
+        ...
+
+    def crash(self, code: int) -> NoReturn:
+        """Die at once, like ``kill -9`` (fault injection: ``MT_ROUTER_CRASH_AT``, the
+        simulator's ``crash_at``): nothing after the call runs, no ``finish``, what was
+        written stays."""
         ...

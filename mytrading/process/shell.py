@@ -33,7 +33,7 @@ import sys
 import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import structlog
 import zmq
@@ -280,6 +280,9 @@ class ZmqHost:
 
     def stop(self) -> None:
         self._stop = True
+
+    def crash(self, code: int) -> NoReturn:
+        os._exit(code)
 
     # ------------------------------------------------------------------ the loop
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import math
-import os
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -655,10 +654,11 @@ class RouterDaemon(Daemon):
         )
 
     def _crash(self, point: str) -> None:
-        """Fault injection for the journal tests (``MT_ROUTER_CRASH_AT``): die like kill -9."""
+        """Fault injection (``MT_ROUTER_CRASH_AT``, the simulator's ``crash_at``): die like
+        kill -9 at this step of an order's life."""
         if self.crash_at == point:
             self.table.journal.sync()  # what a real crash leaves: the page cache survives it
-            os._exit(CRASH_EXIT)
+            self.host.crash(CRASH_EXIT)
 
     def _update(
         self,

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from mytrading.messaging import wire
 from mytrading.process.host import FrameSink
+from mytrading.simulation.world import Crashed
 
 # the ``SimStack`` (``simulation/stack.py``) that composes this part: typed loosely,
 # so that no part imports the module that imports it
@@ -210,6 +211,8 @@ class SimBus:
         before, stack.current = stack.current, server
         try:
             return answer(raw)
+        except Crashed:  # it died answering: the asker waits out its timeout
+            return None
         except Exception:
             if server.core is not None:
                 server.core.count_error("socket handler failed", exc_info=True)

@@ -60,7 +60,12 @@ KINDS = (
     "disk_full",
     "kill",
     "kill_in_call",
+    "crash_at",
 )
+# the router's steps of an order's life where ``crash_at`` kills it (router/daemon.py's
+# ``_crash``): read and not yet journaled, queued, handed to its lane, placed at the
+# broker and not yet heard, journaled open, a fill journaled and not yet published
+CRASH_POINTS = ("new", "queued", "sent", "placed", "open", "fill")
 # faults that need a person (the product says so, and waits): none of these by design
 KILLABLE = ("router", "risk", "engine", "feed", "reconciler", "signals")
 
@@ -142,6 +147,8 @@ class FaultSchedule:
             return Fault(kind, at, r.uniform(0.2, 4.0), r.choice(KILLABLE))
         if kind == "kill_in_call":  # the router killed while a placement is at the broker
             return Fault(kind, at, r.uniform(0.2, 2.0), "router")
+        if kind == "crash_at":  # the router dies at the next order to reach this step
+            return Fault(kind, at, r.uniform(0.2, 2.0), r.choice(CRASH_POINTS))
         if kind in ("bus_lose", "bus_dup"):
             return Fault(kind, at, r.uniform(0.02, 0.08) * d, f"{r.uniform(0.02, 0.2):.3f}")
         if kind in ("bus_delay", "bus_reorder"):
@@ -171,7 +178,7 @@ class FaultSchedule:
         world = self.stack.world
         for f in self.faults:
             world.after(f.at_s, functools.partial(self._on, f))
-            if f.kind not in ("kill", "kill_in_call"):
+            if f.kind not in ("kill", "kill_in_call", "crash_at"):
                 world.after(f.at_s + f.for_s, functools.partial(self._off, f))
         # a kill in a call waits for the next placement: none by the faults' end, none at
         # all (the simulator's seed 160 at 240x: armed at 15:00, it met a placement at
@@ -182,6 +189,9 @@ class FaultSchedule:
         if self.stack.kill_at_next_place:
             self.stack.kill_at_next_place = 0.0
             self.stack.trace_event("fault", "off kill_in_call (no placement met it)")
+        if self.stack.crash_armed is not None:
+            self.stack.arm_crash("", 0.0)
+            self.stack.trace_event("fault", "off crash_at (no order met it)")
 
     # ------------------------------------------------------------------ on and off
 
@@ -189,13 +199,15 @@ class FaultSchedule:
         s = self.stack
         self.injected[f.kind] += 1
         s.trace_event("fault", f"on {f.kind} {f.detail} for {f.for_s:.2f}s")
-        p = float(f.detail) if f.detail and not f.kind.startswith("kill") else 0.0
+        p = float(f.detail) if f.detail and not f.kind.startswith(("kill", "crash")) else 0.0
         bus, broker, feed = s.bus.faults, s.main.faults, s.feed_faults
         match f.kind:
             case "kill":
                 s.restart_daemon(f.detail, f.for_s)
             case "kill_in_call":  # at the next placement the broker takes, before its answer
                 s.kill_at_next_place = f.for_s
+            case "crash_at":  # the next order to reach the step kills the router there
+                s.arm_crash(f.detail, f.for_s)
             case "bus_lose":
                 bus.lose = p
             case "bus_dup":

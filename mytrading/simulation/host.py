@@ -17,10 +17,11 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from mytrading.messaging import wire
 from mytrading.process.host import FrameSink
+from mytrading.simulation.world import Crashed
 
 # the ``SimStack`` (``simulation/stack.py``) that composes this part: typed loosely,
 # so that no part imports the module that imports it
@@ -374,3 +375,8 @@ class SimHost:
 
     def stop(self) -> None:
         self.stack.stop_daemon(self.name)
+
+    def crash(self, code: int) -> NoReturn:
+        self.stack.trace_event("fault", f"{self.name} crashed (exit {code})")
+        self.stack.crashed(self.name)
+        raise Crashed(self.name)

@@ -35,6 +35,8 @@ Sim = Any
 
 WEBHOOK = "tv_nifty"
 MIN_ORDERS = 20  # what every seed's day carries at least (the issue's floor)
+TOP_UP_PER_S = 50  # the webhook strategy's max_orders_per_sec in the simulation's risk.toml
+TOP_UP_GAP_S = 1.5 / TOP_UP_PER_S  # a thin day's more alerts, no closer than that allows
 PAUSABLE = (  # the webhook strategy too: its alerts come whatever its state
     "sma_crossover",
     "rsi_mean_reversion",
@@ -146,18 +148,24 @@ class Operator:
             world.after(at, functools.partial(self._command, what, target, arg))
         for i, at in enumerate(self.alert_times):
             world.after(at, functools.partial(self._alert, "BUY" if i % 2 == 0 else "SELL"))
-        world.after(self.top_up[0], self._top_up)
+        start, end = self.top_up
+        world.after(start, functools.partial(self._top_up, (end - start) / 2))
+        world.after((start + end) / 2, functools.partial(self._top_up, (end - start) / 2))
 
-    def _top_up(self) -> None:
+    def _top_up(self, span_s: float) -> None:
         """A day the faults kept thin (risk down through the open: every first entry of
         the day refused as stale) gets more alerts, in BUY/SELL pairs spread over the
         afternoon before the webhook strategy's entries end, so that every seed carries
-        at least ``MIN_ORDERS`` orders."""
+        at least ``MIN_ORDERS`` orders: in two rounds, the second for what the first's
+        refusals left short (seed 169: the router crashed in the first round, its
+        webhook strategy held for an order unknown meanwhile)."""
         short = MIN_ORDERS + 6 - self.stack.invariants.orders  # some are refused
         if short <= 0:
             return
-        pairs = (short + 1) // 2
-        gap = (self.top_up[1] - self.top_up[0]) / (2 * pairs)
+        # no closer than risk's max_orders_per_sec allows (wall seconds: seed 169 at 240x
+        # had 26 alerts in a second, and most were refused as order_rate)
+        gap = max(span_s / (2 * ((short + 1) // 2)), TOP_UP_GAP_S)
+        pairs = max(1, int(span_s / gap) // 2)
         for i in range(2 * pairs):
             action = "BUY" if i % 2 == 0 else "SELL"
             self.stack.world.after(i * gap, functools.partial(self._alert, action))

@@ -47,6 +47,7 @@ from mytrading.sim.market import configured_market
 from mytrading.sim.server.rest import RateLimits
 from mytrading.simulation.bus import SimBus
 from mytrading.simulation.host import SimHost
+from mytrading.simulation.operator import TOP_UP_PER_S, WEBHOOK
 from mytrading.simulation.parts import MemoryEvents, SimDoor
 from mytrading.simulation.venue import CallClock, SimAccount, SimTransport, market_payloads
 from mytrading.simulation.world import Trace, World
@@ -169,6 +170,8 @@ class SimStack:
         self.operator: Operator
         self.disk_full = False
         self.kill_at_next_place = 0.0  # the router dies in its next placement (a fault)
+        # the router dies at the next order to reach a step: (the step, restarted after s)
+        self.crash_armed: tuple[str, float] | None = None
         self.journal_write: Callable[[int, bytes], int] = os.write
         self.clock_offset_s = 0.0
 
@@ -183,6 +186,10 @@ class SimStack:
             'api_key_env = "MT_SIM_SECOND_KEY"\n\n'
             f"[strategies.{FOLLOWED}]\nfollow = {{ second = 2 }}\n"
         )
+        # the charting service may send a thin day's top-up alerts faster than the
+        # examples' 5 orders a second (operator.py, TOP_UP_GAP_S)
+        with (cfg / "risk.toml").open("a") as f:
+            f.write(f"\n[strategies.{WEBHOOK}]\nmax_orders_per_sec = {TOP_UP_PER_S}\n")
         data = self.dir / "data"
         env = {
             "MT_MODE": "paper",
@@ -293,10 +300,25 @@ class SimStack:
 
         host.run(start)
 
+    def arm_crash(self, point: str, restart_s: float) -> None:
+        """The router dies (``RouterDaemon._crash``, ``SimHost.crash``) at the next order
+        to reach ``point`` and is restarted ``restart_s`` later; "" disarms."""
+        self.crash_armed = (point, restart_s) if point else None
+        router = self.cores.get("router")
+        if isinstance(router, RouterDaemon):
+            router.crash_at = point
+
+    def crashed(self, name: str) -> None:
+        """A daemon died at an injected crash: supervisord starts it again."""
+        restart_s = self.crash_armed[1] if self.crash_armed else 1.0
+        self.crash_armed = None
+        self.restart_daemon(name, restart_s)
+
     def _fit_router(self, router: RouterDaemon) -> None:
         """The router's disk is the simulation's (it fills when a fault says), and a
         paper account's broker, in the router's process, is watched at its door as the
-        simulated OpenAlgo is."""
+        simulated OpenAlgo is. An armed crash waits in it."""
+        router.crash_at = self.crash_armed[0] if self.crash_armed else ""
         router.table.journal.write = self.journal_write
         for name, lane in router.lanes.items():
             sdk = getattr(lane.broker, "sdk", None)

@@ -28,16 +28,16 @@ BUDGET = 200  # the seeds CI runs (tests/simulation/test_batch.py)
 CAUGHT: dict[str, int] = {
     "router_doubles_quantity": 1,
     "router_resends_on_timeout": 1,
-    "journal_after_broker_call": 12,
-    "engine_drops_hole_fills": 24,
-    "router_forgets_fills_made_while_down": 2,
-    "risk_approves_while_halted": 3,
+    "journal_after_broker_call": 2,
+    "engine_drops_hole_fills": 25,
+    "router_forgets_fills_made_while_down": 1,
+    "risk_approves_while_halted": 1,
     "risk_ignores_kill_switch": 3,
     "fill_price_from_rounded_average": 1,
     "late_tick_reopens_bar": 2,
     "bar_volume_from_first_tick": 1,
     "risk_books_at_the_rupee": 1,
-    "unknown_never_absent": 5,
+    "unknown_never_absent": 2,
 }
 
 # run in a process of its own with the simulation's string hashing (as main.py simulate

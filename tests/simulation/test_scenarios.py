@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from mytrading.domain.refdata import RefData
+from mytrading.simulation.faults import CRASH_POINTS
 from mytrading.simulation.run import run_seed
 from mytrading.simulation.stack import Options
 
@@ -403,6 +404,30 @@ def test_a_restarted_risk_whose_fills_answer_is_lost_asks_again_and_keeps_the_da
     # the day's P&L whole at the close (the pnl invariant: risk's against the broker's)
     assert r.violations == [], [v.line() for v in r.violations]
     assert seen["lost"] == 2 and seen["restored"]  # asked again after each lost answer
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_the_router_crashing_at_each_step_of_an_orders_life_loses_and_repeats_nothing(
+    refdata: RefData, tmp_path: Path, point: str
+) -> None:
+    """``tests/router/test_journal_crash.py``'s cases on the simulator: the router dies
+    (``RouterDaemon._crash``, as ``kill -9``: the journal as the disk has it, nothing after)
+    at the next order to reach ``point`` and is started again a second later. Every
+    invariant holds through the day: no order sent twice, every fill on the bus once,
+    positions the broker's, an order it cannot match unknown and then resolved."""
+    seen: dict[str, Any] = {}
+
+    def arm(stack: Any) -> None:
+        stack.arm_crash(point, 1.0)
+
+    def after(stack: Any) -> None:
+        seen["armed"] = stack.crash_armed
+        seen["started"] = stack.started["router"]
+
+    script = ((3.0, arm), (25.0, after))
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    assert seen["armed"] is None and seen["started"] == 2, seen  # it crashed, once
+    assert r.violations == [], [v.line() for v in r.violations]
 
 
 def router_dies_reading_the_first_entry(stack: Any, seen: dict[str, Any]) -> None:
