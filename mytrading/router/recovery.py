@@ -104,8 +104,25 @@ class Recovery:
         act on. It is reported loudly, kept out of what risk, the engine and the webhook
         books restore (``strategy_positions`` names it), and so never closed by an order:
         the reconciler reports the difference until a human settles it. A position book
-        that cannot be read confirms nothing."""
+        that cannot be read confirms nothing.
+
+        An order still unknown (its reply lost, or the router died with it at the broker)
+        may have filled where the journal cannot see it: the broker's position may differ
+        from ours by what such orders would move. That difference confirms (the simulator's
+        seed 468: killed with a SELL at the broker, the router found the broker flat where
+        its journal held 65 long, and a restarted risk left that position's fills out of
+        its books for the day); the order's fill, when it is found, is booked as any fill."""
         ours = self.books.net_by_account()
+        # per position, how far unknown orders could move it: (down, up)
+        unknown: dict[tuple[str, str, str, str], tuple[int, int]] = {}
+        for jo in self.table.orders.values():
+            o = jo.order
+            if jo.state != S.UNKNOWN or o.op != "place":
+                continue
+            k = (o.account, o.exchange, o.symbol, o.product)
+            down, up = unknown.get(k, (0, 0))
+            left = o.quantity - jo.filled
+            unknown[k] = (down - left, up) if o.action == "SELL" else (down, up + left)
         out: set[tuple[str, str, str, str]] = set()
         for account in sorted({k[0] for k, q in ours.items() if q}):
             lane = self.lanes.get(account)
@@ -115,8 +132,13 @@ class Recovery:
                 k = (account, p.exchange, p.symbol, p.product)
                 net[k] = net.get(k, 0) + p.quantity
             for k, q in ours.items():
+                if k[0] != account or not q:
+                    continue
+                down, up = unknown.get(k, (0, 0))
                 b = net.get(k, 0)
-                if k[0] == account and q and (book is None or b * q <= 0 or abs(b) < abs(q)):
+                # ours long: the broker at least as long, less what unknown sells took
+                held = b >= q + down if q > 0 else b <= q + up
+                if book is None or not held:
                     out.add(k)
         if out:
             self.ports.count_error(

@@ -54,3 +54,48 @@ def test_a_book_never_read_confirms_nothing_after_its_reads() -> None:
     broker = FlakyBroker(failures=BOOK_READS + 5)
     assert recovery()._position_book("main", lane(broker)) is None
     assert broker.reads == BOOK_READS  # not one more: the start goes on
+
+
+class Counting(Ports):
+    def __init__(self) -> None:
+        self.errors: list[tuple[str, dict[str, Any]]] = []
+
+    def count_error(self, event: str, **fields: Any) -> None:
+        self.errors.append((event, fields))
+
+
+def test_a_position_an_unknown_order_may_have_closed_is_confirmed() -> None:
+    """The simulator's seed 468: the router died with a SELL of 65 at the broker (taken,
+    never heard); the journal holds 65 long, the broker's book is flat. The unknown sell
+    explains the difference: confirmed, so a restarted risk books the position's fills
+    (and the sell's when it is found). Without such an order, or beyond what it could
+    move, the position stays unconfirmed."""
+    from types import SimpleNamespace
+
+    from mytrading.orders.state import OrderState
+
+    key = ("main", "NFO", "NIFTY28JUL26FUT", "MIS")
+
+    class FlatBroker:
+        def positionbook(self) -> list[wire.BrokerPosition]:
+            return []
+
+    def confirm(unknown_sell: int) -> set[tuple[str, str, str, str]]:
+        orders = {}
+        if unknown_sell:
+            o = SimpleNamespace(op="place", account="main", exchange="NFO",
+                                symbol="NIFTY28JUL26FUT", product="MIS", action="SELL",
+                                quantity=unknown_sell)  # fmt: skip
+            orders["tv_nifty.x"] = SimpleNamespace(order=o, state=OrderState.UNKNOWN, filled=0)
+        r = Recovery(
+            table=SimpleNamespace(orders=orders),  # type: ignore[arg-type]
+            books=SimpleNamespace(net_by_account=lambda: {key: 65}),  # type: ignore[arg-type]
+            lanes={"main": lane(FlatBroker())},
+            poll=lambda lane: None,
+            ports=Counting(),  # type: ignore[arg-type]
+        )
+        return r._confirm_positions()
+
+    assert confirm(65) == set()  # the unknown sell explains the flat book
+    assert confirm(0) == {key}  # nothing explains it
+    assert confirm(30) == {key}  # a sell of 30 cannot have closed 65
