@@ -34,9 +34,6 @@ class Snapshot:
     # start: left out of ``positions`` and of the fills a reader replays; nothing acts on
     # them (the reconciler reports them)
     unconfirmed: frozenset[tuple[str, ...]] = frozenset()
-    # accounts whose position book the router has not read yet: their positions are
-    # unconfirmed for now, not for the day (a restarted reader asks again)
-    unread: frozenset[str] = frozenset()
 
     def confirmed(self, f: wire.Fill) -> bool:
         """A fill of a position the broker confirmed (one to replay)."""
@@ -185,6 +182,4 @@ def fetch_snapshot(ask: Ask, timeout_ms: int = 2000, everything: bool = False) -
         if p.quantity
         and (everything or (p.account, p.exchange, p.symbol, p.product) not in unconfirmed)
     ]
-    return Snapshot(
-        positions, reply.last_fill_no, reply.working, unconfirmed, frozenset(reply.unread)
-    )
+    return Snapshot(positions, reply.last_fill_no, reply.working, unconfirmed)

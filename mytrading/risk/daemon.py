@@ -39,7 +39,6 @@ BOOK_FRESH_S = 1.5  # a position book older than this confirms nothing
 FUNDS_WAIT_S = 1.5  # the longest an intent waits for its accounts' first funds figure
 RESTORE_RETRY_S = 1.0  # no snapshot from the router at the start: asked again this often
 FILLS_TRIES = 5  # a snapshot without the day's fills: asked again this many times
-UNREAD_TRIES = 20  # a snapshot with an account's position book unread: asked again
 FUNDS_POLL_S = 0.05  # how often waiting intents look again
 
 
@@ -165,7 +164,6 @@ class RiskDaemon(Daemon):
         self.restored = False  # the router's positions taken (a fresh stack's: none)
         self._said_unrestored = False
         self._fills_tries = 0  # snapshots whose fills did not come
-        self._unread_tries = 0  # snapshots with an account's position book unread
         self._restore()
         self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
         self.every(1.0, self._post_trade)
@@ -459,16 +457,6 @@ class RiskDaemon(Daemon):
                 self._said_unrestored = True
                 self.log.warning("no position snapshot from the router yet: intents wait, "
                                  "asking again", every_s=RESTORE_RETRY_S)  # fmt: skip
-            self.after(RESTORE_RETRY_S, self._restore_again)
-            return
-        if snap.unread and self._unread_tries < UNREAD_TRIES:
-            # an account's position book not read by the router since its start (its
-            # session expired): its positions are unconfirmed for now, not for the day
-            # (the simulator's seed 991: taken as they were, risk was blind to them all day)
-            self._unread_tries += 1
-            self.log.warning("the router has not read these accounts' position books yet: "
-                             "intents wait, asking again", accounts=sorted(snap.unread),
-                             attempt=self._unread_tries, of=UNREAD_TRIES)  # fmt: skip
             self.after(RESTORE_RETRY_S, self._restore_again)
             return
         fills = fetch_fills(self.ask_router(), snap.last_fill_no)

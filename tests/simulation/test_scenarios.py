@@ -430,44 +430,6 @@ def test_the_router_crashing_at_each_step_of_an_orders_life_loses_and_repeats_no
     assert r.violations == [], [v.line() for v in r.violations]
 
 
-def test_a_risk_restarted_while_the_router_could_not_read_a_position_book_waits_for_it(
-    refdata: RefData, tmp_path: Path
-) -> None:
-    """The simulator's seed 991: the router restarted while the broker's session had
-    expired, could not read the position book, and called every position unconfirmed for
-    the day; risk, restarted after it, left them all out of its books (its P&L and limits
-    blind to them). Now the router reads the book again once the session is back, and a
-    restarted risk waits (intents held) until it has."""
-    seen: dict[str, Any] = {}
-
-    def session_expires_router_restarts(stack: Any) -> None:
-        stack.main.server.session_expired = True
-        stack.restart_daemon("router", 0.5)
-
-    def risk_restarts(stack: Any) -> None:
-        seen["unread"] = set(stack.cores["router"].recovery.unread)
-        stack.restart_daemon("risk", 0.5)
-
-    def session_back(stack: Any) -> None:
-        stack.main.server.session_expired = False
-
-    def after(stack: Any) -> None:
-        risk = stack.cores["risk"]
-        seen["restored"], seen["waited"] = risk.restored, risk._unread_tries
-        seen["unread_after"] = set(stack.cores["router"].recovery.unread)
-
-    script = (
-        (10.0, session_expires_router_restarts),
-        (11.5, risk_restarts),
-        (13.5, session_back),
-        (22.0, after),
-    )
-    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
-    assert seen["unread"] == {"main"}, "the router read the book: the scenario proves nothing"
-    assert seen["waited"] > 0 and seen["restored"] and seen["unread_after"] == set(), seen
-    assert r.violations == [], [v.line() for v in r.violations]  # pnl: risk's books whole
-
-
 def router_dies_reading_the_first_entry(stack: Any, seen: dict[str, Any]) -> None:
     """A webhook alert's entry is pushed by risk, and the router is killed the moment it is
     (``seen["sent"]``: its order id): sent, never read, never acked."""
