@@ -119,10 +119,10 @@ class Recovery:
             o = jo.order
             if jo.state != S.UNKNOWN or o.op != "place":
                 continue
-            k = (o.account, o.exchange, o.symbol, o.product)
-            down, up = unknown.get(k, (0, 0))
+            uk = (o.account, o.exchange, o.symbol, str(o.product))
+            down, up = unknown.get(uk, (0, 0))
             left = o.quantity - jo.filled
-            unknown[k] = (down - left, up) if o.action == "SELL" else (down, up + left)
+            unknown[uk] = (down - left, up) if o.action == "SELL" else (down, up + left)
         out: set[tuple[str, str, str, str]] = set()
         for account in sorted({k[0] for k, q in ours.items() if q}):
             lane = self.lanes.get(account)
