@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import zmq
 
@@ -16,32 +17,46 @@ def cmd(i: int) -> wire.Command:
     return wire.Command(command="kill_switch", value="on", reason=str(i))
 
 
-def test_waits_while_peer_is_down_then_delivers_in_order(tmp_path: Path) -> None:
-    ctx = zmq.Context()
-    ep = f"ipc://{tmp_path}/pipe.sock"
-    expired: list[tuple[str, str]] = []
-    up = {"peer": False}
-    box: Outbox[wire.Command] = Outbox(
-        Pusher(ctx, ep, "engine", "intent"),
+def waiting_box(
+    pusher: Pusher, up: dict[str, bool], expired: list[tuple[str, str]], **kw: Any
+) -> Outbox[wire.Command]:
+    """An outbox whose peer is up when ``up["peer"]``, waiting 5 s; what expires is kept
+    in ``expired`` as (reason, why)."""
+    return Outbox(
+        pusher,
         lambda: up["peer"],
         5.0,
         lambda m, why: expired.append((m.reason, why)),
-        lambda: "risk daemon unavailable",
-        3,
+        lambda: "peer unavailable",
+        **kw,
     )
-    assert box.put(cmd(1)) and box.put(cmd(2)) and box.put(cmd(3))
-    assert not box.put(cmd(4))  # full: refused at once, nothing queued
-    assert len(box) == 3
-    pull = Puller(ctx, ep)
-    up["peer"] = True
+
+
+def drained(box: Outbox[wire.Command], pull: Puller, n: int) -> list[str]:
+    """Flush until the box is empty (the peer is up), then the first ``n`` commands the
+    peer read (their reasons)."""
     deadline = time.monotonic() + 5
     while len(box) and time.monotonic() < deadline:
         box.flush()
         time.sleep(0.01)
     got = []
-    while len(got) < 3 and pull.sock.poll(1000):
+    while len(got) < n and pull.sock.poll(1000):
         got.append(pull.recv()[1].reason)  # type: ignore[attr-defined]
-    assert got == ["1", "2", "3"] and expired == []
+    return got
+
+
+def test_waits_while_peer_is_down_then_delivers_in_order(tmp_path: Path) -> None:
+    ctx = zmq.Context()
+    ep = f"ipc://{tmp_path}/pipe.sock"
+    expired: list[tuple[str, str]] = []
+    up = {"peer": False}
+    box = waiting_box(Pusher(ctx, ep, "engine", "intent"), up, expired, capacity=3)
+    assert box.put(cmd(1)) and box.put(cmd(2)) and box.put(cmd(3))
+    assert not box.put(cmd(4))  # full: refused at once, nothing queued
+    assert len(box) == 3
+    pull = Puller(ctx, ep)
+    up["peer"] = True
+    assert drained(box, pull, 3) == ["1", "2", "3"] and expired == []
     ctx.destroy(linger=0)
 
 
@@ -110,12 +125,10 @@ def test_a_message_stale_by_the_time_the_peer_is_back_is_handed_back_not_sent(
     expired: list[tuple[str, str]] = []
     up = {"peer": False}
     halted: set[str] = set()
-    box: Outbox[wire.Command] = Outbox(
+    box = waiting_box(
         Pusher(ctx, ep, "risk", "order"),
-        lambda: up["peer"],
-        5.0,
-        lambda m, why: expired.append((m.reason, why)),
-        lambda: "router unavailable",
+        up,
+        expired,
         stale=lambda m: "halted meanwhile" if m.reason in halted else None,
     )
     halted.add("0")
@@ -125,14 +138,7 @@ def test_a_message_stale_by_the_time_the_peer_is_back_is_handed_back_not_sent(
     halted.add("1")
     pull = Puller(ctx, ep)
     up["peer"] = True
-    deadline = time.monotonic() + 5
-    while len(box) and time.monotonic() < deadline:
-        box.flush()
-        time.sleep(0.01)
-    got = []
-    while len(got) < 2 and pull.sock.poll(1000):
-        got.append(pull.recv()[1].reason)  # type: ignore[attr-defined]
-    assert got == ["0", "2"]
+    assert drained(box, pull, 2) == ["0", "2"]
     assert not pull.sock.poll(100)
     assert expired == [("1", "halted meanwhile")]
     ctx.destroy(linger=0)

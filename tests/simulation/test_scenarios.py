@@ -48,6 +48,24 @@ def unknown_then(watch: Any, seen: dict[str, Any], key: str) -> tuple[Any, ...]:
     )
 
 
+def router_down_then(halt: Any, after: Any) -> Options:
+    """Seed 3's day with the router killed at 9.0 s as a webhook BUY comes (risk approves
+    it for a router not yet missed), ``halt`` at 9.3 s, the router back at 10.5 s and
+    ``after`` at 14.0 s."""
+
+    def kill_router_then_alert(stack: Any) -> None:
+        stack.kill_daemon("router")
+        stack.operator._alert("BUY")
+
+    script = (
+        (9.0, kill_router_then_alert),
+        (9.3, halt),
+        (10.5, lambda stack: stack.start_daemon("router")),
+        (14.0, after),
+    )
+    return Options(faults=False, operator=False, script=script)
+
+
 def test_a_risk_restarted_without_the_routers_answer_waits_for_its_positions(
     refdata: RefData, tmp_path: Path
 ) -> None:
@@ -299,10 +317,6 @@ def test_an_entry_approved_as_the_router_died_does_not_go_after_the_kill_switch(
     entries it never had."""
     seen: dict[str, Any] = {}
 
-    def kill_router_then_alert(stack: Any) -> None:
-        stack.kill_daemon("router")
-        stack.operator._alert("BUY")
-
     def kill_switch(stack: Any) -> None:
         risk = stack.cores["risk"]
         out = risk.outbox
@@ -312,13 +326,7 @@ def test_an_entry_approved_as_the_router_died_does_not_go_after_the_kill_switch(
     def after(stack: Any) -> None:
         seen["rejected"] = stack.cores["risk"].core.counts.rejected.get("router_unavailable", 0)
 
-    script = (
-        (9.0, kill_router_then_alert),
-        (9.3, kill_switch),
-        (10.5, lambda stack: stack.start_daemon("router")),
-        (14.0, after),
-    )
-    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    r = run_seed(3, tmp_path, refdata, router_down_then(kill_switch, after))
     assert seen["in_flight"], "no entry in flight to the dead router: the scenario proves nothing"
     assert seen["rejected"] >= 1
     assert r.violations == [], [v.line() for v in r.violations]
@@ -336,10 +344,6 @@ def test_an_entry_waiting_for_the_router_is_not_sent_after_risk_halts_on_its_own
 
     seen: dict[str, Any] = {}
 
-    def kill_router_then_alert(stack: Any) -> None:
-        stack.kill_daemon("router")
-        stack.operator._alert("BUY")
-
     def daily_loss(stack: Any) -> None:
         risk = stack.cores["risk"]
         seen["waiting"] = [o.order_id for o in risk.outbox.waiting() if not o.exit]
@@ -349,13 +353,7 @@ def test_an_entry_waiting_for_the_router_is_not_sent_after_risk_halts_on_its_own
         seen["router_holds"] = set(stack.cores["router"].table.orders)
         seen["rejected"] = stack.cores["risk"].core.counts.rejected.get("router_unavailable", 0)
 
-    script = (
-        (9.0, kill_router_then_alert),
-        (9.3, daily_loss),
-        (10.5, lambda stack: stack.start_daemon("router")),
-        (14.0, after),
-    )
-    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    r = run_seed(3, tmp_path, refdata, router_down_then(daily_loss, after))
     assert seen["waiting"], "no entry waited for the dead router: the scenario proves nothing"
     assert not set(seen["waiting"]) & seen["router_holds"]
     assert seen["rejected"] >= len(seen["waiting"])
