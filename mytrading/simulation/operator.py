@@ -164,8 +164,8 @@ class Operator:
             return
         # no closer than risk's max_orders_per_sec allows (wall seconds: seed 169 at 240x
         # had 26 alerts in a second, and most were refused as order_rate)
-        gap = max(span_s / (2 * ((short + 1) // 2)), TOP_UP_GAP_S)
-        pairs = max(1, int(span_s / gap) // 2)
+        pairs = min((short + 1) // 2, max(1, int(span_s / TOP_UP_GAP_S) // 2))
+        gap = span_s / (2 * pairs)
         for i in range(2 * pairs):
             action = "BUY" if i % 2 == 0 else "SELL"
             self.stack.world.after(i * gap, functools.partial(self._alert, action))

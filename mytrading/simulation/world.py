@@ -72,6 +72,7 @@ class World:
         self._heap: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self.steps = 0
+        self.crashes = 0  # events a daemon died in (``Crashed``)
         self.after_step: Callable[[], None] | None = None
 
     # ------------------------------------------------------------ a hosttime source
@@ -100,11 +101,10 @@ class World:
             if due > self.now_ns:
                 self.now_ns = due
             # a daemon that died in an event: what it did before stays, nothing after
-            # (not contextlib.suppress: a context manager per event is 4 % of a day)
-            try:  # noqa: SIM105
+            try:
                 fn()
             except Crashed:
-                pass
+                self.crashes += 1
             self.steps += 1
             if self.after_step is not None:
                 self.after_step()

@@ -360,13 +360,11 @@ def test_an_entry_waiting_for_the_router_is_not_sent_after_risk_halts_on_its_own
     assert r.violations == [], [v.line() for v in r.violations]
 
 
-def test_a_restarted_risk_whose_fills_answer_is_lost_asks_again_and_keeps_the_days_pnl(
-    refdata: RefData, tmp_path: Path
-) -> None:
-    """The simulator's seed 481: risk restarted, the router's answer with the day's fills
-    was lost, and risk went on "from average prices": the day's realised P&L gone (the
-    daily loss limit counting from zero) and a position restarted at an average rounded
-    to paise. Now risk asks again, intents waiting, and restores the day's P&L."""
+def risk_restarted_losing_its_fills(
+    refdata: RefData, tmp_path: Path, lose: int
+) -> tuple[dict[str, Any], Any]:
+    """Seed 3's day with risk killed at 12 s and started again, and the router's answers
+    to its first ``lose`` questions for the day's fills lost; what it saw, and the result."""
     from mytrading.messaging import wire
 
     seen: dict[str, Any] = {"lost": 0}
@@ -385,7 +383,7 @@ def test_a_restarted_risk_whose_fills_answer_is_lost_asks_again_and_keeps_the_da
             q = wire.decode_body(raw)
             by_risk = asker is not None and asker.name == "risk"
             fills = isinstance(q, wire.BrokerQuery) and q.kind == "fills"
-            if by_risk and fills and seen["lost"] < 2:
+            if by_risk and fills and seen["lost"] < lose:
                 seen["lost"] += 1
                 return None
             return answer(name, raw, asker)
@@ -396,12 +394,39 @@ def test_a_restarted_risk_whose_fills_answer_is_lost_asks_again_and_keeps_the_da
     def after(stack: Any) -> None:
         seen["restored"] = stack.cores["risk"].restored
 
-    script = ((12.0, kill_risk_losing_its_fills), (20.0, after))
+    script = ((12.0, kill_risk_losing_its_fills), (32.0, after))
     r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
     assert seen["before"] != 0, "nothing realised before the kill: the scenario proves nothing"
+    return seen, r
+
+
+def test_a_restarted_risk_whose_fills_answer_is_lost_asks_again_and_keeps_the_days_pnl(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The simulator's seed 481: risk restarted, the router's answer with the day's fills
+    was lost, and risk went on "from average prices": the day's realised P&L gone (the
+    daily loss limit counting from zero) and a position restarted at an average rounded
+    to paise. Now risk asks again, intents waiting, and restores the day's P&L."""
+    seen, r = risk_restarted_losing_its_fills(refdata, tmp_path, 2)
     # the day's P&L whole at the close (the pnl invariant: risk's against the broker's)
     assert r.violations == [], [v.line() for v in r.violations]
     assert seen["lost"] == 2 and seen["restored"]  # asked again after each lost answer
+
+
+def test_a_restarted_risk_that_never_gets_its_fills_goes_on_and_says_so(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """Every answer with the day's fills lost: risk does not hold intents for ever. After
+    ``FILLS_TRIES`` more asks it takes the positions at their average prices and counts an
+    error an operator sees; its realised P&L then starts from that moment (the ``pnl``
+    invariant says so at the close, and nothing else breaks)."""
+    from mytrading.risk.daemon import FILLS_TRIES
+
+    seen, r = risk_restarted_losing_its_fills(refdata, tmp_path, 1_000)
+    assert seen["lost"] == FILLS_TRIES + 1 and seen["restored"]
+    said = [s.event for s in r.said if s.daemon == "risk"]
+    assert any(e.startswith("no fills from the router in") for e in said), said
+    assert {v.invariant for v in r.violations} == {"pnl"}, [v.line() for v in r.violations]
 
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
@@ -421,10 +446,11 @@ def test_the_router_crashing_at_each_step_of_an_orders_life_loses_and_repeats_no
     def after(stack: Any) -> None:
         seen["armed"] = stack.crash_armed
         seen["started"] = stack.started["router"]
+        seen["crashes"] = stack.world.crashes
 
     script = ((3.0, arm), (25.0, after))
     r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
-    assert seen["armed"] is None and seen["started"] == 2, seen  # it crashed, once
+    assert seen["armed"] is None and seen["started"] == 2 and seen["crashes"] == 1, seen
     assert r.violations == [], [v.line() for v in r.violations]
 
 
