@@ -37,11 +37,14 @@ from mytrading.engine.watchdog import (
 )
 from mytrading.messaging import wire
 from mytrading.messaging.catchup import (
+    RESTORE_RETRY_S,
     SNAPSHOT_TRIES,
     FillSequence,
+    Snapshot,
+    UnreadWait,
     fetch_day,
     fetch_fills_since,
-    fetch_snapshot_at_start,
+    fetch_snapshot,
 )
 from mytrading.messaging.interest import Declarer, entry
 from mytrading.messaging.outbox import Outbox
@@ -143,8 +146,34 @@ class EngineDaemon(Daemon):
             # Its positions and working orders are still the engine's to keep: a stand-in
             # holds them, quarantined from the start (protective exits kept, entries off).
             self.runner.add(placeholder(name), {})
-        self._restore()
-        for name, why in loaded.broken.items():
+        self.begun = False  # restored and started: until then nothing reaches a strategy
+        self._snapshot_tries = 0
+        self.unread = UnreadWait(self.log.warning, self.count_error, "strategies")
+        self._held: list[wire.RiskEvent] = []  # the command layer's, taken up once begun
+        self._broken = loaded.broken
+        self._begin()
+
+    def _begin(self) -> None:
+        """Restore the strategies' positions from the router, then start them: no hook
+        runs before (``_restore``). Asked again every ``RESTORE_RETRY_S`` while the router
+        does not answer (a lost answer had started every strategy flat while the router
+        held their positions, the simulator's seed 610; after ``SNAPSHOT_TRIES`` they start
+        flat, said as an ALERT) or has not read an account's position book (for as
+        long as it takes: started without those positions, the strategies would be blind
+        to them for the day, the simulator's seed 991). Meanwhile ticks, bars and fills
+        are not taken: the snapshot taken at the end holds every fill before it."""
+        snap = fetch_snapshot(self.ask_router())
+        if snap is None and self._snapshot_tries + 1 < SNAPSHOT_TRIES:
+            self._snapshot_tries += 1
+            self.after(RESTORE_RETRY_S, self._begin)
+            return
+        if snap is not None and snap.unread:
+            self.unread.wait(snap)
+            self.after(RESTORE_RETRY_S, self._begin)
+            return
+        self.unread.done()
+        self._restore(snap)
+        for name, why in self._broken.items():
             self.count_error("ALERT: enabled strategy does not load: quarantined",
                              strategy=name, traceback=why)  # fmt: skip
             self.runner.quarantine(name, f"does not load: {why}")
@@ -154,8 +183,10 @@ class EngineDaemon(Daemon):
                                  strategy=name, reason=why)  # fmt: skip
                 self.runner.quarantine(name, why)
         self.runner.start()
+        self.begun = True
         self.log.info("strategies loaded", strategies=list(self.runner.strategies),
-                      quarantined=sorted(loaded.broken))  # fmt: skip
+                      quarantined=sorted(self._broken))  # fmt: skip
+        s = self.settings
         self.every(0.5, self._settle_unanswered)
         self.every(0.05, self.runner.poll)
         self.memory = MemoryGuard(s.engine.max_rss_mb)
@@ -165,6 +196,9 @@ class EngineDaemon(Daemon):
         self.every(0.5, self._sync_states)
         if s.engine.order_check_s:
             self.every(s.engine.order_check_s, self._check_open_orders)
+        for event in self._held:
+            self._take_up_switch(event.strategy, event.action, event.reason)
+        self._held = []
 
     def _deadline(self) -> HookDeadline | None:
         """The hooks' deadlines (when ``deadlines``); first, whether the last engine was
@@ -222,9 +256,8 @@ class EngineDaemon(Daemon):
                          grew_mb=round(grown[name] / 2**20), rss_mb_before=before // 2**20,
                          rss_mb_after=rss_bytes() // 2**20)  # fmt: skip
 
-    def _restore(self) -> None:
+    def _restore(self, snap: Snapshot | None) -> None:
         """After a restart: strategies' positions from the router before any hook runs."""
-        snap = fetch_snapshot_at_start(self.ask_router())
         if snap is None:
             self.count_error(
                 "ALERT: no position snapshot from the router after "
@@ -345,6 +378,10 @@ class EngineDaemon(Daemon):
     # ----------------------------------------------------------------- dispatch
 
     def on_message(self, topic: str, msg: wire.Msg) -> None:
+        if not self.begun:  # not restored yet (``_begin``): a command waits, the rest goes
+            if isinstance(msg, wire.RiskEvent) and msg.kind == "control":
+                self._held.append(msg)
+            return
         if isinstance(msg, wire.Tick):
             self.record_latency_ns(hosttime.time_ns() - msg.ts)
             self.runner.on_tick(msg)
@@ -417,6 +454,8 @@ class EngineDaemon(Daemon):
                          params=params, reason=reason)  # fmt: skip
 
     def on_peer_status(self, st: wire.Status) -> None:
+        if not self.begun:
+            return
         if st.name == "feed":  # an outage's minutes on their way: 1-minute bars wait
             self.runner.set_backfilling(bool(st.detail.get("backfilling")))
         for f in self.fills_caught_up(self.fill_seq, st):
@@ -507,6 +546,7 @@ class EngineDaemon(Daemon):
 
     def detail(self) -> dict[str, Any]:
         return {
+            "restored": self.begun,  # False: waiting for the router (``_begin``)
             "strategies": self.runner.stats(),
             "pending_intents": len(self.outbox),
             "restored_fill_no": self.runner.restored_fill_no,

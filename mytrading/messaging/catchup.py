@@ -34,6 +34,9 @@ class Snapshot:
     # start: left out of ``positions`` and of the fills a reader replays; nothing acts on
     # them (the reconciler reports them)
     unconfirmed: frozenset[tuple[str, ...]] = frozenset()
+    # accounts whose position book the router has not read yet: their positions are
+    # unconfirmed for now, not for the day (a restarted reader asks again)
+    unread: frozenset[str] = frozenset()
 
     def confirmed(self, f: wire.Fill) -> bool:
         """A fill of a position the broker confirmed (one to replay)."""
@@ -153,19 +156,46 @@ def fetch_day(ask: Ask, upto: int, timeout_ms: int = 2000) -> Day | None:
 
 
 SNAPSHOT_TRIES = 5  # a starting reader asks this often before it starts without one
+RESTORE_RETRY_S = 1.0  # a starting reader's question asked again this often
+UNREAD_ALERT_AFTER = 30  # waits for an unread position book before it is an ALERT
 
 
-def fetch_snapshot_at_start(ask: Ask, tries: int = SNAPSHOT_TRIES) -> Snapshot | None:
-    """The snapshot a starting engine or signals daemon begins from, asked again when a
-    question goes unanswered (a router busy or restarting, a lost reply): one lost answer
-    had started every strategy flat while the router held their positions (the
-    simulator's seed 610: the engine restarted during a lost reply, its strategies never
-    closed what they held, and later bought again). None after ``tries``."""
-    for _ in range(tries):
-        snap = fetch_snapshot(ask)
-        if snap is not None:
-            return snap
-    return None
+@dataclass
+class UnreadWait:
+    """A starting reader (risk, the engine, the webhook daemon) waiting for the router to
+    read an account's position book it could not read at its own start (an expired
+    session, a broker down): until it has, that account's positions are unconfirmed *for
+    now*, and a reader that restored without them would be blind to them for the day (the
+    simulator's seed 991: the router restarted in an expired session, and a restarted risk
+    left every position out of its books). The reader asks again every
+    ``RESTORE_RETRY_S`` and runs nothing meanwhile; this counts the waits and says them: a
+    warning at the first, an ALERT once after ``alert_after`` (a session needs a person to
+    log in again)."""
+
+    warn: Callable[..., None]
+    alert: Callable[..., None]
+    what: str  # what waits: "intents", "strategies", "webhook alerts"
+    alert_after: int = UNREAD_ALERT_AFTER
+    waits: int = 0
+
+    def wait(self, snap: Snapshot) -> None:
+        self.waits += 1
+        accounts = sorted(snap.unread)
+        if self.waits == 1:
+            self.warn(f"the router has not read these accounts' position books yet: "
+                      f"{self.what} wait, asking again", accounts=accounts,
+                      every_s=RESTORE_RETRY_S)  # fmt: skip
+        elif self.waits == self.alert_after:
+            self.alert(f"ALERT: these accounts' position books are still unread by the "
+                       f"router: {self.what} wait (log in to the broker again, or take the "
+                       "account out of the configuration)", accounts=accounts,
+                       waited_s=self.waits * RESTORE_RETRY_S)  # fmt: skip
+
+    def done(self) -> None:
+        """Read at last: said when it was waited for."""
+        if self.waits:
+            self.warn(f"position books read by the router: {self.what} go on",
+                      waited_s=self.waits * RESTORE_RETRY_S)  # fmt: skip
 
 
 def fetch_snapshot(ask: Ask, timeout_ms: int = 2000, everything: bool = False) -> Snapshot | None:
@@ -182,4 +212,6 @@ def fetch_snapshot(ask: Ask, timeout_ms: int = 2000, everything: bool = False) -
         if p.quantity
         and (everything or (p.account, p.exchange, p.symbol, p.product) not in unconfirmed)
     ]
-    return Snapshot(positions, reply.last_fill_no, reply.working, unconfirmed)
+    return Snapshot(
+        positions, reply.last_fill_no, reply.working, unconfirmed, frozenset(reply.unread)
+    )

@@ -421,6 +421,9 @@ class BrokerReply(Msg, tag="broker_reply"):
     # strategy_positions: positions the broker's book did not confirm at the router's
     # start, "<account>|<exchange>|<symbol>|<product>": nothing acts on them (recovery.py)
     unconfirmed: list[str] = msgspec.field(default_factory=list)
+    # accounts whose position book the router has not read since its start: their
+    # positions are in ``unconfirmed`` until it has
+    unread: list[str] = msgspec.field(default_factory=list)
 
 
 Message = (

@@ -20,7 +20,14 @@ from mytrading import hosttime, venue
 from mytrading.domain.accounts import Accounts
 from mytrading.domain.refdata import RefData
 from mytrading.messaging import wire
-from mytrading.messaging.catchup import FillSequence, fetch_fills, fetch_fills_since, fetch_snapshot
+from mytrading.messaging.catchup import (
+    RESTORE_RETRY_S,
+    FillSequence,
+    UnreadWait,
+    fetch_fills,
+    fetch_fills_since,
+    fetch_snapshot,
+)
 from mytrading.messaging.interest import Declarer, entry
 from mytrading.messaging.outbox import Outbox
 from mytrading.process.base import Daemon, Peer
@@ -37,7 +44,6 @@ from mytrading.settings import ConfigError, Settings
 
 BOOK_FRESH_S = 1.5  # a position book older than this confirms nothing
 FUNDS_WAIT_S = 1.5  # the longest an intent waits for its accounts' first funds figure
-RESTORE_RETRY_S = 1.0  # no snapshot from the router at the start: asked again this often
 FILLS_TRIES = 5  # a snapshot without the day's fills: asked again this many times
 FUNDS_POLL_S = 0.05  # how often waiting intents look again
 
@@ -164,6 +170,7 @@ class RiskDaemon(Daemon):
         self.restored = False  # the router's positions taken (a fresh stack's: none)
         self._said_unrestored = False
         self._fills_tries = 0  # snapshots whose fills did not come
+        self.unread = UnreadWait(self.log.warning, self.count_error, "intents")
         self._restore()
         self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
         self.every(1.0, self._post_trade)
@@ -459,6 +466,10 @@ class RiskDaemon(Daemon):
                                  "asking again", every_s=RESTORE_RETRY_S)  # fmt: skip
             self.after(RESTORE_RETRY_S, self._restore_again)
             return
+        if snap.unread:  # its positions unconfirmed for now, not for the day
+            self.unread.wait(snap)
+            self.after(RESTORE_RETRY_S, self._restore_again)
+            return
         fills = fetch_fills(self.ask_router(), snap.last_fill_no)
         if fills is None and self._fills_tries < FILLS_TRIES:
             # Without the day's fills the day's realised P&L is gone (the daily loss limit
@@ -474,6 +485,7 @@ class RiskDaemon(Daemon):
             self.count_error(f"no fills from the router in {FILLS_TRIES + 1} asks: today's "
                              "P&L restarts from average prices")  # fmt: skip
         self.restored = True
+        self.unread.done()
         if self._said_unrestored:
             self.log.warning("positions taken from the router; intents judged again")
         self.fill_seq.start_at(snap.last_fill_no)

@@ -53,6 +53,7 @@ JOURNAL_SYNC_S = 0.2  # the longest an answer from the broker stays unflushed
 SEND_BATCH = 16  # orders per flush; a crash mid-batch leaves the unsent ones UNKNOWN
 RECOVERY_HOLD_S = 0.5  # subscribers reconnect every 0.1 s (ZMQ_RECONNECT_IVL)
 CRASH_EXIT = 86  # the exit code of an injected crash (MT_ROUTER_CRASH_AT)
+CONFIRM_AGAIN_S = 3.0  # an account's position book unread at start: read again this often
 S = OrderState
 
 
@@ -179,6 +180,7 @@ class RouterDaemon(Daemon):
         self.every(FUNDS_POLL_S, self.reads.publish_funds, first_in=0)
         self.every(FUNDS_POLL_S, self.reads.maybe_margins)
         self.every(1.0, self.sessions.probe)
+        self.every(CONFIRM_AGAIN_S, self.recovery.confirm_again)  # an account unread at start
         self.every(1.0, self._settle_expired)
 
     def _local_lane(self, acct: Account, route: venue.Route) -> Lane:

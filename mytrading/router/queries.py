@@ -101,6 +101,7 @@ class Queries:
                 if jo.order.op == "place" and (kind == "orders" or not jo.final)
             ],
             unconfirmed=sorted("|".join(k) for k in self.recovery.unconfirmed),
+            unread=sorted(self.recovery.unread),
         )
 
     def _broker(self, kind: str, account: str) -> wire.BrokerReply:

@@ -57,6 +57,9 @@ class Recovery:
         self.journal_damage: dict[str, Any] = {}
         # positions the journal holds that the broker did not confirm at start
         self.unconfirmed: set[tuple[str, str, str, str]] = set()
+        # accounts whose position book could not be read at start (their positions are in
+        # ``unconfirmed`` until a later read, ``confirm_again``, settles them)
+        self.unread: set[str] = set()
 
     def run(self, rep: Replay) -> None:
         """Replay the journal and settle every order in flight against the broker before
@@ -98,7 +101,7 @@ class Recovery:
         if rep.torn_bytes:
             self.log.warning("journal: a torn last record was cut", bytes=rep.torn_bytes)
 
-    def _confirm_positions(self) -> set[tuple[str, str, str, str]]:
+    def _confirm_positions(self, reads: int = BOOK_READS) -> set[tuple[str, str, str, str]]:
         """The positions the journal says we hold, against each account's position book:
         one the broker does not hold (at least as much, on the same side) is not ours to
         act on. It is reported loudly, kept out of what risk, the engine and the webhook
@@ -112,6 +115,7 @@ class Recovery:
         seed 468: killed with a SELL at the broker, the router found the broker flat where
         its journal held 65 long, and a restarted risk left that position's fills out of
         its books for the day); the order's fill, when it is found, is booked as any fill."""
+        self.unread = set()
         ours = self.books.net_by_account()
         # per position, how far unknown orders could move it: (down, up)
         unknown: dict[tuple[str, str, str, str], tuple[int, int]] = {}
@@ -126,7 +130,9 @@ class Recovery:
         out: set[tuple[str, str, str, str]] = set()
         for account in sorted({k[0] for k, q in ours.items() if q}):
             lane = self.lanes.get(account)
-            book = self._position_book(account, lane) if lane is not None else None
+            book = self._position_book(account, lane, reads) if lane is not None else None
+            if book is None and lane is not None:
+                self.unread.add(account)
             net: dict[tuple[str, str, str, str], int] = {}
             for p in book or []:
                 k = (account, p.exchange, p.symbol, p.product)
@@ -148,18 +154,37 @@ class Recovery:
             )
         return out
 
-    def _position_book(self, account: str, lane: Lane) -> list[wire.BrokerPosition] | None:
+    def confirm_again(self) -> None:
+        """An account whose position book was unread at start (its session expired, its
+        broker down) is read again once its session is good; what it confirms leaves
+        ``unconfirmed`` (the simulator's seed 991: the router restarted in an expired
+        session, every position unconfirmed for the day, and a restarted risk blind to
+        them). Readers that restart ask until no account is unread (``Snapshot.unread``)."""
+        if not self.unread or any(self.lanes[a].session.expired for a in self.unread):
+            return
+        if any(self.lanes[a].busy() for a in self.unread):
+            return  # a batch holds the lane: the next round
+        before = set(self.unconfirmed)
+        self.unconfirmed = self._confirm_positions(reads=1)  # on the loop: one call each
+        if not self.unread:
+            self.log.warning("position books read again: positions confirmed",
+                             confirmed=sorted("/".join(k) for k in before - self.unconfirmed),
+                             unconfirmed=sorted("/".join(k) for k in self.unconfirmed))  # fmt: skip
+
+    def _position_book(
+        self, account: str, lane: Lane, reads: int = BOOK_READS
+    ) -> list[wire.BrokerPosition] | None:
         """The account's position book, read again at once when a read fails: a
         timeout, a 5xx or a login page at the start would otherwise leave every position
         unconfirmed for the day (the simulator's seed 2, with string hashing 0: a garbled
         read kept risk, restarted later, blind to a position the broker held)."""
-        for attempt in range(1, BOOK_READS + 1):
+        for attempt in range(1, reads + 1):
             try:
                 with lane.lock:
                     return lane.broker.positionbook()
             except ConnectionError as exc:
-                self.log.warning("position book unread at start", account=account,
-                                 error=str(exc), attempt=attempt, of=BOOK_READS)  # fmt: skip
+                self.log.warning("position book unread", account=account,
+                                 error=str(exc), attempt=attempt, of=reads)  # fmt: skip
         return None
 
     def _settle_damage(self, rep: Replay, filled: dict[str, tuple[int, float]]) -> None:

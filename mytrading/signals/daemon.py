@@ -28,11 +28,12 @@ from mytrading.domain.accounts import Accounts
 from mytrading.domain.refdata import IST, RefData, RefDataError
 from mytrading.messaging import wire
 from mytrading.messaging.catchup import (
+    RESTORE_RETRY_S,
     SNAPSHOT_TRIES,
     FillSequence,
+    UnreadWait,
     fetch_fills_since,
     fetch_snapshot,
-    fetch_snapshot_at_start,
 )
 from mytrading.messaging.interest import Declarer, entry
 from mytrading.messaging.outbox import Outbox
@@ -115,6 +116,9 @@ class SignalsDaemon(Daemon):
         self.squared: dict[str, str] = {}  # strategy -> day confirmed flat
         self._processing = 0  # the audit id of the alert being turned into intents
         self._wake = self.host.wakeup(self.guarded(self._drain_jobs))  # from the HTTP thread
+        self.restored = False  # positions taken from the router (``_restore``)
+        self._snapshot_tries = 0
+        self.unread = UnreadWait(self.log.warning, self.count_error, "webhook alerts")
         self._restore()
         self.http = self._server()
         self.http.start()
@@ -134,7 +138,23 @@ class SignalsDaemon(Daemon):
         return frozenset(eng.detail.get("strategies", {})) if eng is not None else frozenset()
 
     def _restore(self) -> None:
-        snap = fetch_snapshot_at_start(self.ask_router())
+        """The webhook strategies' positions from the router before any alert is taken
+        (alerts that come meanwhile wait in the queue): asked again every
+        ``RESTORE_RETRY_S`` while the router does not answer (``SNAPSHOT_TRIES`` times,
+        then flat, an ALERT) or has not read an account's position book (as long as it
+        takes: the engine's ``_begin`` says why)."""
+        snap = fetch_snapshot(self.ask_router())
+        if snap is None and self._snapshot_tries + 1 < SNAPSHOT_TRIES:
+            self._snapshot_tries += 1
+            self.after(RESTORE_RETRY_S, self._restore)
+            return
+        if snap is not None and snap.unread:
+            self.unread.wait(snap)
+            self.after(RESTORE_RETRY_S, self._restore)
+            return
+        self.unread.done()
+        self.restored = True
+        self._drain_jobs()
         if snap is None:
             self.count_error(
                 f"ALERT: no position snapshot from the router after {SNAPSHOT_TRIES} tries: "
@@ -205,7 +225,10 @@ class SignalsDaemon(Daemon):
 
     def _drain_jobs(self) -> None:
         """Take the queued jobs, a bounded batch at a time so timers and the bus still run;
-        what a batch leaves is taken on the next turn of the loop (its wake-ups were read)."""
+        what a batch leaves is taken on the next turn of the loop (its wake-ups were read).
+        Nothing before the positions are restored (they are taken then)."""
+        if not self.restored:
+            return
         for _ in range(1000):
             try:
                 job = self.jobs.get_nowait()
@@ -319,6 +342,8 @@ class SignalsDaemon(Daemon):
     # ----------------------------------------------------------------- dispatch
 
     def on_message(self, topic: str, msg: wire.Msg) -> None:
+        if not self.restored:  # the snapshot taken at the end holds what goes by
+            return
         if isinstance(msg, wire.OrderUpdate):
             self.outbox.ack(msg.intent_id)
             done = self.book.on_update(msg) or (  # a cancel is not working: final when it is
@@ -347,6 +372,8 @@ class SignalsDaemon(Daemon):
                 self._result(msg.intent_id, f"reduced by risk ({msg.rule}): {msg.reason}", False)
 
     def on_peer_status(self, st: wire.Status) -> None:
+        if not self.restored:
+            return
         for f in self.fills_caught_up(self.fill_seq, st):
             self.book.on_fill(f)
 
@@ -385,6 +412,8 @@ class SignalsDaemon(Daemon):
         return self._last_records
 
     def _squareoff_tick(self) -> None:
+        if not self.restored:
+            return
         now = self.clock.now()
         today = now.astimezone(IST).date()
         python = self._python_names()
@@ -507,6 +536,7 @@ class SignalsDaemon(Daemon):
                 "name_clash": self.squared.get(n) == "clash",
             }
         return {
+            "restored": self.restored,  # False: alerts wait for the router (``_restore``)
             "http": (
                 f"listening {self.settings.signals.host}:{self.settings.signals.port}"
                 if self.http.listening

@@ -454,6 +454,58 @@ def test_the_router_crashing_at_each_step_of_an_orders_life_loses_and_repeats_no
     assert r.violations == [], [v.line() for v in r.violations]
 
 
+def test_readers_restarted_while_the_router_could_not_read_a_position_book_wait_for_it(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The simulator's seed 991: the router restarted while the broker's session had
+    expired, could not read the position book, and called every position unconfirmed for
+    the day; risk, restarted after it, left them all out of its books (its P&L and limits
+    blind to them), and so would the engine and the webhook daemon. Now the router reads
+    the book again once the session is back, and risk, the engine and the webhook daemon,
+    restarted meanwhile, wait (intents held, no hook run, alerts queued) until it has,
+    then take the positions: every fill booked by each, as the invariants check."""
+    seen: dict[str, Any] = {}
+    readers = ("risk", "engine", "signals")
+
+    def session_expires_router_restarts(stack: Any) -> None:
+        stack.main.server.session_expired = True
+        stack.restart_daemon("router", 0.5)
+
+    def readers_restart(stack: Any) -> None:
+        seen["unread"] = set(stack.cores["router"].recovery.unread)
+        for name in readers:
+            stack.restart_daemon(name, 0.5)
+
+    def while_unread(stack: Any) -> None:
+        c = stack.cores
+        seen["waiting"] = (c["risk"].restored, c["engine"].begun, c["signals"].restored)
+
+    def session_back(stack: Any) -> None:
+        stack.main.server.session_expired = False
+
+    def after(stack: Any) -> None:
+        c = stack.cores
+        seen["restored"] = (c["risk"].restored, c["engine"].begun, c["signals"].restored)
+        seen["waited"] = [c[name].unread.waits for name in readers]
+        seen["unread_after"] = set(c["router"].recovery.unread)
+        runner = c["engine"].runner
+        seen["held"] = [n for n in runner.strategies if runner.holds(n)]
+
+    script = (
+        (10.0, session_expires_router_restarts),
+        (11.5, readers_restart),
+        (13.0, while_unread),
+        (13.5, session_back),
+        (22.0, after),
+    )
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    assert seen["unread"] == {"main"}, "the router read the book: the scenario proves nothing"
+    assert seen["waiting"] == (False, False, False), seen
+    assert seen["restored"] == (True, True, True) and seen["unread_after"] == set(), seen
+    assert all(w > 0 for w in seen["waited"]) and seen["held"], seen
+    assert r.violations == [], [v.line() for v in r.violations]  # fills, pnl: books whole
+
+
 def router_dies_reading_the_first_entry(stack: Any, seen: dict[str, Any]) -> None:
     """A webhook alert's entry is pushed by risk, and the router is killed the moment it is
     (``seen["sent"]``: its order id): sent, never read, never acked."""
