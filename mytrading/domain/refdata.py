@@ -342,6 +342,8 @@ class RefData:
         self.overrides = overrides or {}
         self.universes: dict[str, tuple[str, ...]] = {}  # config/stocks.toml [universes]
         self._cache: dict[tuple[str, str], Instrument] = {}
+        # options by their parts (``option``): the symbol not even formatted again
+        self._options: dict[tuple[str, date, float, str], Instrument] = {}
 
     def underlying(self, name: str) -> Underlying:
         try:
@@ -371,18 +373,22 @@ class RefData:
         """An option of ``u`` by its parts: what ``instrument`` gives for its symbol,
         without parsing the symbol back (the simulated market lists thousands of them at
         each day's open: that parse was a tenth of a simulated day's CPU)."""
+        parts = (u.name, expiry, strike, right)
+        inst = self._options.get(parts)
+        if inst is not None:
+            return inst
         sym = option_symbol(u.name, expiry, strike, right)
         key = (u.fo_exchange, sym)
         inst = self._cache.get(key)
-        if inst is not None:
-            return inst
-        if self.master is not None or key in self.overrides or u.name not in self.underlyings:
-            return self.instrument(u.fo_exchange, sym)
-        k = float(strike)
-        inst = Instrument(
-            u.fo_exchange, sym, u.name, right, u.lot_size, u.tick_size, u.freeze_qty, expiry, k
-        )
-        self._cache[key] = inst
+        if inst is None:
+            if self.master is not None or key in self.overrides or u.name not in self.underlyings:
+                inst = self.instrument(u.fo_exchange, sym)
+            else:
+                k = float(strike)
+                inst = Instrument(u.fo_exchange, sym, u.name, right, u.lot_size, u.tick_size,
+                                  u.freeze_qty, expiry, k)  # fmt: skip
+                self._cache[key] = inst
+        self._options[parts] = inst
         return inst
 
     def source(self, exchange: str, symbol: str) -> str:

@@ -13,11 +13,13 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import httpx
+import msgspec
 
 from mytrading.domain.bars import DAILY, BarBuilder
 from mytrading.messaging import wire
 
 HistoryFn = Callable[[str, str, str, date, date], list[wire.Bar]]
+_enc = msgspec.json.Encoder()
 
 
 class HistoryError(Exception):
@@ -32,8 +34,18 @@ def http_history(
     transport: httpx.BaseTransport | None = None,
 ) -> HistoryFn:
     """A history function over OpenAlgo's REST API (``transport``: the host's; None:
-    the network). A client per call: history is asked a few times a session, and a call
-    may run on a fetcher's thread."""
+    the network). One client for every call, made at the first: a client made per call
+    read the system's certificates each time (about 40 ms), and a warm-up asks once per
+    instrument and timeframe. A call may run on a fetcher's thread (httpx's client is
+    safe to share between threads)."""
+    url = f"{rest_url.rstrip('/')}/api/v1/history"
+    made: list[httpx.Client] = []
+
+    def client() -> httpx.Client:
+        if not made:
+            made.append(httpx.Client(timeout=timeout_s, transport=transport,
+                                     headers={"Content-Type": "application/json"}))  # fmt: skip
+        return made[0]
 
     def fetch(exchange: str, symbol: str, tf: str, start: date, end: date) -> list[wire.Bar]:
         body = {
@@ -44,12 +56,10 @@ def http_history(
             "start_date": start.isoformat(),
             "end_date": end.isoformat(),
         }
-        url = f"{rest_url.rstrip('/')}/api/v1/history"
         try:
-            with httpx.Client(timeout=timeout_s, transport=transport) as client:
-                resp = client.post(url, json=body)
-            reply = resp.json()
-        except (httpx.HTTPError, ValueError) as exc:
+            resp = client().post(url, content=_enc.encode(body))
+            reply = msgspec.json.decode(resp.content)
+        except (httpx.HTTPError, ValueError) as exc:  # msgspec's DecodeError: a ValueError
             raise HistoryError(f"history {symbol}: {exc}") from None
         if not isinstance(reply, dict):
             raise HistoryError(f"history {symbol}: HTTP {resp.status_code}")
