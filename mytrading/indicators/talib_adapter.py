@@ -18,12 +18,16 @@ import collections
 from typing import Any
 
 import numpy as np
-from talib import abstract
 
 INPUTS = ("open", "high", "low", "close", "volume")
 
 
 def _function(name: str, params: dict[str, Any]) -> Any:
+    # TA-Lib is imported at its first use, not with the engine: it imports pandas when
+    # installed (0.35 CPU-s), which an engine whose strategies use only our own
+    # indicators never needs, and every engine start paid it
+    from talib import abstract
+
     try:
         fn = abstract.Function(name.upper())  # type: ignore[attr-defined]  # built at import, no stub
     except Exception as exc:  # talib raises its own Exception type for unknown names

@@ -1,8 +1,10 @@
 """A daemon's start reads no library it does not use: each start is paid by every
 process of the stack, every restart, and every process test. pandas (0.3 s of CPU) and
-numba (0.3 s) are loaded only by the daemons that need them (the engine's strategies, the
-simulator), by risk only for a Greek cap (``risk/daemon.py``); rich by none (every daemon
-hides it from structlog, ``process/prestart.py``: one that needed it would fail here). Nor
+numba (0.3 s) are loaded only when used (an engine's strategy that asks for them, the
+simulator), by risk only for a Greek cap (``risk/daemon.py``); TA-Lib (which imports pandas)
+at its first function, not with the engine (``indicators/talib_adapter.py``); rich by no
+lean daemon (each hides it from structlog, ``process/prestart.py``: one that needed it
+would fail here). Nor
 does a lean daemon's first write load one: pandas in risk's events writer and the feed's
 recorder put 60 MB into each at its first batch (``stores/bulk.py``), which a CI run saw as
 risk's memory growing while a forger was refused (``tests/stack/test_two_hosts_process.py``)."""
@@ -45,7 +47,8 @@ assert store.stored == 1 and rec.ticks_written == 1, (store.stored, rec.ticks_wr
 
 # one process: each daemon's module in turn, and the heavy libraries loaded by then (the
 # first daemon that brings one in is the one named); "writers": a batch through risk's
-# events writer and the feed's recorder; the engine last, as the control
+# events writer and the feed's recorder; "talib": a TA-Lib function run, last, as the
+# control
 _PROBE = (
     f"WRITERS = {_WRITERS!r}\n"
     + """
@@ -58,6 +61,9 @@ out = {}
 for daemon in sys.argv[2:]:
     if daemon == "writers":
         exec(WRITERS)
+    elif daemon == "talib":
+        from mytrading.indicators.talib_adapter import talib_vector
+        talib_vector("SMA", close=[1.0, 2.0, 3.0], timeperiod=2)
     else:
         importlib.import_module(f"mytrading.{daemon}.daemon")
     out[daemon] = sorted(m for m in heavy if sys.modules.get(m) is not None)
@@ -68,10 +74,11 @@ print(json.dumps(out))
 
 def test_the_lean_daemons_load_no_heavy_library() -> None:
     got = subprocess.run(
-        [sys.executable, "-c", _PROBE, ",".join(HEAVY), *LEAN, "writers", "engine"],
+        [sys.executable, "-c", _PROBE, ",".join(HEAVY), *LEAN, "engine", "writers", "talib"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert got.returncode == 0, got.stderr
     loaded = json.loads(got.stdout)
-    assert {d: loaded[d] for d in (*LEAN, "writers")} == {d: [] for d in (*LEAN, "writers")}
-    assert "pandas" in loaded["engine"]  # the probe sees one where it is loaded
+    started = (*LEAN, "engine", "writers")
+    assert {d: loaded[d] for d in started} == {d: [] for d in started}
+    assert {"pandas", "talib"} <= set(loaded["talib"])  # the probe sees them where loaded
