@@ -623,7 +623,10 @@ class Control:
                 Answer(
                     False,
                     False,
-                    "risk's command pipe is full: nothing was changed",
+                    # a send that fails: the pipe full, or no risk at its end (one seen
+                    # up a moment ago, then gone: the simulator's seed 213 said "full")
+                    "risk did not take the command (its pipe is full, or it has just "
+                    "stopped): nothing was changed",
                     refusal="pipe_full",
                 ),
             )

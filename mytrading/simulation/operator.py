@@ -37,6 +37,8 @@ WEBHOOK = "tv_nifty"
 MIN_ORDERS = 20  # what every seed's day carries at least (the issue's floor)
 TOP_UP_PER_S = 50  # the webhook strategy's max_orders_per_sec in the simulation's risk.toml
 TOP_UP_GAP_S = 1.5 / TOP_UP_PER_S  # a thin day's more alerts, no closer than that allows
+COMMAND_TRIES = 3  # a command answered "nothing was changed" is given again, up to this
+COMMAND_RETRY_S = 1.0  # ... this long after (wall seconds)
 PAUSABLE = (  # the webhook strategy too: its alerts come whatever its state
     "sma_crossover",
     "rsi_mean_reversion",
@@ -104,7 +106,12 @@ class Operator:
     """The seed's commands and alerts, drawn at the start, given at their moments."""
 
     def __init__(
-        self, stack: Sim, rng: random.Random, day_s: float, top_up: tuple[float, float]
+        self,
+        stack: Sim,
+        rng: random.Random,
+        day_s: float,
+        top_up: tuple[float, float],
+        early_s: float = 0.0,
     ) -> None:
         self.stack = stack
         self.rng = rng
@@ -112,10 +119,15 @@ class Operator:
         self.record = CommandRecord(stack.settings.stores.control_db)
         self.file = StrategyFile(stack.settings)
         self.answers: list[tuple[str, str, bool, str]] = []  # (command, target, ok, text)
+        self._issued: dict[str, int] = {}  # commands given on what each sets (``_command``)
         self.kill_switch = "off"  # as the operator last confirmed it
         self.stopped: set[str] = set()  # strategies stopped and left so
         self.plan: list[tuple[float, str, str, Any]] = []
         self.top_up = top_up  # when a thin day gets more alerts (wall seconds from the open)
+        # an earlier round for a day already thin by then (0: none): a risk halt later in
+        # the day would leave it so (seed 212: the daily loss limit halted the stack at
+        # 14:52, a minute into the top-up, and the day ended with 17 orders)
+        self.early_s = early_s
         self._draw(day_s)
         self.webhook_id = ""
         self.alerts_sent = 0
@@ -149,18 +161,22 @@ class Operator:
         for i, at in enumerate(self.alert_times):
             world.after(at, functools.partial(self._alert, "BUY" if i % 2 == 0 else "SELL"))
         start, end = self.top_up
+        if self.early_s:
+            world.after(self.early_s, functools.partial(self._top_up, (end - start) / 2, True))
         world.after(start, functools.partial(self._top_up, (end - start) / 2))
         world.after((start + end) / 2, functools.partial(self._top_up, (end - start) / 2))
 
-    def _top_up(self, span_s: float) -> None:
+    def _top_up(self, span_s: float, early: bool = False) -> None:
         """A day the faults kept thin (risk down through the open: every first entry of
         the day refused as stale) gets more alerts, in BUY/SELL pairs spread over the
         afternoon before the webhook strategy's entries end, so that every seed carries
         at least ``MIN_ORDERS`` orders: in two rounds, the second for what the first's
         refusals left short (seed 169: the router crashed in the first round, its
-        webhook strategy held for an order unknown meanwhile)."""
-        short = MIN_ORDERS + 6 - self.stack.invariants.orders  # some are refused
-        if short <= 0:
+        webhook strategy held for an order unknown meanwhile), and an earlier one
+        (``early_s``) for a day with fewer than half of them by then."""
+        orders = self.stack.invariants.orders
+        short = MIN_ORDERS + 6 - orders  # some are refused
+        if short <= 0 or (early and orders >= MIN_ORDERS // 2):
             return
         # no closer than risk's max_orders_per_sec allows (wall seconds: seed 169 at 240x
         # had 26 alerts in a second, and most were refused as order_rate)
@@ -174,8 +190,17 @@ class Operator:
 
     # ------------------------------------------------------------------ commands
 
-    def _command(self, what: str, target: str, arg: Any) -> None:
+    def _command(self, what: str, target: str, arg: Any, tries: int = 1, seq: int = 0) -> None:
         s = self.stack
+        # what the command sets: a later command on it makes an earlier one's retry stale
+        # (a flatten refused while risk was down, given again after the planned "off",
+        # left seed 169's stack halted all day)
+        sets = "kill_switch" if what == "kill_switch" else f"{what == 'params'}:{target}"
+        if tries == 1:
+            seq = self._issued[sets] = self._issued.get(sets, 0) + 1
+        elif self._issued.get(sets) != seq:
+            s.trace_event("op", f"{what} {target}: not given again, a later command came")
+            return
         ctl = Control(self.view, self.record, Caller("cli:sim", "cli"), list(s.options.strategies),
                       clock=lambda: hosttime.monotonic(), strategy_file=self.file)  # fmt: skip
         s.trace_event("op", f"{what} {target} {arg or ''}".strip())
@@ -194,6 +219,12 @@ class Operator:
         else:
             a = ctl.set_params(target, arg, "simulated operator")
         self.answers.append((what, target, a.ok, a.text))
+        if not a.ok and "nothing was changed" in a.text and tries < COMMAND_TRIES:
+            # as an operator who reads that answer does: again, a moment later (seed 213:
+            # risk was down when the kill switch was to go off, and the stack stayed
+            # halted for the rest of the day)
+            again = functools.partial(self._command, what, target, arg, tries + 1, seq)
+            s.world.after(COMMAND_RETRY_S, again)
         s.trace_event("op", f"answered {what} {target}: ok={a.ok} {a.text[:80]}")
 
     # ------------------------------------------------------------------ webhooks

@@ -136,7 +136,8 @@ def _run(stack: SimStack) -> SeedResult:
         (float(f.detail) for f in stack.faults.faults if f.kind == "clock_offset"), 0.0
     )
     top_up = _wall_s(stack, dtime(14, 51)), _wall_s(stack, dtime(14, 59))  # entries end 15:00
-    stack.operator = Operator(stack, random.Random(stack.rng.random()), day_s, top_up)
+    stack.operator = Operator(stack, random.Random(stack.rng.random()), day_s, top_up,
+                              _wall_s(stack, dtime(9, 40)))  # fmt: skip
     stack.operator.webhook()
     world = stack.world
     for i, name in enumerate(START_ORDER):

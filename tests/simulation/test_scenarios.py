@@ -631,3 +631,45 @@ def test_a_router_that_dies_again_while_risk_asks_about_an_entry_is_not_asked_un
     assert seen["asking_after"] == [] and seen["rejected"] >= 1
     assert seen["sent"] not in seen["router_holds"]
     assert r.violations == [], [v.line() for v in r.violations]
+
+
+def test_the_simulated_operator_gives_a_command_again_when_nothing_was_changed(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The simulator's seed 213: risk was down when the operator's kill switch was to go
+    off, the command answered "nothing was changed", and the stack stayed halted for the
+    rest of the day (18 orders, under the 20 a seed's day carries). The simulated operator
+    gives such a command again a second later, as one who reads the answer does; but not
+    once a later command has set the same thing (seed 169: a flatten refused while risk
+    was down, given again after the planned "off", kept the stack halted all day)."""
+    seen: dict[str, Any] = {}
+
+    def risk_down_kill_switch_on(stack: Any) -> None:
+        stack.kill_daemon("risk")
+        stack.operator._command("kill_switch", "on", None)
+        seen["first"] = list(stack.operator.answers)
+        stack.world.after(0.5, lambda: stack.start_daemon("risk"))
+
+    def on_again(stack: Any) -> None:
+        seen["answers"] = [a for a in stack.operator.answers if a[0] == "kill_switch"]
+        seen["on"] = stack.cores["risk"].book.states.kill_mode
+        stack.operator._command("kill_switch", "off", None)
+        stack.kill_daemon("risk")  # a flatten refused, then "off" before its retry
+        stack.operator._command("kill_switch", "flatten", None)
+        stack.world.after(0.3, lambda: stack.start_daemon("risk"))
+        stack.world.after(0.8, lambda: stack.operator._command("kill_switch", "off", None))
+
+    def after(stack: Any) -> None:
+        seen["later"] = [a[:3] for a in stack.operator.answers if a[0] == "kill_switch"]
+        seen["off"] = stack.cores["risk"].book.states.kill_mode
+
+    script = ((5.0, risk_down_kill_switch_on), (9.0, on_again), (13.0, after))
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    first = seen["first"][-1]
+    assert first[:3] == ("kill_switch", "on", False) and "nothing was changed" in first[3], first
+    oks = [ok for _, _, ok, _ in seen["answers"]]
+    assert oks[0] is False and oks[-1] is True and len(oks) <= 3, seen["answers"]
+    assert seen["on"] == "on", seen
+    assert seen["later"][-2:] == [("kill_switch", "flatten", False), ("kill_switch", "off", True)]
+    assert seen["off"] == "off", seen
+    assert r.violations == [], [v.line() for v in r.violations]
