@@ -147,7 +147,6 @@ class EngineDaemon(Daemon):
             # holds them, quarantined from the start (protective exits kept, entries off).
             self.runner.add(placeholder(name), {})
         self.begun = False  # restored and started: until then nothing reaches a strategy
-        self._snapshot_tries = 0
         self.unread = UnreadWait(self.log.warning, self.count_error, "strategies")
         self._held: list[wire.RiskEvent] = []  # the command layer's, taken up once begun
         self._broken = loaded.broken
@@ -156,22 +155,15 @@ class EngineDaemon(Daemon):
     def _begin(self) -> None:
         """Restore the strategies' positions from the router, then start them: no hook
         runs before (``_restore``). Asked again every ``RESTORE_RETRY_S`` while the router
-        does not answer (a lost answer had started every strategy flat while the router
-        held their positions, the simulator's seed 610; after ``SNAPSHOT_TRIES`` they start
-        flat, said as an ALERT) or has not read an account's position book (for as
-        long as it takes: started without those positions, the strategies would be blind
-        to them for the day, the simulator's seed 991). Meanwhile ticks, bars and fills
-        are not taken: the snapshot taken at the end holds every fill before it."""
+        does not answer (``SNAPSHOT_TRIES`` times, then they start flat, said as an ALERT)
+        or has not read an account's position book (for as long as it takes: started
+        without those positions, the strategies would be blind to them for the day, the
+        simulator's seed 991): ``UnreadWait.settled``. Meanwhile ticks, bars and fills are
+        not taken: the snapshot taken at the end holds every fill before it."""
         snap = fetch_snapshot(self.ask_router())
-        if snap is None and self._snapshot_tries + 1 < SNAPSHOT_TRIES:
-            self._snapshot_tries += 1
+        if not self.unread.settled(snap):
             self.after(RESTORE_RETRY_S, self._begin)
             return
-        if snap is not None and snap.unread:
-            self.unread.wait(snap)
-            self.after(RESTORE_RETRY_S, self._begin)
-            return
-        self.unread.done()
         self._restore(snap)
         for name, why in self._broken.items():
             self.count_error("ALERT: enabled strategy does not load: quarantined",

@@ -177,6 +177,7 @@ class UnreadWait:
     what: str  # what waits: "intents", "strategies", "webhook alerts"
     alert_after: int = UNREAD_ALERT_AFTER
     waits: int = 0
+    tries: int = 0  # questions the router did not answer (``settled``)
 
     def wait(self, snap: Snapshot) -> None:
         self.waits += 1
@@ -190,6 +191,21 @@ class UnreadWait:
                        f"router: {self.what} wait (log in to the broker again, or take the "
                        "account out of the configuration)", accounts=accounts,
                        waited_s=self.waits * RESTORE_RETRY_S)  # fmt: skip
+
+    def settled(self, snap: Snapshot | None) -> bool:
+        """For a reader that starts flat when the router does not answer (the engine, the
+        webhook daemon): whether to restore from ``snap`` now, which is None once the
+        router has not answered ``SNAPSHOT_TRIES`` times (a lost answer had started every
+        strategy flat while the router held their positions: the simulator's seed 610);
+        False: ask again in ``RESTORE_RETRY_S``."""
+        if snap is None and self.tries + 1 < SNAPSHOT_TRIES:
+            self.tries += 1
+            return False
+        if snap is not None and snap.unread:
+            self.wait(snap)
+            return False
+        self.done()
+        return True
 
     def done(self) -> None:
         """Read at last: said when it was waited for."""

@@ -117,7 +117,6 @@ class SignalsDaemon(Daemon):
         self._processing = 0  # the audit id of the alert being turned into intents
         self._wake = self.host.wakeup(self.guarded(self._drain_jobs))  # from the HTTP thread
         self.restored = False  # positions taken from the router (``_restore``)
-        self._snapshot_tries = 0
         self.unread = UnreadWait(self.log.warning, self.count_error, "webhook alerts")
         self._restore()
         self.http = self._server()
@@ -144,15 +143,9 @@ class SignalsDaemon(Daemon):
         then flat, an ALERT) or has not read an account's position book (as long as it
         takes: the engine's ``_begin`` says why)."""
         snap = fetch_snapshot(self.ask_router())
-        if snap is None and self._snapshot_tries + 1 < SNAPSHOT_TRIES:
-            self._snapshot_tries += 1
+        if not self.unread.settled(snap):
             self.after(RESTORE_RETRY_S, self._restore)
             return
-        if snap is not None and snap.unread:
-            self.unread.wait(snap)
-            self.after(RESTORE_RETRY_S, self._restore)
-            return
-        self.unread.done()
         self.restored = True
         self._drain_jobs()
         if snap is None:
