@@ -171,6 +171,7 @@ class RiskDaemon(Daemon):
         self._said_unrestored = False
         self._fills_tries = 0  # snapshots whose fills did not come
         self.unread = UnreadWait(self.log.warning, self.count_error, "intents")
+        self._marks_taken = False  # risk_marks.json read (``_restore``'s first ask)
         self._restore()
         self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
         self.every(1.0, self._post_trade)
@@ -447,12 +448,17 @@ class RiskDaemon(Daemon):
         replayed from the day's fills (the router's journal keeps them). A position carried
         from an earlier day starts at its average price. Today's trailing-stop peaks and
         fired one-shot triggers come back from ``risk_marks.json``. The core applies
-        them (``RiskCore.restore``); this fetches them."""
-        marks, problem = self.marks.load()
-        if problem:
-            self.count_error("risk marks unreadable: trailing stops restart", problem=problem)
-        if marks and self.post.restore_marks(marks, self.clock.now().date()):
-            self.log.info("day marks restored", books=sorted(marks.get("books", {})))
+        them (``RiskCore.restore``); this fetches them. Asked again while the router does
+        not answer or has not read a position book: the marks are taken at the first ask
+        only (a wait for a broker's login may last an hour: read and said once a second)."""
+        if not self._marks_taken:
+            self._marks_taken = True
+            marks, problem = self.marks.load()
+            if problem:
+                self.count_error("risk marks unreadable: trailing stops restart",
+                                 problem=problem)  # fmt: skip
+            if marks and self.post.restore_marks(marks, self.clock.now().date()):
+                self.log.info("day marks restored", books=sorted(marks.get("books", {})))
         snap = fetch_snapshot(self.ask_router())
         if snap is None:
             # Not "flat": a router that did not answer (not up yet, busy, the reply lost)

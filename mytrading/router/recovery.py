@@ -101,7 +101,9 @@ class Recovery:
         if rep.torn_bytes:
             self.log.warning("journal: a torn last record was cut", bytes=rep.torn_bytes)
 
-    def _confirm_positions(self, reads: int = BOOK_READS) -> set[tuple[str, str, str, str]]:
+    def _confirm_positions(
+        self, reads: int = BOOK_READS, only: set[str] | None = None
+    ) -> set[tuple[str, str, str, str]]:
         """The positions the journal says we hold, against each account's position book:
         one the broker does not hold (at least as much, on the same side) is not ours to
         act on. It is reported loudly, kept out of what risk, the engine and the webhook
@@ -114,8 +116,11 @@ class Recovery:
         from ours by what such orders would move. That difference confirms (the simulator's
         seed 468: killed with a SELL at the broker, the router found the broker flat where
         its journal held 65 long, and a restarted risk left that position's fills out of
-        its books for the day); the order's fill, when it is found, is booked as any fill."""
-        self.unread = set()
+        its books for the day); the order's fill, when it is found, is booked as any fill.
+
+        ``only``: these accounts alone (``confirm_again``); the others keep what their
+        start found."""
+        self.unread = set() if only is None else self.unread - only
         ours = self.books.net_by_account()
         # per position, how far unknown orders could move it: (down, up)
         unknown: dict[tuple[str, str, str, str], tuple[int, int]] = {}
@@ -129,6 +134,8 @@ class Recovery:
             unknown[uk] = (down - left, up) if o.action == "SELL" else (down, up + left)
         out: set[tuple[str, str, str, str]] = set()
         for account in sorted({k[0] for k, q in ours.items() if q}):
+            if only is not None and account not in only:
+                continue
             lane = self.lanes.get(account)
             book = self._position_book(account, lane, reads) if lane is not None else None
             if book is None and lane is not None:
@@ -146,11 +153,13 @@ class Recovery:
                 held = b >= q + down if q > 0 else b <= q + up
                 if book is None or not held:
                     out.add(k)
-        if out:
+        # read again (``only``): an account still unread was said at start, not every round
+        said = sorted(k for k in out if only is None or k[0] not in self.unread)
+        if said:
             self.ports.count_error(
                 "ALERT: positions in the journal that the broker's book does not confirm: not "
                 "restored to risk, strategies or webhook books, and never closed by an order",
-                positions=[f"{a}/{e}:{s}:{p} ours {ours[(a, e, s, p)]}" for a, e, s, p in out],
+                positions=[f"{a}/{e}:{s}:{p} ours {ours[(a, e, s, p)]}" for a, e, s, p in said],
             )
         return out
 
@@ -164,8 +173,11 @@ class Recovery:
             return
         if any(self.lanes[a].busy() for a in self.unread):
             return  # a batch holds the lane: the next round
-        before = set(self.unconfirmed)
-        self.unconfirmed = self._confirm_positions(reads=1)  # on the loop: one call each
+        before, accounts = set(self.unconfirmed), set(self.unread)
+        # on the loop, one call each; the accounts read at start are not asked again (a
+        # fill the broker shows a moment before ours would unconfirm a position mid-day)
+        again = self._confirm_positions(reads=1, only=accounts)
+        self.unconfirmed = {k for k in before if k[0] not in accounts} | again
         if not self.unread:
             self.log.warning("position books read again: positions confirmed",
                              confirmed=sorted("/".join(k) for k in before - self.unconfirmed),
