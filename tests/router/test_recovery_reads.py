@@ -99,3 +99,41 @@ def test_a_position_an_unknown_order_may_have_closed_is_confirmed() -> None:
     assert confirm(65) == set()  # the unknown sell explains the flat book
     assert confirm(0) == {key}  # nothing explains it
     assert confirm(30) == {key}  # a sell of 30 cannot have closed 65
+
+
+def test_only_the_accounts_unread_at_start_are_read_again_and_said_once() -> None:
+    """The simulator's seed 991 follow-up: an account whose book was unread at start is
+    read again (``confirm_again``) until it answers, and its positions confirmed then;
+    an account read at start is not asked again (a fill the broker shows a moment before
+    ours would unconfirm a position mid-day), and the still-unread account's positions
+    are alerted once, at start, not at every round."""
+    from types import SimpleNamespace
+
+    class Main:
+        reads = 0
+
+        def positionbook(self) -> list[wire.BrokerPosition]:
+            self.reads += 1
+            if self.reads > 1:  # flat now: asked again, the position would be unconfirmed
+                return []
+            return [wire.BrokerPosition(exchange="NSE", symbol="SBIN", product="MIS",
+                                        quantity=10, avg_price=600.0)]  # fmt: skip
+
+    main, second = Main(), FlakyBroker(failures=BOOK_READS + 1)  # a failed round, then read
+    ports = Counting()
+    held = {("main", "NSE", "SBIN", "MIS"): 10, ("second", "NSE", "SBIN", "MIS"): 10}
+    r = Recovery(
+        table=SimpleNamespace(orders={}),  # type: ignore[arg-type]
+        books=SimpleNamespace(net_by_account=lambda: held),  # type: ignore[arg-type]
+        lanes={"main": lane(main), "second": Lane("second", second, Throttle({}, 0.0))},
+        poll=lambda lane: None,
+        ports=ports,  # type: ignore[arg-type]
+    )
+    r.unconfirmed = r._confirm_positions()
+    assert r.unread == {"second"} and r.unconfirmed == {("second", "NSE", "SBIN", "MIS")}
+    assert len(ports.errors) == 1  # the start's alert
+    r.confirm_again()  # still unread: no alert again
+    assert r.unread == {"second"} and len(ports.errors) == 1
+    r.confirm_again()  # read: confirmed
+    assert r.unread == set() and r.unconfirmed == set(), r.unconfirmed
+    assert main.reads == 1 and len(ports.errors) == 1  # main not asked again
