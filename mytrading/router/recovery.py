@@ -169,17 +169,21 @@ class Recovery:
         ``unconfirmed`` (the simulator's seed 991: the router restarted in an expired
         session, every position unconfirmed for the day, and a restarted risk blind to
         them). Readers that restart ask until no account is unread (``Snapshot.unread``)."""
-        if not self.unread or any(self.lanes[a].session.expired for a in self.unread):
+        # each account as its own lane allows: one whose session is still expired, or
+        # whose lane a batch holds, waits for the next round without holding the others
+        accounts = {a for a in self.unread
+                    if not self.lanes[a].session.expired and not self.lanes[a].busy()}  # fmt: skip
+        if not accounts:
             return
-        if any(self.lanes[a].busy() for a in self.unread):
-            return  # a batch holds the lane: the next round
-        before, accounts = set(self.unconfirmed), set(self.unread)
+        before = set(self.unconfirmed)
         # on the loop, one call each; the accounts read at start are not asked again (a
         # fill the broker shows a moment before ours would unconfirm a position mid-day)
         again = self._confirm_positions(reads=1, only=accounts)
         self.unconfirmed = {k for k in before if k[0] not in accounts} | again
-        if not self.unread:
+        read = accounts - self.unread
+        if read:
             self.log.warning("position books read again: positions confirmed",
+                             accounts=sorted(read),
                              confirmed=sorted("/".join(k) for k in before - self.unconfirmed),
                              unconfirmed=sorted("/".join(k) for k in self.unconfirmed))  # fmt: skip
 

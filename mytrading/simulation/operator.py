@@ -37,8 +37,10 @@ WEBHOOK = "tv_nifty"
 MIN_ORDERS = 20  # what every seed's day carries at least (the issue's floor)
 TOP_UP_PER_S = 50  # the webhook strategy's max_orders_per_sec in the simulation's risk.toml
 TOP_UP_GAP_S = 1.5 / TOP_UP_PER_S  # a thin day's more alerts, no closer than that allows
-COMMAND_TRIES = 3  # a command answered "nothing was changed" is given again, up to this
+COMMAND_TRIES = 3  # a command that did not reach risk is given again, up to this
 COMMAND_RETRY_S = 1.0  # ... this long after (wall seconds)
+# the control's refusals that mean the command never reached risk: "nothing was changed"
+NOT_DELIVERED = frozenset({"risk_down", "pipe_full", "engine_down"})
 PAUSABLE = (  # the webhook strategy too: its alerts come whatever its state
     "sma_crossover",
     "rsi_mean_reversion",
@@ -195,7 +197,8 @@ class Operator:
         # what the command sets: a later command on it makes an earlier one's retry stale
         # (a flatten refused while risk was down, given again after the planned "off",
         # left seed 169's stack halted all day)
-        sets = "kill_switch" if what == "kill_switch" else f"{what == 'params'}:{target}"
+        sets = what if what in ("kill_switch", "params") else "state"  # pause, resume, stop
+        sets += f":{target}" if what != "kill_switch" else ""
         if tries == 1:
             seq = self._issued[sets] = self._issued.get(sets, 0) + 1
         elif self._issued.get(sets) != seq:
@@ -219,7 +222,7 @@ class Operator:
         else:
             a = ctl.set_params(target, arg, "simulated operator")
         self.answers.append((what, target, a.ok, a.text))
-        if not a.ok and "nothing was changed" in a.text and tries < COMMAND_TRIES:
+        if not a.ok and a.refusal in NOT_DELIVERED and tries < COMMAND_TRIES:
             # as an operator who reads that answer does: again, a moment later (seed 213:
             # risk was down when the kill switch was to go off, and the stack stayed
             # halted for the rest of the day)

@@ -137,3 +137,27 @@ def test_only_the_accounts_unread_at_start_are_read_again_and_said_once() -> Non
     r.confirm_again()  # read: confirmed
     assert r.unread == set() and r.unconfirmed == set(), r.unconfirmed
     assert main.reads == 1 and len(ports.errors) == 1  # main not asked again
+
+
+def test_an_account_still_expired_does_not_hold_another_accounts_read() -> None:
+    """Two accounts unread at start: the first's session comes back, the second's stays
+    expired. The first is read again and confirmed; the second waits for its own session
+    (it held every account's re-read while any was expired)."""
+    from types import SimpleNamespace
+
+    first, second = FlakyBroker(failures=BOOK_READS), FlakyBroker(failures=BOOK_READS)
+    held = {("main", "NSE", "SBIN", "MIS"): 10, ("second", "NSE", "SBIN", "MIS"): 10}
+    lanes = {"main": lane(first), "second": Lane("second", second, Throttle({}, 0.0))}
+    r = Recovery(
+        table=SimpleNamespace(orders={}),  # type: ignore[arg-type]
+        books=SimpleNamespace(net_by_account=lambda: held),  # type: ignore[arg-type]
+        lanes=lanes,
+        poll=lambda lane: None,
+        ports=Counting(),  # type: ignore[arg-type]
+    )
+    r.unconfirmed = r._confirm_positions()
+    assert r.unread == {"main", "second"}
+    lanes["second"].session.expire("Invalid openalgo apikey")
+    r.confirm_again()
+    assert r.unread == {"second"} and r.unconfirmed == {("second", "NSE", "SBIN", "MIS")}
+    assert second.reads == BOOK_READS  # not asked while its session is expired
