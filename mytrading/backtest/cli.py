@@ -562,6 +562,8 @@ def shadow(
                 assert t is not None
                 when = datetime.fromtimestamp(t.decided_ns / 1e9, IST).strftime("%H:%M:%S")
                 out.print(f"    {p.kind:<11} {when} {t.action} {t.quantity} {t.symbol}: {p.why}")
+    for g in (g.row() for g in got.given):  # given to the shadow too (its operator line)
+        out.print(f"  operator {g['at']} {g['target']}: {g['what']} ({g['reason']})")
     for note in got.notes:
         out.print(f"  [yellow]note:[/] {note}")
 

@@ -23,7 +23,7 @@ import collections
 import gc
 import heapq
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -168,7 +168,15 @@ class Backtest:
         base_tf: str = "1m",
         progress: Callable[[Progress], None] | None = None,
         ticks: Any = None,
+        commands: Sequence[tuple[int, wire.Command]] = (),
+        bar_grace_ns: int = 0,
     ) -> None:
+        """``commands``: (market ns, command) given to risk at that moment of the run, as
+        an operator's were live (a pause, a stop, the kill switch: the day's shadow
+        replays them, ``shadow/day.py``); with ``ticks`` only (bars step a bar at a time).
+        ``bar_grace_ns``: live hands a minute's bar this long after its end
+        (``MT_BAR_GRACE_S``), so a command that came within it was in force when live
+        decided on that bar: here it is given before the bar is handed."""
         if spec.start > spec.end:
             raise DataError(f"empty date range: {spec.start} is after {spec.end}")
         if not trading_days(refdata, "NFO", spec.start, spec.end):
@@ -177,6 +185,10 @@ class Backtest:
         self.refdata = refdata
         self.source = source
         self.ticks = ticks
+        if commands and ticks is None:
+            raise DataError("commands at moments of the day need tick data (--fills ticks)")
+        self.commands = collections.deque(sorted(commands, key=lambda c: c[0]))
+        self.bar_grace_ns = bar_grace_ns
         self.base_tf = base_tf
         self.base_ns = TIMEFRAMES.get(base_tf, 0) * NS
         self._progress = progress
@@ -558,12 +570,16 @@ class Backtest:
                 boundary = (tick.exch_ns // MINUTE_NS + 1) * MINUTE_NS
             while boundary <= tick.exch_ns:  # live closes bars by the clock at their end
                 clock.t = boundary
+                if self.commands and self.commands[0][0] <= boundary + self.bar_grace_ns:
+                    self._command_due(boundary + self.bar_grace_ns)
                 runner.poll()
                 self._drain()
                 risk.step()
                 self._drain()
                 boundary += MINUTE_NS
             clock.t = tick.exch_ns
+            if self.commands and self.commands[0][0] <= tick.exch_ns:
+                self._command_due(tick.exch_ns)
             runner.poll()
             self._drain()
             self.venue.on_events(self.broker.on_tick(tick))
@@ -580,6 +596,18 @@ class Backtest:
                 if self._progress and self.progress.bars % 1000 == 0:
                     self._progress(self.progress)
         results.sample(clock.t)
+
+    def _command_due(self, t: int) -> None:
+        """The commands due by ``t`` (the clock's now: the first tick or minute's end at
+        or after each, as live risk takes one when it arrives) to risk, and what they set
+        off (cancels, a flatten's exits) sent at once."""
+        while self.commands and self.commands[0][0] <= t:
+            cmd = self.commands.popleft()[1]
+            try:
+                self.risk.core.on_command(cmd)
+            except ValueError as exc:  # a bad one changes nothing (as live): said, skipped
+                self.notes.append(f"command {cmd.command} {cmd.value} {cmd.target}: {exc}")
+            self._drain()
 
     def _sample_greeks(self) -> None:
         """The Greeks of every strategy holding options, for the report."""

@@ -9,11 +9,16 @@ the strategies' files and parameters as they stand now. DuckDB lets one process 
 recording at a time, so the shadow reads it once the feed has stopped (after the close, or
 on a stopped stack); a recording held by a running feed is a clear error, not a wait.
 
+The operator's commands of the day (a pause, a resume, a stop, the kill switch, read from
+risk's events: ``given.py``) are given to the shadow's risk at the moments they took effect
+live, so the shadow trades as the strategy was let to; the shadow is run once more without
+them, and what they changed is the bridge's first cause, ``operator`` (the shadow untouched
+to the shadow as given).
+
 Not modelled yet (said in ``ShadowDay.notes`` where it applies, and in docs/backtesting.md):
 a position carried into the day (the shadow starts flat), a parameter changed during the
-day (the shadow runs on the parameters in force now), risk's trading states given through
-the day (a pause or a halt: such a trade is unexplained unless a refusal names it), and
-follower accounts (the shadow trades the lead account; followers' orders are counted).
+day (the shadow runs on the parameters in force now), and follower accounts (the shadow
+trades the lead account; followers' orders are counted).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from mytrading import venue
 from mytrading.domain.refdata import IST, RefData, RefDataError
 from mytrading.router import journal
 from mytrading.settings import Settings
+from mytrading.shadow.given import Given, given_commands
 from mytrading.shadow.pairing import UNEXPLAINED, Bridge, Pair, bridge, pair
 from mytrading.shadow.trades import SideOfDay, live_side, paise, shadow_side
 
@@ -73,6 +79,7 @@ class ShadowDay:
     marks: dict[tuple[str, str], float]
     ticks: dict[tuple[str, str], float]  # each instrument's tick size
     notes: list[str] = field(default_factory=list)
+    given: list[Given] = field(default_factory=list)  # the operator's commands, replayed
 
     def stack(self) -> Bridge:
         b = Bridge()
@@ -81,7 +88,12 @@ class ShadowDay:
         return b
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"day": self.day.isoformat(), "strategies": {}, "notes": self.notes}
+        out: dict[str, Any] = {
+            "day": self.day.isoformat(),
+            "strategies": {},
+            "notes": self.notes,
+            "operator": [g.row() for g in self.given],
+        }
         for name, s in sorted(self.strategies.items()):
             out["strategies"][name] = {
                 **s.counts(),
@@ -165,17 +177,19 @@ def journal_of(s: Settings, day: date) -> journal.Replay:
 Event = tuple[int, str, str]  # (market ns, strategy, rule) of a risk event
 
 
-def live_events(s: Settings, day: date) -> dict[str, list[Event]]:
-    """Risk's refusals ("rejected") and exits ("exit") of the day, live."""
+def live_events(s: Settings, day: date) -> tuple[dict[str, list[Event]], list[Given]]:
+    """Risk's refusals ("rejected") and exits ("exit") of the day, live, and the
+    operator's commands as they took effect."""
     from mytrading.risk.events import read_events
 
     out: dict[str, list[Event]] = {"rejected": [], "exit": []}
-    for row in read_events(s.stores.risk_db, limit=1_000_000, day=day):
+    rows = read_events(s.stores.risk_db, limit=1_000_000, day=day)
+    for row in rows:
         market, strategy, kind, rule = row[0], row[1], row[2], row[3]
         when = datetime.strptime(market, "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
         if kind in out:
             out[kind].append((int(when.timestamp() * 1e9), strategy, rule))
-    return out
+    return out, given_commands(rows)
 
 
 # ------------------------------------------------------------------------- the run
@@ -206,7 +220,22 @@ def shadow_day(
         Request(names, day, day, data="recorded", fills="ticks",
                 capital=capital or s.sim.capital),
     )  # fmt: skip
-    res = Backtest(p0.spec, p0.refdata, p0.risk, p0.source, ticks=p0.ticks.ticks(day, day)).run()
+    in_live, given = live_events(s, day)
+    given = [g for g in given if any(g.applies_to(n) for n in names)]
+
+    def run(commands: list[Given]) -> Any:
+        return Backtest(p0.spec, p0.refdata, p0.risk, p0.source, ticks=p0.ticks.ticks(day, day),
+                        commands=[(g.at_ns, g.command) for g in commands],
+                        bar_grace_ns=int(s.bar_grace_s * 1e9)).run()  # fmt: skip
+
+    res = run(given)
+    plain = run([]) if given else None
+    untouched = shadow_side(plain.orders, plain.fills) if plain is not None else None
+    if given:
+        notes.append(
+            f"{len(given)} operator command(s) of the day given to the shadow at their moments; "
+            "what they changed is the bridge's operator line (the shadow without them)"
+        )
     live = live_side(
         ((t.order, t.sent_ns, str(t.state), t.reason) for t in rep.orders.values()),
         rep.fills,
@@ -222,7 +251,7 @@ def shadow_day(
         )
     with _recording(s.stores.record_db) as con:  # the marks and the quotes: one opening
         marks = closing_marks(con, day)
-        _fill_marks(marks, live, shadow, notes)
+        _fill_marks(marks, notes, live, shadow, *([untouched] if untouched else []))
         mark = {k: paise(v) for k, v in marks.items()}
 
         def at(ex: str, sym: str) -> int:
@@ -232,7 +261,6 @@ def shadow_day(
         for e in res.events:
             if e["kind"] in in_shadow:
                 in_shadow[e["kind"]].append((e["time"], e["strategy"], e["rule"]))
-        in_live = live_events(s, day)
         out: dict[str, StrategyShadow] = {}
         for name in names:
             pairs = pair(live.trades.get(name, []), shadow.trades.get(name, []))
@@ -253,8 +281,10 @@ def shadow_day(
             _name_quotes(con, pairs)
             b = bridge(pairs, live.settled.get(name, []), shadow.settled.get(name, []), at,
                        live.net(name, at))  # fmt: skip
+            if untouched is not None:
+                b.start_untouched(untouched.net(name, at))
             out[name] = StrategyShadow(name, pairs, b, live.left_out.get(name, 0))
-        return ShadowDay(day, out, marks, _ticks(p0.refdata, marks), notes)
+        return ShadowDay(day, out, marks, _ticks(p0.refdata, marks), notes, given)
 
 
 def traded_strategies(s: Settings, rep: journal.Replay, notes: list[str]) -> list[str]:
@@ -320,13 +350,11 @@ def refused_near(refusals: list[Event], strategy: str, at_ns: int, who: str) -> 
     return f"{who} refused it ({rule})" if rule else UNEXPLAINED
 
 
-def _fill_marks(
-    marks: dict[tuple[str, str], float], live: SideOfDay, shadow: SideOfDay, notes: list[str]
-) -> None:
+def _fill_marks(marks: dict[tuple[str, str], float], notes: list[str], *sides: SideOfDay) -> None:
     """An instrument traded with no recorded tick (not subscribed by the feed): valued at
-    its last fill on either side, and said."""
+    its last fill on any side, and said."""
     last: dict[tuple[str, str], tuple[int, float]] = {}
-    for side in (live, shadow):
+    for side in sides:
         for ts in side.trades.values():
             for t in ts:
                 if t.filled:

@@ -10,6 +10,8 @@ extra or missing order does not shift every pair after it.
 side's P&L is the day's fills valued at the same close (``marks``) less their charges, so
 the difference splits exactly into:
 
+* ``operator``: what the operator's commands of the day (a pause, a stop, the kill switch)
+  changed: the shadow run without them against the shadow run with them (the one paired);
 * ``slippage``: the matched trades' price difference over the quantity both filled;
 * ``fills_differ``: the rest of a matched pair's difference, a quantity one side filled
   and the other did not (a limit reached in one, a partial fill);
@@ -31,7 +33,15 @@ from typing import Any
 
 from mytrading.shadow.trades import Settled, Trade
 
-CAUSES = ("slippage", "fills_differ", "live_only", "shadow_only", "charges", "settlement")
+CAUSES = (
+    "operator",
+    "slippage",
+    "fills_differ",
+    "live_only",
+    "shadow_only",
+    "charges",
+    "settlement",
+)
 UNEXPLAINED = "unexplained"
 
 
@@ -133,6 +143,13 @@ class Bridge:
         self.live_net += other.live_net
         for k, v in other.causes.items():
             self.causes[k] = self.causes.get(k, 0) + v
+
+    def start_untouched(self, untouched_net: int) -> None:
+        """Start from the shadow run without the operator's commands (``untouched_net``):
+        the difference to the shadow with them, which the pairs were made against, is the
+        ``operator`` cause (the sum still ends at the live net)."""
+        self.causes["operator"] += self.shadow_net - untouched_net
+        self.shadow_net = untouched_net
 
     def rupees(self) -> dict[str, Any]:
         return {

@@ -11,7 +11,11 @@ to the quote it did meet, read back from the recording.
 
 The day's shadow (``main.py backtest shadow``, issue 53) is checked on the same session:
 every live trade matched, and nothing between the two nets but the slippage of those
-newer quotes (each named with both quotes) and the charges it moves.
+newer quotes (each named with both quotes) and the charges it moves. A cause is planted:
+the operator pauses the strategy mid-session (``main.py control pause``) until the end;
+live sends nothing after it, the shadow is given the pause at the moment risk took it (so
+every live trade still pairs), and what the pause cost is the bridge's ``operator`` line:
+the replay without it against the shadow with it.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS
 from mytrading.settings import load_settings
 from mytrading.shadow.day import shadow_day
+from mytrading.shadow.trades import shadow_side
 from tests.procs import Watcher, cli, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 20)
+NS = 10**9
 
 
 def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
@@ -64,7 +70,13 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
         w.wait(lambda: set(w.status) == set(DAEMONS), 45, "a heartbeat from every daemon")
         up_ns = w.status["engine"].ts
         opens_in = (int(env["MT_CLOCK_ANCHOR_NS"]) - time.time_ns()) / 1e9
-        w.pump(max(opens_in, 0) + 36)  # about 18 bars after the open (it trades every few)
+        # about 12 bars after the open (it trades every few: 09:19, 09:20, 09:26, 09:27 and
+        # 09:30 on this seeded market), then paused until the end: about 09:28, a minute
+        # from either decision (2 s here), and 09:30's decision the pause's cost
+        w.pump(max(opens_in, 0) + 25)
+        paused = cli("control", "pause", "sma_crossover", "--json", env=env)
+        assert paused.returncode == 0 and '"changed": true' in paused.stdout, paused.stdout
+        w.pump(11)
     finally:
         w.close()
         assert run_cli("stop", env=env).returncode == 0
@@ -120,8 +132,24 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
     )
 
     # the day's shadow (issue 53) says the same: every live trade matched, nothing but the
-    # newer quotes' slippage (and the charges it moves) between the two nets
-    shadow = shadow_day(s, DAY, ["sma_crossover"], capital=10_000_000).strategies["sma_crossover"]
+    # newer quotes' slippage (and the charges it moves) and the operator's pause between
+    # the two nets
+    day = shadow_day(s, DAY, ["sma_crossover"], capital=10_000_000)
+    shadow = day.strategies["sma_crossover"]
+    assert [(g.command.command, g.command.value, g.target) for g in day.given] == [
+        ("state", "halted", "sma_crossover")]  # fmt: skip
+    pause_ns = day.given[0].at_ns
+    assert max(o["time"] for o in res.orders.values()) > pause_ns  # the replay went on trading
+    assert all(p.live.decided_ns < pause_ns + NS for p in shadow.pairs if p.live)  # live did not
+    entries_after = [p for p in shadow.pairs if p.shadow and p.decided_ns > pause_ns + 3 * NS]
+    assert entries_after == [], entries_after  # nor the shadow given the pause
+    # the operator's line: the replay without the pause (``res``, run above) valued at the
+    # same marks, to the shadow with it
+    marks = {k: round(v * 100) for k, v in day.marks.items()}
+    untouched = shadow_side(res.orders, res.fills).net("sma_crossover", lambda e, y: marks[(e, y)])
+    bridge = shadow.bridge
+    assert bridge.shadow_net == untouched and bridge.causes["operator"] != 0
+    assert bridge.shadow_net + sum(bridge.causes.values()) == bridge.live_net
     counts = shadow.counts()
     assert counts["live_only"] == 0 and counts["matched"] == len(live_orders), counts
     last_decided = max(p.live.decided_ns for p in shadow.pairs if p.live)
@@ -139,8 +167,11 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
             assert p.quotes["live"]["at_ns"] > p.quotes["shadow"]["at_ns"], p.quotes  # newer
     r = run_cli("backtest", "shadow", "--day", DAY.isoformat(), "--json", env=env, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    said = json.loads(r.stdout)["strategies"]["sma_crossover"]
+    whole = json.loads(r.stdout)
+    said = whole["strategies"]["sma_crossover"]
     assert said["bridge"] == shadow.bridge.rupees() and said["matched"] == counts["matched"]
+    assert [(g["target"], g["what"]) for g in whole["operator"]] == [
+        ("sma_crossover", "state halted")]  # fmt: skip
     # the same day as a span (the summary over weeks) and as a notebook's frames
     r = cli("backtest", "shadow", "--from", DAY.isoformat(), "--to", DAY.isoformat(), "--json",
             env=env)  # fmt: skip

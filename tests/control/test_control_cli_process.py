@@ -24,7 +24,9 @@ import pytest
 from mytrading.control.record import CommandRecord
 from mytrading.domain.refdata import load_refdata
 from mytrading.messaging import wire
+from mytrading.risk.events import read_events
 from mytrading.settings import PROJECT_ROOT
+from mytrading.shadow.given import given_commands
 from tests.procs import Watcher, cli, settings_of, spawn, stop_all
 
 A, B = "sma_crossover", "rsi_mean_reversion"
@@ -178,3 +180,16 @@ def test_control_commands_on_a_running_stack_and_their_record(
     assert len(whos) == 1 and next(iter(whos)).startswith("cli:")
     log = cli("control", "log", env=env)
     assert log.returncode == 0 and "pause" in log.stdout and "refused" in log.stdout
+    # the day's shadow (issue 53) reads them back from risk's events as the commands that
+    # took effect, each at its market moment: the pause, the resumes, the stops, the switch
+    given = given_commands(read_events(s.stores.risk_db, limit=1000))
+    assert [(g.command.command, g.command.value, g.target) for g in given] == [
+        ("state", "halted", A),
+        ("state", "active", A),
+        ("stop", "", A),
+        ("state", "active", A),
+        ("stop", "", B),
+        ("kill_switch", "on", "*"),
+        ("kill_switch", "off", "*"),
+    ], given
+    assert given[0].command.reason.startswith("paused by cli:")
