@@ -104,7 +104,11 @@ class FeedDaemon(Daemon):
         self.bad_quotes = 0
         self.last_seen: dict[tuple[str, str], float] = {}
         self.last_bar: dict[tuple[str, str], int] = {}  # start_ns of the last bar published
-        self.recorder = Recorder(s.stores.record_db) if s.stores.record else None
+        self.recorder = (
+            Recorder(s.stores.record_db, idle_release_s=s.stores.record_idle_s)
+            if s.stores.record
+            else None
+        )
         self._pruned_day = ""
         if self.recorder is not None:
             self.every(60.0, self._retention, first_in=0)
@@ -453,6 +457,9 @@ class FeedDaemon(Daemon):
                 recorded_bars=self.recorder.bars_written,
                 recording_pruned=self.recorder.pruned,
                 record_errors=self.recorder.errors,
+                recording_open=self.recorder.con is not None,  # let go while idle
+                recording_held_s=round(self.recorder.held_s, 1),  # a reader holds it
+                recording_dropped=self.recorder.dropped,
             )
         if self.client is not None:
             d.update(

@@ -48,6 +48,7 @@ RULES = (
     "feed_lag",
     "clock_offset",
     "late_ticks",
+    "recording_held",
     "morning_check",
     "eod_report",
 )

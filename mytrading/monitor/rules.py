@@ -93,6 +93,7 @@ class Watch:
             ("feed_lag", self._feed_lag),
             ("clock_offset", self._clock_offset),
             ("late_ticks", self._late_ticks),
+            ("recording_held", self._recording_held),
             ("morning_check", self._morning),
         ):
             if self.cfg.rule(name).enabled:
@@ -372,6 +373,26 @@ class Watch:
                 f"{n} late ticks left out of bars in the last minute (the latest "
                 f"{float(feed.get('late_max_s') or 0):.1f} s after its bar's end): the feed "
                 f"delivers out of order or in bursts; raise MT_BAR_GRACE_S if it lasts",
+            )
+        ]
+
+    def _recording_held(self, rule: str, view: View, now: float, wall: float) -> list[Finding]:
+        """Another process has held the feed's recording for more than ``threshold``
+        seconds while ticks waited to be written (``stores/recording.py``: a reader
+        opened it, the shadow or ``main.py data``), or rows were dropped for it."""
+        feed = view.detail("feed")
+        held = float(feed.get("recording_held_s") or 0.0)
+        dropped = int(feed.get("recording_dropped") or 0)
+        if held <= (self.cfg.rule(rule).threshold or 120.0) and not dropped:
+            return []
+        lost = f"; {dropped:,} rows dropped so far" if dropped else ""
+        return [
+            Finding(
+                rule,
+                "feed",
+                f"the recording has been held by another process for {held:.0f} s while "
+                f"ticks wait in the feed's memory{lost}: close what reads it "
+                f"(a notebook, `main.py data`)",
             )
         ]
 

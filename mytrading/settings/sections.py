@@ -337,6 +337,9 @@ class StoreSettings(BaseSettings):
     """The feed records ticks and bars."""
     record_db: Path = DATA / "marketdata.duckdb"
     """... into this file."""
+    record_idle_s: float = Field(60.0, gt=0, le=86_400)
+    """With nothing to write this long (after the close), the feed lets the recording go:
+    a reader (the day's shadow, ``main.py data``, a notebook) can open it."""
     risk_db: Path = DATA / "risk.duckdb"
     """Risk's events."""
     history_db: Path = DATA / "history.duckdb"

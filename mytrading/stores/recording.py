@@ -3,14 +3,21 @@
 The feed hands ticks and bars to ``Recorder.add_*`` (a deque append on its hot path); a
 writer thread takes what has arrived every ``flush_s`` and inserts each batch in one
 statement (``stores/bulk.py``: no pandas in the feed). A bar is keyed
-by (tf, exchange, symbol, start): the same minute is never stored twice. DuckDB locks the
-file for its writer, so readers (``main.py data``) open it while the feed is stopped.
+by (tf, exchange, symbol, start): the same minute is never stored twice.
+
+DuckDB lets one process hold a file, reader or writer. The writer lets the file go when
+it has had nothing to write for ``idle_release_s`` (a minute; after the close, the market
+quiet), so the day's shadow and the end-of-day report, which read it, can open it on a
+running stack; it takes the file again at the next batch. A batch that finds the file held
+by a reader waits in memory, written once the reader lets go: nothing is lost unless a
+reader keeps it past ``max_queued`` rows (then the oldest are dropped, counted and logged).
 """
 
 from __future__ import annotations
 
 import collections
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -37,6 +44,8 @@ TICK_COLS = ["ts", "exchange", "symbol", "ltp", "bid", "ask", "bid_qty", "ask_qt
 BAR_COLS = ["tf", "exchange", "symbol", "start", "open", "high", "low", "close", "volume"]
 _TICK_TYPES = [NS, "VARCHAR", "VARCHAR", *["DOUBLE"] * 3, *["BIGINT"] * 4]
 _BAR_TYPES = ["VARCHAR", "VARCHAR", "VARCHAR", NS, *["DOUBLE"] * 4, "BIGINT"]
+IDLE_RELEASE_S = 60.0  # nothing to write this long: the file let go for readers
+MAX_QUEUED = 500_000  # ticks (and bars) kept in memory while a reader holds the file
 TICK_ROWS = rows_select(list(zip(TICK_COLS, _TICK_TYPES, strict=True)))
 BAR_ROWS = rows_select(list(zip(BAR_COLS, _BAR_TYPES, strict=True)))
 
@@ -60,10 +69,19 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
 
 
 class Recorder:
-    def __init__(self, path: Path, flush_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        flush_s: float = 1.0,
+        idle_release_s: float | None = IDLE_RELEASE_S,
+        max_queued: int = MAX_QUEUED,
+    ) -> None:
         self.path = path
         self.flush_s = flush_s
-        self.con = connect(path)  # raises if another process holds the file: one writer only
+        self.idle_release_s = idle_release_s
+        self.max_queued = max_queued
+        # raises if another process holds the file: at the start, one writer only
+        self.con: duckdb.DuckDBPyConnection | None = connect(path)
         # deques: append and popleft are atomic, so the writer can take a batch while the
         # feed keeps appending (swapping out a list could lose a tick appended mid-swap).
         self._ticks: collections.deque[tuple] = collections.deque()
@@ -72,10 +90,20 @@ class Recorder:
         self.bars_written = 0
         self.errors = 0
         self.pruned = 0  # rows deleted by retention
+        self.releases = 0  # times the file was let go while idle
+        self.dropped = 0  # rows dropped while a reader held the file past ``max_queued``
+        self._held_since: float | None = None  # a reader held the file at the last try
+        self._last_write = time.monotonic()
         self._prune: tuple[int, int] | None = None  # (ticks before, bars before), in ns
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()
+
+    @property
+    def held_s(self) -> float:
+        """How long a reader has held the file while rows waited (0: not held)."""
+        since = self._held_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def add_tick(self, t: wire.Tick) -> None:
         self._ticks.append(
@@ -107,12 +135,59 @@ class Recorder:
     def _run(self) -> None:
         while not self._stop.wait(self.flush_s):
             self.flush()
-            if self._prune is not None:
+            if self._prune is not None and self._open():
                 self._do_prune(*self._prune)
                 self._prune = None
         self.flush()
+        if self._ticks or self._bars:
+            log.error(
+                "recording closed with rows unwritten: a reader held the file",
+                ticks=len(self._ticks),
+                bars=len(self._bars),
+                path=str(self.path),
+            )
+
+    def _open(self) -> bool:
+        """The file held for writing; False while a reader holds it (said once a hold)."""
+        if self.con is not None:
+            return True
+        try:
+            self.con = connect(self.path)
+        except duckdb.Error as exc:
+            if self._held_since is None:
+                self._held_since = time.monotonic()
+                log.warning("recording held by a reader: what arrives waits in memory",
+                            path=str(self.path), reason=str(exc))  # fmt: skip
+            return False
+        if self._held_since is not None:
+            log.info("recording free again: what waited is written",
+                     waited_s=round(self.held_s, 1), ticks=len(self._ticks))  # fmt: skip
+            self._held_since = None
+        return True
+
+    def _release(self) -> None:
+        assert self.con is not None
+        self.con.close()
+        self.con = None
+        self.releases += 1
+        log.info("recording let go while idle: readers may open it", path=str(self.path),
+                 idle_s=self.idle_release_s)  # fmt: skip
+
+    def _bound(self) -> None:
+        """While a reader holds the file: the oldest rows over ``max_queued`` dropped."""
+        over = 0
+        for q in (self._ticks, self._bars):
+            while len(q) > self.max_queued:
+                q.popleft()
+                over += 1
+        if over:
+            if not self.dropped:
+                log.error("recording held by a reader too long: the oldest rows dropped",
+                          path=str(self.path), held_s=round(self.held_s, 1))  # fmt: skip
+            self.dropped += over
 
     def _do_prune(self, ticks_before_ns: int, bars_before_ns: int) -> None:
+        assert self.con is not None
         try:
             for table, col, before in (("ticks", "ts", ticks_before_ns),
                                        ("bars", "start", bars_before_ns)):  # fmt: skip
@@ -130,8 +205,23 @@ class Recorder:
         return [q.popleft() for _ in range(len(q))]
 
     def flush(self) -> None:
-        """Write what has arrived (called by the writer thread only)."""
+        """Write what has arrived (called by the writer thread only); with nothing to
+        write for ``idle_release_s``, let the file go."""
+        if not self._ticks and not self._bars:
+            idle = self.idle_release_s
+            if (
+                self.con is not None
+                and idle is not None
+                and (time.monotonic() - self._last_write >= idle)
+            ):
+                self._release()
+            return
+        if not self._open():
+            self._bound()
+            return
+        assert self.con is not None
         ticks, bars = self._take(self._ticks), self._take(self._bars)
+        self._last_write = time.monotonic()
         try:
             if ticks:
                 cols = columns_of(ticks, len(TICK_COLS))
@@ -151,4 +241,6 @@ class Recorder:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
-        self.con.close()
+        if self.con is not None:
+            self.con.close()
+            self.con = None

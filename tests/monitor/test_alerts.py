@@ -194,6 +194,11 @@ def test_a_daemon_down_fires_once_and_recovers_once(tmp_path: Path) -> None:
             lambda r: r.beat("feed", late_ticks_last_minute=0),
         ),
         (
+            "recording_held",
+            lambda r: r.beat("feed", recording_held_s=300.0, recording_dropped=0),
+            lambda r: r.beat("feed", recording_held_s=0.0, recording_dropped=0),
+        ),
+        (
             "webhook_refusals",
             lambda r: (
                 r.beat("signals", answered={"200": 3, "401": 0}),
