@@ -528,7 +528,7 @@ def shadow(
     from mytrading.backtest.data import DataError
     from mytrading.backtest.session import InputError
     from mytrading.process.logsetup import quietly
-    from mytrading.shadow.day import ShadowError, latest_recorded_day, shadow_day, shadow_days
+    from mytrading.shadow.day import ShadowError, recording_for, shadow_day, shadow_days
 
     s = _settings()
     names = [n.strip() for n in strategy.split(",") if n.strip()] if strategy else None
@@ -539,7 +539,7 @@ def shadow(
         with quietly():
             if start or end:
                 first = _date(start, "--from") or date.min
-                last = _date(end, "--to") or latest_recorded_day(s.stores.record_db)
+                last = _date(end, "--to") or recording_for(s.stores.record_db, None)[1]
                 days, skipped = shadow_days(s, first, last, names, capital)
                 _shadow_summary(days, skipped, first, last, as_json)
                 return

@@ -38,12 +38,17 @@ from mytrading.settings import Settings
 from mytrading.shadow.given import Given, given_commands
 from mytrading.shadow.pairing import UNEXPLAINED, Bridge, Pair, bridge, pair
 from mytrading.shadow.trades import SideOfDay, live_side, paise, shadow_side
+from mytrading.stores.recording import day_copies
 
 WINDOW_NS = 60 * 10**9  # a refusal this near a decision (either way) is taken as its cause
 
 
 class ShadowError(ValueError):
     """The shadow cannot be run: no recording, no journal of the day, a held file."""
+
+
+class RecordingHeldError(ShadowError):
+    """The recording is held by another process (the running feed writing into it)."""
 
 
 @dataclass
@@ -114,6 +119,26 @@ class ShadowDay:
 # ---------------------------------------------------------------------- the inputs
 
 
+def recording_for(record_db: Path, day: date | None) -> tuple[Path, date]:
+    """Where to read ``day`` (the latest recorded by default) from, and the day: the
+    recording when free; while the running feed holds it, the day's copy the feed made
+    when the next day's ticks began (``stores.recording.day_copy``; the newest copy by
+    default). Neither: the hold is said, and that no copy of the day was made yet."""
+    try:
+        with _recording(record_db):  # free (or absent, or held: said)
+            pass
+        return record_db, day or latest_recorded_day(record_db)
+    except RecordingHeldError as held:
+        copies = day_copies(record_db)
+        want = day or (max(copies) if copies else None)
+        if want is not None and want in copies:
+            return copies[want], want
+        raise RecordingHeldError(
+            f"{held}; and no copy of {want or 'any day'} yet (the feed copies a day to a file of "
+            "its own when the next day's ticks begin)"
+        ) from None
+
+
 def latest_recorded_day(record_db: Path) -> date:
     with _recording(record_db) as con:
         got = con.execute("SELECT max(ts)::DATE FROM ticks").fetchone()
@@ -150,7 +175,7 @@ def _recording(path: Path) -> Any:
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.IOException as exc:
-        raise ShadowError(
+        raise RecordingHeldError(
             f"{path} is held by another process (the feed records into it while it runs): "
             f"run the shadow after the close or on a stopped stack ({exc})"
         ) from None
@@ -206,18 +231,22 @@ def shadow_day(
     from mytrading.backtest.loop import Backtest
     from mytrading.backtest.session import Request, prepare
 
-    day = day or latest_recorded_day(s.stores.record_db)
     # the recording first: a feed holding it, or a day it lacks, is said before any work
-    if not recorded_days(s.stores.record_db, day, day):
-        raise ShadowError(f"{s.stores.record_db} holds no ticks of {day}: nothing to replay")
+    recording, day = recording_for(s.stores.record_db, day)
+    if not recorded_days(recording, day, day):
+        raise ShadowError(f"{recording} holds no ticks of {day}: nothing to replay")
     rep = journal_of(s, day)
     notes: list[str] = []
+    copied = recording != s.stores.record_db
+    if copied:
+        notes.append(f"read from the day's copy {recording.name} (the running feed holds the "
+                     "recording; the copy's bars reach back ten days for warm-ups)")  # fmt: skip
     names = strategies or traded_strategies(s, rep, notes)
     if not names:
         raise ShadowError(f"no strategy of strategies/ traded live on {day}: nothing to shadow")
     p0 = prepare(
         s,
-        Request(names, day, day, data="recorded", fills="ticks",
+        Request(names, day, day, data=str(recording) if copied else "recorded", fills="ticks",
                 capital=capital or s.sim.capital),
     )  # fmt: skip
     in_live, given = live_events(s, day)
@@ -249,7 +278,7 @@ def shadow_day(
             f"{len(rep.carried)} position(s) carried into the day are not in the shadow "
             "(it starts flat): their day's P&L is not in either side"
         )
-    with _recording(s.stores.record_db) as con:  # the marks and the quotes: one opening
+    with _recording(recording) as con:  # the marks and the quotes: one opening
         marks = closing_marks(con, day)
         _fill_marks(marks, notes, live, shadow, *([untouched] if untouched else []))
         mark = {k: paise(v) for k, v in marks.items()}
@@ -389,7 +418,10 @@ def shadow_days(
     (no journal of the day, nothing traded: why, by day)."""
     if end < start:
         raise ShadowError(f"--to {end} is before --from {start}")
-    days = recorded_days(s.stores.record_db, start, end)
+    try:
+        days = recorded_days(s.stores.record_db, start, end)
+    except RecordingHeldError:  # the running feed holds it: the days it has copied
+        days = sorted(d for d in day_copies(s.stores.record_db) if start <= d <= end)
     if not days:
         raise ShadowError(f"{s.stores.record_db} holds no ticks from {start} to {end}")
     done: list[ShadowDay] = []

@@ -11,6 +11,12 @@ quiet), so the day's shadow and the end-of-day report, which read it, can open i
 running stack; it takes the file again at the next batch. A batch that finds the file held
 by a reader waits in memory, written once the reader lets go: nothing is lost unless a
 reader keeps it past ``max_queued`` rows (then the oldest are dropped, counted and logged).
+
+When the first ticks of a new market day are written, the day before is copied to a file
+of its own (``day_copy``: ``marketdata.day-YYYY-MM-DD.duckdb`` beside the recording, the
+newest ``KEEP_DAY_COPIES`` kept), which readers open whenever they like: on the simulator,
+whose clock jumps from the close to the next open, the recording is never idle while the
+stack runs, and on a real market yesterday's shadow can run while today is recorded.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import structlog
 
+from mytrading.domain.refdata import IST
 from mytrading.messaging import wire
 from mytrading.stores.bulk import NS, columns_of, rows_select
 from mytrading.stores.schema import ensure
@@ -44,10 +52,35 @@ TICK_COLS = ["ts", "exchange", "symbol", "ltp", "bid", "ask", "bid_qty", "ask_qt
 BAR_COLS = ["tf", "exchange", "symbol", "start", "open", "high", "low", "close", "volume"]
 _TICK_TYPES = [NS, "VARCHAR", "VARCHAR", *["DOUBLE"] * 3, *["BIGINT"] * 4]
 _BAR_TYPES = ["VARCHAR", "VARCHAR", "VARCHAR", NS, *["DOUBLE"] * 4, "BIGINT"]
+KEEP_DAY_COPIES = 5  # the newest days' copies kept beside the recording
+COPY_BARS_DAYS = 10  # a day's copy holds the bars of this many days before it (warm-ups)
+DAY_NS = 86_400 * 10**9
+IST_NS = 19_800 * 10**9  # India's offset from UTC
 IDLE_RELEASE_S = 60.0  # nothing to write this long: the file let go for readers
 MAX_QUEUED = 500_000  # ticks (and bars) kept in memory while a reader holds the file
 TICK_ROWS = rows_select(list(zip(TICK_COLS, _TICK_TYPES, strict=True)))
 BAR_ROWS = rows_select(list(zip(BAR_COLS, _BAR_TYPES, strict=True)))
+
+
+def day_copy(path: Path, day: date) -> Path:
+    """Where the recording ``path``'s copy of ``day`` is kept."""
+    return path.with_name(f"{path.stem}.day-{day.isoformat()}{path.suffix}")
+
+
+def day_copies(path: Path) -> dict[date, Path]:
+    """The recording's day copies there are, by day."""
+    out = {}
+    for f in path.parent.glob(f"{path.stem}.day-*{path.suffix}"):
+        try:
+            out[date.fromisoformat(f.name[len(path.stem) + 5 : len(path.stem) + 15])] = f
+        except ValueError:
+            continue  # not one of ours
+    return out
+
+
+def _day_of(ns: int) -> int:
+    """The IST day number of a market time."""
+    return (ns + IST_NS) // DAY_NS
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -91,6 +124,8 @@ class Recorder:
         self.errors = 0
         self.pruned = 0  # rows deleted by retention
         self.releases = 0  # times the file was let go while idle
+        self.day_copies = 0  # days copied to their own file
+        self._day = self._last_day()  # the IST day number of the newest tick written
         self.dropped = 0  # rows dropped while a reader held the file past ``max_queued``
         self._held_since: float | None = None  # a reader held the file at the last try
         self._last_write = time.monotonic()
@@ -98,6 +133,13 @@ class Recorder:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()
+
+    def _last_day(self) -> int | None:
+        """The day of the newest tick recorded (a restart across a day boundary copies
+        the day before, too, at its first ticks)."""
+        assert self.con is not None
+        got = self.con.execute("SELECT epoch_ns(max(ts)) FROM ticks").fetchone()
+        return _day_of(int(got[0])) if got and got[0] is not None else None
 
     @property
     def held_s(self) -> float:
@@ -227,6 +269,7 @@ class Recorder:
                 cols = columns_of(ticks, len(TICK_COLS))
                 self.con.execute(f"INSERT INTO ticks {TICK_ROWS}", cols)
                 self.ticks_written += len(ticks)
+                newest = _day_of(max(cols[0]))
             if bars:
                 self.con.execute(
                     f"INSERT OR IGNORE INTO bars {BAR_ROWS}", columns_of(bars, len(BAR_COLS))
@@ -237,6 +280,50 @@ class Recorder:
             # Dropped, counted and logged: re-queueing would grow without bound while the
             # disk stays full. The bus copy of the data was delivered either way.
             log.exception("recording failed", ticks=len(ticks), bars=len(bars))
+            return
+        if ticks:
+            if self._day is not None and newest > self._day:
+                self._copy_day(self._day)
+            self._day = max(self._day or newest, newest)
+
+    def _copy_day(self, day: int) -> None:
+        """The day ``day``'s ticks, and its bars with ``COPY_BARS_DAYS`` days' before them
+        (a replay's warm-up), to their own file (written aside, then renamed: a reader
+        never finds half of one); the oldest copies past ``KEEP_DAY_COPIES`` removed. A
+        failure is counted and logged; the recording goes on."""
+        assert self.con is not None
+        lo = day * DAY_NS - IST_NS
+        d = datetime.fromtimestamp(lo / 1e9, IST).date()
+        final = day_copy(self.path, d)
+        part = final.with_name(final.name + ".part")
+        try:
+            part.unlink(missing_ok=True)
+            self.con.execute(f"ATTACH '{str(part).replace(chr(39), chr(39) * 2)}' AS day_copy")
+            try:
+                hi = lo + DAY_NS
+                for table, col, since in (
+                    ("ticks", "ts", lo),
+                    ("bars", "start", lo - COPY_BARS_DAYS * DAY_NS),
+                ):
+                    self.con.execute(
+                        f"CREATE TABLE day_copy.{table} AS SELECT * FROM {table} WHERE "
+                        f"{col} >= to_timestamp(?::BIGINT / 1e9) AND "
+                        f"{col} < to_timestamp(?::BIGINT / 1e9)",
+                        [since, hi],
+                    )
+                self.con.execute("CREATE TABLE day_copy.mt_schema AS SELECT * FROM mt_schema")
+            finally:
+                self.con.execute("DETACH day_copy")
+            part.replace(final)
+        except (duckdb.Error, OSError):
+            self.errors += 1
+            log.exception("the day's copy of the recording failed", day=d.isoformat())
+            return
+        self.day_copies += 1
+        log.info("the day's recording copied for readers", day=d.isoformat(), path=str(final))
+        for old_day, f in sorted(day_copies(self.path).items())[:-KEEP_DAY_COPIES]:
+            f.unlink(missing_ok=True)
+            log.info("an old day copy of the recording removed", day=old_day.isoformat())
 
     def close(self) -> None:
         self._stop.set()

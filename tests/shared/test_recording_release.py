@@ -10,21 +10,23 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 
 from mytrading.messaging import wire
 from mytrading.settings import PROJECT_ROOT
-from mytrading.stores.recording import Recorder
+from mytrading.stores.recording import KEEP_DAY_COPIES, Recorder, day_copies, day_copy
 
 T0 = 1_795_150_000_000_000_000  # 2026-11-20 10:36 IST
 
 
-def tick(i: int) -> wire.Tick:
+def tick(i: int, day: int = 0) -> wire.Tick:
+    """The ``i``-th tick, ``day`` days after 2026-11-20 (its volume says which it is)."""
     px = 24_500.0 + i
-    return wire.Tick("NFO", "NIFTY26NOVFUT", px, px - 0.1, px + 0.1, 65, 65, i,
-                     exch_ns=T0 + i * 10**9)  # fmt: skip
+    return wire.Tick("NFO", "NIFTY26NOVFUT", px, px - 0.1, px + 0.1, 65, 65, 1000 * day + i,
+                     exch_ns=T0 + i * 10**9 + day * 86_400 * 10**9)  # fmt: skip
 
 
 def wait(cond: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
@@ -120,3 +122,40 @@ def test_retention_takes_the_file_again_to_prune(tmp_path: Path) -> None:
     finally:
         rec.close()
     assert counted(path) == [3, 4]
+
+
+def test_a_new_days_first_ticks_copy_the_day_before_for_readers(tmp_path: Path) -> None:
+    """On the simulator the market's clock jumps from the close to the next open, so the
+    recording is never idle while the stack runs: the day is read from its copy."""
+    path = tmp_path / "md.duckdb"
+    rec = Recorder(path, flush_s=0.05, idle_release_s=None)
+    try:
+        for i in range(5):
+            rec.add_tick(tick(i))
+        rec.add_bar(wire.Bar("NFO", "NIFTY26NOVFUT", "1m", T0, 1.0, 2.0, 0.5, 1.5, 10))
+        wait(lambda: rec.ticks_written == 5 and rec.bars_written == 1, "the day written")
+        assert day_copies(path) == {}  # the day is not over
+        rec.add_tick(tick(0, day=1))  # the next day's first tick
+        wait(lambda: rec.day_copies == 1, "the day before copied")
+        copy = day_copy(path, date(2026, 11, 20))
+        assert day_copies(path) == {date(2026, 11, 20): copy}
+        assert rec.con is not None  # the recording itself still held by its writer
+        assert counted(copy) == [0, 1, 2, 3, 4]  # that day's ticks only, read meanwhile
+        con = duckdb.connect(str(copy), read_only=True)
+        assert con.execute("SELECT count(*) FROM bars").fetchone() == (1,)
+        con.close()
+    finally:
+        rec.close()
+    # a restart the next morning (the feed stopped overnight): the day before copied too
+    rec = Recorder(path, flush_s=0.05, idle_release_s=None)
+    try:
+        for d in range(2, 3 + KEEP_DAY_COPIES):
+            rec.add_tick(tick(0, day=d))
+            wait(lambda d=d: rec.day_copies == d - 1, f"day {d - 1} copied")
+    finally:
+        rec.close()
+    kept = day_copies(path)
+    newest = date(2026, 11, 20) + timedelta(days=1 + KEEP_DAY_COPIES)
+    assert sorted(kept) == [newest - timedelta(days=k) for k in range(KEEP_DAY_COPIES)][::-1]
+    assert counted(kept[newest]) == [1000 * (1 + KEEP_DAY_COPIES)]
+    assert counted(path) == [0, 1, 2, 3, 4, *(1000 * d for d in range(1, 3 + KEEP_DAY_COPIES))]
