@@ -6,8 +6,9 @@ What is read: the router's journal of the day (every order it handed to the brok
 every fill, ``router/journal.py``; the day's copy once a later day rolled it aside), the
 feed's recording of the day (``MT_RECORD_DB``), risk's events (refusals, both sides), and
 the strategies' files and parameters as they stand now. DuckDB lets one process hold a
-recording at a time, so the shadow reads it once the feed has stopped (after the close, or
-on a stopped stack); a recording held by a running feed is a clear error, not a wait.
+recording at a time: the feed lets it go when idle (after a real market's close), and while
+it holds it the day is read from the copy the feed made of it when the next day's ticks
+began (``recording_for``); a day neither can give is a clear error, not a wait.
 
 The operator's commands of the day (a pause, a resume, a stop, the kill switch, read from
 risk's events: ``given.py``) are given to the shadow's risk at the moments they took effect
@@ -38,7 +39,7 @@ from mytrading.settings import Settings
 from mytrading.shadow.given import Given, given_commands
 from mytrading.shadow.pairing import UNEXPLAINED, Bridge, Pair, bridge, pair
 from mytrading.shadow.trades import SideOfDay, live_side, paise, shadow_side
-from mytrading.stores.recording import day_copies
+from mytrading.stores.recording import COPY_BARS_DAYS, day_copies
 
 WINDOW_NS = 60 * 10**9  # a refusal this near a decision (either way) is taken as its cause
 
@@ -240,7 +241,8 @@ def shadow_day(
     copied = recording != s.stores.record_db
     if copied:
         notes.append(f"read from the day's copy {recording.name} (the running feed holds the "
-                     "recording; the copy's bars reach back ten days for warm-ups)")  # fmt: skip
+                     f"recording; the copy's bars reach back {COPY_BARS_DAYS} days for "
+                     "warm-ups)")  # fmt: skip
     names = strategies or traded_strategies(s, rep, notes)
     if not names:
         raise ShadowError(f"no strategy of strategies/ traded live on {day}: nothing to shadow")
