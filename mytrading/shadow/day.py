@@ -274,6 +274,9 @@ def shadow_day(
         p0.risk.charges,
         day,
     )
+    if live.other_days:
+        notes.append(f"{live.other_days} order(s) of the day's journal left out: handed to the "
+                     "broker on another day, or never handed")  # fmt: skip
     shadow = shadow_side(res.orders, res.fills)
     if rep.carried:
         notes.append(

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from datetime import time as dtime
 from typing import Any, Literal
 
-from mytrading.domain.refdata import RefData
+from mytrading.domain.refdata import IST, RefData
 from mytrading.messaging import wire
 from mytrading.risk.charges import ChargeTable
 
@@ -116,6 +117,7 @@ class SideOfDay:
     settled: dict[str, list[Settled]] = field(default_factory=dict)
     stray: dict[str, list[Settled]] = field(default_factory=dict)  # fills of no known order
     left_out: dict[str, int] = field(default_factory=dict)  # strategy -> follower orders
+    other_days: int = 0  # live: orders in the day's journal not handed to the broker that day
 
     def strategies(self) -> set[str]:
         return set(self.trades) | set(self.settled) | set(self.stray)
@@ -155,12 +157,21 @@ def live_side(
     """The live trades from the router's journal: each placed order, in the journal's
     order, with the market time it was handed to the broker, its last state and reason,
     and the day's fills. Orders
-    to another account than ``account`` (a follower's copies) are counted, not paired."""
+    to another account than ``account`` (a follower's copies) are counted, not paired. So
+    are orders not handed to the broker on ``day`` (``other_days``): a journal rolled a
+    moment into the next day (the simulator's clock jumps from the close to the next open)
+    holds that day's first orders too, some not handed yet when it was copied aside; the
+    fills of another day are left with them."""
     out = SideOfDay("live")
+    lo = int(datetime.combine(day, dtime.min, IST).timestamp()) * 10**9
+    hi = lo + 86_400 * 10**9
     by_order: dict[str, Trade] = {}
     by_intent: dict[tuple[str, str], Trade] = {}
     for o, sent_ns, state, reason in orders:  # the journal's order: as risk approved them
         if o.op != "place":
+            continue
+        if not lo <= sent_ns < hi:
+            out.other_days += 1
             continue
         if o.account != account:
             out.left_out[o.strategy] = out.left_out.get(o.strategy, 0) + 1
@@ -176,7 +187,7 @@ def live_side(
         by_order[o.order_id] = t
     dp: dict[Any, date] = {}
     for f in fills:
-        if f.account != account:
+        if f.account != account or not lo <= f.exch_ns < hi:
             continue
         c = _charges(charges, refdata, f, day, dp)
         t = by_order.get(f.order_id)

@@ -146,11 +146,17 @@ def test_live_trades_from_the_journal_leave_followers_out_and_charge_as_a_contra
                          ns + n, account=account)  # fmt: skip
 
     table = load_charges(PROJECT_ROOT / "config")
+    next_day = ns + 86_400 * 10**9
     side = live_side(
         [(order("a1", "i1", 1755), ns, "complete", ""),
          (order("a2", "i1", 65), ns + 1, "complete", ""),
-         (order("f1", "i1", 65, account="follower"), ns + 2, "complete", "")],
-        [fill(1, "a1", 1755), fill(2, "a2", 65), fill(3, "f1", 65, account="follower")],
+         (order("f1", "i1", 65, account="follower"), ns + 2, "complete", ""),
+         # the next day's first orders, in a journal rolled a moment late: one handed to the
+         # broker (and filled), one not yet when the day's copy was made
+         (order("n1", "i2", 65), next_day, "complete", ""),
+         (order("n2", "i3", 65), 0, "new", "")],
+        [fill(1, "a1", 1755), fill(2, "a2", 65), fill(3, "f1", 65, account="follower"),
+         wire.Fill(4, "t4", "n1", "b4", "s", *FUT, "NRML", "BUY", 65, 24_600.0, next_day + 1)],
         refdata, table, day,
     )  # fmt: skip
     (t,) = side.trades["s"]
@@ -158,7 +164,8 @@ def test_live_trades_from_the_journal_leave_followers_out_and_charge_as_a_contra
     expect = sum(table.of_fill(f, "FUT", day, {}).total for f in (fill(1, "a1", 1755),
                                                                    fill(2, "a2", 65)))  # fmt: skip
     assert t.charges == round(expect * 100)
-    assert side.left_out == {"s": 1}
+    assert side.left_out == {"s": 1} and side.other_days == 2
+    assert side.stray == {} and side.settled == {}  # the next day's fill left with its order
 
 
 def test_an_unmatched_trade_is_put_to_a_refusal_near_it_or_said_unexplained() -> None:
