@@ -126,9 +126,8 @@ def recording_for(record_db: Path, day: date | None) -> tuple[Path, date]:
     when the next day's ticks began (``stores.recording.day_copy``; the newest copy by
     default). Neither: the hold is said, and that no copy of the day was made yet."""
     try:
-        with _recording(record_db):  # free (or absent, or held: said)
-            pass
-        return record_db, day or latest_recorded_day(record_db)
+        with _recording(record_db) as con:  # free (or absent, or held: said)
+            return record_db, day or _latest(con, record_db)
     except RecordingHeldError as held:
         copies = day_copies(record_db)
         want = day or (max(copies) if copies else None)
@@ -140,12 +139,12 @@ def recording_for(record_db: Path, day: date | None) -> tuple[Path, date]:
         ) from None
 
 
-def latest_recorded_day(record_db: Path) -> date:
-    with _recording(record_db) as con:
-        got = con.execute("SELECT max(ts)::DATE FROM ticks").fetchone()
+def _latest(con: duckdb.DuckDBPyConnection, record_db: Path) -> date:
+    got = con.execute("SELECT max(ts)::DATE FROM ticks").fetchone()
     if not got or got[0] is None:
         raise ShadowError(f"{record_db} holds no ticks: nothing to replay")
-    return got[0]
+    day: date = got[0]
+    return day
 
 
 def recorded_days(record_db: Path, start: date, end: date) -> list[date]:

@@ -60,7 +60,7 @@ def test_the_operators_commands_are_read_back_from_risks_events_and_nothing_else
 
 
 class FlipperParams(StrategyParams):
-    pass
+    """None of its own: it flips every minute."""
 
 
 class Flipper(BaseStrategy):

@@ -159,3 +159,23 @@ def test_a_new_days_first_ticks_copy_the_day_before_for_readers(tmp_path: Path) 
     assert sorted(kept) == [newest - timedelta(days=k) for k in range(KEEP_DAY_COPIES)][::-1]
     assert counted(kept[newest]) == [1000 * (1 + KEEP_DAY_COPIES)]
     assert counted(path) == [0, 1, 2, 3, 4, *(1000 * d for d in range(1, 3 + KEEP_DAY_COPIES))]
+
+
+def test_a_day_copy_that_cannot_be_written_is_counted_and_the_recording_goes_on(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "md.duckdb"
+    blocked = day_copy(path, date(2026, 11, 20))
+    (blocked.parent / (blocked.name + ".part")).mkdir()  # where the copy is written aside
+    rec = Recorder(path, flush_s=0.05, idle_release_s=None)
+    try:
+        rec.add_tick(tick(0))
+        wait(lambda: rec.ticks_written == 1, "the first day written")
+        rec.add_tick(tick(1, day=1))
+        wait(lambda: rec.errors == 1, "the failed copy counted")
+        rec.add_tick(tick(2, day=1))
+        wait(lambda: rec.ticks_written == 3, "the recording going on")
+        assert rec.day_copies == 0 and day_copies(path) == {}
+    finally:
+        rec.close()
+    assert counted(path) == [0, 1001, 1002]
