@@ -528,7 +528,14 @@ def shadow(
     from mytrading.backtest.data import DataError
     from mytrading.backtest.session import InputError
     from mytrading.process.logsetup import quietly
-    from mytrading.shadow.day import ShadowError, recording_for, shadow_day, shadow_days
+    from mytrading.shadow import SHADOW_LATER
+    from mytrading.shadow.day import (
+        RecordingHeldError,
+        ShadowError,
+        recording_for,
+        shadow_day,
+        shadow_days,
+    )
 
     s = _settings()
     names = [n.strip() for n in strategy.split(",") if n.strip()] if strategy else None
@@ -546,7 +553,9 @@ def shadow(
             got = shadow_day(s, _date(day, "--day"), names, capital)
     except (ShadowError, InputError, DataError) as exc:
         err.print(f"[bold red]shadow refused:[/] {exc}")
-        raise typer.Exit(2) from None
+        # 3: the running feed holds the recording and has no copy of the day yet; the
+        # same command succeeds later (the monitor's end-of-day run asks again)
+        raise typer.Exit(SHADOW_LATER if isinstance(exc, RecordingHeldError) else 2) from None
     if as_json:
         print(json.dumps(got.to_json(), indent=1))
         return

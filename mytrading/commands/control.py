@@ -37,7 +37,8 @@ def control(every_daemon: bool = False) -> tuple[Control, BusView]:
 
     known = known_strategies(s)
     record = CommandRecord(s.stores.control_db)
-    return Control(view, record, caller, known, strategy_file=StrategyFile(s)), view
+    return Control(view, record, caller, known, strategy_file=StrategyFile(s),
+                   reports_dir=s.log_dir / "reports"), view  # fmt: skip
 
 
 ENGINE_CALLS = ("enable", "disable", "set_params")  # confirmed by the engine's beat
@@ -85,6 +86,13 @@ def positions(as_json: JSON = False) -> None:
 def trades(as_json: JSON = False) -> None:
     """Today's fills, as the router numbers them."""
     run("trades", as_json=as_json)
+
+
+@app.command("shadow")
+def shadow(as_json: JSON = False) -> None:
+    """The latest day's live trading against its own backtest (the end-of-day report's
+    shadow): per strategy live vs shadow and each cause in rupees."""
+    run("shadow", as_json=as_json)
 
 
 @app.command("schedule")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from mytrading.control.record import CommandRecord
@@ -101,10 +102,12 @@ class Control:
         clock: Callable[[], float] = time.monotonic,
         record_reads: bool = True,
         strategy_file: StrategyFile | None = None,
+        reports_dir: Path | None = None,
     ) -> None:
         """``strategy_file``: where enable, disable and parameters are written (None:
-        those are refused here)."""
+        those are refused here); ``reports_dir``: the end-of-day reports (``shadow``)."""
         self.strategy_file = strategy_file
+        self.reports_dir = reports_dir
         self.view = view
         self.record = record
         self.caller = caller
@@ -245,6 +248,33 @@ class Control:
         summary = f"{sum(1 for p in plan.values() if p.get('trades_today'))} scheduled today"
         answer = Answer(True, False, text, {"schedule": plan}, read=True, summary=summary)
         return self._done("schedule", {}, answer)
+
+    def shadow(self) -> Answer:
+        """The latest end-of-day report's live against its shadow: per strategy the line
+        (live vs shadow and each cause in rupees), the counts, the bridge and the trades
+        that did not match; or why there is none."""
+        import json
+
+        from mytrading.monitor.eod import latest
+        from mytrading.monitor.eodshadow import summary_lines
+
+        page = latest(self.reports_dir) if self.reports_dir is not None else None
+        if page is None:
+            text = "no end-of-day report yet: the monitor makes one after the close"
+            return self._done("shadow", {}, Answer(True, False, text, {"shadow": None}, read=True))
+        try:
+            report = json.loads(page.with_suffix(".json").read_text())
+        except (OSError, ValueError) as exc:
+            return self._done("shadow", {}, Answer(False, False, f"{page} unreadable: {exc}",
+                                                   refusal="bad_value"))  # fmt: skip
+        day, sh = report.get("day", "?"), report.get("shadow")
+        if sh is None:
+            text = f"the report of {day} has no shadow (made before the shadow was in it)"
+        else:
+            text = f"end of day {day}\n" + "\n".join(summary_lines(sh))
+        data = {"day": day, "shadow": sh, "page": str(page)}
+        return self._done("shadow", {}, Answer(True, False, text, data, read=True,
+                                               summary=f"shadow of {day}"))  # fmt: skip
 
     def halted(self) -> Answer:
         """Risk's trading states with why, who and when."""

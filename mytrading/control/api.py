@@ -117,9 +117,12 @@ class ControlApi:
         monitor_token: str = "",
         rate_per_min: int = RATE_PER_MIN,
         strategy_file: StrategyFile | None = None,
+        reports_dir: Path | None = None,
     ) -> None:
-        """``strategy_file``: where enable, disable and parameters are written."""
+        """``strategy_file``: where enable, disable and parameters are written;
+        ``reports_dir``: the end-of-day reports (``/api/v1/shadow``)."""
         self.strategy_file = strategy_file
+        self.reports_dir = reports_dir
         self.view = view
         self.strategies = strategies
         self.names = names
@@ -143,7 +146,7 @@ class ControlApi:
         r.add_get("/api/v1/openapi.json", self._openapi)
         r.add_get("/api/v1/status", self._read("status"))
         r.add_get("/api/v1/strategies", self._strategies)
-        for what in ("pnl", "positions", "trades", "halted", "schedule"):
+        for what in ("pnl", "positions", "trades", "halted", "schedule", "shadow"):
             r.add_get(f"/api/v1/{what}", self._read(what))
         r.add_get("/api/v1/control-log", self._log)
         r.add_post("/api/v1/strategies/{name}/{action}", self._strategy_action)
@@ -240,7 +243,7 @@ class ControlApi:
         """The command layer for one request: the API's reads are a page's polling, not
         kept in the record; its changes and refusals are."""
         return Control(self.view, self.record, caller, self.strategies(), record_reads=False,
-                       strategy_file=self.strategy_file)  # fmt: skip
+                       strategy_file=self.strategy_file, reports_dir=self.reports_dir)  # fmt: skip
 
     async def _do(self, caller: Caller, call: Callable[[Control], Answer]) -> web.Response:
         a: Answer = await self._run(lambda: call(self._control(caller)))
@@ -389,6 +392,9 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/trades": {"get": _read("today's fills, as the router numbers them")},
         "/api/v1/halted": {"get": _read("risk's trading states with why, who and when")},
         "/api/v1/schedule": {"get": _read("today's plan of each scheduled strategy")},
+        "/api/v1/shadow": {
+            "get": _read("the latest day's live trading against its own backtest, by cause")
+        },
         "/api/v1/control-log": {
             "get": {
                 **_read("the command record, newest first"),

@@ -69,6 +69,7 @@ HELP = """mytrading commands
 /trades  today's fills
 /halted  trading states with why, who and when
 /schedule  today's plan: each scheduled strategy's days and hours
+/shadow  the latest day's live trading against its own backtest, by cause
 /pause NAME  no new entries (exits and stops keep working)
 /resume NAME  active again (also lifts a halt)
 /stop NAME  flatten it through risk's exits, then paused (asks to confirm)
@@ -84,6 +85,7 @@ READS: dict[str, Callable[[Control], Answer]] = {
     "trades": lambda c: c.trades(),
     "halted": lambda c: c.halted(),
     "schedule": lambda c: c.schedule(),
+    "shadow": lambda c: c.shadow(),
 }
 ONE_NAME = ("pause", "resume", "stop", "enable", "disable")
 CONFIRMED = ("stop", "killswitch")
@@ -392,7 +394,11 @@ def main() -> None:
                    f"[WARNING] mytrading {STRANGER_RULE}: {text}", channels)  # fmt: skip
 
     stack = StackThread(
-        lambda: BusView(s), s.stores.control_db, lambda: known_strategies(s), StrategyFile(s)
+        lambda: BusView(s),
+        s.stores.control_db,
+        lambda: known_strategies(s),
+        StrategyFile(s),
+        reports_dir=s.log_dir / "reports",
     )
     stack.start()
     record = CommandRecord(s.stores.control_db)

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -39,10 +40,12 @@ class StackThread:
         record_path: Any,
         strategies: Callable[[], list[str]],
         strategy_file: StrategyFile | None = None,
+        reports_dir: Path | None = None,
     ) -> None:
         """``make_view`` builds the ``StackView`` (with a ``close``) on the thread."""
         self._make_view = make_view
         self._strategy_file = strategy_file
+        self._reports_dir = reports_dir
         self._record_path = record_path
         self._strategies = strategies
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
@@ -113,7 +116,8 @@ class StackThread:
                 continue
             try:
                 ctl = Control(view, record, caller, self._strategies(),
-                              strategy_file=self._strategy_file)  # fmt: skip
+                              strategy_file=self._strategy_file,
+                              reports_dir=self._reports_dir)  # fmt: skip
                 fut.set_result(fn(ctl))
             except Exception as exc:  # one command's bug is its answer, not the thread's end
                 log.error("command failed", who=caller.who, exc_info=True)

@@ -49,6 +49,7 @@ RULES = (
     "clock_offset",
     "late_ticks",
     "recording_held",
+    "shadow_gap",
     "morning_check",
     "eod_report",
 )
@@ -65,6 +66,8 @@ class Rule(BaseModel):
     min_gap_s: float = Field(60.0, ge=0)
     recovery: str = "cleared"
     at: str = Field("", pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d$")  # a time of day (IST)
+    shadow: bool = True  # eod_report: the day's shadow in the report (``monitor/shadowrun.py``)
+    window_days: int = Field(5, ge=1)  # shadow_gap: the reported days it sums over
 
 
 class OpenAlgoTelegram(BaseModel):

@@ -15,6 +15,7 @@ trading path nothing.
 from __future__ import annotations
 
 import time
+from datetime import date
 from datetime import time as dt_time
 from typing import Any
 
@@ -24,6 +25,7 @@ from mytrading.domain.accounts import Accounts
 from mytrading.domain.refdata import RefData
 from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS
+from mytrading.monitor import eodshadow
 from mytrading.monitor.alerting import Alerter
 from mytrading.monitor.channels import build_channels
 from mytrading.monitor.config import AlertConfig
@@ -31,6 +33,7 @@ from mytrading.monitor.eod import DayMarks, EodReporter, build, summary
 from mytrading.monitor.metrics import registry
 from mytrading.monitor.rules import Finding, Watch
 from mytrading.monitor.sender import Sender
+from mytrading.monitor.shadowrun import ShadowRun
 from mytrading.monitor.snapshot import snapshot
 from mytrading.monitor.store import AlertStore
 from mytrading.monitor.view import View
@@ -99,6 +102,7 @@ class MonitorDaemon(Daemon):
             s.monitor.token.get_secret_value(),
             s.control.rate_per_min,
             StrategyFile(s),
+            s.log_dir / "reports",
         )
         self.http = MonitorServer(
             s.monitor.host,
@@ -122,6 +126,9 @@ class MonitorDaemon(Daemon):
         eod = self.cfg.rule("eod_report")
         hh, mm = (int(x) for x in (eod.at or "15:40").split(":"))
         self.eod = EodReporter(s.log_dir / "reports", dt_time(hh, mm)) if eod.enabled else None
+        self.eod_shadow = eod.shadow  # the day's shadow in the report (a child process)
+        # the report made, waiting for its shadow: (report, its run)
+        self._eod_pending: tuple[dict[str, Any], ShadowRun] | None = None
         self._recon_since = time.time()
         self.every(3600.0, self._retention, first_in=0)
         self.every(0.5, self._evaluate, first_in=0.5)
@@ -152,36 +159,63 @@ class MonitorDaemon(Daemon):
 
     def _evaluate(self) -> None:
         findings = self.watch.findings(self.view)
-        report = self._end_of_day()
-        if report is not None:
-            findings.append(report)
+        findings += self._end_of_day()
         said = self.alerter.step(findings, time.time())
         for a in said:
             self.log.warning("alert", rule=a.rule, key=a.key, kind=a.kind, text=a.text)
         if said:
             self.sender.wake()
 
-    def _end_of_day(self) -> Finding | None:
-        """The day's report, when it is due: written, and said on the channels."""
+    def _end_of_day(self) -> list[Finding]:
+        """The day's report, when it is due: its figures taken, then (``eod_shadow``) its
+        shadow run in a child process without waiting for it; once that is over, the
+        report is written with it and said on the channels, with the strategies whose
+        live results part from their shadows' (``shadow_gap``)."""
         if self.eod is None:
-            return None
+            return []
+        if self._eod_pending is not None:
+            report, run = self._eod_pending
+            outcome = run.step()
+            if outcome is None:
+                return []
+            self._eod_pending = None
+            if outcome.got is None:
+                self.count_error("end-of-day shadow not made", day=report["day"],
+                                 reason=outcome.why_not)  # fmt: skip
+            report["shadow"] = eodshadow.section(outcome)
+            return self._say_report(report)
         now = self.clock.now()
         calendar = self.refdata.calendar
         day = self.eod.due(self.marks, now, lambda d: calendar.is_trading_day("NSE", d))
         if day is None or time.monotonic() - self._started_mono < 5:
-            return None  # (just started: risk's figures first)
+            return []  # (just started: risk's figures first)
         report = build(day, self.view, self._recon_since)
+        self._recon_since = time.time()
+        if not self.eod_shadow:
+            report["shadow"] = eodshadow.section(None)
+            return self._say_report(report)
+        self._eod_pending = (report, ShadowRun(day.day, self.eod.dir))
+        self.log.info("end-of-day shadow started", day=report["day"])
+        return []
+
+    def _say_report(self, report: dict[str, Any]) -> list[Finding]:
+        assert self.eod is not None
         try:
             page = self.eod.write(report)
         except OSError as exc:
             self.count_error("end-of-day report not written", reason=str(exc))
-            self.eod.said = day.day  # said on the channels still, once
+            self.eod.said = date.fromisoformat(report["day"])  # said on the channels still, once
             page = None
-        self._recon_since = time.time()
         self.log.info("end-of-day report", day=report["day"], page=str(page),
                       net=report["stack"]["net"])  # fmt: skip
         text = summary(report) + (f"\n{page}" if page else "")
-        return Finding("eod_report", report["day"], text, event=True)
+        out = [Finding("eod_report", report["day"], text, event=True)]
+        gap = self.cfg.rule("shadow_gap")
+        if gap.enabled and report["shadow"].get("made"):
+            upto = date.fromisoformat(report["day"])
+            for g in eodshadow.gaps(self.eod.dir, upto, gap.window_days, gap.threshold):
+                out.append(Finding("shadow_gap", g.strategy, g.text(), event=True))
+        return out
 
     def _market_open(self) -> bool:
         now = self.clock.now()
@@ -237,6 +271,8 @@ class MonitorDaemon(Daemon):
         return beats
 
     def teardown(self) -> None:
+        if self._eod_pending is not None:  # the report is made again after a restart
+            self._eod_pending[1].close()
         self.sender.stop()
         self.http.stop()
         self.api.close()

@@ -19,6 +19,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from mytrading.monitor import eodshadow
 from mytrading.monitor.rules import waiting_for_a_person
 from mytrading.monitor.view import View
 
@@ -111,6 +112,8 @@ def summary(report: dict[str, Any]) -> str:
     for r in report["strategies"]:
         if r["trades"] or r["net"]:
             lines.append(f"  {r['strategy']}: net {r['net']:,.2f}, {r['trades']} trades")
+    if "shadow" in report:
+        lines += eodshadow.summary_lines(report["shadow"])
     lines.append(
         f"{len(report['needs'])} thing(s) need you: " + "; ".join(report["needs"])
         if report["needs"]
@@ -137,7 +140,9 @@ def render(report: dict[str, Any]) -> str:
         f"<td>{s['charges']:,.2f}</td>{money(s['net'])}<td>{s['worst_drawdown']:,.2f}</td></tr>"
     )
     needs = (
-        "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in report["needs"]) + "</ul>"
+        "<ul class='needs'>"
+        + "".join(f"<li>{html.escape(n)}</li>" for n in report["needs"])
+        + "</ul>"
         if report["needs"]
         else "<p class='ok'>Nothing waits for you.</p>"
     )
@@ -155,15 +160,23 @@ def render(report: dict[str, Any]) -> str:
   th {{ color: #56606b; }} .l {{ text-align: left; }}
   .total td {{ font-weight: 700; border-top: 2px solid #1d232b; }}
   .pos {{ color: #137333; }} .neg {{ color: #c5221f; }}
-  .ok {{ color: #137333; font-weight: 600; }} li {{ color: #b06000; font-weight: 600; }}
-  .muted {{ color: #6b7480; font-size: 12px; }}
+  .ok {{ color: #137333; font-weight: 600; }} .needs li {{ color: #b06000; font-weight: 600; }}
+  .muted {{ color: #6b7480; font-size: 12px; }} h3 {{ font-size: 13px; margin: 12px 0 4px; }}
+  .lines {{ padding-left: 18px; }} .line {{ margin: 3px 0; font-size: 14px; }}
+  .wf {{ width: 100%; max-width: 760px; background: #fff; font-size: 12px; }}
+  .why {{ font-size: 12px; color: #56606b; }} .notes li {{ color: #6b7480; font-size: 12px; }}
+  .trades {{ list-style: none; padding: 0; max-width: 760px; }}
+  .trades li {{ background: #fff; border-bottom: 1px solid #e3e6ea; padding: 6px 8px;
+               font-size: 14px; }}
+  .scroll {{ overflow-x: auto; }}
 </style></head><body>
 <h1>End of day {report["day"]}</h1>
-<table><tr><th class="l">strategy</th><th>trades</th><th>gross</th><th>charges</th><th>net</th>
-<th>worst drawdown</th></tr>{rows}{total}</table>
+<div class="scroll"><table><tr><th class="l">strategy</th><th>trades</th><th>gross</th>
+<th>charges</th><th>net</th><th>worst drawdown</th></tr>{rows}{total}</table></div>
 <p class="muted">P&amp;L and charges from risk's books (charges as a contract note computes
 them); drawdown: the deepest fall of net P&amp;L from its high, followed since {since}.</p>
 <h2>Waiting for a person</h2>{needs}
+{eodshadow.render(report.get("shadow"))}
 </body></html>
 """
 

@@ -25,6 +25,7 @@ trades the lead account; followers' orders are counted).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -66,12 +67,30 @@ class StrategyShadow:
         return out
 
     def line(self) -> str:
-        """The end-of-day message's line: live vs shadow and the causes that moved it."""
+        """The end-of-day message's line: live vs shadow and the causes that moved it,
+        the unmatched trades by their reason ("2 shadow only, risk, live, refused it
+        (max_orders_per_min) -1,130.00")."""
         r = self.bridge.rupees()
-        parts = [f"{k} {_rs(v)}" for k, v in r.items()
-                 if k not in ("shadow_net", "live_net") and round(v, 2)]  # fmt: skip
+        parts = []
+        for k, v in r.items():
+            if k in ("shadow_net", "live_net") or not round(v, 2):
+                continue
+            if k in ("live_only", "shadow_only"):
+                parts += self._unmatched(k)
+            else:
+                parts.append(f"{k} {_rs(v)}")
         return (f"{self.name}: live {_rs(r['live_net'])} vs shadow {_rs(r['shadow_net'])}"
                 + (f": {', '.join(parts)}" if parts else ": no difference"))  # fmt: skip
+
+    def _unmatched(self, kind: str) -> list[str]:
+        """``kind``'s trades grouped by reason, the largest move first."""
+        by_why: dict[str, list[int]] = {}
+        for p in self.pairs:
+            if p.kind == kind:
+                by_why.setdefault(p.why or UNEXPLAINED, []).append(p.moved)
+        rows = sorted(by_why.items(), key=lambda kv: -abs(sum(kv[1])))
+        label = kind.replace("_", " ")
+        return [f"{len(ms)} {label}, {why}, {_rs(sum(ms) / 100)}" for why, ms in rows]
 
 
 def _rs(v: float) -> str:
@@ -103,6 +122,7 @@ class ShadowDay:
         for name, s in sorted(self.strategies.items()):
             out["strategies"][name] = {
                 **s.counts(),
+                "line": s.line(),
                 "bridge": s.bridge.rupees(),
                 "follower_orders_not_paired": s.left_out,
                 "pairs": [p.row(self._tick(p)) for p in s.pairs],
@@ -200,21 +220,27 @@ def journal_of(s: Settings, day: date) -> journal.Replay:
 
 
 Event = tuple[int, str, str]  # (market ns, strategy, rule) of a risk event
+State = tuple[int, str, str, str]  # (market ns, strategy, rule, the state risk set)
+HELD = ("reducing", "halted")  # states in which a strategy's entries are refused
 
 
-def live_events(s: Settings, day: date) -> tuple[dict[str, list[Event]], list[Given]]:
+def live_events(s: Settings, day: date) -> tuple[dict[str, list[Event]], list[State], list[Given]]:
     """Risk's refusals ("rejected") and exits ("exit") of the day, live, and the
     operator's commands as they took effect."""
     from mytrading.risk.events import read_events
 
     out: dict[str, list[Event]] = {"rejected": [], "exit": []}
+    states: list[State] = []
     rows = read_events(s.stores.risk_db, limit=1_000_000, day=day)
     for row in rows:
-        market, strategy, kind, rule = row[0], row[1], row[2], row[3]
+        market, strategy, kind, rule, action = row[0], row[1], row[2], row[3], row[6]
         when = datetime.strptime(market, "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
+        ns = int(when.timestamp() * 1e9)
         if kind in out:
-            out[kind].append((int(when.timestamp() * 1e9), strategy, rule))
-    return out, given_commands(rows)
+            out[kind].append((ns, strategy, rule))
+        elif kind == "state":
+            states.append((ns, strategy, rule, str(action)))
+    return out, states, given_commands(rows)
 
 
 # ------------------------------------------------------------------------- the run
@@ -250,7 +276,7 @@ def shadow_day(
         Request(names, day, day, data=str(recording) if copied else "recorded", fills="ticks",
                 capital=capital or s.sim.capital),
     )  # fmt: skip
-    in_live, given = live_events(s, day)
+    in_live, live_states, given = live_events(s, day)
     given = [g for g in given if any(g.applies_to(n) for n in names)]
 
     def run(commands: list[Given]) -> Any:
@@ -291,9 +317,12 @@ def shadow_day(
             return mark[(ex, sym)]
 
         in_shadow: dict[str, list[Event]] = {"rejected": [], "exit": []}
+        shadow_states: list[State] = []
         for e in res.events:
             if e["kind"] in in_shadow:
                 in_shadow[e["kind"]].append((e["time"], e["strategy"], e["rule"]))
+            elif e["kind"] == "state":
+                shadow_states.append((e["time"], e["strategy"], e["rule"], e["action"]))
         out: dict[str, StrategyShadow] = {}
         for name in names:
             pairs = pair(live.trades.get(name, []), shadow.trades.get(name, []))
@@ -308,9 +337,10 @@ def shadow_day(
                     pr.why = f"risk's exit {side} only ({rule or 'its trigger not found'})"
                 elif pr.kind == "live_only":
                     pr.why = refused_near(in_shadow["rejected"], name, t.decided_ns,
-                                          "the shadow's risk")  # fmt: skip
+                                          "the shadow's risk", shadow_states)  # fmt: skip
                 else:
-                    pr.why = refused_near(in_live["rejected"], name, t.decided_ns, "risk, live,")
+                    pr.why = refused_near(in_live["rejected"], name, t.decided_ns, "risk, live,",
+                                          live_states)  # fmt: skip
             _name_quotes(con, pairs)
             b = bridge(pairs, live.settled.get(name, []), shadow.settled.get(name, []), at,
                        live.net(name, at))  # fmt: skip
@@ -378,9 +408,29 @@ def nearest(events: list[Event], strategy: str, at_ns: int) -> str:
     return min(near, key=lambda e: abs(e[0] - at_ns))[2] if near else ""
 
 
-def refused_near(refusals: list[Event], strategy: str, at_ns: int, who: str) -> str:
+def refused_near(
+    refusals: list[Event], strategy: str, at_ns: int, who: str, states: Sequence[State] = ()
+) -> str:
+    """Why a decision one side made has no partner on the other (``who``'s): its risk
+    refused one like it near that moment, or had the strategy reducing or halted then
+    (a loss limit reached there first: every entry after it is refused, or never made)."""
     rule = nearest(refusals, strategy, at_ns)
-    return f"{who} refused it ({rule})" if rule else UNEXPLAINED
+    if rule:
+        return f"{who} refused it ({rule})"
+    return held_by(states, strategy, at_ns, who) or UNEXPLAINED
+
+
+def held_by(states: Sequence[State], strategy: str, at_ns: int, who: str) -> str:
+    """``who``'s risk had ``strategy`` (or the whole stack) reducing or halted at ``at_ns``
+    (the latest state it set before): said with when and by which rule; "" otherwise."""
+    before = [st for st in states if st[1] in (strategy, "*", "") and st[0] <= at_ns]
+    if not before:
+        return ""
+    ns, _, rule, state = max(before, key=lambda st: st[0])
+    if state not in HELD:
+        return ""
+    when = datetime.fromtimestamp(ns / 1e9, IST).strftime("%H:%M:%S")
+    return f"{who} had it {state} since {when} ({rule})"
 
 
 def _fill_marks(marks: dict[tuple[str, str], float], notes: list[str], *sides: SideOfDay) -> None:

@@ -52,6 +52,7 @@ class Pair:
     why: str = ""  # an unmatched one's cause from the records, or UNEXPLAINED
     # a matched pair filled at different prices: the quote each side's first fill met
     quotes: dict[str, dict[str, float]] = field(default_factory=dict)
+    moved: int = 0  # paise this pair moved live's net from the shadow's (``bridge``)
 
     @property
     def kind(self) -> str:
@@ -100,6 +101,7 @@ class Pair:
             out["sent_to_fill_ms"] = round(ms, 1)
         if self.quotes:
             out["quotes"] = self.quotes
+        out["moved"] = self.moved / 100
         if self.why:
             out["why"] = self.why
         return out
@@ -185,6 +187,7 @@ def bridge(
             b.causes["live_only"] += lv
         else:
             b.causes["shadow_only"] -= sh
+        p.moved = lv - sh  # before charges (their own cause)
     for s in live_settled:
         b.causes["settlement"] += s.pnl(mark(s.exchange, s.symbol))
         b.causes["charges"] -= s.charges

@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 
 from mytrading.control.record import CommandRecord
+from mytrading.monitor.eodshadow import section
+from mytrading.monitor.shadowrun import Outcome
+from tests.monitor.test_eod_shadow import SHADOW
 from tests.monitor.test_monitor_process import chromium
 from tests.procs import Watcher, cli, settings_of, spawn, stop_all
 
@@ -106,6 +109,16 @@ def test_the_control_api_and_its_page(tmp_env: dict[str, str], tmp_path: Path) -
         assert "/api/v1/strategies/{name}/stop" in spec["paths"]
         assert "put" in spec["paths"]["/api/v1/strategies/{name}/params"]
 
+        # the latest end-of-day report's shadow, as the monitor writes it: read by the API
+        reports = s.log_dir / "reports"
+        reports.mkdir(parents=True, exist_ok=True)
+        shadow = section(Outcome(SHADOW))
+        (reports / "eod-2026-11-20.json").write_text(json.dumps({"day": "2026-11-20",
+                                                                 "shadow": shadow}))  # fmt: skip
+        (reports / "eod-2026-11-20.html").write_text("<p>page</p>")
+        code, got = call(base, "/api/v1/shadow", headers=auth)
+        assert code == 200 and got["shadow"] == shadow and got["day"] == "2026-11-20", got
+
         # the page, in a real browser on a phone's screen
         browser = chromium()
         if browser is not None:
@@ -179,6 +192,7 @@ def page_test(browser: str, base: str, token: str, tmp_path: Path) -> None:
         page.click('button[data-kill="on"]')
         page.locator("#kill", has_text="on").wait_for(timeout=10_000)
         assert dialogs == ["Kill switch ON: halt every strategy?"]
+        page.locator("#shadow", has_text="vs shadow +310.00").wait_for(timeout=10_000)
         log = page.inner_text("#log")
         assert "kill_switch" in log and "api:ops" in log
         width = page.evaluate("document.documentElement.scrollWidth")

@@ -99,6 +99,30 @@ def test_the_bridge_puts_each_rupee_to_its_cause_and_adds_up_to_the_paisa() -> N
     assert b.shadow_net + sum(b.causes.values()) == b.live_net == live_net
 
 
+def test_the_messages_line_names_each_unmatched_trades_reason_with_its_rupees() -> None:
+    live = [trade("live", 1, "BUY", 65, (65, 24_501.85)),
+            trade("live", 3, "BUY", 65, (65, 24_500.05))]  # fmt: skip
+    shadow = [trade("shadow", 1, "BUY", 65, (65, 24_501.50)),
+              trade("shadow", 4, "SELL", 130, (130, 24_520.10)),
+              trade("shadow", 6, "SELL", 65, (65, 24_515.00))]  # fmt: skip
+    live_net = sum(t.pnl(mark(*FUT)) for t in live)
+    pairs = pair(live, shadow)
+    b = bridge(pairs, [], [], mark, live_net)
+    refused = "risk, live, refused it (max_orders_per_min)"
+    for p in pairs:
+        if p.kind == "shadow_only":
+            p.why = refused
+    assert [p.moved for p in pairs if p.kind == "live_only"] == [b.causes["live_only"]]
+    assert sum(p.moved for p in pairs if p.kind == "shadow_only") == b.causes["shadow_only"]
+    line = StrategyShadow("s", pairs, b).line()
+    two = b.causes["shadow_only"] / 100
+    assert two == pytest.approx(-(130 * (24_520.10 - MARK) + 65 * (24_515.00 - MARK)))
+    assert f"2 shadow only, {refused}, {two:+,.2f}" in line, line
+    assert f"1 live only, {UNEXPLAINED}, {b.causes['live_only'] / 100:+,.2f}" in line, line
+    assert f"slippage {-65 * 0.35:+,.2f}" in line, line
+    assert line.startswith(f"s: live {live_net / 100:+,.2f} vs shadow {b.shadow_net / 100:+,.2f}: ")
+
+
 def test_the_shadows_trades_come_from_a_backtests_rows_with_split_orders_summed() -> None:
     orders = {
         "o1": {"time": 2, "strategy": "s", "intent_id": "i1", "exchange": "NFO",
@@ -175,6 +199,24 @@ def test_an_unmatched_trade_is_put_to_a_refusal_near_it_or_said_unexplained() ->
         "risk, live, refused it (max_orders_per_min)")  # fmt: skip
     assert refused_near(refusals, "s", 12 * minute, "risk, live,") == UNEXPLAINED  # too far
     assert refused_near(refusals, "other2", 10 * minute, "risk, live,") == UNEXPLAINED
+
+
+def test_a_decision_after_the_other_sides_loss_limit_is_put_to_that_state() -> None:
+    at = int(datetime(2026, 11, 20, 14, 0, 4, tzinfo=IST).timestamp() * 1e9)
+    minute = 60_000_000_000
+    states = [(at - 60 * minute, "s", "trading_state", "active"),
+              (at, "s", "max_loss", "reducing"),
+              (at + minute, "other", "max_loss", "halted")]  # fmt: skip
+    why = refused_near([], "s", at + 5 * minute, "the shadow's risk", states)
+    assert why == "the shadow's risk had it reducing since 14:00:04 (max_loss)"
+    assert refused_near([], "s", at - 1, "the shadow's risk", states) == UNEXPLAINED  # before
+    back = [*states, (at + 3 * minute, "s", "trading_state", "active")]  # active again
+    assert refused_near([], "s", at + 5 * minute, "the shadow's risk", back) == UNEXPLAINED
+    stack = [(at, "*", "kill_switch", "halted")]  # the whole stack's state counts too
+    assert "had it halted since 14:00:04 (kill_switch)" in refused_near([], "s", at + 1, "x", stack)
+    # a refusal near the moment is the nearer cause
+    assert refused_near([(at + 5 * minute, "s", "max_orders_per_min")], "s", at + 5 * minute,
+                        "x", states) == "x refused it (max_orders_per_min)"  # fmt: skip
 
 
 def test_days_sum_up_per_strategy_by_hour_instrument_and_cause() -> None:

@@ -15,6 +15,7 @@ import pytest
 from mytrading.domain.refdata import IST
 from mytrading.messaging import wire
 from mytrading.settings import PROJECT_ROOT
+from mytrading.shadow import SHADOW_LATER
 from mytrading.stores.recording import Recorder, day_copy
 from tests.procs import cli
 
@@ -74,6 +75,7 @@ def test_a_held_recording_is_read_from_the_days_copy_the_feed_made(
             assert r.returncode == 2, (r.stdout, r.stderr)
             assert "no router journal of 2026-11-20" in " ".join(r.stderr.split()), r.stderr
         r = cli("backtest", "shadow", "--day", "2026-11-23", env=tmp_env)  # not copied yet
+        assert r.returncode == SHADOW_LATER, (r.stdout, r.stderr)
         said = " ".join(r.stderr.split())
         assert "is held by another process" in said and "no copy of 2026-11-23 yet" in said
     finally:
@@ -106,7 +108,7 @@ def test_a_recording_the_feed_still_holds_is_refused_not_waited_for(
     holder = hold(path)
     try:
         r = cli("backtest", "shadow", "--day", "2026-11-20", env=tmp_env)
-        assert r.returncode == 2, (r.stdout, r.stderr)
+        assert r.returncode == SHADOW_LATER, (r.stdout, r.stderr)  # "ask again later"
         said = " ".join(r.stderr.split())
         assert "is held by another process" in said and "no copy of 2026-11-20 yet" in said
     finally:

@@ -1,0 +1,233 @@
+"""The end-of-day report's "live against its shadow" section: from the day's shadow
+(``main.py backtest shadow --json``, run by ``shadowrun.py``), per strategy the message's
+line, the counts, the bridge from the shadow's net to the live net, and the trades that
+did not match with their reasons; the stack's bridge drawn as a waterfall.
+
+A trader reading it on a phone after the close wants the answer first (live against
+shadow, the causes in rupees), then the trades behind it: the page shows it in that
+order, and the waterfall is drawn as rows (one cause a row) so it reads at a phone's
+width. The figures are the command's, to the paisa; nothing here recomputes them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from mytrading.domain.refdata import IST
+from mytrading.monitor.shadowrun import Outcome
+
+ENDS = ("shadow_net", "live_net")
+
+
+def section(outcome: Outcome | None) -> dict[str, Any]:
+    """The report's ``shadow`` part: what the shadow found, or why there is none."""
+    if outcome is None:
+        return {"made": False, "why_not": "switched off (rules.eod_report.shadow = false)"}
+    if outcome.got is None:
+        return {"made": False, "why_not": outcome.why_not}
+    got = outcome.got
+    rows = []
+    for name, st in sorted(got.get("strategies", {}).items()):
+        rows.append({
+            "strategy": name,
+            "line": st.get("line", name),
+            **{k: int(st.get(k, 0)) for k in ("matched", "live_only", "shadow_only")},
+            "bridge": st.get("bridge", {}),
+            "unmatched": [_unmatched(p) for p in st.get("pairs", []) if p.get("kind") != "matched"],
+        })  # fmt: skip
+    return {
+        "made": True,
+        "day": got.get("day"),
+        "strategies": rows,
+        "stack": got.get("stack", {}).get("bridge", {}),
+        "operator": got.get("operator", []),
+        "notes": got.get("notes", []),
+    }
+
+
+def _unmatched(p: dict[str, Any]) -> dict[str, Any]:
+    t = p.get("live") or p.get("shadow") or {}
+    at = datetime.fromtimestamp(int(t.get("decided_ns", 0)) / 1e9, IST).strftime("%H:%M:%S")
+    return {
+        "kind": p.get("kind", ""),
+        "at": at,
+        "action": t.get("action", ""),
+        "quantity": t.get("quantity", 0),
+        "symbol": t.get("symbol", ""),
+        "moved": p.get("moved", 0.0),
+        "why": p.get("why", ""),
+    }
+
+
+def summary_lines(shadow: dict[str, Any]) -> list[str]:
+    """The end-of-day message's lines: one per strategy, or why the shadow is missing."""
+    if not shadow.get("made"):
+        return [f"live against its shadow: none ({shadow.get('why_not', '?')})"]
+    rows = shadow.get("strategies", [])
+    if not rows:
+        return ["live against its shadow: no strategy traded"]
+    return ["live against its shadow:"] + [f"  {r['line']}" for r in rows]
+
+
+def steps(bridge: dict[str, float]) -> list[tuple[str, float, float]]:
+    """The waterfall's rows: (label, from, to), the shadow's net from zero, each cause
+    that moved anything from where the one before ended, the live net from zero."""
+    if not bridge:
+        return []
+    shadow, live = float(bridge.get("shadow_net", 0.0)), float(bridge.get("live_net", 0.0))
+    out = [("shadow net", 0.0, shadow)]
+    at = shadow
+    for k, v in bridge.items():
+        if k in ENDS or not round(float(v), 2):
+            continue
+        out.append((k.replace("_", " "), at, at + float(v)))
+        at += float(v)
+    out.append(("live net", 0.0, live))
+    return out
+
+
+def waterfall_svg(bridge: dict[str, float], width: int = 520) -> str:
+    """The bridge as rows of bars on one rupee scale: the ends from zero, each cause a
+    bar from where the running total was to where it moved it (red: live lost by it)."""
+    rows = steps(bridge)
+    if not rows:
+        return ""
+    lo = min(0.0, *(min(a, b) for _, a, b in rows))
+    hi = max(0.0, *(max(a, b) for _, a, b in rows))
+    span = (hi - lo) or 1.0
+    label_w, value_w, row_h = 110, 90, 24
+    plot_w = width - label_w - value_w
+
+    def x(v: float) -> float:
+        return label_w + (v - lo) / span * plot_w
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="wf" viewBox="0 0 {width} '
+        f'{row_h * len(rows) + 8}" role="img" aria-label="P&amp;L bridge, shadow to live">',
+        f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{row_h * len(rows)}" '
+        'stroke="#9aa3ad" stroke-width="1"/>',
+    ]
+    for i, (label, a, b) in enumerate(rows):
+        y = i * row_h + 4
+        end = label in ("shadow net", "live net")
+        colour = "#3b5b92" if end else ("#c5221f" if b < a else "#137333")
+        left, right = sorted((x(a), x(b)))
+        parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">'
+                     f"{html.escape(label)}</text>")  # fmt: skip
+        parts.append(f'<rect x="{left:.1f}" y="{y + 3}" width="{max(right - left, 1.5):.1f}" '
+                     f'height="{row_h - 8}" fill="{colour}"/>')  # fmt: skip
+        value = b if end else b - a
+        parts.append(f'<text x="{width - 4}" y="{y + 15}" text-anchor="end">'
+                     f"{value:+,.2f}</text>")  # fmt: skip
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render(shadow: dict[str, Any] | None) -> str:
+    """The page's section (HTML, no script)."""
+    if shadow is None:
+        return ""
+    head = "<h2>Live against its shadow</h2>"
+    if not shadow.get("made"):
+        why = html.escape(str(shadow.get("why_not", "?")))
+        return f"{head}<p class='muted'>Not made: {why}</p>"
+    rows = shadow.get("strategies", [])
+    if not rows:
+        return f"{head}<p class='muted'>No strategy traded live: nothing to compare.</p>"
+    lines = "".join(f"<li class='line'>{html.escape(r['line'])}</li>" for r in rows)
+    counts = "".join(
+        f"<tr><td class='l'>{html.escape(r['strategy'])}</td><td>{r['matched']}</td>"
+        f"<td>{r['live_only']}</td><td>{r['shadow_only']}</td></tr>"
+        for r in rows
+    )
+    unmatched = [(r["strategy"], u) for r in rows for u in r["unmatched"]]
+    # one trade a block (a table of six columns does not fit a phone)
+    trades = (
+        "<ul class='trades'>"
+        + "".join(
+            f"<li><b>{u['at']}</b> {html.escape(str(u['action']))} {u['quantity']} "
+            f"{html.escape(str(u['symbol']))} <span class='muted'>{html.escape(name)}, "
+            f"{html.escape(u['kind'].replace('_', ' '))}</span> "
+            f"<span class='{'neg' if u['moved'] < 0 else 'pos'}'>{u['moved']:+,.2f}</span>"
+            f"<br><span class='why'>{html.escape(u['why'])}</span></li>"
+            for name, u in unmatched
+        )
+        + "</ul>"
+        if unmatched
+        else "<p class='ok'>Every live trade matched the shadow's.</p>"
+    )
+    given = "".join(
+        f"<li>{html.escape(str(g.get('at', '')))} {html.escape(str(g.get('target', '')))}: "
+        f"{html.escape(str(g.get('what', '')))}</li>"
+        for g in shadow.get("operator", [])
+    )
+    notes = "".join(f"<li class='note'>{html.escape(n)}</li>" for n in shadow.get("notes", []))
+    return (
+        f"{head}<ul class='lines'>{lines}</ul>"
+        f"<h3>Stack: from the shadow's net to the live net</h3>"
+        f"{waterfall_svg(shadow.get('stack', {}))}"
+        "<h3>Decisions</h3><table><tr><th class='l'>strategy</th><th>matched</th>"
+        f"<th>live only</th><th>shadow only</th></tr>{counts}</table>"
+        f"<h3>Trades that did not match</h3>{trades}"
+        + (f"<h3>The operator's commands, given to the shadow too</h3><ul>{given}</ul>"
+           if given else "")
+        + (f"<ul class='notes'>{notes}</ul>" if notes else "")
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A strategy whose live net parted from its shadow's over the window."""
+
+    strategy: str
+    gap: float  # rupees: live net less shadow net, summed over ``days``
+    days: list[str]
+    live: float
+    shadow: float
+
+    def text(self) -> str:
+        first, last = self.days[0], self.days[-1]
+        span = first if first == last else f"{first} to {last}"
+        return (f"{self.strategy}: live {self.live:+,.2f} vs its shadow {self.shadow:+,.2f} over "
+                f"{len(self.days)} day(s) ({span}): {self.gap:+,.2f} apart; the edge may be in "
+                "the execution, not the signal (main.py backtest shadow --from "
+                f"{first} --to {last})")  # fmt: skip
+
+
+def gaps(reports: Path, upto: date, window_days: int, threshold: float) -> list[Gap]:
+    """The strategies whose live net less the shadow's, summed over the last
+    ``window_days`` reported days up to ``upto`` (those with a shadow), is more than
+    ``threshold`` rupees either way. A day's figures are its report's, as written."""
+    days: list[tuple[str, dict[str, Any]]] = []
+    for path in sorted(reports.glob("eod-*.json"), reverse=True):
+        day = path.stem.removeprefix("eod-")
+        if day > upto.isoformat():
+            continue
+        try:
+            shadow = json.loads(path.read_text()).get("shadow") or {}
+        except (OSError, ValueError):
+            continue  # a report unreadable: not counted (its day is not in the window)
+        if shadow.get("made"):
+            days.append((day, shadow))
+        if len(days) >= window_days:
+            break
+    sums: dict[str, list[float]] = {}
+    seen: dict[str, list[str]] = {}
+    for day, shadow in days:
+        for r in shadow.get("strategies", []):
+            b = r.get("bridge", {})
+            acc = sums.setdefault(r["strategy"], [0.0, 0.0])
+            acc[0] += float(b.get("live_net", 0.0))
+            acc[1] += float(b.get("shadow_net", 0.0))
+            seen.setdefault(r["strategy"], []).append(day)
+    out = []
+    for name, (live, shadow) in sorted(sums.items()):
+        if abs(live - shadow) > threshold:
+            out.append(Gap(name, round(live - shadow, 2), sorted(seen[name]), round(live, 2),
+                           round(shadow, 2)))  # fmt: skip
+    return out
