@@ -38,6 +38,7 @@ from mytrading.backtest.risk import BacktestRisk
 from mytrading.backtest.venue import BacktestVenue
 from mytrading.domain.bars import DAILY, TIMEFRAMES
 from mytrading.domain.clock import MarketClock
+from mytrading.domain.errors import ConfigError
 from mytrading.domain.refdata import IST, RefData, RefDataError
 from mytrading.domain.settlement import (
     Leg,
@@ -95,6 +96,17 @@ class Spec:
     fills: str = "bars"  # bars | ticks
     tick_model: str = "realistic"  # ticks: the simulated broker's fill model, as in paper
     partial_fills: bool = True  # ticks: a limit takes at most the touch size
+
+
+@dataclass(frozen=True)
+class StrategyChange:
+    """A strategy made again with new parameters, started (``params``), or stopped
+    (``params`` None) at a moment of the run, as the command layer's change was taken up
+    by the live engine (``engine/daemon.py``: ``_take_up_switch``): the day's shadow
+    replays them (``shadow/day.py``)."""
+
+    cls: type[BaseStrategy]
+    params: dict[str, Any] | None
 
 
 @dataclass
@@ -168,12 +180,13 @@ class Backtest:
         base_tf: str = "1m",
         progress: Callable[[Progress], None] | None = None,
         ticks: Any = None,
-        commands: Sequence[tuple[int, wire.Command]] = (),
+        commands: Sequence[tuple[int, wire.Command | StrategyChange]] = (),
         bar_grace_ns: int = 0,
     ) -> None:
         """``commands``: (market ns, command) given to risk at that moment of the run, as
         an operator's were live (a pause, a stop, the kill switch: the day's shadow
-        replays them, ``shadow/day.py``); with ``ticks`` only (bars step a bar at a time).
+        replays them, ``shadow/day.py``), or a strategy's change taken up by the engine
+        (``StrategyChange``); with ``ticks`` only (bars step a bar at a time).
         ``bar_grace_ns``: live hands a minute's bar this long after its end
         (``MT_BAR_GRACE_S``), so a command that came within it was in force when live
         decided on that bar: here it is given before the bar is handed."""
@@ -603,11 +616,36 @@ class Backtest:
         off (cancels, a flatten's exits) sent at once."""
         while self.commands and self.commands[0][0] <= t:
             cmd = self.commands.popleft()[1]
+            if isinstance(cmd, StrategyChange):
+                self._change(cmd)
+                self._drain()
+                continue
             try:
                 self.risk.core.on_command(cmd)
             except ValueError as exc:  # a bad one changes nothing (as live): said, skipped
                 self.notes.append(f"command {cmd.command} {cmd.value} {cmd.target}: {exc}")
             self._drain()
+
+    def _change(self, ch: StrategyChange) -> None:
+        """As the live engine takes a change up: one that holds positions or working
+        orders is left as it runs (said in the notes), else removed and, with
+        parameters, made again and warmed up from the data before now."""
+        name = ch.cls.name
+        if name in self.runner.strategies:
+            held = self.runner.holds(name)
+            if held:
+                self.notes.append(f"{name}: change at {self.clock.now():%H:%M:%S} not taken, it "
+                                  f"holds {', '.join(held)}")  # fmt: skip
+                return
+            self.runner.remove(name)
+        if ch.params is not None:
+            try:
+                self.runner.start_one(ch.cls, ch.params)
+            except (ValueError, ConfigError) as exc:  # bad parameters: it stays stopped
+                self.notes.append(f"{name}: not started again at {self.clock.now():%H:%M:%S}: "
+                                  f"{exc}")  # fmt: skip
+                return
+            self.results.book(name)
 
     def _sample_greeks(self) -> None:
         """The Greeks of every strategy holding options, for the report."""

@@ -135,10 +135,12 @@ def risk_events(
         typer.echo(f"{s.stores.risk_db} cannot be read now: {exc}", err=True)
         raise typer.Exit(1) from None
     for row in rows:
-        ts, strategy, kind, rule, thr, val, action, reason, oids = row
+        ts, strategy, kind, rule, thr, val, action, reason, oids, detail = row
         typer.echo(
             f"{ts}  {strategy:<22} {kind:<15} {rule:<18} threshold {thr:g} value {val:g} "
-            f"{action}  {reason}" + (f"  orders {','.join(oids)}" if oids else "")
+            f"{action}  {reason}"
+            + (f"  orders {','.join(oids)}" if oids else "")
+            + (f"  {detail}" if detail else "")
         )
 
 

@@ -20,6 +20,7 @@ is not running. Every command, read or change, is recorded with who gave it
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -253,8 +254,6 @@ class Control:
         """The latest end-of-day report's live against its shadow: per strategy the line
         (live vs shadow and each cause in rupees), the counts, the bridge and the trades
         that did not match; or why there is none."""
-        import json
-
         from mytrading.monitor.eod import latest
         from mytrading.monitor.eodshadow import summary_lines
 
@@ -541,6 +540,10 @@ class Control:
             return self._done("params", args, self._holding(name, held, "changing its parameters"))
         said = ", ".join(f"{k}={v!r}" for k, v in changes.items())
         cmd = self._command("strategy", "params", name, reason or f"{said} by {self._by()}")
+        # what changed, both ways: risk keeps it on its record, where the day's shadow reads
+        # the parameters in force at the open and each change at its moment
+        cmd.ref = json.dumps({"before": {k: now.get(k) for k in changes}, "after": changes},
+                             default=str)  # fmt: skip
 
         def taken(e: dict[str, Any]) -> bool:
             got = (e.get(name) or {}).get("params") or {}

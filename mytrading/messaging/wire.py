@@ -332,6 +332,9 @@ class RiskEvent(Msg, tag="risk_event"):
     value: float = 0.0
     action: str = ""
     order_ids: list[str] = msgspec.field(default_factory=list)
+    # kind "control", action "params" | "enable": the parameters, JSON (``Command.ref``
+    # as the command layer gave it: the day's shadow replays the change)
+    detail: str = ""
 
 
 class ReconEvent(Msg, tag="recon"):
@@ -382,7 +385,9 @@ class Command(Msg, tag="command"):
     reason: str = ""
     issued_by: str = ""
     target: str = ""  # state and unknown: a strategy, or "" / "*" for the whole stack
-    ref: str = ""  # unknown: our order id (census: all of them, comma-separated)
+    # unknown: our order id (census: all of them, comma-separated); strategy params: what
+    # changed, JSON {"before": {...}, "after": {...}} (risk's event keeps it: ``detail``)
+    ref: str = ""
 
 
 # ------------------------------------------------------------------ request / reply

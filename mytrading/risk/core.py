@@ -408,6 +408,7 @@ class RiskCore:
             wire.RiskEvent(
                 strategy=msg.target, kind="control", rule="strategy",
                 reason=msg.reason or f"{msg.value} by {msg.issued_by}", action=msg.value,
+                detail=msg.ref,  # params: what changed (the command layer's JSON)
             )
         )  # fmt: skip
         if self.reschedule is not None:

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS risk_events (
     reason VARCHAR,
     intent_id VARCHAR,
     order_ids VARCHAR[],
-    id BIGINT               -- the event's id in the outbox (NULL: stored before outboxes)
+    id BIGINT,              -- the event's id in the outbox (NULL: stored before outboxes)
+    detail VARCHAR          -- a strategy change's parameters, JSON (``RiskEvent.detail``)
 )
 """
 
@@ -53,7 +54,8 @@ OUTBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY,  -- the event's id: its wall time in ns, unique in the process
     ts_ns INTEGER, market_ns INTEGER, strategy TEXT, kind TEXT, rule TEXT,
-    threshold REAL, value REAL, action TEXT, reason TEXT, intent_id TEXT, order_ids TEXT
+    threshold REAL, value REAL, action TEXT, reason TEXT, intent_id TEXT, order_ids TEXT,
+    detail TEXT
 )
 """
 
@@ -69,10 +71,11 @@ COLUMNS = [
     "reason",
     "intent_id",
     "order_ids",
+    "detail",
     "id",
 ]
 # The outbox's columns as DuckDB types, for the one-statement insert of a batch.
-_TYPES = [NS, NS, *["VARCHAR"] * 3, "DOUBLE", "DOUBLE", *["VARCHAR"] * 4, "BIGINT"]
+_TYPES = [NS, NS, *["VARCHAR"] * 3, "DOUBLE", "DOUBLE", *["VARCHAR"] * 5, "BIGINT"]
 BATCH_ROWS = rows_select(list(zip(COLUMNS, _TYPES, strict=True)))
 RETRY_S = 3.0  # while the DuckDB file cannot be opened, a try this often
 MOVE_BATCH = 5000
@@ -137,6 +140,7 @@ class EventStore:
                 ev.reason,
                 ev.intent_id,
                 ",".join(ev.order_ids),
+                ev.detail,
             )
         )
 
@@ -177,7 +181,8 @@ class EventStore:
                 try:
                     with con:
                         con.executemany(
-                            "INSERT OR IGNORE INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows
+                            "INSERT OR IGNORE INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            rows,
                         )
                     self.pending += len(rows)
                 except sqlite3.Error as exc:
@@ -207,10 +212,10 @@ class EventStore:
                     # One bulk insert of the batch (executemany goes row by row); rows
                     # already there from a move a crash cut short are left out.
                     db.execute(
-                        f"INSERT INTO risk_events WITH batch AS ({BATCH_ROWS}) "
-                        "SELECT b.* EXCLUDE (order_ids, id), "
+                        f"INSERT INTO risk_events BY NAME WITH batch AS ({BATCH_ROWS}) "
+                        "SELECT b.* EXCLUDE (order_ids), "
                         "CASE WHEN b.order_ids = '' THEN []::VARCHAR[] "
-                        "ELSE string_split(b.order_ids, ',') END, b.id FROM batch b "
+                        "ELSE string_split(b.order_ids, ',') END AS order_ids FROM batch b "
                         "WHERE NOT EXISTS (SELECT 1 FROM risk_events r WHERE r.id = b.id "
                         "AND r.id >= (SELECT min(id) FROM batch))",
                         batch,
@@ -243,6 +248,9 @@ def _outbox(path: Path) -> sqlite3.Connection:
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
     con.execute(OUTBOX_SCHEMA)
+    have = {r[1] for r in con.execute("PRAGMA table_info(pending)")}
+    if "detail" not in have:  # an outbox an earlier release left (events may wait in it)
+        con.execute("ALTER TABLE pending ADD COLUMN detail TEXT")
     return con
 
 
@@ -252,7 +260,8 @@ def read_events(
     """The newest ``limit`` events (of the market day ``day``, when given), from DuckDB and
     from the outbox (what waits there to be written). The DuckDB file is read even while
     risk runs: its writer holds it only for a moment at a time, so a busy file is tried
-    again for up to ~2 s."""
+    again for up to ~2 s. Each row: market time (``%Y-%m-%d %H:%M:%S``), strategy, kind,
+    rule, threshold, value, action, reason, order ids, detail."""
     lo_ns = int(datetime.combine(day, dtime.min, IST).timestamp() * 1e9) if day else 0
     hi_ns = lo_ns + 86_400 * 10**9 if day else 2**62
     rows: list[tuple[Any, ...]] = []
@@ -267,9 +276,15 @@ def read_events(
                 continue
             try:
                 con.execute("SET TimeZone = 'Asia/Kolkata'")
+                cols = {r[0] for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'risk_events'").fetchall()}  # fmt: skip
+                # a file an earlier release wrote (read-only here: not brought forward)
+                detail = "coalesce(detail, '')" if "detail" in cols else "''"
                 rows = con.execute(
                     "SELECT epoch_ms(ts), strftime(market_ts, '%Y-%m-%d %H:%M:%S'), strategy, "
-                    "kind, rule, threshold, value, action, reason, order_ids FROM risk_events "
+                    "kind, rule, threshold, value, action, reason, order_ids, "
+                    f"{detail} FROM risk_events "
                     "WHERE epoch_ns(market_ts) >= ? AND epoch_ns(market_ts) < ? "
                     "ORDER BY ts DESC LIMIT ?",
                     [lo_ns, hi_ns, limit],
@@ -288,7 +303,8 @@ def read_events(
             ).fetchall():
                 market = datetime.fromtimestamp(r[2] / 1e9, IST).strftime("%Y-%m-%d %H:%M:%S")
                 oids = [o for o in (r[11] or "").split(",") if o]
-                rows.append((r[1] // 1_000_000, market, *r[3:10], oids))
+                detail = (r[12] or "") if len(r) > 12 else ""
+                rows.append((r[1] // 1_000_000, market, *r[3:10], oids, detail))
         except sqlite3.OperationalError:
             pass  # no table yet: the writer has not run
         finally:

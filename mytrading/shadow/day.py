@@ -16,15 +16,19 @@ live, so the shadow trades as the strategy was let to; the shadow is run once mo
 them, and what they changed is the bridge's first cause, ``operator`` (the shadow untouched
 to the shadow as given).
 
+The strategies' changes of the day (enabled, disabled, new parameters: ``switches.py``)
+are made in the shadow at their moments, each strategy starting with the parameters in
+force at the open.
+
 Not modelled yet (said in ``ShadowDay.notes`` where it applies, and in docs/backtesting.md):
-a position carried into the day (the shadow starts flat), a parameter changed during the
-day (the shadow runs on the parameters in force now), and follower accounts (the shadow
+a position carried into the day (the shadow starts flat) and follower accounts (the shadow
 trades the lead account; followers' orders are counted).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -34,11 +38,14 @@ from typing import Any
 import duckdb
 
 from mytrading import venue
+from mytrading.backtest.loop import StrategyChange
 from mytrading.domain.refdata import IST, RefData, RefDataError
+from mytrading.messaging import wire
 from mytrading.router import journal
 from mytrading.settings import Settings
 from mytrading.shadow.given import Given, given_commands
 from mytrading.shadow.pairing import UNEXPLAINED, Bridge, Pair, bridge, pair
+from mytrading.shadow.switches import Switch, plan, strategy_switches
 from mytrading.shadow.trades import SideOfDay, live_side, paise, shadow_side
 from mytrading.stores.recording import COPY_BARS_DAYS, day_copies
 
@@ -105,6 +112,7 @@ class ShadowDay:
     ticks: dict[tuple[str, str], float]  # each instrument's tick size
     notes: list[str] = field(default_factory=list)
     given: list[Given] = field(default_factory=list)  # the operator's commands, replayed
+    switches: list[Switch] = field(default_factory=list)  # strategy changes, replayed
 
     def stack(self) -> Bridge:
         b = Bridge()
@@ -118,6 +126,7 @@ class ShadowDay:
             "strategies": {},
             "notes": self.notes,
             "operator": [g.row() for g in self.given],
+            "switches": [w.row() for w in self.switches],
         }
         for name, s in sorted(self.strategies.items()):
             out["strategies"][name] = {
@@ -224,9 +233,11 @@ State = tuple[int, str, str, str]  # (market ns, strategy, rule, the state risk 
 HELD = ("reducing", "halted")  # states in which a strategy's entries are refused
 
 
-def live_events(s: Settings, day: date) -> tuple[dict[str, list[Event]], list[State], list[Given]]:
-    """Risk's refusals ("rejected") and exits ("exit") of the day, live, and the
-    operator's commands as they took effect."""
+def live_events(
+    s: Settings, day: date
+) -> tuple[dict[str, list[Event]], list[State], list[Given], list[Switch]]:
+    """Risk's refusals ("rejected") and exits ("exit") of the day, live, the states it
+    set, the operator's commands as they took effect, and the strategies' changes."""
     from mytrading.risk.events import read_events
 
     out: dict[str, list[Event]] = {"rejected": [], "exit": []}
@@ -240,7 +251,7 @@ def live_events(s: Settings, day: date) -> tuple[dict[str, list[Event]], list[St
             out[kind].append((ns, strategy, rule))
         elif kind == "state":
             states.append((ns, strategy, rule, str(action)))
-    return out, states, given_commands(rows)
+    return out, states, given_commands(rows), strategy_switches(rows)
 
 
 # ------------------------------------------------------------------------- the run
@@ -276,12 +287,24 @@ def shadow_day(
         Request(names, day, day, data=str(recording) if copied else "recorded", fills="ticks",
                 capital=capital or s.sim.capital),
     )  # fmt: skip
-    in_live, live_states, given = live_events(s, day)
+    in_live, live_states, given, switches = live_events(s, day)
     given = [g for g in given if any(g.applies_to(n) for n in names)]
+    # each strategy with the parameters in force at the open, and its changes of the day
+    switches = [w for w in switches if w.strategy in names]
+    day_plan = plan(p0.spec.strategies, switches)
+    notes += day_plan.notes
+    spec = dataclasses.replace(p0.spec, strategies=day_plan.at_open)
+    if day_plan.changes:
+        notes.append(f"{len(day_plan.changes)} strategy change(s) of the day (enabled, disabled, "
+                     "new parameters) made in the shadow at their moments; the shadow started "
+                     "with the parameters in force at the open")  # fmt: skip
 
     def run(commands: list[Given]) -> Any:
-        return Backtest(p0.spec, p0.refdata, p0.risk, p0.source, ticks=p0.ticks.ticks(day, day),
-                        commands=[(g.at_ns, g.command) for g in commands],
+        moments: list[tuple[int, wire.Command | StrategyChange]] = [
+            (g.at_ns, g.command) for g in commands
+        ]
+        return Backtest(spec, p0.refdata, p0.risk, p0.source, ticks=p0.ticks.ticks(day, day),
+                        commands=[*moments, *day_plan.changes],
                         bar_grace_ns=int(s.bar_grace_s * 1e9)).run()  # fmt: skip
 
     res = run(given)
@@ -347,7 +370,7 @@ def shadow_day(
             if untouched is not None:
                 b.start_untouched(untouched.net(name, at))
             out[name] = StrategyShadow(name, pairs, b, live.left_out.get(name, 0))
-        return ShadowDay(day, out, marks, _ticks(p0.refdata, marks), notes, given)
+        return ShadowDay(day, out, marks, _ticks(p0.refdata, marks), notes, given, switches)
 
 
 def traded_strategies(s: Settings, rep: journal.Replay, notes: list[str]) -> list[str]:

@@ -25,7 +25,9 @@ Con = Any  # a DuckDB or an sqlite3 connection: both take execute(sql, params)
 # The version this release writes, per store.
 VERSIONS: dict[str, int] = {
     "recordings": 1,  # the feed's recordings, and downloaded history (the same tables)
-    "risk events": 2,  # 2: risk_events.id (a row's id in risk's outbox: no row twice)
+    # 2: risk_events.id (a row's id in risk's outbox: no row twice); 3: risk_events.detail
+    # (what a command layer's strategy change set: the day's shadow replays it)
+    "risk events": 3,
     "instruments": 1,
     "alerts": 1,
     "control": 1,  # the command record (control/record.py)
@@ -35,6 +37,9 @@ VERSIONS: dict[str, int] = {
 STEPS: dict[str, dict[int, Callable[[Con], None]]] = {
     "risk events": {
         2: lambda con: con.execute("ALTER TABLE risk_events ADD COLUMN IF NOT EXISTS id BIGINT"),
+        3: lambda con: con.execute(
+            "ALTER TABLE risk_events ADD COLUMN IF NOT EXISTS detail VARCHAR"
+        ),
     },
 }
 

@@ -27,6 +27,7 @@ from mytrading.messaging import wire
 from mytrading.risk.events import read_events
 from mytrading.settings import PROJECT_ROOT
 from mytrading.shadow.given import given_commands
+from mytrading.shadow.switches import strategy_switches
 from tests.procs import Watcher, cli, settings_of, spawn, stop_all
 
 A, B = "sma_crossover", "rsi_mean_reversion"
@@ -193,3 +194,8 @@ def test_control_commands_on_a_running_stack_and_their_record(
         ("kill_switch", "off", "*"),
     ], given
     assert given[0].command.reason.startswith("paused by cli:")
+    # and the strategies' changes, the parameters' values before and after with them
+    switches = strategy_switches(read_events(s.stores.risk_db, limit=1000))
+    assert [(w.strategy, w.action, w.known) for w in switches if w.action != "enable"] == [
+        (A, "params", True), (B, "disable", True)], switches  # fmt: skip
+    assert switches[0].after == {"lots": 2} and switches[0].before["lots"] != 2, switches[0]

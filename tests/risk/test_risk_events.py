@@ -99,8 +99,8 @@ def test_a_move_cut_short_inserts_nothing_twice(tmp_path: Path) -> None:
     con.close()
     box = sqlite3.connect(outbox_path(path))
     box.execute(
-        "INSERT INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (eid, time.time_ns(), time.time_ns(), "s", "rejected", "r0", 0, 0, "", "why", "", ""),
+        "INSERT INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (eid, time.time_ns(), time.time_ns(), "s", "rejected", "r0", 0, 0, "", "why", "", "", ""),
     )
     box.commit()
     box.close()
@@ -122,11 +122,56 @@ def test_a_market_days_events_are_read_alone_from_duckdb_and_the_outbox(tmp_path
     con = sqlite3.connect(outbox_path(path))  # and one of each day waiting in the outbox
     for i, when in ((2, friday), (3, monday)):
         ns = int(when.timestamp() * 1e9)
-        con.execute("INSERT INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        con.execute("INSERT INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (time.time_ns() + i, time.time_ns(), ns, "s", "rejected", f"r{i}", 0.0,
-                     0.0, "", "why", "", ""))  # fmt: skip
+                     0.0, "", "why", "", "", ""))  # fmt: skip
     con.commit()
     con.close()
     assert sorted(r[3] for r in read_events(path, day=friday.date())) == ["r0", "r2"]
     assert sorted(r[3] for r in read_events(path, day=monday.date())) == ["r1", "r3"]
     assert sorted(r[3] for r in read_events(path)) == ["r0", "r1", "r2", "r3"]
+
+
+def test_a_changes_detail_is_kept_and_an_earlier_releases_files_are_taken_up(
+    tmp_path: Path,
+) -> None:
+    """A strategy change's ``detail`` (the parameters before and after) reaches DuckDB and
+    is read back, from there and from the outbox; files an earlier release left (its
+    DuckDB table and its outbox without the column, an event waiting in the outbox) are
+    brought forward, the waiting event moved with an empty detail."""
+    import duckdb
+
+    from mytrading.risk.events import OUTBOX_SCHEMA, SCHEMA
+
+    path = tmp_path / "risk.duckdb"
+    con = duckdb.connect(str(path))  # version 2's table, recorded as such
+    con.execute(SCHEMA)
+    con.execute("ALTER TABLE risk_events DROP COLUMN detail")
+    con.execute("CREATE TABLE mt_schema (store VARCHAR PRIMARY KEY, version INTEGER)")
+    con.execute("INSERT INTO mt_schema VALUES ('risk events', 2)")
+    con.close()
+    box = sqlite3.connect(outbox_path(path))  # version 2's outbox, an event waiting in it
+    box.execute(OUTBOX_SCHEMA.replace(",\n    detail TEXT", ""))
+    assert "detail" not in {r[1] for r in box.execute("PRAGMA table_info(pending)")}
+    box.execute("INSERT INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (1, time.time_ns(), time.time_ns(), "s", "rejected", "old", 0.0, 0.0, "",
+                 "why", "", ""))  # fmt: skip
+    box.commit()
+    box.close()
+    assert [(r[3], r[9]) for r in read_events(path)] == [("old", "")]  # read as it waits
+    change = wire.RiskEvent(strategy="s", kind="control", rule="strategy", reason="lots=2",
+                            action="params", detail='{"before": {"lots": 1}}')  # fmt: skip
+    store = EventStore(path, lambda _: None)
+    store.add(change, time.time_ns(), datetime.now(IST))
+    store.close()
+    assert store.stored == 2 and store.pending == 0
+    rows = read_events(path)
+    assert [(r[3], r[9]) for r in rows] == [("strategy", '{"before": {"lots": 1}}'), ("old", "")]
+    box = sqlite3.connect(outbox_path(path))  # the outbox, now with the column, read too
+    box.execute("INSERT INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (time.time_ns(), time.time_ns(), time.time_ns(), "s", "control", "waiting", 0.0,
+                 0.0, "params", "", "", "", '{"after": {}}'))  # fmt: skip
+    box.commit()
+    box.close()
+    newest = read_events(path)[0]
+    assert (newest[3], newest[9]) == ("waiting", '{"after": {}}')

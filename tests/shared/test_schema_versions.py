@@ -22,20 +22,22 @@ def test_previous_release_risk_events_are_migrated_with_their_rows(tmp_path: Pat
     con = duckdb.connect(str(path))
     # the previous release's table: risk_events as SCHEMA makes it, without the id
     con.execute(RISK_SCHEMA)
-    con.execute("ALTER TABLE risk_events DROP COLUMN IF EXISTS id")
+    con.execute("ALTER TABLE risk_events DROP COLUMN IF EXISTS detail")  # version 3's
+    con.execute("ALTER TABLE risk_events DROP COLUMN IF EXISTS id")  # version 2's
     cols = [r[0] for r in con.execute("DESCRIBE risk_events").fetchall()]
-    assert "id" not in cols
+    assert "id" not in cols and "detail" not in cols
     n = len(cols)
     con.execute(f"INSERT INTO risk_events VALUES ({', '.join(['NULL'] * n)})")
     con.close()
     assert version_of(path) == {}  # no version kept then
     con = duckdb.connect(str(path))
     assert ensure(con, "risk events") == 0
-    assert "id" in [r[0] for r in con.execute("DESCRIBE risk_events").fetchall()]
+    cols = [r[0] for r in con.execute("DESCRIBE risk_events").fetchall()]
+    assert "id" in cols and "detail" in cols
     assert con.execute("SELECT count(*) FROM risk_events").fetchone()[0] == 1  # type: ignore[index]
-    assert ensure(con, "risk events") == 2  # once only
+    assert ensure(con, "risk events") == 3  # once only
     con.close()
-    assert version_of(path) == {"risk events": 2}
+    assert version_of(path) == {"risk events": 3}
 
 
 def test_a_newer_store_is_refused(tmp_path: Path) -> None:
