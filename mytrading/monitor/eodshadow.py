@@ -40,19 +40,55 @@ def section(outcome: Outcome | None) -> dict[str, Any]:
             "bridge": st.get("bridge", {}),
             "unmatched": [_unmatched(p) for p in st.get("pairs", []) if p.get("kind") != "matched"],
         })  # fmt: skip
+    stack = got.get("stack", {}).get("bridge", {})
     return {
         "made": True,
         "day": got.get("day"),
         "strategies": rows,
-        "stack": got.get("stack", {}).get("bridge", {}),
+        "stack": stack,
+        "timeline": timeline(got, stack),
         "operator": got.get("operator", []),
         "notes": got.get("notes", []),
     }
 
 
+# what no single trade carries: said at the close, after the trades (``timeline``)
+AT_CLOSE = ("operator", "charges", "settlement", "unexplained")
+
+
+def timeline(got: dict[str, Any], stack: dict[str, float]) -> list[dict[str, Any]]:
+    """The stack's difference, live less shadow, as it built through the trading day:
+    every pair that moved it, at its decision's time (a matched pair's slippage, a trade
+    only one side made), then, at the close, the causes no trade carries (the operator's
+    commands, charges, settlement, what is unexplained). The steps add up to the bridge's
+    live net less its shadow net."""
+    steps: list[dict[str, Any]] = []
+    for st in got.get("strategies", {}).values():
+        for p in st.get("pairs", []):
+            moved = float(p.get("moved", 0.0))
+            if not round(moved, 2):
+                continue
+            t = p.get("live") or p.get("shadow") or {}
+            ns = int(t.get("decided_ns", 0))
+            kind = p.get("kind", "")
+            steps.append({"ns": ns, "at": _hms(ns), "moved": moved,
+                          "cause": "slippage" if kind == "matched" else kind})  # fmt: skip
+    steps.sort(key=lambda x: x["ns"])
+    last = steps[-1]["ns"] if steps else 0
+    for k in AT_CLOSE:
+        v = float(stack.get(k, 0.0))
+        if round(v, 2):
+            steps.append({"ns": last, "at": "close", "moved": v, "cause": k})
+    return steps
+
+
+def _hms(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, IST).strftime("%H:%M:%S")
+
+
 def _unmatched(p: dict[str, Any]) -> dict[str, Any]:
     t = p.get("live") or p.get("shadow") or {}
-    at = datetime.fromtimestamp(int(t.get("decided_ns", 0)) / 1e9, IST).strftime("%H:%M:%S")
+    at = _hms(int(t.get("decided_ns", 0)))
     return {
         "kind": p.get("kind", ""),
         "at": at,
@@ -128,6 +164,64 @@ def waterfall_svg(bridge: dict[str, float], width: int = 520) -> str:
     return "".join(parts)
 
 
+COLOURS = {"slippage": "#b06000", "live_only": "#3b5b92", "shadow_only": "#7b3f98",
+           "charges": "#6b7480", "operator": "#137333", "settlement": "#0b7a75",
+           "unexplained": "#c5221f"}  # fmt: skip
+
+
+def timeline_svg(steps: list[dict[str, Any]], width: int = 520, height: int = 170) -> str:
+    """The difference through the day: a step line of live less shadow against trading
+    time, one dot per step coloured by its cause (those at the close at the right edge)."""
+    if not steps:
+        return ""
+    run, points = 0.0, [(0.0, 0.0)]
+    t0 = steps[0]["ns"]
+    t1 = max(x["ns"] for x in steps)
+    span_t = (t1 - t0) or 1
+    for x in steps:
+        run += float(x["moved"])
+        points.append(((x["ns"] - t0) / span_t if x["at"] != "close" else 1.0, run))
+    lo, hi = min(0.0, *(y for _, y in points)), max(0.0, *(y for _, y in points))
+    span_y = (hi - lo) or 1.0
+    left, right, top, bottom = 70, 12, 10, 24
+
+    def px(f: float) -> float:
+        return left + f * (width - left - right)
+
+    def py(v: float) -> float:
+        return top + (hi - v) / span_y * (height - top - bottom)
+
+    path = f"M{px(0):.1f},{py(0):.1f}"
+    for f, y in points[1:]:  # along to the step's time, then up or down by its rupees
+        path += f" H{px(f):.1f} V{py(y):.1f}"
+    dots = "".join(
+        f'<circle cx="{px(f):.1f}" cy="{py(y):.1f}" r="3.5" '
+        f'fill="{COLOURS.get(x["cause"], "#333")}">'
+        f"<title>{html.escape(x['at'])} {html.escape(x['cause'].replace('_', ' '))} "
+        f"{float(x['moved']):+,.2f}</title></circle>"
+        for (f, y), x in zip(points[1:], steps, strict=True)
+    )
+    first = next((x["at"] for x in steps if x["at"] != "close"), "")
+    last = next((x["at"] for x in reversed(steps) if x["at"] != "close"), "")
+    causes = sorted({x["cause"] for x in steps}, key=list(COLOURS).index)
+    legend = " ".join(
+        f'<tspan fill="{COLOURS[c]}">● {html.escape(c.replace("_", " "))}</tspan>' for c in causes
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="wf" viewBox="0 0 {width} '
+        f'{height + 18}" role="img" aria-label="live less shadow through the day">'
+        f'<line x1="{left}" y1="{py(0):.1f}" x2="{width - right}" y2="{py(0):.1f}" '
+        'stroke="#9aa3ad" stroke-width="1"/>'
+        f'<text x="{left - 6}" y="{py(hi) + 4:.1f}" text-anchor="end">{hi:+,.0f}</text>'
+        f'<text x="{left - 6}" y="{py(lo) + 4:.1f}" text-anchor="end">{lo:+,.0f}</text>'
+        f'<path d="{path}" fill="none" stroke="#1d232b" stroke-width="1.5"/>{dots}'
+        f'<text x="{left}" y="{height - 6}">{html.escape(first)}</text>'
+        f'<text x="{width - right}" y="{height - 6}" text-anchor="end">{html.escape(last)}'
+        " · close</text>"
+        f'<text x="{left}" y="{height + 12}">{legend}</text></svg>'
+    )
+
+
 def render(shadow: dict[str, Any] | None) -> str:
     """The page's section (HTML, no script)."""
     if shadow is None:
@@ -171,6 +265,8 @@ def render(shadow: dict[str, Any] | None) -> str:
         f"{head}<ul class='lines'>{lines}</ul>"
         f"<h3>Stack: from the shadow's net to the live net</h3>"
         f"{waterfall_svg(shadow.get('stack', {}))}"
+        "<h3>Live less shadow through the day</h3>"
+        f"{timeline_svg(shadow.get('timeline', []))}"
         "<h3>Decisions</h3><table><tr><th class='l'>strategy</th><th>matched</th>"
         f"<th>live only</th><th>shadow only</th></tr>{counts}</table>"
         f"<h3>Trades that did not match</h3>{trades}"

@@ -18,6 +18,7 @@ from mytrading.monitor.shadowrun import Outcome, ShadowRun
 from mytrading.shadow import SHADOW_LATER
 
 DAY = date(2026, 11, 20)
+NS = 10**9
 
 
 class ScriptRun(ShadowRun):
@@ -151,6 +152,32 @@ def test_the_section_lines_and_waterfall_carry_the_commands_figures() -> None:
     assert steps[-2][2] == pytest.approx(steps[-1][2])  # the causes end at the live net
     svg = eodshadow.waterfall_svg(sec["stack"])
     assert svg.count("<rect") == 5 and "-1,130.00" in svg and "-1,240.50" in svg
+
+
+def test_the_timeline_builds_the_difference_through_the_day_to_the_bridges_total() -> None:
+    got = {
+        "strategies": {
+            "a": {"pairs": [
+                {"kind": "matched", "moved": -12.5, "live": {"decided_ns": 3 * NS}},
+                {"kind": "matched", "moved": 0.0, "live": {"decided_ns": 4 * NS}},  # none
+                {"kind": "live_only", "moved": 40.0, "live": {"decided_ns": 9 * NS}},
+            ]},
+            "b": {"pairs": [{"kind": "shadow_only", "moved": -100.0,
+                             "shadow": {"decided_ns": 5 * NS}}]},
+        },
+    }  # fmt: skip
+    stack = {"shadow_net": 10.0, "slippage": -12.5, "live_only": 40.0,
+             "shadow_only": -100.0, "charges": -3.25, "operator": 20.0, "unexplained": 0.0,
+             "live_net": -45.75}  # fmt: skip
+    steps = eodshadow.timeline(got, stack)
+    assert [(x["ns"], x["cause"], x["moved"]) for x in steps] == [
+        (3 * NS, "slippage", -12.5), (5 * NS, "shadow_only", -100.0),
+        (9 * NS, "live_only", 40.0), (9 * NS, "operator", 20.0),
+        (9 * NS, "charges", -3.25)]  # fmt: skip
+    assert [x["at"] for x in steps][-2:] == ["close", "close"]
+    assert sum(x["moved"] for x in steps) == pytest.approx(stack["live_net"] - stack["shadow_net"])
+    svg = eodshadow.timeline_svg(steps)
+    assert svg.count("<circle") == 5 and "shadow only -100.00" in svg
 
 
 def test_the_report_says_why_a_shadow_is_missing() -> None:
