@@ -52,6 +52,7 @@ from mytrading.engine.context import StrategyContext
 from mytrading.engine.runner import StrategyRunner
 from mytrading.engine.strategy import BaseStrategy
 from mytrading.messaging import wire
+from mytrading.messaging.catchup import Snapshot
 from mytrading.risk.config import RiskConfig
 from mytrading.sim.matching import SimBroker
 
@@ -182,6 +183,7 @@ class Backtest:
         ticks: Any = None,
         commands: Sequence[tuple[int, wire.Command | StrategyChange]] = (),
         bar_grace_ns: int = 0,
+        carried: Sequence[wire.PositionSnapshot] = (),
     ) -> None:
         """``commands``: (market ns, command) given to risk at that moment of the run, as
         an operator's were live (a pause, a stop, the kill switch: the day's shadow
@@ -189,7 +191,10 @@ class Backtest:
         (``StrategyChange``); with ``ticks`` only (bars step a bar at a time).
         ``bar_grace_ns``: live hands a minute's bar this long after its end
         (``MT_BAR_GRACE_S``), so a command that came within it was in force when live
-        decided on that bar: here it is given before the bar is handed."""
+        decided on that bar: here it is given before the bar is handed. ``carried``:
+        positions the strategies hold at the start (the day's shadow: those carried into
+        the day live), restored in their books and risk's as the engine and risk restore
+        them from the router at a start, at their average prices."""
         if spec.start > spec.end:
             raise DataError(f"empty date range: {spec.start} is after {spec.end}")
         if not trading_days(refdata, "NFO", spec.start, spec.end):
@@ -249,6 +254,10 @@ class Backtest:
         self._greeks_at = 0  # the next Greeks sample's market time (the report's)
         self._report_at = 20_000  # the bar count of the next progress report
         self.missing: dict[str, list[str]] = {}  # why -> instruments subscribed with no data
+        held = [p for p in carried if p.strategy in self.runner.strategies and p.quantity]
+        if held:
+            self.runner.restore(held, 0)
+            self.risk.core.restore(Snapshot(held, 0, []), [])
 
     # ------------------------------------------------------------------- set-up
 

@@ -20,9 +20,11 @@ The strategies' changes of the day (enabled, disabled, new parameters: ``switche
 are made in the shadow at their moments, each strategy starting with the parameters in
 force at the open.
 
+Positions carried into the day (the journal's ``carried``) are given to the shadow at its
+start, as the engine and risk restore them from the router.
+
 Not modelled yet (said in ``ShadowDay.notes`` where it applies, and in docs/backtesting.md):
-a position carried into the day (the shadow starts flat) and follower accounts (the shadow
-trades the lead account; followers' orders are counted).
+follower accounts (the shadow trades the lead account; followers' orders are counted).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from mytrading.settings import Settings
 from mytrading.shadow.given import Given, given_commands
 from mytrading.shadow.pairing import UNEXPLAINED, Bridge, Pair, bridge, pair
 from mytrading.shadow.switches import Switch, plan, strategy_switches
-from mytrading.shadow.trades import SideOfDay, live_side, paise, shadow_side
+from mytrading.shadow.trades import LEAD, SideOfDay, live_side, paise, shadow_side
 from mytrading.stores.recording import COPY_BARS_DAYS, day_copies
 
 WINDOW_NS = 60 * 10**9  # a refusal this near a decision (either way) is taken as its cause
@@ -299,12 +301,16 @@ def shadow_day(
                      "new parameters) made in the shadow at their moments; the shadow started "
                      "with the parameters in force at the open")  # fmt: skip
 
+    # the positions the strategies carried into the day, on the account the shadow trades
+    carried = [p for p in rep.carried
+               if p.strategy in names and p.quantity and p.account == LEAD]  # fmt: skip
+
     def run(commands: list[Given]) -> Any:
         moments: list[tuple[int, wire.Command | StrategyChange]] = [
             (g.at_ns, g.command) for g in commands
         ]
         return Backtest(spec, p0.refdata, p0.risk, p0.source, ticks=p0.ticks.ticks(day, day),
-                        commands=[*moments, *day_plan.changes],
+                        commands=[*moments, *day_plan.changes], carried=carried,
                         bar_grace_ns=int(s.bar_grace_s * 1e9)).run()  # fmt: skip
 
     res = run(given)
@@ -326,10 +332,11 @@ def shadow_day(
         notes.append(f"{live.other_days} order(s) of the day's journal left out: handed to the "
                      "broker on another day, or never handed")  # fmt: skip
     shadow = shadow_side(res.orders, res.fills)
-    if rep.carried:
+    if carried:
         notes.append(
-            f"{len(rep.carried)} position(s) carried into the day are not in the shadow "
-            "(it starts flat): their day's P&L is not in either side"
+            f"{len(carried)} position(s) carried into the day given to the shadow at its "
+            "start, as the engine and risk restore them; their move from the day before is "
+            "in neither side's P&L (the same on both), their trades of the day are"
         )
     with _recording(recording) as con:  # the marks and the quotes: one opening
         marks = closing_marks(con, day)

@@ -26,6 +26,10 @@ def paise(rupees: float) -> int:
     return round(rupees * 100)
 
 
+# the account the shadow trades and pairs (a follower's copies are counted, not paired)
+LEAD = "main"
+
+
 @dataclass
 class Trade:
     side: Side
@@ -152,7 +156,7 @@ def live_side(
     refdata: RefData,
     charges: ChargeTable,
     day: date,
-    account: str = "main",
+    account: str = LEAD,
 ) -> SideOfDay:
     """The live trades from the router's journal: each placed order, in the journal's
     order, with the market time it was handed to the broker, its last state and reason,

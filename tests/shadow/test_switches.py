@@ -102,7 +102,12 @@ def test_the_changes_are_read_back_and_the_open_worked_back_from_now() -> None:
                        "force now through the day"]  # fmt: skip
 
 
-def run(refdata: RefData, changes: list[tuple[int, StrategyChange]], open_params: dict) -> Backtest:
+def run(
+    refdata: RefData,
+    changes: list[tuple[int, StrategyChange]],
+    open_params: dict,
+    carried: list[wire.PositionSnapshot] | None = None,
+) -> Backtest:
     bt: Backtest
 
     def ticks() -> Iterator[wire.Tick]:
@@ -121,6 +126,7 @@ def run(refdata: RefData, changes: list[tuple[int, StrategyChange]], open_params
         GeneratedBars(refdata, 1, origin=DAY - timedelta(days=30)),
         ticks=ticks(),
         commands=changes,
+        carried=carried or [],
     )
     bt.run()
     return bt
@@ -154,3 +160,23 @@ def _leg(bt: Backtest) -> tuple[str, str]:
     f = bt.runner.strategies["sizer"]
     assert isinstance(f, Sizer)
     return f.ex, f.sym
+
+
+def test_a_position_carried_into_the_day_is_the_strategys_and_risks_at_the_start(
+    refdata: RefData,
+) -> None:
+    """The engine and risk restore a carried position from the router at a start; the
+    shadow is given it the same way: the strategy's first decision is to close it (not to
+    open one), and risk approves it."""
+    probe = run(refdata, [], {"lots": 1})
+    leg = _leg(probe)
+    lot = probe.runner.strategies["sizer"].lot_size(*leg)
+    carried = wire.PositionSnapshot("sizer", *leg, "NRML", 2 * lot, 24_400.0, 0.0, 0.0, 0.0)
+    bt = run(refdata, [], {"lots": 1}, carried=[carried])
+    first = min((o for o in bt.results.orders.values() if o["strategy"] == "sizer"),
+                key=lambda o: o["time"])  # fmt: skip
+    assert (first["action"], first["quantity"], first["status"]) == ("SELL", 2 * lot, "complete")
+    assert bt.runner.contexts["sizer"].ledger.net().get(leg, 0) in (0, lot)  # closed, then on
+    flat = min((o for o in probe.results.orders.values() if o["strategy"] == "sizer"),
+               key=lambda o: o["time"])  # fmt: skip
+    assert (flat["action"], flat["quantity"]) == ("BUY", lot)  # without it: an entry
