@@ -165,13 +165,17 @@ class Calendar:
             raise RefDataError(f"no session hours for exchange {exchange!r}") from None
 
     def is_trading_day(self, exchange: str, d: date) -> bool:
+        """The exchange trades on ``d``: a weekday that is not one of its holidays, or a
+        day a special session lists it (Muhurat trading on Diwali, a Saturday's session:
+        the hours ``hours`` gives for it are traded, so it is a trading day)."""
         key = (exchange, d)
         try:
             return self._open[key]
         except KeyError:
-            got = d.weekday() < 5 and d not in self.holidays.get(
-                self.session(exchange).holiday_list, set()
-            )
+            got = (
+                d.weekday() < 5
+                and d not in self.holidays.get(self.session(exchange).holiday_list, set())
+            ) or any(sd == d and exchange in exs for sd, exs, _, _ in self.special)
             self._open[key] = got
             return got
 

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 
 import pytest
 
 from mytrading.domain.refdata import (
     IST,
+    Calendar,
     RefData,
     RefDataError,
     future_symbol,
@@ -93,6 +94,15 @@ def test_calendar_sessions_and_holidays(refdata: RefData) -> None:
     with pytest.raises(ValueError, match="naive"):
         cal.is_open("NSE", datetime(2026, 11, 23, 10, 0))
     assert cal.last_trading_day("NSE", date(2026, 11, 22)) == date(2026, 11, 20)
+    # a day a special session lists is a trading day, a holiday (Muhurat) or a Saturday:
+    # the hours are traded (before, the feed closed no bar on a Saturday's session)
+    assert cal.is_trading_day("NSE", date(2025, 10, 21)) and cal.hours("NSE", date(2025, 10, 21))
+    assert not cal.is_trading_day("NSE", date(2026, 11, 24))
+    saturday = date(2026, 11, 28)
+    special = Calendar(cal.sessions, cal.holidays, [(saturday, {"NSE"}, time(9, 15), time(15, 30))])
+    assert special.is_trading_day("NSE", saturday) and not special.is_trading_day("NFO", saturday)
+    assert special.last_trading_day("NSE", saturday) == saturday
+    assert special.is_open("NSE", datetime(2026, 11, 28, 10, 0, tzinfo=IST))
 
 
 def test_expiries_move_for_holidays(refdata: RefData) -> None:
