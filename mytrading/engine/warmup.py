@@ -103,6 +103,10 @@ class WarmUps:
         # live bar at or before it is not handed again (a late feed's first live minutes
         # are ones history already had)
         self.joined: dict[JobKey, int] = {}
+        # warm-ups that found fewer bars than asked: (strategy, tf, bars, asked, when):
+        # the strategy started short of its history (a backtest on a recording that
+        # begins that day: the day's shadow says so)
+        self.short: list[tuple[str, str, int, int, int]] = []
 
     def want(self, strategy: str, exchange: str, symbol: str, tf: str, count: int) -> bool:
         """A strategy's subscription asks ``count`` bars of warm-up; True if a job was
@@ -274,6 +278,8 @@ class WarmUps:
                 self.ports.call(job.strategy, "warmup", ctx.on_bar, b)
         finally:
             ctx.warming_up = False
+        if len(past) < job.count:
+            self.short.append((job.strategy, job.tf, len(past), job.count, now))
         log.info(
             "warmed up" if job.count else "first bar completed from history",
             strategy=job.strategy,

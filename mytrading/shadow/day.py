@@ -41,6 +41,7 @@ import duckdb
 
 from mytrading import venue
 from mytrading.backtest.loop import StrategyChange
+from mytrading.domain.bars import TIMEFRAMES
 from mytrading.domain.refdata import IST, RefData, RefDataError
 from mytrading.messaging import wire
 from mytrading.router import journal
@@ -309,9 +310,14 @@ def shadow_day(
         moments: list[tuple[int, wire.Command | StrategyChange]] = [
             (g.at_ns, g.command) for g in commands
         ]
-        return Backtest(spec, p0.refdata, p0.risk, p0.source, ticks=p0.ticks.ticks(day, day),
-                        commands=[*moments, *day_plan.changes], carried=carried,
-                        bar_grace_ns=int(s.bar_grace_s * 1e9)).run()  # fmt: skip
+        bt = Backtest(spec, p0.refdata, p0.risk, p0.source, ticks=p0.ticks.ticks(day, day),
+                      commands=[*moments, *day_plan.changes], carried=carried,
+                      bar_grace_ns=int(s.bar_grace_s * 1e9))  # fmt: skip
+        got = bt.run()
+        cold.extend(bt.runner.warm.short)
+        return got
+
+    cold: list[tuple[str, str, int, int, int]] = []  # warm-ups short of history (``cold_until``)
 
     res = run(given)
     plain = run([]) if given else None
@@ -353,9 +359,17 @@ def shadow_day(
                 in_shadow[e["kind"]].append((e["time"], e["strategy"], e["rule"]))
             elif e["kind"] == "state":
                 shadow_states.append((e["time"], e["strategy"], e["rule"], e["action"]))
+        first = con.execute("SELECT epoch_ns(min(ts)) FROM ticks WHERE CAST(ts AS DATE) = ?",
+                            [day]).fetchone()  # fmt: skip
+        warm = cold_until(cold, int(first[0]) if first and first[0] is not None else 0)
         out: dict[str, StrategyShadow] = {}
         for name in names:
             pairs = pair(live.trades.get(name, []), shadow.trades.get(name, []))
+            # a cold start lasts until the shadow is warm and, after that, until the two
+            # sides first agree (the shadow's first decisions catch up with live's)
+            agreed = min((p.decided_ns for p in pairs if p.kind == "matched"), default=None)
+            if name in warm and agreed is not None:
+                warm[name] = (max(warm[name][0], agreed), warm[name][1])
             for pr in pairs:
                 t = pr.live or pr.shadow
                 assert t is not None
@@ -368,9 +382,13 @@ def shadow_day(
                 elif pr.kind == "live_only":
                     pr.why = refused_near(in_shadow["rejected"], name, t.decided_ns,
                                           "the shadow's risk", shadow_states)  # fmt: skip
+                    if pr.why == UNEXPLAINED:
+                        pr.why = cold_start(warm, name, t.decided_ns) or UNEXPLAINED
                 else:
                     pr.why = refused_near(in_live["rejected"], name, t.decided_ns, "risk, live,",
                                           live_states)  # fmt: skip
+                    if pr.why == UNEXPLAINED:
+                        pr.why = cold_start(warm, name, t.decided_ns) or UNEXPLAINED
             _name_quotes(con, pairs)
             b = bridge(pairs, live.settled.get(name, []), shadow.settled.get(name, []), at,
                        live.net(name, at))  # fmt: skip
@@ -448,6 +466,35 @@ def refused_near(
     if rule:
         return f"{who} refused it ({rule})"
     return held_by(states, strategy, at_ns, who) or UNEXPLAINED
+
+
+def cold_until(
+    short: list[tuple[str, str, int, int, int]], first_tick_ns: int = 0
+) -> dict[str, tuple[int, str]]:
+    """Per strategy, when the shadow's warm-up ran short of history (the recording begins
+    on the day: live warmed up from the broker's), the moment it had its bars at the
+    latest, and what it was short of: its missing bars' worth of market time after the
+    warm-up or the day's first recorded tick, whichever is later (the session's gaps
+    aside)."""
+    out: dict[str, tuple[int, str]] = {}
+    for strategy, tf, got, asked, at_ns in short:
+        until = max(at_ns, first_tick_ns) + (asked - got) * TIMEFRAMES.get(tf, 0) * 10**9
+        if until > out.get(strategy, (0, ""))[0]:
+            out[strategy] = (until, f"{got} of {asked} {tf} bars")
+    return out
+
+
+def cold_start(warm: dict[str, tuple[int, str]], strategy: str, at_ns: int) -> str:
+    """A decision of one side only while the shadow's start was cold: its warm-up short,
+    and, once warm, until the two sides first agreed ("" if not)."""
+    until, what = warm.get(strategy, (0, ""))
+    if at_ns >= until:
+        return ""
+    when = datetime.fromtimestamp(until / 1e9, IST).strftime("%H:%M:%S")
+    return (
+        f"the shadow's cold start (it started with {what}: the recording begins this day, "
+        f"live warmed up from the broker's history; the sides agree from {when})"
+    )
 
 
 def held_by(states: Sequence[State], strategy: str, at_ns: int, who: str) -> str:

@@ -20,6 +20,8 @@ from mytrading.shadow.day import (
     ShadowDay,
     ShadowError,
     StrategyShadow,
+    cold_start,
+    cold_until,
     fills_differ,
     journal_of,
     refused_near,
@@ -217,6 +219,21 @@ def test_a_decision_after_the_other_sides_loss_limit_is_put_to_that_state() -> N
     # a refusal near the moment is the nearer cause
     assert refused_near([(at + 5 * minute, "s", "max_orders_per_min")], "s", at + 5 * minute,
                         "x", states) == "x refused it (max_orders_per_min)"  # fmt: skip
+
+
+def test_a_cold_start_of_the_shadow_is_the_cause_until_it_is_warm() -> None:
+    """The shadow's warm-up found fewer bars than asked (a recording that begins on the
+    day, where live warmed up from the broker's history): one side's decisions until the
+    shadow has its bars (from the day's first tick) are put to that cold start."""
+    first_tick = int(datetime(2026, 11, 20, 10, 19, 30, tzinfo=IST).timestamp() * 1e9)
+    start = int(datetime(2026, 11, 20, 9, 15, tzinfo=IST).timestamp() * 1e9)
+    warm = cold_until([("s", "1m", 1, 4, start), ("s", "3m", 50, 50, start)], first_tick)
+    until, what = warm["s"]
+    assert until == first_tick + 3 * 60 * 10**9 and what == "1 of 4 1m bars"
+    assert "the shadow's cold start (it started with 1 of 4 1m bars" in cold_start(
+        warm, "s", until - 1
+    )
+    assert cold_start(warm, "s", until) == "" and cold_start(warm, "other", 0) == ""
 
 
 def test_days_sum_up_per_strategy_by_hour_instrument_and_cause() -> None:
