@@ -75,7 +75,11 @@ class ShadowRun:
             if now >= self.deadline:
                 return Outcome(None, self._late(self._said() or "the recording stayed held"))
             if now >= self._next_try:
-                self._start()
+                try:
+                    self._start()
+                except OSError as exc:  # no process could be made (no memory, no pids)
+                    self.close()
+                    return Outcome(None, f"the shadow's process could not start: {exc}")
             return None
         rc = self._proc.poll()
         if rc is None:

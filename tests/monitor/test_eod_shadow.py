@@ -91,6 +91,14 @@ def test_a_run_past_its_time_is_ended_and_said(tmp_path: Path) -> None:
     assert proc.poll() is not None  # killed, not left behind
 
 
+def test_a_process_that_cannot_start_is_the_outcome(tmp_path: Path) -> None:
+    run = ScriptRun(DAY, tmp_path / "not-a-dir-yet" / "x")
+    run.argv = lambda: [str(tmp_path / "no-such-program")]  # type: ignore[method-assign]
+    got = run.step()
+    assert got is not None and got.got is None
+    assert got.why_not.startswith("the shadow's process could not start: ")
+
+
 def test_still_held_at_the_end_of_its_time(tmp_path: Path) -> None:
     clock = Clock()
     run = ScriptRun(DAY, tmp_path, timeout_s=30, retry_s=10, clock=clock)
