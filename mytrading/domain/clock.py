@@ -102,8 +102,8 @@ def _trading_sessions(
     d = first
     n = 0
     while n < days:
-        hrs = cal.hours(exchange, d)
-        if hrs is not None and cal.is_trading_day(exchange, d):
+        hrs = cal.hours(exchange, d)  # a special session's too (a Saturday's, Muhurat)
+        if hrs is not None:
             n += 1
             spans = [hrs]
             if skip is not None and hrs[0] < skip[0] < skip[1] < hrs[1]:

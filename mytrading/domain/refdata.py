@@ -165,19 +165,23 @@ class Calendar:
             raise RefDataError(f"no session hours for exchange {exchange!r}") from None
 
     def is_trading_day(self, exchange: str, d: date) -> bool:
-        """The exchange trades on ``d``: a weekday that is not one of its holidays, or a
-        day a special session lists it (Muhurat trading on Diwali, a Saturday's session:
-        the hours ``hours`` gives for it are traded, so it is a trading day)."""
+        """A regular trading day: a weekday that is not one of the exchange's holidays.
+        A special session (Muhurat trading on Diwali, a Saturday's session) does not make
+        one: expiries still move off such a day (NSE moved 2025-10-21's weekly expiry to
+        the 20th). Whether the exchange trades at all that day is ``has_session``."""
         key = (exchange, d)
         try:
             return self._open[key]
         except KeyError:
-            got = (
-                d.weekday() < 5
-                and d not in self.holidays.get(self.session(exchange).holiday_list, set())
-            ) or any(sd == d and exchange in exs for sd, exs, _, _ in self.special)
+            got = d.weekday() < 5 and d not in self.holidays.get(
+                self.session(exchange).holiday_list, set()
+            )
             self._open[key] = got
             return got
+
+    def has_session(self, exchange: str, d: date) -> bool:
+        """The exchange trades on ``d``: a regular trading day or a special session's."""
+        return self.hours(exchange, d) is not None
 
     def hours(self, exchange: str, d: date) -> tuple[time, time] | None:
         """Continuous-trading hours on that date, or None when the exchange is shut."""

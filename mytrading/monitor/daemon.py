@@ -186,7 +186,7 @@ class MonitorDaemon(Daemon):
             return self._say_report(report)
         now = self.clock.now()
         calendar = self.refdata.calendar
-        day = self.eod.due(self.marks, now, lambda d: calendar.is_trading_day("NSE", d))
+        day = self.eod.due(self.marks, now, lambda d: calendar.has_session("NSE", d))
         if day is None or time.monotonic() - self._started_mono < 5:
             return []  # (just started: risk's figures first)
         report = build(day, self.view, self._recon_since)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from mytrading.domain.clock import _trading_sessions
 from mytrading.domain.refdata import (
     IST,
     Calendar,
@@ -94,15 +95,20 @@ def test_calendar_sessions_and_holidays(refdata: RefData) -> None:
     with pytest.raises(ValueError, match="naive"):
         cal.is_open("NSE", datetime(2026, 11, 23, 10, 0))
     assert cal.last_trading_day("NSE", date(2026, 11, 22)) == date(2026, 11, 20)
-    # a day a special session lists is a trading day, a holiday (Muhurat) or a Saturday:
-    # the hours are traded (before, the feed closed no bar on a Saturday's session)
-    assert cal.is_trading_day("NSE", date(2025, 10, 21)) and cal.hours("NSE", date(2025, 10, 21))
-    assert not cal.is_trading_day("NSE", date(2026, 11, 24))
+    # a special session's day (Muhurat on a holiday, a Saturday's) is traded, in its
+    # hours, but is no regular trading day: expiries still move off it
+    assert cal.has_session("NSE", date(2025, 10, 21)) and not cal.is_trading_day(
+        "NSE", date(2025, 10, 21))  # fmt: skip
+    assert not cal.has_session("NSE", date(2026, 11, 24))
     saturday = date(2026, 11, 28)
     special = Calendar(cal.sessions, cal.holidays, [(saturday, {"NSE"}, time(9, 15), time(15, 30))])
-    assert special.is_trading_day("NSE", saturday) and not special.is_trading_day("NFO", saturday)
-    assert special.last_trading_day("NSE", saturday) == saturday
+    assert special.has_session("NSE", saturday) and not special.has_session("NFO", saturday)
     assert special.is_open("NSE", datetime(2026, 11, 28, 10, 0, tzinfo=IST))
+    # the market clock runs through it (before, the simulator's clock skipped a Saturday's
+    # session to Monday's, and the feed took every tick for one 38 hours ahead)
+    spans = _trading_sessions(special, date(2026, 11, 27), 3, "NSE", None)
+    opens = [datetime.fromtimestamp(o / 1e9, IST) for o, _ in spans]
+    assert [o.date() for o in opens] == [date(2026, 11, 27), saturday, date(2026, 11, 30)]
 
 
 def test_expiries_move_for_holidays(refdata: RefData) -> None:
