@@ -306,6 +306,8 @@ def shadow_day(
     carried = [p for p in rep.carried
                if p.strategy in names and p.quantity and p.account == LEAD]  # fmt: skip
 
+    cold: list[tuple[str, str, int, int, int]] = []  # warm-ups short of history (``cold_until``)
+
     def run(commands: list[Given]) -> Any:
         moments: list[tuple[int, wire.Command | StrategyChange]] = [
             (g.at_ns, g.command) for g in commands
@@ -316,8 +318,6 @@ def shadow_day(
         got = bt.run()
         cold.extend(bt.runner.warm.short)
         return got
-
-    cold: list[tuple[str, str, int, int, int]] = []  # warm-ups short of history (``cold_until``)
 
     res = run(given)
     plain = run([]) if given else None
