@@ -46,6 +46,7 @@ from mytrading.domain.refdata import IST, RefData, RefDataError
 from mytrading.messaging import wire
 from mytrading.router import journal
 from mytrading.settings import Settings
+from mytrading.shadow.bars import bar_cause, differing_bars
 from mytrading.shadow.given import Given, given_commands
 from mytrading.shadow.pairing import UNEXPLAINED, Bridge, Pair, bridge, pair
 from mytrading.shadow.switches import Switch, plan, strategy_switches
@@ -307,6 +308,7 @@ def shadow_day(
                if p.strategy in names and p.quantity and p.account == LEAD]  # fmt: skip
 
     cold: list[tuple[str, str, int, int, int]] = []  # warm-ups short of history (``cold_until``)
+    watched: dict[str, set[tuple[str, str]]] = {}  # the instruments each strategy's bars are of
 
     def run(commands: list[Given]) -> Any:
         moments: list[tuple[int, wire.Command | StrategyChange]] = [
@@ -317,6 +319,10 @@ def shadow_day(
                       bar_grace_ns=int(s.bar_grace_s * 1e9))  # fmt: skip
         got = bt.run()
         cold.extend(bt.runner.warm.short)
+        for key, tfs in bt.runner.bar_subs.items():
+            for subs in tfs.values():
+                for n in subs:
+                    watched.setdefault(n, set()).add(key)
         return got
 
     res = run(given)
@@ -362,6 +368,8 @@ def shadow_day(
         first = con.execute("SELECT epoch_ns(min(ts)) FROM ticks WHERE CAST(ts AS DATE) = ?",
                             [day]).fetchone()  # fmt: skip
         warm = cold_until(cold, int(first[0]) if first and first[0] is not None else 0)
+        had_bars = dict(warm)  # when the shadow had its bars, before the sides agreed
+        diffs = differing_bars(con, day)
         out: dict[str, StrategyShadow] = {}
         for name in names:
             pairs = pair(live.trades.get(name, []), shadow.trades.get(name, []))
@@ -370,7 +378,8 @@ def shadow_day(
             agreed = min((p.decided_ns for p in pairs if p.kind == "matched"), default=None)
             if name in warm and agreed is not None:
                 warm[name] = (max(warm[name][0], agreed), warm[name][1])
-            for pr in pairs:
+            held_alike = last_held_alike(pairs)
+            for i, pr in enumerate(pairs):
                 t = pr.live or pr.shadow
                 assert t is not None
                 if pr.kind == "matched":
@@ -379,16 +388,21 @@ def shadow_day(
                     side, events = ("live", in_live) if pr.live else ("in the shadow", in_shadow)
                     rule = nearest(events["exit"], name, t.decided_ns)
                     pr.why = f"risk's exit {side} only ({rule or 'its trigger not found'})"
-                elif pr.kind == "live_only":
-                    pr.why = refused_near(in_shadow["rejected"], name, t.decided_ns,
-                                          "the shadow's risk", shadow_states)  # fmt: skip
-                    if pr.why == UNEXPLAINED:
-                        pr.why = cold_start(warm, name, t.decided_ns) or UNEXPLAINED
                 else:
-                    pr.why = refused_near(in_live["rejected"], name, t.decided_ns, "risk, live,",
-                                          live_states)  # fmt: skip
+                    if pr.kind == "live_only":
+                        pr.why = refused_near(in_shadow["rejected"], name, t.decided_ns,
+                                              "the shadow's risk", shadow_states)  # fmt: skip
+                    else:
+                        pr.why = refused_near(in_live["rejected"], name, t.decided_ns,
+                                              "risk, live,", live_states)  # fmt: skip
                     if pr.why == UNEXPLAINED:
-                        pr.why = cold_start(warm, name, t.decided_ns) or UNEXPLAINED
+                        # the shadow without its bars yet, a bar that differed, the
+                        # shadow catching up after its cold start: the first that holds
+                        pr.why = (cold_start(had_bars, name, t.decided_ns)
+                                  or bar_cause(diffs, watched.get(name, ()), held_alike[i],
+                                               t.decided_ns)
+                                  or cold_start(warm, name, t.decided_ns)
+                                  or UNEXPLAINED)  # fmt: skip
             _name_quotes(con, pairs)
             b = bridge(pairs, live.settled.get(name, []), shadow.settled.get(name, []), at,
                        live.net(name, at))  # fmt: skip
@@ -495,6 +509,27 @@ def cold_start(warm: dict[str, tuple[int, str]], strategy: str, at_ns: int) -> s
         f"the shadow's cold start (it started with {what}: the recording begins this day, "
         f"live warmed up from the broker's history; the sides agree from {when})"
     )
+
+
+def last_held_alike(pairs: Sequence[Pair]) -> list[int]:
+    """For each pair, the last moment before it (market ns; 0: the start of the day) at
+    which the two sides held the same positions: until they do again, a difference in
+    what one side saw (a bar) still steers both sides' decisions, matched or not."""
+    held: dict[str, dict[tuple[str, str], int]] = {"live": {}, "shadow": {}}
+    since = 0
+    out = [0] * len(pairs)
+    for i in sorted(range(len(pairs)), key=lambda k: pairs[k].decided_ns):
+        out[i] = since
+        for t in (pairs[i].live, pairs[i].shadow):
+            if t is not None and t.filled:
+                book = held[t.side]
+                k = (t.exchange, t.symbol)
+                book[k] = book.get(k, 0) + t.sign * t.filled
+                if not book[k]:
+                    del book[k]
+        if held["live"] == held["shadow"]:
+            since = pairs[i].decided_ns
+    return out
 
 
 def held_by(states: Sequence[State], strategy: str, at_ns: int, who: str) -> str:

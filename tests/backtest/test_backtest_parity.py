@@ -15,7 +15,10 @@ newer quotes (each named with both quotes) and the charges it moves. A cause is 
 the operator pauses the strategy mid-session (``main.py control pause``) until the end;
 live sends nothing after it, the shadow is given the pause at the moment risk took it (so
 every live trade still pairs), and what the pause cost is the bridge's ``operator`` line:
-the replay without it against the shadow with it.
+the replay without it against the shadow with it. A second is planted in the recording
+after the session: a late tick (one the feed recorded after it had handed its minute's
+bar), in the minute that decided the first matched trade; every decision it parts is put
+to that bar, named with live's close and the ticks'.
 """
 
 from __future__ import annotations
@@ -23,14 +26,16 @@ from __future__ import annotations
 import bisect
 import json
 import time
-from datetime import date
+from datetime import date, datetime
 
+import duckdb
 import pytest
 
 from mytrading import research
 from mytrading.backtest.data import DuckTicks
 from mytrading.backtest.loop import Backtest
 from mytrading.backtest.session import Request, prepare
+from mytrading.domain.refdata import IST
 from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS
 from mytrading.settings import load_settings
@@ -184,3 +189,35 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
     frames = research.shadow(day=DAY, strategies=["sma_crossover"], capital=10_000_000)
     assert len(frames.pairs) == len(shadow.pairs)
     assert round(frames.pairs["slippage"].sum(), 2) == causes["slippage"] / 100
+
+    # a planted late tick: one stamped in the last moment of the minute that decided the
+    # first matched trade, at a price far from that bar's close, recorded as the feed
+    # records a tick that came after it had handed the minute's bar (the bar never
+    # reopens: live's bar, recorded, keeps its close). The shadow builds that bar with it,
+    # so its decisions there part from live's, and each one-sided decision is put to that
+    # bar, named with both closes, not left unexplained
+    first = next(p for p in shadow.pairs if p.kind == "matched" and p.shadow)
+    assert first.shadow is not None
+    minute = 60 * NS
+    start = (first.shadow.decided_ns // minute) * minute - minute
+    key = (first.shadow.exchange, first.shadow.symbol)
+    with duckdb.connect(str(s.stores.record_db)) as con:
+        (close,) = con.execute(
+            "SELECT close FROM bars WHERE tf = '1m' AND exchange = ? AND symbol = ? "
+            "AND epoch_ns(start) = ?", [*key, start]).fetchone()  # fmt: skip
+        # against the decision, small enough that no loss limit is reached on it
+        odd = round(close * (0.997 if first.shadow.action == "BUY" else 1.003) / 0.05) * 0.05
+        con.execute(
+            "INSERT INTO ticks SELECT to_timestamp(?::BIGINT / 1e9), ?, ?, ?, ?, ?, 75, 75, "
+            "volume, oi FROM ticks WHERE exchange = ? AND symbol = ? ORDER BY ts DESC LIMIT 1",
+            [start + minute - NS // 10, *key, odd, odd - 0.05, odd + 0.05, *key],
+        )
+    late = shadow_day(s, DAY, ["sma_crossover"], capital=10_000_000).strategies["sma_crossover"]
+    apart = [p for p in late.pairs if p.kind != "matched" and p.decided_ns < pause_ns]
+    assert apart, [(p.kind, p.why) for p in late.pairs]
+    bar = f"live's {key[1]} {datetime.fromtimestamp(start / NS, IST):%H:%M} bar differed"
+    closes = f"close {close:,.2f} vs {odd:,.2f}"
+    said = [(p.kind, f"{p.decided_ns / NS % 86400:.0f}", p.why) for p in late.pairs]
+    assert all(bar in p.why and closes in p.why for p in apart), said
+    assert late.bridge.causes["unexplained"] == 0
+    assert late.bridge.shadow_net + sum(late.bridge.causes.values()) == late.bridge.live_net
