@@ -164,6 +164,7 @@ class RiskDaemon(Daemon):
             import mytrading.options.greeks  # noqa: F401
         self.book = self.core.book
         self.post = self.core.post
+        self.beat_ns: dict[str, int] = {}  # each peer's last status, market time
         self.fill_seq = FillSequence(lambda after: fetch_fills_since(self.ask_router(), after))
         self.fills_fetched = 0  # fills an intent's sender had seen, asked of the router first
         self.marks = MarksStore(self.venue.dir / "risk_marks.json")
@@ -374,6 +375,7 @@ class RiskDaemon(Daemon):
             self._judge(m)
 
     def on_peer_status(self, st: wire.Status) -> None:
+        self.beat_ns[st.name] = self.clock.now_ns()
         if not self.restored:
             return  # the snapshot, when it comes, says what was filled
         for f in self.fills_caught_up(self.fill_seq, st):
@@ -381,7 +383,20 @@ class RiskDaemon(Daemon):
 
     def on_peer_restart(self, peer: Peer) -> None:
         """Orders a killed router never answered go again: one lost in its socket buffer
-        was never journaled, so never sent; one it journaled is dropped as a duplicate."""
+        was never journaled, so never sent; one it journaled is dropped as a duplicate.
+        Every restart is kept as an event (kind ``restart``, the peer as its rule, the
+        market seconds it was silent before as its value): the day's shadow puts the
+        decisions live missed or made otherwise around an engine's restart to it."""
+        now = self.clock.now_ns()
+        silent = (now - self.beat_ns[peer.name]) / 1e9 if peer.name in self.beat_ns else 0.0
+        self.emit(
+            wire.RiskEvent(
+                strategy="*", kind="restart", rule=peer.name, action="restarted",
+                value=round(silent, 3),
+                reason=f"{peer.name} restarted (pid {peer.status.pid if peer.status else '?'});"
+                f" silent {silent:.0f} s before",
+            )
+        )  # fmt: skip
         if peer.name == "router":
             self._withdraw_stopped_entries()
             n = self.outbox.redeliver()

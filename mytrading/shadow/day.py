@@ -239,9 +239,10 @@ HELD = ("reducing", "halted")  # states in which a strategy's entries are refuse
 
 def live_events(
     s: Settings, day: date
-) -> tuple[dict[str, list[Event]], list[State], list[Given], list[Switch]]:
+) -> tuple[dict[str, list[Event]], list[State], list[Given], list[Switch], list[tuple[int, int]]]:
     """Risk's refusals ("rejected") and exits ("exit") of the day, live, the states it
-    set, the operator's commands as they took effect, and the strategies' changes."""
+    set, the operator's commands as they took effect, the strategies' changes and the
+    engine's restarts."""
     from mytrading.risk.events import read_events
 
     out: dict[str, list[Event]] = {"rejected": [], "exit": []}
@@ -255,7 +256,35 @@ def live_events(
             out[kind].append((ns, strategy, rule))
         elif kind == "state":
             states.append((ns, strategy, rule, str(action)))
-    return out, states, given_commands(rows), strategy_switches(rows)
+    return out, states, given_commands(rows), strategy_switches(rows), engine_restarts(rows)
+
+
+def engine_restarts(rows: Sequence[tuple[Any, ...]]) -> list[tuple[int, int]]:
+    """The engine's restarts of the day as risk saw them (kind ``restart``, rule
+    ``engine``): (market ns its silence began, market ns it was back), earliest first."""
+    out = []
+    for row in rows:
+        if row[2] == "restart" and row[3] == "engine":
+            when = datetime.strptime(row[0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
+            back = int(when.timestamp() * 1e9)
+            out.append((back - int(float(row[5] or 0) * 1e9), back))
+    return sorted(out)
+
+
+def restart_cause(restarts: Sequence[tuple[int, int]], since_ns: int, at_ns: int) -> str:
+    """A decision one side made alone while the engine was down or after it came back,
+    when that was after the two sides last held alike: the latest such restart ("" if
+    none). Live decided nothing while it was down; after it, its strategies started
+    again (warmed up afresh, their own state lost), so they may decide otherwise until
+    both sides hold alike again."""
+    found = [(down, back) for down, back in restarts if down <= at_ns and back > since_ns]
+    if not found:
+        return ""
+    down, back = found[-1]
+    at = datetime.fromtimestamp(back / 1e9, IST).strftime("%H:%M:%S")
+    gone = datetime.fromtimestamp(down / 1e9, IST).strftime("%H:%M:%S")
+    return (f"the engine restarted live (silent from {gone}, back at {at}): no decision "
+            "while it was down, its strategies started afresh after")  # fmt: skip
 
 
 # ------------------------------------------------------------------------- the run
@@ -291,7 +320,7 @@ def shadow_day(
         Request(names, day, day, data=str(recording) if copied else "recorded", fills="ticks",
                 capital=capital or s.sim.capital),
     )  # fmt: skip
-    in_live, live_states, given, switches = live_events(s, day)
+    in_live, live_states, given, switches, restarts = live_events(s, day)
     given = [g for g in given if any(g.applies_to(n) for n in names)]
     # each strategy with the parameters in force at the open, and its changes of the day
     switches = [w for w in switches if w.strategy in names]
@@ -396,9 +425,11 @@ def shadow_day(
                         pr.why = refused_near(in_live["rejected"], name, t.decided_ns,
                                               "risk, live,", live_states)  # fmt: skip
                     if pr.why == UNEXPLAINED:
-                        # the shadow without its bars yet, a bar that differed, the
-                        # shadow catching up after its cold start: the first that holds
+                        # the shadow without its bars yet, live's engine restarted, a
+                        # bar that differed, the shadow catching up after its cold
+                        # start: the first that holds
                         pr.why = (cold_start(had_bars, name, t.decided_ns)
+                                  or restart_cause(restarts, held_alike[i], t.decided_ns)
                                   or bar_cause(diffs, watched.get(name, ()), held_alike[i],
                                                t.decided_ns)
                                   or cold_start(warm, name, t.decided_ns)

@@ -29,7 +29,7 @@ CAUGHT: dict[str, int] = {
     "router_doubles_quantity": 1,
     "router_resends_on_timeout": 1,
     "journal_after_broker_call": 2,
-    "engine_drops_hole_fills": 25,
+    "engine_drops_hole_fills": 6,
     "router_forgets_fills_made_while_down": 1,
     "risk_approves_while_halted": 1,
     "risk_ignores_kill_switch": 3,

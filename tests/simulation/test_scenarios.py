@@ -673,3 +673,34 @@ def test_the_simulated_operator_gives_a_command_again_when_nothing_was_changed(
     assert seen["later"][-2:] == [("kill_switch", "flatten", False), ("kill_switch", "off", True)]
     assert seen["off"] == "off", seen
     assert r.violations == [], [v.line() for v in r.violations]
+
+
+def test_risk_keeps_an_engines_restart_with_the_time_it_was_silent(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """An engine killed at 5 s and started again 3 s later: risk keeps one event of it
+    (kind ``restart``, rule ``engine``, the market seconds since its last beat as its
+    value), which the day's shadow reads back as the cause of what live missed around it."""
+    seen: dict[str, Any] = {}
+
+    def kill(stack: Any) -> None:
+        seen["killed"] = stack.clock.now_ns()
+        stack.restart_daemon("engine", 3.0)
+
+    def back(stack: Any) -> None:
+        seen["back"] = stack.clock.now_ns()  # the moment it is started again
+
+    def note_events(stack: Any) -> None:
+        seen["events"] = [ev for _, ev in stack.cores["risk"].events.events if ev.kind == "restart"]
+
+    script = ((5.0, kill), (8.0, back), (10.0, note_events))
+    r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
+    assert r.violations == [], [v.line() for v in r.violations]
+    (ev,) = seen["events"]
+    assert (ev.strategy, ev.rule, ev.action) == ("*", "engine", "restarted")
+    # silent from its last beat before the kill to its first after the start: at least
+    # the time it was down, at most a beat (a second of the world) more on either side
+    down_s = (seen["back"] - seen["killed"]) / 1e9  # market seconds
+    speed = down_s / 3.0  # market seconds a second of the simulated world
+    assert down_s <= ev.value <= down_s + 2 * speed, (ev.value, down_s)
+    assert "engine restarted (pid" in ev.reason
