@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -321,6 +321,32 @@ class DuckBars:
                 )
         finally:
             con.close()
+
+
+class EarlierFrom:
+    """The bars of ``first``, and for the days before its first day of an instrument, the
+    bars of ``earlier``: a recording (which begins on the day it was first made) whose
+    warm-ups reach back into the history cache (``MT_HISTORY_DB``), where the live engine
+    warmed up from the broker's history."""
+
+    def __init__(self, first: Any, earlier: Any) -> None:
+        self.first = first
+        self.earlier = earlier
+        self.tf = first.tf
+        self.name = f"{first.name}, earlier days from {earlier.name}"
+
+    def days(self, exchange: str, symbol: str, start: date, end: date) -> list[date]:
+        mine = self.first.days(exchange, symbol, start, end)
+        cut = mine[0] if mine else end + timedelta(days=1)
+        return [*self.earlier.days(exchange, symbol, start, cut - timedelta(days=1)), *mine]
+
+    def batches(self, exchange: str, symbol: str, start: date, end: date) -> Iterator[Batch]:
+        mine = self.first.days(exchange, symbol, start, end)
+        cut = mine[0] if mine else end + timedelta(days=1)
+        if start < cut:
+            yield from self.earlier.batches(exchange, symbol, start, cut - timedelta(days=1))
+        if mine:
+            yield from self.first.batches(exchange, symbol, cut, end)
 
 
 def holes(wanted: list[date], have: list[date]) -> list[date]:

@@ -51,6 +51,7 @@ from mytrading.shadow.given import Given, given_commands
 from mytrading.shadow.pairing import UNEXPLAINED, Bridge, Pair, bridge, pair
 from mytrading.shadow.switches import Switch, plan, strategy_switches
 from mytrading.shadow.trades import LEAD, SideOfDay, live_side, paise, shadow_side
+from mytrading.shadow.warmup import fetch_history, wanted_days, with_history
 from mytrading.stores.recording import COPY_BARS_DAYS, day_copies
 
 WINDOW_NS = 60 * 10**9  # a refusal this near a decision (either way) is taken as its cause
@@ -320,6 +321,8 @@ def shadow_day(
         Request(names, day, day, data=str(recording) if copied else "recorded", fills="ticks",
                 capital=capital or s.sim.capital),
     )  # fmt: skip
+    recorded = p0.source  # the days before the recording from the history cache, if any
+    p0 = dataclasses.replace(p0, source=with_history(s, recorded))
     in_live, live_states, given, switches, restarts = live_events(s, day)
     given = [g for g in given if any(g.applies_to(n) for n in names)]
     # each strategy with the parameters in force at the open, and its changes of the day
@@ -355,6 +358,16 @@ def shadow_day(
         return got
 
     res = run(given)
+    if cold and s.broker == "openalgo":  # live warmed up from OpenAlgo's history: so does it
+        got = fetch_history(s, p0.refdata, day, wanted_days(cold, watched))
+        notes += [f"the shadow's warm-up from OpenAlgo's history failed: {e}" for e in got.errors]
+        if got.bars:
+            notes.append(f"the shadow's warm-ups ran short of the recording: {got.bars} 1-minute "
+                         f"bars of {got.days} day(s) before it fetched from OpenAlgo's history "
+                         "(as live warmed up) and the day run again")  # fmt: skip
+            p0 = dataclasses.replace(p0, source=with_history(s, recorded))
+            cold.clear()
+            res = run(given)
     plain = run([]) if given else None
     untouched = shadow_side(plain.orders, plain.fills) if plain is not None else None
     if given:
