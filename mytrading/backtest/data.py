@@ -324,29 +324,42 @@ class DuckBars:
 
 
 class EarlierFrom:
-    """The bars of ``first``, and for the days before its first day of an instrument, the
-    bars of ``earlier``: a recording (which begins on the day it was first made) whose
-    warm-ups reach back into the history cache (``MT_HISTORY_DB``), where the live engine
-    warmed up from the broker's history."""
+    """The bars of ``first``, and before its first bar of an instrument the bars of
+    ``earlier``: a recording (which begins when the feed first recorded, perhaps
+    mid-session) whose warm-ups reach back into the history cache (``MT_HISTORY_DB``),
+    as the live engine warmed up from the broker's history up to its start."""
 
     def __init__(self, first: Any, earlier: Any) -> None:
         self.first = first
         self.earlier = earlier
         self.tf = first.tf
-        self.name = f"{first.name}, earlier days from {earlier.name}"
+        self.name = f"{first.name}, earlier from {earlier.name}"
+
+    def _first_bar(self, exchange: str, symbol: str, start: date, end: date) -> int | None:
+        """The market ns of ``first``'s first bar of the instrument in the span."""
+        for b in self.first.batches(exchange, symbol, start, end):
+            if len(b):
+                return int(b.start_ns[0])
+        return None
 
     def days(self, exchange: str, symbol: str, start: date, end: date) -> list[date]:
         mine = self.first.days(exchange, symbol, start, end)
-        cut = mine[0] if mine else end + timedelta(days=1)
-        return [*self.earlier.days(exchange, symbol, start, cut - timedelta(days=1)), *mine]
+        cut = mine[0] if mine else end
+        return sorted({*self.earlier.days(exchange, symbol, start, cut), *mine})
 
     def batches(self, exchange: str, symbol: str, start: date, end: date) -> Iterator[Batch]:
         mine = self.first.days(exchange, symbol, start, end)
-        cut = mine[0] if mine else end + timedelta(days=1)
-        if start < cut:
-            yield from self.earlier.batches(exchange, symbol, start, cut - timedelta(days=1))
+        first_ns = self._first_bar(exchange, symbol, mine[0], end) if mine else None
+        for b in self.earlier.batches(exchange, symbol, start, mine[0] if mine else end):
+            if first_ns is None:
+                yield b
+                continue
+            keep = b.start_ns < first_ns
+            if keep.any():
+                yield Batch(b.start_ns[keep], b.open[keep], b.high[keep], b.low[keep],
+                            b.close[keep], b.volume[keep])  # fmt: skip
         if mine:
-            yield from self.first.batches(exchange, symbol, cut, end)
+            yield from self.first.batches(exchange, symbol, mine[0], end)
 
 
 def holes(wanted: list[date], have: list[date]) -> list[date]:

@@ -3,11 +3,12 @@
 Live's engine, on an OpenAlgo broker, warms its strategies up from the broker's
 ``history`` when they start; the shadow warms up from the data before the day. On the
 recording's first day there are none there, so the shadow started cold and decided later
-than live (``cold_start``). Here the days before the recording come from the history cache
-(``MT_HISTORY_DB``, what ``main.py data download`` fills): chained behind the recording
-(``EarlierFrom``), and, when a warm-up still ran short and the stack trades through
-OpenAlgo, filled from the same ``history`` endpoint live asked (resumable: a day fetched
-once is not asked again), after which the day is run again.
+than live (``cold_start``). Here what came before the recording's first bar of each
+instrument comes from the history cache (``MT_HISTORY_DB``, what ``main.py data download``
+fills), chained behind the recording (``EarlierFrom``); when a warm-up still ran short and
+the stack trades through OpenAlgo, the cache is filled from the same ``history`` endpoint
+live asked (resumable: a past day fetched once is not asked again) and the day is run
+again.
 """
 
 from __future__ import annotations
@@ -61,9 +62,10 @@ class Fetched:
 def fetch_history(
     s: Settings, refdata: RefData, day: date, wants: dict[Key, int], fetch: Any = None
 ) -> Fetched:
-    """The 1-minute bars of the trading days before ``day`` that ``wants`` names, from
-    OpenAlgo's ``history`` into the history cache (``fetch``: the history function, the
-    configured server's by default)."""
+    """The 1-minute bars of the trading days before ``day`` that ``wants`` names, and of
+    the day itself (its minutes before the recording began are where a stack started
+    mid-session warmed up), from OpenAlgo's ``history`` into the history cache
+    (``fetch``: the history function, the configured server's by default)."""
     from mytrading.backtest.download import download
     from mytrading.openalgo.history import http_history
 
@@ -78,10 +80,10 @@ def fetch_history(
     today = datetime.now(IST).date()
     for (ex, sym), n in sorted(wants.items()):
         days = trading_days(refdata, ex, day - timedelta(days=3 * n + 10), day - timedelta(days=1))
-        if not days[-n:]:
-            continue
-        got = download(s.stores.history_db, refdata, fetch, ex, sym, "1m", days[-n:][0],
-                       days[-1], today)  # fmt: skip
+        first = days[-n] if len(days) >= n else (days[0] if days else day)
+        # the day itself too: a stack started mid-session warmed up on its earlier minutes
+        got = download(s.stores.history_db, refdata, fetch, ex, sym, "1m", first, day,
+                       today)  # fmt: skip
         out.bars += got.bars
         out.days += len(got.fetched)
         if got.error:

@@ -49,7 +49,7 @@ def test_a_recording_reaches_back_into_the_history_cache_only_before_its_first_d
         [
             ("2026-11-18T15:29", 100.0),
             ("2026-11-19T15:29", 200.0),
-            ("2026-11-20T09:15", 999.0),  # the recording has this day: never read from here
+            ("2026-11-20T09:15", 999.0),  # the recording has this minute: not read from here
         ],
     )
     src = EarlierFrom(recording, history)
@@ -59,6 +59,9 @@ def test_a_recording_reaches_back_into_the_history_cache_only_before_its_first_d
     assert closes(src, date(2026, 11, 19), date(2026, 11, 19)) == [200.0]
     # an instrument the recording lacks: history's days, all of them
     assert src.days("NFO", "OTHER", *d) == []
+    # a recording that began mid-session: the cache's minutes of that day before it count
+    mid = bars_file(tmp_path / "mid.duckdb", [("2026-11-20T09:16", 301.0)])
+    assert closes(EarlierFrom(mid, history), *d) == [100.0, 200.0, 999.0, 301.0]
     assert src.tf == "1m"
 
 
@@ -75,10 +78,12 @@ def test_a_short_warm_up_asks_the_days_its_bars_span() -> None:
 def test_a_short_warm_up_is_filled_from_openalgos_history_and_chained(
     sim_broker: tuple[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The simulator's server serves two past sessions (2026-11-18 and -19) before its day
-    (2026-11-20): a warm-up of 400 bars asks the three trading days before it, gets the
-    two sessions (375 bars each; the 17th is a hole), and the recording of the 20th then
-    reaches back into them."""
+    """The simulator's server serves two past sessions (2026-11-18 and -19) and its day
+    (2026-11-20) from 09:15 up to its start at 10:00: a warm-up of 400 bars asks the three
+    trading days before the day and the day itself, gets the two sessions (375 bars each;
+    the 17th is a hole) and the day's first minutes; a recording that began at 10:00
+    then reaches back into them, up to its own first bar (a stack started mid-session
+    warmed up on the minutes before its start)."""
     _, env = sim_broker
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -87,11 +92,17 @@ def test_a_short_warm_up_is_filled_from_openalgos_history_and_chained(
     refdata = load_refdata(s.config_dir)
     day = date(2026, 11, 20)
     got = fetch_history(s, refdata, day, {FUT: 3})
-    assert (got.bars, got.days, got.errors) == (750, 3, [])
+    assert (got.days, got.errors) == (4, [])
+    assert 750 + 45 <= got.bars <= 750 + 46  # 09:15-09:59, and 10:00's if it began
     again = fetch_history(s, refdata, day, {FUT: 3})  # resumable: nothing asked twice
     assert (again.bars, again.days) == (0, 0)
-    recording = bars_file(tmp_path / "rec.duckdb", [("2026-11-20T09:15", 1.0)])
+    recording = bars_file(
+        tmp_path / "rec.duckdb", [("2026-11-20T10:00", 1.0), ("2026-11-20T10:01", 2.0)]
+    )
     src = with_history(s, recording)
     assert isinstance(src, EarlierFrom)
     assert src.days(*FUT, date(2026, 11, 16), day) == [date(2026, 11, 18), date(2026, 11, 19), day]
-    assert len(closes(src, date(2026, 11, 16), day)) == 751
+    got_closes = closes(src, date(2026, 11, 16), day)
+    assert len(got_closes) == 750 + 45 + 2 and got_closes[-2:] == [1.0, 2.0]
+    starts = [int(t) for b in src.batches(*FUT, date(2026, 11, 16), day) for t in b.start_ns]
+    assert starts == sorted(set(starts))  # in time, each minute once
