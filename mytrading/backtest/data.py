@@ -324,10 +324,12 @@ class DuckBars:
 
 
 class EarlierFrom:
-    """The bars of ``first``, and before its first bar of an instrument the bars of
-    ``earlier``: a recording (which begins when the feed first recorded, perhaps
-    mid-session) whose warm-ups reach back into the history cache (``MT_HISTORY_DB``),
-    as the live engine warmed up from the broker's history up to its start."""
+    """The bars of ``first``, and up to its first bar of an instrument (that one
+    included, where ``earlier`` has it) the bars of ``earlier``: a recording (which
+    begins when the feed first recorded, perhaps mid-session) whose warm-ups reach back
+    into the history cache (``MT_HISTORY_DB``), as the live engine warmed up from the
+    broker's history up to its start and swapped its first, partial, bar for the
+    broker's copy."""
 
     def __init__(self, first: Any, earlier: Any) -> None:
         self.first = first
@@ -350,16 +352,27 @@ class EarlierFrom:
     def batches(self, exchange: str, symbol: str, start: date, end: date) -> Iterator[Batch]:
         mine = self.first.days(exchange, symbol, start, end)
         first_ns = self._first_bar(exchange, symbol, mine[0], end) if mine else None
+        last = -1  # the start of the last bar handed
         for b in self.earlier.batches(exchange, symbol, start, mine[0] if mine else end):
-            if first_ns is None:
+            # up to the recording's first minute, that one included: the feed joined the
+            # market in it, so it holds part of the minute; live's engine swapped its own
+            # first bar for the broker's whole copy, and so does this
+            b = _where(b, b.start_ns <= first_ns) if first_ns is not None else b
+            if len(b):
+                last = int(b.start_ns[-1])
                 yield b
-                continue
-            keep = b.start_ns < first_ns
-            if keep.any():
-                yield Batch(b.start_ns[keep], b.open[keep], b.high[keep], b.low[keep],
-                            b.close[keep], b.volume[keep])  # fmt: skip
         if mine:
-            yield from self.first.batches(exchange, symbol, mine[0], end)
+            for b in self.first.batches(exchange, symbol, mine[0], end):
+                b = _where(b, b.start_ns > last)
+                if len(b):
+                    yield b
+
+
+def _where(b: Batch, keep: np.ndarray) -> Batch:
+    if keep.all():
+        return b
+    return Batch(b.start_ns[keep], b.open[keep], b.high[keep], b.low[keep], b.close[keep],
+                 b.volume[keep])  # fmt: skip
 
 
 def holes(wanted: list[date], have: list[date]) -> list[date]:

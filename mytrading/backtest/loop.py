@@ -184,6 +184,7 @@ class Backtest:
         commands: Sequence[tuple[int, wire.Command | StrategyChange]] = (),
         bar_grace_ns: int = 0,
         carried: Sequence[wire.PositionSnapshot] = (),
+        start_ns: int | None = None,
     ) -> None:
         """``commands``: (market ns, command) given to risk at that moment of the run, as
         an operator's were live (a pause, a stop, the kill switch: the day's shadow
@@ -194,7 +195,11 @@ class Backtest:
         decided on that bar: here it is given before the bar is handed. ``carried``:
         positions the strategies hold at the start (the day's shadow: those carried into
         the day live), restored in their books and risk's as the engine and risk restore
-        them from the router at a start, at their average prices."""
+        them from the router at a start, at their average prices. ``start_ns``: the
+        strategies start then, not at the session's open, with ``ticks`` only (the day's
+        shadow of a stack that joined the market mid-session: warmed up on what came
+        before, and the first bar, partial, swapped for the source's whole copy, as the
+        engine does)."""
         if spec.start > spec.end:
             raise DataError(f"empty date range: {spec.start} is after {spec.end}")
         if not trading_days(refdata, "NFO", spec.start, spec.end):
@@ -211,7 +216,10 @@ class Backtest:
         self.base_ns = TIMEFRAMES.get(base_tf, 0) * NS
         self._progress = progress
         self.progress = Progress()
-        self.clock = Clock(self._session_open(spec.start))
+        if start_ns is not None and ticks is None:
+            raise DataError("a start within the session needs tick data (--fills ticks)")
+        self.joined = start_ns is not None
+        self.clock = Clock(start_ns if start_ns is not None else self._session_open(spec.start))
         self.results = Results(refdata, config.charges, spec.capital)
         if spec.fills == "ticks":
             self.broker: SimBroker = SimBroker(
@@ -351,7 +359,8 @@ class Backtest:
 
     def _run(self) -> Results:
         self.runner.start()
-        self.runner.partial.clear()  # bars read from history are whole, never partial
+        if not self.joined:
+            self.runner.partial.clear()  # bars read from history are whole, never partial
         self._drain()
         failed = [f"{n}: {h.last_error}" for n, h in self.runner.health.items() if h.errors]
         if failed:

@@ -260,6 +260,28 @@ def live_events(
     return out, states, given_commands(rows), strategy_switches(rows), engine_restarts(rows)
 
 
+def _hms(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, IST).strftime("%H:%M:%S")
+
+
+JOINED_AFTER_NS = 60 * 10**9  # a first tick this long after the open: a mid-session start
+
+
+def joined_at(recording: Path, day: date, refdata: RefData) -> int | None:
+    """The day's first recorded tick when it came after the session's first minute (the
+    stack started mid-session, so its strategies did: ``Backtest(start_ns=...)``);
+    None for a stack that was up at the open."""
+    hours = refdata.calendar.hours("NFO", day)
+    if hours is None:
+        return None
+    open_ns = int(datetime.combine(day, hours[0], tzinfo=IST).timestamp() * 1e9)
+    with _recording(recording) as con:
+        got = con.execute("SELECT epoch_ns(min(ts)) FROM ticks WHERE CAST(ts AS DATE) = ?",
+                          [day]).fetchone()  # fmt: skip
+    first = int(got[0]) if got and got[0] is not None else None
+    return first if first is not None and first - open_ns > JOINED_AFTER_NS else None
+
+
 def engine_restarts(rows: Sequence[tuple[Any, ...]]) -> list[tuple[int, int]]:
     """The engine's restarts of the day as risk saw them (kind ``restart``, rule
     ``engine``): (market ns its silence began, market ns it was back), earliest first."""
@@ -339,6 +361,11 @@ def shadow_day(
     carried = [p for p in rep.carried
                if p.strategy in names and p.quantity and p.account == LEAD]  # fmt: skip
 
+    joined = joined_at(recording, day, p0.refdata)
+    if joined is not None:
+        notes.append(f"the stack joined the market at {_hms(joined)} (the recording's first "
+                     "tick): the shadow's strategies start there, warmed up on what came "
+                     "before, as live's did")  # fmt: skip
     cold: list[tuple[str, str, int, int, int]] = []  # warm-ups short of history (``cold_until``)
     watched: dict[str, set[tuple[str, str]]] = {}  # the instruments each strategy's bars are of
 
@@ -348,7 +375,7 @@ def shadow_day(
         ]
         bt = Backtest(spec, p0.refdata, p0.risk, p0.source, ticks=p0.ticks.ticks(day, day),
                       commands=[*moments, *day_plan.changes], carried=carried,
-                      bar_grace_ns=int(s.bar_grace_s * 1e9))  # fmt: skip
+                      bar_grace_ns=int(s.bar_grace_s * 1e9), start_ns=joined)  # fmt: skip
         got = bt.run()
         cold.extend(bt.runner.warm.short)
         for key, tfs in bt.runner.bar_subs.items():
