@@ -336,33 +336,48 @@ class EarlierFrom:
         self.earlier = earlier
         self.tf = first.tf
         self.name = f"{first.name}, earlier from {earlier.name}"
+        self._firsts: dict[tuple[str, str], tuple[date, int] | None] = {}
 
-    def _first_bar(self, exchange: str, symbol: str, start: date, end: date) -> int | None:
-        """The market ns of ``first``'s first bar of the instrument in the span."""
-        for b in self.first.batches(exchange, symbol, start, end):
-            if len(b):
-                return int(b.start_ns[0])
-        return None
+    def _first(self, exchange: str, symbol: str) -> tuple[date, int] | None:
+        """The day and market ns of ``first``'s first bar of the instrument (kept: a
+        warm-up and a first bar's completion each ask)."""
+        key = (exchange, symbol)
+        if key not in self._firsts:
+            days = self.first.days(exchange, symbol, date(1990, 1, 1), date(2100, 12, 31))
+            found = None
+            if days:
+                for b in self.first.batches(exchange, symbol, days[0], days[0]):
+                    if len(b):
+                        found = (days[0], int(b.start_ns[0]))
+                        break
+            self._firsts[key] = found
+        return self._firsts[key]
 
     def days(self, exchange: str, symbol: str, start: date, end: date) -> list[date]:
-        mine = self.first.days(exchange, symbol, start, end)
-        cut = mine[0] if mine else end
+        first = self._first(exchange, symbol)
+        if first is not None and first[0] < start:
+            return list(self.first.days(exchange, symbol, start, end))
+        cut = first[0] if first is not None and first[0] <= end else end
+        mine = self.first.days(exchange, symbol, start, end) if first is not None else []
         return sorted({*self.earlier.days(exchange, symbol, start, cut), *mine})
 
     def batches(self, exchange: str, symbol: str, start: date, end: date) -> Iterator[Batch]:
-        mine = self.first.days(exchange, symbol, start, end)
-        first_ns = self._first_bar(exchange, symbol, mine[0], end) if mine else None
+        first = self._first(exchange, symbol)
+        if first is not None and first[0] < start:  # all after the recording began
+            yield from self.first.batches(exchange, symbol, start, end)
+            return
+        cut = first if first is not None and first[0] <= end else None
         last = -1  # the start of the last bar handed
-        for b in self.earlier.batches(exchange, symbol, start, mine[0] if mine else end):
+        for b in self.earlier.batches(exchange, symbol, start, cut[0] if cut else end):
             # up to the recording's first minute, that one included: the feed joined the
             # market in it, so it holds part of the minute; live's engine swapped its own
             # first bar for the broker's whole copy, and so does this
-            b = _where(b, b.start_ns <= first_ns) if first_ns is not None else b
+            b = _where(b, b.start_ns <= cut[1]) if cut else b
             if len(b):
                 last = int(b.start_ns[-1])
                 yield b
-        if mine:
-            for b in self.first.batches(exchange, symbol, mine[0], end):
+        if cut:
+            for b in self.first.batches(exchange, symbol, cut[0], end):
                 b = _where(b, b.start_ns > last)
                 if len(b):
                     yield b

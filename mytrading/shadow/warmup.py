@@ -17,13 +17,16 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from mytrading.backtest.data import DuckBars, EarlierFrom, trading_days
 from mytrading.domain.bars import TIMEFRAMES, BarBuilder
 from mytrading.domain.refdata import IST, RefData
 from mytrading.settings import Settings
-from mytrading.stores.recording import COPY_BARS_DAYS
+from mytrading.stores.recording import COPY_BARS_DAYS, connect
 
 SESSION_MINUTES = 375  # 09:15-15:30
 Key = tuple[str, str]
@@ -32,9 +35,23 @@ Key = tuple[str, str]
 def with_history(s: Settings, source: Any) -> Any:
     """``source`` with the history cache's bars for the days before it, when there is a
     cache."""
-    if not s.stores.history_db.is_file():
+    if not s.stores.history_db.is_file() or not has_bars(s.stores.history_db):
         return source
     return EarlierFrom(source, DuckBars(s.stores.history_db, source.tf, name="history"))
+
+
+def has_bars(path: Path) -> bool:
+    """A cache with a bar in it (one a failed download made holds none)."""
+    try:
+        con = connect(path, read_only=True)
+    except duckdb.Error:
+        return False  # held by a writer, or no database: not read
+    try:
+        return con.execute("SELECT count(*) FROM (SELECT 1 FROM bars LIMIT 1)").fetchone() == (1,)
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
 
 
 def wanted_days(
@@ -88,4 +105,6 @@ def fetch_history(
         out.days += len(got.fetched)
         if got.error:
             out.errors.append(f"{ex}:{sym}: {got.error}")
+            if not got.fetched:
+                break  # the first call failed: the server is not there for the rest either
     return out

@@ -195,3 +195,28 @@ def test_the_recordings_first_tick_after_the_open_is_a_mid_session_start(
         rec.close()
         got = joined_at(path, day, refdata)
         assert got == (t if joined else None)
+
+
+def test_a_server_that_is_not_there_is_asked_once_and_its_empty_cache_not_read(
+    tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, refdata: RefData, tmp_path: Path
+) -> None:
+    """The shadow run on a stopped stack: the first history call fails, the rest are not
+    made, and the cache the failed download created (no bar in it) is not chained."""
+    from mytrading.openalgo.history import HistoryError
+
+    for k, v in tmp_env.items():
+        monkeypatch.setenv(k, v)
+    s = load_settings()
+    calls: list[str] = []
+
+    def down(ex: str, sym: str, tf: str, a: date, b: date) -> list[wire.Bar]:
+        calls.append(sym)
+        raise HistoryError(f"history {sym}: connection refused")
+
+    wants = {FUT: 2, ("NSE_INDEX", "NIFTY"): 2}
+    got = fetch_history(s, refdata, date(2026, 11, 20), wants, fetch=down)
+    assert len(calls) == 1 and got.bars == 0 and len(got.errors) == 1
+    assert "connection refused" in got.errors[0]
+    assert s.stores.history_db.is_file()  # made by the download, empty
+    recording = bars_file(tmp_path / "rec.duckdb", [("2026-11-20T10:00", 1.0)])
+    assert with_history(s, recording) is recording
