@@ -473,6 +473,9 @@ def shadow_day(
                                   or bar_cause(diffs, watched.get(name, ()), held_alike[i],
                                                t.decided_ns)
                                   or cold_start(warm, name, t.decided_ns)
+                                  # ... or held otherwise since the cold start (one side's
+                                  # position from it still steering its decisions)
+                                  or cold_start(warm, name, held_alike[i])
                                   or UNEXPLAINED)  # fmt: skip
             _name_quotes(con, pairs)
             b = bridge(pairs, live.settled.get(name, []), shadow.settled.get(name, []), at,

@@ -1,10 +1,10 @@
 """Live trades paired with the shadow's, and the P&L bridge between them.
 
-**Pairing.** Each side's trades of a strategy, in the order they were decided, are lined
-up by what was decided (instrument, side, quantity asked) with ``difflib``'s longest
-matching blocks: a run of the same decisions pairs one to one, and a decision one side
-made and the other did not is left over on its side (live only, shadow only), so one
-extra or missing order does not shift every pair after it.
+**Pairing.** Each side's trades of a strategy on one instrument, in the order they were
+decided, are lined up by what was decided (side, quantity asked) on which bar (decided
+within two minutes of each other): the longest run of the same decisions pairs one to
+one, and a decision one side made and the other did not is left over on its side (live
+only, shadow only), so one extra or missing order does not shift every pair after it.
 
 **The bridge**, per strategy, in paise, from the shadow's net P&L to the live one. Each
 side's P&L is the day's fills valued at the same close (``marks``) less their charges, so
@@ -26,7 +26,6 @@ such, never put into a cause. So the bridge adds up to the paisa.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,25 +107,61 @@ class Pair:
 
 
 def pair(live: list[Trade], shadow: list[Trade]) -> list[Pair]:
-    """The two sides' trades of one strategy, paired (each list in decision order): the
-    strategy's decisions with each other, risk's own exits with each other, so an exit one
-    side's prices set off does not shift the strategy's pairs."""
-    out = _aligned([t for t in live if not t.by_risk], [t for t in shadow if not t.by_risk])
-    out += _aligned([t for t in live if t.by_risk], [t for t in shadow if t.by_risk])
+    """The two sides' trades of one strategy, paired (each list in decision order),
+    instrument by instrument: the strategy's decisions with each other, risk's own exits
+    with each other, so an exit one side's prices set off does not shift the strategy's
+    pairs. Per instrument, because decisions on several instruments at one minute come in
+    the order each instrument's bar closed, which differs between the sides (live closes
+    a quiet one by the clock, the shadow at its next recorded tick): aligned as one
+    sequence, two such decisions in crossed order left one of them unpaired on each side."""
+    out: list[Pair] = []
+    for risk in (False, True):
+        keys = sorted({(t.exchange, t.symbol) for t in [*live, *shadow] if t.by_risk == risk})
+        for key in keys:
+            out += _aligned(
+                [t for t in live if t.by_risk == risk and (t.exchange, t.symbol) == key],
+                [t for t in shadow if t.by_risk == risk and (t.exchange, t.symbol) == key],
+            )
     out.sort(key=lambda p: p.decided_ns)
     return out
 
 
+MATCH_WINDOW_NS = 120 * 10**9  # two sides' same decision: the same bar, handed apart
+
+
 def _aligned(live: list[Trade], shadow: list[Trade]) -> list[Pair]:
-    m = difflib.SequenceMatcher(None, [t.key for t in live], [t.key for t in shadow],
-                                autojunk=False)  # fmt: skip
+    """The longest run of pairs in order whose two trades are the same decision: the same
+    key (instrument, side, quantity) decided on the same bar (within ``MATCH_WINDOW_NS``:
+    live decides when the feed hands the bar, a grace after its end, the shadow at its
+    end); the rest is left over on its side. A key alone paired a decision with the
+    other side's next one of the same key however far apart (a cold start's first
+    decisions with the other side's a quarter of an hour later)."""
+    n, m = len(live), len(shadow)
+
+    def same(i: int, j: int) -> bool:
+        a, b = live[i], shadow[j]
+        return a.key == b.key and abs(a.decided_ns - b.decided_ns) <= MATCH_WINDOW_NS
+
+    # longest common subsequence under ``same``, from the end (lengths), then walked
+    best = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        row, below = best[i], best[i + 1]
+        for j in range(m - 1, -1, -1):
+            row[j] = below[j + 1] + 1 if same(i, j) else max(below[j], row[j + 1])
     out: list[Pair] = []
-    for tag, i1, i2, j1, j2 in m.get_opcodes():
-        if tag == "equal":
-            out += [Pair(a, b) for a, b in zip(live[i1:i2], shadow[j1:j2], strict=True)]
-            continue
-        out += [Pair(a, None) for a in live[i1:i2]]
-        out += [Pair(None, b) for b in shadow[j1:j2]]
+    i = j = 0
+    while i < n and j < m:
+        if same(i, j) and best[i][j] == best[i + 1][j + 1] + 1:
+            out.append(Pair(live[i], shadow[j]))
+            i, j = i + 1, j + 1
+        elif best[i + 1][j] >= best[i][j + 1]:
+            out.append(Pair(live[i], None))
+            i += 1
+        else:
+            out.append(Pair(None, shadow[j]))
+            j += 1
+    out += [Pair(a, None) for a in live[i:]]
+    out += [Pair(None, b) for b in shadow[j:]]
     return out
 
 

@@ -47,6 +47,35 @@ def mark(_ex: str, _sym: str) -> int:
     return round(MARK * 100)
 
 
+def test_the_same_decision_is_on_the_same_bar_not_the_next_of_its_kind() -> None:
+    """A cold start: live bought at minute 1 and sold at 2, the shadow (not warm yet) did
+    neither; at 30 and 31 both bought and sold. Paired by key alone, the shadow's 30 and
+    31 took live's 1 and 2, half an hour apart, and left live's 30 and 31 over."""
+    live = [trade("live", 1, "BUY", 65), trade("live", 2, "SELL", 65),
+            trade("live", 30, "BUY", 65), trade("live", 31, "SELL", 65)]  # fmt: skip
+    shadow = [trade("shadow", 30, "BUY", 65), trade("shadow", 31, "SELL", 65)]
+    got = [(p.kind, p.live.intent_id if p.live else "", p.shadow.intent_id if p.shadow else "")
+           for p in pair(live, shadow)]  # fmt: skip
+    assert got == [
+        ("live_only", "live-1", ""),
+        ("live_only", "live-2", ""),
+        ("matched", "live-30", "shadow-30"),
+        ("matched", "live-31", "shadow-31"),
+    ]
+
+
+def test_decisions_on_two_instruments_in_crossed_order_are_all_paired() -> None:
+    """At one minute live decided on A then B, the shadow on B then A (each instrument's
+    bar closed at another moment on each side): all four paired, per instrument."""
+
+    def t(side: str, sym: str, at_s: int) -> Trade:
+        return Trade(side, "s", f"{side}-{sym}", "NSE", sym, "BUY", 10, at_s * 10**9)  # type: ignore[arg-type]
+
+    live = [t("live", "A", 65), t("live", "B", 65)]
+    shadow = [t("shadow", "B", 60), t("shadow", "A", 75)]
+    assert [p.kind for p in pair(live, shadow)] == ["matched", "matched"]
+
+
 def test_one_extra_decision_on_each_side_leaves_the_rest_paired() -> None:
     live = [trade("live", 1, "BUY", 65), trade("live", 2, "SELL", 65),
             trade("live", 3, "BUY", 130), trade("live", 5, "SELL", 65)]  # fmt: skip
