@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import structlog
 
 from mytrading import hosttime
-from mytrading.domain.bars import BarBuilder, lookback_start
+from mytrading.domain.bars import TIMEFRAMES, BarBuilder, lookback_start
 from mytrading.domain.refdata import RefData
 from mytrading.engine.context import StrategyContext
 from mytrading.engine.continuous import continuous
@@ -107,12 +107,17 @@ class WarmUps:
         # the strategy started short of its history (a backtest on a recording that
         # begins that day: the day's shadow says so)
         self.short: list[tuple[str, str, int, int, int]] = []
+        # per strategy, the longest market time its warm-ups asked (count x timeframe,
+        # ns): how far back a bar can still steer its indicators (the day's shadow)
+        self.memory_ns: dict[str, int] = {}
 
     def want(self, strategy: str, exchange: str, symbol: str, tf: str, count: int) -> bool:
         """A strategy's subscription asks ``count`` bars of warm-up; True if a job was
         made (False: none asked, or no history source: it starts cold)."""
         if count <= 0:
             return False
+        span = count * TIMEFRAMES.get(tf, 86_400) * 1_000_000_000
+        self.memory_ns[strategy] = max(self.memory_ns.get(strategy, 0), span)
         if self.history is None:
             log.warning("no history source: strategy starts cold", strategy=strategy)
             return False

@@ -15,7 +15,8 @@ did not see what the recording holds, and the records say which way:
 A decision one side made alone is put to such a bar when one of the instruments its
 strategy watches had a differing bar that ended before the decision and after the two
 sides last held the same positions (a strategy's position carries a bar's difference
-forward: one side a decision ahead decides otherwise until both hold alike again). Only
+forward: one side a decision ahead decides otherwise until both hold alike again) or
+within the span its warm-ups asked (its indicators remember that far back). Only
 the open, high, low and close are compared (the volume of a minute depends on where a
 builder joined the day, not on what traded).
 """

@@ -368,6 +368,7 @@ def shadow_day(
                      "before, as live's did")  # fmt: skip
     cold: list[tuple[str, str, int, int, int]] = []  # warm-ups short of history (``cold_until``)
     watched: dict[str, set[tuple[str, str]]] = {}  # the instruments each strategy's bars are of
+    memory: dict[str, int] = {}  # how far back a bar steers each strategy (its warm-ups' span)
 
     def run(commands: list[Given]) -> Any:
         moments: list[tuple[int, wire.Command | StrategyChange]] = [
@@ -378,6 +379,8 @@ def shadow_day(
                       bar_grace_ns=int(s.bar_grace_s * 1e9), start_ns=joined)  # fmt: skip
         got = bt.run()
         cold.extend(bt.runner.warm.short)
+        for n, span in bt.runner.warm.memory_ns.items():
+            memory[n] = max(memory.get(n, 0), span)
         for key, tfs in bt.runner.bar_subs.items():
             for subs in tfs.values():
                 for n in subs:
@@ -466,16 +469,17 @@ def shadow_day(
                                               "risk, live,", live_states)  # fmt: skip
                     if pr.why == UNEXPLAINED:
                         # the shadow without its bars yet, live's engine restarted, a
-                        # bar that differed, the shadow catching up after its cold
+                        # bar that differed, the cause of the one-sided decision that set
+                        # the positions apart, the shadow catching up after its cold
                         # start: the first that holds
                         pr.why = (cold_start(had_bars, name, t.decided_ns)
                                   or restart_cause(restarts, held_alike[i], t.decided_ns)
-                                  or bar_cause(diffs, watched.get(name, ()), held_alike[i],
+                                  or bar_cause(diffs, watched.get(name, ()),
+                                               min(held_alike[i],
+                                                   t.decided_ns - memory.get(name, 0)),
                                                t.decided_ns)
+                                  or follows(pairs[:i], held_alike[i])
                                   or cold_start(warm, name, t.decided_ns)
-                                  # ... or held otherwise since the cold start (one side's
-                                  # position from it still steering its decisions)
-                                  or cold_start(warm, name, held_alike[i])
                                   or UNEXPLAINED)  # fmt: skip
             _name_quotes(con, pairs)
             b = bridge(pairs, live.settled.get(name, []), shadow.settled.get(name, []), at,
@@ -583,6 +587,17 @@ def cold_start(warm: dict[str, tuple[int, str]], strategy: str, at_ns: int) -> s
         f"the shadow's cold start (it started with {what}: the recording begins this day, "
         f"live warmed up from the broker's history; the sides agree from {when})"
     )
+
+
+def follows(before: Sequence[Pair], alike_ns: int) -> str:
+    """The cause of the one-sided decision that set the two sides' positions apart, when
+    they have not held alike since (``alike_ns``): a decision one side makes while it
+    holds what the other does not follows from it ("" when there is none, or it is
+    itself unexplained). ``before``: the pairs decided earlier, in order."""
+    for p in before:
+        if p.kind != "matched" and p.decided_ns > alike_ns:
+            return p.why if p.why and p.why != UNEXPLAINED else ""
+    return ""
 
 
 def last_held_alike(pairs: Sequence[Pair]) -> list[int]:

@@ -218,6 +218,6 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
     bar = f"live's {key[1]} {datetime.fromtimestamp(start / NS, IST):%H:%M} bar differed"
     closes = f"close {close:,.2f} vs {odd:,.2f}"
     said = [(p.kind, f"{p.decided_ns / NS % 86400:.0f}", p.why) for p in late.pairs]
-    assert all(bar in p.why and closes in p.why for p in apart), said
+    assert all(bar in p.why and closes in p.why for p in apart), "\n".join(map(str, said))
     assert late.bridge.causes["unexplained"] == 0
     assert late.bridge.shadow_net + sum(late.bridge.causes.values()) == late.bridge.live_net

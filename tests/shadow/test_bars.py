@@ -10,8 +10,8 @@ from mytrading.domain.bars import BarBuilder
 from mytrading.domain.refdata import IST, RefData
 from mytrading.messaging import wire
 from mytrading.shadow.bars import MINUTE_NS, BarDiff, bar_cause, compare, differing_bars
-from mytrading.shadow.day import last_held_alike
-from mytrading.shadow.pairing import Pair
+from mytrading.shadow.day import follows, last_held_alike
+from mytrading.shadow.pairing import UNEXPLAINED, Pair
 from mytrading.shadow.trades import Trade
 from mytrading.stores.recording import Recorder, connect
 
@@ -132,3 +132,18 @@ def test_the_sides_hold_alike_again_only_when_their_positions_are_the_same() -> 
         Pair(t("live", 5, "SELL"), None),
     ]
     assert last_held_alike(pairs) == [0, at(10, 0), at(10, 0), at(10, 0), at(10, 3), at(10, 4)]
+
+
+def test_a_decision_made_while_the_positions_are_apart_takes_the_cause_that_parted_them() -> None:
+    def t(side: str, mm: int, action: str) -> Trade:
+        return Trade(side, "s", f"{side}{mm}", *FUT, action, 65, at(10, mm), filled=65)  # type: ignore[arg-type]
+
+    parted = Pair(t("live", 1, "BUY"), None, why="a bar that differed: live's ... 10:00 bar")
+    pairs = [Pair(t("live", 0, "BUY"), t("shadow", 0, "BUY")), parted,
+             Pair(None, t("shadow", 4, "SELL")), Pair(t("live", 6, "SELL"), None)]  # fmt: skip
+    alike = last_held_alike(pairs)
+    assert follows(pairs[:2], alike[2]) == parted.why  # apart since 10:01
+    assert follows(pairs[:3], alike[3]) == parted.why  # still apart
+    assert follows(pairs[:1], alike[1]) == ""  # nothing parted them before
+    parted.why = UNEXPLAINED
+    assert follows(pairs[:2], alike[2]) == ""  # an unexplained origin explains nothing
