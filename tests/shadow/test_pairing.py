@@ -43,6 +43,12 @@ def trade(side: str, n: int, action: str, qty: int, *fills: tuple[int, float],
     return t
 
 
+def paired(live: list[Trade], shadow: list[Trade]) -> list[tuple[str, str, str]]:
+    """Each pair as (kind, live intent, shadow intent)."""
+    return [(p.kind, p.live.intent_id if p.live else "", p.shadow.intent_id if p.shadow else "")
+            for p in pair(live, shadow)]  # fmt: skip
+
+
 def mark(_ex: str, _sym: str) -> int:
     return round(MARK * 100)
 
@@ -54,9 +60,7 @@ def test_the_same_decision_is_on_the_same_bar_not_the_next_of_its_kind() -> None
     live = [trade("live", 1, "BUY", 65), trade("live", 2, "SELL", 65),
             trade("live", 30, "BUY", 65), trade("live", 31, "SELL", 65)]  # fmt: skip
     shadow = [trade("shadow", 30, "BUY", 65), trade("shadow", 31, "SELL", 65)]
-    got = [(p.kind, p.live.intent_id if p.live else "", p.shadow.intent_id if p.shadow else "")
-           for p in pair(live, shadow)]  # fmt: skip
-    assert got == [
+    assert paired(live, shadow) == [
         ("live_only", "live-1", ""),
         ("live_only", "live-2", ""),
         ("matched", "live-30", "shadow-30"),
@@ -81,9 +85,7 @@ def test_one_extra_decision_on_each_side_leaves_the_rest_paired() -> None:
             trade("live", 3, "BUY", 130), trade("live", 5, "SELL", 65)]  # fmt: skip
     shadow = [trade("shadow", 1, "BUY", 65), trade("shadow", 2, "SELL", 65),
               trade("shadow", 4, "SELL", 130), trade("shadow", 5, "SELL", 65)]  # fmt: skip
-    got = [(p.kind, p.live.intent_id if p.live else "", p.shadow.intent_id if p.shadow else "")
-           for p in pair(live, shadow)]  # fmt: skip
-    assert got == [
+    assert paired(live, shadow) == [
         ("matched", "live-1", "shadow-1"),
         ("matched", "live-2", "shadow-2"),
         ("live_only", "live-3", ""),
