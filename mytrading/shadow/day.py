@@ -47,7 +47,7 @@ from mytrading.messaging import wire
 from mytrading.router import journal
 from mytrading.settings import Settings
 from mytrading.shadow.bars import bar_cause, differing_bars
-from mytrading.shadow.given import Given, given_commands
+from mytrading.shadow.given import Given, event_ns, given_commands
 from mytrading.shadow.pairing import UNEXPLAINED, Bridge, Pair, bridge, pair
 from mytrading.shadow.switches import Switch, plan, strategy_switches
 from mytrading.shadow.trades import LEAD, SideOfDay, live_side, paise, shadow_side
@@ -251,8 +251,7 @@ def live_events(
     rows = read_events(s.stores.risk_db, limit=1_000_000, day=day)
     for row in rows:
         market, strategy, kind, rule, action = row[0], row[1], row[2], row[3], row[6]
-        when = datetime.strptime(market, "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
-        ns = int(when.timestamp() * 1e9)
+        ns = event_ns(market)
         if kind in out:
             out[kind].append((ns, strategy, rule))
         elif kind == "state":
@@ -267,19 +266,23 @@ def _hms(ns: int) -> str:
 JOINED_AFTER_NS = 60 * 10**9  # a first tick this long after the open: a mid-session start
 
 
-def joined_at(recording: Path, day: date, refdata: RefData) -> int | None:
-    """The day's first recorded tick when it came after the session's first minute (the
-    stack started mid-session, so its strategies did: ``Backtest(start_ns=...)``);
-    None for a stack that was up at the open."""
-    hours = refdata.calendar.hours("NFO", day)
-    if hours is None:
-        return None
-    open_ns = int(datetime.combine(day, hours[0], tzinfo=IST).timestamp() * 1e9)
+def first_tick(recording: Path, day: date) -> int:
+    """Market ns of the day's first recorded tick (0: none)."""
     with _recording(recording) as con:
         got = con.execute("SELECT epoch_ns(min(ts)) FROM ticks WHERE CAST(ts AS DATE) = ?",
                           [day]).fetchone()  # fmt: skip
-    first = int(got[0]) if got and got[0] is not None else None
-    return first if first is not None and first - open_ns > JOINED_AFTER_NS else None
+    return int(got[0]) if got and got[0] is not None else 0
+
+
+def joined_at(first_ns: int, day: date, refdata: RefData) -> int | None:
+    """The day's first recorded tick (``first_ns``) when it came after the session's
+    first minute (the stack started mid-session, so its strategies did:
+    ``Backtest(start_ns=...)``); None for a stack that was up at the open."""
+    hours = refdata.calendar.hours("NFO", day)
+    if hours is None or not first_ns:
+        return None
+    open_ns = int(datetime.combine(day, hours[0], tzinfo=IST).timestamp() * 1e9)
+    return first_ns if first_ns - open_ns > JOINED_AFTER_NS else None
 
 
 def engine_restarts(rows: Sequence[tuple[Any, ...]]) -> list[tuple[int, int]]:
@@ -288,8 +291,7 @@ def engine_restarts(rows: Sequence[tuple[Any, ...]]) -> list[tuple[int, int]]:
     out = []
     for row in rows:
         if row[2] == "restart" and row[3] == "engine":
-            when = datetime.strptime(row[0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
-            back = int(when.timestamp() * 1e9)
+            back = event_ns(row[0])
             out.append((back - int(float(row[5] or 0) * 1e9), back))
     return sorted(out)
 
@@ -304,10 +306,8 @@ def restart_cause(restarts: Sequence[tuple[int, int]], since_ns: int, at_ns: int
     if not found:
         return ""
     down, back = found[-1]
-    at = datetime.fromtimestamp(back / 1e9, IST).strftime("%H:%M:%S")
-    gone = datetime.fromtimestamp(down / 1e9, IST).strftime("%H:%M:%S")
-    return (f"the engine restarted live (silent from {gone}, back at {at}): no decision "
-            "while it was down, its strategies started afresh after")  # fmt: skip
+    return (f"the engine restarted live (silent from {_hms(down)}, back at {_hms(back)}): "
+            "no decision while it was down, its strategies started afresh after")  # fmt: skip
 
 
 # ------------------------------------------------------------------------- the run
@@ -361,7 +361,8 @@ def shadow_day(
     carried = [p for p in rep.carried
                if p.strategy in names and p.quantity and p.account == LEAD]  # fmt: skip
 
-    joined = joined_at(recording, day, p0.refdata)
+    first_ns = first_tick(recording, day)
+    joined = joined_at(first_ns, day, p0.refdata)
     if joined is not None:
         notes.append(f"the stack joined the market at {_hms(joined)} (the recording's first "
                      "tick): the shadow's strategies start there, warmed up on what came "
@@ -437,9 +438,7 @@ def shadow_day(
                 in_shadow[e["kind"]].append((e["time"], e["strategy"], e["rule"]))
             elif e["kind"] == "state":
                 shadow_states.append((e["time"], e["strategy"], e["rule"], e["action"]))
-        first = con.execute("SELECT epoch_ns(min(ts)) FROM ticks WHERE CAST(ts AS DATE) = ?",
-                            [day]).fetchone()  # fmt: skip
-        warm = cold_until(cold, int(first[0]) if first and first[0] is not None else 0)
+        warm = cold_until(cold, first_ns)
         had_bars = dict(warm)  # when the shadow had its bars, before the sides agreed
         diffs = differing_bars(con, day)
         out: dict[str, StrategyShadow] = {}
@@ -582,7 +581,7 @@ def cold_start(warm: dict[str, tuple[int, str]], strategy: str, at_ns: int) -> s
     until, what = warm.get(strategy, (0, ""))
     if at_ns >= until:
         return ""
-    when = datetime.fromtimestamp(until / 1e9, IST).strftime("%H:%M:%S")
+    when = _hms(until)
     return (
         f"the shadow's cold start (it started with {what}: the recording begins this day, "
         f"live warmed up from the broker's history; the sides agree from {when})"
@@ -630,7 +629,7 @@ def held_by(states: Sequence[State], strategy: str, at_ns: int, who: str) -> str
     ns, _, rule, state = max(before, key=lambda st: st[0])
     if state not in HELD:
         return ""
-    when = datetime.fromtimestamp(ns / 1e9, IST).strftime("%H:%M:%S")
+    when = _hms(ns)
     return f"{who} had it {state} since {when} ({rule})"
 
 

@@ -49,6 +49,14 @@ class Given:
         }
 
 
+def event_ns(market: str) -> int:
+    """Market ns of a risk event row's market time (``read_events``: ``%Y-%m-%d
+    %H:%M:%S``, IST)."""
+    return (
+        int(datetime.strptime(market, "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST).timestamp()) * 10**9
+    )
+
+
 def given_commands(rows: Iterable[tuple[Any, ...]]) -> list[Given]:
     """The operator's commands of risk's event rows (``risk.events.read_events``: market
     time as ``%Y-%m-%d %H:%M:%S``, strategy, kind, rule, threshold, value, action,
@@ -60,8 +68,7 @@ def given_commands(rows: Iterable[tuple[Any, ...]]) -> list[Given]:
             row[0], row[1], row[2], row[3], row[6], row[7] or "")  # fmt: skip
         if rule != "trading_state" or kind not in ("state", "kill_switch"):
             continue
-        when = datetime.strptime(market, "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
-        at_ns = int(when.timestamp()) * 10**9
+        at_ns = event_ns(market)
         target = "" if strategy in ("", "*") else strategy
         if kind == "kill_switch" and action in KILL:
             cmd = wire.Command("kill_switch", action, reason=reason)

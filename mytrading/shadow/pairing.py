@@ -114,14 +114,13 @@ def pair(live: list[Trade], shadow: list[Trade]) -> list[Pair]:
     the order each instrument's bar closed, which differs between the sides (live closes
     a quiet one by the clock, the shadow at its next recorded tick): aligned as one
     sequence, two such decisions in crossed order left one of them unpaired on each side."""
+    lines: dict[tuple[bool, str, str], tuple[list[Trade], list[Trade]]] = {}
+    for side, trades in ((0, live), (1, shadow)):
+        for t in trades:
+            lines.setdefault((t.by_risk, t.exchange, t.symbol), ([], []))[side].append(t)
     out: list[Pair] = []
-    for risk in (False, True):
-        keys = sorted({(t.exchange, t.symbol) for t in [*live, *shadow] if t.by_risk == risk})
-        for key in keys:
-            out += _aligned(
-                [t for t in live if t.by_risk == risk and (t.exchange, t.symbol) == key],
-                [t for t in shadow if t.by_risk == risk and (t.exchange, t.symbol) == key],
-            )
+    for a, b in lines.values():
+        out += _aligned(a, b)
     out.sort(key=lambda p: p.decided_ns)
     return out
 

@@ -22,6 +22,7 @@ from typing import Any
 from mytrading.backtest.loop import StrategyChange
 from mytrading.domain.refdata import IST
 from mytrading.engine.strategy import BaseStrategy
+from mytrading.shadow.given import event_ns
 
 ACTIONS = ("enable", "disable", "params")
 
@@ -54,8 +55,7 @@ def strategy_switches(rows: Iterable[tuple[Any, ...]]) -> list[Switch]:
         market, strategy, kind, rule, action = row[0], row[1], row[2], row[3], row[6]
         if kind != "control" or rule != "strategy" or action not in ACTIONS:
             continue
-        when = datetime.strptime(market, "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
-        at_ns = int(when.timestamp()) * 10**9
+        at_ns = event_ns(market)
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
         known = True

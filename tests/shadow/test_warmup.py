@@ -18,7 +18,7 @@ from mytrading.engine.strategy import BaseStrategy, StrategyParams
 from mytrading.messaging import wire
 from mytrading.risk.config import risk_files
 from mytrading.settings import PROJECT_ROOT, load_settings
-from mytrading.shadow.day import joined_at
+from mytrading.shadow.day import first_tick, joined_at
 from mytrading.shadow.warmup import fetch_history, wanted_days, with_history
 from mytrading.stores.recording import Recorder, connect
 
@@ -193,7 +193,7 @@ def test_the_recordings_first_tick_after_the_open_is_a_mid_session_start(
         rec.add_tick(wire.Tick(*FUT, 24_500.0, 24_499.9, 24_500.1, 75, 75, 1, exch_ns=t))
         rec.flush()
         rec.close()
-        got = joined_at(path, day, refdata)
+        got = joined_at(first_tick(path, day), day, refdata)
         assert got == (t if joined else None)
 
 
@@ -220,3 +220,4 @@ def test_a_server_that_is_not_there_is_asked_once_and_its_empty_cache_not_read(
     assert s.stores.history_db.is_file()  # made by the download, empty
     recording = bars_file(tmp_path / "rec.duckdb", [("2026-11-20T10:00", 1.0)])
     assert with_history(s, recording) is recording
+
