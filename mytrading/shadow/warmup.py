@@ -83,7 +83,7 @@ def fetch_history(
     the day itself (its minutes before the recording began are where a stack started
     mid-session warmed up), from OpenAlgo's ``history`` into the history cache
     (``fetch``: the history function, the configured server's by default)."""
-    from mytrading.backtest.download import download
+    from mytrading.backtest.download import HistoryInputError, download
     from mytrading.openalgo.history import http_history
 
     if fetch is None:
@@ -99,8 +99,12 @@ def fetch_history(
         days = trading_days(refdata, ex, day - timedelta(days=3 * n + 10), day - timedelta(days=1))
         first = days[-n] if len(days) >= n else (days[0] if days else day)
         # the day itself too: a stack started mid-session warmed up on its earlier minutes
-        got = download(s.stores.history_db, refdata, fetch, ex, sym, "1m", first, day,
-                       today)  # fmt: skip
+        try:
+            got = download(s.stores.history_db, refdata, fetch, ex, sym, "1m", first, day,
+                           today)  # fmt: skip
+        except (HistoryInputError, duckdb.Error) as exc:  # the cache held by a download
+            out.errors.append(f"{ex}:{sym}: the history cache {s.stores.history_db}: {exc}")
+            break  # the same for every instrument
         out.bars += got.bars
         out.days += len(got.fetched)
         if got.error:

@@ -221,3 +221,36 @@ def test_a_server_that_is_not_there_is_asked_once_and_its_empty_cache_not_read(
     recording = bars_file(tmp_path / "rec.duckdb", [("2026-11-20T10:00", 1.0)])
     assert with_history(s, recording) is recording
 
+
+def test_a_history_cache_another_process_holds_is_said_not_raised(
+    tmp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, refdata: RefData
+) -> None:
+    """A `data download` writing the cache while the shadow runs: the shadow's fetch says
+    so and goes on cold (its day still made), asking no instrument after the first."""
+    import subprocess
+    import sys
+
+    for k, v in tmp_env.items():
+        monkeypatch.setenv(k, v)
+    s = load_settings()
+    s.stores.history_db.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); time.sleep(60)", str(s.stores.history_db)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        calls: list[str] = []
+
+        def fetch(ex: str, sym: str, tf: str, a: date, b: date) -> list[wire.Bar]:
+            calls.append(sym)
+            return []
+
+        got = fetch_history(s, refdata, date(2026, 11, 20), {FUT: 2, ("NSE_INDEX", "NIFTY"): 2},
+                            fetch=fetch)  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+    assert calls == [] and got.bars == 0 and len(got.errors) == 1
+    assert "the history cache" in got.errors[0]
