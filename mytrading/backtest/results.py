@@ -129,7 +129,12 @@ class Results:
         """Every order sent, amends included, with the status the venue gave it."""
         row = self._order_row(o, now_ns)
         row.update(
-            status=status, op=o.op, pricetype=o.pricetype, price=o.price, trigger=o.trigger_price
+            status=status,
+            op=o.op,
+            pricetype=o.pricetype,
+            price=o.price,
+            trigger=o.trigger_price,
+            bar_ns=o.bar_ns,
         )
         if o.link is not None and o.link.roll:
             row["roll"] = o.link.roll

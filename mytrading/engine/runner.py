@@ -706,9 +706,9 @@ class StrategyRunner:
             if self.joined and warm.handed_already(name, bar):
                 continue
             ctx = self.contexts[name]
-            ctx.origin_ns = origin_ns
+            ctx.origin_ns, ctx.bar_ns = origin_ns, bar.start_ns
             self._call(name, "bar", ctx.on_bar, bar)
-            ctx.origin_ns = 0
+            ctx.origin_ns = ctx.bar_ns = 0
 
     def _minute_in_order(self, bar: wire.Bar) -> bool:
         """A 1-minute bar goes on now: not while the feed backfills (it waits), and not
@@ -734,14 +734,14 @@ class StrategyRunner:
         for name, ctx, h in subscribers:
             if h.quarantined:
                 continue
-            ctx.origin_ns = origin_ns
+            ctx.origin_ns, ctx.bar_ns = origin_ns, bar.start_ns
             try:
                 ctx.on_bar(bar)
             except Exception as exc:
                 self._hook_failed(h, name, "bar", exc)
             else:
                 h.in_a_row = 0
-            ctx.origin_ns = 0
+            ctx.origin_ns = ctx.bar_ns = 0
         if self._deferred:
             self._flush_deferred()
 

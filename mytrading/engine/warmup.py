@@ -297,7 +297,11 @@ class WarmUps:
         by_start = {b.start_ns: b for b in history}
         for i, b in enumerate(job.held):
             live = by_start.get(b.start_ns, b) if i == 0 else b
-            self.ports.call(job.strategy, "bar", ctx.on_bar, live)
+            ctx.bar_ns = live.start_ns  # a held bar's decision is still that bar's
+            try:
+                self.ports.call(job.strategy, "bar", ctx.on_bar, live)
+            finally:
+                ctx.bar_ns = 0
         handed = [b.start_ns for b in (*past, *job.held)]
         if handed and self.mode != "backtest":  # a backtest's bars come once, in order
             self.joined[(job.strategy, job.exchange, job.symbol, job.tf)] = max(handed)

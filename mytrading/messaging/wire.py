@@ -159,6 +159,9 @@ class IntentBase(Msg, kw_only=True):
     # market-clock time it was decided (0: not said): risk refuses one older than its
     # ``max_intent_age_s`` as stale, so a decision held up on the way is never acted on late
     decided_ns: int = 0
+    # the start (market ns) of the bar whose ``on_bar`` decided it (0: a tick, a fill, a
+    # timer): the day's shadow pairs a live order with the backtest's on it
+    bar_ns: int = 0
     # the router's fill number its sender had booked when it decided (0: not said): risk
     # books as far before judging it, so a stop sent the instant its entry filled is judged
     # on the position that fill made, not as an entry (risk/daemon.py, ``_book_as_far``)
@@ -236,6 +239,7 @@ class Order(Msg, tag="order"):
     exit: bool = False  # it reduces a position: the router sends it ahead of entries
     link: OrderLink | None = None  # the engine's, carried through unchanged
     account: str = "main"  # the OpenAlgo account it goes to (mytrading/domain/accounts.py)
+    bar_ns: int = 0  # the intent's: the bar that decided it (0: not a bar's decision)
 
 
 class OrderUpdate(Msg, tag="order_update"):

@@ -71,6 +71,7 @@ def approved_order(
         exit=closes(book, (msg.strategy, msg.exchange, msg.symbol), msg, ref_order_id(msg)),
         link=msg.link if isinstance(msg, wire.PlaceIntent) else None,
         account=account,
+        bar_ns=msg.bar_ns,
     )
 
 

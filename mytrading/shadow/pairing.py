@@ -130,16 +130,23 @@ MATCH_WINDOW_NS = 120 * 10**9  # two sides' same decision: the same bar, handed 
 
 def _aligned(live: list[Trade], shadow: list[Trade]) -> list[Pair]:
     """The longest run of pairs in order whose two trades are the same decision: the same
-    key (instrument, side, quantity) decided on the same bar (within ``MATCH_WINDOW_NS``:
-    live decides when the feed hands the bar, a grace after its end, the shadow at its
-    end); the rest is left over on its side. A key alone paired a decision with the
+    key (instrument, side, quantity) decided on the same bar: the bar each names
+    (``bar_ns``, carried from the intent through risk's order into the journal), or,
+    where one side names none (a tick's or a timer's decision, an older journal), within
+    ``MATCH_WINDOW_NS`` (live decides when the feed hands the bar, a grace after its end,
+    the shadow at its end; a strategy still warming up decides on held bars later
+    still); the rest is left over on its side. A key alone paired a decision with the
     other side's next one of the same key however far apart (a cold start's first
     decisions with the other side's a quarter of an hour later)."""
     n, m = len(live), len(shadow)
 
     def same(i: int, j: int) -> bool:
         a, b = live[i], shadow[j]
-        return a.key == b.key and abs(a.decided_ns - b.decided_ns) <= MATCH_WINDOW_NS
+        if a.key != b.key:
+            return False
+        if a.bar_ns and b.bar_ns:  # both said the bar they decided on
+            return a.bar_ns == b.bar_ns
+        return abs(a.decided_ns - b.decided_ns) <= MATCH_WINDOW_NS
 
     # longest common subsequence under ``same``, from the end (lengths), then walked
     best = [[0] * (m + 1) for _ in range(n + 1)]

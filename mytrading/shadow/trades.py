@@ -47,6 +47,7 @@ class Trade:
     fills: int = 0  # how many fills made it (more than one: partly filled on the way)
     state: str = ""  # its order's last state on this side (a split order: its last child's)
     reason: str = ""  # ... and the reason given with it (a rejection's)
+    bar_ns: int = 0  # the start of the bar that decided it (0: not said, or no bar's)
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -183,7 +184,15 @@ def live_side(
         t = by_intent.get((o.strategy, o.intent_id))
         if t is None:
             t = by_intent[(o.strategy, o.intent_id)] = Trade(
-                "live", o.strategy, o.intent_id, o.exchange, o.symbol, o.action, 0, sent_ns
+                "live",
+                o.strategy,
+                o.intent_id,
+                o.exchange,
+                o.symbol,
+                o.action,
+                0,
+                sent_ns,
+                bar_ns=o.bar_ns,
             )
             out.trades.setdefault(o.strategy, []).append(t)
         t.quantity += o.quantity
@@ -217,7 +226,7 @@ def shadow_side(orders: dict[str, dict[str, Any]], fills: list[dict[str, Any]]) 
         if t is None:
             t = by_intent[(o["strategy"], intent)] = Trade(
                 "shadow", o["strategy"], intent, o["exchange"], o["symbol"], o["action"], 0,
-                o["time"],
+                o["time"], bar_ns=o.get("bar_ns", 0),
             )  # fmt: skip
             out.trades.setdefault(o["strategy"], []).append(t)
         t.quantity += o["quantity"]

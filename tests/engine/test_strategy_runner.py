@@ -144,6 +144,11 @@ def test_bars_are_built_from_ticks_and_closed_by_the_clock(refdata: RefData) -> 
     assert datetime.fromtimestamp(bar.start_ns / 1e9, IST).strftime("%H:%M") == "10:00"
     assert strat.bars("NFO", FUT, "3m") == [bar]
     assert len(rig.sent) == 1 and rig.sent[0].quantity == LOT
+    # the intent names the bar that decided it (the day's shadow pairs on it)
+    assert rig.sent[0].bar_ns == bar.start_ns
+    rig.tick(rig.clock.at(10, 4), 101.0)  # a tick's own decision names no bar
+    strat.buy("NFO", FUT, LOT)
+    assert rig.sent[-1].bar_ns == 0
 
 
 def test_warm_up_replays_history_without_orders_then_live_bars_in_order(refdata: RefData) -> None:
@@ -190,6 +195,8 @@ def test_warm_up_replays_history_without_orders_then_live_bars_in_order(refdata:
     assert closes == [12.0, 13.0, 14.0, 15.0]
     assert strat.warm == [True, True, True, False]  # type: ignore[attr-defined]
     assert len(rig.sent) == 1  # the orders in warm-up were not sent
+    # decided after the warm-up on the bar that waited for it: still that bar's decision
+    assert rig.sent[0].bar_ns == strat.seen[-1].start_ns  # type: ignore[attr-defined]
 
 
 def test_a_feed_behind_the_clock_does_not_hand_again_what_the_warm_up_handed(

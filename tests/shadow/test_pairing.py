@@ -68,6 +68,25 @@ def test_the_same_decision_is_on_the_same_bar_not_the_next_of_its_kind() -> None
     ]
 
 
+def test_decisions_that_name_their_bar_pair_on_it_however_late_one_side_acted() -> None:
+    """Live's strategy warmed up late and decided on the 09:21 bar at 09:26 (held bars
+    handed after the history); the shadow on the same bar at 09:23: the same decision,
+    five minutes apart, paired on the bar. Two decisions of the same key a minute apart
+    on different bars are not the same decision."""
+    bar = lambda m: m * 60_000_000_000  # noqa: E731
+    live = [trade("live", 26, "BUY", 65), trade("live", 30, "SELL", 65)]
+    shadow = [trade("shadow", 23, "BUY", 65), trade("shadow", 31, "SELL", 65)]
+    live[0].bar_ns, shadow[0].bar_ns = bar(21), bar(21)
+    live[1].bar_ns, shadow[1].bar_ns = bar(28), bar(29)
+    assert paired(live, shadow) == [
+        ("matched", "live-26", "shadow-23"),
+        ("live_only", "live-30", ""),
+        ("shadow_only", "", "shadow-31"),
+    ]
+    live[1].bar_ns = 0  # one side did not say (an older journal): within the window
+    assert paired(live, shadow)[1:] == [("matched", "live-30", "shadow-31")]
+
+
 def test_decisions_on_two_instruments_in_crossed_order_are_all_paired() -> None:
     """At one minute live decided on A then B, the shadow on B then A (each instrument's
     bar closed at another moment on each side): all four paired, per instrument."""
