@@ -14,12 +14,12 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mytrading.domain.refdata import IST
 from mytrading.monitor.shadowrun import Outcome
+from mytrading.shadow.given import hms
 
 ENDS = ("shadow_net", "live_net")
 
@@ -71,7 +71,7 @@ def timeline(got: dict[str, Any], stack: dict[str, float]) -> list[dict[str, Any
             t = p.get("live") or p.get("shadow") or {}
             ns = int(t.get("decided_ns", 0))
             kind = p.get("kind", "")
-            steps.append({"ns": ns, "at": _hms(ns), "moved": moved,
+            steps.append({"ns": ns, "at": hms(ns), "moved": moved,
                           "cause": "slippage" if kind == "matched" else kind})  # fmt: skip
     steps.sort(key=lambda x: x["ns"])
     last = steps[-1]["ns"] if steps else 0
@@ -82,13 +82,9 @@ def timeline(got: dict[str, Any], stack: dict[str, float]) -> list[dict[str, Any
     return steps
 
 
-def _hms(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, IST).strftime("%H:%M:%S")
-
-
 def _unmatched(p: dict[str, Any]) -> dict[str, Any]:
     t = p.get("live") or p.get("shadow") or {}
-    at = _hms(int(t.get("decided_ns", 0)))
+    at = hms(int(t.get("decided_ns", 0)))
     return {
         "kind": p.get("kind", ""),
         "at": at,

@@ -447,7 +447,7 @@ class RiskCore:
                 states.why.get(name),
             )  # fmt: skip
             states.set(name, "halted", why, msg.issued_by or "router")
-            self._state_event(name, "halted", why)
+            self._state_event(name, "halted", why, oid)
             self.enforce_halt()
             return
         if hold is None or oid not in hold.orders:
@@ -467,7 +467,7 @@ class RiskCore:
         states.set(name, hold.before, why, msg.issued_by or "router")
         if hold.before != "active" and hold.before_why is not None:
             states.why[name] = hold.before_why  # it is back to what it was, for that reason
-        self._state_event(name, hold.before, why)
+        self._state_event(name, hold.before, why, oid)
 
     def _unknown_census(self, msg: wire.Command) -> None:
         """The router's unknown orders as it starts (``ref``: every one of them): a hold
@@ -486,12 +486,19 @@ class RiskCore:
                     )
                 )  # fmt: skip
 
-    def _state_event(self, name: str, state: str, why: str) -> None:
+    def _state_event(self, name: str, state: str, why: str, oid: str) -> None:
+        """A state an unknown order set (halted) or its resolution lifted, kept as an event
+        naming the order (the day's shadow reads its lost replies from them)."""
         self.ports.save_states(self.book.states, why)
         log.warning("trading state", target=name, state=state, reason=why, by="router")
         self.ports.emit(
             wire.RiskEvent(
-                strategy=name, kind="state", rule="unknown_order", reason=why, action=state
+                strategy=name,
+                kind="state",
+                rule="unknown_order",
+                reason=why,
+                action=state,
+                order_ids=[oid],
             )
         )
 

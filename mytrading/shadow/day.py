@@ -34,6 +34,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,9 @@ from mytrading.messaging import wire
 from mytrading.router import journal
 from mytrading.settings import Settings
 from mytrading.shadow.bars import bar_cause, differing_bars
-from mytrading.shadow.given import Given, event_ns, given_commands
+from mytrading.shadow.given import Given, event_ns, given_commands, hms
+from mytrading.shadow.lost import RULE as LOST_RULE
+from mytrading.shadow.lost import Lost, lost_cause, lost_replies, lost_while
 from mytrading.shadow.pairing import UNEXPLAINED, Bridge, Pair, bridge, pair
 from mytrading.shadow.switches import Switch, plan, strategy_switches
 from mytrading.shadow.trades import LEAD, SideOfDay, live_side, paise, shadow_side
@@ -238,12 +241,22 @@ State = tuple[int, str, str, str]  # (market ns, strategy, rule, the state risk 
 HELD = ("reducing", "halted")  # states in which a strategy's entries are refused
 
 
-def live_events(
-    s: Settings, day: date
-) -> tuple[dict[str, list[Event]], list[State], list[Given], list[Switch], list[tuple[int, int]]]:
+@dataclass
+class LiveEvents:
+    """What risk kept of the day, live (``live_events``)."""
+
+    refused: dict[str, list[Event]]  # "rejected" and "exit" events
+    states: list[State]  # the states it set
+    given: list[Given]  # the operator's commands as they took effect
+    switches: list[Switch]  # the strategies' changes
+    restarts: list[tuple[int, int]]  # the engine's (silent from, back at)
+    lost: dict[str, Lost]  # orders whose reply was lost, by our order id
+
+
+def live_events(s: Settings, day: date) -> LiveEvents:
     """Risk's refusals ("rejected") and exits ("exit") of the day, live, the states it
-    set, the operator's commands as they took effect, the strategies' changes and the
-    engine's restarts."""
+    set, the operator's commands as they took effect, the strategies' changes, the
+    engine's restarts and the lost replies."""
     from mytrading.risk.events import read_events
 
     out: dict[str, list[Event]] = {"rejected": [], "exit": []}
@@ -256,11 +269,8 @@ def live_events(
             out[kind].append((ns, strategy, rule))
         elif kind == "state":
             states.append((ns, strategy, rule, str(action)))
-    return out, states, given_commands(rows), strategy_switches(rows), engine_restarts(rows)
-
-
-def _hms(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, IST).strftime("%H:%M:%S")
+    return LiveEvents(out, states, given_commands(rows), strategy_switches(rows),
+                      engine_restarts(rows), lost_replies(rows))  # fmt: skip
 
 
 JOINED_AFTER_NS = 60 * 10**9  # a first tick this long after the open: a mid-session start
@@ -306,7 +316,7 @@ def restart_cause(restarts: Sequence[tuple[int, int]], since_ns: int, at_ns: int
     if not found:
         return ""
     down, back = found[-1]
-    return (f"the engine restarted live (silent from {_hms(down)}, back at {_hms(back)}): "
+    return (f"the engine restarted live (silent from {hms(down)}, back at {hms(back)}): "
             "no decision while it was down, its strategies started afresh after")  # fmt: skip
 
 
@@ -318,9 +328,12 @@ def shadow_day(
     day: date | None = None,
     strategies: list[str] | None = None,
     capital: float | None = None,
+    transport: Any = None,
 ) -> ShadowDay:
     """The shadow of ``day`` (the latest recorded by default) for ``strategies`` (those
-    that traded live by default)."""
+    that traded live by default); ``transport``: how OpenAlgo's history is reached for
+    the warm-ups (an ``httpx`` transport; the network by default, the simulator's own in
+    a simulated day)."""
     from mytrading.backtest.loop import Backtest
     from mytrading.backtest.session import Request, prepare
 
@@ -345,7 +358,9 @@ def shadow_day(
     )  # fmt: skip
     recorded = p0.source  # the days before the recording from the history cache, if any
     p0 = dataclasses.replace(p0, source=with_history(s, recorded))
-    in_live, live_states, given, switches, restarts = live_events(s, day)
+    ev = live_events(s, day)
+    in_live, live_states, given, switches, restarts = (
+        ev.refused, ev.states, ev.given, ev.switches, ev.restarts)  # fmt: skip
     given = [g for g in given if any(g.applies_to(n) for n in names)]
     # each strategy with the parameters in force at the open, and its changes of the day
     switches = [w for w in switches if w.strategy in names]
@@ -362,9 +377,10 @@ def shadow_day(
                if p.strategy in names and p.quantity and p.account == LEAD]  # fmt: skip
 
     first_ns = first_tick(recording, day)
+    day_end = int(datetime.combine(day, dtime.max, IST).timestamp() * 1e9)
     joined = joined_at(first_ns, day, p0.refdata)
     if joined is not None:
-        notes.append(f"the stack joined the market at {_hms(joined)} (the recording's first "
+        notes.append(f"the stack joined the market at {hms(joined)} (the recording's first "
                      "tick): the shadow's strategies start there, warmed up on what came "
                      "before, as live's did")  # fmt: skip
     cold: list[tuple[str, str, int, int, int]] = []  # warm-ups short of history (``cold_until``)
@@ -390,7 +406,8 @@ def shadow_day(
 
     res = run(given)
     if cold and s.broker == "openalgo":  # live warmed up from OpenAlgo's history: so does it
-        got = fetch_history(s, p0.refdata, day, wanted_days(cold, watched))
+        got = fetch_history(s, p0.refdata, day, wanted_days(cold, watched),
+                            transport=transport)  # fmt: skip
         notes += [f"the shadow's warm-up from OpenAlgo's history failed: {e}" for e in got.errors]
         if got.bars:
             notes.append(f"the shadow's warm-ups ran short of the recording: {got.bars} 1-minute "
@@ -450,11 +467,14 @@ def shadow_day(
             if name in warm and agreed is not None:
                 warm[name] = (max(warm[name][0], agreed), warm[name][1])
             held_alike = last_held_alike(pairs)
+            sent = {t.intent_id: t.decided_ns for t in live.trades.get(name, [])}
             for i, pr in enumerate(pairs):
                 t = pr.live or pr.shadow
                 assert t is not None
                 if pr.kind == "matched":
-                    pr.why = fills_differ(pr)
+                    pr.why = fills_differ(pr) or (
+                        lost_cause(ev.lost, name, pr.live.intent_id) if pr.live else ""
+                    )
                 elif t.by_risk:  # risk's exit on one side only: what set it off there
                     side, events = ("live", in_live) if pr.live else ("in the shadow", in_shadow)
                     rule = nearest(events["exit"], name, t.decided_ns)
@@ -473,6 +493,7 @@ def shadow_day(
                         # start: the first that holds
                         pr.why = (cold_start(had_bars, name, t.decided_ns)
                                   or restart_cause(restarts, held_alike[i], t.decided_ns)
+                                  or lost_while(ev.lost, sent, name, t.decided_ns, day_end)
                                   or bar_cause(diffs, watched.get(name, ()),
                                                min(held_alike[i],
                                                    t.decided_ns - memory.get(name, 0)),
@@ -581,7 +602,7 @@ def cold_start(warm: dict[str, tuple[int, str]], strategy: str, at_ns: int) -> s
     until, what = warm.get(strategy, (0, ""))
     if at_ns >= until:
         return ""
-    when = _hms(until)
+    when = hms(until)
     return (
         f"the shadow's cold start (it started with {what}: the recording begins this day, "
         f"live warmed up from the broker's history; the sides agree from {when})"
@@ -629,7 +650,9 @@ def held_by(states: Sequence[State], strategy: str, at_ns: int, who: str) -> str
     ns, _, rule, state = max(before, key=lambda st: st[0])
     if state not in HELD:
         return ""
-    when = _hms(ns)
+    when = hms(ns)
+    if rule == LOST_RULE:
+        return f"{who} had it {state} since {when}: an order's reply was lost ({rule})"
     return f"{who} had it {state} since {when} ({rule})"
 
 

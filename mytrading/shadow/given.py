@@ -57,6 +57,11 @@ def event_ns(market: str) -> int:
     )
 
 
+def hms(ns: int) -> str:
+    """Market ns as IST clock time, ``HH:MM:SS``."""
+    return datetime.fromtimestamp(ns / 1e9, IST).strftime("%H:%M:%S")
+
+
 def given_commands(rows: Iterable[tuple[Any, ...]]) -> list[Given]:
     """The operator's commands of risk's event rows (``risk.events.read_events``: market
     time as ``%Y-%m-%d %H:%M:%S``, strategy, kind, rule, threshold, value, action,

@@ -77,12 +77,18 @@ class Fetched:
 
 
 def fetch_history(
-    s: Settings, refdata: RefData, day: date, wants: dict[Key, int], fetch: Any = None
+    s: Settings,
+    refdata: RefData,
+    day: date,
+    wants: dict[Key, int],
+    fetch: Any = None,
+    transport: Any = None,
 ) -> Fetched:
     """The 1-minute bars of the trading days before ``day`` that ``wants`` names, and of
     the day itself (its minutes before the recording began are where a stack started
     mid-session warmed up), from OpenAlgo's ``history`` into the history cache
-    (``fetch``: the history function, the configured server's by default)."""
+    (``fetch``: the history function, the configured server's by default, over
+    ``transport``: an ``httpx`` transport, the network's by default)."""
     from mytrading.backtest.download import HistoryInputError, download
     from mytrading.openalgo.history import http_history
 
@@ -92,6 +98,7 @@ def fetch_history(
             s.api_key(),
             s.openalgo.timeout_s,
             lambda tf: BarBuilder(refdata.calendar, tf),
+            transport=transport,
         )
     out = Fetched()
     today = datetime.now(IST).date()

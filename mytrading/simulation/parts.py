@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from mytrading.messaging import wire
@@ -17,16 +18,31 @@ class MemoryEvents:
 
     def __init__(self) -> None:
         self.events: list[tuple[int, wire.RiskEvent]] = []
+        self.markets: list[datetime] = []  # each event's market moment, in step
         self.stored = 0
         self.pending = 0
         self.held = ""
 
     def add(self, ev: wire.RiskEvent, wall_ns: int, market: datetime) -> None:
         self.events.append((wall_ns, ev))
+        self.markets.append(market)
         self.stored += 1
 
     def close(self) -> None:
         """Nothing to flush."""
+
+    def store(self, path: Path) -> None:
+        """Every event into risk's DuckDB file at ``path``, as the process's store keeps
+        them (what the day's shadow reads), in the order risk made them."""
+        from mytrading.risk.events import EventStore
+
+        def fail(why: str) -> None:
+            raise RuntimeError(f"risk events not stored in {path}: {why}")
+
+        store = EventStore(path, fail)
+        for (wall_ns, ev), market in zip(self.events, self.markets, strict=True):
+            store.add(ev, wall_ns, market)
+        store.close(timeout=60.0)
 
 
 class _Shed:

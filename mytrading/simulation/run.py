@@ -51,6 +51,7 @@ class SeedResult:
     steps: int
     said: list[Said] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)
+    shadow: Any = None  # the day's shadow (``Options.record``): a ``ShadowDay``
 
     @property
     def ok(self) -> bool:
@@ -167,6 +168,7 @@ def _run(stack: SimStack) -> SeedResult:
     world.run_until(end_ns)
     stack.invariants.day_end()
     inv = stack.invariants
+    shadow = day_shadow(stack) if options.record else None
     return SeedResult(
         seed=stack.seed,
         day=stack.day.isoformat(),
@@ -180,7 +182,24 @@ def _run(stack: SimStack) -> SeedResult:
         steps=world.steps,
         said=list(stack.said),
         trace=list(world.trace.lines),
+        shadow=shadow,
     )
+
+
+def day_shadow(stack: SimStack) -> Any:
+    """The day's shadow (``main.py backtest shadow``) of the seed's day, as after a real
+    close: the feed stopped (its recording written and let go), risk's events stored in
+    its DuckDB file, then the shadow read from the stack's own files."""
+    from mytrading.shadow.day import shadow_day
+    from mytrading.simulation.stack import mt_environ
+
+    for name in ("feed", "risk", "engine", "router"):
+        stack.stop_daemon(name)
+    stack.events.store(stack.settings.stores.risk_db)
+    stack.main.faults = type(stack.main.faults)()  # the broker's bad day is over
+    with mt_environ(stack.env):
+        return shadow_day(stack.settings, stack.day,
+                          transport=stack.transport(stack.main.rest_url))  # fmt: skip
 
 
 def _wall_s(stack: SimStack, at: dtime) -> float:

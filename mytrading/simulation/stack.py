@@ -102,6 +102,9 @@ class Options:
     close: time = time(15, 30)
     days: tuple[date, date] = (date(2026, 6, 1), date(2026, 11, 20))
     strategies: tuple[str, ...] = STRATEGIES
+    # the feed records the day's ticks and bars (``MT_RECORD``) and risk's events are
+    # stored in its DuckDB file at the day's end: what the day's shadow reads (``shadow``)
+    record: bool = False
     mutation: str = ""  # a planted bug's name (tests: ``simulation/mutations.py``)
     # a scenario's own steps: (wall seconds after the open, what to do to the stack),
     # on top of (or, with faults and operator off, instead of) the seed's
@@ -201,7 +204,7 @@ class SimStack:
             "MT_LOG_DIR": str(self.dir / "logs"),
             "MT_STATE_DIR": str(self.dir / "state"),
             "MT_RUN_DIR": str(self.dir / "run"),
-            "MT_RECORD": "false",
+            "MT_RECORD": "true" if self.options.record else "false",
             "MT_RECORD_DB": str(data / "marketdata.duckdb"),
             "MT_RISK_DB": str(data / "risk.duckdb"),
             "MT_WEBHOOK_DB": str(data / "webhooks.sqlite"),
@@ -247,7 +250,8 @@ class SimStack:
             # disk flush, 4 % of a simulated day's CPU) protects against nothing here
             "MT_JOURNAL_FSYNC": "false",
         }
-        with _environ(env):
+        self.env = env  # what a later read of the settings (the day's shadow) runs under
+        with mt_environ(env):
             settings = load_settings()
             return settings, load_accounts(settings)
 
@@ -477,7 +481,7 @@ def trading_days(refdata: RefData, span: tuple[date, date]) -> list[date]:
 
 
 @contextlib.contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
+def mt_environ(values: dict[str, str]) -> Iterator[None]:
     """Exactly these ``MT_*`` variables while settings load (a test's own are set aside)."""
     saved = {k: v for k, v in os.environ.items() if k.startswith("MT_")}
     for k in saved:

@@ -1,0 +1,71 @@
+"""The day's shadow of a simulated trading day (``Options.record``): the feed records
+the ticks and bars, risk's events are kept in its DuckDB file, and after the close
+``shadow_day`` reads the stack's own files (recording, router journal, risk events, the
+in-process OpenAlgo's history for the warm-ups) as it does after a real close. A
+planted cause (a lost reply) is seen in its own words, on the daemons' own cores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mytrading.domain.refdata import RefData
+from mytrading.shadow.pairing import UNEXPLAINED
+from mytrading.simulation.run import run_seed
+from mytrading.simulation.stack import Options
+
+pytestmark = pytest.mark.integration  # a trading day of the whole stack
+
+
+def test_a_simulated_days_shadow_pairs_live_with_its_backtest(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    r = run_seed(3, tmp_path, refdata, Options(record=True, faults=False, operator=False))
+    assert r.ok, r.violations
+    sd = r.shadow
+    assert sd is not None and sd.day.isoformat() == r.day
+    live = sum(st.counts()["matched"] + st.counts()["live_only"] for st in sd.strategies.values())
+    matched = sum(st.counts()["matched"] for st in sd.strategies.values())
+    assert live >= 20, "the day hardly traded: nothing to compare"
+    # decisions paired on the bar that made them (a strategy that warmed up late in the
+    # simulated stack decided on its held bars minutes after the shadow: unpaired before)
+    assert matched >= 0.8 * live, (matched, live)
+    whole = [n for n, st in sd.strategies.items() if st.counts()["matched"]
+             and not st.counts()["live_only"] and not st.counts()["shadow_only"]]  # fmt: skip
+    assert len(whole) >= 4, whole
+    for name in whole:  # every decision matched: nothing but slippage and charges between
+        b = sd.strategies[name].bridge
+        assert b.causes[UNEXPLAINED] == 0, (name, b.causes)
+        assert b.shadow_net + b.causes["slippage"] + b.causes["charges"] + b.causes[
+            "fills_differ"] == b.live_net  # fmt: skip
+
+
+def test_a_lost_reply_is_named_where_it_parted_the_sides(refdata: RefData, tmp_path: Path) -> None:
+    """The simulator loses the reply of the next placement at 9 s (09:33 at 120x) and
+    garbles the books until 13 s: the order is unknown, its strategy halted, then found
+    at the broker and adopted. Its trade is matched and says so; what its strategy did
+    on one side only from its hand-over until it was found is put to it."""
+
+    def lose(stack: Any) -> None:
+        stack.main.faults.lose_next = 1
+        stack.main.faults.garble = 1.0
+
+    def heal(stack: Any) -> None:
+        stack.main.faults.garble = 0.0
+
+    opts = Options(record=True, faults=False, operator=False, script=((9.0, lose), (13.0, heal)))
+    r = run_seed(3, tmp_path, refdata, opts)
+    assert r.ok, r.violations
+    lost = [(n, p) for n, st in r.shadow.strategies.items() for p in st.pairs
+            if p.why.startswith("its reply lost live")]  # fmt: skip
+    assert len(lost) == 1, "no lost reply seen: the scenario proves nothing"
+    name, pr = lost[0]
+    assert pr.kind == "matched" and "found at the broker as" in pr.why, pr.why
+    parted = [p for p in r.shadow.strategies[name].pairs
+              if p.kind != "matched" and p.why.startswith("live's order ")]  # fmt: skip
+    assert parted, "nothing put to the lost reply"
+    assert all(pr.live and pr.live.intent_id in p.why for p in parted)
+    line = r.shadow.strategies[name].line()  # the end-of-day message's, with its rupees
+    assert "had its reply lost" in line, line
