@@ -69,3 +69,33 @@ def test_a_lost_reply_is_named_where_it_parted_the_sides(refdata: RefData, tmp_p
     assert all(pr.live and pr.live.intent_id in p.why for p in parted)
     line = r.shadow.strategies[name].line()  # the end-of-day message's, with its rupees
     assert "had its reply lost" in line, line
+
+
+def test_a_feed_gap_the_backfill_filled_is_named_where_it_parted_the_sides(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The broker drops the feed's connection at 6 s (09:27 at 120x) and refuses it
+    again until 10 s: the feed reconnects and backfills the gap's minutes from history,
+    so live decided on bars with no recorded tick; the shadow, on the recorded ticks,
+    had none. The decisions that parted are put to those bars, with their rupees in the
+    end-of-day line."""
+
+    def drop(stack: Any) -> None:
+        stack.main.ws_refused = True
+        for c in list(stack.main.connections):
+            if not c.server.orders:  # the feed's session; the router's stays
+                c.drop("the server dropped the connection")
+
+    def back(stack: Any) -> None:
+        stack.main.ws_refused = False
+
+    opts = Options(record=True, faults=False, operator=False, script=((6.0, drop), (10.0, back)))
+    r = run_seed(3, tmp_path, refdata, opts)
+    assert r.ok, r.violations
+    gap = "from the broker's history after a gap in the feed (no tick recorded)"
+    parted = {n: [p for p in st.pairs if gap in p.why] for n, st in r.shadow.strategies.items()}
+    parted = {n: ps for n, ps in parted.items() if ps}
+    assert parted, "no decision put to the backfilled bars: the scenario proves nothing"
+    for name, ps in parted.items():
+        assert all(p.kind != "matched" for p in ps)
+        assert gap in r.shadow.strategies[name].line()
