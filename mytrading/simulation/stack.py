@@ -210,6 +210,13 @@ class SimStack:
             "MT_WEBHOOK_DB": str(data / "webhooks.sqlite"),
             "MT_CONTROL_DB": str(data / "control.sqlite"),
             "MT_ALERTS_DB": str(data / "alerts.sqlite"),
+            # the day's shadow fills a history cache and reads the instruments: the seed's
+            # own, never the project's (a cache shared by seeds made one seed's shadow
+            # depend on the seeds run before it)
+            "MT_HISTORY_DB": str(data / "history.duckdb"),
+            "MT_BACKTEST_DB": str(data / "backtests.duckdb"),
+            "MT_INSTRUMENTS_DB": str(data / "instruments.duckdb"),
+            "MT_REPORT_DIR": str(self.dir / "reports"),
             "MT_SIM_START": self.open_dt.strftime("%Y-%m-%dT%H:%M:%S"),
             "MT_SIM_SKIP": self.options.skip,
             "MT_SIM_SPEED": str(self.speed),
