@@ -135,6 +135,7 @@ class Results:
             price=o.price,
             trigger=o.trigger_price,
             bar_ns=o.bar_ns,
+            fill_of=o.fill_of,
         )
         if o.link is not None and o.link.roll:
             row["roll"] = o.link.roll

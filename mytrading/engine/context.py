@@ -57,6 +57,7 @@ class StrategyContext:
         self.warming_up = False
         self.origin_ns = 0  # ts of the event being handled: traced into intents
         self.bar_ns = 0  # the start of the bar ``on_bar`` is handling: carried by intents
+        self.fill_of = ""  # the intent whose fill is being handled: carried by intents
         self.rings: dict[BarKey, collections.deque[wire.Bar]] = {}
         self.primary: BarKey | None = None  # the first bar subscription
         self.indicators: dict[str, tuple[BarKey | None, Bound]] = {}
@@ -334,12 +335,18 @@ class StrategyContext:
                 "order ignored during warm-up", symbol=intent.symbol, action=intent.action
             )
             return ""
-        if not intent.intent_id or not intent.decided_ns or (self.bar_ns and not intent.bar_ns):
+        if (
+            not intent.intent_id
+            or not intent.decided_ns
+            or (self.bar_ns and not intent.bar_ns)
+            or (self.fill_of and not intent.fill_of)
+        ):
             intent = msgspec.structs.replace(
                 intent,
                 intent_id=intent.intent_id or self.link.next_intent_id(),
                 decided_ns=intent.decided_ns or self.link.now_ns(),
                 bar_ns=intent.bar_ns or self.bar_ns,
+                fill_of=intent.fill_of or self.fill_of,
             )
         ref = getattr(intent, "ref_intent_id", "")
         protective = self.engine_orders or (ref != "" and ref in self.protective)

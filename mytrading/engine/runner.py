@@ -40,6 +40,7 @@ from mytrading import hosttime
 from mytrading.domain.bands import PriceBand
 from mytrading.domain.bars import BarBuilder
 from mytrading.domain.errors import problems
+from mytrading.domain.ids import OrderId
 from mytrading.domain.refdata import RefData, RefDataError
 from mytrading.engine.context import StrategyContext
 from mytrading.engine.gate import Gate
@@ -639,8 +640,12 @@ class StrategyRunner:
         book = ctx.book
         if self._book(f.strategy, "fill", book.book_fill, f) is _NOT_BOOKED:
             return
-        if self._book(f.strategy, "fill", book.fill_duties, f) is not _NOT_BOOKED:
-            self._call(f.strategy, "fill", book.fill_hooks, f)
+        ctx.fill_of = _intent_of(f.order_id)  # what the duties and hooks send answers it
+        try:
+            if self._book(f.strategy, "fill", book.fill_duties, f) is not _NOT_BOOKED:
+                self._call(f.strategy, "fill", book.fill_hooks, f)
+        finally:
+            ctx.fill_of = ""
 
     def on_risk_event(self, ev: wire.RiskEvent) -> None:
         """Risk's word on one of a strategy's intents: refused (``rejected``), or only its
@@ -913,3 +918,11 @@ class StrategyRunner:
                 "hook_latency": lat,
             }
         return out
+
+
+def _intent_of(order_id: str) -> str:
+    """The intent of one of our order ids ("" for an id not ours: an adopted order's)."""
+    try:
+        return OrderId.parse(order_id).intent
+    except ValueError:
+        return ""

@@ -162,6 +162,9 @@ class IntentBase(Msg, kw_only=True):
     # the start (market ns) of the bar whose ``on_bar`` decided it (0: a tick, a fill, a
     # timer): the day's shadow pairs a live order with the backtest's on it
     bar_ns: int = 0
+    # the intent whose fill it answers (a stop placed on its entry's fill; "": none): the
+    # day's shadow pairs it through that intent's pair
+    fill_of: str = ""
     # the router's fill number its sender had booked when it decided (0: not said): risk
     # books as far before judging it, so a stop sent the instant its entry filled is judged
     # on the position that fill made, not as an entry (risk/daemon.py, ``_book_as_far``)
@@ -240,6 +243,7 @@ class Order(Msg, tag="order"):
     link: OrderLink | None = None  # the engine's, carried through unchanged
     account: str = "main"  # the OpenAlgo account it goes to (mytrading/domain/accounts.py)
     bar_ns: int = 0  # the intent's: the bar that decided it (0: not a bar's decision)
+    fill_of: str = ""  # the intent's: the intent whose fill it answers
 
 
 class OrderUpdate(Msg, tag="order_update"):

@@ -72,6 +72,7 @@ def approved_order(
         link=msg.link if isinstance(msg, wire.PlaceIntent) else None,
         account=account,
         bar_ns=msg.bar_ns,
+        fill_of=msg.fill_of,
     )
 
 

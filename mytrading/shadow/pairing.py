@@ -121,8 +121,37 @@ def pair(live: list[Trade], shadow: list[Trade]) -> list[Pair]:
     out: list[Pair] = []
     for a, b in lines.values():
         out += _aligned(a, b)
+    out = _answers_paired(out)
     out.sort(key=lambda p: p.decided_ns)
     return out
+
+
+def _answers_paired(pairs: list[Pair]) -> list[Pair]:
+    """Decisions that answer a fill (``fill_of``: a stop placed on its entry's fill, a
+    leg re-entered on its stop's), left one-sided because the two sides' fills came
+    apart in time (a limit reached later live, a thin book filling over minutes): each
+    live one paired with the shadow's answer to the same decision's fill of the same key,
+    in order; an answer paired so may be the fill another answers, so again until none."""
+    while True:
+        twin = {p.live.intent_id: p.shadow.intent_id
+                for p in pairs if p.live and p.shadow}  # fmt: skip
+        shadow_only = [p for p in pairs if p.shadow and not p.live and p.shadow.fill_of]
+        merged: list[Pair] = []
+        for p in pairs:
+            live = p.live
+            if p.shadow or live is None or not live.fill_of or live.fill_of not in twin:
+                continue
+            for q in shadow_only:
+                s = q.shadow
+                assert s is not None
+                if (s.fill_of == twin[live.fill_of] and s.key == live.key
+                        and s.by_risk == live.by_risk and q not in merged):  # fmt: skip
+                    merged += [p, q]
+                    pairs.append(Pair(live, s))
+                    break
+        if not merged:
+            return pairs
+        pairs = [p for p in pairs if not any(p is m for m in merged)]
 
 
 MATCH_WINDOW_NS = 120 * 10**9  # two sides' same decision: the same bar, handed apart

@@ -48,6 +48,7 @@ class Trade:
     state: str = ""  # its order's last state on this side (a split order: its last child's)
     reason: str = ""  # ... and the reason given with it (a rejection's)
     bar_ns: int = 0  # the start of the bar that decided it (0: not said, or no bar's)
+    fill_of: str = ""  # the intent whose fill it answered ("": none, or not said)
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -193,6 +194,7 @@ def live_side(
                 0,
                 sent_ns,
                 bar_ns=o.bar_ns,
+                fill_of=o.fill_of,
             )
             out.trades.setdefault(o.strategy, []).append(t)
         t.quantity += o.quantity
@@ -226,7 +228,7 @@ def shadow_side(orders: dict[str, dict[str, Any]], fills: list[dict[str, Any]]) 
         if t is None:
             t = by_intent[(o["strategy"], intent)] = Trade(
                 "shadow", o["strategy"], intent, o["exchange"], o["symbol"], o["action"], 0,
-                o["time"], bar_ns=o.get("bar_ns", 0),
+                o["time"], bar_ns=o.get("bar_ns", 0), fill_of=o.get("fill_of", ""),
             )  # fmt: skip
             out.trades.setdefault(o["strategy"], []).append(t)
         t.quantity += o["quantity"]

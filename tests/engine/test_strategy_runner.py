@@ -430,6 +430,8 @@ def test_bracket_protects_each_fill_and_oco_cancels_the_sibling(refdata: RefData
     assert stop.trigger_price == pytest.approx(23_999.95 + 40 * 0.05)
     assert stop.price == pytest.approx(stop.trigger_price + 10 * 0.05)
     assert (target.pricetype, target.price, target.quantity) == ("LIMIT", 23_900.0, LOT)
+    # each answers the entry's fill (the day's shadow pairs them through the entry's pair)
+    assert stop.fill_of == target.fill_of == e.intent_id and not e.fill_of
     rig.ack(stop, "trigger pending")
     rig.ack(target)
     rig.fill(e, LOT, 23_999.0)  # the other half: its own pair of exits

@@ -87,6 +87,25 @@ def test_decisions_that_name_their_bar_pair_on_it_however_late_one_side_acted() 
     assert paired(live, shadow)[1:] == [("matched", "live-30", "shadow-31")]
 
 
+def test_a_decision_answering_a_fill_pairs_through_the_fills_pair() -> None:
+    """Both sides sold at 30 (matched); live's entry filled late (a thin book), so its
+    stop went at 37, the shadow's at 31, past the window; the stop's own fill set off a
+    re-entry on each side (a chain). Each answer pairs through the pair of the fill it
+    answers; an answer to an unmatched fill stays one-sided."""
+    live = [trade("live", 30, "SELL", 65), trade("live", 37, "BUY", 65),
+            trade("live", 45, "SELL", 65), trade("live", 50, "BUY", 65)]  # fmt: skip
+    shadow = [trade("shadow", 30, "SELL", 65), trade("shadow", 31, "BUY", 65),
+              trade("shadow", 40, "SELL", 65)]  # fmt: skip
+    live[1].fill_of, live[2].fill_of, live[3].fill_of = "live-30", "live-37", "nobody"
+    shadow[1].fill_of, shadow[2].fill_of = "shadow-30", "shadow-31"
+    assert sorted(paired(live, shadow)) == sorted([
+        ("matched", "live-30", "shadow-30"),
+        ("matched", "live-37", "shadow-31"),
+        ("matched", "live-45", "shadow-40"),
+        ("live_only", "live-50", ""),
+    ])  # fmt: skip
+
+
 def test_decisions_on_two_instruments_in_crossed_order_are_all_paired() -> None:
     """At one minute live decided on A then B, the shadow on B then A (each instrument's
     bar closed at another moment on each side): all four paired, per instrument."""
