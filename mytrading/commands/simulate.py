@@ -26,13 +26,22 @@ def simulate(
     mutation: Annotated[
         str, typer.Option("--mutation", help="With a planted bug (simulation/mutations.py).")
     ] = "",
+    shadow: Annotated[
+        bool,
+        typer.Option(
+            "--shadow",
+            help="With --seed: record the day and print its shadow "
+            "(live against its backtest, as `backtest shadow`).",
+        ),
+    ] = False,
 ) -> None:
     """Seeded trading days of the whole stack (router, risk, engine, feed, reconciler,
     signals; two accounts and a follower) against the simulated broker and market, each
     with its faults (bus, kills, broker, feed, disk) and an operator; every invariant
     checked as it goes and at the day's end. A line per failing seed and a summary; exit
     1 when any invariant broke. ``--seed N`` replays one seed exactly and writes its
-    trace; the same seed gives the same trace digest, every time."""
+    trace; the same seed gives the same trace digest, every time. ``--shadow`` records
+    that day (ticks, bars, risk's events) and shadows it after its close."""
     if os.environ.get("PYTHONHASHSEED") != "0":  # one hashing for every seed, every run
         os.environ["PYTHONHASHSEED"] = "0"
         os.execv(sys.executable, [sys.executable, *sys.argv])
@@ -45,7 +54,7 @@ def simulate(
         raise typer.Exit(2)
     with planted(mutation):
         if seed >= 0:
-            raise typer.Exit(_replay(seed, trace, as_json, mutation))
+            raise typer.Exit(_replay(seed, trace, as_json, mutation, shadow))
         n_jobs = jobs or os.cpu_count() or 1
 
         def said(o: object) -> None:
@@ -64,12 +73,13 @@ def simulate(
     raise typer.Exit(1 if r["failed"] else 0)
 
 
-def _replay(seed: int, trace: Path | None, as_json: bool, mutation: str) -> int:
+def _replay(seed: int, trace: Path | None, as_json: bool, mutation: str, shadow: bool) -> int:
     from mytrading.simulation.batch import workdir
     from mytrading.simulation.run import run_seed
     from mytrading.simulation.stack import Options
 
-    r = run_seed(seed, workdir(), options=Options(trace_full=True, mutation=mutation))
+    opts = Options(trace_full=True, mutation=mutation, record=shadow)
+    r = run_seed(seed, workdir(), options=opts)
     out = trace or PROJECT_ROOT / "logs" / "simulate" / f"seed-{seed}.trace"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(r.trace) + "\n")
@@ -78,7 +88,8 @@ def _replay(seed: int, trace: Path | None, as_json: bool, mutation: str) -> int:
             "seed": seed, "day": r.day, "digest": r.digest, "trace": str(out),
             "violations": [v.line() for v in r.violations], "orders": r.orders,
             "fills": r.fills, "faults": r.faults, "seconds": round(r.seconds, 2),
-        }, indent=2))  # fmt: skip
+            **({"shadow": r.shadow.to_json()} if r.shadow is not None else {}),
+        }, indent=2, default=str))  # fmt: skip
     else:
         for v in r.violations:
             typer.echo(v.line())
@@ -87,6 +98,10 @@ def _replay(seed: int, trace: Path | None, as_json: bool, mutation: str) -> int:
             f"{sum(r.faults.values())} faults, {len(r.violations)} invariants broken, "
             f"{r.seconds:.1f} s; trace {out} ({len(r.trace)} lines), digest {r.digest}"
         )
+        if r.shadow is not None:
+            typer.echo("the day's shadow (live against its backtest):")
+            for st in r.shadow.strategies.values():
+                typer.echo("  " + st.line())
     return 1 if r.violations else 0
 
 

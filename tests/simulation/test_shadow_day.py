@@ -6,12 +6,16 @@ planted cause (a lost reply) is seen in its own words, on the daemons' own cores
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mytrading.domain.refdata import RefData
+from mytrading.settings import PROJECT_ROOT
 from mytrading.shadow.pairing import UNEXPLAINED
 from mytrading.simulation.run import run_seed
 from mytrading.simulation.stack import Options
@@ -99,3 +103,20 @@ def test_a_feed_gap_the_backfill_filled_is_named_where_it_parted_the_sides(
     for name, ps in parted.items():
         assert all(p.kind != "matched" for p in ps)
         assert gap in r.shadow.strategies[name].line()
+
+
+def test_a_seeds_shadow_is_the_same_every_time(refdata: RefData, tmp_path: Path) -> None:
+    """``main.py simulate --seed 3 --shadow`` (faults, an operator: a whole bad day)
+    prints the day's shadow; the same seed run again here shadows to the same lines: the
+    recording the feed's writer thread made and every cause read back are the seed's."""
+    out = subprocess.run(
+        [sys.executable, "main.py", "simulate", "--seed", "3", "--shadow", "--json",
+         "--trace", str(tmp_path / "seed-3.trace")],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    cli = json.loads(out.stdout)["shadow"]["strategies"]
+    assert len(cli) >= 5, "the day hardly traded"
+    r = run_seed(3, tmp_path, refdata, Options(record=True))
+    here = r.shadow.to_json()["strategies"]
+    assert {n: s["line"] for n, s in here.items()} == {n: s["line"] for n, s in cli.items()}
