@@ -244,6 +244,7 @@ class Order(Msg, tag="order"):
     account: str = "main"  # the OpenAlgo account it goes to (mytrading/domain/accounts.py)
     bar_ns: int = 0  # the intent's: the bar that decided it (0: not a bar's decision)
     fill_of: str = ""  # the intent's: the intent whose fill it answers
+    decided_ns: int = 0  # the intent's: when its strategy decided (market clock; 0: not said)
 
 
 class OrderUpdate(Msg, tag="order_update"):

@@ -73,6 +73,7 @@ def approved_order(
         account=account,
         bar_ns=msg.bar_ns,
         fill_of=msg.fill_of,
+        decided_ns=msg.decided_ns,
     )
 
 

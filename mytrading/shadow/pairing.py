@@ -94,9 +94,10 @@ class Pair:
             # market seconds the shadow decided after live (its step is the bar's close by
             # data; live's the hand-over): seconds apart, a minute or more is another bar
             out["decided_apart_s"] = round((self.shadow.decided_ns - self.live.decided_ns) / 1e9, 1)
-        if self.live and self.live.first_fill_ns and self.live.decided_ns:
+        sent = (self.live.sent_ns or self.live.decided_ns) if self.live else 0
+        if self.live and self.live.first_fill_ns and sent:
             # market clock: from the hand-over to the broker to its first fill
-            ms = (self.live.first_fill_ns - self.live.decided_ns) / 1e6
+            ms = (self.live.first_fill_ns - sent) / 1e6
             out["sent_to_fill_ms"] = round(ms, 1)
         if self.quotes:
             out["quotes"] = self.quotes

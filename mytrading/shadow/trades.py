@@ -39,7 +39,9 @@ class Trade:
     symbol: str
     action: str  # BUY | SELL
     quantity: int  # asked (a split order's children summed)
-    decided_ns: int  # when its first order went out (live: to the broker; shadow: the step)
+    # when it was decided: live, its strategy's moment (an older journal's, or risk's own
+    # exit's: its first order's hand-over to the broker); the shadow's step
+    decided_ns: int
     filled: int = 0
     value: int = 0  # sum of quantity x price over its fills, paise
     charges: int = 0  # paise
@@ -49,6 +51,7 @@ class Trade:
     reason: str = ""  # ... and the reason given with it (a rejection's)
     bar_ns: int = 0  # the start of the bar that decided it (0: not said, or no bar's)
     fill_of: str = ""  # the intent whose fill it answered ("": none, or not said)
+    sent_ns: int = 0  # live: its first order's hand-over to the broker (0: the shadow's)
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -192,9 +195,10 @@ def live_side(
                 o.symbol,
                 o.action,
                 0,
-                sent_ns,
+                o.decided_ns or sent_ns,
                 bar_ns=o.bar_ns,
                 fill_of=o.fill_of,
+                sent_ns=sent_ns,
             )
             out.trades.setdefault(o.strategy, []).append(t)
         t.quantity += o.quantity

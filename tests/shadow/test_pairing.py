@@ -263,6 +263,32 @@ def test_live_trades_from_the_journal_leave_followers_out_and_charge_as_a_contra
     assert side.stray == {} and side.settled == {}  # the next day's fill left with its order
 
 
+def test_a_live_trade_is_decided_when_its_strategy_decided_not_when_it_was_sent(
+    refdata: RefData,
+) -> None:
+    """Risk's pacing held an order two minutes before its hand-over to the broker (a
+    square-off's burst): it was decided when the strategy decided (the order carries the
+    intent's moment), paired with the shadow's decision of then; the time to its fill is
+    still counted from the hand-over. An order that says no moment (risk's own exit, an
+    older journal) is decided at its hand-over."""
+    day = date(2026, 11, 20)
+    at = int(datetime(2026, 11, 20, 15, 10, tzinfo=IST).timestamp() * 1e9)
+    sent = at + 120 * 10**9
+    said = wire.Order("s.i1", "i1", "s", *FUT, "BUY", 65, "MARKET", "NRML", 0.0, 0.0, "risk",
+                      decided_ns=at)  # fmt: skip
+    unsaid = wire.Order("s.i2", "i2", "s", *FUT, "SELL", 65, "MARKET", "NRML", 0.0, 0.0, "risk")
+    fill = wire.Fill(1, "t1", "s.i1", "b1", "s", *FUT, "NRML", "BUY", 65, 24_500.0, sent + 10**9)
+    table = load_charges(PROJECT_ROOT / "config")
+    side = live_side([(said, sent, "complete", ""), (unsaid, sent, "open", "")], [fill],
+                     refdata, table, day)  # fmt: skip
+    one, two = side.trades["s"]
+    assert (one.decided_ns, one.sent_ns, two.decided_ns) == (at, sent, sent)
+    shadow = Trade("shadow", "s", "bt-1", *FUT, "BUY", 65, at)  # type: ignore[arg-type]
+    p = pair([one], [shadow])
+    assert [q.kind for q in p] == ["matched"]
+    assert p[0].row(0.05)["sent_to_fill_ms"] == 1000.0
+
+
 def test_an_unmatched_trade_is_put_to_a_refusal_near_it_or_said_unexplained() -> None:
     minute = 60_000_000_000
     refusals = [(10 * minute, "s", "max_orders_per_min"), (10 * minute + 5, "other", "x")]
