@@ -375,11 +375,28 @@ class RiskDaemon(Daemon):
             self._judge(m)
 
     def on_peer_status(self, st: wire.Status) -> None:
+        if st.name not in self.beat_ns and st.uptime_s <= 2 * self.settings.liveness.heartbeat_s:
+            self._peer_started(st)
         self.beat_ns[st.name] = self.clock.now_ns()
         if not self.restored:
             return  # the snapshot, when it comes, says what was filled
         for f in self.fills_caught_up(self.fill_seq, st):
             self.core.on_fill(f)
+
+    def _peer_started(self, st: wire.Status) -> None:
+        """A peer's first beat, just after its start (not one long up that a restarted
+        risk hears for the first time), kept as an event (kind ``start``, the peer as its
+        rule): the day's shadow starts its strategies when live's engine started."""
+        self.emit(
+            wire.RiskEvent(
+                strategy="*",
+                kind="start",
+                rule=st.name,
+                action="started",
+                value=round(st.uptime_s, 3),
+                reason=f"{st.name} started (pid {st.pid})",
+            )
+        )
 
     def on_peer_restart(self, peer: Peer) -> None:
         """Orders a killed router never answered go again: one lost in its socket buffer

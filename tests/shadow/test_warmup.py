@@ -254,3 +254,28 @@ def test_a_history_cache_another_process_holds_is_said_not_raised(
         holder.wait()
     assert calls == [] and got.bars == 0 and len(got.errors) == 1
     assert "the history cache" in got.errors[0]
+
+
+def test_an_engine_started_after_the_feeds_first_tick_starts_the_shadow_then(
+    refdata: RefData,
+) -> None:
+    """Risk keeps each daemon's first start (kind ``start``); the engine's, when later
+    than the recording's first tick, is when live's strategies began (the feed had
+    ticks two seconds before the engine came up, as against the real OpenAlgo)."""
+    from mytrading.shadow.day import starts
+
+    day = date(2026, 11, 20)
+    at = lambda *hms: int(datetime(2026, 11, 20, *hms, tzinfo=IST).timestamp() * 1e9)  # noqa: E731
+    rows = [
+        ("2026-11-20 14:38:38", "*", "start", "engine", 0.0, 0.4, "started", "", [], ""),
+        ("2026-11-20 14:38:30", "*", "start", "feed", 0.0, 0.2, "started", "", [], ""),
+        ("2026-11-20 14:47:46", "*", "restart", "engine", 0.0, 1.0, "restarted", "", [], ""),
+    ]
+    got = starts(rows)
+    assert got == {"engine": at(14, 38, 38), "feed": at(14, 38, 30)}
+    first = at(14, 38, 36)
+    assert joined_at(first, day, refdata, got["engine"]) == at(14, 38, 38)
+    assert joined_at(first, day, refdata) == first  # a risk that kept no start
+    # an engine up before the open and a market's first tick at the open: no late start
+    assert joined_at(at(9, 15, 0), day, refdata, at(9, 5, 0)) is None
+    assert joined_at(0, day, refdata, at(10, 0, 0)) is None  # nothing recorded

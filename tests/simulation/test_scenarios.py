@@ -691,7 +691,9 @@ def test_risk_keeps_an_engines_restart_with_the_time_it_was_silent(
         seen["back"] = stack.clock.now_ns()  # the moment it is started again
 
     def note_events(stack: Any) -> None:
-        seen["events"] = [ev for _, ev in stack.cores["risk"].events.events if ev.kind == "restart"]
+        events = [ev for _, ev in stack.cores["risk"].events.events]
+        seen["events"] = [ev for ev in events if ev.kind == "restart"]
+        seen["starts"] = [ev.rule for ev in events if ev.kind == "start"]
 
     script = ((5.0, kill), (8.0, back), (10.0, note_events))
     r = run_seed(3, tmp_path, refdata, Options(faults=False, operator=False, script=script))
@@ -704,3 +706,6 @@ def test_risk_keeps_an_engines_restart_with_the_time_it_was_silent(
     speed = down_s / 3.0  # market seconds a second of the simulated world
     assert down_s <= ev.value <= down_s + 2 * speed, (ev.value, down_s)
     assert "engine restarted (pid" in ev.reason
+    # each daemon's first start is one too (the restart is not another): the shadow
+    # starts its strategies no earlier than live's engine started
+    assert sorted(seen["starts"]) == ["engine", "feed", "reconciler", "router", "signals"]
