@@ -462,6 +462,12 @@ def release(core: Daemon) -> None:
     if con is not None:
         with contextlib.suppress(Exception):
             con.close()
+    recorder = getattr(core, "recorder", None)  # the feed's recording (``Options.record``)
+    if recorder is not None:
+        # its writer thread runs on the wall's time, not the world's: what it had written
+        # at the kill would differ run to run. Every row it was handed is written, then
+        # the file let go (a real kill loses up to its last second: not modelled)
+        recorder.close()
     http = getattr(core, "http", None)
     gate = getattr(http, "gate", None)
     gcon = getattr(getattr(gate, "store", None), "con", None)
