@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from mytrading import hosttime, venue
-from mytrading.domain.accounts import Accounts
+from mytrading.domain.accounts import MAIN, Accounts
 from mytrading.domain.refdata import RefData
 from mytrading.messaging import wire
 from mytrading.messaging.catchup import (
@@ -147,6 +147,10 @@ class RiskDaemon(Daemon):
             self._store_held,
             s.retention.risk_events_keep_days,
         )
+        # risk's own start (a restart, after the day's first): the day's shadow reads it
+        self.keep(wire.RiskEvent(strategy="*", kind="start", rule=self.name, action="started",
+                                 reason=f"{self.name} started (pid {self.host.pid})"))  # fmt: skip
+        self._router_refusing = ""  # why the router refuses the lead account's orders now
         self.core = build_core(
             s,
             self.refdata,
@@ -189,7 +193,31 @@ class RiskDaemon(Daemon):
     def emit(self, ev: wire.RiskEvent) -> None:
         """Publish a risk event and keep it in DuckDB (by the store's writer thread)."""
         self.publish(f"risk.event.{ev.strategy}", ev)
+        self.keep(ev)
+
+    def keep(self, ev: wire.RiskEvent) -> None:
+        """Keep an event in DuckDB only: a fact of the day for its record (the day's
+        shadow reads them), which no daemon acts on."""
         self.events.add(ev, hosttime.time_ns(), self.clock.now())
+
+    def _router_taking(self, st: wire.Status) -> None:
+        """Whether the router takes the lead account's orders, from its beat: a broker
+        session expired, a journal the disk refuses. Each change is kept as an event
+        (kind ``router``, the cause as its rule, ``refusing`` or ``taking``)."""
+        d = st.detail
+        why, rule = "", ""
+        if MAIN in (d.get("sessions_expired") or {}):
+            why, rule = "the broker session expired", "session_expired"
+        elif d.get("journal_fault"):
+            why, rule = f"its journal refused writes ({d['journal_fault']})", "journal_fault"
+        if why == self._router_refusing:
+            return
+        was, self._router_refusing = self._router_refusing, why
+        self.keep(wire.RiskEvent(
+            strategy="*", kind="router", rule=rule or "taking",
+            action="refusing" if why else "taking",
+            reason=f"the router refuses orders: {why}" if why else f"the router takes orders "
+            f"again (it refused them: {was})"))  # fmt: skip
 
     def save_states(self, states: TradingStates, reason: str) -> None:
         self.state_store.save(states, reason)
@@ -377,6 +405,8 @@ class RiskDaemon(Daemon):
     def on_peer_status(self, st: wire.Status) -> None:
         if st.name not in self.beat_ns and st.uptime_s <= 2 * self.settings.liveness.heartbeat_s:
             self._peer_started(st)
+        if st.name == "router":
+            self._router_taking(st)
         self.beat_ns[st.name] = self.clock.now_ns()
         if not self.restored:
             return  # the snapshot, when it comes, says what was filled

@@ -51,6 +51,7 @@ from mytrading.shadow.bars import bar_cause, differing_bars
 from mytrading.shadow.given import Given, event_ns, given_commands, hms
 from mytrading.shadow.lost import RULE as LOST_RULE
 from mytrading.shadow.lost import Lost, lost_cause, lost_replies, lost_while
+from mytrading.shadow.outages import Outage, outage_cause, outages
 from mytrading.shadow.pairing import UNEXPLAINED, Bridge, Pair, bridge, pair
 from mytrading.shadow.switches import Switch, plan, strategy_switches
 from mytrading.shadow.trades import LEAD, SideOfDay, live_side, paise, shadow_side
@@ -252,6 +253,7 @@ class LiveEvents:
     restarts: list[tuple[int, int]]  # the engine's (silent from, back at)
     lost: dict[str, Lost]  # orders whose reply was lost, by our order id
     started: dict[str, int]  # each daemon's first start of the day (market ns)
+    outages: list[Outage]  # the feed, router or risk away, the router refusing orders
 
 
 def live_events(s: Settings, day: date) -> LiveEvents:
@@ -271,7 +273,8 @@ def live_events(s: Settings, day: date) -> LiveEvents:
         elif kind == "state":
             states.append((ns, strategy, rule, str(action)))
     return LiveEvents(out, states, given_commands(rows), strategy_switches(rows),
-                      engine_restarts(rows), lost_replies(rows), starts(rows))  # fmt: skip
+                      engine_restarts(rows), lost_replies(rows), starts(rows),
+                      outages(rows))  # fmt: skip
 
 
 JOINED_AFTER_NS = 60 * 10**9  # a first tick this long after the open: a mid-session start
@@ -518,6 +521,7 @@ def shadow_day(
                         pr.why = (cold_start(had_bars, name, t.decided_ns)
                                   or restart_cause(restarts, held_alike[i], t.decided_ns)
                                   or lost_while(ev.lost, sent, name, t.decided_ns, day_end)
+                                  or outage_cause(ev.outages, held_alike[i], t.decided_ns)
                                   or bar_cause(diffs, watched.get(name, ()),
                                                min(held_alike[i],
                                                    t.decided_ns - memory.get(name, 0)),

@@ -708,4 +708,4 @@ def test_risk_keeps_an_engines_restart_with_the_time_it_was_silent(
     assert "engine restarted (pid" in ev.reason
     # each daemon's first start is one too (the restart is not another): the shadow
     # starts its strategies no earlier than live's engine started
-    assert sorted(seen["starts"]) == ["engine", "feed", "reconciler", "router", "signals"]
+    assert sorted(seen["starts"]) == ["engine", "feed", "reconciler", "risk", "router", "signals"]

@@ -120,3 +120,38 @@ def test_a_seeds_shadow_is_the_same_every_time(refdata: RefData, tmp_path: Path)
     r = run_seed(3, tmp_path, refdata, Options(record=True))
     here = r.shadow.to_json()["strategies"]
     assert {n: s["line"] for n, s in here.items()} == {n: s["line"] for n, s in cli.items()}
+
+
+def test_a_broker_session_that_expired_is_named_where_it_parted_the_sides(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The broker's session expires at 6 s (09:27 at 120x) and comes back at 10 s: the
+    router refuses the lead account's orders meanwhile. Risk keeps both moments from the
+    router's beats (kind ``router``); the entries live never placed are put to them."""
+
+    def expire(stack: Any) -> None:
+        stack.main.server.session_expired = True
+
+    def renew(stack: Any) -> None:
+        stack.main.server.session_expired = False
+
+    opts = Options(record=True, faults=False, operator=False, script=((6.0, expire), (10.0, renew)))
+    r = run_seed(3, tmp_path, refdata, opts, keep=True)  # its files kept: risk's events read
+    assert r.ok, r.violations
+    kept = [(ev.kind, ev.rule, ev.action) for ev in r_events(tmp_path)]
+    assert ("router", "session_expired", "refusing") in kept
+    assert ("router", "taking", "taking") in kept
+    said = "live's router refused orders (the broker session expired) from 09:2"
+    parted = [p for st in r.shadow.strategies.values() for p in st.pairs if said in p.why]
+    assert parted, "no decision put to the expired session: the scenario proves nothing"
+    assert all(p.kind == "shadow_only" for p in parted)  # live placed none of them
+
+
+def r_events(workdir: Path) -> list[Any]:
+    """Risk's events of the seed's day, as stored in its DuckDB file."""
+    from mytrading.messaging import wire
+    from mytrading.risk.events import read_events
+
+    rows = read_events(workdir / "seed-3" / "data" / "risk.duckdb", limit=100_000)
+    return [wire.RiskEvent(strategy=r[1], kind=r[2], rule=r[3], reason=r[7], action=r[6])
+            for r in rows]  # fmt: skip

@@ -1,0 +1,72 @@
+"""Stretches when a part of live's stack was away, read back from risk's events
+(``shadow/outages.py``)."""
+
+from __future__ import annotations
+
+from mytrading.shadow.given import event_ns
+from mytrading.shadow.outages import outage_cause, outages
+
+DAY = "2026-11-20"
+
+
+def row(at: str, kind: str, rule: str, value: float = 0.0, action: str = "",
+        reason: str = "") -> tuple:  # fmt: skip
+    return (f"{DAY} {at}", "*", kind, rule, 0.0, value, action, reason, [], "")
+
+
+def at(t: str) -> int:
+    return event_ns(f"{DAY} {t}")
+
+
+ROWS = [
+    row("09:10:00", "start", "risk", action="started"),
+    row("10:00:40", "restart", "feed", 40.0, "restarted"),  # silent since 10:00:00
+    row(
+        "11:00:00",
+        "router",
+        "session_expired",
+        action="refusing",
+        reason="the router refuses orders: the broker session expired",
+    ),
+    row("11:05:00", "router", "taking", action="taking", reason="the router takes orders again"),
+    row("12:00:00", "start", "risk", action="started"),  # a restart: the day's second
+    row(
+        "13:00:00",
+        "router",
+        "journal_fault",
+        action="refusing",
+        reason="the router refuses orders: its journal refused writes (ENOSPC)",
+    ),
+    row("13:30:00", "restart", "engine", 5.0, "restarted"),  # the engine's: day.py's own
+]
+
+
+def test_each_outage_from_its_start_to_its_end() -> None:
+    got = [(o.who, o.from_ns, o.to_ns) for o in outages(reversed(ROWS))]  # any order
+    assert got == [
+        ("feed", at("10:00:00"), at("10:00:40")),
+        ("router", at("11:00:00"), at("11:05:00")),
+        ("risk", at("12:00:00"), at("12:00:00")),
+        ("router", at("13:00:00"), 0),  # not taking again by the day's end
+    ]
+
+
+def test_a_decision_is_put_to_the_latest_outage_since_the_sides_held_alike() -> None:
+    outs = outages(ROWS)
+    assert outage_cause(outs, at("09:30:00"), at("09:59:00")) == ""  # before any
+    assert outage_cause(outs, at("09:30:00"), at("10:30:00")) == (
+        "the feed restarted live (silent from 10:00:00, back at 10:00:40): no ticks while "
+        "it was down, the gap's bars from the broker's history after"
+    )
+    # the sides held alike again after the feed was back: not its doing
+    assert outage_cause(outs, at("10:10:00"), at("10:30:00")) == ""
+    assert outage_cause(outs, at("10:10:00"), at("11:02:00")) == (
+        "live's router refused orders (the broker session expired) from 11:00:00 to 11:05:00"
+    )
+    assert outage_cause(outs, at("11:50:00"), at("12:01:00")).startswith(
+        "the risk restarted live (back at 12:00:00)"
+    )
+    assert outage_cause(outs, at("12:30:00"), at("15:00:00")) == (
+        "live's router refused orders (its journal refused writes (ENOSPC)) from 13:00:00 "
+        "to the day's end"
+    )
