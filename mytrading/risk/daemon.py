@@ -614,6 +614,11 @@ class RiskDaemon(Daemon):
         elif isinstance(msg, wire.OrderUpdate):
             self.outbox.ack(msg.order_id)
             self.core.on_update(msg)
+            if msg.status == "rejected":  # the day's record: one refused before the
+                # router's journal took it (a full disk, an expired session) is kept nowhere else
+                self.keep(wire.RiskEvent(strategy=msg.strategy, kind="order_rejected",
+                                         rule="router", reason=msg.reason,
+                                         intent_id=msg.intent_id, action="rejected"))  # fmt: skip
         elif isinstance(msg, wire.Funds):
             self.core.on_funds(msg.account, msg.available, msg.ts)
         elif isinstance(msg, wire.MarginQuote):

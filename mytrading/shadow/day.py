@@ -262,13 +262,15 @@ def live_events(s: Settings, day: date) -> LiveEvents:
     engine's restarts and the lost replies."""
     from mytrading.risk.events import read_events
 
-    out: dict[str, list[Event]] = {"rejected": [], "exit": []}
+    out: dict[str, list[Event]] = {"rejected": [], "exit": [], "order_rejected": []}
     states: list[State] = []
     rows = read_events(s.stores.risk_db, limit=1_000_000, day=day)
     for row in rows:
         market, strategy, kind, rule, action = row[0], row[1], row[2], row[3], row[6]
         ns = event_ns(market)
-        if kind in out:
+        if kind == "order_rejected":  # an order refused after risk: its reason
+            out[kind].append((ns, strategy, str(row[7] or "no reason given")))
+        elif kind in out:
             out[kind].append((ns, strategy, rule))
         elif kind == "state":
             states.append((ns, strategy, rule, str(action)))
@@ -513,6 +515,10 @@ def shadow_day(
                     else:
                         pr.why = refused_near(in_live["rejected"], name, t.decided_ns,
                                               "risk, live,", live_states)  # fmt: skip
+                        if pr.why == UNEXPLAINED:
+                            gone = nearest(in_live["order_rejected"], name, t.decided_ns)
+                            if gone:
+                                pr.why = f"live's order for it was rejected ({gone})"
                     if pr.why == UNEXPLAINED:
                         # the shadow without its bars yet, live's engine restarted, a
                         # bar that differed, the cause of the one-sided decision that set

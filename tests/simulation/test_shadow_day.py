@@ -147,6 +147,30 @@ def test_a_broker_session_that_expired_is_named_where_it_parted_the_sides(
     assert all(p.kind == "shadow_only" for p in parted)  # live placed none of them
 
 
+def test_orders_a_full_disk_refused_are_named_where_they_parted_the_sides(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """The router's disk is full from 8 s to 11 s (09:31-09:37 at 120x): its journal
+    refuses the writes, so the orders of then are rejected before the journal takes
+    them (kept nowhere but risk's record of the rejection), and the router refuses
+    orders until its journal writes again (risk's record of its beats)."""
+
+    def full(stack: Any) -> None:
+        stack.disk_full = True
+
+    def free(stack: Any) -> None:
+        stack.disk_full = False
+
+    opts = Options(record=True, faults=False, operator=False, script=((8.0, full), (11.0, free)))
+    r = run_seed(3, tmp_path, refdata, opts)
+    assert r.ok, r.violations
+    whys = [p.why for st in r.shadow.strategies.values() for p in st.pairs if p.kind != "matched"]
+    assert any(w.startswith("live's order for it was rejected (not sent: journal write refused")
+               for w in whys), whys  # fmt: skip
+    assert any(w.startswith("live's router refused orders (its journal refused writes")
+               for w in whys), whys  # fmt: skip
+
+
 def r_events(workdir: Path) -> list[Any]:
     """Risk's events of the seed's day, as stored in its DuckDB file."""
     from mytrading.messaging import wire
