@@ -29,6 +29,7 @@ follower accounts (the shadow trades the lead account; followers' orders are cou
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ import duckdb
 from mytrading import venue
 from mytrading.backtest.loop import StrategyChange
 from mytrading.domain.bars import TIMEFRAMES
+from mytrading.domain.ids import Book
 from mytrading.domain.refdata import IST, RefData, RefDataError
 from mytrading.messaging import wire
 from mytrading.router import journal
@@ -551,9 +553,19 @@ def traded_strategies(s: Settings, rep: journal.Replay, notes: list[str]) -> lis
 
     traded = {t.order.strategy for t in rep.orders.values()} | {f.strategy for f in rep.fills}
     known = set(declared(s.strategies_dir)[0])
-    if traded - known:
-        notes.append(f"not shadowed (no strategy file of that name: a webhook strategy or "
-                     f"one removed since): {', '.join(sorted(traded - known))}")  # fmt: skip
+    # a follower account's copies are booked as "<strategy>@<account>" (domain/ids.py)
+    books = {b: Book.parse(b) for b in traded - known}
+    copies = {b for b, bk in books.items() if bk.account and bk.strategy in known}
+    if copies:
+        placed = [t.order.strategy for t in rep.orders.values() if t.order.op == "place"]
+        counts = collections.Counter(b for b in placed if b in copies)
+        said = ", ".join(f"{b} ({counts[b]} orders)" for b in sorted(copies))
+        notes.append("a follower account's copies, counted, not paired (the shadow trades "
+                     f"the lead account): {said}")  # fmt: skip
+    others = sorted(traded - known - copies)
+    if others:
+        notes.append("not shadowed (no strategy file of that name: a webhook strategy or one "
+                     f"removed since): {', '.join(others)}")  # fmt: skip
     return sorted(traded & known)
 
 

@@ -390,13 +390,20 @@ def test_only_strategies_with_a_file_are_shadowed_and_the_others_are_said(
     settings: Settings,
 ) -> None:
     rep = journal.Replay()
-    for name in ("sma_crossover", "tv_alerts"):  # a webhook strategy has no class to run
+    # a webhook strategy has no class to run; a follower account's copies are booked as
+    # the lead's strategy at that account
+    for name in ("sma_crossover", "tv_alerts", "sma_crossover@second"):
         o = wire.Order(f"{name}.1", "1", name, *FUT, "BUY", 65, "MARKET", "NRML", 0.0, 0.0,
                        "risk")  # fmt: skip
         rep.orders[o.order_id] = TrackedOrder(o, OrderState.COMPLETE)
     notes: list[str] = []
     assert traded_strategies(settings, rep, notes) == ["sma_crossover"]
-    assert notes and "tv_alerts" in notes[0]
+    assert notes == [
+        "a follower account's copies, counted, not paired (the shadow trades the lead "
+        "account): sma_crossover@second (1 orders)",
+        "not shadowed (no strategy file of that name: a webhook strategy or one removed "
+        "since): tv_alerts",
+    ]
 
 
 def test_the_days_journal_is_found_rolled_aside_or_current(settings: Settings) -> None:
