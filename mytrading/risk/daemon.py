@@ -417,7 +417,7 @@ class RiskDaemon(Daemon):
         """A peer's first beat, just after its start (not one long up that a restarted
         risk hears for the first time), kept as an event (kind ``start``, the peer as its
         rule): the day's shadow starts its strategies when live's engine started."""
-        self.emit(
+        self.keep(
             wire.RiskEvent(
                 strategy="*",
                 kind="start",

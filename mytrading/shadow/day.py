@@ -248,7 +248,9 @@ HELD = ("reducing", "halted")  # states in which a strategy's entries are refuse
 class LiveEvents:
     """What risk kept of the day, live (``live_events``)."""
 
-    refused: dict[str, list[Event]]  # "rejected" and "exit" events
+    # risk's refusals ("rejected"), its exits ("exit") and the orders rejected after it
+    # ("order_rejected": the reason in place of the rule)
+    refused: dict[str, list[Event]]
     states: list[State]  # the states it set
     given: list[Given]  # the operator's commands as they took effect
     switches: list[Switch]  # the strategies' changes
@@ -259,9 +261,7 @@ class LiveEvents:
 
 
 def live_events(s: Settings, day: date) -> LiveEvents:
-    """Risk's refusals ("rejected") and exits ("exit") of the day, live, the states it
-    set, the operator's commands as they took effect, the strategies' changes, the
-    engine's restarts and the lost replies."""
+    """What risk kept of the day, live (``LiveEvents``), from its event rows."""
     from mytrading.risk.events import read_events
 
     out: dict[str, list[Event]] = {"rejected": [], "exit": [], "order_rejected": []}
