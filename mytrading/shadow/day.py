@@ -487,6 +487,7 @@ def shadow_day(
             elif e["kind"] == "state":
                 shadow_states.append((e["time"], e["strategy"], e["rule"], e["action"]))
         warm = cold_until(cold, first_ns)
+        history = s.broker == "openalgo"  # live warmed up from OpenAlgo's history
         had_bars = dict(warm)  # when the shadow had its bars, before the sides agreed
         diffs = differing_bars(con, day)
         out: dict[str, StrategyShadow] = {}
@@ -526,7 +527,7 @@ def shadow_day(
                         # bar that differed, the cause of the one-sided decision that set
                         # the positions apart, the shadow catching up after its cold
                         # start: the first that holds
-                        pr.why = (cold_start(had_bars, name, t.decided_ns)
+                        pr.why = (cold_start(had_bars, name, t.decided_ns, history)
                                   or restart_cause(restarts, held_alike[i], t.decided_ns)
                                   or lost_while(ev.lost, sent, name, t.decided_ns, day_end)
                                   or outage_cause(ev.outages, held_alike[i], t.decided_ns)
@@ -535,7 +536,7 @@ def shadow_day(
                                                    t.decided_ns - memory.get(name, 0)),
                                                t.decided_ns)
                                   or follows(pairs[:i], held_alike[i])
-                                  or cold_start(warm, name, t.decided_ns)
+                                  or cold_start(warm, name, t.decided_ns, history)
                                   or UNEXPLAINED)  # fmt: skip
             _name_quotes(con, pairs)
             b = bridge(pairs, live.settled.get(name, []), shadow.settled.get(name, []), at,
@@ -642,16 +643,25 @@ def cold_until(
     return out
 
 
-def cold_start(warm: dict[str, tuple[int, str]], strategy: str, at_ns: int) -> str:
+def cold_start(
+    warm: dict[str, tuple[int, str]], strategy: str, at_ns: int, live_history: bool = True
+) -> str:
     """A decision of one side only while the shadow's start was cold: its warm-up short,
-    and, once warm, until the two sides first agreed ("" if not)."""
+    and, once warm, until the two sides first agreed ("" if not). ``live_history``: live's
+    engine warmed up from the broker's history (an OpenAlgo broker; the in-router venue,
+    ``MT_BROKER=sim``, has none: live started as cold)."""
     until, what = warm.get(strategy, (0, ""))
     if at_ns >= until:
         return ""
     when = hms(until)
+    live = (
+        "live warmed up from the broker's history"
+        if live_history
+        else "live had no broker history either and started cold too"
+    )
     return (
         f"the shadow's cold start (it started with {what}: the recording begins this day, "
-        f"live warmed up from the broker's history; the sides agree from {when})"
+        f"{live}; the sides agree from {when})"
     )
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -30,6 +30,9 @@ from mytrading.simulation.faults import FaultSchedule, FeedFaults, full_disk_wri
 from mytrading.simulation.invariants import Invariants, Violation
 from mytrading.simulation.operator import Operator
 from mytrading.simulation.stack import START_ORDER, Options, Said, SimStack
+
+if TYPE_CHECKING:
+    from mytrading.shadow.day import ShadowDay
 
 LAST_BEAT_S = 0.05  # before the day's end (wall seconds): every daemon's status sent
 SETTLE_S = 8.0  # wall seconds from the last fault to the day's end: an unknown order found absent
@@ -51,7 +54,7 @@ class SeedResult:
     steps: int
     said: list[Said] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)
-    shadow: Any = None  # the day's shadow (``Options.record``): a ``ShadowDay``
+    shadow: ShadowDay | None = None  # the day's shadow (``Options.record``)
 
     @property
     def ok(self) -> bool:
@@ -186,7 +189,7 @@ def _run(stack: SimStack) -> SeedResult:
     )
 
 
-def day_shadow(stack: SimStack) -> Any:
+def day_shadow(stack: SimStack) -> ShadowDay:
     """The day's shadow (``main.py backtest shadow``) of the seed's day, as after a real
     close: the feed stopped (its recording written and let go), risk's events stored in
     its DuckDB file, then the shadow read from the stack's own files."""

@@ -329,6 +329,10 @@ def test_a_cold_start_of_the_shadow_is_the_cause_until_it_is_warm() -> None:
         warm, "s", until - 1
     )
     assert cold_start(warm, "s", until) == "" and cold_start(warm, "other", 0) == ""
+    # the in-router venue (MT_BROKER=sim) has no history: live was as cold, said so
+    said = cold_start(warm, "s", 0, live_history=False)
+    assert "live had no broker history either and started cold too" in said
+    assert "warmed up from the broker's history" not in said
 
 
 def test_days_sum_up_per_strategy_by_hour_instrument_and_cause() -> None:
