@@ -52,7 +52,11 @@ class MarketClock:
         return cls(now, now, 1.0)
 
     def now_ns(self) -> int:
-        elapsed = int((hosttime.time_ns() - self.anchor_wall_ns) * self.speed)
+        return self.market_at(hosttime.time_ns())
+
+    def market_at(self, wall_ns: int) -> int:
+        """The market time (ns) it was, or will be, at the wall time ``wall_ns``."""
+        elapsed = int((wall_ns - self.anchor_wall_ns) * self.speed)
         if not self.sessions:
             return self.anchor_market_ns + elapsed
         t = self._start_offset + max(elapsed, 0)

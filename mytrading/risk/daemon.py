@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from mytrading import hosttime, venue
 from mytrading.domain.accounts import MAIN, Accounts
-from mytrading.domain.refdata import RefData
+from mytrading.domain.refdata import IST, RefData
 from mytrading.messaging import wire
 from mytrading.messaging.catchup import (
     RESTORE_RETRY_S,
@@ -198,22 +198,34 @@ class RiskDaemon(Daemon):
     def keep(self, ev: wire.RiskEvent) -> None:
         """Keep an event in DuckDB only: a fact of the day for its record (the day's
         shadow reads them), which no daemon acts on."""
-        self.events.add(ev, hosttime.time_ns(), self.clock.now())
+        self.keep_at(None, ev)
+
+    def keep_at(self, market_ns: int | None, ev: wire.RiskEvent) -> None:
+        """``keep`` at the market moment ``market_ns`` (now when None): a fact a peer
+        said later than it happened."""
+        at = self.clock.now() if market_ns is None else datetime.fromtimestamp(market_ns / 1e9, IST)
+        self.events.add(ev, hosttime.time_ns(), at)
 
     def _router_taking(self, st: wire.Status) -> None:
         """Whether the router takes the lead account's orders, from its beat: a broker
         session expired, a journal the disk refuses. Each change is kept as an event
         (kind ``router``, the cause as its rule, ``refusing`` or ``taking``)."""
         d = st.detail
-        why, rule = "", ""
-        if MAIN in (d.get("sessions_expired") or {}):
+        why, rule, since = "", "", 0.0
+        expired = (d.get("sessions_expired") or {}).get(MAIN)
+        if expired is not None:
             why, rule = "the broker session expired", "session_expired"
+            since = float(expired.get("since") or 0.0)
         elif d.get("journal_fault"):
             why, rule = f"its journal refused writes ({d['journal_fault']})", "journal_fault"
+            since = float(d.get("journal_fault_since") or 0.0)
         if why == self._router_refusing:
             return
         was, self._router_refusing = self._router_refusing, why
-        self.keep(wire.RiskEvent(
+        # refusing from the moment the router says it began (wall time: a beat later
+        # here), taking again from this beat
+        at = self.clock.market_at(int(since * 1e9)) if since else None
+        self.keep_at(at, wire.RiskEvent(
             strategy="*", kind="router", rule=rule or "taking",
             action="refusing" if why else "taking",
             reason=f"the router refuses orders: {why}" if why else f"the router takes orders "

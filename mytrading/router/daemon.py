@@ -827,6 +827,7 @@ class RouterDaemon(Daemon):
             **(
                 {
                     "journal_fault": self.table.journal.fault,
+                    "journal_fault_since": round(self.table.journal.fault_since, 3),
                     "journal_held_bytes": self.table.journal.held_bytes,
                     "fills_held": len(self.bus_out.unflushed),
                 }

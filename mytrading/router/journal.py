@@ -246,6 +246,7 @@ class Journal:
         self.flush_us: collections.deque[float] = collections.deque(maxlen=4096)  # fdatasync
         self.last_flush_us = 0.0  # the latest sync's fdatasync (0.0: nothing to flush)
         self.fault = ""  # why the disk refused the latest write or flush ("": it did not)
+        self.fault_since = 0.0  # wall time of the fault's first refusal (0.0: none)
         self.faults = 0  # how many times it has refused
         self._fd = -1
         self._tail: list[bytes] = []  # written (or refused) since the last good flush
@@ -431,6 +432,8 @@ class Journal:
         self._tail_bytes = 0
 
     def _refused(self, what: str, exc: OSError) -> None:
+        if not self.fault:
+            self.fault_since = hosttime.time()
         self.fault = f"journal {what} refused: {exc.strerror or exc} ({self.path})"
         self.faults += 1
         self.dirty = False
@@ -450,7 +453,7 @@ class Journal:
                 os.fdatasync(self._fd)
         except OSError:
             return False
-        self.fault = ""
+        self.fault, self.fault_since = "", 0.0
         self._flushed_size += self._tail_bytes
         self._tail.clear()
         self._tail_bytes = 0

@@ -27,6 +27,9 @@ def test_sim_clock_runs_through_sessions_only(
     # A full session (375 minutes) later: Tuesday the 24th is a holiday, so Wednesday.
     assert at(clk, 30 + 375, monkeypatch) == datetime(2026, 11, 25, 9, 15, tzinfo=IST)
     assert all(refdata.calendar.is_open("NFO", at(clk, s, monkeypatch)) for s in range(0, 1800, 7))
+    # the market time of a wall moment other than now (a peer's "since"): the same rule
+    wall = 10**18 + 30 * 10**9  # 30 wall seconds after the anchor: 30 market minutes
+    assert clk.market_at(wall) == int(datetime(2026, 11, 23, 9, 15, tzinfo=IST).timestamp() * 1e9)
 
 
 def test_sim_start_defaults_to_last_trading_day_open(refdata: RefData) -> None:
