@@ -10,6 +10,7 @@ backtest (``backtest/risk.py``), so both send the same orders for the same decis
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -236,7 +237,12 @@ def plan(t: Trigger, post: PostTrade) -> Plan:
     return Plan([(t.strategy, k) for k in t.keys], action, state)
 
 
-def rejected_event(strategy: str, intent_id: str, r: Rejection) -> wire.RiskEvent:
+def rejected_event(
+    strategy: str, intent_id: str, r: Rejection, decided_ns: int = 0
+) -> wire.RiskEvent:
+    """A refusal; ``decided_ns``: when its intent was decided (market ns; kept in the
+    event's detail, as ``{"decided_ns": ...}``): a refusal risk made after holding the
+    intent (waiting for funds, for positions) is then still found at the decision."""
     return wire.RiskEvent(
         strategy=strategy,
         kind="rejected",
@@ -246,6 +252,7 @@ def rejected_event(strategy: str, intent_id: str, r: Rejection) -> wire.RiskEven
         threshold=r.threshold,
         value=r.value,
         action="reject",
+        detail=json.dumps({"decided_ns": decided_ns}) if decided_ns else "",
     )
 
 

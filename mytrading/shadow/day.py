@@ -32,6 +32,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -272,6 +273,8 @@ def live_events(s: Settings, day: date) -> LiveEvents:
         ns = event_ns(market)
         if kind == "order_rejected":  # an order refused after risk: its reason
             out[kind].append((ns, strategy, str(row[7] or "no reason given")))
+        elif kind == "rejected":  # at its intent's decision (risk may have held it first)
+            out[kind].append((decided_at(row[9]) or ns, strategy, rule))
         elif kind in out:
             out[kind].append((ns, strategy, rule))
         elif kind == "state":
@@ -312,6 +315,17 @@ def joined_at(
         return None
     open_ns = int(datetime.combine(day, hours[0], tzinfo=IST).timestamp() * 1e9)
     return at if at - open_ns > JOINED_AFTER_NS else None
+
+
+def decided_at(detail: str | None) -> int:
+    """A refusal's intent's decision (market ns) from the event's detail, 0 if not said."""
+    if not detail or not detail.startswith("{"):
+        return 0
+    try:
+        got = json.loads(detail)
+    except ValueError:
+        return 0
+    return int(got.get("decided_ns") or 0) if isinstance(got, dict) else 0
 
 
 def starts(rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:

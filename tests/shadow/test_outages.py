@@ -70,3 +70,16 @@ def test_a_decision_is_put_to_the_latest_outage_since_the_sides_held_alike() -> 
         "live's router refused orders (its journal refused writes (ENOSPC)) from 13:00:00 "
         "to the day's end"
     )
+
+
+def test_a_refusal_is_found_at_its_intents_decision() -> None:
+    """Risk held an intent for the broker's funds figure and refused it three minutes
+    later: the event keeps the decision's moment, the shadow reads it back."""
+    from mytrading.risk.orders import rejected_event
+    from mytrading.risk.rules import Rejection
+    from mytrading.shadow.day import decided_at
+
+    ev = rejected_event("s", "i1", Rejection("margin", "no funds figure"), at("09:18:00"))
+    assert decided_at(ev.detail) == at("09:18:00")
+    assert rejected_event("s", "i1", Rejection("margin", "x")).detail == ""
+    assert decided_at("") == decided_at("not json") == decided_at('{"x": 1}') == 0
