@@ -513,7 +513,7 @@ def shadow_day(
             if name in warm and agreed is not None:
                 warm[name] = (max(warm[name][0], agreed), warm[name][1])
             held_alike = last_held_alike(pairs)
-            sent = {t.intent_id: t.decided_ns for t in live.trades.get(name, [])}
+            sent = {t.intent_id: t.sent_ns or t.decided_ns for t in live.trades.get(name, [])}
             for i, pr in enumerate(pairs):
                 t = pr.live or pr.shadow
                 assert t is not None
