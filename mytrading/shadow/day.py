@@ -255,10 +255,9 @@ class LiveEvents:
     states: list[State]  # the states it set
     given: list[Given]  # the operator's commands as they took effect
     switches: list[Switch]  # the strategies' changes
-    restarts: list[tuple[int, int]]  # the engine's (silent from, back at)
     lost: dict[str, Lost]  # orders whose reply was lost, by our order id
     started: dict[str, int]  # each daemon's first start of the day (market ns)
-    outages: list[Outage]  # the feed, router or risk away, the router refusing orders
+    outages: list[Outage]  # a daemon restarted, the router refusing orders
 
 
 def live_events(s: Settings, day: date) -> LiveEvents:
@@ -280,7 +279,7 @@ def live_events(s: Settings, day: date) -> LiveEvents:
         elif kind == "state":
             states.append((ns, strategy, rule, str(action)))
     return LiveEvents(out, states, given_commands(rows), strategy_switches(rows),
-                      engine_restarts(rows), lost_replies(rows), starts(rows),
+                      lost_replies(rows), starts(rows),
                       outages(rows))  # fmt: skip
 
 
@@ -339,31 +338,6 @@ def starts(rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
     return out
 
 
-def engine_restarts(rows: Sequence[tuple[Any, ...]]) -> list[tuple[int, int]]:
-    """The engine's restarts of the day as risk saw them (kind ``restart``, rule
-    ``engine``): (market ns its silence began, market ns it was back), earliest first."""
-    out = []
-    for row in rows:
-        if row[2] == "restart" and row[3] == "engine":
-            back = event_ns(row[0])
-            out.append((back - int(float(row[5] or 0) * 1e9), back))
-    return sorted(out)
-
-
-def restart_cause(restarts: Sequence[tuple[int, int]], since_ns: int, at_ns: int) -> str:
-    """A decision one side made alone while the engine was down or after it came back,
-    when that was after the two sides last held alike: the latest such restart ("" if
-    none). Live decided nothing while it was down; after it, its strategies started
-    again (warmed up afresh, their own state lost), so they may decide otherwise until
-    both sides hold alike again."""
-    found = [(down, back) for down, back in restarts if down <= at_ns and back > since_ns]
-    if not found:
-        return ""
-    down, back = found[-1]
-    return (f"the engine restarted live (silent from {hms(down)}, back at {hms(back)}): "
-            "no decision while it was down, its strategies started afresh after")  # fmt: skip
-
-
 # ------------------------------------------------------------------------- the run
 
 
@@ -403,8 +377,7 @@ def shadow_day(
     recorded = p0.source  # the days before the recording from the history cache, if any
     p0 = dataclasses.replace(p0, source=with_history(s, recorded))
     ev = live_events(s, day)
-    in_live, live_states, given, switches, restarts = (
-        ev.refused, ev.states, ev.given, ev.switches, ev.restarts)  # fmt: skip
+    in_live, live_states, given, switches = ev.refused, ev.states, ev.given, ev.switches
     given = [g for g in given if any(g.applies_to(n) for n in names)]
     # each strategy with the parameters in force at the open, and its changes of the day
     switches = [w for w in switches if w.strategy in names]
@@ -537,14 +510,14 @@ def shadow_day(
                             if gone:
                                 pr.why = f"live's order for it was rejected ({gone})"
                     if pr.why == UNEXPLAINED:
-                        # the shadow without its bars yet, live's engine restarted, a
-                        # bar that differed, the cause of the one-sided decision that set
-                        # the positions apart, the shadow catching up after its cold
+                        # the shadow without its bars yet, a part of live's stack away
+                        # (a daemon restarted, the router refusing orders), a lost reply,
+                        # a bar that differed, the cause of the one-sided decision that
+                        # set the positions apart, the shadow catching up after its cold
                         # start: the first that holds
                         pr.why = (cold_start(had_bars, name, t.decided_ns, history)
-                                  or restart_cause(restarts, held_alike[i], t.decided_ns)
-                                  or lost_while(ev.lost, sent, name, t.decided_ns, day_end)
                                   or outage_cause(ev.outages, held_alike[i], t.decided_ns)
+                                  or lost_while(ev.lost, sent, name, t.decided_ns, day_end)
                                   or bar_cause(diffs, watched.get(name, ()),
                                                min(held_alike[i],
                                                    t.decided_ns - memory.get(name, 0)),

@@ -1,8 +1,10 @@
 """Stretches of the day when a part of live's stack was away, read back from risk's
-events: the feed, the router or risk itself restarted, or the router refused the lead
-account's orders (a broker session expired, a journal the disk refused). A decision one
-side made alone in or after such a stretch, when it began after the two sides last held
-alike, is put to it. (The engine's own restarts: ``shadow/day.py`` ``restart_cause``.)
+events: the engine, the feed, the router or risk itself restarted, or the router refused
+the lead account's orders (a broker session expired, a journal the disk refused). A
+decision one side made alone in or after such a stretch, when it began after the two
+sides last held alike, is put to it: live decided nothing (or sent nothing) while the
+part was away, and after an engine's restart its strategies started afresh (warmed up
+again, their own state lost), so they may decide otherwise until both hold alike again.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from mytrading.shadow.given import event_ns, hms
 
 WHAT = {
+    "engine": "no decision while it was down, its strategies started afresh after",
     "feed": "no ticks while it was down, the gap's bars from the broker's history after",
     "router": "orders waited for it, or went stale",
     "risk": "intents waited for it, or went stale",
@@ -22,7 +25,7 @@ WHAT = {
 
 @dataclass(frozen=True)
 class Outage:
-    who: str  # feed | router | risk
+    who: str  # engine | feed | router | risk
     from_ns: int  # market ns it began (a restart: the peer's last beat before it)
     to_ns: int  # market ns it ended (0: not by the day's end)
     why: str  # a restart: what it left undone; the router refusing: why it refused

@@ -37,7 +37,7 @@ ROWS = [
         action="refusing",
         reason="the router refuses orders: its journal refused writes (ENOSPC)",
     ),
-    row("13:30:00", "restart", "engine", 5.0, "restarted"),  # the engine's: day.py's own
+    row("13:30:00", "restart", "engine", 5.0, "restarted"),  # silent since 13:29:55
 ]
 
 
@@ -48,6 +48,7 @@ def test_each_outage_from_its_start_to_its_end() -> None:
         ("router", at("11:00:00"), at("11:05:00")),
         ("risk", at("12:00:00"), at("12:00:00")),
         ("router", at("13:00:00"), 0),  # not taking again by the day's end
+        ("engine", at("13:29:55"), at("13:30:00")),
     ]
 
 
@@ -66,9 +67,14 @@ def test_a_decision_is_put_to_the_latest_outage_since_the_sides_held_alike() -> 
     assert outage_cause(outs, at("11:50:00"), at("12:01:00")).startswith(
         "the risk restarted live (back at 12:00:00)"
     )
-    assert outage_cause(outs, at("12:30:00"), at("15:00:00")) == (
+    assert outage_cause(outs, at("12:30:00"), at("13:20:00")) == (
         "live's router refused orders (its journal refused writes (ENOSPC)) from 13:00:00 "
         "to the day's end"
+    )
+    # the latest that began by the decision: the engine's restart, amid the refusal
+    assert outage_cause(outs, at("12:30:00"), at("15:00:00")) == (
+        "the engine restarted live (silent from 13:29:55, back at 13:30:00): no decision "
+        "while it was down, its strategies started afresh after"
     )
 
 
