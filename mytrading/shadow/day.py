@@ -486,6 +486,7 @@ def shadow_day(
             if name in warm and agreed is not None:
                 warm[name] = (max(warm[name][0], agreed), warm[name][1])
             held_alike = last_held_alike(pairs)
+            alike_here = last_held_alike(pairs, by_instrument=True)
             sent = {t.intent_id: t.sent_ns or t.decided_ns for t in live.trades.get(name, [])}
             for i, pr in enumerate(pairs):
                 t = pr.live or pr.shadow
@@ -522,7 +523,8 @@ def shadow_day(
                                                min(held_alike[i],
                                                    t.decided_ns - memory.get(name, 0)),
                                                t.decided_ns)
-                                  or follows(pairs[:i], held_alike[i])
+                                  or follows(pairs[:i], held_alike[i],
+                                             (t.exchange, t.symbol), alike_here[i])
                                   or cold_start(warm, name, t.decided_ns, history)
                                   or UNEXPLAINED)  # fmt: skip
             _name_quotes(con, pairs)
@@ -652,26 +654,46 @@ def cold_start(
     )
 
 
-def follows(before: Sequence[Pair], alike_ns: int) -> str:
+def follows(
+    before: Sequence[Pair],
+    alike_ns: int,
+    key: tuple[str, str] | None = None,
+    here_ns: int = -1,
+) -> str:
     """The cause of the one-sided decision that set the two sides' positions apart, when
     they have not held alike since (``alike_ns``): a decision one side makes while it
     holds what the other does not follows from it ("" when there is none, or it is
-    itself unexplained). ``before``: the pairs decided earlier, in order."""
+    itself unexplained). ``before``: the pairs decided earlier, in order. With ``key``,
+    the instrument's own parting comes first: when the sides have held it apart since
+    ``here_ns``, the one-sided decision on it that parted them is the cause, whatever
+    another instrument did before (a refused re-entry's later exit is the refusal's, not
+    that of an earlier difference in another leg)."""
+    if key is not None and here_ns >= 0:
+        for p in before:
+            t = p.live or p.shadow
+            if (p.kind != "matched" and p.decided_ns > here_ns and t is not None
+                    and (t.exchange, t.symbol) == key):  # fmt: skip
+                return p.why if p.why and p.why != UNEXPLAINED else ""
     for p in before:
         if p.kind != "matched" and p.decided_ns > alike_ns:
             return p.why if p.why and p.why != UNEXPLAINED else ""
     return ""
 
 
-def last_held_alike(pairs: Sequence[Pair]) -> list[int]:
+def last_held_alike(pairs: Sequence[Pair], by_instrument: bool = False) -> list[int]:
     """For each pair, the last moment before it (market ns; 0: the start of the day) at
     which the two sides held the same positions: until they do again, a difference in
-    what one side saw (a bar) still steers both sides' decisions, matched or not."""
+    what one side saw (a bar) still steers both sides' decisions, matched or not.
+    ``by_instrument``: the same of the pair's own instrument alone."""
     held: dict[str, dict[tuple[str, str], int]] = {"live": {}, "shadow": {}}
     since = 0
+    since_in: dict[tuple[str, str], int] = {}
     out = [0] * len(pairs)
     for i in sorted(range(len(pairs)), key=lambda k: pairs[k].decided_ns):
-        out[i] = since
+        first = pairs[i].live or pairs[i].shadow
+        assert first is not None
+        key = (first.exchange, first.symbol)
+        out[i] = since_in.get(key, 0) if by_instrument else since
         for t in (pairs[i].live, pairs[i].shadow):
             if t is not None and t.filled:
                 book = held[t.side]
@@ -681,6 +703,8 @@ def last_held_alike(pairs: Sequence[Pair]) -> list[int]:
                     del book[k]
         if held["live"] == held["shadow"]:
             since = pairs[i].decided_ns
+        if held["live"].get(key, 0) == held["shadow"].get(key, 0):
+            since_in[key] = pairs[i].decided_ns
     return out
 
 

@@ -106,9 +106,23 @@ class Options:
     # stored in its DuckDB file at the day's end: what the day's shadow reads (``shadow``)
     record: bool = False
     mutation: str = ""  # a planted bug's name (tests: ``simulation/mutations.py``)
+    # a scenario's own limits in risk.toml: (strategy, key, value), e.g. a tighter cap
+    risk: tuple[tuple[str, str, int | float], ...] = ()
     # a scenario's own steps: (wall seconds after the open, what to do to the stack),
     # on top of (or, with faults and operator off, instead of) the seed's
     script: tuple[tuple[float, Callable[[Any], None]], ...] = ()
+
+
+def risk_limit(path: Path, strategy: str, key: str, value: float) -> None:
+    """``key = value`` in the strategy's table of risk.toml (made if it has none): a
+    table is declared once in TOML, so the line goes under its header."""
+    header = f"[strategies.{strategy}]"
+    lines = path.read_text().splitlines()
+    if header in lines:
+        lines.insert(lines.index(header) + 1, f"{key} = {value}")
+    else:
+        lines += ["", header, f"{key} = {value}"]
+    path.write_text("\n".join(lines) + "\n")
 
 
 @dataclass
@@ -193,6 +207,8 @@ class SimStack:
         # examples' 5 orders a second (operator.py, TOP_UP_GAP_S)
         with (cfg / "risk.toml").open("a") as f:
             f.write(f"\n[strategies.{WEBHOOK}]\nmax_orders_per_sec = {TOP_UP_PER_S}\n")
+        for strategy, key, value in self.options.risk:
+            risk_limit(cfg / "risk.toml", strategy, key, value)
         data = self.dir / "data"
         env = {
             "MT_MODE": "paper",

@@ -147,3 +147,32 @@ def test_a_decision_made_while_the_positions_are_apart_takes_the_cause_that_part
     assert follows(pairs[:1], alike[1]) == ""  # nothing parted them before
     parted.why = UNEXPLAINED
     assert follows(pairs[:2], alike[2]) == ""  # an unexplained origin explains nothing
+
+
+def test_an_instruments_own_parting_is_the_cause_of_a_decision_on_it() -> None:
+    """A strangle: live bought the put back at 10:01 alone (unexplained), then live's risk
+    refused the call's re-entry at 10:02 that the shadow made. The shadow's exit of that
+    call at 14:51 is the refusal's (its own instrument parted there), though the book as a
+    whole parted first on the put; the shadow's exit of the put stays unexplained."""
+    put, call = ("NFO", "PUT"), ("NFO", "CALL")
+
+    def t(side: str, mm: int, leg: tuple[str, str], action: str, hh: int = 10) -> Trade:
+        return Trade(side, "s", f"{side}{hh}{mm}{leg[1]}", *leg, action, 65, at(hh, mm),  # type: ignore[arg-type]
+                     filled=65)  # fmt: skip
+
+    refused = Pair(None, t("shadow", 2, call, "SELL"), why="risk, live, refused it (rate)")
+    pairs = [
+        Pair(t("live", 0, put, "SELL"), t("shadow", 0, put, "SELL")),
+        Pair(t("live", 1, put, "BUY"), None, why=UNEXPLAINED),
+        refused,
+        Pair(None, t("shadow", 51, call, "BUY", hh=14)),
+        Pair(None, t("shadow", 51, put, "BUY", hh=14)),
+    ]
+    book = last_held_alike(pairs)
+    here = last_held_alike(pairs, by_instrument=True)
+    assert book[3] == at(10, 0) and here[3] == 0  # the call: alike until the refusal
+    assert follows(pairs[:3], book[3], call, here[3]) == refused.why
+    assert follows(pairs[:3], book[3]) == ""  # the book's first parting: the put's, unexplained
+    assert follows(pairs[:4], book[4], put, here[4]) == ""  # the put: parted unexplained
+    # an instrument held alike until this decision: the book's parting steers it
+    assert follows(pairs[:2], book[2], call, here[2]) == ""

@@ -175,6 +175,43 @@ def test_orders_a_full_disk_refused_are_named_where_they_parted_the_sides(
                for w in whys), whys  # fmt: skip
 
 
+def test_entries_a_risk_cap_refused_live_are_named_with_their_rupees(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """t_strangle capped at 5 orders a minute. Risk counts that minute on the wall
+    clock, and the simulated day runs 120-240 market seconds to a wall second, so live
+    refuses the strategy's re-entries of the morning (09:39, 09:43) that the shadow,
+    counting on the market's clock as a backtest does, lets through: a cap that binds
+    live only, as a burst of decisions does on a real day. The shadow's trades live never
+    made are put to the refusal, the re-entry's exit hours later too, each with what the
+    shadow's trade made by the close."""
+    opts = Options(record=True, faults=False, operator=False,
+                   risk=(("t_strangle", "max_orders_per_min", 5),))  # fmt: skip
+    r = run_seed(3, tmp_path, refdata, opts, keep=True)
+    assert r.ok, r.violations
+    refusals = [ev for ev in r_events(tmp_path)
+                if ev.strategy == "t_strangle" and ev.kind == "rejected"]  # fmt: skip
+    assert [ev.rule for ev in refusals] == ["order_rate_minute"] * 2, refusals
+    sd = r.shadow
+    assert sd is not None
+    st = sd.strategies["t_strangle"]
+    said = "risk, live, refused it (order_rate_minute)"
+    refused = [p for p in st.pairs if p.why == said]
+    assert refused and all(p.kind == "shadow_only" for p in refused), st.pairs
+    # the refused entry, and its exit after the quiet midday: one cause for both
+    assert {p.shadow.action for p in refused if p.shadow} == {"SELL", "BUY"}
+    assert max(p.decided_ns for p in refused) - min(p.decided_ns for p in refused) > 3600e9
+    for p in refused:  # each one's rupees: what the shadow's trade made by the close
+        t = p.shadow
+        assert t is not None
+        made = t.sign * (sd.marks[(t.exchange, t.symbol)] - t.avg) * t.filled
+        assert abs(p.moved / 100 + made) < 0.01, (p.moved, made)
+    rupees = sum(p.moved for p in refused) / 100
+    assert f"{len(refused)} shadow only, {said}, {rupees:+,.2f}" in st.line(), st.line()
+    b = st.bridge  # still adding up to the paisa
+    assert b.shadow_net + sum(b.causes.values()) == b.live_net
+
+
 def r_events(workdir: Path) -> list[Any]:
     """Risk's events of the seed's day, as stored in its DuckDB file."""
     from mytrading.messaging import wire
