@@ -15,22 +15,34 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import Protocol
 
 import structlog
 
 from mytrading.domain.accounts import MAIN, Accounts
+from mytrading.domain.positions import Ledger
 from mytrading.domain.refdata import RefData
 from mytrading.messaging import wire
 from mytrading.risk.config import RiskConfig
 from mytrading.risk.core import RiskCore
 from mytrading.risk.monitor import Key
 from mytrading.risk.state import TradingStates
-from mytrading.sim.matching import SimBroker
 
 NS = 1_000_000_000
 DAY_NS = 86_400 * NS
 IST_NS = 19_800 * NS  # India's offset from UTC: the day number of an IST date
 log = structlog.get_logger("backtest")
+
+
+class BrokerBooks(Protocol):
+    """What risk reads of the backtest's broker: its positions and its count of trades
+    (``sim/matching.SimBroker``; a test's own broker too)."""
+
+    @property
+    def ledger(self) -> Ledger[Key]: ...
+
+    @property
+    def trades(self) -> int: ...
 
 
 class BacktestRisk:
@@ -39,7 +51,7 @@ class BacktestRisk:
         refdata: RefData,
         config: RiskConfig,
         capital: float,
-        broker: SimBroker,
+        broker: BrokerBooks,
         now_ns: Callable[[], int],
         now: Callable[[], datetime],
         send: Callable[[wire.Order], None],

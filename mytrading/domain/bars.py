@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import ClassVar
 
 from mytrading.domain.refdata import IST, Calendar
 from mytrading.messaging.wire import Bar, BarClose, Tick
@@ -134,7 +135,7 @@ class BarBuilder:
     ``default_grace_ns`` is the process's ``MT_BAR_GRACE_S`` (each daemon sets it from
     its settings at start, ``process/base.py``); a builder may be given its own."""
 
-    default_grace_ns = int(DEFAULT_GRACE_S * 1e9)
+    default_grace_ns: ClassVar[int] = int(DEFAULT_GRACE_S * 1e9)
 
     def __init__(self, calendar: Calendar, tf: str = "1m", grace_ns: int | None = None) -> None:
         if tf not in TIMEFRAMES and tf != DAILY:

@@ -272,22 +272,24 @@ class StrategyContext:
 
     def order(
         self,
-        action: str,
-        exchange: str,
-        symbol: str,
-        quantity: int,
-        pricetype: str = "MARKET",
-        product: str = "MIS",
-        price: float = 0.0,
-        trigger_price: float = 0.0,
+        action: object,
+        exchange: object,
+        symbol: object,
+        quantity: object,
+        pricetype: object = "MARKET",
+        product: object = "MIS",
+        price: object = 0.0,
+        trigger_price: object = 0.0,
         sizing: str = "",
         link: wire.OrderLink | None = None,
         intent_id: str = "",
-        sizing_per_lot: float = 0.0,
+        sizing_per_lot: object = 0.0,
     ) -> str:
         """A new order: checked at the call (every value the wire would refuse is refused
         here, by name, with the choices), sent, and kept as working until the router says
-        otherwise."""
+        otherwise. The author's values are taken as ``object``: the checks below say what
+        is wrong with one, where a typed parameter of the compiled build would refuse it
+        with "float object expected"."""
         act = domain.action(action)
         ex = domain.exchange(exchange)
         sym = domain.symbol(symbol)

@@ -69,6 +69,16 @@ class Timer:
     next_ns: int
 
 
+def _latency_deque() -> collections.deque[int]:
+    return collections.deque(maxlen=LATENCY_SAMPLES)
+
+
+def _samples() -> dict[str, collections.deque[int]]:
+    """A hook's latency samples by hook name (a named function, not nested lambdas:
+    mypyc compiles this module)."""
+    return collections.defaultdict(_latency_deque)
+
+
 @dataclass
 class Health:
     errors: int = 0
@@ -78,11 +88,7 @@ class Health:
     mem_grew: int = 0  # bytes of RSS its hooks added while the memory guard measured
     last_error: str = ""  # the latest hook failure, for whoever reports it
     first_traceback: str = ""  # the first hook failure's traceback (a research trial's)
-    latency: dict[str, collections.deque[int]] = field(
-        default_factory=lambda: collections.defaultdict(
-            lambda: collections.deque(maxlen=LATENCY_SAMPLES)
-        )
-    )
+    latency: dict[str, collections.deque[int]] = field(default_factory=lambda: _samples())
 
 
 # who a closed bar reaches: subscriber names, (name, context, health) of each, and the

@@ -140,7 +140,8 @@ class SimExchange(MarketData):
     def _order_record(self, oid: str) -> dict[str, Any]:
         """An order's whole state as the file keeps it (flat fields: a shallow copy)."""
         meta = self.meta.get(oid, OrderMeta("", self.clock.now_ns()))
-        return {**vars(self.broker.orders[oid]), **vars(meta)}
+        so = self.broker.orders[oid]  # fields, not vars(): a compiled SimOrder has no __dict__
+        return {**{f.name: getattr(so, f.name) for f in dataclasses.fields(so)}, **vars(meta)}
 
     # ------------------------------------------------------------------ market
 
