@@ -10,9 +10,19 @@ from pathlib import Path
 
 import pytest
 
+from mytrading import compiled
 from mytrading.domain.refdata import RefData, load_refdata
 from mytrading.settings import PROJECT_ROOT, Settings, load_settings
 from tests.procs import temp_vars
+
+# A test that reads the interpreter's own workings (a profile of Python frames, a method
+# patched on a class) proves the source; the compiled build runs the same source as C,
+# where neither exists. Such a test runs in the interpreted build only (MT_PURE_PYTHON=1
+# or no build), said by its reason.
+interpreted_only = pytest.mark.skipif(
+    compiled.build().startswith("compiled"),
+    reason="reads Python frames or patches a compiled class: run with MT_PURE_PYTHON=1",
+)
 
 
 @pytest.fixture(scope="session")

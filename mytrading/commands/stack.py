@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mytrading import venue
+from mytrading import compiled, venue
 from mytrading.commands.common import config_or_exit, refuse_while_running, settings_or_exit, who
 from mytrading.commands.config import check_bus
 from mytrading.domain.accounts import load_accounts
@@ -324,6 +324,7 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                 json.dumps(
                     {
                         "supervisor": {k: v.get("statename") for k, v in procs.items()},
+                        "build": compiled.build(),
                         "daemons": {k: _to_builtins(v.status) for k, v in c.daemons.items()},
                         "positions": [_to_builtins(p) for p in c.positions.values()],
                     },
@@ -332,6 +333,7 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             )
         else:
             typer.echo(c.render(procs))
+            typer.echo(f"\nbuild: {compiled.build()} (this checkout's, as a process started now)")
             if not procs:
                 typer.echo("\n(supervisord is not running for this checkout: `main.py start`)")
     finally:
@@ -456,6 +458,26 @@ def bytecode_kept(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+def compile_cmd(
+    pure: Annotated[bool, typer.Option("--pure", help="remove the build: run interpreted")] = False,
+) -> None:
+    """Build the hot modules as C with mypyc (mytrading/compiled.py; about a minute on 2
+    cores, needs a C compiler and the test tools' mypy: `main.py test` installs them).
+    Used by every process started after it while the sources are unchanged;
+    MT_PURE_PYTHON=1 runs interpreted with the build in place."""
+    import shutil
+
+    if pure:
+        shutil.rmtree(compiled.OUT, ignore_errors=True)
+        typer.echo(f"removed {compiled.OUT}: the stack runs interpreted")
+        return
+    try:
+        compiled.compile_modules()
+    except (RuntimeError, ImportError, OSError) as exc:
+        typer.echo(f"not compiled, the stack runs interpreted: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
 def register(root: typer.Typer) -> None:
     """Add this area's commands to the top level of ``root``."""
     root.command()(run)
@@ -465,4 +487,5 @@ def register(root: typer.Typer) -> None:
     root.command()(status)
     root.command()(logs)
     root.command()(chain)
+    root.command("compile")(compile_cmd)
     root.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(test)

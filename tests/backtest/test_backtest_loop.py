@@ -17,6 +17,7 @@ from mytrading.messaging import wire
 from mytrading.risk.charges import load_charges
 from mytrading.risk.config import risk_files
 from mytrading.settings import PROJECT_ROOT
+from tests.conftest import interpreted_only
 
 CONFIG = PROJECT_ROOT / "config"
 START, END = date(2026, 10, 28), date(2026, 11, 20)
@@ -456,6 +457,7 @@ class TwoSmas(BaseStrategy):
                              product="NRML")  # fmt: skip
 
 
+@interpreted_only
 def test_indicators_fed_ahead_trade_as_streamed_ones(
     refdata, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -36,6 +36,7 @@ from mytrading.risk.orders import closing_part, decide
 from mytrading.risk.rules import Approval, Rejection
 from mytrading.risk.state import TradingStates
 from mytrading.settings import PROJECT_ROOT, load_settings
+from tests.conftest import interpreted_only
 from tests.risk.test_risk_rules import LIMITS, at, intent
 
 FUT = "NIFTY29DEC26FUT"  # lot 65
@@ -385,6 +386,7 @@ def test_restore_after_a_restart_is_the_cores(refdata: RefData, config: Path) ->
     assert core.post.pnl("old")["unrealized"] == pytest.approx(6_500.0)
 
 
+@interpreted_only
 def test_an_intent_goes_through_risks_modules_in_one_direction(refdata: RefData) -> None:
     """Followed call by call, one intent crosses risk's modules only downwards: the core
     into orders, orders into the rules, the rules into the book and reference data;

@@ -1,0 +1,217 @@
+"""The hot modules run as C: built with mypyc from the same typed source, used only while
+they match it (issue 54).
+
+``python3 main.py compile`` builds ``MODULES`` with mypyc (the project's own strict
+typing is what mypyc compiles from) into ``build/compiled/`` beside the project, with a
+manifest naming the digest of the sources and the interpreter they were built from. A
+process imports the compiled modules when, at its first ``import mytrading``, the
+manifest's digest is that of the sources on disk now and ``MT_PURE_PYTHON`` is not set:
+an edited module, another Python, a failed or missing build, and the same modules run
+interpreted, from the one source. Nothing is copied into the package, so a checkout never
+holds a stale extension that Python would prefer to the ``.py`` beside it.
+
+The list is chosen by measurement (``bench/compiled.py``, ``bench/backtest.py`` under a
+profile: the share of a backtest's own time each module takes), not by guess. A strategy
+author's file stays plain Python and calls into the compiled API.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+
+# Imported by every process at its first ``import mytrading``: what a build needs
+# (hashlib, json, importlib's machinery) is imported when there is one to use, so an
+# interpreted process pays a dictionary read (10 ms of imports before).
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "build" / "compiled"
+MANIFEST = "manifest.json"
+
+# The backtest's and the live engine's bar and order paths (cProfile of bench/backtest.py,
+# own time by module: the loop 7 %, the context 7, the runner 6, risk's core 5, the
+# results 4, the indicator set 3, risk's rules, monitor, book and charges 1-3 each, the
+# order tracker, the venue and its fill model, the book, positions, risk's orders).
+MODULES: tuple[str, ...] = (
+    "mytrading.backtest.fills",
+    "mytrading.backtest.loop",
+    "mytrading.backtest.results",
+    "mytrading.backtest.risk",
+    "mytrading.backtest.venue",
+    "mytrading.domain.bars",
+    "mytrading.domain.positions",
+    "mytrading.engine.context",
+    "mytrading.engine.indicator_set",
+    "mytrading.engine.order_book",
+    "mytrading.engine.runner",
+    "mytrading.orders.tracker",
+    "mytrading.risk.book",
+    "mytrading.risk.charges",
+    "mytrading.risk.core",
+    "mytrading.risk.monitor",
+    "mytrading.risk.orders",
+    "mytrading.risk.roll",  # its approval subclasses rules.Approval: compiled beside it
+    "mytrading.risk.rules",
+    "mytrading.router.table",  # its table is the order tracker's subclass
+    "mytrading.sim.matching",
+)
+
+# mypyc reads the project's [tool.mypy] from pyproject.toml, whose notes (sections for
+# modules not in this build) it takes for errors: it gets the settings it needs alone
+MYPY_INI = "[mypy]\npython_version = 3.11\nignore_missing_imports = True\nplugins = pydantic.mypy\n"
+
+
+def source_of(module: str) -> Path:
+    return ROOT / (module.replace(".", "/") + ".py")
+
+
+def digest(modules: Sequence[str] = MODULES) -> str:
+    """What a build must have been made from: each module's source, and the interpreter
+    (an extension is for one Python's ABI)."""
+    import hashlib
+    import sysconfig
+
+    h = hashlib.sha256(f"{sys.version}|{sysconfig.get_config_var('EXT_SUFFIX')}".encode())
+    for m in modules:
+        h.update(m.encode() + b"\0" + source_of(m).read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+def pure_wanted() -> bool:
+    return _flag("MT_PURE_PYTHON")
+
+
+class _Finder:
+    """Finds the modules of a current build among its extensions, ahead of the source (a
+    meta path finder: ``find_spec`` is all ``sys.meta_path`` asks of one)."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        self.files = files
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        import importlib.machinery
+        import importlib.util
+
+        f = self.files.get(fullname)
+        if f is None:
+            return None
+        loader = importlib.machinery.ExtensionFileLoader(fullname, str(f))
+        return importlib.util.spec_from_file_location(fullname, f, loader=loader)
+
+
+NOT_BUILT = "interpreted (not built: python3 main.py compile)"
+_state: dict[str, str] = {"build": NOT_BUILT}
+
+
+def install(out: Path = OUT) -> str:
+    """Use the build in ``out`` if it is of the sources on disk now; returns which build
+    this process runs (also ``build()``)."""
+    if pure_wanted():
+        _state["build"] = "interpreted (MT_PURE_PYTHON)"
+        return _state["build"]
+    if not _flag("MT_COMPILED"):
+        # opt-in until the whole suite passes against the build (docs/benchmarks.md)
+        _state["build"] = "interpreted (the compiled build is opt-in: MT_COMPILED=1)"
+        return _state["build"]
+    import json
+
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        _state["build"] = NOT_BUILT
+        return _state["build"]
+    if manifest.get("digest") != digest(manifest.get("modules", MODULES)):
+        _state["build"] = "interpreted (the compiled build is stale: python3 main.py compile)"
+        return _state["build"]
+    files = {name: out / rel for name, rel in manifest["files"].items()}
+    if not all(f.exists() for f in files.values()):
+        _state["build"] = "interpreted (the compiled build is incomplete)"
+        return _state["build"]
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder(files))
+    _state["build"] = f"compiled ({len(manifest['modules'])} modules, mypyc)"
+    return _state["build"]
+
+
+def build() -> str:
+    """Which build this process runs: "compiled (N modules, mypyc)" or "interpreted
+    (why)"."""
+    return _state["build"]
+
+
+def running_compiled(module: ModuleType) -> bool:
+    return str(getattr(module, "__file__", "")).endswith(".so")
+
+
+def compile_modules(
+    modules: Sequence[str] = MODULES,
+    out: Path = OUT,
+    say: Callable[[str], None] = print,
+) -> Path:
+    """Build ``modules`` with mypyc into ``out`` (replacing what was there); the manifest is
+    written last, so a build cut short is never taken for a current one. Raises
+    ``RuntimeError`` with the compiler's last lines when it fails (no C compiler, a
+    module mypyc refuses)."""
+    import json
+    import shutil
+    import subprocess
+    import tempfile
+    import time
+
+    want = digest(modules)
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mt-mypyc-") as tmp_s:
+        tmp = Path(tmp_s)
+        (tmp / "mypy.ini").write_text(MYPY_INI)
+        paths = [str(source_of(m).relative_to(ROOT)) for m in modules]
+        setup = (
+            "import sys\n"
+            "from setuptools import setup\n"
+            "from mypyc.build import mypycify\n"
+            f"mods = mypycify({[*paths, '--config-file', str(tmp / 'mypy.ini')]!r},"
+            f" opt_level='3', target_dir={str(tmp / 'c')!r})\n"
+            "setup(name='mytrading-compiled', ext_modules=mods, script_args=sys.argv[1:])\n"
+        )
+        cmd = [sys.executable, "-c", setup, "build_ext", "--build-lib", str(tmp / "lib"),
+               "--build-temp", str(tmp / "tmp")]  # fmt: skip
+        say(f"compiling {len(modules)} modules with mypyc (about a minute on 2 cores) ...")
+        got = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if got.returncode != 0:
+            tail = "\n".join((got.stdout + got.stderr).strip().splitlines()[-15:])
+            raise RuntimeError(f"mypyc failed:\n{tail}")
+        files: dict[str, str] = {}
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        for so in (tmp / "lib").rglob("*.so"):
+            rel = so.relative_to(tmp / "lib")
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(so, out / rel)
+            name = ".".join(rel.with_name(rel.name.split(".")[0]).parts)
+            files[name] = str(rel)
+        missing = [m for m in modules if m not in files]
+        if missing:
+            raise RuntimeError(f"mypyc built no extension for {missing}")
+        manifest = {
+            "digest": want,
+            "modules": list(modules),
+            "files": files,
+            "python": sys.version.split()[0],
+            "seconds": round(time.monotonic() - t0, 1),
+        }
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    say(f"compiled {len(modules)} modules into {out} in {manifest['seconds']} s")
+    return out
