@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import structlog  # noqa: E402
 from common import unlimited_config  # noqa: E402
 
+from mytrading import compiled  # noqa: E402
 from mytrading.backtest.data import GeneratedBars, trading_days  # noqa: E402
 from mytrading.backtest.loop import Backtest, Spec  # noqa: E402
 from mytrading.domain.refdata import load_refdata  # noqa: E402
@@ -415,6 +416,7 @@ def main() -> None:
         want = reference(source, end, warm=PARAMS["slow"])
         same = got == want
         print(f"bars:          {bars:,} one-minute bars, {START} .. {end}")
+        print(f"build:         {compiled.build()}")
         print(f"time:          {dt:.2f} s")
         print(f"bars/s:        {bars / dt:,.0f}   (goal >= 150,000)")
         print(f"peak RSS:      {rss:,.0f} MB   (goal <= 500)")
