@@ -28,6 +28,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from mytrading import compiled
 from mytrading.backtest.axis import TradingAxis
 from mytrading.backtest.metrics import Metrics
 from mytrading.domain.refdata import IST
@@ -433,7 +434,8 @@ th {{ background: #f4f4f4; text-align: left; }} .chart {{ margin: 18px 0; }}
 </style></head><body>
 <h1 id="title">{html.escape(r.title)}</h1>
 <p>Run <code>{html.escape(r.run_id)}</code> &middot; times in IST &middot; figures from every
-bar; charts thinned to {POINTS:,} points.</p>
+bar; charts thinned to {POINTS:,} points &middot;
+<span id="build">{html.escape(compiled.build())}</span></p>
 <h2>Metrics</h2>
 <table id="metrics"><tr><th></th>{head}</tr>{body}</table>
 <h2>Parameters</h2><ul>{params}</ul>

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mytrading import compiled
 from mytrading.backtest.data import GeneratedBars
 from mytrading.backtest.loop import Backtest, Spec
 from mytrading.domain.refdata import RefData
@@ -188,6 +189,7 @@ def test_an_option_strategys_report_has_pnl_per_leg_and_greeks_over_time(
         ),
     )
     page = paths["html"].read_text()
+    assert f'<span id="build">{compiled.build()}</span>' in page  # which build ran it
     legs = page.split("<table id='legs'>")[1].split("</table>")[0]
     traded = {t["symbol"] for t in res.trades()}
     assert traded and all(sym in legs for sym in traded)
