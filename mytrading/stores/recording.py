@@ -210,8 +210,8 @@ class Recorder:
     def _release(self) -> None:
         assert self.con is not None
         self.con.close()
+        self.releases += 1  # counted before it shows: a reader seeing no con sees the count
         self.con = None
-        self.releases += 1
         log.info("recording let go while idle: readers may open it", path=str(self.path),
                  idle_s=self.idle_release_s)  # fmt: skip
 
