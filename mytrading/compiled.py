@@ -4,11 +4,17 @@ they match it (issue 54).
 ``python3 main.py compile`` builds ``MODULES`` with mypyc (the project's own strict
 typing is what mypyc compiles from) into ``build/compiled/`` beside the project, with a
 manifest naming the digest of the sources and the interpreter they were built from. A
-process imports the compiled modules when, at its first ``import mytrading``, the
-manifest's digest is that of the sources on disk now and ``MT_PURE_PYTHON`` is not set:
-an edited module, another Python, a failed or missing build, and the same modules run
-interpreted, from the one source. Nothing is copied into the package, so a checkout never
-holds a stale extension that Python would prefer to the ``.py`` beside it.
+process imports the compiled modules when, at its first ``import mytrading`` (before
+any module it compiles: a compiled module handed an interpreted copy of another's class
+refuses it), the manifest's digest is that of the sources on disk now, ``MT_COMPILED=1``
+is set and ``MT_PURE_PYTHON`` is not: an edited module, another Python, a failed or
+missing build, and the same modules run interpreted, from the one source. Nothing is
+copied into the package, so a checkout never holds a stale extension that Python would
+prefer to the ``.py`` beside it.
+
+Opt-in for now: the install does not build it and CI does not run against it (the suite
+passed against it once, docs/benchmarks.md). The goal is the build by default, with
+``MT_PURE_PYTHON=1`` the way out.
 
 The list is chosen by measurement (``bench/compiled.py``, ``bench/backtest.py`` under a
 profile: the share of a backtest's own time each module takes), not by guess. A strategy
