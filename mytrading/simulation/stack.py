@@ -114,14 +114,22 @@ class Options:
 
 
 def risk_limit(path: Path, strategy: str, key: str, value: float) -> None:
-    """``key = value`` in the strategy's table of risk.toml (made if it has none): a
-    table is declared once in TOML, so the line goes under its header."""
+    """``key = value`` in the strategy's table of risk.toml (made if it has none), in
+    place of the table's own line for ``key`` if it has one: TOML refuses a table or a
+    key declared twice."""
     header = f"[strategies.{strategy}]"
+    line = f"{key} = {value}"
     lines = path.read_text().splitlines()
-    if header in lines:
-        lines.insert(lines.index(header) + 1, f"{key} = {value}")
+    if header not in lines:
+        path.write_text("\n".join([*lines, "", header, line]) + "\n")
+        return
+    at = lines.index(header) + 1
+    end = next((i for i in range(at, len(lines)) if lines[i].startswith("[")), len(lines))
+    own = [i for i in range(at, end) if lines[i].split("=")[0].strip() == key]
+    if own:
+        lines[own[0]] = line
     else:
-        lines += ["", header, f"{key} = {value}"]
+        lines.insert(at, line)
     path.write_text("\n".join(lines) + "\n")
 
 

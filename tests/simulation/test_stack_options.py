@@ -15,7 +15,9 @@ def test_a_scenarios_limit_goes_under_the_strategys_table_or_a_new_one(tmp_path:
     path.write_text((PROJECT_ROOT / "config" / "risk.toml").read_text())
     risk_limit(path, "sma_crossover", "max_orders_per_min", 3)  # it has a table
     risk_limit(path, "t_strangle", "max_orders_per_min", 5)  # it has none
+    risk_limit(path, "sma_crossover", "max_loss", 900.0)  # its own line replaced
     got = tomllib.loads(path.read_text())["strategies"]
     assert got["sma_crossover"]["max_orders_per_min"] == 3
-    assert got["sma_crossover"]["max_loss"] == 12000.0  # the table's own lines kept
+    assert got["sma_crossover"]["max_loss"] == 900.0
+    assert got["rsi_mean_reversion"]["trailing_value"] == 800.0  # the other tables kept
     assert got["t_strangle"] == {"max_orders_per_min": 5}
