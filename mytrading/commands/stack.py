@@ -461,10 +461,10 @@ def bytecode_kept(environ: Mapping[str, str]) -> dict[str, str]:
 def compile_cmd(
     pure: Annotated[bool, typer.Option("--pure", help="remove the build: run interpreted")] = False,
 ) -> None:
-    """Build the hot modules as C with mypyc (mytrading/compiled.py; about a minute on 2
-    cores, needs a C compiler and the test tools' mypy: `main.py test` installs them).
-    Used by every process started after it while the sources are unchanged;
-    MT_PURE_PYTHON=1 runs interpreted with the build in place."""
+    """Build the hot modules as C with mypyc (mytrading/compiled.py; about a minute and a
+    half on 2 cores, needs a C compiler and the test tools' mypy: `main.py test` installs
+    them). Used by a process started with MT_COMPILED=1 while the sources are unchanged
+    (opt-in for now); MT_PURE_PYTHON=1 runs interpreted with the build in place."""
     import shutil
 
     if pure:
@@ -476,6 +476,7 @@ def compile_cmd(
     except (RuntimeError, ImportError, OSError) as exc:
         typer.echo(f"not compiled, the stack runs interpreted: {exc}", err=True)
         raise typer.Exit(1) from exc
+    typer.echo("used where MT_COMPILED=1 is set (a backtest, research, a stack started so)")
 
 
 def register(root: typer.Typer) -> None:
