@@ -83,3 +83,25 @@ def test_another_python_is_another_digest(monkeypatch: pytest.MonkeyPatch) -> No
     here = compiled.digest()
     monkeypatch.setattr(sys, "version", "3.12.0 (other)")
     assert compiled.digest() != here
+
+
+def test_the_compile_command_says_a_failure_and_pure_removes_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from mytrading.commands.main import app
+
+    def no_compiler(*_a: object, **_k: object) -> Path:
+        raise RuntimeError("mypyc failed:\nerror: command 'gcc' failed")
+
+    monkeypatch.setattr(compiled, "compile_modules", no_compiler)
+    got = CliRunner().invoke(app, ["compile"])
+    assert got.exit_code == 1
+    assert "not compiled, the stack runs interpreted: mypyc failed" in got.output
+    out = tmp_path / "build" / "compiled"
+    out.mkdir(parents=True)
+    (out / compiled.MANIFEST).write_text("{}")
+    monkeypatch.setattr(compiled, "OUT", out)
+    got = CliRunner().invoke(app, ["compile", "--pure"])
+    assert got.exit_code == 0 and not out.exists(), got.output
