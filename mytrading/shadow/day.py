@@ -503,6 +503,9 @@ def shadow_day(
                     if pr.kind == "live_only":
                         pr.why = refused_near(in_shadow["rejected"], name, t.decided_ns,
                                               "the shadow's risk", shadow_states)  # fmt: skip
+                        gone = answered(in_live["order_rejected"], name, t.decided_ns)
+                        if pr.why == UNEXPLAINED and gone:
+                            pr.why = f"placed live after its order was rejected ({gone})"
                     else:
                         pr.why = refused_near(in_live["rejected"], name, t.decided_ns,
                                               "risk, live,", live_states)  # fmt: skip
@@ -602,6 +605,15 @@ def nearest(events: list[Event], strategy: str, at_ns: int) -> str:
     """The rule of the strategy's event nearest ``at_ns`` within ``WINDOW_NS`` ("": none)."""
     near = [e for e in events if e[1] == strategy and abs(e[0] - at_ns) <= WINDOW_NS]
     return min(near, key=lambda e: abs(e[0] - at_ns))[2] if near else ""
+
+
+def answered(events: list[Event], strategy: str, at_ns: int) -> str:
+    """The reason of the strategy's latest event at most ``WINDOW_NS`` before ``at_ns``
+    ("": none): a decision only live made just after live's broker rejected one of its
+    orders answers that rejection (a protective stop placed again nearer the price), which
+    the shadow, never rejected, had no cause to make."""
+    before = [e for e in events if e[1] == strategy and 0 <= at_ns - e[0] <= WINDOW_NS]
+    return max(before, key=lambda e: e[0])[2] if before else ""
 
 
 def refused_near(

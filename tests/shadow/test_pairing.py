@@ -20,6 +20,7 @@ from mytrading.shadow.day import (
     ShadowDay,
     ShadowError,
     StrategyShadow,
+    answered,
     cold_start,
     cold_until,
     fills_differ,
@@ -287,6 +288,20 @@ def test_a_live_trade_is_decided_when_its_strategy_decided_not_when_it_was_sent(
     p = pair([one], [shadow])
     assert [q.kind for q in p] == ["matched"]
     assert p[0].row(0.05)["sent_to_fill_ms"] == 1000.0
+
+
+def test_a_decision_only_live_made_just_after_a_live_rejection_answers_it() -> None:
+    """t_strangle's stop rejected for its price band at 09:37:23 and placed again nearer
+    the price: live's second decision is the rejection's answer, the shadow (its stop never
+    rejected) had none to make. Only a rejection before the decision, within a minute, of
+    the same strategy, the latest."""
+    minute = 60_000_000_000
+    gone = [(10 * minute, "s", "price outside the band"), (10 * minute + 5, "s", "later one"),
+            (10 * minute, "other", "x")]  # fmt: skip
+    assert answered(gone, "s", 10 * minute + 1_000_000_000) == "later one"
+    assert answered(gone, "s", 10 * minute - 1) == ""  # decided before it: not its answer
+    assert answered(gone, "s", 11 * minute + 6) == ""  # more than a minute after
+    assert answered(gone, "t", 10 * minute + 1) == ""
 
 
 def test_an_unmatched_trade_is_put_to_a_refusal_near_it_or_said_unexplained() -> None:
