@@ -27,6 +27,7 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (out / "pkg").mkdir(parents=True)
     (out / "pkg" / "hot.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
     monkeypatch.setattr(compiled, "ROOT", tmp_path)
+    monkeypatch.setattr(compiled, "MODULES", MODS)
     monkeypatch.setitem(compiled._state, "build", compiled.build())  # put back after
     manifest = {"digest": compiled.digest(MODS), "modules": list(MODS),
                 "files": {"pkg.hot": "pkg/hot.cpython-311-x86_64-linux-gnu.so"}}  # fmt: skip
@@ -54,6 +55,15 @@ def test_an_edited_source_runs_interpreted(tree: Path) -> None:
     (compiled.ROOT / "pkg" / "hot.py").write_text("X = 2\n")
     assert compiled.install(tree).startswith("interpreted (the compiled build is stale")
     assert not any(isinstance(f, compiled._Finder) for f in sys.meta_path)
+
+
+def test_a_build_of_another_list_of_modules_runs_interpreted(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module taken off the list (risk's charges, once) is not run from an old build."""
+    (compiled.ROOT / "pkg" / "cold.py").write_text("Y = 1\n")
+    monkeypatch.setattr(compiled, "MODULES", (*MODS, "pkg.cold"))
+    assert compiled.install(tree).startswith("interpreted (the compiled build is stale")
 
 
 @pytest.mark.parametrize(
