@@ -13,7 +13,7 @@ copied into the package, so a checkout never holds a stale extension that Python
 prefer to the ``.py`` beside it.
 
 Opt-in for now: the install does not build it and CI does not run against it (the suite
-passed against it once, docs/benchmarks.md). The goal is the build by default, with
+passed against it twice, docs/benchmarks.md). The goal is the build by default, with
 ``MT_PURE_PYTHON=1`` the way out.
 
 The list is chosen by measurement (``bench/compiled.py``, ``bench/backtest.py`` under a
