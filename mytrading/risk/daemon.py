@@ -85,6 +85,20 @@ def build_core(
     )
 
 
+def router_refusing(detail: dict[str, Any]) -> tuple[str, str, float]:
+    """From a router's beat: why it refuses the lead account's orders ("" when it takes
+    them), the cause as a rule, and since when (wall seconds; 0.0 not said). Raises
+    ``ValueError``, ``TypeError`` or ``AttributeError`` on a detail of another shape."""
+    expired = (detail.get("sessions_expired") or {}).get(MAIN)
+    if expired is not None:
+        return "the broker session expired", "session_expired", float(expired.get("since") or 0.0)
+    fault = detail.get("journal_fault")
+    if fault:
+        since = float(detail.get("journal_fault_since") or 0.0)
+        return f"its journal refused writes ({fault})", "journal_fault", since
+    return "", "", 0.0
+
+
 class RiskDaemon(Daemon):
     name = "risk"
     required_peers = ("router",)
@@ -209,16 +223,13 @@ class RiskDaemon(Daemon):
     def _router_taking(self, st: wire.Status) -> None:
         """Whether the router takes the lead account's orders, from its beat: a broker
         session expired, a journal the disk refuses. Each change is kept as an event
-        (kind ``router``, the cause as its rule, ``refusing`` or ``taking``)."""
-        d = st.detail
-        why, rule, since = "", "", 0.0
-        expired = (d.get("sessions_expired") or {}).get(MAIN)
-        if expired is not None:
-            why, rule = "the broker session expired", "session_expired"
-            since = float(expired.get("since") or 0.0)
-        elif d.get("journal_fault"):
-            why, rule = f"its journal refused writes ({d['journal_fault']})", "journal_fault"
-            since = float(d.get("journal_fault_since") or 0.0)
+        (kind ``router``, the cause as its rule, ``refusing`` or ``taking``). A beat whose
+        detail does not read is logged and counted, and the beat goes on to the rest."""
+        try:
+            why, rule, since = router_refusing(st.detail)
+        except (ValueError, TypeError, AttributeError) as exc:
+            self.count_error("router beat unreadable", reason=str(exc))
+            return
         if why == self._router_refusing:
             return
         was, self._router_refusing = self._router_refusing, why
