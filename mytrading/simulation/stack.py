@@ -114,23 +114,17 @@ class Options:
 
 
 def risk_limit(path: Path, strategy: str, key: str, value: float) -> None:
-    """``key = value`` in the strategy's table of risk.toml (made if it has none), in
-    place of the table's own line for ``key`` if it has one: TOML refuses a table or a
-    key declared twice."""
-    header = f"[strategies.{strategy}]"
-    line = f"{key} = {value}"
-    lines = path.read_text().splitlines()
-    if header not in lines:
-        path.write_text("\n".join([*lines, "", header, line]) + "\n")
-        return
-    at = lines.index(header) + 1
-    end = next((i for i in range(at, len(lines)) if lines[i].startswith("[")), len(lines))
-    own = [i for i in range(at, end) if lines[i].split("=")[0].strip() == key]
-    if own:
-        lines[own[0]] = line
-    else:
-        lines.insert(at, line)
-    path.write_text("\n".join(lines) + "\n")
+    """``key = value`` in the strategy's table of risk.toml (made if it has none, its own
+    line for ``key`` replaced): edited with tomlkit, as ``control`` edits strategies.toml,
+    since TOML refuses a table or a key declared twice."""
+    import tomlkit
+
+    doc = tomlkit.parse(path.read_text())
+    strategies = doc.setdefault("strategies", tomlkit.table(is_super_table=True))
+    if strategy not in strategies:
+        strategies[strategy] = tomlkit.table()
+    strategies[strategy][key] = value
+    path.write_text(tomlkit.dumps(doc))
 
 
 @dataclass
