@@ -5,7 +5,9 @@ Run it with any Python 3.11+: the first time it creates ``.venv`` beside this fi
 installs the project into it from ``requirements.lock`` (exact versions, checked against
 their hashes; ``test`` adds ``requirements-dev.lock``'s test tools), again whenever
 ``pyproject.toml`` or a lock changes, then re-runs
-itself inside that environment. Everything after that is the typer CLI in
+itself inside that environment. ``run``, ``test`` and the other commands that trade or
+backtest then build the hot modules as C (mypyc, ``mytrading/compiled.py``) when that build
+is missing or stale: a minute and a half, once. Everything after that is the typer CLI in
 ``mytrading/commands/``: ``python3 main.py run`` · ``python3 main.py test`` · ``--help``.
 """
 
@@ -30,6 +32,9 @@ def _in_venv() -> bool:
 LOCK = ROOT / "requirements.lock"  # what the stack runs on: exact versions, hashes
 DEV_LOCK = ROOT / "requirements-dev.lock"  # ... and what the tests need (pytest, playwright)
 BUILD_LOCK = ROOT / "requirements-build.lock"  # what builds the project itself (setuptools)
+# the commands that make the compiled build first when it is missing or stale (once: a
+# minute and a half on 2 cores; mytrading/compiled.py), so what they run runs as C
+BUILDS_FIRST = frozenset({"run", "start", "restart", "test", "backtest", "simulate"})
 LOCKED_PYTHON = (3, 11)  # the interpreter the locks were resolved for (pip-compile)
 
 
@@ -93,6 +98,10 @@ if __name__ == "__main__":
         _ensure_venv(dev=sys.argv[1:2] == ["test"])
         os.execv(str(VPY), [str(VPY), str(Path(__file__).resolve()), *sys.argv[1:]])
     os.umask(0o077)  # every file the stack writes is private (docs/security.md)
+    if sys.argv[1:2] and sys.argv[1] in BUILDS_FIRST:
+        from mytrading import compiled  # before any module it compiles is imported
+
+        compiled.ensure(say=lambda line: print(line, file=sys.stderr, flush=True))
     from mytrading.commands.main import app
 
     app()

@@ -1,6 +1,6 @@
 """The backtest bench compiled and interpreted, alternated in one sitting (issue 54).
 
-    python3 main.py compile                       # once: build/compiled/ (opt-in: MT_COMPILED=1)
+    python3 main.py compile                       # or any run/test/backtest: build/compiled/
     .venv/bin/python bench/compiled.py [--bars 300000] [--rounds 3] [--peer]
 
 Each round runs ``bench/backtest.py`` twice in fresh processes, once on the compiled
@@ -27,7 +27,7 @@ from mytrading import compiled  # noqa: E402
 
 
 def one(bars: int, pure: bool, peer: bool) -> tuple[float, str, bool, float | None]:
-    env = {**os.environ, "MT_PURE_PYTHON": "1" if pure else "", "MT_COMPILED": "1"}
+    env = {**os.environ, "MT_PURE_PYTHON": "1" if pure else ""}
     cmd = [sys.executable, str(ROOT / "bench" / "backtest.py"), "--bars", str(bars)]
     out = subprocess.run(cmd + (["--peer", "backtrader"] if peer else []), env=env,
                          capture_output=True, text=True, cwd=ROOT).stdout  # fmt: skip
@@ -43,8 +43,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--peer", action="store_true", help="backtrader's figure in each run too")
     args = ap.parse_args()
-    os.environ["MT_COMPILED"] = "1"
-    if not compiled.install().startswith("compiled"):
+    if not compiled.current():
         sys.exit(f"no current compiled build ({compiled.build()}): python3 main.py compile")
     got: dict[bool, list[float]] = {False: [], True: []}
     ratios: dict[bool, list[float]] = {False: [], True: []}

@@ -1,20 +1,18 @@
 """The hot modules run as C: built with mypyc from the same typed source, used only while
 they match it (issue 54).
 
-``python3 main.py compile`` builds ``MODULES`` with mypyc (the project's own strict
-typing is what mypyc compiles from) into ``build/compiled/`` beside the project, with a
-manifest naming the digest of the sources and the interpreter they were built from. A
-process imports the compiled modules when, at its first ``import mytrading`` (before
+The build (``MODULES``, compiled with mypyc from the project's own strict typing) lives in
+``build/compiled/`` beside the project, with a manifest naming the digest of the sources
+and the interpreter it was made from. ``python3 main.py run|start|test|backtest|...``
+makes it when it is missing or stale (``ensure``: a minute and a half on 2 cores, once;
+later runs pay a digest of 20 files), and ``python3 main.py compile`` makes it on demand.
+A process imports the compiled modules when, at its first ``import mytrading`` (before
 any module it compiles: a compiled module handed an interpreted copy of another's class
-refuses it), the manifest's digest is that of the sources on disk now, ``MT_COMPILED=1``
-is set and ``MT_PURE_PYTHON`` is not: an edited module, another Python, a failed or
-missing build, and the same modules run interpreted, from the one source. Nothing is
-copied into the package, so a checkout never holds a stale extension that Python would
-prefer to the ``.py`` beside it.
-
-Opt-in for now: the install does not build it and CI does not run against it (the suite
-passed against it twice, docs/benchmarks.md). The goal is the build by default, with
-``MT_PURE_PYTHON=1`` the way out.
+refuses it), the manifest's digest is that of the sources on disk now and
+``MT_PURE_PYTHON`` is not set: an edited module, another Python, a failed or missing
+build (no C compiler), and the same modules run interpreted, from the one source.
+Nothing is copied into the package, so a checkout never holds a stale extension that
+Python would prefer to the ``.py`` beside it.
 
 The list is chosen by measurement (``bench/compiled.py``, ``bench/backtest.py`` under a
 profile: the share of a backtest's own time each module takes), not by guess. A strategy
@@ -40,6 +38,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "compiled"
 MANIFEST = "manifest.json"
+FAILED = "compiled.failed"  # beside the build: the last failed build's digest and error
+LOCK = "compiled.lock"  # beside the build: one build at a time (two commands started together)
 
 # The backtest's and the live engine's bar and order paths (cProfile of bench/backtest.py,
 # own time by module: the loop 7 %, the context 7, the runner 6, risk's core 5, the
@@ -124,34 +124,86 @@ NOT_BUILT = "interpreted (not built: python3 main.py compile)"
 _state: dict[str, str] = {"build": NOT_BUILT}
 
 
+def _current(out: Path) -> dict[str, Path] | str:
+    """The files of the build in ``out`` if it is of the sources on disk now, else why not."""
+    import json
+
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return NOT_BUILT
+    if manifest.get("modules") != list(MODULES) or manifest.get("digest") != digest():
+        return "interpreted (the compiled build is stale: python3 main.py compile)"
+    files = {name: out / rel for name, rel in manifest["files"].items()}
+    if not all(f.exists() for f in files.values()):
+        return "interpreted (the compiled build is incomplete)"
+    return files
+
+
+def current(out: Path = OUT) -> bool:
+    """A build of the sources on disk now is in ``out`` (whether or not this process uses
+    it: one run with ``MT_PURE_PYTHON=1`` asks so of the other build)."""
+    return not isinstance(_current(out), str)
+
+
 def install(out: Path = OUT) -> str:
     """Use the build in ``out`` if it is of the sources on disk now; returns which build
     this process runs (also ``build()``)."""
     if pure_wanted():
         _state["build"] = "interpreted (MT_PURE_PYTHON)"
         return _state["build"]
-    if not _flag("MT_COMPILED"):
-        # opt-in until the whole suite passes against the build (docs/benchmarks.md)
-        _state["build"] = "interpreted (the compiled build is opt-in: MT_COMPILED=1)"
-        return _state["build"]
-    import json
-
-    try:
-        manifest = json.loads((out / MANIFEST).read_text())
-    except (OSError, ValueError):
-        _state["build"] = NOT_BUILT
-        return _state["build"]
-    if manifest.get("modules") != list(MODULES) or manifest.get("digest") != digest():
-        _state["build"] = "interpreted (the compiled build is stale: python3 main.py compile)"
-        return _state["build"]
-    files = {name: out / rel for name, rel in manifest["files"].items()}
-    if not all(f.exists() for f in files.values()):
-        _state["build"] = "interpreted (the compiled build is incomplete)"
+    files = _current(out)
+    if isinstance(files, str):
+        _state["build"] = files
         return _state["build"]
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder(files))
-    _state["build"] = f"compiled ({len(manifest['modules'])} modules, mypyc)"
+    _state["build"] = f"compiled ({len(MODULES)} modules, mypyc)"
     return _state["build"]
+
+
+def auto_wanted() -> bool:
+    """A command may build when the build is missing or stale: not where ``MT_AUTO_COMPILE=0``
+    (the test suite's own processes: ``main.py test`` built it before pytest started, and a
+    test must never wait a minute and a half on a compiler)."""
+    return os.environ.get("MT_AUTO_COMPILE", "1").strip().lower() not in ("0", "false", "no")
+
+
+def ensure(out: Path = OUT, say: Callable[[str], None] = print) -> str:
+    """Make the build if it is missing or stale, then use it (``install``); returns which
+    build this process runs. Called before a command imports any compiled module. A failed
+    build (no C compiler, a module mypyc refuses) is said once and remembered for these
+    sources: the stack runs interpreted and later commands do not try again until a source
+    changes (``main.py compile`` always tries)."""
+    if install(out).startswith("compiled") or pure_wanted() or not auto_wanted():
+        return build()
+    import fcntl
+    import json
+
+    want = digest()
+    try:
+        failed = json.loads((out.parent / FAILED).read_text())
+    except (OSError, ValueError):
+        failed = {}
+    if failed.get("digest") == want:
+        _state["build"] = f"interpreted (the build failed: {failed.get('error', '?')})"
+        return build()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another command building: wait for its build
+        if install(out).startswith("compiled"):
+            return build()
+        try:
+            compile_modules(out=out, say=say)
+        except (RuntimeError, ImportError, OSError) as exc:
+            first = str(exc).strip().splitlines()
+            error = " ".join(first[-1:]) or type(exc).__name__
+            (out.parent / FAILED).write_text(json.dumps({"digest": want, "error": error}))
+            say(f"not compiled, the stack runs interpreted ({error}); full error: "
+                "python3 main.py compile")  # fmt: skip
+            _state["build"] = f"interpreted (the build failed: {error})"
+            return build()
+    return install(out)
 
 
 def build() -> str:
@@ -197,17 +249,20 @@ def compile_modules(
             tail = "\n".join((got.stdout + got.stderr).strip().splitlines()[-15:])
             raise RuntimeError(f"mypyc failed:\n{tail}")
         files: dict[str, str] = {}
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True)
+        # made beside the build and put in its place in two renames: a process starting
+        # meanwhile finds the old build whole, the new one whole, or none (interpreted)
+        new = out.with_name(f".{out.name}-new-{os.getpid()}")
+        shutil.rmtree(new, ignore_errors=True)
+        new.mkdir(parents=True)
         for so in (tmp / "lib").rglob("*.so"):
             rel = so.relative_to(tmp / "lib")
-            (out / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(so, out / rel)
+            (new / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(so, new / rel)
             name = ".".join(rel.with_name(rel.name.split(".")[0]).parts)
             files[name] = str(rel)
         missing = [m for m in modules if m not in files]
         if missing:
+            shutil.rmtree(new, ignore_errors=True)
             raise RuntimeError(f"mypyc built no extension for {missing}")
         manifest = {
             "digest": want,
@@ -216,6 +271,12 @@ def compile_modules(
             "python": sys.version.split()[0],
             "seconds": round(time.monotonic() - t0, 1),
         }
-        (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        (new / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        old = out.with_name(f".{out.name}-old-{os.getpid()}")
+        if out.exists():
+            out.rename(old)
+        new.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+        (out.parent / FAILED).unlink(missing_ok=True)
     say(f"compiled {len(modules)} modules into {out} in {manifest['seconds']} s")
     return out

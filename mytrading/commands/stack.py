@@ -444,8 +444,44 @@ def test(ctx: typer.Context) -> None:
         if any(a.startswith(("-n", "--numprocesses")) for a in ctx.args)
         else ["-n", str(os.cpu_count() or 2) if fast else "3", "--maxschedchunk=1"]
     )
+    built = compiled.build()
+    typer.echo(f"mytrading build: {built}", err=True)
+    if os.environ.get("REQUIRE_COMPILED") and not built.startswith("compiled"):
+        typer.echo("REQUIRE_COMPILED is set and the build is not compiled", err=True)
+        raise typer.Exit(1)
+    env = bytecode_kept(os.environ)
     cmd = [sys.executable, "-m", "pytest", *workers, *ctx.args]
-    raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT, env=bytecode_kept(os.environ)))
+    first = subprocess.call(cmd, cwd=PROJECT_ROOT, env=env)
+    again = interpreted_pass(ctx.args, built)
+    if again is None:
+        raise typer.Exit(first)
+    typer.echo("the tests that prove the source through the interpreter, interpreted:", err=True)
+    second = subprocess.call(again, cwd=PROJECT_ROOT, env={**env, "MT_PURE_PYTHON": "1"})
+    raise typer.Exit(first or (0 if second == 5 else second))  # 5: none in this selection
+
+
+def interpreted_pass(args: list[str], built: str) -> list[str] | None:
+    """After a run against the compiled build, the pytest command that runs the tests it
+    skipped (``interpreted_only``: a profile of Python frames, a method patched on a
+    class) under ``MT_PURE_PYTHON=1``, within the same ``-m`` selection; ``None`` where the
+    run was interpreted already or named its own tests (a path, ``-k``)."""
+    if not built.startswith("compiled"):
+        return None
+    chosen: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "-m" and i + 1 < len(args):
+            chosen.append(args[i + 1])
+            i += 2
+            continue
+        if a.startswith("-m") and len(a) > 2:
+            chosen.append(a[2:])
+        elif a.startswith("-k") or a.endswith(".py") or "/" in a or "::" in a:
+            return None
+        i += 1
+    mark = " and ".join(["interpreted_only", *(f"({m})" for m in chosen)])
+    return [sys.executable, "-m", "pytest", "-n", "0", "-q", "-m", mark]
 
 
 def bytecode_kept(environ: Mapping[str, str]) -> dict[str, str]:
@@ -462,9 +498,10 @@ def compile_cmd(
     pure: Annotated[bool, typer.Option("--pure", help="remove the build: run interpreted")] = False,
 ) -> None:
     """Build the hot modules as C with mypyc (mytrading/compiled.py; about a minute and a
-    half on 2 cores, needs a C compiler and the test tools' mypy: `main.py test` installs
-    them). Used by a process started with MT_COMPILED=1 while the sources are unchanged
-    (opt-in for now); MT_PURE_PYTHON=1 runs interpreted with the build in place."""
+    half on 2 cores, needs a C compiler; `run`, `test` and the other commands that trade
+    or backtest do it themselves when the build is missing or stale). Used by every
+    process while the sources are unchanged; MT_PURE_PYTHON=1 runs interpreted with the
+    build in place."""
     import shutil
 
     if pure:
@@ -476,7 +513,7 @@ def compile_cmd(
     except (RuntimeError, ImportError, OSError) as exc:
         typer.echo(f"not compiled, the stack runs interpreted: {exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo("used where MT_COMPILED=1 is set (a backtest, research, a stack started so)")
+    typer.echo("used by every process started from now on (MT_PURE_PYTHON=1: interpreted)")
 
 
 def register(root: typer.Typer) -> None:

@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import date, datetime
 
@@ -34,18 +37,35 @@ import pytest
 from mytrading import research
 from mytrading.backtest.data import DuckTicks
 from mytrading.backtest.loop import Backtest
+from mytrading.backtest.results import Results
 from mytrading.backtest.session import Request, prepare
 from mytrading.domain.refdata import IST
 from mytrading.messaging import wire
 from mytrading.messaging.bus import DAEMONS
-from mytrading.settings import load_settings
+from mytrading.settings import PROJECT_ROOT, load_settings
 from mytrading.shadow.day import shadow_day
 from mytrading.shadow.trades import shadow_side
+from tests.builds import other_build
 from tests.procs import Watcher, cli, run_cli, stack_env
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 20)
 NS = 10**9
+
+
+def replay() -> Results:
+    """The recorded day replayed: the same strategy and parameters over its ticks."""
+    s = load_settings()
+    p = prepare(
+        s,
+        Request(["sma_crossover"], DAY, DAY, data="recorded", fills="ticks", capital=10_000_000),
+    )
+    return Backtest(p.spec, p.refdata, p.risk, p.source, ticks=p.ticks.ticks(DAY, DAY)).run()
+
+
+def traded(res: Results) -> list[object]:
+    """A replay's orders and fills, every field, in order."""
+    return [list(res.orders.values()), res.fills]
 
 
 def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
@@ -100,12 +120,17 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
 
     # the replay: the same strategy and parameters over the recorded ticks
     s = load_settings()
-    p = prepare(
-        s,
-        Request(["sma_crossover"], DAY, DAY, data="recorded", fills="ticks", capital=10_000_000),
-    )
-    bt = Backtest(p.spec, p.refdata, p.risk, p.source, ticks=p.ticks.ticks(DAY, DAY))
-    res = bt.run()
+    res = replay()
+    # ... the same in the other build (issue 54: compiled and interpreted alike)
+    which, other = other_build()
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.backtest.test_backtest_parity", "--replay"],
+        cwd=PROJECT_ROOT, env={**os.environ, **other}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr[-2000:]
+    said, there = child.stdout.strip().splitlines()[-2:]
+    assert said.startswith(which), (said, which)
+    assert json.loads(there) == json.loads(json.dumps(traded(res)))
     last_live = max(f.exch_ns for f in live_fills)
     replay_orders = [
         (o["action"], o["quantity"]) for o in res.orders.values() if o["op"] == "place"
@@ -221,3 +246,11 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(
     assert all(bar in p.why and closes in p.why for p in apart), "\n".join(map(str, said))
     assert late.bridge.causes["unexplained"] == 0
     assert late.bridge.shadow_net + sum(late.bridge.causes.values()) == late.bridge.live_net
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--replay"]:  # the other build's replay
+    from mytrading import compiled
+
+    got = traded(replay())
+    print(compiled.build())
+    print(json.dumps(got))

@@ -8,12 +8,17 @@ the engine of c090585). A change that moves any of them is a change of what stra
 see or get, never of speed: it must be explained and the file rewritten on purpose:
 
     .venv/bin/python -m tests.backtest.test_golden_fills --write
+
+The examples run in the suite's own build (compiled where it is current) and, in a child
+process, in the other (issue 54): both must give the reference's fills.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 import sys
 from datetime import date
 from pathlib import Path
@@ -25,6 +30,7 @@ from mytrading.backtest.loop import Backtest
 from mytrading.backtest.session import Request, prepare
 from mytrading.engine.loader import discover
 from mytrading.settings import PROJECT_ROOT, load_settings
+from tests.builds import other_build
 
 GOLDEN = Path(__file__).with_name("golden_fills.json")
 # every example the generated market can feed (it makes index, futures and option bars:
@@ -64,14 +70,36 @@ def test_an_example_fills_as_the_reference_release_did(name: str, tmp_env: dict[
     assert json.loads(json.dumps(got)) == want[name]
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
-    import os
+def test_the_other_build_fills_as_the_reference_release_did(tmp_env: dict[str, str]) -> None:
+    """Every example again in a child process of the build this one does not run."""
+    which, env = other_build()
+    got = subprocess.run(
+        [sys.executable, "-m", "tests.backtest.test_golden_fills", "--print"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    assert got.returncode == 0, got.stderr[-2000:]
+    said, out = got.stdout.strip().splitlines()[-2:]  # after whatever the strategies logged
+    assert said.startswith(which), (said, which)  # the child ran the build it was asked to
+    want = json.loads(GOLDEN.read_text())
+    assert json.loads(out) == {name: want[name] for name in EXAMPLES}
+
+
+if __name__ == "__main__" and sys.argv[1:] in (["--write"], ["--print"]):
     import tempfile
+
+    from mytrading import compiled
 
     with tempfile.TemporaryDirectory() as tmp:  # the tests' isolation: no user state
         for var in ("MT_STATE_DIR", "MT_LOG_DIR", "MT_INSTRUMENTS_DB", "MT_BACKTEST_DB"):
             os.environ[var] = str(Path(tmp) / var.lower())
         os.environ["MT_INSTRUMENTS_DB"] = str(Path(tmp) / "instruments.duckdb")
         out = {name: run_example(name) for name in EXAMPLES}
-    GOLDEN.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {GOLDEN}: " + ", ".join(f"{k} {v['fills']} fills" for k, v in out.items()))
+    if sys.argv[1:] == ["--print"]:  # the build's name, then the fills of every example
+        print(compiled.build())
+        print(json.dumps(out))
+    else:
+        GOLDEN.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {GOLDEN}: " + ", ".join(f"{k} {v['fills']} fills" for k, v in out.items()))

@@ -1,7 +1,9 @@
-"""The compiled build is used only while it is of the sources on disk, only where asked
-(``MT_COMPILED=1``), never with ``MT_PURE_PYTHON=1`` (``mytrading/compiled.py``). A build
-itself is made by ``main.py compile`` (mypyc, a minute and a half) and measured by
-``bench/compiled.py``; these tests read its manifest as a process does."""
+"""The compiled build is used only while it is of the sources on disk, never with
+``MT_PURE_PYTHON=1`` (``mytrading/compiled.py``); a command makes it when it is missing or
+stale, once, and a failure is said and remembered. A real build (mypyc, a minute and a
+half) is made by ``main.py test`` before the suite and measured by ``bench/compiled.py``;
+these tests read its manifest as a process does, and stand a recorded compiler in for
+mypyc."""
 
 from __future__ import annotations
 
@@ -32,10 +34,10 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     manifest = {"digest": compiled.digest(MODS), "modules": list(MODS),
                 "files": {"pkg.hot": "pkg/hot.cpython-311-x86_64-linux-gnu.so"}}  # fmt: skip
     (out / compiled.MANIFEST).write_text(json.dumps(manifest))
-    monkeypatch.setenv("MT_COMPILED", "1")
     monkeypatch.delenv("MT_PURE_PYTHON", raising=False)
+    monkeypatch.delenv("MT_AUTO_COMPILE", raising=False)
     before = list(sys.meta_path)
-    # this process's own finder (a suite run with MT_COMPILED=1) out of the way meanwhile
+    # this process's own finder (a suite run against the build) out of the way meanwhile
     sys.meta_path[:] = [f for f in before if not isinstance(f, compiled._Finder)]
     yield out
     sys.meta_path[:] = before  # the test's finder never outlives it
@@ -66,20 +68,13 @@ def test_a_build_of_another_list_of_modules_runs_interpreted(
     assert compiled.install(tree).startswith("interpreted (the compiled build is stale")
 
 
-@pytest.mark.parametrize(
-    ("env", "said"),
-    [
-        ({"MT_PURE_PYTHON": "1"}, "interpreted (MT_PURE_PYTHON)"),
-        ({"MT_COMPILED": ""}, "interpreted (the compiled build is opt-in: MT_COMPILED=1)"),
-    ],
-)
-def test_the_source_runs_where_the_build_is_not_asked_for(
-    tree: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], said: str
+def test_the_source_runs_where_the_build_is_declined(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    assert compiled.install(tree) == said
+    monkeypatch.setenv("MT_PURE_PYTHON", "1")
+    assert compiled.install(tree) == "interpreted (MT_PURE_PYTHON)"
     assert not any(isinstance(f, compiled._Finder) for f in sys.meta_path)
+    assert compiled.current(tree)  # there, and another process may use it
 
 
 def test_a_build_cut_short_or_missing_runs_interpreted(tree: Path) -> None:
@@ -115,3 +110,78 @@ def test_the_compile_command_says_a_failure_and_pure_removes_the_build(
     monkeypatch.setattr(compiled, "OUT", out)
     got = CliRunner().invoke(app, ["compile", "--pure"])
     assert got.exit_code == 0 and not out.exists(), got.output
+
+
+class Compiler:
+    """Stands in for mypyc: records each build and writes what a build writes (a manifest
+    of the sources now), or fails as a machine without a C compiler does."""
+
+    def __init__(self, fails: bool = False) -> None:
+        self.fails = fails
+        self.builds = 0
+
+    def __call__(
+        self, modules: object = None, out: Path = compiled.OUT, say: object = None
+    ) -> Path:
+        self.builds += 1
+        if self.fails:
+            raise RuntimeError("mypyc failed:\nerror: command 'gcc' failed: No such file")
+        manifest = json.loads((out / compiled.MANIFEST).read_text())
+        manifest["digest"] = compiled.digest()
+        (out / compiled.MANIFEST).write_text(json.dumps(manifest))
+        return out
+
+
+def test_a_stale_build_is_made_again_once_then_used(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (compiled.ROOT / "pkg" / "hot.py").write_text("X = 2\n")  # a compiled module edited
+    mypyc = Compiler()
+    monkeypatch.setattr(compiled, "compile_modules", mypyc)
+    assert compiled.ensure(tree, say=lambda _: None) == "compiled (1 modules, mypyc)"
+    assert compiled.ensure(tree, say=lambda _: None) == "compiled (1 modules, mypyc)"
+    assert mypyc.builds == 1  # later commands pay a digest, not a build
+
+
+def test_a_failed_build_is_said_once_and_not_tried_again_until_a_source_changes(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (compiled.ROOT / "pkg" / "hot.py").write_text("X = 2\n")
+    mypyc = Compiler(fails=True)
+    monkeypatch.setattr(compiled, "compile_modules", mypyc)
+    said: list[str] = []
+    got = compiled.ensure(tree, say=said.append)
+    assert got == "interpreted (the build failed: error: command 'gcc' failed: No such file)"
+    assert said and "not compiled, the stack runs interpreted" in said[0]
+    assert not any(isinstance(f, compiled._Finder) for f in sys.meta_path)
+    assert compiled.ensure(tree, say=said.append) == got and mypyc.builds == 1
+    (compiled.ROOT / "pkg" / "hot.py").write_text("X = 3\n")  # the next edit tries again
+    mypyc.fails = False
+    assert compiled.ensure(tree, say=said.append) == "compiled (1 modules, mypyc)"
+    assert mypyc.builds == 2
+
+
+@pytest.mark.parametrize("env", [{"MT_AUTO_COMPILE": "0"}, {"MT_PURE_PYTHON": "1"}])
+def test_no_build_is_made_where_it_is_declined(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    """The suite's own processes (MT_AUTO_COMPILE=0) and the interpreted build."""
+    (compiled.ROOT / "pkg" / "hot.py").write_text("X = 2\n")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    mypyc = Compiler()
+    monkeypatch.setattr(compiled, "compile_modules", mypyc)
+    assert compiled.ensure(tree, say=lambda _: None).startswith("interpreted")
+    assert mypyc.builds == 0
+
+
+def test_the_suite_after_a_compiled_run_runs_what_it_skipped_interpreted() -> None:
+    from mytrading.commands.stack import interpreted_pass
+
+    built = "compiled (20 modules, mypyc)"
+    assert interpreted_pass([], "interpreted (MT_PURE_PYTHON)") is None
+    cmd = interpreted_pass(["-m", "not integration", "-n", "0"], built)
+    assert cmd is not None and cmd[-2:] == ["-m", "interpreted_only and (not integration)"]
+    assert interpreted_pass([], built)[-2:] == ["-m", "interpreted_only"]  # type: ignore[index]
+    assert interpreted_pass(["tests/risk/test_risk_core.py"], built) is None  # its own tests
+    assert interpreted_pass(["-k", "parity"], built) is None
