@@ -12,6 +12,9 @@ run sees). Every invariant is checked as in ``main.py simulate``; a seed that br
 is named (the figures still print).
 
     .venv/bin/python bench/simulate.py [--seeds 40] [--first 1] [--repeat 3] [--jobs 2]
+    MT_PURE_PYTHON=1 .venv/bin/python bench/simulate.py ...   # the interpreted build (issue 54)
+
+It prints the build it ran first (``mytrading/compiled.py``).
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ def main() -> int:
     if os.environ.get("PYTHONHASHSEED") != "0":  # the seeds' days as main.py simulate runs them
         os.environ["PYTHONHASHSEED"] = "0"
         os.execv(sys.executable, [sys.executable, *sys.argv])
+    from mytrading import compiled
     from mytrading.simulation.batch import run_seeds
     from mytrading.simulation.run import summary
     from mytrading.simulation.stack import Options
 
     seeds = list(range(args.first, args.first + args.seeds))
+    print(f"build: {compiled.build()}")
     rounds = [run_seeds(seeds, 1, Options()) for _ in range(max(1, args.repeat))]
     one, wall_one = rounds[0]
     per_seed = [min(r[0][i].seconds for r in rounds) for i in range(len(seeds))]
