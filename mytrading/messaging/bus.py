@@ -188,6 +188,12 @@ class Subscriber:
     ) -> None:
         self.sock = ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.RCVHWM, hwm)
+        # A subscription travels to each publisher as a message on the socket's outgoing
+        # pipe, and ZeroMQ drops it, silently, where that pipe holds its high-water mark
+        # (1,000 by default): an engine whose strategies asked for 2,041 instruments' ticks
+        # and bars at once got the first ~500 instruments and never a tick of the rest
+        # (bench/scale.py, 2026-11-28). The pipe carries nothing else upstream: no bound.
+        self.sock.setsockopt(zmq.SNDHWM, 0)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, SUB_MAX_MSG)
         for p in prefixes:

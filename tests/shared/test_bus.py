@@ -81,6 +81,38 @@ def test_pub_sub_topic_filtering_and_header(ctx: zmq.Context, tmp_path: Path) ->
     assert not sub.sock.poll(100)  # nothing else got through the filter
 
 
+def test_thousands_of_subscriptions_made_at_once_are_all_kept(
+    ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """A desk's engine subscribes to a tick and a bar topic for each of 2,000 instruments
+    in one go, its publishers already connected: every one reaches them (ZeroMQ's default
+    send high-water mark dropped all but the first 1,000)."""
+    pub = Publisher(ctx, ep(tmp_path, "p"), "feed")
+    sub = Subscriber(ctx, [ep(tmp_path, "p")], ["sys."])
+    sync(pub, sub, "sys.status.feed")  # connected before the burst, as a running engine is
+    symbols = [f"S{i:04d}" for i in range(2000)]
+    for s in symbols:
+        sub.subscribe(wire.exact(wire.tick_topic("NFO", s)))
+        sub.subscribe(wire.exact(wire.bar_topic("1m", "NFO", s)))
+    last = symbols[-1]
+    for _ in range(500):  # until the last subscription is live at the publisher
+        pub.publish(wire.tick_topic("NFO", last), tick(last))
+        if sub.sock.poll(10):
+            break
+    while sub.sock.poll(50):
+        sub.recv()
+    for i, s in enumerate(symbols):
+        pub.publish(wire.tick_topic("NFO", s), tick(s))
+        if i % 200 == 0:
+            time.sleep(0.01)  # within the publisher's own high-water mark
+    got: set[str] = set()
+    while sub.sock.poll(500):
+        _, m = sub.recv()
+        assert isinstance(m, wire.Tick)
+        got.add(m.symbol)
+    assert got == set(symbols)
+
+
 def test_sequence_gap_is_detected_and_counted(ctx: zmq.Context, tmp_path: Path) -> None:
     pub = Publisher(ctx, ep(tmp_path, "p"), "feed")
     sub = Subscriber(ctx, [ep(tmp_path, "p")], ["sync", "md."])
