@@ -307,3 +307,40 @@ def test_market_data_json_round_trips_and_bad_frames_give_no_tick() -> None:
         b' "data": {"ltp": 1, "depth": [1]}}',
     ):
         assert tick_from_json(bad) is None, bad
+
+
+def test_a_reading_client_of_thousands_of_instruments_loses_no_tick(tmp_path: Any) -> None:
+    """A desk's feed: 2,041 instruments quoted (four index chains of 101 strikes, every
+    stock with its own), all ticking in one market step, to a client that keeps up. The
+    step's ticks go to its queue (1,024) in slices, the sender running between them: none
+    is dropped (all of one step put at once dropped half of every step, bench/scale.py)."""
+    from tests.simhelpers import control, start_server
+
+    proc, host = start_server(
+        {"MT_LOG_DIR": str(tmp_path / "logs"), "MT_STATE_DIR": str(tmp_path / "s")},
+        MT_SIM_FAULTS="true",
+        MT_SIM_TICK_HZ="1",
+        MT_SIM_UNDERLYINGS="NIFTY,BANKNIFTY,FINNIFTY,SENSEX",
+        MT_SIM_STRIKES="50",
+        MT_SIM_STOCKS="*",
+        MT_SIM_STOCK_STRIKES="14",
+        MT_SIM_FEED_DELAY_S="0",
+        MT_SIM_FEED_JITTER_S="0",
+    )
+    client = Raw(WS_URL[host])
+    try:
+        every = control(host, f"/api/v1/instruments?apikey={KEY}")["data"]
+        client.send({"action": "authenticate", "api_key": KEY})
+        symbols = [{"symbol": r["symbol"], "exchange": r["exchange"]} for r in every]
+        client.send({"action": "subscribe", "mode": 1, "symbols": symbols})
+        ticks = lambda: sum(1 for m in list(client.msgs) if m.get("type") == "market_data")  # noqa: E731
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and ticks() < 3 * 2041:  # three steps at least
+            time.sleep(0.2)
+        counts = control(host, "/_sim/counts")
+        assert counts["ws_market_data_sent"] >= 3 * 2041, counts
+        assert counts["ws_market_data_dropped"] == 0, counts
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(10)
