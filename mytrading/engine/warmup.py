@@ -16,7 +16,7 @@ the runner's hook call (``WarmUpPorts``)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -37,6 +37,12 @@ log = structlog.get_logger("engine")
 WARMUP_ATTEMPTS = 15  # history tried for ~30 s (the server may still be starting)
 WARMUP_RETRY_S = 2.0
 WARMUP_HOLD_MAX = 10_000  # live bars held per pending warm-up
+# How long a first live bar, partial, waits for the broker's whole copy before it is handed
+# as it is. History comes about three calls a second: after a start with 2,041 instruments
+# subscribed, the last first bar waited 12 minutes for its turn and every later bar of
+# that instrument with it (bench/scale.py, 2026-11-28). A few seconds lets the first
+# dozen swap and never holds a strategy's bars behind the broker's pacing.
+FIRST_BAR_WAIT_S = 5.0
 
 JobKey = tuple[str, str, str, str]  # (strategy, exchange, symbol, timeframe)
 
@@ -57,6 +63,7 @@ class WarmUp:
     next_try: float = 0.0  # hosttime.monotonic()
     held: list[wire.Bar] = field(default_factory=list)
     future: Future[list[wire.Bar]] | None = None  # the fetcher's call under way
+    made: float = field(default_factory=hosttime.monotonic)
 
 
 class WarmUpPorts(Protocol):
@@ -110,6 +117,7 @@ class WarmUps:
         # per strategy, the longest market time its warm-ups asked (count x timeframe,
         # ns): how far back a bar can still steer its indicators (the day's shadow)
         self.memory_ns: dict[str, int] = {}
+        self.partial_kept = 0  # first live bars handed partial: the broker's copy was late
 
     def want(self, strategy: str, exchange: str, symbol: str, tf: str, count: int) -> bool:
         """A strategy's subscription asks ``count`` bars of warm-up; True if a job was
@@ -183,8 +191,16 @@ class WarmUps:
     def run(self) -> None:
         """Every job whose history has come (or can be asked now): replayed."""
         wall = hosttime.monotonic()
+        as_is: list[str] = []
         for key, job in list(self.jobs.items()):
             if job.future is not None:
+                if job.count == 0 and (
+                    job.future.cancelled()  # another subscriber's wait gave up this call
+                    or (not job.future.done() and wall - job.made >= FIRST_BAR_WAIT_S)
+                ):
+                    self._first_bar_as_is(key, job)
+                    as_is.append(job.symbol)
+                    continue
                 if not job.future.done():
                     continue
                 fut, job.future = job.future, None
@@ -210,6 +226,21 @@ class WarmUps:
                     bars = []
             del self.jobs[key]
             self._replay(job, bars)
+        if as_is:  # one line for a desk's thousands, not one each
+            log.info("partial first bars kept: the broker's copies did not come in time",
+                     bars=len(as_is), symbols=as_is[:5], waited_s=FIRST_BAR_WAIT_S)  # fmt: skip
+
+    def _first_bar_as_is(self, key: JobKey, job: WarmUp) -> None:
+        """The broker's copy of a first live bar has not come within ``FIRST_BAR_WAIT_S``:
+        the call is taken off the fetcher's queue if it has not begun (another job asking
+        the same is told so, and goes on as a failed call does) and the bar that waited,
+        partial, is handed with whatever came after it."""
+        if job.future is not None:
+            job.future.cancel()
+            job.future = None
+        self.partial_kept += 1
+        del self.jobs[key]
+        self._replay(job, [], said=True)
 
     def warming(self, name: str) -> list[str]:
         """The instruments a strategy is still warming up on (its status line)."""
@@ -221,7 +252,7 @@ class WarmUps:
 
     def _failed(self, job: WarmUp, exc: Exception, wall: float) -> bool:
         """A history call failed: True when the job gives up (and goes on without)."""
-        if not isinstance(exc, HistoryError):
+        if not isinstance(exc, (HistoryError, CancelledError)):  # cancelled: asked again
             log.error("warm-up: history call raised", strategy=job.strategy, exc_info=exc)
         if job.count == 0:
             log.warning("partial first bar kept", symbol=job.symbol, reason=str(exc))
@@ -261,7 +292,7 @@ class WarmUps:
             )
         return (ex, sym, tf, start, today), lambda: history(ex, sym, tf, start, today)
 
-    def _replay(self, job: WarmUp, history: list[wire.Bar]) -> None:
+    def _replay(self, job: WarmUp, history: list[wire.Bar], said: bool = False) -> None:
         """History bars before the first live one (marked ``warming_up``), then the live
         bars that waited; the first live bar, partial, is swapped for history's copy."""
         ctx = self.ports.context(job.strategy)
@@ -285,15 +316,16 @@ class WarmUps:
             ctx.warming_up = False
         if len(past) < job.count:
             self.short.append((job.strategy, job.tf, len(past), job.count, now))
-        log.info(
-            "warmed up" if job.count else "first bar completed from history",
-            strategy=job.strategy,
-            symbol=job.symbol,
-            tf=job.tf,
-            bars=len(past),
-            asked=job.count,
-            held=len(job.held),
-        )
+        if not said:  # a first bar handed as it was is said once for all (``run``)
+            log.info(
+                "warmed up" if job.count else "first bar completed from history",
+                strategy=job.strategy,
+                symbol=job.symbol,
+                tf=job.tf,
+                bars=len(past),
+                asked=job.count,
+                held=len(job.held),
+            )
         by_start = {b.start_ns: b for b in history}
         for i, b in enumerate(job.held):
             live = by_start.get(b.start_ns, b) if i == 0 else b

@@ -53,7 +53,7 @@ class PacedFetcher:
         """``fn()``'s result (or exception) in a ``Future``; one call per key in flight."""
         with self._lock:
             fut = self._queued.get(key)
-            if fut is not None:
+            if fut is not None and not fut.cancelled():
                 return fut
             fut = Future()
             self._queued[key] = fut
@@ -87,6 +87,11 @@ class PacedFetcher:
             if job is None:
                 return
             key, fn, fut = job
+            if fut.cancelled():  # given up by whoever asked (a first bar handed as it was)
+                with self._lock:
+                    if self._queued.get(key) is fut:
+                        self._queued.pop(key, None)
+                continue  # ... without the spacing: no call was made
             wait = self._last + self.spacing_s - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
@@ -98,4 +103,5 @@ class PacedFetcher:
                 except BaseException as exc:  # delivered to whoever waits on it
                     fut.set_exception(exc)
             with self._lock:
-                self._queued.pop(key, None)
+                if self._queued.get(key) is fut:  # not a later call of the same key
+                    self._queued.pop(key, None)

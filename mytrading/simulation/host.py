@@ -184,7 +184,7 @@ class SimFetcher:
 
     def submit(self, key: Hashable, fn: Callable[[], Any]) -> Future[Any]:
         fut = self._queued.get(key)
-        if fut is not None:
+        if fut is not None and not fut.cancelled():
             return fut
         fut = Future()
         self._queued[key] = fut
@@ -195,13 +195,18 @@ class SimFetcher:
         def run() -> None:
             if not self.host.alive:
                 return
+            if fut.cancelled():  # given up by whoever asked (a first bar handed as it was)
+                if self._queued.get(key) is fut:
+                    self._queued.pop(key, None)
+                return
             self.calls += 1
             with self.host.stack.calls.on_worker():
                 try:
                     fut.set_result(fn())
                 except Exception as exc:  # delivered to whoever waits on it
                     fut.set_exception(exc)
-            self._queued.pop(key, None)
+            if self._queued.get(key) is fut:  # not a later call of the same key
+                self._queued.pop(key, None)
 
         world.at(due, run)
         return fut

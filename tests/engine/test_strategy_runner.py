@@ -320,6 +320,62 @@ def test_with_a_fetcher_history_never_holds_the_loop(refdata: RefData) -> None:
     fetcher.close()
 
 
+class ColdOneMinute(BaseStrategy):
+    """1-minute bars of two instruments, no warm-up: only the first bars' swaps are asked."""
+
+    name = "cold_one_minute"
+
+    def on_start(self) -> None:
+        self.seen: list[wire.Bar] = []
+        self.subscribe_bars("NFO", FUT, "1m")
+        self.subscribe_bars("NSE_INDEX", "NIFTY", "1m")
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        self.seen.append(bar)
+
+
+def test_a_first_bar_whose_whole_copy_is_late_is_handed_as_it_is(
+    refdata: RefData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A desk's start: thousands of first bars queue for the broker's paced history. One
+    whose copy has not come within FIRST_BAR_WAIT_S is handed partial, its call taken off
+    the fetcher's queue unmade (no spacing spent on it); one whose copy came is swapped."""
+    from mytrading.engine import warmup
+
+    monkeypatch.setattr(warmup, "FIRST_BAR_WAIT_S", 0.3)
+    first = threading.Event()
+    calls: list[str] = []
+
+    def history(ex: str, sym: str, tf: str, start: Any, end: Any) -> list[wire.Bar]:
+        calls.append(sym)
+        first.wait(10)  # the first call hangs past the wait; the second is never made
+        return []
+
+    fetcher = PacedFetcher(spacing_s=0.0)
+    rig = Rig(refdata, history=history)
+    rig.runner.fetcher = fetcher
+    strat = rig.runner.add(ColdOneMinute, {})
+    rig.clock.at(10, 1)
+    rig.runner.start()
+    rig.tick(rig.clock.at(10, 1, 30), 500.0)  # both join the 10:01 bar late: partial
+    rig.tick(rig.clock.at(10, 1, 31), 24_000.0, symbol="NIFTY", exchange="NSE_INDEX")
+    rig.clock.at(10, 3)
+    rig.runner.poll()  # both close: each waits for the broker's whole copy
+    assert strat.seen == []  # type: ignore[attr-defined]
+    end = time.monotonic() + 5
+    while rig.runner.warmups and time.monotonic() < end:
+        time.sleep(0.02)
+        rig.runner.poll()
+    got = sorted(b.symbol for b in strat.seen)  # type: ignore[attr-defined]
+    assert got == sorted([FUT, "NIFTY"]), got  # handed as they were, partial
+    assert rig.runner.warm.partial_kept == 2
+    first.set()
+    time.sleep(0.2)
+    assert len(calls) == 1, calls  # the queued call was cancelled, never made
+    assert fetcher.pending == 0
+    fetcher.close()
+
+
 def test_the_fetcher_paces_its_calls_and_asks_once_per_key() -> None:
     fetcher = PacedFetcher(spacing_s=0.1)
     stamps: list[float] = []
