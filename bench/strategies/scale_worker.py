@@ -1,0 +1,115 @@
+"""Benchmark strategy for ``bench/scale.py``: one of ``shards`` strategies, each on its own
+share of the quoted instruments (every ``shards``-th, from ``shard``), doing what a
+strategy does with them: an EMA of every tick's price, a fast and a slow SMA of the 1-minute
+closes and the crossover between them (a decision it does not send: the order path is
+``bench/latency.py``'s figure).
+
+What it measures, written to ``out`` (a JSON line every ``flush_s`` seconds, appended):
+each tick's arrival at the stack (the ``ts`` the feed stamped as it published it) to this
+``on_tick``, in microseconds of the machine's clock, and each 1-minute bar's delay after
+the minute's end (market time: wall time at ``MT_SIM_SPEED=1``), the first bar of each
+instrument since the start apart (partial, it waits up to ``FIRST_BAR_WAIT_S`` for the
+broker's whole copy: ``engine/warmup.py``).
+
+``bench/scale.py`` writes the subclasses (``scale_00`` ... ``scale_49``) beside a copy of
+this file; each takes this class through ``sibling``, as a strategy that builds on
+another's does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+
+from mytrading import wire
+from mytrading.domain.universe import quoted, universe
+from mytrading.engine.strategy import BaseStrategy, StrategyParams
+
+
+class ScaleParams(StrategyParams):
+    underlyings: list[str] = ["NIFTY", "BANKNIFTY", "FINNIFTY", "SENSEX"]
+    strikes: int = 10
+    stocks: list[str] = []
+    stock_strikes: int = -1
+    shard: int = 0
+    shards: int = 1
+    out: str = ""
+    flush_s: float = 5.0
+    fast: int = 5
+    slow: int = 20
+
+
+class ScaleWorker(BaseStrategy[ScaleParams]):
+    name = "scale_worker"
+
+    def on_start(self) -> None:
+        p = self.params
+        names = quoted(self.refdata, p.underlyings, p.stocks)
+        spots = {n: self.refdata.underlying(n).sim_spot for n in names}
+        every = universe(
+            self.refdata, names, self.now().date(), p.strikes, spots.__getitem__, p.stock_strikes
+        )
+        self.mine = every[p.shard :: p.shards]
+        for inst in self.mine:
+            self.subscribe_ticks(inst.exchange, inst.symbol)
+            self.subscribe_bars(inst.exchange, inst.symbol, "1m")
+        self.ema: dict[str, float] = {}
+        self.closes: dict[str, deque[float]] = {}
+        self.side: dict[str, int] = {}
+        self.crossings = 0
+        self.lat_us: list[float] = []
+        self.bar_s: list[float] = []
+        self.first_s: list[float] = []
+        self.had_bar: set[str] = set()
+        self.ticks = 0
+        self.flushed = time.monotonic()
+
+    def on_tick(self, tick: wire.Tick) -> None:
+        self.lat_us.append((time.time_ns() - tick.ts) / 1000)
+        self.ticks += 1
+        prev = self.ema.get(tick.symbol, tick.ltp)
+        self.ema[tick.symbol] = prev + 0.1 * (tick.ltp - prev)
+        if time.monotonic() - self.flushed >= self.params.flush_s:
+            self.flush()
+
+    def on_bar(self, bar: wire.Bar) -> None:
+        if not self.warming_up:
+            now_ns = int(self.now().timestamp() * 1e9)
+            delay = (now_ns - bar.start_ns) / 1e9 - 60
+            if bar.symbol in self.had_bar:
+                self.bar_s.append(delay)
+            else:  # the first since the start: partial, it waits for the broker's copy
+                self.had_bar.add(bar.symbol)
+                self.first_s.append(delay)
+        p = self.params
+        closes = self.closes.setdefault(bar.symbol, deque(maxlen=p.slow))
+        closes.append(bar.close)
+        if len(closes) < p.slow:
+            return
+        fast = sum(list(closes)[-p.fast :]) / p.fast
+        slow = sum(closes) / p.slow
+        side = 1 if fast > slow else -1
+        if self.side.get(bar.symbol, side) != side:
+            self.crossings += 1
+        self.side[bar.symbol] = side
+
+    def on_stop(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        self.flushed = time.monotonic()
+        if not self.params.out:
+            return
+        row = {
+            "strategy": self.name,
+            "at": time.time(),
+            "instruments": len(self.mine),
+            "ticks": self.ticks,
+            "lat_us": self.lat_us,
+            "bar_s": self.bar_s,
+            "first_s": self.first_s,
+        }
+        with open(self.params.out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        self.lat_us, self.bar_s, self.first_s = [], [], []
