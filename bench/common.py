@@ -8,7 +8,19 @@ from typing import Any
 
 from tests.procs import stop_all  # re-exported: the benches stop their daemons as tests do
 
-__all__ = ["pump", "stop_all", "unlimited_config"]
+__all__ = ["private_state", "pump", "stop_all", "unlimited_config"]
+
+
+def private_state(tmp: Path) -> dict[str, str]:
+    """A bench's stack kept to ``tmp``: its logs, run directory, state and stores (the
+    benches that start daemons each wrote these lines out; new ones take them here)."""
+    return {
+        "MT_LOG_DIR": str(tmp / "logs"),
+        "MT_RUN_DIR": str(tmp / "run"),
+        "MT_STATE_DIR": str(tmp / "state"),
+        "MT_RECORD_DB": str(tmp / "data" / "marketdata.duckdb"),
+        "MT_RISK_DB": str(tmp / "data" / "risk.duckdb"),
+    }
 
 
 def unlimited_config(into: Path) -> Path:

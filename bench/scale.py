@@ -59,7 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import pump, stop_all, unlimited_config  # noqa: E402
+from common import private_state, pump, stop_all, unlimited_config  # noqa: E402
 from feed_throughput import cpu_seconds  # noqa: E402
 
 from mytrading import compiled  # noqa: E402
@@ -145,11 +145,7 @@ def phase(
     rest = free_port()
     env = {
         **os.environ,
-        "MT_LOG_DIR": str(tmp / "logs"),
-        "MT_RUN_DIR": str(tmp / "run"),
-        "MT_STATE_DIR": str(tmp / "state"),
-        "MT_RECORD_DB": str(tmp / "data" / "marketdata.duckdb"),
-        "MT_RISK_DB": str(tmp / "data" / "risk.duckdb"),
+        **private_state(tmp),
         "MT_CONFIG_DIR": str(unlimited_config(tmp)),
         "MT_LOG_LEVEL": log_level,
         "MT_BROKER": "openalgo",
