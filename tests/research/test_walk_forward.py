@@ -53,6 +53,12 @@ def test_windows_roll_anchor_and_take_days_bars_or_months(refdata) -> None:  # t
     # would start before the last ended; it starts after it
     drift = cut(longer, length("1M", "i"), length("10d", "o"))
     assert all(b.oos_start > a.oos_end for a, b in itertools.pairwise(drift))
+    # a month's step over a month's windows, over two years: equal lengths, whatever each
+    # month's trading days (refused once when the month stepped over had fewer)
+    years = trading_days(refdata, "NFO", date(2024, 11, 1), date(2026, 10, 30))
+    monthly = cut(years, length("6M", "i"), length("1M", "o"), step=length("1M", "s"))
+    assert len(monthly) >= 17
+    assert all(b.oos_start > a.oos_end for a, b in itertools.pairwise(monthly))
     wide = cut(days, Length(10, "d"), Length(5, "d"), step=Length(8, "d"))  # gaps: allowed
     assert all(b.oos_start > a.oos_end for a, b in itertools.pairwise(wide))
 
