@@ -203,6 +203,7 @@ def phase(
         rss = {n: rss_mb(p.pid) for n, p in procs.items()}
         instruments = status["feed"].detail["instruments"]
         coverage = status["feed"].detail.get("coverage", "")
+        partial = status["engine"].detail.get("first_bars_partial", 0)
         grace = float(status["feed"].detail.get("bar_grace_s", 2.0))
     finally:
         stop_all(procs.values())
@@ -243,6 +244,7 @@ def phase(
         "bars_measured": len(bars),
         "first_bar_s": np.percentile(firsts, [50, 99]).tolist() if firsts else None,
         "first_bars": len(firsts),
+        "first_bars_partial": partial,
         "grace_s": grace,
         "coverage": coverage,
         "cpu": cpu,
@@ -283,7 +285,8 @@ def show(r: dict[str, Any]) -> None:
         f50, f99 = r["first_bar_s"]
         print(
             f"    the first bar of each instrument after the start: p50 {f50:.3f} s,"
-            f" p99 {f99:.3f} s ({r['first_bars']:,} bars)"
+            f" p99 {f99:.3f} s ({r['first_bars']:,} bars, {r['first_bars_partial']:,} of"
+            " them handed partial: the broker's copy came too late)"
         )
     print(
         "    CPU (of a core) and RSS: "

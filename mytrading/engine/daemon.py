@@ -549,6 +549,9 @@ class EngineDaemon(Daemon):
             "late_answers": self.late_answers,
             # the strategies' bars by timeframe: how they closed, ticks left out as late
             "bars": {tf: b.stats.as_dict() for tf, b in self.runner.builders.items()},
+            # first live bars handed partial: the broker's whole copy did not come within
+            # FIRST_BAR_WAIT_S (engine/warmup.py; a start with many instruments)
+            "first_bars_partial": self.runner.warm.partial_kept,
         }
 
     def teardown(self) -> None:
