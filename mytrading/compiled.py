@@ -121,7 +121,7 @@ class _Finder:
 
 
 NOT_BUILT = "interpreted (not built: python3 main.py compile)"
-_state: dict[str, str] = {"build": NOT_BUILT}
+_state: dict[str, str] = {"build": NOT_BUILT, "digest": ""}
 
 
 def _current(out: Path) -> dict[str, Path] | str:
@@ -132,7 +132,9 @@ def _current(out: Path) -> dict[str, Path] | str:
         manifest = json.loads((out / MANIFEST).read_text())
     except (OSError, ValueError):
         return NOT_BUILT
-    if manifest.get("modules") != list(MODULES) or manifest.get("digest") != digest():
+    now = digest()
+    _state["digest"] = now  # the sources this process imports, whichever build runs them
+    if manifest.get("modules") != list(MODULES) or manifest.get("digest") != now:
         return "interpreted (the compiled build is stale: python3 main.py compile)"
     files = {name: out / rel for name, rel in manifest["files"].items()}
     if not all(f.exists() for f in files.values()):
@@ -210,6 +212,16 @@ def build() -> str:
     """Which build this process runs: "compiled (N modules, mypyc)" or "interpreted
     (why)"."""
     return _state["build"]
+
+
+def sources() -> str:
+    """The digest of the compiled modules' sources this process runs (``digest``), as they
+    were when it chose its build: a daemon whose figure is not the checkout's now runs
+    other code than a restart would (started before a change, a pull or a rebuild). Read
+    at a daemon's start (``ZmqHost``), not later: the files may change under it."""
+    if not _state["digest"]:
+        _state["digest"] = digest()
+    return _state["digest"]
 
 
 def compile_modules(

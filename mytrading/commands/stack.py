@@ -333,7 +333,6 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             )
         else:
             typer.echo(c.render(procs))
-            typer.echo(f"\nbuild: {compiled.build()} (this checkout's, as a process started now)")
             if not procs:
                 typer.echo("\n(supervisord is not running for this checkout: `main.py start`)")
     finally:

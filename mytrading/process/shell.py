@@ -38,7 +38,7 @@ from typing import Any, NoReturn, TypeVar
 import structlog
 import zmq
 
-from mytrading import hosttime
+from mytrading import compiled, hosttime
 from mytrading.config import StackConfig, for_process
 from mytrading.messaging import bus, wire
 from mytrading.messaging.bus import DAEMONS, Publisher, Puller, Pusher, Subscriber, stop_security
@@ -154,6 +154,9 @@ class ZmqHost:
         self._closers: list[Callable[[], None]] = []
         # CPU, RSS, files, loop lag, GC pauses, free disk: each beat
         self._health = ProcessHealth([settings.state_dir, settings.log_dir])
+        # which build this process runs, and of which sources (``main.py status`` says a
+        # daemon started before a change or a rebuild)
+        self._build = {"build": compiled.build(), "build_of": compiled.sources()[:12]}
 
     # ----------------------------------------------------------------- the Host
 
@@ -273,7 +276,7 @@ class ZmqHost:
         client.start()
 
     def health(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"health": self._health.sample()}
+        out: dict[str, Any] = {"health": self._health.sample(), **self._build}
         if self.curve is not None:  # connections the bus's ZAP handler refused (CURVE)
             out["bus_refused"] = self.curve.admit.refused
         return out

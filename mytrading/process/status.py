@@ -15,6 +15,7 @@ from typing import Any
 
 import zmq
 
+from mytrading import compiled
 from mytrading.domain.refdata import IST
 from mytrading.domain.trading_states import describe, stack_line, why_of
 from mytrading.messaging import wire
@@ -149,7 +150,7 @@ class StatusCollector:
         out += ["", *self._strategies(), "", *self._positions(), "", *self._risk_lines()]
         if self.events:
             out += ["", "recent events:", *[f"  {e}" for e in self.events]]
-        out += ["", *self._disk_lines()]
+        out += ["", *self._disk_lines(), "", *build_lines(self.daemons)]
         if self.bad_frames:
             out += ["", f"malformed frames seen by this view: {self.bad_frames}"]
         return "\n".join(out)
@@ -409,3 +410,26 @@ def greek_lines(strategies: dict[str, Any]) -> list[str]:
     out += [fmt(n, u, g) for n, u, g in rows]
     out += [fmt("stack", u, g) for u, g in sorted(stack.items())]
     return out
+
+
+def build_lines(daemons: dict[str, Seen]) -> list[str]:
+    """Which build each daemon runs, from its beat (issue 54): one line when all agree,
+    else a line per build; a daemon whose build is of other sources than the checkout's
+    now (started before a change, a pull or a rebuild) is said, as a restart would change
+    what it runs. Then the build a process started now would run."""
+    now = compiled.sources()[:12]
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name in DAEMONS:
+        seen = daemons.get(name)
+        if seen is None or "build" not in seen.status.detail:
+            continue  # no beat, or a daemon of a release before the field
+        d = seen.status.detail
+        groups.setdefault((str(d["build"]), str(d.get("build_of", ""))), []).append(name)
+    out = []
+    for (build, of), names in groups.items():
+        who = "every daemon" if names == list(DAEMONS) else ", ".join(names)
+        them = "them" if len(names) > 1 else "it"
+        stale = (f" (of other sources, {of}, than the checkout's now, {now}: restart {them} "
+                 "to run them)") if of != now else ""  # fmt: skip
+        out.append(f"build: {who}: {build}{stale}")
+    return [*out, f"build: a process started now: {compiled.build()}"]
