@@ -23,7 +23,7 @@ import time
 from collections import deque
 
 from mytrading import wire
-from mytrading.domain.universe import quoted, universe
+from mytrading.domain.universe import at_sim_levels
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 
 
@@ -45,10 +45,9 @@ class ScaleWorker(BaseStrategy[ScaleParams]):
 
     def on_start(self) -> None:
         p = self.params
-        names = quoted(self.refdata, p.underlyings, p.stocks)
-        spots = {n: self.refdata.underlying(n).sim_spot for n in names}
-        every = universe(
-            self.refdata, names, self.now().date(), p.strikes, spots.__getitem__, p.stock_strikes
+        day = self.now().date()
+        every = at_sim_levels(
+            self.refdata, p.underlyings, p.stocks, day, p.strikes, p.stock_strikes
         )
         self.mine = every[p.shard :: p.shards]
         for inst in self.mine:

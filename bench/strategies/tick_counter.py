@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from mytrading import wire
-from mytrading.domain.universe import quoted, universe
+from mytrading.domain.universe import at_sim_levels
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 
 
@@ -30,10 +30,9 @@ class TickCounter(BaseStrategy[CounterParams]):
 
     def on_start(self) -> None:
         p = self.params
-        names = quoted(self.refdata, p.underlyings, p.stocks)
-        spots = {n: self.refdata.underlying(n).sim_spot for n in names}
-        for inst in universe(
-            self.refdata, names, self.now().date(), p.strikes, spots.__getitem__, p.stock_strikes
+        day = self.now().date()
+        for inst in at_sim_levels(
+            self.refdata, p.underlyings, p.stocks, day, p.strikes, p.stock_strikes
         ):
             self.subscribe_ticks(inst.exchange, inst.symbol)
             if p.bar_log:

@@ -62,3 +62,20 @@ def universe(
                 sym = option_symbol(name, expiry, atm + k * u.strike_step, right)
                 out.append(refdata.instrument(u.fo_exchange, sym))
     return out
+
+
+def at_sim_levels(
+    refdata: RefData,
+    underlyings: list[str],
+    stocks: list[str],
+    day: date,
+    strikes: int,
+    stock_strikes: int = -1,
+) -> list[Instrument]:
+    """``universe`` of the indices and stocks ``quoted`` names, each strip around its
+    simulated start level: what the simulated market quotes for these settings (a
+    strategy that watches all of it, as the benchmarks' do)."""
+    names = quoted(refdata, underlyings, stocks)
+    return universe(
+        refdata, names, day, strikes, lambda n: refdata.underlying(n).sim_spot, stock_strikes
+    )

@@ -243,3 +243,17 @@ def test_history_serves_any_listed_option_from_the_index_path(refdata: RefData) 
     served = {r["timestamp"]: r for r in ex.history({**ask, "symbol": ce})[1]["data"]}
     for b in own:
         assert served[b.start_ns // 10**9]["close"] == b.close
+
+
+def test_a_strategy_watching_the_simulated_universe_names_what_the_market_quotes(
+    refdata: RefData,
+) -> None:
+    """``at_sim_levels`` (the benchmarks' strategies subscribe to it) is the simulated
+    market's own list for the same names: indices, a stock with its own strip."""
+    from mytrading.domain.universe import at_sim_levels, quoted
+
+    names = quoted(refdata, ["NIFTY", "SENSEX"], ["RELIANCE"])
+    m = SimMarket(refdata, names, DAY, 4, seed=3, stock_strikes=2)
+    got = at_sim_levels(refdata, ["NIFTY", "SENSEX"], ["RELIANCE"], DAY, 4, 2)
+    assert [(i.exchange, i.symbol) for i in got] == m.universe
+    assert any(i.underlying == "RELIANCE" and i.kind in ("CE", "PE") for i in got)
