@@ -161,6 +161,42 @@ def test_a_failed_build_is_said_once_and_not_tried_again_until_a_source_changes(
     assert mypyc.builds == 2
 
 
+def test_two_commands_started_together_make_one_build(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second waits on the build's lock while the first builds, then finds the build
+    current and uses it (``main.py run`` and ``main.py test`` typed in two terminals)."""
+    import threading
+
+    started, go = threading.Event(), threading.Event()
+
+    class Slow(Compiler):
+        entered = 0
+
+        def __call__(self, modules: object = None, out: Path = compiled.OUT,
+                     say: object = None) -> Path:  # fmt: skip
+            self.entered += 1
+            started.set()
+            go.wait(10)
+            return super().__call__(modules, out, say)
+
+    (compiled.ROOT / "pkg" / "hot.py").write_text("X = 2\n")
+    mypyc = Slow()
+    monkeypatch.setattr(compiled, "compile_modules", mypyc)
+    got: list[str] = []
+    first = threading.Thread(target=lambda: got.append(compiled.ensure(tree, say=print)))
+    second = threading.Thread(target=lambda: got.append(compiled.ensure(tree, say=print)))
+    first.start()
+    assert started.wait(10)
+    second.start()
+    second.join(0.3)
+    assert second.is_alive() and mypyc.entered == 1  # waiting on the lock, not building
+    go.set()
+    first.join(10)
+    second.join(10)
+    assert got == ["compiled (1 modules, mypyc)"] * 2 and mypyc.entered == mypyc.builds == 1
+
+
 @pytest.mark.parametrize("env", [{"MT_AUTO_COMPILE": "0"}, {"MT_PURE_PYTHON": "1"}])
 def test_no_build_is_made_where_it_is_declined(
     tree: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]

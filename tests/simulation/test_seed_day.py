@@ -35,3 +35,28 @@ def test_the_history_served_is_of_the_session_before_the_seeds_day(
     while not refdata.calendar.is_trading_day("NSE", before):
         before -= timedelta(days=1)
     assert days == {before}, (stack.day, sorted(days)[:3])
+
+
+def test_the_simulations_fetcher_never_makes_a_call_given_up_on(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """A first bar handed partial gives up its history call (``engine/warmup.py``); the
+    simulation's fetcher, as the real one, then never makes it, and asks again when asked
+    again."""
+    from mytrading.simulation.host import HISTORY_SPACING_S, SimHost
+
+    stack = SimStack(3, tmp_path, refdata, shared_strategies(tmp_path), Options())
+    with stack.world:
+        fetcher = SimHost(stack, "engine", 99).fetcher("history")  # an engine's, started
+        made: list[str] = []
+        first = fetcher.submit("a", lambda: made.append("a") or "a")
+        given_up = fetcher.submit("b", lambda: made.append("b") or "b")
+        assert fetcher.pending == 2
+        given_up.cancel()
+        stack.world.run_for(3 * HISTORY_SPACING_S)
+        assert made == ["a"] and first.result(timeout=0) == "a"
+        assert fetcher.calls == 1 and fetcher.pending == 0
+        again = fetcher.submit("b", lambda: made.append("b") or "b")
+        assert again is not given_up
+        stack.world.run_for(3 * HISTORY_SPACING_S)
+        assert made == ["a", "b"] and again.result(timeout=0) == "b"
