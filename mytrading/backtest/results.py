@@ -150,6 +150,7 @@ class Results:
                 "rule": ev.rule,
                 "reason": ev.reason,
                 "action": ev.action,
+                "detail": ev.detail,  # a refusal's decision and bar (risk/orders.py)
             }
         )
 

@@ -223,7 +223,7 @@ class RiskCore:
         )
         self.book.seen_intents.add(msg.intent_id)
         if isinstance(result, Rejection):
-            self._reject(msg.strategy, msg.intent_id, result, msg.decided_ns)
+            self._reject(msg.strategy, msg.intent_id, result, msg.decided_ns, msg.bar_ns)
             return
         if result.margin:
             funds.reserved.append((wall, result.margin))
@@ -275,7 +275,7 @@ class RiskCore:
         got = check(intent, self.book, self.refdata, limits, now, wall, self.margins, o.account)
         self.book.seen_intents.add(intent.intent_id)
         if isinstance(got, Rejection):
-            self._reject(o.strategy, intent.intent_id, got, intent.decided_ns)
+            self._reject(o.strategy, intent.intent_id, got, intent.decided_ns, o.bar_ns)
             return False
         if got.margin:
             self.book.funds[o.account].reserved.append((wall, got.margin))
@@ -303,7 +303,7 @@ class RiskCore:
             for o in (*out1, *out2):
                 self.book.forget(o.order_id)
             full = Rejection("router_unavailable", "risk queue to router full")
-            self._reject(msg.strategy, msg.intent_id, full, msg.decided_ns)
+            self._reject(msg.strategy, msg.intent_id, full, msg.decided_ns, msg.bar_ns)
             return
         self.counts.approved += 1  # only once both legs can go
         self.book.approvals[msg.strategy].append(self.wall_ns())
@@ -325,10 +325,13 @@ class RiskCore:
             self.book.forget(order.order_id)
             self.rolls.ended(order.order_id)
         self._reject(order.strategy, order.intent_id, Rejection("router_unavailable", reason),
-                     order.decided_ns)  # fmt: skip
+                     order.decided_ns, order.bar_ns)  # fmt: skip
 
-    def _reject(self, strategy: str, intent_id: str, r: Rejection, decided_ns: int = 0) -> None:
-        self._refused(r, rejected_event(strategy, intent_id, r, decided_ns), "intent rejected")
+    def _reject(
+        self, strategy: str, intent_id: str, r: Rejection, decided_ns: int = 0, bar_ns: int = 0
+    ) -> None:
+        ev = rejected_event(strategy, intent_id, r, decided_ns, bar_ns)
+        self._refused(r, ev, "intent rejected")
 
     def _part_rejected(self, msg: wire.Intent, ok: Approval, r: Rejection) -> None:
         ev = part_rejected_event(msg, ok, r)

@@ -395,7 +395,7 @@ class RiskDaemon(Daemon):
                 self.emit(rejected_event(m.strategy, m.intent_id, Rejection(
                     "no_positions", "risk has had no position snapshot from the router since "
                     f"its start ({self.settings.risk.wait_s:g} s): nothing is judged on an "
-                    "empty book"), m.decided_ns))  # fmt: skip
+                    "empty book"), m.decided_ns, m.bar_ns))  # fmt: skip
             return
         router_up = self.peer_up("router")
         if not router_up:

@@ -238,11 +238,15 @@ def plan(t: Trigger, post: PostTrade) -> Plan:
 
 
 def rejected_event(
-    strategy: str, intent_id: str, r: Rejection, decided_ns: int = 0
+    strategy: str, intent_id: str, r: Rejection, decided_ns: int = 0, bar_ns: int = 0
 ) -> wire.RiskEvent:
     """A refusal; ``decided_ns``: when its intent was decided (market ns; kept in the
     event's detail, as ``{"decided_ns": ...}``): a refusal risk made after holding the
-    intent (waiting for funds, for positions) is then still found at the decision."""
+    intent (waiting for funds, for positions) is then still found at the decision;
+    ``bar_ns``: the start of the bar that decided it (``"bar_ns"`` in the detail; 0: not
+    a bar's decision): the day's shadow finds the refusal of a decision on that bar
+    however late live made it (its bars held for a warm-up, handed at once after)."""
+    said = {k: v for k, v in (("decided_ns", decided_ns), ("bar_ns", bar_ns)) if v}
     return wire.RiskEvent(
         strategy=strategy,
         kind="rejected",
@@ -252,7 +256,7 @@ def rejected_event(
         threshold=r.threshold,
         value=r.value,
         action="reject",
-        detail=json.dumps({"decided_ns": decided_ns}) if decided_ns else "",
+        detail=json.dumps(said) if said else "",
     )
 
 

@@ -264,7 +264,8 @@ def live_events(s: Settings, day: date) -> LiveEvents:
     """What risk kept of the day, live (``LiveEvents``), from its event rows."""
     from mytrading.risk.events import read_events
 
-    out: dict[str, list[Event]] = {"rejected": [], "exit": [], "order_rejected": []}
+    out: dict[str, list[Event]] = {"rejected": [], "exit": [], "order_rejected": [],
+                                   "rejected_bar": []}  # fmt: skip
     states: list[State] = []
     rows = read_events(s.stores.risk_db, limit=1_000_000, day=day)
     for row in rows:
@@ -274,6 +275,8 @@ def live_events(s: Settings, day: date) -> LiveEvents:
             out[kind].append((ns, strategy, str(row[7] or "no reason given")))
         elif kind == "rejected":  # at its intent's decision (risk may have held it first)
             out[kind].append((decided_at(row[9]) or ns, strategy, rule))
+            if bar := bar_decided(row[9]):  # and on the bar that decided it
+                out["rejected_bar"].append((bar, strategy, rule))
         elif kind in out:
             out[kind].append((ns, strategy, rule))
         elif kind == "state":
@@ -318,13 +321,25 @@ def joined_at(
 
 def decided_at(detail: str | None) -> int:
     """A refusal's intent's decision (market ns) from the event's detail, 0 if not said."""
+    return refusal_said(detail).get("decided_ns", 0)
+
+
+def bar_decided(detail: str | None) -> int:
+    """The start of the bar a refused intent was decided on (market ns), 0 if not said
+    (``risk.orders.rejected_event``)."""
+    return refusal_said(detail).get("bar_ns", 0)
+
+
+def refusal_said(detail: str | None) -> dict[str, int]:
     if not detail or not detail.startswith("{"):
-        return 0
+        return {}
     try:
         got = json.loads(detail)
     except ValueError:
-        return 0
-    return int(got.get("decided_ns") or 0) if isinstance(got, dict) else 0
+        return {}
+    if not isinstance(got, dict):
+        return {}
+    return {k: int(v) for k, v in got.items() if isinstance(v, int) and v}
 
 
 def starts(rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
@@ -466,11 +481,13 @@ def shadow_day(
         def at(ex: str, sym: str) -> int:
             return mark[(ex, sym)]
 
-        in_shadow: dict[str, list[Event]] = {"rejected": [], "exit": []}
+        in_shadow: dict[str, list[Event]] = {"rejected": [], "exit": [], "rejected_bar": []}
         shadow_states: list[State] = []
         for e in res.events:
             if e["kind"] in in_shadow:
                 in_shadow[e["kind"]].append((e["time"], e["strategy"], e["rule"]))
+            if e["kind"] == "rejected" and (bar := bar_decided(e.get("detail"))):
+                in_shadow["rejected_bar"].append((bar, e["strategy"], e["rule"]))
             elif e["kind"] == "state":
                 shadow_states.append((e["time"], e["strategy"], e["rule"], e["action"]))
         warm = cold_until(cold, first_ns)
@@ -501,14 +518,18 @@ def shadow_day(
                     pr.why = f"risk's exit {side} only ({rule or 'its trigger not found'})"
                 else:
                     if pr.kind == "live_only":
-                        pr.why = refused_near(in_shadow["rejected"], name, t.decided_ns,
-                                              "the shadow's risk", shadow_states)  # fmt: skip
+                        pr.why = refused_on_bar(in_shadow["rejected_bar"], name, t.bar_ns,
+                                                "the shadow's risk") or refused_near(
+                            in_shadow["rejected"], name, t.decided_ns, "the shadow's risk",
+                            shadow_states)  # fmt: skip
                         gone = answered(in_live["order_rejected"], name, t.decided_ns)
                         if pr.why == UNEXPLAINED and gone:
                             pr.why = f"placed live after its order was rejected ({gone})"
                     else:
-                        pr.why = refused_near(in_live["rejected"], name, t.decided_ns,
-                                              "risk, live,", live_states)  # fmt: skip
+                        pr.why = refused_on_bar(in_live["rejected_bar"], name, t.bar_ns,
+                                                "risk, live,") or refused_near(
+                            in_live["rejected"], name, t.decided_ns, "risk, live,",
+                            live_states)  # fmt: skip
                         if pr.why == UNEXPLAINED:
                             gone = nearest(in_live["order_rejected"], name, t.decided_ns)
                             if gone:
@@ -614,6 +635,16 @@ def answered(events: list[Event], strategy: str, at_ns: int) -> str:
     the shadow, never rejected, had no cause to make."""
     before = [e for e in events if e[1] == strategy and 0 <= at_ns - e[0] <= WINDOW_NS]
     return max(before, key=lambda e: e[0])[2] if before else ""
+
+
+def refused_on_bar(refusals: list[Event], strategy: str, bar_ns: int, who: str) -> str:
+    """``who``'s risk refused the strategy's decision on the same bar ("" if not, or not a
+    bar's decision): found however late that side decided on it (live's bars held for a
+    warm-up that ended late, then handed at once, are decided minutes after the shadow's)."""
+    if not bar_ns:
+        return ""
+    rule = next((e[2] for e in refusals if e[1] == strategy and e[0] == bar_ns), "")
+    return f"{who} refused it ({rule})" if rule else ""
 
 
 def refused_near(

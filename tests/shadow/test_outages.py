@@ -89,3 +89,36 @@ def test_a_refusal_is_found_at_its_intents_decision() -> None:
     assert decided_at(ev.detail) == at("09:18:00")
     assert rejected_event("s", "i1", Rejection("margin", "x")).detail == ""
     assert decided_at("") == decided_at("not json") == decided_at('{"x": 1}') == 0
+
+
+def test_a_refusal_is_found_on_the_bar_that_decided_it_however_late() -> None:
+    """Live's bars held for a warm-up that ended late are handed at once: the strategy
+    decides on the 09:16 bar at 09:20:54, risk refuses it (no funds figure yet); the
+    shadow decided on that bar at 09:17. The refusal keeps its bar, and the shadow's
+    decision alone is put to it, where the decisions' moments lie minutes apart."""
+    from mytrading.risk.orders import rejected_event
+    from mytrading.risk.rules import Rejection
+    from mytrading.shadow.day import (
+        WINDOW_NS,
+        bar_decided,
+        decided_at,
+        refused_near,
+        refused_on_bar,
+    )
+
+    ev = rejected_event("s", "i1", Rejection("margin", "no funds figure"), at("09:20:54"),
+                        at("09:16:00"))  # fmt: skip
+    assert (decided_at(ev.detail), bar_decided(ev.detail)) == (at("09:20:54"), at("09:16:00"))
+    assert bar_decided(rejected_event("s", "i2", Rejection("margin", "x"), 5).detail) == 0
+    assert bar_decided('{"bar_ns": "x"}') == bar_decided("[1]") == 0
+    by_bar = [(at("09:16:00"), "s", "margin")]
+    by_time = [(at("09:20:54"), "s", "margin")]
+    shadow_decided = at("09:17:00")
+    assert at("09:20:54") - shadow_decided > WINDOW_NS  # the moments alone do not meet
+    assert refused_near(by_time, "s", shadow_decided, "risk, live,") == "unexplained"
+    assert refused_on_bar(by_bar, "s", at("09:16:00"), "risk, live,") == (
+        "risk, live, refused it (margin)"
+    )
+    assert refused_on_bar(by_bar, "s", at("09:17:00"), "risk, live,") == ""  # another bar
+    assert refused_on_bar(by_bar, "other", at("09:16:00"), "risk, live,") == ""
+    assert refused_on_bar(by_bar, "s", 0, "risk, live,") == ""  # not a bar's decision

@@ -106,17 +106,22 @@ def test_a_feed_gap_the_backfill_filled_is_named_where_it_parted_the_sides(
 
 
 def test_a_seeds_shadow_is_the_same_every_time(tmp_path: Path) -> None:
-    """``main.py simulate --seed 3 --shadow`` (faults, an operator: a whole bad day)
+    """``main.py simulate --seed 7 --shadow`` (faults, an operator: a whole bad day)
     prints the day's shadow; the same seed run again shadows to the same lines: the
     recording the feed's writer thread made and every cause read back are the seed's.
     Both runs by the command, which fixes string hashing (as a seed's day needs: an
     in-process run under another hash seed may order a set otherwise, and a thin book
-    then fills otherwise; seen on seed 2 of ``bench/shadow_simulated.py`` run twice)."""
+    then fills otherwise; seen on seed 2 of ``bench/shadow_simulated.py`` run twice).
+
+    Seed 7's day: live's warm-up ends late on the fast clock (09:20:54), so its
+    strategies decide on the 09:16 bar minutes after the shadow did, and risk, with no
+    funds figure from the broker (its session expired at 09:18:09), refuses them. Each
+    such decision is found on its bar (the refusal keeps it): none unexplained."""
     runs = []
     for i in range(2):
         out = subprocess.run(
-            [sys.executable, "main.py", "simulate", "--seed", "3", "--shadow", "--json",
-             "--trace", str(tmp_path / f"seed-3-{i}.trace")],
+            [sys.executable, "main.py", "simulate", "--seed", "7", "--shadow", "--json",
+             "--trace", str(tmp_path / f"seed-7-{i}.trace")],
             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         assert out.returncode == 0, out.stdout + out.stderr
@@ -124,6 +129,9 @@ def test_a_seeds_shadow_is_the_same_every_time(tmp_path: Path) -> None:
     cli, here = runs
     assert len(cli) >= 5, "the day hardly traded"
     assert {n: s["line"] for n, s in here.items()} == {n: s["line"] for n, s in cli.items()}
+    for name in ("sma_crossover", "rsi_mean_reversion"):
+        assert "1 shadow only, risk, live, refused it (margin)" in cli[name]["line"], cli[name]
+    assert not [s["line"] for s in cli.values() if UNEXPLAINED in s["line"]]
 
 
 def test_a_broker_session_that_expired_is_named_where_it_parted_the_sides(
