@@ -24,6 +24,7 @@ from mytrading.domain.accounts import Accounts
 from mytrading.domain.bars import BarBuilder
 from mytrading.domain.ids import roll_of
 from mytrading.domain.refdata import RefData
+from mytrading.engine import warmlog
 from mytrading.engine.loader import StrategyLoadError, load, placeholder
 from mytrading.engine.parts import LimitsOf, SetMargins
 from mytrading.engine.runner import StrategyRunner
@@ -55,6 +56,7 @@ from mytrading.process.host import Host
 from mytrading.settings import ConfigError, Settings
 
 MAX_PENDING = 1000
+WARMLOG_KEPT_MAX = 10_000  # warm-up records kept while the disk refuses them
 
 
 class EngineDaemon(Daemon):
@@ -186,6 +188,7 @@ class EngineDaemon(Daemon):
             self.every(1.0, self._check_memory)
         self.every(0.25, self._declare, first_in=0)
         self.every(0.5, self._sync_states)
+        self.every(1.0, self._keep_warmups)
         if s.engine.order_check_s:
             self.every(s.engine.order_check_s, self._check_open_orders)
         for event in self._held:
@@ -292,6 +295,22 @@ class EngineDaemon(Daemon):
         self.declarer.declare(
             [entry(ex, sym, 3 if depth.get((ex, sym)) else 2) for ex, sym in self.runner.watched]
         )
+
+    def _keep_warmups(self) -> None:
+        """The warm-ups handed since the last second, to the day's record
+        (``engine/warmlog.py``); a write the disk refused is said, counted and tried again
+        (at most ``WARMLOG_KEPT_MAX`` kept waiting)."""
+        handed = self.runner.warm.handed
+        if not handed:
+            return
+        try:
+            warmlog.append(self._engine_dir, self.clock.now().date().isoformat(), handed)
+        except OSError as exc:
+            self.count_error("warm-up record not written: kept to try again",
+                             error=str(exc), records=len(handed))  # fmt: skip
+            del handed[:-WARMLOG_KEPT_MAX]
+            return
+        handed.clear()
 
     def _sync_states(self) -> None:
         """Risk's trading states from its latest heartbeat: what its events said, and what

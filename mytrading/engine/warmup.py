@@ -28,6 +28,7 @@ from mytrading.domain.bars import TIMEFRAMES, BarBuilder, lookback_start
 from mytrading.domain.refdata import RefData
 from mytrading.engine.context import StrategyContext
 from mytrading.engine.continuous import continuous
+from mytrading.engine.warmlog import Handed
 from mytrading.messaging import wire
 from mytrading.openalgo.history import HistoryError, HistoryFn
 from mytrading.openalgo.paced import Fetcher
@@ -118,6 +119,7 @@ class WarmUps:
         # ns): how far back a bar can still steer its indicators (the day's shadow)
         self.memory_ns: dict[str, int] = {}
         self.partial_kept = 0  # first live bars handed partial: the broker's copy was late
+        self.handed: list[Handed] = []  # warm-ups handed, for the engine's record (live)
 
     def want(self, strategy: str, exchange: str, symbol: str, tf: str, count: int) -> bool:
         """A strategy's subscription asks ``count`` bars of warm-up; True if a job was
@@ -327,6 +329,13 @@ class WarmUps:
                 held=len(job.held),
             )
         by_start = {b.start_ns: b for b in history}
+        if self.mode != "backtest":  # live's record of what waited (``engine/warmlog.py``)
+            h = job.held
+            first = ("swapped" if h[0].start_ns in by_start else "partial") if h else ""
+            self.handed.append(Handed(job.strategy, job.exchange, job.symbol, job.tf, now,
+                                      len(past), job.count, len(h),
+                                      h[0].start_ns if h else 0, h[-1].start_ns if h else 0,
+                                      first))  # fmt: skip
         for i, b in enumerate(job.held):
             live = by_start.get(b.start_ns, b) if i == 0 else b
             ctx.bar_ns = live.start_ns  # a held bar's decision is still that bar's

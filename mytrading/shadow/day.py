@@ -47,11 +47,13 @@ from mytrading.backtest.loop import StrategyChange
 from mytrading.domain.bars import TIMEFRAMES
 from mytrading.domain.ids import Book
 from mytrading.domain.refdata import IST, RefData, RefDataError
+from mytrading.engine import warmlog
 from mytrading.messaging import wire
 from mytrading.router import journal
 from mytrading.settings import Settings
 from mytrading.shadow.bars import bar_cause, differing_bars
 from mytrading.shadow.given import Given, event_ns, given_commands, hms
+from mytrading.shadow.held import held_cause, parting
 from mytrading.shadow.lost import RULE as LOST_RULE
 from mytrading.shadow.lost import Lost, lost_cause, lost_replies, lost_while
 from mytrading.shadow.outages import Outage, outage_cause, outages
@@ -409,6 +411,8 @@ def shadow_day(
                if p.strategy in names and p.quantity and p.account == LEAD]  # fmt: skip
 
     first_ns = first_tick(recording, day)
+    # live's bars held for warm-ups, as the engine kept them (none: an engine before it)
+    holds = parting(warmlog.read(s.state_dir / "engine", day))
     day_end = int(datetime.combine(day, dtime.max, IST).timestamp() * 1e9)
     joined = joined_at(first_ns, day, p0.refdata, ev.started.get("engine"))
     if joined is not None:
@@ -543,6 +547,8 @@ def shadow_day(
                         pr.why = (cold_start(had_bars, name, t.decided_ns, history)
                                   or outage_cause(ev.outages, held_alike[i], t.decided_ns)
                                   or lost_while(ev.lost, sent, name, t.decided_ns, day_end)
+                                  or held_cause(holds.get(name, ()), (t.exchange, t.symbol),
+                                                t.bar_ns, held_alike[i], t.decided_ns)
                                   or bar_cause(diffs, watched.get(name, ()),
                                                min(held_alike[i],
                                                    t.decided_ns - memory.get(name, 0)),

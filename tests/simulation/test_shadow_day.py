@@ -228,3 +228,42 @@ def r_events(workdir: Path) -> list[Any]:
     rows = read_events(workdir / "seed-3" / "data" / "risk.duckdb", limit=100_000)
     return [wire.RiskEvent(strategy=r[1], kind=r[2], rule=r[3], reason=r[7], action=r[6])
             for r in rows]  # fmt: skip
+
+
+def test_decisions_live_made_on_bars_a_warm_up_held_are_named(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """Seed 1's day on the fast clock: a strategy's first live bar waits for the broker's
+    whole copy up to 5 s, ten market minutes at 120x, and its bars wait with it, then go
+    to it at once, each decided without the fills of the ones before. The engine keeps
+    each hold (``engine/warmlog.py``); the shadow puts the one-sided decisions on those
+    bars, and those after them until the sides agree again, to it."""
+    from mytrading.engine import warmlog
+
+    r = run_seed(1, tmp_path, refdata, Options(record=True, faults=False, operator=False),
+                 keep=True)  # fmt: skip
+    assert r.ok, r.violations
+    sd = r.shadow
+    assert sd is not None
+    records = warmlog.read(tmp_path / "seed-1" / "state" / "engine", sd.day)
+    holds = [h for h in records if h.held >= 2]
+    assert holds, records
+    named = [(n, p) for n, st in sd.strategies.items() for p in st.pairs
+             if "held for a warm-up" in p.why]  # fmt: skip
+    assert named, "no decision put to a hold: the scenario proves nothing"
+    for name, p in named:
+        mine = [h for h in holds if h.strategy == name]
+        assert mine, (name, p.why)  # the hold named is the strategy's own
+        assert any(f"{h.held} handed at once" in p.why and h.first_ns <= p.decided_ns
+                   for h in mine), (p.why, mine)  # fmt: skip
+    assert any(
+        h.holds(t.bar_ns)
+        for n, p in named
+        for h in holds
+        if h.strategy == n
+        for t in (p.live, p.shadow)
+        if t is not None
+    )  # one decided on a held bar
+    for st in sd.strategies.values():
+        b = st.bridge
+        assert b.shadow_net + sum(b.causes.values()) == b.live_net

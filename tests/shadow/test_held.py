@@ -1,0 +1,89 @@
+"""Live's bars held for a warm-up: the engine's record of them (``engine/warmlog.py``) and
+the cause the day's shadow reads from it (``shadow/held.py``)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from mytrading.domain.refdata import IST
+from mytrading.engine import warmlog
+from mytrading.engine.warmlog import Handed
+from mytrading.shadow.held import held_cause, parting
+
+DAY = date(2026, 11, 27)
+FUT = "NIFTY30DEC26FUT"
+
+
+def at(hms: str) -> int:
+    h, m, s = (int(x) for x in hms.split(":"))
+    return int(datetime(2026, 11, 27, h, m, s, tzinfo=IST).timestamp() * 1e9)
+
+
+def hold(
+    strategy: str = "s",
+    symbol: str = FUT,
+    held: int = 3,
+    first: str = "swapped",
+    since: str = "09:17:00",
+    last: str = "09:25:00",
+    handed: str = "09:26:48",
+) -> Handed:
+    span = (at(since), at(last), first) if held else (0, 0, "")
+    return Handed(strategy, "NFO", symbol, "1m", at(handed), 0, 0, held, *span)
+
+
+def test_the_record_reads_back_skips_a_torn_line_and_keeps_ninety_days(tmp_path: Path) -> None:
+    old = tmp_path / "warmups-2026-08-01.jsonl"
+    old.write_text("")  # more than KEEP_DAYS before the day: removed at its first write
+    recent = tmp_path / "warmups-2026-11-01.jsonl"
+    recent.write_text("")
+    a, b = hold(), hold(symbol="NIFTY", held=1, first="partial", last="09:17:00")
+    warmlog.append(tmp_path, DAY.isoformat(), [a])
+    warmlog.append(tmp_path, DAY.isoformat(), [b])
+    assert warmlog.read(tmp_path, DAY) == [a, b]
+    assert not old.exists() and recent.exists()
+    with warmlog.path_of(tmp_path, DAY.isoformat()).open("a") as fh:
+        fh.write('{"strategy": "s", "exch')  # a crash in the middle of a write
+    assert warmlog.read(tmp_path, DAY) == [a, b]
+    assert warmlog.read(tmp_path, date(2026, 11, 26)) == []  # no file: none kept
+
+
+def test_only_a_hold_that_can_part_the_sides_is_a_cause() -> None:
+    """Two bars or more (decided in one burst), or a first bar handed partial; not one
+    bar swapped for the broker's copy (the same bar, decided late: slippage only)."""
+    burst, partial = hold(), hold(symbol="NIFTY", held=1, first="partial", last="09:17:00")
+    one, none = hold(held=1, last="09:17:00"), hold(held=0)
+    got = parting([burst, one, none, partial, hold(strategy="t")])
+    assert got == {"s": [burst, partial], "t": [hold(strategy="t")]}
+
+
+def test_a_decision_on_a_held_bar_or_after_the_hold_until_the_sides_agree_is_put_to_it() -> None:
+    holds = [hold()]
+    said = ("live's NIFTY30DEC26FUT 1m bars from 09:17 held for a warm-up, 3 handed at once "
+            "at 09:26:48")  # fmt: skip
+    key = ("NFO", FUT)
+    # the shadow's decision on the held 09:25 bar, the sides alike at the burst's first
+    assert held_cause(holds, key, at("09:25:00"), at("09:26:48"), at("09:27:00")) == said
+    # on a held bar, whenever the sides last held alike
+    assert held_cause(holds, key, at("09:21:00"), at("09:40:00"), at("09:22:00")) == said
+    # live's next decision after the burst, the sides apart since it
+    assert held_cause(holds, key, at("09:29:00"), at("09:26:48"), at("09:30:12")) == said
+    # the sides alike again after the hold: another cause, not this one
+    assert held_cause(holds, key, at("09:29:00"), at("09:28:00"), at("09:30:12")) == ""
+    # before the hold began
+    assert held_cause(holds, key, at("09:15:00"), 0, at("09:16:00")) == ""
+    partial = hold(symbol="NIFTY", held=1, first="partial", last="09:17:00", handed="09:18:24")
+    assert held_cause([partial], key, at("09:17:00"), 0, at("09:19:00")) == (
+        "live's NIFTY 1m bar of 09:17 handed partial at 09:18:24 (a warm-up's: the broker's "
+        "whole copy did not come in time)"
+    )
+    # the decision's own instrument's hold first, though another's was handed later
+    other = hold(symbol="BANKNIFTY", handed="09:28:00")
+    assert held_cause([holds[0], other], key, at("09:25:00"), 0, at("09:27:00")) == said
+    both = held_cause([holds[0], other], ("NFO", "X"), at("09:25:00"), 0, at("09:27:00"))
+    assert both.startswith("live's BANKNIFTY")  # none of its own: the latest
+    first_partial = hold(first="partial")
+    assert held_cause([first_partial], key, at("09:25:00"), 0, at("09:27:00")).endswith(
+        "(the first partial)"
+    )
