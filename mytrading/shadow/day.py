@@ -59,7 +59,7 @@ from mytrading.shadow.lost import Lost, lost_cause, lost_replies, lost_while
 from mytrading.shadow.outages import Outage, outage_cause, outages
 from mytrading.shadow.pairing import UNEXPLAINED, Bridge, Pair, bridge, pair
 from mytrading.shadow.switches import Switch, plan, strategy_switches
-from mytrading.shadow.trades import LEAD, SideOfDay, live_side, paise, shadow_side
+from mytrading.shadow.trades import LEAD, SideOfDay, Trade, live_side, paise, shadow_side
 from mytrading.shadow.warmup import fetch_history, wanted_days, with_history
 from mytrading.stores.recording import COPY_BARS_DAYS, day_copies
 
@@ -544,7 +544,8 @@ def shadow_day(
                         # a bar that differed, the cause of the one-sided decision that
                         # set the positions apart, the shadow catching up after its cold
                         # start: the first that holds
-                        pr.why = (cold_start(had_bars, name, t.decided_ns, history)
+                        pr.why = (answers(pairs[:i], t)
+                                  or cold_start(had_bars, name, t.decided_ns, history)
                                   or outage_cause(ev.outages, held_alike[i], t.decided_ns)
                                   or lost_while(ev.lost, sent, name, t.decided_ns, day_end)
                                   or held_cause(holds.get(name, ()), (t.exchange, t.symbol),
@@ -701,6 +702,19 @@ def cold_start(
         f"the shadow's cold start (it started with {what}: the recording begins this day, "
         f"{live}; the sides agree from {when})"
     )
+
+
+def answers(before: Sequence[Pair], t: Trade) -> str:
+    """A decision that answers a fill (a stop or a target placed on its entry's fill:
+    ``fill_of``) of a decision its side made alone takes that decision's cause: the other
+    side had no fill to answer ("" when the entry was matched, or is unexplained)."""
+    if not t.fill_of:
+        return ""
+    for p in before:
+        mine = p.live if t.side == "live" else p.shadow
+        if mine is not None and mine.intent_id == t.fill_of:
+            return p.why if p.kind != "matched" and p.why != UNEXPLAINED else ""
+    return ""
 
 
 def follows(

@@ -304,6 +304,26 @@ def test_a_decision_only_live_made_just_after_a_live_rejection_answers_it() -> N
     assert answered(gone, "t", 10 * minute + 1) == ""
 
 
+def test_a_stop_on_a_one_sided_entrys_fill_takes_the_entrys_cause() -> None:
+    """Seed 3's t_strangle: live re-entered after its stop was rejected (put to that
+    rejection) and placed a stop on the re-entry's fill; the shadow, never re-entering,
+    had no fill to answer. The stop takes the entry's cause; a stop on a matched entry's
+    fill, or on an unexplained one's, takes none from it."""
+    from mytrading.shadow.day import answers
+
+    entry = trade("live", 1, "SELL", 65, (65, 100.0))
+    stop = trade("live", 2, "BUY", 65)
+    stop.fill_of = entry.intent_id
+    why = "placed live after its order was rejected (price band)"
+    assert answers([Pair(entry, None, why)], stop) == why
+    assert answers([Pair(entry, trade("shadow", 1, "SELL", 65), "")], stop) == ""
+    assert answers([Pair(entry, None, UNEXPLAINED)], stop) == ""
+    shadow_stop = trade("shadow", 2, "BUY", 65)
+    shadow_stop.fill_of = entry.intent_id  # its own side's entry only
+    assert answers([Pair(entry, None, why)], shadow_stop) == ""
+    assert answers([Pair(entry, None, why)], trade("live", 3, "BUY", 65)) == ""  # no fill_of
+
+
 def test_an_unmatched_trade_is_put_to_a_refusal_near_it_or_said_unexplained() -> None:
     minute = 60_000_000_000
     refusals = [(10 * minute, "s", "max_orders_per_min"), (10 * minute + 5, "other", "x")]
