@@ -135,7 +135,7 @@ def risk_events(
         typer.echo(f"{s.stores.risk_db} cannot be read now: {exc}", err=True)
         raise typer.Exit(1) from None
     for row in rows:
-        ts, strategy, kind, rule, thr, val, action, reason, oids, detail = row
+        ts, strategy, kind, rule, thr, val, action, reason, oids, detail, _intent = row
         typer.echo(
             f"{ts}  {strategy:<22} {kind:<15} {rule:<18} threshold {thr:g} value {val:g} "
             f"{action}  {reason}"

@@ -261,7 +261,8 @@ def read_events(
     from the outbox (what waits there to be written). The DuckDB file is read even while
     risk runs: its writer holds it only for a moment at a time, so a busy file is tried
     again for up to ~2 s. Each row: market time (``%Y-%m-%d %H:%M:%S``), strategy, kind,
-    rule, threshold, value, action, reason, order ids, detail."""
+    rule, threshold, value, action, reason, order ids, detail, intent id (a refusal's: a
+    follower's copy is its lead's intent and ``@account``)."""
     lo_ns = int(datetime.combine(day, dtime.min, IST).timestamp() * 1e9) if day else 0
     hi_ns = lo_ns + 86_400 * 10**9 if day else 2**62
     rows: list[tuple[Any, ...]] = []
@@ -284,7 +285,7 @@ def read_events(
                 rows = con.execute(
                     "SELECT epoch_ms(ts), strftime(market_ts, '%Y-%m-%d %H:%M:%S'), strategy, "
                     "kind, rule, threshold, value, action, reason, order_ids, "
-                    f"{detail} FROM risk_events "
+                    f"{detail}, coalesce(intent_id, '') FROM risk_events "
                     "WHERE epoch_ns(market_ts) >= ? AND epoch_ns(market_ts) < ? "
                     "ORDER BY ts DESC LIMIT ?",
                     [lo_ns, hi_ns, limit],
@@ -304,7 +305,7 @@ def read_events(
                 market = datetime.fromtimestamp(r[2] / 1e9, IST).strftime("%Y-%m-%d %H:%M:%S")
                 oids = [o for o in (r[11] or "").split(",") if o]
                 detail = (r[12] or "") if len(r) > 12 else ""
-                rows.append((r[1] // 1_000_000, market, *r[3:10], oids, detail))
+                rows.append((r[1] // 1_000_000, market, *r[3:10], oids, detail, r[10] or ""))
         except sqlite3.OperationalError:
             pass  # no table yet: the writer has not run
         finally:

@@ -52,6 +52,7 @@ from mytrading.messaging import wire
 from mytrading.router import journal
 from mytrading.settings import Settings
 from mytrading.shadow.bars import bar_cause, differing_bars
+from mytrading.shadow.followers import Following, follow, refusals_by_intent
 from mytrading.shadow.given import Given, event_ns, given_commands, hms
 from mytrading.shadow.held import held_cause, parting
 from mytrading.shadow.lost import RULE as LOST_RULE
@@ -79,7 +80,8 @@ class StrategyShadow:
     name: str
     pairs: list[Pair]
     bridge: Bridge
-    left_out: int = 0  # follower orders, not paired
+    left_out: int = 0  # follower orders, not paired with the shadow's
+    followers: list[Following] = field(default_factory=list)  # each against its lead
 
     def counts(self) -> dict[str, int]:
         out = {"matched": 0, "live_only": 0, "shadow_only": 0}
@@ -101,7 +103,8 @@ class StrategyShadow:
             else:
                 parts.append(f"{k} {_rs(v)}")
         return (f"{self.name}: live {_rs(r['live_net'])} vs shadow {_rs(r['shadow_net'])}"
-                + (f": {', '.join(parts)}" if parts else ": no difference"))  # fmt: skip
+                + (f": {', '.join(parts)}" if parts else ": no difference")
+                + "".join(f"; {f.line()}" for f in self.followers))  # fmt: skip
 
     def _unmatched(self, kind: str) -> list[str]:
         """``kind``'s trades grouped by reason, the largest move first."""
@@ -148,6 +151,7 @@ class ShadowDay:
                 "line": s.line(),
                 "bridge": s.bridge.rupees(),
                 "follower_orders_not_paired": s.left_out,
+                "followers": {f.account: f.row() for f in s.followers},
                 "pairs": [p.row(self._tick(p)) for p in s.pairs],
             }
         out["stack"] = {"bridge": self.stack().rupees()}
@@ -260,6 +264,7 @@ class LiveEvents:
     lost: dict[str, Lost]  # orders whose reply was lost, by our order id
     started: dict[str, int]  # each daemon's first start of the day (market ns)
     outages: list[Outage]  # a daemon restarted, the router refusing orders
+    refused_ids: dict[str, str] = field(default_factory=dict)  # intent -> rule refused
 
 
 def live_events(s: Settings, day: date) -> LiveEvents:
@@ -285,7 +290,7 @@ def live_events(s: Settings, day: date) -> LiveEvents:
             states.append((ns, strategy, rule, str(action)))
     return LiveEvents(out, states, given_commands(rows), strategy_switches(rows),
                       lost_replies(rows), starts(rows),
-                      outages(rows))  # fmt: skip
+                      outages(rows), refusals_by_intent(rows))  # fmt: skip
 
 
 JOINED_AFTER_NS = 60 * 10**9  # a first tick this long after the open: a mid-session start
@@ -460,13 +465,13 @@ def shadow_day(
             f"{len(given)} operator command(s) of the day given to the shadow at their moments; "
             "what they changed is the bridge's operator line (the shadow without them)"
         )
-    live = live_side(
-        ((t.order, t.sent_ns, str(t.state), t.reason) for t in rep.orders.values()),
-        rep.fills,
-        p0.refdata,
-        p0.risk.charges,
-        day,
-    )
+    journaled = [(t.order, t.sent_ns, str(t.state), t.reason) for t in rep.orders.values()]
+    live = live_side(journaled, rep.fills, p0.refdata, p0.risk.charges, day)
+    # each follower account's day, set against its lead's (``shadow/followers.py``)
+    following = {
+        acct: live_side(journaled, rep.fills, p0.refdata, p0.risk.charges, day, account=acct)
+        for acct in sorted({o.account for o, *_ in journaled if o.account != LEAD})
+    }
     if live.other_days:
         notes.append(f"{live.other_days} order(s) of the day's journal left out: handed to the "
                      "broker on another day, or never handed")  # fmt: skip
@@ -479,7 +484,8 @@ def shadow_day(
         )
     with _recording(recording) as con:  # the marks and the quotes: one opening
         marks = closing_marks(con, day)
-        _fill_marks(marks, notes, live, shadow, *([untouched] if untouched else []))
+        _fill_marks(marks, notes, live, shadow, *([untouched] if untouched else []),
+                    *following.values())  # fmt: skip
         mark = {k: paise(v) for k, v in marks.items()}
 
         def at(ex: str, sym: str) -> int:
@@ -563,7 +569,13 @@ def shadow_day(
                        live.net(name, at))  # fmt: skip
             if untouched is not None:
                 b.start_untouched(untouched.net(name, at))
-            out[name] = StrategyShadow(name, pairs, b, live.left_out.get(name, 0))
+            out[name] = StrategyShadow(
+                name,
+                pairs,
+                b,
+                live.left_out.get(name, 0),
+                follow(name, live, following, ev.refused_ids, at),
+            )
         return ShadowDay(day, out, marks, _ticks(p0.refdata, marks), notes, given, switches)
 
 
@@ -581,8 +593,8 @@ def traded_strategies(s: Settings, rep: journal.Replay, notes: list[str]) -> lis
         placed = [t.order.strategy for t in rep.orders.values() if t.order.op == "place"]
         counts = collections.Counter(b for b in placed if b in copies)
         said = ", ".join(f"{b} ({counts[b]} orders)" for b in sorted(copies))
-        notes.append("a follower account's copies, counted, not paired (the shadow trades "
-                     f"the lead account): {said}")  # fmt: skip
+        notes.append("a follower account's copies set against its lead's, not the shadow's "
+                     f"(the shadow trades the lead account): {said}")  # fmt: skip
     others = sorted(traded - known - copies)
     if others:
         notes.append("not shadowed (no strategy file of that name: a webhook strategy or one "

@@ -16,7 +16,8 @@ from mytrading.risk.events import EventStore, outbox_path, read_events
 
 
 def ev(i: int, oids: list[str]) -> wire.RiskEvent:
-    return wire.RiskEvent(strategy="s", kind="rejected", rule=f"r{i}", reason="why", order_ids=oids)
+    return wire.RiskEvent(strategy="s", kind="rejected", rule=f"r{i}", reason="why",
+                          order_ids=oids, intent_id=f"i{i}")  # fmt: skip
 
 
 def test_events_are_stored_and_readable_while_the_store_is_open(tmp_path: Path) -> None:
@@ -30,6 +31,7 @@ def test_events_are_stored_and_readable_while_the_store_is_open(tmp_path: Path) 
     rows = read_events(tmp_path / "risk.duckdb")  # another connection, store still open
     assert [r[3] for r in rows] == ["r2", "r1", "r0"] and rows[0][8] == ["a", "b"]
     assert rows[2][8] == [] and not errors
+    assert [r[10] for r in rows] == ["i2", "i1", "i0"]  # a refusal's intent (the shadow's)
     store.close()
 
 
@@ -124,10 +126,11 @@ def test_a_market_days_events_are_read_alone_from_duckdb_and_the_outbox(tmp_path
         ns = int(when.timestamp() * 1e9)
         con.execute("INSERT INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (time.time_ns() + i, time.time_ns(), ns, "s", "rejected", f"r{i}", 0.0,
-                     0.0, "", "why", "", "", ""))  # fmt: skip
+                     0.0, "", "why", f"i{i}", "", ""))  # fmt: skip
     con.commit()
     con.close()
     assert sorted(r[3] for r in read_events(path, day=friday.date())) == ["r0", "r2"]
+    assert sorted(r[10] for r in read_events(path)) == ["i0", "i1", "i2", "i3"]  # both stores
     assert sorted(r[3] for r in read_events(path, day=monday.date())) == ["r1", "r3"]
     assert sorted(r[3] for r in read_events(path)) == ["r0", "r1", "r2", "r3"]
 

@@ -438,8 +438,8 @@ def test_only_strategies_with_a_file_are_shadowed_and_the_others_are_said(
     notes: list[str] = []
     assert traded_strategies(settings, rep, notes) == ["sma_crossover"]
     assert notes == [
-        "a follower account's copies, counted, not paired (the shadow trades the lead "
-        "account): sma_crossover@second (1 orders)",
+        "a follower account's copies set against its lead's, not the shadow's (the shadow "
+        "trades the lead account): sma_crossover@second (1 orders)",
         "not shadowed (no strategy file of that name: a webhook strategy or one removed "
         "since): tv_alerts",
     ]

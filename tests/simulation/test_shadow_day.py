@@ -131,6 +131,12 @@ def test_a_seeds_shadow_is_the_same_every_time(tmp_path: Path) -> None:
     assert {n: s["line"] for n, s in here.items()} == {n: s["line"] for n, s in cli.items()}
     for name in ("sma_crossover", "rsi_mean_reversion"):
         assert "1 shadow only, risk, live, refused it (margin)" in cli[name]["line"], cli[name]
+    # sma_crossover's follower account (x2) against its lead: copies the follower's own
+    # risk refused (max_notional, from risk's events by the copy's intent) are named
+    second = cli["sma_crossover"]["followers"]["second"]
+    assert second["decisions"] >= 3 and second["copied"] >= 1, second
+    assert second["not_copied"].get("refused: max_notional", 0) >= 1, second
+    assert "; follower second: " in cli["sma_crossover"]["line"]
     assert not [s["line"] for s in cli.values() if UNEXPLAINED in s["line"]]
 
 

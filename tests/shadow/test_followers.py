@@ -1,0 +1,71 @@
+"""A follower account's day set against its lead's (``shadow/followers.py``)."""
+
+from __future__ import annotations
+
+from mytrading.shadow.followers import NO_COPY, follow, refusals_by_intent
+from mytrading.shadow.trades import SideOfDay, Trade
+
+FUT = ("NFO", "NIFTY30DEC26FUT")
+MIN = 60_000_000_000
+
+
+def trade(side: str, book: str, intent: str, action: str, qty: int, px: float = 0.0,
+          state: str = "complete", reason: str = "") -> Trade:  # fmt: skip
+    t = Trade(side, book, intent, *FUT, action, qty, MIN, state=state, reason=reason)  # type: ignore[arg-type]
+    if px:
+        t.add_fill(qty, px, MIN + 1, 20.0)
+    return t
+
+
+def test_each_lead_decision_is_copied_refused_rejected_or_not_made() -> None:
+    lead = SideOfDay("live", trades={"s": [
+        trade("live", "s", "i1", "BUY", 65, 24_000.0),
+        trade("live", "s", "i2", "SELL", 65, 24_100.0),
+        trade("live", "s", "i3", "BUY", 65, 24_050.0),
+        trade("live", "s", "i4", "SELL", 65, 24_020.0),
+        trade("live", "s", "risk-x", "SELL", 65, 24_000.0),  # risk's exit: no copy due
+    ]})  # fmt: skip
+    book = "s@second"
+    second = SideOfDay("live", trades={book: [
+        trade("live", book, "i1", "BUY", 130, 24_000.5),  # half a rupee worse a unit
+        trade("live", book, "i2", "SELL", 130, 24_101.0),  # a rupee better
+        trade("live", book, "i3", "BUY", 130, state="rejected", reason="RMS: margin"),
+        trade("live", book, "conv-1", "BUY", 130, 24_060.0),  # its convergence, of its own
+    ]})  # fmt: skip
+    refused = refusals_by_intent([
+        ("2026-11-27 09:20:00", book, "rejected", "max_notional", 0, 0, "reject", "", [], "",
+         "i4@second"),
+        ("2026-11-27 09:20:00", "s", "exit", "max_loss", 0, 0, "close", "", [], "", ""),
+    ])  # fmt: skip
+    assert refused == {"i4@second": "max_notional"}
+    mark = 24_030_00
+
+    (f,) = follow("s", lead, {"second": second}, refused, lambda *_: mark)
+    assert (f.book, f.account, f.decisions, f.copied, f.own) == (book, "second", 4, 2, 1)
+    assert f.not_copied == {"rejected by the broker: RMS: margin": 1,
+                            "refused: max_notional": 1}  # fmt: skip
+    assert f.slippage == round(-0.5 * 100 * 130 + 1.0 * 100 * 130)  # paise: +65.00
+    assert f.ratio == 2.0
+    assert f.net == second.net(book, lambda *_: mark) and f.lead_net == lead.net(
+        "s", lambda *_: mark
+    )
+    line = f.line()
+    assert line.startswith(
+        "follower second: 2 of 4 copied (1 rejected by the broker: RMS: margin, 1 refused: "
+        "max_notional), 1 of its own, slippage +65.00"
+    )
+    assert f"vs the lead's x2 {f.lead_net * 2 / 100:+,.2f}" in line
+    assert f.row()["not_copied"] == f.not_copied and f.row()["slippage"] == 65.0
+
+
+def test_a_copy_risk_never_made_is_said_and_an_account_without_the_strategy_is_left_out() -> None:
+    lead = SideOfDay("live", trades={"s": [trade("live", "s", "i1", "BUY", 65, 24_000.0)]})
+    third = SideOfDay("live", trades={"s@third": []})
+    other = SideOfDay("live", trades={"t@fourth": [trade("live", "t@fourth", "j", "BUY", 65, 1.0)]})
+    got = follow("s", lead, {"third": third, "fourth": other}, {"i1@third": "x"}, lambda *_: 0)
+    assert [f.book for f in got] == ["s@third"]  # fourth follows another strategy
+    assert got[0].not_copied == {"refused: x": 1}
+    (f,) = follow("s", lead, {"third": SideOfDay("live", trades={"s@third": [
+        trade("live", "s@third", "conv", "BUY", 65, 24_001.0)]})}, {}, lambda *_: 0)  # fmt: skip
+    assert f.not_copied == {NO_COPY: 1} and f.own == 1 and f.ratio == 0.0
+    assert "vs the lead's -" in f.line()
