@@ -6,6 +6,7 @@
     got.pairs      # one row per decision: matched, live only or shadow only, and why
     got.bridge     # one row per day, strategy and cause: rupees from shadow to live
     got.summary    # per strategy over the days (``main.py backtest shadow --from``)
+    got.followers  # one row per day, strategy and follower account: against its lead
 
 The same run as the command line's (``mytrading/shadow``); docs/backtesting.md "Live
 against its shadow" says what it reads and what it does not model yet.
@@ -33,6 +34,7 @@ class ShadowFrames:
     pairs: pd.DataFrame
     bridge: pd.DataFrame
     summary: pd.DataFrame
+    followers: pd.DataFrame = field(default_factory=pd.DataFrame)
     skipped: dict[date, str] = field(default_factory=dict)
 
 
@@ -43,8 +45,12 @@ def _time(ns: int) -> datetime | None:
 def frames(days: list[ShadowDay], skipped: dict[date, str] | None = None) -> ShadowFrames:
     pairs: list[dict[str, Any]] = []
     bridge: list[dict[str, Any]] = []
+    followers: list[dict[str, Any]] = []
     for d in days:
         for name, st in d.strategies.items():
+            for f in st.followers:
+                followers.append({"day": d.day, "strategy": name, "account": f.account,
+                                  **f.row()})  # fmt: skip
             for p in st.pairs:
                 t = p.live or p.shadow
                 assert t is not None
@@ -66,7 +72,7 @@ def frames(days: list[ShadowDay], skipped: dict[date, str] | None = None) -> Sha
         {n: sm.to_json() for n, sm in summarize(days).items()}, orient="index"
     )
     return ShadowFrames(days, pd.DataFrame(pairs), pd.DataFrame(bridge), summary,
-                        skipped or {})  # fmt: skip
+                        pd.DataFrame(followers), skipped or {})  # fmt: skip
 
 
 @quiet_run

@@ -69,3 +69,24 @@ def test_a_copy_risk_never_made_is_said_and_an_account_without_the_strategy_is_l
         trade("live", "s@third", "conv", "BUY", 65, 24_001.0)]})}, {}, lambda *_: 0)  # fmt: skip
     assert f.not_copied == {NO_COPY: 1} and f.own == 1 and f.ratio == 0.0
     assert "vs the lead's -" in f.line()
+
+
+def test_a_notebook_gets_each_follower_as_a_row() -> None:
+    """``from mytrading.research import shadow``: ``.followers``, one row per day,
+    strategy and account, the JSON's figures."""
+    from datetime import date
+
+    from mytrading.research.shadow import frames
+    from mytrading.shadow.day import ShadowDay, StrategyShadow
+    from mytrading.shadow.pairing import Bridge
+
+    lead = SideOfDay("live", trades={"s": [trade("live", "s", "i1", "BUY", 65, 24_000.0)]})
+    copy = SideOfDay("live", trades={"s@second": [
+        trade("live", "s@second", "i1", "BUY", 130, 24_001.0)]})  # fmt: skip
+    fol = follow("s", lead, {"second": copy}, {}, lambda *_: 24_010_00)
+    day = ShadowDay(date(2026, 11, 27), {"s": StrategyShadow("s", [], Bridge(), 1, fol)}, {}, {})
+    got = frames([day]).followers
+    assert got.to_dict("records") == [{"day": date(2026, 11, 27), "strategy": "s",
+                                       "account": "second", **fol[0].row()}]  # fmt: skip
+    assert got.loc[0, "slippage"] == -130.0 and got.loc[0, "ratio"] == 2.0
+    assert day.to_json()["strategies"]["s"]["followers"] == {"second": fol[0].row()}
