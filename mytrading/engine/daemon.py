@@ -56,7 +56,6 @@ from mytrading.process.host import Host
 from mytrading.settings import ConfigError, Settings
 
 MAX_PENDING = 1000
-WARMLOG_KEPT_MAX = 10_000  # warm-up records kept while the disk refuses them
 
 
 class EngineDaemon(Daemon):
@@ -298,19 +297,13 @@ class EngineDaemon(Daemon):
 
     def _keep_warmups(self) -> None:
         """The warm-ups handed since the last second, to the day's record
-        (``engine/warmlog.py``); a write the disk refused is said, counted and tried again
-        (at most ``WARMLOG_KEPT_MAX`` kept waiting)."""
+        (``engine/warmlog.py``); a write the disk refused is said, counted and tried again."""
         handed = self.runner.warm.handed
-        if not handed:
-            return
-        try:
-            warmlog.append(self._engine_dir, self.clock.now().date().isoformat(), handed)
-        except OSError as exc:
-            self.count_error("warm-up record not written: kept to try again",
-                             error=str(exc), records=len(handed))  # fmt: skip
-            del handed[:-WARMLOG_KEPT_MAX]
-            return
-        handed.clear()
+        n = len(handed)
+        error = warmlog.keep(self._engine_dir, self.clock.now().date().isoformat(), handed)
+        if error:
+            self.count_error("warm-up record not written: kept to try again", error=error,
+                             records=n)  # fmt: skip
 
     def _sync_states(self) -> None:
         """Risk's trading states from its latest heartbeat: what its events said, and what

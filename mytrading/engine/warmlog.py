@@ -22,6 +22,7 @@ import structlog
 log = structlog.get_logger("engine")
 
 KEEP_DAYS = 90  # the shadow's summaries over weeks read them (``backtest shadow --from``)
+KEPT_MAX = 10_000  # records kept waiting while the disk refuses them
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,21 @@ def append(engine_dir: Path, day: str, records: Iterable[Handed]) -> None:
         for old in engine_dir.glob("warmups-*.jsonl"):
             if old.stem.removeprefix("warmups-") < oldest:
                 old.unlink(missing_ok=True)
+
+
+def keep(engine_dir: Path, day: str, handed: list[Handed]) -> str:
+    """Write ``handed`` to the day's file and empty it; "" when written, else the error,
+    the records kept to be tried again (the newest ``KEPT_MAX``: a disk that stays full
+    does not grow the engine)."""
+    if not handed:
+        return ""
+    try:
+        append(engine_dir, day, handed)
+    except OSError as exc:
+        del handed[:-KEPT_MAX]
+        return str(exc)
+    handed.clear()
+    return ""
 
 
 def read(engine_dir: Path, day: date) -> list[Handed]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
+import pytest
+
 from mytrading.domain.refdata import IST
 from mytrading.engine import warmlog
 from mytrading.engine.warmlog import Handed
@@ -87,3 +89,21 @@ def test_a_decision_on_a_held_bar_or_after_the_hold_until_the_sides_agree_is_put
     assert held_cause([first_partial], key, at("09:25:00"), 0, at("09:27:00")).endswith(
         "(the first partial)"
     )
+
+
+def test_a_record_the_disk_refuses_is_kept_to_try_again_and_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's second's write (``EngineDaemon._keep_warmups``): refused, the records
+    wait for the next try (the newest ``KEPT_MAX``); written, they are gone from memory."""
+    blocked = tmp_path / "engine"
+    blocked.write_text("")  # a file where the directory should be: every write refused
+    monkeypatch.setattr(warmlog, "KEPT_MAX", 2)
+    handed = [hold(handed="09:26:48"), hold(handed="09:26:49"), hold(handed="09:26:50")]
+    error = warmlog.keep(blocked, DAY.isoformat(), handed)
+    assert error and len(handed) == 2 and handed[-1].at_ns == at("09:26:50")
+    blocked.unlink()
+    blocked.mkdir()
+    assert warmlog.keep(blocked, DAY.isoformat(), handed) == "" and handed == []
+    assert [h.at_ns for h in warmlog.read(blocked, DAY)] == [at("09:26:49"), at("09:26:50")]
+    assert warmlog.keep(blocked, DAY.isoformat(), []) == ""
