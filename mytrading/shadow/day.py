@@ -554,12 +554,12 @@ def shadow_day(
                                   or cold_start(had_bars, name, t.decided_ns, history)
                                   or outage_cause(ev.outages, held_alike[i], t.decided_ns)
                                   or lost_while(ev.lost, sent, name, t.decided_ns, day_end)
-                                  or held_cause(holds.get(name, ()), (t.exchange, t.symbol),
-                                                t.bar_ns, held_alike[i], t.decided_ns)
                                   or bar_cause(diffs, watched.get(name, ()),
                                                min(held_alike[i],
                                                    t.decided_ns - memory.get(name, 0)),
                                                t.decided_ns)
+                                  or held_cause(holds.get(name, ()), (t.exchange, t.symbol),
+                                                t.bar_ns, held_alike[i], t.decided_ns)
                                   or follows(pairs[:i], held_alike[i],
                                              (t.exchange, t.symbol), alike_here[i])
                                   or cold_start(warm, name, t.decided_ns, history)
