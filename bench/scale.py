@@ -10,7 +10,9 @@ chains of the four indices and the stocks (with their own chains at the largest 
 0.25 s of jitter). The strategies are ``bench/strategies/scale_worker.py``, each on its
 own share of the instruments (every n-th), keeping an EMA of every tick and an SMA
 crossover of the 1-minute bars (they decide and do not send: the order path is
-``bench/latency.py``'s figure).
+``bench/latency.py``'s figure; with ``--orders`` each crossing of a future (SMA 2 over 3)
+goes out as a MARKET order to one lot on its side, through risk, the router and the
+simulator's REST as live).
 
 For each phase it prints:
 
@@ -20,12 +22,16 @@ For each phase it prints:
   p50 and p99;
 - a minute's end to its bar in the strategy, p99 (the simulator's delay included: the
   bar closes on the first tick past the minute or on the clock after the grace);
+- with ``--orders``: orders sent a second, and each one's decision to its first fill back
+  in the strategy (risk, the router's journal and REST call, the simulator's fill, the
+  order update over the WebSocket), p50 and p99;
 - each process's CPU share (of one core) and RSS, the stack's CPU in cores (the
   simulator left out: it stands in for the broker), and that CPU per 1,000 ticks a
   second, so its growth with the work can be read.
 
     .venv/bin/python bench/scale.py                    # all three sizes, both rates (~10 min)
     .venv/bin/python bench/scale.py --sizes 2000 --burst 0
+    .venv/bin/python bench/scale.py --sizes 2000 --burst 0 --orders --seconds 360
 
 The steady phase measures for 130 s by default, so a minute's bars after the first fall in
 it (each instrument's first bar after the start is partial and waits up to
@@ -117,6 +123,7 @@ def phase(
     warmup: float,
     keep: bool = False,
     log_level: str = "WARNING",
+    orders: bool = False,
 ) -> dict[str, Any] | None:
     """One run of the stack at ``size`` and ``hz``: the window's figures, or None when the
     daemons did not come up."""
@@ -140,6 +147,9 @@ def phase(
         "stock_strikes": size.stock_strikes,
         "shards": size.strategies,
         "out": str(out),
+        "trade": orders,
+        # with orders, a crossing after three bars (else twenty: none within the window)
+        **({"fast": 2, "slow": 3} if orders else {}),
     }
     params = {name: {**common, "shard": k} for k, name in enumerate(names)}
     rest = free_port()
@@ -212,14 +222,22 @@ def phase(
     lat: list[float] = []
     bars: list[float] = []
     firsts: list[float] = []
+    fill_ms: list[float] = []
+    placed: dict[str, tuple[int, int]] = {}  # strategy -> (orders, fills) at its last flush
+    placed0: dict[str, tuple[int, int]] = {}  # ... at its last flush before the window
     subscribed: dict[str, int] = {}
     if out.exists():
         for line in out.read_text().splitlines():
             row = json.loads(line)
             subscribed[row["strategy"]] = row["instruments"]
+            n = (row.get("orders", 0), row.get("fills", 0))
+            if row["at"] < w0:
+                placed0[row["strategy"]] = n
             if w0 <= row["at"] <= w1:  # flushed within the window
                 lat += row["lat_us"]
                 bars += row["bar_s"]
+                fill_ms += row.get("fill_ms", [])
+                placed[row["strategy"]] = n
             firsts += row["first_s"]  # whenever they came: the start's
     if keep:
         print(f"    kept: {tmp} (the daemons' logs under logs/)")
@@ -251,6 +269,10 @@ def phase(
         "rss_mb": rss,
         "stack_cores": stack,
         "per_1k": stack / (feed / 1000) if feed else None,
+        "orders": sum(n[0] - placed0.get(k, (0, 0))[0] for k, n in placed.items()),
+        "fills": sum(n[1] - placed0.get(k, (0, 0))[1] for k, n in placed.items()),
+        "fill_ms": np.percentile(fill_ms, [50, 99]).tolist() if fill_ms else None,
+        "window_s": dt,
     }
 
 
@@ -288,6 +310,14 @@ def show(r: dict[str, Any]) -> None:
             f" p99 {f99:.3f} s ({r['first_bars']:,} bars, {r['first_bars_partial']:,} of"
             " them handed partial: the broker's copy came too late)"
         )
+    if r["orders"]:
+        rate = r["orders"] / r["window_s"]
+        line = f"    orders: {r['orders']:,} sent in the window ({rate:.1f}/s), {r['fills']:,}"
+        line += " filled"
+        if r["fill_ms"]:
+            f50, f99 = r["fill_ms"]
+            line += f"; decision to its first fill p50 {f50:.1f} ms, p99 {f99:.1f} ms"
+        print(line)
     print(
         "    CPU (of a core) and RSS: "
         + ", ".join(f"{n} {c:.0%} {r['rss_mb'][n]:.0f} MB" for n, c in r["cpu"].items())
@@ -314,6 +344,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="the figures as JSON at the end")
     ap.add_argument("--keep", action="store_true", help="keep each phase's directory (logs)")
     ap.add_argument("--log-level", default="WARNING", help="the daemons' (INFO: every bar's)")
+    ap.add_argument("--orders", action="store_true", help="each crossing sent as an order")
     args = ap.parse_args()
     print(f"the stack at scale on {os.cpu_count()} cores, build: {compiled.build()}")
     got: list[dict[str, Any]] = []
@@ -324,7 +355,7 @@ def main() -> int:
         if args.burst:
             rates.append((args.hz * args.burst, args.burst_seconds))
         for hz, seconds in rates:
-            r = phase(size, hz, seconds, args.warmup, args.keep, args.log_level)
+            r = phase(size, hz, seconds, args.warmup, args.keep, args.log_level, args.orders)
             if r is None:
                 return 1
             show(r)

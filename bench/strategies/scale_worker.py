@@ -2,7 +2,8 @@
 share of the quoted instruments (every ``shards``-th, from ``shard``), doing what a
 strategy does with them: an EMA of every tick's price, a fast and a slow SMA of the 1-minute
 closes and the crossover between them (a decision it does not send: the order path is
-``bench/latency.py``'s figure).
+``bench/latency.py``'s figure; with ``trade``, each crossing of a future goes out as a
+MARKET order to one lot on its side, and its first fill is timed from the decision).
 
 What it measures, written to ``out`` (a JSON line every ``flush_s`` seconds, appended):
 each tick's arrival at the stack (the ``ts`` the feed stamped as it published it) to this
@@ -23,6 +24,7 @@ import time
 from collections import deque
 
 from mytrading import wire
+from mytrading.domain.ids import OrderId
 from mytrading.domain.universe import at_sim_levels
 from mytrading.engine.strategy import BaseStrategy, StrategyParams
 
@@ -38,6 +40,7 @@ class ScaleParams(StrategyParams):
     flush_s: float = 5.0
     fast: int = 5
     slow: int = 20
+    trade: bool = False  # send each crossing of a future as a MARKET order to one lot
 
 
 class ScaleWorker(BaseStrategy[ScaleParams]):
@@ -63,6 +66,10 @@ class ScaleWorker(BaseStrategy[ScaleParams]):
         self.had_bar: set[str] = set()
         self.ticks = 0
         self.flushed = time.monotonic()
+        self.sent_at: dict[str, int] = {}  # intent -> monotonic ns it was decided
+        self.orders = 0
+        self.filled_n = 0
+        self.fill_ms: list[float] = []
 
     def on_tick(self, tick: wire.Tick) -> None:
         self.lat_us.append((time.time_ns() - tick.ts) / 1000)
@@ -91,7 +98,31 @@ class ScaleWorker(BaseStrategy[ScaleParams]):
         side = 1 if fast > slow else -1
         if self.side.get(bar.symbol, side) != side:
             self.crossings += 1
+            if p.trade and not self.warming_up:
+                self.cross(bar.exchange, bar.symbol, side)
         self.side[bar.symbol] = side
+
+    def cross(self, exchange: str, symbol: str, side: int) -> None:
+        """A future's crossing: to one lot on its side, at market (a desk trades the
+        futures of what it watches: about 5 % of the instruments here, within OpenAlgo's
+        10 orders a second); the decision's moment kept, its first fill's measured
+        against it (``on_fill``)."""
+        if self.refdata.instrument(exchange, symbol).kind != "FUT":
+            return
+        delta = side * self.lot_size(exchange, symbol) - self.position(exchange, symbol)
+        if not delta:
+            return
+        send = self.buy if delta > 0 else self.sell
+        intent = send(exchange, symbol, abs(delta))
+        if intent:
+            self.sent_at[intent] = time.monotonic_ns()
+            self.orders += 1
+
+    def on_fill(self, fill: wire.Fill) -> None:
+        decided = self.sent_at.pop(OrderId.parse(fill.order_id).intent, 0)
+        if decided:  # its first fill: the decision to the fill handed back here
+            self.filled_n += 1
+            self.fill_ms.append((time.monotonic_ns() - decided) / 1e6)
 
     def on_stop(self) -> None:
         self.flush()
@@ -108,7 +139,10 @@ class ScaleWorker(BaseStrategy[ScaleParams]):
             "lat_us": self.lat_us,
             "bar_s": self.bar_s,
             "first_s": self.first_s,
+            "orders": self.orders,
+            "fills": self.filled_n,
+            "fill_ms": self.fill_ms,
         }
         with open(self.params.out, "a") as f:
             f.write(json.dumps(row) + "\n")
-        self.lat_us, self.bar_s, self.first_s = [], [], []
+        self.lat_us, self.bar_s, self.first_s, self.fill_ms = [], [], [], []
