@@ -428,8 +428,7 @@ def build_lines(daemons: dict[str, Seen]) -> list[str]:
     out = []
     for (build, of), names in groups.items():
         who = "every daemon" if names == list(DAEMONS) else ", ".join(names)
-        them = "them" if len(names) > 1 else "it"
-        stale = (f" (of other sources, {of}, than the checkout's now, {now}: restart {them} "
-                 "to run them)") if of != now else ""  # fmt: skip
+        stale = (f" (sources {of}, the checkout's are now {now}: a restart runs the new "
+                 "ones)") if of != now else ""  # fmt: skip
         out.append(f"build: {who}: {build}{stale}")
     return [*out, f"build: a process started now: {compiled.build()}"]

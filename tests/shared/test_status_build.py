@@ -37,8 +37,8 @@ def test_a_daemon_on_another_build_or_older_sources_is_named() -> None:
     rest = ", ".join(d for d in DAEMONS if d not in ("feed", "router", "signals"))
     assert "build: feed: interpreted (MT_PURE_PYTHON)" in lines
     assert f"build: {rest}: {COMPILED}" in lines
-    assert (f"build: router: {COMPILED} (of other sources, 0123456789ab, than the checkout's "
-            f"now, {now}: restart it to run them)") in lines  # fmt: skip
+    assert (f"build: router: {COMPILED} (sources 0123456789ab, the checkout's are now {now}: "
+            "a restart runs the new ones)") in lines  # fmt: skip
     assert len(lines) == 4
 
 
