@@ -472,6 +472,7 @@ def shadow_day(
         acct: live_side(journaled, rep.fills, p0.refdata, p0.risk.charges, day, account=acct)
         for acct in sorted({o.account for o, *_ in journaled if o.account != LEAD})
     }
+    configured = followers_configured(s, names, notes)
     if live.other_days:
         notes.append(f"{live.other_days} order(s) of the day's journal left out: handed to the "
                      "broker on another day, or never handed")  # fmt: skip
@@ -494,11 +495,12 @@ def shadow_day(
         in_shadow: dict[str, list[Event]] = {"rejected": [], "exit": [], "rejected_bar": []}
         shadow_states: list[State] = []
         for e in res.events:
-            if e["kind"] in in_shadow:
-                in_shadow[e["kind"]].append((e["time"], e["strategy"], e["rule"]))
-            if e["kind"] == "rejected" and (bar := bar_decided(e.get("detail"))):
-                in_shadow["rejected_bar"].append((bar, e["strategy"], e["rule"]))
-            elif e["kind"] == "state":
+            kind = e["kind"]
+            if kind in ("rejected", "exit"):
+                in_shadow[kind].append((e["time"], e["strategy"], e["rule"]))
+                if kind == "rejected" and (bar := bar_decided(e.get("detail"))):
+                    in_shadow["rejected_bar"].append((bar, e["strategy"], e["rule"]))
+            elif kind == "state":
                 shadow_states.append((e["time"], e["strategy"], e["rule"], e["action"]))
         warm = cold_until(cold, first_ns)
         history = s.broker == "openalgo"  # live warmed up from OpenAlgo's history
@@ -569,14 +571,25 @@ def shadow_day(
                        live.net(name, at))  # fmt: skip
             if untouched is not None:
                 b.start_untouched(untouched.net(name, at))
-            out[name] = StrategyShadow(
-                name,
-                pairs,
-                b,
-                live.left_out.get(name, 0),
-                follow(name, live, following, ev.refused_ids, at),
-            )
+            fol = follow(name, live, following, ev.refused_ids, at,
+                         configured.get(name, ()))  # fmt: skip
+            out[name] = StrategyShadow(name, pairs, b, live.left_out.get(name, 0), fol)
         return ShadowDay(day, out, marks, _ticks(p0.refdata, marks), notes, given, switches)
+
+
+def followers_configured(s: Settings, names: list[str], notes: list[str]) -> dict[str, set[str]]:
+    """The accounts ``config/accounts.toml`` has follow each of ``names`` now (the day's
+    own may have differed: the journal's and risk's records name those that traded);
+    unreadable, said in ``notes`` and none."""
+    from mytrading.domain.accounts import load_accounts
+    from mytrading.settings import ConfigError
+
+    try:
+        acc = load_accounts(s, keys=False)
+    except ConfigError as exc:
+        notes.append(f"followers from the day's records only: {exc}")
+        return {}
+    return {n: {f.account for f in acc.followers(n)} for n in names if acc.followers(n)}
 
 
 def traded_strategies(s: Settings, rep: journal.Replay, notes: list[str]) -> list[str]:

@@ -81,17 +81,24 @@ def follow(
     followers: dict[str, SideOfDay],
     refused: dict[str, str],
     mark: Callable[[str, str], int],
+    configured: Iterable[str] = (),
 ) -> list[Following]:
     """Each follower book of ``strategy`` against its lead. ``followers``: per follower
     account, its side of the day (``live_side(..., account=...)``); ``refused``: risk's
-    refusals by intent (a follower's copy: the lead's intent and ``@account``) and rule."""
+    refusals by intent (a follower's copy: the lead's intent and ``@account``) and rule;
+    ``configured``: the accounts ``config/accounts.toml`` has follow the strategy (one that
+    got no copy all day is said too, with none copied), beside those the day's journal or
+    risk's refusals show following it."""
     out = []
     leads = [t for t in lead.trades.get(strategy, []) if not t.by_risk]
-    for account, side in sorted(followers.items()):
+    empty = SideOfDay("live")
+    for account in sorted(set(followers) | set(configured)):
+        side = followers.get(account, empty)
         book = f"{strategy}@{account}"
         mine = side.trades.get(book, [])
-        if not mine and not side.settled.get(book) and not _refused_any(refused, leads, account):
-            continue
+        seen = mine or side.settled.get(book) or _refused_any(refused, leads, account)
+        if not seen and account not in configured:
+            continue  # an account following other strategies only
         f = Following(book, decisions=len(leads))
         by_intent = {t.intent_id: t for t in mine}
         for t in leads:

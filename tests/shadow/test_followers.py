@@ -90,3 +90,12 @@ def test_a_notebook_gets_each_follower_as_a_row() -> None:
                                        "account": "second", **fol[0].row()}]  # fmt: skip
     assert got.loc[0, "slippage"] == -130.0 and got.loc[0, "ratio"] == 2.0
     assert day.to_json()["strategies"]["s"]["followers"] == {"second": fol[0].row()}
+
+
+def test_a_configured_follower_that_got_no_copy_all_day_is_said() -> None:
+    """``config/accounts.toml`` has ``third`` follow the strategy; risk made it no copy
+    (its target never moved at its ratio): it is said with none copied, not left out."""
+    lead = SideOfDay("live", trades={"s": [trade("live", "s", "i1", "BUY", 65, 24_000.0)]})
+    (f,) = follow("s", lead, {}, {}, lambda *_: 24_000_00, configured={"third"})
+    assert (f.book, f.copied, f.decisions, f.not_copied) == ("s@third", 0, 1, {NO_COPY: 1})
+    assert f.line().startswith("follower third: 0 of 1 copied (1 no copy made by risk")
