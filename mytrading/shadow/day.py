@@ -45,7 +45,7 @@ import duckdb
 from mytrading import venue
 from mytrading.backtest.loop import StrategyChange
 from mytrading.domain.bars import TIMEFRAMES
-from mytrading.domain.ids import Book
+from mytrading.domain.ids import Book, OrderId
 from mytrading.domain.refdata import IST, RefData, RefDataError
 from mytrading.engine import warmlog
 from mytrading.messaging import wire
@@ -265,6 +265,7 @@ class LiveEvents:
     started: dict[str, int]  # each daemon's first start of the day (market ns)
     outages: list[Outage]  # a daemon restarted, the router refusing orders
     refused_ids: dict[str, str] = field(default_factory=dict)  # intent -> rule refused
+    exits: dict[str, str] = field(default_factory=dict)  # risk's exit intent -> its rule
 
 
 def live_events(s: Settings, day: date) -> LiveEvents:
@@ -290,7 +291,7 @@ def live_events(s: Settings, day: date) -> LiveEvents:
             states.append((ns, strategy, rule, str(action)))
     return LiveEvents(out, states, given_commands(rows), strategy_switches(rows),
                       lost_replies(rows), starts(rows),
-                      outages(rows), refusals_by_intent(rows))  # fmt: skip
+                      outages(rows), refusals_by_intent(rows), exits_by_intent(rows))  # fmt: skip
 
 
 JOINED_AFTER_NS = 60 * 10**9  # a first tick this long after the open: a mid-session start
@@ -324,6 +325,20 @@ def joined_at(
         return None
     open_ns = int(datetime.combine(day, hours[0], tzinfo=IST).timestamp() * 1e9)
     return at if at - open_ns > JOINED_AFTER_NS else None
+
+
+def exits_by_intent(rows: Sequence[tuple[Any, ...]]) -> dict[str, str]:
+    """Risk's exits of the day by the intent of their orders (kind ``exit``: its order ids,
+    ``<book>.risk-...``) and rule: a live exit's trade finds its own trigger, however long
+    after the trigger its order was handed to the broker."""
+    out: dict[str, str] = {}
+    for row in rows:
+        if row[2] != "exit":
+            continue
+        for oid in row[8] or ():
+            with contextlib.suppress(ValueError):
+                out[OrderId.parse(str(oid)).intent] = str(row[3])
+    return out
 
 
 def decided_at(detail: str | None) -> int:
@@ -526,7 +541,8 @@ def shadow_day(
                     )
                 elif t.by_risk:  # risk's exit on one side only: what set it off there
                     side, events = ("live", in_live) if pr.live else ("in the shadow", in_shadow)
-                    rule = nearest(events["exit"], name, t.decided_ns)
+                    own = ev.exits.get(t.intent_id, "") if pr.live else ""  # its own event
+                    rule = own or nearest(events["exit"], name, t.decided_ns)
                     pr.why = f"risk's exit {side} only ({rule or 'its trigger not found'})"
                 else:
                     if pr.kind == "live_only":

@@ -122,3 +122,24 @@ def test_a_refusal_is_found_on_the_bar_that_decided_it_however_late() -> None:
     assert refused_on_bar(by_bar, "s", at("09:17:00"), "risk, live,") == ""  # another bar
     assert refused_on_bar(by_bar, "other", at("09:16:00"), "risk, live,") == ""
     assert refused_on_bar(by_bar, "s", 0, "risk, live,") == ""  # not a bar's decision
+
+
+def test_a_live_exit_finds_its_own_trigger_by_its_orders() -> None:
+    """Risk's exit event names its orders (``<book>.risk-...``): the exit's trade, handed
+    to the broker minutes after the trigger on a fast clock (or retried), finds its rule
+    by them, not by a minute's window ("its trigger not found" on 23 fault-free decisions
+    of the simulated days before)."""
+    from mytrading.shadow.day import exits_by_intent
+
+    rows = [
+        ("2026-11-27 15:16:12", "s", "exit", "mis_squareoff", 0, 0, "close", "",
+         ["s.risk-19e-4", "s.risk-19e-5.2"], "", ""),
+        ("2026-11-27 14:52:12", "s@second", "exit", "max_loss", 0, 0, "close", "",
+         ["s@second.risk-19e-1"], "", ""),
+        ("2026-11-27 14:52:12", "s", "exit", "daily_loss", 0, 0, "close", "", ["not an id"],
+         "", ""),
+        ("2026-11-27 14:52:12", "s", "rejected", "max_loss", 0, 0, "reject", "",
+         ["s.risk-19e-9"], "", ""),
+    ]  # fmt: skip
+    assert exits_by_intent(rows) == {"risk-19e-4": "mis_squareoff", "risk-19e-5": "mis_squareoff",
+                                     "risk-19e-1": "max_loss"}  # fmt: skip
