@@ -163,6 +163,8 @@ def render(report: dict[str, Any]) -> str:
   .ok {{ color: #137333; font-weight: 600; }} .needs li {{ color: #b06000; font-weight: 600; }}
   .muted {{ color: #6b7480; font-size: 12px; }} h3 {{ font-size: 13px; margin: 12px 0 4px; }}
   .lines {{ padding-left: 18px; }} .line {{ margin: 3px 0; font-size: 14px; }}
+  .followers {{ padding-left: 14px; list-style: circle; }}
+  .follower {{ color: #555; font-size: 13px; }}
   .wf {{ width: 100%; max-width: 760px; background: #fff; font-size: 12px; }}
   .why {{ font-size: 12px; color: #56606b; }} .notes li {{ color: #6b7480; font-size: 12px; }}
   .trades {{ list-style: none; padding: 0; max-width: 760px; }}

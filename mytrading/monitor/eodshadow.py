@@ -96,6 +96,16 @@ def _unmatched(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _line_html(line: str) -> str:
+    """A strategy's line; each follower account's part (``; follower ...``) on a line of
+    its own beneath it (a phone's width would run them together)."""
+    head, *followers = line.split("; follower ")
+    subs = "".join(f"<li class='follower'>follower {html.escape(f)}</li>" for f in followers)
+    return f"<li class='line'>{html.escape(head)}" + (
+        f"<ul class='followers'>{subs}</ul></li>" if subs else "</li>"
+    )
+
+
 def summary_lines(shadow: dict[str, Any]) -> list[str]:
     """The end-of-day message's lines: one per strategy, or why the shadow is missing."""
     if not shadow.get("made"):
@@ -229,7 +239,7 @@ def render(shadow: dict[str, Any] | None) -> str:
     rows = shadow.get("strategies", [])
     if not rows:
         return f"{head}<p class='muted'>No strategy traded live: nothing to compare.</p>"
-    lines = "".join(f"<li class='line'>{html.escape(r['line'])}</li>" for r in rows)
+    lines = "".join(_line_html(r["line"]) for r in rows)
     counts = "".join(
         f"<tr><td class='l'>{html.escape(r['strategy'])}</td><td>{r['matched']}</td>"
         f"<td>{r['live_only']}</td><td>{r['shadow_only']}</td></tr>"

@@ -223,3 +223,14 @@ def test_the_gap_is_summed_over_the_window_of_reported_days(tmp_path: Path) -> N
     assert "live -2,000.00 vs its shadow +1,000.00 over 3 day(s)" in g.text()
     assert eodshadow.gaps(tmp_path, DAY, 3, 3_000.0) == []  # not more than the threshold
     assert [g.gap for g in eodshadow.gaps(tmp_path, DAY, 4, 2_999.0)] == [-12000.0]
+
+
+def test_a_follower_accounts_part_of_a_line_is_a_line_of_its_own_in_the_report() -> None:
+    """On a phone the strategy's line runs long: each follower's part goes beneath it
+    (rendered and looked at: seed 7's sma_crossover and its follower ``second``)."""
+    line = "s: live +1.00 vs shadow +1.00: no difference; follower second: 1 of 2 copied (1 x)"
+    got = eodshadow._line_html(line)
+    assert got == ("<li class='line'>s: live +1.00 vs shadow +1.00: no difference<ul "
+                   "class='followers'><li class='follower'>follower second: 1 of 2 copied "
+                   "(1 x)</li></ul></li>")  # fmt: skip
+    assert eodshadow._line_html("s: <b>") == "<li class='line'>s: &lt;b&gt;</li>"
