@@ -282,8 +282,9 @@ def live_events(s: Settings, day: date) -> LiveEvents:
         if kind == "order_rejected":  # an order refused after risk: its reason
             out[kind].append((ns, strategy, str(row[7] or "no reason given")))
         elif kind == "rejected":  # at its intent's decision (risk may have held it first)
-            out[kind].append((decided_at(row[9]) or ns, strategy, rule))
-            if bar := bar_decided(row[9]):  # and on the bar that decided it
+            said = refusal_said(row[9])  # its detail read once: the decision, its bar
+            out[kind].append((said.get("decided_ns") or ns, strategy, rule))
+            if bar := said.get("bar_ns", 0):  # and on the bar that decided it
                 out["rejected_bar"].append((bar, strategy, rule))
         elif kind in out:
             out[kind].append((ns, strategy, rule))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from mytrading.shadow.followers import NO_COPY, follow, refusals_by_intent
 from mytrading.shadow.trades import SideOfDay, Trade
 
@@ -99,3 +103,30 @@ def test_a_configured_follower_that_got_no_copy_all_day_is_said() -> None:
     (f,) = follow("s", lead, {}, {}, lambda *_: 24_000_00, configured={"third"})
     assert (f.book, f.copied, f.decisions, f.not_copied) == ("s@third", 0, 1, {NO_COPY: 1})
     assert f.line().startswith("follower third: 0 of 1 copied (1 no copy made by risk")
+
+
+def test_followers_come_from_accounts_toml_and_an_unreadable_one_is_said(
+    tmp_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The day's shadow reads which accounts follow each strategy from accounts.toml; a
+    file it cannot read (a key it does not know) is said in its notes, and the followers
+    are then those the day's records show, the shadow still made."""
+    from mytrading.settings import load_settings
+    from mytrading.shadow.day import followers_configured
+
+    path = tmp_path / "accounts.toml"
+    monkeypatch.setenv("MT_ACCOUNTS_FILE", str(path))
+    monkeypatch.setenv("MT_BROKER", "openalgo")  # the in-router venue has one account
+    path.write_text('[accounts.second]\nhost = "http://127.0.0.1:5001/"\n'
+                    'ws_url = "ws://127.0.0.1:8766"\napi_key_env = "MT_TEST_SECOND_KEY"\n'
+                    '[strategies.s]\nfollow = { second = 2 }\n')  # fmt: skip
+    notes: list[str] = []
+    got = followers_configured(load_settings(), ["s", "t"], notes)
+    assert got == {"s": {"second"}} and notes == [], notes
+    path.write_text("[accounts.second]\nnot_a_key = 1\n")
+    got = followers_configured(load_settings(), ["s"], notes)
+    assert got == {} and len(notes) == 1
+    assert (
+        notes[0].startswith("followers from the day's records only: ")
+        and "[accounts.second]: allowed keys are" in notes[0]
+    )
