@@ -20,6 +20,11 @@ from typing import cast
 
 from mytrading.messaging import wire
 
+# the reason an order cancelled before it left the router's queue ends with, followed by
+# the id of the order that cancelled it (risk's own: ``<book>.risk-...``); the day's shadow
+# reads it to say live's order never reached the broker
+UNSENT = "cancelled before it was sent by "
+
 
 class OrderState(enum.StrEnum):
     NEW = "new"

@@ -29,7 +29,7 @@ from mytrading.messaging import wire
 from mytrading.messaging.outbox import Outbox
 from mytrading.openalgo.broker import OrderEvent, Outcome, TradeEvent, order_update
 from mytrading.orders.events import BrokerEvents
-from mytrading.orders.state import OrderState, published
+from mytrading.orders.state import UNSENT, OrderState, published
 from mytrading.orders.tracker import TrackedOrder
 from mytrading.process import live
 from mytrading.process.base import Daemon, Peer
@@ -285,9 +285,7 @@ class RouterDaemon(Daemon):
 
     def _cancel_unsent(self, jo: TrackedOrder, target: TrackedOrder) -> None:
         """``jo`` cancels ``target``, which never left: it ends here, and so does ``jo``."""
-        self.table.set(
-            target, S.CANCELLED, reason=f"cancelled before it was sent by {jo.order.order_id}"
-        )
+        self.table.set(target, S.CANCELLED, reason=f"{UNSENT}{jo.order.order_id}")
         self.publish_order(target)
         self.table.set(jo, S.COMPLETE)
         self.publish_order(jo)  # the cancel itself is done: its sender hears so

@@ -49,6 +49,7 @@ from mytrading.domain.ids import Book, OrderId
 from mytrading.domain.refdata import IST, RefData, RefDataError
 from mytrading.engine import warmlog
 from mytrading.messaging import wire
+from mytrading.orders.state import UNSENT
 from mytrading.router import journal
 from mytrading.settings import Settings
 from mytrading.shadow.bars import bar_cause, differing_bars
@@ -491,7 +492,7 @@ def shadow_day(
     configured = followers_configured(s, names, notes)
     if live.other_days:
         notes.append(f"{live.other_days} order(s) of the day's journal left out: handed to the "
-                     "broker on another day, or never handed")  # fmt: skip
+                     "broker on another day, or decided on one and never handed")  # fmt: skip
     shadow = shadow_side(res.orders, res.fills)
     if carried:
         notes.append(
@@ -531,7 +532,7 @@ def shadow_day(
             if name in warm and agreed is not None:
                 warm[name] = (max(warm[name][0], agreed), warm[name][1])
             held_alike = last_held_alike(pairs)
-            alike_here = last_held_alike(pairs, by_instrument=True)
+            parted_book, parted_here = partings(pairs)
             sent = {t.intent_id: t.sent_ns or t.decided_ns for t in live.trades.get(name, [])}
             for i, pr in enumerate(pairs):
                 t = pr.live or pr.shadow
@@ -579,8 +580,7 @@ def shadow_day(
                                                t.decided_ns)
                                   or held_cause(holds.get(name, ()), (t.exchange, t.symbol),
                                                 t.bar_ns, held_alike[i], t.decided_ns)
-                                  or follows(pairs[:i], held_alike[i],
-                                             (t.exchange, t.symbol), alike_here[i])
+                                  or follows(parted_book[i], parted_here[i])
                                   or cold_start(warm, name, t.decided_ns, history)
                                   or UNEXPLAINED)  # fmt: skip
             _name_quotes(con, pairs)
@@ -665,7 +665,10 @@ def fills_differ(p: Pair) -> str:
         what = "partly filled" if short.filled else "a limit or stop not reached"
         return f"{what} {other} by the close"
     if short.state == "cancelled":
-        return f"cancelled {other} with {short.filled} of {short.quantity} filled"
+        before = short.reason.startswith(UNSENT)  # the router's words for a queued order
+        by = (" (by risk)" if ".risk-" in short.reason else " (by its strategy)") if before else ""
+        where = " before it reached the broker" if before else ""
+        return f"cancelled {other}{where}{by} with {short.filled} of {short.quantity} filled"
     if short.state == "unknown":
         return f"unknown at the broker {other} (a lost reply never found)"
     return f"filled {short.filled} of {short.quantity} {other} ({short.state or 'no state'})"
@@ -759,57 +762,69 @@ def answers(before: Sequence[Pair], t: Trade) -> str:
     return ""
 
 
-def follows(
-    before: Sequence[Pair],
-    alike_ns: int,
-    key: tuple[str, str] | None = None,
-    here_ns: int = -1,
-) -> str:
-    """The cause of the one-sided decision that set the two sides' positions apart, when
-    they have not held alike since (``alike_ns``): a decision one side makes while it
-    holds what the other does not follows from it ("" when there is none, or it is
-    itself unexplained). ``before``: the pairs decided earlier, in order. With ``key``,
-    the instrument's own parting comes first: when the sides have held it apart since
-    ``here_ns``, the one-sided decision on it that parted them is the cause, whatever
-    another instrument did before (a refused re-entry's later exit is the refusal's, not
-    that of an earlier difference in another leg)."""
-    if key is not None and here_ns >= 0:
-        for p in before:
-            t = p.live or p.shadow
-            if (p.kind != "matched" and p.decided_ns > here_ns and t is not None
-                    and (t.exchange, t.symbol) == key):  # fmt: skip
-                return p.why if p.why and p.why != UNEXPLAINED else ""
-    for p in before:
-        if p.kind != "matched" and p.decided_ns > alike_ns:
-            return p.why if p.why and p.why != UNEXPLAINED else ""
-    return ""
+def follows(parting: Pair | None, here: Pair | None = None) -> str:
+    """The cause of the decision that set the two sides' positions apart (``partings``):
+    a decision one side makes while it holds what the other does not follows from it (""
+    when there is none, or it is itself unexplained). ``here``, the decision that parted
+    the pair's own instrument, comes first, whatever another instrument did before (a
+    refused re-entry's later exit is the refusal's, not that of an earlier difference in
+    another leg)."""
+    p = here or parting
+    return p.why if p is not None and p.why and p.why != UNEXPLAINED else ""
 
 
-def last_held_alike(pairs: Sequence[Pair], by_instrument: bool = False) -> list[int]:
-    """For each pair, the last moment before it (market ns; 0: the start of the day) at
-    which the two sides held the same positions: until they do again, a difference in
-    what one side saw (a bar) still steers both sides' decisions, matched or not.
-    ``by_instrument``: the same of the pair's own instrument alone."""
+def partings(pairs: Sequence[Pair]) -> tuple[list[Pair | None], list[Pair | None]]:
+    """For each pair, the decision after which the sides' positions parted and have not
+    held alike since (None: alike before it), of the whole book and of the pair's own
+    instrument. Either side's decision parts them, one side's alone or both sides' filled
+    differently (live's order cancelled before it reached the broker); taken in decided
+    order, a batch's orders (one moment) in their own."""
     held: dict[str, dict[tuple[str, str], int]] = {"live": {}, "shadow": {}}
-    since = 0
-    since_in: dict[tuple[str, str], int] = {}
-    out = [0] * len(pairs)
+    book: Pair | None = None
+    apart_in: dict[tuple[str, str], Pair] = {}
+    out_book: list[Pair | None] = [None] * len(pairs)
+    out_here: list[Pair | None] = [None] * len(pairs)
     for i in sorted(range(len(pairs)), key=lambda k: pairs[k].decided_ns):
-        first = pairs[i].live or pairs[i].shadow
+        p = pairs[i]
+        first = p.live or p.shadow
         assert first is not None
         key = (first.exchange, first.symbol)
-        out[i] = since_in.get(key, 0) if by_instrument else since
-        for t in (pairs[i].live, pairs[i].shadow):
-            if t is not None and t.filled:
-                book = held[t.side]
-                k = (t.exchange, t.symbol)
-                book[k] = book.get(k, 0) + t.sign * t.filled
-                if not book[k]:
-                    del book[k]
+        out_book[i], out_here[i] = book, apart_in.get(key)
+        _book_fills(held, p)
+        if held["live"] == held["shadow"]:
+            book = None
+        elif book is None:
+            book = p
+        if held["live"].get(key, 0) == held["shadow"].get(key, 0):
+            apart_in.pop(key, None)
+        else:
+            apart_in.setdefault(key, p)
+    return out_book, out_here
+
+
+def _book_fills(held: dict[str, dict[tuple[str, str], int]], p: Pair) -> None:
+    """Each side's filled quantity of ``p`` into its positions (a flat one dropped)."""
+    for t in (p.live, p.shadow):
+        if t is not None and t.filled:
+            book = held[t.side]
+            k = (t.exchange, t.symbol)
+            book[k] = book.get(k, 0) + t.sign * t.filled
+            if not book[k]:
+                del book[k]
+
+
+def last_held_alike(pairs: Sequence[Pair]) -> list[int]:
+    """For each pair, the last moment before it (market ns; 0: the start of the day) at
+    which the two sides held the same positions: until they do again, a difference in
+    what one side saw (a bar) still steers both sides' decisions, matched or not."""
+    held: dict[str, dict[tuple[str, str], int]] = {"live": {}, "shadow": {}}
+    since = 0
+    out = [0] * len(pairs)
+    for i in sorted(range(len(pairs)), key=lambda k: pairs[k].decided_ns):
+        out[i] = since
+        _book_fills(held, pairs[i])
         if held["live"] == held["shadow"]:
             since = pairs[i].decided_ns
-        if held["live"].get(key, 0) == held["shadow"].get(key, 0):
-            since_in[key] = pairs[i].decided_ns
     return out
 
 

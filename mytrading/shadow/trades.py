@@ -170,7 +170,8 @@ def live_side(
     are orders not handed to the broker on ``day`` (``other_days``): a journal rolled a
     moment into the next day (the simulator's clock jumps from the close to the next open)
     holds that day's first orders too, some not handed yet when it was copied aside; the
-    fills of another day are left with them."""
+    fills of another day are left with them. An order never handed (cancelled before its
+    turn) is of the day its strategy decided it on."""
     out = SideOfDay("live")
     lo = int(datetime.combine(day, dtime.min, IST).timestamp()) * 10**9
     hi = lo + 86_400 * 10**9
@@ -179,7 +180,9 @@ def live_side(
     for o, sent_ns, state, reason in orders:  # the journal's order: as risk approved them
         if o.op != "place":
             continue
-        if not lo <= sent_ns < hi:
+        # an order never handed to the broker (cancelled in the router's queue by risk's
+        # halt, say) is still the decision its strategy made that day: taken by its moment
+        if not lo <= (sent_ns or o.decided_ns) < hi:
             out.other_days += 1
             continue
         if o.account != account:

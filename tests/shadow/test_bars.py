@@ -9,8 +9,9 @@ from pathlib import Path
 from mytrading.domain.bars import BarBuilder
 from mytrading.domain.refdata import IST, RefData
 from mytrading.messaging import wire
+from mytrading.orders.state import UNSENT
 from mytrading.shadow.bars import MINUTE_NS, BarDiff, bar_cause, compare, differing_bars
-from mytrading.shadow.day import follows, last_held_alike
+from mytrading.shadow.day import fills_differ, follows, last_held_alike, partings
 from mytrading.shadow.pairing import UNEXPLAINED, Pair
 from mytrading.shadow.trades import Trade
 from mytrading.stores.recording import Recorder, connect
@@ -141,12 +142,12 @@ def test_a_decision_made_while_the_positions_are_apart_takes_the_cause_that_part
     parted = Pair(t("live", 1, "BUY"), None, why="a bar that differed: live's ... 10:00 bar")
     pairs = [Pair(t("live", 0, "BUY"), t("shadow", 0, "BUY")), parted,
              Pair(None, t("shadow", 4, "SELL")), Pair(t("live", 6, "SELL"), None)]  # fmt: skip
-    alike = last_held_alike(pairs)
-    assert follows(pairs[:2], alike[2]) == parted.why  # apart since 10:01
-    assert follows(pairs[:3], alike[3]) == parted.why  # still apart
-    assert follows(pairs[:1], alike[1]) == ""  # nothing parted them before
+    book, _ = partings(pairs)
+    assert book == [None, None, parted, parted]  # apart since 10:01, still apart at 10:06
+    assert follows(book[2]) == follows(book[3]) == parted.why
+    assert follows(book[1]) == ""  # nothing parted them before
     parted.why = UNEXPLAINED
-    assert follows(pairs[:2], alike[2]) == ""  # an unexplained origin explains nothing
+    assert follows(book[2]) == ""  # an unexplained origin explains nothing
 
 
 def test_an_instruments_own_parting_is_the_cause_of_a_decision_on_it() -> None:
@@ -168,11 +169,36 @@ def test_an_instruments_own_parting_is_the_cause_of_a_decision_on_it() -> None:
         Pair(None, t("shadow", 51, call, "BUY", hh=14)),
         Pair(None, t("shadow", 51, put, "BUY", hh=14)),
     ]
-    book = last_held_alike(pairs)
-    here = last_held_alike(pairs, by_instrument=True)
-    assert book[3] == at(10, 0) and here[3] == 0  # the call: alike until the refusal
-    assert follows(pairs[:3], book[3], call, here[3]) == refused.why
-    assert follows(pairs[:3], book[3]) == ""  # the book's first parting: the put's, unexplained
-    assert follows(pairs[:4], book[4], put, here[4]) == ""  # the put: parted unexplained
+    book, here = partings(pairs)
+    assert book[3] is pairs[1] and here[3] is refused  # the call: apart since the refusal
+    assert follows(book[3], here[3]) == refused.why
+    assert follows(book[3]) == ""  # the book's first parting: the put's, unexplained
+    assert here[4] is pairs[1] and follows(book[4], here[4]) == ""  # the put: unexplained
     # an instrument held alike until this decision: the book's parting steers it
-    assert follows(pairs[:2], book[2], call, here[2]) == ""
+    assert here[2] is None and follows(book[2], here[2]) == ""
+
+
+def test_a_matched_decision_live_never_filled_parts_the_sides() -> None:
+    """An iron condor's fourth leg: both sides decided it, live's order was cancelled in
+    the router's queue by risk before it reached the broker, the shadow's filled. Live's
+    later close of the three legs it held (its loss stop, on three legs) follows from that
+    cancel, though every decision before it was matched and shares its moment."""
+    legs = [("NFO", f"LEG{k}") for k in range(4)]
+
+    def t(side: str, leg: int, action: str, hh: int = 9, filled: int = 65) -> Trade:
+        return Trade(side, "s", f"{side}{hh}{leg}", *legs[leg], action, 65, at(hh, 31),  # type: ignore[arg-type]
+                     filled=filled)  # fmt: skip
+
+    never = t("live", 3, "SELL", filled=0)
+    never.state, never.reason = "cancelled", f"{UNSENT}s.risk-19f3-c1"  # the router's words
+    cancelled = Pair(never, t("shadow", 3, "SELL"))
+    cancelled.why = fills_differ(cancelled)
+    assert cancelled.why == (
+        "cancelled live before it reached the broker (by risk) with 0 of 65 filled"
+    )
+    pairs = [Pair(t("live", k, "BUY"), t("shadow", k, "BUY")) for k in range(3)]
+    pairs += [cancelled, Pair(t("live", 0, "SELL", hh=14), None)]
+    book, here = partings(pairs)
+    assert book[:4] == [None] * 4 and book[4] is cancelled
+    assert here[4] is None  # the leg it closed was held alike: the book's parting steers it
+    assert follows(book[4], here[4]) == cancelled.why

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from mytrading import venue
 from mytrading.domain.refdata import IST, RefData
 from mytrading.messaging import wire
-from mytrading.orders.state import OrderState
+from mytrading.orders.state import UNSENT, OrderState
 from mytrading.orders.tracker import TrackedOrder
 from mytrading.risk.charges import load_charges
 from mytrading.router import journal
@@ -262,6 +263,28 @@ def test_live_trades_from_the_journal_leave_followers_out_and_charge_as_a_contra
     assert t.charges == round(expect * 100)
     assert side.left_out == {"s": 1} and side.other_days == 2
     assert side.stray == {} and side.settled == {}  # the next day's fill left with its order
+
+
+def test_an_order_cancelled_before_it_reached_the_broker_is_still_the_days_decision(
+    refdata: RefData,
+) -> None:
+    """Risk's halt cancelled an entry still in the router's queue: never handed to the
+    broker (no hand-over moment), it is the decision its strategy made that day, paired
+    with nothing filled and the router's reason; one decided another day stays out."""
+    day = date(2026, 11, 20)
+    ns = int(datetime(2026, 11, 20, 14, 52, tzinfo=IST).timestamp() * 1e9)
+    base = wire.Order("q1", "i1", "s", *FUT, "BUY", 65, "MARKET", "NRML", 0.0, 0.0, "risk",
+                      decided_ns=ns, bar_ns=ns - 120 * 10**9)  # fmt: skip
+    later = msgspec.structs.replace(base, order_id="q2", intent_id="i2",
+                                    decided_ns=ns + 86_400 * 10**9)  # fmt: skip
+    reason = f"{UNSENT}s.risk-19f3-c1"
+    side = live_side([(base, 0, "cancelled", reason), (later, 0, "new", "")], [], refdata,
+                     load_charges(PROJECT_ROOT / "config"), day)  # fmt: skip
+    (t,) = side.trades["s"]
+    assert (t.intent_id, t.decided_ns, t.bar_ns, t.filled, t.state, t.reason) == (
+        "i1", ns, ns - 120 * 10**9, 0, "cancelled", reason,
+    )  # fmt: skip
+    assert side.other_days == 1
 
 
 def test_a_live_trade_is_decided_when_its_strategy_decided_not_when_it_was_sent(
