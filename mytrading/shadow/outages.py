@@ -68,7 +68,8 @@ def outages(rows: Iterable[tuple[Any, ...]]) -> list[Outage]:
 
 
 def outage_cause(outs: Iterable[Outage], since_ns: int, at_ns: int) -> str:
-    """The latest outage that began by ``at_ns`` and ended after the sides last held
-    alike (``since_ns``), said ("" if none)."""
-    found = [o for o in outs if o.from_ns <= at_ns and (o.to_ns == 0 or o.to_ns > since_ns)]
+    """The latest outage that began by ``at_ns`` and had not ended before the sides last
+    held alike (``since_ns``), said ("" if none): one that ended at that very moment
+    still steers the decisions made then (a daemon back is not yet a strategy warm)."""
+    found = [o for o in outs if o.from_ns <= at_ns and (o.to_ns == 0 or o.to_ns >= since_ns)]
     return found[-1].said() if found else ""

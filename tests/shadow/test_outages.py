@@ -71,6 +71,15 @@ def test_a_decision_is_put_to_the_latest_outage_since_the_sides_held_alike() -> 
         "live's router refused orders (its journal refused writes (ENOSPC)) from 13:00:00 "
         "to the day's end"
     )
+    # the sides held alike at the very moment the engine came back (the shadow's entry
+    # and its stop, both filled at 13:30:00, while live's engine was still starting):
+    # the outage is still the cause of a decision made then, or later while apart
+    assert outage_cause(outs, at("13:30:00"), at("13:30:00")).startswith(
+        "the engine restarted live"
+    )
+    assert outage_cause(outs, at("13:30:01"), at("13:33:00")).startswith(
+        "live's router refused orders"
+    )  # held alike after the engine was back: only the refusal, still on, steers it
     # the latest that began by the decision: the engine's restart, amid the refusal
     assert outage_cause(outs, at("12:30:00"), at("15:00:00")) == (
         "the engine restarted live (silent from 13:29:55, back at 13:30:00): no decision "

@@ -273,3 +273,48 @@ def test_decisions_live_made_on_bars_a_warm_up_held_are_named(
     for st in sd.strategies.values():
         b = st.bridge
         assert b.shadow_net + sum(b.causes.values()) == b.live_net
+
+
+def test_a_pause_a_parameter_change_and_an_engine_restart_are_each_named(
+    refdata: RefData, tmp_path: Path
+) -> None:
+    """Seed 3 at 120x with an operator's hand on it: stock_futures_trend paused for ten
+    market minutes (09:29 to 09:39, over its 09:33 reversal), rsi_mean_reversion's period
+    changed at 09:21, and the engine killed at 14:52 and back at 14:56 (after the quiet
+    midday). The pause and the change are given to the shadow at their moments (the
+    pause's rupees the bridge's operator line, the paused strategy's alone); the
+    decisions live missed or made late around the restart are put to it; nothing is left
+    unexplained and every bridge adds up to the paisa."""
+
+    def command(what: str, target: str, arg: Any = None) -> Any:
+        return lambda stack: stack.operator._command(what, target, arg)
+
+    script = (
+        (3.0, command("params", "rsi_mean_reversion", {"period": 10})),
+        (7.0, command("pause", "stock_futures_trend")),
+        (12.0, command("resume", "stock_futures_trend")),
+        (17.0, lambda stack: stack.restart_daemon("engine", 1.0)),
+    )
+    opts = Options(record=True, faults=False, operator=False, script=script)
+    r = run_seed(3, tmp_path, refdata, opts)
+    assert r.ok, r.violations
+    sd = r.shadow
+    assert sd is not None
+    given = [(g.row()["target"], g.row()["what"]) for g in sd.given]
+    assert given == [("stock_futures_trend", "state halted"),
+                     ("stock_futures_trend", "state active")], sd.given  # fmt: skip
+    assert sd.given[1].at_ns - sd.given[0].at_ns == 600 * 10**9  # ten market minutes
+    (change,) = sd.switches
+    assert (change.strategy, change.after) == ("rsi_mean_reversion", {"period": 10})
+    operator = {n: st.bridge.causes.get("operator", 0) for n, st in sd.strategies.items()}
+    assert operator.pop("stock_futures_trend") != 0, "the pause changed nothing: proves nothing"
+    assert not any(operator.values()), operator  # no other strategy was paused
+    assert "operator " in sd.strategies["stock_futures_trend"].line()
+    restart = [p for st in sd.strategies.values() for p in st.pairs
+               if p.why.startswith("the engine restarted live")]  # fmt: skip
+    assert restart, "no decision put to the engine's restart: the scenario proves nothing"
+    assert all(p.decided_ns >= sd.given[1].at_ns for p in restart)  # the afternoon's kill
+    for name, st in sd.strategies.items():
+        assert not [p for p in st.pairs if p.why == UNEXPLAINED], (name, st.pairs)
+        b = st.bridge
+        assert b.shadow_net + sum(b.causes.values()) == b.live_net
