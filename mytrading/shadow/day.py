@@ -590,6 +590,8 @@ def shadow_day(
                 b.start_untouched(untouched.net(name, at))
             fol = follow(name, live, following, ev.refused_ids, at,
                          configured.get(name, ()))  # fmt: skip
+            for f in fol:
+                f.shadow_net = b.shadow_net
             out[name] = StrategyShadow(name, pairs, b, live.left_out.get(name, 0), fol)
         return ShadowDay(day, out, marks, _ticks(p0.refdata, marks), notes, given, switches)
 

@@ -8,7 +8,9 @@ worth at the follower's size), not copied (risk refused the follower's copy, wit
 rule; the broker rejected it; or risk made none: the follower's target did not move at
 its ratio and lot, it was ahead of its target, or its book was not trading), and the
 follower's own orders (its convergence back to its target, risk's exits of its book).
-The follower's net is set against the lead's at the follower's ratio.
+The follower's net is set against the lead's, and the shadow's, at the follower's ratio
+(the shadow trades the lead account: its difference from the lead is the lead's bridge,
+the follower's from the lead is what is counted here).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Following:
     follower_qty: int = 0
     net: int = 0  # the follower's net of the day, paise
     lead_net: int = 0  # the lead's
+    shadow_net: int = 0  # the shadow's (the lead account's backtest; the bridge's start)
 
     @property
     def account(self) -> str:
@@ -56,9 +59,11 @@ class Following:
         head = f"follower {self.account}: {self.copied} of {self.decisions} copied"
         head += f" ({why})" if why else ""
         head += f", {self.own} of its own" if self.own else ""
-        scaled = (
-            f"x{self.ratio:.2g} {self.lead_net * self.ratio / 100:+,.2f}" if self.ratio else "-"
-        )
+        if not self.ratio:
+            scaled = "-"
+        else:  # the shadow at the follower's size: what its backtest says it could make
+            scaled = (f"x{self.ratio:.2g} {self.lead_net * self.ratio / 100:+,.2f}, the "
+                      f"shadow's {self.shadow_net * self.ratio / 100:+,.2f}")  # fmt: skip
         return (f"{head}, slippage {self.slippage / 100:+,.2f}, net {self.net / 100:+,.2f} vs "
                 f"the lead's {scaled}")  # fmt: skip
 
@@ -72,6 +77,7 @@ class Following:
             "ratio": round(self.ratio, 4),
             "net": round(self.net / 100, 2),
             "lead_net": round(self.lead_net / 100, 2),
+            "shadow_net": round(self.shadow_net / 100, 2),
         }
 
 
@@ -106,6 +112,9 @@ def follow(
             if copy is None:
                 why = refused.get(f"{t.intent_id}@{account}")
                 _count(f.not_copied, f"refused: {why}" if why else NO_COPY)
+                continue
+            if copy.filled == 0 and not copy.sent_ns:  # the router's, before the broker
+                _count(f.not_copied, f"not sent to the broker: {copy.reason or copy.state}")
                 continue
             if copy.filled == 0 and copy.state == "rejected":
                 _count(f.not_copied, f"rejected by the broker: {copy.reason or 'no reason'}")

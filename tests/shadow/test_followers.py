@@ -14,8 +14,9 @@ MIN = 60_000_000_000
 
 
 def trade(side: str, book: str, intent: str, action: str, qty: int, px: float = 0.0,
-          state: str = "complete", reason: str = "") -> Trade:  # fmt: skip
-    t = Trade(side, book, intent, *FUT, action, qty, MIN, state=state, reason=reason)  # type: ignore[arg-type]
+          state: str = "complete", reason: str = "", sent: bool = True) -> Trade:  # fmt: skip
+    t = Trade(side, book, intent, *FUT, action, qty, MIN, state=state, reason=reason,  # type: ignore[arg-type]
+              sent_ns=MIN if sent else 0)  # fmt: skip
     if px:
         t.add_fill(qty, px, MIN + 1, 20.0)
     return t
@@ -27,6 +28,7 @@ def test_each_lead_decision_is_copied_refused_rejected_or_not_made() -> None:
         trade("live", "s", "i2", "SELL", 65, 24_100.0),
         trade("live", "s", "i3", "BUY", 65, 24_050.0),
         trade("live", "s", "i4", "SELL", 65, 24_020.0),
+        trade("live", "s", "i5", "BUY", 65, 24_010.0),
         trade("live", "s", "risk-x", "SELL", 65, 24_000.0),  # risk's exit: no copy due
     ]})  # fmt: skip
     book = "s@second"
@@ -35,6 +37,8 @@ def test_each_lead_decision_is_copied_refused_rejected_or_not_made() -> None:
         trade("live", book, "i2", "SELL", 130, 24_101.0),  # a rupee better
         trade("live", book, "i3", "BUY", 130, state="rejected", reason="RMS: margin"),
         trade("live", book, "conv-1", "BUY", 130, 24_060.0),  # its convergence, of its own
+        trade("live", book, "i5", "BUY", 130, state="rejected", sent=False,
+              reason="broker session expired: place not sent to second"),  # the router's
     ]})  # fmt: skip
     refused = refusals_by_intent([
         ("2026-11-27 09:20:00", book, "rejected", "max_notional", 0, 0, "reject", "", [], "",
@@ -45,20 +49,26 @@ def test_each_lead_decision_is_copied_refused_rejected_or_not_made() -> None:
     mark = 24_030_00
 
     (f,) = follow("s", lead, {"second": second}, refused, lambda *_: mark)
-    assert (f.book, f.account, f.decisions, f.copied, f.own) == (book, "second", 4, 2, 1)
-    assert f.not_copied == {"rejected by the broker: RMS: margin": 1,
-                            "refused: max_notional": 1}  # fmt: skip
+    assert (f.book, f.account, f.decisions, f.copied, f.own) == (book, "second", 5, 2, 1)
+    assert f.not_copied == {
+        "rejected by the broker: RMS: margin": 1,
+        "refused: max_notional": 1,
+        "not sent to the broker: broker session expired: place not sent to second": 1,
+    }
     assert f.slippage == round(-0.5 * 100 * 130 + 1.0 * 100 * 130)  # paise: +65.00
     assert f.ratio == 2.0
     assert f.net == second.net(book, lambda *_: mark) and f.lead_net == lead.net(
         "s", lambda *_: mark
     )
+    f.shadow_net = 1_234_50  # the lead's backtest, set by the day's shadow
     line = f.line()
     assert line.startswith(
-        "follower second: 2 of 4 copied (1 rejected by the broker: RMS: margin, 1 refused: "
-        "max_notional), 1 of its own, slippage +65.00"
+        "follower second: 2 of 5 copied (1 rejected by the broker: RMS: margin, 1 refused: "
+        "max_notional, 1 not sent to the broker: broker session expired: place not sent to "
+        "second), 1 of its own, slippage +65.00"
     )
-    assert f"vs the lead's x2 {f.lead_net * 2 / 100:+,.2f}" in line
+    assert line.endswith(f"vs the lead's x2 {f.lead_net * 2 / 100:+,.2f}, the shadow's +2,469.00")
+    assert f.row()["shadow_net"] == 1_234.5
     assert f.row()["not_copied"] == f.not_copied and f.row()["slippage"] == 65.0
 
 
