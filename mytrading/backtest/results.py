@@ -151,6 +151,7 @@ class Results:
                 "reason": ev.reason,
                 "action": ev.action,
                 "detail": ev.detail,  # a refusal's decision and bar (risk/orders.py)
+                "orders": list(ev.order_ids),  # an exit's orders (the day's shadow)
             }
         )
 

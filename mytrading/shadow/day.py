@@ -33,7 +33,7 @@ import collections
 import contextlib
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import time as dtime
@@ -65,6 +65,10 @@ from mytrading.shadow.trades import LEAD, SideOfDay, Trade, live_side, paise, sh
 from mytrading.shadow.warmup import fetch_history, wanted_days, with_history
 from mytrading.stores.recording import COPY_BARS_DAYS, day_copies
 
+# one exit job's events, each naming the orders it sent so far (``risk/exits.py``): a
+# retry's orders (the broker refused the first, its session expired) are named by
+# ``exit_retry`` only
+EXIT_KINDS = ("exit", "exit_retry", "exit_confirmed")
 WINDOW_NS = 60 * 10**9  # a refusal this near a decision (either way) is taken as its cause
 
 
@@ -293,7 +297,8 @@ def live_events(s: Settings, day: date) -> LiveEvents:
             states.append((ns, strategy, rule, str(action)))
     return LiveEvents(out, states, given_commands(rows), strategy_switches(rows),
                       lost_replies(rows), starts(rows),
-                      outages(rows), refusals_by_intent(rows), exits_by_intent(rows))  # fmt: skip
+                      outages(rows), refusals_by_intent(rows),
+                      exits_by_intent((r[2], r[3], r[8]) for r in rows))  # fmt: skip
 
 
 JOINED_AFTER_NS = 60 * 10**9  # a first tick this long after the open: a mid-session start
@@ -329,17 +334,18 @@ def joined_at(
     return at if at - open_ns > JOINED_AFTER_NS else None
 
 
-def exits_by_intent(rows: Sequence[tuple[Any, ...]]) -> dict[str, str]:
-    """Risk's exits of the day by the intent of their orders (kind ``exit``: its order ids,
-    ``<book>.risk-...``) and rule: a live exit's trade finds its own trigger, however long
-    after the trigger its order was handed to the broker."""
+def exits_by_intent(events: Iterable[tuple[str, str, Sequence[str] | None]]) -> dict[str, str]:
+    """Risk's exits of the day by the intent of their orders and rule, from (kind, rule,
+    order ids) of its events (``EXIT_KINDS``: order ids ``<book>.risk-...``): an exit's
+    trade finds its own trigger, however long after the trigger its order was handed to
+    the broker. Live's from its stored events, the shadow's from its backtest's."""
     out: dict[str, str] = {}
-    for row in rows:
-        if row[2] != "exit":
+    for kind, rule, orders in events:
+        if kind not in EXIT_KINDS:
             continue
-        for oid in row[8] or ():
+        for oid in orders or ():
             with contextlib.suppress(ValueError):
-                out[OrderId.parse(str(oid)).intent] = str(row[3])
+                out[OrderId.parse(str(oid)).intent] = str(rule)
     return out
 
 
@@ -511,6 +517,7 @@ def shadow_day(
 
         in_shadow: dict[str, list[Event]] = {"rejected": [], "exit": [], "rejected_bar": []}
         shadow_states: list[State] = []
+        shadow_exits = exits_by_intent((e["kind"], e["rule"], e.get("orders")) for e in res.events)
         for e in res.events:
             kind = e["kind"]
             if kind in ("rejected", "exit"):
@@ -543,7 +550,7 @@ def shadow_day(
                     )
                 elif t.by_risk:  # risk's exit on one side only: what set it off there
                     side, events = ("live", in_live) if pr.live else ("in the shadow", in_shadow)
-                    own = ev.exits.get(t.intent_id, "") if pr.live else ""  # its own event
+                    own = (ev.exits if pr.live else shadow_exits).get(t.intent_id, "")
                     rule = own or nearest(events["exit"], name, t.decided_ns)
                     pr.why = f"risk's exit {side} only ({rule or 'its trigger not found'})"
                 else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from mytrading.domain.refdata import RefData
 from mytrading.shadow.given import event_ns
 from mytrading.shadow.outages import outage_cause, outages
 
@@ -149,6 +150,33 @@ def test_a_live_exit_finds_its_own_trigger_by_its_orders() -> None:
          "", ""),
         ("2026-11-27 14:52:12", "s", "rejected", "max_loss", 0, 0, "reject", "",
          ["s.risk-19e-9"], "", ""),
+        # the broker refused the first close: the retry's order is named by its retry only
+        ("2026-11-27 14:56:12", "s", "exit_retry", "trailing_stop", 0, 0, "close", "",
+         ["s.risk-19e-6", "s.risk-19e-7"], "", ""),
     ]  # fmt: skip
-    assert exits_by_intent(rows) == {"risk-19e-4": "mis_squareoff", "risk-19e-5": "mis_squareoff",
-                                     "risk-19e-1": "max_loss"}  # fmt: skip
+    assert exits_by_intent((r[2], r[3], r[8]) for r in rows) == {
+        "risk-19e-4": "mis_squareoff", "risk-19e-5": "mis_squareoff", "risk-19e-1": "max_loss",
+        "risk-19e-6": "trailing_stop", "risk-19e-7": "trailing_stop",
+    }  # fmt: skip
+
+
+def test_the_shadows_exit_finds_its_own_trigger_by_its_orders_too(refdata: RefData) -> None:
+    """The backtest keeps an exit event's orders beside its rule, so the shadow's own
+    exits are found as live's are (by a minute's window before: the trigger and the
+    exit's order can be further apart)."""
+    from mytrading.backtest.results import Results
+    from mytrading.messaging import wire
+    from mytrading.risk.charges import load_charges
+    from mytrading.settings import PROJECT_ROOT
+    from mytrading.shadow.day import exits_by_intent
+
+    res = Results(refdata, load_charges(PROJECT_ROOT / "config"), capital=1e7)
+    exit_ = wire.RiskEvent(strategy="s", kind="exit", rule="trailing_stop", reason="stop hit",
+                           action="close", order_ids=["s.risk-1a-3"])  # fmt: skip
+    refused = wire.RiskEvent(strategy="s", kind="rejected", rule="margin", reason="no funds",
+                             action="reject")  # fmt: skip
+    res.on_event(exit_, at("14:51:00"))
+    res.on_event(refused, at("14:52:00"))
+    assert [e["orders"] for e in res.events] == [["s.risk-1a-3"], []]
+    got = exits_by_intent((e["kind"], e["rule"], e["orders"]) for e in res.events)
+    assert got == {"risk-1a-3": "trailing_stop"}
