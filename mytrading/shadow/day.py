@@ -499,6 +499,9 @@ def shadow_day(
     if live.other_days:
         notes.append(f"{live.other_days} order(s) of the day's journal left out: handed to the "
                      "broker on another day, or decided on one and never handed")  # fmt: skip
+    if live.exits_unsent:
+        notes.append(f"{live.exits_unsent} of risk's exit orders the router refused before "
+                     "sending them left out (each exit's retry is paired)")  # fmt: skip
     shadow = shadow_side(res.orders, res.fills)
     if carried:
         notes.append(

@@ -127,6 +127,9 @@ class SideOfDay:
     stray: dict[str, list[Settled]] = field(default_factory=dict)  # fills of no known order
     left_out: dict[str, int] = field(default_factory=dict)  # strategy -> follower orders
     other_days: int = 0  # live: orders in the day's journal not handed to the broker that day
+    # live: risk's exit orders the router refused before sending them (an exit says no
+    # decision moment, so its day is its hand-over's; its retry is paired)
+    exits_unsent: int = 0
 
     def strategies(self) -> set[str]:
         return set(self.trades) | set(self.settled) | set(self.stray)
@@ -182,6 +185,9 @@ def live_side(
             continue
         # an order never handed to the broker (cancelled in the router's queue by risk's
         # halt, say) is still the decision its strategy made that day: taken by its moment
+        if not sent_ns and not o.decided_ns and o.intent_id.startswith("risk-"):
+            out.exits_unsent += 1
+            continue
         if not lo <= (sent_ns or o.decided_ns) < hi:
             out.other_days += 1
             continue

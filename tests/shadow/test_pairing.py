@@ -278,13 +278,18 @@ def test_an_order_cancelled_before_it_reached_the_broker_is_still_the_days_decis
     later = msgspec.structs.replace(base, order_id="q2", intent_id="i2",
                                     decided_ns=ns + 86_400 * 10**9)  # fmt: skip
     reason = f"{UNSENT}s.risk-19f3-c1"
-    side = live_side([(base, 0, "cancelled", reason), (later, 0, "new", "")], [], refdata,
-                     load_charges(PROJECT_ROOT / "config"), day)  # fmt: skip
+    # risk's exit close, refused by the router before sending: an exit says no moment
+    close = msgspec.structs.replace(base, order_id="s.risk-1a-4", intent_id="risk-1a-4",
+                                    decided_ns=0, bar_ns=0)  # fmt: skip
+    side = live_side([(base, 0, "cancelled", reason), (later, 0, "new", ""),
+                      (close, 0, "rejected", "broker session expired: place not sent to main")],
+                     [], refdata, load_charges(PROJECT_ROOT / "config"), day)  # fmt: skip
     (t,) = side.trades["s"]
     assert (t.intent_id, t.decided_ns, t.bar_ns, t.filled, t.state, t.reason) == (
         "i1", ns, ns - 120 * 10**9, 0, "cancelled", reason,
     )  # fmt: skip
-    assert side.other_days == 1
+    assert side.other_days == 1  # the later one; risk's unsent close is said on its own
+    assert side.exits_unsent == 1
 
 
 def test_a_live_trade_is_decided_when_its_strategy_decided_not_when_it_was_sent(
