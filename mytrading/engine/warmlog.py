@@ -5,7 +5,8 @@ then go to it at once, the first swapped for the broker's whole copy or handed p
 Decisions on held bars are made in one burst, each without the fills of the ones before
 it: after a start with many instruments (history comes three calls a second) or a broker
 slow to answer, live may decide otherwise than a backtest that had every bar on time.
-The engine writes one line per warm-up handed to ``state/engine/warmups-<day>.jsonl``;
+The engine writes one line per warm-up handed to ``state/engine/warmups-<day>.jsonl``,
+and one as a hold begins (``begun``: an engine killed while its bars wait leaves that);
 the day's shadow (``shadow/day.py``) reads them to name that cause.
 """
 
@@ -40,10 +41,14 @@ class Handed:
     first_ns: int  # start of the first live bar held (0: none)
     last_ns: int  # start of the last
     first: str  # the first held bar: "swapped" for the broker's copy, "partial", "" (none)
+    # a hold as it began (at ``at_ns``, its first bar ``first_ns``; held 0, last 0),
+    # written then: one an engine's end cut short is still on record, with no line handed
+    begun: bool = False
 
     def holds(self, bar_ns: int) -> bool:
-        """``bar_ns`` (a bar's start) is one of the live bars held."""
-        return self.held > 0 and self.first_ns <= bar_ns <= self.last_ns
+        """``bar_ns`` (a bar's start) is one of the live bars held (a hold begun: up to
+        ``last_ns``, which the reader sets to where it ended)."""
+        return (self.held > 0 or self.begun) and self.first_ns <= bar_ns <= self.last_ns
 
 
 def path_of(engine_dir: Path, day: str) -> Path:

@@ -155,6 +155,10 @@ class WarmUps:
         job = self.jobs.get((name, bar.exchange, bar.symbol, bar.tf))
         if job is None:
             return False
+        if not job.held and self.mode != "backtest":  # on record as it begins (warmlog)
+            now = self._now_ns()
+            self.handed.append(Handed(name, bar.exchange, bar.symbol, bar.tf, now, 0,
+                                      job.count, 0, bar.start_ns, 0, "", begun=True))  # fmt: skip
         if len(job.held) < WARMUP_HOLD_MAX:
             job.held.append(bar)
         return True

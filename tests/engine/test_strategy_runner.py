@@ -197,10 +197,13 @@ def test_warm_up_replays_history_without_orders_then_live_bars_in_order(refdata:
     assert len(rig.sent) == 1  # the orders in warm-up were not sent
     # decided after the warm-up on the bar that waited for it: still that bar's decision
     assert rig.sent[0].bar_ns == strat.seen[-1].start_ns  # type: ignore[attr-defined]
-    # the engine's record of the hold (engine/warmlog.py): 3 history bars of 3 asked, the
-    # live bar that waited, swapped for history's copy, handed at 10:03
-    (h,) = rig.runner.warm.handed
+    # the engine's record of the hold (engine/warmlog.py): as it began (the live bar's
+    # start, when it was held), then 3 history bars of 3 asked, the live bar that waited,
+    # swapped for history's copy, handed at 10:03
+    begun, h = rig.runner.warm.handed
     live_start = strat.seen[-1].start_ns  # type: ignore[attr-defined]
+    assert (begun.begun, begun.asked, begun.held, begun.first_ns) == (True, 3, 0, live_start)
+    assert begun.at_ns <= h.at_ns and not h.begun
     assert (h.strategy, h.history, h.asked, h.held, h.first) == ("recorder", 3, 3, 1, "swapped")
     assert h.first_ns == h.last_ns == live_start and h.holds(live_start)
     assert h.at_ns == rig.clock.now_ns() and not h.holds(live_start + 60 * 10**9)
@@ -377,8 +380,11 @@ def test_a_first_bar_whose_whole_copy_is_late_is_handed_as_it_is(
     assert got == sorted([FUT, "NIFTY"]), got  # handed as they were, partial
     assert rig.runner.warm.partial_kept == 2
     # the engine's record of each (engine/warmlog.py): one bar held, handed partial
-    kept = sorted((h.symbol, h.held, h.first, h.asked) for h in rig.runner.warm.handed)
+    kept = sorted((h.symbol, h.held, h.first, h.asked) for h in rig.runner.warm.handed
+                  if not h.begun)  # fmt: skip
     assert kept == sorted([(FUT, 1, "partial", 0), ("NIFTY", 1, "partial", 0)]), kept
+    begun = sorted(h.symbol for h in rig.runner.warm.handed if h.begun)
+    assert begun == sorted([FUT, "NIFTY"]), begun  # each on record as its wait began
     first.set()
     time.sleep(0.2)
     assert len(calls) == 1, calls  # the queued call was cancelled, never made

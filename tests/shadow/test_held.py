@@ -91,6 +91,39 @@ def test_a_decision_on_a_held_bar_or_after_the_hold_until_the_sides_agree_is_put
     )
 
 
+def begun(since: str, began: str, symbol: str = FUT, asked: int = 0) -> Handed:
+    """A hold's record as it began (``engine/warmup.py hold``)."""
+    return Handed("s", "NFO", symbol, "1m", at(began), 0, asked, 0, at(since), 0, "", begun=True)
+
+
+def test_a_hold_an_engine_kill_cut_short_names_the_bars_it_held() -> None:
+    """Seed 11 at 240x: the first live NIFTY bar (09:17) waited for the broker's copy (5 s
+    of wall time, twenty market minutes) with every later bar behind it, and the engine
+    was killed before the wait ended: only the record written as the hold began is on
+    disk. Every bar from 09:17 until the restarted engine's warm-up (09:40:29) was held;
+    a hold that ended in a line handed is that line's, not an open one."""
+    cut = begun("09:17:00", "09:18:12")
+    after = hold(held=0, handed="09:40:29")  # the restarted engine's warm-up
+    ended = begun("09:41:00", "09:42:00")
+    handed = hold(held=3, since="09:41:00", last="09:45:00", handed="09:46:00")
+    got = parting([after, cut, ended, handed])["s"]
+    assert [(h.begun, h.first_ns, h.last_ns) for h in got] == [
+        (True, at("09:17:00"), at("09:40:29")), (False, at("09:41:00"), at("09:45:00")),
+    ]  # fmt: skip
+    key = ("NFO", FUT)
+    said = ("live's NIFTY30DEC26FUT 1m bars from 09:17 held for the broker's copy of the "
+            "first from 09:18:12, never handed: the engine ended first")  # fmt: skip
+    # the shadow decided on the 09:17 bar at 09:19: live held it
+    assert held_cause(got[:1], key, at("09:17:00"), 0, at("09:19:00")) == said
+    assert held_cause(got[:1], key, at("09:33:00"), 0, at("09:35:00")) == said
+    assert held_cause(got[:1], key, at("09:41:00"), 0, at("09:43:00")) == ""  # after it
+    assert held_cause(got[:1], key, at("09:15:00"), 0, at("09:16:00")) == ""  # before it
+    # one with no later record of its instrument holds to the day's end
+    (alone,) = parting([begun("14:50:00", "14:51:00", asked=50)])["s"]
+    assert alone.holds(at("15:20:00")) and "held for a warm-up from 14:51:00" in held_cause(
+        [alone], key, at("15:20:00"), 0, at("15:22:00"))  # fmt: skip
+
+
 def test_a_record_the_disk_refuses_is_kept_to_try_again_and_bounded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
