@@ -186,7 +186,8 @@ def live_side(
         # an order never handed to the broker (cancelled in the router's queue by risk's
         # halt, say) is still the decision its strategy made that day: taken by its moment
         if not sent_ns and not o.decided_ns and o.intent_id.startswith("risk-"):
-            out.exits_unsent += 1
+            if o.account == account:  # another account's: said on that account's side
+                out.exits_unsent += 1
             continue
         if not lo <= (sent_ns or o.decided_ns) < hi:
             out.other_days += 1

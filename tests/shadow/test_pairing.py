@@ -281,15 +281,19 @@ def test_an_order_cancelled_before_it_reached_the_broker_is_still_the_days_decis
     # risk's exit close, refused by the router before sending: an exit says no moment
     close = msgspec.structs.replace(base, order_id="s.risk-1a-4", intent_id="risk-1a-4",
                                     decided_ns=0, bar_ns=0)  # fmt: skip
+    theirs = msgspec.structs.replace(close, order_id="s@second.risk-1a-5",
+                                     intent_id="risk-1a-5", account="second")  # fmt: skip
     side = live_side([(base, 0, "cancelled", reason), (later, 0, "new", ""),
-                      (close, 0, "rejected", "broker session expired: place not sent to main")],
+                      (close, 0, "rejected", "broker session expired: place not sent to main"),
+                      (theirs, 0, "rejected", "router restarted before sending it; not sent")],
                      [], refdata, load_charges(PROJECT_ROOT / "config"), day)  # fmt: skip
     (t,) = side.trades["s"]
     assert (t.intent_id, t.decided_ns, t.bar_ns, t.filled, t.state, t.reason) == (
         "i1", ns, ns - 120 * 10**9, 0, "cancelled", reason,
     )  # fmt: skip
     assert side.other_days == 1  # the later one; risk's unsent close is said on its own
-    assert side.exits_unsent == 1
+    assert side.exits_unsent == 1  # the follower's is said on its own side
+    assert not side.left_out  # nor counted as a follower's order of the lead's strategies
 
 
 def test_a_live_trade_is_decided_when_its_strategy_decided_not_when_it_was_sent(
