@@ -37,6 +37,19 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+# keys structlog's console renderer reads as text of its own (a stack trace, a formatted
+# exception): a field of ours under one of those names, not a string, broke the line with
+# a logging error ("risk limits" carried the stack's limits as ``stack``)
+_RESERVED = ("stack", "exception")
+
+
+def _unreserve(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    for k in _RESERVED:
+        if k in event and not isinstance(event[k], str):
+            event[f"{k}_value"] = event.pop(k)
+    return event
+
+
 def _timestamp(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     event["timestamp"] = datetime.now(IST).isoformat(timespec="microseconds")
     return event
@@ -108,6 +121,7 @@ def setup_logging(
         structlog.stdlib.add_log_level,
         _timestamp,
         _redact,
+        _unreserve,
     ]
     structlog.configure(
         # filter_by_level first: a disabled call (an INFO per order at level WARNING) then

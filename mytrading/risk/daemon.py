@@ -99,17 +99,6 @@ def router_refusing(detail: dict[str, Any]) -> tuple[str, str, float]:
     return "", "", 0.0
 
 
-def logged_limits(limits: dict[str, Any]) -> dict[str, Any]:
-    """Risk's limits as its start's log line carries them: the stack's under
-    ``stack_limits``. structlog's console renderer takes a key named ``stack`` for a stack
-    trace; a dict there broke the line (a daemon started outside supervisord, at INFO,
-    printed a logging error at every start)."""
-    out = dict(limits)
-    if "stack" in out:
-        out["stack_limits"] = out.pop("stack")
-    return out
-
-
 class RiskDaemon(Daemon):
     name = "risk"
     required_peers = ("router",)
@@ -206,8 +195,9 @@ class RiskDaemon(Daemon):
         self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
         self.every(1.0, self._post_trade)
         self.every(0.5, self._declare, first_in=0)
-        self.log.info("risk limits", **logged_limits(self.core.limits.as_dict()),
-                      states=self.book.states.as_dict())  # fmt: skip
+        self.log.info(
+            "risk limits", **self.core.limits.as_dict(), states=self.book.states.as_dict()
+        )
 
     # ------------------------------------------------------- the core's ports
 
