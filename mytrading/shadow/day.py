@@ -349,18 +349,9 @@ def exits_by_intent(events: Iterable[tuple[str, str, Sequence[str] | None]]) -> 
     return out
 
 
-def decided_at(detail: str | None) -> int:
-    """A refusal's intent's decision (market ns) from the event's detail, 0 if not said."""
-    return refusal_said(detail).get("decided_ns", 0)
-
-
-def bar_decided(detail: str | None) -> int:
-    """The start of the bar a refused intent was decided on (market ns), 0 if not said
-    (``risk.orders.rejected_event``)."""
-    return refusal_said(detail).get("bar_ns", 0)
-
-
 def refusal_said(detail: str | None) -> dict[str, int]:
+    """What a refusal's detail says (``risk.orders.rejected_event``): its intent's decision
+    (``decided_ns``) and the bar that decided it (``bar_ns``), market ns; {} if neither."""
     if not detail or not detail.startswith("{"):
         return {}
     try:
@@ -525,7 +516,7 @@ def shadow_day(
             kind = e["kind"]
             if kind in ("rejected", "exit"):
                 in_shadow[kind].append((e["time"], e["strategy"], e["rule"]))
-                if kind == "rejected" and (bar := bar_decided(e.get("detail"))):
+                if kind == "rejected" and (bar := refusal_said(e.get("detail")).get("bar_ns", 0)):
                     in_shadow["rejected_bar"].append((bar, e["strategy"], e["rule"]))
             elif kind == "state":
                 shadow_states.append((e["time"], e["strategy"], e["rule"], e["action"]))

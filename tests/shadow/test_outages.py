@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from mytrading.domain.refdata import RefData
+from mytrading.shadow.day import refusal_said
 from mytrading.shadow.given import event_ns
 from mytrading.shadow.outages import outage_cause, outages
 
@@ -17,6 +18,16 @@ def row(at: str, kind: str, rule: str, value: float = 0.0, action: str = "",
 
 def at(t: str) -> int:
     return event_ns(f"{DAY} {t}")
+
+
+def decided_at(detail: str | None) -> int:
+    """A refusal's decision, as the shadow reads it from the event's detail."""
+    return refusal_said(detail).get("decided_ns", 0)
+
+
+def bar_decided(detail: str | None) -> int:
+    """A refusal's deciding bar, as the shadow reads it from the event's detail."""
+    return refusal_said(detail).get("bar_ns", 0)
 
 
 ROWS = [
@@ -93,7 +104,6 @@ def test_a_refusal_is_found_at_its_intents_decision() -> None:
     later: the event keeps the decision's moment, the shadow reads it back."""
     from mytrading.risk.orders import rejected_event
     from mytrading.risk.rules import Rejection
-    from mytrading.shadow.day import decided_at
 
     ev = rejected_event("s", "i1", Rejection("margin", "no funds figure"), at("09:18:00"))
     assert decided_at(ev.detail) == at("09:18:00")
@@ -108,13 +118,7 @@ def test_a_refusal_is_found_on_the_bar_that_decided_it_however_late() -> None:
     decision alone is put to it, where the decisions' moments lie minutes apart."""
     from mytrading.risk.orders import rejected_event
     from mytrading.risk.rules import Rejection
-    from mytrading.shadow.day import (
-        WINDOW_NS,
-        bar_decided,
-        decided_at,
-        refused_near,
-        refused_on_bar,
-    )
+    from mytrading.shadow.day import WINDOW_NS, refused_near, refused_on_bar
 
     ev = rejected_event("s", "i1", Rejection("margin", "no funds figure"), at("09:20:54"),
                         at("09:16:00"))  # fmt: skip
