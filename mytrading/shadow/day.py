@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 
@@ -532,8 +532,7 @@ def shadow_day(
             agreed = min((p.decided_ns for p in pairs if p.kind == "matched"), default=None)
             if name in warm and agreed is not None:
                 warm[name] = (max(warm[name][0], agreed), warm[name][1])
-            held_alike = last_held_alike(pairs)
-            parted_book, parted_here = partings(pairs)
+            parted_book, parted_here, held_alike = partings(pairs)
             sent = {t.intent_id: t.sent_ns or t.decided_ns for t in live.trades.get(name, [])}
             for i, pr in enumerate(pairs):
                 t = pr.live or pr.shadow
@@ -776,59 +775,55 @@ def follows(parting: Pair | None, here: Pair | None = None) -> str:
     return p.why if p is not None and p.why and p.why != UNEXPLAINED else ""
 
 
-def partings(pairs: Sequence[Pair]) -> tuple[list[Pair | None], list[Pair | None]]:
+class Partings(NamedTuple):
+    """Per pair (by index), from one walk of both sides' positions in decided order."""
+
+    book: list[Pair | None]  # the decision that parted the book, None while alike
+    here: list[Pair | None]  # ... that parted the pair's own instrument
+    alike: list[int]  # the last moment the book held alike before it (0: the day's start)
+
+
+def partings(pairs: Sequence[Pair]) -> Partings:
     """For each pair, the decision after which the sides' positions parted and have not
     held alike since (None: alike before it), of the whole book and of the pair's own
-    instrument. Either side's decision parts them, one side's alone or both sides' filled
-    differently (live's order cancelled before it reached the broker); taken in decided
-    order, a batch's orders (one moment) in their own."""
+    instrument, and the last moment the sides held alike: until they do again, a
+    difference in what one side saw (a bar) still steers both sides' decisions. Either
+    side's decision parts them, one side's alone or both sides' filled differently (live's
+    order cancelled before it reached the broker); taken in decided order, a batch's
+    orders (one moment) in their own."""
     held: dict[str, dict[tuple[str, str], int]] = {"live": {}, "shadow": {}}
     book: Pair | None = None
+    since = 0
     apart_in: dict[tuple[str, str], Pair] = {}
-    out_book: list[Pair | None] = [None] * len(pairs)
-    out_here: list[Pair | None] = [None] * len(pairs)
+    out = Partings([None] * len(pairs), [None] * len(pairs), [0] * len(pairs))
     for i in sorted(range(len(pairs)), key=lambda k: pairs[k].decided_ns):
         p = pairs[i]
         first = p.live or p.shadow
         assert first is not None
         key = (first.exchange, first.symbol)
-        out_book[i], out_here[i] = book, apart_in.get(key)
-        _book_fills(held, p)
+        out.book[i], out.here[i], out.alike[i] = book, apart_in.get(key), since
+        for t in (p.live, p.shadow):  # each side's filled quantity into its positions
+            if t is not None and t.filled:
+                side = held[t.side]
+                k = (t.exchange, t.symbol)
+                side[k] = side.get(k, 0) + t.sign * t.filled
+                if not side[k]:
+                    del side[k]
         if held["live"] == held["shadow"]:
-            book = None
+            book, since = None, p.decided_ns
         elif book is None:
             book = p
         if held["live"].get(key, 0) == held["shadow"].get(key, 0):
             apart_in.pop(key, None)
         else:
             apart_in.setdefault(key, p)
-    return out_book, out_here
-
-
-def _book_fills(held: dict[str, dict[tuple[str, str], int]], p: Pair) -> None:
-    """Each side's filled quantity of ``p`` into its positions (a flat one dropped)."""
-    for t in (p.live, p.shadow):
-        if t is not None and t.filled:
-            book = held[t.side]
-            k = (t.exchange, t.symbol)
-            book[k] = book.get(k, 0) + t.sign * t.filled
-            if not book[k]:
-                del book[k]
+    return out
 
 
 def last_held_alike(pairs: Sequence[Pair]) -> list[int]:
     """For each pair, the last moment before it (market ns; 0: the start of the day) at
-    which the two sides held the same positions: until they do again, a difference in
-    what one side saw (a bar) still steers both sides' decisions, matched or not."""
-    held: dict[str, dict[tuple[str, str], int]] = {"live": {}, "shadow": {}}
-    since = 0
-    out = [0] * len(pairs)
-    for i in sorted(range(len(pairs)), key=lambda k: pairs[k].decided_ns):
-        out[i] = since
-        _book_fills(held, pairs[i])
-        if held["live"] == held["shadow"]:
-            since = pairs[i].decided_ns
-    return out
+    which the two sides held the same positions (``partings``)."""
+    return partings(pairs).alike
 
 
 def held_by(states: Sequence[State], strategy: str, at_ns: int, who: str) -> str:

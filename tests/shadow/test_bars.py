@@ -142,7 +142,7 @@ def test_a_decision_made_while_the_positions_are_apart_takes_the_cause_that_part
     parted = Pair(t("live", 1, "BUY"), None, why="a bar that differed: live's ... 10:00 bar")
     pairs = [Pair(t("live", 0, "BUY"), t("shadow", 0, "BUY")), parted,
              Pair(None, t("shadow", 4, "SELL")), Pair(t("live", 6, "SELL"), None)]  # fmt: skip
-    book, _ = partings(pairs)
+    book, _, _ = partings(pairs)
     assert book == [None, None, parted, parted]  # apart since 10:01, still apart at 10:06
     assert follows(book[2]) == follows(book[3]) == parted.why
     assert follows(book[1]) == ""  # nothing parted them before
@@ -169,7 +169,7 @@ def test_an_instruments_own_parting_is_the_cause_of_a_decision_on_it() -> None:
         Pair(None, t("shadow", 51, call, "BUY", hh=14)),
         Pair(None, t("shadow", 51, put, "BUY", hh=14)),
     ]
-    book, here = partings(pairs)
+    book, here, _ = partings(pairs)
     assert book[3] is pairs[1] and here[3] is refused  # the call: apart since the refusal
     assert follows(book[3], here[3]) == refused.why
     assert follows(book[3]) == ""  # the book's first parting: the put's, unexplained
@@ -198,7 +198,7 @@ def test_a_matched_decision_live_never_filled_parts_the_sides() -> None:
     )
     pairs = [Pair(t("live", k, "BUY"), t("shadow", k, "BUY")) for k in range(3)]
     pairs += [cancelled, Pair(t("live", 0, "SELL", hh=14), None)]
-    book, here = partings(pairs)
+    book, here, _ = partings(pairs)
     assert book[:4] == [None] * 4 and book[4] is cancelled
     assert here[4] is None  # the leg it closed was held alike: the book's parting steers it
     assert follows(book[4], here[4]) == cancelled.why
