@@ -589,9 +589,7 @@ def shadow_day(
             if untouched is not None:
                 b.start_untouched(untouched.net(name, at))
             fol = follow(name, live, following, ev.refused_ids, at,
-                         configured.get(name, ()))  # fmt: skip
-            for f in fol:
-                f.shadow_net = b.shadow_net
+                         configured.get(name, ()), b.shadow_net)  # fmt: skip
             out[name] = StrategyShadow(name, pairs, b, live.left_out.get(name, 0), fol)
         return ShadowDay(day, out, marks, _ticks(p0.refdata, marks), notes, given, switches)
 

@@ -88,13 +88,15 @@ def follow(
     refused: dict[str, str],
     mark: Callable[[str, str], int],
     configured: Iterable[str] = (),
+    shadow_net: int = 0,
 ) -> list[Following]:
     """Each follower book of ``strategy`` against its lead. ``followers``: per follower
     account, its side of the day (``live_side(..., account=...)``); ``refused``: risk's
     refusals by intent (a follower's copy: the lead's intent and ``@account``) and rule;
     ``configured``: the accounts ``config/accounts.toml`` has follow the strategy (one that
     got no copy all day is said too, with none copied), beside those the day's journal or
-    risk's refusals show following it."""
+    risk's refusals show following it; ``shadow_net``: the strategy's shadow's net (paise),
+    set against each follower at its ratio."""
     out = []
     leads = [t for t in lead.trades.get(strategy, []) if not t.by_risk]
     empty = SideOfDay("live")
@@ -105,7 +107,7 @@ def follow(
         seen = mine or side.settled.get(book) or _refused_any(refused, leads, account)
         if not seen and account not in configured:
             continue  # an account following other strategies only
-        f = Following(book, decisions=len(leads))
+        f = Following(book, decisions=len(leads), shadow_net=shadow_net)
         by_intent = {t.intent_id: t for t in mine}
         for t in leads:
             copy = by_intent.pop(t.intent_id, None)

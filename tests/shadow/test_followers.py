@@ -48,7 +48,7 @@ def test_each_lead_decision_is_copied_refused_rejected_or_not_made() -> None:
     assert refused == {"i4@second": "max_notional"}
     mark = 24_030_00
 
-    (f,) = follow("s", lead, {"second": second}, refused, lambda *_: mark)
+    (f,) = follow("s", lead, {"second": second}, refused, lambda *_: mark, shadow_net=1_234_50)
     assert (f.book, f.account, f.decisions, f.copied, f.own) == (book, "second", 5, 2, 1)
     assert f.not_copied == {
         "rejected by the broker: RMS: margin": 1,
@@ -60,7 +60,6 @@ def test_each_lead_decision_is_copied_refused_rejected_or_not_made() -> None:
     assert f.net == second.net(book, lambda *_: mark) and f.lead_net == lead.net(
         "s", lambda *_: mark
     )
-    f.shadow_net = 1_234_50  # the lead's backtest, set by the day's shadow
     line = f.line()
     assert line.startswith(
         "follower second: 2 of 5 copied (1 rejected by the broker: RMS: margin, 1 refused: "
