@@ -79,6 +79,11 @@ class Outbox(Generic[M]):
         """Queue and try to send; False (nothing queued) when the queue is full."""
         if len(self._q) >= self.capacity:
             return False
+        if not self._q and self.ready() and self.pusher.send(msg):
+            # Nothing waits before it and the peer took it: out at once, the common case.
+            # ``stale`` is not asked: it names only a change while a message waited.
+            self._sent(msg)
+            return True
         self._q.append((hosttime.monotonic(), msg, self._is_stale(msg)))
         self.flush()
         return True
@@ -95,10 +100,7 @@ class Outbox(Generic[M]):
                 continue
             if ready and self.pusher.send(msg):
                 self._q.popleft()
-                if self.key is not None:
-                    self.unacked[self.key(msg)] = (hosttime.monotonic(), msg)
-                    if len(self.unacked) > self.remember:
-                        self.unacked.popitem(last=False)
+                self._sent(msg)
                 continue
             if hosttime.monotonic() - queued_at > self.wait_s:
                 self._q.popleft()
@@ -109,6 +111,12 @@ class Outbox(Generic[M]):
         if self._q and self.retry_in is not None and not self._armed:
             self._armed = True
             self.retry_in(self.retry_s, self._retry)
+
+    def _sent(self, msg: M) -> None:
+        if self.key is not None:
+            self.unacked[self.key(msg)] = (hosttime.monotonic(), msg)
+            if len(self.unacked) > self.remember:
+                self.unacked.popitem(last=False)
 
     def _is_stale(self, msg: M) -> bool:
         return self.stale is not None and self.stale(msg) is not None
