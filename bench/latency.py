@@ -276,6 +276,12 @@ def report(
         st = status.get(n)
         if st:
             print(f"  {n:<7} own figure  p50 {st.lat_p50_us:7.1f} us  p99 {st.lat_p99_us:7.1f} us")
+    for n, what in (("engine", "a tick read to its intent sent"),
+                    ("risk", "an intent read to its order sent")):  # fmt: skip
+        st = status.get(n)
+        work = st.detail.get("own_work_p50_us") if st else None
+        if work is not None:
+            print(f"  {n:<7} own work    p50 {work:7.1f} us  ({what})")
     router = status.get("router")
     if router is not None:
         print(

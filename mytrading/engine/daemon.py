@@ -53,6 +53,7 @@ from mytrading.openalgo.history import http_history
 from mytrading.openalgo.paced import Fetcher
 from mytrading.process.base import Daemon, Peer
 from mytrading.process.host import Host
+from mytrading.process.ownwork import OwnWork
 from mytrading.settings import ConfigError, Settings
 
 MAX_PENDING = 1000
@@ -85,6 +86,7 @@ class EngineDaemon(Daemon):
     def setup(self) -> None:
         s = self.settings
         self.intents = self.host.pipe_out("pipe.intents", "intent")
+        self.own_work = OwnWork()
         self.outbox: Outbox[wire.Intent] = Outbox(
             self.intents,
             self._peers_ready,
@@ -326,6 +328,8 @@ class EngineDaemon(Daemon):
             intent = msgspec.structs.replace(intent, fills_seen=seen)
         if not self.outbox.put(intent):
             self._refuse(intent, "engine intent queue full")
+        elif intent.origin_ns and not self.outbox:  # out at once, not waiting for risk
+            self.own_work.sent(intent.origin_ns)
 
     def _peers_ready(self) -> bool:
         return self.peer_up("risk") and self.peer_up("router")
@@ -387,7 +391,9 @@ class EngineDaemon(Daemon):
                 self._held.append(msg)
             return
         if isinstance(msg, wire.Tick):
-            self.record_latency_ns(hosttime.time_ns() - msg.ts)
+            now = hosttime.time_ns()
+            self.record_latency_ns(now - msg.ts)
+            self.own_work.read(msg.ts, now)  # an intent it causes carries ``origin_ns``
             self.runner.on_tick(msg)
         elif isinstance(msg, wire.Depth):
             self.runner.on_depth(msg)
@@ -564,6 +570,8 @@ class EngineDaemon(Daemon):
             # first live bars handed partial: the broker's whole copy did not come within
             # FIRST_BAR_WAIT_S (engine/warmup.py; a start with many instruments)
             "first_bars_partial": self.runner.warm.partial_kept,
+            # a tick read to the first intent it caused handed to risk's pipe, p50
+            "own_work_p50_us": self.own_work.p50_us(),
         }
 
     def teardown(self) -> None:

@@ -32,6 +32,7 @@ from mytrading.messaging.interest import Declarer, entry
 from mytrading.messaging.outbox import Outbox
 from mytrading.process.base import Daemon, Peer
 from mytrading.process.host import Host
+from mytrading.process.ownwork import OwnWork
 from mytrading.risk.config import RiskConfig, load_risk_config
 from mytrading.risk.core import MAX_PENDING, RiskCore, RiskPorts
 from mytrading.risk.events import EventLog, EventStore
@@ -135,6 +136,7 @@ class RiskDaemon(Daemon):
         self.orders = self.host.pipe_out("pipe.orders", "order")
         self.pipe_in("pipe.intents", self._on_intent, malformed=self._on_bad_intent)
         self.pipe_in("pipe.commands", self._on_command)
+        self.own_work = OwnWork()
         self.outbox: Outbox[wire.Order] = Outbox(
             self.orders,
             lambda: self.peer_up("router"),
@@ -202,7 +204,11 @@ class RiskDaemon(Daemon):
     # ------------------------------------------------------- the core's ports
 
     def send(self, order: wire.Order) -> bool:
-        return self.outbox.put(order)
+        if not self.outbox.put(order):
+            return False
+        if not self.outbox:  # out at once, not waiting for the router
+            self.own_work.sent(order.intent_id)
+        return True
 
     def emit(self, ev: wire.RiskEvent) -> None:
         """Publish a risk event and keep it in DuckDB (by the store's writer thread)."""
@@ -294,10 +300,12 @@ class RiskDaemon(Daemon):
                 "not an intent on the intent pipe", got=type(msg).__name__, src=msg.src
             )
             return
-        self.record_latency_ns(hosttime.time_ns() - msg.ts)
+        now = hosttime.time_ns()
+        self.record_latency_ns(now - msg.ts)
         if self._held or not self.restored or self._needs_funds(msg):
-            self._hold(msg)
+            self._hold(msg)  # judged later, by a timer: not this read's own work
             return
+        self.own_work.read(msg.intent_id, now)
         self._judge(msg)
 
     def _judge(self, msg: wire.Intent) -> None:
@@ -668,6 +676,8 @@ class RiskDaemon(Daemon):
     def detail(self) -> dict[str, Any]:
         core = self.core
         return {
+            # an intent read to the first order approved for it handed to the router's pipe
+            "own_work_p50_us": self.own_work.p50_us(),
             "kill_switch": self.book.states.kill_switch,
             "kill_mode": self.book.states.kill_mode,  # off | on | flatten
             "restored": self.restored,  # the router's positions taken since the start
