@@ -26,9 +26,18 @@ class Funds:
     available: float | None = None  # the broker's available margin, last reported
     funds_ns: int = 0  # wall time of that report
     reserved: collections.deque[tuple[int, float]] = field(default_factory=collections.deque)
+    # the sum of ``reserved``, kept as it grows: every margin check asks for it, and summing
+    # the deque made each approval cost O(approvals since the broker's last report) (at
+    # 1,000 orders a second a fifth of risk's work on an order: bench/latency.py --every 1)
+    reserved_sum: float = 0.0
 
     def report(self, available: float, wall_ns: int) -> None:
         self.available, self.funds_ns = available, wall_ns
+
+    def reserve(self, wall_ns: int, margin: float) -> None:
+        """An approval at ``wall_ns`` needs ``margin`` until a broker's report includes it."""
+        self.reserved.append((wall_ns, margin))
+        self.reserved_sum += margin
 
     def free(self, wall_ns: int) -> float | None:
         """Available margin less what approvals since the broker's last report need
@@ -36,11 +45,15 @@ class Funds:
         if self.available is None:
             return None
         reserved = self.reserved
-        while reserved and reserved[0][0] < self.funds_ns - 1_000_000_000:
-            reserved.popleft()
+        if reserved and reserved[0][0] < self.funds_ns - 1_000_000_000:
+            while reserved and reserved[0][0] < self.funds_ns - 1_000_000_000:
+                reserved.popleft()
+            # summed again, once a report: the same additions in the same order as the
+            # running sum's, so the figure is what a sum of the deque gives, to the paisa
+            self.reserved_sum = sum((a for _, a in reserved), 0.0)
         if not reserved:
             return self.available
-        return self.available - sum(a for _, a in reserved)
+        return self.available - self.reserved_sum
 
 
 Key3 = tuple[str, str, str]  # (strategy, exchange, symbol)

@@ -226,7 +226,7 @@ class RiskCore:
             self._reject(msg.strategy, msg.intent_id, result, msg.decided_ns, msg.bar_ns)
             return
         if result.margin:
-            funds.reserved.append((wall, result.margin))
+            funds.reserve(wall, result.margin)
         if isinstance(msg, wire.RollIntent):
             assert isinstance(result, RollApproval)  # what ``decide`` answers a roll
             self._roll(msg, result, lead)
@@ -278,7 +278,7 @@ class RiskCore:
             self._reject(o.strategy, intent.intent_id, got, intent.decided_ns, o.bar_ns)
             return False
         if got.margin:
-            self.book.funds[o.account].reserved.append((wall, got.margin))
+            self.book.funds[o.account].reserve(wall, got.margin)
         self.book.approvals[o.strategy].append(wall)
         return True
 

@@ -288,7 +288,7 @@ class Mirror:
                 per_lot=round(per),
             )
             return None
-        funds.reserved.append((wall, lots * per))  # until its broker's next report
+        funds.reserve(wall, lots * per)  # until its broker's next report
         return lots
 
     def _amend(self, base: wire.Order, fol: Follow, fb: str, book: RiskBook) -> list[wire.Order]:

@@ -508,11 +508,34 @@ def test_margin_by_trade_type_and_expiry_day(refdata: RefData) -> None:
 
 def test_reservations_count_until_the_broker_reports_them(refdata: RefData) -> None:
     book = funded(500_000.0)
-    book.funds[MAIN].reserved.append((10**18 + 1, 400_000.0))  # approved after the last report
+    book.funds[MAIN].reserve(10**18 + 1, 400_000.0)  # approved after the last report
     assert book.free_margin(10**18 + 2) == 100_000.0
     assert rule(margin_run(intent(65), book, refdata)) == "margin"
     book.funds[MAIN].funds_ns = 10**18 + 5 * 10**9  # a newer report already includes it
     assert book.free_margin(10**18 + 6 * 10**9) == 500_000.0
+
+
+def test_the_reserved_margin_is_the_sum_of_what_no_report_includes_yet() -> None:
+    """Kept as approvals come (not summed on every check), and to the paisa what a sum
+    of the approvals after the broker's last report gives, through reports that drop
+    some of them."""
+    book = funded(10_000_000.0)
+    funds = book.funds[MAIN]
+    t0 = 10**18
+    margins = [123_456.78 + 0.01 * k for k in range(300)]  # sums that do not stay round
+    for k, m in enumerate(margins):
+        funds.reserve(t0 + k * 10**7, m)  # one every 10 ms: 3 s of approvals
+    assert book.free_margin(t0 + 3 * 10**9) == 10_000_000.0 - sum(margins)
+    funds.funds_ns = t0 + 2 * 10**9  # a report that includes the first second's 100
+    left = margins[100:]
+    assert book.free_margin(t0 + 3 * 10**9) == 10_000_000.0 - sum(left)
+    assert len(funds.reserved) == len(left)
+    funds.reserve(t0 + 3 * 10**9, 1.23)
+    assert book.free_margin(t0 + 3 * 10**9) == 10_000_000.0 - sum([*left, 1.23])
+    funds.funds_ns = t0 + 10 * 10**9  # a report that includes them all
+    assert book.free_margin(t0 + 10 * 10**9) == 10_000_000.0 and not funds.reserved
+    funds.reserve(t0 + 10 * 10**9, 5.0)
+    assert book.free_margin(t0 + 10 * 10**9) == 10_000_000.0 - 5.0
 
 
 @pytest.mark.parametrize(
