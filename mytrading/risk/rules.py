@@ -8,6 +8,7 @@ the book (``RiskBook``, ``risk/book.py``) and never change it.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from datetime import date, datetime
 
@@ -712,11 +713,10 @@ def rate_limit(
     window = book.approvals[intent.strategy]
     while window and wall_ns - window[0] >= 60_000_000_000:
         window.popleft()
-    last_second = 0  # counted from the newest end: O(orders in the last second)
-    for t in reversed(window):
-        if wall_ns - t >= 1_000_000_000:
-            break
-        last_second += 1
+    # the approvals of the last second: the window is in the order they came, so a binary
+    # search finds the first (a scan from the newest end was O(orders in the last second),
+    # a sixth of risk's own work on an order at 1,000 orders a second)
+    last_second = len(window) - bisect.bisect_right(window, wall_ns - 1_000_000_000)
     if last_second >= limits.max_orders_per_sec:
         return Rejection(
             "order_rate",

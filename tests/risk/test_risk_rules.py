@@ -144,6 +144,22 @@ def test_order_rate_per_strategy(refdata: RefData) -> None:
     )  # first one aged out
 
 
+def test_the_order_rate_counts_exactly_the_last_seconds_approvals(refdata: RefData) -> None:
+    """Older approvals of the minute before, and more in the second than the limit (a
+    follower's approvals count on its strategy's window): the refusal says how many."""
+    book = RiskBook()
+    t0 = 5 * 10**18
+    book.approvals["s"].extend(t0 + k * 10**8 for k in range(20))  # 2 s, one every 100 ms
+    book.approvals["s"].extend([t0 + 2 * 10**9] * 3)  # three at one instant
+    now = t0 + 2 * 10**9 + 5 * 10**7  # the last second: 1.1 .. 1.9 s (9) and the 3
+    r = run(intent(), book, refdata, wall_ns=now)
+    assert isinstance(r, Rejection) and r.rule == "order_rate" and r.value == 9 + 3 + 1
+    book.approvals["s"].extend([t0 + 2 * 10**9 + 1] * 2)
+    at_edge = t0 + 19 * 10**8 + 10**9  # the 1.9 s one is a second old exactly: out
+    r = run(intent(), book, refdata, wall_ns=at_edge)
+    assert isinstance(r, Rejection) and r.value == 3 + 2 + 1
+
+
 @pytest.mark.parametrize(
     "when, ok",
     [
