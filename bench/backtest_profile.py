@@ -20,12 +20,17 @@ microseconds per bar (per order for the order path).
 
     .venv/bin/pip install py-spy   # not a dependency of the product
     .venv/bin/python bench/backtest_profile.py [--bars 1000000] [--top 15]
+
+Both runs are of the interpreted build (``MT_PURE_PYTHON=1``): py-spy reads Python's
+frames, and a module of the compiled build runs as C, where it sees none (it found no
+sample inside ``Backtest.run``). The compiled build's own profile: ``perf record``.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import shutil
 import subprocess
@@ -45,13 +50,17 @@ DATA_FRAMES = ("Stream.next_start ", "GeneratedBars.")
 FRAME = re.compile(r"^(?P<fn>.+?) \((?P<file>[^:]+):\d+\)$")
 
 
+INTERPRETED = {**os.environ, "MT_PURE_PYTHON": "1"}  # what py-spy can see into
+
+
 def plain_run(bars: int) -> tuple[float, int, int]:
-    """(seconds, bars, orders) of ``bench/backtest.py`` run as it is."""
+    """(seconds, bars, orders) of ``bench/backtest.py`` run as it is, interpreted."""
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "backtest.py"), "--bars", str(bars)],
         capture_output=True,
         text=True,
         check=True,
+        env=INTERPRETED,
     ).stdout
     seconds = float(re.search(r"time:\s+([\d.]+) s", out).group(1))  # type: ignore[union-attr]
     n = int(re.search(r"bars:\s+([\d,]+)", out).group(1).replace(",", ""))  # type: ignore[union-attr]
@@ -69,6 +78,7 @@ def sampled(bars: int, rate: int) -> list[tuple[list[str], int]]:
              sys.executable, str(ROOT / "bench" / "backtest.py"), "--bars", str(bars)],
             capture_output=True,
             check=True,
+            env=INTERPRETED,
         )  # fmt: skip
         out = []
         for line in raw.read_text().splitlines():
@@ -117,6 +127,7 @@ def main() -> int:
     if not total:
         sys.exit("no sample inside Backtest.run")
     per_bar = seconds / bars * 1e6
+    print("build:     interpreted (MT_PURE_PYTHON=1: py-spy sees Python frames only)")
     print(f"plain run: {bars:,} bars, {orders:,} orders in {seconds:.2f} s: "
           f"{bars / seconds:,.0f} bars/s, {per_bar:.2f} us per bar in all")  # fmt: skip
     print(f"profile:   {total:,} samples inside Backtest.run at {args.rate}/s\n")
