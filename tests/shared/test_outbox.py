@@ -142,3 +142,42 @@ def test_a_message_stale_by_the_time_the_peer_is_back_is_handed_back_not_sent(
     assert not pull.sock.poll(100)
     assert expired == [("1", "halted meanwhile")]
     ctx.destroy(linger=0)
+
+
+def test_a_message_put_behind_waiting_ones_never_overtakes_them_and_every_sent_one_is_kept() -> (
+    None
+):
+    """A put finding the queue empty and the peer up goes at once; one finding others still
+    waiting (the peer back, their retry not yet run) goes after them. Either way a keyed
+    message is remembered until answered, so a restarted peer gets it again."""
+
+    class Pipe:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        def send(self, msg: wire.Msg) -> bool:
+            self.sent.append(msg.reason)  # type: ignore[attr-defined]
+            return True
+
+    pipe = Pipe()
+    up = {"peer": False}
+    box: Outbox[wire.Command] = Outbox(
+        pipe,  # type: ignore[arg-type]
+        lambda: up["peer"],
+        60.0,
+        lambda m, why: None,
+        lambda: "down",
+        key=lambda m: m.reason,
+        retry_in=lambda s, fn: None,  # the retry never runs: the next put must flush
+    )
+    box.put(cmd(1))
+    box.put(cmd(2))
+    assert pipe.sent == [] and len(box) == 2
+    up["peer"] = True
+    box.put(cmd(3))
+    assert pipe.sent == ["1", "2", "3"] and len(box) == 0
+    box.put(cmd(4))  # nothing waits: out at once
+    assert pipe.sent == ["1", "2", "3", "4"]
+    assert [m.reason for m in box.unacked_messages()] == ["1", "2", "3", "4"]
+    box.ack("2")
+    assert box.redeliver() == 3 and pipe.sent[4:] == ["1", "3", "4"]
