@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from mytrading import hosttime, venue
 from mytrading.domain.accounts import MAIN, Accounts
+from mytrading.domain.clock import MarketClock
 from mytrading.domain.refdata import IST, RefData
 from mytrading.messaging import wire
 from mytrading.messaging.catchup import (
@@ -63,9 +64,11 @@ def build_core(
     speed: float = 1.0,
     schedules: dict[str, Schedule] | None = None,
     reschedule: Callable[[], Scheduler | None] | None = None,
+    clock: MarketClock | None = None,
 ) -> RiskCore:
     """The core as the daemon runs it, on risk's configuration (the process's
-    ``StackConfig.risk``, or ``load_risk_config``'s)."""
+    ``StackConfig.risk``, or ``load_risk_config``'s). ``clock``: the market clock
+    ``market_now`` reads (an intent's market time then worked out from its wall time)."""
     cfg = cfg or load_risk_config(s, accounts)
     return RiskCore(
         refdata,
@@ -83,6 +86,7 @@ def build_core(
         speed=speed,
         schedule=Scheduler(schedules, refdata) if schedules else None,
         reschedule=reschedule,
+        market_at=clock.market_at if clock is not None else None,
     )
 
 
@@ -179,6 +183,7 @@ class RiskDaemon(Daemon):
             speed=self.clock.speed,
             schedules=self.schedules,
             reschedule=self._schedules_again,
+            clock=self.clock,
         )
         if self.core.limits.greek_caps():  # numba's import now, not in a first judgement
             import mytrading.options.greeks  # noqa: F401

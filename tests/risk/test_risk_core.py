@@ -442,3 +442,32 @@ def test_an_intent_goes_through_risks_modules_in_one_direction(refdata: RefData)
         return ok
 
     assert all(acyclic(n) for n in list(graph)), edges
+
+
+def test_the_daemons_core_reads_the_market_time_from_one_wall_reading(refdata: RefData) -> None:
+    """Built with the daemon's market clock, the core works an intent's market time out of
+    its one wall reading (``MarketClock.market_at``): a simulated clock's market time, not
+    the wall's, decides the trading hours and an intent's age, as ``market_now`` would."""
+    from mytrading.domain.clock import MarketClock
+
+    wall0 = 1_800_000_000 * NS  # a wall instant long after the market's
+    market0 = int(at(11, 0).timestamp()) * NS  # a Monday, 11:00 in India
+    clock = MarketClock(wall0, market0, 1.0)
+    wall = [wall0]
+    ports = LivePorts(Broker())
+    core = build_core(load_settings(), refdata, Accounts(by_name={}), ports, clock.now, "r",
+                      None, wall_ns=lambda: wall[0], clock=clock)  # fmt: skip
+    core.on_funds("main", 1e7, wall0)
+
+    def place(decided_ns: int) -> None:
+        core.on_intent(intent(decided_ns=decided_ns, product="NRML"))
+
+    wall[0] = wall0 + 30 * NS  # 11:00:30 of market time
+    place(market0 + 29 * NS)  # a second old in market time (the wall's would be decades)
+    assert len(ports.orders) == 1 and not ports.events
+    place(market0 + 20 * NS)  # ten seconds old
+    assert len(ports.orders) == 1
+    assert ports.events[-1].rule == "stale_intent" and ports.events[-1].value == 10.0
+    wall[0] = wall0 + (4 * 3600 + 15 * 60) * NS  # 15:15 of market time: after the entries
+    place(market0 + (4 * 3600 + 15 * 60) * NS)
+    assert ports.events[-1].rule == "entry_window" and "15:15" in ports.events[-1].reason
