@@ -143,6 +143,7 @@ class ZmqHost:
         self.pub = Publisher(self.ctx, self.endpoints.pub(name), name, pub_hwm)
         self.sub: Subscriber | None = None
         self._sub_sink: FrameSink | None = None
+        self._frame: zmq.Frame | None = None  # the frame ``_drain`` is handing over
         self.poller = zmq.Poller()
         self._sockets: dict[Any, Callable[[], None]] = {}
         self._timers: list[tuple[float, int, float, Callable[[], None]]] = []
@@ -314,7 +315,12 @@ class ZmqHost:
                 frame = sock.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            sink(frame.bytes, _peer(frame))
+            self._frame = frame
+            sink(frame.bytes, self._frame_peer)
+
+    def _frame_peer(self) -> str:
+        """Who sent the frame being handed to its sink (asked while the sink runs)."""
+        return _peer(self._frame) if self._frame is not None else "unknown"
 
     def _leave(self, core: Daemon, why: str) -> None:
         """Our supervisor is gone: stop after our rank's delay, as on SIGTERM."""

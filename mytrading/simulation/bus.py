@@ -66,13 +66,16 @@ class BusFaults:
 class Channel:
     """Frames from one sender to one incarnation of a reader, in order."""
 
-    __slots__ = ("dst", "last_due", "q", "scheduled", "sink", "then")
+    __slots__ = ("dst", "last_due", "peer", "q", "scheduled", "sink", "then")
 
-    def __init__(self, dst: SimHost, sink: FrameSink, then: Callable[[], None] | None) -> None:
+    def __init__(
+        self, src: str, dst: SimHost, sink: FrameSink, then: Callable[[], None] | None
+    ) -> None:
+        self.peer: Callable[[], str] = lambda: src  # who sent its frames (a log line's)
         self.dst = dst
         self.sink = sink
         self.then = then
-        self.q: collections.deque[tuple[int, bytes, str]] = collections.deque()
+        self.q: collections.deque[tuple[int, bytes]] = collections.deque()
         self.scheduled = False
         self.last_due = 0
 
@@ -149,10 +152,10 @@ class SimBus:
                     self.stack.trace_event("fault", f"bus lost {topic} to {dst.name}")
                 continue
             ch = self._channel(src.name, dst, "sub", dst.sub_sink, None)
-            self._enqueue(ch, raw, src.name)
+            self._enqueue(ch, raw)
             if faults.dup and self.rng.random() < faults.dup:
                 self.counts["bus_duplicated"] += 1
-                self._enqueue(ch, raw, src.name)
+                self._enqueue(ch, raw)
 
     def deliver_due(self, dst: SimHost) -> bool:
         """What has reached ``dst``'s SUB by now, handed over now (``read_sub_now``)."""
@@ -162,8 +165,8 @@ class SimBus:
             if ch.dst is not dst or kind != "sub":
                 continue
             while ch.q and ch.q[0][0] <= now:
-                _, raw, src = ch.q.popleft()
-                ch.sink(raw, src)
+                _, raw = ch.q.popleft()
+                ch.sink(raw, ch.peer)
                 got = True
         return got
 
@@ -183,7 +186,7 @@ class SimBus:
         for obs in self.pipe_observers:
             obs(src, name, msg)
         self.stack.trace_event("push", f"{src.name} {name} {_key(msg)}")
-        self._enqueue(self._channel(src.name, dst, name, sink, then), raw, src.name)
+        self._enqueue(self._channel(src.name, dst, name, sink, then), raw)
 
     # ------------------------------------------------------------------- REQ/REP
 
@@ -228,10 +231,10 @@ class SimBus:
         key = (src, id(dst), kind)
         ch = self._channels.get(key)
         if ch is None:
-            ch = self._channels[key] = Channel(dst, sink, then)
+            ch = self._channels[key] = Channel(src, dst, sink, then)
         return ch
 
-    def _enqueue(self, ch: Channel, raw: bytes, src: str) -> None:
+    def _enqueue(self, ch: Channel, raw: bytes) -> None:
         now = self.world.now_ns
         f = self.faults
         due = now + BASE_LATENCY_NS + int(self.rng.random() * JITTER_NS)
@@ -241,7 +244,7 @@ class SimBus:
             due += int(self.rng.random() * f.reorder_s * 1e9)
         due = max(due, ch.last_due)  # one connection keeps its order
         ch.last_due = due
-        ch.q.append((due, raw, src))
+        ch.q.append((due, raw))
         if not ch.scheduled:
             ch.scheduled = True
             self.world.at(due, lambda: self._drain(ch))
@@ -262,8 +265,8 @@ class SimBus:
         try:
             n = 0
             while ch.q and ch.q[0][0] <= now and n < 1000:
-                _, raw, src = ch.q.popleft()
-                ch.sink(raw, src)
+                _, raw = ch.q.popleft()
+                ch.sink(raw, ch.peer)
                 n += 1
                 if not dst.alive:
                     ch.q.clear()
