@@ -11,7 +11,7 @@ limits that cannot bind, the daemon's market clock) with no sockets, and times
 * **warm**: orders back to back (the figure a burst of orders sees);
 * **cold**: an order after 100 ms of ticks, one a millisecond into the same core (what
   an order every 100 ms meets in the daemon: its own code and data gone from the CPU's
-  caches, the interpreter's loop still warm). On this VM the cold figure is 7-12 times
+  caches, the interpreter's loop still warm). On this VM the cold figure is 7-15 times
   the warm one, and it is the one the latency bench's p50 is made of.
 
 Each order is cancelled by an order update before the next, so the book stays as small
