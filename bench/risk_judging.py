@@ -52,6 +52,7 @@ class Ports:
     def __init__(self) -> None:
         self.orders: list[Any] = []
         self.events: list[Any] = []
+        self.saved: list[str] = []  # why the trading states were saved (none expected)
 
     def send(self, order: Any) -> bool:
         self.orders.append(order)
@@ -61,7 +62,7 @@ class Ports:
         self.events.append(event)
 
     def save_states(self, states: Any, reason: str) -> None:
-        pass
+        self.saved.append(reason)
 
     def broker_net(self, key: Any, account: str) -> int | None:
         return None
@@ -145,6 +146,8 @@ def main() -> int:
     for _ in range(args.samples):
         ticks(100)
         cold.append(judge())
+    if ports.saved:  # a state change (a loss limit, a halt) would make these other orders
+        raise SystemExit(f"risk changed a trading state during the run: {ports.saved}")
     build = "interpreted" if risk_core.__file__.endswith(".py") else "compiled"
     q = statistics.quantiles(cold, n=4)
     print(f"risk's judging of one MARKET order ({build} build, {symbol}, the daemon's clock)")
