@@ -185,8 +185,8 @@ class Daemon:
         tracker = SequenceTracker()
         self._trackers.append(tracker)
 
-        def sink(raw: bytes, peer: Callable[[], str]) -> None:
-            self.take_frame(raw, peer, tracker, handle, malformed)
+        def sink(raw: bytes, via: str) -> None:
+            self.take_frame(raw, via, tracker, handle, malformed)
 
         self.host.pipe_in(name, sink, self.guarded(then) if then is not None else None)
 
@@ -256,7 +256,7 @@ class Daemon:
     def take_frame(
         self,
         raw: bytes,
-        peer: Callable[[], str],
+        via: str,
         tracker: SequenceTracker,
         handle: Callable[[str, wire.Msg], None],
         malformed: Callable[[bytes, wire.WireError], None] | None = None,
@@ -268,9 +268,7 @@ class Daemon:
         try:
             topic, msg = wire.decode(raw)
         except wire.WireError as exc:
-            self.count_error(
-                "malformed frame dropped", topic=exc.topic, peer=peer(), reason=str(exc)
-            )
+            self.count_error("malformed frame dropped", topic=exc.topic, via=via, reason=str(exc))
             if malformed is not None:
                 try:
                     malformed(raw, exc)
@@ -285,8 +283,8 @@ class Daemon:
         except Exception:
             self.count_error("handler failed", topic=topic, exc_info=True)
 
-    def _take_sub(self, raw: bytes, peer: Callable[[], str]) -> None:
-        self.take_frame(raw, peer, self.sub_seq, self._on_sub_message)
+    def _take_sub(self, raw: bytes, via: str) -> None:
+        self.take_frame(raw, via, self.sub_seq, self._on_sub_message)
 
     def _on_sub_message(self, topic: str, msg: wire.Msg) -> None:
         if isinstance(msg, wire.Status):

@@ -143,7 +143,6 @@ class ZmqHost:
         self.pub = Publisher(self.ctx, self.endpoints.pub(name), name, pub_hwm)
         self.sub: Subscriber | None = None
         self._sub_sink: FrameSink | None = None
-        self._frame: zmq.Frame | None = None  # the frame ``_drain`` is handing over
         self.poller = zmq.Poller()
         self._sockets: dict[Any, Callable[[], None]] = {}
         self._timers: list[tuple[float, int, float, Callable[[], None]]] = []
@@ -196,7 +195,7 @@ class ZmqHost:
         self._closers.append(lambda: puller.close())
 
         def readable() -> None:
-            self._drain(puller.sock, sink)
+            self._drain(puller.sock, sink, name)
             if then is not None:
                 then()
 
@@ -305,22 +304,19 @@ class ZmqHost:
 
     def _on_sub_readable(self) -> None:
         assert self.sub is not None and self._sub_sink is not None
-        self._drain(self.sub.sock, self._sub_sink)
+        self._drain(self.sub.sock, self._sub_sink, "bus")
 
-    def _drain(self, sock: Any, sink: FrameSink) -> None:
-        """Hand ``sink`` what is waiting, in bounded batches so timers still run under
-        load."""
+    @staticmethod
+    def _drain(sock: Any, sink: FrameSink, via: str) -> None:
+        """Hand ``sink`` what is waiting on the socket ``via``, in bounded batches so
+        timers still run under load. Read as bytes (``FrameSink``)."""
+        recv = sock.recv
         for _ in range(1000):
             try:
-                frame = sock.recv(zmq.NOBLOCK, copy=False)
+                raw = recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self._frame = frame
-            sink(frame.bytes, self._frame_peer)
-
-    def _frame_peer(self) -> str:
-        """Who sent the frame being handed to its sink (asked while the sink runs)."""
-        return _peer(self._frame) if self._frame is not None else "unknown"
+            sink(raw, via)
 
     def _leave(self, core: Daemon, why: str) -> None:
         """Our supervisor is gone: stop after our rank's delay, as on SIGTERM."""
@@ -418,13 +414,6 @@ class ZmqHost:
                     handler()
                 except Exception:
                     core.count_error("socket handler failed", exc_info=True)
-
-
-def _peer(frame: zmq.Frame) -> str:
-    try:
-        return str(frame.get("Peer-Address"))
-    except (zmq.ZMQError, AttributeError):
-        return "unknown"
 
 
 Compose = Callable[[StackConfig], dict[str, Any]]

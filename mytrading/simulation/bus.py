@@ -71,7 +71,7 @@ class Channel:
     def __init__(
         self, src: str, dst: SimHost, sink: FrameSink, then: Callable[[], None] | None
     ) -> None:
-        self.peer: Callable[[], str] = lambda: src  # who sent its frames (a log line's)
+        self.peer = src  # who sent its frames (a malformed frame's log line names it)
         self.dst = dst
         self.sink = sink
         self.then = then

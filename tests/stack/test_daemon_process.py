@@ -82,10 +82,10 @@ def test_heartbeat_bad_frames_and_graceful_stop(
         assert time.monotonic() - t0 < 5
         log = (settings.log_dir / "risk.log").read_text()
         assert '"event": "malformed frame dropped"' in log and '"stopped"' in log
-        # each names its sender's address, read from the frame only for the log line
+        # each names the pipe it came in on
         dropped = [line for line in log.splitlines() if "malformed frame dropped" in line]
         assert len(dropped) == 2
-        assert all('"peer": "' in line and '"peer": "unknown"' not in line for line in dropped)
+        assert all('"via": "pipe.intents"' in line for line in dropped)
         assert '"timestamp": "' in log and "+05:30" in log  # IST-aware stamps
     finally:
         if risk.poll() is None:
