@@ -18,9 +18,10 @@ difference (and in per cent of the base's median), and the two-sided sign test's
 
 The figure is the first match of ``--figure`` (a regular expression whose first group is
 a number; default the latency bench's ``p50`` line) in the command's output; a run
-without it stops the sitting with its output's tail. The base runs the build its own
-tree gives: without ``--compile`` a tree with compiled modules but no build runs them
-interpreted (``MT_PURE_PYTHON``'s fallback), so pass ``--compile`` when the base has them.
+without it, or one that exits non-zero, stops the sitting with its output's tail. The
+base runs the build its own tree gives: without ``--compile`` a tree with compiled
+modules but no build runs them interpreted (``MT_PURE_PYTHON``'s fallback), so pass
+``--compile`` when the base has them.
 This checkout runs as it is, uncommitted changes included (said in the header).
 """
 
@@ -100,9 +101,10 @@ def git(*args: str, cwd: Path = ROOT) -> str:
 def run(tree: Path, command: list[str], pattern: str) -> float:
     done = subprocess.run([sys.executable, *command], cwd=tree, capture_output=True, text=True)
     got = figure(done.stdout, pattern)
-    if got is None:
+    if got is None or done.returncode != 0:  # a bench that failed after its figure: not one
         tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
-        sys.exit(f"no figure matching {pattern!r} in {tree}'s run (exit {done.returncode}):\n"
+        why = "failed" if got is not None else f"no figure matching {pattern!r}"
+        sys.exit(f"{why} in {tree}'s run (exit {done.returncode}):\n"
                  + "\n".join(tail))  # fmt: skip
     return got
 

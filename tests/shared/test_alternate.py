@@ -79,3 +79,14 @@ def test_a_sitting_runs_each_side_in_its_own_tree() -> None:
     worktrees = subprocess.run(["git", "worktree", "list"], cwd=PROJECT_ROOT,
                                capture_output=True, text=True).stdout  # fmt: skip
     assert "mt-alternate-" not in worktrees
+
+
+def test_a_run_that_fails_after_its_figure_stops_the_sitting() -> None:
+    probe = "import sys; print('  p50  2.0 us'); sys.exit('fills differ from numpy')"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--base", "HEAD", "--pairs", "1", "--", "-c", probe],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "failed in" in done.stderr and "fills differ from numpy" in done.stderr
+    assert "worse in" not in done.stdout  # no summary of a sitting that did not finish
