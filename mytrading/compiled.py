@@ -110,12 +110,12 @@ class _Finder:
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
+        f = self.files.get(fullname)
+        if f is None:  # before any import here: importing is asking this finder again
+            return None
         import importlib.machinery
         import importlib.util
 
-        f = self.files.get(fullname)
-        if f is None:
-            return None
         loader = importlib.machinery.ExtensionFileLoader(fullname, str(f))
         return importlib.util.spec_from_file_location(fullname, f, loader=loader)
 

@@ -8,6 +8,7 @@ mypyc."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +83,22 @@ def test_a_build_cut_short_or_missing_runs_interpreted(tree: Path) -> None:
     assert compiled.install(tree) == "interpreted (the compiled build is incomplete)"
     (tree / compiled.MANIFEST).unlink()  # written last: no manifest, no build
     assert compiled.install(tree).startswith("interpreted (not built")
+
+
+def test_the_finder_imports_nothing_while_asked_of_another_module(tmp_path: Path) -> None:
+    """A Python that has not loaded ``importlib.machinery`` before ``import mytrading``
+    (the system one, outside the venv) imported it from inside the finder, which asked the
+    finder again: a RecursionError instead of the import's own error."""
+    code = (
+        "import sys; from pathlib import Path; from mytrading import compiled\n"
+        "for m in ('importlib.machinery', 'importlib.util'): sys.modules.pop(m, None)\n"
+        "sys.meta_path.insert(0, compiled._Finder({'pkg.hot': Path('hot.so')}))\n"
+        "import colorsys; print('imported', colorsys.__name__)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=compiled.ROOT, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "imported colorsys"
 
 
 def test_another_python_is_another_digest(monkeypatch: pytest.MonkeyPatch) -> None:
