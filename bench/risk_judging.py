@@ -12,14 +12,17 @@ limits that cannot bind, the daemon's market clock) with no sockets, and times
 * **cold**: an order after 100 ms of ticks, one a millisecond into the same core (what
   an order every 100 ms meets in the daemon: its own code and data gone from the CPU's
   caches, the interpreter's loop still warm). On this VM the cold figure is 7-15 times
-  the warm one, and it is the one the latency bench's p50 is made of.
+  the warm one, and it is the one the latency bench's p50 is made of;
+* **rehearsed**: the same, with the daemon's rehearsal (``RiskCore.rehearse``, the last
+  order judged again and encoded, nothing sent) every ``--rehearse-ms`` (the daemon's
+  default, ``MT_RISK_REHEARSE_MS``) during the ticks.
 
 Each order is cancelled by an order update before the next, so the book stays as small
 as it is in the latency bench. With ``--opcodes`` (interpreted build only:
 ``MT_PURE_PYTHON=1``) it also counts the Python operations one judging executes, by
 function: the footprint that a cold path pays for line by line.
 
-    .venv/bin/python bench/risk_judging.py [--samples 100] [--opcodes]
+    .venv/bin/python bench/risk_judging.py [--samples 100] [--rehearse-ms 10] [--opcodes]
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ def main() -> int:
     )
     ap.add_argument("--samples", type=int, default=100, help="cold orders (100 ms apart)")
     ap.add_argument("--opcodes", action="store_true", help="count one judging's operations")
+    ap.add_argument("--rehearse-ms", type=int, default=None,
+                    help="the rehearsal's interval (default: MT_RISK_REHEARSE_MS's)")  # fmt: skip
     args = ap.parse_args()
     os.environ["MT_CONFIG_DIR"] = str(unlimited_config(Path(tempfile.mkdtemp())))
 
@@ -131,13 +136,22 @@ def main() -> int:
         )  # fmt: skip
         return took
 
-    def ticks(ms: int) -> None:
+    every = settings.risk.rehearse_ms if args.rehearse_ms is None else args.rehearse_ms
+
+    def ticks(ms: int, rehearse: bool = False) -> None:
         for k in range(ms):
             core.on_tick(
                 wire.Tick(exchange=exchange, symbol=symbol, ltp=24_000.0 + k % 7, bid=24_000.0,
                           ask=24_000.5, bid_qty=65, ask_qty=65, volume=k, ts=time.time_ns())
             )  # fmt: skip
             time.sleep(0.001)
+            if rehearse and every and (k + 1) % every == 0:  # as the daemon's timer
+                t0 = time.perf_counter_ns()
+                order = core.rehearse()
+                if order is None:
+                    raise SystemExit("nothing to rehearse: the last order was refused")
+                wire.encode("order", order)
+                costs.append((time.perf_counter_ns() - t0) / 1000)
 
     for _ in range(300):
         judge()
@@ -146,6 +160,11 @@ def main() -> int:
     for _ in range(args.samples):
         ticks(100)
         cold.append(judge())
+    rehearsed: list[float] = []
+    costs: list[float] = []  # each rehearsal's own time
+    for _ in range(args.samples if every else 0):
+        ticks(100, rehearse=True)
+        rehearsed.append(judge())
     if ports.saved:  # a state change (a loss limit, a halt) would make these other orders
         raise SystemExit(f"risk changed a trading state during the run: {ports.saved}")
     build = "interpreted" if risk_core.__file__.endswith(".py") else "compiled"
@@ -154,6 +173,12 @@ def main() -> int:
     print(f"  warm  p50 {statistics.median(warm):7.1f} us   (orders back to back, 500)")
     print(f"  cold  p50 {statistics.median(cold):7.1f} us   p25 {q[0]:.1f}  p75 {q[2]:.1f}"
           f"   (an order after 100 ms of ticks, {args.samples})")  # fmt: skip
+    if rehearsed:
+        q = statistics.quantiles(rehearsed, n=4)
+        print(f"  rehearsed  p50 {statistics.median(rehearsed):7.1f} us   p25 {q[0]:.1f}"
+              f"  p75 {q[2]:.1f}   (the same, rehearsed every {every} ms meanwhile)")  # fmt: skip
+        print(f"  a rehearsal itself  p50 {statistics.median(costs):5.1f} us: "
+              f"{statistics.median(costs) / (every * 10):.2f} % of a core")  # fmt: skip
     if args.opcodes:
         if build != "interpreted":
             print("  --opcodes counts Python operations: run it with MT_PURE_PYTHON=1")

@@ -201,6 +201,11 @@ class RiskDaemon(Daemon):
         self._restore()
         self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
         self.every(1.0, self._post_trade)
+        self.rehearsals = 0
+        self._judged_at = 0.0  # monotonic: the last intent judged
+        self._rehearse_s = s.risk.rehearse_ms / 1000
+        if self._rehearse_s:
+            self.every(self._rehearse_s, self._rehearse)
         self.every(0.5, self._declare, first_in=0)
         self.log.info(
             "risk limits", **self.core.limits.as_dict(), states=self.book.states.as_dict()
@@ -316,6 +321,17 @@ class RiskDaemon(Daemon):
     def _judge(self, msg: wire.Intent) -> None:
         self._book_as_far(msg)
         self.core.on_intent(msg)
+        self._judged_at = hosttime.monotonic()
+
+    def _rehearse(self) -> None:
+        """The last order judged again and encoded, nothing kept or sent, while no intent
+        has come for a while (``RiskCore.rehearse``, ``MT_RISK_REHEARSE_MS``)."""
+        if hosttime.monotonic() - self._judged_at < self._rehearse_s:
+            return
+        order = self.core.rehearse()
+        if order is not None:
+            wire.encode("order", order)  # the send's encoding warmed too, the frame dropped
+            self.rehearsals += 1
 
     def _book_as_far(self, msg: wire.Intent) -> None:
         """Book the fills the sender had booked when it decided (``fills_seen``) before
@@ -714,6 +730,7 @@ class RiskDaemon(Daemon):
             "fills_recovered": self.fill_seq.recovered,  # taken from the router, not the bus
             "fills_fetched": self.fills_fetched,  # ... of those, for an intent ahead of the bus
             "approved": core.counts.approved,
+            "rehearsals": self.rehearsals,  # the last order judged again, nothing sent
             "rejected": dict(core.counts.rejected),
             "pending_to_router": len(self.outbox),
             # follower books that differ from their lead x their size: have/target

@@ -99,6 +99,9 @@ class RiskSettings(BaseSettings):
     """Trade outside exchange sessions (demos and tests only; refused live)."""
     wait_s: float = Field(5.0, gt=0, le=60)
     """How long an intent waits for a dead risk, and an approved order for the router."""
+    rehearse_ms: int = Field(10, ge=0, le=1000)
+    """While no intent comes, judge the last order again this often, sending nothing, so
+    the next one finds risk's code warm (0: never; ``RiskCore.rehearse``)."""
 
     # the fields that override ``config/risk.toml``'s ``[defaults]`` when given
     OVERRIDES: ClassVar[tuple[str, ...]] = (

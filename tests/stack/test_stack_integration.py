@@ -85,6 +85,8 @@ def test_stack_trades_reconciles_and_stops_clean(
         risk = risk_beat.detail
         # every fill published before risk's last heartbeat was approved before it
         assert risk["approved"] >= len({f.order_id for f in fills if f.ts < risk_beat.ts})
+        # between intents risk judged its last order again, sending nothing (MT_RISK_REHEARSE_MS)
+        assert risk["rehearsals"] > 0, risk
         complete = {u.order_id for u in updates if u.status == "complete"}
         assert {f.order_id for f in fills} <= complete
         assert [f.fill_no for f in fills] == list(range(1, len(fills) + 1))  # none missed
