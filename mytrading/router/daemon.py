@@ -37,7 +37,7 @@ from mytrading.router.books import Books
 from mytrading.router.broker_reads import BrokerReads
 from mytrading.router.expiry import ExpirySettler
 from mytrading.router.faults import JOURNAL_RETRY_S, JournalFaults, Sessions
-from mytrading.router.journal import Journal, prune_aside
+from mytrading.router.journal import Journal, prune_aside, rehearse
 from mytrading.router.lanes import Call, Lane
 from mytrading.router.publishing import Publications
 from mytrading.router.queries import Queries
@@ -169,6 +169,12 @@ class RouterDaemon(Daemon):
         self._unknown_census()
         self.table.journal.sync()
         self.every(JOURNAL_SYNC_S, self.table.journal.sync)
+        self.rehearsals = 0
+        self._last_order = ""  # the last order read off the pipe (``_rehearse``)
+        self._order_at = 0.0  # monotonic: when
+        self._rehearse_s = s.router.rehearse_ms / 1000
+        if self._rehearse_s:
+            self.every(self._rehearse_s, self._rehearse)
         self.every(JOURNAL_RETRY_S, self.journal_faults.retry)
         self.every(JOURNAL_RETRY_S, self.journal_faults.roll)
         self.after(RECOVERY_HOLD_S, lambda: self._release(rep.fills))
@@ -253,6 +259,7 @@ class RouterDaemon(Daemon):
             self.log.warning("duplicate order not sent", order_id=msg.order_id)
             return
         jo = self.table.add(msg)
+        self._last_order, self._order_at = msg.order_id, hosttime.monotonic()
         target = self.table.get(msg.ref_order_id) if msg.op == "cancel" else None
         if target is not None and target.state == S.NEW:
             # Still queued here, never handed to its broker (cancels go ahead of entries,
@@ -282,6 +289,16 @@ class RouterDaemon(Daemon):
         lane.throttle.push(msg.order_id, "order", msg.exit or msg.op == "cancel")
         self._crash("new")  # read, not yet journaled
         self._pump_due = True  # at the end of this read of the pipe: one flush for all
+
+    def _rehearse(self) -> None:
+        """The last order's journal record framed again, nothing written, while no order
+        has come for a while (``journal.rehearse``, ``MT_ROUTER_REHEARSE_MS``)."""
+        if hosttime.monotonic() - self._order_at < self._rehearse_s:
+            return
+        jo = self.table.get(self._last_order)
+        if jo is not None:
+            rehearse(jo)
+            self.rehearsals += 1
 
     def _cancel_unsent(self, jo: TrackedOrder, target: TrackedOrder) -> None:
         """``jo`` cancels ``target``, which never left: it ends here, and so does ``jo``."""
@@ -802,6 +819,7 @@ class RouterDaemon(Daemon):
                 "routes": {a: r.describe() for a, r in self.venue.routes.items()},
             },
             "working": self.table.working(),
+            "rehearsals": self.rehearsals,  # the last order's record framed again, unwritten
             "unknown_orders": list(self.unknown_ids),
             "accounts_away": dict(self.reads.away),  # account -> since: broker not answering
             "unknown_fates": [list(r) for r in self.unknown_fates],

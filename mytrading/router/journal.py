@@ -176,6 +176,14 @@ _ORPHAN = wire.Order(
 )
 
 
+def rehearse(jo: TrackedOrder) -> int:
+    """The bytes an order's ``sent`` record would take, worked out as ``append`` would
+    (the record, its encoding, its frame) and written nowhere: the router runs it while no
+    order comes, so the next order's journal write finds that code warm (on this VM a
+    ``sent`` record's write took 62 us after 100 ms without orders, 44 us so rehearsed)."""
+    return len(frame(order_record(jo.order.order_id, jo, jo.order, hosttime.time_ns())))
+
+
 def frame(r: Record) -> bytes:
     body = _enc.encode(r)
     return HEADER.pack(len(body), zlib.crc32(body)) + body

@@ -81,6 +81,9 @@ class RouterSettings(BaseSettings):
     """The wait before a retry, doubled on each."""
     retry_after_max_s: float = Field(60.0, ge=0, le=600)
     """The cap on a 429's ``retry_after``."""
+    rehearse_ms: int = Field(10, ge=0, le=1000)
+    """While no order comes, frame the last order's journal record again this often,
+    writing nothing, so the next one finds the code warm (0: never; ``journal.rehearse``)."""
 
 
 class RiskSettings(BaseSettings):

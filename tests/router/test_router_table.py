@@ -13,7 +13,7 @@ from mytrading.openalgo.broker import TradeEvent, broker_state
 from mytrading.orders.state import IllegalMoveError, OrderState
 from mytrading.orders.tracker import TrackedOrder
 from mytrading.router.books import Books
-from mytrading.router.journal import Journal, day_start_ns, read
+from mytrading.router.journal import Journal, day_start_ns, read, rehearse
 from mytrading.router.table import OrderTable
 from tests.simhelpers import FUT, order
 
@@ -220,3 +220,17 @@ def test_a_positions_average_is_sent_unrounded() -> None:
     (snap,) = snapshots(ledger)
     assert snap.avg_price == ledger.positions[key].avg != round(snap.avg_price, 2)
     assert snap.quantity * snap.avg_price == pytest.approx(50 * 989.6 + 30 * 989.7 + 21 * 989.75)
+
+
+def test_a_rehearsal_frames_the_sent_record_and_writes_nothing(tmp_path: Path) -> None:
+    """``journal.rehearse`` (the router's, while no order comes) does the encoding work of
+    an order's ``sent`` record, the same bytes long, and leaves the journal as it was."""
+    path = tmp_path / "j.bin"
+    t = table(path)
+    jo = t.add(order("a", 65))
+    before = path.stat().st_size
+    t.set(jo, S.SENT, attempt=1, sent_ns=5)
+    written, appends = path.stat().st_size, t.journal.appends
+    assert rehearse(jo) == written - before > 0
+    assert path.stat().st_size == written and t.journal.appends == appends
+    assert [r.state for r in read(path).orders.values()] == ["sent"]

@@ -87,6 +87,7 @@ def test_stack_trades_reconciles_and_stops_clean(
         assert risk["approved"] >= len({f.order_id for f in fills if f.ts < risk_beat.ts})
         # between intents risk judged its last order again, sending nothing (MT_RISK_REHEARSE_MS)
         assert risk["rehearsals"] > 0, risk
+        assert router["rehearsals"] > 0, router  # ... and the router its journal record
         complete = {u.order_id for u in updates if u.status == "complete"}
         assert {f.order_id for f in fills} <= complete
         assert [f.fill_no for f in fills] == list(range(1, len(fills) + 1))  # none missed
