@@ -328,9 +328,16 @@ class RiskDaemon(Daemon):
         has come for a while (``RiskCore.rehearse``, ``MT_RISK_REHEARSE_MS``)."""
         if hosttime.monotonic() - self._judged_at < self._rehearse_s:
             return
-        order = self.core.rehearse()
+        try:
+            order = self.core.rehearse()
+            if order is not None:
+                wire.encode("order", order)  # the send's encoding warmed too, the frame dropped
+        except Exception:  # said once, not a hundred times a second: the next order rehearses
+            last = self.core.rehearsal
+            self.core.rehearsal = None
+            self.count_error("rehearsal failed", intent_id=last and last.intent_id, exc_info=True)
+            return
         if order is not None:
-            wire.encode("order", order)  # the send's encoding warmed too, the frame dropped
             self.rehearsals += 1
 
     def _book_as_far(self, msg: wire.Intent) -> None:

@@ -296,9 +296,15 @@ class RouterDaemon(Daemon):
         if hosttime.monotonic() - self._order_at < self._rehearse_s:
             return
         jo = self.table.get(self._last_order)
-        if jo is not None:
+        if jo is None:
+            return
+        try:
             rehearse(jo)
-            self.rehearsals += 1
+        except Exception:  # said once, not a hundred times a second: the next order rehearses
+            self._last_order = ""
+            self.count_error("rehearsal failed", order_id=jo.order.order_id, exc_info=True)
+            return
+        self.rehearsals += 1
 
     def _cancel_unsent(self, jo: TrackedOrder, target: TrackedOrder) -> None:
         """``jo`` cancels ``target``, which never left: it ends here, and so does ``jo``."""
