@@ -275,7 +275,7 @@ class RiskCore:
         """Judge the last new order again, as a new intent, and give back the order it
         would make, changing nothing: no id seen, no margin reserved, no order counted as
         working or sent, no event. An order every 100 ms finds risk's judging cold (its
-        code and data gone from the CPU's caches: 100-130 us here against 8 us back to
+        code and data gone from the CPU's caches: 90-146 us here against 8.5 us back to
         back, ``bench/risk_judging.py``); the daemon runs this while no intent comes, so
         the next real one finds them warm. None before any order, or refused."""
         last = self.rehearsal
