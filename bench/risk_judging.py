@@ -137,6 +137,7 @@ def main() -> int:
         return took
 
     every = settings.risk.rehearse_ms if args.rehearse_ms is None else args.rehearse_ms
+    costs: list[float] = []  # each rehearsal's own time
 
     def ticks(ms: int, rehearse: bool = False) -> None:
         for k in range(ms):
@@ -161,7 +162,6 @@ def main() -> int:
         ticks(100)
         cold.append(judge())
     rehearsed: list[float] = []
-    costs: list[float] = []  # each rehearsal's own time
     for _ in range(args.samples if every else 0):
         ticks(100, rehearse=True)
         rehearsed.append(judge())

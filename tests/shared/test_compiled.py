@@ -85,7 +85,7 @@ def test_a_build_cut_short_or_missing_runs_interpreted(tree: Path) -> None:
     assert compiled.install(tree).startswith("interpreted (not built")
 
 
-def test_the_finder_imports_nothing_while_asked_of_another_module(tmp_path: Path) -> None:
+def test_the_finder_imports_nothing_while_asked_of_another_module() -> None:
     """A Python that has not loaded ``importlib.machinery`` before ``import mytrading``
     (the system one, outside the venv) imported it from inside the finder, which asked the
     finder again: a RecursionError instead of the import's own error."""
