@@ -34,6 +34,7 @@ from mytrading.messaging.outbox import Outbox
 from mytrading.process.base import Daemon, Peer
 from mytrading.process.host import Host
 from mytrading.process.ownwork import OwnWork
+from mytrading.process.rehearsal import Rehearsal
 from mytrading.risk.config import RiskConfig, load_risk_config
 from mytrading.risk.core import MAX_PENDING, RiskCore, RiskPorts
 from mytrading.risk.events import EventLog, EventStore
@@ -201,11 +202,9 @@ class RiskDaemon(Daemon):
         self._restore()
         self.declarer = Declarer(lambda m: self.publish(wire.interest_topic(self.name), m))
         self.every(1.0, self._post_trade)
-        self.rehearsals = 0
-        self._judged_at = 0.0  # monotonic: the last intent judged
-        self._rehearse_s = s.risk.rehearse_ms / 1000
-        if self._rehearse_s:
-            self.every(self._rehearse_s, self._rehearse)
+        self.rehearsal = Rehearsal(s.risk.rehearse_ms / 1000, self._rehearse, self._rehearse_failed)
+        if self.rehearsal.every_s:
+            self.every(self.rehearsal.every_s, self.rehearsal.run)
         self.every(0.5, self._declare, first_in=0)
         self.log.info(
             "risk limits", **self.core.limits.as_dict(), states=self.book.states.as_dict()
@@ -321,24 +320,20 @@ class RiskDaemon(Daemon):
     def _judge(self, msg: wire.Intent) -> None:
         self._book_as_far(msg)
         self.core.on_intent(msg)
-        self._judged_at = hosttime.monotonic()
+        self.rehearsal.worked()
 
-    def _rehearse(self) -> None:
+    def _rehearse(self) -> bool:
         """The last order judged again and encoded, nothing kept or sent, while no intent
         has come for a while (``RiskCore.rehearse``, ``MT_RISK_REHEARSE_MS``)."""
-        if hosttime.monotonic() - self._judged_at < self._rehearse_s:
-            return
-        try:
-            order = self.core.rehearse()
-            if order is not None:
-                wire.encode("order", order)  # the send's encoding warmed too, the frame dropped
-        except Exception:  # said once, not a hundred times a second: the next order rehearses
-            last = self.core.rehearsal
-            self.core.rehearsal = None
-            self.count_error("rehearsal failed", intent_id=last and last.intent_id, exc_info=True)
-            return
-        if order is not None:
-            self.rehearsals += 1
+        order = self.core.rehearse()
+        if order is None:
+            return False
+        wire.encode("order", order)  # the send's encoding warmed too, the frame dropped
+        return True
+
+    def _rehearse_failed(self) -> None:
+        last = self.core.rehearsal
+        self.count_error("rehearsal failed", intent_id=last and last.intent_id, exc_info=True)
 
     def _book_as_far(self, msg: wire.Intent) -> None:
         """Book the fills the sender had booked when it decided (``fills_seen``) before
@@ -737,7 +732,7 @@ class RiskDaemon(Daemon):
             "fills_recovered": self.fill_seq.recovered,  # taken from the router, not the bus
             "fills_fetched": self.fills_fetched,  # ... of those, for an intent ahead of the bus
             "approved": core.counts.approved,
-            "rehearsals": self.rehearsals,  # the last order judged again, nothing sent
+            "rehearsals": self.rehearsal.count,  # the last order judged again, nothing sent
             "rejected": dict(core.counts.rejected),
             "pending_to_router": len(self.outbox),
             # follower books that differ from their lead x their size: have/target

@@ -33,6 +33,7 @@ from mytrading.orders.state import UNSENT, OrderState, published
 from mytrading.orders.tracker import TrackedOrder
 from mytrading.process import live
 from mytrading.process.base import Daemon, Peer
+from mytrading.process.rehearsal import Rehearsal
 from mytrading.router.books import Books
 from mytrading.router.broker_reads import BrokerReads
 from mytrading.router.expiry import ExpirySettler
@@ -169,12 +170,12 @@ class RouterDaemon(Daemon):
         self._unknown_census()
         self.table.journal.sync()
         self.every(JOURNAL_SYNC_S, self.table.journal.sync)
-        self.rehearsals = 0
         self._last_order = ""  # the last order read off the pipe (``_rehearse``)
-        self._order_at = 0.0  # monotonic: when
-        self._rehearse_s = s.router.rehearse_ms / 1000
-        if self._rehearse_s:
-            self.every(self._rehearse_s, self._rehearse)
+        self.rehearsal = Rehearsal(
+            s.router.rehearse_ms / 1000, self._rehearse, self._rehearse_failed
+        )
+        if self.rehearsal.every_s:
+            self.every(self.rehearsal.every_s, self.rehearsal.run)
         self.every(JOURNAL_RETRY_S, self.journal_faults.retry)
         self.every(JOURNAL_RETRY_S, self.journal_faults.roll)
         self.after(RECOVERY_HOLD_S, lambda: self._release(rep.fills))
@@ -259,7 +260,8 @@ class RouterDaemon(Daemon):
             self.log.warning("duplicate order not sent", order_id=msg.order_id)
             return
         jo = self.table.add(msg)
-        self._last_order, self._order_at = msg.order_id, hosttime.monotonic()
+        self._last_order = msg.order_id
+        self.rehearsal.worked()
         target = self.table.get(msg.ref_order_id) if msg.op == "cancel" else None
         if target is not None and target.state == S.NEW:
             # Still queued here, never handed to its broker (cancels go ahead of entries,
@@ -290,21 +292,17 @@ class RouterDaemon(Daemon):
         self._crash("new")  # read, not yet journaled
         self._pump_due = True  # at the end of this read of the pipe: one flush for all
 
-    def _rehearse(self) -> None:
+    def _rehearse(self) -> bool:
         """The last order's journal record framed again, nothing written, while no order
         has come for a while (``journal.rehearse``, ``MT_ROUTER_REHEARSE_MS``)."""
-        if hosttime.monotonic() - self._order_at < self._rehearse_s:
-            return
         jo = self.table.get(self._last_order)
-        if jo is None:
-            return
-        try:
-            rehearse(jo)
-        except Exception:  # said once, not a hundred times a second: the next order rehearses
-            self._last_order = ""
-            self.count_error("rehearsal failed", order_id=jo.order.order_id, exc_info=True)
-            return
-        self.rehearsals += 1
+        if jo is None:  # none yet, or gone with its day
+            return False
+        rehearse(jo)
+        return True
+
+    def _rehearse_failed(self) -> None:
+        self.count_error("rehearsal failed", order_id=self._last_order, exc_info=True)
 
     def _cancel_unsent(self, jo: TrackedOrder, target: TrackedOrder) -> None:
         """``jo`` cancels ``target``, which never left: it ends here, and so does ``jo``."""
@@ -825,7 +823,7 @@ class RouterDaemon(Daemon):
                 "routes": {a: r.describe() for a, r in self.venue.routes.items()},
             },
             "working": self.table.working(),
-            "rehearsals": self.rehearsals,  # the last order's record framed again, unwritten
+            "rehearsals": self.rehearsal.count,  # the last order's record framed, unwritten
             "unknown_orders": list(self.unknown_ids),
             "accounts_away": dict(self.reads.away),  # account -> since: broker not answering
             "unknown_fates": [list(r) for r in self.unknown_fates],

@@ -149,29 +149,3 @@ def test_a_rehearsal_is_of_the_last_new_order_and_sends_nothing(refdata: RefData
     assert len(ports.orders) == 1 and REHEARSAL_ID not in core.book.seen_intents
     core.book.states.set("*", "halted", "the kill switch", "test")  # refused now: nothing
     assert core.rehearse() is None and not ports.events
-
-
-def test_a_rehearsal_that_fails_is_said_once_and_not_tried_again() -> None:
-    """The risk daemon's timer (``RiskDaemon._rehearse``): a rehearsal that raises is an
-    error said once, with the intent it was of; the next intent judged rehearses again."""
-    from mytrading.risk.daemon import RiskDaemon
-
-    class Core:
-        rehearsal: wire.PlaceIntent | None = intent(65, "BUY")  # type: ignore[assignment]
-
-        def rehearse(self) -> wire.Order | None:
-            if self.rehearsal is None:
-                return None
-            raise KeyError("an instrument gone from the reference data")
-
-    said: list[tuple[str, dict[str, Any]]] = []
-    shell = RiskDaemon.__new__(RiskDaemon)
-    shell.core = Core()  # type: ignore[assignment]
-    shell.count_error = lambda what, **ctx: said.append((what, ctx))  # type: ignore[method-assign]
-    shell._judged_at, shell._rehearse_s, shell.rehearsals = 0.0, 0.01, 0
-    first = shell.core.rehearsal
-    assert first is not None
-    for _ in range(3):
-        shell._rehearse()
-    assert [(w, c["intent_id"]) for w, c in said] == [("rehearsal failed", first.intent_id)]
-    assert shell.core.rehearsal is None and shell.rehearsals == 0
