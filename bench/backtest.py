@@ -5,7 +5,13 @@ synthetic one-minute bars, through the real path (``strategies/sma_crossover.py`
 ``StrategyRunner``, every pre-trade rule, post-trade checks after every bar, charges).
 
     .venv/bin/python bench/backtest.py [--bars 1000000] [--sweep] [--peer backtrader] [--split]
-        [--portfolio]
+        [--portfolio] [--generated]
+
+The bars are made by the market model (``GeneratedBars``) and written to a DuckDB file with
+the recordings' schema before the clock starts, and the run reads them from it (``DuckBars``)
+as a backtest of downloaded history does: the clock times the engine reading and running
+its bars, as backtrader's is handed its frame made. ``--generated``: the model makes them
+as the run goes instead, its walk (and numba's load of its kernels) timed with the run.
 
 Prints bars/s, peak RSS and the trade count, and checks every fill (side and price)
 against a plain numpy computation of the same crossovers on the same bars. Risk limits
@@ -14,9 +20,12 @@ cannot bind here (``bench/common.unlimited_config``): the run measures the path.
 With ``--peer backtrader`` (when ``backtrader`` is installed; it is not a dependency:
 ``.venv/bin/pip install backtrader``) the same strategy runs on the same bars in
 backtrader, its fills are checked against the same numpy computation, and the ratio of
-the two speeds is printed. ``--portfolio`` also runs ten SMA strategies, each on its own
-far-expiry contract, ``--bars`` in all (the engine's many-instrument loop), each
-strategy's fills checked against numpy, and with ``--peer`` the same in backtrader.
+the two speeds is printed. ``--split`` times the order path function by function, on the
+interpreted build (its wrappers replace methods, which a compiled class does not allow).
+``--portfolio`` also runs ten SMA strategies, each on its own far-expiry contract,
+``--bars`` in all (the engine's many-instrument loop), each strategy's fills checked
+against numpy, and with ``--peer`` the same in backtrader (the portfolio's bars are made
+as the run goes).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import resource
 import sys
 import tempfile
@@ -37,12 +47,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+if "--split" in sys.argv:  # its wrappers replace methods: a compiled class's are read-only
+    os.environ["MT_PURE_PYTHON"] = "1"  # read at the first ``import mytrading``, below
 
 import structlog  # noqa: E402
 from common import unlimited_config  # noqa: E402
 
 from mytrading import compiled  # noqa: E402
-from mytrading.backtest.data import GeneratedBars, trading_days  # noqa: E402
+from mytrading.backtest.data import DuckBars, GeneratedBars, trading_days  # noqa: E402
 from mytrading.backtest.loop import Backtest, Spec  # noqa: E402
 from mytrading.domain.refdata import load_refdata  # noqa: E402
 from mytrading.engine.loader import discover  # noqa: E402
@@ -104,6 +116,39 @@ def _ns(d: date) -> int:
     from mytrading.domain.refdata import IST
 
     return int(datetime.combine(d, datetime.min.time(), IST).timestamp()) * 1_000_000_000
+
+
+def stored(source: GeneratedBars, end: date, path: Path, where: tuple[str, str]) -> DuckBars:
+    """The generated bars of ``where`` written to a DuckDB file with the recordings'
+    ``bars`` schema, as a download or a recording leaves them, and a source reading them:
+    the bars made before the clock starts, as backtrader's frame is (``--generated``: made
+    as the run goes instead, the market model's walk and its first call timed too)."""
+    import pandas as pd
+
+    from mytrading.stores.recording import BAR_COLS, connect
+
+    cols = {k: [] for k in ("start_ns", "open", "high", "low", "close", "volume")}
+    for b in source.batches(*where, source.origin, end):
+        for k, v in cols.items():
+            v.append(getattr(b, k))
+    arr = {k: np.concatenate(v) for k, v in cols.items()}
+    frame = pd.DataFrame(
+        {
+            "tf": "1m",
+            "exchange": where[0],
+            "symbol": where[1],
+            "start": pd.to_datetime(arr["start_ns"], utc=True),
+            **{k: arr[k] for k in ("open", "high", "low", "close", "volume")},
+        },
+        columns=BAR_COLS,
+    )
+    con = connect(path)
+    try:
+        con.register("frame", frame)
+        con.execute("INSERT INTO bars SELECT * FROM frame")
+    finally:
+        con.close()
+    return DuckBars(path)
 
 
 def _cerebro_run(frames: list[Any], strategy: type, cash: float) -> float:
@@ -386,6 +431,11 @@ def main() -> None:
         action="store_true",
         help="also ten SMA strategies on ten contracts, --bars in all (and its backtrader peer)",
     )
+    ap.add_argument(
+        "--generated",
+        action="store_true",
+        help="the bars made by the market model as the run goes, not read from a DuckDB file",
+    )
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory() as tmp:
@@ -397,7 +447,12 @@ def main() -> None:
         source = GeneratedBars(refdata, SEED, origin=START - timedelta(days=120))
         cls = discover(ROOT / "strategies")["sma_crossover"]
         spec = Spec([(cls, PARAMS)], START, end, capital=1e9)  # margin cannot bind either
-        bt = Backtest(spec, refdata, risk_files(config, {}), source)
+        data = (
+            source
+            if args.generated
+            else stored(source, end, Path(tmp) / "bars.duckdb", ("NFO", CONTRACT))
+        )
+        bt = Backtest(spec, refdata, risk_files(config, {}), data)
         split = OrderClock() if args.split else None
         if split:
             split.install(bt)
@@ -417,6 +472,8 @@ def main() -> None:
         same = got == want
         print(f"bars:          {bars:,} one-minute bars, {START} .. {end}")
         print(f"build:         {compiled.build()}")
+        made = "made by the model as the run goes" if args.generated else "read from DuckDB"
+        print(f"data:          {made}")
         print(f"time:          {dt:.2f} s")
         print(f"bars/s:        {bars / dt:,.0f}   (goal >= 150,000)")
         print(f"peak RSS:      {rss:,.0f} MB   (goal <= 500)")
