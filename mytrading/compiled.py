@@ -57,6 +57,7 @@ MODULES: tuple[str, ...] = (
     "mytrading.domain.bars",
     "mytrading.domain.positions",
     "mytrading.engine.context",
+    "mytrading.engine.helpers",  # the strategy base's hot helpers (its interpreted rest: there)
     "mytrading.engine.indicator_set",
     "mytrading.engine.order_book",
     "mytrading.engine.runner",

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import (
+    TYPE_CHECKING,
     Any,
     ClassVar,
     Generic,
@@ -45,6 +46,7 @@ from mytrading.domain import Action, PriceType, Product
 from mytrading.domain.positions import Ledger
 from mytrading.domain.refdata import RefData, future_symbol, option_symbol
 from mytrading.engine.context import StrategyContext
+from mytrading.engine.helpers import StrategyHelpers
 from mytrading.engine.parts import EngineLink, OpenOrder, PositionView
 from mytrading.engine.rolls import due, next_contract
 from mytrading.messaging import wire
@@ -104,7 +106,7 @@ class OrderTerms(TypedDict, total=False):
     sizing_per_lot: float  # with sizing: one lot's margin with the rest of its set
 
 
-class BaseStrategy(Generic[P]):
+class BaseStrategy(StrategyHelpers, Generic[P]):
     name: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams  # set from ``BaseStrategy[P]``
     params: P
@@ -159,11 +161,6 @@ class BaseStrategy(Generic[P]):
     @property
     def fills(self) -> int:
         return self.context.fills
-
-    @property
-    def warming_up(self) -> bool:
-        """True while warm-up history is replayed (orders are not sent)."""
-        return self.context.warming_up
 
     @property
     def protective(self) -> set[str]:
@@ -264,17 +261,6 @@ class BaseStrategy(Generic[P]):
             key = (exchange, symbol, tf or "1m")
         self.context.add_indicator(name or kind.upper(), key, kind, **params)
 
-    def get_indicator_value(self, name: str, output: str | None = None) -> float:
-        """The latest value (NaN while warming up); ``output`` picks one of several
-        (MACD: macd/signal/hist, BBANDS: upper/middle/lower, SUPERTREND: line/direction)."""
-        try:  # the context's lookup, inline: read several times on every bar
-            ind = self.context.indicators[name][1]
-            if output is None:
-                return ind.values[ind.outputs[0]]
-            return ind.value(output)
-        except KeyError:
-            return self.context.indicator_value(name, output)  # raises, saying why
-
     def create_signal(
         self, action: SignalAction, confidence: float = 1.0, quantity: int = 0, reason: str = ""
     ) -> Signal:
@@ -324,9 +310,6 @@ class BaseStrategy(Generic[P]):
     def round_price(self, exchange: str, symbol: str, price: float) -> float:
         return self.refdata.instrument(exchange, symbol).round_price(price)
 
-    def position(self, exchange: str, symbol: str) -> int:
-        return self.context.position(exchange, symbol)
-
     def position_view(self, exchange: str, symbol: str) -> PositionView:
         return self.context.position_view(exchange, symbol)
 
@@ -336,16 +319,6 @@ class BaseStrategy(Generic[P]):
     def pnl(self) -> float:
         """Realized plus unrealized P&L in rupees, before charges."""
         return sum(p.realized + p.unrealized() for p in self.ledger.positions.values())
-
-    def has_open_orders(self, symbol: str | None = None) -> bool:
-        working = self.context.open_orders
-        if not working:  # asked on every bar; usually nothing is working
-            return False
-        return any(symbol is None or o.symbol == symbol for o in working.values())
-
-    def working(self, exchange: str, symbol: str) -> int:
-        """Signed quantity of this instrument still working in open orders."""
-        return self.context.working(exchange, symbol)
 
     # ---------------------------------------------------------- symbols, options
 
@@ -533,35 +506,18 @@ class BaseStrategy(Generic[P]):
                 out.append(oid)
         return out
 
-    def target_position(
-        self,
-        exchange: str,
-        symbol: str,
-        target: int,
-        min_change: int = 0,
-        min_lots: float = 0.0,
-        min_pct: float = 0.0,
-        **terms: Unpack[OrderTerms],
-    ) -> str | None:
-        """Trade to a net position (OpenAlgo smart-order semantics): the difference between
-        the target and the position plus what is still working; None if nothing to do.
+    if TYPE_CHECKING:  # run from ``StrategyHelpers`` (compiled); typed here for authors
 
-        The band: a change smaller than ``min_change`` units, ``min_lots`` lots, or
-        ``min_pct`` % of the target (the largest of the three) is not made, so a target
-        that follows a price does not pay brokerage for a share or two. Going flat, going
-        in from flat and turning round are always made."""
-        ctx = self.context  # asked on every bar by always-in-market strategies
-        held = ctx.position(exchange, symbol) + ctx.working(exchange, symbol)
-        diff = target - held
-        if diff == 0:
-            return None
-        if (min_change or min_lots or min_pct) and target and held and (target > 0) == (held > 0):
-            lots = min_lots * ctx.lot_size(exchange, symbol) if min_lots else 0.0
-            band = max(float(min_change), lots, abs(target) * min_pct / 100.0)
-            if abs(diff) < band:
-                return None
-        side: Action = "BUY" if diff > 0 else "SELL"
-        return ctx.order(side, exchange, symbol, abs(diff), **terms)
+        def target_position(  # type: ignore[override]
+            self,
+            exchange: str,
+            symbol: str,
+            target: int,
+            min_change: int = 0,
+            min_lots: float = 0.0,
+            min_pct: float = 0.0,
+            **terms: Unpack[OrderTerms],
+        ) -> str | None: ...
 
     def modify(
         self,
