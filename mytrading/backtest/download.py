@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS days (
 """
 INTERVALS = ("1m", "5m", "15m", "1h", DAILY)
 CHUNK_DAYS = {DAILY: 365}  # trading days per request; intraday: 5
+STORE_ROWS = 100_000  # bars a transaction at most (``_store``)
 
 
 class HistoryInputError(ValueError):
@@ -131,25 +132,51 @@ def _store(
     by_day: dict[date, list[wire.Bar]],
     source: str,
 ) -> None:
-    rows = [
-        (
-            tf,
-            b.exchange,
-            b.symbol,
-            pd.Timestamp(b.start_ns, tz="UTC"),
-            b.open,
-            b.high,
-            b.low,
-            b.close,
-            b.volume,
-        )
-        for got in by_day.values()
-        for b in got
-    ]
+    """The bars of ``by_day`` and a row a day saying how many it has, a transaction a part
+    of at most ``STORE_ROWS`` bars (whole days): the store's connection keeps DuckDB to
+    64 MB (``stores/recording.connect``), and one transaction of 300,000 bars (three years
+    of one instrument's minutes: a file's import) ran out of it in a store that held as
+    many already, and stored none of them. A day's row is
+    committed with its bars, so what an interruption leaves is whole days, which the next
+    download skips and the next import replaces."""
+    part: dict[date, list[wire.Bar]] = {}
+    rows = 0
+    for d, got in by_day.items():
+        if part and rows + len(got) > STORE_ROWS:
+            _store_part(con, tf, exchange, symbol, part, source)
+            part, rows = {}, 0
+        part[d] = got
+        rows += len(got)
+    if part or not by_day:
+        _store_part(con, tf, exchange, symbol, part, source)
+
+
+def _store_part(
+    con: duckdb.DuckDBPyConnection,
+    tf: str,
+    exchange: str,
+    symbol: str,
+    by_day: dict[date, list[wire.Bar]],
+    source: str,
+) -> None:
+    bars = [b for got in by_day.values() for b in got]
+    frame = pd.DataFrame(  # by column: a Timestamp made per row cost 3 us a bar
+        {
+            "tf": tf,
+            "exchange": [b.exchange for b in bars],
+            "symbol": [b.symbol for b in bars],
+            "start": pd.to_datetime([b.start_ns for b in bars], utc=True),
+            "open": [b.open for b in bars],
+            "high": [b.high for b in bars],
+            "low": [b.low for b in bars],
+            "close": [b.close for b in bars],
+            "volume": [b.volume for b in bars],
+        },
+        columns=BAR_COLS,
+    )
     con.execute("BEGIN")
     try:
-        if rows:
-            frame = pd.DataFrame(rows, columns=BAR_COLS)
+        if bars:
             con.register("frame", frame)
             con.execute("INSERT OR REPLACE INTO bars SELECT * FROM frame")
             con.unregister("frame")

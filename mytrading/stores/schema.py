@@ -52,8 +52,10 @@ def ensure(con: Con, store: str) -> int:
     """Bring ``con``'s ``store`` (its tables already created as version 1 creates them, or
     as an earlier release left them) to this release's version; the version it had."""
     con.execute("CREATE TABLE IF NOT EXISTS mt_schema (store VARCHAR PRIMARY KEY, version INTEGER)")
-    row = con.execute("SELECT version FROM mt_schema WHERE store = ?", [store]).fetchone()
-    have = int(row[0]) if row else 0  # 0: the layout before versions (version 1's)
+    # every row read: DuckDB 2 keeps a result read short of its end pending, and the
+    # connection then refuses a ``register`` (a frame to insert) until another execute
+    rows = con.execute("SELECT version FROM mt_schema WHERE store = ?", [store]).fetchall()
+    have = int(rows[0][0]) if rows else 0  # 0: the layout before versions (version 1's)
     want = VERSIONS[store]
     if have > want:
         raise SchemaError(

@@ -172,3 +172,40 @@ def test_downloaded_option_bars_backtest_a_builder_straddle(sim_broker, tmp_path
         ).fetchone()
         assert got is not None and got[0] == pytest.approx(row.price), row
     con.close()
+
+
+def test_an_import_of_years_of_minutes_into_a_full_store_keeps_every_bar(tmp_path: Path) -> None:
+    """Three years of one instrument's minutes (300,000 bars) imported into a store that
+    holds as many already: one transaction of them ran out of the store's 64 MB and kept
+    none; now they are stored a part of whole days at a time (``STORE_ROWS``), every day's
+    row with its bars."""
+    from mytrading.backtest.download import STORE_ROWS, import_bars
+
+    days = 800
+    opens = pd.date_range("2024-01-01 09:15", periods=days, freq="D", tz="Asia/Kolkata")
+    opens = opens.as_unit("ns")
+    minutes = pd.to_timedelta(range(375), unit="min").as_unit("ns")
+    start = (opens.asi8[:, None] + minutes.asi8[None, :]).ravel()
+    df = pd.DataFrame(
+        {
+            "start": pd.to_datetime(start, utc=True).tz_convert("Asia/Kolkata"),
+            "open": 100.0,
+            "high": 101.0,
+            "low": 99.5,
+            "close": 100.5,
+            "volume": 10,
+        }
+    )
+    assert len(df) == 300_000 > STORE_ROWS
+    path = tmp_path / "history.duckdb"
+    for symbol in ("NIFTY23NOV26FUT", "BANKNIFTY23NOV26FUT"):
+        rows, got = import_bars(path, df, "NFO", symbol, "1m")
+        assert rows == 300_000 and len(got) == days
+    con = connect(path, read_only=True)
+    try:
+        per = con.execute("SELECT symbol, count(*) FROM bars GROUP BY 1 ORDER BY 1").fetchall()
+        kept = con.execute("SELECT count(*), sum(bars) FROM days").fetchall()
+    finally:
+        con.close()
+    assert per == [("BANKNIFTY23NOV26FUT", 300_000), ("NIFTY23NOV26FUT", 300_000)]
+    assert kept == [(2 * days, 600_000)]

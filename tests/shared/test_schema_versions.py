@@ -40,6 +40,19 @@ def test_previous_release_risk_events_are_migrated_with_their_rows(tmp_path: Pat
     assert version_of(path) == {"risk events": 3}
 
 
+def test_a_store_opened_again_takes_a_frame_at_once(tmp_path: Path) -> None:
+    """The version check reads its result to the end: DuckDB 2 refuses to ``register`` a
+    frame on a connection with a result read short of its end ("unfinished result")."""
+    import pandas as pd
+
+    path = tmp_path / "md.duckdb"
+    recording.connect(path).close()
+    con = recording.connect(path)  # the version row is there now
+    con.register("frame", pd.DataFrame({"a": [1]}))
+    assert con.execute("SELECT a FROM frame").fetchall() == [(1,)]
+    con.close()
+
+
 def test_a_newer_store_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "md.duckdb"
     recording.connect(path).close()
