@@ -10,8 +10,8 @@ is not inflated the way ``--split``'s wrappers inflate it). Each sample inside
 - **order**: under the strategy's order call, the engine's queue drain (risk, the venue's
   placing), the simulated broker's matching, or the venue's events (updates and fills to
   risk, the results and the strategy);
-- **data**: the bars being read (from the DuckDB file ``bench/backtest.py`` writes them to
-  before its clock starts, as a backtest of downloaded history reads them);
+- **data**: the bench's generated bars being made (a recording or a download is read
+  instead in a real run: ``bench/backtest.py --stored``);
 - **bar**: everything else of the bar loop;
 
 and on the function it was in (its own time: the innermost frame of our code or the
