@@ -5,6 +5,8 @@ changes. After a rate-limit refusal its entries wait out a backoff."""
 
 from __future__ import annotations
 
+import pytest
+
 from mytrading.domain.refdata import RefData
 from mytrading.engine.strategy import BaseStrategy
 from mytrading.messaging import wire
@@ -194,3 +196,19 @@ def test_target_position_with_a_band(refdata: RefData) -> None:
     assert to(112, 3) == [12]  # outside it
     assert to(-5, 4) == [-117]  # turning round: always
     assert to(0, 5) == [5]  # flat: always
+
+
+def test_target_position_names_a_target_or_band_of_the_wrong_kind(refdata: RefData) -> None:
+    """Checked by name in both builds (``engine/helpers.py`` runs compiled, where a typed
+    parameter would refuse a float with "int object expected", and interpreted, where the
+    float went on to the order's check, or nowhere when it equalled the position)."""
+    rig = Rig(refdata)
+    strat = rig.runner.add(Follower, {})
+    rig.runner.start()
+    with pytest.raises(ValueError, match=r"target must be a whole number, got 0\.0"):
+        strat.target_position("NSE", "SBIN", 0.0)  # type: ignore[arg-type]  # what is asked
+    with pytest.raises(ValueError, match="min_pct must be a finite number, got 'ten'"):
+        strat.target_position("NSE", "SBIN", 10, min_pct="ten")  # type: ignore[arg-type]
+    assert rig.sent == []
+    assert strat.target_position("NSE", "SBIN", 10, min_pct=10, min_change=2.0) is not None
+    assert [(i.action, i.quantity) for i in rig.sent] == [("BUY", 10)]
