@@ -89,7 +89,9 @@ class StrategyHelpers:
         in from flat and turning round are always made. The order's terms are
         ``OrderTerms`` (``engine/strategy.py``), by keyword, with ``context.order``'s
         defaults: named here rather than taken as ``**terms``, so no call makes a dict."""
-        goal = domain.quantity(target, "target")
+        if type(target) is not int:  # an int (not a bool): checked here, as C, on every bar
+            domain.quantity(target, "target")  # raises, saying what is wrong with it
+        goal: int = target  # type: ignore[assignment]  # an int, checked above
         ctx = self.context  # asked on every bar by always-in-market strategies
         held = ctx.position(exchange, symbol) + ctx.working(exchange, symbol)
         diff = goal - held
