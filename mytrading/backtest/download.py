@@ -136,9 +136,9 @@ def _store(
     of at most ``STORE_ROWS`` bars (whole days): the store's connection keeps DuckDB to
     64 MB (``stores/recording.connect``), and one transaction of 300,000 bars (three years
     of one instrument's minutes: a file's import) ran out of it in a store that held as
-    many already, and stored none of them. A day's row is
-    committed with its bars, so what an interruption leaves is whole days, which the next
-    download skips and the next import replaces."""
+    many already, and stored none of them. A day's row is committed with its bars, so an
+    interruption leaves whole days, which the next download skips and the next import
+    replaces."""
     part: dict[date, list[wire.Bar]] = {}
     rows = 0
     for d, got in by_day.items():
