@@ -48,3 +48,30 @@ def test_each_sample_goes_on_its_path() -> None:
     assert m.where("f (/x/.venv/lib/python3.11/site-packages/numpy/_core/_methods.py:44)") == (
         "f (numpy/_core/_methods.py)"
     )
+
+
+def test_the_compiled_profile_reads_perf_and_names_the_compiled_function() -> None:
+    """``--compiled``: perf's samples (leaf first) read root first; each on the innermost
+    compiled function, or on the Python it calls when interpreted code runs below it."""
+    m = profile()
+    text = (
+        "\n"
+        "\t    1234 _PyEval_EvalFrameDefault\n"
+        "\t    1300 CPyDef_context___StrategyContext___on_bar\n"
+        "\t    1400 CPyDef_loop___Backtest___run\n"
+        "\t    1500 main\n"
+        "\n"
+        "\t    2234 PyDict_GetItem\n"
+        "\t    2300 CPyDef_monitor___PostTrade___on_fill\n"
+        "\t    2350 CPyDef_venue___BacktestVenue___on_events\n"
+        "\t    2400 CPyDef_loop___Backtest___run\n"
+        "\n"
+        "\t    3000 CPyDef_loop___Stream___next_start\n"
+        "\t    3100 CPyDef_loop___Backtest___run\n"
+    )
+    bar, fill, data = m.perf_stacks(text)
+    assert bar[0] == "main" and bar[-1] == "_PyEval_EvalFrameDefault"
+    assert [m.c_path_of(s) for s in (bar, fill, data)] == ["bar", "order", "data"]
+    assert m.c_where(bar) == "Python called from context.StrategyContext.on_bar"
+    assert m.c_where(fill) == "monitor.PostTrade.on_fill"
+    assert m.c_where(data) == "loop.Stream.next_start"
