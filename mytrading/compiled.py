@@ -44,10 +44,12 @@ LOCK = "compiled.lock"  # beside the build: one build at a time (two commands st
 # The backtest's and the live engine's bar and order paths (cProfile of bench/backtest.py,
 # own time by module: the loop 7 %, the context 7, the runner 6, risk's core 5, the
 # results 4, the indicator set 3, risk's rules, monitor, book and charges 1-3 each, the
-# order tracker, the venue and its fill model, the book, positions, risk's orders). Not
-# risk's charges (1 %): its table is pickled to a sweep's workers, and a compiled class
-# does not unpickle. Not the strategy base: mypyc 2.4.1 fails on its keyword-only order
-# helpers (an internal error building their text signature).
+# order tracker, the venue and its fill model, the book, positions, risk's orders; risk's
+# charges, 5 us an order called from compiled code: ``bench/backtest_profile.py
+# --compiled``). The strategy base's hot helpers (``engine/helpers.py``), not the base:
+# mypyc 2.4.1 fails on its order helpers' ``**terms`` after defaulted parameters (an
+# internal error building their text signature), and compiled code would read an
+# author's class defaults from the instance's slot.
 MODULES: tuple[str, ...] = (
     "mytrading.backtest.fills",
     "mytrading.backtest.loop",
@@ -63,6 +65,7 @@ MODULES: tuple[str, ...] = (
     "mytrading.engine.runner",
     "mytrading.orders.tracker",
     "mytrading.risk.book",
+    "mytrading.risk.charges",  # pickled as what made it (``ChargeTable.__reduce__``)
     "mytrading.risk.core",
     "mytrading.risk.monitor",
     "mytrading.risk.orders",

@@ -81,6 +81,7 @@ ZERO = Charges(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 class ChargeTable:
     def __init__(self, brokerage: dict[str, float], periods: list[dict[str, Any]]) -> None:
+        self._given = (brokerage, periods)  # made again from them when unpickled
         self.per_order = _d(brokerage["per_order"])
         self.fut_pct_cap = _d(brokerage["fut_pct_cap"])
         self.gst_rate = _d(brokerage["gst"])
@@ -102,6 +103,11 @@ class ChargeTable:
         self._fut_cap = self.fut_pct_cap.as_integer_ratio()
         self._sebi = self.sebi_rate.as_integer_ratio()
         self._gst = self.gst_rate.as_integer_ratio()
+
+    def __reduce__(self) -> tuple[type[ChargeTable], tuple[dict[str, float], list[dict[str, Any]]]]:
+        """Pickled as what made it (a sweep hands its workers the table): the compiled
+        build's class is made by calling it, and its caches are rebuilt as they fill."""
+        return (ChargeTable, self._given)
 
     def rates(self, day: date) -> dict[str, Any]:
         current = None

@@ -200,3 +200,18 @@ def test_stt_on_an_exercised_option_follows_the_finance_act_2026() -> None:
     assert before.stt == 32.5  # 0.125 % of 26,000
     assert after.stt == 39.0  # 0.15 %
     assert after.total == after.stt  # nothing else on an exercise
+
+
+def test_a_table_pickled_to_a_worker_charges_as_the_original(table) -> None:
+    """A sweep hands its workers the table pickled; the compiled build's class is made by
+    calling it (``ChargeTable.__reduce__``: from what made it), not from its state."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(table))
+    assert type(copy) is ChargeTable and copy is not table
+    for args in (
+        ("NFO", "FUT", "BUY", 65, 24_500.0, DAY),
+        ("NFO", "CE", "SELL", 75, 112.35, DAY),
+        ("NSE", "EQ", "SELL", 10, 801.15, DAY, "CNC"),
+    ):
+        assert copy.trade(*args) == table.trade(*args)
