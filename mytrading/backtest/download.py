@@ -143,22 +143,21 @@ def _store(
     rows = 0
     for d, got in by_day.items():
         if part and rows + len(got) > STORE_ROWS:
-            _store_part(con, tf, exchange, symbol, part, source)
+            _store_part(con, (tf, exchange, symbol, source), part)
             part, rows = {}, 0
         part[d] = got
         rows += len(got)
     if part or not by_day:
-        _store_part(con, tf, exchange, symbol, part, source)
+        _store_part(con, (tf, exchange, symbol, source), part)
 
 
 def _store_part(
     con: duckdb.DuckDBPyConnection,
-    tf: str,
-    exchange: str,
-    symbol: str,
+    what: tuple[str, str, str, str],
     by_day: dict[date, list[wire.Bar]],
-    source: str,
 ) -> None:
+    """One transaction of ``_store``'s: ``what`` is (tf, exchange, symbol, source)."""
+    tf, exchange, symbol, source = what
     bars = [b for got in by_day.values() for b in got]
     frame = pd.DataFrame(  # by column: a Timestamp made per row cost 3 us a bar
         {
