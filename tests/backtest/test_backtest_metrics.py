@@ -81,3 +81,24 @@ def test_bad_input_is_refused() -> None:
         compute(naive, [], CAPITAL)
     with pytest.raises(ValueError, match="empty"):
         compute(pd.Series([], dtype=float, index=pd.DatetimeIndex([], tz=IST)), [], CAPITAL)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_daily_returns_are_pandas_grouping_on_each_ist_date(seed: int) -> None:
+    """The fast daily returns (on the nanoseconds) equal pandas' grouping on each point's
+    IST date: points at any time of day (late evening UTC is the next IST day), days with
+    NaN last points, a day of NaN only, a curve in another timezone."""
+    from mytrading.backtest.metrics import _daily_returns_grouped, daily_returns
+
+    rng = np.random.default_rng(seed)
+    n = 3_000
+    ns = np.cumsum(rng.integers(1, 40 * 60, n)) * 1_000_000_000 + 1_767_225_600_000_000_000
+    values = 1e6 + np.cumsum(rng.normal(0, 500, n))
+    values[rng.random(n) < 0.05] = np.nan
+    day = (ns + 19_800 * 10**9) // (86_400 * 10**9)
+    values[day == day[n // 2]] = np.nan  # a whole IST day without a number
+    tz = ["Asia/Kolkata", "UTC", "America/New_York"][seed % 3]
+    equity = pd.Series(values, index=pd.to_datetime(ns, utc=True).tz_convert(tz), name="equity")
+    got, want = daily_returns(equity, 1e6), _daily_returns_grouped(equity, 1e6)
+    assert len(got) > 20 and got.isna().any()
+    pd.testing.assert_series_equal(got, want)
