@@ -92,7 +92,7 @@ def daily_returns(equity: pd.Series, start_capital: float) -> pd.Series:
 
 def _daily_returns_grouped(equity: pd.Series, start_capital: float) -> pd.Series:
     """``daily_returns`` by pandas' grouping on each point's IST date: the definition the
-    fast one is tested against (``tests/backtest/test_metrics.py``)."""
+    fast one is tested against (``tests/backtest/test_backtest_metrics.py``)."""
     closes = equity.tz_convert(IST).groupby(equity.tz_convert(IST).index.date).last()
     prev = closes.shift(1)
     prev.iloc[0] = start_capital
