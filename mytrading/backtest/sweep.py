@@ -207,10 +207,11 @@ def _run_job(job: Job) -> dict[str, Any]:
                 "error": f"{n}: {h.errors} hook failure(s), the last {h.last_error}{why}",
                 "traceback": h.first_traceback,
             }
-        m = res.metrics().as_dict()
+        eq = res.equity()
+        m = res.metrics(equity=eq).as_dict()
         stats = bt.stats()
-        rets = daily_returns(res.equity(), job.capital) if len(res.times) else None
-        more = _detail(res) if job.detail else {}
+        rets = daily_returns(eq, job.capital) if len(res.times) else None
+        more = _detail(res, eq) if job.detail else {}
     except DataError as exc:
         return {"combo": job.combo, "window": window, "error": str(exc), "traceback": ""}
     except Exception as exc:  # a strategy or a parameter set that breaks: this trial only
@@ -232,10 +233,9 @@ def _run_job(job: Job) -> dict[str, Any]:
     }
 
 
-def _detail(res: Any) -> dict[str, Any]:
-    """A run's curve (ns, rupees, in the market), fills and round trips' net P&L, as plain
-    data a worker sends back."""
-    eq = res.equity()
+def _detail(res: Any, eq: pd.Series) -> dict[str, Any]:
+    """A run's curve (``eq``, its equity: ns, rupees, in the market), fills and round
+    trips' net P&L, as plain data a worker sends back."""
     return {
         "equity": (
             eq.index.as_unit("ns").asi8.tolist(),
