@@ -5,6 +5,7 @@ every row checked; then backtested."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -209,3 +210,46 @@ def test_an_import_of_years_of_minutes_into_a_full_store_keeps_every_bar(tmp_pat
         con.close()
     assert per == [("BANKNIFTY23NOV26FUT", 300_000), ("NIFTY23NOV26FUT", 300_000)]
     assert kept == [(2 * days, 600_000)]
+
+
+def test_a_store_that_fails_part_way_keeps_whole_days(tmp_path: Path, monkeypatch) -> None:
+    """The store refuses the second part of an import (a disk full, DuckDB's memory): the
+    first part's days are kept with their rows, nothing of the second (neither bars nor a
+    day's row saying it was fetched), and the error reaches the caller."""
+    from mytrading.backtest import download
+    from mytrading.messaging import wire
+
+    monkeypatch.setattr(download, "STORE_ROWS", 375)  # a part a day
+    path = tmp_path / "history.duckdb"
+    real = download._open(path)
+    inserts = []
+
+    class Refusing:  # the connection, refusing its second bars insert
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def execute(self, sql: str, *args: object) -> object:
+            if sql.startswith("INSERT OR REPLACE INTO bars"):
+                inserts.append(sql)
+                if len(inserts) == 2:
+                    raise duckdb.IOException("No space left on device")
+            return real.execute(sql, *args)
+
+    days = [date(2026, 11, 16), date(2026, 11, 17), date(2026, 11, 18)]
+
+    def bar(d: date, i: int) -> wire.Bar:
+        at = int(pd.Timestamp(f"{d} 09:15", tz="Asia/Kolkata").value) + i * 60 * 10**9
+        return wire.Bar(exchange="NFO", symbol="NIFTY23NOV26FUT", tf="1m", start_ns=at,
+                        open=100.0, high=101.0, low=99.5, close=100.5, volume=10)  # fmt: skip
+
+    by_day = {d: [bar(d, i) for i in range(375)] for d in days}
+    with pytest.raises(duckdb.IOException, match="No space"):
+        download._store(Refusing(), "1m", "NFO", "NIFTY23NOV26FUT", by_day, "import")  # type: ignore[arg-type]
+    real.close()
+    con = connect(path, read_only=True)
+    try:
+        bars = con.execute("SELECT CAST(start AS DATE), count(*) FROM bars GROUP BY 1").fetchall()
+        kept = con.execute("SELECT day, bars FROM days").fetchall()
+    finally:
+        con.close()
+    assert bars == [(days[0], 375)] and kept == [(days[0], 375)]
