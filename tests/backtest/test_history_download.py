@@ -18,12 +18,18 @@ from tests.procs import cli
 FUT = "NFO:NIFTY23NOV26FUT"
 
 
-def _days(env: dict[str, str]) -> list[tuple]:
-    con = duckdb.connect(env["MT_HISTORY_DB"], read_only=True)
+def _query(path: Path, *sqls: str) -> list[list[tuple]]:
+    """Each query's rows, read from the store at ``path`` (read-only, as a backtest does)."""
+    con = connect(path, read_only=True)
     try:
-        return con.execute("SELECT CAST(day AS VARCHAR), bars FROM days ORDER BY day").fetchall()
+        return [con.execute(sql).fetchall() for sql in sqls]
     finally:
         con.close()
+
+
+def _days(env: dict[str, str]) -> list[tuple]:
+    sql = "SELECT CAST(day AS VARCHAR), bars FROM days ORDER BY day"
+    return _query(Path(env["MT_HISTORY_DB"]), sql)[0]
 
 
 @pytest.mark.integration  # a simulator server process: out of the fast suite
@@ -202,12 +208,11 @@ def test_an_import_of_years_of_minutes_into_a_full_store_keeps_every_bar(tmp_pat
     for symbol in ("NIFTY23NOV26FUT", "BANKNIFTY23NOV26FUT"):
         rows, got = import_bars(path, df, "NFO", symbol, "1m")
         assert rows == 300_000 and len(got) == days
-    con = connect(path, read_only=True)
-    try:
-        per = con.execute("SELECT symbol, count(*) FROM bars GROUP BY 1 ORDER BY 1").fetchall()
-        kept = con.execute("SELECT count(*), sum(bars) FROM days").fetchall()
-    finally:
-        con.close()
+    per, kept = _query(
+        path,
+        "SELECT symbol, count(*) FROM bars GROUP BY 1 ORDER BY 1",
+        "SELECT count(*), sum(bars) FROM days",
+    )
     assert per == [("BANKNIFTY23NOV26FUT", 300_000), ("NIFTY23NOV26FUT", 300_000)]
     assert kept == [(2 * days, 600_000)]
 
@@ -246,10 +251,9 @@ def test_a_store_that_fails_part_way_keeps_whole_days(tmp_path: Path, monkeypatc
     with pytest.raises(duckdb.IOException, match="No space"):
         download._store(Refusing(), "1m", "NFO", "NIFTY23NOV26FUT", by_day, "import")  # type: ignore[arg-type]
     real.close()
-    con = connect(path, read_only=True)
-    try:
-        bars = con.execute("SELECT CAST(start AS DATE), count(*) FROM bars GROUP BY 1").fetchall()
-        kept = con.execute("SELECT day, bars FROM days").fetchall()
-    finally:
-        con.close()
+    bars, kept = _query(
+        path,
+        "SELECT CAST(start AS DATE), count(*) FROM bars GROUP BY 1",
+        "SELECT day, bars FROM days",
+    )
     assert bars == [(days[0], 375)] and kept == [(days[0], 375)]
