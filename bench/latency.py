@@ -105,14 +105,14 @@ def main() -> int:
         import bare_chain
 
         us = results["ipc"][0]
-        base = bare_chain.run(args.rate, 10_000)
+        base, _ = bare_chain.run(args.rate, 10_000)
         b = np.percentile(base, [50, 99, 99.9])
         ours = np.percentile(us, [50, 99, 99.9])
         print(f"bare 4-process chain on this machine now, {args.rate:.0f}/s (bench/bare_chain.py):")
         print(f"  p50 {b[0]:8.1f} us   p99 {b[1]:8.1f} us   p99.9 {b[2]:8.1f} us")
         print(f"  ipc stack / bare:  p50 x{ours[0] / b[0]:.2f}  p99 x{ours[1] / b[1]:.2f}")
         if args.every > 1:
-            like = bare_chain.run(args.rate, 200 * args.every, args.every, journal=True)
+            like, own = bare_chain.run(args.rate, 200 * args.every, args.every, journal=True)
             f = np.percentile(like, [50, 99, 99.9])
             print(
                 f"the same chain like for like: one intent in {args.every}, each journaled"
@@ -123,6 +123,11 @@ def main() -> int:
                 f"  ipc stack / like for like:  p50 x{ours[0] / f[0]:.2f}"
                 f"  p99 x{ours[1] / f[1]:.2f}   (the stack's own work over it,"
                 f" p50: {ours[0] - f[0]:.0f} us)"
+            )
+            print(
+                "  its router stage's read to written (decode + write, the flush left out)"
+                f" p50 {np.median(own):.1f} us: this machine's floor under the router's"
+                " own figure less its flush"
             )
         warm, idle = idle_penalty()
         print(
