@@ -19,7 +19,9 @@ cannot bind here (``bench/common.unlimited_config``): the run measures the path.
 With ``--peer backtrader`` (when ``backtrader`` is installed; it is not a dependency:
 ``.venv/bin/pip install backtrader``) the same strategy runs on the same bars in
 backtrader, its fills are checked against the same numpy computation, and the ratio of
-the two speeds is printed. ``--split`` times the order path function by function, on the
+the two speeds is printed; on the compiled build the same run is also made by the
+interpreted one (``MT_PURE_PYTHON=1``, in a child) and its figure printed beside it (issue
+54). ``--split`` times the order path function by function, on the
 interpreted build (its wrappers replace methods, which a compiled class does not allow).
 ``--portfolio`` also runs ten SMA strategies, each on its own far-expiry contract,
 ``--bars`` in all (the engine's many-instrument loop), each strategy's fills checked
@@ -33,7 +35,9 @@ import argparse
 import logging
 import math
 import os
+import re
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -429,6 +433,20 @@ def sweep(bars: int) -> None:
         print(f"sweep speed-up on {n} cores: {timings[1] / timings[n]:.2f}x   (goal >= 1.7x)")
 
 
+def interpreted_figure(args: Any) -> float:
+    """The same bench (bars, data source) run by the interpreted build in a child process,
+    for the figure issue 54 asks beside the compiled one: its bars a second."""
+    cmd = [sys.executable, __file__, "--bars", str(args.bars), *(["--stored"] * args.stored)]
+    env = {**os.environ, "MT_PURE_PYTHON": "1"}
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    build = re.search(r"^build:\s+(.*)$", out, re.M)
+    if build is None or build.group(1).startswith("compiled"):
+        sys.exit(f"the interpreted child ran {build.group(1) if build else 'no build'}")
+    got = re.search(r"^bars/s:\s+([\d,]+)", out, re.M)
+    assert got is not None, out
+    return float(got.group(1).replace(",", ""))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bars", type=int, default=1_000_000)
@@ -505,12 +523,19 @@ def main() -> None:
                 import backtrader  # noqa: F401
             except ImportError:
                 sys.exit("--peer backtrader: not installed (.venv/bin/pip install backtrader)")
+            pure = interpreted_figure(args) if compiled.build().startswith("compiled") else None
             speed, n, same = peer_backtrader(source, end, warm=PARAMS["slow"])
             print(
                 f"backtrader:    {speed:,.0f} bars/s on {n:,} bars; fills "
                 f"{'identical to numpy' if same else 'DIFFERENT from numpy'}"
             )
             print(f"ratio:         {bars / dt / speed:.1f}x backtrader   (goal >= 20x)")
+            if pure is not None:
+                print(
+                    f"interpreted:   {pure:,.0f} bars/s (the same run with MT_PURE_PYTHON=1,"
+                    f" in a child): {pure / speed:.1f}x backtrader; compiled"
+                    f" x{bars / dt / pure:.2f} of it"
+                )
         if args.portfolio:
             portfolio(args, config, refdata, source)
     if args.sweep:
