@@ -38,6 +38,9 @@ if TYPE_CHECKING:  # imported where a file is opened: a generated backtest never
 NS = 1_000_000_000
 MINUTE_NS = 60 * NS
 BATCH_DAYS = 20  # trading days per generated batch (7,500 one-minute bars)
+DAY_NS = 86_400 * NS
+IST_NS = 19_800 * NS  # India keeps one offset, +05:30, all year: a day number by arithmetic
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 BATCH_VECTORS = 32  # DuckDB vectors (2,048 rows each) per batch read
 RATE = 0.065  # the simulated market's cost of carry (sim/market.py)
 
@@ -271,6 +274,17 @@ def _round(x: np.ndarray, tick: float) -> np.ndarray:
     return np.round(np.round(x / tick) * tick, 2)
 
 
+def ist_days(start: date, end: date) -> tuple[datetime, datetime]:
+    """The IST days ``start`` to ``end`` (both included) as a half-open range of instants,
+    for a query's ``col >= ? AND col < ?``: DuckDB skips whole row groups outside it,
+    where ``CAST(col AS DATE) BETWEEN`` converted every row's time zone first (a year of
+    minutes' trading days read in 3 ms instead of 21, its bars in 23 ms instead of 31-45)."""
+    return (
+        datetime.combine(start, datetime.min.time(), IST),
+        datetime.combine(end + timedelta(days=1), datetime.min.time(), IST),
+    )
+
+
 class DuckBars:
     """Bars from a DuckDB file with the recordings' ``bars`` schema (read-only)."""
 
@@ -290,22 +304,22 @@ class DuckBars:
         con = self._con()
         try:
             rows = con.execute(
-                "SELECT DISTINCT CAST(start AS DATE) FROM bars WHERE tf = ? AND exchange = ? "
-                "AND symbol = ? AND CAST(start AS DATE) BETWEEN ? AND ? ORDER BY 1",
-                [self.tf, exchange, symbol, start, end],
+                "SELECT DISTINCT (epoch_ns(start) + ?) // ? FROM bars WHERE tf = ? "
+                "AND exchange = ? AND symbol = ? AND start >= ? AND start < ? ORDER BY 1",
+                [IST_NS, DAY_NS, self.tf, exchange, symbol, *ist_days(start, end)],
             ).fetchall()
         finally:
             con.close()
-        return [r[0] for r in rows]
+        return [date.fromordinal(EPOCH_ORDINAL + r[0]) for r in rows]
 
     def batches(self, exchange: str, symbol: str, start: date, end: date) -> Iterator[Batch]:
         con = self._con()
         try:
             con.execute(
                 "SELECT epoch_ns(start) AS s, open, high, low, close, volume FROM bars "
-                "WHERE tf = ? AND exchange = ? AND symbol = ? "
-                "AND CAST(start AS DATE) BETWEEN ? AND ? ORDER BY start",
-                [self.tf, exchange, symbol, start, end],
+                "WHERE tf = ? AND exchange = ? AND symbol = ? AND start >= ? AND start < ? "
+                "ORDER BY start",
+                [self.tf, exchange, symbol, *ist_days(start, end)],
             )
             while True:
                 df = con.fetch_df_chunk(BATCH_VECTORS)
@@ -411,8 +425,8 @@ class DuckTicks:
         try:
             con.execute(
                 "SELECT epoch_ns(ts) AS t, exchange, symbol, ltp, bid, ask, bid_qty, ask_qty, "
-                "volume, oi FROM ticks WHERE CAST(ts AS DATE) BETWEEN ? AND ? ORDER BY ts, rowid",
-                [start, end],
+                "volume, oi FROM ticks WHERE ts >= ? AND ts < ? ORDER BY ts, rowid",
+                list(ist_days(start, end)),
             )
             while True:
                 rows = con.fetchmany(BATCH_VECTORS * 2048)
