@@ -29,6 +29,7 @@ from datetime import date, datetime
 
 import duckdb
 
+from mytrading.backtest.data import ist_days
 from mytrading.domain.refdata import IST
 
 MINUTE_NS = 60 * 10**9
@@ -73,13 +74,13 @@ def differing_bars(con: duckdb.DuckDBPyConnection, day: date) -> dict[Key, list[
     ticks = con.execute(
         "SELECT exchange, symbol, epoch_ns(date_trunc('minute', ts)) AS m, "
         "arg_min(ltp, ts), max(ltp), min(ltp), arg_max(ltp, ts), count(*) "
-        "FROM ticks WHERE CAST(ts AS DATE) = ? AND ltp > 0 GROUP BY ALL",
-        [day],
+        "FROM ticks WHERE ts >= ? AND ts < ? AND ltp > 0 GROUP BY ALL",
+        list(ist_days(day, day)),
     ).fetchall()
     live = con.execute(
         "SELECT exchange, symbol, epoch_ns(start), open, high, low, close FROM bars "
-        "WHERE tf = '1m' AND CAST(start AS DATE) = ?",
-        [day],
+        "WHERE tf = '1m' AND start >= ? AND start < ?",
+        list(ist_days(day, day)),
     ).fetchall()
     return compare(
         ((ex, sym, int(m), (o, h, lo, c), int(n)) for ex, sym, m, o, h, lo, c, n in ticks),

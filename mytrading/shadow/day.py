@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 import duckdb
 
 from mytrading import venue
+from mytrading.backtest.data import DAY_NS, EPOCH_ORDINAL, IST_NS, ist_days
 from mytrading.backtest.loop import StrategyChange
 from mytrading.domain.bars import TIMEFRAMES
 from mytrading.domain.ids import Book, OrderId
@@ -203,19 +204,19 @@ def recorded_days(record_db: Path, start: date, end: date) -> list[date]:
     """The days of ``start``..``end`` the recording holds ticks of."""
     with _recording(record_db) as con:
         rows = con.execute(
-            "SELECT DISTINCT CAST(ts AS DATE) AS d FROM ticks "
-            "WHERE CAST(ts AS DATE) BETWEEN ? AND ? ORDER BY d",
-            [start, end],
+            "SELECT DISTINCT (epoch_ns(ts) + ?) // ? AS d FROM ticks "
+            "WHERE ts >= ? AND ts < ? ORDER BY d",
+            [IST_NS, DAY_NS, *ist_days(start, end)],
         ).fetchall()
-    return [r[0] for r in rows]
+    return [date.fromordinal(EPOCH_ORDINAL + r[0]) for r in rows]
 
 
 def closing_marks(con: duckdb.DuckDBPyConnection, day: date) -> dict[tuple[str, str], float]:
     """Each recorded instrument's last traded price of the day."""
     rows = con.execute(
         "SELECT exchange, symbol, arg_max(ltp, ts) FROM ticks "
-        "WHERE CAST(ts AS DATE) = ? GROUP BY ALL",
-        [day],
+        "WHERE ts >= ? AND ts < ? GROUP BY ALL",
+        list(ist_days(day, day)),
     ).fetchall()
     return {(ex, sym): float(px) for ex, sym, px in rows}
 
@@ -307,8 +308,8 @@ JOINED_AFTER_NS = 60 * 10**9  # a first tick this long after the open: a mid-ses
 def first_tick(recording: Path, day: date) -> int:
     """Market ns of the day's first recorded tick (0: none)."""
     with _recording(recording) as con:
-        got = con.execute("SELECT epoch_ns(min(ts)) FROM ticks WHERE CAST(ts AS DATE) = ?",
-                          [day]).fetchone()  # fmt: skip
+        got = con.execute("SELECT epoch_ns(min(ts)) FROM ticks WHERE ts >= ? AND ts < ?",
+                          list(ist_days(day, day))).fetchone()  # fmt: skip
     return int(got[0]) if got and got[0] is not None else 0
 
 
