@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mytrading.backtest.metrics import DAY_NS, EPOCH_ORDINAL, IST_NS
 from mytrading.domain.refdata import IST, Instrument, RefData, RefDataError
 from mytrading.messaging import wire
 from mytrading.sim.paths import option_points, walk
@@ -38,9 +39,6 @@ if TYPE_CHECKING:  # imported where a file is opened: a generated backtest never
 NS = 1_000_000_000
 MINUTE_NS = 60 * NS
 BATCH_DAYS = 20  # trading days per generated batch (7,500 one-minute bars)
-DAY_NS = 86_400 * NS
-IST_NS = 19_800 * NS  # India keeps one offset, +05:30, all year: a day number by arithmetic
-EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 BATCH_VECTORS = 32  # DuckDB vectors (2,048 rows each) per batch read
 RATE = 0.065  # the simulated market's cost of carry (sim/market.py)
 

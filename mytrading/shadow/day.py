@@ -43,8 +43,9 @@ from typing import Any, NamedTuple
 import duckdb
 
 from mytrading import venue
-from mytrading.backtest.data import DAY_NS, EPOCH_ORDINAL, IST_NS, ist_days
+from mytrading.backtest.data import ist_days
 from mytrading.backtest.loop import StrategyChange
+from mytrading.backtest.metrics import DAY_NS, EPOCH_ORDINAL, IST_NS
 from mytrading.domain.bars import TIMEFRAMES
 from mytrading.domain.ids import Book, OrderId
 from mytrading.domain.refdata import IST, RefData, RefDataError
