@@ -7,7 +7,7 @@ through CPython's generic attribute lookup, where the interpreter (3.11) reads i
 specialised slot instruction, and a field of a mypyc native class is a C struct member.
 This writes a small module (a five-field bar as a Struct and as a plain class; make
 300,000, then sum four fields of each), runs it interpreted, compiles it with mypyc in a
-temporary directory (some 20 s) and runs it compiled, each three times, and prints the
+temporary directory (a few seconds) and runs it compiled, each three times, and prints the
 medians in ns a bar.
 
     .venv/bin/python bench/struct_access.py

@@ -275,8 +275,9 @@ def _round(x: np.ndarray, tick: float) -> np.ndarray:
 def ist_days(start: date, end: date) -> tuple[datetime, datetime]:
     """The IST days ``start`` to ``end`` (both included) as a half-open range of instants,
     for a query's ``col >= ? AND col < ?``: DuckDB skips whole row groups outside it,
-    where ``CAST(col AS DATE) BETWEEN`` converted every row's time zone first (a year of
-    minutes' trading days read in 3 ms instead of 21, its bars in 23 ms instead of 31-45)."""
+    where ``CAST(col AS DATE) BETWEEN`` converted every row's time zone first (the trading
+    days of 300,000 minutes listed in 3 ms instead of 21, their bars read in 23 ms instead
+    of 31-45)."""
     return (
         datetime.combine(start, datetime.min.time(), IST),
         datetime.combine(end + timedelta(days=1), datetime.min.time(), IST),
