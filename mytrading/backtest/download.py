@@ -147,7 +147,7 @@ def _store(
             part, rows = {}, 0
         part[d] = got
         rows += len(got)
-    if part or not by_day:
+    if part:  # nothing given: nothing stored
         _store_part(con, (tf, exchange, symbol, source), part)
 
 
@@ -221,6 +221,8 @@ def normalise(df: pd.DataFrame, refdata: RefData, exchange: str, interval: str) 
             f"columns: need one of {TIME_NAMES} and open, high, low, close (missing "
             f"{missing or 'a time column'}); got {list(df.columns)}"
         )
+    if df.empty:
+        raise HistoryInputError("no bars: the file has its columns and no row under them")
     t = df[tcol]
     if pd.api.types.is_numeric_dtype(t):
         unit = "ms" if t.abs().max() > 10**11 else "s"

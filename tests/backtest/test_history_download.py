@@ -103,6 +103,10 @@ def test_import_checks_every_row_then_stores(tmp_env: dict[str, str], tmp_path: 
     shifted.to_csv(odd, index=False)
     r3 = cli("data", "import", str(odd), "--symbol", FUT, env=tmp_env)
     assert r3.returncode == 2 and "aligned to 09:15" in r3.stderr
+    empty = tmp_path / "empty.csv"
+    empty.write_text("Time,Open,High,Low,Close,Volume\n")
+    r4 = cli("data", "import", str(empty), "--symbol", FUT, env=tmp_env)
+    assert r4.returncode == 2 and "no bars" in r4.stderr, r4.stderr  # not DuckDB's traceback
     assert [d for d, _ in _days(tmp_env)] == ["2026-11-18"]  # nothing from the bad files
 
 
