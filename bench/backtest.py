@@ -140,9 +140,10 @@ def stored(source: GeneratedBars, end: date, path: Path, where: tuple[str, str])
 
 
 def _write(source: GeneratedBars, end: date, path: Path, where: tuple[str, str]) -> None:
+    """The bars stored as ``main.py data import`` stores a file's (``import_bars``)."""
     import pandas as pd
 
-    from mytrading.stores.recording import BAR_COLS, connect
+    from mytrading.backtest.download import import_bars
 
     cols = {k: [] for k in ("start_ns", "open", "high", "low", "close", "volume")}
     for b in source.batches(*where, source.origin, end):
@@ -151,21 +152,11 @@ def _write(source: GeneratedBars, end: date, path: Path, where: tuple[str, str])
     arr = {k: np.concatenate(v) for k, v in cols.items()}
     frame = pd.DataFrame(
         {
-            "tf": "1m",
-            "exchange": where[0],
-            "symbol": where[1],
-            "start": pd.to_datetime(arr["start_ns"], utc=True),
+            "start": pd.to_datetime(arr["start_ns"], utc=True).tz_convert("Asia/Kolkata"),
             **{k: arr[k] for k in ("open", "high", "low", "close", "volume")},
-        },
-        columns=BAR_COLS,
+        }
     )
-    con = connect(path)
-    try:  # a million bars in one insert: beyond the store's 64 MB (``_store`` parts them)
-        con.execute("SET memory_limit = '1GB'")
-        con.register("frame", frame)
-        con.execute("INSERT INTO bars SELECT * FROM frame")
-    finally:
-        con.close()
+    import_bars(path, frame, *where, "1m")
 
 
 def _cerebro_run(frames: list[Any], strategy: type, cash: float) -> float:
